@@ -1,0 +1,126 @@
+#include "buf.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int tp_buf_reserve(tp_buf *b, size_t n)
+{
+    if (b->err)
+        return b->err;
+    /* One spare byte keeps the contents NUL-terminated at all times. */
+    if (n > SIZE_MAX / 2 - b->len - 1) {
+        b->err = -ENOMEM;
+        return b->err;
+    }
+    size_t need = b->len + n + 1;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p) {
+        b->err = -ENOMEM;
+        return b->err;
+    }
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int tp_buf_append(tp_buf *b, const void *p, size_t n)
+{
+    int r = tp_buf_reserve(b, n);
+    if (r)
+        return r;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int tp_buf_puts(tp_buf *b, const char *s)
+{
+    return tp_buf_append(b, s, strlen(s));
+}
+
+int tp_buf_putc(tp_buf *b, char c)
+{
+    return tp_buf_append(b, &c, 1);
+}
+
+int tp_buf_vprintf(tp_buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int r = tp_buf_reserve(b, 64);
+    if (r)
+        goto out;
+    int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+    if (n < 0) {
+        r = -EINVAL;
+        goto out;
+    }
+    if ((size_t)n >= b->cap - b->len) {
+        r = tp_buf_reserve(b, (size_t)n);
+        if (r)
+            goto out;
+        vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap2);
+    }
+    b->len += (size_t)n;
+out:
+    va_end(ap2);
+    return r;
+}
+
+int tp_buf_printf(tp_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = tp_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+int tp_buf_error(const tp_buf *b)
+{
+    return b->err;
+}
+
+const char *tp_buf_cstr(tp_buf *b)
+{
+    return b->data ? b->data : "";
+}
+
+void tp_buf_reset(tp_buf *b)
+{
+    b->len = 0;
+    b->err = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void tp_buf_free(tp_buf *b)
+{
+    if (!b)
+        return;
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->err = 0;
+}
+
+char *tp_buf_steal(tp_buf *b, size_t *ret_len)
+{
+    if (b->err || tp_buf_reserve(b, 0))
+        return NULL;
+    char *p = b->data;
+    if (ret_len)
+        *ret_len = b->len;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return p;
+}

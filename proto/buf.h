@@ -1,0 +1,46 @@
+/* A growable byte buffer: the output of every renderer and encoder.
+ *
+ * A tp_buf is embedded by callers (stack or struct), so its fields are public:
+ * data/len are read-only for callers, cap is private. Appends after a failed
+ * allocation keep failing and leave the buffer as it was, so a sequence of
+ * appends can be checked once at the end with tp_buf_error(). */
+#ifndef TP_BUF_H
+#define TP_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tp_buf {
+    char *data;  /* read-only: NUL-terminated when len > 0 or after tp_buf_cstr() */
+    size_t len;  /* read-only: bytes written, excluding the NUL */
+    size_t cap;  /* private */
+    int err;     /* private: sticky 0 or -ENOMEM */
+} tp_buf;
+
+#define TP_BUF_INIT {NULL, 0, 0, 0}
+
+/** Make room for at least n more bytes. Returns 0 or -ENOMEM (sticky). */
+int tp_buf_reserve(tp_buf *b, size_t n);
+/** Append n bytes. Returns 0 or -ENOMEM (sticky). */
+int tp_buf_append(tp_buf *b, const void *p, size_t n);
+/** Append a NUL-terminated string. */
+int tp_buf_puts(tp_buf *b, const char *s);
+/** Append one byte. */
+int tp_buf_putc(tp_buf *b, char c);
+/** Append printf-formatted text. */
+int tp_buf_printf(tp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int tp_buf_vprintf(tp_buf *b, const char *fmt, va_list ap);
+/** 0, or -ENOMEM if any append since the last reset failed. */
+int tp_buf_error(const tp_buf *b);
+/** Always-valid NUL-terminated view of the contents ("" when empty). */
+const char *tp_buf_cstr(tp_buf *b);
+/** Forget the contents, keep the memory, clear the error. */
+void tp_buf_reset(tp_buf *b);
+/** Release the memory; the buffer is TP_BUF_INIT afterwards. Accepts NULL. */
+void tp_buf_free(tp_buf *b);
+/** Take ownership of the malloc'd data (NUL-terminated); the buffer is reset
+ *  to TP_BUF_INIT. Returns NULL on a previous allocation failure. */
+char *tp_buf_steal(tp_buf *b, size_t *ret_len);
+
+#endif

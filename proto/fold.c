@@ -1,0 +1,1 @@
+/* fold: not written yet */

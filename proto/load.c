@@ -1,0 +1,1 @@
+/* load: not written yet */

@@ -1,0 +1,1 @@
+/* mp: not written yet */

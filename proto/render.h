@@ -1,0 +1,69 @@
+/* Renderers: a finished tree into text, JSON, CSV, Chrome trace events and
+ * folded stacks. Every renderer appends to a tp_buf and returns 0 or a
+ * negative code (-ENOMEM). They never print; callers decide where text goes.
+ * The same functions serve t.tree() in the extension, tph and tphd, so a
+ * trace looks the same everywhere. */
+#ifndef TP_RENDER_H
+#define TP_RENDER_H
+
+#include <stdbool.h>
+
+#include "buf.h"
+#include "tree.h"
+
+#define TP_STYLE_UNICODE 0 /* "└── ", "├── ", "│   " (tracepatch's default look) */
+#define TP_STYLE_ASCII   1 /* "`-- ", "|-- ", "|   ": 7-bit only, everything else escaped */
+
+typedef struct tp_render_opts {
+    int style;            /* TP_STYLE_* */
+    bool color;           /* ANSI colours by duration; callers decide TTY-ness */
+    bool args;            /* show arguments (default true) */
+    bool returns;         /* show " -> value" (default true) */
+    bool self_time;       /* append " / self: X" inside the timing brackets */
+    bool source;          /* append "  (file:line)" */
+    bool header;          /* the stats header block above the tree (default true) */
+    bool fold;            /* fold repeated siblings first (default true) */
+    uint32_t fold_threshold; /* 0 = default (2) */
+    int max_depth;        /* show nodes with depth < max_depth; -1 = all */
+    const char *const *filters; /* tracepatch --filter patterns: "glob" keeps, "!glob" drops;
+                                   matched against "module.qualname" and the module; NULL-terminated */
+} tp_render_opts;
+
+/** Defaults: unicode, no colour, args, returns, header, fold, all depths. */
+void tp_render_opts_init(tp_render_opts *o);
+
+/** The text tree in tracepatch's grammar, e.g.
+ *    └── app.handle(uid=42) -> {'id': 42}  [1.23ms]
+ *        ├── app.load(uid=42) -> None  [0.50ms / self: 0.10ms]
+ *        └── app.check(x=1)  [0.20ms]
+ *            !! ValueError: bad x
+ *  with "[×N]" for folded groups and the 72-column stats header when
+ *  opts->header. The tree may be raw or folded; a raw tree is folded here when
+ *  opts->fold. Filters apply at every depth: a hidden node's visible
+ *  descendants attach to its nearest visible ancestor. */
+int tp_render_text(const tp_tree *t, const tp_render_opts *opts, tp_buf *out);
+
+/** The stats header block alone (also what `tph stats` prints first). */
+int tp_render_stats_header(const tp_tree *t, const tp_stats *s, tp_buf *out);
+/** Detailed statistics for `tph stats`: header, top functions, per-module. */
+int tp_render_stats(const tp_tree *t, const tp_stats *s, bool color, tp_buf *out);
+
+/** tracepatch 1.0.0's JSON schema (tracepatch_version, schema_version,
+ *  timestamp, label, trace_id, call_count, was_limited, limit_reason, config,
+ *  stats, trace[] with name, module, args, return_value, exception, start,
+ *  end, elapsed_ms, file, lineno, children) plus extra keys. Raw tree in, raw
+ *  tree out: files round-trip. pretty selects 2-space indentation. */
+int tp_render_json(const tp_tree *t, bool pretty, tp_buf *out);
+/** CSV: tracepatch's columns plus "exception", one row per call, RFC 4180 quoting. */
+int tp_render_csv(const tp_tree *t, tp_buf *out);
+/** Chrome trace-event JSON ({"traceEvents":[...]}, "X" events in µs), opens in Perfetto. */
+int tp_render_chrome(const tp_tree *t, tp_buf *out);
+/** Folded stacks ("a;b;c <self µs>" per unique stack) for flamegraph.pl and speedscope. */
+int tp_render_folded(const tp_tree *t, tp_buf *out);
+/** The diff report `tph diff` prints. */
+int tp_render_diff(const tp_diff *d, bool color, tp_buf *out);
+
+/** Duration as tracepatch prints it: "0.05ms", "12.34ms", "1.23s". buf >= 32 bytes. */
+const char *tp_format_duration(int64_t ns, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,1 @@
+/* render_export: not written yet */

@@ -1,0 +1,1 @@
+/* render_text: not written yet */

@@ -1,0 +1,225 @@
+/* The call tree: built from an event stream, folded, measured and compared.
+ *
+ * A tp_tree owns flat arrays of functions and nodes plus an arena for their
+ * strings. Nodes link by index (TP_NONE ends a list), so a 1M-call tree is a
+ * few large allocations, not a million small ones. The struct fields below are
+ * public and read-only for callers; only functions in this header modify a
+ * tree. A tree is not thread-safe: one thread at a time.
+ *
+ * Node i of a raw (unfolded) tree is the i-th CALL of the trace. */
+#ifndef TP_TREE_H
+#define TP_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+
+#define TP_NONE UINT32_MAX
+
+/* Node flags. */
+#define TP_NODE_EXC       0x01 /* ended by an exception propagating out (exc_type/exc_msg set) */
+#define TP_NODE_CAUGHT    0x02 /* an exception was raised and handled inside; the call returned */
+#define TP_NODE_OPEN      0x04 /* still open when the trace stopped; end_ns is the trace's end */
+#define TP_NODE_GEN       0x08 /* generator/coroutine: one node from first resume to completion */
+#define TP_NODE_FOLDED    0x10 /* stands for count > 1 consecutive sibling calls */
+#define TP_NODE_ARGS_MIXED 0x20 /* folded: the calls' args differ (args holds the first's) */
+#define TP_NODE_RET_MIXED 0x40 /* folded: the calls' return values differ (ret holds the first's) */
+
+/** An interned function. Strings are owned by the tree. */
+typedef struct tp_func {
+    const char *module;   /* "pkg.mod"; never NULL */
+    const char *qualname; /* "Class.method"; never NULL */
+    const char *file;     /* never NULL ("" when unknown) */
+    int32_t lineno;       /* first line, 0 when unknown */
+    bool defined;         /* private: set once described */
+} tp_func;
+
+/** One call (or, in a folded tree, a group of consecutive sibling calls). */
+typedef struct tp_node {
+    uint32_t func;        /* index into tree->funcs */
+    uint32_t flags;       /* TP_NODE_* */
+    uint32_t parent;      /* TP_NONE for a root */
+    uint32_t first_child; /* TP_NONE when none */
+    uint32_t last_child;
+    uint32_t next;        /* next sibling, TP_NONE at the end */
+    uint32_t depth;       /* roots are 0 */
+    uint32_t thread;      /* thread index from TP_EV_THREAD (0 by default) */
+    uint32_t count;       /* 1, or N for a folded node */
+    uint32_t suspends;    /* generator/coroutine suspensions (summed when folded) */
+    uint32_t nexc;        /* folded: how many of the calls raised */
+    int64_t start_ns;     /* since the trace start; first call's start when folded */
+    int64_t end_ns;       /* last call's end when folded */
+    int64_t total_ns;     /* elapsed, summed over the group when folded */
+    int64_t self_ns;      /* total_ns minus children's total_ns (>= 0) */
+    int64_t min_ns;       /* folded: shortest call; otherwise = total_ns */
+    int64_t max_ns;       /* folded: longest call; otherwise = total_ns */
+    const char *args;     /* "uid=42, *args=(1,)"; NULL when not captured */
+    const char *ret;      /* return value repr; NULL when not captured or raised */
+    const char *exc_type; /* set with TP_NODE_EXC, or the handled one with TP_NODE_CAUGHT */
+    const char *exc_msg;
+} tp_node;
+
+/** Trace-level facts that travel with a tree (JSON header, wire TRACE_BEGIN/END). */
+typedef struct tp_trace_meta {
+    char trace_id[33];      /* lowercase hex, NUL-terminated; "" when none */
+    const char *label;      /* owned by the tree; NULL when none */
+    int64_t wall_start_ns;  /* Unix time of the trace start, ns */
+    int64_t duration_ns;    /* trace start to trace end */
+    uint64_t call_count;    /* calls recorded (exact; equals max_calls when capped) */
+    uint64_t dropped;       /* events lost (daemon upload, memory) */
+    const char *limit_reason; /* "max_depth", "max_calls", "max_time", "memory" or NULL */
+    const char *config_json;  /* the trace's config as a JSON object text, or NULL */
+} tp_trace_meta;
+
+typedef struct tp_tree {
+    tp_func *funcs;   /* read-only */
+    size_t nfuncs;    /* read-only */
+    tp_node *nodes;   /* read-only; node i = call i in a raw tree */
+    size_t nnodes;    /* read-only */
+    uint32_t first_root, last_root; /* read-only; roots linked through next */
+    tp_trace_meta meta; /* read-write through tp_tree_set_*() */
+    bool folded;      /* read-only */
+    void *priv;       /* private: arena, builder state */
+} tp_tree;
+
+/** Create an empty tree. Free with tp_tree_free(). Returns 0 or -ENOMEM. */
+int tp_tree_new(tp_tree **ret);
+/** Free a tree and everything it owns. Accepts NULL. */
+void tp_tree_free(tp_tree *t);
+
+/** Copy a string into the tree's arena; returns NULL on allocation failure. */
+const char *tp_tree_strdup(tp_tree *t, const char *s, size_t len);
+int tp_tree_set_label(tp_tree *t, const char *label);
+int tp_tree_set_config_json(tp_tree *t, const char *json);
+int tp_tree_set_limit_reason(tp_tree *t, const char *reason);
+
+/* ---- Building ---------------------------------------------------------- */
+
+/** Describe function id (ids are small and dense, chosen by the producer).
+ *  Strings are copied. Redescribing an id replaces it. Returns 0, -ENOMEM,
+ *  or TP_ERR_LIMIT for id >= 1<<24. */
+int tp_tree_def_func(tp_tree *t, uint32_t id, const char *module, const char *qualname,
+                     const char *file, int32_t lineno);
+
+/* Per-event builder calls. Text pointers may be NULL (not captured); text is
+ * copied and need not be NUL-terminated. The builder tolerates unbalanced
+ * streams: a RETURN with no open call is ignored and counted, never a crash.
+ * Times are ns since the trace start and must not go backwards within a thread
+ * (a smaller value is clamped). Errors: -ENOMEM, TP_ERR_UNKNOWN_FUNC,
+ * TP_ERR_SEQUENCE (RESUME/YIELD naming a call that is not suspended/current). */
+int tp_tree_call(tp_tree *t, uint32_t func, uint64_t t_ns, bool is_gen, const char *args,
+                 size_t args_len);
+int tp_tree_return(tp_tree *t, uint64_t t_ns, const char *ret, size_t ret_len);
+int tp_tree_unwind(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len,
+                   const char *msg, size_t msg_len);
+int tp_tree_caught(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len,
+                   const char *msg, size_t msg_len);
+int tp_tree_yield(tp_tree *t, uint32_t seq, uint64_t t_ns);
+int tp_tree_resume(tp_tree *t, uint32_t seq, uint64_t t_ns);
+int tp_tree_thread(tp_tree *t, uint32_t thread);
+
+/** Feed a batch in wire layout (see event.h): n records and the text stream
+ *  they own. The records need not be aligned. Validates as it goes: an unknown
+ *  kind or flag, or text running past text_len, returns TP_ERR_MALFORMED and
+ *  leaves the events before it applied. */
+int tp_tree_feed(tp_tree *t, const void *records, size_t n, const void *text, size_t text_len);
+
+/** Close every open call at end_ns (marked TP_NODE_OPEN, real end time, never
+ *  0) and every suspended generator likewise, then compute total/self/min/max
+ *  and meta.duration_ns. Call once, after the last event. */
+int tp_tree_finish(tp_tree *t, uint64_t end_ns);
+
+/* ---- Folding ----------------------------------------------------------- */
+
+typedef struct tp_fold_opts {
+    uint32_t threshold; /* fold runs of at least this many same-function siblings; default 2 */
+} tp_fold_opts;
+
+/** Build a folded copy of a finished tree: consecutive sibling calls of the
+ *  same function (at least threshold of them) become one TP_NODE_FOLDED node
+ *  with count, min/avg/max and summed total/self; their children are
+ *  concatenated in order and folded recursively. opts may be NULL. The result
+ *  is a new tree (free it), with meta copied. */
+int tp_tree_fold(const tp_tree *t, const tp_fold_opts *opts, tp_tree **ret);
+
+/* ---- Statistics (always on the raw tree) -------------------------------- */
+
+typedef struct tp_func_stats {
+    uint32_t func;    /* index into tree->funcs */
+    uint64_t count;
+    int64_t total_ns; /* cumulative: time in outermost invocations (recursion not double-counted) */
+    int64_t self_ns;
+    int64_t min_ns, max_ns; /* over single invocations */
+    uint64_t nexc;    /* invocations that raised */
+} tp_func_stats;
+
+typedef struct tp_module_stats {
+    const char *module; /* owned by the tree */
+    uint64_t calls;
+    uint32_t functions;
+    int64_t self_ns;
+} tp_module_stats;
+
+typedef struct tp_stats {
+    uint64_t calls;
+    uint32_t modules;
+    uint32_t max_depth;   /* deepest node's depth; roots are 0 */
+    uint32_t unique_functions;
+    uint64_t exceptions;  /* calls that raised */
+    int64_t duration_ns;  /* meta.duration_ns, or the roots' span when unset */
+    uint32_t slowest;     /* node with the largest total_ns, TP_NONE when empty */
+    uint32_t most_called; /* func with the most calls, TP_NONE when empty */
+    tp_func_stats *funcs; /* sorted by total_ns descending, then name */
+    size_t nfuncs;
+    tp_module_stats *mods; /* sorted by calls descending, then name */
+    size_t nmods;
+} tp_stats;
+
+/** Compute statistics of a finished raw tree (a folded tree is expanded by
+ *  count for calls but its min/max are the folded ones). Free with
+ *  tp_stats_free(). */
+int tp_tree_stats(const tp_tree *t, tp_stats **ret);
+void tp_stats_free(tp_stats *s);
+
+/* ---- Diff ---------------------------------------------------------------- */
+
+#define TP_DIFF_ADDED   1 /* path/function only in b */
+#define TP_DIFF_REMOVED 2 /* only in a */
+#define TP_DIFF_COUNT   3 /* call count changed */
+#define TP_DIFF_TIME    4 /* time changed past the thresholds (count equal) */
+
+typedef struct tp_diff_opts {
+    double time_pct;      /* report time changes of at least this percent; default 20 */
+    int64_t time_abs_ns;  /* ... and at least this many ns; default 100000 (0.1 ms) */
+} tp_diff_opts;
+
+typedef struct tp_diff_entry {
+    int kind;            /* TP_DIFF_* */
+    char *path;          /* "mod.f > mod.g" call path from a root; owned by the diff */
+    char *name;          /* "mod.g", the last element */
+    uint64_t count_a, count_b;
+    int64_t total_a_ns, total_b_ns;
+} tp_diff_entry;
+
+typedef struct tp_diff {
+    tp_diff_entry *entries; /* ordered: removed, added, count, time; then by path */
+    size_t n;
+    char **funcs_added;     /* function names ("mod.qualname") only in b, sorted */
+    size_t nfuncs_added;
+    char **funcs_removed;   /* only in a, sorted */
+    size_t nfuncs_removed;
+    uint64_t calls_a, calls_b;
+    int64_t duration_a_ns, duration_b_ns;
+} tp_diff;
+
+/** Compare two finished raw trees, aligned by call path (the chain of
+ *  function names from the root). opts may be NULL. */
+int tp_tree_diff(const tp_tree *a, const tp_tree *b, const tp_diff_opts *opts, tp_diff **ret);
+void tp_diff_free(tp_diff *d);
+
+/** "module.qualname" of a function into buf; returns buf. Helper for renderers. */
+const char *tp_func_name(const tp_tree *t, uint32_t func, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,176 @@
+/* The wire: length-prefixed msgpack frames between the extension, tphd and
+ * tph. proto/PROTOCOL.md is the normative description; this header is its C
+ * surface.
+ *
+ * A frame is a 4-byte big-endian payload length followed by the payload, a
+ * msgpack array [type, body] where body is a map with string keys. Encoding
+ * uses msgpack-c's header-only packer (so the extension needs no msgpack
+ * runtime library). Decoding is two steps: tp_wire_check() walks the bytes
+ * with a bounds-checked cursor (no allocation) and rejects anything whose
+ * declared sizes do not fit, nesting too deep or too many items; only then
+ * does tp_wire_decode() (a separate library, tpproto_dec, linked by tphd and
+ * tph) hand the payload to msgpack-c and convert it to a tp_msg. */
+#ifndef TP_WIRE_H
+#define TP_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "event.h"
+
+#define TP_WIRE_MAGIC       "TPH1"
+#define TP_WIRE_VERSION     1u
+#define TP_WIRE_HEADER_SIZE 4u
+#define TP_WIRE_MAX_FRAME   (16u << 20) /* payload bytes in one frame */
+#define TP_WIRE_MAX_STRING  (1u << 20)  /* one str value; bin values may use the whole frame */
+#define TP_WIRE_MAX_DEPTH   8u          /* array/map nesting inside a payload */
+#define TP_WIRE_MAX_ITEMS   65536u      /* elements in one array or pairs in one map */
+
+/* Message types (the first element of the payload array). */
+#define TP_MSG_HELLO   1  /* client -> tphd: magic, version, caps, process facts */
+#define TP_MSG_WELCOME 2  /* tphd -> client: version, caps, server facts */
+#define TP_MSG_FUNCS   3  /* client -> tphd: function descriptors */
+#define TP_MSG_BEGIN   4  /* client -> tphd: a trace starts */
+#define TP_MSG_EVENTS  5  /* client -> tphd: a batch of event records + text */
+#define TP_MSG_END     6  /* client -> tphd: a trace ends */
+#define TP_MSG_ACK     7  /* tphd -> client: a trace is committed */
+#define TP_MSG_ERROR   8  /* either way: an error with a code and message */
+#define TP_MSG_QUERY   16 /* tph -> tphd: list/get/tree/stats/diff/export/clean/status */
+#define TP_MSG_REPLY   17 /* tphd -> tph: the answer to one query */
+
+/* Capability bits (HELLO/WELCOME caps). */
+#define TP_CAP_ACK     0x01 /* the client wants ACK messages */
+#define TP_CAP_QUERY   0x02 /* the client will send queries */
+
+/** A function descriptor as sent in FUNCS. Strings point into the decoded
+ *  message (or the caller's memory when encoding). */
+typedef struct tp_wire_func {
+    uint32_t id;
+    const char *module, *qualname, *file;
+    int32_t lineno;
+} tp_wire_func;
+
+/** A decoded (or to-be-encoded) message. Which fields matter depends on
+ *  type; the rest are zero/NULL. Decoded strings are NUL-terminated and owned
+ *  by the message until tp_msg_free(). */
+typedef struct tp_msg {
+    int type; /* TP_MSG_* */
+
+    /* HELLO / WELCOME */
+    uint32_t version, caps;
+    int64_t pid;
+    const char *python;    /* "3.12.1" */
+    const char *hostname;
+    const char *client;    /* "tracepatch/2.0.0" or "tph/2.0.0" or "tphd/2.0.0" */
+    const char **argv;     /* NULL-terminated */
+    size_t argc;
+
+    /* FUNCS */
+    tp_wire_func *funcs;
+    size_t nfuncs;
+
+    /* BEGIN / EVENTS / END / ACK share trace (the client's id, 32 hex chars max) */
+    const char *trace;
+    /* BEGIN */
+    const char *label;
+    int64_t wall_start_ns;
+    const char *config_json;
+    /* EVENTS: records in wire layout (16 bytes each, little-endian, maybe unaligned) */
+    uint32_t seq;           /* batch number within the trace, from 0 */
+    const void *records;
+    size_t nrecords;
+    const void *text;
+    size_t text_len;
+    /* END */
+    uint64_t end_ns;        /* ns since trace start */
+    uint64_t call_count;
+    uint64_t dropped;
+    const char *limit_reason;
+    const char *drop_reason;
+    /* ACK */
+    const char *url;        /* report URL, may be NULL */
+
+    /* ERROR (and REPLY failures) */
+    int32_t code;           /* a tp_err.h code */
+    const char *message;
+
+    /* QUERY / REPLY */
+    uint32_t id;            /* request id, echoed in the reply */
+    const char *op;         /* "list","get","tree","stats","diff","export","clean","status","import" */
+    const char *args_json;  /* QUERY: the arguments as a JSON object text */
+    bool ok;                /* REPLY */
+    const char *content_type; /* REPLY: "application/json", "text/plain", "text/csv", ... */
+    const void *body;       /* REPLY: bytes */
+    size_t body_len;
+
+    void *priv;             /* private: decoder allocations */
+} tp_msg;
+
+/* ---- Framing ------------------------------------------------------------ */
+
+/** Look at the start of a receive buffer. Returns 0 and the payload length
+ *  when a whole frame is there, -EAGAIN when more bytes are needed, or
+ *  TP_ERR_FRAME_TOO_LARGE when the declared length exceeds max_frame
+ *  (0 means TP_WIRE_MAX_FRAME). Never reads past len. */
+int tp_wire_frame(const uint8_t *buf, size_t len, uint32_t max_frame, uint32_t *ret_payload_len);
+
+/** Validate a payload without allocating: well-formed msgpack, one value
+ *  that is [uint type, map body], every declared length within the bytes
+ *  left and the limits above. On failure returns a code and, if err is not
+ *  NULL, writes a message naming the offending field (at most errsz bytes). */
+int tp_wire_check(const uint8_t *payload, size_t len, char *err, size_t errsz);
+
+/** Check then decode a payload into *ret (msgpack-c; in tpproto_dec). Never
+ *  allocates more than a small multiple of len. On failure *ret is untouched
+ *  and err names the field. Free with tp_msg_free(). */
+int tp_wire_decode(const uint8_t *payload, size_t len, tp_msg *ret, char *err, size_t errsz);
+void tp_msg_free(tp_msg *m);
+
+/** Append one whole frame (header + payload) for m to out. Fields not used by
+ *  m->type are ignored. Returns 0 or -ENOMEM / -EINVAL. */
+int tp_wire_encode(const tp_msg *m, tp_buf *out);
+
+/* ---- A bounds-checked msgpack cursor ---------------------------------------
+ * What tp_wire_check is built on; the extension uses it to read the few
+ * replies it gets (WELCOME, ACK, ERROR) without linking msgpack-c. */
+
+#define TP_MP_NIL 0
+#define TP_MP_BOOL 1
+#define TP_MP_UINT 2
+#define TP_MP_INT 3
+#define TP_MP_FLOAT 4
+#define TP_MP_STR 5
+#define TP_MP_BIN 6
+#define TP_MP_ARRAY 7
+#define TP_MP_MAP 8
+#define TP_MP_EXT 9
+
+typedef struct tp_mp_item {
+    int kind;           /* TP_MP_* */
+    bool b;
+    uint64_t u;
+    int64_t i;
+    double f;
+    const uint8_t *ptr; /* STR/BIN/EXT bytes, inside the buffer */
+    uint32_t len;       /* STR/BIN/EXT byte length, ARRAY elements, MAP pairs */
+} tp_mp_item;
+
+typedef struct tp_mp_cursor {
+    const uint8_t *p, *end; /* public read-only */
+} tp_mp_cursor;
+
+/** Read the next item's header (containers are not descended: their elements
+ *  follow). Returns 0, TP_ERR_TRUNCATED or TP_ERR_MALFORMED. */
+int tp_mp_next(tp_mp_cursor *c, tp_mp_item *ret);
+/** Skip one whole value including nested elements, up to max_depth levels. */
+int tp_mp_skip(tp_mp_cursor *c, unsigned max_depth);
+
+/** Decode a small reply frame payload (WELCOME, ACK, ERROR) with the cursor:
+ *  fills type, version, caps, trace, url, code and message; strings are
+ *  copied into the caller's storage [store, store+storesz). For the extension. */
+int tp_wire_decode_reply(const uint8_t *payload, size_t len, tp_msg *ret, char *store,
+                         size_t storesz);
+
+#endif

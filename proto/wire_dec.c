@@ -1,0 +1,1 @@
+/* wire_dec: not written yet */

@@ -1,0 +1,1 @@
+/* wire_enc: not written yet */
