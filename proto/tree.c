@@ -1,1 +1,740 @@
-/* tree: not written yet */
+/* The call tree builder: events in, one node per call out.
+ *
+ * Nodes live in one growing array and link by index, strings live in an arena
+ * of large blocks, and functions are a table indexed by the producer's id, so
+ * building a 1M-call tree costs a handful of reallocations rather than a
+ * million mallocs. Every walk is iterative: a 100k-deep trace must not
+ * overflow the C stack. */
+#include "tree.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tp_err.h"
+#include "tree_priv.h"
+
+#define ARENA_MIN_BLOCK ((size_t)64 * 1024)
+#define ARENA_MAX_BLOCK ((size_t)4 * 1024 * 1024)
+#define MAX_FUNC_ID (1u << 24)
+
+typedef struct arena_block {
+    struct arena_block *next;
+    size_t used;
+    size_t cap;
+    char data[];
+} arena_block;
+
+/* Builder state of a node: closed calls need nothing more; running ones are on
+ * some thread's stack; suspended generators wait for a RESUME. */
+enum { ST_CLOSED = 0, ST_RUNNING = 1, ST_SUSPENDED = 2 };
+
+typedef struct thread_state {
+    uint32_t id;
+    uint32_t *stack; /* open calls, innermost last */
+    size_t depth;
+    size_t cap;
+    int64_t last_ns; /* latest time seen on this thread, for clamping */
+} thread_state;
+
+typedef struct tree_priv {
+    arena_block *arena;     /* current block first */
+    size_t next_block;      /* size of the next regular block */
+    size_t nodes_cap;
+    size_t funcs_cap;
+    uint8_t *state;         /* ST_* per node; builder only */
+    thread_state *threads;  /* sorted by id */
+    size_t nthreads;
+    size_t threads_cap;
+    size_t cur;             /* index of the current thread in threads */
+    uint64_t stray;         /* ends with no open call, ignored */
+    bool finished;
+} tree_priv;
+
+static tree_priv *priv(const tp_tree *t)
+{
+    return (tree_priv *)t->priv;
+}
+
+/* ---- Arena -------------------------------------------------------------- */
+
+static char *arena_alloc(tree_priv *p, size_t n)
+{
+    arena_block *b = p->arena;
+    if (b && b->cap - b->used >= n) {
+        char *s = b->data + b->used;
+        b->used += n;
+        return s;
+    }
+    if (n > SIZE_MAX - sizeof(arena_block))
+        return NULL;
+    /* A string bigger than a quarter block gets a block of its own, linked
+     * behind the current one so the current block keeps filling. */
+    bool own = n > p->next_block / 4;
+    size_t cap = own ? n : p->next_block;
+    arena_block *nb = malloc(sizeof(arena_block) + cap);
+    if (!nb)
+        return NULL;
+    nb->cap = cap;
+    nb->used = n;
+    if (own && b) {
+        nb->next = b->next;
+        b->next = nb;
+    } else {
+        nb->next = b;
+        p->arena = nb;
+        if (!own && p->next_block < ARENA_MAX_BLOCK)
+            p->next_block *= 2;
+    }
+    return nb->data;
+}
+
+const char *tp_tree_strdup(tp_tree *t, const char *s, size_t len)
+{
+    if (!t || (!s && len))
+        return NULL;
+    if (len == SIZE_MAX)
+        return NULL;
+    char *d = arena_alloc(priv(t), len + 1);
+    if (!d)
+        return NULL;
+    if (len)
+        memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}
+
+static int set_string(tp_tree *t, const char **field, const char *s)
+{
+    if (!s) {
+        *field = NULL;
+        return 0;
+    }
+    const char *d = tp_tree_strdup(t, s, strlen(s));
+    if (!d)
+        return -ENOMEM;
+    *field = d;
+    return 0;
+}
+
+int tp_tree_set_label(tp_tree *t, const char *label)
+{
+    return set_string(t, &t->meta.label, label);
+}
+
+int tp_tree_set_config_json(tp_tree *t, const char *json)
+{
+    return set_string(t, &t->meta.config_json, json);
+}
+
+int tp_tree_set_limit_reason(tp_tree *t, const char *reason)
+{
+    return set_string(t, &t->meta.limit_reason, reason);
+}
+
+/* ---- Lifetime ----------------------------------------------------------- */
+
+int tp_tree_new(tp_tree **ret)
+{
+    tp_tree *t = calloc(1, sizeof(*t));
+    tree_priv *p = calloc(1, sizeof(*p));
+    thread_state *th = calloc(4, sizeof(*th));
+    if (!t || !p || !th) {
+        free(t);
+        free(p);
+        free(th);
+        return -ENOMEM;
+    }
+    p->next_block = ARENA_MIN_BLOCK;
+    p->threads = th;
+    p->threads_cap = 4;
+    p->nthreads = 1; /* thread 0 is current until a THREAD event says otherwise */
+    t->priv = p;
+    t->first_root = TP_NONE;
+    t->last_root = TP_NONE;
+    *ret = t;
+    return 0;
+}
+
+static void free_builder(tree_priv *p)
+{
+    for (size_t i = 0; i < p->nthreads; i++)
+        free(p->threads[i].stack);
+    free(p->threads);
+    free(p->state);
+    p->threads = NULL;
+    p->state = NULL;
+    p->nthreads = 0;
+}
+
+void tp_tree_free(tp_tree *t)
+{
+    if (!t)
+        return;
+    tree_priv *p = priv(t);
+    if (p) {
+        free_builder(p);
+        arena_block *b = p->arena;
+        while (b) {
+            arena_block *next = b->next;
+            free(b);
+            b = next;
+        }
+        free(p);
+    }
+    free(t->funcs);
+    free(t->nodes);
+    free(t);
+}
+
+/* ---- Private helpers for fold.c / stats.c / diff.c ------------------------ */
+
+int tp_tree_priv_add_node(tp_tree *t, uint32_t *ret_idx)
+{
+    tree_priv *p = priv(t);
+    if (t->nnodes >= (size_t)TP_NONE - 1)
+        return TP_ERR_LIMIT;
+    if (t->nnodes == p->nodes_cap) {
+        size_t cap = p->nodes_cap ? p->nodes_cap * 2 : 1024;
+        if (cap > TP_NONE)
+            cap = TP_NONE;
+        tp_node *n = realloc(t->nodes, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        t->nodes = n;
+        if (!p->finished) {
+            uint8_t *s = realloc(p->state, cap);
+            if (!s)
+                return -ENOMEM;
+            p->state = s;
+        }
+        p->nodes_cap = cap;
+    }
+    uint32_t i = (uint32_t)t->nnodes++;
+    t->nodes[i] = (tp_node){
+        .parent = TP_NONE,
+        .first_child = TP_NONE,
+        .last_child = TP_NONE,
+        .next = TP_NONE,
+        .count = 1,
+    };
+    if (!p->finished)
+        p->state[i] = ST_CLOSED;
+    *ret_idx = i;
+    return 0;
+}
+
+static int reserve_funcs(tp_tree *t, size_t n)
+{
+    tree_priv *p = priv(t);
+    if (n <= p->funcs_cap)
+        return 0;
+    size_t cap = p->funcs_cap ? p->funcs_cap : 64;
+    while (cap < n)
+        cap *= 2;
+    tp_func *f = realloc(t->funcs, cap * sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    t->funcs = f;
+    p->funcs_cap = cap;
+    return 0;
+}
+
+int tp_tree_priv_copy_funcs(tp_tree *dst, const tp_tree *src)
+{
+    int r = reserve_funcs(dst, src->nfuncs);
+    if (r)
+        return r;
+    for (size_t i = 0; i < src->nfuncs; i++) {
+        const tp_func *s = &src->funcs[i];
+        tp_func *d = &dst->funcs[i];
+        *d = (tp_func){.module = "", .qualname = "", .file = "", .lineno = s->lineno,
+                       .defined = s->defined};
+        if (!s->defined)
+            continue;
+        d->module = tp_tree_strdup(dst, s->module, strlen(s->module));
+        d->qualname = tp_tree_strdup(dst, s->qualname, strlen(s->qualname));
+        d->file = tp_tree_strdup(dst, s->file, strlen(s->file));
+        if (!d->module || !d->qualname || !d->file) {
+            dst->nfuncs = 0;
+            return -ENOMEM;
+        }
+    }
+    dst->nfuncs = src->nfuncs;
+    return 0;
+}
+
+int tp_tree_priv_copy_meta(tp_tree *dst, const tp_tree *src)
+{
+    tp_trace_meta m = src->meta;
+    int r = set_string(dst, &m.label, src->meta.label);
+    if (!r)
+        r = set_string(dst, &m.limit_reason, src->meta.limit_reason);
+    if (!r)
+        r = set_string(dst, &m.config_json, src->meta.config_json);
+    if (r)
+        return r;
+    dst->meta = m;
+    return 0;
+}
+
+void tp_tree_priv_set_finished(tp_tree *t)
+{
+    tree_priv *p = priv(t);
+    free_builder(p);
+    p->finished = true;
+}
+
+uint64_t tp_tree_priv_stray(const tp_tree *t)
+{
+    return priv(t)->stray;
+}
+
+/* ---- Functions ---------------------------------------------------------- */
+
+int tp_tree_def_func(tp_tree *t, uint32_t id, const char *module, const char *qualname,
+                     const char *file, int32_t lineno)
+{
+    if (id >= MAX_FUNC_ID)
+        return TP_ERR_LIMIT;
+    int r = reserve_funcs(t, (size_t)id + 1);
+    if (r)
+        return r;
+    module = module ? module : "";
+    qualname = qualname ? qualname : "";
+    file = file ? file : "";
+    const char *m = tp_tree_strdup(t, module, strlen(module));
+    const char *q = tp_tree_strdup(t, qualname, strlen(qualname));
+    const char *f = tp_tree_strdup(t, file, strlen(file));
+    if (!m || !q || !f)
+        return -ENOMEM;
+    /* Ids the producer skipped stay undescribed: calls naming them fail. */
+    for (size_t i = t->nfuncs; i < id; i++)
+        t->funcs[i] = (tp_func){.module = "", .qualname = "", .file = ""};
+    t->funcs[id] = (tp_func){.module = m, .qualname = q, .file = f, .lineno = lineno,
+                             .defined = true};
+    if (id >= t->nfuncs)
+        t->nfuncs = (size_t)id + 1;
+    return 0;
+}
+
+const char *tp_func_name(const tp_tree *t, uint32_t func, char *buf, size_t size)
+{
+    if (!buf || !size)
+        return buf;
+    if (!t || func >= t->nfuncs) {
+        snprintf(buf, size, "?");
+        return buf;
+    }
+    const tp_func *f = &t->funcs[func];
+    if (f->module[0])
+        snprintf(buf, size, "%s.%s", f->module, f->qualname);
+    else
+        snprintf(buf, size, "%s", f->qualname);
+    return buf;
+}
+
+/* ---- Builder ------------------------------------------------------------ */
+
+static thread_state *cur_thread(tree_priv *p)
+{
+    return &p->threads[p->cur];
+}
+
+static int64_t clamp_time(thread_state *th, uint64_t t_ns)
+{
+    int64_t v = t_ns > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)t_ns;
+    if (v < th->last_ns)
+        v = th->last_ns;
+    th->last_ns = v;
+    return v;
+}
+
+static int stack_reserve(thread_state *th)
+{
+    if (th->depth < th->cap)
+        return 0;
+    size_t cap = th->cap ? th->cap * 2 : 64;
+    uint32_t *s = realloc(th->stack, cap * sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    th->stack = s;
+    th->cap = cap;
+    return 0;
+}
+
+static void link_child(tp_tree *t, uint32_t parent, uint32_t idx)
+{
+    tp_node *n = &t->nodes[idx];
+    n->parent = parent;
+    if (parent == TP_NONE) {
+        n->depth = 0;
+        if (t->last_root == TP_NONE)
+            t->first_root = idx;
+        else
+            t->nodes[t->last_root].next = idx;
+        t->last_root = idx;
+        return;
+    }
+    tp_node *pn = &t->nodes[parent];
+    n->depth = pn->depth + 1;
+    if (pn->last_child == TP_NONE)
+        pn->first_child = idx;
+    else
+        t->nodes[pn->last_child].next = idx;
+    pn->last_child = idx;
+}
+
+int tp_tree_call(tp_tree *t, uint32_t func, uint64_t t_ns, bool is_gen, const char *args,
+                 size_t args_len)
+{
+    tree_priv *p = priv(t);
+    if (p->finished)
+        return TP_ERR_SEQUENCE;
+    if (func >= t->nfuncs || !t->funcs[func].defined)
+        return TP_ERR_UNKNOWN_FUNC;
+    thread_state *th = cur_thread(p);
+    int r = stack_reserve(th);
+    if (r)
+        return r;
+    const char *a = tp_tree_priv_dup(t, args, args_len, &r);
+    if (r)
+        return r;
+    uint32_t idx;
+    r = tp_tree_priv_add_node(t, &idx);
+    if (r)
+        return r;
+    int64_t ts = clamp_time(th, t_ns);
+    tp_node *n = &t->nodes[idx];
+    n->func = func;
+    n->flags = is_gen ? TP_NODE_GEN : 0;
+    n->thread = th->id;
+    n->start_ns = ts;
+    n->end_ns = ts;
+    n->args = a;
+    link_child(t, th->depth ? th->stack[th->depth - 1] : TP_NONE, idx);
+    p->state[idx] = ST_RUNNING;
+    th->stack[th->depth++] = idx;
+    return 0;
+}
+
+/* Pops the current call, or counts a stray end and returns TP_NONE. */
+static uint32_t end_current(tp_tree *t, uint64_t t_ns)
+{
+    tree_priv *p = priv(t);
+    thread_state *th = cur_thread(p);
+    int64_t ts = clamp_time(th, t_ns);
+    if (!th->depth) {
+        p->stray++;
+        return TP_NONE;
+    }
+    uint32_t idx = th->stack[--th->depth];
+    p->state[idx] = ST_CLOSED;
+    t->nodes[idx].end_ns = ts;
+    return idx;
+}
+
+int tp_tree_return(tp_tree *t, uint64_t t_ns, const char *ret, size_t ret_len)
+{
+    tree_priv *p = priv(t);
+    if (p->finished)
+        return TP_ERR_SEQUENCE;
+    int r = 0;
+    const char *s = NULL;
+    if (cur_thread(p)->depth) {
+        s = tp_tree_priv_dup(t, ret, ret_len, &r);
+        if (r)
+            return r;
+    }
+    uint32_t idx = end_current(t, t_ns);
+    if (idx != TP_NONE)
+        t->nodes[idx].ret = s;
+    return 0;
+}
+
+/* Copies an exception's type and message ("" when not captured). */
+static int dup_exc(tp_tree *t, const char *type, size_t type_len, const char *msg,
+                   size_t msg_len, const char **ret_type, const char **ret_msg)
+{
+    const char *ty = type ? tp_tree_strdup(t, type, type_len) : "";
+    const char *ms = msg ? tp_tree_strdup(t, msg, msg_len) : "";
+    if (!ty || !ms)
+        return -ENOMEM;
+    *ret_type = ty;
+    *ret_msg = ms;
+    return 0;
+}
+
+int tp_tree_unwind(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len,
+                   const char *msg, size_t msg_len)
+{
+    tree_priv *p = priv(t);
+    if (p->finished)
+        return TP_ERR_SEQUENCE;
+    const char *ty = NULL, *ms = NULL;
+    if (cur_thread(p)->depth) {
+        int r = dup_exc(t, type, type_len, msg, msg_len, &ty, &ms);
+        if (r)
+            return r;
+    }
+    uint32_t idx = end_current(t, t_ns);
+    if (idx == TP_NONE)
+        return 0;
+    tp_node *n = &t->nodes[idx];
+    n->flags |= TP_NODE_EXC;
+    n->exc_type = ty;
+    n->exc_msg = ms;
+    n->ret = NULL;
+    return 0;
+}
+
+int tp_tree_caught(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len,
+                   const char *msg, size_t msg_len)
+{
+    tree_priv *p = priv(t);
+    if (p->finished)
+        return TP_ERR_SEQUENCE;
+    thread_state *th = cur_thread(p);
+    clamp_time(th, t_ns);
+    if (!th->depth) {
+        p->stray++;
+        return 0;
+    }
+    const char *ty, *ms;
+    int r = dup_exc(t, type, type_len, msg, msg_len, &ty, &ms);
+    if (r)
+        return r;
+    tp_node *n = &t->nodes[th->stack[th->depth - 1]];
+    n->flags |= TP_NODE_CAUGHT;
+    n->exc_type = ty;
+    n->exc_msg = ms;
+    return 0;
+}
+
+int tp_tree_yield(tp_tree *t, uint32_t seq, uint64_t t_ns)
+{
+    tree_priv *p = priv(t);
+    if (p->finished)
+        return TP_ERR_SEQUENCE;
+    thread_state *th = cur_thread(p);
+    if (!th->depth || th->stack[th->depth - 1] != seq)
+        return TP_ERR_SEQUENCE;
+    int64_t ts = clamp_time(th, t_ns);
+    th->depth--;
+    p->state[seq] = ST_SUSPENDED;
+    t->nodes[seq].suspends++;
+    t->nodes[seq].end_ns = ts;
+    return 0;
+}
+
+int tp_tree_resume(tp_tree *t, uint32_t seq, uint64_t t_ns)
+{
+    tree_priv *p = priv(t);
+    if (p->finished)
+        return TP_ERR_SEQUENCE;
+    if (seq >= t->nnodes || p->state[seq] != ST_SUSPENDED)
+        return TP_ERR_SEQUENCE;
+    thread_state *th = cur_thread(p);
+    int r = stack_reserve(th);
+    if (r)
+        return r;
+    clamp_time(th, t_ns);
+    p->state[seq] = ST_RUNNING;
+    th->stack[th->depth++] = seq;
+    return 0;
+}
+
+int tp_tree_thread(tp_tree *t, uint32_t thread)
+{
+    tree_priv *p = priv(t);
+    if (p->finished)
+        return TP_ERR_SEQUENCE;
+    if (p->threads[p->cur].id == thread)
+        return 0;
+    /* Binary search the sorted thread table; insert when new. */
+    size_t lo = 0, hi = p->nthreads;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->threads[mid].id < thread)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < p->nthreads && p->threads[lo].id == thread) {
+        p->cur = lo;
+        return 0;
+    }
+    if (p->nthreads == p->threads_cap) {
+        size_t cap = p->threads_cap * 2;
+        thread_state *th = realloc(p->threads, cap * sizeof(*th));
+        if (!th)
+            return -ENOMEM;
+        p->threads = th;
+        p->threads_cap = cap;
+    }
+    memmove(&p->threads[lo + 1], &p->threads[lo], (p->nthreads - lo) * sizeof(thread_state));
+    p->threads[lo] = (thread_state){.id = thread};
+    p->nthreads++;
+    p->cur = lo;
+    return 0;
+}
+
+/* ---- Feeding wire batches ----------------------------------------------- */
+
+static uint32_t rd32(const uint8_t *b)
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *b)
+{
+    return (uint64_t)rd32(b) | (uint64_t)rd32(b + 4) << 32;
+}
+
+typedef struct text_reader {
+    const uint8_t *p;
+    size_t len;
+    size_t off;
+} text_reader;
+
+static int read_text(text_reader *r, const char **ret_s, size_t *ret_len)
+{
+    if (r->len - r->off < 4)
+        return TP_ERR_MALFORMED;
+    size_t n = rd32(r->p + r->off);
+    r->off += 4;
+    if (r->len - r->off < n)
+        return TP_ERR_MALFORMED;
+    *ret_s = (const char *)r->p + r->off;
+    *ret_len = n;
+    r->off += n;
+    return 0;
+}
+
+static int apply_event(tp_tree *t, uint8_t kind, uint8_t flags, uint32_t arg, uint64_t ts,
+                       const char *s1, size_t l1, const char *s2, size_t l2)
+{
+    switch (kind) {
+    case TP_EV_CALL:
+        return tp_tree_call(t, arg, ts, (flags & TP_EVF_GEN) != 0, s1, l1);
+    case TP_EV_RETURN:
+        return tp_tree_return(t, ts, s1, l1);
+    case TP_EV_UNWIND:
+        return tp_tree_unwind(t, ts, s1, l1, s2, l2);
+    case TP_EV_CAUGHT:
+        return tp_tree_caught(t, ts, s1, l1, s2, l2);
+    case TP_EV_YIELD:
+        return tp_tree_yield(t, arg, ts);
+    case TP_EV_RESUME:
+        return tp_tree_resume(t, arg, ts);
+    case TP_EV_THREAD:
+        return tp_tree_thread(t, arg); /* the thread's name is not kept */
+    default:
+        return TP_ERR_MALFORMED;
+    }
+}
+
+int tp_tree_feed(tp_tree *t, const void *records, size_t n, const void *text, size_t text_len)
+{
+    if ((n && !records) || (text_len && !text) || n > SIZE_MAX / sizeof(tp_event))
+        return TP_ERR_MALFORMED;
+    const uint8_t *rec = records;
+    text_reader tr = {text, text_len, 0};
+    for (size_t i = 0; i < n; i++, rec += sizeof(tp_event)) {
+        uint8_t kind = rec[0], flags = rec[1];
+        if (kind < TP_EV_CALL || kind > TP_EV_MAX || (flags & ~TP_EVF_ALL))
+            return TP_ERR_MALFORMED;
+        const char *s1 = NULL, *s2 = NULL;
+        size_t l1 = 0, l2 = 0;
+        if (flags & TP_EVF_TEXT) {
+            int r = read_text(&tr, &s1, &l1);
+            if (!r && tp_event_text_entries(kind) == 2)
+                r = read_text(&tr, &s2, &l2);
+            if (r)
+                return r;
+        }
+        int r = apply_event(t, kind, flags, rd32(rec + 4), rd64(rec + 8), s1, l1, s2, l2);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+/* ---- Finishing ---------------------------------------------------------- */
+
+static int cmp_root(const void *pa, const void *pb)
+{
+    const int64_t *a = pa, *b = pb; /* {start, index} pairs */
+    if (a[0] != b[0])
+        return a[0] < b[0] ? -1 : 1;
+    return a[1] < b[1] ? -1 : a[1] > b[1];
+}
+
+/* Roots of different threads may interleave out of start order; sort them
+ * (stably, by start then call order) only when they do. */
+static int sort_roots(tp_tree *t)
+{
+    size_t nroots = 0;
+    bool sorted = true;
+    int64_t prev = INT64_MIN;
+    for (uint32_t i = t->first_root; i != TP_NONE; i = t->nodes[i].next) {
+        if (t->nodes[i].start_ns < prev)
+            sorted = false;
+        prev = t->nodes[i].start_ns;
+        nroots++;
+    }
+    if (sorted)
+        return 0;
+    int64_t *keys = malloc(nroots * 2 * sizeof(*keys));
+    if (!keys)
+        return -ENOMEM;
+    size_t k = 0;
+    for (uint32_t i = t->first_root; i != TP_NONE; i = t->nodes[i].next, k++) {
+        keys[2 * k] = t->nodes[i].start_ns;
+        keys[2 * k + 1] = i;
+    }
+    qsort(keys, nroots, 2 * sizeof(*keys), cmp_root);
+    t->first_root = (uint32_t)keys[1];
+    for (k = 0; k + 1 < nroots; k++)
+        t->nodes[keys[2 * k + 1]].next = (uint32_t)keys[2 * k + 3];
+    t->last_root = (uint32_t)keys[2 * (nroots - 1) + 1];
+    t->nodes[t->last_root].next = TP_NONE;
+    free(keys);
+    return 0;
+}
+
+int tp_tree_finish(tp_tree *t, uint64_t end_ns)
+{
+    tree_priv *p = priv(t);
+    if (p->finished)
+        return TP_ERR_SEQUENCE;
+    int r = sort_roots(t);
+    if (r)
+        return r;
+    int64_t end = end_ns > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)end_ns;
+    for (size_t i = 0; i < t->nnodes; i++) {
+        tp_node *n = &t->nodes[i];
+        if (p->state[i] != ST_CLOSED) {
+            n->flags |= TP_NODE_OPEN;
+            n->end_ns = end;
+        }
+        if (n->end_ns < n->start_ns)
+            n->end_ns = n->start_ns;
+        n->total_ns = n->end_ns - n->start_ns;
+        n->self_ns = n->min_ns = n->max_ns = n->total_ns;
+    }
+    /* Children come after their parent, so walking backwards finishes every
+     * child's subtraction before its parent's self time is clamped. */
+    for (size_t i = t->nnodes; i-- > 0;) {
+        tp_node *n = &t->nodes[i];
+        if (n->self_ns < 0)
+            n->self_ns = 0;
+        if (n->parent != TP_NONE)
+            t->nodes[n->parent].self_ns -= n->total_ns;
+    }
+    t->meta.duration_ns = end;
+    if (!t->meta.call_count)
+        t->meta.call_count = t->nnodes;
+    tp_tree_priv_set_finished(t);
+    return 0;
+}
