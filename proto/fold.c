@@ -1,1 +1,235 @@
-/* fold: not written yet */
+/* Folding: consecutive sibling calls of one function become one node.
+ *
+ * Every node of the folded tree stands for a group of source nodes, and every
+ * source node belongs to exactly one group. Groups are contiguous slices of a
+ * single "members" array of source indices: when a folded node is expanded,
+ * the children of all its members are appended to that array in order (the
+ * concatenation the fold rule asks for) and the new slice is cut into runs.
+ * Folded nodes are expanded in creation order, a breadth-first walk, so
+ * nothing recurses and the members array never holds more than the source's
+ * node count. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tp_err.h"
+#include "tree.h"
+#include "tree_priv.h"
+
+typedef struct fold_ctx {
+    const tp_tree *src;
+    tp_tree *dst;
+    uint32_t threshold;
+    uint32_t *members; /* source node indices; a group is a slice */
+    size_t nmembers;
+    size_t members_cap;
+    uint32_t *grp_off; /* per folded node: its slice of members */
+    uint32_t *grp_len;
+    size_t grp_cap;
+} fold_ctx;
+
+static bool same_text(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+static int reserve_groups(fold_ctx *c, size_t n)
+{
+    if (n <= c->grp_cap)
+        return 0;
+    size_t cap = c->grp_cap ? c->grp_cap * 2 : 1024;
+    while (cap < n)
+        cap *= 2;
+    uint32_t *off = realloc(c->grp_off, cap * sizeof(*off));
+    if (!off)
+        return -ENOMEM;
+    c->grp_off = off;
+    uint32_t *len = realloc(c->grp_len, cap * sizeof(*len));
+    if (!len)
+        return -ENOMEM;
+    c->grp_len = len;
+    c->grp_cap = cap;
+    return 0;
+}
+
+static void link_node(tp_tree *t, uint32_t parent, uint32_t idx)
+{
+    tp_node *n = &t->nodes[idx];
+    n->parent = parent;
+    if (parent == TP_NONE) {
+        n->depth = 0;
+        if (t->last_root == TP_NONE)
+            t->first_root = idx;
+        else
+            t->nodes[t->last_root].next = idx;
+        t->last_root = idx;
+        return;
+    }
+    tp_node *p = &t->nodes[parent];
+    n->depth = p->depth + 1;
+    if (p->last_child == TP_NONE)
+        p->first_child = idx;
+    else
+        t->nodes[p->last_child].next = idx;
+    p->last_child = idx;
+}
+
+/* Sums a group of source nodes into one node (not yet linked, strings still
+ * the source's). */
+static tp_node aggregate(const fold_ctx *c, size_t off, size_t len)
+{
+    const tp_node *sn = c->src->nodes;
+    const tp_node *first = &sn[c->members[off]];
+    const tp_node *last = &sn[c->members[off + len - 1]];
+    tp_node a = *first;
+    a.count = 0;
+    a.suspends = 0;
+    a.nexc = 0;
+    a.total_ns = a.self_ns = 0;
+    a.flags &= ~(uint32_t)(TP_NODE_ARGS_MIXED | TP_NODE_RET_MIXED);
+    a.end_ns = last->end_ns;
+    for (size_t k = off; k < off + len; k++) {
+        const tp_node *m = &sn[c->members[k]];
+        a.count += m->count;
+        a.suspends += m->suspends;
+        /* A raw node that raised counts once; a folded input brings its own. */
+        a.nexc += (m->flags & TP_NODE_FOLDED) ? m->nexc : (m->flags & TP_NODE_EXC) ? 1 : 0;
+        a.total_ns += m->total_ns;
+        a.self_ns += m->self_ns;
+        if (m->min_ns < a.min_ns)
+            a.min_ns = m->min_ns;
+        if (m->max_ns > a.max_ns)
+            a.max_ns = m->max_ns;
+        a.flags |= m->flags & (TP_NODE_EXC | TP_NODE_CAUGHT | TP_NODE_OPEN | TP_NODE_GEN |
+                               TP_NODE_ARGS_MIXED | TP_NODE_RET_MIXED);
+        if (!same_text(m->args, first->args))
+            a.flags |= TP_NODE_ARGS_MIXED;
+        if (!same_text(m->ret, first->ret))
+            a.flags |= TP_NODE_RET_MIXED;
+        if (!a.exc_type && m->exc_type) {
+            a.exc_type = m->exc_type;
+            a.exc_msg = m->exc_msg;
+        }
+    }
+    if (a.count > 1)
+        a.flags |= TP_NODE_FOLDED;
+    else
+        a.nexc = 0;
+    return a;
+}
+
+static int new_group(fold_ctx *c, uint32_t parent, size_t off, size_t len)
+{
+    tp_tree *d = c->dst;
+    uint32_t idx;
+    int r = tp_tree_priv_add_node(d, &idx);
+    if (!r)
+        r = reserve_groups(c, d->nnodes);
+    if (r)
+        return r;
+    tp_node a = aggregate(c, off, len);
+    a.args = tp_tree_priv_dup(d, a.args, a.args ? strlen(a.args) : 0, &r);
+    a.ret = tp_tree_priv_dup(d, a.ret, a.ret ? strlen(a.ret) : 0, &r);
+    a.exc_type = tp_tree_priv_dup(d, a.exc_type, a.exc_type ? strlen(a.exc_type) : 0, &r);
+    a.exc_msg = tp_tree_priv_dup(d, a.exc_msg, a.exc_msg ? strlen(a.exc_msg) : 0, &r);
+    if (r)
+        return r;
+    a.first_child = a.last_child = a.next = TP_NONE;
+    d->nodes[idx] = a;
+    link_node(d, parent, idx);
+    c->grp_off[idx] = (uint32_t)off;
+    c->grp_len[idx] = (uint32_t)len;
+    return 0;
+}
+
+/* Cuts members[off, end) into runs of one function on one thread: a run of
+ * at least threshold becomes one group, shorter runs a group per node. */
+static int emit_runs(fold_ctx *c, uint32_t parent, size_t off, size_t end)
+{
+    const tp_node *sn = c->src->nodes;
+    size_t i = off;
+    while (i < end) {
+        const tp_node *a = &sn[c->members[i]];
+        size_t j = i + 1;
+        while (j < end && sn[c->members[j]].func == a->func &&
+               sn[c->members[j]].thread == a->thread)
+            j++;
+        int r = 0;
+        if (j - i >= c->threshold)
+            r = new_group(c, parent, i, j - i);
+        else
+            for (size_t k = i; k < j && !r; k++)
+                r = new_group(c, parent, k, 1);
+        if (r)
+            return r;
+        i = j;
+    }
+    return 0;
+}
+
+/* Appends a chain of source siblings to members. */
+static int push_chain(fold_ctx *c, uint32_t first)
+{
+    for (uint32_t i = first; i != TP_NONE; i = c->src->nodes[i].next) {
+        if (c->nmembers >= c->members_cap || i >= c->src->nnodes)
+            return -EINVAL; /* a cycle or bad link: not a tree */
+        c->members[c->nmembers++] = i;
+    }
+    return 0;
+}
+
+static int fold_all(fold_ctx *c)
+{
+    int r = push_chain(c, c->src->first_root);
+    if (!r)
+        r = emit_runs(c, TP_NONE, 0, c->nmembers);
+    for (size_t d = 0; !r && d < c->dst->nnodes; d++) {
+        size_t start = c->nmembers;
+        size_t off = c->grp_off[d], len = c->grp_len[d];
+        for (size_t k = off; !r && k < off + len; k++)
+            r = push_chain(c, c->src->nodes[c->members[k]].first_child);
+        if (!r)
+            r = emit_runs(c, (uint32_t)d, start, c->nmembers);
+    }
+    return r;
+}
+
+int tp_tree_fold(const tp_tree *t, const tp_fold_opts *opts, tp_tree **ret)
+{
+    if (!t || !ret)
+        return -EINVAL;
+    if (!tp_tree_priv_is_finished(t))
+        return TP_ERR_SEQUENCE;
+    fold_ctx c = {.src = t, .threshold = opts && opts->threshold ? opts->threshold : 2};
+    if (c.threshold < 2)
+        c.threshold = 2; /* a group of one is an ordinary node anyway */
+    tp_tree *d = NULL;
+    int r = tp_tree_new(&d);
+    if (r)
+        return r;
+    tp_tree_priv_set_finished(d);
+    c.dst = d;
+    c.members_cap = t->nnodes;
+    c.members = malloc((t->nnodes ? t->nnodes : 1) * sizeof(*c.members));
+    if (!c.members) {
+        r = -ENOMEM;
+        goto cleanup;
+    }
+    r = tp_tree_priv_copy_funcs(d, t);
+    if (!r)
+        r = tp_tree_priv_copy_meta(d, t);
+    if (!r)
+        r = fold_all(&c);
+    if (r)
+        goto cleanup;
+    d->folded = true;
+    *ret = d;
+    d = NULL;
+cleanup:
+    free(c.members);
+    free(c.grp_off);
+    free(c.grp_len);
+    tp_tree_free(d);
+    return r;
+}

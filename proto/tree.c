@@ -285,6 +285,11 @@ void tp_tree_priv_set_finished(tp_tree *t)
     p->finished = true;
 }
 
+bool tp_tree_priv_is_finished(const tp_tree *t)
+{
+    return priv(t)->finished;
+}
+
 uint64_t tp_tree_priv_stray(const tp_tree *t)
 {
     return priv(t)->stray;

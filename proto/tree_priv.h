@@ -21,6 +21,9 @@ int tp_tree_priv_copy_meta(tp_tree *dst, const tp_tree *src);
 /** Mark a tree built by hand (fold, loader) as finished: no builder state. */
 void tp_tree_priv_set_finished(tp_tree *t);
 
+/** Whether tp_tree_finish() (or tp_tree_priv_set_finished()) ran. */
+bool tp_tree_priv_is_finished(const tp_tree *t);
+
 /** How many RETURN/UNWIND/CAUGHT events found no open call and were ignored. */
 uint64_t tp_tree_priv_stray(const tp_tree *t);
 

@@ -1,0 +1,230 @@
+/* Folding consecutive sibling calls. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tp_err.h"
+#include "tree.h"
+#include "tree_priv.h"
+
+enum { F_MAIN, F_F, F_G, F_H };
+
+static tp_tree *new_tree(void)
+{
+    tp_tree *t = NULL;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, F_MAIN, "app", "main", "app.py", 1), 0);
+    cr_assert_eq(tp_tree_def_func(t, F_F, "app", "f", "app.py", 10), 0);
+    cr_assert_eq(tp_tree_def_func(t, F_G, "lib", "g", "lib.py", 20), 0);
+    cr_assert_eq(tp_tree_def_func(t, F_H, "lib", "h", "lib.py", 30), 0);
+    return t;
+}
+
+static void call(tp_tree *t, uint32_t f, uint64_t ts, const char *args)
+{
+    cr_assert_eq(tp_tree_call(t, f, ts, false, args, args ? strlen(args) : 0), 0);
+}
+
+static void ret(tp_tree *t, uint64_t ts, const char *r)
+{
+    cr_assert_eq(tp_tree_return(t, ts, r, r ? strlen(r) : 0), 0);
+}
+
+static tp_tree *fold(const tp_tree *t, uint32_t threshold)
+{
+    tp_fold_opts o = {.threshold = threshold};
+    tp_tree *f = NULL;
+    cr_assert_eq(tp_tree_fold(t, threshold ? &o : NULL, &f), 0);
+    cr_assert(f->folded);
+    return f;
+}
+
+/* main calls f 500 times (f(i) -> g once each), then h once. */
+Test(fold, loop_with_nested_children_folds_at_every_level)
+{
+    tp_tree *t = new_tree();
+    uint64_t ts = 0;
+    call(t, F_MAIN, ts, NULL);
+    for (int i = 0; i < 500; i++) {
+        char a[16];
+        snprintf(a, sizeof(a), "i=%d", i);
+        call(t, F_F, ts += 10, a);
+        call(t, F_G, ts += 1, "x=1");
+        ret(t, ts += 2 + (i % 5), "None");    /* g total: 2..6 */
+        ret(t, ts += 1, i == 7 ? "1" : "0");  /* f total: g + 2 */
+    }
+    call(t, F_H, ts += 10, NULL);
+    ret(t, ts += 4, NULL);
+    ret(t, ts += 1, NULL);
+    cr_assert_eq(tp_tree_finish(t, ts + 5), 0);
+    cr_assert_eq(t->nnodes, 1002);
+
+    tp_tree *f = fold(t, 0);
+    cr_assert_eq(f->nnodes, 4);
+    cr_assert_eq(f->meta.call_count, 1002);
+    const tp_node *root = &f->nodes[f->first_root];
+    cr_assert_eq(root->func, F_MAIN);
+    cr_assert_eq(root->count, 1);
+    cr_assert_eq(root->flags, 0);
+    cr_assert_eq(root->total_ns, t->nodes[0].total_ns);
+
+    const tp_node *nf = &f->nodes[root->first_child];
+    cr_assert_eq(nf->func, F_F);
+    cr_assert_eq(nf->count, 500);
+    cr_assert_eq(nf->flags, TP_NODE_FOLDED | TP_NODE_ARGS_MIXED | TP_NODE_RET_MIXED);
+    cr_assert_str_eq(nf->args, "i=0");
+    cr_assert_str_eq(nf->ret, "0");
+    cr_assert_eq(nf->min_ns, 4);
+    cr_assert_eq(nf->max_ns, 8);
+    /* g totals 2,3,4,5,6 repeated 100 times: 2000; f adds 2 each: 3000. */
+    cr_assert_eq(nf->total_ns, 3000);
+    cr_assert_eq(nf->self_ns, 1000);
+    cr_assert_eq(nf->start_ns, t->nodes[1].start_ns);
+    cr_assert_eq(nf->end_ns, t->nodes[999].end_ns);
+    cr_assert_eq(nf->depth, 1);
+
+    const tp_node *ng = &f->nodes[nf->first_child];
+    cr_assert_eq(ng->func, F_G);
+    cr_assert_eq(ng->count, 500);
+    cr_assert_eq(ng->flags, TP_NODE_FOLDED);
+    cr_assert_str_eq(ng->args, "x=1");
+    cr_assert_eq(ng->total_ns, 2000);
+    cr_assert_eq(ng->min_ns, 2);
+    cr_assert_eq(ng->max_ns, 6);
+    cr_assert_eq(ng->depth, 2);
+    cr_assert_eq(ng->next, TP_NONE);
+    cr_assert_eq(ng->first_child, TP_NONE);
+
+    const tp_node *nh = &f->nodes[nf->next];
+    cr_assert_eq(nh->func, F_H);
+    cr_assert_eq(nh->count, 1);
+    cr_assert_eq(nh->flags, 0);
+    cr_assert_eq(nh->total_ns, 4);
+    cr_assert_eq(nh->next, TP_NONE);
+    cr_assert_eq(root->last_child, nf->next);
+
+    tp_tree_free(f);
+    tp_tree_free(t);
+}
+
+/* main: f f g f f f; threshold 3 folds only the last run. */
+Test(fold, threshold_keeps_short_runs)
+{
+    tp_tree *t = new_tree();
+    uint64_t ts = 0;
+    call(t, F_MAIN, ts, NULL);
+    const uint32_t seq[] = {F_F, F_F, F_G, F_F, F_F, F_F};
+    for (size_t i = 0; i < 6; i++) {
+        call(t, seq[i], ts += 10, NULL);
+        ret(t, ts += 5, NULL);
+    }
+    ret(t, ts += 1, NULL);
+    cr_assert_eq(tp_tree_finish(t, ts), 0);
+
+    tp_tree *f3 = fold(t, 3);
+    const tp_node *root = &f3->nodes[f3->first_root];
+    uint32_t counts[8], funcs[8];
+    size_t n = 0;
+    for (uint32_t i = root->first_child; i != TP_NONE; i = f3->nodes[i].next, n++) {
+        counts[n] = f3->nodes[i].count;
+        funcs[n] = f3->nodes[i].func;
+    }
+    cr_assert_eq(n, 4);
+    cr_assert_eq(counts[0], 1);
+    cr_assert_eq(counts[1], 1);
+    cr_assert_eq(counts[2], 1);
+    cr_assert_eq(counts[3], 3);
+    cr_assert_eq(funcs[2], F_G);
+    cr_assert_eq(funcs[3], F_F);
+    cr_assert_eq(f3->nodes[root->last_child].flags, TP_NODE_FOLDED);
+    cr_assert_eq(f3->nodes[root->first_child].flags, 0);
+
+    tp_tree *f2 = fold(t, 0);
+    root = &f2->nodes[f2->first_root];
+    n = 0;
+    for (uint32_t i = root->first_child; i != TP_NONE; i = f2->nodes[i].next, n++)
+        counts[n] = f2->nodes[i].count;
+    cr_assert_eq(n, 3);
+    cr_assert_eq(counts[0], 2);
+    cr_assert_eq(counts[1], 1);
+    cr_assert_eq(counts[2], 3);
+    tp_tree_free(f2);
+    tp_tree_free(f3);
+    tp_tree_free(t);
+}
+
+/* Two calls of f, the second raising, the first catching: flags OR'ed, nexc 1. */
+Test(fold, exceptions_are_counted_and_flags_merged)
+{
+    tp_tree *t = new_tree();
+    call(t, F_F, 0, "a");
+    cr_assert_eq(tp_tree_caught(t, 1, "KeyError", 8, "'k'", 3), 0);
+    ret(t, 2, "1");
+    call(t, F_F, 3, "a");
+    cr_assert_eq(tp_tree_unwind(t, 5, "ValueError", 10, "bad", 3), 0);
+    call(t, F_F, 6, "a");
+    cr_assert_eq(tp_tree_finish(t, 10), 0);
+
+    tp_tree *f = fold(t, 0);
+    cr_assert_eq(f->nnodes, 1);
+    const tp_node *n = &f->nodes[0];
+    cr_assert_eq(n->count, 3);
+    cr_assert_eq(n->nexc, 1);
+    cr_assert_eq(n->flags, TP_NODE_FOLDED | TP_NODE_EXC | TP_NODE_CAUGHT | TP_NODE_OPEN |
+                               TP_NODE_RET_MIXED);
+    cr_assert_str_eq(n->args, "a");
+    cr_assert_str_eq(n->ret, "1");
+    cr_assert_str_eq(n->exc_type, "KeyError");
+    cr_assert_eq(n->start_ns, 0);
+    cr_assert_eq(n->end_ns, 10);
+    cr_assert_eq(n->total_ns, 2 + 2 + 4);
+    cr_assert_eq(n->min_ns, 2);
+    cr_assert_eq(n->max_ns, 4);
+    cr_assert_eq(f->first_root, 0);
+    cr_assert_eq(f->last_root, 0);
+    tp_tree_free(f);
+    tp_tree_free(t);
+}
+
+Test(fold, unfinished_tree_is_refused)
+{
+    tp_tree *t = new_tree();
+    tp_tree *f = NULL;
+    cr_assert_eq(tp_tree_fold(t, NULL, &f), TP_ERR_SEQUENCE);
+    cr_assert_null(f);
+    tp_tree_free(t);
+}
+
+Test(fold, empty_tree_folds_to_empty)
+{
+    tp_tree *t = new_tree();
+    cr_assert_eq(tp_tree_set_label(t, "job"), 0);
+    cr_assert_eq(tp_tree_finish(t, 7), 0);
+    tp_tree *f = fold(t, 0);
+    cr_assert_eq(f->nnodes, 0);
+    cr_assert_eq(f->first_root, TP_NONE);
+    cr_assert_str_eq(f->meta.label, "job");
+    cr_assert_neq(f->meta.label, t->meta.label);
+    cr_assert_eq(f->meta.duration_ns, 7);
+    cr_assert_eq(f->nfuncs, 4);
+    cr_assert_str_eq(f->funcs[F_G].qualname, "g");
+    tp_tree_free(f);
+    tp_tree_free(t);
+}
+
+/* 100k nested calls of alternating f/g: folding keeps every level. */
+Test(fold, deep_nesting_does_not_overflow)
+{
+    tp_tree *t = new_tree();
+    const int depth = 100000;
+    for (int i = 0; i < depth; i++)
+        call(t, i % 2 ? F_G : F_F, (uint64_t)i, NULL);
+    for (int i = 0; i < depth; i++)
+        ret(t, (uint64_t)(depth + i), NULL);
+    cr_assert_eq(tp_tree_finish(t, 2 * depth), 0);
+    tp_tree *f = fold(t, 0);
+    cr_assert_eq(f->nnodes, (size_t)depth);
+    cr_assert_eq(f->nodes[depth - 1].depth, (uint32_t)depth - 1);
+    tp_tree_free(f);
+    tp_tree_free(t);
+}
