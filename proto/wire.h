@@ -27,6 +27,8 @@
 #define TP_WIRE_MAX_STRING  (1u << 20)  /* one str value; bin values may use the whole frame */
 #define TP_WIRE_MAX_DEPTH   8u          /* array/map nesting inside a payload */
 #define TP_WIRE_MAX_ITEMS   65536u      /* elements in one array or pairs in one map */
+#define TP_WIRE_MAX_VALUES  (1u << 19)  /* msgpack values in one payload (bounds decoder memory) */
+#define TP_WIRE_MAX_FUNC_ID ((1u << 24) - 1) /* largest function id in FUNCS */
 
 /* Message types (the first element of the payload array). */
 #define TP_MSG_HELLO   1  /* client -> tphd: magic, version, caps, process facts */
@@ -102,8 +104,9 @@ typedef struct tp_msg {
     const char *args_json;  /* QUERY: the arguments as a JSON object text */
     bool ok;                /* REPLY */
     const char *content_type; /* REPLY: "application/json", "text/plain", "text/csv", ... */
-    const void *body;       /* REPLY: bytes */
+    const void *body;       /* REPLY: bytes; QUERY: the file for "import" */
     size_t body_len;
+    bool more;              /* QUERY/REPLY: more frames with this id carry the rest of body */
 
     void *priv;             /* private: decoder allocations */
 } tp_msg;
@@ -122,14 +125,39 @@ int tp_wire_frame(const uint8_t *buf, size_t len, uint32_t max_frame, uint32_t *
  *  NULL, writes a message naming the offending field (at most errsz bytes). */
 int tp_wire_check(const uint8_t *payload, size_t len, char *err, size_t errsz);
 
+/** tp_wire_check() that also reports how many msgpack values (containers,
+ *  keys and scalars) the payload holds, so a decoder can size its memory.
+ *  ret_values may be NULL and is written only on success. */
+int tp_wire_check_values(const uint8_t *payload, size_t len, size_t *ret_values, char *err,
+                         size_t errsz);
+
+/** Validate an EVENTS batch in wire layout (see event.h and PROTOCOL.md 4.5):
+ *  every record's kind is 1..TP_EV_MAX and its flags within TP_EVF_ALL, and
+ *  the text entries owned by the TP_EVF_TEXT records cover [text, text+text_len)
+ *  exactly, none longer than TP_WIRE_MAX_STRING. No allocation; records need
+ *  not be aligned. Returns 0, TP_ERR_MALFORMED or TP_ERR_LIMIT with a message
+ *  naming the record index. tp_wire_decode() runs it on every EVENTS frame. */
+int tp_wire_check_events(const void *records, size_t nrecords, const void *text,
+                         size_t text_len, char *err, size_t errsz);
+
 /** Check then decode a payload into *ret (msgpack-c; in tpproto_dec). Never
  *  allocates more than a small multiple of len. On failure *ret is untouched
- *  and err names the field. Free with tp_msg_free(). */
+ *  and err names the field. Free with tp_msg_free(). Everything *ret points
+ *  to (strings, argv, funcs, records, text, body) is copied into one arena
+ *  owned by the message, so the payload may be reused at once. A well-formed
+ *  payload of an unknown type decodes to a message with only type set (the
+ *  receiver ignores it, PROTOCOL.md 5.5). */
 int tp_wire_decode(const uint8_t *payload, size_t len, tp_msg *ret, char *err, size_t errsz);
+/** Free what tp_wire_decode() allocated and zero *m. Accepts NULL and a
+ *  zeroed message. */
 void tp_msg_free(tp_msg *m);
 
 /** Append one whole frame (header + payload) for m to out. Fields not used by
- *  m->type are ignored. Returns 0 or -ENOMEM / -EINVAL. */
+ *  m->type are ignored; version 0 in HELLO/WELCOME means TP_WIRE_VERSION.
+ *  Returns 0, -ENOMEM, -EINVAL (unknown type, a required field NULL, a bad
+ *  trace id), TP_ERR_LIMIT (a string, argv, funcs or function id over its
+ *  limit) or TP_ERR_FRAME_TOO_LARGE; on failure out keeps its previous length.
+ *  Records are sent as given: they must already be in wire layout. */
 int tp_wire_encode(const tp_msg *m, tp_buf *out);
 
 /* ---- A bounds-checked msgpack cursor ---------------------------------------
@@ -162,14 +190,24 @@ typedef struct tp_mp_cursor {
 } tp_mp_cursor;
 
 /** Read the next item's header (containers are not descended: their elements
- *  follow). Returns 0, TP_ERR_TRUNCATED or TP_ERR_MALFORMED. */
+ *  follow). Returns 0, TP_ERR_TRUNCATED or TP_ERR_MALFORMED. Integers are
+ *  normalised: a value >= 0 is TP_MP_UINT (u, and i when it fits), a negative
+ *  one TP_MP_INT. STR/BIN/EXT data is stepped over (ptr/len point at it; an
+ *  EXT's type is in i). A str/bin/ext length, or an element count, larger
+ *  than the bytes left is TP_ERR_TRUNCATED. On failure the cursor stays. */
 int tp_mp_next(tp_mp_cursor *c, tp_mp_item *ret);
-/** Skip one whole value including nested elements, up to max_depth levels. */
+/** Skip one whole value including nested elements, up to max_depth levels of
+ *  containers (a scalar needs 0, [[1]] needs 2; at most 64 are honoured).
+ *  Deeper nesting is TP_ERR_LIMIT. Iterative, no allocation. */
 int tp_mp_skip(tp_mp_cursor *c, unsigned max_depth);
 
 /** Decode a small reply frame payload (WELCOME, ACK, ERROR) with the cursor:
- *  fills type, version, caps, trace, url, code and message; strings are
- *  copied into the caller's storage [store, store+storesz). For the extension. */
+ *  fills type, version, caps, client, trace, url, code and message; strings
+ *  are copied NUL-terminated into the caller's storage [store, store+storesz)
+ *  (TP_ERR_LIMIT when they do not fit). Runs tp_wire_check first and applies
+ *  the same required-field rules as tp_wire_decode. Any other type gives 0
+ *  with only type set. *ret is written only on success; nothing to free.
+ *  For the extension, which does not link msgpack-c. */
 int tp_wire_decode_reply(const uint8_t *payload, size_t len, tp_msg *ret, char *store,
                          size_t storesz);
 
