@@ -122,3 +122,343 @@ Test(tree, unknown_function_is_rejected)
     cr_assert_eq(tp_tree_call(t, 9, 6, false, NULL, 0), TP_ERR_SEQUENCE);
     tp_tree_free(t);
 }
+
+Test(tree, exceptions_propagated_and_caught)
+{
+    tp_tree *t = new_tree();
+    cr_assert_eq(tp_tree_def_func(t, 3, "app", "h", "app.py", 30), 0);
+    CALL(t, 0, 0);
+    CALL(t, 1, 10);
+    CALL(t, 2, 20);
+    cr_assert_eq(tp_tree_unwind(t, 30, "ValueError", 10, "bad", 3), 0);
+    cr_assert_eq(tp_tree_unwind(t, 40, "ValueError", 10, "bad", 3), 0);
+    cr_assert_eq(tp_tree_caught(t, 45, "ValueError", 10, "bad", 3), 0);
+    CALL(t, 3, 50);
+    cr_assert_eq(tp_tree_caught(t, 55, "KeyError", 8, "'x'", 3), 0);
+    cr_assert_eq(tp_tree_caught(t, 56, "IndexError", 10, "i", 1), 0);
+    cr_assert_eq(tp_tree_return(t, 60, "None", 4), 0);
+    cr_assert_eq(tp_tree_return(t, 70, "0", 1), 0);
+    cr_assert_eq(tp_tree_finish(t, 70), 0);
+    const tp_node *n = t->nodes;
+    cr_assert_eq(n[2].flags, TP_NODE_EXC);
+    cr_assert_str_eq(n[2].exc_type, "ValueError");
+    cr_assert_str_eq(n[2].exc_msg, "bad");
+    cr_assert_null(n[2].ret);
+    cr_assert_eq(n[2].total_ns, 10);
+    cr_assert_eq(n[1].flags, TP_NODE_EXC);
+    cr_assert_eq(n[1].total_ns, 30);
+    cr_assert_eq(n[0].flags, TP_NODE_CAUGHT);
+    cr_assert_str_eq(n[0].exc_type, "ValueError");
+    cr_assert_str_eq(n[0].ret, "0");
+    cr_assert_eq(n[3].flags, TP_NODE_CAUGHT);
+    cr_assert_str_eq(n[3].exc_type, "IndexError");
+    cr_assert_str_eq(n[3].exc_msg, "i");
+    cr_assert_str_eq(n[3].ret, "None");
+    cr_assert_eq(n[3].parent, 0);
+    cr_assert_eq(tp_tree_priv_stray(t), 0);
+    tp_tree_free(t);
+}
+
+Test(tree, generator_resumed_several_times_is_one_node)
+{
+    tp_tree *t = new_tree();
+    CALL(t, 0, 0);
+    cr_assert_eq(tp_tree_call(t, 1, 10, true, NULL, 0), 0);
+    cr_assert_eq(tp_tree_yield(t, 1, 15), 0);
+    cr_assert_eq(tp_tree_resume(t, 2, 16), TP_ERR_SEQUENCE); /* not a call yet */
+    CALL(t, 2, 20);
+    cr_assert_eq(tp_tree_yield(t, 1, 22), TP_ERR_SEQUENCE); /* 2 is current */
+    RET(t, 25);
+    cr_assert_eq(tp_tree_resume(t, 1, 30), 0);
+    cr_assert_eq(tp_tree_resume(t, 1, 30), TP_ERR_SEQUENCE); /* already running */
+    CALL(t, 2, 31);
+    RET(t, 33);
+    cr_assert_eq(tp_tree_yield(t, 1, 35), 0);
+    cr_assert_eq(tp_tree_resume(t, 1, 40), 0);
+    cr_assert_eq(tp_tree_yield(t, 1, 45), 0);
+    cr_assert_eq(tp_tree_resume(t, 1, 50), 0);
+    cr_assert_eq(tp_tree_return(t, 55, NULL, 0), 0);
+    RET(t, 60);
+    cr_assert_eq(tp_tree_finish(t, 60), 0);
+
+    cr_assert_eq(t->nnodes, 4);
+    const tp_node *g = &t->nodes[1];
+    cr_assert_eq(g->flags, TP_NODE_GEN);
+    cr_assert_eq(g->suspends, 3);
+    cr_assert_eq(g->parent, 0);
+    cr_assert_eq(g->start_ns, 10);
+    cr_assert_eq(g->end_ns, 55);
+    cr_assert_eq(g->total_ns, 45);
+    cr_assert_eq(g->self_ns, 43);
+    cr_assert_eq(g->first_child, 3);
+    cr_assert_eq(g->last_child, 3);
+    cr_assert_eq(t->nodes[3].depth, 2);
+    cr_assert_eq(t->nodes[0].first_child, 1);
+    cr_assert_eq(t->nodes[1].next, 2);
+    cr_assert_eq(t->nodes[2].parent, 0);
+    cr_assert_eq(t->nodes[0].self_ns, 60 - 45 - 5);
+    tp_tree_free(t);
+}
+
+Test(tree, suspended_generator_at_cut_is_open)
+{
+    tp_tree *t = new_tree();
+    cr_assert_eq(tp_tree_call(t, 1, 10, true, NULL, 0), 0);
+    cr_assert_eq(tp_tree_yield(t, 0, 15), 0);
+    cr_assert_eq(tp_tree_finish(t, 100), 0);
+    cr_assert_eq(t->nodes[0].flags, TP_NODE_GEN | TP_NODE_OPEN);
+    cr_assert_eq(t->nodes[0].end_ns, 100);
+    cr_assert_eq(t->nodes[0].total_ns, 90);
+    cr_assert_eq(t->nodes[0].suspends, 1);
+    tp_tree_free(t);
+}
+
+Test(tree, threads_have_their_own_stacks_and_roots)
+{
+    tp_tree *t = new_tree();
+    CALL(t, 0, 0);                      /* 0: thread 0 root */
+    cr_assert_eq(tp_tree_thread(t, 7), 0);
+    CALL(t, 1, 5);                      /* 1: thread 7 root */
+    CALL(t, 2, 6);                      /* 2: child of 1 */
+    cr_assert_eq(tp_tree_thread(t, 0), 0);
+    CALL(t, 2, 7);                      /* 3: child of 0 */
+    RET(t, 8);
+    cr_assert_eq(tp_tree_thread(t, 3), 0);
+    CALL(t, 1, 2);                      /* 4: thread 3 root, starts before 1 */
+    RET(t, 4);
+    cr_assert_eq(tp_tree_thread(t, 7), 0);
+    RET(t, 9);
+    RET(t, 10);
+    cr_assert_eq(tp_tree_thread(t, 0), 0);
+    RET(t, 20);
+    cr_assert_eq(tp_tree_finish(t, 20), 0);
+
+    const tp_node *n = t->nodes;
+    cr_assert_eq(n[1].thread, 7);
+    cr_assert_eq(n[2].thread, 7);
+    cr_assert_eq(n[2].parent, 1);
+    cr_assert_eq(n[3].thread, 0);
+    cr_assert_eq(n[3].parent, 0);
+    cr_assert_eq(n[4].thread, 3);
+    cr_assert_eq(n[4].parent, TP_NONE);
+    cr_assert_eq(n[0].first_child, 3);
+    cr_assert_eq(n[0].last_child, 3);
+    cr_assert_eq(n[1].total_ns, 5);
+    cr_assert_eq(n[0].self_ns, 19);
+    /* Roots by start: 0 (t=0), 4 (t=2), 1 (t=5). */
+    cr_assert_eq(t->first_root, 0);
+    cr_assert_eq(n[0].next, 4);
+    cr_assert_eq(n[4].next, 1);
+    cr_assert_eq(n[1].next, TP_NONE);
+    cr_assert_eq(t->last_root, 1);
+    tp_tree_free(t);
+}
+
+Test(tree, times_going_backwards_are_clamped)
+{
+    tp_tree *t = new_tree();
+    CALL(t, 0, 100);
+    CALL(t, 1, 50);
+    RET(t, 40);
+    RET(t, 200);
+    cr_assert_eq(tp_tree_finish(t, 200), 0);
+    cr_assert_eq(t->nodes[1].start_ns, 100);
+    cr_assert_eq(t->nodes[1].end_ns, 100);
+    cr_assert_eq(t->nodes[1].total_ns, 0);
+    cr_assert_eq(t->nodes[0].total_ns, 100);
+    cr_assert_eq(t->nodes[0].self_ns, 100);
+    tp_tree_free(t);
+}
+
+Test(tree, deep_nesting_builds_and_finishes)
+{
+    tp_tree *t = new_tree();
+    const uint32_t depth = 100000;
+    for (uint32_t i = 0; i < depth; i++)
+        CALL(t, 1, i);
+    for (uint32_t i = 0; i < depth / 2; i++)
+        RET(t, depth + i);
+    cr_assert_eq(tp_tree_finish(t, 3 * depth), 0);
+    cr_assert_eq(t->nnodes, depth);
+    const tp_node *last = &t->nodes[depth - 1];
+    cr_assert_eq(last->depth, depth - 1);
+    cr_assert_eq(last->flags, 0);
+    cr_assert_eq(last->total_ns, 1); /* started at depth-1, first return at depth */
+    const tp_node *outer_closed = &t->nodes[depth / 2];
+    cr_assert_eq(outer_closed->flags, 0);
+    cr_assert_eq(outer_closed->total_ns, depth - 1);
+    cr_assert_eq(t->nodes[depth / 2 - 1].flags, TP_NODE_OPEN);
+    cr_assert_eq(t->nodes[depth / 2 - 1].end_ns, 3 * depth);
+    cr_assert_eq(t->nodes[0].flags, TP_NODE_OPEN);
+    cr_assert_eq(t->nodes[0].total_ns, 3 * depth);
+    cr_assert_eq(t->nodes[0].self_ns, 1);
+    tp_tree_free(t);
+}
+
+/* ---- feed() ------------------------------------------------------------- */
+
+typedef struct batch {
+    uint8_t rec[64 * 16 + 1];
+    size_t n;
+    uint8_t text[1024];
+    size_t text_len;
+} batch;
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Records start at rec + 1 so the feed reads unaligned records. */
+static void ev(batch *b, uint8_t kind, uint8_t flags, uint32_t arg, uint64_t ts)
+{
+    uint8_t *r = b->rec + 1 + 16 * b->n++;
+    memset(r, 0, 16);
+    r[0] = kind;
+    r[1] = flags;
+    put32(r + 4, arg);
+    put32(r + 8, (uint32_t)ts);
+    put32(r + 12, (uint32_t)(ts >> 32));
+}
+
+static void text(batch *b, const char *s)
+{
+    put32(b->text + b->text_len, (uint32_t)strlen(s));
+    memcpy(b->text + b->text_len + 4, s, strlen(s));
+    b->text_len += 4 + strlen(s);
+}
+
+static int feed(tp_tree *t, const batch *b)
+{
+    return tp_tree_feed(t, b->rec + 1, b->n, b->text, b->text_len);
+}
+
+Test(tree, feed_applies_a_wire_batch)
+{
+    tp_tree *t = new_tree();
+    batch b = {0};
+    ev(&b, TP_EV_CALL, TP_EVF_TEXT, 0, 10);
+    text(&b, "argv=[]");
+    ev(&b, TP_EV_CALL, TP_EVF_GEN, 1, 20);
+    ev(&b, TP_EV_YIELD, 0, 1, 25);
+    ev(&b, TP_EV_THREAD, TP_EVF_TEXT, 4, 26);
+    text(&b, "worker");
+    ev(&b, TP_EV_CALL, 0, 2, 27);
+    ev(&b, TP_EV_UNWIND, TP_EVF_TEXT, 0, 5000000000ULL);
+    text(&b, "OSError");
+    text(&b, "disk");
+    ev(&b, TP_EV_THREAD, 0, 0, 0);
+    ev(&b, TP_EV_RESUME, 0, 1, 30);
+    ev(&b, TP_EV_RETURN, 0, 0, 35);
+    ev(&b, TP_EV_CAUGHT, TP_EVF_TEXT, 0, 36);
+    text(&b, "OSError");
+    text(&b, "disk");
+    ev(&b, TP_EV_RETURN, TP_EVF_TEXT, 0, 40);
+    text(&b, "0");
+    cr_assert_eq(feed(t, &b), 0);
+    cr_assert_eq(tp_tree_finish(t, 50), 0);
+
+    cr_assert_eq(t->nnodes, 3);
+    const tp_node *n = t->nodes;
+    cr_assert_str_eq(n[0].args, "argv=[]");
+    cr_assert_str_eq(n[0].ret, "0");
+    cr_assert_eq(n[0].flags, TP_NODE_CAUGHT);
+    cr_assert_eq(n[1].flags, TP_NODE_GEN);
+    cr_assert_eq(n[1].suspends, 1);
+    cr_assert_eq(n[1].total_ns, 15);
+    cr_assert_eq(n[2].thread, 4);
+    cr_assert_eq(n[2].flags, TP_NODE_EXC);
+    cr_assert_str_eq(n[2].exc_type, "OSError");
+    cr_assert_str_eq(n[2].exc_msg, "disk");
+    cr_assert_eq(n[2].end_ns, 5000000000LL);
+    tp_tree_free(t);
+}
+
+Test(tree, feed_rejects_malformed_records)
+{
+    static const struct {
+        uint8_t kind, flags;
+    } bad[] = {{0, 0}, {TP_EV_MAX + 1, 0}, {TP_EV_RETURN, 0x04}, {TP_EV_CALL, 0x80}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        tp_tree *t = new_tree();
+        batch b = {0};
+        ev(&b, TP_EV_CALL, 0, 0, 1);
+        ev(&b, bad[i].kind, bad[i].flags, 0, 2);
+        ev(&b, TP_EV_CALL, 0, 1, 3);
+        cr_assert_eq(feed(t, &b), TP_ERR_MALFORMED, "case %zu", i);
+        cr_assert_eq(t->nnodes, 1, "events before the bad one stay applied");
+        tp_tree_free(t);
+    }
+}
+
+Test(tree, feed_rejects_text_overrun)
+{
+    tp_tree *t = new_tree();
+    batch b = {0};
+    ev(&b, TP_EV_CALL, TP_EVF_TEXT, 0, 1);
+    text(&b, "ok");
+    ev(&b, TP_EV_CALL, TP_EVF_TEXT, 1, 2);
+    put32(b.text + b.text_len, 10); /* claims 10 bytes, has 3 */
+    memcpy(b.text + b.text_len + 4, "abc", 3);
+    b.text_len += 7;
+    cr_assert_eq(feed(t, &b), TP_ERR_MALFORMED);
+    cr_assert_eq(t->nnodes, 1);
+    tp_tree_free(t);
+
+    /* An UNWIND owns two entries: a stream with one is short. */
+    t = new_tree();
+    memset(&b, 0, sizeof(b));
+    ev(&b, TP_EV_CALL, 0, 0, 1);
+    ev(&b, TP_EV_UNWIND, TP_EVF_TEXT, 0, 2);
+    text(&b, "E");
+    cr_assert_eq(feed(t, &b), TP_ERR_MALFORMED);
+    /* A length prefix cut short. */
+    memset(&b, 0, sizeof(b));
+    ev(&b, TP_EV_RETURN, TP_EVF_TEXT, 0, 3);
+    b.text_len = 3;
+    cr_assert_eq(feed(t, &b), TP_ERR_MALFORMED);
+    tp_tree_free(t);
+}
+
+Test(tree, feed_reports_builder_errors)
+{
+    tp_tree *t = new_tree();
+    batch b = {0};
+    ev(&b, TP_EV_CALL, 0, 99, 1);
+    cr_assert_eq(feed(t, &b), TP_ERR_UNKNOWN_FUNC);
+    memset(&b, 0, sizeof(b));
+    ev(&b, TP_EV_RESUME, 0, 0, 1);
+    cr_assert_eq(feed(t, &b), TP_ERR_SEQUENCE);
+    tp_tree_free(t);
+}
+
+Test(tree, strings_and_meta_are_copied)
+{
+    tp_tree *t = new_tree();
+    char big[300000];
+    memset(big, 'x', sizeof(big));
+    const char *s = tp_tree_strdup(t, big, sizeof(big));
+    cr_assert_not_null(s);
+    cr_assert_eq(strlen(s), sizeof(big));
+    const char *small = tp_tree_strdup(t, "abc", 2);
+    cr_assert_str_eq(small, "ab");
+    cr_assert_str_eq(tp_tree_strdup(t, NULL, 0), "");
+    char label[] = "nightly";
+    cr_assert_eq(tp_tree_set_label(t, label), 0);
+    label[0] = 'N';
+    cr_assert_str_eq(t->meta.label, "nightly");
+    cr_assert_eq(tp_tree_set_limit_reason(t, "max_calls"), 0);
+    cr_assert_eq(tp_tree_set_config_json(t, "{\"max_calls\":3}"), 0);
+    cr_assert_str_eq(t->meta.limit_reason, "max_calls");
+    cr_assert_eq(tp_tree_set_label(t, NULL), 0);
+    cr_assert_null(t->meta.label);
+    t->meta.call_count = 3;
+    cr_assert_eq(tp_tree_finish(t, 1), 0);
+    cr_assert_eq(t->meta.call_count, 3);
+    char buf[8];
+    cr_assert_str_eq(tp_func_name(t, 0, buf, sizeof(buf)), "app.mai");
+    cr_assert_str_eq(tp_func_name(t, 42, buf, sizeof(buf)), "?");
+    tp_tree_free(t);
+    tp_tree_free(NULL);
+}
