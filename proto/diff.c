@@ -15,8 +15,8 @@
 #include "tree.h"
 #include "tree_priv.h"
 
-#define SEP " > "
-#define SEP_LEN 3
+#define SEP            " > "
+#define SEP_LEN        3
 #define MAX_PATH_BYTES ((size_t)128 * 1024 * 1024) /* all reported paths together */
 
 typedef struct path_ent {

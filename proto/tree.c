@@ -16,7 +16,7 @@
 
 #define ARENA_MIN_BLOCK ((size_t)64 * 1024)
 #define ARENA_MAX_BLOCK ((size_t)4 * 1024 * 1024)
-#define MAX_FUNC_ID (1u << 24)
+#define MAX_FUNC_ID     (1u << 24)
 
 typedef struct arena_block {
     struct arena_block *next;
@@ -38,16 +38,16 @@ typedef struct thread_state {
 } thread_state;
 
 typedef struct tree_priv {
-    arena_block *arena;     /* current block first */
-    size_t next_block;      /* size of the next regular block */
+    arena_block *arena; /* current block first */
+    size_t next_block;  /* size of the next regular block */
     size_t nodes_cap;
     size_t funcs_cap;
-    uint8_t *state;         /* ST_* per node; builder only */
-    thread_state *threads;  /* sorted by id */
+    uint8_t *state;        /* ST_* per node; builder only */
+    thread_state *threads; /* sorted by id */
     size_t nthreads;
     size_t threads_cap;
-    size_t cur;             /* index of the current thread in threads */
-    uint64_t stray;         /* ends with no open call, ignored */
+    size_t cur;     /* index of the current thread in threads */
+    uint64_t stray; /* ends with no open call, ignored */
     bool finished;
 } tree_priv;
 
@@ -248,8 +248,8 @@ int tp_tree_priv_copy_funcs(tp_tree *dst, const tp_tree *src)
     for (size_t i = 0; i < src->nfuncs; i++) {
         const tp_func *s = &src->funcs[i];
         tp_func *d = &dst->funcs[i];
-        *d = (tp_func){.module = "", .qualname = "", .file = "", .lineno = s->lineno,
-                       .defined = s->defined};
+        *d = (tp_func){
+            .module = "", .qualname = "", .file = "", .lineno = s->lineno, .defined = s->defined};
         if (!s->defined)
             continue;
         d->module = tp_tree_strdup(dst, s->module, strlen(s->module));
@@ -316,8 +316,8 @@ int tp_tree_def_func(tp_tree *t, uint32_t id, const char *module, const char *qu
     /* Ids the producer skipped stay undescribed: calls naming them fail. */
     for (size_t i = t->nfuncs; i < id; i++)
         t->funcs[i] = (tp_func){.module = "", .qualname = "", .file = ""};
-    t->funcs[id] = (tp_func){.module = m, .qualname = q, .file = f, .lineno = lineno,
-                             .defined = true};
+    t->funcs[id] =
+        (tp_func){.module = m, .qualname = q, .file = f, .lineno = lineno, .defined = true};
     if (id >= t->nfuncs)
         t->nfuncs = (size_t)id + 1;
     return 0;
@@ -458,8 +458,8 @@ int tp_tree_return(tp_tree *t, uint64_t t_ns, const char *ret, size_t ret_len)
 }
 
 /* Copies an exception's type and message ("" when not captured). */
-static int dup_exc(tp_tree *t, const char *type, size_t type_len, const char *msg,
-                   size_t msg_len, const char **ret_type, const char **ret_msg)
+static int dup_exc(tp_tree *t, const char *type, size_t type_len, const char *msg, size_t msg_len,
+                   const char **ret_type, const char **ret_msg)
 {
     const char *ty = type ? tp_tree_strdup(t, type, type_len) : "";
     const char *ms = msg ? tp_tree_strdup(t, msg, msg_len) : "";
@@ -470,8 +470,8 @@ static int dup_exc(tp_tree *t, const char *type, size_t type_len, const char *ms
     return 0;
 }
 
-int tp_tree_unwind(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len,
-                   const char *msg, size_t msg_len)
+int tp_tree_unwind(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len, const char *msg,
+                   size_t msg_len)
 {
     tree_priv *p = priv(t);
     if (p->finished)
@@ -493,8 +493,8 @@ int tp_tree_unwind(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len,
     return 0;
 }
 
-int tp_tree_caught(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len,
-                   const char *msg, size_t msg_len)
+int tp_tree_caught(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len, const char *msg,
+                   size_t msg_len)
 {
     tree_priv *p = priv(t);
     if (p->finished)

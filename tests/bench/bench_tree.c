@@ -13,14 +13,26 @@
 #include "tp_err.h"
 #include "tree.h"
 
-enum { F_MAIN, F_HANDLE, F_LOAD, F_QUERY, F_VALIDATE, F_CHECK, F_COMPUTE, F_HELPER, F_FACT,
-       F_RENDER, F_FORMAT, NFUNCS };
+enum {
+    F_MAIN,
+    F_HANDLE,
+    F_LOAD,
+    F_QUERY,
+    F_VALIDATE,
+    F_CHECK,
+    F_COMPUTE,
+    F_HELPER,
+    F_FACT,
+    F_RENDER,
+    F_FORMAT,
+    NFUNCS
+};
 
 static const char *const fnames[NFUNCS][2] = {
-    {"app", "main"},          {"app.web", "handle_request"}, {"app.db", "load_user"},
-    {"app.db", "query"},      {"app.model", "validate"},     {"app.model", "check"},
-    {"app.calc", "compute"},  {"app.calc", "helper"},        {"app.calc", "fact"},
-    {"app.view", "render"},   {"app.view", "format_row"},
+    {"app", "main"},         {"app.web", "handle_request"}, {"app.db", "load_user"},
+    {"app.db", "query"},     {"app.model", "validate"},     {"app.model", "check"},
+    {"app.calc", "compute"}, {"app.calc", "helper"},        {"app.calc", "fact"},
+    {"app.view", "render"},  {"app.view", "format_row"},
 };
 
 typedef struct gen {
@@ -52,8 +64,8 @@ static void emit(gen *g, uint8_t kind, uint32_t arg, const char *txt)
 {
     g->ev = grow(g->ev, &g->cap, g->n + 1, sizeof(tp_event));
     g->ts += 37 + (g->n * 7919) % 211; /* uneven but deterministic durations */
-    g->ev[g->n++] = (tp_event){.kind = kind, .flags = txt ? TP_EVF_TEXT : 0, .arg = arg,
-                               .t_ns = g->ts};
+    g->ev[g->n++] =
+        (tp_event){.kind = kind, .flags = txt ? TP_EVF_TEXT : 0, .arg = arg, .t_ns = g->ts};
     if (txt) {
         uint32_t len = (uint32_t)strlen(txt);
         g->text = grow(g->text, &g->text_cap, g->text_len + 4 + len, 1);
@@ -147,8 +159,8 @@ int main(int argc, char **argv)
     for (int id = 0; g.calls < g.max_calls; id++)
         request(&g, id);
     ret(&g, "0");
-    printf("trace: %llu calls, %zu events, %zu bytes of text\n", (unsigned long long)g.calls,
-           g.n, g.text_len);
+    printf("trace: %llu calls, %zu events, %zu bytes of text\n", (unsigned long long)g.calls, g.n,
+           g.text_len);
 
     double t_build, t_fold, t_stats, t_diff;
     tp_tree *t = build(&g, &t_build);
@@ -174,13 +186,13 @@ int main(int argc, char **argv)
     }
     double calls = (double)t->nnodes;
     printf("build+finish: %.3f s  (%.2f M calls/s)\n", t_build, calls / t_build / 1e6);
-    printf("fold:         %.3f s  (%.2f M calls/s)  -> %zu nodes\n", t_fold,
-           calls / t_fold / 1e6, f->nnodes);
+    printf("fold:         %.3f s  (%.2f M calls/s)  -> %zu nodes\n", t_fold, calls / t_fold / 1e6,
+           f->nnodes);
     printf("build+fold:   %.3f s  (target <= 0.5 s)\n", t_build + t_fold);
     printf("stats:        %.3f s  (%.2f M calls/s)  %u funcs, max depth %u\n", t_stats,
            calls / t_stats / 1e6, s->unique_functions, s->max_depth);
-    printf("diff (self):  %.3f s  (%.2f M calls/s)  %zu entries\n", t_diff,
-           calls / t_diff / 1e6, d->n);
+    printf("diff (self):  %.3f s  (%.2f M calls/s)  %zu entries\n", t_diff, calls / t_diff / 1e6,
+           d->n);
     printf("memory: %zu bytes per node (%.1f MiB of nodes)\n", sizeof(tp_node),
            calls * sizeof(tp_node) / 1048576.0);
     tp_diff_free(d);

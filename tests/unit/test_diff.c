@@ -173,8 +173,7 @@ Test(diff, deep_removed_chain_reports_topmost_only)
     tp_diff_opts o = {.time_pct = 1e9, .time_abs_ns = INT64_MAX};
     cr_assert_eq(tp_tree_diff(a, b, &o, &d), 0);
     cr_assert_eq(d->n, 1);
-    check_entry(&d->entries[0], TP_DIFF_REMOVED, "app.main > app.rec > app.rec", "app.rec", 1,
-                0);
+    check_entry(&d->entries[0], TP_DIFF_REMOVED, "app.main > app.rec > app.rec", "app.rec", 1, 0);
     cr_assert_eq(d->nfuncs_removed, 0);
     tp_diff_free(d);
     tp_tree_free(a);

@@ -50,8 +50,8 @@ Test(fold, loop_with_nested_children_folds_at_every_level)
         snprintf(a, sizeof(a), "i=%d", i);
         call(t, F_F, ts += 10, a);
         call(t, F_G, ts += 1, "x=1");
-        ret(t, ts += 2 + (i % 5), "None");    /* g total: 2..6 */
-        ret(t, ts += 1, i == 7 ? "1" : "0");  /* f total: g + 2 */
+        ret(t, ts += 2 + (i % 5), "None");   /* g total: 2..6 */
+        ret(t, ts += 1, i == 7 ? "1" : "0"); /* f total: g + 2 */
     }
     call(t, F_H, ts += 10, NULL);
     ret(t, ts += 4, NULL);
@@ -170,8 +170,8 @@ Test(fold, exceptions_are_counted_and_flags_merged)
     const tp_node *n = &f->nodes[0];
     cr_assert_eq(n->count, 3);
     cr_assert_eq(n->nexc, 1);
-    cr_assert_eq(n->flags, TP_NODE_FOLDED | TP_NODE_EXC | TP_NODE_CAUGHT | TP_NODE_OPEN |
-                               TP_NODE_RET_MIXED);
+    cr_assert_eq(n->flags,
+                 TP_NODE_FOLDED | TP_NODE_EXC | TP_NODE_CAUGHT | TP_NODE_OPEN | TP_NODE_RET_MIXED);
     cr_assert_str_eq(n->args, "a");
     cr_assert_str_eq(n->ret, "1");
     cr_assert_str_eq(n->exc_type, "KeyError");

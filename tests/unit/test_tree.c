@@ -19,7 +19,7 @@ static tp_tree *new_tree(void)
 }
 
 #define CALL(t, f, ts) cr_assert_eq(tp_tree_call((t), (f), (ts), false, NULL, 0), 0)
-#define RET(t, ts) cr_assert_eq(tp_tree_return((t), (ts), NULL, 0), 0)
+#define RET(t, ts)     cr_assert_eq(tp_tree_return((t), (ts), NULL, 0), 0)
 
 Test(tree, balanced_builds_links_and_times)
 {
@@ -216,15 +216,15 @@ Test(tree, suspended_generator_at_cut_is_open)
 Test(tree, threads_have_their_own_stacks_and_roots)
 {
     tp_tree *t = new_tree();
-    CALL(t, 0, 0);                      /* 0: thread 0 root */
+    CALL(t, 0, 0); /* 0: thread 0 root */
     cr_assert_eq(tp_tree_thread(t, 7), 0);
-    CALL(t, 1, 5);                      /* 1: thread 7 root */
-    CALL(t, 2, 6);                      /* 2: child of 1 */
+    CALL(t, 1, 5); /* 1: thread 7 root */
+    CALL(t, 2, 6); /* 2: child of 1 */
     cr_assert_eq(tp_tree_thread(t, 0), 0);
-    CALL(t, 2, 7);                      /* 3: child of 0 */
+    CALL(t, 2, 7); /* 3: child of 0 */
     RET(t, 8);
     cr_assert_eq(tp_tree_thread(t, 3), 0);
-    CALL(t, 1, 2);                      /* 4: thread 3 root, starts before 1 */
+    CALL(t, 1, 2); /* 4: thread 3 root, starts before 1 */
     RET(t, 4);
     cr_assert_eq(tp_tree_thread(t, 7), 0);
     RET(t, 9);
