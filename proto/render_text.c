@@ -1,1 +1,892 @@
-/* render_text: not written yet */
+/* The text tree and its stats header, in tracepatch 1.0.0's grammar.
+ *
+ * A call is one line:
+ *
+ *   <prefix><connector><module.qualname>(<args>)<result><markers>  [<time>]  (<file>:<line>)
+ *
+ *   connector  "├── " / "└── " (unicode), "|-- " / "`-- " (ascii); the prefix
+ *              repeats "│   " / "|   " under a parent with later siblings and
+ *              "    " under a last child.
+ *   args       "()" when arguments are hidden or were not captured.
+ *   result     " -> <repr>" for a return value; " !! Type: message" for an
+ *              exception that propagated out (it takes the place of "->").
+ *              Both are hidden when return values are.
+ *   markers    "  (caught Type)"     an exception was raised and handled inside
+ *              "  (resumed N×)"      a generator or coroutine that suspended N
+ *                                    times ("Nx" in ascii)
+ *   time       "[1.23ms]"; "[1.23ms / self: 0.10ms]" with self time (for calls
+ *              that have children); "[1.23ms, unfinished]" for a call still
+ *              open when the trace stopped.
+ *   source     "  (file.py:12)" when asked for and known.
+ *
+ * A folded group of N consecutive calls of one function:
+ *
+ *   <name>(<args>)[ -> <repr>][ !! K raised]<markers>  [×N]  [5.00ms total, avg 0.01ms, min 0.01ms, max 0.02ms]
+ *
+ * with "(...)" and no return value when they differ within the group, and
+ * " / self: X" after the total with self time.
+ *
+ * A node whose children fall past the depth limit gets one child line
+ * "[N nested calls...]" (N counts calls, a folded group as its size). After
+ * the tree: "(trace limited: <reason>; N calls recorded)" when a capture
+ * limit stopped the trace and "(trace incomplete: N events dropped)" when
+ * events were lost. An empty tree prints "No calls captured in this trace."
+ * and a tree the filters hide entirely "No calls match the filter criteria."
+ *
+ * Colour (opts->color) only ever wraps whole tokens and resets after each:
+ * names bold, exceptions bold red, the time bracket green (< 1 ms), yellow
+ * (< 100 ms) or red. Without colour the output holds no escape byte at all:
+ * untrusted text goes through tp_render_priv_text().
+ *
+ * Every walk is iterative over the index links: deep traces must not
+ * overflow the C stack. */
+#include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "render.h"
+#include "render_priv.h"
+#include "tp_err.h"
+
+#define HEADER_WIDTH 72 /* the rule above and below the stats header */
+#define HEADER_LEFT 42  /* left column of the header, padded with spaces */
+
+#define SGR_RESET "\x1b[0m"
+#define SGR_BOLD "\x1b[1m"
+#define SGR_EXC "\x1b[1;31m"
+#define SGR_FAST "\x1b[32m" /* < 1 ms */
+#define SGR_SLOW "\x1b[33m" /* < 100 ms */
+#define SGR_HOT "\x1b[31m"  /* >= 100 ms */
+
+#define NS_PER_MS INT64_C(1000000)
+
+/* ---- Escaping and small formatters -------------------------------------- */
+
+static bool needs_unicode_escape(uint32_t cp)
+{
+    return (cp >= 0x80 && cp <= 0x9f) ||       /* C1 controls (0x9b is CSI) */
+           cp == 0x2028 || cp == 0x2029 ||      /* line/paragraph separators */
+           (cp >= 0x200e && cp <= 0x200f) ||    /* LRM, RLM */
+           (cp >= 0x202a && cp <= 0x202e) ||    /* bidi embeddings/overrides */
+           (cp >= 0x2066 && cp <= 0x2069);      /* bidi isolates */
+}
+
+static void put_control(tp_buf *b, unsigned char c)
+{
+    switch (c) {
+    case '\n':
+        tp_buf_append(b, "\\n", 2);
+        break;
+    case '\r':
+        tp_buf_append(b, "\\r", 2);
+        break;
+    case '\t':
+        tp_buf_append(b, "\\t", 2);
+        break;
+    default:
+        tp_buf_printf(b, "\\x%02x", c);
+        break;
+    }
+}
+
+void tp_render_priv_text(tp_buf *b, const char *s, size_t n, bool ascii)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        size_t run = i;
+        while (run < n && p[run] >= 0x20 && p[run] < 0x7f)
+            run++;
+        if (run > i) {
+            tp_buf_append(b, p + i, run - i);
+            i = run;
+            continue;
+        }
+        if (p[i] < 0x80) {
+            put_control(b, p[i++]);
+            continue;
+        }
+        uint32_t cp;
+        size_t len = tp_utf8_decode(p + i, n - i, &cp);
+        if (!len) {
+            tp_buf_printf(b, "\\x%02x", p[i++]);
+        } else if (ascii || needs_unicode_escape(cp)) {
+            if (cp > 0xffff)
+                tp_buf_printf(b, "\\U%08" PRIx32, cp);
+            else
+                tp_buf_printf(b, "\\u%04" PRIx32, cp);
+            i += len;
+        } else {
+            tp_buf_append(b, p + i, len);
+            i += len;
+        }
+    }
+}
+
+size_t tp_render_priv_width(const char *s, size_t n)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)s[i] & 0xc0) != 0x80)
+            w++;
+    return w;
+}
+
+static void put_str(tp_buf *b, const char *s, bool ascii)
+{
+    tp_render_priv_text(b, s, strlen(s), ascii);
+}
+
+void tp_render_priv_name(tp_buf *b, const tp_tree *t, uint32_t func, bool ascii)
+{
+    if (func >= t->nfuncs) {
+        tp_buf_putc(b, '?');
+        return;
+    }
+    const tp_func *f = &t->funcs[func];
+    if (f->module[0]) {
+        put_str(b, f->module, ascii);
+        tp_buf_putc(b, '.');
+    }
+    put_str(b, f->qualname, ascii);
+}
+
+void tp_render_priv_ms(tp_buf *b, int64_t ns, int decimals)
+{
+    if (ns < 0)
+        ns = 0;
+    int64_t unit = decimals >= 6 ? 1 : decimals == 4 ? 100 : 1000; /* ns per last digit */
+    int64_t scale = NS_PER_MS / unit;                               /* digits per ms */
+    int64_t v = ns / unit + (ns % unit >= unit / 2 && unit > 1 ? 1 : 0);
+    tp_buf_printf(b, "%" PRId64 ".%0*" PRId64, v / scale, decimals >= 6 ? 6 : decimals,
+                  v % scale);
+}
+
+const char *tp_format_duration(int64_t ns, char *buf, size_t size)
+{
+    if (!buf || !size)
+        return buf;
+    if (ns < 0)
+        ns = 0;
+    /* Hundredths of a millisecond, rounded half up; switch to seconds when
+     * the rounded value reaches 1000.00ms so "1000.00ms" never appears. */
+    int64_t cms = ns / 10000 + (ns % 10000 >= 5000);
+    if (cms < 100000) {
+        snprintf(buf, size, "%" PRId64 ".%02" PRId64 "ms", cms / 100, cms % 100);
+    } else {
+        int64_t cs = ns / 10000000 + (ns % 10000000 >= 5000000);
+        snprintf(buf, size, "%" PRId64 ".%02" PRId64 "s", cs / 100, cs % 100);
+    }
+    return buf;
+}
+
+void tp_render_opts_init(tp_render_opts *o)
+{
+    *o = (tp_render_opts){
+        .style = TP_STYLE_UNICODE,
+        .args = true,
+        .returns = true,
+        .header = true,
+        .fold = true,
+        .max_depth = -1,
+    };
+}
+
+static void put_duration(tp_buf *b, int64_t ns)
+{
+    char d[32];
+    tp_buf_puts(b, tp_format_duration(ns, d, sizeof(d)));
+}
+
+static const char *duration_sgr(int64_t ns)
+{
+    return ns < NS_PER_MS ? SGR_FAST : ns < 100 * NS_PER_MS ? SGR_SLOW : SGR_HOT;
+}
+
+/* ---- Stats header ------------------------------------------------------- */
+
+static void put_rule(tp_buf *b, bool ascii)
+{
+    for (int i = 0; i < HEADER_WIDTH; i++)
+        tp_buf_puts(b, ascii ? "-" : "\u2500");
+    tp_buf_putc(b, '\n');
+}
+
+/* Appends "<left padded to HEADER_LEFT columns>| <right>\n"; left and right
+ * are already escaped. */
+static void put_columns(tp_buf *b, const tp_buf *left, const tp_buf *right)
+{
+    tp_buf_append(b, left->data, left->len);
+    for (size_t w = tp_render_priv_width(left->data, left->len); w < HEADER_LEFT; w++)
+        tp_buf_putc(b, ' ');
+    tp_buf_puts(b, "| ");
+    tp_buf_append(b, right->data, right->len);
+    tp_buf_putc(b, '\n');
+}
+
+static uint64_t func_count(const tp_stats *s, uint32_t func)
+{
+    for (size_t i = 0; i < s->nfuncs; i++)
+        if (s->funcs[i].func == func)
+            return s->funcs[i].count;
+    return 0;
+}
+
+int tp_render_priv_header(const tp_tree *t, const tp_stats *s, bool ascii, bool color,
+                          tp_buf *out)
+{
+    tp_buf l = TP_BUF_INIT, r = TP_BUF_INIT;
+    const char *none = ascii ? "-" : "\u2014";
+    if (t->meta.label) {
+        tp_buf_puts(out, "Trace: ");
+        if (color)
+            tp_buf_puts(out, SGR_BOLD);
+        put_str(out, t->meta.label, ascii);
+        if (color)
+            tp_buf_puts(out, SGR_RESET);
+        tp_buf_putc(out, '\n');
+    }
+    put_rule(out, ascii);
+
+    tp_buf_printf(&l, "Recorded:     %" PRIu64 " calls across %" PRIu32 " modules", s->calls,
+                  s->modules);
+    tp_buf_puts(&r, "Duration: ");
+    put_duration(&r, s->duration_ns);
+    put_columns(out, &l, &r);
+
+    tp_buf_reset(&l);
+    tp_buf_reset(&r);
+    tp_buf_printf(&l, "Max depth:    %" PRIu32 " levels", s->max_depth);
+    tp_buf_printf(&r, "Unique functions: %" PRIu32, s->unique_functions);
+    put_columns(out, &l, &r);
+
+    tp_buf_reset(&l);
+    tp_buf_reset(&r);
+    tp_buf_puts(&l, "Slowest:      ");
+    if (s->slowest != TP_NONE && s->slowest < t->nnodes) {
+        tp_render_priv_name(&l, t, t->nodes[s->slowest].func, ascii);
+        tp_buf_puts(&l, " [");
+        put_duration(&l, t->nodes[s->slowest].total_ns);
+        tp_buf_putc(&l, ']');
+    } else {
+        tp_buf_puts(&l, none);
+    }
+    tp_buf_puts(&r, "Most called: ");
+    if (s->most_called != TP_NONE) {
+        tp_render_priv_name(&r, t, s->most_called, ascii);
+        tp_buf_printf(&r, " [%s%" PRIu64 "]", ascii ? "x" : "\u00d7",
+                      func_count(s, s->most_called));
+    } else {
+        tp_buf_puts(&r, none);
+    }
+    put_columns(out, &l, &r);
+    put_rule(out, ascii);
+
+    int err = tp_buf_error(&l) ? tp_buf_error(&l) : tp_buf_error(&r);
+    tp_buf_free(&l);
+    tp_buf_free(&r);
+    return err ? err : tp_buf_error(out);
+}
+
+int tp_render_stats_header(const tp_tree *t, const tp_stats *s, tp_buf *out)
+{
+    if (!t || !s || !out)
+        return -EINVAL;
+    return tp_render_priv_header(t, s, false, false, out);
+}
+
+/* ---- The shown tree ----------------------------------------------------- */
+
+/* Per node of the tree being shown: its place in the view (the tree after
+ * filters and the depth limit). parent is the nearest visible ancestor for
+ * every visited node, shown or not. */
+typedef struct vnode {
+    uint32_t first, last, next, parent;
+    uint32_t depth; /* in the view: roots are 0 */
+    uint32_t cut;   /* calls below this node hidden by the depth limit */
+    uint8_t shown;
+} vnode;
+
+typedef struct view {
+    const tp_tree *s;
+    vnode *v;
+    uint32_t first_root, last_root;
+    uint32_t root_cut;  /* max_depth 0: every top-level call is cut */
+    uint32_t maxdepth;  /* deepest shown node */
+    size_t shown;
+} view;
+
+static bool match_func(const tp_func *f, const char *pat, const char *full)
+{
+    return fnmatch(pat, full, FNM_NOESCAPE) == 0 || fnmatch(pat, f->module, FNM_NOESCAPE) == 0;
+}
+
+/* Which functions pass the filters: kept by any "glob" (or when there is no
+ * keep pattern) and dropped by no "!glob". Decided once per function. */
+static int filter_funcs(const tp_tree *s, const char *const *filters, uint8_t **ret)
+{
+    uint8_t *ok = malloc(s->nfuncs ? s->nfuncs : 1);
+    if (!ok)
+        return -ENOMEM;
+    bool any_keep = false;
+    for (size_t k = 0; filters && filters[k]; k++)
+        if (filters[k][0] != '!')
+            any_keep = true;
+    tp_buf full = TP_BUF_INIT;
+    for (size_t f = 0; f < s->nfuncs; f++) {
+        const tp_func *fn = &s->funcs[f];
+        tp_buf_reset(&full);
+        if (fn->module[0])
+            tp_buf_printf(&full, "%s.", fn->module);
+        tp_buf_puts(&full, fn->qualname);
+        const char *name = tp_buf_cstr(&full);
+        bool keep = !any_keep, drop = false;
+        for (size_t k = 0; filters && filters[k]; k++) {
+            const char *p = filters[k];
+            if (p[0] == '!')
+                drop = drop || match_func(fn, p + 1, name);
+            else
+                keep = keep || match_func(fn, p, name);
+        }
+        ok[f] = keep && !drop;
+    }
+    int r = tp_buf_error(&full);
+    tp_buf_free(&full);
+    if (r) {
+        free(ok);
+        return r;
+    }
+    *ret = ok;
+    return 0;
+}
+
+static void view_link(view *w, uint32_t i, uint32_t parent)
+{
+    vnode *v = w->v;
+    v[i].shown = 1;
+    v[i].first = v[i].last = v[i].next = TP_NONE;
+    v[i].cut = 0;
+    v[i].depth = parent == TP_NONE ? 0 : v[parent].depth + 1;
+    if (v[i].depth > w->maxdepth)
+        w->maxdepth = v[i].depth;
+    uint32_t *first = parent == TP_NONE ? &w->first_root : &v[parent].first;
+    uint32_t *last = parent == TP_NONE ? &w->last_root : &v[parent].last;
+    if (*last == TP_NONE)
+        *first = i;
+    else
+        v[*last].next = i;
+    *last = i;
+    w->shown++;
+}
+
+static uint32_t add_sat(uint32_t a, uint32_t b)
+{
+    return a > UINT32_MAX - b ? UINT32_MAX : a + b;
+}
+
+/* One pre-order walk: a visible node links under its nearest visible
+ * ancestor, so a hidden node's visible descendants move up in order. */
+static int build_view(view *w, const tp_tree *s, const tp_render_opts *o)
+{
+    uint8_t *ok = NULL;
+    int r = filter_funcs(s, o->filters, &ok);
+    if (r)
+        return r;
+    *w = (view){.s = s, .first_root = TP_NONE, .last_root = TP_NONE};
+    w->v = malloc((s->nnodes ? s->nnodes : 1) * sizeof(vnode));
+    if (!w->v) {
+        free(ok);
+        return -ENOMEM;
+    }
+    vnode *v = w->v;
+    uint32_t i = s->first_root;
+    while (i != TP_NONE) {
+        const tp_node *n = &s->nodes[i];
+        uint32_t p = n->parent;
+        uint32_t va = p == TP_NONE ? TP_NONE : v[p].shown ? p : v[p].parent;
+        bool descend = true;
+        v[i].shown = 0;
+        v[i].parent = va;
+        if (n->func < s->nfuncs && ok[n->func]) {
+            uint32_t d = va == TP_NONE ? 0 : v[va].depth + 1;
+            if (o->max_depth >= 0 && d >= (uint32_t)o->max_depth) {
+                uint32_t *cut = va == TP_NONE ? &w->root_cut : &v[va].cut;
+                *cut = add_sat(*cut, n->count);
+                descend = false; /* everything below is deeper still */
+            } else {
+                view_link(w, i, va);
+            }
+        }
+        if (descend && n->first_child != TP_NONE) {
+            i = n->first_child;
+            continue;
+        }
+        while (i != TP_NONE && s->nodes[i].next == TP_NONE)
+            i = s->nodes[i].parent;
+        if (i != TP_NONE)
+            i = s->nodes[i].next;
+    }
+    free(ok);
+    return 0;
+}
+
+/* ---- One line ----------------------------------------------------------- */
+
+static void put_exception(tp_buf *b, const tp_node *n, bool ascii)
+{
+    put_str(b, n->exc_type ? n->exc_type : "", ascii);
+    if (n->exc_msg && n->exc_msg[0]) {
+        tp_buf_puts(b, ": ");
+        put_str(b, n->exc_msg, ascii);
+    }
+}
+
+static void put_result(tp_buf *b, const tp_node *n, const tp_render_opts *o, bool ascii)
+{
+    bool folded = (n->flags & TP_NODE_FOLDED) != 0;
+    if (!o->returns)
+        return;
+    if (!folded && (n->flags & TP_NODE_EXC)) {
+        tp_buf_puts(b, " ");
+        if (o->color)
+            tp_buf_puts(b, SGR_EXC);
+        tp_buf_puts(b, "!! ");
+        put_exception(b, n, ascii);
+        if (o->color)
+            tp_buf_puts(b, SGR_RESET);
+        return;
+    }
+    if (n->ret && !(folded && (n->flags & TP_NODE_RET_MIXED))) {
+        tp_buf_puts(b, " -> ");
+        put_str(b, n->ret, ascii);
+    }
+    if (folded && n->nexc) {
+        tp_buf_puts(b, " ");
+        if (o->color)
+            tp_buf_puts(b, SGR_EXC);
+        tp_buf_printf(b, "!! %" PRIu32 " raised", n->nexc);
+        if (o->color)
+            tp_buf_puts(b, SGR_RESET);
+    }
+}
+
+static void put_markers(tp_buf *b, const tp_node *n, bool ascii)
+{
+    if ((n->flags & TP_NODE_CAUGHT) && n->exc_type &&
+        !(n->flags & TP_NODE_EXC && !(n->flags & TP_NODE_FOLDED))) {
+        tp_buf_puts(b, "  (caught ");
+        put_str(b, n->exc_type, ascii);
+        tp_buf_putc(b, ')');
+    }
+    if ((n->flags & TP_NODE_GEN) && n->suspends)
+        tp_buf_printf(b, "  (resumed %" PRIu32 "%s)", n->suspends, ascii ? "x" : "\u00d7");
+    if (n->flags & TP_NODE_FOLDED)
+        tp_buf_printf(b, "  [%s%" PRIu32 "]", ascii ? "x" : "\u00d7", n->count);
+}
+
+static void put_timing(tp_buf *b, const tp_node *n, const tp_render_opts *o)
+{
+    bool folded = (n->flags & TP_NODE_FOLDED) != 0;
+    tp_buf_puts(b, "  ");
+    if (o->color)
+        tp_buf_puts(b, duration_sgr(n->total_ns));
+    tp_buf_putc(b, '[');
+    put_duration(b, n->total_ns);
+    if (folded)
+        tp_buf_puts(b, " total");
+    if (o->self_time && n->first_child != TP_NONE) {
+        tp_buf_puts(b, " / self: ");
+        put_duration(b, n->self_ns);
+    }
+    if (folded) {
+        tp_buf_puts(b, ", avg ");
+        put_duration(b, n->count ? n->total_ns / n->count : 0);
+        tp_buf_puts(b, ", min ");
+        put_duration(b, n->min_ns);
+        tp_buf_puts(b, ", max ");
+        put_duration(b, n->max_ns);
+    }
+    if (n->flags & TP_NODE_OPEN)
+        tp_buf_puts(b, ", unfinished");
+    tp_buf_putc(b, ']');
+    if (o->color)
+        tp_buf_puts(b, SGR_RESET);
+}
+
+static void put_node(tp_buf *b, const tp_tree *s, const tp_node *n, const tp_render_opts *o)
+{
+    bool ascii = o->style == TP_STYLE_ASCII;
+    const tp_func *f = n->func < s->nfuncs ? &s->funcs[n->func] : NULL;
+    if (o->color)
+        tp_buf_puts(b, SGR_BOLD);
+    tp_render_priv_name(b, s, n->func, ascii);
+    if (o->color)
+        tp_buf_puts(b, SGR_RESET);
+    tp_buf_putc(b, '(');
+    if (o->args && n->args) {
+        if ((n->flags & TP_NODE_FOLDED) && (n->flags & TP_NODE_ARGS_MIXED))
+            tp_buf_puts(b, "...");
+        else
+            put_str(b, n->args, ascii);
+    }
+    tp_buf_putc(b, ')');
+    put_result(b, n, o, ascii);
+    put_markers(b, n, ascii);
+    put_timing(b, n, o);
+    if (o->source && f && f->file[0]) {
+        tp_buf_puts(b, "  (");
+        put_str(b, f->file, ascii);
+        if (f->lineno > 0)
+            tp_buf_printf(b, ":%" PRId32, f->lineno);
+        tp_buf_putc(b, ')');
+    }
+    tp_buf_putc(b, '\n');
+}
+
+/* ---- The tree ----------------------------------------------------------- */
+
+typedef struct glyphs {
+    const char *mid, *last, *cont, *space;
+} glyphs;
+
+static const glyphs unicode_glyphs = {"\u251c\u2500\u2500 ", "\u2514\u2500\u2500 ",
+                                      "\u2502   ", "    "};
+static const glyphs ascii_glyphs = {"|-- ", "`-- ", "|   ", "    "};
+
+static void put_cut(tp_buf *b, const char *prefix, size_t plen, const glyphs *g, uint32_t n)
+{
+    tp_buf_append(b, prefix, plen);
+    tp_buf_puts(b, g->last);
+    tp_buf_printf(b, "[%" PRIu32 " nested calls...]\n", n);
+}
+
+/* Pre-order over the view. prefix holds one segment per level; plen[d] is
+ * where level d's connector starts. */
+static int print_view(const view *w, const tp_render_opts *o, tp_buf *out)
+{
+    const glyphs *g = o->style == TP_STYLE_ASCII ? &ascii_glyphs : &unicode_glyphs;
+    size_t seg = strlen(g->cont) > strlen(g->space) ? strlen(g->cont) : strlen(g->space);
+    size_t levels = (size_t)w->maxdepth + 2;
+    char *prefix = malloc(levels * seg + 1);
+    size_t *plen = malloc(levels * sizeof(*plen));
+    if (!prefix || !plen) {
+        free(prefix);
+        free(plen);
+        return -ENOMEM;
+    }
+    const vnode *v = w->v;
+    plen[0] = 0;
+    if (w->first_root == TP_NONE && w->root_cut)
+        put_cut(out, prefix, 0, g, w->root_cut);
+    uint32_t i = w->first_root;
+    while (i != TP_NONE && !tp_buf_error(out)) {
+        uint32_t d = v[i].depth;
+        bool last = v[i].next == TP_NONE;
+        tp_buf_append(out, prefix, plen[d]);
+        tp_buf_puts(out, last ? g->last : g->mid);
+        put_node(out, w->s, &w->s->nodes[i], o);
+        const char *ext = last ? g->space : g->cont;
+        if (v[i].first != TP_NONE || v[i].cut) {
+            memcpy(prefix + plen[d], ext, strlen(ext));
+            plen[d + 1] = plen[d] + strlen(ext);
+        }
+        if (v[i].first != TP_NONE) {
+            i = v[i].first;
+            continue;
+        }
+        if (v[i].cut)
+            put_cut(out, prefix, plen[d + 1], g, v[i].cut);
+        while (i != TP_NONE && v[i].next == TP_NONE)
+            i = v[i].parent;
+        if (i != TP_NONE)
+            i = v[i].next;
+    }
+    free(prefix);
+    free(plen);
+    return tp_buf_error(out);
+}
+
+static void put_trailer(tp_buf *out, const tp_tree *t, bool ascii)
+{
+    if (t->meta.limit_reason) {
+        tp_buf_puts(out, "(trace limited: ");
+        put_str(out, t->meta.limit_reason, ascii);
+        tp_buf_printf(out, "; %" PRIu64 " calls recorded)\n", t->meta.call_count);
+    }
+    if (t->meta.dropped)
+        tp_buf_printf(out, "(trace incomplete: %" PRIu64 " events dropped)\n", t->meta.dropped);
+}
+
+int tp_render_text(const tp_tree *t, const tp_render_opts *opts, tp_buf *out)
+{
+    if (!t || !out)
+        return -EINVAL;
+    tp_render_opts defaults;
+    tp_render_opts_init(&defaults);
+    const tp_render_opts *o = opts ? opts : &defaults;
+    if (o->style != TP_STYLE_UNICODE && o->style != TP_STYLE_ASCII)
+        return -EINVAL;
+    bool ascii = o->style == TP_STYLE_ASCII;
+    tp_tree *folded = NULL;
+    tp_stats *st = NULL;
+    view w = {0};
+    int r = 0;
+    if (o->header) {
+        r = tp_tree_stats(t, &st);
+        if (!r)
+            r = tp_render_priv_header(t, st, ascii, o->color, out);
+        if (r)
+            goto cleanup;
+        tp_buf_putc(out, '\n');
+    }
+    const tp_tree *s = t;
+    if (o->fold && !t->folded && t->nnodes) {
+        tp_fold_opts fo = {.threshold = o->fold_threshold ? o->fold_threshold : 2};
+        r = tp_tree_fold(t, &fo, &folded);
+        if (r)
+            goto cleanup;
+        s = folded;
+    }
+    r = build_view(&w, s, o);
+    if (r)
+        goto cleanup;
+    if (!s->nnodes)
+        tp_buf_puts(out, "No calls captured in this trace.\n");
+    else if (!w.shown && !w.root_cut)
+        tp_buf_puts(out, "No calls match the filter criteria.\n");
+    else
+        r = print_view(&w, o, out);
+    if (r)
+        goto cleanup;
+    put_trailer(out, t, ascii);
+    r = tp_buf_error(out);
+cleanup:
+    free(w.v);
+    tp_stats_free(st);
+    tp_tree_free(folded);
+    return r;
+}
+
+/* ---- tph stats ------------------------------------------------------------ */
+
+#define STATS_TOP 20       /* rows of the functions table */
+#define STATS_NAME_MAX 48  /* name column stops growing here; longer names push */
+
+/* Appends an escaped name padded to width columns (bold with colour). */
+static void put_cell_name(tp_buf *b, const char *text, size_t len, size_t width, bool color)
+{
+    if (color)
+        tp_buf_puts(b, SGR_BOLD);
+    tp_buf_append(b, text, len);
+    if (color)
+        tp_buf_puts(b, SGR_RESET);
+    for (size_t w = tp_render_priv_width(text, len); w < width; w++)
+        tp_buf_putc(b, ' ');
+}
+
+static void put_cell_duration(tp_buf *b, int64_t ns)
+{
+    char d[32];
+    tp_buf_printf(b, " %10s", tp_format_duration(ns, d, sizeof(d)));
+}
+
+/* Escaped names of the rows, NUL-separated in one buffer; offsets in off. */
+static int stats_names(const tp_tree *t, const tp_stats *s, size_t rows, tp_buf *names,
+                       size_t *off, size_t *ret_width)
+{
+    size_t width = strlen("function");
+    for (size_t i = 0; i < rows; i++) {
+        off[i] = names->len;
+        tp_render_priv_name(names, t, s->funcs[i].func, false);
+        size_t w = tp_render_priv_width(names->data + off[i], names->len - off[i]);
+        if (w > width)
+            width = w;
+        tp_buf_putc(names, '\0');
+    }
+    *ret_width = width > STATS_NAME_MAX ? STATS_NAME_MAX : width;
+    return tp_buf_error(names);
+}
+
+static int stats_functions(const tp_tree *t, const tp_stats *s, bool color, tp_buf *out)
+{
+    size_t rows = s->nfuncs < STATS_TOP ? s->nfuncs : STATS_TOP;
+    size_t *off = malloc((rows ? rows : 1) * sizeof(*off));
+    tp_buf names = TP_BUF_INIT;
+    size_t width;
+    int r = off ? stats_names(t, s, rows, &names, off, &width) : -ENOMEM;
+    if (r)
+        goto cleanup;
+    tp_buf_printf(out, "Functions by total time (%zu):\n  ", s->nfuncs);
+    put_cell_name(out, "function", strlen("function"), width, false);
+    tp_buf_printf(out, " %7s %10s %10s %10s %10s %10s\n", "calls", "total", "self", "min", "max",
+                  "avg");
+    for (size_t i = 0; i < rows; i++) {
+        const tp_func_stats *f = &s->funcs[i];
+        const char *name = names.data + off[i];
+        tp_buf_puts(out, "  ");
+        put_cell_name(out, name, strlen(name), width, color);
+        tp_buf_printf(out, " %7" PRIu64, f->count);
+        put_cell_duration(out, f->total_ns);
+        put_cell_duration(out, f->self_ns);
+        put_cell_duration(out, f->min_ns);
+        put_cell_duration(out, f->max_ns);
+        put_cell_duration(out, f->count ? f->total_ns / (int64_t)f->count : 0);
+        tp_buf_putc(out, '\n');
+    }
+    if (s->nfuncs > rows)
+        tp_buf_printf(out, "  ... %zu more functions\n", s->nfuncs - rows);
+    r = tp_buf_error(out);
+cleanup:
+    free(off);
+    tp_buf_free(&names);
+    return r;
+}
+
+static int stats_modules(const tp_stats *s, bool color, tp_buf *out)
+{
+    tp_buf name = TP_BUF_INIT;
+    size_t width = strlen("module");
+    for (size_t i = 0; i < s->nmods; i++) {
+        tp_buf_reset(&name);
+        put_str(&name, s->mods[i].module, false);
+        size_t w = tp_render_priv_width(name.data, name.len);
+        width = w > width ? w : width;
+    }
+    width = width > STATS_NAME_MAX ? STATS_NAME_MAX : width;
+    tp_buf_printf(out, "Modules by calls (%zu):\n  ", s->nmods);
+    put_cell_name(out, "module", strlen("module"), width, false);
+    tp_buf_printf(out, " %7s %10s %10s %7s\n", "calls", "functions", "self", "share");
+    for (size_t i = 0; i < s->nmods; i++) {
+        const tp_module_stats *m = &s->mods[i];
+        tp_buf_reset(&name);
+        put_str(&name, m->module, false);
+        tp_buf_puts(out, "  ");
+        put_cell_name(out, tp_buf_cstr(&name), name.len, width, color);
+        /* Share of calls in whole percent, rounded half up. */
+        uint64_t pct = s->calls ? (m->calls * 200 / s->calls + 1) / 2 : 0;
+        tp_buf_printf(out, " %7" PRIu64 " %10" PRIu32, m->calls, m->functions);
+        put_cell_duration(out, m->self_ns);
+        tp_buf_printf(out, " %6" PRIu64 "%%\n", pct);
+    }
+    int r = tp_buf_error(&name);
+    tp_buf_free(&name);
+    return r ? r : tp_buf_error(out);
+}
+
+int tp_render_stats(const tp_tree *t, const tp_stats *s, bool color, tp_buf *out)
+{
+    if (!t || !s || !out)
+        return -EINVAL;
+    int r = tp_render_priv_header(t, s, false, color, out);
+    if (r)
+        return r;
+    if (!s->calls) {
+        tp_buf_puts(out, "\nNo calls captured in this trace.\n");
+        return tp_buf_error(out);
+    }
+    tp_buf_putc(out, '\n');
+    r = stats_functions(t, s, color, out);
+    if (r)
+        return r;
+    tp_buf_putc(out, '\n');
+    return stats_modules(s, color, out);
+}
+
+/* ---- tph diff ------------------------------------------------------------- */
+
+/* " (+20%)" when a is not zero. */
+static void put_change_pct(tp_buf *b, double a, double bv)
+{
+    if (a > 0)
+        tp_buf_printf(b, " (%+.0f%%)", (bv - a) * 100.0 / a);
+}
+
+static void put_diff_entry(tp_buf *b, const tp_diff_entry *e, bool color)
+{
+    static const char *const sgr[] = {"", "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[33m"};
+    static const char mark[] = " +-~~";
+    int k = e->kind >= TP_DIFF_ADDED && e->kind <= TP_DIFF_TIME ? e->kind : 0;
+    tp_buf_puts(b, "  ");
+    if (color && k)
+        tp_buf_puts(b, sgr[k]);
+    tp_buf_putc(b, k ? mark[k] : '?');
+    tp_buf_putc(b, ' ');
+    put_str(b, e->path ? e->path : "", false);
+    tp_buf_puts(b, "  ");
+    if (k == TP_DIFF_REMOVED || k == TP_DIFF_ADDED) {
+        bool a = k == TP_DIFF_REMOVED;
+        tp_buf_printf(b, "[\u00d7%" PRIu64 ", ", a ? e->count_a : e->count_b);
+        put_duration(b, a ? e->total_a_ns : e->total_b_ns);
+        tp_buf_putc(b, ']');
+    } else {
+        if (e->count_a != e->count_b)
+            tp_buf_printf(b, "calls \u00d7%" PRIu64 " -> \u00d7%" PRIu64 ", ", e->count_a,
+                          e->count_b);
+        tp_buf_puts(b, "time ");
+        put_duration(b, e->total_a_ns);
+        tp_buf_puts(b, " -> ");
+        put_duration(b, e->total_b_ns);
+        put_change_pct(b, (double)e->total_a_ns, (double)e->total_b_ns);
+    }
+    if (color && k)
+        tp_buf_puts(b, SGR_RESET);
+    tp_buf_putc(b, '\n');
+}
+
+static void put_func_list(tp_buf *b, const char *title, char *const *names, size_t n, char mark,
+                          bool color)
+{
+    if (!n)
+        return;
+    tp_buf_printf(b, "%s (%zu):\n", title, n);
+    for (size_t i = 0; i < n; i++) {
+        tp_buf_puts(b, "  ");
+        if (color)
+            tp_buf_puts(b, mark == '+' ? "\x1b[32m" : "\x1b[31m");
+        tp_buf_printf(b, "%c ", mark);
+        put_str(b, names[i], false);
+        if (color)
+            tp_buf_puts(b, SGR_RESET);
+        tp_buf_putc(b, '\n');
+    }
+}
+
+int tp_render_diff(const tp_diff *d, bool color, tp_buf *out)
+{
+    if (!d || !out)
+        return -EINVAL;
+    size_t kinds[5] = {0};
+    for (size_t i = 0; i < d->n; i++)
+        if (d->entries[i].kind >= TP_DIFF_ADDED && d->entries[i].kind <= TP_DIFF_TIME)
+            kinds[d->entries[i].kind]++;
+    int64_t dc = (int64_t)(d->calls_b - d->calls_a);
+    tp_buf_printf(out, "Calls:     %" PRIu64 " -> %" PRIu64 " (%+" PRId64 ")\n", d->calls_a,
+                  d->calls_b, dc);
+    tp_buf_puts(out, "Duration:  ");
+    put_duration(out, d->duration_a_ns);
+    tp_buf_puts(out, " -> ");
+    put_duration(out, d->duration_b_ns);
+    put_change_pct(out, (double)d->duration_a_ns, (double)d->duration_b_ns);
+    tp_buf_putc(out, '\n');
+    if (!d->n && !d->nfuncs_added && !d->nfuncs_removed) {
+        tp_buf_puts(out, "\nNo significant differences found.\n");
+        return tp_buf_error(out);
+    }
+    if (d->nfuncs_removed || d->nfuncs_added)
+        tp_buf_putc(out, '\n');
+    put_func_list(out, "Functions removed", d->funcs_removed, d->nfuncs_removed, '-', color);
+    put_func_list(out, "Functions added", d->funcs_added, d->nfuncs_added, '+', color);
+    if (d->n)
+        tp_buf_printf(out, "\nCall paths (%zu):\n", d->n);
+    for (size_t i = 0; i < d->n; i++)
+        put_diff_entry(out, &d->entries[i], color);
+    tp_buf_printf(out,
+                  "\nSummary: %zu paths removed, %zu added, %zu with other call counts, "
+                  "%zu with other times\n",
+                  kinds[TP_DIFF_REMOVED], kinds[TP_DIFF_ADDED], kinds[TP_DIFF_COUNT],
+                  kinds[TP_DIFF_TIME]);
+    return tp_buf_error(out);
+}
