@@ -140,6 +140,9 @@ int tp_wire_check_values(const uint8_t *payload, size_t len, size_t *ret_values,
 int tp_wire_check_events(const void *records, size_t nrecords, const void *text,
                          size_t text_len, char *err, size_t errsz);
 
+/** True when s[0..len) is a valid trace id: exactly 32 characters [0-9a-f]. */
+bool tp_wire_trace_id_valid(const char *s, size_t len);
+
 /** Check then decode a payload into *ret (msgpack-c; in tpproto_dec). Never
  *  allocates more than a small multiple of len. On failure *ret is untouched
  *  and err names the field. Free with tp_msg_free(). Everything *ret points
