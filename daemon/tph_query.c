@@ -1,0 +1,467 @@
+/* The commands that need tphd: logs, open, clean, status, import. */
+#include "tph.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "load.h"
+#include "tree.h"
+
+int tph_query_json(tph_ctx *ctx, const char *op, json_t *args, const void *body, size_t body_len,
+                   tph_reply *ret)
+{
+    char *text;
+    int r;
+
+    if (!args)
+        return tph_fail("out of memory");
+    text = json_dumps(args, JSON_COMPACT);
+    json_decref(args);
+    if (!text)
+        return tph_fail("out of memory");
+    r = tph_query(ctx, op, text, body, body_len, ret);
+    free(text);
+    return r;
+}
+
+json_t *tph_reply_json(const tph_reply *rep, const char *op)
+{
+    json_error_t e;
+    json_t *j = json_loadb(rep->body, rep->body_len, 0, &e);
+
+    if (!j)
+        tph_fail("tphd's answer to %s is not JSON: line %d column %d: %s", op, e.line, e.column,
+                 e.text);
+    return j;
+}
+
+/* Print the reply body as is (--json). */
+static int print_reply(tph_reply *rep)
+{
+    int r = tph_print(rep->body, rep->body_len);
+    tph_reply_free(rep);
+    return r;
+}
+
+/* A command that takes no operands after its options. */
+static int no_operands(tph_ctx *ctx, int argc, char **argv)
+{
+    if (optind < argc)
+        return tph_usage(ctx->cmd, "unexpected argument '%s'", argv[optind]);
+    return TPH_NEXT;
+}
+
+/* ---- logs ----------------------------------------------------------------- */
+
+enum { LOGS_LABEL = TPH_OPT_FIRST, LOGS_SINCE, LOGS_LIMITED, LOGS_LIMIT, LOGS_OFFSET };
+
+typedef struct logs_opts {
+    const char *label;
+    int64_t since_s, limit, offset;
+    bool since, limited;
+} logs_opts;
+
+static int logs_opt(tph_ctx *ctx, int c, logs_opts *o)
+{
+    switch (c) {
+    case LOGS_LABEL:
+        o->label = optarg;
+        break;
+    case LOGS_SINCE:
+        if (tph_parse_duration(optarg, &o->since_s) < 0)
+            return tph_usage(ctx->cmd, "invalid --since '%s' (use e.g. 30m, 1h, 7d)", optarg);
+        o->since = true;
+        break;
+    case LOGS_LIMITED:
+        o->limited = true;
+        break;
+    case LOGS_LIMIT:
+        if (tph_parse_uint(optarg, 10000, &o->limit) < 0 || o->limit == 0)
+            return tph_usage(ctx->cmd, "invalid --limit '%s' (expected 1 to 10000)", optarg);
+        break;
+    case LOGS_OFFSET:
+        if (tph_parse_uint(optarg, INT32_MAX, &o->offset) < 0)
+            return tph_usage(ctx->cmd, "invalid --offset '%s' (expected a count)", optarg);
+        break;
+    }
+    return TPH_NEXT;
+}
+
+static int parse_logs(tph_ctx *ctx, int argc, char **argv, logs_opts *o)
+{
+    static const struct option opts[] = {
+        TPH_COMMON_OPTS,
+        {"label", required_argument, NULL, LOGS_LABEL},
+        {"since", required_argument, NULL, LOGS_SINCE},
+        {"limited", no_argument, NULL, LOGS_LIMITED},
+        {"limit", required_argument, NULL, LOGS_LIMIT},
+        {"offset", required_argument, NULL, LOGS_OFFSET},
+        {NULL, 0, NULL, 0},
+    };
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        r = tph_common_opt(ctx, c, argv);
+        if (r == TPH_OWN)
+            r = logs_opt(ctx, c, o);
+        if (r != TPH_NEXT)
+            return r;
+    }
+    return no_operands(ctx, argc, argv);
+}
+
+static json_t *logs_args(const logs_opts *o)
+{
+    json_t *a = json_object();
+
+    if (!a)
+        return NULL;
+    if (o->label)
+        json_object_set_new(a, "label", json_string(o->label));
+    if (o->since)
+        json_object_set_new(a, "since", json_integer((json_int_t)time(NULL) - o->since_s));
+    if (o->limited)
+        json_object_set_new(a, "limited", json_true());
+    json_object_set_new(a, "limit", json_integer(o->limit));
+    if (o->offset)
+        json_object_set_new(a, "offset", json_integer(o->offset));
+    return a;
+}
+
+int tph_cmd_logs(tph_ctx *ctx, int argc, char **argv)
+{
+    logs_opts o = {.limit = 50};
+    tp_buf out = TP_BUF_INIT;
+    tph_reply rep;
+    json_t *j;
+    int r;
+
+    r = parse_logs(ctx, argc, argv, &o);
+    if (r != TPH_NEXT)
+        return r;
+    r = tph_query_json(ctx, "list", logs_args(&o), NULL, 0, &rep);
+    if (r != TPH_EXIT_OK)
+        return r;
+    if (ctx->json)
+        return print_reply(&rep);
+    j = tph_reply_json(&rep, "list");
+    tph_reply_free(&rep);
+    if (!j)
+        return TPH_EXIT_FAIL;
+    r = tph_fmt_logs(j, o.limit, o.offset, o.label || o.since || o.limited, &out);
+    json_decref(j);
+    if (r < 0)
+        r = tph_fail("tphd's trace list has an unexpected shape");
+    else
+        r = tph_print(out.data, out.len);
+    tp_buf_free(&out);
+    return r;
+}
+
+/* ---- status, clean -------------------------------------------------------- */
+
+static int parse_plain(tph_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {TPH_COMMON_OPTS, {NULL, 0, NULL, 0}};
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        r = tph_common_opt(ctx, c, argv);
+        if (r == TPH_OWN)
+            r = tph_usage(ctx->cmd, "unexpected option");
+        if (r != TPH_NEXT)
+            return r;
+    }
+    return TPH_NEXT;
+}
+
+int tph_cmd_status(tph_ctx *ctx, int argc, char **argv)
+{
+    tp_buf out = TP_BUF_INIT;
+    tph_reply rep;
+    json_t *j;
+    int r;
+
+    r = parse_plain(ctx, argc, argv);
+    if (r == TPH_NEXT)
+        r = no_operands(ctx, argc, argv);
+    if (r != TPH_NEXT)
+        return r;
+    r = tph_query(ctx, "status", "{}", NULL, 0, &rep);
+    if (r != TPH_EXIT_OK)
+        return r;
+    if (ctx->json)
+        return print_reply(&rep);
+    j = tph_reply_json(&rep, "status");
+    tph_reply_free(&rep);
+    if (!j)
+        return TPH_EXIT_FAIL;
+    r = tph_fmt_status(j, &out) < 0 ? tph_fail("tphd's status has an unexpected shape")
+                                    : tph_print(out.data, out.len);
+    json_decref(j);
+    tp_buf_free(&out);
+    return r;
+}
+
+enum { CLEAN_OLDER = TPH_OPT_FIRST, CLEAN_ALL };
+
+static int parse_clean(tph_ctx *ctx, int argc, char **argv, json_t *args)
+{
+    static const struct option opts[] = {
+        TPH_COMMON_OPTS,
+        {"older-than", required_argument, NULL, CLEAN_OLDER},
+        {"all", no_argument, NULL, CLEAN_ALL},
+        {NULL, 0, NULL, 0},
+    };
+    int64_t secs;
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        r = tph_common_opt(ctx, c, argv);
+        if (r != TPH_OWN && r != TPH_NEXT)
+            return r;
+        if (c == CLEAN_OLDER) {
+            if (tph_parse_duration(optarg, &secs) < 0)
+                return tph_usage(ctx->cmd, "invalid --older-than '%s' (use e.g. 12h, 7d, 2w)",
+                                 optarg);
+            json_object_set_new(args, "older_than", json_integer(secs));
+        } else if (c == CLEAN_ALL) {
+            json_object_set_new(args, "all", json_true());
+        }
+    }
+    if (json_object_size(args) == 0)
+        return tph_usage(ctx->cmd, "say which traces to delete: --older-than DUR or --all");
+    if (json_object_size(args) > 1)
+        return tph_usage(ctx->cmd, "--older-than and --all exclude each other");
+    return no_operands(ctx, argc, argv);
+}
+
+int tph_cmd_clean(tph_ctx *ctx, int argc, char **argv)
+{
+    json_t *args = json_object(), *j;
+    json_int_t n;
+    tph_reply rep;
+    int r;
+
+    if (!args)
+        return tph_fail("out of memory");
+    r = parse_clean(ctx, argc, argv, args);
+    if (r != TPH_NEXT) {
+        json_decref(args);
+        return r;
+    }
+    r = tph_query_json(ctx, "clean", args, NULL, 0, &rep);
+    if (r != TPH_EXIT_OK)
+        return r;
+    if (ctx->json)
+        return print_reply(&rep);
+    j = tph_reply_json(&rep, "clean");
+    tph_reply_free(&rep);
+    if (!j)
+        return TPH_EXIT_FAIL;
+    n = json_integer_value(json_object_get(j, "deleted"));
+    json_decref(j);
+    printf("deleted %lld trace%s\n", (long long)n, n == 1 ? "" : "s");
+    return tph_print("", 0);
+}
+
+/* ---- open ------------------------------------------------------------------- */
+
+/* The report URL: the summary's own url (it carries the access token), else
+ * the daemon's HTTP base + /t/<id>. *ret_url is NULL when tphd serves no
+ * HTTP. */
+static int report_url(tph_ctx *ctx, const json_t *summary, const char *id, char **ret_url)
+{
+    const char *url = tph_json_str(summary, "url", NULL), *http;
+    tph_reply rep;
+    json_t *st;
+    int r;
+
+    *ret_url = NULL;
+    if (url) {
+        *ret_url = strdup(url);
+        return *ret_url ? TPH_EXIT_OK : tph_fail("out of memory");
+    }
+    r = tph_query(ctx, "status", "{}", NULL, 0, &rep);
+    if (r != TPH_EXIT_OK)
+        return r;
+    st = tph_reply_json(&rep, "status");
+    tph_reply_free(&rep);
+    if (!st)
+        return TPH_EXIT_FAIL;
+    http = tph_json_str(st, "http", NULL);
+    if (http) {
+        size_t n = strlen(http);
+        while (n > 0 && http[n - 1] == '/')
+            n--;
+        if (asprintf(ret_url, "%.*s/t/%s", (int)n, http, id) < 0) {
+            *ret_url = NULL;
+            r = tph_fail("out of memory");
+        }
+    }
+    json_decref(st);
+    return r;
+}
+
+static int print_open(tph_ctx *ctx, const char *id, const char *url)
+{
+    json_t *j;
+    char *text;
+    int r;
+
+    if (!ctx->json) {
+        printf("%s\n", url);
+        return tph_print("", 0);
+    }
+    j = json_pack("{s:s, s:s?}", "trace_id", id, "url", url);
+    text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text)
+        return tph_fail("out of memory");
+    r = tph_print(text, strlen(text));
+    free(text);
+    return r;
+}
+
+int tph_cmd_open(tph_ctx *ctx, int argc, char **argv)
+{
+    json_t *sum = NULL;
+    char *url = NULL;
+    const char *id;
+    tph_reply rep;
+    int r;
+
+    r = parse_plain(ctx, argc, argv);
+    if (r != TPH_NEXT)
+        return r;
+    if (optind >= argc)
+        return tph_usage(ctx->cmd, "missing trace ID");
+    if (optind + 1 < argc)
+        return tph_usage(ctx->cmd, "unexpected argument '%s'", argv[optind + 1]);
+    r = tph_query_json(ctx, "get", json_pack("{s:s, s:s}", "id", argv[optind], "what", "summary"),
+                       NULL, 0, &rep);
+    if (r != TPH_EXIT_OK)
+        return r;
+    sum = tph_reply_json(&rep, "get");
+    tph_reply_free(&rep);
+    if (!sum)
+        return TPH_EXIT_FAIL;
+    id = tph_json_str(sum, "trace_id", "id");
+    if (!id)
+        r = tph_fail("tphd's summary of %s has no trace_id", argv[optind]);
+    else
+        r = report_url(ctx, sum, id, &url);
+    if (r == TPH_EXIT_OK && !url)
+        r = tph_fail("tphd serves no web UI (it runs with --no-http), so trace %.8s has no report "
+                     "URL; try `tph tree %.8s` or `tph export %.8s --format html -o report.html`",
+                     id, id, id);
+    if (r == TPH_EXIT_OK)
+        r = print_open(ctx, id, url);
+    free(url);
+    json_decref(sum);
+    return r;
+}
+
+/* ---- import ----------------------------------------------------------------- */
+
+/* Check the file here first so that a broken one is reported exactly as
+ * `tph tree FILE` would report it, with its line and column. */
+static int check_trace_file(const char *path, const char *text, size_t len)
+{
+    char err[512] = "";
+    tp_tree *t = NULL;
+    int r;
+
+    r = tp_tree_from_json(text, len, &t, err, sizeof err);
+    tp_tree_free(t);
+    if (r == -ENOMEM)
+        return tph_fail("out of memory");
+    if (r < 0)
+        return tph_fail("%s: %s", strcmp(path, "-") == 0 ? "<stdin>" : path, err);
+    return TPH_EXIT_OK;
+}
+
+enum { IMPORT_LABEL = TPH_OPT_FIRST };
+
+static int parse_import(tph_ctx *ctx, int argc, char **argv, const char **ret_label)
+{
+    static const struct option opts[] = {
+        TPH_COMMON_OPTS,
+        {"label", required_argument, NULL, IMPORT_LABEL},
+        {NULL, 0, NULL, 0},
+    };
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        r = tph_common_opt(ctx, c, argv);
+        if (r == TPH_OWN)
+            *ret_label = optarg;
+        else if (r != TPH_NEXT)
+            return r;
+    }
+    if (optind >= argc)
+        return tph_usage(ctx->cmd, "missing FILE");
+    if (optind + 1 < argc)
+        return tph_usage(ctx->cmd, "unexpected argument '%s' (import one file at a time)",
+                         argv[optind + 1]);
+    return TPH_NEXT;
+}
+
+static json_t *import_args(const char *path, const char *label)
+{
+    char *copy = strdup(path);
+    json_t *a = copy ? json_pack("{s:s}", "source", basename(copy)) : NULL;
+
+    free(copy);
+    if (a && label)
+        json_object_set_new(a, "label", json_string(label));
+    return a;
+}
+
+static int print_imported(tph_ctx *ctx, tph_reply *rep)
+{
+    const char *id;
+    json_t *j;
+    int r;
+
+    if (ctx->json)
+        return print_reply(rep);
+    j = tph_reply_json(rep, "import");
+    tph_reply_free(rep);
+    if (!j)
+        return TPH_EXIT_FAIL;
+    id = tph_json_str(j, "trace_id", "id");
+    if (!id)
+        r = tph_fail("tphd's answer to import has no trace_id");
+    else
+        r = tph_print(id, strlen(id));
+    json_decref(j);
+    return r;
+}
+
+int tph_cmd_import(tph_ctx *ctx, int argc, char **argv)
+{
+    const char *label = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    tph_reply rep;
+    int r;
+
+    r = parse_import(ctx, argc, argv, &label);
+    if (r != TPH_NEXT)
+        return r;
+    r = tph_read_file(argv[optind], &text, &len);
+    if (r == TPH_EXIT_OK)
+        r = check_trace_file(argv[optind], text, len);
+    if (r == TPH_EXIT_OK)
+        r = tph_query_json(ctx, "import", import_args(argv[optind], label), text, len, &rep);
+    free(text);
+    if (r != TPH_EXIT_OK)
+        return r;
+    return print_imported(ctx, &rep);
+}

@@ -1,0 +1,605 @@
+/* The commands that show one trace (or two) and also work on files: tree,
+ * stats, diff, export. A FILE is loaded with tp_tree_from_json and rendered
+ * here with proto/; an ID is rendered by tphd with the same proto/ code, so
+ * both look the same. */
+#include "tph.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "load.h"
+#include "render.h"
+#include "tp_err.h"
+#include "tree.h"
+
+/* ---- Shared: colour, loading --------------------------------------------- */
+
+/* --color (always), --color=auto (when stdout is a terminal), --color=never. */
+static int parse_color(tph_ctx *ctx, const char *when, bool *ret)
+{
+    if (!when || strcmp(when, "always") == 0 || strcmp(when, "yes") == 0)
+        *ret = true;
+    else if (strcmp(when, "never") == 0 || strcmp(when, "no") == 0)
+        *ret = false;
+    else if (strcmp(when, "auto") == 0)
+        *ret = isatty(STDOUT_FILENO) == 1;
+    else
+        return tph_usage(ctx->cmd, "invalid --color '%s' (always, auto or never)", when);
+    return TPH_NEXT;
+}
+
+static const char *display_name(const char *path)
+{
+    return strcmp(path, "-") == 0 ? "<stdin>" : path;
+}
+
+/* Load a trace file into a finished raw tree; reports errors as
+ * "tph: FILE: line 3 column 5: ...". */
+static int load_file(const char *path, tp_tree **ret)
+{
+    char err[512] = "", *text = NULL;
+    size_t len = 0;
+    int r;
+
+    r = tph_read_file(path, &text, &len);
+    if (r != TPH_EXIT_OK)
+        return r;
+    r = tp_tree_from_json(text, len, ret, err, sizeof err);
+    free(text);
+    if (r == -ENOMEM)
+        return tph_fail("%s: out of memory", display_name(path));
+    if (r < 0)
+        return tph_fail("%s: %s", display_name(path), err[0] ? err : tp_strerror(r));
+    return TPH_EXIT_OK;
+}
+
+/* Fetch a stored trace as tracepatch JSON and load it like a file. */
+static int load_id(tph_ctx *ctx, const char *id, tp_tree **ret)
+{
+    char err[512] = "";
+    tph_reply rep;
+    int r;
+
+    r = tph_query_json(ctx, "export", json_pack("{s:s, s:s}", "id", id, "format", "json"), NULL, 0,
+                       &rep);
+    if (r != TPH_EXIT_OK)
+        return r;
+    r = tp_tree_from_json(rep.body, rep.body_len, ret, err, sizeof err);
+    tph_reply_free(&rep);
+    if (r < 0)
+        return tph_fail("trace %s as tphd sent it: %s", id, err[0] ? err : tp_strerror(r));
+    return TPH_EXIT_OK;
+}
+
+static int load_any(tph_ctx *ctx, const char *arg, tp_tree **ret)
+{
+    return tph_is_file_arg(arg) ? load_file(arg, ret) : load_id(ctx, arg, ret);
+}
+
+/* Print a rendered buffer, or report the renderer's failure. */
+static int print_buf(tp_buf *b, int r)
+{
+    if (r == 0)
+        r = tp_buf_error(b);
+    r = r < 0 ? tph_fail("cannot render: %s", tp_strerror(r)) : tph_print(b->data, b->len);
+    tp_buf_free(b);
+    return r;
+}
+
+/* Print the daemon's answer for a query whose reply is the output. */
+static int query_print(tph_ctx *ctx, const char *op, json_t *args)
+{
+    tph_reply rep;
+    int r;
+
+    r = tph_query_json(ctx, op, args, NULL, 0, &rep);
+    if (r != TPH_EXIT_OK)
+        return r;
+    r = tph_print(rep.body, rep.body_len);
+    tph_reply_free(&rep);
+    return r;
+}
+
+/* Exactly n operands left after the options. */
+static int want_operands(tph_ctx *ctx, int argc, char **argv, int n, const char *what)
+{
+    if (argc - optind < n)
+        return tph_usage(ctx->cmd, "missing %s", what);
+    if (argc - optind > n)
+        return tph_usage(ctx->cmd, "unexpected argument '%s'", argv[optind + n]);
+    return TPH_NEXT;
+}
+
+/* ---- tree ------------------------------------------------------------------- */
+
+enum {
+    TREE_COLOR = TPH_OPT_FIRST,
+    TREE_NO_COLOR,
+    TREE_SELF,
+    TREE_STYLE,
+    TREE_NO_ARGS,
+    TREE_NO_RET,
+    TREE_SOURCE,
+    TREE_FILTER,
+    TREE_DEPTH,
+    TREE_NO_FOLD,
+    TREE_NO_STATS,
+};
+
+typedef struct tree_opts {
+    tp_render_opts r;
+    const char **filters; /* NULL-terminated, argc + 1 slots */
+    size_t nfilters;
+} tree_opts;
+
+static int tree_opt(tph_ctx *ctx, int c, tree_opts *o)
+{
+    int64_t n;
+
+    switch (c) {
+    case TREE_COLOR:
+        return parse_color(ctx, optarg, &o->r.color);
+    case TREE_NO_COLOR:
+        o->r.color = false;
+        break;
+    case TREE_SELF:
+        o->r.self_time = true;
+        break;
+    case TREE_STYLE:
+        if (strcmp(optarg, "unicode") == 0)
+            o->r.style = TP_STYLE_UNICODE;
+        else if (strcmp(optarg, "ascii") == 0)
+            o->r.style = TP_STYLE_ASCII;
+        else
+            return tph_usage(ctx->cmd, "invalid --style '%s' (unicode or ascii)", optarg);
+        break;
+    case TREE_NO_ARGS:
+        o->r.args = false;
+        break;
+    case TREE_NO_RET:
+        o->r.returns = false;
+        break;
+    case TREE_SOURCE:
+        o->r.source = true;
+        break;
+    case TREE_FILTER:
+        o->filters[o->nfilters++] = optarg;
+        break;
+    case TREE_DEPTH:
+        if (tph_parse_uint(optarg, INT32_MAX, &n) < 0)
+            return tph_usage(ctx->cmd, "invalid --depth '%s' (expected a number of levels)",
+                             optarg);
+        o->r.max_depth = (int)n;
+        break;
+    case TREE_NO_FOLD:
+        o->r.fold = false;
+        break;
+    case TREE_NO_STATS:
+        o->r.header = false;
+        break;
+    }
+    return TPH_NEXT;
+}
+
+static int parse_tree(tph_ctx *ctx, int argc, char **argv, tree_opts *o)
+{
+    static const struct option opts[] = {
+        TPH_COMMON_OPTS,
+        {"color", optional_argument, NULL, TREE_COLOR},
+        {"colour", optional_argument, NULL, TREE_COLOR},
+        {"no-color", no_argument, NULL, TREE_NO_COLOR},
+        {"self-time", no_argument, NULL, TREE_SELF},
+        {"style", required_argument, NULL, TREE_STYLE},
+        {"no-args", no_argument, NULL, TREE_NO_ARGS},
+        {"no-return", no_argument, NULL, TREE_NO_RET},
+        {"show-source", no_argument, NULL, TREE_SOURCE},
+        {"filter", required_argument, NULL, TREE_FILTER},
+        {"depth", required_argument, NULL, TREE_DEPTH},
+        {"no-fold", no_argument, NULL, TREE_NO_FOLD},
+        {"no-stats", no_argument, NULL, TREE_NO_STATS},
+        {NULL, 0, NULL, 0},
+    };
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        r = tph_common_opt(ctx, c, argv);
+        if (r == TPH_OWN)
+            r = tree_opt(ctx, c, o);
+        if (r != TPH_NEXT)
+            return r;
+    }
+    o->filters[o->nfilters] = NULL;
+    o->r.filters = o->nfilters ? o->filters : NULL;
+    return want_operands(ctx, argc, argv, 1, "trace ID or FILE");
+}
+
+/* The tree query's arguments (PROTOCOL.md 4.9) from the render options. */
+static json_t *tree_args(const char *id, const tree_opts *o, bool json)
+{
+    json_t *a = json_object(), *f = json_array();
+
+    for (size_t i = 0; f && i < o->nfilters; i++)
+        json_array_append_new(f, json_string(o->filters[i]));
+    if (!a || !f) {
+        json_decref(a);
+        json_decref(f);
+        return NULL;
+    }
+    json_object_set_new(a, "id", json_string(id));
+    json_object_set_new(a, "format", json_string(json ? "json" : "text"));
+    json_object_set_new(a, "folded", json_boolean(o->r.fold));
+    json_object_set_new(a, "depth", json_integer(o->r.max_depth));
+    json_object_set_new(a, "style",
+                        json_string(o->r.style == TP_STYLE_ASCII ? "ascii" : "unicode"));
+    json_object_set_new(a, "color", json_boolean(o->r.color));
+    json_object_set_new(a, "args", json_boolean(o->r.args));
+    json_object_set_new(a, "returns", json_boolean(o->r.returns));
+    json_object_set_new(a, "self_time", json_boolean(o->r.self_time));
+    json_object_set_new(a, "source", json_boolean(o->r.source));
+    json_object_set_new(a, "header", json_boolean(o->r.header));
+    json_object_set_new(a, "filters", f);
+    return a;
+}
+
+static int tree_file(const char *path, const tree_opts *o, bool json)
+{
+    tp_buf out = TP_BUF_INIT;
+    tp_tree *t = NULL;
+    int r;
+
+    r = load_file(path, &t);
+    if (r != TPH_EXIT_OK)
+        return r;
+    r = json ? tp_render_json(t, true, &out) : tp_render_text(t, &o->r, &out);
+    tp_tree_free(t);
+    return print_buf(&out, r);
+}
+
+int tph_cmd_tree(tph_ctx *ctx, int argc, char **argv)
+{
+    tree_opts o = {0};
+    const char *target;
+    int r;
+
+    tp_render_opts_init(&o.r);
+    o.filters = calloc((size_t)argc + 1, sizeof *o.filters);
+    if (!o.filters)
+        return tph_fail("out of memory");
+    r = parse_tree(ctx, argc, argv, &o);
+    if (r == TPH_NEXT) {
+        target = argv[optind];
+        if (tph_is_file_arg(target))
+            r = tree_file(target, &o, ctx->json);
+        else
+            r = query_print(ctx, "tree", tree_args(target, &o, ctx->json));
+    }
+    free(o.filters);
+    return r;
+}
+
+/* ---- stats, diff: --color and operands ------------------------------------ */
+
+enum { VIEW_COLOR = TPH_OPT_FIRST, VIEW_NO_COLOR };
+
+static int parse_view(tph_ctx *ctx, int argc, char **argv, int nargs, const char *what,
+                      bool *ret_color)
+{
+    static const struct option opts[] = {
+        TPH_COMMON_OPTS,
+        {"color", optional_argument, NULL, VIEW_COLOR},
+        {"colour", optional_argument, NULL, VIEW_COLOR},
+        {"no-color", no_argument, NULL, VIEW_NO_COLOR},
+        {NULL, 0, NULL, 0},
+    };
+    int c, r;
+
+    *ret_color = false;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        r = tph_common_opt(ctx, c, argv);
+        if (r == TPH_OWN && c == VIEW_COLOR)
+            r = parse_color(ctx, optarg, ret_color);
+        else if (r == TPH_OWN) { /* --no-color */
+            *ret_color = false;
+            r = TPH_NEXT;
+        }
+        if (r != TPH_NEXT)
+            return r;
+    }
+    return want_operands(ctx, argc, argv, nargs, what);
+}
+
+/* The stats object of tracepatch's JSON schema (what tphd's stats query
+ * answers with --json): taken from tp_render_json so both always agree. */
+static int stats_json(const tp_tree *t, tp_buf *out)
+{
+    tp_buf full = TP_BUF_INIT;
+    json_t *doc = NULL;
+    char *text = NULL;
+    int r;
+
+    r = tp_render_json(t, false, &full);
+    if (r == 0)
+        r = tp_buf_error(&full);
+    if (r == 0)
+        doc = json_loadb(full.data, full.len, 0, NULL);
+    if (r == 0 && json_is_object(json_object_get(doc, "stats")))
+        text = json_dumps(json_object_get(doc, "stats"), JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (r == 0 && !text)
+        r = -ENOMEM;
+    if (r == 0)
+        r = tp_buf_puts(out, text);
+    free(text);
+    json_decref(doc);
+    tp_buf_free(&full);
+    return r;
+}
+
+static int stats_file(const char *path, bool color, bool json)
+{
+    tp_buf out = TP_BUF_INIT;
+    tp_stats *s = NULL;
+    tp_tree *t = NULL;
+    int r;
+
+    r = load_file(path, &t);
+    if (r != TPH_EXIT_OK)
+        return r;
+    if (json) {
+        r = stats_json(t, &out);
+    } else {
+        r = tp_tree_stats(t, &s);
+        if (r == 0)
+            r = tp_render_stats(t, s, color, &out);
+    }
+    tp_stats_free(s);
+    tp_tree_free(t);
+    return print_buf(&out, r);
+}
+
+int tph_cmd_stats(tph_ctx *ctx, int argc, char **argv)
+{
+    const char *target;
+    bool color;
+    int r;
+
+    r = parse_view(ctx, argc, argv, 1, "trace ID or FILE", &color);
+    if (r != TPH_NEXT)
+        return r;
+    target = argv[optind];
+    if (tph_is_file_arg(target))
+        return stats_file(target, color, ctx->json);
+    return query_print(ctx, "stats",
+                       json_pack("{s:s, s:b, s:s}", "id", target, "color", color, "format",
+                                 ctx->json ? "json" : "text"));
+}
+
+static const char *diff_kind(int kind)
+{
+    switch (kind) {
+    case TP_DIFF_ADDED:
+        return "added";
+    case TP_DIFF_REMOVED:
+        return "removed";
+    case TP_DIFF_COUNT:
+        return "count";
+    default:
+        return "time";
+    }
+}
+
+static json_t *string_array(char **v, size_t n)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+static json_t *diff_entries(const tp_diff *d)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; a && i < d->n; i++) {
+        const tp_diff_entry *e = &d->entries[i];
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:f}", "kind",
+                                           diff_kind(e->kind), "path", e->path, "name", e->name,
+                                           "count_a", (json_int_t)e->count_a, "count_b",
+                                           (json_int_t)e->count_b, "total_a_ms",
+                                           e->total_a_ns / 1e6, "total_b_ms", e->total_b_ns / 1e6));
+    }
+    return a;
+}
+
+/* The diff as JSON (tph diff --json on files). */
+static int diff_json(const tp_diff *d, tp_buf *out)
+{
+    json_t *j;
+    char *text;
+    int r;
+
+    j = json_pack("{s:I, s:I, s:f, s:f, s:o, s:o, s:o}", "calls_a", (json_int_t)d->calls_a,
+                  "calls_b", (json_int_t)d->calls_b, "duration_a_ms", d->duration_a_ns / 1e6,
+                  "duration_b_ms", d->duration_b_ns / 1e6, "functions_added",
+                  string_array(d->funcs_added, d->nfuncs_added), "functions_removed",
+                  string_array(d->funcs_removed, d->nfuncs_removed), "changes", diff_entries(d));
+    text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    r = text ? tp_buf_puts(out, text) : -ENOMEM;
+    free(text);
+    return r;
+}
+
+/* Diff locally: at least one side is a file (the other may be an ID). */
+static int diff_local(tph_ctx *ctx, const char *a, const char *b, bool color)
+{
+    tp_tree *ta = NULL, *tb = NULL;
+    tp_buf out = TP_BUF_INIT;
+    tp_diff *d = NULL;
+    int r;
+
+    r = load_any(ctx, a, &ta);
+    if (r == TPH_EXIT_OK)
+        r = load_any(ctx, b, &tb);
+    if (r == TPH_EXIT_OK) {
+        r = tp_tree_diff(ta, tb, NULL, &d);
+        if (r == 0)
+            r = ctx->json ? diff_json(d, &out) : tp_render_diff(d, color, &out);
+        r = print_buf(&out, r);
+    }
+    tp_diff_free(d);
+    tp_tree_free(ta);
+    tp_tree_free(tb);
+    return r;
+}
+
+int tph_cmd_diff(tph_ctx *ctx, int argc, char **argv)
+{
+    const char *a, *b;
+    bool color;
+    int r;
+
+    r = parse_view(ctx, argc, argv, 2, "two traces to compare (IDs or files)", &color);
+    if (r != TPH_NEXT)
+        return r;
+    a = argv[optind];
+    b = argv[optind + 1];
+    if (tph_is_file_arg(a) || tph_is_file_arg(b))
+        return diff_local(ctx, a, b, color);
+    return query_print(ctx, "diff",
+                       json_pack("{s:s, s:s, s:b, s:s}", "a", a, "b", b, "color", color, "format",
+                                 ctx->json ? "json" : "text"));
+}
+
+/* ---- export --------------------------------------------------------------- */
+
+enum { EXPORT_FORMAT = TPH_OPT_FIRST };
+
+static const char *const export_formats[] = {"json", "csv", "html", "chrome", "folded"};
+
+static bool known_format(const char *f)
+{
+    for (size_t i = 0; i < sizeof export_formats / sizeof export_formats[0]; i++)
+        if (strcmp(f, export_formats[i]) == 0)
+            return true;
+    return false;
+}
+
+/* No --format: guess from the output's extension, else JSON. */
+static const char *format_for(const char *out)
+{
+    const char *dot = out ? strrchr(out, '.') : NULL;
+
+    if (dot &&
+        (strcmp(dot, ".csv") == 0 || strcmp(dot, ".html") == 0 || strcmp(dot, ".folded") == 0))
+        return dot + 1;
+    return "json";
+}
+
+static int parse_export(tph_ctx *ctx, int argc, char **argv, const char **ret_format,
+                        const char **ret_out)
+{
+    static const struct option opts[] = {
+        TPH_COMMON_OPTS,
+        {"format", required_argument, NULL, EXPORT_FORMAT},
+        {"output", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+        r = tph_common_opt(ctx, c, argv);
+        if (r == TPH_OWN && c == 'o')
+            *ret_out = optarg;
+        else if (r == TPH_OWN && !known_format(optarg))
+            return tph_usage(ctx->cmd, "invalid --format '%s' (json, csv, html, chrome or folded)",
+                             optarg);
+        else if (r == TPH_OWN)
+            *ret_format = optarg;
+        else if (r != TPH_NEXT)
+            return r;
+    }
+    if (!*ret_format)
+        *ret_format = format_for(*ret_out);
+    return want_operands(ctx, argc, argv, 1, "trace ID or FILE");
+}
+
+/* Render a loaded tree in one of the file formats proto/ knows. */
+static int render_export(const tp_tree *t, const char *format, tp_buf *out)
+{
+    if (strcmp(format, "json") == 0)
+        return tp_render_json(t, true, out);
+    if (strcmp(format, "csv") == 0)
+        return tp_render_csv(t, out);
+    if (strcmp(format, "chrome") == 0)
+        return tp_render_chrome(t, out);
+    return tp_render_folded(t, out);
+}
+
+static int write_out(const char *path, const char *data, size_t len)
+{
+    FILE *f;
+    int ok;
+
+    if (!path) {
+        if (len)
+            fwrite(data, 1, len, stdout);
+        if (fflush(stdout) != 0 || ferror(stdout))
+            return tph_fail("cannot write the output: %s", strerror(errno));
+        return TPH_EXIT_OK;
+    }
+    f = fopen(path, "wb");
+    if (!f)
+        return tph_fail("%s: %s", path, strerror(errno));
+    ok = fwrite(data, 1, len, f) == len;
+    ok = (fclose(f) == 0) && ok;
+    return ok ? TPH_EXIT_OK : tph_fail("%s: %s", path, strerror(errno));
+}
+
+static int export_file(const char *path, const char *format, const char *out_path)
+{
+    tp_buf out = TP_BUF_INIT;
+    tp_tree *t = NULL;
+    int r;
+
+    if (strcmp(format, "html") == 0)
+        return tph_fail("%s: the HTML report is made by tphd: `tph import %s`, then "
+                        "`tph export ID --format html`",
+                        display_name(path), path);
+    r = load_file(path, &t);
+    if (r != TPH_EXIT_OK)
+        return r;
+    r = render_export(t, format, &out);
+    if (r == 0)
+        r = tp_buf_error(&out);
+    tp_tree_free(t);
+    r = r < 0 ? tph_fail("cannot render: %s", tp_strerror(r))
+              : write_out(out_path, out.data, out.len);
+    tp_buf_free(&out);
+    return r;
+}
+
+int tph_cmd_export(tph_ctx *ctx, int argc, char **argv)
+{
+    const char *format = NULL, *out = NULL, *target;
+    tph_reply rep;
+    int r;
+
+    r = parse_export(ctx, argc, argv, &format, &out);
+    if (r != TPH_NEXT)
+        return r;
+    target = argv[optind];
+    if (tph_is_file_arg(target))
+        return export_file(target, format, out);
+    r = tph_query_json(ctx, "export", json_pack("{s:s, s:s}", "id", target, "format", format), NULL,
+                       0, &rep);
+    if (r != TPH_EXIT_OK)
+        return r;
+    r = write_out(out, rep.body, rep.body_len);
+    tph_reply_free(&rep);
+    return r;
+}

@@ -1,0 +1,206 @@
+"""Helpers for the tph end-to-end tests: run the real tph binary, start a real
+tphd on a temporary socket and database, or a scripted fake tphd that speaks
+the wire protocol (proto/PROTOCOL.md) with canned answers.
+
+The binaries come from $TRACEPATCH_BUILD (default: <repo>/build)/daemon/.
+"""
+
+import os
+import socket
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("TRACEPATCH_BUILD", ROOT / "build"))
+TPH = BUILD / "daemon" / "tph"
+TPHD = BUILD / "daemon" / "tphd"
+DATA = Path(__file__).resolve().parent / "data"
+VERSION = "2.0.0"
+
+NO_DAEMON_HINT = "(start one with `tphd &` or `systemctl --user start tphd`)"
+
+needs_tph = pytest.mark.skipif(not TPH.exists(), reason=f"{TPH} not built")
+needs_tphd = pytest.mark.skipif(not TPHD.exists(), reason=f"{TPHD} not built")
+
+
+def base_env(tmp_path):
+    """An environment that cannot reach a real user daemon: its own runtime
+    dir, UTC times, the C locale."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACEPATCH_", "TPH_"))}
+    env["XDG_RUNTIME_DIR"] = str(tmp_path / "run")
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env["TZ"] = "UTC"
+    env["LC_ALL"] = "C"
+    return env
+
+
+def tph(*args, env, input=None, timeout=60, binary=False):
+    """Run tph; returns the CompletedProcess (text mode unless binary)."""
+    return subprocess.run([str(TPH), *map(str, args)], env=env, input=input,
+                          capture_output=True, text=not binary, timeout=timeout)
+
+
+def usage_line(cmd):
+    lines = {
+        None: "tph [--socket PATH] [--json] [--help] [--version] COMMAND [ARGS]",
+        "tree": "tph tree [OPTIONS] ID|FILE",
+        "logs": "tph logs [--label GLOB] [--since DUR] [--limited] [--limit N] [--offset N]",
+        "clean": "tph clean --older-than DUR | --all",
+        "export": "tph export ID|FILE [--format FORMAT] [-o OUT]",
+        "diff": "tph diff [--color[=WHEN]] A B",
+        "stats": "tph stats [--color[=WHEN]] ID|FILE",
+        "open": "tph open ID",
+        "status": "tph status",
+        "import": "tph import [--label LABEL] FILE",
+    }
+    return lines[cmd]
+
+
+def usage_error(cmd, message):
+    """The exact stderr of a usage error."""
+    more = f"Try 'tph help {cmd}' for more." if cmd else "Try 'tph help' for more."
+    return f"tph: {message}\nusage: {usage_line(cmd)}\n{more}\n"
+
+
+# ---- a real tphd -------------------------------------------------------------
+
+
+class Daemon:
+    def __init__(self, tmp_path, extra_args=()):
+        self.dir = tmp_path / "tphd"
+        self.dir.mkdir()
+        self.socket = self.dir / "tphd.sock"
+        self.db = self.dir / "traces.db"
+        self.log = open(self.dir / "tphd.log", "w+")
+        args = [str(TPHD), "--socket", str(self.socket), "--db", str(self.db), *extra_args]
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=base_env(tmp_path))
+        deadline = time.monotonic() + 20
+        while not self.socket.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("tphd did not start: " + self.read_log())
+            time.sleep(0.02)
+
+    def read_log(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+# ---- a scripted fake tphd ----------------------------------------------------
+
+
+def frame(msg_type, body):
+    import msgpack
+
+    payload = msgpack.packb([msg_type, body], use_bin_type=True)
+    return struct.pack(">I", len(payload)) + payload
+
+
+def read_frame(conn):
+    """One [type, body] from conn, or None at EOF."""
+    import msgpack
+
+    head = recv_exact(conn, 4)
+    if head is None:
+        return None
+    (n,) = struct.unpack(">I", head)
+    payload = recv_exact(conn, n)
+    return msgpack.unpackb(payload, raw=False)
+
+
+def recv_exact(conn, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = conn.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+WELCOME = frame(2, {"v": 1, "caps": 2, "client": "tphd/fake", "pid": 1})
+
+
+def reply(qid, body, ct="application/json", more=False):
+    if isinstance(body, str):
+        body = body.encode()
+    fields = {"id": qid, "ok": True, "ct": ct, "body": body}
+    if more:
+        fields["more"] = True
+    return frame(17, fields)
+
+
+def reply_error(qid, code, message):
+    return frame(17, {"id": qid, "ok": False, "code": code, "msg": message})
+
+
+class FakeDaemon:
+    """Listens on a socket; handler(conn, queries) runs per connection, where
+    queries is the list the fake appends each QUERY body to."""
+
+    def __init__(self, path, handler):
+        self.path = str(path)
+        self.queries = []
+        self.hellos = []
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(8)
+        self.handler = handler
+        self.conns = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            try:
+                self.handler(self, conn)
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def answering(answers):
+    """A handler that says WELCOME then answers the i-th QUERY with
+    answers[i](qid) (bytes to send)."""
+
+    def handler(fake, conn):
+        msg = read_frame(conn)
+        fake.hellos.append(msg)
+        conn.sendall(WELCOME)
+        for answer in answers:
+            msg = read_frame(conn)
+            if msg is None:
+                return
+            fake.queries.append(msg)
+            conn.sendall(answer(msg[1]["id"]))
+        read_frame(conn)
+
+    return handler
