@@ -1,5 +1,33 @@
-"""tracepatch: see exactly what your code did, every call in one readable tree."""
+"""tracepatch: see exactly what your code did, every call in one readable tree.
+
+    from tracepatch import trace
+
+    with trace(label="debug-request") as t:
+        handle_request(42)
+    print(t.tree())
+
+``trace`` also decorates functions, methods, coroutines, generators and async
+generators (each call is one trace). ``start_tracing()`` / ``stop_tracing()`` /
+``print_tree()`` give FlowTrace's session API. ``python -m tracepatch run
+script.py`` traces a whole program. Settings: keywords > ``TRACEPATCH_*``
+environment variables > ``tracepatch.toml`` / ``[tool.tracepatch]`` > defaults.
+"""
 
 from ._version import __version__
+from ._config import TracepatchWarning
+from ._node import Node
+from ._trace import trace
+from ._flow import CallEvent, get_trace, get_trace_data, print_tree, start_tracing, stop_tracing
 
-__all__ = ["__version__"]
+__all__ = [
+    "__version__",
+    "trace",
+    "Node",
+    "TracepatchWarning",
+    "start_tracing",
+    "stop_tracing",
+    "print_tree",
+    "get_trace_data",
+    "get_trace",
+    "CallEvent",
+]

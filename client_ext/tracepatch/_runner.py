@@ -1,0 +1,146 @@
+"""``python -m tracepatch run``: trace a whole script or module run.
+
+The program runs as Python would run it (``__main__`` module, sys.argv,
+sys.path[0]); its stdin and stdout are left alone and its exit status is
+kept. The call tree goes to stderr, or to a file with ``-o``.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import traceback
+import types
+
+from ._trace import trace
+
+
+class _RunError(Exception):
+    """The program could not be started (missing file, no such module...)."""
+
+
+def _script_main(path: str):
+    """Code object and fresh __main__ module for ``python path``."""
+    try:
+        with open(path, "rb") as fh:
+            source = fh.read()
+    except OSError as exc:
+        raise _RunError(f"can't open file {os.path.abspath(path)!r}: "
+                        f"[Errno {exc.errno}] {exc.strerror}") from None
+    abspath = os.path.abspath(path)
+    code = compile(source, abspath, "exec", dont_inherit=True)
+    module = types.ModuleType("__main__")
+    module.__file__ = abspath
+    module.__cached__ = None
+    module.__loader__ = None
+    module.__spec__ = None
+    module.__package__ = None
+    module.__builtins__ = __builtins__
+    sys.argv[0] = path
+    sys.path[0] = os.path.dirname(os.path.realpath(path))
+    return code, module
+
+
+def _module_main(name: str):
+    """Code object and fresh __main__ module for ``python -m name``."""
+    # runpy's own lookup, as ``python -m`` uses it: packages run their
+    # __main__, and every error message is the interpreter's.
+    mod_name, spec, code = runpy._get_module_details(name, _RunError)
+    module = types.ModuleType("__main__")
+    module.__file__ = spec.origin
+    module.__cached__ = spec.cached
+    module.__loader__ = spec.loader
+    module.__spec__ = spec
+    module.__package__ = spec.parent
+    module.__builtins__ = __builtins__
+    sys.argv[0] = spec.origin or name
+    return code, module
+
+
+def _exit_status(exc: SystemExit) -> int:
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF if code >= 0 else code % 256
+    # sys.exit("message"): Python prints the message and exits with 1.
+    sys.stderr.write(f"{code}\n")
+    return 1
+
+
+def _print_exception(exc: BaseException) -> None:
+    """The traceback Python would print, without tracepatch's own frames."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb)
+
+
+def run_program(target: str, is_module: bool, args: list, trace_options: dict,
+                tree_options: dict, output: str | None, json_path: str | None) -> int:
+    """Run the program under a trace; returns the exit status to use."""
+    sys.argv[:] = [target, *args]
+    try:
+        code, module = _module_main(target) if is_module else _script_main(target)
+    except _RunError as exc:
+        sys.stderr.write(f"tracepatch run: {exc}\n")
+        return 2 if not is_module else 1
+    except SyntaxError as exc:
+        traceback.print_exception(type(exc), exc, None)
+        return 1
+
+    sys.modules["__main__"] = module
+    t = trace(**trace_options)
+    status, failure, interrupted = 0, None, None
+    t._begin(stacklevel=2)
+    try:
+        exec(code, module.__dict__)
+    except SystemExit as exc:
+        failure = exc
+    except KeyboardInterrupt as exc:
+        interrupted = exc
+    except BaseException as exc:  # noqa: BLE001 - report like the interpreter does
+        failure = exc
+    finally:
+        t._end()
+    if isinstance(failure, SystemExit):
+        status = _exit_status(failure)
+    elif failure is not None:
+        _print_exception(failure)
+        status = 1
+    failure = None  # drop the traceback's frames before the tree is rendered
+
+    _report(t, tree_options, output, json_path)
+    if interrupted is not None:
+        raise interrupted
+    return status
+
+
+def _report(t: trace, tree_options: dict, output: str | None, json_path: str | None) -> None:
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+    options = dict(tree_options)
+    if options.get("color") is None:
+        stream = sys.stderr if output is None else None
+        options["color"] = bool(stream is not None and stream.isatty()
+                                and not os.environ.get("NO_COLOR"))
+    text = t.tree(**options)
+    if output is None:
+        sys.stderr.write(text if text.endswith("\n") else text + "\n")
+        sys.stderr.flush()
+    else:
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(text if text.endswith("\n") else text + "\n")
+        except OSError as exc:
+            sys.stderr.write(f"tracepatch run: cannot write the tree to {output}: "
+                             f"{exc.strerror or exc}\n")
+    if json_path is not None:
+        try:
+            t.to_json(json_path)
+        except OSError as exc:
+            sys.stderr.write(f"tracepatch run: cannot write JSON to {json_path}: "
+                             f"{exc.strerror or exc}\n")

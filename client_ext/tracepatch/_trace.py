@@ -1,0 +1,529 @@
+"""trace(): the context manager, decorator and result object."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from typing import Any
+
+from . import _cache, _config
+from ._node import build_roots
+from ._quiet import quiet
+
+_native = None
+
+
+def _session_type():
+    """The C Session type, imported on first use so that importing tracepatch
+    (e.g. for ``python -m tracepatch config``) works even without it."""
+    global _native
+    if _native is None:
+        from . import _tracepatch
+        _native = _tracepatch
+    return _native.Session
+
+
+class _Default:
+    """Marks a keyword the caller did not pass; shows as its value in help()."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+_NEW, _ACTIVE, _DONE = 0, 1, 2
+_DAEMON_WORDS = ("auto", "off", "required")
+
+
+def _check_keywords(kw: dict) -> dict:
+    """Validate the keywords a caller passed; return the explicit settings.
+
+    A value equal to a _Default is "not passed": it is left to the
+    environment, the config file and the defaults. Wrong types raise
+    TypeError, out-of-range values ValueError.
+    """
+    explicit: dict[str, Any] = {}
+    for key, value in kw.items():
+        if isinstance(value, _Default) or (value is None and key in _NONE_MEANS_UNSET):
+            continue
+        checker = _KW_CHECKS[key]
+        explicit[key] = checker(key, value)
+    return explicit
+
+
+def _kw_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"trace(): {key} must be an int, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"trace(): {key} must be >= 1, got {value}")
+    return value
+
+
+def _kw_seconds(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"trace(): {key} must be a number of seconds, not {type(value).__name__}")
+    if not (value > 0) or value == float("inf"):
+        raise ValueError(f"trace(): {key} must be a finite number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+def _kw_bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"trace(): {key} must be True or False, not {type(value).__name__}")
+    return value
+
+
+def _kw_modules(key: str, value: Any) -> tuple:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"trace(): {key} must be a list of module names, not {type(value).__name__}")
+    items = tuple(value)
+    for item in items:
+        if not isinstance(item, str) or not item:
+            raise TypeError(f"trace(): {key} must contain non-empty strings, found {item!r}")
+    return items
+
+
+def _kw_label(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"trace(): label must be a str, not {type(value).__name__}")
+    return value
+
+
+def _kw_sample(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"trace(): sample must be a number between 0 and 1, not {type(value).__name__}")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"trace(): sample must be between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _kw_path(key: str, value: Any) -> str:
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"trace(): {key} must be a path, not {type(value).__name__}")
+    return os.fspath(value)
+
+
+def _kw_daemon(key: str, value: Any) -> str:
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if not isinstance(value, str):
+        raise TypeError(f"trace(): daemon must be 'auto', 'off', 'required' or a socket path, "
+                        f"not {type(value).__name__}")
+    if value in _DAEMON_WORDS or os.sep in value or value.endswith(".sock"):
+        return value
+    raise ValueError(f"trace(): daemon must be 'auto', 'off', 'required' or a socket path "
+                     f"(containing '/'), got {value!r}")
+
+
+_KW_CHECKS = {
+    "label": _kw_label, "max_depth": _kw_int, "max_calls": _kw_int,
+    "max_time": _kw_seconds, "max_repr": _kw_int, "ignore_modules": _kw_modules,
+    "include_modules": _kw_modules, "show_args": _kw_bool, "show_return": _kw_bool,
+    "sample": _kw_sample, "cache": _kw_bool, "cache_dir": _kw_path,
+    "daemon": _kw_daemon, "threads": _kw_bool,
+}
+_NONE_MEANS_UNSET = ("label", "ignore_modules", "include_modules", "sample", "cache", "cache_dir")
+
+
+class trace:
+    """Record every Python call made inside one scope, as a call tree.
+
+    Use it as a context manager (``with`` or ``async with``) or as a decorator
+    (``@trace``, ``@trace()``, ``@trace(label="x")``) on functions, methods,
+    coroutine functions, generator functions and async generator functions::
+
+        with trace(label="debug-request") as t:
+            handle_request(42)
+        print(t.tree())
+
+    All arguments are keyword-only:
+
+    label: a name for the trace (file names, headers). max_depth: deepest
+    nesting recorded (30). max_calls: stop recording after this many calls
+    (10000). max_time: stop recording after this many seconds (60.0).
+    max_repr: longest repr kept for an argument or return value (120).
+    ignore_modules / include_modules: module prefixes to leave out / the only
+    ones to record. show_args / show_return: capture arguments / return
+    values (True). sample: record only this fraction (0..1) of traces; the
+    others are no-ops (the decision is made once per trace, so a recorded tree
+    is always complete). cache: save the finished trace as JSON under
+    ``.tracepatch/traces/`` (default True, see cache_dir). cache_dir: where
+    ``.tracepatch/`` goes (default: the working directory). daemon: "auto",
+    "off", "required" or a socket path; accepted and validated, streaming to
+    tphd comes in a later version. threads: also record threads started while
+    the trace is active (False).
+
+    Where settings come from, highest precedence first: the keywords given
+    here, then ``TRACEPATCH_MAX_DEPTH`` / ``_MAX_CALLS`` / ``_MAX_TIME`` /
+    ``_MAX_REPR`` (and ``TRACEPATCH_LABEL``, ``_OUTPUT_DIR``, ``_NO_CACHE``,
+    ``_COLOR``), then ``tracepatch.toml`` or ``[tool.tracepatch]`` in
+    ``pyproject.toml`` (searched upward from the working directory), then the
+    defaults above. ``TRACEPATCH_ENABLED=0`` (or false/no/off) turns every
+    trace into a no-op that installs nothing; its result is an empty trace.
+    Bad environment values or config entries are reported with a
+    :class:`TracepatchWarning` and skipped, never raised.
+
+    As a decorator, every call of the decorated function is its own trace
+    (saved like any other; the latest one is the wrapper's ``last_trace``).
+    Whether tracing is enabled is decided when decorating: with
+    ``TRACEPATCH_ENABLED=0`` the function itself is returned, untouched.
+
+    Results are read once recording has stopped: ``tree()``, ``summary()``,
+    ``to_json()``, ``to_csv()``, ``to_chrome()``, ``roots``, ``stats``,
+    ``call_count``, ``was_limited``, ``limit_reason``, ``trace_id``...
+    """
+
+    def __new__(cls, func=None, /, **kwargs):
+        if func is not None:
+            # Bare ``@trace``: decorate right away with default settings.
+            if kwargs:
+                raise TypeError("trace() takes keyword arguments only; "
+                                "write @trace(label=...) or with trace(label=...)")
+            if not callable(func) and not isinstance(func, (staticmethod, classmethod)):
+                raise TypeError(f"trace() takes keyword arguments only, got {func!r}")
+            return decorate(func, {}, stacklevel=3)
+        return super().__new__(cls)
+
+    def __init__(self, func=None, /, *, label=None, max_depth=_Default(30),
+                 max_calls=_Default(10000), max_time=_Default(60.0), max_repr=_Default(120),
+                 ignore_modules=None, include_modules=None, show_args=_Default(True),
+                 show_return=_Default(True), sample=None, cache=None, cache_dir=None,
+                 daemon=_Default("auto"), threads=_Default(False)):
+        self._setup(quiet(_check_keywords, {
+            "label": label, "max_depth": max_depth, "max_calls": max_calls,
+            "max_time": max_time, "max_repr": max_repr, "ignore_modules": ignore_modules,
+            "include_modules": include_modules, "show_args": show_args,
+            "show_return": show_return, "sample": sample, "cache": cache,
+            "cache_dir": cache_dir, "daemon": daemon, "threads": threads,
+        }))
+
+    def _setup(self, explicit: dict) -> None:
+        self._explicit = explicit
+        self._trace_id = os.urandom(16).hex()
+        self._state = _NEW
+        self._session = None
+        self._settings: dict | None = None
+        self._recording = False
+        self._wall_start: float | None = None
+        self._wall_end: float | None = None
+        self._roots = None
+        self._cache_path = None
+
+    # ------------------------------------------------------------------
+    # Recording
+    # ------------------------------------------------------------------
+
+    def _begin(self, stacklevel: int = 3) -> None:
+        """Start recording. stacklevel counts frames from here (1) up to the
+        user's code, for warnings about the settings."""
+        # Everything but start() runs quietly: an enclosing trace must not
+        # record tracepatch reading its config (see _quiet.py).
+        session = quiet(self._prepare, stacklevel + 2)
+        if session is not None:
+            session.start()
+
+    def _prepare(self, stacklevel: int):
+        if self._state != _NEW:
+            what = "is already recording" if self._state == _ACTIVE else "has already recorded"
+            raise RuntimeError(f"this trace() {what}; create a new trace() for each recording")
+        settings, _ = _config.resolve(self._explicit, stacklevel=stacklevel + 1)
+        if settings.get("label") is None:
+            settings["label"] = settings["default_label"]
+        self._settings = settings
+        self._state = _ACTIVE
+        self._wall_start = time.time()
+        sample = settings.get("sample")
+        if not _config.env_enabled(stacklevel + 1) or (
+                sample is not None and random.random() >= sample):
+            return None
+        session = _session_type()(
+            label=settings["label"], trace_id=self._trace_id,
+            max_depth=settings["max_depth"], max_calls=settings["max_calls"],
+            max_time=settings["max_time"], max_repr=settings["max_repr"],
+            show_args=settings["show_args"], show_return=settings["show_return"],
+            ignore_modules=tuple(settings["ignore_modules"]),
+            include_modules=tuple(settings["include_modules"]),
+            threads=settings.get("threads", False),
+            config_json=json.dumps(self._config_dict(settings)),
+        )
+        self._session = session
+        self._recording = True
+        return session
+
+    def _end(self) -> None:
+        if self._state != _ACTIVE:
+            return
+        if self._session is not None:
+            self._session.stop()
+        quiet(self._finish)
+
+    def _finish(self) -> None:
+        self._wall_end = time.time()
+        self._state = _DONE
+        settings = self._settings
+        if (self._recording and settings["cache"] and settings["auto_save"]
+                and self._session.call_count > 0):
+            self._cache_path = _cache.save(self, settings["cache_dir"])
+
+    @staticmethod
+    def _config_dict(settings: dict) -> dict:
+        return {
+            "max_depth": settings["max_depth"], "max_calls": settings["max_calls"],
+            "max_repr": settings["max_repr"], "max_time": settings["max_time"],
+            "ignore_modules": list(settings["ignore_modules"]),
+            "include_modules": list(settings["include_modules"]),
+            "show_args": settings["show_args"], "show_return": settings["show_return"],
+            "sample": settings.get("sample"), "threads": settings.get("threads", False),
+            "daemon": settings.get("daemon", "auto"),
+        }
+
+    def __enter__(self) -> "trace":
+        self._begin()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._end()
+        return False
+
+    async def __aenter__(self) -> "trace":
+        self._begin()
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        self._end()
+        return False
+
+    def __call__(self, func):
+        """Decorate func: each of its calls becomes its own trace."""
+        return decorate(func, self._explicit, stacklevel=3)
+
+    # ------------------------------------------------------------------
+    # Facts available at any time
+    # ------------------------------------------------------------------
+
+    @property
+    def trace_id(self) -> str:
+        """32 lowercase hex digits, random per trace."""
+        return self._trace_id
+
+    @property
+    def label(self) -> str | None:
+        if self._settings is not None:
+            return self._settings["label"]
+        return self._explicit.get("label")
+
+    @property
+    def active(self) -> bool:
+        """True while recording."""
+        return self._state == _ACTIVE
+
+    @property
+    def enabled(self) -> bool:
+        """False when this trace was a no-op (TRACEPATCH_ENABLED=0, or not sampled)."""
+        return self._recording
+
+    @property
+    def daemon(self) -> str:
+        return self._explicit.get("daemon", "auto")
+
+    @property
+    def call_count(self) -> int:
+        """Calls recorded (exact; equals max_calls when the trace was capped)."""
+        return self._session.call_count if self._session is not None else 0
+
+    @property
+    def was_limited(self) -> bool:
+        """True when a limit (max_depth, max_calls, max_time, memory) cut the trace."""
+        return bool(self._session.was_limited) if self._session is not None else False
+
+    @property
+    def limit_reason(self) -> str | None:
+        """"max_depth", "max_calls", "max_time", "memory" or None."""
+        return self._session.limit_reason if self._session is not None else None
+
+    @property
+    def dropped(self) -> int:
+        """Events lost (memory, daemon upload)."""
+        return self._session.dropped if self._session is not None else 0
+
+    @property
+    def errors(self) -> list:
+        """Internal problems the recorder met (never raised into your code)."""
+        return list(self._session.errors) if self._session is not None else []
+
+    @property
+    def cache_path(self):
+        """Where the finished trace was saved, or None."""
+        return self._cache_path
+
+    @property
+    def url(self) -> str | None:
+        """The trace's report in tphd; None until daemon streaming exists."""
+        return None
+
+    @property
+    def settings(self) -> dict:
+        """The effective settings of this trace (after it started)."""
+        return dict(self._settings or {})
+
+    # ------------------------------------------------------------------
+    # Results (after recording)
+    # ------------------------------------------------------------------
+
+    def _done_session(self):
+        if self._state == _ACTIVE:
+            raise RuntimeError("the trace is still recording: read its results after the "
+                               "'with' block (or the decorated call) has finished")
+        if self._state == _NEW:
+            raise RuntimeError("this trace has not run: use it as 'with trace() as t:' "
+                               "and read the results afterwards")
+        if self._session is None:
+            # A no-op trace still answers, with an empty recording.
+            self._session = quiet(self._empty_session)
+        return self._session
+
+    def _empty_session(self):
+        settings = self._settings
+        session = _session_type()(
+            label=settings["label"], trace_id=self._trace_id,
+            config_json=json.dumps(self._config_dict(settings)))
+        session.stop()
+        return session
+
+    def tree(self, *, style=None, color=_Default(False), args=True, returns=True,
+             self_time=False, source=False, depth=None, filter=None, fold=True,
+             header=True, fold_threshold=0) -> str:
+        """The call tree as text.
+
+        style: "unicode" (default, or the config file's tree_style), "ascii"
+        (7-bit) or "ansi" (unicode with colours). color: True/False, or None
+        for "when stdout is a terminal"; by default colours are off unless
+        the config file (or TRACEPATCH_COLOR) asks for them, and even then
+        only on a terminal. args/returns: show arguments / return values.
+        self_time: add each call's own time. source: add file:line.
+        depth: show this many levels (None = all). filter: glob pattern(s)
+        on "module.function" or module; "!pattern" hides matches. fold:
+        fold repeated sibling calls into one "[xN]" line. header: the
+        statistics block above the tree.
+        """
+        return quiet(self._tree, style, color, args, returns, self_time, source, depth,
+                     filter, fold, header, fold_threshold)
+
+    def _tree(self, style, color, args, returns, self_time, source, depth, filter, fold,
+              header, fold_threshold) -> str:
+        session = self._done_session()
+        settings = self._settings or {}
+        if style is None:
+            style = settings.get("tree_style", "unicode")
+        if isinstance(color, _Default):
+            color = None if settings.get("color") else False
+        if style == "ansi":
+            style, color = "unicode", True
+        elif style not in ("unicode", "ascii"):
+            raise ValueError(f"tree(): style must be 'unicode', 'ascii' or 'ansi', got {style!r}")
+        if color is None:
+            color = _stdout_is_tty()
+        if isinstance(filter, str):
+            filter = (filter,)
+        elif filter is None:
+            filter = ()
+        else:
+            filter = tuple(filter)
+        if depth is None:
+            depth = -1
+        return session.tree(style=style, color=bool(color), args=args, returns=returns,
+                            self_time=self_time, source=source, depth=depth,
+                            filter=filter, fold=fold, header=header,
+                            fold_threshold=fold_threshold)
+
+    def summary(self) -> str:
+        """The statistics block: calls, modules, duration, slowest, most called."""
+        return self._done_session().summary()
+
+    @property
+    def stats(self) -> dict:
+        """Statistics as a dict (calls, modules, max_depth, functions, ...)."""
+        return self._done_session().stats()
+
+    @property
+    def roots(self) -> list:
+        """The top-level calls, as :class:`tracepatch.Node` trees."""
+        session = self._done_session()
+        if self._roots is None:
+            self._roots = build_roots(session.nodes(), self._wall_start_seconds(session))
+        return self._roots
+
+    def _wall_start_seconds(self, session) -> float:
+        wall = getattr(session, "wall_start_ns", 0)
+        return wall / 1e9 if wall else (self._wall_start or 0.0)
+
+    def to_json(self, path=None, *, pretty: bool = True):
+        """The trace in tracepatch's JSON schema: returned as text when path is
+        None, otherwise written to path (a file name or an open text file) and
+        path is returned."""
+        return quiet(_emit, self._done_session().to_json(pretty=pretty), path)
+
+    def to_csv(self, path=None):
+        """One row per call (CSV); text when path is None, else written to path."""
+        return quiet(_emit, self._done_session().to_csv(), path)
+
+    def to_chrome(self, path=None):
+        """Chrome trace-event JSON (Perfetto, chrome://tracing); text or written to path."""
+        return quiet(_emit, self._done_session().to_chrome(), path)
+
+    def to_folded(self, path=None):
+        """Folded stacks for flamegraph.pl / speedscope; text or written to path."""
+        return quiet(_emit, self._done_session().to_folded(), path)
+
+    # ------------------------------------------------------------------
+    # Saved traces (tracepatch 1.0.0 helpers)
+    # ------------------------------------------------------------------
+
+    @staticmethod
+    def logs(cache_dir=None, limit: int = 50) -> list:
+        """Saved traces under cache_dir (default: the working directory), newest first."""
+        return _cache.list_saved(cache_dir, limit)
+
+    @staticmethod
+    def load(path) -> dict:
+        """A saved trace file, parsed."""
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+
+    def __repr__(self) -> str:
+        state = {_NEW: "new", _ACTIVE: "recording", _DONE: "finished"}[self._state]
+        label = f" label={self.label!r}" if self.label else ""
+        calls = f" calls={self.call_count}" if self._state == _DONE else ""
+        return f"<tracepatch.trace {self._trace_id[:8]}{label} {state}{calls}>"
+
+
+def _stdout_is_tty() -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return sys.stdout is not None and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _emit(text: str, path):
+    if path is None:
+        return text
+    if hasattr(path, "write"):
+        path.write(text)
+        return path
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
+
+
+# At the end: _decorate needs the trace class defined above. (A function-level
+# import would run importlib code on every call, visible to enclosing traces.)
+from ._decorate import decorate  # noqa: E402
