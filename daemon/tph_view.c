@@ -217,32 +217,19 @@ static int parse_tree(tph_ctx *ctx, int argc, char **argv, tree_opts *o)
     return want_operands(ctx, argc, argv, 1, "trace ID or FILE");
 }
 
-/* The tree query's arguments (PROTOCOL.md 4.9) from the render options. */
+/* The tree query's arguments (query-api.md) from the render options. */
 static json_t *tree_args(const char *id, const tree_opts *o, bool json)
 {
-    json_t *a = json_object(), *f = json_array();
+    json_t *f = json_array(), *opts;
 
     for (size_t i = 0; f && i < o->nfilters; i++)
         json_array_append_new(f, json_string(o->filters[i]));
-    if (!a || !f) {
-        json_decref(a);
-        json_decref(f);
-        return NULL;
-    }
-    json_object_set_new(a, "id", json_string(id));
-    json_object_set_new(a, "format", json_string(json ? "json" : "text"));
-    json_object_set_new(a, "folded", json_boolean(o->r.fold));
-    json_object_set_new(a, "depth", json_integer(o->r.max_depth));
-    json_object_set_new(a, "style",
-                        json_string(o->r.style == TP_STYLE_ASCII ? "ascii" : "unicode"));
-    json_object_set_new(a, "color", json_boolean(o->r.color));
-    json_object_set_new(a, "args", json_boolean(o->r.args));
-    json_object_set_new(a, "returns", json_boolean(o->r.returns));
-    json_object_set_new(a, "self_time", json_boolean(o->r.self_time));
-    json_object_set_new(a, "source", json_boolean(o->r.source));
-    json_object_set_new(a, "header", json_boolean(o->r.header));
-    json_object_set_new(a, "filters", f);
-    return a;
+    opts = json_pack("{s:s, s:b, s:b, s:b, s:b, s:b, s:o, s:b}", "style",
+                     o->r.style == TP_STYLE_ASCII ? "ascii" : "unicode", "color", o->r.color,
+                     "args", o->r.args, "returns", o->r.returns, "self_time", o->r.self_time,
+                     "source", o->r.source, "filter", f, "header", o->r.header);
+    return json_pack("{s:s, s:s, s:b, s:i, s:o}", "id", id, "format", json ? "json" : "text",
+                     "folded", o->r.fold, "depth", o->r.max_depth, "opts", opts);
 }
 
 static int tree_file(const char *path, const tree_opts *o, bool json)
@@ -327,7 +314,8 @@ static int stats_json(const tp_tree *t, tp_buf *out)
     if (r == 0)
         doc = json_loadb(full.data, full.len, 0, NULL);
     if (r == 0 && json_is_object(json_object_get(doc, "stats")))
-        text = json_dumps(json_object_get(doc, "stats"), JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        text = json_dumps(json_object_get(doc, "stats"),
+                          JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
     if (r == 0 && !text)
         r = -ENOMEM;
     if (r == 0)
@@ -427,7 +415,7 @@ static int diff_json(const tp_diff *d, tp_buf *out)
                   "duration_b_ms", d->duration_b_ns / 1e6, "functions_added",
                   string_array(d->funcs_added, d->nfuncs_added), "functions_removed",
                   string_array(d->funcs_removed, d->nfuncs_removed), "changes", diff_entries(d));
-    text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) : NULL;
     json_decref(j);
     r = text ? tp_buf_puts(out, text) : -ENOMEM;
     free(text);

@@ -174,9 +174,9 @@ def test_reply_with_wrong_id_is_an_error(tmp_path, env):
 # ---- tree, stats, diff, export by ID: the arguments -------------------------------------
 
 
-TREE_DEFAULTS = {"id": "3f2a", "format": "text", "folded": True, "depth": -1, "style": "unicode",
-                 "color": False, "args": True, "returns": True, "self_time": False,
-                 "source": False, "header": True, "filters": []}
+OPTS = {"style": "unicode", "color": False, "args": True, "returns": True, "self_time": False,
+        "source": False, "filter": [], "header": True}
+TREE_DEFAULTS = {"id": "3f2a", "format": "text", "folded": True, "depth": -1, "opts": OPTS}
 
 
 def test_tree_default_arguments(tmp_path, env):
@@ -191,19 +191,18 @@ def test_tree_flags_become_arguments(tmp_path, env):
                     "--show-source", "--filter", "app.*", "--filter", "!logging", "--depth", "3",
                     "--no-fold", "--no-stats")
     assert r.returncode == 0
-    assert q == [("tree", dict(TREE_DEFAULTS, color=True, self_time=True, style="ascii",
-                               args=False, returns=False, source=True,
-                               filters=["app.*", "!logging"], depth=3, folded=False,
-                               header=False))]
+    opts = dict(OPTS, color=True, self_time=True, style="ascii", args=False, returns=False,
+                source=True, filter=["app.*", "!logging"], header=False)
+    assert q == [("tree", dict(TREE_DEFAULTS, depth=3, folded=False, opts=opts))]
 
 
 def test_tree_color_auto_is_off_when_piped(tmp_path, env):
     _, q = run_fake(tmp_path, env, [lambda qid: reply(qid, "T", "text/plain")], "tree", "3f2a",
                     "--color=auto")
-    assert q[0][1]["color"] is False
+    assert q[0][1]["opts"]["color"] is False
     _, q = run_fake(tmp_path, env, [lambda qid: reply(qid, "T", "text/plain")], "tree", "3f2a",
                     "--color=always", "--no-color")
-    assert q[0][1]["color"] is False
+    assert q[0][1]["opts"]["color"] is False
 
 
 def test_tree_json_asks_for_json(tmp_path, env):
@@ -334,3 +333,47 @@ def test_open_unknown_id(tmp_path, env):
     r, _ = run_fake(tmp_path, env, [lambda qid: reply_error(qid, -4009, "no trace 'ffff'")],
                     "open", "ffff")
     assert (r.returncode, r.stderr) == (1, "tph: no trace 'ffff'\n")
+
+
+def test_import_sends_text_and_prints_id(tmp_path, env):
+    r, q = run_fake(tmp_path, env, [body({"id": ID1})], "import", DATA / "small.json")
+    assert (r.returncode, r.stdout, r.stderr) == (0, ID1 + "\n", "")
+    assert q == [("import", {"source": "small.json",
+                             "json": (DATA / "small.json").read_text()})]
+
+
+def test_import_label_and_json(tmp_path, env):
+    r, q = run_fake(tmp_path, env, [body({"id": ID1})], "import", "--json", "--label", "again",
+                    DATA / "small.json")
+    assert json.loads(r.stdout) == {"id": ID1}
+    assert q[0][1]["label"] == "again"
+
+
+def test_import_stdin(tmp_path, env):
+    path = tmp_path / "fake.sock"
+    fake = FakeDaemon(path, answering([body({"trace_id": ID1})]))
+    try:
+        r = tph("--socket", path, "import", "-", env=env, input=(DATA / "loop.json").read_text())
+    finally:
+        fake.close()
+    assert (r.returncode, r.stdout) == (0, ID1 + "\n")
+    args = json.loads(fake.queries[0][1]["args"])
+    assert args == {"source": "-", "json": (DATA / "loop.json").read_text()}
+
+
+def test_import_large_file_goes_in_the_body(tmp_path, env):
+    doc = json.loads((DATA / "small.json").read_text())
+    doc["config"]["padding"] = "p" * (1 << 20)  # the arguments would pass the 1 MiB string limit
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps(doc))
+    path = tmp_path / "fake.sock"
+    fake = FakeDaemon(path, answering([body({"id": ID1})]))
+    try:
+        r = tph("--socket", path, "import", big, env=env)
+    finally:
+        fake.close()
+    assert (r.returncode, r.stdout) == (0, ID1 + "\n")
+    q = fake.queries[0][1]
+    assert json.loads(q["args"]) == {"source": "big.json"}
+    assert q["body"] == big.read_bytes()
+    assert "more" not in q or q["more"] is False

@@ -1,0 +1,301 @@
+"""tph on tracepatch JSON files, with no daemon anywhere: tree (every flag),
+stats, diff, export, --json, and the errors for broken files."""
+
+import csv
+import io
+import json
+
+import pytest
+
+from tphlib import DATA, NO_DAEMON_HINT, base_env, needs_tph, tph
+
+pytestmark = needs_tph
+
+SMALL = DATA / "small.json"
+SMALL_B = DATA / "small_b.json"
+LOOP = DATA / "loop.json"
+
+RULE = "─" * 72
+SMALL_TREE = f"""\
+Trace: debug-request
+{RULE}
+Recorded:     3 calls across 1 modules    | Duration: 0.05ms
+Max depth:    1 levels                    | Unique functions: 3
+Slowest:      __main__.handle_request [0.05ms]| Most called: __main__.handle_request [×1]
+{RULE}
+
+└── __main__.handle_request(uid=42) -> {{'id': 42, 'name': 'Alice'}}  [0.05ms]
+    ├── __main__.load_user(uid=42) -> {{'id': 42, 'name': 'Alice'}}  [0.01ms]
+    └── __main__.validate(user={{'id': 42, ...}}) -> True  [0.01ms]
+"""
+
+LOOP_BODY = """\
+└── app.main() !! ValueError: bad value  [2.00ms]
+    ├── app.transform(...)  [×3]  [0.60ms total, avg 0.20ms, min 0.10ms, max 0.30ms]
+    └── app.rules.Checker.check(self=<Checker>, value=6) !! ValueError: bad value  [0.50ms]
+        └── logging.log(msg='checking') -> None  [0.10ms]
+(trace limited: max_calls; 6 calls recorded)
+"""
+
+
+@pytest.fixture
+def env(tmp_path):
+    return base_env(tmp_path)
+
+
+def ok(r):
+    assert (r.returncode, r.stderr) == (0, "")
+    return r.stdout
+
+
+# ---- tree ------------------------------------------------------------------------
+
+
+def test_tree_file_is_tracepatch_output(env):
+    assert ok(tph("tree", SMALL, env=env)) == SMALL_TREE
+
+
+def test_tree_reads_stdin(env):
+    assert ok(tph("tree", "-", env=env, input=SMALL.read_text())) == SMALL_TREE
+
+
+def test_tree_ascii_self_time_source(env):
+    out = ok(tph("tree", SMALL, "--no-stats", "--style", "ascii", "--self-time", "--show-source",
+                 env=env))
+    assert out == (
+        "`-- __main__.handle_request(uid=42) -> {'id': 42, 'name': 'Alice'}  "
+        "[0.05ms / self: 0.03ms]  (app.py:10)\n"
+        "    |-- __main__.load_user(uid=42) -> {'id': 42, 'name': 'Alice'}  [0.01ms]  (app.py:3)\n"
+        "    `-- __main__.validate(user={'id': 42, ...}) -> True  [0.01ms]  (app.py:6)\n")
+
+
+def test_tree_folds_and_shows_exceptions(env):
+    out = ok(tph("tree", LOOP, env=env))
+    assert out.startswith("Trace: batch-job\n")
+    assert out.endswith("\n\n" + LOOP_BODY)
+    assert ok(tph("tree", LOOP, "--no-stats", env=env)) == LOOP_BODY
+
+
+def test_tree_no_fold_no_args(env):
+    assert ok(tph("tree", LOOP, "--no-stats", "--no-fold", "--no-args", env=env)) == """\
+└── app.main() !! ValueError: bad value  [2.00ms]
+    ├── app.transform() -> 2  [0.10ms]
+    ├── app.transform() -> 4  [0.20ms]
+    ├── app.transform() -> 6  [0.30ms]
+    └── app.rules.Checker.check() !! ValueError: bad value  [0.50ms]
+        └── logging.log() -> None  [0.10ms]
+(trace limited: max_calls; 6 calls recorded)
+"""
+
+
+def test_tree_no_return(env):
+    out = ok(tph("tree", SMALL, "--no-stats", "--no-return", env=env))
+    assert out == ("└── __main__.handle_request(uid=42)  [0.05ms]\n"
+                   "    ├── __main__.load_user(uid=42)  [0.01ms]\n"
+                   "    └── __main__.validate(user={'id': 42, ...})  [0.01ms]\n")
+
+
+def test_tree_filters(env):
+    out = ok(tph("tree", LOOP, "--no-stats", "--filter", "app.*", "--filter", "!app.rules*",
+                 env=env))
+    assert out == """\
+└── app.main() !! ValueError: bad value  [2.00ms]
+    └── app.transform(...)  [×3]  [0.60ms total, avg 0.20ms, min 0.10ms, max 0.30ms]
+(trace limited: max_calls; 6 calls recorded)
+"""
+
+
+def test_tree_depth(env):
+    out = ok(tph("tree", LOOP, "--no-stats", "--depth", "1", env=env))
+    assert out == """\
+└── app.main() !! ValueError: bad value  [2.00ms]
+    └── [4 nested calls...]
+(trace limited: max_calls; 6 calls recorded)
+"""
+
+
+def test_tree_color_only_when_asked(env):
+    plain = ok(tph("tree", SMALL, env=env))
+    assert "\x1b[" not in plain
+    assert ok(tph("tree", SMALL, "--color=auto", env=env)) == plain  # stdout is a pipe
+    assert ok(tph("tree", SMALL, "--color=never", env=env)) == plain
+    colored = ok(tph("tree", SMALL, "--color", env=env))
+    assert "\x1b[1m__main__.handle_request\x1b[0m" in colored
+    assert ok(tph("tree", SMALL, "--color=always", env=env)) == colored
+
+
+def test_tree_json_is_the_trace_document(env):
+    doc = json.loads(ok(tph("tree", SMALL, "--json", env=env)))
+    assert doc["trace_id"] == "3f2a9c1b5d7e4f60a1b2c3d4e5f60718"
+    assert doc["label"] == "debug-request"
+    assert doc["call_count"] == 3
+    assert [c["name"] for c in doc["trace"][0]["children"]] == ["load_user", "validate"]
+    assert ok(tph("--json", "tree", SMALL, env=env)) == ok(tph("export", SMALL, env=env))
+
+
+def test_exported_json_renders_the_same(env, tmp_path):
+    out = tmp_path / "again.json"
+    assert ok(tph("export", LOOP, "-o", out, env=env)) == ""
+    assert ok(tph("tree", out, env=env)) == ok(tph("tree", LOOP, env=env))
+
+
+# ---- stats, diff -------------------------------------------------------------------
+
+
+def test_stats_file(env):
+    out = ok(tph("stats", LOOP, env=env))
+    assert out.endswith("""
+Functions by total time (4):
+  function                  calls      total       self        min        max        avg
+  app.main                      1     2.00ms     0.90ms     2.00ms     2.00ms     2.00ms
+  app.transform                 3     0.60ms     0.60ms     0.10ms     0.30ms     0.20ms
+  app.rules.Checker.check       1     0.50ms     0.40ms     0.50ms     0.50ms     0.50ms
+  logging.log                   1     0.10ms     0.10ms     0.10ms     0.10ms     0.10ms
+
+Modules by calls (3):
+  module      calls  functions       self   share
+  app             4          2     1.50ms     67%
+  app.rules       1          1     0.40ms     17%
+  logging         1          1     0.10ms     17%
+""")
+    assert out.startswith("Trace: batch-job\n" + RULE + "\n")
+
+
+def test_stats_json_is_the_documents_stats(env):
+    stats = json.loads(ok(tph("stats", LOOP, "--json", env=env)))
+    doc = json.loads(ok(tph("export", LOOP, env=env)))
+    assert stats == doc["stats"]
+    assert stats["calls"] == 6
+    assert stats["exceptions"] == 2
+    assert stats["most_called"] == {"name": "app.transform", "count": 3}
+
+
+DIFF = """\
+Calls:     3 -> 5 (+2)
+Duration:  0.05ms -> 5.00ms (+9900%)
+
+Functions added (1):
+  + __main__.audit
+
+Call paths (4):
+  + __main__.handle_request > __main__.load_user > __main__.audit  [×1, 0.10ms]
+  ~ __main__.handle_request > __main__.validate  calls ×1 -> ×2, time 0.01ms -> 0.20ms (+1900%)
+  ~ __main__.handle_request  time 0.05ms -> 5.00ms (+9900%)
+  ~ __main__.handle_request > __main__.load_user  time 0.01ms -> 4.00ms (+39900%)
+
+Summary: 4 call paths differ: 0 removed, 1 added, 1 in call count, 2 in time
+"""
+
+
+def test_diff_files(env):
+    assert ok(tph("diff", SMALL, SMALL_B, env=env)) == DIFF
+
+
+def test_diff_same_file_has_no_changes(env):
+    out = ok(tph("diff", SMALL, SMALL, env=env))
+    assert out.startswith("Calls:     3 -> 3 (+0)\n")
+    assert "Call paths" not in out
+
+
+def test_diff_json(env):
+    d = json.loads(ok(tph("diff", SMALL, SMALL_B, "--json", env=env)))
+    assert d["calls_a"] == 3 and d["calls_b"] == 5
+    assert d["duration_a_ms"] == 0.05 and d["duration_b_ms"] == 5.0
+    assert d["functions_added"] == ["__main__.audit"]
+    assert d["functions_removed"] == []
+    assert [(c["kind"], c["name"], c["count_a"], c["count_b"]) for c in d["changes"]] == [
+        ("added", "__main__.audit", 0, 1),
+        ("count", "__main__.validate", 1, 2),
+        ("time", "__main__.handle_request", 1, 1),
+        ("time", "__main__.load_user", 1, 1),
+    ]
+    assert d["changes"][3]["total_b_ms"] == 4.0
+
+
+def test_diff_file_and_id_needs_the_daemon(env, tmp_path):
+    r = tph("diff", SMALL, "3f2a9c1b", env=env)
+    path = tmp_path / "run" / "tracepatch" / "tphd.sock"
+    assert (r.returncode, r.stderr) == (1, f"tph: no tphd at {path} {NO_DAEMON_HINT}\n")
+
+
+# ---- export ---------------------------------------------------------------------------
+
+
+def test_export_csv(env):
+    rows = list(csv.reader(io.StringIO(ok(tph("export", SMALL, "--format", "csv", env=env)))))
+    assert rows[0][:8] == ["module", "function", "args", "return_value", "elapsed_ms", "depth",
+                           "parent", "exception"]
+    assert [r[1] for r in rows[1:]] == ["handle_request", "load_user", "validate"]
+    assert rows[3][2] == "user={'id': 42, ...}"
+
+
+def test_export_folded(env):
+    assert ok(tph("export", LOOP, "--format", "folded", env=env)) == (
+        "app.main 900\n"
+        "app.main;app.rules.Checker.check 400\n"
+        "app.main;app.rules.Checker.check;logging.log 100\n"
+        "app.main;app.transform 600\n")
+
+
+def test_export_chrome(env):
+    doc = json.loads(ok(tph("export", SMALL, "--format", "chrome", env=env)))
+    events = [(e["name"], e["ts"], e["dur"]) for e in doc["traceEvents"] if e["ph"] == "X"]
+    assert events == [("__main__.handle_request", 0, 50), ("__main__.load_user", 10, 10),
+                      ("__main__.validate", 30, 10)]
+
+
+def test_export_format_from_output_name(env, tmp_path):
+    out = tmp_path / "t.folded"
+    assert ok(tph("export", SMALL, "-o", out, env=env)) == ""
+    assert out.read_text() == ("__main__.handle_request 30\n"
+                               "__main__.handle_request;__main__.load_user 10\n"
+                               "__main__.handle_request;__main__.validate 10\n")
+
+
+def test_export_html_of_file_needs_tphd(env):
+    r = tph("export", SMALL, "--format", "html", env=env)
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr == (f"tph: {SMALL}: the HTML report is made by tphd: `tph import {SMALL}`, "
+                        "then `tph export ID --format html`\n")
+
+
+# ---- broken files ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cmd", [["tree"], ["stats"], ["export"], ["diff", str(SMALL)],
+                                 ["import"]])
+def test_corrupt_file_names_line_and_column(env, cmd):
+    r = tph(*cmd, DATA / "corrupt.json", env=env)
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr == f"tph: {DATA / 'corrupt.json'}: line 3 column 16: ':' expected near '\"oops\"'\n"
+
+
+def test_not_a_trace(env):
+    r = tph("tree", DATA / "not_a_trace.json", env=env)
+    assert (r.returncode, r.stderr) == (1, f"tph: {DATA / 'not_a_trace.json'}: 'trace' must be an array\n")
+
+
+def test_missing_file(env, tmp_path):
+    r = tph("tree", tmp_path / "nope.json", env=env)
+    assert (r.returncode, r.stderr) == (1, f"tph: {tmp_path / 'nope.json'}: No such file or directory\n")
+
+
+def test_directory_is_not_a_trace(env, tmp_path):
+    d = tmp_path / "traces.json"
+    d.mkdir()
+    r = tph("stats", d, env=env)
+    assert (r.returncode, r.stderr) == (1, f"tph: {d}: is a directory, not a trace file\n")
+
+
+def test_existing_path_without_json_suffix_is_a_file(env, tmp_path):
+    f = tmp_path / "trace.txt"
+    f.write_text(SMALL.read_text())
+    assert ok(tph("tree", f, env=env)) == SMALL_TREE
+
+
+def test_empty_file(env, tmp_path):
+    f = tmp_path / "empty.json"
+    f.write_text("")
+    r = tph("tree", f, env=env)
+    assert r.returncode == 1
+    assert r.stderr == f"tph: {f}: empty document\n"
