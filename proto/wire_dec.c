@@ -398,6 +398,13 @@ static int convert(int type, const msgpack_object_map *body, tp_msg *ret, char *
             break;
         }
     }
+    if (type == TP_MSG_REPLY && slot[1] && slot[1]->type == MSGPACK_OBJECT_BOOLEAN) {
+        /* reply_f: ct, body, more (2..4) belong to a success, code and msg
+         * (5, 6) to a failure; the others are ignored like unknown keys. */
+        bool ok = slot[1]->via.boolean;
+        for (size_t f = ok ? 5 : 2; f <= (ok ? 6u : 4u); f++)
+            slot[f] = NULL;
+    }
     for (size_t f = 0; f < nf; f++) {
         if (!slot[f]) {
             if (fs[f].required)

@@ -541,6 +541,32 @@ Test(wire, decode_ignores_unknown_keys_and_nil_optionals)
     tp_buf_free(&b);
 }
 
+Test(wire, reply_ignores_fields_of_the_other_outcome)
+{
+    /* {"id": 1, "ok": true, "ct": "x", "code": "junk", "msg": 5} and the failure twin. */
+    uint8_t b[64];
+    size_t n = hex("92 11 85 a2 69 64 01 a2 6f 6b c3 a2 63 74 a1 78 a4 63 6f 64 65 a1 6a "
+                   "a3 6d 73 67 05", b);
+    tp_msg d;
+    char err[128];
+    cr_assert_eq(tp_wire_decode(b, n, &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert(d.ok);
+    cr_assert_str_eq(d.content_type, "x");
+    cr_assert_eq(d.code, 0);
+    cr_assert_null(d.message);
+    tp_msg_free(&d);
+    n = hex("92 11 86 a2 69 64 01 a2 6f 6b c2 a2 63 74 01 a4 62 6f 64 79 c4 01 00 "
+            "a4 63 6f 64 65 d1 f0 60 a3 6d 73 67 a1 65", b);
+    cr_assert_eq(tp_wire_decode(b, n, &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert(!d.ok);
+    cr_assert_null(d.content_type);
+    cr_assert_null(d.body);
+    cr_assert_eq(d.body_len, 0);
+    cr_assert_eq(d.code, TP_ERR_BASE);
+    cr_assert_str_eq(d.message, "e");
+    tp_msg_free(&d);
+}
+
 Test(wire, decode_refuses_duplicate_keys)
 {
     tp_msg m = sample(6);
@@ -847,4 +873,69 @@ Test(wire, error_carries_code_name_and_default_message)
     const char *name = "\xa4name\xa7VERSION";
     cr_assert_not_null(memmem(b.data, b.len, name, strlen(name)));
     tp_buf_free(&b);
+}
+
+/* ---- Interop with an independent encoder ----------------------------------- */
+
+static uint8_t *slurp(const char *name, size_t *ret_len)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", TP_TEST_DATA, name);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    uint8_t *p = malloc(1 << 16);
+    *ret_len = fread(p, 1, 1 << 16, f);
+    fclose(f);
+    return p;
+}
+
+Test(wire, decode_python_msgpack_payloads)
+{
+    size_t n;
+    tp_msg d;
+    char err[256];
+    uint8_t *p = slurp("wire_py_hello.bin", &n);
+    cr_assert_eq(tp_wire_decode(p, n, &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(d.type, TP_MSG_HELLO);
+    cr_assert_eq(d.version, 1);
+    cr_assert_eq(d.caps, 3);
+    cr_assert_eq(d.pid, 123456);
+    cr_assert_str_eq(d.python, "3.13.0");
+    cr_assert_str_eq(d.client, "tracepatch/2.0.0");
+    cr_assert_eq(strlen(d.hostname), 40);
+    cr_assert_eq(d.argc, 3);
+    cr_assert_str_eq(d.argv[0], "-m");
+    cr_assert_str_eq(d.argv[1], "pytest");
+    cr_assert_str_eq(d.argv[2], "-x");
+    cr_assert_null(d.argv[3]);
+    tp_msg_free(&d);
+    free(p);
+
+    p = slurp("wire_py_events.bin", &n);
+    cr_assert_eq(tp_wire_decode(p, n, &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(d.type, TP_MSG_EVENTS);
+    cr_assert_str_eq(d.trace, "a1b2c3d4e5f60718293a4b5c6d7e8f90");
+    cr_assert_eq(d.seq, 70000);
+    cr_assert_eq(d.nrecords, 3);
+    tp_event ev[3];
+    memcpy(ev, d.records, sizeof(ev));
+    cr_assert(ev[0].kind == TP_EV_CALL && ev[0].flags == TP_EVF_TEXT && ev[0].arg == 5 &&
+              ev[0].t_ns == 100);
+    cr_assert(ev[1].kind == TP_EV_CAUGHT && ev[1].flags == TP_EVF_TEXT && ev[1].t_ns == 250);
+    cr_assert(ev[2].kind == TP_EV_RETURN && ev[2].flags == 0 && ev[2].t_ns == 1ull << 40);
+    cr_assert_eq(d.text_len, 4 + 302 + 4 + 7 + 4 + 15);
+    const uint8_t *t = d.text;
+    cr_assert_eq(t[0] | t[1] << 8, 302);
+    cr_assert_eq(memcmp(t + 4, "n=999", 5), 0);
+    cr_assert_eq(memcmp(t + 4 + 302 + 4, "OSError", 7), 0);
+    cr_assert_eq(memcmp(t + d.text_len - 15, "[Errno 2] caf\xc3\xa9", 15), 0);
+
+    /* Python wrote the keys in our order with the same widths, so our
+     * encoding of the decoded message is byte for byte the same payload. */
+    tp_buf b = encode(&d);
+    cr_assert_eq(payload_len(&b), n);
+    cr_assert_eq(memcmp(payload(&b), p, n), 0);
+    tp_buf_free(&b);
+    tp_msg_free(&d);
+    free(p);
 }
