@@ -19,7 +19,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
-#include <math.h>
+#include <math.h> /* isfinite(): a macro, no libm needed */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,9 +29,9 @@
 #include "load.h"
 #include "tp_err.h"
 
-#define MAX_SECONDS 1e12           /* |start|, |end| (about 31700 years) */
-#define MAX_MS 1e12                /* elapsed_ms, duration_ms */
-#define MAX_SUSPENDS (16u << 20)   /* yield/resume pairs replayed per document */
+#define MAX_SECONDS  1e12        /* |start|, |end| (about 31700 years) */
+#define MAX_MS       1e12        /* elapsed_ms, duration_ms */
+#define MAX_SUSPENDS (16u << 20) /* yield/resume pairs replayed per document */
 
 typedef struct call_info {
     const char *module, *qualname, *file, *args, *ret, *exc_type, *exc_msg;
@@ -47,9 +47,9 @@ typedef struct call_info {
 /* One call being replayed. */
 typedef struct frame {
     call_info c;
-    size_t index;      /* in the parent's children (or trace) array */
+    size_t index; /* in the parent's children (or trace) array */
     size_t next_child;
-    uint32_t seq;      /* the tree node (call sequence number) */
+    uint32_t seq; /* the tree node (call sequence number) */
     int64_t start_ns;
     int64_t cursor_ns; /* latest time inside this call so far */
     bool running_open; /* stays running at the end: its last child may too */
@@ -67,12 +67,12 @@ typedef struct loader {
     size_t errsz;
     frame *stack;
     size_t sp, cap;
-    func_ent *funcs;    /* open addressing; id == UINT32_MAX marks empty */
+    func_ent *funcs; /* open addressing; id == UINT32_MAX marks empty */
     size_t fcap, nfuncs;
     int64_t base_us;    /* file times are relative to this */
     uint8_t *root_last; /* per root: the last root of its thread */
     uint64_t suspends_left;
-    int64_t max_ns;     /* latest time replayed */
+    int64_t max_ns;         /* latest time replayed */
     int64_t root_cursor_ns; /* where a root without start begins */
 } loader;
 
@@ -100,6 +100,18 @@ __attribute__((format(printf, 2, 3))) static int fail(loader *l, const char *fmt
         va_end(ap);
     }
     return TP_ERR_JSON;
+}
+
+/* Rounds |x| <= 1e18 to the nearest integer, halves away from zero, without
+ * libm (tpproto_json does not link it). */
+static int64_t round_i64(double x)
+{
+    return (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
+}
+
+static double abs_d(double x)
+{
+    return x < 0 ? -x : x;
 }
 
 /* ---- Typed field access ----------------------------------------------------- */
@@ -143,8 +155,7 @@ static int get_opt_uint(loader *l, json_t *o, const char *key, uint64_t max, uin
         *present = false;
     if (!v || json_is_null(v))
         return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        (uint64_t)json_integer_value(v) > max)
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
         return fail(l, "'%s' must be an integer from 0 to %llu", key, (unsigned long long)max);
     *ret = (uint64_t)json_integer_value(v);
     if (present)
@@ -163,11 +174,11 @@ static int get_opt_time(loader *l, json_t *o, const char *key, double scale, dou
     if (!json_is_number(v))
         return fail(l, "'%s' must be a number", key);
     double d = json_number_value(v);
-    if (!isfinite(d) || fabs(d) > limit)
+    if (!isfinite(d) || abs_d(d) > limit)
         return fail(l, "'%s' is out of range", key);
     if (nonneg && d < 0)
         return fail(l, "'%s' must not be negative", key);
-    *ret_us = llround(d * scale);
+    *ret_us = round_i64(d * scale);
     *present = true;
     return 0;
 }
@@ -306,8 +317,7 @@ static int read_call(loader *l, json_t *o, call_info *c)
     if (!r)
         r = get_opt_time(l, o, "end", 1e6, MAX_SECONDS, false, &c->end_us, &c->has_end);
     if (!r)
-        r = get_opt_time(l, o, "elapsed_ms", 1e3, MAX_MS, true, &c->elapsed_us,
-                         &c->has_elapsed);
+        r = get_opt_time(l, o, "elapsed_ms", 1e3, MAX_MS, true, &c->elapsed_us, &c->has_elapsed);
     if (!r)
         r = get_opt_bool(l, o, "unfinished", &c->unfinished);
     if (!r)
@@ -405,14 +415,13 @@ static int leave(loader *l)
 {
     frame *f = &l->stack[l->sp - 1];
     call_info *c = &f->c;
-    int64_t end = c->has_end        ? rel_ns(l, c->end_us)
+    int64_t end = c->has_end       ? rel_ns(l, c->end_us)
                   : c->has_elapsed ? f->start_ns + c->elapsed_us * 1000
                                    : f->cursor_ns;
     if (c->unfinished)
         end = f->cursor_ns; /* the trace's end comes from tp_tree_finish() */
     if (c->suspends > l->suspends_left)
-        return fail(l, "too many generator suspensions (more than %u in one file)",
-                    MAX_SUSPENDS);
+        return fail(l, "too many generator suspensions (more than %u in one file)", MAX_SUSPENDS);
     l->suspends_left -= c->suspends;
     bool suspended = c->unfinished && c->generator && c->suspends;
     int r = 0;
@@ -424,8 +433,7 @@ static int leave(loader *l)
     if (!r && suspended)
         r = tp_tree_yield(l->t, f->seq, (uint64_t)end);
     else if (!r && !f->running_open && c->raised)
-        r = tp_tree_unwind(l->t, (uint64_t)end, c->exc_type, c->type_len, c->exc_msg,
-                           c->msg_len);
+        r = tp_tree_unwind(l->t, (uint64_t)end, c->exc_type, c->type_len, c->exc_msg, c->msg_len);
     else if (!r && !f->running_open)
         r = tp_tree_return(l->t, (uint64_t)end, c->ret, c->ret_len);
     if (r)
@@ -478,8 +486,8 @@ static int earliest_start(json_t *trace, int64_t *ret_us, bool *ret_found)
             json_t *o = json_array_get(list, i++);
             json_t *s = json_object_get(o, "start");
             if (json_is_number(s) && isfinite(json_number_value(s)) &&
-                fabs(json_number_value(s)) <= MAX_SECONDS) {
-                int64_t us = llround(json_number_value(s) * 1e6);
+                abs_d(json_number_value(s)) <= MAX_SECONDS) {
+                int64_t us = round_i64(json_number_value(s) * 1e6);
                 if (!found || us < best)
                     best = us;
                 found = true;
@@ -559,8 +567,9 @@ static bool parse_timestamp(const char *s, int64_t *ret_us)
 {
     struct tm tm = {0};
     int n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n != 19)
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+        n != 19)
         return false;
     s += n;
     int64_t frac = 0;
@@ -640,8 +649,7 @@ static int read_meta(loader *l, json_t *doc, doc_meta *m)
         r = get_opt_time(l, doc, "duration_ms", 1e3, MAX_MS, true, &m->duration_us,
                          &m->has_duration);
     if (!r)
-        r = get_opt_uint(l, doc, "call_count", UINT64_MAX >> 1, &m->call_count,
-                         &m->has_call_count);
+        r = get_opt_uint(l, doc, "call_count", UINT64_MAX >> 1, &m->call_count, &m->has_call_count);
     if (!r)
         r = get_opt_uint(l, doc, "dropped", UINT64_MAX >> 1, &m->dropped, NULL);
     if (r)
@@ -690,7 +698,7 @@ static int parse(const char *text, size_t len, json_t **ret, char *err, size_t e
         return TP_ERR_JSON;
     }
     json_error_t e;
-    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
     if (doc) {
         *ret = doc;
         return 0;

@@ -23,9 +23,9 @@
 #include "tp_err.h"
 #include "tp_version.h"
 
-#define JSON_INDENT_CAP 64      /* deepest indentation level written (2 spaces each) */
-#define CONFIG_MAX_DEPTH 64     /* nesting accepted in a trace's config object */
-#define NS_PER_US INT64_C(1000)
+#define JSON_INDENT_CAP  64 /* deepest indentation level written (2 spaces each) */
+#define CONFIG_MAX_DEPTH 64 /* nesting accepted in a trace's config object */
+#define NS_PER_US        INT64_C(1000)
 
 /* ---- JSON writer --------------------------------------------------------- */
 
@@ -195,8 +195,8 @@ typedef struct scan {
 
 static void skip_ws(scan *c)
 {
-    while (c->i < c->n && (c->s[c->i] == ' ' || c->s[c->i] == '\t' || c->s[c->i] == '\n' ||
-                           c->s[c->i] == '\r'))
+    while (c->i < c->n &&
+           (c->s[c->i] == ' ' || c->s[c->i] == '\t' || c->s[c->i] == '\n' || c->s[c->i] == '\r'))
         c->i++;
 }
 
@@ -298,13 +298,13 @@ static int scan_scalar(scan *c, jw *w)
         }
     }
     size_t st = c->i;
-#define DIGITS(min)                                                                   \
-    do {                                                                              \
-        size_t d0 = c->i;                                                             \
-        while (c->i < c->n && c->s[c->i] >= '0' && c->s[c->i] <= '9')                 \
-            c->i++;                                                                   \
-        if (c->i - d0 < (min))                                                        \
-            return -1;                                                                \
+#define DIGITS(min)                                                                                \
+    do {                                                                                           \
+        size_t d0 = c->i;                                                                          \
+        while (c->i < c->n && c->s[c->i] >= '0' && c->s[c->i] <= '9')                              \
+            c->i++;                                                                                \
+        if (c->i - d0 < (min))                                                                     \
+            return -1;                                                                             \
     } while (0)
     if (c->i < c->n && c->s[c->i] == '-')
         c->i++;
@@ -650,8 +650,8 @@ int tp_render_json(const tp_tree *t, bool pretty, tp_buf *out)
 
 /* Columns: tracepatch 1.0.0's seven, in its order, then ours. Times use the
  * JSON clock; elapsed_ms and self_ms have 4 decimals like 1.0.0's. */
-#define CSV_HEADER                                                                           \
-    "module,function,args,return_value,elapsed_ms,depth,parent,exception,start,end,self_ms," \
+#define CSV_HEADER                                                                                 \
+    "module,function,args,return_value,elapsed_ms,depth,parent,exception,start,end,self_ms,"       \
     "file,lineno\r\n"
 
 /* One RFC 4180 cell. Text starting with = + - @ (or a tab or CR) gets a
@@ -828,7 +828,8 @@ int tp_render_chrome(const tp_tree *t, tp_buf *out)
         if (i != TP_NONE)
             i = t->nodes[i].next;
     }
-    tp_buf_puts(out, first ? "],\"displayTimeUnit\":\"ms\"}\n" : "\n],\"displayTimeUnit\":\"ms\"}\n");
+    tp_buf_puts(out,
+                first ? "],\"displayTimeUnit\":\"ms\"}\n" : "\n],\"displayTimeUnit\":\"ms\"}\n");
     return tp_buf_error(out);
 }
 

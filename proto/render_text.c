@@ -21,10 +21,11 @@
  *
  * A folded group of N consecutive calls of one function:
  *
- *   <name>(<args>)[ -> <repr>][ !! K raised]<markers>  [×N]  [5.00ms total, avg 0.01ms, min 0.01ms, max 0.02ms]
+ *   <name>(<args>)[ -> <repr>][ !! K raised]<markers>  [×N]  [<times>]
  *
- * with "(...)" and no return value when they differ within the group, and
- * " / self: X" after the total with self time.
+ * where times reads "5.00ms total, avg 0.01ms, min 0.01ms, max 0.02ms",
+ * args read "(...)" and the return value is left out when they differ within
+ * the group, and self time comes as " / self: X" after the total.
  *
  * A node whose children fall past the depth limit gets one child line
  * "[N nested calls...]" (N counts calls, a folded group as its size). After
@@ -52,14 +53,14 @@
 #include "tp_err.h"
 
 #define HEADER_WIDTH 72 /* the rule above and below the stats header */
-#define HEADER_LEFT 42  /* left column of the header, padded with spaces */
+#define HEADER_LEFT  42 /* left column of the header, padded with spaces */
 
 #define SGR_RESET "\x1b[0m"
-#define SGR_BOLD "\x1b[1m"
-#define SGR_EXC "\x1b[1;31m"
-#define SGR_FAST "\x1b[32m" /* < 1 ms */
-#define SGR_SLOW "\x1b[33m" /* < 100 ms */
-#define SGR_HOT "\x1b[31m"  /* >= 100 ms */
+#define SGR_BOLD  "\x1b[1m"
+#define SGR_EXC   "\x1b[1;31m"
+#define SGR_FAST  "\x1b[32m" /* < 1 ms */
+#define SGR_SLOW  "\x1b[33m" /* < 100 ms */
+#define SGR_HOT   "\x1b[31m" /* >= 100 ms */
 
 #define NS_PER_MS INT64_C(1000000)
 
@@ -67,11 +68,11 @@
 
 static bool needs_unicode_escape(uint32_t cp)
 {
-    return (cp >= 0x80 && cp <= 0x9f) ||       /* C1 controls (0x9b is CSI) */
-           cp == 0x2028 || cp == 0x2029 ||      /* line/paragraph separators */
-           (cp >= 0x200e && cp <= 0x200f) ||    /* LRM, RLM */
-           (cp >= 0x202a && cp <= 0x202e) ||    /* bidi embeddings/overrides */
-           (cp >= 0x2066 && cp <= 0x2069);      /* bidi isolates */
+    return (cp >= 0x80 && cp <= 0x9f) ||     /* C1 controls (0x9b is CSI) */
+           cp == 0x2028 || cp == 0x2029 ||   /* line/paragraph separators */
+           (cp >= 0x200e && cp <= 0x200f) || /* LRM, RLM */
+           (cp >= 0x202a && cp <= 0x202e) || /* bidi embeddings/overrides */
+           (cp >= 0x2066 && cp <= 0x2069);   /* bidi isolates */
 }
 
 static void put_control(tp_buf *b, unsigned char c)
@@ -159,10 +160,9 @@ void tp_render_priv_ms(tp_buf *b, int64_t ns, int decimals)
     if (ns < 0)
         ns = 0;
     int64_t unit = decimals >= 6 ? 1 : decimals == 4 ? 100 : 1000; /* ns per last digit */
-    int64_t scale = NS_PER_MS / unit;                               /* digits per ms */
+    int64_t scale = NS_PER_MS / unit;                              /* digits per ms */
     int64_t v = ns / unit + (ns % unit >= unit / 2 && unit > 1 ? 1 : 0);
-    tp_buf_printf(b, "%" PRId64 ".%0*" PRId64, v / scale, decimals >= 6 ? 6 : decimals,
-                  v % scale);
+    tp_buf_printf(b, "%" PRId64 ".%0*" PRId64, v / scale, decimals >= 6 ? 6 : decimals, v % scale);
 }
 
 const char *tp_format_duration(int64_t ns, char *buf, size_t size)
@@ -235,8 +235,7 @@ static uint64_t func_count(const tp_stats *s, uint32_t func)
     return 0;
 }
 
-int tp_render_priv_header(const tp_tree *t, const tp_stats *s, bool ascii, bool color,
-                          tp_buf *out)
+int tp_render_priv_header(const tp_tree *t, const tp_stats *s, bool ascii, bool color, tp_buf *out)
 {
     tp_buf l = TP_BUF_INIT, r = TP_BUF_INIT;
     const char *none = ascii ? "-" : "\u2014";
@@ -314,8 +313,8 @@ typedef struct view {
     const tp_tree *s;
     vnode *v;
     uint32_t first_root, last_root;
-    uint32_t root_cut;  /* max_depth 0: every top-level call is cut */
-    uint32_t maxdepth;  /* deepest shown node */
+    uint32_t root_cut; /* max_depth 0: every top-level call is cut */
+    uint32_t maxdepth; /* deepest shown node */
     size_t shown;
 } view;
 
@@ -552,8 +551,8 @@ typedef struct glyphs {
     const char *mid, *last, *cont, *space;
 } glyphs;
 
-static const glyphs unicode_glyphs = {"\u251c\u2500\u2500 ", "\u2514\u2500\u2500 ",
-                                      "\u2502   ", "    "};
+static const glyphs unicode_glyphs = {"\u251c\u2500\u2500 ", "\u2514\u2500\u2500 ", "\u2502   ",
+                                      "    "};
 static const glyphs ascii_glyphs = {"|-- ", "`-- ", "|   ", "    "};
 
 static void put_cut(tp_buf *b, const char *prefix, size_t plen, const glyphs *g, uint32_t n)
@@ -672,8 +671,8 @@ cleanup:
 
 /* ---- tph stats ------------------------------------------------------------ */
 
-#define STATS_TOP 20       /* rows of the functions table */
-#define STATS_NAME_MAX 48  /* name column stops growing here; longer names push */
+#define STATS_TOP      20 /* rows of the functions table */
+#define STATS_NAME_MAX 48 /* name column stops growing here; longer names push */
 
 /* Appends an escaped name padded to width columns (bold with colour). */
 static void put_cell_name(tp_buf *b, const char *text, size_t len, size_t width, bool color)
@@ -694,8 +693,8 @@ static void put_cell_duration(tp_buf *b, int64_t ns)
 }
 
 /* Escaped names of the rows, NUL-separated in one buffer; offsets in off. */
-static int stats_names(const tp_tree *t, const tp_stats *s, size_t rows, tp_buf *names,
-                       size_t *off, size_t *ret_width)
+static int stats_names(const tp_tree *t, const tp_stats *s, size_t rows, tp_buf *names, size_t *off,
+                       size_t *ret_width)
 {
     size_t width = strlen("function");
     for (size_t i = 0; i < rows; i++) {
@@ -883,10 +882,9 @@ int tp_render_diff(const tp_diff *d, bool color, tp_buf *out)
         tp_buf_printf(out, "\nCall paths (%zu):\n", d->n);
     for (size_t i = 0; i < d->n; i++)
         put_diff_entry(out, &d->entries[i], color);
-    tp_buf_printf(out,
-                  "\nSummary: %zu paths removed, %zu added, %zu with other call counts, "
-                  "%zu with other times\n",
-                  kinds[TP_DIFF_REMOVED], kinds[TP_DIFF_ADDED], kinds[TP_DIFF_COUNT],
-                  kinds[TP_DIFF_TIME]);
+    tp_buf_printf(
+        out, "\nSummary: %zu call %s: %zu removed, %zu added, %zu in call count, %zu in time\n",
+        d->n, d->n == 1 ? "path differs" : "paths differ", kinds[TP_DIFF_REMOVED],
+        kinds[TP_DIFF_ADDED], kinds[TP_DIFF_COUNT], kinds[TP_DIFF_TIME]);
     return tp_buf_error(out);
 }

@@ -1,0 +1,380 @@
+/* Machine-readable renderers: tracepatch JSON (golden, escaping, round trip
+ * through the loader), CSV, Chrome trace events and folded stacks. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "load.h"
+#include "render.h"
+#include "render_fixture.h"
+#include "tree.h"
+
+/* JSON timestamps are local time: pin the zone. */
+static void utc(void)
+{
+    setenv("TZ", "UTC", 1);
+    tzset();
+}
+
+TestSuite(render_export, .init = utc);
+
+typedef int (*render_fn)(const tp_tree *t, tp_buf *out);
+
+static char *json_of(const tp_tree *t, bool pretty)
+{
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_json(t, pretty, &b), 0);
+    char *s = tp_buf_steal(&b, NULL);
+    cr_assert_not_null(s);
+    return s;
+}
+
+static char *text_of(render_fn fn, const tp_tree *t)
+{
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(fn(t, &b), 0);
+    char *s = tp_buf_steal(&b, NULL);
+    cr_assert_not_null(s);
+    return s;
+}
+
+static tp_tree *load(const char *text)
+{
+    tp_tree *t = NULL;
+    char err[256];
+    int r = tp_tree_from_json(text, strlen(text), &t, err, sizeof(err));
+    cr_assert_eq(r, 0, "load failed: %d %s", r, err);
+    return t;
+}
+
+/* Parses with jansson: the output is valid JSON. */
+static json_t *parse_ok(const char *text)
+{
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+    cr_assert_not_null(j, "invalid JSON: line %d column %d: %s", e.line, e.column, e.text);
+    return j;
+}
+
+/* ---- JSON ---------------------------------------------------------------- */
+
+Test(render_export, json_pretty_golden)
+{
+    tp_tree *t = fx_rich_tree();
+    char *s = json_of(t, true);
+    json_decref(parse_ok(s));
+    fx_golden("render_json.json", s);
+    free(s);
+    tp_tree_free(t);
+}
+
+Test(render_export, json_compact_has_no_whitespace_between_tokens)
+{
+    tp_tree *t = fx_readme_tree();
+    char *s = json_of(t, false);
+    cr_assert_eq(strncmp(s,
+                         "{\"tracepatch_version\":\"2.0.0\",\"schema_version\":1,"
+                         "\"timestamp\":\"1970-01-01T00:00:00.000000\",\"label\":\"debug-"
+                         "request\",\"trace_id\":null,\"start\":0.000000,\"duration_ms\":0."
+                         "050,\"call_count\":3,\"was_limited\":false,\"limit_reason\":null,"
+                         "\"dropped\":0,\"config\":{},\"stats\":{",
+                         strlen("{\"tracepatch_version\":\"2.0.0\",\"schema_version\":1,"
+                                "\"timestamp\":\"1970-01-01T00:00:00.000000\",\"label\":\"debug-"
+                                "request\",\"trace_id\":null,\"start\":0.000000,\"duration_ms\":"
+                                "0.050,\"call_count\":3,\"was_limited\":false,\"limit_reason\":"
+                                "null,\"dropped\":0,\"config\":{},\"stats\":{")),
+                 0, "got %s", s);
+    const char *validate = strstr(s, "{\"name\":\"validate\"");
+    cr_assert_not_null(validate);
+    cr_assert_str_eq(validate,
+                     "{\"name\":\"validate\",\"module\":\"__main__\",\"args\":\"user={'id': 42, "
+                     "...}\",\"return_value\":\"True\",\"exception\":null,\"start\":0.000030,"
+                     "\"end\":0.000038,\"elapsed_ms\":0.008,\"file\":\"demo.py\",\"lineno\":6,"
+                     "\"qualname\":\"validate\",\"exception_type\":null,\"exception_message\":"
+                     "null,\"caught\":false,\"unfinished\":false,\"generator\":false,"
+                     "\"suspends\":0,\"thread\":0,\"children\":[]}]}]}\n");
+    json_t *j = parse_ok(s);
+    json_decref(j);
+    free(s);
+    tp_tree_free(t);
+}
+
+/* Every byte sequence gives valid JSON: escapes for quotes, backslashes and
+ * control characters, U+FFFD for bytes that are not UTF-8. */
+Test(render_export, json_escapes_arbitrary_bytes)
+{
+    tp_tree *t;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "m\"od", "f\\n", "", 0), 0);
+    fx_call(t, 0, 0,
+            "a=\"q\"\n\t\x01\x1f\x7f b='\xff' c='\xc3\xa9' d='\xed\xa0\x80' e='\xf0\x9f\x98\x80'");
+    fx_ret(t, 1, "</script>");
+    cr_assert_eq(tp_tree_finish(t, 1 * US), 0);
+    char *s = json_of(t, false);
+    cr_assert_not_null(strstr(s, "\"name\":\"f\\\\n\",\"module\":\"m\\\"od\",\"args\":"
+                                 "\"a=\\\"q\\\"\\n\\t\\u0001\\u001f\x7f b='\xef\xbf\xbd' "
+                                 "c='\xc3\xa9' d='\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd' "
+                                 "e='\xf0\x9f\x98\x80'\",\"return_value\":\"</script>\""),
+                       "got %s", s);
+    json_t *j = parse_ok(s);
+    json_t *node = json_array_get(json_object_get(j, "trace"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(node, "module")), "m\"od");
+    json_decref(j);
+    free(s);
+    tp_tree_free(t);
+}
+
+Test(render_export, json_config_is_reindented_or_replaced)
+{
+    static const struct {
+        const char *in, *compact;
+    } cases[] = {
+        {"{\"a\": [1, -2.5e+3, {\"b\": null}], \"c\": \"\\u00e9\\ud83d\\ude00\\n\"}",
+         "\"config\":{\"a\":[1,-2.5e+3,{\"b\":null}],\"c\":\"\xc3\xa9\xf0\x9f\x98\x80\\n\"},"},
+        {"{}", "\"config\":{},"},
+        {" { \"x\" : [ ] } ", "\"config\":{\"x\":[]},"},
+        {"{\"a\":1,}", "\"config\":{},"},                                /* trailing comma */
+        {"{\"a\":01}", "\"config\":{},"},                                /* leading zero */
+        {"[1]", "\"config\":{},"},                                       /* not an object */
+        {"{\"a\":1}}", "\"config\":{},"},                                /* trailing bytes */
+        {"{\"a\":\"x\"], \"evil\": 1}", "\"config\":{},"},               /* injection attempt */
+        {"{\"a\":\"\x01\"}", "\"config\":{},"},                          /* raw control char */
+        {"{\"a\":\"\\ud800\"}", "\"config\":{\"a\":\"\xef\xbf\xbd\"},"}, /* lone surrogate */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tp_tree *t = fx_readme_tree();
+        cr_assert_eq(tp_tree_set_config_json(t, cases[i].in), 0);
+        char *s = json_of(t, false);
+        cr_assert_not_null(strstr(s, cases[i].compact), "case %zu: %s", i, s);
+        json_decref(parse_ok(s));
+        free(s);
+        tp_tree_free(t);
+    }
+    /* Pretty output indents the config like the rest. */
+    tp_tree *t = fx_readme_tree();
+    cr_assert_eq(tp_tree_set_config_json(t, "{\"a\":[1,{\"b\":true}],\"c\":{}}"), 0);
+    char *s = json_of(t, true);
+    cr_assert_not_null(strstr(s, "  \"config\": {\n"
+                                 "    \"a\": [\n"
+                                 "      1,\n"
+                                 "      {\n"
+                                 "        \"b\": true\n"
+                                 "      }\n"
+                                 "    ],\n"
+                                 "    \"c\": {}\n"
+                                 "  },\n"),
+                       "got %s", s);
+    free(s);
+    /* Nesting past the bound is refused, not recursed into. */
+    char deep[300];
+    memset(deep, '[', sizeof(deep));
+    memcpy(deep, "{\"a\":", 5);
+    deep[sizeof(deep) - 1] = '\0';
+    cr_assert_eq(tp_tree_set_config_json(t, deep), 0);
+    s = json_of(t, false);
+    cr_assert_not_null(strstr(s, "\"config\":{},"));
+    free(s);
+    tp_tree_free(t);
+}
+
+/* tree -> JSON -> load -> JSON is the same text, and the loaded tree renders
+ * the same text tree (times, exceptions, generators, threads, open calls). */
+Test(render_export, json_round_trip_is_identical)
+{
+    tp_tree *t = fx_rich_tree();
+    char *a = json_of(t, true);
+    tp_tree *u = load(a);
+    char *b = json_of(u, true);
+    cr_assert_str_eq(b, a);
+    char *ca = json_of(t, false);
+    tp_tree *v = load(ca);
+    char *cb = json_of(v, false);
+    cr_assert_str_eq(cb, ca);
+
+    tp_render_opts o;
+    tp_render_opts_init(&o);
+    o.self_time = true;
+    o.source = true;
+    tp_buf x = TP_BUF_INIT, y = TP_BUF_INIT;
+    cr_assert_eq(tp_render_text(t, &o, &x), 0);
+    cr_assert_eq(tp_render_text(u, &o, &y), 0);
+    cr_assert_str_eq(tp_buf_cstr(&y), tp_buf_cstr(&x));
+    cr_assert_str_eq(u->meta.trace_id, t->meta.trace_id);
+    cr_assert_eq(u->meta.wall_start_ns, t->meta.wall_start_ns);
+    cr_assert_eq(u->meta.duration_ns, t->meta.duration_ns);
+    cr_assert_eq(u->meta.dropped, 3);
+    cr_assert_eq(u->meta.call_count, 12);
+    tp_buf_free(&x);
+    tp_buf_free(&y);
+    free(a);
+    free(b);
+    free(ca);
+    free(cb);
+    tp_tree_free(t);
+    tp_tree_free(u);
+    tp_tree_free(v);
+}
+
+/* Nanosecond times are written to the microsecond; after one trip the text
+ * is a fixed point. */
+Test(render_export, json_round_trip_is_stable_after_rounding)
+{
+    tp_tree *t;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "m", "f", "", 0), 0);
+    cr_assert_eq(tp_tree_call(t, 0, 1999, false, NULL, 0), 0);
+    cr_assert_eq(tp_tree_call(t, 0, 2001, false, NULL, 0), 0);
+    cr_assert_eq(tp_tree_return(t, 3999, NULL, 0), 0);
+    cr_assert_eq(tp_tree_return(t, 5001, NULL, 0), 0);
+    cr_assert_eq(tp_tree_finish(t, 6789), 0);
+    t->meta.wall_start_ns = 1700000000999999999LL;
+    char *a = json_of(t, false);
+    cr_assert_not_null(strstr(a, "\"start\":1700000000.999999,\"duration_ms\":0.006,"));
+    /* Both ends are truncated to the µs: 3002 ns elapsed reads 0.004 ms. */
+    cr_assert_not_null(strstr(a, "\"start\":1700000001.000000,\"end\":1700000001.000004,"
+                                 "\"elapsed_ms\":0.004,"),
+                       "got %s", a);
+    tp_tree *u = load(a);
+    char *b = json_of(u, false);
+    tp_tree *v = load(b);
+    char *c = json_of(v, false);
+    cr_assert_str_eq(c, b);
+    free(a);
+    free(b);
+    free(c);
+    tp_tree_free(t);
+    tp_tree_free(u);
+    tp_tree_free(v);
+}
+
+/* A 100k-deep chain is written without recursion, compact or pretty. */
+Test(render_export, json_deep_chain_is_iterative)
+{
+    tp_tree *t;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "m", "r", "", 0), 0);
+    const uint32_t depth = 100000;
+    for (uint32_t i = 0; i < depth; i++)
+        cr_assert_eq(tp_tree_call(t, 0, i, false, NULL, 0), 0);
+    for (uint32_t i = 0; i < depth; i++)
+        cr_assert_eq(tp_tree_return(t, depth + i, NULL, 0), 0);
+    cr_assert_eq(tp_tree_finish(t, 2 * depth), 0);
+    for (int pretty = 0; pretty < 2; pretty++) {
+        tp_buf b = TP_BUF_INIT;
+        cr_assert_eq(tp_render_json(t, pretty, &b), 0);
+        size_t opens = 0, closes = 0;
+        for (size_t i = 0; i < b.len; i++) {
+            opens += b.data[i] == '[';
+            closes += b.data[i] == ']';
+        }
+        cr_assert_eq(opens, closes);
+        cr_assert_eq(opens, depth + 3); /* children per node, trace, stats lists */
+        /* Indentation stops growing at 64 levels (128 spaces). */
+        if (pretty)
+            cr_assert_null(strstr(b.data, "\n                                                  "
+                                          "                                                  "
+                                          "                              \""));
+        tp_buf_free(&b);
+    }
+    tp_tree_free(t);
+}
+
+/* ---- CSV ------------------------------------------------------------------------ */
+
+Test(render_export, csv_golden)
+{
+    tp_tree *t = fx_rich_tree();
+    char *s = text_of(tp_render_csv, t);
+    fx_golden("render_csv.csv", s);
+    free(s);
+    tp_tree_free(t);
+}
+
+Test(render_export, csv_quotes_and_defuses_formulas)
+{
+    tp_tree *t;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "=cmd", "f,g", "a\"b.py", 0), 0);
+    cr_assert_eq(tp_tree_def_func(t, 1, "m", "g", "", 7), 0);
+    fx_call(t, 0, 0, "x=\"1\",\ny=2");
+    fx_call(t, 1, 1, "+SUM(A1)");
+    fx_ret(t, 2, "-1");
+    fx_call(t, 1, 3, "@x\xff");
+    fx_unwind(t, 4, "=E", "a,b");
+    fx_ret(t, 5, "\tx");
+    cr_assert_eq(tp_tree_finish(t, 5 * US), 0);
+    char *s = text_of(tp_render_csv, t);
+    cr_assert_str_eq(
+        s, "module,function,args,return_value,elapsed_ms,depth,parent,exception,start,end,self_ms,"
+           "file,lineno\r\n"
+           "'=cmd,\"f,g\",\"x=\"\"1\"\",\ny=2\",'\tx,0.0050,0,,,0.000000,0.000005,0.0030,"
+           "\"a\"\"b.py\",\r\n"
+           "m,g,'+SUM(A1),'-1,0.0010,1,\"'=cmd.f,g\",,0.000001,0.000002,0.0010,,7\r\n"
+           "m,g,'@x\xef\xbf\xbd,,0.0010,1,\"'=cmd.f,g\",\"'=E: a,b\",0.000003,0.000004,0.0010,,"
+           "7\r\n");
+    free(s);
+    tp_tree_free(t);
+}
+
+/* ---- Chrome trace events and folded stacks ----------------------------------------- */
+
+Test(render_export, chrome_golden)
+{
+    tp_tree *t = fx_rich_tree();
+    char *s = text_of(tp_render_chrome, t);
+    json_t *j = parse_ok(s);
+    cr_assert_eq(json_array_size(json_object_get(j, "traceEvents")), 13); /* 12 calls + name */
+    cr_assert_str_eq(json_string_value(json_object_get(j, "displayTimeUnit")), "ms");
+    json_decref(j);
+    fx_golden("render_chrome.json", s);
+    free(s);
+    tp_tree_free(t);
+}
+
+Test(render_export, chrome_empty_trace)
+{
+    tp_tree *t;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_finish(t, 0), 0);
+    char *s = text_of(tp_render_chrome, t);
+    cr_assert_str_eq(s, "{\"traceEvents\":[],\"displayTimeUnit\":\"ms\"}\n");
+    free(s);
+    tp_tree_free(t);
+}
+
+Test(render_export, folded_golden)
+{
+    tp_tree *t = fx_rich_tree();
+    char *s = text_of(tp_render_folded, t);
+    fx_golden("render_folded.txt", s);
+    free(s);
+    tp_tree_free(t);
+}
+
+/* Equal stacks from different call sites merge; names that would break the
+ * format are defused; lines under half a microsecond are left out. */
+Test(render_export, folded_merges_and_sanitises)
+{
+    tp_tree *t;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "m", "main", "", 0), 0);
+    cr_assert_eq(tp_tree_def_func(t, 1, "m", "a;b\nc", "", 0), 0);
+    cr_assert_eq(tp_tree_def_func(t, 2, "m", "a;b\nc", "other.py", 2), 0); /* prints alike */
+    cr_assert_eq(tp_tree_def_func(t, 3, "m", "tiny", "", 0), 0);
+    fx_call(t, 0, 0, NULL);
+    fx_call(t, 1, 10, NULL);
+    fx_ret(t, 20, NULL);
+    fx_call(t, 2, 30, NULL);
+    fx_ret(t, 45, NULL);
+    cr_assert_eq(tp_tree_call(t, 3, 50 * US, false, NULL, 0), 0);
+    cr_assert_eq(tp_tree_return(t, 50 * US + 400, NULL, 0), 0);
+    fx_ret(t, 100, NULL);
+    cr_assert_eq(tp_tree_finish(t, 100 * US), 0);
+    char *s = text_of(tp_render_folded, t);
+    cr_assert_str_eq(s, "m.main 75\n"
+                        "m.main;m.a:b?c 25\n");
+    free(s);
+    tp_tree_free(t);
+}
