@@ -77,7 +77,6 @@ void tp_render_priv_ms(tp_buf *b, int64_t ns, int decimals);
 
 /** The stats header block with a choice of style and colour (the public
  *  tp_render_stats_header() is unicode without colour). */
-int tp_render_priv_header(const tp_tree *t, const tp_stats *s, bool ascii, bool color,
-                          tp_buf *out);
+int tp_render_priv_header(const tp_tree *t, const tp_stats *s, bool ascii, bool color, tp_buf *out);
 
 #endif
