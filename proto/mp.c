@@ -107,20 +107,69 @@ static int mp_read(tp_mp_cursor *c, tp_mp_item *it, mp_why *why)
         goto data;
     }
     switch (b) {
-    case 0xc0: it->kind = TP_MP_NIL; goto done;
-    case 0xc2: case 0xc3: it->kind = TP_MP_BOOL; it->b = b == 0xc3; goto done;
-    case 0xc4: case 0xc5: case 0xc6: it->kind = TP_MP_BIN; lenw = 1u << (b - 0xc4); break;
-    case 0xc7: case 0xc8: case 0xc9: it->kind = TP_MP_EXT; lenw = 1u << (b - 0xc7); break;
-    case 0xca: case 0xcb: it->kind = TP_MP_FLOAT; lenw = b == 0xca ? 4 : 8; break;
-    case 0xcc: case 0xcd: case 0xce: case 0xcf: it->kind = TP_MP_UINT; lenw = 1u << (b - 0xcc); break;
-    case 0xd0: case 0xd1: case 0xd2: case 0xd3: it->kind = TP_MP_INT; lenw = 1u << (b - 0xd0); break;
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+    case 0xc0:
+        it->kind = TP_MP_NIL;
+        goto done;
+    case 0xc2:
+    case 0xc3:
+        it->kind = TP_MP_BOOL;
+        it->b = b == 0xc3;
+        goto done;
+    case 0xc4:
+    case 0xc5:
+    case 0xc6:
+        it->kind = TP_MP_BIN;
+        lenw = 1u << (b - 0xc4);
+        break;
+    case 0xc7:
+    case 0xc8:
+    case 0xc9:
+        it->kind = TP_MP_EXT;
+        lenw = 1u << (b - 0xc7);
+        break;
+    case 0xca:
+    case 0xcb:
+        it->kind = TP_MP_FLOAT;
+        lenw = b == 0xca ? 4 : 8;
+        break;
+    case 0xcc:
+    case 0xcd:
+    case 0xce:
+    case 0xcf:
+        it->kind = TP_MP_UINT;
+        lenw = 1u << (b - 0xcc);
+        break;
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3:
+        it->kind = TP_MP_INT;
+        lenw = 1u << (b - 0xd0);
+        break;
+    case 0xd4:
+    case 0xd5:
+    case 0xd6:
+    case 0xd7:
+    case 0xd8:
         it->kind = TP_MP_EXT;
         ext_fixed = 1 << (b - 0xd4);
         break;
-    case 0xd9: case 0xda: case 0xdb: it->kind = TP_MP_STR; lenw = 1u << (b - 0xd9); break;
-    case 0xdc: case 0xdd: it->kind = TP_MP_ARRAY; lenw = b == 0xdc ? 2 : 4; break;
-    case 0xde: case 0xdf: it->kind = TP_MP_MAP; lenw = b == 0xde ? 2 : 4; break;
+    case 0xd9:
+    case 0xda:
+    case 0xdb:
+        it->kind = TP_MP_STR;
+        lenw = 1u << (b - 0xd9);
+        break;
+    case 0xdc:
+    case 0xdd:
+        it->kind = TP_MP_ARRAY;
+        lenw = b == 0xdc ? 2 : 4;
+        break;
+    case 0xde:
+    case 0xdf:
+        it->kind = TP_MP_MAP;
+        lenw = b == 0xde ? 2 : 4;
+        break;
     default: /* 0xc1 */
         why->what = "byte 0xc1";
         return TP_ERR_MALFORMED;
@@ -153,8 +202,10 @@ static int mp_read(tp_mp_cursor *c, tp_mp_item *it, mp_why *why)
         it->i = v <= INT64_MAX ? (int64_t)v : 0;
         goto done;
     case TP_MP_INT:
-        set_int(it, lenw == 1 ? (int8_t)v : lenw == 2 ? (int16_t)v : lenw == 4 ? (int32_t)v
-                                                                  : (int64_t)v);
+        set_int(it, lenw == 1   ? (int8_t)v
+                    : lenw == 2 ? (int16_t)v
+                    : lenw == 4 ? (int32_t)v
+                                : (int64_t)v);
         goto done;
     case TP_MP_EXT:
         if (left < 1)
@@ -163,7 +214,8 @@ static int mp_read(tp_mp_cursor *c, tp_mp_item *it, mp_why *why)
         left--;
         n = v;
         goto data;
-    case TP_MP_ARRAY: case TP_MP_MAP:
+    case TP_MP_ARRAY:
+    case TP_MP_MAP:
         n = v;
         goto container;
     default:
@@ -259,19 +311,19 @@ typedef struct chk {
     size_t errsz;
     const uint8_t *field; /* the body key being walked, or NULL */
     uint32_t field_len;
-    const char *where;    /* what is being read when field is NULL */
+    const char *where; /* what is being read when field is NULL */
     size_t values;
 } chk;
 
 static const char *kind_name(int kind)
 {
-    static const char *const names[] = {"nil", "bool", "uint", "int", "float",
-                                        "str", "bin", "array", "map", "ext"};
+    static const char *const names[] = {"nil", "bool", "uint",  "int", "float",
+                                        "str", "bin",  "array", "map", "ext"};
     return kind >= 0 && kind <= TP_MP_EXT ? names[kind] : "?";
 }
 
-__attribute__((format(printf, 4, 5)))
-static int fail(chk *k, const uint8_t *at, int code, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int fail(chk *k, const uint8_t *at, int code,
+                                                      const char *fmt, ...)
 {
     if (!k->err || k->errsz == 0)
         return code;
@@ -344,8 +396,8 @@ static int walk_value(chk *k, tp_mp_cursor *c, unsigned level)
             return fail(k, at, TP_ERR_LIMIT, "nesting deeper than %u levels", TP_WIRE_MAX_DEPTH);
         if (it.len > TP_WIRE_MAX_ITEMS)
             return fail(k, at, TP_ERR_LIMIT, "%s of %u %s exceeds the limit of %u",
-                        kind_name(it.kind), it.len,
-                        it.kind == TP_MP_MAP ? "pairs" : "elements", TP_WIRE_MAX_ITEMS);
+                        kind_name(it.kind), it.len, it.kind == TP_MP_MAP ? "pairs" : "elements",
+                        TP_WIRE_MAX_ITEMS);
         pend[sp++] = left;
         left = it.kind == TP_MP_MAP ? (uint64_t)it.len * 2 : it.len;
         level++;
@@ -416,8 +468,8 @@ int tp_wire_check_values(const uint8_t *payload, size_t len, size_t *ret_values,
         if (key.kind != TP_MP_STR)
             return fail(&k, at, TP_ERR_TYPE, "expected str, got %s", kind_name(key.kind));
         if (key.len > TP_WIRE_MAX_STRING)
-            return fail(&k, at, TP_ERR_LIMIT, "key of %u bytes exceeds the limit of %u",
-                        key.len, TP_WIRE_MAX_STRING);
+            return fail(&k, at, TP_ERR_LIMIT, "key of %u bytes exceeds the limit of %u", key.len,
+                        TP_WIRE_MAX_STRING);
         k.field = key.ptr;
         k.field_len = key.len;
         if ((r = walk_value(&k, &c, 3)))
@@ -440,8 +492,8 @@ int tp_wire_check(const uint8_t *payload, size_t len, char *err, size_t errsz)
 
 /* ---- EVENTS batches ------------------------------------------------------ */
 
-__attribute__((format(printf, 4, 5)))
-static int ev_fail(char *err, size_t errsz, int code, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int ev_fail(char *err, size_t errsz, int code,
+                                                         const char *fmt, ...)
 {
     if (err && errsz) {
         va_list ap;
@@ -452,8 +504,8 @@ static int ev_fail(char *err, size_t errsz, int code, const char *fmt, ...)
     return code;
 }
 
-int tp_wire_check_events(const void *records, size_t nrecords, const void *text,
-                         size_t text_len, char *err, size_t errsz)
+int tp_wire_check_events(const void *records, size_t nrecords, const void *text, size_t text_len,
+                         char *err, size_t errsz)
 {
     const uint8_t *r = records;
     const uint8_t *tx = text;
@@ -468,8 +520,8 @@ int tp_wire_check_events(const void *records, size_t nrecords, const void *text,
         /* One compare per record on the common path: kind in 1..MAX, no unknown flag. */
         if ((unsigned)(kind - 1) >= TP_EV_MAX || (flags & ~TP_EVF_ALL)) {
             if (kind == 0 || kind > TP_EV_MAX)
-                return ev_fail(err, errsz, TP_ERR_MALFORMED, "ev[%zu]: unknown event kind %u",
-                               i, kind);
+                return ev_fail(err, errsz, TP_ERR_MALFORMED, "ev[%zu]: unknown event kind %u", i,
+                               kind);
             return ev_fail(err, errsz, TP_ERR_MALFORMED, "ev[%zu]: unknown flags 0x%02x", i,
                            flags & ~TP_EVF_ALL);
         }
@@ -479,7 +531,8 @@ int tp_wire_check_events(const void *records, size_t nrecords, const void *text,
             if (text_len - off < 4)
                 return ev_fail(err, errsz, TP_ERR_MALFORMED,
                                "ev[%zu]: text entry %u starts at tx offset %zu, past the end "
-                               "of tx (%zu bytes)", i, e, off, text_len);
+                               "of tx (%zu bytes)",
+                               i, e, off, text_len);
             uint32_t l = le32(tx + off);
             off += 4;
             if (l > TP_WIRE_MAX_STRING)
@@ -489,7 +542,8 @@ int tp_wire_check_events(const void *records, size_t nrecords, const void *text,
             if (l > text_len - off)
                 return ev_fail(err, errsz, TP_ERR_MALFORMED,
                                "ev[%zu]: text entry of %u bytes at tx offset %zu runs past the "
-                               "end of tx (%zu bytes)", i, l, off - 4, text_len);
+                               "end of tx (%zu bytes)",
+                               i, l, off - 4, text_len);
             off += l;
         }
     }
@@ -543,10 +597,9 @@ static bool key_is(const tp_mp_item *k, const char *name)
 static int reply_field(tp_msg *m, const tp_mp_item *k, const tp_mp_item *v, unsigned *seen,
                        unsigned *present, reply_store *s)
 {
-    static const char *const keys[] = {"v", "caps", "client", "pid", "trace", "url", "code",
-                                       "msg"};
-    static const int owner[] = {TP_MSG_WELCOME, TP_MSG_WELCOME, TP_MSG_WELCOME, TP_MSG_WELCOME,
-                                0 /* ACK, ERROR */, TP_MSG_ACK, TP_MSG_ERROR, TP_MSG_ERROR};
+    static const char *const keys[] = {"v", "caps", "client", "pid", "trace", "url", "code", "msg"};
+    static const int owner[] = {TP_MSG_WELCOME,     TP_MSG_WELCOME, TP_MSG_WELCOME, TP_MSG_WELCOME,
+                                0 /* ACK, ERROR */, TP_MSG_ACK,     TP_MSG_ERROR,   TP_MSG_ERROR};
     unsigned f;
     for (f = 0; f < sizeof(keys) / sizeof(keys[0]); f++)
         if (key_is(k, keys[f]))
@@ -562,12 +615,14 @@ static int reply_field(tp_msg *m, const tp_mp_item *k, const tp_mp_item *v, unsi
         return 0;
     *present |= 1u << f;
     switch (f) {
-    case 0: case 1:
+    case 0:
+    case 1:
         if (v->kind != TP_MP_UINT || v->u > UINT32_MAX)
             return TP_ERR_TYPE;
         *(f == 0 ? &m->version : &m->caps) = (uint32_t)v->u;
         return 0;
-    case 2: return store_str(s, v, &m->client);
+    case 2:
+        return store_str(s, v, &m->client);
     case 3:
         if (v->kind == TP_MP_UINT && v->u > INT64_MAX)
             return TP_ERR_TYPE;
@@ -579,14 +634,16 @@ static int reply_field(tp_msg *m, const tp_mp_item *k, const tp_mp_item *v, unsi
         if (v->kind == TP_MP_STR && !tp_wire_trace_id_valid((const char *)v->ptr, v->len))
             return TP_ERR_MALFORMED;
         return store_str(s, v, &m->trace);
-    case 5: return store_str(s, v, &m->url);
+    case 5:
+        return store_str(s, v, &m->url);
     case 6:
         if ((v->kind != TP_MP_UINT && v->kind != TP_MP_INT) || v->i < INT32_MIN ||
             v->i > INT32_MAX || (v->kind == TP_MP_UINT && v->u > INT32_MAX))
             return TP_ERR_TYPE;
         m->code = (int32_t)v->i;
         return 0;
-    default: return store_str(s, v, &m->message);
+    default:
+        return store_str(s, v, &m->message);
     }
 }
 

@@ -43,8 +43,8 @@
 #define TP_MSG_REPLY   17 /* tphd -> tph: the answer to one query */
 
 /* Capability bits (HELLO/WELCOME caps). */
-#define TP_CAP_ACK     0x01 /* the client wants ACK messages */
-#define TP_CAP_QUERY   0x02 /* the client will send queries */
+#define TP_CAP_ACK   0x01 /* the client wants ACK messages */
+#define TP_CAP_QUERY 0x02 /* the client will send queries */
 
 /** A function descriptor as sent in FUNCS. Strings point into the decoded
  *  message (or the caller's memory when encoding). */
@@ -63,10 +63,10 @@ typedef struct tp_msg {
     /* HELLO / WELCOME */
     uint32_t version, caps;
     int64_t pid;
-    const char *python;    /* "3.12.1" */
+    const char *python; /* "3.12.1" */
     const char *hostname;
-    const char *client;    /* "tracepatch/2.0.0" or "tph/2.0.0" or "tphd/2.0.0" */
-    const char **argv;     /* NULL-terminated */
+    const char *client; /* "tracepatch/2.0.0" or "tph/2.0.0" or "tphd/2.0.0" */
+    const char **argv;  /* NULL-terminated */
     size_t argc;
 
     /* FUNCS */
@@ -80,35 +80,35 @@ typedef struct tp_msg {
     int64_t wall_start_ns;
     const char *config_json;
     /* EVENTS: records in wire layout (16 bytes each, little-endian, maybe unaligned) */
-    uint32_t seq;           /* batch number within the trace, from 0 */
+    uint32_t seq; /* batch number within the trace, from 0 */
     const void *records;
     size_t nrecords;
     const void *text;
     size_t text_len;
     /* END */
-    uint64_t end_ns;        /* ns since trace start */
+    uint64_t end_ns; /* ns since trace start */
     uint64_t call_count;
     uint64_t dropped;
     const char *limit_reason;
     const char *drop_reason;
     /* ACK */
-    const char *url;        /* report URL, may be NULL */
+    const char *url; /* report URL, may be NULL */
 
     /* ERROR (and REPLY failures) */
-    int32_t code;           /* a tp_err.h code */
+    int32_t code; /* a tp_err.h code */
     const char *message;
 
     /* QUERY / REPLY */
-    uint32_t id;            /* request id, echoed in the reply */
-    const char *op;         /* "list","get","tree","stats","diff","export","clean","status","import" */
-    const char *args_json;  /* QUERY: the arguments as a JSON object text */
-    bool ok;                /* REPLY */
+    uint32_t id;    /* request id, echoed in the reply */
+    const char *op; /* "list","get","tree","stats","diff","export","clean","status","import" */
+    const char *args_json;    /* QUERY: the arguments as a JSON object text */
+    bool ok;                  /* REPLY */
     const char *content_type; /* REPLY: "application/json", "text/plain", "text/csv", ... */
-    const void *body;       /* REPLY: bytes; QUERY: the file for "import" */
+    const void *body;         /* REPLY: bytes; QUERY: the file for "import" */
     size_t body_len;
-    bool more;              /* QUERY/REPLY: more frames with this id carry the rest of body */
+    bool more; /* QUERY/REPLY: more frames with this id carry the rest of body */
 
-    void *priv;             /* private: decoder allocations */
+    void *priv; /* private: decoder allocations */
 } tp_msg;
 
 /* ---- Framing ------------------------------------------------------------ */
@@ -137,8 +137,8 @@ int tp_wire_check_values(const uint8_t *payload, size_t len, size_t *ret_values,
  *  exactly, none longer than TP_WIRE_MAX_STRING. No allocation; records need
  *  not be aligned. Returns 0, TP_ERR_MALFORMED or TP_ERR_LIMIT with a message
  *  naming the record index. tp_wire_decode() runs it on every EVENTS frame. */
-int tp_wire_check_events(const void *records, size_t nrecords, const void *text,
-                         size_t text_len, char *err, size_t errsz);
+int tp_wire_check_events(const void *records, size_t nrecords, const void *text, size_t text_len,
+                         char *err, size_t errsz);
 
 /** True when s[0..len) is a valid trace id: exactly 32 characters [0-9a-f]. */
 bool tp_wire_trace_id_valid(const char *s, size_t len);
@@ -167,19 +167,19 @@ int tp_wire_encode(const tp_msg *m, tp_buf *out);
  * What tp_wire_check is built on; the extension uses it to read the few
  * replies it gets (WELCOME, ACK, ERROR) without linking msgpack-c. */
 
-#define TP_MP_NIL 0
-#define TP_MP_BOOL 1
-#define TP_MP_UINT 2
-#define TP_MP_INT 3
+#define TP_MP_NIL   0
+#define TP_MP_BOOL  1
+#define TP_MP_UINT  2
+#define TP_MP_INT   3
 #define TP_MP_FLOAT 4
-#define TP_MP_STR 5
-#define TP_MP_BIN 6
+#define TP_MP_STR   5
+#define TP_MP_BIN   6
 #define TP_MP_ARRAY 7
-#define TP_MP_MAP 8
-#define TP_MP_EXT 9
+#define TP_MP_MAP   8
+#define TP_MP_EXT   9
 
 typedef struct tp_mp_item {
-    int kind;           /* TP_MP_* */
+    int kind; /* TP_MP_* */
     bool b;
     uint64_t u;
     int64_t i;

@@ -43,68 +43,98 @@ typedef struct field {
     uint16_t off, off2;
 } field;
 
-#define F(k, kind, req, member) {k, kind, req, offsetof(tp_msg, member), 0}
-#define F2(k, kind, req, member, member2) \
-    {k, kind, req, offsetof(tp_msg, member), offsetof(tp_msg, member2)}
+#define F(k, kind, req, member)                                                                    \
+    {                                                                                              \
+        k, kind, req, offsetof(tp_msg, member), 0                                                  \
+    }
+#define F2(k, kind, req, member, member2)                                                          \
+    {                                                                                              \
+        k, kind, req, offsetof(tp_msg, member), offsetof(tp_msg, member2)                          \
+    }
 #define MAX_FIELDS 8
 
-static const field hello_f[] = {
-    F("magic", FK_MAGIC, true, type), F("v", FK_U32, true, version),
-    F("caps", FK_U32, false, caps), F("pid", FK_I64, true, pid),
-    F("client", FK_STR, true, client), F("py", FK_STR, false, python),
-    F("host", FK_STR, false, hostname), F2("argv", FK_ARGV, false, argv, argc), {NULL, 0, 0, 0, 0}};
-static const field welcome_f[] = {
-    F("v", FK_U32, true, version), F("caps", FK_U32, false, caps),
-    F("client", FK_STR, true, client), F("pid", FK_I64, false, pid), {NULL, 0, 0, 0, 0}};
+static const field hello_f[] = {F("magic", FK_MAGIC, true, type),
+                                F("v", FK_U32, true, version),
+                                F("caps", FK_U32, false, caps),
+                                F("pid", FK_I64, true, pid),
+                                F("client", FK_STR, true, client),
+                                F("py", FK_STR, false, python),
+                                F("host", FK_STR, false, hostname),
+                                F2("argv", FK_ARGV, false, argv, argc),
+                                {NULL, 0, 0, 0, 0}};
+static const field welcome_f[] = {F("v", FK_U32, true, version),
+                                  F("caps", FK_U32, false, caps),
+                                  F("client", FK_STR, true, client),
+                                  F("pid", FK_I64, false, pid),
+                                  {NULL, 0, 0, 0, 0}};
 static const field funcs_f[] = {F2("f", FK_FUNCS, true, funcs, nfuncs), {NULL, 0, 0, 0, 0}};
-static const field begin_f[] = {
-    F("trace", FK_TRACE, true, trace), F("label", FK_STR, false, label),
-    F("t0", FK_I64, true, wall_start_ns), F("config", FK_STR, false, config_json),
-    {NULL, 0, 0, 0, 0}};
-static const field events_f[] = {
-    F("trace", FK_TRACE, true, trace), F("seq", FK_U32, true, seq),
-    F2("ev", FK_BIN, true, records, nrecords), F2("tx", FK_BIN, false, text, text_len),
-    {NULL, 0, 0, 0, 0}};
-static const field end_f[] = {
-    F("trace", FK_TRACE, true, trace), F("end", FK_U64, true, end_ns),
-    F("calls", FK_U64, true, call_count), F("limit", FK_STR, false, limit_reason),
-    F("dropped", FK_U64, false, dropped), F("drop", FK_STR, false, drop_reason),
-    {NULL, 0, 0, 0, 0}};
+static const field begin_f[] = {F("trace", FK_TRACE, true, trace),
+                                F("label", FK_STR, false, label),
+                                F("t0", FK_I64, true, wall_start_ns),
+                                F("config", FK_STR, false, config_json),
+                                {NULL, 0, 0, 0, 0}};
+static const field events_f[] = {F("trace", FK_TRACE, true, trace),
+                                 F("seq", FK_U32, true, seq),
+                                 F2("ev", FK_BIN, true, records, nrecords),
+                                 F2("tx", FK_BIN, false, text, text_len),
+                                 {NULL, 0, 0, 0, 0}};
+static const field end_f[] = {F("trace", FK_TRACE, true, trace),
+                              F("end", FK_U64, true, end_ns),
+                              F("calls", FK_U64, true, call_count),
+                              F("limit", FK_STR, false, limit_reason),
+                              F("dropped", FK_U64, false, dropped),
+                              F("drop", FK_STR, false, drop_reason),
+                              {NULL, 0, 0, 0, 0}};
 static const field ack_f[] = {
     F("trace", FK_TRACE, true, trace), F("url", FK_STR, false, url), {NULL, 0, 0, 0, 0}};
-static const field error_f[] = {
-    F("code", FK_I32, true, code), F("msg", FK_STR, true, message),
-    F("trace", FK_TRACE, false, trace), {NULL, 0, 0, 0, 0}};
+static const field error_f[] = {F("code", FK_I32, true, code),
+                                F("msg", FK_STR, true, message),
+                                F("trace", FK_TRACE, false, trace),
+                                {NULL, 0, 0, 0, 0}};
 static const field query_f[] = {
-    F("id", FK_U32, true, id), F("op", FK_STR, true, op), F("args", FK_STR, false, args_json),
-    F2("body", FK_BIN, false, body, body_len), F("more", FK_BOOL, false, more),
-    {NULL, 0, 0, 0, 0}};
+    F("id", FK_U32, true, id),           F("op", FK_STR, true, op),
+    F("args", FK_STR, false, args_json), F2("body", FK_BIN, false, body, body_len),
+    F("more", FK_BOOL, false, more),     {NULL, 0, 0, 0, 0}};
 /* ct is required when ok and code when not; checked after the table. */
-static const field reply_f[] = {
-    F("id", FK_U32, true, id), F("ok", FK_BOOL, true, ok),
-    F("ct", FK_STR, false, content_type), F2("body", FK_BIN, false, body, body_len),
-    F("more", FK_BOOL, false, more), F("code", FK_I32, false, code),
-    F("msg", FK_STR, false, message), {NULL, 0, 0, 0, 0}};
+static const field reply_f[] = {F("id", FK_U32, true, id),
+                                F("ok", FK_BOOL, true, ok),
+                                F("ct", FK_STR, false, content_type),
+                                F2("body", FK_BIN, false, body, body_len),
+                                F("more", FK_BOOL, false, more),
+                                F("code", FK_I32, false, code),
+                                F("msg", FK_STR, false, message),
+                                {NULL, 0, 0, 0, 0}};
 
 static const field *fields_for(int type)
 {
     switch (type) {
-    case TP_MSG_HELLO: return hello_f;
-    case TP_MSG_WELCOME: return welcome_f;
-    case TP_MSG_FUNCS: return funcs_f;
-    case TP_MSG_BEGIN: return begin_f;
-    case TP_MSG_EVENTS: return events_f;
-    case TP_MSG_END: return end_f;
-    case TP_MSG_ACK: return ack_f;
-    case TP_MSG_ERROR: return error_f;
-    case TP_MSG_QUERY: return query_f;
-    case TP_MSG_REPLY: return reply_f;
-    default: return NULL;
+    case TP_MSG_HELLO:
+        return hello_f;
+    case TP_MSG_WELCOME:
+        return welcome_f;
+    case TP_MSG_FUNCS:
+        return funcs_f;
+    case TP_MSG_BEGIN:
+        return begin_f;
+    case TP_MSG_EVENTS:
+        return events_f;
+    case TP_MSG_END:
+        return end_f;
+    case TP_MSG_ACK:
+        return ack_f;
+    case TP_MSG_ERROR:
+        return error_f;
+    case TP_MSG_QUERY:
+        return query_f;
+    case TP_MSG_REPLY:
+        return reply_f;
+    default:
+        return NULL;
     }
 }
 
-__attribute__((format(printf, 4, 5)))
-static int ferr(char *err, size_t errsz, int code, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int ferr(char *err, size_t errsz, int code,
+                                                      const char *fmt, ...)
 {
     if (err && errsz) {
         va_list ap;
@@ -185,7 +215,8 @@ static int check_funcs(const msgpack_object *o, size_t *need, char *err, size_t 
         if (d->via.array.size < 5)
             return ferr(err, errsz, TP_ERR_MISSING,
                         "field 'f[%u]': expected [id, module, qualname, file, line], got %u "
-                        "elements", i, d->via.array.size);
+                        "elements",
+                        i, d->via.array.size);
         const msgpack_object *e = d->via.array.ptr;
         if (!get_int(&e[0], 0, UINT32_MAX, &v))
             return ferr(err, errsz, TP_ERR_TYPE, "field 'f[%u].id': expected uint", i);
@@ -223,7 +254,7 @@ static void fill_funcs(arena *a, const msgpack_object *o, tp_msg *m)
             fs[i].file = copy_str(a, &e[3].via.str);
         }
         fs[i].lineno = e[4].type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int32_t)e[4].via.u64
-                                                                   : (int32_t)e[4].via.i64;
+                                                                    : (int32_t)e[4].via.i64;
     }
     m->funcs = fs;
     m->nfuncs = o->via.array.size;
@@ -298,7 +329,8 @@ static void fill_field(const field *f, const msgpack_object *o, arena *a, tp_msg
     char *base = (char *)m;
     int64_t v = 0;
     switch (f->kind) {
-    case FK_STR: case FK_TRACE:
+    case FK_STR:
+    case FK_TRACE:
         *(const char **)(base + f->off) = copy_str(a, &o->via.str);
         return;
     case FK_MAGIC:
@@ -356,8 +388,7 @@ static int check_message(int type, const msgpack_object **slot, char *err, size_
         if (ok && !slot[2])
             return ferr(err, errsz, TP_ERR_MISSING, "field 'ct': missing (required when ok)");
         if (!ok && !slot[5])
-            return ferr(err, errsz, TP_ERR_MISSING,
-                        "field 'code': missing (required when not ok)");
+            return ferr(err, errsz, TP_ERR_MISSING, "field 'code': missing (required when not ok)");
     } else if (type == TP_MSG_EVENTS) {
         /* events_f: [2] ev, [3] tx */
         const msgpack_object *ev = slot[2], *tx = slot[3];
@@ -366,15 +397,14 @@ static int check_message(int type, const msgpack_object **slot, char *err, size_
             return ferr(err, errsz, TP_ERR_MALFORMED,
                         "field 'ev': %zu bytes is not a whole number of 16-byte records", n);
         return tp_wire_check_events(ev->via.bin.ptr, n / sizeof(tp_event),
-                                    tx ? tx->via.bin.ptr : NULL, tx ? tx->via.bin.size : 0,
-                                    err, errsz);
+                                    tx ? tx->via.bin.ptr : NULL, tx ? tx->via.bin.size : 0, err,
+                                    errsz);
     }
     return 0;
 }
 
 /* Look up, validate and copy the body's fields into *ret. */
-static int convert(int type, const msgpack_object_map *body, tp_msg *ret, char *err,
-                   size_t errsz)
+static int convert(int type, const msgpack_object_map *body, tp_msg *ret, char *err, size_t errsz)
 {
     const field *fs = fields_for(type);
     const msgpack_object *slot[MAX_FIELDS] = {NULL};
@@ -390,8 +420,7 @@ static int convert(int type, const msgpack_object_map *body, tp_msg *ret, char *
             if (strlen(fs[f].key) != k->size || memcmp(fs[f].key, k->ptr, k->size) != 0)
                 continue;
             if (seen & (1u << f))
-                return ferr(err, errsz, TP_ERR_MALFORMED, "field '%s': appears twice",
-                            fs[f].key);
+                return ferr(err, errsz, TP_ERR_MALFORMED, "field '%s': appears twice", fs[f].key);
             seen |= 1u << f;
             if (body->ptr[i].val.type != MSGPACK_OBJECT_NIL)
                 slot[f] = &body->ptr[i].val;

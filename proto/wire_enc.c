@@ -88,11 +88,11 @@ static int check_trace(const char *s, bool required)
     return tp_wire_trace_id_valid(s, strnlen(s, 33)) ? 0 : -EINVAL;
 }
 
-#define CHECK(x)            \
-    do {                    \
-        int r_ = (x);       \
-        if (r_)             \
-            return r_;      \
+#define CHECK(x)                                                                                   \
+    do {                                                                                           \
+        int r_ = (x);                                                                              \
+        if (r_)                                                                                    \
+            return r_;                                                                             \
     } while (0)
 
 static size_t argv_count(const tp_msg *m)
@@ -198,8 +198,7 @@ static int enc_events(enc *e, const tp_msg *m)
     if ((m->nrecords && !m->records) || (m->text_len && !m->text))
         return -EINVAL;
     /* Refuse before copying megabytes that could never be sent. */
-    if (m->nrecords > TP_WIRE_MAX_FRAME / sizeof(tp_event) ||
-        m->text_len > TP_WIRE_MAX_FRAME ||
+    if (m->nrecords > TP_WIRE_MAX_FRAME / sizeof(tp_event) || m->text_len > TP_WIRE_MAX_FRAME ||
         m->nrecords * sizeof(tp_event) + m->text_len > TP_WIRE_MAX_FRAME)
         return TP_ERR_FRAME_TOO_LARGE;
     msgpack_pack_map(&e->pk, 3 + !!m->text_len);
@@ -309,17 +308,28 @@ static int enc_reply(enc *e, const tp_msg *m)
 static int enc_body(enc *e, const tp_msg *m)
 {
     switch (m->type) {
-    case TP_MSG_HELLO: return enc_hello(e, m);
-    case TP_MSG_WELCOME: return enc_welcome(e, m);
-    case TP_MSG_FUNCS: return enc_funcs(e, m);
-    case TP_MSG_BEGIN: return enc_begin(e, m);
-    case TP_MSG_EVENTS: return enc_events(e, m);
-    case TP_MSG_END: return enc_end(e, m);
-    case TP_MSG_ACK: return enc_ack(e, m);
-    case TP_MSG_ERROR: return enc_error(e, m);
-    case TP_MSG_QUERY: return enc_query(e, m);
-    case TP_MSG_REPLY: return enc_reply(e, m);
-    default: return -EINVAL;
+    case TP_MSG_HELLO:
+        return enc_hello(e, m);
+    case TP_MSG_WELCOME:
+        return enc_welcome(e, m);
+    case TP_MSG_FUNCS:
+        return enc_funcs(e, m);
+    case TP_MSG_BEGIN:
+        return enc_begin(e, m);
+    case TP_MSG_EVENTS:
+        return enc_events(e, m);
+    case TP_MSG_END:
+        return enc_end(e, m);
+    case TP_MSG_ACK:
+        return enc_ack(e, m);
+    case TP_MSG_ERROR:
+        return enc_error(e, m);
+    case TP_MSG_QUERY:
+        return enc_query(e, m);
+    case TP_MSG_REPLY:
+        return enc_reply(e, m);
+    default:
+        return -EINVAL;
     }
 }
 

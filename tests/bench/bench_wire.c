@@ -54,11 +54,11 @@ static void push(batch *b, uint8_t kind, uint8_t flags, uint32_t arg, uint64_t t
  * the same shape without any captured text. */
 static void make_batch(batch *b, size_t n, bool with_text)
 {
-    static const char *const args[] = {"uid=42", "self=<User 42>, name='alice', admin=False",
-                                       "request=<Request GET /users/42>", "",
-                                       "key='session:9f2c', default=None", "x=3.14, y=-2"};
-    static const char *const rets[] = {"None", "{'id': 42, 'name': 'alice'}", "True", "3",
-                                       "<Response 200>", "[1, 2, 3]"};
+    static const char *const args[] = {
+        "uid=42", "self=<User 42>, name='alice', admin=False", "request=<Request GET /users/42>",
+        "",       "key='session:9f2c', default=None",          "x=3.14, y=-2"};
+    static const char *const rets[] = {
+        "None", "{'id': 42, 'name': 'alice'}", "True", "3", "<Response 200>", "[1, 2, 3]"};
     char buf[64];
     uint64_t t = 0;
     uint32_t calls = 0;
@@ -119,8 +119,13 @@ static int run(const char *name, size_t nev, bool with_text, double secs)
 {
     batch b;
     make_batch(&b, nev, with_text);
-    tp_msg m = {.type = TP_MSG_EVENTS, .trace = TRACE, .seq = 7, .records = b.ev,
-                .nrecords = b.n, .text = b.tx.data, .text_len = b.tx.len};
+    tp_msg m = {.type = TP_MSG_EVENTS,
+                .trace = TRACE,
+                .seq = 7,
+                .records = b.ev,
+                .nrecords = b.n,
+                .text = b.tx.data,
+                .text_len = b.tx.len};
     tp_buf out = TP_BUF_INIT;
     char err[256];
     long iters;

@@ -52,20 +52,19 @@ static bool same_bytes(const void *a, const void *b, size_t n)
  * message when they had none, so message is compared only when set. */
 static bool same_msg(const tp_msg *a, const tp_msg *b)
 {
-    if (a->type != b->type || a->version != b->version || a->caps != b->caps ||
-        a->pid != b->pid || a->argc != b->argc || a->nfuncs != b->nfuncs ||
-        a->wall_start_ns != b->wall_start_ns || a->seq != b->seq ||
-        a->nrecords != b->nrecords || a->text_len != b->text_len || a->end_ns != b->end_ns ||
-        a->call_count != b->call_count || a->dropped != b->dropped || a->code != b->code ||
-        a->id != b->id || a->ok != b->ok || a->body_len != b->body_len || a->more != b->more)
+    if (a->type != b->type || a->version != b->version || a->caps != b->caps || a->pid != b->pid ||
+        a->argc != b->argc || a->nfuncs != b->nfuncs || a->wall_start_ns != b->wall_start_ns ||
+        a->seq != b->seq || a->nrecords != b->nrecords || a->text_len != b->text_len ||
+        a->end_ns != b->end_ns || a->call_count != b->call_count || a->dropped != b->dropped ||
+        a->code != b->code || a->id != b->id || a->ok != b->ok || a->body_len != b->body_len ||
+        a->more != b->more)
         return false;
     if (!same_str(a->python, b->python) || !same_str(a->hostname, b->hostname) ||
         !same_str(a->client, b->client) || !same_str(a->trace, b->trace) ||
         !same_str(a->label, b->label) || !same_str(a->config_json, b->config_json) ||
-        !same_str(a->limit_reason, b->limit_reason) ||
-        !same_str(a->drop_reason, b->drop_reason) || !same_str(a->url, b->url) ||
-        !same_str(a->op, b->op) || !same_str(a->args_json, b->args_json) ||
-        !same_str(a->content_type, b->content_type))
+        !same_str(a->limit_reason, b->limit_reason) || !same_str(a->drop_reason, b->drop_reason) ||
+        !same_str(a->url, b->url) || !same_str(a->op, b->op) ||
+        !same_str(a->args_json, b->args_json) || !same_str(a->content_type, b->content_type))
         return false;
     if (a->message && !same_str(a->message, b->message))
         return false;
@@ -103,8 +102,8 @@ static void round_trip(const tp_msg *m)
     if (r)
         die("a decoded message does not re-encode", r, NULL);
     tp_msg d;
-    r = tp_wire_decode((const uint8_t *)b.data + TP_WIRE_HEADER_SIZE,
-                       b.len - TP_WIRE_HEADER_SIZE, &d, err, sizeof(err));
+    r = tp_wire_decode((const uint8_t *)b.data + TP_WIRE_HEADER_SIZE, b.len - TP_WIRE_HEADER_SIZE,
+                       &d, err, sizeof(err));
     if (r)
         die("a re-encoded message does not decode", r, err);
     tp_msg want = *m;

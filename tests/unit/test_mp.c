@@ -233,8 +233,7 @@ Test(mp, check_names_the_offending_part)
         {"92 a1 61 80", TP_ERR_TYPE, "type at offset 1: expected uint, got str"},
         {"92 ff 80", TP_ERR_TYPE, "type at offset 1: expected uint, got int"},
         {"92 00 80", TP_ERR_MALFORMED, "type at offset 1: message type 0 is outside 1..127"},
-        {"92 cc 80 80", TP_ERR_MALFORMED,
-         "type at offset 1: message type 128 is outside 1..127"},
+        {"92 cc 80 80", TP_ERR_MALFORMED, "type at offset 1: message type 128 is outside 1..127"},
         {"92 01 90", TP_ERR_TYPE, "body at offset 2: expected map, got array"},
         {"92 01 81 01 c0", TP_ERR_TYPE, "body key at offset 3: expected str, got uint"},
         {"92 01 80 c0", TP_ERR_MALFORMED,
@@ -271,8 +270,7 @@ Test(mp, check_bounds_nesting_depth)
 {
     /* payload array (1) > body map (2) > six arrays (3..8): the limit exactly. */
     char err[128];
-    cr_assert_eq(check_hex("92 01 81 a1 64 91 91 91 91 91 91 c0", err, sizeof(err)), 0, "%s",
-                 err);
+    cr_assert_eq(check_hex("92 01 81 a1 64 91 91 91 91 91 91 c0", err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(check_hex("92 01 81 a1 64 91 91 91 91 91 91 91 c0", err, sizeof(err)),
                  TP_ERR_LIMIT);
     cr_assert_str_eq(err, "field 'd' at offset 11: nesting deeper than 8 levels");
@@ -315,7 +313,8 @@ Test(mp, check_bounds_items_per_container)
     free(b);
     b = nil_array(TP_WIRE_MAX_ITEMS + 1, &len);
     cr_assert_eq(tp_wire_check(b, len, err, sizeof(err)), TP_ERR_LIMIT);
-    cr_assert_str_eq(err, "field 'a' at offset 5: array of 65537 elements exceeds the limit of 65536");
+    cr_assert_str_eq(err,
+                     "field 'a' at offset 5: array of 65537 elements exceeds the limit of 65536");
     free(b);
 }
 
@@ -355,7 +354,8 @@ Test(mp, check_bounds_string_length)
     memset(b + 10, 'x', n);
     char err[128];
     cr_assert_eq(tp_wire_check(b, 10 + n, err, sizeof(err)), TP_ERR_LIMIT);
-    cr_assert_str_eq(err, "field 's' at offset 5: str of 1048577 bytes exceeds the limit of 1048576");
+    cr_assert_str_eq(err,
+                     "field 's' at offset 5: str of 1048577 bytes exceeds the limit of 1048576");
     b[9] = (uint8_t)(n - 1);
     cr_assert_eq(tp_wire_check(b, 10 + n - 1, err, sizeof(err)), 0);
     /* A bin may be larger than a str. */
@@ -371,7 +371,8 @@ Test(mp, check_refuses_a_payload_over_the_frame_limit)
     char err[128];
     cr_assert_eq(tp_wire_check(b, (size_t)TP_WIRE_MAX_FRAME + 1, err, sizeof(err)),
                  TP_ERR_FRAME_TOO_LARGE);
-    cr_assert_str_eq(err, "payload at offset 0: payload of 16777217 bytes exceeds the frame limit of 16777216");
+    cr_assert_str_eq(
+        err, "payload at offset 0: payload of 16777217 bytes exceeds the frame limit of 16777216");
 }
 
 Test(mp, check_truncates_long_messages_safely)
@@ -444,13 +445,16 @@ Test(mp, events_rejects_text_overruns)
 
     /* The last entry ("worker", 10 bytes with its length) cut by one byte. */
     cr_assert_eq(tp_wire_check_events(ev, n, tx, tl - 1, err, sizeof(err)), TP_ERR_MALFORMED);
-    cr_assert_str_eq(err, "ev[5]: text entry of 6 bytes at tx offset 36 runs past the end of tx (45 bytes)");
+    cr_assert_str_eq(
+        err, "ev[5]: text entry of 6 bytes at tx offset 36 runs past the end of tx (45 bytes)");
     /* Without THREAD's entry, nothing is left for it. */
     cr_assert_eq(tp_wire_check_events(ev, n, tx, 36, err, sizeof(err)), TP_ERR_MALFORMED);
-    cr_assert_str_eq(err, "ev[5]: text entry 0 starts at tx offset 36, past the end of tx (36 bytes)");
+    cr_assert_str_eq(err,
+                     "ev[5]: text entry 0 starts at tx offset 36, past the end of tx (36 bytes)");
     /* CAUGHT owns two entries: stop after its first. */
     cr_assert_eq(tp_wire_check_events(ev, 2, tx, 21, err, sizeof(err)), TP_ERR_MALFORMED);
-    cr_assert_str_eq(err, "ev[1]: text entry 1 starts at tx offset 21, past the end of tx (21 bytes)");
+    cr_assert_str_eq(err,
+                     "ev[1]: text entry 1 starts at tx offset 21, past the end of tx (21 bytes)");
     /* Text nobody owns. */
     cr_assert_eq(tp_wire_check_events(ev, 5, tx, tl, err, sizeof(err)), TP_ERR_MALFORMED);
     cr_assert_str_eq(err, "tx: 10 bytes after the last text entry are owned by no record");
@@ -462,7 +466,8 @@ Test(mp, events_rejects_text_overruns)
     cr_assert_eq(tp_wire_check_events(ev, n, tx, tl, err, sizeof(err)), TP_ERR_LIMIT);
     put_le32(tx, 50);
     cr_assert_eq(tp_wire_check_events(ev, n, tx, tl, err, sizeof(err)), TP_ERR_MALFORMED);
-    cr_assert_str_eq(err, "ev[0]: text entry of 50 bytes at tx offset 0 runs past the end of tx (46 bytes)");
+    cr_assert_str_eq(
+        err, "ev[0]: text entry of 50 bytes at tx offset 0 runs past the end of tx (46 bytes)");
 }
 
 Test(mp, trace_id_validation)
@@ -516,13 +521,14 @@ static tp_buf encode(const tp_msg *m)
     return b;
 }
 
-#define PAYLOAD(b) ((const uint8_t *)(b).data + TP_WIRE_HEADER_SIZE), ((b).len - TP_WIRE_HEADER_SIZE)
+#define PAYLOAD(b)                                                                                 \
+    ((const uint8_t *)(b).data + TP_WIRE_HEADER_SIZE), ((b).len - TP_WIRE_HEADER_SIZE)
 
 Test(mp, reply_decodes_welcome_ack_and_error)
 {
     char store[256];
-    tp_msg m = {.type = TP_MSG_WELCOME, .version = 1, .caps = 3, .client = "tphd/2.0.0",
-                .pid = 4242};
+    tp_msg m = {
+        .type = TP_MSG_WELCOME, .version = 1, .caps = 3, .client = "tphd/2.0.0", .pid = 4242};
     tp_buf b = encode(&m);
     tp_msg r;
     memset(&r, 0x55, sizeof(r));
@@ -546,8 +552,8 @@ Test(mp, reply_decodes_welcome_ack_and_error)
     cr_assert_null(r.client);
     tp_buf_free(&b);
 
-    tp_msg e = {.type = TP_MSG_ERROR, .code = TP_ERR_UNKNOWN_FUNC, .message = "function 7",
-                .trace = TRACE};
+    tp_msg e = {
+        .type = TP_MSG_ERROR, .code = TP_ERR_UNKNOWN_FUNC, .message = "function 7", .trace = TRACE};
     b = encode(&e);
     cr_assert_eq(tp_wire_decode_reply(PAYLOAD(b), &r, store, sizeof(store)), 0);
     cr_assert_eq(r.type, TP_MSG_ERROR);
@@ -575,15 +581,15 @@ Test(mp, reply_fails_cleanly_when_the_store_is_small)
 Test(mp, reply_applies_the_field_rules)
 {
     static const struct shape_case cases[] = {
-        {"92 07 80", TP_ERR_MISSING, NULL},                       /* ACK without trace */
-        {"92 07 81 a5 74 72 61 63 65 c0", TP_ERR_MISSING, NULL},  /* trace: nil */
-        {"92 07 81 a5 74 72 61 63 65 01", TP_ERR_TYPE, NULL},     /* trace: 1 */
-        {"92 07 81 a5 74 72 61 63 65 a3 61 62 63", TP_ERR_MALFORMED, NULL}, /* trace: "abc" */
-        {"92 08 81 a4 63 6f 64 65 01", TP_ERR_MISSING, NULL},     /* ERROR without msg */
+        {"92 07 80", TP_ERR_MISSING, NULL},                                  /* ACK without trace */
+        {"92 07 81 a5 74 72 61 63 65 c0", TP_ERR_MISSING, NULL},             /* trace: nil */
+        {"92 07 81 a5 74 72 61 63 65 01", TP_ERR_TYPE, NULL},                /* trace: 1 */
+        {"92 07 81 a5 74 72 61 63 65 a3 61 62 63", TP_ERR_MALFORMED, NULL},  /* trace: "abc" */
+        {"92 08 81 a4 63 6f 64 65 01", TP_ERR_MISSING, NULL},                /* ERROR without msg */
         {"92 08 82 a4 63 6f 64 65 a1 31 a3 6d 73 67 a0", TP_ERR_TYPE, NULL}, /* code: "1" */
         {"92 08 82 a4 63 6f 64 65 ce 80 00 00 00 a3 6d 73 67 a0", TP_ERR_TYPE, NULL},
         {"92 08 82 a4 63 6f 64 65 d0 f0 a3 6d 73 67 a2 61 00", TP_ERR_MALFORMED, NULL},
-        {"92 02 81 a1 76 01", TP_ERR_MISSING, NULL},              /* WELCOME without client */
+        {"92 02 81 a1 76 01", TP_ERR_MISSING, NULL}, /* WELCOME without client */
         {"92 02 82 a1 76 a1 31 a6 63 6c 69 65 6e 74 a0", TP_ERR_TYPE, NULL},
         {"92 02 83 a1 76 01 a1 76 01 a6 63 6c 69 65 6e 74 a0", TP_ERR_MALFORMED, NULL},
         {"92 02 82 a1 76 01 a1", TP_ERR_TRUNCATED, NULL},
@@ -593,8 +599,8 @@ Test(mp, reply_applies_the_field_rules)
         char store[64];
         size_t n = hex(cases[i].hex, b);
         tp_msg r;
-        cr_assert_eq(tp_wire_decode_reply(b, n, &r, store, sizeof(store)), cases[i].code,
-                     "case %s", cases[i].hex);
+        cr_assert_eq(tp_wire_decode_reply(b, n, &r, store, sizeof(store)), cases[i].code, "case %s",
+                     cases[i].hex);
     }
 }
 
@@ -604,7 +610,8 @@ Test(mp, reply_skips_unknown_keys_and_nested_values)
     uint8_t b[64];
     char store[8];
     size_t n = hex("92 02 84 a1 78 92 01 81 a1 79 91 02 a1 76 01 a6 63 6c 69 65 6e 74 a0 "
-                   "a4 63 61 70 73 c0", b);
+                   "a4 63 61 70 73 c0",
+                   b);
     tp_msg r;
     cr_assert_eq(tp_wire_decode_reply(b, n, &r, store, sizeof(store)), 0);
     cr_assert_eq(r.version, 1);

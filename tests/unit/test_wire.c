@@ -48,12 +48,19 @@ static size_t TX_LEN;
 
 static void make_events(void)
 {
-    static const struct { uint8_t kind, flags; uint32_t arg; } r[8] = {
-        {TP_EV_CALL, TP_EVF_TEXT, 0}, {TP_EV_CALL, TP_EVF_GEN, 1}, {TP_EV_YIELD, 0, 1},
-        {TP_EV_RESUME, 0, 1}, {TP_EV_CAUGHT, TP_EVF_TEXT, 0}, {TP_EV_UNWIND, TP_EVF_TEXT, 0},
-        {TP_EV_THREAD, TP_EVF_TEXT, 2}, {TP_EV_RETURN, 0, 0}};
-    static const char *const texts[] = {"uid=42", "KeyError", "'k'", "ValueError",
-                                        "bad \xc3\xa9", "worker-1"};
+    static const struct {
+        uint8_t kind, flags;
+        uint32_t arg;
+    } r[8] = {{TP_EV_CALL, TP_EVF_TEXT, 0},
+              {TP_EV_CALL, TP_EVF_GEN, 1},
+              {TP_EV_YIELD, 0, 1},
+              {TP_EV_RESUME, 0, 1},
+              {TP_EV_CAUGHT, TP_EVF_TEXT, 0},
+              {TP_EV_UNWIND, TP_EVF_TEXT, 0},
+              {TP_EV_THREAD, TP_EVF_TEXT, 2},
+              {TP_EV_RETURN, 0, 0}};
+    static const char *const texts[] = {"uid=42",     "KeyError",     "'k'",
+                                        "ValueError", "bad \xc3\xa9", "worker-1"};
     memset(EV, 0, sizeof(EV));
     for (int i = 0; i < 8; i++) {
         EV[i * 16] = r[i].kind;
@@ -80,41 +87,74 @@ static tp_msg sample(int i)
     make_events();
     switch (i) {
     case 0:
-        return (tp_msg){.type = TP_MSG_HELLO, .version = 1, .caps = TP_CAP_ACK, .pid = 31337,
-                        .python = "3.12.1", .hostname = "build-7", .client = "tracepatch/2.0.0",
-                        .argv = (const char **)ARGV, .argc = 4};
+        return (tp_msg){.type = TP_MSG_HELLO,
+                        .version = 1,
+                        .caps = TP_CAP_ACK,
+                        .pid = 31337,
+                        .python = "3.12.1",
+                        .hostname = "build-7",
+                        .client = "tracepatch/2.0.0",
+                        .argv = (const char **)ARGV,
+                        .argc = 4};
     case 1:
-        return (tp_msg){.type = TP_MSG_WELCOME, .version = 1, .caps = TP_CAP_ACK | TP_CAP_QUERY,
-                        .client = "tphd/2.0.0", .pid = -1};
+        return (tp_msg){.type = TP_MSG_WELCOME,
+                        .version = 1,
+                        .caps = TP_CAP_ACK | TP_CAP_QUERY,
+                        .client = "tphd/2.0.0",
+                        .pid = -1};
     case 2:
         return (tp_msg){.type = TP_MSG_FUNCS, .funcs = (tp_wire_func *)FUNCS, .nfuncs = 3};
     case 3:
-        return (tp_msg){.type = TP_MSG_BEGIN, .trace = TRACE, .label = "GET /users/42",
+        return (tp_msg){.type = TP_MSG_BEGIN,
+                        .trace = TRACE,
+                        .label = "GET /users/42",
                         .wall_start_ns = 1700000000123456789LL,
                         .config_json = "{\"max_depth\":30}"};
     case 4:
-        return (tp_msg){.type = TP_MSG_EVENTS, .trace = TRACE, .seq = UINT32_MAX, .records = EV,
-                        .nrecords = 8, .text = TX, .text_len = TX_LEN};
+        return (tp_msg){.type = TP_MSG_EVENTS,
+                        .trace = TRACE,
+                        .seq = UINT32_MAX,
+                        .records = EV,
+                        .nrecords = 8,
+                        .text = TX,
+                        .text_len = TX_LEN};
     case 5:
-        return (tp_msg){.type = TP_MSG_END, .trace = TRACE, .end_ns = UINT64_MAX,
-                        .call_count = 10000, .limit_reason = "max_calls", .dropped = 12,
+        return (tp_msg){.type = TP_MSG_END,
+                        .trace = TRACE,
+                        .end_ns = UINT64_MAX,
+                        .call_count = 10000,
+                        .limit_reason = "max_calls",
+                        .dropped = 12,
                         .drop_reason = "daemon too slow"};
     case 6:
-        return (tp_msg){.type = TP_MSG_ACK, .trace = TRACE,
-                        .url = "http://127.0.0.1:7777/t/0123?token=abc"};
+        return (tp_msg){
+            .type = TP_MSG_ACK, .trace = TRACE, .url = "http://127.0.0.1:7777/t/0123?token=abc"};
     case 7:
-        return (tp_msg){.type = TP_MSG_ERROR, .code = TP_ERR_SEQUENCE,
-                        .message = "batch 3 after 1", .trace = TRACE};
+        return (tp_msg){.type = TP_MSG_ERROR,
+                        .code = TP_ERR_SEQUENCE,
+                        .message = "batch 3 after 1",
+                        .trace = TRACE};
     case 8:
-        return (tp_msg){.type = TP_MSG_QUERY, .id = 77, .op = "import",
-                        .args_json = "{\"label\":\"x\"}", .body = BODY, .body_len = sizeof(BODY),
+        return (tp_msg){.type = TP_MSG_QUERY,
+                        .id = 77,
+                        .op = "import",
+                        .args_json = "{\"label\":\"x\"}",
+                        .body = BODY,
+                        .body_len = sizeof(BODY),
                         .more = true};
     case 9:
-        return (tp_msg){.type = TP_MSG_REPLY, .id = 78, .ok = true,
-                        .content_type = "text/plain; charset=utf-8", .body = BODY,
-                        .body_len = sizeof(BODY), .more = true};
+        return (tp_msg){.type = TP_MSG_REPLY,
+                        .id = 78,
+                        .ok = true,
+                        .content_type = "text/plain; charset=utf-8",
+                        .body = BODY,
+                        .body_len = sizeof(BODY),
+                        .more = true};
     default:
-        return (tp_msg){.type = TP_MSG_REPLY, .id = 79, .ok = false, .code = TP_ERR_AMBIGUOUS,
+        return (tp_msg){.type = TP_MSG_REPLY,
+                        .id = 79,
+                        .ok = false,
+                        .code = TP_ERR_AMBIGUOUS,
                         .message = "0123 matches 2 traces"};
     }
 }
@@ -210,8 +250,8 @@ Test(wire, round_trip_every_message_type)
         cr_assert_eq(plen, payload_len(&b));
         tp_msg d;
         char err[256] = "";
-        cr_assert_eq(tp_wire_decode(payload(&b), plen, &d, err, sizeof(err)), 0,
-                     "type %d: %s", m.type, err);
+        cr_assert_eq(tp_wire_decode(payload(&b), plen, &d, err, sizeof(err)), 0, "type %d: %s",
+                     m.type, err);
         if (m.type == TP_MSG_ERROR || (m.type == TP_MSG_REPLY && !m.ok))
             cr_assert_str_eq(err, "", "no message on success");
         assert_same(&d, &m);
@@ -239,8 +279,8 @@ Test(wire, round_trip_optional_fields_absent)
         tp_buf b = encode(&ms[i]);
         tp_msg d;
         char err[256];
-        cr_assert_eq(tp_wire_decode(payload(&b), payload_len(&b), &d, err, sizeof(err)), 0,
-                     "%s", err);
+        cr_assert_eq(tp_wire_decode(payload(&b), payload_len(&b), &d, err, sizeof(err)), 0, "%s",
+                     err);
         if (ms[i].type == TP_MSG_HELLO)
             ms[i].version = TP_WIRE_VERSION; /* 0 encodes as the current version */
         if (ms[i].type == TP_MSG_EVENTS)
@@ -276,8 +316,8 @@ Test(wire, reply_decoder_agrees_with_the_full_decoder)
         tp_buf b = encode(&m);
         tp_msg d;
         char store[512];
-        cr_assert_eq(tp_wire_decode_reply(payload(&b), payload_len(&b), &d, store,
-                                          sizeof(store)), 0);
+        cr_assert_eq(tp_wire_decode_reply(payload(&b), payload_len(&b), &d, store, sizeof(store)),
+                     0);
         cr_assert_eq(d.type, m.type);
         if (m.type == TP_MSG_WELCOME || m.type == TP_MSG_ACK || m.type == TP_MSG_ERROR) {
             cr_assert_eq(d.version, m.version);
@@ -303,8 +343,7 @@ Test(wire, golden_hello_frame)
     size_t n = hex("00 00 00 26 92 01 85 a5 6d 61 67 69 63 a4 54 50 48 31 a1 76 01 "
                    "a4 63 61 70 73 01 a3 70 69 64 2a a6 63 6c 69 65 6e 74 a2 74 70",
                    want);
-    tp_msg m = {.type = TP_MSG_HELLO, .version = 1, .caps = TP_CAP_ACK, .pid = 42,
-                .client = "tp"};
+    tp_msg m = {.type = TP_MSG_HELLO, .version = 1, .caps = TP_CAP_ACK, .pid = 42, .client = "tp"};
     tp_buf b = encode(&m);
     cr_assert_eq(b.len, n);
     cr_assert_eq(memcmp(b.data, want, n), 0);
@@ -332,7 +371,8 @@ Test(wire, decode_accepts_wide_integer_encodings)
     uint8_t b[128];
     size_t n = hex("92 01 85 a3 70 69 64 d3 ff ff ff ff ff ff ff ff "
                    "a6 63 6c 69 65 6e 74 a0 a4 63 61 70 73 cf 00 00 00 00 00 00 00 02 "
-                   "a1 76 ce 00 00 00 01 a5 6d 61 67 69 63 a4 54 50 48 31", b);
+                   "a1 76 ce 00 00 00 01 a5 6d 61 67 69 63 a4 54 50 48 31",
+                   b);
     tp_msg d;
     char err[128];
     cr_assert_eq(tp_wire_decode(b, n, &d, err, sizeof(err)), 0, "%s", err);
@@ -347,8 +387,8 @@ Test(wire, decode_accepts_wide_integer_encodings)
 
 /* Rewrite an encoded payload (fixmap body): drop key, replace its value with
  * val_hex, or append key: val_hex when `append`. Returns a malloc'd payload. */
-static uint8_t *edit(const uint8_t *p, size_t n, const char *key, const char *val_hex,
-                     bool append, size_t *ret_len)
+static uint8_t *edit(const uint8_t *p, size_t n, const char *key, const char *val_hex, bool append,
+                     size_t *ret_len)
 {
     uint8_t val[256];
     size_t vl = val_hex ? hex(val_hex, val) : 0;
@@ -477,7 +517,8 @@ static const struct bad_case BAD[] = {
     {7, "code", NULL, TP_ERR_MISSING, "field 'code': missing"},
     {7, "msg", "01", TP_ERR_TYPE, "field 'msg': expected str"},
     {7, "msg", NULL, TP_ERR_MISSING, "field 'msg': missing"},
-    {7, "trace", "a2 41 42", TP_ERR_MALFORMED, "field 'trace': expected 32 lowercase hex characters"},
+    {7, "trace", "a2 41 42", TP_ERR_MALFORMED,
+     "field 'trace': expected 32 lowercase hex characters"},
     /* QUERY */
     {8, "id", "a1 78", TP_ERR_TYPE, "field 'id': expected uint32"},
     {8, "id", NULL, TP_ERR_MISSING, "field 'id': missing"},
@@ -546,7 +587,8 @@ Test(wire, reply_ignores_fields_of_the_other_outcome)
     /* {"id": 1, "ok": true, "ct": "x", "code": "junk", "msg": 5} and the failure twin. */
     uint8_t b[64];
     size_t n = hex("92 11 85 a2 69 64 01 a2 6f 6b c3 a2 63 74 a1 78 a4 63 6f 64 65 a1 6a "
-                   "a3 6d 73 67 05", b);
+                   "a3 6d 73 67 05",
+                   b);
     tp_msg d;
     char err[128];
     cr_assert_eq(tp_wire_decode(b, n, &d, err, sizeof(err)), 0, "%s", err);
@@ -556,7 +598,8 @@ Test(wire, reply_ignores_fields_of_the_other_outcome)
     cr_assert_null(d.message);
     tp_msg_free(&d);
     n = hex("92 11 86 a2 69 64 01 a2 6f 6b c2 a2 63 74 01 a4 62 6f 64 79 c4 01 00 "
-            "a4 63 6f 64 65 d1 f0 60 a3 6d 73 67 a1 65", b);
+            "a4 63 6f 64 65 d1 f0 60 a3 6d 73 67 a1 65",
+            b);
     cr_assert_eq(tp_wire_decode(b, n, &d, err, sizeof(err)), 0, "%s", err);
     cr_assert(!d.ok);
     cr_assert_null(d.content_type);
@@ -606,7 +649,10 @@ static int decode_events(const uint8_t *ev, size_t evlen, const uint8_t *tx, siz
     o += 11;
     memcpy(o, TRACE, 32);
     o += 32;
-    memcpy(o, "\xa3seq\x00\xa2" "ev\xc6", 9);
+    memcpy(o,
+           "\xa3seq\x00\xa2"
+           "ev\xc6",
+           9);
     o += 9;
     o[0] = (uint8_t)(evlen >> 24), o[1] = (uint8_t)(evlen >> 16), o[2] = (uint8_t)(evlen >> 8),
     o[3] = (uint8_t)evlen;
@@ -656,8 +702,7 @@ Test(wire, decode_validates_event_records)
     cr_assert_eq(decode_events(ev, sizeof(EV), TX, TX_LEN, err, sizeof(err)), TP_ERR_MALFORMED);
     cr_assert(strncmp(err, "ev[7]: text entry 0 starts at tx offset", 39) == 0, "%s", err);
 
-    cr_assert_eq(decode_events(EV, sizeof(EV), TX, TX_LEN - 1, err, sizeof(err)),
-                 TP_ERR_MALFORMED);
+    cr_assert_eq(decode_events(EV, sizeof(EV), TX, TX_LEN - 1, err, sizeof(err)), TP_ERR_MALFORMED);
     cr_assert(strncmp(err, "ev[6]: text entry of 8 bytes", 28) == 0, "%s", err);
 
     uint8_t tx2[sizeof(TX) + 2];
@@ -695,8 +740,7 @@ Test(wire, decode_truncated_frame_fails_at_every_offset)
             cr_assert_eq(tp_wire_decode(p, k, &d, err, sizeof(err)), TP_ERR_TRUNCATED,
                          "type %d cut at %zu: %s", m.type, k, err);
             cr_assert_neq(err[0], '\0');
-            cr_assert_eq(tp_wire_decode_reply(p, k, &d, store, sizeof(store)),
-                         TP_ERR_TRUNCATED);
+            cr_assert_eq(tp_wire_decode_reply(p, k, &d, store, sizeof(store)), TP_ERR_TRUNCATED);
             uint32_t fl;
             cr_assert_eq(tp_wire_frame((uint8_t *)b.data, k + TP_WIRE_HEADER_SIZE, 0, &fl),
                          -EAGAIN);
@@ -794,8 +838,8 @@ Test(wire, encode_refuses_what_receivers_would_reject)
         {{.type = TP_MSG_HELLO, .pid = 1}, -EINVAL},
         {{.type = TP_MSG_HELLO, .client = "c", .hostname = big}, TP_ERR_LIMIT},
         {{.type = TP_MSG_HELLO, .client = "c", .argv = argv_big}, TP_ERR_LIMIT},
-        {{.type = TP_MSG_HELLO, .client = "c", .argc = TP_WIRE_MAX_ITEMS + 1,
-          .argv = argv_big}, TP_ERR_LIMIT},
+        {{.type = TP_MSG_HELLO, .client = "c", .argc = TP_WIRE_MAX_ITEMS + 1, .argv = argv_big},
+         TP_ERR_LIMIT},
         {{.type = TP_MSG_WELCOME}, -EINVAL},
         {{.type = TP_MSG_FUNCS, .funcs = &badf, .nfuncs = 1}, TP_ERR_LIMIT},
         {{.type = TP_MSG_FUNCS, .funcs = &nomod, .nfuncs = 1}, -EINVAL},
@@ -806,10 +850,18 @@ Test(wire, encode_refuses_what_receivers_would_reject)
         {{.type = TP_MSG_BEGIN, .trace = "0123456789abcdef0123456789abcdef0"}, -EINVAL},
         {{.type = TP_MSG_BEGIN, .trace = TRACE, .config_json = big}, TP_ERR_LIMIT},
         {{.type = TP_MSG_EVENTS, .trace = TRACE, .nrecords = 1}, -EINVAL},
-        {{.type = TP_MSG_EVENTS, .trace = TRACE, .records = EV,
-          .nrecords = TP_WIRE_MAX_FRAME / 16 + 1}, TP_ERR_FRAME_TOO_LARGE},
-        {{.type = TP_MSG_EVENTS, .trace = TRACE, .records = EV, .nrecords = 1 << 19,
-          .text = EV, .text_len = (1u << 23) + 1}, TP_ERR_FRAME_TOO_LARGE},
+        {{.type = TP_MSG_EVENTS,
+          .trace = TRACE,
+          .records = EV,
+          .nrecords = TP_WIRE_MAX_FRAME / 16 + 1},
+         TP_ERR_FRAME_TOO_LARGE},
+        {{.type = TP_MSG_EVENTS,
+          .trace = TRACE,
+          .records = EV,
+          .nrecords = 1 << 19,
+          .text = EV,
+          .text_len = (1u << 23) + 1},
+         TP_ERR_FRAME_TOO_LARGE},
         {{.type = TP_MSG_END, .trace = "x"}, -EINVAL},
         {{.type = TP_MSG_ACK}, -EINVAL},
         {{.type = TP_MSG_ERROR, .message = big}, TP_ERR_LIMIT},
@@ -817,8 +869,12 @@ Test(wire, encode_refuses_what_receivers_would_reject)
         {{.type = TP_MSG_QUERY}, -EINVAL},
         {{.type = TP_MSG_QUERY, .op = "get", .body_len = 3}, -EINVAL},
         {{.type = TP_MSG_REPLY, .ok = true}, -EINVAL},
-        {{.type = TP_MSG_REPLY, .ok = true, .content_type = "x", .body = big,
-          .body_len = TP_WIRE_MAX_FRAME + 1}, TP_ERR_FRAME_TOO_LARGE},
+        {{.type = TP_MSG_REPLY,
+          .ok = true,
+          .content_type = "x",
+          .body = big,
+          .body_len = TP_WIRE_MAX_FRAME + 1},
+         TP_ERR_FRAME_TOO_LARGE},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         tp_buf b = TP_BUF_INIT;
@@ -838,8 +894,8 @@ Test(wire, encode_fills_a_frame_to_the_limit_and_no_further)
     /* A REPLY whose payload is exactly TP_WIRE_MAX_FRAME bytes, then one more. */
     size_t probe = 100000;
     uint8_t *body = calloc(1, TP_WIRE_MAX_FRAME);
-    tp_msg m = {.type = TP_MSG_REPLY, .ok = true, .content_type = "x", .body = body,
-                .body_len = probe};
+    tp_msg m = {
+        .type = TP_MSG_REPLY, .ok = true, .content_type = "x", .body = body, .body_len = probe};
     tp_buf b = encode(&m);
     size_t overhead = payload_len(&b) - probe;
     tp_buf_free(&b);
