@@ -1,0 +1,767 @@
+/* JSON for the report UI: lazily expanded subtrees, search, statistics and
+ * diffs, and the self-contained HTML report that inlines the UI and the data
+ * (see render_web.h and docs/API.md). */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "render_web.h"
+#include "tp_err.h"
+
+void tp_web_tree_opts_init(tp_web_tree_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->node = TP_NONE;
+    o->depth = 1;
+    o->max_text = 1000;
+}
+
+/* ---- Scalars ------------------------------------------------------------ */
+
+/* Length of the UTF-8 sequence at s (n > 0 bytes available), or 0 when it is
+ * not well formed (overlong forms, surrogates, past U+10FFFF). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80;
+        hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return len;
+}
+
+int tp_render_web_string(tp_buf *out, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (!s)
+        return tp_buf_puts(out, "null");
+    const unsigned char *p = (const unsigned char *)s;
+    tp_buf_putc(out, '"');
+    size_t run = 0; /* start of the pending run of bytes copied as they are */
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        size_t len = c >= 0x20 && c != '"' && c != '\\' ? utf8_len(p + i, n - i) : 0;
+        if (len) {
+            i += len;
+            continue;
+        }
+        tp_buf_append(out, p + run, i - run);
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            tp_buf_append(out, esc, 2);
+        } else if (c == '\n') {
+            tp_buf_puts(out, "\\n");
+        } else if (c == '\t') {
+            tp_buf_puts(out, "\\t");
+        } else if (c == '\r') {
+            tp_buf_puts(out, "\\r");
+        } else if (c < 0x20) {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            tp_buf_append(out, esc, 6);
+        } else {
+            tp_buf_puts(out, "\\ufffd");
+        }
+        i++;
+        run = i;
+    }
+    tp_buf_append(out, p + run, n - run);
+    tp_buf_putc(out, '"');
+    return tp_buf_error(out);
+}
+
+static void put_str(tp_buf *b, const char *s)
+{
+    tp_render_web_string(b, s, s ? strlen(s) : 0);
+}
+
+/* ns as milliseconds, exact, without trailing zeros: 1500 -> 0.0015. */
+static void put_ms(tp_buf *b, int64_t ns)
+{
+    if (ns < 0)
+        ns = 0;
+    char frac[8];
+    int64_t whole = ns / 1000000, rest = ns % 1000000;
+    int nd = 6;
+    for (int i = 5; i >= 0; i--, rest /= 10)
+        frac[i] = (char)('0' + rest % 10);
+    while (nd > 0 && frac[nd - 1] == '0')
+        nd--;
+    tp_buf_printf(b, "%lld", (long long)whole);
+    if (nd) {
+        tp_buf_putc(b, '.');
+        tp_buf_append(b, frac, (size_t)nd);
+    }
+}
+
+static void put_key_ms(tp_buf *b, const char *key, int64_t ns)
+{
+    tp_buf_printf(b, ",\"%s\":", key);
+    put_ms(b, ns);
+}
+
+/* "module.qualname" (just the qualname when the module is unknown). */
+static void put_name(tp_buf *b, const tp_func *f)
+{
+    size_t ml = strlen(f->module), ql = strlen(f->qualname);
+    char stackbuf[256];
+    char *tmp = ml + ql + 1 < sizeof(stackbuf) ? stackbuf : malloc(ml + ql + 2);
+    if (!tmp) {
+        tp_buf_reserve(b, SIZE_MAX); /* makes the buffer's error sticky */
+        return;
+    }
+    size_t n = 0;
+    if (ml) {
+        memcpy(tmp, f->module, ml);
+        tmp[ml] = '.';
+        n = ml + 1;
+    }
+    memcpy(tmp + n, f->qualname, ql);
+    tp_render_web_string(b, tmp, n + ql);
+    if (tmp != stackbuf)
+        free(tmp);
+}
+
+/* Text cut at max bytes (0: never) on a character boundary; sets *cut. */
+static void put_text(tp_buf *b, const char *s, uint32_t max, bool *cut)
+{
+    if (!s) {
+        tp_buf_puts(b, "null");
+        return;
+    }
+    size_t n = strlen(s);
+    if (max && n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;
+        *cut = true;
+    }
+    tp_render_web_string(b, s, n);
+}
+
+/* ---- Nodes -------------------------------------------------------------- */
+
+static const struct {
+    uint32_t bit;
+    const char *name;
+} flag_names[] = {
+    {TP_NODE_EXC, "exc"},       {TP_NODE_CAUGHT, "caught"},       {TP_NODE_OPEN, "open"},
+    {TP_NODE_GEN, "gen"},       {TP_NODE_FOLDED, "folded"},       {TP_NODE_ARGS_MIXED, "args_mixed"},
+    {TP_NODE_RET_MIXED, "ret_mixed"},
+};
+
+static uint32_t count_children(const tp_tree *t, uint32_t id)
+{
+    uint32_t n = 0;
+    for (uint32_t c = t->nodes[id].first_child; c != TP_NONE; c = t->nodes[c].next)
+        n++;
+    return n;
+}
+
+/* Every field of node id, without the closing brace (kids may follow). */
+static void put_node_open(tp_buf *b, const tp_tree *t, uint32_t id, uint32_t max_text)
+{
+    const tp_node *n = &t->nodes[id];
+    const tp_func *f = &t->funcs[n->func];
+    bool cut = false;
+    tp_buf_printf(b, "{\"id\":%u,\"name\":", id);
+    put_name(b, f);
+    tp_buf_puts(b, ",\"module\":");
+    put_str(b, f->module);
+    tp_buf_puts(b, ",\"qualname\":");
+    put_str(b, f->qualname);
+    tp_buf_puts(b, ",\"file\":");
+    put_str(b, f->file);
+    tp_buf_printf(b, ",\"line\":%d,\"depth\":%u", (int)f->lineno, n->depth);
+    if (n->parent == TP_NONE)
+        tp_buf_puts(b, ",\"parent\":null");
+    else
+        tp_buf_printf(b, ",\"parent\":%u", n->parent);
+    tp_buf_printf(b, ",\"thread\":%u,\"count\":%u", n->thread, n->count);
+    put_key_ms(b, "start_ms", n->start_ns);
+    put_key_ms(b, "end_ms", n->end_ns);
+    put_key_ms(b, "total_ms", n->total_ns);
+    put_key_ms(b, "self_ms", n->self_ns);
+    put_key_ms(b, "min_ms", n->min_ns);
+    put_key_ms(b, "max_ms", n->max_ns);
+    tp_buf_puts(b, ",\"args\":");
+    put_text(b, n->args, max_text, &cut);
+    tp_buf_puts(b, ",\"ret\":");
+    put_text(b, n->ret, max_text, &cut);
+    tp_buf_puts(b, ",\"exc\":");
+    if (n->exc_type && (n->flags & (TP_NODE_EXC | TP_NODE_CAUGHT))) {
+        tp_buf_puts(b, "{\"type\":");
+        put_text(b, n->exc_type, max_text, &cut);
+        tp_buf_puts(b, ",\"msg\":");
+        put_text(b, n->exc_msg ? n->exc_msg : "", max_text, &cut);
+        tp_buf_printf(b, ",\"caught\":%s}", n->flags & TP_NODE_EXC ? "false" : "true");
+    } else {
+        tp_buf_puts(b, "null");
+    }
+    tp_buf_printf(b, ",\"nexc\":%u,\"suspends\":%u,\"flags\":[", n->nexc, n->suspends);
+    bool first = true;
+    for (size_t i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++) {
+        if (!(n->flags & flag_names[i].bit))
+            continue;
+        tp_buf_printf(b, "%s\"%s\"", first ? "" : ",", flag_names[i].name);
+        first = false;
+    }
+    tp_buf_printf(b, "],\"cut\":%s,\"children\":%u", cut ? "true" : "false",
+                  count_children(t, id));
+}
+
+/* ---- Subtrees ----------------------------------------------------------- */
+
+typedef struct sel {
+    uint8_t *inc;      /* bitmap: node listed */
+    uint32_t *queue;   /* breadth-first order of listed nodes */
+    uint32_t *level;   /* per queue entry: 1 for the first listed level */
+    size_t nqueue;
+} sel;
+
+static bool is_inc(const sel *s, uint32_t id)
+{
+    return id != TP_NONE && (s->inc[id >> 3] >> (id & 7)) & 1;
+}
+
+/* List up to limit children from first (budget permitting); returns false
+ * when the budget ran out. */
+static bool list_level(const tp_tree *t, sel *s, uint32_t first, uint32_t limit, uint32_t level,
+                       size_t budget)
+{
+    uint32_t k = 0;
+    for (uint32_t c = first; c != TP_NONE && k < limit; c = t->nodes[c].next, k++) {
+        if (s->nqueue >= budget)
+            return false;
+        s->inc[c >> 3] |= (uint8_t)(1u << (c & 7));
+        s->queue[s->nqueue] = c;
+        s->level[s->nqueue++] = level;
+    }
+    return true;
+}
+
+static void select_nodes(const tp_tree *t, const tp_web_tree_opts *o, uint32_t first,
+                         size_t budget, sel *s)
+{
+    uint32_t limit = o->limit ? o->limit : TP_WEB_LIMIT_DEFAULT;
+    if (o->depth == 0)
+        return;
+    if (!list_level(t, s, first, limit, 1, budget))
+        return;
+    for (size_t i = 0; i < s->nqueue; i++) {
+        if (o->depth > 0 && s->level[i] >= (uint32_t)o->depth)
+            continue;
+        uint32_t fc = t->nodes[s->queue[i]].first_child;
+        if (!list_level(t, s, fc, limit, s->level[i] + 1, budget))
+            return;
+    }
+}
+
+/* Emit the listed nodes from first on, nested, without recursion: after a
+ * node's fields come its listed kids; a node is closed when it has none or
+ * when its last listed kid is closed. */
+static void emit_nodes(tp_buf *b, const tp_tree *t, const sel *s, uint32_t first, uint32_t max_text)
+{
+    uint32_t cur = is_inc(s, first) ? first : TP_NONE;
+    uint32_t top_parent = cur == TP_NONE ? TP_NONE : t->nodes[cur].parent;
+    bool first_at_level = true;
+    while (cur != TP_NONE) {
+        if (!first_at_level)
+            tp_buf_putc(b, ',');
+        put_node_open(b, t, cur, max_text);
+        uint32_t fc = t->nodes[cur].first_child;
+        if (is_inc(s, fc)) {
+            tp_buf_puts(b, ",\"kids\":[");
+            cur = fc;
+            first_at_level = true;
+            continue;
+        }
+        tp_buf_printf(b, ",\"has_more\":%s}", fc != TP_NONE ? "true" : "false");
+        /* Next listed sibling, or climb, closing kid lists, until one exists. */
+        for (;;) {
+            uint32_t nx = t->nodes[cur].next;
+            if (is_inc(s, nx)) {
+                cur = nx;
+                first_at_level = false;
+                break;
+            }
+            uint32_t parent = t->nodes[cur].parent;
+            if (parent == top_parent) {
+                cur = TP_NONE;
+                break;
+            }
+            /* The parent's kid list ends here; more children exist when the
+             * last listed one is not the last child. */
+            tp_buf_printf(b, "],\"has_more\":%s}", nx != TP_NONE ? "true" : "false");
+            cur = parent;
+        }
+    }
+}
+
+int tp_render_web_tree(const tp_tree *t, const tp_web_tree_opts *o, tp_buf *out)
+{
+    if (!t || !o || !out)
+        return -EINVAL;
+    if (o->node != TP_NONE && o->node >= t->nnodes)
+        return -EINVAL;
+    int r = -ENOMEM;
+    sel s = {0};
+    uint32_t first = o->node == TP_NONE ? t->first_root : t->nodes[o->node].first_child;
+    uint32_t total = 0;
+    for (uint32_t c = first; c != TP_NONE; c = t->nodes[c].next)
+        total++;
+    for (uint32_t k = 0; k < o->offset && first != TP_NONE; k++)
+        first = t->nodes[first].next;
+
+    size_t budget = o->max_nodes ? o->max_nodes : TP_WEB_MAX_NODES_DEFAULT;
+    if (budget > t->nnodes)
+        budget = t->nnodes;
+    s.inc = calloc(t->nnodes / 8 + 1, 1);
+    s.queue = malloc((budget ? budget : 1) * sizeof(*s.queue));
+    s.level = malloc((budget ? budget : 1) * sizeof(*s.level));
+    if (!s.inc || !s.queue || !s.level)
+        goto cleanup;
+    select_nodes(t, o, first, budget, &s);
+
+    if (o->node == TP_NONE)
+        tp_buf_puts(out, "{\"node\":null");
+    else
+        tp_buf_printf(out, "{\"node\":%u", o->node);
+    tp_buf_printf(out, ",\"total\":%u,\"offset\":%u,\"self\":", total, o->offset);
+    if (o->node == TP_NONE) {
+        tp_buf_puts(out, "null");
+    } else {
+        put_node_open(out, t, o->node, o->max_text);
+        tp_buf_printf(out, ",\"has_more\":%s}", total ? "true" : "false");
+    }
+    tp_buf_puts(out, ",\"nodes\":[");
+    emit_nodes(out, t, &s, first, o->max_text);
+    tp_buf_puts(out, "]}");
+    r = tp_buf_error(out);
+cleanup:
+    free(s.inc);
+    free(s.queue);
+    free(s.level);
+    return r;
+}
+
+/* ---- Search ------------------------------------------------------------- */
+
+static bool contains_ci(const char *hay, size_t hn, const char *needle, size_t nn)
+{
+    if (!hay || nn == 0 || hn < nn)
+        return false;
+    for (size_t i = 0; i + nn <= hn; i++) {
+        size_t j = 0;
+        while (j < nn && tolower((unsigned char)hay[i + j]) == (unsigned char)needle[j])
+            j++;
+        if (j == nn)
+            return true;
+    }
+    return false;
+}
+
+static bool contains_str(const char *hay, const char *needle, size_t nn)
+{
+    return hay && contains_ci(hay, strlen(hay), needle, nn);
+}
+
+static bool func_matches(const tp_func *f, const char *q, size_t qn)
+{
+    size_t ml = strlen(f->module), ql = strlen(f->qualname);
+    char *name = malloc(ml + ql + 2);
+    if (!name)
+        return false;
+    memcpy(name, f->module, ml);
+    name[ml] = '.';
+    memcpy(name + ml + 1, f->qualname, ql + 1);
+    bool m = contains_ci(name, ml + ql + 1, q, qn) || contains_str(f->file, q, qn);
+    free(name);
+    return m;
+}
+
+static void put_path(tp_buf *b, const tp_tree *t, uint32_t id, uint32_t *stack)
+{
+    size_t n = 0;
+    for (uint32_t p = id; p != TP_NONE; p = t->nodes[p].parent)
+        stack[n++] = p;
+    tp_buf_printf(b, "{\"id\":%u,\"path\":[", id);
+    while (n--)
+        tp_buf_printf(b, "%u%s", stack[n], n ? "," : "");
+    tp_buf_puts(b, "]}");
+}
+
+int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp_buf *out)
+{
+    if (!t || !query || !out)
+        return -EINVAL;
+    int r = -ENOMEM;
+    size_t qn = strlen(query);
+    char *q = malloc(qn + 1);
+    bool *fm = calloc(t->nfuncs ? t->nfuncs : 1, sizeof(*fm));
+    uint32_t *stack = malloc((t->nnodes ? t->nnodes : 1) * sizeof(*stack));
+    if (!q || !fm || !stack)
+        goto cleanup;
+    for (size_t i = 0; i <= qn; i++)
+        q[i] = (char)tolower((unsigned char)query[i]);
+    for (size_t f = 0; f < t->nfuncs && qn; f++)
+        fm[f] = func_matches(&t->funcs[f], q, qn);
+    if (!limit)
+        limit = 1000;
+
+    tp_buf_puts(out, "{\"query\":");
+    put_str(out, query);
+    tp_buf_puts(out, ",\"matches\":[");
+    uint64_t total = 0;
+    /* Pre-order walk: first child, else next sibling, else an ancestor's next. */
+    uint32_t cur = qn ? t->first_root : TP_NONE;
+    while (cur != TP_NONE) {
+        const tp_node *n = &t->nodes[cur];
+        if (fm[n->func] || contains_str(n->args, q, qn) || contains_str(n->ret, q, qn) ||
+            contains_str(n->exc_type, q, qn) || contains_str(n->exc_msg, q, qn)) {
+            if (total < limit) {
+                if (total)
+                    tp_buf_putc(out, ',');
+                put_path(out, t, cur, stack);
+            }
+            total++;
+        }
+        if (n->first_child != TP_NONE) {
+            cur = n->first_child;
+            continue;
+        }
+        while (cur != TP_NONE && t->nodes[cur].next == TP_NONE)
+            cur = t->nodes[cur].parent;
+        if (cur != TP_NONE)
+            cur = t->nodes[cur].next;
+    }
+    tp_buf_printf(out, "],\"total\":%llu,\"truncated\":%s}", (unsigned long long)total,
+                  total > limit ? "true" : "false");
+    r = tp_buf_error(out);
+cleanup:
+    free(q);
+    free(fm);
+    free(stack);
+    return r;
+}
+
+/* ---- Statistics and diffs ------------------------------------------------ */
+
+int tp_render_web_stats(const tp_tree *t, const tp_stats *s, uint32_t top, tp_buf *out)
+{
+    if (!t || !s || !out)
+        return -EINVAL;
+    tp_buf_printf(out, "{\"calls\":%llu,\"duration_ms\":", (unsigned long long)s->calls);
+    put_ms(out, s->duration_ns);
+    tp_buf_printf(out, ",\"max_depth\":%u,\"modules\":%u,\"unique_functions\":%u,\"exceptions\":%llu",
+                  s->max_depth, s->modules, s->unique_functions, (unsigned long long)s->exceptions);
+    tp_buf_puts(out, ",\"slowest\":");
+    if (s->slowest != TP_NONE && s->slowest < t->nnodes) {
+        const tp_node *n = &t->nodes[s->slowest];
+        tp_buf_puts(out, "{\"name\":");
+        put_name(out, &t->funcs[n->func]);
+        put_key_ms(out, "total_ms", n->total_ns);
+        tp_buf_puts(out, ",\"args\":");
+        bool cut = false;
+        put_text(out, n->args, 1000, &cut);
+        tp_buf_putc(out, '}');
+    } else {
+        tp_buf_puts(out, "null");
+    }
+    tp_buf_puts(out, ",\"most_called\":");
+    const tp_func_stats *mc = NULL;
+    for (size_t i = 0; i < s->nfuncs && s->most_called != TP_NONE; i++)
+        if (s->funcs[i].func == s->most_called)
+            mc = &s->funcs[i];
+    if (mc) {
+        tp_buf_puts(out, "{\"name\":");
+        put_name(out, &t->funcs[mc->func]);
+        tp_buf_printf(out, ",\"count\":%llu}", (unsigned long long)mc->count);
+    } else {
+        tp_buf_puts(out, "null");
+    }
+    tp_buf_puts(out, ",\"functions\":[");
+    size_t nf = top && top < s->nfuncs ? top : s->nfuncs;
+    for (size_t i = 0; i < nf; i++) {
+        const tp_func_stats *fs = &s->funcs[i];
+        const tp_func *f = &t->funcs[fs->func];
+        tp_buf_puts(out, i ? ",{\"name\":" : "{\"name\":");
+        put_name(out, f);
+        tp_buf_puts(out, ",\"module\":");
+        put_str(out, f->module);
+        tp_buf_puts(out, ",\"qualname\":");
+        put_str(out, f->qualname);
+        tp_buf_puts(out, ",\"file\":");
+        put_str(out, f->file);
+        tp_buf_printf(out, ",\"line\":%d,\"count\":%llu", (int)f->lineno,
+                      (unsigned long long)fs->count);
+        put_key_ms(out, "total_ms", fs->total_ns);
+        put_key_ms(out, "self_ms", fs->self_ns);
+        put_key_ms(out, "min_ms", fs->min_ns);
+        put_key_ms(out, "max_ms", fs->max_ns);
+        put_key_ms(out, "avg_ms", fs->count ? fs->total_ns / (int64_t)fs->count : 0);
+        tp_buf_printf(out, ",\"exceptions\":%llu}", (unsigned long long)fs->nexc);
+    }
+    tp_buf_puts(out, "],\"by_module\":[");
+    for (size_t i = 0; i < s->nmods; i++) {
+        const tp_module_stats *m = &s->mods[i];
+        tp_buf_puts(out, i ? ",{\"module\":" : "{\"module\":");
+        put_str(out, m->module);
+        tp_buf_printf(out, ",\"calls\":%llu,\"functions\":%u", (unsigned long long)m->calls,
+                      m->functions);
+        put_key_ms(out, "self_ms", m->self_ns);
+        tp_buf_putc(out, '}');
+    }
+    tp_buf_puts(out, "]}");
+    return tp_buf_error(out);
+}
+
+static const char *diff_kind(int kind)
+{
+    switch (kind) {
+    case TP_DIFF_ADDED:
+        return "added";
+    case TP_DIFF_REMOVED:
+        return "removed";
+    case TP_DIFF_COUNT:
+        return "count";
+    default:
+        return "time";
+    }
+}
+
+static void put_names(tp_buf *b, char *const *names, size_t n)
+{
+    tp_buf_putc(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            tp_buf_putc(b, ',');
+        put_str(b, names[i]);
+    }
+    tp_buf_putc(b, ']');
+}
+
+int tp_render_web_diff(const tp_diff *d, tp_buf *out)
+{
+    if (!d || !out)
+        return -EINVAL;
+    tp_buf_printf(out, "{\"calls_a\":%llu,\"calls_b\":%llu,\"duration_a_ms\":",
+                  (unsigned long long)d->calls_a, (unsigned long long)d->calls_b);
+    put_ms(out, d->duration_a_ns);
+    tp_buf_puts(out, ",\"duration_b_ms\":");
+    put_ms(out, d->duration_b_ns);
+    tp_buf_puts(out, ",\"changes\":[");
+    for (size_t i = 0; i < d->n; i++) {
+        const tp_diff_entry *e = &d->entries[i];
+        tp_buf_printf(out, "%s{\"kind\":\"%s\",\"path\":", i ? "," : "", diff_kind(e->kind));
+        put_str(out, e->path);
+        tp_buf_puts(out, ",\"name\":");
+        put_str(out, e->name);
+        tp_buf_printf(out, ",\"count_a\":%llu,\"count_b\":%llu", (unsigned long long)e->count_a,
+                      (unsigned long long)e->count_b);
+        put_key_ms(out, "total_a_ms", e->total_a_ns);
+        put_key_ms(out, "total_b_ms", e->total_b_ns);
+        tp_buf_putc(out, '}');
+    }
+    tp_buf_puts(out, "],\"functions_added\":");
+    put_names(out, d->funcs_added, d->nfuncs_added);
+    tp_buf_puts(out, ",\"functions_removed\":");
+    put_names(out, d->funcs_removed, d->nfuncs_removed);
+    tp_buf_putc(out, '}');
+    return tp_buf_error(out);
+}
+
+/* ---- The self-contained report ----------------------------------------- */
+
+/* Append JSON text for a <script type="application/json"> element: "</"
+ * becomes "<\/" and "<!--" becomes "<\u0021--" (both only occur inside JSON
+ * strings, where these escapes mean the same), so no value can close the
+ * element or switch the parser into its escaped states. */
+static void put_script_data(tp_buf *b, const char *s, size_t n)
+{
+    size_t run = 0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (s[i] != '<')
+            continue;
+        if (s[i + 1] == '/') {
+            tp_buf_append(b, s + run, i + 1 - run);
+            tp_buf_putc(b, '\\');
+            run = i + 1;
+        } else if (s[i + 1] == '!' && i + 3 < n && s[i + 2] == '-' && s[i + 3] == '-') {
+            tp_buf_append(b, s + run, i + 1 - run);
+            tp_buf_puts(b, "\\u0021");
+            run = i + 2;
+        }
+    }
+    tp_buf_append(b, s + run, n - run);
+}
+
+static void put_html_text(tp_buf *b, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&': tp_buf_puts(b, "&amp;"); break;
+        case '<': tp_buf_puts(b, "&lt;"); break;
+        case '>': tp_buf_puts(b, "&gt;"); break;
+        case '"': tp_buf_puts(b, "&quot;"); break;
+        case '\'': tp_buf_puts(b, "&#39;"); break;
+        default: tp_buf_putc(b, *s);
+        }
+    }
+}
+
+/* The summary the daemon's "get" answer would give, from the tree alone. */
+static void put_meta_summary(tp_buf *b, const tp_tree *t)
+{
+    const tp_trace_meta *m = &t->meta;
+    tp_buf_puts(b, "{\"id\":");
+    put_str(b, m->trace_id);
+    tp_buf_puts(b, ",\"label\":");
+    put_str(b, m->label);
+    int64_t ws = m->wall_start_ns > 0 ? m->wall_start_ns : 0;
+    tp_buf_printf(b, ",\"start\":%lld.%09lld,\"duration_ms\":", (long long)(ws / 1000000000),
+                  (long long)(ws % 1000000000));
+    put_ms(b, m->duration_ns);
+    tp_buf_printf(b, ",\"calls\":%llu,\"dropped\":%llu,\"limit_reason\":",
+                  (unsigned long long)m->call_count, (unsigned long long)m->dropped);
+    put_str(b, m->limit_reason);
+    tp_buf_puts(b, ",\"status\":\"complete\",\"config\":");
+    const char *cfg = m->config_json;
+    while (cfg && (*cfg == ' ' || *cfg == '\n' || *cfg == '\t' || *cfg == '\r'))
+        cfg++;
+    tp_buf_puts(b, cfg && *cfg == '{' ? cfg : "null");
+    tp_buf_putc(b, '}');
+}
+
+static int html_data(const tp_tree *t, const char *summary_json, tp_buf *data)
+{
+    tp_tree *folded = NULL;
+    tp_stats *st = NULL;
+    int r = t->folded ? 0 : tp_tree_fold(t, NULL, &folded);
+    if (r)
+        goto cleanup;
+    r = tp_tree_stats(t, &st);
+    if (r)
+        goto cleanup;
+    tp_buf_puts(data, "{\"trace\":");
+    if (summary_json && *summary_json)
+        tp_buf_puts(data, summary_json);
+    else
+        put_meta_summary(data, t);
+    tp_buf_puts(data, ",\"stats\":");
+    r = tp_render_web_stats(t, st, 500, data);
+    if (r)
+        goto cleanup;
+    tp_buf_puts(data, ",\"tree\":");
+    tp_web_tree_opts o;
+    tp_web_tree_opts_init(&o);
+    o.depth = -1;
+    o.limit = UINT32_MAX;
+    o.max_nodes = UINT32_MAX;
+    o.max_text = 0;
+    r = tp_render_web_tree(folded ? folded : t, &o, data);
+    if (r)
+        goto cleanup;
+    tp_buf_putc(data, '}');
+    r = tp_buf_error(data);
+cleanup:
+    tp_stats_free(st);
+    tp_tree_free(folded);
+    return r;
+}
+
+/* The tags of web/index.html the report replaces, in document order. */
+enum { TAG_CHARSET, TAG_TITLE, TAG_ICON, TAG_STYLE, TAG_SCRIPT, NTAGS };
+static const char *const report_tags[NTAGS] = {
+    "<meta charset=\"utf-8\">",
+    "<title>tracepatch</title>",
+    "<link rel=\"icon\" href=\"/assets/favicon.svg\">",
+    "<link rel=\"stylesheet\" href=\"/assets/style.css\">",
+    "<script src=\"/assets/app.js\"></script>",
+};
+
+static void put_replacement(tp_buf *out, int tag, const tp_tree *t, const tp_web_assets *a,
+                            const tp_buf *data)
+{
+    switch (tag) {
+    case TAG_CHARSET:
+        tp_buf_puts(out, report_tags[TAG_CHARSET]);
+        if (a->js_sha256 && a->css_sha256)
+            tp_buf_printf(out,
+                          "\n<meta http-equiv=\"Content-Security-Policy\" content=\"default-src "
+                          "'none'; script-src 'sha256-%s'; style-src 'sha256-%s'; img-src data:\">",
+                          a->js_sha256, a->css_sha256);
+        break;
+    case TAG_TITLE:
+        tp_buf_puts(out, "<title>tracepatch");
+        if (t->meta.label && *t->meta.label) {
+            tp_buf_puts(out, ": ");
+            put_html_text(out, t->meta.label);
+        }
+        tp_buf_puts(out, "</title>");
+        break;
+    case TAG_ICON:
+        tp_buf_puts(out, "<link rel=\"icon\" href=\"data:,\">");
+        break;
+    case TAG_STYLE:
+        tp_buf_puts(out, "<style>");
+        tp_buf_append(out, a->css, a->css_len);
+        tp_buf_puts(out, "</style>");
+        break;
+    default:
+        tp_buf_puts(out, "<script type=\"application/json\" id=\"tp-data\">");
+        put_script_data(out, data->data, data->len);
+        tp_buf_puts(out, "</script>\n<script>");
+        tp_buf_append(out, a->js, a->js_len);
+        tp_buf_puts(out, "</script>");
+    }
+}
+
+int tp_render_html(const tp_tree *t, const char *summary_json, const tp_web_assets *a,
+                   tp_buf *out)
+{
+    if (!t || !a || !out || !a->html || !a->js || !a->css)
+        return -EINVAL;
+    if (memmem(a->js, a->js_len, "</script", 8) || memmem(a->css, a->css_len, "</style", 7))
+        return -EINVAL;
+    const char *pos[NTAGS];
+    const char *from = a->html, *end = a->html + a->html_len;
+    for (int i = 0; i < NTAGS; i++) {
+        pos[i] = memmem(from, (size_t)(end - from), report_tags[i], strlen(report_tags[i]));
+        if (!pos[i])
+            return -EINVAL;
+        from = pos[i] + strlen(report_tags[i]);
+    }
+    tp_buf data = TP_BUF_INIT;
+    int r = html_data(t, summary_json, &data);
+    if (r)
+        goto cleanup;
+    from = a->html;
+    for (int i = 0; i < NTAGS; i++) {
+        tp_buf_append(out, from, (size_t)(pos[i] - from));
+        put_replacement(out, i, t, a, &data);
+        from = pos[i] + strlen(report_tags[i]);
+    }
+    tp_buf_append(out, from, (size_t)(end - from));
+    r = tp_buf_error(out);
+cleanup:
+    tp_buf_free(&data);
+    return r;
+}

@@ -1,0 +1,109 @@
+/* The report UI's data (issue 5): a tree served one subtree at a time as JSON
+ * with node ids, search within a tree, statistics and diffs as JSON, and the
+ * self-contained HTML report (the web UI with the trace inlined).
+ *
+ * Node ids are node indices of the tree passed in. The daemon passes the
+ * folded tree, so a 1M-call trace is browsed as its folded form and expanded
+ * lazily: ids stay valid as long as the same tree is folded the same way.
+ * Every function appends to out and returns 0, -EINVAL or -ENOMEM; none
+ * prints. The JSON is UTF-8: text that is not valid UTF-8 has its bad bytes
+ * replaced by U+FFFD. The shapes are documented in docs/API.md. */
+#ifndef TP_RENDER_WEB_H
+#define TP_RENDER_WEB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "tree.h"
+
+#define TP_WEB_LIMIT_DEFAULT 1000    /* children listed per node when limit is 0 */
+#define TP_WEB_MAX_NODES_DEFAULT 5000 /* node budget of one answer when max_nodes is 0 */
+
+/** Which part of a tree tp_render_web_tree() emits. */
+typedef struct tp_web_tree_opts {
+    uint32_t node;      /* TP_NONE: list the roots; else list this node's children */
+    int32_t depth;      /* levels to list below node: 1 = its children only, 0 = none, -1 = all */
+    uint32_t offset;    /* skip this many entries of the first listed level (paging) */
+    uint32_t limit;     /* list at most this many children of any one node (0: default) */
+    uint32_t max_nodes; /* at most this many listed nodes in all, breadth first (0: default) */
+    uint32_t max_text;  /* cut args/ret/exception text past this many bytes (0: never) */
+} tp_web_tree_opts;
+
+/** Defaults: the roots, depth 1, offset 0, default limit and budget, text cut at 1000. */
+void tp_web_tree_opts_init(tp_web_tree_opts *o);
+
+/** A subtree as JSON:
+ *    {"node": N|null, "total": children of N (or roots), "offset": o,
+ *     "self": <node object of N without kids> | null, "nodes": [node objects]}
+ *  A node object is {"id","name","module","qualname","file","line","depth","parent" (null for a root),
+ *  "thread","count","start_ms","end_ms","total_ms","self_ms","min_ms","max_ms",
+ *  "args","ret" (strings or null when not captured),"exc" (null or {"type",
+ *  "msg","caught"}),"nexc","suspends","flags":[names],"cut":bool,
+ *  "children": number of children,"has_more": bool,"kids":[...]} where
+ *  "kids" is present when some children are listed and has_more says that
+ *  not all of them are. Lists are breadth-first budgeted: the levels nearest
+ *  to node are complete before deeper ones start. An unknown node id gives
+ *  -EINVAL. */
+int tp_render_web_tree(const tp_tree *t, const tp_web_tree_opts *o, tp_buf *out);
+
+/** Search: nodes whose "module.qualname", file, args, return value or
+ *  exception contain query (ASCII case-insensitive), in tree order:
+ *    {"query": q, "total": N, "truncated": bool,
+ *     "matches": [{"id": n, "path": [root id, ..., n]}]}
+ *  with at most limit matches listed (0: 1000) and total counting all. An
+ *  empty query matches nothing. */
+int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp_buf *out);
+
+/** Statistics of a raw tree as the UI's hotspots use them:
+ *    {"calls","duration_ms","max_depth","modules","unique_functions","exceptions",
+ *     "slowest": {"name","total_ms","args"} | null,
+ *     "most_called": {"name","count"} | null,
+ *     "functions": [{"name","module","qualname","file","line","count","total_ms",
+ *                    "self_ms","min_ms","max_ms","avg_ms","exceptions"}],
+ *     "by_module": [{"module","calls","functions","self_ms"}]}
+ *  functions are s's order (total time descending), at most top of them (0: all). */
+int tp_render_web_stats(const tp_tree *t, const tp_stats *s, uint32_t top, tp_buf *out);
+
+/** A diff as JSON:
+ *    {"calls_a","calls_b","duration_a_ms","duration_b_ms",
+ *     "changes": [{"kind": "removed"|"added"|"count"|"time","path","name",
+ *                  "count_a","count_b","total_a_ms","total_b_ms"}],
+ *     "functions_added": [names], "functions_removed": [names]} */
+int tp_render_web_diff(const tp_diff *d, tp_buf *out);
+
+/** Append s[0..n) as a JSON string literal (quotes included). Control
+ *  characters are escaped, invalid UTF-8 bytes become U+FFFD; s may be NULL
+ *  (appends null). */
+int tp_render_web_string(tp_buf *out, const char *s, size_t n);
+
+/** The pieces of the web UI the HTML report inlines. The build generates
+ *  them from web/ (tp_assets_report() in web/assets.h); proto/ does not
+ *  depend on web/, so callers pass them in. */
+typedef struct tp_web_assets {
+    const char *html;   /* web/index.html */
+    size_t html_len;
+    const char *js;     /* web/app.js; must not contain "</script" */
+    size_t js_len;
+    const char *css;    /* web/style.css; must not contain "</style" */
+    size_t css_len;
+    const char *js_sha256;  /* base64 SHA-256 of js for the report's CSP, or NULL */
+    const char *css_sha256; /* base64 SHA-256 of css, or NULL */
+} tp_web_assets;
+
+/** The self-contained HTML report of a finished raw tree: index.html with
+ *  style.css and app.js inlined and the data in
+ *  <script type="application/json" id="tp-data"> (every "</" written "<\/"
+ *  and "<!--" written "<\u0021--", so no trace text can end the element),
+ *  which the app reads instead of fetching. The data is
+ *    {"trace": summary, "stats": tp_render_web_stats(all),
+ *     "tree": tp_render_web_tree(folded tree, depth -1, no budget, no cut)}
+ *  where summary is summary_json when given (a JSON object, e.g. the daemon's
+ *  "get" answer) or one built from t->meta. With both hashes given, a CSP
+ *  meta tag allows exactly the inlined script and style and nothing else.
+ *  Returns -EINVAL when the assets lack the tags this replaces. */
+int tp_render_html(const tp_tree *t, const char *summary_json, const tp_web_assets *assets,
+                   tp_buf *out);
+
+#endif

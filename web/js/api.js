@@ -1,0 +1,125 @@
+// api.js: where the data comes from. In the browser against tphd, the JSON
+// API (docs/API.md); in an exported report (tph export --format html), the
+// data inlined in <script type="application/json" id="tp-data">, read once
+// and answered locally with the same shapes, so the views never know which.
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v === undefined || v === null || v === '' || v === false) continue;
+    q.set(k, v === true ? '1' : String(v));
+  }
+  const s = q.toString();
+  return s ? '?' + s : '';
+}
+
+async function getJSON(path, params) {
+  let res;
+  try {
+    res = await fetch(path + query(params), {credentials: 'same-origin', headers: {Accept: 'application/json'}});
+  } catch (e) {
+    throw new ApiError(0, 'network', 'tphd cannot be reached (' + e.message + ')');
+  }
+  let body = null;
+  try {
+    body = await res.json();
+  } catch (e) {
+    body = null;
+  }
+  if (!res.ok) {
+    const msg = body && body.message ? body.message : res.status + ' ' + res.statusText;
+    throw new ApiError(res.status, body && body.error ? body.error : 'http', msg);
+  }
+  return body;
+}
+
+const serverSource = {
+  mode: 'server',
+  list: (p) => getJSON('/api/traces', p),
+  trace: (id) => getJSON('/api/traces/' + encodeURIComponent(id)),
+  tree: (id, p) => getJSON('/api/traces/' + encodeURIComponent(id) + '/tree', p),
+  search: (id, q, limit) => getJSON('/api/traces/' + encodeURIComponent(id) + '/search', {q, limit}),
+  stats: (id) => getJSON('/api/traces/' + encodeURIComponent(id) + '/stats'),
+  diff: (a, b) => getJSON('/api/diff', {a, b}),
+  status: () => getJSON('/api/status'),
+  exportUrl: (id, format) => '/api/traces/' + encodeURIComponent(id) + '/export' + query({format}),
+};
+
+/** The inlined report: one trace with its whole folded tree. */
+function fileSource(data) {
+  const byId = new Map();
+  const stack = (data.tree.nodes || []).slice();
+  while (stack.length) {
+    const n = stack.pop();
+    byId.set(n.id, n);
+    if (n.kids) for (const k of n.kids) stack.push(k);
+  }
+  const id = data.trace.id || data.trace.trace_id || '';
+  const strip = (n) => Object.assign({}, n, {kids: undefined, has_more: n.children > 0});
+  return {
+    mode: 'file',
+    traceId: id,
+    list: async () => ({total: 1, traces: [data.trace]}),
+    trace: async () => data.trace,
+    stats: async () => data.stats,
+    tree: async (_id, p) => {
+      if (p && p.node !== undefined && p.node !== null) {
+        const n = byId.get(Number(p.node));
+        if (!n) throw new ApiError(404, 'not_found', 'no node ' + p.node);
+        return {node: n.id, total: n.children, offset: 0, self: strip(n), nodes: n.kids || []};
+      }
+      return data.tree;
+    },
+    search: async (_id, q, limit) => {
+      limit = limit || 1000;
+      const needle = String(q).toLowerCase();
+      const matches = [];
+      let total = 0;
+      const has = (s) => s !== null && s !== undefined && String(s).toLowerCase().includes(needle);
+      // Pre-order walk with the path kept on the stack.
+      const walk = [[data.tree.nodes || [], 0, []]];
+      while (walk.length && needle) {
+        const top = walk[walk.length - 1];
+        const [list, i, path] = top;
+        if (i >= list.length) {
+          walk.pop();
+          continue;
+        }
+        top[1]++;
+        const n = list[i];
+        const p = path.concat([n.id]);
+        if (has(n.name) || has(n.file) || has(n.args) || has(n.ret) ||
+            (n.exc && (has(n.exc.type) || has(n.exc.msg)))) {
+          if (total < limit) matches.push({id: n.id, path: p});
+          total++;
+        }
+        if (n.kids && n.kids.length) walk.push([n.kids, 0, p]);
+      }
+      return {query: q, total, truncated: total > limit, matches};
+    },
+    diff: async () => {
+      throw new ApiError(400, 'unsupported', 'a saved report holds one trace');
+    },
+    status: async () => null,
+    exportUrl: () => null,
+  };
+}
+
+/** The inlined data of an exported report, or null in the browser UI. */
+function inlineData() {
+  const node = document.getElementById('tp-data');
+  if (!node) return null;
+  try {
+    return JSON.parse(node.textContent);
+  } catch (e) {
+    return {error: 'the report data is damaged: ' + e.message};
+  }
+}

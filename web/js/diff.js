@@ -1,0 +1,102 @@
+// diff.js: two traces compared by call path: what was added or removed, and
+// where call counts or times changed.
+
+const DIFF_KINDS = [['removed', 'Removed', 'bad'], ['added', 'Added', 'good'], ['count', 'Call count', 'warn'], ['time', 'Time', 'info']];
+
+function pct(a, b) {
+  if (!a) return b ? '+∞' : '0%';
+  const p = ((b - a) / a) * 100;
+  return (p >= 0 ? '+' : '') + p.toFixed(p > -10 && p < 10 ? 1 : 0) + '%';
+}
+
+function diffSide(t, which) {
+  return el('div', {className: 'diff-side'},
+    el('div', {className: 'muted small', text: which}),
+    el('a', {href: '/t/' + t.id, dataset: {nav: '1'}, className: 'trace-link'},
+      el('span', {className: t.label ? 'label' : 'label none', text: t.label || '(no label)'}),
+      el('span', {className: 'id mono', text: shortId(t.id)})),
+    el('div', {className: 'muted small', text: fmtTime(t.start)}));
+}
+
+async function diffView(app, src, a, b) {
+  clear(app).appendChild(el('p', {className: 'placeholder', text: 'Comparing…'}));
+  setCrumbs([['compare ' + shortId(a) + ' → ' + shortId(b), null]]);
+  document.title = 'tracepatch: compare';
+  let ta, tb, d;
+  try {
+    [ta, tb, d] = await Promise.all([src.trace(a), src.trace(b), src.diff(a, b)]);
+  } catch (e) {
+    clear(app).appendChild(errorBox(e, 'Cannot compare these traces'));
+    return {destroy() {}};
+  }
+  const shown = new Set(DIFF_KINDS.map(([k]) => k));
+  const counts = {};
+  for (const c of d.changes) counts[c.kind] = (counts[c.kind] || 0) + 1;
+
+  const summary = el('div', {className: 'diff-head', id: 'diff-head'},
+    diffSide(ta, 'Before (A)'), el('div', {className: 'diff-arrow', text: '→'}), diffSide(tb, 'After (B)'),
+    el('dl', {className: 'chips'},
+      el('div', {className: 'chip'}, el('dt', {text: 'Calls'}),
+        el('dd', {text: fmtCount(d.calls_a) + ' → ' + fmtCount(d.calls_b) + '  (' + pct(d.calls_a, d.calls_b) + ')'})),
+      el('div', {className: 'chip'}, el('dt', {text: 'Duration'}),
+        el('dd', {text: fmtMs(d.duration_a_ms) + ' → ' + fmtMs(d.duration_b_ms) + '  (' + pct(d.duration_a_ms, d.duration_b_ms) + ')'})),
+      el('div', {className: 'chip'}, el('dt', {text: 'Changes'}), el('dd', {text: fmtCount(d.changes.length)}))));
+
+  const filters = el('div', {className: 'toolbar'}, DIFF_KINDS.map(([k, label, cls]) => {
+    const box = el('input', {type: 'checkbox', checked: true, dataset: {kind: k}});
+    box.addEventListener('change', () => {
+      if (box.checked) shown.add(k); else shown.delete(k);
+      renderRows();
+    });
+    return el('label', {className: 'check'}, box, ' ', badge(label, cls), ' ', el('span', {className: 'muted', text: String(counts[k] || 0)}));
+  }));
+
+  const tbody = el('tbody', {id: 'diff-rows'});
+  const table = el('table', {className: 'data diff'},
+    el('thead', null, el('tr', null, el('th', {text: 'Change'}), el('th', {text: 'Call path'}),
+      el('th', {className: 'num', text: 'Calls A → B'}), el('th', {className: 'num', text: 'Time A → B'}), el('th', {className: 'num', text: 'Δ time'}))),
+    tbody);
+  const kindOf = Object.fromEntries(DIFF_KINDS.map(([k, label, cls]) => [k, [label, cls]]));
+
+  function pathCell(path) {
+    const parts = String(path).split(' > ');
+    const td = el('td', {className: 'path mono', title: path});
+    parts.forEach((p, i) => {
+      if (i) td.appendChild(el('span', {className: 'sep', text: ' › '}));
+      td.appendChild(el('span', {className: i === parts.length - 1 ? 'leaf' : 'anc', text: p}));
+    });
+    return td;
+  }
+
+  function renderRows() {
+    clear(tbody);
+    let n = 0;
+    for (const c of d.changes) {
+      if (!shown.has(c.kind)) continue;
+      if (++n > 2000) break;
+      const [label, cls] = kindOf[c.kind] || [c.kind, ''];
+      const dt = c.total_b_ms - c.total_a_ms;
+      tbody.appendChild(el('tr', {className: 'k-' + c.kind},
+        el('td', null, badge(label, cls)),
+        pathCell(c.path),
+        el('td', {className: 'num mono', text: fmtCount(c.count_a) + ' → ' + fmtCount(c.count_b)}),
+        el('td', {className: 'num mono', text: fmtMs(c.total_a_ms) + ' → ' + fmtMs(c.total_b_ms)}),
+        el('td', {className: 'num mono ' + (dt > 0 ? 'worse' : dt < 0 ? 'better' : ''),
+          text: (dt > 0 ? '+' : dt < 0 ? '−' : '') + fmtMs(Math.abs(dt)) + ' ' + pct(c.total_a_ms, c.total_b_ms)})));
+    }
+    if (!n) tbody.appendChild(el('tr', null, el('td', {attrs: {colspan: '5'}, className: 'placeholder',
+      text: d.changes.length ? 'No change of the kinds shown.' : 'No difference in call paths, counts or times.'})));
+  }
+  renderRows();
+
+  const fnList = (title, names, id) => el('section', {className: 'hot-table', id},
+    el('h3', {text: title + ' (' + names.length + ')'}),
+    names.length ? el('ul', {className: 'fn-list mono'}, names.map((n) => el('li', {text: n}))) : el('p', {className: 'muted', text: 'none'}));
+
+  clear(app);
+  append(app, [summary, filters, el('div', {className: 'table-wrap'}, table),
+    el('div', {className: 'hot-grid two'},
+      fnList('Functions only in B', d.functions_added || [], 'fn-added'),
+      fnList('Functions only in A', d.functions_removed || [], 'fn-removed'))]);
+  return {destroy() {}};
+}

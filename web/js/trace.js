@@ -1,0 +1,178 @@
+// trace.js: one trace. A header with its facts and exports, then three tabs:
+// the call tree (with search), the flame graph and the hotspots.
+
+const TABS = [['tree', 'Call tree'], ['flame', 'Flame graph'], ['hot', 'Hotspots']];
+
+function traceHeader(summary, stats, src) {
+  const facts = [
+    ['Started', fmtTime(summary.start), fmtAgo(summary.start)],
+    ['Duration', fmtMs(summary.duration_ms)],
+    ['Calls', fmtCount(summary.calls)],
+  ];
+  if (stats) {
+    facts.push(['Max depth', fmtCount(stats.max_depth)], ['Functions', fmtCount(stats.unique_functions)],
+      ['Modules', fmtCount(stats.modules)], ['Exceptions', fmtCount(stats.exceptions)]);
+  }
+  const proc = [summary.pid ? 'pid ' + summary.pid : '', summary.host, summary.python ? 'Python ' + summary.python : ''].filter(Boolean).join(' · ');
+  if (proc) facts.push(['Process', proc, Array.isArray(summary.argv) ? summary.argv.join(' ') : '']);
+  const exportLinks = [];
+  if (src.mode === 'server') {
+    for (const [fmt, label, title] of [['html', 'HTML', 'This report as one file that works offline'],
+      ['json', 'JSON', 'tracepatch JSON (tph tree FILE reads it)'], ['csv', 'CSV', 'One row per call'],
+      ['chrome', 'Chrome', 'Chrome trace events: open in Perfetto or chrome://tracing'],
+      ['folded', 'Folded', 'Folded stacks for flamegraph.pl and speedscope']]) {
+      exportLinks.push(el('a', {className: 'btn', href: src.exportUrl(summary.id, fmt), text: label, title, attrs: {download: ''}}));
+    }
+  }
+  return el('section', {className: 'trace-head', id: 'trace-head'},
+    el('div', {className: 'title-row'},
+      el('h1', {className: summary.label ? '' : 'none', id: 'trace-label', text: summary.label || '(no label)'}),
+      el('span', {className: 'mono muted id', text: summary.id || '', title: 'Trace ID'}),
+      traceBadges(summary)),
+    el('dl', {className: 'chips'}, facts.map(([k, v, t]) => el('div', {className: 'chip', title: t || ''}, el('dt', {text: k}), el('dd', {text: v})))),
+    exportLinks.length ? el('div', {className: 'exports'}, el('span', {className: 'muted', text: 'Export'}), exportLinks) : null);
+}
+
+async function traceView(app, src, id, nav) {
+  clear(app).appendChild(el('p', {className: 'placeholder', text: 'Loading trace…'}));
+  setCrumbs([[shortId(id), null]]);
+  let summary, model;
+  try {
+    summary = await src.trace(id);
+    model = new TraceModel(src, summary.id || id, summary);
+    await model.loadTop();
+  } catch (e) {
+    clear(app).appendChild(errorBox(e, e.status === 404 ? 'No such trace' : 'Cannot load trace ' + shortId(id)));
+    return {destroy() {}};
+  }
+  id = model.id;
+  setCrumbs([[summary.label || shortId(id), null]]);
+  document.title = 'tracepatch: ' + (summary.label || shortId(id));
+  let stats = summary.stats && summary.stats.functions ? summary.stats : null;
+  const statsP = stats ? Promise.resolve(stats) : src.stats(id).catch(() => null);
+
+  const head = el('div', {id: 'head-slot'}, traceHeader(summary, stats, src));
+  const tabBtns = {};
+  const tabs = el('div', {className: 'tabs', attrs: {role: 'tablist'}}, TABS.map(([k, label]) => {
+    tabBtns[k] = el('button', {type: 'button', className: 'tab', id: 'tab-' + k, text: label, attrs: {role: 'tab'}, onclick: () => show(k)});
+    return tabBtns[k];
+  }));
+  const searchIn = el('input', {type: 'search', id: 'search', className: 'filter', placeholder: 'Search calls, arguments, values…  ( / )',
+    attrs: {'aria-label': 'Search in this trace'}});
+  const hitInfo = el('span', {className: 'muted', id: 'hit-info'});
+  const prev = el('button', {type: 'button', id: 'hit-prev', text: '↑', title: 'Previous match (N)', disabled: true});
+  const next = el('button', {type: 'button', id: 'hit-next', text: '↓', title: 'Next match (n)', disabled: true});
+  const collapse = el('button', {type: 'button', id: 'collapse-all', text: 'Collapse all'});
+  const treeBar = el('div', {className: 'toolbar'}, searchIn, prev, next, hitInfo, el('span', {className: 'grow'}),
+    el('span', {className: 'muted small keys', text: '↑↓ move · ← → fold · Enter toggle · / search'}), collapse);
+  const body = el('div', {className: 'tab-body'});
+  clear(app);
+  append(app, [head, tabs, treeBar, body]);
+
+  let flame = null, hot = null, current = null;
+  const tree = new TreeView(model, {
+    onHit: (i, n) => { hitInfo.textContent = (i + 1) + ' of ' + fmtCount(n); },
+    onFocusFlame: (nid) => { show('flame'); flame.show(nid); },
+  });
+  tree.autoExpand();
+
+  async function show(k) {
+    current = k;
+    for (const [key] of TABS) {
+      tabBtns[key].classList.toggle('active', key === k);
+      tabBtns[key].setAttribute('aria-selected', String(key === k));
+    }
+    treeBar.hidden = k !== 'tree';
+    clear(body);
+    const u = new URL(location.href);
+    if (k === 'tree') u.searchParams.delete('view'); else u.searchParams.set('view', k);
+    if (src.mode === 'server') history.replaceState(history.state, '', u.pathname + u.search);
+    if (k === 'tree') {
+      body.appendChild(tree.root);
+      tree.flatten();
+      tree.focus();
+    } else if (k === 'flame') {
+      if (!flame) flame = new FlameView(model, {onSelect: (nid) => { show('tree'); tree.reveal(pathOf(nid)); }});
+      body.appendChild(flame.root);
+      flame.show();
+    } else {
+      if (!hot) hot = el('div', null, el('p', {className: 'placeholder', text: 'Computing statistics…'}));
+      body.appendChild(hot);
+      const s = await statsP;
+      if (current !== 'hot') return;
+      const view = hotspotsView(s, {onFind: (name) => { show('tree'); searchIn.value = name; runSearch(); }});
+      hot.replaceWith(view);
+      hot = view;
+    }
+  }
+
+  function pathOf(nid) {
+    const out = [];
+    for (let n = model.nodes.get(nid); n; n = n.parent === null ? null : model.nodes.get(n.parent)) out.unshift(n.id);
+    return out;
+  }
+
+  async function runSearch() {
+    const q = searchIn.value.trim();
+    hitInfo.textContent = q ? 'searching…' : '';
+    try {
+      const r = await tree.search(q);
+      if (q !== searchIn.value.trim()) return;
+      prev.disabled = next.disabled = !r.total;
+      if (!q) hitInfo.textContent = '';
+      else if (!r.total) hitInfo.textContent = 'no match';
+      else if (r.truncated) hitInfo.textContent = hitInfo.textContent + ' (first ' + fmtCount(r.matches.length) + ' of ' + fmtCount(r.total) + ')';
+    } catch (e) {
+      hitInfo.textContent = '';
+      toast('Search failed: ' + e.message, true);
+    }
+  }
+  const searchSoon = debounce(runSearch, 300);
+  searchIn.addEventListener('input', searchSoon);
+  searchIn.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') {
+      e.preventDefault();
+      if (tree.query === searchIn.value.trim() && tree.hits.length) tree.nextHit(e.shiftKey ? -1 : 1);
+      else runSearch();
+    } else if (e.key === 'Escape') {
+      tree.focus();
+    }
+  });
+  prev.addEventListener('click', () => tree.nextHit(-1));
+  next.addEventListener('click', () => tree.nextHit(1));
+  collapse.addEventListener('click', () => {
+    tree.expanded.clear();
+    tree.flatten();
+    tree.select(0);
+  });
+
+  statsP.then((s) => {
+    if (s && !stats) {
+      stats = s;
+      clear(head).appendChild(traceHeader(summary, s, src));
+    }
+  });
+
+  const view = new URLSearchParams(location.search).get('view');
+  show(TABS.some(([k]) => k === view) ? view : 'tree');
+  if (tree.rows.length) tree.select(0, false);
+  return {
+    destroy() {
+      tree.destroy();
+      if (flame) flame.destroy();
+    },
+    onTheme() {
+      if (flame && current === 'flame') flame.draw();
+    },
+    onKey(e) {
+      if (e.key === '/') {
+        e.preventDefault();
+        show('tree');
+        searchIn.focus();
+        searchIn.select();
+        return true;
+      }
+      return false;
+    },
+  };
+}
