@@ -16,9 +16,10 @@
 
 #define COOKIE_MAX_AGE "2592000" /* 30 days */
 
-static const char csp[] = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                          "connect-src 'self'; font-src 'none'; object-src 'none'; base-uri 'none'; "
-                          "form-action 'self'; frame-ancestors 'none'";
+static const char csp[] =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; font-src 'none'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'";
 
 typedef struct http_conn {
     uv_tcp_t tcp; /* first: h2o's close callback gets this handle */
@@ -277,11 +278,16 @@ void tp_http_send_error(h2o_req_t *req, int status, const char *code, const char
     tp_buf_printf(&b, "{\"error\":\"%s\",\"message\":", code);
     tp_render_web_string(&b, message, strlen(message));
     tp_buf_puts(&b, "}\n");
-    const char *reason = status == 400 ? "Bad Request" : status == 401 ? "Unauthorized"
-                       : status == 403 ? "Forbidden" : status == 404 ? "Not Found"
-                       : status == 405 ? "Method Not Allowed" : status == 409 ? "Conflict"
-                       : status == 413 ? "Payload Too Large" : status == 421 ? "Misdirected Request"
-                       : status == 503 ? "Service Unavailable" : "Internal Server Error";
+    const char *reason = status == 400   ? "Bad Request"
+                         : status == 401 ? "Unauthorized"
+                         : status == 403 ? "Forbidden"
+                         : status == 404 ? "Not Found"
+                         : status == 405 ? "Method Not Allowed"
+                         : status == 409 ? "Conflict"
+                         : status == 413 ? "Payload Too Large"
+                         : status == 421 ? "Misdirected Request"
+                         : status == 503 ? "Service Unavailable"
+                                         : "Internal Server Error";
     if (tp_buf_error(&b))
         tp_http_send(req, 503, "Service Unavailable", "text/plain; charset=utf-8", "no-store",
                      "out of memory\n", 14);
@@ -411,8 +417,9 @@ static void redirect_with_cookie(tp_http *h, h2o_req_t *req, const char *hex)
         }
     }
     char cookie[160];
-    snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; Max-Age=" COOKIE_MAX_AGE
-             "; HttpOnly; SameSite=Strict", h->cookie_name, hex);
+    snprintf(cookie, sizeof(cookie),
+             "%s=%s; Path=/; Max-Age=" COOKIE_MAX_AGE "; HttpOnly; SameSite=Strict", h->cookie_name,
+             hex);
     if (tp_buf_error(&loc)) {
         tp_http_send_error(req, 503, "no_memory", "out of memory");
     } else {
@@ -599,8 +606,9 @@ static void job_done(uv_work_t *w, int status)
         if (rp->code) {
             const char *name;
             int st = status_of(rp->code, &name);
-            tp_http_send_error(req, st, name, rp->body.len && !tp_buf_error(&rp->body)
-                                                  ? tp_buf_cstr(&rp->body) : tp_strerror(rp->code));
+            tp_http_send_error(req, st, name,
+                               rp->body.len && !tp_buf_error(&rp->body) ? tp_buf_cstr(&rp->body)
+                                                                        : tp_strerror(rp->code));
         } else {
             size_t len = 0;
             char *body = tp_buf_steal(&rp->body, &len);
@@ -784,8 +792,7 @@ static void set_base_url(tp_http *h, const struct sockaddr_storage *ss)
         uv_ip6_name((const struct sockaddr_in6 *)ss, ip, sizeof(ip));
     else
         uv_ip4_name((const struct sockaddr_in *)ss, ip, sizeof(ip));
-    snprintf(h->base_url, sizeof(h->base_url), v6 ? "http://[%s]:%u" : "http://%s:%u", ip,
-             h->port);
+    snprintf(h->base_url, sizeof(h->base_url), v6 ? "http://[%s]:%u" : "http://%s:%u", ip, h->port);
 }
 
 static int bind_listener(tp_http *h, const tp_http_config *cfg, char *err, size_t errsz)
@@ -797,8 +804,10 @@ static int bind_listener(tp_http *h, const tp_http_config *cfg, char *err, size_
         return -EINVAL;
     }
     if (!is_loopback(&ss) && !cfg->allow_remote) {
-        snprintf(err, errsz, "--http %s: not a loopback address; reports would be reachable "
-                 "from the network (add --http-allow-remote to insist)", host);
+        snprintf(err, errsz,
+                 "--http %s: not a loopback address; reports would be reachable "
+                 "from the network (add --http-allow-remote to insist)",
+                 host);
         return TP_ERR_PERM;
     }
     int r = uv_tcp_init(h->loop, &h->listener);
@@ -832,7 +841,8 @@ static void setup_h2o(tp_http *h)
     h->config.max_request_entity_size = 16 * 1024;
     h->config.http1.req_timeout = 10000;
     h->config.http1.upgrade_to_http2 = 0;
-    h2o_hostconf_t *hc = h2o_config_register_host(&h->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_hostconf_t *hc =
+        h2o_config_register_host(&h->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pc = h2o_config_register_path(hc, "/", 0);
     http_handler *hd = (http_handler *)h2o_create_handler(pc, sizeof(*hd));
     hd->super.on_req = on_req;

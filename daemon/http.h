@@ -25,8 +25,8 @@
 
 #include "buf.h"
 
-#define TP_HTTP_DEFAULT_PORT 7345 /* `tphd --http` default: 127.0.0.1:7345 */
-#define TP_HTTP_TOKEN_FILE "token" /* the owner's token file, next to the database */
+#define TP_HTTP_DEFAULT_PORT 7345    /* `tphd --http` default: 127.0.0.1:7345 */
+#define TP_HTTP_TOKEN_FILE   "token" /* the owner's token file, next to the database */
 
 typedef struct tp_http tp_http;
 
@@ -52,11 +52,11 @@ typedef struct tp_http_backend {
 
 /** Where and how to listen. */
 typedef struct tp_http_config {
-    const char *host;    /* address to bind: an IPv4/IPv6 literal or "localhost"; NULL: 127.0.0.1 */
-    uint16_t port;       /* 0: any free port (see tp_http_port()) */
-    bool allow_remote;   /* allow a non-loopback address, and then any Host header */
+    const char *host;  /* address to bind: an IPv4/IPv6 literal or "localhost"; NULL: 127.0.0.1 */
+    uint16_t port;     /* 0: any free port (see tp_http_port()) */
+    bool allow_remote; /* allow a non-loopback address, and then any Host header */
     const char *token_path; /* the owner's 0600 token file; required */
-    uint32_t owner_uid;  /* the uid the owner's token acts as (the daemon's euid) */
+    uint32_t owner_uid;     /* the uid the owner's token acts as (the daemon's euid) */
 } tp_http_config;
 
 /** Split "HOST:PORT", "[V6]:PORT", "HOST" (default port) or ":PORT"

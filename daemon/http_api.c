@@ -247,7 +247,7 @@ static void api_search(api_req *a)
 static void api_export(api_req *a, const char *id)
 {
     static const char *const formats[][2] = {
-        {"json", "json"}, {"csv", "csv"}, {"chrome", "chrome.json"},
+        {"json", "json"},         {"csv", "csv"},   {"chrome", "chrome.json"},
         {"folded", "folded.txt"}, {"html", "html"},
     };
     char fmt[16];

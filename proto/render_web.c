@@ -162,8 +162,12 @@ static const struct {
     uint32_t bit;
     const char *name;
 } flag_names[] = {
-    {TP_NODE_EXC, "exc"},       {TP_NODE_CAUGHT, "caught"},       {TP_NODE_OPEN, "open"},
-    {TP_NODE_GEN, "gen"},       {TP_NODE_FOLDED, "folded"},       {TP_NODE_ARGS_MIXED, "args_mixed"},
+    {TP_NODE_EXC, "exc"},
+    {TP_NODE_CAUGHT, "caught"},
+    {TP_NODE_OPEN, "open"},
+    {TP_NODE_GEN, "gen"},
+    {TP_NODE_FOLDED, "folded"},
+    {TP_NODE_ARGS_MIXED, "args_mixed"},
     {TP_NODE_RET_MIXED, "ret_mixed"},
 };
 
@@ -223,16 +227,15 @@ static void put_node_open(tp_buf *b, const tp_tree *t, uint32_t id, uint32_t max
         tp_buf_printf(b, "%s\"%s\"", first ? "" : ",", flag_names[i].name);
         first = false;
     }
-    tp_buf_printf(b, "],\"cut\":%s,\"children\":%u", cut ? "true" : "false",
-                  count_children(t, id));
+    tp_buf_printf(b, "],\"cut\":%s,\"children\":%u", cut ? "true" : "false", count_children(t, id));
 }
 
 /* ---- Subtrees ----------------------------------------------------------- */
 
 typedef struct sel {
-    uint8_t *inc;      /* bitmap: node listed */
-    uint32_t *queue;   /* breadth-first order of listed nodes */
-    uint32_t *level;   /* per queue entry: 1 for the first listed level */
+    uint8_t *inc;    /* bitmap: node listed */
+    uint32_t *queue; /* breadth-first order of listed nodes */
+    uint32_t *level; /* per queue entry: 1 for the first listed level */
     size_t nqueue;
 } sel;
 
@@ -257,8 +260,8 @@ static bool list_level(const tp_tree *t, sel *s, uint32_t first, uint32_t limit,
     return true;
 }
 
-static void select_nodes(const tp_tree *t, const tp_web_tree_opts *o, uint32_t first,
-                         size_t budget, sel *s)
+static void select_nodes(const tp_tree *t, const tp_web_tree_opts *o, uint32_t first, size_t budget,
+                         sel *s)
 {
     uint32_t limit = o->limit ? o->limit : TP_WEB_LIMIT_DEFAULT;
     if (o->depth == 0)
@@ -470,7 +473,8 @@ int tp_render_web_stats(const tp_tree *t, const tp_stats *s, uint32_t top, tp_bu
         return -EINVAL;
     tp_buf_printf(out, "{\"calls\":%llu,\"duration_ms\":", (unsigned long long)s->calls);
     put_ms(out, s->duration_ns);
-    tp_buf_printf(out, ",\"max_depth\":%u,\"modules\":%u,\"unique_functions\":%u,\"exceptions\":%llu",
+    tp_buf_printf(out,
+                  ",\"max_depth\":%u,\"modules\":%u,\"unique_functions\":%u,\"exceptions\":%llu",
                   s->max_depth, s->modules, s->unique_functions, (unsigned long long)s->exceptions);
     tp_buf_puts(out, ",\"slowest\":");
     if (s->slowest != TP_NONE && s->slowest < t->nnodes) {
@@ -617,12 +621,23 @@ static void put_html_text(tp_buf *b, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
-        case '&': tp_buf_puts(b, "&amp;"); break;
-        case '<': tp_buf_puts(b, "&lt;"); break;
-        case '>': tp_buf_puts(b, "&gt;"); break;
-        case '"': tp_buf_puts(b, "&quot;"); break;
-        case '\'': tp_buf_puts(b, "&#39;"); break;
-        default: tp_buf_putc(b, *s);
+        case '&':
+            tp_buf_puts(b, "&amp;");
+            break;
+        case '<':
+            tp_buf_puts(b, "&lt;");
+            break;
+        case '>':
+            tp_buf_puts(b, "&gt;");
+            break;
+        case '"':
+            tp_buf_puts(b, "&quot;");
+            break;
+        case '\'':
+            tp_buf_puts(b, "&#39;");
+            break;
+        default:
+            tp_buf_putc(b, *s);
         }
     }
 }
@@ -734,8 +749,7 @@ static void put_replacement(tp_buf *out, int tag, const tp_tree *t, const tp_web
     }
 }
 
-int tp_render_html(const tp_tree *t, const char *summary_json, const tp_web_assets *a,
-                   tp_buf *out)
+int tp_render_html(const tp_tree *t, const char *summary_json, const tp_web_assets *a, tp_buf *out)
 {
     if (!t || !a || !out || !a->html || !a->js || !a->css)
         return -EINVAL;

@@ -18,7 +18,7 @@
 #include "buf.h"
 #include "tree.h"
 
-#define TP_WEB_LIMIT_DEFAULT 1000    /* children listed per node when limit is 0 */
+#define TP_WEB_LIMIT_DEFAULT     1000 /* children listed per node when limit is 0 */
 #define TP_WEB_MAX_NODES_DEFAULT 5000 /* node budget of one answer when max_nodes is 0 */
 
 /** Which part of a tree tp_render_web_tree() emits. */
@@ -37,9 +37,9 @@ void tp_web_tree_opts_init(tp_web_tree_opts *o);
 /** A subtree as JSON:
  *    {"node": N|null, "total": children of N (or roots), "offset": o,
  *     "self": <node object of N without kids> | null, "nodes": [node objects]}
- *  A node object is {"id","name","module","qualname","file","line","depth","parent" (null for a root),
- *  "thread","count","start_ms","end_ms","total_ms","self_ms","min_ms","max_ms",
- *  "args","ret" (strings or null when not captured),"exc" (null or {"type",
+ *  A node object is {"id","name","module","qualname","file","line","depth","parent" (null for a
+ * root), "thread","count","start_ms","end_ms","total_ms","self_ms","min_ms","max_ms", "args","ret"
+ * (strings or null when not captured),"exc" (null or {"type",
  *  "msg","caught"}),"nexc","suspends","flags":[names],"cut":bool,
  *  "children": number of children,"has_more": bool,"kids":[...]} where
  *  "kids" is present when some children are listed and has_more says that
@@ -82,11 +82,11 @@ int tp_render_web_string(tp_buf *out, const char *s, size_t n);
  *  them from web/ (tp_assets_report() in web/assets.h); proto/ does not
  *  depend on web/, so callers pass them in. */
 typedef struct tp_web_assets {
-    const char *html;   /* web/index.html */
+    const char *html; /* web/index.html */
     size_t html_len;
-    const char *js;     /* web/app.js; must not contain "</script" */
+    const char *js; /* web/app.js; must not contain "</script" */
     size_t js_len;
-    const char *css;    /* web/style.css; must not contain "</style" */
+    const char *css; /* web/style.css; must not contain "</style" */
     size_t css_len;
     const char *js_sha256;  /* base64 SHA-256 of js for the report's CSP, or NULL */
     const char *css_sha256; /* base64 SHA-256 of css, or NULL */

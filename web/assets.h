@@ -13,10 +13,10 @@ typedef struct tp_asset {
     const char *path;          /* URL path: "/index.html", "/assets/app.js", ... */
     const unsigned char *data; /* the bytes as served */
     size_t len;
-    const unsigned char *gz;   /* gzip-compressed copy (mtime 0), NULL when not smaller */
+    const unsigned char *gz; /* gzip-compressed copy (mtime 0), NULL when not smaller */
     size_t gz_len;
-    const char *content_type;  /* "text/javascript; charset=utf-8", ... */
-    const char *etag;          /* strong validator with its quotes: "\"1a2b...\"" */
+    const char *content_type; /* "text/javascript; charset=utf-8", ... */
+    const char *etag;         /* strong validator with its quotes: "\"1a2b...\"" */
 } tp_asset;
 
 /** The asset at exactly path[0..len) (no query string), or NULL. */
