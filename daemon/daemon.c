@@ -1,0 +1,138 @@
+/* The daemon's life: start-up in order (store, socket server, HTTP), the
+ * signals that end it, and a shutdown that loses nothing acknowledged. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "tp_err.h"
+#include "tp_version.h"
+#include "tphd.h"
+
+static void on_handle_closed(uv_handle_t *h)
+{
+}
+
+static void stopped_one(void *ud)
+{
+    tphd *d = ud;
+    if (--d->pending_stops > 0)
+        return;
+    /* Everything that could touch the store is done; the loop ends once the
+     * signal handles are closed. */
+    uv_close((uv_handle_t *)&d->sigterm, on_handle_closed);
+    uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    tphd *d = sig->data;
+    if (d->stopping) {
+        fprintf(stderr, "tphd: second %s: exiting at once\n", strsignal(signum));
+        _exit(1);
+    }
+    d->stopping = true;
+    fprintf(stderr, "tphd: %s: stopping\n", strsignal(signum));
+    sd_notify(0, "STOPPING=1\nSTATUS=Stopping: writing what is queued");
+    d->pending_stops = 1;
+#ifdef TPHD_HAVE_HTTP
+    if (d->http) {
+        d->pending_stops++;
+        tphd_http_stop(d, stopped_one);
+    }
+#endif
+    tp_server_shutdown(d->server, stopped_one, d);
+}
+
+static void log_start(const tphd *d, const tp_store_info *info)
+{
+    const tphd_config *c = d->cfg;
+    fprintf(stderr, "tphd %s: listening on %s, database %s (%lld traces", TP_VERSION,
+            c->listen_fd >= 0 ? "the socket from systemd" : c->socket_path, c->db_path,
+            (long long)info->traces);
+    if (info->schema_from > 0 && info->schema_from < TP_STORE_SCHEMA)
+        fprintf(stderr, ", schema migrated from %d", info->schema_from);
+    if (info->truncated_now > 0)
+        fprintf(stderr, ", %lld left open by a crash marked truncated",
+                (long long)info->truncated_now);
+    fprintf(stderr, ")\n");
+}
+
+static int start(tphd *d)
+{
+    const tphd_config *c = d->cfg;
+    char err[512];
+    tp_store_info info;
+    tp_server_opts so = {
+        .socket_path = c->socket_path,
+        .listen_fd = c->listen_fd,
+        .max_queue = c->max_queue,
+        .frame_timeout_s = c->frame_timeout_s,
+        .retention_s = c->retention_s,
+        .max_db_bytes = c->max_db_bytes,
+        .verbose = c->verbose,
+    };
+    int r = tp_server_new(&d->loop, &so, &d->server);
+    if (r < 0) {
+        fprintf(stderr, "tphd: %s\n", tp_strerror(r));
+        return r;
+    }
+    tp_store_opts sto = {.path = c->db_path, .done = tp_server_store_done, .done_ud = d->server};
+    r = tp_store_open(&sto, &d->store, &info, err, sizeof(err));
+    if (r < 0) {
+        fprintf(stderr, "tphd: cannot open the database %s: %s\n", c->db_path, err);
+        return r;
+    }
+    tp_server_set_store(d->server, d->store);
+    r = tp_server_listen(d->server, err, sizeof(err));
+    if (r < 0) {
+        fprintf(stderr, "tphd: %s\n", err);
+        return r;
+    }
+    log_start(d, &info);
+#ifdef TPHD_HAVE_HTTP
+    if (c->http) {
+        r = tphd_http_start(d);
+        if (r < 0)
+            return r;
+    }
+#endif
+    uv_signal_init(&d->loop, &d->sigterm);
+    uv_signal_init(&d->loop, &d->sigint);
+    d->sigterm.data = d->sigint.data = d;
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    sd_notifyf(0, "READY=1\nSTATUS=Listening on %s; %lld traces stored",
+               c->listen_fd >= 0 ? "the systemd socket" : c->socket_path, (long long)info.traces);
+    return 0;
+}
+
+int tphd_run(const tphd_config *cfg)
+{
+    tphd *d = calloc(1, sizeof(*d));
+    if (!d) {
+        fprintf(stderr, "tphd: out of memory\n");
+        return 1;
+    }
+    d->cfg = cfg;
+    uv_loop_init(&d->loop);
+    if (start(d) < 0) {
+        /* Start-up failed before anything was accepted: nothing to flush
+         * but the store, which tp_store_close() commits and closes. */
+        tp_store_close(d->store);
+        return 1;
+    }
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    tp_store_close(d->store);
+    d->store = NULL;
+    tp_server_free(d->server);
+    int rc = uv_loop_close(&d->loop);
+    if (rc != 0)
+        fprintf(stderr, "tphd: loop closed with handles open (%s)\n", uv_strerror(rc));
+    fprintf(stderr, "tphd: stopped\n");
+    free(d);
+    return 0;
+}

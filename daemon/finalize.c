@@ -1,0 +1,335 @@
+#include "finalize.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rebuild.h"
+#include "render.h"
+#include "tp_err.h"
+
+#define BATCH_TRACES 32
+#define BATCH_BYTES (16u << 20)
+
+/* ---- Stats as JSON ----------------------------------------------------------------- */
+
+static double ms(int64_t ns)
+{
+    return (double)ns / 1e6;
+}
+
+/* json_string() refuses invalid UTF-8; tree strings were fixed at ingest,
+ * but an imported file is only as clean as jansson made it. */
+static json_t *jstr(const char *s)
+{
+    json_t *j = json_string(s ? s : "");
+    return j ? j : json_string("?");
+}
+
+static json_t *func_json(const tp_tree *t, const tp_func_stats *f)
+{
+    char name[512];
+    const tp_func *fn = &t->funcs[f->func];
+    tp_func_name(t, f->func, name, sizeof(name));
+    return json_pack("{s:o, s:o, s:o, s:o, s:i, s:I, s:f, s:f, s:f, s:f, s:I}", "name", jstr(name),
+                     "module", jstr(fn->module), "qualname", jstr(fn->qualname), "file",
+                     jstr(fn->file), "lineno", (int)fn->lineno, "count", (json_int_t)f->count,
+                     "total_ms", ms(f->total_ns), "self_ms", ms(f->self_ns), "min_ms",
+                     ms(f->min_ns), "max_ms", ms(f->max_ns), "exceptions", (json_int_t)f->nexc);
+}
+
+static int add_full(json_t *o, const tp_tree *t, const tp_stats *s)
+{
+    json_t *funcs = json_array(), *mods = json_array();
+    if (json_object_set_new(o, "functions", funcs) < 0 ||
+        json_object_set_new(o, "by_module", mods) < 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->nfuncs; i++)
+        if (json_array_append_new(funcs, func_json(t, &s->funcs[i])) < 0)
+            return -ENOMEM;
+    for (size_t i = 0; i < s->nmods; i++) {
+        const tp_module_stats *m = &s->mods[i];
+        json_t *mj = json_pack("{s:o, s:I, s:i, s:f}", "module", jstr(m->module), "calls",
+                               (json_int_t)m->calls, "functions", (int)m->functions, "self_ms",
+                               ms(m->self_ns));
+        if (json_array_append_new(mods, mj) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+json_t *tp_stats_json(const tp_tree *t, const tp_stats *s, bool full)
+{
+    char name[512];
+    json_t *o = json_pack("{s:I, s:i, s:i, s:i, s:I, s:f}", "calls", (json_int_t)s->calls,
+                          "unique_functions", (int)s->unique_functions, "modules", (int)s->modules,
+                          "max_depth", (int)s->max_depth, "exceptions", (json_int_t)s->exceptions,
+                          "duration_ms", ms(s->duration_ns));
+    if (!o)
+        return NULL;
+    json_t *slowest = json_null(), *most = json_null();
+    if (s->slowest != TP_NONE && s->slowest < t->nnodes) {
+        const tp_node *n = &t->nodes[s->slowest];
+        tp_func_name(t, n->func, name, sizeof(name));
+        slowest = json_pack("{s:o, s:I, s:f}", "name", jstr(name), "node", (json_int_t)s->slowest,
+                            "ms", ms(n->total_ns));
+    }
+    if (s->most_called != TP_NONE && s->most_called < t->nfuncs) {
+        uint64_t count = 0;
+        for (size_t i = 0; i < s->nfuncs; i++)
+            if (s->funcs[i].func == s->most_called)
+                count = s->funcs[i].count;
+        tp_func_name(t, s->most_called, name, sizeof(name));
+        most = json_pack("{s:o, s:I}", "name", jstr(name), "count", (json_int_t)count);
+    }
+    if (json_object_set_new(o, "slowest", slowest) < 0 ||
+        json_object_set_new(o, "most_called", most) < 0 || (full && add_full(o, t, s) < 0)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* ---- Finalizing ---------------------------------------------------------------------- */
+
+typedef struct fin_result {
+    int64_t rowid;
+    int state;            /* TP_FINAL_DONE or TP_FINAL_FAILED */
+    tp_func_stats *funcs; /* copied out of the tp_stats */
+    size_t nfuncs;
+    char *stats_json;
+    char *folded;
+    size_t folded_len;
+} fin_result;
+
+static void result_clear(fin_result *r)
+{
+    free(r->funcs);
+    free(r->stats_json);
+    free(r->folded);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Rebuild, measure and fold one trace. Returns TP_ERR_NOT_FOUND when it was
+ * deleted meanwhile; any other failure marks it failed. */
+static int compute(sqlite3 *db, int64_t rowid, fin_result *res)
+{
+    tp_tree *t = NULL, *f = NULL;
+    tp_stats *st = NULL;
+    tp_buf folded = TP_BUF_INIT;
+    char err[256];
+    res->rowid = rowid;
+    res->state = TP_FINAL_FAILED;
+    int r = tp_rebuild_tree(db, rowid, &t, err, sizeof(err));
+    if (r == TP_ERR_NOT_FOUND)
+        return r;
+    if (r == 0)
+        r = tp_tree_stats(t, &st);
+    if (r == 0)
+        r = tp_tree_fold(t, NULL, &f);
+    if (r == 0)
+        r = tp_render_json(f, false, &folded);
+    if (r == 0) {
+        json_t *sj = tp_stats_json(t, st, false);
+        res->stats_json = sj ? json_dumps(sj, JSON_COMPACT) : NULL;
+        json_decref(sj);
+        res->funcs = st->nfuncs ? malloc(st->nfuncs * sizeof(*res->funcs)) : NULL;
+        if (!res->stats_json || (st->nfuncs && !res->funcs))
+            r = -ENOMEM;
+    }
+    if (r == 0) {
+        memcpy(res->funcs, st->funcs, st->nfuncs * sizeof(*res->funcs));
+        res->nfuncs = st->nfuncs;
+        res->folded = tp_buf_steal(&folded, &res->folded_len);
+        res->state = res->folded ? TP_FINAL_DONE : TP_FINAL_FAILED;
+    } else {
+        fprintf(stderr, "tphd: cannot finalize trace %lld: %s\n", (long long)rowid,
+                r == -ENOMEM ? "out of memory" : tp_strerror(r));
+        free(res->funcs);
+        free(res->stats_json);
+        res->funcs = NULL;
+        res->stats_json = NULL;
+        res->nfuncs = 0;
+    }
+    tp_buf_free(&folded);
+    tp_stats_free(st);
+    tp_tree_free(f);
+    tp_tree_free(t);
+    return 0;
+}
+
+typedef struct fin_batch {
+    fin_result items[BATCH_TRACES];
+    size_t n, bytes;
+} fin_batch;
+
+static int exec_bound(sqlite3 *db, const char *sql, int64_t rowid)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, rowid);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? rc : -1;
+}
+
+static int store_one(sqlite3 *db, const fin_result *res, sqlite3_stmt *ins, sqlite3_stmt *fold,
+                     sqlite3_stmt *upd)
+{
+    /* Deleted while we computed: nothing to attach the results to. */
+    if (exec_bound(db, "SELECT 1 FROM traces WHERE rowid = ?1", res->rowid) != SQLITE_ROW)
+        return 0;
+    if (exec_bound(db, "DELETE FROM func_stats WHERE trace = ?1", res->rowid) < 0)
+        return TP_ERR_DB;
+    for (size_t i = 0; i < res->nfuncs; i++) {
+        const tp_func_stats *f = &res->funcs[i];
+        sqlite3_bind_int64(ins, 1, res->rowid);
+        sqlite3_bind_int64(ins, 2, f->func);
+        sqlite3_bind_int64(ins, 3, (int64_t)f->count);
+        sqlite3_bind_int64(ins, 4, f->total_ns);
+        sqlite3_bind_int64(ins, 5, f->self_ns);
+        sqlite3_bind_int64(ins, 6, f->min_ns);
+        sqlite3_bind_int64(ins, 7, f->max_ns);
+        sqlite3_bind_int64(ins, 8, (int64_t)f->nexc);
+        int rc = sqlite3_step(ins);
+        sqlite3_reset(ins);
+        if (rc != SQLITE_DONE)
+            return TP_ERR_DB;
+    }
+    if (res->folded) {
+        sqlite3_bind_int64(fold, 1, res->rowid);
+        sqlite3_bind_blob64(fold, 2, res->folded, res->folded_len, SQLITE_STATIC);
+        int rc = sqlite3_step(fold);
+        sqlite3_reset(fold);
+        if (rc != SQLITE_DONE)
+            return TP_ERR_DB;
+    }
+    sqlite3_bind_int64(upd, 1, res->rowid);
+    if (res->stats_json)
+        sqlite3_bind_text(upd, 2, res->stats_json, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(upd, 2);
+    sqlite3_bind_int(upd, 3, res->state);
+    int rc = sqlite3_step(upd);
+    sqlite3_reset(upd);
+    return rc == SQLITE_DONE ? 0 : TP_ERR_DB;
+}
+
+static int store_fn(sqlite3 *db, tp_store_op *op, void *arg)
+{
+    fin_batch *b = arg;
+    sqlite3_stmt *ins = NULL, *fold = NULL, *upd = NULL;
+    int r = TP_ERR_DB;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT OR REPLACE INTO func_stats (trace, fid, count, total_ns,"
+                           " self_ns, min_ns, max_ns, nexc) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+                           -1, &ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "INSERT OR REPLACE INTO folded (trace, format, data) VALUES (?1, 1, ?2)",
+                           -1, &fold, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "UPDATE traces SET stats = ?2, finalized = ?3 WHERE rowid = ?1", -1,
+                           &upd, NULL) != SQLITE_OK)
+        goto out;
+    for (size_t i = 0; i < b->n; i++) {
+        r = store_one(db, &b->items[i], ins, fold, upd);
+        if (r < 0)
+            goto out;
+    }
+    r = 0;
+out:
+    if (r < 0)
+        tp_store_sqlite_err(db, sqlite3_errcode(db), "storing statistics", op->errmsg,
+                            sizeof(op->errmsg));
+    sqlite3_finalize(ins);
+    sqlite3_finalize(fold);
+    sqlite3_finalize(upd);
+    return r;
+}
+
+static int flush(tp_store *s, fin_batch *b)
+{
+    int r = 0;
+    if (b->n > 0) {
+        char msg[200];
+        r = tp_store_call_sync(s, store_fn, b, msg, sizeof(msg));
+        if (r < 0)
+            fprintf(stderr, "tphd: %s\n", msg);
+    }
+    for (size_t i = 0; i < b->n; i++)
+        result_clear(&b->items[i]);
+    b->n = 0;
+    b->bytes = 0;
+    return r;
+}
+
+int tp_finalize_traces(tp_store *s, const int64_t *rowids, size_t n)
+{
+    sqlite3 *db = NULL;
+    char err[256];
+    int r = tp_store_reader_get(s, &db, err, sizeof(err));
+    if (r < 0)
+        return r;
+    fin_batch *b = calloc(1, sizeof(*b));
+    if (!b) {
+        tp_store_reader_put(s, db);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n && r == 0; i++) {
+        fin_result *res = &b->items[b->n];
+        if (compute(db, rowids[i], res) == TP_ERR_NOT_FOUND) {
+            result_clear(res);
+            continue;
+        }
+        b->bytes += res->folded_len + res->nfuncs * sizeof(tp_func_stats);
+        b->n++;
+        if (b->n == BATCH_TRACES || b->bytes >= BATCH_BYTES)
+            r = flush(s, b);
+    }
+    if (r == 0)
+        r = flush(s, b);
+    else
+        flush(s, b);
+    free(b);
+    tp_store_reader_put(s, db);
+    return r;
+}
+
+int tp_finalize_pending(tp_store *s, size_t max, int64_t **ret, size_t *ret_n)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char err[256];
+    int64_t *ids = malloc((max ? max : 1) * sizeof(*ids));
+    size_t n = 0;
+    if (!ids)
+        return -ENOMEM;
+    int r = tp_store_reader_get(s, &db, err, sizeof(err));
+    if (r < 0) {
+        free(ids);
+        return r;
+    }
+    if (sqlite3_prepare_v2(db,
+                           "SELECT rowid FROM traces WHERE status != 0 AND finalized = 0"
+                           " ORDER BY rowid LIMIT ?1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        r = TP_ERR_DB;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, (int64_t)max);
+    int rc;
+    while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        ids[n++] = sqlite3_column_int64(st, 0);
+out:
+    sqlite3_finalize(st);
+    tp_store_reader_put(s, db);
+    if (r < 0) {
+        free(ids);
+        return r;
+    }
+    *ret = ids;
+    *ret_n = n;
+    return 0;
+}

@@ -1,0 +1,66 @@
+/* The query ops of the tph <-> tphd contract (/work/query-api.md): list, get,
+ * tree, stats, diff, export, clean, status, import. They run on a worker
+ * thread (uv_queue_work), read through the store's reader connections and
+ * write through tp_store_call_sync(), so they never block the event loop.
+ * The HTTP API (issue 5) calls the same entry point. */
+#ifndef TP_QUERY_H
+#define TP_QUERY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "store.h"
+#include "tree.h"
+
+/** Everything a query may use: the store, who asks, and the server facts that
+ *  "status" reports (a snapshot taken on the loop thread before the query). */
+typedef struct tp_query_env {
+    tp_store *store;
+    uint32_t uid;            /* the peer's uid (SO_PEERCRED); 0 = root sees all */
+    int64_t pid;
+    uint64_t pstart;
+    const char *version;     /* "2.0.0" */
+    double uptime_s;
+    int64_t daemon_pid;
+    const char *socket_path;
+    int64_t clients;         /* connected clients */
+    uint64_t events_total;   /* events committed since start */
+    double events_per_s;     /* over the last 10 s */
+    const char *http_url;    /* "http://127.0.0.1:PORT" or NULL */
+    /** The report URL of a trace for uid, when tphd serves HTTP (else NULL):
+     *  writes it into buf and returns 0, or returns a negative code. Any thread. */
+    int (*trace_url)(void *ud, uint32_t uid, const char *trace_id, char *buf, size_t size);
+    void *trace_url_ud;
+    const void *body;        /* QUERY body (import: the file), may be NULL */
+    size_t body_len;
+} tp_query_env;
+
+/** The outcome of one query. code 0: body holds content_type's bytes. */
+typedef struct tp_query_result {
+    int code;                 /* 0 or a tp_err.h code */
+    char message[512];        /* when code < 0: what went wrong, for the user */
+    const char *content_type; /* static string */
+    tp_buf body;
+    int64_t created_rowid;    /* import: the new trace (to finalize); 0 otherwise */
+} tp_query_result;
+
+/** Run op with its JSON arguments (NULL or "" = {}) and fill *res (which the
+ *  caller zero-initialises and later frees with tp_query_result_free()).
+ *  Thread-safe; blocks (worker threads only). */
+void tp_query_run(const tp_query_env *env, const char *op, const char *args_json,
+                  tp_query_result *res);
+
+/** Release the body. */
+void tp_query_result_free(tp_query_result *res);
+
+/** Renders the self-contained HTML report of a finished raw tree (issue 5).
+ *  Returns 0 or a code. */
+typedef int (*tp_query_html_fn)(const tp_tree *t, tp_buf *out);
+
+/** Install the HTML exporter used by export format "html" (the web module
+ *  does at start-up; until then that format answers -ENOTSUP). Call before
+ *  any query runs. */
+void tp_query_set_html_exporter(tp_query_html_fn fn);
+
+#endif

@@ -1,0 +1,55 @@
+/* Internals shared by query.c (dispatch, list, get, clean, status, import)
+ * and query_tree.c (tree, stats, diff, export). Not a contract. */
+#ifndef TP_QUERY_PRIV_H
+#define TP_QUERY_PRIV_H
+
+#include <jansson.h>
+
+#include "query.h"
+
+#define TP_CT_JSON "application/json"
+#define TP_CT_TEXT "text/plain; charset=utf-8"
+#define TP_CT_CSV  "text/csv; charset=utf-8"
+#define TP_CT_HTML "text/html; charset=utf-8"
+
+/** Everything an op needs while it runs. */
+typedef struct tp_qctx {
+    const tp_query_env *env;
+    json_t *args;          /* the arguments object */
+    sqlite3 *db;           /* a reader connection */
+    tp_query_result *res;
+} tp_qctx;
+
+/** Set res->code and res->message; returns code. */
+int tp_qfail(tp_qctx *q, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/** Argument getters: 0 and the value (def when absent), or TP_ERR_TYPE via
+ *  tp_qfail when present with the wrong type. */
+int tp_qarg_str(tp_qctx *q, const char *key, const char *def, const char **ret);
+int tp_qarg_bool(tp_qctx *q, const json_t *obj, const char *key, bool def, bool *ret);
+int tp_qarg_int(tp_qctx *q, const char *key, int64_t def, int64_t *ret);
+int tp_qarg_num(tp_qctx *q, const char *key, double def, double *ret);
+
+/** Resolve an ID prefix visible to the peer to a rowid: TP_ERR_NOT_FOUND,
+ *  TP_ERR_AMBIGUOUS (listing up to 5 candidates) or TP_ERR_DB via tp_qfail. */
+int tp_qresolve(tp_qctx *q, const char *prefix, int64_t *ret_rowid);
+
+/** Resolve args[key] and rebuild that trace's tree. */
+int tp_qload(tp_qctx *q, const char *key, tp_tree **ret);
+
+/** Dump j (stolen) compactly as the JSON body. */
+int tp_qreply_json(tp_qctx *q, json_t *j);
+
+/** json_string that never fails on bad UTF-8 (NULL -> null). */
+json_t *tp_qstr(const char *s);
+
+/* query_tree.c */
+int tp_query_tree(tp_qctx *q);
+int tp_query_stats(tp_qctx *q);
+int tp_query_diff(tp_qctx *q);
+int tp_query_export(tp_qctx *q);
+
+/* query.c */
+extern tp_query_html_fn tp_query_html_exporter;
+
+#endif

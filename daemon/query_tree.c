@@ -1,0 +1,266 @@
+/* The query ops that rebuild trees: tree, stats, diff, export. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "finalize.h"
+#include "query_priv.h"
+#include "rebuild.h"
+#include "render.h"
+#include "tp_err.h"
+
+#define MAX_FILTERS 64
+
+/* Render options live at the top level of args (PROTOCOL.md) or in an "opts"
+ * object (the older query contract); "filters" and "filter" both work. */
+static const json_t *opts_obj(const tp_qctx *q)
+{
+    const json_t *o = json_object_get(q->args, "opts");
+    return json_is_object(o) ? o : q->args;
+}
+
+static int read_filters(tp_qctx *q, const json_t *o, const char **filters)
+{
+    const json_t *f = json_object_get(o, "filters");
+    if (!f)
+        f = json_object_get(o, "filter");
+    if (!f || json_is_null(f)) {
+        filters[0] = NULL;
+        return 0;
+    }
+    if (json_is_string(f)) {
+        filters[0] = json_string_value(f);
+        filters[1] = NULL;
+        return 0;
+    }
+    if (!json_is_array(f) || json_array_size(f) >= MAX_FILTERS)
+        return tp_qfail(q, -EINVAL, "argument \"filters\" must be a list of at most %d patterns",
+                        MAX_FILTERS - 1);
+    size_t i;
+    json_t *v;
+    json_array_foreach(f, i, v) {
+        if (!json_is_string(v))
+            return tp_qfail(q, -EINVAL, "argument \"filters\" must hold strings");
+        filters[i] = json_string_value(v);
+    }
+    filters[json_array_size(f)] = NULL;
+    return 0;
+}
+
+static int read_render_opts(tp_qctx *q, tp_render_opts *ro, const char **filters)
+{
+    const json_t *o = opts_obj(q);
+    const json_t *style = json_object_get(o, "style");
+    bool fold;
+    int64_t depth, threshold;
+    tp_render_opts_init(ro);
+    if (style && !json_is_null(style)) {
+        const char *s = json_string_value(style);
+        if (s && strcmp(s, "unicode") == 0)
+            ro->style = TP_STYLE_UNICODE;
+        else if (s && strcmp(s, "ascii") == 0)
+            ro->style = TP_STYLE_ASCII;
+        else
+            return tp_qfail(q, -EINVAL, "argument \"style\" must be \"unicode\" or \"ascii\"");
+    }
+    if (tp_qarg_bool(q, o, "color", false, &ro->color) < 0 ||
+        tp_qarg_bool(q, o, "args", true, &ro->args) < 0 ||
+        tp_qarg_bool(q, o, "returns", true, &ro->returns) < 0 ||
+        tp_qarg_bool(q, o, "self_time", false, &ro->self_time) < 0 ||
+        tp_qarg_bool(q, o, "source", false, &ro->source) < 0 ||
+        tp_qarg_bool(q, o, "header", true, &ro->header) < 0 ||
+        tp_qarg_bool(q, q->args, "folded", true, &fold) < 0 ||
+        tp_qarg_int(q, "depth", -1, &depth) < 0 ||
+        tp_qarg_int(q, "fold_threshold", 0, &threshold) < 0 || read_filters(q, o, filters) < 0)
+        return q->res->code;
+    if (threshold < 0 || threshold > UINT32_MAX)
+        return tp_qfail(q, -EINVAL, "argument \"fold_threshold\" is out of range");
+    ro->fold = fold;
+    ro->fold_threshold = (uint32_t)threshold;
+    ro->max_depth = depth < 0 || depth > INT32_MAX ? -1 : (int)depth;
+    ro->filters = filters[0] ? filters : NULL;
+    return 0;
+}
+
+static int format_of(tp_qctx *q, const char *def, const char *const *allowed, const char **ret)
+{
+    const char *f;
+    if (tp_qarg_str(q, "format", def, &f) < 0)
+        return q->res->code;
+    for (size_t i = 0; allowed[i]; i++) {
+        if (strcmp(f, allowed[i]) == 0) {
+            *ret = allowed[i];
+            return 0;
+        }
+    }
+    return tp_qfail(q, -EINVAL, "unknown format \"%.40s\"", f);
+}
+
+static int rendered(tp_qctx *q, int r, const char *ctype)
+{
+    if (r < 0)
+        return tp_qfail(q, r, "cannot render: %s", tp_strerror(r));
+    q->res->content_type = ctype;
+    return 0;
+}
+
+int tp_query_tree(tp_qctx *q)
+{
+    static const char *const formats[] = {"text", "json", NULL};
+    const char *format, *filters[MAX_FILTERS];
+    tp_render_opts ro;
+    tp_tree *t = NULL, *sub = NULL;
+    int64_t node;
+    if (format_of(q, "text", formats, &format) < 0 || read_render_opts(q, &ro, filters) < 0 ||
+        tp_qarg_int(q, "node", -1, &node) < 0)
+        return q->res->code;
+    if (tp_qload(q, "id", &t) < 0)
+        return q->res->code;
+    int r = 0;
+    if (node >= 0) {
+        if ((uint64_t)node >= t->nnodes) {
+            r = tp_qfail(q, TP_ERR_NOT_FOUND, "node %lld is not in trace %s (it has %zu calls)",
+                         (long long)node, t->meta.trace_id, t->nnodes);
+            goto out;
+        }
+        r = tp_rebuild_subtree(t, (uint32_t)node, &sub);
+        if (r < 0) {
+            tp_qfail(q, r, "cannot extract node %lld: %s", (long long)node, tp_strerror(r));
+            goto out;
+        }
+    }
+    const tp_tree *show = sub ? sub : t;
+    if (strcmp(format, "text") == 0) {
+        r = rendered(q, tp_render_text(show, &ro, &q->res->body), TP_CT_TEXT);
+    } else {
+        /* JSON is the raw (sub)tree unless folding was asked for explicitly. */
+        bool fold_json = json_is_true(json_object_get(q->args, "folded"));
+        tp_tree *folded = NULL;
+        if (fold_json) {
+            tp_fold_opts fo = {.threshold = ro.fold_threshold ? ro.fold_threshold : 2};
+            r = tp_tree_fold(show, &fo, &folded);
+        }
+        if (r == 0)
+            r = tp_render_json(folded ? folded : show, false, &q->res->body);
+        tp_tree_free(folded);
+        r = rendered(q, r, TP_CT_JSON);
+    }
+out:
+    tp_tree_free(sub);
+    tp_tree_free(t);
+    return r;
+}
+
+int tp_query_stats(tp_qctx *q)
+{
+    static const char *const formats[] = {"text", "json", NULL};
+    const char *format;
+    bool color;
+    tp_tree *t = NULL;
+    tp_stats *s = NULL;
+    if (format_of(q, "text", formats, &format) < 0 ||
+        tp_qarg_bool(q, opts_obj(q), "color", false, &color) < 0 || tp_qload(q, "id", &t) < 0)
+        return q->res->code;
+    int r = tp_tree_stats(t, &s);
+    if (r < 0) {
+        tp_qfail(q, r, "cannot compute statistics: %s", tp_strerror(r));
+    } else if (strcmp(format, "text") == 0) {
+        r = rendered(q, tp_render_stats(t, s, color, &q->res->body), TP_CT_TEXT);
+    } else {
+        json_t *j = tp_stats_json(t, s, true);
+        r = j ? tp_qreply_json(q, j) : tp_qfail(q, -ENOMEM, "out of memory");
+    }
+    tp_stats_free(s);
+    tp_tree_free(t);
+    return r;
+}
+
+static json_t *names_json(char **names, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, tp_qstr(names[i]));
+    return a;
+}
+
+static json_t *diff_json(const tp_diff *d)
+{
+    static const char *const kinds[] = {"", "added", "removed", "count", "time"};
+    json_t *changes = json_array();
+    for (size_t i = 0; i < d->n; i++) {
+        const tp_diff_entry *e = &d->entries[i];
+        json_array_append_new(
+            changes, json_pack("{s:s, s:o, s:o, s:I, s:I, s:f, s:f}", "kind",
+                               e->kind >= 1 && e->kind <= 4 ? kinds[e->kind] : "?", "path",
+                               tp_qstr(e->path), "name", tp_qstr(e->name), "count_a",
+                               (json_int_t)e->count_a, "count_b", (json_int_t)e->count_b,
+                               "total_a_ms", e->total_a_ns / 1e6, "total_b_ms", e->total_b_ns / 1e6));
+    }
+    return json_pack("{s:I, s:I, s:f, s:f, s:o, s:o, s:o}", "calls_a", (json_int_t)d->calls_a,
+                     "calls_b", (json_int_t)d->calls_b, "duration_a_ms", d->duration_a_ns / 1e6,
+                     "duration_b_ms", d->duration_b_ns / 1e6, "changes", changes,
+                     "functions_added", names_json(d->funcs_added, d->nfuncs_added),
+                     "functions_removed", names_json(d->funcs_removed, d->nfuncs_removed));
+}
+
+int tp_query_diff(tp_qctx *q)
+{
+    static const char *const formats[] = {"text", "json", NULL};
+    const char *format;
+    bool color;
+    double pct, abs_ms;
+    tp_tree *a = NULL, *b = NULL;
+    tp_diff *d = NULL;
+    if (format_of(q, "text", formats, &format) < 0 ||
+        tp_qarg_bool(q, opts_obj(q), "color", false, &color) < 0 ||
+        tp_qarg_num(q, "time_pct", 20, &pct) < 0 || tp_qarg_num(q, "time_abs_ms", 0.1, &abs_ms) < 0)
+        return q->res->code;
+    int r = tp_qload(q, "a", &a);
+    if (r == 0)
+        r = tp_qload(q, "b", &b);
+    if (r < 0)
+        goto out;
+    tp_diff_opts o = {.time_pct = pct, .time_abs_ns = (int64_t)(abs_ms * 1e6)};
+    r = tp_tree_diff(a, b, &o, &d);
+    if (r < 0) {
+        tp_qfail(q, r, "cannot compare: %s", tp_strerror(r));
+    } else if (strcmp(format, "text") == 0) {
+        r = rendered(q, tp_render_diff(d, color, &q->res->body), TP_CT_TEXT);
+    } else {
+        json_t *j = diff_json(d);
+        r = j ? tp_qreply_json(q, j) : tp_qfail(q, -ENOMEM, "out of memory");
+    }
+out:
+    tp_diff_free(d);
+    tp_tree_free(a);
+    tp_tree_free(b);
+    return r;
+}
+
+int tp_query_export(tp_qctx *q)
+{
+    static const char *const formats[] = {"json", "csv", "chrome", "folded", "html", NULL};
+    const char *format;
+    tp_tree *t = NULL;
+    if (format_of(q, "json", formats, &format) < 0)
+        return q->res->code;
+    if (strcmp(format, "html") == 0 && !tp_query_html_exporter)
+        return tp_qfail(q, -ENOTSUP,
+                        "this tphd was built without the report UI, so it cannot export HTML");
+    if (tp_qload(q, "id", &t) < 0)
+        return q->res->code;
+    tp_buf *out = &q->res->body;
+    int r;
+    if (strcmp(format, "json") == 0)
+        r = rendered(q, tp_render_json(t, true, out), TP_CT_JSON);
+    else if (strcmp(format, "csv") == 0)
+        r = rendered(q, tp_render_csv(t, out), TP_CT_CSV);
+    else if (strcmp(format, "chrome") == 0)
+        r = rendered(q, tp_render_chrome(t, out), TP_CT_JSON);
+    else if (strcmp(format, "folded") == 0)
+        r = rendered(q, tp_render_folded(t, out), TP_CT_TEXT);
+    else
+        r = rendered(q, tp_query_html_exporter(t, out), TP_CT_HTML);
+    tp_tree_free(t);
+    return r;
+}

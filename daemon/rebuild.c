@@ -1,0 +1,353 @@
+#include "rebuild.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tp_err.h"
+
+/* ---- Events -> tree ---------------------------------------------------------------- */
+
+/* Reads a record's text entries; returns false when they run past the end. */
+static bool take_text(const uint8_t *text, size_t text_len, size_t *pos, unsigned n,
+                      const char **p, size_t *len)
+{
+    for (unsigned k = 0; k < n; k++) {
+        uint32_t l;
+        if (text_len - *pos < 4)
+            return false;
+        memcpy(&l, text + *pos, 4);
+        l = le32toh(l);
+        *pos += 4;
+        if (text_len - *pos < l)
+            return false;
+        p[k] = (const char *)text + *pos;
+        len[k] = l;
+        *pos += l;
+    }
+    return true;
+}
+
+int tp_rebuild_feed(tp_tree *t, const void *records, size_t nrecords, const void *text,
+                    size_t text_len)
+{
+    const uint8_t *rec = records, *tx = text;
+    size_t tpos = 0;
+    for (size_t i = 0; i < nrecords; i++) {
+        tp_event e;
+        memcpy(&e, rec + i * sizeof(e), sizeof(e));
+        uint32_t arg = le32toh(e.arg);
+        uint64_t tns = le64toh(e.t_ns);
+        const char *s[2] = {NULL, NULL};
+        size_t l[2] = {0, 0};
+        if ((e.flags & TP_EVF_TEXT) &&
+            !take_text(tx, text_len, &tpos, tp_event_text_entries(e.kind), s, l))
+            return TP_ERR_MALFORMED;
+        int r = 0;
+        switch (e.kind) {
+        case TP_EV_CALL: r = tp_tree_call(t, arg, tns, e.flags & TP_EVF_GEN, s[0], l[0]); break;
+        case TP_EV_RETURN: r = tp_tree_return(t, tns, s[0], l[0]); break;
+        case TP_EV_UNWIND: r = tp_tree_unwind(t, tns, s[0], l[0], s[1], l[1]); break;
+        case TP_EV_CAUGHT: r = tp_tree_caught(t, tns, s[0], l[0], s[1], l[1]); break;
+        case TP_EV_YIELD: r = tp_tree_yield(t, arg, tns); break;
+        case TP_EV_RESUME: r = tp_tree_resume(t, arg, tns); break;
+        case TP_EV_THREAD: r = tp_tree_thread(t, arg); break;
+        default: return TP_ERR_MALFORMED;
+        }
+        /* Only running out of memory stops a rebuild; an event the builder
+         * cannot place (validated at ingest, so rare) is skipped. */
+        if (r == -ENOMEM)
+            return r;
+    }
+    return 0;
+}
+
+static int load_meta(sqlite3 *db, int64_t rowid, tp_tree *t, uint64_t *ret_end, char *err,
+                     size_t errsz)
+{
+    sqlite3_stmt *st = NULL;
+    int r = 0;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT id, label, wall_start_ns, end_ns, last_ns, calls, dropped,"
+                                " limit_reason, config, status FROM traces WHERE rowid = ?1",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        goto dberr;
+    sqlite3_bind_int64(st, 1, rowid);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        snprintf(err, errsz, "trace not found");
+        r = TP_ERR_NOT_FOUND;
+        goto out;
+    }
+    if (rc != SQLITE_ROW)
+        goto dberr;
+    const char *id = (const char *)sqlite3_column_text(st, 0);
+    snprintf(t->meta.trace_id, sizeof(t->meta.trace_id), "%s", id ? id : "");
+    t->meta.wall_start_ns = sqlite3_column_int64(st, 2);
+    int64_t end = sqlite3_column_type(st, 3) == SQLITE_NULL ? sqlite3_column_int64(st, 4)
+                                                            : sqlite3_column_int64(st, 3);
+    *ret_end = end > 0 ? (uint64_t)end : 0;
+    t->meta.call_count = (uint64_t)sqlite3_column_int64(st, 5);
+    t->meta.dropped = (uint64_t)sqlite3_column_int64(st, 6);
+    if ((sqlite3_column_type(st, 1) != SQLITE_NULL &&
+         tp_tree_set_label(t, (const char *)sqlite3_column_text(st, 1)) < 0) ||
+        (sqlite3_column_type(st, 7) != SQLITE_NULL &&
+         tp_tree_set_limit_reason(t, (const char *)sqlite3_column_text(st, 7)) < 0) ||
+        (sqlite3_column_type(st, 8) != SQLITE_NULL &&
+         tp_tree_set_config_json(t, (const char *)sqlite3_column_text(st, 8)) < 0)) {
+        snprintf(err, errsz, "out of memory");
+        r = -ENOMEM;
+    }
+    goto out;
+dberr:
+    r = tp_store_sqlite_err(db, rc, "reading a trace", err, errsz);
+out:
+    sqlite3_finalize(st);
+    return r;
+}
+
+static int load_funcs(sqlite3 *db, int64_t rowid, tp_tree *t, char *err, size_t errsz)
+{
+    sqlite3_stmt *st = NULL;
+    int r = 0, rc = sqlite3_prepare_v2(
+                   db, "SELECT fid, module, qualname, file, lineno FROM funcs WHERE trace = ?1", -1,
+                   &st, NULL);
+    if (rc != SQLITE_OK)
+        goto dberr;
+    sqlite3_bind_int64(st, 1, rowid);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        r = tp_tree_def_func(t, (uint32_t)sqlite3_column_int64(st, 0),
+                             (const char *)sqlite3_column_text(st, 1),
+                             (const char *)sqlite3_column_text(st, 2),
+                             (const char *)sqlite3_column_text(st, 3),
+                             (int32_t)sqlite3_column_int(st, 4));
+        if (r < 0) {
+            snprintf(err, errsz, "cannot describe a function: %s", tp_strerror(r));
+            goto out;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        goto dberr;
+    goto out;
+dberr:
+    r = tp_store_sqlite_err(db, rc, "reading functions", err, errsz);
+out:
+    sqlite3_finalize(st);
+    return r;
+}
+
+static int load_chunks(sqlite3 *db, int64_t rowid, tp_tree *t, char *err, size_t errsz)
+{
+    sqlite3_stmt *st = NULL;
+    int r = 0, rc = sqlite3_prepare_v2(
+                   db, "SELECT nrecords, records, text FROM chunks WHERE trace = ?1 ORDER BY seq",
+                   -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        goto dberr;
+    sqlite3_bind_int64(st, 1, rowid);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const void *rec = sqlite3_column_blob(st, 1);
+        size_t nbytes = (size_t)sqlite3_column_bytes(st, 1);
+        const void *text = sqlite3_column_blob(st, 2);
+        size_t tlen = (size_t)sqlite3_column_bytes(st, 2);
+        r = tp_rebuild_feed(t, rec, nbytes / sizeof(tp_event), text, tlen);
+        if (r == -ENOMEM) {
+            snprintf(err, errsz, "out of memory rebuilding the tree");
+            goto out;
+        }
+        r = 0; /* a damaged chunk loses its own events, not the trace */
+    }
+    if (rc != SQLITE_DONE)
+        goto dberr;
+    goto out;
+dberr:
+    r = tp_store_sqlite_err(db, rc, "reading events", err, errsz);
+out:
+    sqlite3_finalize(st);
+    return r;
+}
+
+int tp_rebuild_tree(sqlite3 *db, int64_t rowid, tp_tree **ret, char *err, size_t errsz)
+{
+    tp_tree *t = NULL;
+    uint64_t end = 0, calls;
+    bool own_txn = sqlite3_get_autocommit(db);
+    int r = tp_tree_new(&t);
+    if (r < 0) {
+        snprintf(err, errsz, "out of memory");
+        return r;
+    }
+    /* One snapshot for the row, its functions and its chunks. */
+    if (own_txn && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        r = tp_store_sqlite_err(db, sqlite3_errcode(db), "begin", err, errsz);
+        goto out;
+    }
+    r = load_meta(db, rowid, t, &end, err, errsz);
+    if (r == 0)
+        r = load_funcs(db, rowid, t, err, errsz);
+    if (r == 0)
+        r = load_chunks(db, rowid, t, err, errsz);
+    if (own_txn)
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (r < 0)
+        goto out;
+    calls = t->meta.call_count;
+    r = tp_tree_finish(t, end);
+    if (r < 0) {
+        snprintf(err, errsz, "cannot finish the tree: %s", tp_strerror(r));
+        goto out;
+    }
+    /* END's count is exact even when events were dropped in transit. */
+    t->meta.call_count = calls > t->nnodes ? calls : t->nnodes;
+    *ret = t;
+    t = NULL;
+out:
+    tp_tree_free(t);
+    return r;
+}
+
+/* ---- Tree -> events -------------------------------------------------------------- */
+
+typedef struct emitter {
+    tp_buf *rec, *text;
+    uint32_t thread;
+} emitter;
+
+static void emit(emitter *em, uint8_t kind, uint8_t flags, uint32_t arg, int64_t t_ns)
+{
+    tp_event e = {.kind = kind, .flags = flags, .rsv = 0,
+                  .arg = htole32(arg), .t_ns = htole64((uint64_t)(t_ns < 0 ? 0 : t_ns))};
+    tp_buf_append(em->rec, &e, sizeof(e));
+}
+
+static void emit_text(emitter *em, const char *s)
+{
+    size_t n = strlen(s);
+    uint32_t l = htole32((uint32_t)n);
+    tp_buf_append(em->text, &l, 4);
+    tp_buf_append(em->text, s, n);
+}
+
+static void emit_open(const tp_tree *t, uint32_t n, bool is_top, emitter *em)
+{
+    const tp_node *nd = &t->nodes[n];
+    if (is_top && nd->thread != em->thread) {
+        emit(em, TP_EV_THREAD, 0, nd->thread, nd->start_ns);
+        em->thread = nd->thread;
+    }
+    uint8_t fl = (nd->args ? TP_EVF_TEXT : 0) | ((nd->flags & TP_NODE_GEN) ? TP_EVF_GEN : 0);
+    emit(em, TP_EV_CALL, fl, nd->func, nd->start_ns);
+    if (nd->args)
+        emit_text(em, nd->args);
+}
+
+static void emit_close(const tp_tree *t, uint32_t n, bool last, emitter *em)
+{
+    const tp_node *nd = &t->nodes[n];
+    if ((nd->flags & TP_NODE_CAUGHT) && nd->exc_type) {
+        emit(em, TP_EV_CAUGHT, TP_EVF_TEXT, 0, nd->end_ns);
+        emit_text(em, nd->exc_type);
+        emit_text(em, nd->exc_msg ? nd->exc_msg : "");
+    }
+    if (nd->flags & TP_NODE_EXC) {
+        emit(em, TP_EV_UNWIND, TP_EVF_TEXT, 0, nd->end_ns);
+        emit_text(em, nd->exc_type ? nd->exc_type : "Exception");
+        emit_text(em, nd->exc_msg ? nd->exc_msg : "");
+    } else if (!((nd->flags & TP_NODE_OPEN) && last)) {
+        /* An open call stays open (the finish closes it at the end) unless
+         * a sibling follows it, which only a hand-made file can say. */
+        emit(em, TP_EV_RETURN, nd->ret ? TP_EVF_TEXT : 0, 0, nd->end_ns);
+        if (nd->ret)
+            emit_text(em, nd->ret);
+    }
+}
+
+/* Iterative walk (pre-order CALL, post-order RETURN): a deep recursion in the
+ * traced program must not become a deep recursion in tphd. With siblings,
+ * root's following siblings (the other roots) are emitted too. */
+static void emit_subtree(const tp_tree *t, uint32_t root, bool siblings, emitter *em)
+{
+    uint32_t n = root;
+    uint32_t top_depth = t->nodes[root].depth;
+    for (;;) {
+        emit_open(t, n, t->nodes[n].depth == top_depth, em);
+        if (t->nodes[n].first_child != TP_NONE) {
+            n = t->nodes[n].first_child;
+            continue;
+        }
+        for (;;) {
+            const tp_node *nd = &t->nodes[n];
+            bool is_root = n == root || (siblings && nd->depth == top_depth);
+            bool last = nd->next == TP_NONE || (n == root && !siblings);
+            emit_close(t, n, last, em);
+            if (n == root && !siblings)
+                return;
+            if (nd->next != TP_NONE) {
+                n = nd->next;
+                break;
+            }
+            if (is_root || nd->parent == TP_NONE)
+                return;
+            n = nd->parent;
+        }
+    }
+}
+
+int tp_rebuild_events(const tp_tree *t, uint32_t root, tp_buf *records, tp_buf *text)
+{
+    emitter em = {.rec = records, .text = text, .thread = 0};
+    if (root == TP_NONE) {
+        if (t->first_root != TP_NONE)
+            emit_subtree(t, t->first_root, true, &em);
+    } else {
+        if (root >= t->nnodes)
+            return -EINVAL;
+        emit_subtree(t, root, false, &em);
+    }
+    if (tp_buf_error(records) || tp_buf_error(text))
+        return -ENOMEM;
+    return 0;
+}
+
+int tp_rebuild_subtree(const tp_tree *t, uint32_t root, tp_tree **ret)
+{
+    tp_tree *s = NULL;
+    tp_buf rec = TP_BUF_INIT, text = TP_BUF_INIT;
+    if (root >= t->nnodes)
+        return TP_ERR_NOT_FOUND;
+    int r = tp_tree_new(&s);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < t->nfuncs && r == 0; i++)
+        r = tp_tree_def_func(s, (uint32_t)i, t->funcs[i].module, t->funcs[i].qualname,
+                             t->funcs[i].file, t->funcs[i].lineno);
+    if (r == 0 && t->meta.label)
+        r = tp_tree_set_label(s, t->meta.label);
+    if (r == 0 && t->meta.config_json)
+        r = tp_tree_set_config_json(s, t->meta.config_json);
+    if (r == 0 && t->meta.limit_reason)
+        r = tp_tree_set_limit_reason(s, t->meta.limit_reason);
+    if (r == 0)
+        r = tp_rebuild_events(t, root, &rec, &text);
+    if (r == 0)
+        r = tp_rebuild_feed(s, rec.data, rec.len / sizeof(tp_event), text.data, text.len);
+    if (r == 0)
+        r = tp_tree_finish(s, (uint64_t)t->nodes[root].end_ns);
+    if (r < 0) {
+        tp_tree_free(s);
+        goto out;
+    }
+    memcpy(s->meta.trace_id, t->meta.trace_id, sizeof(s->meta.trace_id));
+    s->meta.wall_start_ns = t->meta.wall_start_ns;
+    s->meta.dropped = t->meta.dropped;
+    s->meta.call_count = s->nnodes;
+    s->meta.duration_ns = t->nodes[root].total_ns;
+    *ret = s;
+out:
+    tp_buf_free(&rec);
+    tp_buf_free(&text);
+    return r;
+}

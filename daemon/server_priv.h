@@ -1,0 +1,117 @@
+/* Internals shared by server.c (sockets, reading, writing, closing, timers)
+ * and dispatch.c (messages, queries, store completions, background work).
+ * Not a contract. */
+#ifndef TP_SERVER_PRIV_H
+#define TP_SERVER_PRIV_H
+
+#include <pthread.h>
+#include <stdio.h>
+
+#include "ingest.h"
+#include "server.h"
+#include "wire.h"
+
+#define TP_RATE_WINDOW 10 /* seconds of the events/s moving window */
+
+typedef struct tp_conn tp_conn;
+struct tp_conn {
+    uv_pipe_t pipe;          /* first: handle->data is the conn too */
+    tp_server *srv;
+    tp_conn *prev, *next;    /* the server's list of connections */
+    uint64_t serial;         /* for log lines */
+    tp_ingest_peer peer;
+    tp_ingest *ingest;
+    uint32_t caps;           /* HELLO caps */
+    bool hello;              /* HELLO received and answered */
+    bool closing;            /* conn_close() ran */
+    bool reading;            /* uv_read_start is active */
+    bool throttled;          /* too much of its data queued */
+    bool query_busy;         /* a query runs for it */
+    bool in_throttle_list;
+    tp_conn *throttle_next;
+    uint8_t *rbuf;           /* receive buffer: rlen bytes of unprocessed frames */
+    size_t rlen, rcap;
+    uint64_t frame_start_ms; /* when the pending partial frame began; 0 = none */
+    uint64_t accept_ms;
+    size_t inflight;         /* bytes of this connection's ops in the store queue */
+    /* A QUERY body arriving in several frames (PROTOCOL.md 4.9). */
+    bool qasm_active, qasm_overflow;
+    uint32_t qasm_id;
+    char *qasm_op, *qasm_args;
+    tp_buf qasm_body;
+    int refs;                /* handle + ops + query: freed at 0 */
+};
+
+struct tp_server {
+    uv_loop_t *loop;
+    tp_store *store;
+    tp_server_opts opts;
+    char *socket_path;
+    char *http_url;
+    bool bound_path;         /* we created the socket file: unlink it at exit */
+    bool listening, shutting_down;
+    uv_pipe_t listener;
+    uv_timer_t sweep;        /* 1 s: frame timeouts, event rate */
+    uv_timer_t retention;
+    uv_async_t async;        /* store completions */
+    pthread_mutex_t done_mu;
+    tp_store_op *done_head, **done_tail;
+    tp_conn *conns;
+    tp_conn *throttled;
+    int64_t nconns;
+    uint64_t next_serial;
+    uint64_t start_ms;
+    int64_t start_mono_ms;
+    int64_t ops_inflight;
+    int64_t works;           /* uv_queue_work items running */
+    /* events/s: committed events per second over the last TP_RATE_WINDOW s */
+    uint64_t events_total, rate_buckets[TP_RATE_WINDOW], rate_current;
+    unsigned rate_pos, rate_filled;
+    uint64_t traces_acked, protocol_errors;
+    /* What other threads may read (tp_server_query_env), under snap_mu. */
+    pthread_mutex_t snap_mu;
+    tp_server_counters snap;
+    int (*trace_url)(void *ud, uint32_t uid, const char *trace_id, char *buf, size_t size);
+    void *trace_url_ud;
+    /* finalization: one worker at a time drains the pending list */
+    int64_t *fin_pending;
+    size_t fin_n, fin_cap;
+    bool fin_running, fin_startup_done;
+    bool retention_running;
+    void (*shutdown_cb)(void *ud);
+    void *shutdown_ud;
+    bool shutdown_done;
+};
+
+/* server.c */
+void tp_conn_close(tp_conn *c);
+void tp_conn_unref(tp_conn *c);
+/** Encode and send m on c; on failure closes c. */
+void tp_conn_send(tp_conn *c, const tp_msg *m);
+/** Send ERROR {code, message}, then close c gracefully. */
+void tp_conn_fail(tp_conn *c, int code, const char *message);
+/** Start or stop reading to match the connection's state; process buffered
+ *  frames when it may. */
+void tp_conn_update(tp_conn *c);
+/** Publish the live counters for other threads. */
+void tp_server_publish(tp_server *s);
+/** Whether the shutdown can finish, and finish it. */
+void tp_server_check_shutdown(tp_server *s);
+uint64_t tp_server_now_ms(const tp_server *s);
+void tp_server_log(const tp_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* dispatch.c */
+/** Handle one whole frame's payload. */
+void tp_dispatch_frame(tp_conn *c, const uint8_t *payload, size_t len);
+/** Submit an op on behalf of c (accounting, throttling). */
+void tp_dispatch_submit(tp_conn *c, tp_store_op *op);
+/** Drain the store's completions (async callback). */
+void tp_dispatch_completions(uv_async_t *a);
+/** Queue finalization of a trace (and start the worker). */
+void tp_dispatch_finalize(tp_server *s, int64_t rowid);
+/** Start the startup finalization scan and a retention pass. */
+void tp_dispatch_start_background(tp_server *s);
+/** Retention timer. */
+void tp_dispatch_retention_tick(uv_timer_t *t);
+
+#endif

@@ -1,0 +1,618 @@
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store_priv.h"
+#include "tp_err.h"
+#include "util.h"
+
+#define DEFAULT_COMMIT_INTERVAL_NS (100 * 1000000LL)
+#define MAX_READERS 8
+
+/* A caller of tp_store_call_sync() waiting for its op. */
+typedef struct sync_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool done;
+} sync_wait;
+
+struct tp_store {
+    char *path;
+    sqlite3 *db; /* the writer's connection: writer thread only (after open) */
+    tp_store_stmts st;
+    tp_store_done_cb done;
+    void *done_ud;
+    int64_t commit_interval_ns;
+
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t mu;      /* guards the queue and stopping */
+    pthread_cond_t cond;
+    tp_store_op *head, **tail;
+    bool stopping;
+    atomic_size_t queued_bytes;
+
+    pthread_mutex_t rmu;     /* guards the reader pool */
+    sqlite3 *readers[MAX_READERS];
+    int nreaders;
+};
+
+int tp_store_sqlite_err(sqlite3 *db, int rc, const char *what, char *err, size_t errsz)
+{
+    int code = TP_ERR_DB;
+    switch (rc & 0xff) {
+    case SQLITE_NOMEM: code = -ENOMEM; break;
+    case SQLITE_FULL: code = -ENOSPC; break;
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN: code = TP_ERR_DB; break;
+    default: break;
+    }
+    if (err && errsz)
+        snprintf(err, errsz, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    return code;
+}
+
+/* ---- Opening and migrating ------------------------------------------------ */
+
+static int open_conn(const char *path, bool create, sqlite3 **ret, char *err, size_t errsz)
+{
+    sqlite3 *db = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(path, &db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        int r = tp_store_sqlite_err(db, rc, path, err, errsz);
+        sqlite3_close(db);
+        return r;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, 10000);
+    *ret = db;
+    return 0;
+}
+
+/* Create the file 0600 ourselves so SQLite (and its -wal/-shm, which copy the
+ * main file's mode) never exposes traces to other users. */
+static int create_file(const char *path, char *err, size_t errsz)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errsz, "cannot create %s: %s", path, strerror(e));
+        return -e;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size == 0)
+        (void)fchmod(fd, 0600);
+    close(fd);
+    return 0;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errsz)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        if (err && errsz)
+            snprintf(err, errsz, "%s (in: %.60s)", msg ? msg : sqlite3_errstr(rc), sql);
+        sqlite3_free(msg);
+        return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : TP_ERR_DB;
+    }
+    return 0;
+}
+
+static int query_int(sqlite3 *db, const char *sql, int64_t *ret)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *ret = sqlite3_column_int64(st, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? 0 : TP_ERR_DB;
+}
+
+/* Schema migrations: migrations[v] takes user_version v to v + 1. */
+static const char *const migrations[] = {
+    "CREATE TABLE traces ("
+    "  id TEXT NOT NULL UNIQUE,"        /* 32 lowercase hex */
+    "  client_id TEXT NOT NULL,"        /* the id the client chose */
+    "  label TEXT,"
+    "  uid INTEGER NOT NULL,"
+    "  pid INTEGER NOT NULL DEFAULT 0,"
+    "  pstart INTEGER NOT NULL DEFAULT 0,"
+    "  host TEXT, argv TEXT, python TEXT, client TEXT, config TEXT, source TEXT,"
+    "  wall_start_ns INTEGER NOT NULL," /* Unix ns of the trace start */
+    "  received_ns INTEGER NOT NULL,"   /* Unix ns when tphd stored BEGIN */
+    "  ended_ns INTEGER,"               /* Unix ns when tphd stored END/truncation */
+    "  end_ns INTEGER,"                 /* trace end, ns since its start */
+    "  calls INTEGER NOT NULL DEFAULT 0,"
+    "  dropped INTEGER NOT NULL DEFAULT 0,"
+    "  limit_reason TEXT, drop_reason TEXT,"
+    "  status INTEGER NOT NULL DEFAULT 0,"
+    "  nevents INTEGER NOT NULL DEFAULT 0,"
+    "  nchunks INTEGER NOT NULL DEFAULT 0,"
+    "  last_ns INTEGER NOT NULL DEFAULT 0," /* largest event time seen */
+    "  bytes INTEGER NOT NULL DEFAULT 0,"
+    "  finalized INTEGER NOT NULL DEFAULT 0,"
+    "  stats TEXT);"
+    "CREATE INDEX traces_start ON traces(wall_start_ns);"
+    "CREATE INDEX traces_uid_start ON traces(uid, wall_start_ns);"
+    "CREATE INDEX traces_status ON traces(status, finalized);"
+    "CREATE TABLE funcs ("
+    "  trace INTEGER NOT NULL, fid INTEGER NOT NULL,"
+    "  module TEXT NOT NULL, qualname TEXT NOT NULL, file TEXT NOT NULL,"
+    "  lineno INTEGER NOT NULL, PRIMARY KEY (trace, fid)) WITHOUT ROWID;"
+    "CREATE TABLE chunks ("
+    "  trace INTEGER NOT NULL, seq INTEGER NOT NULL, nrecords INTEGER NOT NULL,"
+    "  records BLOB NOT NULL, text BLOB NOT NULL);"
+    "CREATE UNIQUE INDEX chunks_trace_seq ON chunks(trace, seq);"
+    "CREATE TABLE func_stats ("
+    "  trace INTEGER NOT NULL, fid INTEGER NOT NULL, count INTEGER NOT NULL,"
+    "  total_ns INTEGER NOT NULL, self_ns INTEGER NOT NULL, min_ns INTEGER NOT NULL,"
+    "  max_ns INTEGER NOT NULL, nexc INTEGER NOT NULL,"
+    "  PRIMARY KEY (trace, fid)) WITHOUT ROWID;"
+    "CREATE TABLE folded ("
+    "  trace INTEGER PRIMARY KEY, format INTEGER NOT NULL, data BLOB NOT NULL);",
+};
+
+static int migrate(sqlite3 *db, int *ret_from, char *err, size_t errsz)
+{
+    int64_t version = 0;
+    int r = query_int(db, "PRAGMA user_version", &version);
+    if (r < 0) {
+        snprintf(err, errsz, "cannot read the schema version: %s", sqlite3_errmsg(db));
+        return r;
+    }
+    if (version > TP_STORE_SCHEMA) {
+        snprintf(err, errsz,
+                 "the database has schema version %lld, newer than this tphd knows (%d); "
+                 "use a newer tphd or another --db",
+                 (long long)version, TP_STORE_SCHEMA);
+        return TP_ERR_VERSION;
+    }
+    *ret_from = (int)version;
+    if (version == 0) {
+        /* Settings that only take effect before the first table exists. */
+        r = exec_sql(db, "PRAGMA page_size=" TP_STORE_PAGE_SIZE_STR "; PRAGMA auto_vacuum=INCREMENTAL;",
+                     err, errsz);
+        if (r < 0)
+            return r;
+    }
+    for (int64_t v = version; v < TP_STORE_SCHEMA; v++) {
+        char sql[64];
+        r = exec_sql(db, "BEGIN IMMEDIATE", err, errsz);
+        if (r < 0)
+            return r;
+        r = exec_sql(db, migrations[v], err, errsz);
+        if (r == 0) {
+            snprintf(sql, sizeof(sql), "PRAGMA user_version=%lld", (long long)v + 1);
+            r = exec_sql(db, sql, err, errsz);
+        }
+        if (r == 0)
+            r = exec_sql(db, "COMMIT", err, errsz);
+        if (r < 0) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return r;
+        }
+    }
+    return 0;
+}
+
+static int recover(sqlite3 *db, tp_store_info *info, char *err, size_t errsz)
+{
+    int64_t now = tp_now_ns();
+    char sql[256];
+    int r = exec_sql(db, "BEGIN IMMEDIATE", err, errsz);
+    if (r < 0)
+        return r;
+    snprintf(sql, sizeof(sql),
+             "UPDATE traces SET status=%d, end_ns=last_ns, ended_ns=%lld,"
+             " limit_reason=coalesce(limit_reason, 'disconnected') WHERE status=%d",
+             TP_TRACE_TRUNCATED, (long long)now, TP_TRACE_OPEN);
+    r = exec_sql(db, sql, err, errsz);
+    if (r == 0)
+        info->truncated_now = sqlite3_changes(db);
+    if (r == 0)
+        r = exec_sql(db, "COMMIT", err, errsz);
+    if (r < 0) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
+    }
+    if (query_int(db, "SELECT count(*) FROM traces", &info->traces) < 0 ||
+        query_int(db, "SELECT count(*) FROM traces WHERE finalized=0 AND status!=0",
+                  &info->unfinalized) < 0) {
+        snprintf(err, errsz, "cannot count traces: %s", sqlite3_errmsg(db));
+        return TP_ERR_DB;
+    }
+    return 0;
+}
+
+static void *writer_main(void *arg);
+
+static void store_free(tp_store *s)
+{
+    tp_store_stmts_finalize(&s->st);
+    for (int i = 0; i < s->nreaders; i++)
+        sqlite3_close(s->readers[i]);
+    if (s->db)
+        sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->rmu);
+    free(s->path);
+    free(s);
+}
+
+int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_info,
+                  char *err, size_t errsz)
+{
+    tp_store_info info = {0};
+    tp_store *s = calloc(1, sizeof(*s));
+    int r = -ENOMEM;
+    if (!s) {
+        snprintf(err, errsz, "out of memory");
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    pthread_mutex_init(&s->rmu, NULL);
+    s->tail = &s->head;
+    s->done = opts->done;
+    s->done_ud = opts->done_ud;
+    s->commit_interval_ns =
+        opts->commit_interval_ns > 0 ? opts->commit_interval_ns : DEFAULT_COMMIT_INTERVAL_NS;
+    s->path = strdup(opts->path);
+    if (!s->path) {
+        snprintf(err, errsz, "out of memory");
+        goto fail;
+    }
+    r = create_file(s->path, err, errsz);
+    if (r < 0)
+        goto fail;
+    r = open_conn(s->path, true, &s->db, err, errsz);
+    if (r < 0)
+        goto fail;
+    /* A file that is not a database fails here, with SQLite's message. */
+    r = exec_sql(s->db, "PRAGMA journal_mode=WAL", err, errsz);
+    if (r < 0)
+        goto fail;
+    r = migrate(s->db, &info.schema_from, err, errsz);
+    if (r < 0)
+        goto fail;
+    r = exec_sql(s->db,
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                 "PRAGMA wal_autocheckpoint=4000; PRAGMA journal_size_limit=67108864;"
+                 "PRAGMA cache_size=-32768;",
+                 err, errsz);
+    if (r < 0)
+        goto fail;
+    r = recover(s->db, &info, err, errsz);
+    if (r < 0)
+        goto fail;
+    r = tp_store_stmts_prepare(s->db, &s->st, err, errsz);
+    if (r < 0)
+        goto fail;
+    if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+        r = -EAGAIN;
+        snprintf(err, errsz, "cannot start the writer thread");
+        goto fail;
+    }
+    s->thread_started = true;
+    if (ret_info)
+        *ret_info = info;
+    *ret = s;
+    return 0;
+fail:
+    store_free(s);
+    return r;
+}
+
+/* ---- The queue and the writer thread ---------------------------------------- */
+
+int tp_store_submit(tp_store *s, tp_store_op *op)
+{
+    op->next = NULL;
+    op->result = 0;
+    op->errmsg[0] = '\0';
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return -ESHUTDOWN;
+    }
+    atomic_fetch_add(&s->queued_bytes, op->bytes);
+    *s->tail = op;
+    s->tail = &op->next;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+size_t tp_store_queued_bytes(const tp_store *s)
+{
+    return atomic_load(&((tp_store *)s)->queued_bytes);
+}
+
+static void deliver(tp_store *s, tp_store_op *list)
+{
+    while (list) {
+        tp_store_op *op = list;
+        list = op->next;
+        op->next = NULL;
+        atomic_fetch_sub(&s->queued_bytes, op->bytes);
+        if (op->kind == TP_STORE_CALL && op->priv) {
+            sync_wait *w = op->priv;
+            pthread_mutex_lock(&w->mu);
+            w->done = true;
+            pthread_cond_signal(&w->cond);
+            pthread_mutex_unlock(&w->mu);
+        } else if (s->done) {
+            s->done(op, s->done_ud);
+        }
+    }
+}
+
+/* The transaction failed as a whole: every op in it failed, and the traces
+ * they began are gone. */
+static void fail_batch(tp_store *s, tp_store_op *list, int code, const char *msg)
+{
+    for (tp_store_op *op = list; op; op = op->next) {
+        if (op->result == 0) {
+            op->result = code;
+            snprintf(op->errmsg, sizeof(op->errmsg), "%s", msg);
+        }
+        if (op->trace) {
+            if (op->kind == TP_STORE_BEGIN)
+                op->trace->rowid = 0;
+            if (!op->trace->err)
+                op->trace->err = code;
+        }
+    }
+}
+
+static int apply(tp_store *s, tp_store_op *op)
+{
+    int r;
+    if (sqlite3_step(s->st.savepoint) != SQLITE_DONE) {
+        sqlite3_reset(s->st.savepoint);
+        return tp_store_sqlite_err(s->db, sqlite3_errcode(s->db), "savepoint", op->errmsg,
+                                   sizeof(op->errmsg));
+    }
+    sqlite3_reset(s->st.savepoint);
+    switch (op->kind) {
+    case TP_STORE_BEGIN: r = tp_store_apply_begin(s->db, &s->st, op); break;
+    case TP_STORE_EVENTS: r = tp_store_apply_events(s->db, &s->st, op); break;
+    case TP_STORE_END:
+    case TP_STORE_ABORT: r = tp_store_apply_end(s->db, &s->st, op); break;
+    case TP_STORE_CALL: r = op->fn(s->db, op, op->arg); break;
+    default:
+        r = -EINVAL;
+        snprintf(op->errmsg, sizeof(op->errmsg), "unknown store op %d", op->kind);
+        break;
+    }
+    if (r < 0) {
+        sqlite3_step(s->st.rollback_to);
+        sqlite3_reset(s->st.rollback_to);
+    }
+    sqlite3_step(s->st.release);
+    sqlite3_reset(s->st.release);
+    op->result = r;
+    return r;
+}
+
+static bool begin_txn(tp_store *s, char *msg, size_t msgsz)
+{
+    int rc = sqlite3_step(s->st.begin);
+    sqlite3_reset(s->st.begin);
+    if (rc == SQLITE_DONE)
+        return true;
+    snprintf(msg, msgsz, "cannot begin a transaction: %s", sqlite3_errmsg(s->db));
+    return false;
+}
+
+static int commit_txn(tp_store *s, char *msg, size_t msgsz)
+{
+    int rc = sqlite3_step(s->st.commit);
+    sqlite3_reset(s->st.commit);
+    if (rc == SQLITE_DONE)
+        return 0;
+    snprintf(msg, msgsz, "commit failed: %s", sqlite3_errmsg(s->db));
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : TP_ERR_DB;
+}
+
+/* Takes everything queued; waits when nothing is and no transaction is open. */
+static tp_store_op *take_queue(tp_store *s, bool in_txn, bool *ret_stop)
+{
+    pthread_mutex_lock(&s->mu);
+    while (!s->head && !s->stopping && !in_txn)
+        pthread_cond_wait(&s->cond, &s->mu);
+    tp_store_op *batch = s->head;
+    s->head = NULL;
+    s->tail = &s->head;
+    *ret_stop = s->stopping;
+    pthread_mutex_unlock(&s->mu);
+    return batch;
+}
+
+static void *writer_main(void *arg)
+{
+    tp_store *s = arg;
+    tp_store_op *done = NULL, **done_tail = &done;
+    bool in_txn = false;
+    int64_t txn_start = 0;
+    char msg[160];
+
+    for (;;) {
+        bool stop;
+        tp_store_op *batch = take_queue(s, in_txn, &stop);
+        if (!batch) {
+            if (in_txn) {
+                /* Idle: commit now so ACKs go out without waiting. */
+                int r = commit_txn(s, msg, sizeof(msg));
+                if (r < 0)
+                    fail_batch(s, done, r, msg);
+                in_txn = false;
+                deliver(s, done);
+                done = NULL;
+                done_tail = &done;
+                continue;
+            }
+            if (stop)
+                break;
+            continue;
+        }
+        while (batch) {
+            tp_store_op *op = batch;
+            batch = op->next;
+            op->next = NULL;
+            if (!in_txn) {
+                if (!begin_txn(s, msg, sizeof(msg))) {
+                    op->result = TP_ERR_DB;
+                    fail_batch(s, op, TP_ERR_DB, msg);
+                    deliver(s, op);
+                    continue;
+                }
+                in_txn = true;
+                txn_start = tp_mono_ns();
+            }
+            apply(s, op);
+            *done_tail = op;
+            done_tail = &op->next;
+            if (tp_mono_ns() - txn_start >= s->commit_interval_ns) {
+                int r = commit_txn(s, msg, sizeof(msg));
+                if (r < 0)
+                    fail_batch(s, done, r, msg);
+                in_txn = false;
+                deliver(s, done);
+                done = NULL;
+                done_tail = &done;
+            }
+        }
+    }
+    return NULL;
+}
+
+void tp_store_close(tp_store *s)
+{
+    if (!s)
+        return;
+    if (s->thread_started) {
+        pthread_mutex_lock(&s->mu);
+        s->stopping = true;
+        pthread_cond_signal(&s->cond);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thread, NULL);
+    }
+    tp_store_stmts_finalize(&s->st);
+    for (int i = 0; i < s->nreaders; i++)
+        sqlite3_close(s->readers[i]);
+    s->nreaders = 0;
+    if (s->db) {
+        sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+        sqlite3_close(s->db);
+        s->db = NULL;
+    }
+    store_free(s);
+}
+
+int tp_store_call_sync(tp_store *s, tp_store_fn fn, void *arg, char *errmsg, size_t errsz)
+{
+    sync_wait w = {.done = false};
+    tp_store_op op;
+    memset(&op, 0, sizeof(op));
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    op.kind = TP_STORE_CALL;
+    op.fn = fn;
+    op.arg = arg;
+    op.priv = &w;
+    int r = tp_store_submit(s, &op);
+    if (r == 0) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done)
+            pthread_cond_wait(&w.cond, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        r = op.result;
+        if (errmsg && errsz)
+            snprintf(errmsg, errsz, "%s", op.errmsg);
+    } else if (errmsg && errsz) {
+        snprintf(errmsg, errsz, "tphd is shutting down");
+    }
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cond);
+    return r;
+}
+
+/* ---- Readers ------------------------------------------------------------------ */
+
+int tp_store_reader_get(tp_store *s, sqlite3 **ret, char *err, size_t errsz)
+{
+    sqlite3 *db = NULL;
+    pthread_mutex_lock(&s->rmu);
+    if (s->nreaders > 0)
+        db = s->readers[--s->nreaders];
+    pthread_mutex_unlock(&s->rmu);
+    if (db) {
+        *ret = db;
+        return 0;
+    }
+    int r = open_conn(s->path, false, &db, err, errsz);
+    if (r < 0)
+        return r;
+    r = exec_sql(db, "PRAGMA query_only=1; PRAGMA cache_size=-8192;", err, errsz);
+    if (r < 0) {
+        sqlite3_close(db);
+        return r;
+    }
+    *ret = db;
+    return 0;
+}
+
+void tp_store_reader_put(tp_store *s, sqlite3 *db)
+{
+    if (!db)
+        return;
+    /* A reader must not keep a read transaction (and so an old snapshot, which
+     * pins the WAL) while it sits in the pool. */
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_lock(&s->rmu);
+    if (s->nreaders < MAX_READERS) {
+        s->readers[s->nreaders++] = db;
+        db = NULL;
+    }
+    pthread_mutex_unlock(&s->rmu);
+    if (db)
+        sqlite3_close(db);
+}
+
+const char *tp_store_path(const tp_store *s)
+{
+    return s->path;
+}
+
+int64_t tp_store_db_bytes(const tp_store *s)
+{
+    struct stat st;
+    int64_t total = 0;
+    char wal[4200];
+    if (stat(s->path, &st) == 0)
+        total += st.st_size;
+    snprintf(wal, sizeof(wal), "%s-wal", s->path);
+    if (stat(wal, &st) == 0)
+        total += st.st_size;
+    return total;
+}

@@ -1,0 +1,29 @@
+/* Internals shared by store.c (connections, queue, writer thread) and
+ * store_ops.c (the SQL of each op). Not a contract. */
+#ifndef TP_STORE_PRIV_H
+#define TP_STORE_PRIV_H
+
+#include "store.h"
+
+/* Larger pages keep a 64 KiB chunk to a few overflow pages. */
+#define TP_STORE_PAGE_SIZE_STR "16384"
+
+/** The writer's prepared statements. */
+typedef struct tp_store_stmts {
+    sqlite3_stmt *begin, *commit, *savepoint, *release, *rollback_to;
+    sqlite3_stmt *ins_trace, *ins_func, *ins_chunk, *upd_chunk, *end, *abort;
+} tp_store_stmts;
+
+/** Prepare every statement on db. Returns 0 or TP_ERR_DB with a message. */
+int tp_store_stmts_prepare(sqlite3 *db, tp_store_stmts *st, char *err, size_t errsz);
+/** Finalize the statements (NULL ones are skipped) and zero the struct. */
+void tp_store_stmts_finalize(tp_store_stmts *st);
+
+/** The SQL of one op, run by the writer inside a savepoint. Each returns 0
+ *  or a code and fills op->result fields (rowid, id) and op->errmsg. */
+int tp_store_apply_begin(sqlite3 *db, tp_store_stmts *st, tp_store_op *op);
+int tp_store_apply_events(sqlite3 *db, tp_store_stmts *st, tp_store_op *op);
+/** END and ABORT. */
+int tp_store_apply_end(sqlite3 *db, tp_store_stmts *st, tp_store_op *op);
+
+#endif

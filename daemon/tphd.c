@@ -1,0 +1,225 @@
+/* tphd: the tracepatch daemon. Parses options, prepares directories, opens
+ * the store, runs the socket server (and the HTTP server when built in) on
+ * one libuv loop, talks to systemd (socket activation, sd_notify) and shuts
+ * down cleanly on SIGTERM/SIGINT. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+#include <uv.h>
+
+#include "paths.h"
+#include "server.h"
+#include "store.h"
+#include "tp_err.h"
+#include "tp_version.h"
+#include "tphd.h"
+#include "util.h"
+#include "wire.h"
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: tphd [OPTIONS]\n"
+            "\n"
+            "The tracepatch daemon: stores traces sent by the tracepatch extension in SQLite\n"
+            "and answers tph's queries (and the report UI) about them.\n"
+            "\n"
+            "Options:\n"
+            "  --socket PATH         Unix socket to listen on (default: $TRACEPATCH_SOCKET,\n"
+            "                        else $XDG_RUNTIME_DIR/tracepatch/tphd.sock, else\n"
+            "                        /tmp/tracepatch-$UID/tphd.sock)\n"
+            "  --db PATH             database file (default: $XDG_STATE_HOME/tracepatch/\n"
+            "                        traces.db, else ~/.local/state/tracepatch/traces.db)\n"
+            "  --http HOST:PORT      serve the report UI there (default 127.0.0.1:%d)\n"
+            "  --no-http             do not serve HTTP\n"
+            "  --retention DURATION  delete traces older than this (e.g. 7d, 12h; default: keep)\n"
+            "  --max-db-size SIZE    delete the oldest traces beyond this size (e.g. 1G, 500M)\n"
+            "  --max-queue SIZE      memory for batches waiting to be written (default 256M);\n"
+            "                        clients beyond it are slowed down, never dropped by tphd\n"
+            "  --frame-timeout SECS  close a client whose frame does not arrive in time (30)\n"
+            "  --foreground          stay in the foreground (the default; tphd never forks)\n"
+            "  -v, --verbose         log connections and protocol errors\n"
+            "  -h, --help            show this help\n"
+            "  -V, --version         show the version\n",
+            TPHD_DEFAULT_HTTP_PORT);
+}
+
+enum {
+    OPT_SOCKET = 256,
+    OPT_DB,
+    OPT_HTTP,
+    OPT_NO_HTTP,
+    OPT_RETENTION,
+    OPT_MAX_DB,
+    OPT_MAX_QUEUE,
+    OPT_FRAME_TIMEOUT,
+    OPT_FOREGROUND,
+};
+
+static int bad_value(const char *opt, const char *value, const char *hint)
+{
+    fprintf(stderr, "tphd: invalid %s '%s' (%s)\nTry 'tphd --help'.\n", opt, value, hint);
+    return EXIT_USAGE;
+}
+
+/* Returns -1 to go on, or an exit status. */
+static int parse_args(int argc, char **argv, tphd_config *cfg)
+{
+    static const struct option opts[] = {
+        {"socket", required_argument, NULL, OPT_SOCKET},
+        {"db", required_argument, NULL, OPT_DB},
+        {"http", required_argument, NULL, OPT_HTTP},
+        {"no-http", no_argument, NULL, OPT_NO_HTTP},
+        {"retention", required_argument, NULL, OPT_RETENTION},
+        {"max-db-size", required_argument, NULL, OPT_MAX_DB},
+        {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
+        {"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
+        {"foreground", no_argument, NULL, OPT_FOREGROUND},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    uint64_t size;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":vhV", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_SOCKET:
+            cfg->socket_path = optarg;
+            break;
+        case OPT_DB:
+            cfg->db_path = optarg;
+            break;
+        case OPT_HTTP:
+            cfg->http_spec = optarg;
+            cfg->http = true;
+            break;
+        case OPT_NO_HTTP:
+            cfg->http = false;
+            break;
+        case OPT_RETENTION:
+            if (tp_parse_duration(optarg, &cfg->retention_s) < 0 || cfg->retention_s <= 0)
+                return bad_value("--retention", optarg, "use e.g. 7d, 12h, 30m");
+            break;
+        case OPT_MAX_DB:
+            if (tp_parse_size(optarg, &cfg->max_db_bytes) < 0 || cfg->max_db_bytes == 0)
+                return bad_value("--max-db-size", optarg, "use e.g. 1G, 500M");
+            break;
+        case OPT_MAX_QUEUE:
+            if (tp_parse_size(optarg, &size) < 0 || size < (1u << 20) || size > SIZE_MAX / 2)
+                return bad_value("--max-queue", optarg, "use e.g. 256M; at least 1M");
+            cfg->max_queue = (size_t)size;
+            break;
+        case OPT_FRAME_TIMEOUT:
+            if (tp_parse_duration(optarg, &cfg->frame_timeout_s) < 0 || cfg->frame_timeout_s <= 0)
+                return bad_value("--frame-timeout", optarg, "use e.g. 30s");
+            break;
+        case OPT_FOREGROUND:
+            break;
+        case 'v':
+            cfg->verbose = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("tphd %s (protocol %u)\n", TP_VERSION, TP_WIRE_VERSION);
+            return 0;
+        case ':':
+            fprintf(stderr, "tphd: option '%s' needs a value\nTry 'tphd --help'.\n",
+                    argv[optind - 1]);
+            return EXIT_USAGE;
+        default:
+            fprintf(stderr, "tphd: unknown option '%s'\nTry 'tphd --help'.\n", argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tphd: unexpected argument '%s'\nTry 'tphd --help'.\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* Creates the parent directory of path (0700 for the parts created here). */
+static int prepare_dir(const char *what, const char *path)
+{
+    char dir[PATH_MAX];
+    int r = tp_dirname(path, dir, sizeof(dir));
+    if (r == 0)
+        r = tp_mkdir_p(dir, 0700);
+    if (r < 0)
+        fprintf(stderr, "tphd: cannot create the %s directory %s: %s\n", what, dir, strerror(-r));
+    return r;
+}
+
+/* Socket activation: one listening Unix stream socket from systemd. */
+static int systemd_socket(void)
+{
+    int n = sd_listen_fds(1);
+    if (n <= 0)
+        return -1;
+    if (n > 1)
+        fprintf(stderr, "tphd: systemd passed %d sockets; using the first\n", n);
+    if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0) {
+        fprintf(stderr, "tphd: the socket from systemd is not a listening Unix stream socket\n");
+        return -2;
+    }
+    return SD_LISTEN_FDS_START;
+}
+
+static int resolve_paths(tphd_config *cfg, char *sock, size_t socksz, char *db, size_t dbsz)
+{
+    if (!cfg->socket_path && cfg->listen_fd < 0) {
+        const char *env = getenv(TP_PATH_SOCKET_ENV);
+        if (env && *env) {
+            cfg->socket_path = env;
+        } else if (tp_path_user_socket(sock, socksz) < 0) {
+            fprintf(stderr, "tphd: the default socket path is too long; use --socket\n");
+            return 1;
+        } else {
+            cfg->socket_path = sock;
+        }
+    }
+    if (!cfg->db_path) {
+        if (tp_path_user_db(db, dbsz) < 0) {
+            fprintf(stderr, "tphd: no default database location (neither XDG_STATE_HOME nor "
+                            "HOME is set); use --db\n");
+            return 1;
+        }
+        cfg->db_path = db;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    tphd_config cfg = {.listen_fd = -1, .http = TPHD_HTTP_BUILT_IN};
+    char sock[TP_PATH_SOCKET_MAX], db[PATH_MAX];
+    int r = parse_args(argc, argv, &cfg);
+    if (r >= 0)
+        return r;
+    signal(SIGPIPE, SIG_IGN);
+    cfg.listen_fd = systemd_socket();
+    if (cfg.listen_fd == -2)
+        return 1;
+    if (resolve_paths(&cfg, sock, sizeof(sock), db, sizeof(db)) != 0)
+        return 1;
+    if (cfg.listen_fd < 0 && prepare_dir("socket", cfg.socket_path) < 0)
+        return 1;
+    if (prepare_dir("database", cfg.db_path) < 0)
+        return 1;
+    return tphd_run(&cfg);
+}
