@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "paths.h"
 #include "tph_client.h"
+#include "tree.h"
 
 #define TPH_EXIT_OK    0 /* success */
 #define TPH_EXIT_FAIL  1 /* the command ran and failed (no daemon, bad file, not found) */
@@ -131,6 +132,17 @@ const char *tph_json_str(const json_t *o, const char *key, const char *alt);
 int tph_fmt_logs(const json_t *reply, int64_t limit, int64_t offset, bool filtered, tp_buf *out);
 /** The `tph status` text for a status reply. Returns 0 or -ENOMEM/-EINVAL. */
 int tph_fmt_status(const json_t *status, tp_buf *out);
+
+/* ---- tph_json.c: JSON for files, as tphd gives it for IDs ---------------- */
+
+/** The statistics object of `tph stats --json` (tphd's tp_stats_json, full).
+ *  New reference, or NULL when memory runs out. */
+json_t *tph_stats_json(const tp_tree *t, const tp_stats *s);
+/** The diff object of `tph diff --json`. New reference or NULL. */
+json_t *tph_diff_json(const tp_diff *d);
+/** Append j compactly (as tphd sends it) to out and release j (which may be
+ *  NULL: then -ENOMEM). Returns 0 or -ENOMEM. */
+int tph_json_append(json_t *j, tp_buf *out);
 
 /* ---- commands ------------------------------------------------------------ */
 

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -239,7 +238,7 @@ int tph_client_connect(const char *path, double timeout_s, tph_client **ret, cha
         return seterr(err, errsz, -ENOMEM, "out of memory");
     c->fd = -1;
     c->next_id = 1;
-    c->timeout_ms = timeout_s >= 2e6 ? 2000000000 : (int)ceil(timeout_s * 1000.0);
+    c->timeout_ms = timeout_s >= 2e6 ? 2000000000 : (int)(timeout_s * 1000.0 + 0.999);
     if (c->timeout_ms <= 0)
         c->timeout_ms = 1;
     r = open_socket(path, c->timeout_ms, &c->fd, err, errsz);

@@ -358,8 +358,9 @@ int tph_cmd_open(tph_ctx *ctx, int argc, char **argv)
     else
         r = report_url(ctx, sum, id, &url);
     if (r == TPH_EXIT_OK && !url)
-        r = tph_fail("tphd serves no web UI (it runs with --no-http), so trace %.8s has no report "
-                     "URL; try `tph tree %.8s` or `tph export %.8s --format html -o report.html`",
+        r = tph_fail("tphd does not serve the report UI (no http address in its status), "
+                     "so trace %.8s has no URL; try `tph tree %.8s` or "
+                     "`tph export %.8s --format html -o report.html`",
                      id, id, id);
     if (r == TPH_EXIT_OK)
         r = print_open(ctx, id, url);

@@ -232,6 +232,23 @@ static json_t *tree_args(const char *id, const tree_opts *o, bool json)
                      "folded", o->r.fold, "depth", o->r.max_depth, "opts", opts);
 }
 
+/* --json gives the tree as tphd does: the raw trace in tracepatch's schema,
+ * folded unless --no-fold (what the text view shows), compact. */
+static int tree_json(const tp_tree *t, const tree_opts *o, tp_buf *out)
+{
+    tp_fold_opts fo = {.threshold = 2};
+    tp_tree *folded = NULL;
+    int r;
+
+    if (!o->r.fold)
+        return tp_render_json(t, false, out);
+    r = tp_tree_fold(t, &fo, &folded);
+    if (r == 0)
+        r = tp_render_json(folded, false, out);
+    tp_tree_free(folded);
+    return r;
+}
+
 static int tree_file(const char *path, const tree_opts *o, bool json)
 {
     tp_buf out = TP_BUF_INIT;
@@ -241,7 +258,7 @@ static int tree_file(const char *path, const tree_opts *o, bool json)
     r = load_file(path, &t);
     if (r != TPH_EXIT_OK)
         return r;
-    r = json ? tp_render_json(t, true, &out) : tp_render_text(t, &o->r, &out);
+    r = json ? tree_json(t, o, &out) : tp_render_text(t, &o->r, &out);
     tp_tree_free(t);
     return print_buf(&out, r);
 }
@@ -299,33 +316,6 @@ static int parse_view(tph_ctx *ctx, int argc, char **argv, int nargs, const char
     return want_operands(ctx, argc, argv, nargs, what);
 }
 
-/* The stats object of tracepatch's JSON schema (what tphd's stats query
- * answers with --json): taken from tp_render_json so both always agree. */
-static int stats_json(const tp_tree *t, tp_buf *out)
-{
-    tp_buf full = TP_BUF_INIT;
-    json_t *doc = NULL;
-    char *text = NULL;
-    int r;
-
-    r = tp_render_json(t, false, &full);
-    if (r == 0)
-        r = tp_buf_error(&full);
-    if (r == 0)
-        doc = json_loadb(full.data, full.len, 0, NULL);
-    if (r == 0 && json_is_object(json_object_get(doc, "stats")))
-        text = json_dumps(json_object_get(doc, "stats"),
-                          JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
-    if (r == 0 && !text)
-        r = -ENOMEM;
-    if (r == 0)
-        r = tp_buf_puts(out, text);
-    free(text);
-    json_decref(doc);
-    tp_buf_free(&full);
-    return r;
-}
-
 static int stats_file(const char *path, bool color, bool json)
 {
     tp_buf out = TP_BUF_INIT;
@@ -336,13 +326,9 @@ static int stats_file(const char *path, bool color, bool json)
     r = load_file(path, &t);
     if (r != TPH_EXIT_OK)
         return r;
-    if (json) {
-        r = stats_json(t, &out);
-    } else {
-        r = tp_tree_stats(t, &s);
-        if (r == 0)
-            r = tp_render_stats(t, s, color, &out);
-    }
+    r = tp_tree_stats(t, &s);
+    if (r == 0)
+        r = json ? tph_json_append(tph_stats_json(t, s), &out) : tp_render_stats(t, s, color, &out);
     tp_stats_free(s);
     tp_tree_free(t);
     return print_buf(&out, r);
@@ -365,63 +351,6 @@ int tph_cmd_stats(tph_ctx *ctx, int argc, char **argv)
                                  ctx->json ? "json" : "text"));
 }
 
-static const char *diff_kind(int kind)
-{
-    switch (kind) {
-    case TP_DIFF_ADDED:
-        return "added";
-    case TP_DIFF_REMOVED:
-        return "removed";
-    case TP_DIFF_COUNT:
-        return "count";
-    default:
-        return "time";
-    }
-}
-
-static json_t *string_array(char **v, size_t n)
-{
-    json_t *a = json_array();
-
-    for (size_t i = 0; a && i < n; i++)
-        json_array_append_new(a, json_string(v[i]));
-    return a;
-}
-
-static json_t *diff_entries(const tp_diff *d)
-{
-    json_t *a = json_array();
-
-    for (size_t i = 0; a && i < d->n; i++) {
-        const tp_diff_entry *e = &d->entries[i];
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:f}", "kind",
-                                           diff_kind(e->kind), "path", e->path, "name", e->name,
-                                           "count_a", (json_int_t)e->count_a, "count_b",
-                                           (json_int_t)e->count_b, "total_a_ms",
-                                           e->total_a_ns / 1e6, "total_b_ms", e->total_b_ns / 1e6));
-    }
-    return a;
-}
-
-/* The diff as JSON (tph diff --json on files). */
-static int diff_json(const tp_diff *d, tp_buf *out)
-{
-    json_t *j;
-    char *text;
-    int r;
-
-    j = json_pack("{s:I, s:I, s:f, s:f, s:o, s:o, s:o}", "calls_a", (json_int_t)d->calls_a,
-                  "calls_b", (json_int_t)d->calls_b, "duration_a_ms", d->duration_a_ns / 1e6,
-                  "duration_b_ms", d->duration_b_ns / 1e6, "functions_added",
-                  string_array(d->funcs_added, d->nfuncs_added), "functions_removed",
-                  string_array(d->funcs_removed, d->nfuncs_removed), "changes", diff_entries(d));
-    text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) : NULL;
-    json_decref(j);
-    r = text ? tp_buf_puts(out, text) : -ENOMEM;
-    free(text);
-    return r;
-}
-
 /* Diff locally: at least one side is a file (the other may be an ID). */
 static int diff_local(tph_ctx *ctx, const char *a, const char *b, bool color)
 {
@@ -436,7 +365,8 @@ static int diff_local(tph_ctx *ctx, const char *a, const char *b, bool color)
     if (r == TPH_EXIT_OK) {
         r = tp_tree_diff(ta, tb, NULL, &d);
         if (r == 0)
-            r = ctx->json ? diff_json(d, &out) : tp_render_diff(d, color, &out);
+            r = ctx->json ? tph_json_append(tph_diff_json(d), &out)
+                          : tp_render_diff(d, color, &out);
         r = print_buf(&out, r);
     }
     tp_diff_free(d);

@@ -324,8 +324,8 @@ def test_open_builds_url_from_status(tmp_path, env):
 def test_open_without_http_says_so(tmp_path, env):
     r, _ = run_fake(tmp_path, env, [body(S1), body(dict(STATUS, http=None))], "open", "3f2a")
     assert (r.returncode, r.stdout) == (1, "")
-    assert r.stderr == ("tph: tphd serves no web UI (it runs with --no-http), so trace 3f2a9c1b "
-                        "has no report URL; try `tph tree 3f2a9c1b` or "
+    assert r.stderr == ("tph: tphd does not serve the report UI (no http address in its "
+                        "status), so trace 3f2a9c1b has no URL; try `tph tree 3f2a9c1b` or "
                         "`tph export 3f2a9c1b --format html -o report.html`\n")
 
 

@@ -125,12 +125,27 @@ def test_tree_color_only_when_asked(env):
 
 
 def test_tree_json_is_the_trace_document(env):
-    doc = json.loads(ok(tph("tree", SMALL, "--json", env=env)))
+    out = ok(tph("tree", SMALL, "--json", env=env))
+    assert out.count("\n") == 1  # compact, as tphd sends it
+    doc = json.loads(out)
     assert doc["trace_id"] == "3f2a9c1b5d7e4f60a1b2c3d4e5f60718"
     assert doc["label"] == "debug-request"
     assert doc["call_count"] == 3
     assert [c["name"] for c in doc["trace"][0]["children"]] == ["load_user", "validate"]
-    assert ok(tph("--json", "tree", SMALL, env=env)) == ok(tph("export", SMALL, env=env))
+    # Nothing to fold here, so it is the exported document.
+    assert doc == json.loads(ok(tph("export", SMALL, env=env)))
+    assert ok(tph("--json", "tree", SMALL, env=env)) == out
+
+
+def test_tree_json_is_folded_like_the_text_unless_no_fold(env):
+    doc = json.loads(ok(tph("tree", LOOP, "--json", env=env)))
+    kids = doc["trace"][0]["children"]
+    assert [(c["name"], c.get("count")) for c in kids] == [("transform", 3),
+                                                          ("Checker.check", None)]
+    raw = json.loads(ok(tph("tree", LOOP, "--json", "--no-fold", env=env)))
+    assert [c["name"] for c in raw["trace"][0]["children"]] == ["transform"] * 3 + [
+        "Checker.check"]
+    assert raw == json.loads(ok(tph("export", LOOP, env=env)))
 
 
 def test_exported_json_renders_the_same(env, tmp_path):
@@ -161,13 +176,21 @@ Modules by calls (3):
     assert out.startswith("Trace: batch-job\n" + RULE + "\n")
 
 
-def test_stats_json_is_the_documents_stats(env):
-    stats = json.loads(ok(tph("stats", LOOP, "--json", env=env)))
-    doc = json.loads(ok(tph("export", LOOP, env=env)))
-    assert stats == doc["stats"]
-    assert stats["calls"] == 6
-    assert stats["exceptions"] == 2
-    assert stats["most_called"] == {"name": "app.transform", "count": 3}
+def test_stats_json(env):
+    out = ok(tph("stats", LOOP, "--json", env=env))
+    assert out.count("\n") == 1
+    stats = json.loads(out)
+    assert {k: stats[k] for k in ["calls", "unique_functions", "modules", "max_depth",
+                                  "exceptions", "duration_ms", "slowest", "most_called"]} == {
+        "calls": 6, "unique_functions": 4, "modules": 3, "max_depth": 2, "exceptions": 2,
+        "duration_ms": 2.0, "slowest": {"name": "app.main", "node": 0, "ms": 2.0},
+        "most_called": {"name": "app.transform", "count": 3}}
+    assert stats["functions"][1] == {
+        "name": "app.transform", "module": "app", "qualname": "transform", "file": "app.py",
+        "lineno": 8, "count": 3, "total_ms": 0.6, "self_ms": 0.6, "min_ms": 0.1, "max_ms": 0.3,
+        "exceptions": 0}
+    assert [m["module"] for m in stats["by_module"]] == ["app", "app.rules", "logging"]
+    assert stats["by_module"][0] == {"module": "app", "calls": 4, "functions": 2, "self_ms": 1.5}
 
 
 DIFF = """\
@@ -200,7 +223,7 @@ def test_diff_same_file_has_no_changes(env):
 def test_diff_json(env):
     d = json.loads(ok(tph("diff", SMALL, SMALL_B, "--json", env=env)))
     assert d["calls_a"] == 3 and d["calls_b"] == 5
-    assert d["duration_a_ms"] == 0.05 and d["duration_b_ms"] == 5.0
+    assert d["duration_a_ms"] == pytest.approx(0.05) and d["duration_b_ms"] == 5.0
     assert d["functions_added"] == ["__main__.audit"]
     assert d["functions_removed"] == []
     assert [(c["kind"], c["name"], c["count_a"], c["count_b"]) for c in d["changes"]] == [

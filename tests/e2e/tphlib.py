@@ -204,3 +204,78 @@ def answering(answers):
         read_frame(conn)
 
     return handler
+
+
+# ---- uploading traces the way the extension does (PROTOCOL.md 4.1-4.7) --------
+
+
+def call(func, t0, t1, args=None, ret=None, children=(), exc=None):
+    """A call for Uploader.trace: func id, start/end ns, text, nested calls;
+    exc=(type, message) ends it by an exception."""
+    return {"func": func, "t0": t0, "t1": t1, "args": args, "ret": ret,
+            "children": list(children), "exc": exc}
+
+
+def _records(calls, recs, text):
+    def put_text(*strings):
+        for s in strings:
+            b = s.encode()
+            text.extend(struct.pack("<I", len(b)) + b)
+
+    for c in calls:
+        flags = 1 if c["args"] is not None else 0
+        recs.append(struct.pack("<BBHIQ", 1, flags, 0, c["func"], c["t0"]))
+        if flags:
+            put_text(c["args"])
+        _records(c["children"], recs, text)
+        if c["exc"]:
+            recs.append(struct.pack("<BBHIQ", 3, 1, 0, 0, c["t1"]))
+            put_text(*c["exc"])
+        else:
+            flags = 1 if c["ret"] is not None else 0
+            recs.append(struct.pack("<BBHIQ", 2, flags, 0, 0, c["t1"]))
+            if flags:
+                put_text(c["ret"])
+
+
+class Uploader:
+    """One client connection that sends traces with chosen ids."""
+
+    def __init__(self, path, argv=("/srv/app/server.py", "--port", "80")):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(str(path))
+        self.sock.sendall(frame(1, {"magic": "TPH1", "v": 1, "caps": 1, "pid": os.getpid(),
+                                    "client": "tracepatch/2.0.0", "py": "3.12.1",
+                                    "host": "testhost", "argv": list(argv)}))
+        msg = read_frame(self.sock)
+        assert msg[0] == 2, msg
+
+    def funcs(self, funcs):
+        """funcs: [(id, module, qualname, file, line)]"""
+        self.sock.sendall(frame(3, {"f": [list(f) for f in funcs]}))
+
+    def begin(self, trace_id, label, t0_ns):
+        self.sock.sendall(frame(4, {"trace": trace_id, "label": label, "t0": t0_ns,
+                                    "config": '{"max_calls": 10000}'}))
+
+    def events(self, trace_id, calls, seq=0):
+        recs, text = [], bytearray()
+        _records(calls, recs, text)
+        self.sock.sendall(frame(5, {"trace": trace_id, "seq": seq, "ev": b"".join(recs),
+                                    "tx": bytes(text)}))
+
+    def end(self, trace_id, end_ns, ncalls, limit=None, dropped=0, wait=True):
+        body = {"trace": trace_id, "end": end_ns, "calls": ncalls}
+        if limit:
+            body["limit"] = limit
+        if dropped:
+            body["dropped"] = dropped
+            body["drop"] = "daemon too slow"
+        self.sock.sendall(frame(6, body))
+        if wait:
+            msg = read_frame(self.sock)
+            assert msg[0] == 7 and msg[1]["trace"] == trace_id, msg
+            return msg[1]
+
+    def close(self):
+        self.sock.close()
