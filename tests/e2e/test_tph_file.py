@@ -4,6 +4,7 @@ stats, diff, export, --json, and the errors for broken files."""
 import csv
 import io
 import json
+import os
 
 import pytest
 
@@ -122,6 +123,37 @@ def test_tree_color_only_when_asked(env):
     colored = ok(tph("tree", SMALL, "--color", env=env))
     assert "\x1b[1m__main__.handle_request\x1b[0m" in colored
     assert ok(tph("tree", SMALL, "--color=always", env=env)) == colored
+
+
+def run_on_tty(args, env):
+    """Run tph with stdout on a pseudo-terminal; returns what it wrote."""
+    import pty
+    import subprocess
+
+    from tphlib import TPH
+
+    main, sub = pty.openpty()
+    proc = subprocess.Popen([str(TPH), *map(str, args)], stdout=sub, stderr=subprocess.PIPE,
+                            env=env)
+    os.close(sub)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main)
+    assert proc.wait(timeout=30) == 0
+    return out.decode().replace("\r\n", "\n")
+
+
+def test_tree_color_auto_on_a_terminal(env):
+    colored = ok(tph("tree", SMALL, "--color", env=env))
+    assert run_on_tty(["tree", SMALL, "--color=auto"], env) == colored
+    assert run_on_tty(["tree", SMALL], env) == SMALL_TREE  # never by default, even on a TTY
 
 
 def test_tree_json_is_the_trace_document(env):
