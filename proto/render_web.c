@@ -481,7 +481,8 @@ int tp_render_web_stats(const tp_tree *t, const tp_stats *s, uint32_t top, tp_bu
         const tp_node *n = &t->nodes[s->slowest];
         tp_buf_puts(out, "{\"name\":");
         put_name(out, &t->funcs[n->func]);
-        put_key_ms(out, "total_ms", n->total_ns);
+        tp_buf_printf(out, ",\"node\":%u", s->slowest);
+        put_key_ms(out, "ms", n->total_ns);
         tp_buf_puts(out, ",\"args\":");
         bool cut = false;
         put_text(out, n->args, 1000, &cut);
@@ -514,7 +515,7 @@ int tp_render_web_stats(const tp_tree *t, const tp_stats *s, uint32_t top, tp_bu
         put_str(out, f->qualname);
         tp_buf_puts(out, ",\"file\":");
         put_str(out, f->file);
-        tp_buf_printf(out, ",\"line\":%d,\"count\":%llu", (int)f->lineno,
+        tp_buf_printf(out, ",\"lineno\":%d,\"count\":%llu", (int)f->lineno,
                       (unsigned long long)fs->count);
         put_key_ms(out, "total_ms", fs->total_ns);
         put_key_ms(out, "self_ms", fs->self_ns);

@@ -58,12 +58,14 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
 
 /** Statistics of a raw tree as the UI's hotspots use them:
  *    {"calls","duration_ms","max_depth","modules","unique_functions","exceptions",
- *     "slowest": {"name","total_ms","args"} | null,
+ *     "slowest": {"name","node" (raw node index),"ms","args"} | null,
  *     "most_called": {"name","count"} | null,
- *     "functions": [{"name","module","qualname","file","line","count","total_ms",
+ *     "functions": [{"name","module","qualname","file","lineno","count","total_ms",
  *                    "self_ms","min_ms","max_ms","avg_ms","exceptions"}],
  *     "by_module": [{"module","calls","functions","self_ms"}]}
- *  functions are s's order (total time descending), at most top of them (0: all). */
+ *  functions are s's order (total time descending), at most top of them (0: all).
+ *  The keys are those of tphd's stats answer (daemon/finalize.c) plus "args"
+ *  and "avg_ms", so the UI reads either. */
 int tp_render_web_stats(const tp_tree *t, const tp_stats *s, uint32_t top, tp_buf *out);
 
 /** A diff as JSON:

@@ -8,7 +8,13 @@ function hotspotsView(stats, opts) {
     root.appendChild(el('p', {className: 'placeholder', text: 'Statistics are not ready yet.'}));
     return root;
   }
-  const fns = stats.functions || [];
+  // tphd's stats answer and the exported report's differ in a few optional
+  // keys (avg_ms, args): derive what is missing.
+  const fns = (stats.functions || []).map((f) => Object.assign({}, f, {
+    avg_ms: f.avg_ms !== undefined ? f.avg_ms : f.count ? f.total_ms / f.count : 0,
+    line: f.lineno !== undefined ? f.lineno : f.line,
+  }));
+  const slowMs = stats.slowest ? (stats.slowest.ms !== undefined ? stats.slowest.ms : stats.slowest.total_ms) : 0;
   const find = (name) => el('button', {type: 'button', className: 'link mono', text: name, title: 'Find in the call tree',
     onclick: () => opts.onFind && opts.onFind(name)});
 
@@ -17,7 +23,7 @@ function hotspotsView(stats, opts) {
     cards.appendChild(el('div', {className: 'card'},
       el('div', {className: 'card-k', text: 'Slowest call'}),
       el('div', {className: 'card-v'}, find(stats.slowest.name)),
-      el('div', {className: 'card-n ' + heat(stats.slowest.total_ms), text: fmtMs(stats.slowest.total_ms)}),
+      el('div', {className: 'card-n ' + heat(slowMs), text: fmtMs(slowMs)}),
       stats.slowest.args ? el('div', {className: 'card-s mono', text: '(' + stats.slowest.args + ')'}) : null));
   }
   if (stats.most_called) {

@@ -1,0 +1,434 @@
+/* The report UI's JSON (subtrees, search, stats, diff) and the
+ * self-contained HTML report. Answers are parsed back with jansson. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "render_web.h"
+#include "tp_err.h"
+#include "tree.h"
+
+/* main(a) -> [f(x=0) -> g, f(x=1), f(x=2)], h()  (h raises), then a second root k. */
+static tp_tree *sample(void)
+{
+    tp_tree *t = NULL;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "app", "main", "app.py", 1), 0);
+    cr_assert_eq(tp_tree_def_func(t, 1, "app", "f", "app.py", 10), 0);
+    cr_assert_eq(tp_tree_def_func(t, 2, "lib", "g", "lib.py", 20), 0);
+    cr_assert_eq(tp_tree_def_func(t, 3, "lib", "Cls.h", "lib.py", 30), 0);
+    cr_assert_eq(tp_tree_def_func(t, 4, "", "k", "", 0), 0);
+    cr_assert_eq(tp_tree_call(t, 0, 0, false, "a", 1), 0);      /* node 0 */
+    cr_assert_eq(tp_tree_call(t, 1, 1000, false, "x=0", 3), 0); /* node 1 */
+    cr_assert_eq(tp_tree_call(t, 2, 1500, false, NULL, 0), 0);  /* node 2 */
+    cr_assert_eq(tp_tree_return(t, 2000, "None", 4), 0);
+    cr_assert_eq(tp_tree_return(t, 3000, "'<b>'", 5), 0);
+    cr_assert_eq(tp_tree_call(t, 1, 4000, false, "x=1", 3), 0); /* node 3 */
+    cr_assert_eq(tp_tree_return(t, 5000, "1", 1), 0);
+    cr_assert_eq(tp_tree_call(t, 1, 6000, false, "x=2", 3), 0); /* node 4 */
+    cr_assert_eq(tp_tree_return(t, 7500, "2", 1), 0);
+    cr_assert_eq(tp_tree_call(t, 3, 8000, false, "", 0), 0); /* node 5 */
+    cr_assert_eq(tp_tree_unwind(t, 9000, "ValueError", 10, "bad \"x\"", 7), 0);
+    cr_assert_eq(tp_tree_return(t, 10000, NULL, 0), 0);
+    cr_assert_eq(tp_tree_call(t, 4, 11000, false, NULL, 0), 0); /* node 6 */
+    cr_assert_eq(tp_tree_return(t, 12000, NULL, 0), 0);
+    cr_assert_eq(tp_tree_finish(t, 12000), 0);
+    return t;
+}
+
+static json_t *parse(tp_buf *b)
+{
+    json_error_t err;
+    json_t *j = json_loadb(b->data, b->len, 0, &err);
+    cr_assert_not_null(j, "invalid JSON (%s) in: %s", err.text, tp_buf_cstr(b));
+    return j;
+}
+
+static json_t *render_tree(const tp_tree *t, const tp_web_tree_opts *o)
+{
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_web_tree(t, o, &b), 0);
+    json_t *j = parse(&b);
+    tp_buf_free(&b);
+    return j;
+}
+
+#define GET(obj, key) json_object_get((obj), (key))
+#define INT(obj, key) json_integer_value(GET((obj), (key)))
+#define STR(obj, key) json_string_value(GET((obj), (key)))
+#define AT(arr, i)    json_array_get((arr), (i))
+
+Test(render_web, roots_with_default_depth_list_no_kids)
+{
+    tp_tree *t = sample();
+    tp_web_tree_opts o;
+    tp_web_tree_opts_init(&o);
+    json_t *j = render_tree(t, &o);
+    cr_assert(json_is_null(GET(j, "node")));
+    cr_assert(json_is_null(GET(j, "self")));
+    cr_assert_eq(INT(j, "total"), 2);
+    json_t *nodes = GET(j, "nodes");
+    cr_assert_eq(json_array_size(nodes), 2);
+    json_t *main = AT(nodes, 0);
+    cr_assert_eq(INT(main, "id"), 0);
+    cr_assert_str_eq(STR(main, "name"), "app.main");
+    cr_assert_eq(INT(main, "children"), 4);
+    cr_assert(json_is_true(GET(main, "has_more")));
+    cr_assert_null(GET(main, "kids"));
+    cr_assert(json_is_null(GET(main, "parent")));
+    cr_assert_eq(json_real_value(GET(main, "total_ms")), 0.01);
+    cr_assert_str_eq(STR(AT(nodes, 1), "name"), "k", "an unknown module leaves the qualname alone");
+    json_decref(j);
+    tp_tree_free(t);
+}
+
+Test(render_web, node_children_two_levels_carry_fields)
+{
+    tp_tree *t = sample();
+    tp_web_tree_opts o;
+    tp_web_tree_opts_init(&o);
+    o.node = 0;
+    o.depth = 2;
+    json_t *j = render_tree(t, &o);
+    cr_assert_eq(INT(j, "node"), 0);
+    cr_assert_eq(INT(j, "total"), 4);
+    cr_assert_eq(INT(GET(j, "self"), "id"), 0);
+    json_t *kids = GET(j, "nodes");
+    cr_assert_eq(json_array_size(kids), 4);
+    json_t *f0 = AT(kids, 0);
+    cr_assert_str_eq(STR(f0, "args"), "x=0");
+    cr_assert_str_eq(STR(f0, "ret"), "'<b>'");
+    cr_assert_str_eq(STR(f0, "file"), "app.py");
+    cr_assert_eq(INT(f0, "line"), 10);
+    cr_assert_eq(INT(f0, "parent"), 0);
+    cr_assert_eq(INT(f0, "depth"), 1);
+    cr_assert_eq(json_real_value(GET(f0, "start_ms")), 0.001);
+    cr_assert_eq(json_real_value(GET(f0, "total_ms")), 0.002);
+    cr_assert_eq(json_real_value(GET(f0, "self_ms")), 0.0015);
+    json_t *g = AT(GET(f0, "kids"), 0);
+    cr_assert_eq(INT(g, "id"), 2);
+    cr_assert(json_is_null(GET(g, "args")), "not captured is null");
+    cr_assert(json_is_false(GET(f0, "has_more")));
+    cr_assert(json_is_false(GET(g, "has_more")));
+    json_t *h = AT(kids, 3);
+    cr_assert_str_eq(STR(h, "qualname"), "Cls.h");
+    json_t *exc = GET(h, "exc");
+    cr_assert_str_eq(STR(exc, "type"), "ValueError");
+    cr_assert_str_eq(STR(exc, "msg"), "bad \"x\"");
+    cr_assert(json_is_false(GET(exc, "caught")));
+    cr_assert_str_eq(json_string_value(AT(GET(h, "flags"), 0)), "exc");
+    cr_assert(json_is_null(GET(h, "ret")));
+    json_decref(j);
+    tp_tree_free(t);
+}
+
+Test(render_web, offset_and_limit_page_a_level)
+{
+    tp_tree *t = sample();
+    tp_web_tree_opts o;
+    tp_web_tree_opts_init(&o);
+    o.node = 0;
+    o.offset = 1;
+    o.limit = 2;
+    json_t *j = render_tree(t, &o);
+    cr_assert_eq(INT(j, "offset"), 1);
+    cr_assert_eq(INT(j, "total"), 4);
+    json_t *kids = GET(j, "nodes");
+    cr_assert_eq(json_array_size(kids), 2);
+    cr_assert_eq(INT(AT(kids, 0), "id"), 3);
+    cr_assert_eq(INT(AT(kids, 1), "id"), 4);
+    json_decref(j);
+    tp_tree_free(t);
+}
+
+Test(render_web, budget_is_breadth_first_and_marks_has_more)
+{
+    tp_tree *t = sample();
+    tp_web_tree_opts o;
+    tp_web_tree_opts_init(&o);
+    o.depth = -1;
+    o.max_nodes = 4; /* roots (2), then main's first two children */
+    json_t *j = render_tree(t, &o);
+    json_t *main = AT(GET(j, "nodes"), 0);
+    json_t *kids = GET(main, "kids");
+    cr_assert_eq(json_array_size(kids), 2);
+    cr_assert(json_is_true(GET(main, "has_more")), "main lists 2 of its 4 children");
+    cr_assert_null(GET(AT(kids, 0), "kids"), "g did not fit");
+    cr_assert(json_is_true(GET(AT(kids, 0), "has_more")));
+    json_decref(j);
+    o.max_nodes = 100;
+    o.limit = 3;
+    j = render_tree(t, &o);
+    main = AT(GET(j, "nodes"), 0);
+    cr_assert_eq(json_array_size(GET(main, "kids")), 3);
+    cr_assert(json_is_true(GET(main, "has_more")));
+    cr_assert_eq(INT(AT(GET(AT(GET(main, "kids"), 0), "kids"), 0), "id"), 2);
+    json_decref(j);
+    tp_tree_free(t);
+}
+
+Test(render_web, depth_zero_gives_the_node_alone)
+{
+    tp_tree *t = sample();
+    tp_web_tree_opts o;
+    tp_web_tree_opts_init(&o);
+    o.node = 1;
+    o.depth = 0;
+    json_t *j = render_tree(t, &o);
+    cr_assert_eq(json_array_size(GET(j, "nodes")), 0);
+    cr_assert_str_eq(STR(GET(j, "self"), "args"), "x=0");
+    cr_assert(json_is_true(GET(GET(j, "self"), "has_more")));
+    json_decref(j);
+    tp_tree_free(t);
+}
+
+Test(render_web, unknown_node_is_einval)
+{
+    tp_tree *t = sample();
+    tp_web_tree_opts o;
+    tp_web_tree_opts_init(&o);
+    o.node = 7;
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_web_tree(t, &o, &b), -EINVAL);
+    tp_buf_free(&b);
+    tp_tree_free(t);
+}
+
+Test(render_web, long_text_is_cut_on_a_character_boundary)
+{
+    tp_tree *t = NULL;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "m", "f", "m.py", 1), 0);
+    const char *arg = "s='\xc3\xa9\xc3\xa9\xc3\xa9'"; /* s='ééé' */
+    cr_assert_eq(tp_tree_call(t, 0, 0, false, arg, strlen(arg)), 0);
+    cr_assert_eq(tp_tree_return(t, 10, NULL, 0), 0);
+    cr_assert_eq(tp_tree_finish(t, 10), 0);
+    tp_web_tree_opts o;
+    tp_web_tree_opts_init(&o);
+    o.max_text = 6; /* "s='" + é + half of é */
+    json_t *j = render_tree(t, &o);
+    json_t *n = AT(GET(j, "nodes"), 0);
+    cr_assert_str_eq(STR(n, "args"), "s='\xc3\xa9");
+    cr_assert(json_is_true(GET(n, "cut")));
+    json_decref(j);
+    o.max_text = 0;
+    j = render_tree(t, &o);
+    n = AT(GET(j, "nodes"), 0);
+    cr_assert_str_eq(STR(n, "args"), arg);
+    cr_assert(json_is_false(GET(n, "cut")));
+    json_decref(j);
+    tp_tree_free(t);
+}
+
+Test(render_web, folded_tree_reports_count_and_mixed_args)
+{
+    tp_tree *t = sample(), *f = NULL;
+    cr_assert_eq(tp_tree_fold(t, NULL, &f), 0);
+    tp_web_tree_opts o;
+    tp_web_tree_opts_init(&o);
+    o.depth = 2;
+    json_t *j = render_tree(f, &o);
+    json_t *kids = GET(AT(GET(j, "nodes"), 0), "kids");
+    cr_assert_eq(json_array_size(kids), 2, "f x3 became one node, then h");
+    json_t *ff = AT(kids, 0);
+    cr_assert_eq(INT(ff, "count"), 3);
+    cr_assert_eq(json_real_value(GET(ff, "min_ms")), 0.001);
+    cr_assert_eq(json_real_value(GET(ff, "max_ms")), 0.002);
+    const char *fl[3] = {0};
+    for (size_t i = 0; i < json_array_size(GET(ff, "flags")) && i < 3; i++)
+        fl[i] = json_string_value(AT(GET(ff, "flags"), i));
+    cr_assert_str_eq(fl[0], "folded");
+    cr_assert_str_eq(fl[1], "args_mixed");
+    json_decref(j);
+    tp_tree_free(f);
+    tp_tree_free(t);
+}
+
+Test(render_web, string_escapes_controls_and_bad_utf8)
+{
+    tp_buf b = TP_BUF_INIT;
+    const char in[] = "a\"b\\c\n\t\x01\xff\xe2\x82\xac</script>";
+    cr_assert_eq(tp_render_web_string(&b, in, sizeof(in) - 1), 0);
+    cr_assert_str_eq(tp_buf_cstr(&b), "\"a\\\"b\\\\c\\n\\t\\u0001\\ufffd\xe2\x82\xac</script>\"");
+    tp_buf_reset(&b);
+    cr_assert_eq(tp_render_web_string(&b, NULL, 0), 0);
+    cr_assert_str_eq(tp_buf_cstr(&b), "null");
+    tp_buf_reset(&b);
+    cr_assert_eq(tp_render_web_string(&b, "\xed\xa0\x80", 3), 0, "a surrogate is not UTF-8");
+    cr_assert_str_eq(tp_buf_cstr(&b), "\"\\ufffd\\ufffd\\ufffd\"");
+    tp_buf_free(&b);
+}
+
+Test(render_web, search_finds_names_args_values_and_exceptions_in_order)
+{
+    tp_tree *t = sample();
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_web_search(t, "X=1", 0, &b), 0);
+    json_t *j = parse(&b);
+    cr_assert_eq(INT(j, "total"), 1);
+    json_t *m = AT(GET(j, "matches"), 0);
+    cr_assert_eq(INT(m, "id"), 3);
+    cr_assert_eq(json_array_size(GET(m, "path")), 2);
+    cr_assert_eq(json_integer_value(AT(GET(m, "path"), 0)), 0);
+    cr_assert_eq(json_integer_value(AT(GET(m, "path"), 1)), 3);
+    json_decref(j);
+
+    tp_buf_reset(&b);
+    cr_assert_eq(tp_render_web_search(t, "lib.", 0, &b), 0);
+    j = parse(&b);
+    cr_assert_eq(INT(j, "total"), 2, "lib.g and lib.Cls.h by module, or lib.py by file");
+    cr_assert_eq(INT(AT(GET(j, "matches"), 0), "id"), 2);
+    cr_assert_eq(json_array_size(GET(AT(GET(j, "matches"), 0), "path")), 3);
+    cr_assert_eq(INT(AT(GET(j, "matches"), 1), "id"), 5);
+    json_decref(j);
+
+    tp_buf_reset(&b);
+    cr_assert_eq(tp_render_web_search(t, "valueerror", 0, &b), 0);
+    j = parse(&b);
+    cr_assert_eq(INT(AT(GET(j, "matches"), 0), "id"), 5);
+    json_decref(j);
+
+    tp_buf_reset(&b);
+    cr_assert_eq(tp_render_web_search(t, "app", 1, &b), 0);
+    j = parse(&b);
+    cr_assert_eq(INT(j, "total"), 4, "main and the three f calls");
+    cr_assert_eq(json_array_size(GET(j, "matches")), 1);
+    cr_assert(json_is_true(GET(j, "truncated")));
+    json_decref(j);
+
+    tp_buf_reset(&b);
+    cr_assert_eq(tp_render_web_search(t, "", 0, &b), 0);
+    j = parse(&b);
+    cr_assert_eq(INT(j, "total"), 0);
+    json_decref(j);
+    tp_buf_free(&b);
+    tp_tree_free(t);
+}
+
+Test(render_web, stats_and_diff_json)
+{
+    tp_tree *t = sample();
+    tp_stats *s = NULL;
+    cr_assert_eq(tp_tree_stats(t, &s), 0);
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_web_stats(t, s, 2, &b), 0);
+    json_t *j = parse(&b);
+    cr_assert_eq(INT(j, "calls"), 7);
+    cr_assert_eq(INT(j, "exceptions"), 1);
+    cr_assert_eq(INT(j, "max_depth"), 2);
+    cr_assert_str_eq(STR(GET(j, "slowest"), "name"), "app.main");
+    cr_assert_eq(json_real_value(GET(GET(j, "slowest"), "ms")), 0.01);
+    cr_assert_str_eq(STR(GET(j, "most_called"), "name"), "app.f");
+    cr_assert_eq(INT(GET(j, "most_called"), "count"), 3);
+    cr_assert_eq(json_array_size(GET(j, "functions")), 2, "top 2");
+    json_t *f = AT(GET(j, "functions"), 1);
+    cr_assert_str_eq(STR(f, "name"), "app.f");
+    cr_assert_eq(json_real_value(GET(f, "total_ms")), 0.0045);
+    cr_assert_eq(json_real_value(GET(f, "avg_ms")), 0.0015);
+    cr_assert(json_array_size(GET(j, "by_module")) >= 2);
+    json_decref(j);
+
+    tp_tree *t2 = sample();
+    tp_diff *d = NULL;
+    cr_assert_eq(tp_tree_diff(t, t2, NULL, &d), 0);
+    tp_buf_reset(&b);
+    cr_assert_eq(tp_render_web_diff(d, &b), 0);
+    j = parse(&b);
+    cr_assert_eq(INT(j, "calls_a"), 7);
+    cr_assert_eq(INT(j, "calls_b"), 7);
+    cr_assert_eq(json_array_size(GET(j, "changes")), 0);
+    cr_assert_eq(json_array_size(GET(j, "functions_added")), 0);
+    json_decref(j);
+    tp_diff_free(d);
+    tp_tree_free(t2);
+    tp_stats_free(s);
+    tp_buf_free(&b);
+    tp_tree_free(t);
+}
+
+static const char page[] = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n"
+                           "<title>tracepatch</title>\n"
+                           "<link rel=\"icon\" href=\"/assets/favicon.svg\">\n"
+                           "<link rel=\"stylesheet\" href=\"/assets/style.css\">\n"
+                           "</head><body><main id=\"app\"></main>\n"
+                           "<script src=\"/assets/app.js\"></script>\n</body></html>\n";
+
+static tp_web_assets assets(const char *js)
+{
+    tp_web_assets a = {page, sizeof(page) - 1, js, strlen(js), "body{}", 6, "JSHASH", "CSSHASH"};
+    return a;
+}
+
+/* The text between <script type="application/json" id="tp-data"> and the next </script>. */
+static json_t *report_data(const char *html)
+{
+    const char *open = "<script type=\"application/json\" id=\"tp-data\">";
+    const char *p = strstr(html, open);
+    cr_assert_not_null(p);
+    p += strlen(open);
+    const char *e = strstr(p, "</script>");
+    cr_assert_not_null(e);
+    json_error_t err;
+    json_t *j = json_loadb(p, (size_t)(e - p), 0, &err);
+    cr_assert_not_null(j, "report data is not JSON: %s", err.text);
+    return j;
+}
+
+Test(render_web, html_report_inlines_everything_and_escapes_script_ends)
+{
+    tp_tree *t = NULL;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "m", "f", "m.py", 1), 0);
+    const char *arg = "x='</script><script>alert(1)</script>', y='<!--<script>'";
+    cr_assert_eq(tp_tree_call(t, 0, 0, false, arg, strlen(arg)), 0);
+    cr_assert_eq(tp_tree_return(t, 10, "'</SCRIPT>'", 11), 0);
+    cr_assert_eq(tp_tree_finish(t, 10), 0);
+    cr_assert_eq(tp_tree_set_label(t, "<b>lbl</b>"), 0);
+    tp_web_assets a = assets("start();");
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_html(t, NULL, &a, &b), 0);
+    const char *html = tp_buf_cstr(&b);
+    cr_assert_not_null(strstr(html, "<style>body{}</style>"));
+    cr_assert_not_null(strstr(html, "<script>start();</script>"));
+    cr_assert_not_null(strstr(html, "script-src 'sha256-JSHASH'; style-src 'sha256-CSSHASH'"));
+    cr_assert_not_null(strstr(html, "<title>tracepatch: &lt;b&gt;lbl&lt;/b&gt;</title>"));
+    cr_assert_null(strstr(html, "/assets/"), "no reference to the server is left");
+    cr_assert_not_null(strstr(html, "x='<\\/script><script>alert(1)<\\/script>'"));
+    cr_assert_not_null(strstr(html, "<\\u0021--<script>"));
+    cr_assert_not_null(strstr(html, "'<\\/SCRIPT>'"));
+    /* Exactly two "</script": the data's and the app's. */
+    int n = 0;
+    for (const char *p = html; (p = strstr(p, "</script")); p++)
+        n++;
+    cr_assert_eq(n, 2);
+    json_t *j = report_data(html);
+    json_t *node = AT(GET(GET(j, "tree"), "nodes"), 0);
+    cr_assert_str_eq(STR(node, "args"), arg, "the escapes decode to the original text");
+    cr_assert_str_eq(STR(GET(j, "trace"), "label"), "<b>lbl</b>");
+    cr_assert_eq(INT(GET(j, "stats"), "calls"), 1);
+    json_decref(j);
+
+    tp_buf_reset(&b);
+    cr_assert_eq(tp_render_html(t, "{\"id\":\"abc\",\"label\":\"from daemon\"}", &a, &b), 0);
+    j = report_data(tp_buf_cstr(&b));
+    cr_assert_str_eq(STR(GET(j, "trace"), "label"), "from daemon");
+    json_decref(j);
+    tp_buf_free(&b);
+    tp_tree_free(t);
+}
+
+Test(render_web, html_report_refuses_unusable_assets)
+{
+    tp_tree *t = sample();
+    tp_buf b = TP_BUF_INIT;
+    tp_web_assets a = assets("x('</script>')");
+    cr_assert_eq(tp_render_html(t, NULL, &a, &b), -EINVAL);
+    a = assets("ok();");
+    a.html = "<html><body>no tags</body></html>";
+    a.html_len = strlen(a.html);
+    cr_assert_eq(tp_render_html(t, NULL, &a, &b), -EINVAL);
+    cr_assert_eq(b.len, 0);
+    tp_buf_free(&b);
+    tp_tree_free(t);
+}
