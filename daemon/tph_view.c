@@ -16,6 +16,16 @@
 #include "tp_err.h"
 #include "tree.h"
 
+/* The HTML report needs the web UI's assets, which tph has when the build
+ * links web/ (tpweb) into it; without them only tphd can make one. */
+#if __has_include("assets.h")
+#include "assets.h"
+#include "render_web.h"
+#define TPH_HAVE_HTML 1
+#else
+#define TPH_HAVE_HTML 0
+#endif
+
 /* ---- Shared: colour, loading --------------------------------------------- */
 
 /* --color (always), --color=auto (when stdout is a terminal), --color=never. */
@@ -446,6 +456,18 @@ static int parse_export(tph_ctx *ctx, int argc, char **argv, const char **ret_fo
     return want_operands(ctx, argc, argv, 1, "trace ID or FILE");
 }
 
+static int render_html(const tp_tree *t, tp_buf *out)
+{
+#if TPH_HAVE_HTML
+    tp_web_assets assets;
+
+    tp_assets_report(&assets);
+    return tp_render_html(t, NULL, &assets, out);
+#else
+    return -ENOTSUP;
+#endif
+}
+
 /* Render a loaded tree in one of the file formats proto/ knows. */
 static int render_export(const tp_tree *t, const char *format, tp_buf *out)
 {
@@ -455,6 +477,8 @@ static int render_export(const tp_tree *t, const char *format, tp_buf *out)
         return tp_render_csv(t, out);
     if (strcmp(format, "chrome") == 0)
         return tp_render_chrome(t, out);
+    if (strcmp(format, "html") == 0)
+        return render_html(t, out);
     return tp_render_folded(t, out);
 }
 
@@ -484,8 +508,9 @@ static int export_file(const char *path, const char *format, const char *out_pat
     tp_tree *t = NULL;
     int r;
 
-    if (strcmp(format, "html") == 0)
-        return tph_fail("%s: the HTML report is made by tphd: `tph import %s`, then "
+    if (strcmp(format, "html") == 0 && !TPH_HAVE_HTML)
+        return tph_fail("%s: this tph was built without the report UI, so only tphd makes the "
+                        "HTML report: `tph import %s`, then "
                         "`tph export ID --format html`",
                         display_name(path), path);
     r = load_file(path, &t);

@@ -307,11 +307,23 @@ def test_export_format_from_output_name(env, tmp_path):
                                "__main__.handle_request;__main__.validate 10\n")
 
 
-def test_export_html_of_file_needs_tphd(env):
-    r = tph("export", SMALL, "--format", "html", env=env)
-    assert (r.returncode, r.stdout) == (1, "")
-    assert r.stderr == (f"tph: {SMALL}: the HTML report is made by tphd: `tph import {SMALL}`, "
-                        "then `tph export ID --format html`\n")
+def test_export_html_of_file(env, tmp_path):
+    """With the report UI linked in (web/), tph writes the self-contained
+    report itself; without it, it says that only tphd can."""
+    out = tmp_path / "report.html"
+    r = tph("export", SMALL, "-o", out, env=env)
+    if r.returncode == 0:
+        html = out.read_text()
+        assert html.startswith("<!DOCTYPE html>\n")
+        assert '<script type="application/json" id="tp-data">' in html
+        assert "3f2a9c1b5d7e4f60a1b2c3d4e5f60718" in html and "load_user" in html
+        assert "<script src=" not in html  # nothing fetched: everything is inlined
+    else:
+        assert (r.returncode, r.stdout) == (1, "")
+        assert r.stderr == (f"tph: {SMALL}: this tph was built without the report UI, so only "
+                            f"tphd makes the HTML report: `tph import {SMALL}`, then "
+                            "`tph export ID --format html`\n")
+        assert not out.exists()
 
 
 # ---- broken files ---------------------------------------------------------------------
