@@ -58,11 +58,11 @@ def test_tph_tree_of_to_json_is_t_tree(tmp_path):
     trace_file, views_file = tmp_path / "t.json", tmp_path / "views.json"
     script = tmp_path / "app.py"
     script.write_text(SCRIPT)
+    env = base_env(tmp_path)  # no TRACEPATCH_* settings; cwd has no tracepatch.toml
     r = subprocess.run([sys.executable, str(script), str(trace_file), str(views_file)],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
     views = json.loads(views_file.read_text())
-    env = base_env(tmp_path)
 
     def tree(*flags):
         r = tph("tree", trace_file, *flags, env=env)
