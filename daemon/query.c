@@ -21,13 +21,6 @@
 #define CLEAN_STEP 256          /* traces deleted per writer transaction */
 #define IMPORT_CHUNK 65536      /* records per stored chunk of an import */
 
-tp_query_html_fn tp_query_html_exporter;
-
-void tp_query_set_html_exporter(tp_query_html_fn fn)
-{
-    tp_query_html_exporter = fn;
-}
-
 /* ---- Helpers ---------------------------------------------------------------------------- */
 
 int tp_qfail(tp_qctx *q, int code, const char *fmt, ...)
@@ -180,7 +173,7 @@ int tp_qresolve(tp_qctx *q, const char *prefix, int64_t *ret_rowid)
     return 0;
 }
 
-int tp_qload(tp_qctx *q, const char *key, tp_tree **ret)
+int tp_qload(tp_qctx *q, const char *key, tp_tree **ret, int64_t *ret_rowid)
 {
     const char *id;
     int64_t rowid;
@@ -194,7 +187,11 @@ int tp_qload(tp_qctx *q, const char *key, tp_tree **ret)
     if (r < 0)
         return r;
     r = tp_rebuild_tree(q->db, rowid, ret, err, sizeof(err));
-    return r < 0 ? tp_qfail(q, r, "%s", err) : 0;
+    if (r < 0)
+        return tp_qfail(q, r, "%s", err);
+    if (ret_rowid)
+        *ret_rowid = rowid;
+    return 0;
 }
 
 /* ---- list / get ------------------------------------------------------------------------ */
@@ -279,27 +276,32 @@ static json_t *summary(const tp_qctx *q, sqlite3_stmt *st)
 
 static int op_list(tp_qctx *q)
 {
-    const char *label;
+    const char *label, *text;
     double since;
     bool limited_set = json_object_get(q->args, "limited") && !json_is_null(json_object_get(q->args, "limited"));
     bool limited = false;
     int64_t limit, offset;
-    if (tp_qarg_str(q, "label", NULL, &label) < 0 || tp_qarg_num(q, "since", 0, &since) < 0 ||
+    if (tp_qarg_str(q, "label", NULL, &label) < 0 || tp_qarg_str(q, "q", NULL, &text) < 0 ||
+        tp_qarg_num(q, "since", 0, &since) < 0 ||
         tp_qarg_bool(q, q->args, "limited", false, &limited) < 0 ||
         tp_qarg_int(q, "limit", 50, &limit) < 0 || tp_qarg_int(q, "offset", 0, &offset) < 0)
         return q->res->code;
     if (limit > 10000)
         return tp_qfail(q, -EINVAL, "argument \"limit\" is at most 10000");
-    char where[256] = "WHERE 1";
+    char where[512] = "WHERE 1";
     if (q->env->uid != 0)
         strcat(where, " AND uid = ?1");
     if (label)
         strcat(where, " AND label GLOB ?2");
     if (since > 0)
         strcat(where, " AND wall_start_ns >= ?3");
+    if (text && *text)
+        /* The UI's search box: an id prefix, or text in label, argv or host. */
+        strcat(where, " AND (substr(id, 1, length(?6)) = lower(?6) OR instr(lower(label), lower(?6))"
+                      " OR instr(lower(argv), lower(?6)) OR instr(lower(host), lower(?6)))");
     if (limited_set)
         strcat(where, limited ? " AND limit_reason IS NOT NULL" : " AND limit_reason IS NULL");
-    char sql[768];
+    char sql[1024];
     sqlite3_stmt *cnt = NULL, *st = NULL;
     json_t *arr = json_array();
     int64_t total = 0;
@@ -320,6 +322,8 @@ static int op_list(tp_qctx *q)
             sqlite3_bind_text(both[i], 2, label, -1, SQLITE_STATIC);
         if (since > 0)
             sqlite3_bind_int64(both[i], 3, (int64_t)(since * 1e9));
+        if (text && *text)
+            sqlite3_bind_text(both[i], 6, text, -1, SQLITE_STATIC);
     }
     sqlite3_bind_int64(st, 4, limit < 0 ? -1 : limit);
     sqlite3_bind_int64(st, 5, offset < 0 ? 0 : offset);
@@ -348,13 +352,12 @@ static int op_get(tp_qctx *q)
 {
     const char *id, *what;
     int64_t rowid;
-    sqlite3_stmt *st = NULL;
     if (tp_qarg_str(q, "id", NULL, &id) < 0 || tp_qarg_str(q, "what", NULL, &what) < 0)
         return q->res->code;
     if (what && strcmp(what, "trace") == 0) {
         /* PROTOCOL.md: the trace itself, in tracepatch's JSON schema. */
         tp_tree *t = NULL;
-        if (tp_qload(q, "id", &t) < 0)
+        if (tp_qload(q, "id", &t, NULL) < 0)
             return q->res->code;
         int r = tp_render_json(t, false, &q->res->body);
         tp_tree_free(t);
@@ -369,18 +372,26 @@ static int op_get(tp_qctx *q)
         return tp_qfail(q, TP_ERR_MISSING, "argument \"id\" (a trace ID) is required");
     if (tp_qresolve(q, id, &rowid) < 0)
         return q->res->code;
+    json_t *o;
+    if (tp_qget_json(q, rowid, &o) < 0)
+        return q->res->code;
+    return tp_qreply_json(q, o);
+}
+
+int tp_qget_json(tp_qctx *q, int64_t rowid, json_t **ret)
+{
+    sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(q->db, "SELECT " SUMMARY_COLS " FROM traces WHERE rowid = ?1", -1, &st,
                            NULL) != SQLITE_OK)
         return dberr(q, "reading a trace");
     sqlite3_bind_int64(st, 1, rowid);
     if (sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_finalize(st);
-        return tp_qfail(q, TP_ERR_NOT_FOUND, "trace %s was just deleted", id);
+        return tp_qfail(q, TP_ERR_NOT_FOUND, "the trace was just deleted");
     }
     json_t *o = summary(q, st);
     json_object_set_new(o, "config", parsed_or_null(col_text(st, 14), json_null()));
     json_t *stats = parsed_or_null(col_text(st, 15), NULL);
-    json_object_set_new(o, "client", tp_qstr(col_text(st, 16)));
     json_object_set_new(o, "source", tp_qstr(col_text(st, 17)));
     json_object_set_new(o, "pstart", json_integer(sqlite3_column_int64(st, 18)));
     json_object_set_new(o, "events", json_integer(sqlite3_column_int64(st, 19)));
@@ -398,7 +409,8 @@ static int op_get(tp_qctx *q)
         tp_tree_free(t);
     }
     json_object_set_new(o, "stats", stats ? stats : json_null());
-    return tp_qreply_json(q, o);
+    *ret = o;
+    return 0;
 }
 
 /* ---- clean ------------------------------------------------------------------------------ */
@@ -703,7 +715,7 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
         {"tree", tp_query_tree, true},    {"stats", tp_query_stats, true},
         {"diff", tp_query_diff, true},    {"export", tp_query_export, true},
         {"clean", op_clean, false},       {"status", op_status, true},
-        {"import", op_import, false},
+        {"import", op_import, false},     {"search", tp_query_search, true},
     };
     tp_qctx q = {.env = env, .res = res};
     json_error_t jerr;
@@ -721,7 +733,15 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
         if (strcmp(op ? op : "", ops[i].name) != 0)
             continue;
         if (ops[i].reads) {
-            int r = tp_store_reader_get(env->store, &q.db, err, sizeof(err));
+            /* Read what was received before the query: a trace whose frames
+             * tphd has taken in is visible to the next query, whatever
+             * connection either came on. */
+            int r = tp_store_barrier(env->store);
+            if (r < 0) {
+                tp_qfail(&q, r, "the database failed: %s", tp_strerror(r));
+                goto out;
+            }
+            r = tp_store_reader_get(env->store, &q.db, err, sizeof(err));
             if (r < 0) {
                 tp_qfail(&q, r, "%s", err);
                 goto out;
@@ -731,7 +751,7 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
         goto out;
     }
     tp_qfail(&q, -EINVAL,
-             "unknown query \"%.40s\" (list, get, tree, stats, diff, export, clean, status, import)",
+             "unknown query \"%.40s\" (list, get, tree, stats, diff, export, clean, status, import, search)",
              op ? op : "");
 out:
     if (q.db)

@@ -54,13 +54,4 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
 /** Release the body. */
 void tp_query_result_free(tp_query_result *res);
 
-/** Renders the self-contained HTML report of a finished raw tree (issue 5).
- *  Returns 0 or a code. */
-typedef int (*tp_query_html_fn)(const tp_tree *t, tp_buf *out);
-
-/** Install the HTML exporter used by export format "html" (the web module
- *  does at start-up; until then that format answers -ENOTSUP). Call before
- *  any query runs. */
-void tp_query_set_html_exporter(tp_query_html_fn fn);
-
 #endif

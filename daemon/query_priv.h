@@ -34,8 +34,13 @@ int tp_qarg_num(tp_qctx *q, const char *key, double def, double *ret);
  *  TP_ERR_AMBIGUOUS (listing up to 5 candidates) or TP_ERR_DB via tp_qfail. */
 int tp_qresolve(tp_qctx *q, const char *prefix, int64_t *ret_rowid);
 
-/** Resolve args[key] and rebuild that trace's tree. */
-int tp_qload(tp_qctx *q, const char *key, tp_tree **ret);
+/** Resolve args[key] and rebuild that trace's tree; *ret_rowid (may be
+ *  NULL) gets its rowid. */
+int tp_qload(tp_qctx *q, const char *key, tp_tree **ret, int64_t *ret_rowid);
+
+/** What "get" answers for a trace: the summary plus config, stats and the
+ *  other stored facts. */
+int tp_qget_json(tp_qctx *q, int64_t rowid, json_t **ret);
 
 /** Dump j (stolen) compactly as the JSON body. */
 int tp_qreply_json(tp_qctx *q, json_t *j);
@@ -49,7 +54,12 @@ int tp_query_stats(tp_qctx *q);
 int tp_query_diff(tp_qctx *q);
 int tp_query_export(tp_qctx *q);
 
-/* query.c */
-extern tp_query_html_fn tp_query_html_exporter;
+/* query_web.c (with the report UI built in; otherwise these answer -ENOTSUP) */
+/** tree with format "web": tp_render_web_tree of the folded tree. */
+int tp_query_tree_web(tp_qctx *q);
+/** search {id, q, limit}: tp_render_web_search of the folded tree. */
+int tp_query_search(tp_qctx *q);
+/** export format "html": the self-contained report. */
+int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid);
 
 #endif

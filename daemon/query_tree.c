@@ -106,15 +106,19 @@ static int rendered(tp_qctx *q, int r, const char *ctype)
 
 int tp_query_tree(tp_qctx *q)
 {
-    static const char *const formats[] = {"text", "json", NULL};
+    static const char *const formats[] = {"text", "json", "web", NULL};
     const char *format, *filters[MAX_FILTERS];
     tp_render_opts ro;
     tp_tree *t = NULL, *sub = NULL;
     int64_t node;
-    if (format_of(q, "text", formats, &format) < 0 || read_render_opts(q, &ro, filters) < 0 ||
+    if (format_of(q, "text", formats, &format) < 0)
+        return q->res->code;
+    if (strcmp(format, "web") == 0)
+        return tp_query_tree_web(q);
+    if (read_render_opts(q, &ro, filters) < 0 ||
         tp_qarg_int(q, "node", -1, &node) < 0)
         return q->res->code;
-    if (tp_qload(q, "id", &t) < 0)
+    if (tp_qload(q, "id", &t, NULL) < 0)
         return q->res->code;
     int r = 0;
     if (node >= 0) {
@@ -159,7 +163,7 @@ int tp_query_stats(tp_qctx *q)
     tp_tree *t = NULL;
     tp_stats *s = NULL;
     if (format_of(q, "text", formats, &format) < 0 ||
-        tp_qarg_bool(q, opts_obj(q), "color", false, &color) < 0 || tp_qload(q, "id", &t) < 0)
+        tp_qarg_bool(q, opts_obj(q), "color", false, &color) < 0 || tp_qload(q, "id", &t, NULL) < 0)
         return q->res->code;
     int r = tp_tree_stats(t, &s);
     if (r < 0) {
@@ -215,9 +219,9 @@ int tp_query_diff(tp_qctx *q)
         tp_qarg_bool(q, opts_obj(q), "color", false, &color) < 0 ||
         tp_qarg_num(q, "time_pct", 20, &pct) < 0 || tp_qarg_num(q, "time_abs_ms", 0.1, &abs_ms) < 0)
         return q->res->code;
-    int r = tp_qload(q, "a", &a);
+    int r = tp_qload(q, "a", &a, NULL);
     if (r == 0)
-        r = tp_qload(q, "b", &b);
+        r = tp_qload(q, "b", &b, NULL);
     if (r < 0)
         goto out;
     tp_diff_opts o = {.time_pct = pct, .time_abs_ns = (int64_t)(abs_ms * 1e6)};
@@ -242,12 +246,10 @@ int tp_query_export(tp_qctx *q)
     static const char *const formats[] = {"json", "csv", "chrome", "folded", "html", NULL};
     const char *format;
     tp_tree *t = NULL;
+    int64_t rowid;
     if (format_of(q, "json", formats, &format) < 0)
         return q->res->code;
-    if (strcmp(format, "html") == 0 && !tp_query_html_exporter)
-        return tp_qfail(q, -ENOTSUP,
-                        "this tphd was built without the report UI, so it cannot export HTML");
-    if (tp_qload(q, "id", &t) < 0)
+    if (tp_qload(q, "id", &t, &rowid) < 0)
         return q->res->code;
     tp_buf *out = &q->res->body;
     int r;
@@ -260,7 +262,26 @@ int tp_query_export(tp_qctx *q)
     else if (strcmp(format, "folded") == 0)
         r = rendered(q, tp_render_folded(t, out), TP_CT_TEXT);
     else
-        r = rendered(q, tp_query_html_exporter(t, out), TP_CT_HTML);
+        r = tp_query_export_html(q, t, rowid);
     tp_tree_free(t);
     return r;
 }
+
+#ifndef TPHD_HAVE_WEB
+/* Built without the report UI (web/): the web-only ops say so. */
+int tp_query_tree_web(tp_qctx *q)
+{
+    return tp_qfail(q, -ENOTSUP, "this tphd was built without the report UI (tree format web)");
+}
+
+int tp_query_search(tp_qctx *q)
+{
+    return tp_qfail(q, -ENOTSUP, "this tphd was built without the report UI (search)");
+}
+
+int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid)
+{
+    return tp_qfail(q, -ENOTSUP, "this tphd was built without the report UI, so it cannot "
+                                 "export HTML");
+}
+#endif

@@ -385,6 +385,8 @@ static void fail_batch(tp_store *s, tp_store_op *list, int code, const char *msg
 static int apply(tp_store *s, tp_store_op *op)
 {
     int r;
+    if (op->kind == TP_STORE_CALL && !op->fn)
+        return op->result = 0; /* a barrier: nothing to run, just a place in the queue */
     if (sqlite3_step(s->st.savepoint) != SQLITE_DONE) {
         sqlite3_reset(s->st.savepoint);
         return tp_store_sqlite_err(s->db, sqlite3_errcode(s->db), "savepoint", op->errmsg,
@@ -554,6 +556,11 @@ int tp_store_call_sync(tp_store *s, tp_store_fn fn, void *arg, char *errmsg, siz
     pthread_mutex_destroy(&w.mu);
     pthread_cond_destroy(&w.cond);
     return r;
+}
+
+int tp_store_barrier(tp_store *s)
+{
+    return tp_store_call_sync(s, NULL, NULL, NULL, 0);
 }
 
 /* ---- Readers ------------------------------------------------------------------ */

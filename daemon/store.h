@@ -44,7 +44,7 @@ enum {
     TP_STORE_EVENTS,    /* insert one chunk and the new functions it uses */
     TP_STORE_END,       /* mark a trace complete with END's facts */
     TP_STORE_ABORT,     /* mark an open trace truncated (its sender is gone) */
-    TP_STORE_CALL,      /* run fn(db, arg) inside the writer's transaction */
+    TP_STORE_CALL,      /* run fn(db, arg) inside the writer's transaction (fn NULL: nothing) */
 };
 
 /** The writer's view of one trace being received. Embedded in the producer's
@@ -162,6 +162,11 @@ int tp_store_submit(tp_store *s, tp_store_op *op);
  *  an event loop). Returns fn's result, TP_ERR_DB when the commit failed, or
  *  -ESHUTDOWN. errmsg (optional) receives op->errmsg. */
 int tp_store_call_sync(tp_store *s, tp_store_fn fn, void *arg, char *errmsg, size_t errsz);
+
+/** Wait until every op submitted before this call is committed (a no-op
+ *  CALL through the queue), so that a reader sees them. Worker threads
+ *  only. Returns 0, or the commit's failure, or -ESHUTDOWN. */
+int tp_store_barrier(tp_store *s);
 
 /** Bytes of queued, not yet completed ops (their op->bytes). Any thread. */
 size_t tp_store_queued_bytes(const tp_store *s);

@@ -102,10 +102,21 @@ static int parse_args(int argc, char **argv, tphd_config *cfg)
         case OPT_DB:
             cfg->db_path = optarg;
             break;
-        case OPT_HTTP:
+        case OPT_HTTP: {
+#ifdef TPHD_HAVE_HTTP
+            char host[256];
+            uint16_t port;
+            if (tphd_http_parse(optarg, host, sizeof(host), &port) < 0)
+                return bad_value("--http", optarg, "use HOST:PORT, e.g. 127.0.0.1:7345");
             cfg->http_spec = optarg;
             cfg->http = true;
             break;
+#else
+            fprintf(stderr, "tphd: this tphd was built without the HTTP server; --http is not "
+                            "available\n");
+            return EXIT_USAGE;
+#endif
+        }
         case OPT_NO_HTTP:
             cfg->http = false;
             break;

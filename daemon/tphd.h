@@ -58,6 +58,9 @@ int tphd_run(const tphd_config *cfg);
 /** Start the HTTP server on d->loop per d->cfg (called once the socket
  *  server listens). Returns 0 or a code after printing the reason. */
 int tphd_http_start(tphd *d);
+/** Check an --http value ("HOST:PORT", "[V6]:PORT", "HOST", ":PORT").
+ *  Returns 0 or -EINVAL. */
+int tphd_http_parse(const char *spec, char *host, size_t hostsz, uint16_t *ret_port);
 /** Stop it; calls done(d) on the loop when it has stopped. */
 void tphd_http_stop(tphd *d, void (*done)(void *d));
 #endif

@@ -1,0 +1,113 @@
+/* The report UI's queries (issue 5), built when web/ is: a tree served one
+ * subtree at a time, search within a tree, and the self-contained HTML
+ * report. Node ids are indices of the folded tree, which folds the same way
+ * every time, so ids stay valid between requests. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assets.h"
+#include "query_priv.h"
+#include "render.h"
+#include "render_web.h"
+#include "tp_err.h"
+
+/* Rebuild args.id and fold it. */
+static int load_folded(tp_qctx *q, tp_tree **ret_raw, tp_tree **ret_folded)
+{
+    tp_tree *t = NULL, *f = NULL;
+    if (tp_qload(q, "id", &t, NULL) < 0)
+        return q->res->code;
+    int r = tp_tree_fold(t, NULL, &f);
+    if (r < 0) {
+        tp_tree_free(t);
+        return tp_qfail(q, r, "cannot fold the tree: %s", tp_strerror(r));
+    }
+    if (ret_raw)
+        *ret_raw = t;
+    else
+        tp_tree_free(t);
+    *ret_folded = f;
+    return 0;
+}
+
+static int u32_arg(tp_qctx *q, const char *key, int64_t def, int64_t min, uint32_t *ret)
+{
+    int64_t v;
+    if (tp_qarg_int(q, key, def, &v) < 0)
+        return q->res->code;
+    if (v < min || v > (int64_t)UINT32_MAX - 1)
+        return tp_qfail(q, -EINVAL, "argument \"%s\" is out of range", key);
+    *ret = (uint32_t)v;
+    return 0;
+}
+
+int tp_query_tree_web(tp_qctx *q)
+{
+    tp_web_tree_opts o;
+    tp_web_tree_opts_init(&o);
+    int64_t node, depth;
+    if (tp_qarg_int(q, "node", -1, &node) < 0 || tp_qarg_int(q, "depth", o.depth, &depth) < 0 ||
+        u32_arg(q, "offset", 0, 0, &o.offset) < 0 || u32_arg(q, "limit", 0, 0, &o.limit) < 0 ||
+        u32_arg(q, "max_nodes", 0, 0, &o.max_nodes) < 0 ||
+        u32_arg(q, "max_text", o.max_text, 0, &o.max_text) < 0)
+        return q->res->code;
+    if (depth < -1 || depth > INT32_MAX)
+        return tp_qfail(q, -EINVAL, "argument \"depth\" is out of range");
+    o.depth = (int32_t)depth;
+    tp_tree *f = NULL;
+    if (load_folded(q, NULL, &f) < 0)
+        return q->res->code;
+    int r = 0;
+    if (node >= 0 && (uint64_t)node >= f->nnodes) {
+        r = tp_qfail(q, TP_ERR_NOT_FOUND, "node %lld is not in this trace", (long long)node);
+        goto out;
+    }
+    o.node = node < 0 ? TP_NONE : (uint32_t)node;
+    r = tp_render_web_tree(f, &o, &q->res->body);
+    if (r < 0)
+        tp_qfail(q, r, "cannot render the tree: %s", tp_strerror(r));
+    else
+        q->res->content_type = TP_CT_JSON;
+out:
+    tp_tree_free(f);
+    return r;
+}
+
+int tp_query_search(tp_qctx *q)
+{
+    const char *text;
+    uint32_t limit = 0;
+    tp_tree *f = NULL;
+    if (tp_qarg_str(q, "q", NULL, &text) < 0 || u32_arg(q, "limit", 0, 0, &limit) < 0)
+        return q->res->code;
+    if (!text)
+        return tp_qfail(q, TP_ERR_MISSING, "argument \"q\" (the text to find) is required");
+    if (load_folded(q, NULL, &f) < 0)
+        return q->res->code;
+    int r = tp_render_web_search(f, text, limit, &q->res->body);
+    if (r < 0)
+        tp_qfail(q, r, "cannot search: %s", tp_strerror(r));
+    else
+        q->res->content_type = TP_CT_JSON;
+    tp_tree_free(f);
+    return r;
+}
+
+int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid)
+{
+    tp_web_assets assets;
+    json_t *summary = NULL;
+    char *text = NULL;
+    tp_assets_report(&assets);
+    if (tp_qget_json(q, rowid, &summary) == 0)
+        text = json_dumps(summary, JSON_COMPACT);
+    json_decref(summary);
+    q->res->code = 0; /* a missing summary is built from the tree instead */
+    int r = tp_render_html(t, text, &assets, &q->res->body);
+    free(text);
+    if (r < 0)
+        return tp_qfail(q, r, "cannot build the HTML report: %s", tp_strerror(r));
+    q->res->content_type = TP_CT_HTML;
+    return 0;
+}

@@ -1,0 +1,95 @@
+/* The seam between tphd and its HTTP server (daemon/http.c, issue 5): start
+ * it on the daemon's loop with the query ops as its backend, publish its URL
+ * for status and ACKs, and stop it on shutdown. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "query.h"
+#include "tp_err.h"
+#include "tphd.h"
+#include "util.h"
+
+/* Runs on a threadpool thread (http.c's query jobs). */
+static void backend_query(void *ctx, uint32_t uid, const char *op, const char *args_json,
+                          tp_http_reply *reply)
+{
+    tphd *d = ctx;
+    tp_query_env env;
+    tp_query_result res;
+    memset(&res, 0, sizeof(res));
+    tp_server_query_env(d->server, uid, &env);
+    tp_query_run(&env, op, args_json, &res);
+    reply->code = res.code;
+    tp_buf_free(&reply->body);
+    if (res.code == 0) {
+        snprintf(reply->content_type, sizeof(reply->content_type), "%s", res.content_type);
+        reply->body = res.body;
+        res.body = (tp_buf)TP_BUF_INIT;
+    } else {
+        tp_buf_puts(&reply->body, res.message);
+    }
+    tp_query_result_free(&res);
+}
+
+static int trace_link(void *ud, uint32_t uid, const char *trace_id, char *buf, size_t size)
+{
+    return tp_http_link(ud, uid, trace_id, buf, size);
+}
+
+int tphd_http_parse(const char *spec, char *host, size_t hostsz, uint16_t *ret_port)
+{
+    return tp_http_parse_listen(spec, host, hostsz, ret_port);
+}
+
+int tphd_http_start(tphd *d)
+{
+    const tphd_config *c = d->cfg;
+    char host[256] = "127.0.0.1", dir[PATH_MAX], token[PATH_MAX + 16], err[512], url[256];
+    uint16_t port = TP_HTTP_DEFAULT_PORT;
+    if (c->http_spec && tp_http_parse_listen(c->http_spec, host, sizeof(host), &port) < 0) {
+        fprintf(stderr, "tphd: invalid --http '%s' (use HOST:PORT)\n", c->http_spec);
+        return -EINVAL;
+    }
+    if (tp_dirname(c->db_path, dir, sizeof(dir)) < 0)
+        return -ENAMETOOLONG;
+    snprintf(token, sizeof(token), "%s/%s", dir, TP_HTTP_TOKEN_FILE);
+    tp_http_config cfg = {
+        .host = host,
+        .port = port,
+        .token_path = token,
+        .owner_uid = (uint32_t)geteuid(),
+    };
+    tp_http_backend backend = {.query = backend_query, .ctx = d};
+    tp_http *h = NULL;
+    int r = tp_http_start(&h, &d->loop, &cfg, &backend, err, sizeof(err));
+    if (r < 0) {
+        if (c->http_spec) {
+            fprintf(stderr, "tphd: cannot serve HTTP: %s\n", err);
+            return r;
+        }
+        /* The default port may belong to another user's tphd: traces still
+         * flow, only the report UI is missing. */
+        fprintf(stderr, "tphd: HTTP disabled: %s (use --http HOST:PORT)\n", err);
+        return 0;
+    }
+    d->http = h;
+    if (tp_http_base_url(h, url, sizeof(url)) == 0) {
+        tp_server_set_http_url(d->server, url);
+        fprintf(stderr, "tphd: report UI at %s\n", url);
+    }
+    tp_server_set_trace_url(d->server, trace_link, h);
+    return 0;
+}
+
+void tphd_http_stop(tphd *d, void (*done)(void *d))
+{
+    tp_http *h = d->http;
+    tp_server_set_trace_url(d->server, NULL, NULL);
+    d->http = NULL;
+    tp_http_stop(h, done, d);
+}
