@@ -132,12 +132,27 @@ static void jw_str(jw *w, const char *s)
     tp_buf_putc(w->b, '"');
 }
 
+/* Separator, quoted key and colon in one append: a trace has millions. */
 static void jw_key(jw *w, const char *k)
 {
-    jw_elem(w);
-    tp_buf_putc(w->b, '"');
-    tp_buf_puts(w->b, k);
-    tp_buf_puts(w->b, w->pretty ? "\": " : "\":");
+    char tmp[64];
+    size_t kl = strlen(k), n = 0;
+    if (w->pretty || kl > sizeof(tmp) - 4) {
+        jw_elem(w);
+        tp_buf_putc(w->b, '"');
+        tp_buf_puts(w->b, k);
+        tp_buf_puts(w->b, w->pretty ? "\": " : "\":");
+        return;
+    }
+    if (!w->first)
+        tmp[n++] = ',';
+    w->first = false;
+    tmp[n++] = '"';
+    memcpy(tmp + n, k, kl);
+    n += kl;
+    tmp[n++] = '"';
+    tmp[n++] = ':';
+    tp_buf_append(w->b, tmp, n);
 }
 
 static void jw_kstr(jw *w, const char *k, const char *v)
@@ -155,7 +170,7 @@ static void jw_kbool(jw *w, const char *k, bool v)
 static void jw_ku64(jw *w, const char *k, uint64_t v)
 {
     jw_key(w, k);
-    tp_buf_printf(w->b, "%" PRIu64, v);
+    tp_render_priv_u64(w->b, v);
 }
 
 /* Milliseconds with microsecond precision: ns is truncated to whole µs. */
@@ -163,7 +178,7 @@ static void jw_kms(jw *w, const char *k, int64_t ns)
 {
     int64_t us = ns > 0 ? ns / NS_PER_US : 0;
     jw_key(w, k);
-    tp_buf_printf(w->b, "%" PRId64 ".%03" PRId64, us / 1000, us % 1000);
+    tp_render_priv_fixed(w->b, us / 1000, us % 1000, 3);
 }
 
 /* Unix seconds with microsecond precision. */
@@ -172,7 +187,7 @@ static void jw_kseconds(jw *w, const char *k, int64_t us)
     if (us < 0)
         us = 0;
     jw_key(w, k);
-    tp_buf_printf(w->b, "%" PRId64 ".%06" PRId64, us / 1000000, us % 1000000);
+    tp_render_priv_fixed(w->b, us / 1000000, us % 1000000, 6);
 }
 
 /* "Type: message" (or "Type" without a message). */
@@ -568,7 +583,7 @@ static void json_node(jw *w, const tp_tree *t, const tp_node *n, int64_t wall_us
     jw_kstr(w, "file", f->file[0] ? f->file : NULL);
     jw_key(w, "lineno");
     if (f->lineno > 0)
-        tp_buf_printf(w->b, "%" PRId32, f->lineno);
+        tp_render_priv_u64(w->b, (uint64_t)f->lineno);
     else
         tp_buf_puts(w->b, "null");
     jw_kstr(w, "qualname", f->qualname);
@@ -673,17 +688,21 @@ static void csv_cell(tp_buf *b, const char *a, const char *sep, const char *c)
         const unsigned char *p = (const unsigned char *)parts[k];
         size_t n = strlen(parts[k]), i = 0;
         while (i < n) {
+            size_t run = i;
+            while (run < n && p[run] < 0x80 && p[run] != '"')
+                run++;
+            tp_buf_append(b, p + i, run - i);
+            if ((i = run) >= n)
+                break;
             uint32_t cp;
-            size_t len = p[i] < 0x80 ? 1 : tp_utf8_decode(p + i, n - i, &cp);
-            if (!len) {
+            size_t len = p[i] == '"' ? 1 : tp_utf8_decode(p + i, n - i, &cp);
+            if (p[i] == '"')
+                tp_buf_append(b, "\"\"", 2);
+            else if (!len)
                 tp_buf_puts(b, "\xef\xbf\xbd");
-                i++;
-            } else {
-                if (p[i] == '"')
-                    tp_buf_putc(b, '"');
+            else
                 tp_buf_append(b, p + i, len);
-                i += len;
-            }
+            i += len ? len : 1;
         }
     }
     if (quote)
@@ -698,7 +717,7 @@ static void csv_name(tp_buf *b, const tp_tree *t, uint32_t func)
 
 static void csv_seconds(tp_buf *b, int64_t us)
 {
-    tp_buf_printf(b, "%" PRId64 ".%06" PRId64, us / 1000000, us % 1000000);
+    tp_render_priv_fixed(b, us / 1000000, us % 1000000, 6);
 }
 
 static void csv_row(tp_buf *b, const tp_tree *t, const tp_node *n, int64_t wall_us)
@@ -714,7 +733,9 @@ static void csv_row(tp_buf *b, const tp_tree *t, const tp_node *n, int64_t wall_
     csv_cell(b, exc ? NULL : n->ret, NULL, NULL);
     tp_buf_putc(b, ',');
     tp_render_priv_ms(b, n->total_ns, 4);
-    tp_buf_printf(b, ",%" PRIu32 ",", n->depth);
+    tp_buf_putc(b, ',');
+    tp_render_priv_u64(b, n->depth);
+    tp_buf_putc(b, ',');
     if (n->parent != TP_NONE)
         csv_name(b, t, t->nodes[n->parent].func);
     tp_buf_putc(b, ',');
@@ -730,8 +751,8 @@ static void csv_row(tp_buf *b, const tp_tree *t, const tp_node *n, int64_t wall_
     csv_cell(b, f->file, NULL, NULL);
     tp_buf_putc(b, ',');
     if (f->lineno > 0)
-        tp_buf_printf(b, "%" PRId32, f->lineno);
-    tp_buf_puts(b, "\r\n");
+        tp_render_priv_u64(b, (uint64_t)f->lineno);
+    tp_buf_append(b, "\r\n", 2);
 }
 
 int tp_render_csv(const tp_tree *t, tp_buf *out)
@@ -762,7 +783,7 @@ static void put_us(tp_buf *b, int64_t ns)
 {
     if (ns < 0)
         ns = 0;
-    tp_buf_printf(b, "%" PRId64 ".%03" PRId64, ns / NS_PER_US, ns % NS_PER_US);
+    tp_render_priv_fixed(b, ns / NS_PER_US, ns % NS_PER_US, 3);
 }
 
 static void chrome_event(jw *w, const tp_tree *t, const tp_node *n)
@@ -777,7 +798,9 @@ static void chrome_event(jw *w, const tp_tree *t, const tp_node *n)
     put_us(b, n->start_ns);
     tp_buf_puts(b, ",\"dur\":");
     put_us(b, n->end_ns - n->start_ns);
-    tp_buf_printf(b, ",\"pid\":1,\"tid\":%" PRIu32 ",\"args\":", n->thread);
+    tp_buf_puts(b, ",\"pid\":1,\"tid\":");
+    tp_render_priv_u64(b, n->thread);
+    tp_buf_puts(b, ",\"args\":");
     jw a = {.b = b, .first = true};
     jw_open(&a, '{');
     if (n->args)
@@ -895,20 +918,23 @@ static void folded_name(tp_buf *b, const tp_tree *t, uint32_t func)
         const unsigned char *p = (const unsigned char *)parts[k];
         size_t n = strlen(parts[k]), i = 0;
         while (i < n) {
+            size_t run = i;
+            while (run < n && p[run] >= 0x20 && p[run] < 0x7f && p[run] != ';')
+                run++;
+            tp_buf_append(b, p + i, run - i);
+            if ((i = run) >= n)
+                break;
             uint32_t cp;
-            size_t len = p[i] < 0x80 ? 1 : tp_utf8_decode(p + i, n - i, &cp);
-            if (!len) {
-                tp_buf_puts(b, "\xef\xbf\xbd");
-                i++;
-                continue;
-            }
-            if (len == 1 && (p[i] < 0x20 || p[i] == 0x7f))
-                tp_buf_putc(b, '?');
-            else if (len == 1 && p[i] == ';')
+            size_t len = p[i] >= 0x80 ? tp_utf8_decode(p + i, n - i, &cp) : 1;
+            if (p[i] == ';')
                 tp_buf_putc(b, ':');
+            else if (p[i] < 0x80)
+                tp_buf_putc(b, '?');
+            else if (!len)
+                tp_buf_puts(b, "\xef\xbf\xbd");
             else
                 tp_buf_append(b, p + i, len);
-            i += len;
+            i += len ? len : 1;
         }
     }
 }

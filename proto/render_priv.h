@@ -71,6 +71,13 @@ size_t tp_render_priv_width(const char *s, size_t n);
 /** Append "module.qualname" of func, escaped by tp_render_priv_text(). */
 void tp_render_priv_name(tp_buf *b, const tp_tree *t, uint32_t func, bool ascii);
 
+/** Append v in decimal (no printf: renderers write millions of numbers). */
+void tp_render_priv_u64(tp_buf *b, uint64_t v);
+
+/** Append "<whole>.<frac>" with frac zero-padded to `digits` digits (1-9);
+ *  negative whole values print as 0. */
+void tp_render_priv_fixed(tp_buf *b, int64_t whole, int64_t frac, int digits);
+
 /** Append ns as milliseconds with `decimals` (3, 4 or 6) fixed decimals,
  *  rounded half up, from integers only ("0.050"). Negative values print 0. */
 void tp_render_priv_ms(tp_buf *b, int64_t ns, int decimals);

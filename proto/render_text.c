@@ -14,9 +14,9 @@
  *   markers    "  (caught Type)"     an exception was raised and handled inside
  *              "  (resumed N×)"      a generator or coroutine that suspended N
  *                                    times ("Nx" in ascii)
- *   time       "[1.23ms]"; "[1.23ms / self: 0.10ms]" with self time (for calls
- *              that have children); "[1.23ms, unfinished]" for a call still
- *              open when the trace stopped.
+ *   time       "[1.23ms]"; "[1.23ms / self: 0.10ms]" with self time (on every
+ *              call, as tracepatch's docs show it); "[1.23ms, unfinished]" for
+ *              a call still open when the trace stopped.
  *   source     "  (file.py:12)" when asked for and known.
  *
  * A folded group of N consecutive calls of one function:
@@ -155,6 +155,29 @@ void tp_render_priv_name(tp_buf *b, const tp_tree *t, uint32_t func, bool ascii)
     put_str(b, f->qualname, ascii);
 }
 
+void tp_render_priv_u64(tp_buf *b, uint64_t v)
+{
+    char d[20];
+    size_t i = sizeof(d);
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    tp_buf_append(b, d + i, sizeof(d) - i);
+}
+
+void tp_render_priv_fixed(tp_buf *b, int64_t whole, int64_t frac, int digits)
+{
+    char d[10];
+    tp_render_priv_u64(b, whole > 0 ? (uint64_t)whole : 0);
+    d[0] = '.';
+    for (int k = digits; k > 0; k--) {
+        d[k] = (char)('0' + (frac > 0 ? frac % 10 : 0));
+        frac /= 10;
+    }
+    tp_buf_append(b, d, (size_t)digits + 1);
+}
+
 void tp_render_priv_ms(tp_buf *b, int64_t ns, int decimals)
 {
     if (ns < 0)
@@ -162,7 +185,7 @@ void tp_render_priv_ms(tp_buf *b, int64_t ns, int decimals)
     int64_t unit = decimals >= 6 ? 1 : decimals == 4 ? 100 : 1000; /* ns per last digit */
     int64_t scale = NS_PER_MS / unit;                              /* digits per ms */
     int64_t v = ns / unit + (ns % unit >= unit / 2 && unit > 1 ? 1 : 0);
-    tp_buf_printf(b, "%" PRId64 ".%0*" PRId64, v / scale, decimals >= 6 ? 6 : decimals, v % scale);
+    tp_render_priv_fixed(b, v / scale, v % scale, decimals >= 6 ? 6 : decimals);
 }
 
 const char *tp_format_duration(int64_t ns, char *buf, size_t size)
@@ -195,10 +218,20 @@ void tp_render_opts_init(tp_render_opts *o)
     };
 }
 
+/* tp_format_duration() straight into the buffer. */
 static void put_duration(tp_buf *b, int64_t ns)
 {
-    char d[32];
-    tp_buf_puts(b, tp_format_duration(ns, d, sizeof(d)));
+    if (ns < 0)
+        ns = 0;
+    int64_t cms = ns / 10000 + (ns % 10000 >= 5000);
+    if (cms < 100000) {
+        tp_render_priv_fixed(b, cms / 100, cms % 100, 2);
+        tp_buf_append(b, "ms", 2);
+    } else {
+        int64_t cs = ns / 10000000 + (ns % 10000000 >= 5000000);
+        tp_render_priv_fixed(b, cs / 100, cs % 100, 2);
+        tp_buf_putc(b, 's');
+    }
 }
 
 static const char *duration_sgr(int64_t ns)
@@ -496,7 +529,7 @@ static void put_timing(tp_buf *b, const tp_node *n, const tp_render_opts *o)
     put_duration(b, n->total_ns);
     if (folded)
         tp_buf_puts(b, " total");
-    if (o->self_time && n->first_child != TP_NONE) {
+    if (o->self_time) {
         tp_buf_puts(b, " / self: ");
         put_duration(b, n->self_ns);
     }
