@@ -287,16 +287,28 @@ def test_open_without_http(env, files):
 
 
 def test_open_with_http(tmp_path):
+    import http.client
+    import urllib.parse
+
     d = Daemon(tmp_path, ["--http", "127.0.0.1:0"])
     try:
         env = base_env(tmp_path)
         env["TRACEPATCH_SOCKET"] = str(d.socket)
-        http = json.loads(ok(tph("status", "--json", env=env)))["http"]
-        if http is None:
-            pytest.skip("this tphd serves no HTTP yet (issue 5)")
+        base = json.loads(ok(tph("status", "--json", env=env)))["http"]
+        if base is None:
+            pytest.skip("this tphd was built without the report UI")
         tid = imported(env, SMALL)
-        assert ok(tph("open", tid[:8], env=env)) == f"{http}/t/{tid}\n"
+        url = ok(tph("open", tid[:8], env=env)).strip()
+        assert re.match(rf"^{re.escape(base)}/t/{tid}\?token=[0-9a-f]{{32}}$", url), url
         assert json.loads(ok(tph("open", "--json", tid[:8], env=env))) == \
-            {"trace_id": tid, "url": f"{http}/t/{tid}"}
+            {"trace_id": tid, "url": url}
+        # The link works: its token is traded for a cookie and the token dropped.
+        u = urllib.parse.urlsplit(url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+        conn.request("GET", f"{u.path}?{u.query}")
+        resp = conn.getresponse()
+        assert resp.status == 302
+        assert resp.getheader("Location").endswith(f"/t/{tid}")
+        conn.close()
     finally:
         d.stop()

@@ -66,8 +66,10 @@ def test_tree_ascii_self_time_source(env):
     assert out == (
         "`-- __main__.handle_request(uid=42) -> {'id': 42, 'name': 'Alice'}  "
         "[0.05ms / self: 0.03ms]  (app.py:10)\n"
-        "    |-- __main__.load_user(uid=42) -> {'id': 42, 'name': 'Alice'}  [0.01ms]  (app.py:3)\n"
-        "    `-- __main__.validate(user={'id': 42, ...}) -> True  [0.01ms]  (app.py:6)\n")
+        "    |-- __main__.load_user(uid=42) -> {'id': 42, 'name': 'Alice'}  "
+        "[0.01ms / self: 0.01ms]  (app.py:3)\n"
+        "    `-- __main__.validate(user={'id': 42, ...}) -> True  [0.01ms / self: 0.01ms]  "
+        "(app.py:6)\n")
 
 
 def test_tree_folds_and_shows_exceptions(env):
