@@ -594,8 +594,17 @@ static void json_node(jw *w, const tp_tree *t, const tp_node *n, int64_t wall_us
     jw_kbool(w, "generator", (n->flags & TP_NODE_GEN) != 0);
     jw_ku64(w, "suspends", n->suspends);
     jw_ku64(w, "thread", n->thread);
-    if (n->flags & TP_NODE_FOLDED)
+    if (n->flags & TP_NODE_FOLDED) {
+        /* A folded tree (tph tree --json, tphd): start/end span the group. */
         jw_ku64(w, "count", n->count);
+        jw_kms(w, "total_ms", n->total_ns);
+        jw_kms(w, "self_ms", n->self_ns);
+        jw_kms(w, "min_ms", n->min_ns);
+        jw_kms(w, "max_ms", n->max_ns);
+        jw_ku64(w, "raised", n->nexc);
+        jw_kbool(w, "args_mixed", (n->flags & TP_NODE_ARGS_MIXED) != 0);
+        jw_kbool(w, "return_mixed", (n->flags & TP_NODE_RET_MIXED) != 0);
+    }
     jw_key(w, "children");
     jw_open(w, '[');
 }

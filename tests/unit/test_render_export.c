@@ -179,6 +179,29 @@ Test(render_export, json_config_is_reindented_or_replaced)
     tp_tree_free(t);
 }
 
+/* A folded tree keeps its groups' figures (extra keys on folded nodes). */
+Test(render_export, json_of_folded_tree_describes_groups)
+{
+    tp_tree *t = fx_rich_tree(), *f;
+    cr_assert_eq(tp_tree_fold(t, NULL, &f), 0);
+    char *s = json_of(f, false);
+    cr_assert_not_null(strstr(s, "\"name\":\"item\",\"module\":\"app\",\"args\":\"i=0\","
+                                 "\"return_value\":\"None\",\"exception\":null,"
+                                 "\"start\":1770906622.124956,\"end\":1770906622.125021,"
+                                 "\"elapsed_ms\":0.065,"),
+                       "got %s", s);
+    cr_assert_not_null(strstr(s, "\"thread\":0,\"count\":3,\"total_ms\":0.045,\"self_ms\":0.045,"
+                                 "\"min_ms\":0.010,\"max_ms\":0.020,\"raised\":0,"
+                                 "\"args_mixed\":true,\"return_mixed\":false,\"children\":[]"));
+    cr_assert_not_null(strstr(s, "\"count\":2,\"total_ms\":0.150,\"self_ms\":0.150,"
+                                 "\"min_ms\":0.050,\"max_ms\":0.100,\"raised\":1,"
+                                 "\"args_mixed\":true,\"return_mixed\":true,"));
+    json_decref(parse_ok(s));
+    free(s);
+    tp_tree_free(f);
+    tp_tree_free(t);
+}
+
 /* tree -> JSON -> load -> JSON is the same text, and the loaded tree renders
  * the same text tree (times, exceptions, generators, threads, open calls). */
 Test(render_export, json_round_trip_is_identical)
