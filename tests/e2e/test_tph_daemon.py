@@ -267,6 +267,18 @@ def test_import_json_and_errors(env):
     assert json.loads(ok(tph("logs", "--json", env=env)))["total"] == 1
 
 
+def test_import_large_file(env, tmp_path):
+    """A file too big for the arguments string (1 MiB) travels in the QUERY
+    body, and 17 MiB of it over two frames."""
+    doc = json.loads(SMALL.read_text())
+    doc["trace"][0]["children"][1]["args"] = "user=" + "u" * (17 << 20)
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps(doc))
+    tid = imported(env, big)
+    out = ok(tph("export", tid, env=env))  # the answer comes back in chunks too
+    assert json.loads(out)["trace"][0]["children"][1]["args"] == "user=" + "u" * (17 << 20)
+
+
 def test_clean_older_than_keeps_recent(env, daemon, files):
     upload_live(daemon)
     assert ok(tph("clean", "--older-than", "1d", env=env)) == "deleted 3 traces\n"
