@@ -190,18 +190,23 @@ class Conn:
         return json.loads(data)
 
 
-def simple_trace(conn, trace, label="t", base_fid=0, seq_start=0):
-    """Sends main() -> [helper(i) for i in 0..2] and returns the event times."""
-    conn.funcs({base_fid: ("app", "main", "/src/app.py", 10),
-                base_fid + 1: ("app", "helper", "/src/app.py", 20)})
-    conn.begin(trace, label=label, config={"max_calls": 10000})
+MS = 1_000_000
+
+
+def simple_trace(conn, trace, label="t", t0=None, describe=True, end=True):
+    """Sends app.main() -> app.helper(x=i) for i in 0..2, in ms:
+    main 1..9 returns 'done'; helper i runs 2+i .. 2.5+i and returns 2i."""
+    if describe:
+        conn.funcs({0: ("app", "main", "/src/app.py", 10), 1: ("app", "helper", "/src/app.py", 20)})
+    conn.begin(trace, label=label, t0=t0, config={"max_calls": 10000})
     ev = Events()
-    ev.call(base_fid, 1000, "")
+    ev.call(0, 1 * MS, "")
     for i in range(3):
-        ev.call(base_fid + 1, 2000 + i * 1000, f"x={i}").ret(2500 + i * 1000, str(i * 2))
-    ev.ret(9000, "'done'")
-    conn.events(trace, seq_start, ev)
-    conn.end(trace, 10000, 4)
+        ev.call(1, (2 + i) * MS, f"x={i}").ret((2 + i) * MS + MS // 2, str(i * 2))
+    ev.ret(9 * MS, "'done'")
+    conn.events(trace, 0, ev)
+    if end:
+        conn.end(trace, 10 * MS, 4)
     return ev
 
 
@@ -267,12 +272,23 @@ class Daemon:
 
 
 def tphd_binary():
+    """$TPHD, else $TRACEPATCH_BUILD/daemon/tphd, else <repo>/build/daemon/tphd."""
     b = os.environ.get("TPHD")
     if b:
         return b
     here = os.path.dirname(os.path.abspath(__file__))
-    for d in ("build-tphd", "build"):
-        p = os.path.join(here, "..", "..", d, "daemon", "tphd")
-        if os.path.exists(p):
-            return os.path.abspath(p)
-    return None
+    build = os.environ.get("TRACEPATCH_BUILD", os.path.join(here, "..", "..", "build"))
+    return os.path.abspath(os.path.join(build, "daemon", "tphd"))
+
+
+TPHD = tphd_binary()
+
+
+def wait_for(pred, timeout=20, step=0.02):
+    """Polls pred() until it is true; returns its last value."""
+    deadline = time.time() + timeout
+    while True:
+        v = pred()
+        if v or time.time() > deadline:
+            return v
+        time.sleep(step)
