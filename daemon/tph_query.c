@@ -11,7 +11,6 @@
 
 #include "load.h"
 #include "tree.h"
-#include "wire.h"
 
 int tph_query_json(tph_ctx *ctx, const char *op, json_t *args, const void *body, size_t body_len,
                    tph_reply *ret)
@@ -425,33 +424,6 @@ static json_t *import_args(const char *path, const char *label)
     return a;
 }
 
-/* The file's text goes in the "json" argument (query-api.md); one whose
- * arguments would not fit in a wire string goes in the QUERY body instead
- * (PROTOCOL.md 4.9, chunked). The text was validated by the loader, so it is
- * UTF-8 without NULs. */
-static int send_import(tph_ctx *ctx, const char *path, const char *label, const char *text,
-                       size_t len, tph_reply *rep)
-{
-    json_t *a = import_args(path, label);
-    char *dump;
-    int r;
-
-    if (!a || json_object_set_new(a, "json", json_stringn_nocheck(text, len)) < 0) {
-        json_decref(a);
-        return tph_fail("out of memory");
-    }
-    dump = json_dumps(a, JSON_COMPACT);
-    if (dump && strlen(dump) <= TP_WIRE_MAX_STRING) {
-        json_decref(a);
-        r = tph_query(ctx, "import", dump, NULL, 0, rep);
-        free(dump);
-        return r;
-    }
-    free(dump);
-    json_object_del(a, "json");
-    return tph_query_json(ctx, "import", a, text, len, rep);
-}
-
 static int print_imported(tph_ctx *ctx, tph_reply *rep)
 {
     const char *id;
@@ -487,8 +459,11 @@ int tph_cmd_import(tph_ctx *ctx, int argc, char **argv)
     r = tph_read_file(argv[optind], &text, &len);
     if (r == TPH_EXIT_OK)
         r = check_trace_file(argv[optind], text, len);
+    /* The file travels in the QUERY body (PROTOCOL.md 4.9; chunked when
+     * larger than a frame) rather than in query-api.md's "json" argument,
+     * which would escape it and cap it at one wire string (1 MiB). */
     if (r == TPH_EXIT_OK)
-        r = send_import(ctx, argv[optind], label, text, len, &rep);
+        r = tph_query_json(ctx, "import", import_args(argv[optind], label), text, len, &rep);
     free(text);
     if (r != TPH_EXIT_OK)
         return r;

@@ -50,15 +50,22 @@ def env(tmp_path):
     return base_env(tmp_path)
 
 
-def run_fake(tmp_path, env, answers, *args, binary=False):
-    """Run tph against a fake answering with answers; returns (result, queries)."""
+def run_fake_raw(tmp_path, env, answers, *args, binary=False, input=None):
+    """Run tph against a fake answering with answers; returns (result, the
+    QUERY bodies as received)."""
     path = tmp_path / "fake.sock"
     fake = FakeDaemon(path, answering(answers))
     try:
-        r = tph("--socket", path, *args, env=env, binary=binary)
+        r = tph("--socket", path, *args, env=env, binary=binary, input=input)
     finally:
         fake.close()
-    return r, [(q[1]["op"], json.loads(q[1].get("args") or "{}")) for q in fake.queries]
+    return r, [q[1] for q in fake.queries]
+
+
+def run_fake(tmp_path, env, answers, *args, binary=False):
+    """run_fake_raw with the queries as (op, parsed args)."""
+    r, raw = run_fake_raw(tmp_path, env, answers, *args, binary=binary)
+    return r, [(q["op"], json.loads(q.get("args") or "{}")) for q in raw]
 
 
 def body(obj):
@@ -335,45 +342,56 @@ def test_open_unknown_id(tmp_path, env):
     assert (r.returncode, r.stderr) == (1, "tph: no trace 'ffff'\n")
 
 
-def test_import_sends_text_and_prints_id(tmp_path, env):
-    r, q = run_fake(tmp_path, env, [body({"id": ID1})], "import", DATA / "small.json")
+def test_import_sends_file_in_body_and_prints_id(tmp_path, env):
+    r, q = run_fake_raw(tmp_path, env, [body({"id": ID1})], "import", DATA / "small.json")
     assert (r.returncode, r.stdout, r.stderr) == (0, ID1 + "\n", "")
-    assert q == [("import", {"source": "small.json",
-                             "json": (DATA / "small.json").read_text()})]
+    assert (q[0]["op"], json.loads(q[0]["args"])) == ("import", {"source": "small.json"})
+    assert q[0]["body"] == (DATA / "small.json").read_bytes()
+    assert q[0].get("more", False) is False
 
 
 def test_import_label_and_json(tmp_path, env):
     r, q = run_fake(tmp_path, env, [body({"id": ID1})], "import", "--json", "--label", "again",
                     DATA / "small.json")
     assert json.loads(r.stdout) == {"id": ID1}
-    assert q[0][1]["label"] == "again"
+    assert q == [("import", {"source": "small.json", "label": "again"})]
 
 
 def test_import_stdin(tmp_path, env):
-    path = tmp_path / "fake.sock"
-    fake = FakeDaemon(path, answering([body({"trace_id": ID1})]))
-    try:
-        r = tph("--socket", path, "import", "-", env=env, input=(DATA / "loop.json").read_text())
-    finally:
-        fake.close()
+    text = (DATA / "loop.json").read_text()
+    r, q = run_fake_raw(tmp_path, env, [body({"trace_id": ID1})], "import", "-", input=text)
     assert (r.returncode, r.stdout) == (0, ID1 + "\n")
-    args = json.loads(fake.queries[0][1]["args"])
-    assert args == {"source": "-", "json": (DATA / "loop.json").read_text()}
+    assert json.loads(q[0]["args"]) == {"source": "-"}
+    assert q[0]["body"] == text.encode()
 
 
-def test_import_large_file_goes_in_the_body(tmp_path, env):
+def test_import_larger_than_a_frame_is_chunked(tmp_path, env):
     doc = json.loads((DATA / "small.json").read_text())
-    doc["config"]["padding"] = "p" * (1 << 20)  # the arguments would pass the 1 MiB string limit
+    doc["config"]["padding"] = "p" * (17 << 20)  # past the 16 MiB frame
     big = tmp_path / "big.json"
     big.write_text(json.dumps(doc))
-    path = tmp_path / "fake.sock"
-    fake = FakeDaemon(path, answering([body({"id": ID1})]))
+
+    def chunks(fake, conn):
+        from tphlib import WELCOME, read_frame
+        fake.hellos.append(read_frame(conn))
+        conn.sendall(WELCOME)
+        while True:
+            msg = read_frame(conn)
+            fake.queries.append(msg)
+            if not msg[1].get("more"):
+                break
+        conn.sendall(reply(msg[1]["id"], json.dumps({"id": ID1})))
+        read_frame(conn)
+
+    fake = FakeDaemon(tmp_path / "fake.sock", chunks)
     try:
-        r = tph("--socket", path, "import", big, env=env)
+        r = tph("--socket", tmp_path / "fake.sock", "import", big, env=env)
     finally:
         fake.close()
     assert (r.returncode, r.stdout) == (0, ID1 + "\n")
-    q = fake.queries[0][1]
-    assert json.loads(q["args"]) == {"source": "big.json"}
-    assert q["body"] == big.read_bytes()
-    assert "more" not in q or q["more"] is False
+    frames = [m[1] for m in fake.queries]
+    assert len(frames) == 2
+    assert [f.get("more", False) for f in frames] == [True, False]
+    assert len({f["id"] for f in frames}) == 1
+    assert json.loads(frames[0]["args"]) == {"source": "big.json"}
+    assert b"".join(f["body"] for f in frames) == big.read_bytes()
