@@ -1,11 +1,211 @@
-/* Placeholder until the extension lands: an importable empty module. */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+/* The _tracepatch module: multi-phase init, module state (the heap types),
+ * module functions, and the process-wide hook state. */
+#include "ext.h"
 
-static struct PyModuleDef_Slot slots[] = {{0, NULL}};
+#include <pthread.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "codeinfo.h"
+#include "hooks.h"
+#include "record.h"
+
+tp_global tp_g = {.tool_id = -1};
+
+typedef struct modstate {
+    PyTypeObject *session_type;
+    PyTypeObject *tls_type;
+} modstate;
+
+static modstate *get_state(PyObject *m)
+{
+    return (modstate *)PyModule_GetState(m);
+}
+
+/* ---- module functions ------------------------------------------------------- */
+
+static PyObject *safe_repr(PyObject *mod, PyObject *args, PyObject *kwds)
+{
+    static char *kw[] = {"obj", "max_repr", NULL};
+    PyObject *obj;
+    int max_repr = 120;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|i:safe_repr", kw, &obj, &max_repr))
+        return NULL;
+    if (max_repr < TP_MIN_REPR)
+        return PyErr_Format(PyExc_ValueError, "max_repr must be at least %d", TP_MIN_REPR);
+    tp_buf b = TP_BUF_INIT;
+    tp_tls *tls = tp_tls_get(false);
+    if (tls)
+        tls->busy++;
+    int r = tp_capture_repr(&b, obj, (uint32_t)max_repr);
+    if (tls)
+        tls->busy--;
+    PyObject *res =
+        r ? PyErr_NoMemory() : PyUnicode_DecodeUTF8(b.data ? b.data : "", (Py_ssize_t)b.len, NULL);
+    tp_buf_free(&b);
+    return res;
+}
+
+/* os.register_at_fork(after_in_child=...): in the child, the sessions that
+ * were recording stop recording (their threads did not follow the fork);
+ * what they recorded before stays readable. */
+/* pthread_atfork child handler: runs in the child before any Python code
+ * (the at-fork handlers of other modules included), when only plain C state
+ * may be touched. It freezes every session; after_fork_child() then stops
+ * them properly. */
+static void atfork_child(void)
+{
+    tp_g.fork_frozen = true;
+    tp_g.gen++;
+}
+
+static PyObject *after_fork_child(PyObject *mod, PyObject *unused)
+{
+    bool any = false;
+    tp_g.fork_frozen = false;
+    tp_g.gen++;
+    for (size_t i = 0; i < tp_g.nactive; i++) {
+        tp_session *s = tp_g.active[i];
+        if (!s->recording)
+            continue;
+        any = true;
+        s->recording = false;
+        s->end_ns = tp_now() - s->t0;
+        tp_g.nrecording--;
+        if (s->threads)
+            tp_g.nthreads_sessions--;
+        tp_unbind_all(s, false);
+        tp_session_error(s, "the process forked; recording stopped in the child (pid %d)",
+                         (int)getpid());
+    }
+    if (any)
+        tp_hooks_after_fork();
+    Py_RETURN_NONE;
+}
+
+PyObject *tp_after_fork_child(void)
+{
+    return after_fork_child(NULL, NULL);
+}
+
+static PyMethodDef module_methods[] = {
+    {"safe_repr", (PyCFunction)(void (*)(void))safe_repr, METH_VARARGS | METH_KEYWORDS,
+     "safe_repr(obj, max_repr=120)\n--\n\n"
+     "The extension's bounded repr: never raises, at most max_repr characters."},
+    {"_after_fork_child", after_fork_child, METH_NOARGS,
+     "_after_fork_child()\n--\n\nCalled in a forked child: stop recording (internal)."},
+    {NULL},
+};
+
+/* ---- process-wide setup (once) ------------------------------------------------- */
+
+static int register_fork_handler(PyObject *m)
+{
+    PyObject *fn = PyObject_GetAttrString(m, "_after_fork_child");
+    PyObject *os = PyImport_ImportModule("os");
+    PyObject *reg = os ? PyObject_GetAttrString(os, "register_at_fork") : NULL;
+    PyObject *kw = fn ? Py_BuildValue("{sO}", "after_in_child", fn) : NULL;
+    PyObject *args = PyTuple_New(0);
+    PyObject *r = reg && kw && args ? PyObject_Call(reg, args, kw) : NULL;
+    Py_XDECREF(fn);
+    Py_XDECREF(os);
+    Py_XDECREF(reg);
+    Py_XDECREF(kw);
+    Py_XDECREF(args);
+    if (!r)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static int global_setup(PyObject *m, modstate *st)
+{
+    if (tp_g.ctxvar)
+        return 0;
+    tp_g.ctxvar = PyContextVar_New("tracepatch_scope", NULL);
+    tp_g.tls_key = PyUnicode_InternFromString("tracepatch._tracepatch.thread_state");
+    if (!tp_g.ctxvar || !tp_g.tls_key)
+        return -1;
+    tp_g.tls_type = (PyTypeObject *)Py_NewRef(st->tls_type);
+    tp_g.session_type = (PyTypeObject *)Py_NewRef(st->session_type);
+    if (tp_codeinfo_setup() < 0 || tp_hooks_init(m) < 0 || tp_threads_init() < 0)
+        return -1;
+    if (pthread_atfork(NULL, NULL, atfork_child) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "tracepatch: pthread_atfork failed");
+        return -1;
+    }
+    return register_fork_handler(m);
+}
+
+static int add_int(PyObject *m, const char *name, long v)
+{
+    return PyModule_AddIntConstant(m, name, v);
+}
+
+static int module_exec(PyObject *m)
+{
+#if !TP_PY312
+    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+        PyErr_SetString(PyExc_ImportError,
+                        "tracepatch._tracepatch cannot be loaded in a subinterpreter");
+        return -1;
+    }
+#endif
+    modstate *st = get_state(m);
+    st->session_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &tp_session_spec, NULL);
+    if (!st->session_type || PyModule_AddType(m, st->session_type) < 0)
+        return -1;
+    st->tls_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &tp_tls_spec, NULL);
+    if (!st->tls_type)
+        return -1;
+    if (add_int(m, "NODE_EXC", TP_NODE_EXC) < 0 || add_int(m, "NODE_CAUGHT", TP_NODE_CAUGHT) < 0 ||
+        add_int(m, "NODE_OPEN", TP_NODE_OPEN) < 0 || add_int(m, "NODE_GEN", TP_NODE_GEN) < 0 ||
+        add_int(m, "MIN_REPR", TP_MIN_REPR) < 0 ||
+        PyModule_AddStringConstant(m, "HOOK", TP_PY312 ? "sys.monitoring" : "profile") < 0)
+        return -1;
+    return global_setup(m, st);
+}
+
+static int module_traverse(PyObject *m, visitproc visit, void *arg)
+{
+    modstate *st = get_state(m);
+    Py_VISIT(st->session_type);
+    Py_VISIT(st->tls_type);
+    return 0;
+}
+
+static int module_clear(PyObject *m)
+{
+    modstate *st = get_state(m);
+    Py_CLEAR(st->session_type);
+    Py_CLEAR(st->tls_type);
+    return 0;
+}
+
+static void module_free(void *m)
+{
+    module_clear((PyObject *)m);
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+#if TP_PY312
+    /* The hooks and their state are process-wide. */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
+    {0, NULL},
+};
 
 static struct PyModuleDef moddef = {
-    PyModuleDef_HEAD_INIT, "_tracepatch", NULL, 0, NULL, slots, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_tracepatch",
+    .m_doc = "tracepatch's recorder: call hooks, bounded capture, event log, outputs.",
+    .m_size = sizeof(modstate),
+    .m_methods = module_methods,
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
 };
 
 PyMODINIT_FUNC PyInit__tracepatch(void);

@@ -1,0 +1,530 @@
+/* Bounded repr, arguments and exceptions; see capture.h. */
+#include "capture.h"
+
+#include <string.h>
+
+#include "codeinfo.h"
+
+/* Containers nested deeper than this are cut: the text would be truncated
+ * long before in any realistic limit, and it bounds the C recursion. */
+#define MAX_NEST 64
+
+/* A bounded writer over a tp_buf: counts characters (code points) and keeps
+ * the byte offset where limit - 3 characters end, so that an overlong result
+ * can be cut there and given "...". */
+typedef struct rw {
+    tp_buf *out;
+    size_t limit;  /* max characters */
+    size_t nchars; /* characters written */
+    size_t cut;    /* byte offset in out after limit - 3 characters */
+    bool cut_set;
+    bool full;     /* the text is longer than limit: stop rendering */
+    int ncont;
+    PyObject *cont[MAX_NEST]; /* containers being rendered (cycle check) */
+} rw;
+
+static void rw_init(rw *w, tp_buf *out, uint32_t max_repr)
+{
+    memset(w, 0, sizeof(*w));
+    w->out = out;
+    w->limit = max_repr < TP_MIN_REPR ? TP_MIN_REPR : max_repr;
+    w->cut = out->len;
+}
+
+/* n ASCII characters. */
+static void put_ascii(rw *w, const char *s, size_t n)
+{
+    if (w->full || !n)
+        return;
+    size_t lim3 = w->limit - 3;
+    if (!w->cut_set && w->nchars + n >= lim3) {
+        w->cut = w->out->len + (lim3 - w->nchars);
+        w->cut_set = true;
+    }
+    size_t room = w->limit - w->nchars;
+    if (n > room) {
+        tp_buf_append(w->out, s, room);
+        w->nchars = w->limit;
+        w->full = true;
+        return;
+    }
+    tp_buf_append(w->out, s, n);
+    w->nchars += n;
+}
+
+static void put_lit(rw *w, const char *s)
+{
+    put_ascii(w, s, strlen(s));
+}
+
+/* One code point, UTF-8 encoded (surrogates, which UTF-8 cannot carry, as
+ * their \u escape). */
+static void put_cp(rw *w, Py_UCS4 c)
+{
+    char b[12];
+    size_t n;
+    if (c < 0x80) {
+        b[0] = (char)c;
+        put_ascii(w, b, 1);
+        return;
+    }
+    if (c >= 0xd800 && c <= 0xdfff) {
+        n = (size_t)snprintf(b, sizeof(b), "\\u%04x", (unsigned)c);
+        put_ascii(w, b, n);
+        return;
+    }
+    if (c < 0x800) {
+        b[0] = (char)(0xc0 | (c >> 6));
+        b[1] = (char)(0x80 | (c & 0x3f));
+        n = 2;
+    } else if (c < 0x10000) {
+        b[0] = (char)(0xe0 | (c >> 12));
+        b[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+        b[2] = (char)(0x80 | (c & 0x3f));
+        n = 3;
+    } else {
+        b[0] = (char)(0xf0 | (c >> 18));
+        b[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+        b[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+        b[3] = (char)(0x80 | (c & 0x3f));
+        n = 4;
+    }
+    if (w->full)
+        return;
+    if (!w->cut_set && w->nchars == w->limit - 3) {
+        w->cut = w->out->len;
+        w->cut_set = true;
+    }
+    if (w->nchars == w->limit) {
+        w->full = true;
+        return;
+    }
+    tp_buf_append(w->out, b, n);
+    w->nchars++;
+}
+
+/* Cut an overlong result and mark it. */
+static void rw_finish(rw *w)
+{
+    if (!w->full || tp_buf_error(w->out))
+        return;
+    /* tp_buf has no truncation call; shortening len keeps it valid (the
+     * bytes stay allocated and the terminator is rewritten). */
+    w->out->len = w->cut;
+    w->out->data[w->cut] = '\0';
+    tp_buf_append(w->out, "...", 3);
+}
+
+static void put_hex_escape(rw *w, Py_UCS4 c)
+{
+    char b[12];
+    int n;
+    if (c <= 0xff)
+        n = snprintf(b, sizeof(b), "\\x%02x", (unsigned)c);
+    else if (c <= 0xffff)
+        n = snprintf(b, sizeof(b), "\\u%04x", (unsigned)c);
+    else
+        n = snprintf(b, sizeof(b), "\\U%08x", (unsigned)c);
+    put_ascii(w, b, (size_t)n);
+}
+
+/* repr() of an exact str. The quote is chosen as repr() does, from the part
+ * of the text that can be shown, so a huge string is never scanned whole. */
+static void render_str(rw *w, PyObject *s)
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(s);
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    Py_ssize_t scan = len < (Py_ssize_t)w->limit + 1 ? len : (Py_ssize_t)w->limit + 1;
+    bool sq = false, dq = false;
+    for (Py_ssize_t i = 0; i < scan; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        sq |= c == '\'';
+        dq |= c == '"';
+    }
+    char q = sq && !dq ? '"' : '\'';
+    put_ascii(w, &q, 1);
+    for (Py_ssize_t i = 0; i < len && !w->full; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c >= ' ' && c < 0x7f && c != (Py_UCS4)q && c != '\\') {
+            if (kind == PyUnicode_1BYTE_KIND) {
+                /* Emit the whole run of plain ASCII at once. */
+                const unsigned char *p = data;
+                Py_ssize_t j = i + 1;
+                while (j < len && p[j] >= ' ' && p[j] < 0x7f && p[j] != (unsigned char)q &&
+                       p[j] != '\\')
+                    j++;
+                put_ascii(w, (const char *)p + i, (size_t)(j - i));
+                i = j - 1;
+            } else {
+                put_cp(w, c);
+            }
+        } else if (c == (Py_UCS4)q || c == '\\') {
+            char b[2] = {'\\', (char)c};
+            put_ascii(w, b, 2);
+        } else if (c == '\t') {
+            put_lit(w, "\\t");
+        } else if (c == '\n') {
+            put_lit(w, "\\n");
+        } else if (c == '\r') {
+            put_lit(w, "\\r");
+        } else if (c < ' ' || c == 0x7f) {
+            put_hex_escape(w, c);
+        } else if (Py_UNICODE_ISPRINTABLE(c)) {
+            put_cp(w, c);
+        } else {
+            put_hex_escape(w, c);
+        }
+    }
+    put_ascii(w, &q, 1);
+}
+
+/* A str shown as is (the result of a __repr__ or __str__). */
+static void render_raw_str(rw *w, PyObject *s)
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(s);
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    if (kind == PyUnicode_1BYTE_KIND && PyUnicode_IS_ASCII(s)) {
+        put_ascii(w, data, (size_t)len);
+        return;
+    }
+    for (Py_ssize_t i = 0; i < len && !w->full; i++)
+        put_cp(w, PyUnicode_READ(kind, data, i));
+}
+
+/* repr() of an exact bytes object. */
+static void render_bytes(rw *w, PyObject *o)
+{
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(o);
+    Py_ssize_t len = PyBytes_GET_SIZE(o);
+    Py_ssize_t scan = len < (Py_ssize_t)w->limit + 1 ? len : (Py_ssize_t)w->limit + 1;
+    bool sq = memchr(p, '\'', (size_t)scan) != NULL, dq = memchr(p, '"', (size_t)scan) != NULL;
+    char q = sq && !dq ? '"' : '\'';
+    put_ascii(w, "b", 1);
+    put_ascii(w, &q, 1);
+    for (Py_ssize_t i = 0; i < len && !w->full; i++) {
+        unsigned char c = p[i];
+        if (c == (unsigned char)q || c == '\\') {
+            char b[2] = {'\\', (char)c};
+            put_ascii(w, b, 2);
+        } else if (c == '\t') {
+            put_lit(w, "\\t");
+        } else if (c == '\n') {
+            put_lit(w, "\\n");
+        } else if (c == '\r') {
+            put_lit(w, "\\r");
+        } else if (c < ' ' || c >= 0x7f) {
+            put_hex_escape(w, c);
+        } else {
+            put_ascii(w, (const char *)&c, 1);
+        }
+    }
+    put_ascii(w, &q, 1);
+}
+
+static void put_unprintable(rw *w, PyObject *o)
+{
+    put_lit(w, "<unprintable ");
+    put_lit(w, _PyType_Name(Py_TYPE(o)));
+    put_lit(w, ">");
+}
+
+/* Clear the exception a __repr__ or __str__ raised. A KeyboardInterrupt is
+ * not ours to swallow: flag SIGINT again so that it reaches the program at
+ * its next bytecode. */
+static void drop_error(void)
+{
+    bool interrupt = PyErr_ExceptionMatches(PyExc_KeyboardInterrupt);
+    PyErr_Clear();
+    if (interrupt)
+        PyErr_SetInterrupt();
+}
+
+/* Anything else: through its __repr__ (Python code may run). */
+static void render_other(rw *w, PyObject *o)
+{
+    PyObject *r = PyObject_Repr(o);
+    if (!r) {
+        drop_error();
+        put_unprintable(w, o);
+        return;
+    }
+    render_raw_str(w, r);
+    Py_DECREF(r);
+}
+
+static void render_int(rw *w, PyObject *o)
+{
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow || (v == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        render_other(w, o); /* a big int: repr() (it may refuse past 4300 digits) */
+        return;
+    }
+    char b[24], *e = b + sizeof(b), *p = e;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    put_ascii(w, p, (size_t)(e - p));
+}
+
+static void render_float(rw *w, PyObject *o)
+{
+    char *s = PyOS_double_to_string(PyFloat_AS_DOUBLE(o), 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+    if (!s) {
+        PyErr_Clear();
+        put_unprintable(w, o);
+        return;
+    }
+    put_lit(w, s);
+    PyMem_Free(s);
+}
+
+static void render(rw *w, PyObject *o);
+
+static bool enter(rw *w, PyObject *o)
+{
+    for (int i = 0; i < w->ncont; i++) {
+        if (w->cont[i] == o) {
+            put_lit(w, "<circular reference>");
+            return false;
+        }
+    }
+    if (w->ncont == MAX_NEST) {
+        w->full = true; /* cut here: "..." marks it */
+        return false;
+    }
+    w->cont[w->ncont++] = o;
+    return true;
+}
+
+static void leave(rw *w)
+{
+    w->ncont--;
+}
+
+/* A list or tuple. A __repr__ run for an element may change a list: every
+ * element is held while rendered and the length re-read each time. */
+static void render_seq(rw *w, PyObject *o, bool tuple)
+{
+    if (!enter(w, o))
+        return;
+    put_ascii(w, tuple ? "(" : "[", 1);
+    Py_ssize_t n = tuple ? PyTuple_GET_SIZE(o) : PyList_GET_SIZE(o);
+    for (Py_ssize_t i = 0; i < n && !w->full; i++) {
+        if (!tuple && i >= PyList_GET_SIZE(o))
+            break;
+        PyObject *it = tuple ? PyTuple_GET_ITEM(o, i) : PyList_GET_ITEM(o, i);
+        if (i)
+            put_ascii(w, ", ", 2);
+        Py_INCREF(it);
+        render(w, it);
+        Py_DECREF(it);
+    }
+    if (tuple && n == 1)
+        put_ascii(w, ",", 1);
+    put_ascii(w, tuple ? ")" : "]", 1);
+    leave(w);
+}
+
+static void render_dict(rw *w, PyObject *o)
+{
+    if (!enter(w, o))
+        return;
+    put_ascii(w, "{", 1);
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    bool first = true;
+    while (!w->full && PyDict_Next(o, &pos, &k, &v)) {
+        if (!first)
+            put_ascii(w, ", ", 2);
+        first = false;
+        Py_INCREF(k);
+        Py_INCREF(v);
+        render(w, k);
+        put_ascii(w, ": ", 2);
+        render(w, v);
+        Py_DECREF(k);
+        Py_DECREF(v);
+    }
+    put_ascii(w, "}", 1);
+    leave(w);
+}
+
+static void render_set(rw *w, PyObject *o)
+{
+    bool frozen = PyFrozenSet_CheckExact(o);
+    if (PySet_GET_SIZE(o) == 0) {
+        put_lit(w, frozen ? "frozenset()" : "set()");
+        return;
+    }
+    PyObject *iter = PyObject_GetIter(o);
+    if (!iter) {
+        PyErr_Clear();
+        put_unprintable(w, o);
+        return;
+    }
+    if (!enter(w, o)) {
+        Py_DECREF(iter);
+        return;
+    }
+    put_lit(w, frozen ? "frozenset({" : "{");
+    PyObject *it;
+    bool first = true;
+    while (!w->full && (it = PyIter_Next(iter)) != NULL) {
+        if (!first)
+            put_ascii(w, ", ", 2);
+        first = false;
+        render(w, it);
+        Py_DECREF(it);
+    }
+    if (PyErr_Occurred())
+        PyErr_Clear(); /* the set changed size while a __repr__ ran */
+    put_lit(w, frozen ? "})" : "}");
+    leave(w);
+    Py_DECREF(iter);
+}
+
+static void render(rw *w, PyObject *o)
+{
+    if (w->full)
+        return;
+    if (o == Py_None)
+        put_ascii(w, "None", 4);
+    else if (o == Py_True)
+        put_ascii(w, "True", 4);
+    else if (o == Py_False)
+        put_ascii(w, "False", 5);
+    else if (PyLong_CheckExact(o))
+        render_int(w, o);
+    else if (PyUnicode_CheckExact(o))
+        render_str(w, o);
+    else if (PyFloat_CheckExact(o))
+        render_float(w, o);
+    else if (PyTuple_CheckExact(o))
+        render_seq(w, o, true);
+    else if (PyList_CheckExact(o))
+        render_seq(w, o, false);
+    else if (PyDict_CheckExact(o))
+        render_dict(w, o);
+    else if (PyBytes_CheckExact(o))
+        render_bytes(w, o);
+    else if (PySet_CheckExact(o) || PyFrozenSet_CheckExact(o))
+        render_set(w, o);
+    else
+        render_other(w, o);
+}
+
+/* The exception in flight, if any, is kept aside while Python code runs. */
+typedef struct saved_exc {
+#if TP_PY312
+    PyObject *exc;
+#else
+    PyObject *type, *value, *tb;
+#endif
+} saved_exc;
+
+static void save_exc(saved_exc *s)
+{
+#if TP_PY312
+    s->exc = PyErr_GetRaisedException();
+#else
+    PyErr_Fetch(&s->type, &s->value, &s->tb);
+#endif
+}
+
+static void restore_exc(saved_exc *s)
+{
+    PyErr_Clear();
+#if TP_PY312
+    PyErr_SetRaisedException(s->exc);
+#else
+    PyErr_Restore(s->type, s->value, s->tb);
+#endif
+}
+
+int tp_capture_repr(tp_buf *out, PyObject *o, uint32_t max_repr)
+{
+    saved_exc se;
+    save_exc(&se);
+    rw w;
+    rw_init(&w, out, max_repr);
+    render(&w, o);
+    rw_finish(&w);
+    restore_exc(&se);
+    return tp_buf_error(out);
+}
+
+static PyObject *param_value(const tp_param *p, PyObject *const *locals)
+{
+    PyObject *v = locals[p->slot];
+    if (!v && p->cell_slot >= 0) {
+        PyObject *cell = locals[p->cell_slot];
+        v = cell && PyCell_Check(cell) ? PyCell_GET(cell) : NULL;
+    } else if (v && p->cell && PyCell_Check(v)) {
+        v = PyCell_GET(v);
+    }
+    return v;
+}
+
+int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals,
+                    uint32_t max_repr)
+{
+    saved_exc se;
+    save_exc(&se);
+    for (uint32_t i = 0; i < ci->nparams; i++) {
+        const tp_param *p = &ci->params[i];
+        if (i)
+            tp_buf_append(out, ", ", 2);
+        if (p->stars)
+            tp_buf_append(out, "**", p->stars);
+        tp_buf_append(out, p->name, (size_t)p->len);
+        tp_buf_putc(out, '=');
+        PyObject *v = param_value(p, locals);
+        if (!v) {
+            tp_buf_append(out, "<unbound>", 9);
+            continue;
+        }
+        Py_INCREF(v);
+        rw w;
+        rw_init(&w, out, max_repr);
+        render(&w, v);
+        rw_finish(&w);
+        Py_DECREF(v);
+    }
+    restore_exc(&se);
+    return tp_buf_error(out);
+}
+
+int tp_capture_exc(tp_buf *type_out, tp_buf *msg_out, PyObject *exc, uint32_t max_repr)
+{
+    saved_exc se;
+    save_exc(&se);
+    tp_buf_puts(type_out, _PyType_Name(Py_TYPE(exc)));
+    rw w;
+    rw_init(&w, msg_out, max_repr);
+    PyObject *s = PyObject_Str(exc);
+    if (s) {
+        render_raw_str(&w, s);
+        Py_DECREF(s);
+    } else {
+        drop_error();
+        put_unprintable(&w, exc);
+    }
+    rw_finish(&w);
+    restore_exc(&se);
+    int r = tp_buf_error(type_out);
+    return r ? r : tp_buf_error(msg_out);
+}
+
+bool tp_exc_is_iteration_end(PyObject *exc)
+{
+    return PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_StopIteration) ||
+           PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_StopAsyncIteration);
+}

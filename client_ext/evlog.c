@@ -1,0 +1,146 @@
+/* The event log: blocks of fixed records plus a chunked text arena.
+ *
+ * Memory comes from PyMem_RawMalloc so that tracemalloc sees what a trace
+ * costs; the raw allocator needs no GIL, although every caller holds it. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "evlog.h"
+
+static int grow_table(void **tab, size_t *cap, size_t n, size_t elem, size_t *bytes)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    if (ncap > SIZE_MAX / elem)
+        return -ENOMEM;
+    void *p = PyMem_RawRealloc(*tab, ncap * elem);
+    if (!p)
+        return -ENOMEM;
+    *bytes += (ncap - *cap) * elem;
+    *tab = p;
+    *cap = ncap;
+    return 0;
+}
+
+static int add_block(tp_evlog *l)
+{
+    int r = grow_table((void **)&l->blocks, &l->blocks_cap, l->nblocks, sizeof(*l->blocks),
+                       &l->bytes);
+    if (r)
+        return r;
+    tp_event *b = PyMem_RawMalloc(TP_EVLOG_BLOCK * sizeof(tp_event));
+    if (!b)
+        return -ENOMEM;
+    l->bytes += TP_EVLOG_BLOCK * sizeof(tp_event);
+    if (l->nblocks)
+        l->blocks[l->nblocks - 1].n = l->n;
+    l->blocks[l->nblocks++] = (tp_evblock){b, 0};
+    l->cur = b;
+    l->n = 0;
+    return 0;
+}
+
+static int add_chunk(tp_evlog *l, size_t need)
+{
+    int r = grow_table((void **)&l->chunks, &l->chunks_cap, l->nchunks, sizeof(*l->chunks),
+                       &l->bytes);
+    if (r)
+        return r;
+    size_t cap = need > TP_EVLOG_CHUNK ? need : TP_EVLOG_CHUNK;
+    uint8_t *d = PyMem_RawMalloc(cap);
+    if (!d)
+        return -ENOMEM;
+    l->bytes += cap;
+    l->chunks[l->nchunks++] = (tp_evchunk){d, 0, cap};
+    return 0;
+}
+
+int tp_evlog_init(tp_evlog *l)
+{
+    memset(l, 0, sizeof(*l));
+    int r = add_block(l);
+    if (!r)
+        r = add_chunk(l, 0);
+    if (r)
+        tp_evlog_free(l);
+    return r;
+}
+
+void tp_evlog_free(tp_evlog *l)
+{
+    for (size_t i = 0; i < l->nblocks; i++)
+        PyMem_RawFree(l->blocks[i].ev);
+    for (size_t i = 0; i < l->nchunks; i++)
+        PyMem_RawFree(l->chunks[i].data);
+    PyMem_RawFree(l->blocks);
+    PyMem_RawFree(l->chunks);
+    memset(l, 0, sizeof(*l));
+}
+
+int tp_evlog_reserve_slow(tp_evlog *l, size_t text_bytes, unsigned text_entries)
+{
+    if (!l->nblocks || !l->nchunks)
+        return -ENOMEM; /* init failed earlier */
+    if (text_bytes > SIZE_MAX / 2)
+        return -ENOMEM;
+    size_t need = text_bytes + 4u * text_entries;
+    tp_evchunk *c = &l->chunks[l->nchunks - 1];
+    if (c->cap - c->len < need) {
+        int r = add_chunk(l, need);
+        if (r)
+            return r;
+    }
+    if (l->n + TP_EVLOG_MAX_PUT > TP_EVLOG_BLOCK) {
+        /* The unused tail of a block is never read: the reader stops at
+         * each block's count, kept by closing it here. */
+        int r = add_block(l);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+void tp_evlog_iter_init(tp_evlog_iter *it, const tp_evlog *l)
+{
+    *it = (tp_evlog_iter){l, 0, 0, 0, 0};
+}
+
+bool tp_evlog_next(tp_evlog_iter *it, const tp_event **ret)
+{
+    const tp_evlog *l = it->l;
+    while (it->block < l->nblocks) {
+        size_t n = it->block + 1 == l->nblocks ? l->n : l->blocks[it->block].n;
+        if (it->idx < n) {
+            *ret = &l->blocks[it->block].ev[it->idx++];
+            return true;
+        }
+        it->block++;
+        it->idx = 0;
+    }
+    return false;
+}
+
+bool tp_evlog_next_text(tp_evlog_iter *it, const char **ret_s, size_t *ret_len)
+{
+    const tp_evlog *l = it->l;
+    while (it->chunk < l->nchunks) {
+        const tp_evchunk *c = &l->chunks[it->chunk];
+        if (c->len - it->off >= 4) {
+            const uint8_t *p = c->data + it->off;
+            size_t n = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+            if (n > c->len - it->off - 4)
+                return false; /* cannot happen with reserve/text; never read past the chunk */
+            *ret_s = (const char *)p + 4;
+            *ret_len = n;
+            it->off += 4 + n;
+            return true;
+        }
+        it->chunk++;
+        it->off = 0;
+    }
+    return false;
+}

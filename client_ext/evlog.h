@@ -1,0 +1,120 @@
+/* The event log: what a session's hooks write while recording.
+ *
+ * Records are fixed 16-byte tp_event values (proto/event.h) stored in
+ * preallocated blocks; captured text goes to a separate arena of chunks, each
+ * entry a 4-byte little-endian length then its bytes, so the two streams have
+ * the wire layout of an EVENTS frame. Writing a record never allocates except
+ * when a block fills up (one allocation per TP_EVLOG_BLOCK records).
+ *
+ * A writer first calls tp_evlog_reserve() for everything one hook event will
+ * append (at most TP_EVLOG_MAX_PUT records and the text bytes), then appends
+ * with tp_evlog_put() and tp_evlog_text(), which cannot fail after a
+ * successful reservation. That keeps records and their text in step even when
+ * memory runs out. Not thread-safe: callers hold the GIL. */
+#ifndef TP_EVLOG_H
+#define TP_EVLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+
+#define TP_EVLOG_BLOCK   4096u        /* records per block (64 KiB) */
+#define TP_EVLOG_CHUNK   (64u * 1024) /* default text chunk size */
+#define TP_EVLOG_MAX_PUT 4u           /* records one reservation covers */
+
+typedef struct tp_evblock {
+    tp_event *ev;
+    uint32_t n; /* records used; for the block being filled, see tp_evlog.n */
+} tp_evblock;
+
+typedef struct tp_evchunk {
+    uint8_t *data;
+    size_t len, cap;
+} tp_evchunk;
+
+/** Embedded in its owner; every field is private. Zero-initialise, then
+ *  tp_evlog_init(). */
+typedef struct tp_evlog {
+    tp_event *cur;        /* block being filled */
+    uint32_t n;           /* records used in cur */
+    tp_evblock *blocks;   /* all blocks, cur last */
+    size_t nblocks, blocks_cap;
+    tp_evchunk *chunks;   /* all text chunks, the one being filled last */
+    size_t nchunks, chunks_cap;
+    uint64_t nrecords;    /* records written */
+    size_t bytes;         /* memory held by blocks, chunks and their tables */
+} tp_evlog;
+
+/** Allocate the first block and text chunk. Returns 0 or -ENOMEM (the log is
+ *  then empty and tp_evlog_free() is still safe). */
+int tp_evlog_init(tp_evlog *l);
+/** Release everything; the log is zeroed. Accepts a zeroed log. */
+void tp_evlog_free(tp_evlog *l);
+
+/** Make room for TP_EVLOG_MAX_PUT records and text_entries entries holding
+ *  text_bytes bytes in total. Returns 0 or -ENOMEM (nothing changed). */
+int tp_evlog_reserve_slow(tp_evlog *l, size_t text_bytes, unsigned text_entries);
+
+static inline int tp_evlog_reserve(tp_evlog *l, size_t text_bytes, unsigned text_entries)
+{
+    tp_evchunk *c = &l->chunks[l->nchunks - 1];
+    if (l->n + TP_EVLOG_MAX_PUT <= TP_EVLOG_BLOCK &&
+        c->cap - c->len >= text_bytes + 4u * text_entries)
+        return 0;
+    return tp_evlog_reserve_slow(l, text_bytes, text_entries);
+}
+
+/** Append one record. Only after a successful tp_evlog_reserve(). */
+static inline void tp_evlog_put(tp_evlog *l, uint8_t kind, uint8_t flags, uint32_t arg,
+                                uint64_t t_ns)
+{
+    tp_event *e = &l->cur[l->n++];
+    e->kind = kind;
+    e->flags = flags;
+    e->rsv = 0;
+    e->arg = arg;
+    e->t_ns = t_ns;
+    l->nrecords++;
+}
+
+/** Append one text entry (n bytes of UTF-8). Only after a successful
+ *  tp_evlog_reserve() that counted it. */
+static inline void tp_evlog_text(tp_evlog *l, const char *s, size_t n)
+{
+    tp_evchunk *c = &l->chunks[l->nchunks - 1];
+    uint8_t *p = c->data + c->len;
+    uint32_t v = (uint32_t)n;
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+    if (n)
+        __builtin_memcpy(p + 4, s, n);
+    c->len += 4 + n;
+}
+
+/** Memory held by the log, in bytes. */
+static inline size_t tp_evlog_bytes(const tp_evlog *l)
+{
+    return l->bytes;
+}
+
+/** A reader over a log, in write order. Fields are private. */
+typedef struct tp_evlog_iter {
+    const tp_evlog *l;
+    size_t block, idx;   /* next record */
+    size_t chunk, off;   /* next text entry */
+} tp_evlog_iter;
+
+/** Start reading l from its first record. */
+void tp_evlog_iter_init(tp_evlog_iter *it, const tp_evlog *l);
+/** The next record in *ret, or false at the end. */
+bool tp_evlog_next(tp_evlog_iter *it, const tp_event **ret);
+/** The next text entry; false when the text stream is exhausted (a log
+ *  written through reserve/put/text never is, for records with
+ *  TP_EVF_TEXT). The pointer stays valid while the log lives. */
+bool tp_evlog_next_text(tp_evlog_iter *it, const char **ret_s, size_t *ret_len);
+
+#endif

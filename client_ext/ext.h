@@ -1,0 +1,270 @@
+/* Shared internals of the _tracepatch extension: the session object, the
+ * per-thread state, the binding of a session to a thread, and the process-wide
+ * hook state. Not a public header: only the extension's .c files include it.
+ *
+ * Ownership in one paragraph. A Session object owns its event log, its
+ * function table and its bindings (one per thread it records). A thread's
+ * state object (tp_tls, a small Python object kept in the thread state dict so
+ * that it dies with the thread) lists the bindings of that thread and, in
+ * `active`, those in scope right now, holding a strong reference to each of
+ * their sessions so that a binding stays valid while a hook works on it, even
+ * across a repr() that releases the GIL. Everything is touched with the GIL
+ * held; the hooks of a thread only ever change that thread's state. */
+#ifndef TP_EXT_H
+#define TP_EXT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "evlog.h"
+#include "maps.h"
+#include "tree.h"
+
+#define TP_PY312 (PY_VERSION_HEX >= 0x030C0000) /* sys.monitoring hooks */
+#define TP_PY311 (PY_VERSION_HEX >= 0x030B0000)
+
+#define TP_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define TP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Why a session stopped recording (or, for max_depth, dropped calls). */
+enum {
+    TP_LIMIT_NONE = 0,
+    TP_LIMIT_DEPTH,  /* calls deeper than max_depth skipped; recording goes on */
+    TP_LIMIT_CALLS,  /* max_calls reached: recording stopped */
+    TP_LIMIT_TIME,   /* max_time elapsed: recording stopped */
+    TP_LIMIT_MEMORY, /* an allocation failed: recording stopped */
+};
+
+/* Session life cycle. */
+enum { TP_SESSION_NEW = 0, TP_SESSION_ACTIVE, TP_SESSION_STOPPED };
+
+/* Function ids a session lookup can return besides a real id. */
+#define TP_FUNC_FILTERED (UINT32_MAX - 1) /* excluded by the session's filters */
+#define TP_FUNC_ERROR    UINT32_MAX       /* allocation failure */
+
+/* Shadow-stack entry flags. */
+#define TP_FENT_GEN 0x01 /* generator/coroutine frame: may suspend */
+
+/** One recorded call open in a thread (or suspended, for a generator). */
+typedef struct tp_fent {
+    void *key;     /* frame identity: _PyInterpreterFrame* (3.11+) or PyFrameObject* (3.10) */
+    uint32_t seq;  /* the call's sequence number (node index) */
+    uint32_t flags; /* TP_FENT_* */
+    PyObject *exc; /* strong: exception handled in this call, reported as CAUGHT
+                      if it returns normally; NULL when none */
+} tp_fent;
+
+struct tp_session;
+struct tp_codeinfo;
+struct tp_tls;
+
+/** A session recording one thread. Owned by the session. */
+typedef struct tp_binding {
+    struct tp_session *s; /* owner (borrowed) */
+    struct tp_tls *tls;   /* the thread's state (borrowed); NULL once the thread is gone */
+    uint32_t thread;      /* the session's index for this thread */
+    bool by_thread;       /* followed thread: the whole thread is in scope */
+    bool dead;            /* unbound (session stopped or limited) */
+    tp_fent *stack;       /* recorded calls open in this thread, innermost last */
+    uint32_t depth, cap;
+    /* 3.10/3.11: an UNWIND waiting for its exception (see hooks_legacy.c). */
+    bool unwind_pending;
+    uint64_t unwind_t;
+    tp_fent unwind_ent;
+} tp_binding;
+
+/** An interned function, as a session records it. */
+typedef struct tp_funcent {
+    PyObject *module, *qualname, *file; /* strong, str */
+    int32_t lineno;
+} tp_funcent;
+
+/** A suspended generator/coroutine call of a session. */
+typedef struct tp_susp {
+    tp_fent ent;
+    uint32_t next_free; /* slab free list */
+} tp_susp;
+
+typedef struct tp_session {
+    PyObject_HEAD
+    /* Configuration, fixed by __init__. */
+    PyObject *label;       /* str or NULL */
+    PyObject *config_json; /* str or NULL */
+    char trace_id[33];
+    uint32_t max_depth, max_calls, max_repr;
+    int64_t max_time_ns;
+    bool show_args, show_return, threads;
+    char **ignore, **include; /* module prefixes, NULL-terminated arrays */
+    size_t nignore, ninclude;
+    bool configured;
+    /* State. */
+    int state;             /* TP_SESSION_* */
+    bool recording;        /* active and no stopping limit hit */
+    bool depth_hit;        /* some call was skipped for max_depth */
+    int limit;             /* TP_LIMIT_* that stopped recording, or NONE */
+    uint64_t serial;       /* process-unique, names the session in the context var */
+    uint32_t call_count;   /* recorded calls (= next sequence number) */
+    uint64_t depth_skipped;
+    uint64_t dropped;
+    int64_t t0;            /* CLOCK_MONOTONIC ns at start() */
+    int64_t wall_start_ns; /* CLOCK_REALTIME ns at start() */
+    int64_t end_ns;        /* ns since t0 when recording ended (stop or limit) */
+    PyObject *errors;      /* list of str */
+    PyObject *token;       /* contextvar token of start(), or NULL */
+    tp_evlog log;
+    uint32_t log_thread;   /* thread index of the last record written */
+    uint32_t nthreads;     /* thread indices handed out */
+    /* Functions seen: gid -> id or TP_FUNC_FILTERED. */
+    tp_u64map funcmap;
+    tp_funcent *funcs;
+    uint32_t nfuncs, funcs_cap;
+    /* Bindings, one per thread recorded. */
+    tp_binding **bindings;
+    size_t nbind, bind_cap;
+    /* Suspended generators: frame key -> slab index. */
+    tp_u64map suspmap;
+    tp_susp *susp;
+    uint32_t nsusp, susp_cap, susp_free;
+    /* Built on first use after stop(). */
+    tp_tree *tree;
+} tp_session;
+
+/** Per-thread state: a Python object stored in the thread state's dict so that
+ *  its deallocation, when the thread state is cleared, unlinks it. */
+typedef struct tp_tls {
+    PyObject_HEAD
+    PyThreadState *tstate;   /* the thread's state (borrowed) */
+    tp_binding **bindings;   /* every binding of this thread */
+    size_t nbind, bind_cap;
+    tp_binding **active;     /* bindings in scope; a strong ref to each session */
+    size_t nactive, active_cap;
+    size_t nlive;            /* bindings of recording sessions, whatever the context */
+    uint64_t gen;            /* tp_g.gen when `active` was computed */
+    PyObject *ctx;           /* borrowed identity of the context it was computed in */
+    uint64_t ctx_ver;
+    int busy;                /* > 0 while the extension runs Python code here */
+    tp_buf scratch;          /* args text */
+    tp_buf scratch2;         /* return value text */
+    tp_buf scratch3;         /* exception message text */
+    bool unwind_pending;     /* some binding of this thread has a deferred UNWIND */
+    /* 3.10/3.11: the profile function this thread had before ours. */
+    bool profile_on;
+    Py_tracefunc prev_profile;
+    PyObject *prev_profile_obj;
+    /* 3.10/3.11: the short-lived trace function catching an exception. */
+    bool trace_on;
+    Py_tracefunc prev_trace;
+    PyObject *prev_trace_obj;
+} tp_tls;
+
+/** Process-wide state. The hooks are per interpreter (sys.monitoring) or per
+ *  thread (profile functions), not per module object, so this lives outside
+ *  module state; the extension refuses to load in a subinterpreter. */
+typedef struct tp_global {
+    uint64_t gen;            /* bumped whenever a session starts, stops or is limited */
+    uint64_t next_serial;
+    PyObject *ctxvar;        /* ContextVar: tuple of serials of the sessions in scope */
+    PyTypeObject *tls_type;  /* strong */
+    PyTypeObject *session_type; /* strong */
+    PyObject *tls_key;       /* str key of the tls object in the thread state dict */
+    tp_session **active;     /* started and not stopped; strong refs */
+    size_t nactive, active_cap;
+    size_t nrecording;       /* sessions recording: the hooks are on while > 0 */
+    size_t nthreads_sessions; /* recording sessions with threads=True */
+    /* 3.12+: sys.monitoring. */
+    int tool_id;             /* -1 when not holding one */
+    PyObject *monitoring;    /* sys.monitoring module */
+    PyObject *disable;       /* sys.monitoring.DISABLE */
+    bool disabled_any;       /* DISABLE returned since the last restart_events() */
+    PyObject *callbacks[8];  /* the registered C callbacks */
+    /* threads=True: thread bootstrap. */
+    PyObject *bootstrap;     /* the threading profile hook (a builtin function) */
+    PyObject *prev_thread_hook; /* threading's profile hook before ours, or NULL */
+    bool thread_hook_on;
+    PyObject *pending;       /* dict: Thread object id -> (thread, serials) */
+    PyObject *thread_start_code; /* threading.Thread.start.__code__ */
+    volatile bool fork_frozen;   /* set in a forked child until its sessions are stopped */
+} tp_global;
+
+extern tp_global tp_g;
+extern _Thread_local tp_tls *tp_cur_tls;
+
+/* ---- module.c --------------------------------------------------------- */
+
+/** CLOCK_MONOTONIC in ns. */
+static inline int64_t tp_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/** In a forked child: stop the sessions that were recording (they cannot
+ *  follow the fork). Returns None. */
+PyObject *tp_after_fork_child(void);
+
+/* ---- session.c -------------------------------------------------------- */
+
+/** The Session type spec (module.c creates the type). */
+extern PyType_Spec tp_session_spec;
+
+/** Record an internal problem in s->errors (never raises; keeps any exception
+ *  in flight). fmt as PyUnicode_FromFormat. */
+void tp_session_error(tp_session *s, const char *fmt, ...);
+
+/** Stop recording because of reason (TP_LIMIT_CALLS/TIME/MEMORY): marks the
+ *  bindings dead and lets the hooks go when no session needs them. */
+void tp_session_limit(tp_session *s, int reason);
+
+/** The session's id for the function of ci: an index into s->funcs, or
+ *  TP_FUNC_FILTERED / TP_FUNC_ERROR. */
+uint32_t tp_session_func_slow(tp_session *s, struct tp_codeinfo *ci);
+
+/** limit_reason as reported: a limit that stopped recording, else
+ *  "max_depth" when calls were skipped for depth, else NULL. */
+const char *tp_session_limit_reason(const tp_session *s);
+
+/** Nanoseconds from start() to stop() or the limit (so far, while recording). */
+int64_t tp_session_duration(const tp_session *s);
+
+/* ---- output.c --------------------------------------------------------- */
+
+/** Build s->tree from the log if not built yet. Returns 0, or -1 with a Python
+ *  exception set (RuntimeError while the session is active). */
+int tp_output_build(tp_session *s);
+
+/* The Session methods that read a finished trace. */
+PyObject *tp_out_tree(PyObject *self, PyObject *args, PyObject *kwds);
+PyObject *tp_out_summary(PyObject *self, PyObject *unused);
+PyObject *tp_out_stats(PyObject *self, PyObject *unused);
+PyObject *tp_out_json(PyObject *self, PyObject *args, PyObject *kwds);
+PyObject *tp_out_csv(PyObject *self, PyObject *unused);
+PyObject *tp_out_chrome(PyObject *self, PyObject *unused);
+PyObject *tp_out_folded(PyObject *self, PyObject *unused);
+PyObject *tp_out_nodes(PyObject *self, PyObject *unused);
+PyObject *tp_out_events(PyObject *self, PyObject *unused);
+PyObject *tp_out_raw_events(PyObject *self, PyObject *unused);
+
+#define TP_KW(f) (PyCFunction)(void (*)(void))(f), METH_VARARGS | METH_KEYWORDS
+#define TP_OUTPUT_METHODS                                                                     \
+    {"tree", TP_KW(tp_out_tree),                                                              \
+     "tree(style='unicode', color=False, args=True, returns=True, self_time=False, "          \
+     "source=False, depth=-1, filter=(), fold=True, header=True, fold_threshold=0)\n--\n\n"   \
+     "The call tree as text."},                                                              \
+        {"summary", tp_out_summary, METH_NOARGS, "summary()\n--\n\nThe statistics header."}, \
+        {"stats", tp_out_stats, METH_NOARGS, "stats()\n--\n\nStatistics as a dict."},         \
+        {"to_json", TP_KW(tp_out_json), "to_json(pretty=True)\n--\n\ntracepatch JSON."},       \
+        {"to_csv", tp_out_csv, METH_NOARGS, "to_csv()\n--\n\nOne CSV row per call."},          \
+        {"to_chrome", tp_out_chrome, METH_NOARGS, "to_chrome()\n--\n\nChrome trace JSON."},    \
+        {"to_folded", tp_out_folded, METH_NOARGS, "to_folded()\n--\n\nFolded stacks."},       \
+        {"nodes", tp_out_nodes, METH_NOARGS, "nodes()\n--\n\nThe raw tree, one tuple per call."}, \
+        {"events", tp_out_events, METH_NOARGS,                                                \
+         "events()\n--\n\nFlowTrace-style events, one per call."},                            \
+        {"_raw_events", tp_out_raw_events, METH_NOARGS,                                       \
+         "_raw_events()\n--\n\nThe event log as (kind, flags, arg, t_ns, text...) tuples."},
+
+#endif

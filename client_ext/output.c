@@ -1,0 +1,458 @@
+/* Session outputs: the event log becomes a proto tree (tree.h) once, after
+ * stop(), and every output renders that tree with proto's renderers, so a
+ * trace reads the same here, in tph and in tphd. */
+#include "ext.h"
+
+#include <string.h>
+
+#include "render.h"
+#include "tp_err.h"
+
+static tp_session *S(PyObject *o)
+{
+    return (tp_session *)o;
+}
+
+static int feed_log(tp_session *s, tp_tree *t)
+{
+    tp_evlog_iter it;
+    tp_evlog_iter_init(&it, &s->log);
+    const tp_event *ev;
+    uint64_t bad = 0;
+    int first_err = 0;
+    while (tp_evlog_next(&it, &ev)) {
+        const char *s1 = NULL, *s2 = NULL;
+        size_t l1 = 0, l2 = 0;
+        if (ev->flags & TP_EVF_TEXT) {
+            if (!tp_evlog_next_text(&it, &s1, &l1) ||
+                (tp_event_text_entries(ev->kind) == 2 && !tp_evlog_next_text(&it, &s2, &l2)))
+                return TP_ERR_MALFORMED; /* cannot happen: reserve() keeps them in step */
+        }
+        int r;
+        switch (ev->kind) {
+        case TP_EV_CALL:
+            r = tp_tree_call(t, ev->arg, ev->t_ns, ev->flags & TP_EVF_GEN, s1, l1);
+            break;
+        case TP_EV_RETURN:
+            r = tp_tree_return(t, ev->t_ns, s1, l1);
+            break;
+        case TP_EV_UNWIND:
+            r = tp_tree_unwind(t, ev->t_ns, s1, l1, s2, l2);
+            break;
+        case TP_EV_CAUGHT:
+            r = tp_tree_caught(t, ev->t_ns, s1, l1, s2, l2);
+            break;
+        case TP_EV_YIELD:
+            r = tp_tree_yield(t, ev->arg, ev->t_ns);
+            break;
+        case TP_EV_RESUME:
+            r = tp_tree_resume(t, ev->arg, ev->t_ns);
+            break;
+        case TP_EV_THREAD:
+            r = tp_tree_thread(t, ev->arg);
+            break;
+        default:
+            r = TP_ERR_MALFORMED;
+        }
+        if (r == -ENOMEM)
+            return r;
+        if (r) {
+            /* An inconsistency of ours: keep building, say so once. */
+            if (!bad++)
+                first_err = r;
+        }
+    }
+    if (bad)
+        tp_session_error(s, "tree: %llu events did not fit the call structure (first: %s)",
+                         (unsigned long long)bad, tp_strerror(first_err));
+    return 0;
+}
+
+static int set_meta(tp_session *s, tp_tree *t)
+{
+    memcpy(t->meta.trace_id, s->trace_id, sizeof(t->meta.trace_id));
+    t->meta.wall_start_ns = s->wall_start_ns;
+    t->meta.call_count = s->call_count;
+    t->meta.dropped = s->dropped;
+    const char *reason = tp_session_limit_reason(s);
+    if (reason && tp_tree_set_limit_reason(t, reason))
+        return -ENOMEM;
+    if (s->label) {
+        const char *l = PyUnicode_AsUTF8(s->label);
+        if (!l || tp_tree_set_label(t, l))
+            return -ENOMEM;
+    }
+    if (s->config_json) {
+        const char *c = PyUnicode_AsUTF8(s->config_json);
+        if (!c || tp_tree_set_config_json(t, c))
+            return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < s->nfuncs; i++) {
+        const tp_funcent *f = &s->funcs[i];
+        const char *m = PyUnicode_AsUTF8(f->module), *q = PyUnicode_AsUTF8(f->qualname);
+        const char *file = PyUnicode_AsUTF8(f->file);
+        if (!m || !q || !file) {
+            PyErr_Clear(); /* a name that is not valid UTF-8 (lone surrogates) */
+            m = m ? m : "?";
+            q = q ? q : "?";
+            file = file ? file : "";
+        }
+        int r = tp_tree_def_func(t, i, m, q, file, f->lineno);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+int tp_output_build(tp_session *s)
+{
+    if (s->tree)
+        return 0;
+    if (s->state != TP_SESSION_STOPPED) {
+        PyErr_SetString(PyExc_RuntimeError, s->state == TP_SESSION_ACTIVE
+                                                ? "the Session is still recording; call stop() first"
+                                                : "the Session was never started");
+        return -1;
+    }
+    tp_tree *t = NULL;
+    int r = tp_tree_new(&t);
+    if (!r)
+        r = set_meta(s, t);
+    if (!r)
+        r = feed_log(s, t);
+    if (!r)
+        r = tp_tree_finish(t, (uint64_t)(s->end_ns > 0 ? s->end_ns : 0));
+    if (r) {
+        tp_tree_free(t);
+        if (!PyErr_Occurred()) {
+            if (r == -ENOMEM)
+                PyErr_NoMemory();
+            else
+                PyErr_Format(PyExc_RuntimeError, "tracepatch: building the tree failed: %s",
+                             tp_strerror(r));
+        }
+        return -1;
+    }
+    /* The builder counts nodes; the session knows the exact count. */
+    t->meta.call_count = s->call_count;
+    s->tree = t;
+    return 0;
+}
+
+/* The text in b as a str, then b freed. */
+static PyObject *buf_result(tp_buf *b, int r)
+{
+    PyObject *res = NULL;
+    if (r == -ENOMEM || tp_buf_error(b))
+        PyErr_NoMemory();
+    else if (r)
+        PyErr_Format(PyExc_RuntimeError, "tracepatch: rendering failed: %s", tp_strerror(r));
+    else
+        res = PyUnicode_DecodeUTF8(b->data ? b->data : "", (Py_ssize_t)b->len, "replace");
+    tp_buf_free(b);
+    return res;
+}
+
+PyObject *tp_out_tree(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kw[] = {"style", "color", "args",   "returns", "self_time",      "source",
+                         "depth", "filter", "fold", "header",  "fold_threshold", NULL};
+    const char *style = "unicode";
+    int color = 0, sargs = 1, rets = 1, self_time = 0, source = 0, fold = 1, header = 1;
+    int depth = -1;
+    unsigned int threshold = 0;
+    PyObject *filter = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$sppppppiOppI:tree", kw, &style, &color, &sargs,
+                                     &rets, &self_time, &source, &depth, &filter, &fold, &header,
+                                     &threshold))
+        return NULL;
+    tp_render_opts o;
+    tp_render_opts_init(&o);
+    if (!strcmp(style, "unicode"))
+        o.style = TP_STYLE_UNICODE;
+    else if (!strcmp(style, "ascii"))
+        o.style = TP_STYLE_ASCII;
+    else
+        return PyErr_Format(PyExc_ValueError, "style must be 'unicode' or 'ascii', not %R",
+                            PyTuple_Size(args) ? PyTuple_GET_ITEM(args, 0) : Py_None);
+    o.color = color;
+    o.args = sargs;
+    o.returns = rets;
+    o.self_time = self_time;
+    o.source = source;
+    o.fold = fold;
+    o.header = header;
+    o.fold_threshold = threshold;
+    o.max_depth = depth < 0 ? -1 : depth;
+    if (tp_output_build(S(self)) < 0)
+        return NULL;
+    PyObject *seq = NULL;
+    const char **pats = NULL;
+    if (filter && filter != Py_None) {
+        if (PyUnicode_Check(filter)) {
+            PyErr_SetString(PyExc_TypeError, "filter must be a sequence of patterns, not a str");
+            return NULL;
+        }
+        seq = PySequence_Fast(filter, "filter must be a sequence of str patterns");
+        if (!seq)
+            return NULL;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        pats = PyMem_Calloc((size_t)n + 1, sizeof(*pats));
+        if (!pats) {
+            Py_DECREF(seq);
+            return PyErr_NoMemory();
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *p = PySequence_Fast_GET_ITEM(seq, i);
+            pats[i] = PyUnicode_Check(p) ? PyUnicode_AsUTF8(p) : NULL;
+            if (!pats[i]) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_TypeError, "filter patterns must be str");
+                PyMem_Free(pats);
+                Py_DECREF(seq);
+                return NULL;
+            }
+        }
+        o.filters = pats;
+    }
+    tp_buf b = TP_BUF_INIT;
+    int r = tp_render_text(S(self)->tree, &o, &b);
+    PyMem_Free(pats);
+    Py_XDECREF(seq);
+    return buf_result(&b, r);
+}
+
+PyObject *tp_out_summary(PyObject *self, PyObject *unused)
+{
+    if (tp_output_build(S(self)) < 0)
+        return NULL;
+    tp_stats *st = NULL;
+    int r = tp_tree_stats(S(self)->tree, &st);
+    if (r)
+        return r == -ENOMEM ? PyErr_NoMemory()
+                            : PyErr_Format(PyExc_RuntimeError, "tracepatch: %s", tp_strerror(r));
+    tp_buf b = TP_BUF_INIT;
+    r = tp_render_stats_header(S(self)->tree, st, &b);
+    tp_stats_free(st);
+    return buf_result(&b, r);
+}
+
+static PyObject *func_name(const tp_tree *t, uint32_t func)
+{
+    const tp_func *f = &t->funcs[func];
+    if (f->module[0])
+        return PyUnicode_FromFormat("%s.%s", f->module, f->qualname);
+    return PyUnicode_FromString(f->qualname);
+}
+
+static double ms(int64_t ns)
+{
+    return (double)ns / 1e6;
+}
+
+static PyObject *stats_funcs(const tp_tree *t, const tp_stats *st)
+{
+    PyObject *list = PyList_New((Py_ssize_t)st->nfuncs);
+    for (size_t i = 0; list && i < st->nfuncs; i++) {
+        const tp_func_stats *fs = &st->funcs[i];
+        const tp_func *f = &t->funcs[fs->func];
+        PyObject *name = func_name(t, fs->func);
+        PyObject *d = name ? Py_BuildValue(
+                                 "{sOsssssssisKsdsdsdsdsK}", "name", name, "module", f->module,
+                                 "qualname", f->qualname, "file", f->file, "lineno", (int)f->lineno,
+                                 "count", (unsigned long long)fs->count, "total_ms",
+                                 ms(fs->total_ns), "self_ms", ms(fs->self_ns), "min_ms",
+                                 ms(fs->min_ns), "max_ms", ms(fs->max_ns), "exceptions",
+                                 (unsigned long long)fs->nexc)
+                           : NULL;
+        Py_XDECREF(name);
+        if (!d)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, d);
+    }
+    return list;
+}
+
+static PyObject *stats_mods(const tp_stats *st)
+{
+    PyObject *list = PyList_New((Py_ssize_t)st->nmods);
+    for (size_t i = 0; list && i < st->nmods; i++) {
+        const tp_module_stats *m = &st->mods[i];
+        PyObject *d = Py_BuildValue("{sssKsIsd}", "module", m->module, "calls",
+                                    (unsigned long long)m->calls, "functions", m->functions,
+                                    "self_ms", ms(m->self_ns));
+        if (!d)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, d);
+    }
+    return list;
+}
+
+PyObject *tp_out_stats(PyObject *self, PyObject *unused)
+{
+    if (tp_output_build(S(self)) < 0)
+        return NULL;
+    const tp_tree *t = S(self)->tree;
+    tp_stats *st = NULL;
+    int r = tp_tree_stats(t, &st);
+    if (r)
+        return r == -ENOMEM ? PyErr_NoMemory()
+                            : PyErr_Format(PyExc_RuntimeError, "tracepatch: %s", tp_strerror(r));
+    PyObject *slowest = Py_NewRef(Py_None), *most = Py_NewRef(Py_None);
+    if (st->slowest != TP_NONE) {
+        const tp_node *n = &t->nodes[st->slowest];
+        PyObject *name = func_name(t, n->func);
+        Py_SETREF(slowest, name ? Py_BuildValue("{sOsd}", "name", name, "elapsed_ms",
+                                                ms(n->total_ns))
+                                : NULL);
+        Py_XDECREF(name);
+    }
+    if (slowest && st->most_called != TP_NONE) {
+        uint64_t count = 0;
+        for (size_t i = 0; i < st->nfuncs; i++)
+            if (st->funcs[i].func == st->most_called)
+                count = st->funcs[i].count;
+        PyObject *name = func_name(t, st->most_called);
+        Py_SETREF(most, name ? Py_BuildValue("{sOsK}", "name", name, "count",
+                                             (unsigned long long)count)
+                             : NULL);
+        Py_XDECREF(name);
+    }
+    PyObject *funcs = stats_funcs(t, st), *mods = stats_mods(st);
+    PyObject *res = NULL;
+    if (slowest && most && funcs && mods)
+        res = Py_BuildValue("{sKsIsIsIsKsdsOsOsOsO}", "calls", (unsigned long long)st->calls,
+                            "modules", st->modules, "max_depth", st->max_depth,
+                            "unique_functions", st->unique_functions, "exceptions",
+                            (unsigned long long)st->exceptions, "duration_ms",
+                            ms(st->duration_ns), "slowest", slowest, "most_called", most,
+                            "functions", funcs, "module_stats", mods);
+    Py_XDECREF(slowest);
+    Py_XDECREF(most);
+    Py_XDECREF(funcs);
+    Py_XDECREF(mods);
+    tp_stats_free(st);
+    return res;
+}
+
+PyObject *tp_out_json(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kw[] = {"pretty", NULL};
+    int pretty = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p:to_json", kw, &pretty))
+        return NULL;
+    if (tp_output_build(S(self)) < 0)
+        return NULL;
+    tp_buf b = TP_BUF_INIT;
+    return buf_result(&b, tp_render_json(S(self)->tree, pretty, &b));
+}
+
+#define SIMPLE_OUTPUT(fn, render)                                                   \
+    PyObject *fn(PyObject *self, PyObject *unused)                                  \
+    {                                                                               \
+        if (tp_output_build(S(self)) < 0)                                           \
+            return NULL;                                                            \
+        tp_buf b = TP_BUF_INIT;                                                     \
+        return buf_result(&b, render(S(self)->tree, &b));                           \
+    }
+
+SIMPLE_OUTPUT(tp_out_csv, tp_render_csv)
+SIMPLE_OUTPUT(tp_out_chrome, tp_render_chrome)
+SIMPLE_OUTPUT(tp_out_folded, tp_render_folded)
+
+static PyObject *opt_str(const char *s)
+{
+    return s ? PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace") : Py_NewRef(Py_None);
+}
+
+PyObject *tp_out_nodes(PyObject *self, PyObject *unused)
+{
+    if (tp_output_build(S(self)) < 0)
+        return NULL;
+    const tp_tree *t = S(self)->tree;
+    PyObject *list = PyList_New((Py_ssize_t)t->nnodes);
+    for (size_t i = 0; list && i < t->nnodes; i++) {
+        const tp_node *n = &t->nodes[i];
+        const tp_func *f = &t->funcs[n->func];
+        PyObject *tup = Py_BuildValue(
+            "(LNNNiNNNNLLIII)", n->parent == TP_NONE ? -1LL : (long long)n->parent,
+            opt_str(f->module), opt_str(f->qualname), opt_str(f->file), (int)f->lineno,
+            opt_str(n->args), opt_str(n->ret), opt_str(n->exc_type), opt_str(n->exc_msg),
+            (long long)n->start_ns, (long long)n->end_ns, (unsigned)n->flags,
+            (unsigned)n->suspends, (unsigned)n->thread);
+        if (!tup)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, tup);
+    }
+    return list;
+}
+
+PyObject *tp_out_events(PyObject *self, PyObject *unused)
+{
+    if (tp_output_build(S(self)) < 0)
+        return NULL;
+    const tp_tree *t = S(self)->tree;
+    PyObject *list = PyList_New((Py_ssize_t)t->nnodes);
+    for (size_t i = 0; list && i < t->nnodes; i++) {
+        const tp_node *n = &t->nodes[i];
+        PyObject *parent = n->parent == TP_NONE ? Py_NewRef(Py_None)
+                                                : PyLong_FromUnsignedLong(n->parent);
+        PyObject *name = func_name(t, n->func);
+        PyObject *tup = parent && name ? Py_BuildValue("(ksONNNd)", (unsigned long)i, "call", name,
+                                                       parent, opt_str(n->args), opt_str(n->ret),
+                                                       (double)n->total_ns / 1e9)
+                                       : NULL;
+        Py_XDECREF(name);
+        if (!tup) {
+            Py_XDECREF(parent);
+            Py_CLEAR(list);
+        } else {
+            PyList_SET_ITEM(list, (Py_ssize_t)i, tup);
+        }
+    }
+    return list;
+}
+
+PyObject *tp_out_raw_events(PyObject *self, PyObject *unused)
+{
+    tp_session *s = S(self);
+    PyObject *list = PyList_New(0);
+    if (!list || !s->log.nblocks)
+        return list;
+    tp_evlog_iter it;
+    tp_evlog_iter_init(&it, &s->log);
+    const tp_event *ev;
+    while (tp_evlog_next(&it, &ev)) {
+        unsigned nt = ev->flags & TP_EVF_TEXT ? tp_event_text_entries(ev->kind) : 0;
+        PyObject *tup = PyTuple_New(4 + nt);
+        if (!tup)
+            goto fail;
+        PyTuple_SET_ITEM(tup, 0, PyLong_FromLong(ev->kind));
+        PyTuple_SET_ITEM(tup, 1, PyLong_FromLong(ev->flags));
+        PyTuple_SET_ITEM(tup, 2, PyLong_FromUnsignedLong(ev->arg));
+        PyTuple_SET_ITEM(tup, 3, PyLong_FromUnsignedLongLong(ev->t_ns));
+        for (unsigned k = 0; k < nt; k++) {
+            const char *p = "";
+            size_t n = 0;
+            tp_evlog_next_text(&it, &p, &n);
+            PyTuple_SET_ITEM(tup, 4 + k, PyUnicode_DecodeUTF8(p, (Py_ssize_t)n, "replace"));
+        }
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(tup); k++) {
+            if (!PyTuple_GET_ITEM(tup, k)) {
+                Py_DECREF(tup);
+                goto fail;
+            }
+        }
+        int r = PyList_Append(list, tup);
+        Py_DECREF(tup);
+        if (r < 0)
+            goto fail;
+    }
+    return list;
+fail:
+    Py_DECREF(list);
+    return NULL;
+}

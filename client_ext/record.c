@@ -1,0 +1,429 @@
+/* What sessions write for each event; see record.h.
+ *
+ * Every handler walks the thread's in-scope bindings. A binding's shadow
+ * stack holds only the calls it recorded, so a call that was filtered out or
+ * too deep is simply absent: its children attach to the nearest recorded
+ * ancestor, and its return, whose frame does not match the top, is ignored.
+ *
+ * Capturing text may run Python code (__repr__), which may release the GIL.
+ * The thread is marked busy meanwhile (its own hooks ignore the repr's calls),
+ * the session stays alive through the reference `active` holds, and every
+ * handler re-checks its binding afterwards: another thread may have stopped
+ * the session. All bookkeeping that other threads share (call_count, the log)
+ * is done after the last Python call of the event. */
+#include "record.h"
+
+#include <string.h>
+
+#include "capture.h"
+
+/* State shared by the bindings of one event: the time, read once, and the
+ * captured text, reused while sessions agree on max_repr. */
+typedef struct evctx {
+    int64_t now;
+    uint32_t text_repr; /* max_repr of the text in the thread's scratch, 0 = none */
+} evctx;
+
+static inline int64_t ev_now(evctx *e)
+{
+    if (!e->now)
+        e->now = tp_now();
+    return e->now;
+}
+
+static void out_of_memory(tp_session *s)
+{
+    s->dropped++;
+    tp_session_limit(s, TP_LIMIT_MEMORY);
+}
+
+/* Reserve the log for one event and switch it to b's thread. False when the
+ * session ran out of memory (it is then limited). */
+static bool log_begin(tp_binding *b, size_t text_bytes, unsigned ntext, int64_t now)
+{
+    tp_session *s = b->s;
+    if (TP_UNLIKELY(tp_evlog_reserve(&s->log, text_bytes, ntext) < 0)) {
+        out_of_memory(s);
+        return false;
+    }
+    if (TP_UNLIKELY(s->log_thread != b->thread)) {
+        tp_evlog_put(&s->log, TP_EV_THREAD, 0, b->thread, (uint64_t)(now - s->t0));
+        s->log_thread = b->thread;
+    }
+    return true;
+}
+
+static int stack_grow(tp_binding *b)
+{
+    uint32_t cap = b->cap * 2;
+    tp_fent *p = PyMem_RawRealloc(b->stack, cap * sizeof(*p));
+    if (!p)
+        return -1;
+    b->stack = p;
+    b->cap = cap;
+    return 0;
+}
+
+static inline bool at_top(const tp_binding *b, void *key)
+{
+    return !b->dead && b->depth && b->stack[b->depth - 1].key == key;
+}
+
+/* ---- calls -------------------------------------------------------------- */
+
+static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
+                      PyObject *const *locals, evctx *e)
+{
+    tp_session *s = b->s;
+    if (b->dead)
+        return;
+    /* A frame cannot start twice while open: the second START is the same
+     * event seen twice (a followed thread's bootstrap, then the hook). */
+    if (TP_UNLIKELY(b->depth && b->stack[b->depth - 1].key == key))
+        return;
+    uint32_t fid = ci->last_serial == s->serial ? ci->last_id : tp_session_func_slow(s, ci);
+    if (fid >= TP_FUNC_FILTERED) {
+        if (fid == TP_FUNC_ERROR)
+            out_of_memory(s);
+        return;
+    }
+    if (b->depth >= s->max_depth) {
+        s->depth_skipped++;
+        s->depth_hit = true;
+        return;
+    }
+    if (s->call_count >= s->max_calls) {
+        tp_session_limit(s, TP_LIMIT_CALLS);
+        return;
+    }
+    int64_t now = ev_now(e);
+    if (now - s->t0 > s->max_time_ns) {
+        tp_session_limit(s, TP_LIMIT_TIME);
+        return;
+    }
+    if (s->show_args && e->text_repr != s->max_repr) {
+        tp_buf_reset(&tls->scratch);
+        tls->busy++;
+        int r = tp_capture_args(&tls->scratch, ci, locals, s->max_repr);
+        tls->busy--;
+        e->text_repr = r ? 0 : s->max_repr;
+        if (r) {
+            out_of_memory(s);
+            return;
+        }
+        /* Another thread may have stopped the session or filled it. */
+        if (b->dead)
+            return;
+        if (s->call_count >= s->max_calls) {
+            tp_session_limit(s, TP_LIMIT_CALLS);
+            return;
+        }
+    }
+    if (b->depth == b->cap && stack_grow(b) < 0) {
+        out_of_memory(s);
+        return;
+    }
+    size_t tlen = s->show_args ? tls->scratch.len : 0;
+    if (!log_begin(b, tlen, s->show_args, now))
+        return;
+    bool gen = (ci->flags & TP_CI_GEN) != 0;
+    uint8_t fl = (s->show_args ? TP_EVF_TEXT : 0) | (gen ? TP_EVF_GEN : 0);
+    tp_evlog_put(&s->log, TP_EV_CALL, fl, fid, (uint64_t)(now - s->t0));
+    if (s->show_args)
+        tp_evlog_text(&s->log, tls->scratch.data, tlen);
+    b->stack[b->depth++] = (tp_fent){key, s->call_count++, gen ? TP_FENT_GEN : 0, NULL};
+}
+
+void tp_rec_start(tp_tls *tls, tp_codeinfo *ci, void *key, PyObject *const *locals)
+{
+    if (TP_UNLIKELY(ci->flags & (TP_CI_INTERNAL | TP_CI_THREAD_START))) {
+        if (ci->flags & TP_CI_INTERNAL)
+            return;
+        if (tp_g.nthreads_sessions && ci->nparams && locals[0])
+            tp_rec_thread_start(tls, locals[0]);
+    }
+    evctx e = {0, 0};
+    for (size_t i = 0; i < tls->nactive; i++)
+        start_one(tls, tls->active[i], ci, key, locals, &e);
+}
+
+/* ---- ends ----------------------------------------------------------------- */
+
+/* Capture exc's type into tls->scratch and message into tls->scratch3. */
+static int capture_exc(tp_tls *tls, PyObject *exc, uint32_t max_repr)
+{
+    tp_buf_reset(&tls->scratch);
+    tp_buf_reset(&tls->scratch3);
+    tls->busy++;
+    int r = tp_capture_exc(&tls->scratch, &tls->scratch3, exc, max_repr);
+    tls->busy--;
+    return r;
+}
+
+static void pop(tp_binding *b)
+{
+    tp_fent *top = &b->stack[--b->depth];
+    Py_CLEAR(top->exc);
+}
+
+static void return_one(tp_tls *tls, tp_binding *b, void *key, PyObject *retval, evctx *e)
+{
+    if (!at_top(b, key))
+        return;
+    tp_session *s = b->s;
+    int64_t now = ev_now(e);
+    if (s->show_return && e->text_repr != s->max_repr) {
+        tp_buf_reset(&tls->scratch2);
+        tls->busy++;
+        int r = tp_capture_repr(&tls->scratch2, retval, s->max_repr);
+        tls->busy--;
+        e->text_repr = r ? 0 : s->max_repr;
+        if (r) {
+            out_of_memory(s);
+            return;
+        }
+    }
+    PyObject *caught = b->dead ? NULL : b->stack[b->depth - 1].exc;
+    if (caught && capture_exc(tls, caught, s->max_repr)) {
+        out_of_memory(s);
+        return;
+    }
+    if (b->dead)
+        return;
+    size_t rlen = s->show_return ? tls->scratch2.len : 0;
+    size_t clen = caught ? tls->scratch.len + tls->scratch3.len : 0;
+    if (!log_begin(b, rlen + clen, (caught ? 2u : 0u) + s->show_return, now)) {
+        pop(b);
+        return;
+    }
+    uint64_t t = (uint64_t)(now - s->t0);
+    if (caught) {
+        tp_evlog_put(&s->log, TP_EV_CAUGHT, TP_EVF_TEXT, 0, t);
+        tp_evlog_text(&s->log, tls->scratch.data, tls->scratch.len);
+        tp_evlog_text(&s->log, tls->scratch3.data, tls->scratch3.len);
+    }
+    tp_evlog_put(&s->log, TP_EV_RETURN, s->show_return ? TP_EVF_TEXT : 0, 0, t);
+    if (s->show_return)
+        tp_evlog_text(&s->log, tls->scratch2.data, rlen);
+    pop(b);
+}
+
+void tp_rec_return(tp_tls *tls, void *key, PyObject *retval)
+{
+    evctx e = {0, 0};
+    for (size_t i = 0; i < tls->nactive; i++)
+        return_one(tls, tls->active[i], key, retval, &e);
+}
+
+/* Write the end of entry ent (already off the stack) by exception exc at
+ * time now: an UNWIND, or for a generator closed (GeneratorExit, or an
+ * exception nobody could see, which only close() swallows) a plain RETURN. */
+static void write_unwind(tp_tls *tls, tp_binding *b, const tp_fent *ent, PyObject *exc,
+                         int64_t now)
+{
+    tp_session *s = b->s;
+    bool gen = (ent->flags & TP_FENT_GEN) != 0;
+    if (gen && (!exc || PyErr_GivenExceptionMatches(exc, PyExc_GeneratorExit))) {
+        if (log_begin(b, 0, 0, now))
+            tp_evlog_put(&s->log, TP_EV_RETURN, 0, 0, (uint64_t)(now - s->t0));
+        return;
+    }
+    if (!exc)
+        exc = ent->exc; /* best guess: the last exception seen in the call */
+    if (exc) {
+        if (capture_exc(tls, exc, s->max_repr)) {
+            out_of_memory(s);
+            return;
+        }
+    } else {
+        tp_buf_reset(&tls->scratch);
+        tp_buf_reset(&tls->scratch3);
+        tp_buf_puts(&tls->scratch, "<unknown>");
+    }
+    if (b->dead)
+        return;
+    if (!log_begin(b, tls->scratch.len + tls->scratch3.len, 2, now))
+        return;
+    tp_evlog_put(&s->log, TP_EV_UNWIND, TP_EVF_TEXT, 0, (uint64_t)(now - s->t0));
+    tp_evlog_text(&s->log, tls->scratch.data, tls->scratch.len);
+    tp_evlog_text(&s->log, tls->scratch3.data, tls->scratch3.len);
+}
+
+void tp_rec_unwind(tp_tls *tls, void *key, PyObject *exc)
+{
+    evctx e = {0, 0};
+    for (size_t i = 0; i < tls->nactive; i++) {
+        tp_binding *b = tls->active[i];
+        if (!at_top(b, key))
+            continue;
+        tp_fent ent = b->stack[--b->depth];
+        write_unwind(tls, b, &ent, exc, ev_now(&e));
+        Py_XDECREF(ent.exc);
+    }
+}
+
+bool tp_rec_unwind_defer(tp_tls *tls, void *key)
+{
+    evctx e = {0, 0};
+    bool any = false;
+    for (size_t i = 0; i < tls->nactive; i++) {
+        tp_binding *b = tls->active[i];
+        if (!at_top(b, key))
+            continue;
+        if (b->unwind_pending)
+            tp_rec_unwind_resolve(tls, NULL);
+        b->unwind_ent = b->stack[--b->depth];
+        b->unwind_t = (uint64_t)ev_now(&e);
+        b->unwind_pending = true;
+        any = true;
+    }
+    tls->unwind_pending |= any;
+    return any;
+}
+
+void tp_rec_unwind_resolve(tp_tls *tls, PyObject *exc)
+{
+    tls->unwind_pending = false;
+    /* Collect first: capturing may run Python code, during which a session
+     * may be stopped and deallocated elsewhere, changing tls->bindings. */
+    tp_binding *todo[16];
+    size_t n = 0;
+    for (size_t i = 0; i < tls->nbind; i++) {
+        tp_binding *b = tls->bindings[i];
+        if (!b->unwind_pending)
+            continue;
+        if (n == sizeof(todo) / sizeof(todo[0])) {
+            tls->unwind_pending = true; /* the rest at the next event */
+            break;
+        }
+        Py_INCREF((PyObject *)b->s);
+        todo[n++] = b;
+    }
+    for (size_t i = 0; i < n; i++) {
+        tp_binding *b = todo[i];
+        tp_fent ent = b->unwind_ent;
+        b->unwind_ent.exc = NULL;
+        b->unwind_pending = false;
+        if (!b->dead)
+            write_unwind(tls, b, &ent, exc, (int64_t)b->unwind_t);
+        Py_XDECREF(ent.exc);
+        Py_DECREF((PyObject *)b->s);
+    }
+}
+
+/* ---- suspension ----------------------------------------------------------- */
+
+static bool susp_put(tp_session *s, void *key, const tp_fent *ent)
+{
+    uint32_t idx;
+    if (s->susp_free != UINT32_MAX) {
+        idx = s->susp_free;
+        s->susp_free = s->susp[idx].next_free;
+    } else {
+        if (s->nsusp == s->susp_cap) {
+            uint32_t cap = s->susp_cap ? s->susp_cap * 2 : 16;
+            tp_susp *p = PyMem_RawRealloc(s->susp, cap * sizeof(*p));
+            if (!p)
+                return false;
+            s->susp = p;
+            s->susp_cap = cap;
+        }
+        idx = s->nsusp++;
+    }
+    uint32_t old;
+    if (tp_u64map_get(&s->suspmap, (uint64_t)(uintptr_t)key, &old)) {
+        Py_CLEAR(s->susp[old].ent.exc); /* stale: its generator died unseen */
+        s->susp[old].next_free = s->susp_free;
+        s->susp_free = old;
+    }
+    if (tp_u64map_put(&s->suspmap, (uint64_t)(uintptr_t)key, idx) < 0) {
+        s->susp[idx].next_free = s->susp_free;
+        s->susp_free = idx;
+        return false;
+    }
+    s->susp[idx].ent = *ent;
+    return true;
+}
+
+/* Take the suspended call of key out of s: true and *ret when there is one. */
+static bool susp_take(tp_session *s, void *key, tp_fent *ret)
+{
+    uint32_t idx;
+    if (!tp_u64map_del(&s->suspmap, (uint64_t)(uintptr_t)key, &idx))
+        return false;
+    *ret = s->susp[idx].ent;
+    s->susp[idx].ent.exc = NULL;
+    s->susp[idx].next_free = s->susp_free;
+    s->susp_free = idx;
+    return true;
+}
+
+void tp_rec_yield(tp_tls *tls, void *key)
+{
+    evctx e = {0, 0};
+    for (size_t i = 0; i < tls->nactive; i++) {
+        tp_binding *b = tls->active[i];
+        if (!at_top(b, key))
+            continue;
+        tp_session *s = b->s;
+        tp_fent ent = b->stack[--b->depth];
+        if (!susp_put(s, key, &ent)) {
+            Py_XDECREF(ent.exc);
+            out_of_memory(s);
+            continue;
+        }
+        int64_t now = ev_now(&e);
+        if (log_begin(b, 0, 0, now))
+            tp_evlog_put(&s->log, TP_EV_YIELD, 0, ent.seq, (uint64_t)(now - s->t0));
+    }
+}
+
+bool tp_rec_resume(tp_tls *tls, void *key)
+{
+    evctx e = {0, 0};
+    bool any = false;
+    for (size_t i = 0; i < tls->nactive; i++) {
+        tp_binding *b = tls->active[i];
+        tp_session *s = b->s;
+        if (b->dead || !tp_u64map_len(&s->suspmap))
+            continue;
+        tp_fent ent;
+        if (!susp_take(s, key, &ent))
+            continue;
+        any = true;
+        if (b->depth == b->cap && stack_grow(b) < 0) {
+            Py_XDECREF(ent.exc);
+            out_of_memory(s);
+            continue;
+        }
+        int64_t now = ev_now(&e);
+        if (!log_begin(b, 0, 0, now)) {
+            Py_XDECREF(ent.exc);
+            continue;
+        }
+        tp_evlog_put(&s->log, TP_EV_RESUME, 0, ent.seq, (uint64_t)(now - s->t0));
+        b->stack[b->depth++] = ent;
+    }
+    return any;
+}
+
+void tp_rec_forget(tp_tls *tls, void *key)
+{
+    for (size_t i = 0; i < tls->nactive; i++) {
+        tp_session *s = tls->active[i]->s;
+        tp_fent ent;
+        if (tp_u64map_len(&s->suspmap) && susp_take(s, key, &ent))
+            Py_XDECREF(ent.exc);
+    }
+}
+
+void tp_rec_exception(tp_tls *tls, void *key, PyObject *exc)
+{
+    if (tp_exc_is_iteration_end(exc))
+        return;
+    for (size_t i = 0; i < tls->nactive; i++) {
+        tp_binding *b = tls->active[i];
+        if (at_top(b, key))
+            Py_XSETREF(b->stack[b->depth - 1].exc, Py_NewRef(exc));
+    }
+}

@@ -1,0 +1,691 @@
+/* The Session type: configuration, start/stop, state properties, and the
+ * session's function table. Outputs are in output.c. */
+#include <math.h>
+#include <string.h>
+
+#include "capture.h"
+#include "codeinfo.h"
+#include "hooks.h"
+#include "record.h"
+
+/* Bounds of the numeric options. */
+#define MAX_DEPTH_LIMIT 1000000
+#define MAX_CALLS_LIMIT (UINT32_MAX - 2) /* call numbers must stay below TP_NONE */
+#define MAX_REPR_LIMIT  1000000
+#define MAX_TIME_LIMIT  1e9 /* seconds */
+
+/* ---- errors ------------------------------------------------------------- */
+
+void tp_session_error(tp_session *s, const char *fmt, ...)
+{
+#if TP_PY312
+    PyObject *saved = PyErr_GetRaisedException();
+#else
+    PyObject *st, *sv, *stb;
+    PyErr_Fetch(&st, &sv, &stb);
+#endif
+    va_list ap;
+    va_start(ap, fmt);
+    PyObject *msg = PyUnicode_FromFormatV(fmt, ap);
+    va_end(ap);
+    if (msg && s->errors)
+        PyList_Append(s->errors, msg);
+    Py_XDECREF(msg);
+    PyErr_Clear();
+#if TP_PY312
+    PyErr_SetRaisedException(saved);
+#else
+    PyErr_Restore(st, sv, stb);
+#endif
+}
+
+/* ---- the function table --------------------------------------------------- */
+
+static bool prefix_listed(char **list, const char *m, size_t mlen)
+{
+    for (size_t i = 0; list && list[i]; i++) {
+        if (tp_module_matches(m, mlen, list[i]))
+            return true;
+    }
+    return false;
+}
+
+static bool filtered(tp_session *s, tp_codeinfo *ci)
+{
+    if (ci->flags & TP_CI_INTERNAL)
+        return true;
+    Py_ssize_t mlen;
+    const char *m = PyUnicode_AsUTF8AndSize(ci->module, &mlen);
+    if (!m) {
+        PyErr_Clear();
+        return true;
+    }
+    if (s->ninclude && !prefix_listed(s->include, m, (size_t)mlen))
+        return true;
+    return prefix_listed(s->ignore, m, (size_t)mlen);
+}
+
+uint32_t tp_session_func_slow(tp_session *s, tp_codeinfo *ci)
+{
+    uint32_t id;
+    if (tp_u64map_get(&s->funcmap, ci->gid, &id))
+        goto done;
+    if (filtered(s, ci)) {
+        id = TP_FUNC_FILTERED;
+    } else {
+        if (s->nfuncs == s->funcs_cap) {
+            uint32_t cap = s->funcs_cap ? s->funcs_cap * 2 : 64;
+            tp_funcent *p = PyMem_RawRealloc(s->funcs, cap * sizeof(*p));
+            if (!p)
+                return TP_FUNC_ERROR;
+            s->funcs = p;
+            s->funcs_cap = cap;
+        }
+        id = s->nfuncs;
+    }
+    if (tp_u64map_put(&s->funcmap, ci->gid, id) < 0)
+        return TP_FUNC_ERROR;
+    if (id != TP_FUNC_FILTERED) {
+        s->funcs[id] = (tp_funcent){Py_NewRef(ci->module), Py_NewRef(ci->qualname),
+                                    Py_NewRef(ci->file), ci->lineno};
+        s->nfuncs++;
+    }
+done:
+    ci->last_serial = s->serial;
+    ci->last_id = id;
+    return id;
+}
+
+/* ---- configuration ---------------------------------------------------------- */
+
+static void free_prefixes(char **list)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        PyMem_RawFree(list[i]);
+    PyMem_RawFree(list);
+}
+
+/* A module prefix list: any iterable of non-empty dotted names, not a str. */
+static int parse_prefixes(PyObject *o, const char *what, char ***ret, size_t *ret_n)
+{
+    if (PyUnicode_Check(o) || PyBytes_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a sequence of module names, not a string",
+                     what);
+        return -1;
+    }
+    PyObject *seq = PySequence_Fast(o, "");
+    if (!seq) {
+        PyErr_Format(PyExc_TypeError, "%s must be a sequence of module names", what);
+        return -1;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    char **list = PyMem_RawCalloc((size_t)n + 1, sizeof(char *));
+    if (!list) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *it = PySequence_Fast_GET_ITEM(seq, i);
+        Py_ssize_t len;
+        const char *str = PyUnicode_Check(it) ? PyUnicode_AsUTF8AndSize(it, &len) : NULL;
+        if (!str) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_TypeError, "%s[%zd] must be a str, not %.100s", what, i,
+                             Py_TYPE(it)->tp_name);
+            goto fail;
+        }
+        if (len == 0 || str[0] == '.' || str[len - 1] == '.' || strstr(str, "..") ||
+            strpbrk(str, " \t\n")) {
+            PyErr_Format(PyExc_ValueError, "%s[%zd] is not a module name: %R", what, i, it);
+            goto fail;
+        }
+        list[i] = PyMem_RawMalloc((size_t)len + 1);
+        if (!list[i]) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        memcpy(list[i], str, (size_t)len + 1);
+    }
+    Py_DECREF(seq);
+    *ret = list;
+    *ret_n = (size_t)n;
+    return 0;
+fail:
+    Py_DECREF(seq);
+    free_prefixes(list);
+    return -1;
+}
+
+static int parse_int(PyObject *o, const char *what, long long lo, long long hi, long long *ret)
+{
+    if (!PyLong_Check(o) || PyBool_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", what, Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow || v < lo || v > hi) {
+        PyErr_Format(PyExc_ValueError, "%s must be between %lld and %lld, got %R", what, lo, hi,
+                     o);
+        return -1;
+    }
+    *ret = v;
+    return 0;
+}
+
+static int parse_bool(PyObject *o, const char *what, bool *ret)
+{
+    if (!PyBool_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be True or False, not %.100s", what,
+                     Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    *ret = o == Py_True;
+    return 0;
+}
+
+static int parse_str_or_none(PyObject *o, const char *what, PyObject **ret)
+{
+    if (o != Py_None && !PyUnicode_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a str or None, not %.100s", what,
+                     Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    Py_XSETREF(*ret, o == Py_None ? NULL : Py_NewRef(o));
+    return 0;
+}
+
+static int parse_trace_id(tp_session *s, PyObject *o)
+{
+    if (o == Py_None) {
+        /* No id given: 128 random bits. */
+        PyObject *os = PyImport_ImportModule("os");
+        PyObject *b = os ? PyObject_CallMethod(os, "urandom", "i", 16) : NULL;
+        Py_XDECREF(os);
+        if (!b)
+            return -1;
+        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(b);
+        for (int i = 0; i < 16; i++)
+            snprintf(s->trace_id + 2 * i, 3, "%02x", p[i]);
+        Py_DECREF(b);
+        return 0;
+    }
+    Py_ssize_t len;
+    const char *id = PyUnicode_Check(o) ? PyUnicode_AsUTF8AndSize(o, &len) : NULL;
+    if (!id) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError, "trace_id must be a str, not %.100s",
+                         Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    bool ok = len == 32;
+    for (Py_ssize_t i = 0; ok && i < len; i++)
+        ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
+    if (!ok) {
+        PyErr_Format(PyExc_ValueError, "trace_id must be 32 lowercase hex characters, got %R", o);
+        return -1;
+    }
+    memcpy(s->trace_id, id, 33);
+    return 0;
+}
+
+static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    tp_session *s = (tp_session *)self;
+    static char *kw[] = {"label",      "trace_id",    "max_depth",      "max_calls",
+                         "max_time",   "max_repr",    "show_args",      "show_return",
+                         "ignore_modules", "include_modules", "threads", "config_json",
+                         NULL};
+    PyObject *label = Py_None, *trace_id = Py_None, *ignore = NULL, *include = NULL;
+    PyObject *depth = NULL, *calls = NULL, *time = NULL, *repr = NULL, *config = Py_None;
+    PyObject *sargs = Py_True, *sret = Py_True, *threads = Py_False;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOO:Session", kw, &label,
+                                     &trace_id, &depth, &calls, &time, &repr, &sargs, &sret,
+                                     &ignore, &include, &threads, &config))
+        return -1;
+    if (s->state != TP_SESSION_NEW) {
+        PyErr_SetString(PyExc_RuntimeError, "a started Session cannot be reconfigured");
+        return -1;
+    }
+    long long v;
+    if (parse_str_or_none(label, "label", &s->label) < 0 ||
+        parse_str_or_none(config, "config_json", &s->config_json) < 0 ||
+        parse_trace_id(s, trace_id) < 0)
+        return -1;
+    s->max_depth = 30;
+    if (depth && parse_int(depth, "max_depth", 1, MAX_DEPTH_LIMIT, &v) < 0)
+        return -1;
+    if (depth)
+        s->max_depth = (uint32_t)v;
+    s->max_calls = 10000;
+    if (calls && parse_int(calls, "max_calls", 1, MAX_CALLS_LIMIT, &v) < 0)
+        return -1;
+    if (calls)
+        s->max_calls = (uint32_t)v;
+    s->max_repr = 120;
+    if (repr && parse_int(repr, "max_repr", TP_MIN_REPR, MAX_REPR_LIMIT, &v) < 0)
+        return -1;
+    if (repr)
+        s->max_repr = (uint32_t)v;
+    double secs = 60.0;
+    if (time) {
+        if ((!PyFloat_Check(time) && !PyLong_Check(time)) || PyBool_Check(time)) {
+            PyErr_Format(PyExc_TypeError, "max_time must be a number of seconds, not %.100s",
+                         Py_TYPE(time)->tp_name);
+            return -1;
+        }
+        secs = PyFloat_AsDouble(time);
+        if (secs == -1.0 && PyErr_Occurred())
+            return -1;
+        if (!isfinite(secs) || secs <= 0 || secs > MAX_TIME_LIMIT) {
+            PyErr_Format(PyExc_ValueError, "max_time must be a positive number of seconds, got %R",
+                         time);
+            return -1;
+        }
+    }
+    s->max_time_ns = (int64_t)(secs * 1e9);
+    if (parse_bool(sargs, "show_args", &s->show_args) < 0 ||
+        parse_bool(sret, "show_return", &s->show_return) < 0 ||
+        parse_bool(threads, "threads", &s->threads) < 0)
+        return -1;
+    char **ign = NULL, **inc = NULL;
+    size_t nign = 0, ninc = 0;
+    if (ignore && parse_prefixes(ignore, "ignore_modules", &ign, &nign) < 0)
+        return -1;
+    if (include && parse_prefixes(include, "include_modules", &inc, &ninc) < 0) {
+        free_prefixes(ign);
+        return -1;
+    }
+    free_prefixes(s->ignore);
+    free_prefixes(s->include);
+    s->ignore = ign;
+    s->nignore = nign;
+    s->include = inc;
+    s->ninclude = ninc;
+    s->configured = true;
+    return 0;
+}
+
+static PyObject *session_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    tp_session *s = (tp_session *)type->tp_alloc(type, 0);
+    if (!s)
+        return NULL;
+    s->errors = PyList_New(0);
+    if (!s->errors) {
+        Py_DECREF(s);
+        return NULL;
+    }
+    s->susp_free = UINT32_MAX;
+    return (PyObject *)s;
+}
+
+/* ---- start / stop ------------------------------------------------------------ */
+
+static int registry_add(tp_session *s)
+{
+    if (tp_g.nactive == tp_g.active_cap) {
+        size_t cap = tp_g.active_cap ? tp_g.active_cap * 2 : 8;
+        tp_session **p = PyMem_RawRealloc(tp_g.active, cap * sizeof(*p));
+        if (!p) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        tp_g.active = p;
+        tp_g.active_cap = cap;
+    }
+    tp_g.active[tp_g.nactive++] = (tp_session *)Py_NewRef(s);
+    return 0;
+}
+
+/* Drops the registry's reference: the caller must hold its own. */
+static void registry_remove(tp_session *s)
+{
+    for (size_t i = 0; i < tp_g.nactive; i++) {
+        if (tp_g.active[i] == s) {
+            memmove(&tp_g.active[i], &tp_g.active[i + 1],
+                    (tp_g.nactive - i - 1) * sizeof(*tp_g.active));
+            tp_g.nactive--;
+            Py_DECREF(s);
+            return;
+        }
+    }
+}
+
+static void recording_off(tp_session *s)
+{
+    if (!s->recording)
+        return;
+    s->recording = false;
+    s->end_ns = tp_now() - s->t0;
+    tp_g.nrecording--;
+    if (s->threads)
+        tp_g.nthreads_sessions--;
+}
+
+void tp_session_limit(tp_session *s, int reason)
+{
+    if (!s->recording)
+        return;
+    recording_off(s);
+    s->limit = reason;
+    tp_unbind_all(s, false);
+    tp_hooks_update(true);
+}
+
+/* End an active session (stop(), or a start() that failed half-way). */
+static void session_end(tp_session *s)
+{
+    recording_off(s);
+    s->state = TP_SESSION_STOPPED;
+    tp_unbind_all(s, true);
+    for (size_t i = 0; i < s->nbind; i++) {
+        tp_binding *b = s->bindings[i];
+        while (b->depth)
+            Py_CLEAR(b->stack[--b->depth].exc);
+        if (b->unwind_pending) {
+            b->unwind_pending = false;
+            Py_CLEAR(b->unwind_ent.exc);
+        }
+    }
+    tp_tls *tls = tp_tls_get(false);
+    if (tls)
+        tls->busy++;
+    tp_scope_leave(s);
+    if (!tp_g.nthreads_sessions)
+        tp_threads_off();
+    Py_INCREF(s);
+    registry_remove(s);
+    tp_hooks_update(false);
+    if (tls)
+        tls->busy--;
+    tp_g.gen++;
+    if (tls && !tls->busy)
+        tp_scope_refresh(tls);
+    Py_DECREF(s);
+}
+
+static PyObject *session_start(PyObject *self, PyObject *unused)
+{
+    tp_session *s = (tp_session *)self;
+    if (!s->configured) {
+        PyErr_SetString(PyExc_RuntimeError, "Session.__init__ was not called");
+        return NULL;
+    }
+    if (s->state != TP_SESSION_NEW) {
+        PyErr_SetString(PyExc_RuntimeError, s->state == TP_SESSION_ACTIVE
+                                                ? "this Session is already recording"
+                                                : "a Session records once; create a new one");
+        return NULL;
+    }
+    if (tp_g.fork_frozen) {
+        /* Forked by C code that skipped Python's at-fork handlers. */
+        PyObject *r = tp_after_fork_child();
+        Py_XDECREF(r);
+    }
+    tp_tls *tls = tp_tls_get(true);
+    if (!tls)
+        return NULL;
+    if (tp_evlog_init(&s->log) < 0)
+        return PyErr_NoMemory();
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    s->wall_start_ns = (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec;
+    s->t0 = tp_now();
+    s->serial = ++tp_g.next_serial;
+    if (registry_add(s) < 0)
+        return NULL;
+    s->state = TP_SESSION_ACTIVE;
+    s->recording = true;
+    tp_g.nrecording++;
+    if (s->threads)
+        tp_g.nthreads_sessions++;
+    /* The Python code run below (thread name, threading hooks) is ours, not
+     * the program's: other sessions recording this thread must not see it. */
+    tls->busy++;
+    int r = tp_bind(s, tls, false) < 0 || tp_scope_enter(s) < 0 || tp_hooks_start(tls) < 0 ||
+            (s->threads && tp_threads_on() < 0);
+    tls->busy--;
+    /* Only now, with the context variable set, may the threads recompute
+     * their scope. */
+    tp_g.gen++;
+    if (r) {
+#if TP_PY312
+        PyObject *exc = PyErr_GetRaisedException();
+        session_end(s);
+        PyErr_SetRaisedException(exc);
+#else
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        session_end(s);
+        PyErr_Restore(t, v, tb);
+#endif
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *session_stop(PyObject *self, PyObject *unused)
+{
+    tp_session *s = (tp_session *)self;
+    if (s->state == TP_SESSION_ACTIVE)
+        session_end(s);
+    Py_RETURN_NONE;
+}
+
+/* ---- deallocation ----------------------------------------------------------- */
+
+static void session_dealloc(PyObject *self)
+{
+    tp_session *s = (tp_session *)self;
+    PyTypeObject *tp = Py_TYPE(self);
+    /* An active session is in the registry, which holds a reference: only a
+     * stopped or never started one gets here. */
+    tp_unbind_all(s, true);
+    for (size_t i = 0; i < s->nbind; i++) {
+        tp_binding *b = s->bindings[i];
+        while (b->depth)
+            Py_CLEAR(b->stack[--b->depth].exc);
+        Py_CLEAR(b->unwind_ent.exc);
+        PyMem_RawFree(b->stack);
+        PyMem_RawFree(b);
+    }
+    PyMem_RawFree(s->bindings);
+    for (uint32_t i = 0; i < s->nfuncs; i++) {
+        Py_DECREF(s->funcs[i].module);
+        Py_DECREF(s->funcs[i].qualname);
+        Py_DECREF(s->funcs[i].file);
+    }
+    PyMem_RawFree(s->funcs);
+    tp_u64map_free(&s->funcmap);
+    for (uint32_t i = 0; i < s->nsusp; i++)
+        Py_CLEAR(s->susp[i].ent.exc);
+    PyMem_RawFree(s->susp);
+    tp_u64map_free(&s->suspmap);
+    tp_evlog_free(&s->log);
+    tp_tree_free(s->tree);
+    free_prefixes(s->ignore);
+    free_prefixes(s->include);
+    Py_CLEAR(s->label);
+    Py_CLEAR(s->config_json);
+    Py_CLEAR(s->errors);
+    Py_CLEAR(s->token);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+/* ---- properties -------------------------------------------------------------- */
+
+static const char *limit_name(int limit)
+{
+    switch (limit) {
+    case TP_LIMIT_DEPTH:
+        return "max_depth";
+    case TP_LIMIT_CALLS:
+        return "max_calls";
+    case TP_LIMIT_TIME:
+        return "max_time";
+    case TP_LIMIT_MEMORY:
+        return "memory";
+    default:
+        return NULL;
+    }
+}
+
+/** The reported limit: one that stopped recording, else max_depth if calls
+ *  were skipped for depth. */
+static int effective_limit(const tp_session *s)
+{
+    return s->limit ? s->limit : s->depth_hit ? TP_LIMIT_DEPTH : TP_LIMIT_NONE;
+}
+
+const char *tp_session_limit_reason(const tp_session *s)
+{
+    return limit_name(effective_limit(s));
+}
+
+int64_t tp_session_duration(const tp_session *s)
+{
+    if (s->state == TP_SESSION_NEW)
+        return 0;
+    if (s->recording)
+        return tp_now() - s->t0;
+    return s->end_ns;
+}
+
+static PyObject *get_label(PyObject *self, void *c)
+{
+    tp_session *s = (tp_session *)self;
+    return Py_NewRef(s->label ? s->label : Py_None);
+}
+
+static PyObject *get_trace_id(PyObject *self, void *c)
+{
+    tp_session *s = (tp_session *)self;
+    return PyUnicode_FromString(s->trace_id);
+}
+
+static PyObject *get_active(PyObject *self, void *c)
+{
+    tp_session *s = (tp_session *)self;
+    return PyBool_FromLong(s->state == TP_SESSION_ACTIVE);
+}
+
+static PyObject *get_recording(PyObject *self, void *c)
+{
+    tp_session *s = (tp_session *)self;
+    return PyBool_FromLong(s->recording);
+}
+
+static PyObject *get_call_count(PyObject *self, void *c)
+{
+    tp_session *s = (tp_session *)self;
+    return PyLong_FromUnsignedLong(s->call_count);
+}
+
+static PyObject *get_was_limited(PyObject *self, void *c)
+{
+    tp_session *s = (tp_session *)self;
+    return PyBool_FromLong(effective_limit(s) != TP_LIMIT_NONE);
+}
+
+static PyObject *get_limit_reason(PyObject *self, void *c)
+{
+    tp_session *s = (tp_session *)self;
+    const char *r = tp_session_limit_reason(s);
+    return r ? PyUnicode_FromString(r) : Py_NewRef(Py_None);
+}
+
+static PyObject *get_dropped(PyObject *self, void *c)
+{
+    tp_session *s = (tp_session *)self;
+    return PyLong_FromUnsignedLongLong(s->dropped);
+}
+
+static PyObject *get_depth_skipped(PyObject *self, void *c)
+{
+    tp_session *s = (tp_session *)self;
+    return PyLong_FromUnsignedLongLong(s->depth_skipped);
+}
+
+static PyObject *get_wall_start(PyObject *self, void *c)
+{
+    tp_session *s = (tp_session *)self;
+    return PyLong_FromLongLong(s->wall_start_ns);
+}
+
+static PyObject *get_duration(PyObject *self, void *c)
+{
+    tp_session *s = (tp_session *)self;
+    return PyLong_FromLongLong(tp_session_duration(s));
+}
+
+static PyObject *get_errors(PyObject *self, void *c)
+{
+    tp_session *s = (tp_session *)self;
+    return PyList_GetSlice(s->errors, 0, PyList_GET_SIZE(s->errors));
+}
+
+static PyObject *get_memory(PyObject *self, void *c)
+{
+    tp_session *s = (tp_session *)self;
+    return PyLong_FromSize_t(tp_evlog_bytes(&s->log));
+}
+
+static PyObject *get_event_count(PyObject *self, void *c)
+{
+    tp_session *s = (tp_session *)self;
+    return PyLong_FromUnsignedLongLong(s->log.nrecords);
+}
+
+#define GET(name, fn, doc) {name, fn, NULL, doc, NULL}
+static PyGetSetDef session_getset[] = {
+    GET("label", get_label, "The trace's label, or None."),
+    GET("trace_id", get_trace_id, "32 lowercase hex characters."),
+    GET("active", get_active, "True between start() and stop()."),
+    GET("recording", get_recording, "True while calls are being recorded (active, no limit hit)."),
+    GET("call_count", get_call_count, "Calls recorded (exact; equals max_calls when capped)."),
+    GET("was_limited", get_was_limited, "True when a limit dropped calls."),
+    GET("limit_reason", get_limit_reason,
+        "None, 'max_depth', 'max_calls', 'max_time' or 'memory'."),
+    GET("dropped", get_dropped, "Events lost (memory)."),
+    GET("depth_skipped", get_depth_skipped, "Calls not recorded because of max_depth."),
+    GET("wall_start_ns", get_wall_start, "Unix time of start(), in ns."),
+    GET("duration_ns", get_duration, "start() to stop() (or to the limit), in ns."),
+    GET("errors", get_errors, "Internal problems met while recording (never raised)."),
+    GET("memory_bytes", get_memory, "Memory held by the event log."),
+    GET("event_count", get_event_count, "Records in the event log."),
+    {NULL},
+};
+
+static PyMethodDef session_methods[] = {
+    {"start", session_start, METH_NOARGS,
+     "start()\n--\n\nBegin recording in the calling thread and context."},
+    {"stop", session_stop, METH_NOARGS,
+     "stop()\n--\n\nStop recording (idempotent); open calls end at this time."},
+    TP_OUTPUT_METHODS
+    {NULL},
+};
+
+static PyType_Slot session_slots[] = {
+    {Py_tp_new, session_new},
+    {Py_tp_init, session_init},
+    {Py_tp_dealloc, session_dealloc},
+    {Py_tp_getset, session_getset},
+    {Py_tp_methods, session_methods},
+    {Py_tp_doc, "Session(*, label=None, trace_id=None, max_depth=30, max_calls=10000, "
+                "max_time=60.0, max_repr=120, show_args=True, show_return=True, "
+                "ignore_modules=(), include_modules=(), threads=False, config_json=None)\n"
+                "--\n\nOne recording: start(), stop(), then its outputs."},
+    {0, NULL},
+};
+
+PyType_Spec tp_session_spec = {
+    .name = "tracepatch._tracepatch.Session",
+    .basicsize = sizeof(tp_session),
+    .flags = Py_TPFLAGS_DEFAULT,
+    .slots = session_slots,
+};
