@@ -101,6 +101,13 @@ static void cell_process(const json_t *s, char *out, size_t size)
     char buf[512];
     double pid;
 
+    const char *client = tph_json_str(s, "client", NULL);
+
+    /* An imported trace's pid is the importing tph's: say where it came from. */
+    if (!a0 && client && strncmp(client, "tph", 3) == 0) {
+        clip(out, size, "imported", PROC_MAX);
+        return;
+    }
     if (a0 && (slash = strrchr(a0, '/')) && slash[1])
         a0 = slash + 1;
     if (json_num(s, "pid", NULL, &pid))

@@ -117,10 +117,12 @@ def test_logs_table_of_imports(env, files):
     assert lines[0].split() == ["ID", "START", "DURATION", "CALLS", "LABEL", "PROCESS", "FLAGS"]
     rows = [line.split() for line in lines[1:]]
     # Newest start first; an imported trace keeps the file's start time.
-    assert [r[:6] for r in rows] == [
-        [files["small_b"][:8], "2026-02-12", "14:35:00", "5.00ms", "5", "debug-request"],
-        [files["loop"][:8], "2026-02-12", "14:31:00", "2.00ms", "6", "batch-job"],
-        [files["small"][:8], "2026-02-12", "14:30:22", "0.05ms", "3", "debug-request"],
+    assert [r[:7] for r in rows] == [
+        [files["small_b"][:8], "2026-02-12", "14:35:00", "5.00ms", "5", "debug-request",
+         "imported"],
+        [files["loop"][:8], "2026-02-12", "14:31:00", "2.00ms", "6", "batch-job", "imported"],
+        [files["small"][:8], "2026-02-12", "14:30:22", "0.05ms", "3", "debug-request",
+         "imported"],
     ] and rows[1][-1] == "LIMITED"
     assert rows[0][-1] != "LIMITED" and rows[2][-1] != "LIMITED"
 
