@@ -185,12 +185,16 @@ static int migrate(sqlite3 *db, int *ret_from, char *err, size_t errsz)
     }
     *ret_from = (int)version;
     if (version == 0) {
-        /* Settings that only take effect before the first table exists. */
+        /* Settings that only take effect before the first table exists (and,
+         * for the page size, before the switch to WAL). */
         r = exec_sql(db, "PRAGMA page_size=" TP_STORE_PAGE_SIZE_STR "; PRAGMA auto_vacuum=INCREMENTAL;",
                      err, errsz);
         if (r < 0)
             return r;
     }
+    r = exec_sql(db, "PRAGMA journal_mode=WAL", err, errsz);
+    if (r < 0)
+        return r;
     for (int64_t v = version; v < TP_STORE_SCHEMA; v++) {
         char sql[64];
         r = exec_sql(db, "BEGIN IMMEDIATE", err, errsz);
@@ -286,9 +290,6 @@ int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_
     if (r < 0)
         goto fail;
     /* A file that is not a database fails here, with SQLite's message. */
-    r = exec_sql(s->db, "PRAGMA journal_mode=WAL", err, errsz);
-    if (r < 0)
-        goto fail;
     r = migrate(s->db, &info.schema_from, err, errsz);
     if (r < 0)
         goto fail;
