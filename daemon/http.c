@@ -300,6 +300,7 @@ static const char unauthorized_page[] =
     "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
     "<title>tracepatch: link needed</title>\n"
+    "<link rel=\"icon\" href=\"/assets/favicon.svg\">\n"
     "<link rel=\"stylesheet\" href=\"/assets/style.css\">\n</head>\n"
     "<body class=\"msg-page\">\n<main class=\"msg\">\n"
     "<h1>This report needs its link</h1>\n"

@@ -82,7 +82,8 @@ async function diffView(app, src, a, b) {
         el('td', {className: 'num mono', text: fmtCount(c.count_a) + ' → ' + fmtCount(c.count_b)}),
         el('td', {className: 'num mono', text: fmtMs(c.total_a_ms) + ' → ' + fmtMs(c.total_b_ms)}),
         el('td', {className: 'num mono ' + (dt > 0 ? 'worse' : dt < 0 ? 'better' : ''),
-          text: (dt > 0 ? '+' : dt < 0 ? '−' : '') + fmtMs(Math.abs(dt)) + ' ' + pct(c.total_a_ms, c.total_b_ms)})));
+          text: (dt > 0 ? '+' : dt < 0 ? '−' : '') + fmtMs(Math.abs(dt)) + ' ' +
+            (c.kind === 'added' ? 'new' : c.kind === 'removed' ? 'gone' : pct(c.total_a_ms, c.total_b_ms))})));
     }
     if (!n) tbody.appendChild(el('tr', null, el('td', {attrs: {colspan: '5'}, className: 'placeholder',
       text: d.changes.length ? 'No change of the kinds shown.' : 'No difference in call paths, counts or times.'})));

@@ -38,9 +38,11 @@ async function traceView(app, src, id, nav) {
   setCrumbs([[shortId(id), null]]);
   let summary, model;
   try {
-    summary = await src.trace(id);
-    model = new TraceModel(src, summary.id || id, summary);
-    await model.loadTop();
+    // The summary and the first levels of the tree load side by side.
+    model = new TraceModel(src, id, {});
+    [summary] = await Promise.all([src.trace(id), model.loadTop()]);
+    model.summary = summary;
+    model.id = summary.id || id;
   } catch (e) {
     clear(app).appendChild(errorBox(e, e.status === 404 ? 'No such trace' : 'Cannot load trace ' + shortId(id)));
     return {destroy() {}};

@@ -229,7 +229,7 @@ class TreeView {
     const tw = n.children ? (m.pending.has(r.id) ? '…' : open ? '▾' : '▸') : '';
     const dot = n.module ? n.name.length - n.qualname.length : 0;
     const name = el('span', {className: 'nm'});
-    if (dot > 1) name.appendChild(el('span', {className: 'mod'}, highlight(n.name.slice(0, dot - 1), q)));
+    if (dot > 1) name.appendChild(el('span', {className: 'mod'}, highlight(n.name.slice(0, dot), q)));
     name.appendChild(el('span', {className: 'qn'}, highlight(n.qualname, q)));
     const parts = [el('span', {className: 'tw', text: tw}), name];
     if (n.args !== null && n.args !== undefined)

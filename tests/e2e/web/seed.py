@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Send the browser and HTTP tests' traces to a real tphd over the wire.
+
+    seed.py SOCKET [NAME ...]      (default: checkout-a checkout-b xss deep)
+    seed.py SOCKET big --calls N   (a trace of N calls, 1M by default)
+
+Prints {"name": "trace id", ...} as JSON once tphd has acknowledged every
+trace (stored and committed). Uses tests/e2e/tphd_wire.py, the Python
+implementation of the wire protocol.
+"""
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import tphd_wire as w  # noqa: E402
+
+XSS_ARG = "<script>alert(1)</script>"
+XSS_ATTR = "'\"><img src=x onerror=alert(2)>"
+
+
+def trace_id(name):
+    return hashlib.sha256(("tracepatch-e2e-" + name).encode()).hexdigest()[:32]
+
+
+def checkout(conn, tid, label, slow, extra, t0):
+    conn.funcs({
+        0: ("shop.views", "checkout", "/srv/shop/views.py", 12),
+        1: ("shop.cart", "Cart.total", "/srv/shop/cart.py", 40),
+        2: ("shop.db", "query", "/srv/shop/db.py", 88),
+        3: ("shop.pay", "charge", "/srv/shop/pay.py", 7),
+        4: ("shop.mail", "send_receipt", "/srv/shop/mail.py", 30),
+    })
+    conn.begin(tid, label=label, t0=t0, config={"max_calls": 10000})
+    ev = w.Events()
+    t = 1000
+    ev.call(0, t, "request=<Request POST /checkout>, user_id=42")
+    t += 10_000
+    ev.call(1, t, "cart=<Cart 3 items>")
+    for i in range(3):
+        t += 2000
+        ev.call(2, t, f"sql='SELECT price FROM items WHERE id=?', params=({i},)")
+        t += 300_000 if slow else 100_000
+        ev.ret(t, "[(9.99,)]")
+    t += 5000
+    ev.ret(t, "29.97")
+    t += 1000
+    ev.call(3, t, "amount=29.97, card='**** 4242'")
+    t += 2_000_000 if slow else 500_000
+    ev.ret(t, "{'ok': True}")
+    if extra:
+        t += 1000
+        ev.call(4, t, "to='ada@example.org'")
+        t += 50_000
+        ev.ret(t, "None")
+    t += 1000
+    ev.ret(t, "<Response 200>")
+    conn.events(tid, 0, ev)
+    conn.end(tid, t + 1000, ev.calls)
+
+
+def xss(conn, tid, t0):
+    conn.funcs({
+        0: ("evil", "handler", "/tmp/evil.py", 1),
+        1: ("evil", "echo", "/tmp/evil.py", 5),
+        2: ("<img src=x onerror=alert(3)>", "<b>bold</b>", "</script><script>alert(4)</script>.py", 9),
+    })
+    conn.begin(tid, label="<script>alert('label')</script>", t0=t0)
+    ev = w.Events()
+    ev.call(0, 1000, f"x={XSS_ARG!r}")
+    ev.call(1, 2000, f"s={XSS_ATTR!r}").ret(3000, repr(XSS_ATTR))
+    ev.call(2, 4000, "a='</script><!--<script>alert(5)</script>'")
+    ev.unwind(5000, "<svg onload=alert(6)>", "<iframe src=javascript:alert(7)>")
+    ev.ret(9000, repr(XSS_ARG))
+    conn.events(tid, 0, ev)
+    conn.end(tid, 10_000, ev.calls)
+
+
+def deep(conn, tid, t0):
+    """main -> 1200 alternating a/b siblings (no folding), then a chain of 14
+    nested calls ending in needle(secret='found-me-deep')."""
+    conn.funcs({
+        0: ("deep", "main", "/srv/deep.py", 1),
+        1: ("deep", "a", "/srv/deep.py", 10),
+        2: ("deep", "b", "/srv/deep.py", 20),
+        3: ("deep.chain", "level", "/srv/chain.py", 5),
+        4: ("deep.chain", "needle", "/srv/chain.py", 50),
+    })
+    conn.begin(tid, label="deep-and-wide", t0=t0)
+    ev = w.Events()
+    t = 1000
+    ev.call(0, t, "")
+    for i in range(1200):
+        t += 100
+        ev.call(1 + i % 2, t, f"i={i}")
+        t += 400
+        ev.ret(t, str(i))
+    for d in range(14):
+        t += 100
+        ev.call(3, t, f"d={d}")
+    t += 100
+    ev.call(4, t, "secret='found-me-deep'")
+    t += 1000
+    ev.ret(t, "'needle'")
+    for d in range(14):
+        t += 100
+        ev.ret(t, "None")
+    t += 100
+    ev.ret(t, "0")
+    conn.events(tid, 0, ev)
+    conn.end(tid, t + 100, ev.calls)
+
+
+def big(conn, tid, t0, calls):
+    """batch.main -> process(i) x N/61, each with 60 helper calls (parse,
+    validate, store in turn): folding keeps the helpers apart."""
+    conn.funcs({
+        0: ("batch", "main", "/srv/batch.py", 1),
+        1: ("batch", "process_item", "/srv/batch.py", 20),
+        2: ("batch.util", "parse", "/srv/util.py", 5),
+        3: ("batch.util", "validate", "/srv/util.py", 30),
+        4: ("batch.util", "store", "/srv/util.py", 60),
+    })
+    conn.begin(tid, label="big-batch-job", t0=t0, config={"max_calls": calls})
+    ev = w.Events()
+    seq, t, n = 0, 1000, 1
+    ev.call(0, t, "argv=['batch', '--all']")
+    i = 0
+    while n < calls:
+        t += 100
+        ev.call(1, t, f"item={i}")
+        n += 1
+        for j in range(60):
+            if n >= calls:
+                break
+            t += 50
+            ev.call(2 + j % 3, t, f"item={i}")
+            n += 1
+            t += 200 + ((i * 7 + j) % 13) * 30
+            ev.ret(t, "True" if j % 3 == 1 else "None")
+        t += 100
+        ev.ret(t, "None")
+        i += 1
+        if len(ev) > 60_000:
+            conn.events(tid, seq, ev)
+            seq += 1
+            ev = w.Events()
+    t += 100
+    ev.ret(t, "0")
+    conn.events(tid, seq, ev)
+    conn.end(tid, t + 10, n)
+
+
+def wait_acks(conn, ids, timeout=300):
+    pending = set(ids)
+    deadline = time.time() + timeout
+    while pending:
+        if time.time() > deadline:
+            raise SystemExit("seed.py: no ACK for " + ", ".join(sorted(pending)))
+        msg = conn.recv()
+        if msg is None:
+            raise SystemExit("seed.py: tphd closed the connection")
+        mtype, body = msg
+        if mtype == w.ERROR:
+            raise SystemExit("seed.py: tphd said " + json.dumps(body, default=str))
+        if mtype == w.ACK:
+            pending.discard(body.get("trace"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("socket")
+    ap.add_argument("names", nargs="*")
+    ap.add_argument("--calls", type=int, default=1_000_000)
+    ap.add_argument("--suffix", default="", help="makes the trace ids unique across runs")
+    a = ap.parse_args()
+    names = a.names or ["checkout-a", "checkout-b", "xss", "deep"]
+    ids = {}
+    now = time.time_ns()
+    with w.Conn(a.socket) as conn:
+        for k, name in enumerate(names):
+            tid = trace_id(name + a.suffix)
+            ids[name] = tid
+            t0 = now - (len(names) - k) * 60_000_000_000  # one minute apart, in order
+            if name == "checkout-a":
+                checkout(conn, tid, "checkout", False, False, t0)
+            elif name == "checkout-b":
+                checkout(conn, tid, "checkout", True, True, t0)
+            elif name == "xss":
+                xss(conn, tid, t0)
+            elif name == "deep":
+                deep(conn, tid, t0)
+            elif name == "big":
+                big(conn, tid, t0, a.calls)
+            else:
+                checkout(conn, tid, name, False, False, t0)
+        wait_acks(conn, ids.values())
+    print(json.dumps(ids))
+
+
+if __name__ == "__main__":
+    main()
