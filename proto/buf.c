@@ -25,6 +25,8 @@ int tp_buf_reserve(tp_buf *b, size_t n)
         b->err = -ENOMEM;
         return b->err;
     }
+    if (!b->data)
+        p[0] = '\0';
     b->data = p;
     b->cap = cap;
     return 0;
