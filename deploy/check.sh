@@ -256,6 +256,17 @@ if ((ci && !fast)); then
         meson test -C "$asan" --no-rebuild --print-errorlogs >"$logdir/asan.log" 2>&1 ||
         tail -n 40 "$logdir/asan.log" | sed 's/^/      | /'
     count_meson asan "$asan"
+    # Criterion reports a test that leaks or trips UBSan in its forked child as
+    # passed: the sanitizers' own reports decide.
+    if grep -qE 'ERROR: (LeakSanitizer|AddressSanitizer)|runtime error:' \
+        "$asan/meson-logs/testlog.txt"; then
+        fail 1 "sanitizer reports in $asan/meson-logs/testlog.txt"
+        grep -E -m5 'ERROR: (LeakSanitizer|AddressSanitizer)|runtime error:' \
+            "$asan/meson-logs/testlog.txt" | sed 's/^/      | /'
+    else
+        pass 1
+        echo "    sanitizer reports: none"
+    fi
 
     if [[ -f tests/fuzz/fuzz_wire.c ]]; then
         say "wire fuzzer (libFuzzer, bounded)"
@@ -269,7 +280,7 @@ if ((ci && !fast)); then
         work=$(mktemp -d)
         cp tests/fuzz/corpus/* "$work"/ 2>/dev/null
         step fuzz-wire "$fz/tests/fuzz/fuzz_wire" -max_total_time="${TP_FUZZ_SECONDS:-120}" \
-            -max_len=65536 -rss_limit_mb=2048 "$work"
+            -max_len=65536 -rss_limit_mb=2048 -dict=tests/fuzz/wire.dict "$work"
         rm -rf "$work"
     fi
 fi
