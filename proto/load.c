@@ -1,21 +1,22 @@
 /* Loading tracepatch JSON trace files into a tree.
  *
  * Two dialects arrive here: tracepatch 1.0.0's files (and its bare array of
- * root nodes from `tph tree --format json`), whose node times come from
+ * root calls from `tph tree --format json`), whose times come from
  * time.perf_counter() and whose optional keys may be absent, and ours
- * (proto/render_export.c), which adds a top-level "start" and per-node
- * exception/generator/thread keys. Either way the tree is rebuilt through
- * the public builder (tree.h), call by call in document order, so a loaded
- * tree obeys every invariant a recorded one does.
+ * (proto/render_export.c), which add exact nanosecond times and exception,
+ * generator and thread keys. Either way the tree is rebuilt through the
+ * public builder (tree.h) from events replayed in time order (see "Replay"
+ * below), so a loaded tree obeys every invariant a recorded one does, and
+ * one of ours comes back as it was written.
  *
- * Times: a node's start/end (seconds) are read to the microsecond and made
- * relative to the top-level "start" when there is one, else to the earliest
- * node start. A node without start begins where its previous sibling ended
- * (or its parent began); a node without end lasts elapsed_ms.
+ * Times: start_ns/end_ns when present; else start/end (seconds) read to the
+ * microsecond, relative to the trace start the file names or else to the
+ * earliest call. A call without start begins where its previous sibling
+ * ended (or its parent began); a call without end lasts elapsed_ms.
  *
  * Depth: jansson parses recursively and stops at 2048 nested arrays and
- * objects, about 1020 nested calls; deeper files fail with TP_ERR_LIMIT. The
- * walk below is iterative. */
+ * objects, about 1020 nested calls; deeper files fail with TP_ERR_LIMIT.
+ * Everything after parsing is iterative. */
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -29,31 +30,65 @@
 #include "load.h"
 #include "tp_err.h"
 
-#define MAX_SECONDS  1e12        /* |start|, |end| (about 31700 years) */
-#define MAX_MS       1e12        /* elapsed_ms, duration_ms */
-#define MAX_SUSPENDS (16u << 20) /* yield/resume pairs replayed per document */
+#define MAX_SECONDS  1e12                     /* |start|, |end| (about 31700 years) */
+#define MAX_MS       1e12                     /* elapsed_ms, duration_ms */
+#define MAX_SUSPENDS (16u << 20)              /* yield/resume pairs replayed per document */
+#define MAX_SPAN_US  INT64_C(100000000000000) /* a call's time from the trace start: ~3 years */
 
 typedef struct call_info {
     const char *module, *qualname, *file, *args, *ret, *exc_type, *exc_msg;
     size_t args_len, ret_len, type_len, msg_len;
     int32_t lineno;
-    bool has_start, has_end, has_elapsed;
+    bool has_start, has_end, has_elapsed, has_start_ns, has_end_ns;
     int64_t start_us, end_us, elapsed_us;
+    uint64_t start_ns, end_ns; /* ours: exact, since the trace start */
     bool raised, caught, unfinished, generator;
     uint32_t suspends, thread;
     json_t *children; /* NULL when none */
 } call_info;
 
-/* One call being replayed. */
-typedef struct frame {
+#define NONE      UINT32_MAX
+#define MAX_CALLS ((1u << 31) - 1) /* events pack a call index with one bit */
+
+enum { C_NEW, C_RUNNING, C_SUSPENDED, C_DONE }; /* a call's state in the replay */
+
+/* One call of the file. */
+typedef struct lcall {
     call_info c;
-    size_t index; /* in the parent's children (or trace) array */
+    uint32_t parent; /* index in calls, NONE for a root */
+    uint32_t func;
+    uint32_t seg; /* its segment (see the replay) */
+    int64_t start_ns, end_ns;
+    uint32_t seq;    /* its tree node once called */
+    uint32_t thread; /* where it runs, or last ran, in the replay */
+    uint32_t yields; /* suspensions the replay itself needed */
+    uint32_t pad;    /* suspensions added right after the call */
+    uint8_t state;   /* C_* */
+} lcall;
+
+/* The walk over the document's nested calls. */
+typedef struct frame {
+    uint32_t call; /* index in calls */
+    size_t index;  /* in the parent's children (or trace) array */
     size_t next_child;
-    uint32_t seq; /* the tree node (call sequence number) */
-    int64_t start_ns;
     int64_t cursor_ns; /* latest time inside this call so far */
-    bool running_open; /* stays running at the end: its last child may too */
 } frame;
+
+typedef struct event {
+    uint32_t what; /* call << 1 | is_end */
+    uint32_t next; /* the segment's next event */
+} event;
+
+typedef struct segment {
+    uint32_t head, tail, cur; /* events; cur: the next one to replay */
+} segment;
+
+/* A thread's stack of running calls, mirroring the builder's. */
+typedef struct tstack {
+    uint32_t id;
+    uint32_t *s;
+    size_t n, cap;
+} tstack;
 
 typedef struct func_ent {
     const char *module, *qualname, *file; /* owned by the JSON document */
@@ -65,15 +100,25 @@ typedef struct loader {
     tp_tree *t;
     char *err;
     size_t errsz;
-    frame *stack;
+    frame *stack; /* the walk */
     size_t sp, cap;
+    lcall *calls;
+    size_t ncalls, calls_cap;
+    event *ev; /* in document order */
+    size_t nev, ev_cap;
+    segment *segs;
+    size_t nseg, seg_cap;
     func_ent *funcs; /* open addressing; id == UINT32_MAX marks empty */
     size_t fcap, nfuncs;
-    int64_t base_us;    /* file times are relative to this */
-    uint8_t *root_last; /* per root: the last root of its thread */
+    tstack *th;
+    size_t nth, th_cap;
+    uint32_t *th_hash; /* open addressing: index + 1 */
+    size_t th_hcap;
+    int64_t base_us; /* µs times in the file are relative to this */
     uint64_t suspends_left;
-    int64_t max_ns;         /* latest time replayed */
+    int64_t max_ns;         /* latest time in the file */
     int64_t root_cursor_ns; /* where a root without start begins */
+    bool dry;               /* the replay's first run: counts, builds nothing */
 } loader;
 
 /* ---- Errors ---------------------------------------------------------------- */
@@ -319,6 +364,10 @@ static int read_call(loader *l, json_t *o, call_info *c)
     if (!r)
         r = get_opt_time(l, o, "elapsed_ms", 1e3, MAX_MS, true, &c->elapsed_us, &c->has_elapsed);
     if (!r)
+        r = get_opt_uint(l, o, "start_ns", MAX_SPAN_US * 1000, &c->start_ns, &c->has_start_ns);
+    if (!r)
+        r = get_opt_uint(l, o, "end_ns", MAX_SPAN_US * 1000, &c->end_ns, &c->has_end_ns);
+    if (!r)
         r = get_opt_bool(l, o, "unfinished", &c->unfinished);
     if (!r)
         r = get_opt_bool(l, o, "generator", &c->generator);
@@ -341,124 +390,155 @@ static int read_call(loader *l, json_t *o, call_info *c)
     return 0;
 }
 
-/* ---- Replay ---------------------------------------------------------------------- */
+/* ---- Reading the calls ---------------------------------------------------------- */
 
-static int64_t rel_ns(const loader *l, int64_t us)
+/* Grows an array to hold need elements; returns the (maybe moved) array, or
+ * NULL with the old one untouched. */
+static void *grow_array(void *p, size_t *cap, size_t need, size_t elem)
 {
-    return us > l->base_us ? (us - l->base_us) * 1000 : 0;
+    if (p && need <= *cap)
+        return p;
+    size_t c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    void *n = realloc(p, c * elem);
+    if (n)
+        *cap = c;
+    return n;
 }
 
-static int push_frame(loader *l, size_t index)
+/* A file time (µs) as ns since the trace start; earlier times count as 0. */
+static int rel_ns(loader *l, const char *key, int64_t us, int64_t *ret_ns)
 {
-    if (l->sp == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        frame *s = realloc(l->stack, cap * sizeof(*s));
-        if (!s)
-            return -ENOMEM;
-        l->stack = s;
-        l->cap = cap;
+    if (us <= l->base_us) {
+        *ret_ns = 0;
+        return 0;
     }
+    if (us - l->base_us > MAX_SPAN_US)
+        return fail(l, "'%s' is more than 3 years after the trace start", key);
+    *ret_ns = (us - l->base_us) * 1000;
+    return 0;
+}
+
+static int new_segment(loader *l, uint32_t *ret)
+{
+    segment *s = grow_array(l->segs, &l->seg_cap, l->nseg + 1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    l->segs = s;
+    s[l->nseg] = (segment){NONE, NONE, NONE};
+    *ret = (uint32_t)l->nseg++;
+    return 0;
+}
+
+static int add_event(loader *l, uint32_t seg, uint32_t what)
+{
+    event *e = grow_array(l->ev, &l->ev_cap, l->nev + 1, sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    l->ev = e;
+    uint32_t k = (uint32_t)l->nev++;
+    e[k] = (event){what, NONE};
+    segment *s = &l->segs[seg];
+    if (s->tail == NONE)
+        s->head = k;
+    else
+        e[s->tail].next = k;
+    s->tail = k;
+    return 0;
+}
+
+/* Reads a call (its object is at the top of the walk) and records its CALL
+ * event in its segment. */
+static int enter(loader *l, json_t *o, size_t index)
+{
+    frame *f = grow_array(l->stack, &l->cap, l->sp + 1, sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    l->stack = f;
     l->stack[l->sp++] = (frame){.index = index};
-    return 0;
-}
-
-/* Maps a builder error to a message naming the call. */
-static int builder_fail(loader *l, int r)
-{
-    if (r == -ENOMEM)
-        return r;
-    if (r == TP_ERR_LIMIT)
-        return fail(l, "too many calls");
-    return fail(l, "the calls cannot be replayed (%s)", tp_strerror(r));
-}
-
-/* Starts a call: the CALL event, and CAUGHT right away (only its flag and
- * type are kept, so its time does not matter). */
-static int enter(loader *l, json_t *o, size_t index, bool last)
-{
-    int r = push_frame(l, index);
-    if (r)
-        return r;
-    frame *f = &l->stack[l->sp - 1];
     frame *p = l->sp > 1 ? &l->stack[l->sp - 2] : NULL;
-    call_info *c = &f->c;
-    r = read_call(l, o, c);
+    if (l->ncalls >= MAX_CALLS)
+        return fail(l, "too many calls");
+    lcall *calls = grow_array(l->calls, &l->calls_cap, l->ncalls + 1, sizeof(*calls));
+    if (!calls)
+        return -ENOMEM;
+    l->calls = calls;
+    uint32_t x = (uint32_t)l->ncalls;
+    lcall *c = &calls[x];
+    *c = (lcall){.parent = p ? p->call : NONE};
+    int r = read_call(l, o, &c->c);
+    if (!r)
+        r = intern_func(l, c->c.module, c->c.qualname, c->c.file, c->c.lineno, &c->func);
+    if (!r && c->c.suspends > l->suspends_left)
+        r = fail(l, "too many generator suspensions (more than %u in one file)", MAX_SUSPENDS);
+    if (!r && c->c.has_start_ns)
+        c->start_ns = (int64_t)c->c.start_ns;
+    else if (!r && c->c.has_start)
+        r = rel_ns(l, "start", c->c.start_us, &c->start_ns);
+    else
+        c->start_ns = p ? p->cursor_ns : l->root_cursor_ns;
     if (r)
         return r;
-    if (!p && (r = tp_tree_thread(l->t, c->thread)))
-        return builder_fail(l, r);
-    uint32_t func = 0;
-    r = intern_func(l, c->module, c->qualname, c->file, c->lineno, &func);
-    if (r)
-        return r;
-    f->start_ns = c->has_start ? rel_ns(l, c->start_us) : p ? p->cursor_ns : l->root_cursor_ns;
-    f->cursor_ns = f->start_ns;
-    f->seq = (uint32_t)l->t->nnodes;
-    r = tp_tree_call(l->t, func, (uint64_t)f->start_ns, c->generator, c->args, c->args_len);
-    if (!r && c->caught)
-        r = tp_tree_caught(l->t, (uint64_t)f->start_ns, c->exc_type, c->type_len, c->exc_msg,
-                           c->msg_len);
-    if (r)
-        return builder_fail(l, r);
-    /* An unfinished call stays running only where a recorded one could: on
-     * top of its thread's final stack (every other one is closed at its end). */
-    f->running_open = c->unfinished && !(c->generator && c->suspends) &&
-                      (p ? p->running_open && last : l->root_last[index]);
-    if (f->start_ns > l->max_ns)
-        l->max_ns = f->start_ns;
-    return 0;
+    l->suspends_left -= c->c.suspends;
+    l->ncalls++;
+    /* A root or a generator starts a segment; other calls join their parent's. */
+    if (!p || c->c.generator)
+        r = new_segment(l, &c->seg);
+    else
+        c->seg = l->calls[p->call].seg;
+    if (!r)
+        r = add_event(l, c->seg, x << 1);
+    l->stack[l->sp - 1].call = x;
+    l->stack[l->sp - 1].cursor_ns = c->start_ns;
+    if (c->start_ns > l->max_ns)
+        l->max_ns = c->start_ns;
+    return r;
 }
 
-/* Ends the current call: suspensions, then RETURN or UNWIND, unless it stays
- * open. An unfinished generator that suspended is left suspended. */
+/* Finishes reading the call at the top of the walk: its end, and its END
+ * event unless it was still open when the trace stopped. */
 static int leave(loader *l)
 {
     frame *f = &l->stack[l->sp - 1];
-    call_info *c = &f->c;
-    int64_t end = c->has_end       ? rel_ns(l, c->end_us)
-                  : c->has_elapsed ? f->start_ns + c->elapsed_us * 1000
-                                   : f->cursor_ns;
-    if (c->unfinished)
-        end = f->cursor_ns; /* the trace's end comes from tp_tree_finish() */
-    if (c->suspends > l->suspends_left)
-        return fail(l, "too many generator suspensions (more than %u in one file)", MAX_SUSPENDS);
-    l->suspends_left -= c->suspends;
-    bool suspended = c->unfinished && c->generator && c->suspends;
+    lcall *c = &l->calls[f->call];
+    int64_t end = f->cursor_ns;
     int r = 0;
-    for (uint32_t k = suspended ? 1 : 0; k < c->suspends && !r; k++) {
-        r = tp_tree_yield(l->t, f->seq, (uint64_t)end);
-        if (!r)
-            r = tp_tree_resume(l->t, f->seq, (uint64_t)end);
-    }
-    if (!r && suspended)
-        r = tp_tree_yield(l->t, f->seq, (uint64_t)end);
-    else if (!r && !f->running_open && c->raised)
-        r = tp_tree_unwind(l->t, (uint64_t)end, c->exc_type, c->type_len, c->exc_msg, c->msg_len);
-    else if (!r && !f->running_open)
-        r = tp_tree_return(l->t, (uint64_t)end, c->ret, c->ret_len);
+    if (c->c.has_end_ns)
+        end = (int64_t)c->c.end_ns;
+    else if (c->c.has_end)
+        r = rel_ns(l, "end", c->c.end_us, &end);
+    else if (c->c.has_elapsed)
+        end = c->start_ns + c->c.elapsed_us * 1000; /* both bounded: no overflow */
+    if (!r && end > MAX_SPAN_US * 1000)
+        r = fail(l, "the call ends more than 3 years after the trace start");
+    if (!r && !c->c.unfinished)
+        r = add_event(l, c->seg, f->call << 1 | 1);
     if (r)
-        return builder_fail(l, r);
-    if (end > l->max_ns)
-        l->max_ns = end;
+        return r;
+    c->end_ns = c->c.unfinished ? f->cursor_ns : end;
+    if (c->end_ns > l->max_ns)
+        l->max_ns = c->end_ns;
     l->sp--;
     int64_t *cursor = l->sp ? &l->stack[l->sp - 1].cursor_ns : &l->root_cursor_ns;
-    if (end > *cursor)
-        *cursor = end;
+    if (c->end_ns > *cursor)
+        *cursor = c->end_ns;
     return 0;
 }
 
-static int replay(loader *l, json_t *trace)
+/* Walks the nested calls (iteratively) into l->calls, in document order. */
+static int collect(loader *l, json_t *trace)
 {
     size_t next_root = 0;
     for (;;) {
         frame *top = l->sp ? &l->stack[l->sp - 1] : NULL;
-        json_t *list = top ? top->c.children : trace;
+        json_t *list = top ? l->calls[top->call].c.children : trace;
         size_t *next = top ? &top->next_child : &next_root;
         size_t n = list ? json_array_size(list) : 0;
         int r;
         if (*next < n) {
             size_t idx = (*next)++;
-            r = enter(l, json_array_get(list, idx), idx, idx + 1 == n);
+            r = enter(l, json_array_get(list, idx), idx);
         } else if (top) {
             r = leave(l);
         } else {
@@ -467,6 +547,331 @@ static int replay(loader *l, json_t *trace)
         if (r)
             return r;
     }
+}
+
+/* A call starts while its parent runs: inside the parent's span (a file
+ * edited by hand, or rounded, may say otherwise). */
+static void sanitize(loader *l)
+{
+    for (size_t x = 0; x < l->ncalls; x++) {
+        lcall *c = &l->calls[x];
+        if (c->parent != NONE) {
+            const lcall *p = &l->calls[c->parent];
+            if (c->start_ns < p->start_ns)
+                c->start_ns = p->start_ns;
+            if (!p->c.unfinished && c->start_ns > p->end_ns)
+                c->start_ns = p->end_ns;
+        }
+        if (c->end_ns < c->start_ns)
+            c->end_ns = c->start_ns;
+    }
+}
+
+/* ---- Replay ---------------------------------------------------------------------- *
+ *
+ * The file nests calls; the builder wants events in the order they happened.
+ * Within one thread, calls that are not generators nest in time as they do in
+ * the file, so each root's calls, leaving out generators' subtrees, are in
+ * time order in the file: a segment. So is each generator's own activity.
+ * The replay merges the segments by time and, before each event, makes the
+ * call's parent current on its thread the way the traced program must have:
+ * generators in the way suspend (and resume when their turn comes), calls
+ * that are due end. A first, dry run counts the suspensions the merge itself
+ * needs; the real run adds the rest of each generator's recorded count right
+ * after its CALL, so suspends come out as recorded. */
+
+static uint64_t mix32(uint32_t v)
+{
+    uint64_t x = (uint64_t)v * 0x9e3779b97f4a7c15ULL;
+    return x ^ (x >> 29);
+}
+
+/* The mirror stack of thread id, created when new; returns its index. */
+static int thread_stack(loader *l, uint32_t id, size_t *ret)
+{
+    if ((l->nth + 1) * 2 > l->th_hcap) {
+        size_t cap = l->th_hcap ? l->th_hcap * 2 : 16;
+        uint32_t *h = calloc(cap, sizeof(*h));
+        if (!h)
+            return -ENOMEM;
+        for (size_t i = 0; i < l->nth; i++) {
+            size_t k = mix32(l->th[i].id) & (cap - 1);
+            while (h[k])
+                k = (k + 1) & (cap - 1);
+            h[k] = (uint32_t)i + 1;
+        }
+        free(l->th_hash);
+        l->th_hash = h;
+        l->th_hcap = cap;
+    }
+    size_t k = mix32(id) & (l->th_hcap - 1);
+    for (; l->th_hash[k]; k = (k + 1) & (l->th_hcap - 1))
+        if (l->th[l->th_hash[k] - 1].id == id) {
+            *ret = l->th_hash[k] - 1;
+            return 0;
+        }
+    tstack *t = grow_array(l->th, &l->th_cap, l->nth + 1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    l->th = t;
+    t[l->nth] = (tstack){.id = id};
+    l->th_hash[k] = (uint32_t)++l->nth;
+    *ret = l->nth - 1;
+    return 0;
+}
+
+static int builder(loader *l, int r)
+{
+    if (!r || r == -ENOMEM)
+        return r;
+    if (r == TP_ERR_LIMIT)
+        return fail(l, "too many calls");
+    return fail(l, "the calls cannot be replayed (%s)", tp_strerror(r));
+}
+
+static int push_call(loader *l, size_t ti, uint32_t x)
+{
+    tstack *t = &l->th[ti];
+    uint32_t *s = grow_array(t->s, &t->cap, t->n + 1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    t->s = s;
+    s[t->n++] = x;
+    l->calls[x].state = C_RUNNING;
+    l->calls[x].thread = t->id;
+    return 0;
+}
+
+/* Suspends the generator on top of stack ti. */
+static int do_yield(loader *l, size_t ti, int64_t now)
+{
+    tstack *t = &l->th[ti];
+    lcall *c = &l->calls[t->s[t->n - 1]];
+    int r = 0;
+    if (!l->dry && !(r = tp_tree_thread(l->t, t->id)))
+        r = tp_tree_yield(l->t, c->seq, (uint64_t)now);
+    t->n--;
+    c->state = C_SUSPENDED;
+    c->yields++;
+    return builder(l, r);
+}
+
+static int do_resume(loader *l, size_t ti, uint32_t x, int64_t now)
+{
+    int r = 0;
+    if (!l->dry && !(r = tp_tree_thread(l->t, l->th[ti].id)))
+        r = tp_tree_resume(l->t, l->calls[x].seq, (uint64_t)now);
+    return r ? builder(l, r) : push_call(l, ti, x);
+}
+
+/* Ends the call on top of stack ti: at its recorded end, or now if that has
+ * not come yet (the file contradicts itself). */
+static int do_finish(loader *l, size_t ti, int64_t now)
+{
+    tstack *t = &l->th[ti];
+    lcall *c = &l->calls[t->s[t->n - 1]];
+    int64_t end = !c->c.unfinished && c->end_ns < now ? c->end_ns : now;
+    int r = 0;
+    if (!l->dry && !(r = tp_tree_thread(l->t, t->id))) {
+        if (c->c.raised)
+            r = tp_tree_unwind(l->t, (uint64_t)end, c->c.exc_type, c->c.type_len, c->c.exc_msg,
+                               c->c.msg_len);
+        else
+            r = tp_tree_return(l->t, (uint64_t)end, c->c.ret, c->c.ret_len);
+    }
+    t->n--;
+    c->state = C_DONE;
+    return builder(l, r);
+}
+
+/* Unwinds stack ti down to call x (everything when x is NONE): calls that
+ * are due end, generators suspend, anything else ends early. */
+static int pop_to(loader *l, size_t ti, uint32_t x, int64_t now)
+{
+    int r = 0;
+    while (!r && l->th[ti].n && l->th[ti].s[l->th[ti].n - 1] != x) {
+        const lcall *c = &l->calls[l->th[ti].s[l->th[ti].n - 1]];
+        bool due = !c->c.unfinished && c->end_ns <= now;
+        r = !due && c->c.generator ? do_yield(l, ti, now) : do_finish(l, ti, now);
+    }
+    return r;
+}
+
+static bool is_descendant(const loader *l, uint32_t x, uint32_t y)
+{
+    for (uint32_t p = l->calls[x].parent; p != NONE; p = l->calls[p].parent)
+        if (p == y)
+            return true;
+    return false;
+}
+
+/* Before suspended generator x resumes on stack ti: whoever resumes it is
+ * on top there, so calls that are due end first. A generator on top may be
+ * the resumer (a `yield from` chain resumes its inner generators) or may
+ * have suspended already: it suspends here if it is no ancestor of x and
+ * its recorded count leaves room for one more suspension. */
+static int clear_for_resume(loader *l, size_t ti, uint32_t x, int64_t now)
+{
+    int r = 0;
+    while (!r && l->th[ti].n) {
+        uint32_t y = l->th[ti].s[l->th[ti].n - 1];
+        const lcall *c = &l->calls[y];
+        if (!c->c.unfinished && c->end_ns <= now)
+            r = do_finish(l, ti, now);
+        else if (c->c.generator && c->yields < c->c.suspends && !is_descendant(l, x, y))
+            r = do_yield(l, ti, now);
+        else
+            break;
+    }
+    return r;
+}
+
+/* Makes call p current (a root's context when NONE) and says on which
+ * thread: the thread the new call names, where a suspended generator p is
+ * resumed (a running one moves there: it must have suspended meanwhile);
+ * a running p that is no generator stays where it runs. */
+static int make_current(loader *l, uint32_t p, uint32_t thread, int64_t now, size_t *ret_ti)
+{
+    int r;
+    if (p != NONE && l->calls[p].state == C_RUNNING) {
+        const lcall *c = &l->calls[p];
+        if ((r = thread_stack(l, c->thread, ret_ti)) || (r = pop_to(l, *ret_ti, p, now)))
+            return r;
+        if (!c->c.generator || c->thread == thread)
+            return 0;
+        if ((r = do_yield(l, *ret_ti, now)))
+            return r;
+    }
+    if ((r = thread_stack(l, thread, ret_ti)))
+        return r;
+    if (p == NONE)
+        return pop_to(l, *ret_ti, p, now);
+    if (l->calls[p].state == C_SUSPENDED) {
+        r = clear_for_resume(l, *ret_ti, p, now);
+        return r ? r : do_resume(l, *ret_ti, p, now);
+    }
+    return 0; /* p has ended: the file contradicts itself; attach where we are */
+}
+
+static int on_call(loader *l, uint32_t x)
+{
+    lcall *c = &l->calls[x];
+    int64_t now = c->start_ns;
+    size_t ti;
+    int r = make_current(l, c->parent, c->c.thread, now, &ti);
+    if (r || l->dry)
+        return r ? r : push_call(l, ti, x);
+    const call_info *i = &c->c;
+    c->seq = (uint32_t)l->t->nnodes;
+    r = tp_tree_thread(l->t, l->th[ti].id);
+    if (!r)
+        r = tp_tree_call(l->t, c->func, (uint64_t)now, i->generator, i->args, i->args_len);
+    for (uint32_t k = 0; !r && k < c->pad; k++) {
+        r = tp_tree_yield(l->t, c->seq, (uint64_t)now);
+        if (!r)
+            r = tp_tree_resume(l->t, c->seq, (uint64_t)now);
+    }
+    if (!r && i->caught)
+        r = tp_tree_caught(l->t, (uint64_t)now, i->exc_type, i->type_len, i->exc_msg, i->msg_len);
+    return r ? builder(l, r) : push_call(l, ti, x);
+}
+
+static int on_end(loader *l, uint32_t x)
+{
+    lcall *c = &l->calls[x];
+    size_t ti;
+    if (c->state != C_RUNNING && c->state != C_SUSPENDED)
+        return 0; /* already ended, early */
+    int r = thread_stack(l, c->thread, &ti);
+    if (!r && c->state == C_SUSPENDED && !(r = clear_for_resume(l, ti, x, c->end_ns)))
+        r = do_resume(l, ti, x, c->end_ns);
+    if (!r)
+        r = pop_to(l, ti, x, c->end_ns);
+    return r ? r : do_finish(l, ti, c->end_ns);
+}
+
+/* Order of two segments' next events: by time; at equal times an END goes
+ * first (the call it ends must make way), unless the CALL is of one of its
+ * descendants; then document order. */
+static bool before(const loader *l, uint32_t s1, uint32_t s2)
+{
+    uint32_t k1 = l->segs[s1].cur, k2 = l->segs[s2].cur;
+    uint32_t w1 = l->ev[k1].what, w2 = l->ev[k2].what;
+    const lcall *c1 = &l->calls[w1 >> 1], *c2 = &l->calls[w2 >> 1];
+    int64_t t1 = w1 & 1 ? c1->end_ns : c1->start_ns, t2 = w2 & 1 ? c2->end_ns : c2->start_ns;
+    if (t1 != t2)
+        return t1 < t2;
+    if ((w1 & 1) != (w2 & 1)) {
+        uint32_t call = w1 & 1 ? w2 >> 1 : w1 >> 1, end = w1 & 1 ? w1 >> 1 : w2 >> 1;
+        bool call_first = is_descendant(l, call, end);
+        return (w1 & 1) ? !call_first : call_first;
+    }
+    return k1 < k2;
+}
+
+static void sift_down(const loader *l, uint32_t *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t m = i, a = 2 * i + 1, b = a + 1;
+        if (a < n && before(l, h[a], h[m]))
+            m = a;
+        if (b < n && before(l, h[b], h[m]))
+            m = b;
+        if (m == i)
+            return;
+        uint32_t tmp = h[i];
+        h[i] = h[m];
+        h[m] = tmp;
+        i = m;
+    }
+}
+
+/* One run of the merge. */
+static int run(loader *l, uint32_t *heap)
+{
+    for (size_t x = 0; x < l->ncalls; x++) {
+        l->calls[x].state = C_NEW;
+        l->calls[x].yields = 0;
+    }
+    for (size_t i = 0; i < l->nth; i++)
+        l->th[i].n = 0;
+    size_t n = 0;
+    for (size_t s = 0; s < l->nseg; s++) {
+        l->segs[s].cur = l->segs[s].head;
+        if (l->segs[s].cur != NONE)
+            heap[n++] = (uint32_t)s;
+    }
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(l, heap, n, i);
+    int r = 0;
+    while (n && !r) {
+        segment *s = &l->segs[heap[0]];
+        uint32_t what = l->ev[s->cur].what;
+        s->cur = l->ev[s->cur].next;
+        if (s->cur == NONE)
+            heap[0] = heap[--n];
+        sift_down(l, heap, n, 0);
+        r = what & 1 ? on_end(l, what >> 1) : on_call(l, what >> 1);
+    }
+    return r;
+}
+
+static int replay(loader *l)
+{
+    uint32_t *heap = malloc((l->nseg ? l->nseg : 1) * sizeof(*heap));
+    if (!heap)
+        return -ENOMEM;
+    l->dry = true;
+    int r = run(l, heap);
+    for (size_t x = 0; !r && x < l->ncalls; x++) {
+        lcall *c = &l->calls[x];
+        c->pad = c->c.suspends > c->yields ? c->c.suspends - c->yields : 0;
+    }
+    l->dry = false;
+    if (!r)
+        r = run(l, heap);
+    free(heap);
+    return r;
 }
 
 /* ---- The document ------------------------------------------------------------------ */
@@ -524,40 +929,6 @@ static int earliest_start(json_t *trace, int64_t *ret_us, bool *ret_found)
     free(idx);
     *ret_us = best;
     *ret_found = found;
-    return 0;
-}
-
-static int cmp_root(const void *pa, const void *pb)
-{
-    const uint64_t *a = pa, *b = pb; /* thread << 32 | index */
-    return (*a > *b) - (*a < *b);
-}
-
-/* Marks the last root of every thread: only it may stay running. */
-static int mark_last_roots(loader *l, json_t *trace)
-{
-    size_t n = json_array_size(trace);
-    if (n > UINT32_MAX)
-        return fail(l, "too many calls");
-    uint64_t *keys = malloc((n ? n : 1) * sizeof(*keys));
-    l->root_last = calloc(n ? n : 1, 1);
-    if (!keys || !l->root_last) {
-        free(keys);
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < n; i++) {
-        json_t *th = json_object_get(json_array_get(trace, i), "thread");
-        uint64_t thread = json_is_integer(th) && json_integer_value(th) >= 0 &&
-                                  json_integer_value(th) <= UINT32_MAX
-                              ? (uint64_t)json_integer_value(th)
-                              : 0;
-        keys[i] = thread << 32 | i;
-    }
-    qsort(keys, n, sizeof(*keys), cmp_root);
-    for (size_t i = 0; i < n; i++)
-        if (i + 1 == n || keys[i + 1] >> 32 != keys[i] >> 32)
-            l->root_last[keys[i] & UINT32_MAX] = 1;
-    free(keys);
     return 0;
 }
 
@@ -623,9 +994,9 @@ static void set_trace_id(tp_tree *t, const char *id)
 
 typedef struct doc_meta {
     const char *label, *trace_id, *timestamp, *limit_reason;
-    bool was_limited, has_start, has_duration, has_call_count;
+    bool was_limited, has_start, has_duration, has_call_count, has_wall_ns, has_duration_ns;
     int64_t start_us, duration_us;
-    uint64_t call_count, dropped;
+    uint64_t call_count, dropped, wall_ns, duration_ns; /* the _ns ones are ours, exact */
     json_t *config;
 } doc_meta;
 
@@ -652,6 +1023,11 @@ static int read_meta(loader *l, json_t *doc, doc_meta *m)
         r = get_opt_uint(l, doc, "call_count", UINT64_MAX >> 1, &m->call_count, &m->has_call_count);
     if (!r)
         r = get_opt_uint(l, doc, "dropped", UINT64_MAX >> 1, &m->dropped, NULL);
+    if (!r)
+        r = get_opt_uint(l, doc, "wall_start_ns", INT64_MAX, &m->wall_ns, &m->has_wall_ns);
+    if (!r)
+        r = get_opt_uint(l, doc, "duration_ns", MAX_SPAN_US * 1000, &m->duration_ns,
+                         &m->has_duration_ns);
     if (r)
         return r;
     m->config = json_object_get(doc, "config");
@@ -677,9 +1053,11 @@ static int apply_meta(loader *l, const doc_meta *m)
         return r;
     set_trace_id(t, m->trace_id);
     int64_t wall_us = l->base_us;
-    if (!m->has_start && m->timestamp)
+    if (!m->has_start && !m->has_wall_ns && m->timestamp)
         parse_timestamp(m->timestamp, &wall_us);
-    t->meta.wall_start_ns = wall_us > 0 ? wall_us * 1000 : 0;
+    t->meta.wall_start_ns = wall_us > 0 && wall_us <= INT64_MAX / 1000 ? wall_us * 1000 : 0;
+    if (m->has_wall_ns)
+        t->meta.wall_start_ns = (int64_t)m->wall_ns;
     if (m->has_call_count)
         t->meta.call_count = m->call_count;
     t->meta.dropped = m->dropped;
@@ -743,18 +1121,24 @@ int tp_tree_from_json(const char *text, size_t len, tp_tree **ret, char *err, si
         r = tp_tree_new(&l.t);
     if (r)
         goto cleanup;
-    bool found = m.has_start;
-    l.base_us = m.start_us;
+    /* µs times count from the trace start when the file says when that was
+     * (ours), else from the earliest call (tracepatch 1.0.0's perf_counter). */
+    bool found = m.has_start || m.has_wall_ns;
+    l.base_us = m.has_wall_ns ? (int64_t)(m.wall_ns / 1000) : m.start_us;
     if (!found && (r = earliest_start(trace, &l.base_us, &found)))
         goto cleanup;
-    r = mark_last_roots(&l, trace);
-    if (!r)
-        r = replay(&l, trace);
+    r = collect(&l, trace);
+    if (!r) {
+        sanitize(&l);
+        r = replay(&l);
+    }
     if (!r)
         r = apply_meta(&l, &m);
     if (r)
         goto cleanup;
-    int64_t end = m.has_duration ? m.duration_us * 1000 : 0;
+    int64_t end = m.has_duration_ns ? (int64_t)m.duration_ns
+                  : m.has_duration  ? m.duration_us * 1000
+                                    : 0;
     r = tp_tree_finish(l.t, (uint64_t)(end > l.max_ns ? end : l.max_ns));
     if (r)
         goto cleanup;
@@ -764,7 +1148,13 @@ cleanup:
     tp_tree_free(l.t);
     free(l.stack);
     free(l.funcs);
-    free(l.root_last);
+    free(l.calls);
+    free(l.ev);
+    free(l.segs);
+    for (size_t i = 0; i < l.nth; i++)
+        free(l.th[i].s);
+    free(l.th);
+    free(l.th_hash);
     json_decref(doc);
     return r;
 }

@@ -2,11 +2,12 @@
  * folded stacks.
  *
  * JSON keeps tracepatch 1.0.0's schema and adds keys (see tp_render_json()).
- * Times in it have microsecond precision and are all derived from the same
- * truncated microsecond clock, wall_us = wall_start_ns / 1000 and
- * t_us = wall_us + node_ns / 1000, with elapsed_ms = end_us - start_us: a file
- * loaded back (proto/load.c) and written again is byte-identical, and any
- * tree written twice through JSON is stable after the first trip.
+ * Its times are microseconds for 1.0.0's readers (start/end in Unix seconds,
+ * elapsed_ms), all from one truncated clock: wall_us = wall_start_ns / 1000
+ * and t_us = wall_us + node_ns / 1000. Exact nanoseconds travel beside them
+ * (wall_start_ns, duration_ns, and start_ns/end_ns since the trace start per
+ * call), so a tree written, loaded (proto/load.c) and written again gives the
+ * same bytes.
  *
  * Every walk is iterative over the index links, and pretty-printed JSON stops
  * indenting deeper than JSON_INDENT_CAP levels, so a 100k-deep trace costs
@@ -579,7 +580,7 @@ static void json_node(jw *w, const tp_tree *t, const tp_node *n, int64_t wall_us
     }
     jw_kseconds(w, "start", start_us);
     jw_kseconds(w, "end", end_us);
-    jw_kms(w, "elapsed_ms", (end_us - start_us) * NS_PER_US);
+    jw_kms(w, "elapsed_ms", n->end_ns - n->start_ns);
     jw_kstr(w, "file", f->file[0] ? f->file : NULL);
     jw_key(w, "lineno");
     if (f->lineno > 0)
@@ -594,6 +595,8 @@ static void json_node(jw *w, const tp_tree *t, const tp_node *n, int64_t wall_us
     jw_kbool(w, "generator", (n->flags & TP_NODE_GEN) != 0);
     jw_ku64(w, "suspends", n->suspends);
     jw_ku64(w, "thread", n->thread);
+    jw_ku64(w, "start_ns", (uint64_t)(n->start_ns > 0 ? n->start_ns : 0));
+    jw_ku64(w, "end_ns", (uint64_t)(n->end_ns > 0 ? n->end_ns : 0));
     if (n->flags & TP_NODE_FOLDED) {
         /* A folded tree (tph tree --json, tphd): start/end span the group. */
         jw_ku64(w, "count", n->count);
@@ -653,7 +656,9 @@ int tp_render_json(const tp_tree *t, bool pretty, tp_buf *out)
     jw_kstr(&w, "label", m->label);
     jw_kstr(&w, "trace_id", m->trace_id[0] ? m->trace_id : NULL);
     jw_kseconds(&w, "start", wall_us);
+    jw_ku64(&w, "wall_start_ns", (uint64_t)(m->wall_start_ns > 0 ? m->wall_start_ns : 0));
     jw_kms(&w, "duration_ms", m->duration_ns);
+    jw_ku64(&w, "duration_ns", (uint64_t)(m->duration_ns > 0 ? m->duration_ns : 0));
     jw_ku64(&w, "call_count", m->call_count);
     jw_kbool(&w, "was_limited", m->limit_reason != NULL);
     jw_kstr(&w, "limit_reason", m->limit_reason);
@@ -948,6 +953,11 @@ static void folded_name(tp_buf *b, const tp_tree *t, uint32_t func)
     }
 }
 
+static int64_t add_sat(int64_t a, int64_t b)
+{
+    return b > 0 && a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
 static int folded_collect(folded_ctx *c, const tp_tree *t)
 {
     uint32_t *sid = malloc((t->nnodes ? t->nnodes : 1) * sizeof(*sid));
@@ -957,7 +967,7 @@ static int folded_collect(folded_ctx *c, const tp_tree *t)
     while (i != TP_NONE) {
         const tp_node *n = &t->nodes[i];
         sid[i] = stack_id(c, n->parent == TP_NONE ? TP_NONE : sid[n->parent], n->func);
-        c->st[sid[i]].self_ns += n->self_ns;
+        c->st[sid[i]].self_ns = add_sat(c->st[sid[i]].self_ns, n->self_ns);
         if (n->first_child != TP_NONE) {
             i = n->first_child;
             continue;
@@ -1043,8 +1053,8 @@ int tp_render_folded(const tp_tree *t, tp_buf *out)
         int64_t self = 0;
         size_t j = i;
         for (; j < c.nlines && !strcmp(s, c.text.data + c.lines[j].off); j++)
-            self += c.lines[j].self_ns;
-        int64_t us = (self + NS_PER_US / 2) / NS_PER_US;
+            self = add_sat(self, c.lines[j].self_ns);
+        int64_t us = add_sat(self, NS_PER_US / 2) / NS_PER_US;
         if (us > 0)
             tp_buf_printf(out, "%s %" PRId64 "\n", s, us);
         i = j;

@@ -2,6 +2,7 @@
  * through the loader), CSV, Chrome trace events and folded stacks. */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -74,18 +75,12 @@ Test(render_export, json_compact_has_no_whitespace_between_tokens)
 {
     tp_tree *t = fx_readme_tree();
     char *s = json_of(t, false);
-    cr_assert_eq(strncmp(s,
-                         "{\"tracepatch_version\":\"2.0.0\",\"schema_version\":1,"
-                         "\"timestamp\":\"1970-01-01T00:00:00.000000\",\"label\":\"debug-"
-                         "request\",\"trace_id\":null,\"start\":0.000000,\"duration_ms\":0."
-                         "050,\"call_count\":3,\"was_limited\":false,\"limit_reason\":null,"
-                         "\"dropped\":0,\"config\":{},\"stats\":{",
-                         strlen("{\"tracepatch_version\":\"2.0.0\",\"schema_version\":1,"
-                                "\"timestamp\":\"1970-01-01T00:00:00.000000\",\"label\":\"debug-"
-                                "request\",\"trace_id\":null,\"start\":0.000000,\"duration_ms\":"
-                                "0.050,\"call_count\":3,\"was_limited\":false,\"limit_reason\":"
-                                "null,\"dropped\":0,\"config\":{},\"stats\":{")),
-                 0, "got %s", s);
+    static const char head[] =
+        "{\"tracepatch_version\":\"2.0.0\",\"schema_version\":1,\"timestamp\":\"1970-01-01T00:"
+        "00:00.000000\",\"label\":\"debug-request\",\"trace_id\":null,\"start\":0.000000,"
+        "\"wall_start_ns\":0,\"duration_ms\":0.050,\"duration_ns\":50000,\"call_count\":3,"
+        "\"was_limited\":false,\"limit_reason\":null,\"dropped\":0,\"config\":{},\"stats\":{";
+    cr_assert_eq(strncmp(s, head, strlen(head)), 0, "got %s", s);
     const char *validate = strstr(s, "{\"name\":\"validate\"");
     cr_assert_not_null(validate);
     cr_assert_str_eq(validate,
@@ -94,7 +89,8 @@ Test(render_export, json_compact_has_no_whitespace_between_tokens)
                      "\"end\":0.000038,\"elapsed_ms\":0.008,\"file\":\"demo.py\",\"lineno\":6,"
                      "\"qualname\":\"validate\",\"exception_type\":null,\"exception_message\":"
                      "null,\"caught\":false,\"unfinished\":false,\"generator\":false,"
-                     "\"suspends\":0,\"thread\":0,\"children\":[]}]}]}\n");
+                     "\"suspends\":0,\"thread\":0,\"start_ns\":30000,\"end_ns\":38000,"
+                     "\"children\":[]}]}]}\n");
     json_t *j = parse_ok(s);
     json_decref(j);
     free(s);
@@ -190,7 +186,8 @@ Test(render_export, json_of_folded_tree_describes_groups)
                                  "\"start\":1770906622.124956,\"end\":1770906622.125021,"
                                  "\"elapsed_ms\":0.065,"),
                        "got %s", s);
-    cr_assert_not_null(strstr(s, "\"thread\":0,\"count\":3,\"total_ms\":0.045,\"self_ms\":0.045,"
+    cr_assert_not_null(strstr(s, "\"thread\":0,\"start_ns\":1500000,\"end_ns\":1565000,\"count\":3,"
+                                 "\"total_ms\":0.045,\"self_ms\":0.045,"
                                  "\"min_ms\":0.010,\"max_ms\":0.020,\"raised\":0,"
                                  "\"args_mixed\":true,\"return_mixed\":false,\"children\":[]"));
     cr_assert_not_null(strstr(s, "\"count\":2,\"total_ms\":0.150,\"self_ms\":0.150,"
@@ -240,9 +237,125 @@ Test(render_export, json_round_trip_is_identical)
     tp_tree_free(v);
 }
 
-/* Nanosecond times are written to the microsecond; after one trip the text
- * is a fixed point. */
-Test(render_export, json_round_trip_is_stable_after_rounding)
+static bool is_ancestor(const tp_tree *t, uint32_t a, uint32_t n)
+{
+    for (uint32_t p = t->nodes[n].parent; p != TP_NONE; p = t->nodes[p].parent)
+        if (p == a)
+            return true;
+    return false;
+}
+
+/* A random but valid event stream: calls, returns, exceptions, generators
+ * suspended and resumed (also from other threads and after their caller
+ * returned), three threads; times in ns. With realistic, a suspended
+ * generator is resumed the way Python code mostly resumes one: on its own
+ * thread, by a frame that is no generator or by its parent generator (yield
+ * from), and never by one of its own descendants. */
+static tp_tree *random_tree(unsigned seed, int events, bool realistic)
+{
+    tp_tree *t;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    for (uint32_t f = 0; f < 6; f++) {
+        char q[8];
+        snprintf(q, sizeof(q), "f%u", f);
+        cr_assert_eq(tp_tree_def_func(t, f, f < 3 ? "a" : "b", q, "x.py", (int32_t)f), 0);
+    }
+    uint32_t stack[3][64], depth[3] = {0}, susp[64], nsusp = 0, th = 0;
+    bool is_gen[4096] = {0};
+    uint64_t now = 0;
+    for (int i = 0; i < events && t->nnodes < 4000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        unsigned r = (seed >> 8) % 100;
+        now += 1 + (seed >> 20) % 50000;
+        uint32_t *st = stack[th], *d = &depth[th];
+        if (r < 40 && *d < 60) {
+            bool gen = (seed >> 12) % 3 == 0;
+            cr_assert_eq(tp_tree_call(t, (seed >> 4) % 6, now, gen, "a=1", 3), 0);
+            is_gen[t->nnodes - 1] = gen;
+            st[(*d)++] = (uint32_t)t->nnodes - 1;
+        } else if (r < 65 && *d) {
+            cr_assert_eq(tp_tree_return(t, now, "None", (seed >> 5) % 2 ? 4 : 0), 0);
+            (*d)--;
+        } else if (r < 72 && *d) {
+            cr_assert_eq(tp_tree_unwind(t, now, "E", 1, "m", 1), 0);
+            (*d)--;
+        } else if (r < 75 && *d) {
+            cr_assert_eq(tp_tree_caught(t, now, "K", 1, "", 0), 0);
+        } else if (r < 85 && *d && is_gen[st[*d - 1]] && nsusp < 64) {
+            cr_assert_eq(tp_tree_yield(t, st[*d - 1], now), 0);
+            susp[nsusp++] = st[--(*d)];
+        } else if (r < 95 && nsusp && *d < 60) {
+            uint32_t k = (seed >> 3) % nsusp, g = susp[k];
+            uint32_t top = *d ? st[*d - 1] : TP_NONE;
+            if (realistic && t->nodes[g].thread != th)
+                continue;
+            if (realistic && top != TP_NONE &&
+                ((is_gen[top] && t->nodes[g].parent != top) || is_ancestor(t, g, top)))
+                continue;
+            cr_assert_eq(tp_tree_resume(t, g, now), 0);
+            st[(*d)++] = g;
+            susp[k] = susp[--nsusp];
+        } else if (r >= 95) {
+            th = (seed >> 6) % 3;
+            cr_assert_eq(tp_tree_thread(t, th), 0);
+        }
+    }
+    cr_assert_eq(tp_tree_finish(t, now + 1), 0);
+    t->meta.wall_start_ns = FIXTURE_WALL_NS + 789;
+    return t;
+}
+
+/* Realistic random traces survive the trip through JSON byte for byte: the
+ * loader replays calls in time order, suspending and resuming generators
+ * as the program must have. */
+Test(render_export, json_round_trip_of_random_traces)
+{
+    for (unsigned seed = 1; seed <= 400; seed++) {
+        tp_tree *t = random_tree(seed, 40 + (int)(seed % 7) * 60, true);
+        char *a = json_of(t, false);
+        tp_tree *u = load(a);
+        char *b = json_of(u, false);
+        cr_assert_str_eq(b, a, "seed %u", seed);
+        free(a);
+        free(b);
+        tp_tree_free(t);
+        tp_tree_free(u);
+    }
+}
+
+/* Contrived ones (a generator resumed by its own descendant, by an
+ * unrelated generator, or on another thread) keep every call in its place
+ * with its start; what the file does not say (who resumed whom, where) may
+ * shift suspension counts or close a call early, and the text is stable
+ * from the second trip on. */
+Test(render_export, json_round_trip_of_contrived_traces_keeps_the_tree)
+{
+    for (unsigned seed = 1; seed <= 300; seed++) {
+        tp_tree *t = random_tree(seed, 40 + (int)(seed % 7) * 60, false);
+        char *a = json_of(t, false);
+        tp_tree *u = load(a);
+        cr_assert_eq(u->nnodes, t->nnodes, "seed %u", seed);
+        for (size_t i = 0; i < t->nnodes; i++) {
+            const tp_node *x = &t->nodes[i], *y = &u->nodes[i];
+            cr_assert_eq(y->parent, x->parent, "seed %u node %zu", seed, i);
+            cr_assert_eq(y->start_ns, x->start_ns, "seed %u node %zu", seed, i);
+            cr_assert_str_eq(u->funcs[y->func].qualname, t->funcs[x->func].qualname);
+        }
+        char *b = json_of(u, false);
+        tp_tree *v = load(b);
+        char *c = json_of(v, false);
+        cr_assert_str_eq(c, b, "seed %u", seed);
+        free(a);
+        free(b);
+        free(c);
+        tp_tree_free(t);
+        tp_tree_free(u);
+        tp_tree_free(v);
+    }
+}
+
+/* Nanosecond times travel exactly beside the microsecond ones. */
+Test(render_export, json_round_trip_keeps_nanoseconds)
 {
     tp_tree *t;
     cr_assert_eq(tp_tree_new(&t), 0);
@@ -254,22 +367,59 @@ Test(render_export, json_round_trip_is_stable_after_rounding)
     cr_assert_eq(tp_tree_finish(t, 6789), 0);
     t->meta.wall_start_ns = 1700000000999999999LL;
     char *a = json_of(t, false);
-    cr_assert_not_null(strstr(a, "\"start\":1700000000.999999,\"duration_ms\":0.006,"));
-    /* Both ends are truncated to the µs: 3002 ns elapsed reads 0.004 ms. */
+    cr_assert_not_null(strstr(a,
+                              "\"start\":1700000000.999999,\"wall_start_ns\":"
+                              "1700000000999999999,\"duration_ms\":0.006,\"duration_ns\":6789,"));
+    /* Both ends truncate to the µs (1 and 5), elapsed is 3002 ns. */
     cr_assert_not_null(strstr(a, "\"start\":1700000001.000000,\"end\":1700000001.000004,"
-                                 "\"elapsed_ms\":0.004,"),
+                                 "\"elapsed_ms\":0.003,"),
                        "got %s", a);
+    cr_assert_not_null(strstr(a, "\"start_ns\":1999,\"end_ns\":5001,"));
     tp_tree *u = load(a);
+    cr_assert_eq(u->nodes[1].start_ns, 2001);
+    cr_assert_eq(u->nodes[1].end_ns, 3999);
+    cr_assert_eq(u->meta.duration_ns, 6789);
     char *b = json_of(u, false);
-    tp_tree *v = load(b);
-    char *c = json_of(v, false);
-    cr_assert_str_eq(c, b);
+    cr_assert_str_eq(b, a);
     free(a);
     free(b);
-    free(c);
     tp_tree_free(t);
     tp_tree_free(u);
-    tp_tree_free(v);
+}
+
+static void drop_ns_keys(json_t *node)
+{
+    json_object_del(node, "start_ns");
+    json_object_del(node, "end_ns");
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(node, "children"), i, c) drop_ns_keys(c);
+}
+
+/* Without the _ns keys (a file from another writer), times come from the µs
+ * ones: the rich tree, whose times are whole µs, loads the same. */
+Test(render_export, json_microsecond_times_load_alone)
+{
+    tp_tree *t = fx_rich_tree();
+    char *a = json_of(t, true);
+    json_t *doc = parse_ok(a);
+    json_object_del(doc, "wall_start_ns");
+    json_object_del(doc, "duration_ns");
+    size_t i;
+    json_t *root;
+    json_array_foreach(json_object_get(doc, "trace"), i, root) drop_ns_keys(root);
+    char *us_only = json_dumps(doc, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    cr_assert_not_null(us_only);
+    cr_assert_null(strstr(us_only, "_ns\""));
+    tp_tree *u = load(us_only);
+    char *b = json_of(u, true);
+    cr_assert_str_eq(b, a);
+    free(us_only);
+    free(a);
+    free(b);
+    json_decref(doc);
+    tp_tree_free(t);
+    tp_tree_free(u);
 }
 
 /* A 100k-deep chain is written without recursion, compact or pretty. */
