@@ -25,8 +25,12 @@ typedef struct rw {
 
 static void rw_init(rw *w, tp_buf *out, uint32_t max_repr)
 {
-    memset(w, 0, sizeof(*w));
+    /* Not memset: cont[] is only read below ncont. */
     w->out = out;
+    w->nchars = 0;
+    w->cut_set = false;
+    w->full = false;
+    w->ncont = 0;
     w->limit = max_repr < TP_MIN_REPR ? TP_MIN_REPR : max_repr;
     w->cut = out->len;
 }
@@ -297,7 +301,12 @@ static bool enter(rw *w, PyObject *o)
         }
     }
     if (w->ncont == MAX_NEST) {
-        w->full = true; /* cut here: "..." marks it */
+        /* Cut here: "..." marks it. */
+        if (!w->cut_set) {
+            w->cut = w->out->len;
+            w->cut_set = true;
+        }
+        w->full = true;
         return false;
     }
     w->cont[w->ncont++] = o;

@@ -101,6 +101,9 @@ static inline size_t tp_evlog_bytes(const tp_evlog *l)
     return l->bytes;
 }
 
+/** Multiply every record's time by ratio (ticks to ns), rounding. */
+void tp_evlog_scale_times(tp_evlog *l, double ratio);
+
 /** A reader over a log, in write order. Fields are private. */
 typedef struct tp_evlog_iter {
     const tp_evlog *l;

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "evlog.h"
 #include "maps.h"
 #include "tree.h"
@@ -96,7 +97,8 @@ typedef struct tp_session {
     PyObject *config_json; /* str or NULL */
     char trace_id[33];
     uint32_t max_depth, max_calls, max_repr;
-    int64_t max_time_ns;
+    int64_t max_time_ns;   /* as configured */
+    int64_t max_time_ticks; /* the same in clock ticks, set by start() */
     bool show_args, show_return, threads;
     char **ignore, **include; /* module prefixes, NULL-terminated arrays */
     size_t nignore, ninclude;
@@ -110,9 +112,12 @@ typedef struct tp_session {
     uint32_t call_count;   /* recorded calls (= next sequence number) */
     uint64_t depth_skipped;
     uint64_t dropped;
-    int64_t t0;            /* CLOCK_MONOTONIC ns at start() */
+    int64_t t0;            /* clock ticks at start(); the log's times are ticks since t0
+                              until stop() converts them to ns */
     int64_t wall_start_ns; /* CLOCK_REALTIME ns at start() */
-    int64_t end_ns;        /* ns since t0 when recording ended (stop or limit) */
+    int64_t end_t;         /* ticks since t0 when recording ended (stop or limit) */
+    int64_t end_ns;        /* end_t in ns, set by stop() */
+    double ns_per_tick;    /* the conversion stop() used (an estimate before) */
     PyObject *errors;      /* list of str */
     PyObject *token;       /* contextvar token of start(), or NULL */
     tp_evlog log;
@@ -191,16 +196,17 @@ typedef struct tp_global {
 } tp_global;
 
 extern tp_global tp_g;
-extern _Thread_local tp_tls *tp_cur_tls;
+/* The calling thread's state (NULL until it needs one). Initial-exec TLS: a
+ * plain load on the hot path instead of a __tls_get_addr call. */
+#define TP_TLS_MODEL __attribute__((tls_model("initial-exec")))
+extern _Thread_local tp_tls *tp_cur_tls TP_TLS_MODEL;
 
 /* ---- module.c --------------------------------------------------------- */
 
-/** CLOCK_MONOTONIC in ns. */
+/** The hooks' clock, in ticks (see clock.h). */
 static inline int64_t tp_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return tp_clock();
 }
 
 /** In a forked child: stop the sessions that were recording (they cannot

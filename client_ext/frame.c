@@ -57,7 +57,9 @@ bool tp_pyframe_first_start(PyFrameObject *f)
     _Py_CODEUNIT *first = _PyCode_CODE(f->f_frame->f_code);
     if (ip < first)
         return true;
-    return _Py_OPCODE(*ip) == RESUME ? _Py_OPARG(*ip) == 0 : false;
+    /* RESUME_QUICK is the specialised RESUME, once the code has warmed up. */
+    int op = _Py_OPCODE(*ip);
+    return (op == RESUME || op == RESUME_QUICK) && _Py_OPARG(*ip) == 0;
 }
 
 bool tp_pyframe_suspending(PyFrameObject *f)

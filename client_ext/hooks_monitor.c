@@ -121,8 +121,8 @@ static PyObject *cb_return(PyObject *self, PyObject *const *args, Py_ssize_t nar
     if (nargs < 3 || !PyCode_Check(args[0]))
         Py_RETURN_NONE;
     tp_tls *tls = in_scope();
-    if (tls)
-        tp_rec_return(tls, tp_frame_current(tls->tstate), args[2]);
+    if (tls && tp_rec_return(tls, tp_frame_current(tls->tstate), args[2]))
+        Py_RETURN_NONE; /* a recorded call: its code is wanted */
     return local_result((PyCodeObject *)args[0]);
 }
 

@@ -3,6 +3,8 @@
 #include "ext.h"
 
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "capture.h"
@@ -70,7 +72,7 @@ static PyObject *after_fork_child(PyObject *mod, PyObject *unused)
             continue;
         any = true;
         s->recording = false;
-        s->end_ns = tp_now() - s->t0;
+        s->end_t = tp_now() - s->t0;
         tp_g.nrecording--;
         if (s->threads)
             tp_g.nthreads_sessions--;
@@ -128,6 +130,8 @@ static int global_setup(PyObject *m, modstate *st)
         return -1;
     tp_g.tls_type = (PyTypeObject *)Py_NewRef(st->tls_type);
     tp_g.session_type = (PyTypeObject *)Py_NewRef(st->session_type);
+    const char *clk = getenv("TRACEPATCH_CLOCK");
+    tp_clock_init(clk && strcmp(clk, "monotonic") == 0);
     if (tp_codeinfo_setup() < 0 || tp_hooks_init(m) < 0 || tp_threads_init() < 0)
         return -1;
     if (pthread_atfork(NULL, NULL, atfork_child) != 0) {

@@ -39,7 +39,8 @@ static void out_of_memory(tp_session *s)
 
 /* Reserve the log for one event and switch it to b's thread. False when the
  * session ran out of memory (it is then limited). */
-static bool log_begin(tp_binding *b, size_t text_bytes, unsigned ntext, int64_t now)
+static inline __attribute__((always_inline)) bool log_begin(tp_binding *b, size_t text_bytes,
+                                                            unsigned ntext, int64_t now)
 {
     tp_session *s = b->s;
     if (TP_UNLIKELY(tp_evlog_reserve(&s->log, text_bytes, ntext) < 0)) {
@@ -97,7 +98,7 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
         return;
     }
     int64_t now = ev_now(e);
-    if (now - s->t0 > s->max_time_ns) {
+    if (now - s->t0 > s->max_time_ticks) {
         tp_session_limit(s, TP_LIMIT_TIME);
         return;
     }
@@ -208,11 +209,18 @@ static void return_one(tp_tls *tls, tp_binding *b, void *key, PyObject *retval, 
     pop(b);
 }
 
-void tp_rec_return(tp_tls *tls, void *key, PyObject *retval)
+bool tp_rec_return(tp_tls *tls, void *key, PyObject *retval)
 {
     evctx e = {0, 0};
-    for (size_t i = 0; i < tls->nactive; i++)
-        return_one(tls, tls->active[i], key, retval, &e);
+    bool any = false;
+    for (size_t i = 0; i < tls->nactive; i++) {
+        tp_binding *b = tls->active[i];
+        if (at_top(b, key)) {
+            any = true;
+            return_one(tls, b, key, retval, &e);
+        }
+    }
+    return any;
 }
 
 /* Write the end of entry ent (already off the stack) by exception exc at

@@ -55,8 +55,9 @@ void tp_scope_leave(tp_session *s);
 
 /** A call starts in the frame named key (locals: its fast locals). */
 void tp_rec_start(tp_tls *tls, tp_codeinfo *ci, void *key, PyObject *const *locals);
-/** The call of frame key returns retval. */
-void tp_rec_return(tp_tls *tls, void *key, PyObject *retval);
+/** The call of frame key returns retval. Returns whether some session had
+ *  recorded it. */
+bool tp_rec_return(tp_tls *tls, void *key, PyObject *retval);
 /** The call of frame key ends by exception exc (NULL: not known; a
  *  generator is then taken as closed). */
 void tp_rec_unwind(tp_tls *tls, void *key, PyObject *exc);

@@ -5,7 +5,7 @@
 
 #include "hooks.h"
 
-_Thread_local tp_tls *tp_cur_tls;
+_Thread_local tp_tls *tp_cur_tls TP_TLS_MODEL;
 
 /* ---- thread state object ---------------------------------------------- */
 

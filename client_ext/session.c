@@ -360,7 +360,7 @@ static void recording_off(tp_session *s)
     if (!s->recording)
         return;
     s->recording = false;
-    s->end_ns = tp_now() - s->t0;
+    s->end_t = tp_now() - s->t0;
     tp_g.nrecording--;
     if (s->threads)
         tp_g.nthreads_sessions--;
@@ -376,11 +376,22 @@ void tp_session_limit(tp_session *s, int reason)
     tp_hooks_update(true);
 }
 
+/* The log's times from ticks to ns. */
+static void convert_times(tp_session *s)
+{
+    double r = tp_clock_ns_per_tick();
+    s->ns_per_tick = r;
+    s->end_ns = (int64_t)((double)s->end_t * r + 0.5);
+    if (r != 1.0)
+        tp_evlog_scale_times(&s->log, r);
+}
+
 /* End an active session (stop(), or a start() that failed half-way). */
 static void session_end(tp_session *s)
 {
     recording_off(s);
     s->state = TP_SESSION_STOPPED;
+    convert_times(s);
     tp_unbind_all(s, true);
     for (size_t i = 0; i < s->nbind; i++) {
         tp_binding *b = s->bindings[i];
@@ -434,6 +445,8 @@ static PyObject *session_start(PyObject *self, PyObject *unused)
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     s->wall_start_ns = (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec;
+    s->ns_per_tick = tp_clock_ns_per_tick();
+    s->max_time_ticks = (int64_t)((double)s->max_time_ns / s->ns_per_tick);
     s->t0 = tp_now();
     s->serial = ++tp_g.next_serial;
     if (registry_add(s) < 0)
@@ -551,9 +564,10 @@ int64_t tp_session_duration(const tp_session *s)
 {
     if (s->state == TP_SESSION_NEW)
         return 0;
-    if (s->recording)
-        return tp_now() - s->t0;
-    return s->end_ns;
+    if (s->state == TP_SESSION_STOPPED)
+        return s->end_ns;
+    int64_t t = s->recording ? tp_now() - s->t0 : s->end_t;
+    return (int64_t)((double)t * s->ns_per_tick);
 }
 
 static PyObject *get_label(PyObject *self, void *c)

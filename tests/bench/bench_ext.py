@@ -1,0 +1,193 @@
+"""Benchmark of the _tracepatch extension against cProfile, in one process.
+
+Run with a release build of the extension on PYTHONPATH:
+
+    meson setup build-rel . -Dpython=python3.12 -Ddaemon=false --buildtype=release
+    ninja -C build-rel
+    PYTHONPATH=build-rel/client_ext python3.12 tests/bench/bench_ext.py [--json]
+
+Workloads: fib(25) (242,785 calls) and a loop of 300,000 calls to a
+two-argument function. For each, the best of REPEAT runs of: untraced,
+cProfile, tracepatch structure only (show_args=False, show_return=False) and
+tracepatch with arguments and return values. Overhead per call is
+(time traced - time untraced) / calls; the ratio divides ours by cProfile's.
+Also: memory of the event log per recorded call (the session's own count and
+tracemalloc's), and the time of Session.tree() and to_json() on 200k calls.
+Nothing here is a test: it prints figures.
+"""
+
+import cProfile
+import gc
+import json
+import sys
+import time
+import tracemalloc
+
+from tracepatch import _tracepatch
+
+REPEAT = 7
+LOOP = 300_000
+
+
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+def two(a, b):
+    return a if a & 1 else b
+
+
+def loop():
+    f = two
+    for i in range(LOOP):
+        f(i, "xy")
+
+
+def run_fib():
+    fib(25)
+
+
+WORKLOADS = {"fib(25)": (run_fib, 242785), "loop 300k two(a, b)": (loop, LOOP)}
+
+
+def timed(fn, setup=None, teardown=None):
+    best = float("inf")
+    for _ in range(REPEAT):
+        gc.collect()
+        gc.disable()
+        ctx = setup() if setup else None
+        t0 = time.perf_counter()
+        fn()
+        t1 = time.perf_counter()
+        if teardown:
+            teardown(ctx)
+        gc.enable()
+        best = min(best, t1 - t0)
+    return best
+
+
+def session(args):
+    return _tracepatch.Session(max_calls=2_000_000, max_depth=1000, max_time=600.0,
+                               show_args=args, show_return=args)
+
+
+def traced(fn, args):
+    sessions = []
+
+    def setup():
+        s = session(args)
+        s.start()
+        sessions.append(s)
+        return s
+
+    def teardown(s):
+        s.stop()
+
+    t = timed(fn, setup, teardown)
+    return t, sessions[-1]
+
+
+def profiled(fn):
+    def setup():
+        p = cProfile.Profile()
+        p.enable()
+        return p
+
+    def teardown(p):
+        p.disable()
+
+    return timed(fn, setup, teardown)
+
+
+def memory(fn, args):
+    """Bytes per recorded call: (session count, tracemalloc peak delta)."""
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    s = session(args)
+    s.start()
+    fn()
+    s.stop()
+    used = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    calls = s.call_count
+    return s.memory_bytes / calls, used / calls, s
+
+
+def outputs():
+    """Session.tree() and to_json() on about 200k recorded calls."""
+    s = _tracepatch.Session(max_calls=200_000, max_depth=1000)
+    s.start()
+    for _ in range(2):
+        fib(24)  # 2 x 75,025 calls
+    f = two
+    for i in range(200_000 - 150_050):
+        f(i, "xy")
+    s.stop()
+    t0 = time.perf_counter()
+    tree_text = s.tree()
+    t1 = time.perf_counter()
+    js = s.to_json(pretty=False)
+    t2 = time.perf_counter()
+    return s.call_count, t1 - t0, t2 - t1, len(tree_text), len(js)
+
+
+def main():
+    as_json = "--json" in sys.argv
+    ver = "%d.%d.%d" % sys.version_info[:3]
+    results = {"python": ver, "hook": _tracepatch.HOOK, "workloads": {}}
+    for name, (fn, calls) in WORKLOADS.items():
+        base = timed(fn)
+        prof = profiled(fn)
+        t_struct, s1 = traced(fn, False)
+        t_args, s2 = traced(fn, True)
+        n = s1.call_count
+        over_prof = (prof - base) / calls
+        over_struct = (t_struct - base) / n
+        over_args = (t_args - base) / s2.call_count
+        mem_struct, tm_struct, _ = memory(fn, False)
+        mem_args, tm_args, s3 = memory(fn, True)
+        text_per_call = (s3.memory_bytes - mem_struct * s3.call_count) / s3.call_count
+        results["workloads"][name] = {
+            "calls": n,
+            "untraced_s": base,
+            "cprofile_s": prof,
+            "structure_s": t_struct,
+            "args_s": t_args,
+            "cprofile_ns_per_call": over_prof * 1e9,
+            "structure_ns_per_call": over_struct * 1e9,
+            "args_ns_per_call": over_args * 1e9,
+            "structure_ratio": over_struct / over_prof,
+            "args_ratio": over_args / over_prof,
+            "structure_bytes_per_call": mem_struct,
+            "structure_tracemalloc_bytes_per_call": tm_struct,
+            "args_bytes_per_call": mem_args,
+            "args_tracemalloc_bytes_per_call": tm_args,
+            "args_text_bytes_per_call": text_per_call,
+        }
+    calls, t_tree, t_json, ltree, ljson = outputs()
+    results["outputs"] = {"calls": calls, "tree_s": t_tree, "to_json_s": t_json,
+                          "tree_chars": ltree, "json_chars": ljson}
+    if as_json:
+        print(json.dumps(results, indent=2))
+        return
+    print(f"Python {ver} ({results['hook']}), best of {REPEAT}")
+    for name, r in results["workloads"].items():
+        print(f"  {name}: {r['calls']} calls")
+        print(f"    untraced {r['untraced_s'] * 1e3:8.1f} ms | cProfile {r['cprofile_s'] * 1e3:8.1f} ms"
+              f" | structure {r['structure_s'] * 1e3:8.1f} ms | args+returns {r['args_s'] * 1e3:8.1f} ms")
+        print(f"    overhead/call: cProfile {r['cprofile_ns_per_call']:6.1f} ns | structure "
+              f"{r['structure_ns_per_call']:6.1f} ns ({r['structure_ratio']:.2f}x) | args+returns "
+              f"{r['args_ns_per_call']:6.1f} ns ({r['args_ratio']:.2f}x)")
+        print(f"    memory/call: structure {r['structure_bytes_per_call']:.1f} B (tracemalloc "
+              f"{r['structure_tracemalloc_bytes_per_call']:.1f} B) | args+returns "
+              f"{r['args_bytes_per_call']:.1f} B (text {r['args_text_bytes_per_call']:.1f} B, "
+              f"tracemalloc {r['args_tracemalloc_bytes_per_call']:.1f} B)")
+    o = results["outputs"]
+    print(f"  outputs on {o['calls']} calls: tree() {o['tree_s'] * 1e3:.1f} ms "
+          f"({o['tree_chars']} chars) | to_json() {o['to_json_s'] * 1e3:.1f} ms "
+          f"({o['json_chars']} chars)")
+
+
+if __name__ == "__main__":
+    main()
