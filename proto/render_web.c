@@ -400,14 +400,34 @@ static bool func_matches(const tp_func *f, const char *q, size_t qn)
     return m;
 }
 
-static void put_path(tp_buf *b, const tp_tree *t, uint32_t id, uint32_t *stack)
+/* Each node's position among its siblings (roots among the roots). */
+static uint32_t *sibling_positions(const tp_tree *t)
+{
+    uint32_t *pos = malloc((t->nnodes ? t->nnodes : 1) * sizeof(*pos));
+    if (!pos)
+        return NULL;
+    uint32_t k = 0;
+    for (uint32_t c = t->first_root; c != TP_NONE; c = t->nodes[c].next)
+        pos[c] = k++;
+    for (size_t i = 0; i < t->nnodes; i++) {
+        k = 0;
+        for (uint32_t c = t->nodes[i].first_child; c != TP_NONE; c = t->nodes[c].next)
+            pos[c] = k++;
+    }
+    return pos;
+}
+
+static void put_path(tp_buf *b, const tp_tree *t, uint32_t id, uint32_t *stack, const uint32_t *pos)
 {
     size_t n = 0;
     for (uint32_t p = id; p != TP_NONE; p = t->nodes[p].parent)
         stack[n++] = p;
     tp_buf_printf(b, "{\"id\":%u,\"path\":[", id);
-    while (n--)
-        tp_buf_printf(b, "%u%s", stack[n], n ? "," : "");
+    for (size_t i = n; i--;)
+        tp_buf_printf(b, "%u%s", stack[i], i ? "," : "");
+    tp_buf_puts(b, "],\"pos\":[");
+    for (size_t i = n; i--;)
+        tp_buf_printf(b, "%u%s", pos[stack[i]], i ? "," : "");
     tp_buf_puts(b, "]}");
 }
 
@@ -420,6 +440,7 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
     char *q = malloc(qn + 1);
     bool *fm = calloc(t->nfuncs ? t->nfuncs : 1, sizeof(*fm));
     uint32_t *stack = malloc((t->nnodes ? t->nnodes : 1) * sizeof(*stack));
+    uint32_t *pos = NULL;
     if (!q || !fm || !stack)
         goto cleanup;
     for (size_t i = 0; i <= qn; i++)
@@ -440,9 +461,11 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
         if (fm[n->func] || contains_str(n->args, q, qn) || contains_str(n->ret, q, qn) ||
             contains_str(n->exc_type, q, qn) || contains_str(n->exc_msg, q, qn)) {
             if (total < limit) {
+                if (!pos && !(pos = sibling_positions(t)))
+                    goto cleanup;
                 if (total)
                     tp_buf_putc(out, ',');
-                put_path(out, t, cur, stack);
+                put_path(out, t, cur, stack, pos);
             }
             total++;
         }
@@ -462,6 +485,7 @@ cleanup:
     free(q);
     free(fm);
     free(stack);
+    free(pos);
     return r;
 }
 

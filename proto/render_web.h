@@ -51,7 +51,9 @@ int tp_render_web_tree(const tp_tree *t, const tp_web_tree_opts *o, tp_buf *out)
 /** Search: nodes whose "module.qualname", file, args, return value or
  *  exception contain query (ASCII case-insensitive), in tree order:
  *    {"query": q, "total": N, "truncated": bool,
- *     "matches": [{"id": n, "path": [root id, ..., n]}]}
+ *     "matches": [{"id": n, "path": [root id, ..., n], "pos": [...]}]}
+ *  where pos[k] is path[k]'s position among its siblings (so a client can
+ *  fetch the page of a very wide node that holds it).
  *  with at most limit matches listed (0: 1000) and total counting all. An
  *  empty query matches nothing. */
 int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp_buf *out);

@@ -272,6 +272,9 @@ Test(render_web, search_finds_names_args_values_and_exceptions_in_order)
     cr_assert_eq(json_array_size(GET(m, "path")), 2);
     cr_assert_eq(json_integer_value(AT(GET(m, "path"), 0)), 0);
     cr_assert_eq(json_integer_value(AT(GET(m, "path"), 1)), 3);
+    cr_assert_eq(json_array_size(GET(m, "pos")), 2);
+    cr_assert_eq(json_integer_value(AT(GET(m, "pos"), 0)), 0, "main is the first root");
+    cr_assert_eq(json_integer_value(AT(GET(m, "pos"), 1)), 1, "f(x=1) is main's second child");
     json_decref(j);
 
     tp_buf_reset(&b);

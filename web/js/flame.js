@@ -74,7 +74,7 @@ class FlameView {
     };
     let start;
     if (this.focus === null) {
-      const roots = m.roots.kidIds.map((id) => m.nodes.get(id));
+      const roots = m.kids(null).map((id) => m.nodes.get(id));
       const sum = roots.reduce((a, n) => a + n.total_ms, 0) || 1;
       add(0, 0, width, null, false);
       start = [];
@@ -94,8 +94,8 @@ class FlameView {
       const [id, x, w, row] = stack.pop();
       add(row, x, w, id, false);
       const n = m.nodes.get(id);
-      if (!n.kidIds || w < 2) continue;
-      const kids = n.kidIds.map((k) => m.nodes.get(k));
+      if (!m.loaded(id) || w < 2) continue;
+      const kids = m.kids(id).map((k) => m.nodes.get(k));
       const sum = kids.reduce((a, k) => a + k.total_ms, 0);
       const scale = n.total_ms > 0 ? Math.min(1, n.total_ms / Math.max(sum, 1e-12)) / n.total_ms : 0;
       let cx = x;
@@ -138,7 +138,7 @@ class FlameView {
         ctx.globalAlpha = b.crumb ? 0.45 : 1;
         ctx.fillStyle = fill;
         ctx.fillRect(b.x + 0.5, r * FLAME_ROW + 0.5, Math.max(b.w - 1, 0.5), FLAME_ROW - 1);
-        if (n && n.children && !n.kidIds && b.w > 6) {
+        if (n && n.children && !m.loaded(n.id) && b.w > 6) {
           ctx.fillStyle = c.text;
           ctx.fillRect(b.x + b.w - 4, r * FLAME_ROW + 4, 2, FLAME_ROW - 8);
         }

@@ -36,22 +36,26 @@ function traceHeader(summary, stats, src) {
 async function traceView(app, src, id, nav) {
   clear(app).appendChild(el('p', {className: 'placeholder', text: 'Loading trace…'}));
   setCrumbs([[shortId(id), null]]);
-  let summary, model;
+  // The first levels of the tree load while the summary arrives and the
+  // header is drawn; statistics only when the hotspots ask for them.
+  let summary;
+  const model = new TraceModel(src, id, {});
+  const topP = model.loadTop();
+  topP.catch(() => {});
   try {
-    // The summary and the first levels of the tree load side by side.
-    model = new TraceModel(src, id, {});
-    [summary] = await Promise.all([src.trace(id), model.loadTop()]);
-    model.summary = summary;
-    model.id = summary.id || id;
+    summary = await src.trace(id);
   } catch (e) {
     clear(app).appendChild(errorBox(e, e.status === 404 ? 'No such trace' : 'Cannot load trace ' + shortId(id)));
     return {destroy() {}};
   }
-  id = model.id;
+  model.summary = summary;
+  model.id = id = summary.id || id;
   setCrumbs([[summary.label || shortId(id), null]]);
   document.title = 'tracepatch: ' + (summary.label || shortId(id));
-  let stats = summary.stats && summary.stats.functions ? summary.stats : null;
-  const statsP = stats ? Promise.resolve(stats) : src.stats(id).catch(() => null);
+  let statsP = null;
+  const getStats = () => statsP || (statsP = summary.stats && summary.stats.functions
+    ? Promise.resolve(summary.stats) : src.stats(id).catch(() => null));
+  const stats = summary.stats && summary.stats.calls !== undefined ? summary.stats : null;
 
   const head = el('div', {id: 'head-slot'}, traceHeader(summary, stats, src));
   const tabBtns = {};
@@ -71,12 +75,11 @@ async function traceView(app, src, id, nav) {
   clear(app);
   append(app, [head, tabs, treeBar, body]);
 
-  let flame = null, hot = null, current = null;
+  let flame = null, hot = null, current = null, treeReady = false, treeError = null;
   const tree = new TreeView(model, {
     onHit: (i, n) => { hitInfo.textContent = (i + 1) + ' of ' + fmtCount(n); },
     onFocusFlame: (nid) => { show('flame'); flame.show(nid); },
   });
-  tree.autoExpand();
 
   async function show(k) {
     current = k;
@@ -89,6 +92,11 @@ async function traceView(app, src, id, nav) {
     const u = new URL(location.href);
     if (k === 'tree') u.searchParams.delete('view'); else u.searchParams.set('view', k);
     if (src.mode === 'server') history.replaceState(history.state, '', u.pathname + u.search);
+    if (k !== 'hot' && !treeReady) {
+      body.appendChild(treeError ? errorBox(treeError, 'Cannot load the call tree')
+        : el('p', {className: 'placeholder', id: 'tree-loading', text: 'Loading the call tree…'}));
+      return;
+    }
     if (k === 'tree') {
       body.appendChild(tree.root);
       tree.flatten();
@@ -100,7 +108,7 @@ async function traceView(app, src, id, nav) {
     } else {
       if (!hot) hot = el('div', null, el('p', {className: 'placeholder', text: 'Computing statistics…'}));
       body.appendChild(hot);
-      const s = await statsP;
+      const s = await getStats();
       if (current !== 'hot') return;
       const view = hotspotsView(s, {onFind: (name) => { show('tree'); searchIn.value = name; runSearch(); }});
       hot.replaceWith(view);
@@ -148,16 +156,23 @@ async function traceView(app, src, id, nav) {
     tree.select(0);
   });
 
-  statsP.then((s) => {
-    if (s && !stats) {
-      stats = s;
-      clear(head).appendChild(traceHeader(summary, s, src));
-    }
-  });
+  if (!stats) {
+    getStats().then((st) => {
+      if (st) clear(head).appendChild(traceHeader(summary, st, src));
+    });
+  }
 
   const view = new URLSearchParams(location.search).get('view');
   show(TABS.some(([k]) => k === view) ? view : 'tree');
-  if (tree.rows.length) tree.select(0, false);
+  topP.then(() => {
+    treeReady = true;
+    tree.autoExpand();
+    if (tree.rows.length) tree.select(0, false);
+  }, (e) => {
+    treeError = e;
+  }).then(() => {
+    if (current !== 'hot') show(current);
+  });
   return {
     destroy() {
       tree.destroy();

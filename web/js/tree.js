@@ -6,36 +6,57 @@
 const ROW_H = 22;
 const KIDS_PAGE = 500;
 
+/* The children of a node (or the roots) are loaded in pages, anywhere in the
+ * list (search jumps into the middle of a 1M-wide node): a level keeps its
+ * child count and the loaded ranges, sorted and merged. */
+function addRange(h, start, ids) {
+  if (!ids.length) return;
+  const all = (h.ranges || []).concat([{start, ids}]).sort((a, b) => a.start - b.start);
+  const out = [];
+  for (const r of all) {
+    const last = out[out.length - 1];
+    if (last && r.start <= last.start + last.ids.length) {
+      const over = last.start + last.ids.length - r.start;
+      if (r.ids.length > over) last.ids = last.ids.concat(r.ids.slice(over));
+    } else {
+      out.push({start: r.start, ids: r.ids.slice()});
+    }
+  }
+  h.ranges = out;
+}
+
+/** Every loaded child id of a level, in order (gaps left out). */
+function loadedKids(h) {
+  if (!h || !h.ranges) return [];
+  return h.ranges.length === 1 ? h.ranges[0].ids : [].concat(...h.ranges.map((r) => r.ids));
+}
+
 class TraceModel {
   constructor(src, id, summary) {
     this.src = src;
     this.id = id;
     this.summary = summary;
     this.nodes = new Map();
-    this.roots = {kidIds: [], children: 0, loaded: false};
-    this.pending = new Map(); // parent key -> promise of a page being fetched
+    this.roots = {children: 0, ranges: []};
+    this.pending = new Map(); // "parent:offset" -> promise of a page being fetched
   }
 
   get traceMs() {
     return Math.max(this.summary.duration_ms || 0, 1e-6);
   }
 
-  /** Store a node object of the API (and its listed kids); keeps kids
-   *  already loaded when the new object lists fewer. */
+  /** Store a node object of the API and the kids it lists (from child 0). */
   ingest(o) {
     let n = this.nodes.get(o.id);
     if (!n) {
-      n = {kidIds: null};
+      n = {ranges: null};
       this.nodes.set(o.id, n);
     }
-    const kidIds = n.kidIds;
+    const ranges = n.ranges;
     Object.assign(n, o);
     delete n.kids;
-    n.kidIds = kidIds;
-    if (o.kids) {
-      const ids = o.kids.map((k) => this.ingest(k).id);
-      if (!n.kidIds || ids.length >= n.kidIds.length) n.kidIds = ids;
-    }
+    n.ranges = ranges;
+    if (o.kids) addRange(n, 0, o.kids.map((k) => this.ingest(k).id));
     return n;
   }
 
@@ -44,39 +65,61 @@ class TraceModel {
     return id === null ? this.roots : this.nodes.get(id);
   }
 
-  hasMore(id) {
+  /** Loaded children of id (null: the roots), in order. */
+  kids(id) {
+    return loadedKids(this.level(id));
+  }
+
+  loaded(id) {
     const h = this.level(id);
-    if (id === null) return this.roots.kidIds.length < this.roots.children;
-    return h.children > 0 && (!h.kidIds || h.kidIds.length < h.children);
+    return !!(h && h.ranges && h.ranges.length);
+  }
+
+  /** Runs of loaded children and the gaps between them:
+   *  [{ids}|{gap: [start, end]}], covering 0..children. */
+  runs(id) {
+    const h = this.level(id);
+    const out = [];
+    let at = 0;
+    for (const r of h.ranges || []) {
+      if (r.start > at) out.push({gap: [at, r.start]});
+      out.push({ids: r.ids});
+      at = r.start + r.ids.length;
+    }
+    if (at < h.children) out.push({gap: [at, h.children]});
+    return out;
   }
 
   /** The first answer: roots and a few levels below them. */
   async loadTop() {
     const r = await this.src.tree(this.id, {depth: 4, max_nodes: 3000, limit: KIDS_PAGE});
-    this.roots.kidIds = r.nodes.map((o) => this.ingest(o).id);
-    this.roots.children = r.total;
-    this.roots.loaded = true;
+    this.ingestLevel(null, r);
   }
 
-  /** Fetch the next page of children of id (null: roots), two levels deep. */
-  loadMore(id, pageSize) {
-    const key = id === null ? 'roots' : id;
-    if (this.pending.has(key)) return this.pending.get(key);
+  ingestLevel(id, r) {
+    if (r.self) this.ingest(r.self);
+    const ids = r.nodes.map((o) => this.ingest(o).id);
     const h = this.level(id);
-    const offset = h.kidIds ? h.kidIds.length : 0;
+    h.children = r.total;
+    addRange(h, r.offset || 0, ids);
+  }
+
+  /** Fetch count children of id (null: roots) from offset on, two levels deep. */
+  loadPage(id, offset, count) {
+    const key = (id === null ? 'roots' : id) + ':' + offset;
+    if (this.pending.has(key)) return this.pending.get(key);
     const p = this.src.tree(this.id, {node: id === null ? undefined : id, depth: 2, offset,
-      limit: pageSize || KIDS_PAGE, max_nodes: 3000})
-      .then((r) => {
-        if (r.self) this.ingest(r.self);
-        const ids = r.nodes.map((o) => this.ingest(o).id);
-        const cur = h.kidIds || [];
-        if (cur.length === offset) h.kidIds = cur.concat(ids);
-        if (id === null) this.roots.children = r.total;
-        else h.children = r.total;
-      })
+      limit: count || KIDS_PAGE, max_nodes: 3000})
+      .then((r) => this.ingestLevel(id, r))
       .finally(() => this.pending.delete(key));
     this.pending.set(key, p);
     return p;
+  }
+
+  isPending(id) {
+    const prefix = (id === null ? 'roots' : id) + ':';
+    for (const k of this.pending.keys()) if (k.startsWith(prefix)) return true;
+    return false;
   }
 
   /** Everything below id (null: the whole tree), breadth first, up to a
@@ -84,21 +127,25 @@ class TraceModel {
   async loadDeep(id, maxNodes) {
     const r = await this.src.tree(this.id, {node: id === null ? undefined : id, depth: -1,
       max_nodes: maxNodes, limit: 5000});
-    if (r.self) this.ingest(r.self);
-    const ids = r.nodes.map((o) => this.ingest(o).id);
-    const h = this.level(id);
-    if (!h.kidIds || ids.length > h.kidIds.length) h.kidIds = ids;
-    if (id === null) this.roots.children = r.total;
+    this.ingestLevel(id, r);
   }
 
-  /** Make sure kid is among the loaded children of id (null: roots). */
-  async ensureKid(id, kid) {
-    for (;;) {
+  /** Make sure kid (at position pos among its siblings, when known) is a
+   *  loaded child of id (null: the roots). */
+  async ensureKid(id, kid, pos) {
+    for (let tries = 0; tries < 1000; tries++) {
+      if (this.kids(id).includes(kid)) return true;
       const h = this.level(id);
-      if (h.kidIds && h.kidIds.includes(kid)) return true;
-      if (!this.hasMore(id)) return false;
-      await this.loadMore(id, 5000);
+      if (pos !== undefined && pos !== null) {
+        if (tries > 0) return false;
+        await this.loadPage(id, Math.max(0, pos - 100), KIDS_PAGE);
+        continue;
+      }
+      const gap = this.runs(id).find((r) => r.gap);
+      if (!gap || !h) return false;
+      await this.loadPage(id, gap.gap[0], 5000);
     }
+    return false;
   }
 
   /** The node with its full text (args, return value, exception). */
@@ -142,44 +189,45 @@ class TreeView {
 
   /** Expand the first levels while the tree stays short. */
   autoExpand() {
-    let level = this.model.roots.kidIds.slice();
+    const m = this.model;
+    let level = m.kids(null).slice();
     let rows = level.length;
     for (let d = 0; d < 4 && level.length; d++) {
       const next = [];
       for (const id of level) {
-        const n = this.model.nodes.get(id);
-        if (!n.kidIds || !n.kidIds.length) continue;
-        if (rows + n.kidIds.length > 120 && d > 0) continue;
+        const kids = m.kids(id);
+        if (!kids.length) continue;
+        if (rows + kids.length > 120 && d > 0) continue;
         this.expanded.add(id);
-        rows += n.kidIds.length;
-        next.push(...n.kidIds);
+        rows += kids.length;
+        next.push(...kids);
       }
       level = next;
     }
     this.flatten();
   }
 
-  /** Rows of the expanded tree: nodes, and "more" rows for unloaded pages. */
+  /** Rows of the expanded tree: nodes, and "more" rows for unloaded runs. */
   flatten() {
     const m = this.model;
     const rows = [];
     const stack = [];
-    const pushLevel = (parent, ids, depth) => {
-      if (m.hasMore(parent)) {
-        const h = m.level(parent);
-        const total = parent === null ? m.roots.children : h.children;
-        stack.push({t: 'more', pid: parent, d: depth, left: total - (h.kidIds ? h.kidIds.length : 0)});
+    const pushLevel = (parent, depth) => {
+      const runs = m.runs(parent);
+      for (let k = runs.length - 1; k >= 0; k--) {
+        const r = runs[k];
+        if (r.gap) {
+          stack.push({t: 'more', pid: parent, d: depth, start: r.gap[0], left: r.gap[1] - r.gap[0], last: k === runs.length - 1});
+        } else {
+          for (let i = r.ids.length - 1; i >= 0; i--) stack.push({t: 'n', id: r.ids[i], d: depth});
+        }
       }
-      for (let i = ids.length - 1; i >= 0; i--) stack.push({t: 'n', id: ids[i], d: depth});
     };
-    pushLevel(null, m.roots.kidIds, 0);
+    pushLevel(null, 0);
     while (stack.length) {
       const r = stack.pop();
       rows.push(r);
-      if (r.t === 'n' && this.expanded.has(r.id)) {
-        const n = m.nodes.get(r.id);
-        pushLevel(r.id, n.kidIds || [], r.d + 1);
-      }
+      if (r.t === 'n' && this.expanded.has(r.id) && m.loaded(r.id)) pushLevel(r.id, r.d + 1);
     }
     const selRow = this.rows[this.sel];
     this.rows = rows;
@@ -214,8 +262,9 @@ class TreeView {
     row.style.paddingLeft = 6 + r.d * 16 + 'px';
     if (r.t === 'more') {
       row.classList.add('more');
-      append(row, [el('span', {className: 'tw', text: m.pending.has(r.pid === null ? 'roots' : r.pid) ? '…' : '+'}),
-        el('span', {className: 'more-text', text: fmtCount(r.left) + ' more ' + (r.left === 1 ? 'call' : 'calls') + ' — load'})]);
+      const calls = fmtCount(r.left) + ' ' + (r.left === 1 ? 'call' : 'calls');
+      append(row, [el('span', {className: 'tw', text: m.isPending(r.pid) ? '…' : '+'}),
+        el('span', {className: 'more-text', text: (r.last ? calls.replace(' ', ' more ') : calls + ' not loaded') + ' — load'})]);
       return row;
     }
     const n = m.nodes.get(r.id);
@@ -226,7 +275,7 @@ class TreeView {
     if (this.hits[this.hitIdx] && this.hits[this.hitIdx].id === r.id) row.classList.add('cur-hit');
     if (n.exc && !n.exc.caught) row.classList.add('raised');
     const q = this.query;
-    const tw = n.children ? (m.pending.has(r.id) ? '…' : open ? '▾' : '▸') : '';
+    const tw = n.children ? (m.isPending(r.id) ? '…' : open ? '▾' : '▸') : '';
     const dot = n.module ? n.name.length - n.qualname.length : 0;
     const name = el('span', {className: 'nm'});
     if (dot > 1) name.appendChild(el('span', {className: 'mod'}, highlight(n.name.slice(0, dot), q)));
@@ -263,10 +312,10 @@ class TreeView {
       return;
     }
     this.expanded.add(id);
-    if (!n.kidIds) {
+    if (!m.loaded(id)) {
       this.schedule();
       try {
-        await m.loadMore(id);
+        await m.loadPage(id, 0);
       } catch (e) {
         this.expanded.delete(id);
         toast('Cannot load calls: ' + e.message, true);
@@ -278,7 +327,7 @@ class TreeView {
   async loadMoreRow(r) {
     try {
       this.schedule();
-      await this.model.loadMore(r.pid);
+      await this.model.loadPage(r.pid, r.start, Math.min(KIDS_PAGE, r.left));
     } catch (e) {
       toast('Cannot load calls: ' + e.message, true);
     }
@@ -436,16 +485,18 @@ class TreeView {
 
   async gotoHit(i) {
     this.hitIdx = i;
-    await this.reveal(this.hits[i].path);
+    await this.reveal(this.hits[i].path, this.hits[i].pos);
     if (this.opts.onHit) this.opts.onHit(i, this.hits.length);
   }
 
-  /** Load and expand the ancestors of path's last node, then select it. */
-  async reveal(path) {
+  /** Load and expand the ancestors of path's last node, then select it.
+   *  pos[k], when given, is path[k]'s position among its siblings. */
+  async reveal(path, pos) {
     const m = this.model;
     let parent = null;
-    for (const id of path) {
-      if (!(await m.ensureKid(parent, id))) break;
+    for (let k = 0; k < path.length; k++) {
+      const id = path[k];
+      if (!(await m.ensureKid(parent, id, pos ? pos[k] : undefined))) break;
       if (parent !== null) this.expanded.add(parent);
       parent = id;
     }

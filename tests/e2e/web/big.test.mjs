@@ -1,0 +1,88 @@
+// A 1M-call trace (TP_BIG_CALLS to change) in the browser: the tree arrives a
+// subtree at a time and only the rows in view exist in the page, however
+// many calls are expanded. Times are reported as diagnostics, never asserted.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { launch, screenshot, seed, selectedRow, settle, skipReason, startDaemon } from './lib.mjs';
+
+const skip = skipReason();
+const CALLS = Number(process.env.TP_BIG_CALLS || 1000000);
+
+describe(`a ${CALLS.toLocaleString('en-US')}-call trace`, {skip: skip || false, timeout: 600000}, () => {
+  let d, b, id;
+
+  before(async () => {
+    d = await startDaemon();
+    id = seed(d, ['big', 'checkout-a'], ['--calls', String(CALLS)]).big;
+    b = await launch();
+  });
+
+  after(async () => {
+    if (b) await b.close();
+    if (d) await d.stop();
+  });
+
+  test('opens lazily, stays virtualised, pages the widest node', async (t) => {
+    const page = await b.page();
+    await page.goto(`${d.url}/?token=${d.token}`);
+    await page.waitForSelector('#trace-rows tr');
+    const t0 = Date.now();
+    await page.click(`tr[data-id="${id}"] .trace-link`);
+    await page.waitForSelector('#trace-head');
+    t.diagnostic(`trace header ${Date.now() - t0} ms after the click`);
+    await page.waitForSelector('#tree .row');
+    t.diagnostic(`first rows of the tree ${Date.now() - t0} ms after the click`);
+    const requested = await page.evaluate(() => performance.getEntriesByType('resource')
+      .filter((e) => e.name.includes('/tree')).map((e) => [new URL(e.name).search, e.transferSize]));
+    t.diagnostic('tree requests so far: ' + JSON.stringify(requested));
+    assert.ok(requested.every(([q]) => /max_nodes=\d+/.test(q)), 'every tree request is budgeted');
+
+    const counts = async () => {
+      await settle(page);
+      return page.evaluate(() => ({
+        dom: document.querySelectorAll('#tree .row').length,
+        rows: parseInt(document.querySelector('.tree-spacer').style.height, 10) / 22,
+      }));
+    };
+    // process_item folds 16k calls whose 983k children stay separate.
+    await page.focus('#tree');
+    await page.keyboard.press('ArrowDown');
+    assert.match(await selectedRow(page), /batch\.process_item\(item=0\) → None\s*×[\d,]+/);
+    const t1 = Date.now();
+    await page.keyboard.press('ArrowRight');
+    await page.waitForFunction(() => document.querySelectorAll('#tree .row').length > 10);
+    t.diagnostic(`expanding a node with ${(CALLS - 1 - Math.ceil((CALLS - 1) / 61)).toLocaleString('en-US')} children: ${Date.now() - t1} ms`);
+    let c = await counts();
+    assert.equal(c.rows, 2 + 500 + 1, 'main, process_item, one page of children, a "more" row');
+    assert.ok(c.dom < 80, `only the rows in view are in the page (${c.dom})`);
+
+    // Load two more pages from the end of the list; still a window of rows.
+    for (let k = 0; k < 2; k++) {
+      await page.keyboard.press('End');
+      assert.match(await selectedRow(page), /more calls — load$/);
+      const before = c.rows;
+      await page.keyboard.press('Enter');
+      await page.waitForFunction((n) => parseInt(document.querySelector('.tree-spacer').style.height, 10) / 22 > n, before);
+      c = await counts();
+    }
+    assert.equal(c.rows, 2 + 1500 + 1);
+    assert.ok(c.dom < 80, `still a window (${c.dom})`);
+    await page.keyboard.press('PageUp');
+    await page.keyboard.press('PageUp');
+    assert.match(await selectedRow(page), /batch\.util\.(parse|validate|store)\(item=\d+\)/);
+
+    // Search runs on the server; the match is revealed inside the wide node.
+    await page.fill('#search', 'item=16000');
+    const t2 = Date.now();
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => /^1 of 60/.test(document.querySelector('#hit-info').textContent), null, {timeout: 120000});
+    t.diagnostic(`search and reveal: ${Date.now() - t2} ms`);
+    assert.match(await selectedRow(page), /batch\.util\.parse\(item=16000\)/);
+    c = await counts();
+    assert.ok(c.dom < 80, `still a window after revealing (${c.dom} of ${c.rows} rows)`);
+    await screenshot(page, 'big');
+    assert.deepEqual(b.problems.splice(0), []);
+  });
+});

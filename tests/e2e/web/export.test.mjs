@@ -1,0 +1,114 @@
+// The self-contained HTML report (export format=html) opened from a file
+// with every network request blocked: it shows the trace from its inlined
+// data, asks for nothing, runs no trace text, and its CSP allows only its
+// own script and style.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { ARTIFACTS, XSS_ARG, launch, rowTexts, screenshot, seed, selectedRow, skipReason, startDaemon } from './lib.mjs';
+
+const skip = skipReason();
+
+describe('exported HTML report', {skip: skip || false, timeout: 300000}, () => {
+  let d, b, ids;
+  const files = {};
+
+  before(async () => {
+    d = await startDaemon();
+    ids = seed(d, ['checkout-b', 'xss', 'deep']);
+    fs.mkdirSync(ARTIFACTS, {recursive: true});
+    for (const name of Object.keys(ids)) {
+      const res = await fetch(`${d.url}/api/traces/${ids[name]}/export?format=html`,
+        {headers: {Cookie: `tp_token_${d.port}=${d.token}`}});
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
+      assert.equal(res.headers.get('content-disposition'), `attachment; filename="trace-${ids[name]}.html"`);
+      files[name] = path.join(ARTIFACTS, `report-${name}.html`);
+      fs.writeFileSync(files[name], Buffer.from(await res.arrayBuffer()));
+    }
+    b = await launch();
+  });
+
+  after(async () => {
+    if (b) await b.close();
+    if (d) await d.stop();
+  });
+
+  /** Open a report with the network cut off; returns the page and the
+   *  list of requests that were attempted (and aborted). */
+  async function openOffline(file) {
+    const page = await b.context.newPage();
+    const attempted = [];
+    await page.route('**', (route) => {
+      const url = route.request().url();
+      if (url.startsWith('file:')) return route.continue();
+      attempted.push(url);
+      return route.abort();
+    });
+    await page.goto('file://' + file);
+    await page.waitForSelector('#tree .row');
+    return {page, attempted};
+  }
+
+  test('the file carries everything: no request leaves it', async () => {
+    const html = fs.readFileSync(files['checkout-b'], 'utf8');
+    assert.doesNotMatch(html, /\/assets\//);
+    assert.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'sha256-[A-Za-z0-9+/]+=*'; style-src 'sha256-[A-Za-z0-9+/]+=*'; img-src data:">/);
+    const {page, attempted} = await openOffline(files['checkout-b']);
+    const rows = await rowTexts(page);
+    assert.equal(rows.length, 5);
+    assert.match(rows[0], /shop\.views\.checkout\(request=<Request POST \/checkout>, user_id=42\)/);
+    assert.equal(await page.textContent('#trace-label'), 'checkout');
+    assert.equal(await page.$$eval('.exports', (e) => e.length), 0, 'no export links in a file');
+    // Hotspots and the flame graph work from the inlined data too.
+    await page.click('#tab-hot');
+    await page.waitForSelector('#hot-total tbody tr');
+    assert.match(await page.$eval('#hot-calls tbody tr', (r) => r.textContent), /^shop\.db\.query3/);
+    await page.click('#tab-flame');
+    await page.waitForSelector('#flame-canvas');
+    await page.click('#tab-tree');
+    await page.waitForSelector('#tree .row');
+    await screenshot(page, 'report-offline');
+    assert.deepEqual(attempted, []);
+    assert.deepEqual(b.problems.splice(0), [], 'no console errors (a CSP violation would be one)');
+    await page.close();
+  });
+
+  test('trace text cannot end the data element or run', async () => {
+    const html = fs.readFileSync(files.xss, 'utf8');
+    assert.equal(html.split('</script').length - 1, 2, 'only the two real </script> tags');
+    assert.ok(html.includes("a='<\\/script><\\u0021--<script>alert(5)<\\/script>'"), 'escaped in the data');
+    const {page, attempted} = await openOffline(files.xss);
+    const rows = await rowTexts(page);
+    assert.ok(rows[0].includes(`(x='${XSS_ARG}')`), rows[0]);
+    await page.focus('#tree');
+    await page.keyboard.press('End');
+    assert.ok((await selectedRow(page)).includes("(a='</script><!--<script>alert(5)</script>')"));
+    assert.equal(await page.$$eval('img, iframe, svg, b, object, embed', (e) => e.length), 0);
+    assert.equal(await page.title(), "tracepatch: <script>alert('label')</script>");
+    assert.deepEqual(attempted, []);
+    assert.deepEqual(b.problems.splice(0), [], 'no dialog, no error');
+    await page.close();
+  });
+
+  test('search works offline on the whole inlined tree', async () => {
+    const {page} = await openOffline(files.deep);
+    await page.focus('#tree');
+    await page.keyboard.press('/');
+    await page.keyboard.type('found-me');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('#hit-info').textContent === '1 of 1');
+    assert.match(await selectedRow(page), /deep\.chain\.needle\(secret='found-me-deep'\)/);
+    // Everything is inlined: main lists all its 1,201 children, no "more" row.
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Home');
+    const height = await page.evaluate(() => document.querySelector('.tree-spacer').style.height);
+    assert.ok(parseInt(height, 10) >= (1 + 1201) * 22, height);
+    assert.equal(await page.$$eval('#tree .row.more', (e) => e.length), 0);
+    assert.deepEqual(b.problems.splice(0), []);
+    await page.close();
+  });
+});
