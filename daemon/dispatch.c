@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "query.h"
@@ -412,10 +414,12 @@ void tp_dispatch_completions(uv_async_t *a)
     tp_server_check_shutdown(s);
 }
 
-/* ---- Finalization: one worker at a time drains the pending list ---------------------- */
+/* ---- Finalization: one background thread at a time drains the pending list --------
+ * Rebuilding a big trace takes a core for a while; the finalizer runs on its
+ * own thread at a lower priority (nice 10), so ingest and queries come
+ * first, and it never occupies a threadpool slot that queries need. */
 
 typedef struct fin_work {
-    uv_work_t req;
     tp_server *srv;
     int64_t *rowids;
     size_t n;
@@ -424,15 +428,17 @@ typedef struct fin_work {
 
 static void fin_start(tp_server *s);
 
-static void fin_run(uv_work_t *req)
+static void *fin_thread(void *arg)
 {
-    fin_work *w = req->data;
+    fin_work *w = arg;
+    tp_server *s = w->srv;
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     if (w->scan) {
         int64_t *ids = NULL;
         size_t n = 0;
         /* Whatever is left over is picked up at the next start. */
-        while (tp_finalize_pending(w->srv->store, FINALIZE_BATCH, &ids, &n) == 0 && n > 0) {
-            int r = tp_finalize_traces(w->srv->store, ids, n);
+        while (tp_finalize_pending(s->store, FINALIZE_BATCH, &ids, &n) == 0 && n > 0) {
+            int r = tp_finalize_traces(s->store, ids, n, &s->fin_cancel);
             free(ids);
             ids = NULL;
             if (r < 0)
@@ -441,17 +447,24 @@ static void fin_run(uv_work_t *req)
         free(ids);
     }
     if (w->n)
-        tp_finalize_traces(w->srv->store, w->rowids, w->n);
+        tp_finalize_traces(s->store, w->rowids, w->n, &s->fin_cancel);
+    uv_async_send(&s->fin_async);
+    return NULL;
 }
 
-static void fin_done(uv_work_t *req, int status)
+/* On the loop once the finalizer thread is done. */
+void tp_dispatch_finalized(uv_async_t *a)
 {
-    fin_work *w = req->data;
-    tp_server *s = w->srv;
+    tp_server *s = a->data;
+    fin_work *w = s->fin_work;
+    if (!w)
+        return;
+    pthread_join(s->fin_thread, NULL);
     if (w->scan)
         s->fin_startup_done = true;
     free(w->rowids);
     free(w);
+    s->fin_work = NULL;
     s->fin_running = false;
     s->works--;
     fin_start(s);
@@ -468,16 +481,18 @@ static void fin_start(tp_server *s)
     fin_work *w = calloc(1, sizeof(*w));
     if (!w)
         return;
-    w->req.data = w;
     w->srv = s;
     w->scan = scan;
     w->rowids = s->fin_pending;
     w->n = s->fin_n;
     s->fin_pending = NULL;
     s->fin_n = s->fin_cap = 0;
-    if (uv_queue_work(s->loop, &w->req, fin_run, fin_done) < 0) {
+    s->fin_work = w;
+    if (pthread_create(&s->fin_thread, NULL, fin_thread, w) != 0) {
+        /* Left for the next start, which scans for unfinalized traces. */
         free(w->rowids);
         free(w);
+        s->fin_work = NULL;
         return;
     }
     s->fin_running = true;

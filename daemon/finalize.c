@@ -1,6 +1,7 @@
 #include "finalize.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,10 @@
 
 #define BATCH_TRACES 32
 #define BATCH_BYTES (16u << 20)
+/* The stored folded tree is for quick views of ordinary traces; a trace
+ * whose folded form has more nodes than this is folded on demand instead
+ * (its JSON would run to hundreds of MiB and cost seconds per trace). */
+#define MAX_STORED_FOLDED_NODES 100000
 
 /* ---- Stats as JSON ----------------------------------------------------------------- */
 
@@ -128,7 +133,7 @@ static int compute(sqlite3 *db, int64_t rowid, fin_result *res)
         r = tp_tree_stats(t, &st);
     if (r == 0)
         r = tp_tree_fold(t, NULL, &f);
-    if (r == 0)
+    if (r == 0 && f->nnodes <= MAX_STORED_FOLDED_NODES)
         r = tp_render_json(f, false, &folded);
     if (r == 0) {
         json_t *sj = tp_stats_json(t, st, false);
@@ -141,8 +146,8 @@ static int compute(sqlite3 *db, int64_t rowid, fin_result *res)
     if (r == 0) {
         memcpy(res->funcs, st->funcs, st->nfuncs * sizeof(*res->funcs));
         res->nfuncs = st->nfuncs;
-        res->folded = tp_buf_steal(&folded, &res->folded_len);
-        res->state = res->folded ? TP_FINAL_DONE : TP_FINAL_FAILED;
+        res->folded = folded.len ? tp_buf_steal(&folded, &res->folded_len) : NULL;
+        res->state = TP_FINAL_DONE;
     } else {
         fprintf(stderr, "tphd: cannot finalize trace %lld: %s\n", (long long)rowid,
                 r == -ENOMEM ? "out of memory" : tp_strerror(r));
@@ -265,7 +270,7 @@ static int flush(tp_store *s, fin_batch *b)
     return r;
 }
 
-int tp_finalize_traces(tp_store *s, const int64_t *rowids, size_t n)
+int tp_finalize_traces(tp_store *s, const int64_t *rowids, size_t n, const atomic_bool *cancel)
 {
     sqlite3 *db = NULL;
     char err[256];
@@ -278,6 +283,10 @@ int tp_finalize_traces(tp_store *s, const int64_t *rowids, size_t n)
         return -ENOMEM;
     }
     for (size_t i = 0; i < n && r == 0; i++) {
+        if (cancel && atomic_load(cancel)) {
+            r = -ECANCELED;
+            break;
+        }
         fin_result *res = &b->items[b->n];
         if (compute(db, rowids[i], res) == TP_ERR_NOT_FOUND) {
             result_clear(res);
@@ -288,12 +297,13 @@ int tp_finalize_traces(tp_store *s, const int64_t *rowids, size_t n)
         if (b->n == BATCH_TRACES || b->bytes >= BATCH_BYTES)
             r = flush(s, b);
     }
+    int fr = flush(s, b);
     if (r == 0)
-        r = flush(s, b);
-    else
-        flush(s, b);
+        r = fr;
     free(b);
     tp_store_reader_put(s, db);
+    /* A big trace's tree took hundreds of MiB for a moment: give them back. */
+    malloc_trim(0);
     return r;
 }
 

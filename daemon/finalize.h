@@ -1,10 +1,13 @@
 /* Finalization: once a trace has ended (or was truncated), rebuild it once
  * and store what views need without a rebuild: per-function statistics
  * (func_stats), the folded tree (folded: tp_render_json() text of
- * tp_tree_fold(), format 1) and the JSON stats object (traces.stats). */
+ * tp_tree_fold(), format 1; only when the folded tree has at most 100,000
+ * nodes, larger ones are folded on demand) and the JSON stats object
+ * (traces.stats). */
 #ifndef TP_FINALIZE_H
 #define TP_FINALIZE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,9 +19,10 @@
 
 /** Finalize traces: rebuild each, compute tp_tree_stats and tp_tree_fold,
  *  and store func_stats, the folded tree and traces.stats (finalized = 1; 2
- *  when the rebuild failed). Worker threads only. Returns 0 or the first
- *  store failure. */
-int tp_finalize_traces(tp_store *s, const int64_t *rowids, size_t n);
+ *  when the rebuild failed). Stops early, leaving the rest pending, once
+ *  *cancel (may be NULL) becomes true. Worker threads only. Returns 0,
+ *  -ECANCELED, or the first store failure. */
+int tp_finalize_traces(tp_store *s, const int64_t *rowids, size_t n, const atomic_bool *cancel);
 
 /** Rowids of finished traces not finalized yet (oldest first, at most max).
  *  *ret is malloc'd. Returns 0 or a code. */

@@ -65,6 +65,8 @@ int tp_server_new(uv_loop_t *loop, const tp_server_opts *opts, tp_server **ret)
     s->start_mono_ms = tp_mono_ns() / 1000000;
     uv_async_init(loop, &s->async, tp_dispatch_completions);
     s->async.data = s;
+    uv_async_init(loop, &s->fin_async, tp_dispatch_finalized);
+    s->fin_async.data = s;
     uv_timer_init(loop, &s->sweep);
     s->sweep.data = s;
     uv_timer_init(loop, &s->retention);
@@ -599,6 +601,7 @@ void tp_server_check_shutdown(tp_server *s)
         return; /* the aborts just submitted complete first */
     s->shutdown_done = true;
     uv_close((uv_handle_t *)&s->async, on_closed_noop);
+    uv_close((uv_handle_t *)&s->fin_async, on_closed_noop);
     uv_close((uv_handle_t *)&s->sweep, on_closed_noop);
     uv_close((uv_handle_t *)&s->retention, on_closed_noop);
     if (s->shutdown_cb)
@@ -610,6 +613,7 @@ void tp_server_shutdown(tp_server *s, void (*cb)(void *ud), void *ud)
     if (s->shutting_down)
         return;
     s->shutting_down = true;
+    atomic_store(&s->fin_cancel, true);
     s->shutdown_cb = cb;
     s->shutdown_ud = ud;
     uv_timer_stop(&s->sweep);

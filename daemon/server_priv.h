@@ -5,6 +5,7 @@
 #define TP_SERVER_PRIV_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "ingest.h"
@@ -77,6 +78,10 @@ struct tp_server {
     int64_t *fin_pending;
     size_t fin_n, fin_cap;
     bool fin_running, fin_startup_done;
+    pthread_t fin_thread;
+    void *fin_work;          /* the finalizer thread's job while it runs */
+    uv_async_t fin_async;    /* the finalizer thread is done */
+    atomic_bool fin_cancel;  /* set at shutdown: the finalizer stops between traces */
     bool retention_running;
     void (*shutdown_cb)(void *ud);
     void *shutdown_ud;
@@ -111,6 +116,8 @@ void tp_dispatch_completions(uv_async_t *a);
 void tp_dispatch_finalize(tp_server *s, int64_t rowid);
 /** Start the startup finalization scan and a retention pass. */
 void tp_dispatch_start_background(tp_server *s);
+/** The finalizer thread finished (async callback). */
+void tp_dispatch_finalized(uv_async_t *a);
 /** Retention timer. */
 void tp_dispatch_retention_tick(uv_timer_t *t);
 
