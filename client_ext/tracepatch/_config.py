@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import warnings
 from pathlib import Path
 from typing import Any
@@ -246,8 +247,19 @@ class ConfigFile:
 _cache: dict[tuple, ConfigFile] = {}
 
 
-def _has_tool_section(path: Path) -> bool:
-    """pyproject.toml counts only with a [tool.tracepatch] table."""
+_sections: dict[tuple, bool] = {}
+
+
+def _has_tool_section(path: str, st: os.stat_result) -> bool:
+    """pyproject.toml counts only with a [tool.tracepatch] table (cached by mtime)."""
+    key = (path, st.st_mtime_ns, st.st_size)
+    found = _sections.get(key)
+    if found is None:
+        found = _sections[key] = _read_tool_section(path)
+    return found
+
+
+def _read_tool_section(path: str) -> bool:
     if _toml is not None:
         try:
             with open(path, "rb") as fh:
@@ -260,12 +272,20 @@ def _has_tool_section(path: Path) -> bool:
     return _mentions_us(path)
 
 
-def _mentions_us(path: Path) -> bool:
+def _mentions_us(path: str) -> bool:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return "tool.tracepatch" in fh.read()
     except OSError:
         return False
-    return "tool.tracepatch" in text
+
+
+def _regular_file(path: str):
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
 
 
 def find_config_file(start: str | os.PathLike | None = None) -> tuple[Path, str | None] | None:
@@ -273,20 +293,25 @@ def find_config_file(start: str | os.PathLike | None = None) -> tuple[Path, str 
 
     Returns (path, section) or None. Each directory from start upward is
     checked for tracepatch.toml, then for a pyproject.toml that has a
-    [tool.tracepatch] table.
+    [tool.tracepatch] table. This runs for every trace, so it sticks to
+    os.stat (two per directory) and caches what it parses.
     """
     try:
-        here = Path(start if start is not None else os.getcwd()).resolve()
-    except OSError:
+        directory = os.path.abspath(start) if start is not None else os.getcwd()
+    except OSError:  # the working directory was removed
         return None
-    for directory in (here, *here.parents):
-        candidate = directory / "tracepatch.toml"
-        if candidate.is_file():
-            return candidate, None
-        candidate = directory / "pyproject.toml"
-        if candidate.is_file() and _has_tool_section(candidate):
-            return candidate, "tool.tracepatch"
-    return None
+    while True:
+        candidate = os.path.join(directory, "tracepatch.toml")
+        if _regular_file(candidate) is not None:
+            return Path(candidate), None
+        candidate = os.path.join(directory, "pyproject.toml")
+        st = _regular_file(candidate)
+        if st is not None and _has_tool_section(candidate, st):
+            return Path(candidate), "tool.tracepatch"
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
 
 
 def read_config_file(path: Path, section: str | None) -> ConfigFile:

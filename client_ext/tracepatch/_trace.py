@@ -7,6 +7,7 @@ import os
 import random
 import sys
 import time
+import warnings
 from typing import Any
 
 from . import _cache, _config
@@ -226,22 +227,33 @@ class trace:
         # Everything but start() runs quietly: an enclosing trace must not
         # record tracepatch reading its config (see _quiet.py).
         session = quiet(self._prepare, stacklevel + 2)
-        if session is not None:
+        if session is None:
+            return
+        try:
             session.start()
+        except Exception as exc:  # noqa: BLE001 - tracing must not break the program
+            self._session, self._recording = None, False
+            quiet(warnings.warn, f"tracepatch: could not start tracing ({exc}); "
+                  f"this trace records nothing", _config.TracepatchWarning,
+                  stacklevel=stacklevel + 1)
 
     def _prepare(self, stacklevel: int):
         if self._state != _NEW:
             what = "is already recording" if self._state == _ACTIVE else "has already recorded"
             raise RuntimeError(f"this trace() {what}; create a new trace() for each recording")
-        settings, _ = _config.resolve(self._explicit, stacklevel=stacklevel + 1)
+        enabled = _config.env_enabled(stacklevel + 1)
+        if enabled:
+            settings, _ = _config.resolve(self._explicit, stacklevel=stacklevel + 1)
+        else:
+            # Disabled: no config file lookup either, this must stay cheap.
+            settings = {**_config.DEFAULTS, **self._explicit}
         if settings.get("label") is None:
             settings["label"] = settings["default_label"]
         self._settings = settings
-        self._state = _ACTIVE
-        self._wall_start = time.time()
         sample = settings.get("sample")
-        if not _config.env_enabled(stacklevel + 1) or (
-                sample is not None and random.random() >= sample):
+        if not enabled or (sample is not None and random.random() >= sample):
+            self._state = _ACTIVE
+            self._wall_start = time.time()
             return None
         session = _session_type()(
             label=settings["label"], trace_id=self._trace_id,
@@ -255,6 +267,8 @@ class trace:
         )
         self._session = session
         self._recording = True
+        self._state = _ACTIVE
+        self._wall_start = time.time()
         return session
 
     def _end(self) -> None:
@@ -390,10 +404,14 @@ class trace:
         return self._session
 
     def _empty_session(self):
+        # The extension renders only sessions that ran, so an empty one is
+        # started and stopped at once. This runs in a fresh context (quiet)
+        # where no Python code executes between the two: it records nothing.
         settings = self._settings
         session = _session_type()(
             label=settings["label"], trace_id=self._trace_id,
             config_json=json.dumps(self._config_dict(settings)))
+        session.start()
         session.stop()
         return session
 
@@ -438,14 +456,17 @@ class trace:
             filter = tuple(filter)
         if depth is None:
             depth = -1
-        return session.tree(style=style, color=bool(color), args=args, returns=returns,
+        text = session.tree(style=style, color=bool(color), args=args, returns=returns,
                             self_time=self_time, source=source, depth=depth,
                             filter=filter, fold=fold, header=header,
                             fold_threshold=fold_threshold)
+        # Like tracepatch 1.0.0: no final newline, so print(t.tree()) adds none.
+        return text[:-1] if text.endswith("\n") else text
 
     def summary(self) -> str:
         """The statistics block: calls, modules, duration, slowest, most called."""
-        return self._done_session().summary()
+        text = self._done_session().summary()
+        return text[:-1] if text.endswith("\n") else text
 
     @property
     def stats(self) -> dict:
@@ -523,6 +544,15 @@ def _emit(text: str, path):
         fh.write(text)
     return path
 
+
+def _public_signature():
+    import inspect
+    sig = inspect.signature(trace.__init__)
+    return sig.replace(parameters=list(sig.parameters.values())[1:])
+
+
+# help(trace) and inspect.signature(trace) show __init__'s keywords, not __new__'s.
+trace.__signature__ = _public_signature()
 
 # At the end: _decorate needs the trace class defined above. (A function-level
 # import would run importlib code on every call, visible to enclosing traces.)

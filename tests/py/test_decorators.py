@@ -1,0 +1,238 @@
+"""trace as a decorator, on every kind of function."""
+
+import asyncio
+import functools
+import inspect
+
+import pytest
+
+from conftest import outline, qualname
+from tracepatch import trace
+
+M = __name__
+
+
+def helper(x):
+    return x * 10
+
+
+class Boom(Exception):
+    pass
+
+
+@trace
+def bare(x):
+    """Bare decorator."""
+    return helper(x) + 1
+
+
+@trace(label="with-args", cache=False)
+def labelled(x, *, y=2):
+    return helper(x) + y
+
+
+@trace(cache=False)
+def raises(x):
+    helper(x)
+    raise Boom(f"bad {x}")
+
+
+@trace(cache=False)
+def gen(n):
+    for i in range(n):
+        yield helper(i)
+    return "done"
+
+
+@trace(cache=False, ignore_modules=["asyncio"])
+async def coro(x):
+    await asyncio.sleep(0)
+    return helper(x)
+
+
+@trace(cache=False, ignore_modules=["asyncio"])
+async def agen(n):
+    for i in range(n):
+        await asyncio.sleep(0)
+        yield helper(i)
+
+
+class Service:
+    factor = 3
+
+    @trace(cache=False)
+    def method(self, x):
+        return helper(x) * self.factor
+
+    @staticmethod
+    @trace(cache=False)
+    def static(x):
+        return helper(x)
+
+    @classmethod
+    @trace(cache=False)
+    def klass(cls, x):
+        return helper(x) * cls.factor
+
+    @trace(cache=False)
+    @staticmethod
+    def static_below(x):
+        return helper(x) + 1
+
+    @trace(cache=False)
+    @classmethod
+    def klass_below(cls, x):
+        return helper(x) + cls.factor
+
+
+def test_bare_decorator_keeps_metadata_and_traces_each_call():
+    assert bare.__name__ == "bare" and bare.__doc__ == "Bare decorator."
+    assert bare.__wrapped__.__name__ == "bare"
+    assert inspect.signature(bare) == inspect.signature(bare.__wrapped__)
+    assert bare(1) == 11
+    first = bare.last_trace
+    assert bare(2) == 21
+    second = bare.last_trace
+    assert first is not second and first.trace_id != second.trace_id
+    assert outline(first.roots, strip=M) == "bare(x=1) -> 11\n  helper(x=1) -> 10"
+    assert outline(second.roots, strip=M) == "bare(x=2) -> 21\n  helper(x=2) -> 20"
+    assert first.cache_path.is_file()  # default: saved like any trace
+
+
+def test_decorator_with_arguments():
+    assert labelled(1, y=5) == 15
+    t = labelled.last_trace
+    assert t.label == "with-args"
+    assert outline(t.roots, strip=M) == "labelled(x=1, y=5) -> 15\n  helper(x=1) -> 10"
+    assert t.cache_path is None
+
+
+def test_exceptions_pass_through_untouched():
+    with pytest.raises(Boom, match="bad 4") as info:
+        raises(4)
+    assert type(info.value) is Boom
+    assert outline(raises.last_trace.roots, strip=M) == (
+        "raises(x=4) !! Boom: bad 4\n  helper(x=4) -> 40")
+
+
+def test_return_value_is_the_same_object():
+    marker = object()
+
+    @trace(cache=False)
+    def identity(x):
+        return x
+
+    assert identity(marker) is marker
+
+
+def test_generator_function_records_only_its_own_work():
+    consumed = []
+    g = gen(3)
+    assert inspect.isgenerator(g)
+    for value in g:
+        consumed.append(helper(value))  # the consumer's calls are not in the trace
+    assert consumed == [0, 100, 200]
+    assert outline(gen.last_trace.roots, strip=M) == (
+        "gen(n=3) -> 'done' [gen 3]\n"
+        "  helper(x=0) -> 0\n"
+        "  helper(x=1) -> 10\n"
+        "  helper(x=2) -> 20")
+
+
+def test_generator_return_value_send_throw_and_close():
+    def outer():
+        result = yield from gen(2)
+        return result
+
+    it = outer()
+    assert next(it) == 0
+    assert next(it) == 10
+    with pytest.raises(StopIteration) as stop:
+        next(it)
+    assert stop.value.value == "done"
+
+    g = gen(5)
+    assert next(g) == 0
+    with pytest.raises(Boom, match="stop"):
+        g.throw(Boom("stop"))
+    assert outline(gen.last_trace.roots, strip=M) == (
+        "gen(n=5) !! Boom: stop [gen 1]\n  helper(x=0) -> 0")
+
+    g = gen(5)
+    next(g)
+    g.close()  # not an error: no exception, no return value, finished
+    assert outline(gen.last_trace.roots, strip=M) == "gen(n=5) [gen 1]\n  helper(x=0) -> 0"
+
+
+def test_coroutine_function():
+    assert inspect.iscoroutinefunction(coro)
+    assert asyncio.run(coro(2)) == 20
+    assert outline(coro.last_trace.roots, strip=M) == "coro(x=2) -> 20 [gen 1]\n  helper(x=2) -> 20"
+
+
+def test_async_generator_function():
+    assert inspect.isasyncgenfunction(agen)
+
+    async def consume():
+        out = []
+        async for v in agen(2):
+            out.append(helper(v))
+        return out
+
+    assert asyncio.run(consume()) == [0, 100]
+    assert outline(agen.last_trace.roots, strip=M) == (
+        "agen(n=2) -> None [gen 4]\n"
+        "  helper(x=0) -> 0\n"
+        "  helper(x=1) -> 10")
+
+
+def test_methods_static_and_class_methods():
+    s = Service()
+    assert s.method(1) == 30
+    assert Service.static(2) == 20
+    assert s.static(2) == 20
+    assert Service.klass(1) == 30
+    assert Service.static_below(1) == 11
+    assert Service.klass_below(1) == 13
+    assert outline(Service.method.last_trace.roots, strip=M).splitlines()[1] == \
+        "  helper(x=1) -> 10"
+    assert Service.method.last_trace.roots[0].qualname == qualname("Service.method")
+    assert outline(Service.static.last_trace.roots, strip=M) == (
+        f"{qualname('Service.static')}(x=2) -> 20\n  helper(x=2) -> 20")
+    assert outline(Service.klass.__func__.last_trace.roots, strip=M) == (
+        f"{qualname('Service.klass')}(cls=<class '{M}.Service'>, x=1) -> 30\n"
+        f"  helper(x=1) -> 10")
+    assert isinstance(Service.__dict__["static_below"], staticmethod)
+    assert isinstance(Service.__dict__["klass_below"], classmethod)
+    assert Service.__dict__["static_below"].__func__.last_trace.roots[0].qualname == \
+        qualname("Service.static_below")
+    assert outline(Service.__dict__["klass_below"].__func__.last_trace.roots, strip=M) == (
+        f"{qualname('Service.klass_below')}(cls=<class '{M}.Service'>, x=1) -> 13\n"
+        f"  helper(x=1) -> 10")
+
+
+def test_wraps_keeps_the_wrapped_function_reachable():
+    assert Service.method.__wrapped__.__qualname__ == "Service.method"
+    assert functools.WRAPPER_ASSIGNMENTS  # sanity: wraps copied these
+    for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+        assert getattr(coro, attr) == getattr(coro.__wrapped__, attr)
+        assert getattr(agen, attr) == getattr(agen.__wrapped__, attr)
+        assert getattr(gen, attr) == getattr(gen.__wrapped__, attr)
+
+
+def test_decorated_call_inside_a_trace_nests_cleanly():
+    with trace(cache=False) as outer:
+        bare(3)
+    # The outer trace sees the user's calls, and nothing of tracepatch's own
+    # work (config lookup, saving the inner trace...).
+    assert outline(outer.roots, strip=M) == "bare(x=3) -> 31\n  helper(x=3) -> 30"
+    assert outline(bare.last_trace.roots, strip=M) == "bare(x=3) -> 31\n  helper(x=3) -> 30"
+
+
+def test_bad_uses():
+    with pytest.raises(TypeError, match="keyword arguments only"):
+        trace(lambda: 1, label="x")
+    with pytest.raises(TypeError, match="keyword arguments only"):
+        trace("label")
+    with pytest.raises(TypeError, match="not classes"):
+        trace(Service)

@@ -1,0 +1,203 @@
+"""``python -m tracepatch run``: whole programs under a trace, as real processes."""
+
+import json
+import textwrap
+from pathlib import Path
+
+from conftest import norm, run_python
+
+PROG = textwrap.dedent("""\
+    import sys
+
+    def add(a, b):
+        return a + b
+
+    def main(argv):
+        print("args:", argv[1:])
+        print(add(1, 2))
+        if "--fail" in argv:
+            raise ValueError("boom")
+        if "--exit" in argv:
+            sys.exit(int(argv[argv.index("--exit") + 1]))
+        if "--say" in argv:
+            sys.exit("goodbye")
+        return 0
+
+    if __name__ == "__main__":
+        main(sys.argv)
+    """)
+
+TREE = """\
+└── __main__.<module>() -> None  [T]
+    └── __main__.main(argv={argv}) -> 0  [T]
+        └── __main__.add(a=1, b=2) -> 3  [T]"""
+
+
+def write_prog():
+    Path("prog.py").write_text(PROG)
+
+
+def run(*args, stdin=None):
+    return run_python(["-m", "tracepatch", "run", *args], stdin=stdin)
+
+
+def test_success_keeps_stdout_and_prints_tree_on_stderr():
+    write_prog()
+    r = run("--no-header", "prog.py", "a", "b")
+    assert r.returncode == 0
+    assert r.stdout == "args: ['a', 'b']\n3\n"
+    assert norm(r.stderr) == TREE.format(argv="['prog.py', 'a', 'b']")
+
+
+def test_default_output_has_the_header_with_the_script_name_as_label():
+    write_prog()
+    r = run("prog.py")
+    assert r.returncode == 0
+    lines = norm(r.stderr).splitlines()
+    assert lines[0] == "Trace: prog"
+    assert lines[2] == "Recorded:     3 calls across 1 modules | Duration: T"
+    assert lines[-3:] == TREE.format(argv="['prog.py']").splitlines()
+
+
+def test_sys_exit_code_is_kept():
+    write_prog()
+    r = run("--no-header", "prog.py", "--exit", "3")
+    assert r.returncode == 3
+    assert r.stdout == "args: ['--exit', '3']\n3\n"
+    assert norm(r.stderr).splitlines()[1] == (
+        "    └── __main__.main(argv=['prog.py', '--exit', '3']) !! SystemExit: 3  [T]")
+
+
+def test_sys_exit_with_a_message_prints_it_and_exits_1():
+    write_prog()
+    r = run("--no-header", "prog.py", "--say")
+    assert r.returncode == 1
+    assert r.stderr.startswith("goodbye\n")
+
+
+def test_exception_prints_the_program_traceback_and_exits_1():
+    write_prog()
+    r = run("--no-header", "prog.py", "--fail")
+    assert r.returncode == 1
+    assert r.stdout == "args: ['--fail']\n3\n"
+    err = r.stderr
+    traceback_text, tree = err[:err.index("└──")], err[err.index("└──"):]
+    prog = str(Path("prog.py").resolve())
+    assert traceback_text.startswith(
+        "Traceback (most recent call last):\n"
+        f'  File "{prog}", line 18, in <module>\n'
+        "    main(sys.argv)\n")
+    assert traceback_text.endswith("ValueError: boom\n")
+    assert "tracepatch" not in traceback_text
+    assert norm(tree).splitlines()[:2] == [
+        "└── __main__.<module>() !! ValueError: boom  [T]",
+        "    └── __main__.main(argv=['prog.py', '--fail']) !! ValueError: boom  [T]",
+    ]
+
+
+def test_program_arguments_that_look_like_options_are_passed_through():
+    write_prog()
+    r = run("--no-header", "prog.py", "-o", "x", "--max-calls", "1", "-m", "y")
+    assert r.returncode == 0
+    assert r.stdout.splitlines()[0] == "args: ['-o', 'x', '--max-calls', '1', '-m', 'y']"
+    assert not Path("x").exists()
+
+
+def test_stdin_is_the_programs():
+    Path("cat.py").write_text(textwrap.dedent("""\
+        import sys
+
+        def shout(text):
+            return text.upper()
+
+        sys.stdout.write(shout(sys.stdin.read()))
+        """))
+    r = run("--no-header", "cat.py", stdin="hello\nworld\n")
+    assert (r.returncode, r.stdout) == (0, "HELLO\nWORLD\n")
+    assert "__main__.shout(text='hello\\nworld\\n') -> 'HELLO\\nWORLD\\n'" in r.stderr
+
+
+def test_output_file_receives_the_tree():
+    write_prog()
+    r = run("--no-header", "-o", "tree.txt", "prog.py")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "args: []\n3\n", "")
+    assert norm(Path("tree.txt").read_text()) == TREE.format(argv="['prog.py']")
+
+
+def test_json_output_and_tree_options():
+    write_prog()
+    r = run("--no-header", "--no-args", "--no-returns", "--json", "t.json", "prog.py")
+    assert r.returncode == 0
+    assert norm(r.stderr) == ("└── __main__.<module>()  [T]\n"
+                              "    └── __main__.main()  [T]\n"
+                              "        └── __main__.add()  [T]")
+    data = json.loads(Path("t.json").read_text())
+    assert (data["label"], data["call_count"]) == ("prog", 3)
+
+
+def test_max_calls_option_limits_the_trace():
+    write_prog()
+    r = run("--no-header", "--max-calls", "2", "prog.py")
+    assert r.returncode == 0
+    assert "(trace limited: max_calls; 2 calls recorded)" in r.stderr
+
+
+def test_module_mode_runs_package_main_with_args():
+    pkg = Path("mypkg")
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "__main__.py").write_text(textwrap.dedent("""\
+        import sys
+
+        def greet(name):
+            return f"hi {name}"
+
+        print(__name__, sys.argv[0].endswith("__main__.py"), sys.argv[1:])
+        print(greet(sys.argv[1]))
+        raise SystemExit(4)
+        """))
+    r = run("--no-header", "-m", "mypkg", "bob", "--x")
+    assert r.returncode == 4
+    assert r.stdout == "__main__ True ['bob', '--x']\nhi bob\n"
+    assert norm(r.stderr).splitlines() == [
+        "└── __main__.<module>() !! SystemExit: 4  [T]",
+        "    └── __main__.greet(name='bob') -> 'hi bob'  [T]",
+    ]
+
+
+def test_script_directory_is_on_sys_path_and_file_is_absolute():
+    sub = Path("app")
+    sub.mkdir()
+    (sub / "helper.py").write_text("def value():\n    return 41\n")
+    (sub / "main.py").write_text(textwrap.dedent("""\
+        import os
+        import helper
+        print(helper.value() + 1, os.path.isabs(__file__))
+        """))
+    r = run("--no-header", "--ignore-module", "importlib", "app/main.py")
+    assert (r.returncode, r.stdout) == (0, "42 True\n")
+    assert "helper.value() -> 41" in r.stderr
+
+
+def test_missing_script_and_module():
+    r = run("nope.py")
+    assert r.returncode == 2
+    assert r.stderr == (f"tracepatch run: can't open file '{Path('nope.py').resolve()}': "
+                        f"[Errno 2] No such file or directory\n")
+    r = run("-m", "no_such_module_xyz")
+    assert (r.returncode, r.stderr) == (1, "tracepatch run: No module named no_such_module_xyz\n")
+    r = run()
+    assert r.returncode == 2 and "give a SCRIPT to run, or -m MODULE" in r.stderr
+
+
+def test_help_texts():
+    for args in ([], ["run"], ["config"], ["init"]):
+        r = run_python(["-m", "tracepatch", *args, "--help"])
+        assert r.returncode == 0, args
+        assert r.stdout.startswith("usage: python -m tracepatch"), args
+    r = run_python(["-m", "tracepatch", "run", "--help"])
+    assert "(SCRIPT | -m MODULE) [args ...]" in r.stdout
+    for option in ("--output", "--style", "--no-args", "--max-calls", "--filter", "--depth"):
+        assert option in r.stdout
+    r = run_python(["-m", "tracepatch", "--version"])
+    assert r.stdout.startswith("tracepatch 2.")
