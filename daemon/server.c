@@ -9,6 +9,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "server_priv.h"
 #include "tp_err.h"
 #include "tp_version.h"
@@ -17,6 +19,7 @@
 #define READ_CHUNK (64u << 10)      /* receive buffer growth step */
 #define KEEP_BUFFER (64u << 10)     /* larger idle buffers are given back */
 #define MAX_WRITE_BACKLOG (64u << 20) /* a peer that does not read its replies */
+#define CLOSE_GRACE_MS 5000           /* to flush replies to a closing connection */
 
 typedef struct write_req {
     uv_write_t req;
@@ -123,7 +126,18 @@ void tp_conn_unref(tp_conn *c)
 
 static void on_conn_closed(uv_handle_t *h)
 {
-    tp_conn_unref(h->data);
+    tp_conn *c = h->data;
+    tp_server *s = c->srv;
+    /* Off the list of connections being closed. */
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->closing = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    tp_conn_unref(c);
+    tp_server_check_shutdown(s);
 }
 
 static void submit_abort(tp_store_op *op, void *ud)
@@ -160,7 +174,8 @@ static void on_shutdown_done(uv_shutdown_t *req, int status)
 {
     tp_conn *c = req->data;
     free(req);
-    uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+    if (!uv_is_closing((uv_handle_t *)&c->pipe))
+        uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
 }
 
 /* Close c: its open traces become truncated, pending replies are flushed
@@ -178,6 +193,12 @@ void tp_conn_close(tp_conn *c)
         tp_server_log(c->srv, "client %llu: out of memory marking its traces truncated",
                       (unsigned long long)c->serial);
     unlink_conn(c);
+    /* Onto the list of connections being closed, until their handle is. */
+    c->closing_ms = tp_server_now_ms(c->srv);
+    c->next = c->srv->closing;
+    if (c->next)
+        c->next->prev = c;
+    c->srv->closing = c;
     uv_shutdown_t *req = malloc(sizeof(*req));
     if (req) {
         req->data = c;
@@ -396,6 +417,11 @@ static void on_connection(uv_stream_t *listener, int status)
     uv_pipe_init(s->loop, &c->pipe, 0);
     c->pipe.data = c;
     if (uv_accept(listener, (uv_stream_t *)&c->pipe) < 0) {
+        c->closing = true;
+        c->next = s->closing;
+        if (c->next)
+            c->next->prev = c;
+        s->closing = c;
         uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
         return;
     }
@@ -431,6 +457,16 @@ static void on_sweep(uv_timer_t *t)
     s->rate_pos = (s->rate_pos + 1) % TP_RATE_WINDOW;
     if (s->rate_filled < TP_RATE_WINDOW)
         s->rate_filled++;
+    /* A peer that reads nothing keeps a graceful close (shutdown) waiting for
+     * its replies to drain: give it CLOSE_GRACE_MS, then close hard. */
+    for (tp_conn *c = s->closing; c; c = c->next) {
+        if (!uv_is_closing((uv_handle_t *)&c->pipe) && now - c->closing_ms > CLOSE_GRACE_MS)
+            uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+    }
+    if (s->shutting_down) {
+        tp_server_check_shutdown(s);
+        return;
+    }
     for (tp_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (c->closing || c->throttled || c->query_busy)
@@ -444,6 +480,14 @@ static void on_sweep(uv_timer_t *t)
         }
     }
     tp_server_publish(s);
+    if (++s->sweeps % 10 == 0) {
+        /* systemctl status shows this line (a no-op outside systemd). */
+        tp_server_counters c;
+        tp_server_counters_get(s, &c);
+        sd_notifyf(0, "STATUS=%lld clients, %.0f events/s, %llu events and %llu traces since start",
+                   (long long)c.clients, c.events_per_s, (unsigned long long)c.events_total,
+                   (unsigned long long)c.traces_acked);
+    }
 }
 
 void tp_server_publish(tp_server *s)
@@ -597,8 +641,8 @@ void tp_server_check_shutdown(tp_server *s)
         next = c->next;
         tp_conn_close(c);
     }
-    if (s->nconns > 0 || s->ops_inflight > 0)
-        return; /* the aborts just submitted complete first */
+    if (s->nconns > 0 || s->ops_inflight > 0 || s->closing)
+        return; /* the aborts just submitted complete first; handles close */
     s->shutdown_done = true;
     uv_close((uv_handle_t *)&s->async, on_closed_noop);
     uv_close((uv_handle_t *)&s->fin_async, on_closed_noop);
@@ -616,7 +660,6 @@ void tp_server_shutdown(tp_server *s, void (*cb)(void *ud), void *ud)
     atomic_store(&s->fin_cancel, true);
     s->shutdown_cb = cb;
     s->shutdown_ud = ud;
-    uv_timer_stop(&s->sweep);
     uv_timer_stop(&s->retention);
     if (s->listening) {
         uv_close((uv_handle_t *)&s->listener, on_closed_noop);

@@ -18,7 +18,8 @@ typedef struct tp_conn tp_conn;
 struct tp_conn {
     uv_pipe_t pipe;          /* first: handle->data is the conn too */
     tp_server *srv;
-    tp_conn *prev, *next;    /* the server's list of connections */
+    tp_conn *prev, *next;    /* the server's list of connections (or of closing ones) */
+    uint64_t closing_ms;     /* when tp_conn_close() ran */
     uint64_t serial;         /* for log lines */
     tp_ingest_peer peer;
     tp_ingest *ingest;
@@ -58,6 +59,7 @@ struct tp_server {
     pthread_mutex_t done_mu;
     tp_store_op *done_head, **done_tail;
     tp_conn *conns;
+    tp_conn *closing;        /* closed, handle not closed yet */
     tp_conn *throttled;
     int64_t nconns;
     uint64_t next_serial;
@@ -69,6 +71,7 @@ struct tp_server {
     uint64_t events_total, rate_buckets[TP_RATE_WINDOW], rate_current;
     unsigned rate_pos, rate_filled;
     uint64_t traces_acked, protocol_errors;
+    uint64_t sweeps;
     /* What other threads may read (tp_server_query_env), under snap_mu. */
     pthread_mutex_t snap_mu;
     tp_server_counters snap;

@@ -11,7 +11,7 @@ import time
 import msgpack
 import pytest
 
-from tphd_wire import (ACK, ERR, ERROR, EVENTS, HELLO, MS, TPHD, Conn, Daemon, Events, frame,
+from tphd_wire import (ACK, ERR, ERROR, EVENTS, HELLO, MS, QUERY, TPHD, Conn, Daemon, Events, frame,
                        simple_trace, wait_for)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(TPHD), reason=f"{TPHD} not built")
@@ -281,3 +281,18 @@ def test_retention_by_age_and_size(tmp_path):
     # Freed pages went back to the file system (they reach the main file at
     # the checkpoint on the way out).
     assert os.path.getsize(d.db) < 3 << 20
+
+
+def test_shutdown_does_not_wait_forever_for_a_client_that_reads_nothing(tmp_path):
+    d = Daemon(TPHD, tmp_path).start()
+    with d.connect() as c:
+        c.funcs({0: ("m", "f", "m.py", 1)})
+        send_calls(c, tid(1), 60000, batch=20000, arg="a" * 200)
+        assert c.recv()[0] == ACK
+        # Ask for ~25 MB and never read it.
+        c.qid += 1
+        c.send(QUERY, {"id": c.qid, "op": "export", "args": '{"id": "%s"}' % tid(1)})
+        time.sleep(1)
+        t0 = time.time()
+        assert d.stop(timeout=60) == 0
+        assert time.time() - t0 < 20
