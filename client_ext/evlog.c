@@ -10,6 +10,19 @@
 
 #include "evlog.h"
 
+long tp_evlog_fail_after = -1;
+
+/* PyMem_RawMalloc, or a simulated failure for tests. */
+static void *log_alloc(size_t n)
+{
+    if (tp_evlog_fail_after >= 0) {
+        if (tp_evlog_fail_after == 0)
+            return NULL;
+        tp_evlog_fail_after--;
+    }
+    return PyMem_RawMalloc(n);
+}
+
 static int grow_table(void **tab, size_t *cap, size_t n, size_t elem, size_t *bytes)
 {
     if (n < *cap)
@@ -32,7 +45,7 @@ static int add_block(tp_evlog *l)
                        &l->bytes);
     if (r)
         return r;
-    tp_event *b = PyMem_RawMalloc(TP_EVLOG_BLOCK * sizeof(tp_event));
+    tp_event *b = log_alloc(TP_EVLOG_BLOCK * sizeof(tp_event));
     if (!b)
         return -ENOMEM;
     l->bytes += TP_EVLOG_BLOCK * sizeof(tp_event);
@@ -51,7 +64,7 @@ static int add_chunk(tp_evlog *l, size_t need)
     if (r)
         return r;
     size_t cap = need > TP_EVLOG_CHUNK ? need : TP_EVLOG_CHUNK;
-    uint8_t *d = PyMem_RawMalloc(cap);
+    uint8_t *d = log_alloc(cap);
     if (!d)
         return -ENOMEM;
     l->bytes += cap;

@@ -47,6 +47,10 @@ typedef struct tp_evlog {
     size_t bytes;         /* memory held by blocks, chunks and their tables */
 } tp_evlog;
 
+/** Test hook: when >= 0, that many more block/chunk allocations succeed and
+ *  the following ones fail, as if memory ran out (-1, the default: off). */
+extern long tp_evlog_fail_after;
+
 /** Allocate the first block and text chunk. Returns 0 or -ENOMEM (the log is
  *  then empty and tp_evlog_free() is still safe). */
 int tp_evlog_init(tp_evlog *l);

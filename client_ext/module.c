@@ -90,10 +90,22 @@ PyObject *tp_after_fork_child(void)
     return after_fork_child(NULL, NULL);
 }
 
+static PyObject *fail_allocations(PyObject *mod, PyObject *arg)
+{
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    tp_evlog_fail_after = n < 0 ? -1 : n;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"safe_repr", (PyCFunction)(void (*)(void))safe_repr, METH_VARARGS | METH_KEYWORDS,
      "safe_repr(obj, max_repr=120)\n--\n\n"
      "The extension's bounded repr: never raises, at most max_repr characters."},
+    {"_fail_allocations", fail_allocations, METH_O,
+     "_fail_allocations(n)\n--\n\nTest hook: the event log's next n allocations succeed, "
+     "the following fail (-1: off)."},
     {"_after_fork_child", after_fork_child, METH_NOARGS,
      "_after_fork_child()\n--\n\nCalled in a forked child: stop recording (internal)."},
     {NULL},

@@ -162,7 +162,7 @@ PyObject *tp_out_tree(PyObject *self, PyObject *args, PyObject *kwds)
     int depth = -1;
     unsigned int threshold = 0;
     PyObject *filter = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$sppppppiOppI:tree", kw, &style, &color, &sargs,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$spppppiOppI:tree", kw, &style, &color, &sargs,
                                      &rets, &self_time, &source, &depth, &filter, &fold, &header,
                                      &threshold))
         return NULL;

@@ -272,41 +272,40 @@ out:
     return rc;
 }
 
-/* Restore the context variable. In the context start() ran in, the token
- * puts back the exact previous value; elsewhere (stop() from another task),
- * the serial is taken out of whatever this context holds. */
+/* Take the session's serial out of the running context's value. Not the
+ * token's reset: with sessions stopped out of order, it would also drop the
+ * serials of sessions started later. In another context than start()'s (a
+ * stop() from another task), the start context keeps the serial of a dead
+ * session, which the scope check ignores. */
 void tp_scope_leave(tp_session *s)
 {
+    PyObject *cur = NULL, *val = NULL;
     if (!s->token)
         return;
-    if (PyContextVar_Reset(tp_g.ctxvar, s->token) == 0)
-        goto done;
-    PyErr_Clear();
-    PyObject *cur = NULL;
-    if (PyContextVar_Get(tp_g.ctxvar, NULL, &cur) < 0 || !cur || !PyTuple_Check(cur)) {
-        PyErr_Clear();
-        Py_XDECREF(cur);
-        goto done;
-    }
-    PyObject *val = PyTuple_New(0);
-    for (Py_ssize_t i = 0; val && i < PyTuple_GET_SIZE(cur); i++) {
-        PyObject *it = PyTuple_GET_ITEM(cur, i);
-        if (PyLong_AsUnsignedLongLong(it) == s->serial)
-            continue;
-        PyObject *one = PyTuple_Pack(1, it);
-        PyObject *nv = one ? PySequence_Concat(val, one) : NULL;
-        Py_XDECREF(one);
-        Py_SETREF(val, nv);
-    }
-    PyErr_Clear();
-    if (val) {
-        PyObject *tok = PyContextVar_Set(tp_g.ctxvar, val);
-        Py_XDECREF(tok);
-        Py_DECREF(val);
-    }
-    PyErr_Clear();
-    Py_DECREF(cur);
-done:
     Py_CLEAR(s->token);
+    if (PyContextVar_Get(tp_g.ctxvar, NULL, &cur) < 0 || !cur || !PyTuple_Check(cur))
+        goto out;
+    Py_ssize_t n = PyTuple_GET_SIZE(cur), k = 0;
+    val = PyTuple_New(n);
+    if (!val)
+        goto out;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *it = PyTuple_GET_ITEM(cur, i);
+        unsigned long long v = PyLong_AsUnsignedLongLong(it);
+        if (v == s->serial)
+            continue;
+        PyTuple_SET_ITEM(val, k++, Py_NewRef(it));
+    }
+    PyErr_Clear();
+    if (k == n)
+        goto out; /* not in this context */
+    if (_PyTuple_Resize(&val, k) < 0)
+        goto out;
+    PyObject *tok = PyContextVar_Set(tp_g.ctxvar, val);
+    Py_XDECREF(tok);
+out:
+    PyErr_Clear();
+    Py_XDECREF(cur);
+    Py_XDECREF(val);
     tp_g.gen++;
 }
