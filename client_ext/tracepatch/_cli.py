@@ -97,6 +97,9 @@ def _add_run(sub) -> argparse.ArgumentParser:
     rec.add_argument("--include-module", action="append", metavar="PREFIX",
                      dest="include_modules", help="record only these modules (repeatable)")
     rec.add_argument("--threads", action="store_true", help="also record threads it starts")
+    rec.add_argument("--trace-imports", action="store_true",
+                     help="also record the import machinery (importlib._bootstrap*, "
+                          "zipimport), which is left out by default")
     rec.add_argument("--no-cache", action="store_true",
                      help="do not save the trace under .tracepatch/traces/")
     return p
@@ -155,7 +158,7 @@ def _cmd_run(parser: argparse.ArgumentParser, ours: list, rest: list) -> int:
         "fold": not args.no_fold, "header": not args.no_header,
     }
     return run_program(target, args.module is not None, rest, trace_options,
-                       tree_options, args.output, args.json_path)
+                       tree_options, args.output, args.json_path, args.trace_imports)
 
 
 def _cmd_config(args) -> int:

@@ -16,6 +16,11 @@ import types
 from ._trace import trace
 
 
+# The interpreter's import machinery: every import in the program would add
+# dozens of these calls. The imported modules' own code is still recorded.
+IMPORT_MACHINERY = ("importlib._bootstrap", "importlib._bootstrap_external", "zipimport")
+
+
 class _RunError(Exception):
     """The program could not be started (missing file, no such module...)."""
 
@@ -78,7 +83,8 @@ def _print_exception(exc: BaseException) -> None:
 
 
 def run_program(target: str, is_module: bool, args: list, trace_options: dict,
-                tree_options: dict, output: str | None, json_path: str | None) -> int:
+                tree_options: dict, output: str | None, json_path: str | None,
+                trace_imports: bool = False) -> int:
     """Run the program under a trace; returns the exit status to use."""
     sys.argv[:] = [target, *args]
     try:
@@ -92,6 +98,8 @@ def run_program(target: str, is_module: bool, args: list, trace_options: dict,
 
     sys.modules["__main__"] = module
     t = trace(**trace_options)
+    if not trace_imports:
+        t._extra_ignore = IMPORT_MACHINERY
     status, failure, interrupted = 0, None, None
     t._begin(stacklevel=2)
     try:

@@ -216,6 +216,7 @@ class trace:
         self._wall_end: float | None = None
         self._roots = None
         self._cache_path = None
+        self._extra_ignore: tuple = ()  # added by the runner (import machinery)
 
     # ------------------------------------------------------------------
     # Recording
@@ -260,7 +261,7 @@ class trace:
             max_depth=settings["max_depth"], max_calls=settings["max_calls"],
             max_time=settings["max_time"], max_repr=settings["max_repr"],
             show_args=settings["show_args"], show_return=settings["show_return"],
-            ignore_modules=tuple(settings["ignore_modules"]),
+            ignore_modules=tuple(settings["ignore_modules"]) + self._extra_ignore,
             include_modules=tuple(settings["include_modules"]),
             threads=settings.get("threads", False),
             config_json=json.dumps(self._config_dict(settings)),
