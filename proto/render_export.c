@@ -637,6 +637,31 @@ static void json_trace(jw *w, const tp_tree *t, int64_t wall_us)
     jw_close(w, ']');
 }
 
+/* The document, key by key (1.0.0's keys first, ours marked +):
+ *
+ *   tracepatch_version  "2.0.0"       schema_version  1
+ *   timestamp           local ISO-8601 of the trace start, with µs
+ *   label, trace_id     string or null
+ *   start +             Unix seconds, µs      wall_start_ns +  exact
+ *   duration_ms         with µs               duration_ns +    exact
+ *   call_count, was_limited, limit_reason, dropped +
+ *   config              the trace's config object ({} when none or invalid)
+ *   stats               calls, modules, max_depth, unique_functions,
+ *                       exceptions +, duration_ms, slowest {name, elapsed_ms},
+ *                       most_called {name, count}, functions [{name, module,
+ *                       qualname, count, total_ms, self_ms, min_ms, max_ms,
+ *                       avg_ms, exceptions}], per_module [{module, calls,
+ *                       functions, self_ms}], and 1.0.0's max_depth_reached,
+ *                       unique_modules, slowest_call_ms, slowest_call_name
+ *   trace               root calls, each: name (the qualname), module, args,
+ *                       return_value, exception ("Type: message"), start, end
+ *                       (Unix seconds, µs), elapsed_ms, file, lineno (null
+ *                       when unknown); + qualname, exception_type,
+ *                       exception_message, caught, unfinished, generator,
+ *                       suspends, thread, start_ns, end_ns (since the trace
+ *                       start); on a folded node + count, total_ms, self_ms,
+ *                       min_ms, max_ms, raised, args_mixed, return_mixed;
+ *                       then children. */
 int tp_render_json(const tp_tree *t, bool pretty, tp_buf *out)
 {
     if (!t || !out)
