@@ -8,6 +8,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "tcache.h"
 #include "tp_err.h"
 #include "tp_version.h"
 #include "tphd.h"
@@ -126,6 +127,7 @@ int tphd_run(const tphd_config *cfg)
         return 1;
     }
     uv_run(&d->loop, UV_RUN_DEFAULT);
+    tp_tcache_clear();
     tp_store_close(d->store);
     d->store = NULL;
     tp_server_free(d->server);

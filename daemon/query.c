@@ -173,22 +173,29 @@ int tp_qresolve(tp_qctx *q, const char *prefix, int64_t *ret_rowid)
     return 0;
 }
 
-int tp_qload(tp_qctx *q, const char *key, tp_tree **ret, int64_t *ret_rowid)
+int tp_qresolve_arg(tp_qctx *q, const char *key, int64_t *ret_rowid)
 {
     const char *id;
-    int64_t rowid;
-    char err[256];
     int r = tp_qarg_str(q, key, NULL, &id);
     if (r < 0)
         return r;
     if (!id)
         return tp_qfail(q, TP_ERR_MISSING, "argument \"%s\" (a trace ID) is required", key);
-    r = tp_qresolve(q, id, &rowid);
-    if (r < 0)
-        return r;
-    r = tp_rebuild_tree(q->db, rowid, ret, err, sizeof(err));
-    if (r < 0)
-        return tp_qfail(q, r, "%s", err);
+    return tp_qresolve(q, id, ret_rowid);
+}
+
+int tp_qtrees(tp_qctx *q, int64_t rowid, tp_tcache_entry **ret)
+{
+    char err[256];
+    int r = tp_tcache_get(q->db, rowid, ret, err, sizeof(err));
+    return r < 0 ? tp_qfail(q, r, "%s", err) : 0;
+}
+
+int tp_qload(tp_qctx *q, const char *key, tp_tcache_entry **ret, int64_t *ret_rowid)
+{
+    int64_t rowid;
+    if (tp_qresolve_arg(q, key, &rowid) < 0 || tp_qtrees(q, rowid, ret) < 0)
+        return q->res->code;
     if (ret_rowid)
         *ret_rowid = rowid;
     return 0;
@@ -356,11 +363,11 @@ static int op_get(tp_qctx *q)
         return q->res->code;
     if (what && strcmp(what, "trace") == 0) {
         /* PROTOCOL.md: the trace itself, in tracepatch's JSON schema. */
-        tp_tree *t = NULL;
-        if (tp_qload(q, "id", &t, NULL) < 0)
+        tp_tcache_entry *e = NULL;
+        if (tp_qload(q, "id", &e, NULL) < 0)
             return q->res->code;
-        int r = tp_render_json(t, false, &q->res->body);
-        tp_tree_free(t);
+        int r = tp_render_json(tp_tcache_raw(e), false, &q->res->body);
+        tp_tcache_put(e);
         if (r < 0)
             return tp_qfail(q, r, "cannot render: %s", tp_strerror(r));
         q->res->content_type = TP_CT_JSON;
@@ -398,15 +405,15 @@ int tp_qget_json(tp_qctx *q, int64_t rowid, json_t **ret)
     sqlite3_finalize(st);
     if (!stats) {
         /* Not finalized yet (just ended, or still open): compute it now. */
-        tp_tree *t = NULL;
+        tp_tcache_entry *e = NULL;
         tp_stats *s = NULL;
         char err[256];
-        int r = tp_rebuild_tree(q->db, rowid, &t, err, sizeof(err));
+        int r = tp_tcache_get(q->db, rowid, &e, err, sizeof(err));
         if (r == 0)
-            r = tp_tree_stats(t, &s);
-        stats = r == 0 ? tp_stats_json(t, s, false) : json_null();
+            r = tp_tree_stats(tp_tcache_raw(e), &s);
+        stats = r == 0 ? tp_stats_json(tp_tcache_raw(e), s, false) : json_null();
         tp_stats_free(s);
-        tp_tree_free(t);
+        tp_tcache_put(e);
     }
     json_object_set_new(o, "stats", stats ? stats : json_null());
     *ret = o;

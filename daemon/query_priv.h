@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "query.h"
+#include "tcache.h"
 
 #define TP_CT_JSON "application/json"
 #define TP_CT_TEXT "text/plain; charset=utf-8"
@@ -34,9 +35,15 @@ int tp_qarg_num(tp_qctx *q, const char *key, double def, double *ret);
  *  TP_ERR_AMBIGUOUS (listing up to 5 candidates) or TP_ERR_DB via tp_qfail. */
 int tp_qresolve(tp_qctx *q, const char *prefix, int64_t *ret_rowid);
 
-/** Resolve args[key] and rebuild that trace's tree; *ret_rowid (may be
- *  NULL) gets its rowid. */
-int tp_qload(tp_qctx *q, const char *key, tp_tree **ret, int64_t *ret_rowid);
+/** Resolve args[key] (a required trace ID argument) to a rowid. */
+int tp_qresolve_arg(tp_qctx *q, const char *key, int64_t *ret_rowid);
+
+/** The trace's trees (tcache.h): a locked cache entry to release with
+ *  tp_tcache_put(). */
+int tp_qtrees(tp_qctx *q, int64_t rowid, tp_tcache_entry **ret);
+
+/** tp_qresolve_arg() then tp_qtrees(); *ret_rowid may be NULL. */
+int tp_qload(tp_qctx *q, const char *key, tp_tcache_entry **ret, int64_t *ret_rowid);
 
 /** What "get" answers for a trace: the summary plus config, stats and the
  *  other stored facts. */

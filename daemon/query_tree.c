@@ -109,7 +109,8 @@ int tp_query_tree(tp_qctx *q)
     static const char *const formats[] = {"text", "json", "web", NULL};
     const char *format, *filters[MAX_FILTERS];
     tp_render_opts ro;
-    tp_tree *t = NULL, *sub = NULL;
+    tp_tcache_entry *e = NULL;
+    tp_tree *sub = NULL;
     int64_t node;
     if (format_of(q, "text", formats, &format) < 0)
         return q->res->code;
@@ -118,8 +119,9 @@ int tp_query_tree(tp_qctx *q)
     if (read_render_opts(q, &ro, filters) < 0 ||
         tp_qarg_int(q, "node", -1, &node) < 0)
         return q->res->code;
-    if (tp_qload(q, "id", &t, NULL) < 0)
+    if (tp_qload(q, "id", &e, NULL) < 0)
         return q->res->code;
+    const tp_tree *t = tp_tcache_raw(e);
     int r = 0;
     if (node >= 0) {
         if ((uint64_t)node >= t->nnodes) {
@@ -151,7 +153,7 @@ int tp_query_tree(tp_qctx *q)
     }
 out:
     tp_tree_free(sub);
-    tp_tree_free(t);
+    tp_tcache_put(e);
     return r;
 }
 
@@ -160,11 +162,12 @@ int tp_query_stats(tp_qctx *q)
     static const char *const formats[] = {"text", "json", NULL};
     const char *format;
     bool color;
-    tp_tree *t = NULL;
+    tp_tcache_entry *e = NULL;
     tp_stats *s = NULL;
     if (format_of(q, "text", formats, &format) < 0 ||
-        tp_qarg_bool(q, opts_obj(q), "color", false, &color) < 0 || tp_qload(q, "id", &t, NULL) < 0)
+        tp_qarg_bool(q, opts_obj(q), "color", false, &color) < 0 || tp_qload(q, "id", &e, NULL) < 0)
         return q->res->code;
+    const tp_tree *t = tp_tcache_raw(e);
     int r = tp_tree_stats(t, &s);
     if (r < 0) {
         tp_qfail(q, r, "cannot compute statistics: %s", tp_strerror(r));
@@ -175,7 +178,7 @@ int tp_query_stats(tp_qctx *q)
         r = j ? tp_qreply_json(q, j) : tp_qfail(q, -ENOMEM, "out of memory");
     }
     tp_stats_free(s);
-    tp_tree_free(t);
+    tp_tcache_put(e);
     return r;
 }
 
@@ -213,17 +216,25 @@ int tp_query_diff(tp_qctx *q)
     const char *format;
     bool color;
     double pct, abs_ms;
-    tp_tree *a = NULL, *b = NULL;
+    int64_t ra, rb;
+    tp_tcache_entry *ea = NULL, *eb = NULL;
     tp_diff *d = NULL;
     if (format_of(q, "text", formats, &format) < 0 ||
         tp_qarg_bool(q, opts_obj(q), "color", false, &color) < 0 ||
         tp_qarg_num(q, "time_pct", 20, &pct) < 0 || tp_qarg_num(q, "time_abs_ms", 0.1, &abs_ms) < 0)
         return q->res->code;
-    int r = tp_qload(q, "a", &a, NULL);
+    int r = tp_qresolve_arg(q, "a", &ra);
     if (r == 0)
-        r = tp_qload(q, "b", &b, NULL);
+        r = tp_qresolve_arg(q, "b", &rb);
+    /* Entries are locked: take them in rowid order (two diffs of the same
+     * pair in opposite order must not wait for each other), once each. */
+    if (r == 0)
+        r = tp_qtrees(q, ra < rb ? ra : rb, ra < rb ? &ea : &eb);
+    if (r == 0 && ra != rb)
+        r = tp_qtrees(q, ra < rb ? rb : ra, ra < rb ? &eb : &ea);
     if (r < 0)
         goto out;
+    const tp_tree *a = tp_tcache_raw(ea ? ea : eb), *b = tp_tcache_raw(eb ? eb : ea);
     tp_diff_opts o = {.time_pct = pct, .time_abs_ns = (int64_t)(abs_ms * 1e6)};
     r = tp_tree_diff(a, b, &o, &d);
     if (r < 0) {
@@ -236,8 +247,8 @@ int tp_query_diff(tp_qctx *q)
     }
 out:
     tp_diff_free(d);
-    tp_tree_free(a);
-    tp_tree_free(b);
+    tp_tcache_put(ea);
+    tp_tcache_put(eb);
     return r;
 }
 
@@ -245,12 +256,13 @@ int tp_query_export(tp_qctx *q)
 {
     static const char *const formats[] = {"json", "csv", "chrome", "folded", "html", NULL};
     const char *format;
-    tp_tree *t = NULL;
+    tp_tcache_entry *e = NULL;
     int64_t rowid;
     if (format_of(q, "json", formats, &format) < 0)
         return q->res->code;
-    if (tp_qload(q, "id", &t, &rowid) < 0)
+    if (tp_qload(q, "id", &e, &rowid) < 0)
         return q->res->code;
+    const tp_tree *t = tp_tcache_raw(e);
     tp_buf *out = &q->res->body;
     int r;
     if (strcmp(format, "json") == 0)
@@ -263,7 +275,7 @@ int tp_query_export(tp_qctx *q)
         r = rendered(q, tp_render_folded(t, out), TP_CT_TEXT);
     else
         r = tp_query_export_html(q, t, rowid);
-    tp_tree_free(t);
+    tp_tcache_put(e);
     return r;
 }
 

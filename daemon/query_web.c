@@ -12,22 +12,18 @@
 #include "render_web.h"
 #include "tp_err.h"
 
-/* Rebuild args.id and fold it. */
-static int load_folded(tp_qctx *q, tp_tree **ret_raw, tp_tree **ret_folded)
+/* args.id's folded tree, from the cache. */
+static int load_folded(tp_qctx *q, tp_tcache_entry **ret_e, const tp_tree **ret_folded)
 {
-    tp_tree *t = NULL, *f = NULL;
-    if (tp_qload(q, "id", &t, NULL) < 0)
+    tp_tcache_entry *e = NULL;
+    if (tp_qload(q, "id", &e, NULL) < 0)
         return q->res->code;
-    int r = tp_tree_fold(t, NULL, &f);
+    int r = tp_tcache_folded(e, ret_folded);
     if (r < 0) {
-        tp_tree_free(t);
+        tp_tcache_put(e);
         return tp_qfail(q, r, "cannot fold the tree: %s", tp_strerror(r));
     }
-    if (ret_raw)
-        *ret_raw = t;
-    else
-        tp_tree_free(t);
-    *ret_folded = f;
+    *ret_e = e;
     return 0;
 }
 
@@ -55,8 +51,9 @@ int tp_query_tree_web(tp_qctx *q)
     if (depth < -1 || depth > INT32_MAX)
         return tp_qfail(q, -EINVAL, "argument \"depth\" is out of range");
     o.depth = (int32_t)depth;
-    tp_tree *f = NULL;
-    if (load_folded(q, NULL, &f) < 0)
+    tp_tcache_entry *e = NULL;
+    const tp_tree *f = NULL;
+    if (load_folded(q, &e, &f) < 0)
         return q->res->code;
     int r = 0;
     if (node >= 0 && (uint64_t)node >= f->nnodes) {
@@ -70,7 +67,7 @@ int tp_query_tree_web(tp_qctx *q)
     else
         q->res->content_type = TP_CT_JSON;
 out:
-    tp_tree_free(f);
+    tp_tcache_put(e);
     return r;
 }
 
@@ -78,19 +75,20 @@ int tp_query_search(tp_qctx *q)
 {
     const char *text;
     uint32_t limit = 0;
-    tp_tree *f = NULL;
+    tp_tcache_entry *e = NULL;
+    const tp_tree *f = NULL;
     if (tp_qarg_str(q, "q", NULL, &text) < 0 || u32_arg(q, "limit", 0, 0, &limit) < 0)
         return q->res->code;
     if (!text)
         return tp_qfail(q, TP_ERR_MISSING, "argument \"q\" (the text to find) is required");
-    if (load_folded(q, NULL, &f) < 0)
+    if (load_folded(q, &e, &f) < 0)
         return q->res->code;
     int r = tp_render_web_search(f, text, limit, &q->res->body);
     if (r < 0)
         tp_qfail(q, r, "cannot search: %s", tp_strerror(r));
     else
         q->res->content_type = TP_CT_JSON;
-    tp_tree_free(f);
+    tp_tcache_put(e);
     return r;
 }
 

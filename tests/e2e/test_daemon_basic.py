@@ -477,3 +477,54 @@ def test_socket_activation_and_notify(tmp_path):
         if p.poll() is None:
             p.kill()
     assert os.path.exists(sock_path)  # systemd's socket is not ours to remove
+
+
+def send_four_helpers(c, trace):
+    c.begin(trace, label="b")
+    ev = Events().call(0, 1 * MS, "")
+    for i in range(4):
+        ev.call(1, (2 + i) * MS, f"x={i}").ret((2 + i) * MS + MS // 2, str(i * 2))
+    ev.ret(9 * MS, "'done'")
+    c.events(trace, 0, ev)
+    c.end(trace, 10 * MS, 5)
+    return c.recv()
+
+
+def test_diff(tphd):
+    with tphd.connect() as c:
+        simple_trace(c, T1)
+        assert c.recv()[0] == ACK
+        assert send_four_helpers(c, T2) == (ACK, {"trace": T2})
+        d = c.qjson("diff", {"a": T1, "b": T2, "format": "json"})
+        assert d == {"calls_a": 4, "calls_b": 5, "duration_a_ms": 10.0, "duration_b_ms": 10.0,
+                     "changes": [{"kind": "count", "path": "app.main > app.helper",
+                                  "name": "app.helper", "count_a": 3, "count_b": 4,
+                                  "total_a_ms": 1.5, "total_b_ms": 2.0}],
+                     "functions_added": [], "functions_removed": []}
+        ok, ct, text = c.query("diff", {"a": T1[:4], "b": T2[:4]})
+        assert ok and "~ app.main > app.helper  calls ×3 -> ×4" in text.decode()
+        # The other way round, and a trace against itself.
+        assert c.qjson("diff", {"a": T2, "b": T1, "format": "json"})["changes"][0]["count_a"] == 4
+        assert c.qjson("diff", {"a": T1, "b": T1, "format": "json"})["changes"] == []
+        assert c.query("diff", {"a": T1}) == (False, ERR["MISSING"],
+                                              'argument "b" (a trace ID) is required')
+
+
+def test_report_ui_queries(tphd):
+    with tphd.connect() as c:
+        simple_trace(c, T1)
+        assert c.recv()[0] == ACK
+        ok, code, msg = c.query("search", {"id": T1, "q": "helper"})
+        if not ok and code == -95:  # -ENOTSUP: built without web/
+            pytest.skip(msg)
+        assert ok
+        web = c.qjson("tree", {"id": T1, "format": "web"})
+        assert (web["total"], [n["name"] for n in web["nodes"]]) == (1, ["app.main"])
+        kids = c.qjson("tree", {"id": T1, "format": "web", "node": 0})
+        assert [(n["name"], n["count"]) for n in kids["nodes"]] == [("app.helper", 3)]
+        found = c.qjson("search", {"id": T1, "q": "helper"})
+        assert found["total"] == 1
+        ok, ct, html = c.query("export", {"id": T1, "format": "html"})
+        assert ok and ct == "text/html; charset=utf-8"
+        assert html.startswith(b"<!DOCTYPE html>") or html.startswith(b"<!doctype html>")
+        assert T1.encode() in html
