@@ -1,8 +1,8 @@
 """trace as a decorator, on every kind of function."""
 
 import asyncio
-import functools
 import inspect
+import sys
 
 import pytest
 
@@ -161,7 +161,11 @@ def test_generator_return_value_send_throw_and_close():
     g = gen(5)
     next(g)
     g.close()  # not an error: no exception, no return value, finished
-    assert outline(gen.last_trace.roots, strip=M) == "gen(n=5) [gen 1]\n  helper(x=0) -> 0"
+    # Python 3.13 closes a generator suspended outside any try block without
+    # running its frame: no monitoring event reports the end, so the call
+    # stays open until the trace stops.
+    closed = "gen(n=5) [gen 1]" + (" [unfinished]" if sys.version_info >= (3, 13) else "")
+    assert outline(gen.last_trace.roots, strip=M) == closed + "\n  helper(x=0) -> 0"
 
 
 def test_coroutine_function():
@@ -213,7 +217,6 @@ def test_methods_static_and_class_methods():
 
 def test_wraps_keeps_the_wrapped_function_reachable():
     assert Service.method.__wrapped__.__qualname__ == "Service.method"
-    assert functools.WRAPPER_ASSIGNMENTS  # sanity: wraps copied these
     for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
         assert getattr(coro, attr) == getattr(coro.__wrapped__, attr)
         assert getattr(agen, attr) == getattr(agen.__wrapped__, attr)

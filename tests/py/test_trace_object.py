@@ -284,17 +284,23 @@ def test_ignore_and_include_modules():
     assert outline(t.roots, strip=M) == "square(x=3) -> 9"
 
 
-def test_other_threads_are_not_recorded_by_default():
-    def worker():
-        square(100)
+def worker():
+    square(100)
 
-    with trace(cache=False) as t:
-        th = threading.Thread(target=worker)
-        th.start()
-        th.join()
-        square(1)
-    assert outline(t.roots, strip=M).splitlines()[-1] == "square(x=1) -> 1"
-    assert "x=100" not in outline(t.roots)
+
+def test_threads_are_recorded_only_with_threads_true():
+    for threads in (False, True):
+        with trace(cache=False, threads=threads, ignore_modules=["threading", "_weakrefset"]) as t:
+            th = threading.Thread(target=worker)
+            th.start()
+            th.join()
+            square(1)
+        if not threads:
+            assert outline(t.roots, strip=M) == "square(x=1) -> 1"
+        else:
+            assert sorted(outline([r], strip=M) for r in t.roots) == [
+                "square(x=1) -> 1", "worker() -> None\n  square(x=100) -> 10000"]
+            assert {r.qualname: r.thread for r in t.roots} == {"worker": 1, "square": 0}
 
 
 def test_nested_traces_each_get_a_complete_record():
