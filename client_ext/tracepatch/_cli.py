@@ -86,12 +86,18 @@ def _add_run(sub) -> argparse.ArgumentParser:
     out.add_argument("--no-fold", action="store_true",
                      help="do not fold repeated sibling calls into one [xN] line")
     out.add_argument("--no-header", action="store_true", help="omit the statistics header")
-    rec = p.add_argument_group("recording (defaults: keywords > TRACEPATCH_* env > config file)")
+    rec = p.add_argument_group(
+        "recording", "These win over TRACEPATCH_* variables and the config file, which "
+        "apply otherwise.")
     rec.add_argument("--label", help="trace label (default: the script or module name)")
-    rec.add_argument("--max-calls", type=_positive_int, metavar="N")
-    rec.add_argument("--max-depth", type=_positive_int, metavar="N")
-    rec.add_argument("--max-time", type=_seconds, metavar="SECONDS")
-    rec.add_argument("--max-repr", type=_positive_int, metavar="N")
+    rec.add_argument("--max-calls", type=_positive_int, metavar="N",
+                     help="stop recording after N calls (default 10000)")
+    rec.add_argument("--max-depth", type=_positive_int, metavar="N",
+                     help="record N levels of nesting at most (default 30)")
+    rec.add_argument("--max-time", type=_seconds, metavar="SECONDS",
+                     help="stop recording after SECONDS (default 60)")
+    rec.add_argument("--max-repr", type=_positive_int, metavar="N",
+                     help="keep N characters of each argument/return repr (default 120)")
     rec.add_argument("--ignore-module", action="append", metavar="PREFIX", dest="ignore_modules",
                      help="leave out modules with this prefix (repeatable)")
     rec.add_argument("--include-module", action="append", metavar="PREFIX",
