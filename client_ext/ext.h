@@ -57,7 +57,17 @@ typedef struct tp_fent {
     uint32_t flags; /* TP_FENT_* */
     PyObject *exc; /* strong: exception handled in this call, reported as CAUGHT
                       if it returns normally; NULL when none */
+    PyObject *wref; /* 3.13+, generators: weak reference to the generator, to
+                       notice one closed without any event; NULL otherwise */
+    int64_t t_susp; /* ticks since t0 of its last suspension */
 } tp_fent;
+
+/** Release what an entry holds. */
+static inline void tp_fent_clear(tp_fent *e)
+{
+    Py_CLEAR(e->exc);
+    Py_CLEAR(e->wref);
+}
 
 struct tp_session;
 struct tp_codeinfo;

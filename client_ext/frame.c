@@ -24,6 +24,19 @@ void *tp_pyframe_key(PyFrameObject *f)
 }
 
 #if TP_PY312
+PyObject *tp_frame_generator(void *key)
+{
+    _PyInterpreterFrame *f = key;
+    if (f->owner != FRAME_OWNED_BY_GENERATOR)
+        return NULL;
+    return (PyObject *)_PyFrame_GetGenerator(f);
+}
+
+bool tp_generator_finished(PyObject *gen)
+{
+    return FRAME_STATE_FINISHED(((PyGenObject *)gen)->gi_frame_state);
+}
+
 PyObject *tp_frame_globals(void *key)
 {
     return ((_PyInterpreterFrame *)key)->f_globals;
@@ -33,6 +46,21 @@ PyObject **tp_frame_locals(void *key)
 {
     return ((_PyInterpreterFrame *)key)->localsplus;
 }
+#else
+PyObject *tp_frame_generator(void *key)
+{
+    (void)key;
+    return NULL;
+}
+
+bool tp_generator_finished(PyObject *gen)
+{
+    (void)gen;
+    return false;
+}
+#endif
+
+#if TP_PY312
 #elif TP_PY311
 PyObject *tp_frame_globals(void *key)
 {

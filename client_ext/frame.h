@@ -45,6 +45,13 @@ bool tp_pyframe_first_start(PyFrameObject *f);
 bool tp_pyframe_suspending(PyFrameObject *f);
 #endif
 
+/** 3.12+: the generator, coroutine or async generator owning the frame
+ *  named by key (borrowed), or NULL when it is not a generator's frame. */
+PyObject *tp_frame_generator(void *key);
+
+/** Whether a generator (from tp_frame_generator) has finished. */
+bool tp_generator_finished(PyObject *gen);
+
 /** Whether the argument slot i of code co holds a cell wrapping the value
  *  (a parameter captured by an inner function). */
 bool tp_code_arg_is_cell(PyCodeObject *co, int i);

@@ -181,6 +181,15 @@ static void on_call(tp_tls *tls, PyFrameObject *f)
 
 static void on_event(tp_tls *tls, PyFrameObject *f, int what, PyObject *arg)
 {
+    if (what == PyTrace_C_EXCEPTION) {
+        /* A builtin is raising (perhaps passing on what a waiting UNWIND
+         * needs): the exception is on its way to this frame, where the trace
+         * function sees it. */
+        tp_scope_check(tls);
+        if (tls->unwind_pending || tls->nactive)
+            trace_on(tls);
+        return;
+    }
     if (tls->trace_on)
         trace_off(tls);
     if (tls->unwind_pending)
@@ -202,9 +211,6 @@ static void on_event(tp_tls *tls, PyFrameObject *f, int what, PyObject *arg)
         } else {
             tp_rec_return(tls, f, arg);
         }
-        break;
-    case PyTrace_C_EXCEPTION:
-        trace_on(tls); /* see the exception arrive in this frame */
         break;
     default:
         break;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "capture.h"
+#include "frame.h"
 
 /* State shared by the bindings of one event: the time, read once, and the
  * captured text, reused while sessions agree on max_repr. */
@@ -132,7 +133,7 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
     tp_evlog_put(&s->log, TP_EV_CALL, fl, fid, (uint64_t)(now - s->t0));
     if (s->show_args)
         tp_evlog_text(&s->log, tls->scratch.data, tlen);
-    b->stack[b->depth++] = (tp_fent){key, s->call_count++, gen ? TP_FENT_GEN : 0, NULL};
+    b->stack[b->depth++] = (tp_fent){key, s->call_count++, gen ? TP_FENT_GEN : 0, NULL, NULL, 0};
 }
 
 void tp_rec_start(tp_tls *tls, tp_codeinfo *ci, void *key, PyObject *const *locals)
@@ -163,8 +164,7 @@ static int capture_exc(tp_tls *tls, PyObject *exc, uint32_t max_repr)
 
 static void pop(tp_binding *b)
 {
-    tp_fent *top = &b->stack[--b->depth];
-    Py_CLEAR(top->exc);
+    tp_fent_clear(&b->stack[--b->depth]);
 }
 
 static void return_one(tp_tls *tls, tp_binding *b, void *key, PyObject *retval, evctx *e)
@@ -266,7 +266,7 @@ void tp_rec_unwind(tp_tls *tls, void *key, PyObject *exc)
             continue;
         tp_fent ent = b->stack[--b->depth];
         write_unwind(tls, b, &ent, exc, ev_now(&e));
-        Py_XDECREF(ent.exc);
+        tp_fent_clear(&ent);
     }
 }
 
@@ -311,10 +311,11 @@ void tp_rec_unwind_resolve(tp_tls *tls, PyObject *exc)
         tp_binding *b = todo[i];
         tp_fent ent = b->unwind_ent;
         b->unwind_ent.exc = NULL;
+        b->unwind_ent.wref = NULL;
         b->unwind_pending = false;
         if (!b->dead)
             write_unwind(tls, b, &ent, exc, (int64_t)b->unwind_t);
-        Py_XDECREF(ent.exc);
+        tp_fent_clear(&ent);
         Py_DECREF((PyObject *)b->s);
     }
 }
@@ -337,10 +338,11 @@ static bool susp_put(tp_session *s, void *key, const tp_fent *ent)
             s->susp_cap = cap;
         }
         idx = s->nsusp++;
+        memset(&s->susp[idx], 0, sizeof(s->susp[idx]));
     }
     uint32_t old;
     if (tp_u64map_get(&s->suspmap, (uint64_t)(uintptr_t)key, &old)) {
-        Py_CLEAR(s->susp[old].ent.exc); /* stale: its generator died unseen */
+        tp_fent_clear(&s->susp[old].ent); /* stale: its generator died unseen */
         s->susp[old].next_free = s->susp_free;
         s->susp_free = old;
     }
@@ -361,6 +363,7 @@ static bool susp_take(tp_session *s, void *key, tp_fent *ret)
         return false;
     *ret = s->susp[idx].ent;
     s->susp[idx].ent.exc = NULL;
+    s->susp[idx].ent.wref = NULL;
     s->susp[idx].next_free = s->susp_free;
     s->susp_free = idx;
     return true;
@@ -375,12 +378,24 @@ void tp_rec_yield(tp_tls *tls, void *key)
             continue;
         tp_session *s = b->s;
         tp_fent ent = b->stack[--b->depth];
+        int64_t now = ev_now(&e);
+        ent.t_susp = now - s->t0;
+#if PY_VERSION_HEX >= 0x030D0000
+        /* 3.13 closes a generator suspended outside a try block without
+         * running it, so without any event: a weak reference lets stop()
+         * notice (see tp_session_close_silent()). */
+        if (!ent.wref) {
+            PyObject *g = tp_frame_generator(key);
+            ent.wref = g ? PyWeakref_NewRef(g, NULL) : NULL;
+            if (!ent.wref)
+                PyErr_Clear();
+        }
+#endif
         if (!susp_put(s, key, &ent)) {
-            Py_XDECREF(ent.exc);
+            tp_fent_clear(&ent);
             out_of_memory(s);
             continue;
         }
-        int64_t now = ev_now(&e);
         if (log_begin(b, 0, 0, now))
             tp_evlog_put(&s->log, TP_EV_YIELD, 0, ent.seq, (uint64_t)(now - s->t0));
     }
@@ -400,13 +415,13 @@ bool tp_rec_resume(tp_tls *tls, void *key)
             continue;
         any = true;
         if (b->depth == b->cap && stack_grow(b) < 0) {
-            Py_XDECREF(ent.exc);
+            tp_fent_clear(&ent);
             out_of_memory(s);
             continue;
         }
         int64_t now = ev_now(&e);
         if (!log_begin(b, 0, 0, now)) {
-            Py_XDECREF(ent.exc);
+            tp_fent_clear(&ent);
             continue;
         }
         tp_evlog_put(&s->log, TP_EV_RESUME, 0, ent.seq, (uint64_t)(now - s->t0));
@@ -421,7 +436,7 @@ void tp_rec_forget(tp_tls *tls, void *key)
         tp_session *s = tls->active[i]->s;
         tp_fent ent;
         if (tp_u64map_len(&s->suspmap) && susp_take(s, key, &ent))
-            Py_XDECREF(ent.exc);
+            tp_fent_clear(&ent);
     }
 }
 

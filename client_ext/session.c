@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "capture.h"
+#include "frame.h"
 #include "codeinfo.h"
 #include "hooks.h"
 #include "record.h"
@@ -386,20 +387,62 @@ static void convert_times(tp_session *s)
         tp_evlog_scale_times(&s->log, r);
 }
 
+/* Suspended generators that ended without an event (3.13 closes one
+ * suspended outside a try block without running it, at close() or when it is
+ * collected): each ends at its last suspension. The events go to a thread
+ * index of their own, as the builder keeps each thread's times monotonic and
+ * these are older than the threads' last events. */
+static void close_silent(tp_session *s)
+{
+    bool any = false;
+    uint32_t thread = 0;
+    for (uint32_t i = 0; i < s->nsusp; i++) {
+        tp_fent *e = &s->susp[i].ent;
+        if (!e->wref)
+            continue;
+#if PY_VERSION_HEX >= 0x030D0000
+        PyObject *g = NULL;
+        if (PyWeakref_GetRef(e->wref, &g) < 0) {
+            PyErr_Clear();
+            continue;
+        }
+        bool suspended = g && !tp_generator_finished(g);
+        Py_XDECREF(g);
+        if (suspended)
+            continue;
+#else
+        continue; /* only 3.13+ takes these references */
+#endif
+        if (tp_evlog_reserve(&s->log, 0, 0) < 0) {
+            s->dropped++;
+            break;
+        }
+        if (!any) {
+            thread = s->nthreads++;
+            any = true;
+        }
+        tp_evlog_put(&s->log, TP_EV_THREAD, 0, thread, (uint64_t)e->t_susp);
+        tp_evlog_put(&s->log, TP_EV_RESUME, 0, e->seq, (uint64_t)e->t_susp);
+        tp_evlog_put(&s->log, TP_EV_RETURN, 0, 0, (uint64_t)e->t_susp);
+        s->log_thread = thread;
+    }
+}
+
 /* End an active session (stop(), or a start() that failed half-way). */
 static void session_end(tp_session *s)
 {
     recording_off(s);
     s->state = TP_SESSION_STOPPED;
+    close_silent(s);
     convert_times(s);
     tp_unbind_all(s, true);
     for (size_t i = 0; i < s->nbind; i++) {
         tp_binding *b = s->bindings[i];
         while (b->depth)
-            Py_CLEAR(b->stack[--b->depth].exc);
+            tp_fent_clear(&b->stack[--b->depth]);
         if (b->unwind_pending) {
             b->unwind_pending = false;
-            Py_CLEAR(b->unwind_ent.exc);
+            tp_fent_clear(&b->unwind_ent);
         }
     }
     tp_tls *tls = tp_tls_get(false);
@@ -501,8 +544,8 @@ static void session_dealloc(PyObject *self)
     for (size_t i = 0; i < s->nbind; i++) {
         tp_binding *b = s->bindings[i];
         while (b->depth)
-            Py_CLEAR(b->stack[--b->depth].exc);
-        Py_CLEAR(b->unwind_ent.exc);
+            tp_fent_clear(&b->stack[--b->depth]);
+        tp_fent_clear(&b->unwind_ent);
         PyMem_RawFree(b->stack);
         PyMem_RawFree(b);
     }
@@ -515,7 +558,7 @@ static void session_dealloc(PyObject *self)
     PyMem_RawFree(s->funcs);
     tp_u64map_free(&s->funcmap);
     for (uint32_t i = 0; i < s->nsusp; i++)
-        Py_CLEAR(s->susp[i].ent.exc);
+        tp_fent_clear(&s->susp[i].ent);
     PyMem_RawFree(s->susp);
     tp_u64map_free(&s->suspmap);
     tp_evlog_free(&s->log);

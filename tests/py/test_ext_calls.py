@@ -169,17 +169,37 @@ def early_break():
     return "e"
 
 
+def close_explicitly():
+    g = gen(5)
+    next(g)
+    g.close()
+    return "c"
+
+
 def test_generator_closed_early():
-    s, _ = record(early_break)
+    # close() (by `break` dropping the generator, or explicitly) ends the call
+    # without an exception and without a return value. 3.13 closes a
+    # generator suspended outside any try block without running it, so with
+    # no event: stop() notices and ends the call at its last suspension.
+    for fn, suspends in ((early_break, 2), (close_explicitly, 1)):
+        s, _ = record(fn)
+        n = s.nodes()[1]
+        assert (n[QUALNAME], n[RET], n[EXC_TYPE], n[FLAGS], n[SUSPENDS]) == (
+            "gen", None, None, GEN, suspends)
+        check_times(s)
+
+
+def keep_suspended():
+    g = gen(5)
+    next(g)
+    return g
+
+
+def test_generator_still_suspended_at_stop_is_unfinished():
+    s, g = record(keep_suspended)
     n = s.nodes()[1]
-    assert n[QUALNAME] == "gen" and n[EXC_TYPE] is None and n[SUSPENDS] == 2
-    if sys.version_info >= (3, 13):
-        # 3.13 closes a generator suspended outside any try block without
-        # running it: no event, so the call stays open until the trace ends.
-        assert n[FLAGS] == GEN | OPEN
-    else:
-        # close() ran GeneratorExit through it: an end, not an error
-        assert n[FLAGS] == GEN and n[RET] is None
+    assert (n[QUALNAME], n[FLAGS], n[SUSPENDS]) == ("gen", GEN | OPEN, 1)
+    assert n[10] == s.duration_ns
 
 
 async def agen(n):
