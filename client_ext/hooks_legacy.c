@@ -167,8 +167,10 @@ static void on_call(tp_tls *tls, PyFrameObject *f)
 {
     PyCodeObject *co = tp_pyframe_code(f);
     tp_codeinfo *ci = tp_codeinfo_get(co, tp_frame_globals(f));
-    if (!ci)
+    if (!ci) {
+        tp_rec_out_of_memory(tls);
         return;
+    }
     if (ci->flags & TP_CI_GEN) {
         if (!tp_pyframe_first_start(f)) {
             tp_rec_resume(tls, f);

@@ -85,8 +85,10 @@ static PyObject *cb_start(PyObject *self, PyObject *const *args, Py_ssize_t narg
         return local_result(co);
     void *key = tp_frame_current(tls->tstate);
     tp_codeinfo *ci = tp_codeinfo_get(co, tp_frame_globals(key));
-    if (!ci)
+    if (!ci) {
+        tp_rec_out_of_memory(tls);
         Py_RETURN_NONE;
+    }
     if (ignored_by_all(ci)) {
         tp_g.disabled_any = true;
         return Py_NewRef(tp_g.disable);
@@ -307,6 +309,8 @@ void tp_hooks_bootstrap_call(tp_tls *tls, PyFrameObject *frame)
     Py_DECREF(co);
     if (ci)
         tp_rec_start(tls, ci, key, tp_frame_locals(key));
+    else
+        tp_rec_out_of_memory(tls);
 }
 
 void tp_hooks_after_fork(void)

@@ -35,7 +35,17 @@ static inline int64_t ev_now(evctx *e)
 static void out_of_memory(tp_session *s)
 {
     s->dropped++;
+    if (s->recording)
+        tp_session_error(s, "out of memory: recording stopped after %u calls", s->call_count);
     tp_session_limit(s, TP_LIMIT_MEMORY);
+}
+
+void tp_rec_out_of_memory(tp_tls *tls)
+{
+    for (size_t i = 0; i < tls->nactive; i++) {
+        if (!tls->active[i]->dead)
+            out_of_memory(tls->active[i]->s);
+    }
 }
 
 /* Reserve the log for one event and switch it to b's thread. False when the

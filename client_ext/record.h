@@ -53,6 +53,10 @@ void tp_scope_leave(tp_session *s);
 
 /* ---- record.c ----------------------------------------------------------- */
 
+/** A hook could not describe a call (no memory for its code info): the
+ *  sessions in scope stop recording with limit "memory". */
+void tp_rec_out_of_memory(tp_tls *tls);
+
 /** A call starts in the frame named key (locals: its fast locals). */
 void tp_rec_start(tp_tls *tls, tp_codeinfo *ci, void *key, PyObject *const *locals);
 /** The call of frame key returns retval. Returns whether some session had
