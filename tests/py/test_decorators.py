@@ -185,6 +185,26 @@ def test_async_generator_function():
         "  helper(x=1) -> 10")
 
 
+def test_async_generator_break_and_athrow():
+    async def first_only():
+        it = agen(5)
+        v = await it.__anext__()
+        await it.aclose()  # what `async with contextlib.aclosing(...)` does on break
+        return v
+
+    async def throw_in():
+        it = agen(5)
+        await it.__anext__()
+        with pytest.raises(Boom, match="in"):
+            await it.athrow(Boom("in"))
+
+    assert asyncio.run(first_only()) == 0
+    assert outline(agen.last_trace.roots, strip=M) == "agen(n=5) [gen 2]\n  helper(x=0) -> 0"
+    asyncio.run(throw_in())
+    assert outline(agen.last_trace.roots, strip=M) == (
+        "agen(n=5) !! Boom: in [gen 2]\n  helper(x=0) -> 0")
+
+
 def test_methods_static_and_class_methods():
     s = Service()
     assert s.method(1) == 30
@@ -195,7 +215,8 @@ def test_methods_static_and_class_methods():
     assert Service.klass_below(1) == 13
     assert outline(Service.method.last_trace.roots, strip=M).splitlines()[1] == \
         "  helper(x=1) -> 10"
-    assert Service.method.last_trace.roots[0].qualname == qualname("Service.method")
+    root = Service.method.last_trace.roots[0]
+    assert (root.name, root.qualname, root.module) == ("method", qualname("Service.method"), M)
     assert outline(Service.static.last_trace.roots, strip=M) == (
         f"{qualname('Service.static')}(x=2) -> 20\n  helper(x=2) -> 20")
     assert outline(Service.klass.__func__.last_trace.roots, strip=M) == (
