@@ -380,12 +380,12 @@ static int op_get(tp_qctx *q)
     if (tp_qresolve(q, id, &rowid) < 0)
         return q->res->code;
     json_t *o;
-    if (tp_qget_json(q, rowid, &o) < 0)
+    if (tp_qget_json(q, rowid, NULL, &o) < 0)
         return q->res->code;
     return tp_qreply_json(q, o);
 }
 
-int tp_qget_json(tp_qctx *q, int64_t rowid, json_t **ret)
+int tp_qget_json(tp_qctx *q, int64_t rowid, const tp_tree *t, json_t **ret)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(q->db, "SELECT " SUMMARY_COLS " FROM traces WHERE rowid = ?1", -1, &st,
@@ -408,10 +408,12 @@ int tp_qget_json(tp_qctx *q, int64_t rowid, json_t **ret)
         tp_tcache_entry *e = NULL;
         tp_stats *s = NULL;
         char err[256];
-        int r = tp_tcache_get(q->db, rowid, &e, err, sizeof(err));
+        int r = t ? 0 : tp_tcache_get(q->db, rowid, &e, err, sizeof(err));
+        if (r == 0 && !t)
+            t = tp_tcache_raw(e);
         if (r == 0)
-            r = tp_tree_stats(tp_tcache_raw(e), &s);
-        stats = r == 0 ? tp_stats_json(tp_tcache_raw(e), s, false) : json_null();
+            r = tp_tree_stats(t, &s);
+        stats = r == 0 ? tp_stats_json(t, s, false) : json_null();
         tp_stats_free(s);
         tp_tcache_put(e);
     }

@@ -46,8 +46,10 @@ int tp_qtrees(tp_qctx *q, int64_t rowid, tp_tcache_entry **ret);
 int tp_qload(tp_qctx *q, const char *key, tp_tcache_entry **ret, int64_t *ret_rowid);
 
 /** What "get" answers for a trace: the summary plus config, stats and the
- *  other stored facts. */
-int tp_qget_json(tp_qctx *q, int64_t rowid, json_t **ret);
+ *  other stored facts. Stats not stored yet are computed from t when given
+ *  (a caller already holding the trace's cache entry must pass its tree:
+ *  entries are not re-entrant), else from the cache. */
+int tp_qget_json(tp_qctx *q, int64_t rowid, const tp_tree *t, json_t **ret);
 
 /** Dump j (stolen) compactly as the JSON body. */
 int tp_qreply_json(tp_qctx *q, json_t *j);

@@ -98,7 +98,7 @@ int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid)
     json_t *summary = NULL;
     char *text = NULL;
     tp_assets_report(&assets);
-    if (tp_qget_json(q, rowid, &summary) == 0)
+    if (tp_qget_json(q, rowid, t, &summary) == 0)
         text = json_dumps(summary, JSON_COMPACT);
     json_decref(summary);
     q->res->code = 0; /* a missing summary is built from the tree instead */

@@ -528,3 +528,7 @@ def test_report_ui_queries(tphd):
         assert ok and ct == "text/html; charset=utf-8"
         assert html.startswith(b"<!DOCTYPE html>") or html.startswith(b"<!doctype html>")
         assert T1.encode() in html
+        # An open trace has no stored stats yet: the report computes them.
+        simple_trace(c, T2, describe=False, end=False)
+        ok, ct, html = c.query("export", {"id": T2, "format": "html"})
+        assert ok and T2.encode() in html
