@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@ typedef struct sync_wait {
 
 struct tp_store {
     char *path;
+    int lock_fd;             /* holds an flock() on the database file */
     sqlite3 *db; /* the writer's connection: writer thread only (after open) */
     tp_store_stmts st;
     tp_store_done_cb done;
@@ -80,8 +82,11 @@ static int open_conn(const char *path, bool create, sqlite3 **ret, char *err, si
 }
 
 /* Create the file 0600 ourselves so SQLite (and its -wal/-shm, which copy the
- * main file's mode) never exposes traces to other users. */
-static int create_file(const char *path, char *err, size_t errsz)
+ * main file's mode) never exposes traces to other users, and hold an flock()
+ * on it while open: a second tphd on the same database would fight over the
+ * write lock. (SQLite's own locks are fcntl() locks, which flock() does not
+ * interfere with on Linux.) Returns the descriptor that holds the lock. */
+static int create_file(const char *path, int *ret_fd, char *err, size_t errsz)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -89,10 +94,19 @@ static int create_file(const char *path, char *err, size_t errsz)
         snprintf(err, errsz, "cannot create %s: %s", path, strerror(e));
         return -e;
     }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        if (e == EWOULDBLOCK)
+            snprintf(err, errsz, "%s is in use by another tphd", path);
+        else
+            snprintf(err, errsz, "cannot lock %s: %s", path, strerror(e));
+        close(fd);
+        return e == EWOULDBLOCK ? -EBUSY : -e;
+    }
     struct stat st;
     if (fstat(fd, &st) == 0 && st.st_size == 0)
         (void)fchmod(fd, 0600);
-    close(fd);
+    *ret_fd = fd;
     return 0;
 }
 
@@ -256,6 +270,8 @@ static void store_free(tp_store *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->rmu);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
     free(s->path);
     free(s);
 }
@@ -274,6 +290,7 @@ int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_
     pthread_cond_init(&s->cond, NULL);
     pthread_mutex_init(&s->rmu, NULL);
     s->tail = &s->head;
+    s->lock_fd = -1;
     s->done = opts->done;
     s->done_ud = opts->done_ud;
     s->commit_interval_ns =
@@ -283,7 +300,7 @@ int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_
         snprintf(err, errsz, "out of memory");
         goto fail;
     }
-    r = create_file(s->path, err, errsz);
+    r = create_file(s->path, &s->lock_fd, err, errsz);
     if (r < 0)
         goto fail;
     r = open_conn(s->path, true, &s->db, err, errsz);

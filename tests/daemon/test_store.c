@@ -444,3 +444,17 @@ Test(store, queued_bytes_count_until_completion)
     cr_assert_eq(tp_store_queued_bytes(s), 0);
     tp_store_close(s);
 }
+
+Test(store, a_database_in_use_is_refused)
+{
+    tp_store *s = open_store(NULL), *second = NULL;
+    tp_store_opts o = {.path = path};
+    char err[256] = "";
+    cr_assert_eq(tp_store_open(&o, &second, NULL, err, sizeof(err)), -EBUSY);
+    cr_assert_null(second);
+    cr_assert(strstr(err, "is in use by another tphd") != NULL, "%s", err);
+    tp_store_close(s);
+    /* Free again once the first one closed. */
+    s = open_store(NULL);
+    tp_store_close(s);
+}

@@ -397,6 +397,13 @@ def test_live_daemon_is_an_error(tphd, tmp_path):
         assert c.welcome["v"] == 1
 
 
+def test_a_database_in_use_is_an_error(tphd, tmp_path):
+    r = subprocess.run([TPHD, "--socket", str(tmp_path / "other.sock"), "--db", tphd.db,
+                        "--no-http"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert f"{tphd.db} is in use by another tphd" in r.stderr
+
+
 def test_socket_path_that_is_a_file_is_an_error(tmp_path):
     d = Daemon(TPHD, tmp_path)
     os.makedirs(os.path.dirname(d.sock))
