@@ -187,12 +187,14 @@ for py in "${interpreters[@]}"; do
     else
         pybuild=$builddir/py-$ver
         opts=(-Dpython="$py" -Ddaemon=false -Dtests=false -Dbench=false)
+        # meson 1.0 needs distutils to introspect 3.12+: see deploy/pyshim.
+        shim=(env PYTHONPATH="$root/deploy/pyshim")
         if [[ -f $pybuild/build.ninja ]]; then
-            step "setup-py$ver" meson setup --reconfigure "$pybuild" "${opts[@]}"
+            step "setup-py$ver" "${shim[@]}" meson setup --reconfigure "$pybuild" "${opts[@]}"
         else
-            step "setup-py$ver" meson setup "$pybuild" "${opts[@]}"
+            step "setup-py$ver" "${shim[@]}" meson setup "$pybuild" "${opts[@]}"
         fi
-        step "build-py$ver" ninja -C "$pybuild"
+        step "build-py$ver" "${shim[@]}" ninja -C "$pybuild"
     fi
     PYTHONPATH="$pybuild/client_ext:/usr/lib/python3/dist-packages" TRACEPATCH_BUILD="$builddir" \
         "$py" -m pytest -q -p no:cacheprovider --junitxml="$logdir/pytest-$ver.xml" tests/py \
