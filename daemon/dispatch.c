@@ -97,14 +97,18 @@ static void on_upload(tp_conn *c, const tp_msg *m)
     bool is_trace_error = false;
     int r;
     switch (m->type) {
-    case TP_MSG_FUNCS: r = tp_ingest_funcs(c->ingest, m, err, sizeof(err)); break;
+    case TP_MSG_FUNCS:
+        r = tp_ingest_funcs(c->ingest, m, err, sizeof(err));
+        break;
     case TP_MSG_BEGIN:
         r = tp_ingest_begin(c->ingest, m, &op, &is_trace_error, err, sizeof(err));
         break;
     case TP_MSG_EVENTS:
         r = tp_ingest_events(c->ingest, m, &op, &is_trace_error, err, sizeof(err));
         break;
-    default: r = tp_ingest_end(c->ingest, m, &op, &is_trace_error, err, sizeof(err)); break;
+    default:
+        r = tp_ingest_end(c->ingest, m, &op, &is_trace_error, err, sizeof(err));
+        break;
     }
     if (op)
         tp_dispatch_submit(c, op);
@@ -118,7 +122,7 @@ static void on_upload(tp_conn *c, const tp_msg *m)
 
 /* ---- Queries ------------------------------------------------------------------------- */
 
-#define REPLY_CHUNK (8u << 20)     /* body bytes per REPLY frame */
+#define REPLY_CHUNK    (8u << 20)   /* body bytes per REPLY frame */
 #define MAX_QUERY_BODY (256u << 20) /* a reassembled QUERY body (import) */
 
 typedef struct query_work {
@@ -311,14 +315,20 @@ void tp_dispatch_frame(tp_conn *c, const uint8_t *payload, size_t len)
     case TP_MSG_FUNCS:
     case TP_MSG_BEGIN:
     case TP_MSG_EVENTS:
-    case TP_MSG_END: on_upload(c, &m); break;
-    case TP_MSG_QUERY: on_query(c, &m); break;
+    case TP_MSG_END:
+        on_upload(c, &m);
+        break;
+    case TP_MSG_QUERY:
+        on_query(c, &m);
+        break;
     case TP_MSG_ERROR:
         /* Never answered (PROTOCOL.md 5.4); worth a line in the log. */
         tp_server_log(c->srv, "client %llu reports %s: %s", (unsigned long long)c->serial,
                       tp_errname(m.code), m.message ? m.message : "");
         break;
-    case TP_MSG_HELLO: tp_conn_fail(c, TP_ERR_SEQUENCE, "HELLO was already received"); break;
+    case TP_MSG_HELLO:
+        tp_conn_fail(c, TP_ERR_SEQUENCE, "HELLO was already received");
+        break;
     case TP_MSG_WELCOME:
     case TP_MSG_ACK:
     case TP_MSG_REPLY:
@@ -356,15 +366,15 @@ static void complete_op(tp_server *s, tp_store_op *op)
                 char url[512];
                 m.trace = op->id;
                 m.url = NULL;
-                if (s->trace_url && s->trace_url(s->trace_url_ud, c->peer.uid, op->id, url,
-                                                 sizeof(url)) == 0)
+                if (s->trace_url &&
+                    s->trace_url(s->trace_url_ud, c->peer.uid, op->id, url, sizeof(url)) == 0)
                     m.url = url;
                 tp_conn_send(c, &m);
             }
         } else {
             char msg[256];
-            snprintf(msg, sizeof(msg), "trace %s was not stored: %s",
-                     tp_ingest_op_client_id(op), op->errmsg[0] ? op->errmsg : tp_strerror(op->result));
+            snprintf(msg, sizeof(msg), "trace %s was not stored: %s", tp_ingest_op_client_id(op),
+                     op->errmsg[0] ? op->errmsg : tp_strerror(op->result));
             tp_server_log(s, "client %llu: %s", (unsigned long long)c->serial, msg);
             trace_error(c, tp_ingest_op_client_id(op), op->result, msg);
         }
@@ -423,7 +433,7 @@ typedef struct fin_work {
     tp_server *srv;
     int64_t *rowids;
     size_t n;
-    bool scan;    /* first run: look for traces left unfinalized by an earlier run */
+    bool scan; /* first run: look for traces left unfinalized by an earlier run */
 } fin_work;
 
 static void fin_start(tp_server *s);

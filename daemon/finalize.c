@@ -11,7 +11,7 @@
 #include "tp_err.h"
 
 #define BATCH_TRACES 32
-#define BATCH_BYTES (16u << 20)
+#define BATCH_BYTES  (16u << 20)
 /* The stored folded tree is for quick views of ordinary traces; a trace
  * whose folded form has more nodes than this is folded on demand instead
  * (its JSON would run to hundreds of MiB and cost seconds per trace). */

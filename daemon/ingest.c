@@ -24,7 +24,7 @@ typedef struct itrace {
     tp_store_trace st;
     char client_id[33];
     uint32_t next_seq;
-    tp_idmap local;     /* client function id -> trace-local id */
+    tp_idmap local; /* client function id -> trace-local id */
     uint32_t nlocal;
     struct itrace *next;
 } itrace;
@@ -33,7 +33,7 @@ typedef struct itrace {
 typedef struct ingest_op {
     tp_store_op op;
     itrace *trace;
-    void *funcs_block;  /* EVENTS: descriptors first used by this batch */
+    void *funcs_block; /* EVENTS: descriptors first used by this batch */
 } ingest_op;
 
 #define OP_HEADER_SIZE ((sizeof(ingest_op) + 15) & ~(size_t)15)
@@ -45,14 +45,14 @@ typedef struct new_func {
 struct tp_ingest {
     tp_ingest_peer peer;
     char *python, *host, *client, *argv_json;
-    tp_idmap fslot;       /* client function id -> index in funcs */
+    tp_idmap fslot; /* client function id -> index in funcs */
     func_desc **funcs;
     size_t nfuncs, funcs_cap, func_mem;
     itrace *open;
     size_t nopen;
     char dead[TP_INGEST_MAX_DEAD][33]; /* discarded traces: their frames are ignored */
     unsigned ndead, dead_pos;
-    new_func *scratch;    /* new functions of the batch being validated */
+    new_func *scratch; /* new functions of the batch being validated */
     size_t scratch_cap;
 };
 
@@ -485,8 +485,8 @@ static int scan_records(tp_ingest *g, itrace *t, tp_store_op *op, size_t *ret_nn
         uint32_t local = tp_idmap_get(&t->local, fid);
         if (local == TP_IDMAP_EMPTY) {
             if (tp_idmap_get(&g->fslot, fid) == TP_IDMAP_EMPTY) {
-                snprintf(err, errsz, "EVENTS: record %zu calls function %u, never described",
-                         i, fid);
+                snprintf(err, errsz, "EVENTS: record %zu calls function %u, never described", i,
+                         fid);
                 return TP_ERR_UNKNOWN_FUNC;
             }
             local = t->nlocal;

@@ -18,10 +18,10 @@
 #include "store.h"
 #include "wire.h"
 
-#define TP_INGEST_MAX_FUNC_ID   (1u << 24)  /* the tree's limit on function ids */
-#define TP_INGEST_MAX_FUNC_MEM  (64u << 20) /* descriptor bytes per connection */
-#define TP_INGEST_MAX_OPEN      256u        /* traces open at once per connection */
-#define TP_INGEST_MAX_DEAD      64u         /* discarded trace ids remembered per connection */
+#define TP_INGEST_MAX_FUNC_ID  (1u << 24)  /* the tree's limit on function ids */
+#define TP_INGEST_MAX_FUNC_MEM (64u << 20) /* descriptor bytes per connection */
+#define TP_INGEST_MAX_OPEN     256u        /* traces open at once per connection */
+#define TP_INGEST_MAX_DEAD     64u         /* discarded trace ids remembered per connection */
 
 /** Who is on the other end, from SO_PEERCRED (never from the client's claims). */
 typedef struct tp_ingest_peer {

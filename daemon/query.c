@@ -18,8 +18,8 @@
 #include "util.h"
 #include "wire.h"
 
-#define CLEAN_STEP 256          /* traces deleted per writer transaction */
-#define IMPORT_CHUNK 65536      /* records per stored chunk of an import */
+#define CLEAN_STEP   256   /* traces deleted per writer transaction */
+#define IMPORT_CHUNK 65536 /* records per stored chunk of an import */
 
 /* ---- Helpers ---------------------------------------------------------------------------- */
 
@@ -136,10 +136,11 @@ int tp_qresolve(tp_qctx *q, const char *prefix, int64_t *ret_rowid)
     hi[n] = 'g'; /* just past every id starting with lo: ids are [0-9a-f] */
     hi[n + 1] = '\0';
     sqlite3_stmt *st = NULL;
-    const char *sql = q->env->uid == 0
-                          ? "SELECT rowid, id FROM traces WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6"
-                          : "SELECT rowid, id FROM traces WHERE id >= ?1 AND id < ?2 AND uid = ?3"
-                            " ORDER BY id LIMIT 6";
+    const char *sql =
+        q->env->uid == 0
+            ? "SELECT rowid, id FROM traces WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6"
+            : "SELECT rowid, id FROM traces WHERE id >= ?1 AND id < ?2 AND uid = ?3"
+              " ORDER BY id LIMIT 6";
     if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
         return dberr(q, "resolving an ID");
     sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
@@ -166,8 +167,8 @@ int tp_qresolve(tp_qctx *q, const char *prefix, int64_t *ret_rowid)
         }
         char count[16];
         snprintf(count, sizeof(count), found > 5 ? "more than 5" : "%d", found);
-        return tp_qfail(q, TP_ERR_AMBIGUOUS, "ID \"%s\" matches %s traces: %s%s", lo, count,
-                        list, found > 5 ? ", ..." : "");
+        return tp_qfail(q, TP_ERR_AMBIGUOUS, "ID \"%s\" matches %s traces: %s%s", lo, count, list,
+                        found > 5 ? ", ..." : "");
     }
     *ret_rowid = rowid;
     return 0;
@@ -203,8 +204,8 @@ int tp_qload(tp_qctx *q, const char *key, tp_tcache_entry **ret, int64_t *ret_ro
 
 /* ---- list / get ------------------------------------------------------------------------ */
 
-#define SUMMARY_COLS                                                                        \
-    "id, label, uid, pid, host, python, argv, wall_start_ns, end_ns, last_ns, calls,"     \
+#define SUMMARY_COLS                                                                               \
+    "id, label, uid, pid, host, python, argv, wall_start_ns, end_ns, last_ns, calls,"              \
     " dropped, limit_reason, status, config, stats, client, source, pstart, nevents, rowid"
 
 static const char *status_name(int s)
@@ -285,7 +286,8 @@ static int op_list(tp_qctx *q)
 {
     const char *label, *text;
     double since;
-    bool limited_set = json_object_get(q->args, "limited") && !json_is_null(json_object_get(q->args, "limited"));
+    bool limited_set =
+        json_object_get(q->args, "limited") && !json_is_null(json_object_get(q->args, "limited"));
     bool limited = false;
     int64_t limit, offset;
     if (tp_qarg_str(q, "label", NULL, &label) < 0 || tp_qarg_str(q, "q", NULL, &text) < 0 ||
@@ -304,8 +306,9 @@ static int op_list(tp_qctx *q)
         strcat(where, " AND wall_start_ns >= ?3");
     if (text && *text)
         /* The UI's search box: an id prefix, or text in label, argv or host. */
-        strcat(where, " AND (substr(id, 1, length(?6)) = lower(?6) OR instr(lower(label), lower(?6))"
-                      " OR instr(lower(argv), lower(?6)) OR instr(lower(host), lower(?6)))");
+        strcat(where,
+               " AND (substr(id, 1, length(?6)) = lower(?6) OR instr(lower(label), lower(?6))"
+               " OR instr(lower(argv), lower(?6)) OR instr(lower(host), lower(?6)))");
     if (limited_set)
         strcat(where, limited ? " AND limit_reason IS NOT NULL" : " AND limit_reason IS NULL");
     char sql[1024];
@@ -438,11 +441,11 @@ static int clean_fn(sqlite3 *db, tp_store_op *op, void *arg)
     int64_t ids[CLEAN_STEP];
     int n = 0;
     /* Open traces are still being written; they are never cleaned. */
-    const char *sql = cs->uid == 0
-                          ? "SELECT rowid FROM traces WHERE status != 0 AND (?1 OR wall_start_ns < ?2)"
-                            " ORDER BY wall_start_ns LIMIT ?4"
-                          : "SELECT rowid FROM traces WHERE status != 0 AND (?1 OR wall_start_ns < ?2)"
-                            " AND uid = ?3 ORDER BY wall_start_ns LIMIT ?4";
+    const char *sql =
+        cs->uid == 0 ? "SELECT rowid FROM traces WHERE status != 0 AND (?1 OR wall_start_ns < ?2)"
+                       " ORDER BY wall_start_ns LIMIT ?4"
+                     : "SELECT rowid FROM traces WHERE status != 0 AND (?1 OR wall_start_ns < ?2)"
+                       " AND uid = ?3 ORDER BY wall_start_ns LIMIT ?4";
     cs->deleted = 0;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         goto fail;
@@ -463,8 +466,7 @@ static int clean_fn(sqlite3 *db, tp_store_op *op, void *arg)
     return 0;
 fail:
     sqlite3_finalize(st);
-    return tp_store_sqlite_err(db, sqlite3_errcode(db), "cleaning", op->errmsg,
-                               sizeof(op->errmsg));
+    return tp_store_sqlite_err(db, sqlite3_errcode(db), "cleaning", op->errmsg, sizeof(op->errmsg));
 }
 
 static int op_clean(tp_qctx *q)
@@ -476,7 +478,8 @@ static int op_clean(tp_qctx *q)
         return q->res->code;
     if (!all && older < 0)
         return tp_qfail(q, TP_ERR_MISSING, "give \"older_than\" (seconds) or \"all\": true");
-    clean_step cs = {.uid = q->env->uid, .all = all,
+    clean_step cs = {.uid = q->env->uid,
+                     .all = all,
                      .cutoff_ns = tp_now_ns() - (int64_t)(older > 0 ? older * 1e9 : 0)};
     int64_t total = 0;
     char msg[200];
@@ -569,8 +572,8 @@ static int insert_chunks(sqlite3 *db, import_job *j)
         sqlite3_bind_int64(st, 3, (int64_t)(end - start));
         sqlite3_bind_blob64(st, 4, end > start ? (const void *)(ev + start) : "",
                             (end - start) * sizeof(tp_event), SQLITE_STATIC);
-        sqlite3_bind_blob64(st, 5, tpos > tstart ? (const void *)(tx + tstart) : "",
-                            tpos - tstart, SQLITE_STATIC);
+        sqlite3_bind_blob64(st, 5, tpos > tstart ? (const void *)(tx + tstart) : "", tpos - tstart,
+                            SQLITE_STATIC);
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) {
@@ -620,7 +623,8 @@ static int import_fn(sqlite3 *db, tp_store_op *op, void *arg)
     if (t->meta.limit_reason)
         sqlite3_bind_text(st, 14, t->meta.limit_reason, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 15, (int64_t)(j->rec.len / sizeof(tp_event)));
-    sqlite3_bind_int64(st, 16, (int64_t)((j->rec.len / sizeof(tp_event) + IMPORT_CHUNK - 1) / IMPORT_CHUNK));
+    sqlite3_bind_int64(
+        st, 16, (int64_t)((j->rec.len / sizeof(tp_event) + IMPORT_CHUNK - 1) / IMPORT_CHUNK));
     sqlite3_bind_int64(st, 17, (int64_t)(j->rec.len + j->text.len));
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
@@ -681,8 +685,8 @@ static int op_import(tp_qctx *q)
         tp_tree_free(t);
         return tp_qfail(q, -ENOMEM, "out of memory");
     }
-    import_job j = {.t = t, .env = q->env, .source = source,
-                    .rec = TP_BUF_INIT, .text = TP_BUF_INIT};
+    import_job j = {
+        .t = t, .env = q->env, .source = source, .rec = TP_BUF_INIT, .text = TP_BUF_INIT};
     r = tp_random_id(j.id);
     if (r == 0)
         r = tp_rebuild_events(t, TP_NONE, &j.rec, &j.text);
@@ -720,11 +724,11 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
         int (*fn)(tp_qctx *q);
         bool reads; /* needs a reader connection */
     } ops[] = {
-        {"list", op_list, true},          {"get", op_get, true},
-        {"tree", tp_query_tree, true},    {"stats", tp_query_stats, true},
-        {"diff", tp_query_diff, true},    {"export", tp_query_export, true},
-        {"clean", op_clean, false},       {"status", op_status, true},
-        {"import", op_import, false},     {"search", tp_query_search, true},
+        {"list", op_list, true},       {"get", op_get, true},
+        {"tree", tp_query_tree, true}, {"stats", tp_query_stats, true},
+        {"diff", tp_query_diff, true}, {"export", tp_query_export, true},
+        {"clean", op_clean, false},    {"status", op_status, true},
+        {"import", op_import, false},  {"search", tp_query_search, true},
     };
     tp_qctx q = {.env = env, .res = res};
     json_error_t jerr;
@@ -760,7 +764,8 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
         goto out;
     }
     tp_qfail(&q, -EINVAL,
-             "unknown query \"%.40s\" (list, get, tree, stats, diff, export, clean, status, import, search)",
+             "unknown query \"%.40s\" (list, get, tree, stats, diff, export, clean, status, "
+             "import, search)",
              op ? op : "");
 out:
     if (q.db)

@@ -17,22 +17,22 @@
  *  "status" reports (a snapshot taken on the loop thread before the query). */
 typedef struct tp_query_env {
     tp_store *store;
-    uint32_t uid;            /* the peer's uid (SO_PEERCRED); 0 = root sees all */
+    uint32_t uid; /* the peer's uid (SO_PEERCRED); 0 = root sees all */
     int64_t pid;
     uint64_t pstart;
-    const char *version;     /* "2.0.0" */
+    const char *version; /* "2.0.0" */
     double uptime_s;
     int64_t daemon_pid;
     const char *socket_path;
-    int64_t clients;         /* connected clients */
-    uint64_t events_total;   /* events committed since start */
-    double events_per_s;     /* over the last 10 s */
-    const char *http_url;    /* "http://127.0.0.1:PORT" or NULL */
+    int64_t clients;       /* connected clients */
+    uint64_t events_total; /* events committed since start */
+    double events_per_s;   /* over the last 10 s */
+    const char *http_url;  /* "http://127.0.0.1:PORT" or NULL */
     /** The report URL of a trace for uid, when tphd serves HTTP (else NULL):
      *  writes it into buf and returns 0, or returns a negative code. Any thread. */
     int (*trace_url)(void *ud, uint32_t uid, const char *trace_id, char *buf, size_t size);
     void *trace_url_ud;
-    const void *body;        /* QUERY body (import: the file), may be NULL */
+    const void *body; /* QUERY body (import: the file), may be NULL */
     size_t body_len;
 } tp_query_env;
 
@@ -42,7 +42,7 @@ typedef struct tp_query_result {
     char message[512];        /* when code < 0: what went wrong, for the user */
     const char *content_type; /* static string */
     tp_buf body;
-    int64_t created_rowid;    /* import: the new trace (to finalize); 0 otherwise */
+    int64_t created_rowid; /* import: the new trace (to finalize); 0 otherwise */
 } tp_query_result;
 
 /** Run op with its JSON arguments (NULL or "" = {}) and fill *res (which the

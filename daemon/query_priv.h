@@ -16,8 +16,8 @@
 /** Everything an op needs while it runs. */
 typedef struct tp_qctx {
     const tp_query_env *env;
-    json_t *args;          /* the arguments object */
-    sqlite3 *db;           /* a reader connection */
+    json_t *args; /* the arguments object */
+    sqlite3 *db;  /* a reader connection */
     tp_query_result *res;
 } tp_qctx;
 

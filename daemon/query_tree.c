@@ -38,7 +38,8 @@ static int read_filters(tp_qctx *q, const json_t *o, const char **filters)
                         MAX_FILTERS - 1);
     size_t i;
     json_t *v;
-    json_array_foreach(f, i, v) {
+    json_array_foreach(f, i, v)
+    {
         if (!json_is_string(v))
             return tp_qfail(q, -EINVAL, "argument \"filters\" must hold strings");
         filters[i] = json_string_value(v);
@@ -116,8 +117,7 @@ int tp_query_tree(tp_qctx *q)
         return q->res->code;
     if (strcmp(format, "web") == 0)
         return tp_query_tree_web(q);
-    if (read_render_opts(q, &ro, filters) < 0 ||
-        tp_qarg_int(q, "node", -1, &node) < 0)
+    if (read_render_opts(q, &ro, filters) < 0 || tp_qarg_int(q, "node", -1, &node) < 0)
         return q->res->code;
     if (tp_qload(q, "id", &e, NULL) < 0)
         return q->res->code;
@@ -196,18 +196,19 @@ static json_t *diff_json(const tp_diff *d)
     json_t *changes = json_array();
     for (size_t i = 0; i < d->n; i++) {
         const tp_diff_entry *e = &d->entries[i];
-        json_array_append_new(
-            changes, json_pack("{s:s, s:o, s:o, s:I, s:I, s:f, s:f}", "kind",
-                               e->kind >= 1 && e->kind <= 4 ? kinds[e->kind] : "?", "path",
-                               tp_qstr(e->path), "name", tp_qstr(e->name), "count_a",
-                               (json_int_t)e->count_a, "count_b", (json_int_t)e->count_b,
-                               "total_a_ms", e->total_a_ns / 1e6, "total_b_ms", e->total_b_ns / 1e6));
+        json_array_append_new(changes,
+                              json_pack("{s:s, s:o, s:o, s:I, s:I, s:f, s:f}", "kind",
+                                        e->kind >= 1 && e->kind <= 4 ? kinds[e->kind] : "?", "path",
+                                        tp_qstr(e->path), "name", tp_qstr(e->name), "count_a",
+                                        (json_int_t)e->count_a, "count_b", (json_int_t)e->count_b,
+                                        "total_a_ms", e->total_a_ns / 1e6, "total_b_ms",
+                                        e->total_b_ns / 1e6));
     }
     return json_pack("{s:I, s:I, s:f, s:f, s:o, s:o, s:o}", "calls_a", (json_int_t)d->calls_a,
                      "calls_b", (json_int_t)d->calls_b, "duration_a_ms", d->duration_a_ns / 1e6,
-                     "duration_b_ms", d->duration_b_ns / 1e6, "changes", changes,
-                     "functions_added", names_json(d->funcs_added, d->nfuncs_added),
-                     "functions_removed", names_json(d->funcs_removed, d->nfuncs_removed));
+                     "duration_b_ms", d->duration_b_ns / 1e6, "changes", changes, "functions_added",
+                     names_json(d->funcs_added, d->nfuncs_added), "functions_removed",
+                     names_json(d->funcs_removed, d->nfuncs_removed));
 }
 
 int tp_query_diff(tp_qctx *q)
@@ -293,7 +294,8 @@ int tp_query_search(tp_qctx *q)
 
 int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid)
 {
-    return tp_qfail(q, -ENOTSUP, "this tphd was built without the report UI, so it cannot "
-                                 "export HTML");
+    return tp_qfail(q, -ENOTSUP,
+                    "this tphd was built without the report UI, so it cannot "
+                    "export HTML");
 }
 #endif

@@ -11,8 +11,8 @@
 /* ---- Events -> tree ---------------------------------------------------------------- */
 
 /* Reads a record's text entries; returns false when they run past the end. */
-static bool take_text(const uint8_t *text, size_t text_len, size_t *pos, unsigned n,
-                      const char **p, size_t *len)
+static bool take_text(const uint8_t *text, size_t text_len, size_t *pos, unsigned n, const char **p,
+                      size_t *len)
 {
     for (unsigned k = 0; k < n; k++) {
         uint32_t l;
@@ -47,14 +47,29 @@ int tp_rebuild_feed(tp_tree *t, const void *records, size_t nrecords, const void
             return TP_ERR_MALFORMED;
         int r = 0;
         switch (e.kind) {
-        case TP_EV_CALL: r = tp_tree_call(t, arg, tns, e.flags & TP_EVF_GEN, s[0], l[0]); break;
-        case TP_EV_RETURN: r = tp_tree_return(t, tns, s[0], l[0]); break;
-        case TP_EV_UNWIND: r = tp_tree_unwind(t, tns, s[0], l[0], s[1], l[1]); break;
-        case TP_EV_CAUGHT: r = tp_tree_caught(t, tns, s[0], l[0], s[1], l[1]); break;
-        case TP_EV_YIELD: r = tp_tree_yield(t, arg, tns); break;
-        case TP_EV_RESUME: r = tp_tree_resume(t, arg, tns); break;
-        case TP_EV_THREAD: r = tp_tree_thread(t, arg); break;
-        default: return TP_ERR_MALFORMED;
+        case TP_EV_CALL:
+            r = tp_tree_call(t, arg, tns, e.flags & TP_EVF_GEN, s[0], l[0]);
+            break;
+        case TP_EV_RETURN:
+            r = tp_tree_return(t, tns, s[0], l[0]);
+            break;
+        case TP_EV_UNWIND:
+            r = tp_tree_unwind(t, tns, s[0], l[0], s[1], l[1]);
+            break;
+        case TP_EV_CAUGHT:
+            r = tp_tree_caught(t, tns, s[0], l[0], s[1], l[1]);
+            break;
+        case TP_EV_YIELD:
+            r = tp_tree_yield(t, arg, tns);
+            break;
+        case TP_EV_RESUME:
+            r = tp_tree_resume(t, arg, tns);
+            break;
+        case TP_EV_THREAD:
+            r = tp_tree_thread(t, arg);
+            break;
+        default:
+            return TP_ERR_MALFORMED;
         }
         /* Only running out of memory stops a rebuild; an event the builder
          * cannot place (validated at ingest, so rare) is skipped. */
@@ -119,11 +134,10 @@ static int load_funcs(sqlite3 *db, int64_t rowid, tp_tree *t, char *err, size_t 
         goto dberr;
     sqlite3_bind_int64(st, 1, rowid);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        r = tp_tree_def_func(t, (uint32_t)sqlite3_column_int64(st, 0),
-                             (const char *)sqlite3_column_text(st, 1),
-                             (const char *)sqlite3_column_text(st, 2),
-                             (const char *)sqlite3_column_text(st, 3),
-                             (int32_t)sqlite3_column_int(st, 4));
+        r = tp_tree_def_func(
+            t, (uint32_t)sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+            (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
+            (int32_t)sqlite3_column_int(st, 4));
         if (r < 0) {
             snprintf(err, errsz, "cannot describe a function: %s", tp_strerror(r));
             goto out;
@@ -218,8 +232,11 @@ typedef struct emitter {
 
 static void emit(emitter *em, uint8_t kind, uint8_t flags, uint32_t arg, int64_t t_ns)
 {
-    tp_event e = {.kind = kind, .flags = flags, .rsv = 0,
-                  .arg = htole32(arg), .t_ns = htole64((uint64_t)(t_ns < 0 ? 0 : t_ns))};
+    tp_event e = {.kind = kind,
+                  .flags = flags,
+                  .rsv = 0,
+                  .arg = htole32(arg),
+                  .t_ns = htole64((uint64_t)(t_ns < 0 ? 0 : t_ns))};
     tp_buf_append(em->rec, &e, sizeof(e));
 }
 

@@ -3,8 +3,8 @@
  * A stored trace is its function table plus its event chunks; the call tree
  * is rebuilt with proto/ (tp_tree_def_func, the events of each chunk in
  * order, tp_tree_finish) whenever a query needs it. Finalization runs the
- * same rebuild once at trace end (finalize.h). The reverse direction, tree -> events, serves imports (a JSON file
- * becomes chunks like any upload) and subtree queries. */
+ * same rebuild once at trace end (finalize.h). The reverse direction, tree -> events, serves
+ * imports (a JSON file becomes chunks like any upload) and subtree queries. */
 #ifndef TP_REBUILD_H
 #define TP_REBUILD_H
 

@@ -16,10 +16,10 @@
 #include "tp_version.h"
 #include "util.h"
 
-#define READ_CHUNK (64u << 10)      /* receive buffer growth step */
-#define KEEP_BUFFER (64u << 10)     /* larger idle buffers are given back */
+#define READ_CHUNK        (64u << 10) /* receive buffer growth step */
+#define KEEP_BUFFER       (64u << 10) /* larger idle buffers are given back */
 #define MAX_WRITE_BACKLOG (64u << 20) /* a peer that does not read its replies */
-#define CLOSE_GRACE_MS 5000           /* to flush replies to a closing connection */
+#define CLOSE_GRACE_MS    5000        /* to flush replies to a closing connection */
 
 typedef struct write_req {
     uv_write_t req;

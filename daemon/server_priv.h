@@ -16,32 +16,32 @@
 
 typedef struct tp_conn tp_conn;
 struct tp_conn {
-    uv_pipe_t pipe;          /* first: handle->data is the conn too */
+    uv_pipe_t pipe; /* first: handle->data is the conn too */
     tp_server *srv;
-    tp_conn *prev, *next;    /* the server's list of connections (or of closing ones) */
-    uint64_t closing_ms;     /* when tp_conn_close() ran */
-    uint64_t serial;         /* for log lines */
+    tp_conn *prev, *next; /* the server's list of connections (or of closing ones) */
+    uint64_t closing_ms;  /* when tp_conn_close() ran */
+    uint64_t serial;      /* for log lines */
     tp_ingest_peer peer;
     tp_ingest *ingest;
-    uint32_t caps;           /* HELLO caps */
-    bool hello;              /* HELLO received and answered */
-    bool closing;            /* conn_close() ran */
-    bool reading;            /* uv_read_start is active */
-    bool throttled;          /* too much of its data queued */
-    bool query_busy;         /* a query runs for it */
+    uint32_t caps;   /* HELLO caps */
+    bool hello;      /* HELLO received and answered */
+    bool closing;    /* conn_close() ran */
+    bool reading;    /* uv_read_start is active */
+    bool throttled;  /* too much of its data queued */
+    bool query_busy; /* a query runs for it */
     bool in_throttle_list;
     tp_conn *throttle_next;
-    uint8_t *rbuf;           /* receive buffer: rlen bytes of unprocessed frames */
+    uint8_t *rbuf; /* receive buffer: rlen bytes of unprocessed frames */
     size_t rlen, rcap;
     uint64_t frame_start_ms; /* when the pending partial frame began; 0 = none */
     uint64_t accept_ms;
-    size_t inflight;         /* bytes of this connection's ops in the store queue */
+    size_t inflight; /* bytes of this connection's ops in the store queue */
     /* A QUERY body arriving in several frames (PROTOCOL.md 4.9). */
     bool qasm_active, qasm_overflow;
     uint32_t qasm_id;
     char *qasm_op, *qasm_args;
     tp_buf qasm_body;
-    int refs;                /* handle + ops + query: freed at 0 */
+    int refs; /* handle + ops + query: freed at 0 */
 };
 
 struct tp_server {
@@ -50,23 +50,23 @@ struct tp_server {
     tp_server_opts opts;
     char *socket_path;
     char *http_url;
-    bool bound_path;         /* we created the socket file: unlink it at exit */
+    bool bound_path; /* we created the socket file: unlink it at exit */
     bool listening, shutting_down;
     uv_pipe_t listener;
-    uv_timer_t sweep;        /* 1 s: frame timeouts, event rate */
+    uv_timer_t sweep; /* 1 s: frame timeouts, event rate */
     uv_timer_t retention;
-    uv_async_t async;        /* store completions */
+    uv_async_t async; /* store completions */
     pthread_mutex_t done_mu;
     tp_store_op *done_head, **done_tail;
     tp_conn *conns;
-    tp_conn *closing;        /* closed, handle not closed yet */
+    tp_conn *closing; /* closed, handle not closed yet */
     tp_conn *throttled;
     int64_t nconns;
     uint64_t next_serial;
     uint64_t start_ms;
     int64_t start_mono_ms;
     int64_t ops_inflight;
-    int64_t works;           /* uv_queue_work items running */
+    int64_t works; /* uv_queue_work items running */
     /* events/s: committed events per second over the last TP_RATE_WINDOW s */
     uint64_t events_total, rate_buckets[TP_RATE_WINDOW], rate_current;
     unsigned rate_pos, rate_filled;
@@ -82,9 +82,9 @@ struct tp_server {
     size_t fin_n, fin_cap;
     bool fin_running, fin_startup_done;
     pthread_t fin_thread;
-    void *fin_work;          /* the finalizer thread's job while it runs */
-    uv_async_t fin_async;    /* the finalizer thread is done */
-    atomic_bool fin_cancel;  /* set at shutdown: the finalizer stops between traces */
+    void *fin_work;         /* the finalizer thread's job while it runs */
+    uv_async_t fin_async;   /* the finalizer thread is done */
+    atomic_bool fin_cancel; /* set at shutdown: the finalizer stops between traces */
     bool retention_running;
     void (*shutdown_cb)(void *ud);
     void *shutdown_ud;

@@ -16,7 +16,7 @@
 #include "util.h"
 
 #define DEFAULT_COMMIT_INTERVAL_NS (100 * 1000000LL)
-#define MAX_READERS 8
+#define MAX_READERS                8
 
 /* A caller of tp_store_call_sync() waiting for its op. */
 typedef struct sync_wait {
@@ -27,7 +27,7 @@ typedef struct sync_wait {
 
 struct tp_store {
     char *path;
-    int lock_fd;             /* holds an flock() on the database file */
+    int lock_fd; /* holds an flock() on the database file */
     sqlite3 *db; /* the writer's connection: writer thread only (after open) */
     tp_store_stmts st;
     tp_store_done_cb done;
@@ -36,13 +36,13 @@ struct tp_store {
 
     pthread_t thread;
     bool thread_started;
-    pthread_mutex_t mu;      /* guards the queue and stopping */
+    pthread_mutex_t mu; /* guards the queue and stopping */
     pthread_cond_t cond;
     tp_store_op *head, **tail;
     bool stopping;
     atomic_size_t queued_bytes;
 
-    pthread_mutex_t rmu;     /* guards the reader pool */
+    pthread_mutex_t rmu; /* guards the reader pool */
     sqlite3 *readers[MAX_READERS];
     int nreaders;
 };
@@ -51,12 +51,19 @@ int tp_store_sqlite_err(sqlite3 *db, int rc, const char *what, char *err, size_t
 {
     int code = TP_ERR_DB;
     switch (rc & 0xff) {
-    case SQLITE_NOMEM: code = -ENOMEM; break;
-    case SQLITE_FULL: code = -ENOSPC; break;
+    case SQLITE_NOMEM:
+        code = -ENOMEM;
+        break;
+    case SQLITE_FULL:
+        code = -ENOSPC;
+        break;
     case SQLITE_PERM:
     case SQLITE_READONLY:
-    case SQLITE_CANTOPEN: code = TP_ERR_DB; break;
-    default: break;
+    case SQLITE_CANTOPEN:
+        code = TP_ERR_DB;
+        break;
+    default:
+        break;
     }
     if (err && errsz)
         snprintf(err, errsz, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -141,8 +148,8 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *ret)
 /* Schema migrations: migrations[v] takes user_version v to v + 1. */
 static const char *const migrations[] = {
     "CREATE TABLE traces ("
-    "  id TEXT NOT NULL UNIQUE,"        /* 32 lowercase hex */
-    "  client_id TEXT NOT NULL,"        /* the id the client chose */
+    "  id TEXT NOT NULL UNIQUE," /* 32 lowercase hex */
+    "  client_id TEXT NOT NULL," /* the id the client chose */
     "  label TEXT,"
     "  uid INTEGER NOT NULL,"
     "  pid INTEGER NOT NULL DEFAULT 0,"
@@ -201,7 +208,8 @@ static int migrate(sqlite3 *db, int *ret_from, char *err, size_t errsz)
     if (version == 0) {
         /* Settings that only take effect before the first table exists (and,
          * for the page size, before the switch to WAL). */
-        r = exec_sql(db, "PRAGMA page_size=" TP_STORE_PAGE_SIZE_STR "; PRAGMA auto_vacuum=INCREMENTAL;",
+        r = exec_sql(db,
+                     "PRAGMA page_size=" TP_STORE_PAGE_SIZE_STR "; PRAGMA auto_vacuum=INCREMENTAL;",
                      err, errsz);
         if (r < 0)
             return r;
@@ -276,8 +284,8 @@ static void store_free(tp_store *s)
     free(s);
 }
 
-int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_info,
-                  char *err, size_t errsz)
+int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_info, char *err,
+                  size_t errsz)
 {
     tp_store_info info = {0};
     tp_store *s = calloc(1, sizeof(*s));
@@ -412,11 +420,19 @@ static int apply(tp_store *s, tp_store_op *op)
     }
     sqlite3_reset(s->st.savepoint);
     switch (op->kind) {
-    case TP_STORE_BEGIN: r = tp_store_apply_begin(s->db, &s->st, op); break;
-    case TP_STORE_EVENTS: r = tp_store_apply_events(s->db, &s->st, op); break;
+    case TP_STORE_BEGIN:
+        r = tp_store_apply_begin(s->db, &s->st, op);
+        break;
+    case TP_STORE_EVENTS:
+        r = tp_store_apply_events(s->db, &s->st, op);
+        break;
     case TP_STORE_END:
-    case TP_STORE_ABORT: r = tp_store_apply_end(s->db, &s->st, op); break;
-    case TP_STORE_CALL: r = op->fn(s->db, op, op->arg); break;
+    case TP_STORE_ABORT:
+        r = tp_store_apply_end(s->db, &s->st, op);
+        break;
+    case TP_STORE_CALL:
+        r = op->fn(s->db, op, op->arg);
+        break;
     default:
         r = -EINVAL;
         snprintf(op->errmsg, sizeof(op->errmsg), "unknown store op %d", op->kind);

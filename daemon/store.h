@@ -65,11 +65,11 @@ typedef struct tp_store_func {
 
 /** Facts stored with a new trace (BEGIN). Strings may be NULL except id. */
 typedef struct tp_store_begin {
-    char client_id[33];   /* the id the client chose (32 lowercase hex) */
+    char client_id[33]; /* the id the client chose (32 lowercase hex) */
     const char *label;
     uint32_t uid;
     int64_t pid;
-    uint64_t pstart;      /* process start, clock ticks since boot */
+    uint64_t pstart; /* process start, clock ticks since boot */
     const char *host, *argv_json, *python, *client, *config_json, *source;
     int64_t wall_start_ns;
 } tp_store_begin;
@@ -85,39 +85,39 @@ typedef int (*tp_store_fn)(sqlite3 *db, tp_store_op *op, void *arg);
  *  block with their payload), fill the fields of their kind, and get the op
  *  back through the completion callback. Fields are public. */
 struct tp_store_op {
-    int kind;               /* TP_STORE_* */
-    tp_store_trace *trace;  /* BEGIN/EVENTS/END/ABORT */
-    void *owner;            /* producer's context (e.g. the connection) */
-    size_t bytes;           /* queued memory this op accounts for */
+    int kind;              /* TP_STORE_* */
+    tp_store_trace *trace; /* BEGIN/EVENTS/END/ABORT */
+    void *owner;           /* producer's context (e.g. the connection) */
+    size_t bytes;          /* queued memory this op accounts for */
 
-    tp_store_begin begin;   /* BEGIN */
+    tp_store_begin begin; /* BEGIN */
 
-    uint32_t seq;           /* EVENTS */
-    const void *records;    /* EVENTS: nrecords * 16 bytes, trace-local function ids */
+    uint32_t seq;        /* EVENTS */
+    const void *records; /* EVENTS: nrecords * 16 bytes, trace-local function ids */
     size_t nrecords;
     const void *text;
     size_t text_len;
-    uint64_t ncalls;        /* EVENTS: CALL records in this batch */
-    uint64_t max_t_ns;      /* EVENTS: largest t_ns in this batch */
+    uint64_t ncalls;            /* EVENTS: CALL records in this batch */
+    uint64_t max_t_ns;          /* EVENTS: largest t_ns in this batch */
     const tp_store_func *funcs; /* EVENTS: functions first used by this batch */
     size_t nfuncs;
 
-    uint64_t end_ns;        /* END */
+    uint64_t end_ns; /* END */
     uint64_t call_count;
     uint64_t dropped;
     const char *limit_reason, *drop_reason;
 
-    tp_store_fn fn;         /* CALL */
+    tp_store_fn fn; /* CALL */
     void *arg;
 
     /* Results, set by the writer before completion. */
-    int result;             /* 0 or a code (TP_ERR_DB, ...) */
-    char errmsg[160];       /* "" or a message for the peer */
-    int64_t rowid;          /* BEGIN/END/ABORT: the trace's rowid */
-    char id[33];            /* BEGIN/END/ABORT: the stored trace id */
+    int result;       /* 0 or a code (TP_ERR_DB, ...) */
+    char errmsg[160]; /* "" or a message for the peer */
+    int64_t rowid;    /* BEGIN/END/ABORT: the trace's rowid */
+    char id[33];      /* BEGIN/END/ABORT: the stored trace id */
 
-    tp_store_op *next;      /* private: queue link */
-    void *priv;             /* private */
+    tp_store_op *next; /* private: queue link */
+    void *priv;        /* private */
 };
 
 typedef struct tp_store tp_store;
@@ -127,25 +127,25 @@ typedef struct tp_store tp_store;
 typedef void (*tp_store_done_cb)(tp_store_op *op, void *ud);
 
 typedef struct tp_store_opts {
-    const char *path;        /* database file; created 0600 */
-    tp_store_done_cb done;   /* may be NULL when every op is synchronous */
+    const char *path;      /* database file; created 0600 */
+    tp_store_done_cb done; /* may be NULL when every op is synchronous */
     void *done_ud;
     int64_t commit_interval_ns; /* 0 = 100 ms: the longest a busy transaction stays open */
 } tp_store_opts;
 
 /** Facts from opening: for the start-up log line. */
 typedef struct tp_store_info {
-    int schema_from;        /* user_version found (0 for a new file) */
-    int64_t traces;         /* rows in traces */
-    int64_t truncated_now;  /* open traces left by a crash, marked truncated */
-    int64_t unfinalized;    /* traces whose stats/folded tree still need computing */
+    int schema_from;       /* user_version found (0 for a new file) */
+    int64_t traces;        /* rows in traces */
+    int64_t truncated_now; /* open traces left by a crash, marked truncated */
+    int64_t unfinalized;   /* traces whose stats/folded tree still need computing */
 } tp_store_info;
 
 /** Open (creating if needed) the database, migrate it, mark traces left open
  *  by a previous run truncated, and start the writer thread. On failure
  *  returns a code and writes a message into err. */
-int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_info,
-                  char *err, size_t errsz);
+int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_info, char *err,
+                  size_t errsz);
 
 /** Apply every queued op, commit, checkpoint the WAL (TRUNCATE), stop the
  *  writer thread and close every connection. Pending completions are
@@ -193,8 +193,7 @@ int tp_store_delete_trace(sqlite3 *db, int64_t rowid);
  *  than max_bytes (0 = no size limit), more of the oldest; then give free
  *  pages back to the file system. Queued through the writer; blocks the caller
  *  like tp_store_call_sync(). Returns 0 or a code; *ret_deleted counts traces. */
-int tp_store_retention(tp_store *s, double retention_s, uint64_t max_bytes,
-                       int64_t *ret_deleted);
+int tp_store_retention(tp_store *s, double retention_s, uint64_t max_bytes, int64_t *ret_deleted);
 
 /** Map an SQLite result code to a tp code (TP_ERR_DB, or -ENOMEM / -ENOSPC /
  *  -EACCES for the obvious ones) and write "what: sqlite message" into err. */

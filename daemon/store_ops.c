@@ -7,8 +7,8 @@
 #include "tp_err.h"
 #include "util.h"
 
-#define MAX_ID_RETRIES 8
-#define RETENTION_STEP 64      /* traces deleted per writer transaction */
+#define MAX_ID_RETRIES    8
+#define RETENTION_STEP    64   /* traces deleted per writer transaction */
 #define VACUUM_STEP_PAGES 2048 /* pages returned to the file system per transaction */
 
 int tp_store_stmts_prepare(sqlite3 *db, tp_store_stmts *st, char *err, size_t errsz)
@@ -117,8 +117,7 @@ int tp_store_apply_begin(sqlite3 *db, tp_store_stmts *st, tp_store_op *op)
             return 0;
         }
         if (rc != SQLITE_CONSTRAINT_UNIQUE) {
-            r = tp_store_sqlite_err(db, rc, "storing a new trace", op->errmsg,
-                                    sizeof(op->errmsg));
+            r = tp_store_sqlite_err(db, rc, "storing a new trace", op->errmsg, sizeof(op->errmsg));
             goto fail;
         }
         /* The id is taken (by another uid, or an earlier upload of this
@@ -225,10 +224,8 @@ int tp_store_apply_end(sqlite3 *db, tp_store_stmts *st, tp_store_op *op)
 int tp_store_delete_trace(sqlite3 *db, int64_t rowid)
 {
     static const char *const tables[] = {
-        "DELETE FROM chunks WHERE trace = ?1",
-        "DELETE FROM funcs WHERE trace = ?1",
-        "DELETE FROM func_stats WHERE trace = ?1",
-        "DELETE FROM folded WHERE trace = ?1",
+        "DELETE FROM chunks WHERE trace = ?1",     "DELETE FROM funcs WHERE trace = ?1",
+        "DELETE FROM func_stats WHERE trace = ?1", "DELETE FROM folded WHERE trace = ?1",
         "DELETE FROM traces WHERE rowid = ?1",
     };
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
@@ -288,7 +285,8 @@ static int retention_fn(sqlite3 *db, tp_store_op *op, void *arg)
     }
     if (n == 0 && rs->max_bytes > 0) {
         int64_t page = pragma_int(db, "PRAGMA page_size");
-        int64_t used = (pragma_int(db, "PRAGMA page_count") - pragma_int(db, "PRAGMA freelist_count")) * page;
+        int64_t used =
+            (pragma_int(db, "PRAGMA page_count") - pragma_int(db, "PRAGMA freelist_count")) * page;
         if (used > (int64_t)rs->max_bytes) {
             /* Roughly enough traces to get under the limit, at least one. */
             if (sqlite3_prepare_v2(db,

@@ -14,11 +14,11 @@
 struct tp_tcache_entry {
     int64_t rowid, nevents;
     char id[33];
-    bool cached;            /* on the list (else freed at the last put) */
-    int refs;               /* under cache_mu */
-    size_t cost;            /* estimated bytes */
-    uint64_t used;          /* LRU clock */
-    pthread_mutex_t mu;     /* held while a query uses the trees */
+    bool cached;        /* on the list (else freed at the last put) */
+    int refs;           /* under cache_mu */
+    size_t cost;        /* estimated bytes */
+    uint64_t used;      /* LRU clock */
+    pthread_mutex_t mu; /* held while a query uses the trees */
     tp_tree *raw, *folded;
     tp_tcache_entry *next;
 };
@@ -98,8 +98,8 @@ int tp_tcache_get(sqlite3 *db, int64_t rowid, tp_tcache_entry **ret, char *err, 
     bool finished;
     int r = trace_key(db, rowid, id, &nevents, &finished);
     if (r < 0) {
-        snprintf(err, errsz, r == TP_ERR_NOT_FOUND ? "the trace was just deleted"
-                                                   : "cannot read the trace");
+        snprintf(err, errsz,
+                 r == TP_ERR_NOT_FOUND ? "the trace was just deleted" : "cannot read the trace");
         return r;
     }
     if (finished) {

@@ -20,7 +20,7 @@
 
 #include "tree.h"
 
-#define TP_TCACHE_BUDGET (384u << 20) /* estimated bytes of cached trees */
+#define TP_TCACHE_BUDGET      (384u << 20) /* estimated bytes of cached trees */
 #define TP_TCACHE_MAX_ENTRIES 16
 
 typedef struct tp_tcache_entry tp_tcache_entry;

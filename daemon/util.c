@@ -37,8 +37,8 @@ int tp_parse_duration(const char *s, double *ret_seconds)
         const char *unit;
         double mult;
     } units[] = {
-        {"", 1},       {"s", 1},       {"sec", 1},     {"m", 60},     {"min", 60},
-        {"h", 3600},   {"hr", 3600},   {"d", 86400},   {"day", 86400}, {"days", 86400},
+        {"", 1},       {"s", 1},         {"sec", 1},        {"m", 60},      {"min", 60},
+        {"h", 3600},   {"hr", 3600},     {"d", 86400},      {"day", 86400}, {"days", 86400},
         {"w", 604800}, {"week", 604800}, {"weeks", 604800},
     };
     double v;
@@ -67,13 +67,26 @@ int tp_parse_size(const char *s, uint64_t *ret_bytes)
         return r;
     double mult;
     switch (toupper((unsigned char)unit[0])) {
-    case '\0': mult = 1; break;
-    case 'B': mult = 1; break;
-    case 'K': mult = 1024.0; break;
-    case 'M': mult = 1024.0 * 1024; break;
-    case 'G': mult = 1024.0 * 1024 * 1024; break;
-    case 'T': mult = 1024.0 * 1024 * 1024 * 1024; break;
-    default: return -EINVAL;
+    case '\0':
+        mult = 1;
+        break;
+    case 'B':
+        mult = 1;
+        break;
+    case 'K':
+        mult = 1024.0;
+        break;
+    case 'M':
+        mult = 1024.0 * 1024;
+        break;
+    case 'G':
+        mult = 1024.0 * 1024 * 1024;
+        break;
+    case 'T':
+        mult = 1024.0 * 1024 * 1024 * 1024;
+        break;
+    default:
+        return -EINVAL;
     }
     if (unit[0]) {
         const char *rest = unit + 1;

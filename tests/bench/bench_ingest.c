@@ -130,7 +130,10 @@ static int connect_raw(void)
 
 static void hello(client *c, uint32_t caps)
 {
-    tp_msg m = {.type = TP_MSG_HELLO, .version = TP_WIRE_VERSION, .caps = caps, .pid = getpid(),
+    tp_msg m = {.type = TP_MSG_HELLO,
+                .version = TP_WIRE_VERSION,
+                .caps = caps,
+                .pid = getpid(),
                 .client = "bench_ingest/1"};
     send_msg(c, &m);
     tp_msg w;
@@ -157,8 +160,8 @@ static void client_close(client *c)
 
 static void describe(client *c)
 {
-    static const char *names[] = {"handle", "load", "check", "save", "render", "parse", "emit",
-                                  "step"};
+    static const char *names[] = {"handle", "load",  "check", "save",
+                                  "render", "parse", "emit",  "step"};
     tp_wire_func f[8];
     for (int i = 0; i < 8; i++)
         f[i] = (tp_wire_func){(uint32_t)i, "app.core", names[i], "/srv/app/core.py", 10 * i};
@@ -240,7 +243,7 @@ static long rss_kib(pid_t pid)
 
 typedef struct ingest_arg {
     unsigned id;
-    uint64_t events;  /* to send */
+    uint64_t events; /* to send */
     uint64_t sent;
     const batch *b;
 } ingest_arg;
@@ -261,13 +264,20 @@ static void *ingest_main(void *p)
         uint32_t seq = 0;
         uint64_t calls = 0;
         for (; seq < 32 && a->sent < a->events; seq++) {
-            tp_msg em = {.type = TP_MSG_EVENTS, .trace = id, .seq = seq, .records = a->b->rec,
-                         .nrecords = a->b->nrec, .text = a->b->text, .text_len = a->b->text_len};
+            tp_msg em = {.type = TP_MSG_EVENTS,
+                         .trace = id,
+                         .seq = seq,
+                         .records = a->b->rec,
+                         .nrecords = a->b->nrec,
+                         .text = a->b->text,
+                         .text_len = a->b->text_len};
             send_msg(&c, &em);
             a->sent += a->b->nrec;
             calls += a->b->nrec / 2;
         }
-        tp_msg end = {.type = TP_MSG_END, .trace = id, .end_ns = (uint64_t)BATCH * 100 * seq,
+        tp_msg end = {.type = TP_MSG_END,
+                      .trace = id,
+                      .end_ns = (uint64_t)BATCH * 100 * seq,
                       .call_count = calls};
         send_msg(&c, &end);
     }
@@ -385,7 +395,9 @@ static void bench_list(int ntraces)
     for (int s = 0; s < ntraces; s++) {
         char id[33];
         trace_id(id, 0xdd, (unsigned)s);
-        tp_msg bm = {.type = TP_MSG_BEGIN, .trace = id, .label = s % 2 ? "api" : "job",
+        tp_msg bm = {.type = TP_MSG_BEGIN,
+                     .trace = id,
+                     .label = s % 2 ? "api" : "job",
                      .wall_start_ns = 1000000000000000000LL + s};
         tp_msg em = {.type = TP_MSG_EVENTS, .trace = id, .records = ev, .nrecords = 2};
         tp_msg end = {.type = TP_MSG_END, .trace = id, .end_ns = 3, .call_count = 1};
@@ -433,7 +445,8 @@ static void bench_list(int ntraces)
     client_close(&q);
 }
 
-/* ---- 4. idle connections ---------------------------------------------------------------------- */
+/* ---- 4. idle connections ----------------------------------------------------------------------
+ */
 
 static void bench_idle(pid_t pid, int n)
 {
@@ -467,13 +480,22 @@ int main(int argc, char **argv)
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 't': tphd = optarg; break;
-        case 'c': nclients = atoi(optarg); break;
-        case 'e': per_client = strtoull(optarg, NULL, 10); break;
-        case 'k': keep = optarg; break;
-        default: fprintf(stderr, "usage: bench_ingest [--tphd PATH] [--clients N] "
-                                 "[--events-per-client N] [--keep DIR]\n");
-                 return 2;
+        case 't':
+            tphd = optarg;
+            break;
+        case 'c':
+            nclients = atoi(optarg);
+            break;
+        case 'e':
+            per_client = strtoull(optarg, NULL, 10);
+            break;
+        case 'k':
+            keep = optarg;
+            break;
+        default:
+            fprintf(stderr, "usage: bench_ingest [--tphd PATH] [--clients N] "
+                            "[--events-per-client N] [--keep DIR]\n");
+            return 2;
         }
     }
     if (nclients < 1 || nclients > 64)

@@ -36,7 +36,10 @@ static void describe(uint32_t id, const char *qualname)
 
 static tp_store_op *begin(const char *id)
 {
-    tp_msg m = {.type = TP_MSG_BEGIN, .trace = id, .label = "L", .wall_start_ns = 9,
+    tp_msg m = {.type = TP_MSG_BEGIN,
+                .trace = id,
+                .label = "L",
+                .wall_start_ns = 9,
                 .config_json = "{\"max_calls\": 5}"};
     tp_store_op *op = NULL;
     bool te;
@@ -49,8 +52,13 @@ static tp_store_op *begin(const char *id)
 static int events(const char *id, uint32_t seq, const tp_event *ev, size_t n, const void *text,
                   size_t tlen, tp_store_op **op, bool *te, char *err)
 {
-    tp_msg m = {.type = TP_MSG_EVENTS, .trace = id, .seq = seq, .records = ev, .nrecords = n,
-                .text = text, .text_len = tlen};
+    tp_msg m = {.type = TP_MSG_EVENTS,
+                .trace = id,
+                .seq = seq,
+                .records = ev,
+                .nrecords = n,
+                .text = text,
+                .text_len = tlen};
     *op = NULL;
     return tp_ingest_events(g, &m, op, te, err, 256);
 }
@@ -71,8 +79,12 @@ static void free_ops(tp_store_op **ops, size_t n)
 Test(ingest, begin_carries_the_peer_and_hello_facts)
 {
     const char *argv[] = {"prog", "-x", NULL};
-    tp_msg h = {.type = TP_MSG_HELLO, .python = "3.12.1", .hostname = "box", .client = "tp/2",
-                .argv = argv, .argc = 2};
+    tp_msg h = {.type = TP_MSG_HELLO,
+                .python = "3.12.1",
+                .hostname = "box",
+                .client = "tp/2",
+                .argv = argv,
+                .argc = 2};
     char err[128];
     cr_assert_eq(tp_ingest_hello(g, &h, err, sizeof(err)), 0);
     tp_store_op *op = begin(T1);
@@ -123,7 +135,10 @@ Test(ingest, calls_get_trace_local_ids_in_order_of_first_use)
     cr_assert_eq(op2->nfuncs, 0);
     cr_assert_eq(((const tp_event *)op2->records)[0].arg, 1);
     tp_ingest_op_free(op2);
-    tp_msg end = {.type = TP_MSG_END, .trace = T1, .end_ns = 80, .call_count = 4,
+    tp_msg end = {.type = TP_MSG_END,
+                  .trace = T1,
+                  .end_ns = 80,
+                  .call_count = 4,
                   .limit_reason = "max_calls"};
     cr_assert_eq(tp_ingest_end(g, &end, &ops[2], &te, err, sizeof(err)), 0);
     cr_assert_eq(ops[2]->kind, TP_STORE_END);
@@ -155,8 +170,7 @@ Test(ingest, text_past_the_end_is_a_trace_error)
     const char text[] = "\x09\0\0\0x=1";
     bool te = false;
     char err[256];
-    cr_assert_eq(events(T1, 0, ev, 1, text, sizeof(text) - 1, &ops[1], &te, err),
-                 TP_ERR_MALFORMED);
+    cr_assert_eq(events(T1, 0, ev, 1, text, sizeof(text) - 1, &ops[1], &te, err), TP_ERR_MALFORMED);
     cr_assert(te);
     cr_assert_str_eq(err, "EVENTS: record 0's text runs past the text");
     cr_assert_not_null(ops[1]);

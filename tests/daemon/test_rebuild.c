@@ -85,8 +85,8 @@ Test(rebuild, events_of_a_tree_rebuild_the_same_tree)
     cr_assert_eq(tp_rebuild_events(a, TP_NONE, &r, &tx), 0);
     cr_assert_eq(tp_tree_new(&b), 0);
     for (size_t i = 0; i < a->nfuncs; i++)
-        tp_tree_def_func(b, (uint32_t)i, a->funcs[i].module, a->funcs[i].qualname,
-                         a->funcs[i].file, a->funcs[i].lineno);
+        tp_tree_def_func(b, (uint32_t)i, a->funcs[i].module, a->funcs[i].qualname, a->funcs[i].file,
+                         a->funcs[i].lineno);
     cr_assert_eq(tp_rebuild_feed(b, r.data, r.len / 16, tx.data, tx.len), 0);
     cr_assert_eq(tp_tree_finish(b, 1000), 0);
     cr_assert_eq(b->nnodes, a->nnodes);
@@ -123,7 +123,7 @@ Test(rebuild, feed_skips_events_out_of_sequence_and_stops_at_cut_text)
     tp_tree_def_func(t, 0, "m", "f", "", 0);
     rec(&r, TP_EV_RESUME, 0, 99, 1); /* resumes nothing: skipped */
     rec(&r, TP_EV_CALL, 0, 0, 2);
-    rec(&r, TP_EV_CALL, 0, 5, 3);    /* an unknown function: skipped */
+    rec(&r, TP_EV_CALL, 0, 5, 3); /* an unknown function: skipped */
     rec(&r, TP_EV_RETURN, 0, 0, 4);
     cr_assert_eq(tp_rebuild_feed(t, r.data, 4, NULL, 0), 0);
     cr_assert_eq(t->nnodes, 1);

@@ -226,7 +226,8 @@ Test(store, an_id_collision_gets_a_fresh_id)
     cr_assert_str_neq(b.id, a.id);
     cr_assert_eq(strlen(b.id), 32);
     cr_assert_eq(q_int(s, "SELECT count(*) FROM traces WHERE client_id = "
-                          "'ffffffffffffffffffffffffffffffff'"), 2);
+                          "'ffffffffffffffffffffffffffffffff'"),
+                 2);
     tp_store_close(s);
 }
 

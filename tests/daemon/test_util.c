@@ -16,8 +16,8 @@ Test(util, durations_parse_with_units)
     static const struct {
         const char *s;
         double secs;
-    } ok[] = {{"7d", 604800}, {"12h", 43200}, {"30m", 1800}, {"45s", 45}, {"2w", 1209600},
-              {"3600", 3600}, {"1.5h", 5400}, {"1D", 86400}};
+    } ok[] = {{"7d", 604800},  {"12h", 43200}, {"30m", 1800},  {"45s", 45},
+              {"2w", 1209600}, {"3600", 3600}, {"1.5h", 5400}, {"1D", 86400}};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         double v = -1;
         cr_assert_eq(tp_parse_duration(ok[i].s, &v), 0, "%s", ok[i].s);
@@ -36,8 +36,8 @@ Test(util, sizes_parse_with_binary_units)
     static const struct {
         const char *s;
         uint64_t bytes;
-    } ok[] = {{"1G", 1ull << 30}, {"500M", 500ull << 20}, {"64K", 65536}, {"4096", 4096},
-              {"2GiB", 2ull << 30}, {"10MB", 10ull << 20}, {"1.5K", 1536}, {"7B", 7}};
+    } ok[] = {{"1G", 1ull << 30},   {"500M", 500ull << 20}, {"64K", 65536}, {"4096", 4096},
+              {"2GiB", 2ull << 30}, {"10MB", 10ull << 20},  {"1.5K", 1536}, {"7B", 7}};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         uint64_t v = 0;
         cr_assert_eq(tp_parse_size(ok[i].s, &v), 0, "%s", ok[i].s);
@@ -104,7 +104,11 @@ Test(util, utf8_fix_replaces_only_bad_bytes)
     char s1[] = "caf\xc3\xa9 \xe2\x82\xac ok";
     tp_utf8_fix(s1, strlen(s1));
     cr_assert_str_eq(s1, "caf\xc3\xa9 \xe2\x82\xac ok");
-    char s2[] = "a\xff" "b\xc3" "c\xed\xa0\x80" "d\xc0\xaf" "e\xf4\x90\x80\x80";
+    char s2[] = "a\xff"
+                "b\xc3"
+                "c\xed\xa0\x80"
+                "d\xc0\xaf"
+                "e\xf4\x90\x80\x80";
     tp_utf8_fix(s2, strlen(s2));
     cr_assert_str_eq(s2, "a?b?c???d??e????");
 }
