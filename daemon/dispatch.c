@@ -2,6 +2,7 @@
  * queries run on worker threads; and what comes back: store completions
  * (ACKs, throttling), trace finalization and retention in the background. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -438,11 +439,29 @@ typedef struct fin_work {
 
 static void fin_start(tp_server *s);
 
+/* Whether a seccomp filter is installed (systemd's SystemCallFilter=): a
+ * filtered system call may kill the process instead of failing, so
+ * optional calls like setpriority() are skipped then. */
+static bool under_seccomp_filter(void)
+{
+    char line[128];
+    bool filtered = false;
+    FILE *f = fopen("/proc/self/status", "re");
+    if (!f)
+        return true;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "Seccomp:", 8) == 0)
+            filtered = atoi(line + 8) != 0;
+    fclose(f);
+    return filtered;
+}
+
 static void *fin_thread(void *arg)
 {
     fin_work *w = arg;
     tp_server *s = w->srv;
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+    if (!under_seccomp_filter())
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     if (w->scan) {
         int64_t *ids = NULL;
         size_t n = 0;
