@@ -1,6 +1,7 @@
 /* Bounded repr, arguments and exceptions; see capture.h. */
 #include "capture.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "codeinfo.h"
@@ -11,48 +12,58 @@
 
 /* A bounded writer over a tp_buf: counts characters (code points) and keeps
  * the byte offset where limit - 3 characters end, so that an overlong result
- * can be cut there and given "...". */
+ * can be cut there and given "...". It reserves, once, room for the longest
+ * text it may write (4 bytes per character, then "..."), and then writes
+ * through a plain pointer: no call and no check per piece. */
 typedef struct rw {
     tp_buf *out;
+    char *p;       /* next byte to write in out->data */
     size_t limit;  /* max characters */
     size_t nchars; /* characters written */
-    size_t cut;    /* byte offset in out after limit - 3 characters */
+    char *cut;     /* where limit - 3 characters end */
     bool cut_set;
     bool full;     /* the text is longer than limit: stop rendering */
     int ncont;
     PyObject *cont[MAX_NEST]; /* containers being rendered (cycle check) */
 } rw;
 
-static void rw_init(rw *w, tp_buf *out, uint32_t max_repr)
+/* Returns 0, or -ENOMEM when the room cannot be reserved. */
+static int rw_init(rw *w, tp_buf *out, uint32_t max_repr)
 {
     /* Not memset: cont[] is only read below ncont. */
+    w->limit = max_repr < TP_MIN_REPR ? TP_MIN_REPR : max_repr;
+    if (tp_buf_reserve(out, 4 * w->limit + 8) < 0)
+        return -ENOMEM;
     w->out = out;
+    w->p = out->data + out->len;
     w->nchars = 0;
     w->cut_set = false;
     w->full = false;
     w->ncont = 0;
-    w->limit = max_repr < TP_MIN_REPR ? TP_MIN_REPR : max_repr;
-    w->cut = out->len;
+    w->cut = w->p;
+    return 0;
 }
 
 /* n ASCII characters. */
-static void put_ascii(rw *w, const char *s, size_t n)
+static inline void put_ascii(rw *w, const char *s, size_t n)
 {
     if (w->full || !n)
         return;
     size_t lim3 = w->limit - 3;
     if (!w->cut_set && w->nchars + n >= lim3) {
-        w->cut = w->out->len + (lim3 - w->nchars);
+        w->cut = w->p + (lim3 - w->nchars);
         w->cut_set = true;
     }
     size_t room = w->limit - w->nchars;
     if (n > room) {
-        tp_buf_append(w->out, s, room);
+        memcpy(w->p, s, room);
+        w->p += room;
         w->nchars = w->limit;
         w->full = true;
         return;
     }
-    tp_buf_append(w->out, s, n);
+    memcpy(w->p, s, n);
+    w->p += n;
     w->nchars += n;
 }
 
@@ -65,58 +76,59 @@ static void put_lit(rw *w, const char *s)
  * their \u escape). */
 static void put_cp(rw *w, Py_UCS4 c)
 {
-    char b[12];
-    size_t n;
     if (c < 0x80) {
-        b[0] = (char)c;
-        put_ascii(w, b, 1);
+        char b = (char)c;
+        put_ascii(w, &b, 1);
         return;
     }
     if (c >= 0xd800 && c <= 0xdfff) {
-        n = (size_t)snprintf(b, sizeof(b), "\\u%04x", (unsigned)c);
-        put_ascii(w, b, n);
+        char b[12];
+        int n = snprintf(b, sizeof(b), "\\u%04x", (unsigned)c);
+        put_ascii(w, b, (size_t)n);
         return;
-    }
-    if (c < 0x800) {
-        b[0] = (char)(0xc0 | (c >> 6));
-        b[1] = (char)(0x80 | (c & 0x3f));
-        n = 2;
-    } else if (c < 0x10000) {
-        b[0] = (char)(0xe0 | (c >> 12));
-        b[1] = (char)(0x80 | ((c >> 6) & 0x3f));
-        b[2] = (char)(0x80 | (c & 0x3f));
-        n = 3;
-    } else {
-        b[0] = (char)(0xf0 | (c >> 18));
-        b[1] = (char)(0x80 | ((c >> 12) & 0x3f));
-        b[2] = (char)(0x80 | ((c >> 6) & 0x3f));
-        b[3] = (char)(0x80 | (c & 0x3f));
-        n = 4;
     }
     if (w->full)
         return;
     if (!w->cut_set && w->nchars == w->limit - 3) {
-        w->cut = w->out->len;
+        w->cut = w->p;
         w->cut_set = true;
     }
     if (w->nchars == w->limit) {
         w->full = true;
         return;
     }
-    tp_buf_append(w->out, b, n);
+    char *b = w->p;
+    if (c < 0x800) {
+        b[0] = (char)(0xc0 | (c >> 6));
+        b[1] = (char)(0x80 | (c & 0x3f));
+        w->p += 2;
+    } else if (c < 0x10000) {
+        b[0] = (char)(0xe0 | (c >> 12));
+        b[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+        b[2] = (char)(0x80 | (c & 0x3f));
+        w->p += 3;
+    } else {
+        b[0] = (char)(0xf0 | (c >> 18));
+        b[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+        b[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+        b[3] = (char)(0x80 | (c & 0x3f));
+        w->p += 4;
+    }
     w->nchars++;
 }
 
-/* Cut an overlong result and mark it. */
+/* Close the text: cut an overlong one and mark it, set the buffer's length.
+ * tp_buf has no call for writing in place; the room was reserved, and len
+ * and the terminator are set here as tp_buf_append would. */
 static void rw_finish(rw *w)
 {
-    if (!w->full || tp_buf_error(w->out))
-        return;
-    /* tp_buf has no truncation call; shortening len keeps it valid (the
-     * bytes stay allocated and the terminator is rewritten). */
-    w->out->len = w->cut;
-    w->out->data[w->cut] = '\0';
-    tp_buf_append(w->out, "...", 3);
+    if (w->full) {
+        w->p = w->cut;
+        memcpy(w->p, "...", 3);
+        w->p += 3;
+    }
+    w->out->len = (size_t)(w->p - w->out->data);
+    *w->p = '\0';
 }
 
 static void put_hex_escape(rw *w, Py_UCS4 c)
@@ -134,11 +146,29 @@ static void put_hex_escape(rw *w, Py_UCS4 c)
 
 /* repr() of an exact str. The quote is chosen as repr() does, from the part
  * of the text that can be shown, so a huge string is never scanned whole. */
+/* Whether the ASCII text needs no escape and no double quotes. */
+static bool plain_ascii(const unsigned char *p, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (c < ' ' || c >= 0x7f || c == '\'' || c == '\\')
+            return false;
+    }
+    return true;
+}
+
 static void render_str(rw *w, PyObject *s)
 {
     Py_ssize_t len = PyUnicode_GET_LENGTH(s);
     int kind = PyUnicode_KIND(s);
     const void *data = PyUnicode_DATA(s);
+    if (PyUnicode_IS_ASCII(s) && len <= (Py_ssize_t)w->limit && plain_ascii(data, len)) {
+        /* The common case: short text, nothing to escape, single quotes. */
+        put_ascii(w, "'", 1);
+        put_ascii(w, data, (size_t)len);
+        put_ascii(w, "'", 1);
+        return;
+    }
     Py_ssize_t scan = len < (Py_ssize_t)w->limit + 1 ? len : (Py_ssize_t)w->limit + 1;
     bool sq = false, dq = false;
     for (Py_ssize_t i = 0; i < scan; i++) {
@@ -303,7 +333,7 @@ static bool enter(rw *w, PyObject *o)
     if (w->ncont == MAX_NEST) {
         /* Cut here: "..." marks it. */
         if (!w->cut_set) {
-            w->cut = w->out->len;
+            w->cut = w->p;
             w->cut_set = true;
         }
         w->full = true;
@@ -461,13 +491,14 @@ static void restore_exc(saved_exc *s)
 int tp_capture_repr(tp_buf *out, PyObject *o, uint32_t max_repr)
 {
     saved_exc se;
-    save_exc(&se);
     rw w;
-    rw_init(&w, out, max_repr);
+    if (rw_init(&w, out, max_repr) < 0)
+        return -ENOMEM;
+    save_exc(&se);
     render(&w, o);
     rw_finish(&w);
     restore_exc(&se);
-    return tp_buf_error(out);
+    return 0;
 }
 
 static PyObject *param_value(const tp_param *p, PyObject *const *locals)
@@ -487,37 +518,51 @@ int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals,
 {
     saved_exc se;
     save_exc(&se);
-    for (uint32_t i = 0; i < ci->nparams; i++) {
+    int r = 0;
+    for (uint32_t i = 0; i < ci->nparams && !r; i++) {
         const tp_param *p = &ci->params[i];
-        if (i)
-            tp_buf_append(out, ", ", 2);
-        if (p->stars)
-            tp_buf_append(out, "**", p->stars);
-        tp_buf_append(out, p->name, (size_t)p->len);
-        tp_buf_putc(out, '=');
+        r = tp_buf_reserve(out, (size_t)p->len + 6);
+        if (r)
+            break;
+        char *d = out->data + out->len;
+        if (i) {
+            *d++ = ',';
+            *d++ = ' ';
+        }
+        for (int k = 0; k < p->stars; k++)
+            *d++ = '*';
+        memcpy(d, p->name, (size_t)p->len);
+        d += p->len;
+        *d++ = '=';
+        *d = '\0';
+        out->len = (size_t)(d - out->data);
         PyObject *v = param_value(p, locals);
         if (!v) {
-            tp_buf_append(out, "<unbound>", 9);
+            r = tp_buf_append(out, "<unbound>", 9);
             continue;
         }
-        Py_INCREF(v);
         rw w;
-        rw_init(&w, out, max_repr);
+        r = rw_init(&w, out, max_repr);
+        if (r)
+            break;
+        Py_INCREF(v);
         render(&w, v);
         rw_finish(&w);
         Py_DECREF(v);
     }
     restore_exc(&se);
-    return tp_buf_error(out);
+    return r;
 }
 
 int tp_capture_exc(tp_buf *type_out, tp_buf *msg_out, PyObject *exc, uint32_t max_repr)
 {
+    if (tp_buf_puts(type_out, _PyType_Name(Py_TYPE(exc))) < 0)
+        return -ENOMEM;
+    rw w;
+    if (rw_init(&w, msg_out, max_repr) < 0)
+        return -ENOMEM;
     saved_exc se;
     save_exc(&se);
-    tp_buf_puts(type_out, _PyType_Name(Py_TYPE(exc)));
-    rw w;
-    rw_init(&w, msg_out, max_repr);
     PyObject *s = PyObject_Str(exc);
     if (s) {
         render_raw_str(&w, s);
@@ -528,8 +573,7 @@ int tp_capture_exc(tp_buf *type_out, tp_buf *msg_out, PyObject *exc, uint32_t ma
     }
     rw_finish(&w);
     restore_exc(&se);
-    int r = tp_buf_error(type_out);
-    return r ? r : tp_buf_error(msg_out);
+    return 0;
 }
 
 bool tp_exc_is_iteration_end(PyObject *exc)

@@ -20,11 +20,14 @@ static PyObject *name_key;       /* "__name__" */
 #define request_extra _PyEval_RequestCodeExtraIndex
 #endif
 
+uint64_t tp_codeinfo_frees;
+
 static void ci_free(void *p)
 {
     tp_codeinfo *ci = p;
     if (!ci)
         return;
+    tp_codeinfo_frees++;
     Py_XDECREF(ci->module);
     Py_XDECREF(ci->qualname);
     Py_XDECREF(ci->file);

@@ -47,6 +47,10 @@ typedef struct tp_codeinfo {
     bool ign_all;
 } tp_codeinfo;
 
+/** Incremented whenever a code info is freed (with its code object), so that
+ *  caches keyed by code object address know when to forget. */
+extern uint64_t tp_codeinfo_frees;
+
 /** Reserve the code extra slot. Once per process; returns 0 or -1 with an
  *  exception set. */
 int tp_codeinfo_setup(void);

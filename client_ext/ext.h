@@ -166,6 +166,10 @@ typedef struct tp_tls {
     tp_buf scratch2;         /* return value text */
     tp_buf scratch3;         /* exception message text */
     bool unwind_pending;     /* some binding of this thread has a deferred UNWIND */
+    /* Last code object met and its info: recursion and loops hit it. */
+    PyCodeObject *ci_code;   /* compared only, never dereferenced */
+    struct tp_codeinfo *ci_last;
+    uint64_t ci_frees;       /* tp_codeinfo_frees when cached */
     /* 3.10/3.11: the profile function this thread had before ours. */
     bool profile_on;
     Py_tracefunc prev_profile;

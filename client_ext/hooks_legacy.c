@@ -165,8 +165,7 @@ static int trace_cb(PyObject *obj, PyFrameObject *f, int what, PyObject *arg)
 
 static void on_call(tp_tls *tls, PyFrameObject *f)
 {
-    PyCodeObject *co = tp_pyframe_code(f);
-    tp_codeinfo *ci = tp_codeinfo_get(co, tp_frame_globals(f));
+    tp_codeinfo *ci = tp_codeinfo_cached(tls, tp_pyframe_code(f), f);
     if (!ci) {
         tp_rec_out_of_memory(tls);
         return;
@@ -227,13 +226,17 @@ static int profile_cb(PyObject *obj, PyFrameObject *f, int what, PyObject *arg)
         r = tls->prev_profile(tls->prev_profile_obj, f, what, arg);
     if (tls->busy)
         return r;
-    /* Keep whatever the previous profile function raised. */
-    PyObject *t, *v, *tb;
-    PyErr_Fetch(&t, &v, &tb);
-    Py_INCREF(tls); /* it may give its hook back below */
+    /* The interpreter puts an exception in flight aside before calling a
+     * profile function; one set now was raised by the previous function and
+     * must stay. (tls itself stays alive: the thread state dict holds it.) */
+    if (TP_UNLIKELY(tls->tstate->curexc_type != NULL)) {
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        on_event(tls, f, what, arg);
+        PyErr_Restore(t, v, tb);
+        return r;
+    }
     on_event(tls, f, what, arg);
-    Py_DECREF(tls);
-    PyErr_Restore(t, v, tb);
     return r;
 }
 

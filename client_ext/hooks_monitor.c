@@ -84,7 +84,7 @@ static PyObject *cb_start(PyObject *self, PyObject *const *args, Py_ssize_t narg
     if (!tls)
         return local_result(co);
     void *key = tp_frame_current(tls->tstate);
-    tp_codeinfo *ci = tp_codeinfo_get(co, tp_frame_globals(key));
+    tp_codeinfo *ci = tp_codeinfo_cached(tls, co, key);
     if (!ci) {
         tp_rec_out_of_memory(tls);
         Py_RETURN_NONE;

@@ -14,6 +14,7 @@
 
 #include "codeinfo.h"
 #include "ext.h"
+#include "frame.h"
 
 /* ---- scope.c ------------------------------------------------------------ */
 
@@ -35,6 +36,22 @@ static inline void tp_scope_check(tp_tls *tls)
     if (TP_UNLIKELY(tls->gen != tp_g.gen || ts->context != tls->ctx ||
                     ts->context_ver != tls->ctx_ver))
         tp_scope_refresh(tls);
+}
+
+/** The code info of co for a frame named key: the thread's last one when it
+ *  is the same code object (and no code info was freed since), else
+ *  tp_codeinfo_get(). NULL on failure. */
+static inline tp_codeinfo *tp_codeinfo_cached(tp_tls *tls, PyCodeObject *co, void *key)
+{
+    if (TP_LIKELY(co == tls->ci_code && tls->ci_frees == tp_codeinfo_frees))
+        return tls->ci_last;
+    tp_codeinfo *ci = tp_codeinfo_get(co, tp_frame_globals(key));
+    if (ci) {
+        tls->ci_code = co;
+        tls->ci_last = ci;
+        tls->ci_frees = tp_codeinfo_frees;
+    }
+    return ci;
 }
 
 /** Bind session s to the thread of tls (by_thread: the whole thread is in

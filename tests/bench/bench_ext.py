@@ -19,13 +19,14 @@ Nothing here is a test: it prints figures.
 import cProfile
 import gc
 import json
+import os
 import sys
 import time
 import tracemalloc
 
 from tracepatch import _tracepatch
 
-REPEAT = 7
+REPEAT = int(os.environ.get("BENCH_REPEAT", "7"))
 LOOP = 300_000
 
 
