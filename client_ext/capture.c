@@ -6,6 +6,10 @@
 
 #include "codeinfo.h"
 
+#if !TP_PY311
+#include <longintrepr.h> /* 3.10: ob_digit */
+#endif
+
 /* Containers nested deeper than this are cut: the text would be truncated
  * long before in any realistic limit, and it bounds the C recursion. */
 #define MAX_NEST 64
@@ -288,21 +292,54 @@ static void render_other(rw *w, PyObject *o)
     Py_DECREF(r);
 }
 
+/* A small int's value without a call: one digit of the internal form. */
+static inline bool small_int(PyObject *o, long long *ret)
+{
+#if TP_PY312
+    if (!PyUnstable_Long_IsCompact((PyLongObject *)o))
+        return false;
+    *ret = (long long)PyUnstable_Long_CompactValue((PyLongObject *)o);
+    return true;
+#else
+    Py_ssize_t n = Py_SIZE(o);
+    if (n < -1 || n > 1)
+        return false;
+    *ret = (long long)n * (long long)((PyLongObject *)o)->ob_digit[0];
+    return true;
+#endif
+}
+
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                     "25262728293031323334353637383940414243444546474849"
+                                     "50515253545556575859606162636465666768697071727374"
+                                     "75767778798081828384858687888990919293949596979899";
+
 static void render_int(rw *w, PyObject *o)
 {
-    int overflow = 0;
-    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-    if (overflow || (v == -1 && PyErr_Occurred())) {
-        PyErr_Clear();
-        render_other(w, o); /* a big int: repr() (it may refuse past 4300 digits) */
-        return;
+    long long v;
+    if (!small_int(o, &v)) {
+        int overflow = 0;
+        v = PyLong_AsLongLongAndOverflow(o, &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            render_other(w, o); /* a big int: repr() (it may refuse past 4300 digits) */
+            return;
+        }
     }
     char b[24], *e = b + sizeof(b), *p = e;
     unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        *--p = digit_pairs[d + 1];
+        *--p = digit_pairs[d];
+    }
+    if (u >= 10) {
+        *--p = digit_pairs[u * 2 + 1];
+        *--p = digit_pairs[u * 2];
+    } else {
+        *--p = (char)('0' + u);
+    }
     if (v < 0)
         *--p = '-';
     put_ascii(w, p, (size_t)(e - p));
@@ -460,44 +497,13 @@ static void render(rw *w, PyObject *o)
         render_other(w, o);
 }
 
-/* The exception in flight, if any, is kept aside while Python code runs. */
-typedef struct saved_exc {
-#if TP_PY312
-    PyObject *exc;
-#else
-    PyObject *type, *value, *tb;
-#endif
-} saved_exc;
-
-static void save_exc(saved_exc *s)
-{
-#if TP_PY312
-    s->exc = PyErr_GetRaisedException();
-#else
-    PyErr_Fetch(&s->type, &s->value, &s->tb);
-#endif
-}
-
-static void restore_exc(saved_exc *s)
-{
-    PyErr_Clear();
-#if TP_PY312
-    PyErr_SetRaisedException(s->exc);
-#else
-    PyErr_Restore(s->type, s->value, s->tb);
-#endif
-}
-
 int tp_capture_repr(tp_buf *out, PyObject *o, uint32_t max_repr)
 {
-    saved_exc se;
     rw w;
     if (rw_init(&w, out, max_repr) < 0)
         return -ENOMEM;
-    save_exc(&se);
     render(&w, o);
     rw_finish(&w);
-    restore_exc(&se);
     return 0;
 }
 
@@ -516,8 +522,6 @@ static PyObject *param_value(const tp_param *p, PyObject *const *locals)
 int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals,
                     uint32_t max_repr)
 {
-    saved_exc se;
-    save_exc(&se);
     int r = 0;
     for (uint32_t i = 0; i < ci->nparams && !r; i++) {
         const tp_param *p = &ci->params[i];
@@ -550,7 +554,6 @@ int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals,
         rw_finish(&w);
         Py_DECREF(v);
     }
-    restore_exc(&se);
     return r;
 }
 
@@ -561,8 +564,6 @@ int tp_capture_exc(tp_buf *type_out, tp_buf *msg_out, PyObject *exc, uint32_t ma
     rw w;
     if (rw_init(&w, msg_out, max_repr) < 0)
         return -ENOMEM;
-    saved_exc se;
-    save_exc(&se);
     PyObject *s = PyObject_Str(exc);
     if (s) {
         render_raw_str(&w, s);
@@ -572,7 +573,6 @@ int tp_capture_exc(tp_buf *type_out, tp_buf *msg_out, PyObject *exc, uint32_t ma
         put_unprintable(&w, exc);
     }
     rw_finish(&w);
-    restore_exc(&se);
     return 0;
 }
 

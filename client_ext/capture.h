@@ -11,9 +11,10 @@
  * "...".
  *
  * These functions may run Python code (__repr__, __str__): the caller must
- * have suspended its own hooks for the thread. They never leave an exception
- * set and keep one that was in flight. They return 0, or -ENOMEM when the
- * output buffer could not grow. */
+ * have suspended its own hooks for the thread, and must have no exception
+ * set (the hooks run with the program's exception put aside by the
+ * interpreter). They never leave an exception set. They return 0, or -ENOMEM
+ * when the output buffer could not grow. */
 #ifndef TP_CAPTURE_H
 #define TP_CAPTURE_H
 
