@@ -10,6 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <h2o/filecache.h>
+#include <h2o/multithread.h>
+#include <h2o/timeout.h>
+
 #include "assets.h"
 #include "http_priv.h"
 #include "tp_err.h"
@@ -219,11 +223,15 @@ int tp_http_link(tp_http *h, uint32_t uid, const char *trace_id, char *buf, size
 
 /* ---- Responses ---------------------------------------------------------- */
 
+/* h2o keeps the value pointer until the headers are sent: copy it into the
+ * request's pool, so callers may pass stack buffers. */
 static void add_header(h2o_req_t *req, const h2o_token_t *name, const char *value)
 {
-    h2o_add_header(&req->pool, &req->res.headers, name, NULL, value, strlen(value));
+    h2o_iovec_t v = h2o_strdup(&req->pool, value, SIZE_MAX);
+    h2o_add_header(&req->pool, &req->res.headers, name, NULL, v.base, v.len);
 }
 
+/* For static names and values only (not copied). */
 static void add_header_str(h2o_req_t *req, const char *name, const char *value)
 {
     h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 0, NULL, value,
@@ -869,10 +877,49 @@ static void release(tp_http *h)
         done(arg);
 }
 
+/* h2o_context_dispose() of libh2o 2.2 (Debian's libh2o-dev 2.2.5), minus
+ * the uv_run(loop, UV_RUN_NOWAIT) it ends with: libuv forbids running the
+ * loop from inside one of its callbacks, and that nested run re-entered our
+ * close callbacks while this server was being torn down. The timers and the
+ * async handle closed here finish on the running loop instead. */
+static void dispose_context(h2o_context_t *ctx)
+{
+    h2o_globalconf_t *config = ctx->globalconf;
+    for (size_t i = 0; config->hosts[i]; i++) {
+        h2o_hostconf_t *hc = config->hosts[i];
+        for (size_t j = 0; j < hc->paths.size; j++)
+            h2o_context_dispose_pathconf_context(ctx, hc->paths.entries + j);
+        h2o_context_dispose_pathconf_context(ctx, &hc->fallback_path);
+    }
+    free(ctx->_pathconfs_inited.entries);
+    free(ctx->_module_configs);
+    h2o_timeout_dispose(ctx->loop, &ctx->zero_timeout);
+    h2o_timeout_dispose(ctx->loop, &ctx->one_sec_timeout);
+    h2o_timeout_dispose(ctx->loop, &ctx->hundred_ms_timeout);
+    h2o_timeout_dispose(ctx->loop, &ctx->handshake_timeout);
+    h2o_timeout_dispose(ctx->loop, &ctx->http1.req_timeout);
+    h2o_timeout_dispose(ctx->loop, &ctx->http2.idle_timeout);
+    h2o_timeout_dispose(ctx->loop, &ctx->http2.graceful_shutdown_timeout);
+    h2o_timeout_dispose(ctx->loop, &ctx->proxy.io_timeout);
+    h2o_filecache_destroy(ctx->filecache);
+    ctx->filecache = NULL;
+    for (size_t i = 0; i < ctx->storage.size; i++)
+        if (ctx->storage.entries[i].dispose)
+            ctx->storage.entries[i].dispose(ctx->storage.entries[i].data);
+    free(ctx->storage.entries);
+    h2o_multithread_unregister_receiver(ctx->queue, &ctx->receivers.hostinfo_getaddr);
+    h2o_multithread_destroy_queue(ctx->queue);
+    if (ctx->_timestamp_cache.value)
+        h2o_mem_release_shared(ctx->_timestamp_cache.value);
+}
+
 static void on_handle_closed(uv_handle_t *handle)
 {
     tp_http *h = handle->data;
-    if (--h->closing == 0)
+    /* The listener may close long before the rest (stop waits for
+     * connections and queries): only the last close of the final teardown
+     * releases the server. */
+    if (--h->closing == 0 && h->finishing)
         release(h);
 }
 
@@ -888,7 +935,7 @@ static void finish_if_idle(tp_http *h)
     h->closing++;
     uv_close((uv_handle_t *)&h->sentinel, on_handle_closed);
     if (h->started)
-        h2o_context_dispose(&h->ctx);
+        dispose_context(&h->ctx);
     if (h->listening && !uv_is_closing((uv_handle_t *)&h->listener))
         uv_close((uv_handle_t *)&h->listener, on_handle_closed);
 }
@@ -957,7 +1004,10 @@ void tp_http_stop(tp_http *h, void (*done)(void *arg), void *arg)
     h->done_arg = arg;
     if (h->listening)
         uv_close((uv_handle_t *)&h->listener, on_handle_closed);
-    h2o_context_request_shutdown(&h->ctx);
+    /* What h2o_context_request_shutdown() does for HTTP/1 (no keep-alive
+     * from now on) without its HTTP/2 part, which links a timer that
+     * nothing unlinks and h2o_timeout_dispose() would then assert on. */
+    h->ctx.shutdown_requested = 1;
     /* Idle keep-alive connections would otherwise linger until their
      * timeout: shut them down so h2o sees the end and closes them. A
      * connection whose request is still being answered closes after it. */

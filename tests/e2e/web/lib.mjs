@@ -87,12 +87,16 @@ export async function startDaemon() {
   const token = fs.readFileSync(path.join(dir, 'state', 'token'), 'utf8').trim();
   return {
     url, port, token, socket, dir, log,
+    /** SIGTERM; throws (with its log) unless tphd stopped cleanly, so a
+     *  sanitizer report or a crash fails the suite. */
     async stop() {
       if (exited === null) {
         proc.kill('SIGTERM');
-        await waitFor(() => exited !== null, 20000, 'tphd to stop').catch(() => proc.kill('SIGKILL'));
+        await waitFor(() => exited !== null, 60000, 'tphd to stop').catch(() => proc.kill('SIGKILL'));
       }
+      const text = log();
       fs.rmSync(dir, {recursive: true, force: true});
+      if (exited !== 0) throw new Error(`tphd exited with ${exited}:\n${text}`);
       return exited;
     },
   };
