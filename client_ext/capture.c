@@ -26,7 +26,7 @@ typedef struct rw {
     size_t nchars; /* characters written */
     char *cut;     /* where limit - 3 characters end */
     bool cut_set;
-    bool full;     /* the text is longer than limit: stop rendering */
+    bool full; /* the text is longer than limit: stop rendering */
     int ncont;
     PyObject *cont[MAX_NEST]; /* containers being rendered (cycle check) */
 } rw;
@@ -519,8 +519,7 @@ static PyObject *param_value(const tp_param *p, PyObject *const *locals)
     return v;
 }
 
-int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals,
-                    uint32_t max_repr)
+int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals, uint32_t max_repr)
 {
     int r = 0;
     for (uint32_t i = 0; i < ci->nparams && !r; i++) {

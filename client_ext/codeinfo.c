@@ -11,12 +11,12 @@ static PyObject *unknown_module; /* "<unknown>" */
 static PyObject *name_key;       /* "__name__" */
 
 #if TP_PY312
-#define get_extra PyUnstable_Code_GetExtra
-#define set_extra PyUnstable_Code_SetExtra
+#define get_extra     PyUnstable_Code_GetExtra
+#define set_extra     PyUnstable_Code_SetExtra
 #define request_extra PyUnstable_Eval_RequestCodeExtraIndex
 #else
-#define get_extra _PyCode_GetExtra
-#define set_extra _PyCode_SetExtra
+#define get_extra     _PyCode_GetExtra
+#define set_extra     _PyCode_SetExtra
 #define request_extra _PyEval_RequestCodeExtraIndex
 #endif
 

@@ -23,10 +23,10 @@
 typedef struct tp_param {
     const char *name; /* UTF-8, owned by the str in `names` */
     Py_ssize_t len;
-    int slot;         /* index in the frame's locals */
-    int cell_slot;    /* 3.10: locals index of its cell, or -1 */
-    bool cell;        /* 3.11+: the slot holds a cell wrapping the value */
-    uint8_t stars;    /* 0, 1 (*args) or 2 (**kwargs) */
+    int slot;      /* index in the frame's locals */
+    int cell_slot; /* 3.10: locals index of its cell, or -1 */
+    bool cell;     /* 3.11+: the slot holds a cell wrapping the value */
+    uint8_t stars; /* 0, 1 (*args) or 2 (**kwargs) */
 } tp_param;
 
 typedef struct tp_codeinfo {
@@ -36,9 +36,9 @@ typedef struct tp_codeinfo {
     PyObject *qualname; /* strong str */
     PyObject *file;     /* strong str */
     int32_t lineno;
-    PyObject *names;    /* strong: tuple keeping the parameter names alive */
+    PyObject *names; /* strong: tuple keeping the parameter names alive */
     uint32_t nparams;
-    tp_param *params;   /* display order: positional, *args, keyword-only, **kwargs */
+    tp_param *params; /* display order: positional, *args, keyword-only, **kwargs */
     /* Cache of the last session lookup (one session active is the common case). */
     uint64_t last_serial;
     uint32_t last_id;

@@ -41,8 +41,8 @@ static int grow_table(void **tab, size_t *cap, size_t n, size_t elem, size_t *by
 
 static int add_block(tp_evlog *l)
 {
-    int r = grow_table((void **)&l->blocks, &l->blocks_cap, l->nblocks, sizeof(*l->blocks),
-                       &l->bytes);
+    int r =
+        grow_table((void **)&l->blocks, &l->blocks_cap, l->nblocks, sizeof(*l->blocks), &l->bytes);
     if (r)
         return r;
     tp_event *b = log_alloc(TP_EVLOG_BLOCK * sizeof(tp_event));
@@ -59,8 +59,8 @@ static int add_block(tp_evlog *l)
 
 static int add_chunk(tp_evlog *l, size_t need)
 {
-    int r = grow_table((void **)&l->chunks, &l->chunks_cap, l->nchunks, sizeof(*l->chunks),
-                       &l->bytes);
+    int r =
+        grow_table((void **)&l->chunks, &l->chunks_cap, l->nchunks, sizeof(*l->chunks), &l->bytes);
     if (r)
         return r;
     size_t cap = need > TP_EVLOG_CHUNK ? need : TP_EVLOG_CHUNK;

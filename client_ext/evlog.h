@@ -37,14 +37,14 @@ typedef struct tp_evchunk {
 /** Embedded in its owner; every field is private. Zero-initialise, then
  *  tp_evlog_init(). */
 typedef struct tp_evlog {
-    tp_event *cur;        /* block being filled */
-    uint32_t n;           /* records used in cur */
-    tp_evblock *blocks;   /* all blocks, cur last */
+    tp_event *cur;      /* block being filled */
+    uint32_t n;         /* records used in cur */
+    tp_evblock *blocks; /* all blocks, cur last */
     size_t nblocks, blocks_cap;
-    tp_evchunk *chunks;   /* all text chunks, the one being filled last */
+    tp_evchunk *chunks; /* all text chunks, the one being filled last */
     size_t nchunks, chunks_cap;
-    uint64_t nrecords;    /* records written */
-    size_t bytes;         /* memory held by blocks, chunks and their tables */
+    uint64_t nrecords; /* records written */
+    size_t bytes;      /* memory held by blocks, chunks and their tables */
 } tp_evlog;
 
 /** Test hook: when >= 0, that many more block/chunk allocations succeed and
@@ -111,8 +111,8 @@ void tp_evlog_scale_times(tp_evlog *l, double ratio);
 /** A reader over a log, in write order. Fields are private. */
 typedef struct tp_evlog_iter {
     const tp_evlog *l;
-    size_t block, idx;   /* next record */
-    size_t chunk, off;   /* next text entry */
+    size_t block, idx; /* next record */
+    size_t chunk, off; /* next text entry */
 } tp_evlog_iter;
 
 /** Start reading l from its first record. */

@@ -52,11 +52,11 @@ enum { TP_SESSION_NEW = 0, TP_SESSION_ACTIVE, TP_SESSION_STOPPED };
 
 /** One recorded call open in a thread (or suspended, for a generator). */
 typedef struct tp_fent {
-    void *key;     /* frame identity: _PyInterpreterFrame* (3.11+) or PyFrameObject* (3.10) */
-    uint32_t seq;  /* the call's sequence number (node index) */
+    void *key;      /* frame identity: _PyInterpreterFrame* (3.11+) or PyFrameObject* (3.10) */
+    uint32_t seq;   /* the call's sequence number (node index) */
     uint32_t flags; /* TP_FENT_* */
-    PyObject *exc; /* strong: exception handled in this call, reported as CAUGHT
-                      if it returns normally; NULL when none */
+    PyObject *exc;  /* strong: exception handled in this call, reported as CAUGHT
+                       if it returns normally; NULL when none */
     PyObject *wref; /* 3.13+, generators: weak reference to the generator, to
                        notice one closed without any event; NULL otherwise */
     int64_t t_susp; /* ticks since t0 of its last suspension */
@@ -101,25 +101,25 @@ typedef struct tp_susp {
 } tp_susp;
 
 typedef struct tp_session {
-    PyObject_HEAD
+    PyObject ob_base; /* PyObject_HEAD */
     /* Configuration, fixed by __init__. */
     PyObject *label;       /* str or NULL */
     PyObject *config_json; /* str or NULL */
     char trace_id[33];
     uint32_t max_depth, max_calls, max_repr;
-    int64_t max_time_ns;   /* as configured */
+    int64_t max_time_ns;    /* as configured */
     int64_t max_time_ticks; /* the same in clock ticks, set by start() */
     bool show_args, show_return, threads;
     char **ignore, **include; /* module prefixes, NULL-terminated arrays */
     size_t nignore, ninclude;
     bool configured;
     /* State. */
-    int state;             /* TP_SESSION_* */
-    bool recording;        /* active and no stopping limit hit */
-    bool depth_hit;        /* some call was skipped for max_depth */
-    int limit;             /* TP_LIMIT_* that stopped recording, or NONE */
-    uint64_t serial;       /* process-unique, names the session in the context var */
-    uint32_t call_count;   /* recorded calls (= next sequence number) */
+    int state;           /* TP_SESSION_* */
+    bool recording;      /* active and no stopping limit hit */
+    bool depth_hit;      /* some call was skipped for max_depth */
+    int limit;           /* TP_LIMIT_* that stopped recording, or NONE */
+    uint64_t serial;     /* process-unique, names the session in the context var */
+    uint32_t call_count; /* recorded calls (= next sequence number) */
     uint64_t depth_skipped;
     uint64_t dropped;
     int64_t t0;            /* clock ticks at start(); the log's times are ticks since t0
@@ -131,8 +131,8 @@ typedef struct tp_session {
     PyObject *errors;      /* list of str */
     PyObject *token;       /* contextvar token of start(), or NULL */
     tp_evlog log;
-    uint32_t log_thread;   /* thread index of the last record written */
-    uint32_t nthreads;     /* thread indices handed out */
+    uint32_t log_thread; /* thread index of the last record written */
+    uint32_t nthreads;   /* thread indices handed out */
     /* Functions seen: gid -> id or TP_FUNC_FILTERED. */
     tp_u64map funcmap;
     tp_funcent *funcs;
@@ -151,25 +151,25 @@ typedef struct tp_session {
 /** Per-thread state: a Python object stored in the thread state's dict so that
  *  its deallocation, when the thread state is cleared, unlinks it. */
 typedef struct tp_tls {
-    PyObject_HEAD
-    PyThreadState *tstate;   /* the thread's state (borrowed) */
-    tp_binding **bindings;   /* every binding of this thread */
+    PyObject ob_base;      /* PyObject_HEAD */
+    PyThreadState *tstate; /* the thread's state (borrowed) */
+    tp_binding **bindings; /* every binding of this thread */
     size_t nbind, bind_cap;
-    tp_binding **active;     /* bindings in scope; a strong ref to each session */
+    tp_binding **active; /* bindings in scope; a strong ref to each session */
     size_t nactive, active_cap;
-    size_t nlive;            /* bindings of recording sessions, whatever the context */
-    uint64_t gen;            /* tp_g.gen when `active` was computed */
-    PyObject *ctx;           /* borrowed identity of the context it was computed in */
+    size_t nlive;  /* bindings of recording sessions, whatever the context */
+    uint64_t gen;  /* tp_g.gen when `active` was computed */
+    PyObject *ctx; /* borrowed identity of the context it was computed in */
     uint64_t ctx_ver;
-    int busy;                /* > 0 while the extension runs Python code here */
-    tp_buf scratch;          /* args text */
-    tp_buf scratch2;         /* return value text */
-    tp_buf scratch3;         /* exception message text */
-    bool unwind_pending;     /* some binding of this thread has a deferred UNWIND */
+    int busy;            /* > 0 while the extension runs Python code here */
+    tp_buf scratch;      /* args text */
+    tp_buf scratch2;     /* return value text */
+    tp_buf scratch3;     /* exception message text */
+    bool unwind_pending; /* some binding of this thread has a deferred UNWIND */
     /* Last code object met and its info: recursion and loops hit it. */
-    PyCodeObject *ci_code;   /* compared only, never dereferenced */
+    PyCodeObject *ci_code; /* compared only, never dereferenced */
     struct tp_codeinfo *ci_last;
-    uint64_t ci_frees;       /* tp_codeinfo_frees when cached */
+    uint64_t ci_frees; /* tp_codeinfo_frees when cached */
     /* 3.10/3.11: the profile function this thread had before ours. */
     bool profile_on;
     Py_tracefunc prev_profile;
@@ -184,31 +184,32 @@ typedef struct tp_tls {
  *  thread (profile functions), not per module object, so this lives outside
  *  module state; the extension refuses to load in a subinterpreter. */
 typedef struct tp_global {
-    uint64_t gen;            /* bumped whenever a session starts, stops or is limited */
+    uint64_t gen; /* bumped whenever a session starts, stops or is limited */
     uint64_t next_serial;
-    PyObject *ctxvar;        /* ContextVar: tuple of serials of the sessions in scope */
-    PyTypeObject *tls_type;  /* strong */
+    PyObject *ctxvar;           /* ContextVar: tuple of serials of the sessions in scope */
+    PyTypeObject *tls_type;     /* strong */
     PyTypeObject *session_type; /* strong */
-    PyObject *tls_key;       /* str key of the tls object in the thread state dict */
-    tp_session **active;     /* started and not stopped; strong refs */
+    PyObject *tls_key;          /* str key of the tls object in the thread state dict */
+    tp_session **active;        /* started and not stopped; strong refs */
     size_t nactive, active_cap;
-    size_t nrecording;       /* sessions recording: the hooks are on while > 0 */
+    size_t nrecording;        /* sessions recording: the hooks are on while > 0 */
     size_t nthreads_sessions; /* recording sessions with threads=True */
     /* 3.12+: sys.monitoring. */
-    int tool_id;             /* -1 when not holding one */
-    PyObject *monitoring;    /* sys.monitoring module */
-    PyObject *disable;       /* sys.monitoring.DISABLE */
-    bool disabled_any;       /* DISABLE returned since the last restart_events() */
-    PyObject *callbacks[8];  /* the registered C callbacks */
+    int tool_id;            /* -1 when not holding one */
+    PyObject *monitoring;   /* sys.monitoring module */
+    PyObject *disable;      /* sys.monitoring.DISABLE */
+    bool disabled_any;      /* DISABLE returned since the last restart_events() */
+    PyObject *callbacks[8]; /* the registered C callbacks */
     /* threads=True: thread bootstrap. */
-    PyObject *bootstrap;     /* the threading profile hook (a builtin function) */
+    PyObject *bootstrap;        /* the threading profile hook (a builtin function) */
     PyObject *prev_thread_hook; /* threading's profile hook before ours, or NULL */
     bool thread_hook_on;
-    PyObject *pending;       /* dict: Thread object id -> (thread, serials) */
+    PyObject *pending;           /* dict: Thread object id -> (thread, serials) */
     PyObject *thread_start_code; /* threading.Thread.start.__code__ */
     volatile bool fork_frozen;   /* set in a forked child until its sessions are stopped */
 } tp_global;
 
+/** The process-wide state (module.c). */
 extern tp_global tp_g;
 /* The calling thread's state (NULL until it needs one). Initial-exec TLS: a
  * plain load on the hot path instead of a __tls_get_addr call. */
@@ -257,34 +258,46 @@ int64_t tp_session_duration(const tp_session *s);
  *  exception set (RuntimeError while the session is active). */
 int tp_output_build(tp_session *s);
 
-/* The Session methods that read a finished trace. */
+/* The Session methods that read a finished trace (see their docstrings in
+ * TP_OUTPUT_METHODS). Each returns a new object, or NULL with an exception:
+ * RuntimeError while recording, MemoryError. */
+/** Session.tree(**options) -> str */
 PyObject *tp_out_tree(PyObject *self, PyObject *args, PyObject *kwds);
+/** Session.summary() -> str */
 PyObject *tp_out_summary(PyObject *self, PyObject *unused);
+/** Session.stats() -> dict */
 PyObject *tp_out_stats(PyObject *self, PyObject *unused);
+/** Session.to_json(pretty=True) -> str */
 PyObject *tp_out_json(PyObject *self, PyObject *args, PyObject *kwds);
+/** Session.to_csv() -> str */
 PyObject *tp_out_csv(PyObject *self, PyObject *unused);
+/** Session.to_chrome() -> str */
 PyObject *tp_out_chrome(PyObject *self, PyObject *unused);
+/** Session.to_folded() -> str */
 PyObject *tp_out_folded(PyObject *self, PyObject *unused);
+/** Session.nodes() -> list of tuples */
 PyObject *tp_out_nodes(PyObject *self, PyObject *unused);
+/** Session.events() -> list of tuples */
 PyObject *tp_out_events(PyObject *self, PyObject *unused);
+/** Session._raw_events() -> list of tuples (the log, for tests and debugging) */
 PyObject *tp_out_raw_events(PyObject *self, PyObject *unused);
 
 #define TP_KW(f) (PyCFunction)(void (*)(void))(f), METH_VARARGS | METH_KEYWORDS
-#define TP_OUTPUT_METHODS                                                                     \
-    {"tree", TP_KW(tp_out_tree),                                                              \
-     "tree(style='unicode', color=False, args=True, returns=True, self_time=False, "          \
-     "source=False, depth=-1, filter=(), fold=True, header=True, fold_threshold=0)\n--\n\n"   \
-     "The call tree as text."},                                                              \
-        {"summary", tp_out_summary, METH_NOARGS, "summary()\n--\n\nThe statistics header."}, \
-        {"stats", tp_out_stats, METH_NOARGS, "stats()\n--\n\nStatistics as a dict."},         \
-        {"to_json", TP_KW(tp_out_json), "to_json(pretty=True)\n--\n\ntracepatch JSON."},       \
-        {"to_csv", tp_out_csv, METH_NOARGS, "to_csv()\n--\n\nOne CSV row per call."},          \
-        {"to_chrome", tp_out_chrome, METH_NOARGS, "to_chrome()\n--\n\nChrome trace JSON."},    \
-        {"to_folded", tp_out_folded, METH_NOARGS, "to_folded()\n--\n\nFolded stacks."},       \
-        {"nodes", tp_out_nodes, METH_NOARGS, "nodes()\n--\n\nThe raw tree, one tuple per call."}, \
-        {"events", tp_out_events, METH_NOARGS,                                                \
-         "events()\n--\n\nFlowTrace-style events, one per call."},                            \
-        {"_raw_events", tp_out_raw_events, METH_NOARGS,                                       \
+#define TP_OUTPUT_METHODS                                                                          \
+    {"tree", TP_KW(tp_out_tree),                                                                   \
+     "tree(style='unicode', color=False, args=True, returns=True, self_time=False, "               \
+     "source=False, depth=-1, filter=(), fold=True, header=True, fold_threshold=0)\n--\n\n"        \
+     "The call tree as text."},                                                                    \
+        {"summary", tp_out_summary, METH_NOARGS, "summary()\n--\n\nThe statistics header."},       \
+        {"stats", tp_out_stats, METH_NOARGS, "stats()\n--\n\nStatistics as a dict."},              \
+        {"to_json", TP_KW(tp_out_json), "to_json(pretty=True)\n--\n\ntracepatch JSON."},           \
+        {"to_csv", tp_out_csv, METH_NOARGS, "to_csv()\n--\n\nOne CSV row per call."},              \
+        {"to_chrome", tp_out_chrome, METH_NOARGS, "to_chrome()\n--\n\nChrome trace JSON."},        \
+        {"to_folded", tp_out_folded, METH_NOARGS, "to_folded()\n--\n\nFolded stacks."},            \
+        {"nodes", tp_out_nodes, METH_NOARGS, "nodes()\n--\n\nThe raw tree, one tuple per call."},  \
+        {"events", tp_out_events, METH_NOARGS,                                                     \
+         "events()\n--\n\nFlowTrace-style events, one per call."},                                 \
+        {"_raw_events", tp_out_raw_events, METH_NOARGS,                                            \
          "_raw_events()\n--\n\nThe event log as (kind, flags, arg, t_ns, text...) tuples."},
 
 #endif

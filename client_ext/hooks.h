@@ -38,8 +38,11 @@ void tp_hooks_after_fork(void);
 /** Module exec: build the bootstrap function. Returns 0 or -1 with an
  *  exception set. */
 int tp_threads_init(void);
-/** Install / remove the threading profile hook that follows new threads. */
+/** Install the threading profile hook that follows new threads (once for
+ *  all threads=True sessions). Returns 0 or -1 with an exception set. */
 int tp_threads_on(void);
+/** Give threading its previous profile hook back and forget the threads
+ *  waiting to be followed. Never fails. */
 void tp_threads_off(void);
 
 #endif

@@ -29,8 +29,8 @@
 #define EV_PY_UNWIND         (1 << 12)
 #define EV_PY_THROW          (1 << 13)
 
-#define EVENTS                                                                            \
-    (EV_PY_START | EV_PY_RESUME | EV_PY_RETURN | EV_PY_YIELD | EV_PY_UNWIND | EV_PY_THROW | \
+#define EVENTS                                                                                     \
+    (EV_PY_START | EV_PY_RESUME | EV_PY_RETURN | EV_PY_YIELD | EV_PY_UNWIND | EV_PY_THROW |        \
      EV_EXCEPTION_HANDLED)
 
 /* Whether every recording session filters ci out (cached per tp_g.gen). */
@@ -243,8 +243,7 @@ static int acquire_tool(void)
         }
         return 0;
     }
-    PyErr_SetString(PyExc_RuntimeError,
-                    "tracepatch: every sys.monitoring tool id (0-5) is in use");
+    PyErr_SetString(PyExc_RuntimeError, "tracepatch: every sys.monitoring tool id (0-5) is in use");
     return -1;
 }
 

@@ -109,9 +109,10 @@ int tp_output_build(tp_session *s)
     if (s->tree)
         return 0;
     if (s->state != TP_SESSION_STOPPED) {
-        PyErr_SetString(PyExc_RuntimeError, s->state == TP_SESSION_ACTIVE
-                                                ? "the Session is still recording; call stop() first"
-                                                : "the Session was never started");
+        PyErr_SetString(PyExc_RuntimeError,
+                        s->state == TP_SESSION_ACTIVE
+                            ? "the Session is still recording; call stop() first"
+                            : "the Session was never started");
         return -1;
     }
     tp_tree *t = NULL;
@@ -155,7 +156,7 @@ static PyObject *buf_result(tp_buf *b, int r)
 
 PyObject *tp_out_tree(PyObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kw[] = {"style", "color", "args",   "returns", "self_time",      "source",
+    static char *kw[] = {"style", "color",  "args", "returns", "self_time",      "source",
                          "depth", "filter", "fold", "header",  "fold_threshold", NULL};
     const char *style = "unicode";
     int color = 0, sargs = 1, rets = 1, self_time = 0, source = 0, fold = 1, header = 1;
@@ -257,14 +258,14 @@ static PyObject *stats_funcs(const tp_tree *t, const tp_stats *st)
         const tp_func_stats *fs = &st->funcs[i];
         const tp_func *f = &t->funcs[fs->func];
         PyObject *name = func_name(t, fs->func);
-        PyObject *d = name ? Py_BuildValue(
-                                 "{sOsssssssisKsdsdsdsdsK}", "name", name, "module", f->module,
+        PyObject *d =
+            name ? Py_BuildValue("{sOsssssssisKsdsdsdsdsK}", "name", name, "module", f->module,
                                  "qualname", f->qualname, "file", f->file, "lineno", (int)f->lineno,
                                  "count", (unsigned long long)fs->count, "total_ms",
                                  ms(fs->total_ns), "self_ms", ms(fs->self_ns), "min_ms",
                                  ms(fs->min_ns), "max_ms", ms(fs->max_ns), "exceptions",
                                  (unsigned long long)fs->nexc)
-                           : NULL;
+                 : NULL;
         Py_XDECREF(name);
         if (!d)
             Py_CLEAR(list);
@@ -279,9 +280,9 @@ static PyObject *stats_mods(const tp_stats *st)
     PyObject *list = PyList_New((Py_ssize_t)st->nmods);
     for (size_t i = 0; list && i < st->nmods; i++) {
         const tp_module_stats *m = &st->mods[i];
-        PyObject *d = Py_BuildValue("{sssKsIsd}", "module", m->module, "calls",
-                                    (unsigned long long)m->calls, "functions", m->functions,
-                                    "self_ms", ms(m->self_ns));
+        PyObject *d =
+            Py_BuildValue("{sssKsIsd}", "module", m->module, "calls", (unsigned long long)m->calls,
+                          "functions", m->functions, "self_ms", ms(m->self_ns));
         if (!d)
             Py_CLEAR(list);
         else
@@ -304,9 +305,9 @@ PyObject *tp_out_stats(PyObject *self, PyObject *unused)
     if (st->slowest != TP_NONE) {
         const tp_node *n = &t->nodes[st->slowest];
         PyObject *name = func_name(t, n->func);
-        Py_SETREF(slowest, name ? Py_BuildValue("{sOsd}", "name", name, "elapsed_ms",
-                                                ms(n->total_ns))
-                                : NULL);
+        Py_SETREF(slowest,
+                  name ? Py_BuildValue("{sOsd}", "name", name, "elapsed_ms", ms(n->total_ns))
+                       : NULL);
         Py_XDECREF(name);
     }
     if (slowest && st->most_called != TP_NONE) {
@@ -315,20 +316,19 @@ PyObject *tp_out_stats(PyObject *self, PyObject *unused)
             if (st->funcs[i].func == st->most_called)
                 count = st->funcs[i].count;
         PyObject *name = func_name(t, st->most_called);
-        Py_SETREF(most, name ? Py_BuildValue("{sOsK}", "name", name, "count",
-                                             (unsigned long long)count)
-                             : NULL);
+        Py_SETREF(most,
+                  name ? Py_BuildValue("{sOsK}", "name", name, "count", (unsigned long long)count)
+                       : NULL);
         Py_XDECREF(name);
     }
     PyObject *funcs = stats_funcs(t, st), *mods = stats_mods(st);
     PyObject *res = NULL;
     if (slowest && most && funcs && mods)
         res = Py_BuildValue("{sKsIsIsIsKsdsOsOsOsO}", "calls", (unsigned long long)st->calls,
-                            "modules", st->modules, "max_depth", st->max_depth,
-                            "unique_functions", st->unique_functions, "exceptions",
-                            (unsigned long long)st->exceptions, "duration_ms",
-                            ms(st->duration_ns), "slowest", slowest, "most_called", most,
-                            "functions", funcs, "module_stats", mods);
+                            "modules", st->modules, "max_depth", st->max_depth, "unique_functions",
+                            st->unique_functions, "exceptions", (unsigned long long)st->exceptions,
+                            "duration_ms", ms(st->duration_ns), "slowest", slowest, "most_called",
+                            most, "functions", funcs, "module_stats", mods);
     Py_XDECREF(slowest);
     Py_XDECREF(most);
     Py_XDECREF(funcs);
@@ -349,13 +349,13 @@ PyObject *tp_out_json(PyObject *self, PyObject *args, PyObject *kwds)
     return buf_result(&b, tp_render_json(S(self)->tree, pretty, &b));
 }
 
-#define SIMPLE_OUTPUT(fn, render)                                                   \
-    PyObject *fn(PyObject *self, PyObject *unused)                                  \
-    {                                                                               \
-        if (tp_output_build(S(self)) < 0)                                           \
-            return NULL;                                                            \
-        tp_buf b = TP_BUF_INIT;                                                     \
-        return buf_result(&b, render(S(self)->tree, &b));                           \
+#define SIMPLE_OUTPUT(fn, render)                                                                  \
+    PyObject *fn(PyObject *self, PyObject *unused)                                                 \
+    {                                                                                              \
+        if (tp_output_build(S(self)) < 0)                                                          \
+            return NULL;                                                                           \
+        tp_buf b = TP_BUF_INIT;                                                                    \
+        return buf_result(&b, render(S(self)->tree, &b));                                          \
     }
 
 SIMPLE_OUTPUT(tp_out_csv, tp_render_csv)
@@ -376,12 +376,12 @@ PyObject *tp_out_nodes(PyObject *self, PyObject *unused)
     for (size_t i = 0; list && i < t->nnodes; i++) {
         const tp_node *n = &t->nodes[i];
         const tp_func *f = &t->funcs[n->func];
-        PyObject *tup = Py_BuildValue(
-            "(LNNNiNNNNLLIII)", n->parent == TP_NONE ? -1LL : (long long)n->parent,
-            opt_str(f->module), opt_str(f->qualname), opt_str(f->file), (int)f->lineno,
-            opt_str(n->args), opt_str(n->ret), opt_str(n->exc_type), opt_str(n->exc_msg),
-            (long long)n->start_ns, (long long)n->end_ns, (unsigned)n->flags,
-            (unsigned)n->suspends, (unsigned)n->thread);
+        PyObject *tup =
+            Py_BuildValue("(LNNNiNNNNLLIII)", n->parent == TP_NONE ? -1LL : (long long)n->parent,
+                          opt_str(f->module), opt_str(f->qualname), opt_str(f->file),
+                          (int)f->lineno, opt_str(n->args), opt_str(n->ret), opt_str(n->exc_type),
+                          opt_str(n->exc_msg), (long long)n->start_ns, (long long)n->end_ns,
+                          (unsigned)n->flags, (unsigned)n->suspends, (unsigned)n->thread);
         if (!tup)
             Py_CLEAR(list);
         else
@@ -398,8 +398,8 @@ PyObject *tp_out_events(PyObject *self, PyObject *unused)
     PyObject *list = PyList_New((Py_ssize_t)t->nnodes);
     for (size_t i = 0; list && i < t->nnodes; i++) {
         const tp_node *n = &t->nodes[i];
-        PyObject *parent = n->parent == TP_NONE ? Py_NewRef(Py_None)
-                                                : PyLong_FromUnsignedLong(n->parent);
+        PyObject *parent =
+            n->parent == TP_NONE ? Py_NewRef(Py_None) : PyLong_FromUnsignedLong(n->parent);
         PyObject *name = func_name(t, n->func);
         PyObject *tup = parent && name ? Py_BuildValue("(ksONNNd)", (unsigned long)i, "call", name,
                                                        parent, opt_str(n->args), opt_str(n->ret),

@@ -236,8 +236,7 @@ bool tp_rec_return(tp_tls *tls, void *key, PyObject *retval)
 /* Write the end of entry ent (already off the stack) by exception exc at
  * time now: an UNWIND, or for a generator closed (GeneratorExit, or an
  * exception nobody could see, which only close() swallows) a plain RETURN. */
-static void write_unwind(tp_tls *tls, tp_binding *b, const tp_fent *ent, PyObject *exc,
-                         int64_t now)
+static void write_unwind(tp_tls *tls, tp_binding *b, const tp_fent *ent, PyObject *exc, int64_t now)
 {
     tp_session *s = b->s;
     bool gen = (ent->flags & TP_FENT_GEN) != 0;

@@ -63,9 +63,11 @@ int tp_bind(tp_session *s, tp_tls *tls, bool by_thread);
  *  unlink, they are also removed from their threads' lists. */
 void tp_unbind_all(tp_session *s, bool unlink);
 
-/** Add/remove a session's serial to/from the running context's value.
- *  Return 0 or -1 with an exception set (add only). */
+/** Add the session's serial to the running context's value (start()).
+ *  Returns 0 or -1 with an exception set. */
 int tp_scope_enter(tp_session *s);
+/** Take the session's serial out of the running context's value (stop()).
+ *  Never fails. */
 void tp_scope_leave(tp_session *s);
 
 /* ---- record.c ----------------------------------------------------------- */

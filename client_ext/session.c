@@ -110,8 +110,7 @@ static void free_prefixes(char **list)
 static int parse_prefixes(PyObject *o, const char *what, char ***ret, size_t *ret_n)
 {
     if (PyUnicode_Check(o) || PyBytes_Check(o)) {
-        PyErr_Format(PyExc_TypeError, "%s must be a sequence of module names, not a string",
-                     what);
+        PyErr_Format(PyExc_TypeError, "%s must be a sequence of module names, not a string", what);
         return -1;
     }
     PyObject *seq = PySequence_Fast(o, "");
@@ -169,8 +168,7 @@ static int parse_int(PyObject *o, const char *what, long long lo, long long hi, 
     if (v == -1 && PyErr_Occurred())
         return -1;
     if (overflow || v < lo || v > hi) {
-        PyErr_Format(PyExc_ValueError, "%s must be between %lld and %lld, got %R", what, lo, hi,
-                     o);
+        PyErr_Format(PyExc_ValueError, "%s must be between %lld and %lld, got %R", what, lo, hi, o);
         return -1;
     }
     *ret = v;
@@ -236,16 +234,16 @@ static int parse_trace_id(tp_session *s, PyObject *o)
 static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
     tp_session *s = (tp_session *)self;
-    static char *kw[] = {"label",      "trace_id",    "max_depth",      "max_calls",
-                         "max_time",   "max_repr",    "show_args",      "show_return",
-                         "ignore_modules", "include_modules", "threads", "config_json",
-                         NULL};
+    static char *kw[] = {
+        "label",    "trace_id",    "max_depth",   "max_calls",      "max_time",
+        "max_repr", "show_args",   "show_return", "ignore_modules", "include_modules",
+        "threads",  "config_json", NULL};
     PyObject *label = Py_None, *trace_id = Py_None, *ignore = NULL, *include = NULL;
     PyObject *depth = NULL, *calls = NULL, *time = NULL, *repr = NULL, *config = Py_None;
     PyObject *sargs = Py_True, *sret = Py_True, *threads = Py_False;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOO:Session", kw, &label,
-                                     &trace_id, &depth, &calls, &time, &repr, &sargs, &sret,
-                                     &ignore, &include, &threads, &config))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOO:Session", kw, &label, &trace_id,
+                                     &depth, &calls, &time, &repr, &sargs, &sret, &ignore, &include,
+                                     &threads, &config))
         return -1;
     if (s->state != TP_SESSION_NEW) {
         PyErr_SetString(PyExc_RuntimeError, "a started Session cannot be reconfigured");
@@ -698,7 +696,10 @@ static PyObject *get_event_count(PyObject *self, void *c)
     return PyLong_FromUnsignedLongLong(s->log.nrecords);
 }
 
-#define GET(name, fn, doc) {name, fn, NULL, doc, NULL}
+#define GET(name, fn, doc)                                                                         \
+    {                                                                                              \
+        name, fn, NULL, doc, NULL                                                                  \
+    }
 static PyGetSetDef session_getset[] = {
     GET("label", get_label, "The trace's label, or None."),
     GET("trace_id", get_trace_id, "32 lowercase hex characters."),
@@ -723,8 +724,7 @@ static PyMethodDef session_methods[] = {
      "start()\n--\n\nBegin recording in the calling thread and context."},
     {"stop", session_stop, METH_NOARGS,
      "stop()\n--\n\nStop recording (idempotent); open calls end at this time."},
-    TP_OUTPUT_METHODS
-    {NULL},
+    TP_OUTPUT_METHODS{NULL},
 };
 
 static PyType_Slot session_slots[] = {

@@ -187,8 +187,8 @@ static PyObject *bootstrap(PyObject *self, PyObject *const *args, Py_ssize_t nar
     Py_RETURN_NONE;
 }
 
-static PyMethodDef bootstrap_def = {"_thread_bootstrap",
-                                    (PyCFunction)(void (*)(void))bootstrap, METH_FASTCALL,
+static PyMethodDef bootstrap_def = {"_thread_bootstrap", (PyCFunction)(void (*)(void))bootstrap,
+                                    METH_FASTCALL,
                                     "threads=True: binds a new thread to the sessions following "
                                     "it (internal)."};
 
