@@ -146,6 +146,9 @@ typedef struct tp_session {
     uint32_t nsusp, susp_cap, susp_free;
     /* Built on first use after stop(). */
     tp_tree *tree;
+    /* Daemon upload (sender.h, upload.c). */
+    long start_pid;           /* getpid() at start(): a forked child never uploads */
+    struct tp_upload *upload; /* strong; NULL until upload() */
 } tp_session;
 
 /** Per-thread state: a Python object stored in the thread state's dict so that

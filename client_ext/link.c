@@ -132,8 +132,7 @@ static int take_frame(tp_link *l, tp_msg *ret)
     if (plen == 0)
         return TP_ERR_MALFORMED;
     tp_msg m;
-    r = tp_wire_decode_reply(l->rbuf + TP_WIRE_HEADER_SIZE, plen, &m, l->store,
-                             sizeof(l->store));
+    r = tp_wire_decode_reply(l->rbuf + TP_WIRE_HEADER_SIZE, plen, &m, l->store, sizeof(l->store));
     size_t used = TP_WIRE_HEADER_SIZE + plen;
     memmove(l->rbuf, l->rbuf + used, l->rlen - used);
     l->rlen -= used;

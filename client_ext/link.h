@@ -20,11 +20,11 @@
 
 /** One connection. Embedded by its user; fields are private except fd. */
 typedef struct tp_link {
-    int fd;                         /* -1 when closed */
-    const volatile bool *abandon;   /* may be NULL */
-    uint8_t *rbuf;                  /* received bytes not yet consumed */
+    int fd;                       /* -1 when closed */
+    const volatile bool *abandon; /* may be NULL */
+    uint8_t *rbuf;                /* received bytes not yet consumed */
     size_t rlen;
-    char store[TP_LINK_STORE];      /* strings of the last decoded reply */
+    char store[TP_LINK_STORE]; /* strings of the last decoded reply */
 } tp_link;
 
 /** CLOCK_MONOTONIC in ns (deadlines are absolute times on this clock). */

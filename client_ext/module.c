@@ -11,6 +11,7 @@
 #include "codeinfo.h"
 #include "hooks.h"
 #include "record.h"
+#include "upload.h"
 
 tp_global tp_g = {.tool_id = -1};
 
@@ -108,6 +109,9 @@ static PyMethodDef module_methods[] = {
      "the following fail (-1: off)."},
     {"_after_fork_child", after_fork_child, METH_NOARGS,
      "_after_fork_child()\n--\n\nCalled in a forked child: stop recording (internal)."},
+    {"default_socket", tp_up_default_socket, METH_NOARGS, TP_UP_DEFAULT_SOCKET_DOC},
+    {"_flush_uploads", tp_up_flush, METH_VARARGS, TP_UP_FLUSH_DOC},
+    {"_sender_info", tp_up_sender_info, METH_NOARGS, TP_UP_SENDER_INFO_DOC},
     {NULL},
 };
 

@@ -33,8 +33,8 @@
 #define TP_UPLOAD_ACKED   2 /* stored by tphd ("acked") */
 #define TP_UPLOAD_FAILED  3 /* given up; the events count as dropped ("failed") */
 
-#define TP_SENDER_QUEUE_MAX     64                 /* traces waiting for the sender */
-#define TP_SENDER_EXIT_FLUSH_NS (250 * 1000000LL)  /* at most this long at exit */
+#define TP_SENDER_QUEUE_MAX     64                /* traces waiting for the sender */
+#define TP_SENDER_EXIT_FLUSH_NS (250 * 1000000LL) /* at most this long at exit */
 
 typedef struct tp_upload tp_upload;
 
@@ -57,8 +57,7 @@ void tp_upload_settle(tp_upload *u, int state, uint64_t dropped, const char *rea
  *  -EAGAIN (queue full), -ESHUTDOWN (the interpreter is exiting), or a
  *  negated errno from pthread_create; on failure u stays NONE and fd and the
  *  frames are released all the same. GIL held. */
-int tp_sender_submit(tp_upload *u, tp_session *s, int fd, tp_buf *hello, tp_buf *pre,
-                     tp_buf *end);
+int tp_sender_submit(tp_upload *u, tp_session *s, int fd, tp_buf *hello, tp_buf *pre, tp_buf *end);
 
 /** The upload's state (TP_UPLOAD_*). Any thread. */
 int tp_upload_state(tp_upload *u);

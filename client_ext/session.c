@@ -2,12 +2,15 @@
  * session's function table. Outputs are in output.c. */
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "capture.h"
 #include "frame.h"
 #include "codeinfo.h"
 #include "hooks.h"
 #include "record.h"
+#include "sender.h"
+#include "upload.h"
 
 /* Bounds of the numeric options. */
 #define MAX_DEPTH_LIMIT 1000000
@@ -486,6 +489,7 @@ static PyObject *session_start(PyObject *self, PyObject *unused)
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     s->wall_start_ns = (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec;
+    s->start_pid = (long)getpid();
     s->ns_per_tick = tp_clock_ns_per_tick();
     s->max_time_ticks = (int64_t)((double)s->max_time_ns / s->ns_per_tick);
     s->t0 = tp_now();
@@ -559,6 +563,9 @@ static void session_dealloc(PyObject *self)
         tp_fent_clear(&s->susp[i].ent);
     PyMem_RawFree(s->susp);
     tp_u64map_free(&s->suspmap);
+    /* An upload under way holds a reference to the session: only a
+     * finished one (or none) is left here. */
+    tp_upload_unref(s->upload);
     tp_evlog_free(&s->log);
     tp_tree_free(s->tree);
     free_prefixes(s->ignore);
@@ -620,6 +627,8 @@ static PyObject *get_label(PyObject *self, void *c)
 static PyObject *get_trace_id(PyObject *self, void *c)
 {
     tp_session *s = (tp_session *)self;
+    if (s->upload)
+        tp_sender_reap(); /* the id tphd stored the trace under, once known */
     return PyUnicode_FromString(s->trace_id);
 }
 
@@ -657,7 +666,7 @@ static PyObject *get_limit_reason(PyObject *self, void *c)
 static PyObject *get_dropped(PyObject *self, void *c)
 {
     tp_session *s = (tp_session *)self;
-    return PyLong_FromUnsignedLongLong(s->dropped);
+    return PyLong_FromUnsignedLongLong(s->dropped + tp_up_dropped(s));
 }
 
 static PyObject *get_depth_skipped(PyObject *self, void *c)
@@ -681,6 +690,8 @@ static PyObject *get_duration(PyObject *self, void *c)
 static PyObject *get_errors(PyObject *self, void *c)
 {
     tp_session *s = (tp_session *)self;
+    if (s->upload)
+        tp_sender_reap(); /* a failed upload's reason */
     return PyList_GetSlice(s->errors, 0, PyList_GET_SIZE(s->errors));
 }
 
@@ -709,13 +720,17 @@ static PyGetSetDef session_getset[] = {
     GET("was_limited", get_was_limited, "True when a limit dropped calls."),
     GET("limit_reason", get_limit_reason,
         "None, 'max_depth', 'max_calls', 'max_time' or 'memory'."),
-    GET("dropped", get_dropped, "Events lost (memory)."),
+    GET("dropped", get_dropped, "Events lost (memory, failed upload)."),
     GET("depth_skipped", get_depth_skipped, "Calls not recorded because of max_depth."),
     GET("wall_start_ns", get_wall_start, "Unix time of start(), in ns."),
     GET("duration_ns", get_duration, "start() to stop() (or to the limit), in ns."),
     GET("errors", get_errors, "Internal problems met while recording (never raised)."),
     GET("memory_bytes", get_memory, "Memory held by the event log."),
     GET("event_count", get_event_count, "Records in the event log."),
+    GET("upload_state", tp_up_get_state, "'none', 'pending', 'acked' or 'failed'."),
+    GET("upload_error", tp_up_get_error, "Why the trace was not stored by tphd, or None."),
+    GET("upload_socket", tp_up_get_socket, "The socket of the upload, or None."),
+    GET("url", tp_up_get_url, "The report URL tphd gave when it stored the trace, or None."),
     {NULL},
 };
 
@@ -724,7 +739,9 @@ static PyMethodDef session_methods[] = {
      "start()\n--\n\nBegin recording in the calling thread and context."},
     {"stop", session_stop, METH_NOARGS,
      "stop()\n--\n\nStop recording (idempotent); open calls end at this time."},
-    TP_OUTPUT_METHODS{NULL},
+    TP_OUTPUT_METHODS{"upload", TP_KW(tp_up_upload), TP_UP_UPLOAD_DOC},
+    {"wait_upload", TP_KW(tp_up_wait), TP_UP_WAIT_DOC},
+    {NULL},
 };
 
 static PyType_Slot session_slots[] = {

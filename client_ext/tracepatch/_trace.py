@@ -155,11 +155,16 @@ class trace:
     values (True). sample: record only this fraction (0..1) of traces; the
     others are no-ops (the decision is made once per trace, so a recorded tree
     is always complete). cache: save the finished trace as JSON under
-    ``.tracepatch/traces/`` (default True, see cache_dir). cache_dir: where
-    ``.tracepatch/`` goes (default: the working directory). daemon: "auto",
-    "off", "required" or a socket path; accepted and validated, streaming to
-    tphd comes in a later version. threads: also record threads started while
-    the trace is active (False).
+    ``.tracepatch/traces/`` when no daemon took it (default True, see
+    cache_dir). cache_dir: where ``.tracepatch/`` goes (default: the working
+    directory). daemon: where the finished trace goes. "auto" (default): to
+    tphd when it listens on its socket ($TRACEPATCH_SOCKET, else the user's,
+    else the system's), sent by a background thread so the program never
+    waits; otherwise it is saved as a file (cache). "off": never sent.
+    "required": like "auto", but a trace that cannot be sent gives a
+    TracepatchWarning and counts as dropped. A socket path: like "auto",
+    with that daemon. threads: also record threads started while the trace
+    is active (False).
 
     Where settings come from, highest precedence first: the keywords given
     here, then ``TRACEPATCH_MAX_DEPTH`` / ``_MAX_CALLS`` / ``_MAX_TIME`` /
@@ -216,6 +221,7 @@ class trace:
         self._wall_end: float | None = None
         self._roots = None
         self._cache_path = None
+        self._pid = None  # the process that recorded (a forked child never sends it)
         self._extra_ignore: tuple = ()  # added by the runner (import machinery)
 
     # ------------------------------------------------------------------
@@ -268,6 +274,7 @@ class trace:
         )
         self._session = session
         self._recording = True
+        self._pid = os.getpid()
         self._state = _ACTIVE
         self._wall_start = time.time()
         return session
@@ -283,9 +290,38 @@ class trace:
         self._wall_end = time.time()
         self._state = _DONE
         settings = self._settings
-        if (self._recording and settings["cache"] and settings["auto_save"]
-                and self._session.call_count > 0):
+        if not self._recording or self._session.call_count == 0:
+            return
+        if self._pid != os.getpid():
+            # Recorded before a fork: the process that started the trace
+            # sends or saves it; a second copy from here would duplicate it.
+            return
+        if self._upload(settings):
+            return  # tphd has it: no local file (one is saved only without a daemon)
+        if settings["cache"] and settings["auto_save"]:
             self._cache_path = _cache.save(self, settings["cache_dir"])
+
+    def _upload(self, settings: dict) -> bool:
+        """Hand the finished trace to tphd's background sender when a daemon
+        listens (never waits for it); True when handed over."""
+        mode = settings.get("daemon", "auto")
+        if mode == "off":
+            return False
+        required = mode == "required"
+        path = None if mode in _DAEMON_WORDS else mode
+        session = self._session
+        try:
+            if session.upload(path, required=required):
+                return True
+            reason = session.upload_error
+        except (ValueError, OSError) as exc:  # a socket path the OS cannot take
+            reason = str(exc)
+        if required:
+            # stacklevel: _upload, _finish, quiet, _end, __exit__/wrapper, user code.
+            warnings.warn(f"tracepatch: daemon='required' but trace {self._trace_id[:8]} "
+                          f"({self.label or 'no label'}) was not sent to tphd: {reason}",
+                          _config.TracepatchWarning, stacklevel=6)
+        return False
 
     @staticmethod
     def _config_dict(settings: dict) -> dict:
@@ -325,7 +361,10 @@ class trace:
 
     @property
     def trace_id(self) -> str:
-        """32 lowercase hex digits, random per trace."""
+        """32 lowercase hex digits, random per trace; once tphd has acknowledged
+        the trace, the id it stored it under (the same unless that id was taken)."""
+        if self._session is not None and self._state == _DONE:
+            return self._session.trace_id
         return self._trace_id
 
     @property
@@ -365,7 +404,10 @@ class trace:
 
     @property
     def dropped(self) -> int:
-        """Events lost (memory, daemon upload)."""
+        """Events lost: out of memory while recording, or an upload to tphd that
+        failed (the trace stays complete here; see errors for why). A trace
+        that was not uploaded because no daemon listens (daemon="auto") is not
+        counted; with daemon="required" it is."""
         return self._session.dropped if self._session is not None else 0
 
     @property
@@ -380,8 +422,21 @@ class trace:
 
     @property
     def url(self) -> str | None:
-        """The trace's report in tphd; None until daemon streaming exists."""
-        return None
+        """The trace's report link in tphd's web UI, or None (not stored, or
+        tphd serves no HTTP). Waits up to 2 s for an upload still under way."""
+        session = self._session
+        if session is None or self._state != _DONE or session.upload_state == "none":
+            return None
+        session.wait_upload(2.0)
+        return session.url
+
+    @property
+    def upload_state(self) -> str:
+        """"none" (not sent: daemon="off", no daemon listening, nothing
+        recorded), "pending", "acked" (stored by tphd) or "failed"."""
+        if self._session is None or self._state != _DONE:
+            return "none"
+        return self._session.upload_state
 
     @property
     def settings(self) -> dict:

@@ -1,0 +1,710 @@
+/* The background sender: queue, thread, fork and exit handling, and the
+ * delivery of one trace (handshake, FUNCS/BEGIN, EVENTS batches, END, ACK).
+ * See sender.h for the design.
+ *
+ * Locking: one mutex guards the queue, the finished list, and every
+ * upload's state and results. The thread holds it only to take a job and to
+ * publish a result, never during I/O, so the traced program (which takes it
+ * to submit, and at fork) never waits for the socket. */
+#include "sender.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "link.h"
+#include "tp_err.h"
+
+/* Delivery bounds. Connecting and the handshake are tried TRIES times, the
+ * tries BACKOFF_MS apart, each waiting HANDSHAKE_NS for WELCOME: an absent or
+ * stopped daemon costs at most about 1 s of the sender's time. Once BEGIN is
+ * sent a failure is final: trying again would store the trace twice. */
+#define TRIES         3
+#define HANDSHAKE_NS  (250 * 1000000LL)
+#define STALL_NS      (1000 * 1000000LL) /* no byte written for this long: give up */
+#define ACK_NS        (2000 * 1000000LL) /* END sent -> ACK */
+#define ERROR_PEEK_NS (100 * 1000000LL)  /* after a failed write: look for an ERROR */
+static const int BACKOFF_MS[TRIES] = {0, 50, 100};
+
+/* EVENTS batches: flushed before they pass either bound (PROTOCOL.md 2). */
+#define BATCH_BYTES   (4u << 20)
+#define BATCH_RECORDS 65536u
+
+#define ERRLEN 384
+
+struct tp_upload {
+    int refs;        /* atomic */
+    tp_upload *next; /* queue or finished list (mu) */
+    char *path;
+    /* Set by submit, then the sender's. */
+    int fd;
+    tp_buf hello, pre, end;
+    tp_evlog log;      /* shallow copy of the stopped session's log */
+    char trace_id[33]; /* the session's id when it was submitted */
+    PyObject *owner;   /* strong reference to the session, released by reap */
+    /* Results: written under mu while PENDING, immutable afterwards. */
+    int state;
+    bool quiet; /* settled by a fork: nothing to report */
+    uint64_t dropped;
+    char stored_id[33];
+    char *url;
+    char *error;
+};
+
+/* What one delivery found out. */
+typedef struct result {
+    int state;
+    char stored_id[33];
+    char *url;
+    char error[ERRLEN];
+} result;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* the thread waits for jobs */
+    pthread_cond_t done; /* waiters for results */
+    bool setup, running, exiting, py_ok, reap_scheduled;
+    tp_upload *head, *tail; /* queue */
+    size_t nqueued;
+    tp_upload *inflight;
+    tp_upload *finished; /* finished, not reaped yet */
+    int has_finished;    /* atomic hint: finished != NULL */
+} g = {.mu = PTHREAD_MUTEX_INITIALIZER, .py_ok = true};
+
+/* Set at exit (or never): the thread stops at its next chance. */
+static volatile bool g_abandon;
+
+/* ---- uploads ------------------------------------------------------------------ */
+
+int tp_upload_new(tp_upload **ret, const char *path)
+{
+    tp_upload *u = calloc(1, sizeof(*u));
+    if (!u)
+        return -ENOMEM;
+    u->path = strdup(path);
+    if (!u->path) {
+        free(u);
+        return -ENOMEM;
+    }
+    u->refs = 1;
+    u->fd = -1;
+    u->state = TP_UPLOAD_NONE;
+    *ret = u;
+    return 0;
+}
+
+static void release_frames(tp_upload *u)
+{
+    tp_buf_free(&u->hello);
+    tp_buf_free(&u->pre);
+    tp_buf_free(&u->end);
+    if (u->fd >= 0)
+        close(u->fd);
+    u->fd = -1;
+}
+
+void tp_upload_unref(tp_upload *u)
+{
+    if (!u || __atomic_sub_fetch(&u->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    release_frames(u);
+    free(u->path);
+    free(u->url);
+    free(u->error);
+    free(u);
+}
+
+void tp_upload_settle(tp_upload *u, int state, uint64_t dropped, const char *reason)
+{
+    pthread_mutex_lock(&g.mu);
+    u->state = state;
+    u->dropped = dropped;
+    free(u->error);
+    u->error = reason ? strdup(reason) : NULL;
+    pthread_mutex_unlock(&g.mu);
+}
+
+int tp_upload_state(tp_upload *u)
+{
+    pthread_mutex_lock(&g.mu);
+    int st = u->state;
+    pthread_mutex_unlock(&g.mu);
+    return st;
+}
+
+uint64_t tp_upload_dropped(tp_upload *u)
+{
+    return tp_upload_state(u) == TP_UPLOAD_PENDING ? 0 : u->dropped;
+}
+
+const char *tp_upload_stored_id(tp_upload *u)
+{
+    return tp_upload_state(u) == TP_UPLOAD_ACKED ? u->stored_id : NULL;
+}
+
+const char *tp_upload_url(tp_upload *u)
+{
+    return tp_upload_state(u) == TP_UPLOAD_ACKED ? u->url : NULL;
+}
+
+const char *tp_upload_error(tp_upload *u)
+{
+    return tp_upload_state(u) == TP_UPLOAD_PENDING ? NULL : u->error;
+}
+
+const char *tp_upload_path(const tp_upload *u)
+{
+    return u->path;
+}
+
+/* ---- delivery (the sender thread, no GIL) ----------------------------------------- */
+
+static void say(result *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(result *res, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(res->error, sizeof(res->error), fmt, ap);
+    va_end(ap);
+}
+
+static const char *errtext(int r)
+{
+    if (r == -ETIMEDOUT)
+        return "timed out";
+    if (r == -ECANCELED)
+        return "the interpreter exited first";
+    if (r == -ECONNRESET || r == -EPIPE)
+        return "tphd closed the connection";
+    return tp_strerror(r);
+}
+
+/* Sleep ms in slices, unless abandoned. Returns false when abandoned. */
+static bool nap(int ms)
+{
+    while (ms > 0 && !g_abandon) {
+        int step = ms < 20 ? ms : 20;
+        struct timespec ts = {0, (long)step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+    return !g_abandon;
+}
+
+/* HELLO, then WELCOME (or ERROR). Returns 0, or an error with *fatal set
+ * when trying again cannot help. */
+static int handshake(tp_upload *u, tp_link *l, bool *fatal, result *res)
+{
+    int r = tp_link_write(l, u->hello.data, u->hello.len, HANDSHAKE_NS);
+    if (r) {
+        say(res, "sending HELLO failed: %s", errtext(r));
+        return r;
+    }
+    int64_t deadline = tp_link_now() + HANDSHAKE_NS;
+    for (;;) {
+        tp_msg m;
+        r = tp_link_read(l, deadline, &m);
+        if (r) {
+            say(res, "no WELCOME from tphd: %s", errtext(r));
+            *fatal = r == -ECANCELED;
+            return r;
+        }
+        if (m.type == TP_MSG_ERROR) {
+            say(res, "tphd refused the connection: %s", m.message);
+            *fatal = true;
+            return m.code ? m.code : TP_ERR_SEQUENCE;
+        }
+        if (m.type != TP_MSG_WELCOME)
+            continue; /* an unknown message: ignored (PROTOCOL.md 5.5) */
+        if (m.version != TP_WIRE_VERSION || !(m.caps & TP_CAP_ACK)) {
+            say(res, "tphd speaks protocol %u%s; this tracepatch speaks %u with ACK",
+                (unsigned)m.version, m.caps & TP_CAP_ACK ? "" : " without ACK", TP_WIRE_VERSION);
+            *fatal = true;
+            return TP_ERR_VERSION;
+        }
+        return 0;
+    }
+}
+
+static int connect_tries(tp_upload *u, tp_link *l, result *res)
+{
+    int r = 0, tries = 0;
+    for (int i = 0; i < TRIES; i++) {
+        if (!nap(BACKOFF_MS[i])) {
+            r = -ECANCELED;
+            say(res, "%s", errtext(r));
+            break;
+        }
+        tries++;
+        int fd = u->fd;
+        u->fd = -1;
+        r = tp_link_open(l, u->path, fd, &g_abandon);
+        if (r) {
+            say(res, "cannot connect: %s", tp_strerror(r));
+            continue;
+        }
+        bool fatal = false;
+        r = handshake(u, l, &fatal, res);
+        if (!r)
+            return 0;
+        tp_link_close(l);
+        if (fatal)
+            break;
+    }
+    if (tries > 1) {
+        size_t n = strlen(res->error);
+        snprintf(res->error + n, sizeof(res->error) - n, " (%d tries)", tries);
+    }
+    return r;
+}
+
+/* After a failed write the daemon may have said why before closing. */
+static void peek_error(tp_link *l, int r, const char *what, result *res)
+{
+    tp_msg m;
+    int64_t deadline = tp_link_now() + ERROR_PEEK_NS;
+    while (r != -ECANCELED && tp_link_read(l, deadline, &m) == 0) {
+        if (m.type == TP_MSG_ERROR) {
+            say(res, "tphd refused the trace: %s", m.message);
+            return;
+        }
+    }
+    say(res, "sending %s failed: %s", what, errtext(r));
+}
+
+static int send_frame(tp_link *l, const tp_buf *b, const char *what, result *res)
+{
+    int r = tp_link_write(l, b->data, b->len, STALL_NS);
+    if (r)
+        peek_error(l, r, what, res);
+    return r;
+}
+
+/* Append one text entry, cut to the wire's string limit (at a UTF-8
+ * character boundary) if it is longer. */
+static void put_text(tp_buf *t, const char *s, size_t n)
+{
+    if (n > TP_WIRE_MAX_STRING) {
+        n = TP_WIRE_MAX_STRING;
+        while (n && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;
+    }
+    uint8_t len[4] = {(uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
+    tp_buf_append(t, len, 4);
+    tp_buf_append(t, s, n);
+}
+
+static size_t text_size(size_t n)
+{
+    return 4 + (n > TP_WIRE_MAX_STRING ? TP_WIRE_MAX_STRING : n);
+}
+
+typedef struct batch {
+    tp_buf recs, text, out;
+    uint32_t n, seq;
+} batch;
+
+static int flush_batch(tp_upload *u, tp_link *l, batch *b, result *res)
+{
+    tp_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = TP_MSG_EVENTS;
+    m.trace = u->trace_id;
+    m.seq = b->seq;
+    m.records = b->recs.data;
+    m.nrecords = b->n;
+    m.text = b->text.data;
+    m.text_len = b->text.len;
+    int r = tp_buf_error(&b->recs) ? -ENOMEM : tp_buf_error(&b->text);
+    if (!r)
+        r = tp_wire_encode(&m, &b->out);
+    if (r) {
+        say(res, "encoding EVENTS failed: %s", tp_strerror(r));
+        return r;
+    }
+    r = send_frame(l, &b->out, "EVENTS", res);
+    tp_buf_reset(&b->recs);
+    tp_buf_reset(&b->text);
+    tp_buf_reset(&b->out);
+    b->n = 0;
+    b->seq++;
+    return r;
+}
+
+/* The log in EVENTS frames: the records as they are (they already have the
+ * wire layout) and the text entries they own. */
+static int send_events(tp_upload *u, tp_link *l, result *res)
+{
+    batch b = {TP_BUF_INIT, TP_BUF_INIT, TP_BUF_INIT, 0, 0};
+    tp_evlog_iter it;
+    const tp_event *ev;
+    int r = 0;
+    tp_evlog_iter_init(&it, &u->log);
+    while (!r && tp_evlog_next(&it, &ev)) {
+        unsigned nt = (ev->flags & TP_EVF_TEXT) ? tp_event_text_entries(ev->kind) : 0;
+        const char *s[2] = {NULL, NULL};
+        size_t n[2] = {0, 0}, need = sizeof(tp_event);
+        for (unsigned i = 0; i < nt; i++) {
+            if (!tp_evlog_next_text(&it, &s[i], &n[i])) {
+                say(res, "the event log's text ends early (record %u)", b.n);
+                r = TP_ERR_MALFORMED;
+                break;
+            }
+            need += text_size(n[i]);
+        }
+        if (r)
+            break;
+        if (b.n && (b.n == BATCH_RECORDS || b.recs.len + b.text.len + need > BATCH_BYTES))
+            r = flush_batch(u, l, &b, res);
+        if (r)
+            break;
+        tp_buf_append(&b.recs, ev, sizeof(*ev));
+        for (unsigned i = 0; i < nt; i++)
+            put_text(&b.text, s[i], n[i]);
+        b.n++;
+    }
+    if (!r && b.n)
+        r = flush_batch(u, l, &b, res);
+    tp_buf_free(&b.recs);
+    tp_buf_free(&b.text);
+    tp_buf_free(&b.out);
+    return r;
+}
+
+static int wait_ack(tp_link *l, result *res)
+{
+    int64_t deadline = tp_link_now() + ACK_NS;
+    for (;;) {
+        tp_msg m;
+        int r = tp_link_read(l, deadline, &m);
+        if (r == -ETIMEDOUT) {
+            say(res, "no ACK from tphd within %lld ms (it may still store the trace)",
+                ACK_NS / 1000000);
+            return r;
+        }
+        if (r) {
+            say(res, "waiting for the ACK failed: %s", errtext(r));
+            return r;
+        }
+        if (m.type == TP_MSG_ERROR) {
+            say(res, "tphd did not store the trace: %s", m.message);
+            return m.code ? m.code : TP_ERR_DB;
+        }
+        if (m.type != TP_MSG_ACK)
+            continue;
+        /* One trace per connection: this ACK is ours, under whatever id
+         * tphd stored it (a fresh one when ours was taken). */
+        snprintf(res->stored_id, sizeof(res->stored_id), "%s", m.trace);
+        if (m.url && !(res->url = strdup(m.url))) {
+            say(res, "out of memory");
+            return -ENOMEM;
+        }
+        return 0;
+    }
+}
+
+static void deliver(tp_upload *u, result *res)
+{
+    tp_link l = {.fd = -1};
+    int r = connect_tries(u, &l, res);
+    if (!r)
+        r = send_frame(&l, &u->pre, "FUNCS/BEGIN", res);
+    if (!r)
+        r = send_events(u, &l, res);
+    if (!r)
+        r = send_frame(&l, &u->end, "END", res);
+    if (!r)
+        r = wait_ack(&l, res);
+    tp_link_close(&l);
+    res->state = r ? TP_UPLOAD_FAILED : TP_UPLOAD_ACKED;
+}
+
+/* ---- the thread ---------------------------------------------------------------- */
+
+static int reap_pending(void *unused)
+{
+    tp_sender_reap();
+    return 0;
+}
+
+/* Move u to the finished list and let the interpreter fold it soon. mu held. */
+static void finish_locked(tp_upload *u)
+{
+    u->next = g.finished;
+    g.finished = u;
+    __atomic_store_n(&g.has_finished, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&g.done);
+    /* Under mu, so that tp_sender_flush() (which clears py_ok under mu
+     * before the interpreter finalizes) never races with this call. */
+    if (g.py_ok && !g.reap_scheduled && Py_AddPendingCall(reap_pending, NULL) == 0)
+        g.reap_scheduled = true;
+}
+
+static void publish_locked(tp_upload *u, result *res)
+{
+    char full[ERRLEN + 256];
+    u->state = res->state;
+    if (res->state == TP_UPLOAD_ACKED) {
+        memcpy(u->stored_id, res->stored_id, sizeof(u->stored_id));
+        u->url = res->url;
+        res->url = NULL;
+    } else {
+        u->dropped = u->log.nrecords;
+        snprintf(full, sizeof(full), "upload to tphd at %s failed, %llu events dropped: %s",
+                 u->path, (unsigned long long)u->dropped, res->error);
+        u->error = strdup(full);
+    }
+    finish_locked(u);
+}
+
+static void *sender_main(void *unused)
+{
+    pthread_mutex_lock(&g.mu);
+    for (;;) {
+        while (!g.head && !g_abandon)
+            pthread_cond_wait(&g.work, &g.mu);
+        if (g_abandon)
+            break;
+        tp_upload *u = g.head;
+        g.head = u->next;
+        if (!g.head)
+            g.tail = NULL;
+        g.nqueued--;
+        u->next = NULL;
+        g.inflight = u;
+        pthread_mutex_unlock(&g.mu);
+
+        result res;
+        memset(&res, 0, sizeof(res));
+        deliver(u, &res);
+
+        pthread_mutex_lock(&g.mu);
+        g.inflight = NULL;
+        publish_locked(u, &res);
+        free(res.url);
+    }
+    g.running = false;
+    pthread_mutex_unlock(&g.mu);
+    return NULL;
+}
+
+/* mu held. The thread ignores every signal: they belong to the program. */
+static int start_thread_locked(void)
+{
+    pthread_attr_t attr;
+    sigset_t all, old;
+    pthread_t t;
+    int r = pthread_attr_init(&attr);
+    if (r)
+        return -r;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    r = pthread_create(&t, &attr, sender_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (r)
+        return -r;
+    g.running = true;
+    return 0;
+}
+
+/* ---- setup and fork ---------------------------------------------------------------- */
+
+static void init_conds(void)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g.work, &ca);
+    pthread_cond_init(&g.done, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&g.mu);
+}
+
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&g.mu);
+}
+
+/* An upload of the parent's, seen from the child: the parent sends it. */
+static void inherited(tp_upload *u)
+{
+    if (u->fd >= 0)
+        close(u->fd);
+    u->fd = -1;
+    u->state = TP_UPLOAD_NONE;
+    u->quiet = true;
+    u->next = g.finished;
+    g.finished = u;
+}
+
+/* The child has one thread (the one that forked, holding mu since
+ * atfork_prepare): no sender, and the parent's queue is not ours to send. */
+static void atfork_child(void)
+{
+    pthread_mutex_init(&g.mu, NULL);
+    init_conds();
+    g.running = false;
+    g_abandon = false;
+    g.reap_scheduled = false;
+    if (g.inflight)
+        inherited(g.inflight);
+    g.inflight = NULL;
+    for (tp_upload *u = g.head, *next; u; u = next) {
+        next = u->next;
+        inherited(u);
+    }
+    g.head = g.tail = NULL;
+    g.nqueued = 0;
+    __atomic_store_n(&g.has_finished, g.finished != NULL, __ATOMIC_RELEASE);
+}
+
+int tp_sender_setup(void)
+{
+    if (g.setup)
+        return 0;
+    init_conds();
+    int r = pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    if (r)
+        return -r;
+    g.setup = true;
+    return 0;
+}
+
+/* ---- the interpreter's side (GIL held) ---------------------------------------------- */
+
+int tp_sender_submit(tp_upload *u, tp_session *s, int fd, tp_buf *hello, tp_buf *pre, tp_buf *end)
+{
+    u->fd = fd;
+    u->hello = *hello;
+    u->pre = *pre;
+    u->end = *end;
+    *hello = *pre = *end = (tp_buf)TP_BUF_INIT;
+    tp_sender_reap();
+    int r = tp_sender_setup();
+    if (r)
+        goto fail;
+    pthread_mutex_lock(&g.mu);
+    r = g.exiting ? -ESHUTDOWN : g.nqueued >= TP_SENDER_QUEUE_MAX ? -EAGAIN : 0;
+    if (!r && !g.running)
+        r = start_thread_locked();
+    if (r) {
+        pthread_mutex_unlock(&g.mu);
+        goto fail;
+    }
+    u->owner = Py_NewRef((PyObject *)s);
+    u->log = s->log;
+    memcpy(u->trace_id, s->trace_id, sizeof(u->trace_id));
+    u->state = TP_UPLOAD_PENDING;
+    __atomic_add_fetch(&u->refs, 1, __ATOMIC_ACQ_REL); /* the sender's */
+    if (g.tail)
+        g.tail->next = u;
+    else
+        g.head = u;
+    g.tail = u;
+    g.nqueued++;
+    pthread_cond_signal(&g.work);
+    pthread_mutex_unlock(&g.mu);
+    return 0;
+fail:
+    release_frames(u);
+    return r;
+}
+
+void tp_sender_reap(void)
+{
+    if (!__atomic_load_n(&g.has_finished, __ATOMIC_ACQUIRE))
+        return;
+    pthread_mutex_lock(&g.mu);
+    tp_upload *list = g.finished;
+    g.finished = NULL;
+    g.reap_scheduled = false;
+    __atomic_store_n(&g.has_finished, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&g.mu);
+    while (list) {
+        tp_upload *u = list;
+        list = u->next;
+        u->next = NULL;
+        PyObject *owner = u->owner;
+        u->owner = NULL;
+        tp_session *s = (tp_session *)owner;
+        if (s && !u->quiet) {
+            if (u->state == TP_UPLOAD_ACKED && strcmp(s->trace_id, u->stored_id) != 0)
+                memcpy(s->trace_id, u->stored_id, sizeof(s->trace_id));
+            if (u->state == TP_UPLOAD_FAILED && u->error)
+                tp_session_error(s, "%s", u->error);
+        }
+        release_frames(u);
+        /* The sender's reference first: dropping the session may drop the
+         * last one of the session's. */
+        tp_upload_unref(u);
+        Py_XDECREF(owner);
+    }
+}
+
+static void deadline_ts(struct timespec *ts, int64_t at)
+{
+    ts->tv_sec = (time_t)(at / 1000000000);
+    ts->tv_nsec = (long)(at % 1000000000);
+}
+
+int tp_sender_wait(tp_upload *u, int64_t timeout_ns)
+{
+    int st;
+    Py_BEGIN_ALLOW_THREADS struct timespec ts;
+    deadline_ts(&ts, tp_link_now() + (timeout_ns > 0 ? timeout_ns : 0));
+    pthread_mutex_lock(&g.mu);
+    while (u->state == TP_UPLOAD_PENDING &&
+           pthread_cond_timedwait(&g.done, &g.mu, &ts) != ETIMEDOUT)
+        ;
+    st = u->state;
+    pthread_mutex_unlock(&g.mu);
+    Py_END_ALLOW_THREADS tp_sender_reap();
+    return st;
+}
+
+bool tp_sender_flush(int64_t timeout_ns)
+{
+    bool ok;
+    if (!g.setup)
+        return true;
+    Py_BEGIN_ALLOW_THREADS struct timespec ts;
+    deadline_ts(&ts, tp_link_now() + timeout_ns);
+    pthread_mutex_lock(&g.mu);
+    while ((g.head || g.inflight) && pthread_cond_timedwait(&g.done, &g.mu, &ts) != ETIMEDOUT)
+        ;
+    ok = !g.head && !g.inflight;
+    g.exiting = true;
+    g.py_ok = false;
+    g_abandon = true;
+    pthread_cond_broadcast(&g.work);
+    pthread_mutex_unlock(&g.mu);
+    Py_END_ALLOW_THREADS tp_sender_reap();
+    return ok;
+}
+
+size_t tp_sender_pending(void)
+{
+    pthread_mutex_lock(&g.mu);
+    size_t n = g.nqueued + (g.inflight != NULL);
+    pthread_mutex_unlock(&g.mu);
+    return n;
+}
+
+bool tp_sender_running(void)
+{
+    pthread_mutex_lock(&g.mu);
+    bool r = g.running;
+    pthread_mutex_unlock(&g.mu);
+    return r;
+}

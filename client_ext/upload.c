@@ -1,0 +1,379 @@
+/* Session.upload() and friends; see upload.h. Everything here runs with the
+ * GIL held and never waits on a socket (wait_upload() waits with the GIL
+ * released, and only when asked to). */
+#include "upload.h"
+
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "link.h"
+#include "paths.h"
+#include "sender.h"
+#include "tp_err.h"
+#include "tp_version.h"
+#include "wire.h"
+
+#define FUNCS_PER_FRAME 8192u      /* descriptors in one FUNCS frame */
+#define FUNCS_BYTES     (4u << 20) /* and about this many bytes of names */
+
+static tp_session *S(PyObject *o)
+{
+    return (tp_session *)o;
+}
+
+static bool atexit_registered;
+
+/* ---- frames (they need the Python objects) ----------------------------------------- */
+
+/* The UTF-8 of a str, or NULL (error cleared) when it has none. */
+static const char *utf8(PyObject *o, Py_ssize_t *ret_len)
+{
+    Py_ssize_t n = 0;
+    const char *s = o && PyUnicode_Check(o) ? PyUnicode_AsUTF8AndSize(o, &n) : NULL;
+    if (!s)
+        PyErr_Clear();
+    if (ret_len)
+        *ret_len = s ? n : 0;
+    return s;
+}
+
+/* HELLO: who we are. argv comes from sys.argv (str items only). */
+static int frame_hello(tp_buf *out)
+{
+    char host[256] = "", py[32];
+    const char *ver = Py_GetVersion();
+    size_t vn = strcspn(ver, " ");
+    snprintf(py, sizeof(py), "%.*s", (int)(vn < sizeof(py) ? vn : sizeof(py) - 1), ver);
+    if (gethostname(host, sizeof(host) - 1) < 0)
+        host[0] = '\0';
+    PyObject *argv = PySys_GetObject("argv"); /* borrowed */
+    Py_ssize_t argc = argv && PyList_Check(argv) ? PyList_GET_SIZE(argv) : 0;
+    const char **av = PyMem_RawCalloc((size_t)argc + 1, sizeof(char *));
+    if (!av)
+        return -ENOMEM;
+    size_t n = 0;
+    for (Py_ssize_t i = 0; i < argc; i++) {
+        const char *a = utf8(PyList_GET_ITEM(argv, i), NULL);
+        if (a)
+            av[n++] = a;
+    }
+    tp_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = TP_MSG_HELLO;
+    m.caps = TP_CAP_ACK;
+    m.pid = (int64_t)getpid();
+    m.client = "tracepatch/" TP_VERSION;
+    m.python = py;
+    m.hostname = host[0] ? host : NULL;
+    m.argv = av;
+    m.argc = n;
+    int r = tp_wire_encode(&m, out);
+    if (r == TP_ERR_LIMIT || r == TP_ERR_FRAME_TOO_LARGE) {
+        /* An argv beyond the wire's limits: the trace matters more. */
+        m.argv = NULL;
+        m.argc = 0;
+        r = tp_wire_encode(&m, out);
+    }
+    PyMem_RawFree(av);
+    return r;
+}
+
+/* FUNCS: every function the trace names, in frames of bounded size. Names
+ * without UTF-8 (lone surrogates) read "?" as in the session's own tree. */
+static int frame_funcs(tp_session *s, tp_buf *out)
+{
+    uint32_t chunk = s->nfuncs < FUNCS_PER_FRAME ? s->nfuncs : FUNCS_PER_FRAME;
+    tp_wire_func *f = PyMem_RawCalloc(chunk ? chunk : 1, sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    int r = 0;
+    for (uint32_t i = 0; !r && i < s->nfuncs;) {
+        size_t n = 0, bytes = 0;
+        while (i < s->nfuncs && n < chunk && bytes < FUNCS_BYTES) {
+            const tp_funcent *e = &s->funcs[i];
+            Py_ssize_t lm, lq, lf;
+            const char *m = utf8(e->module, &lm), *q = utf8(e->qualname, &lq);
+            const char *file = utf8(e->file, &lf);
+            if (!m || !q || !file) {
+                m = m ? m : "?";
+                q = q ? q : "?";
+                file = file ? file : "";
+            }
+            f[n++] = (tp_wire_func){i, m, q, file, e->lineno};
+            bytes += (size_t)(lm + lq + lf) + 16;
+            i++;
+        }
+        tp_msg msg;
+        memset(&msg, 0, sizeof(msg));
+        msg.type = TP_MSG_FUNCS;
+        msg.funcs = f;
+        msg.nfuncs = n;
+        r = tp_wire_encode(&msg, out);
+    }
+    PyMem_RawFree(f);
+    return r;
+}
+
+static int frame_begin(tp_session *s, tp_buf *out)
+{
+    tp_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = TP_MSG_BEGIN;
+    m.trace = s->trace_id;
+    m.label = s->label ? utf8(s->label, NULL) : NULL;
+    m.wall_start_ns = s->wall_start_ns;
+    m.config_json = s->config_json ? utf8(s->config_json, NULL) : NULL;
+    return tp_wire_encode(&m, out);
+}
+
+static int frame_end(tp_session *s, tp_buf *out)
+{
+    tp_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = TP_MSG_END;
+    m.trace = s->trace_id;
+    m.end_ns = (uint64_t)(s->end_ns > 0 ? s->end_ns : 0);
+    m.call_count = s->call_count;
+    m.limit_reason = tp_session_limit_reason(s);
+    m.dropped = s->dropped;
+    m.drop_reason = s->dropped ? "out of memory" : NULL;
+    return tp_wire_encode(&m, out);
+}
+
+/* ---- upload() ------------------------------------------------------------------------- */
+
+static void register_atexit(void)
+{
+    if (atexit_registered)
+        return;
+    PyObject *mod = PyImport_ImportModule("tracepatch._tracepatch");
+    PyObject *fn = mod ? PyObject_GetAttrString(mod, "_flush_uploads") : NULL;
+    PyObject *ae = fn ? PyImport_ImportModule("atexit") : NULL;
+    PyObject *r = ae ? PyObject_CallMethod(ae, "register", "O", fn) : NULL;
+    atexit_registered = r != NULL;
+    Py_XDECREF(r);
+    Py_XDECREF(ae);
+    Py_XDECREF(fn);
+    Py_XDECREF(mod);
+    PyErr_Clear();
+}
+
+/* The socket path: the argument (str or path-like), else the default. */
+static int socket_path(PyObject *arg, char *buf, size_t size)
+{
+    if (!arg || arg == Py_None) {
+        int r = tp_path_client_socket(buf, size);
+        if (r)
+            PyErr_SetString(PyExc_ValueError, "the tphd socket path is too long");
+        return r ? -1 : 0;
+    }
+    PyObject *p = PyOS_FSPath(arg);
+    if (!p)
+        return -1;
+    PyObject *b = NULL;
+    int ok = PyUnicode_FSConverter(p, &b);
+    Py_DECREF(p);
+    if (!ok)
+        return -1;
+    int r = 0;
+    if ((size_t)PyBytes_GET_SIZE(b) >= size || PyBytes_GET_SIZE(b) == 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "socket_path must be a non-empty path shorter than %zu "
+                     "bytes, got %R",
+                     size, arg);
+        r = -1;
+    } else {
+        memcpy(buf, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b) + 1);
+    }
+    Py_DECREF(b);
+    return r;
+}
+
+/* Settle u without the sender; FAILED counts the trace's events dropped and
+ * says why through the session's errors. Returns False. */
+static PyObject *not_sent(tp_session *s, tp_upload *u, int state, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    uint64_t dropped = state == TP_UPLOAD_FAILED ? s->log.nrecords : 0;
+    tp_upload_settle(u, state, dropped, msg);
+    if (state == TP_UPLOAD_FAILED)
+        tp_session_error(s, "%s", msg);
+    Py_RETURN_FALSE;
+}
+
+static int build_frames(tp_session *s, tp_buf *hello, tp_buf *pre, tp_buf *end)
+{
+    int r = frame_hello(hello);
+    if (!r)
+        r = frame_funcs(s, pre);
+    if (!r)
+        r = frame_begin(s, pre);
+    if (!r)
+        r = frame_end(s, end);
+    return r;
+}
+
+static PyObject *hand_over(tp_session *s, tp_upload *u, int fd, bool required)
+{
+    const char *path = tp_upload_path(u);
+    tp_buf hello = TP_BUF_INIT, pre = TP_BUF_INIT, end = TP_BUF_INIT;
+    int r = build_frames(s, &hello, &pre, &end);
+    if (r) {
+        tp_buf_free(&hello);
+        tp_buf_free(&pre);
+        tp_buf_free(&end);
+        if (fd >= 0)
+            close(fd);
+        return not_sent(s, u, TP_UPLOAD_FAILED, "upload to tphd at %s failed: %s", path,
+                        tp_strerror(r));
+    }
+    register_atexit();
+    r = tp_sender_submit(u, s, fd, &hello, &pre, &end);
+    if (r == -ESHUTDOWN)
+        return not_sent(s, u, required ? TP_UPLOAD_FAILED : TP_UPLOAD_NONE,
+                        "not uploaded to tphd at %s: the interpreter is exiting", path);
+    if (r == -EAGAIN)
+        return not_sent(s, u, TP_UPLOAD_FAILED,
+                        "upload to tphd at %s failed: %d traces are already waiting to be sent",
+                        path, TP_SENDER_QUEUE_MAX);
+    if (r)
+        return not_sent(s, u, TP_UPLOAD_FAILED, "upload to tphd at %s failed: %s", path,
+                        tp_strerror(r));
+    Py_RETURN_TRUE;
+}
+
+PyObject *tp_up_upload(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kw[] = {"socket_path", "required", NULL};
+    tp_session *s = S(self);
+    PyObject *arg = Py_None;
+    int required = 0;
+    char path[TP_PATH_SOCKET_MAX];
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$p:upload", kw, &arg, &required))
+        return NULL;
+    if (s->state != TP_SESSION_STOPPED) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        s->state == TP_SESSION_ACTIVE
+                            ? "the Session is still recording; call stop() first"
+                            : "the Session was never started");
+        return NULL;
+    }
+    tp_sender_reap();
+    if (s->upload) {
+        int st = tp_upload_state(s->upload);
+        if (st == TP_UPLOAD_PENDING || st == TP_UPLOAD_ACKED)
+            Py_RETURN_TRUE; /* once is enough */
+    }
+    if (socket_path(arg, path, sizeof(path)) < 0)
+        return NULL;
+    tp_upload *u;
+    if (tp_upload_new(&u, path) < 0)
+        return PyErr_NoMemory();
+    tp_upload_unref(s->upload);
+    s->upload = u;
+    if (s->start_pid != (long)getpid())
+        return not_sent(s, u, TP_UPLOAD_NONE,
+                        "recorded before a fork, in process %ld, which uploads it", s->start_pid);
+    int fd = -1;
+    int r = tp_link_probe(path, &fd);
+    if (r && r != -EAGAIN)
+        return not_sent(s, u, required ? TP_UPLOAD_FAILED : TP_UPLOAD_NONE,
+                        "no tphd listening at %s (%s)", path, tp_strerror(r));
+    return hand_over(s, u, fd, required);
+}
+
+/* ---- results ----------------------------------------------------------------------------- */
+
+PyObject *tp_up_wait(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kw[] = {"timeout", NULL};
+    tp_session *s = S(self);
+    double timeout = 2.0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|d:wait_upload", kw, &timeout))
+        return NULL;
+    if (!isfinite(timeout) || timeout < 0 || timeout > 1e6) {
+        PyErr_Format(PyExc_ValueError, "timeout must be a number of seconds >= 0, got %R",
+                     PyTuple_Size(args) ? PyTuple_GET_ITEM(args, 0) : Py_None);
+        return NULL;
+    }
+    tp_sender_reap();
+    if (!s->upload)
+        Py_RETURN_FALSE;
+    int st = tp_upload_state(s->upload);
+    if (st == TP_UPLOAD_PENDING)
+        st = tp_sender_wait(s->upload, (int64_t)(timeout * 1e9));
+    return PyBool_FromLong(st == TP_UPLOAD_ACKED);
+}
+
+PyObject *tp_up_get_state(PyObject *self, void *closure)
+{
+    static const char *names[] = {"none", "pending", "acked", "failed"};
+    tp_session *s = S(self);
+    tp_sender_reap();
+    int st = s->upload ? tp_upload_state(s->upload) : TP_UPLOAD_NONE;
+    return PyUnicode_FromString(names[st]);
+}
+
+static PyObject *str_or_none(const char *v)
+{
+    return v ? PyUnicode_DecodeFSDefault(v) : Py_NewRef(Py_None);
+}
+
+PyObject *tp_up_get_error(PyObject *self, void *closure)
+{
+    tp_session *s = S(self);
+    tp_sender_reap();
+    return str_or_none(s->upload ? tp_upload_error(s->upload) : NULL);
+}
+
+PyObject *tp_up_get_socket(PyObject *self, void *closure)
+{
+    tp_session *s = S(self);
+    return str_or_none(s->upload ? tp_upload_path(s->upload) : NULL);
+}
+
+PyObject *tp_up_get_url(PyObject *self, void *closure)
+{
+    tp_session *s = S(self);
+    tp_sender_reap();
+    const char *url = s->upload ? tp_upload_url(s->upload) : NULL;
+    return url ? PyUnicode_FromString(url) : Py_NewRef(Py_None);
+}
+
+uint64_t tp_up_dropped(tp_session *s)
+{
+    return s->upload ? tp_upload_dropped(s->upload) : 0;
+}
+
+/* ---- module functions ---------------------------------------------------------------------- */
+
+PyObject *tp_up_default_socket(PyObject *mod, PyObject *unused)
+{
+    char path[TP_PATH_SOCKET_MAX];
+    if (tp_path_client_socket(path, sizeof(path)) < 0) {
+        PyErr_SetString(PyExc_ValueError, "the tphd socket path is too long");
+        return NULL;
+    }
+    return PyUnicode_DecodeFSDefault(path);
+}
+
+PyObject *tp_up_flush(PyObject *mod, PyObject *args)
+{
+    double timeout = (double)TP_SENDER_EXIT_FLUSH_NS / 1e9;
+    if (!PyArg_ParseTuple(args, "|d:_flush_uploads", &timeout))
+        return NULL;
+    if (!isfinite(timeout) || timeout < 0)
+        timeout = 0;
+    return PyBool_FromLong(tp_sender_flush((int64_t)(timeout * 1e9)));
+}
+
+PyObject *tp_up_sender_info(PyObject *mod, PyObject *unused)
+{
+    return Py_BuildValue("{sNsn}", "running", PyBool_FromLong(tp_sender_running()), "pending",
+                         (Py_ssize_t)tp_sender_pending());
+}
