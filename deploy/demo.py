@@ -69,7 +69,8 @@ async def handle_order(order):
 
 
 async def main():
-    async with trace(label="quickstart-demo") as t:
+    # The event loop's own machinery is noise here: leave asyncio out.
+    async with trace(label="quickstart-demo", ignore_modules=["asyncio", "_weakrefset"]) as t:
         total = await handle_order("apple: 4, pear: 2, fig: 1, kiwi: 3")
     print(t.tree())
     print(f"order total: {total}")
