@@ -75,8 +75,9 @@ static inline tp_tls *in_scope(void)
     return tls->nactive ? tls : NULL;
 }
 
-static PyObject *cb_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *cb_start(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
 {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs < 1 || !PyCode_Check(args[0]))
         Py_RETURN_NONE;
     PyCodeObject *co = (PyCodeObject *)args[0];
@@ -99,8 +100,9 @@ static PyObject *cb_start(PyObject *self, PyObject *const *args, Py_ssize_t narg
     Py_RETURN_NONE;
 }
 
-static PyObject *cb_resume(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *cb_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
 {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs < 1 || !PyCode_Check(args[0]))
         Py_RETURN_NONE;
     tp_tls *tls = in_scope();
@@ -110,7 +112,7 @@ static PyObject *cb_resume(PyObject *self, PyObject *const *args, Py_ssize_t nar
     return local_result((PyCodeObject *)args[0]);
 }
 
-static PyObject *cb_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *cb_throw(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
 {
     tp_tls *tls = in_scope();
     if (tls)
@@ -118,8 +120,9 @@ static PyObject *cb_throw(PyObject *self, PyObject *const *args, Py_ssize_t narg
     Py_RETURN_NONE; /* not a local event: DISABLE is not allowed */
 }
 
-static PyObject *cb_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *cb_return(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
 {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs < 3 || !PyCode_Check(args[0]))
         Py_RETURN_NONE;
     tp_tls *tls = in_scope();
@@ -128,8 +131,9 @@ static PyObject *cb_return(PyObject *self, PyObject *const *args, Py_ssize_t nar
     return local_result((PyCodeObject *)args[0]);
 }
 
-static PyObject *cb_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *cb_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
 {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs < 1 || !PyCode_Check(args[0]))
         Py_RETURN_NONE;
     tp_tls *tls = in_scope();
@@ -138,36 +142,72 @@ static PyObject *cb_yield(PyObject *self, PyObject *const *args, Py_ssize_t narg
     return local_result((PyCodeObject *)args[0]);
 }
 
-static PyObject *cb_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *cb_unwind(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
 {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     tp_tls *tls = in_scope();
     if (tls && nargs >= 3)
         tp_rec_unwind(tls, tp_frame_current(tls->tstate), args[2]);
     Py_RETURN_NONE;
 }
 
-static PyObject *cb_handled(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *cb_handled(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
 {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     tp_tls *tls = in_scope();
     if (tls && nargs >= 3)
         tp_rec_exception(tls, tp_frame_current(tls->tstate), args[2]);
     Py_RETURN_NONE;
 }
 
+/* The callbacks are instances of a small type of our own with a vectorcall
+ * slot: the interpreter calls our C function directly, without the checks
+ * and bookkeeping a builtin function's call goes through. */
+typedef struct hookobj {
+    PyObject ob_base;
+    vectorcallfunc vectorcall;
+} hookobj;
+
+static PyMemberDef hook_members[] = {
+    {"__vectorcalloffset__", Py_T_PYSSIZET, offsetof(hookobj, vectorcall), Py_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static void hook_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot hook_slots[] = {
+    {Py_tp_call, PyVectorcall_Call},
+    {Py_tp_members, hook_members},
+    {Py_tp_dealloc, hook_dealloc},
+    {Py_tp_doc, "A sys.monitoring callback of tracepatch (internal)."},
+    {0, NULL},
+};
+
+static PyType_Spec hook_spec = {
+    .name = "tracepatch._tracepatch._Hook",
+    .basicsize = sizeof(hookobj),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = hook_slots,
+};
+
 typedef struct cbdef {
-    PyMethodDef def;
+    vectorcallfunc fn;
     int event;
 } cbdef;
 
-static cbdef cbdefs[] = {
-    {{"_on_start", (PyCFunction)(void (*)(void))cb_start, METH_FASTCALL, NULL}, EV_PY_START},
-    {{"_on_resume", (PyCFunction)(void (*)(void))cb_resume, METH_FASTCALL, NULL}, EV_PY_RESUME},
-    {{"_on_return", (PyCFunction)(void (*)(void))cb_return, METH_FASTCALL, NULL}, EV_PY_RETURN},
-    {{"_on_yield", (PyCFunction)(void (*)(void))cb_yield, METH_FASTCALL, NULL}, EV_PY_YIELD},
-    {{"_on_unwind", (PyCFunction)(void (*)(void))cb_unwind, METH_FASTCALL, NULL}, EV_PY_UNWIND},
-    {{"_on_throw", (PyCFunction)(void (*)(void))cb_throw, METH_FASTCALL, NULL}, EV_PY_THROW},
-    {{"_on_handled", (PyCFunction)(void (*)(void))cb_handled, METH_FASTCALL, NULL},
-     EV_EXCEPTION_HANDLED},
+static const cbdef cbdefs[] = {
+    {cb_start, EV_PY_START},
+    {cb_resume, EV_PY_RESUME},
+    {cb_return, EV_PY_RETURN},
+    {cb_yield, EV_PY_YIELD},
+    {cb_unwind, EV_PY_UNWIND},
+    {cb_throw, EV_PY_THROW},
+    {cb_handled, EV_EXCEPTION_HANDLED},
 };
 #define NCB (sizeof(cbdefs) / sizeof(cbdefs[0]))
 
@@ -185,13 +225,21 @@ int tp_hooks_init(PyObject *module)
     tp_g.disable = PyObject_GetAttrString(tp_g.monitoring, "DISABLE");
     if (!tp_g.disable)
         return -1;
+    PyTypeObject *tp = (PyTypeObject *)PyType_FromSpec(&hook_spec);
+    if (!tp)
+        return -1;
     /* The callbacks live as long as the process: one must never be freed
      * while the interpreter is calling it. */
     for (size_t i = 0; i < NCB; i++) {
-        tp_g.callbacks[i] = PyCFunction_New(&cbdefs[i].def, NULL);
-        if (!tp_g.callbacks[i])
+        hookobj *h = (hookobj *)tp->tp_alloc(tp, 0);
+        if (!h) {
+            Py_DECREF(tp);
             return -1;
+        }
+        h->vectorcall = cbdefs[i].fn;
+        tp_g.callbacks[i] = (PyObject *)h;
     }
+    Py_DECREF(tp);
     tp_g.tool_id = -1;
     return 0;
 }
