@@ -110,7 +110,11 @@ async function traceView(app, src, id, nav) {
       body.appendChild(hot);
       const s = await getStats();
       if (current !== 'hot') return;
-      const view = hotspotsView(s, {onFind: (name) => { show('tree'); searchIn.value = name; runSearch(); }});
+      const view = hotspotsView(s, {onFind: (name) => {
+        show('tree');
+        searchIn.value = name;
+        if (tree.query === name && tree.hits.length) tree.gotoHit(0); else runSearch();
+      }});
       hot.replaceWith(view);
       hot = view;
     }
@@ -124,6 +128,7 @@ async function traceView(app, src, id, nav) {
 
   async function runSearch() {
     const q = searchIn.value.trim();
+    if (q && q === tree.query) return; // already shown (typing ended after Enter)
     hitInfo.textContent = q ? 'searching…' : '';
     try {
       const r = await tree.search(q);
