@@ -312,6 +312,7 @@ class trace:
         session = self._session
         try:
             if session.upload(path, required=required):
+                _flush_at_process_exit()
                 return True
             reason = session.upload_error
         except (ValueError, OSError) as exc:  # a socket path the OS cannot take
@@ -579,6 +580,31 @@ class trace:
         label = f" label={self.label!r}" if self.label else ""
         calls = f" calls={self.call_count}" if self._state == _DONE else ""
         return f"<tracepatch.trace {self._trace_id[:8]}{label} {state}{calls}>"
+
+
+_exit_hook_pid = None
+
+
+def _flush_at_process_exit() -> None:
+    """Let a multiprocessing child finish its uploads when it ends.
+
+    The extension registers its exit flush (at most 250 ms) with atexit, but
+    multiprocessing's forked children end with os._exit(), after running
+    only multiprocessing's own finalizers: register the flush there too,
+    once per such process."""
+    global _exit_hook_pid
+    pid = os.getpid()
+    if _exit_hook_pid == pid:
+        return
+    _exit_hook_pid = pid
+    mp = sys.modules.get("multiprocessing")
+    try:
+        if mp is None or mp.parent_process() is None:
+            return
+        from multiprocessing import util
+        util.Finalize(None, _native._flush_uploads, exitpriority=-100)
+    except Exception:  # noqa: BLE001 - an exit nicety must not break the program
+        pass
 
 
 def _stdout_is_tty() -> bool:
