@@ -1,7 +1,6 @@
 #include "finalize.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +14,7 @@
 /* The stored folded tree is for quick views of ordinary traces; a trace
  * whose folded form has more nodes than this is folded on demand instead
  * (its JSON would run to hundreds of MiB and cost seconds per trace). */
-#define MAX_STORED_FOLDED_NODES 100000
+#define MAX_STORED_FOLDED_NODES 20000
 
 /* ---- Stats as JSON ----------------------------------------------------------------- */
 
@@ -302,8 +301,6 @@ int tp_finalize_traces(tp_store *s, const int64_t *rowids, size_t n, const atomi
         r = fr;
     free(b);
     tp_store_reader_put(s, db);
-    /* A big trace's tree took hundreds of MiB for a moment: give them back. */
-    malloc_trim(0);
     return r;
 }
 

@@ -1,7 +1,7 @@
 /* Finalization: once a trace has ended (or was truncated), rebuild it once
  * and store what views need without a rebuild: per-function statistics
  * (func_stats), the folded tree (folded: tp_render_json() text of
- * tp_tree_fold(), format 1; only when the folded tree has at most 100,000
+ * tp_tree_fold(), format 1; only when the folded tree has at most 20,000
  * nodes, larger ones are folded on demand) and the JSON stats object
  * (traces.stats). */
 #ifndef TP_FINALIZE_H

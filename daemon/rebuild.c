@@ -153,61 +153,115 @@ out:
     return r;
 }
 
-static int load_chunks(sqlite3 *db, int64_t rowid, tp_tree *t, char *err, size_t errsz)
+static int last_chunk(sqlite3 *db, int64_t rowid, int64_t *ret, char *err, size_t errsz)
 {
     sqlite3_stmt *st = NULL;
-    int r = 0, rc = sqlite3_prepare_v2(
-                   db, "SELECT nrecords, records, text FROM chunks WHERE trace = ?1 ORDER BY seq",
-                   -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(db, "SELECT max(seq) FROM chunks WHERE trace = ?1", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, rowid);
+        rc = sqlite3_step(st);
+    }
+    if (rc != SQLITE_ROW) {
+        int r = tp_store_sqlite_err(db, rc, "reading events", err, errsz);
+        sqlite3_finalize(st);
+        return r;
+    }
+    *ret = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/* Reads the chunks one at a time, each copied out and its statement reset
+ * before it is fed: building a big tree takes a while, and a read
+ * transaction held that long would keep the WAL from being checkpointed.
+ * The chunks of a trace are append-only, so this reads a consistent prefix.
+ * *ret_max_t gets the largest event time seen. */
+static int load_chunks(sqlite3 *db, int64_t rowid, int64_t last_seq, tp_tree *t,
+                       uint64_t *ret_max_t, char *err, size_t errsz)
+{
+    sqlite3_stmt *st = NULL;
+    tp_buf rec = TP_BUF_INIT, text = TP_BUF_INIT;
+    int64_t next = 0;
+    uint64_t max_t = 0;
+    int r = 0, rc = sqlite3_prepare_v2(db,
+                                       "SELECT seq, records, text FROM chunks WHERE trace = ?1"
+                                       " AND seq >= ?2 AND seq <= ?3 ORDER BY seq LIMIT 1",
+                                       -1, &st, NULL);
     if (rc != SQLITE_OK)
         goto dberr;
-    sqlite3_bind_int64(st, 1, rowid);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const void *rec = sqlite3_column_blob(st, 1);
-        size_t nbytes = (size_t)sqlite3_column_bytes(st, 1);
-        const void *text = sqlite3_column_blob(st, 2);
-        size_t tlen = (size_t)sqlite3_column_bytes(st, 2);
-        r = tp_rebuild_feed(t, rec, nbytes / sizeof(tp_event), text, tlen);
+    for (;;) {
+        sqlite3_bind_int64(st, 1, rowid);
+        sqlite3_bind_int64(st, 2, next);
+        sqlite3_bind_int64(st, 3, last_seq);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW)
+            goto dberr;
+        next = sqlite3_column_int64(st, 0) + 1;
+        tp_buf_reset(&rec);
+        tp_buf_reset(&text);
+        tp_buf_append(&rec, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+        tp_buf_append(&text, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+        sqlite3_reset(st);
+        if (tp_buf_error(&rec) || tp_buf_error(&text)) {
+            r = -ENOMEM;
+            snprintf(err, errsz, "out of memory rebuilding the tree");
+            goto out;
+        }
+        size_t n = rec.len / sizeof(tp_event);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t tns;
+            memcpy(&tns, rec.data + i * sizeof(tp_event) + 8, 8);
+            tns = le64toh(tns);
+            if (tns > max_t)
+                max_t = tns;
+        }
+        r = tp_rebuild_feed(t, rec.data, n, text.data, text.len);
         if (r == -ENOMEM) {
             snprintf(err, errsz, "out of memory rebuilding the tree");
             goto out;
         }
         r = 0; /* a damaged chunk loses its own events, not the trace */
     }
-    if (rc != SQLITE_DONE)
-        goto dberr;
+    *ret_max_t = max_t;
     goto out;
 dberr:
     r = tp_store_sqlite_err(db, rc, "reading events", err, errsz);
 out:
     sqlite3_finalize(st);
+    tp_buf_free(&rec);
+    tp_buf_free(&text);
     return r;
 }
 
 int tp_rebuild_tree(sqlite3 *db, int64_t rowid, tp_tree **ret, char *err, size_t errsz)
 {
     tp_tree *t = NULL;
-    uint64_t end = 0, calls;
-    bool own_txn = sqlite3_get_autocommit(db);
+    uint64_t end = 0, max_t = 0, calls;
     int r = tp_tree_new(&t);
     if (r < 0) {
         snprintf(err, errsz, "out of memory");
         return r;
     }
-    /* One snapshot for the row, its functions and its chunks. */
-    if (own_txn && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-        r = tp_store_sqlite_err(db, sqlite3_errcode(db), "begin", err, errsz);
-        goto out;
-    }
+    /* No transaction around the three: a trace only grows (a row, then
+     * functions before the chunks that use them), and a long read
+     * transaction would pin the WAL (see load_chunks). */
+    int64_t last_seq = -1;
     r = load_meta(db, rowid, t, &end, err, errsz);
+    /* The chunks that exist now, then the functions: a chunk's functions
+     * are committed with it, so they are all there. */
+    if (r == 0)
+        r = last_chunk(db, rowid, &last_seq, err, errsz);
     if (r == 0)
         r = load_funcs(db, rowid, t, err, errsz);
     if (r == 0)
-        r = load_chunks(db, rowid, t, err, errsz);
-    if (own_txn)
-        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        r = load_chunks(db, rowid, last_seq, t, &max_t, err, errsz);
     if (r < 0)
         goto out;
+    /* An open trace may have grown after its row was read. */
+    if (max_t > end)
+        end = max_t;
     calls = t->meta.call_count;
     r = tp_tree_finish(t, end);
     if (r < 0) {

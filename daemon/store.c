@@ -17,6 +17,18 @@
 
 #define DEFAULT_COMMIT_INTERVAL_NS (100 * 1000000LL)
 #define MAX_READERS                8
+/* After an op someone waits for (END, ABORT, a call), commit once the
+ * transaction is this old instead of waiting for the interval. */
+#define PROMPT_COMMIT_NS (2 * 1000000LL)
+
+/* One producer's FIFO of ops. The writer serves the lanes round robin, so a
+ * client ending a small trace waits for one batch of each busy client, not
+ * for everything they have queued; within a lane the order is kept. */
+typedef struct lane {
+    void *owner;
+    tp_store_op *head, **tail;
+    struct lane *next;
+} lane;
 
 /* A caller of tp_store_call_sync() waiting for its op. */
 typedef struct sync_wait {
@@ -36,9 +48,14 @@ struct tp_store {
 
     pthread_t thread;
     bool thread_started;
-    pthread_mutex_t mu; /* guards the queue and stopping */
+    tp_store_ckpt *ckpt; /* checkpoints the WAL off the writer thread */
+    pthread_mutex_t mu;  /* guards the queue and stopping */
     pthread_cond_t cond;
-    tp_store_op *head, **tail;
+    lane *lanes, **lanes_tail; /* lanes with ops, in serving order */
+    lane *spare;               /* empty lanes kept for reuse */
+    lane fallback;             /* when a lane cannot be allocated */
+    size_t nqueued;
+    unsigned small_run; /* small ops taken ahead of the round robin in a row */
     bool stopping;
     atomic_size_t queued_bytes;
 
@@ -270,6 +287,7 @@ static void *writer_main(void *arg);
 
 static void store_free(tp_store *s)
 {
+    tp_store_ckpt_stop(s->ckpt);
     tp_store_stmts_finalize(&s->st);
     for (int i = 0; i < s->nreaders; i++)
         sqlite3_close(s->readers[i]);
@@ -278,6 +296,12 @@ static void store_free(tp_store *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->rmu);
+    while (s->spare) {
+        lane *l = s->spare;
+        s->spare = l->next;
+        if (l != &s->fallback)
+            free(l);
+    }
     if (s->lock_fd >= 0)
         close(s->lock_fd);
     free(s->path);
@@ -297,7 +321,7 @@ int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cond, NULL);
     pthread_mutex_init(&s->rmu, NULL);
-    s->tail = &s->head;
+    s->lanes_tail = &s->lanes;
     s->lock_fd = -1;
     s->done = opts->done;
     s->done_ud = opts->done_ud;
@@ -320,7 +344,7 @@ int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_
         goto fail;
     r = exec_sql(s->db,
                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                 "PRAGMA wal_autocheckpoint=4000; PRAGMA journal_size_limit=67108864;"
+                 "PRAGMA journal_size_limit=67108864;"
                  "PRAGMA cache_size=-32768;",
                  err, errsz);
     if (r < 0)
@@ -329,6 +353,9 @@ int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_
     if (r < 0)
         goto fail;
     r = tp_store_stmts_prepare(s->db, &s->st, err, errsz);
+    if (r < 0)
+        goto fail;
+    r = tp_store_ckpt_start(s->path, s->db, &s->ckpt, err, errsz);
     if (r < 0)
         goto fail;
     if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
@@ -348,6 +375,32 @@ fail:
 
 /* ---- The queue and the writer thread ---------------------------------------- */
 
+/* The lane of owner (appended to the serving order when new). Under mu. */
+static lane *lane_of(tp_store *s, void *owner)
+{
+    for (lane *l = s->lanes; l; l = l->next)
+        if (l->owner == owner)
+            return l;
+    lane *l = s->spare;
+    if (l)
+        s->spare = l->next;
+    else if (!(l = malloc(sizeof(*l))))
+        l = &s->fallback;
+    if (l == &s->fallback) {
+        /* Out of memory: everyone shares one lane (still FIFO). */
+        for (lane *f = s->lanes; f; f = f->next)
+            if (f == &s->fallback)
+                return f;
+    }
+    l->owner = owner;
+    l->head = NULL;
+    l->tail = &l->head;
+    l->next = NULL;
+    *s->lanes_tail = l;
+    s->lanes_tail = &l->next;
+    return l;
+}
+
 int tp_store_submit(tp_store *s, tp_store_op *op)
 {
     op->next = NULL;
@@ -359,8 +412,10 @@ int tp_store_submit(tp_store *s, tp_store_op *op)
         return -ESHUTDOWN;
     }
     atomic_fetch_add(&s->queued_bytes, op->bytes);
-    *s->tail = op;
-    s->tail = &op->next;
+    lane *l = lane_of(s, op->owner);
+    *l->tail = op;
+    l->tail = &op->next;
+    s->nqueued++;
     pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->mu);
     return 0;
@@ -469,74 +524,115 @@ static int commit_txn(tp_store *s, char *msg, size_t msgsz)
     return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : TP_ERR_DB;
 }
 
-/* Takes everything queued; waits when nothing is and no transaction is open. */
-static tp_store_op *take_queue(tp_store *s, bool in_txn, bool *ret_stop)
+/* Small ops at the head of a lane (BEGIN, END, a call) go before big
+ * EVENTS batches of other lanes, so an END is not queued behind every busy
+ * client's batch; at most this many in a row, so batches are never starved. */
+#define MAX_SMALL_FIRST 16
+
+/* Takes the next op: a small one at the head of some lane if any (see
+ * MAX_SMALL_FIRST), else round robin over the lanes; waits when nothing is
+ * queued and no transaction is open. NULL when there is nothing. */
+static tp_store_op *take_op(tp_store *s, bool in_txn, bool *ret_stop)
 {
+    tp_store_op *op = NULL;
     pthread_mutex_lock(&s->mu);
-    while (!s->head && !s->stopping && !in_txn)
+    while (!s->nqueued && !s->stopping && !in_txn)
         pthread_cond_wait(&s->cond, &s->mu);
-    tp_store_op *batch = s->head;
-    s->head = NULL;
-    s->tail = &s->head;
+    lane **link = &s->lanes;
+    if (s->small_run < MAX_SMALL_FIRST) {
+        for (lane **p = &s->lanes; *p; p = &(*p)->next) {
+            if ((*p)->head->kind != TP_STORE_EVENTS) {
+                link = p;
+                break;
+            }
+        }
+    }
+    lane *l = *link;
+    if (l) {
+        op = l->head;
+        s->small_run = op->kind != TP_STORE_EVENTS && link != &s->lanes ? s->small_run + 1 : 0;
+        l->head = op->next;
+        if (!l->head)
+            l->tail = &l->head;
+        op->next = NULL;
+        s->nqueued--;
+        /* The lane goes to the back of the line, or away when empty. */
+        *link = l->next;
+        if (s->lanes_tail == &l->next)
+            s->lanes_tail = link;
+        l->next = NULL;
+        if (l->head) {
+            *s->lanes_tail = l;
+            s->lanes_tail = &l->next;
+        } else if (l != &s->fallback) {
+            l->next = s->spare;
+            s->spare = l;
+        }
+    }
     *ret_stop = s->stopping;
     pthread_mutex_unlock(&s->mu);
-    return batch;
+    return op;
+}
+
+/* Ops whose producer waits on the commit: an ACK, a truncation, a query. */
+static bool awaited(const tp_store_op *op)
+{
+    return op->kind == TP_STORE_END || op->kind == TP_STORE_ABORT || op->kind == TP_STORE_CALL;
+}
+
+typedef struct txn_state {
+    bool open, prompt;
+    int64_t start;
+    tp_store_op *done, **done_tail;
+} txn_state;
+
+static void finish_txn(tp_store *s, txn_state *t)
+{
+    char msg[160];
+    int r = commit_txn(s, msg, sizeof(msg));
+    if (r < 0)
+        fail_batch(s, t->done, r, msg);
+    t->open = t->prompt = false;
+    deliver(s, t->done);
+    t->done = NULL;
+    t->done_tail = &t->done;
 }
 
 static void *writer_main(void *arg)
 {
     tp_store *s = arg;
-    tp_store_op *done = NULL, **done_tail = &done;
-    bool in_txn = false;
-    int64_t txn_start = 0;
+    txn_state t = {.done_tail = &t.done};
     char msg[160];
 
     for (;;) {
         bool stop;
-        tp_store_op *batch = take_queue(s, in_txn, &stop);
-        if (!batch) {
-            if (in_txn) {
-                /* Idle: commit now so ACKs go out without waiting. */
-                int r = commit_txn(s, msg, sizeof(msg));
-                if (r < 0)
-                    fail_batch(s, done, r, msg);
-                in_txn = false;
-                deliver(s, done);
-                done = NULL;
-                done_tail = &done;
+        tp_store_op *op = take_op(s, t.open, &stop);
+        if (!op) {
+            if (t.open) {
+                finish_txn(s, &t); /* idle: commit now so ACKs go out at once */
                 continue;
             }
             if (stop)
                 break;
             continue;
         }
-        while (batch) {
-            tp_store_op *op = batch;
-            batch = op->next;
-            op->next = NULL;
-            if (!in_txn) {
-                if (!begin_txn(s, msg, sizeof(msg))) {
-                    op->result = TP_ERR_DB;
-                    fail_batch(s, op, TP_ERR_DB, msg);
-                    deliver(s, op);
-                    continue;
-                }
-                in_txn = true;
-                txn_start = tp_mono_ns();
+        if (!t.open) {
+            if (!begin_txn(s, msg, sizeof(msg))) {
+                op->result = TP_ERR_DB;
+                fail_batch(s, op, TP_ERR_DB, msg);
+                deliver(s, op);
+                continue;
             }
-            apply(s, op);
-            *done_tail = op;
-            done_tail = &op->next;
-            if (tp_mono_ns() - txn_start >= s->commit_interval_ns) {
-                int r = commit_txn(s, msg, sizeof(msg));
-                if (r < 0)
-                    fail_batch(s, done, r, msg);
-                in_txn = false;
-                deliver(s, done);
-                done = NULL;
-                done_tail = &done;
-            }
+            t.open = true;
+            t.start = tp_mono_ns();
         }
+        apply(s, op);
+        t.prompt |= awaited(op);
+        *t.done_tail = op;
+        t.done_tail = &op->next;
+        int64_t age = tp_mono_ns() - t.start;
+        if (age >= s->commit_interval_ns || (t.prompt && age >= PROMPT_COMMIT_NS))
+            finish_txn(s, &t);
     }
     return NULL;
 }
@@ -552,6 +648,8 @@ void tp_store_close(tp_store *s)
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
     }
+    tp_store_ckpt_stop(s->ckpt);
+    s->ckpt = NULL;
     tp_store_stmts_finalize(&s->st);
     for (int i = 0; i < s->nreaders; i++)
         sqlite3_close(s->readers[i]);

@@ -26,4 +26,15 @@ int tp_store_apply_events(sqlite3 *db, tp_store_stmts *st, tp_store_op *op);
 /** END and ABORT. */
 int tp_store_apply_end(sqlite3 *db, tp_store_stmts *st, tp_store_op *op);
 
+/** The background checkpointer (store_ckpt.c). */
+typedef struct tp_store_ckpt tp_store_ckpt;
+
+/** Watch writer's commits (a WAL hook, replacing the automatic checkpoint)
+ *  and checkpoint from a thread and connection of its own. Call before the
+ *  writer thread starts. Returns 0 or a code with a message. */
+int tp_store_ckpt_start(const char *path, sqlite3 *writer, tp_store_ckpt **ret, char *err,
+                        size_t errsz);
+/** Stop it, after the writer thread has stopped. Accepts NULL. */
+void tp_store_ckpt_stop(tp_store_ckpt *c);
+
 #endif

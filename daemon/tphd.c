@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +224,11 @@ int main(int argc, char **argv)
     if (r >= 0)
         return r;
     signal(SIGPIPE, SIG_IGN);
+    /* Big blocks (a rebuilt tree's node array, a batch) come from mmap and go
+     * back to the system when freed. glibc would otherwise raise this
+     * threshold after the first such free and keep the memory in the heap,
+     * where only malloc_trim() (which stalls every thread) returns it. */
+    mallopt(M_MMAP_THRESHOLD, 512 * 1024);
     cfg.listen_fd = systemd_socket();
     if (cfg.listen_fd == -2)
         return 1;

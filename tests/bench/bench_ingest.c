@@ -296,7 +296,11 @@ static void *ingest_main(void *p)
     return NULL;
 }
 
-static void bench_ingest(int nclients, uint64_t per_client)
+static void bench_visible(int samples, const char *what);
+
+/* With during_visible, the end -> list latency is measured while the
+ * clients upload. */
+static void bench_ingest(int nclients, uint64_t per_client, bool during_visible)
 {
     batch b;
     make_batch(&b);
@@ -307,6 +311,8 @@ static void bench_ingest(int nclients, uint64_t per_client)
         args[i] = (ingest_arg){.id = (unsigned)i + 1, .events = per_client, .b = &b};
         pthread_create(&th[i], NULL, ingest_main, &args[i]);
     }
+    if (during_visible)
+        bench_visible(100, "end -> visible in list, during ingest");
     uint64_t total = 0;
     for (int i = 0; i < nclients; i++) {
         pthread_join(th[i], NULL);
@@ -331,6 +337,10 @@ static int cmp_double(const void *a, const void *b)
 
 static void report(const char *what, double *v, int n)
 {
+    if (getenv("BENCH_VERBOSE"))
+        for (int i = 0; i < n; i++)
+            if (v[i] > 0.05)
+                printf("  sample %d: %.1f ms\n", i, v[i] * 1e3);
     qsort(v, (size_t)n, sizeof(*v), cmp_double);
     printf("%s: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d samples)\n", what, v[n / 2] * 1e3,
            v[(n * 99) / 100] * 1e3, v[n - 1] * 1e3, n);
@@ -347,7 +357,7 @@ static bool list_has(client *q, const char *id, const char *args)
     return found;
 }
 
-static void bench_visible(int samples)
+static void bench_visible(int samples, const char *what)
 {
     client up, q;
     double *lat = malloc(sizeof(double) * (size_t)samples);
@@ -359,10 +369,11 @@ static void bench_visible(int samples)
         ev[i] = (tp_event){TP_EV_CALL, 0, 0, 1, (uint64_t)i * 10};
         ev[i + 1] = (tp_event){TP_EV_RETURN, 0, 0, 0, (uint64_t)i * 10 + 5};
     }
+    static int64_t newest = 2000000000000000000LL; /* each one newer than all before */
     for (int s = 0; s < samples; s++) {
         char id[33];
-        trace_id(id, 0xee, (unsigned)s);
-        tp_msg bm = {.type = TP_MSG_BEGIN, .trace = id, .wall_start_ns = 2000000000000000000LL + s};
+        trace_id(id, 0xee, (unsigned)rand());
+        tp_msg bm = {.type = TP_MSG_BEGIN, .trace = id, .wall_start_ns = ++newest};
         tp_msg em = {.type = TP_MSG_EVENTS, .trace = id, .records = ev, .nrecords = 20};
         tp_msg end = {.type = TP_MSG_END, .trace = id, .end_ns = 200, .call_count = 10};
         send_msg(&up, &bm);
@@ -376,7 +387,7 @@ static void bench_visible(int samples)
         recv_msg(&up, &ack);
         tp_msg_free(&ack);
     }
-    report("end -> visible in list", lat, samples);
+    report(what, lat, samples);
     free(lat);
     client_close(&up);
     client_close(&q);
@@ -521,8 +532,9 @@ int main(int argc, char **argv)
     printf("tphd %s, pid %d, database %s\n", tphd, (int)pid, db_path);
     long rss0 = rss_kib(pid);
     bench_idle(pid, 1000);
-    bench_ingest(nclients, per_client);
-    bench_visible(200);
+    bench_ingest(nclients, per_client, false);
+    bench_visible(200, "end -> visible in list, idle");
+    bench_ingest(nclients, per_client / 2, true);
     bench_list(10000);
     printf("tphd RSS: %ld KiB at start, %ld KiB now\n", rss0, rss_kib(pid));
     struct stat st;
