@@ -322,8 +322,13 @@ void tp_rec_unwind_resolve(tp_tls *tls, PyObject *exc)
         b->unwind_ent.exc = NULL;
         b->unwind_ent.wref = NULL;
         b->unwind_pending = false;
+        /* For a generator, an iteration end arriving now is its closing
+         * seen from outside (aclose() completing, for one): closed. */
+        PyObject *e = exc;
+        if (e && (ent.flags & TP_FENT_GEN) && tp_exc_is_iteration_end(e))
+            e = NULL;
         if (!b->dead)
-            write_unwind(tls, b, &ent, exc, (int64_t)b->unwind_t);
+            write_unwind(tls, b, &ent, e, (int64_t)b->unwind_t);
         tp_fent_clear(&ent);
         Py_DECREF((PyObject *)b->s);
     }

@@ -245,6 +245,38 @@ def test_async_generator_is_one_node():
     check_times(s)
 
 
+class Boom(Exception):
+    pass
+
+
+async def aclose_early():
+    it = agen(5)
+    v = await it.__anext__()
+    await it.aclose()
+    return v
+
+
+async def athrow_in():
+    it = agen(5)
+    await it.__anext__()
+    try:
+        await it.athrow(Boom("in"))
+    except Boom:
+        return "thrown"
+
+
+def test_async_generator_aclose_and_athrow():
+    s, out = in_task(aclose_early)
+    assert out == 0
+    ag = [n for n in shape(s) if n[1] == "agen"]
+    assert ag == [(0, "agen", "n=5", None, None, None, GEN, 2)]
+    s, out = in_task(athrow_in)
+    assert out == "thrown"
+    ag = [n for n in shape(s) if n[1] == "agen"]
+    assert ag == [(0, "agen", "n=5", None, "Boom", "in", GEN | EXC, 2)]
+    assert shape(s)[0][4:7] == ("Boom", "in", GEN | CAUGHT)
+
+
 def fail(msg):
     raise ValueError(msg)
 
