@@ -1,0 +1,136 @@
+"""Benchmark of streaming traces from the extension to tphd.
+
+Run with a build of the extension and tphd:
+
+    TRACEPATCH_BUILD=build PYTHONPATH=build/client_ext:/usr/lib/python3/dist-packages \\
+        python3 tests/bench/bench_stream.py [--json] [--traces N]
+
+Starts a tphd on a temporary socket and database (HTTP off), then, one trace
+at a time (N of them, 100 by default), each ~100 calls:
+- hand-over: how long the traced thread spends leaving the `with` block
+  (stop + upload() hand-over), against the same trace with daemon="off" and
+  no file (the recording alone);
+- end -> ACK: from the end of the `with` block until wait_upload() returns;
+- end -> visible: from the end of the `with` block until a `list` query on a
+  second connection (what `tph logs` sends) shows the trace, polling every
+  0.2 ms.
+Then one big trace (200,000 calls): end -> ACK and the rate. Prints p50/p99
+(ms) and figures; nothing here is a test.
+"""
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "e2e"))
+
+from tphd_wire import Daemon, tphd_binary  # noqa: E402
+
+from tracepatch import trace  # noqa: E402
+
+
+def leaf(i):
+    return i * 2
+
+
+def work(n):
+    total = 0
+    for i in range(n):
+        total += leaf(i)
+    return total
+
+
+def pct(values, p):
+    v = sorted(values)
+    k = min(len(v) - 1, max(0, int(round(p / 100 * (len(v) - 1)))))
+    return v[k]
+
+
+def summary(values):
+    ms = [x * 1e3 for x in values]
+    return {"p50_ms": round(pct(ms, 50), 3), "p99_ms": round(pct(ms, 99), 3),
+            "max_ms": round(max(ms), 3), "mean_ms": round(statistics.mean(ms), 3)}
+
+
+def visible(conn, label):
+    data = conn.qjson("list", {"label": label, "limit": 1})
+    return data["total"] > 0
+
+
+def main():
+    as_json = "--json" in sys.argv
+    n = 100
+    if "--traces" in sys.argv:
+        n = int(sys.argv[sys.argv.index("--traces") + 1])
+    tmp = tempfile.mkdtemp(prefix="bench-stream-")
+    d = Daemon(tphd_binary(), tmp).start()
+    try:
+        os.environ["TRACEPATCH_SOCKET"] = d.sock
+        os.chdir(tmp)
+        conn = d.connect()
+        # Warm up: the sender thread, the daemon's caches.
+        for _ in range(5):
+            with trace(label="warm") as t:
+                work(50)
+            t._session.wait_upload(5)
+        off, handover, to_ack, to_visible = [], [], [], []
+        for i in range(n):
+            with trace(label="off", daemon="off", cache=False) as t:
+                work(50)
+                a = time.perf_counter()
+            off.append(time.perf_counter() - a)
+
+            label = "bench-%d" % i
+            with trace(label=label) as t:
+                work(50)
+                a = time.perf_counter()
+            end = time.perf_counter()
+            handover.append(end - a)
+            while not visible(conn, label):
+                time.sleep(0.0002)
+            to_visible.append(time.perf_counter() - end)
+            t._session.wait_upload(5)
+            to_ack.append(time.perf_counter() - end)
+            assert t.upload_state == "acked", (t.upload_state, t.errors)
+        calls = t.call_count
+
+        with trace(label="big", max_calls=300000) as big:
+            work(200000)
+        end = time.perf_counter()
+        big._session.wait_upload(60)
+        big_s = time.perf_counter() - end
+        assert big.upload_state == "acked", big.errors
+        conn.close()
+        out = {
+            "traces": n, "calls_per_trace": calls,
+            "exit_with_block_daemon_off": summary(off),
+            "exit_with_block_uploading": summary(handover),
+            "end_to_ack": summary(to_ack),
+            "end_to_visible_in_list": summary(to_visible),
+            "big_trace": {"calls": big.call_count, "events": big._session.event_count,
+                          "end_to_ack_ms": round(big_s * 1e3, 1),
+                          "events_per_s": round(big._session.event_count / big_s)},
+        }
+    finally:
+        d.stop()
+    if as_json:
+        print(json.dumps(out, indent=2))
+        return
+    print(f"{n} traces of {out['calls_per_trace']} calls, one at a time")
+    for key in ("exit_with_block_daemon_off", "exit_with_block_uploading", "end_to_ack",
+                "end_to_visible_in_list"):
+        s = out[key]
+        print(f"  {key:30s} p50 {s['p50_ms']:8.3f} ms  p99 {s['p99_ms']:8.3f} ms  "
+              f"max {s['max_ms']:8.3f} ms")
+    b = out["big_trace"]
+    print(f"  big trace: {b['calls']} calls, {b['events']} events, end -> ACK "
+          f"{b['end_to_ack_ms']} ms ({b['events_per_s']:,} events/s)")
+
+
+if __name__ == "__main__":
+    main()
