@@ -50,6 +50,7 @@ struct tp_ingest {
     size_t nfuncs, funcs_cap, func_mem;
     itrace *open;
     size_t nopen;
+    itrace *orphans; /* discarded without an ABORT op (out of memory) */
     char dead[TP_INGEST_MAX_DEAD][33]; /* discarded traces: their frames are ignored */
     unsigned ndead, dead_pos;
     new_func *scratch; /* new functions of the batch being validated */
@@ -81,6 +82,11 @@ void tp_ingest_free(tp_ingest *g)
     while (g->open) {
         itrace *t = g->open;
         g->open = t->next;
+        trace_free(t);
+    }
+    while (g->orphans) {
+        itrace *t = g->orphans;
+        g->orphans = t->next;
         trace_free(t);
     }
     for (size_t i = 0; i < g->nfuncs; i++)
@@ -353,8 +359,11 @@ static tp_store_op *discard(tp_ingest *g, itrace *t)
     bury(g, t->client_id);
     ingest_op *o = op_alloc(TP_STORE_ABORT, t, 0);
     if (!o) {
-        /* Nothing refers to it but queued ops, which hold no pointer
-         * ownership: it stays open in the database until the next start. */
+        /* Out of memory: queued ops may still point at it, so it is freed
+         * with the connection; the trace stays open in the database until
+         * the next start marks it truncated. */
+        t->next = g->orphans;
+        g->orphans = t;
         return NULL;
     }
     return &o->op;
