@@ -9,10 +9,18 @@ import time
 
 import pytest
 
+import tphd_wire
 from tphd_wire import (ACK, CAP_ACK, CAP_QUERY, ERR, ERROR, MS, QUERY, TPHD, Conn, Daemon,
                        Events, simple_trace, wait_for)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(TPHD), reason=f"{TPHD} not built")
+
+
+@pytest.fixture(autouse=True)
+def _no_daemon_left_behind():
+    yield
+    tphd_wire.stop_all()
+
 
 T1 = "ab" * 16
 T2 = "abcd" + "0" * 28

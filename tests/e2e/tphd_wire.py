@@ -210,6 +210,19 @@ def simple_trace(conn, trace, label="t", t0=None, describe=True, end=True):
     return ev
 
 
+_running = []
+
+
+def stop_all():
+    """Kills every tphd started here that is still running (after a failed
+    test, so none is left behind)."""
+    while _running:
+        d = _running.pop()
+        if d.proc and d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+
+
 class Daemon:
     """A real tphd on a temporary socket and database."""
 
@@ -232,6 +245,7 @@ class Daemon:
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(self.args(), stdout=logf, stderr=logf, env=self.env)
         logf.close()
+        _running.append(self)
         if wait:
             self.wait_ready()
         return self
