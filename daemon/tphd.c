@@ -43,6 +43,8 @@ static void usage(FILE *f)
             "  --db PATH             database file (default: $XDG_STATE_HOME/tracepatch/\n"
             "                        traces.db, else ~/.local/state/tracepatch/traces.db)\n"
             "  --http HOST:PORT      serve the report UI there (default 127.0.0.1:%d)\n"
+            "  --http-allow-remote   allow a non-loopback --http address (reports and the\n"
+            "                        token-protected API become reachable from the network)\n"
             "  --no-http             do not serve HTTP\n"
             "  --retention DURATION  delete traces older than this (e.g. 7d, 12h; default: keep)\n"
             "  --max-db-size SIZE    delete the oldest traces beyond this size (e.g. 1G, 500M)\n"
@@ -61,6 +63,7 @@ enum {
     OPT_DB,
     OPT_HTTP,
     OPT_NO_HTTP,
+    OPT_HTTP_ALLOW_REMOTE,
     OPT_RETENTION,
     OPT_MAX_DB,
     OPT_MAX_QUEUE,
@@ -82,6 +85,7 @@ static int parse_args(int argc, char **argv, tphd_config *cfg)
         {"db", required_argument, NULL, OPT_DB},
         {"http", required_argument, NULL, OPT_HTTP},
         {"no-http", no_argument, NULL, OPT_NO_HTTP},
+        {"http-allow-remote", no_argument, NULL, OPT_HTTP_ALLOW_REMOTE},
         {"retention", required_argument, NULL, OPT_RETENTION},
         {"max-db-size", required_argument, NULL, OPT_MAX_DB},
         {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
@@ -121,6 +125,15 @@ static int parse_args(int argc, char **argv, tphd_config *cfg)
         case OPT_NO_HTTP:
             cfg->http = false;
             break;
+        case OPT_HTTP_ALLOW_REMOTE:
+#ifdef TPHD_HAVE_HTTP
+            cfg->http_allow_remote = true;
+            break;
+#else
+            fprintf(stderr, "tphd: this tphd was built without the HTTP server; "
+                            "--http-allow-remote is not available\n");
+            return EXIT_USAGE;
+#endif
         case OPT_RETENTION:
             if (tp_parse_duration(optarg, &cfg->retention_s) < 0 || cfg->retention_s <= 0)
                 return bad_value("--retention", optarg, "use e.g. 7d, 12h, 30m");

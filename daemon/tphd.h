@@ -29,6 +29,7 @@ typedef struct tphd_config {
     const char *db_path;
     bool http;              /* serve HTTP */
     const char *http_spec;  /* "HOST:PORT" from --http, or NULL for the default */
+    bool http_allow_remote; /* --http-allow-remote: a non-loopback --http address */
     double retention_s;     /* 0 = keep */
     uint64_t max_db_bytes;  /* 0 = no limit */
     size_t max_queue;       /* 0 = default */

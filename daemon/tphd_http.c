@@ -63,6 +63,7 @@ int tphd_http_start(tphd *d)
         .port = port,
         .token_path = token,
         .owner_uid = (uint32_t)geteuid(),
+        .allow_remote = c->http_allow_remote,
     };
     tp_http_backend backend = {.query = backend_query, .ctx = d};
     tp_http *h = NULL;

@@ -530,8 +530,38 @@ def test_non_loopback_bind_is_refused(tmp_path):
     d = WebDaemon(tmp_path, http_args=["--http", "0.0.0.0:%d" % free_port()])
     d.start(wait=False)
     rc = d.proc.wait(20)
-    assert rc != 0
-    assert "not a loopback address" in d.read_log()
+    assert rc == 1
+    log = d.read_log()
+    assert "not a loopback address" in log
+    assert "add --http-allow-remote to insist" in log
+
+
+def listen_addrs(port):
+    """The local addresses (hex, as /proc/net/tcp shows them) listening on port."""
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return [r[1].split(":")[0] for r in rows
+            if r[3] == "0A" and int(r[1].split(":")[1], 16) == port]
+
+
+def test_non_loopback_bind_with_allow_remote_serves(tmp_path):
+    d = WebDaemon(tmp_path)
+    d.http_args = ["--http", f"0.0.0.0:{d.port}", "--http-allow-remote"]
+    d.start()
+    d.wait_http()
+    # The listener is on every interface; the links still name loopback.
+    assert listen_addrs(d.port) == ["00000000"]
+    assert f"report UI at http://127.0.0.1:{d.port}\n" in d.read_log()
+    # Any Host is accepted once remote access was asked for; the token still is not optional.
+    assert d.request("/api/status", host=f"tracebox.example:{d.port}").status == 200
+    assert d.request("/api/status", cookie=False, host=f"tracebox.example:{d.port}").status == 401
+    assert d.stop() == 0, d.read_log()
+
+
+def test_allow_remote_is_listed_in_help():
+    out = subprocess.run([TPHD, "--help"], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0
+    assert "--http-allow-remote" in out.stdout
 
 
 def test_port_in_use_is_fatal_when_asked_for(tmp_path):
