@@ -3,6 +3,7 @@
  * for status and ACKs, and stop it on shutdown. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,9 +37,23 @@ static void backend_query(void *ctx, uint32_t uid, const char *op, const char *a
     tp_query_result_free(&res);
 }
 
+/* The server whose links trace_link() hands out. Socket queries run on
+ * threadpool threads with a copy of the link callback taken before they
+ * started, so one may call it after tphd_http_stop() freed the server: the
+ * pointer is cleared under the lock before the stop, and read under it. */
+static pthread_mutex_t link_lock = PTHREAD_MUTEX_INITIALIZER;
+static tp_http *link_http;
+
+/* Any thread. */
 static int trace_link(void *ud, uint32_t uid, const char *trace_id, char *buf, size_t size)
 {
-    return tp_http_link(ud, uid, trace_id, buf, size);
+    (void)ud;
+    int r = -ENOENT;
+    pthread_mutex_lock(&link_lock);
+    if (link_http)
+        r = tp_http_link(link_http, uid, trace_id, buf, size);
+    pthread_mutex_unlock(&link_lock);
+    return r;
 }
 
 int tphd_http_parse(const char *spec, char *host, size_t hostsz, uint16_t *ret_port)
@@ -83,7 +98,10 @@ int tphd_http_start(tphd *d)
         tp_server_set_http_url(d->server, url);
         fprintf(stderr, "tphd: report UI at %s\n", url);
     }
-    tp_server_set_trace_url(d->server, trace_link, h);
+    pthread_mutex_lock(&link_lock);
+    link_http = h;
+    pthread_mutex_unlock(&link_lock);
+    tp_server_set_trace_url(d->server, trace_link, NULL);
     return 0;
 }
 
@@ -91,6 +109,9 @@ void tphd_http_stop(tphd *d, void (*done)(void *d))
 {
     tp_http *h = d->http;
     tp_server_set_trace_url(d->server, NULL, NULL);
+    pthread_mutex_lock(&link_lock);
+    link_http = NULL;
+    pthread_mutex_unlock(&link_lock);
     d->http = NULL;
     tp_http_stop(h, done, d);
 }
