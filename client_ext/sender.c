@@ -28,6 +28,7 @@
 #define STALL_NS      (1000 * 1000000LL) /* no byte written for this long: give up */
 #define ACK_NS        (2000 * 1000000LL) /* END sent -> ACK */
 #define ERROR_PEEK_NS (100 * 1000000LL)  /* after a failed write: look for an ERROR */
+#define LINGER_NS     (50 * 1000000LL)   /* idle this long: the thread ends */
 static const int BACKOFF_MS[TRIES] = {0, 50, 100};
 
 /* EVENTS batches: flushed before they pass either bound (PROTOCOL.md 2). */
@@ -425,6 +426,12 @@ static void deliver(tp_upload *u, result *res)
 
 /* ---- the thread ---------------------------------------------------------------- */
 
+static void deadline_ts(struct timespec *ts, int64_t at)
+{
+    ts->tv_sec = (time_t)(at / 1000000000);
+    ts->tv_nsec = (long)(at % 1000000000);
+}
+
 static int reap_pending(void *unused)
 {
     tp_sender_reap();
@@ -461,13 +468,28 @@ static void publish_locked(tp_upload *u, result *res)
     finish_locked(u);
 }
 
+/* Wait for a job, at most LINGER_NS once the queue is empty. mu held.
+ * Returns false when the thread should end. */
+static bool await_job(void)
+{
+    struct timespec ts;
+    deadline_ts(&ts, tp_link_now() + LINGER_NS);
+    while (!g.head && !g_abandon) {
+        if (pthread_cond_timedwait(&g.work, &g.mu, &ts) == ETIMEDOUT && !g.head)
+            return false;
+    }
+    return !g_abandon;
+}
+
+/* The thread ends when it has had nothing to do for LINGER_NS (a submit
+ * after that starts a new one): a process that forks after its uploads
+ * finished forks with one thread, as it would without tracepatch (Python
+ * 3.12+ warns about fork() in a multi-threaded process). */
 static void *sender_main(void *unused)
 {
     pthread_mutex_lock(&g.mu);
     for (;;) {
-        while (!g.head && !g_abandon)
-            pthread_cond_wait(&g.work, &g.mu);
-        if (g_abandon)
+        if (!await_job())
             break;
         tp_upload *u = g.head;
         g.head = u->next;
@@ -650,12 +672,6 @@ void tp_sender_reap(void)
         tp_upload_unref(u);
         Py_XDECREF(owner);
     }
-}
-
-static void deadline_ts(struct timespec *ts, int64_t at)
-{
-    ts->tv_sec = (time_t)(at / 1000000000);
-    ts->tv_nsec = (long)(at % 1000000000);
 }
 
 int tp_sender_wait(tp_upload *u, int64_t timeout_ns)

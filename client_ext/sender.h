@@ -1,5 +1,7 @@
 /* The background sender: finished traces go to tphd from one thread per
- * process, so the traced program never waits on the socket.
+ * process, so the traced program never waits on the socket. The thread is
+ * started by the first upload and ends once it has been idle for a moment
+ * (sender.c), so a program that is not uploading has no extra thread.
  *
  * A stopped session hands its trace over as a tp_upload: the frames that
  * need Python objects (HELLO, FUNCS, BEGIN, END) are encoded at hand-over,
@@ -95,7 +97,7 @@ int tp_sender_setup(void);
 
 /** Uploads queued or being sent right now (for tests and diagnostics). */
 size_t tp_sender_pending(void);
-/** True while the sender thread exists in this process. */
+/** True while the sender thread exists in this process (it ends when idle). */
 bool tp_sender_running(void);
 
 #endif

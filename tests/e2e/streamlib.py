@@ -17,14 +17,16 @@ Interpreters:
 import glob
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from tphlib import BUILD, TPH, TPHD, base_env, tph
+from tphlib import BUILD, TPH, TPHD, Daemon, base_env, tph
 
 needs_binaries = pytest.mark.skipif(not (TPH.exists() and TPHD.exists()),
                                     reason=f"{TPHD} or {TPH} not built")
@@ -166,3 +168,22 @@ def tree(env, trace_id, *flags):
     r = tph("tree", *flags, trace_id, env=env)
     assert (r.returncode, r.stderr) == (0, ""), r
     return r.stdout
+
+
+def start_daemon(tmp_path, args=("--no-http",)):
+    """A real tphd (tphlib.Daemon) that accepts connections: its socket file
+    appears at bind(), a moment before listen()."""
+    d = Daemon(tmp_path, list(args))
+    deadline = time.monotonic() + 20
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(str(d.socket))
+            return d
+        except OSError:
+            if time.monotonic() > deadline:
+                d.stop()
+                raise RuntimeError("tphd does not accept connections: " + d.read_log())
+            time.sleep(0.01)
+        finally:
+            s.close()

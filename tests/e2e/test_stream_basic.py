@@ -14,9 +14,10 @@ from streamlib import (
     needs_binaries,
     needs_extension,
     run_script,
+    start_daemon,
     tree,
 )
-from tphlib import Daemon, Uploader, call, tph
+from tphlib import Uploader, call, tph
 
 pytestmark = [needs_binaries, needs_extension]
 
@@ -25,7 +26,7 @@ HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 @pytest.fixture
 def daemon(tmp_path):
-    d = Daemon(tmp_path, ["--http", "127.0.0.1:0"])
+    d = start_daemon(tmp_path, ["--http", "127.0.0.1:0"])
     yield d
     d.stop()
 
@@ -168,7 +169,7 @@ ok = s.wait_upload(5.0)
 res = {"before": before, "handed": handed, "again": again, "ok": ok, "state": s.upload_state,
        "socket": s.upload_socket, "url": s.url, "error": s.upload_error, "id": s.trace_id,
        "dropped": s.dropped, "default": _tracepatch.default_socket(),
-       "info": _tracepatch._sender_info()}
+       "pending": _tracepatch._sender_info()["pending"]}
 fresh = _tracepatch.Session()
 res["fresh"] = [fresh.upload_state, fresh.url, fresh.wait_upload(0.1)]
 try:
@@ -183,8 +184,38 @@ dump(res)
     assert (f["before"], f["handed"], f["again"], f["ok"], f["state"], f["error"],
             f["dropped"]) == ("none", True, True, True, "acked", None, 0)
     assert f["socket"] == str(daemon.socket) == f["default"]
-    assert f["info"] == {"running": True, "pending": 0}
+    assert f["pending"] == 0
     assert f["url"] and f["id"] in f["url"]
     assert f["fresh"] == ["none", None, False]
     assert f["not_started"] == "the Session was never started"
     assert [s["id"] for s in logs(env)] == [f["id"]]
+
+
+def test_sender_thread_ends_when_idle(tmp_path, env):
+    # A program that forks after its uploads finished forks with a single
+    # thread (Python 3.12+ warns about fork() with threads running).
+    body = '''
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+before = threads()
+with trace(label="idle") as t:
+    handle_request(1)
+during = _tracepatch._sender_info()["running"]
+url = t.url
+deadline = time.monotonic() + 5
+while _tracepatch._sender_info()["running"] and time.monotonic() < deadline:
+    time.sleep(0.01)
+after = threads()
+with trace(label="again") as t2:
+    handle_request(2)
+t2.url
+dump({"before": before, "during": during, "after": after, "info": _tracepatch._sender_info(),
+      "states": [t.upload_state, t2.upload_state]})
+'''
+    r = run_script(tmp_path, body, env)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert (r.out["before"], r.out["during"], r.out["after"]) == (1, True, 1)
+    assert r.out["states"] == ["acked", "acked"]  # a new thread took the second one
+    assert r.out["info"]["pending"] == 0
+    assert sorted(s["label"] for s in logs(env)) == ["again", "idle"]

@@ -14,8 +14,16 @@ import time
 
 import pytest
 
-from streamlib import client_env, logs, needs_binaries, needs_extension, run_script
-from tphlib import Daemon, FakeDaemon, frame, read_frame
+from streamlib import (
+    PRELUDE,
+    client_env,
+    logs,
+    needs_binaries,
+    needs_extension,
+    run_script,
+    start_daemon,
+)
+from tphlib import FakeDaemon, frame, read_frame
 
 pytestmark = [needs_binaries, needs_extension]
 
@@ -40,6 +48,9 @@ t0 = time.monotonic()
 url = t.url
 wait_s = time.monotonic() - t0
 ''' + REPORT
+
+# The script's first line after PRELUDE; the `with` of ONE is the next one.
+PRELUDE_LINES = PRELUDE.count("\n")
 
 EXPECTED_TREE_LINES = ("__main__.handle_request(uid=5)", "__main__.load_user(uid=5)",
                        "__main__.validate(", "__main__.parse(text='x')")
@@ -96,7 +107,7 @@ def test_stale_socket_file_is_an_absent_daemon(tmp_path):
 
 @pytest.fixture
 def stopped_daemon(tmp_path):
-    d = Daemon(tmp_path, ["--no-http"])
+    d = start_daemon(tmp_path, ["--no-http"])
     os.kill(d.proc.pid, signal.SIGSTOP)
     yield d
     os.kill(d.proc.pid, signal.SIGCONT)
@@ -296,8 +307,3 @@ def test_version_refusal_is_not_retried(tmp_path, scripted):
                                "refused the connection: client speaks protocol 1, tphd speaks 2"]
     assert s.conns == [[1]]
 
-
-# Line of the `with` statement in ONE, counted from the script's start.
-from streamlib import PRELUDE  # noqa: E402
-
-PRELUDE_LINES = PRELUDE.count("\n")

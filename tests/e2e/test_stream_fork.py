@@ -3,15 +3,22 @@ in the child, and no trace is ever stored twice."""
 
 import pytest
 
-from streamlib import client_env, logs, needs_binaries, needs_extension, run_script, tree
-from tphlib import Daemon
+from streamlib import (
+    client_env,
+    logs,
+    needs_binaries,
+    needs_extension,
+    run_script,
+    start_daemon,
+    tree,
+)
 
 pytestmark = [needs_binaries, needs_extension]
 
 
 @pytest.fixture
 def env(tmp_path):
-    d = Daemon(tmp_path, ["--no-http"])
+    d = start_daemon(tmp_path, ["--no-http"])
     yield client_env(tmp_path, d.socket)
     d.stop()
 

@@ -3,6 +3,8 @@
 land in one tphd, each with its own process facts and the tree its process
 rendered. The 3.12 build: see streamlib.find_py312()."""
 
+import json
+
 import pytest
 
 from streamlib import (
@@ -12,9 +14,9 @@ from streamlib import (
     needs_binaries,
     needs_extension,
     run_script,
+    start_daemon,
     tree,
 )
-from tphlib import Daemon
 
 pytestmark = [needs_binaries, needs_extension]
 
@@ -33,7 +35,7 @@ dump([facts(t, url=t.url, tree=t.tree()) for t in ts])
 
 @pytest.mark.skipif(PY312 is None, reason=str(PY312_PATH))
 def test_two_interpreters_stream_at_once(tmp_path):
-    d = Daemon(tmp_path, ["--no-http"])
+    d = start_daemon(tmp_path, ["--no-http"])
     try:
         env = client_env(tmp_path, d.socket)
         (tmp_path / "a").mkdir()
@@ -44,8 +46,6 @@ def test_two_interpreters_stream_at_once(tmp_path):
         for p in (pa, pb):
             _, err = p.communicate(timeout=120)
             assert (p.returncode, err) == (0, "")
-        import json
-
         a, b = json.loads(out_a.read_text()), json.loads(out_b.read_text())
         assert a[0]["py"].startswith("3.11.") and b[0]["py"].startswith("3.12.")
         stored = {s["id"]: s for s in logs(env)}
@@ -60,3 +60,31 @@ def test_two_interpreters_stream_at_once(tmp_path):
     finally:
         d.stop()
 
+
+
+@pytest.mark.skipif(PY312 is None, reason=str(PY312_PATH))
+def test_fork_after_uploads_gives_no_threads_warning_on_312(tmp_path):
+    # Python 3.12+ warns (DeprecationWarning) when a process with several
+    # threads forks; the sender thread must be gone once its work is done.
+    d = start_daemon(tmp_path)
+    try:
+        env = client_env(tmp_path, d.socket)
+        body = '''
+with trace(label="then-fork") as t:
+    handle_request(1)
+t.url
+deadline = time.monotonic() + 5
+while _tracepatch._sender_info()["running"] and time.monotonic() < deadline:
+    time.sleep(0.01)
+warnings.simplefilter("error")
+pid = os.fork()
+if pid == 0:
+    os._exit(7)
+_, status = os.waitpid(pid, 0)
+dump({"status": os.waitstatus_to_exitcode(status), "state": t.upload_state})
+'''
+        r = run_script(tmp_path, body, env, python=PY312, pythonpath=PY312_PATH)
+        assert (r.returncode, r.stderr) == (0, "")
+        assert r.out == {"status": 7, "state": "acked"}
+    finally:
+        d.stop()
