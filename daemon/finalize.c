@@ -7,6 +7,7 @@
 
 #include "rebuild.h"
 #include "render.h"
+#include "tcache.h"
 #include "tp_err.h"
 
 #define BATCH_TRACES 32
@@ -147,6 +148,9 @@ static int compute(sqlite3 *db, int64_t rowid, fin_result *res)
         res->nfuncs = st->nfuncs;
         res->folded = folded.len ? tp_buf_steal(&folded, &res->folded_len) : NULL;
         res->state = TP_FINAL_DONE;
+        /* The report UI will want these trees next: they go to the cache. */
+        tp_tcache_offer(db, rowid, t, f);
+        t = f = NULL;
     } else {
         fprintf(stderr, "tphd: cannot finalize trace %lld: %s\n", (long long)rowid,
                 r == -ENOMEM ? "out of memory" : tp_strerror(r));

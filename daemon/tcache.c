@@ -79,16 +79,35 @@ static void evict(void)
     }
 }
 
+/* Under cache_mu. */
+static tp_tcache_entry *find(int64_t rowid, const char *id, int64_t nevents)
+{
+    for (tp_tcache_entry *e = cache; e; e = e->next)
+        if (e->rowid == rowid && e->nevents == nevents && strcmp(e->id, id) == 0)
+            return e;
+    return NULL;
+}
+
+/* A cached entry, referenced and marked used. Under cache_mu. */
 static tp_tcache_entry *lookup(int64_t rowid, const char *id, int64_t nevents)
 {
-    for (tp_tcache_entry *e = cache; e; e = e->next) {
-        if (e->rowid == rowid && e->nevents == nevents && strcmp(e->id, id) == 0) {
-            e->refs++;
-            e->used = ++cache_clock;
-            return e;
-        }
+    tp_tcache_entry *e = find(rowid, id, nevents);
+    if (e) {
+        e->refs++;
+        e->used = ++cache_clock;
     }
-    return NULL;
+    return e;
+}
+
+/* Puts a new entry on the list (the caller evicts next). Under cache_mu. */
+static void insert(tp_tcache_entry *e)
+{
+    e->cached = true;
+    e->used = ++cache_clock;
+    e->next = cache;
+    cache = e;
+    cache_cost += e->cost;
+    cache_n++;
 }
 
 int tp_tcache_get(sqlite3 *db, int64_t rowid, tp_tcache_entry **ret, char *err, size_t errsz)
@@ -133,16 +152,50 @@ int tp_tcache_get(sqlite3 *db, int64_t rowid, tp_tcache_entry **ret, char *err, 
         /* Two queries may have rebuilt the same trace at once; both entries
          * are valid, the older one ages out. */
         pthread_mutex_lock(&cache_mu);
-        e->cached = true;
-        e->used = ++cache_clock;
-        e->next = cache;
-        cache = e;
-        cache_cost += e->cost;
-        cache_n++;
+        insert(e);
         evict();
         pthread_mutex_unlock(&cache_mu);
     }
     *ret = e;
+    return 0;
+}
+
+int tp_tcache_offer(sqlite3 *db, int64_t rowid, tp_tree *raw, tp_tree *folded)
+{
+    tp_tcache_entry *e = NULL;
+    char id[33];
+    int64_t nevents;
+    bool finished = false;
+    int r = trace_key(db, rowid, id, &nevents, &finished);
+    /* The same limit as for a rebuilt entry (whose folded tree comes later). */
+    if (r < 0 || !finished || !raw || raw->nnodes < TP_TCACHE_OFFER_MIN ||
+        tree_cost(raw) > TP_TCACHE_BUDGET / 2)
+        goto drop;
+    e = calloc(1, sizeof(*e));
+    if (!e)
+        goto drop;
+    pthread_mutex_init(&e->mu, NULL);
+    e->rowid = rowid;
+    e->nevents = nevents;
+    memcpy(e->id, id, sizeof(id));
+    e->raw = raw;
+    e->folded = folded;
+    e->cost = tree_cost(raw) + tree_cost(folded);
+    pthread_mutex_lock(&cache_mu);
+    /* A query may have rebuilt it first: then that entry stays. */
+    bool had = find(rowid, id, nevents) != NULL;
+    if (!had) {
+        insert(e);
+        evict();
+    }
+    pthread_mutex_unlock(&cache_mu);
+    if (!had)
+        return 1;
+    entry_free(e);
+    return 0;
+drop:
+    tp_tree_free(raw);
+    tp_tree_free(folded);
     return 0;
 }
 
