@@ -74,6 +74,8 @@ static struct {
     tp_upload *inflight;
     tp_upload *finished; /* finished, not reaped yet */
     int has_finished;    /* atomic hint: finished != NULL */
+    char *ok_path;       /* where the last delivery was acknowledged, and when */
+    int64_t ok_ns;
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .py_ok = true};
 
 /* Set at exit (or never): the thread stops at its next chance. */
@@ -451,10 +453,30 @@ static void finish_locked(tp_upload *u)
         g.reap_scheduled = true;
 }
 
+/* Remember (or forget) that a daemon answers at u's path. mu held. */
+static void note_reached_locked(tp_upload *u, bool ok)
+{
+    bool same = g.ok_path && strcmp(g.ok_path, u->path) == 0;
+    if (!ok) {
+        if (same)
+            g.ok_ns = 0;
+        return;
+    }
+    if (!same) {
+        char *p = strdup(u->path);
+        if (!p)
+            return;
+        free(g.ok_path);
+        g.ok_path = p;
+    }
+    g.ok_ns = tp_link_now();
+}
+
 static void publish_locked(tp_upload *u, result *res)
 {
     char full[ERRLEN + 256];
     u->state = res->state;
+    note_reached_locked(u, res->state == TP_UPLOAD_ACKED);
     if (res->state == TP_UPLOAD_ACKED) {
         memcpy(u->stored_id, res->stored_id, sizeof(u->stored_id));
         u->url = res->url;
@@ -707,6 +729,15 @@ bool tp_sender_flush(int64_t timeout_ns)
     pthread_mutex_unlock(&g.mu);
     Py_END_ALLOW_THREADS tp_sender_reap();
     return ok;
+}
+
+bool tp_sender_recently_reached(const char *path)
+{
+    pthread_mutex_lock(&g.mu);
+    bool r = g.ok_ns && g.ok_path && strcmp(g.ok_path, path) == 0 &&
+             tp_link_now() - g.ok_ns < TP_SENDER_RECENT_NS;
+    pthread_mutex_unlock(&g.mu);
+    return r;
 }
 
 size_t tp_sender_pending(void)

@@ -35,8 +35,9 @@
 #define TP_UPLOAD_ACKED   2 /* stored by tphd ("acked") */
 #define TP_UPLOAD_FAILED  3 /* given up; the events count as dropped ("failed") */
 
-#define TP_SENDER_QUEUE_MAX     64                /* traces waiting for the sender */
-#define TP_SENDER_EXIT_FLUSH_NS (250 * 1000000LL) /* at most this long at exit */
+#define TP_SENDER_QUEUE_MAX     64                 /* traces waiting for the sender */
+#define TP_SENDER_EXIT_FLUSH_NS (250 * 1000000LL)  /* at most this long at exit */
+#define TP_SENDER_RECENT_NS     (1000 * 1000000LL) /* acknowledged within this: reachable */
 
 typedef struct tp_upload tp_upload;
 
@@ -94,6 +95,12 @@ bool tp_sender_flush(int64_t timeout_ns);
 
 /** Install the fork handler (once per process). Returns 0 or -errno. */
 int tp_sender_setup(void);
+
+/** True when a delivery to the daemon at path was acknowledged less than
+ *  TP_SENDER_RECENT_NS ago (and none to it failed since): upload() then
+ *  takes the daemon as reachable without probing its socket, which would
+ *  wake it up for nothing. Any thread. */
+bool tp_sender_recently_reached(const char *path);
 
 /** Uploads queued or being sent right now (for tests and diagnostics). */
 size_t tp_sender_pending(void);

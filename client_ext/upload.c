@@ -279,8 +279,9 @@ PyObject *tp_up_upload(PyObject *self, PyObject *args, PyObject *kwds)
     if (s->start_pid != (long)getpid())
         return not_sent(s, u, TP_UPLOAD_NONE,
                         "recorded before a fork, in process %ld, which uploads it", s->start_pid);
-    int fd = -1;
-    int r = tp_link_probe(path, &fd);
+    int fd = -1, r = 0;
+    if (!tp_sender_recently_reached(path))
+        r = tp_link_probe(path, &fd);
     if (r && r != -EAGAIN)
         return not_sent(s, u, required ? TP_UPLOAD_FAILED : TP_UPLOAD_NONE,
                         "no tphd listening at %s (%s)", path, tp_strerror(r));

@@ -307,3 +307,47 @@ def test_version_refusal_is_not_retried(tmp_path, scripted):
                                "refused the connection: client speaks protocol 1, tphd speaks 2"]
     assert s.conns == [[1]]
 
+
+
+def test_daemon_killed_between_traces(tmp_path):
+    # A daemon that acknowledged a trace less than a second ago is taken as
+    # reachable without probing its socket: if it died meanwhile, the next
+    # trace's upload fails (a drop, said in errors). Later traces probe again
+    # and find nobody (not a drop; saved as a file).
+    d = start_daemon(tmp_path)
+    env = client_env(tmp_path, d.socket)
+    body = '''
+import signal
+with trace(label="first") as t1:
+    handle_request(1)
+t1.url
+acked = time.monotonic()
+os.kill(int(sys.argv[2]), signal.SIGKILL)
+time.sleep(0.05)  # let it die; its socket file stays
+start2 = time.monotonic()
+with trace(label="second") as t2:
+    handle_request(2)
+t2._session.wait_upload(5.0)
+time.sleep(1.1)
+with trace(label="third") as t3:
+    handle_request(3)
+dump({"first": facts(t1), "second": facts(t2), "third": facts(t3),
+      "third_error": t3._session.upload_error, "gap": start2 - acked})
+'''
+    try:
+        r = run_script(tmp_path, body, env, args=[str(d.proc.pid)], timeout=60)
+    finally:
+        d.proc.wait(10)
+        d.log.close()
+    assert (r.returncode, r.stderr) == (0, "")
+    first, second, third = r.out["first"], r.out["second"], r.out["third"]
+    assert first["state"] == "acked" and first["cache"] is None
+    if r.out["gap"] < 0.9:  # well inside the 1 s window: no probe
+        assert (second["state"], second["dropped"], second["cache"]) == ("failed", 14, None)
+        assert second["errors"] == [prefix(d.socket) + "14 events dropped: cannot connect: "
+                                    "Connection refused (3 tries)"]
+    else:  # a very slow machine: the window passed, so it probed
+        assert (second["state"], second["dropped"]) == ("none", 0) and second["cache"]
+    assert (third["state"], third["dropped"], third["errors"]) == ("none", 0, [])
+    assert r.out["third_error"] == f"no tphd listening at {d.socket} (Connection refused)"
+    assert third["cache"] and os.path.exists(third["cache"])
