@@ -5,10 +5,11 @@ import csv
 import io
 import json
 import os
+import re
 
 import pytest
 
-from tphlib import DATA, NO_DAEMON_HINT, base_env, needs_tph, tph
+from tphlib import BUILD, DATA, NO_DAEMON_HINT, base_env, needs_tph, tph
 
 pytestmark = needs_tph
 
@@ -326,6 +327,36 @@ def test_export_html_of_file(env, tmp_path):
                             f"tphd makes the HTML report: `tph import {SMALL}`, then "
                             "`tph export ID --format html`\n")
         assert not out.exists()
+
+
+@pytest.mark.skipif(not (BUILD / "web" / "libtpweb.a").exists(),
+                    reason="built without the report UI (web/)")
+def test_export_html_of_file_is_the_ui_with_the_trace_inlined(env):
+    """A build with web/ links it into tph: the report holds the trace's data
+    as JSON, the UI's script and style inline, and nothing from elsewhere."""
+    r = tph("export", SMALL, "--format", "html", env=env)
+    assert (r.returncode, r.stderr) == (0, "")
+    html = r.stdout
+    assert html.startswith("<!DOCTYPE html>\n")
+    assert "<title>tracepatch: debug-request</title>" in html
+    data = html.split('<script type="application/json" id="tp-data">', 1)[1]
+    data, ui = data.split("</script>", 1)
+    doc = json.loads(data)
+    assert doc["trace"]["id"] == "3f2a9c1b5d7e4f60a1b2c3d4e5f60718"
+    assert doc["trace"]["label"] == "debug-request"
+    root = doc["tree"]["nodes"][0]
+    assert (root["name"], root["args"], root["ret"]) == \
+        ("__main__.handle_request", "uid=42", "{'id': 42, 'name': 'Alice'}")
+    assert [k["name"] for k in root["kids"]] == ["__main__.load_user", "__main__.validate"]
+    # The UI: the page's skeleton, its stylesheet and its script, inlined.
+    assert '<main id="app"' in html and "<style>" in html
+    assert ui.lstrip().startswith("<script>") and "function" in ui
+    assert ui.endswith("</script>\n</body>\n</html>\n")
+    # Nothing is fetched: no external URL, no src= at all, only data: links.
+    assert re.findall(r"https?://", html) == []
+    assert re.findall(r"\bsrc=", html) == []
+    assert re.findall(r'href="([^"]*)"', html) == ["data:,", "/"]
+    assert "default-src 'none'" in html  # the CSP allows only the inlined code
 
 
 # ---- broken files ---------------------------------------------------------------------
