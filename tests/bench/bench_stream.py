@@ -3,7 +3,7 @@
 Run with a build of the extension and tphd:
 
     TRACEPATCH_BUILD=build PYTHONPATH=build/client_ext:/usr/lib/python3/dist-packages \\
-        python3 tests/bench/bench_stream.py [--json] [--traces N]
+        python3 tests/bench/bench_stream.py [--json] [--traces N] [--gap MS]
 
 Starts a tphd on a temporary socket and database (HTTP off), then, one trace
 at a time (N of them, 100 by default), each ~100 calls:
@@ -14,7 +14,8 @@ at a time (N of them, 100 by default), each ~100 calls:
 - end -> visible: from the end of the `with` block until a `list` query on a
   second connection (what `tph logs` sends) shows the trace, polling every
   0.2 ms.
-Then one big trace (200,000 calls): end -> ACK and the rate. Prints p50/p99
+--gap MS sleeps that long between traces (100 ms lets the sender thread end
+between traces, so each upload also starts a thread). Then one big trace (200,000 calls): end -> ACK and the rate. Prints p50/p99
 (ms) and figures; nothing here is a test.
 """
 
@@ -67,6 +68,9 @@ def main():
     n = 100
     if "--traces" in sys.argv:
         n = int(sys.argv[sys.argv.index("--traces") + 1])
+    gap = 0.0
+    if "--gap" in sys.argv:
+        gap = float(sys.argv[sys.argv.index("--gap") + 1]) / 1e3
     tmp = tempfile.mkdtemp(prefix="bench-stream-")
     d = Daemon(tphd_binary(), tmp).start()
     try:
@@ -97,6 +101,8 @@ def main():
             t._session.wait_upload(5)
             to_ack.append(time.perf_counter() - end)
             assert t.upload_state == "acked", (t.upload_state, t.errors)
+            if gap:
+                time.sleep(gap)
         calls = t.call_count
 
         with trace(label="big", max_calls=300000) as big:
@@ -107,7 +113,7 @@ def main():
         assert big.upload_state == "acked", big.errors
         conn.close()
         out = {
-            "traces": n, "calls_per_trace": calls,
+            "traces": n, "calls_per_trace": calls, "gap_ms": gap * 1e3,
             "exit_with_block_daemon_off": summary(off),
             "exit_with_block_uploading": summary(handover),
             "end_to_ack": summary(to_ack),
@@ -121,7 +127,8 @@ def main():
     if as_json:
         print(json.dumps(out, indent=2))
         return
-    print(f"{n} traces of {out['calls_per_trace']} calls, one at a time")
+    print(f"{n} traces of {out['calls_per_trace']} calls, one at a time, "
+          f"{out['gap_ms']:g} ms apart")
     for key in ("exit_with_block_daemon_off", "exit_with_block_uploading", "end_to_ack",
                 "end_to_visible_in_list"):
         s = out[key]
