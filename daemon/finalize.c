@@ -17,85 +17,6 @@
  * (its JSON would run to hundreds of MiB and cost seconds per trace). */
 #define MAX_STORED_FOLDED_NODES 20000
 
-/* ---- Stats as JSON ----------------------------------------------------------------- */
-
-static double ms(int64_t ns)
-{
-    return (double)ns / 1e6;
-}
-
-/* json_string() refuses invalid UTF-8; tree strings were fixed at ingest,
- * but an imported file is only as clean as jansson made it. */
-static json_t *jstr(const char *s)
-{
-    json_t *j = json_string(s ? s : "");
-    return j ? j : json_string("?");
-}
-
-static json_t *func_json(const tp_tree *t, const tp_func_stats *f)
-{
-    char name[512];
-    const tp_func *fn = &t->funcs[f->func];
-    tp_func_name(t, f->func, name, sizeof(name));
-    return json_pack("{s:o, s:o, s:o, s:o, s:i, s:I, s:f, s:f, s:f, s:f, s:I}", "name", jstr(name),
-                     "module", jstr(fn->module), "qualname", jstr(fn->qualname), "file",
-                     jstr(fn->file), "lineno", (int)fn->lineno, "count", (json_int_t)f->count,
-                     "total_ms", ms(f->total_ns), "self_ms", ms(f->self_ns), "min_ms",
-                     ms(f->min_ns), "max_ms", ms(f->max_ns), "exceptions", (json_int_t)f->nexc);
-}
-
-static int add_full(json_t *o, const tp_tree *t, const tp_stats *s)
-{
-    json_t *funcs = json_array(), *mods = json_array();
-    if (json_object_set_new(o, "functions", funcs) < 0 ||
-        json_object_set_new(o, "by_module", mods) < 0)
-        return -ENOMEM;
-    for (size_t i = 0; i < s->nfuncs; i++)
-        if (json_array_append_new(funcs, func_json(t, &s->funcs[i])) < 0)
-            return -ENOMEM;
-    for (size_t i = 0; i < s->nmods; i++) {
-        const tp_module_stats *m = &s->mods[i];
-        json_t *mj = json_pack("{s:o, s:I, s:i, s:f}", "module", jstr(m->module), "calls",
-                               (json_int_t)m->calls, "functions", (int)m->functions, "self_ms",
-                               ms(m->self_ns));
-        if (json_array_append_new(mods, mj) < 0)
-            return -ENOMEM;
-    }
-    return 0;
-}
-
-json_t *tp_stats_json(const tp_tree *t, const tp_stats *s, bool full)
-{
-    char name[512];
-    json_t *o = json_pack("{s:I, s:i, s:i, s:i, s:I, s:f}", "calls", (json_int_t)s->calls,
-                          "unique_functions", (int)s->unique_functions, "modules", (int)s->modules,
-                          "max_depth", (int)s->max_depth, "exceptions", (json_int_t)s->exceptions,
-                          "duration_ms", ms(s->duration_ns));
-    if (!o)
-        return NULL;
-    json_t *slowest = json_null(), *most = json_null();
-    if (s->slowest != TP_NONE && s->slowest < t->nnodes) {
-        const tp_node *n = &t->nodes[s->slowest];
-        tp_func_name(t, n->func, name, sizeof(name));
-        slowest = json_pack("{s:o, s:I, s:f}", "name", jstr(name), "node", (json_int_t)s->slowest,
-                            "ms", ms(n->total_ns));
-    }
-    if (s->most_called != TP_NONE && s->most_called < t->nfuncs) {
-        uint64_t count = 0;
-        for (size_t i = 0; i < s->nfuncs; i++)
-            if (s->funcs[i].func == s->most_called)
-                count = s->funcs[i].count;
-        tp_func_name(t, s->most_called, name, sizeof(name));
-        most = json_pack("{s:o, s:I}", "name", jstr(name), "count", (json_int_t)count);
-    }
-    if (json_object_set_new(o, "slowest", slowest) < 0 ||
-        json_object_set_new(o, "most_called", most) < 0 || (full && add_full(o, t, s) < 0)) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
 /* ---- Finalizing ---------------------------------------------------------------------- */
 
 typedef struct fin_result {
@@ -122,7 +43,7 @@ static int compute(sqlite3 *db, int64_t rowid, fin_result *res)
 {
     tp_tree *t = NULL, *f = NULL;
     tp_stats *st = NULL;
-    tp_buf folded = TP_BUF_INIT;
+    tp_buf folded = TP_BUF_INIT, stats = TP_BUF_INIT;
     char err[256];
     res->rowid = rowid;
     res->state = TP_FINAL_FAILED;
@@ -135,10 +56,10 @@ static int compute(sqlite3 *db, int64_t rowid, fin_result *res)
         r = tp_tree_fold(t, NULL, &f);
     if (r == 0 && f->nnodes <= MAX_STORED_FOLDED_NODES)
         r = tp_render_json(f, false, &folded);
+    if (r == 0)
+        r = tp_render_stats_json(t, st, false, &stats);
     if (r == 0) {
-        json_t *sj = tp_stats_json(t, st, false);
-        res->stats_json = sj ? json_dumps(sj, JSON_COMPACT) : NULL;
-        json_decref(sj);
+        res->stats_json = tp_buf_steal(&stats, NULL);
         res->funcs = st->nfuncs ? malloc(st->nfuncs * sizeof(*res->funcs)) : NULL;
         if (!res->stats_json || (st->nfuncs && !res->funcs))
             r = -ENOMEM;
@@ -161,6 +82,7 @@ static int compute(sqlite3 *db, int64_t rowid, fin_result *res)
         res->nfuncs = 0;
     }
     tp_buf_free(&folded);
+    tp_buf_free(&stats);
     tp_stats_free(st);
     tp_tree_free(f);
     tp_tree_free(t);

@@ -12,8 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "store.h"
 #include "tree.h"
 
@@ -27,13 +25,5 @@ int tp_finalize_traces(tp_store *s, const int64_t *rowids, size_t n, const atomi
 /** Rowids of finished traces not finalized yet (oldest first, at most max).
  *  *ret is malloc'd. Returns 0 or a code. */
 int tp_finalize_pending(tp_store *s, size_t max, int64_t **ret, size_t *ret_n);
-
-/** Statistics as a JSON object: calls, unique_functions, modules,
- *  max_depth, exceptions, duration_ms, slowest {name, node, ms},
- *  most_called {name, count}; with full also "functions" (every function:
- *  name, module, qualname, file, lineno, count, total_ms, self_ms, min_ms,
- *  max_ms, exceptions; sorted by total time) and "by_module" (module, calls,
- *  functions, self_ms). Returns a new reference, or NULL on -ENOMEM. */
-json_t *tp_stats_json(const tp_tree *t, const tp_stats *s, bool full);
 
 #endif

@@ -388,6 +388,18 @@ static int op_get(tp_qctx *q)
     return tp_qreply_json(q, o);
 }
 
+/* The summary keys of tp_render_stats_json() as an object (NULL when memory
+ * runs out), for a summary whose stored stats are not there yet. */
+static json_t *stats_object(const tp_tree *t, const tp_stats *s)
+{
+    tp_buf b = TP_BUF_INIT;
+    json_t *o = NULL;
+    if (tp_render_stats_json(t, s, false, &b) == 0)
+        o = json_loadb(b.data, b.len, 0, NULL);
+    tp_buf_free(&b);
+    return o;
+}
+
 int tp_qget_json(tp_qctx *q, int64_t rowid, const tp_tree *t, json_t **ret)
 {
     sqlite3_stmt *st = NULL;
@@ -416,7 +428,7 @@ int tp_qget_json(tp_qctx *q, int64_t rowid, const tp_tree *t, json_t **ret)
             t = tp_tcache_raw(e);
         if (r == 0)
             r = tp_tree_stats(t, &s);
-        stats = r == 0 ? tp_stats_json(t, s, false) : json_null();
+        stats = r == 0 ? stats_object(t, s) : json_null();
         tp_stats_free(s);
         tp_tcache_put(e);
     }

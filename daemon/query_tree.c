@@ -174,41 +174,11 @@ int tp_query_stats(tp_qctx *q)
     } else if (strcmp(format, "text") == 0) {
         r = rendered(q, tp_render_stats(t, s, color, &q->res->body), TP_CT_TEXT);
     } else {
-        json_t *j = tp_stats_json(t, s, true);
-        r = j ? tp_qreply_json(q, j) : tp_qfail(q, -ENOMEM, "out of memory");
+        r = rendered(q, tp_render_stats_json(t, s, true, &q->res->body), TP_CT_JSON);
     }
     tp_stats_free(s);
     tp_tcache_put(e);
     return r;
-}
-
-static json_t *names_json(char **names, size_t n)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, tp_qstr(names[i]));
-    return a;
-}
-
-static json_t *diff_json(const tp_diff *d)
-{
-    static const char *const kinds[] = {"", "added", "removed", "count", "time"};
-    json_t *changes = json_array();
-    for (size_t i = 0; i < d->n; i++) {
-        const tp_diff_entry *e = &d->entries[i];
-        json_array_append_new(changes,
-                              json_pack("{s:s, s:o, s:o, s:I, s:I, s:f, s:f}", "kind",
-                                        e->kind >= 1 && e->kind <= 4 ? kinds[e->kind] : "?", "path",
-                                        tp_qstr(e->path), "name", tp_qstr(e->name), "count_a",
-                                        (json_int_t)e->count_a, "count_b", (json_int_t)e->count_b,
-                                        "total_a_ms", e->total_a_ns / 1e6, "total_b_ms",
-                                        e->total_b_ns / 1e6));
-    }
-    return json_pack("{s:I, s:I, s:f, s:f, s:o, s:o, s:o}", "calls_a", (json_int_t)d->calls_a,
-                     "calls_b", (json_int_t)d->calls_b, "duration_a_ms", d->duration_a_ns / 1e6,
-                     "duration_b_ms", d->duration_b_ns / 1e6, "changes", changes, "functions_added",
-                     names_json(d->funcs_added, d->nfuncs_added), "functions_removed",
-                     names_json(d->funcs_removed, d->nfuncs_removed));
 }
 
 int tp_query_diff(tp_qctx *q)
@@ -243,8 +213,7 @@ int tp_query_diff(tp_qctx *q)
     } else if (strcmp(format, "text") == 0) {
         r = rendered(q, tp_render_diff(d, color, &q->res->body), TP_CT_TEXT);
     } else {
-        json_t *j = diff_json(d);
-        r = j ? tp_qreply_json(q, j) : tp_qfail(q, -ENOMEM, "out of memory");
+        r = rendered(q, tp_render_diff_json(d, &q->res->body), TP_CT_JSON);
     }
 out:
     tp_diff_free(d);

@@ -133,17 +133,6 @@ int tph_fmt_logs(const json_t *reply, int64_t limit, int64_t offset, bool filter
 /** The `tph status` text for a status reply. Returns 0 or -ENOMEM/-EINVAL. */
 int tph_fmt_status(const json_t *status, tp_buf *out);
 
-/* ---- tph_json.c: JSON for files, as tphd gives it for IDs ---------------- */
-
-/** The statistics object of `tph stats --json` (tphd's tp_stats_json, full).
- *  New reference, or NULL when memory runs out. */
-json_t *tph_stats_json(const tp_tree *t, const tp_stats *s);
-/** The diff object of `tph diff --json`. New reference or NULL. */
-json_t *tph_diff_json(const tp_diff *d);
-/** Append j compactly (as tphd sends it) to out and release j (which may be
- *  NULL: then -ENOMEM). Returns 0 or -ENOMEM. */
-int tph_json_append(json_t *j, tp_buf *out);
-
 /* ---- commands ------------------------------------------------------------ */
 
 int tph_cmd_logs(tph_ctx *ctx, int argc, char **argv);

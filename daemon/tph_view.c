@@ -338,7 +338,7 @@ static int stats_file(const char *path, bool color, bool json)
         return r;
     r = tp_tree_stats(t, &s);
     if (r == 0)
-        r = json ? tph_json_append(tph_stats_json(t, s), &out) : tp_render_stats(t, s, color, &out);
+        r = json ? tp_render_stats_json(t, s, true, &out) : tp_render_stats(t, s, color, &out);
     tp_stats_free(s);
     tp_tree_free(t);
     return print_buf(&out, r);
@@ -375,8 +375,7 @@ static int diff_local(tph_ctx *ctx, const char *a, const char *b, bool color)
     if (r == TPH_EXIT_OK) {
         r = tp_tree_diff(ta, tb, NULL, &d);
         if (r == 0)
-            r = ctx->json ? tph_json_append(tph_diff_json(d), &out)
-                          : tp_render_diff(d, color, &out);
+            r = ctx->json ? tp_render_diff_json(d, &out) : tp_render_diff(d, color, &out);
         r = print_buf(&out, r);
     }
     tp_diff_free(d);

@@ -15,18 +15,19 @@
 #define TP_STYLE_ASCII   1 /* "`-- ", "|-- ", "|   ": 7-bit only, everything else escaped */
 
 typedef struct tp_render_opts {
-    int style;            /* TP_STYLE_* */
-    bool color;           /* ANSI colours by duration; callers decide TTY-ness */
-    bool args;            /* show arguments (default true) */
-    bool returns;         /* show " -> value" (default true) */
-    bool self_time;       /* append " / self: X" inside the timing brackets */
-    bool source;          /* append "  (file:line)" */
-    bool header;          /* the stats header block above the tree (default true) */
-    bool fold;            /* fold repeated siblings first (default true) */
+    int style;               /* TP_STYLE_* */
+    bool color;              /* ANSI colours by duration; callers decide TTY-ness */
+    bool args;               /* show arguments (default true) */
+    bool returns;            /* show " -> value" (default true) */
+    bool self_time;          /* append " / self: X" inside the timing brackets */
+    bool source;             /* append "  (file:line)" */
+    bool header;             /* the stats header block above the tree (default true) */
+    bool fold;               /* fold repeated siblings first (default true) */
     uint32_t fold_threshold; /* 0 = default (2) */
-    int max_depth;        /* show nodes with depth < max_depth; -1 = all */
-    const char *const *filters; /* tracepatch --filter patterns: "glob" keeps, "!glob" drops;
-                                   matched against "module.qualname" and the module; NULL-terminated */
+    int max_depth;           /* show nodes with depth < max_depth; -1 = all */
+    const char *const
+        *filters; /* tracepatch --filter patterns: "glob" keeps, "!glob" drops;
+                     matched against "module.qualname" and the module; NULL-terminated */
 } tp_render_opts;
 
 /** Defaults: unicode, no colour, args, returns, header, fold, all depths. */
@@ -62,6 +63,25 @@ int tp_render_chrome(const tp_tree *t, tp_buf *out);
 int tp_render_folded(const tp_tree *t, tp_buf *out);
 /** The diff report `tph diff` prints. */
 int tp_render_diff(const tp_diff *d, bool color, tp_buf *out);
+
+/** Statistics as one line of compact JSON (`tph stats --json`, tphd's
+ *  "stats" query and the "stats" of a trace summary):
+ *    {"calls","unique_functions","modules","max_depth","exceptions",
+ *     "duration_ms","slowest": {"name","node","ms"} | null,
+ *     "most_called": {"name","count"} | null}
+ *  and with full also "functions": [{"name","module","qualname","file",
+ *  "lineno","count","total_ms","self_ms","min_ms","max_ms","exceptions"}]
+ *  (s's order) and "by_module": [{"module","calls","functions","self_ms"}].
+ *  Times are exact milliseconds without trailing zeros; bad UTF-8 becomes
+ *  U+FFFD. Appends to out; returns 0, -EINVAL or -ENOMEM. */
+int tp_render_stats_json(const tp_tree *t, const tp_stats *s, bool full, tp_buf *out);
+/** A diff as one line of compact JSON (`tph diff --json`, tphd's "diff"):
+ *    {"calls_a","calls_b","duration_a_ms","duration_b_ms",
+ *     "changes": [{"kind": "removed"|"added"|"count"|"time","path","name",
+ *                  "count_a","count_b","total_a_ms","total_b_ms"}],
+ *     "functions_added": [names], "functions_removed": [names]}
+ *  Times as in tp_render_stats_json(). Returns 0, -EINVAL or -ENOMEM. */
+int tp_render_diff_json(const tp_diff *d, tp_buf *out);
 
 /** Duration as tracepatch prints it: "0.05ms", "12.34ms", "1.23s". buf >= 32 bytes. */
 const char *tp_format_duration(int64_t ns, char *buf, size_t size);

@@ -1,5 +1,6 @@
-/* Internals shared by the renderers (render_text.c, render_export.c). Not a
- * contract: nothing outside proto/render_*.c includes this header. */
+/* Internals shared by the renderers (render_text.c, render_export.c,
+ * render_json.c, render_web.c). Not a contract: nothing outside
+ * proto/render_*.c includes this header. */
 #ifndef TP_RENDER_PRIV_H
 #define TP_RENDER_PRIV_H
 
@@ -81,6 +82,24 @@ void tp_render_priv_fixed(tp_buf *b, int64_t whole, int64_t frac, int digits);
 /** Append ns as milliseconds with `decimals` (3, 4 or 6) fixed decimals,
  *  rounded half up, from integers only ("0.050"). Negative values print 0. */
 void tp_render_priv_ms(tp_buf *b, int64_t ns, int decimals);
+
+/** Append s as a JSON string literal (tp_render_web_string()), or null. */
+void tp_render_priv_json_str(tp_buf *b, const char *s);
+
+/** Append ns as milliseconds, exact and without trailing zeros (1500 ->
+ *  0.0015, 2000000 -> 2); negative values print 0. */
+void tp_render_priv_json_ms(tp_buf *b, int64_t ns);
+
+/** Append ,"key": and ns as tp_render_priv_json_ms() writes it. */
+void tp_render_priv_json_kms(tp_buf *b, const char *key, int64_t ns);
+
+/** Append "module.qualname" of f (just the qualname without a module) as a
+ *  JSON string. */
+void tp_render_priv_json_name(tp_buf *b, const tp_func *f);
+
+/** Append s as a JSON string cut at max bytes (0: never) on a character
+ *  boundary, setting *cut when it was; null for NULL. */
+void tp_render_priv_json_text(tp_buf *b, const char *s, uint32_t max, bool *cut);
 
 /** The stats header block with a choice of style and colour (the public
  *  tp_render_stats_header() is unicode without colour). */

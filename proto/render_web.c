@@ -1,10 +1,12 @@
-/* JSON for the report UI: lazily expanded subtrees, search, statistics and
- * diffs, and the self-contained HTML report that inlines the UI and the data
- * (see render_web.h and docs/API.md). */
+/* JSON for the report UI: lazily expanded subtrees, search, and the
+ * self-contained HTML report that inlines the UI and the data (see
+ * render_web.h and docs/API.md). Its strings, times, statistics and diffs
+ * come from render_json.c. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "render_priv.h"
 #include "render_web.h"
 #include "tp_err.h"
 
@@ -14,146 +16,6 @@ void tp_web_tree_opts_init(tp_web_tree_opts *o)
     o->node = TP_NONE;
     o->depth = 1;
     o->max_text = 1000;
-}
-
-/* ---- Scalars ------------------------------------------------------------ */
-
-/* Length of the UTF-8 sequence at s (n > 0 bytes available), or 0 when it is
- * not well formed (overlong forms, surrogates, past U+10FFFF). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        lo = c == 0xe0 ? 0xa0 : 0x80;
-        hi = c == 0xed ? 0x9f : 0xbf;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        lo = c == 0xf0 ? 0x90 : 0x80;
-        hi = c == 0xf4 ? 0x8f : 0xbf;
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return len;
-}
-
-int tp_render_web_string(tp_buf *out, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    if (!s)
-        return tp_buf_puts(out, "null");
-    const unsigned char *p = (const unsigned char *)s;
-    tp_buf_putc(out, '"');
-    size_t run = 0; /* start of the pending run of bytes copied as they are */
-    for (size_t i = 0; i < n;) {
-        unsigned char c = p[i];
-        size_t len = c >= 0x20 && c != '"' && c != '\\' ? utf8_len(p + i, n - i) : 0;
-        if (len) {
-            i += len;
-            continue;
-        }
-        tp_buf_append(out, p + run, i - run);
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            tp_buf_append(out, esc, 2);
-        } else if (c == '\n') {
-            tp_buf_puts(out, "\\n");
-        } else if (c == '\t') {
-            tp_buf_puts(out, "\\t");
-        } else if (c == '\r') {
-            tp_buf_puts(out, "\\r");
-        } else if (c < 0x20) {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            tp_buf_append(out, esc, 6);
-        } else {
-            tp_buf_puts(out, "\\ufffd");
-        }
-        i++;
-        run = i;
-    }
-    tp_buf_append(out, p + run, n - run);
-    tp_buf_putc(out, '"');
-    return tp_buf_error(out);
-}
-
-static void put_str(tp_buf *b, const char *s)
-{
-    tp_render_web_string(b, s, s ? strlen(s) : 0);
-}
-
-/* ns as milliseconds, exact, without trailing zeros: 1500 -> 0.0015. */
-static void put_ms(tp_buf *b, int64_t ns)
-{
-    if (ns < 0)
-        ns = 0;
-    char frac[8];
-    int64_t whole = ns / 1000000, rest = ns % 1000000;
-    int nd = 6;
-    for (int i = 5; i >= 0; i--, rest /= 10)
-        frac[i] = (char)('0' + rest % 10);
-    while (nd > 0 && frac[nd - 1] == '0')
-        nd--;
-    tp_buf_printf(b, "%lld", (long long)whole);
-    if (nd) {
-        tp_buf_putc(b, '.');
-        tp_buf_append(b, frac, (size_t)nd);
-    }
-}
-
-static void put_key_ms(tp_buf *b, const char *key, int64_t ns)
-{
-    tp_buf_printf(b, ",\"%s\":", key);
-    put_ms(b, ns);
-}
-
-/* "module.qualname" (just the qualname when the module is unknown). */
-static void put_name(tp_buf *b, const tp_func *f)
-{
-    size_t ml = strlen(f->module), ql = strlen(f->qualname);
-    char stackbuf[256];
-    char *tmp = ml + ql + 1 < sizeof(stackbuf) ? stackbuf : malloc(ml + ql + 2);
-    if (!tmp) {
-        tp_buf_reserve(b, SIZE_MAX); /* makes the buffer's error sticky */
-        return;
-    }
-    size_t n = 0;
-    if (ml) {
-        memcpy(tmp, f->module, ml);
-        tmp[ml] = '.';
-        n = ml + 1;
-    }
-    memcpy(tmp + n, f->qualname, ql);
-    tp_render_web_string(b, tmp, n + ql);
-    if (tmp != stackbuf)
-        free(tmp);
-}
-
-/* Text cut at max bytes (0: never) on a character boundary; sets *cut. */
-static void put_text(tp_buf *b, const char *s, uint32_t max, bool *cut)
-{
-    if (!s) {
-        tp_buf_puts(b, "null");
-        return;
-    }
-    size_t n = strlen(s);
-    if (max && n > max) {
-        n = max;
-        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-            n--;
-        *cut = true;
-    }
-    tp_render_web_string(b, s, n);
 }
 
 /* ---- Nodes -------------------------------------------------------------- */
@@ -186,35 +48,35 @@ static void put_node_open(tp_buf *b, const tp_tree *t, uint32_t id, uint32_t max
     const tp_func *f = &t->funcs[n->func];
     bool cut = false;
     tp_buf_printf(b, "{\"id\":%u,\"name\":", id);
-    put_name(b, f);
+    tp_render_priv_json_name(b, f);
     tp_buf_puts(b, ",\"module\":");
-    put_str(b, f->module);
+    tp_render_priv_json_str(b, f->module);
     tp_buf_puts(b, ",\"qualname\":");
-    put_str(b, f->qualname);
+    tp_render_priv_json_str(b, f->qualname);
     tp_buf_puts(b, ",\"file\":");
-    put_str(b, f->file);
+    tp_render_priv_json_str(b, f->file);
     tp_buf_printf(b, ",\"line\":%d,\"depth\":%u", (int)f->lineno, n->depth);
     if (n->parent == TP_NONE)
         tp_buf_puts(b, ",\"parent\":null");
     else
         tp_buf_printf(b, ",\"parent\":%u", n->parent);
     tp_buf_printf(b, ",\"thread\":%u,\"count\":%u", n->thread, n->count);
-    put_key_ms(b, "start_ms", n->start_ns);
-    put_key_ms(b, "end_ms", n->end_ns);
-    put_key_ms(b, "total_ms", n->total_ns);
-    put_key_ms(b, "self_ms", n->self_ns);
-    put_key_ms(b, "min_ms", n->min_ns);
-    put_key_ms(b, "max_ms", n->max_ns);
+    tp_render_priv_json_kms(b, "start_ms", n->start_ns);
+    tp_render_priv_json_kms(b, "end_ms", n->end_ns);
+    tp_render_priv_json_kms(b, "total_ms", n->total_ns);
+    tp_render_priv_json_kms(b, "self_ms", n->self_ns);
+    tp_render_priv_json_kms(b, "min_ms", n->min_ns);
+    tp_render_priv_json_kms(b, "max_ms", n->max_ns);
     tp_buf_puts(b, ",\"args\":");
-    put_text(b, n->args, max_text, &cut);
+    tp_render_priv_json_text(b, n->args, max_text, &cut);
     tp_buf_puts(b, ",\"ret\":");
-    put_text(b, n->ret, max_text, &cut);
+    tp_render_priv_json_text(b, n->ret, max_text, &cut);
     tp_buf_puts(b, ",\"exc\":");
     if (n->exc_type && (n->flags & (TP_NODE_EXC | TP_NODE_CAUGHT))) {
         tp_buf_puts(b, "{\"type\":");
-        put_text(b, n->exc_type, max_text, &cut);
+        tp_render_priv_json_text(b, n->exc_type, max_text, &cut);
         tp_buf_puts(b, ",\"msg\":");
-        put_text(b, n->exc_msg ? n->exc_msg : "", max_text, &cut);
+        tp_render_priv_json_text(b, n->exc_msg ? n->exc_msg : "", max_text, &cut);
         tp_buf_printf(b, ",\"caught\":%s}", n->flags & TP_NODE_EXC ? "false" : "true");
     } else {
         tp_buf_puts(b, "null");
@@ -451,7 +313,7 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
         limit = 1000;
 
     tp_buf_puts(out, "{\"query\":");
-    put_str(out, query);
+    tp_render_priv_json_str(out, query);
     tp_buf_puts(out, ",\"matches\":[");
     uint64_t total = 0;
     /* Pre-order walk: first child, else next sibling, else an ancestor's next. */
@@ -487,134 +349,6 @@ cleanup:
     free(stack);
     free(pos);
     return r;
-}
-
-/* ---- Statistics and diffs ------------------------------------------------ */
-
-int tp_render_web_stats(const tp_tree *t, const tp_stats *s, uint32_t top, tp_buf *out)
-{
-    if (!t || !s || !out)
-        return -EINVAL;
-    tp_buf_printf(out, "{\"calls\":%llu,\"duration_ms\":", (unsigned long long)s->calls);
-    put_ms(out, s->duration_ns);
-    tp_buf_printf(out,
-                  ",\"max_depth\":%u,\"modules\":%u,\"unique_functions\":%u,\"exceptions\":%llu",
-                  s->max_depth, s->modules, s->unique_functions, (unsigned long long)s->exceptions);
-    tp_buf_puts(out, ",\"slowest\":");
-    if (s->slowest != TP_NONE && s->slowest < t->nnodes) {
-        const tp_node *n = &t->nodes[s->slowest];
-        tp_buf_puts(out, "{\"name\":");
-        put_name(out, &t->funcs[n->func]);
-        tp_buf_printf(out, ",\"node\":%u", s->slowest);
-        put_key_ms(out, "ms", n->total_ns);
-        tp_buf_puts(out, ",\"args\":");
-        bool cut = false;
-        put_text(out, n->args, 1000, &cut);
-        tp_buf_putc(out, '}');
-    } else {
-        tp_buf_puts(out, "null");
-    }
-    tp_buf_puts(out, ",\"most_called\":");
-    const tp_func_stats *mc = NULL;
-    for (size_t i = 0; i < s->nfuncs && s->most_called != TP_NONE; i++)
-        if (s->funcs[i].func == s->most_called)
-            mc = &s->funcs[i];
-    if (mc) {
-        tp_buf_puts(out, "{\"name\":");
-        put_name(out, &t->funcs[mc->func]);
-        tp_buf_printf(out, ",\"count\":%llu}", (unsigned long long)mc->count);
-    } else {
-        tp_buf_puts(out, "null");
-    }
-    tp_buf_puts(out, ",\"functions\":[");
-    size_t nf = top && top < s->nfuncs ? top : s->nfuncs;
-    for (size_t i = 0; i < nf; i++) {
-        const tp_func_stats *fs = &s->funcs[i];
-        const tp_func *f = &t->funcs[fs->func];
-        tp_buf_puts(out, i ? ",{\"name\":" : "{\"name\":");
-        put_name(out, f);
-        tp_buf_puts(out, ",\"module\":");
-        put_str(out, f->module);
-        tp_buf_puts(out, ",\"qualname\":");
-        put_str(out, f->qualname);
-        tp_buf_puts(out, ",\"file\":");
-        put_str(out, f->file);
-        tp_buf_printf(out, ",\"lineno\":%d,\"count\":%llu", (int)f->lineno,
-                      (unsigned long long)fs->count);
-        put_key_ms(out, "total_ms", fs->total_ns);
-        put_key_ms(out, "self_ms", fs->self_ns);
-        put_key_ms(out, "min_ms", fs->min_ns);
-        put_key_ms(out, "max_ms", fs->max_ns);
-        put_key_ms(out, "avg_ms", fs->count ? fs->total_ns / (int64_t)fs->count : 0);
-        tp_buf_printf(out, ",\"exceptions\":%llu}", (unsigned long long)fs->nexc);
-    }
-    tp_buf_puts(out, "],\"by_module\":[");
-    for (size_t i = 0; i < s->nmods; i++) {
-        const tp_module_stats *m = &s->mods[i];
-        tp_buf_puts(out, i ? ",{\"module\":" : "{\"module\":");
-        put_str(out, m->module);
-        tp_buf_printf(out, ",\"calls\":%llu,\"functions\":%u", (unsigned long long)m->calls,
-                      m->functions);
-        put_key_ms(out, "self_ms", m->self_ns);
-        tp_buf_putc(out, '}');
-    }
-    tp_buf_puts(out, "]}");
-    return tp_buf_error(out);
-}
-
-static const char *diff_kind(int kind)
-{
-    switch (kind) {
-    case TP_DIFF_ADDED:
-        return "added";
-    case TP_DIFF_REMOVED:
-        return "removed";
-    case TP_DIFF_COUNT:
-        return "count";
-    default:
-        return "time";
-    }
-}
-
-static void put_names(tp_buf *b, char *const *names, size_t n)
-{
-    tp_buf_putc(b, '[');
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            tp_buf_putc(b, ',');
-        put_str(b, names[i]);
-    }
-    tp_buf_putc(b, ']');
-}
-
-int tp_render_web_diff(const tp_diff *d, tp_buf *out)
-{
-    if (!d || !out)
-        return -EINVAL;
-    tp_buf_printf(out, "{\"calls_a\":%llu,\"calls_b\":%llu,\"duration_a_ms\":",
-                  (unsigned long long)d->calls_a, (unsigned long long)d->calls_b);
-    put_ms(out, d->duration_a_ns);
-    tp_buf_puts(out, ",\"duration_b_ms\":");
-    put_ms(out, d->duration_b_ns);
-    tp_buf_puts(out, ",\"changes\":[");
-    for (size_t i = 0; i < d->n; i++) {
-        const tp_diff_entry *e = &d->entries[i];
-        tp_buf_printf(out, "%s{\"kind\":\"%s\",\"path\":", i ? "," : "", diff_kind(e->kind));
-        put_str(out, e->path);
-        tp_buf_puts(out, ",\"name\":");
-        put_str(out, e->name);
-        tp_buf_printf(out, ",\"count_a\":%llu,\"count_b\":%llu", (unsigned long long)e->count_a,
-                      (unsigned long long)e->count_b);
-        put_key_ms(out, "total_a_ms", e->total_a_ns);
-        put_key_ms(out, "total_b_ms", e->total_b_ns);
-        tp_buf_putc(out, '}');
-    }
-    tp_buf_puts(out, "],\"functions_added\":");
-    put_names(out, d->funcs_added, d->nfuncs_added);
-    tp_buf_puts(out, ",\"functions_removed\":");
-    put_names(out, d->funcs_removed, d->nfuncs_removed);
-    tp_buf_putc(out, '}');
-    return tp_buf_error(out);
 }
 
 /* ---- The self-contained report ----------------------------------------- */
@@ -672,16 +406,16 @@ static void put_meta_summary(tp_buf *b, const tp_tree *t)
 {
     const tp_trace_meta *m = &t->meta;
     tp_buf_puts(b, "{\"id\":");
-    put_str(b, m->trace_id);
+    tp_render_priv_json_str(b, m->trace_id);
     tp_buf_puts(b, ",\"label\":");
-    put_str(b, m->label);
+    tp_render_priv_json_str(b, m->label);
     int64_t ws = m->wall_start_ns > 0 ? m->wall_start_ns : 0;
     tp_buf_printf(b, ",\"start\":%lld.%09lld,\"duration_ms\":", (long long)(ws / 1000000000),
                   (long long)(ws % 1000000000));
-    put_ms(b, m->duration_ns);
+    tp_render_priv_json_ms(b, m->duration_ns);
     tp_buf_printf(b, ",\"calls\":%llu,\"dropped\":%llu,\"limit_reason\":",
                   (unsigned long long)m->call_count, (unsigned long long)m->dropped);
-    put_str(b, m->limit_reason);
+    tp_render_priv_json_str(b, m->limit_reason);
     tp_buf_puts(b, ",\"status\":\"complete\",\"config\":");
     const char *cfg = m->config_json;
     while (cfg && (*cfg == ' ' || *cfg == '\n' || *cfg == '\t' || *cfg == '\r'))

@@ -58,23 +58,15 @@ int tp_render_web_tree(const tp_tree *t, const tp_web_tree_opts *o, tp_buf *out)
  *  empty query matches nothing. */
 int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp_buf *out);
 
-/** Statistics of a raw tree as the UI's hotspots use them:
- *    {"calls","duration_ms","max_depth","modules","unique_functions","exceptions",
- *     "slowest": {"name","node" (raw node index),"ms","args"} | null,
- *     "most_called": {"name","count"} | null,
- *     "functions": [{"name","module","qualname","file","lineno","count","total_ms",
- *                    "self_ms","min_ms","max_ms","avg_ms","exceptions"}],
- *     "by_module": [{"module","calls","functions","self_ms"}]}
- *  functions are s's order (total time descending), at most top of them (0: all).
- *  The keys are those of tphd's stats answer (daemon/finalize.c) plus "args"
- *  and "avg_ms", so the UI reads either. */
+/** Statistics of a raw tree as the UI's hotspots use them: those of
+ *  tp_render_stats_json(t, s, true, out) (render.h), tphd's stats answer,
+ *  plus "args" (cut at 1000 bytes) in "slowest" ({"name","node" (raw node
+ *  index),"ms","args"}) and "avg_ms" after "max_ms" in each function, so the
+ *  UI reads either. functions are s's order (total time descending), at most
+ *  top of them (0: all). */
 int tp_render_web_stats(const tp_tree *t, const tp_stats *s, uint32_t top, tp_buf *out);
 
-/** A diff as JSON:
- *    {"calls_a","calls_b","duration_a_ms","duration_b_ms",
- *     "changes": [{"kind": "removed"|"added"|"count"|"time","path","name",
- *                  "count_a","count_b","total_a_ms","total_b_ms"}],
- *     "functions_added": [names], "functions_removed": [names]} */
+/** A diff as JSON: tp_render_diff_json() (render.h). */
 int tp_render_web_diff(const tp_diff *d, tp_buf *out);
 
 /** Append s[0..n) as a JSON string literal (quotes included). Control
