@@ -12,13 +12,16 @@
 #include <stdint.h>
 
 typedef struct tp_buf {
-    char *data;  /* read-only: NUL-terminated when len > 0 or after tp_buf_cstr() */
-    size_t len;  /* read-only: bytes written, excluding the NUL */
-    size_t cap;  /* private */
-    int err;     /* private: sticky 0 or -ENOMEM */
+    char *data; /* read-only: NUL-terminated when len > 0 or after tp_buf_cstr() */
+    size_t len; /* read-only: bytes written, excluding the NUL */
+    size_t cap; /* private */
+    int err;    /* private: sticky 0 or -ENOMEM */
 } tp_buf;
 
-#define TP_BUF_INIT {NULL, 0, 0, 0}
+#define TP_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 /** Make room for at least n more bytes. Returns 0 or -ENOMEM (sticky). */
 int tp_buf_reserve(tp_buf *b, size_t n);

@@ -18,9 +18,12 @@
 #define TP_EV_CALL   1 /* a call starts; arg = function id; text: args */
 #define TP_EV_RETURN 2 /* the current call returns; text: return value repr */
 #define TP_EV_UNWIND 3 /* the current call ends by an exception; text: type, message */
-#define TP_EV_CAUGHT 4 /* an exception raised in the current call was handled there; text: type, message */
-#define TP_EV_YIELD  5 /* the current call (generator/coroutine) suspends; arg = its call sequence number */
-#define TP_EV_RESUME 6 /* a suspended call resumes and becomes current; arg = its call sequence number */
+#define TP_EV_CAUGHT                                                                               \
+    4 /* an exception raised in the current call was handled there; text: type, message */
+#define TP_EV_YIELD                                                                                \
+    5 /* the current call (generator/coroutine) suspends; arg = its call sequence number */
+#define TP_EV_RESUME                                                                               \
+    6 /* a suspended call resumes and becomes current; arg = its call sequence number */
 #define TP_EV_THREAD 7 /* following events belong to thread index arg; text: thread name */
 #define TP_EV_MAX    7
 
@@ -33,11 +36,11 @@
  *  padding, so an array of them can be copied to and from the wire as is on a
  *  little-endian host. */
 typedef struct tp_event {
-    uint8_t kind;   /* TP_EV_* */
-    uint8_t flags;  /* TP_EVF_* */
-    uint16_t rsv;   /* 0; receivers ignore it */
-    uint32_t arg;   /* function id, call sequence number or thread index */
-    uint64_t t_ns;  /* nanoseconds since the trace's start */
+    uint8_t kind;  /* TP_EV_* */
+    uint8_t flags; /* TP_EVF_* */
+    uint16_t rsv;  /* 0; receivers ignore it */
+    uint32_t arg;  /* function id, call sequence number or thread index */
+    uint64_t t_ns; /* nanoseconds since the trace's start */
 } tp_event;
 
 _Static_assert(sizeof(tp_event) == 16, "tp_event is a 16-byte wire record");

@@ -19,13 +19,14 @@
 #define TP_NONE UINT32_MAX
 
 /* Node flags. */
-#define TP_NODE_EXC       0x01 /* ended by an exception propagating out (exc_type/exc_msg set) */
-#define TP_NODE_CAUGHT    0x02 /* an exception was raised and handled inside; the call returned */
-#define TP_NODE_OPEN      0x04 /* still open when the trace stopped; end_ns is the trace's end */
-#define TP_NODE_GEN       0x08 /* generator/coroutine: one node from first resume to completion */
-#define TP_NODE_FOLDED    0x10 /* stands for count > 1 consecutive sibling calls */
+#define TP_NODE_EXC        0x01 /* ended by an exception propagating out (exc_type/exc_msg set) */
+#define TP_NODE_CAUGHT     0x02 /* an exception was raised and handled inside; the call returned */
+#define TP_NODE_OPEN       0x04 /* still open when the trace stopped; end_ns is the trace's end */
+#define TP_NODE_GEN        0x08 /* generator/coroutine: one node from first resume to completion */
+#define TP_NODE_FOLDED     0x10 /* stands for count > 1 consecutive sibling calls */
 #define TP_NODE_ARGS_MIXED 0x20 /* folded: the calls' args differ (args holds the first's) */
-#define TP_NODE_RET_MIXED 0x40 /* folded: the calls' return values differ (ret holds the first's) */
+#define TP_NODE_RET_MIXED  0x40 /* folded: the calls' return values differ (ret holds the first's) \
+                                 */
 
 /** An interned function. Strings are owned by the tree. */
 typedef struct tp_func {
@@ -63,25 +64,25 @@ typedef struct tp_node {
 
 /** Trace-level facts that travel with a tree (JSON header, wire TRACE_BEGIN/END). */
 typedef struct tp_trace_meta {
-    char trace_id[33];      /* lowercase hex, NUL-terminated; "" when none */
-    const char *label;      /* owned by the tree; NULL when none */
-    int64_t wall_start_ns;  /* Unix time of the trace start, ns */
-    int64_t duration_ns;    /* trace start to trace end */
-    uint64_t call_count;    /* calls recorded (exact; equals max_calls when capped) */
-    uint64_t dropped;       /* events lost (daemon upload, memory) */
+    char trace_id[33];        /* lowercase hex, NUL-terminated; "" when none */
+    const char *label;        /* owned by the tree; NULL when none */
+    int64_t wall_start_ns;    /* Unix time of the trace start, ns */
+    int64_t duration_ns;      /* trace start to trace end */
+    uint64_t call_count;      /* calls recorded (exact; equals max_calls when capped) */
+    uint64_t dropped;         /* events lost (daemon upload, memory) */
     const char *limit_reason; /* "max_depth", "max_calls", "max_time", "memory" or NULL */
     const char *config_json;  /* the trace's config as a JSON object text, or NULL */
 } tp_trace_meta;
 
 typedef struct tp_tree {
-    tp_func *funcs;   /* read-only */
-    size_t nfuncs;    /* read-only */
-    tp_node *nodes;   /* read-only; node i = call i in a raw tree */
-    size_t nnodes;    /* read-only */
+    tp_func *funcs;                 /* read-only */
+    size_t nfuncs;                  /* read-only */
+    tp_node *nodes;                 /* read-only; node i = call i in a raw tree */
+    size_t nnodes;                  /* read-only */
     uint32_t first_root, last_root; /* read-only; roots linked through next */
-    tp_trace_meta meta; /* read-write through tp_tree_set_*() */
-    bool folded;      /* read-only */
-    void *priv;       /* private: arena, builder state */
+    tp_trace_meta meta;             /* read-write through tp_tree_set_*() */
+    bool folded;                    /* read-only */
+    void *priv;                     /* private: arena, builder state */
 } tp_tree;
 
 /** Create an empty tree. Free with tp_tree_free(). Returns 0 or -ENOMEM. */
@@ -112,10 +113,10 @@ int tp_tree_def_func(tp_tree *t, uint32_t id, const char *module, const char *qu
 int tp_tree_call(tp_tree *t, uint32_t func, uint64_t t_ns, bool is_gen, const char *args,
                  size_t args_len);
 int tp_tree_return(tp_tree *t, uint64_t t_ns, const char *ret, size_t ret_len);
-int tp_tree_unwind(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len,
-                   const char *msg, size_t msg_len);
-int tp_tree_caught(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len,
-                   const char *msg, size_t msg_len);
+int tp_tree_unwind(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len, const char *msg,
+                   size_t msg_len);
+int tp_tree_caught(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len, const char *msg,
+                   size_t msg_len);
 int tp_tree_yield(tp_tree *t, uint32_t seq, uint64_t t_ns);
 int tp_tree_resume(tp_tree *t, uint32_t seq, uint64_t t_ns);
 int tp_tree_thread(tp_tree *t, uint32_t thread);
@@ -147,12 +148,12 @@ int tp_tree_fold(const tp_tree *t, const tp_fold_opts *opts, tp_tree **ret);
 /* ---- Statistics (always on the raw tree) -------------------------------- */
 
 typedef struct tp_func_stats {
-    uint32_t func;    /* index into tree->funcs */
+    uint32_t func; /* index into tree->funcs */
     uint64_t count;
     int64_t total_ns; /* cumulative: time in outermost invocations (recursion not double-counted) */
     int64_t self_ns;
     int64_t min_ns, max_ns; /* over single invocations */
-    uint64_t nexc;    /* invocations that raised */
+    uint64_t nexc;          /* invocations that raised */
 } tp_func_stats;
 
 typedef struct tp_module_stats {
@@ -165,7 +166,7 @@ typedef struct tp_module_stats {
 typedef struct tp_stats {
     uint64_t calls;
     uint32_t modules;
-    uint32_t max_depth;   /* deepest node's depth; roots are 0 */
+    uint32_t max_depth; /* deepest node's depth; roots are 0 */
     uint32_t unique_functions;
     uint64_t exceptions;  /* calls that raised */
     int64_t duration_ns;  /* meta.duration_ns, or the roots' span when unset */
@@ -191,14 +192,14 @@ void tp_stats_free(tp_stats *s);
 #define TP_DIFF_TIME    4 /* time changed past the thresholds (count equal) */
 
 typedef struct tp_diff_opts {
-    double time_pct;      /* report time changes of at least this percent; default 20 */
-    int64_t time_abs_ns;  /* ... and at least this many ns; default 100000 (0.1 ms) */
+    double time_pct;     /* report time changes of at least this percent; default 20 */
+    int64_t time_abs_ns; /* ... and at least this many ns; default 100000 (0.1 ms) */
 } tp_diff_opts;
 
 typedef struct tp_diff_entry {
-    int kind;            /* TP_DIFF_* */
-    char *path;          /* "mod.f > mod.g" call path from a root; owned by the diff */
-    char *name;          /* "mod.g", the last element */
+    int kind;   /* TP_DIFF_* */
+    char *path; /* "mod.f > mod.g" call path from a root; owned by the diff */
+    char *name; /* "mod.g", the last element */
     uint64_t count_a, count_b;
     int64_t total_a_ns, total_b_ns;
 } tp_diff_entry;
@@ -206,9 +207,9 @@ typedef struct tp_diff_entry {
 typedef struct tp_diff {
     tp_diff_entry *entries; /* ordered: removed, added, count, time; then by path */
     size_t n;
-    char **funcs_added;     /* function names ("mod.qualname") only in b, sorted */
+    char **funcs_added; /* function names ("mod.qualname") only in b, sorted */
     size_t nfuncs_added;
-    char **funcs_removed;   /* only in a, sorted */
+    char **funcs_removed; /* only in a, sorted */
     size_t nfuncs_removed;
     uint64_t calls_a, calls_b;
     int64_t duration_a_ns, duration_b_ns;
