@@ -164,7 +164,8 @@ step systemd-units verify_units
 
 # ---------------------------------------------------------------- C unit tests
 say "C unit tests (Criterion)"
-meson test -C "$builddir" --no-rebuild --print-errorlogs >"$logdir/unit.log" 2>&1 ||
+meson test -C "$builddir" --no-rebuild --print-errorlogs --suite unit --suite daemon \
+    >"$logdir/unit.log" 2>&1 ||
     tail -n 40 "$logdir/unit.log" | sed 's/^/      | /'
 count_meson unit "$builddir"
 
@@ -247,7 +248,7 @@ fi
 
 # ---------------------------------------------------------------- CI extras
 if ((ci && !fast)); then
-    say "C tests under ASan/UBSan"
+    say "C tests and tphd end-to-end tests under ASan/UBSan"
     asan=$builddir/asan
     if [[ ! -f $asan/build.ninja ]]; then
         step asan-setup meson setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false \
