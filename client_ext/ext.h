@@ -276,6 +276,8 @@ PyObject *tp_out_json(PyObject *self, PyObject *args, PyObject *kwds);
 PyObject *tp_out_csv(PyObject *self, PyObject *unused);
 /** Session.to_chrome() -> str */
 PyObject *tp_out_chrome(PyObject *self, PyObject *unused);
+/** Session.to_html() -> str: the self-contained HTML report */
+PyObject *tp_out_html(PyObject *self, PyObject *unused);
 /** Session.to_folded() -> str */
 PyObject *tp_out_folded(PyObject *self, PyObject *unused);
 /** Session.nodes() -> list of tuples */
@@ -297,6 +299,7 @@ PyObject *tp_out_raw_events(PyObject *self, PyObject *unused);
         {"to_csv", tp_out_csv, METH_NOARGS, "to_csv()\n--\n\nOne CSV row per call."},              \
         {"to_chrome", tp_out_chrome, METH_NOARGS, "to_chrome()\n--\n\nChrome trace JSON."},        \
         {"to_folded", tp_out_folded, METH_NOARGS, "to_folded()\n--\n\nFolded stacks."},            \
+        {"to_html", tp_out_html, METH_NOARGS, "to_html()\n--\n\nThe self-contained report."},      \
         {"nodes", tp_out_nodes, METH_NOARGS, "nodes()\n--\n\nThe raw tree, one tuple per call."},  \
         {"events", tp_out_events, METH_NOARGS,                                                     \
          "events()\n--\n\nFlowTrace-style events, one per call."},                                 \

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "render.h"
+#include "render_web.h"
+#include "assets.h"
 #include "tp_err.h"
 
 static tp_session *S(PyObject *o)
@@ -361,6 +363,17 @@ PyObject *tp_out_json(PyObject *self, PyObject *args, PyObject *kwds)
 SIMPLE_OUTPUT(tp_out_csv, tp_render_csv)
 SIMPLE_OUTPUT(tp_out_chrome, tp_render_chrome)
 SIMPLE_OUTPUT(tp_out_folded, tp_render_folded)
+
+/* The self-contained report: the web UI of tphd with this trace inlined, so
+ * the file opens anywhere with no daemon and no network. */
+static int render_report(const tp_tree *t, tp_buf *out)
+{
+    tp_web_assets assets;
+    tp_assets_report(&assets);
+    return tp_render_html(t, NULL, &assets, out);
+}
+
+SIMPLE_OUTPUT(tp_out_html, render_report)
 
 static PyObject *opt_str(const char *s)
 {

@@ -556,6 +556,11 @@ class trace:
         """Chrome trace-event JSON (Perfetto, chrome://tracing); text or written to path."""
         return quiet(_emit, self._done_session().to_chrome(), path)
 
+    def to_html(self, path=None):
+        """The self-contained HTML report (the tphd report page with this trace
+        inlined; opens offline); text when path is None, else written to path."""
+        return quiet(_emit, self._done_session().to_html(), path)
+
     def to_folded(self, path=None):
         """Folded stacks for flamegraph.pl / speedscope; text or written to path."""
         return quiet(_emit, self._done_session().to_folded(), path)
