@@ -105,14 +105,20 @@ static const tph_cmd *find_command(const char *name)
 
 /* ---- Messages ------------------------------------------------------------ */
 
+/* "tph: " and the message on stderr, after what stdout holds so far. */
+__attribute__((format(printf, 1, 0))) static void say(const char *fmt, va_list ap)
+{
+    fflush(stdout);
+    fputs("tph: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
 int tph_fail(const char *fmt, ...)
 {
     va_list ap;
 
-    fflush(stdout);
-    fputs("tph: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    say(fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
     return TPH_EXIT_FAIL;
@@ -125,10 +131,8 @@ int tph_usage(const tph_cmd *cmd, const char *fmt, ...)
 {
     va_list ap;
 
-    fflush(stdout);
-    fputs("tph: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    say(fmt, ap);
     va_end(ap);
     fprintf(stderr, "\nusage: %s\n", cmd ? cmd->usage : global_usage);
     if (cmd)

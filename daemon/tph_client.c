@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,24 +27,9 @@ struct tph_client {
     size_t in_off; /* consumed prefix of in */
 };
 
-static int seterr(char *err, size_t errsz, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int seterr(char *err, size_t errsz, int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err && errsz) {
-        va_start(ap, fmt);
-        vsnprintf(err, errsz, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 static int timeout_err(const tph_client *c, char *err, size_t errsz)
 {
-    return seterr(err, errsz, -ETIMEDOUT, "no answer within %g s", c->timeout_ms / 1000.0);
+    return tp_err_set(err, errsz, -ETIMEDOUT, "no answer within %g s", c->timeout_ms / 1000.0);
 }
 
 /* Wait until fd is ready for events; -ETIMEDOUT after timeout_ms of silence. */
@@ -77,14 +61,14 @@ static int send_all(tph_client *c, const char *p, size_t len, char *err, size_t 
         if (errno == EINTR)
             continue;
         if (errno == EPIPE || errno == ECONNRESET)
-            return seterr(err, errsz, -EPIPE, "tphd closed the connection");
+            return tp_err_set(err, errsz, -EPIPE, "tphd closed the connection");
         if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return seterr(err, errsz, -errno, "cannot send to tphd: %s", strerror(errno));
+            return tp_err_set(err, errsz, -errno, "cannot send to tphd: %s", strerror(errno));
         r = wait_fd(c, POLLOUT);
         if (r == -ETIMEDOUT)
             return timeout_err(c, err, errsz);
         if (r < 0)
-            return seterr(err, errsz, r, "cannot send to tphd: %s", strerror(-r));
+            return tp_err_set(err, errsz, r, "cannot send to tphd: %s", strerror(-r));
     }
     return 0;
 }
@@ -105,19 +89,19 @@ static int recv_some(tph_client *c, char *err, size_t errsz)
         if (n > 0)
             break;
         if (n == 0 || errno == ECONNRESET)
-            return seterr(err, errsz, -EPIPE, "tphd closed the connection");
+            return tp_err_set(err, errsz, -EPIPE, "tphd closed the connection");
         if (errno == EINTR)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return seterr(err, errsz, -errno, "cannot read from tphd: %s", strerror(errno));
+            return tp_err_set(err, errsz, -errno, "cannot read from tphd: %s", strerror(errno));
         r = wait_fd(c, POLLIN);
         if (r == -ETIMEDOUT)
             return timeout_err(c, err, errsz);
         if (r < 0)
-            return seterr(err, errsz, r, "cannot read from tphd: %s", strerror(-r));
+            return tp_err_set(err, errsz, r, "cannot read from tphd: %s", strerror(-r));
     }
     if (tp_buf_append(&c->in, chunk, (size_t)n) < 0)
-        return seterr(err, errsz, -ENOMEM, "out of memory");
+        return tp_err_set(err, errsz, -ENOMEM, "out of memory");
     return 0;
 }
 
@@ -135,7 +119,7 @@ static int read_msg(tph_client *c, tp_msg *ret, char *err, size_t errsz)
         if (r == 0)
             break;
         if (r != -EAGAIN)
-            return seterr(err, errsz, r, "bad frame from tphd: %s", tp_strerror(r));
+            return tp_err_set(err, errsz, r, "bad frame from tphd: %s", tp_strerror(r));
         r = recv_some(c, err, errsz);
         if (r < 0)
             return r;
@@ -143,7 +127,7 @@ static int read_msg(tph_client *c, tp_msg *ret, char *err, size_t errsz)
     r = tp_wire_decode(p + TP_WIRE_HEADER_SIZE, plen, ret, derr, sizeof derr);
     c->in_off += TP_WIRE_HEADER_SIZE + (size_t)plen;
     if (r < 0)
-        return seterr(err, errsz, r, "bad message from tphd: %s", derr);
+        return tp_err_set(err, errsz, r, "bad message from tphd: %s", derr);
     return 0;
 }
 
@@ -154,7 +138,7 @@ static int send_msg(tph_client *c, const tp_msg *m, char *err, size_t errsz)
 
     r = tp_wire_encode(m, &out);
     if (r < 0) {
-        r = seterr(err, errsz, r, "cannot encode the request: %s", tp_strerror(r));
+        r = tp_err_set(err, errsz, r, "cannot encode the request: %s", tp_strerror(r));
         goto done;
     }
     r = send_all(c, out.data, out.len, err, errsz);
@@ -168,7 +152,7 @@ static int peer_error(const tp_msg *m, char *err, size_t errsz)
 {
     int code = m->code < 0 ? m->code : TP_ERR_SEQUENCE;
 
-    return seterr(err, errsz, code, "tphd: %s", m->message ? m->message : tp_strerror(code));
+    return tp_err_set(err, errsz, code, "tphd: %s", m->message ? m->message : tp_strerror(code));
 }
 
 static int open_socket(const char *path, int timeout_ms, int *ret_fd, char *err, size_t errsz)
@@ -178,23 +162,23 @@ static int open_socket(const char *path, int timeout_ms, int *ret_fd, char *err,
     int fd, r;
 
     if (strlen(path) >= sizeof sa.sun_path)
-        return seterr(err, errsz, -ENAMETOOLONG, "socket path too long (max %zu bytes)",
-                      sizeof sa.sun_path - 1);
+        return tp_err_set(err, errsz, -ENAMETOOLONG, "socket path too long (max %zu bytes)",
+                          sizeof sa.sun_path - 1);
     memcpy(sa.sun_path, path, strlen(path) + 1);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return seterr(err, errsz, -errno, "socket: %s", strerror(errno));
+        return tp_err_set(err, errsz, -errno, "socket: %s", strerror(errno));
     /* A Unix-socket connect waits on the send timeout when the backlog is full. */
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
         r = (errno == EAGAIN || errno == EINPROGRESS) ? -ETIMEDOUT : -errno;
         close(fd);
-        return seterr(err, errsz, r, "%s", strerror(-r));
+        return tp_err_set(err, errsz, r, "%s", strerror(-r));
     }
     if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
         r = -errno;
         close(fd);
-        return seterr(err, errsz, r, "fcntl: %s", strerror(-r));
+        return tp_err_set(err, errsz, r, "fcntl: %s", strerror(-r));
     }
     *ret_fd = fd;
     return 0;
@@ -222,7 +206,8 @@ static int hello(tph_client *c, char *err, size_t errsz)
     if (w.type == TP_MSG_ERROR)
         r = peer_error(&w, err, errsz);
     else if (w.type != TP_MSG_WELCOME)
-        r = seterr(err, errsz, TP_ERR_SEQUENCE, "tphd answered HELLO with message type %d", w.type);
+        r = tp_err_set(err, errsz, TP_ERR_SEQUENCE, "tphd answered HELLO with message type %d",
+                       w.type);
     tp_msg_free(&w);
     return r;
 }
@@ -235,7 +220,7 @@ int tph_client_connect(const char *path, double timeout_s, tph_client **ret, cha
 
     c = calloc(1, sizeof *c);
     if (!c)
-        return seterr(err, errsz, -ENOMEM, "out of memory");
+        return tp_err_set(err, errsz, -ENOMEM, "out of memory");
     c->fd = -1;
     c->next_id = 1;
     c->timeout_ms = timeout_s >= 2e6 ? 2000000000 : (int)(timeout_s * 1000.0 + 0.999);
@@ -314,16 +299,17 @@ static int read_reply(tph_client *c, uint32_t id, tph_reply *ret, char *err, siz
         if (m.type == TP_MSG_ERROR)
             rc = peer_error(&m, err, errsz);
         else if (m.type != TP_MSG_REPLY || m.id != id)
-            rc = seterr(err, errsz, TP_ERR_SEQUENCE,
-                        "tphd answered query %u with message type %d (id %u)", id, m.type, m.id);
+            rc =
+                tp_err_set(err, errsz, TP_ERR_SEQUENCE,
+                           "tphd answered query %u with message type %d (id %u)", id, m.type, m.id);
         else if ((more = add_reply(&m, &r, &body)) < 0)
-            rc = seterr(err, errsz, -ENOMEM, "out of memory");
+            rc = tp_err_set(err, errsz, -ENOMEM, "out of memory");
         tp_msg_free(&m);
     }
     if (rc == 0 && r.ok) {
         r.body = tp_buf_steal(&body, &r.body_len);
         if (!r.body)
-            rc = seterr(err, errsz, -ENOMEM, "out of memory");
+            rc = tp_err_set(err, errsz, -ENOMEM, "out of memory");
         else if (r.body_len == 0)
             r.body[0] = '\0';
     }

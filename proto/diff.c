@@ -234,14 +234,7 @@ static int add_tree(diff_ctx *c, const tp_tree *t, int side)
         p->count[side] += n->count;
         p->total[side] += n->total_ns;
         c->name_calls[side][names[n->func]] += n->count;
-        if (n->first_child != TP_NONE) {
-            i = n->first_child;
-            continue;
-        }
-        while (i != TP_NONE && t->nodes[i].next == TP_NONE)
-            i = t->nodes[i].parent;
-        if (i != TP_NONE)
-            i = t->nodes[i].next;
+        i = tp_tree_priv_next(t, i);
     }
 cleanup:
     free(names);

@@ -53,28 +53,6 @@ static int reserve_groups(fold_ctx *c, size_t n)
     return 0;
 }
 
-static void link_node(tp_tree *t, uint32_t parent, uint32_t idx)
-{
-    tp_node *n = &t->nodes[idx];
-    n->parent = parent;
-    if (parent == TP_NONE) {
-        n->depth = 0;
-        if (t->last_root == TP_NONE)
-            t->first_root = idx;
-        else
-            t->nodes[t->last_root].next = idx;
-        t->last_root = idx;
-        return;
-    }
-    tp_node *p = &t->nodes[parent];
-    n->depth = p->depth + 1;
-    if (p->last_child == TP_NONE)
-        p->first_child = idx;
-    else
-        t->nodes[p->last_child].next = idx;
-    p->last_child = idx;
-}
-
 /* Sums a group of source nodes into one node (not yet linked, strings still
  * the source's). */
 static tp_node aggregate(const fold_ctx *c, size_t off, size_t len)
@@ -137,7 +115,7 @@ static int new_group(fold_ctx *c, uint32_t parent, size_t off, size_t len)
         return r;
     a.first_child = a.last_child = a.next = TP_NONE;
     d->nodes[idx] = a;
-    link_node(d, parent, idx);
+    tp_tree_priv_link(d, parent, idx);
     c->grp_off[idx] = (uint32_t)off;
     c->grp_len[idx] = (uint32_t)len;
     return 0;

@@ -492,18 +492,6 @@ int tp_wire_check(const uint8_t *payload, size_t len, char *err, size_t errsz)
 
 /* ---- EVENTS batches ------------------------------------------------------ */
 
-__attribute__((format(printf, 4, 5))) static int ev_fail(char *err, size_t errsz, int code,
-                                                         const char *fmt, ...)
-{
-    if (err && errsz) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errsz, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 int tp_wire_check_events(const void *records, size_t nrecords, const void *text, size_t text_len,
                          char *err, size_t errsz)
 {
@@ -520,37 +508,37 @@ int tp_wire_check_events(const void *records, size_t nrecords, const void *text,
         /* One compare per record on the common path: kind in 1..MAX, no unknown flag. */
         if ((unsigned)(kind - 1) >= TP_EV_MAX || (flags & ~TP_EVF_ALL)) {
             if (kind == 0 || kind > TP_EV_MAX)
-                return ev_fail(err, errsz, TP_ERR_MALFORMED, "ev[%zu]: unknown event kind %u", i,
-                               kind);
-            return ev_fail(err, errsz, TP_ERR_MALFORMED, "ev[%zu]: unknown flags 0x%02x", i,
-                           flags & ~TP_EVF_ALL);
+                return tp_err_set(err, errsz, TP_ERR_MALFORMED, "ev[%zu]: unknown event kind %u", i,
+                                  kind);
+            return tp_err_set(err, errsz, TP_ERR_MALFORMED, "ev[%zu]: unknown flags 0x%02x", i,
+                              flags & ~TP_EVF_ALL);
         }
         if (!(flags & TP_EVF_TEXT))
             continue;
         for (unsigned e = 0, ne = tp_event_text_entries(kind); e < ne; e++) {
             if (text_len - off < 4)
-                return ev_fail(err, errsz, TP_ERR_MALFORMED,
-                               "ev[%zu]: text entry %u starts at tx offset %zu, past the end "
-                               "of tx (%zu bytes)",
-                               i, e, off, text_len);
+                return tp_err_set(err, errsz, TP_ERR_MALFORMED,
+                                  "ev[%zu]: text entry %u starts at tx offset %zu, past the end "
+                                  "of tx (%zu bytes)",
+                                  i, e, off, text_len);
             uint32_t l = le32(tx + off);
             off += 4;
             if (l > TP_WIRE_MAX_STRING)
-                return ev_fail(err, errsz, TP_ERR_LIMIT,
-                               "ev[%zu]: text entry of %u bytes exceeds the limit of %u", i, l,
-                               TP_WIRE_MAX_STRING);
+                return tp_err_set(err, errsz, TP_ERR_LIMIT,
+                                  "ev[%zu]: text entry of %u bytes exceeds the limit of %u", i, l,
+                                  TP_WIRE_MAX_STRING);
             if (l > text_len - off)
-                return ev_fail(err, errsz, TP_ERR_MALFORMED,
-                               "ev[%zu]: text entry of %u bytes at tx offset %zu runs past the "
-                               "end of tx (%zu bytes)",
-                               i, l, off - 4, text_len);
+                return tp_err_set(err, errsz, TP_ERR_MALFORMED,
+                                  "ev[%zu]: text entry of %u bytes at tx offset %zu runs past the "
+                                  "end of tx (%zu bytes)",
+                                  i, l, off - 4, text_len);
             off += l;
         }
     }
     if (off != text_len)
-        return ev_fail(err, errsz, TP_ERR_MALFORMED,
-                       "tx: %zu bytes after the last text entry are owned by no record",
-                       text_len - off);
+        return tp_err_set(err, errsz, TP_ERR_MALFORMED,
+                          "tx: %zu bytes after the last text entry are owned by no record",
+                          text_len - off);
     return 0;
 }
 

@@ -22,6 +22,7 @@
 #include "render.h"
 #include "render_priv.h"
 #include "tp_err.h"
+#include "tree_priv.h"
 #include "tp_version.h"
 
 #define JSON_INDENT_CAP  64 /* deepest indentation level written (2 spaces each) */
@@ -803,14 +804,7 @@ int tp_render_csv(const tp_tree *t, tp_buf *out)
     uint32_t i = t->first_root;
     while (i != TP_NONE && !tp_buf_error(out)) {
         csv_row(out, t, &t->nodes[i], wall_us);
-        if (t->nodes[i].first_child != TP_NONE) {
-            i = t->nodes[i].first_child;
-            continue;
-        }
-        while (i != TP_NONE && t->nodes[i].next == TP_NONE)
-            i = t->nodes[i].parent;
-        if (i != TP_NONE)
-            i = t->nodes[i].next;
+        i = tp_tree_priv_next(t, i);
     }
     return tp_buf_error(out);
 }
@@ -881,14 +875,7 @@ int tp_render_chrome(const tp_tree *t, tp_buf *out)
         tp_buf_puts(out, first ? "\n" : ",\n");
         first = false;
         chrome_event(&w, t, &t->nodes[i]);
-        if (t->nodes[i].first_child != TP_NONE) {
-            i = t->nodes[i].first_child;
-            continue;
-        }
-        while (i != TP_NONE && t->nodes[i].next == TP_NONE)
-            i = t->nodes[i].parent;
-        if (i != TP_NONE)
-            i = t->nodes[i].next;
+        i = tp_tree_priv_next(t, i);
     }
     tp_buf_puts(out,
                 first ? "],\"displayTimeUnit\":\"ms\"}\n" : "\n],\"displayTimeUnit\":\"ms\"}\n");
@@ -993,14 +980,7 @@ static int folded_collect(folded_ctx *c, const tp_tree *t)
         const tp_node *n = &t->nodes[i];
         sid[i] = stack_id(c, n->parent == TP_NONE ? TP_NONE : sid[n->parent], n->func);
         c->st[sid[i]].self_ns = add_sat(c->st[sid[i]].self_ns, n->self_ns);
-        if (n->first_child != TP_NONE) {
-            i = n->first_child;
-            continue;
-        }
-        while (i != TP_NONE && t->nodes[i].next == TP_NONE)
-            i = t->nodes[i].parent;
-        if (i != TP_NONE)
-            i = t->nodes[i].next;
+        i = tp_tree_priv_next(t, i);
     }
     free(sid);
     return 0;

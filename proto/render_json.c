@@ -105,6 +105,18 @@ void tp_render_priv_json_name(tp_buf *b, const tp_func *f)
         free(tmp);
 }
 
+void tp_render_priv_json_func(tp_buf *b, const tp_func *f)
+{
+    tp_buf_puts(b, "\"name\":");
+    tp_render_priv_json_name(b, f);
+    tp_buf_puts(b, ",\"module\":");
+    tp_render_priv_json_str(b, f->module);
+    tp_buf_puts(b, ",\"qualname\":");
+    tp_render_priv_json_str(b, f->qualname);
+    tp_buf_puts(b, ",\"file\":");
+    tp_render_priv_json_str(b, f->file);
+}
+
 void tp_render_priv_json_text(tp_buf *b, const char *s, uint32_t max, bool *cut)
 {
     if (!s) {
@@ -171,14 +183,8 @@ static void put_lists(tp_buf *out, const tp_tree *t, const tp_stats *s, const st
     for (size_t i = 0; i < nf; i++) {
         const tp_func_stats *fs = &s->funcs[i];
         const tp_func *f = &t->funcs[fs->func];
-        tp_buf_puts(out, i ? ",{\"name\":" : "{\"name\":");
-        tp_render_priv_json_name(out, f);
-        tp_buf_puts(out, ",\"module\":");
-        tp_render_priv_json_str(out, f->module);
-        tp_buf_puts(out, ",\"qualname\":");
-        tp_render_priv_json_str(out, f->qualname);
-        tp_buf_puts(out, ",\"file\":");
-        tp_render_priv_json_str(out, f->file);
+        tp_buf_puts(out, i ? ",{" : "{");
+        tp_render_priv_json_func(out, f);
         tp_buf_printf(out, ",\"lineno\":%d,\"count\":%llu", (int)f->lineno,
                       (unsigned long long)fs->count);
         tp_render_priv_json_kms(out, "total_ms", fs->total_ns);

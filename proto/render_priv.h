@@ -97,6 +97,10 @@ void tp_render_priv_json_kms(tp_buf *b, const char *key, int64_t ns);
  *  JSON string. */
 void tp_render_priv_json_name(tp_buf *b, const tp_func *f);
 
+/** Append "name","module","qualname","file" of f as JSON members (no
+ *  braces, no leading comma). */
+void tp_render_priv_json_func(tp_buf *b, const tp_func *f);
+
 /** Append s as a JSON string cut at max bytes (0: never) on a character
  *  boundary, setting *cut when it was; null for NULL. */
 void tp_render_priv_json_text(tp_buf *b, const char *s, uint32_t max, bool *cut);

@@ -51,6 +51,7 @@
 #include "render.h"
 #include "render_priv.h"
 #include "tp_err.h"
+#include "tree_priv.h"
 
 #define HEADER_WIDTH 72 /* the rule above and below the stats header */
 #define HEADER_LEFT  42 /* left column of the header, padded with spaces */
@@ -452,14 +453,7 @@ static int build_view(view *w, const tp_tree *s, const tp_render_opts *o)
                 view_link(w, i, va);
             }
         }
-        if (descend && n->first_child != TP_NONE) {
-            i = n->first_child;
-            continue;
-        }
-        while (i != TP_NONE && s->nodes[i].next == TP_NONE)
-            i = s->nodes[i].parent;
-        if (i != TP_NONE)
-            i = s->nodes[i].next;
+        i = descend && n->first_child != TP_NONE ? n->first_child : tp_tree_priv_after(s, i);
     }
     free(ok);
     return 0;

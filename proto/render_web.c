@@ -9,6 +9,7 @@
 #include "render_priv.h"
 #include "render_web.h"
 #include "tp_err.h"
+#include "tree_priv.h"
 
 void tp_web_tree_opts_init(tp_web_tree_opts *o)
 {
@@ -47,14 +48,8 @@ static void put_node_open(tp_buf *b, const tp_tree *t, uint32_t id, uint32_t max
     const tp_node *n = &t->nodes[id];
     const tp_func *f = &t->funcs[n->func];
     bool cut = false;
-    tp_buf_printf(b, "{\"id\":%u,\"name\":", id);
-    tp_render_priv_json_name(b, f);
-    tp_buf_puts(b, ",\"module\":");
-    tp_render_priv_json_str(b, f->module);
-    tp_buf_puts(b, ",\"qualname\":");
-    tp_render_priv_json_str(b, f->qualname);
-    tp_buf_puts(b, ",\"file\":");
-    tp_render_priv_json_str(b, f->file);
+    tp_buf_printf(b, "{\"id\":%u,", id);
+    tp_render_priv_json_func(b, f);
     tp_buf_printf(b, ",\"line\":%d,\"depth\":%u", (int)f->lineno, n->depth);
     if (n->parent == TP_NONE)
         tp_buf_puts(b, ",\"parent\":null");
@@ -331,14 +326,7 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
             }
             total++;
         }
-        if (n->first_child != TP_NONE) {
-            cur = n->first_child;
-            continue;
-        }
-        while (cur != TP_NONE && t->nodes[cur].next == TP_NONE)
-            cur = t->nodes[cur].parent;
-        if (cur != TP_NONE)
-            cur = t->nodes[cur].next;
+        cur = tp_tree_priv_next(t, cur);
     }
     tp_buf_printf(out, "],\"total\":%llu,\"truncated\":%s}", (unsigned long long)total,
                   total > limit ? "true" : "false");

@@ -1,5 +1,7 @@
 #include "tp_err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 struct code_text {
@@ -49,13 +51,32 @@ const char *tp_errname(int code)
     if (c)
         return c->name;
     switch (code) {
-    case 0: return "OK";
-    case -ENOMEM: return "ENOMEM";
-    case -EINVAL: return "EINVAL";
-    case -ENOENT: return "ENOENT";
-    case -EACCES: return "EACCES";
-    case -EIO: return "EIO";
-    case -EAGAIN: return "EAGAIN";
-    default: return "ERROR";
+    case 0:
+        return "OK";
+    case -ENOMEM:
+        return "ENOMEM";
+    case -EINVAL:
+        return "EINVAL";
+    case -ENOENT:
+        return "ENOENT";
+    case -EACCES:
+        return "EACCES";
+    case -EIO:
+        return "EIO";
+    case -EAGAIN:
+        return "EAGAIN";
+    default:
+        return "ERROR";
     }
+}
+
+int tp_err_set(char *err, size_t errsz, int code, const char *fmt, ...)
+{
+    if (err && errsz) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errsz, fmt, ap);
+        va_end(ap);
+    }
+    return code;
 }

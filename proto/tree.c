@@ -368,28 +368,6 @@ static int stack_reserve(thread_state *th)
     return 0;
 }
 
-static void link_child(tp_tree *t, uint32_t parent, uint32_t idx)
-{
-    tp_node *n = &t->nodes[idx];
-    n->parent = parent;
-    if (parent == TP_NONE) {
-        n->depth = 0;
-        if (t->last_root == TP_NONE)
-            t->first_root = idx;
-        else
-            t->nodes[t->last_root].next = idx;
-        t->last_root = idx;
-        return;
-    }
-    tp_node *pn = &t->nodes[parent];
-    n->depth = pn->depth + 1;
-    if (pn->last_child == TP_NONE)
-        pn->first_child = idx;
-    else
-        t->nodes[pn->last_child].next = idx;
-    pn->last_child = idx;
-}
-
 int tp_tree_call(tp_tree *t, uint32_t func, uint64_t t_ns, bool is_gen, const char *args,
                  size_t args_len)
 {
@@ -417,7 +395,7 @@ int tp_tree_call(tp_tree *t, uint32_t func, uint64_t t_ns, bool is_gen, const ch
     n->start_ns = ts;
     n->end_ns = ts;
     n->args = a;
-    link_child(t, th->depth ? th->stack[th->depth - 1] : TP_NONE, idx);
+    tp_tree_priv_link(t, th->depth ? th->stack[th->depth - 1] : TP_NONE, idx);
     p->state[idx] = ST_RUNNING;
     th->stack[th->depth++] = idx;
     return 0;

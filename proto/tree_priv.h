@@ -27,6 +27,49 @@ bool tp_tree_priv_is_finished(const tp_tree *t);
 /** How many RETURN/UNWIND/CAUGHT events found no open call and were ignored. */
 uint64_t tp_tree_priv_stray(const tp_tree *t);
 
+/** Link node idx as the last child of parent (or the last root when parent
+ *  is TP_NONE) and set its parent and depth. idx has no siblings yet. Used
+ *  wherever trees are built (tree.c, fold.c), on hot paths: inline. */
+static inline void tp_tree_priv_link(tp_tree *t, uint32_t parent, uint32_t idx)
+{
+    tp_node *n = &t->nodes[idx];
+    n->parent = parent;
+    if (parent == TP_NONE) {
+        n->depth = 0;
+        if (t->last_root == TP_NONE)
+            t->first_root = idx;
+        else
+            t->nodes[t->last_root].next = idx;
+        t->last_root = idx;
+        return;
+    }
+    tp_node *p = &t->nodes[parent];
+    n->depth = p->depth + 1;
+    if (p->last_child == TP_NONE)
+        p->first_child = idx;
+    else
+        t->nodes[p->last_child].next = idx;
+    p->last_child = idx;
+}
+
+/** The first node after i's subtree in depth-first pre-order: the next
+ *  sibling of i or of its nearest ancestor that has one; TP_NONE after the
+ *  last. Walks up, never recurses, so any depth is fine. */
+static inline uint32_t tp_tree_priv_after(const tp_tree *t, uint32_t i)
+{
+    while (i != TP_NONE && t->nodes[i].next == TP_NONE)
+        i = t->nodes[i].parent;
+    return i == TP_NONE ? TP_NONE : t->nodes[i].next;
+}
+
+/** The node after i in depth-first pre-order (its first child, else
+ *  tp_tree_priv_after()). A whole tree: from t->first_root until TP_NONE. */
+static inline uint32_t tp_tree_priv_next(const tp_tree *t, uint32_t i)
+{
+    uint32_t c = t->nodes[i].first_child;
+    return c != TP_NONE ? c : tp_tree_priv_after(t, i);
+}
+
 /** strdup into the arena that keeps NULL as NULL. */
 static inline const char *tp_tree_priv_dup(tp_tree *t, const char *s, size_t len, int *err)
 {

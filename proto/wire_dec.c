@@ -13,7 +13,6 @@
  * Fields are described by a table per message type; conversion is two
  * passes over the looked-up fields: validate and size, then copy. */
 #include <msgpack.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,18 +132,6 @@ static const field *fields_for(int type)
     }
 }
 
-__attribute__((format(printf, 4, 5))) static int ferr(char *err, size_t errsz, int code,
-                                                      const char *fmt, ...)
-{
-    if (err && errsz) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errsz, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 /* Bump allocator over the message's single arena. */
 typedef struct arena {
     char *p;
@@ -179,9 +166,10 @@ static int check_cstr(const msgpack_object *o, const char *name, size_t *need, c
                       size_t errsz)
 {
     if (o->type != MSGPACK_OBJECT_STR)
-        return ferr(err, errsz, TP_ERR_TYPE, "field '%s': expected str", name);
+        return tp_err_set(err, errsz, TP_ERR_TYPE, "field '%s': expected str", name);
     if (o->via.str.size && memchr(o->via.str.ptr, 0, o->via.str.size))
-        return ferr(err, errsz, TP_ERR_MALFORMED, "field '%s': str contains a NUL byte", name);
+        return tp_err_set(err, errsz, TP_ERR_MALFORMED, "field '%s': str contains a NUL byte",
+                          name);
     *need += (size_t)o->via.str.size + 1;
     return 0;
 }
@@ -204,25 +192,25 @@ static int check_funcs(const msgpack_object *o, size_t *need, char *err, size_t 
     static const char *const names[] = {"id", "module", "qualname", "file", "line"};
     char name[48];
     if (o->type != MSGPACK_OBJECT_ARRAY)
-        return ferr(err, errsz, TP_ERR_TYPE, "field 'f': expected array");
+        return tp_err_set(err, errsz, TP_ERR_TYPE, "field 'f': expected array");
     *need = align8(*need) + (size_t)o->via.array.size * sizeof(tp_wire_func);
     for (uint32_t i = 0; i < o->via.array.size; i++) {
         const msgpack_object *d = &o->via.array.ptr[i];
         int64_t v;
         int r;
         if (d->type != MSGPACK_OBJECT_ARRAY)
-            return ferr(err, errsz, TP_ERR_TYPE, "field 'f[%u]': expected array", i);
+            return tp_err_set(err, errsz, TP_ERR_TYPE, "field 'f[%u]': expected array", i);
         if (d->via.array.size < 5)
-            return ferr(err, errsz, TP_ERR_MISSING,
-                        "field 'f[%u]': expected [id, module, qualname, file, line], got %u "
-                        "elements",
-                        i, d->via.array.size);
+            return tp_err_set(err, errsz, TP_ERR_MISSING,
+                              "field 'f[%u]': expected [id, module, qualname, file, line], got %u "
+                              "elements",
+                              i, d->via.array.size);
         const msgpack_object *e = d->via.array.ptr;
         if (!get_int(&e[0], 0, UINT32_MAX, &v))
-            return ferr(err, errsz, TP_ERR_TYPE, "field 'f[%u].id': expected uint", i);
+            return tp_err_set(err, errsz, TP_ERR_TYPE, "field 'f[%u].id': expected uint", i);
         if (v > (int64_t)TP_WIRE_MAX_FUNC_ID)
-            return ferr(err, errsz, TP_ERR_LIMIT, "field 'f[%u].id': %lld exceeds %u", i,
-                        (long long)v, TP_WIRE_MAX_FUNC_ID);
+            return tp_err_set(err, errsz, TP_ERR_LIMIT, "field 'f[%u].id': %lld exceeds %u", i,
+                              (long long)v, TP_WIRE_MAX_FUNC_ID);
         for (int k = 1; k <= 3; k++) {
             if (k == 3 && e[3].type == MSGPACK_OBJECT_NIL) {
                 *need += 1;
@@ -233,7 +221,7 @@ static int check_funcs(const msgpack_object *o, size_t *need, char *err, size_t 
                 return r;
         }
         if (!get_int(&e[4], INT32_MIN, INT32_MAX, &v))
-            return ferr(err, errsz, TP_ERR_TYPE, "field 'f[%u].line': expected int32", i);
+            return tp_err_set(err, errsz, TP_ERR_TYPE, "field 'f[%u].line': expected int32", i);
     }
     return 0;
 }
@@ -271,44 +259,44 @@ static int check_field(const field *f, const msgpack_object *o, size_t *need, ch
     case FK_TRACE:
         if (o->type == MSGPACK_OBJECT_STR &&
             !tp_wire_trace_id_valid(o->via.str.ptr, o->via.str.size))
-            return ferr(err, errsz, TP_ERR_MALFORMED,
-                        "field '%s': expected 32 lowercase hex characters", f->key);
+            return tp_err_set(err, errsz, TP_ERR_MALFORMED,
+                              "field '%s': expected 32 lowercase hex characters", f->key);
         return check_cstr(o, f->key, need, err, errsz);
     case FK_MAGIC:
         if (o->type != MSGPACK_OBJECT_STR)
-            return ferr(err, errsz, TP_ERR_TYPE, "field 'magic': expected str");
+            return tp_err_set(err, errsz, TP_ERR_TYPE, "field 'magic': expected str");
         if (o->via.str.size != 4 || memcmp(o->via.str.ptr, TP_WIRE_MAGIC, 4) != 0)
-            return ferr(err, errsz, TP_ERR_VERSION, "field 'magic': expected \"%s\"",
-                        TP_WIRE_MAGIC);
+            return tp_err_set(err, errsz, TP_ERR_VERSION, "field 'magic': expected \"%s\"",
+                              TP_WIRE_MAGIC);
         return 0;
     case FK_U32:
         if (!get_int(o, 0, UINT32_MAX, &v))
-            return ferr(err, errsz, TP_ERR_TYPE, "field '%s': expected uint32", f->key);
+            return tp_err_set(err, errsz, TP_ERR_TYPE, "field '%s': expected uint32", f->key);
         return 0;
     case FK_I32:
         if (!get_int(o, INT32_MIN, INT32_MAX, &v))
-            return ferr(err, errsz, TP_ERR_TYPE, "field '%s': expected int32", f->key);
+            return tp_err_set(err, errsz, TP_ERR_TYPE, "field '%s': expected int32", f->key);
         return 0;
     case FK_I64:
         if (!get_int(o, INT64_MIN, INT64_MAX, &v))
-            return ferr(err, errsz, TP_ERR_TYPE, "field '%s': expected int64", f->key);
+            return tp_err_set(err, errsz, TP_ERR_TYPE, "field '%s': expected int64", f->key);
         return 0;
     case FK_U64:
         if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-            return ferr(err, errsz, TP_ERR_TYPE, "field '%s': expected uint64", f->key);
+            return tp_err_set(err, errsz, TP_ERR_TYPE, "field '%s': expected uint64", f->key);
         return 0;
     case FK_BOOL:
         if (o->type != MSGPACK_OBJECT_BOOLEAN)
-            return ferr(err, errsz, TP_ERR_TYPE, "field '%s': expected bool", f->key);
+            return tp_err_set(err, errsz, TP_ERR_TYPE, "field '%s': expected bool", f->key);
         return 0;
     case FK_BIN:
         if (o->type != MSGPACK_OBJECT_BIN)
-            return ferr(err, errsz, TP_ERR_TYPE, "field '%s': expected bin", f->key);
+            return tp_err_set(err, errsz, TP_ERR_TYPE, "field '%s': expected bin", f->key);
         *need = align8(*need) + o->via.bin.size;
         return 0;
     case FK_ARGV:
         if (o->type != MSGPACK_OBJECT_ARRAY)
-            return ferr(err, errsz, TP_ERR_TYPE, "field 'argv': expected array");
+            return tp_err_set(err, errsz, TP_ERR_TYPE, "field 'argv': expected array");
         *need = align8(*need) + ((size_t)o->via.array.size + 1) * sizeof(char *);
         for (uint32_t i = 0; i < o->via.array.size; i++) {
             char name[32];
@@ -386,16 +374,17 @@ static int check_message(int type, const msgpack_object **slot, char *err, size_
         /* reply_f: [1] ok, [2] ct, [5] code */
         bool ok = slot[1]->via.boolean;
         if (ok && !slot[2])
-            return ferr(err, errsz, TP_ERR_MISSING, "field 'ct': missing (required when ok)");
+            return tp_err_set(err, errsz, TP_ERR_MISSING, "field 'ct': missing (required when ok)");
         if (!ok && !slot[5])
-            return ferr(err, errsz, TP_ERR_MISSING, "field 'code': missing (required when not ok)");
+            return tp_err_set(err, errsz, TP_ERR_MISSING,
+                              "field 'code': missing (required when not ok)");
     } else if (type == TP_MSG_EVENTS) {
         /* events_f: [2] ev, [3] tx */
         const msgpack_object *ev = slot[2], *tx = slot[3];
         size_t n = ev->via.bin.size;
         if (n % sizeof(tp_event))
-            return ferr(err, errsz, TP_ERR_MALFORMED,
-                        "field 'ev': %zu bytes is not a whole number of 16-byte records", n);
+            return tp_err_set(err, errsz, TP_ERR_MALFORMED,
+                              "field 'ev': %zu bytes is not a whole number of 16-byte records", n);
         return tp_wire_check_events(ev->via.bin.ptr, n / sizeof(tp_event),
                                     tx ? tx->via.bin.ptr : NULL, tx ? tx->via.bin.size : 0, err,
                                     errsz);
@@ -420,7 +409,8 @@ static int convert(int type, const msgpack_object_map *body, tp_msg *ret, char *
             if (strlen(fs[f].key) != k->size || memcmp(fs[f].key, k->ptr, k->size) != 0)
                 continue;
             if (seen & (1u << f))
-                return ferr(err, errsz, TP_ERR_MALFORMED, "field '%s': appears twice", fs[f].key);
+                return tp_err_set(err, errsz, TP_ERR_MALFORMED, "field '%s': appears twice",
+                                  fs[f].key);
             seen |= 1u << f;
             if (body->ptr[i].val.type != MSGPACK_OBJECT_NIL)
                 slot[f] = &body->ptr[i].val;
@@ -437,7 +427,7 @@ static int convert(int type, const msgpack_object_map *body, tp_msg *ret, char *
     for (size_t f = 0; f < nf; f++) {
         if (!slot[f]) {
             if (fs[f].required)
-                return ferr(err, errsz, TP_ERR_MISSING, "field '%s': missing", fs[f].key);
+                return tp_err_set(err, errsz, TP_ERR_MISSING, "field '%s': missing", fs[f].key);
             continue;
         }
         if ((r = check_field(&fs[f], slot[f], &need, err, errsz)))
@@ -454,7 +444,7 @@ static int convert(int type, const msgpack_object_map *body, tp_msg *ret, char *
      * carry no strings. */
     arena a = {malloc(need + 8), 0};
     if (!a.p)
-        return ferr(err, errsz, -ENOMEM, "out of memory decoding a %zu-byte message", need);
+        return tp_err_set(err, errsz, -ENOMEM, "out of memory decoding a %zu-byte message", need);
     for (size_t f = 0; f < nf; f++)
         if (slot[f])
             fill_field(&fs[f], slot[f], &a, &m);
@@ -477,13 +467,13 @@ int tp_wire_decode(const uint8_t *payload, size_t len, tp_msg *ret, char *err, s
     /* Every value msgpack-c stores lives in its container's array: 24 bytes
      * each (map pairs are two). The spare bytes cover alignment. */
     if (!msgpack_zone_init(&zone, values * sizeof(msgpack_object) + 64))
-        return ferr(err, errsz, -ENOMEM, "out of memory decoding a %zu-byte payload", len);
+        return tp_err_set(err, errsz, -ENOMEM, "out of memory decoding a %zu-byte payload", len);
     msgpack_unpack_return ur = msgpack_unpack((const char *)payload, len, &off, &zone, &root);
     if (ur != MSGPACK_UNPACK_SUCCESS) {
         r = ur == MSGPACK_UNPACK_NOMEM_ERROR
-                ? ferr(err, errsz, -ENOMEM, "out of memory decoding a %zu-byte payload", len)
-                : ferr(err, errsz, TP_ERR_MALFORMED, "msgpack-c rejected the payload (%d)",
-                       (int)ur);
+                ? tp_err_set(err, errsz, -ENOMEM, "out of memory decoding a %zu-byte payload", len)
+                : tp_err_set(err, errsz, TP_ERR_MALFORMED, "msgpack-c rejected the payload (%d)",
+                             (int)ur);
         goto out;
     }
     int type = (int)root.via.array.ptr[0].via.u64;
