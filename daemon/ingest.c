@@ -50,7 +50,7 @@ struct tp_ingest {
     size_t nfuncs, funcs_cap, func_mem;
     itrace *open;
     size_t nopen;
-    itrace *orphans; /* discarded without an ABORT op (out of memory) */
+    itrace *orphans;                   /* discarded without an ABORT op (out of memory) */
     char dead[TP_INGEST_MAX_DEAD][33]; /* discarded traces: their frames are ignored */
     unsigned ndead, dead_pos;
     new_func *scratch; /* new functions of the batch being validated */
