@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,10 +29,26 @@ static bool abandoned(const tp_link *l)
     return l->abandon && *l->abandon;
 }
 
-int tp_link_probe(const char *path, int *ret_fd)
+/* Whether fd is still the socket we connected: a program may close every
+ * descriptor (daemonising) and open others under the same numbers, and a
+ * frame must never be written into someone else's file. */
+static int still_ours(const tp_link *l)
+{
+    struct stat st;
+    if (fstat(l->fd, &st) < 0 || (uint64_t)st.st_dev != l->dev || (uint64_t)st.st_ino != l->ino)
+        return -EBADF;
+    return 0;
+}
+
+/* A new socket connected to path. On a failed connect the socket is still
+ * returned in *ret (the caller disposes of it); ret->fd is -1 only when no
+ * socket could be made. */
+static int dial(const char *path, tp_link_fd *ret)
 {
     struct sockaddr_un sa;
+    struct stat st;
     size_t n = strlen(path);
+    ret->fd = -1;
     if (n == 0)
         return -ENOENT;
     if (n >= sizeof(sa.sun_path))
@@ -42,40 +59,71 @@ int tp_link_probe(const char *path, int *ret_fd)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
+    ret->fd = fd;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    ret->dev = (uint64_t)st.st_dev;
+    ret->ino = (uint64_t)st.st_ino;
     /* A Unix stream connect never blocks: it succeeds, or fails at once
      * (ENOENT, ECONNREFUSED, or EAGAIN when the backlog is full). */
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int e = errno == EINPROGRESS ? EAGAIN : errno;
-        close(fd);
-        return -e;
-    }
-    *ret_fd = fd;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return errno == EINPROGRESS ? -EAGAIN : -errno;
     return 0;
 }
 
-int tp_link_open(tp_link *l, const char *path, int fd, const volatile bool *abandon)
+int tp_link_probe(const char *path, tp_link_fd *ret)
+{
+    tp_link_fd f;
+    int r = dial(path, &f);
+    if (r) {
+        if (f.fd >= 0)
+            close(f.fd);
+        return r;
+    }
+    *ret = f;
+    return 0;
+}
+
+bool tp_link_fd_valid(const tp_link_fd *f)
+{
+    struct stat st;
+    return f->fd >= 0 && fstat(f->fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+           (uint64_t)st.st_dev == f->dev && (uint64_t)st.st_ino == f->ino;
+}
+
+void tp_link_fd_close(tp_link_fd *f)
+{
+    if (tp_link_fd_valid(f))
+        close(f->fd);
+    f->fd = -1;
+}
+
+int tp_link_open(tp_link *l, const char *path, const tp_link_fd *adopt,
+                 const volatile bool *abandon)
 {
     memset(l, 0, sizeof(*l));
     l->fd = -1;
     l->abandon = abandon;
-    if (fd < 0) {
-        int r = tp_link_probe(path, &fd);
-        if (r)
-            return r;
-    }
+    tp_link_fd f = {-1, 0, 0};
+    int r = 0;
+    if (adopt && tp_link_fd_valid(adopt))
+        f = *adopt;
+    else
+        r = dial(path, &f);
+    l->fd = f.fd;
+    l->dev = f.dev;
+    l->ino = f.ino;
+    if (r)
+        return r;
     l->rbuf = malloc(TP_LINK_MAX_REPLY + TP_WIRE_HEADER_SIZE);
-    if (!l->rbuf) {
-        close(fd);
-        return -ENOMEM;
-    }
-    l->fd = fd;
-    return 0;
+    return l->rbuf ? 0 : -ENOMEM;
 }
 
-void tp_link_close(tp_link *l)
+void tp_link_release(tp_link *l, tp_link_fd *ret)
 {
-    if (l->fd >= 0)
-        close(l->fd);
+    ret->fd = l->fd;
+    ret->dev = l->dev;
+    ret->ino = l->ino;
     l->fd = -1;
     free(l->rbuf);
     l->rbuf = NULL;
@@ -97,6 +145,9 @@ int tp_link_write(tp_link *l, const void *p, size_t n, int64_t stall_ns)
 {
     const uint8_t *b = p;
     int64_t last = tp_link_now();
+    int r = still_ours(l);
+    if (r)
+        return r;
     while (n) {
         if (abandoned(l))
             return -ECANCELED;
@@ -112,7 +163,7 @@ int tp_link_write(tp_link *l, const void *p, size_t n, int64_t stall_ns)
         int64_t left = last + stall_ns - tp_link_now();
         if (left <= 0)
             return -ETIMEDOUT;
-        int r = wait_fd(l, POLLOUT, left / 1000000 + 1);
+        r = wait_fd(l, POLLOUT, left / 1000000 + 1);
         if (r < 0)
             return r;
     }
@@ -144,8 +195,11 @@ static int take_frame(tp_link *l, tp_msg *ret)
 
 int tp_link_read(tp_link *l, int64_t deadline, tp_msg *ret)
 {
+    int r = still_ours(l);
+    if (r)
+        return r;
     for (;;) {
-        int r = take_frame(l, ret);
+        r = take_frame(l, ret);
         if (r)
             return r > 0 ? 0 : r;
         if (abandoned(l))

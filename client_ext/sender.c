@@ -36,13 +36,14 @@ static const int BACKOFF_MS[TRIES] = {0, 50, 100};
 #define BATCH_RECORDS 65536u
 
 #define ERRLEN 384
+#define GRAVES 64 /* sockets waiting to be closed */
 
 struct tp_upload {
     int refs;        /* atomic */
     tp_upload *next; /* queue or finished list (mu) */
     char *path;
     /* Set by submit, then the sender's. */
-    int fd;
+    tp_link_fd probe; /* the socket upload() connected, or fd -1 */
     tp_buf hello, pre, end;
     tp_evlog log;      /* shallow copy of the stopped session's log */
     char trace_id[33]; /* the session's id when it was submitted */
@@ -72,11 +73,14 @@ static struct {
     tp_upload *head, *tail; /* queue */
     size_t nqueued;
     tp_upload *inflight;
-    tp_upload *finished; /* finished, not reaped yet */
-    int has_finished;    /* atomic hint: finished != NULL */
-    char *ok_path;       /* where the last delivery was acknowledged, and when */
+    tp_upload *finished;       /* finished, not reaped yet */
+    int has_finished;          /* atomic hint: finished != NULL */
+    tp_link_fd graves[GRAVES]; /* sockets to close with the GIL held */
+    size_t ngraves;
+    tp_link_fd live; /* the socket being used, closed in a forked child */
+    char *ok_path;   /* where the last delivery was acknowledged, and when */
     int64_t ok_ns;
-} g = {.mu = PTHREAD_MUTEX_INITIALIZER, .py_ok = true};
+} g = {.mu = PTHREAD_MUTEX_INITIALIZER, .py_ok = true, .live = {.fd = -1}};
 
 /* Set at exit (or never): the thread stops at its next chance. */
 static volatile bool g_abandon;
@@ -94,7 +98,7 @@ int tp_upload_new(tp_upload **ret, const char *path)
         return -ENOMEM;
     }
     u->refs = 1;
-    u->fd = -1;
+    u->probe.fd = -1;
     u->state = TP_UPLOAD_NONE;
     *ret = u;
     return 0;
@@ -105,9 +109,7 @@ static void release_frames(tp_upload *u)
     tp_buf_free(&u->hello);
     tp_buf_free(&u->pre);
     tp_buf_free(&u->end);
-    if (u->fd >= 0)
-        close(u->fd);
-    u->fd = -1;
+    tp_link_fd_close(&u->probe); /* GIL held, or the only thread of a child */
 }
 
 void tp_upload_unref(tp_upload *u)
@@ -233,6 +235,8 @@ static int handshake(tp_upload *u, tp_link *l, bool *fatal, result *res)
     }
 }
 
+static void release_link(tp_link *l);
+
 static int connect_tries(tp_upload *u, tp_link *l, result *res)
 {
     int r = 0, tries = 0;
@@ -243,18 +247,21 @@ static int connect_tries(tp_upload *u, tp_link *l, result *res)
             break;
         }
         tries++;
-        int fd = u->fd;
-        u->fd = -1;
-        r = tp_link_open(l, u->path, fd, &g_abandon);
+        r = tp_link_open(l, u->path, &u->probe, &g_abandon);
+        u->probe.fd = -1; /* the link has it now (or it was no longer ours) */
+        pthread_mutex_lock(&g.mu);
+        g.live = (tp_link_fd){l->fd, l->dev, l->ino};
+        pthread_mutex_unlock(&g.mu);
         if (r) {
             say(res, "cannot connect: %s", tp_strerror(r));
+            release_link(l);
             continue;
         }
         bool fatal = false;
         r = handshake(u, l, &fatal, res);
         if (!r)
             return 0;
-        tp_link_close(l);
+        release_link(l);
         if (fatal)
             break;
     }
@@ -422,7 +429,7 @@ static void deliver(tp_upload *u, result *res)
         r = send_frame(&l, &u->end, "END", res);
     if (!r)
         r = wait_ack(&l, res);
-    tp_link_close(&l);
+    release_link(&l);
     res->state = r ? TP_UPLOAD_FAILED : TP_UPLOAD_ACKED;
 }
 
@@ -507,6 +514,27 @@ static bool await_job(void)
  * after that starts a new one): a process that forks after its uploads
  * finished forks with one thread, as it would without tracepatch (Python
  * 3.12+ warns about fork() in a multi-threaded process). */
+/* A socket the sender is done with goes to the graveyard, closed later by
+ * tp_sender_reap() with the GIL held: closing it here could race with a
+ * program closing every descriptor and opening others under the same
+ * numbers (we would then close one of its files). */
+static void release_link(tp_link *l)
+{
+    tp_link_fd f;
+    tp_link_release(l, &f);
+    if (f.fd < 0)
+        return;
+    pthread_mutex_lock(&g.mu);
+    g.live.fd = -1;
+    if (g.ngraves < GRAVES) {
+        g.graves[g.ngraves++] = f;
+        __atomic_store_n(&g.has_finished, 1, __ATOMIC_RELEASE);
+    } else {
+        tp_link_fd_close(&f); /* not expected: reap empties it after each upload */
+    }
+    pthread_mutex_unlock(&g.mu);
+}
+
 static void *sender_main(void *unused)
 {
     pthread_mutex_lock(&g.mu);
@@ -583,9 +611,7 @@ static void atfork_parent(void)
 /* An upload of the parent's, seen from the child: the parent sends it. */
 static void inherited(tp_upload *u)
 {
-    if (u->fd >= 0)
-        close(u->fd);
-    u->fd = -1;
+    tp_link_fd_close(&u->probe);
     u->state = TP_UPLOAD_NONE;
     u->quiet = true;
     u->next = g.finished;
@@ -601,6 +627,9 @@ static void atfork_child(void)
     g.running = false;
     g_abandon = false;
     g.reap_scheduled = false;
+    /* The parent's connection: tphd must see it close when the parent's
+     * sender closes it, not when this child exits. */
+    tp_link_fd_close(&g.live);
     if (g.inflight)
         inherited(g.inflight);
     g.inflight = NULL;
@@ -627,9 +656,10 @@ int tp_sender_setup(void)
 
 /* ---- the interpreter's side (GIL held) ---------------------------------------------- */
 
-int tp_sender_submit(tp_upload *u, tp_session *s, int fd, tp_buf *hello, tp_buf *pre, tp_buf *end)
+int tp_sender_submit(tp_upload *u, tp_session *s, const tp_link_fd *probe, tp_buf *hello,
+                     tp_buf *pre, tp_buf *end)
 {
-    u->fd = fd;
+    u->probe = *probe;
     u->hello = *hello;
     u->pre = *pre;
     u->end = *end;
@@ -669,12 +699,18 @@ void tp_sender_reap(void)
 {
     if (!__atomic_load_n(&g.has_finished, __ATOMIC_ACQUIRE))
         return;
+    tp_link_fd graves[GRAVES];
     pthread_mutex_lock(&g.mu);
     tp_upload *list = g.finished;
+    size_t ngraves = g.ngraves;
+    memcpy(graves, g.graves, ngraves * sizeof(*graves));
     g.finished = NULL;
+    g.ngraves = 0;
     g.reap_scheduled = false;
     __atomic_store_n(&g.has_finished, 0, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&g.mu);
+    for (size_t i = 0; i < ngraves; i++)
+        tp_link_fd_close(&graves[i]);
     while (list) {
         tp_upload *u = list;
         list = u->next;

@@ -218,7 +218,7 @@ static int build_frames(tp_session *s, tp_buf *hello, tp_buf *pre, tp_buf *end)
     return r;
 }
 
-static PyObject *hand_over(tp_session *s, tp_upload *u, int fd, bool required)
+static PyObject *hand_over(tp_session *s, tp_upload *u, tp_link_fd *probe, bool required)
 {
     const char *path = tp_upload_path(u);
     tp_buf hello = TP_BUF_INIT, pre = TP_BUF_INIT, end = TP_BUF_INIT;
@@ -227,13 +227,12 @@ static PyObject *hand_over(tp_session *s, tp_upload *u, int fd, bool required)
         tp_buf_free(&hello);
         tp_buf_free(&pre);
         tp_buf_free(&end);
-        if (fd >= 0)
-            close(fd);
+        tp_link_fd_close(probe);
         return not_sent(s, u, TP_UPLOAD_FAILED, "upload to tphd at %s failed: %s", path,
                         tp_strerror(r));
     }
     register_atexit();
-    r = tp_sender_submit(u, s, fd, &hello, &pre, &end);
+    r = tp_sender_submit(u, s, probe, &hello, &pre, &end);
     if (r == -ESHUTDOWN)
         return not_sent(s, u, required ? TP_UPLOAD_FAILED : TP_UPLOAD_NONE,
                         "not uploaded to tphd at %s: the interpreter is exiting", path);
@@ -279,13 +278,14 @@ PyObject *tp_up_upload(PyObject *self, PyObject *args, PyObject *kwds)
     if (s->start_pid != (long)getpid())
         return not_sent(s, u, TP_UPLOAD_NONE,
                         "recorded before a fork, in process %ld, which uploads it", s->start_pid);
-    int fd = -1, r = 0;
+    tp_link_fd probe = {-1, 0, 0};
+    int r = 0;
     if (!tp_sender_recently_reached(path))
-        r = tp_link_probe(path, &fd);
+        r = tp_link_probe(path, &probe);
     if (r && r != -EAGAIN)
         return not_sent(s, u, required ? TP_UPLOAD_FAILED : TP_UPLOAD_NONE,
                         "no tphd listening at %s (%s)", path, tp_strerror(r));
-    return hand_over(s, u, fd, required);
+    return hand_over(s, u, &probe, required);
 }
 
 /* ---- results ----------------------------------------------------------------------------- */

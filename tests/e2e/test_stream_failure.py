@@ -351,3 +351,36 @@ dump({"first": facts(t1), "second": facts(t2), "third": facts(t3),
     assert (third["state"], third["dropped"], third["errors"]) == ("none", 0, [])
     assert r.out["third_error"] == f"no tphd listening at {d.socket} (Connection refused)"
     assert third["cache"] and os.path.exists(third["cache"])
+
+
+def test_descriptors_closed_under_the_sender(tmp_path):
+    # A program that closes every descriptor right after a trace (as
+    # daemonising code does) and opens files that take the same numbers:
+    # nothing meant for tphd may ever land in them.
+    d = start_daemon(tmp_path)
+    env = client_env(tmp_path, d.socket)
+    body = '''
+big = "x" * 100
+def leaf(i, pad):
+    return i
+results = []
+for round in range(20):
+    with trace(label="r%d" % round, max_calls=30000) as t:
+        for i in range(20000):
+            leaf(i, big)
+    os.closerange(3, 256)
+    files = [open("victim-%d-%d" % (round, k), "w+") for k in range(8)]
+    t._session.wait_upload(10.0)
+    sizes = [os.fstat(f.fileno()).st_size for f in files]
+    for f in files:
+        f.close()
+    results.append((t.upload_state, sizes))
+dump(results)
+'''
+    try:
+        r = run_script(tmp_path, body, env, timeout=120)
+    finally:
+        d.stop()
+    assert (r.returncode, r.stderr) == (0, "")
+    assert all(sizes == [0] * 8 for _, sizes in r.out)
+    assert all(state in ("acked", "failed") for state, _ in r.out)
