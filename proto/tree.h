@@ -25,8 +25,7 @@
 #define TP_NODE_GEN        0x08 /* generator/coroutine: one node from first resume to completion */
 #define TP_NODE_FOLDED     0x10 /* stands for count > 1 consecutive sibling calls */
 #define TP_NODE_ARGS_MIXED 0x20 /* folded: the calls' args differ (args holds the first's) */
-#define TP_NODE_RET_MIXED  0x40 /* folded: the calls' return values differ (ret holds the first's) \
-                                 */
+#define TP_NODE_RET_MIXED  0x40 /* folded: the calls' returns differ (ret holds the first's) */
 
 /** An interned function. Strings are owned by the tree. */
 typedef struct tp_func {
