@@ -1,6 +1,5 @@
-/* The background sender: queue, thread, fork and exit handling, and the
- * delivery of one trace (handshake, FUNCS/BEGIN, EVENTS batches, END, ACK).
- * See sender.h for the design.
+/* The background sender: queue, thread, fork and exit handling (the
+ * delivery of one trace is in deliver.c). See sender.h for the design.
  *
  * Locking: one mutex guards the queue, the finished list, and every
  * upload's state and results. The thread holds it only to take a job and to
@@ -10,60 +9,16 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "link.h"
-#include "tp_err.h"
+#include "sender_priv.h"
 
-/* Delivery bounds. Connecting and the handshake are tried TRIES times, the
- * tries BACKOFF_MS apart, each waiting HANDSHAKE_NS for WELCOME: an absent or
- * stopped daemon costs at most about 1 s of the sender's time. Once BEGIN is
- * sent a failure is final: trying again would store the trace twice. */
-#define TRIES         3
-#define HANDSHAKE_NS  (250 * 1000000LL)
-#define STALL_NS      (1000 * 1000000LL) /* no byte written for this long: give up */
-#define ACK_NS        (2000 * 1000000LL) /* END sent -> ACK */
-#define ERROR_PEEK_NS (100 * 1000000LL)  /* after a failed write: look for an ERROR */
-#define LINGER_NS     (50 * 1000000LL)   /* idle this long: the thread ends */
-static const int BACKOFF_MS[TRIES] = {0, 50, 100};
-
-/* EVENTS batches: flushed before they pass either bound (PROTOCOL.md 2). */
-#define BATCH_BYTES   (4u << 20)
-#define BATCH_RECORDS 65536u
-
-#define ERRLEN 384
-#define GRAVES 64 /* sockets waiting to be closed */
-
-struct tp_upload {
-    int refs;        /* atomic */
-    tp_upload *next; /* queue or finished list (mu) */
-    char *path;
-    /* Set by submit, then the sender's. */
-    tp_link_fd probe; /* the socket upload() connected, or fd -1 */
-    tp_buf hello, pre, end;
-    tp_evlog log;      /* shallow copy of the stopped session's log */
-    char trace_id[33]; /* the session's id when it was submitted */
-    PyObject *owner;   /* strong reference to the session, released by reap */
-    /* Results: written under mu while PENDING, immutable afterwards. */
-    int state;
-    bool quiet; /* settled by a fork: nothing to report */
-    uint64_t dropped;
-    char stored_id[33];
-    char *url;
-    char *error;
-};
-
-/* What one delivery found out. */
-typedef struct result {
-    int state;
-    char stored_id[33];
-    char *url;
-    char error[ERRLEN];
-} result;
+/* The thread ends when it has had nothing to do for this long. */
+#define LINGER_NS (50 * 1000000LL)
+#define GRAVES    64 /* sockets waiting to be closed */
 
 static struct {
     pthread_mutex_t mu;
@@ -82,8 +37,7 @@ static struct {
     int64_t ok_ns;
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .py_ok = true, .live = {.fd = -1}};
 
-/* Set at exit (or never): the thread stops at its next chance. */
-static volatile bool g_abandon;
+volatile bool tp_sender_abandon; /* see sender_priv.h */
 
 /* ---- uploads ------------------------------------------------------------------ */
 
@@ -166,273 +120,6 @@ const char *tp_upload_path(const tp_upload *u)
     return u->path;
 }
 
-/* ---- delivery (the sender thread, no GIL) ----------------------------------------- */
-
-static void say(result *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(result *res, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(res->error, sizeof(res->error), fmt, ap);
-    va_end(ap);
-}
-
-static const char *errtext(int r)
-{
-    if (r == -ETIMEDOUT)
-        return "timed out";
-    if (r == -ECANCELED)
-        return "the interpreter exited first";
-    if (r == -ECONNRESET || r == -EPIPE)
-        return "tphd closed the connection";
-    return tp_strerror(r);
-}
-
-/* Sleep ms in slices, unless abandoned. Returns false when abandoned. */
-static bool nap(int ms)
-{
-    while (ms > 0 && !g_abandon) {
-        int step = ms < 20 ? ms : 20;
-        struct timespec ts = {0, (long)step * 1000000L};
-        nanosleep(&ts, NULL);
-        ms -= step;
-    }
-    return !g_abandon;
-}
-
-/* HELLO, then WELCOME (or ERROR). Returns 0, or an error with *fatal set
- * when trying again cannot help. */
-static int handshake(tp_upload *u, tp_link *l, bool *fatal, result *res)
-{
-    int r = tp_link_write(l, u->hello.data, u->hello.len, HANDSHAKE_NS);
-    if (r) {
-        say(res, "sending HELLO failed: %s", errtext(r));
-        return r;
-    }
-    int64_t deadline = tp_link_now() + HANDSHAKE_NS;
-    for (;;) {
-        tp_msg m;
-        r = tp_link_read(l, deadline, &m);
-        if (r) {
-            say(res, "no WELCOME from tphd: %s", errtext(r));
-            *fatal = r == -ECANCELED;
-            return r;
-        }
-        if (m.type == TP_MSG_ERROR) {
-            say(res, "tphd refused the connection: %s", m.message);
-            *fatal = true;
-            return m.code ? m.code : TP_ERR_SEQUENCE;
-        }
-        if (m.type != TP_MSG_WELCOME)
-            continue; /* an unknown message: ignored (PROTOCOL.md 5.5) */
-        if (m.version != TP_WIRE_VERSION || !(m.caps & TP_CAP_ACK)) {
-            say(res, "tphd speaks protocol %u%s; this tracepatch speaks %u with ACK",
-                (unsigned)m.version, m.caps & TP_CAP_ACK ? "" : " without ACK", TP_WIRE_VERSION);
-            *fatal = true;
-            return TP_ERR_VERSION;
-        }
-        return 0;
-    }
-}
-
-static void release_link(tp_link *l);
-
-static int connect_tries(tp_upload *u, tp_link *l, result *res)
-{
-    int r = 0, tries = 0;
-    for (int i = 0; i < TRIES; i++) {
-        if (!nap(BACKOFF_MS[i])) {
-            r = -ECANCELED;
-            say(res, "%s", errtext(r));
-            break;
-        }
-        tries++;
-        r = tp_link_open(l, u->path, &u->probe, &g_abandon);
-        u->probe.fd = -1; /* the link has it now (or it was no longer ours) */
-        pthread_mutex_lock(&g.mu);
-        g.live = (tp_link_fd){l->fd, l->dev, l->ino};
-        pthread_mutex_unlock(&g.mu);
-        if (r) {
-            say(res, "cannot connect: %s", tp_strerror(r));
-            release_link(l);
-            continue;
-        }
-        bool fatal = false;
-        r = handshake(u, l, &fatal, res);
-        if (!r)
-            return 0;
-        release_link(l);
-        if (fatal)
-            break;
-    }
-    if (tries > 1) {
-        size_t n = strlen(res->error);
-        snprintf(res->error + n, sizeof(res->error) - n, " (%d tries)", tries);
-    }
-    return r;
-}
-
-/* After a failed write the daemon may have said why before closing. */
-static void peek_error(tp_link *l, int r, const char *what, result *res)
-{
-    tp_msg m;
-    int64_t deadline = tp_link_now() + ERROR_PEEK_NS;
-    while (r != -ECANCELED && tp_link_read(l, deadline, &m) == 0) {
-        if (m.type == TP_MSG_ERROR) {
-            say(res, "tphd refused the trace: %s", m.message);
-            return;
-        }
-    }
-    say(res, "sending %s failed: %s", what, errtext(r));
-}
-
-static int send_frame(tp_link *l, const tp_buf *b, const char *what, result *res)
-{
-    int r = tp_link_write(l, b->data, b->len, STALL_NS);
-    if (r)
-        peek_error(l, r, what, res);
-    return r;
-}
-
-/* Append one text entry, cut to the wire's string limit (at a UTF-8
- * character boundary) if it is longer. */
-static void put_text(tp_buf *t, const char *s, size_t n)
-{
-    if (n > TP_WIRE_MAX_STRING) {
-        n = TP_WIRE_MAX_STRING;
-        while (n && ((unsigned char)s[n] & 0xc0) == 0x80)
-            n--;
-    }
-    uint8_t len[4] = {(uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
-    tp_buf_append(t, len, 4);
-    tp_buf_append(t, s, n);
-}
-
-static size_t text_size(size_t n)
-{
-    return 4 + (n > TP_WIRE_MAX_STRING ? TP_WIRE_MAX_STRING : n);
-}
-
-typedef struct batch {
-    tp_buf recs, text, out;
-    uint32_t n, seq;
-} batch;
-
-static int flush_batch(tp_upload *u, tp_link *l, batch *b, result *res)
-{
-    tp_msg m;
-    memset(&m, 0, sizeof(m));
-    m.type = TP_MSG_EVENTS;
-    m.trace = u->trace_id;
-    m.seq = b->seq;
-    m.records = b->recs.data;
-    m.nrecords = b->n;
-    m.text = b->text.data;
-    m.text_len = b->text.len;
-    int r = tp_buf_error(&b->recs) ? -ENOMEM : tp_buf_error(&b->text);
-    if (!r)
-        r = tp_wire_encode(&m, &b->out);
-    if (r) {
-        say(res, "encoding EVENTS failed: %s", tp_strerror(r));
-        return r;
-    }
-    r = send_frame(l, &b->out, "EVENTS", res);
-    tp_buf_reset(&b->recs);
-    tp_buf_reset(&b->text);
-    tp_buf_reset(&b->out);
-    b->n = 0;
-    b->seq++;
-    return r;
-}
-
-/* The log in EVENTS frames: the records as they are (they already have the
- * wire layout) and the text entries they own. */
-static int send_events(tp_upload *u, tp_link *l, result *res)
-{
-    batch b = {TP_BUF_INIT, TP_BUF_INIT, TP_BUF_INIT, 0, 0};
-    tp_evlog_iter it;
-    const tp_event *ev;
-    int r = 0;
-    tp_evlog_iter_init(&it, &u->log);
-    while (!r && tp_evlog_next(&it, &ev)) {
-        unsigned nt = (ev->flags & TP_EVF_TEXT) ? tp_event_text_entries(ev->kind) : 0;
-        const char *s[2] = {NULL, NULL};
-        size_t n[2] = {0, 0}, need = sizeof(tp_event);
-        for (unsigned i = 0; i < nt; i++) {
-            if (!tp_evlog_next_text(&it, &s[i], &n[i])) {
-                say(res, "the event log's text ends early (record %u)", b.n);
-                r = TP_ERR_MALFORMED;
-                break;
-            }
-            need += text_size(n[i]);
-        }
-        if (r)
-            break;
-        if (b.n && (b.n == BATCH_RECORDS || b.recs.len + b.text.len + need > BATCH_BYTES))
-            r = flush_batch(u, l, &b, res);
-        if (r)
-            break;
-        tp_buf_append(&b.recs, ev, sizeof(*ev));
-        for (unsigned i = 0; i < nt; i++)
-            put_text(&b.text, s[i], n[i]);
-        b.n++;
-    }
-    if (!r && b.n)
-        r = flush_batch(u, l, &b, res);
-    tp_buf_free(&b.recs);
-    tp_buf_free(&b.text);
-    tp_buf_free(&b.out);
-    return r;
-}
-
-static int wait_ack(tp_link *l, result *res)
-{
-    int64_t deadline = tp_link_now() + ACK_NS;
-    for (;;) {
-        tp_msg m;
-        int r = tp_link_read(l, deadline, &m);
-        if (r == -ETIMEDOUT) {
-            say(res, "no ACK from tphd within %lld ms (it may still store the trace)",
-                ACK_NS / 1000000);
-            return r;
-        }
-        if (r) {
-            say(res, "waiting for the ACK failed: %s", errtext(r));
-            return r;
-        }
-        if (m.type == TP_MSG_ERROR) {
-            say(res, "tphd did not store the trace: %s", m.message);
-            return m.code ? m.code : TP_ERR_DB;
-        }
-        if (m.type != TP_MSG_ACK)
-            continue;
-        /* One trace per connection: this ACK is ours, under whatever id
-         * tphd stored it (a fresh one when ours was taken). */
-        snprintf(res->stored_id, sizeof(res->stored_id), "%s", m.trace);
-        if (m.url && !(res->url = strdup(m.url))) {
-            say(res, "out of memory");
-            return -ENOMEM;
-        }
-        return 0;
-    }
-}
-
-static void deliver(tp_upload *u, result *res)
-{
-    tp_link l = {.fd = -1};
-    int r = connect_tries(u, &l, res);
-    if (!r)
-        r = send_frame(&l, &u->pre, "FUNCS/BEGIN", res);
-    if (!r)
-        r = send_events(u, &l, res);
-    if (!r)
-        r = send_frame(&l, &u->end, "END", res);
-    if (!r)
-        r = wait_ack(&l, res);
-    release_link(&l);
-    res->state = r ? TP_UPLOAD_FAILED : TP_UPLOAD_ACKED;
-}
-
 /* ---- the thread ---------------------------------------------------------------- */
 
 static void deadline_ts(struct timespec *ts, int64_t at)
@@ -479,9 +166,9 @@ static void note_reached_locked(tp_upload *u, bool ok)
     g.ok_ns = tp_link_now();
 }
 
-static void publish_locked(tp_upload *u, result *res)
+static void publish_locked(tp_upload *u, tp_delivery *res)
 {
-    char full[ERRLEN + 256];
+    char full[sizeof(res->error) + 256];
     u->state = res->state;
     note_reached_locked(u, res->state == TP_UPLOAD_ACKED);
     if (res->state == TP_UPLOAD_ACKED) {
@@ -503,22 +190,25 @@ static bool await_job(void)
 {
     struct timespec ts;
     deadline_ts(&ts, tp_link_now() + LINGER_NS);
-    while (!g.head && !g_abandon) {
+    while (!g.head && !tp_sender_abandon) {
         if (pthread_cond_timedwait(&g.work, &g.mu, &ts) == ETIMEDOUT && !g.head)
             return false;
     }
-    return !g_abandon;
+    return !tp_sender_abandon;
 }
 
-/* The thread ends when it has had nothing to do for LINGER_NS (a submit
- * after that starts a new one): a process that forks after its uploads
- * finished forks with one thread, as it would without tracepatch (Python
- * 3.12+ warns about fork() in a multi-threaded process). */
+void tp_sender_link_opened(const tp_link *l)
+{
+    pthread_mutex_lock(&g.mu);
+    g.live = (tp_link_fd){l->fd, l->dev, l->ino};
+    pthread_mutex_unlock(&g.mu);
+}
+
 /* A socket the sender is done with goes to the graveyard, closed later by
  * tp_sender_reap() with the GIL held: closing it here could race with a
  * program closing every descriptor and opening others under the same
  * numbers (we would then close one of its files). */
-static void release_link(tp_link *l)
+void tp_sender_link_release(tp_link *l)
 {
     tp_link_fd f;
     tp_link_release(l, &f);
@@ -535,6 +225,10 @@ static void release_link(tp_link *l)
     pthread_mutex_unlock(&g.mu);
 }
 
+/* The thread ends when it has had nothing to do for LINGER_NS (a submit
+ * after that starts a new one): a process that forks after its uploads
+ * finished forks with one thread, as it would without tracepatch (Python
+ * 3.12+ warns about fork() in a multi-threaded process). */
 static void *sender_main(void *unused)
 {
     pthread_mutex_lock(&g.mu);
@@ -550,9 +244,9 @@ static void *sender_main(void *unused)
         g.inflight = u;
         pthread_mutex_unlock(&g.mu);
 
-        result res;
+        tp_delivery res;
         memset(&res, 0, sizeof(res));
-        deliver(u, &res);
+        tp_deliver(u, &res);
 
         pthread_mutex_lock(&g.mu);
         g.inflight = NULL;
@@ -625,7 +319,7 @@ static void atfork_child(void)
     pthread_mutex_init(&g.mu, NULL);
     init_conds();
     g.running = false;
-    g_abandon = false;
+    tp_sender_abandon = false;
     g.reap_scheduled = false;
     /* The parent's connection: tphd must see it close when the parent's
      * sender closes it, not when this child exits. */
@@ -760,7 +454,7 @@ bool tp_sender_flush(int64_t timeout_ns)
     ok = !g.head && !g.inflight;
     g.exiting = true;
     g.py_ok = false;
-    g_abandon = true;
+    tp_sender_abandon = true;
     pthread_cond_broadcast(&g.work);
     pthread_mutex_unlock(&g.mu);
     Py_END_ALLOW_THREADS tp_sender_reap();

@@ -1,0 +1,52 @@
+/* Private to the sender's two files: sender.c (queue, thread, fork, exit)
+ * and deliver.c (one trace over the wire). */
+#ifndef TP_SENDER_PRIV_H
+#define TP_SENDER_PRIV_H
+
+#include "link.h"
+#include "sender.h"
+
+/** One trace handed to the sender (sender.h). Fields marked "mu" are
+ *  guarded by the sender's mutex; the frames, probe and log are the sender
+ *  thread's once submitted. */
+struct tp_upload {
+    int refs;        /* atomic */
+    tp_upload *next; /* queue or finished list (mu) */
+    char *path;
+    /* Set by submit, then the sender's. */
+    tp_link_fd probe; /* the socket upload() connected, or fd -1 */
+    tp_buf hello, pre, end;
+    tp_evlog log;      /* shallow copy of the stopped session's log */
+    char trace_id[33]; /* the session's id when it was submitted */
+    PyObject *owner;   /* strong reference to the session, released by reap */
+    /* Results: written under mu while PENDING, immutable afterwards. */
+    int state;
+    bool quiet; /* settled by a fork: nothing to report */
+    uint64_t dropped;
+    char stored_id[33];
+    char *url;
+    char *error;
+};
+
+/** What one delivery found out. */
+typedef struct tp_delivery {
+    int state;          /* TP_UPLOAD_ACKED or TP_UPLOAD_FAILED */
+    char stored_id[33]; /* ACKED: the id tphd stored the trace under */
+    char *url;          /* ACKED: malloc'd report URL, or NULL */
+    char error[384];    /* FAILED: why */
+} tp_delivery;
+
+/** Set when the interpreter exits without waiting any longer: the thread
+ *  and its I/O stop at their next chance. */
+extern volatile bool tp_sender_abandon;
+
+/** Deliver u (the sender thread, no GIL); *res says how it went. */
+void tp_deliver(tp_upload *u, tp_delivery *res);
+
+/** The link is open (or was tried): remember its socket, which a forked
+ *  child must close. */
+void tp_sender_link_opened(const tp_link *l);
+/** The sender is done with l: its socket is closed later, with the GIL. */
+void tp_sender_link_release(tp_link *l);
+
+#endif
