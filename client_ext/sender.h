@@ -9,7 +9,7 @@
  * reference to the session, whose log no longer changes once stopped, and
  * the sender thread reads it without the GIL. The thread connects, shakes
  * hands, streams EVENTS batches, sends END and waits for the ACK, all with
- * deadlines (see sender.c for the numbers). When the daemon is absent or too
+ * deadlines (see deliver.c for the numbers). When the daemon is absent or too
  * slow the upload fails after a bounded number of tries and its events count
  * as dropped; the trace stays complete in the process.
  *

@@ -219,3 +219,24 @@ dump({"before": before, "during": during, "after": after, "info": _tracepatch._s
     assert r.out["states"] == ["acked", "acked"]  # a new thread took the second one
     assert r.out["info"]["pending"] == 0
     assert sorted(s["label"] for s in logs(env)) == ["again", "idle"]
+
+
+def test_last_trace_of_a_program_is_delivered_at_exit(tmp_path, env):
+    # Nothing waits for the upload: the interpreter's exit flush does. (The
+    # trace is big enough, 100,001 events, to be still under way when the
+    # script ends.)
+    body = '''
+def leaf(i):
+    return i
+
+with trace(label="last-words", max_calls=60000) as t:
+    for i in range(50000):
+        leaf(i)
+dump(facts(t))
+'''
+    r = run_script(tmp_path, body, env)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.out["state"] == "pending" and r.out["cache"] is None
+    [s] = logs(env)
+    assert (s["id"], s["label"], s["calls"], s["status"]) == \
+        (r.out["trace_id"], "last-words", 50000, "complete")
