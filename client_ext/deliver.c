@@ -21,6 +21,11 @@
 #define ERROR_PEEK_NS (100 * 1000000LL)  /* after a failed write: look for an ERROR */
 static const int BACKOFF_MS[TRIES] = {0, 50, 100};
 
+/* The event log's records go on the wire as they are (event.h): that is the
+ * wire's little-endian layout only on a little-endian host. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "deliver.c sends tp_event records unconverted: add byte swapping first");
+
 /* EVENTS batches: flushed before they pass either bound (PROTOCOL.md 2). */
 #define BATCH_BYTES   (4u << 20)
 #define BATCH_RECORDS 65536u
