@@ -80,12 +80,26 @@ class Daemon:
         args = [str(TPHD), "--socket", str(self.socket), "--db", str(self.db), *extra_args]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=base_env(tmp_path))
+        # The socket file appears at bind(), a moment before listen(): wait
+        # until a connection is accepted.
         deadline = time.monotonic() + 20
-        while not self.socket.exists():
+        while not self._accepts():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError("tphd did not start: " + self.read_log())
             time.sleep(0.02)
+
+    def _accepts(self):
+        import socket
+
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(str(self.socket))
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
 
     def read_log(self):
         self.log.flush()

@@ -42,6 +42,9 @@ def _isolated(tmp_path, monkeypatch):
     for name in list(os.environ):
         if name.startswith("TRACEPATCH_") or name == "NO_COLOR":
             monkeypatch.delenv(name)
+    # No test here may reach a tphd the machine happens to run: point the
+    # default daemon at a socket where nothing listens (tests/e2e use real ones).
+    monkeypatch.setenv("TRACEPATCH_SOCKET", str(tmp_path / "no-tphd.sock"))
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
