@@ -11,6 +11,7 @@ import pytest
 
 import tphd_wire
 from tphd_wire import (ACK, CAP_ACK, CAP_QUERY, ERR, ERROR, MS, QUERY, TPHD, Conn, Daemon,
+                       assert_clean_stop,
                        Events, simple_trace, wait_for)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(TPHD), reason=f"{TPHD} not built")
@@ -31,7 +32,7 @@ T3 = "ffff" + "0" * 28
 def tphd(tmp_path):
     d = Daemon(TPHD, tmp_path).start()
     yield d
-    assert d.stop() == 0, d.read_log()
+    assert_clean_stop(d)
 
 
 def send_simple(d, trace=T1, label="t", t0=1_700_000_000 * 10**9):
@@ -369,7 +370,7 @@ def test_reply_larger_than_a_frame_comes_in_chunks(tphd):
 def test_restart_keeps_data(tmp_path):
     d = Daemon(TPHD, tmp_path).start()
     send_simple(d, T1)
-    assert d.stop() == 0
+    assert_clean_stop(d)
     assert os.stat(d.db).st_mode & 0o777 == 0o600
     assert os.stat(os.path.dirname(d.db)).st_mode & 0o777 == 0o700
     assert os.stat(os.path.dirname(d.sock)).st_mode & 0o777 == 0o700
@@ -381,7 +382,7 @@ def test_restart_keeps_data(tmp_path):
         assert [t["id"] for t in c.qjson("list")["traces"]] == [T1]
         ok, ct, body = c.query("tree", {"id": T1, "header": False, "folded": False})
         assert body.decode().count("app.helper") == 3
-    assert d.stop() == 0
+    assert_clean_stop(d)
 
 
 def test_stale_socket_is_replaced(tmp_path):
@@ -393,7 +394,7 @@ def test_stale_socket_is_replaced(tmp_path):
     d.start()
     with d.connect() as c:
         assert c.welcome["v"] == 1
-    assert d.stop() == 0
+    assert_clean_stop(d)
 
 
 def test_live_daemon_is_an_error(tphd, tmp_path):

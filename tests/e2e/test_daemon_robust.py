@@ -13,6 +13,7 @@ import pytest
 
 import tphd_wire
 from tphd_wire import (ACK, ERR, ERROR, EVENTS, HELLO, MS, QUERY, TPHD, Conn, Daemon, Events, frame,
+                       assert_clean_stop,
                        simple_trace, wait_for)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(TPHD), reason=f"{TPHD} not built")
@@ -96,7 +97,7 @@ def test_kill_9_during_ingest_loses_nothing_acknowledged(tmp_path):
         for t in sample:
             st = c.qjson("stats", {"id": t, "format": "json"})
             assert st["calls"] == acked[t]
-    assert d.stop() == 0
+    assert_clean_stop(d)
 
 
 # ---- many clients ------------------------------------------------------------------
@@ -134,7 +135,7 @@ def test_100_concurrent_clients_all_stored_exactly(tmp_path):
             ok, ct, csv = c.query("export", {"id": tid(k), "format": "csv"})
             assert len(csv.decode().splitlines()) == 1 + 500 + k
         assert c.qjson("status")["events_total"] == sum(2 * (500 + k) for k in range(100))
-    assert d.stop() == 0
+    assert_clean_stop(d)
 
 
 def test_back_pressure_with_a_tiny_queue_stores_everything(tmp_path):
@@ -145,7 +146,7 @@ def test_back_pressure_with_a_tiny_queue_stores_everything(tmp_path):
         send_calls(c, tid(1), 200000, batch=20000, arg="x" * 40)
         assert c.recv() == (ACK, {"trace": tid(1)})
         assert c.qjson("get", {"id": tid(1)})["events"] == 400000
-    assert d.stop() == 0
+    assert_clean_stop(d)
 
 
 # ---- hostile clients -----------------------------------------------------------------
@@ -240,7 +241,7 @@ def test_hostile_clients_beside_a_good_one(tmp_path):
     assert all(m == (ACK, {"trace": tid(i, "a")}) for i, m in enumerate(good_acks))
     with d.connect() as c:
         assert c.qjson("status")["traces"] == len(good_acks)
-    assert d.stop() == 0
+    assert_clean_stop(d)
 
 
 def test_peer_process_is_stamped(tmp_path):
@@ -252,7 +253,7 @@ def test_peer_process_is_stamped(tmp_path):
     with open(f"/proc/{os.getpid()}/stat") as f:
         start = int(f.read().rsplit(")", 1)[1].split()[19])
     assert (g["uid"], g["pid"], g["pstart"]) == (os.getuid(), os.getpid(), start)
-    assert d.stop() == 0
+    assert_clean_stop(d)
 
 
 # ---- retention -------------------------------------------------------------------------
@@ -273,7 +274,7 @@ def test_retention_by_age_and_size(tmp_path):
             assert c.recv()[0] == ACK
         simple_trace(c, tid(100), t0=now - 10 * 86400 * 10**9)  # ten days old
         assert c.recv()[0] == ACK
-    assert d.stop() == 0
+    assert_clean_stop(d)
     size = os.path.getsize(d.db)
     assert size > 4 << 20
     d.extra = ["--retention", "7d", "--max-db-size", "2M"]
@@ -284,7 +285,7 @@ def test_retention_by_age_and_size(tmp_path):
         assert left
         # The newest survive, the oldest went first.
         assert left == [tid(k) for k in range(9, 9 - len(left), -1)]
-    assert d.stop() == 0
+    assert_clean_stop(d)
     # Freed pages went back to the file system (they reach the main file at
     # the checkpoint on the way out).
     assert os.path.getsize(d.db) < 3 << 20
@@ -301,5 +302,5 @@ def test_shutdown_does_not_wait_forever_for_a_client_that_reads_nothing(tmp_path
         c.send(QUERY, {"id": c.qid, "op": "export", "args": '{"id": "%s"}' % tid(1)})
         time.sleep(1)
         t0 = time.time()
-        assert d.stop(timeout=60) == 0
+        assert_clean_stop(d, timeout=60)
         assert time.time() - t0 < 20

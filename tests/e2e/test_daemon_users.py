@@ -10,7 +10,7 @@ import tempfile
 import pytest
 
 import tphd_wire
-from tphd_wire import ACK, ERR, TPHD, Conn, Daemon, simple_trace
+from tphd_wire import ACK, ERR, TPHD, Conn, Daemon, assert_clean_stop, simple_trace
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(TPHD), reason=f"{TPHD} not built"),
@@ -70,7 +70,7 @@ def shared():
     os.chmod(d.sock, 0o666)
     yield d
     try:
-        assert d.stop() == 0
+        assert_clean_stop(d)
     finally:
         shutil.rmtree(tmp)
 

@@ -285,6 +285,13 @@ class Daemon:
         self.proc.wait()
 
 
+def assert_clean_stop(d, **kw):
+    """Stops d (SIGTERM) and asserts it exited with status 0; on failure the
+    message is the end of tphd's log (a sanitizer report, a second signal)."""
+    rc = d.stop(**kw)
+    assert rc == 0, f"tphd exited with {rc}; its log ends:\n{d.read_log()[-6000:]}"
+
+
 def tphd_binary():
     """$TPHD, else $TRACEPATCH_BUILD/daemon/tphd, else <repo>/build/daemon/tphd."""
     b = os.environ.get("TPHD")
