@@ -148,8 +148,25 @@ static void put_hex_escape(rw *w, Py_UCS4 c)
     put_ascii(w, b, (size_t)n);
 }
 
-/* repr() of an exact str. The quote is chosen as repr() does, from the part
- * of the text that can be shown, so a huge string is never scanned whole. */
+/* The escapes str and bytes reprs share: the quote in use, backslash, tab,
+ * newline and carriage return. Returns whether c was one (and written). */
+static bool put_repr_escape(rw *w, Py_UCS4 c, char q)
+{
+    if (c == (Py_UCS4)q || c == '\\') {
+        char b[2] = {'\\', (char)c};
+        put_ascii(w, b, 2);
+    } else if (c == '\t') {
+        put_lit(w, "\\t");
+    } else if (c == '\n') {
+        put_lit(w, "\\n");
+    } else if (c == '\r') {
+        put_lit(w, "\\r");
+    } else {
+        return false;
+    }
+    return true;
+}
+
 /* Whether the ASCII text needs no escape and no double quotes. */
 static bool plain_ascii(const unsigned char *p, Py_ssize_t n)
 {
@@ -161,6 +178,8 @@ static bool plain_ascii(const unsigned char *p, Py_ssize_t n)
     return true;
 }
 
+/* repr() of an exact str. The quote is chosen as repr() does, from the part
+ * of the text that can be shown, so a huge string is never scanned whole. */
 static void render_str(rw *w, PyObject *s)
 {
     Py_ssize_t len = PyUnicode_GET_LENGTH(s);
@@ -197,15 +216,8 @@ static void render_str(rw *w, PyObject *s)
             } else {
                 put_cp(w, c);
             }
-        } else if (c == (Py_UCS4)q || c == '\\') {
-            char b[2] = {'\\', (char)c};
-            put_ascii(w, b, 2);
-        } else if (c == '\t') {
-            put_lit(w, "\\t");
-        } else if (c == '\n') {
-            put_lit(w, "\\n");
-        } else if (c == '\r') {
-            put_lit(w, "\\r");
+        } else if (put_repr_escape(w, c, q)) {
+            continue;
         } else if (c < ' ' || c == 0x7f) {
             put_hex_escape(w, c);
         } else if (Py_UNICODE_ISPRINTABLE(c)) {
@@ -243,15 +255,8 @@ static void render_bytes(rw *w, PyObject *o)
     put_ascii(w, &q, 1);
     for (Py_ssize_t i = 0; i < len && !w->full; i++) {
         unsigned char c = p[i];
-        if (c == (unsigned char)q || c == '\\') {
-            char b[2] = {'\\', (char)c};
-            put_ascii(w, b, 2);
-        } else if (c == '\t') {
-            put_lit(w, "\\t");
-        } else if (c == '\n') {
-            put_lit(w, "\\n");
-        } else if (c == '\r') {
-            put_lit(w, "\\r");
+        if (put_repr_escape(w, c, q)) {
+            continue;
         } else if (c < ' ' || c >= 0x7f) {
             put_hex_escape(w, c);
         } else {
