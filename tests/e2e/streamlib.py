@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tphlib import BUILD, TPH, TPHD, Daemon, base_env, tph
+from tphlib import BUILD, DEMO_APP, TPH, TPHD, Daemon, base_env, tph
 
 needs_binaries = pytest.mark.skipif(not (TPH.exists() and TPHD.exists()),
                                     reason=f"{TPHD} or {TPH} not built")
@@ -93,25 +93,7 @@ from tracepatch import trace
 from tracepatch import _tracepatch
 OUT = sys.argv[1]
 
-def load_user(uid):
-    return {"id": uid, "name": "Alice"}
-
-def validate(user):
-    return user["name"] != ""
-
-def parse(text):
-    return int(text)
-
-def handle_request(uid):
-    user = load_user(uid)
-    for _ in range(3):
-        validate(user)
-    try:
-        parse("x")
-    except ValueError:
-        pass
-    return user
-
+''' + DEMO_APP + '''
 def facts(t, **more):
     d = {"trace_id": t.trace_id, "label": t.label, "calls": t.call_count,
          "dropped": t.dropped, "errors": t.errors, "state": t.upload_state,

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tphlib import base_env, needs_tph, tph
+from tphlib import DEMO_APP, base_env, needs_tph, tph
 
 pytestmark = needs_tph
 
@@ -16,25 +16,7 @@ SCRIPT = r'''
 import json, sys
 from tracepatch import trace
 
-def load_user(uid):
-    return {"id": uid, "name": "Alice"}
-
-def validate(user):
-    return user["name"] != ""
-
-def parse(text):
-    return int(text)
-
-def handle_request(uid):
-    user = load_user(uid)
-    for _ in range(3):
-        validate(user)
-    try:
-        parse("x")
-    except ValueError:
-        pass
-    return user
-
+''' + DEMO_APP + r'''
 with trace(label="ext-vs-tph") as t:
     handle_request(42)
 t.to_json(sys.argv[1])

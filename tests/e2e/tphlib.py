@@ -67,6 +67,32 @@ def usage_error(cmd, message):
     return f"tph: {message}\nusage: {usage_line(cmd)}\n{more}\n"
 
 
+# ---- a small traced program ---------------------------------------------------
+
+# The request handler the extension tests trace: nested calls, a loop that
+# folds, and an exception caught one level up.
+DEMO_APP = '''
+def load_user(uid):
+    return {"id": uid, "name": "Alice"}
+
+def validate(user):
+    return user["name"] != ""
+
+def parse(text):
+    return int(text)
+
+def handle_request(uid):
+    user = load_user(uid)
+    for _ in range(3):
+        validate(user)
+    try:
+        parse("x")
+    except ValueError:
+        pass
+    return user
+'''
+
+
 # ---- a real tphd -------------------------------------------------------------
 
 
