@@ -65,7 +65,10 @@ static int compute(sqlite3 *db, int64_t rowid, fin_result *res)
             r = -ENOMEM;
     }
     if (r == 0) {
-        memcpy(res->funcs, st->funcs, st->nfuncs * sizeof(*res->funcs));
+        /* A trace cut before its first event has no functions (and funcs is
+         * NULL, which memcpy may not be given even for 0 bytes). */
+        if (st->nfuncs)
+            memcpy(res->funcs, st->funcs, st->nfuncs * sizeof(*res->funcs));
         res->nfuncs = st->nfuncs;
         res->folded = folded.len ? tp_buf_steal(&folded, &res->folded_len) : NULL;
         res->state = TP_FINAL_DONE;

@@ -548,3 +548,16 @@ def test_report_ui_queries(tphd):
         simple_trace(c, T2, describe=False, end=False)
         ok, ct, html = c.query("export", {"id": T2, "format": "html"})
         assert ok and T2.encode() in html
+
+
+def test_a_trace_without_calls_is_stored_and_finalized(tphd):
+    # A trace that ended before its first event has no functions: finalizing
+    # it must not hand memcpy a NULL buffer (UBSan aborts the ASan build).
+    with tphd.connect() as c:
+        c.begin(T1, label="empty")
+        c.end(T1, 1 * MS, 0)
+        assert c.recv() == (ACK, {"trace": T1})
+    with tphd.connect() as c:
+        assert wait_for(lambda: c.qjson("stats", {"id": T1, "format": "json"})["calls"] == 0)
+        s = c.qjson("get", {"id": T1})
+        assert (s["label"], s["calls"], s["status"]) == ("empty", 0, "complete")
