@@ -150,10 +150,10 @@ verify_units() {
     mkdir -p "$t/system" "$t/user" "$t/run"
     chmod 700 "$t/run"
     for u in deploy/systemd/*.in deploy/systemd/*.socket; do
-        sed "s#@bindir@#$builddir/daemon#g" "$u" >"$t/system/$(basename "${u%.in}")"
+        sed "s#@bindir@#$builddir/daemon/tphd#g" "$u" >"$t/system/$(basename "${u%.in}")"
     done
     for u in deploy/systemd/user/*; do
-        sed "s#@bindir@#$builddir/daemon#g" "$u" >"$t/user/$(basename "${u%.in}")"
+        sed "s#@bindir@#$builddir/daemon/tphd#g" "$u" >"$t/user/$(basename "${u%.in}")"
     done
     systemd-analyze verify --man=no "$t"/system/* || rc=1
     XDG_RUNTIME_DIR="$t/run" systemd-analyze --user verify --man=no "$t"/user/* || rc=1
@@ -188,14 +188,12 @@ for py in "${interpreters[@]}"; do
     else
         pybuild=$builddir/py-$ver
         opts=(-Dpython="$py" -Ddaemon=false -Dtests=false -Dbench=false)
-        # meson 1.0 needs distutils to introspect 3.12+: see deploy/pyshim.
-        shim=(env PYTHONPATH="$root/deploy/pyshim")
         if [[ -f $pybuild/build.ninja ]]; then
-            step "setup-py$ver" "${shim[@]}" meson setup --reconfigure "$pybuild" "${opts[@]}"
+            step "setup-py$ver" meson setup --reconfigure "$pybuild" "${opts[@]}"
         else
-            step "setup-py$ver" "${shim[@]}" meson setup "$pybuild" "${opts[@]}"
+            step "setup-py$ver" meson setup "$pybuild" "${opts[@]}"
         fi
-        step "build-py$ver" "${shim[@]}" ninja -C "$pybuild"
+        step "build-py$ver" ninja -C "$pybuild"
     fi
     PYTHONPATH="$pybuild/client_ext:/usr/lib/python3/dist-packages" TRACEPATCH_BUILD="$builddir" \
         "$py" -m pytest -q -p no:cacheprovider --junitxml="$logdir/pytest-$ver.xml" tests/py \

@@ -35,11 +35,11 @@ if [[ ! -f $builddir/build.ninja ]]; then
     meson setup "$builddir" -Dpython=/usr/bin/python3 >/dev/null
 fi
 ninja -C "$builddir" >/dev/null
-echo "built: $builddir/daemon/tphd, $builddir/daemon/tph, $builddir/client_ext/tracepatch"
+echo "built: $builddir/daemon/tphd/tphd, $builddir/daemon/tph/tph, $builddir/client_ext/tracepatch"
 
 export PYTHONPATH="$builddir/client_ext${PYTHONPATH:+:$PYTHONPATH}"
-tph=$builddir/daemon/tph
-tphd=$builddir/daemon/tphd
+tph=$builddir/daemon/tph/tph
+tphd=$builddir/daemon/tphd/tphd
 
 if ((use_daemon)); then
     step "Starting a user tphd (unless one is running)"

@@ -23,8 +23,8 @@ import tphd_wire  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.abspath(os.environ.get("TRACEPATCH_BUILD", os.path.join(ROOT, "build")))
-TPHD = os.path.join(BUILD, "daemon", "tphd")
-TPH = os.path.join(BUILD, "daemon", "tph")
+TPHD = os.path.join(BUILD, "daemon", "tphd", "tphd")
+TPH = os.path.join(BUILD, "daemon", "tph", "tph")
 SEED = os.path.join(HERE, "web", "seed.py")
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 

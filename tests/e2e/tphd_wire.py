@@ -293,13 +293,13 @@ def assert_clean_stop(d, **kw):
 
 
 def tphd_binary():
-    """$TPHD, else $TRACEPATCH_BUILD/daemon/tphd, else <repo>/build/daemon/tphd."""
+    """$TPHD, else $TRACEPATCH_BUILD/daemon/tphd/tphd, else <repo>/build/daemon/tphd/tphd."""
     b = os.environ.get("TPHD")
     if b:
         return b
     here = os.path.dirname(os.path.abspath(__file__))
     build = os.environ.get("TRACEPATCH_BUILD", os.path.join(here, "..", "..", "build"))
-    return os.path.abspath(os.path.join(build, "daemon", "tphd"))
+    return os.path.abspath(os.path.join(build, "daemon", "tphd", "tphd"))
 
 
 TPHD = tphd_binary()

@@ -2,7 +2,7 @@
 tphd on a temporary socket and database, or a scripted fake tphd that speaks
 the wire protocol (proto/PROTOCOL.md) with canned answers.
 
-The binaries come from $TRACEPATCH_BUILD (default: <repo>/build)/daemon/.
+The binaries come from $TRACEPATCH_BUILD (default: <repo>/build): daemon/tphd/tphd and daemon/tph/tph.
 """
 
 import os
@@ -17,8 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("TRACEPATCH_BUILD", ROOT / "build"))
-TPH = BUILD / "daemon" / "tph"
-TPHD = BUILD / "daemon" / "tphd"
+TPH = BUILD / "daemon" / "tph" / "tph"
+TPHD = BUILD / "daemon" / "tphd" / "tphd"
 DATA = Path(__file__).resolve().parent / "data"
 VERSION = "2.0.0"
 

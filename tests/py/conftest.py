@@ -118,8 +118,11 @@ def qualname(name: str) -> str:
 
 
 def child_env(**extra) -> dict:
-    """Environment for a child Python: this build first on PYTHONPATH."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACEPATCH_")}
+    """Environment for a child Python: this build first on PYTHONPATH, and
+    the test's daemon socket (where nothing listens, see _isolated), so a
+    child never reaches a tphd the machine happens to run."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("TRACEPATCH_") or k == "TRACEPATCH_SOCKET"}
     parts = [PACKAGE_PARENT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(parts)
     env.pop("NO_COLOR", None)

@@ -15,8 +15,8 @@ import { chromium } from 'playwright-core';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(here, '../../..');
 export const BUILD = path.resolve(process.env.TRACEPATCH_BUILD || path.join(ROOT, 'build'));
-export const TPHD = path.join(BUILD, 'daemon', 'tphd');
-export const TPH = path.join(BUILD, 'daemon', 'tph');
+export const TPHD = path.join(BUILD, 'daemon', 'tphd', 'tphd');
+export const TPH = path.join(BUILD, 'daemon', 'tph', 'tph');
 export const ARTIFACTS = path.join(ROOT, 'tests', 'e2e', 'artifacts');
 const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 

@@ -16,12 +16,6 @@
 
 #define TPHD_DEFAULT_HTTP_PORT 7345
 
-#ifdef TPHD_HAVE_HTTP
-#define TPHD_HTTP_BUILT_IN true
-#else
-#define TPHD_HTTP_BUILT_IN false
-#endif
-
 /** What the command line asked for (strings point into argv/environ). */
 typedef struct tphd_config {
     const char *socket_path; /* NULL with listen_fd >= 0 */
@@ -55,7 +49,6 @@ typedef struct tphd {
  *  the process exit status (0 after a clean shutdown, 1 when start-up failed). */
 int tphd_run(const tphd_config *cfg);
 
-#ifdef TPHD_HAVE_HTTP
 /** Start the HTTP server on d->loop per d->cfg (called once the socket
  *  server listens). Returns 0 or a code after printing the reason. */
 int tphd_http_start(tphd *d);
@@ -64,6 +57,5 @@ int tphd_http_start(tphd *d);
 int tphd_http_parse(const char *spec, char *host, size_t hostsz, uint16_t *ret_port);
 /** Stop it; calls done(d) on the loop when it has stopped. */
 void tphd_http_stop(tphd *d, void (*done)(void *d));
-#endif
 
 #endif

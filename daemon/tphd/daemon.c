@@ -39,12 +39,10 @@ static void on_signal(uv_signal_t *sig, int signum)
     fprintf(stderr, "tphd: %s: stopping\n", strsignal(signum));
     sd_notify(0, "STOPPING=1\nSTATUS=Stopping: writing what is queued");
     d->pending_stops = 1;
-#ifdef TPHD_HAVE_HTTP
     if (d->http) {
         d->pending_stops++;
         tphd_http_stop(d, stopped_one);
     }
-#endif
     tp_server_shutdown(d->server, stopped_one, d);
 }
 
@@ -94,13 +92,11 @@ static int start(tphd *d)
         return r;
     }
     log_start(d, &info);
-#ifdef TPHD_HAVE_HTTP
     if (c->http) {
         r = tphd_http_start(d);
         if (r < 0)
             return r;
     }
-#endif
     uv_signal_init(&d->loop, &d->sigterm);
     uv_signal_init(&d->loop, &d->sigint);
     d->sigterm.data = d->sigint.data = d;

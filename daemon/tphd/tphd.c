@@ -108,7 +108,6 @@ static int parse_args(int argc, char **argv, tphd_config *cfg)
             cfg->db_path = optarg;
             break;
         case OPT_HTTP: {
-#ifdef TPHD_HAVE_HTTP
             char host[256];
             uint16_t port;
             if (tphd_http_parse(optarg, host, sizeof(host), &port) < 0)
@@ -116,24 +115,13 @@ static int parse_args(int argc, char **argv, tphd_config *cfg)
             cfg->http_spec = optarg;
             cfg->http = true;
             break;
-#else
-            fprintf(stderr, "tphd: this tphd was built without the HTTP server; --http is not "
-                            "available\n");
-            return EXIT_USAGE;
-#endif
         }
         case OPT_NO_HTTP:
             cfg->http = false;
             break;
         case OPT_HTTP_ALLOW_REMOTE:
-#ifdef TPHD_HAVE_HTTP
             cfg->http_allow_remote = true;
             break;
-#else
-            fprintf(stderr, "tphd: this tphd was built without the HTTP server; "
-                            "--http-allow-remote is not available\n");
-            return EXIT_USAGE;
-#endif
         case OPT_RETENTION:
             if (tp_parse_duration(optarg, &cfg->retention_s) < 0 || cfg->retention_s <= 0)
                 return bad_value("--retention", optarg, "use e.g. 7d, 12h, 30m");
@@ -231,7 +219,7 @@ static int resolve_paths(tphd_config *cfg, char *sock, size_t socksz, char *db, 
 
 int main(int argc, char **argv)
 {
-    tphd_config cfg = {.listen_fd = -1, .http = TPHD_HTTP_BUILT_IN};
+    tphd_config cfg = {.listen_fd = -1, .http = true};
     char sock[TP_PATH_SOCKET_MAX], db[PATH_MAX];
     int r = parse_args(argc, argv, &cfg);
     if (r >= 0)

@@ -248,23 +248,3 @@ int tp_query_export(tp_qctx *q)
     tp_tcache_put(e);
     return r;
 }
-
-#ifndef TPHD_HAVE_WEB
-/* Built without the report UI (web/): the web-only ops say so. */
-int tp_query_tree_web(tp_qctx *q)
-{
-    return tp_qfail(q, -ENOTSUP, "this tphd was built without the report UI (tree format web)");
-}
-
-int tp_query_search(tp_qctx *q)
-{
-    return tp_qfail(q, -ENOTSUP, "this tphd was built without the report UI (search)");
-}
-
-int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid)
-{
-    return tp_qfail(q, -ENOTSUP,
-                    "this tphd was built without the report UI, so it cannot "
-                    "export HTML");
-}
-#endif
