@@ -42,6 +42,8 @@ typedef struct call_info {
     bool has_start, has_end, has_elapsed, has_start_ns, has_end_ns;
     int64_t start_us, end_us, elapsed_us;
     uint64_t start_ns, end_ns; /* ours: exact, since the trace start */
+    bool has_active_ns, has_self_ns;
+    uint64_t active_ns, self_ns; /* ours: exact active and self time */
     bool raised, caught, unfinished, generator;
     uint32_t suspends, thread;
     json_t *children; /* NULL when none */
@@ -120,6 +122,46 @@ typedef struct loader {
     int64_t root_cursor_ns; /* where a root without start begins */
     bool dry;               /* the replay's first run: counts, builds nothing */
 } loader;
+
+/* The replay knows when calls started and ended, not when a generator ran
+ * between its resumes. A generator's active time is its elapsed_ms (exact in
+ * our files' active_ns); self times come from our files' self_ns, or, for a
+ * file without them, are the active time less the children's. */
+static void restore_times(loader *l)
+{
+    tp_tree *t = l->t;
+    bool all_self = true;
+    for (size_t i = 0; i < l->ncalls; i++) {
+        const call_info *c = &l->calls[i].c;
+        if (l->calls[i].seq >= t->nnodes)
+            continue;
+        tp_node *n = &t->nodes[l->calls[i].seq];
+        int64_t span = n->end_ns - n->start_ns, active = -1;
+        if (c->has_active_ns)
+            active = (int64_t)c->active_ns;
+        else if (c->generator && c->has_elapsed)
+            active = c->elapsed_us * 1000;
+        if (active >= 0 && active <= span)
+            n->total_ns = n->min_ns = n->max_ns = active;
+        if (c->has_self_ns && c->self_ns <= (uint64_t)n->total_ns)
+            n->self_ns = (int64_t)c->self_ns;
+        else
+            all_self = false;
+    }
+    if (all_self)
+        return;
+    for (size_t i = 0; i < t->nnodes; i++)
+        t->nodes[i].self_ns = t->nodes[i].total_ns;
+    /* Children come after their parent: walking backwards subtracts every
+     * child before its parent is clamped. */
+    for (size_t i = t->nnodes; i-- > 0;) {
+        tp_node *n = &t->nodes[i];
+        if (n->self_ns < 0)
+            n->self_ns = 0;
+        if (n->parent != TP_NONE)
+            t->nodes[n->parent].self_ns -= n->total_ns;
+    }
+}
 
 /* ---- Errors ---------------------------------------------------------------- */
 
@@ -367,6 +409,10 @@ static int read_call(loader *l, json_t *o, call_info *c)
         r = get_opt_uint(l, o, "start_ns", MAX_SPAN_US * 1000, &c->start_ns, &c->has_start_ns);
     if (!r)
         r = get_opt_uint(l, o, "end_ns", MAX_SPAN_US * 1000, &c->end_ns, &c->has_end_ns);
+    if (!r)
+        r = get_opt_uint(l, o, "active_ns", MAX_SPAN_US * 1000, &c->active_ns, &c->has_active_ns);
+    if (!r)
+        r = get_opt_uint(l, o, "self_ns", MAX_SPAN_US * 1000, &c->self_ns, &c->has_self_ns);
     if (!r)
         r = get_opt_bool(l, o, "unfinished", &c->unfinished);
     if (!r)
@@ -1142,6 +1188,7 @@ int tp_tree_from_json(const char *text, size_t len, tp_tree **ret, char *err, si
     r = tp_tree_finish(l.t, (uint64_t)(end > l.max_ns ? end : l.max_ns));
     if (r)
         goto cleanup;
+    restore_times(&l);
     *ret = l.t;
     l.t = NULL;
 cleanup:

@@ -581,7 +581,9 @@ static void json_node(jw *w, const tp_tree *t, const tp_node *n, int64_t wall_us
     }
     jw_kseconds(w, "start", start_us);
     jw_kseconds(w, "end", end_us);
-    jw_kms(w, "elapsed_ms", n->end_ns - n->start_ns);
+    /* A call's active time (a generator's resumes); a folded group's span
+     * (its summed time is total_ms). */
+    jw_kms(w, "elapsed_ms", (n->flags & TP_NODE_FOLDED) ? n->end_ns - n->start_ns : n->total_ns);
     jw_kstr(w, "file", f->file[0] ? f->file : NULL);
     jw_key(w, "lineno");
     if (f->lineno > 0)
@@ -598,6 +600,10 @@ static void json_node(jw *w, const tp_tree *t, const tp_node *n, int64_t wall_us
     jw_ku64(w, "thread", n->thread);
     jw_ku64(w, "start_ns", (uint64_t)(n->start_ns > 0 ? n->start_ns : 0));
     jw_ku64(w, "end_ns", (uint64_t)(n->end_ns > 0 ? n->end_ns : 0));
+    if (!(n->flags & TP_NODE_FOLDED)) {
+        jw_ku64(w, "active_ns", (uint64_t)(n->total_ns > 0 ? n->total_ns : 0));
+        jw_ku64(w, "self_ns", (uint64_t)(n->self_ns > 0 ? n->self_ns : 0));
+    }
     if (n->flags & TP_NODE_FOLDED) {
         /* A folded tree (tph tree --json, tphd): start/end span the group. */
         jw_ku64(w, "count", n->count);

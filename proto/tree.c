@@ -34,7 +34,7 @@ typedef struct thread_state {
     uint32_t *stack; /* open calls, innermost last */
     size_t depth;
     size_t cap;
-    int64_t last_ns; /* latest time seen on this thread, for clamping */
+    int64_t last_ns; /* time of this thread's latest event (clamping, self time) */
 } thread_state;
 
 typedef struct tree_priv {
@@ -346,13 +346,34 @@ static thread_state *cur_thread(tree_priv *p)
     return &p->threads[p->cur];
 }
 
-static int64_t clamp_time(thread_state *th, uint64_t t_ns)
+/* Moves a thread's clock to t_ns (a smaller value is clamped) and charges the
+ * time since its previous event to the call on top of its stack: self time is
+ * the time a call was the innermost running one. Measured this way, a
+ * suspended generator is charged nothing while it waits, the self times of a
+ * thread never overlap, and their sum never exceeds the thread's time. */
+static int64_t advance(tp_tree *t, thread_state *th, uint64_t t_ns)
 {
     int64_t v = t_ns > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)t_ns;
     if (v < th->last_ns)
         v = th->last_ns;
+    if (th->depth)
+        t->nodes[th->stack[th->depth - 1]].self_ns += v - th->last_ns;
     th->last_ns = v;
     return v;
+}
+
+/* While a tree is built, a node's total_ns sums its finished running
+ * intervals and its max_ns holds the start of the interval in progress (a
+ * generator runs once per resume). tp_tree_finish() sets both to their
+ * documented meanings. */
+static void run_from(tp_node *n, int64_t ts)
+{
+    n->max_ns = ts;
+}
+
+static void run_until(tp_node *n, int64_t ts)
+{
+    n->total_ns += ts - n->max_ns;
 }
 
 static int stack_reserve(thread_state *th)
@@ -387,8 +408,9 @@ int tp_tree_call(tp_tree *t, uint32_t func, uint64_t t_ns, bool is_gen, const ch
     r = tp_tree_priv_add_node(t, &idx);
     if (r)
         return r;
-    int64_t ts = clamp_time(th, t_ns);
+    int64_t ts = advance(t, th, t_ns);
     tp_node *n = &t->nodes[idx];
+    run_from(n, ts);
     n->func = func;
     n->flags = is_gen ? TP_NODE_GEN : 0;
     n->thread = th->id;
@@ -406,7 +428,7 @@ static uint32_t end_current(tp_tree *t, uint64_t t_ns)
 {
     tree_priv *p = priv(t);
     thread_state *th = cur_thread(p);
-    int64_t ts = clamp_time(th, t_ns);
+    int64_t ts = advance(t, th, t_ns);
     if (!th->depth) {
         p->stray++;
         return TP_NONE;
@@ -414,6 +436,7 @@ static uint32_t end_current(tp_tree *t, uint64_t t_ns)
     uint32_t idx = th->stack[--th->depth];
     p->state[idx] = ST_CLOSED;
     t->nodes[idx].end_ns = ts;
+    run_until(&t->nodes[idx], ts);
     return idx;
 }
 
@@ -478,7 +501,7 @@ int tp_tree_caught(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len,
     if (p->finished)
         return TP_ERR_SEQUENCE;
     thread_state *th = cur_thread(p);
-    clamp_time(th, t_ns);
+    advance(t, th, t_ns);
     if (!th->depth) {
         p->stray++;
         return 0;
@@ -502,11 +525,12 @@ int tp_tree_yield(tp_tree *t, uint32_t seq, uint64_t t_ns)
     thread_state *th = cur_thread(p);
     if (!th->depth || th->stack[th->depth - 1] != seq)
         return TP_ERR_SEQUENCE;
-    int64_t ts = clamp_time(th, t_ns);
+    int64_t ts = advance(t, th, t_ns);
     th->depth--;
     p->state[seq] = ST_SUSPENDED;
     t->nodes[seq].suspends++;
     t->nodes[seq].end_ns = ts;
+    run_until(&t->nodes[seq], ts);
     return 0;
 }
 
@@ -521,8 +545,9 @@ int tp_tree_resume(tp_tree *t, uint32_t seq, uint64_t t_ns)
     int r = stack_reserve(th);
     if (r)
         return r;
-    clamp_time(th, t_ns);
+    int64_t ts = advance(t, th, t_ns);
     p->state[seq] = ST_RUNNING;
+    run_from(&t->nodes[seq], ts);
     th->stack[th->depth++] = seq;
     return 0;
 }
@@ -695,25 +720,27 @@ int tp_tree_finish(tp_tree *t, uint64_t end_ns)
     if (r)
         return r;
     int64_t end = end_ns > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)end_ns;
+    /* The calls still running stop at the trace's end: charge each thread's
+     * innermost one its last stretch. */
+    for (size_t i = 0; i < p->nthreads; i++) {
+        thread_state *th = &p->threads[i];
+        if (th->depth && end > th->last_ns)
+            advance(t, th, (uint64_t)end);
+    }
     for (size_t i = 0; i < t->nnodes; i++) {
         tp_node *n = &t->nodes[i];
         if (p->state[i] != ST_CLOSED) {
             n->flags |= TP_NODE_OPEN;
+            /* A suspended generator's last interval ended at its yield. */
+            if (p->state[i] == ST_RUNNING && end > n->max_ns)
+                run_until(n, end);
             n->end_ns = end;
         }
         if (n->end_ns < n->start_ns)
             n->end_ns = n->start_ns;
-        n->total_ns = n->end_ns - n->start_ns;
-        n->self_ns = n->min_ns = n->max_ns = n->total_ns;
-    }
-    /* Children come after their parent, so walking backwards finishes every
-     * child's subtraction before its parent's self time is clamped. */
-    for (size_t i = t->nnodes; i-- > 0;) {
-        tp_node *n = &t->nodes[i];
-        if (n->self_ns < 0)
-            n->self_ns = 0;
-        if (n->parent != TP_NONE)
-            t->nodes[n->parent].self_ns -= n->total_ns;
+        if (n->total_ns < n->self_ns) /* end clamped below a call's start */
+            n->total_ns = n->self_ns;
+        n->min_ns = n->max_ns = n->total_ns;
     }
     t->meta.duration_ns = end;
     if (!t->meta.call_count)

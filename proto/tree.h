@@ -50,9 +50,13 @@ typedef struct tp_node {
     uint32_t suspends;    /* generator/coroutine suspensions (summed when folded) */
     uint32_t nexc;        /* folded: how many of the calls raised */
     int64_t start_ns;     /* since the trace start; first call's start when folded */
-    int64_t end_ns;       /* last call's end when folded */
-    int64_t total_ns;     /* elapsed, summed over the group when folded */
-    int64_t self_ns;      /* total_ns minus children's total_ns (>= 0) */
+    int64_t end_ns;       /* last call's end when folded; end_ns - start_ns is the span */
+    int64_t total_ns;     /* active time: the sum of the intervals the call ran (for a
+                             generator, its resumes; for others, end - start); summed
+                             over the group when folded */
+    int64_t self_ns;      /* the time the call was the innermost running call of its
+                             thread (>= 0, <= total_ns; a thread's self times sum to
+                             at most its duration) */
     int64_t min_ns;       /* folded: shortest call; otherwise = total_ns */
     int64_t max_ns;       /* folded: longest call; otherwise = total_ns */
     const char *args;     /* "uid=42, *args=(1,)"; NULL when not captured */

@@ -188,15 +188,21 @@ Test(tree, generator_resumed_several_times_is_one_node)
     cr_assert_eq(g->parent, 0);
     cr_assert_eq(g->start_ns, 10);
     cr_assert_eq(g->end_ns, 55);
-    cr_assert_eq(g->total_ns, 45);
-    cr_assert_eq(g->self_ns, 43);
+    /* Active 10-15, 30-35, 40-45, 50-55; its child ran 31-33. */
+    cr_assert_eq(g->total_ns, 20);
+    cr_assert_eq(g->self_ns, 18);
     cr_assert_eq(g->first_child, 3);
     cr_assert_eq(g->last_child, 3);
     cr_assert_eq(t->nodes[3].depth, 2);
     cr_assert_eq(t->nodes[0].first_child, 1);
     cr_assert_eq(t->nodes[1].next, 2);
     cr_assert_eq(t->nodes[2].parent, 0);
-    cr_assert_eq(t->nodes[0].self_ns, 60 - 45 - 5);
+    /* Innermost while the generator waited: 0-10, 15-20, 25-30, 35-40, 45-50, 55-60. */
+    cr_assert_eq(t->nodes[0].self_ns, 35);
+    int64_t self_sum = 0;
+    for (size_t i = 0; i < t->nnodes; i++)
+        self_sum += t->nodes[i].self_ns;
+    cr_assert_eq(self_sum, 60); /* one thread, busy throughout */
     tp_tree_free(t);
 }
 
@@ -208,7 +214,8 @@ Test(tree, suspended_generator_at_cut_is_open)
     cr_assert_eq(tp_tree_finish(t, 100), 0);
     cr_assert_eq(t->nodes[0].flags, TP_NODE_GEN | TP_NODE_OPEN);
     cr_assert_eq(t->nodes[0].end_ns, 100);
-    cr_assert_eq(t->nodes[0].total_ns, 90);
+    cr_assert_eq(t->nodes[0].total_ns, 5); /* it ran 10-15, then waited */
+    cr_assert_eq(t->nodes[0].self_ns, 5);
     cr_assert_eq(t->nodes[0].suspends, 1);
     tp_tree_free(t);
 }
@@ -366,7 +373,8 @@ Test(tree, feed_applies_a_wire_batch)
     cr_assert_eq(n[0].flags, TP_NODE_CAUGHT);
     cr_assert_eq(n[1].flags, TP_NODE_GEN);
     cr_assert_eq(n[1].suspends, 1);
-    cr_assert_eq(n[1].total_ns, 15);
+    cr_assert_eq(n[1].end_ns - n[1].start_ns, 15); /* span */
+    cr_assert_eq(n[1].total_ns, 10);               /* active: 20-25 and 30-35 */
     cr_assert_eq(n[2].thread, 4);
     cr_assert_eq(n[2].flags, TP_NODE_EXC);
     cr_assert_str_eq(n[2].exc_type, "OSError");
@@ -461,4 +469,65 @@ Test(tree, strings_and_meta_are_copied)
     cr_assert_str_eq(tp_func_name(t, 42, buf, sizeof(buf)), "?");
     tp_tree_free(t);
     tp_tree_free(NULL);
+}
+
+/* Random programs of calls, generators that suspend and resume, exceptions
+ * and threads: self time is never negative, never more than the call's
+ * active time, and per thread the self times add up to at most the thread's
+ * busy time; a call's active time never exceeds its span. */
+Test(tree, random_generators_keep_self_time_within_thread_time)
+{
+    for (unsigned seed = 1; seed <= 200; seed++) {
+        srand(seed);
+        tp_tree *t = new_tree();
+        uint64_t now = 0;
+        uint32_t suspended[3][64]; /* a generator resumes on its own thread */
+        size_t nsusp[3] = {0, 0, 0};
+        size_t depth[3] = {0, 0, 0};
+        uint32_t stack[3][128];
+        uint32_t th = 0;
+        for (int step = 0; step < 400; step++) {
+            now += (uint64_t)(rand() % 50);
+            int op = rand() % 10;
+            if (op == 0) {
+                th = (uint32_t)(rand() % 3);
+                cr_assert_eq(tp_tree_thread(t, th), 0);
+            } else if (op <= 3 && depth[th] < 128) {
+                bool gen = rand() % 3 == 0;
+                uint32_t seq = (uint32_t)t->nnodes;
+                cr_assert_eq(tp_tree_call(t, (uint32_t)(rand() % 3), now, gen, NULL, 0), 0);
+                stack[th][depth[th]++] = seq;
+            } else if (op <= 5 && depth[th]) {
+                uint32_t top = stack[th][depth[th] - 1];
+                if ((t->nodes[top].flags & TP_NODE_GEN) && t->nodes[top].thread == th &&
+                    nsusp[th] < 64 && rand() % 2) {
+                    cr_assert_eq(tp_tree_yield(t, top, now), 0);
+                    suspended[th][nsusp[th]++] = top;
+                } else if (rand() % 4 == 0) {
+                    cr_assert_eq(tp_tree_unwind(t, now, "E", 1, "m", 1), 0);
+                } else {
+                    cr_assert_eq(tp_tree_return(t, now, NULL, 0), 0);
+                }
+                depth[th]--;
+            } else if (op <= 7 && nsusp[th] && depth[th] < 128) {
+                size_t k = (size_t)rand() % nsusp[th];
+                uint32_t g = suspended[th][k];
+                suspended[th][k] = suspended[th][--nsusp[th]];
+                cr_assert_eq(tp_tree_resume(t, g, now), 0);
+                stack[th][depth[th]++] = g;
+            }
+        }
+        cr_assert_eq(tp_tree_finish(t, now + 10), 0);
+        int64_t self_sum[3] = {0, 0, 0};
+        for (size_t i = 0; i < t->nnodes; i++) {
+            const tp_node *n = &t->nodes[i];
+            cr_assert_geq(n->self_ns, 0, "seed %u node %zu", seed, i);
+            cr_assert_leq(n->self_ns, n->total_ns, "seed %u node %zu", seed, i);
+            cr_assert_leq(n->total_ns, n->end_ns - n->start_ns, "seed %u node %zu", seed, i);
+            self_sum[n->thread] += n->self_ns;
+        }
+        for (int k = 0; k < 3; k++)
+            cr_assert_leq(self_sum[k], t->meta.duration_ns, "seed %u thread %d", seed, k);
+        tp_tree_free(t);
+    }
 }
