@@ -133,6 +133,8 @@ typedef struct tp_session {
     tp_evlog log;
     uint32_t log_thread; /* thread index of the last record written */
     uint32_t nthreads;   /* thread indices handed out */
+    uint32_t closer;     /* 1 + the thread index that closes generators that ended
+                            unseen (tp_rec_close_unseen()), 0 before the first */
     /* Functions seen: gid -> id or TP_FUNC_FILTERED. */
     tp_u64map funcmap;
     tp_funcent *funcs;

@@ -356,7 +356,9 @@ static bool susp_put(tp_session *s, void *key, const tp_fent *ent)
     }
     uint32_t old;
     if (tp_u64map_get(&s->suspmap, (uint64_t)(uintptr_t)key, &old)) {
-        tp_fent_clear(&s->susp[old].ent); /* stale: its generator died unseen */
+        /* Stale: its frame is reused, so its generator died unseen. */
+        tp_rec_close_unseen(s, &s->susp[old].ent);
+        tp_fent_clear(&s->susp[old].ent);
         s->susp[old].next_free = s->susp_free;
         s->susp_free = old;
     }
@@ -366,6 +368,24 @@ static bool susp_put(tp_session *s, void *key, const tp_fent *ent)
         return false;
     }
     s->susp[idx].ent = *ent;
+    return true;
+}
+
+bool tp_rec_close_unseen(tp_session *s, const tp_fent *e)
+{
+    if (tp_evlog_reserve(&s->log, 0, 0) < 0) {
+        s->dropped++;
+        return false;
+    }
+    if (!s->closer)
+        s->closer = 1 + s->nthreads++;
+    uint64_t t = (uint64_t)e->t_susp;
+    if (s->log_thread != s->closer - 1) {
+        s->log_thread = s->closer - 1;
+        tp_evlog_put(&s->log, TP_EV_THREAD, 0, s->log_thread, t);
+    }
+    tp_evlog_put(&s->log, TP_EV_RESUME, 0, e->seq, t);
+    tp_evlog_put(&s->log, TP_EV_RETURN, 0, 0, t);
     return true;
 }
 
@@ -449,8 +469,12 @@ void tp_rec_forget(tp_tls *tls, void *key)
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_session *s = tls->active[i]->s;
         tp_fent ent;
-        if (tp_u64map_len(&s->suspmap) && susp_take(s, key, &ent))
+        if (tp_u64map_len(&s->suspmap) && susp_take(s, key, &ent)) {
+            /* A new generator starts in this frame: the one suspended
+             * there is gone. */
+            tp_rec_close_unseen(s, &ent);
             tp_fent_clear(&ent);
+        }
     }
 }
 

@@ -95,6 +95,14 @@ void tp_rec_exception(tp_tls *tls, void *key, PyObject *exc);
  *  same key (its generator died without an event). */
 void tp_rec_forget(tp_tls *tls, void *key);
 
+/** Record the end of suspended call e, whose generator is gone although no
+ *  event said so (3.13 closes a generator suspended outside a try block
+ *  without running it): it ends where it last suspended, so its time is
+ *  what it really ran. Written on a thread index of its own, where that
+ *  earlier time does not disturb the order of the thread being recorded.
+ *  Returns false (the session counts a drop) when memory runs out. */
+bool tp_rec_close_unseen(tp_session *s, const tp_fent *e);
+
 /** 3.10/3.11: the call of frame key ends by an exception not visible yet;
  *  its UNWIND waits in the binding until tp_rec_unwind_resolve(). Returns
  *  whether anything waits. */

@@ -395,8 +395,6 @@ static void convert_times(tp_session *s)
  * these are older than the threads' last events. */
 static void close_silent(tp_session *s)
 {
-    bool any = false;
-    uint32_t thread = 0;
     for (uint32_t i = 0; i < s->nsusp; i++) {
         tp_fent *e = &s->susp[i].ent;
         if (!e->wref)
@@ -414,18 +412,8 @@ static void close_silent(tp_session *s)
 #else
         continue; /* only 3.13+ takes these references */
 #endif
-        if (tp_evlog_reserve(&s->log, 0, 0) < 0) {
-            s->dropped++;
+        if (!tp_rec_close_unseen(s, e))
             break;
-        }
-        if (!any) {
-            thread = s->nthreads++;
-            any = true;
-        }
-        tp_evlog_put(&s->log, TP_EV_THREAD, 0, thread, (uint64_t)e->t_susp);
-        tp_evlog_put(&s->log, TP_EV_RESUME, 0, e->seq, (uint64_t)e->t_susp);
-        tp_evlog_put(&s->log, TP_EV_RETURN, 0, 0, (uint64_t)e->t_susp);
-        s->log_thread = thread;
     }
 }
 

@@ -1,0 +1,70 @@
+"""The trace model as users read it: active time of generators and
+coroutines, self time that never counts waiting, generators that end unseen."""
+
+import json
+import time
+
+from tracepatch import trace
+
+
+def walk(nodes):
+    for n in nodes:
+        yield n
+        yield from walk(n["children"])
+
+
+def numbers():
+    for x in range(10):
+        yield x
+
+
+def short_circuit():
+    return any(x > 2 for x in numbers())
+
+
+def test_generators_closed_by_a_short_circuit_are_finished():
+    # 3.13 closes a generator suspended outside a try block without any
+    # event; the frame's reuse by the next generator (and stop()) says it is gone.
+    with trace(daemon="off", max_calls=1_000_000) as t:
+        for _ in range(50):
+            short_circuit()
+    nodes = list(walk(json.loads(t.to_json())["trace"]))
+    assert len(nodes) == 150
+    assert [n for n in nodes if n["unfinished"]] == []
+    gens = [n for n in nodes if n["generator"]]
+    assert len(gens) == 100
+    for n in gens:
+        # It ran 4 times (4 next() calls); its active time is within its span.
+        assert n["suspends"] == 4
+        assert n["active_ns"] <= n["end_ns"] - n["start_ns"]
+
+
+def ticker():
+    for i in range(4):
+        yield i
+
+
+def slow_consumer():
+    out = []
+    for v in ticker():
+        time.sleep(0.01)  # the generator is suspended meanwhile
+        out.append(v)
+    return out
+
+
+def test_suspended_generator_is_not_charged_its_waiting_time():
+    with trace(daemon="off") as t:
+        slow_consumer()
+    (root,) = json.loads(t.to_json())["trace"]
+    (gen,) = root["children"]
+    assert (root["name"], gen["name"], gen["generator"], gen["suspends"]) == (
+        "slow_consumer", "ticker", True, 4)
+    span = gen["end_ns"] - gen["start_ns"]
+    # 4 sleeps of 10 ms lie inside its span and outside its active time.
+    assert span >= 30_000_000
+    assert gen["active_ns"] * 4 < span
+    assert gen["elapsed_ms"] == (gen["active_ns"] // 1000) / 1000  # whole µs, like 1.0.0
+    assert gen["self_ns"] == gen["active_ns"]
+    # The consumer was the innermost call while it slept: that is its self time.
+    assert root["self_ns"] >= 30_000_000
+    assert root["self_ns"] + gen["self_ns"] == root["active_ns"]
