@@ -12,7 +12,9 @@
 #include "sender.h"
 #include "upload.h"
 
-/* Bounds of the numeric options. */
+/* Bounds of the numeric options. The settings schema (tracepatch/_settings.py)
+ * is their source: keep these equal to its ranges, or a value the Python side
+ * accepts raises here (tests/py/test_settings.py passes every boundary). */
 #define MAX_DEPTH_LIMIT 1000000
 #define MAX_CALLS_LIMIT (UINT32_MAX - 2) /* call numbers must stay below TP_NONE */
 #define MAX_REPR_LIMIT  1000000

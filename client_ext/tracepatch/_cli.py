@@ -11,7 +11,9 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__, _config
+from typing import Any, Callable
+
+from . import __version__, _config, _settings
 
 _DESCRIPTION = """\
 tracepatch records every Python call made by a program (or a block of it)
@@ -43,14 +45,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
-    return value
+def _setting_type(name: str) -> Callable[[str], Any]:
+    """An argparse type that reads an option as the settings schema reads
+    the environment: the same types and ranges as trace(name=...)."""
+    setting = _settings.BY_NAME[name]
+
+    def parse(text: str) -> Any:
+        try:
+            return setting.parse(text)
+        except _settings.Invalid as exc:
+            raise argparse.ArgumentTypeError(f"expected {exc.expected}, got {text!r}") from None
+    parse.__name__ = name  # argparse names the type in some messages
+    return parse
+
+
+def _option_help(name: str) -> str:
+    setting = _settings.BY_NAME[name]
+    return f"{setting.doc} ({setting.expected()}; default {setting.default!r})"
 
 
 def _add_run(sub) -> argparse.ArgumentParser:
@@ -90,14 +101,14 @@ def _add_run(sub) -> argparse.ArgumentParser:
         "recording", "These win over TRACEPATCH_* variables and the config file, which "
         "apply otherwise.")
     rec.add_argument("--label", help="trace label (default: the script or module name)")
-    rec.add_argument("--max-calls", type=_positive_int, metavar="N",
-                     help="stop recording after N calls (default 10000)")
-    rec.add_argument("--max-depth", type=_positive_int, metavar="N",
-                     help="record N levels of nesting at most (default 30)")
-    rec.add_argument("--max-time", type=_seconds, metavar="SECONDS",
-                     help="stop recording after SECONDS (default 60)")
-    rec.add_argument("--max-repr", type=_positive_int, metavar="N",
-                     help="keep N characters of each argument/return repr (default 120)")
+    rec.add_argument("--max-calls", type=_setting_type("max_calls"), metavar="N",
+                     help=_option_help("max_calls"))
+    rec.add_argument("--max-depth", type=_setting_type("max_depth"), metavar="N",
+                     help=_option_help("max_depth"))
+    rec.add_argument("--max-time", type=_setting_type("max_time"), metavar="SECONDS",
+                     help=_option_help("max_time"))
+    rec.add_argument("--max-repr", type=_setting_type("max_repr"), metavar="N",
+                     help=_option_help("max_repr"))
     rec.add_argument("--ignore-module", action="append", metavar="PREFIX", dest="ignore_modules",
                      help="leave out modules with this prefix (repeatable)")
     rec.add_argument("--include-module", action="append", metavar="PREFIX",
@@ -182,30 +193,38 @@ def _cmd_config(args) -> int:
     return _show(cfg, args.json)
 
 
-def _validate(cfg) -> int:
+def _validate(cfg: _config.ConfigFile | None) -> int:
+    """Check the config file and the TRACEPATCH_* variables against the
+    schema: 0 with "OK: ..." on stdout, else 1 with one line per problem."""
+    _, env_problems = _config.env_settings()
+    bad = [f"environment: {_config.env_problem_text(var, exc)}" for var, _, exc in env_problems]
     if cfg is None:
-        print(f"OK: no config file found (searched upward from {os.getcwd()}); "
-              f"defaults apply")
+        where = f"no config file found (searched upward from {os.getcwd()}); defaults apply"
+    elif cfg.unreadable:
+        bad.insert(0, f"{cfg.path}: {cfg.unreadable}")
+        where = str(cfg.path)
+    else:
+        bad[:0] = [f"{cfg.path}: {key}: {problem}" for key, problem in cfg.problems]
+        where = str(cfg.path)
+    if not bad:
+        print(f"OK: {where}")
         return 0
-    if cfg.unreadable:
-        print(f"{cfg.path}: {cfg.unreadable}", file=sys.stderr)
+    for line in bad:
+        print(line, file=sys.stderr)
+    if cfg is not None and cfg.unreadable and len(bad) == 1:
         print(f"INVALID: {cfg.path}", file=sys.stderr)
-        return 1
-    if cfg.problems:
-        for key, problem in cfg.problems:
-            print(f"{cfg.path}: {key}: {problem}", file=sys.stderr)
-        print(f"INVALID: {cfg.path} ({len(cfg.problems)} problem"
-              f"{'s' if len(cfg.problems) != 1 else ''})", file=sys.stderr)
-        return 1
-    print(f"OK: {cfg.path}")
-    return 0
+    else:
+        what = str(cfg.path) if cfg is not None else "environment"
+        print(f"INVALID: {what} ({len(bad)} problem{'s' if len(bad) != 1 else ''})",
+              file=sys.stderr)
+    return 1
 
 
 def _show(cfg, as_json: bool) -> int:
     import warnings
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        settings, sources = _config.resolve({}, start=None)
+        settings, sources = _config.resolve({}, config=cfg)
         enabled = _config.env_enabled()
     if as_json:
         data = {

@@ -7,7 +7,8 @@ Precedence, highest first:
 3. the config file: ``tracepatch.toml``, or the ``[tool.tracepatch]`` table of
    ``pyproject.toml``, whichever is found first searching upward from the
    working directory (``tracepatch.toml`` wins within one directory);
-4. the built-in defaults below.
+4. the built-in defaults of the settings schema (_settings.py), which also
+   gives every setting's type and range.
 
 Nothing here raises into traced code: a bad config file or environment
 variable becomes a :class:`TracepatchWarning` naming the problem and the value
@@ -17,12 +18,13 @@ into a failing exit status.
 
 from __future__ import annotations
 
-import math
 import os
 import stat
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from . import _settings
 
 try:  # Python 3.11+
     import tomllib as _toml
@@ -44,24 +46,8 @@ class TracepatchWarning(UserWarning):
     """A problem tracepatch worked around (bad setting, failed save...)."""
 
 
-DEFAULTS: dict[str, Any] = {
-    "ignore_modules": (),
-    "include_modules": (),
-    "max_depth": 30,
-    "max_calls": 10000,
-    "max_repr": 120,
-    "max_time": 60.0,
-    "cache": True,
-    "cache_dir": None,
-    "auto_save": True,
-    "show_args": True,
-    "show_return": True,
-    "tree_style": "unicode",
-    "color": False,
-    "default_label": None,
-}
-
-TREE_STYLES = ("unicode", "ascii", "ansi")
+# The defaults, types and ranges live in the settings schema (_settings.py).
+DEFAULTS = _settings.DEFAULTS
 
 # Keys accepted by tracepatch 1.0.0 that this version cannot honour: refusing
 # them says so instead of silently ignoring a setting the user relies on.
@@ -70,83 +56,26 @@ _UNSUPPORTED = {
     "max_repr_return": "not supported by tracepatch 2; use max_repr",
 }
 
-_ENV_INT = {
-    "TRACEPATCH_MAX_DEPTH": ("max_depth", 1),
-    "TRACEPATCH_MAX_CALLS": ("max_calls", 1),
-    "TRACEPATCH_MAX_REPR": ("max_repr", 1),
-}
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
+_TRUE = _settings.TRUE_WORDS
+_FALSE = _settings.FALSE_WORDS
+_FILE = _settings.FILE
 
-
-# ---------------------------------------------------------------------------
-# Value checks shared by config files and keyword arguments
-# ---------------------------------------------------------------------------
 
 def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def check_int(value: Any, minimum: int) -> str | None:
-    """Return a problem description, or None when value is a valid int."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        return f"expected an integer >= {minimum}, got {_describe(value)}"
-    if value < minimum:
-        return f"expected an integer >= {minimum}, got {value}"
-    return None
+def _field(kind: str) -> Callable[[Any], str | None]:
+    """A check for a key of the [test] tables (not settings: no default)."""
+    setting = _settings.Setting("", kind, None, "")
 
-
-def check_seconds(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"expected a finite number of seconds > 0, got {_describe(value)}"
-    if not (value > 0) or math.isinf(value):
-        return f"expected a finite number of seconds > 0, got {value!r}"
-    return None
-
-
-def check_bool(value: Any) -> str | None:
-    if not isinstance(value, bool):
-        return f"expected true or false, got {_describe(value)}"
-    return None
-
-
-def check_str_list(value: Any) -> str | None:
-    if isinstance(value, str) or not isinstance(value, (list, tuple)):
-        return f"expected a list of module names, got {_describe(value)}"
-    for item in value:
-        if not isinstance(item, str) or not item:
-            return f"expected a list of non-empty strings, found {_describe(item)}"
-    return None
-
-
-def check_str(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return f"expected a string, got {_describe(value)}"
-    return None
-
-
-def check_style(value: Any) -> str | None:
-    if value not in TREE_STYLES:
-        return f"expected one of {', '.join(map(repr, TREE_STYLES))}, got {value!r}"
-    return None
-
-
-_CHECKS = {
-    "ignore_modules": check_str_list,
-    "include_modules": check_str_list,
-    "max_depth": lambda v: check_int(v, 1),
-    "max_calls": lambda v: check_int(v, 1),
-    "max_repr": lambda v: check_int(v, 1),
-    "max_time": check_seconds,
-    "cache": check_bool,
-    "cache_dir": check_str,
-    "auto_save": check_bool,
-    "show_args": check_bool,
-    "show_return": check_bool,
-    "tree_style": check_style,
-    "color": check_bool,
-    "default_label": check_str,
-}
+    def check(value: Any) -> str | None:
+        try:
+            setting.check(value, _FILE)
+        except _settings.Invalid as exc:
+            return str(exc)
+        return None
+    return check
 
 
 def _check_table(value: Any, where: str, fields: dict, problems: list) -> None:
@@ -171,13 +100,13 @@ def _check_table_list(value: Any, where: str, fields: dict, problems: list) -> N
         _check_table(item, f"{where}[{i}]", fields, problems)
 
 
-_TEST_FILE = {"path": check_str, "functions": check_str_list}
+_TEST_FILE = {"path": _field("str"), "functions": _field("names")}
 _TEST_INPUT = {
-    "function": check_str,
+    "function": _field("str"),
     "args": lambda v: None if isinstance(v, list) else f"expected an array, got {_describe(v)}",
     "kwargs": lambda v: None if isinstance(v, dict) else f"expected a table, got {_describe(v)}",
 }
-_TEST_CUSTOM = {"enabled": check_bool, "script": check_str}
+_TEST_CUSTOM = {"enabled": _field("bool"), "script": _field("str")}
 
 
 def _check_test(value: Any, prefix: str, problems: list) -> None:
@@ -197,7 +126,8 @@ def _check_test(value: Any, prefix: str, problems: list) -> None:
 
 
 def validate_table(data: dict, prefix: str = "") -> tuple[dict, list[tuple[str, str]]]:
-    """Check one config table. Returns (valid settings, problems).
+    """Check one config table against the schema. Returns (valid settings,
+    problems).
 
     prefix is prepended to key names in problems ("tool.tracepatch." for
     pyproject.toml) so a message names the key as it is written in the file.
@@ -208,20 +138,17 @@ def validate_table(data: dict, prefix: str = "") -> tuple[dict, list[tuple[str, 
         if key == "test":
             _check_test(value, prefix, problems)
             continue
-        check = _CHECKS.get(key)
-        if check is None:
+        setting = _settings.BY_NAME.get(key)
+        if setting is None or not setting.file:
             reason = _UNSUPPORTED.get(key, "unknown key")
+            if setting is not None:
+                reason = "not a config file setting (a trace() keyword only)"
             problems.append((prefix + key, reason))
             continue
-        problem = check(value)
-        if problem:
-            problems.append((prefix + key, problem))
-            continue
-        if key in ("ignore_modules", "include_modules"):
-            value = tuple(value)
-        elif key == "max_time":
-            value = float(value)
-        settings[key] = value
+        try:
+            settings[key] = setting.check(value, _FILE)
+        except _settings.Invalid as exc:
+            problems.append((prefix + key, str(exc)))
     return settings, problems
 
 
@@ -359,7 +286,9 @@ def load_config_file(start: str | os.PathLike | None = None) -> ConfigFile | Non
 _warned_files: set = set()
 
 
-def _warn_file(cfg: ConfigFile, stacklevel: int) -> None:
+def _warn_file(cfg: ConfigFile, settings: dict, stacklevel: int) -> None:
+    """One warning per file (and version of it): what is wrong, and for each
+    bad setting the value used instead."""
     try:
         st = cfg.path.stat()
         key = (str(cfg.path), st.st_mtime_ns)
@@ -369,11 +298,18 @@ def _warn_file(cfg: ConfigFile, stacklevel: int) -> None:
         return
     _warned_files.add(key)
     if cfg.unreadable:
-        msg = f"tracepatch: ignoring config file {cfg.path}: {cfg.unreadable}"
+        msg = (f"tracepatch: ignoring config file {cfg.path}: {cfg.unreadable}; "
+               f"using the defaults instead")
     else:
-        details = "; ".join(f"{k}: {m}" for k, m in cfg.problems)
-        msg = (f"tracepatch: config file {cfg.path} has invalid settings, "
-               f"which are ignored (defaults apply to them): {details}")
+        details = []
+        for where, problem in cfg.problems:
+            name = where[len(cfg.section) + 1:] if cfg.section else where
+            if name in settings:
+                problem += f"; using {name}={settings[name]!r} instead"
+            else:
+                problem += "; ignored"
+            details.append(f"{where}: {problem}")
+        msg = f"tracepatch: config file {cfg.path} has invalid settings: " + "; ".join(details)
     warnings.warn(msg, TracepatchWarning, stacklevel=stacklevel)
 
 
@@ -400,122 +336,72 @@ def env_enabled(stacklevel: int = 2) -> bool:
     return True
 
 
-def _env_overrides(base: dict, stacklevel: int) -> dict:
-    """Settings from TRACEPATCH_* variables; bad values warn and are skipped.
-
-    stacklevel counts frames from this function (1) up to the user's code."""
-    out: dict[str, Any] = {}
-    env = os.environ
-    for var, (key, minimum) in _ENV_INT.items():
-        raw = env.get(var)
+def env_settings() -> tuple[dict, list[tuple[str, str, _settings.Invalid]]]:
+    """Settings given by TRACEPATCH_* variables: (valid values by setting
+    name, [(variable, setting name, problem)]). An empty variable (or one of
+    blanks) counts as unset."""
+    values: dict[str, Any] = {}
+    problems: list[tuple[str, str, _settings.Invalid]] = []
+    for setting in _settings.SETTINGS:
+        if setting.env is None:
+            continue
+        raw = os.environ.get(setting.env)
         if raw is None or not raw.strip():
             continue
         try:
-            value = int(raw.strip())
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            warnings.warn(
-                f"tracepatch: {var}={raw!r} is not an integer >= {minimum}; "
-                f"using {key}={base[key]!r} instead",
-                TracepatchWarning, stacklevel=stacklevel)
-            continue
-        out[key] = value
-    raw = env.get("TRACEPATCH_MAX_TIME")
-    if raw is not None and raw.strip():
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            value = float("nan")
-        if not (value > 0) or math.isinf(value):
-            warnings.warn(
-                f"tracepatch: TRACEPATCH_MAX_TIME={raw!r} is not a number of seconds > 0; "
-                f"using max_time={base['max_time']!r} instead",
-                TracepatchWarning, stacklevel=stacklevel)
-        else:
-            out["max_time"] = value
-    raw = env.get("TRACEPATCH_LABEL")
-    if raw:
-        out["default_label"] = raw
-    raw = env.get("TRACEPATCH_OUTPUT_DIR")
-    if raw:
-        out["cache_dir"] = raw
-    raw = env.get("TRACEPATCH_NO_CACHE")
-    if raw is not None and raw.strip():
-        flag = raw.strip().lower()
-        if flag in _TRUE:
-            out["cache"] = False
-        elif flag not in _FALSE:
-            warnings.warn(
-                f"tracepatch: TRACEPATCH_NO_CACHE={raw!r} is not 1/true/yes/on or "
-                f"0/false/no/off; using cache={base['cache']!r} instead",
-                TracepatchWarning, stacklevel=stacklevel)
-    raw = env.get("TRACEPATCH_COLOR")
-    if raw is not None and raw.strip():
-        flag = raw.strip().lower()
-        if flag in _TRUE or flag in _FALSE:
-            out["color"] = flag in _TRUE
-        else:
-            warnings.warn(
-                f"tracepatch: TRACEPATCH_COLOR={raw!r} is not 1/true/yes/on or "
-                f"0/false/no/off; using color={base['color']!r} instead",
-                TracepatchWarning, stacklevel=stacklevel)
-    return out
+            values[setting.name] = setting.parse(raw)
+        except _settings.Invalid as exc:
+            problems.append((setting.env, setting.name, exc))
+    return values, problems
+
+
+def env_problem_text(var: str, exc: _settings.Invalid) -> str:
+    return f"{var}={exc.got} is not {exc.expected}"
 
 
 # ---------------------------------------------------------------------------
 # Putting it together
 # ---------------------------------------------------------------------------
 
-def resolve(explicit: dict, stacklevel: int = 2, start: str | None = None) -> tuple[dict, dict]:
+_SEARCH: Any = object()  # resolve(): find the config file from start upward
+
+
+def resolve(explicit: dict, stacklevel: int = 2, start: str | None = None,
+            config: ConfigFile | None = _SEARCH) -> tuple[dict, dict]:
     """Effective settings for one trace.
 
-    explicit holds only the keyword arguments the caller really passed.
-    Returns (settings, sources) where sources maps each key to "keyword",
-    "env", "config" or "default". Warns (never raises) about a bad config
-    file or environment variable; stacklevel counts frames from this function
-    (1) up to the user's code, so the warning points there.
+    config is the config file to use (None: none); by default the one found
+    searching upward from start (default: the working directory).
+
+    explicit holds only the keyword arguments the caller really passed
+    (already checked against the schema). Returns (settings, sources) where
+    sources maps each key to "keyword", "env", "config" or "default". Warns
+    (never raises) about a bad config file or environment variable, once per
+    source, naming the value used instead; stacklevel counts frames from
+    this function (1) up to the user's code, so the warning points there.
     """
     settings = dict(DEFAULTS)
     sources = dict.fromkeys(DEFAULTS, "default")
-    cfg = load_config_file(start)
+    cfg = load_config_file(start) if config is _SEARCH else config
     if cfg is not None:
-        if not cfg.ok:
-            _warn_file(cfg, stacklevel + 1)
         for key, value in cfg.settings.items():
             settings[key] = value
             sources[key] = "config"
-    for key, value in _env_overrides(settings, stacklevel + 1).items():
+    env_values, env_problems = env_settings()
+    for key, value in env_values.items():
         settings[key] = value
         sources[key] = "env"
     for key, value in explicit.items():
         settings[key] = value
         sources[key] = "keyword"
+    # Warn last, so that a warning can say which value is used instead.
+    if cfg is not None and not cfg.ok:
+        _warn_file(cfg, settings, stacklevel + 1)
+    for var, key, exc in env_problems:
+        warnings.warn(f"tracepatch: {env_problem_text(var, exc)}; using {key}={settings[key]!r} "
+                      f"instead", TracepatchWarning, stacklevel=stacklevel)
     return settings, sources
 
 
-STARTER_CONFIG = '''\
-# tracepatch configuration (https://github.com/levinismynameirl/tracepatch keys).
-# Precedence: trace(...) keywords > TRACEPATCH_* environment variables >
-# this file > built-in defaults. Check it with: python -m tracepatch config --validate
-
-# Tracing behaviour
-ignore_modules = []      # module prefixes to leave out, e.g. ["logging", "urllib3"]
-# include_modules = ["myapp"]  # allowlist: only trace these modules
-max_depth = 30           # deepest call nesting recorded
-max_calls = 10000        # stop recording after this many calls
-max_repr = 120           # longest repr() kept for arguments and return values
-max_time = 60.0          # stop recording after this many seconds
-
-# Saving traces (.tracepatch/traces/ under the working directory)
-cache = true
-auto_save = true
-# cache_dir = "/tmp/traces"
-
-# Display
-show_args = true
-show_return = true
-tree_style = "unicode"   # "unicode", "ascii" or "ansi"
-color = false
-# default_label = "my-app"
-'''
+# What ``python -m tracepatch init`` writes: generated from the schema.
+STARTER_CONFIG = _settings.starter_config()

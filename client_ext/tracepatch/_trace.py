@@ -8,9 +8,9 @@ import random
 import sys
 import time
 import warnings
-from typing import Any
+from typing import Any, Callable, Iterable
 
-from . import _cache, _config
+from . import _cache, _config, _settings
 from ._node import build_roots
 from ._quiet import quiet
 
@@ -40,97 +40,34 @@ class _Default:
 
 
 _NEW, _ACTIVE, _DONE = 0, 1, 2
-_DAEMON_WORDS = ("auto", "off", "required")
+_DAEMON_WORDS = _settings.DAEMON_WORDS
 
 
 def _check_keywords(kw: dict) -> dict:
-    """Validate the keywords a caller passed; return the explicit settings.
+    """Validate the keywords a caller passed against the settings schema;
+    return the explicit settings.
 
     A value equal to a _Default is "not passed": it is left to the
     environment, the config file and the defaults. Wrong types raise
-    TypeError, out-of-range values ValueError.
+    TypeError, out-of-range values ValueError, here, before any traced code
+    runs.
     """
     explicit: dict[str, Any] = {}
     for key, value in kw.items():
         if isinstance(value, _Default) or (value is None and key in _NONE_MEANS_UNSET):
             continue
-        checker = _KW_CHECKS[key]
-        explicit[key] = checker(key, value)
+        try:
+            explicit[key] = _settings.BY_NAME[key].check(value)
+        except _settings.Invalid as exc:
+            raise exc.error(f"trace(): {key} must be {exc.expected}, got {exc.got}") from None
     return explicit
 
 
-def _kw_int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"trace(): {key} must be an int, not {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"trace(): {key} must be >= 1, got {value}")
-    return value
-
-
-def _kw_seconds(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"trace(): {key} must be a number of seconds, not {type(value).__name__}")
-    if not (value > 0) or value == float("inf"):
-        raise ValueError(f"trace(): {key} must be a finite number of seconds > 0, got {value!r}")
-    return float(value)
-
-
-def _kw_bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"trace(): {key} must be True or False, not {type(value).__name__}")
-    return value
-
-
-def _kw_modules(key: str, value: Any) -> tuple:
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise TypeError(f"trace(): {key} must be a list of module names, not {type(value).__name__}")
-    items = tuple(value)
-    for item in items:
-        if not isinstance(item, str) or not item:
-            raise TypeError(f"trace(): {key} must contain non-empty strings, found {item!r}")
-    return items
-
-
-def _kw_label(key: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"trace(): label must be a str, not {type(value).__name__}")
-    return value
-
-
-def _kw_sample(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"trace(): sample must be a number between 0 and 1, not {type(value).__name__}")
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"trace(): sample must be between 0 and 1, got {value!r}")
-    return float(value)
-
-
-def _kw_path(key: str, value: Any) -> str:
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"trace(): {key} must be a path, not {type(value).__name__}")
-    return os.fspath(value)
-
-
-def _kw_daemon(key: str, value: Any) -> str:
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if not isinstance(value, str):
-        raise TypeError(f"trace(): daemon must be 'auto', 'off', 'required' or a socket path, "
-                        f"not {type(value).__name__}")
-    if value in _DAEMON_WORDS or os.sep in value or value.endswith(".sock"):
-        return value
-    raise ValueError(f"trace(): daemon must be 'auto', 'off', 'required' or a socket path "
-                     f"(containing '/'), got {value!r}")
-
-
-_KW_CHECKS = {
-    "label": _kw_label, "max_depth": _kw_int, "max_calls": _kw_int,
-    "max_time": _kw_seconds, "max_repr": _kw_int, "ignore_modules": _kw_modules,
-    "include_modules": _kw_modules, "show_args": _kw_bool, "show_return": _kw_bool,
-    "sample": _kw_sample, "cache": _kw_bool, "cache_dir": _kw_path,
-    "daemon": _kw_daemon, "threads": _kw_bool,
-}
 _NONE_MEANS_UNSET = ("label", "ignore_modules", "include_modules", "sample", "cache", "cache_dir")
+
+
+def _kw_default(name: str) -> Any:
+    return _Default(_settings.default(name))
 
 
 class trace:
@@ -197,11 +134,19 @@ class trace:
             return decorate(func, {}, stacklevel=3)
         return super().__new__(cls)
 
-    def __init__(self, func=None, /, *, label=None, max_depth=_Default(30),
-                 max_calls=_Default(10000), max_time=_Default(60.0), max_repr=_Default(120),
-                 ignore_modules=None, include_modules=None, show_args=_Default(True),
-                 show_return=_Default(True), sample=None, cache=None, cache_dir=None,
-                 daemon=_Default("auto"), threads=_Default(False)):
+    def __init__(self, func: Callable[..., Any] | None = None, /, *, label: str | None = None,
+                 max_depth: int = _kw_default("max_depth"),
+                 max_calls: int = _kw_default("max_calls"),
+                 max_time: float = _kw_default("max_time"),
+                 max_repr: int = _kw_default("max_repr"),
+                 ignore_modules: Iterable[str] | None = None,
+                 include_modules: Iterable[str] | None = None,
+                 show_args: bool = _kw_default("show_args"),
+                 show_return: bool = _kw_default("show_return"),
+                 sample: float | None = None, cache: bool | None = None,
+                 cache_dir: str | os.PathLike[str] | None = None,
+                 daemon: str | os.PathLike[str] = _kw_default("daemon"),
+                 threads: bool = _kw_default("threads")) -> None:
         self._setup(quiet(_check_keywords, {
             "label": label, "max_depth": max_depth, "max_calls": max_calls,
             "max_time": max_time, "max_repr": max_repr, "ignore_modules": ignore_modules,

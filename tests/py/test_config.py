@@ -80,11 +80,12 @@ def test_validate_wrong_types_are_each_reported():
     r = validate()
     assert r.returncode == 1
     assert r.stderr.splitlines() == [
-        f"{path}: max_depth: expected an integer >= 1, got str 'deep'",
-        f"{path}: max_calls: expected an integer >= 1, got 0",
-        f"{path}: ignore_modules: expected a list of module names, got str 'logging'",
+        f"{path}: max_depth: expected an integer from 1 to 1000000, got str 'deep'",
+        f"{path}: max_calls: expected an integer from 1 to 4294967293, got 0",
+        f"{path}: ignore_modules: expected a list of module names (non-empty strings), "
+        f"got str 'logging'",
         f"{path}: cache: expected true or false, got int 1",
-        f"{path}: max_time: expected a finite number of seconds > 0, got -2.5",
+        f"{path}: max_time: expected a number of seconds > 0 and <= 1000000000, got -2.5",
         f"{path}: tree_style: expected one of 'unicode', 'ascii', 'ansi', got 'fancy'",
         f"INVALID: {path} (6 problems)",
     ]
@@ -107,7 +108,8 @@ def test_validate_test_tables():
     assert r.returncode == 1
     assert r.stderr.splitlines() == [
         f"{path}: test.files[0].path: expected a string, got int 1",
-        f"{path}: test.files[0].functions: expected a list of non-empty strings, found int 2",
+        f"{path}: test.files[0].functions: expected a list of non-empty strings, "
+        f"got an item int 2",
         f"{path}: test.custom.enabled: expected true or false, got str 'yes'",
         f"{path}: test.custom.shell: unknown key",
         f"{path}: test.extra: unknown key",
@@ -141,7 +143,8 @@ def test_validate_pyproject_section_keys_are_qualified():
     r = validate()
     assert r.returncode == 1
     assert r.stderr.splitlines() == [
-        f"{path}: tool.tracepatch.max_calls: expected an integer >= 1, got str 'many'",
+        f"{path}: tool.tracepatch.max_calls: expected an integer from 1 to 4294967293, "
+        f"got str 'many'",
         f"INVALID: {path} (1 problem)",
     ]
     path.write_text('[project]\nname = "x"\n\n[tool.tracepatch]\nmax_calls = 77\n')
@@ -199,7 +202,8 @@ def test_missing_toml_library_gives_a_clear_message(monkeypatch, capsys):
             f1()
     assert str(caught[0].message) == (
         f"tracepatch: ignoring config file {path}: reading config files needs Python "
-        f"3.11+ (tomllib) or the 'tomli' package (pip install tomli)")
+        f"3.11+ (tomllib) or the 'tomli' package (pip install tomli); using the defaults "
+        f"instead")
     assert t.settings["max_calls"] == 10000
 
 
@@ -232,8 +236,8 @@ def test_invalid_config_warns_once_and_keeps_the_valid_keys():
         with trace() as t2:
             f1()
     assert [str(w.message) for w in caught] == [
-        f"tracepatch: config file {path} has invalid settings, which are ignored "
-        f"(defaults apply to them): max_depth: expected an integer >= 1, got str 'x'"]
+        f"tracepatch: config file {path} has invalid settings: max_depth: expected an "
+        f"integer from 1 to 1000000, got str 'x'; using max_depth=30 instead"]
     assert caught[0].filename == __file__
     assert t.call_count == 2 and t.settings["max_depth"] == 30
     assert t2.call_count == 1
@@ -295,6 +299,9 @@ def test_starter_config_values_are_the_defaults():
     settings, problems = _config.validate_table(_config._toml.loads(_config.STARTER_CONFIG))
     assert problems == []
     assert settings == {k: v for k, v in _config.DEFAULTS.items() if k in settings}
-    assert sorted(settings) == ["auto_save", "cache", "color", "ignore_modules", "max_calls",
-                                "max_depth", "max_repr", "max_time", "show_args",
-                                "show_return", "tree_style"]
+    # Every file setting that has a default is written out, the others as comments.
+    assert sorted(settings) == ["auto_save", "cache", "color", "ignore_modules",
+                                "include_modules", "max_calls", "max_depth", "max_repr",
+                                "max_time", "show_args", "show_return", "tree_style"]
+    assert "# cache_dir = " in _config.STARTER_CONFIG
+    assert "# default_label = " in _config.STARTER_CONFIG

@@ -83,16 +83,29 @@ def test_env_is_read_by_every_trace_not_at_import(monkeypatch):
 
 @pytest.mark.parametrize("var,value,message", [
     ("TRACEPATCH_MAX_DEPTH", "abc",
-     "tracepatch: TRACEPATCH_MAX_DEPTH='abc' is not an integer >= 1; using max_depth=30 instead"),
+     "tracepatch: TRACEPATCH_MAX_DEPTH='abc' is not an integer from 1 to 1000000; "
+     "using max_depth=30 instead"),
+    # Beyond the range the extension takes: a warning, not a ValueError in with trace().
+    ("TRACEPATCH_MAX_DEPTH", "2000000",
+     "tracepatch: TRACEPATCH_MAX_DEPTH='2000000' is not an integer from 1 to 1000000; "
+     "using max_depth=30 instead"),
     ("TRACEPATCH_MAX_CALLS", "0",
-     "tracepatch: TRACEPATCH_MAX_CALLS='0' is not an integer >= 1; using max_calls=10000 instead"),
+     "tracepatch: TRACEPATCH_MAX_CALLS='0' is not an integer from 1 to 4294967293; "
+     "using max_calls=10000 instead"),
     ("TRACEPATCH_MAX_REPR", "1.5",
-     "tracepatch: TRACEPATCH_MAX_REPR='1.5' is not an integer >= 1; using max_repr=120 instead"),
+     "tracepatch: TRACEPATCH_MAX_REPR='1.5' is not an integer from 4 to 1000000; "
+     "using max_repr=120 instead"),
+    ("TRACEPATCH_MAX_REPR", "3",
+     "tracepatch: TRACEPATCH_MAX_REPR='3' is not an integer from 4 to 1000000; "
+     "using max_repr=120 instead"),
+    ("TRACEPATCH_MAX_TIME", "1e10",
+     "tracepatch: TRACEPATCH_MAX_TIME='1e10' is not a number of seconds > 0 and <= 1000000000; "
+     "using max_time=60.0 instead"),
     ("TRACEPATCH_MAX_TIME", "soon",
-     "tracepatch: TRACEPATCH_MAX_TIME='soon' is not a number of seconds > 0; "
+     "tracepatch: TRACEPATCH_MAX_TIME='soon' is not a number of seconds > 0 and <= 1000000000; "
      "using max_time=60.0 instead"),
     ("TRACEPATCH_MAX_TIME", "-1",
-     "tracepatch: TRACEPATCH_MAX_TIME='-1' is not a number of seconds > 0; "
+     "tracepatch: TRACEPATCH_MAX_TIME='-1' is not a number of seconds > 0 and <= 1000000000; "
      "using max_time=60.0 instead"),
     ("TRACEPATCH_ENABLED", "maybe",
      "tracepatch: TRACEPATCH_ENABLED='maybe' is not one of 1/true/yes/on or "
@@ -116,7 +129,7 @@ def test_invalid_env_fallback_names_the_config_value(monkeypatch):
         with trace(cache=False) as t:
             leaf(1)
     assert str(caught[0].message) == ("tracepatch: TRACEPATCH_MAX_DEPTH='lots' is not an "
-                                      "integer >= 1; using max_depth=12 instead")
+                                      "integer from 1 to 1000000; using max_depth=12 instead")
     assert t.settings["max_depth"] == 12
 
 

@@ -73,23 +73,41 @@ def test_outputs_before_running_and_reuse():
 
 
 @pytest.mark.parametrize("kwargs,error,message", [
-    ({"max_depth": 0}, ValueError, "max_depth must be >= 1"),
-    ({"max_calls": "many"}, TypeError, "max_calls must be an int"),
-    ({"max_time": 0}, ValueError, "max_time must be a finite number of seconds > 0"),
-    ({"max_repr": True}, TypeError, "max_repr must be an int"),
-    ({"ignore_modules": "logging"}, TypeError, "ignore_modules must be a list"),
-    ({"include_modules": [""]}, TypeError, "non-empty strings"),
-    ({"show_args": 1}, TypeError, "show_args must be True or False"),
-    ({"sample": 1.5}, ValueError, "sample must be between 0 and 1"),
-    ({"label": 3}, TypeError, "label must be a str"),
-    ({"daemon": "sometimes"}, ValueError, "daemon must be 'auto', 'off', 'required' or a socket"),
-    ({"daemon": 1}, TypeError, "daemon must be"),
-    ({"threads": "yes"}, TypeError, "threads must be True or False"),
-    ({"bogus": 1}, TypeError, "bogus"),
+    ({"max_depth": 0}, ValueError,
+     "trace(): max_depth must be an integer from 1 to 1000000, got 0"),
+    ({"max_depth": 1_000_001}, ValueError,
+     "trace(): max_depth must be an integer from 1 to 1000000, got 1000001"),
+    ({"max_calls": "many"}, TypeError,
+     "trace(): max_calls must be an integer from 1 to 4294967293, got str 'many'"),
+    ({"max_time": 0}, ValueError,
+     "trace(): max_time must be a number of seconds > 0 and <= 1000000000, got 0"),
+    ({"max_time": 2e9}, ValueError,
+     "trace(): max_time must be a number of seconds > 0 and <= 1000000000, got 2000000000.0"),
+    ({"max_repr": True}, TypeError,
+     "trace(): max_repr must be an integer from 4 to 1000000, got bool True"),
+    ({"max_repr": 3}, ValueError, "trace(): max_repr must be an integer from 4 to 1000000, got 3"),
+    ({"ignore_modules": "logging"}, TypeError, "trace(): ignore_modules must be a list of "
+     "module names (non-empty strings), got str 'logging'"),
+    ({"include_modules": [""]}, ValueError, "trace(): include_modules must be a list of "
+     "module names (non-empty strings), got an empty string"),
+    ({"show_args": 1}, TypeError, "trace(): show_args must be True or False, got int 1"),
+    ({"sample": 1.5}, ValueError, "trace(): sample must be a number from 0 to 1, got 1.5"),
+    ({"label": 3}, TypeError, "trace(): label must be a string, got int 3"),
+    ({"daemon": "sometimes"}, ValueError, "trace(): daemon must be 'auto', 'off', 'required' "
+     "or a socket path (containing '/'), got 'sometimes'"),
+    ({"daemon": 1}, TypeError, "trace(): daemon must be 'auto', 'off', 'required' "
+     "or a socket path (containing '/'), got int 1"),
+    ({"threads": "yes"}, TypeError, "trace(): threads must be True or False, got str 'yes'"),
 ])
 def test_bad_keywords(kwargs, error, message):
-    with pytest.raises(error, match=message):
+    with pytest.raises(error) as caught:
         trace(**kwargs)
+    assert str(caught.value) == message
+
+
+def test_unknown_keyword_is_a_type_error():
+    with pytest.raises(TypeError, match="bogus"):
+        trace(bogus=1)
 
 
 def test_daemon_setting_is_stored():

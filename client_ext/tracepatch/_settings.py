@@ -1,0 +1,295 @@
+"""The settings schema: each setting's name, type, range, default and doc, once.
+
+Everything that takes a setting reads this table: the keyword arguments of
+``trace()``, the ``TRACEPATCH_*`` environment variables, config files,
+``python -m tracepatch config --validate``, the ``run`` command's options,
+``init``'s starter file and the README's settings table (checked by
+tests/py/test_settings.py). The extension's ``Session`` accepts exactly the
+numeric ranges written here (a test passes it every boundary value), so a
+value that passes this module never raises inside ``with trace()``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+__all__ = ["Setting", "Invalid", "SETTINGS", "BY_NAME", "DEFAULTS", "TRUE_WORDS",
+           "FALSE_WORDS", "settings_markdown", "starter_config"]
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+DAEMON_WORDS = ("auto", "off", "required")
+
+# Where a value comes from changes only how the expectation is spelled
+# (True in Python, true in TOML, 1/0 in the environment).
+KEYWORD, FILE, ENV = "keyword", "file", "env"
+
+
+class Invalid(Exception):
+    """A value outside its setting's type or range.
+
+    error is TypeError (wrong type) or ValueError (right type, out of range);
+    expected says what is accepted ("an integer from 1 to 1000000"), got
+    describes what was given."""
+
+    def __init__(self, error: type[Exception], expected: str, got: str) -> None:
+        super().__init__(f"expected {expected}, got {got}")
+        self.error = error
+        self.expected = expected
+        self.got = got
+
+
+def _typed(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting. kind is one of int, seconds, fraction, bool, modules (or
+    names: any non-empty strings), str, path, choice, daemon; lo/hi bound int (inclusive) and seconds (lo
+    exclusive, hi inclusive)."""
+
+    name: str
+    kind: str
+    default: Any
+    doc: str
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] = ()
+    env: str | None = None
+    env_inverted: bool = False  # TRACEPATCH_NO_CACHE=1 means cache=false
+    keyword: bool = True  # accepted by trace(...)
+    file: bool = True  # accepted in tracepatch.toml / [tool.tracepatch]
+    group: str = "Tracing"
+
+    def expected(self, source: str = KEYWORD) -> str:
+        """What this setting accepts, in the words of source."""
+        kind = self.kind
+        if kind == "int":
+            return f"an integer from {_num(self.lo)} to {_num(self.hi)}"
+        if kind == "seconds":
+            return f"a number of seconds > {_num(self.lo)} and <= {_num(self.hi)}"
+        if kind == "fraction":
+            return "a number from 0 to 1"
+        if kind == "bool":
+            if source == ENV:
+                return "1/true/yes/on or 0/false/no/off"
+            return "true or false" if source == FILE else "True or False"
+        if kind == "modules":
+            return "a list of module names (non-empty strings)"
+        if kind == "names":
+            return "a list of non-empty strings"
+        if kind == "str":
+            return "a string"
+        if kind == "path":
+            return "a path"
+        if kind == "choice":
+            return "one of " + ", ".join(map(repr, self.choices))
+        return "'auto', 'off', 'required' or a socket path (containing '/')"
+
+    def check(self, value: Any, source: str = KEYWORD) -> Any:
+        """value, normalised (tuple for module lists, float for seconds, str
+        for paths); raises Invalid."""
+        kind = self.kind
+
+        def bad(error: type[Exception], got: str | None = None) -> Invalid:
+            return Invalid(error, self.expected(source), got or _typed(value))
+
+        if kind in ("int", "seconds", "fraction"):
+            numeric = isinstance(value, int) if kind == "int" else isinstance(value, (int, float))
+            if isinstance(value, bool) or not numeric:
+                raise bad(TypeError)
+            if kind == "int":
+                ok = self.lo <= value <= self.hi
+            elif kind == "seconds":
+                ok = self.lo < value <= self.hi  # NaN fails both comparisons
+            else:
+                ok = 0.0 <= value <= 1.0
+            if not ok:
+                raise bad(ValueError, repr(value))
+            return value if kind == "int" else float(value)
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise bad(TypeError)
+            return value
+        if kind in ("modules", "names"):
+            # A keyword may be any iterable (a set, a generator); TOML has lists.
+            iterable = isinstance(value, (list, tuple)) or (
+                source == KEYWORD and hasattr(value, "__iter__"))
+            if isinstance(value, (str, bytes)) or not iterable:
+                raise bad(TypeError)
+            items = tuple(value)
+            for item in items:
+                if not isinstance(item, str):
+                    raise bad(TypeError, f"an item {_typed(item)}")
+                if not item:
+                    raise bad(ValueError, "an empty string")
+            return items
+        if kind == "str":
+            if not isinstance(value, str):
+                raise bad(TypeError)
+            return value
+        if kind == "path":
+            if isinstance(value, str) or (source != FILE and isinstance(value, os.PathLike)):
+                return os.fspath(value)
+            raise bad(TypeError)
+        if kind == "choice":
+            if not isinstance(value, str):
+                raise bad(TypeError)
+            if value not in self.choices:
+                raise bad(ValueError, repr(value))
+            return value
+        # daemon
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if not isinstance(value, str):
+            raise bad(TypeError)
+        if value in DAEMON_WORDS or os.sep in value or value.endswith(".sock"):
+            return value
+        raise bad(ValueError, repr(value))
+
+    def parse(self, text: str) -> Any:
+        """The value a piece of text (an environment variable, a command-line
+        option) stands for, checked; raises Invalid (got is the text)."""
+        raw = text.strip()
+        kind = self.kind
+        value: Any = raw
+        try:
+            if kind == "int":
+                value = int(raw)
+            elif kind in ("seconds", "fraction"):
+                value = float(raw)
+            elif kind == "bool":
+                word = raw.lower()
+                if word not in TRUE_WORDS and word not in FALSE_WORDS:
+                    raise ValueError(word)
+                value = (word in TRUE_WORDS) != self.env_inverted
+            elif kind == "modules":
+                value = tuple(part.strip() for part in raw.split(","))
+        except ValueError:
+            raise Invalid(ValueError, self.expected(ENV), repr(text)) from None
+        try:
+            return self.check(value, ENV)
+        except Invalid as exc:
+            raise Invalid(exc.error, exc.expected, repr(text)) from None
+
+
+_INT32_CALLS = 2**32 - 3  # call numbers must stay below the extension's "none" marker
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("label", "str", None, "a name for the trace (headers, file names)", file=False),
+    Setting("default_label", "str", None, "the label of traces that give none",
+            env="TRACEPATCH_LABEL", keyword=False),
+    Setting("max_depth", "int", 30, "deepest call nesting recorded", 1, 1_000_000,
+            env="TRACEPATCH_MAX_DEPTH"),
+    Setting("max_calls", "int", 10000, "stop recording after this many calls", 1, _INT32_CALLS,
+            env="TRACEPATCH_MAX_CALLS"),
+    Setting("max_time", "seconds", 60.0, "stop recording after this many seconds", 0, 1e9,
+            env="TRACEPATCH_MAX_TIME"),
+    Setting("max_repr", "int", 120,
+            "longest repr() kept for an argument or return value (room for 1 character and '...')",
+            4, 1_000_000, env="TRACEPATCH_MAX_REPR"),
+    Setting("ignore_modules", "modules", (), "module prefixes to leave out"),
+    Setting("include_modules", "modules", (), "if set, the only module prefixes recorded"),
+    Setting("show_args", "bool", True, "capture arguments"),
+    Setting("show_return", "bool", True, "capture return values"),
+    Setting("sample", "fraction", None,
+            "record only this fraction of traces (decided once per trace)", file=False),
+    Setting("threads", "bool", False, "also record threads started while the trace runs",
+            file=False),
+    Setting("daemon", "daemon", "auto",
+            "where finished traces go (tphd when it listens, by default)",
+            file=False),
+    Setting("cache", "bool", True, "save a finished trace as JSON when no daemon took it",
+            env="TRACEPATCH_NO_CACHE", env_inverted=True, group="Saving"),
+    Setting("cache_dir", "path", None, "where .tracepatch/traces/ goes (default: the working "
+            "directory)", env="TRACEPATCH_OUTPUT_DIR", group="Saving"),
+    Setting("auto_save", "bool", True, "save finished traces at all (with cache)",
+            keyword=False, group="Saving"),
+    Setting("tree_style", "choice", "unicode", "tree connectors", choices=("unicode", "ascii",
+            "ansi"), keyword=False, group="Display"),
+    Setting("color", "bool", False, "colour trees by duration (on a terminal only)",
+            env="TRACEPATCH_COLOR", keyword=False, group="Display"),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+# The settings a trace starts from before its keywords: those a config file
+# or the environment can give.
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS if s.file or s.env}
+
+
+def default(name: str) -> Any:
+    """The built-in default of one setting."""
+    return BY_NAME[name].default
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
+    return repr(value)
+
+
+def _file_settings() -> Iterator[Setting]:
+    return (s for s in SETTINGS if s.file)
+
+
+def starter_config() -> str:
+    """The commented tracepatch.toml that ``python -m tracepatch init`` writes:
+    every file setting with its default (commented out when it has none)."""
+    lines = [
+        "# tracepatch configuration. Precedence: trace(...) keywords > TRACEPATCH_*",
+        "# environment variables > this file > built-in defaults.",
+        "# Check it with: python -m tracepatch config --validate",
+    ]
+    group = None
+    for s in _file_settings():
+        if s.group != group:
+            group = s.group
+            lines += ["", f"# {group}"]
+        note = s.doc
+        if s.kind in ("int", "seconds", "choice"):
+            note += f" ({s.expected(FILE)})"
+        lines.append(f"# {note}")
+        if s.default is None:
+            example = {"str": '"my-app"', "path": '"/tmp/traces"'}[s.kind]
+            lines.append(f"# {s.name} = {example}")
+        else:
+            lines.append(f"{s.name} = {_toml_value(s.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def _md_default(s: Setting) -> str:
+    if s.default is None:
+        return "unset"
+    if isinstance(s.default, tuple):
+        return "`[]`"
+    if isinstance(s.default, bool):
+        return f"`{s.default}`"
+    return f"`{s.default!r}`"
+
+
+def settings_markdown() -> str:
+    """The README's settings table (between its settings markers). Print it
+    with: python3 -c "from tracepatch import _settings as s; print(s.settings_markdown(), end='')"
+    """
+    rows = ["| setting | accepts | default | keyword | file | environment | meaning |",
+            "|---|---|---|---|---|---|---|"]
+    for s in SETTINGS:
+        env = f"`{s.env}`" if s.env else ""
+        if s.env_inverted:
+            env += " (1 = false)"
+        rows.append(f"| `{s.name}` | {s.expected(KEYWORD)} | {_md_default(s)} | "
+                    f"{'yes' if s.keyword else ''} | {'yes' if s.file else ''} | {env} | "
+                    f"{s.doc} |")
+    return "\n".join(rows) + "\n"
