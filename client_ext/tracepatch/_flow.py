@@ -25,6 +25,7 @@ from __future__ import annotations
 import sys
 import threading
 from dataclasses import dataclass
+from typing import IO, Any, Iterable
 
 from ._quiet import quiet
 from ._trace import trace
@@ -58,7 +59,7 @@ class CallEvent:
     exception: str | None = None
 
 
-def start_tracing(**options) -> trace:
+def start_tracing(**options: Any) -> trace:
     """Start recording calls in this thread and context (asyncio tasks created
     afterwards too). Takes the same keyword arguments as trace(). One session
     at a time: call stop_tracing() before starting another."""
@@ -168,7 +169,8 @@ def format_tree(events, *, names: str = "short", timing: bool = False) -> str:
     return "\n".join(lines)
 
 
-def print_tree(events, file=None, *, names: str = "short", timing: bool = False) -> None:
+def print_tree(events: Iterable[CallEvent], file: IO[str] | None = None, *, names: str = "short",
+               timing: bool = False) -> None:
     """Print events (from stop_tracing()) as FlowTrace's arrow tree.
 
     "→ f(args)" opens a call; a call without children is one line ending in

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 # Flag bits of _tracepatch.Session.nodes() (TP_NODE_* in proto/tree.h).
 NODE_EXC = 1      # the call ended by an exception propagating out
@@ -50,7 +50,7 @@ class Node:
         """``module.qualname``, as the tree prints it."""
         return f"{self.module}.{self.qualname}" if self.module else self.qualname
 
-    def walk(self):
+    def walk(self) -> Iterator[Node]:
         """This node and all its descendants, depth first, in call order."""
         stack = [self]
         while stack:

@@ -8,7 +8,9 @@ import random
 import sys
 import time
 import warnings
-from typing import Any, Callable, Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Callable, Iterable, TypeVar, Union
 
 from . import _cache, _config, _settings
 from ._node import build_roots
@@ -40,6 +42,10 @@ class _Default:
 
 
 _NEW, _ACTIVE, _DONE = 0, 1, 2
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+# Where an output goes: None (return the text), a file name or an open text file.
+_Dest = Union[str, "os.PathLike[str]", IO[str], None]
 _DAEMON_WORDS = _settings.DAEMON_WORDS
 
 
@@ -285,7 +291,8 @@ class trace:
         self._begin()
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
         self._end()
         return False
 
@@ -293,11 +300,12 @@ class trace:
         self._begin()
         return self
 
-    async def __aexit__(self, exc_type, exc, tb) -> bool:
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> bool:
         self._end()
         return False
 
-    def __call__(self, func):
+    def __call__(self, func: _F) -> _F:
         """Decorate func: each of its calls becomes its own trace."""
         return decorate(func, self._explicit, stacklevel=3)
 
@@ -362,7 +370,7 @@ class trace:
         return list(self._session.errors) if self._session is not None else []
 
     @property
-    def cache_path(self):
+    def cache_path(self) -> Path | None:
         """Where the finished trace was saved, or None."""
         return self._cache_path
 
@@ -417,9 +425,11 @@ class trace:
         session.stop()
         return session
 
-    def tree(self, *, style=None, color=_Default(False), args=True, returns=True,
-             self_time=False, source=False, depth=None, filter=None, fold=True,
-             header=True, fold_threshold=0) -> str:
+    def tree(self, *, style: str | None = None, color: bool | None = _Default(False),
+             args: bool = True, returns: bool = True, self_time: bool = False,
+             source: bool = False, depth: int | None = None,
+             filter: str | Iterable[str] | None = None, fold: bool = True,
+             header: bool = True, fold_threshold: int = 0) -> str:
         """The call tree as text.
 
         style: "unicode" (default, or the config file's tree_style), "ascii"
@@ -487,26 +497,26 @@ class trace:
         wall = getattr(session, "wall_start_ns", 0)
         return wall / 1e9 if wall else (self._wall_start or 0.0)
 
-    def to_json(self, path=None, *, pretty: bool = True):
+    def to_json(self, path: _Dest = None, *, pretty: bool = True) -> Any:
         """The trace in tracepatch's JSON schema: returned as text when path is
         None, otherwise written to path (a file name or an open text file) and
         path is returned."""
         return quiet(_emit, self._done_session().to_json(pretty=pretty), path)
 
-    def to_csv(self, path=None):
+    def to_csv(self, path: _Dest = None) -> Any:
         """One row per call (CSV); text when path is None, else written to path."""
         return quiet(_emit, self._done_session().to_csv(), path)
 
-    def to_chrome(self, path=None):
+    def to_chrome(self, path: _Dest = None) -> Any:
         """Chrome trace-event JSON (Perfetto, chrome://tracing); text or written to path."""
         return quiet(_emit, self._done_session().to_chrome(), path)
 
-    def to_html(self, path=None):
+    def to_html(self, path: _Dest = None) -> Any:
         """The self-contained HTML report (the tphd report page with this trace
         inlined; opens offline); text when path is None, else written to path."""
         return quiet(_emit, self._done_session().to_html(), path)
 
-    def to_folded(self, path=None):
+    def to_folded(self, path: _Dest = None) -> Any:
         """Folded stacks for flamegraph.pl / speedscope; text or written to path."""
         return quiet(_emit, self._done_session().to_folded(), path)
 
@@ -515,12 +525,13 @@ class trace:
     # ------------------------------------------------------------------
 
     @staticmethod
-    def logs(cache_dir=None, limit: int = 50) -> list:
+    def logs(cache_dir: str | os.PathLike[str] | None = None,
+             limit: int = 50) -> list[dict[str, Any]]:
         """Saved traces under cache_dir (default: the working directory), newest first."""
         return _cache.list_saved(cache_dir, limit)
 
     @staticmethod
-    def load(path) -> dict:
+    def load(path: str | os.PathLike[str]) -> dict[str, Any]:
         """A saved trace file, parsed."""
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
