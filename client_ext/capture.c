@@ -274,14 +274,17 @@ static void put_unprintable(rw *w, PyObject *o)
 }
 
 /* Clear the exception a __repr__ or __str__ raised. A KeyboardInterrupt is
- * not ours to swallow: flag SIGINT again so that it reaches the program at
- * its next bytecode. */
+ * not ours to swallow: it is raised again in this thread at its next
+ * bytecode, as an asynchronous exception. Not PyErr_SetInterrupt(): that
+ * simulates a SIGINT, which is dropped when SIGINT is ignored (a program
+ * started in the background), runs a custom handler a second time, and
+ * lands in the main thread whichever thread was interrupted. */
 static void drop_error(void)
 {
     bool interrupt = PyErr_ExceptionMatches(PyExc_KeyboardInterrupt);
     PyErr_Clear();
     if (interrupt)
-        PyErr_SetInterrupt();
+        PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), PyExc_KeyboardInterrupt);
 }
 
 /* Anything else: through its __repr__ (Python code may run). */

@@ -4,6 +4,7 @@ without stop(), threads' own profile hooks, timing sanity."""
 import os
 import subprocess
 import sys
+import signal
 import threading
 import time
 
@@ -83,6 +84,56 @@ def test_keyboard_interrupt_in_repr_reaches_the_program():
     except KeyboardInterrupt:
         got = "interrupted"
     assert got == "interrupted"
+
+
+def interrupted_after_repr():
+    try:
+        T.safe_repr(Interrupting())
+        for _ in range(1000):  # delivered at the next check of the eval loop
+            pass
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
+def test_keyboard_interrupt_in_repr_reaches_the_program_when_sigint_is_ignored():
+    # A program started in the background by a non-interactive shell has
+    # SIGINT ignored; the KeyboardInterrupt that __repr__ raised must still
+    # reach it (re-raising it as a simulated SIGINT would drop it here).
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert interrupted_after_repr()
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def test_keyboard_interrupt_in_repr_does_not_call_the_sigint_handler():
+    calls = []
+    old = signal.signal(signal.SIGINT, lambda *a: calls.append(a))
+    try:
+        assert interrupted_after_repr()
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert calls == []
+
+
+def test_keyboard_interrupt_in_repr_in_a_thread_reaches_that_thread():
+    got = {}
+
+    def worker():
+        got["worker"] = interrupted_after_repr()
+
+    th = threading.Thread(target=worker)
+    th.start()
+    th.join()
+    main = False
+    try:
+        for _ in range(1000):
+            pass
+        time.sleep(0.01)
+    except KeyboardInterrupt:
+        main = True
+    assert (got, main) == ({"worker": True}, False)
 
 
 def sleeper(t):
