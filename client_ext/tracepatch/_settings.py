@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-__all__ = ["Setting", "Invalid", "SETTINGS", "BY_NAME", "DEFAULTS", "TRUE_WORDS",
+__all__ = ["Setting", "Invalid", "SETTINGS", "BY_NAME", "DEFAULTS", "ALL_DEFAULTS", "TRUE_WORDS",
            "FALSE_WORDS", "settings_markdown", "starter_config"]
 
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -225,6 +225,11 @@ BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS if s.file or s.env}
 
 
+# Every setting's default, the trace()-only ones (label, sample, threads,
+# daemon) included.
+ALL_DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+
+
 def default(name: str) -> Any:
     """The built-in default of one setting."""
     return BY_NAME[name].default
@@ -267,6 +272,16 @@ def starter_config() -> str:
         else:
             lines.append(f"{s.name} = {_toml_value(s.default)}")
     return "\n".join(lines) + "\n"
+
+
+def keyword_doc(indent: str = "") -> str:
+    """The keywords of trace(), one line each, for its docstring."""
+    lines = []
+    for s in SETTINGS:
+        if s.keyword:
+            default = "unset" if s.default is None else repr(s.default)
+            lines.append(f"{indent}{s.name}: {s.doc} ({s.expected()}; default {default})")
+    return "\n".join(lines)
 
 
 def _md_default(s: Setting) -> str:

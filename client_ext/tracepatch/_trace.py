@@ -87,27 +87,16 @@ class trace:
             handle_request(42)
         print(t.tree())
 
-    All arguments are keyword-only:
+    All arguments are keyword-only (the list comes from the settings schema):
 
-    label: a name for the trace (file names, headers). max_depth: deepest
-    nesting recorded (30). max_calls: stop recording after this many calls
-    (10000). max_time: stop recording after this many seconds (60.0).
-    max_repr: longest repr kept for an argument or return value (120).
-    ignore_modules / include_modules: module prefixes to leave out / the only
-    ones to record. show_args / show_return: capture arguments / return
-    values (True). sample: record only this fraction (0..1) of traces; the
-    others are no-ops (the decision is made once per trace, so a recorded tree
-    is always complete). cache: save the finished trace as JSON under
-    ``.tracepatch/traces/`` when no daemon took it (default True, see
-    cache_dir). cache_dir: where ``.tracepatch/`` goes (default: the working
-    directory). daemon: where the finished trace goes. "auto" (default): to
-    tphd when it listens on its socket ($TRACEPATCH_SOCKET, else the user's,
-    else the system's), sent by a background thread so the program never
-    waits; otherwise it is saved as a file (cache). "off": never sent.
-    "required": like "auto", but a trace that cannot be sent gives a
-    TracepatchWarning and counts as dropped. A socket path: like "auto",
-    with that daemon. threads: also record threads started while the trace
-    is active (False).
+    @SETTINGS@
+
+    daemon="auto" sends the finished trace to tphd when it listens on its
+    socket ($TRACEPATCH_SOCKET, else the user's, else the system's), from a
+    background thread so the program never waits; otherwise it is saved as a
+    file (cache). "off": never sent. "required": like "auto", but a trace
+    that cannot be sent gives a TracepatchWarning and counts as dropped. A
+    socket path: like "auto", with that daemon.
 
     Where settings come from, highest precedence first: the keywords given
     here, then ``TRACEPATCH_MAX_DEPTH`` / ``_MAX_CALLS`` / ``_MAX_TIME`` /
@@ -117,7 +106,8 @@ class trace:
     defaults above. ``TRACEPATCH_ENABLED=0`` (or false/no/off) turns every
     trace into a no-op that installs nothing; its result is an empty trace.
     Bad environment values or config entries are reported with a
-    :class:`TracepatchWarning` and skipped, never raised.
+    :class:`TracepatchWarning` naming the value used instead, never raised;
+    a bad keyword raises TypeError or ValueError here, before any code runs.
 
     As a decorator, every call of the decorated function is its own trace
     (saved like any other; the latest one is the wrapper's ``last_trace``).
@@ -202,13 +192,14 @@ class trace:
         enabled = _config.env_enabled(stacklevel + 1)
         if enabled:
             settings, _ = _config.resolve(self._explicit, stacklevel=stacklevel + 1)
+            settings = {**_settings.ALL_DEFAULTS, **settings}
         else:
             # Disabled: no config file lookup either, this must stay cheap.
-            settings = {**_config.DEFAULTS, **self._explicit}
+            settings = {**_settings.ALL_DEFAULTS, **self._explicit}
         if settings.get("label") is None:
             settings["label"] = settings["default_label"]
         self._settings = settings
-        sample = settings.get("sample")
+        sample = settings["sample"]
         if not enabled or (sample is not None and random.random() >= sample):
             self._state = _ACTIVE
             self._wall_start = time.time()
@@ -220,7 +211,7 @@ class trace:
             show_args=settings["show_args"], show_return=settings["show_return"],
             ignore_modules=tuple(settings["ignore_modules"]) + self._extra_ignore,
             include_modules=tuple(settings["include_modules"]),
-            threads=settings.get("threads", False),
+            threads=settings["threads"],
             config_json=json.dumps(self._config_dict(settings)),
         )
         self._session = session
@@ -255,7 +246,7 @@ class trace:
     def _upload(self, settings: dict) -> bool:
         """Hand the finished trace to tphd's background sender when a daemon
         listens (never waits for it); True when handed over."""
-        mode = settings.get("daemon", "auto")
+        mode = settings["daemon"]
         if mode == "off":
             return False
         required = mode == "required"
@@ -283,8 +274,8 @@ class trace:
             "ignore_modules": list(settings["ignore_modules"]),
             "include_modules": list(settings["include_modules"]),
             "show_args": settings["show_args"], "show_return": settings["show_return"],
-            "sample": settings.get("sample"), "threads": settings.get("threads", False),
-            "daemon": settings.get("daemon", "auto"),
+            "sample": settings["sample"], "threads": settings["threads"],
+            "daemon": settings["daemon"],
         }
 
     def __enter__(self) -> "trace":
@@ -339,7 +330,7 @@ class trace:
 
     @property
     def daemon(self) -> str:
-        return self._explicit.get("daemon", "auto")
+        return self._explicit.get("daemon", _settings.default("daemon"))
 
     @property
     def call_count(self) -> int:
@@ -596,6 +587,8 @@ def _public_signature():
 
 # help(trace) and inspect.signature(trace) show __init__'s keywords, not __new__'s.
 trace.__signature__ = _public_signature()
+if trace.__doc__:  # None under python -OO
+    trace.__doc__ = trace.__doc__.replace("@SETTINGS@", _settings.keyword_doc("    ").lstrip())
 
 # At the end: _decorate needs the trace class defined above. (A function-level
 # import would run importlib code on every call, visible to enclosing traces.)
