@@ -52,8 +52,8 @@ def _num(x: float) -> str:
 @dataclass(frozen=True)
 class Setting:
     """One setting. kind is one of int, seconds, fraction, bool, modules (or
-    names: any non-empty strings), str, path, choice, daemon; lo/hi bound int (inclusive) and seconds (lo
-    exclusive, hi inclusive)."""
+    names: any non-empty strings), str, path, choice, daemon; lo/hi bound an
+    int (both inclusive) and seconds (lo exclusive, hi inclusive)."""
 
     name: str
     kind: str
@@ -170,8 +170,6 @@ class Setting:
                 if word not in TRUE_WORDS and word not in FALSE_WORDS:
                     raise ValueError(word)
                 value = (word in TRUE_WORDS) != self.env_inverted
-            elif kind == "modules":
-                value = tuple(part.strip() for part in raw.split(","))
         except ValueError:
             raise Invalid(ValueError, self.expected(ENV), repr(text)) from None
         try:
@@ -180,7 +178,7 @@ class Setting:
             raise Invalid(exc.error, exc.expected, repr(text)) from None
 
 
-_INT32_CALLS = 2**32 - 3  # call numbers must stay below the extension's "none" marker
+_MAX_CALLS = 2**32 - 3  # call numbers stay below the extension's "none" marker
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("label", "str", None, "a name for the trace (headers, file names)", file=False),
@@ -188,7 +186,7 @@ SETTINGS: tuple[Setting, ...] = (
             env="TRACEPATCH_LABEL", keyword=False),
     Setting("max_depth", "int", 30, "deepest call nesting recorded", 1, 1_000_000,
             env="TRACEPATCH_MAX_DEPTH"),
-    Setting("max_calls", "int", 10000, "stop recording after this many calls", 1, _INT32_CALLS,
+    Setting("max_calls", "int", 10000, "stop recording after this many calls", 1, _MAX_CALLS,
             env="TRACEPATCH_MAX_CALLS"),
     Setting("max_time", "seconds", 60.0, "stop recording after this many seconds", 0, 1e9,
             env="TRACEPATCH_MAX_TIME"),
