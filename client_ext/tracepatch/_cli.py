@@ -79,7 +79,7 @@ def _add_run(sub) -> argparse.ArgumentParser:
                      help="write the tree to FILE instead of stderr")
     out.add_argument("--json", metavar="FILE", dest="json_path",
                      help="also write the trace as JSON to FILE")
-    out.add_argument("--style", choices=("unicode", "ascii", "ansi"),
+    out.add_argument("--style", choices=_settings.BY_NAME["tree_style"].choices,
                      help="tree connectors (default: the config's tree_style, else unicode)")
     color = out.add_mutually_exclusive_group()
     color.add_argument("--color", dest="color", action="store_const", const=True,
