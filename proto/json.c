@@ -280,6 +280,11 @@ void tp_json_raw(tp_json *w, const char *s, size_t n)
     tp_buf_append(w->b, s, n);
 }
 
+void tp_json_external(tp_json *w)
+{
+    value(w);
+}
+
 /* ---- Re-emitting checked JSON text ------------------------------------------- */
 
 typedef struct scan {

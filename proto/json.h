@@ -74,6 +74,11 @@ void tp_json_ms(tp_json *w, int64_t ns);
  *  formatted, a literal), written as it is. */
 void tp_json_raw(tp_json *w, const char *s, size_t n);
 
+/** Before a value the caller appends to w->b itself (another renderer's
+ *  whole document, written straight into the same buffer): writes the
+ *  separator and indentation a value needs here. */
+void tp_json_external(tp_json *w);
+
 /** Re-emit the JSON text json[0..n) (e.g. a client's config object) as the
  *  next value, indented like the rest of the document and with its strings
  *  escaped by the one rule. The text is checked, not trusted: on anything

@@ -1,7 +1,8 @@
-/* Compact JSON pieces shared by tph, tphd and the report UI: strings, exact
- * millisecond times, statistics and diffs. There is one writer for each, so a
- * trace file (tph) and its stored copy (tphd) give the same bytes, and the
- * report UI reads the same shapes (docs/API.md).
+/* Compact JSON statistics and diffs, shared by tph, tphd and the report UI,
+ * and the JSON pieces every renderer uses for a function. All of it goes
+ * through the one writer (json.h), so a trace file (tph) and its stored copy
+ * (tphd) give the same bytes, and the report UI reads the same shapes
+ * (docs/API.md).
  *
  * Times are nanoseconds written as milliseconds, exactly and without trailing
  * zeros (1500 ns is 0.0015), so no float formatting is involved. */
@@ -9,88 +10,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "render.h"
 #include "render_priv.h"
 #include "render_web.h"
 
-/* ---- Scalars ------------------------------------------------------------ */
+/* ---- Functions and text --------------------------------------------------- */
 
-int tp_render_web_string(tp_buf *out, const char *s, size_t n)
+void tp_render_priv_json_kms(tp_json *w, const char *key, int64_t ns)
 {
-    static const char hex[] = "0123456789abcdef";
-    if (!s)
-        return tp_buf_puts(out, "null");
-    const unsigned char *p = (const unsigned char *)s;
-    tp_buf_putc(out, '"');
-    size_t run = 0; /* start of the pending run of bytes copied as they are */
-    for (size_t i = 0; i < n;) {
-        unsigned char c = p[i];
-        uint32_t cp;
-        size_t len = c >= 0x20 && c != '"' && c != '\\' ? tp_utf8_decode(p + i, n - i, &cp) : 0;
-        if (len) {
-            i += len;
-            continue;
-        }
-        tp_buf_append(out, p + run, i - run);
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            tp_buf_append(out, esc, 2);
-        } else if (c == '\n') {
-            tp_buf_puts(out, "\\n");
-        } else if (c == '\t') {
-            tp_buf_puts(out, "\\t");
-        } else if (c == '\r') {
-            tp_buf_puts(out, "\\r");
-        } else if (c < 0x20) {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            tp_buf_append(out, esc, 6);
-        } else {
-            tp_buf_puts(out, "\\ufffd");
-        }
-        i++;
-        run = i;
-    }
-    tp_buf_append(out, p + run, n - run);
-    tp_buf_putc(out, '"');
-    return tp_buf_error(out);
+    tp_json_key(w, key);
+    tp_json_ms(w, ns);
 }
 
-void tp_render_priv_json_str(tp_buf *b, const char *s)
-{
-    tp_render_web_string(b, s, s ? strlen(s) : 0);
-}
-
-void tp_render_priv_json_ms(tp_buf *b, int64_t ns)
-{
-    if (ns < 0)
-        ns = 0;
-    char frac[8];
-    int64_t whole = ns / 1000000, rest = ns % 1000000;
-    int nd = 6;
-    for (int i = 5; i >= 0; i--, rest /= 10)
-        frac[i] = (char)('0' + rest % 10);
-    while (nd > 0 && frac[nd - 1] == '0')
-        nd--;
-    tp_render_priv_u64(b, (uint64_t)whole);
-    if (nd) {
-        tp_buf_putc(b, '.');
-        tp_buf_append(b, frac, (size_t)nd);
-    }
-}
-
-void tp_render_priv_json_kms(tp_buf *b, const char *key, int64_t ns)
-{
-    tp_buf_printf(b, ",\"%s\":", key);
-    tp_render_priv_json_ms(b, ns);
-}
-
-void tp_render_priv_json_name(tp_buf *b, const tp_func *f)
+void tp_render_priv_json_name(tp_json *w, const tp_func *f)
 {
     size_t ml = strlen(f->module), ql = strlen(f->qualname);
     char stackbuf[256];
     char *tmp = ml + ql + 1 < sizeof(stackbuf) ? stackbuf : malloc(ml + ql + 2);
     if (!tmp) {
-        tp_buf_reserve(b, SIZE_MAX); /* makes the buffer's error sticky */
+        tp_buf_reserve(w->b, SIZE_MAX); /* makes the buffer's error sticky */
         return;
     }
     size_t n = 0;
@@ -100,27 +39,27 @@ void tp_render_priv_json_name(tp_buf *b, const tp_func *f)
         n = ml + 1;
     }
     memcpy(tmp + n, f->qualname, ql);
-    tp_render_web_string(b, tmp, n + ql);
+    tp_json_strn(w, tmp, n + ql);
     if (tmp != stackbuf)
         free(tmp);
 }
 
-void tp_render_priv_json_func(tp_buf *b, const tp_func *f)
+void tp_render_priv_json_func(tp_json *w, const tp_func *f)
 {
-    tp_buf_puts(b, "\"name\":");
-    tp_render_priv_json_name(b, f);
-    tp_buf_puts(b, ",\"module\":");
-    tp_render_priv_json_str(b, f->module);
-    tp_buf_puts(b, ",\"qualname\":");
-    tp_render_priv_json_str(b, f->qualname);
-    tp_buf_puts(b, ",\"file\":");
-    tp_render_priv_json_str(b, f->file);
+    tp_json_key(w, "name");
+    tp_render_priv_json_name(w, f);
+    tp_json_key(w, "module");
+    tp_json_str(w, f->module);
+    tp_json_key(w, "qualname");
+    tp_json_str(w, f->qualname);
+    tp_json_key(w, "file");
+    tp_json_str(w, f->file);
 }
 
-void tp_render_priv_json_text(tp_buf *b, const char *s, uint32_t max, bool *cut)
+void tp_render_priv_json_text(tp_json *w, const char *s, uint32_t max, bool *cut)
 {
     if (!s) {
-        tp_buf_puts(b, "null");
+        tp_json_null(w);
         return;
     }
     size_t n = strlen(s);
@@ -130,7 +69,7 @@ void tp_render_priv_json_text(tp_buf *b, const char *s, uint32_t max, bool *cut)
             n--;
         *cut = true;
     }
-    tp_render_web_string(b, s, n);
+    tp_json_strn(w, s, n);
 }
 
 /* ---- Statistics ----------------------------------------------------------- */
@@ -142,91 +81,113 @@ typedef struct stats_shape {
     bool web;     /* the report UI's extras: the slowest call's args, avg_ms */
 } stats_shape;
 
-static void put_slowest(tp_buf *out, const tp_tree *t, const tp_stats *s, bool web)
+static void put_slowest(tp_json *w, const tp_tree *t, const tp_stats *s, bool web)
 {
     if (s->slowest == TP_NONE || s->slowest >= t->nnodes) {
-        tp_buf_puts(out, "null");
+        tp_json_null(w);
         return;
     }
     const tp_node *n = &t->nodes[s->slowest];
-    tp_buf_puts(out, "{\"name\":");
-    tp_render_priv_json_name(out, &t->funcs[n->func]);
-    tp_buf_printf(out, ",\"node\":%u", s->slowest);
-    tp_render_priv_json_kms(out, "ms", n->total_ns);
+    tp_json_obj(w);
+    tp_json_key(w, "name");
+    tp_render_priv_json_name(w, &t->funcs[n->func]);
+    tp_json_key(w, "node");
+    tp_json_u64(w, s->slowest);
+    tp_render_priv_json_kms(w, "ms", n->total_ns);
     if (web) {
         bool cut = false;
-        tp_buf_puts(out, ",\"args\":");
-        tp_render_priv_json_text(out, n->args, 1000, &cut);
+        tp_json_key(w, "args");
+        tp_render_priv_json_text(w, n->args, 1000, &cut);
     }
-    tp_buf_putc(out, '}');
+    tp_json_obj_end(w);
 }
 
-static void put_most_called(tp_buf *out, const tp_tree *t, const tp_stats *s)
+static void put_most_called(tp_json *w, const tp_tree *t, const tp_stats *s)
 {
     const tp_func_stats *mc = NULL;
     for (size_t i = 0; i < s->nfuncs && s->most_called != TP_NONE; i++)
         if (s->funcs[i].func == s->most_called)
             mc = &s->funcs[i];
     if (!mc) {
-        tp_buf_puts(out, "null");
+        tp_json_null(w);
         return;
     }
-    tp_buf_puts(out, "{\"name\":");
-    tp_render_priv_json_name(out, &t->funcs[mc->func]);
-    tp_buf_printf(out, ",\"count\":%llu}", (unsigned long long)mc->count);
+    tp_json_obj(w);
+    tp_json_key(w, "name");
+    tp_render_priv_json_name(w, &t->funcs[mc->func]);
+    tp_json_key(w, "count");
+    tp_json_u64(w, mc->count);
+    tp_json_obj_end(w);
 }
 
-static void put_lists(tp_buf *out, const tp_tree *t, const tp_stats *s, const stats_shape *sh)
+static void put_lists(tp_json *w, const tp_tree *t, const tp_stats *s, const stats_shape *sh)
 {
-    tp_buf_puts(out, ",\"functions\":[");
+    tp_json_key(w, "functions");
+    tp_json_arr(w);
     size_t nf = sh->top && sh->top < s->nfuncs ? sh->top : s->nfuncs;
     for (size_t i = 0; i < nf; i++) {
         const tp_func_stats *fs = &s->funcs[i];
         const tp_func *f = &t->funcs[fs->func];
-        tp_buf_puts(out, i ? ",{" : "{");
-        tp_render_priv_json_func(out, f);
-        tp_buf_printf(out, ",\"lineno\":%d,\"count\":%llu", (int)f->lineno,
-                      (unsigned long long)fs->count);
-        tp_render_priv_json_kms(out, "total_ms", fs->total_ns);
-        tp_render_priv_json_kms(out, "self_ms", fs->self_ns);
-        tp_render_priv_json_kms(out, "min_ms", fs->min_ns);
-        tp_render_priv_json_kms(out, "max_ms", fs->max_ns);
+        tp_json_obj(w);
+        tp_render_priv_json_func(w, f);
+        tp_json_key(w, "lineno");
+        tp_json_i64(w, f->lineno);
+        tp_json_key(w, "count");
+        tp_json_u64(w, fs->count);
+        tp_render_priv_json_kms(w, "total_ms", fs->total_ns);
+        tp_render_priv_json_kms(w, "self_ms", fs->self_ns);
+        tp_render_priv_json_kms(w, "min_ms", fs->min_ns);
+        tp_render_priv_json_kms(w, "max_ms", fs->max_ns);
         if (sh->web)
-            tp_render_priv_json_kms(out, "avg_ms",
-                                    fs->count ? fs->total_ns / (int64_t)fs->count : 0);
-        tp_buf_printf(out, ",\"exceptions\":%llu}", (unsigned long long)fs->nexc);
+            tp_render_priv_json_kms(w, "avg_ms", fs->count ? fs->total_ns / (int64_t)fs->count : 0);
+        tp_json_key(w, "exceptions");
+        tp_json_u64(w, fs->nexc);
+        tp_json_obj_end(w);
     }
-    tp_buf_puts(out, "],\"by_module\":[");
+    tp_json_arr_end(w);
+    tp_json_key(w, "by_module");
+    tp_json_arr(w);
     for (size_t i = 0; i < s->nmods; i++) {
         const tp_module_stats *m = &s->mods[i];
-        tp_buf_puts(out, i ? ",{\"module\":" : "{\"module\":");
-        tp_render_priv_json_str(out, m->module);
-        tp_buf_printf(out, ",\"calls\":%llu,\"functions\":%u", (unsigned long long)m->calls,
-                      m->functions);
-        tp_render_priv_json_kms(out, "self_ms", m->self_ns);
-        tp_buf_putc(out, '}');
+        tp_json_obj(w);
+        tp_json_key(w, "module");
+        tp_json_str(w, m->module);
+        tp_json_key(w, "calls");
+        tp_json_u64(w, m->calls);
+        tp_json_key(w, "functions");
+        tp_json_u64(w, m->functions);
+        tp_render_priv_json_kms(w, "self_ms", m->self_ns);
+        tp_json_obj_end(w);
     }
-    tp_buf_putc(out, ']');
+    tp_json_arr_end(w);
 }
 
 static int stats_json(const tp_tree *t, const tp_stats *s, const stats_shape *sh, tp_buf *out)
 {
     if (!t || !s || !out)
         return -EINVAL;
-    tp_buf_printf(out,
-                  "{\"calls\":%llu,\"unique_functions\":%u,\"modules\":%u,\"max_depth\":%u,"
-                  "\"exceptions\":%llu",
-                  (unsigned long long)s->calls, s->unique_functions, s->modules, s->max_depth,
-                  (unsigned long long)s->exceptions);
-    tp_render_priv_json_kms(out, "duration_ms", s->duration_ns);
-    tp_buf_puts(out, ",\"slowest\":");
-    put_slowest(out, t, s, sh->web);
-    tp_buf_puts(out, ",\"most_called\":");
-    put_most_called(out, t, s);
+    tp_json w;
+    tp_json_init(&w, out, false);
+    tp_json_obj(&w);
+    tp_json_key(&w, "calls");
+    tp_json_u64(&w, s->calls);
+    tp_json_key(&w, "unique_functions");
+    tp_json_u64(&w, s->unique_functions);
+    tp_json_key(&w, "modules");
+    tp_json_u64(&w, s->modules);
+    tp_json_key(&w, "max_depth");
+    tp_json_u64(&w, s->max_depth);
+    tp_json_key(&w, "exceptions");
+    tp_json_u64(&w, s->exceptions);
+    tp_render_priv_json_kms(&w, "duration_ms", s->duration_ns);
+    tp_json_key(&w, "slowest");
+    put_slowest(&w, t, s, sh->web);
+    tp_json_key(&w, "most_called");
+    put_most_called(&w, t, s);
     if (sh->lists)
-        put_lists(out, t, s, sh);
-    tp_buf_putc(out, '}');
-    return tp_buf_error(out);
+        put_lists(&w, t, s, sh);
+    tp_json_obj_end(&w);
+    return tp_json_error(&w);
 }
 
 int tp_render_stats_json(const tp_tree *t, const tp_stats *s, bool full, tp_buf *out)
@@ -257,44 +218,52 @@ static const char *diff_kind(int kind)
     }
 }
 
-static void put_names(tp_buf *b, char *const *names, size_t n)
+static void put_names(tp_json *w, const char *key, char *const *names, size_t n)
 {
-    tp_buf_putc(b, '[');
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            tp_buf_putc(b, ',');
-        tp_render_priv_json_str(b, names[i]);
-    }
-    tp_buf_putc(b, ']');
+    tp_json_key(w, key);
+    tp_json_arr(w);
+    for (size_t i = 0; i < n; i++)
+        tp_json_str(w, names[i]);
+    tp_json_arr_end(w);
 }
 
 int tp_render_diff_json(const tp_diff *d, tp_buf *out)
 {
     if (!d || !out)
         return -EINVAL;
-    tp_buf_printf(out, "{\"calls_a\":%llu,\"calls_b\":%llu", (unsigned long long)d->calls_a,
-                  (unsigned long long)d->calls_b);
-    tp_render_priv_json_kms(out, "duration_a_ms", d->duration_a_ns);
-    tp_render_priv_json_kms(out, "duration_b_ms", d->duration_b_ns);
-    tp_buf_puts(out, ",\"changes\":[");
+    tp_json w;
+    tp_json_init(&w, out, false);
+    tp_json_obj(&w);
+    tp_json_key(&w, "calls_a");
+    tp_json_u64(&w, d->calls_a);
+    tp_json_key(&w, "calls_b");
+    tp_json_u64(&w, d->calls_b);
+    tp_render_priv_json_kms(&w, "duration_a_ms", d->duration_a_ns);
+    tp_render_priv_json_kms(&w, "duration_b_ms", d->duration_b_ns);
+    tp_json_key(&w, "changes");
+    tp_json_arr(&w);
     for (size_t i = 0; i < d->n; i++) {
         const tp_diff_entry *e = &d->entries[i];
-        tp_buf_printf(out, "%s{\"kind\":\"%s\",\"path\":", i ? "," : "", diff_kind(e->kind));
-        tp_render_priv_json_str(out, e->path);
-        tp_buf_puts(out, ",\"name\":");
-        tp_render_priv_json_str(out, e->name);
-        tp_buf_printf(out, ",\"count_a\":%llu,\"count_b\":%llu", (unsigned long long)e->count_a,
-                      (unsigned long long)e->count_b);
-        tp_render_priv_json_kms(out, "total_a_ms", e->total_a_ns);
-        tp_render_priv_json_kms(out, "total_b_ms", e->total_b_ns);
-        tp_buf_putc(out, '}');
+        tp_json_obj(&w);
+        tp_json_key(&w, "kind");
+        tp_json_str(&w, diff_kind(e->kind));
+        tp_json_key(&w, "path");
+        tp_json_str(&w, e->path);
+        tp_json_key(&w, "name");
+        tp_json_str(&w, e->name);
+        tp_json_key(&w, "count_a");
+        tp_json_u64(&w, e->count_a);
+        tp_json_key(&w, "count_b");
+        tp_json_u64(&w, e->count_b);
+        tp_render_priv_json_kms(&w, "total_a_ms", e->total_a_ns);
+        tp_render_priv_json_kms(&w, "total_b_ms", e->total_b_ns);
+        tp_json_obj_end(&w);
     }
-    tp_buf_puts(out, "],\"functions_added\":");
-    put_names(out, d->funcs_added, d->nfuncs_added);
-    tp_buf_puts(out, ",\"functions_removed\":");
-    put_names(out, d->funcs_removed, d->nfuncs_removed);
-    tp_buf_putc(out, '}');
-    return tp_buf_error(out);
+    tp_json_arr_end(&w);
+    put_names(&w, "functions_added", d->funcs_added, d->nfuncs_added);
+    put_names(&w, "functions_removed", d->funcs_removed, d->nfuncs_removed);
+    tp_json_obj_end(&w);
+    return tp_json_error(&w);
 }
 
 int tp_render_web_diff(const tp_diff *d, tp_buf *out)

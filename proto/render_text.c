@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "render.h"
 #include "render_priv.h"
 #include "tp_err.h"
@@ -112,7 +113,7 @@ void tp_render_priv_text(tp_buf *b, const char *s, size_t n, bool ascii)
             continue;
         }
         uint32_t cp;
-        size_t len = tp_utf8_decode(p + i, n - i, &cp);
+        size_t len = tp_json_utf8_decode(p + i, n - i, &cp);
         if (!len) {
             tp_buf_printf(b, "\\x%02x", p[i++]);
         } else if (ascii || needs_unicode_escape(cp)) {
@@ -156,29 +157,6 @@ void tp_render_priv_name(tp_buf *b, const tp_tree *t, uint32_t func, bool ascii)
     put_str(b, f->qualname, ascii);
 }
 
-void tp_render_priv_u64(tp_buf *b, uint64_t v)
-{
-    char d[20];
-    size_t i = sizeof(d);
-    do {
-        d[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    tp_buf_append(b, d + i, sizeof(d) - i);
-}
-
-void tp_render_priv_fixed(tp_buf *b, int64_t whole, int64_t frac, int digits)
-{
-    char d[10];
-    tp_render_priv_u64(b, whole > 0 ? (uint64_t)whole : 0);
-    d[0] = '.';
-    for (int k = digits; k > 0; k--) {
-        d[k] = (char)('0' + (frac > 0 ? frac % 10 : 0));
-        frac /= 10;
-    }
-    tp_buf_append(b, d, (size_t)digits + 1);
-}
-
 void tp_render_priv_ms(tp_buf *b, int64_t ns, int decimals)
 {
     if (ns < 0)
@@ -186,7 +164,7 @@ void tp_render_priv_ms(tp_buf *b, int64_t ns, int decimals)
     int64_t unit = decimals >= 6 ? 1 : decimals == 4 ? 100 : 1000; /* ns per last digit */
     int64_t scale = NS_PER_MS / unit;                              /* digits per ms */
     int64_t v = ns / unit + (ns % unit >= unit / 2 && unit > 1 ? 1 : 0);
-    tp_render_priv_fixed(b, v / scale, v % scale, decimals >= 6 ? 6 : decimals);
+    tp_json_put_fixed(b, v / scale, v % scale, decimals >= 6 ? 6 : decimals);
 }
 
 const char *tp_format_duration(int64_t ns, char *buf, size_t size)
@@ -226,11 +204,11 @@ static void put_duration(tp_buf *b, int64_t ns)
         ns = 0;
     int64_t cms = ns / 10000 + (ns % 10000 >= 5000);
     if (cms < 100000) {
-        tp_render_priv_fixed(b, cms / 100, cms % 100, 2);
+        tp_json_put_fixed(b, cms / 100, cms % 100, 2);
         tp_buf_append(b, "ms", 2);
     } else {
         int64_t cs = ns / 10000000 + (ns % 10000000 >= 5000000);
-        tp_render_priv_fixed(b, cs / 100, cs % 100, 2);
+        tp_json_put_fixed(b, cs / 100, cs % 100, 2);
         tp_buf_putc(b, 's');
     }
 }

@@ -1,11 +1,12 @@
 /* JSON for the report UI: lazily expanded subtrees, search, and the
  * self-contained HTML report that inlines the UI and the data (see
- * render_web.h and docs/API.md). Its strings, times, statistics and diffs
- * come from render_json.c. */
+ * render_web.h and docs/API.md). Written through the one JSON writer
+ * (json.h); statistics and diffs come from render_json.c. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "render_priv.h"
 #include "render_web.h"
 #include "tp_err.h"
@@ -42,49 +43,74 @@ static uint32_t count_children(const tp_tree *t, uint32_t id)
     return n;
 }
 
-/* Every field of node id, without the closing brace (kids may follow). */
-static void put_node_open(tp_buf *b, const tp_tree *t, uint32_t id, uint32_t max_text)
+/* Every field of node id, leaving the object open (kids may follow). */
+static void put_node_open(tp_json *w, const tp_tree *t, uint32_t id, uint32_t max_text)
 {
     const tp_node *n = &t->nodes[id];
     const tp_func *f = &t->funcs[n->func];
     bool cut = false;
-    tp_buf_printf(b, "{\"id\":%u,", id);
-    tp_render_priv_json_func(b, f);
-    tp_buf_printf(b, ",\"line\":%d,\"depth\":%u", (int)f->lineno, n->depth);
+    tp_json_obj(w);
+    tp_json_key(w, "id");
+    tp_json_u64(w, id);
+    tp_render_priv_json_func(w, f);
+    tp_json_key(w, "line");
+    tp_json_i64(w, f->lineno);
+    tp_json_key(w, "depth");
+    tp_json_u64(w, n->depth);
+    tp_json_key(w, "parent");
     if (n->parent == TP_NONE)
-        tp_buf_puts(b, ",\"parent\":null");
+        tp_json_null(w);
     else
-        tp_buf_printf(b, ",\"parent\":%u", n->parent);
-    tp_buf_printf(b, ",\"thread\":%u,\"count\":%u", n->thread, n->count);
-    tp_render_priv_json_kms(b, "start_ms", n->start_ns);
-    tp_render_priv_json_kms(b, "end_ms", n->end_ns);
-    tp_render_priv_json_kms(b, "total_ms", n->total_ns);
-    tp_render_priv_json_kms(b, "self_ms", n->self_ns);
-    tp_render_priv_json_kms(b, "min_ms", n->min_ns);
-    tp_render_priv_json_kms(b, "max_ms", n->max_ns);
-    tp_buf_puts(b, ",\"args\":");
-    tp_render_priv_json_text(b, n->args, max_text, &cut);
-    tp_buf_puts(b, ",\"ret\":");
-    tp_render_priv_json_text(b, n->ret, max_text, &cut);
-    tp_buf_puts(b, ",\"exc\":");
+        tp_json_u64(w, n->parent);
+    tp_json_key(w, "thread");
+    tp_json_u64(w, n->thread);
+    tp_json_key(w, "count");
+    tp_json_u64(w, n->count);
+    tp_render_priv_json_kms(w, "start_ms", n->start_ns);
+    tp_render_priv_json_kms(w, "end_ms", n->end_ns);
+    tp_render_priv_json_kms(w, "total_ms", n->total_ns);
+    tp_render_priv_json_kms(w, "self_ms", n->self_ns);
+    tp_render_priv_json_kms(w, "min_ms", n->min_ns);
+    tp_render_priv_json_kms(w, "max_ms", n->max_ns);
+    tp_json_key(w, "args");
+    tp_render_priv_json_text(w, n->args, max_text, &cut);
+    tp_json_key(w, "ret");
+    tp_render_priv_json_text(w, n->ret, max_text, &cut);
+    tp_json_key(w, "exc");
     if (n->exc_type && (n->flags & (TP_NODE_EXC | TP_NODE_CAUGHT))) {
-        tp_buf_puts(b, "{\"type\":");
-        tp_render_priv_json_text(b, n->exc_type, max_text, &cut);
-        tp_buf_puts(b, ",\"msg\":");
-        tp_render_priv_json_text(b, n->exc_msg ? n->exc_msg : "", max_text, &cut);
-        tp_buf_printf(b, ",\"caught\":%s}", n->flags & TP_NODE_EXC ? "false" : "true");
+        tp_json_obj(w);
+        tp_json_key(w, "type");
+        tp_render_priv_json_text(w, n->exc_type, max_text, &cut);
+        tp_json_key(w, "msg");
+        tp_render_priv_json_text(w, n->exc_msg ? n->exc_msg : "", max_text, &cut);
+        tp_json_key(w, "caught");
+        tp_json_bool(w, !(n->flags & TP_NODE_EXC));
+        tp_json_obj_end(w);
     } else {
-        tp_buf_puts(b, "null");
+        tp_json_null(w);
     }
-    tp_buf_printf(b, ",\"nexc\":%u,\"suspends\":%u,\"flags\":[", n->nexc, n->suspends);
-    bool first = true;
-    for (size_t i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++) {
-        if (!(n->flags & flag_names[i].bit))
-            continue;
-        tp_buf_printf(b, "%s\"%s\"", first ? "" : ",", flag_names[i].name);
-        first = false;
-    }
-    tp_buf_printf(b, "],\"cut\":%s,\"children\":%u", cut ? "true" : "false", count_children(t, id));
+    tp_json_key(w, "nexc");
+    tp_json_u64(w, n->nexc);
+    tp_json_key(w, "suspends");
+    tp_json_u64(w, n->suspends);
+    tp_json_key(w, "flags");
+    tp_json_arr(w);
+    for (size_t i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)
+        if (n->flags & flag_names[i].bit)
+            tp_json_str(w, flag_names[i].name);
+    tp_json_arr_end(w);
+    tp_json_key(w, "cut");
+    tp_json_bool(w, cut);
+    tp_json_key(w, "children");
+    tp_json_u64(w, count_children(t, id));
+}
+
+/* "has_more" and the end of a node object. */
+static void put_node_close(tp_json *w, bool has_more)
+{
+    tp_json_key(w, "has_more");
+    tp_json_bool(w, has_more);
+    tp_json_obj_end(w);
 }
 
 /* ---- Subtrees ----------------------------------------------------------- */
@@ -137,29 +163,26 @@ static void select_nodes(const tp_tree *t, const tp_web_tree_opts *o, uint32_t f
 /* Emit the listed nodes from first on, nested, without recursion: after a
  * node's fields come its listed kids; a node is closed when it has none or
  * when its last listed kid is closed. */
-static void emit_nodes(tp_buf *b, const tp_tree *t, const sel *s, uint32_t first, uint32_t max_text)
+static void emit_nodes(tp_json *w, const tp_tree *t, const sel *s, uint32_t first,
+                       uint32_t max_text)
 {
     uint32_t cur = is_inc(s, first) ? first : TP_NONE;
     uint32_t top_parent = cur == TP_NONE ? TP_NONE : t->nodes[cur].parent;
-    bool first_at_level = true;
     while (cur != TP_NONE) {
-        if (!first_at_level)
-            tp_buf_putc(b, ',');
-        put_node_open(b, t, cur, max_text);
+        put_node_open(w, t, cur, max_text);
         uint32_t fc = t->nodes[cur].first_child;
         if (is_inc(s, fc)) {
-            tp_buf_puts(b, ",\"kids\":[");
+            tp_json_key(w, "kids");
+            tp_json_arr(w);
             cur = fc;
-            first_at_level = true;
             continue;
         }
-        tp_buf_printf(b, ",\"has_more\":%s}", fc != TP_NONE ? "true" : "false");
+        put_node_close(w, fc != TP_NONE);
         /* Next listed sibling, or climb, closing kid lists, until one exists. */
         for (;;) {
             uint32_t nx = t->nodes[cur].next;
             if (is_inc(s, nx)) {
                 cur = nx;
-                first_at_level = false;
                 break;
             }
             uint32_t parent = t->nodes[cur].parent;
@@ -169,7 +192,8 @@ static void emit_nodes(tp_buf *b, const tp_tree *t, const sel *s, uint32_t first
             }
             /* The parent's kid list ends here; more children exist when the
              * last listed one is not the last child. */
-            tp_buf_printf(b, "],\"has_more\":%s}", nx != TP_NONE ? "true" : "false");
+            tp_json_arr_end(w);
+            put_node_close(w, nx != TP_NONE);
             cur = parent;
         }
     }
@@ -200,21 +224,31 @@ int tp_render_web_tree(const tp_tree *t, const tp_web_tree_opts *o, tp_buf *out)
         goto cleanup;
     select_nodes(t, o, first, budget, &s);
 
+    tp_json w;
+    tp_json_init(&w, out, false);
+    tp_json_obj(&w);
+    tp_json_key(&w, "node");
     if (o->node == TP_NONE)
-        tp_buf_puts(out, "{\"node\":null");
+        tp_json_null(&w);
     else
-        tp_buf_printf(out, "{\"node\":%u", o->node);
-    tp_buf_printf(out, ",\"total\":%u,\"offset\":%u,\"self\":", total, o->offset);
+        tp_json_u64(&w, o->node);
+    tp_json_key(&w, "total");
+    tp_json_u64(&w, total);
+    tp_json_key(&w, "offset");
+    tp_json_u64(&w, o->offset);
+    tp_json_key(&w, "self");
     if (o->node == TP_NONE) {
-        tp_buf_puts(out, "null");
+        tp_json_null(&w);
     } else {
-        put_node_open(out, t, o->node, o->max_text);
-        tp_buf_printf(out, ",\"has_more\":%s}", total ? "true" : "false");
+        put_node_open(&w, t, o->node, o->max_text);
+        put_node_close(&w, total != 0);
     }
-    tp_buf_puts(out, ",\"nodes\":[");
-    emit_nodes(out, t, &s, first, o->max_text);
-    tp_buf_puts(out, "]}");
-    r = tp_buf_error(out);
+    tp_json_key(&w, "nodes");
+    tp_json_arr(&w);
+    emit_nodes(&w, t, &s, first, o->max_text);
+    tp_json_arr_end(&w);
+    tp_json_obj_end(&w);
+    r = tp_json_error(&w);
 cleanup:
     free(s.inc);
     free(s.queue);
@@ -274,18 +308,26 @@ static uint32_t *sibling_positions(const tp_tree *t)
     return pos;
 }
 
-static void put_path(tp_buf *b, const tp_tree *t, uint32_t id, uint32_t *stack, const uint32_t *pos)
+static void put_path(tp_json *w, const tp_tree *t, uint32_t id, uint32_t *stack,
+                     const uint32_t *pos)
 {
     size_t n = 0;
     for (uint32_t p = id; p != TP_NONE; p = t->nodes[p].parent)
         stack[n++] = p;
-    tp_buf_printf(b, "{\"id\":%u,\"path\":[", id);
+    tp_json_obj(w);
+    tp_json_key(w, "id");
+    tp_json_u64(w, id);
+    tp_json_key(w, "path");
+    tp_json_arr(w);
     for (size_t i = n; i--;)
-        tp_buf_printf(b, "%u%s", stack[i], i ? "," : "");
-    tp_buf_puts(b, "],\"pos\":[");
+        tp_json_u64(w, stack[i]);
+    tp_json_arr_end(w);
+    tp_json_key(w, "pos");
+    tp_json_arr(w);
     for (size_t i = n; i--;)
-        tp_buf_printf(b, "%u%s", pos[stack[i]], i ? "," : "");
-    tp_buf_puts(b, "]}");
+        tp_json_u64(w, pos[stack[i]]);
+    tp_json_arr_end(w);
+    tp_json_obj_end(w);
 }
 
 int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp_buf *out)
@@ -307,9 +349,13 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
     if (!limit)
         limit = 1000;
 
-    tp_buf_puts(out, "{\"query\":");
-    tp_render_priv_json_str(out, query);
-    tp_buf_puts(out, ",\"matches\":[");
+    tp_json w;
+    tp_json_init(&w, out, false);
+    tp_json_obj(&w);
+    tp_json_key(&w, "query");
+    tp_json_str(&w, query);
+    tp_json_key(&w, "matches");
+    tp_json_arr(&w);
     uint64_t total = 0;
     /* Pre-order walk: first child, else next sibling, else an ancestor's next. */
     uint32_t cur = qn ? t->first_root : TP_NONE;
@@ -320,17 +366,19 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
             if (total < limit) {
                 if (!pos && !(pos = sibling_positions(t)))
                     goto cleanup;
-                if (total)
-                    tp_buf_putc(out, ',');
-                put_path(out, t, cur, stack, pos);
+                put_path(&w, t, cur, stack, pos);
             }
             total++;
         }
         cur = tp_tree_priv_next(t, cur);
     }
-    tp_buf_printf(out, "],\"total\":%llu,\"truncated\":%s}", (unsigned long long)total,
-                  total > limit ? "true" : "false");
-    r = tp_buf_error(out);
+    tp_json_arr_end(&w);
+    tp_json_key(&w, "total");
+    tp_json_u64(&w, total);
+    tp_json_key(&w, "truncated");
+    tp_json_bool(&w, total > limit);
+    tp_json_obj_end(&w);
+    r = tp_json_error(&w);
 cleanup:
     free(q);
     free(fm);
@@ -390,26 +438,32 @@ static void put_html_text(tp_buf *b, const char *s)
 }
 
 /* The summary the daemon's "get" answer would give, from the tree alone. */
-static void put_meta_summary(tp_buf *b, const tp_tree *t)
+static void put_meta_summary(tp_json *w, const tp_tree *t)
 {
     const tp_trace_meta *m = &t->meta;
-    tp_buf_puts(b, "{\"id\":");
-    tp_render_priv_json_str(b, m->trace_id);
-    tp_buf_puts(b, ",\"label\":");
-    tp_render_priv_json_str(b, m->label);
+    tp_json_obj(w);
+    tp_json_key(w, "id");
+    tp_json_str(w, m->trace_id);
+    tp_json_key(w, "label");
+    tp_json_str(w, m->label);
     int64_t ws = m->wall_start_ns > 0 ? m->wall_start_ns : 0;
-    tp_buf_printf(b, ",\"start\":%lld.%09lld,\"duration_ms\":", (long long)(ws / 1000000000),
-                  (long long)(ws % 1000000000));
-    tp_render_priv_json_ms(b, m->duration_ns);
-    tp_buf_printf(b, ",\"calls\":%llu,\"dropped\":%llu,\"limit_reason\":",
-                  (unsigned long long)m->call_count, (unsigned long long)m->dropped);
-    tp_render_priv_json_str(b, m->limit_reason);
-    tp_buf_puts(b, ",\"status\":\"complete\",\"config\":");
+    tp_json_key(w, "start");
+    tp_json_fixed(w, ws / 1000000000, ws % 1000000000, 9);
+    tp_render_priv_json_kms(w, "duration_ms", m->duration_ns);
+    tp_json_key(w, "calls");
+    tp_json_u64(w, m->call_count);
+    tp_json_key(w, "dropped");
+    tp_json_u64(w, m->dropped);
+    tp_json_key(w, "limit_reason");
+    tp_json_str(w, m->limit_reason);
+    tp_json_key(w, "status");
+    tp_json_str(w, "complete");
+    tp_json_key(w, "config");
+    /* The config text comes from a client: checked, null unless an object. */
     const char *cfg = m->config_json;
-    while (cfg && (*cfg == ' ' || *cfg == '\n' || *cfg == '\t' || *cfg == '\r'))
-        cfg++;
-    tp_buf_puts(b, cfg && *cfg == '{' ? cfg : "null");
-    tp_buf_putc(b, '}');
+    if (!cfg || tp_json_copy(w, cfg, strlen(cfg), false))
+        tp_json_null(w);
+    tp_json_obj_end(w);
 }
 
 static int html_data(const tp_tree *t, const char *summary_json, tp_buf *data)
@@ -422,16 +476,23 @@ static int html_data(const tp_tree *t, const char *summary_json, tp_buf *data)
     r = tp_tree_stats(t, &st);
     if (r)
         goto cleanup;
-    tp_buf_puts(data, "{\"trace\":");
+    tp_json w;
+    tp_json_init(&w, data, false);
+    tp_json_obj(&w);
+    tp_json_key(&w, "trace");
     if (summary_json && *summary_json)
-        tp_buf_puts(data, summary_json);
+        tp_json_raw(&w, summary_json, strlen(summary_json));
     else
-        put_meta_summary(data, t);
-    tp_buf_puts(data, ",\"stats\":");
+        put_meta_summary(&w, t);
+    /* The stats and the tree are whole documents of their own writers,
+     * appended in place: a report inlines hundreds of megabytes. */
+    tp_json_key(&w, "stats");
+    tp_json_external(&w);
     r = tp_render_web_stats(t, st, 500, data);
     if (r)
         goto cleanup;
-    tp_buf_puts(data, ",\"tree\":");
+    tp_json_key(&w, "tree");
+    tp_json_external(&w);
     tp_web_tree_opts o;
     tp_web_tree_opts_init(&o);
     o.depth = -1;
@@ -441,8 +502,8 @@ static int html_data(const tp_tree *t, const char *summary_json, tp_buf *data)
     r = tp_render_web_tree(folded ? folded : t, &o, data);
     if (r)
         goto cleanup;
-    tp_buf_putc(data, '}');
-    r = tp_buf_error(data);
+    tp_json_obj_end(&w);
+    r = tp_json_error(&w);
 cleanup:
     tp_stats_free(st);
     tp_tree_free(folded);

@@ -6,8 +6,8 @@
  * folded tree, so a 1M-call trace is browsed as its folded form and expanded
  * lazily: ids stay valid as long as the same tree is folded the same way.
  * Every function appends to out and returns 0, -EINVAL or -ENOMEM; none
- * prints. The JSON is UTF-8: text that is not valid UTF-8 has its bad bytes
- * replaced by U+FFFD. The shapes are documented in docs/API.md. */
+ * prints. The JSON comes from the one writer (json.h), whose escaper
+ * replaces bytes that are not UTF-8 by U+FFFD. The shapes are documented in docs/API.md. */
 #ifndef TP_RENDER_WEB_H
 #define TP_RENDER_WEB_H
 
@@ -68,11 +68,6 @@ int tp_render_web_stats(const tp_tree *t, const tp_stats *s, uint32_t top, tp_bu
 
 /** A diff as JSON: tp_render_diff_json() (render.h). */
 int tp_render_web_diff(const tp_diff *d, tp_buf *out);
-
-/** Append s[0..n) as a JSON string literal (quotes included). Control
- *  characters are escaped, invalid UTF-8 bytes become U+FFFD; s may be NULL
- *  (appends null). */
-int tp_render_web_string(tp_buf *out, const char *s, size_t n);
 
 /** The pieces of the web UI the HTML report inlines. The build generates
  *  them from web/ (tp_assets_report() in web/assets.h); proto/ does not

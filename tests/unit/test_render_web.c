@@ -245,19 +245,27 @@ Test(render_web, folded_tree_reports_count_and_mixed_args)
     tp_tree_free(t);
 }
 
-Test(render_web, string_escapes_controls_and_bad_utf8)
+Test(render_web, node_text_escaped_like_the_trace_file)
 {
+    /* \b and a stray byte: the report UI once wrote \u0008 and \ufffd where
+     * the trace file writes \b and U+FFFD itself (json.h has the one rule). */
+    tp_tree *t = NULL;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "m", "f\x01", "m.py", 1), 0);
+    cr_assert_eq(tp_tree_call(t, 0, 0, false, "s='\b\xff'", 6), 0);
+    cr_assert_eq(tp_tree_return(t, 10, "'\f\xe2\x82\xac'", 6), 0);
+    cr_assert_eq(tp_tree_finish(t, 10), 0);
+    tp_web_tree_opts o;
+    tp_web_tree_opts_init(&o);
     tp_buf b = TP_BUF_INIT;
-    const char in[] = "a\"b\\c\n\t\x01\xff\xe2\x82\xac</script>";
-    cr_assert_eq(tp_render_web_string(&b, in, sizeof(in) - 1), 0);
-    cr_assert_str_eq(tp_buf_cstr(&b), "\"a\\\"b\\\\c\\n\\t\\u0001\\ufffd\xe2\x82\xac</script>\"");
-    tp_buf_reset(&b);
-    cr_assert_eq(tp_render_web_string(&b, NULL, 0), 0);
-    cr_assert_str_eq(tp_buf_cstr(&b), "null");
-    tp_buf_reset(&b);
-    cr_assert_eq(tp_render_web_string(&b, "\xed\xa0\x80", 3), 0, "a surrogate is not UTF-8");
-    cr_assert_str_eq(tp_buf_cstr(&b), "\"\\ufffd\\ufffd\\ufffd\"");
+    cr_assert_eq(tp_render_web_tree(t, &o, &b), 0);
+    const char *s = tp_buf_cstr(&b);
+    cr_assert_not_null(
+        strstr(s, "\"name\":\"m.f\\u0001\",\"module\":\"m\",\"qualname\":\"f\\u0001\""), "%s", s);
+    cr_assert_not_null(strstr(s, "\"args\":\"s='\\b\xef\xbf\xbd'\",\"ret\":\"'\\f\xe2\x82\xac'\""),
+                       "%s", s);
     tp_buf_free(&b);
+    tp_tree_free(t);
 }
 
 Test(render_web, search_finds_names_args_values_and_exceptions_in_order)

@@ -16,6 +16,7 @@
 
 #include "assets.h"
 #include "http_priv.h"
+#include "json.h"
 #include "tp_err.h"
 
 #define COOKIE_MAX_AGE "2592000" /* 30 days */
@@ -283,9 +284,15 @@ void tp_http_send(h2o_req_t *req, int status, const char *reason, const char *ct
 void tp_http_send_error(h2o_req_t *req, int status, const char *code, const char *message)
 {
     tp_buf b = TP_BUF_INIT;
-    tp_buf_printf(&b, "{\"error\":\"%s\",\"message\":", code);
-    tp_render_web_string(&b, message, strlen(message));
-    tp_buf_puts(&b, "}\n");
+    tp_json w;
+    tp_json_init(&w, &b, false);
+    tp_json_obj(&w);
+    tp_json_key(&w, "error");
+    tp_json_str(&w, code);
+    tp_json_key(&w, "message");
+    tp_json_str(&w, message);
+    tp_json_obj_end(&w);
+    tp_buf_putc(&b, '\n');
     const char *reason = status == 400   ? "Bad Request"
                          : status == 401 ? "Unauthorized"
                          : status == 403 ? "Forbidden"
