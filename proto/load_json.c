@@ -1,13 +1,13 @@
-/* Loading tracepatch JSON trace files into a tree.
+/* Loading tracepatch JSON trace files into a tree: the document half.
  *
  * Two dialects arrive here: tracepatch 1.0.0's files (and its bare array of
  * root calls from `tph tree --format json`), whose times come from
  * time.perf_counter() and whose optional keys may be absent, and ours
- * (proto/render_export.c), which add exact nanosecond times and exception,
+ * (proto/render_trace_json.c), which add exact nanosecond times and exception,
  * generator and thread keys. Either way the tree is rebuilt through the
- * public builder (tree.h) from events replayed in time order (see "Replay"
- * below), so a loaded tree obeys every invariant a recorded one does, and
- * one of ours comes back as it was written.
+ * public builder (tree.h) from events replayed in time order
+ * (load_replay.c), so a loaded tree obeys every invariant a recorded one
+ * does, and one of ours comes back as it was written.
  *
  * Times: start_ns/end_ns when present; else start/end (seconds) read to the
  * microsecond, relative to the trace start the file names or else to the
@@ -28,100 +28,8 @@
 #include <time.h>
 
 #include "load.h"
+#include "load_priv.h"
 #include "tp_err.h"
-
-#define MAX_SECONDS  1e12                     /* |start|, |end| (about 31700 years) */
-#define MAX_MS       1e12                     /* elapsed_ms, duration_ms */
-#define MAX_SUSPENDS (16u << 20)              /* yield/resume pairs replayed per document */
-#define MAX_SPAN_US  INT64_C(100000000000000) /* a call's time from the trace start: ~3 years */
-
-typedef struct call_info {
-    const char *module, *qualname, *file, *args, *ret, *exc_type, *exc_msg;
-    size_t args_len, ret_len, type_len, msg_len;
-    int32_t lineno;
-    bool has_start, has_end, has_elapsed, has_start_ns, has_end_ns;
-    int64_t start_us, end_us, elapsed_us;
-    uint64_t start_ns, end_ns; /* ours: exact, since the trace start */
-    bool has_active_ns, has_self_ns;
-    uint64_t active_ns, self_ns; /* ours: exact active and self time */
-    bool raised, caught, unfinished, generator;
-    uint32_t suspends, thread;
-    json_t *children; /* NULL when none */
-} call_info;
-
-#define NONE      UINT32_MAX
-#define MAX_CALLS ((1u << 31) - 1) /* events pack a call index with one bit */
-
-enum { C_NEW, C_RUNNING, C_SUSPENDED, C_DONE }; /* a call's state in the replay */
-
-/* One call of the file. */
-typedef struct lcall {
-    call_info c;
-    uint32_t parent; /* index in calls, NONE for a root */
-    uint32_t func;
-    uint32_t seg; /* its segment (see the replay) */
-    int64_t start_ns, end_ns;
-    uint32_t seq;    /* its tree node once called */
-    uint32_t thread; /* where it runs, or last ran, in the replay */
-    uint32_t yields; /* suspensions the replay itself needed */
-    uint32_t pad;    /* suspensions added right after the call */
-    uint8_t state;   /* C_* */
-} lcall;
-
-/* The walk over the document's nested calls. */
-typedef struct frame {
-    uint32_t call; /* index in calls */
-    size_t index;  /* in the parent's children (or trace) array */
-    size_t next_child;
-    int64_t cursor_ns; /* latest time inside this call so far */
-} frame;
-
-typedef struct event {
-    uint32_t what; /* call << 1 | is_end */
-    uint32_t next; /* the segment's next event */
-} event;
-
-typedef struct segment {
-    uint32_t head, tail, cur; /* events; cur: the next one to replay */
-} segment;
-
-/* A thread's stack of running calls, mirroring the builder's. */
-typedef struct tstack {
-    uint32_t id;
-    uint32_t *s;
-    size_t n, cap;
-} tstack;
-
-typedef struct func_ent {
-    const char *module, *qualname, *file; /* owned by the JSON document */
-    int32_t lineno;
-    uint32_t id;
-} func_ent;
-
-typedef struct loader {
-    tp_tree *t;
-    char *err;
-    size_t errsz;
-    frame *stack; /* the walk */
-    size_t sp, cap;
-    lcall *calls;
-    size_t ncalls, calls_cap;
-    event *ev; /* in document order */
-    size_t nev, ev_cap;
-    segment *segs;
-    size_t nseg, seg_cap;
-    func_ent *funcs; /* open addressing; id == UINT32_MAX marks empty */
-    size_t fcap, nfuncs;
-    tstack *th;
-    size_t nth, th_cap;
-    uint32_t *th_hash; /* open addressing: index + 1 */
-    size_t th_hcap;
-    int64_t base_us; /* µs times in the file are relative to this */
-    uint64_t suspends_left;
-    int64_t max_ns;         /* latest time in the file */
-    int64_t root_cursor_ns; /* where a root without start begins */
-    bool dry;               /* the replay's first run: counts, builds nothing */
-} loader;
 
 /* The replay knows when calls started and ended, not when a generator ran
  * between its resumes. A generator's active time is its elapsed_ms (exact in
@@ -166,7 +74,7 @@ static void restore_times(loader *l)
 /* ---- Errors ---------------------------------------------------------------- */
 
 /* Writes "<path>: <message>" where path names the call being read. */
-__attribute__((format(printf, 2, 3))) static int fail(loader *l, const char *fmt, ...)
+int tp_load_priv_fail(loader *l, const char *fmt, ...)
 {
     if (!l->err || !l->errsz)
         return TP_ERR_JSON;
@@ -200,7 +108,6 @@ static double abs_d(double x)
 {
     return x < 0 ? -x : x;
 }
-
 /* ---- Typed field access ----------------------------------------------------- */
 
 /* A string or null (or absent): *ret is NULL unless it is a string. */
@@ -213,7 +120,7 @@ static int get_opt_str(loader *l, json_t *o, const char *key, const char **ret, 
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_string(v))
-        return fail(l, "'%s' must be a string or null", key);
+        return tp_load_priv_fail(l, "'%s' must be a string or null", key);
     *ret = json_string_value(v);
     if (ret_len)
         *ret_len = json_string_length(v);
@@ -227,7 +134,7 @@ static int get_opt_bool(loader *l, json_t *o, const char *key, bool *ret)
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_boolean(v))
-        return fail(l, "'%s' must be true or false", key);
+        return tp_load_priv_fail(l, "'%s' must be true or false", key);
     *ret = json_is_true(v);
     return 0;
 }
@@ -243,7 +150,8 @@ static int get_opt_uint(loader *l, json_t *o, const char *key, uint64_t max, uin
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
-        return fail(l, "'%s' must be an integer from 0 to %llu", key, (unsigned long long)max);
+        return tp_load_priv_fail(l, "'%s' must be an integer from 0 to %llu", key,
+                                 (unsigned long long)max);
     *ret = (uint64_t)json_integer_value(v);
     if (present)
         *present = true;
@@ -259,12 +167,12 @@ static int get_opt_time(loader *l, json_t *o, const char *key, double scale, dou
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_number(v))
-        return fail(l, "'%s' must be a number", key);
+        return tp_load_priv_fail(l, "'%s' must be a number", key);
     double d = json_number_value(v);
     if (!isfinite(d) || abs_d(d) > limit)
-        return fail(l, "'%s' is out of range", key);
+        return tp_load_priv_fail(l, "'%s' is out of range", key);
     if (nonneg && d < 0)
-        return fail(l, "'%s' must not be negative", key);
+        return tp_load_priv_fail(l, "'%s' must not be negative", key);
     *ret_us = round_i64(d * scale);
     *present = true;
     return 0;
@@ -331,7 +239,7 @@ static int intern_func(loader *l, const char *m, const char *q, const char *f, i
     uint32_t id = (uint32_t)l->nfuncs;
     int r = tp_tree_def_func(l->t, id, m, q, f, lineno);
     if (r == TP_ERR_LIMIT)
-        return fail(l, "too many distinct functions");
+        return tp_load_priv_fail(l, "too many distinct functions");
     if (r)
         return r;
     l->funcs[k] = (func_ent){m, q, f, lineno, id};
@@ -375,12 +283,12 @@ static int read_call(loader *l, json_t *o, call_info *c)
 {
     *c = (call_info){0};
     if (!json_is_object(o))
-        return fail(l, "a call must be an object");
+        return tp_load_priv_fail(l, "a call must be an object");
     json_t *name = json_object_get(o, "name");
     if (!name)
-        return fail(l, "'name' is missing");
+        return tp_load_priv_fail(l, "'name' is missing");
     if (!json_is_string(name))
-        return fail(l, "'name' must be a string");
+        return tp_load_priv_fail(l, "'name' must be a string");
     const char *qual = NULL;
     uint64_t v = 0;
     int r = get_opt_str(l, o, "module", &c->module, NULL);
@@ -429,7 +337,7 @@ static int read_call(loader *l, json_t *o, call_info *c)
     if (c->children && json_is_null(c->children))
         c->children = NULL;
     if (c->children && !json_is_array(c->children))
-        return fail(l, "'children' must be an array");
+        return tp_load_priv_fail(l, "'children' must be an array");
     c->module = c->module ? c->module : "";
     c->qualname = qual ? qual : json_string_value(name);
     c->file = c->file ? c->file : "";
@@ -437,21 +345,6 @@ static int read_call(loader *l, json_t *o, call_info *c)
 }
 
 /* ---- Reading the calls ---------------------------------------------------------- */
-
-/* Grows an array to hold need elements; returns the (maybe moved) array, or
- * NULL with the old one untouched. */
-static void *grow_array(void *p, size_t *cap, size_t need, size_t elem)
-{
-    if (p && need <= *cap)
-        return p;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        c *= 2;
-    void *n = realloc(p, c * elem);
-    if (n)
-        *cap = c;
-    return n;
-}
 
 /* A file time (µs) as ns since the trace start; earlier times count as 0. */
 static int rel_ns(loader *l, const char *key, int64_t us, int64_t *ret_ns)
@@ -461,14 +354,14 @@ static int rel_ns(loader *l, const char *key, int64_t us, int64_t *ret_ns)
         return 0;
     }
     if (us - l->base_us > MAX_SPAN_US)
-        return fail(l, "'%s' is more than 3 years after the trace start", key);
+        return tp_load_priv_fail(l, "'%s' is more than 3 years after the trace start", key);
     *ret_ns = (us - l->base_us) * 1000;
     return 0;
 }
 
 static int new_segment(loader *l, uint32_t *ret)
 {
-    segment *s = grow_array(l->segs, &l->seg_cap, l->nseg + 1, sizeof(*s));
+    segment *s = tp_load_priv_grow(l->segs, &l->seg_cap, l->nseg + 1, sizeof(*s));
     if (!s)
         return -ENOMEM;
     l->segs = s;
@@ -479,7 +372,7 @@ static int new_segment(loader *l, uint32_t *ret)
 
 static int add_event(loader *l, uint32_t seg, uint32_t what)
 {
-    event *e = grow_array(l->ev, &l->ev_cap, l->nev + 1, sizeof(*e));
+    event *e = tp_load_priv_grow(l->ev, &l->ev_cap, l->nev + 1, sizeof(*e));
     if (!e)
         return -ENOMEM;
     l->ev = e;
@@ -498,15 +391,15 @@ static int add_event(loader *l, uint32_t seg, uint32_t what)
  * event in its segment. */
 static int enter(loader *l, json_t *o, size_t index)
 {
-    frame *f = grow_array(l->stack, &l->cap, l->sp + 1, sizeof(*f));
+    frame *f = tp_load_priv_grow(l->stack, &l->cap, l->sp + 1, sizeof(*f));
     if (!f)
         return -ENOMEM;
     l->stack = f;
     l->stack[l->sp++] = (frame){.index = index};
     frame *p = l->sp > 1 ? &l->stack[l->sp - 2] : NULL;
     if (l->ncalls >= MAX_CALLS)
-        return fail(l, "too many calls");
-    lcall *calls = grow_array(l->calls, &l->calls_cap, l->ncalls + 1, sizeof(*calls));
+        return tp_load_priv_fail(l, "too many calls");
+    lcall *calls = tp_load_priv_grow(l->calls, &l->calls_cap, l->ncalls + 1, sizeof(*calls));
     if (!calls)
         return -ENOMEM;
     l->calls = calls;
@@ -517,7 +410,8 @@ static int enter(loader *l, json_t *o, size_t index)
     if (!r)
         r = intern_func(l, c->c.module, c->c.qualname, c->c.file, c->c.lineno, &c->func);
     if (!r && c->c.suspends > l->suspends_left)
-        r = fail(l, "too many generator suspensions (more than %u in one file)", MAX_SUSPENDS);
+        r = tp_load_priv_fail(l, "too many generator suspensions (more than %u in one file)",
+                              MAX_SUSPENDS);
     if (!r && c->c.has_start_ns)
         c->start_ns = (int64_t)c->c.start_ns;
     else if (!r && c->c.has_start)
@@ -557,7 +451,7 @@ static int leave(loader *l)
     else if (c->c.has_elapsed)
         end = c->start_ns + c->c.elapsed_us * 1000; /* both bounded: no overflow */
     if (!r && end > MAX_SPAN_US * 1000)
-        r = fail(l, "the call ends more than 3 years after the trace start");
+        r = tp_load_priv_fail(l, "the call ends more than 3 years after the trace start");
     if (!r && !c->c.unfinished)
         r = add_event(l, c->seg, f->call << 1 | 1);
     if (r)
@@ -613,311 +507,19 @@ static void sanitize(loader *l)
     }
 }
 
-/* ---- Replay ---------------------------------------------------------------------- *
- *
- * The file nests calls; the builder wants events in the order they happened.
- * Within one thread, calls that are not generators nest in time as they do in
- * the file, so each root's calls, leaving out generators' subtrees, are in
- * time order in the file: a segment. So is each generator's own activity.
- * The replay merges the segments by time and, before each event, makes the
- * call's parent current on its thread the way the traced program must have:
- * generators in the way suspend (and resume when their turn comes), calls
- * that are due end. A first, dry run counts the suspensions the merge itself
- * needs; the real run adds the rest of each generator's recorded count right
- * after its CALL, so suspends come out as recorded. */
-
-static uint64_t mix32(uint32_t v)
+/* Grows an array to hold need elements; returns the (maybe moved) array, or
+ * NULL with the old one untouched. */
+void *tp_load_priv_grow(void *p, size_t *cap, size_t need, size_t elem)
 {
-    uint64_t x = (uint64_t)v * 0x9e3779b97f4a7c15ULL;
-    return x ^ (x >> 29);
-}
-
-/* The mirror stack of thread id, created when new; returns its index. */
-static int thread_stack(loader *l, uint32_t id, size_t *ret)
-{
-    if ((l->nth + 1) * 2 > l->th_hcap) {
-        size_t cap = l->th_hcap ? l->th_hcap * 2 : 16;
-        uint32_t *h = calloc(cap, sizeof(*h));
-        if (!h)
-            return -ENOMEM;
-        for (size_t i = 0; i < l->nth; i++) {
-            size_t k = mix32(l->th[i].id) & (cap - 1);
-            while (h[k])
-                k = (k + 1) & (cap - 1);
-            h[k] = (uint32_t)i + 1;
-        }
-        free(l->th_hash);
-        l->th_hash = h;
-        l->th_hcap = cap;
-    }
-    size_t k = mix32(id) & (l->th_hcap - 1);
-    for (; l->th_hash[k]; k = (k + 1) & (l->th_hcap - 1))
-        if (l->th[l->th_hash[k] - 1].id == id) {
-            *ret = l->th_hash[k] - 1;
-            return 0;
-        }
-    tstack *t = grow_array(l->th, &l->th_cap, l->nth + 1, sizeof(*t));
-    if (!t)
-        return -ENOMEM;
-    l->th = t;
-    t[l->nth] = (tstack){.id = id};
-    l->th_hash[k] = (uint32_t)++l->nth;
-    *ret = l->nth - 1;
-    return 0;
-}
-
-static int builder(loader *l, int r)
-{
-    if (!r || r == -ENOMEM)
-        return r;
-    if (r == TP_ERR_LIMIT)
-        return fail(l, "too many calls");
-    return fail(l, "the calls cannot be replayed (%s)", tp_strerror(r));
-}
-
-static int push_call(loader *l, size_t ti, uint32_t x)
-{
-    tstack *t = &l->th[ti];
-    uint32_t *s = grow_array(t->s, &t->cap, t->n + 1, sizeof(*s));
-    if (!s)
-        return -ENOMEM;
-    t->s = s;
-    s[t->n++] = x;
-    l->calls[x].state = C_RUNNING;
-    l->calls[x].thread = t->id;
-    return 0;
-}
-
-/* Suspends the generator on top of stack ti. */
-static int do_yield(loader *l, size_t ti, int64_t now)
-{
-    tstack *t = &l->th[ti];
-    lcall *c = &l->calls[t->s[t->n - 1]];
-    int r = 0;
-    if (!l->dry && !(r = tp_tree_thread(l->t, t->id)))
-        r = tp_tree_yield(l->t, c->seq, (uint64_t)now);
-    t->n--;
-    c->state = C_SUSPENDED;
-    c->yields++;
-    return builder(l, r);
-}
-
-static int do_resume(loader *l, size_t ti, uint32_t x, int64_t now)
-{
-    int r = 0;
-    if (!l->dry && !(r = tp_tree_thread(l->t, l->th[ti].id)))
-        r = tp_tree_resume(l->t, l->calls[x].seq, (uint64_t)now);
-    return r ? builder(l, r) : push_call(l, ti, x);
-}
-
-/* Ends the call on top of stack ti: at its recorded end, or now if that has
- * not come yet (the file contradicts itself). */
-static int do_finish(loader *l, size_t ti, int64_t now)
-{
-    tstack *t = &l->th[ti];
-    lcall *c = &l->calls[t->s[t->n - 1]];
-    int64_t end = !c->c.unfinished && c->end_ns < now ? c->end_ns : now;
-    int r = 0;
-    if (!l->dry && !(r = tp_tree_thread(l->t, t->id))) {
-        if (c->c.raised)
-            r = tp_tree_unwind(l->t, (uint64_t)end, c->c.exc_type, c->c.type_len, c->c.exc_msg,
-                               c->c.msg_len);
-        else
-            r = tp_tree_return(l->t, (uint64_t)end, c->c.ret, c->c.ret_len);
-    }
-    t->n--;
-    c->state = C_DONE;
-    return builder(l, r);
-}
-
-/* Unwinds stack ti down to call x (everything when x is NONE): calls that
- * are due end, generators suspend, anything else ends early. */
-static int pop_to(loader *l, size_t ti, uint32_t x, int64_t now)
-{
-    int r = 0;
-    while (!r && l->th[ti].n && l->th[ti].s[l->th[ti].n - 1] != x) {
-        const lcall *c = &l->calls[l->th[ti].s[l->th[ti].n - 1]];
-        bool due = !c->c.unfinished && c->end_ns <= now;
-        r = !due && c->c.generator ? do_yield(l, ti, now) : do_finish(l, ti, now);
-    }
-    return r;
-}
-
-static bool is_descendant(const loader *l, uint32_t x, uint32_t y)
-{
-    for (uint32_t p = l->calls[x].parent; p != NONE; p = l->calls[p].parent)
-        if (p == y)
-            return true;
-    return false;
-}
-
-/* Before suspended generator x resumes on stack ti: whoever resumes it is
- * on top there, so calls that are due end first. A generator on top may be
- * the resumer (a `yield from` chain resumes its inner generators) or may
- * have suspended already: it suspends here if it is no ancestor of x and
- * its recorded count leaves room for one more suspension. */
-static int clear_for_resume(loader *l, size_t ti, uint32_t x, int64_t now)
-{
-    int r = 0;
-    while (!r && l->th[ti].n) {
-        uint32_t y = l->th[ti].s[l->th[ti].n - 1];
-        const lcall *c = &l->calls[y];
-        if (!c->c.unfinished && c->end_ns <= now)
-            r = do_finish(l, ti, now);
-        else if (c->c.generator && c->yields < c->c.suspends && !is_descendant(l, x, y))
-            r = do_yield(l, ti, now);
-        else
-            break;
-    }
-    return r;
-}
-
-/* Makes call p current (a root's context when NONE) and says on which
- * thread: the thread the new call names, where a suspended generator p is
- * resumed (a running one moves there: it must have suspended meanwhile);
- * a running p that is no generator stays where it runs. */
-static int make_current(loader *l, uint32_t p, uint32_t thread, int64_t now, size_t *ret_ti)
-{
-    int r;
-    if (p != NONE && l->calls[p].state == C_RUNNING) {
-        const lcall *c = &l->calls[p];
-        if ((r = thread_stack(l, c->thread, ret_ti)) || (r = pop_to(l, *ret_ti, p, now)))
-            return r;
-        if (!c->c.generator || c->thread == thread)
-            return 0;
-        if ((r = do_yield(l, *ret_ti, now)))
-            return r;
-    }
-    if ((r = thread_stack(l, thread, ret_ti)))
-        return r;
-    if (p == NONE)
-        return pop_to(l, *ret_ti, p, now);
-    if (l->calls[p].state == C_SUSPENDED) {
-        r = clear_for_resume(l, *ret_ti, p, now);
-        return r ? r : do_resume(l, *ret_ti, p, now);
-    }
-    return 0; /* p has ended: the file contradicts itself; attach where we are */
-}
-
-static int on_call(loader *l, uint32_t x)
-{
-    lcall *c = &l->calls[x];
-    int64_t now = c->start_ns;
-    size_t ti;
-    int r = make_current(l, c->parent, c->c.thread, now, &ti);
-    if (r || l->dry)
-        return r ? r : push_call(l, ti, x);
-    const call_info *i = &c->c;
-    c->seq = (uint32_t)l->t->nnodes;
-    r = tp_tree_thread(l->t, l->th[ti].id);
-    if (!r)
-        r = tp_tree_call(l->t, c->func, (uint64_t)now, i->generator, i->args, i->args_len);
-    for (uint32_t k = 0; !r && k < c->pad; k++) {
-        r = tp_tree_yield(l->t, c->seq, (uint64_t)now);
-        if (!r)
-            r = tp_tree_resume(l->t, c->seq, (uint64_t)now);
-    }
-    if (!r && i->caught)
-        r = tp_tree_caught(l->t, (uint64_t)now, i->exc_type, i->type_len, i->exc_msg, i->msg_len);
-    return r ? builder(l, r) : push_call(l, ti, x);
-}
-
-static int on_end(loader *l, uint32_t x)
-{
-    lcall *c = &l->calls[x];
-    size_t ti;
-    if (c->state != C_RUNNING && c->state != C_SUSPENDED)
-        return 0; /* already ended, early */
-    int r = thread_stack(l, c->thread, &ti);
-    if (!r && c->state == C_SUSPENDED && !(r = clear_for_resume(l, ti, x, c->end_ns)))
-        r = do_resume(l, ti, x, c->end_ns);
-    if (!r)
-        r = pop_to(l, ti, x, c->end_ns);
-    return r ? r : do_finish(l, ti, c->end_ns);
-}
-
-/* Order of two segments' next events: by time; at equal times an END goes
- * first (the call it ends must make way), unless the CALL is of one of its
- * descendants; then document order. */
-static bool before(const loader *l, uint32_t s1, uint32_t s2)
-{
-    uint32_t k1 = l->segs[s1].cur, k2 = l->segs[s2].cur;
-    uint32_t w1 = l->ev[k1].what, w2 = l->ev[k2].what;
-    const lcall *c1 = &l->calls[w1 >> 1], *c2 = &l->calls[w2 >> 1];
-    int64_t t1 = w1 & 1 ? c1->end_ns : c1->start_ns, t2 = w2 & 1 ? c2->end_ns : c2->start_ns;
-    if (t1 != t2)
-        return t1 < t2;
-    if ((w1 & 1) != (w2 & 1)) {
-        uint32_t call = w1 & 1 ? w2 >> 1 : w1 >> 1, end = w1 & 1 ? w1 >> 1 : w2 >> 1;
-        bool call_first = is_descendant(l, call, end);
-        return (w1 & 1) ? !call_first : call_first;
-    }
-    return k1 < k2;
-}
-
-static void sift_down(const loader *l, uint32_t *h, size_t n, size_t i)
-{
-    for (;;) {
-        size_t m = i, a = 2 * i + 1, b = a + 1;
-        if (a < n && before(l, h[a], h[m]))
-            m = a;
-        if (b < n && before(l, h[b], h[m]))
-            m = b;
-        if (m == i)
-            return;
-        uint32_t tmp = h[i];
-        h[i] = h[m];
-        h[m] = tmp;
-        i = m;
-    }
-}
-
-/* One run of the merge. */
-static int run(loader *l, uint32_t *heap)
-{
-    for (size_t x = 0; x < l->ncalls; x++) {
-        l->calls[x].state = C_NEW;
-        l->calls[x].yields = 0;
-    }
-    for (size_t i = 0; i < l->nth; i++)
-        l->th[i].n = 0;
-    size_t n = 0;
-    for (size_t s = 0; s < l->nseg; s++) {
-        l->segs[s].cur = l->segs[s].head;
-        if (l->segs[s].cur != NONE)
-            heap[n++] = (uint32_t)s;
-    }
-    for (size_t i = n / 2; i-- > 0;)
-        sift_down(l, heap, n, i);
-    int r = 0;
-    while (n && !r) {
-        segment *s = &l->segs[heap[0]];
-        uint32_t what = l->ev[s->cur].what;
-        s->cur = l->ev[s->cur].next;
-        if (s->cur == NONE)
-            heap[0] = heap[--n];
-        sift_down(l, heap, n, 0);
-        r = what & 1 ? on_end(l, what >> 1) : on_call(l, what >> 1);
-    }
-    return r;
-}
-
-static int replay(loader *l)
-{
-    uint32_t *heap = malloc((l->nseg ? l->nseg : 1) * sizeof(*heap));
-    if (!heap)
-        return -ENOMEM;
-    l->dry = true;
-    int r = run(l, heap);
-    for (size_t x = 0; !r && x < l->ncalls; x++) {
-        lcall *c = &l->calls[x];
-        c->pad = c->c.suspends > c->yields ? c->c.suspends - c->yields : 0;
-    }
-    l->dry = false;
-    if (!r)
-        r = run(l, heap);
-    free(heap);
-    return r;
+    if (p && need <= *cap)
+        return p;
+    size_t c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    void *n = realloc(p, c * elem);
+    if (n)
+        *cap = c;
+    return n;
 }
 
 /* ---- The document ------------------------------------------------------------------ */
@@ -1078,7 +680,7 @@ static int read_meta(loader *l, json_t *doc, doc_meta *m)
         return r;
     m->config = json_object_get(doc, "config");
     if (m->config && !json_is_null(m->config) && !json_is_object(m->config))
-        return fail(l, "'config' must be an object or null");
+        return tp_load_priv_fail(l, "'config' must be an object or null");
     return 0;
 }
 
@@ -1156,11 +758,11 @@ int tp_tree_from_json(const char *text, size_t len, tp_tree **ret, char *err, si
         return r;
     json_t *trace = json_is_array(doc) ? doc : json_object_get(doc, "trace");
     if (!json_is_object(doc) && !json_is_array(doc))
-        r = fail(&l, "a trace must be a JSON object (or an array of calls)");
+        r = tp_load_priv_fail(&l, "a trace must be a JSON object (or an array of calls)");
     else if (!trace)
-        r = fail(&l, "'trace' is missing: this is not a tracepatch trace");
+        r = tp_load_priv_fail(&l, "'trace' is missing: this is not a tracepatch trace");
     else if (!json_is_array(trace))
-        r = fail(&l, "'trace' must be an array");
+        r = tp_load_priv_fail(&l, "'trace' must be an array");
     if (!r)
         r = read_meta(&l, doc, &m);
     if (!r)
@@ -1176,7 +778,7 @@ int tp_tree_from_json(const char *text, size_t len, tp_tree **ret, char *err, si
     r = collect(&l, trace);
     if (!r) {
         sanitize(&l);
-        r = replay(&l);
+        r = tp_load_priv_replay(&l);
     }
     if (!r)
         r = apply_meta(&l, &m);
