@@ -12,6 +12,14 @@
 #include "json.h"
 #include "tree.h"
 
+/* ANSI SGR sequences of the coloured text output. */
+#define SGR_RESET "\x1b[0m"
+#define SGR_BOLD  "\x1b[1m"
+#define SGR_EXC   "\x1b[1;31m"
+#define SGR_FAST  "\x1b[32m" /* < 1 ms */
+#define SGR_SLOW  "\x1b[33m" /* < 100 ms */
+#define SGR_HOT   "\x1b[31m" /* >= 100 ms */
+
 /** Append s[0..n) for a terminal: control characters (C0, DEL, C1), line and
  *  paragraph separators and bidirectional overrides become visible escapes
  *  (\n, \r, \t, \xNN, \uXXXX), bytes that are not UTF-8 become \xNN, and with
@@ -30,6 +38,10 @@ void tp_render_priv_name(tp_buf *b, const tp_tree *t, uint32_t func, bool ascii)
 /** Append ns as milliseconds with `decimals` (3, 4 or 6) fixed decimals,
  *  rounded half up, from integers only ("0.050"). Negative values print 0. */
 void tp_render_priv_ms(tp_buf *b, int64_t ns, int decimals);
+
+/** ns as tp_format_duration() spells it ("0.05ms", "1.23s"), straight into
+ *  the buffer. */
+void tp_render_priv_duration(tp_buf *b, int64_t ns);
 
 /** ,"key": and ns as tp_json_ms() writes it, as the next member of w. */
 void tp_render_priv_json_kms(tp_json *w, const char *key, int64_t ns);
