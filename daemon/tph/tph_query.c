@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json_jansson.h"
 #include "load.h"
 #include "tree.h"
 
@@ -20,7 +21,7 @@ int tph_query_json(tph_ctx *ctx, const char *op, json_t *args, const void *body,
 
     if (!args)
         return tph_fail("out of memory");
-    text = json_dumps(args, JSON_COMPACT);
+    text = tp_json_jansson_dumps(args);
     json_decref(args);
     if (!text)
         return tph_fail("out of memory");
@@ -319,7 +320,7 @@ static int print_open(tph_ctx *ctx, const char *id, const char *url)
         return tph_print("", 0);
     }
     j = json_pack("{s:s, s:s?}", "trace_id", id, "url", url);
-    text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    text = j ? tp_json_jansson_dumps(j) : NULL;
     json_decref(j);
     if (!text)
         return tph_fail("out of memory");

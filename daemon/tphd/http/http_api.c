@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "http_priv.h"
+#include "json_jansson.h"
 
 /* ---- Query strings ------------------------------------------------------ */
 
@@ -199,7 +200,7 @@ static void run(api_req *a, const char *op, int how, const char *filename)
 {
     if (a->failed)
         return;
-    char *args = json_dumps(a->args, JSON_COMPACT);
+    char *args = tp_json_jansson_dumps(a->args);
     if (!args) {
         tp_http_send_error(a->req, 503, "no_memory", "out of memory");
         return;

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "idmap.h"
+#include "json_jansson.h"
 #include "tp_err.h"
 #include "util.h"
 
@@ -138,7 +139,7 @@ static char *argv_to_json(const tp_msg *m)
         if (r < 0)
             goto done;
     }
-    out = json_dumps(arr, JSON_COMPACT);
+    out = tp_json_jansson_dumps(arr);
 done:
     json_decref(arr);
     return out;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "finalize.h"
+#include "json_jansson.h"
 #include "load.h"
 #include "query_priv.h"
 #include "rebuild.h"
@@ -104,7 +105,7 @@ int tp_qarg_num(tp_qctx *q, const char *key, double def, double *ret)
 
 int tp_qreply_json(tp_qctx *q, json_t *j)
 {
-    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *s = j ? tp_json_jansson_dumps(j) : NULL;
     json_decref(j);
     if (!s)
         return tp_qfail(q, -ENOMEM, "out of memory");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "assets.h"
+#include "json_jansson.h"
 #include "query_priv.h"
 #include "render.h"
 #include "render_web.h"
@@ -99,7 +100,7 @@ int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid)
     char *text = NULL;
     tp_assets_report(&assets);
     if (tp_qget_json(q, rowid, t, &summary) == 0)
-        text = json_dumps(summary, JSON_COMPACT);
+        text = tp_json_jansson_dumps(summary);
     json_decref(summary);
     q->res->code = 0; /* a missing summary is built from the tree instead */
     int r = tp_render_html(t, text, &assets, &q->res->body);
