@@ -1,4 +1,4 @@
-/* Trees shared by test_render.c, test_render_export.c and test_load.c. */
+/* Trees shared by the renderer tests (test_render*.c) and test_load.c. */
 #ifndef TP_TEST_RENDER_FIXTURE_H
 #define TP_TEST_RENDER_FIXTURE_H
 
@@ -155,6 +155,16 @@ static inline void fx_golden(const char *name, const char *text)
     cr_assert_not_null(want, "golden file %s is missing (see %s.actual)", name, name);
     cr_assert_str_eq(text, want, "output differs from %s (see %s.actual)", name, name);
     free(want);
+}
+
+/* A renderer's whole output as a string the caller frees. */
+static inline char *fx_text_of(int (*fn)(const tp_tree *, tp_buf *), const tp_tree *t)
+{
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(fn(t, &b), 0);
+    char *s = tp_buf_steal(&b, NULL);
+    cr_assert_not_null(s);
+    return s;
 }
 
 #endif

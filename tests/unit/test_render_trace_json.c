@@ -1,5 +1,5 @@
-/* Machine-readable renderers: tracepatch JSON (golden, escaping, round trip
- * through the loader), CSV, Chrome trace events and folded stacks. */
+/* The tracepatch JSON trace file (proto/render_trace_json.c): golden,
+ * escaping, config, round trip through the loader. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -19,23 +19,12 @@ static void utc(void)
     tzset();
 }
 
-TestSuite(render_export, .init = utc);
-
-typedef int (*render_fn)(const tp_tree *t, tp_buf *out);
+TestSuite(render_trace_json, .init = utc);
 
 static char *json_of(const tp_tree *t, bool pretty)
 {
     tp_buf b = TP_BUF_INIT;
     cr_assert_eq(tp_render_json(t, pretty, &b), 0);
-    char *s = tp_buf_steal(&b, NULL);
-    cr_assert_not_null(s);
-    return s;
-}
-
-static char *text_of(render_fn fn, const tp_tree *t)
-{
-    tp_buf b = TP_BUF_INIT;
-    cr_assert_eq(fn(t, &b), 0);
     char *s = tp_buf_steal(&b, NULL);
     cr_assert_not_null(s);
     return s;
@@ -59,9 +48,7 @@ static json_t *parse_ok(const char *text)
     return j;
 }
 
-/* ---- JSON ---------------------------------------------------------------- */
-
-Test(render_export, json_pretty_golden)
+Test(render_trace_json, pretty_golden)
 {
     tp_tree *t = fx_rich_tree();
     char *s = json_of(t, true);
@@ -71,7 +58,7 @@ Test(render_export, json_pretty_golden)
     tp_tree_free(t);
 }
 
-Test(render_export, json_compact_has_no_whitespace_between_tokens)
+Test(render_trace_json, compact_has_no_whitespace_between_tokens)
 {
     tp_tree *t = fx_readme_tree();
     char *s = json_of(t, false);
@@ -100,7 +87,7 @@ Test(render_export, json_compact_has_no_whitespace_between_tokens)
 
 /* Every byte sequence gives valid JSON: escapes for quotes, backslashes and
  * control characters, U+FFFD for bytes that are not UTF-8. */
-Test(render_export, json_escapes_arbitrary_bytes)
+Test(render_trace_json, escapes_arbitrary_bytes)
 {
     tp_tree *t;
     cr_assert_eq(tp_tree_new(&t), 0);
@@ -123,7 +110,7 @@ Test(render_export, json_escapes_arbitrary_bytes)
     tp_tree_free(t);
 }
 
-Test(render_export, json_config_is_reindented_or_replaced)
+Test(render_trace_json, config_is_reindented_or_replaced)
 {
     static const struct {
         const char *in, *compact;
@@ -177,7 +164,7 @@ Test(render_export, json_config_is_reindented_or_replaced)
 }
 
 /* A folded tree keeps its groups' figures (extra keys on folded nodes). */
-Test(render_export, json_of_folded_tree_describes_groups)
+Test(render_trace_json, of_folded_tree_describes_groups)
 {
     tp_tree *t = fx_rich_tree(), *f;
     cr_assert_eq(tp_tree_fold(t, NULL, &f), 0);
@@ -202,7 +189,7 @@ Test(render_export, json_of_folded_tree_describes_groups)
 
 /* tree -> JSON -> load -> JSON is the same text, and the loaded tree renders
  * the same text tree (times, exceptions, generators, threads, open calls). */
-Test(render_export, json_round_trip_is_identical)
+Test(render_trace_json, round_trip_is_identical)
 {
     tp_tree *t = fx_rich_tree();
     char *a = json_of(t, true);
@@ -309,7 +296,7 @@ static tp_tree *random_tree(unsigned seed, int events, bool realistic)
 /* Realistic random traces survive the trip through JSON byte for byte: the
  * loader replays calls in time order, suspending and resuming generators
  * as the program must have. */
-Test(render_export, json_round_trip_of_random_traces)
+Test(render_trace_json, round_trip_of_random_traces)
 {
     for (unsigned seed = 1; seed <= 400; seed++) {
         tp_tree *t = random_tree(seed, 40 + (int)(seed % 7) * 60, true);
@@ -329,7 +316,7 @@ Test(render_export, json_round_trip_of_random_traces)
  * with its start; what the file does not say (who resumed whom, where) may
  * shift suspension counts or close a call early, and the text is stable
  * from the second trip on. */
-Test(render_export, json_round_trip_of_contrived_traces_keeps_the_tree)
+Test(render_trace_json, round_trip_of_contrived_traces_keeps_the_tree)
 {
     for (unsigned seed = 1; seed <= 300; seed++) {
         tp_tree *t = random_tree(seed, 40 + (int)(seed % 7) * 60, false);
@@ -356,7 +343,7 @@ Test(render_export, json_round_trip_of_contrived_traces_keeps_the_tree)
 }
 
 /* Nanosecond times travel exactly beside the microsecond ones. */
-Test(render_export, json_round_trip_keeps_nanoseconds)
+Test(render_trace_json, round_trip_keeps_nanoseconds)
 {
     tp_tree *t;
     cr_assert_eq(tp_tree_new(&t), 0);
@@ -401,7 +388,7 @@ static void drop_ns_keys(json_t *node)
 
 /* Without the _ns keys (a file from another writer), times come from the µs
  * ones: the rich tree, whose times are whole µs, loads the same. */
-Test(render_export, json_microsecond_times_load_alone)
+Test(render_trace_json, microsecond_times_load_alone)
 {
     tp_tree *t = fx_rich_tree();
     char *a = json_of(t, true);
@@ -426,7 +413,7 @@ Test(render_export, json_microsecond_times_load_alone)
 }
 
 /* A 100k-deep chain is written without recursion, compact or pretty. */
-Test(render_export, json_deep_chain_is_iterative)
+Test(render_trace_json, deep_chain_is_iterative)
 {
     tp_tree *t;
     cr_assert_eq(tp_tree_new(&t), 0);
@@ -454,103 +441,5 @@ Test(render_export, json_deep_chain_is_iterative)
                                           "                              \""));
         tp_buf_free(&b);
     }
-    tp_tree_free(t);
-}
-
-/* ---- CSV ------------------------------------------------------------------------ */
-
-Test(render_export, csv_golden)
-{
-    tp_tree *t = fx_rich_tree();
-    char *s = text_of(tp_render_csv, t);
-    fx_golden("render_csv.csv", s);
-    free(s);
-    tp_tree_free(t);
-}
-
-Test(render_export, csv_quotes_and_defuses_formulas)
-{
-    tp_tree *t;
-    cr_assert_eq(tp_tree_new(&t), 0);
-    cr_assert_eq(tp_tree_def_func(t, 0, "=cmd", "f,g", "a\"b.py", 0), 0);
-    cr_assert_eq(tp_tree_def_func(t, 1, "m", "g", "", 7), 0);
-    fx_call(t, 0, 0, "x=\"1\",\ny=2");
-    fx_call(t, 1, 1, "+SUM(A1)");
-    fx_ret(t, 2, "-1");
-    fx_call(t, 1, 3, "@x\xff");
-    fx_unwind(t, 4, "=E", "a,b");
-    fx_ret(t, 5, "\tx");
-    cr_assert_eq(tp_tree_finish(t, 5 * US), 0);
-    char *s = text_of(tp_render_csv, t);
-    cr_assert_str_eq(
-        s, "module,function,args,return_value,elapsed_ms,depth,parent,exception,start,end,self_ms,"
-           "file,lineno\r\n"
-           "'=cmd,\"f,g\",\"x=\"\"1\"\",\ny=2\",'\tx,0.0050,0,,,0.000000,0.000005,0.0030,"
-           "\"a\"\"b.py\",\r\n"
-           "m,g,'+SUM(A1),'-1,0.0010,1,\"'=cmd.f,g\",,0.000001,0.000002,0.0010,,7\r\n"
-           "m,g,'@x\xef\xbf\xbd,,0.0010,1,\"'=cmd.f,g\",\"'=E: a,b\",0.000003,0.000004,0.0010,,"
-           "7\r\n");
-    free(s);
-    tp_tree_free(t);
-}
-
-/* ---- Chrome trace events and folded stacks ----------------------------------------- */
-
-Test(render_export, chrome_golden)
-{
-    tp_tree *t = fx_rich_tree();
-    char *s = text_of(tp_render_chrome, t);
-    json_t *j = parse_ok(s);
-    cr_assert_eq(json_array_size(json_object_get(j, "traceEvents")), 13); /* 12 calls + name */
-    cr_assert_str_eq(json_string_value(json_object_get(j, "displayTimeUnit")), "ms");
-    json_decref(j);
-    fx_golden("render_chrome.json", s);
-    free(s);
-    tp_tree_free(t);
-}
-
-Test(render_export, chrome_empty_trace)
-{
-    tp_tree *t;
-    cr_assert_eq(tp_tree_new(&t), 0);
-    cr_assert_eq(tp_tree_finish(t, 0), 0);
-    char *s = text_of(tp_render_chrome, t);
-    cr_assert_str_eq(s, "{\"traceEvents\":[],\"displayTimeUnit\":\"ms\"}\n");
-    free(s);
-    tp_tree_free(t);
-}
-
-Test(render_export, folded_golden)
-{
-    tp_tree *t = fx_rich_tree();
-    char *s = text_of(tp_render_folded, t);
-    fx_golden("render_folded.txt", s);
-    free(s);
-    tp_tree_free(t);
-}
-
-/* Equal stacks from different call sites merge; names that would break the
- * format are defused; lines under half a microsecond are left out. */
-Test(render_export, folded_merges_and_sanitises)
-{
-    tp_tree *t;
-    cr_assert_eq(tp_tree_new(&t), 0);
-    cr_assert_eq(tp_tree_def_func(t, 0, "m", "main", "", 0), 0);
-    cr_assert_eq(tp_tree_def_func(t, 1, "m", "a;b\nc", "", 0), 0);
-    cr_assert_eq(tp_tree_def_func(t, 2, "m", "a;b\nc", "other.py", 2), 0); /* prints alike */
-    cr_assert_eq(tp_tree_def_func(t, 3, "m", "tiny", "", 0), 0);
-    fx_call(t, 0, 0, NULL);
-    fx_call(t, 1, 10, NULL);
-    fx_ret(t, 20, NULL);
-    fx_call(t, 2, 30, NULL);
-    fx_ret(t, 45, NULL);
-    cr_assert_eq(tp_tree_call(t, 3, 50 * US, false, NULL, 0), 0);
-    cr_assert_eq(tp_tree_return(t, 50 * US + 400, NULL, 0), 0);
-    fx_ret(t, 100, NULL);
-    cr_assert_eq(tp_tree_finish(t, 100 * US), 0);
-    char *s = text_of(tp_render_folded, t);
-    cr_assert_str_eq(s, "m.main 75\n"
-                        "m.main;m.a:b?c 25\n");
-    free(s);
     tp_tree_free(t);
 }
