@@ -68,10 +68,12 @@ static void kseconds(doc *d, const char *k, int64_t us)
     tp_json_fixed(&d->w, us / 1000000, us % 1000000, 6);
 }
 
-/* "module.qualname" of func: the display name stats entries call "name". */
+/* "name" and "module" of func, as 1.0.0's nodes spell a function: the
+ * qualname, and the module beside it. */
 static void func_name(doc *d, const tp_tree *t, uint32_t func)
 {
-    tp_render_priv_json_name(&d->w, &t->funcs[func]);
+    kstr(d, "name", t->funcs[func].qualname);
+    kstr(d, "module", t->funcs[func].module);
 }
 
 /* "Type: message" (or "Type" without a message). */
@@ -124,9 +126,7 @@ static void json_stats_funcs(doc *d, const tp_tree *t, const tp_stats *s)
     for (size_t i = 0; i < s->nfuncs; i++) {
         const tp_func_stats *f = &s->funcs[i];
         tp_json_obj(&d->w);
-        tp_json_key(&d->w, "name");
         func_name(d, t, f->func);
-        kstr(d, "module", t->funcs[f->func].module);
         kstr(d, "qualname", t->funcs[f->func].qualname);
         ku64(d, "count", f->count);
         kms(d, "total_ms", f->total_ns);
@@ -166,7 +166,6 @@ static void json_stats(doc *d, const tp_tree *t, const tp_stats *s)
     tp_json_key(&d->w, "slowest");
     if (slow) {
         tp_json_obj(&d->w);
-        tp_json_key(&d->w, "name");
         func_name(d, t, slow->func);
         kms(d, "elapsed_ms", slow->total_ns);
         tp_json_obj_end(&d->w);
@@ -180,7 +179,6 @@ static void json_stats(doc *d, const tp_tree *t, const tp_stats *s)
             if (s->funcs[i].func == s->most_called)
                 count = s->funcs[i].count;
         tp_json_obj(&d->w);
-        tp_json_key(&d->w, "name");
         func_name(d, t, s->most_called);
         ku64(d, "count", count);
         tp_json_obj_end(&d->w);
@@ -194,7 +192,7 @@ static void json_stats(doc *d, const tp_tree *t, const tp_stats *s)
     kms(d, "slowest_call_ms", slow ? slow->total_ns : 0);
     tp_json_key(&d->w, "slowest_call_name");
     if (slow)
-        func_name(d, t, slow->func);
+        tp_render_priv_json_name(&d->w, &t->funcs[slow->func]);
     else
         tp_json_str(&d->w, "");
     tp_json_obj_end(&d->w);
@@ -283,7 +281,9 @@ static void json_trace(doc *d, const tp_tree *t, int64_t wall_us)
     tp_json_arr_end(&d->w);
 }
 
-/* The document, key by key (1.0.0's keys first, ours marked +):
+/* The document, key by key (1.0.0's keys first, ours marked +). Wherever it
+ * names a function, "name" means what 1.0.0's nodes mean by it: the
+ * qualname, with "module" beside it.
  *
  *   tracepatch_version  "2.0.0"       schema_version  1
  *   timestamp           local ISO-8601 of the trace start, with µs
@@ -293,12 +293,13 @@ static void json_trace(doc *d, const tp_tree *t, int64_t wall_us)
  *   call_count, was_limited, limit_reason, dropped +
  *   config              the trace's config object ({} when none or invalid)
  *   stats               calls, modules, max_depth, unique_functions,
- *                       exceptions +, duration_ms, slowest {name, elapsed_ms},
- *                       most_called {name, count}, functions [{name, module,
- *                       qualname, count, total_ms, self_ms, min_ms, max_ms,
- *                       avg_ms, exceptions}], per_module [{module, calls,
- *                       functions, self_ms}], and 1.0.0's max_depth_reached,
- *                       unique_modules, slowest_call_ms, slowest_call_name
+ *                       exceptions +, duration_ms, slowest {name, module,
+ *                       elapsed_ms}, most_called {name, module, count},
+ *                       functions [{name, module, qualname, count, total_ms,
+ *                       self_ms, min_ms, max_ms, avg_ms, exceptions}],
+ *                       per_module [{module, calls, functions, self_ms}], and
+ *                       1.0.0's max_depth_reached, unique_modules,
+ *                       slowest_call_ms, slowest_call_name ("module.qualname")
  *   trace               root calls, each: name (the qualname), module, args,
  *                       return_value, exception ("Type: message"), start, end
  *                       (Unix seconds, µs), elapsed_ms, file, lineno (null

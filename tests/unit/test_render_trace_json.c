@@ -68,7 +68,7 @@ Test(render_trace_json, compact_has_no_whitespace_between_tokens)
         "\"wall_start_ns\":0,\"duration_ms\":0.050,\"duration_ns\":50000,\"call_count\":3,"
         "\"was_limited\":false,\"limit_reason\":null,\"dropped\":0,\"config\":{},\"stats\":{";
     cr_assert_eq(strncmp(s, head, strlen(head)), 0, "got %s", s);
-    const char *validate = strstr(s, "{\"name\":\"validate\"");
+    const char *validate = strstr(s, "{\"name\":\"validate\",\"module\":\"__main__\",\"args\"");
     cr_assert_not_null(validate);
     cr_assert_str_eq(validate,
                      "{\"name\":\"validate\",\"module\":\"__main__\",\"args\":\"user={'id': 42, "
@@ -441,5 +441,30 @@ Test(render_trace_json, deep_chain_is_iterative)
                                           "                              \""));
         tp_buf_free(&b);
     }
+    tp_tree_free(t);
+}
+
+/* "name" is 1.0.0's: a function's qualname with its module beside it, in the
+ * stats block as in the nodes (the stats once said "app.db.load" where the
+ * nodes say "load"). */
+Test(render_trace_json, stats_names_mean_what_node_names_mean)
+{
+    tp_tree *t = fx_rich_tree();
+    char *s = json_of(t, false);
+    json_t *j = parse_ok(s);
+    json_t *st = json_object_get(j, "stats");
+    json_t *slow = json_object_get(st, "slowest"), *mc = json_object_get(st, "most_called");
+    cr_assert_str_eq(json_string_value(json_object_get(slow, "name")), "tail");
+    cr_assert_str_eq(json_string_value(json_object_get(slow, "module")), "app");
+    cr_assert_str_eq(json_string_value(json_object_get(mc, "name")), "item");
+    cr_assert_str_eq(json_string_value(json_object_get(mc, "module")), "app");
+    json_t *f0 = json_array_get(json_object_get(st, "functions"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(f0, "name")), "load");
+    cr_assert_str_eq(json_string_value(json_object_get(f0, "module")), "app.db");
+    cr_assert_str_eq(json_string_value(json_object_get(f0, "qualname")), "load");
+    /* 1.0.0's own key keeps the dotted call name the text header prints. */
+    cr_assert_str_eq(json_string_value(json_object_get(st, "slowest_call_name")), "app.tail");
+    json_decref(j);
+    free(s);
     tp_tree_free(t);
 }
