@@ -274,6 +274,36 @@ void tp_json_ms(tp_json *w, int64_t ns)
     tp_json_put_ms(w->b, ns);
 }
 
+void tp_json_kstr(tp_json *w, const char *k, const char *s)
+{
+    tp_json_key(w, k);
+    tp_json_str(w, s);
+}
+
+void tp_json_kbool(tp_json *w, const char *k, bool v)
+{
+    tp_json_key(w, k);
+    tp_json_bool(w, v);
+}
+
+void tp_json_ku64(tp_json *w, const char *k, uint64_t v)
+{
+    tp_json_key(w, k);
+    tp_json_u64(w, v);
+}
+
+void tp_json_ki64(tp_json *w, const char *k, int64_t v)
+{
+    tp_json_key(w, k);
+    tp_json_i64(w, v);
+}
+
+void tp_json_kms(tp_json *w, const char *k, int64_t ns)
+{
+    tp_json_key(w, k);
+    tp_json_ms(w, ns);
+}
+
 void tp_json_raw(tp_json *w, const char *s, size_t n)
 {
     value(w);

@@ -70,6 +70,13 @@ void tp_json_fixed(tp_json *w, int64_t whole, int64_t frac, int digits);
 /** ns as milliseconds, exact and without trailing zeros (1500 -> 0.0015,
  *  2000000 -> 2); negative values write 0. */
 void tp_json_ms(tp_json *w, int64_t ns);
+/** A member: the key, then the value as the functions above write it. */
+void tp_json_kstr(tp_json *w, const char *k, const char *s);
+void tp_json_kbool(tp_json *w, const char *k, bool v);
+void tp_json_ku64(tp_json *w, const char *k, uint64_t v);
+void tp_json_ki64(tp_json *w, const char *k, int64_t v);
+void tp_json_kms(tp_json *w, const char *k, int64_t ns);
+
 /** Text the caller guarantees is one valid JSON value (a number it
  *  formatted, a literal), written as it is. */
 void tp_json_raw(tp_json *w, const char *s, size_t n);

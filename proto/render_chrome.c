@@ -19,21 +19,6 @@ static void put_us(tp_json *w, int64_t ns)
     tp_json_fixed(w, ns / NS_PER_US, ns % NS_PER_US, 3);
 }
 
-/* "Type: message" (or "Type" without a message), built in tmp. */
-static void exc_text(tp_json *w, const tp_node *n, tp_buf *tmp)
-{
-    tp_buf_reset(tmp);
-    tp_buf_puts(tmp, n->exc_type ? n->exc_type : "");
-    if (n->exc_msg && n->exc_msg[0]) {
-        tp_buf_puts(tmp, ": ");
-        tp_buf_puts(tmp, n->exc_msg);
-    }
-    if (tp_buf_error(tmp))
-        tp_buf_reserve(w->b, SIZE_MAX); /* the document fails too */
-    else
-        tp_json_strn(w, tmp->data ? tmp->data : "", tmp->len);
-}
-
 static void event(tp_buf *out, const tp_tree *t, const tp_node *n, tp_buf *tmp)
 {
     const tp_func *f = &t->funcs[n->func];
@@ -42,42 +27,33 @@ static void event(tp_buf *out, const tp_tree *t, const tp_node *n, tp_buf *tmp)
     tp_json_obj(&w);
     tp_json_key(&w, "name");
     tp_render_priv_json_name(&w, f);
-    tp_json_key(&w, "cat");
-    tp_json_str(&w, f->module);
-    tp_json_key(&w, "ph");
-    tp_json_str(&w, "X");
+    tp_json_kstr(&w, "cat", f->module);
+    tp_json_kstr(&w, "ph", "X");
     tp_json_key(&w, "ts");
     put_us(&w, n->start_ns);
     tp_json_key(&w, "dur");
     put_us(&w, n->end_ns - n->start_ns);
-    tp_json_key(&w, "pid");
-    tp_json_u64(&w, 1);
-    tp_json_key(&w, "tid");
-    tp_json_u64(&w, n->thread);
+    tp_json_ku64(&w, "pid", 1);
+    tp_json_ku64(&w, "tid", n->thread);
     tp_json_key(&w, "args");
     tp_json_obj(&w);
     if (n->args) {
-        tp_json_key(&w, "args");
-        tp_json_str(&w, n->args);
+        tp_json_kstr(&w, "args", n->args);
     }
     if (n->ret && !(n->flags & TP_NODE_EXC)) {
-        tp_json_key(&w, "return_value");
-        tp_json_str(&w, n->ret);
+        tp_json_kstr(&w, "return_value", n->ret);
     }
     if (n->flags & TP_NODE_EXC) {
         tp_json_key(&w, "exception");
-        exc_text(&w, n, tmp);
+        tp_render_priv_json_exc(&w, n, tmp);
     } else if ((n->flags & TP_NODE_CAUGHT) && n->exc_type) {
-        tp_json_key(&w, "caught");
-        tp_json_str(&w, n->exc_type);
+        tp_json_kstr(&w, "caught", n->exc_type);
     }
     if (n->flags & TP_NODE_OPEN) {
-        tp_json_key(&w, "unfinished");
-        tp_json_bool(&w, true);
+        tp_json_kbool(&w, "unfinished", true);
     }
     if (n->flags & TP_NODE_FOLDED) {
-        tp_json_key(&w, "count");
-        tp_json_u64(&w, n->count);
+        tp_json_ku64(&w, "count", n->count);
     }
     tp_json_obj_end(&w);
     tp_json_obj_end(&w);
@@ -89,18 +65,13 @@ static void process_name(tp_buf *out, const char *label)
     tp_json w;
     tp_json_init(&w, out, false);
     tp_json_obj(&w);
-    tp_json_key(&w, "name");
-    tp_json_str(&w, "process_name");
-    tp_json_key(&w, "ph");
-    tp_json_str(&w, "M");
-    tp_json_key(&w, "pid");
-    tp_json_u64(&w, 1);
-    tp_json_key(&w, "tid");
-    tp_json_u64(&w, 0);
+    tp_json_kstr(&w, "name", "process_name");
+    tp_json_kstr(&w, "ph", "M");
+    tp_json_ku64(&w, "pid", 1);
+    tp_json_ku64(&w, "tid", 0);
     tp_json_key(&w, "args");
     tp_json_obj(&w);
-    tp_json_key(&w, "name");
-    tp_json_str(&w, label);
+    tp_json_kstr(&w, "name", label);
     tp_json_obj_end(&w);
     tp_json_obj_end(&w);
 }

@@ -17,12 +17,6 @@
 
 /* ---- Functions and text --------------------------------------------------- */
 
-void tp_render_priv_json_kms(tp_json *w, const char *key, int64_t ns)
-{
-    tp_json_key(w, key);
-    tp_json_ms(w, ns);
-}
-
 void tp_render_priv_json_name(tp_json *w, const tp_func *f)
 {
     size_t ml = strlen(f->module), ql = strlen(f->qualname);
@@ -48,12 +42,9 @@ void tp_render_priv_json_func(tp_json *w, const tp_func *f)
 {
     tp_json_key(w, "name");
     tp_render_priv_json_name(w, f);
-    tp_json_key(w, "module");
-    tp_json_str(w, f->module);
-    tp_json_key(w, "qualname");
-    tp_json_str(w, f->qualname);
-    tp_json_key(w, "file");
-    tp_json_str(w, f->file);
+    tp_json_kstr(w, "module", f->module);
+    tp_json_kstr(w, "qualname", f->qualname);
+    tp_json_kstr(w, "file", f->file);
 }
 
 void tp_render_priv_json_text(tp_json *w, const char *s, uint32_t max, bool *cut)
@@ -70,6 +61,20 @@ void tp_render_priv_json_text(tp_json *w, const char *s, uint32_t max, bool *cut
         *cut = true;
     }
     tp_json_strn(w, s, n);
+}
+
+void tp_render_priv_json_exc(tp_json *w, const tp_node *n, tp_buf *tmp)
+{
+    tp_buf_reset(tmp);
+    tp_buf_puts(tmp, n->exc_type ? n->exc_type : "");
+    if (n->exc_msg && n->exc_msg[0]) {
+        tp_buf_puts(tmp, ": ");
+        tp_buf_puts(tmp, n->exc_msg);
+    }
+    if (tp_buf_error(tmp))
+        tp_buf_reserve(w->b, SIZE_MAX); /* the document fails too */
+    else
+        tp_json_strn(w, tmp->data ? tmp->data : "", tmp->len);
 }
 
 /* ---- Statistics ----------------------------------------------------------- */
@@ -91,9 +96,8 @@ static void put_slowest(tp_json *w, const tp_tree *t, const tp_stats *s, bool we
     tp_json_obj(w);
     tp_json_key(w, "name");
     tp_render_priv_json_name(w, &t->funcs[n->func]);
-    tp_json_key(w, "node");
-    tp_json_u64(w, s->slowest);
-    tp_render_priv_json_kms(w, "ms", n->total_ns);
+    tp_json_ku64(w, "node", s->slowest);
+    tp_json_kms(w, "ms", n->total_ns);
     if (web) {
         bool cut = false;
         tp_json_key(w, "args");
@@ -115,8 +119,7 @@ static void put_most_called(tp_json *w, const tp_tree *t, const tp_stats *s)
     tp_json_obj(w);
     tp_json_key(w, "name");
     tp_render_priv_json_name(w, &t->funcs[mc->func]);
-    tp_json_key(w, "count");
-    tp_json_u64(w, mc->count);
+    tp_json_ku64(w, "count", mc->count);
     tp_json_obj_end(w);
 }
 
@@ -130,18 +133,15 @@ static void put_lists(tp_json *w, const tp_tree *t, const tp_stats *s, const sta
         const tp_func *f = &t->funcs[fs->func];
         tp_json_obj(w);
         tp_render_priv_json_func(w, f);
-        tp_json_key(w, "lineno");
-        tp_json_i64(w, f->lineno);
-        tp_json_key(w, "count");
-        tp_json_u64(w, fs->count);
-        tp_render_priv_json_kms(w, "total_ms", fs->total_ns);
-        tp_render_priv_json_kms(w, "self_ms", fs->self_ns);
-        tp_render_priv_json_kms(w, "min_ms", fs->min_ns);
-        tp_render_priv_json_kms(w, "max_ms", fs->max_ns);
+        tp_json_ki64(w, "lineno", f->lineno);
+        tp_json_ku64(w, "count", fs->count);
+        tp_json_kms(w, "total_ms", fs->total_ns);
+        tp_json_kms(w, "self_ms", fs->self_ns);
+        tp_json_kms(w, "min_ms", fs->min_ns);
+        tp_json_kms(w, "max_ms", fs->max_ns);
         if (sh->web)
-            tp_render_priv_json_kms(w, "avg_ms", fs->count ? fs->total_ns / (int64_t)fs->count : 0);
-        tp_json_key(w, "exceptions");
-        tp_json_u64(w, fs->nexc);
+            tp_json_kms(w, "avg_ms", fs->count ? fs->total_ns / (int64_t)fs->count : 0);
+        tp_json_ku64(w, "exceptions", fs->nexc);
         tp_json_obj_end(w);
     }
     tp_json_arr_end(w);
@@ -150,13 +150,10 @@ static void put_lists(tp_json *w, const tp_tree *t, const tp_stats *s, const sta
     for (size_t i = 0; i < s->nmods; i++) {
         const tp_module_stats *m = &s->mods[i];
         tp_json_obj(w);
-        tp_json_key(w, "module");
-        tp_json_str(w, m->module);
-        tp_json_key(w, "calls");
-        tp_json_u64(w, m->calls);
-        tp_json_key(w, "functions");
-        tp_json_u64(w, m->functions);
-        tp_render_priv_json_kms(w, "self_ms", m->self_ns);
+        tp_json_kstr(w, "module", m->module);
+        tp_json_ku64(w, "calls", m->calls);
+        tp_json_ku64(w, "functions", m->functions);
+        tp_json_kms(w, "self_ms", m->self_ns);
         tp_json_obj_end(w);
     }
     tp_json_arr_end(w);
@@ -169,17 +166,12 @@ static int stats_json(const tp_tree *t, const tp_stats *s, const stats_shape *sh
     tp_json w;
     tp_json_init(&w, out, false);
     tp_json_obj(&w);
-    tp_json_key(&w, "calls");
-    tp_json_u64(&w, s->calls);
-    tp_json_key(&w, "unique_functions");
-    tp_json_u64(&w, s->unique_functions);
-    tp_json_key(&w, "modules");
-    tp_json_u64(&w, s->modules);
-    tp_json_key(&w, "max_depth");
-    tp_json_u64(&w, s->max_depth);
-    tp_json_key(&w, "exceptions");
-    tp_json_u64(&w, s->exceptions);
-    tp_render_priv_json_kms(&w, "duration_ms", s->duration_ns);
+    tp_json_ku64(&w, "calls", s->calls);
+    tp_json_ku64(&w, "unique_functions", s->unique_functions);
+    tp_json_ku64(&w, "modules", s->modules);
+    tp_json_ku64(&w, "max_depth", s->max_depth);
+    tp_json_ku64(&w, "exceptions", s->exceptions);
+    tp_json_kms(&w, "duration_ms", s->duration_ns);
     tp_json_key(&w, "slowest");
     put_slowest(&w, t, s, sh->web);
     tp_json_key(&w, "most_called");
@@ -234,29 +226,22 @@ int tp_render_diff_json(const tp_diff *d, tp_buf *out)
     tp_json w;
     tp_json_init(&w, out, false);
     tp_json_obj(&w);
-    tp_json_key(&w, "calls_a");
-    tp_json_u64(&w, d->calls_a);
-    tp_json_key(&w, "calls_b");
-    tp_json_u64(&w, d->calls_b);
-    tp_render_priv_json_kms(&w, "duration_a_ms", d->duration_a_ns);
-    tp_render_priv_json_kms(&w, "duration_b_ms", d->duration_b_ns);
+    tp_json_ku64(&w, "calls_a", d->calls_a);
+    tp_json_ku64(&w, "calls_b", d->calls_b);
+    tp_json_kms(&w, "duration_a_ms", d->duration_a_ns);
+    tp_json_kms(&w, "duration_b_ms", d->duration_b_ns);
     tp_json_key(&w, "changes");
     tp_json_arr(&w);
     for (size_t i = 0; i < d->n; i++) {
         const tp_diff_entry *e = &d->entries[i];
         tp_json_obj(&w);
-        tp_json_key(&w, "kind");
-        tp_json_str(&w, diff_kind(e->kind));
-        tp_json_key(&w, "path");
-        tp_json_str(&w, e->path);
-        tp_json_key(&w, "name");
-        tp_json_str(&w, e->name);
-        tp_json_key(&w, "count_a");
-        tp_json_u64(&w, e->count_a);
-        tp_json_key(&w, "count_b");
-        tp_json_u64(&w, e->count_b);
-        tp_render_priv_json_kms(&w, "total_a_ms", e->total_a_ns);
-        tp_render_priv_json_kms(&w, "total_b_ms", e->total_b_ns);
+        tp_json_kstr(&w, "kind", diff_kind(e->kind));
+        tp_json_kstr(&w, "path", e->path);
+        tp_json_kstr(&w, "name", e->name);
+        tp_json_ku64(&w, "count_a", e->count_a);
+        tp_json_ku64(&w, "count_b", e->count_b);
+        tp_json_kms(&w, "total_a_ms", e->total_a_ns);
+        tp_json_kms(&w, "total_b_ms", e->total_b_ns);
         tp_json_obj_end(&w);
     }
     tp_json_arr_end(&w);

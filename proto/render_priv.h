@@ -43,9 +43,6 @@ void tp_render_priv_ms(tp_buf *b, int64_t ns, int decimals);
  *  the buffer. */
 void tp_render_priv_duration(tp_buf *b, int64_t ns);
 
-/** ,"key": and ns as tp_json_ms() writes it, as the next member of w. */
-void tp_render_priv_json_kms(tp_json *w, const char *key, int64_t ns);
-
 /** "module.qualname" of f (just the qualname without a module) as a JSON
  *  string value: the display name every JSON output but the trace file's
  *  nodes calls "name" (see render.h). */
@@ -54,6 +51,10 @@ void tp_render_priv_json_name(tp_json *w, const tp_func *f);
 /** "name" (tp_render_priv_json_name()), "module", "qualname" and "file" of f
  *  as the next members of w. */
 void tp_render_priv_json_func(tp_json *w, const tp_func *f);
+
+/** "Type: message" (or "Type" without a message) of n's exception as a JSON
+ *  string value, assembled in the caller's scratch buffer tmp. */
+void tp_render_priv_json_exc(tp_json *w, const tp_node *n, tp_buf *tmp);
 
 /** s as a JSON string value cut at max bytes (0: never) on a character
  *  boundary, setting *cut when it was; null for NULL. */

@@ -33,26 +33,8 @@ typedef struct doc {
     tp_buf tmp;
 } doc;
 
-static void kstr(doc *d, const char *k, const char *v)
-{
-    tp_json_key(&d->w, k);
-    tp_json_str(&d->w, v);
-}
-
-static void kbool(doc *d, const char *k, bool v)
-{
-    tp_json_key(&d->w, k);
-    tp_json_bool(&d->w, v);
-}
-
-static void ku64(doc *d, const char *k, uint64_t v)
-{
-    tp_json_key(&d->w, k);
-    tp_json_u64(&d->w, v);
-}
-
 /* Milliseconds with microsecond precision: ns is truncated to whole µs. */
-static void kms(doc *d, const char *k, int64_t ns)
+static void kms_us(doc *d, const char *k, int64_t ns)
 {
     int64_t us = ns > 0 ? ns / NS_PER_US : 0;
     tp_json_key(&d->w, k);
@@ -72,23 +54,8 @@ static void kseconds(doc *d, const char *k, int64_t us)
  * qualname, and the module beside it. */
 static void func_name(doc *d, const tp_tree *t, uint32_t func)
 {
-    kstr(d, "name", t->funcs[func].qualname);
-    kstr(d, "module", t->funcs[func].module);
-}
-
-/* "Type: message" (or "Type" without a message). */
-static void exc_text(doc *d, const tp_node *n)
-{
-    tp_buf_reset(&d->tmp);
-    tp_buf_puts(&d->tmp, n->exc_type ? n->exc_type : "");
-    if (n->exc_msg && n->exc_msg[0]) {
-        tp_buf_puts(&d->tmp, ": ");
-        tp_buf_puts(&d->tmp, n->exc_msg);
-    }
-    if (tp_buf_error(&d->tmp))
-        tp_buf_reserve(d->w.b, SIZE_MAX); /* the document fails too */
-    else
-        tp_json_strn(&d->w, d->tmp.data ? d->tmp.data : "", d->tmp.len);
+    tp_json_kstr(&d->w, "name", t->funcs[func].qualname);
+    tp_json_kstr(&d->w, "module", t->funcs[func].module);
 }
 
 /* The trace's config object, re-emitted through the writer so it is
@@ -115,8 +82,7 @@ static void timestamp(doc *d, int64_t wall_us)
     if (!localtime_r(&sec, &tm) || !strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm))
         snprintf(day, sizeof(day), "1970-01-01T00:00:00");
     snprintf(full, sizeof(full), "%s.%06" PRId64, day, wall_us % 1000000);
-    tp_json_key(&d->w, "timestamp");
-    tp_json_str(&d->w, full);
+    tp_json_kstr(&d->w, "timestamp", full);
 }
 
 static void json_stats_funcs(doc *d, const tp_tree *t, const tp_stats *s)
@@ -127,14 +93,14 @@ static void json_stats_funcs(doc *d, const tp_tree *t, const tp_stats *s)
         const tp_func_stats *f = &s->funcs[i];
         tp_json_obj(&d->w);
         func_name(d, t, f->func);
-        kstr(d, "qualname", t->funcs[f->func].qualname);
-        ku64(d, "count", f->count);
-        kms(d, "total_ms", f->total_ns);
-        kms(d, "self_ms", f->self_ns);
-        kms(d, "min_ms", f->min_ns);
-        kms(d, "max_ms", f->max_ns);
-        kms(d, "avg_ms", f->count ? f->total_ns / (int64_t)f->count : 0);
-        ku64(d, "exceptions", f->nexc);
+        tp_json_kstr(&d->w, "qualname", t->funcs[f->func].qualname);
+        tp_json_ku64(&d->w, "count", f->count);
+        kms_us(d, "total_ms", f->total_ns);
+        kms_us(d, "self_ms", f->self_ns);
+        kms_us(d, "min_ms", f->min_ns);
+        kms_us(d, "max_ms", f->max_ns);
+        kms_us(d, "avg_ms", f->count ? f->total_ns / (int64_t)f->count : 0);
+        tp_json_ku64(&d->w, "exceptions", f->nexc);
         tp_json_obj_end(&d->w);
     }
     tp_json_arr_end(&d->w);
@@ -142,10 +108,10 @@ static void json_stats_funcs(doc *d, const tp_tree *t, const tp_stats *s)
     tp_json_arr(&d->w);
     for (size_t i = 0; i < s->nmods; i++) {
         tp_json_obj(&d->w);
-        kstr(d, "module", s->mods[i].module);
-        ku64(d, "calls", s->mods[i].calls);
-        ku64(d, "functions", s->mods[i].functions);
-        kms(d, "self_ms", s->mods[i].self_ns);
+        tp_json_kstr(&d->w, "module", s->mods[i].module);
+        tp_json_ku64(&d->w, "calls", s->mods[i].calls);
+        tp_json_ku64(&d->w, "functions", s->mods[i].functions);
+        kms_us(d, "self_ms", s->mods[i].self_ns);
         tp_json_obj_end(&d->w);
     }
     tp_json_arr_end(&d->w);
@@ -157,17 +123,17 @@ static void json_stats(doc *d, const tp_tree *t, const tp_stats *s)
     const tp_node *slow = has_slowest ? &t->nodes[s->slowest] : NULL;
     tp_json_key(&d->w, "stats");
     tp_json_obj(&d->w);
-    ku64(d, "calls", s->calls);
-    ku64(d, "modules", s->modules);
-    ku64(d, "max_depth", s->max_depth);
-    ku64(d, "unique_functions", s->unique_functions);
-    ku64(d, "exceptions", s->exceptions);
-    kms(d, "duration_ms", s->duration_ns);
+    tp_json_ku64(&d->w, "calls", s->calls);
+    tp_json_ku64(&d->w, "modules", s->modules);
+    tp_json_ku64(&d->w, "max_depth", s->max_depth);
+    tp_json_ku64(&d->w, "unique_functions", s->unique_functions);
+    tp_json_ku64(&d->w, "exceptions", s->exceptions);
+    kms_us(d, "duration_ms", s->duration_ns);
     tp_json_key(&d->w, "slowest");
     if (slow) {
         tp_json_obj(&d->w);
         func_name(d, t, slow->func);
-        kms(d, "elapsed_ms", slow->total_ns);
+        kms_us(d, "elapsed_ms", slow->total_ns);
         tp_json_obj_end(&d->w);
     } else {
         tp_json_null(&d->w);
@@ -180,16 +146,16 @@ static void json_stats(doc *d, const tp_tree *t, const tp_stats *s)
                 count = s->funcs[i].count;
         tp_json_obj(&d->w);
         func_name(d, t, s->most_called);
-        ku64(d, "count", count);
+        tp_json_ku64(&d->w, "count", count);
         tp_json_obj_end(&d->w);
     } else {
         tp_json_null(&d->w);
     }
     json_stats_funcs(d, t, s);
     /* tracepatch 1.0.0's names for the same facts. */
-    ku64(d, "max_depth_reached", s->max_depth);
-    ku64(d, "unique_modules", s->modules);
-    kms(d, "slowest_call_ms", slow ? slow->total_ns : 0);
+    tp_json_ku64(&d->w, "max_depth_reached", s->max_depth);
+    tp_json_ku64(&d->w, "unique_modules", s->modules);
+    kms_us(d, "slowest_call_ms", slow ? slow->total_ns : 0);
     tp_json_key(&d->w, "slowest_call_name");
     if (slow)
         tp_render_priv_json_name(&d->w, &t->funcs[slow->func]);
@@ -206,13 +172,13 @@ static void json_node(doc *d, const tp_tree *t, const tp_node *n, int64_t wall_u
     int64_t end_us = wall_us + n->end_ns / NS_PER_US;
     bool exc = (n->flags & TP_NODE_EXC) != 0;
     tp_json_obj(&d->w);
-    kstr(d, "name", f->qualname);
-    kstr(d, "module", f->module);
-    kstr(d, "args", n->args);
-    kstr(d, "return_value", exc ? NULL : n->ret);
+    tp_json_kstr(&d->w, "name", f->qualname);
+    tp_json_kstr(&d->w, "module", f->module);
+    tp_json_kstr(&d->w, "args", n->args);
+    tp_json_kstr(&d->w, "return_value", exc ? NULL : n->ret);
     tp_json_key(&d->w, "exception");
     if (exc) {
-        exc_text(d, n);
+        tp_render_priv_json_exc(&d->w, n, &d->tmp);
     } else {
         tp_json_null(&d->w);
     }
@@ -220,37 +186,37 @@ static void json_node(doc *d, const tp_tree *t, const tp_node *n, int64_t wall_u
     kseconds(d, "end", end_us);
     /* A call's active time (a generator's resumes); a folded group's span
      * (its summed time is total_ms). */
-    kms(d, "elapsed_ms", (n->flags & TP_NODE_FOLDED) ? n->end_ns - n->start_ns : n->total_ns);
-    kstr(d, "file", f->file[0] ? f->file : NULL);
+    kms_us(d, "elapsed_ms", (n->flags & TP_NODE_FOLDED) ? n->end_ns - n->start_ns : n->total_ns);
+    tp_json_kstr(&d->w, "file", f->file[0] ? f->file : NULL);
     tp_json_key(&d->w, "lineno");
     if (f->lineno > 0)
         tp_json_u64(&d->w, (uint64_t)f->lineno);
     else
         tp_json_null(&d->w);
-    kstr(d, "qualname", f->qualname);
-    kstr(d, "exception_type", n->exc_type);
-    kstr(d, "exception_message", n->exc_type ? n->exc_msg : NULL);
-    kbool(d, "caught", (n->flags & TP_NODE_CAUGHT) != 0);
-    kbool(d, "unfinished", (n->flags & TP_NODE_OPEN) != 0);
-    kbool(d, "generator", (n->flags & TP_NODE_GEN) != 0);
-    ku64(d, "suspends", n->suspends);
-    ku64(d, "thread", n->thread);
-    ku64(d, "start_ns", (uint64_t)(n->start_ns > 0 ? n->start_ns : 0));
-    ku64(d, "end_ns", (uint64_t)(n->end_ns > 0 ? n->end_ns : 0));
+    tp_json_kstr(&d->w, "qualname", f->qualname);
+    tp_json_kstr(&d->w, "exception_type", n->exc_type);
+    tp_json_kstr(&d->w, "exception_message", n->exc_type ? n->exc_msg : NULL);
+    tp_json_kbool(&d->w, "caught", (n->flags & TP_NODE_CAUGHT) != 0);
+    tp_json_kbool(&d->w, "unfinished", (n->flags & TP_NODE_OPEN) != 0);
+    tp_json_kbool(&d->w, "generator", (n->flags & TP_NODE_GEN) != 0);
+    tp_json_ku64(&d->w, "suspends", n->suspends);
+    tp_json_ku64(&d->w, "thread", n->thread);
+    tp_json_ku64(&d->w, "start_ns", (uint64_t)(n->start_ns > 0 ? n->start_ns : 0));
+    tp_json_ku64(&d->w, "end_ns", (uint64_t)(n->end_ns > 0 ? n->end_ns : 0));
     if (!(n->flags & TP_NODE_FOLDED)) {
-        ku64(d, "active_ns", (uint64_t)(n->total_ns > 0 ? n->total_ns : 0));
-        ku64(d, "self_ns", (uint64_t)(n->self_ns > 0 ? n->self_ns : 0));
+        tp_json_ku64(&d->w, "active_ns", (uint64_t)(n->total_ns > 0 ? n->total_ns : 0));
+        tp_json_ku64(&d->w, "self_ns", (uint64_t)(n->self_ns > 0 ? n->self_ns : 0));
     }
     if (n->flags & TP_NODE_FOLDED) {
         /* A folded tree (tph tree --json, tphd): start/end span the group. */
-        ku64(d, "count", n->count);
-        kms(d, "total_ms", n->total_ns);
-        kms(d, "self_ms", n->self_ns);
-        kms(d, "min_ms", n->min_ns);
-        kms(d, "max_ms", n->max_ns);
-        ku64(d, "raised", n->nexc);
-        kbool(d, "args_mixed", (n->flags & TP_NODE_ARGS_MIXED) != 0);
-        kbool(d, "return_mixed", (n->flags & TP_NODE_RET_MIXED) != 0);
+        tp_json_ku64(&d->w, "count", n->count);
+        kms_us(d, "total_ms", n->total_ns);
+        kms_us(d, "self_ms", n->self_ns);
+        kms_us(d, "min_ms", n->min_ns);
+        kms_us(d, "max_ms", n->max_ns);
+        tp_json_ku64(&d->w, "raised", n->nexc);
+        tp_json_kbool(&d->w, "args_mixed", (n->flags & TP_NODE_ARGS_MIXED) != 0);
+        tp_json_kbool(&d->w, "return_mixed", (n->flags & TP_NODE_RET_MIXED) != 0);
     }
     tp_json_key(&d->w, "children");
     tp_json_arr(&d->w);
@@ -324,19 +290,19 @@ int tp_render_json(const tp_tree *t, bool pretty, tp_buf *out)
     doc d = {.tmp = TP_BUF_INIT};
     tp_json_init(&d.w, out, pretty);
     tp_json_obj(&d.w);
-    kstr(&d, "tracepatch_version", TP_VERSION);
-    ku64(&d, "schema_version", 1);
+    tp_json_kstr(&d.w, "tracepatch_version", TP_VERSION);
+    tp_json_ku64(&d.w, "schema_version", 1);
     timestamp(&d, wall_us);
-    kstr(&d, "label", m->label);
-    kstr(&d, "trace_id", m->trace_id[0] ? m->trace_id : NULL);
+    tp_json_kstr(&d.w, "label", m->label);
+    tp_json_kstr(&d.w, "trace_id", m->trace_id[0] ? m->trace_id : NULL);
     kseconds(&d, "start", wall_us);
-    ku64(&d, "wall_start_ns", (uint64_t)(m->wall_start_ns > 0 ? m->wall_start_ns : 0));
-    kms(&d, "duration_ms", m->duration_ns);
-    ku64(&d, "duration_ns", (uint64_t)(m->duration_ns > 0 ? m->duration_ns : 0));
-    ku64(&d, "call_count", m->call_count);
-    kbool(&d, "was_limited", m->limit_reason != NULL);
-    kstr(&d, "limit_reason", m->limit_reason);
-    ku64(&d, "dropped", m->dropped);
+    tp_json_ku64(&d.w, "wall_start_ns", (uint64_t)(m->wall_start_ns > 0 ? m->wall_start_ns : 0));
+    kms_us(&d, "duration_ms", m->duration_ns);
+    tp_json_ku64(&d.w, "duration_ns", (uint64_t)(m->duration_ns > 0 ? m->duration_ns : 0));
+    tp_json_ku64(&d.w, "call_count", m->call_count);
+    tp_json_kbool(&d.w, "was_limited", m->limit_reason != NULL);
+    tp_json_kstr(&d.w, "limit_reason", m->limit_reason);
+    tp_json_ku64(&d.w, "dropped", m->dropped);
     r = config(&d, m->config_json);
     if (!r) {
         json_stats(&d, t, s);

@@ -50,28 +50,23 @@ static void put_node_open(tp_json *w, const tp_tree *t, uint32_t id, uint32_t ma
     const tp_func *f = &t->funcs[n->func];
     bool cut = false;
     tp_json_obj(w);
-    tp_json_key(w, "id");
-    tp_json_u64(w, id);
+    tp_json_ku64(w, "id", id);
     tp_render_priv_json_func(w, f);
-    tp_json_key(w, "line");
-    tp_json_i64(w, f->lineno);
-    tp_json_key(w, "depth");
-    tp_json_u64(w, n->depth);
+    tp_json_ki64(w, "line", f->lineno);
+    tp_json_ku64(w, "depth", n->depth);
     tp_json_key(w, "parent");
     if (n->parent == TP_NONE)
         tp_json_null(w);
     else
         tp_json_u64(w, n->parent);
-    tp_json_key(w, "thread");
-    tp_json_u64(w, n->thread);
-    tp_json_key(w, "count");
-    tp_json_u64(w, n->count);
-    tp_render_priv_json_kms(w, "start_ms", n->start_ns);
-    tp_render_priv_json_kms(w, "end_ms", n->end_ns);
-    tp_render_priv_json_kms(w, "total_ms", n->total_ns);
-    tp_render_priv_json_kms(w, "self_ms", n->self_ns);
-    tp_render_priv_json_kms(w, "min_ms", n->min_ns);
-    tp_render_priv_json_kms(w, "max_ms", n->max_ns);
+    tp_json_ku64(w, "thread", n->thread);
+    tp_json_ku64(w, "count", n->count);
+    tp_json_kms(w, "start_ms", n->start_ns);
+    tp_json_kms(w, "end_ms", n->end_ns);
+    tp_json_kms(w, "total_ms", n->total_ns);
+    tp_json_kms(w, "self_ms", n->self_ns);
+    tp_json_kms(w, "min_ms", n->min_ns);
+    tp_json_kms(w, "max_ms", n->max_ns);
     tp_json_key(w, "args");
     tp_render_priv_json_text(w, n->args, max_text, &cut);
     tp_json_key(w, "ret");
@@ -83,33 +78,27 @@ static void put_node_open(tp_json *w, const tp_tree *t, uint32_t id, uint32_t ma
         tp_render_priv_json_text(w, n->exc_type, max_text, &cut);
         tp_json_key(w, "msg");
         tp_render_priv_json_text(w, n->exc_msg ? n->exc_msg : "", max_text, &cut);
-        tp_json_key(w, "caught");
-        tp_json_bool(w, !(n->flags & TP_NODE_EXC));
+        tp_json_kbool(w, "caught", !(n->flags & TP_NODE_EXC));
         tp_json_obj_end(w);
     } else {
         tp_json_null(w);
     }
-    tp_json_key(w, "nexc");
-    tp_json_u64(w, n->nexc);
-    tp_json_key(w, "suspends");
-    tp_json_u64(w, n->suspends);
+    tp_json_ku64(w, "nexc", n->nexc);
+    tp_json_ku64(w, "suspends", n->suspends);
     tp_json_key(w, "flags");
     tp_json_arr(w);
     for (size_t i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)
         if (n->flags & flag_names[i].bit)
             tp_json_str(w, flag_names[i].name);
     tp_json_arr_end(w);
-    tp_json_key(w, "cut");
-    tp_json_bool(w, cut);
-    tp_json_key(w, "children");
-    tp_json_u64(w, count_children(t, id));
+    tp_json_kbool(w, "cut", cut);
+    tp_json_ku64(w, "children", count_children(t, id));
 }
 
 /* "has_more" and the end of a node object. */
 static void put_node_close(tp_json *w, bool has_more)
 {
-    tp_json_key(w, "has_more");
-    tp_json_bool(w, has_more);
+    tp_json_kbool(w, "has_more", has_more);
     tp_json_obj_end(w);
 }
 
@@ -232,10 +221,8 @@ int tp_render_web_tree(const tp_tree *t, const tp_web_tree_opts *o, tp_buf *out)
         tp_json_null(&w);
     else
         tp_json_u64(&w, o->node);
-    tp_json_key(&w, "total");
-    tp_json_u64(&w, total);
-    tp_json_key(&w, "offset");
-    tp_json_u64(&w, o->offset);
+    tp_json_ku64(&w, "total", total);
+    tp_json_ku64(&w, "offset", o->offset);
     tp_json_key(&w, "self");
     if (o->node == TP_NONE) {
         tp_json_null(&w);
@@ -315,8 +302,7 @@ static void put_path(tp_json *w, const tp_tree *t, uint32_t id, uint32_t *stack,
     for (uint32_t p = id; p != TP_NONE; p = t->nodes[p].parent)
         stack[n++] = p;
     tp_json_obj(w);
-    tp_json_key(w, "id");
-    tp_json_u64(w, id);
+    tp_json_ku64(w, "id", id);
     tp_json_key(w, "path");
     tp_json_arr(w);
     for (size_t i = n; i--;)
@@ -352,8 +338,7 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
     tp_json w;
     tp_json_init(&w, out, false);
     tp_json_obj(&w);
-    tp_json_key(&w, "query");
-    tp_json_str(&w, query);
+    tp_json_kstr(&w, "query", query);
     tp_json_key(&w, "matches");
     tp_json_arr(&w);
     uint64_t total = 0;
@@ -373,10 +358,8 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
         cur = tp_tree_priv_next(t, cur);
     }
     tp_json_arr_end(&w);
-    tp_json_key(&w, "total");
-    tp_json_u64(&w, total);
-    tp_json_key(&w, "truncated");
-    tp_json_bool(&w, total > limit);
+    tp_json_ku64(&w, "total", total);
+    tp_json_kbool(&w, "truncated", total > limit);
     tp_json_obj_end(&w);
     r = tp_json_error(&w);
 cleanup:
@@ -442,22 +425,16 @@ static void put_meta_summary(tp_json *w, const tp_tree *t)
 {
     const tp_trace_meta *m = &t->meta;
     tp_json_obj(w);
-    tp_json_key(w, "id");
-    tp_json_str(w, m->trace_id);
-    tp_json_key(w, "label");
-    tp_json_str(w, m->label);
+    tp_json_kstr(w, "id", m->trace_id);
+    tp_json_kstr(w, "label", m->label);
     int64_t ws = m->wall_start_ns > 0 ? m->wall_start_ns : 0;
     tp_json_key(w, "start");
     tp_json_fixed(w, ws / 1000000000, ws % 1000000000, 9);
-    tp_render_priv_json_kms(w, "duration_ms", m->duration_ns);
-    tp_json_key(w, "calls");
-    tp_json_u64(w, m->call_count);
-    tp_json_key(w, "dropped");
-    tp_json_u64(w, m->dropped);
-    tp_json_key(w, "limit_reason");
-    tp_json_str(w, m->limit_reason);
-    tp_json_key(w, "status");
-    tp_json_str(w, "complete");
+    tp_json_kms(w, "duration_ms", m->duration_ns);
+    tp_json_ku64(w, "calls", m->call_count);
+    tp_json_ku64(w, "dropped", m->dropped);
+    tp_json_kstr(w, "limit_reason", m->limit_reason);
+    tp_json_kstr(w, "status", "complete");
     tp_json_key(w, "config");
     /* The config text comes from a client: checked, null unless an object. */
     const char *cfg = m->config_json;

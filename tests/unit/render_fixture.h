@@ -167,4 +167,16 @@ static inline char *fx_text_of(int (*fn)(const tp_tree *, tp_buf *), const tp_tr
     return s;
 }
 
+#ifdef JANSSON_MAJOR_VERSION
+/* Parses with jansson (for tests that include <jansson.h> first): the
+ * output is valid JSON. */
+static inline json_t *fx_parse_ok(const char *text)
+{
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+    cr_assert_not_null(j, "invalid JSON: line %d column %d: %s", e.line, e.column, e.text);
+    return j;
+}
+#endif
+
 #endif

@@ -268,3 +268,19 @@ Test(json, failed_allocation_is_sticky_in_the_buffer)
     cr_assert_eq(tp_json_error(&w), -ENOMEM);
     tp_buf_free(&b);
 }
+
+Test(json, member_helpers_write_key_then_value)
+{
+    tp_buf b = TP_BUF_INIT;
+    tp_json w;
+    tp_json_init(&w, &b, false);
+    tp_json_obj(&w);
+    tp_json_kstr(&w, "s", NULL);
+    tp_json_kbool(&w, "b", false);
+    tp_json_ku64(&w, "u", 3);
+    tp_json_ki64(&w, "i", -3);
+    tp_json_kms(&w, "ms", 2500000);
+    tp_json_obj_end(&w);
+    cr_assert_str_eq(tp_buf_cstr(&b), "{\"s\":null,\"b\":false,\"u\":3,\"i\":-3,\"ms\":2.5}");
+    tp_buf_free(&b);
+}

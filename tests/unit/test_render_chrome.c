@@ -8,20 +8,11 @@
 #include "render_fixture.h"
 #include "tree.h"
 
-/* Parses with jansson: the output is valid JSON. */
-static json_t *parse_ok(const char *text)
-{
-    json_error_t e;
-    json_t *j = json_loads(text, 0, &e);
-    cr_assert_not_null(j, "invalid JSON: line %d column %d: %s", e.line, e.column, e.text);
-    return j;
-}
-
 Test(render_chrome, golden)
 {
     tp_tree *t = fx_rich_tree();
     char *s = fx_text_of(tp_render_chrome, t);
-    json_t *j = parse_ok(s);
+    json_t *j = fx_parse_ok(s);
     cr_assert_eq(json_array_size(json_object_get(j, "traceEvents")), 13); /* 12 calls + name */
     cr_assert_str_eq(json_string_value(json_object_get(j, "displayTimeUnit")), "ms");
     json_decref(j);

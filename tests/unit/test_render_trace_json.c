@@ -39,20 +39,11 @@ static tp_tree *load(const char *text)
     return t;
 }
 
-/* Parses with jansson: the output is valid JSON. */
-static json_t *parse_ok(const char *text)
-{
-    json_error_t e;
-    json_t *j = json_loads(text, 0, &e);
-    cr_assert_not_null(j, "invalid JSON: line %d column %d: %s", e.line, e.column, e.text);
-    return j;
-}
-
 Test(render_trace_json, pretty_golden)
 {
     tp_tree *t = fx_rich_tree();
     char *s = json_of(t, true);
-    json_decref(parse_ok(s));
+    json_decref(fx_parse_ok(s));
     fx_golden("render_json.json", s);
     free(s);
     tp_tree_free(t);
@@ -79,7 +70,7 @@ Test(render_trace_json, compact_has_no_whitespace_between_tokens)
                      "\"suspends\":0,\"thread\":0,\"start_ns\":30000,\"end_ns\":38000,"
                      "\"active_ns\":8000,\"self_ns\":8000,"
                      "\"children\":[]}]}]}\n");
-    json_t *j = parse_ok(s);
+    json_t *j = fx_parse_ok(s);
     json_decref(j);
     free(s);
     tp_tree_free(t);
@@ -102,7 +93,7 @@ Test(render_trace_json, escapes_arbitrary_bytes)
                                  "c='\xc3\xa9' d='\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd' "
                                  "e='\xf0\x9f\x98\x80'\",\"return_value\":\"</script>\""),
                        "got %s", s);
-    json_t *j = parse_ok(s);
+    json_t *j = fx_parse_ok(s);
     json_t *node = json_array_get(json_object_get(j, "trace"), 0);
     cr_assert_str_eq(json_string_value(json_object_get(node, "module")), "m\"od");
     json_decref(j);
@@ -132,7 +123,7 @@ Test(render_trace_json, config_is_reindented_or_replaced)
         cr_assert_eq(tp_tree_set_config_json(t, cases[i].in), 0);
         char *s = json_of(t, false);
         cr_assert_not_null(strstr(s, cases[i].compact), "case %zu: %s", i, s);
-        json_decref(parse_ok(s));
+        json_decref(fx_parse_ok(s));
         free(s);
         tp_tree_free(t);
     }
@@ -181,7 +172,7 @@ Test(render_trace_json, of_folded_tree_describes_groups)
     cr_assert_not_null(strstr(s, "\"count\":2,\"total_ms\":0.150,\"self_ms\":0.150,"
                                  "\"min_ms\":0.050,\"max_ms\":0.100,\"raised\":1,"
                                  "\"args_mixed\":true,\"return_mixed\":true,"));
-    json_decref(parse_ok(s));
+    json_decref(fx_parse_ok(s));
     free(s);
     tp_tree_free(f);
     tp_tree_free(t);
@@ -392,7 +383,7 @@ Test(render_trace_json, microsecond_times_load_alone)
 {
     tp_tree *t = fx_rich_tree();
     char *a = json_of(t, true);
-    json_t *doc = parse_ok(a);
+    json_t *doc = fx_parse_ok(a);
     json_object_del(doc, "wall_start_ns");
     json_object_del(doc, "duration_ns");
     size_t i;
@@ -451,7 +442,7 @@ Test(render_trace_json, stats_names_mean_what_node_names_mean)
 {
     tp_tree *t = fx_rich_tree();
     char *s = json_of(t, false);
-    json_t *j = parse_ok(s);
+    json_t *j = fx_parse_ok(s);
     json_t *st = json_object_get(j, "stats");
     json_t *slow = json_object_get(st, "slowest"), *mc = json_object_get(st, "most_called");
     cr_assert_str_eq(json_string_value(json_object_get(slow, "name")), "tail");

@@ -287,10 +287,8 @@ void tp_http_send_error(h2o_req_t *req, int status, const char *code, const char
     tp_json w;
     tp_json_init(&w, &b, false);
     tp_json_obj(&w);
-    tp_json_key(&w, "error");
-    tp_json_str(&w, code);
-    tp_json_key(&w, "message");
-    tp_json_str(&w, message);
+    tp_json_kstr(&w, "error", code);
+    tp_json_kstr(&w, "message", message);
     tp_json_obj_end(&w);
     tp_buf_putc(&b, '\n');
     const char *reason = status == 400   ? "Bad Request"
