@@ -429,6 +429,32 @@ Test(render_web, html_report_inlines_everything_and_escapes_script_ends)
     tp_tree_free(t);
 }
 
+/* The config text comes from a client: a broken one once went into the
+ * report as it was and left data the app cannot parse. */
+Test(render_web, html_report_checks_the_config_text)
+{
+    static const struct {
+        const char *config, *want; /* want: the "config" member as written */
+    } cases[] = {
+        {"{\"a\": \"x\"", "\"config\":null"},
+        {"{\"a\":1} trailing", "\"config\":null"},
+        {"[1]", "\"config\":null"},
+        {" {\"max_depth\": 30, \"s\": \"\\b\"}", "\"config\":{\"max_depth\":30,\"s\":\"\\b\"}"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tp_tree *t = sample();
+        cr_assert_eq(tp_tree_set_config_json(t, cases[i].config), 0);
+        tp_web_assets a = assets("ok();");
+        tp_buf b = TP_BUF_INIT;
+        cr_assert_eq(tp_render_html(t, NULL, &a, &b), 0);
+        const char *html = tp_buf_cstr(&b);
+        cr_assert_not_null(strstr(html, cases[i].want), "config %s", cases[i].config);
+        json_decref(report_data(html));
+        tp_buf_free(&b);
+        tp_tree_free(t);
+    }
+}
+
 Test(render_web, html_report_refuses_unusable_assets)
 {
     tp_tree *t = sample();
