@@ -52,8 +52,10 @@ int tp_render_stats(const tp_tree *t, const tp_stats *s, bool color, tp_buf *out
 /** tracepatch 1.0.0's JSON schema (tracepatch_version, schema_version,
  *  timestamp, label, trace_id, call_count, was_limited, limit_reason, config,
  *  stats, trace[] with name, module, args, return_value, exception, start,
- *  end, elapsed_ms, file, lineno, children) plus extra keys. Raw tree in, raw
- *  tree out: files round-trip. pretty selects 2-space indentation. */
+ *  end, elapsed_ms, file, lineno, children) plus extra keys. "name" means
+ *  what 1.0.0 means by it, in the nodes and the stats block alike: the
+ *  qualname, with "module" beside it. Raw tree in, raw tree out: files
+ *  round-trip. pretty selects 2-space indentation. */
 int tp_render_json(const tp_tree *t, bool pretty, tp_buf *out);
 /** CSV: tracepatch's columns plus "exception", one row per call, RFC 4180 quoting. */
 int tp_render_csv(const tp_tree *t, tp_buf *out);
@@ -72,8 +74,11 @@ int tp_render_diff(const tp_diff *d, bool color, tp_buf *out);
  *  and with full also "functions": [{"name","module","qualname","file",
  *  "lineno","count","total_ms","self_ms","min_ms","max_ms","exceptions"}]
  *  (s's order) and "by_module": [{"module","calls","functions","self_ms"}].
- *  Times are exact milliseconds without trailing zeros; bad UTF-8 becomes
- *  U+FFFD. Appends to out; returns 0, -EINVAL or -ENOMEM. */
+ *  Times are exact milliseconds without trailing zeros; strings are escaped
+ *  by json.h's one rule. "name" is "module.qualname" here (and in the report
+ *  UI's JSON and Chrome events), where a trace file's "name" is 1.0.0's
+ *  qualname with "module" beside it (tp_render_json()). Appends to out;
+ *  returns 0, -EINVAL or -ENOMEM. */
 int tp_render_stats_json(const tp_tree *t, const tp_stats *s, bool full, tp_buf *out);
 /** A diff as one line of compact JSON (`tph diff --json`, tphd's "diff"):
  *    {"calls_a","calls_b","duration_a_ms","duration_b_ms",
