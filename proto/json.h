@@ -6,7 +6,8 @@
  * A tp_json writes values, objects, arrays and keys into a caller's tp_buf,
  * compact or pretty (2 spaces per level, "key": value), and places commas,
  * newlines and indentation itself. Allocation failures are sticky in the
- * tp_buf (tp_buf_error()), so a document is checked once at the end.
+ * tp_buf (tp_buf_error()), so a document is checked once at the end. The
+ * module keeps no global state: any thread may write its own documents.
  *
  * Strings, one rule (tp_json_escape()):
  *   - '"' and '\\' are escaped with a backslash;
