@@ -152,6 +152,20 @@ static tp_codeinfo *build(PyCodeObject *co, PyObject *globals)
         ci->flags |= TP_CI_INTERNAL;
     if ((PyObject *)co == tp_g.thread_start_code)
         ci->flags |= TP_CI_THREAD_START;
+    /* The event loop's machinery is hidden by default, as tracepatch's own
+     * code is; call_soon is watched even so: a task created in a trace
+     * schedules its first step there (tp_rec_task_soon()). */
+    if (tp_module_matches(m, (size_t)mlen, "asyncio") ||
+        tp_module_matches(m, (size_t)mlen, "selectors"))
+        ci->flags |= TP_CI_ASYNCIO;
+#if TP_PY311
+    const char *soon = "BaseEventLoop.call_soon";
+#else
+    const char *soon = "call_soon"; /* 3.10 code objects have no qualified name */
+#endif
+    if (mlen == 19 && memcmp(m, "asyncio.base_events", 19) == 0 &&
+        PyUnicode_CompareWithASCIIString(ci->qualname, soon) == 0)
+        ci->flags |= TP_CI_TASK_SOON;
     return ci;
 }
 

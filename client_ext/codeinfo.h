@@ -18,6 +18,8 @@
 #define TP_CI_THREAD_START 0x04 /* threading.Thread.start: threads=True follows it */
 #define TP_CI_VARARGS      0x08 /* has *args */
 #define TP_CI_VARKW        0x10 /* has **kwargs */
+#define TP_CI_ASYNCIO      0x20 /* asyncio's (or selectors') own code: hidden unless show_asyncio */
+#define TP_CI_TASK_SOON    0x40 /* BaseEventLoop.call_soon: where a task's first step is scheduled */
 
 /** One parameter of a code object. */
 typedef struct tp_param {

@@ -110,6 +110,7 @@ typedef struct tp_session {
     int64_t max_time_ns;    /* as configured */
     int64_t max_time_ticks; /* the same in clock ticks, set by start() */
     bool show_args, show_return, threads;
+    bool show_asyncio;        /* record asyncio's own code (the event loop) too */
     char **ignore, **include; /* module prefixes, NULL-terminated arrays */
     size_t nignore, ninclude;
     bool configured;
@@ -142,6 +143,9 @@ typedef struct tp_session {
     /* Bindings, one per thread recorded. */
     tp_binding **bindings;
     size_t nbind, bind_cap;
+    /* Tasks created in the trace whose coroutine has not started yet:
+     * coroutine address -> sequence number of the call that created it. */
+    tp_u64map spawnmap;
     /* Suspended generators: frame key -> slab index. */
     tp_u64map suspmap;
     tp_susp *susp;

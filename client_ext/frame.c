@@ -49,8 +49,14 @@ PyObject **tp_frame_locals(void *key)
 #else
 PyObject *tp_frame_generator(void *key)
 {
-    (void)key;
-    return NULL;
+#if TP_PY311
+    _PyInterpreterFrame *f = ((PyFrameObject *)key)->f_frame;
+    if (f->owner != FRAME_OWNED_BY_GENERATOR)
+        return NULL;
+    return (PyObject *)_PyFrame_GetGenerator(f);
+#else
+    return ((PyFrameObject *)key)->f_gen;
+#endif
 }
 
 bool tp_generator_finished(PyObject *gen)

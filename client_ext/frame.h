@@ -45,8 +45,8 @@ bool tp_pyframe_first_start(PyFrameObject *f);
 bool tp_pyframe_suspending(PyFrameObject *f);
 #endif
 
-/** 3.12+: the generator, coroutine or async generator owning the frame
- *  named by key (borrowed), or NULL when it is not a generator's frame. */
+/** The generator, coroutine or async generator owning the frame named by
+ *  key (borrowed), or NULL when it is not a generator's frame. */
 PyObject *tp_frame_generator(void *key);
 
 /** Whether a generator (from tp_frame_generator) has finished. */

@@ -41,6 +41,8 @@ static bool ignored_by_all(tp_codeinfo *ci)
     bool all = tp_g.nrecording > 0;
     if (ci->flags & TP_CI_THREAD_START && tp_g.nthreads_sessions)
         all = false;
+    if (ci->flags & TP_CI_TASK_SOON)
+        all = false; /* never DISABLEd: tasks are seen being created there */
     for (size_t i = 0; all && i < tp_g.nactive; i++) {
         tp_session *s = tp_g.active[i];
         if (!s->recording)

@@ -30,32 +30,7 @@ static int feed_log(tp_session *s, tp_tree *t)
                 (tp_event_text_entries(ev->kind) == 2 && !tp_evlog_next_text(&it, &s2, &l2)))
                 return TP_ERR_MALFORMED; /* cannot happen: reserve() keeps them in step */
         }
-        int r;
-        switch (ev->kind) {
-        case TP_EV_CALL:
-            r = tp_tree_call(t, ev->arg, ev->t_ns, ev->flags & TP_EVF_GEN, s1, l1);
-            break;
-        case TP_EV_RETURN:
-            r = tp_tree_return(t, ev->t_ns, s1, l1);
-            break;
-        case TP_EV_UNWIND:
-            r = tp_tree_unwind(t, ev->t_ns, s1, l1, s2, l2);
-            break;
-        case TP_EV_CAUGHT:
-            r = tp_tree_caught(t, ev->t_ns, s1, l1, s2, l2);
-            break;
-        case TP_EV_YIELD:
-            r = tp_tree_yield(t, ev->arg, ev->t_ns);
-            break;
-        case TP_EV_RESUME:
-            r = tp_tree_resume(t, ev->arg, ev->t_ns);
-            break;
-        case TP_EV_THREAD:
-            r = tp_tree_thread(t, ev->arg);
-            break;
-        default:
-            r = TP_ERR_MALFORMED;
-        }
+        int r = tp_tree_event(t, ev->kind, ev->flags, ev->arg, ev->t_ns, s1, l1, s2, l2);
         if (r == -ENOMEM)
             return r;
         if (r) {

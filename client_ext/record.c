@@ -81,6 +81,81 @@ static inline bool at_top(const tp_binding *b, void *key)
     return !b->dead && b->depth && b->stack[b->depth - 1].key == key;
 }
 
+/* ---- asyncio tasks ------------------------------------------------------- */
+
+/* Most tasks a session waits to see start; more are linked as usual. */
+#define MAX_PENDING_TASKS (1u << 16)
+
+/* The coroutine of the task whose first step callback cb is (a C Task's
+ * TaskStepMethWrapper, or the bound __step of a Python Task), new reference,
+ * or NULL when cb is another callback. Any exception is cleared. */
+static PyObject *task_coro(PyObject *cb)
+{
+    PyObject *task = NULL;
+    const char *type = Py_TYPE(cb)->tp_name, *dot = strrchr(type, '.');
+    if (strcmp(dot ? dot + 1 : type, "TaskStepMethWrapper") == 0) {
+        task = PyObject_GetAttrString(cb, "__self__");
+    } else if (PyMethod_Check(cb) && PyFunction_Check(PyMethod_GET_FUNCTION(cb))) {
+        PyObject *name = ((PyFunctionObject *)PyMethod_GET_FUNCTION(cb))->func_name;
+        if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "__step") == 0)
+            task = Py_NewRef(PyMethod_GET_SELF(cb));
+    }
+    PyObject *coro = task ? PyObject_CallMethod(task, "get_coro", NULL) : NULL;
+    Py_XDECREF(task);
+    if (!coro)
+        PyErr_Clear();
+    return coro;
+}
+
+void tp_rec_task_soon(tp_tls *tls, PyObject *const *locals)
+{
+    if (!locals[0] || !locals[1])
+        return;
+    bool wanted = false;
+    for (size_t i = 0; i < tls->nactive; i++)
+        wanted |= !tls->active[i]->dead && tls->active[i]->depth;
+    if (!wanted)
+        return;
+        /* Runs Python (getattr, get_coro) inside a hook: save what is in flight,
+         * and record none of it. */
+#if TP_PY312
+    PyObject *saved = PyErr_GetRaisedException();
+#else
+    PyObject *st, *sv, *stb;
+    PyErr_Fetch(&st, &sv, &stb);
+#endif
+    tls->busy++;
+    PyObject *coro = task_coro(locals[1]);
+    tls->busy--;
+#if TP_PY312
+    PyErr_SetRaisedException(saved);
+#else
+    PyErr_Restore(st, sv, stb);
+#endif
+    if (!coro)
+        return;
+    /* The address names the coroutine until its first start, which takes
+     * the entry; the task holds the coroutine until then. */
+    uint64_t k = (uint64_t)(uintptr_t)coro;
+    Py_DECREF(coro);
+    for (size_t i = 0; i < tls->nactive; i++) {
+        tp_binding *b = tls->active[i];
+        tp_session *s = b->s;
+        if (b->dead || !b->depth || tp_u64map_len(&s->spawnmap) >= MAX_PENDING_TASKS)
+            continue;
+        if (tp_u64map_put(&s->spawnmap, k, b->stack[b->depth - 1].seq) < 0)
+            out_of_memory(s);
+    }
+}
+
+/* Whether the coroutine starting in frame key belongs to a task created in
+ * the trace, and by which call (*ret). */
+static bool spawned_by(tp_session *s, void *key, uint32_t *ret)
+{
+    PyObject *coro = tp_frame_generator(key);
+    return coro && tp_u64map_del(&s->spawnmap, (uint64_t)(uintptr_t)coro, ret);
+}
+
 /* ---- calls -------------------------------------------------------------- */
 
 static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
@@ -139,6 +214,9 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
     if (!log_begin(b, tlen, s->show_args, now))
         return;
     bool gen = (ci->flags & TP_CI_GEN) != 0;
+    uint32_t creator;
+    if (TP_UNLIKELY(gen && tp_u64map_len(&s->spawnmap)) && spawned_by(s, key, &creator))
+        tp_evlog_put(&s->log, TP_EV_SPAWN, 0, creator, (uint64_t)(now - s->t0));
     uint8_t fl = (s->show_args ? TP_EVF_TEXT : 0) | (gen ? TP_EVF_GEN : 0);
     tp_evlog_put(&s->log, TP_EV_CALL, fl, fid, (uint64_t)(now - s->t0));
     if (s->show_args)
@@ -148,11 +226,13 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
 
 void tp_rec_start(tp_tls *tls, tp_codeinfo *ci, void *key, PyObject *const *locals)
 {
-    if (TP_UNLIKELY(ci->flags & (TP_CI_INTERNAL | TP_CI_THREAD_START))) {
+    if (TP_UNLIKELY(ci->flags & (TP_CI_INTERNAL | TP_CI_THREAD_START | TP_CI_TASK_SOON))) {
         if (ci->flags & TP_CI_INTERNAL)
             return;
-        if (tp_g.nthreads_sessions && ci->nparams && locals[0])
+        if ((ci->flags & TP_CI_THREAD_START) && tp_g.nthreads_sessions && ci->nparams && locals[0])
             tp_rec_thread_start(tls, locals[0]);
+        if ((ci->flags & TP_CI_TASK_SOON) && ci->nparams >= 2)
+            tp_rec_task_soon(tls, locals);
     }
     evctx e = {0, 0};
     for (size_t i = 0; i < tls->nactive; i++)

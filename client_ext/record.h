@@ -95,6 +95,12 @@ void tp_rec_exception(tp_tls *tls, void *key, PyObject *exc);
  *  same key (its generator died without an event). */
 void tp_rec_forget(tp_tls *tls, void *key);
 
+/** BaseEventLoop.call_soon(self, callback, ...) starts with locals: when
+ *  callback is a task's first step, note the task's coroutine and the call
+ *  creating it (the innermost recorded one) in each session, so that its
+ *  first start is recorded as that call's child (TP_EV_SPAWN). */
+void tp_rec_task_soon(tp_tls *tls, PyObject *const *locals);
+
 /** Record the end of suspended call e, whose generator is gone although no
  *  event said so (3.13 closes a generator suspended outside a try block
  *  without running it): it ends where it last suspended, so its time is

@@ -60,6 +60,8 @@ static bool filtered(tp_session *s, tp_codeinfo *ci)
 {
     if (ci->flags & TP_CI_INTERNAL)
         return true;
+    if ((ci->flags & TP_CI_ASYNCIO) && !s->show_asyncio)
+        return true;
     Py_ssize_t mlen;
     const char *m = PyUnicode_AsUTF8AndSize(ci->module, &mlen);
     if (!m) {
@@ -239,16 +241,17 @@ static int parse_trace_id(tp_session *s, PyObject *o)
 static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
     tp_session *s = (tp_session *)self;
-    static char *kw[] = {
-        "label",    "trace_id",    "max_depth",   "max_calls",      "max_time",
-        "max_repr", "show_args",   "show_return", "ignore_modules", "include_modules",
-        "threads",  "config_json", NULL};
+    static char *kw[] = {"label",           "trace_id",    "max_depth",
+                         "max_calls",       "max_time",    "max_repr",
+                         "show_args",       "show_return", "ignore_modules",
+                         "include_modules", "threads",     "config_json",
+                         "show_asyncio",    NULL};
     PyObject *label = Py_None, *trace_id = Py_None, *ignore = NULL, *include = NULL;
     PyObject *depth = NULL, *calls = NULL, *time = NULL, *repr = NULL, *config = Py_None;
-    PyObject *sargs = Py_True, *sret = Py_True, *threads = Py_False;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOO:Session", kw, &label, &trace_id,
+    PyObject *sargs = Py_True, *sret = Py_True, *threads = Py_False, *sasync = Py_False;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOO:Session", kw, &label, &trace_id,
                                      &depth, &calls, &time, &repr, &sargs, &sret, &ignore, &include,
-                                     &threads, &config))
+                                     &threads, &config, &sasync))
         return -1;
     if (s->state != TP_SESSION_NEW) {
         PyErr_SetString(PyExc_RuntimeError, "a started Session cannot be reconfigured");
@@ -293,7 +296,8 @@ static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
     s->max_time_ns = (int64_t)(secs * 1e9);
     if (parse_bool(sargs, "show_args", &s->show_args) < 0 ||
         parse_bool(sret, "show_return", &s->show_return) < 0 ||
-        parse_bool(threads, "threads", &s->threads) < 0)
+        parse_bool(threads, "threads", &s->threads) < 0 ||
+        parse_bool(sasync, "show_asyncio", &s->show_asyncio) < 0)
         return -1;
     char **ign = NULL, **inc = NULL;
     size_t nign = 0, ninc = 0;
@@ -553,6 +557,7 @@ static void session_dealloc(PyObject *self)
         tp_fent_clear(&s->susp[i].ent);
     PyMem_RawFree(s->susp);
     tp_u64map_free(&s->suspmap);
+    tp_u64map_free(&s->spawnmap);
     /* An upload under way holds a reference to the session: only a
      * finished one (or none) is left here. */
     tp_upload_unref(s->upload);
@@ -742,7 +747,8 @@ static PyType_Slot session_slots[] = {
     {Py_tp_methods, session_methods},
     {Py_tp_doc, "Session(*, label=None, trace_id=None, max_depth=30, max_calls=10000, "
                 "max_time=60.0, max_repr=120, show_args=True, show_return=True, "
-                "ignore_modules=(), include_modules=(), threads=False, config_json=None)\n"
+                "ignore_modules=(), include_modules=(), threads=False, config_json=None, "
+                "show_asyncio=False)\n"
                 "--\n\nOne recording: start(), stop(), then its outputs."},
     {0, NULL},
 };

@@ -25,7 +25,10 @@
 #define TP_EV_RESUME                                                                               \
     6 /* a suspended call resumes and becomes current; arg = its call sequence number */
 #define TP_EV_THREAD 7 /* following events belong to thread index arg; text: thread name */
-#define TP_EV_MAX    7
+#define TP_EV_SPAWN                                                                                \
+    8 /* the next CALL on this thread is an asyncio task's coroutine created by call arg (its      \
+         call sequence number): it hangs under that call, not under the current one */
+#define TP_EV_MAX 8
 
 /* Flags. */
 #define TP_EVF_TEXT 0x01 /* the record owns text entries (count depends on kind) */

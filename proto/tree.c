@@ -35,6 +35,7 @@ typedef struct thread_state {
     size_t depth;
     size_t cap;
     int64_t last_ns; /* time of this thread's latest event (clamping, self time) */
+    uint32_t spawn;  /* 1 + the creator of the next call (TP_EV_SPAWN), 0 when none */
 } thread_state;
 
 typedef struct tree_priv {
@@ -417,7 +418,13 @@ int tp_tree_call(tp_tree *t, uint32_t func, uint64_t t_ns, bool is_gen, const ch
     n->start_ns = ts;
     n->end_ns = ts;
     n->args = a;
-    tp_tree_priv_link(t, th->depth ? th->stack[th->depth - 1] : TP_NONE, idx);
+    uint32_t parent = th->depth ? th->stack[th->depth - 1] : TP_NONE;
+    if (th->spawn) {
+        parent = th->spawn - 1;
+        n->flags |= TP_NODE_SPAWNED;
+        th->spawn = 0;
+    }
+    tp_tree_priv_link(t, parent, idx);
     p->state[idx] = ST_RUNNING;
     th->stack[th->depth++] = idx;
     return 0;
@@ -587,6 +594,15 @@ int tp_tree_thread(tp_tree *t, uint32_t thread)
     return 0;
 }
 
+int tp_tree_spawn(tp_tree *t, uint32_t seq)
+{
+    tree_priv *p = priv(t);
+    if (p->finished)
+        return TP_ERR_SEQUENCE;
+    cur_thread(p)->spawn = seq < t->nnodes ? seq + 1 : 0;
+    return 0;
+}
+
 /* ---- Feeding wire batches ----------------------------------------------- */
 
 static uint32_t rd32(const uint8_t *b)
@@ -619,8 +635,8 @@ static int read_text(text_reader *r, const char **ret_s, size_t *ret_len)
     return 0;
 }
 
-static int apply_event(tp_tree *t, uint8_t kind, uint8_t flags, uint32_t arg, uint64_t ts,
-                       const char *s1, size_t l1, const char *s2, size_t l2)
+int tp_tree_event(tp_tree *t, uint8_t kind, uint8_t flags, uint32_t arg, uint64_t ts,
+                  const char *s1, size_t l1, const char *s2, size_t l2)
 {
     switch (kind) {
     case TP_EV_CALL:
@@ -637,6 +653,8 @@ static int apply_event(tp_tree *t, uint8_t kind, uint8_t flags, uint32_t arg, ui
         return tp_tree_resume(t, arg, ts);
     case TP_EV_THREAD:
         return tp_tree_thread(t, arg); /* the thread's name is not kept */
+    case TP_EV_SPAWN:
+        return tp_tree_spawn(t, arg);
     default:
         return TP_ERR_MALFORMED;
     }
@@ -661,7 +679,7 @@ int tp_tree_feed(tp_tree *t, const void *records, size_t n, const void *text, si
             if (r)
                 return r;
         }
-        int r = apply_event(t, kind, flags, rd32(rec + 4), rd64(rec + 8), s1, l1, s2, l2);
+        int r = tp_tree_event(t, kind, flags, rd32(rec + 4), rd64(rec + 8), s1, l1, s2, l2);
         if (r)
             return r;
     }

@@ -26,6 +26,8 @@
 #define TP_NODE_FOLDED     0x10 /* stands for count > 1 consecutive sibling calls */
 #define TP_NODE_ARGS_MIXED 0x20 /* folded: the calls' args differ (args holds the first's) */
 #define TP_NODE_RET_MIXED  0x40 /* folded: the calls' returns differ (ret holds the first's) */
+#define TP_NODE_SPAWNED    0x80 /* an asyncio task's coroutine, under the call that created the task \
+                                 */
 
 /** An interned function. Strings are owned by the tree. */
 typedef struct tp_func {
@@ -123,6 +125,17 @@ int tp_tree_caught(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len,
 int tp_tree_yield(tp_tree *t, uint32_t seq, uint64_t t_ns);
 int tp_tree_resume(tp_tree *t, uint32_t seq, uint64_t t_ns);
 int tp_tree_thread(tp_tree *t, uint32_t thread);
+/** The next call on the current thread is a task created by call seq: it
+ *  becomes seq's child (TP_NODE_SPAWNED) instead of the current call's. A seq
+ *  that names no call is ignored (the call links as usual). */
+int tp_tree_spawn(tp_tree *t, uint32_t seq);
+
+/** Apply one event (host byte order; text as the record owns it: s2 only for
+ *  UNWIND/CAUGHT). The one dispatch of event kinds for every builder (the
+ *  extension's log, tphd's stored chunks, wire batches). Returns what the
+ *  matching call above returns, or TP_ERR_MALFORMED for an unknown kind. */
+int tp_tree_event(tp_tree *t, uint8_t kind, uint8_t flags, uint32_t arg, uint64_t t_ns,
+                  const char *s1, size_t l1, const char *s2, size_t l2);
 
 /** Feed a batch in wire layout (see event.h): n records and the text stream
  *  they own. The records need not be aligned. Validates as it goes: an unknown

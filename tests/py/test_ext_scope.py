@@ -12,6 +12,7 @@ from test_ext_common import (ARGS, PARENT, PY312, QUALNAME, RET, SUSPENDS, THREA
                              check_times, names, record, run_as_script, session, shape, skip)
 
 GEN = T.NODE_GEN
+SPAWNED = T.NODE_SPAWNED
 
 
 def leaf(x):
@@ -55,13 +56,14 @@ def test_async_gather():
 
     s, out = asyncio.run(scenario())
     assert out == [1, 2]
-    # A task's coroutine starts when the code that created it is suspended:
-    # it becomes a root of its own (see record.h); each is one node.
+    # A task's coroutine starts when the code that created it is suspended,
+    # from the event loop: it hangs under its creator all the same, marked
+    # spawned; each is one node.
     assert shape(s) == [
         (-1, "gathered", "", "[1, 2]", None, None, GEN, 1),
-        (-1, "handle", "", "1", None, None, GEN, 1),
+        (0, "handle", "", "1", None, None, GEN | SPAWNED, 1),
         (1, "fetch", "x=1", "1", None, None, GEN, 1),
-        (-1, "fetch", "x=2", "2", None, None, GEN, 1),
+        (0, "fetch", "x=2", "2", None, None, GEN | SPAWNED, 1),
     ]
     check_times(s)
 

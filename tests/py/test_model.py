@@ -1,6 +1,7 @@
 """The trace model as users read it: active time of generators and
 coroutines, self time that never counts waiting, generators that end unseen."""
 
+import asyncio
 import json
 import time
 
@@ -68,3 +69,51 @@ def test_suspended_generator_is_not_charged_its_waiting_time():
     # The consumer was the innermost call while it slept: that is its self time.
     assert root["self_ns"] >= 30_000_000
     assert root["self_ns"] + gen["self_ns"] == root["active_ns"]
+
+
+async def fetch(i):
+    await asyncio.sleep(0)
+    return i * 2
+
+
+async def gather_three():
+    a = asyncio.create_task(fetch(1))
+    rest = await asyncio.gather(fetch(2), fetch(3))
+    return [await a] + rest
+
+
+def outline_of(t):
+    def walk(nodes, depth):
+        for n in nodes:
+            yield f"{'  ' * depth}{n['name']}({n['args']}) -> {n['return_value']}"
+            yield from walk(n["children"], depth + 1)
+    return "\n".join(walk(json.loads(t.to_json())["trace"], 0))
+
+
+def test_tasks_hang_under_the_call_that_created_them():
+    with trace(daemon="off", ignore_modules=["_weakrefset"]) as t:
+        assert asyncio.run(gather_three()) == [2, 4, 6]
+    text = outline_of(t)
+    # asyncio.run, the event loop and its callbacks are hidden; the tasks'
+    # coroutines are children of the coroutine that created them.
+    assert "gather_three() -> [2, 4, 6]\n  fetch(i=1) -> 2\n  fetch(i=2) -> 4\n  fetch(i=3) -> 6" in text
+    names = {n["qualname"] for n in walk(json.loads(t.to_json())["trace"])}
+    assert not names & {"Handle._run", "BaseEventLoop._run_once", "BaseEventLoop.call_soon"}
+
+
+def test_tasks_of_a_trace_opened_inside_a_coroutine_are_not_separate_roots():
+    async def scenario():
+        async with trace(daemon="off", ignore_modules=["_weakrefset"]) as t:
+            await gather_three()
+        return t
+
+    t = asyncio.run(scenario())
+    assert outline_of(t) == ("gather_three() -> [2, 4, 6]\n  fetch(i=1) -> 2\n"
+                             "  fetch(i=2) -> 4\n  fetch(i=3) -> 6")
+
+
+def test_show_asyncio_records_the_event_loop():
+    with trace(daemon="off", show_asyncio=True) as t:
+        asyncio.run(gather_three())
+    names = {n["qualname"] for n in walk(json.loads(t.to_json())["trace"])}
+    assert {"Handle._run", "BaseEventLoop._run_once", "BaseEventLoop.call_soon"} <= names

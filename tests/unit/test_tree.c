@@ -531,3 +531,52 @@ Test(tree, random_generators_keep_self_time_within_thread_time)
         tp_tree_free(t);
     }
 }
+
+/* asyncio: main creates two tasks (SPAWN before each coroutine's first CALL,
+ * naming main), and the loop's machinery, which resumes them, is not their
+ * parent: they hang under main, marked spawned, with their own active time. */
+Test(tree, spawned_task_hangs_under_its_creator)
+{
+    tp_tree *t = new_tree();
+    cr_assert_eq(tp_tree_call(t, 0, 0, true, NULL, 0), 0); /* 0: main (a coroutine) */
+    cr_assert_eq(tp_tree_yield(t, 0, 10), 0);              /* main awaits the tasks */
+    CALL(t, 1, 20);                                        /* 1: the loop's Handle._run */
+    cr_assert_eq(tp_tree_spawn(t, 0), 0);
+    cr_assert_eq(tp_tree_call(t, 2, 21, true, NULL, 0), 0); /* 2: task A */
+    cr_assert_eq(tp_tree_yield(t, 2, 25), 0);
+    RET(t, 26);
+    CALL(t, 1, 30); /* 3: Handle._run */
+    cr_assert_eq(tp_tree_spawn(t, 0), 0);
+    cr_assert_eq(tp_tree_call(t, 2, 31, true, NULL, 0), 0); /* 4: task B */
+    RET(t, 33);
+    RET(t, 34);
+    CALL(t, 1, 40); /* 5: Handle._run */
+    cr_assert_eq(tp_tree_resume(t, 2, 41), 0);
+    RET(t, 44);
+    RET(t, 45);
+    cr_assert_eq(tp_tree_resume(t, 0, 50), 0);
+    RET(t, 60);
+    cr_assert_eq(tp_tree_spawn(t, 99), 0); /* names no call: ignored */
+    CALL(t, 1, 61);
+    RET(t, 62);
+    cr_assert_eq(tp_tree_finish(t, 62), 0);
+
+    const tp_node *n = t->nodes;
+    cr_assert_eq(n[2].parent, 0);
+    cr_assert_eq(n[4].parent, 0);
+    cr_assert_eq(n[2].flags, TP_NODE_GEN | TP_NODE_SPAWNED);
+    cr_assert_eq(n[4].flags, TP_NODE_GEN | TP_NODE_SPAWNED);
+    cr_assert_eq(n[2].depth, 1);
+    cr_assert_eq(n[0].first_child, 2);
+    cr_assert_eq(n[2].next, 4);
+    cr_assert_eq(n[4].next, TP_NONE);
+    cr_assert_eq(n[1].first_child, TP_NONE); /* the loop's calls keep no task */
+    cr_assert_eq(n[6].parent, TP_NONE);
+    cr_assert_eq(n[6].flags, 0);
+    /* Task A ran 21-25 and 41-44; main 0-10 and 50-60. */
+    cr_assert_eq(n[2].total_ns, 7);
+    cr_assert_eq(n[2].self_ns, 7);
+    cr_assert_eq(n[0].total_ns, 20);
+    cr_assert_eq(n[0].self_ns, 20);
+    tp_tree_free(t);
+}

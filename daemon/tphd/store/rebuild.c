@@ -45,32 +45,7 @@ int tp_rebuild_feed(tp_tree *t, const void *records, size_t nrecords, const void
         if ((e.flags & TP_EVF_TEXT) &&
             !take_text(tx, text_len, &tpos, tp_event_text_entries(e.kind), s, l))
             return TP_ERR_MALFORMED;
-        int r = 0;
-        switch (e.kind) {
-        case TP_EV_CALL:
-            r = tp_tree_call(t, arg, tns, e.flags & TP_EVF_GEN, s[0], l[0]);
-            break;
-        case TP_EV_RETURN:
-            r = tp_tree_return(t, tns, s[0], l[0]);
-            break;
-        case TP_EV_UNWIND:
-            r = tp_tree_unwind(t, tns, s[0], l[0], s[1], l[1]);
-            break;
-        case TP_EV_CAUGHT:
-            r = tp_tree_caught(t, tns, s[0], l[0], s[1], l[1]);
-            break;
-        case TP_EV_YIELD:
-            r = tp_tree_yield(t, arg, tns);
-            break;
-        case TP_EV_RESUME:
-            r = tp_tree_resume(t, arg, tns);
-            break;
-        case TP_EV_THREAD:
-            r = tp_tree_thread(t, arg);
-            break;
-        default:
-            return TP_ERR_MALFORMED;
-        }
+        int r = tp_tree_event(t, e.kind, e.flags, arg, tns, s[0], l[0], s[1], l[1]);
         /* Only running out of memory stops a rebuild; an event the builder
          * cannot place (validated at ingest, so rare) is skipped. */
         if (r == -ENOMEM)
@@ -383,6 +358,34 @@ int tp_rebuild_events(const tp_tree *t, uint32_t root, tp_buf *records, tp_buf *
     return 0;
 }
 
+/* The node after n in pre-order within root's subtree, TP_NONE after it. */
+static uint32_t next_in(const tp_tree *t, uint32_t root, uint32_t n)
+{
+    if (t->nodes[n].first_child != TP_NONE)
+        return t->nodes[n].first_child;
+    while (n != root && t->nodes[n].next == TP_NONE)
+        n = t->nodes[n].parent;
+    return n == root ? TP_NONE : t->nodes[n].next;
+}
+
+/* The emitted events nest every call in its parent and replay no resumes:
+ * the rebuilt nodes (in the same pre-order) take their times, suspensions and
+ * spawned marks from the originals. */
+static void copy_times(const tp_tree *t, uint32_t root, tp_tree *s)
+{
+    uint32_t o = root;
+    for (size_t i = 0; i < s->nnodes && o != TP_NONE; i++, o = next_in(t, root, o)) {
+        const tp_node *a = &t->nodes[o];
+        tp_node *b = &s->nodes[i];
+        b->total_ns = a->total_ns;
+        b->self_ns = a->self_ns;
+        b->min_ns = a->min_ns;
+        b->max_ns = a->max_ns;
+        b->suspends = a->suspends;
+        b->flags |= a->flags & TP_NODE_SPAWNED;
+    }
+}
+
 int tp_rebuild_subtree(const tp_tree *t, uint32_t root, tp_tree **ret)
 {
     tp_tree *s = NULL;
@@ -411,6 +414,7 @@ int tp_rebuild_subtree(const tp_tree *t, uint32_t root, tp_tree **ret)
         tp_tree_free(s);
         goto out;
     }
+    copy_times(t, root, s);
     memcpy(s->meta.trace_id, t->meta.trace_id, sizeof(s->meta.trace_id));
     s->meta.wall_start_ns = t->meta.wall_start_ns;
     s->meta.dropped = t->meta.dropped;
