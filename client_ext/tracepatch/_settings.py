@@ -197,6 +197,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("include_modules", "modules", (), "if set, the only module prefixes recorded"),
     Setting("show_args", "bool", True, "capture arguments"),
     Setting("show_return", "bool", True, "capture return values"),
+    Setting("show_asyncio", "bool", False,
+            "also record asyncio's own code (the event loop, its callbacks and task steps)"),
     Setting("sample", "fraction", None,
             "record only this fraction of traces (decided once per trace)", file=False),
     Setting("threads", "bool", False, "also record threads started while the trace runs",

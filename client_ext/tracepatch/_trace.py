@@ -139,6 +139,7 @@ class trace:
                  include_modules: Iterable[str] | None = None,
                  show_args: bool = _kw_default("show_args"),
                  show_return: bool = _kw_default("show_return"),
+                 show_asyncio: bool = _kw_default("show_asyncio"),
                  sample: float | None = None, cache: bool | None = None,
                  cache_dir: str | os.PathLike[str] | None = None,
                  daemon: str | os.PathLike[str] = _kw_default("daemon"),
@@ -147,7 +148,8 @@ class trace:
             "label": label, "max_depth": max_depth, "max_calls": max_calls,
             "max_time": max_time, "max_repr": max_repr, "ignore_modules": ignore_modules,
             "include_modules": include_modules, "show_args": show_args,
-            "show_return": show_return, "sample": sample, "cache": cache,
+            "show_return": show_return, "show_asyncio": show_asyncio, "sample": sample,
+            "cache": cache,
             "cache_dir": cache_dir, "daemon": daemon, "threads": threads,
         }))
 
@@ -211,7 +213,7 @@ class trace:
             show_args=settings["show_args"], show_return=settings["show_return"],
             ignore_modules=tuple(settings["ignore_modules"]) + self._extra_ignore,
             include_modules=tuple(settings["include_modules"]),
-            threads=settings["threads"],
+            threads=settings["threads"], show_asyncio=settings["show_asyncio"],
             config_json=json.dumps(self._config_dict(settings)),
         )
         self._session = session
@@ -274,6 +276,7 @@ class trace:
             "ignore_modules": list(settings["ignore_modules"]),
             "include_modules": list(settings["include_modules"]),
             "show_args": settings["show_args"], "show_return": settings["show_return"],
+            "show_asyncio": settings["show_asyncio"],
             "sample": settings["sample"], "threads": settings["threads"],
             "daemon": settings["daemon"],
         }

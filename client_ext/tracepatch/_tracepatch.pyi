@@ -12,6 +12,7 @@ NODE_EXC: int
 NODE_CAUGHT: int
 NODE_OPEN: int
 NODE_GEN: int
+NODE_SPAWNED: int
 # Smallest max_repr: room for one character and "...".
 MIN_REPR: int
 # The hook this build uses: "sys.monitoring" (3.12+) or "profile".
@@ -42,6 +43,7 @@ class Session:
         include_modules: Iterable[str] = (),
         threads: bool = False,
         config_json: str | None = None,
+        show_asyncio: bool = False,
     ) -> None: ...
     @property
     def label(self) -> str | None: ...

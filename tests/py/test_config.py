@@ -302,6 +302,7 @@ def test_starter_config_values_are_the_defaults():
     # Every file setting that has a default is written out, the others as comments.
     assert sorted(settings) == ["auto_save", "cache", "color", "ignore_modules",
                                 "include_modules", "max_calls", "max_depth", "max_repr",
-                                "max_time", "show_args", "show_return", "tree_style"]
+                                "max_time", "show_args", "show_asyncio", "show_return",
+                                "tree_style"]
     assert "# cache_dir = " in _config.STARTER_CONFIG
     assert "# default_label = " in _config.STARTER_CONFIG
