@@ -26,9 +26,7 @@
 #define TP_NODE_FOLDED     0x10 /* stands for count > 1 consecutive sibling calls */
 #define TP_NODE_ARGS_MIXED 0x20 /* folded: the calls' args differ (args holds the first's) */
 #define TP_NODE_RET_MIXED  0x40 /* folded: the calls' returns differ (ret holds the first's) */
-#define TP_NODE_SPAWNED                                                                            \
-    0x80 /* an asyncio task's coroutine, under the call that created the task                      \
-          */
+#define TP_NODE_SPAWNED    0x80 /* asyncio task coroutine, under the call creating the task */
 
 /** An interned function. Strings are owned by the tree. */
 typedef struct tp_func {
