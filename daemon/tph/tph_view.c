@@ -5,6 +5,7 @@
 #include "tph.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -481,19 +482,36 @@ static int render_export(const tp_tree *t, const char *format, tp_buf *out)
     return tp_render_folded(t, out);
 }
 
+/* An export holds argument values: a file it creates is the user's alone
+ * (0600, as the database is), whatever the umask. A file that exists keeps
+ * the mode its owner gave it. */
+static FILE *open_private(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *f;
+
+    if (fd < 0)
+        return NULL;
+    f = fdopen(fd, "wb");
+    if (!f)
+        close(fd);
+    return f;
+}
+
 static int write_out(const char *path, const char *data, size_t len)
 {
     FILE *f;
     int ok;
 
-    if (!path) {
+    /* "-" is standard output, as for every Unix tool that takes -o. */
+    if (!path || strcmp(path, "-") == 0) {
         if (len)
             fwrite(data, 1, len, stdout);
         if (fflush(stdout) != 0 || ferror(stdout))
             return tph_fail("cannot write the output: %s", strerror(errno));
         return TPH_EXIT_OK;
     }
-    f = fopen(path, "wb");
+    f = open_private(path);
     if (!f)
         return tph_fail("%s: %s", path, strerror(errno));
     ok = fwrite(data, 1, len, f) == len;

@@ -99,8 +99,13 @@ int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid)
     json_t *summary = NULL;
     char *text = NULL;
     tp_assets_report(&assets);
-    if (tp_qget_json(q, rowid, t, &summary) == 0)
+    /* The summary's url carries the owner's HTTP token, and a report file
+     * is made to be handed around: whoever holds it could read every trace
+     * of that user from the loopback port. The file gets no credential. */
+    if (tp_qget_json(q, rowid, t, &summary) == 0) {
+        json_object_del(summary, "url");
         text = tp_json_jansson_dumps(summary);
+    }
     json_decref(summary);
     q->res->code = 0; /* a missing summary is built from the tree instead */
     int r = tp_render_html(t, text, &assets, &q->res->body);
