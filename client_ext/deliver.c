@@ -110,6 +110,12 @@ static int connect_tries(tp_upload *u, tp_link *l, tp_delivery *res)
         r = tp_link_open(l, u->path, &u->probe, &tp_sender_abandon);
         u->probe.fd = -1; /* the link has it now (or it was no longer ours) */
         tp_sender_link_opened(l);
+        if (r == TP_ERR_PERM) {
+            /* Trying again would ask the same listener: it is not ours. */
+            say(res, "refused to upload: %s", l->why);
+            tp_sender_link_release(l);
+            break;
+        }
         if (r) {
             say(res, "cannot connect: %s", tp_strerror(r));
             tp_sender_link_release(l);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "peer.h"
 #include "tp_err.h"
 
 /* Longest single poll(): how soon an abandoned link notices. */
@@ -42,8 +43,9 @@ static int still_ours(const tp_link *l)
 
 /* A new socket connected to path. On a failed connect the socket is still
  * returned in *ret (the caller disposes of it); ret->fd is -1 only when no
- * socket could be made. */
-static int dial(const char *path, tp_link_fd *ret)
+ * socket could be made. A peer that is not ours fails with TP_ERR_PERM and
+ * the reason in why[whysz] (which may be NULL). */
+static int dial(const char *path, tp_link_fd *ret, char *why, size_t whysz)
 {
     struct sockaddr_un sa;
     struct stat st;
@@ -68,13 +70,14 @@ static int dial(const char *path, tp_link_fd *ret)
      * (ENOENT, ECONNREFUSED, or EAGAIN when the backlog is full). */
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
         return errno == EINPROGRESS ? -EAGAIN : -errno;
-    return 0;
+    /* Before the first byte: the HELLO already names this program. */
+    return tp_peer_check(fd, path, why, whysz);
 }
 
-int tp_link_probe(const char *path, tp_link_fd *ret)
+int tp_link_probe(const char *path, tp_link_fd *ret, char *why, size_t whysz)
 {
     tp_link_fd f;
-    int r = dial(path, &f);
+    int r = dial(path, &f, why, whysz);
     if (r) {
         if (f.fd >= 0)
             close(f.fd);
@@ -109,7 +112,7 @@ int tp_link_open(tp_link *l, const char *path, const tp_link_fd *adopt,
     if (adopt && tp_link_fd_valid(adopt))
         f = *adopt;
     else
-        r = dial(path, &f);
+        r = dial(path, &f, l->why, sizeof(l->why));
     l->fd = f.fd;
     l->dev = f.dev;
     l->ino = f.ino;

@@ -34,6 +34,7 @@ typedef struct tp_link {
     size_t rlen;
     char store[TP_LINK_STORE]; /* strings of the last decoded reply */
     uint64_t dev, ino;         /* the socket's identity, checked before each use */
+    char why[192];             /* why tp_link_open() failed, when the code says too little */
 } tp_link;
 
 /** CLOCK_MONOTONIC in ns (deadlines are absolute times on this clock). */
@@ -43,9 +44,10 @@ int64_t tp_link_now(void);
  *  there. Returns 0 and the connected non-blocking socket in *ret, or a
  *  negated errno: -ENOENT or -ECONNREFUSED (nobody listens), -EAGAIN (a
  *  daemon listens but its backlog is full: callers treat it as reachable and
- *  connect again later), -ENAMETOOLONG... (*ret untouched; nothing left
- *  open). */
-int tp_link_probe(const char *path, tp_link_fd *ret);
+ *  connect again later), -ENAMETOOLONG..., or TP_ERR_PERM when the
+ *  listener is not ours (tp_peer_check(); its reason in why[whysz], which
+ *  may be NULL) (*ret untouched; nothing left open). */
+int tp_link_probe(const char *path, tp_link_fd *ret, char *why, size_t whysz);
 
 /** True when f->fd is still the socket f describes. */
 bool tp_link_fd_valid(const tp_link_fd *f);
@@ -56,7 +58,8 @@ void tp_link_fd_close(tp_link_fd *f);
 
 /** Start a link: adopt *adopt (a connected non-blocking socket from
  *  tp_link_probe()) when given and valid, else connect to path without
- *  blocking. Returns 0, or a negated errno (as tp_link_probe(), or -ENOMEM).
+ *  blocking. Returns 0, or a negated errno (as tp_link_probe(), or -ENOMEM);
+ *  on TP_ERR_PERM, l->why says who listens.
  *  Whatever happens the link owns the socket (if one was made) until
  *  tp_link_release(): this module never closes a descriptor itself. */
 int tp_link_open(tp_link *l, const char *path, const tp_link_fd *adopt,

@@ -279,9 +279,12 @@ PyObject *tp_up_upload(PyObject *self, PyObject *args, PyObject *kwds)
         return not_sent(s, u, TP_UPLOAD_NONE,
                         "recorded before a fork, in process %ld, which uploads it", s->start_pid);
     tp_link_fd probe = {-1, 0, 0};
+    char why[192] = "";
     int r = 0;
     if (!tp_sender_recently_reached(path))
-        r = tp_link_probe(path, &probe);
+        r = tp_link_probe(path, &probe, why, sizeof(why));
+    if (r == TP_ERR_PERM)
+        return not_sent(s, u, TP_UPLOAD_FAILED, "refused to upload: %s", why);
     if (r && r != -EAGAIN)
         return not_sent(s, u, required ? TP_UPLOAD_FAILED : TP_UPLOAD_NONE,
                         "no tphd listening at %s (%s)", path, tp_strerror(r));

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "peer.h"
 #include "tp_err.h"
 #include "tp_version.h"
 #include "wire.h"
@@ -174,6 +175,13 @@ static int open_socket(const char *path, int timeout_ms, int *ret_fd, char *err,
         r = (errno == EAGAIN || errno == EINPROGRESS) ? -ETIMEDOUT : -errno;
         close(fd);
         return tp_err_set(err, errsz, r, "%s", strerror(-r));
+    }
+    /* A query names the user's traces and its answers are printed as
+     * trusted: only our own tphd (or root's, or the service's) may get one. */
+    r = tp_peer_check(fd, path, err, errsz);
+    if (r < 0) {
+        close(fd);
+        return r;
     }
     if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
         r = -errno;

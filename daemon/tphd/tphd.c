@@ -173,8 +173,14 @@ static int prepare_dir(const char *what, const char *path)
     int r = tp_dirname(path, dir, sizeof(dir));
     if (r == 0)
         r = tp_mkdir_p(dir, 0700);
-    if (r < 0)
+    if (r < 0) {
         fprintf(stderr, "tphd: cannot create the %s directory %s: %s\n", what, dir, strerror(-r));
+        return r;
+    }
+    char why[PATH_MAX + 256];
+    r = tp_dir_check_private(dir, why, sizeof(why));
+    if (r < 0)
+        fprintf(stderr, "tphd: refusing the %s directory %s\n", what, why);
     return r;
 }
 

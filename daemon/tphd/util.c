@@ -159,6 +159,36 @@ int tp_mkdir_p(const char *path, mode_t mode)
     return 0;
 }
 
+int tp_dir_check_private(const char *path, char *err, size_t errsz)
+{
+    struct stat st;
+    /* lstat: a symlink planted in /tmp must not lead elsewhere either. */
+    if (lstat(path, &st) < 0) {
+        int e = errno;
+        snprintf(err, errsz, "%s: %s", path, strerror(e));
+        return -e;
+    }
+    mode_t m = st.st_mode & 07777;
+    const char *why = NULL;
+    if (!S_ISDIR(st.st_mode))
+        why = "is not a directory";
+    else if (st.st_uid == 0 && (m & S_ISVTX))
+        return 0; /* /tmp itself: sticky, so nobody else can replace our files */
+    else if (st.st_uid != geteuid())
+        why = "is not owned by this user";
+    else if (m & S_IWOTH)
+        why = "is writable by other users";
+    else if ((m & S_IWGRP) && st.st_gid != getegid())
+        why = "is writable by a group that is not ours";
+    if (!why)
+        return 0;
+    snprintf(err, errsz,
+             "%s %s (owner uid %u, group %u, mode %04o; this is uid %u): another user could "
+             "replace the socket or the database; remove it or fix its owner and mode (0700)",
+             path, why, (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)m, (unsigned)geteuid());
+    return -EPERM;
+}
+
 int64_t tp_now_ns(void)
 {
     struct timespec ts;

@@ -23,6 +23,15 @@ int tp_parse_size(const char *s, uint64_t *ret_bytes);
  *  Returns 0 or a negated errno (-ENOTDIR when a component is a file). */
 int tp_mkdir_p(const char *path, mode_t mode);
 
+/** Whether directory path is safe to keep a socket or database in: owned by
+ *  the effective uid, writable by no other user, and group-writable only for
+ *  our own effective gid (the system service's 0770 tracepatch directory);
+ *  or a sticky directory of root's such as /tmp, where nobody else can
+ *  replace our files.
+ *  Returns 0, or -EPERM with a message naming the path, owner and mode in
+ *  err[errsz], or a negated errno from lstat (message in err too). */
+int tp_dir_check_private(const char *path, char *err, size_t errsz);
+
 /** Copy the directory part of path into buf ("." when there is none).
  *  Returns 0 or -ENAMETOOLONG. */
 int tp_dirname(const char *path, char *buf, size_t size);

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(TPHD) or not os.path.exists(T
 needs_http = pytest.mark.skipif(not has_http(), reason="tphd built without HTTP")
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another uid")
 
+PY = "/usr/bin/python3"  # the interpreter build/ made the extension for
 FORMATS = ["json", "csv", "html", "chrome", "folded"]
 
 
@@ -109,3 +110,155 @@ def test_export_dash_o_dash_writes_stdout_not_a_file(web, tmp_path):
     assert dash.stdout == plain.stdout
     assert len(dash.stdout) > 50
     assert not (tmp_path / "-").exists()
+
+
+# ---- 2: a socket directory another user made; a listener that is not ours ----
+
+ATTACKER = 65534  # nobody
+VICTIM = 64999    # an unprivileged uid with no passwd entry: nothing else uses it
+
+
+def as_uid(uid, argv, **kw):
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *argv]
+
+
+@needs_root
+def test_tphd_refuses_the_default_dir_another_user_precreated(tmp_path):
+    # XDG_RUNTIME_DIR unset: the default is /tmp/tracepatch-<uid>. The whole
+    # scenario runs in a private /tmp so the machine's /tmp stays untouched.
+    script = f"""
+set -e
+mount -t tmpfs tmpfs /tmp
+mkdir -m 0777 /tmp/tracepatch-{VICTIM}
+chown {ATTACKER}:{ATTACKER} /tmp/tracepatch-{VICTIM}
+chmod 0777 /tmp/tracepatch-{VICTIM}
+mkdir -m 0700 /tmp/state && chown {VICTIM}:{VICTIM} /tmp/state
+set +e
+env -u XDG_RUNTIME_DIR XDG_STATE_HOME=/tmp/state HOME=/tmp/state \\
+    setpriv --reuid={VICTIM} --regid={VICTIM} --clear-groups {TPHD} --no-http
+echo "rc=$?"
+ls -A /tmp/tracepatch-{VICTIM}
+"""
+    p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                       capture_output=True, text=True, timeout=30)
+    assert p.stdout.splitlines() == ["rc=1"], (p.stdout, p.stderr)
+    assert p.stderr == (
+        f"tphd: refusing the socket directory /tmp/tracepatch-{VICTIM} is not owned by this "
+        f"user (owner uid {ATTACKER}, group {ATTACKER}, mode 0777; this is uid {VICTIM}): "
+        "another user could replace the socket or the database; remove it or fix its owner "
+        "and mode (0700)\n")
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o707, 0o702], ids=["0777", "0707", "0702"])
+def test_tphd_refuses_its_own_dir_when_others_may_write(tmp_path, mode):
+    run = tmp_path / "run"
+    run.mkdir()
+    os.chmod(run, mode)
+    d = tphd_wire.Daemon(TPHD, tmp_path)
+    p = subprocess.run(d.args(), capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1, p.stderr
+    assert f"tphd: refusing the socket directory {run} is writable by other users" in p.stderr
+    assert f"mode {mode:04o}" in p.stderr
+    assert not (run / "tphd.sock").exists()
+
+
+def test_tphd_accepts_its_own_private_dir(tmp_path):
+    (tmp_path / "run").mkdir(mode=0o700)
+    d = tphd_wire.Daemon(TPHD, tmp_path).start()
+    assert d.stop() == 0
+
+
+FAKE = r"""
+import os, socket, sys
+path, welcome, log = sys.argv[1], bytes.fromhex(sys.argv[2]), sys.argv[3]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path)
+os.chmod(path, 0o777)
+s.listen(8)
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    c.settimeout(2)
+    got = b""
+    try:
+        c.sendall(welcome)
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            got += b
+    except OSError:
+        pass
+    with open(log, "ab") as f:
+        f.write(b"conn %d bytes\n" % len(got))
+        f.write(got)
+    c.close()
+"""
+
+
+@pytest.fixture
+def fake_listener():
+    """A fake tphd run by another user (nobody), where the real one would be."""
+    d = tempfile.mkdtemp(prefix="tph-fake-")
+    os.chmod(d, 0o777)
+    sock, log = os.path.join(d, "tphd.sock"), os.path.join(d, "got")
+    open(log, "wb").close()
+    os.chmod(log, 0o666)
+    welcome = tphd_wire.frame(tphd_wire.WELCOME, {"v": 1, "caps": 3, "client": "evil", "pid": 1})
+    p = subprocess.Popen(as_uid(ATTACKER, [sys.executable, "-c", FAKE, sock, welcome.hex(), log]),
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline() == "ready\n"
+    yield sock, log
+    p.kill()
+    p.wait()
+    subprocess.run(["rm", "-rf", d])
+
+
+def received(log):
+    with open(log, "rb") as f:
+        return f.read()
+
+
+@needs_root
+def test_tph_sends_nothing_to_a_listener_of_another_user(fake_listener):
+    sock, log = fake_listener
+    p = run_tph(sock, "logs")
+    assert p.returncode != 0
+    assert (f"{sock} is served by uid {ATTACKER}").encode() in p.stderr, p.stderr
+    time.sleep(0.3)
+    assert b"bytes" not in received(log) or received(log).startswith(b"conn 0 bytes\n")
+    assert b"TPH1" not in received(log)
+
+
+EXT_CLIENT = r"""
+import json, sys
+import tracepatch
+def secret(password):
+    return len(password)
+with tracepatch.trace(label="login", daemon=sys.argv[1]) as t:
+    secret("hunter2-very-secret")
+t._session.wait_upload(5)
+print(json.dumps({"state": t.upload_state, "error": t._session.upload_error}))
+"""
+
+
+@needs_root
+@pytest.mark.parametrize("daemon", ["path", "required"])
+def test_extension_refuses_to_upload_to_a_listener_of_another_user(fake_listener, daemon):
+    sock, log = fake_listener
+    env = dict(os.environ)
+    env.pop("TRACEPATCH_SOCKET", None)
+    if daemon == "required":
+        env["TRACEPATCH_SOCKET"] = sock
+    code = EXT_CLIENT if daemon == "path" else EXT_CLIENT.replace("daemon=sys.argv[1]",
+                                                                 'daemon="required"')
+    p = subprocess.run([PY, "-c", code, sock], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.splitlines()[-1])
+    assert out["state"] == "failed"
+    assert out["error"].startswith(f"refused to upload: {sock} is served by uid {ATTACKER}"), out
+    time.sleep(0.3)
+    assert b"hunter2" not in received(log)
+    assert b"TPH1" not in received(log)
+
