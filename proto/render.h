@@ -91,4 +91,12 @@ int tp_render_diff_json(const tp_diff *d, tp_buf *out);
 /** Duration as tracepatch prints it: "0.05ms", "12.34ms", "1.23s". buf >= 32 bytes. */
 const char *tp_format_duration(int64_t ns, char *buf, size_t size);
 
+/** Append s[0..n) (client-supplied text: a label, a process name, a
+ *  message) escaped for a terminal or a log line, with the same bytes the
+ *  text tree gives: control characters, line separators and bidi overrides
+ *  become visible escapes (\n, \x1b, \u202e), invalid UTF-8 becomes \xNN, so
+ *  the text can neither drive the terminal nor start a line of its own. Use
+ *  it for every client string tph or tphd prints. */
+void tp_render_escape(tp_buf *b, const char *s, size_t n);
+
 #endif

@@ -129,6 +129,11 @@ size_t tp_render_priv_width(const char *s, size_t n)
     return w;
 }
 
+void tp_render_escape(tp_buf *b, const char *s, size_t n)
+{
+    tp_render_priv_text(b, s, n, false);
+}
+
 static void put_str(tp_buf *b, const char *s, bool ascii)
 {
     tp_render_priv_text(b, s, strlen(s), ascii);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "render.h"
 #include "tp_err.h"
 #include "tp_version.h"
 
@@ -189,6 +190,18 @@ int tph_print(const char *text, size_t n)
 
 /* ---- The daemon connection ---------------------------------------------- */
 
+/* A message from tphd can quote what some client sent (a label, an ID, a
+ * file's text): printed escaped, like every client string. Returns a string
+ * owned by b. */
+static const char *escaped(tp_buf *b, const char *s)
+{
+    const char *e;
+
+    tp_render_escape(b, s ? s : "", s ? strlen(s) : 0);
+    e = tp_buf_cstr(b);
+    return e ? e : "(out of memory)";
+}
+
 static const char *socket_path(tph_ctx *ctx)
 {
     if (ctx->socket[0])
@@ -214,7 +227,10 @@ static int connect_daemon(tph_ctx *ctx)
                         path);
     if (r == -ETIMEDOUT)
         return tph_fail("tphd at %s did not answer within %g s", path, ctx->timeout_s);
-    return tph_fail("cannot talk to tphd at %s: %s", path, err);
+    tp_buf b = TP_BUF_INIT;
+    r = tph_fail("cannot talk to tphd at %s: %s", path, escaped(&b, err));
+    tp_buf_free(&b);
+    return r;
 }
 
 int tph_query(tph_ctx *ctx, const char *op, const char *args_json, const void *body,
@@ -229,10 +245,16 @@ int tph_query(tph_ctx *ctx, const char *op, const char *args_json, const void *b
     r = tph_client_query(ctx->client, op, args_json, body, body_len, &rep, err, sizeof err);
     if (r == -ETIMEDOUT)
         return tph_fail("tphd at %s did not answer within %g s", socket_path(ctx), ctx->timeout_s);
-    if (r < 0)
-        return tph_fail("%s (tphd at %s)", err, socket_path(ctx));
+    if (r < 0) {
+        tp_buf b = TP_BUF_INIT;
+        tph_fail("%s (tphd at %s)", escaped(&b, err), socket_path(ctx));
+        tp_buf_free(&b);
+        return TPH_EXIT_FAIL;
+    }
     if (!rep.ok) {
-        tph_fail("%s", rep.message);
+        tp_buf b = TP_BUF_INIT;
+        tph_fail("%s", escaped(&b, rep.message));
+        tp_buf_free(&b);
         tph_reply_free(&rep);
         return TPH_EXIT_FAIL;
     }

@@ -64,6 +64,20 @@ static void clip(char *dst, size_t size, const char *s, size_t max)
     snprintf(dst, size, "%.*s...", (int)i, s);
 }
 
+/* clip() of client text escaped as the tree escapes it: a label or a
+ * program name is whatever a client sent, and must not reach the terminal
+ * as escape sequences or extra lines. */
+static void clip_text(char *dst, size_t size, const char *s, size_t max)
+{
+    tp_buf b = TP_BUF_INIT;
+    const char *e;
+
+    tp_render_escape(&b, s, strlen(s));
+    e = tp_buf_cstr(&b);
+    clip(dst, size, e ? e : "-", max);
+    tp_buf_free(&b);
+}
+
 /* ---- logs ------------------------------------------------------------------ */
 
 enum { COL_ID, COL_START, COL_DUR, COL_CALLS, COL_LABEL, COL_PROC, COL_FLAGS, NCOLS };
@@ -114,7 +128,7 @@ static void cell_process(const json_t *s, char *out, size_t size)
         snprintf(buf, sizeof buf, "%.0f%s%s", pid, a0 ? " " : "", a0 ? a0 : "");
     else
         snprintf(buf, sizeof buf, "%s", a0 ? a0 : "-");
-    clip(out, size, buf, PROC_MAX);
+    clip_text(out, size, buf, PROC_MAX);
 }
 
 /* LIMITED (a limit stopped recording), DROPPED (events lost on the way),
@@ -153,7 +167,7 @@ static void fill_row(const json_t *s, row *r)
         snprintf(r->cell[COL_CALLS], sizeof r->cell[0], "%.0f", v);
     else
         snprintf(r->cell[COL_CALLS], sizeof r->cell[0], "-");
-    clip(r->cell[COL_LABEL], sizeof r->cell[0], label && *label ? label : "-", LABEL_MAX);
+    clip_text(r->cell[COL_LABEL], sizeof r->cell[0], label && *label ? label : "-", LABEL_MAX);
     cell_process(s, r->cell[COL_PROC], sizeof r->cell[0]);
     cell_flags(s, r->cell[COL_FLAGS], sizeof r->cell[0]);
 }

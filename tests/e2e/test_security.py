@@ -262,3 +262,82 @@ def test_extension_refuses_to_upload_to_a_listener_of_another_user(fake_listener
     assert b"hunter2" not in received(log)
     assert b"TPH1" not in received(log)
 
+
+# ---- 3: client text reaches no terminal and no log raw -----------------------
+
+EVIL = "\x1b]0;pwned\x07\x1b[2Jevil\ntphd: stopped\x9b31m\u202e"
+EVIL_SHOWN = "\\x1b]0;pwned\\x07\\x1b[2Jevil\\ntphd: stopped\\u009b31m\\u202e"
+
+
+def hostile_hello(conn, argv0):
+    conn.send(tphd_wire.HELLO, {"magic": "TPH1", "v": 1, "caps": 3, "pid": 4242,
+                                "client": "evil/1", "py": "3.11.7", "host": "h",
+                                "argv": [argv0]})
+    msg = conn.recv()
+    assert msg[0] == tphd_wire.WELCOME, msg
+
+
+def assert_no_raw_control(data):
+    raw = data if isinstance(data, bytes) else data.encode()
+    for b in (b"\x1b", b"\x07", b"\xc2\x9b", "\u202e".encode()):
+        assert b not in raw, (b, raw[:2000])
+
+
+def test_tph_logs_escapes_labels_and_process_names(tmp_path):
+    d = tphd_wire.Daemon(TPHD, tmp_path).start()
+    c = d.connect(hello=False)
+    hostile_hello(c, "/srv/\x1b[2Jx\x07")
+    tphd_wire.simple_trace(c, "e" * 32, label=EVIL)
+    assert c.recv()[0] == tphd_wire.ACK
+    c.close()
+    p = run_tph(d.sock, "logs")
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.decode()
+    assert_no_raw_control(out)
+    assert len(out.splitlines()) == 2  # the header and one row: no forged line
+    assert "\\x1b]0;pwned\\x07\\x1b[2Jevil\\ntphd: st..." in out
+    assert f"{os.getpid()} \\x1b[2Jx\\x07" in out
+    tree = run_tph(d.sock, "tree", "e" * 8)
+    assert tree.returncode == 0, tree.stderr
+    assert_no_raw_control(tree.stdout)
+    assert d.stop() == 0
+
+
+def test_tph_escapes_messages_from_the_daemon(tmp_path):
+    import tphlib
+
+    sock = tmp_path / "fake.sock"
+    fake = tphlib.FakeDaemon(sock, tphlib.answering(
+        [lambda qid: tphlib.reply_error(qid, -4009, "no trace " + EVIL)]))
+    try:
+        p = run_tph(sock, "tree", "abcd")
+    finally:
+        fake.close()
+    assert p.returncode == 1
+    assert p.stderr.decode() == f"tph: no trace {EVIL_SHOWN}\n"
+
+
+def test_tphd_log_escapes_client_errors_and_rate_limits_them(tmp_path):
+    d = tphd_wire.Daemon(TPHD, tmp_path).start()
+    n = 5000
+    t0 = time.monotonic()
+    with d.connect() as c:
+        frames = b"".join(tphd_wire.frame(tphd_wire.ERROR, {"code": -4002, "msg": "boom " + EVIL})
+                          for _ in range(n))
+        c.send_raw(frames)
+        # A query answered means every ERROR before it was read.
+        assert c.qjson("status")["pid"] == d.proc.pid
+    elapsed = time.monotonic() - t0
+    assert d.stop() == 0
+    log = open(d.log, "rb").read()
+    assert_no_raw_control(log)
+    lines = log.decode().splitlines()
+    assert lines[-1] == "tphd: stopped"
+    assert sum(1 for l in lines if l.startswith("tphd: stopped")) == 1, lines[-20:]
+    reported = [l for l in lines if " reports MALFORMED: boom " in l]
+    assert reported[0].endswith(": boom " + EVIL_SHOWN)
+    suppressed = [int(l.split(": ")[-1].split()[0]) for l in lines
+                  if l.endswith(" messages suppressed")]
+    assert len(reported) <= 10 + int(elapsed) + 1, (len(reported), elapsed)
+    assert len(reported) + sum(suppressed) == n
+    assert len(log) < 20000

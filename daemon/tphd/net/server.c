@@ -11,6 +11,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "render.h"
 #include "server_priv.h"
 #include "tp_err.h"
 #include "tp_version.h"
@@ -26,15 +27,29 @@ typedef struct write_req {
     char *data;
 } write_req;
 
+void tp_server_vlog(const tp_server *s, const char *fmt, va_list ap)
+{
+    tp_buf raw = TP_BUF_INIT, line = TP_BUF_INIT;
+    tp_buf_vprintf(&raw, fmt, ap);
+    tp_buf_puts(&line, "tphd: ");
+    tp_render_escape(&line, raw.data ? raw.data : "", raw.len);
+    tp_buf_putc(&line, '\n');
+    /* One write per line: lines of two threads never interleave. */
+    if (!tp_buf_error(&line))
+        fwrite(line.data, 1, line.len, stderr);
+    else
+        fputs("tphd: (out of memory for a log line)\n", stderr);
+    tp_buf_free(&raw);
+    tp_buf_free(&line);
+    (void)s;
+}
+
 void tp_server_log(const tp_server *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("tphd: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    tp_server_vlog(s, fmt, ap);
     va_end(ap);
-    (void)s;
 }
 
 uint64_t tp_server_now_ms(const tp_server *s)
@@ -189,6 +204,7 @@ void tp_conn_close(tp_conn *c)
         uv_read_stop((uv_stream_t *)&c->pipe);
         c->reading = false;
     }
+    tp_conn_log_flush(c);
     if (c->ingest && tp_ingest_abort_all(c->ingest, submit_abort, c) < 0)
         tp_server_log(c->srv, "client %llu: out of memory marking its traces truncated",
                       (unsigned long long)c->serial);
@@ -254,9 +270,8 @@ void tp_conn_fail(tp_conn *c, int code, const char *message)
         return;
     c->srv->protocol_errors++;
     if (c->srv->opts.verbose)
-        tp_server_log(c->srv, "client %llu (uid %u pid %lld): %s: %s",
-                      (unsigned long long)c->serial, c->peer.uid, (long long)c->peer.pid,
-                      tp_errname(code), message);
+        tp_conn_log(c, "client %llu (uid %u pid %lld): %s: %s", (unsigned long long)c->serial,
+                    c->peer.uid, (long long)c->peer.pid, tp_errname(code), message);
     tp_msg m;
     memset(&m, 0, sizeof(m));
     m.type = TP_MSG_ERROR;

@@ -5,6 +5,7 @@
 #define TP_SERVER_PRIV_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -42,6 +43,10 @@ struct tp_conn {
     char *qasm_op, *qasm_args;
     tp_buf qasm_body;
     int refs; /* handle + ops + query: freed at 0 */
+    /* tp_conn_log's rate limit (loop thread). */
+    uint64_t log_ms;         /* when log_used was last reduced; 0 = never */
+    uint32_t log_used;       /* lines of the burst used */
+    uint64_t log_suppressed; /* lines dropped since the last one written */
 };
 
 struct tp_server {
@@ -106,7 +111,20 @@ void tp_server_publish(tp_server *s);
 /** Whether the shutdown can finish, and finish it. */
 void tp_server_check_shutdown(tp_server *s);
 uint64_t tp_server_now_ms(const tp_server *s);
+/** One "tphd: " line on stderr, escaped by tp_render_escape() (a message
+ *  can quote client text; it must not end the line or drive a terminal). */
 void tp_server_log(const tp_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** tp_server_log() with a va_list. */
+void tp_server_vlog(const tp_server *s, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+/* connlog.c */
+/** A log line about c, rate-limited per connection (a burst, then one a
+ *  second); dropped lines are counted and reported as "N messages
+ *  suppressed" before c's next line and when c closes. Loop thread. */
+void tp_conn_log(tp_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Report c's suppressed lines now, if any (at close). */
+void tp_conn_log_flush(tp_conn *c);
 
 /* dispatch.c */
 /** Handle one whole frame's payload. */
