@@ -50,8 +50,33 @@ def traces_dir(cache_dir: str | os.PathLike | None) -> Path:
     return data / TRACES_DIR
 
 
+def open_private(path, mode: str = "w"):
+    """Open path for writing as a file only its owner may read (0600,
+    whatever the umask): traces hold argument values, passwords included.
+    A file that already exists keeps the mode its owner gave it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0),
+                 0o600)
+    try:
+        return os.fdopen(fd, mode, encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _private_dir(path: Path) -> None:
+    """path as a directory only its owner may enter (0700), like tphd's
+    database directory; one made by an older tracepatch (0755) is tightened
+    when it is ours."""
+    path.mkdir(mode=0o700, exist_ok=True)
+    st = path.stat()
+    if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+        os.chmod(path, st.st_mode & 0o700)
+
+
 def _prepare(directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private_dir(directory.parent)
+    _private_dir(directory)
     readme = directory.parent / "README.md"
     if not readme.exists():
         readme.write_text(_README, encoding="utf-8")
@@ -79,7 +104,7 @@ def save(t, cache_dir) -> Path | None:
         path = directory / file_name(t.label, t._wall_start or time.time(), t.trace_id)
         text = t.to_json()
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with open_private(tmp) as fh:
             fh.write(text)
         os.replace(tmp, path)
         return path

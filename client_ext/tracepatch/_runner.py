@@ -13,6 +13,7 @@ import sys
 import traceback
 import types
 
+from ._cache import open_private
 from ._trace import trace
 
 
@@ -141,7 +142,7 @@ def _report(t: trace, tree_options: dict, output: str | None, json_path: str | N
         sys.stderr.flush()
     else:
         try:
-            with open(output, "w", encoding="utf-8") as fh:
+            with open_private(output) as fh:
                 fh.write(text if text.endswith("\n") else text + "\n")
         except OSError as exc:
             sys.stderr.write(f"tracepatch run: cannot write the tree to {output}: "

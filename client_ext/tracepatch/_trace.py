@@ -577,7 +577,7 @@ def _emit(text: str, path):
     if hasattr(path, "write"):
         path.write(text)
         return path
-    with open(path, "w", encoding="utf-8") as fh:
+    with _cache.open_private(path) as fh:
         fh.write(text)
     return path
 

@@ -341,3 +341,73 @@ def test_tphd_log_escapes_client_errors_and_rate_limits_them(tmp_path):
     assert len(reported) <= 10 + int(elapsed) + 1, (len(reported), elapsed)
     assert len(reported) + sum(suppressed) == n
     assert len(log) < 20000
+
+
+# ---- 4: trace files are private ---------------------------------------------
+
+WRITER = r"""
+import os, sys
+import tracepatch
+def login(password):
+    return len(password)
+with tracepatch.trace(label="login", daemon="off", cache=True) as t:
+    login("hunter2")
+t.to_json("out.json")
+t.to_csv("out.csv")
+t.to_chrome("out.chrome.json")
+t.to_html("out.html")
+"""
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_trace_files_and_their_dirs_are_private_whatever_the_umask(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.join(os.path.dirname(TPH), "..", "..", "client_ext"),
+         "/usr/lib/python3/dist-packages"]))
+    env.pop("TRACEPATCH_SOCKET", None)
+    p = subprocess.run([PY, "-c", WRITER], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=60, preexec_fn=lambda: os.umask(0o022))
+    assert p.returncode == 0, p.stderr
+    traces = tmp_path / ".tracepatch" / "traces"
+    saved = list(traces.glob("login_*.json"))
+    assert len(saved) == 1
+    assert b"hunter2" in saved[0].read_bytes()
+    assert mode_of(tmp_path / ".tracepatch") == 0o700
+    assert mode_of(traces) == 0o700
+    assert mode_of(saved[0]) == 0o600
+    for name in ("out.json", "out.csv", "out.chrome.json", "out.html"):
+        assert mode_of(tmp_path / name) == 0o600, name
+
+
+def test_an_old_0755_cache_dir_of_ours_is_tightened(tmp_path):
+    traces = tmp_path / ".tracepatch" / "traces"
+    traces.mkdir(parents=True)
+    os.chmod(tmp_path / ".tracepatch", 0o755)
+    os.chmod(traces, 0o755)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.join(os.path.dirname(TPH), "..", "..", "client_ext"),
+         "/usr/lib/python3/dist-packages"]))
+    p = subprocess.run([PY, "-c", WRITER], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert mode_of(tmp_path / ".tracepatch") == 0o700
+    assert mode_of(traces) == 0o700
+
+
+def test_runner_outputs_are_private(tmp_path):
+    (tmp_path / "app.py").write_text("def f(x):\n    return x\nf('hunter2')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.join(os.path.dirname(TPH), "..", "..", "client_ext"),
+         "/usr/lib/python3/dist-packages"]))
+    env.pop("TRACEPATCH_SOCKET", None)
+    env["XDG_RUNTIME_DIR"] = str(tmp_path / "none")
+    p = subprocess.run([PY, "-m", "tracepatch", "run", "-o", "tree.txt", "--json", "t.json",
+                        "app.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=60, preexec_fn=lambda: os.umask(0o022))
+    assert p.returncode == 0, p.stderr
+    assert "hunter2" in (tmp_path / "tree.txt").read_text()
+    assert mode_of(tmp_path / "tree.txt") == 0o600
+    assert mode_of(tmp_path / "t.json") == 0o600
