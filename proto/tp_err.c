@@ -65,9 +65,25 @@ const char *tp_errname(int code)
         return "EIO";
     case -EAGAIN:
         return "EAGAIN";
+    case -ETIMEDOUT:
+        return "ETIMEDOUT";
+    case -ENOSPC:
+        return "ENOSPC";
+    case -ESHUTDOWN:
+        return "ESHUTDOWN";
     default:
-        return "ERROR";
+        break;
     }
+    /* Every other errno by its own name (ETIMEDOUT, ENOSPC, ESHUTDOWN...):
+     * a log reader or a client tells them apart by name, not by "ERROR". */
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    if (code < 0 && code > TP_ERR_BASE) {
+        const char *name = strerrorname_np(-code);
+        if (name)
+            return name;
+    }
+#endif
+    return "ERROR";
 }
 
 int tp_err_set(char *err, size_t errsz, int code, const char *fmt, ...)

@@ -411,3 +411,16 @@ def test_runner_outputs_are_private(tmp_path):
     assert "hunter2" in (tmp_path / "tree.txt").read_text()
     assert mode_of(tmp_path / "tree.txt") == 0o600
     assert mode_of(tmp_path / "t.json") == 0o600
+
+
+# ---- spec: errno codes are named in ERROR frames and replies -----------------
+
+
+def test_hello_timeout_error_is_named_etimedout(tmp_path):
+    d = tphd_wire.Daemon(TPHD, tmp_path, extra=["--frame-timeout", "1"]).start()
+    with d.connect(hello=False, timeout=10) as c:
+        msg = c.recv()
+    assert msg is not None and msg[0] == tphd_wire.ERROR, msg
+    assert msg[1]["code"] == -110
+    assert msg[1]["name"] == "ETIMEDOUT"
+    assert d.stop() == 0

@@ -931,6 +931,16 @@ Test(wire, error_carries_code_name_and_default_message)
     tp_buf_free(&b);
 }
 
+Test(wire, errno_codes_are_named_by_their_errno_not_error)
+{
+    cr_assert_str_eq(tp_errname(-ETIMEDOUT), "ETIMEDOUT");
+    cr_assert_str_eq(tp_errname(-ENOSPC), "ENOSPC");
+    cr_assert_str_eq(tp_errname(-ESHUTDOWN), "ESHUTDOWN");
+    cr_assert_str_eq(tp_errname(-EPIPE), "EPIPE");
+    cr_assert_str_eq(tp_errname(TP_ERR_PERM), "PERM");
+    cr_assert_str_eq(tp_errname(1), "ERROR");
+}
+
 /* ---- Interop with an independent encoder ----------------------------------- */
 
 static uint8_t *slurp(const char *name, size_t *ret_len)
