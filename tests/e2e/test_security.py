@@ -424,3 +424,68 @@ def test_hello_timeout_error_is_named_etimedout(tmp_path):
     assert msg[1]["code"] == -110
     assert msg[1]["name"] == "ETIMEDOUT"
     assert d.stop() == 0
+
+
+# ---- spec: a non-root user's status shows only their own counts --------------
+
+USER_A, USER_B = 65534, 65533
+
+
+def in_child_as(uid, fn):
+    """fn()'s JSON-able result, run in a forked child as uid."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            out = fn()
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            out, code = {"error": repr(e)}, 1
+        with os.fdopen(w, "w") as f:
+            json.dump(out, f)
+        os._exit(code)
+    os.close(w)
+    with os.fdopen(r) as f:
+        data = f.read()
+    _, st = os.waitpid(pid, 0)
+    out = json.loads(data)
+    assert os.WEXITSTATUS(st) == 0, out
+    return out
+
+
+@needs_root
+def test_status_shows_a_user_only_their_own_clients_and_events():
+    tmp = tempfile.mkdtemp(prefix="tphd-sec-status-")
+    os.chmod(tmp, 0o755)
+    d = tphd_wire.Daemon(TPHD, tmp)
+    os.makedirs(os.path.dirname(d.sock), mode=0o755)
+    d.start()
+    os.chmod(d.sock, 0o666)
+    try:
+        root_idle = [d.connect() for _ in range(3)]  # three of root's connections
+
+        def upload_then_status(trace):
+            def run():
+                with tphd_wire.Conn(d.sock) as c:
+                    tphd_wire.simple_trace(c, trace)
+                    assert c.recv()[0] == tphd_wire.ACK
+                    return c.qjson("status")
+            return run
+
+        a = in_child_as(USER_A, upload_then_status("a" * 32))
+        b = in_child_as(USER_B, upload_then_status("b" * 32))
+        with d.connect() as c:
+            root = c.qjson("status")
+        for c in root_idle:
+            c.close()
+    finally:
+        assert d.stop() == 0, d.read_log()
+        subprocess.run(["rm", "-rf", tmp])
+    assert (a["clients"], a["events_total"], a["events_per_s"], a["traces"]) == (1, 8, None, 1)
+    assert (b["clients"], b["events_total"], b["events_per_s"], b["traces"]) == (1, 8, None, 1)
+    assert (root["clients"], root["events_total"], root["traces"]) == (4, 16, 2)
+    assert root["events_per_s"] >= 0

@@ -354,6 +354,7 @@ static void complete_op(tp_server *s, tp_store_op *op)
         if (op->result == 0) {
             s->events_total += op->nrecords;
             s->rate_current += op->nrecords;
+            tp_server_count_events(s, c->peer.uid, op->nrecords);
         }
         break;
     case TP_STORE_END:

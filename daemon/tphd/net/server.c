@@ -27,6 +27,8 @@ typedef struct write_req {
     char *data;
 } write_req;
 
+static void count_conn(tp_server *s, uint32_t uid, int delta);
+
 void tp_server_vlog(const tp_server *s, const char *fmt, va_list ap)
 {
     tp_buf raw = TP_BUF_INIT, line = TP_BUF_INIT;
@@ -182,6 +184,7 @@ static void unlink_conn(tp_conn *c)
         c->in_throttle_list = false;
     }
     s->nconns--;
+    count_conn(s, c->peer.uid, -1);
     tp_server_publish(s);
 }
 
@@ -447,6 +450,7 @@ static void on_connection(uv_stream_t *listener, int status)
         s->conns->prev = c;
     s->conns = c;
     s->nconns++;
+    count_conn(s, c->peer.uid, +1);
     tp_server_publish(s);
     if (c->peer.uid == UINT32_MAX || tp_ingest_new(&c->peer, &c->ingest) < 0) {
         tp_conn_fail(c, c->peer.uid == UINT32_MAX ? TP_ERR_PERM : -ENOMEM,
@@ -523,6 +527,62 @@ void tp_server_set_trace_url(tp_server *s,
     s->trace_url_ud = ud;
 }
 
+/* uid's entry, added when missing; NULL when out of memory (the counts of
+ * a non-root status are then low). One entry per uid that ever connected:
+ * a handful, so a linear scan. Under snap_mu. */
+static tp_uid_count *uid_entry(tp_server *s, uint32_t uid)
+{
+    for (size_t i = 0; i < s->nuid_counts; i++)
+        if (s->uid_counts[i].uid == uid)
+            return &s->uid_counts[i];
+    if (s->nuid_counts == s->uid_counts_cap) {
+        size_t cap = s->uid_counts_cap ? s->uid_counts_cap * 2 : 8;
+        tp_uid_count *a = realloc(s->uid_counts, cap * sizeof(*a));
+        if (!a)
+            return NULL;
+        s->uid_counts = a;
+        s->uid_counts_cap = cap;
+    }
+    s->uid_counts[s->nuid_counts] = (tp_uid_count){.uid = uid};
+    return &s->uid_counts[s->nuid_counts++];
+}
+
+void tp_server_count_events(tp_server *s, uint32_t uid, uint64_t n)
+{
+    pthread_mutex_lock(&s->snap_mu);
+    tp_uid_count *e = uid_entry(s, uid);
+    if (e)
+        e->events += n;
+    pthread_mutex_unlock(&s->snap_mu);
+}
+
+/* A connection of uid opened (+1) or closed (-1). Loop thread. */
+static void count_conn(tp_server *s, uint32_t uid, int delta)
+{
+    pthread_mutex_lock(&s->snap_mu);
+    tp_uid_count *e = uid_entry(s, uid);
+    if (e)
+        e->conns += delta;
+    pthread_mutex_unlock(&s->snap_mu);
+}
+
+/* What "status" may tell a non-root uid: its own connections and events,
+ * not how busy other users are. Any thread. */
+static void own_counts(tp_server *s, uint32_t uid, tp_query_env *env)
+{
+    env->clients = 0;
+    env->events_total = 0;
+    pthread_mutex_lock(&s->snap_mu);
+    for (size_t i = 0; i < s->nuid_counts; i++) {
+        if (s->uid_counts[i].uid == uid) {
+            env->clients = s->uid_counts[i].conns;
+            env->events_total = s->uid_counts[i].events;
+        }
+    }
+    pthread_mutex_unlock(&s->snap_mu);
+    env->events_per_s = -1; /* the rate is kept for all users only */
+}
+
 void tp_server_query_env(tp_server *s, uint32_t uid, tp_query_env *env)
 {
     tp_server_counters c;
@@ -542,6 +602,8 @@ void tp_server_query_env(tp_server *s, uint32_t uid, tp_query_env *env)
     env->http_url = s->http_url;
     env->trace_url = s->trace_url;
     env->trace_url_ud = s->trace_url_ud;
+    if (uid != 0)
+        own_counts(s, uid, env);
 }
 
 void tp_server_counters_get(const tp_server *s, tp_server_counters *ret)
@@ -700,5 +762,6 @@ void tp_server_free(tp_server *s)
     pthread_mutex_destroy(&s->snap_mu);
     free(s->socket_path);
     free(s->http_url);
+    free(s->uid_counts);
     free(s);
 }

@@ -49,6 +49,13 @@ struct tp_conn {
     uint64_t log_suppressed; /* lines dropped since the last one written */
 };
 
+/* One uid's open connections and events committed since start. */
+typedef struct tp_uid_count {
+    uint32_t uid;
+    int64_t conns;
+    uint64_t events;
+} tp_uid_count;
+
 struct tp_server {
     uv_loop_t *loop;
     tp_store *store;
@@ -76,6 +83,10 @@ struct tp_server {
     uint64_t events_total, rate_buckets[TP_RATE_WINDOW], rate_current;
     unsigned rate_pos, rate_filled;
     uint64_t traces_acked, protocol_errors;
+    /* Per uid, for a non-root "status": written on the loop thread, read
+     * by query threads (tp_server_query_env); both under snap_mu. */
+    tp_uid_count *uid_counts;
+    size_t nuid_counts, uid_counts_cap;
     uint64_t sweeps;
     /* What other threads may read (tp_server_query_env), under snap_mu. */
     pthread_mutex_t snap_mu;
@@ -111,6 +122,8 @@ void tp_server_publish(tp_server *s);
 /** Whether the shutdown can finish, and finish it. */
 void tp_server_check_shutdown(tp_server *s);
 uint64_t tp_server_now_ms(const tp_server *s);
+/** Count n committed events for uid (a non-root "status" shows its own). */
+void tp_server_count_events(tp_server *s, uint32_t uid, uint64_t n);
 /** One "tphd: " line on stderr, escaped by tp_render_escape() (a message
  *  can quote client text; it must not end the line or drive a terminal). */
 void tp_server_log(const tp_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

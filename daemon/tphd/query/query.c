@@ -538,7 +538,8 @@ static int op_status(tp_qctx *q)
     json_object_set_new(o, "clients", json_integer(e->clients));
     json_object_set_new(o, "connections", json_integer(e->clients));
     json_object_set_new(o, "events_total", json_integer((json_int_t)e->events_total));
-    json_object_set_new(o, "events_per_s", json_real(e->events_per_s));
+    json_object_set_new(o, "events_per_s",
+                        e->events_per_s < 0 ? json_null() : json_real(e->events_per_s));
     json_object_set_new(o, "dropped", json_integer(dropped));
     json_object_set_new(o, "http", tp_qstr(e->http_url));
     return tp_qreply_json(q, o);

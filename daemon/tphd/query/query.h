@@ -24,9 +24,9 @@ typedef struct tp_query_env {
     double uptime_s;
     int64_t daemon_pid;
     const char *socket_path;
-    int64_t clients;       /* connected clients */
-    uint64_t events_total; /* events committed since start */
-    double events_per_s;   /* over the last 10 s */
+    int64_t clients;       /* connected clients (a non-root uid: its own) */
+    uint64_t events_total; /* events committed since start (a non-root uid: its own) */
+    double events_per_s;   /* over the last 10 s; < 0: not shown (non-root) */
     const char *http_url;  /* "http://127.0.0.1:PORT" or NULL */
     /** The report URL of a trace for uid, when tphd serves HTTP (else NULL):
      *  writes it into buf and returns 0, or returns a negative code. Any thread. */
