@@ -489,3 +489,45 @@ def test_status_shows_a_user_only_their_own_clients_and_events():
     assert (b["clients"], b["events_total"], b["events_per_s"], b["traces"]) == (1, 8, None, 1)
     assert (root["clients"], root["events_total"], root["traces"]) == (4, 16, 2)
     assert root["events_per_s"] >= 0
+
+
+# ---- spec: --http on any loopback address serves requests for it -------------
+
+
+@needs_http
+def test_http_on_another_loopback_address_serves_its_own_host(tmp_path):
+    d = WebDaemon(tmp_path)
+    d.http_args = ["--http", f"127.0.0.2:{d.port}"]
+    d.start()
+    try:
+        def get(host, cookie=True):
+            c = http.client.HTTPConnection("127.0.0.2", d.port, timeout=10)
+            h = {"Host": host}
+            if cookie:
+                h["Cookie"] = d.cookie
+            c.request("GET", "/api/status", headers=h)
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+            return r.status, body
+
+        deadline = time.time() + 20
+        while True:
+            try:
+                status, body = get(f"127.0.0.2:{d.port}")
+                break
+            except OSError:
+                assert time.time() < deadline, d.read_log()
+                time.sleep(0.05)
+        assert status == 200, body
+        assert json.loads(body)["http"] == f"http://127.0.0.2:{d.port}"
+        status, body = get(f"127.0.0.3:{d.port}")
+        assert status == 421
+        assert json.loads(body)["message"] == (f"this server answers to 127.0.0.2:{d.port}, "
+                                               "localhost, 127.0.0.1 and [::1] only")
+        assert get(f"127.0.0.2:{d.port + 1}")[0] == 421
+        assert get(f"evil.example:{d.port}")[0] == 421
+        assert get(f"127.0.0.2:{d.port}", cookie=False)[0] == 401
+        assert f"report UI at http://127.0.0.2:{d.port}" in d.read_log()
+    finally:
+        assert d.stop() == 0, d.read_log()

@@ -341,10 +341,23 @@ static bool method_is(h2o_iovec_t v, const char *s)
     return h2o_memis(v.base, v.len, s, strlen(s));
 }
 
+/* Host is the address we are bound to, as our URL spells it: a --http
+ * 127.0.0.2:P server is asked for "127.0.0.2:P" (any loopback address may
+ * be bound, and a literal address is no DNS name to rebind). */
+static bool host_is_bound_address(const tp_http *h, h2o_iovec_t host)
+{
+    const char *auth = strstr(h->base_url, "://");
+    if (!auth)
+        return false;
+    auth += 3;
+    size_t al = strlen(auth);
+    return host.len == al && h2o_lcstris(host.base, host.len, auth, al);
+}
+
 /* Host must name the loopback interface with our port (DNS rebinding). */
 static bool host_ok(const tp_http *h, h2o_iovec_t host)
 {
-    if (h->allow_remote)
+    if (h->allow_remote || host_is_bound_address(h, host))
         return true;
     static const char *const names[] = {"localhost", "127.0.0.1", "[::1]"};
     char port[8];
@@ -493,8 +506,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (!host_ok(h, req->input.authority)) {
-        tp_http_send_error(req, 421, "misdirected",
-                           "this server answers to localhost, 127.0.0.1 and [::1] only");
+        char msg[160];
+        snprintf(msg, sizeof(msg), "this server answers to %s, localhost, 127.0.0.1 and [::1] only",
+                 strstr(h->base_url, "://") ? strstr(h->base_url, "://") + 3 : h->base_url);
+        tp_http_send_error(req, 421, "misdirected", msg);
         return 0;
     }
     if (!method_is(req->method, "GET") && !method_is(req->method, "HEAD")) {
