@@ -69,7 +69,8 @@ static const tph_cmd commands[] = {
      "                      report), chrome (Perfetto, chrome://tracing) or folded\n"
      "                      (flamegraph.pl, speedscope); default: from OUT's extension\n"
      "                      (.csv, .html, .folded), else json\n"
-     "  -o, --output OUT    write to OUT instead of stdout\n" COMMON_HELP TARGET_NOTE},
+     "  -o, --output OUT    write to OUT (a new file is 0600); - is stdout\n" COMMON_HELP
+         TARGET_NOTE},
     {"open", tph_cmd_open, "tph open ID", "print the URL of a trace's report in tphd's web UI",
      COMMON_HELP},
     {"clean", tph_cmd_clean, "tph clean --older-than DUR | --all", "delete stored traces",
