@@ -124,8 +124,9 @@ def as_uid(uid, argv, **kw):
 
 @needs_root
 def test_tphd_refuses_the_default_dir_another_user_precreated(tmp_path):
-    # XDG_RUNTIME_DIR unset: the default is /tmp/tracepatch-<uid>. The whole
-    # scenario runs in a private /tmp so the machine's /tmp stays untouched.
+    # XDG_RUNTIME_DIR (and TRACEPATCH_SOCKET) unset: the default is
+    # /tmp/tracepatch-<uid>. The whole scenario runs in a private /tmp so the
+    # machine's /tmp stays untouched; a tphd that wrongly starts is killed.
     script = f"""
 set -e
 mount -t tmpfs tmpfs /tmp
@@ -134,13 +135,13 @@ chown {ATTACKER}:{ATTACKER} /tmp/tracepatch-{VICTIM}
 chmod 0777 /tmp/tracepatch-{VICTIM}
 mkdir -m 0700 /tmp/state && chown {VICTIM}:{VICTIM} /tmp/state
 set +e
-env -u XDG_RUNTIME_DIR XDG_STATE_HOME=/tmp/state HOME=/tmp/state \\
-    setpriv --reuid={VICTIM} --regid={VICTIM} --clear-groups {TPHD} --no-http
+env -i PATH=/usr/bin:/bin XDG_STATE_HOME=/tmp/state HOME=/tmp/state \\
+    timeout -s KILL 20 setpriv --reuid={VICTIM} --regid={VICTIM} --clear-groups {TPHD} --no-http
 echo "rc=$?"
 ls -A /tmp/tracepatch-{VICTIM}
 """
     p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=60)
     assert p.stdout.splitlines() == ["rc=1"], (p.stdout, p.stderr)
     assert p.stderr == (
         f"tphd: refusing the socket directory /tmp/tracepatch-{VICTIM} is not owned by this "
