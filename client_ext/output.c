@@ -133,16 +133,17 @@ static PyObject *buf_result(tp_buf *b, int r)
 
 PyObject *tp_out_tree(PyObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kw[] = {"style", "color",  "args", "returns", "self_time",      "source",
-                         "depth", "filter", "fold", "header",  "fold_threshold", NULL};
-    const char *style = "unicode";
+    static char *kw[] = {"style",          "color", "args",   "returns", "self_time",
+                         "source",         "depth", "filter", "fold",    "header",
+                         "fold_threshold", "units", NULL};
+    const char *style = "unicode", *units = "auto";
     int color = 0, sargs = 1, rets = 1, self_time = 0, source = 0, fold = 1, header = 1;
     int depth = -1;
     unsigned int threshold = 0;
     PyObject *filter = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$spppppiOppI:tree", kw, &style, &color, &sargs,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$spppppiOppIs:tree", kw, &style, &color, &sargs,
                                      &rets, &self_time, &source, &depth, &filter, &fold, &header,
-                                     &threshold))
+                                     &threshold, &units))
         return NULL;
     tp_render_opts o;
     tp_render_opts_init(&o);
@@ -153,6 +154,10 @@ PyObject *tp_out_tree(PyObject *self, PyObject *args, PyObject *kwds)
     else
         return PyErr_Format(PyExc_ValueError, "style must be 'unicode' or 'ascii', not %R",
                             PyTuple_Size(args) ? PyTuple_GET_ITEM(args, 0) : Py_None);
+    if (!strcmp(units, "ms"))
+        o.ms_units = true;
+    else if (strcmp(units, "auto"))
+        return PyErr_Format(PyExc_ValueError, "units must be 'auto' or 'ms', not '%s'", units);
     o.color = color;
     o.args = sargs;
     o.returns = rets;

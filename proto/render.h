@@ -23,6 +23,7 @@ typedef struct tp_render_opts {
     bool source;             /* append "  (file:line)" */
     bool header;             /* the stats header block above the tree (default true) */
     bool fold;               /* fold repeated siblings first (default true) */
+    bool ms_units;           /* tracepatch 1.0.0's fixed "0.05ms" durations, not "50.0\u00b5s" */
     uint32_t fold_threshold; /* 0 = default (2) */
     int max_depth;           /* show nodes with depth < max_depth; -1 = all */
     const char *const
@@ -88,7 +89,8 @@ int tp_render_stats_json(const tp_tree *t, const tp_stats *s, bool full, tp_buf 
  *  Times as in tp_render_stats_json(). Returns 0, -EINVAL or -ENOMEM. */
 int tp_render_diff_json(const tp_diff *d, tp_buf *out);
 
-/** Duration as tracepatch prints it: "0.05ms", "12.34ms", "1.23s". buf >= 32 bytes. */
+/** Duration with 3 significant digits in the largest unit it reaches:
+ *  "850ns", "1.23\u00b5s", "12.3ms", "123ms", "1.23s". buf >= 32 bytes. */
 const char *tp_format_duration(int64_t ns, char *buf, size_t size);
 
 /** Append s[0..n) (client-supplied text: a label, a process name, a

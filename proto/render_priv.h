@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "render.h"
 #include "tree.h"
 
 /* ANSI SGR sequences of the coloured text output. */
@@ -39,9 +40,15 @@ void tp_render_priv_name(tp_buf *b, const tp_tree *t, uint32_t func, bool ascii)
  *  rounded half up, from integers only ("0.050"). Negative values print 0. */
 void tp_render_priv_ms(tp_buf *b, int64_t ns, int decimals);
 
-/** ns as tp_format_duration() spells it ("0.05ms", "1.23s"), straight into
- *  the buffer. */
-void tp_render_priv_duration(tp_buf *b, int64_t ns);
+#define TP_DUR_MS    0x01 /* tracepatch 1.0.0's fixed "0.05ms" instead of 3 significant digits */
+#define TP_DUR_ASCII 0x02 /* "us" for the microsecond (7-bit output) */
+
+/** ns as tp_format_duration() spells it ("850ns", "1.23\u00b5s", "12.3ms",
+ *  "1.23s"), or in 1.0.0's style with TP_DUR_MS, straight into the buffer. */
+void tp_render_priv_duration(tp_buf *b, int64_t ns, unsigned how);
+
+/** The TP_DUR_* flags a text tree's options ask for. */
+unsigned tp_render_priv_dur_how(const tp_render_opts *o);
 
 /** "module.qualname" of f (just the qualname without a module) as a JSON
  *  string value: the display name every JSON output but the trace file's
@@ -62,6 +69,7 @@ void tp_render_priv_json_text(tp_json *w, const char *s, uint32_t max, bool *cut
 
 /** The stats header block with a choice of style and colour (the public
  *  tp_render_stats_header() is unicode without colour). */
-int tp_render_priv_header(const tp_tree *t, const tp_stats *s, bool ascii, bool color, tp_buf *out);
+int tp_render_priv_header(const tp_tree *t, const tp_stats *s, bool ascii, bool color, unsigned how,
+                          tp_buf *out);
 
 #endif

@@ -44,7 +44,8 @@ static uint64_t func_count(const tp_stats *s, uint32_t func)
     return 0;
 }
 
-int tp_render_priv_header(const tp_tree *t, const tp_stats *s, bool ascii, bool color, tp_buf *out)
+int tp_render_priv_header(const tp_tree *t, const tp_stats *s, bool ascii, bool color, unsigned how,
+                          tp_buf *out)
 {
     tp_buf l = TP_BUF_INIT, r = TP_BUF_INIT;
     const char *none = ascii ? "-" : "\u2014";
@@ -62,7 +63,7 @@ int tp_render_priv_header(const tp_tree *t, const tp_stats *s, bool ascii, bool 
     tp_buf_printf(&l, "Recorded:     %" PRIu64 " calls across %" PRIu32 " modules", s->calls,
                   s->modules);
     tp_buf_puts(&r, "Duration: ");
-    tp_render_priv_duration(&r, s->duration_ns);
+    tp_render_priv_duration(&r, s->duration_ns, how);
     put_columns(out, &l, &r);
 
     tp_buf_reset(&l);
@@ -77,7 +78,7 @@ int tp_render_priv_header(const tp_tree *t, const tp_stats *s, bool ascii, bool 
     if (s->slowest != TP_NONE && s->slowest < t->nnodes) {
         tp_render_priv_name(&l, t, t->nodes[s->slowest].func, ascii);
         tp_buf_puts(&l, " [");
-        tp_render_priv_duration(&l, t->nodes[s->slowest].total_ns);
+        tp_render_priv_duration(&l, t->nodes[s->slowest].total_ns, how);
         tp_buf_putc(&l, ']');
     } else {
         tp_buf_puts(&l, none);
@@ -103,7 +104,7 @@ int tp_render_stats_header(const tp_tree *t, const tp_stats *s, tp_buf *out)
 {
     if (!t || !s || !out)
         return -EINVAL;
-    return tp_render_priv_header(t, s, false, false, out);
+    return tp_render_priv_header(t, s, false, false, 0, out);
 }
 
 /* ---- tph stats ------------------------------------------------------------ */
@@ -126,7 +127,13 @@ static void put_cell_name(tp_buf *b, const char *text, size_t len, size_t width,
 static void put_cell_duration(tp_buf *b, int64_t ns)
 {
     char d[32];
-    tp_buf_printf(b, " %10s", tp_format_duration(ns, d, sizeof(d)));
+    tp_format_duration(ns, d, sizeof(d));
+    /* Right-aligned in 10 columns; "\u00b5" is two bytes, one column. */
+    size_t len = strlen(d);
+    for (size_t w = tp_render_priv_width(d, len); w < 10; w++)
+        tp_buf_putc(b, ' ');
+    tp_buf_putc(b, ' ');
+    tp_buf_append(b, d, len);
 }
 
 /* Escaped names of the rows, NUL-separated in one buffer; offsets in off. */
@@ -216,7 +223,7 @@ int tp_render_stats(const tp_tree *t, const tp_stats *s, bool color, tp_buf *out
 {
     if (!t || !s || !out)
         return -EINVAL;
-    int r = tp_render_priv_header(t, s, false, color, out);
+    int r = tp_render_priv_header(t, s, false, color, 0, out);
     if (r)
         return r;
     if (!s->calls) {
@@ -255,16 +262,16 @@ static void put_diff_entry(tp_buf *b, const tp_diff_entry *e, bool color)
     if (k == TP_DIFF_REMOVED || k == TP_DIFF_ADDED) {
         bool a = k == TP_DIFF_REMOVED;
         tp_buf_printf(b, "[\u00d7%" PRIu64 ", ", a ? e->count_a : e->count_b);
-        tp_render_priv_duration(b, a ? e->total_a_ns : e->total_b_ns);
+        tp_render_priv_duration(b, a ? e->total_a_ns : e->total_b_ns, 0);
         tp_buf_putc(b, ']');
     } else {
         if (e->count_a != e->count_b)
             tp_buf_printf(b, "calls \u00d7%" PRIu64 " -> \u00d7%" PRIu64 ", ", e->count_a,
                           e->count_b);
         tp_buf_puts(b, "time ");
-        tp_render_priv_duration(b, e->total_a_ns);
+        tp_render_priv_duration(b, e->total_a_ns, 0);
         tp_buf_puts(b, " -> ");
-        tp_render_priv_duration(b, e->total_b_ns);
+        tp_render_priv_duration(b, e->total_b_ns, 0);
         put_change_pct(b, (double)e->total_a_ns, (double)e->total_b_ns);
     }
     if (color && k)
@@ -302,9 +309,9 @@ int tp_render_diff(const tp_diff *d, bool color, tp_buf *out)
     tp_buf_printf(out, "Calls:     %" PRIu64 " -> %" PRIu64 " (%+" PRId64 ")\n", d->calls_a,
                   d->calls_b, dc);
     tp_buf_puts(out, "Duration:  ");
-    tp_render_priv_duration(out, d->duration_a_ns);
+    tp_render_priv_duration(out, d->duration_a_ns, 0);
     tp_buf_puts(out, " -> ");
-    tp_render_priv_duration(out, d->duration_b_ns);
+    tp_render_priv_duration(out, d->duration_b_ns, 0);
     put_change_pct(out, (double)d->duration_a_ns, (double)d->duration_b_ns);
     tp_buf_putc(out, '\n');
     if (!d->n && !d->nfuncs_added && !d->nfuncs_removed) {

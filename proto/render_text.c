@@ -163,21 +163,48 @@ void tp_render_priv_ms(tp_buf *b, int64_t ns, int decimals)
     tp_json_put_fixed(b, v / scale, v % scale, decimals >= 6 ? 6 : decimals);
 }
 
-const char *tp_format_duration(int64_t ns, char *buf, size_t size)
+/* 3 significant digits in the largest unit the value reaches: "850ns",
+ * "1.23\u00b5s", "12.3ms", "123ms", "1.23s", "1234s". A value that rounds up
+ * to 1000 of a unit moves to the next one ("999.6\u00b5s" is "1.00ms").
+ * TP_DUR_MS gives tracepatch 1.0.0's fixed hundredths of a millisecond
+ * instead ("0.05ms", switching to "1.23s" at 1000 ms); TP_DUR_ASCII spells
+ * the microsecond "us". Integers only. Returns the length written (buf >= 24). */
+static int fmt_duration(char *buf, size_t size, int64_t ns, unsigned how)
 {
-    if (!buf || !size)
-        return buf;
     if (ns < 0)
         ns = 0;
-    /* Hundredths of a millisecond, rounded half up; switch to seconds when
-     * the rounded value reaches 1000.00ms so "1000.00ms" never appears. */
-    int64_t cms = ns / 10000 + (ns % 10000 >= 5000);
-    if (cms < 100000) {
-        snprintf(buf, size, "%" PRId64 ".%02" PRId64 "ms", cms / 100, cms % 100);
-    } else {
+    if (how & TP_DUR_MS) {
+        int64_t cms = ns / 10000 + (ns % 10000 >= 5000);
+        if (cms < 100000)
+            return snprintf(buf, size, "%" PRId64 ".%02" PRId64 "ms", cms / 100, cms % 100);
         int64_t cs = ns / 10000000 + (ns % 10000000 >= 5000000);
-        snprintf(buf, size, "%" PRId64 ".%02" PRId64 "s", cs / 100, cs % 100);
+        return snprintf(buf, size, "%" PRId64 ".%02" PRId64 "s", cs / 100, cs % 100);
     }
+    if (ns < 1000)
+        return snprintf(buf, size, "%" PRId64 "ns", ns);
+    static const int64_t units[] = {1000, 1000000, 1000000000};
+    const char *names[] = {(how & TP_DUR_ASCII) ? "us" : "\u00b5s", "ms", "s"};
+    /* The most decimals (2, 1, 0) that keep the rounded value under 1000,
+     * that is 3 significant digits, in the smallest unit where one fits. */
+    for (int u = 0; u < 3; u++) {
+        for (int dec = 2; dec >= 0; dec--) {
+            int64_t p = dec == 2 ? 100 : dec == 1 ? 10 : 1;
+            int64_t step = units[u] / p;
+            int64_t v = ns / step + (ns % step >= step / 2 && step > 1);
+            if (v >= 1000 && !(u == 2 && dec == 0))
+                continue;
+            if (!dec)
+                return snprintf(buf, size, "%" PRId64 "%s", v, names[u]);
+            return snprintf(buf, size, "%" PRId64 ".%0*" PRId64 "%s", v / p, dec, v % p, names[u]);
+        }
+    }
+    return 0; /* not reached: seconds take any value */
+}
+
+const char *tp_format_duration(int64_t ns, char *buf, size_t size)
+{
+    if (buf && size)
+        fmt_duration(buf, size, ns, 0);
     return buf;
 }
 
@@ -193,19 +220,11 @@ void tp_render_opts_init(tp_render_opts *o)
     };
 }
 
-void tp_render_priv_duration(tp_buf *b, int64_t ns)
+void tp_render_priv_duration(tp_buf *b, int64_t ns, unsigned how)
 {
-    if (ns < 0)
-        ns = 0;
-    int64_t cms = ns / 10000 + (ns % 10000 >= 5000);
-    if (cms < 100000) {
-        tp_json_put_fixed(b, cms / 100, cms % 100, 2);
-        tp_buf_append(b, "ms", 2);
-    } else {
-        int64_t cs = ns / 10000000 + (ns % 10000000 >= 5000000);
-        tp_json_put_fixed(b, cs / 100, cs % 100, 2);
-        tp_buf_putc(b, 's');
-    }
+    char d[32];
+    int n = fmt_duration(d, sizeof(d), ns, how);
+    tp_buf_append(b, d, (size_t)n);
 }
 
 static const char *duration_sgr(int64_t ns)
@@ -389,33 +408,55 @@ static void put_markers(tp_buf *b, const tp_node *n, bool ascii)
         put_str(b, n->exc_type, ascii);
         tp_buf_putc(b, ')');
     }
-    if ((n->flags & TP_NODE_GEN) && n->suspends)
+    /* A single generator says it in its time bracket (put_timing). */
+    if ((n->flags & TP_NODE_GEN) && n->suspends && (n->flags & TP_NODE_FOLDED))
         tp_buf_printf(b, "  (resumed %" PRIu32 "%s)", n->suspends, ascii ? "x" : "\u00d7");
+    if (n->flags & TP_NODE_SPAWNED)
+        tp_buf_puts(b, "  (task)");
     if (n->flags & TP_NODE_FOLDED)
         tp_buf_printf(b, "  [%s%" PRIu32 "]", ascii ? "x" : "\u00d7", n->count);
 }
 
+unsigned tp_render_priv_dur_how(const tp_render_opts *o)
+{
+    return (o->ms_units ? TP_DUR_MS : 0) | (o->style == TP_STYLE_ASCII ? TP_DUR_ASCII : 0);
+}
+
+/* "[1.23ms]", "[1.23ms / self: 0.10ms]"; a generator or coroutine that
+ * suspended: "[0.21ms active, 80.1ms span, resumed 4×]" (its time is what it
+ * ran, the span is first resume to end); a folded group: "[5.00ms total, avg
+ * ..., min ..., max ...]". */
 static void put_timing(tp_buf *b, const tp_node *n, const tp_render_opts *o)
 {
     bool folded = (n->flags & TP_NODE_FOLDED) != 0;
+    bool gen = !folded && (n->flags & TP_NODE_GEN) && n->suspends;
+    unsigned how = tp_render_priv_dur_how(o);
     tp_buf_puts(b, "  ");
     if (o->color)
         tp_buf_puts(b, duration_sgr(n->total_ns));
     tp_buf_putc(b, '[');
-    tp_render_priv_duration(b, n->total_ns);
+    tp_render_priv_duration(b, n->total_ns, how);
     if (folded)
         tp_buf_puts(b, " total");
+    if (gen)
+        tp_buf_puts(b, " active");
     if (o->self_time) {
         tp_buf_puts(b, " / self: ");
-        tp_render_priv_duration(b, n->self_ns);
+        tp_render_priv_duration(b, n->self_ns, how);
+    }
+    if (gen) {
+        tp_buf_puts(b, ", ");
+        tp_render_priv_duration(b, n->end_ns - n->start_ns, how);
+        tp_buf_printf(b, " span, resumed %" PRIu32 "%s", n->suspends,
+                      o->style == TP_STYLE_ASCII ? "x" : "\u00d7");
     }
     if (folded) {
         tp_buf_puts(b, ", avg ");
-        tp_render_priv_duration(b, n->count ? n->total_ns / n->count : 0);
+        tp_render_priv_duration(b, n->count ? n->total_ns / n->count : 0, how);
         tp_buf_puts(b, ", min ");
-        tp_render_priv_duration(b, n->min_ns);
+        tp_render_priv_duration(b, n->min_ns, how);
         tp_buf_puts(b, ", max ");
-        tp_render_priv_duration(b, n->max_ns);
+        tp_render_priv_duration(b, n->max_ns, how);
     }
     if (n->flags & TP_NODE_OPEN)
         tp_buf_puts(b, ", unfinished");
@@ -545,7 +586,7 @@ int tp_render_text(const tp_tree *t, const tp_render_opts *opts, tp_buf *out)
     if (o->header) {
         r = tp_tree_stats(t, &st);
         if (!r)
-            r = tp_render_priv_header(t, st, ascii, o->color, out);
+            r = tp_render_priv_header(t, st, ascii, o->color, tp_render_priv_dur_how(o), out);
         if (r)
             goto cleanup;
         tp_buf_putc(out, '\n');

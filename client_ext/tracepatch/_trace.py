@@ -423,7 +423,7 @@ class trace:
              args: bool = True, returns: bool = True, self_time: bool = False,
              source: bool = False, depth: int | None = None,
              filter: str | Iterable[str] | None = None, fold: bool = True,
-             header: bool = True, fold_threshold: int = 0) -> str:
+             header: bool = True, fold_threshold: int = 0, units: str = "auto") -> str:
         """The call tree as text.
 
         style: "unicode" (default, or the config file's tree_style), "ascii"
@@ -435,13 +435,15 @@ class trace:
         depth: show this many levels (None = all). filter: glob pattern(s)
         on "module.function" or module; "!pattern" hides matches. fold:
         fold repeated sibling calls into one "[xN]" line. header: the
-        statistics block above the tree.
+        statistics block above the tree. units: "auto" (850ns, 1.23µs,
+        12.3ms, 1.23s: 3 significant digits) or "ms" (tracepatch 1.0.0's
+        fixed "0.01ms").
         """
         return quiet(self._tree, style, color, args, returns, self_time, source, depth,
-                     filter, fold, header, fold_threshold)
+                     filter, fold, header, fold_threshold, units)
 
     def _tree(self, style, color, args, returns, self_time, source, depth, filter, fold,
-              header, fold_threshold) -> str:
+              header, fold_threshold, units="auto") -> str:
         session = self._done_session()
         settings = self._settings or {}
         if style is None:
@@ -465,7 +467,7 @@ class trace:
         text = session.tree(style=style, color=bool(color), args=args, returns=returns,
                             self_time=self_time, source=source, depth=depth,
                             filter=filter, fold=fold, header=header,
-                            fold_threshold=fold_threshold)
+                            fold_threshold=fold_threshold, units=units)
         # Like tracepatch 1.0.0: no final newline, so print(t.tree()) adds none.
         return text[:-1] if text.endswith("\n") else text
 

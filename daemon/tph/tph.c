@@ -33,7 +33,9 @@ static int cmd_help(tph_ctx *ctx, int argc, char **argv);
     "                      against module.qualname and the module; repeatable\n"                   \
     "  --depth N           show N levels (roots are level 1)\n"                                    \
     "  --no-fold           show repeated calls one by one instead of [xN]\n"                       \
-    "  --no-stats          leave out the statistics header\n"
+    "  --no-stats          leave out the statistics header\n"                                      \
+    "  --units UNITS       auto (the default: 850ns, 1.23\u00b5s, 12.3ms, 1.23s) or ms\n"          \
+    "                      (tracepatch 1.0.0's fixed 0.01ms)\n"
 
 #define COMMON_HELP                                                                                \
     "  --json              machine-readable output\n"                                              \

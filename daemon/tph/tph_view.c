@@ -139,6 +139,7 @@ enum {
     TREE_DEPTH,
     TREE_NO_FOLD,
     TREE_NO_STATS,
+    TREE_UNITS,
 };
 
 typedef struct tree_opts {
@@ -192,6 +193,14 @@ static int tree_opt(tph_ctx *ctx, int c, tree_opts *o)
     case TREE_NO_STATS:
         o->r.header = false;
         break;
+    case TREE_UNITS:
+        if (strcmp(optarg, "auto") == 0)
+            o->r.ms_units = false;
+        else if (strcmp(optarg, "ms") == 0)
+            o->r.ms_units = true;
+        else
+            return tph_usage(ctx->cmd, "invalid --units '%s' (auto or ms)", optarg);
+        break;
     }
     return TPH_NEXT;
 }
@@ -212,6 +221,7 @@ static int parse_tree(tph_ctx *ctx, int argc, char **argv, tree_opts *o)
         {"depth", required_argument, NULL, TREE_DEPTH},
         {"no-fold", no_argument, NULL, TREE_NO_FOLD},
         {"no-stats", no_argument, NULL, TREE_NO_STATS},
+        {"units", required_argument, NULL, TREE_UNITS},
         {NULL, 0, NULL, 0},
     };
     int c, r;
@@ -235,10 +245,11 @@ static json_t *tree_args(const char *id, const tree_opts *o, bool json)
 
     for (size_t i = 0; f && i < o->nfilters; i++)
         json_array_append_new(f, json_string(o->filters[i]));
-    opts = json_pack("{s:s, s:b, s:b, s:b, s:b, s:b, s:o, s:b}", "style",
+    opts = json_pack("{s:s, s:b, s:b, s:b, s:b, s:b, s:o, s:b, s:s}", "style",
                      o->r.style == TP_STYLE_ASCII ? "ascii" : "unicode", "color", o->r.color,
                      "args", o->r.args, "returns", o->r.returns, "self_time", o->r.self_time,
-                     "source", o->r.source, "filter", f, "header", o->r.header);
+                     "source", o->r.source, "filter", f, "header", o->r.header, "units",
+                     o->r.ms_units ? "ms" : "auto");
     return json_pack("{s:s, s:s, s:b, s:i, s:o}", "id", id, "format", json ? "json" : "text",
                      "folded", o->r.fold, "depth", o->r.max_depth, "opts", opts);
 }

@@ -133,16 +133,16 @@ def test_tree_text_folded_raw_subtree_and_depth(tphd):
         assert (ok, ct) == (True, "text/plain; charset=utf-8")
         assert body.decode() == (
             "└── app.main() -> 'done'  [8.00ms]\n"
-            "    └── app.helper(...)  [×3]  [1.50ms total, avg 0.50ms, min 0.50ms, max 0.50ms]\n")
+            "    └── app.helper(...)  [×3]  [1.50ms total, avg 500µs, min 500µs, max 500µs]\n")
         ok, ct, body = c.query("tree", {"id": T1, "folded": False, "header": False,
                                         "style": "ascii"})
         assert body.decode() == (
             "`-- app.main() -> 'done'  [8.00ms]\n"
-            "    |-- app.helper(x=0) -> 0  [0.50ms]\n"
-            "    |-- app.helper(x=1) -> 2  [0.50ms]\n"
-            "    `-- app.helper(x=2) -> 4  [0.50ms]\n")
+            "    |-- app.helper(x=0) -> 0  [500us]\n"
+            "    |-- app.helper(x=1) -> 2  [500us]\n"
+            "    `-- app.helper(x=2) -> 4  [500us]\n")
         ok, ct, body = c.query("tree", {"id": T1, "node": 2, "header": False})
-        assert body.decode() == "└── app.helper(x=1) -> 2  [0.50ms]\n"
+        assert body.decode() == "└── app.helper(x=1) -> 2  [500µs]\n"
         ok, ct, body = c.query("tree", {"id": T1, "depth": 1, "header": False})
         assert body.decode() == ("└── app.main() -> 'done'  [8.00ms]\n"
                                  "    └── [3 nested calls...]\n")
@@ -278,10 +278,10 @@ def test_disconnect_truncates(tphd):
         ok, ct, body = q.query("tree", {"id": T1, "header": False, "folded": False})
         assert body.decode() == (
             "├── app.main() -> 'done'  [8.00ms]\n"
-            "│   ├── app.helper(x=0) -> 0  [0.50ms]\n"
-            "│   ├── app.helper(x=1) -> 2  [0.50ms]\n"
-            "│   └── app.helper(x=2) -> 4  [0.50ms]\n"
-            "└── app.main(late)  [0.00ms, unfinished]\n"
+            "│   ├── app.helper(x=0) -> 0  [500µs]\n"
+            "│   ├── app.helper(x=1) -> 2  [500µs]\n"
+            "│   └── app.helper(x=2) -> 4  [500µs]\n"
+            "└── app.main(late)  [0ns, unfinished]\n"
             "(trace limited: disconnected; 5 calls recorded)\n")
 
 

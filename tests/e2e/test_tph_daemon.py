@@ -121,7 +121,7 @@ def test_logs_table_of_imports(env, files):
         [files["small_b"][:8], "2026-02-12", "14:35:00", "5.00ms", "5", "debug-request",
          "imported"],
         [files["loop"][:8], "2026-02-12", "14:31:00", "2.00ms", "6", "batch-job", "imported"],
-        [files["small"][:8], "2026-02-12", "14:30:22", "0.05ms", "3", "debug-request",
+        [files["small"][:8], "2026-02-12", "14:30:22", "50.0µs", "3", "debug-request",
          "imported"],
     ] and rows[1][-1] == "LIMITED"
     assert rows[0][-1] != "LIMITED" and rows[2][-1] != "LIMITED"

@@ -38,9 +38,9 @@ S4 = dict(S1, trace_id="0123456789abcdef0123456789abcdef", label="live",
 
 TABLE = """\
 ID        START                DURATION  CALLS  LABEL                                     PROCESS         FLAGS
-3f2a9c1b  2026-02-12 14:30:22  0.05ms        3  debug-request                             4242 server.py
+3f2a9c1b  2026-02-12 14:30:22  50.0µs        3  debug-request                             4242 server.py
 9b1c0de2  2026-02-12 14:31:00  2.50s     10000  -                                         77              LIMITED DROPPED
-aaaabbbb  2026-02-12 14:31:40  12.34ms     120  xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...  9 -c            TRUNCATED
+aaaabbbb  2026-02-12 14:31:40  12.3ms      120  xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...  9 -c            TRUNCATED
 01234567  2026-02-12 14:33:20  1.00ms        7  live                                      1 python3       OPEN
 """
 
@@ -91,7 +91,7 @@ def test_logs_accepts_object_form_with_total(tmp_path, env):
     assert r.returncode == 0
     assert r.stdout == (
         "ID        START                DURATION  CALLS  LABEL          PROCESS         FLAGS\n"
-        "3f2a9c1b  2026-02-12 14:30:22  0.05ms        3  debug-request  4242 server.py  TRUNCATED\n"
+        "3f2a9c1b  2026-02-12 14:30:22  50.0µs        3  debug-request  4242 server.py  TRUNCATED\n"
         "showing 11-11 of 30 traces; --offset 11 for older ones\n")
 
 
@@ -182,7 +182,7 @@ def test_reply_with_wrong_id_is_an_error(tmp_path, env):
 
 
 OPTS = {"style": "unicode", "color": False, "args": True, "returns": True, "self_time": False,
-        "source": False, "filter": [], "header": True}
+        "source": False, "filter": [], "header": True, "units": "auto"}
 TREE_DEFAULTS = {"id": "3f2a", "format": "text", "folded": True, "depth": -1, "opts": OPTS}
 
 

@@ -33,9 +33,9 @@ Slowest:      __main__.handle_request [0.05ms]| Most called: __main__.handle_req
 
 LOOP_BODY = """\
 └── app.main() !! ValueError: bad value  [2.00ms]
-    ├── app.transform(...)  [×3]  [0.60ms total, avg 0.20ms, min 0.10ms, max 0.30ms]
-    └── app.rules.Checker.check(self=<Checker>, value=6) !! ValueError: bad value  [0.50ms]
-        └── logging.log(msg='checking') -> None  [0.10ms]
+    ├── app.transform(...)  [×3]  [600\u00b5s total, avg 200\u00b5s, min 100\u00b5s, max 300\u00b5s]
+    └── app.rules.Checker.check(self=<Checker>, value=6) !! ValueError: bad value  [500\u00b5s]
+        └── logging.log(msg='checking') -> None  [100\u00b5s]
 (trace limited: max_calls; 6 calls recorded)
 """
 
@@ -54,11 +54,25 @@ def ok(r):
 
 
 def test_tree_file_is_tracepatch_output(env):
-    assert ok(tph("tree", SMALL, env=env)) == SMALL_TREE
+    # With --units ms, tracepatch 1.0.0's look byte for byte.
+    assert ok(tph("tree", SMALL, "--units", "ms", env=env)) == SMALL_TREE
+
+
+def test_tree_durations_have_three_significant_digits_by_default(env):
+    out = ok(tph("tree", SMALL, env=env))
+    assert "| Duration: 50.0\u00b5s" in out
+    assert "-> True  [10.0\u00b5s]\n" in out
+    assert out.replace("50.0\u00b5s", "0.05ms").replace("10.0\u00b5s", "0.01ms") == SMALL_TREE
+
+
+def test_tree_units_must_be_auto_or_ms(env):
+    r = tph("tree", SMALL, "--units", "us", env=env)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert "invalid --units 'us' (auto or ms)" in r.stderr
 
 
 def test_tree_reads_stdin(env):
-    assert ok(tph("tree", "-", env=env, input=SMALL.read_text())) == SMALL_TREE
+    assert ok(tph("tree", "-", "--units", "ms", env=env, input=SMALL.read_text())) == SMALL_TREE
 
 
 def test_tree_ascii_self_time_source(env):
@@ -66,10 +80,10 @@ def test_tree_ascii_self_time_source(env):
                  env=env))
     assert out == (
         "`-- __main__.handle_request(uid=42) -> {'id': 42, 'name': 'Alice'}  "
-        "[0.05ms / self: 0.03ms]  (app.py:10)\n"
+        "[50.0us / self: 30.0us]  (app.py:10)\n"
         "    |-- __main__.load_user(uid=42) -> {'id': 42, 'name': 'Alice'}  "
-        "[0.01ms / self: 0.01ms]  (app.py:3)\n"
-        "    `-- __main__.validate(user={'id': 42, ...}) -> True  [0.01ms / self: 0.01ms]  "
+        "[10.0us / self: 10.0us]  (app.py:3)\n"
+        "    `-- __main__.validate(user={'id': 42, ...}) -> True  [10.0us / self: 10.0us]  "
         "(app.py:6)\n")
 
 
@@ -83,20 +97,20 @@ def test_tree_folds_and_shows_exceptions(env):
 def test_tree_no_fold_no_args(env):
     assert ok(tph("tree", LOOP, "--no-stats", "--no-fold", "--no-args", env=env)) == """\
 └── app.main() !! ValueError: bad value  [2.00ms]
-    ├── app.transform() -> 2  [0.10ms]
-    ├── app.transform() -> 4  [0.20ms]
-    ├── app.transform() -> 6  [0.30ms]
-    └── app.rules.Checker.check() !! ValueError: bad value  [0.50ms]
-        └── logging.log() -> None  [0.10ms]
+    ├── app.transform() -> 2  [100\u00b5s]
+    ├── app.transform() -> 4  [200\u00b5s]
+    ├── app.transform() -> 6  [300\u00b5s]
+    └── app.rules.Checker.check() !! ValueError: bad value  [500\u00b5s]
+        └── logging.log() -> None  [100\u00b5s]
 (trace limited: max_calls; 6 calls recorded)
 """
 
 
 def test_tree_no_return(env):
     out = ok(tph("tree", SMALL, "--no-stats", "--no-return", env=env))
-    assert out == ("└── __main__.handle_request(uid=42)  [0.05ms]\n"
-                   "    ├── __main__.load_user(uid=42)  [0.01ms]\n"
-                   "    └── __main__.validate(user={'id': 42, ...})  [0.01ms]\n")
+    assert out == ("└── __main__.handle_request(uid=42)  [50.0\u00b5s]\n"
+                   "    ├── __main__.load_user(uid=42)  [10.0\u00b5s]\n"
+                   "    └── __main__.validate(user={'id': 42, ...})  [10.0\u00b5s]\n")
 
 
 def test_tree_filters(env):
@@ -104,7 +118,7 @@ def test_tree_filters(env):
                  env=env))
     assert out == """\
 └── app.main() !! ValueError: bad value  [2.00ms]
-    └── app.transform(...)  [×3]  [0.60ms total, avg 0.20ms, min 0.10ms, max 0.30ms]
+    └── app.transform(...)  [×3]  [600\u00b5s total, avg 200\u00b5s, min 100\u00b5s, max 300\u00b5s]
 (trace limited: max_calls; 6 calls recorded)
 """
 
@@ -156,7 +170,7 @@ def run_on_tty(args, env):
 def test_tree_color_auto_on_a_terminal(env):
     colored = ok(tph("tree", SMALL, "--color", env=env))
     assert run_on_tty(["tree", SMALL, "--color=auto"], env) == colored
-    assert run_on_tty(["tree", SMALL], env) == SMALL_TREE  # never by default, even on a TTY
+    assert run_on_tty(["tree", SMALL, "--units", "ms"], env) == SMALL_TREE  # never by default, even on a TTY
 
 
 def test_tree_json_is_the_trace_document(env):
@@ -197,16 +211,16 @@ def test_stats_file(env):
     assert out.endswith("""
 Functions by total time (4):
   function                  calls      total       self        min        max        avg
-  app.main                      1     2.00ms     0.90ms     2.00ms     2.00ms     2.00ms
-  app.transform                 3     0.60ms     0.60ms     0.10ms     0.30ms     0.20ms
-  app.rules.Checker.check       1     0.50ms     0.40ms     0.50ms     0.50ms     0.50ms
-  logging.log                   1     0.10ms     0.10ms     0.10ms     0.10ms     0.10ms
+  app.main                      1     2.00ms      900µs     2.00ms     2.00ms     2.00ms
+  app.transform                 3      600µs      600µs      100µs      300µs      200µs
+  app.rules.Checker.check       1      500µs      400µs      500µs      500µs      500µs
+  logging.log                   1      100µs      100µs      100µs      100µs      100µs
 
 Modules by calls (3):
   module      calls  functions       self   share
   app             4          2     1.50ms     67%
-  app.rules       1          1     0.40ms     17%
-  logging         1          1     0.10ms     17%
+  app.rules       1          1      400µs     17%
+  logging         1          1      100µs     17%
 """)
     assert out.startswith("Trace: batch-job\n" + RULE + "\n")
 
@@ -230,16 +244,16 @@ def test_stats_json(env):
 
 DIFF = """\
 Calls:     3 -> 5 (+2)
-Duration:  0.05ms -> 5.00ms (+9900%)
+Duration:  50.0µs -> 5.00ms (+9900%)
 
 Functions added (1):
   + __main__.audit
 
 Call paths (4):
-  + __main__.handle_request > __main__.load_user > __main__.audit  [×1, 0.10ms]
-  ~ __main__.handle_request > __main__.validate  calls ×1 -> ×2, time 0.01ms -> 0.20ms (+1900%)
-  ~ __main__.handle_request  time 0.05ms -> 5.00ms (+9900%)
-  ~ __main__.handle_request > __main__.load_user  time 0.01ms -> 4.00ms (+39900%)
+  + __main__.handle_request > __main__.load_user > __main__.audit  [×1, 100µs]
+  ~ __main__.handle_request > __main__.validate  calls ×1 -> ×2, time 10.0µs -> 200µs (+1900%)
+  ~ __main__.handle_request  time 50.0µs -> 5.00ms (+9900%)
+  ~ __main__.handle_request > __main__.load_user  time 10.0µs -> 4.00ms (+39900%)
 
 Summary: 4 call paths differ: 0 removed, 1 added, 1 in call count, 2 in time
 """
@@ -390,7 +404,7 @@ def test_directory_is_not_a_trace(env, tmp_path):
 def test_existing_path_without_json_suffix_is_a_file(env, tmp_path):
     f = tmp_path / "trace.txt"
     f.write_text(SMALL.read_text())
-    assert ok(tph("tree", f, env=env)) == SMALL_TREE
+    assert ok(tph("tree", f, "--units", "ms", env=env)) == SMALL_TREE
 
 
 def test_empty_file(env, tmp_path):

@@ -97,7 +97,7 @@ def test_tasks_hang_under_the_call_that_created_them():
     # asyncio.run, the event loop and its callbacks are hidden; the tasks'
     # coroutines are children of the coroutine that created them.
     assert "gather_three() -> [2, 4, 6]\n  fetch(i=1) -> 2\n  fetch(i=2) -> 4\n  fetch(i=3) -> 6" in text
-    names = {n["name"] for n in walk(json.loads(t.to_json())["trace"])}
+    names = {n["qualname"].rpartition(".")[2] for n in walk(json.loads(t.to_json())["trace"])}
     assert not names & {"_run", "_run_once", "call_soon"}
 
 
@@ -115,5 +115,5 @@ def test_tasks_of_a_trace_opened_inside_a_coroutine_are_not_separate_roots():
 def test_show_asyncio_records_the_event_loop():
     with trace(daemon="off", show_asyncio=True) as t:
         asyncio.run(gather_three())
-    names = {n["name"] for n in walk(json.loads(t.to_json())["trace"])}
+    names = {n["qualname"].rpartition(".")[2] for n in walk(json.loads(t.to_json())["trace"])}
     assert {"_run", "_run_once", "call_soon"} <= names

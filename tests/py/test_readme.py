@@ -148,7 +148,7 @@ def test_decorator_usage_and_static_method_note():
             └── __main__.process_data() -> 1  [T]
         └── __main__.background_job() -> 'done'  [T]
             └── __main__.fetch_data() -> 2  [T]
-        └── __main__.data_generator() -> None  (resumed 3×)  [T]
+        └── __main__.data_generator() -> None  [T active, T span, resumed 3×]
             └── __main__.process_item(...)  [×3]  [T total, avg T, min T, max T]
         └── __main__.{qualname("MyClass.my_static_method")}() -> None  [T]""")
     labels = sorted(p.name.split("_2")[0] for p in Path(".tracepatch/traces").glob("*.json"))

@@ -44,6 +44,7 @@ static char *tree_text(const tp_tree *t, bool header)
     tp_render_opts o;
     tp_render_opts_init(&o);
     o.header = header;
+    o.ms_units = true; /* 1.0.0 files, read as 1.0.0 prints them */
     tp_buf b = TP_BUF_INIT;
     cr_assert_eq(tp_render_text(t, &o, &b), 0);
     return tp_buf_steal(&b, NULL);
@@ -201,7 +202,7 @@ Test(load, threads_and_open_calls)
     char *s = tree_text(t, false);
     cr_assert_str_eq(s, "├── m.a()  [10.00ms]\n"
                         "├── m.b()  [45.00ms, unfinished]\n"
-                        "│   └── m.g()  (resumed 3×)  [44.00ms, unfinished]\n"
+                        "│   └── m.g()  [44.00ms active, 44.00ms span, resumed 3×, unfinished]\n"
                         "└── m.c()  [10.00ms]\n");
     cr_assert_eq(t->nodes[1].thread, 2);
     cr_assert_eq(t->nodes[3].thread, 1);

@@ -35,16 +35,34 @@ static void check_golden(const tp_tree *t, const tp_render_opts *o, const char *
 
 /* ---- Durations ------------------------------------------------------------ */
 
-Test(render, format_duration_rounds_to_hundredths)
+/* Three significant digits in the largest unit reached, each boundary on
+ * both sides (a value that rounds up to 1000 of a unit takes the next). */
+Test(render, format_duration_has_three_significant_digits)
 {
     static const struct {
         int64_t ns;
         const char *want;
     } cases[] = {
-        {0, "0.00ms"},           {4999, "0.00ms"},     {5000, "0.01ms"},
-        {50000, "0.05ms"},       {1234567, "1.23ms"},  {1235000, "1.24ms"},
-        {999994999, "999.99ms"}, {999995000, "1.00s"}, {1234567890, "1.23s"},
-        {61000000000, "61.00s"}, {-5, "0.00ms"},
+        {-5, "0ns"},
+        {0, "0ns"},
+        {999, "999ns"},
+        {1000, "1.00\u00b5s"},
+        {1234, "1.23\u00b5s"},
+        {1235, "1.24\u00b5s"},
+        {9994, "9.99\u00b5s"},
+        {9995, "10.0\u00b5s"},
+        {99949, "99.9\u00b5s"},
+        {99950, "100\u00b5s"},
+        {999499, "999\u00b5s"},
+        {999500, "1.00ms"},
+        {1234567, "1.23ms"},
+        {12345678, "12.3ms"},
+        {123456789, "123ms"},
+        {999499999, "999ms"},
+        {999500000, "1.00s"},
+        {1234567890, "1.23s"},
+        {61000000000, "61.0s"},
+        {1234000000000, "1234s"},
     };
     char buf[32];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
@@ -52,11 +70,43 @@ Test(render, format_duration_rounds_to_hundredths)
                          "ns=%lld", (long long)cases[i].ns);
 }
 
+/* tracepatch 1.0.0's look (ms_units): hundredths of a millisecond, seconds
+ * from 1000 ms; in ascii the microsecond is "us". */
+Test(render, ms_units_and_ascii_microseconds)
+{
+    tp_tree *t;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "m", "f", "", 0), 0);
+    static const int64_t ends[] = {4999, 5000, 999994999, 999995000};
+    int64_t at = 0;
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq(tp_tree_call(t, 0, (uint64_t)at, false, NULL, 0), 0);
+        cr_assert_eq(tp_tree_return(t, (uint64_t)(at + ends[i]), NULL, 0), 0);
+        at += ends[i] + 1000000000;
+    }
+    cr_assert_eq(tp_tree_finish(t, (uint64_t)at), 0);
+    tp_render_opts o;
+    tp_render_opts_init(&o);
+    o.header = false;
+    o.fold = false;
+    o.ms_units = true;
+    check_text(t, &o,
+               "\u251c\u2500\u2500 m.f()  [0.00ms]\n\u251c\u2500\u2500 m.f()  [0.01ms]\n"
+               "\u251c\u2500\u2500 m.f()  [999.99ms]\n\u2514\u2500\u2500 m.f()  [1.00s]\n");
+    o.ms_units = false;
+    o.style = TP_STYLE_ASCII;
+    check_text(
+        t, &o,
+        "|-- m.f()  [5.00us]\n|-- m.f()  [5.00us]\n|-- m.f()  [1.00s]\n`-- m.f()  [1.00s]\n");
+    tp_tree_free(t);
+}
+
 Test(render, opts_init_gives_tracepatch_defaults)
 {
     tp_render_opts o;
     memset(&o, 0xff, sizeof(o));
     tp_render_opts_init(&o);
+    o.ms_units = true; /* tracepatch 1.0.0's look */
     cr_assert_eq(o.style, TP_STYLE_UNICODE);
     cr_assert(!o.color && o.args && o.returns && !o.self_time && !o.source);
     cr_assert(o.header && o.fold);
@@ -75,6 +125,7 @@ Test(render, readme_example_matches)
     tp_tree *t = fx_readme_tree();
     tp_render_opts o;
     tp_render_opts_init(&o);
+    o.ms_units = true; /* tracepatch 1.0.0's look */
     check_golden(t, &o, "render_readme.txt");
     tp_tree_free(t);
 }
@@ -84,6 +135,7 @@ Test(render, readme_tree_without_header)
     tp_tree *t = fx_readme_tree();
     tp_render_opts o;
     tp_render_opts_init(&o);
+    o.ms_units = true; /* tracepatch 1.0.0's look */
     o.header = false;
     check_text(t, &o,
                "└── __main__.handle_request(uid=42) -> {'id': 42, 'name': 'Alice'}  [0.05ms]\n"
@@ -140,6 +192,7 @@ Test(render, no_fold_shows_every_call)
     tp_tree *t = fx_rich_tree();
     tp_render_opts o;
     tp_render_opts_init(&o);
+    o.ms_units = true; /* tracepatch 1.0.0's look */
     o.header = false;
     o.fold = false;
     const char *filters[] = {"app.item", "app.retry", NULL};
@@ -160,6 +213,7 @@ Test(render, fold_threshold_is_honoured)
     tp_tree *t = fx_rich_tree();
     tp_render_opts o;
     tp_render_opts_init(&o);
+    o.ms_units = true; /* tracepatch 1.0.0's look */
     o.header = false;
     o.fold_threshold = 3; /* item ran 3 times in a row, retry twice */
     const char *filters[] = {"app.item", "app.retry", NULL};
@@ -181,6 +235,7 @@ Test(render, prefolded_tree_is_not_refolded)
     cr_assert_eq(tp_tree_fold(t, NULL, &f), 0);
     tp_render_opts o;
     tp_render_opts_init(&o);
+    o.ms_units = true; /* tracepatch 1.0.0's look */
     char *a = render(t, &o), *b = render(f, &o);
     cr_assert_str_eq(a, b);
     free(a);
@@ -223,6 +278,7 @@ static void layered_check(const char *const *filters, int max_depth, const char 
     tp_tree *t = layered_tree();
     tp_render_opts o;
     tp_render_opts_init(&o);
+    o.ms_units = true; /* tracepatch 1.0.0's look */
     o.header = false;
     o.filters = filters;
     o.max_depth = max_depth;
@@ -305,6 +361,7 @@ Test(render, deep_chain_renders_iteratively)
     cr_assert_eq(tp_tree_finish(t, 2 * depth), 0);
     tp_render_opts o;
     tp_render_opts_init(&o);
+    o.ms_units = true; /* tracepatch 1.0.0's look */
     o.header = false;
     o.max_depth = 3;
     const char *drop[] = {"!m.hidden", NULL};
@@ -353,6 +410,7 @@ Test(render, hostile_text_is_escaped_in_ascii)
     tp_tree *t = hostile_tree();
     tp_render_opts o;
     tp_render_opts_init(&o);
+    o.ms_units = true; /* tracepatch 1.0.0's look */
     o.style = TP_STYLE_ASCII;
     o.header = false;
     o.fold = false;
@@ -371,6 +429,7 @@ Test(render, colour_wraps_tokens_and_resets)
     tp_tree *t = fx_readme_tree();
     tp_render_opts o;
     tp_render_opts_init(&o);
+    o.ms_units = true; /* tracepatch 1.0.0's look */
     o.header = false;
     o.color = true;
     o.max_depth = 1;
@@ -399,6 +458,7 @@ Test(render, bad_style_is_rejected)
     tp_tree *t = fx_readme_tree();
     tp_render_opts o;
     tp_render_opts_init(&o);
+    o.ms_units = true; /* tracepatch 1.0.0's look */
     o.style = 7;
     tp_buf b = TP_BUF_INIT;
     cr_assert_eq(tp_render_text(t, &o, &b), -EINVAL);
@@ -428,14 +488,15 @@ Test(render, stats_header_alone)
     cr_assert_eq(tp_tree_stats(t, &s), 0);
     tp_buf b = TP_BUF_INIT;
     cr_assert_eq(tp_render_stats_header(t, s, &b), 0);
-    char *readme = fx_read("render_readme.txt", NULL);
-    /* The header is the golden's first six lines. */
-    char *end = readme;
+    char *tree = render(t, NULL);
+    /* The header is the default tree's first six lines. */
+    char *end = tree;
     for (int i = 0; i < 6; i++)
         end = strchr(end, '\n') + 1;
     *end = '\0';
-    cr_assert_str_eq(tp_buf_cstr(&b), readme);
-    free(readme);
+    cr_assert_str_eq(tp_buf_cstr(&b), tree);
+    cr_assert_not_null(strstr(tree, "Duration: 50.0\u00b5s"));
+    free(tree);
     tp_buf_free(&b);
     tp_stats_free(s);
     tp_tree_free(t);

@@ -64,6 +64,14 @@ static int read_render_opts(tp_qctx *q, tp_render_opts *ro, const char **filters
         else
             return tp_qfail(q, -EINVAL, "argument \"style\" must be \"unicode\" or \"ascii\"");
     }
+    const json_t *units = json_object_get(o, "units");
+    if (units && !json_is_null(units)) {
+        const char *u = json_string_value(units);
+        if (u && strcmp(u, "ms") == 0)
+            ro->ms_units = true;
+        else if (!u || strcmp(u, "auto") != 0)
+            return tp_qfail(q, -EINVAL, "argument \"units\" must be \"auto\" or \"ms\"");
+    }
     if (tp_qarg_bool(q, o, "color", false, &ro->color) < 0 ||
         tp_qarg_bool(q, o, "args", true, &ro->args) < 0 ||
         tp_qarg_bool(q, o, "returns", true, &ro->returns) < 0 ||
