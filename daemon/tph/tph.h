@@ -122,9 +122,8 @@ json_t *tph_reply_json(const tph_reply *rep, const char *op);
 
 /* ---- tph_fmt.c: the daemon's JSON as text ------------------------------- */
 
-/** A string member: o[key], else o[alt] (alt may be NULL); NULL when neither
- *  is a string. */
-const char *tph_json_str(const json_t *o, const char *key, const char *alt);
+/** The string member o[key]; NULL when it is absent or not a string. */
+const char *tph_json_str(const json_t *o, const char *key);
 /** The `tph logs` table for a list reply (an array of trace summaries, or an
  *  object with "traces" and "total"). limit/offset are what was asked;
  *  filtered says whether --label/--since/--limited narrowed the list (for the

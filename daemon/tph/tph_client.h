@@ -1,6 +1,7 @@
 /* tph's side of the wire: a blocking Unix-socket client that says HELLO,
  * waits for WELCOME, then sends QUERY messages and reads their REPLY
- * (query-api.md). Every wait is bounded by a timeout. Single-threaded. */
+ * (PROTOCOL.md 4.9; the ops are docs/QUERY.md). Every wait is bounded by a timeout.
+ * Single-threaded. */
 #ifndef TPH_CLIENT_H
 #define TPH_CLIENT_H
 

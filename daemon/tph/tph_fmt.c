@@ -1,7 +1,7 @@
 /* The daemon's JSON answers as text for people: the `tph logs` table and
- * the `tph status` block. The readers below accept both spellings a trace
- * summary has had (query-api.md's and PROTOCOL.md's) so a field rename in
- * tphd degrades a column, not the command. */
+ * the `tph status` block. A trace summary's keys are docs/QUERY.md's; a key
+ * that is missing or of another type shows as "-" in its column rather than
+ * failing the command. */
 #include "tph.h"
 
 #include <errno.h>
@@ -14,22 +14,18 @@
 #define LABEL_MAX 40 /* characters of a label shown in the table */
 #define PROC_MAX  32 /* characters of the process column */
 
-const char *tph_json_str(const json_t *o, const char *key, const char *alt)
+const char *tph_json_str(const json_t *o, const char *key)
 {
     const json_t *v = json_object_get(o, key);
 
-    if (!json_is_string(v) && alt)
-        v = json_object_get(o, alt);
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-/* A number member (integer or real) under key or alt; false when absent. */
-static bool json_num(const json_t *o, const char *key, const char *alt, double *ret)
+/* A number member (integer or real) under key; false when absent. */
+static bool json_num(const json_t *o, const char *key, double *ret)
 {
     const json_t *v = json_object_get(o, key);
 
-    if (!json_is_number(v) && alt)
-        v = json_object_get(o, alt);
     if (!json_is_number(v))
         return false;
     *ret = json_number_value(v);
@@ -91,19 +87,15 @@ typedef struct row {
 
 static void cell_start(const json_t *s, char *out, size_t size)
 {
-    const char *iso = tph_json_str(s, "timestamp", NULL);
     struct tm tm;
     double v;
     time_t t;
 
-    if (json_num(s, "wall_start_ns", NULL, &v))
-        t = (time_t)(v / 1e9);
-    else if (json_num(s, "start", NULL, &v))
-        t = (time_t)v;
-    else {
-        snprintf(out, size, "%.19s", iso ? iso : "-");
+    if (!json_num(s, "start", &v)) {
+        snprintf(out, size, "-");
         return;
     }
+    t = (time_t)v;
     if (!localtime_r(&t, &tm) || !strftime(out, size, "%Y-%m-%d %H:%M:%S", &tm))
         snprintf(out, size, "-");
 }
@@ -115,7 +107,7 @@ static void cell_process(const json_t *s, char *out, size_t size)
     char buf[512];
     double pid;
 
-    const char *client = tph_json_str(s, "client", NULL);
+    const char *client = tph_json_str(s, "client");
 
     /* An imported trace's pid is the importing tph's: say where it came from. */
     if (!a0 && client && strncmp(client, "tph", 3) == 0) {
@@ -124,7 +116,7 @@ static void cell_process(const json_t *s, char *out, size_t size)
     }
     if (a0 && (slash = strrchr(a0, '/')) && slash[1])
         a0 = slash + 1;
-    if (json_num(s, "pid", NULL, &pid))
+    if (json_num(s, "pid", &pid))
         snprintf(buf, sizeof buf, "%.0f%s%s", pid, a0 ? " " : "", a0 ? a0 : "");
     else
         snprintf(buf, sizeof buf, "%s", a0 ? a0 : "-");
@@ -135,16 +127,15 @@ static void cell_process(const json_t *s, char *out, size_t size)
  * TRUNCATED (the client went away mid-trace), OPEN (still being recorded). */
 static void cell_flags(const json_t *s, char *out, size_t size)
 {
-    const char *reason = tph_json_str(s, "limit_reason", NULL);
-    const char *status = tph_json_str(s, "status", NULL);
-    const json_t *complete = json_object_get(s, "complete");
+    const char *reason = tph_json_str(s, "limit_reason");
+    const char *status = tph_json_str(s, "status");
     bool truncated = (reason && strcmp(reason, "disconnected") == 0) ||
                      (status && strcmp(status, "truncated") == 0);
-    bool open = !truncated && ((status && strcmp(status, "open") == 0) || json_is_false(complete));
-    bool limited = reason ? !truncated : json_is_true(json_object_get(s, "was_limited"));
+    bool open = !truncated && status && strcmp(status, "open") == 0;
+    bool limited = reason && !truncated;
     double dropped = 0;
 
-    json_num(s, "dropped", NULL, &dropped);
+    json_num(s, "dropped", &dropped);
     snprintf(out, size, "%s%s%s%s", limited ? "LIMITED " : "", dropped > 0 ? "DROPPED " : "",
              truncated ? "TRUNCATED " : "", open ? "OPEN " : "");
     if (*out)
@@ -153,17 +144,17 @@ static void cell_flags(const json_t *s, char *out, size_t size)
 
 static void fill_row(const json_t *s, row *r)
 {
-    const char *id = tph_json_str(s, "trace_id", "id");
-    const char *label = tph_json_str(s, "label", NULL);
+    const char *id = tph_json_str(s, "id");
+    const char *label = tph_json_str(s, "label");
     double v;
 
     snprintf(r->cell[COL_ID], sizeof r->cell[0], "%.8s", id ? id : "-");
     cell_start(s, r->cell[COL_START], sizeof r->cell[0]);
-    if (json_num(s, "duration_ms", NULL, &v))
+    if (json_num(s, "duration_ms", &v))
         tp_format_duration((int64_t)(v * 1e6 + 0.5), r->cell[COL_DUR], sizeof r->cell[0]);
     else
         snprintf(r->cell[COL_DUR], sizeof r->cell[0], "-");
-    if (json_num(s, "call_count", "calls", &v))
+    if (json_num(s, "calls", &v))
         snprintf(r->cell[COL_CALLS], sizeof r->cell[0], "%.0f", v);
     else
         snprintf(r->cell[COL_CALLS], sizeof r->cell[0], "-");
@@ -224,7 +215,7 @@ static void put_footer(tp_buf *out, const json_t *reply, size_t n, int64_t limit
 {
     double total;
 
-    if (json_num(reply, "total", NULL, &total)) {
+    if (json_num(reply, "total", &total)) {
         if ((double)offset + (double)n < total)
             tp_buf_printf(out, "showing %lld-%lld of %.0f traces; --offset %lld for older ones\n",
                           (long long)offset + 1, (long long)offset + (long long)n, total,
@@ -289,53 +280,52 @@ static void put_bytes(tp_buf *out, double b)
         tp_buf_printf(out, "%.1f %s", b, units[u]);
 }
 
-static void put_line_num(tp_buf *out, const json_t *st, const char *name, const char *key,
-                         const char *alt)
+static void put_line_num(tp_buf *out, const json_t *st, const char *name, const char *key)
 {
     double v;
 
-    if (json_num(st, key, alt, &v))
+    if (json_num(st, key, &v))
         tp_buf_printf(out, "%-13s%.0f\n", name, v);
 }
 
 int tph_fmt_status(const json_t *st, tp_buf *out)
 {
-    const char *ver = tph_json_str(st, "tphd_version", "version");
+    const char *ver = tph_json_str(st, "version");
     const char *s;
     double v, rate;
 
     if (!json_is_object(st))
         return -EINVAL;
     tp_buf_printf(out, "tphd %s", ver ? ver : "(unknown version)");
-    if (json_num(st, "pid", NULL, &v))
+    if (json_num(st, "pid", &v))
         tp_buf_printf(out, ", pid %.0f", v);
-    if (json_num(st, "uptime_s", NULL, &v)) {
+    if (json_num(st, "uptime_s", &v)) {
         tp_buf_puts(out, ", up ");
         put_uptime(out, v);
     }
     tp_buf_putc(out, '\n');
-    put_line_num(out, st, "protocol:", "protocol", NULL);
-    if ((s = tph_json_str(st, "socket", NULL)))
+    put_line_num(out, st, "protocol:", "protocol");
+    if ((s = tph_json_str(st, "socket")))
         tp_buf_printf(out, "%-13s%s\n", "socket:", s);
-    if ((s = tph_json_str(st, "db", NULL))) {
+    if ((s = tph_json_str(st, "db"))) {
         tp_buf_printf(out, "%-13s%s", "database:", s);
-        if (json_num(st, "db_bytes", NULL, &v)) {
+        if (json_num(st, "db_bytes", &v)) {
             tp_buf_puts(out, " (");
             put_bytes(out, v);
             tp_buf_putc(out, ')');
         }
         tp_buf_putc(out, '\n');
     }
-    put_line_num(out, st, "traces:", "traces", NULL);
-    put_line_num(out, st, "connections:", "connections", "clients");
-    if (json_num(st, "events_total", NULL, &v)) {
+    put_line_num(out, st, "traces:", "traces");
+    put_line_num(out, st, "connections:", "clients");
+    if (json_num(st, "events_total", &v)) {
         tp_buf_printf(out, "%-13s%.0f", "events:", v);
-        if (json_num(st, "events_per_s", NULL, &rate))
+        if (json_num(st, "events_per_s", &rate))
             tp_buf_printf(out, " (%.1f/s)", rate);
         tp_buf_putc(out, '\n');
     }
-    put_line_num(out, st, "dropped:", "dropped", NULL);
-    s = tph_json_str(st, "http", NULL);
+    put_line_num(out, st, "dropped:", "dropped");
+    s = tph_json_str(st, "http");
     tp_buf_printf(out, "%-13s%s\n", "http:", s ? s : "off");
     return tp_buf_error(out);
 }

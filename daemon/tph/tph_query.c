@@ -278,7 +278,7 @@ int tph_cmd_clean(tph_ctx *ctx, int argc, char **argv)
  * HTTP. */
 static int report_url(tph_ctx *ctx, const json_t *summary, const char *id, char **ret_url)
 {
-    const char *url = tph_json_str(summary, "url", NULL), *http;
+    const char *url = tph_json_str(summary, "url"), *http;
     tph_reply rep;
     json_t *st;
     int r;
@@ -295,7 +295,7 @@ static int report_url(tph_ctx *ctx, const json_t *summary, const char *id, char 
     tph_reply_free(&rep);
     if (!st)
         return TPH_EXIT_FAIL;
-    http = tph_json_str(st, "http", NULL);
+    http = tph_json_str(st, "http");
     if (http) {
         size_t n = strlen(http);
         while (n > 0 && http[n - 1] == '/')
@@ -319,7 +319,7 @@ static int print_open(tph_ctx *ctx, const char *id, const char *url)
         printf("%s\n", url);
         return tph_print("", 0);
     }
-    j = json_pack("{s:s, s:s?}", "trace_id", id, "url", url);
+    j = json_pack("{s:s, s:s?}", "id", id, "url", url);
     text = j ? tp_json_jansson_dumps(j) : NULL;
     json_decref(j);
     if (!text)
@@ -352,9 +352,9 @@ int tph_cmd_open(tph_ctx *ctx, int argc, char **argv)
     tph_reply_free(&rep);
     if (!sum)
         return TPH_EXIT_FAIL;
-    id = tph_json_str(sum, "trace_id", "id");
+    id = tph_json_str(sum, "id");
     if (!id)
-        r = tph_fail("tphd's summary of %s has no trace_id", argv[optind]);
+        r = tph_fail("tphd's summary of %s has no id", argv[optind]);
     else
         r = report_url(ctx, sum, id, &url);
     if (r == TPH_EXIT_OK && !url)
@@ -437,9 +437,9 @@ static int print_imported(tph_ctx *ctx, tph_reply *rep)
     tph_reply_free(rep);
     if (!j)
         return TPH_EXIT_FAIL;
-    id = tph_json_str(j, "trace_id", "id");
+    id = tph_json_str(j, "id");
     if (!id)
-        r = tph_fail("tphd's answer to import has no trace_id");
+        r = tph_fail("tphd's answer to import has no id");
     else
         r = tph_print(id, strlen(id));
     json_decref(j);
@@ -461,7 +461,7 @@ int tph_cmd_import(tph_ctx *ctx, int argc, char **argv)
     if (r == TPH_EXIT_OK)
         r = check_trace_file(argv[optind], text, len);
     /* The file travels in the QUERY body (PROTOCOL.md 4.9; chunked when
-     * larger than a frame) rather than in query-api.md's "json" argument,
+     * larger than a frame) rather than in the "json" argument (docs/QUERY.md),
      * which would escape it and cap it at one wire string (1 MiB). */
     if (r == TPH_EXIT_OK)
         r = tph_query_json(ctx, "import", import_args(argv[optind], label), text, len, &rep);

@@ -238,7 +238,7 @@ static int parse_tree(tph_ctx *ctx, int argc, char **argv, tree_opts *o)
     return want_operands(ctx, argc, argv, 1, "trace ID or FILE");
 }
 
-/* The tree query's arguments (query-api.md) from the render options. */
+/* The tree query's arguments (docs/QUERY.md) from the render options. */
 static json_t *tree_args(const char *id, const tree_opts *o, bool json)
 {
     json_t *f = json_array(), *opts;

@@ -315,7 +315,7 @@ def test_open_with_http(tmp_path):
         url = ok(tph("open", tid[:8], env=env)).strip()
         assert re.match(rf"^{re.escape(base)}/t/{tid}\?token=[0-9a-f]{{32}}$", url), url
         assert json.loads(ok(tph("open", "--json", tid[:8], env=env))) == \
-            {"trace_id": tid, "url": url}
+            {"id": tid, "url": url}
         # The link works: its token is traded for a cookie and the token dropped.
         u = urllib.parse.urlsplit(url)
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)

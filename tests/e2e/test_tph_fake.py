@@ -21,20 +21,17 @@ from tphlib import (
 pytestmark = needs_tph
 
 ID1 = "3f2a9c1b5d7e4f60a1b2c3d4e5f60718"
-S1 = {"trace_id": ID1, "label": "debug-request", "timestamp": "2026-02-12T14:30:22.100000",
-      "wall_start_ns": 1770906622100000000, "duration_ms": 0.05, "call_count": 3,
-      "was_limited": False, "limit_reason": None, "dropped": 0, "complete": True, "pid": 4242,
+S1 = {"id": ID1, "label": "debug-request", "start": 1770906622.1, "duration_ms": 0.05,
+      "calls": 3, "limit_reason": None, "dropped": 0, "status": "complete", "pid": 4242,
       "uid": 1000, "host": "box", "python": "3.12.1",
       "argv": ["/srv/app/server.py", "--port", "80"], "client": "tracepatch/2.0.0", "url": None}
-S2 = dict(S1, trace_id="9b1c0de2f3a4b5c6d7e8f90a1b2c3d4e", label=None,
-          wall_start_ns=1770906660000000000, duration_ms=2500.0, call_count=10000,
-          was_limited=True, limit_reason="max_calls", dropped=5, pid=77, argv=[])
-S3 = dict(S1, trace_id="aaaabbbbccccddddeeeeffff00001111", label="x" * 60,
-          wall_start_ns=1770906700000000000, duration_ms=12.344, call_count=120,
-          was_limited=True, limit_reason="disconnected", complete=False, pid=9, argv=["-c"])
-S4 = dict(S1, trace_id="0123456789abcdef0123456789abcdef", label="live",
-          wall_start_ns=1770906800000000000, duration_ms=1.0, call_count=7, complete=False,
-          pid=1, argv=["python3"])
+S2 = dict(S1, id="9b1c0de2f3a4b5c6d7e8f90a1b2c3d4e", label=None, start=1770906660.0,
+          duration_ms=2500.0, calls=10000, limit_reason="max_calls", dropped=5, pid=77, argv=[])
+S3 = dict(S1, id="aaaabbbbccccddddeeeeffff00001111", label="x" * 60, start=1770906700.0,
+          duration_ms=12.344, calls=120, limit_reason="disconnected", status="truncated", pid=9,
+          argv=["-c"])
+S4 = dict(S1, id="0123456789abcdef0123456789abcdef", label="live", start=1770906800.0,
+          duration_ms=1.0, calls=7, status="open", pid=1, argv=["python3"])
 
 TABLE = """\
 ID        START                DURATION  CALLS  LABEL                                     PROCESS         FLAGS
@@ -264,10 +261,10 @@ def test_export_to_unwritable_path_fails(tmp_path, env):
 # ---- status, clean, open, import ------------------------------------------------------
 
 
-STATUS = {"tphd_version": "2.0.0", "protocol": 1, "pid": 321, "uptime_s": 3725,
+STATUS = {"version": "2.0.0", "protocol": 1, "pid": 321, "uptime_s": 3725,
           "socket": "/run/user/1000/tracepatch/tphd.sock",
           "db": "/home/u/.local/state/tracepatch/traces.db", "db_bytes": 12897484,
-          "traces": 42, "connections": 3, "http": "http://127.0.0.1:8421"}
+          "traces": 42, "clients": 3, "http": "http://127.0.0.1:8421"}
 
 
 def test_status_text(tmp_path, env):
@@ -325,7 +322,7 @@ def test_open_builds_url_from_status(tmp_path, env):
     assert (r.returncode, r.stdout) == (0, f"http://127.0.0.1:8421/t/{ID1}\n")
     assert [op for op, _ in q] == ["get", "status"]
     r, _ = run_fake(tmp_path, env, [body(S1), body(STATUS)], "open", "3f2a", "--json")
-    assert json.loads(r.stdout) == {"trace_id": ID1, "url": f"http://127.0.0.1:8421/t/{ID1}"}
+    assert json.loads(r.stdout) == {"id": ID1, "url": f"http://127.0.0.1:8421/t/{ID1}"}
 
 
 def test_open_without_http_says_so(tmp_path, env):
@@ -359,7 +356,7 @@ def test_import_label_and_json(tmp_path, env):
 
 def test_import_stdin(tmp_path, env):
     text = (DATA / "loop.json").read_text()
-    r, q = run_fake_raw(tmp_path, env, [body({"trace_id": ID1})], "import", "-", input=text)
+    r, q = run_fake_raw(tmp_path, env, [body({"id": ID1})], "import", "-", input=text)
     assert (r.returncode, r.stdout) == (0, ID1 + "\n")
     assert json.loads(q[0]["args"]) == {"source": "-"}
     assert q[0]["body"] == text.encode()

@@ -62,7 +62,7 @@ function fileSource(data) {
     byId.set(n.id, n);
     if (n.kids) for (const k of n.kids) stack.push(k);
   }
-  const id = data.trace.id || data.trace.trace_id || '';
+  const id = data.trace.id || '';
   const strip = (n) => Object.assign({}, n, {kids: undefined, has_more: n.children > 0});
   return {
     mode: 'file',

@@ -38,7 +38,7 @@ typedef struct tp_http_reply {
     tp_buf body;           /* code 0: the answer; otherwise the error message for the user */
 } tp_http_reply;
 
-/** How the server reaches the daemon's queries (/work/query-api.md ops). */
+/** How the server reaches the daemon's queries (the ops of docs/QUERY.md). */
 typedef struct tp_http_backend {
     /** Run query op with args (a JSON object text) on behalf of uid and fill
      *  reply. Called on a libuv threadpool thread, possibly several at once,

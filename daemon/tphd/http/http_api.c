@@ -1,5 +1,5 @@
 /* The JSON API (docs/API.md): each route checks its parameters and becomes
- * one query op (/work/query-api.md) run by the backend off the loop thread.
+ * one query op (docs/QUERY.md) run by the backend off the loop thread.
  * Parameters are validated here so that a bad request is a 400 that names
  * the parameter, never a backend error. */
 #include <ctype.h>

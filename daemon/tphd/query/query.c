@@ -229,23 +229,8 @@ static json_t *parsed_or_null(const char *text, json_t *fallback)
     return fallback;
 }
 
-/* ISO 8601 UTC with microseconds, as tracepatch 1.0.0 writes "timestamp". */
-static json_t *iso_time(int64_t ns)
-{
-    char buf[64];
-    struct tm tm;
-    time_t secs = (time_t)(ns / 1000000000);
-    long us = (long)((ns % 1000000000) / 1000);
-    if (ns < 0 || !gmtime_r(&secs, &tm))
-        return json_null();
-    size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, sizeof(buf) - n, ".%06ldZ", us);
-    return json_string(buf);
-}
-
-/* A trace summary with the keys of both contracts: /work/query-api.md (id,
- * start, calls, status) and PROTOCOL.md 4.9 (trace_id, timestamp,
- * wall_start_ns, call_count, was_limited, complete, client, url). */
+/* A trace summary as docs/QUERY.md defines it: one key per fact, so list,
+ * get, tph --json and the HTTP API cannot disagree about which one counts. */
 static json_t *summary(const tp_qctx *q, sqlite3_stmt *st)
 {
     int64_t end = sqlite3_column_type(st, 8) == SQLITE_NULL ? sqlite3_column_int64(st, 9)
@@ -256,7 +241,6 @@ static json_t *summary(const tp_qctx *q, sqlite3_stmt *st)
     json_t *o = json_object();
     char url[512];
     json_object_set_new(o, "id", tp_qstr(id));
-    json_object_set_new(o, "trace_id", tp_qstr(id));
     json_object_set_new(o, "label", tp_qstr(col_text(st, 1)));
     json_object_set_new(o, "uid", json_integer(sqlite3_column_int64(st, 2)));
     json_object_set_new(o, "pid", json_integer(sqlite3_column_int64(st, 3)));
@@ -265,16 +249,11 @@ static json_t *summary(const tp_qctx *q, sqlite3_stmt *st)
     json_object_set_new(o, "argv", parsed_or_null(col_text(st, 6), json_array()));
     json_object_set_new(o, "client", tp_qstr(col_text(st, 16)));
     json_object_set_new(o, "start", json_real((double)start / 1e9));
-    json_object_set_new(o, "wall_start_ns", json_integer(start));
-    json_object_set_new(o, "timestamp", iso_time(start));
     json_object_set_new(o, "duration_ms", json_real((double)end / 1e6));
     json_object_set_new(o, "calls", json_integer(sqlite3_column_int64(st, 10)));
-    json_object_set_new(o, "call_count", json_integer(sqlite3_column_int64(st, 10)));
     json_object_set_new(o, "dropped", json_integer(sqlite3_column_int64(st, 11)));
     json_object_set_new(o, "limit_reason", tp_qstr(col_text(st, 12)));
-    json_object_set_new(o, "was_limited", json_boolean(sqlite3_column_type(st, 12) != SQLITE_NULL));
     json_object_set_new(o, "status", json_string(status_name(status)));
-    json_object_set_new(o, "complete", json_boolean(status == TP_TRACE_COMPLETE));
     if (id && q->env->trace_url &&
         q->env->trace_url(q->env->trace_url_ud, q->env->uid, id, url, sizeof(url)) == 0)
         json_object_set_new(o, "url", json_string(url));
@@ -527,7 +506,6 @@ static int op_status(tp_qctx *q)
     sqlite3_finalize(st);
     json_t *o = json_object();
     json_object_set_new(o, "version", json_string(e->version ? e->version : ""));
-    json_object_set_new(o, "tphd_version", json_string(e->version ? e->version : ""));
     json_object_set_new(o, "protocol", json_integer(TP_WIRE_VERSION));
     json_object_set_new(o, "uptime_s", json_real(e->uptime_s));
     json_object_set_new(o, "pid", json_integer(e->daemon_pid));
@@ -536,7 +514,6 @@ static int op_status(tp_qctx *q)
     json_object_set_new(o, "db_bytes", json_integer(tp_store_db_bytes(e->store)));
     json_object_set_new(o, "traces", json_integer(traces));
     json_object_set_new(o, "clients", json_integer(e->clients));
-    json_object_set_new(o, "connections", json_integer(e->clients));
     json_object_set_new(o, "events_total", json_integer((json_int_t)e->events_total));
     json_object_set_new(o, "events_per_s",
                         e->events_per_s < 0 ? json_null() : json_real(e->events_per_s));
@@ -714,7 +691,7 @@ static int op_import(tp_qctx *q)
         goto out;
     }
     q->res->created_rowid = j.rowid;
-    json_t *ans = json_pack("{s:s, s:s}", "id", j.id, "trace_id", j.id);
+    json_t *ans = json_pack("{s:s}", "id", j.id);
     if (ans && q->env->trace_url &&
         q->env->trace_url(q->env->trace_url_ud, q->env->uid, j.id, url, sizeof(url)) == 0)
         json_object_set_new(ans, "url", json_string(url));

@@ -1,4 +1,4 @@
-/* The query ops of the tph <-> tphd contract (/work/query-api.md): list, get,
+/* The query ops of the tph <-> tphd contract (docs/QUERY.md): list, get,
  * tree, stats, diff, export, clean, status, import. They run on a worker
  * thread (uv_queue_work), read through the store's reader connections and
  * write through tp_store_call_sync(), so they never block the event loop.

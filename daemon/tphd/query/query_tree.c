@@ -11,19 +11,17 @@
 
 #define MAX_FILTERS 64
 
-/* Render options live at the top level of args (PROTOCOL.md) or in an "opts"
- * object (the older query contract); "filters" and "filter" both work. */
+/* Render options live in the "opts" object (docs/QUERY.md), apart from the
+ * arguments that choose what to render; an absent "opts" means defaults. */
 static const json_t *opts_obj(const tp_qctx *q)
 {
     const json_t *o = json_object_get(q->args, "opts");
-    return json_is_object(o) ? o : q->args;
+    return json_is_object(o) ? o : NULL;
 }
 
 static int read_filters(tp_qctx *q, const json_t *o, const char **filters)
 {
-    const json_t *f = json_object_get(o, "filters");
-    if (!f)
-        f = json_object_get(o, "filter");
+    const json_t *f = json_object_get(o, "filter");
     if (!f || json_is_null(f)) {
         filters[0] = NULL;
         return 0;
@@ -34,14 +32,14 @@ static int read_filters(tp_qctx *q, const json_t *o, const char **filters)
         return 0;
     }
     if (!json_is_array(f) || json_array_size(f) >= MAX_FILTERS)
-        return tp_qfail(q, -EINVAL, "argument \"filters\" must be a list of at most %d patterns",
+        return tp_qfail(q, -EINVAL, "argument \"filter\" must be a list of at most %d patterns",
                         MAX_FILTERS - 1);
     size_t i;
     json_t *v;
     json_array_foreach(f, i, v)
     {
         if (!json_is_string(v))
-            return tp_qfail(q, -EINVAL, "argument \"filters\" must hold strings");
+            return tp_qfail(q, -EINVAL, "argument \"filter\" must hold strings");
         filters[i] = json_string_value(v);
     }
     filters[json_array_size(f)] = NULL;
@@ -50,11 +48,13 @@ static int read_filters(tp_qctx *q, const json_t *o, const char **filters)
 
 static int read_render_opts(tp_qctx *q, tp_render_opts *ro, const char **filters)
 {
-    const json_t *o = opts_obj(q);
+    const json_t *o = opts_obj(q), *given = json_object_get(q->args, "opts");
     const json_t *style = json_object_get(o, "style");
     bool fold;
     int64_t depth, threshold;
     tp_render_opts_init(ro);
+    if (given && !o && !json_is_null(given))
+        return tp_qfail(q, -EINVAL, "argument \"opts\" must be an object");
     if (style && !json_is_null(style)) {
         const char *s = json_string_value(style);
         if (s && strcmp(s, "unicode") == 0)
