@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "finalize.h"
-#include "query_priv.h"
+#include "query_ops.h"
 #include "rebuild.h"
 #include "render.h"
 #include "tp_err.h"

@@ -8,7 +8,7 @@
 
 #include "assets.h"
 #include "json_jansson.h"
-#include "query_priv.h"
+#include "query_ops.h"
 #include "render.h"
 #include "render_web.h"
 #include "tp_err.h"

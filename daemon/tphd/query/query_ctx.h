@@ -1,9 +1,13 @@
-/* Internals shared by query.c (dispatch, list, get, clean, status, import)
- * and query_tree.c (tree, stats, diff, export). Not a contract. */
-#ifndef TP_QUERY_PRIV_H
-#define TP_QUERY_PRIV_H
+/* What every query op needs (query_ctx.c): the context of one running
+ * query, argument getters, ID resolution, tree loading and the trace summary
+ * of docs/QUERY.md. Internal to daemon/tphd/query; not a contract. The ops
+ * themselves are declared in query_ops.h, so this header depends on none of
+ * them. */
+#ifndef TP_QUERY_CTX_H
+#define TP_QUERY_CTX_H
 
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "query.h"
 #include "tcache.h"
@@ -54,21 +58,19 @@ int tp_qget_json(tp_qctx *q, int64_t rowid, const tp_tree *t, json_t **ret);
 /** Dump j (stolen) compactly as the JSON body. */
 int tp_qreply_json(tp_qctx *q, json_t *j);
 
+/** Fail with what, and the reader connection's SQLite message: TP_ERR_DB. */
+int tp_qdberr(tp_qctx *q, const char *what);
+
+/** The columns tp_qsummary() reads, in its order, for "SELECT ... FROM traces". */
+#define TP_QSUMMARY_COLS                                                                           \
+    "id, label, uid, pid, host, python, argv, wall_start_ns, end_ns, last_ns, calls,"              \
+    " dropped, limit_reason, status, config, stats, client, source, pstart, nevents, rowid"
+
+/** The trace summary (docs/QUERY.md) of the row st is on, selected with
+ *  TP_QSUMMARY_COLS. Returns a new object (NULL when memory runs out). */
+json_t *tp_qsummary(const tp_qctx *q, sqlite3_stmt *st);
+
 /** json_string that never fails on bad UTF-8 (NULL -> null). */
 json_t *tp_qstr(const char *s);
-
-/* query_tree.c */
-int tp_query_tree(tp_qctx *q);
-int tp_query_stats(tp_qctx *q);
-int tp_query_diff(tp_qctx *q);
-int tp_query_export(tp_qctx *q);
-
-/* query_web.c (with the report UI built in; otherwise these answer -ENOTSUP) */
-/** tree with format "web": tp_render_web_tree of the folded tree. */
-int tp_query_tree_web(tp_qctx *q);
-/** search {id, q, limit}: tp_render_web_search of the folded tree. */
-int tp_query_search(tp_qctx *q);
-/** export format "html": the self-contained report. */
-int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid);
 
 #endif

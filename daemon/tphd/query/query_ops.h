@@ -1,0 +1,28 @@
+/* The query ops that live outside query.c, which dispatches to them:
+ * query_tree.c (tree, stats, diff, export) and query_web.c (the report UI's
+ * tree pages, search and HTML export). Internal to daemon/tphd/query. */
+#ifndef TP_QUERY_OPS_H
+#define TP_QUERY_OPS_H
+
+#include "query_ctx.h"
+
+/* query_tree.c. Each runs its op of docs/QUERY.md on q and returns 0 or
+ * q->res->code. */
+/** tree {id, format, folded, fold_threshold, node, depth, opts}. */
+int tp_query_tree(tp_qctx *q);
+/** stats {id, format, opts.color}. */
+int tp_query_stats(tp_qctx *q);
+/** diff {a, b, format, time_pct, time_abs_ms, opts.color}. */
+int tp_query_diff(tp_qctx *q);
+/** export {id, format}. */
+int tp_query_export(tp_qctx *q);
+
+/* query_web.c (with the report UI built in; otherwise these answer -ENOTSUP) */
+/** tree with format "web": tp_render_web_tree of the folded tree. */
+int tp_query_tree_web(tp_qctx *q);
+/** search {id, q, limit}: tp_render_web_search of the folded tree. */
+int tp_query_search(tp_qctx *q);
+/** export format "html": the self-contained report. */
+int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid);
+
+#endif
