@@ -5,7 +5,7 @@
  * once wrote 1.39 GB of log in 3 s. */
 #include <stdarg.h>
 
-#include "server_priv.h"
+#include "conn.h"
 
 #define LOG_BURST     10u   /* lines a connection may cause at once */
 #define LOG_REFILL_MS 1000u /* after the burst, one more line per this long */

@@ -11,6 +11,8 @@
 
 #include "query.h"
 #include "finalize.h"
+#include "conn.h"
+#include "dispatch.h"
 #include "server_priv.h"
 #include "tp_err.h"
 #include "tp_version.h"
@@ -47,31 +49,6 @@ static void on_hello(tp_conn *c, const tp_msg *m)
     c->caps = m->caps;
     c->hello = true;
     tp_conn_send(c, &w);
-}
-
-void tp_dispatch_submit(tp_conn *c, tp_store_op *op)
-{
-    tp_server *s = c->srv;
-    op->owner = c;
-    if (tp_store_submit(s->store, op) < 0) {
-        tp_ingest_op_free(op);
-        tp_conn_fail(c, -ESHUTDOWN, "tphd is shutting down");
-        return;
-    }
-    c->refs++;
-    c->inflight += op->bytes;
-    s->ops_inflight++;
-    if (!c->throttled && (c->inflight > TP_SERVER_CONN_HIGH_WATER ||
-                          tp_store_queued_bytes(s->store) > s->opts.max_queue)) {
-        /* Back-pressure: the client's socket buffer fills and its sender
-         * waits (or counts drops), instead of tphd's memory growing. */
-        c->throttled = true;
-        if (!c->in_throttle_list) {
-            c->in_throttle_list = true;
-            c->throttle_next = s->throttled;
-            s->throttled = c;
-        }
-    }
 }
 
 /* A trace error: reported with the trace's id; the connection goes on. */
@@ -112,7 +89,7 @@ static void on_upload(tp_conn *c, const tp_msg *m)
         break;
     }
     if (op)
-        tp_dispatch_submit(c, op);
+        tp_conn_submit(c, op);
     if (r < 0) {
         if (is_trace_error)
             trace_error(c, m->trace, r, err);
@@ -195,7 +172,7 @@ static void query_done(uv_work_t *req, int status)
     s->works--;
     tp_conn_update(c);
     tp_conn_unref(c);
-    tp_server_check_shutdown(s);
+    tp_server_poke(s);
 }
 
 static void qasm_reset(tp_conn *c)
@@ -423,7 +400,7 @@ void tp_dispatch_completions(uv_async_t *a)
         }
     }
     tp_server_publish(s);
-    tp_server_check_shutdown(s);
+    tp_server_poke(s);
 }
 
 /* ---- Finalization: one background thread at a time drains the pending list --------
@@ -498,7 +475,7 @@ void tp_dispatch_finalized(uv_async_t *a)
     s->fin_running = false;
     s->works--;
     fin_start(s);
-    tp_server_check_shutdown(s);
+    tp_server_poke(s);
 }
 
 static void fin_start(tp_server *s)
@@ -570,7 +547,7 @@ static void ret_done(uv_work_t *req, int status)
     free(w);
     s->retention_running = false;
     s->works--;
-    tp_server_check_shutdown(s);
+    tp_server_poke(s);
 }
 
 static void retention_start(tp_server *s)

@@ -1,6 +1,11 @@
-/* Internals shared by server.c (sockets, reading, writing, closing, timers)
- * and dispatch.c (messages, queries, store completions, background work).
- * Not a contract. */
+/* The server's state (struct tp_server), which server.c (listening,
+ * timers, shutdown), conn.c (one connection's I/O), dispatch.c (what frames
+ * do, store completions, background work) and server_state.c (log, clock,
+ * counters) share. Calls go one way: server.c -> dispatch.c -> conn.c ->
+ * server_state.c (server.c also calls conn.c); the two that go back up (a
+ * whole frame arrived; something finished that shutdown may wait for) are
+ * the on_frame and check_shutdown hooks of struct tp_server, set by
+ * tp_server_new(). Not a contract. */
 #ifndef TP_SERVER_PRIV_H
 #define TP_SERVER_PRIV_H
 
@@ -15,39 +20,7 @@
 
 #define TP_RATE_WINDOW 10 /* seconds of the events/s moving window */
 
-typedef struct tp_conn tp_conn;
-struct tp_conn {
-    uv_pipe_t pipe; /* first: handle->data is the conn too */
-    tp_server *srv;
-    tp_conn *prev, *next; /* the server's list of connections (or of closing ones) */
-    uint64_t closing_ms;  /* when tp_conn_close() ran */
-    uint64_t serial;      /* for log lines */
-    tp_ingest_peer peer;
-    tp_ingest *ingest;
-    uint32_t caps;   /* HELLO caps */
-    bool hello;      /* HELLO received and answered */
-    bool closing;    /* conn_close() ran */
-    bool reading;    /* uv_read_start is active */
-    bool throttled;  /* too much of its data queued */
-    bool query_busy; /* a query runs for it */
-    bool in_throttle_list;
-    tp_conn *throttle_next;
-    uint8_t *rbuf; /* receive buffer: rlen bytes of unprocessed frames */
-    size_t rlen, rcap;
-    uint64_t frame_start_ms; /* when the pending partial frame began; 0 = none */
-    uint64_t accept_ms;
-    size_t inflight; /* bytes of this connection's ops in the store queue */
-    /* A QUERY body arriving in several frames (PROTOCOL.md 4.9). */
-    bool qasm_active, qasm_overflow;
-    uint32_t qasm_id;
-    char *qasm_op, *qasm_args;
-    tp_buf qasm_body;
-    int refs; /* handle + ops + query: freed at 0 */
-    /* tp_conn_log's rate limit (loop thread). */
-    uint64_t log_ms;         /* when log_used was last reduced; 0 = never */
-    uint32_t log_used;       /* lines of the burst used */
-    uint64_t log_suppressed; /* lines dropped since the last one written */
-};
+typedef struct tp_conn tp_conn; /* conn.h */
 
 /* One uid's open connections and events committed since start. */
 typedef struct tp_uid_count {
@@ -105,54 +78,37 @@ struct tp_server {
     void (*shutdown_cb)(void *ud);
     void *shutdown_ud;
     bool shutdown_done;
+    /* Hooks into the layers above conn.c and dispatch.c (set once by
+     * tp_server_new(), loop thread). */
+    void (*on_frame)(tp_conn *c, const uint8_t *payload, size_t len); /* tp_dispatch_frame */
+    void (*check_shutdown)(tp_server *s); /* whether the shutdown can finish, and finish it */
 };
 
-/* server.c */
-void tp_conn_close(tp_conn *c);
-void tp_conn_unref(tp_conn *c);
-/** Encode and send m on c; on failure closes c. */
-void tp_conn_send(tp_conn *c, const tp_msg *m);
-/** Send ERROR {code, message}, then close c gracefully. */
-void tp_conn_fail(tp_conn *c, int code, const char *message);
-/** Start or stop reading to match the connection's state; process buffered
- *  frames when it may. */
-void tp_conn_update(tp_conn *c);
-/** Publish the live counters for other threads. */
+/* server_state.c */
+/** Publish the live counters for other threads (under snap_mu). Loop thread. */
 void tp_server_publish(tp_server *s);
-/** Whether the shutdown can finish, and finish it. */
-void tp_server_check_shutdown(tp_server *s);
+
 uint64_t tp_server_now_ms(const tp_server *s);
+
 /** Count n committed events for uid (a non-root "status" shows its own). */
 void tp_server_count_events(tp_server *s, uint32_t uid, uint64_t n);
+
 /** One "tphd: " line on stderr, escaped by tp_render_escape() (a message
  *  can quote client text; it must not end the line or drive a terminal). */
 void tp_server_log(const tp_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /** tp_server_log() with a va_list. */
 void tp_server_vlog(const tp_server *s, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+/** A connection of uid opened (+1) or closed (-1): a non-root "status"
+ *  counts its own. Loop thread. */
+void tp_server_count_conn(tp_server *s, uint32_t uid, int delta);
 
-/* connlog.c */
-/** A log line about c, rate-limited per connection (a burst, then one a
- *  second); dropped lines are counted and reported as "N messages
- *  suppressed" before c's next line and when c closes. Loop thread. */
-void tp_conn_log(tp_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/** Report c's suppressed lines now, if any (at close). */
-void tp_conn_log_flush(tp_conn *c);
-
-/* dispatch.c */
-/** Handle one whole frame's payload. */
-void tp_dispatch_frame(tp_conn *c, const uint8_t *payload, size_t len);
-/** Submit an op on behalf of c (accounting, throttling). */
-void tp_dispatch_submit(tp_conn *c, tp_store_op *op);
-/** Drain the store's completions (async callback). */
-void tp_dispatch_completions(uv_async_t *a);
-/** Queue finalization of a trace (and start the worker). */
-void tp_dispatch_finalize(tp_server *s, int64_t rowid);
-/** Start the startup finalization scan and a retention pass. */
-void tp_dispatch_start_background(tp_server *s);
-/** The finalizer thread finished (async callback). */
-void tp_dispatch_finalized(uv_async_t *a);
-/** Retention timer. */
-void tp_dispatch_retention_tick(uv_timer_t *t);
+/** Something that shutdown may wait for finished (a connection closed, an
+ *  op or query completed): let the server finish its shutdown if it can. */
+static inline void tp_server_poke(tp_server *s)
+{
+    s->check_shutdown(s);
+}
 
 #endif
