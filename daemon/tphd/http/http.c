@@ -1,13 +1,13 @@
-/* tphd's web server: listener, connections, tokens, static assets, responses
- * and query jobs. The API routes are in http_api.c. See http.h. */
+/* tphd's web server: h2o on the daemon's loop, the listener and its
+ * connections, the routing of a request (Host check, method, assets, pages,
+ * API), query jobs on the thread pool, start and stop. Who may read is
+ * http_auth.c; how answers are sent is http_send.c; the API routes are
+ * http_api.c. See http.h. */
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <h2o/filecache.h>
@@ -16,468 +16,13 @@
 
 #include "assets.h"
 #include "http_priv.h"
-#include "json.h"
 #include "tp_err.h"
-
-#define COOKIE_MAX_AGE "2592000" /* 30 days */
-
-static const char csp[] =
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; font-src 'none'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'";
-
-typedef struct http_conn {
-    uv_tcp_t tcp; /* first: h2o's close callback gets this handle */
-    tp_http *h;
-    struct http_conn *prev, *next;
-} http_conn;
-
-typedef struct http_token {
-    uint32_t uid;
-    uint8_t key[16];
-} http_token;
-
-typedef struct http_handler {
-    h2o_handler_t super;
-    tp_http *h;
-} http_handler;
-
-struct tp_http {
-    uv_loop_t *loop;
-    h2o_globalconf_t config;
-    h2o_context_t ctx;
-    h2o_accept_ctx_t accept_ctx;
-    uv_tcp_t listener;
-    uv_timer_t sentinel; /* never started; its close callback frees the server */
-    tp_http_backend backend;
-    bool allow_remote;
-    uint16_t port;
-    char base_url[80];
-    char cookie_name[32];
-    uint32_t owner_uid;
-    uv_mutex_t tok_mu;
-    http_token *tokens; /* [0] is the owner's; guarded by tok_mu */
-    size_t ntokens, tokcap;
-    http_conn *conns;
-    size_t nconns, njobs;
-    bool started, listening, stopping, finishing;
-    int closing; /* handles of ours still closing before the final release */
-    void (*done)(void *);
-    void *done_arg;
-};
-
-/* ---- Tokens ------------------------------------------------------------- */
-
-static void hex_encode(const uint8_t *key, char out[33])
-{
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[key[i] >> 4];
-        out[2 * i + 1] = hex[key[i] & 15];
-    }
-    out[32] = '\0';
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Exactly 32 hex digits into key. */
-static bool hex_decode(const char *s, size_t n, uint8_t key[16])
-{
-    if (n != 32)
-        return false;
-    for (int i = 0; i < 16; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        key[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
-}
-
-static int random_key(uint8_t key[16])
-{
-    return getrandom(key, 16, 0) == 16 ? 0 : -EIO;
-}
-
-/* The owner's token from path when it is a private regular file of ours
- * holding 32 hex digits; otherwise a fresh one, written atomically (0600). */
-static int load_token(const char *path, uint8_t key[16], char *err, size_t errsz)
-{
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) {
-        struct stat st;
-        char buf[64];
-        ssize_t n = -1;
-        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-            (st.st_mode & 077) == 0)
-            n = read(fd, buf, sizeof(buf));
-        close(fd);
-        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-            n--;
-        if (n == 32 && hex_decode(buf, 32, key))
-            return 0;
-    } else if (errno != ENOENT && errno != ELOOP) {
-        int e = errno;
-        snprintf(err, errsz, "%s: %s", path, strerror(e));
-        return -e;
-    }
-    int r = random_key(key);
-    if (r) {
-        snprintf(err, errsz, "no random numbers for the HTTP token");
-        return r;
-    }
-    char tmp[4096], line[34];
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
-        snprintf(err, errsz, "%s: path too long", path);
-        return -ENAMETOOLONG;
-    }
-    hex_encode(key, line);
-    line[32] = '\n';
-    unlink(tmp);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 || fchmod(fd, 0600) != 0 || write(fd, line, 33) != 33 || fsync(fd) != 0) {
-        int e = errno ? errno : EIO;
-        if (fd >= 0)
-            close(fd);
-        unlink(tmp);
-        snprintf(err, errsz, "%s: %s", tmp, strerror(e));
-        return -e;
-    }
-    close(fd);
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        snprintf(err, errsz, "%s: %s", path, strerror(e));
-        return -e;
-    }
-    return 0;
-}
-
-/* The uid whose token key is; UINT32_MAX when none. Compares every token
- * in full so the time does not tell how much of a guess was right. */
-static uint32_t token_uid(tp_http *h, const uint8_t key[16])
-{
-    uint32_t uid = UINT32_MAX;
-    uv_mutex_lock(&h->tok_mu);
-    for (size_t i = 0; i < h->ntokens; i++) {
-        volatile uint8_t diff = 0;
-        for (int k = 0; k < 16; k++)
-            diff |= h->tokens[i].key[k] ^ key[k];
-        if (diff == 0)
-            uid = h->tokens[i].uid;
-    }
-    uv_mutex_unlock(&h->tok_mu);
-    return uid;
-}
-
-int tp_http_token(tp_http *h, uint32_t uid, char ret_hex[33])
-{
-    int r = 0;
-    uv_mutex_lock(&h->tok_mu);
-    for (size_t i = 0; i < h->ntokens; i++) {
-        if (h->tokens[i].uid == uid) {
-            hex_encode(h->tokens[i].key, ret_hex);
-            goto cleanup;
-        }
-    }
-    if (h->ntokens == h->tokcap) {
-        size_t cap = h->tokcap ? h->tokcap * 2 : 8;
-        http_token *t = realloc(h->tokens, cap * sizeof(*t));
-        if (!t) {
-            r = -ENOMEM;
-            goto cleanup;
-        }
-        h->tokens = t;
-        h->tokcap = cap;
-    }
-    http_token *t = &h->tokens[h->ntokens];
-    r = random_key(t->key);
-    if (r)
-        goto cleanup;
-    t->uid = uid;
-    h->ntokens++;
-    hex_encode(t->key, ret_hex);
-cleanup:
-    uv_mutex_unlock(&h->tok_mu);
-    return r;
-}
-
-int tp_http_link(tp_http *h, uint32_t uid, const char *trace_id, char *buf, size_t size)
-{
-    char tok[33];
-    int r = tp_http_token(h, uid, tok);
-    if (r)
-        return r;
-    int n = trace_id ? snprintf(buf, size, "%s/t/%s?token=%s", h->base_url, trace_id, tok)
-                     : snprintf(buf, size, "%s/?token=%s", h->base_url, tok);
-    return n < 0 || (size_t)n >= size ? -ENOSPC : 0;
-}
-
-/* ---- Responses ---------------------------------------------------------- */
-
-/* h2o keeps the value pointer until the headers are sent: copy it into the
- * request's pool, so callers may pass stack buffers. */
-static void add_header(h2o_req_t *req, const h2o_token_t *name, const char *value)
-{
-    h2o_iovec_t v = h2o_strdup(&req->pool, value, SIZE_MAX);
-    h2o_add_header(&req->pool, &req->res.headers, name, NULL, v.base, v.len);
-}
-
-/* For static names and values only (not copied). */
-static void add_header_str(h2o_req_t *req, const char *name, const char *value)
-{
-    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 0, NULL, value,
-                          strlen(value));
-}
-
-static h2o_mime_attributes_t compressible = {1, H2O_MIME_ATTRIBUTE_PRIORITY_NORMAL};
-static h2o_mime_attributes_t as_is = {0, H2O_MIME_ATTRIBUTE_PRIORITY_NORMAL};
-
-static void security_headers(h2o_req_t *req)
-{
-    add_header_str(req, "content-security-policy", csp);
-    add_header_str(req, "x-content-type-options", "nosniff");
-    add_header_str(req, "x-frame-options", "DENY");
-    add_header_str(req, "referrer-policy", "no-referrer");
-}
-
-/* Send body (not copied: it must outlive the request, e.g. pool memory). */
-static void send_ref(h2o_req_t *req, int status, const char *reason, const char *ctype,
-                     const char *cache, h2o_iovec_t body)
-{
-    static h2o_generator_t generator = {NULL, NULL};
-    req->res.status = status;
-    req->res.reason = reason;
-    req->res.content_length = body.len;
-    if (ctype)
-        add_header(req, H2O_TOKEN_CONTENT_TYPE, ctype);
-    if (cache)
-        add_header(req, H2O_TOKEN_CACHE_CONTROL, cache);
-    security_headers(req);
-    if (!req->res.mime_attr)
-        req->res.mime_attr = &compressible;
-    h2o_start_response(req, &generator);
-    h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
-}
-
-void tp_http_send(h2o_req_t *req, int status, const char *reason, const char *ctype,
-                  const char *cache, const void *body, size_t len)
-{
-    h2o_iovec_t b = h2o_iovec_init(NULL, 0);
-    if (len) {
-        b.base = h2o_mem_alloc_pool(&req->pool, len);
-        memcpy(b.base, body, len);
-        b.len = len;
-    }
-    send_ref(req, status, reason, ctype, cache, b);
-}
-
-void tp_http_send_error(h2o_req_t *req, int status, const char *code, const char *message)
-{
-    tp_buf b = TP_BUF_INIT;
-    tp_json w;
-    tp_json_init(&w, &b, false);
-    tp_json_obj(&w);
-    tp_json_kstr(&w, "error", code);
-    tp_json_kstr(&w, "message", message);
-    tp_json_obj_end(&w);
-    tp_buf_putc(&b, '\n');
-    const char *reason = status == 400   ? "Bad Request"
-                         : status == 401 ? "Unauthorized"
-                         : status == 403 ? "Forbidden"
-                         : status == 404 ? "Not Found"
-                         : status == 405 ? "Method Not Allowed"
-                         : status == 409 ? "Conflict"
-                         : status == 413 ? "Payload Too Large"
-                         : status == 421 ? "Misdirected Request"
-                         : status == 503 ? "Service Unavailable"
-                                         : "Internal Server Error";
-    if (tp_buf_error(&b))
-        tp_http_send(req, 503, "Service Unavailable", "text/plain; charset=utf-8", "no-store",
-                     "out of memory\n", 14);
-    else
-        tp_http_send(req, status, reason, "application/json", "no-store", b.data, b.len);
-    tp_buf_free(&b);
-}
-
-static const char unauthorized_page[] =
-    "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-    "<title>tracepatch: link needed</title>\n"
-    "<link rel=\"icon\" href=\"/assets/favicon.svg\">\n"
-    "<link rel=\"stylesheet\" href=\"/assets/style.css\">\n</head>\n"
-    "<body class=\"msg-page\">\n<main class=\"msg\">\n"
-    "<h1>This report needs its link</h1>\n"
-    "<p>tracepatch reports are private to the user running <code>tphd</code>. Open the link "
-    "that <code>tph open</code> prints: it carries an access token once, and your browser "
-    "then keeps it as a cookie for this address.</p>\n"
-    "<pre>tph open TRACE_ID    # one trace\ntph open             # the trace list</pre>\n"
-    "</main>\n</body>\n</html>\n";
-
-static void send_unauthorized(h2o_req_t *req, bool api)
-{
-    if (api) {
-        tp_http_send_error(req, 401, "unauthorized",
-                           "a token is required: open the link `tph open ID` prints");
-        return;
-    }
-    tp_http_send(req, 401, "Unauthorized", "text/html; charset=utf-8", "no-store",
-                 unauthorized_page, sizeof(unauthorized_page) - 1);
-}
 
 /* ---- Request handling --------------------------------------------------- */
 
 static bool method_is(h2o_iovec_t v, const char *s)
 {
     return h2o_memis(v.base, v.len, s, strlen(s));
-}
-
-/* Host is the address we are bound to, as our URL spells it: a --http
- * 127.0.0.2:P server is asked for "127.0.0.2:P" (any loopback address may
- * be bound, and a literal address is no DNS name to rebind). */
-static bool host_is_bound_address(const tp_http *h, h2o_iovec_t host)
-{
-    const char *auth = strstr(h->base_url, "://");
-    if (!auth)
-        return false;
-    auth += 3;
-    size_t al = strlen(auth);
-    return host.len == al && h2o_lcstris(host.base, host.len, auth, al);
-}
-
-/* Host must name the loopback interface with our port (DNS rebinding). */
-static bool host_ok(const tp_http *h, h2o_iovec_t host)
-{
-    if (h->allow_remote || host_is_bound_address(h, host))
-        return true;
-    static const char *const names[] = {"localhost", "127.0.0.1", "[::1]"};
-    char port[8];
-    int pl = snprintf(port, sizeof(port), ":%u", h->port);
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        size_t nl = strlen(names[i]);
-        if (host.len < nl || !h2o_lcstris(host.base, nl, names[i], nl))
-            continue;
-        h2o_iovec_t rest = h2o_iovec_init(host.base + nl, host.len - nl);
-        if (h2o_memis(rest.base, rest.len, port, (size_t)pl) || (rest.len == 0 && h->port == 80))
-            return true;
-    }
-    return false;
-}
-
-static bool accepts_gzip(h2o_req_t *req)
-{
-    return (h2o_get_compressible_types(&req->headers) & H2O_COMPRESSIBLE_GZIP) != 0;
-}
-
-static void serve_asset(h2o_req_t *req, const tp_asset *a)
-{
-    ssize_t inm = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);
-    add_header(req, H2O_TOKEN_ETAG, a->etag);
-    add_header(req, H2O_TOKEN_VARY, "accept-encoding");
-    if (inm != -1 && h2o_memis(req->headers.entries[inm].value.base,
-                               req->headers.entries[inm].value.len, a->etag, strlen(a->etag))) {
-        send_ref(req, 304, "Not Modified", NULL, "no-cache", h2o_iovec_init(NULL, 0));
-        return;
-    }
-    req->res.mime_attr = &as_is; /* precompressed below, or left alone */
-    h2o_iovec_t body = h2o_iovec_init(a->data, a->len);
-    if (a->gz && accepts_gzip(req)) {
-        add_header(req, H2O_TOKEN_CONTENT_ENCODING, "gzip");
-        body = h2o_iovec_init(a->gz, a->gz_len);
-    }
-    send_ref(req, 200, "OK", a->content_type, "no-cache", body);
-}
-
-/* The value of our cookie in the Cookie header(s), or {NULL, 0}. */
-static h2o_iovec_t find_cookie(const tp_http *h, h2o_req_t *req)
-{
-    size_t nl = strlen(h->cookie_name);
-    for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, i)) != -1;) {
-        h2o_iovec_t v = req->headers.entries[i].value;
-        const char *p = v.base, *end = v.base + v.len;
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == ';'))
-                p++;
-            const char *semi = memchr(p, ';', (size_t)(end - p));
-            const char *e = semi ? semi : end;
-            if ((size_t)(e - p) > nl && memcmp(p, h->cookie_name, nl) == 0 && p[nl] == '=')
-                return h2o_iovec_init(p + nl + 1, (size_t)(e - p - nl - 1));
-            p = e;
-        }
-    }
-    return h2o_iovec_init(NULL, 0);
-}
-
-/* 302 to the same URL without its token parameter, setting the cookie. */
-static void redirect_with_cookie(tp_http *h, h2o_req_t *req, const char *hex)
-{
-    h2o_iovec_t path = req->input.path;
-    size_t qat = req->input.query_at;
-    size_t plen = qat == SIZE_MAX ? path.len : qat;
-    tp_buf loc = TP_BUF_INIT;
-    /* A path starting "//" would be a protocol-relative URL to another host. */
-    if (plen >= 2 && path.base[0] == '/' && path.base[1] == '/')
-        tp_buf_putc(&loc, '/');
-    else
-        tp_buf_append(&loc, path.base, plen);
-    if (qat != SIZE_MAX) {
-        const char *p = path.base + qat + 1, *end = path.base + path.len;
-        bool first = true;
-        while (p < end) {
-            const char *amp = memchr(p, '&', (size_t)(end - p));
-            const char *e = amp ? amp : end;
-            if (!((size_t)(e - p) >= 6 && memcmp(p, "token=", 6) == 0) && e > p) {
-                tp_buf_putc(&loc, first ? '?' : '&');
-                tp_buf_append(&loc, p, (size_t)(e - p));
-                first = false;
-            }
-            p = amp ? amp + 1 : end;
-        }
-    }
-    char cookie[160];
-    snprintf(cookie, sizeof(cookie),
-             "%s=%s; Path=/; Max-Age=" COOKIE_MAX_AGE "; HttpOnly; SameSite=Strict", h->cookie_name,
-             hex);
-    if (tp_buf_error(&loc)) {
-        tp_http_send_error(req, 503, "no_memory", "out of memory");
-    } else {
-        h2o_iovec_t l = h2o_strdup(&req->pool, loc.data, loc.len);
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, l.base, l.len);
-        add_header(req, H2O_TOKEN_SET_COOKIE, cookie);
-        tp_http_send(req, 302, "Found", "text/plain; charset=utf-8", "no-store", "Found\n", 6);
-    }
-    tp_buf_free(&loc);
-}
-
-/* The uid the request may act as, from ?token= (then answered with a
- * redirect: returns UINT32_MAX - 1) or the cookie; UINT32_MAX when none. */
-static uint32_t authenticate(tp_http *h, h2o_req_t *req)
-{
-    char tok[40];
-    uint8_t key[16];
-    int r = tp_http_param(req, "token", tok, sizeof(tok));
-    if (r == 0 || r == -ENOSPC || r == -EINVAL) {
-        uint32_t uid = r == 0 && hex_decode(tok, strlen(tok), key) ? token_uid(h, key) : UINT32_MAX;
-        if (uid == UINT32_MAX)
-            return UINT32_MAX;
-        char hex[33];
-        hex_encode(key, hex);
-        redirect_with_cookie(h, req, hex);
-        return UINT32_MAX - 1;
-    }
-    h2o_iovec_t c = find_cookie(h, req);
-    if (c.base && hex_decode(c.base, c.len, key))
-        return token_uid(h, key);
-    return UINT32_MAX;
 }
 
 static bool has_prefix(const char *p, size_t n, const char *prefix)
@@ -505,22 +50,22 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         tp_http_send_error(req, 503, "stopping", "tphd is shutting down");
         return 0;
     }
-    if (!host_ok(h, req->input.authority)) {
+    if (!tp_http_host_ok(req->input.authority, tp_http_authority(h), h->port, h->allow_remote)) {
         char msg[160];
         snprintf(msg, sizeof(msg), "this server answers to %s, localhost, 127.0.0.1 and [::1] only",
-                 strstr(h->base_url, "://") ? strstr(h->base_url, "://") + 3 : h->base_url);
+                 tp_http_authority(h));
         tp_http_send_error(req, 421, "misdirected", msg);
         return 0;
     }
     if (!method_is(req->method, "GET") && !method_is(req->method, "HEAD")) {
-        add_header(req, H2O_TOKEN_ALLOW, "GET, HEAD");
+        tp_http_add_header(req, H2O_TOKEN_ALLOW, "GET, HEAD");
         tp_http_send_error(req, 405, "method_not_allowed", "only GET and HEAD are served");
         return 0;
     }
     if (has_prefix(p, n, "/assets/")) {
         const tp_asset *a = tp_assets_find(p, n);
         if (a)
-            serve_asset(req, a);
+            tp_http_serve_asset(req, a);
         else
             tp_http_send_error(req, 404, "not_found", "no such file");
         return 0;
@@ -529,18 +74,18 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         tp_http_send_error(req, 404, "not_found", "no such page");
         return 0;
     }
-    uint32_t uid = authenticate(h, req);
+    uint32_t uid = tp_http_authenticate(h, req);
     if (uid == UINT32_MAX - 1)
         return 0;
     if (uid == UINT32_MAX) {
-        send_unauthorized(req, api);
+        tp_http_send_unauthorized(req, api);
         return 0;
     }
     if (api) {
         tp_http_api(h, req, uid, p, n);
         return 0;
     }
-    serve_asset(req, tp_assets_find("/index.html", 11));
+    tp_http_serve_asset(req, tp_assets_find("/index.html", 11));
     return 0;
 }
 
@@ -646,11 +191,11 @@ static void job_done(uv_work_t *w, int status)
             if (j->how == TP_HTTP_AS_DOWNLOAD) {
                 char cd[160];
                 snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"", j->filename);
-                add_header(req, H2O_TOKEN_CONTENT_DISPOSITION, cd);
+                tp_http_add_header(req, H2O_TOKEN_CONTENT_DISPOSITION, cd);
             }
             const char *ct = rp->content_type[0] ? rp->content_type : "application/octet-stream";
-            send_ref(req, 200, "OK", h2o_strdup(&req->pool, ct, SIZE_MAX).base, "no-store",
-                     h2o_iovec_init(body ? body : "", len));
+            tp_http_send_ref(req, 200, "OK", h2o_strdup(&req->pool, ct, SIZE_MAX).base, "no-store",
+                             h2o_iovec_init(body ? body : "", len));
         }
     }
     tp_buf_free(&j->reply.body);
@@ -987,7 +532,7 @@ int tp_http_start(tp_http **ret, uv_loop_t *loop, const tp_http_config *cfg,
     h->tokcap = 8;
     h->ntokens = 1;
     h->tokens[0].uid = cfg->owner_uid;
-    r = load_token(cfg->token_path, h->tokens[0].key, err, errsz);
+    r = tp_http_load_token(cfg->token_path, h->tokens[0].key, err, errsz);
     if (r)
         goto fail;
     r = bind_listener(h, cfg, err, errsz);
@@ -1002,6 +547,12 @@ fail:
     h->stopping = true;
     finish_if_idle(h);
     return r;
+}
+
+const char *tp_http_authority(const tp_http *h)
+{
+    const char *auth = strstr(h->base_url, "://");
+    return auth ? auth + 3 : h->base_url;
 }
 
 uint16_t tp_http_port(const tp_http *h)

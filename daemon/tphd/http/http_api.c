@@ -168,16 +168,15 @@ static void copy_number(api_req *a, const char *name, const char *key)
     json_object_set_new(a->args, key, json_real(v));
 }
 
-/* A trace ID or prefix: 1-32 hex digits, lowercased into id. */
-static bool valid_id(const char *s, size_t n, char id[33])
+bool tp_http_valid_id(const char *s, size_t n, char id[33])
 {
     if (n < 1 || n > 32)
         return false;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         if (!isxdigit((unsigned char)s[i]))
             return false;
+    for (size_t i = 0; i < n; i++)
         id[i] = (char)tolower((unsigned char)s[i]);
-    }
     id[n] = '\0';
     return true;
 }
@@ -189,7 +188,7 @@ static void id_param(api_req *a, const char *name)
         bad(a, "parameter %s (a trace ID) is required", name);
         return;
     }
-    if (!valid_id(buf, strlen(buf), id)) {
+    if (!tp_http_valid_id(buf, strlen(buf), id)) {
         bad(a, "parameter %s is not a trace ID (1 to 32 hex digits)", name);
         return;
     }
@@ -273,7 +272,7 @@ static void api_trace(api_req *a, const char *p, size_t n)
     const char *slash = memchr(p, '/', n);
     size_t idlen = slash ? (size_t)(slash - p) : n;
     char id[33];
-    if (!valid_id(p, idlen, id)) {
+    if (!tp_http_valid_id(p, idlen, id)) {
         tp_http_send_error(a->req, 404, "not_found", "not a trace ID (1 to 32 hex digits)");
         return;
     }

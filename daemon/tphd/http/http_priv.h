@@ -1,13 +1,58 @@
-/* Internals shared by http.c (server, tokens, responses, query jobs) and
- * http_api.c (the JSON API's routes). Not a contract. */
+/* Internals of daemon/tphd/http, shared by http.c (server, routing, query
+ * jobs), http_auth.c (tokens, Host check, cookie), http_send.c (responses,
+ * assets) and http_api.c (the JSON API's routes). Not a contract. */
 #ifndef TP_HTTP_PRIV_H
 #define TP_HTTP_PRIV_H
 
 #include <h2o.h>
 
+#include "assets.h"
 #include "http.h"
 
 #define TP_HTTP_MAX_JOBS 64 /* queries in flight; more get 503 */
+
+typedef struct http_conn {
+    uv_tcp_t tcp; /* first: h2o's close callback gets this handle */
+    tp_http *h;
+    struct http_conn *prev, *next;
+} http_conn;
+
+typedef struct http_token {
+    uint32_t uid;
+    uint8_t key[16];
+} http_token;
+
+typedef struct http_handler {
+    h2o_handler_t super;
+    tp_http *h;
+} http_handler;
+
+/* The server. Loop thread only, except tok_mu and what it guards (tokens are
+ * made by query workers through tp_http_link) and backend, which is set
+ * once before serving. */
+struct tp_http {
+    uv_loop_t *loop;
+    h2o_globalconf_t config;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    uv_tcp_t listener;
+    uv_timer_t sentinel; /* never started; its close callback frees the server */
+    tp_http_backend backend;
+    bool allow_remote;
+    uint16_t port;
+    char base_url[80];
+    char cookie_name[32];
+    uint32_t owner_uid;
+    uv_mutex_t tok_mu;
+    http_token *tokens; /* [0] is the owner's; guarded by tok_mu */
+    size_t ntokens, tokcap;
+    http_conn *conns;
+    size_t nconns, njobs;
+    bool started, listening, stopping, finishing;
+    int closing; /* handles of ours still closing before the final release */
+    void (*done)(void *);
+    void *done_arg;
+};
 
 /** Presentation of a query's answer. */
 enum {
@@ -20,6 +65,22 @@ enum {
 void tp_http_send(h2o_req_t *req, int status, const char *reason, const char *ctype,
                   const char *cache, const void *body, size_t len);
 
+/** Add a response header; value is copied into the request's pool. */
+void tp_http_add_header(h2o_req_t *req, const h2o_token_t *name, const char *value);
+
+/** Like tp_http_send() with a body that lives until the request is done
+ *  (not copied). */
+void tp_http_send_ref(h2o_req_t *req, int status, const char *reason, const char *ctype,
+                      const char *cache, h2o_iovec_t body);
+
+/** 401: a JSON error for the API, else the HTML page that says to run
+ *  `tph open`. */
+void tp_http_send_unauthorized(h2o_req_t *req, bool api);
+
+/** Serve an asset: 304 when If-None-Match matches its ETag, else its gzip
+ *  bytes when the request accepts gzip, else the plain bytes. */
+void tp_http_serve_asset(h2o_req_t *req, const tp_asset *a);
+
 /** Send {"error": code, "message": message} with status. */
 void tp_http_send_error(h2o_req_t *req, int status, const char *code, const char *message);
 
@@ -29,6 +90,32 @@ void tp_http_send_error(h2o_req_t *req, int status, const char *code, const char
  *  queries are in flight. */
 void tp_http_run_query(tp_http *h, h2o_req_t *req, uint32_t uid, const char *op, char *args,
                        int how, const char *filename);
+
+/* http_auth.c */
+
+/** The owner's token from path when it is a private (0600) regular file of
+ *  ours holding 32 hex digits; otherwise a fresh random one, written there
+ *  atomically. Returns 0 or a negative errno with a message in err. */
+int tp_http_load_token(const char *path, uint8_t key[16], char *err, size_t errsz);
+
+/** Whether a Host header value (authority) is ours: bound (the authority
+ *  of our base URL, e.g. "127.0.0.2:7345"; may be NULL), or "localhost",
+ *  "127.0.0.1" or "[::1]" with our_port (or no port when our_port is 80),
+ *  all case-insensitive. Always true with allow_remote. */
+bool tp_http_host_ok(h2o_iovec_t host, const char *bound, uint16_t our_port, bool allow_remote);
+
+/** The authority part of h's base URL ("127.0.0.1:7345"). */
+const char *tp_http_authority(const tp_http *h);
+
+/** The uid req may act as, from ?token= (then answered with a 302 that sets
+ *  the cookie: returns UINT32_MAX - 1) or the cookie; UINT32_MAX when none. */
+uint32_t tp_http_authenticate(tp_http *h, h2o_req_t *req);
+
+/* http_api.c */
+
+/** Whether s (n bytes) is a trace ID prefix: 1-32 hex digits. On success
+ *  writes it lowercased and NUL-terminated into id. */
+bool tp_http_valid_id(const char *s, size_t n, char id[33]);
 
 /** The decoded value of query-string parameter name of req into buf (NUL
  *  terminated). Returns 0, -ENOENT (absent), -ENOSPC (too long) or -EINVAL
