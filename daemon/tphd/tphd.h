@@ -1,7 +1,46 @@
 /* tphd's top level: the configuration from the command line and the object
  * that ties the loop, the store, the socket server and the HTTP server
- * together. The HTTP server (issue 5) hooks in through tphd_http_start() and
- * tphd_http_stop() when it is built in. */
+ * together. The HTTP server hooks in through tphd_http_start() and
+ * tphd_http_stop().
+ *
+ * Threads
+ * -------
+ * tphd runs five kinds of threads. Each struct field shared between them
+ * says, where it is declared, which thread owns it or which lock guards it;
+ * a field with no such note belongs to the loop thread. Counters and flags
+ * that cross threads are C11 <stdatomic.h> atomics, never volatile.
+ *
+ * - loop (main): the libuv loop. Owns tphd, tp_server (net/server_priv.h),
+ *   every tp_conn (net/conn.h), tp_http and its h2o context (http/
+ *   http_priv.h), all handles, timers and sockets. Only it calls uv_* and
+ *   h2o_* on them, sends replies and submits store ops. In builds without
+ *   NDEBUG, tp_conn_send(), tp_conn_submit(), tp_server_publish() and
+ *   tp_http_send_ref() assert that they run on it: a reply written from
+ *   another thread would corrupt libuv's write queue without a crash.
+ * - writer (store/store.c, one): owns the writer's SQLite connection and
+ *   prepared statements; takes ops from the queue under tp_store.mu and
+ *   hands completions back through tp_server_store_done() (done_mu plus a
+ *   uv_async_t wakes the loop). tp_store_call_sync() callers block on a
+ *   per-call mutex and condition.
+ * - checkpointer (store/store_ckpt.c, one): checkpoints the WAL on its own
+ *   connection when the writer, under tp_store_ckpt.mu, asks it to;
+ *   wal_pages is atomic.
+ * - finalizer (net/dispatch.c, at most one at a time): folds finished
+ *   traces and stores their statistics through the store's reader
+ *   connections and tp_store_call_sync(). It reads only the store and the
+ *   atomic fin_cancel of tp_server; its job (fin_work) is the loop's again
+ *   once it signals fin_async and the loop joins it.
+ * - libuv pool (uv_queue_work): tph queries (net/dispatch.c), HTTP API jobs
+ *   (http/http.c) and retention. A job gets copies of what it needs
+ *   (tp_query_env from tp_server_query_env(), which reads the counters
+ *   under snap_mu) and never touches a connection; its after-work callback
+ *   runs on the loop. The pool shares the store's reader pool (rmu), the
+ *   tree cache (query/tcache.c: cache_mu, then an entry's mu) and the HTTP
+ *   tokens (tok_mu, through tp_http_link()).
+ *
+ * Lock order, where two are held: a tree cache entry's mu may be held
+ * while taking cache_mu (inserting it, counting its folded tree), never
+ * the other way round. */
 #ifndef TPHD_H
 #define TPHD_H
 

@@ -516,6 +516,7 @@ int tp_http_start(tp_http **ret, uv_loop_t *loop, const tp_http_config *cfg,
         return -ENOMEM;
     }
     h->loop = loop;
+    h->loop_thread = uv_thread_self();
     h->backend = *backend;
     h->allow_remote = cfg->allow_remote;
     h->owner_uid = cfg->owner_uid;

@@ -32,20 +32,21 @@ typedef struct http_handler {
  * once before serving. */
 struct tp_http {
     uv_loop_t *loop;
+    uv_thread_t loop_thread; /* the thread tp_http_start() ran on: the loop's */
     h2o_globalconf_t config;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     uv_tcp_t listener;
-    uv_timer_t sentinel; /* never started; its close callback frees the server */
-    tp_http_backend backend;
+    uv_timer_t sentinel;     /* never started; its close callback frees the server */
+    tp_http_backend backend; /* set at start, then read-only */
     bool allow_remote;
-    uint16_t port;
-    char base_url[80];
+    uint16_t port;     /* set at start, then read-only */
+    char base_url[80]; /* set at start, then read-only (pool jobs read it) */
     char cookie_name[32];
     uint32_t owner_uid;
     uv_mutex_t tok_mu;
-    http_token *tokens; /* [0] is the owner's; guarded by tok_mu */
-    size_t ntokens, tokcap;
+    http_token *tokens;     /* [0] is the owner's; under tok_mu (pool jobs make tokens) */
+    size_t ntokens, tokcap; /* under tok_mu */
     http_conn *conns;
     size_t nconns, njobs;
     bool started, listening, stopping, finishing;

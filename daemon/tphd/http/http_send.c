@@ -2,6 +2,7 @@
  * headers each one carries, JSON errors, the 401 page, and the static assets
  * of the report UI (compressed at build time, validated by ETag). Loop
  * thread only: h2o requests belong to the loop. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,13 @@ static void security_headers(h2o_req_t *req)
 void tp_http_send_ref(h2o_req_t *req, int status, const char *reason, const char *ctype,
                       const char *cache, h2o_iovec_t body)
 {
+#ifndef NDEBUG
+    /* h2o requests are the loop's: an answer from a pool thread would race
+     * the loop inside h2o without any error. */
+    tp_http *h = H2O_STRUCT_FROM_MEMBER(tp_http, ctx, req->conn->ctx);
+    uv_thread_t self = uv_thread_self();
+    assert(uv_thread_equal(&h->loop_thread, &self));
+#endif
     static h2o_generator_t generator = {NULL, NULL};
     req->res.status = status;
     req->res.reason = reason;

@@ -137,6 +137,7 @@ static void on_write(uv_write_t *req, int status)
 
 void tp_conn_send(tp_conn *c, const tp_msg *m)
 {
+    TP_ASSERT_LOOP(c->srv);
     if (c->closing)
         return;
     tp_buf b = TP_BUF_INIT;
@@ -315,6 +316,7 @@ static void peer_of(tp_conn *c)
 
 void tp_conn_submit(tp_conn *c, tp_store_op *op)
 {
+    TP_ASSERT_LOOP(c->srv);
     tp_server *s = c->srv;
     op->owner = c;
     if (tp_store_submit(s->store, op) < 0) {

@@ -28,6 +28,7 @@ int tp_server_new(uv_loop_t *loop, const tp_server_opts *opts, tp_server **ret)
     if (!s)
         return -ENOMEM;
     s->loop = loop;
+    s->loop_thread = uv_thread_self();
     s->opts = *opts;
     if (!s->opts.max_queue)
         s->opts.max_queue = TP_SERVER_DEFAULT_MAX_QUEUE;

@@ -9,6 +9,7 @@
 #ifndef TP_SERVER_PRIV_H
 #define TP_SERVER_PRIV_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -29,20 +30,24 @@ typedef struct tp_uid_count {
     uint64_t events;
 } tp_uid_count;
 
+/* Fields belong to the loop thread unless their comment names a lock or
+ * another thread (tphd.h, "Threads"). */
+
 struct tp_server {
     uv_loop_t *loop;
-    tp_store *store;
-    tp_server_opts opts;
-    char *socket_path;
-    char *http_url;
-    bool bound_path; /* we created the socket file: unlink it at exit */
+    uv_thread_t loop_thread; /* the thread tp_server_new() ran on: the loop's */
+    tp_store *store;         /* set before serving; thread-safe itself (read by every thread) */
+    tp_server_opts opts;     /* set at creation, then read-only (read by pool jobs) */
+    char *socket_path;       /* set at creation, then read-only (read by pool jobs) */
+    char *http_url;          /* set before uv_run serves, then read-only (read by pool jobs) */
+    bool bound_path;         /* we created the socket file: unlink it at exit */
     bool listening, shutting_down;
     uv_pipe_t listener;
     uv_timer_t sweep; /* 1 s: frame timeouts, event rate */
     uv_timer_t retention;
-    uv_async_t async; /* store completions */
+    uv_async_t async; /* store completions; uv_async_send from the writer thread */
     pthread_mutex_t done_mu;
-    tp_store_op *done_head, **done_tail;
+    tp_store_op *done_head, **done_tail; /* under done_mu: the writer appends, the loop drains */
     tp_conn *conns;
     tp_conn *closing; /* closed, handle not closed yet */
     tp_conn *throttled;
@@ -63,7 +68,8 @@ struct tp_server {
     uint64_t sweeps;
     /* What other threads may read (tp_server_query_env), under snap_mu. */
     pthread_mutex_t snap_mu;
-    tp_server_counters snap;
+    tp_server_counters snap; /* under snap_mu: the loop writes, pool jobs read */
+    /* Set before uv_run serves, then read-only; called from pool jobs. */
     int (*trace_url)(void *ud, uint32_t uid, const char *trace_id, char *buf, size_t size);
     void *trace_url_ud;
     /* finalization: one worker at a time drains the pending list */
@@ -71,9 +77,9 @@ struct tp_server {
     size_t fin_n, fin_cap;
     bool fin_running, fin_startup_done;
     pthread_t fin_thread;
-    void *fin_work;         /* the finalizer thread's job while it runs */
-    uv_async_t fin_async;   /* the finalizer thread is done */
-    atomic_bool fin_cancel; /* set at shutdown: the finalizer stops between traces */
+    void *fin_work;         /* the finalizer thread's while it runs; the loop's after the join */
+    uv_async_t fin_async;   /* the finalizer thread is done (uv_async_send from it) */
+    atomic_bool fin_cancel; /* atomic: the loop sets it at shutdown, the finalizer polls it */
     bool retention_running;
     void (*shutdown_cb)(void *ud);
     void *shutdown_ud;
@@ -83,6 +89,21 @@ struct tp_server {
     void (*on_frame)(tp_conn *c, const uint8_t *payload, size_t len); /* tp_dispatch_frame */
     void (*check_shutdown)(tp_server *s); /* whether the shutdown can finish, and finish it */
 };
+
+/* Whether the calling thread is the loop's (for assertions). */
+static inline bool tp_server_on_loop(const tp_server *s)
+{
+    uv_thread_t self = uv_thread_self();
+    return uv_thread_equal(&s->loop_thread, &self);
+}
+
+/* Debug builds check that loop-only code runs on the loop thread, where a
+ * mistake would otherwise corrupt libuv state without a crash. */
+#ifndef NDEBUG
+#define TP_ASSERT_LOOP(s) assert(tp_server_on_loop(s))
+#else
+#define TP_ASSERT_LOOP(s) ((void)(s))
+#endif
 
 /* server_state.c */
 /** Publish the live counters for other threads (under snap_mu). Loop thread. */

@@ -63,6 +63,7 @@ int tp_server_set_http_url(tp_server *s, const char *url)
 
 void tp_server_publish(tp_server *s)
 {
+    TP_ASSERT_LOOP(s);
     tp_server_counters c;
     tp_server_counters_get(s, &c);
     pthread_mutex_lock(&s->snap_mu);

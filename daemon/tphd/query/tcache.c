@@ -11,18 +11,22 @@
 #include "store.h"
 #include "tp_err.h"
 
+/* Pool threads share entries (tphd.h, "Threads"): the key is read-only
+ * once made; the list fields are under cache_mu; the trees are used by one
+ * query at a time, under the entry's mu. */
 struct tp_tcache_entry {
-    int64_t rowid, nevents;
-    char id[33];
-    bool cached;        /* on the list (else freed at the last put) */
-    int refs;           /* under cache_mu */
-    size_t cost;        /* estimated bytes */
-    uint64_t used;      /* LRU clock */
-    pthread_mutex_t mu; /* held while a query uses the trees */
-    tp_tree *raw, *folded;
-    tp_tcache_entry *next;
+    int64_t rowid, nevents; /* read-only */
+    char id[33];            /* read-only */
+    bool cached;            /* on the list (else freed at the last put); under cache_mu */
+    int refs;               /* under cache_mu */
+    size_t cost;            /* estimated bytes; under cache_mu */
+    uint64_t used;          /* LRU clock; under cache_mu */
+    pthread_mutex_t mu;     /* held while a query uses the trees */
+    tp_tree *raw, *folded;  /* under mu */
+    tp_tcache_entry *next;  /* under cache_mu */
 };
 
+/* The list and its totals, under cache_mu. */
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static tp_tcache_entry *cache;
 static size_t cache_cost, cache_n;

@@ -34,34 +34,37 @@ typedef struct lane {
 typedef struct sync_wait {
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    bool done;
+    bool done; /* under mu: the writer sets it, the caller waits for it */
 } sync_wait;
 
+/* Threads (tphd.h): the writer thread owns db and st; the queue fields
+ * are under mu; the reader pool is under rmu; the rest is set by
+ * tp_store_open() and read-only until tp_store_close(). */
 struct tp_store {
-    char *path;
-    int lock_fd; /* holds an flock() on the database file */
+    char *path;  /* read-only */
+    int lock_fd; /* holds an flock() on the database file; read-only */
     sqlite3 *db; /* the writer's connection: writer thread only (after open) */
     tp_store_stmts st;
-    tp_store_done_cb done;
+    tp_store_done_cb done; /* read-only; called on the writer thread */
     void *done_ud;
-    int64_t commit_interval_ns;
+    int64_t commit_interval_ns; /* read-only */
 
-    pthread_t thread;
-    bool thread_started;
-    tp_store_ckpt *ckpt; /* checkpoints the WAL off the writer thread */
+    pthread_t thread;    /* the writer; joined by tp_store_close() */
+    bool thread_started; /* opener/closer thread only */
+    tp_store_ckpt *ckpt; /* checkpoints the WAL off the writer thread; writer thread */
     pthread_mutex_t mu;  /* guards the queue and stopping */
     pthread_cond_t cond;
-    lane *lanes, **lanes_tail; /* lanes with ops, in serving order */
-    lane *spare;               /* empty lanes kept for reuse */
-    lane fallback;             /* when a lane cannot be allocated */
-    size_t nqueued;
-    unsigned small_run; /* small ops taken ahead of the round robin in a row */
-    bool stopping;
-    atomic_size_t queued_bytes;
+    lane *lanes, **lanes_tail;  /* lanes with ops, in serving order; under mu */
+    lane *spare;                /* empty lanes kept for reuse; under mu */
+    lane fallback;              /* when a lane cannot be allocated; under mu */
+    size_t nqueued;             /* under mu */
+    unsigned small_run;         /* small ops taken ahead of the round robin in a row; under mu */
+    bool stopping;              /* under mu */
+    atomic_size_t queued_bytes; /* atomic: submitters add, the writer subtracts, anyone reads */
 
-    pthread_mutex_t rmu; /* guards the reader pool */
-    sqlite3 *readers[MAX_READERS];
-    int nreaders;
+    pthread_mutex_t rmu;           /* guards the reader pool */
+    sqlite3 *readers[MAX_READERS]; /* idle reader connections; under rmu */
+    int nreaders;                  /* under rmu */
 };
 
 int tp_store_sqlite_err(sqlite3 *db, int rc, const char *what, char *err, size_t errsz)

@@ -17,13 +17,13 @@
 #define CKPT_INLINE_PAGES 65536 /* so far behind that the writer helps (1 GiB) */
 
 struct tp_store_ckpt {
-    sqlite3 *db;     /* the checkpointer's connection */
-    sqlite3 *writer; /* whose commits are watched */
+    sqlite3 *db;     /* the checkpointer's connection: checkpointer thread only */
+    sqlite3 *writer; /* whose commits are watched: writer thread only */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    bool want, stop;
-    atomic_int wal_pages;
+    bool want, stop;      /* under mu: the writer asks, the checkpointer takes */
+    atomic_int wal_pages; /* atomic: the writer's WAL hook stores, the checkpointer reads */
 };
 
 /* Runs in the writer thread after every commit. */
