@@ -6,6 +6,7 @@ import os
 import socket
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -202,7 +203,7 @@ def hang_up(fake, conn):
 
 
 def refuse_version(fake, conn):
-    read_frame(conn)
+    fake.hellos.append(read_frame(conn))
     conn.sendall(frame(8, {"code": -4006, "name": "VERSION",
                            "msg": "client speaks protocol 1, tphd speaks 2"}))
     conn.close()
@@ -212,10 +213,14 @@ def test_silent_daemon_times_out(env, tmp_path):
     path = tmp_path / "silent.sock"
     fake = FakeDaemon(path, silent)
     env["TPH_TIMEOUT"] = "0.3"
+    t0 = time.monotonic()
     try:
         r = tph("--socket", path, "status", env=env)
     finally:
         fake.close()
+    elapsed = time.monotonic() - t0
+    # tph gave up after its timeout, not when the fake closed the socket.
+    assert 0.3 <= elapsed < 5, elapsed
     assert r.returncode == 1
     assert r.stderr == f"tph: tphd at {path} did not answer within 0.3 s\n"
 
@@ -241,8 +246,9 @@ def test_daemon_error_in_handshake_is_reported(env, tmp_path):
     assert r.returncode == 1
     assert r.stderr == (f"tph: cannot talk to tphd at {path}: "
                         "tphd: client speaks protocol 1, tphd speaks 2\n")
-    hello = fake.hellos if fake.hellos else None
-    assert hello is None  # refuse_version does not record; the next test checks HELLO
+    # What tph sent first, and what the ERROR answered, was its HELLO.
+    ((msg_type, body),) = fake.hellos
+    assert (msg_type, body["magic"], body["v"]) == (1, "TPH1", 1)
 
 
 def test_hello_identifies_tph(env, tmp_path):
