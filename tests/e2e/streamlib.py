@@ -15,6 +15,7 @@ Interpreters:
 """
 
 import glob
+import contextlib
 import json
 import os
 import socket
@@ -155,3 +156,14 @@ def tree(env, trace_id, *flags):
 def start_daemon(tmp_path, args=("--no-http",)):
     """A real tphd (tphlib.Daemon waits until it accepts connections)."""
     return Daemon(tmp_path, list(args))
+
+
+@contextlib.contextmanager
+def daemon_env(tmp_path, args=("--no-http",)):
+    """A real tphd for one test and the client environment that reaches it:
+    yields (daemon, env) and stops the daemon however the block ends."""
+    d = start_daemon(tmp_path, args)
+    try:
+        yield d, client_env(tmp_path, d.socket)
+    finally:
+        d.stop()

@@ -10,11 +10,11 @@ import pytest
 
 from streamlib import (
     client_env,
+    daemon_env,
     logs,
     needs_binaries,
     needs_extension,
     run_script,
-    start_daemon,
     tree,
 )
 from tphlib import Uploader, call, tph
@@ -25,15 +25,19 @@ HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 
 @pytest.fixture
-def daemon(tmp_path):
-    d = start_daemon(tmp_path, ["--http", "127.0.0.1:0"])
-    yield d
-    d.stop()
+def daemon_and_env(tmp_path):
+    with daemon_env(tmp_path, ["--http", "127.0.0.1:0"]) as de:
+        yield de
 
 
 @pytest.fixture
-def env(tmp_path, daemon):
-    return client_env(tmp_path, daemon.socket)
+def daemon(daemon_and_env):
+    return daemon_and_env[0]
+
+
+@pytest.fixture
+def env(daemon_and_env):
+    return daemon_and_env[1]
 
 
 BASIC = '''

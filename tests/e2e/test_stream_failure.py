@@ -17,6 +17,7 @@ import pytest
 from streamlib import (
     PRELUDE,
     client_env,
+    daemon_env,
     logs,
     needs_binaries,
     needs_extension,
@@ -107,11 +108,12 @@ def test_stale_socket_file_is_an_absent_daemon(tmp_path):
 
 @pytest.fixture
 def stopped_daemon(tmp_path):
-    d = start_daemon(tmp_path, ["--no-http"])
-    os.kill(d.proc.pid, signal.SIGSTOP)
-    yield d
-    os.kill(d.proc.pid, signal.SIGCONT)
-    d.stop()
+    with daemon_env(tmp_path) as (d, _):
+        os.kill(d.proc.pid, signal.SIGSTOP)
+        try:
+            yield d
+        finally:
+            os.kill(d.proc.pid, signal.SIGCONT)
 
 
 def test_stopped_daemon_fails_after_bounded_tries(tmp_path, stopped_daemon):
@@ -357,8 +359,6 @@ def test_descriptors_closed_under_the_sender(tmp_path):
     # A program that closes every descriptor right after a trace (as
     # daemonising code does) and opens files that take the same numbers:
     # nothing meant for tphd may ever land in them.
-    d = start_daemon(tmp_path)
-    env = client_env(tmp_path, d.socket)
     body = '''
 big = "x" * 100
 def leaf(i, pad):
@@ -377,10 +377,8 @@ for round in range(20):
     results.append((t.upload_state, sizes))
 dump(results)
 '''
-    try:
+    with daemon_env(tmp_path) as (_, env):
         r = run_script(tmp_path, body, env, timeout=120)
-    finally:
-        d.stop()
     assert (r.returncode, r.stderr) == (0, "")
     assert all(sizes == [0] * 8 for _, sizes in r.out)
     assert all(state in ("acked", "failed") for state, _ in r.out)

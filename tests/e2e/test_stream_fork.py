@@ -4,12 +4,11 @@ in the child, and no trace is ever stored twice."""
 import pytest
 
 from streamlib import (
-    client_env,
+    daemon_env,
     logs,
     needs_binaries,
     needs_extension,
     run_script,
-    start_daemon,
     tree,
 )
 
@@ -18,9 +17,8 @@ pytestmark = [needs_binaries, needs_extension]
 
 @pytest.fixture
 def env(tmp_path):
-    d = start_daemon(tmp_path, ["--no-http"])
-    yield client_env(tmp_path, d.socket)
-    d.stop()
+    with daemon_env(tmp_path) as (_, env):
+        yield env
 
 
 def test_fork_inside_a_trace(tmp_path, env):

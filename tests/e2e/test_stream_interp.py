@@ -8,13 +8,12 @@ import json
 import pytest
 
 from streamlib import (
-    client_env,
+    daemon_env,
     find_py312,
     logs,
     needs_binaries,
     needs_extension,
     run_script,
-    start_daemon,
     tree,
 )
 
@@ -35,9 +34,7 @@ dump([facts(t, url=t.url, tree=t.tree()) for t in ts])
 
 @pytest.mark.skipif(PY312 is None, reason=str(PY312_PATH))
 def test_two_interpreters_stream_at_once(tmp_path):
-    d = start_daemon(tmp_path, ["--no-http"])
-    try:
-        env = client_env(tmp_path, d.socket)
+    with daemon_env(tmp_path) as (_, env):
         (tmp_path / "a").mkdir()
         (tmp_path / "b").mkdir()
         pa, out_a = run_script(tmp_path / "a", BODY, env, wait=False, args=["main"])
@@ -57,18 +54,13 @@ def test_two_interpreters_stream_at_once(tmp_path):
                 (facts["label"], facts["calls"], facts["pid"], facts["py"])
             assert tree(env, s["id"]) == facts["tree"] + "\n"
         assert {f["calls"] for f in a} == {6} and {f["calls"] for f in b} == {6}
-    finally:
-        d.stop()
-
 
 
 @pytest.mark.skipif(PY312 is None, reason=str(PY312_PATH))
 def test_fork_after_uploads_gives_no_threads_warning_on_312(tmp_path):
     # Python 3.12+ warns (DeprecationWarning) when a process with several
     # threads forks; the sender thread must be gone once its work is done.
-    d = start_daemon(tmp_path)
-    try:
-        env = client_env(tmp_path, d.socket)
+    with daemon_env(tmp_path) as (_, env):
         body = '''
 with trace(label="then-fork") as t:
     handle_request(1)
@@ -86,5 +78,3 @@ dump({"status": os.waitstatus_to_exitcode(status), "state": t.upload_state})
         r = run_script(tmp_path, body, env, python=PY312, pythonpath=PY312_PATH)
         assert (r.returncode, r.stderr) == (0, "")
         assert r.out == {"status": 7, "state": "acked"}
-    finally:
-        d.stop()
