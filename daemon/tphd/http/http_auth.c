@@ -119,6 +119,8 @@ static uint32_t token_uid(tp_http *h, const uint8_t key[16])
     uint32_t uid = UINT32_MAX;
     uv_mutex_lock(&h->tok_mu);
     for (size_t i = 0; i < h->ntokens; i++) {
+        /* volatile keeps the compiler from ending the loop at the first
+         * difference; it is about timing, not threads (the lock is). */
         volatile uint8_t diff = 0;
         for (int k = 0; k < 16; k++)
             diff |= h->tokens[i].key[k] ^ key[k];
