@@ -124,11 +124,11 @@ json_t *tph_reply_json(const tph_reply *rep, const char *op);
 
 /** The string member o[key]; NULL when it is absent or not a string. */
 const char *tph_json_str(const json_t *o, const char *key);
-/** The `tph logs` table for a list reply (an array of trace summaries, or an
- *  object with "traces" and "total"). limit/offset are what was asked;
- *  filtered says whether --label/--since/--limited narrowed the list (for the
- *  message when it is empty). Returns 0 or -ENOMEM / -EINVAL (bad shape). */
-int tph_fmt_logs(const json_t *reply, int64_t limit, int64_t offset, bool filtered, tp_buf *out);
+/** The `tph logs` table for a list reply ({"total", "traces"}, docs/QUERY.md).
+ *  offset is what was asked; filtered says whether --label/--since/--limited
+ *  narrowed the list (for the message when it is empty). Returns 0 or
+ *  -ENOMEM / -EINVAL (not that shape). */
+int tph_fmt_logs(const json_t *reply, int64_t offset, bool filtered, tp_buf *out);
 /** The `tph status` text for a status reply. Returns 0 or -ENOMEM/-EINVAL. */
 int tph_fmt_status(const json_t *status, tp_buf *out);
 

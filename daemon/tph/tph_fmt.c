@@ -211,24 +211,19 @@ static void put_empty(tp_buf *out, int64_t offset, bool filtered)
                          "`with tracepatch.trace(): ...` while tphd is running\n");
 }
 
-static void put_footer(tp_buf *out, const json_t *reply, size_t n, int64_t limit, int64_t offset)
+static void put_footer(tp_buf *out, const json_t *reply, size_t n, int64_t offset)
 {
     double total;
 
-    if (json_num(reply, "total", &total)) {
-        if ((double)offset + (double)n < total)
-            tp_buf_printf(out, "showing %lld-%lld of %.0f traces; --offset %lld for older ones\n",
-                          (long long)offset + 1, (long long)offset + (long long)n, total,
-                          (long long)offset + (long long)n);
-    } else if ((int64_t)n == limit) {
-        tp_buf_printf(out, "showing %zu traces; --offset %lld for older ones\n", n,
+    if (json_num(reply, "total", &total) && (double)offset + (double)n < total)
+        tp_buf_printf(out, "showing %lld-%lld of %.0f traces; --offset %lld for older ones\n",
+                      (long long)offset + 1, (long long)offset + (long long)n, total,
                       (long long)offset + (long long)n);
-    }
 }
 
-int tph_fmt_logs(const json_t *reply, int64_t limit, int64_t offset, bool filtered, tp_buf *out)
+int tph_fmt_logs(const json_t *reply, int64_t offset, bool filtered, tp_buf *out)
 {
-    const json_t *list = json_is_array(reply) ? reply : json_object_get(reply, "traces");
+    const json_t *list = json_object_get(reply, "traces");
     size_t n = json_array_size(list);
     row *rows;
 
@@ -244,7 +239,7 @@ int tph_fmt_logs(const json_t *reply, int64_t limit, int64_t offset, bool filter
     for (size_t i = 0; i < n; i++)
         fill_row(json_array_get(list, i), &rows[i]);
     put_table(out, rows, n);
-    put_footer(out, reply, n, limit, offset);
+    put_footer(out, reply, n, offset);
     free(rows);
     return tp_buf_error(out);
 }

@@ -154,7 +154,7 @@ int tph_cmd_logs(tph_ctx *ctx, int argc, char **argv)
     tph_reply_free(&rep);
     if (!j)
         return TPH_EXIT_FAIL;
-    r = tph_fmt_logs(j, o.limit, o.offset, o.label || o.since || o.limited, &out);
+    r = tph_fmt_logs(j, o.offset, o.label || o.since || o.limited, &out);
     json_decref(j);
     if (r < 0)
         r = tph_fail("tphd's trace list has an unexpected shape");

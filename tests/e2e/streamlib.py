@@ -144,7 +144,7 @@ def logs(env):
     r = tph("--json", "logs", "--limit", "1000", env=env)
     assert (r.returncode, r.stderr) == (0, ""), r
     data = json.loads(r.stdout)
-    return data["traces"] if isinstance(data, dict) else data
+    return data["traces"]
 
 
 def tree(env, trace_id, *flags):

@@ -33,6 +33,8 @@ S3 = dict(S1, id="aaaabbbbccccddddeeeeffff00001111", label="x" * 60, start=17709
 S4 = dict(S1, id="0123456789abcdef0123456789abcdef", label="live", start=1770906800.0,
           duration_ms=1.0, calls=7, status="open", pid=1, argv=["python3"])
 
+EMPTY = {"total": 0, "traces": []}
+
 TABLE = """\
 ID        START                DURATION  CALLS  LABEL                                     PROCESS         FLAGS
 3f2a9c1b  2026-02-12 14:30:22  50.0µs        3  debug-request                             4242 server.py
@@ -73,13 +75,13 @@ def body(obj):
 
 
 def test_logs_table(tmp_path, env):
-    r, q = run_fake(tmp_path, env, [body([S1, S2, S3, S4])], "logs")
+    r, q = run_fake(tmp_path, env, [body({"total": 4, "traces": [S1, S2, S3, S4]})], "logs")
     assert (r.returncode, r.stderr) == (0, "")
     assert r.stdout == TABLE
     assert q == [("list", {"limit": 50})]
 
 
-def test_logs_accepts_object_form_with_total(tmp_path, env):
+def test_logs_pages_with_the_total(tmp_path, env):
     legacy = {"id": ID1, "label": "debug-request", "start": 1770906622.1, "duration_ms": 0.05,
               "calls": 3, "pid": 4242, "argv": ["server.py"], "dropped": 0,
               "limit_reason": None, "status": "truncated"}
@@ -93,14 +95,14 @@ def test_logs_accepts_object_form_with_total(tmp_path, env):
 
 
 def test_logs_full_page_hints_at_offset(tmp_path, env):
-    r, q = run_fake(tmp_path, env, [body([S1])], "logs", "--limit", "1")
-    assert r.stdout.endswith("\nshowing 1 traces; --offset 1 for older ones\n")
+    r, q = run_fake(tmp_path, env, [body({"total": 5, "traces": [S1]})], "logs", "--limit", "1")
+    assert r.stdout.endswith("\nshowing 1-1 of 5 traces; --offset 1 for older ones\n")
     assert q == [("list", {"limit": 1})]
 
 
 def test_logs_filters_become_query_arguments(tmp_path, env):
     before = int(time.time())
-    r, q = run_fake(tmp_path, env, [body([])], "logs", "--label", "api-*", "--since", "1h30m",
+    r, q = run_fake(tmp_path, env, [body(EMPTY)], "logs", "--label", "api-*", "--since", "1h30m",
                     "--limited", "--limit", "5", "--offset", "20")
     after = int(time.time())
     assert r.returncode == 0
@@ -114,21 +116,21 @@ def test_logs_filters_become_query_arguments(tmp_path, env):
                                          ("7d", 604800), ("2w", 1209600), ("1d12h", 129600)])
 def test_logs_since_durations(tmp_path, env, dur, seconds):
     before = int(time.time())
-    _, q = run_fake(tmp_path, env, [body([])], "logs", "--since", dur)
+    _, q = run_fake(tmp_path, env, [body(EMPTY)], "logs", "--since", dur)
     after = int(time.time())
     # time(2) may lag time.time() by a tick, hence the second of slack.
     assert before - seconds - 1 <= q[0][1]["since"] <= after - seconds
 
 
 def test_logs_empty_says_how_to_record(tmp_path, env):
-    r, _ = run_fake(tmp_path, env, [body([])], "logs")
+    r, _ = run_fake(tmp_path, env, [body(EMPTY)], "logs")
     assert (r.returncode, r.stderr) == (0, "")
     assert r.stdout == ("no traces yet: record one with `tph run script.py`, or wrap code in "
                         "`with tracepatch.trace(): ...` while tphd is running\n")
 
 
 def test_logs_empty_with_filter(tmp_path, env):
-    r, _ = run_fake(tmp_path, env, [body([])], "logs", "--label", "nope")
+    r, _ = run_fake(tmp_path, env, [body(EMPTY)], "logs", "--label", "nope")
     assert r.stdout == "no traces match (`tph logs` without filters lists them all)\n"
 
 
