@@ -1,8 +1,8 @@
 /* tphd's web server: h2o on the daemon's loop, the listener and its
  * connections, the routing of a request (Host check, method, assets, pages,
- * API), query jobs on the thread pool, start and stop. Who may read is
- * http_auth.c; how answers are sent is http_send.c; the API routes are
- * http_api.c. See http.h. */
+ * API), start and stop. Who may read is http_auth.c; how answers are sent
+ * is http_send.c; the API routes are http_api.c, which run their queries
+ * through http_jobs.c. See http.h. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +17,8 @@
 #include "assets.h"
 #include "http_priv.h"
 #include "tp_err.h"
+
+static void finish_if_idle(tp_http *h);
 
 /* ---- Request handling --------------------------------------------------- */
 
@@ -87,158 +89,6 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     tp_http_serve_asset(req, tp_assets_find("/index.html", 11));
     return 0;
-}
-
-/* ---- Query jobs --------------------------------------------------------- */
-
-typedef struct job_guard {
-    struct job *job; /* NULL once the job answered */
-} job_guard;
-
-typedef struct job {
-    uv_work_t work;
-    tp_http *h;
-    h2o_req_t *req; /* NULL when the request went away first */
-    job_guard *guard;
-    uint32_t uid;
-    int how;
-    char op[16];
-    char *args;
-    char filename[96];
-    tp_http_reply reply;
-} job;
-
-/* The request's memory is being released: the job must not answer it. */
-static void on_guard_dispose(void *p)
-{
-    job_guard *g = p;
-    if (g->job)
-        g->job->req = NULL;
-}
-
-static void on_body_dispose(void *p)
-{
-    free(*(char **)p);
-}
-
-static void job_work(uv_work_t *w)
-{
-    job *j = w->data;
-    j->h->backend.query(j->h->backend.ctx, j->uid, j->op, j->args, &j->reply);
-}
-
-static int status_of(int code, const char **name)
-{
-    switch (code) {
-    case TP_ERR_NOT_FOUND:
-        *name = "not_found";
-        return 404;
-    case TP_ERR_AMBIGUOUS:
-        *name = "ambiguous";
-        return 409;
-    case TP_ERR_PERM:
-    case -EPERM:
-    case -EACCES:
-        *name = "forbidden";
-        return 403;
-    case TP_ERR_LIMIT:
-        *name = "too_large";
-        return 413;
-    case TP_ERR_MALFORMED:
-    case TP_ERR_TYPE:
-    case TP_ERR_MISSING:
-    case TP_ERR_JSON:
-    case -EINVAL:
-    case -ERANGE:
-        *name = "bad_request";
-        return 400;
-    case -ENOMEM:
-    case -EAGAIN:
-    case -EBUSY:
-        *name = "unavailable";
-        return 503;
-    default:
-        *name = "internal";
-        return 500;
-    }
-}
-
-static void finish_if_idle(tp_http *h);
-
-static void job_done(uv_work_t *w, int status)
-{
-    job *j = w->data;
-    tp_http *h = j->h;
-    h2o_req_t *req = j->req;
-    if (req) {
-        j->guard->job = NULL;
-        tp_http_reply *rp = &j->reply;
-        if (status != 0 && rp->code == 0)
-            rp->code = status;
-        if (rp->code == 0 && tp_buf_error(&rp->body))
-            rp->code = -ENOMEM;
-        if (rp->code) {
-            const char *name;
-            int st = status_of(rp->code, &name);
-            tp_http_send_error(req, st, name,
-                               rp->body.len && !tp_buf_error(&rp->body) ? tp_buf_cstr(&rp->body)
-                                                                        : tp_strerror(rp->code));
-        } else {
-            size_t len = 0;
-            char *body = tp_buf_steal(&rp->body, &len);
-            char **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_body_dispose);
-            *slot = body;
-            if (j->how == TP_HTTP_AS_DOWNLOAD) {
-                char cd[160];
-                snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"", j->filename);
-                tp_http_add_header(req, H2O_TOKEN_CONTENT_DISPOSITION, cd);
-            }
-            const char *ct = rp->content_type[0] ? rp->content_type : "application/octet-stream";
-            tp_http_send_ref(req, 200, "OK", h2o_strdup(&req->pool, ct, SIZE_MAX).base, "no-store",
-                             h2o_iovec_init(body ? body : "", len));
-        }
-    }
-    tp_buf_free(&j->reply.body);
-    free(j->args);
-    free(j);
-    h->njobs--;
-    finish_if_idle(h);
-}
-
-void tp_http_run_query(tp_http *h, h2o_req_t *req, uint32_t uid, const char *op, char *args,
-                       int how, const char *filename)
-{
-    if (h->njobs >= TP_HTTP_MAX_JOBS) {
-        free(args);
-        tp_http_send_error(req, 503, "busy", "too many queries in progress; retry");
-        return;
-    }
-    job *j = calloc(1, sizeof(*j));
-    if (!j) {
-        free(args);
-        tp_http_send_error(req, 503, "no_memory", "out of memory");
-        return;
-    }
-    j->h = h;
-    j->req = req;
-    j->uid = uid;
-    j->how = how;
-    j->args = args;
-    snprintf(j->op, sizeof(j->op), "%s", op);
-    snprintf(j->filename, sizeof(j->filename), "%s", filename ? filename : "download");
-    snprintf(j->reply.content_type, sizeof(j->reply.content_type), "application/json");
-    j->guard = h2o_mem_alloc_shared(&req->pool, sizeof(*j->guard), on_guard_dispose);
-    j->guard->job = j;
-    j->work.data = j;
-    int r = uv_queue_work(h->loop, &j->work, job_work, job_done);
-    if (r) {
-        j->guard->job = NULL;
-        free(j->args);
-        free(j);
-        tp_http_send_error(req, 503, "unavailable", uv_strerror(r));
-        return;
-    }
-    h->njobs++;
 }
 
 /* ---- Listening, connections, start and stop ----------------------------- */
@@ -517,6 +367,7 @@ int tp_http_start(tp_http **ret, uv_loop_t *loop, const tp_http_config *cfg,
     }
     h->loop = loop;
     h->loop_thread = uv_thread_self();
+    h->finish_if_idle = finish_if_idle;
     h->backend = *backend;
     h->allow_remote = cfg->allow_remote;
     h->owner_uid = cfg->owner_uid;

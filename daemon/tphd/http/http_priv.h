@@ -53,6 +53,9 @@ struct tp_http {
     int closing; /* handles of ours still closing before the final release */
     void (*done)(void *);
     void *done_arg;
+    /* Set by tp_http_start(): a stopping server finishes once its last
+     * connection and job are gone (http_jobs.c calls it after a job). */
+    void (*finish_if_idle)(tp_http *h);
 };
 
 /** Presentation of a query's answer. */
@@ -84,6 +87,8 @@ void tp_http_serve_asset(h2o_req_t *req, const tp_asset *a);
 
 /** Send {"error": code, "message": message} with status. */
 void tp_http_send_error(h2o_req_t *req, int status, const char *code, const char *message);
+
+/* http_jobs.c */
 
 /** Run op(args) on the threadpool for uid and answer req with the result.
  *  Takes args (malloc'd JSON text) in every case. filename names the
