@@ -58,41 +58,51 @@ Test(http, valid_id_reads_only_n_bytes)
 
 Test(http, host_ok_accepts_loopback_names_with_our_port)
 {
-    cr_assert(tp_http_host_ok(iov("127.0.0.1:7345"), 7345, false));
-    cr_assert(tp_http_host_ok(iov("localhost:7345"), 7345, false));
-    cr_assert(tp_http_host_ok(iov("LocalHost:7345"), 7345, false));
-    cr_assert(tp_http_host_ok(iov("[::1]:7345"), 7345, false));
+    cr_assert(tp_http_host_ok(iov("127.0.0.1:7345"), NULL, 7345, false));
+    cr_assert(tp_http_host_ok(iov("localhost:7345"), NULL, 7345, false));
+    cr_assert(tp_http_host_ok(iov("LocalHost:7345"), NULL, 7345, false));
+    cr_assert(tp_http_host_ok(iov("[::1]:7345"), NULL, 7345, false));
 }
 
 Test(http, host_ok_rejects_another_port_or_none)
 {
-    cr_assert_not(tp_http_host_ok(iov("127.0.0.1:7346"), 7345, false));
-    cr_assert_not(tp_http_host_ok(iov("127.0.0.1:73450"), 7345, false));
-    cr_assert_not(tp_http_host_ok(iov("127.0.0.1"), 7345, false));
-    cr_assert_not(tp_http_host_ok(iov("localhost:"), 7345, false));
+    cr_assert_not(tp_http_host_ok(iov("127.0.0.1:7346"), NULL, 7345, false));
+    cr_assert_not(tp_http_host_ok(iov("127.0.0.1:73450"), NULL, 7345, false));
+    cr_assert_not(tp_http_host_ok(iov("127.0.0.1"), NULL, 7345, false));
+    cr_assert_not(tp_http_host_ok(iov("localhost:"), NULL, 7345, false));
 }
 
 Test(http, host_ok_accepts_no_port_only_for_port_80)
 {
-    cr_assert(tp_http_host_ok(iov("localhost"), 80, false));
-    cr_assert(tp_http_host_ok(iov("localhost:80"), 80, false));
-    cr_assert_not(tp_http_host_ok(iov("localhost"), 8080, false));
+    cr_assert(tp_http_host_ok(iov("localhost"), NULL, 80, false));
+    cr_assert(tp_http_host_ok(iov("localhost:80"), NULL, 80, false));
+    cr_assert_not(tp_http_host_ok(iov("localhost"), NULL, 8080, false));
 }
 
 Test(http, host_ok_rejects_foreign_and_lookalike_names)
 {
-    cr_assert_not(tp_http_host_ok(iov("evil.example:7345"), 7345, false));
-    cr_assert_not(tp_http_host_ok(iov("localhost.evil.example:7345"), 7345, false));
-    cr_assert_not(tp_http_host_ok(iov("127.0.0.1.nip.io:7345"), 7345, false));
-    cr_assert_not(tp_http_host_ok(iov("127.0.0.2:7345"), 7345, false));
-    cr_assert_not(tp_http_host_ok(iov("::1:7345"), 7345, false));
-    cr_assert_not(tp_http_host_ok(iov(""), 7345, false));
+    cr_assert_not(tp_http_host_ok(iov("evil.example:7345"), NULL, 7345, false));
+    cr_assert_not(tp_http_host_ok(iov("localhost.evil.example:7345"), NULL, 7345, false));
+    cr_assert_not(tp_http_host_ok(iov("127.0.0.1.nip.io:7345"), NULL, 7345, false));
+    cr_assert_not(tp_http_host_ok(iov("127.0.0.2:7345"), NULL, 7345, false));
+    cr_assert_not(tp_http_host_ok(iov("::1:7345"), NULL, 7345, false));
+    cr_assert_not(tp_http_host_ok(iov(""), NULL, 7345, false));
+}
+
+Test(http, host_ok_accepts_the_bound_address_exactly)
+{
+    cr_assert(tp_http_host_ok(iov("127.0.0.2:7345"), "127.0.0.2:7345", 7345, false));
+    cr_assert(tp_http_host_ok(iov("LOCALHOST:7345"), "127.0.0.2:7345", 7345, false));
+    cr_assert_not(tp_http_host_ok(iov("127.0.0.2:7346"), "127.0.0.2:7345", 7345, false));
+    cr_assert_not(tp_http_host_ok(iov("127.0.0.2"), "127.0.0.2:7345", 7345, false));
+    cr_assert_not(tp_http_host_ok(iov("127.0.0.3:7345"), "127.0.0.2:7345", 7345, false));
+    cr_assert_not(tp_http_host_ok(iov(""), "", 7345, false));
 }
 
 Test(http, host_ok_accepts_anything_when_remote_is_allowed)
 {
-    cr_assert(tp_http_host_ok(iov("evil.example:1"), 7345, true));
-    cr_assert(tp_http_host_ok(iov(""), 7345, true));
+    cr_assert(tp_http_host_ok(iov("evil.example:1"), NULL, 7345, true));
+    cr_assert(tp_http_host_ok(iov(""), NULL, 7345, true));
 }
 
 /* ---- --http HOST:PORT --------------------------------------------------------- */
