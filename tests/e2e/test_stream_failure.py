@@ -22,7 +22,6 @@ from streamlib import (
     needs_binaries,
     needs_extension,
     run_script,
-    start_daemon,
 )
 from tphlib import FakeDaemon, frame, read_frame
 
@@ -316,8 +315,6 @@ def test_daemon_killed_between_traces(tmp_path):
     # reachable without probing its socket: if it died meanwhile, the next
     # trace's upload fails (a drop, said in errors). Later traces probe again
     # and find nobody (not a drop; saved as a file).
-    d = start_daemon(tmp_path)
-    env = client_env(tmp_path, d.socket)
     body = '''
 import signal
 with trace(label="first") as t1:
@@ -336,11 +333,11 @@ with trace(label="third") as t3:
 dump({"first": facts(t1), "second": facts(t2), "third": facts(t3),
       "third_error": t3._session.upload_error, "gap": start2 - acked})
 '''
-    try:
+    # daemon_env stops the daemon should the script fail before killing it
+    # (it used to stay running after such a failure).
+    with daemon_env(tmp_path) as (d, env):
         r = run_script(tmp_path, body, env, args=[str(d.proc.pid)], timeout=60)
-    finally:
         d.proc.wait(10)
-        d.log.close()
     assert (r.returncode, r.stderr) == (0, "")
     first, second, third = r.out["first"], r.out["second"], r.out["third"]
     assert first["state"] == "acked" and first["cache"] is None
