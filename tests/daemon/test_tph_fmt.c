@@ -65,11 +65,11 @@ Test(tph_fmt, logs_table_columns_flags_and_clipping)
         s,
         "ID        START                DURATION  CALLS  LABEL                                     "
         "PROCESS         FLAGS\n"
-        "3f2a9c1b  2026-02-12 14:30:22  0.05ms        3  debug-request                             "
+        "3f2a9c1b  2026-02-12 14:30:22  50.0µs        3  debug-request                             "
         "4242 server.py\n"
         "9b1c0de2  2026-02-12 14:31:00  2.50s     10000  -                                         "
         "77              LIMITED DROPPED\n"
-        "aaaabbbb  2026-02-12 14:31:40  12.34ms     120  xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...  "
+        "aaaabbbb  2026-02-12 14:31:40  12.3ms      120  xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...  "
         "9 -c            TRUNCATED\n"
         "01234567  2026-02-12 14:33:20  1.00ms        7  live                                      "
         "1 python3       OPEN\n");
