@@ -1,9 +1,12 @@
 #include "buf.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "vec.h"
 
 int tp_buf_reserve(tp_buf *b, size_t n)
 {
@@ -17,18 +20,16 @@ int tp_buf_reserve(tp_buf *b, size_t n)
     size_t need = b->len + n + 1;
     if (need <= b->cap)
         return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < need)
-        cap *= 2;
-    char *p = realloc(b->data, cap);
-    if (!p) {
+    bool was_empty = !b->data;
+    /* Start at 256 bytes: most renderings are longer than a line. */
+    if (!b->cap && need < 256)
+        need = 256;
+    if (tp_vec_reserve_array((void **)&b->data, 1, &b->cap, need) < 0) {
         b->err = -ENOMEM;
         return b->err;
     }
-    if (!b->data)
-        p[0] = '\0';
-    b->data = p;
-    b->cap = cap;
+    if (was_empty)
+        b->data[0] = '\0';
     return 0;
 }
 

@@ -11,9 +11,11 @@
 #include <string.h>
 
 #include "buf.h"
+#include "hmap.h"
 #include "tp_err.h"
 #include "tree.h"
 #include "tree_priv.h"
+#include "vec.h"
 
 #define SEP            " > "
 #define SEP_LEN        3
@@ -26,168 +28,65 @@ typedef struct path_ent {
     int64_t total[2];
 } path_ent;
 
+/* One interned name: its text (NUL-terminated) in diff_ctx.text. */
+typedef struct name_ent {
+    size_t off;
+    uint32_t len;
+    uint64_t calls[2]; /* per side */
+} name_ent;
+
 typedef struct diff_ctx {
     /* Names: text in one buffer, addressed by offset. */
     tp_buf text;
-    size_t *name_off;
-    uint32_t *name_len;
-    uint64_t *name_calls[2];
-    size_t nnames, names_cap;
-    uint32_t *name_hash; /* open addressing: name id + 1, 0 = empty */
-    size_t name_hash_cap;
+    TP_VEC(name_ent) names;
+    tp_bmap name_ids; /* text -> name id */
     /* Paths. */
-    path_ent *paths;
-    size_t npaths, paths_cap;
-    uint32_t *path_hash; /* path id + 1 */
-    size_t path_hash_cap;
+    TP_VEC(path_ent) paths;
+    tp_hmap path_ids; /* parent << 32 | name -> path id */
 } diff_ctx;
-
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    return x;
-}
-
-static uint64_t hash_str(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return mix(h);
-}
-
-static uint64_t path_key_hash(uint32_t parent, uint32_t name)
-{
-    return mix(((uint64_t)parent << 32 | name) + 0x9e3779b97f4a7c15ULL);
-}
 
 static const char *name_text(const diff_ctx *c, uint32_t id)
 {
-    return c->text.data + c->name_off[id];
-}
-
-/* Rebuilds a hash table twice as big from the entries' own keys. */
-static int grow_names_hash(diff_ctx *c)
-{
-    size_t cap = c->name_hash_cap ? c->name_hash_cap * 2 : 256;
-    uint32_t *h = calloc(cap, sizeof(*h));
-    if (!h)
-        return -ENOMEM;
-    for (uint32_t id = 0; id < c->nnames; id++) {
-        size_t i = hash_str(name_text(c, id), c->name_len[id]) & (cap - 1);
-        while (h[i])
-            i = (i + 1) & (cap - 1);
-        h[i] = id + 1;
-    }
-    free(c->name_hash);
-    c->name_hash = h;
-    c->name_hash_cap = cap;
-    return 0;
-}
-
-static int reserve_names(diff_ctx *c)
-{
-    if (c->nnames < c->names_cap)
-        return 0;
-    size_t cap = c->names_cap ? c->names_cap * 2 : 64;
-    size_t *off = realloc(c->name_off, cap * sizeof(*off));
-    if (!off)
-        return -ENOMEM;
-    c->name_off = off;
-    uint32_t *len = realloc(c->name_len, cap * sizeof(*len));
-    if (!len)
-        return -ENOMEM;
-    c->name_len = len;
-    for (int k = 0; k < 2; k++) {
-        uint64_t *calls = realloc(c->name_calls[k], cap * sizeof(*calls));
-        if (!calls)
-            return -ENOMEM;
-        c->name_calls[k] = calls;
-    }
-    c->names_cap = cap;
-    return 0;
+    return c->text.data + c->names.items[id].off;
 }
 
 static int intern_name(diff_ctx *c, const char *s, size_t n, uint32_t *ret_id)
 {
-    if ((c->nnames + 1) * 2 > c->name_hash_cap) {
-        int r = grow_names_hash(c);
-        if (r)
-            return r;
+    uint64_t found;
+    if (tp_bmap_get(&c->name_ids, s, n, &found)) {
+        *ret_id = (uint32_t)found;
+        return 0;
     }
-    size_t i = hash_str(s, n) & (c->name_hash_cap - 1);
-    for (; c->name_hash[i]; i = (i + 1) & (c->name_hash_cap - 1)) {
-        uint32_t id = c->name_hash[i] - 1;
-        if (c->name_len[id] == n && memcmp(name_text(c, id), s, n) == 0) {
-            *ret_id = id;
-            return 0;
-        }
-    }
-    int r = reserve_names(c);
-    if (r)
-        return r;
-    uint32_t id = (uint32_t)c->nnames;
-    c->name_off[id] = c->text.len;
-    c->name_len[id] = (uint32_t)n;
-    c->name_calls[0][id] = c->name_calls[1][id] = 0;
+    if (c->names.size >= UINT32_MAX || n > UINT32_MAX)
+        return TP_ERR_LIMIT;
+    if (tp_vec_grow1(&c->names) < 0)
+        return -ENOMEM;
+    uint32_t id = (uint32_t)c->names.size;
+    size_t off = c->text.len;
     tp_buf_append(&c->text, s, n);
     tp_buf_putc(&c->text, '\0');
-    if (tp_buf_error(&c->text))
+    if (tp_buf_error(&c->text) || tp_bmap_put(&c->name_ids, s, n, id) < 0)
         return -ENOMEM;
-    c->nnames++;
-    c->name_hash[i] = id + 1;
+    c->names.items[c->names.size++] = (name_ent){.off = off, .len = (uint32_t)n};
     *ret_id = id;
-    return 0;
-}
-
-static int grow_paths_hash(diff_ctx *c)
-{
-    size_t cap = c->path_hash_cap ? c->path_hash_cap * 2 : 1024;
-    uint32_t *h = calloc(cap, sizeof(*h));
-    if (!h)
-        return -ENOMEM;
-    for (uint32_t id = 0; id < c->npaths; id++) {
-        size_t i = path_key_hash(c->paths[id].parent, c->paths[id].name) & (cap - 1);
-        while (h[i])
-            i = (i + 1) & (cap - 1);
-        h[i] = id + 1;
-    }
-    free(c->path_hash);
-    c->path_hash = h;
-    c->path_hash_cap = cap;
     return 0;
 }
 
 static int intern_path(diff_ctx *c, uint32_t parent, uint32_t name, uint32_t *ret_id)
 {
-    if ((c->npaths + 1) * 2 > c->path_hash_cap) {
-        int r = grow_paths_hash(c);
-        if (r)
-            return r;
+    uint64_t key = (uint64_t)parent << 32 | name, found;
+    if (tp_hmap_get(&c->path_ids, key, &found)) {
+        *ret_id = (uint32_t)found;
+        return 0;
     }
-    size_t i = path_key_hash(parent, name) & (c->path_hash_cap - 1);
-    for (; c->path_hash[i]; i = (i + 1) & (c->path_hash_cap - 1)) {
-        uint32_t id = c->path_hash[i] - 1;
-        if (c->paths[id].parent == parent && c->paths[id].name == name) {
-            *ret_id = id;
-            return 0;
-        }
-    }
-    if (c->npaths >= TP_NONE - 1)
+    if (c->paths.size >= TP_NONE - 1)
         return TP_ERR_LIMIT;
-    if (c->npaths == c->paths_cap) {
-        size_t cap = c->paths_cap ? c->paths_cap * 2 : 1024;
-        path_ent *p = realloc(c->paths, cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        c->paths = p;
-        c->paths_cap = cap;
-    }
-    uint32_t id = (uint32_t)c->npaths++;
-    c->paths[id] = (path_ent){.parent = parent, .name = name};
-    c->path_hash[i] = id + 1;
+    if (tp_vec_grow1(&c->paths) < 0)
+        return -ENOMEM;
+    uint32_t id = (uint32_t)c->paths.size;
+    if (tp_hmap_put(&c->path_ids, key, id) < 0)
+        return -ENOMEM;
+    c->paths.items[c->paths.size++] = (path_ent){.parent = parent, .name = name};
     *ret_id = id;
     return 0;
 }
@@ -230,10 +129,10 @@ static int add_tree(diff_ctx *c, const tp_tree *t, int side)
         r = intern_path(c, parent, names[n->func], &pid[i]);
         if (r)
             break;
-        path_ent *p = &c->paths[pid[i]];
+        path_ent *p = &c->paths.items[pid[i]];
         p->count[side] += n->count;
         p->total[side] += n->total_ns;
-        c->name_calls[side][names[n->func]] += n->count;
+        c->names.items[names[n->func]].calls[side] += n->count;
         i = tp_tree_priv_next(t, i);
     }
 cleanup:
@@ -245,11 +144,11 @@ cleanup:
 static int classify(const diff_ctx *c, const path_ent *p, const tp_diff_opts *o)
 {
     if (p->count[0] && !p->count[1]) {
-        bool parent_gone = p->parent != TP_NONE && !c->paths[p->parent].count[1];
+        bool parent_gone = p->parent != TP_NONE && !c->paths.items[p->parent].count[1];
         return parent_gone ? 0 : TP_DIFF_REMOVED;
     }
     if (!p->count[0] && p->count[1]) {
-        bool parent_new = p->parent != TP_NONE && !c->paths[p->parent].count[0];
+        bool parent_new = p->parent != TP_NONE && !c->paths.items[p->parent].count[0];
         return parent_new ? 0 : TP_DIFF_ADDED;
     }
     if (p->count[0] != p->count[1])
@@ -267,12 +166,12 @@ static int path_text(const diff_ctx *c, uint32_t id, size_t *budget, char **ret_
                      char **ret_name)
 {
     size_t len = 0;
-    for (uint32_t p = id; p != TP_NONE; p = c->paths[p].parent)
-        len += c->name_len[c->paths[p].name] + (p == id ? 0 : SEP_LEN);
+    for (uint32_t p = id; p != TP_NONE; p = c->paths.items[p].parent)
+        len += c->names.items[c->paths.items[p].name].len + (p == id ? 0 : SEP_LEN);
     if (len + 1 > *budget)
         return TP_ERR_LIMIT;
     *budget -= len + 1;
-    uint32_t nlen = c->name_len[c->paths[id].name];
+    uint32_t nlen = c->names.items[c->paths.items[id].name].len;
     char *s = malloc(len + 1);
     char *name = malloc(nlen + 1);
     if (!s || !name) {
@@ -280,14 +179,14 @@ static int path_text(const diff_ctx *c, uint32_t id, size_t *budget, char **ret_
         free(name);
         return -ENOMEM;
     }
-    memcpy(name, name_text(c, c->paths[id].name), nlen + 1);
+    memcpy(name, name_text(c, c->paths.items[id].name), nlen + 1);
     char *w = s + len;
     *w = '\0';
-    for (uint32_t p = id; p != TP_NONE; p = c->paths[p].parent) {
-        uint32_t nl = c->name_len[c->paths[p].name];
+    for (uint32_t p = id; p != TP_NONE; p = c->paths.items[p].parent) {
+        uint32_t nl = c->names.items[c->paths.items[p].name].len;
         w -= nl;
-        memcpy(w, name_text(c, c->paths[p].name), nl);
-        if (c->paths[p].parent != TP_NONE) {
+        memcpy(w, name_text(c, c->paths.items[p].name), nl);
+        if (c->paths.items[p].parent != TP_NONE) {
             w -= SEP_LEN;
             memcpy(w, SEP, SEP_LEN);
         }
@@ -328,16 +227,16 @@ static int cmp_str(const void *pa, const void *pb)
 static int entries(const diff_ctx *c, const tp_diff_opts *o, tp_diff *d)
 {
     size_t n = 0;
-    for (size_t i = 0; i < c->npaths; i++)
-        n += classify(c, &c->paths[i], o) != 0;
+    for (size_t i = 0; i < c->paths.size; i++)
+        n += classify(c, &c->paths.items[i], o) != 0;
     if (!n)
         return 0;
     d->entries = calloc(n, sizeof(*d->entries));
     if (!d->entries)
         return -ENOMEM;
     size_t budget = MAX_PATH_BYTES;
-    for (uint32_t i = 0; i < c->npaths; i++) {
-        const path_ent *p = &c->paths[i];
+    for (uint32_t i = 0; i < c->paths.size; i++) {
+        const path_ent *p = &c->paths.items[i];
         int kind = classify(c, p, o);
         if (!kind)
             continue;
@@ -360,16 +259,16 @@ static int entries(const diff_ctx *c, const tp_diff_opts *o, tp_diff *d)
 static int func_sets(const diff_ctx *c, tp_diff *d)
 {
     size_t na = 0, nr = 0;
-    for (size_t i = 0; i < c->nnames; i++) {
-        na += !c->name_calls[0][i] && c->name_calls[1][i];
-        nr += c->name_calls[0][i] && !c->name_calls[1][i];
+    for (size_t i = 0; i < c->names.size; i++) {
+        na += !c->names.items[i].calls[0] && c->names.items[i].calls[1];
+        nr += c->names.items[i].calls[0] && !c->names.items[i].calls[1];
     }
     d->funcs_added = calloc(na ? na : 1, sizeof(char *));
     d->funcs_removed = calloc(nr ? nr : 1, sizeof(char *));
     if (!d->funcs_added || !d->funcs_removed)
         return -ENOMEM;
-    for (uint32_t i = 0; i < c->nnames; i++) {
-        bool in_a = c->name_calls[0][i], in_b = c->name_calls[1][i];
+    for (uint32_t i = 0; i < c->names.size; i++) {
+        bool in_a = c->names.items[i].calls[0], in_b = c->names.items[i].calls[1];
         if (in_a == in_b)
             continue;
         char *s = strdup(name_text(c, i));
@@ -424,13 +323,10 @@ int tp_tree_diff(const tp_tree *a, const tp_tree *b, const tp_diff_opts *opts, t
 cleanup:
     tp_diff_free(d);
     tp_buf_free(&c.text);
-    free(c.name_off);
-    free(c.name_len);
-    free(c.name_calls[0]);
-    free(c.name_calls[1]);
-    free(c.name_hash);
-    free(c.paths);
-    free(c.path_hash);
+    tp_vec_free(&c.names);
+    tp_bmap_free(&c.name_ids);
+    tp_vec_free(&c.paths);
+    tp_hmap_free(&c.path_ids);
     return r;
 }
 

@@ -14,6 +14,12 @@
 #include "tp_err.h"
 #include "tree.h"
 #include "tree_priv.h"
+#include "vec.h"
+
+/* A folded node's slice of members. */
+typedef struct fold_grp {
+    uint32_t off, len;
+} fold_grp;
 
 typedef struct fold_ctx {
     const tp_tree *src;
@@ -22,9 +28,7 @@ typedef struct fold_ctx {
     uint32_t *members; /* source node indices; a group is a slice */
     size_t nmembers;
     size_t members_cap;
-    uint32_t *grp_off; /* per folded node: its slice of members */
-    uint32_t *grp_len;
-    size_t grp_cap;
+    TP_VEC(fold_grp) groups; /* per folded node: its slice of members */
 } fold_ctx;
 
 static bool same_text(const char *a, const char *b)
@@ -32,25 +36,6 @@ static bool same_text(const char *a, const char *b)
     if (!a || !b)
         return a == b;
     return strcmp(a, b) == 0;
-}
-
-static int reserve_groups(fold_ctx *c, size_t n)
-{
-    if (n <= c->grp_cap)
-        return 0;
-    size_t cap = c->grp_cap ? c->grp_cap * 2 : 1024;
-    while (cap < n)
-        cap *= 2;
-    uint32_t *off = realloc(c->grp_off, cap * sizeof(*off));
-    if (!off)
-        return -ENOMEM;
-    c->grp_off = off;
-    uint32_t *len = realloc(c->grp_len, cap * sizeof(*len));
-    if (!len)
-        return -ENOMEM;
-    c->grp_len = len;
-    c->grp_cap = cap;
-    return 0;
 }
 
 /* Sums a group of source nodes into one node (not yet linked, strings still
@@ -103,7 +88,7 @@ static int new_group(fold_ctx *c, uint32_t parent, size_t off, size_t len)
     uint32_t idx;
     int r = tp_tree_priv_add_node(d, &idx);
     if (!r)
-        r = reserve_groups(c, d->nnodes);
+        r = tp_vec_reserve(&c->groups, d->nnodes);
     if (r)
         return r;
     tp_node a = aggregate(c, off, len);
@@ -116,8 +101,8 @@ static int new_group(fold_ctx *c, uint32_t parent, size_t off, size_t len)
     a.first_child = a.last_child = a.next = TP_NONE;
     d->nodes[idx] = a;
     tp_tree_priv_link(d, parent, idx);
-    c->grp_off[idx] = (uint32_t)off;
-    c->grp_len[idx] = (uint32_t)len;
+    c->groups.items[idx] = (fold_grp){(uint32_t)off, (uint32_t)len};
+    c->groups.size = d->nnodes;
     return 0;
 }
 
@@ -164,7 +149,7 @@ static int fold_all(fold_ctx *c)
         r = emit_runs(c, TP_NONE, 0, c->nmembers);
     for (size_t d = 0; !r && d < c->dst->nnodes; d++) {
         size_t start = c->nmembers;
-        size_t off = c->grp_off[d], len = c->grp_len[d];
+        size_t off = c->groups.items[d].off, len = c->groups.items[d].len;
         for (size_t k = off; !r && k < off + len; k++)
             r = push_chain(c, c->src->nodes[c->members[k]].first_child);
         if (!r)
@@ -206,8 +191,7 @@ int tp_tree_fold(const tp_tree *t, const tp_fold_opts *opts, tp_tree **ret)
     d = NULL;
 cleanup:
     free(c.members);
-    free(c.grp_off);
-    free(c.grp_len);
+    tp_vec_free(&c.groups);
     tp_tree_free(d);
     return r;
 }

@@ -13,6 +13,7 @@
 
 #include "tp_err.h"
 #include "tree_priv.h"
+#include "vec.h"
 
 #define ARENA_MIN_BLOCK ((size_t)64 * 1024)
 #define ARENA_MAX_BLOCK ((size_t)4 * 1024 * 1024)
@@ -31,24 +32,21 @@ enum { ST_CLOSED = 0, ST_RUNNING = 1, ST_SUSPENDED = 2 };
 
 typedef struct thread_state {
     uint32_t id;
-    uint32_t *stack; /* open calls, innermost last */
-    size_t depth;
-    size_t cap;
-    int64_t last_ns; /* time of this thread's latest event (clamping, self time) */
-    uint32_t spawn;  /* 1 + the creator of the next call (TP_EV_SPAWN), 0 when none */
+    TP_VEC(uint32_t) stack; /* open calls, innermost last */
+    int64_t last_ns;        /* time of this thread's latest event (clamping, self time) */
+    uint32_t spawn;         /* 1 + the creator of the next call (TP_EV_SPAWN), 0 when none */
 } thread_state;
 
 typedef struct tree_priv {
-    arena_block *arena; /* current block first */
-    size_t next_block;  /* size of the next regular block */
-    size_t nodes_cap;
-    size_t funcs_cap;
-    uint8_t *state;        /* ST_* per node; builder only */
-    thread_state *threads; /* sorted by id */
-    size_t nthreads;
-    size_t threads_cap;
-    size_t cur;     /* index of the current thread in threads */
-    uint64_t stray; /* ends with no open call, ignored */
+    arena_block *arena;           /* current block first */
+    size_t next_block;            /* size of the next regular block */
+    size_t nodes_cap;             /* of tp_tree.nodes */
+    size_t funcs_cap;             /* of tp_tree.funcs */
+    uint8_t *state;               /* ST_* per node; builder only */
+    size_t state_cap;             /* of state */
+    TP_VEC(thread_state) threads; /* sorted by id */
+    size_t cur;                   /* index of the current thread in threads */
+    uint64_t stray;               /* ends with no open call, ignored */
     bool finished;
 } tree_priv;
 
@@ -139,17 +137,15 @@ int tp_tree_new(tp_tree **ret)
 {
     tp_tree *t = calloc(1, sizeof(*t));
     tree_priv *p = calloc(1, sizeof(*p));
-    thread_state *th = calloc(4, sizeof(*th));
-    if (!t || !p || !th) {
+    if (!t || !p || tp_vec_reserve(&p->threads, 4) < 0) {
         free(t);
         free(p);
-        free(th);
         return -ENOMEM;
     }
     p->next_block = ARENA_MIN_BLOCK;
-    p->threads = th;
-    p->threads_cap = 4;
-    p->nthreads = 1; /* thread 0 is current until a THREAD event says otherwise */
+    /* Thread 0 is current until a THREAD event says otherwise. */
+    p->threads.items[0] = (thread_state){.id = 0};
+    p->threads.size = 1;
     t->priv = p;
     t->first_root = TP_NONE;
     t->last_root = TP_NONE;
@@ -159,13 +155,12 @@ int tp_tree_new(tp_tree **ret)
 
 static void free_builder(tree_priv *p)
 {
-    for (size_t i = 0; i < p->nthreads; i++)
-        free(p->threads[i].stack);
-    free(p->threads);
+    for (size_t i = 0; i < p->threads.size; i++)
+        tp_vec_free(&p->threads.items[i].stack);
+    tp_vec_free(&p->threads);
     free(p->state);
-    p->threads = NULL;
     p->state = NULL;
-    p->nthreads = 0;
+    p->state_cap = 0;
 }
 
 void tp_tree_free(tp_tree *t)
@@ -195,22 +190,12 @@ int tp_tree_priv_add_node(tp_tree *t, uint32_t *ret_idx)
     tree_priv *p = priv(t);
     if (t->nnodes >= (size_t)TP_NONE - 1)
         return TP_ERR_LIMIT;
-    if (t->nnodes == p->nodes_cap) {
-        size_t cap = p->nodes_cap ? p->nodes_cap * 2 : 1024;
-        if (cap > TP_NONE)
-            cap = TP_NONE;
-        tp_node *n = realloc(t->nodes, cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        t->nodes = n;
-        if (!p->finished) {
-            uint8_t *s = realloc(p->state, cap);
-            if (!s)
-                return -ENOMEM;
-            p->state = s;
-        }
-        p->nodes_cap = cap;
-    }
+    if (tp_vec_reserve_array((void **)&t->nodes, sizeof(*t->nodes), &p->nodes_cap, t->nnodes + 1) <
+        0)
+        return -ENOMEM;
+    if (!p->finished &&
+        tp_vec_reserve_array((void **)&p->state, 1, &p->state_cap, t->nnodes + 1) < 0)
+        return -ENOMEM;
     uint32_t i = (uint32_t)t->nnodes++;
     t->nodes[i] = (tp_node){
         .parent = TP_NONE,
@@ -228,17 +213,7 @@ int tp_tree_priv_add_node(tp_tree *t, uint32_t *ret_idx)
 static int reserve_funcs(tp_tree *t, size_t n)
 {
     tree_priv *p = priv(t);
-    if (n <= p->funcs_cap)
-        return 0;
-    size_t cap = p->funcs_cap ? p->funcs_cap : 64;
-    while (cap < n)
-        cap *= 2;
-    tp_func *f = realloc(t->funcs, cap * sizeof(*f));
-    if (!f)
-        return -ENOMEM;
-    t->funcs = f;
-    p->funcs_cap = cap;
-    return 0;
+    return tp_vec_reserve_array((void **)&t->funcs, sizeof(*t->funcs), &p->funcs_cap, n);
 }
 
 int tp_tree_priv_copy_funcs(tp_tree *dst, const tp_tree *src)
@@ -344,7 +319,7 @@ const char *tp_func_name(const tp_tree *t, uint32_t func, char *buf, size_t size
 
 static thread_state *cur_thread(tree_priv *p)
 {
-    return &p->threads[p->cur];
+    return &p->threads.items[p->cur];
 }
 
 /* Moves a thread's clock to t_ns (a smaller value is clamped) and charges the
@@ -357,8 +332,8 @@ static int64_t advance(tp_tree *t, thread_state *th, uint64_t t_ns)
     int64_t v = t_ns > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)t_ns;
     if (v < th->last_ns)
         v = th->last_ns;
-    if (th->depth)
-        t->nodes[th->stack[th->depth - 1]].self_ns += v - th->last_ns;
+    if (th->stack.size)
+        t->nodes[th->stack.items[th->stack.size - 1]].self_ns += v - th->last_ns;
     th->last_ns = v;
     return v;
 }
@@ -379,15 +354,7 @@ static void run_until(tp_node *n, int64_t ts)
 
 static int stack_reserve(thread_state *th)
 {
-    if (th->depth < th->cap)
-        return 0;
-    size_t cap = th->cap ? th->cap * 2 : 64;
-    uint32_t *s = realloc(th->stack, cap * sizeof(*s));
-    if (!s)
-        return -ENOMEM;
-    th->stack = s;
-    th->cap = cap;
-    return 0;
+    return tp_vec_grow1(&th->stack);
 }
 
 int tp_tree_call(tp_tree *t, uint32_t func, uint64_t t_ns, bool is_gen, const char *args,
@@ -418,7 +385,7 @@ int tp_tree_call(tp_tree *t, uint32_t func, uint64_t t_ns, bool is_gen, const ch
     n->start_ns = ts;
     n->end_ns = ts;
     n->args = a;
-    uint32_t parent = th->depth ? th->stack[th->depth - 1] : TP_NONE;
+    uint32_t parent = th->stack.size ? th->stack.items[th->stack.size - 1] : TP_NONE;
     if (th->spawn) {
         parent = th->spawn - 1;
         n->flags |= TP_NODE_SPAWNED;
@@ -426,7 +393,7 @@ int tp_tree_call(tp_tree *t, uint32_t func, uint64_t t_ns, bool is_gen, const ch
     }
     tp_tree_priv_link(t, parent, idx);
     p->state[idx] = ST_RUNNING;
-    th->stack[th->depth++] = idx;
+    th->stack.items[th->stack.size++] = idx;
     return 0;
 }
 
@@ -436,11 +403,11 @@ static uint32_t end_current(tp_tree *t, uint64_t t_ns)
     tree_priv *p = priv(t);
     thread_state *th = cur_thread(p);
     int64_t ts = advance(t, th, t_ns);
-    if (!th->depth) {
+    if (!th->stack.size) {
         p->stray++;
         return TP_NONE;
     }
-    uint32_t idx = th->stack[--th->depth];
+    uint32_t idx = th->stack.items[--th->stack.size];
     p->state[idx] = ST_CLOSED;
     t->nodes[idx].end_ns = ts;
     run_until(&t->nodes[idx], ts);
@@ -454,7 +421,7 @@ int tp_tree_return(tp_tree *t, uint64_t t_ns, const char *ret, size_t ret_len)
         return TP_ERR_SEQUENCE;
     int r = 0;
     const char *s = NULL;
-    if (cur_thread(p)->depth) {
+    if (cur_thread(p)->stack.size) {
         s = tp_tree_priv_dup(t, ret, ret_len, &r);
         if (r)
             return r;
@@ -485,7 +452,7 @@ int tp_tree_unwind(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len,
     if (p->finished)
         return TP_ERR_SEQUENCE;
     const char *ty = NULL, *ms = NULL;
-    if (cur_thread(p)->depth) {
+    if (cur_thread(p)->stack.size) {
         int r = dup_exc(t, type, type_len, msg, msg_len, &ty, &ms);
         if (r)
             return r;
@@ -509,7 +476,7 @@ int tp_tree_caught(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len,
         return TP_ERR_SEQUENCE;
     thread_state *th = cur_thread(p);
     advance(t, th, t_ns);
-    if (!th->depth) {
+    if (!th->stack.size) {
         p->stray++;
         return 0;
     }
@@ -517,7 +484,7 @@ int tp_tree_caught(tp_tree *t, uint64_t t_ns, const char *type, size_t type_len,
     int r = dup_exc(t, type, type_len, msg, msg_len, &ty, &ms);
     if (r)
         return r;
-    tp_node *n = &t->nodes[th->stack[th->depth - 1]];
+    tp_node *n = &t->nodes[th->stack.items[th->stack.size - 1]];
     n->flags |= TP_NODE_CAUGHT;
     n->exc_type = ty;
     n->exc_msg = ms;
@@ -530,10 +497,10 @@ int tp_tree_yield(tp_tree *t, uint32_t seq, uint64_t t_ns)
     if (p->finished)
         return TP_ERR_SEQUENCE;
     thread_state *th = cur_thread(p);
-    if (!th->depth || th->stack[th->depth - 1] != seq)
+    if (!th->stack.size || th->stack.items[th->stack.size - 1] != seq)
         return TP_ERR_SEQUENCE;
     int64_t ts = advance(t, th, t_ns);
-    th->depth--;
+    th->stack.size--;
     p->state[seq] = ST_SUSPENDED;
     t->nodes[seq].suspends++;
     t->nodes[seq].end_ns = ts;
@@ -555,7 +522,7 @@ int tp_tree_resume(tp_tree *t, uint32_t seq, uint64_t t_ns)
     int64_t ts = advance(t, th, t_ns);
     p->state[seq] = ST_RUNNING;
     run_from(&t->nodes[seq], ts);
-    th->stack[th->depth++] = seq;
+    th->stack.items[th->stack.size++] = seq;
     return 0;
 }
 
@@ -564,32 +531,27 @@ int tp_tree_thread(tp_tree *t, uint32_t thread)
     tree_priv *p = priv(t);
     if (p->finished)
         return TP_ERR_SEQUENCE;
-    if (p->threads[p->cur].id == thread)
+    if (p->threads.items[p->cur].id == thread)
         return 0;
     /* Binary search the sorted thread table; insert when new. */
-    size_t lo = 0, hi = p->nthreads;
+    size_t lo = 0, hi = p->threads.size;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (p->threads[mid].id < thread)
+        if (p->threads.items[mid].id < thread)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo < p->nthreads && p->threads[lo].id == thread) {
+    if (lo < p->threads.size && p->threads.items[lo].id == thread) {
         p->cur = lo;
         return 0;
     }
-    if (p->nthreads == p->threads_cap) {
-        size_t cap = p->threads_cap * 2;
-        thread_state *th = realloc(p->threads, cap * sizeof(*th));
-        if (!th)
-            return -ENOMEM;
-        p->threads = th;
-        p->threads_cap = cap;
-    }
-    memmove(&p->threads[lo + 1], &p->threads[lo], (p->nthreads - lo) * sizeof(thread_state));
-    p->threads[lo] = (thread_state){.id = thread};
-    p->nthreads++;
+    if (tp_vec_grow1(&p->threads) < 0)
+        return -ENOMEM;
+    memmove(&p->threads.items[lo + 1], &p->threads.items[lo],
+            (p->threads.size - lo) * sizeof(thread_state));
+    p->threads.items[lo] = (thread_state){.id = thread};
+    p->threads.size++;
     p->cur = lo;
     return 0;
 }
@@ -740,9 +702,9 @@ int tp_tree_finish(tp_tree *t, uint64_t end_ns)
     int64_t end = end_ns > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)end_ns;
     /* The calls still running stop at the trace's end: charge each thread's
      * innermost one its last stretch. */
-    for (size_t i = 0; i < p->nthreads; i++) {
-        thread_state *th = &p->threads[i];
-        if (th->depth && end > th->last_ns)
+    for (size_t i = 0; i < p->threads.size; i++) {
+        thread_state *th = &p->threads.items[i];
+        if (th->stack.size && end > th->last_ns)
             advance(t, th, (uint64_t)end);
     }
     for (size_t i = 0; i < t->nnodes; i++) {

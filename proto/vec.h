@@ -41,9 +41,12 @@
  * time costs a handful of reallocations rather than one per item. */
 #define TP_VEC__MIN_CAPACITY 8
 
-/** Implementation of tp_vec_reserve(); call the macro. *items and *capacity
- *  are written only on success. */
-static inline int tp_vec__reserve(void **items, size_t elem_size, size_t *capacity, size_t want)
+/** tp_vec_reserve() for an array whose pointer and capacity are separate
+ *  fields (tp_tree.nodes is public API and predates TP_VEC): make room for
+ *  want elements of elem_size bytes at *items. *items and *capacity are
+ *  written only on success. Returns 0 or -ENOMEM. */
+static inline int tp_vec_reserve_array(void **items, size_t elem_size, size_t *capacity,
+                                       size_t want)
 {
     if (want <= *capacity)
         return 0;
@@ -70,7 +73,7 @@ static inline int tp_vec__reserve(void **items, size_t elem_size, size_t *capaci
  *  capacity geometrically. Returns 0, or -ENOMEM on overflow or allocation
  *  failure (the vector is unchanged). Items beyond size are uninitialised. */
 #define tp_vec_reserve(v, want)                                                                    \
-    tp_vec__reserve((void **)&(v)->items, sizeof(*(v)->items), &(v)->capacity, (want))
+    tp_vec_reserve_array((void **)&(v)->items, sizeof(*(v)->items), &(v)->capacity, (want))
 
 /** Make room for one more item: tp_vec_reserve(v, v->size + 1). */
 #define tp_vec_grow1(v) tp_vec_reserve((v), (v)->size + 1)
