@@ -1,7 +1,8 @@
 /* The event log: blocks of fixed records plus a chunked text arena.
  *
- * Memory comes from PyMem_RawMalloc so that tracemalloc sees what a trace
- * costs; the raw allocator needs no GIL, although every caller holds it. */
+ * Blocks and chunks come from PyMem_RawMalloc so that tracemalloc sees what
+ * a trace costs; the raw allocator needs no GIL, although every caller holds
+ * it. The two small tables that list them are TP_VECs (malloc). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -23,35 +24,20 @@ static void *log_alloc(size_t n)
     return PyMem_RawMalloc(n);
 }
 
-static int grow_table(void **tab, size_t *cap, size_t n, size_t elem, size_t *bytes)
-{
-    if (n < *cap)
-        return 0;
-    size_t ncap = *cap ? *cap * 2 : 16;
-    if (ncap > SIZE_MAX / elem)
-        return -ENOMEM;
-    void *p = PyMem_RawRealloc(*tab, ncap * elem);
-    if (!p)
-        return -ENOMEM;
-    *bytes += (ncap - *cap) * elem;
-    *tab = p;
-    *cap = ncap;
-    return 0;
-}
-
 static int add_block(tp_evlog *l)
 {
-    int r =
-        grow_table((void **)&l->blocks, &l->blocks_cap, l->nblocks, sizeof(*l->blocks), &l->bytes);
+    size_t old_cap = l->blocks.capacity;
+    int r = tp_vec_grow1(&l->blocks);
     if (r)
         return r;
+    l->bytes += (l->blocks.capacity - old_cap) * sizeof(*l->blocks.items);
     tp_event *b = log_alloc(TP_EVLOG_BLOCK * sizeof(tp_event));
     if (!b)
         return -ENOMEM;
     l->bytes += TP_EVLOG_BLOCK * sizeof(tp_event);
-    if (l->nblocks)
-        l->blocks[l->nblocks - 1].n = l->n;
-    l->blocks[l->nblocks++] = (tp_evblock){b, 0};
+    if (l->blocks.size)
+        l->blocks.items[l->blocks.size - 1].n = l->n;
+    l->blocks.items[l->blocks.size++] = (tp_evblock){b, 0};
     l->cur = b;
     l->n = 0;
     return 0;
@@ -59,16 +45,17 @@ static int add_block(tp_evlog *l)
 
 static int add_chunk(tp_evlog *l, size_t need)
 {
-    int r =
-        grow_table((void **)&l->chunks, &l->chunks_cap, l->nchunks, sizeof(*l->chunks), &l->bytes);
+    size_t old_cap = l->chunks.capacity;
+    int r = tp_vec_grow1(&l->chunks);
     if (r)
         return r;
+    l->bytes += (l->chunks.capacity - old_cap) * sizeof(*l->chunks.items);
     size_t cap = need > TP_EVLOG_CHUNK ? need : TP_EVLOG_CHUNK;
     uint8_t *d = log_alloc(cap);
     if (!d)
         return -ENOMEM;
     l->bytes += cap;
-    l->chunks[l->nchunks++] = (tp_evchunk){d, 0, cap};
+    l->chunks.items[l->chunks.size++] = (tp_evchunk){d, 0, cap};
     return 0;
 }
 
@@ -85,23 +72,23 @@ int tp_evlog_init(tp_evlog *l)
 
 void tp_evlog_free(tp_evlog *l)
 {
-    for (size_t i = 0; i < l->nblocks; i++)
-        PyMem_RawFree(l->blocks[i].ev);
-    for (size_t i = 0; i < l->nchunks; i++)
-        PyMem_RawFree(l->chunks[i].data);
-    PyMem_RawFree(l->blocks);
-    PyMem_RawFree(l->chunks);
+    for (size_t i = 0; i < l->blocks.size; i++)
+        PyMem_RawFree(l->blocks.items[i].ev);
+    for (size_t i = 0; i < l->chunks.size; i++)
+        PyMem_RawFree(l->chunks.items[i].data);
+    tp_vec_free(&l->blocks);
+    tp_vec_free(&l->chunks);
     memset(l, 0, sizeof(*l));
 }
 
 int tp_evlog_reserve_slow(tp_evlog *l, size_t text_bytes, unsigned text_entries)
 {
-    if (!l->nblocks || !l->nchunks)
+    if (!l->blocks.size || !l->chunks.size)
         return -ENOMEM; /* init failed earlier */
     if (text_bytes > SIZE_MAX / 2)
         return -ENOMEM;
     size_t need = text_bytes + 4u * text_entries;
-    tp_evchunk *c = &l->chunks[l->nchunks - 1];
+    tp_evchunk *c = &l->chunks.items[l->chunks.size - 1];
     if (c->cap - c->len < need) {
         int r = add_chunk(l, need);
         if (r)
@@ -125,10 +112,10 @@ void tp_evlog_iter_init(tp_evlog_iter *it, const tp_evlog *l)
 bool tp_evlog_next(tp_evlog_iter *it, const tp_event **ret)
 {
     const tp_evlog *l = it->l;
-    while (it->block < l->nblocks) {
-        size_t n = it->block + 1 == l->nblocks ? l->n : l->blocks[it->block].n;
+    while (it->block < l->blocks.size) {
+        size_t n = it->block + 1 == l->blocks.size ? l->n : l->blocks.items[it->block].n;
         if (it->idx < n) {
-            *ret = &l->blocks[it->block].ev[it->idx++];
+            *ret = &l->blocks.items[it->block].ev[it->idx++];
             return true;
         }
         it->block++;
@@ -140,8 +127,8 @@ bool tp_evlog_next(tp_evlog_iter *it, const tp_event **ret)
 bool tp_evlog_next_text(tp_evlog_iter *it, const char **ret_s, size_t *ret_len)
 {
     const tp_evlog *l = it->l;
-    while (it->chunk < l->nchunks) {
-        const tp_evchunk *c = &l->chunks[it->chunk];
+    while (it->chunk < l->chunks.size) {
+        const tp_evchunk *c = &l->chunks.items[it->chunk];
         if (c->len - it->off >= 4) {
             const uint8_t *p = c->data + it->off;
             size_t n = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
@@ -163,9 +150,9 @@ void tp_evlog_scale_times(tp_evlog *l, double ratio)
     /* Fixed point: t * mult >> 32 with a 128-bit product, exact to a
      * fraction of a nanosecond over any realistic trace. */
     unsigned __int128 mult = (unsigned __int128)(ratio * 4294967296.0 + 0.5);
-    for (size_t b = 0; b < l->nblocks; b++) {
-        size_t n = b + 1 == l->nblocks ? l->n : l->blocks[b].n;
-        tp_event *ev = l->blocks[b].ev;
+    for (size_t b = 0; b < l->blocks.size; b++) {
+        size_t n = b + 1 == l->blocks.size ? l->n : l->blocks.items[b].n;
+        tp_event *ev = l->blocks.items[b].ev;
         for (size_t i = 0; i < n; i++)
             ev[i].t_ns = (uint64_t)(((unsigned __int128)ev[i].t_ns * mult) >> 32);
     }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "event.h"
+#include "vec.h"
 
 #define TP_EVLOG_BLOCK   4096u        /* records per block (64 KiB) */
 #define TP_EVLOG_CHUNK   (64u * 1024) /* default text chunk size */
@@ -37,14 +38,12 @@ typedef struct tp_evchunk {
 /** Embedded in its owner; every field is private. Zero-initialise, then
  *  tp_evlog_init(). */
 typedef struct tp_evlog {
-    tp_event *cur;      /* block being filled */
-    uint32_t n;         /* records used in cur */
-    tp_evblock *blocks; /* all blocks, cur last */
-    size_t nblocks, blocks_cap;
-    tp_evchunk *chunks; /* all text chunks, the one being filled last */
-    size_t nchunks, chunks_cap;
-    uint64_t nrecords; /* records written */
-    size_t bytes;      /* memory held by blocks, chunks and their tables */
+    tp_event *cur;             /* block being filled */
+    uint32_t n;                /* records used in cur */
+    TP_VEC(tp_evblock) blocks; /* all blocks, cur last */
+    TP_VEC(tp_evchunk) chunks; /* all text chunks, the one being filled last */
+    uint64_t nrecords;         /* records written */
+    size_t bytes;              /* memory held by blocks, chunks and their tables */
 } tp_evlog;
 
 /** Test hook: when >= 0, that many more block/chunk allocations succeed and
@@ -63,7 +62,7 @@ int tp_evlog_reserve_slow(tp_evlog *l, size_t text_bytes, unsigned text_entries)
 
 static inline int tp_evlog_reserve(tp_evlog *l, size_t text_bytes, unsigned text_entries)
 {
-    tp_evchunk *c = &l->chunks[l->nchunks - 1];
+    tp_evchunk *c = &l->chunks.items[l->chunks.size - 1];
     if (l->n + TP_EVLOG_MAX_PUT <= TP_EVLOG_BLOCK &&
         c->cap - c->len >= text_bytes + 4u * text_entries)
         return 0;
@@ -87,7 +86,7 @@ static inline void tp_evlog_put(tp_evlog *l, uint8_t kind, uint8_t flags, uint32
  *  tp_evlog_reserve() that counted it. */
 static inline void tp_evlog_text(tp_evlog *l, const char *s, size_t n)
 {
-    tp_evchunk *c = &l->chunks[l->nchunks - 1];
+    tp_evchunk *c = &l->chunks.items[l->chunks.size - 1];
     uint8_t *p = c->data + c->len;
     uint32_t v = (uint32_t)n;
     p[0] = (uint8_t)v;

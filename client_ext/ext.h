@@ -22,7 +22,8 @@
 #include "buf.h"
 #include "clock.h"
 #include "evlog.h"
-#include "maps.h"
+#include "hmap.h"
+#include "vec.h"
 #include "tree.h"
 
 #define TP_PY312 (PY_VERSION_HEX >= 0x030C0000) /* sys.monitoring hooks */
@@ -75,13 +76,12 @@ struct tp_tls;
 
 /** A session recording one thread. Owned by the session. */
 typedef struct tp_binding {
-    struct tp_session *s; /* owner (borrowed) */
-    struct tp_tls *tls;   /* the thread's state (borrowed); NULL once the thread is gone */
-    uint32_t thread;      /* the session's index for this thread */
-    bool by_thread;       /* followed thread: the whole thread is in scope */
-    bool dead;            /* unbound (session stopped or limited) */
-    tp_fent *stack;       /* recorded calls open in this thread, innermost last */
-    uint32_t depth, cap;
+    struct tp_session *s;  /* owner (borrowed) */
+    struct tp_tls *tls;    /* the thread's state (borrowed); NULL once the thread is gone */
+    uint32_t thread;       /* the session's index for this thread */
+    bool by_thread;        /* followed thread: the whole thread is in scope */
+    bool dead;             /* unbound (session stopped or limited) */
+    TP_VEC(tp_fent) stack; /* recorded calls open in this thread, innermost last */
     /* 3.10/3.11: an UNWIND waiting for its exception (see hooks_legacy.c). */
     bool unwind_pending;
     uint64_t unwind_t;
@@ -137,19 +137,17 @@ typedef struct tp_session {
     uint32_t closer;     /* 1 + the thread index that closes generators that ended
                             unseen (tp_rec_close_unseen()), 0 before the first */
     /* Functions seen: gid -> id or TP_FUNC_FILTERED. */
-    tp_u64map funcmap;
-    tp_funcent *funcs;
-    uint32_t nfuncs, funcs_cap;
+    tp_hmap funcmap;
+    TP_VEC(tp_funcent) funcs;
     /* Bindings, one per thread recorded. */
-    tp_binding **bindings;
-    size_t nbind, bind_cap;
+    TP_VEC(tp_binding *) bindings;
     /* Tasks created in the trace whose coroutine has not started yet:
      * coroutine address -> sequence number of the call that created it. */
-    tp_u64map spawnmap;
+    tp_hmap spawnmap;
     /* Suspended generators: frame key -> slab index. */
-    tp_u64map suspmap;
-    tp_susp *susp;
-    uint32_t nsusp, susp_cap, susp_free;
+    tp_hmap suspmap;
+    TP_VEC(tp_susp) susp;
+    uint32_t susp_free; /* slab free list head, UINT32_MAX = none */
     /* Built on first use after stop(). */
     tp_tree *tree;
     /* Daemon upload (sender.h, upload.c). */
@@ -160,11 +158,10 @@ typedef struct tp_session {
 /** Per-thread state: a Python object stored in the thread state's dict so that
  *  its deallocation, when the thread state is cleared, unlinks it. */
 typedef struct tp_tls {
-    PyObject ob_base;      /* PyObject_HEAD */
-    PyThreadState *tstate; /* the thread's state (borrowed) */
-    tp_binding **bindings; /* every binding of this thread */
-    size_t nbind, bind_cap;
-    tp_binding **active; /* bindings in scope; a strong ref to each session */
+    PyObject ob_base;              /* PyObject_HEAD */
+    PyThreadState *tstate;         /* the thread's state (borrowed) */
+    TP_VEC(tp_binding *) bindings; /* every binding of this thread */
+    tp_binding **active;           /* bindings in scope; a strong ref to each session */
     size_t nactive, active_cap;
     size_t nlive;  /* bindings of recording sessions, whatever the context */
     uint64_t gen;  /* tp_g.gen when `active` was computed */
@@ -195,14 +192,13 @@ typedef struct tp_tls {
 typedef struct tp_global {
     uint64_t gen; /* bumped whenever a session starts, stops or is limited */
     uint64_t next_serial;
-    PyObject *ctxvar;           /* ContextVar: tuple of serials of the sessions in scope */
-    PyTypeObject *tls_type;     /* strong */
-    PyTypeObject *session_type; /* strong */
-    PyObject *tls_key;          /* str key of the tls object in the thread state dict */
-    tp_session **active;        /* started and not stopped; strong refs */
-    size_t nactive, active_cap;
-    size_t nrecording;        /* sessions recording: the hooks are on while > 0 */
-    size_t nthreads_sessions; /* recording sessions with threads=True */
+    PyObject *ctxvar;            /* ContextVar: tuple of serials of the sessions in scope */
+    PyTypeObject *tls_type;      /* strong */
+    PyTypeObject *session_type;  /* strong */
+    PyObject *tls_key;           /* str key of the tls object in the thread state dict */
+    TP_VEC(tp_session *) active; /* started and not stopped; strong refs */
+    size_t nrecording;           /* sessions recording: the hooks are on while > 0 */
+    size_t nthreads_sessions;    /* recording sessions with threads=True */
     /* 3.12+: sys.monitoring. */
     int tool_id;            /* -1 when not holding one */
     PyObject *monitoring;   /* sys.monitoring module */

@@ -43,8 +43,8 @@ static bool ignored_by_all(tp_codeinfo *ci)
         all = false;
     if (ci->flags & TP_CI_TASK_SOON)
         all = false; /* never DISABLEd: tasks are seen being created there */
-    for (size_t i = 0; all && i < tp_g.nactive; i++) {
-        tp_session *s = tp_g.active[i];
+    for (size_t i = 0; all && i < tp_g.active.size; i++) {
+        tp_session *s = tp_g.active.items[i];
         if (!s->recording)
             continue;
         uint32_t id = ci->last_serial == s->serial ? ci->last_id : tp_session_func_slow(s, ci);

@@ -67,8 +67,8 @@ static PyObject *after_fork_child(PyObject *mod, PyObject *unused)
     bool any = false;
     tp_g.fork_frozen = false;
     tp_g.gen++;
-    for (size_t i = 0; i < tp_g.nactive; i++) {
-        tp_session *s = tp_g.active[i];
+    for (size_t i = 0; i < tp_g.active.size; i++) {
+        tp_session *s = tp_g.active.items[i];
         if (!s->recording)
             continue;
         any = true;

@@ -64,8 +64,8 @@ static int set_meta(tp_session *s, tp_tree *t)
         if (!c || tp_tree_set_config_json(t, c))
             return -ENOMEM;
     }
-    for (uint32_t i = 0; i < s->nfuncs; i++) {
-        const tp_funcent *f = &s->funcs[i];
+    for (uint32_t i = 0; i < s->funcs.size; i++) {
+        const tp_funcent *f = &s->funcs.items[i];
         const char *m = PyUnicode_AsUTF8(f->module), *q = PyUnicode_AsUTF8(f->qualname);
         const char *file = PyUnicode_AsUTF8(f->file);
         if (!m || !q || !file) {
@@ -413,7 +413,7 @@ PyObject *tp_out_raw_events(PyObject *self, PyObject *unused)
 {
     tp_session *s = S(self);
     PyObject *list = PyList_New(0);
-    if (!list || !s->log.nblocks)
+    if (!list || !s->log.blocks.size)
         return list;
     tp_evlog_iter it;
     tp_evlog_iter_init(&it, &s->log);

@@ -65,20 +65,9 @@ static inline __attribute__((always_inline)) bool log_begin(tp_binding *b, size_
     return true;
 }
 
-static int stack_grow(tp_binding *b)
-{
-    uint32_t cap = b->cap * 2;
-    tp_fent *p = PyMem_RawRealloc(b->stack, cap * sizeof(*p));
-    if (!p)
-        return -1;
-    b->stack = p;
-    b->cap = cap;
-    return 0;
-}
-
 static inline bool at_top(const tp_binding *b, void *key)
 {
-    return !b->dead && b->depth && b->stack[b->depth - 1].key == key;
+    return !b->dead && b->stack.size && b->stack.items[b->stack.size - 1].key == key;
 }
 
 /* ---- asyncio tasks ------------------------------------------------------- */
@@ -113,7 +102,7 @@ void tp_rec_task_soon(tp_tls *tls, PyObject *const *locals)
         return;
     bool wanted = false;
     for (size_t i = 0; i < tls->nactive; i++)
-        wanted |= !tls->active[i]->dead && tls->active[i]->depth;
+        wanted |= !tls->active[i]->dead && tls->active[i]->stack.size;
     if (!wanted)
         return;
         /* Runs Python (getattr, get_coro) inside a hook: save what is in flight,
@@ -141,9 +130,9 @@ void tp_rec_task_soon(tp_tls *tls, PyObject *const *locals)
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
         tp_session *s = b->s;
-        if (b->dead || !b->depth || tp_u64map_len(&s->spawnmap) >= MAX_PENDING_TASKS)
+        if (b->dead || !b->stack.size || tp_hmap_size(&s->spawnmap) >= MAX_PENDING_TASKS)
             continue;
-        if (tp_u64map_put(&s->spawnmap, k, b->stack[b->depth - 1].seq) < 0)
+        if (tp_hmap_put(&s->spawnmap, k, b->stack.items[b->stack.size - 1].seq) < 0)
             out_of_memory(s);
     }
 }
@@ -153,7 +142,11 @@ void tp_rec_task_soon(tp_tls *tls, PyObject *const *locals)
 static bool spawned_by(tp_session *s, void *key, uint32_t *ret)
 {
     PyObject *coro = tp_frame_generator(key);
-    return coro && tp_u64map_del(&s->spawnmap, (uint64_t)(uintptr_t)coro, ret);
+    uint64_t creator;
+    if (!coro || !tp_hmap_del(&s->spawnmap, (uint64_t)(uintptr_t)coro, &creator))
+        return false;
+    *ret = (uint32_t)creator;
+    return true;
 }
 
 /* ---- calls -------------------------------------------------------------- */
@@ -166,7 +159,7 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
         return;
     /* A frame cannot start twice while open: the second START is the same
      * event seen twice (a followed thread's bootstrap, then the hook). */
-    if (TP_UNLIKELY(b->depth && b->stack[b->depth - 1].key == key))
+    if (TP_UNLIKELY(b->stack.size && b->stack.items[b->stack.size - 1].key == key))
         return;
     uint32_t fid = ci->last_serial == s->serial ? ci->last_id : tp_session_func_slow(s, ci);
     if (fid >= TP_FUNC_FILTERED) {
@@ -174,7 +167,7 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
             out_of_memory(s);
         return;
     }
-    if (b->depth >= s->max_depth) {
+    if (b->stack.size >= s->max_depth) {
         s->depth_skipped++;
         s->depth_hit = true;
         return;
@@ -206,7 +199,7 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
             return;
         }
     }
-    if (b->depth == b->cap && stack_grow(b) < 0) {
+    if (tp_vec_grow1(&b->stack) < 0) {
         out_of_memory(s);
         return;
     }
@@ -215,13 +208,14 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
         return;
     bool gen = (ci->flags & TP_CI_GEN) != 0;
     uint32_t creator;
-    if (TP_UNLIKELY(gen && tp_u64map_len(&s->spawnmap)) && spawned_by(s, key, &creator))
+    if (TP_UNLIKELY(gen && tp_hmap_size(&s->spawnmap)) && spawned_by(s, key, &creator))
         tp_evlog_put(&s->log, TP_EV_SPAWN, 0, creator, (uint64_t)(now - s->t0));
     uint8_t fl = (s->show_args ? TP_EVF_TEXT : 0) | (gen ? TP_EVF_GEN : 0);
     tp_evlog_put(&s->log, TP_EV_CALL, fl, fid, (uint64_t)(now - s->t0));
     if (s->show_args)
         tp_evlog_text(&s->log, tls->scratch.data, tlen);
-    b->stack[b->depth++] = (tp_fent){key, s->call_count++, gen ? TP_FENT_GEN : 0, NULL, NULL, 0};
+    b->stack.items[b->stack.size++] =
+        (tp_fent){key, s->call_count++, gen ? TP_FENT_GEN : 0, NULL, NULL, 0};
 }
 
 void tp_rec_start(tp_tls *tls, tp_codeinfo *ci, void *key, PyObject *const *locals)
@@ -254,7 +248,7 @@ static int capture_exc(tp_tls *tls, PyObject *exc, uint32_t max_repr)
 
 static void pop(tp_binding *b)
 {
-    tp_fent_clear(&b->stack[--b->depth]);
+    tp_fent_clear(&b->stack.items[--b->stack.size]);
 }
 
 static void return_one(tp_tls *tls, tp_binding *b, void *key, PyObject *retval, evctx *e)
@@ -274,7 +268,7 @@ static void return_one(tp_tls *tls, tp_binding *b, void *key, PyObject *retval, 
             return;
         }
     }
-    PyObject *caught = b->dead ? NULL : b->stack[b->depth - 1].exc;
+    PyObject *caught = b->dead ? NULL : b->stack.items[b->stack.size - 1].exc;
     if (caught && capture_exc(tls, caught, s->max_repr)) {
         out_of_memory(s);
         return;
@@ -353,7 +347,7 @@ void tp_rec_unwind(tp_tls *tls, void *key, PyObject *exc)
         tp_binding *b = tls->active[i];
         if (!at_top(b, key))
             continue;
-        tp_fent ent = b->stack[--b->depth];
+        tp_fent ent = b->stack.items[--b->stack.size];
         write_unwind(tls, b, &ent, exc, ev_now(&e));
         tp_fent_clear(&ent);
     }
@@ -369,7 +363,7 @@ bool tp_rec_unwind_defer(tp_tls *tls, void *key)
             continue;
         if (b->unwind_pending)
             tp_rec_unwind_resolve(tls, NULL);
-        b->unwind_ent = b->stack[--b->depth];
+        b->unwind_ent = b->stack.items[--b->stack.size];
         b->unwind_t = (uint64_t)ev_now(&e);
         b->unwind_pending = true;
         any = true;
@@ -385,8 +379,8 @@ void tp_rec_unwind_resolve(tp_tls *tls, PyObject *exc)
      * may be stopped and deallocated elsewhere, changing tls->bindings. */
     tp_binding *todo[16];
     size_t n = 0;
-    for (size_t i = 0; i < tls->nbind; i++) {
-        tp_binding *b = tls->bindings[i];
+    for (size_t i = 0; i < tls->bindings.size; i++) {
+        tp_binding *b = tls->bindings.items[i];
         if (!b->unwind_pending)
             continue;
         if (n == sizeof(todo) / sizeof(todo[0])) {
@@ -421,33 +415,28 @@ static bool susp_put(tp_session *s, void *key, const tp_fent *ent)
     uint32_t idx;
     if (s->susp_free != UINT32_MAX) {
         idx = s->susp_free;
-        s->susp_free = s->susp[idx].next_free;
+        s->susp_free = s->susp.items[idx].next_free;
     } else {
-        if (s->nsusp == s->susp_cap) {
-            uint32_t cap = s->susp_cap ? s->susp_cap * 2 : 16;
-            tp_susp *p = PyMem_RawRealloc(s->susp, cap * sizeof(*p));
-            if (!p)
-                return false;
-            s->susp = p;
-            s->susp_cap = cap;
-        }
-        idx = s->nsusp++;
-        memset(&s->susp[idx], 0, sizeof(s->susp[idx]));
+        /* UINT32_MAX ends the free list, so it is never an index. */
+        if (s->susp.size >= UINT32_MAX || tp_vec_grow1(&s->susp) < 0)
+            return false;
+        idx = (uint32_t)s->susp.size++;
+        memset(&s->susp.items[idx], 0, sizeof(s->susp.items[idx]));
     }
-    uint32_t old;
-    if (tp_u64map_get(&s->suspmap, (uint64_t)(uintptr_t)key, &old)) {
+    uint64_t old;
+    if (tp_hmap_get(&s->suspmap, (uint64_t)(uintptr_t)key, &old)) {
         /* Stale: its frame is reused, so its generator died unseen. */
-        tp_rec_close_unseen(s, &s->susp[old].ent);
-        tp_fent_clear(&s->susp[old].ent);
-        s->susp[old].next_free = s->susp_free;
-        s->susp_free = old;
+        tp_rec_close_unseen(s, &s->susp.items[old].ent);
+        tp_fent_clear(&s->susp.items[old].ent);
+        s->susp.items[old].next_free = s->susp_free;
+        s->susp_free = (uint32_t)old;
     }
-    if (tp_u64map_put(&s->suspmap, (uint64_t)(uintptr_t)key, idx) < 0) {
-        s->susp[idx].next_free = s->susp_free;
+    if (tp_hmap_put(&s->suspmap, (uint64_t)(uintptr_t)key, idx) < 0) {
+        s->susp.items[idx].next_free = s->susp_free;
         s->susp_free = idx;
         return false;
     }
-    s->susp[idx].ent = *ent;
+    s->susp.items[idx].ent = *ent;
     return true;
 }
 
@@ -472,13 +461,14 @@ bool tp_rec_close_unseen(tp_session *s, const tp_fent *e)
 /* Take the suspended call of key out of s: true and *ret when there is one. */
 static bool susp_take(tp_session *s, void *key, tp_fent *ret)
 {
-    uint32_t idx;
-    if (!tp_u64map_del(&s->suspmap, (uint64_t)(uintptr_t)key, &idx))
+    uint64_t val;
+    if (!tp_hmap_del(&s->suspmap, (uint64_t)(uintptr_t)key, &val))
         return false;
-    *ret = s->susp[idx].ent;
-    s->susp[idx].ent.exc = NULL;
-    s->susp[idx].ent.wref = NULL;
-    s->susp[idx].next_free = s->susp_free;
+    uint32_t idx = (uint32_t)val;
+    *ret = s->susp.items[idx].ent;
+    s->susp.items[idx].ent.exc = NULL;
+    s->susp.items[idx].ent.wref = NULL;
+    s->susp.items[idx].next_free = s->susp_free;
     s->susp_free = idx;
     return true;
 }
@@ -491,7 +481,7 @@ void tp_rec_yield(tp_tls *tls, void *key)
         if (!at_top(b, key))
             continue;
         tp_session *s = b->s;
-        tp_fent ent = b->stack[--b->depth];
+        tp_fent ent = b->stack.items[--b->stack.size];
         int64_t now = ev_now(&e);
         ent.t_susp = now - s->t0;
 #if PY_VERSION_HEX >= 0x030D0000
@@ -522,13 +512,13 @@ bool tp_rec_resume(tp_tls *tls, void *key)
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
         tp_session *s = b->s;
-        if (b->dead || !tp_u64map_len(&s->suspmap))
+        if (b->dead || !tp_hmap_size(&s->suspmap))
             continue;
         tp_fent ent;
         if (!susp_take(s, key, &ent))
             continue;
         any = true;
-        if (b->depth == b->cap && stack_grow(b) < 0) {
+        if (tp_vec_grow1(&b->stack) < 0) {
             tp_fent_clear(&ent);
             out_of_memory(s);
             continue;
@@ -539,7 +529,7 @@ bool tp_rec_resume(tp_tls *tls, void *key)
             continue;
         }
         tp_evlog_put(&s->log, TP_EV_RESUME, 0, ent.seq, (uint64_t)(now - s->t0));
-        b->stack[b->depth++] = ent;
+        b->stack.items[b->stack.size++] = ent;
     }
     return any;
 }
@@ -549,7 +539,7 @@ void tp_rec_forget(tp_tls *tls, void *key)
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_session *s = tls->active[i]->s;
         tp_fent ent;
-        if (tp_u64map_len(&s->suspmap) && susp_take(s, key, &ent)) {
+        if (tp_hmap_size(&s->suspmap) && susp_take(s, key, &ent)) {
             /* A new generator starts in this frame: the one suspended
              * there is gone. */
             tp_rec_close_unseen(s, &ent);
@@ -565,6 +555,6 @@ void tp_rec_exception(tp_tls *tls, void *key, PyObject *exc)
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
         if (at_top(b, key))
-            Py_XSETREF(b->stack[b->depth - 1].exc, Py_NewRef(exc));
+            Py_XSETREF(b->stack.items[b->stack.size - 1].exc, Py_NewRef(exc));
     }
 }

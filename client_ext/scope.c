@@ -16,13 +16,11 @@ static void tls_dealloc(PyObject *self)
     if (tp_cur_tls == tls)
         tp_cur_tls = NULL;
     /* The thread is gone (or its state cleared): its bindings stop here. */
-    for (size_t i = 0; i < tls->nbind; i++) {
-        tls->bindings[i]->tls = NULL;
-        tls->bindings[i]->dead = true;
+    for (size_t i = 0; i < tls->bindings.size; i++) {
+        tls->bindings.items[i]->tls = NULL;
+        tls->bindings.items[i]->dead = true;
     }
-    PyMem_RawFree(tls->bindings);
-    tls->bindings = NULL;
-    tls->nbind = 0;
+    tp_vec_free(&tls->bindings);
     tp_binding **act = tls->active;
     size_t nact = tls->nactive;
     tls->active = NULL;
@@ -108,10 +106,10 @@ void tp_scope_refresh(tp_tls *tls)
     size_t nold = tls->nactive;
     tp_binding **act = NULL;
     size_t nact = 0, nlive = 0;
-    if (tls->nbind && !tp_g.fork_frozen) {
-        act = PyMem_RawMalloc(tls->nbind * sizeof(*act));
-        for (size_t i = 0; i < tls->nbind; i++) {
-            tp_binding *b = tls->bindings[i];
+    if (tls->bindings.size && !tp_g.fork_frozen) {
+        act = PyMem_RawMalloc(tls->bindings.size * sizeof(*act));
+        for (size_t i = 0; i < tls->bindings.size; i++) {
+            tp_binding *b = tls->bindings.items[i];
             if (b->dead || !b->s->recording)
                 continue;
             nlive++;
@@ -139,25 +137,19 @@ void tp_scope_refresh(tp_tls *tls)
 
 static int tls_add(tp_tls *tls, tp_binding *b)
 {
-    if (tls->nbind == tls->bind_cap) {
-        size_t cap = tls->bind_cap ? tls->bind_cap * 2 : 4;
-        tp_binding **p = PyMem_RawRealloc(tls->bindings, cap * sizeof(*p));
-        if (!p)
-            return -1;
-        tls->bindings = p;
-        tls->bind_cap = cap;
-    }
-    tls->bindings[tls->nbind++] = b;
+    if (tp_vec_grow1(&tls->bindings) < 0)
+        return -1;
+    tls->bindings.items[tls->bindings.size++] = b;
     return 0;
 }
 
 static void tls_remove(tp_tls *tls, tp_binding *b)
 {
-    for (size_t i = 0; i < tls->nbind; i++) {
-        if (tls->bindings[i] == b) {
-            memmove(&tls->bindings[i], &tls->bindings[i + 1],
-                    (tls->nbind - i - 1) * sizeof(*tls->bindings));
-            tls->nbind--;
+    for (size_t i = 0; i < tls->bindings.size; i++) {
+        if (tls->bindings.items[i] == b) {
+            memmove(&tls->bindings.items[i], &tls->bindings.items[i + 1],
+                    (tls->bindings.size - i - 1) * sizeof(*tls->bindings.items));
+            tls->bindings.size--;
             return;
         }
     }
@@ -189,21 +181,14 @@ int tp_bind(tp_session *s, tp_tls *tls, bool by_thread)
     tp_binding *b = PyMem_RawCalloc(1, sizeof(*b));
     if (!b)
         goto nomem;
-    b->cap = s->max_depth < 64 ? s->max_depth + 1 : 64;
-    b->stack = PyMem_RawMalloc(b->cap * sizeof(*b->stack));
-    if (!b->stack)
+    /* Allocate the stack now so that the first calls never grow it. */
+    if (tp_vec_reserve(&b->stack, s->max_depth < 64 ? s->max_depth + 1 : 64) < 0)
         goto nomem;
-    if (s->nbind == s->bind_cap) {
-        size_t cap = s->bind_cap ? s->bind_cap * 2 : 4;
-        tp_binding **p = PyMem_RawRealloc(s->bindings, cap * sizeof(*p));
-        if (!p)
-            goto nomem;
-        s->bindings = p;
-        s->bind_cap = cap;
-    }
+    if (tp_vec_grow1(&s->bindings) < 0)
+        goto nomem;
     if (tls_add(tls, b) < 0)
         goto nomem;
-    s->bindings[s->nbind++] = b;
+    s->bindings.items[s->bindings.size++] = b;
     b->s = s;
     b->tls = tls;
     b->by_thread = by_thread;
@@ -225,7 +210,7 @@ int tp_bind(tp_session *s, tp_tls *tls, bool by_thread)
     return 0;
 nomem:
     if (b)
-        PyMem_RawFree(b->stack);
+        tp_vec_free(&b->stack);
     PyMem_RawFree(b);
     PyErr_NoMemory();
     return rc;
@@ -233,8 +218,8 @@ nomem:
 
 void tp_unbind_all(tp_session *s, bool unlink)
 {
-    for (size_t i = 0; i < s->nbind; i++) {
-        tp_binding *b = s->bindings[i];
+    for (size_t i = 0; i < s->bindings.size; i++) {
+        tp_binding *b = s->bindings.items[i];
         b->dead = true;
         if (unlink && b->tls) {
             tls_remove(b->tls, b);

@@ -76,27 +76,25 @@ static bool filtered(tp_session *s, tp_codeinfo *ci)
 uint32_t tp_session_func_slow(tp_session *s, tp_codeinfo *ci)
 {
     uint32_t id;
-    if (tp_u64map_get(&s->funcmap, ci->gid, &id))
+    uint64_t val;
+    if (tp_hmap_get(&s->funcmap, ci->gid, &val)) {
+        id = (uint32_t)val;
         goto done;
+    }
     if (filtered(s, ci)) {
         id = TP_FUNC_FILTERED;
     } else {
-        if (s->nfuncs == s->funcs_cap) {
-            uint32_t cap = s->funcs_cap ? s->funcs_cap * 2 : 64;
-            tp_funcent *p = PyMem_RawRealloc(s->funcs, cap * sizeof(*p));
-            if (!p)
-                return TP_FUNC_ERROR;
-            s->funcs = p;
-            s->funcs_cap = cap;
-        }
-        id = s->nfuncs;
+        /* Ids are uint32 on the wire and TP_FUNC_* are reserved above. */
+        if (s->funcs.size >= TP_FUNC_FILTERED || tp_vec_grow1(&s->funcs) < 0)
+            return TP_FUNC_ERROR;
+        id = (uint32_t)s->funcs.size;
     }
-    if (tp_u64map_put(&s->funcmap, ci->gid, id) < 0)
+    if (tp_hmap_put(&s->funcmap, ci->gid, id) < 0)
         return TP_FUNC_ERROR;
     if (id != TP_FUNC_FILTERED) {
-        s->funcs[id] = (tp_funcent){Py_NewRef(ci->module), Py_NewRef(ci->qualname),
-                                    Py_NewRef(ci->file), ci->lineno};
-        s->nfuncs++;
+        s->funcs.items[id] = (tp_funcent){Py_NewRef(ci->module), Py_NewRef(ci->qualname),
+                                          Py_NewRef(ci->file), ci->lineno};
+        s->funcs.size++;
     }
 done:
     ci->last_serial = s->serial;
@@ -335,28 +333,22 @@ static PyObject *session_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 
 static int registry_add(tp_session *s)
 {
-    if (tp_g.nactive == tp_g.active_cap) {
-        size_t cap = tp_g.active_cap ? tp_g.active_cap * 2 : 8;
-        tp_session **p = PyMem_RawRealloc(tp_g.active, cap * sizeof(*p));
-        if (!p) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        tp_g.active = p;
-        tp_g.active_cap = cap;
+    if (tp_vec_grow1(&tp_g.active) < 0) {
+        PyErr_NoMemory();
+        return -1;
     }
-    tp_g.active[tp_g.nactive++] = (tp_session *)Py_NewRef(s);
+    tp_g.active.items[tp_g.active.size++] = (tp_session *)Py_NewRef(s);
     return 0;
 }
 
 /* Drops the registry's reference: the caller must hold its own. */
 static void registry_remove(tp_session *s)
 {
-    for (size_t i = 0; i < tp_g.nactive; i++) {
-        if (tp_g.active[i] == s) {
-            memmove(&tp_g.active[i], &tp_g.active[i + 1],
-                    (tp_g.nactive - i - 1) * sizeof(*tp_g.active));
-            tp_g.nactive--;
+    for (size_t i = 0; i < tp_g.active.size; i++) {
+        if (tp_g.active.items[i] == s) {
+            memmove(&tp_g.active.items[i], &tp_g.active.items[i + 1],
+                    (tp_g.active.size - i - 1) * sizeof(*tp_g.active.items));
+            tp_g.active.size--;
             Py_DECREF(s);
             return;
         }
@@ -401,8 +393,8 @@ static void convert_times(tp_session *s)
  * these are older than the threads' last events. */
 static void close_silent(tp_session *s)
 {
-    for (uint32_t i = 0; i < s->nsusp; i++) {
-        tp_fent *e = &s->susp[i].ent;
+    for (uint32_t i = 0; i < s->susp.size; i++) {
+        tp_fent *e = &s->susp.items[i].ent;
         if (!e->wref)
             continue;
 #if PY_VERSION_HEX >= 0x030D0000
@@ -431,10 +423,10 @@ static void session_end(tp_session *s)
     close_silent(s);
     convert_times(s);
     tp_unbind_all(s, true);
-    for (size_t i = 0; i < s->nbind; i++) {
-        tp_binding *b = s->bindings[i];
-        while (b->depth)
-            tp_fent_clear(&b->stack[--b->depth]);
+    for (size_t i = 0; i < s->bindings.size; i++) {
+        tp_binding *b = s->bindings.items[i];
+        while (b->stack.size)
+            tp_fent_clear(&b->stack.items[--b->stack.size]);
         if (b->unwind_pending) {
             b->unwind_pending = false;
             tp_fent_clear(&b->unwind_ent);
@@ -537,27 +529,27 @@ static void session_dealloc(PyObject *self)
     /* An active session is in the registry, which holds a reference: only a
      * stopped or never started one gets here. */
     tp_unbind_all(s, true);
-    for (size_t i = 0; i < s->nbind; i++) {
-        tp_binding *b = s->bindings[i];
-        while (b->depth)
-            tp_fent_clear(&b->stack[--b->depth]);
+    for (size_t i = 0; i < s->bindings.size; i++) {
+        tp_binding *b = s->bindings.items[i];
+        while (b->stack.size)
+            tp_fent_clear(&b->stack.items[--b->stack.size]);
         tp_fent_clear(&b->unwind_ent);
-        PyMem_RawFree(b->stack);
+        tp_vec_free(&b->stack);
         PyMem_RawFree(b);
     }
-    PyMem_RawFree(s->bindings);
-    for (uint32_t i = 0; i < s->nfuncs; i++) {
-        Py_DECREF(s->funcs[i].module);
-        Py_DECREF(s->funcs[i].qualname);
-        Py_DECREF(s->funcs[i].file);
+    tp_vec_free(&s->bindings);
+    for (uint32_t i = 0; i < s->funcs.size; i++) {
+        Py_DECREF(s->funcs.items[i].module);
+        Py_DECREF(s->funcs.items[i].qualname);
+        Py_DECREF(s->funcs.items[i].file);
     }
-    PyMem_RawFree(s->funcs);
-    tp_u64map_free(&s->funcmap);
-    for (uint32_t i = 0; i < s->nsusp; i++)
-        tp_fent_clear(&s->susp[i].ent);
-    PyMem_RawFree(s->susp);
-    tp_u64map_free(&s->suspmap);
-    tp_u64map_free(&s->spawnmap);
+    tp_vec_free(&s->funcs);
+    tp_hmap_free(&s->funcmap);
+    for (uint32_t i = 0; i < s->susp.size; i++)
+        tp_fent_clear(&s->susp.items[i].ent);
+    tp_vec_free(&s->susp);
+    tp_hmap_free(&s->suspmap);
+    tp_hmap_free(&s->spawnmap);
     /* An upload under way holds a reference to the session: only a
      * finished one (or none) is left here. */
     tp_upload_unref(s->upload);

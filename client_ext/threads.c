@@ -113,9 +113,9 @@ static tp_session *find_session(PyObject *serial)
         PyErr_Clear();
         return NULL;
     }
-    for (size_t i = 0; i < tp_g.nactive; i++) {
-        if (tp_g.active[i]->serial == v)
-            return tp_g.active[i];
+    for (size_t i = 0; i < tp_g.active.size; i++) {
+        if (tp_g.active.items[i]->serial == v)
+            return tp_g.active.items[i];
     }
     return NULL;
 }

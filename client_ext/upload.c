@@ -83,15 +83,15 @@ static int frame_hello(tp_buf *out)
  * without UTF-8 (lone surrogates) read "?" as in the session's own tree. */
 static int frame_funcs(tp_session *s, tp_buf *out)
 {
-    uint32_t chunk = s->nfuncs < FUNCS_PER_FRAME ? s->nfuncs : FUNCS_PER_FRAME;
+    uint32_t chunk = s->funcs.size < FUNCS_PER_FRAME ? s->funcs.size : FUNCS_PER_FRAME;
     tp_wire_func *f = PyMem_RawCalloc(chunk ? chunk : 1, sizeof(*f));
     if (!f)
         return -ENOMEM;
     int r = 0;
-    for (uint32_t i = 0; !r && i < s->nfuncs;) {
+    for (uint32_t i = 0; !r && i < s->funcs.size;) {
         size_t n = 0, bytes = 0;
-        while (i < s->nfuncs && n < chunk && bytes < FUNCS_BYTES) {
-            const tp_funcent *e = &s->funcs[i];
+        while (i < s->funcs.size && n < chunk && bytes < FUNCS_BYTES) {
+            const tp_funcent *e = &s->funcs.items[i];
             Py_ssize_t lm, lq, lf;
             const char *m = utf8(e->module, &lm), *q = utf8(e->qualname, &lq);
             const char *file = utf8(e->file, &lf);
