@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "idmap.h"
 #include "util.h"
 
 Test(util, durations_parse_with_units)
@@ -121,22 +120,4 @@ Test(util, process_start_time_is_field_22)
     cr_assert_eq(tp_proc_start_time(getpid(), &again), 0);
     cr_assert_eq(t, again);
     cr_assert_eq(tp_proc_start_time(0x7ffffff0, &t), -ESRCH);
-}
-
-Test(util, idmap_puts_gets_and_grows)
-{
-    tp_idmap m = {0};
-    cr_assert_eq(tp_idmap_get(&m, 5), TP_IDMAP_EMPTY);
-    for (uint32_t i = 0; i < 10000; i++)
-        cr_assert_eq(tp_idmap_put(&m, i * 7919, i), 0);
-    cr_assert_eq(tp_idmap_len(&m), 10000);
-    for (uint32_t i = 0; i < 10000; i++)
-        cr_assert_eq(tp_idmap_get(&m, i * 7919), i);
-    cr_assert_eq(tp_idmap_get(&m, 3), TP_IDMAP_EMPTY);
-    cr_assert_eq(tp_idmap_put(&m, 7919, 42), 0);
-    cr_assert_eq(tp_idmap_get(&m, 7919), 42);
-    cr_assert_eq(tp_idmap_len(&m), 10000);
-    cr_assert_eq(tp_idmap_put(&m, TP_IDMAP_EMPTY, 1), -EINVAL);
-    tp_idmap_free(&m);
-    cr_assert_eq(tp_idmap_len(&m), 0);
 }

@@ -37,6 +37,29 @@ Test(hmap, put_then_get_every_key_across_growth)
     cr_assert_not(tp_hmap_get(&m, 4096, NULL));
 }
 
+/* Moved from tests/daemon/test_util.c, where it tested tphd's idmap (the
+ * map ingest.c now keeps function ids in). */
+Test(hmap, uint32_ids_put_get_replace_and_grow)
+{
+    tp_hmap m = {0};
+    cr_assert_not(tp_hmap_get(&m, 5, NULL));
+    for (uint32_t i = 0; i < 10000; i++)
+        cr_assert_eq(tp_hmap_put(&m, i * 7919, i), 0);
+    cr_assert_eq(tp_hmap_size(&m), 10000);
+    uint64_t v;
+    for (uint32_t i = 0; i < 10000; i++) {
+        cr_assert(tp_hmap_get(&m, i * 7919, &v));
+        cr_assert_eq(v, i);
+    }
+    cr_assert_not(tp_hmap_get(&m, 3, NULL));
+    cr_assert_eq(tp_hmap_put(&m, 7919, 42), 0);
+    cr_assert(tp_hmap_get(&m, 7919, &v));
+    cr_assert_eq(v, 42);
+    cr_assert_eq(tp_hmap_size(&m), 10000);
+    tp_hmap_free(&m);
+    cr_assert_eq(tp_hmap_size(&m), 0);
+}
+
 Test(hmap, empty_map_finds_nothing)
 {
     tp_hmap m = {0};

@@ -483,17 +483,18 @@ static void fin_start(tp_server *s)
     if (s->fin_running || s->shutting_down || !s->store)
         return;
     bool scan = !s->fin_startup_done;
-    if (!scan && s->fin_n == 0)
+    if (!scan && s->fin_pending.size == 0)
         return;
     fin_work *w = calloc(1, sizeof(*w));
     if (!w)
         return;
     w->srv = s;
     w->scan = scan;
-    w->rowids = s->fin_pending;
-    w->n = s->fin_n;
-    s->fin_pending = NULL;
-    s->fin_n = s->fin_cap = 0;
+    /* The work takes the array; the loop starts a new one. */
+    w->rowids = s->fin_pending.items;
+    w->n = s->fin_pending.size;
+    s->fin_pending.items = NULL;
+    s->fin_pending.size = s->fin_pending.capacity = 0;
     s->fin_work = w;
     if (pthread_create(&s->fin_thread, NULL, fin_thread, w) != 0) {
         /* Left for the next start, which scans for unfinalized traces. */
@@ -508,15 +509,9 @@ static void fin_start(tp_server *s)
 
 void tp_dispatch_finalize(tp_server *s, int64_t rowid)
 {
-    if (s->fin_n == s->fin_cap) {
-        size_t cap = s->fin_cap ? s->fin_cap * 2 : 64;
-        int64_t *p = realloc(s->fin_pending, cap * sizeof(*p));
-        if (!p)
-            return; /* finalized at the next start */
-        s->fin_pending = p;
-        s->fin_cap = cap;
-    }
-    s->fin_pending[s->fin_n++] = rowid;
+    if (tp_vec_grow1(&s->fin_pending) < 0)
+        return; /* finalized at the next start */
+    s->fin_pending.items[s->fin_pending.size++] = rowid;
     fin_start(s);
 }
 

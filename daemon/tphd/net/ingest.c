@@ -8,8 +8,9 @@
 
 #include <jansson.h>
 
-#include "idmap.h"
+#include "hmap.h"
 #include "json_jansson.h"
+#include "vec.h"
 #include "tp_err.h"
 #include "util.h"
 
@@ -25,7 +26,7 @@ typedef struct itrace {
     tp_store_trace st;
     char client_id[33];
     uint32_t next_seq;
-    tp_idmap local; /* client function id -> trace-local id */
+    tp_hmap local; /* client function id -> trace-local id */
     uint32_t nlocal;
     struct itrace *next;
 } itrace;
@@ -43,19 +44,28 @@ typedef struct new_func {
     uint32_t client, local;
 } new_func;
 
+/* What id_get() returns for an id not in the map. */
+#define ID_ABSENT UINT32_MAX
+
+/* The id key maps to in m (a map of uint32 ids), or ID_ABSENT. */
+static uint32_t id_get(const tp_hmap *m, uint32_t key)
+{
+    uint64_t val;
+    return tp_hmap_get(m, key, &val) ? (uint32_t)val : ID_ABSENT;
+}
+
 struct tp_ingest {
     tp_ingest_peer peer;
     char *python, *host, *client, *argv_json;
-    tp_idmap fslot; /* client function id -> index in funcs */
-    func_desc **funcs;
-    size_t nfuncs, funcs_cap, func_mem;
+    tp_hmap fslot; /* client function id -> index in funcs */
+    TP_VEC(func_desc *) funcs;
+    size_t func_mem;
     itrace *open;
     size_t nopen;
     itrace *orphans;                   /* discarded without an ABORT op (out of memory) */
     char dead[TP_INGEST_MAX_DEAD][33]; /* discarded traces: their frames are ignored */
     unsigned ndead, dead_pos;
-    new_func *scratch; /* new functions of the batch being validated */
-    size_t scratch_cap;
+    TP_VEC(new_func) scratch; /* new functions of the batch being validated */
 };
 
 int tp_ingest_new(const tp_ingest_peer *peer, tp_ingest **ret)
@@ -72,7 +82,7 @@ static void trace_free(itrace *t)
 {
     if (!t)
         return;
-    tp_idmap_free(&t->local);
+    tp_hmap_free(&t->local);
     free(t);
 }
 
@@ -90,15 +100,15 @@ void tp_ingest_free(tp_ingest *g)
         g->orphans = t->next;
         trace_free(t);
     }
-    for (size_t i = 0; i < g->nfuncs; i++)
-        free(g->funcs[i]);
-    free(g->funcs);
-    tp_idmap_free(&g->fslot);
+    for (size_t i = 0; i < g->funcs.size; i++)
+        free(g->funcs.items[i]);
+    tp_vec_free(&g->funcs);
+    tp_hmap_free(&g->fslot);
     free(g->python);
     free(g->host);
     free(g->client);
     free(g->argv_json);
-    free(g->scratch);
+    tp_vec_free(&g->scratch);
     free(g);
 }
 
@@ -214,33 +224,24 @@ int tp_ingest_funcs(tp_ingest *g, const tp_msg *m, char *err, size_t errsz)
         func_desc *d = func_new(f);
         if (!d)
             goto nomem;
-        uint32_t slot = tp_idmap_get(&g->fslot, f->id);
-        size_t old_mem = slot != TP_IDMAP_EMPTY ? g->funcs[slot]->mem : 0;
+        uint32_t slot = id_get(&g->fslot, f->id);
+        size_t old_mem = slot != ID_ABSENT ? g->funcs.items[slot]->mem : 0;
         if (g->func_mem - old_mem + d->mem > TP_INGEST_MAX_FUNC_MEM) {
             free(d);
             snprintf(err, errsz, "FUNCS: more than %u MiB of function descriptors",
                      TP_INGEST_MAX_FUNC_MEM >> 20);
             return TP_ERR_LIMIT;
         }
-        if (slot != TP_IDMAP_EMPTY) {
-            free(g->funcs[slot]);
-            g->funcs[slot] = d;
+        if (slot != ID_ABSENT) {
+            free(g->funcs.items[slot]);
+            g->funcs.items[slot] = d;
         } else {
-            if (g->nfuncs == g->funcs_cap) {
-                size_t cap = g->funcs_cap ? g->funcs_cap * 2 : 64;
-                func_desc **nf = realloc(g->funcs, cap * sizeof(*nf));
-                if (!nf) {
-                    free(d);
-                    goto nomem;
-                }
-                g->funcs = nf;
-                g->funcs_cap = cap;
-            }
-            if (tp_idmap_put(&g->fslot, f->id, (uint32_t)g->nfuncs) < 0) {
+            if (tp_vec_grow1(&g->funcs) < 0 ||
+                tp_hmap_put(&g->fslot, f->id, (uint32_t)g->funcs.size) < 0) {
                 free(d);
                 goto nomem;
             }
-            g->funcs[g->nfuncs++] = d;
+            g->funcs.items[g->funcs.size++] = d;
         }
         g->func_mem = g->func_mem - old_mem + d->mem;
     }
@@ -436,16 +437,11 @@ nomem:
 
 static int scratch_push(tp_ingest *g, size_t n, uint32_t client, uint32_t local)
 {
-    if (n == g->scratch_cap) {
-        size_t cap = g->scratch_cap ? g->scratch_cap * 2 : 64;
-        new_func *s = realloc(g->scratch, cap * sizeof(*s));
-        if (!s)
-            return -ENOMEM;
-        g->scratch = s;
-        g->scratch_cap = cap;
-    }
-    g->scratch[n].client = client;
-    g->scratch[n].local = local;
+    if (tp_vec_reserve(&g->scratch, n + 1) < 0)
+        return -ENOMEM;
+    g->scratch.items[n].client = client;
+    g->scratch.items[n].local = local;
+    g->scratch.size = n + 1;
     return 0;
 }
 
@@ -492,15 +488,15 @@ static int scan_records(tp_ingest *g, itrace *t, tp_store_op *op, size_t *ret_nn
             continue;
         ncalls++;
         uint32_t fid = le32toh(e->arg);
-        uint32_t local = tp_idmap_get(&t->local, fid);
-        if (local == TP_IDMAP_EMPTY) {
-            if (tp_idmap_get(&g->fslot, fid) == TP_IDMAP_EMPTY) {
+        uint32_t local = id_get(&t->local, fid);
+        if (local == ID_ABSENT) {
+            if (id_get(&g->fslot, fid) == ID_ABSENT) {
                 snprintf(err, errsz, "EVENTS: record %zu calls function %u, never described", i,
                          fid);
                 return TP_ERR_UNKNOWN_FUNC;
             }
             local = t->nlocal;
-            if (tp_idmap_put(&t->local, fid, local) < 0 || scratch_push(g, nnew, fid, local) < 0)
+            if (tp_hmap_put(&t->local, fid, local) < 0 || scratch_push(g, nnew, fid, local) < 0)
                 goto nomem;
             t->nlocal++;
             nnew++;
@@ -525,7 +521,7 @@ static int attach_funcs(tp_ingest *g, ingest_op *o, size_t nnew)
 {
     size_t size = nnew * sizeof(tp_store_func);
     for (size_t i = 0; i < nnew; i++) {
-        const func_desc *d = g->funcs[tp_idmap_get(&g->fslot, g->scratch[i].client)];
+        const func_desc *d = g->funcs.items[id_get(&g->fslot, g->scratch.items[i].client)];
         size += strlen(d->module) + strlen(d->qualname) + strlen(d->file) + 3;
     }
     tp_store_func *fs = malloc(size);
@@ -533,8 +529,8 @@ static int attach_funcs(tp_ingest *g, ingest_op *o, size_t nnew)
         return -ENOMEM;
     char *p = (char *)(fs + nnew);
     for (size_t i = 0; i < nnew; i++) {
-        const func_desc *d = g->funcs[tp_idmap_get(&g->fslot, g->scratch[i].client)];
-        fs[i].fid = g->scratch[i].local;
+        const func_desc *d = g->funcs.items[id_get(&g->fslot, g->scratch.items[i].client)];
+        fs[i].fid = g->scratch.items[i].local;
         fs[i].module = put_str(&p, d->module);
         fs[i].qualname = put_str(&p, d->qualname);
         fs[i].file = put_str(&p, d->file);

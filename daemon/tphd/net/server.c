@@ -271,7 +271,7 @@ void tp_server_free(tp_server *s)
 {
     if (!s)
         return;
-    free(s->fin_pending);
+    tp_vec_free(&s->fin_pending);
     pthread_mutex_destroy(&s->done_mu);
     pthread_mutex_destroy(&s->snap_mu);
     free(s->socket_path);

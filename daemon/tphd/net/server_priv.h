@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "ingest.h"
+#include "vec.h"
 #include "server.h"
 #include "wire.h"
 
@@ -73,8 +74,7 @@ struct tp_server {
     int (*trace_url)(void *ud, uint32_t uid, const char *trace_id, char *buf, size_t size);
     void *trace_url_ud;
     /* finalization: one worker at a time drains the pending list */
-    int64_t *fin_pending;
-    size_t fin_n, fin_cap;
+    TP_VEC(int64_t) fin_pending;
     bool fin_running, fin_startup_done;
     pthread_t fin_thread;
     void *fin_work;         /* the finalizer thread's while it runs; the loop's after the join */
