@@ -53,13 +53,13 @@ static const char *errtext(int r)
 /* Sleep ms in slices, unless abandoned. Returns false when abandoned. */
 static bool nap(int ms)
 {
-    while (ms > 0 && !tp_sender_abandon) {
+    while (ms > 0 && !atomic_load(&tp_sender_abandon)) {
         int step = ms < 20 ? ms : 20;
         struct timespec ts = {0, (long)step * 1000000L};
         nanosleep(&ts, NULL);
         ms -= step;
     }
-    return !tp_sender_abandon;
+    return !atomic_load(&tp_sender_abandon);
 }
 
 /* HELLO, then WELCOME (or ERROR). Returns 0, or an error with *fatal set

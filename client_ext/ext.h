@@ -16,6 +16,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -211,7 +212,7 @@ typedef struct tp_global {
     bool thread_hook_on;
     PyObject *pending;           /* dict: Thread object id -> (thread, serials) */
     PyObject *thread_start_code; /* threading.Thread.start.__code__ */
-    volatile bool fork_frozen;   /* set in a forked child until its sessions are stopped */
+    atomic_bool fork_frozen;     /* set in a forked child until its sessions are stopped */
 } tp_global;
 
 /** The process-wide state (module.c). */

@@ -27,7 +27,7 @@ int64_t tp_link_now(void)
 
 static bool abandoned(const tp_link *l)
 {
-    return l->abandon && *l->abandon;
+    return l->abandon && atomic_load(l->abandon);
 }
 
 /* Whether fd is still the socket we connected: a program may close every
@@ -101,8 +101,7 @@ void tp_link_fd_close(tp_link_fd *f)
     f->fd = -1;
 }
 
-int tp_link_open(tp_link *l, const char *path, const tp_link_fd *adopt,
-                 const volatile bool *abandon)
+int tp_link_open(tp_link *l, const char *path, const tp_link_fd *adopt, const atomic_bool *abandon)
 {
     memset(l, 0, sizeof(*l));
     l->fd = -1;

@@ -9,6 +9,7 @@
 #ifndef TP_LINK_H
 #define TP_LINK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,9 +29,9 @@ typedef struct tp_link_fd {
 
 /** One connection. Embedded by its user; fields are private except fd. */
 typedef struct tp_link {
-    int fd;                       /* -1 when it has none */
-    const volatile bool *abandon; /* may be NULL */
-    uint8_t *rbuf;                /* received bytes not yet consumed */
+    int fd;                     /* -1 when it has none */
+    const atomic_bool *abandon; /* may be NULL */
+    uint8_t *rbuf;              /* received bytes not yet consumed */
     size_t rlen;
     char store[TP_LINK_STORE]; /* strings of the last decoded reply */
     uint64_t dev, ino;         /* the socket's identity, checked before each use */
@@ -62,8 +63,7 @@ void tp_link_fd_close(tp_link_fd *f);
  *  on TP_ERR_PERM, l->why says who listens.
  *  Whatever happens the link owns the socket (if one was made) until
  *  tp_link_release(): this module never closes a descriptor itself. */
-int tp_link_open(tp_link *l, const char *path, const tp_link_fd *adopt,
-                 const volatile bool *abandon);
+int tp_link_open(tp_link *l, const char *path, const tp_link_fd *adopt, const atomic_bool *abandon);
 
 /** Write all n bytes. Waits while the socket is full, but fails with
  *  -ETIMEDOUT when no byte could be written for stall_ns, -ECANCELED when

@@ -58,14 +58,14 @@ static PyObject *safe_repr(PyObject *mod, PyObject *args, PyObject *kwds)
  * them properly. */
 static void atfork_child(void)
 {
-    tp_g.fork_frozen = true;
+    atomic_store(&tp_g.fork_frozen, true);
     tp_g.gen++;
 }
 
 static PyObject *after_fork_child(PyObject *mod, PyObject *unused)
 {
     bool any = false;
-    tp_g.fork_frozen = false;
+    atomic_store(&tp_g.fork_frozen, false);
     tp_g.gen++;
     for (size_t i = 0; i < tp_g.active.size; i++) {
         tp_session *s = tp_g.active.items[i];

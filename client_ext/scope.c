@@ -106,7 +106,7 @@ void tp_scope_refresh(tp_tls *tls)
     size_t nold = tls->nactive;
     tp_binding **act = NULL;
     size_t nact = 0, nlive = 0;
-    if (tls->bindings.size && !tp_g.fork_frozen) {
+    if (tls->bindings.size && !atomic_load(&tp_g.fork_frozen)) {
         act = PyMem_RawMalloc(tls->bindings.size * sizeof(*act));
         for (size_t i = 0; i < tls->bindings.size; i++) {
             tp_binding *b = tls->bindings.items[i];

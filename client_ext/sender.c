@@ -29,7 +29,7 @@ static struct {
     size_t nqueued;
     tp_upload *inflight;
     tp_upload *finished;       /* finished, not reaped yet */
-    int has_finished;          /* atomic hint: finished != NULL */
+    atomic_bool has_finished;  /* hint: finished != NULL */
     tp_link_fd graves[GRAVES]; /* sockets to close with the GIL held */
     size_t ngraves;
     tp_link_fd live; /* the socket being used, closed in a forked child */
@@ -37,7 +37,7 @@ static struct {
     int64_t ok_ns;
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .py_ok = true, .live = {.fd = -1}};
 
-volatile bool tp_sender_abandon; /* see sender_priv.h */
+atomic_bool tp_sender_abandon; /* see sender_priv.h */
 
 /* ---- uploads ------------------------------------------------------------------ */
 
@@ -51,7 +51,7 @@ int tp_upload_new(tp_upload **ret, const char *path)
         free(u);
         return -ENOMEM;
     }
-    u->refs = 1;
+    atomic_init(&u->refs, 1);
     u->probe.fd = -1;
     u->state = TP_UPLOAD_NONE;
     *ret = u;
@@ -68,7 +68,7 @@ static void release_frames(tp_upload *u)
 
 void tp_upload_unref(tp_upload *u)
 {
-    if (!u || __atomic_sub_fetch(&u->refs, 1, __ATOMIC_ACQ_REL) > 0)
+    if (!u || atomic_fetch_sub_explicit(&u->refs, 1, memory_order_acq_rel) > 1)
         return;
     release_frames(u);
     free(u->path);
@@ -139,7 +139,7 @@ static void finish_locked(tp_upload *u)
 {
     u->next = g.finished;
     g.finished = u;
-    __atomic_store_n(&g.has_finished, 1, __ATOMIC_RELEASE);
+    atomic_store_explicit(&g.has_finished, true, memory_order_release);
     pthread_cond_broadcast(&g.done);
     /* Under mu, so that tp_sender_flush() (which clears py_ok under mu
      * before the interpreter finalizes) never races with this call. */
@@ -190,11 +190,11 @@ static bool await_job(void)
 {
     struct timespec ts;
     deadline_ts(&ts, tp_link_now() + LINGER_NS);
-    while (!g.head && !tp_sender_abandon) {
+    while (!g.head && !atomic_load(&tp_sender_abandon)) {
         if (pthread_cond_timedwait(&g.work, &g.mu, &ts) == ETIMEDOUT && !g.head)
             return false;
     }
-    return !tp_sender_abandon;
+    return !atomic_load(&tp_sender_abandon);
 }
 
 void tp_sender_link_opened(const tp_link *l)
@@ -218,7 +218,7 @@ void tp_sender_link_release(tp_link *l)
     g.live.fd = -1;
     if (g.ngraves < GRAVES) {
         g.graves[g.ngraves++] = f;
-        __atomic_store_n(&g.has_finished, 1, __ATOMIC_RELEASE);
+        atomic_store_explicit(&g.has_finished, true, memory_order_release);
     } else {
         tp_link_fd_close(&f); /* not expected: reap empties it after each upload */
     }
@@ -319,7 +319,7 @@ static void atfork_child(void)
     pthread_mutex_init(&g.mu, NULL);
     init_conds();
     g.running = false;
-    tp_sender_abandon = false;
+    atomic_store(&tp_sender_abandon, false);
     g.reap_scheduled = false;
     /* The parent's connection: tphd must see it close when the parent's
      * sender closes it, not when this child exits. */
@@ -333,7 +333,7 @@ static void atfork_child(void)
     }
     g.head = g.tail = NULL;
     g.nqueued = 0;
-    __atomic_store_n(&g.has_finished, g.finished != NULL, __ATOMIC_RELEASE);
+    atomic_store_explicit(&g.has_finished, g.finished != NULL, memory_order_release);
 }
 
 int tp_sender_setup(void)
@@ -374,7 +374,7 @@ int tp_sender_submit(tp_upload *u, tp_session *s, const tp_link_fd *probe, tp_bu
     u->log = s->log;
     memcpy(u->trace_id, s->trace_id, sizeof(u->trace_id));
     u->state = TP_UPLOAD_PENDING;
-    __atomic_add_fetch(&u->refs, 1, __ATOMIC_ACQ_REL); /* the sender's */
+    atomic_fetch_add_explicit(&u->refs, 1, memory_order_acq_rel); /* the sender's */
     if (g.tail)
         g.tail->next = u;
     else
@@ -391,7 +391,7 @@ fail:
 
 void tp_sender_reap(void)
 {
-    if (!__atomic_load_n(&g.has_finished, __ATOMIC_ACQUIRE))
+    if (!atomic_load_explicit(&g.has_finished, memory_order_acquire))
         return;
     tp_link_fd graves[GRAVES];
     pthread_mutex_lock(&g.mu);
@@ -401,7 +401,7 @@ void tp_sender_reap(void)
     g.finished = NULL;
     g.ngraves = 0;
     g.reap_scheduled = false;
-    __atomic_store_n(&g.has_finished, 0, __ATOMIC_RELEASE);
+    atomic_store_explicit(&g.has_finished, false, memory_order_release);
     pthread_mutex_unlock(&g.mu);
     for (size_t i = 0; i < ngraves; i++)
         tp_link_fd_close(&graves[i]);
@@ -454,7 +454,7 @@ bool tp_sender_flush(int64_t timeout_ns)
     ok = !g.head && !g.inflight;
     g.exiting = true;
     g.py_ok = false;
-    tp_sender_abandon = true;
+    atomic_store(&tp_sender_abandon, true);
     pthread_cond_broadcast(&g.work);
     pthread_mutex_unlock(&g.mu);
     Py_END_ALLOW_THREADS tp_sender_reap();

@@ -3,6 +3,8 @@
 #ifndef TP_SENDER_PRIV_H
 #define TP_SENDER_PRIV_H
 
+#include <stdatomic.h>
+
 #include "link.h"
 #include "sender.h"
 
@@ -10,7 +12,7 @@
  *  guarded by the sender's mutex; the frames, probe and log are the sender
  *  thread's once submitted. */
 struct tp_upload {
-    int refs;        /* atomic */
+    atomic_int refs;
     tp_upload *next; /* queue or finished list (mu) */
     char *path;
     /* Set by submit, then the sender's. */
@@ -38,7 +40,7 @@ typedef struct tp_delivery {
 
 /** Set when the interpreter exits without waiting any longer: the thread
  *  and its I/O stop at their next chance. */
-extern volatile bool tp_sender_abandon;
+extern atomic_bool tp_sender_abandon;
 
 /** Deliver u (the sender thread, no GIL); *res says how it went. */
 void tp_deliver(tp_upload *u, tp_delivery *res);

@@ -462,7 +462,7 @@ static PyObject *session_start(PyObject *self, PyObject *unused)
                                                 : "a Session records once; create a new one");
         return NULL;
     }
-    if (tp_g.fork_frozen) {
+    if (atomic_load(&tp_g.fork_frozen)) {
         /* Forked by C code that skipped Python's at-fork handlers. */
         PyObject *r = tp_after_fork_child();
         Py_XDECREF(r);
