@@ -20,6 +20,9 @@
 #define ACK_NS        (2000 * 1000000LL) /* END sent -> ACK */
 #define ERROR_PEEK_NS (100 * 1000000LL)  /* after a failed write: look for an ERROR */
 static const int BACKOFF_MS[TRIES] = {0, 50, 100};
+/* The largest reply frame accepted (WELCOME, ACK, ERROR are far smaller), so
+ * that a connection's receive buffer is allocated once. */
+#define MAX_REPLY (64u * 1024)
 
 /* The event log's records go on the wire as they are (event.h): that is the
  * wire's little-endian layout only on a little-endian host. */
@@ -64,40 +67,35 @@ static bool nap(int ms)
 
 /* HELLO, then WELCOME (or ERROR). Returns 0, or an error with *fatal set
  * when trying again cannot help. */
-static int handshake(tp_upload *u, tp_link *l, bool *fatal, tp_delivery *res)
+static int handshake(tp_upload *u, tp_client *l, bool *fatal, tp_delivery *res)
 {
-    int r = tp_link_write(l, u->hello.data, u->hello.len, HANDSHAKE_NS);
-    if (r) {
+    tp_msg m;
+    bool sent;
+    int r = tp_client_handshake(l, u->hello.data, u->hello.len, HANDSHAKE_NS, &m, &sent);
+    if (r && !sent) {
         say(res, "sending HELLO failed: %s", errtext(r));
         return r;
     }
-    int64_t deadline = tp_link_now() + HANDSHAKE_NS;
-    for (;;) {
-        tp_msg m;
-        r = tp_link_read(l, deadline, &m);
-        if (r) {
-            say(res, "no WELCOME from tphd: %s", errtext(r));
-            *fatal = r == -ECANCELED;
-            return r;
-        }
-        if (m.type == TP_MSG_ERROR) {
-            say(res, "tphd refused the connection: %s", m.message);
-            *fatal = true;
-            return m.code ? m.code : TP_ERR_SEQUENCE;
-        }
-        if (m.type != TP_MSG_WELCOME)
-            continue; /* an unknown message: ignored (PROTOCOL.md 5.5) */
-        if (m.version != TP_WIRE_VERSION || !(m.caps & TP_CAP_ACK)) {
-            say(res, "tphd speaks protocol %u%s; this tracepatch speaks %u with ACK",
-                (unsigned)m.version, m.caps & TP_CAP_ACK ? "" : " without ACK", TP_WIRE_VERSION);
-            *fatal = true;
-            return TP_ERR_VERSION;
-        }
-        return 0;
+    if (r) {
+        say(res, "no WELCOME from tphd: %s", errtext(r));
+        *fatal = r == -ECANCELED;
+        return r;
     }
+    if (m.type == TP_MSG_ERROR) {
+        say(res, "tphd refused the connection: %s", m.message);
+        *fatal = true;
+        return m.code ? m.code : TP_ERR_SEQUENCE;
+    }
+    if (m.version != TP_WIRE_VERSION || !(m.caps & TP_CAP_ACK)) {
+        say(res, "tphd speaks protocol %u%s; this tracepatch speaks %u with ACK",
+            (unsigned)m.version, m.caps & TP_CAP_ACK ? "" : " without ACK", TP_WIRE_VERSION);
+        *fatal = true;
+        return TP_ERR_VERSION;
+    }
+    return 0;
 }
 
-static int connect_tries(tp_upload *u, tp_link *l, tp_delivery *res)
+static int connect_tries(tp_upload *u, tp_client *l, tp_delivery *res)
 {
     int r = 0, tries = 0;
     for (int i = 0; i < TRIES; i++) {
@@ -107,7 +105,7 @@ static int connect_tries(tp_upload *u, tp_link *l, tp_delivery *res)
             break;
         }
         tries++;
-        r = tp_link_open(l, u->path, &u->probe, &tp_sender_abandon);
+        r = tp_client_open(l, u->path, &u->probe, MAX_REPLY, &tp_sender_abandon);
         u->probe.fd = -1; /* the link has it now (or it was no longer ours) */
         tp_sender_link_opened(l);
         if (r == TP_ERR_PERM) {
@@ -137,11 +135,11 @@ static int connect_tries(tp_upload *u, tp_link *l, tp_delivery *res)
 }
 
 /* After a failed write the daemon may have said why before closing. */
-static void peek_error(tp_link *l, int r, const char *what, tp_delivery *res)
+static void peek_error(tp_client *l, int r, const char *what, tp_delivery *res)
 {
     tp_msg m;
-    int64_t deadline = tp_link_now() + ERROR_PEEK_NS;
-    while (r != -ECANCELED && tp_link_read(l, deadline, &m) == 0) {
+    int64_t deadline = tp_client_now() + ERROR_PEEK_NS;
+    while (r != -ECANCELED && tp_client_read_reply(l, deadline, &m) == 0) {
         if (m.type == TP_MSG_ERROR) {
             say(res, "tphd refused the trace: %s", m.message);
             return;
@@ -150,9 +148,9 @@ static void peek_error(tp_link *l, int r, const char *what, tp_delivery *res)
     say(res, "sending %s failed: %s", what, errtext(r));
 }
 
-static int send_frame(tp_link *l, const tp_buf *b, const char *what, tp_delivery *res)
+static int send_frame(tp_client *l, const tp_buf *b, const char *what, tp_delivery *res)
 {
-    int r = tp_link_write(l, b->data, b->len, STALL_NS);
+    int r = tp_client_write(l, b->data, b->len, STALL_NS);
     if (r)
         peek_error(l, r, what, res);
     return r;
@@ -182,7 +180,7 @@ typedef struct batch {
     uint32_t n, seq;
 } batch;
 
-static int flush_batch(tp_upload *u, tp_link *l, batch *b, tp_delivery *res)
+static int flush_batch(tp_upload *u, tp_client *l, batch *b, tp_delivery *res)
 {
     tp_msg m;
     memset(&m, 0, sizeof(m));
@@ -211,7 +209,7 @@ static int flush_batch(tp_upload *u, tp_link *l, batch *b, tp_delivery *res)
 
 /* The log in EVENTS frames: the records as they are (they already have the
  * wire layout) and the text entries they own. */
-static int send_events(tp_upload *u, tp_link *l, tp_delivery *res)
+static int send_events(tp_upload *u, tp_client *l, tp_delivery *res)
 {
     batch b = {TP_BUF_INIT, TP_BUF_INIT, TP_BUF_INIT, 0, 0};
     tp_evlog_iter it;
@@ -249,12 +247,12 @@ static int send_events(tp_upload *u, tp_link *l, tp_delivery *res)
     return r;
 }
 
-static int wait_ack(tp_link *l, tp_delivery *res)
+static int wait_ack(tp_client *l, tp_delivery *res)
 {
-    int64_t deadline = tp_link_now() + ACK_NS;
+    int64_t deadline = tp_client_now() + ACK_NS;
     for (;;) {
         tp_msg m;
-        int r = tp_link_read(l, deadline, &m);
+        int r = tp_client_read_reply(l, deadline, &m);
         if (r == -ETIMEDOUT) {
             say(res, "no ACK from tphd within %lld ms (it may still store the trace)",
                 ACK_NS / 1000000);
@@ -283,7 +281,7 @@ static int wait_ack(tp_link *l, tp_delivery *res)
 
 void tp_deliver(tp_upload *u, tp_delivery *res)
 {
-    tp_link l = {.fd = -1};
+    tp_client l = {.fd = -1};
     int r = connect_tries(u, &l, res);
     if (!r)
         r = send_frame(&l, &u->pre, "FUNCS/BEGIN", res);

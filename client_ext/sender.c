@@ -28,12 +28,12 @@ static struct {
     tp_upload *head, *tail; /* queue */
     size_t nqueued;
     tp_upload *inflight;
-    tp_upload *finished;       /* finished, not reaped yet */
-    atomic_bool has_finished;  /* hint: finished != NULL */
-    tp_link_fd graves[GRAVES]; /* sockets to close with the GIL held */
+    tp_upload *finished;         /* finished, not reaped yet */
+    atomic_bool has_finished;    /* hint: finished != NULL */
+    tp_client_fd graves[GRAVES]; /* sockets to close with the GIL held */
     size_t ngraves;
-    tp_link_fd live; /* the socket being used, closed in a forked child */
-    char *ok_path;   /* where the last delivery was acknowledged, and when */
+    tp_client_fd live; /* the socket being used, closed in a forked child */
+    char *ok_path;     /* where the last delivery was acknowledged, and when */
     int64_t ok_ns;
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .py_ok = true, .live = {.fd = -1}};
 
@@ -63,7 +63,7 @@ static void release_frames(tp_upload *u)
     tp_buf_free(&u->hello);
     tp_buf_free(&u->pre);
     tp_buf_free(&u->end);
-    tp_link_fd_close(&u->probe); /* GIL held, or the only thread of a child */
+    tp_client_fd_close(&u->probe); /* GIL held, or the only thread of a child */
 }
 
 void tp_upload_unref(tp_upload *u)
@@ -163,7 +163,7 @@ static void note_reached_locked(tp_upload *u, bool ok)
         free(g.ok_path);
         g.ok_path = p;
     }
-    g.ok_ns = tp_link_now();
+    g.ok_ns = tp_client_now();
 }
 
 static void publish_locked(tp_upload *u, tp_delivery *res)
@@ -189,7 +189,7 @@ static void publish_locked(tp_upload *u, tp_delivery *res)
 static bool await_job(void)
 {
     struct timespec ts;
-    deadline_ts(&ts, tp_link_now() + LINGER_NS);
+    deadline_ts(&ts, tp_client_now() + LINGER_NS);
     while (!g.head && !atomic_load(&tp_sender_abandon)) {
         if (pthread_cond_timedwait(&g.work, &g.mu, &ts) == ETIMEDOUT && !g.head)
             return false;
@@ -197,10 +197,10 @@ static bool await_job(void)
     return !atomic_load(&tp_sender_abandon);
 }
 
-void tp_sender_link_opened(const tp_link *l)
+void tp_sender_link_opened(const tp_client *l)
 {
     pthread_mutex_lock(&g.mu);
-    g.live = (tp_link_fd){l->fd, l->dev, l->ino};
+    g.live = (tp_client_fd){l->fd, l->dev, l->ino};
     pthread_mutex_unlock(&g.mu);
 }
 
@@ -208,10 +208,10 @@ void tp_sender_link_opened(const tp_link *l)
  * tp_sender_reap() with the GIL held: closing it here could race with a
  * program closing every descriptor and opening others under the same
  * numbers (we would then close one of its files). */
-void tp_sender_link_release(tp_link *l)
+void tp_sender_link_release(tp_client *l)
 {
-    tp_link_fd f;
-    tp_link_release(l, &f);
+    tp_client_fd f;
+    tp_client_release(l, &f);
     if (f.fd < 0)
         return;
     pthread_mutex_lock(&g.mu);
@@ -220,7 +220,7 @@ void tp_sender_link_release(tp_link *l)
         g.graves[g.ngraves++] = f;
         atomic_store_explicit(&g.has_finished, true, memory_order_release);
     } else {
-        tp_link_fd_close(&f); /* not expected: reap empties it after each upload */
+        tp_client_fd_close(&f); /* not expected: reap empties it after each upload */
     }
     pthread_mutex_unlock(&g.mu);
 }
@@ -305,7 +305,7 @@ static void atfork_parent(void)
 /* An upload of the parent's, seen from the child: the parent sends it. */
 static void inherited(tp_upload *u)
 {
-    tp_link_fd_close(&u->probe);
+    tp_client_fd_close(&u->probe);
     u->state = TP_UPLOAD_NONE;
     u->quiet = true;
     u->next = g.finished;
@@ -323,7 +323,7 @@ static void atfork_child(void)
     g.reap_scheduled = false;
     /* The parent's connection: tphd must see it close when the parent's
      * sender closes it, not when this child exits. */
-    tp_link_fd_close(&g.live);
+    tp_client_fd_close(&g.live);
     if (g.inflight)
         inherited(g.inflight);
     g.inflight = NULL;
@@ -350,7 +350,7 @@ int tp_sender_setup(void)
 
 /* ---- the interpreter's side (GIL held) ---------------------------------------------- */
 
-int tp_sender_submit(tp_upload *u, tp_session *s, const tp_link_fd *probe, tp_buf *hello,
+int tp_sender_submit(tp_upload *u, tp_session *s, const tp_client_fd *probe, tp_buf *hello,
                      tp_buf *pre, tp_buf *end)
 {
     u->probe = *probe;
@@ -393,7 +393,7 @@ void tp_sender_reap(void)
 {
     if (!atomic_load_explicit(&g.has_finished, memory_order_acquire))
         return;
-    tp_link_fd graves[GRAVES];
+    tp_client_fd graves[GRAVES];
     pthread_mutex_lock(&g.mu);
     tp_upload *list = g.finished;
     size_t ngraves = g.ngraves;
@@ -404,7 +404,7 @@ void tp_sender_reap(void)
     atomic_store_explicit(&g.has_finished, false, memory_order_release);
     pthread_mutex_unlock(&g.mu);
     for (size_t i = 0; i < ngraves; i++)
-        tp_link_fd_close(&graves[i]);
+        tp_client_fd_close(&graves[i]);
     while (list) {
         tp_upload *u = list;
         list = u->next;
@@ -430,7 +430,7 @@ int tp_sender_wait(tp_upload *u, int64_t timeout_ns)
 {
     int st;
     Py_BEGIN_ALLOW_THREADS struct timespec ts;
-    deadline_ts(&ts, tp_link_now() + (timeout_ns > 0 ? timeout_ns : 0));
+    deadline_ts(&ts, tp_client_now() + (timeout_ns > 0 ? timeout_ns : 0));
     pthread_mutex_lock(&g.mu);
     while (u->state == TP_UPLOAD_PENDING &&
            pthread_cond_timedwait(&g.done, &g.mu, &ts) != ETIMEDOUT)
@@ -447,7 +447,7 @@ bool tp_sender_flush(int64_t timeout_ns)
     if (!g.setup)
         return true;
     Py_BEGIN_ALLOW_THREADS struct timespec ts;
-    deadline_ts(&ts, tp_link_now() + timeout_ns);
+    deadline_ts(&ts, tp_client_now() + timeout_ns);
     pthread_mutex_lock(&g.mu);
     while ((g.head || g.inflight) && pthread_cond_timedwait(&g.done, &g.mu, &ts) != ETIMEDOUT)
         ;
@@ -465,7 +465,7 @@ bool tp_sender_recently_reached(const char *path)
 {
     pthread_mutex_lock(&g.mu);
     bool r = g.ok_ns && g.ok_path && strcmp(g.ok_path, path) == 0 &&
-             tp_link_now() - g.ok_ns < TP_SENDER_RECENT_NS;
+             tp_client_now() - g.ok_ns < TP_SENDER_RECENT_NS;
     pthread_mutex_unlock(&g.mu);
     return r;
 }

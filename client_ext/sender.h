@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 #include "ext.h"
-#include "link.h"
+#include "client.h"
 
 /* Upload states, as Session.upload_state names them. */
 #define TP_UPLOAD_NONE    0 /* not handed to a daemon ("none") */
@@ -55,13 +55,13 @@ void tp_upload_settle(tp_upload *u, int state, uint64_t dropped, const char *rea
 
 /** Hand a stopped session's trace to the sender. u (state NONE, not
  *  submitted before) gets a reference to s, a shallow copy of s->log, and
- *  takes ownership of *probe (a connected socket from tp_link_probe(), or
+ *  takes ownership of *probe (a connected socket from tp_client_dial(), or
  *  fd -1) and of the frames in hello, pre (FUNCS then BEGIN) and end, which
  *  are reset to empty. Starts the thread on first use. Returns 0 (u is
  *  PENDING), -EAGAIN (queue full), -ESHUTDOWN (the interpreter is exiting),
  *  or a negated errno from pthread_create; on failure u stays NONE and the
  *  socket and the frames are released all the same. GIL held. */
-int tp_sender_submit(tp_upload *u, tp_session *s, const tp_link_fd *probe, tp_buf *hello,
+int tp_sender_submit(tp_upload *u, tp_session *s, const tp_client_fd *probe, tp_buf *hello,
                      tp_buf *pre, tp_buf *end);
 
 /** The upload's state (TP_UPLOAD_*). Any thread. */

@@ -5,7 +5,7 @@
 
 #include <stdatomic.h>
 
-#include "link.h"
+#include "client.h"
 #include "sender.h"
 
 /** One trace handed to the sender (sender.h). Fields marked "mu" are
@@ -16,7 +16,7 @@ struct tp_upload {
     tp_upload *next; /* queue or finished list (mu) */
     char *path;
     /* Set by submit, then the sender's. */
-    tp_link_fd probe; /* the socket upload() connected, or fd -1 */
+    tp_client_fd probe; /* the socket upload() connected, or fd -1 */
     tp_buf hello, pre, end;
     tp_evlog log;      /* shallow copy of the stopped session's log */
     char trace_id[33]; /* the session's id when it was submitted */
@@ -47,8 +47,8 @@ void tp_deliver(tp_upload *u, tp_delivery *res);
 
 /** The link is open (or was tried): remember its socket, which a forked
  *  child must close. */
-void tp_sender_link_opened(const tp_link *l);
+void tp_sender_link_opened(const tp_client *l);
 /** The sender is done with l: its socket is closed later, with the GIL. */
-void tp_sender_link_release(tp_link *l);
+void tp_sender_link_release(tp_client *l);
 
 #endif

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "link.h"
+#include "client.h"
 #include "paths.h"
 #include "sender.h"
 #include "tp_err.h"
@@ -218,7 +218,7 @@ static int build_frames(tp_session *s, tp_buf *hello, tp_buf *pre, tp_buf *end)
     return r;
 }
 
-static PyObject *hand_over(tp_session *s, tp_upload *u, tp_link_fd *probe, bool required)
+static PyObject *hand_over(tp_session *s, tp_upload *u, tp_client_fd *probe, bool required)
 {
     const char *path = tp_upload_path(u);
     tp_buf hello = TP_BUF_INIT, pre = TP_BUF_INIT, end = TP_BUF_INIT;
@@ -227,7 +227,7 @@ static PyObject *hand_over(tp_session *s, tp_upload *u, tp_link_fd *probe, bool 
         tp_buf_free(&hello);
         tp_buf_free(&pre);
         tp_buf_free(&end);
-        tp_link_fd_close(probe);
+        tp_client_fd_close(probe);
         return not_sent(s, u, TP_UPLOAD_FAILED, "upload to tphd at %s failed: %s", path,
                         tp_strerror(r));
     }
@@ -278,11 +278,11 @@ PyObject *tp_up_upload(PyObject *self, PyObject *args, PyObject *kwds)
     if (s->start_pid != (long)getpid())
         return not_sent(s, u, TP_UPLOAD_NONE,
                         "recorded before a fork, in process %ld, which uploads it", s->start_pid);
-    tp_link_fd probe = {-1, 0, 0};
+    tp_client_fd probe = {-1, 0, 0};
     char why[192] = "";
     int r = 0;
     if (!tp_sender_recently_reached(path))
-        r = tp_link_probe(path, &probe, why, sizeof(why));
+        r = tp_client_dial(path, &probe, why, sizeof(why));
     if (r == TP_ERR_PERM)
         return not_sent(s, u, TP_UPLOAD_FAILED, "refused to upload: %s", why);
     if (r && r != -EAGAIN)

@@ -2,131 +2,60 @@
 #include "tph_client.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
-#include "peer.h"
+#include "client.h"
 #include "tp_err.h"
 #include "tp_version.h"
 #include "wire.h"
 
-#define RECV_CHUNK 65536u
+/* How often a connect is tried again while the daemon's backlog is full. */
+#define BACKLOG_RETRY_MS 10
 
 struct tph_client {
-    int fd;
-    int timeout_ms;
+    tp_client conn;
+    int64_t timeout_ns; /* the longest silence of any step */
+    double timeout_s;
     uint32_t next_id;
-    tp_buf in;     /* received bytes not yet consumed */
-    size_t in_off; /* consumed prefix of in */
 };
 
 static int timeout_err(const tph_client *c, char *err, size_t errsz)
 {
-    return tp_err_set(err, errsz, -ETIMEDOUT, "no answer within %g s", c->timeout_ms / 1000.0);
+    return tp_err_set(err, errsz, -ETIMEDOUT, "no answer within %g s", c->timeout_s);
 }
 
-/* Wait until fd is ready for events; -ETIMEDOUT after timeout_ms of silence. */
-static int wait_fd(const tph_client *c, short events)
+/* Words an error of tp_client_write() or tp_client_read_frame(). */
+static int io_err(const tph_client *c, int r, const char *what, char *err, size_t errsz)
 {
-    struct pollfd p = {.fd = c->fd, .events = events};
-    int r;
-
-    do
-        r = poll(&p, 1, c->timeout_ms);
-    while (r < 0 && errno == EINTR);
-    if (r < 0)
-        return -errno;
-    return r == 0 ? -ETIMEDOUT : 0;
-}
-
-static int send_all(tph_client *c, const char *p, size_t len, char *err, size_t errsz)
-{
-    ssize_t n;
-    int r;
-
-    while (len > 0) {
-        n = send(c->fd, p, len, MSG_NOSIGNAL);
-        if (n >= 0) {
-            p += n;
-            len -= (size_t)n;
-            continue;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno == EPIPE || errno == ECONNRESET)
-            return tp_err_set(err, errsz, -EPIPE, "tphd closed the connection");
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return tp_err_set(err, errsz, -errno, "cannot send to tphd: %s", strerror(errno));
-        r = wait_fd(c, POLLOUT);
-        if (r == -ETIMEDOUT)
-            return timeout_err(c, err, errsz);
-        if (r < 0)
-            return tp_err_set(err, errsz, r, "cannot send to tphd: %s", strerror(-r));
-    }
-    return 0;
-}
-
-/* Append what the socket has (waiting for at least one byte) to c->in. */
-static int recv_some(tph_client *c, char *err, size_t errsz)
-{
-    static char chunk[RECV_CHUNK];
-    ssize_t n;
-    int r;
-
-    if (c->in_off > 0 && c->in_off == c->in.len) {
-        tp_buf_reset(&c->in);
-        c->in_off = 0;
-    }
-    for (;;) {
-        n = recv(c->fd, chunk, sizeof chunk, 0);
-        if (n > 0)
-            break;
-        if (n == 0 || errno == ECONNRESET)
-            return tp_err_set(err, errsz, -EPIPE, "tphd closed the connection");
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return tp_err_set(err, errsz, -errno, "cannot read from tphd: %s", strerror(errno));
-        r = wait_fd(c, POLLIN);
-        if (r == -ETIMEDOUT)
-            return timeout_err(c, err, errsz);
-        if (r < 0)
-            return tp_err_set(err, errsz, r, "cannot read from tphd: %s", strerror(-r));
-    }
-    if (tp_buf_append(&c->in, chunk, (size_t)n) < 0)
-        return tp_err_set(err, errsz, -ENOMEM, "out of memory");
-    return 0;
+    if (r == -ETIMEDOUT)
+        return timeout_err(c, err, errsz);
+    if (r == -EPIPE || r == -ECONNRESET)
+        return tp_err_set(err, errsz, -EPIPE, "tphd closed the connection");
+    if (r == TP_ERR_FRAME_TOO_LARGE || r == TP_ERR_MALFORMED)
+        return tp_err_set(err, errsz, r, "bad frame from tphd: %s", tp_strerror(r));
+    if (r <= TP_ERR_BASE) /* a reply that does not decode */
+        return tp_err_set(err, errsz, r, "bad message from tphd: %s", tp_strerror(r));
+    return tp_err_set(err, errsz, r, "cannot %s tphd: %s", what, strerror(-r));
 }
 
 /* Read and decode the next whole frame. */
 static int read_msg(tph_client *c, tp_msg *ret, char *err, size_t errsz)
 {
-    uint32_t plen;
     const uint8_t *p;
+    uint32_t plen;
     char derr[256] = "";
     int r;
 
-    for (;;) {
-        p = c->in.len > c->in_off ? (const uint8_t *)c->in.data + c->in_off : (const uint8_t *)"";
-        r = tp_wire_frame(p, c->in.len - c->in_off, 0, &plen);
-        if (r == 0)
-            break;
-        if (r != -EAGAIN)
-            return tp_err_set(err, errsz, r, "bad frame from tphd: %s", tp_strerror(r));
-        r = recv_some(c, err, errsz);
-        if (r < 0)
-            return r;
-    }
-    r = tp_wire_decode(p + TP_WIRE_HEADER_SIZE, plen, ret, derr, sizeof derr);
-    c->in_off += TP_WIRE_HEADER_SIZE + (size_t)plen;
+    r = tp_client_read_frame(&c->conn, TP_CLIENT_NEVER, c->timeout_ns, &p, &plen);
+    if (r < 0)
+        return io_err(c, r, "read from", err, errsz);
+    r = tp_wire_decode(p, plen, ret, derr, sizeof derr);
     if (r < 0)
         return tp_err_set(err, errsz, r, "bad message from tphd: %s", derr);
     return 0;
@@ -142,7 +71,9 @@ static int send_msg(tph_client *c, const tp_msg *m, char *err, size_t errsz)
         r = tp_err_set(err, errsz, r, "cannot encode the request: %s", tp_strerror(r));
         goto done;
     }
-    r = send_all(c, out.data, out.len, err, errsz);
+    r = tp_client_write(&c->conn, out.data, out.len, c->timeout_ns);
+    if (r < 0)
+        r = io_err(c, r, "send to", err, errsz);
 done:
     tp_buf_free(&out);
     return r;
@@ -156,39 +87,33 @@ static int peer_error(const tp_msg *m, char *err, size_t errsz)
     return tp_err_set(err, errsz, code, "tphd: %s", m->message ? m->message : tp_strerror(code));
 }
 
-static int open_socket(const char *path, int timeout_ms, int *ret_fd, char *err, size_t errsz)
+/* Connect, waiting up to the timeout while the daemon's backlog is full. */
+static int open_socket(tph_client *c, const char *path, char *err, size_t errsz)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-    int fd, r;
+    struct sockaddr_un sa;
+    int64_t deadline = tp_client_now() + c->timeout_ns;
+    int r;
 
     if (strlen(path) >= sizeof sa.sun_path)
         return tp_err_set(err, errsz, -ENAMETOOLONG, "socket path too long (max %zu bytes)",
                           sizeof sa.sun_path - 1);
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return tp_err_set(err, errsz, -errno, "socket: %s", strerror(errno));
-    /* A Unix-socket connect waits on the send timeout when the backlog is full. */
-    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        r = (errno == EAGAIN || errno == EINPROGRESS) ? -ETIMEDOUT : -errno;
-        close(fd);
-        return tp_err_set(err, errsz, r, "%s", strerror(-r));
+    for (;;) {
+        r = tp_client_open(&c->conn, path, NULL, 0, NULL);
+        if (r != -EAGAIN)
+            break;
+        tp_client_close(&c->conn);
+        if (tp_client_now() >= deadline) {
+            r = -ETIMEDOUT;
+            break;
+        }
+        struct timespec ts = {0, BACKLOG_RETRY_MS * 1000000L};
+        nanosleep(&ts, NULL);
     }
     /* A query names the user's traces and its answers are printed as
-     * trusted: only our own tphd (or root's, or the service's) may get one. */
-    r = tp_peer_check(fd, path, err, errsz);
-    if (r < 0) {
-        close(fd);
-        return r;
-    }
-    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
-        r = -errno;
-        close(fd);
-        return tp_err_set(err, errsz, r, "fcntl: %s", strerror(-r));
-    }
-    *ret_fd = fd;
+     * trusted: tp_client_open() lets only our own tphd (or root's, or the
+     * service's) get one, and says why it refused in conn.why. */
+    if (r < 0)
+        return tp_err_set(err, errsz, r, "%s", c->conn.why[0] ? c->conn.why : strerror(-r));
     return 0;
 }
 
@@ -197,6 +122,8 @@ static int hello(tph_client *c, char *err, size_t errsz)
     char host[256] = "";
     tp_msg m = {.type = TP_MSG_HELLO};
     tp_msg w;
+    tp_buf out = TP_BUF_INIT;
+    bool sent;
     int r;
 
     (void)gethostname(host, sizeof host - 1);
@@ -205,18 +132,18 @@ static int hello(tph_client *c, char *err, size_t errsz)
     m.pid = (int64_t)getpid();
     m.hostname = host;
     m.client = "tph/" TP_VERSION;
-    r = send_msg(c, &m, err, errsz);
+    r = tp_wire_encode(&m, &out);
+    if (r < 0) {
+        r = tp_err_set(err, errsz, r, "cannot encode the request: %s", tp_strerror(r));
+        goto done;
+    }
+    r = tp_client_handshake(&c->conn, out.data, out.len, c->timeout_ns, &w, &sent);
     if (r < 0)
-        return r;
-    r = read_msg(c, &w, err, errsz);
-    if (r < 0)
-        return r;
-    if (w.type == TP_MSG_ERROR)
+        r = io_err(c, r, sent ? "read from" : "send to", err, errsz);
+    else if (w.type == TP_MSG_ERROR)
         r = peer_error(&w, err, errsz);
-    else if (w.type != TP_MSG_WELCOME)
-        r = tp_err_set(err, errsz, TP_ERR_SEQUENCE, "tphd answered HELLO with message type %d",
-                       w.type);
-    tp_msg_free(&w);
+done:
+    tp_buf_free(&out);
     return r;
 }
 
@@ -229,12 +156,15 @@ int tph_client_connect(const char *path, double timeout_s, tph_client **ret, cha
     c = calloc(1, sizeof *c);
     if (!c)
         return tp_err_set(err, errsz, -ENOMEM, "out of memory");
-    c->fd = -1;
+    c->conn.fd = -1;
     c->next_id = 1;
-    c->timeout_ms = timeout_s >= 2e6 ? 2000000000 : (int)(timeout_s * 1000.0 + 0.999);
-    if (c->timeout_ms <= 0)
-        c->timeout_ms = 1;
-    r = open_socket(path, c->timeout_ms, &c->fd, err, errsz);
+    /* Whole milliseconds, at least one, as poll() counted them before. */
+    int timeout_ms = timeout_s >= 2e6 ? 2000000000 : (int)(timeout_s * 1000.0 + 0.999);
+    if (timeout_ms <= 0)
+        timeout_ms = 1;
+    c->timeout_s = timeout_ms / 1000.0;
+    c->timeout_ns = (int64_t)timeout_ms * 1000000;
+    r = open_socket(c, path, err, errsz);
     if (r < 0)
         goto fail;
     r = hello(c, err, errsz);
@@ -358,8 +288,6 @@ void tph_client_free(tph_client *c)
 {
     if (!c)
         return;
-    if (c->fd >= 0)
-        close(c->fd);
-    tp_buf_free(&c->in);
+    tp_client_close(&c->conn);
     free(c);
 }

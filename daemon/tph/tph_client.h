@@ -1,4 +1,4 @@
-/* tph's side of the wire: a blocking Unix-socket client that says HELLO,
+/* tph's side of the wire, over proto/client.h: says HELLO,
  * waits for WELCOME, then sends QUERY messages and reads their REPLY
  * (PROTOCOL.md 4.9; the ops are docs/QUERY.md). Every wait is bounded by a timeout.
  * Single-threaded. */
