@@ -583,7 +583,7 @@ int tp_capture_exc(tp_buf *type_out, tp_buf *msg_out, PyObject *exc, uint32_t ma
     return 0;
 }
 
-bool tp_exc_is_iteration_end(PyObject *exc)
+bool tp_capture_exc_is_iteration_end(PyObject *exc)
 {
     return PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_StopIteration) ||
            PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_StopAsyncIteration);

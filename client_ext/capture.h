@@ -39,6 +39,6 @@ int tp_capture_exc(tp_buf *type_out, tp_buf *msg_out, PyObject *exc, uint32_t ma
 
 /** Whether exc ends an iteration (StopIteration, StopAsyncIteration): the
  *  protocol, not an error, so never reported as caught. */
-bool tp_exc_is_iteration_end(PyObject *exc);
+bool tp_capture_exc_is_iteration_end(PyObject *exc);
 
 #endif

@@ -29,7 +29,7 @@ void tp_clock_init(bool force_mono)
     (void)force_mono;
     tp_clock_tsc = false;
 #endif
-    ref_mono = tp_mono_ns();
+    ref_mono = tp_clock_mono_ns();
     ref_tick = tp_clock();
 }
 
@@ -39,7 +39,7 @@ double tp_clock_ns_per_tick(void)
         return 1.0;
     int64_t mono, tick;
     do {
-        mono = tp_mono_ns();
+        mono = tp_clock_mono_ns();
         tick = tp_clock();
     } while (mono - ref_mono < 2000000);
     if (tick <= ref_tick)

@@ -21,7 +21,7 @@
 extern bool tp_clock_tsc;
 
 /** CLOCK_MONOTONIC in ns. */
-static inline int64_t tp_mono_ns(void)
+static inline int64_t tp_clock_mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -35,7 +35,7 @@ static inline int64_t tp_clock(void)
     if (__builtin_expect(tp_clock_tsc, 1))
         return (int64_t)__rdtsc();
 #endif
-    return tp_mono_ns();
+    return tp_clock_mono_ns();
 }
 
 /** Choose the time source and take the reference reading. Call once, at

@@ -62,7 +62,7 @@ tp_codeinfo *tp_codeinfo_peek(PyCodeObject *co)
     return p;
 }
 
-bool tp_module_matches(const char *m, size_t mlen, const char *prefix)
+bool tp_codeinfo_module_matches(const char *m, size_t mlen, const char *prefix)
 {
     size_t n = strlen(prefix);
     if (mlen < n || memcmp(m, prefix, n) != 0)
@@ -110,8 +110,8 @@ static int build_params(tp_codeinfo *ci, PyCodeObject *co)
             if (!p->name)
                 return -1;
             p->stars = g == 1 ? 1 : g == 3 ? 2 : 0;
-            p->cell = tp_code_arg_is_cell(co, p->slot);
-            p->cell_slot = tp_code_arg_cell_slot(co, p->slot);
+            p->cell = tp_frame_arg_is_cell(co, p->slot);
+            p->cell_slot = tp_frame_arg_cell_slot(co, p->slot);
         }
     }
     ci->nparams = k;
@@ -148,15 +148,15 @@ static tp_codeinfo *build(PyCodeObject *co, PyObject *globals)
         ci_free(ci);
         return NULL;
     }
-    if (tp_module_matches(m, (size_t)mlen, "tracepatch"))
+    if (tp_codeinfo_module_matches(m, (size_t)mlen, "tracepatch"))
         ci->flags |= TP_CI_INTERNAL;
-    if ((PyObject *)co == tp_g.thread_start_code)
+    if ((PyObject *)co == tp_module_g.thread_start_code)
         ci->flags |= TP_CI_THREAD_START;
     /* The event loop's machinery is hidden by default, as tracepatch's own
      * code is; call_soon is watched even so: a task created in a trace
-     * schedules its first step there (tp_rec_task_soon()). */
-    if (tp_module_matches(m, (size_t)mlen, "asyncio") ||
-        tp_module_matches(m, (size_t)mlen, "selectors"))
+     * schedules its first step there (tp_record_task_soon()). */
+    if (tp_codeinfo_module_matches(m, (size_t)mlen, "asyncio") ||
+        tp_codeinfo_module_matches(m, (size_t)mlen, "selectors"))
         ci->flags |= TP_CI_ASYNCIO;
 #if TP_PY311
     const char *soon = "BaseEventLoop.call_soon";

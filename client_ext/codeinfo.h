@@ -66,6 +66,6 @@ tp_codeinfo *tp_codeinfo_get(PyCodeObject *co, PyObject *globals);
 
 /** Whether module name m is prefix or inside package prefix ("a.b" matches
  *  "a.b" and "a.b.c", not "a.bc"). */
-bool tp_module_matches(const char *m, size_t mlen, const char *prefix);
+bool tp_codeinfo_module_matches(const char *m, size_t mlen, const char *prefix);
 
 #endif

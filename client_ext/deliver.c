@@ -56,13 +56,13 @@ static const char *errtext(int r)
 /* Sleep ms in slices, unless abandoned. Returns false when abandoned. */
 static bool nap(int ms)
 {
-    while (ms > 0 && !atomic_load(&tp_sender_abandon)) {
+    while (ms > 0 && !atomic_load(&tp__sender_abandon)) {
         int step = ms < 20 ? ms : 20;
         struct timespec ts = {0, (long)step * 1000000L};
         nanosleep(&ts, NULL);
         ms -= step;
     }
-    return !atomic_load(&tp_sender_abandon);
+    return !atomic_load(&tp__sender_abandon);
 }
 
 /* HELLO, then WELCOME (or ERROR). Returns 0, or an error with *fatal set
@@ -105,25 +105,25 @@ static int connect_tries(tp_upload *u, tp_client *l, tp_delivery *res)
             break;
         }
         tries++;
-        r = tp_client_open(l, u->path, &u->probe, MAX_REPLY, &tp_sender_abandon);
+        r = tp_client_open(l, u->path, &u->probe, MAX_REPLY, &tp__sender_abandon);
         u->probe.fd = -1; /* the link has it now (or it was no longer ours) */
-        tp_sender_link_opened(l);
+        tp__sender_link_opened(l);
         if (r == TP_ERR_PERM) {
             /* Trying again would ask the same listener: it is not ours. */
             say(res, "refused to upload: %s", l->why);
-            tp_sender_link_release(l);
+            tp__sender_link_release(l);
             break;
         }
         if (r) {
             say(res, "cannot connect: %s", tp_strerror(r));
-            tp_sender_link_release(l);
+            tp__sender_link_release(l);
             continue;
         }
         bool fatal = false;
         r = handshake(u, l, &fatal, res);
         if (!r)
             return 0;
-        tp_sender_link_release(l);
+        tp__sender_link_release(l);
         if (fatal)
             break;
     }
@@ -291,6 +291,6 @@ void tp_deliver(tp_upload *u, tp_delivery *res)
         r = send_frame(&l, &u->end, "END", res);
     if (!r)
         r = wait_ack(&l, res);
-    tp_sender_link_release(&l);
+    tp__sender_link_release(&l);
     res->state = r ? TP_UPLOAD_FAILED : TP_UPLOAD_ACKED;
 }

@@ -136,7 +136,7 @@ typedef struct tp_session {
     uint32_t log_thread; /* thread index of the last record written */
     uint32_t nthreads;   /* thread indices handed out */
     uint32_t closer;     /* 1 + the thread index that closes generators that ended
-                            unseen (tp_rec_close_unseen()), 0 before the first */
+                            unseen (tp_record_close_unseen()), 0 before the first */
     /* Functions seen: gid -> id or TP_FUNC_FILTERED. */
     tp_hmap funcmap;
     TP_VEC(tp_funcent) funcs;
@@ -165,7 +165,7 @@ typedef struct tp_tls {
     tp_binding **active;           /* bindings in scope; a strong ref to each session */
     size_t nactive, active_cap;
     size_t nlive;  /* bindings of recording sessions, whatever the context */
-    uint64_t gen;  /* tp_g.gen when `active` was computed */
+    uint64_t gen;  /* tp_module_g.gen when `active` was computed */
     PyObject *ctx; /* borrowed identity of the context it was computed in */
     uint64_t ctx_ver;
     int busy;            /* > 0 while the extension runs Python code here */
@@ -216,11 +216,11 @@ typedef struct tp_global {
 } tp_global;
 
 /** The process-wide state (module.c). */
-extern tp_global tp_g;
+extern tp_global tp_module_g;
 /* The calling thread's state (NULL until it needs one). Initial-exec TLS: a
  * plain load on the hot path instead of a __tls_get_addr call. */
 #define TP_TLS_MODEL __attribute__((tls_model("initial-exec")))
-extern _Thread_local tp_tls *tp_cur_tls TP_TLS_MODEL;
+extern _Thread_local tp_tls *tp_scope_cur_tls TP_TLS_MODEL;
 
 /* ---- module.c --------------------------------------------------------- */
 
@@ -232,7 +232,7 @@ static inline int64_t tp_now(void)
 
 /** In a forked child: stop the sessions that were recording (they cannot
  *  follow the fork). Returns None. */
-PyObject *tp_after_fork_child(void);
+PyObject *tp_module_after_fork_child(void);
 
 /* ---- session.c -------------------------------------------------------- */
 
@@ -268,45 +268,46 @@ int tp_output_build(tp_session *s);
  * TP_OUTPUT_METHODS). Each returns a new object, or NULL with an exception:
  * RuntimeError while recording, MemoryError. */
 /** Session.tree(**options) -> str */
-PyObject *tp_out_tree(PyObject *self, PyObject *args, PyObject *kwds);
+PyObject *tp_output_tree(PyObject *self, PyObject *args, PyObject *kwds);
 /** Session.summary() -> str */
-PyObject *tp_out_summary(PyObject *self, PyObject *unused);
+PyObject *tp_output_summary(PyObject *self, PyObject *unused);
 /** Session.stats() -> dict */
-PyObject *tp_out_stats(PyObject *self, PyObject *unused);
+PyObject *tp_output_stats(PyObject *self, PyObject *unused);
 /** Session.to_json(pretty=True) -> str */
-PyObject *tp_out_json(PyObject *self, PyObject *args, PyObject *kwds);
+PyObject *tp_output_json(PyObject *self, PyObject *args, PyObject *kwds);
 /** Session.to_csv() -> str */
-PyObject *tp_out_csv(PyObject *self, PyObject *unused);
+PyObject *tp_output_csv(PyObject *self, PyObject *unused);
 /** Session.to_chrome() -> str */
-PyObject *tp_out_chrome(PyObject *self, PyObject *unused);
+PyObject *tp_output_chrome(PyObject *self, PyObject *unused);
 /** Session.to_html() -> str: the self-contained HTML report */
-PyObject *tp_out_html(PyObject *self, PyObject *unused);
+PyObject *tp_output_html(PyObject *self, PyObject *unused);
 /** Session.to_folded() -> str */
-PyObject *tp_out_folded(PyObject *self, PyObject *unused);
+PyObject *tp_output_folded(PyObject *self, PyObject *unused);
 /** Session.nodes() -> list of tuples */
-PyObject *tp_out_nodes(PyObject *self, PyObject *unused);
+PyObject *tp_output_nodes(PyObject *self, PyObject *unused);
 /** Session.events() -> list of tuples */
-PyObject *tp_out_events(PyObject *self, PyObject *unused);
+PyObject *tp_output_events(PyObject *self, PyObject *unused);
 /** Session._raw_events() -> list of tuples (the log, for tests and debugging) */
-PyObject *tp_out_raw_events(PyObject *self, PyObject *unused);
+PyObject *tp_output_raw_events(PyObject *self, PyObject *unused);
 
 #define TP_KW(f) (PyCFunction)(void (*)(void))(f), METH_VARARGS | METH_KEYWORDS
 #define TP_OUTPUT_METHODS                                                                          \
-    {"tree", TP_KW(tp_out_tree),                                                                   \
+    {"tree", TP_KW(tp_output_tree),                                                                \
      "tree(style='unicode', color=False, args=True, returns=True, self_time=False, "               \
      "source=False, depth=-1, filter=(), fold=True, header=True, fold_threshold=0)\n--\n\n"        \
      "The call tree as text."},                                                                    \
-        {"summary", tp_out_summary, METH_NOARGS, "summary()\n--\n\nThe statistics header."},       \
-        {"stats", tp_out_stats, METH_NOARGS, "stats()\n--\n\nStatistics as a dict."},              \
-        {"to_json", TP_KW(tp_out_json), "to_json(pretty=True)\n--\n\ntracepatch JSON."},           \
-        {"to_csv", tp_out_csv, METH_NOARGS, "to_csv()\n--\n\nOne CSV row per call."},              \
-        {"to_chrome", tp_out_chrome, METH_NOARGS, "to_chrome()\n--\n\nChrome trace JSON."},        \
-        {"to_folded", tp_out_folded, METH_NOARGS, "to_folded()\n--\n\nFolded stacks."},            \
-        {"to_html", tp_out_html, METH_NOARGS, "to_html()\n--\n\nThe self-contained report."},      \
-        {"nodes", tp_out_nodes, METH_NOARGS, "nodes()\n--\n\nThe raw tree, one tuple per call."},  \
-        {"events", tp_out_events, METH_NOARGS,                                                     \
+        {"summary", tp_output_summary, METH_NOARGS, "summary()\n--\n\nThe statistics header."},    \
+        {"stats", tp_output_stats, METH_NOARGS, "stats()\n--\n\nStatistics as a dict."},           \
+        {"to_json", TP_KW(tp_output_json), "to_json(pretty=True)\n--\n\ntracepatch JSON."},        \
+        {"to_csv", tp_output_csv, METH_NOARGS, "to_csv()\n--\n\nOne CSV row per call."},           \
+        {"to_chrome", tp_output_chrome, METH_NOARGS, "to_chrome()\n--\n\nChrome trace JSON."},     \
+        {"to_folded", tp_output_folded, METH_NOARGS, "to_folded()\n--\n\nFolded stacks."},         \
+        {"to_html", tp_output_html, METH_NOARGS, "to_html()\n--\n\nThe self-contained report."},   \
+        {"nodes", tp_output_nodes, METH_NOARGS,                                                    \
+         "nodes()\n--\n\nThe raw tree, one tuple per call."},                                      \
+        {"events", tp_output_events, METH_NOARGS,                                                  \
          "events()\n--\n\nFlowTrace-style events, one per call."},                                 \
-        {"_raw_events", tp_out_raw_events, METH_NOARGS,                                            \
+        {"_raw_events", tp_output_raw_events, METH_NOARGS,                                         \
          "_raw_events()\n--\n\nThe event log as (kind, flags, arg, t_ns, text...) tuples."},
 
 #endif

@@ -14,7 +14,7 @@
 #include <opcode.h>
 #endif
 
-void *tp_pyframe_key(PyFrameObject *f)
+void *tp_frame_key(PyFrameObject *f)
 {
 #if TP_PY312
     return f->f_frame;
@@ -32,7 +32,7 @@ PyObject *tp_frame_generator(void *key)
     return (PyObject *)_PyFrame_GetGenerator(f);
 }
 
-bool tp_generator_finished(PyObject *gen)
+bool tp_frame_generator_finished(PyObject *gen)
 {
     return FRAME_STATE_FINISHED(((PyGenObject *)gen)->gi_frame_state);
 }
@@ -59,7 +59,7 @@ PyObject *tp_frame_generator(void *key)
 #endif
 }
 
-bool tp_generator_finished(PyObject *gen)
+bool tp_frame_generator_finished(PyObject *gen)
 {
     (void)gen;
     return false;
@@ -78,12 +78,12 @@ PyObject **tp_frame_locals(void *key)
     return ((PyFrameObject *)key)->f_frame->localsplus;
 }
 
-PyCodeObject *tp_pyframe_code(PyFrameObject *f)
+PyCodeObject *tp_frame_code(PyFrameObject *f)
 {
     return f->f_frame->f_code;
 }
 
-bool tp_pyframe_first_start(PyFrameObject *f)
+bool tp_frame_first_start(PyFrameObject *f)
 {
     /* The profile CALL event fires at RESUME; its argument is 0 only for the
      * RESUME that starts the function (1-3 follow a yield or await). */
@@ -96,7 +96,7 @@ bool tp_pyframe_first_start(PyFrameObject *f)
     return (op == RESUME || op == RESUME_QUICK) && _Py_OPARG(*ip) == 0;
 }
 
-bool tp_pyframe_suspending(PyFrameObject *f)
+bool tp_frame_suspending(PyFrameObject *f)
 {
     _PyInterpreterFrame *fr = f->f_frame;
     if (fr->owner != FRAME_OWNED_BY_GENERATOR)
@@ -114,23 +114,23 @@ PyObject **tp_frame_locals(void *key)
     return ((PyFrameObject *)key)->f_localsplus;
 }
 
-PyCodeObject *tp_pyframe_code(PyFrameObject *f)
+PyCodeObject *tp_frame_code(PyFrameObject *f)
 {
     return f->f_code;
 }
 
-bool tp_pyframe_first_start(PyFrameObject *f)
+bool tp_frame_first_start(PyFrameObject *f)
 {
     return f->f_lasti < 0;
 }
 
-bool tp_pyframe_suspending(PyFrameObject *f)
+bool tp_frame_suspending(PyFrameObject *f)
 {
     return f->f_state == FRAME_SUSPENDED;
 }
 #endif
 
-bool tp_code_arg_is_cell(PyCodeObject *co, int i)
+bool tp_frame_arg_is_cell(PyCodeObject *co, int i)
 {
 #if TP_PY311
     if (i < 0 || i >= PyBytes_GET_SIZE(co->co_localspluskinds))
@@ -143,7 +143,7 @@ bool tp_code_arg_is_cell(PyCodeObject *co, int i)
 #endif
 }
 
-int tp_code_arg_cell_slot(PyCodeObject *co, int i)
+int tp_frame_arg_cell_slot(PyCodeObject *co, int i)
 {
 #if !TP_PY311
     /* 3.10 moves a captured argument into a cell stored after the locals

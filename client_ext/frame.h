@@ -26,7 +26,7 @@ static inline void *tp_frame_current(PyThreadState *ts)
 #endif
 
 /** The key of a frame object (3.12+: its interpreter frame; else itself). */
-void *tp_pyframe_key(PyFrameObject *f);
+void *tp_frame_key(PyFrameObject *f);
 
 /** Borrowed globals of the frame named by key, or NULL. */
 PyObject *tp_frame_globals(void *key);
@@ -36,13 +36,13 @@ PyObject **tp_frame_locals(void *key);
 
 #if !TP_PY312
 /** 3.10/3.11: borrowed code of a frame object. */
-PyCodeObject *tp_pyframe_code(PyFrameObject *f);
+PyCodeObject *tp_frame_code(PyFrameObject *f);
 /** 3.10/3.11: whether a PyTrace_CALL is the first start of this frame (not
  *  a generator resuming). */
-bool tp_pyframe_first_start(PyFrameObject *f);
+bool tp_frame_first_start(PyFrameObject *f);
 /** 3.10/3.11: whether a PyTrace_RETURN is a generator suspending (yield or
  *  await), not the end of the call. */
-bool tp_pyframe_suspending(PyFrameObject *f);
+bool tp_frame_suspending(PyFrameObject *f);
 #endif
 
 /** The generator, coroutine or async generator owning the frame named by
@@ -50,14 +50,14 @@ bool tp_pyframe_suspending(PyFrameObject *f);
 PyObject *tp_frame_generator(void *key);
 
 /** Whether a generator (from tp_frame_generator) has finished. */
-bool tp_generator_finished(PyObject *gen);
+bool tp_frame_generator_finished(PyObject *gen);
 
 /** Whether the argument slot i of code co holds a cell wrapping the value
  *  (a parameter captured by an inner function). */
-bool tp_code_arg_is_cell(PyCodeObject *co, int i);
+bool tp_frame_arg_is_cell(PyCodeObject *co, int i);
 
 /** 3.10: the index in the locals array of the cell holding argument i, or
  *  -1. Other versions: -1. */
-int tp_code_arg_cell_slot(PyCodeObject *co, int i);
+int tp_frame_arg_cell_slot(PyCodeObject *co, int i);
 
 #endif

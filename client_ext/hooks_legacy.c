@@ -132,7 +132,7 @@ static void trace_on(tp_tls *tls)
 
 static int trace_cb(PyObject *obj, PyFrameObject *f, int what, PyObject *arg)
 {
-    tp_tls *tls = tp_cur_tls;
+    tp_tls *tls = tp_scope_cur_tls;
     if (!tls || !tls->trace_on) {
         PyEval_SetTrace(NULL, NULL); /* not ours to keep */
         PyErr_Clear();
@@ -151,11 +151,11 @@ static int trace_cb(PyObject *obj, PyFrameObject *f, int what, PyObject *arg)
     PyObject *saved_t, *saved_v, *saved_tb;
     PyErr_Fetch(&saved_t, &saved_v, &saved_tb);
     if (tls->unwind_pending)
-        tp_rec_unwind_resolve(tls, exc);
+        tp_record_unwind_resolve(tls, exc);
     if (exc) {
         tp_scope_check(tls);
         if (tls->nactive)
-            tp_rec_exception(tls, f, exc);
+            tp_record_exception(tls, f, exc);
     }
     PyErr_Restore(saved_t, saved_v, saved_tb);
     return r;
@@ -165,19 +165,19 @@ static int trace_cb(PyObject *obj, PyFrameObject *f, int what, PyObject *arg)
 
 static void on_call(tp_tls *tls, PyFrameObject *f)
 {
-    tp_codeinfo *ci = tp_codeinfo_cached(tls, tp_pyframe_code(f), f);
+    tp_codeinfo *ci = tp_codeinfo_cached(tls, tp_frame_code(f), f);
     if (!ci) {
-        tp_rec_out_of_memory(tls);
+        tp_record_out_of_memory(tls);
         return;
     }
     if (ci->flags & TP_CI_GEN) {
-        if (!tp_pyframe_first_start(f)) {
-            tp_rec_resume(tls, f);
+        if (!tp_frame_first_start(f)) {
+            tp_record_resume(tls, f);
             return;
         }
-        tp_rec_forget(tls, f);
+        tp_record_forget(tls, f);
     }
-    tp_rec_start(tls, ci, f, tp_frame_locals(f));
+    tp_record_start(tls, ci, f, tp_frame_locals(f));
 }
 
 static void on_event(tp_tls *tls, PyFrameObject *f, int what, PyObject *arg)
@@ -194,7 +194,7 @@ static void on_event(tp_tls *tls, PyFrameObject *f, int what, PyObject *arg)
     if (tls->trace_on)
         trace_off(tls);
     if (tls->unwind_pending)
-        tp_rec_unwind_resolve(tls, NULL);
+        tp_record_unwind_resolve(tls, NULL);
     tp_scope_check(tls);
     if (!tls->nactive)
         return;
@@ -205,12 +205,12 @@ static void on_event(tp_tls *tls, PyFrameObject *f, int what, PyObject *arg)
     case PyTrace_RETURN:
         if (!arg) {
             /* Ended by an exception we cannot see yet. */
-            tp_rec_unwind_defer(tls, f);
+            tp_record_unwind_defer(tls, f);
             trace_on(tls);
-        } else if (tp_pyframe_suspending(f)) {
-            tp_rec_yield(tls, f);
+        } else if (tp_frame_suspending(f)) {
+            tp_record_yield(tls, f);
         } else {
-            tp_rec_return(tls, f, arg);
+            tp_record_return(tls, f, arg);
         }
         break;
     default:
@@ -247,7 +247,7 @@ void tp_hooks_bootstrap_call(tp_tls *tls, PyFrameObject *frame)
 
 void tp_hooks_after_fork(void)
 {
-    tp_tls *tls = tp_cur_tls;
+    tp_tls *tls = tp_scope_cur_tls;
     if (!tls)
         return;
     trace_off(tls);

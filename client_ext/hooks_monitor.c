@@ -33,25 +33,25 @@
     (EV_PY_START | EV_PY_RESUME | EV_PY_RETURN | EV_PY_YIELD | EV_PY_UNWIND | EV_PY_THROW |        \
      EV_EXCEPTION_HANDLED)
 
-/* Whether every recording session filters ci out (cached per tp_g.gen). */
+/* Whether every recording session filters ci out (cached per tp_module_g.gen). */
 static bool ignored_by_all(tp_codeinfo *ci)
 {
-    if (TP_LIKELY(ci->ign_gen == tp_g.gen))
+    if (TP_LIKELY(ci->ign_gen == tp_module_g.gen))
         return ci->ign_all;
-    bool all = tp_g.nrecording > 0;
-    if (ci->flags & TP_CI_THREAD_START && tp_g.nthreads_sessions)
+    bool all = tp_module_g.nrecording > 0;
+    if (ci->flags & TP_CI_THREAD_START && tp_module_g.nthreads_sessions)
         all = false;
     if (ci->flags & TP_CI_TASK_SOON)
         all = false; /* never DISABLEd: tasks are seen being created there */
-    for (size_t i = 0; all && i < tp_g.active.size; i++) {
-        tp_session *s = tp_g.active.items[i];
+    for (size_t i = 0; all && i < tp_module_g.active.size; i++) {
+        tp_session *s = tp_module_g.active.items[i];
         if (!s->recording)
             continue;
         uint32_t id = ci->last_serial == s->serial ? ci->last_id : tp_session_func_slow(s, ci);
         if (id != TP_FUNC_FILTERED)
             all = false;
     }
-    ci->ign_gen = tp_g.gen;
+    ci->ign_gen = tp_module_g.gen;
     ci->ign_all = all;
     return all;
 }
@@ -61,8 +61,8 @@ static PyObject *local_result(PyCodeObject *co)
 {
     tp_codeinfo *ci = tp_codeinfo_peek(co);
     if (ci && ignored_by_all(ci)) {
-        tp_g.disabled_any = true;
-        return Py_NewRef(tp_g.disable);
+        tp_module_g.disabled_any = true;
+        return Py_NewRef(tp_module_g.disable);
     }
     Py_RETURN_NONE;
 }
@@ -70,7 +70,7 @@ static PyObject *local_result(PyCodeObject *co)
 /* The thread state if this thread has sessions in scope, else NULL. */
 static inline tp_tls *in_scope(void)
 {
-    tp_tls *tls = tp_cur_tls;
+    tp_tls *tls = tp_scope_cur_tls;
     if (!tls || tls->busy)
         return NULL;
     tp_scope_check(tls);
@@ -89,16 +89,16 @@ static PyObject *cb_start(PyObject *self, PyObject *const *args, size_t nargsf, 
     void *key = tp_frame_current(tls->tstate);
     tp_codeinfo *ci = tp_codeinfo_cached(tls, co, key);
     if (!ci) {
-        tp_rec_out_of_memory(tls);
+        tp_record_out_of_memory(tls);
         Py_RETURN_NONE;
     }
     if (ignored_by_all(ci)) {
-        tp_g.disabled_any = true;
-        return Py_NewRef(tp_g.disable);
+        tp_module_g.disabled_any = true;
+        return Py_NewRef(tp_module_g.disable);
     }
     if (ci->flags & TP_CI_GEN)
-        tp_rec_forget(tls, key);
-    tp_rec_start(tls, ci, key, tp_frame_locals(key));
+        tp_record_forget(tls, key);
+    tp_record_start(tls, ci, key, tp_frame_locals(key));
     Py_RETURN_NONE;
 }
 
@@ -110,7 +110,7 @@ static PyObject *cb_resume(PyObject *self, PyObject *const *args, size_t nargsf,
     tp_tls *tls = in_scope();
     if (!tls)
         return local_result((PyCodeObject *)args[0]);
-    tp_rec_resume(tls, tp_frame_current(tls->tstate));
+    tp_record_resume(tls, tp_frame_current(tls->tstate));
     return local_result((PyCodeObject *)args[0]);
 }
 
@@ -118,7 +118,7 @@ static PyObject *cb_throw(PyObject *self, PyObject *const *args, size_t nargsf, 
 {
     tp_tls *tls = in_scope();
     if (tls)
-        tp_rec_resume(tls, tp_frame_current(tls->tstate));
+        tp_record_resume(tls, tp_frame_current(tls->tstate));
     Py_RETURN_NONE; /* not a local event: DISABLE is not allowed */
 }
 
@@ -128,7 +128,7 @@ static PyObject *cb_return(PyObject *self, PyObject *const *args, size_t nargsf,
     if (nargs < 3 || !PyCode_Check(args[0]))
         Py_RETURN_NONE;
     tp_tls *tls = in_scope();
-    if (tls && tp_rec_return(tls, tp_frame_current(tls->tstate), args[2]))
+    if (tls && tp_record_return(tls, tp_frame_current(tls->tstate), args[2]))
         Py_RETURN_NONE; /* a recorded call: its code is wanted */
     return local_result((PyCodeObject *)args[0]);
 }
@@ -140,7 +140,7 @@ static PyObject *cb_yield(PyObject *self, PyObject *const *args, size_t nargsf, 
         Py_RETURN_NONE;
     tp_tls *tls = in_scope();
     if (tls)
-        tp_rec_yield(tls, tp_frame_current(tls->tstate));
+        tp_record_yield(tls, tp_frame_current(tls->tstate));
     return local_result((PyCodeObject *)args[0]);
 }
 
@@ -149,7 +149,7 @@ static PyObject *cb_unwind(PyObject *self, PyObject *const *args, size_t nargsf,
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     tp_tls *tls = in_scope();
     if (tls && nargs >= 3)
-        tp_rec_unwind(tls, tp_frame_current(tls->tstate), args[2]);
+        tp_record_unwind(tls, tp_frame_current(tls->tstate), args[2]);
     Py_RETURN_NONE;
 }
 
@@ -158,7 +158,7 @@ static PyObject *cb_handled(PyObject *self, PyObject *const *args, size_t nargsf
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     tp_tls *tls = in_scope();
     if (tls && nargs >= 3)
-        tp_rec_exception(tls, tp_frame_current(tls->tstate), args[2]);
+        tp_record_exception(tls, tp_frame_current(tls->tstate), args[2]);
     Py_RETURN_NONE;
 }
 
@@ -215,17 +215,17 @@ static const cbdef cbdefs[] = {
 
 int tp_hooks_init(PyObject *module)
 {
-    if (tp_g.monitoring)
+    if (tp_module_g.monitoring)
         return 0;
     PyObject *sys = PyImport_ImportModule("sys");
     if (!sys)
         return -1;
-    tp_g.monitoring = PyObject_GetAttrString(sys, "monitoring");
+    tp_module_g.monitoring = PyObject_GetAttrString(sys, "monitoring");
     Py_DECREF(sys);
-    if (!tp_g.monitoring)
+    if (!tp_module_g.monitoring)
         return -1;
-    tp_g.disable = PyObject_GetAttrString(tp_g.monitoring, "DISABLE");
-    if (!tp_g.disable)
+    tp_module_g.disable = PyObject_GetAttrString(tp_module_g.monitoring, "DISABLE");
+    if (!tp_module_g.disable)
         return -1;
     PyTypeObject *tp = (PyTypeObject *)PyType_FromSpec(&hook_spec);
     if (!tp)
@@ -239,10 +239,10 @@ int tp_hooks_init(PyObject *module)
             return -1;
         }
         h->vectorcall = cbdefs[i].fn;
-        tp_g.callbacks[i] = (PyObject *)h;
+        tp_module_g.callbacks[i] = (PyObject *)h;
     }
     Py_DECREF(tp);
-    tp_g.tool_id = -1;
+    tp_module_g.tool_id = -1;
     return 0;
 }
 
@@ -254,7 +254,7 @@ static int call_mon(const char *name, const char *fmt, ...)
     va_end(ap);
     if (!args)
         return -1;
-    PyObject *fn = PyObject_GetAttrString(tp_g.monitoring, name);
+    PyObject *fn = PyObject_GetAttrString(tp_module_g.monitoring, name);
     PyObject *r = fn ? PyObject_Call(fn, args, NULL) : NULL;
     Py_XDECREF(fn);
     Py_DECREF(args);
@@ -269,7 +269,7 @@ static int acquire_tool(void)
 {
     static const int order[] = {4, 3, 5, 1, 0, 2};
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-        PyObject *fn = PyObject_GetAttrString(tp_g.monitoring, "get_tool");
+        PyObject *fn = PyObject_GetAttrString(tp_module_g.monitoring, "get_tool");
         PyObject *owner = fn ? PyObject_CallFunction(fn, "i", order[i]) : NULL;
         Py_XDECREF(fn);
         if (!owner)
@@ -280,11 +280,11 @@ static int acquire_tool(void)
             continue;
         if (call_mon("use_tool_id", "(is)", order[i], "tracepatch") < 0)
             return -1;
-        tp_g.tool_id = order[i];
+        tp_module_g.tool_id = order[i];
         for (size_t k = 0; k < NCB; k++) {
-            PyObject *fnr = PyObject_GetAttrString(tp_g.monitoring, "register_callback");
-            PyObject *old = fnr ? PyObject_CallFunction(fnr, "iiO", tp_g.tool_id, cbdefs[k].event,
-                                                        tp_g.callbacks[k])
+            PyObject *fnr = PyObject_GetAttrString(tp_module_g.monitoring, "register_callback");
+            PyObject *old = fnr ? PyObject_CallFunction(fnr, "iiO", tp_module_g.tool_id,
+                                                        cbdefs[k].event, tp_module_g.callbacks[k])
                                 : NULL;
             Py_XDECREF(fnr);
             if (!old)
@@ -299,37 +299,37 @@ static int acquire_tool(void)
 
 static void release_tool(void)
 {
-    if (tp_g.tool_id < 0)
+    if (tp_module_g.tool_id < 0)
         return;
-    call_mon("set_events", "(ii)", tp_g.tool_id, 0);
+    call_mon("set_events", "(ii)", tp_module_g.tool_id, 0);
     for (size_t k = 0; k < NCB; k++)
-        call_mon("register_callback", "(iiO)", tp_g.tool_id, cbdefs[k].event, Py_None);
-    call_mon("free_tool_id", "(i)", tp_g.tool_id);
+        call_mon("register_callback", "(iiO)", tp_module_g.tool_id, cbdefs[k].event, Py_None);
+    call_mon("free_tool_id", "(i)", tp_module_g.tool_id);
     PyErr_Clear();
-    tp_g.tool_id = -1;
+    tp_module_g.tool_id = -1;
 }
 
 int tp_hooks_start(tp_tls *tls)
 {
-    if (tp_g.tool_id < 0 && acquire_tool() < 0) {
+    if (tp_module_g.tool_id < 0 && acquire_tool() < 0) {
         release_tool();
         return -1;
     }
-    if (tp_g.disabled_any) {
+    if (tp_module_g.disabled_any) {
         /* Code disabled for earlier sessions may be wanted by this one. */
         if (call_mon("restart_events", "()") < 0)
             return -1;
-        tp_g.disabled_any = false;
+        tp_module_g.disabled_any = false;
     }
-    return call_mon("set_events", "(ii)", tp_g.tool_id, EVENTS);
+    return call_mon("set_events", "(ii)", tp_module_g.tool_id, EVENTS);
 }
 
 void tp_hooks_update(bool in_callback)
 {
-    if (tp_g.nrecording || tp_g.tool_id < 0)
+    if (tp_module_g.nrecording || tp_module_g.tool_id < 0)
         return;
     if (in_callback) {
-        call_mon("set_events", "(ii)", tp_g.tool_id, 0);
+        call_mon("set_events", "(ii)", tp_module_g.tool_id, 0);
         PyErr_Clear();
         return;
     }
@@ -353,19 +353,19 @@ void tp_hooks_bootstrap_call(tp_tls *tls, PyFrameObject *frame)
     if (!tls->nactive)
         return;
     PyCodeObject *co = PyFrame_GetCode(frame);
-    void *key = tp_pyframe_key(frame);
+    void *key = tp_frame_key(frame);
     tp_codeinfo *ci = tp_codeinfo_get(co, tp_frame_globals(key));
     Py_DECREF(co);
     if (ci)
-        tp_rec_start(tls, ci, key, tp_frame_locals(key));
+        tp_record_start(tls, ci, key, tp_frame_locals(key));
     else
-        tp_rec_out_of_memory(tls);
+        tp_record_out_of_memory(tls);
 }
 
 void tp_hooks_after_fork(void)
 {
-    if (tp_g.tool_id >= 0) {
-        call_mon("set_events", "(ii)", tp_g.tool_id, 0);
+    if (tp_module_g.tool_id >= 0) {
+        call_mon("set_events", "(ii)", tp_module_g.tool_id, 0);
         PyErr_Clear();
     }
 }

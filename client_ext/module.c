@@ -13,7 +13,7 @@
 #include "record.h"
 #include "upload.h"
 
-tp_global tp_g = {.tool_id = -1};
+tp_global tp_module_g = {.tool_id = -1};
 
 typedef struct modstate {
     PyTypeObject *session_type;
@@ -37,7 +37,7 @@ static PyObject *safe_repr(PyObject *mod, PyObject *args, PyObject *kwds)
     if (max_repr < TP_MIN_REPR)
         return PyErr_Format(PyExc_ValueError, "max_repr must be at least %d", TP_MIN_REPR);
     tp_buf b = TP_BUF_INIT;
-    tp_tls *tls = tp_tls_get(false);
+    tp_tls *tls = tp_scope_tls_get(false);
     if (tls)
         tls->busy++;
     int r = tp_capture_repr(&b, obj, (uint32_t)max_repr);
@@ -58,26 +58,26 @@ static PyObject *safe_repr(PyObject *mod, PyObject *args, PyObject *kwds)
  * them properly. */
 static void atfork_child(void)
 {
-    atomic_store(&tp_g.fork_frozen, true);
-    tp_g.gen++;
+    atomic_store(&tp_module_g.fork_frozen, true);
+    tp_module_g.gen++;
 }
 
 static PyObject *after_fork_child(PyObject *mod, PyObject *unused)
 {
     bool any = false;
-    atomic_store(&tp_g.fork_frozen, false);
-    tp_g.gen++;
-    for (size_t i = 0; i < tp_g.active.size; i++) {
-        tp_session *s = tp_g.active.items[i];
+    atomic_store(&tp_module_g.fork_frozen, false);
+    tp_module_g.gen++;
+    for (size_t i = 0; i < tp_module_g.active.size; i++) {
+        tp_session *s = tp_module_g.active.items[i];
         if (!s->recording)
             continue;
         any = true;
         s->recording = false;
         s->end_t = tp_now() - s->t0;
-        tp_g.nrecording--;
+        tp_module_g.nrecording--;
         if (s->threads)
-            tp_g.nthreads_sessions--;
-        tp_unbind_all(s, false);
+            tp_module_g.nthreads_sessions--;
+        tp_scope_unbind_all(s, false);
         tp_session_error(s, "the process forked; recording stopped in the child (pid %d)",
                          (int)getpid());
     }
@@ -86,7 +86,7 @@ static PyObject *after_fork_child(PyObject *mod, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-PyObject *tp_after_fork_child(void)
+PyObject *tp_module_after_fork_child(void)
 {
     return after_fork_child(NULL, NULL);
 }
@@ -109,9 +109,9 @@ static PyMethodDef module_methods[] = {
      "the following fail (-1: off)."},
     {"_after_fork_child", after_fork_child, METH_NOARGS,
      "_after_fork_child()\n--\n\nCalled in a forked child: stop recording (internal)."},
-    {"default_socket", tp_up_default_socket, METH_NOARGS, TP_UP_DEFAULT_SOCKET_DOC},
-    {"_flush_uploads", tp_up_flush, METH_VARARGS, TP_UP_FLUSH_DOC},
-    {"_sender_info", tp_up_sender_info, METH_NOARGS, TP_UP_SENDER_INFO_DOC},
+    {"default_socket", tp_upload_default_socket, METH_NOARGS, TP_UPLOAD_DEFAULT_SOCKET_DOC},
+    {"_flush_uploads", tp_upload_flush, METH_VARARGS, TP_UPLOAD_FLUSH_DOC},
+    {"_sender_info", tp_upload_sender_info, METH_NOARGS, TP_UPLOAD_SENDER_INFO_DOC},
     {NULL},
 };
 
@@ -138,14 +138,14 @@ static int register_fork_handler(PyObject *m)
 
 static int global_setup(PyObject *m, modstate *st)
 {
-    if (tp_g.ctxvar)
+    if (tp_module_g.ctxvar)
         return 0;
-    tp_g.ctxvar = PyContextVar_New("tracepatch_scope", NULL);
-    tp_g.tls_key = PyUnicode_InternFromString("tracepatch._tracepatch.thread_state");
-    if (!tp_g.ctxvar || !tp_g.tls_key)
+    tp_module_g.ctxvar = PyContextVar_New("tracepatch_scope", NULL);
+    tp_module_g.tls_key = PyUnicode_InternFromString("tracepatch._tracepatch.thread_state");
+    if (!tp_module_g.ctxvar || !tp_module_g.tls_key)
         return -1;
-    tp_g.tls_type = (PyTypeObject *)Py_NewRef(st->tls_type);
-    tp_g.session_type = (PyTypeObject *)Py_NewRef(st->session_type);
+    tp_module_g.tls_type = (PyTypeObject *)Py_NewRef(st->tls_type);
+    tp_module_g.session_type = (PyTypeObject *)Py_NewRef(st->session_type);
     const char *clk = getenv("TRACEPATCH_CLOCK");
     tp_clock_init(clk && strcmp(clk, "monotonic") == 0);
     if (tp_codeinfo_setup() < 0 || tp_hooks_init(m) < 0 || tp_threads_init() < 0)
@@ -175,7 +175,7 @@ static int module_exec(PyObject *m)
     st->session_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &tp_session_spec, NULL);
     if (!st->session_type || PyModule_AddType(m, st->session_type) < 0)
         return -1;
-    st->tls_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &tp_tls_spec, NULL);
+    st->tls_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &tp_scope_tls_spec, NULL);
     if (!st->tls_type)
         return -1;
     if (add_int(m, "NODE_EXC", TP_NODE_EXC) < 0 || add_int(m, "NODE_CAUGHT", TP_NODE_CAUGHT) < 0 ||

@@ -131,7 +131,7 @@ static PyObject *buf_result(tp_buf *b, int r)
     return res;
 }
 
-PyObject *tp_out_tree(PyObject *self, PyObject *args, PyObject *kwds)
+PyObject *tp_output_tree(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kw[] = {"style",          "color", "args",   "returns", "self_time",
                          "source",         "depth", "filter", "fold",    "header",
@@ -205,7 +205,7 @@ PyObject *tp_out_tree(PyObject *self, PyObject *args, PyObject *kwds)
     return buf_result(&b, r);
 }
 
-PyObject *tp_out_summary(PyObject *self, PyObject *unused)
+PyObject *tp_output_summary(PyObject *self, PyObject *unused)
 {
     if (tp_output_build(S(self)) < 0)
         return NULL;
@@ -273,7 +273,7 @@ static PyObject *stats_mods(const tp_stats *st)
     return list;
 }
 
-PyObject *tp_out_stats(PyObject *self, PyObject *unused)
+PyObject *tp_output_stats(PyObject *self, PyObject *unused)
 {
     if (tp_output_build(S(self)) < 0)
         return NULL;
@@ -319,7 +319,7 @@ PyObject *tp_out_stats(PyObject *self, PyObject *unused)
     return res;
 }
 
-PyObject *tp_out_json(PyObject *self, PyObject *args, PyObject *kwds)
+PyObject *tp_output_json(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kw[] = {"pretty", NULL};
     int pretty = 1;
@@ -340,9 +340,9 @@ PyObject *tp_out_json(PyObject *self, PyObject *args, PyObject *kwds)
         return buf_result(&b, render(S(self)->tree, &b));                                          \
     }
 
-SIMPLE_OUTPUT(tp_out_csv, tp_render_csv)
-SIMPLE_OUTPUT(tp_out_chrome, tp_render_chrome)
-SIMPLE_OUTPUT(tp_out_folded, tp_render_folded)
+SIMPLE_OUTPUT(tp_output_csv, tp_render_csv)
+SIMPLE_OUTPUT(tp_output_chrome, tp_render_chrome)
+SIMPLE_OUTPUT(tp_output_folded, tp_render_folded)
 
 /* The self-contained report: the web UI of tphd with this trace inlined, so
  * the file opens anywhere with no daemon and no network. */
@@ -353,14 +353,14 @@ static int render_report(const tp_tree *t, tp_buf *out)
     return tp_render_html(t, NULL, &assets, out);
 }
 
-SIMPLE_OUTPUT(tp_out_html, render_report)
+SIMPLE_OUTPUT(tp_output_html, render_report)
 
 static PyObject *opt_str(const char *s)
 {
     return s ? PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace") : Py_NewRef(Py_None);
 }
 
-PyObject *tp_out_nodes(PyObject *self, PyObject *unused)
+PyObject *tp_output_nodes(PyObject *self, PyObject *unused)
 {
     if (tp_output_build(S(self)) < 0)
         return NULL;
@@ -383,7 +383,7 @@ PyObject *tp_out_nodes(PyObject *self, PyObject *unused)
     return list;
 }
 
-PyObject *tp_out_events(PyObject *self, PyObject *unused)
+PyObject *tp_output_events(PyObject *self, PyObject *unused)
 {
     if (tp_output_build(S(self)) < 0)
         return NULL;
@@ -409,7 +409,7 @@ PyObject *tp_out_events(PyObject *self, PyObject *unused)
     return list;
 }
 
-PyObject *tp_out_raw_events(PyObject *self, PyObject *unused)
+PyObject *tp_output_raw_events(PyObject *self, PyObject *unused)
 {
     tp_session *s = S(self);
     PyObject *list = PyList_New(0);

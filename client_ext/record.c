@@ -40,7 +40,7 @@ static void out_of_memory(tp_session *s)
     tp_session_limit(s, TP_LIMIT_MEMORY);
 }
 
-void tp_rec_out_of_memory(tp_tls *tls)
+void tp_record_out_of_memory(tp_tls *tls)
 {
     for (size_t i = 0; i < tls->nactive; i++) {
         if (!tls->active[i]->dead)
@@ -96,7 +96,7 @@ static PyObject *task_coro(PyObject *cb)
     return coro;
 }
 
-void tp_rec_task_soon(tp_tls *tls, PyObject *const *locals)
+void tp_record_task_soon(tp_tls *tls, PyObject *const *locals)
 {
     if (!locals[0] || !locals[1])
         return;
@@ -218,15 +218,16 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
         (tp_fent){key, s->call_count++, gen ? TP_FENT_GEN : 0, NULL, NULL, 0};
 }
 
-void tp_rec_start(tp_tls *tls, tp_codeinfo *ci, void *key, PyObject *const *locals)
+void tp_record_start(tp_tls *tls, tp_codeinfo *ci, void *key, PyObject *const *locals)
 {
     if (TP_UNLIKELY(ci->flags & (TP_CI_INTERNAL | TP_CI_THREAD_START | TP_CI_TASK_SOON))) {
         if (ci->flags & TP_CI_INTERNAL)
             return;
-        if ((ci->flags & TP_CI_THREAD_START) && tp_g.nthreads_sessions && ci->nparams && locals[0])
-            tp_rec_thread_start(tls, locals[0]);
+        if ((ci->flags & TP_CI_THREAD_START) && tp_module_g.nthreads_sessions && ci->nparams &&
+            locals[0])
+            tp_threads_start(tls, locals[0]);
         if ((ci->flags & TP_CI_TASK_SOON) && ci->nparams >= 2)
-            tp_rec_task_soon(tls, locals);
+            tp_record_task_soon(tls, locals);
     }
     evctx e = {0, 0};
     for (size_t i = 0; i < tls->nactive; i++)
@@ -293,7 +294,7 @@ static void return_one(tp_tls *tls, tp_binding *b, void *key, PyObject *retval, 
     pop(b);
 }
 
-bool tp_rec_return(tp_tls *tls, void *key, PyObject *retval)
+bool tp_record_return(tp_tls *tls, void *key, PyObject *retval)
 {
     evctx e = {0, 0};
     bool any = false;
@@ -340,7 +341,7 @@ static void write_unwind(tp_tls *tls, tp_binding *b, const tp_fent *ent, PyObjec
     tp_evlog_text(&s->log, tls->scratch3.data, tls->scratch3.len);
 }
 
-void tp_rec_unwind(tp_tls *tls, void *key, PyObject *exc)
+void tp_record_unwind(tp_tls *tls, void *key, PyObject *exc)
 {
     evctx e = {0, 0};
     for (size_t i = 0; i < tls->nactive; i++) {
@@ -353,7 +354,7 @@ void tp_rec_unwind(tp_tls *tls, void *key, PyObject *exc)
     }
 }
 
-bool tp_rec_unwind_defer(tp_tls *tls, void *key)
+bool tp_record_unwind_defer(tp_tls *tls, void *key)
 {
     evctx e = {0, 0};
     bool any = false;
@@ -362,7 +363,7 @@ bool tp_rec_unwind_defer(tp_tls *tls, void *key)
         if (!at_top(b, key))
             continue;
         if (b->unwind_pending)
-            tp_rec_unwind_resolve(tls, NULL);
+            tp_record_unwind_resolve(tls, NULL);
         b->unwind_ent = b->stack.items[--b->stack.size];
         b->unwind_t = (uint64_t)ev_now(&e);
         b->unwind_pending = true;
@@ -372,7 +373,7 @@ bool tp_rec_unwind_defer(tp_tls *tls, void *key)
     return any;
 }
 
-void tp_rec_unwind_resolve(tp_tls *tls, PyObject *exc)
+void tp_record_unwind_resolve(tp_tls *tls, PyObject *exc)
 {
     tls->unwind_pending = false;
     /* Collect first: capturing may run Python code, during which a session
@@ -399,7 +400,7 @@ void tp_rec_unwind_resolve(tp_tls *tls, PyObject *exc)
         /* For a generator, an iteration end arriving now is its closing
          * seen from outside (aclose() completing, for one): closed. */
         PyObject *e = exc;
-        if (e && (ent.flags & TP_FENT_GEN) && tp_exc_is_iteration_end(e))
+        if (e && (ent.flags & TP_FENT_GEN) && tp_capture_exc_is_iteration_end(e))
             e = NULL;
         if (!b->dead)
             write_unwind(tls, b, &ent, e, (int64_t)b->unwind_t);
@@ -426,7 +427,7 @@ static bool susp_put(tp_session *s, void *key, const tp_fent *ent)
     uint64_t old;
     if (tp_hmap_get(&s->suspmap, (uint64_t)(uintptr_t)key, &old)) {
         /* Stale: its frame is reused, so its generator died unseen. */
-        tp_rec_close_unseen(s, &s->susp.items[old].ent);
+        tp_record_close_unseen(s, &s->susp.items[old].ent);
         tp_fent_clear(&s->susp.items[old].ent);
         s->susp.items[old].next_free = s->susp_free;
         s->susp_free = (uint32_t)old;
@@ -440,7 +441,7 @@ static bool susp_put(tp_session *s, void *key, const tp_fent *ent)
     return true;
 }
 
-bool tp_rec_close_unseen(tp_session *s, const tp_fent *e)
+bool tp_record_close_unseen(tp_session *s, const tp_fent *e)
 {
     if (tp_evlog_reserve(&s->log, 0, 0) < 0) {
         s->dropped++;
@@ -473,7 +474,7 @@ static bool susp_take(tp_session *s, void *key, tp_fent *ret)
     return true;
 }
 
-void tp_rec_yield(tp_tls *tls, void *key)
+void tp_record_yield(tp_tls *tls, void *key)
 {
     evctx e = {0, 0};
     for (size_t i = 0; i < tls->nactive; i++) {
@@ -505,7 +506,7 @@ void tp_rec_yield(tp_tls *tls, void *key)
     }
 }
 
-bool tp_rec_resume(tp_tls *tls, void *key)
+bool tp_record_resume(tp_tls *tls, void *key)
 {
     evctx e = {0, 0};
     bool any = false;
@@ -534,7 +535,7 @@ bool tp_rec_resume(tp_tls *tls, void *key)
     return any;
 }
 
-void tp_rec_forget(tp_tls *tls, void *key)
+void tp_record_forget(tp_tls *tls, void *key)
 {
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_session *s = tls->active[i]->s;
@@ -542,15 +543,15 @@ void tp_rec_forget(tp_tls *tls, void *key)
         if (tp_hmap_size(&s->suspmap) && susp_take(s, key, &ent)) {
             /* A new generator starts in this frame: the one suspended
              * there is gone. */
-            tp_rec_close_unseen(s, &ent);
+            tp_record_close_unseen(s, &ent);
             tp_fent_clear(&ent);
         }
     }
 }
 
-void tp_rec_exception(tp_tls *tls, void *key, PyObject *exc)
+void tp_record_exception(tp_tls *tls, void *key, PyObject *exc)
 {
-    if (tp_exc_is_iteration_end(exc))
+    if (tp_capture_exc_is_iteration_end(exc))
         return;
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];

@@ -5,7 +5,7 @@
 
 #include "hooks.h"
 
-_Thread_local tp_tls *tp_cur_tls TP_TLS_MODEL;
+_Thread_local tp_tls *tp_scope_cur_tls TP_TLS_MODEL;
 
 /* ---- thread state object ---------------------------------------------- */
 
@@ -13,8 +13,8 @@ static void tls_dealloc(PyObject *self)
 {
     tp_tls *tls = (tp_tls *)self;
     PyTypeObject *tp = Py_TYPE(self);
-    if (tp_cur_tls == tls)
-        tp_cur_tls = NULL;
+    if (tp_scope_cur_tls == tls)
+        tp_scope_cur_tls = NULL;
     /* The thread is gone (or its state cleared): its bindings stop here. */
     for (size_t i = 0; i < tls->bindings.size; i++) {
         tls->bindings.items[i]->tls = NULL;
@@ -43,17 +43,17 @@ static PyType_Slot tls_slots[] = {
     {0, NULL},
 };
 
-PyType_Spec tp_tls_spec = {
+PyType_Spec tp_scope_tls_spec = {
     .name = "tracepatch._tracepatch._ThreadState",
     .basicsize = sizeof(tp_tls),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = tls_slots,
 };
 
-tp_tls *tp_tls_get(bool create)
+tp_tls *tp_scope_tls_get(bool create)
 {
     PyThreadState *ts = PyThreadState_Get();
-    tp_tls *tls = tp_cur_tls;
+    tp_tls *tls = tp_scope_cur_tls;
     if (tls && tls->tstate == ts)
         return tls;
     if (!create)
@@ -63,19 +63,19 @@ tp_tls *tp_tls_get(bool create)
         PyErr_SetString(PyExc_RuntimeError, "tracepatch: no thread state dict");
         return NULL;
     }
-    tls = PyObject_New(tp_tls, tp_g.tls_type);
+    tls = PyObject_New(tp_tls, tp_module_g.tls_type);
     if (!tls)
         return NULL;
     memset((char *)tls + sizeof(PyObject), 0, sizeof(tp_tls) - sizeof(PyObject));
     tls->tstate = ts;
     tls->gen = (uint64_t)-1;
     /* The dict owns the object: clearing the thread state deallocates it. */
-    if (PyDict_SetItem(dict, tp_g.tls_key, (PyObject *)tls) < 0) {
+    if (PyDict_SetItem(dict, tp_module_g.tls_key, (PyObject *)tls) < 0) {
         Py_DECREF(tls);
         return NULL;
     }
     Py_DECREF(tls);
-    tp_cur_tls = tls;
+    tp_scope_cur_tls = tls;
     return tls;
 }
 
@@ -98,7 +98,7 @@ static bool serial_in(PyObject *val, uint64_t serial)
 void tp_scope_refresh(tp_tls *tls)
 {
     PyObject *val = NULL;
-    if (PyContextVar_Get(tp_g.ctxvar, NULL, &val) < 0) {
+    if (PyContextVar_Get(tp_module_g.ctxvar, NULL, &val) < 0) {
         PyErr_Clear();
         val = NULL;
     }
@@ -106,7 +106,7 @@ void tp_scope_refresh(tp_tls *tls)
     size_t nold = tls->nactive;
     tp_binding **act = NULL;
     size_t nact = 0, nlive = 0;
-    if (tls->bindings.size && !atomic_load(&tp_g.fork_frozen)) {
+    if (tls->bindings.size && !atomic_load(&tp_module_g.fork_frozen)) {
         act = PyMem_RawMalloc(tls->bindings.size * sizeof(*act));
         for (size_t i = 0; i < tls->bindings.size; i++) {
             tp_binding *b = tls->bindings.items[i];
@@ -123,7 +123,7 @@ void tp_scope_refresh(tp_tls *tls)
     tls->active = act;
     tls->nactive = nact;
     tls->nlive = nlive;
-    tls->gen = tp_g.gen;
+    tls->gen = tp_module_g.gen;
     tls->ctx = tls->tstate->context;
     tls->ctx_ver = tls->tstate->context_ver;
     /* Release the previous sessions last: one may be deallocated, which
@@ -131,7 +131,7 @@ void tp_scope_refresh(tp_tls *tls)
     for (size_t i = 0; i < nold; i++)
         Py_DECREF((PyObject *)old[i]->s);
     PyMem_RawFree(old);
-    if (!tls->nlive && tls == tp_cur_tls)
+    if (!tls->nlive && tls == tp_scope_cur_tls)
         tp_hooks_thread_idle(tls);
 }
 
@@ -175,7 +175,7 @@ fail:
     return NULL;
 }
 
-int tp_bind(tp_session *s, tp_tls *tls, bool by_thread)
+int tp_scope_bind(tp_session *s, tp_tls *tls, bool by_thread)
 {
     int rc = -1;
     tp_binding *b = PyMem_RawCalloc(1, sizeof(*b));
@@ -216,7 +216,7 @@ nomem:
     return rc;
 }
 
-void tp_unbind_all(tp_session *s, bool unlink)
+void tp_scope_unbind_all(tp_session *s, bool unlink)
 {
     for (size_t i = 0; i < s->bindings.size; i++) {
         tp_binding *b = s->bindings.items[i];
@@ -226,7 +226,7 @@ void tp_unbind_all(tp_session *s, bool unlink)
             b->tls = NULL;
         }
     }
-    tp_g.gen++;
+    tp_module_g.gen++;
 }
 
 /* ---- the context variable --------------------------------------------- */
@@ -235,7 +235,7 @@ int tp_scope_enter(tp_session *s)
 {
     PyObject *cur = NULL, *val = NULL, *ser = NULL;
     int rc = -1;
-    if (PyContextVar_Get(tp_g.ctxvar, NULL, &cur) < 0)
+    if (PyContextVar_Get(tp_module_g.ctxvar, NULL, &cur) < 0)
         goto out;
     Py_ssize_t n = cur && PyTuple_Check(cur) ? PyTuple_GET_SIZE(cur) : 0;
     val = PyTuple_New(n + 1);
@@ -246,7 +246,7 @@ int tp_scope_enter(tp_session *s)
         PyTuple_SET_ITEM(val, i, Py_NewRef(PyTuple_GET_ITEM(cur, i)));
     PyTuple_SET_ITEM(val, n, ser);
     ser = NULL;
-    s->token = PyContextVar_Set(tp_g.ctxvar, val);
+    s->token = PyContextVar_Set(tp_module_g.ctxvar, val);
     if (!s->token)
         goto out;
     rc = 0;
@@ -268,7 +268,7 @@ void tp_scope_leave(tp_session *s)
     if (!s->token)
         return;
     Py_CLEAR(s->token);
-    if (PyContextVar_Get(tp_g.ctxvar, NULL, &cur) < 0 || !cur || !PyTuple_Check(cur))
+    if (PyContextVar_Get(tp_module_g.ctxvar, NULL, &cur) < 0 || !cur || !PyTuple_Check(cur))
         goto out;
     Py_ssize_t n = PyTuple_GET_SIZE(cur), k = 0;
     val = PyTuple_New(n);
@@ -286,11 +286,11 @@ void tp_scope_leave(tp_session *s)
         goto out; /* not in this context */
     if (_PyTuple_Resize(&val, k) < 0)
         goto out;
-    PyObject *tok = PyContextVar_Set(tp_g.ctxvar, val);
+    PyObject *tok = PyContextVar_Set(tp_module_g.ctxvar, val);
     Py_XDECREF(tok);
 out:
     PyErr_Clear();
     Py_XDECREF(cur);
     Py_XDECREF(val);
-    tp_g.gen++;
+    tp_module_g.gen++;
 }

@@ -37,11 +37,11 @@ static struct {
     int64_t ok_ns;
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .py_ok = true, .live = {.fd = -1}};
 
-atomic_bool tp_sender_abandon; /* see sender_priv.h */
+atomic_bool tp__sender_abandon; /* see sender_priv.h */
 
 /* ---- uploads ------------------------------------------------------------------ */
 
-int tp_upload_new(tp_upload **ret, const char *path)
+int tp_sender_upload_new(tp_upload **ret, const char *path)
 {
     tp_upload *u = calloc(1, sizeof(*u));
     if (!u)
@@ -66,7 +66,7 @@ static void release_frames(tp_upload *u)
     tp_client_fd_close(&u->probe); /* GIL held, or the only thread of a child */
 }
 
-void tp_upload_unref(tp_upload *u)
+void tp_sender_upload_unref(tp_upload *u)
 {
     if (!u || atomic_fetch_sub_explicit(&u->refs, 1, memory_order_acq_rel) > 1)
         return;
@@ -77,7 +77,7 @@ void tp_upload_unref(tp_upload *u)
     free(u);
 }
 
-void tp_upload_settle(tp_upload *u, int state, uint64_t dropped, const char *reason)
+void tp_sender_upload_settle(tp_upload *u, int state, uint64_t dropped, const char *reason)
 {
     pthread_mutex_lock(&g.mu);
     u->state = state;
@@ -87,7 +87,7 @@ void tp_upload_settle(tp_upload *u, int state, uint64_t dropped, const char *rea
     pthread_mutex_unlock(&g.mu);
 }
 
-int tp_upload_state(tp_upload *u)
+int tp_sender_upload_state(tp_upload *u)
 {
     pthread_mutex_lock(&g.mu);
     int st = u->state;
@@ -95,27 +95,27 @@ int tp_upload_state(tp_upload *u)
     return st;
 }
 
-uint64_t tp_upload_dropped(tp_upload *u)
+uint64_t tp_sender_upload_dropped(tp_upload *u)
 {
-    return tp_upload_state(u) == TP_UPLOAD_PENDING ? 0 : u->dropped;
+    return tp_sender_upload_state(u) == TP_UPLOAD_PENDING ? 0 : u->dropped;
 }
 
-const char *tp_upload_stored_id(tp_upload *u)
+const char *tp_sender_upload_stored_id(tp_upload *u)
 {
-    return tp_upload_state(u) == TP_UPLOAD_ACKED ? u->stored_id : NULL;
+    return tp_sender_upload_state(u) == TP_UPLOAD_ACKED ? u->stored_id : NULL;
 }
 
-const char *tp_upload_url(tp_upload *u)
+const char *tp_sender_upload_url(tp_upload *u)
 {
-    return tp_upload_state(u) == TP_UPLOAD_ACKED ? u->url : NULL;
+    return tp_sender_upload_state(u) == TP_UPLOAD_ACKED ? u->url : NULL;
 }
 
-const char *tp_upload_error(tp_upload *u)
+const char *tp_sender_upload_error(tp_upload *u)
 {
-    return tp_upload_state(u) == TP_UPLOAD_PENDING ? NULL : u->error;
+    return tp_sender_upload_state(u) == TP_UPLOAD_PENDING ? NULL : u->error;
 }
 
-const char *tp_upload_path(const tp_upload *u)
+const char *tp_sender_upload_path(const tp_upload *u)
 {
     return u->path;
 }
@@ -190,14 +190,14 @@ static bool await_job(void)
 {
     struct timespec ts;
     deadline_ts(&ts, tp_client_now() + LINGER_NS);
-    while (!g.head && !atomic_load(&tp_sender_abandon)) {
+    while (!g.head && !atomic_load(&tp__sender_abandon)) {
         if (pthread_cond_timedwait(&g.work, &g.mu, &ts) == ETIMEDOUT && !g.head)
             return false;
     }
-    return !atomic_load(&tp_sender_abandon);
+    return !atomic_load(&tp__sender_abandon);
 }
 
-void tp_sender_link_opened(const tp_client *l)
+void tp__sender_link_opened(const tp_client *l)
 {
     pthread_mutex_lock(&g.mu);
     g.live = (tp_client_fd){l->fd, l->dev, l->ino};
@@ -208,7 +208,7 @@ void tp_sender_link_opened(const tp_client *l)
  * tp_sender_reap() with the GIL held: closing it here could race with a
  * program closing every descriptor and opening others under the same
  * numbers (we would then close one of its files). */
-void tp_sender_link_release(tp_client *l)
+void tp__sender_link_release(tp_client *l)
 {
     tp_client_fd f;
     tp_client_release(l, &f);
@@ -319,7 +319,7 @@ static void atfork_child(void)
     pthread_mutex_init(&g.mu, NULL);
     init_conds();
     g.running = false;
-    atomic_store(&tp_sender_abandon, false);
+    atomic_store(&tp__sender_abandon, false);
     g.reap_scheduled = false;
     /* The parent's connection: tphd must see it close when the parent's
      * sender closes it, not when this child exits. */
@@ -421,7 +421,7 @@ void tp_sender_reap(void)
         release_frames(u);
         /* The sender's reference first: dropping the session may drop the
          * last one of the session's. */
-        tp_upload_unref(u);
+        tp_sender_upload_unref(u);
         Py_XDECREF(owner);
     }
 }
@@ -454,7 +454,7 @@ bool tp_sender_flush(int64_t timeout_ns)
     ok = !g.head && !g.inflight;
     g.exiting = true;
     g.py_ok = false;
-    atomic_store(&tp_sender_abandon, true);
+    atomic_store(&tp__sender_abandon, true);
     pthread_cond_broadcast(&g.work);
     pthread_mutex_unlock(&g.mu);
     Py_END_ALLOW_THREADS tp_sender_reap();

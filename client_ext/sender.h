@@ -44,14 +44,14 @@ typedef struct tp_upload tp_upload;
 
 /** A new upload of one trace to the daemon at socket path (copied), in state
  *  NONE, with one reference (the caller's). Returns 0 or -ENOMEM. */
-int tp_upload_new(tp_upload **ret, const char *path);
+int tp_sender_upload_new(tp_upload **ret, const char *path);
 /** Drop a reference; the last one frees the upload. Accepts NULL. Any thread. */
-void tp_upload_unref(tp_upload *u);
+void tp_sender_upload_unref(tp_upload *u);
 
 /** Settle an upload that never reaches the sender: state is TP_UPLOAD_NONE
  *  or TP_UPLOAD_FAILED, dropped the events lost, reason (may be NULL) the
  *  message reported through the session's errors when FAILED. GIL held. */
-void tp_upload_settle(tp_upload *u, int state, uint64_t dropped, const char *reason);
+void tp_sender_upload_settle(tp_upload *u, int state, uint64_t dropped, const char *reason);
 
 /** Hand a stopped session's trace to the sender. u (state NONE, not
  *  submitted before) gets a reference to s, a shallow copy of s->log, and
@@ -65,18 +65,18 @@ int tp_sender_submit(tp_upload *u, tp_session *s, const tp_client_fd *probe, tp_
                      tp_buf *pre, tp_buf *end);
 
 /** The upload's state (TP_UPLOAD_*). Any thread. */
-int tp_upload_state(tp_upload *u);
+int tp_sender_upload_state(tp_upload *u);
 /** Results, meaningful once the state is ACKED or FAILED (they never change
  *  afterwards): events counted dropped, the id tphd stored the trace under
  *  (NULL unless ACKED), the report URL (NULL when tphd serves no HTTP or the
  *  trace was not stored), and why it failed (NULL when it did not). The
  *  strings live as long as u. */
-uint64_t tp_upload_dropped(tp_upload *u);
-const char *tp_upload_stored_id(tp_upload *u);
-const char *tp_upload_url(tp_upload *u);
-const char *tp_upload_error(tp_upload *u);
+uint64_t tp_sender_upload_dropped(tp_upload *u);
+const char *tp_sender_upload_stored_id(tp_upload *u);
+const char *tp_sender_upload_url(tp_upload *u);
+const char *tp_sender_upload_error(tp_upload *u);
 /** The socket path the upload goes to. */
-const char *tp_upload_path(const tp_upload *u);
+const char *tp_sender_upload_path(const tp_upload *u);
 
 /** Wait up to timeout_ns for u to leave PENDING, with the GIL released
  *  (called with it held). Returns the state then. Folds finished uploads

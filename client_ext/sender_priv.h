@@ -40,15 +40,15 @@ typedef struct tp_delivery {
 
 /** Set when the interpreter exits without waiting any longer: the thread
  *  and its I/O stop at their next chance. */
-extern atomic_bool tp_sender_abandon;
+extern atomic_bool tp__sender_abandon;
 
 /** Deliver u (the sender thread, no GIL); *res says how it went. */
 void tp_deliver(tp_upload *u, tp_delivery *res);
 
 /** The link is open (or was tried): remember its socket, which a forked
  *  child must close. */
-void tp_sender_link_opened(const tp_client *l);
+void tp__sender_link_opened(const tp_client *l);
 /** The sender is done with l: its socket is closed later, with the GIL. */
-void tp_sender_link_release(tp_client *l);
+void tp__sender_link_release(tp_client *l);
 
 #endif

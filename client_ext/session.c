@@ -50,7 +50,7 @@ void tp_session_error(tp_session *s, const char *fmt, ...)
 static bool prefix_listed(char **list, const char *m, size_t mlen)
 {
     for (size_t i = 0; list && list[i]; i++) {
-        if (tp_module_matches(m, mlen, list[i]))
+        if (tp_codeinfo_module_matches(m, mlen, list[i]))
             return true;
     }
     return false;
@@ -333,22 +333,22 @@ static PyObject *session_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 
 static int registry_add(tp_session *s)
 {
-    if (tp_vec_grow1(&tp_g.active) < 0) {
+    if (tp_vec_grow1(&tp_module_g.active) < 0) {
         PyErr_NoMemory();
         return -1;
     }
-    tp_g.active.items[tp_g.active.size++] = (tp_session *)Py_NewRef(s);
+    tp_module_g.active.items[tp_module_g.active.size++] = (tp_session *)Py_NewRef(s);
     return 0;
 }
 
 /* Drops the registry's reference: the caller must hold its own. */
 static void registry_remove(tp_session *s)
 {
-    for (size_t i = 0; i < tp_g.active.size; i++) {
-        if (tp_g.active.items[i] == s) {
-            memmove(&tp_g.active.items[i], &tp_g.active.items[i + 1],
-                    (tp_g.active.size - i - 1) * sizeof(*tp_g.active.items));
-            tp_g.active.size--;
+    for (size_t i = 0; i < tp_module_g.active.size; i++) {
+        if (tp_module_g.active.items[i] == s) {
+            memmove(&tp_module_g.active.items[i], &tp_module_g.active.items[i + 1],
+                    (tp_module_g.active.size - i - 1) * sizeof(*tp_module_g.active.items));
+            tp_module_g.active.size--;
             Py_DECREF(s);
             return;
         }
@@ -361,9 +361,9 @@ static void recording_off(tp_session *s)
         return;
     s->recording = false;
     s->end_t = tp_now() - s->t0;
-    tp_g.nrecording--;
+    tp_module_g.nrecording--;
     if (s->threads)
-        tp_g.nthreads_sessions--;
+        tp_module_g.nthreads_sessions--;
 }
 
 void tp_session_limit(tp_session *s, int reason)
@@ -372,7 +372,7 @@ void tp_session_limit(tp_session *s, int reason)
         return;
     recording_off(s);
     s->limit = reason;
-    tp_unbind_all(s, false);
+    tp_scope_unbind_all(s, false);
     tp_hooks_update(true);
 }
 
@@ -403,14 +403,14 @@ static void close_silent(tp_session *s)
             PyErr_Clear();
             continue;
         }
-        bool suspended = g && !tp_generator_finished(g);
+        bool suspended = g && !tp_frame_generator_finished(g);
         Py_XDECREF(g);
         if (suspended)
             continue;
 #else
         continue; /* only 3.13+ takes these references */
 #endif
-        if (!tp_rec_close_unseen(s, e))
+        if (!tp_record_close_unseen(s, e))
             break;
     }
 }
@@ -422,7 +422,7 @@ static void session_end(tp_session *s)
     s->state = TP_SESSION_STOPPED;
     close_silent(s);
     convert_times(s);
-    tp_unbind_all(s, true);
+    tp_scope_unbind_all(s, true);
     for (size_t i = 0; i < s->bindings.size; i++) {
         tp_binding *b = s->bindings.items[i];
         while (b->stack.size)
@@ -432,18 +432,18 @@ static void session_end(tp_session *s)
             tp_fent_clear(&b->unwind_ent);
         }
     }
-    tp_tls *tls = tp_tls_get(false);
+    tp_tls *tls = tp_scope_tls_get(false);
     if (tls)
         tls->busy++;
     tp_scope_leave(s);
-    if (!tp_g.nthreads_sessions)
+    if (!tp_module_g.nthreads_sessions)
         tp_threads_off();
     Py_INCREF(s);
     registry_remove(s);
     tp_hooks_update(false);
     if (tls)
         tls->busy--;
-    tp_g.gen++;
+    tp_module_g.gen++;
     if (tls && !tls->busy)
         tp_scope_refresh(tls);
     Py_DECREF(s);
@@ -462,12 +462,12 @@ static PyObject *session_start(PyObject *self, PyObject *unused)
                                                 : "a Session records once; create a new one");
         return NULL;
     }
-    if (atomic_load(&tp_g.fork_frozen)) {
+    if (atomic_load(&tp_module_g.fork_frozen)) {
         /* Forked by C code that skipped Python's at-fork handlers. */
-        PyObject *r = tp_after_fork_child();
+        PyObject *r = tp_module_after_fork_child();
         Py_XDECREF(r);
     }
-    tp_tls *tls = tp_tls_get(true);
+    tp_tls *tls = tp_scope_tls_get(true);
     if (!tls)
         return NULL;
     if (tp_evlog_init(&s->log) < 0)
@@ -479,23 +479,23 @@ static PyObject *session_start(PyObject *self, PyObject *unused)
     s->ns_per_tick = tp_clock_ns_per_tick();
     s->max_time_ticks = (int64_t)((double)s->max_time_ns / s->ns_per_tick);
     s->t0 = tp_now();
-    s->serial = ++tp_g.next_serial;
+    s->serial = ++tp_module_g.next_serial;
     if (registry_add(s) < 0)
         return NULL;
     s->state = TP_SESSION_ACTIVE;
     s->recording = true;
-    tp_g.nrecording++;
+    tp_module_g.nrecording++;
     if (s->threads)
-        tp_g.nthreads_sessions++;
+        tp_module_g.nthreads_sessions++;
     /* The Python code run below (thread name, threading hooks) is ours, not
      * the program's: other sessions recording this thread must not see it. */
     tls->busy++;
-    int r = tp_bind(s, tls, false) < 0 || tp_scope_enter(s) < 0 || tp_hooks_start(tls) < 0 ||
+    int r = tp_scope_bind(s, tls, false) < 0 || tp_scope_enter(s) < 0 || tp_hooks_start(tls) < 0 ||
             (s->threads && tp_threads_on() < 0);
     tls->busy--;
     /* Only now, with the context variable set, may the threads recompute
      * their scope. */
-    tp_g.gen++;
+    tp_module_g.gen++;
     if (r) {
 #if TP_PY312
         PyObject *exc = PyErr_GetRaisedException();
@@ -528,7 +528,7 @@ static void session_dealloc(PyObject *self)
     PyTypeObject *tp = Py_TYPE(self);
     /* An active session is in the registry, which holds a reference: only a
      * stopped or never started one gets here. */
-    tp_unbind_all(s, true);
+    tp_scope_unbind_all(s, true);
     for (size_t i = 0; i < s->bindings.size; i++) {
         tp_binding *b = s->bindings.items[i];
         while (b->stack.size)
@@ -552,7 +552,7 @@ static void session_dealloc(PyObject *self)
     tp_hmap_free(&s->spawnmap);
     /* An upload under way holds a reference to the session: only a
      * finished one (or none) is left here. */
-    tp_upload_unref(s->upload);
+    tp_sender_upload_unref(s->upload);
     tp_evlog_free(&s->log);
     tp_tree_free(s->tree);
     free_prefixes(s->ignore);
@@ -653,7 +653,7 @@ static PyObject *get_limit_reason(PyObject *self, void *c)
 static PyObject *get_dropped(PyObject *self, void *c)
 {
     tp_session *s = (tp_session *)self;
-    return PyLong_FromUnsignedLongLong(s->dropped + tp_up_dropped(s));
+    return PyLong_FromUnsignedLongLong(s->dropped + tp_upload_dropped(s));
 }
 
 static PyObject *get_depth_skipped(PyObject *self, void *c)
@@ -714,10 +714,10 @@ static PyGetSetDef session_getset[] = {
     GET("errors", get_errors, "Internal problems met while recording (never raised)."),
     GET("memory_bytes", get_memory, "Memory held by the event log."),
     GET("event_count", get_event_count, "Records in the event log."),
-    GET("upload_state", tp_up_get_state, "'none', 'pending', 'acked' or 'failed'."),
-    GET("upload_error", tp_up_get_error, "Why the trace was not stored by tphd, or None."),
-    GET("upload_socket", tp_up_get_socket, "The socket of the upload, or None."),
-    GET("url", tp_up_get_url, "The report URL tphd gave when it stored the trace, or None."),
+    GET("upload_state", tp_upload_get_state, "'none', 'pending', 'acked' or 'failed'."),
+    GET("upload_error", tp_upload_get_error, "Why the trace was not stored by tphd, or None."),
+    GET("upload_socket", tp_upload_get_socket, "The socket of the upload, or None."),
+    GET("url", tp_upload_get_url, "The report URL tphd gave when it stored the trace, or None."),
     {NULL},
 };
 
@@ -726,8 +726,8 @@ static PyMethodDef session_methods[] = {
      "start()\n--\n\nBegin recording in the calling thread and context."},
     {"stop", session_stop, METH_NOARGS,
      "stop()\n--\n\nStop recording (idempotent); open calls end at this time."},
-    TP_OUTPUT_METHODS{"upload", TP_KW(tp_up_upload), TP_UP_UPLOAD_DOC},
-    {"wait_upload", TP_KW(tp_up_wait), TP_UP_WAIT_DOC},
+    TP_OUTPUT_METHODS{"upload", TP_KW(tp_upload_upload), TP_UPLOAD_UPLOAD_DOC},
+    {"wait_upload", TP_KW(tp_upload_wait), TP_UPLOAD_WAIT_DOC},
     {NULL},
 };
 

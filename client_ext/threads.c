@@ -28,7 +28,7 @@ static PyObject *get_hook(PyObject *th)
 
 int tp_threads_on(void)
 {
-    if (tp_g.thread_hook_on)
+    if (tp_module_g.thread_hook_on)
         return 0;
     PyObject *th = threading();
     if (!th)
@@ -37,7 +37,7 @@ int tp_threads_on(void)
     PyObject *prev = get_hook(th);
     if (!prev)
         goto out;
-    PyObject *r = PyObject_CallMethod(th, "setprofile", "O", tp_g.bootstrap);
+    PyObject *r = PyObject_CallMethod(th, "setprofile", "O", tp_module_g.bootstrap);
     if (!r) {
         Py_DECREF(prev);
         goto out;
@@ -45,8 +45,8 @@ int tp_threads_on(void)
     Py_DECREF(r);
     if (prev == Py_None)
         Py_CLEAR(prev);
-    Py_XSETREF(tp_g.prev_thread_hook, prev);
-    tp_g.thread_hook_on = true;
+    Py_XSETREF(tp_module_g.prev_thread_hook, prev);
+    tp_module_g.thread_hook_on = true;
     rc = 0;
 out:
     Py_DECREF(th);
@@ -55,24 +55,24 @@ out:
 
 void tp_threads_off(void)
 {
-    if (!tp_g.thread_hook_on)
+    if (!tp_module_g.thread_hook_on)
         return;
-    tp_g.thread_hook_on = false;
-    PyDict_Clear(tp_g.pending);
+    tp_module_g.thread_hook_on = false;
+    PyDict_Clear(tp_module_g.pending);
     PyObject *th = threading();
     PyObject *cur = th ? get_hook(th) : NULL;
-    if (cur == tp_g.bootstrap) {
-        PyObject *prev = tp_g.prev_thread_hook ? tp_g.prev_thread_hook : Py_None;
+    if (cur == tp_module_g.bootstrap) {
+        PyObject *prev = tp_module_g.prev_thread_hook ? tp_module_g.prev_thread_hook : Py_None;
         PyObject *r = PyObject_CallMethod(th, "setprofile", "O", prev);
         Py_XDECREF(r);
     }
     Py_XDECREF(cur);
     Py_XDECREF(th);
-    Py_CLEAR(tp_g.prev_thread_hook);
+    Py_CLEAR(tp_module_g.prev_thread_hook);
     PyErr_Clear();
 }
 
-void tp_rec_thread_start(tp_tls *tls, PyObject *thread)
+void tp_threads_start(tp_tls *tls, PyObject *thread)
 {
     PyObject *serials = PyList_New(0);
     if (!serials)
@@ -91,7 +91,7 @@ void tp_rec_thread_start(tp_tls *tls, PyObject *thread)
     if (PyList_GET_SIZE(serials)) {
         PyObject *key = PyLong_FromVoidPtr(thread);
         PyObject *val = Py_BuildValue("(OO)", thread, serials);
-        if (!key || !val || PyDict_SetItem(tp_g.pending, key, val) < 0) {
+        if (!key || !val || PyDict_SetItem(tp_module_g.pending, key, val) < 0) {
             Py_XDECREF(key);
             Py_XDECREF(val);
             goto fail;
@@ -113,9 +113,9 @@ static tp_session *find_session(PyObject *serial)
         PyErr_Clear();
         return NULL;
     }
-    for (size_t i = 0; i < tp_g.active.size; i++) {
-        if (tp_g.active.items[i]->serial == v)
-            return tp_g.active.items[i];
+    for (size_t i = 0; i < tp_module_g.active.size; i++) {
+        if (tp_module_g.active.items[i]->serial == v)
+            return tp_module_g.active.items[i];
     }
     return NULL;
 }
@@ -131,15 +131,15 @@ static int bind_followed(tp_tls *tls)
     int n = 0;
     if (!key)
         goto out;
-    entry = PyDict_GetItemWithError(tp_g.pending, key); /* borrowed */
+    entry = PyDict_GetItemWithError(tp_module_g.pending, key); /* borrowed */
     if (!entry || !PyTuple_Check(entry) || PyTuple_GET_ITEM(entry, 0) != cur)
         goto out;
     Py_INCREF(entry);
-    PyDict_DelItem(tp_g.pending, key);
+    PyDict_DelItem(tp_module_g.pending, key);
     PyObject *serials = PyTuple_GET_ITEM(entry, 1);
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(serials); i++) {
         tp_session *s = find_session(PyList_GET_ITEM(serials, i));
-        if (s && s->recording && s->threads && tp_bind(s, tls, true) == 0)
+        if (s && s->recording && s->threads && tp_scope_bind(s, tls, true) == 0)
             n++;
         PyErr_Clear();
     }
@@ -157,15 +157,15 @@ static PyObject *bootstrap(PyObject *self, PyObject *const *args, Py_ssize_t nar
     /* Remove ourselves first; a hook threading had before ours takes over. */
     PyEval_SetProfile(NULL, NULL);
     PyErr_Clear();
-    if (tp_g.prev_thread_hook) {
+    if (tp_module_g.prev_thread_hook) {
         PyObject *r = PyObject_CallMethod(PyImport_AddModule("sys"), "setprofile", "O",
-                                          tp_g.prev_thread_hook);
+                                          tp_module_g.prev_thread_hook);
         Py_XDECREF(r);
         PyErr_Clear();
     }
-    if (!tp_g.thread_hook_on)
+    if (!tp_module_g.thread_hook_on)
         Py_RETURN_NONE;
-    tp_tls *tls = tp_tls_get(true);
+    tp_tls *tls = tp_scope_tls_get(true);
     if (!tls) {
         PyErr_Clear();
         Py_RETURN_NONE;
@@ -175,7 +175,7 @@ static PyObject *bootstrap(PyObject *self, PyObject *const *args, Py_ssize_t nar
     tls->busy--;
     if (!n)
         Py_RETURN_NONE;
-    tp_g.gen++;
+    tp_module_g.gen++;
     if (tp_hooks_attach_thread(tls) < 0) {
         PyErr_Clear();
         Py_RETURN_NONE;
@@ -194,20 +194,20 @@ static PyMethodDef bootstrap_def = {"_thread_bootstrap", (PyCFunction)(void (*)(
 
 int tp_threads_init(void)
 {
-    if (tp_g.bootstrap)
+    if (tp_module_g.bootstrap)
         return 0;
-    tp_g.pending = PyDict_New();
-    tp_g.bootstrap = PyCFunction_New(&bootstrap_def, NULL);
-    if (!tp_g.pending || !tp_g.bootstrap)
+    tp_module_g.pending = PyDict_New();
+    tp_module_g.bootstrap = PyCFunction_New(&bootstrap_def, NULL);
+    if (!tp_module_g.pending || !tp_module_g.bootstrap)
         return -1;
     /* Thread.start is recognised by its code object (its qualified name is
      * not available on 3.10). */
     PyObject *th = threading();
     PyObject *cls = th ? PyObject_GetAttrString(th, "Thread") : NULL;
     PyObject *fn = cls ? PyObject_GetAttrString(cls, "start") : NULL;
-    tp_g.thread_start_code = fn ? PyObject_GetAttrString(fn, "__code__") : NULL;
+    tp_module_g.thread_start_code = fn ? PyObject_GetAttrString(fn, "__code__") : NULL;
     Py_XDECREF(th);
     Py_XDECREF(cls);
     Py_XDECREF(fn);
-    return tp_g.thread_start_code ? 0 : -1;
+    return tp_module_g.thread_start_code ? 0 : -1;
 }

@@ -200,7 +200,7 @@ static PyObject *not_sent(tp_session *s, tp_upload *u, int state, const char *fm
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     uint64_t dropped = state == TP_UPLOAD_FAILED ? s->log.nrecords : 0;
-    tp_upload_settle(u, state, dropped, msg);
+    tp_sender_upload_settle(u, state, dropped, msg);
     if (state == TP_UPLOAD_FAILED)
         tp_session_error(s, "%s", msg);
     Py_RETURN_FALSE;
@@ -220,7 +220,7 @@ static int build_frames(tp_session *s, tp_buf *hello, tp_buf *pre, tp_buf *end)
 
 static PyObject *hand_over(tp_session *s, tp_upload *u, tp_client_fd *probe, bool required)
 {
-    const char *path = tp_upload_path(u);
+    const char *path = tp_sender_upload_path(u);
     tp_buf hello = TP_BUF_INIT, pre = TP_BUF_INIT, end = TP_BUF_INIT;
     int r = build_frames(s, &hello, &pre, &end);
     if (r) {
@@ -246,7 +246,7 @@ static PyObject *hand_over(tp_session *s, tp_upload *u, tp_client_fd *probe, boo
     Py_RETURN_TRUE;
 }
 
-PyObject *tp_up_upload(PyObject *self, PyObject *args, PyObject *kwds)
+PyObject *tp_upload_upload(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kw[] = {"socket_path", "required", NULL};
     tp_session *s = S(self);
@@ -264,16 +264,16 @@ PyObject *tp_up_upload(PyObject *self, PyObject *args, PyObject *kwds)
     }
     tp_sender_reap();
     if (s->upload) {
-        int st = tp_upload_state(s->upload);
+        int st = tp_sender_upload_state(s->upload);
         if (st == TP_UPLOAD_PENDING || st == TP_UPLOAD_ACKED)
             Py_RETURN_TRUE; /* once is enough */
     }
     if (socket_path(arg, path, sizeof(path)) < 0)
         return NULL;
     tp_upload *u;
-    if (tp_upload_new(&u, path) < 0)
+    if (tp_sender_upload_new(&u, path) < 0)
         return PyErr_NoMemory();
-    tp_upload_unref(s->upload);
+    tp_sender_upload_unref(s->upload);
     s->upload = u;
     if (s->start_pid != (long)getpid())
         return not_sent(s, u, TP_UPLOAD_NONE,
@@ -293,7 +293,7 @@ PyObject *tp_up_upload(PyObject *self, PyObject *args, PyObject *kwds)
 
 /* ---- results ----------------------------------------------------------------------------- */
 
-PyObject *tp_up_wait(PyObject *self, PyObject *args, PyObject *kwds)
+PyObject *tp_upload_wait(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kw[] = {"timeout", NULL};
     tp_session *s = S(self);
@@ -308,18 +308,18 @@ PyObject *tp_up_wait(PyObject *self, PyObject *args, PyObject *kwds)
     tp_sender_reap();
     if (!s->upload)
         Py_RETURN_FALSE;
-    int st = tp_upload_state(s->upload);
+    int st = tp_sender_upload_state(s->upload);
     if (st == TP_UPLOAD_PENDING)
         st = tp_sender_wait(s->upload, (int64_t)(timeout * 1e9));
     return PyBool_FromLong(st == TP_UPLOAD_ACKED);
 }
 
-PyObject *tp_up_get_state(PyObject *self, void *closure)
+PyObject *tp_upload_get_state(PyObject *self, void *closure)
 {
     static const char *names[] = {"none", "pending", "acked", "failed"};
     tp_session *s = S(self);
     tp_sender_reap();
-    int st = s->upload ? tp_upload_state(s->upload) : TP_UPLOAD_NONE;
+    int st = s->upload ? tp_sender_upload_state(s->upload) : TP_UPLOAD_NONE;
     return PyUnicode_FromString(names[st]);
 }
 
@@ -328,35 +328,35 @@ static PyObject *str_or_none(const char *v)
     return v ? PyUnicode_DecodeFSDefault(v) : Py_NewRef(Py_None);
 }
 
-PyObject *tp_up_get_error(PyObject *self, void *closure)
+PyObject *tp_upload_get_error(PyObject *self, void *closure)
 {
     tp_session *s = S(self);
     tp_sender_reap();
-    return str_or_none(s->upload ? tp_upload_error(s->upload) : NULL);
+    return str_or_none(s->upload ? tp_sender_upload_error(s->upload) : NULL);
 }
 
-PyObject *tp_up_get_socket(PyObject *self, void *closure)
+PyObject *tp_upload_get_socket(PyObject *self, void *closure)
 {
     tp_session *s = S(self);
-    return str_or_none(s->upload ? tp_upload_path(s->upload) : NULL);
+    return str_or_none(s->upload ? tp_sender_upload_path(s->upload) : NULL);
 }
 
-PyObject *tp_up_get_url(PyObject *self, void *closure)
+PyObject *tp_upload_get_url(PyObject *self, void *closure)
 {
     tp_session *s = S(self);
     tp_sender_reap();
-    const char *url = s->upload ? tp_upload_url(s->upload) : NULL;
+    const char *url = s->upload ? tp_sender_upload_url(s->upload) : NULL;
     return url ? PyUnicode_FromString(url) : Py_NewRef(Py_None);
 }
 
-uint64_t tp_up_dropped(tp_session *s)
+uint64_t tp_upload_dropped(tp_session *s)
 {
-    return s->upload ? tp_upload_dropped(s->upload) : 0;
+    return s->upload ? tp_sender_upload_dropped(s->upload) : 0;
 }
 
 /* ---- module functions ---------------------------------------------------------------------- */
 
-PyObject *tp_up_default_socket(PyObject *mod, PyObject *unused)
+PyObject *tp_upload_default_socket(PyObject *mod, PyObject *unused)
 {
     char path[TP_PATH_SOCKET_MAX];
     if (tp_path_client_socket(path, sizeof(path)) < 0) {
@@ -366,7 +366,7 @@ PyObject *tp_up_default_socket(PyObject *mod, PyObject *unused)
     return PyUnicode_DecodeFSDefault(path);
 }
 
-PyObject *tp_up_flush(PyObject *mod, PyObject *args)
+PyObject *tp_upload_flush(PyObject *mod, PyObject *args)
 {
     double timeout = (double)TP_SENDER_EXIT_FLUSH_NS / 1e9;
     if (!PyArg_ParseTuple(args, "|d:_flush_uploads", &timeout))
@@ -376,7 +376,7 @@ PyObject *tp_up_flush(PyObject *mod, PyObject *args)
     return PyBool_FromLong(tp_sender_flush((int64_t)(timeout * 1e9)));
 }
 
-PyObject *tp_up_sender_info(PyObject *mod, PyObject *unused)
+PyObject *tp_upload_sender_info(PyObject *mod, PyObject *unused)
 {
     return Py_BuildValue("{sNsn}", "running", PyBool_FromLong(tp_sender_running()), "pending",
                          (Py_ssize_t)tp_sender_pending());

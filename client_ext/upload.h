@@ -10,42 +10,43 @@
 #include "ext.h"
 
 /** Session.upload(socket_path=None, *, required=False) -> bool. */
-PyObject *tp_up_upload(PyObject *self, PyObject *args, PyObject *kwds);
+PyObject *tp_upload_upload(PyObject *self, PyObject *args, PyObject *kwds);
 /** Session.wait_upload(timeout=2.0) -> bool: True once stored. */
-PyObject *tp_up_wait(PyObject *self, PyObject *args, PyObject *kwds);
+PyObject *tp_upload_wait(PyObject *self, PyObject *args, PyObject *kwds);
 /** Session.upload_state: "none", "pending", "acked" or "failed". */
-PyObject *tp_up_get_state(PyObject *self, void *closure);
+PyObject *tp_upload_get_state(PyObject *self, void *closure);
 /** Session.upload_error: why the trace was not stored, or None. */
-PyObject *tp_up_get_error(PyObject *self, void *closure);
+PyObject *tp_upload_get_error(PyObject *self, void *closure);
 /** Session.upload_socket: the socket the upload went to, or None. */
-PyObject *tp_up_get_socket(PyObject *self, void *closure);
+PyObject *tp_upload_get_socket(PyObject *self, void *closure);
 /** Session.url: the report URL tphd gave in its ACK, or None (never waits). */
-PyObject *tp_up_get_url(PyObject *self, void *closure);
+PyObject *tp_upload_get_url(PyObject *self, void *closure);
 
 /** Module functions: default_socket(), _flush_uploads(timeout), _sender_info(). */
-PyObject *tp_up_default_socket(PyObject *mod, PyObject *unused);
-PyObject *tp_up_flush(PyObject *mod, PyObject *args);
-PyObject *tp_up_sender_info(PyObject *mod, PyObject *unused);
+PyObject *tp_upload_default_socket(PyObject *mod, PyObject *unused);
+PyObject *tp_upload_flush(PyObject *mod, PyObject *args);
+PyObject *tp_upload_sender_info(PyObject *mod, PyObject *unused);
 
 /** Events of s lost to uploads (0 unless its upload failed). */
-uint64_t tp_up_dropped(tp_session *s);
+uint64_t tp_upload_dropped(tp_session *s);
 
 /* Docstrings of the members above (session.c and module.c list them). */
-#define TP_UP_UPLOAD_DOC                                                                           \
+#define TP_UPLOAD_UPLOAD_DOC                                                                       \
     "upload(socket_path=None, *, required=False)\n--\n\n"                                          \
     "Hand the stopped trace to the background sender for the tphd at socket_path "                 \
     "(default: $TRACEPATCH_SOCKET, else the user's or the system's socket). Returns True when "    \
     "a daemon listens there and the trace was queued, False otherwise (upload_error says why; "    \
     "with required=True that counts the events as dropped)."
-#define TP_UP_WAIT_DOC                                                                             \
+#define TP_UPLOAD_WAIT_DOC                                                                         \
     "wait_upload(timeout=2.0)\n--\n\nWait up to timeout seconds for a pending upload; True when "  \
     "tphd stored the trace."
-#define TP_UP_DEFAULT_SOCKET_DOC                                                                   \
+#define TP_UPLOAD_DEFAULT_SOCKET_DOC                                                               \
     "default_socket()\n--\n\nThe tphd socket used when none is given: $TRACEPATCH_SOCKET, else "   \
     "the user's socket, else the system's."
-#define TP_UP_FLUSH_DOC                                                                            \
+#define TP_UPLOAD_FLUSH_DOC                                                                        \
     "_flush_uploads(timeout=0.25)\n--\n\nAt exit: finish queued uploads within timeout seconds, "  \
     "then stop the sender (internal)."
-#define TP_UP_SENDER_INFO_DOC "_sender_info()\n--\n\n{'running': bool, 'pending': int} (for tests)."
+#define TP_UPLOAD_SENDER_INFO_DOC                                                                  \
+    "_sender_info()\n--\n\n{'running': bool, 'pending': int} (for tests)."
 
 #endif

@@ -1,0 +1,67 @@
+/* Scope: which sessions an event belongs to. A session records the thread
+ * and context that called start(): the context variable tp_module_g.ctxvar
+ * holds the serials of the sessions whose scope the running context is in
+ * (asyncio tasks copy it when created), and a thread's `active` list caches,
+ * per (context, context version, tp_module_g.gen), which of its bindings are
+ * in scope. Threads followed with threads=True are in scope whatever their
+ * context. */
+#ifndef TP_SCOPE_H
+#define TP_SCOPE_H
+
+#include "codeinfo.h"
+#include "ext.h"
+#include "frame.h"
+
+/** The calling thread's state, created when create is true and it has none
+ *  (NULL on failure, with an exception set). */
+tp_tls *tp_scope_tls_get(bool create);
+
+/** The type spec of the thread-state object (module.c creates the type). */
+extern PyType_Spec tp_scope_tls_spec;
+
+/** Recompute tls->active for the running context (and drop this thread's
+ *  hook when nothing is left for it to record). */
+void tp_scope_refresh(tp_tls *tls);
+
+/** Keep tls->active current: cheap unless the context or a session changed. */
+static inline void tp_scope_check(tp_tls *tls)
+{
+    PyThreadState *ts = tls->tstate;
+    if (TP_UNLIKELY(tls->gen != tp_module_g.gen || ts->context != tls->ctx ||
+                    ts->context_ver != tls->ctx_ver))
+        tp_scope_refresh(tls);
+}
+
+/** The code info of co for a frame named key: the thread's last one when it
+ *  is the same code object (and no code info was freed since), else
+ *  tp_codeinfo_get(). NULL on failure. */
+static inline tp_codeinfo *tp_codeinfo_cached(tp_tls *tls, PyCodeObject *co, void *key)
+{
+    if (TP_LIKELY(co == tls->ci_code && tls->ci_frees == tp_codeinfo_frees))
+        return tls->ci_last;
+    tp_codeinfo *ci = tp_codeinfo_get(co, tp_frame_globals(key));
+    if (ci) {
+        tls->ci_code = co;
+        tls->ci_last = ci;
+        tls->ci_frees = tp_codeinfo_frees;
+    }
+    return ci;
+}
+
+/** Bind session s to the thread of tls (by_thread: the whole thread is in
+ *  scope). Writes the THREAD record naming it. Returns 0 or -1 with an
+ *  exception set. */
+int tp_scope_bind(tp_session *s, tp_tls *tls, bool by_thread);
+
+/** Unbind every binding of s (stop or limit): they are marked dead; with
+ *  unlink, they are also removed from their threads' lists. */
+void tp_scope_unbind_all(tp_session *s, bool unlink);
+
+/** Add the session's serial to the running context's value (start()).
+ *  Returns 0 or -1 with an exception set. */
+int tp_scope_enter(tp_session *s);
+/** Take the session's serial out of the running context's value (stop()).
+ *  Never fails. */
+void tp_scope_leave(tp_session *s);
+
+#endif
