@@ -39,7 +39,7 @@ typedef struct diff_ctx {
     /* Names: text in one buffer, addressed by offset. */
     tp_buf text;
     TP_VEC(name_ent) names;
-    tp_bmap name_ids; /* text -> name id */
+    tp_hmap_bytes name_ids; /* text -> name id */
     /* Paths. */
     TP_VEC(path_ent) paths;
     tp_hmap path_ids; /* parent << 32 | name -> path id */
@@ -53,7 +53,7 @@ static const char *name_text(const diff_ctx *c, uint32_t id)
 static int intern_name(diff_ctx *c, const char *s, size_t n, uint32_t *ret_id)
 {
     uint64_t found;
-    if (tp_bmap_get(&c->name_ids, s, n, &found)) {
+    if (tp_hmap_bytes_get(&c->name_ids, s, n, &found)) {
         *ret_id = (uint32_t)found;
         return 0;
     }
@@ -65,7 +65,7 @@ static int intern_name(diff_ctx *c, const char *s, size_t n, uint32_t *ret_id)
     size_t off = c->text.len;
     tp_buf_append(&c->text, s, n);
     tp_buf_putc(&c->text, '\0');
-    if (tp_buf_error(&c->text) || tp_bmap_put(&c->name_ids, s, n, id) < 0)
+    if (tp_buf_error(&c->text) || tp_hmap_bytes_put(&c->name_ids, s, n, id) < 0)
         return -ENOMEM;
     c->names.items[c->names.size++] = (name_ent){.off = off, .len = (uint32_t)n};
     *ret_id = id;
@@ -324,7 +324,7 @@ cleanup:
     tp_diff_free(d);
     tp_buf_free(&c.text);
     tp_vec_free(&c.names);
-    tp_bmap_free(&c.name_ids);
+    tp_hmap_bytes_free(&c.name_ids);
     tp_vec_free(&c.paths);
     tp_hmap_free(&c.path_ids);
     return r;

@@ -128,39 +128,40 @@ void tp_hmap_free(tp_hmap *m)
     memset(m, 0, sizeof(*m));
 }
 
-/* One key of a tp_bmap. Keys with the same digest chain through next. */
-struct tp_bmap_ent {
+/* One key of a tp_hmap_bytes. Keys with the same digest chain through next. */
+struct tp_hmap_bytes_ent {
     uint64_t digest;
     size_t off, len; /* in bytes */
     uint64_t val;
     size_t next; /* index + 1 of the next entry with this digest, 0 = none */
 };
 
-static struct tp_bmap_ent *bmap_find(const tp_bmap *m, const void *key, size_t n, uint64_t digest)
+static struct tp_hmap_bytes_ent *bytes_find(const tp_hmap_bytes *m, const void *key, size_t n,
+                                            uint64_t digest)
 {
     uint64_t first;
     if (!tp_hmap_get(&m->idx, digest, &first))
         return NULL;
     for (size_t e = (size_t)first; e; e = m->ents.items[e - 1].next) {
-        struct tp_bmap_ent *ent = &m->ents.items[e - 1];
+        struct tp_hmap_bytes_ent *ent = &m->ents.items[e - 1];
         if (ent->len == n && (n == 0 || memcmp(m->bytes.items + ent->off, key, n) == 0))
             return ent;
     }
     return NULL;
 }
 
-bool tp_bmap_get(const tp_bmap *m, const void *key, size_t n, uint64_t *ret_val)
+bool tp_hmap_bytes_get(const tp_hmap_bytes *m, const void *key, size_t n, uint64_t *ret_val)
 {
-    const struct tp_bmap_ent *ent = bmap_find(m, key, n, tp_hmap_hash_bytes(key, n));
+    const struct tp_hmap_bytes_ent *ent = bytes_find(m, key, n, tp_hmap_hash_bytes(key, n));
     if (ent && ret_val)
         *ret_val = ent->val;
     return ent != NULL;
 }
 
-int tp_bmap_put(tp_bmap *m, const void *key, size_t n, uint64_t val)
+int tp_hmap_bytes_put(tp_hmap_bytes *m, const void *key, size_t n, uint64_t val)
 {
     uint64_t digest = tp_hmap_hash_bytes(key, n);
-    struct tp_bmap_ent *ent = bmap_find(m, key, n, digest);
+    struct tp_hmap_bytes_ent *ent = bytes_find(m, key, n, digest);
     if (ent) {
         ent->val = val;
         return 0;
@@ -193,7 +194,7 @@ int tp_bmap_put(tp_bmap *m, const void *key, size_t n, uint64_t val)
     return 0;
 }
 
-void tp_bmap_free(tp_bmap *m)
+void tp_hmap_bytes_free(tp_hmap_bytes *m)
 {
     if (!m)
         return;

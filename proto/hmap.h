@@ -4,7 +4,7 @@
  *
  * One hash function serves every key: tp_hmap_mix() (Fibonacci hashing of a
  * 64-bit key), fed either the key itself (tp_hmap, uint64 keys) or the 64-bit
- * FNV-1a digest of a byte string (tp_bmap, which compares the bytes too, so
+ * FNV-1a digest of a byte string (tp_hmap_bytes, which compares the bytes too, so
  * two strings with the same digest are still two keys).
  *
  * Both maps are embedded by value and zero-initialised ({0}) to get an empty
@@ -87,24 +87,24 @@ void tp_hmap_free(tp_hmap *m);
 
 /** A map from byte strings to uint64 values. The map keeps its own copy of
  *  every key. Entries cannot be removed (interning tables never need it). */
-typedef struct tp_bmap {
-    tp_hmap idx;                     /* private: digest -> entry index + 1 */
-    TP_VEC(struct tp_bmap_ent) ents; /* private: chained by digest */
-    TP_VEC(char) bytes;              /* private: every key, back to back */
-} tp_bmap;
+typedef struct tp_hmap_bytes {
+    tp_hmap idx;                           /* private: digest -> entry index + 1 */
+    TP_VEC(struct tp_hmap_bytes_ent) ents; /* private: chained by digest */
+    TP_VEC(char) bytes;                    /* private: every key, back to back */
+} tp_hmap_bytes;
 
 /** Look the n bytes at key up: true and *ret_val (may be NULL) when
  *  present. */
-bool tp_bmap_get(const tp_bmap *m, const void *key, size_t n, uint64_t *ret_val);
+bool tp_hmap_bytes_get(const tp_hmap_bytes *m, const void *key, size_t n, uint64_t *ret_val);
 /** Insert or replace; the map copies the key. Returns 0, or -ENOMEM (the
  *  map is unchanged). */
-int tp_bmap_put(tp_bmap *m, const void *key, size_t n, uint64_t val);
+int tp_hmap_bytes_put(tp_hmap_bytes *m, const void *key, size_t n, uint64_t val);
 /** Number of entries. */
-static inline size_t tp_bmap_size(const tp_bmap *m)
+static inline size_t tp_hmap_bytes_size(const tp_hmap_bytes *m)
 {
     return m->ents.size;
 }
 /** Release the memory; the map is empty and reusable. Accepts NULL. */
-void tp_bmap_free(tp_bmap *m);
+void tp_hmap_bytes_free(tp_hmap_bytes *m);
 
 #endif

@@ -10,7 +10,7 @@
 #include "tree.h"
 #include "tree_priv.h"
 
-/* Compares "module.qualname" of two functions as tp_func_name() prints them,
+/* Compares "module.qualname" of two functions as tp_tree_func_name() prints them,
  * without building the strings. */
 static int name_cmp(const tp_func *a, const tp_func *b)
 {

@@ -3,7 +3,16 @@
  * Every function in the project that can fail returns an int: 0 on success,
  * a negative code on failure. Codes below TP_ERR_BASE are negated errno values
  * (-ENOMEM, -EINVAL, ...); codes from TP_ERR_BASE downwards are tracepatch's
- * own. tp_strerror() gives every code a message a user can act on. */
+ * own. tp_strerror() gives every code a message a user can act on.
+ *
+ * Names, for the whole C tree (libuv's uv_/uv__ rule). A module is a header
+ * M.h and its files M.c and M_<part>.c (hooks_legacy.c, store_ops.c).
+ * - What M.h declares is M's surface and is named tp_M_* (tph_M_* in tph):
+ *   functions, globals, and constants TP_M_*; types are tp_<thing>.
+ * - A name M's files share but nobody else may use is declared in M_priv.h
+ *   (or the part's own header) and named tp__M_* (two underscores).
+ * - Everything else is static. So `nm -g --defined-only` on M's objects
+ *   lists only tp_M_* and tp__M_* names. */
 #ifndef TP_ERR_H
 #define TP_ERR_H
 

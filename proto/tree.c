@@ -299,7 +299,7 @@ int tp_tree_def_func(tp_tree *t, uint32_t id, const char *module, const char *qu
     return 0;
 }
 
-const char *tp_func_name(const tp_tree *t, uint32_t func, char *buf, size_t size)
+const char *tp_tree_func_name(const tp_tree *t, uint32_t func, char *buf, size_t size)
 {
     if (!buf || !size)
         return buf;

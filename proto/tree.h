@@ -236,6 +236,6 @@ int tp_tree_diff(const tp_tree *a, const tp_tree *b, const tp_diff_opts *opts, t
 void tp_diff_free(tp_diff *d);
 
 /** "module.qualname" of a function into buf; returns buf. Helper for renderers. */
-const char *tp_func_name(const tp_tree *t, uint32_t func, char *buf, size_t size);
+const char *tp_tree_func_name(const tp_tree *t, uint32_t func, char *buf, size_t size);
 
 #endif

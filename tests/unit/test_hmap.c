@@ -176,71 +176,71 @@ Test(hmap, hash_bytes_is_fnv1a_64)
     cr_assert_eq(tp_hmap_hash_bytes("foobar", 6), 0x85944171f73967e8ull);
 }
 
-Test(bmap, put_then_get_strings_by_content)
+Test(hmap_bytes, put_then_get_strings_by_content)
 {
-    tp_bmap m = {0};
+    tp_hmap_bytes m = {0};
     char key[32];
     for (int i = 0; i < 3000; i++) {
         int n = snprintf(key, sizeof key, "mod.f%d", i);
-        cr_assert_eq(tp_bmap_put(&m, key, (size_t)n, (uint64_t)i), 0);
+        cr_assert_eq(tp_hmap_bytes_put(&m, key, (size_t)n, (uint64_t)i), 0);
     }
-    cr_assert_eq(tp_bmap_size(&m), 3000);
+    cr_assert_eq(tp_hmap_bytes_size(&m), 3000);
     for (int i = 0; i < 3000; i++) {
         int n = snprintf(key, sizeof key, "mod.f%d", i);
         uint64_t v = 0;
-        cr_assert(tp_bmap_get(&m, key, (size_t)n, &v));
+        cr_assert(tp_hmap_bytes_get(&m, key, (size_t)n, &v));
         cr_assert_eq(v, (uint64_t)i);
     }
-    cr_assert_not(tp_bmap_get(&m, "mod.f", 5, NULL));
-    cr_assert_not(tp_bmap_get(&m, "mod.f1x", 7, NULL));
-    tp_bmap_free(&m);
-    cr_assert_eq(tp_bmap_size(&m), 0);
+    cr_assert_not(tp_hmap_bytes_get(&m, "mod.f", 5, NULL));
+    cr_assert_not(tp_hmap_bytes_get(&m, "mod.f1x", 7, NULL));
+    tp_hmap_bytes_free(&m);
+    cr_assert_eq(tp_hmap_bytes_size(&m), 0);
 }
 
-Test(bmap, keys_are_copied_and_compared_by_length)
+Test(hmap_bytes, keys_are_copied_and_compared_by_length)
 {
-    tp_bmap m = {0};
+    tp_hmap_bytes m = {0};
     char key[] = "abc";
-    cr_assert_eq(tp_bmap_put(&m, key, 3, 1), 0);
-    cr_assert_eq(tp_bmap_put(&m, key, 2, 2), 0); /* "ab", a prefix */
-    cr_assert_eq(tp_bmap_put(&m, "", 0, 3), 0);
+    cr_assert_eq(tp_hmap_bytes_put(&m, key, 3, 1), 0);
+    cr_assert_eq(tp_hmap_bytes_put(&m, key, 2, 2), 0); /* "ab", a prefix */
+    cr_assert_eq(tp_hmap_bytes_put(&m, "", 0, 3), 0);
     key[0] = 'x';
     uint64_t v = 0;
-    cr_assert(tp_bmap_get(&m, "abc", 3, &v));
+    cr_assert(tp_hmap_bytes_get(&m, "abc", 3, &v));
     cr_assert_eq(v, 1);
-    cr_assert(tp_bmap_get(&m, "ab", 2, &v));
+    cr_assert(tp_hmap_bytes_get(&m, "ab", 2, &v));
     cr_assert_eq(v, 2);
-    cr_assert(tp_bmap_get(&m, "", 0, &v));
+    cr_assert(tp_hmap_bytes_get(&m, "", 0, &v));
     cr_assert_eq(v, 3);
-    cr_assert_not(tp_bmap_get(&m, "xbc", 3, NULL));
-    cr_assert_eq(tp_bmap_put(&m, "abc", 3, 4), 0);
-    cr_assert(tp_bmap_get(&m, "abc", 3, &v));
+    cr_assert_not(tp_hmap_bytes_get(&m, "xbc", 3, NULL));
+    cr_assert_eq(tp_hmap_bytes_put(&m, "abc", 3, 4), 0);
+    cr_assert(tp_hmap_bytes_get(&m, "abc", 3, &v));
     cr_assert_eq(v, 4);
-    cr_assert_eq(tp_bmap_size(&m), 3);
-    tp_bmap_free(&m);
+    cr_assert_eq(tp_hmap_bytes_size(&m), 3);
+    tp_hmap_bytes_free(&m);
 }
 
-Test(bmap, allocation_failure_leaves_map_unchanged)
+Test(hmap_bytes, allocation_failure_leaves_map_unchanged)
 {
-    tp_bmap m = {0};
-    cr_assert_eq(tp_bmap_put(&m, "one", 3, 1), 0);
+    tp_hmap_bytes m = {0};
+    cr_assert_eq(tp_hmap_bytes_put(&m, "one", 3, 1), 0);
     int failures = 0;
     for (long after = 0; after < 3; after++) {
         failalloc_after = after;
-        int r = tp_bmap_put(&m, "a much longer key than one", 26, 2);
+        int r = tp_hmap_bytes_put(&m, "a much longer key than one", 26, 2);
         failalloc_after = -1;
         if (r == 0) {
-            cr_assert(tp_bmap_get(&m, "a much longer key than one", 26, NULL));
+            cr_assert(tp_hmap_bytes_get(&m, "a much longer key than one", 26, NULL));
             break;
         }
         cr_assert_eq(r, -ENOMEM);
         failures++;
-        cr_assert_eq(tp_bmap_size(&m), 1);
-        cr_assert_not(tp_bmap_get(&m, "a much longer key than one", 26, NULL));
+        cr_assert_eq(tp_hmap_bytes_size(&m), 1);
+        cr_assert_not(tp_hmap_bytes_get(&m, "a much longer key than one", 26, NULL));
     }
     cr_assert_gt(failures, 0);
     uint64_t v = 0;
-    cr_assert(tp_bmap_get(&m, "one", 3, &v));
+    cr_assert(tp_hmap_bytes_get(&m, "one", 3, &v));
     cr_assert_eq(v, 1);
-    tp_bmap_free(&m);
+    tp_hmap_bytes_free(&m);
 }

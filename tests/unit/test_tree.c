@@ -60,7 +60,7 @@ Test(tree, balanced_builds_links_and_times)
     cr_assert_eq(t->meta.duration_ns, 400);
     cr_assert_eq(t->meta.call_count, 4);
     char buf[64];
-    cr_assert_str_eq(tp_func_name(t, 2, buf, sizeof(buf)), "lib.g");
+    cr_assert_str_eq(tp_tree_func_name(t, 2, buf, sizeof(buf)), "lib.g");
     tp_tree_free(t);
 }
 
@@ -465,8 +465,8 @@ Test(tree, strings_and_meta_are_copied)
     cr_assert_eq(tp_tree_finish(t, 1), 0);
     cr_assert_eq(t->meta.call_count, 3);
     char buf[8];
-    cr_assert_str_eq(tp_func_name(t, 0, buf, sizeof(buf)), "app.mai");
-    cr_assert_str_eq(tp_func_name(t, 42, buf, sizeof(buf)), "?");
+    cr_assert_str_eq(tp_tree_func_name(t, 0, buf, sizeof(buf)), "app.mai");
+    cr_assert_str_eq(tp_tree_func_name(t, 42, buf, sizeof(buf)), "?");
     tp_tree_free(t);
     tp_tree_free(NULL);
 }

@@ -290,8 +290,8 @@ static void *writer_main(void *arg);
 
 static void store_free(tp_store *s)
 {
-    tp_store_ckpt_stop(s->ckpt);
-    tp_store_stmts_finalize(&s->st);
+    tp__store_ckpt_stop(s->ckpt);
+    tp__store_stmts_finalize(&s->st);
     for (int i = 0; i < s->nreaders; i++)
         sqlite3_close(s->readers[i]);
     if (s->db)
@@ -355,10 +355,10 @@ int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_
     r = recover(s->db, &info, err, errsz);
     if (r < 0)
         goto fail;
-    r = tp_store_stmts_prepare(s->db, &s->st, err, errsz);
+    r = tp__store_stmts_prepare(s->db, &s->st, err, errsz);
     if (r < 0)
         goto fail;
-    r = tp_store_ckpt_start(s->path, s->db, &s->ckpt, err, errsz);
+    r = tp__store_ckpt_start(s->path, s->db, &s->ckpt, err, errsz);
     if (r < 0)
         goto fail;
     if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
@@ -479,14 +479,14 @@ static int apply(tp_store *s, tp_store_op *op)
     sqlite3_reset(s->st.savepoint);
     switch (op->kind) {
     case TP_STORE_BEGIN:
-        r = tp_store_apply_begin(s->db, &s->st, op);
+        r = tp__store_apply_begin(s->db, &s->st, op);
         break;
     case TP_STORE_EVENTS:
-        r = tp_store_apply_events(s->db, &s->st, op);
+        r = tp__store_apply_events(s->db, &s->st, op);
         break;
     case TP_STORE_END:
     case TP_STORE_ABORT:
-        r = tp_store_apply_end(s->db, &s->st, op);
+        r = tp__store_apply_end(s->db, &s->st, op);
         break;
     case TP_STORE_CALL:
         r = op->fn(s->db, op, op->arg);
@@ -651,9 +651,9 @@ void tp_store_close(tp_store *s)
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
     }
-    tp_store_ckpt_stop(s->ckpt);
+    tp__store_ckpt_stop(s->ckpt);
     s->ckpt = NULL;
-    tp_store_stmts_finalize(&s->st);
+    tp__store_stmts_finalize(&s->st);
     for (int i = 0; i < s->nreaders; i++)
         sqlite3_close(s->readers[i]);
     s->nreaders = 0;

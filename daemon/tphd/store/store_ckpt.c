@@ -64,8 +64,8 @@ static void *ckpt_main(void *arg)
     return NULL;
 }
 
-int tp_store_ckpt_start(const char *path, sqlite3 *writer, tp_store_ckpt **ret, char *err,
-                        size_t errsz)
+int tp__store_ckpt_start(const char *path, sqlite3 *writer, tp_store_ckpt **ret, char *err,
+                         size_t errsz)
 {
     tp_store_ckpt *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -106,7 +106,7 @@ int tp_store_ckpt_start(const char *path, sqlite3 *writer, tp_store_ckpt **ret, 
     return 0;
 }
 
-void tp_store_ckpt_stop(tp_store_ckpt *c)
+void tp__store_ckpt_stop(tp_store_ckpt *c)
 {
     if (!c)
         return;

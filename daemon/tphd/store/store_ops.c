@@ -11,7 +11,7 @@
 #define RETENTION_STEP    64   /* traces deleted per writer transaction */
 #define VACUUM_STEP_PAGES 2048 /* pages returned to the file system per transaction */
 
-int tp_store_stmts_prepare(sqlite3 *db, tp_store_stmts *st, char *err, size_t errsz)
+int tp__store_stmts_prepare(sqlite3 *db, tp_store_stmts *st, char *err, size_t errsz)
 {
     static const struct {
         size_t off;
@@ -47,14 +47,14 @@ int tp_store_stmts_prepare(sqlite3 *db, tp_store_stmts *st, char *err, size_t er
         int rc = sqlite3_prepare_v3(db, defs[i].sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
         if (rc != SQLITE_OK) {
             int r = tp_store_sqlite_err(db, rc, "prepare", err, errsz);
-            tp_store_stmts_finalize(st);
+            tp__store_stmts_finalize(st);
             return r;
         }
     }
     return 0;
 }
 
-void tp_store_stmts_finalize(tp_store_stmts *st)
+void tp__store_stmts_finalize(tp_store_stmts *st)
 {
     sqlite3_stmt **all = (sqlite3_stmt **)st;
     for (size_t i = 0; i < sizeof(*st) / sizeof(sqlite3_stmt *); i++)
@@ -82,7 +82,7 @@ static int step_done(sqlite3 *db, sqlite3_stmt *st, tp_store_op *op, const char 
     return r;
 }
 
-int tp_store_apply_begin(sqlite3 *db, tp_store_stmts *st, tp_store_op *op)
+int tp__store_apply_begin(sqlite3 *db, tp_store_stmts *st, tp_store_op *op)
 {
     const tp_store_begin *b = &op->begin;
     char id[33];
@@ -147,7 +147,7 @@ static int trace_usable(tp_store_op *op)
     return 0;
 }
 
-int tp_store_apply_events(sqlite3 *db, tp_store_stmts *st, tp_store_op *op)
+int tp__store_apply_events(sqlite3 *db, tp_store_stmts *st, tp_store_op *op)
 {
     int r = trace_usable(op);
     if (r < 0)
@@ -190,7 +190,7 @@ fail:
     return r;
 }
 
-int tp_store_apply_end(sqlite3 *db, tp_store_stmts *st, tp_store_op *op)
+int tp__store_apply_end(sqlite3 *db, tp_store_stmts *st, tp_store_op *op)
 {
     int r = trace_usable(op);
     if (r < 0)

@@ -15,16 +15,16 @@ typedef struct tp_store_stmts {
 } tp_store_stmts;
 
 /** Prepare every statement on db. Returns 0 or TP_ERR_DB with a message. */
-int tp_store_stmts_prepare(sqlite3 *db, tp_store_stmts *st, char *err, size_t errsz);
+int tp__store_stmts_prepare(sqlite3 *db, tp_store_stmts *st, char *err, size_t errsz);
 /** Finalize the statements (NULL ones are skipped) and zero the struct. */
-void tp_store_stmts_finalize(tp_store_stmts *st);
+void tp__store_stmts_finalize(tp_store_stmts *st);
 
 /** The SQL of one op, run by the writer inside a savepoint. Each returns 0
  *  or a code and fills op->result fields (rowid, id) and op->errmsg. */
-int tp_store_apply_begin(sqlite3 *db, tp_store_stmts *st, tp_store_op *op);
-int tp_store_apply_events(sqlite3 *db, tp_store_stmts *st, tp_store_op *op);
+int tp__store_apply_begin(sqlite3 *db, tp_store_stmts *st, tp_store_op *op);
+int tp__store_apply_events(sqlite3 *db, tp_store_stmts *st, tp_store_op *op);
 /** END and ABORT. */
-int tp_store_apply_end(sqlite3 *db, tp_store_stmts *st, tp_store_op *op);
+int tp__store_apply_end(sqlite3 *db, tp_store_stmts *st, tp_store_op *op);
 
 /** The background checkpointer (store_ckpt.c). */
 typedef struct tp_store_ckpt tp_store_ckpt;
@@ -32,9 +32,9 @@ typedef struct tp_store_ckpt tp_store_ckpt;
 /** Watch writer's commits (a WAL hook, replacing the automatic checkpoint)
  *  and checkpoint from a thread and connection of its own. Call before the
  *  writer thread starts. Returns 0 or a code with a message. */
-int tp_store_ckpt_start(const char *path, sqlite3 *writer, tp_store_ckpt **ret, char *err,
-                        size_t errsz);
+int tp__store_ckpt_start(const char *path, sqlite3 *writer, tp_store_ckpt **ret, char *err,
+                         size_t errsz);
 /** Stop it, after the writer thread has stopped. Accepts NULL. */
-void tp_store_ckpt_stop(tp_store_ckpt *c);
+void tp__store_ckpt_stop(tp_store_ckpt *c);
 
 #endif
