@@ -163,7 +163,7 @@ static void register_atexit(void)
 static int socket_path(PyObject *arg, char *buf, size_t size)
 {
     if (!arg || arg == Py_None) {
-        int r = tp_path_client_socket(buf, size);
+        int r = tp_paths_client_socket(buf, size);
         if (r)
             PyErr_SetString(PyExc_ValueError, "the tphd socket path is too long");
         return r ? -1 : 0;
@@ -252,7 +252,7 @@ PyObject *tp_upload_upload(PyObject *self, PyObject *args, PyObject *kwds)
     tp_session *s = S(self);
     PyObject *arg = Py_None;
     int required = 0;
-    char path[TP_PATH_SOCKET_MAX];
+    char path[TP_PATHS_SOCKET_MAX];
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$p:upload", kw, &arg, &required))
         return NULL;
     if (s->state != TP_SESSION_STOPPED) {
@@ -358,8 +358,8 @@ uint64_t tp_upload_dropped(tp_session *s)
 
 PyObject *tp_upload_default_socket(PyObject *mod, PyObject *unused)
 {
-    char path[TP_PATH_SOCKET_MAX];
-    if (tp_path_client_socket(path, sizeof(path)) < 0) {
+    char path[TP_PATHS_SOCKET_MAX];
+    if (tp_paths_client_socket(path, sizeof(path)) < 0) {
         PyErr_SetString(PyExc_ValueError, "the tphd socket path is too long");
         return NULL;
     }

@@ -32,17 +32,17 @@ static int put(char *buf, size_t size, size_t limit, const char *fmt, const char
     return 0;
 }
 
-int tp_path_user_socket(char *buf, size_t size)
+int tp_paths_user_socket(char *buf, size_t size)
 {
     const char *run = abs_env("XDG_RUNTIME_DIR");
 
     if (run)
-        return put(buf, size, TP_PATH_SOCKET_MAX, "%s/tracepatch/tphd.sock", run, 0);
-    return put(buf, size, TP_PATH_SOCKET_MAX, "/tmp/tracepatch-%lu/tphd.sock", NULL,
+        return put(buf, size, TP_PATHS_SOCKET_MAX, "%s/tracepatch/tphd.sock", run, 0);
+    return put(buf, size, TP_PATHS_SOCKET_MAX, "/tmp/tracepatch-%lu/tphd.sock", NULL,
                (unsigned long)getuid());
 }
 
-int tp_path_user_db(char *buf, size_t size)
+int tp_paths_user_db(char *buf, size_t size)
 {
     const char *state = abs_env("XDG_STATE_HOME");
     const char *home;
@@ -61,18 +61,18 @@ static int is_socket(const char *path)
     return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-int tp_path_client_socket(char *buf, size_t size)
+int tp_paths_client_socket(char *buf, size_t size)
 {
-    const char *env = getenv(TP_PATH_SOCKET_ENV);
-    char user[TP_PATH_SOCKET_MAX];
+    const char *env = getenv(TP_PATHS_SOCKET_ENV);
+    char user[TP_PATHS_SOCKET_MAX];
     int r;
 
     if (env && env[0])
         return put(buf, size, (size_t)-1, "%s", env, 0);
-    r = tp_path_user_socket(user, sizeof user);
+    r = tp_paths_user_socket(user, sizeof user);
     if (r < 0)
         return r;
-    if (!is_socket(user) && is_socket(TP_PATH_SYSTEM_SOCKET))
-        return put(buf, size, (size_t)-1, "%s", TP_PATH_SYSTEM_SOCKET, 0);
+    if (!is_socket(user) && is_socket(TP_PATHS_SYSTEM_SOCKET))
+        return put(buf, size, (size_t)-1, "%s", TP_PATHS_SYSTEM_SOCKET, 0);
     return put(buf, size, (size_t)-1, "%s", user, 0);
 }

@@ -4,16 +4,16 @@
  *
  * A user's daemon lives under $XDG_RUNTIME_DIR (a per-user 0700 tmpfs that
  * systemd-logind creates); without one, under a per-uid directory in /tmp.
- * The system service (deploy/) uses the fixed TP_PATH_SYSTEM_* paths. */
+ * The system service (deploy/) uses the fixed TP_PATHS_SYSTEM_* paths. */
 #ifndef TP_PATHS_H
 #define TP_PATHS_H
 
 #include <stddef.h>
 
-#define TP_PATH_SYSTEM_SOCKET "/run/tracepatch/tphd.sock"     /* the systemd service's socket */
-#define TP_PATH_SYSTEM_DB     "/var/lib/tracepatch/traces.db" /* the systemd service's database */
-#define TP_PATH_SOCKET_ENV    "TRACEPATCH_SOCKET"             /* overrides every default */
-#define TP_PATH_SOCKET_MAX    108u /* sizeof(sockaddr_un.sun_path) on Linux, NUL included */
+#define TP_PATHS_SYSTEM_SOCKET "/run/tracepatch/tphd.sock"     /* the systemd service's socket */
+#define TP_PATHS_SYSTEM_DB     "/var/lib/tracepatch/traces.db" /* the systemd service's database */
+#define TP_PATHS_SOCKET_ENV    "TRACEPATCH_SOCKET"             /* overrides every default */
+#define TP_PATHS_SOCKET_MAX    108u /* sizeof(sockaddr_un.sun_path) on Linux, NUL included */
 
 /** The socket a user's tphd listens on by default:
  *  $XDG_RUNTIME_DIR/tracepatch/tphd.sock when XDG_RUNTIME_DIR is an absolute
@@ -21,19 +21,19 @@
  *  into buf. Returns 0, or -ENAMETOOLONG when it does not fit in size bytes
  *  or in a sockaddr_un (buf is then untouched). Thread-safe as long as
  *  nobody changes the environment meanwhile. */
-int tp_path_user_socket(char *buf, size_t size);
+int tp_paths_user_socket(char *buf, size_t size);
 
 /** The database a user's tphd uses by default:
  *  $XDG_STATE_HOME/tracepatch/traces.db when XDG_STATE_HOME is absolute,
  *  else $HOME/.local/state/tracepatch/traces.db. Returns 0, -ENAMETOOLONG,
  *  or -ENOENT when neither variable gives an absolute directory. */
-int tp_path_user_db(char *buf, size_t size);
+int tp_paths_user_db(char *buf, size_t size);
 
 /** The socket a client should connect to when not told otherwise:
  *  $TRACEPATCH_SOCKET when set and non-empty; else the user socket if it
- *  exists; else TP_PATH_SYSTEM_SOCKET if it exists; else the user socket
+ *  exists; else TP_PATHS_SYSTEM_SOCKET if it exists; else the user socket
  *  (so an error message names the path a user daemon would use).
  *  Returns 0 or -ENAMETOOLONG. */
-int tp_path_client_socket(char *buf, size_t size);
+int tp_paths_client_socket(char *buf, size_t size);
 
 #endif

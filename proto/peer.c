@@ -32,7 +32,7 @@ int tp_peer_check(int fd, const char *path, char *err, size_t errsz)
     }
     if (cred.uid == me || cred.uid == 0)
         return 0;
-    if (path && strcmp(path, TP_PATH_SYSTEM_SOCKET) == 0 && service_uid(&svc) == 0 &&
+    if (path && strcmp(path, TP_PATHS_SYSTEM_SOCKET) == 0 && service_uid(&svc) == 0 &&
         cred.uid == svc)
         return 0;
     return tp_err_set(err, errsz, TP_ERR_PERM,

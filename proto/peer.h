@@ -11,7 +11,7 @@
 
 /** Whether the process at the other end of the connected Unix socket fd may
  *  receive this process's traces and queries: its SO_PEERCRED uid is our
- *  effective uid, or root's, or, when path is TP_PATH_SYSTEM_SOCKET, the uid
+ *  effective uid, or root's, or, when path is TP_PATHS_SYSTEM_SOCKET, the uid
  *  of TP_PEER_SERVICE_USER. Returns 0; TP_ERR_PERM with a message in err
  *  naming path and the peer's uid; or a negated errno when the credentials
  *  cannot be read (message in err too). err may be NULL. Thread-safe. */

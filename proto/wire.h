@@ -56,7 +56,7 @@ typedef struct tp_wire_func {
 
 /** A decoded (or to-be-encoded) message. Which fields matter depends on
  *  type; the rest are zero/NULL. Decoded strings are NUL-terminated and owned
- *  by the message until tp_msg_free(). */
+ *  by the message until tp_wire_msg_free(). */
 typedef struct tp_msg {
     int type; /* TP_MSG_* */
 
@@ -145,7 +145,7 @@ bool tp_wire_trace_id_valid(const char *s, size_t len);
 
 /** Check then decode a payload into *ret (msgpack-c; in tpproto_dec). Never
  *  allocates more than a small multiple of len. On failure *ret is untouched
- *  and err names the field. Free with tp_msg_free(). Everything *ret points
+ *  and err names the field. Free with tp_wire_msg_free(). Everything *ret points
  *  to (strings, argv, funcs, records, text, body) is copied into one arena
  *  owned by the message, so the payload may be reused at once. A well-formed
  *  payload of an unknown type decodes to a message with only type set (the
@@ -153,7 +153,7 @@ bool tp_wire_trace_id_valid(const char *s, size_t len);
 int tp_wire_decode(const uint8_t *payload, size_t len, tp_msg *ret, char *err, size_t errsz);
 /** Free what tp_wire_decode() allocated and zero *m. Accepts NULL and a
  *  zeroed message. */
-void tp_msg_free(tp_msg *m);
+void tp_wire_msg_free(tp_msg *m);
 
 /** Append one whole frame (header + payload) for m to out. Fields not used by
  *  m->type are ignored; version 0 in HELLO/WELCOME means TP_WIRE_VERSION.

@@ -490,7 +490,7 @@ out:
     return r;
 }
 
-void tp_msg_free(tp_msg *m)
+void tp_wire_msg_free(tp_msg *m)
 {
     if (!m)
         return;

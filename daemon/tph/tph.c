@@ -211,7 +211,7 @@ static const char *socket_path(tph_ctx *ctx)
         return ctx->socket;
     if (ctx->socket_opt)
         snprintf(ctx->socket, sizeof ctx->socket, "%s", ctx->socket_opt);
-    else if (tp_path_client_socket(ctx->socket, sizeof ctx->socket) < 0)
+    else if (tp_paths_client_socket(ctx->socket, sizeof ctx->socket) < 0)
         snprintf(ctx->socket, sizeof ctx->socket, "%s", "(socket path too long)");
     return ctx->socket;
 }
@@ -282,7 +282,7 @@ static int cmd_python(tph_ctx *ctx, int argc, char **argv)
     args[2] = (char *)"tracepatch";
     for (int i = 0; i < argc; i++)
         args[3 + i] = argv[i];
-    if (ctx->socket_opt && setenv(TP_PATH_SOCKET_ENV, ctx->socket_opt, 1) < 0)
+    if (ctx->socket_opt && setenv(TP_PATHS_SOCKET_ENV, ctx->socket_opt, 1) < 0)
         return tph_fail("setenv: %s", strerror(errno));
     fflush(NULL);
     execvp(py, args);

@@ -58,7 +58,7 @@ typedef struct tph_cmd {
 struct tph_ctx {
     const tph_cmd *cmd;     /* the command being run */
     const char *socket_opt; /* --socket, or NULL */
-    char socket[TP_PATH_SOCKET_MAX + 256];
+    char socket[TP_PATHS_SOCKET_MAX + 256];
     bool json;          /* --json */
     double timeout_s;   /* per wait for tphd */
     tph_client *client; /* NULL until the first query */

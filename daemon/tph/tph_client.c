@@ -242,7 +242,7 @@ static int read_reply(tph_client *c, uint32_t id, tph_reply *ret, char *err, siz
                            "tphd answered query %u with message type %d (id %u)", id, m.type, m.id);
         else if ((more = add_reply(&m, &r, &body)) < 0)
             rc = tp_err_set(err, errsz, -ENOMEM, "out of memory");
-        tp_msg_free(&m);
+        tp_wire_msg_free(&m);
     }
     if (rc == 0 && r.ok) {
         r.body = tp_buf_steal(&body, &r.body_len);

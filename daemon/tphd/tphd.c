@@ -202,10 +202,10 @@ static int systemd_socket(void)
 static int resolve_paths(tphd_config *cfg, char *sock, size_t socksz, char *db, size_t dbsz)
 {
     if (!cfg->socket_path && cfg->listen_fd < 0) {
-        const char *env = getenv(TP_PATH_SOCKET_ENV);
+        const char *env = getenv(TP_PATHS_SOCKET_ENV);
         if (env && *env) {
             cfg->socket_path = env;
-        } else if (tp_path_user_socket(sock, socksz) < 0) {
+        } else if (tp_paths_user_socket(sock, socksz) < 0) {
             fprintf(stderr, "tphd: the default socket path is too long; use --socket\n");
             return 1;
         } else {
@@ -213,7 +213,7 @@ static int resolve_paths(tphd_config *cfg, char *sock, size_t socksz, char *db, 
         }
     }
     if (!cfg->db_path) {
-        if (tp_path_user_db(db, dbsz) < 0) {
+        if (tp_paths_user_db(db, dbsz) < 0) {
             fprintf(stderr, "tphd: no default database location (neither XDG_STATE_HOME nor "
                             "HOME is set); use --db\n");
             return 1;
@@ -226,7 +226,7 @@ static int resolve_paths(tphd_config *cfg, char *sock, size_t socksz, char *db, 
 int main(int argc, char **argv)
 {
     tphd_config cfg = {.listen_fd = -1, .http = true};
-    char sock[TP_PATH_SOCKET_MAX], db[PATH_MAX];
+    char sock[TP_PATHS_SOCKET_MAX], db[PATH_MAX];
     int r = parse_args(argc, argv, &cfg);
     if (r >= 0)
         return r;

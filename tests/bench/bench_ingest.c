@@ -86,7 +86,7 @@ static void send_msg(client *c, const tp_msg *m)
     tp_buf_free(&b);
 }
 
-/* Reads one message into *m (free with tp_msg_free). */
+/* Reads one message into *m (free with tp_wire_msg_free). */
 static void recv_msg(client *c, tp_msg *m)
 {
     for (;;) {
@@ -142,7 +142,7 @@ static void hello(client *c, uint32_t caps)
         fprintf(stderr, "bench_ingest: no WELCOME\n");
         exit(1);
     }
-    tp_msg_free(&w);
+    tp_wire_msg_free(&w);
 }
 
 static void client_open(client *c, uint32_t caps)
@@ -290,7 +290,7 @@ static void *ingest_main(void *p)
                     ack.message ? ack.message : "");
             exit(1);
         }
-        tp_msg_free(&ack);
+        tp_wire_msg_free(&ack);
     }
     client_close(&c);
     return NULL;
@@ -353,7 +353,7 @@ static bool list_has(client *q, const char *id, const char *args)
     tp_msg r;
     recv_msg(q, &r);
     bool found = r.ok && r.body && memmem(r.body, r.body_len, id, 32) != NULL;
-    tp_msg_free(&r);
+    tp_wire_msg_free(&r);
     return found;
 }
 
@@ -385,7 +385,7 @@ static void bench_visible(int samples, const char *what)
         lat[s] = now_s() - t0;
         tp_msg ack;
         recv_msg(&up, &ack);
-        tp_msg_free(&ack);
+        tp_wire_msg_free(&ack);
     }
     report(what, lat, samples);
     free(lat);
@@ -421,7 +421,7 @@ static void bench_list(int ntraces)
             for (int i = 0; i < n; i++) {
                 tp_msg ack;
                 recv_msg(&up, &ack);
-                tp_msg_free(&ack);
+                tp_wire_msg_free(&ack);
             }
         }
     }
@@ -444,7 +444,7 @@ static void bench_list(int ntraces)
                     fprintf(stderr, "bench_ingest: list failed: %s\n", r.message);
                     exit(1);
                 }
-                tp_msg_free(&r);
+                tp_wire_msg_free(&r);
                 if (!more)
                     break;
             } while (1);

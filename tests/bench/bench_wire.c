@@ -157,7 +157,7 @@ static int run(const char *name, size_t nev, bool with_text, double secs)
             tp_msg d;
             if ((r = tp_wire_decode(p, plen, &d, err, sizeof(err))))
                 goto fail;
-            tp_msg_free(&d);
+            tp_wire_msg_free(&d);
         }
         dt = now() - t0;
     } while (dt < secs);

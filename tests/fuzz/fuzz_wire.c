@@ -113,7 +113,7 @@ static void round_trip(const tp_msg *m)
         want.version = TP_WIRE_VERSION;
     if (!same_msg(&want, &d))
         die("the round trip changed the message", 0, NULL);
-    tp_msg_free(&d);
+    tp_wire_msg_free(&d);
     tp_buf_free(&b);
 }
 
@@ -152,7 +152,7 @@ static void one_payload(const uint8_t *p, size_t n)
 
     if (!rd) {
         round_trip(&m);
-        tp_msg_free(&m);
+        tp_wire_msg_free(&m);
     }
 }
 

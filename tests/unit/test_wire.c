@@ -256,7 +256,7 @@ Test(wire, round_trip_every_message_type)
             cr_assert_str_eq(err, "", "no message on success");
         assert_same(&d, &m);
         cr_assert_not_null(d.priv);
-        tp_msg_free(&d);
+        tp_wire_msg_free(&d);
         cr_assert_null(d.priv);
         cr_assert_eq(d.type, 0);
         tp_buf_free(&b);
@@ -290,7 +290,7 @@ Test(wire, round_trip_optional_fields_absent)
             cr_assert_eq(d.nrecords, 0);
             cr_assert_null(d.text);
         }
-        tp_msg_free(&d);
+        tp_wire_msg_free(&d);
         tp_buf_free(&b);
     }
 }
@@ -306,7 +306,7 @@ Test(wire, decoded_message_outlives_the_payload)
     cr_assert_str_eq(d.trace, TRACE);
     cr_assert_eq(memcmp(d.records, EV, sizeof(EV)), 0);
     cr_assert_eq(memcmp(d.text, TX, TX_LEN), 0);
-    tp_msg_free(&d);
+    tp_wire_msg_free(&d);
 }
 
 Test(wire, reply_decoder_agrees_with_the_full_decoder)
@@ -380,7 +380,7 @@ Test(wire, decode_accepts_wide_integer_encodings)
     cr_assert_eq(d.caps, 2);
     cr_assert_eq(d.pid, -1);
     cr_assert_str_eq(d.client, "");
-    tp_msg_free(&d);
+    tp_wire_msg_free(&d);
 }
 
 /* ---- Field surgery ------------------------------------------------------------ */
@@ -572,11 +572,11 @@ Test(wire, decode_ignores_unknown_keys_and_nil_optionals)
     char err[256];
     cr_assert_eq(tp_wire_decode(p1, n1, &d, err, sizeof(err)), 0, "%s", err);
     assert_same(&d, &m);
-    tp_msg_free(&d);
+    tp_wire_msg_free(&d);
     cr_assert_eq(tp_wire_decode(p2, n2, &d, err, sizeof(err)), 0, "%s", err);
     m.label = NULL;
     assert_same(&d, &m);
-    tp_msg_free(&d);
+    tp_wire_msg_free(&d);
     free(p1);
     free(p2);
     tp_buf_free(&b);
@@ -596,7 +596,7 @@ Test(wire, reply_ignores_fields_of_the_other_outcome)
     cr_assert_str_eq(d.content_type, "x");
     cr_assert_eq(d.code, 0);
     cr_assert_null(d.message);
-    tp_msg_free(&d);
+    tp_wire_msg_free(&d);
     n = hex("92 11 86 a2 69 64 01 a2 6f 6b c2 a2 63 74 01 a4 62 6f 64 79 c4 01 00 "
             "a4 63 6f 64 65 d1 f0 60 a3 6d 73 67 a1 65",
             b);
@@ -607,7 +607,7 @@ Test(wire, reply_ignores_fields_of_the_other_outcome)
     cr_assert_eq(d.body_len, 0);
     cr_assert_eq(d.code, TP_ERR_BASE);
     cr_assert_str_eq(d.message, "e");
-    tp_msg_free(&d);
+    tp_wire_msg_free(&d);
 }
 
 Test(wire, decode_refuses_duplicate_keys)
@@ -634,7 +634,7 @@ Test(wire, decode_leaves_unknown_types_to_the_receiver)
     cr_assert_eq(d.type, 99);
     cr_assert_null(d.trace);
     cr_assert_null(d.priv);
-    tp_msg_free(&d);
+    tp_wire_msg_free(&d);
 }
 
 /* ---- EVENTS content ----------------------------------------------------------- */
@@ -671,7 +671,7 @@ static int decode_events(const uint8_t *ev, size_t evlen, const uint8_t *tx, siz
     if (r == 0) {
         cr_assert_eq(d.nrecords, evlen / 16);
         cr_assert_eq(d.text_len, txlen);
-        tp_msg_free(&d);
+        tp_wire_msg_free(&d);
     }
     free(p);
     return r;
@@ -769,7 +769,7 @@ static void decode_anything(const uint8_t *p, size_t n)
     int r = tp_wire_decode(p, n, &d, err, sizeof(err));
     if (r == 0) {
         cr_assert_eq(err[0], '\0');
-        tp_msg_free(&d);
+        tp_wire_msg_free(&d);
     } else {
         cr_assert(known_error(r), "unexpected code %d", r);
         cr_assert_neq(err[0], '\0', "code %d without a message", r);
@@ -906,7 +906,7 @@ Test(wire, encode_fills_a_frame_to_the_limit_and_no_further)
     tp_msg d;
     cr_assert_eq(tp_wire_decode(payload(&b), payload_len(&b), &d, NULL, 0), 0);
     cr_assert_eq(d.body_len, TP_WIRE_MAX_FRAME - overhead);
-    tp_msg_free(&d);
+    tp_wire_msg_free(&d);
     tp_buf_free(&b);
 
     m.body_len++;
@@ -924,7 +924,7 @@ Test(wire, error_carries_code_name_and_default_message)
     cr_assert_eq(tp_wire_decode(payload(&b), payload_len(&b), &d, NULL, 0), 0);
     cr_assert_eq(d.code, TP_ERR_VERSION);
     cr_assert_str_eq(d.message, tp_strerror(TP_ERR_VERSION));
-    tp_msg_free(&d);
+    tp_wire_msg_free(&d);
     /* The informational name sits between code and msg. */
     const char *name = "\xa4name\xa7VERSION";
     cr_assert_not_null(memmem(b.data, b.len, name, strlen(name)));
@@ -974,7 +974,7 @@ Test(wire, decode_python_msgpack_payloads)
     cr_assert_str_eq(d.argv[1], "pytest");
     cr_assert_str_eq(d.argv[2], "-x");
     cr_assert_null(d.argv[3]);
-    tp_msg_free(&d);
+    tp_wire_msg_free(&d);
     free(p);
 
     p = slurp("wire_py_events.bin", &n);
@@ -1002,6 +1002,6 @@ Test(wire, decode_python_msgpack_payloads)
     cr_assert_eq(payload_len(&b), n);
     cr_assert_eq(memcmp(payload(&b), p, n), 0);
     tp_buf_free(&b);
-    tp_msg_free(&d);
+    tp_wire_msg_free(&d);
     free(p);
 }

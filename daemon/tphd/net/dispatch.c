@@ -286,7 +286,7 @@ void tp_dispatch_frame(tp_conn *c, const uint8_t *payload, size_t len)
             on_hello(c, &m);
         else
             tp_conn_fail(c, TP_ERR_SEQUENCE, "the first message must be HELLO");
-        tp_msg_free(&m);
+        tp_wire_msg_free(&m);
         return;
     }
     switch (m.type) {
@@ -316,7 +316,7 @@ void tp_dispatch_frame(tp_conn *c, const uint8_t *payload, size_t len)
     default:
         break; /* an unknown type: ignored without a reply (PROTOCOL.md 5.5) */
     }
-    tp_msg_free(&m);
+    tp_wire_msg_free(&m);
 }
 
 /* ---- Store completions ------------------------------------------------------------- */
