@@ -123,20 +123,21 @@ static int parse_args(int argc, char **argv, tphd_config *cfg)
             cfg->http_allow_remote = true;
             break;
         case OPT_RETENTION:
-            if (tp_parse_duration(optarg, &cfg->retention_s) < 0 || cfg->retention_s <= 0)
+            if (tp_util_parse_duration(optarg, &cfg->retention_s) < 0 || cfg->retention_s <= 0)
                 return bad_value("--retention", optarg, "use e.g. 7d, 12h, 30m");
             break;
         case OPT_MAX_DB:
-            if (tp_parse_size(optarg, &cfg->max_db_bytes) < 0 || cfg->max_db_bytes == 0)
+            if (tp_util_parse_size(optarg, &cfg->max_db_bytes) < 0 || cfg->max_db_bytes == 0)
                 return bad_value("--max-db-size", optarg, "use e.g. 1G, 500M");
             break;
         case OPT_MAX_QUEUE:
-            if (tp_parse_size(optarg, &size) < 0 || size < (1u << 20) || size > SIZE_MAX / 2)
+            if (tp_util_parse_size(optarg, &size) < 0 || size < (1u << 20) || size > SIZE_MAX / 2)
                 return bad_value("--max-queue", optarg, "use e.g. 256M; at least 1M");
             cfg->max_queue = (size_t)size;
             break;
         case OPT_FRAME_TIMEOUT:
-            if (tp_parse_duration(optarg, &cfg->frame_timeout_s) < 0 || cfg->frame_timeout_s <= 0)
+            if (tp_util_parse_duration(optarg, &cfg->frame_timeout_s) < 0 ||
+                cfg->frame_timeout_s <= 0)
                 return bad_value("--frame-timeout", optarg, "use e.g. 30s");
             break;
         case OPT_FOREGROUND:
@@ -170,15 +171,15 @@ static int parse_args(int argc, char **argv, tphd_config *cfg)
 static int prepare_dir(const char *what, const char *path)
 {
     char dir[PATH_MAX];
-    int r = tp_dirname(path, dir, sizeof(dir));
+    int r = tp_util_dirname(path, dir, sizeof(dir));
     if (r == 0)
-        r = tp_mkdir_p(dir, 0700);
+        r = tp_util_mkdir_p(dir, 0700);
     if (r < 0) {
         fprintf(stderr, "tphd: cannot create the %s directory %s: %s\n", what, dir, strerror(-r));
         return r;
     }
     char why[PATH_MAX + 256];
-    r = tp_dir_check_private(dir, why, sizeof(why));
+    r = tp_util_dir_check_private(dir, why, sizeof(why));
     if (r < 0)
         fprintf(stderr, "tphd: refusing the %s directory %s\n", what, why);
     return r;

@@ -31,7 +31,7 @@ static int parse_number_unit(const char *s, double *ret_num, const char **ret_un
     return 0;
 }
 
-int tp_parse_duration(const char *s, double *ret_seconds)
+int tp_util_parse_duration(const char *s, double *ret_seconds)
 {
     static const struct {
         const char *unit;
@@ -58,7 +58,7 @@ int tp_parse_duration(const char *s, double *ret_seconds)
     return -EINVAL;
 }
 
-int tp_parse_size(const char *s, uint64_t *ret_bytes)
+int tp_util_parse_size(const char *s, uint64_t *ret_bytes)
 {
     double v;
     const char *unit;
@@ -105,7 +105,7 @@ int tp_parse_size(const char *s, uint64_t *ret_bytes)
     return 0;
 }
 
-int tp_dirname(const char *path, char *buf, size_t size)
+int tp_util_dirname(const char *path, char *buf, size_t size)
 {
     const char *slash = strrchr(path, '/');
     size_t n;
@@ -125,7 +125,7 @@ int tp_dirname(const char *path, char *buf, size_t size)
     return 0;
 }
 
-int tp_mkdir_p(const char *path, mode_t mode)
+int tp_util_mkdir_p(const char *path, mode_t mode)
 {
     char buf[4096];
     size_t len = strlen(path);
@@ -159,7 +159,7 @@ int tp_mkdir_p(const char *path, mode_t mode)
     return 0;
 }
 
-int tp_dir_check_private(const char *path, char *err, size_t errsz)
+int tp_util_dir_check_private(const char *path, char *err, size_t errsz)
 {
     struct stat st;
     /* lstat: a symlink planted in /tmp must not lead elsewhere either. */
@@ -189,21 +189,21 @@ int tp_dir_check_private(const char *path, char *err, size_t errsz)
     return -EPERM;
 }
 
-int64_t tp_now_ns(void)
+int64_t tp_util_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t tp_mono_ns(void)
+int64_t tp_util_mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int tp_random_id(char out[33])
+int tp_util_random_id(char out[33])
 {
     static const char hex[] = "0123456789abcdef";
     uint8_t raw[16];
@@ -225,7 +225,7 @@ int tp_random_id(char out[33])
     return 0;
 }
 
-bool tp_id_normalize(const char *s, char out[33])
+bool tp_util_id_normalize(const char *s, char out[33])
 {
     if (!s)
         return false;
@@ -241,7 +241,7 @@ bool tp_id_normalize(const char *s, char out[33])
     return true;
 }
 
-int tp_proc_start_time(pid_t pid, uint64_t *ret)
+int tp_util_proc_start_time(pid_t pid, uint64_t *ret)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -314,7 +314,7 @@ static size_t utf8_seq(const unsigned char *p, size_t left)
     return n;
 }
 
-void tp_utf8_fix(char *s, size_t len)
+void tp_util_utf8_fix(char *s, size_t len)
 {
     unsigned char *p = (unsigned char *)s;
     size_t i = 0;

@@ -356,7 +356,7 @@ Test(store, retention_deletes_old_finished_traces_only)
     tp_store *s = open_store(NULL);
     tp_store_trace t[3] = {{0}};
     tp_store_op ops[5];
-    int64_t now = tp_now_ns(), day = 86400LL * 1000000000LL, deleted = -1;
+    int64_t now = tp_util_now_ns(), day = 86400LL * 1000000000LL, deleted = -1;
     op_begin(&ops[0], &t[0], "00000000000000000000000000000001", now - 10 * day);
     op_end(&ops[1], &t[0], TP_STORE_END);
     op_begin(&ops[2], &t[1], "00000000000000000000000000000002", now - 10 * day); /* open */

@@ -70,7 +70,7 @@ int tphd_http_start(tphd *d)
         fprintf(stderr, "tphd: invalid --http '%s' (use HOST:PORT)\n", c->http_spec);
         return -EINVAL;
     }
-    if (tp_dirname(c->db_path, dir, sizeof(dir)) < 0)
+    if (tp_util_dirname(c->db_path, dir, sizeof(dir)) < 0)
         return -ENAMETOOLONG;
     snprintf(token, sizeof(token), "%s/%s", dir, TP_HTTP_TOKEN_FILE);
     tp_http_config cfg = {

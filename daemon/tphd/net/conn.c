@@ -309,7 +309,7 @@ static void peer_of(tp_conn *c)
         c->peer.uid = cred.uid;
         c->peer.pid = cred.pid;
         uint64_t start = 0;
-        if (cred.pid > 0 && tp_proc_start_time(cred.pid, &start) == 0)
+        if (cred.pid > 0 && tp_util_proc_start_time(cred.pid, &start) == 0)
             c->peer.pstart = start;
     }
 }

@@ -129,7 +129,7 @@ static int dup_fixed(const char *s, char **ret)
     if (!d)
         return -ENOMEM;
     memcpy(d, s, n + 1);
-    tp_utf8_fix(d, n);
+    tp_util_utf8_fix(d, n);
     *ret = d;
     return 0;
 }
@@ -197,15 +197,15 @@ static func_desc *func_new(const tp_wire_func *f)
         return NULL;
     char *p = (char *)(d + 1);
     memcpy(p, mod, lm + 1);
-    tp_utf8_fix(p, lm);
+    tp_util_utf8_fix(p, lm);
     d->module = p;
     p += lm + 1;
     memcpy(p, qn, lq + 1);
-    tp_utf8_fix(p, lq);
+    tp_util_utf8_fix(p, lq);
     d->qualname = p;
     p += lq + 1;
     memcpy(p, file, lf + 1);
-    tp_utf8_fix(p, lf);
+    tp_util_utf8_fix(p, lf);
     d->file = p;
     d->lineno = f->lineno;
     d->mem = mem;
@@ -256,7 +256,7 @@ nomem:
 static itrace *find_open(tp_ingest *g, const char *id, itrace ***ret_link)
 {
     char norm[33];
-    if (!tp_id_normalize(id, norm))
+    if (!tp_util_id_normalize(id, norm))
         return NULL;
     for (itrace **link = &g->open; *link; link = &(*link)->next) {
         if (memcmp((*link)->client_id, norm, 33) == 0) {
@@ -289,7 +289,7 @@ static const char *put_str(char **p, const char *s)
     size_t n = strlen(s);
     char *d = *p;
     memcpy(d, s, n + 1);
-    tp_utf8_fix(d, n);
+    tp_util_utf8_fix(d, n);
     *p += n + 1;
     return d;
 }
@@ -377,7 +377,7 @@ int tp_ingest_begin(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *r
     char norm[33];
     *ret_op = NULL;
     *ret_trace_error = true;
-    if (!tp_id_normalize(m->trace, norm)) {
+    if (!tp_util_id_normalize(m->trace, norm)) {
         *ret_trace_error = false;
         snprintf(err, errsz, "BEGIN: trace id must be 32 hex digits");
         return TP_ERR_MALFORMED;
@@ -549,7 +549,7 @@ static int frame_trace(tp_ingest *g, const tp_msg *m, const char *what, itrace *
                        itrace **ret, bool *ret_trace_error, char *err, size_t errsz)
 {
     char norm[33];
-    if (!tp_id_normalize(m->trace, norm)) {
+    if (!tp_util_id_normalize(m->trace, norm)) {
         *ret_trace_error = false;
         snprintf(err, errsz, "%s: trace id must be 32 hex digits", what);
         return TP_ERR_MALFORMED;
@@ -623,7 +623,7 @@ int tp_ingest_end(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret
     char norm[33];
     *ret_op = NULL;
     *ret_trace_error = true;
-    if (tp_id_normalize(m->trace, norm) && !find_open(g, norm, NULL) && is_dead(g, norm)) {
+    if (tp_util_id_normalize(m->trace, norm) && !find_open(g, norm, NULL) && is_dead(g, norm)) {
         unbury(g, norm); /* nothing follows an END */
         return 0;
     }

@@ -48,7 +48,7 @@ int tp_server_new(uv_loop_t *loop, const tp_server_opts *opts, tp_server **ret)
     s->on_frame = tp_dispatch_frame;
     s->check_shutdown = check_shutdown;
     s->start_ms = uv_now(loop);
-    s->start_mono_ms = tp_mono_ns() / 1000000;
+    s->start_mono_ms = tp_util_mono_ns() / 1000000;
     uv_async_init(loop, &s->async, tp_dispatch_completions);
     s->async.data = s;
     uv_async_init(loop, &s->fin_async, tp_dispatch_finalized);

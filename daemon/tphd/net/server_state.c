@@ -145,7 +145,7 @@ void tp_server_query_env(tp_server *s, uint32_t uid, tp_query_env *env)
     env->store = s->store;
     env->uid = uid;
     env->version = TP_VERSION;
-    env->uptime_s = (double)(tp_mono_ns() / 1000000 - s->start_mono_ms) / 1000.0;
+    env->uptime_s = (double)(tp_util_mono_ns() / 1000000 - s->start_mono_ms) / 1000.0;
     env->daemon_pid = getpid();
     env->socket_path = s->socket_path;
     env->clients = c.clients;

@@ -182,7 +182,7 @@ static int op_clean(tp_qctx *q)
         return tp_qfail(q, TP_ERR_MISSING, "give \"older_than\" (seconds) or \"all\": true");
     clean_step cs = {.uid = q->env->uid,
                      .all = all,
-                     .cutoff_ns = tp_now_ns() - (int64_t)(older > 0 ? older * 1e9 : 0)};
+                     .cutoff_ns = tp_util_now_ns() - (int64_t)(older > 0 ? older * 1e9 : 0)};
     int64_t total = 0;
     char msg[200];
     do {
@@ -293,7 +293,7 @@ static int import_fn(sqlite3 *db, tp_store_op *op, void *arg)
     import_job *j = arg;
     const tp_tree *t = j->t;
     sqlite3_stmt *st = NULL;
-    int64_t start = t->meta.wall_start_ns ? t->meta.wall_start_ns : tp_now_ns();
+    int64_t start = t->meta.wall_start_ns ? t->meta.wall_start_ns : tp_util_now_ns();
     uint64_t calls = t->meta.call_count > t->nnodes ? t->meta.call_count : t->nnodes;
     int rc = sqlite3_prepare_v2(
         db,
@@ -317,7 +317,7 @@ static int import_fn(sqlite3 *db, tp_store_op *op, void *arg)
     if (j->source)
         sqlite3_bind_text(st, 8, j->source, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 9, start);
-    sqlite3_bind_int64(st, 10, tp_now_ns());
+    sqlite3_bind_int64(st, 10, tp_util_now_ns());
     sqlite3_bind_int64(st, 11, t->meta.duration_ns);
     sqlite3_bind_int64(st, 12, (int64_t)calls);
     sqlite3_bind_int64(st, 13, (int64_t)t->meta.dropped);
@@ -388,7 +388,7 @@ static int op_import(tp_qctx *q)
     }
     import_job j = {
         .t = t, .env = q->env, .source = source, .rec = TP_BUF_INIT, .text = TP_BUF_INIT};
-    r = tp_random_id(j.id);
+    r = tp_util_random_id(j.id);
     if (r == 0)
         r = tp_rebuild_events(t, TP_NONE, &j.rec, &j.text);
     if (r < 0) {

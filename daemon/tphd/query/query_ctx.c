@@ -39,7 +39,7 @@ json_t *tp_qstr(const char *s)
     char *copy = strdup(s);
     if (!copy)
         return json_null();
-    tp_utf8_fix(copy, strlen(copy));
+    tp_util_utf8_fix(copy, strlen(copy));
     j = json_string(copy);
     free(copy);
     return j ? j : json_null();

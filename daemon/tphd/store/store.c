@@ -259,7 +259,7 @@ static int migrate(sqlite3 *db, int *ret_from, char *err, size_t errsz)
 
 static int recover(sqlite3 *db, tp_store_info *info, char *err, size_t errsz)
 {
-    int64_t now = tp_now_ns();
+    int64_t now = tp_util_now_ns();
     char sql[256];
     int r = exec_sql(db, "BEGIN IMMEDIATE", err, errsz);
     if (r < 0)
@@ -627,13 +627,13 @@ static void *writer_main(void *arg)
                 continue;
             }
             t.open = true;
-            t.start = tp_mono_ns();
+            t.start = tp_util_mono_ns();
         }
         apply(s, op);
         t.prompt |= awaited(op);
         *t.done_tail = op;
         t.done_tail = &op->next;
-        int64_t age = tp_mono_ns() - t.start;
+        int64_t age = tp_util_mono_ns() - t.start;
         if (age >= s->commit_interval_ns || (t.prompt && age >= PROMPT_COMMIT_NS))
             finish_txn(s, &t);
     }

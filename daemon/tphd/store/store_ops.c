@@ -103,7 +103,7 @@ int tp__store_apply_begin(sqlite3 *db, tp_store_stmts *st, tp_store_op *op)
         bind_text(s, 11, b->config_json);
         bind_text(s, 12, b->source);
         sqlite3_bind_int64(s, 13, b->wall_start_ns);
-        sqlite3_bind_int64(s, 14, tp_now_ns());
+        sqlite3_bind_int64(s, 14, tp_util_now_ns());
         int rc = sqlite3_step(s);
         sqlite3_reset(s);
         sqlite3_clear_bindings(s);
@@ -122,7 +122,7 @@ int tp__store_apply_begin(sqlite3 *db, tp_store_stmts *st, tp_store_op *op)
         }
         /* The id is taken (by another uid, or an earlier upload of this
          * one): the trace gets a fresh id, reported in its ACK. */
-        r = tp_random_id(id);
+        r = tp_util_random_id(id);
         if (r < 0) {
             snprintf(op->errmsg, sizeof(op->errmsg), "cannot make a trace id");
             goto fail;
@@ -205,11 +205,11 @@ int tp__store_apply_end(sqlite3 *db, tp_store_stmts *st, tp_store_op *op)
         sqlite3_bind_int64(s, 4, (int64_t)op->dropped);
         bind_text(s, 5, op->limit_reason);
         bind_text(s, 6, op->drop_reason);
-        sqlite3_bind_int64(s, 7, tp_now_ns());
+        sqlite3_bind_int64(s, 7, tp_util_now_ns());
     } else {
         s = st->abort;
         sqlite3_bind_int64(s, 1, rowid);
-        sqlite3_bind_int64(s, 2, tp_now_ns());
+        sqlite3_bind_int64(s, 2, tp_util_now_ns());
     }
     r = step_done(db, s, op, "ending a trace");
     if (r < 0)
@@ -270,7 +270,7 @@ static int retention_fn(sqlite3 *db, tp_store_op *op, void *arg)
     rs->deleted = 0;
     rs->freed = 0;
     if (rs->retention_s > 0) {
-        int64_t cutoff = tp_now_ns() - (int64_t)(rs->retention_s * 1e9);
+        int64_t cutoff = tp_util_now_ns() - (int64_t)(rs->retention_s * 1e9);
         if (sqlite3_prepare_v2(db,
                                "SELECT rowid FROM traces WHERE status != 0 AND wall_start_ns < ?1"
                                " ORDER BY wall_start_ns, rowid LIMIT ?2",
