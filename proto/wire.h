@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "mp.h"
 #include "event.h"
 
 #define TP_WIRE_MAGIC       "TPH1"
@@ -162,47 +163,6 @@ void tp_wire_msg_free(tp_msg *m);
  *  limit) or TP_ERR_FRAME_TOO_LARGE; on failure out keeps its previous length.
  *  Records are sent as given: they must already be in wire layout. */
 int tp_wire_encode(const tp_msg *m, tp_buf *out);
-
-/* ---- A bounds-checked msgpack cursor ---------------------------------------
- * What tp_wire_check is built on; the extension uses it to read the few
- * replies it gets (WELCOME, ACK, ERROR) without linking msgpack-c. */
-
-#define TP_MP_NIL   0
-#define TP_MP_BOOL  1
-#define TP_MP_UINT  2
-#define TP_MP_INT   3
-#define TP_MP_FLOAT 4
-#define TP_MP_STR   5
-#define TP_MP_BIN   6
-#define TP_MP_ARRAY 7
-#define TP_MP_MAP   8
-#define TP_MP_EXT   9
-
-typedef struct tp_mp_item {
-    int kind; /* TP_MP_* */
-    bool b;
-    uint64_t u;
-    int64_t i;
-    double f;
-    const uint8_t *ptr; /* STR/BIN/EXT bytes, inside the buffer */
-    uint32_t len;       /* STR/BIN/EXT byte length, ARRAY elements, MAP pairs */
-} tp_mp_item;
-
-typedef struct tp_mp_cursor {
-    const uint8_t *p, *end; /* public read-only */
-} tp_mp_cursor;
-
-/** Read the next item's header (containers are not descended: their elements
- *  follow). Returns 0, TP_ERR_TRUNCATED or TP_ERR_MALFORMED. Integers are
- *  normalised: a value >= 0 is TP_MP_UINT (u, and i when it fits), a negative
- *  one TP_MP_INT. STR/BIN/EXT data is stepped over (ptr/len point at it; an
- *  EXT's type is in i). A str/bin/ext length, or an element count, larger
- *  than the bytes left is TP_ERR_TRUNCATED. On failure the cursor stays. */
-int tp_mp_next(tp_mp_cursor *c, tp_mp_item *ret);
-/** Skip one whole value including nested elements, up to max_depth levels of
- *  containers (a scalar needs 0, [[1]] needs 2; at most 64 are honoured).
- *  Deeper nesting is TP_ERR_LIMIT. Iterative, no allocation. */
-int tp_mp_skip(tp_mp_cursor *c, unsigned max_depth);
 
 /** Decode a small reply frame payload (WELCOME, ACK, ERROR) with the cursor:
  *  fills type, version, caps, client, trace, url, code and message; strings
