@@ -107,7 +107,7 @@ void tp_conn_close(tp_conn *c)
         uv_read_stop((uv_stream_t *)&c->pipe);
         c->reading = false;
     }
-    tp_conn_log_flush(c);
+    tp__connlog_flush(c);
     if (c->ingest && tp_ingest_abort_all(c->ingest, submit_abort, c) < 0)
         tp_server_log(c->srv, "client %llu: out of memory marking its traces truncated",
                       (unsigned long long)c->serial);
@@ -174,7 +174,7 @@ void tp_conn_fail(tp_conn *c, int code, const char *message)
         return;
     c->srv->protocol_errors++;
     if (c->srv->opts.verbose)
-        tp_conn_log(c, "client %llu (uid %u pid %lld): %s: %s", (unsigned long long)c->serial,
+        tp__connlog(c, "client %llu (uid %u pid %lld): %s: %s", (unsigned long long)c->serial,
                     c->peer.uid, (long long)c->peer.pid, tp_errname(code), message);
     tp_msg m;
     memset(&m, 0, sizeof(m));

@@ -44,7 +44,7 @@ struct tp_conn {
     char *qasm_op, *qasm_args;
     tp_buf qasm_body;
     int refs; /* handle + ops + query: freed at 0 */
-    /* tp_conn_log's rate limit (loop thread). */
+    /* tp__connlog's rate limit (loop thread). */
     uint64_t log_ms;         /* when log_used was last reduced; 0 = never */
     uint32_t log_used;       /* lines of the burst used */
     uint64_t log_suppressed; /* lines dropped since the last one written */
@@ -77,8 +77,8 @@ void tp_conn_submit(tp_conn *c, tp_store_op *op);
 /** A log line about c, rate-limited per connection (a burst, then one a
  *  second); dropped lines are counted and reported as "N messages
  *  suppressed" before c's next line and when c closes. Loop thread. */
-void tp_conn_log(tp_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tp__connlog(tp_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Report c's suppressed lines now, if any (at close). */
-void tp_conn_log_flush(tp_conn *c);
+void tp__connlog_flush(tp_conn *c);
 
 #endif

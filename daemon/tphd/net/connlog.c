@@ -24,7 +24,7 @@ static void refill(tp_conn *c, uint64_t now)
     c->log_ms += back * LOG_REFILL_MS;
 }
 
-void tp_conn_log_flush(tp_conn *c)
+void tp__connlog_flush(tp_conn *c)
 {
     if (c->log_suppressed == 0)
         return;
@@ -33,7 +33,7 @@ void tp_conn_log_flush(tp_conn *c)
     c->log_suppressed = 0;
 }
 
-void tp_conn_log(tp_conn *c, const char *fmt, ...)
+void tp__connlog(tp_conn *c, const char *fmt, ...)
 {
     refill(c, tp_server_now_ms(c->srv));
     if (c->log_used >= LOG_BURST) {
@@ -41,7 +41,7 @@ void tp_conn_log(tp_conn *c, const char *fmt, ...)
         return;
     }
     c->log_used++;
-    tp_conn_log_flush(c);
+    tp__connlog_flush(c);
     va_list ap;
     va_start(ap, fmt);
     tp_server_vlog(c->srv, fmt, ap);

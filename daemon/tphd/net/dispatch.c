@@ -57,7 +57,7 @@ static void trace_error(tp_conn *c, const char *trace, int code, const char *mes
     tp_server *s = c->srv;
     s->protocol_errors++;
     if (s->opts.verbose)
-        tp_conn_log(c, "client %llu: trace %.32s: %s: %s", (unsigned long long)c->serial,
+        tp__connlog(c, "client %llu: trace %.32s: %s: %s", (unsigned long long)c->serial,
                     trace ? trace : "?", tp_errname(code), message);
     tp_msg m;
     memset(&m, 0, sizeof(m));
@@ -301,7 +301,7 @@ void tp_dispatch_frame(tp_conn *c, const uint8_t *payload, size_t len)
         break;
     case TP_MSG_ERROR:
         /* Never answered (PROTOCOL.md 5.4); worth a line in the log. */
-        tp_conn_log(c, "client %llu reports %s: %s", (unsigned long long)c->serial,
+        tp__connlog(c, "client %llu reports %s: %s", (unsigned long long)c->serial,
                     tp_errname(m.code), m.message ? m.message : "");
         break;
     case TP_MSG_HELLO:
@@ -354,7 +354,7 @@ static void complete_op(tp_server *s, tp_store_op *op)
             char msg[256];
             snprintf(msg, sizeof(msg), "trace %s was not stored: %s", tp_ingest_op_client_id(op),
                      op->errmsg[0] ? op->errmsg : tp_strerror(op->result));
-            tp_conn_log(c, "client %llu: %s", (unsigned long long)c->serial, msg);
+            tp__connlog(c, "client %llu: %s", (unsigned long long)c->serial, msg);
             trace_error(c, tp_ingest_op_client_id(op), op->result, msg);
         }
         break;
@@ -364,7 +364,7 @@ static void complete_op(tp_server *s, tp_store_op *op)
         break;
     case TP_STORE_BEGIN:
         if (op->result < 0)
-            tp_conn_log(c, "client %llu: %s", (unsigned long long)c->serial, op->errmsg);
+            tp__connlog(c, "client %llu: %s", (unsigned long long)c->serial, op->errmsg);
         break;
     default:
         break;
