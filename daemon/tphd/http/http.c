@@ -286,7 +286,7 @@ static void release(tp_http *h)
     if (h->started)
         h2o_config_dispose(&h->config);
     uv_mutex_destroy(&h->tok_mu);
-    free(h->tokens);
+    tp_vec_free(&h->tokens);
     free(h);
     if (done)
         done(arg);
@@ -376,15 +376,14 @@ int tp_http_start(tp_http **ret, uv_loop_t *loop, const tp_http_config *cfg,
     uv_timer_init(loop, &h->sentinel);
     h->sentinel.data = h;
     int r = -ENOMEM;
-    h->tokens = calloc(8, sizeof(*h->tokens));
-    if (!h->tokens) {
+    if (tp_vec_grow1(&h->tokens) < 0) {
         snprintf(err, errsz, "out of memory");
         goto fail;
     }
-    h->tokcap = 8;
-    h->ntokens = 1;
-    h->tokens[0].uid = cfg->owner_uid;
-    r = tp_http_load_token(cfg->token_path, h->tokens[0].key, err, errsz);
+    memset(&h->tokens.items[0], 0, sizeof(h->tokens.items[0]));
+    h->tokens.size = 1;
+    h->tokens.items[0].uid = cfg->owner_uid;
+    r = tp_http_load_token(cfg->token_path, h->tokens.items[0].key, err, errsz);
     if (r)
         goto fail;
     r = bind_listener(h, cfg, err, errsz);

@@ -118,14 +118,14 @@ static uint32_t token_uid(tp_http *h, const uint8_t key[16])
 {
     uint32_t uid = UINT32_MAX;
     uv_mutex_lock(&h->tok_mu);
-    for (size_t i = 0; i < h->ntokens; i++) {
+    for (size_t i = 0; i < h->tokens.size; i++) {
         /* volatile keeps the compiler from ending the loop at the first
          * difference; it is about timing, not threads (the lock is). */
         volatile uint8_t diff = 0;
         for (int k = 0; k < 16; k++)
-            diff |= h->tokens[i].key[k] ^ key[k];
+            diff |= h->tokens.items[i].key[k] ^ key[k];
         if (diff == 0)
-            uid = h->tokens[i].uid;
+            uid = h->tokens.items[i].uid;
     }
     uv_mutex_unlock(&h->tok_mu);
     return uid;
@@ -135,28 +135,22 @@ int tp_http_token(tp_http *h, uint32_t uid, char ret_hex[33])
 {
     int r = 0;
     uv_mutex_lock(&h->tok_mu);
-    for (size_t i = 0; i < h->ntokens; i++) {
-        if (h->tokens[i].uid == uid) {
-            hex_encode(h->tokens[i].key, ret_hex);
+    for (size_t i = 0; i < h->tokens.size; i++) {
+        if (h->tokens.items[i].uid == uid) {
+            hex_encode(h->tokens.items[i].key, ret_hex);
             goto cleanup;
         }
     }
-    if (h->ntokens == h->tokcap) {
-        size_t cap = h->tokcap ? h->tokcap * 2 : 8;
-        http_token *t = realloc(h->tokens, cap * sizeof(*t));
-        if (!t) {
-            r = -ENOMEM;
-            goto cleanup;
-        }
-        h->tokens = t;
-        h->tokcap = cap;
+    if (tp_vec_grow1(&h->tokens) < 0) {
+        r = -ENOMEM;
+        goto cleanup;
     }
-    http_token *t = &h->tokens[h->ntokens];
+    http_token *t = &h->tokens.items[h->tokens.size];
     r = random_key(t->key);
     if (r)
         goto cleanup;
     t->uid = uid;
-    h->ntokens++;
+    h->tokens.size++;
     hex_encode(t->key, ret_hex);
 cleanup:
     uv_mutex_unlock(&h->tok_mu);

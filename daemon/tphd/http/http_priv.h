@@ -8,6 +8,7 @@
 
 #include "assets.h"
 #include "http.h"
+#include "vec.h"
 
 #define TP_HTTP_MAX_JOBS 64 /* queries in flight; more get 503 */
 
@@ -45,8 +46,7 @@ struct tp_http {
     char cookie_name[32];
     uint32_t owner_uid;
     uv_mutex_t tok_mu;
-    http_token *tokens;     /* [0] is the owner's; under tok_mu (pool jobs make tokens) */
-    size_t ntokens, tokcap; /* under tok_mu */
+    TP_VEC(http_token) tokens; /* [0] is the owner's; under tok_mu (pool jobs make tokens) */
     http_conn *conns;
     size_t nconns, njobs;
     bool started, listening, stopping, finishing;
