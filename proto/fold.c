@@ -16,11 +16,6 @@
 #include "tree_priv.h"
 #include "vec.h"
 
-/* A folded node's slice of members. */
-typedef struct fold_grp {
-    uint32_t off, len;
-} fold_grp;
-
 typedef struct fold_ctx {
     const tp_tree *src;
     tp_tree *dst;
@@ -28,7 +23,7 @@ typedef struct fold_ctx {
     uint32_t *members; /* source node indices; a group is a slice */
     size_t nmembers;
     size_t members_cap;
-    TP_VEC(fold_grp) groups; /* per folded node: its slice of members */
+    TP_VEC(tp_fold_group) groups; /* per folded node: its slice of members */
 } fold_ctx;
 
 static bool same_text(const char *a, const char *b)
@@ -36,6 +31,23 @@ static bool same_text(const char *a, const char *b)
     if (!a || !b)
         return a == b;
     return strcmp(a, b) == 0;
+}
+
+/* Whether every call of a group made the same sequence of direct calls
+ * (functions in order): otherwise the group says its calls differ. */
+static bool same_children(const fold_ctx *c, size_t off, size_t len)
+{
+    const tp_node *sn = c->src->nodes;
+    uint32_t first = sn[c->members[off]].first_child;
+    for (size_t k = off + 1; k < off + len; k++) {
+        uint32_t a = first, b = sn[c->members[k]].first_child;
+        for (; a != TP_NONE && b != TP_NONE; a = sn[a].next, b = sn[b].next)
+            if (sn[a].func != sn[b].func || sn[a].count != sn[b].count)
+                return false;
+        if (a != b)
+            return false;
+    }
+    return true;
 }
 
 /* Sums a group of source nodes into one node (not yet linked, strings still
@@ -79,6 +91,8 @@ static tp_node aggregate(const fold_ctx *c, size_t off, size_t len)
         a.flags |= TP_NODE_FOLDED;
     else
         a.nexc = 0;
+    if (len > 1 && !same_children(c, off, len))
+        a.flags |= TP_NODE_SHAPE_MIXED;
     return a;
 }
 
@@ -101,7 +115,7 @@ static int new_group(fold_ctx *c, uint32_t parent, size_t off, size_t len)
     a.first_child = a.last_child = a.next = TP_NONE;
     d->nodes[idx] = a;
     tp_tree_priv_link(d, parent, idx);
-    c->groups.items[idx] = (fold_grp){(uint32_t)off, (uint32_t)len};
+    c->groups.items[idx] = (tp_fold_group){(uint32_t)off, (uint32_t)len};
     c->groups.size = d->nnodes;
     return 0;
 }
@@ -187,6 +201,11 @@ int tp_tree_fold(const tp_tree *t, const tp_fold_opts *opts, tp_tree **ret)
     if (r)
         goto cleanup;
     d->folded = true;
+    d->fold_src = t;
+    d->fold_members = c.members;
+    d->fold_groups = c.groups.items;
+    c.members = NULL;
+    c.groups.items = NULL;
     *ret = d;
     d = NULL;
 cleanup:

@@ -44,6 +44,8 @@ static void restore_times(loader *l)
         if (l->calls[i].seq >= t->nnodes)
             continue;
         tp_node *n = &t->nodes[l->calls[i].seq];
+        if (c->spawned)
+            n->flags |= TP_NODE_SPAWNED; /* its place is its file's nesting */
         int64_t span = n->end_ns - n->start_ns, active = -1;
         if (c->has_active_ns)
             active = (int64_t)c->active_ns;
@@ -325,6 +327,8 @@ static int read_call(loader *l, json_t *o, call_info *c)
         r = get_opt_bool(l, o, "unfinished", &c->unfinished);
     if (!r)
         r = get_opt_bool(l, o, "generator", &c->generator);
+    if (!r)
+        r = get_opt_bool(l, o, "spawned", &c->spawned);
     if (!r)
         r = get_opt_uint(l, o, "suspends", UINT32_MAX, &v, NULL);
     c->suspends = (uint32_t)v;

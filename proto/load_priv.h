@@ -25,7 +25,7 @@ typedef struct call_info {
     uint64_t start_ns, end_ns; /* ours: exact, since the trace start */
     bool has_active_ns, has_self_ns;
     uint64_t active_ns, self_ns; /* ours: exact active and self time */
-    bool raised, caught, unfinished, generator;
+    bool raised, caught, unfinished, generator, spawned;
     uint32_t suspends, thread;
     json_t *children; /* NULL when none */
 } call_info;

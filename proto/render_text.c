@@ -413,6 +413,8 @@ static void put_markers(tp_buf *b, const tp_node *n, bool ascii)
         tp_buf_printf(b, "  (resumed %" PRIu32 "%s)", n->suspends, ascii ? "x" : "\u00d7");
     if (n->flags & TP_NODE_SPAWNED)
         tp_buf_puts(b, "  (task)");
+    if (n->flags & TP_NODE_SHAPE_MIXED)
+        tp_buf_puts(b, "  (calls differ)");
     if (n->flags & TP_NODE_FOLDED)
         tp_buf_printf(b, "  [%s%" PRIu32 "]", ascii ? "x" : "\u00d7", n->count);
 }

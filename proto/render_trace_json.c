@@ -207,6 +207,8 @@ static void json_node(doc *d, const tp_tree *t, const tp_node *n, int64_t wall_u
         tp_json_ku64(&d->w, "active_ns", (uint64_t)(n->total_ns > 0 ? n->total_ns : 0));
         tp_json_ku64(&d->w, "self_ns", (uint64_t)(n->self_ns > 0 ? n->self_ns : 0));
     }
+    if (n->flags & TP_NODE_SPAWNED)
+        tp_json_kbool(&d->w, "spawned", true); /* an asyncio task under its creator */
     if (n->flags & TP_NODE_FOLDED) {
         /* A folded tree (tph tree --json, tphd): start/end span the group. */
         tp_json_ku64(&d->w, "count", n->count);
@@ -217,6 +219,7 @@ static void json_node(doc *d, const tp_tree *t, const tp_node *n, int64_t wall_u
         tp_json_ku64(&d->w, "raised", n->nexc);
         tp_json_kbool(&d->w, "args_mixed", (n->flags & TP_NODE_ARGS_MIXED) != 0);
         tp_json_kbool(&d->w, "return_mixed", (n->flags & TP_NODE_RET_MIXED) != 0);
+        tp_json_kbool(&d->w, "calls_mixed", (n->flags & TP_NODE_SHAPE_MIXED) != 0);
     }
     tp_json_key(&d->w, "children");
     tp_json_arr(&d->w);

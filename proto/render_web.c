@@ -33,6 +33,8 @@ static const struct {
     {TP_NODE_FOLDED, "folded"},
     {TP_NODE_ARGS_MIXED, "args_mixed"},
     {TP_NODE_RET_MIXED, "ret_mixed"},
+    {TP_NODE_SPAWNED, "spawned"},
+    {TP_NODE_SHAPE_MIXED, "calls_mixed"},
 };
 
 static uint32_t count_children(const tp_tree *t, uint32_t id)
@@ -295,8 +297,35 @@ static uint32_t *sibling_positions(const tp_tree *t)
     return pos;
 }
 
+/* Most calls of one folded group a match lists ("calls"). */
+#define MAX_GROUP_HITS 100
+
+static bool text_hit(const tp_node *n, const char *q, size_t qn)
+{
+    return contains_str(n->args, q, qn) || contains_str(n->ret, q, qn) ||
+           contains_str(n->exc_type, q, qn) || contains_str(n->exc_msg, q, qn);
+}
+
+/* A folded group's calls whose text matches, as positions in the group
+ * (at most MAX_GROUP_HITS listed; *ret_n counts all). */
+static void group_hits(const tp_tree *t, uint32_t id, const char *q, size_t qn, uint32_t *hits,
+                       uint32_t *ret_n)
+{
+    const tp_fold_group g = t->fold_groups[id];
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < g.len; k++) {
+        uint32_t m = t->fold_members[g.off + k];
+        if (m < t->fold_src->nnodes && text_hit(&t->fold_src->nodes[m], q, qn)) {
+            if (n < MAX_GROUP_HITS)
+                hits[n] = k;
+            n++;
+        }
+    }
+    *ret_n = n;
+}
+
 static void put_path(tp_json *w, const tp_tree *t, uint32_t id, uint32_t *stack,
-                     const uint32_t *pos)
+                     const uint32_t *pos, const uint32_t *hits, uint32_t nhits)
 {
     size_t n = 0;
     for (uint32_t p = id; p != TP_NONE; p = t->nodes[p].parent)
@@ -313,6 +342,14 @@ static void put_path(tp_json *w, const tp_tree *t, uint32_t id, uint32_t *stack,
     for (size_t i = n; i--;)
         tp_json_u64(w, pos[stack[i]]);
     tp_json_arr_end(w);
+    if (hits) {
+        tp_json_key(w, "calls");
+        tp_json_arr(w);
+        for (uint32_t k = 0; k < nhits && k < MAX_GROUP_HITS; k++)
+            tp_json_u64(w, hits[k]);
+        tp_json_arr_end(w);
+        tp_json_ku64(w, "calls_total", nhits);
+    }
     tp_json_obj_end(w);
 }
 
@@ -344,14 +381,20 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
     uint64_t total = 0;
     /* Pre-order walk: first child, else next sibling, else an ancestor's next. */
     uint32_t cur = qn ? t->first_root : TP_NONE;
+    uint32_t hits[MAX_GROUP_HITS];
     while (cur != TP_NONE) {
         const tp_node *n = &t->nodes[cur];
-        if (fm[n->func] || contains_str(n->args, q, qn) || contains_str(n->ret, q, qn) ||
-            contains_str(n->exc_type, q, qn) || contains_str(n->exc_msg, q, qn)) {
+        /* A folded group is searched call by call: the text of any of them
+         * (not only the first's, which the node shows) finds the group. */
+        bool group = (n->flags & TP_NODE_FOLDED) && t->fold_src;
+        uint32_t nhits = 0;
+        if (group)
+            group_hits(t, cur, q, qn, hits, &nhits);
+        if (fm[n->func] || (group ? nhits > 0 : text_hit(n, q, qn))) {
             if (total < limit) {
                 if (!pos && !(pos = sibling_positions(t)))
                     goto cleanup;
-                put_path(&w, t, cur, stack, pos);
+                put_path(&w, t, cur, stack, pos, group ? hits : NULL, nhits);
             }
             total++;
         }

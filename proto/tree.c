@@ -180,6 +180,8 @@ void tp_tree_free(tp_tree *t)
     }
     free(t->funcs);
     free(t->nodes);
+    free(t->fold_members);
+    free(t->fold_groups);
     free(t);
 }
 

@@ -27,6 +27,8 @@
 #define TP_NODE_ARGS_MIXED 0x20 /* folded: the calls' args differ (args holds the first's) */
 #define TP_NODE_RET_MIXED  0x40 /* folded: the calls' returns differ (ret holds the first's) */
 #define TP_NODE_SPAWNED    0x80 /* asyncio task coroutine, under the call creating the task */
+#define TP_NODE_SHAPE_MIXED                                                                        \
+    0x100 /* folded: the calls made different calls (their direct children differ) */
 
 /** An interned function. Strings are owned by the tree. */
 typedef struct tp_func {
@@ -78,6 +80,11 @@ typedef struct tp_trace_meta {
     const char *config_json;  /* the trace's config as a JSON object text, or NULL */
 } tp_trace_meta;
 
+/** A folded node's calls: fold_members[off, off + len) of its tree. */
+typedef struct tp_fold_group {
+    uint32_t off, len;
+} tp_fold_group;
+
 typedef struct tp_tree {
     tp_func *funcs;                 /* read-only */
     size_t nfuncs;                  /* read-only */
@@ -86,7 +93,15 @@ typedef struct tp_tree {
     uint32_t first_root, last_root; /* read-only; roots linked through next */
     tp_trace_meta meta;             /* read-write through tp_tree_set_*() */
     bool folded;                    /* read-only */
-    void *priv;                     /* private: arena, builder state */
+    /* A folded tree keeps every call it stands for: node i stands for the
+     * nodes fold_members[fold_groups[i].off ...] (each .len of them) of
+     * fold_src, the tree it was folded from. fold_src is borrowed: read
+     * members through it only while the caller keeps that tree alive. All
+     * NULL in a tree that was not made by tp_tree_fold(). Read-only. */
+    const struct tp_tree *fold_src;
+    uint32_t *fold_members;
+    tp_fold_group *fold_groups;
+    void *priv; /* private: arena, builder state */
 } tp_tree;
 
 /** Create an empty tree. Free with tp_tree_free(). Returns 0 or -ENOMEM. */

@@ -228,3 +228,54 @@ Test(fold, deep_nesting_does_not_overflow)
     tp_tree_free(f);
     tp_tree_free(t);
 }
+
+/* echo('line1'), echo('line2'), echo('line3') fold into one group that still
+ * knows each call: its members are the raw nodes, in order. The second call
+ * made a different call, so the group says its calls differ; a group whose
+ * calls made the same calls does not. */
+Test(fold, group_keeps_every_call_and_says_when_calls_differ)
+{
+    tp_tree *t = new_tree();
+    call(t, F_MAIN, 0, NULL);
+    call(t, F_F, 1, "s='line1'"); /* 1 */
+    call(t, F_G, 2, NULL);        /* 2 */
+    ret(t, 3, NULL);
+    ret(t, 4, NULL);
+    call(t, F_F, 5, "s='line2'"); /* 3 */
+    call(t, F_H, 6, NULL);        /* 4: h, not g */
+    ret(t, 7, NULL);
+    ret(t, 8, NULL);
+    call(t, F_F, 9, "s='line3'"); /* 5 */
+    call(t, F_G, 10, NULL);       /* 6 */
+    ret(t, 11, NULL);
+    ret(t, 12, NULL);
+    call(t, F_G, 13, NULL); /* 7, 8: two g's that made no calls */
+    ret(t, 14, NULL);
+    call(t, F_G, 15, NULL);
+    ret(t, 16, NULL);
+    ret(t, 20, NULL);
+    cr_assert_eq(tp_tree_finish(t, 20), 0);
+    tp_tree *f = fold(t, 0);
+    cr_assert_eq(f->fold_src, t);
+    const tp_node *n = f->nodes;
+    uint32_t grp = n[0].first_child;
+    cr_assert_eq(n[grp].count, 3);
+    cr_assert_eq(n[grp].flags & (TP_NODE_FOLDED | TP_NODE_ARGS_MIXED | TP_NODE_SHAPE_MIXED),
+                 TP_NODE_FOLDED | TP_NODE_ARGS_MIXED | TP_NODE_SHAPE_MIXED);
+    tp_fold_group g = f->fold_groups[grp];
+    cr_assert_eq(g.len, 3);
+    cr_assert_eq(f->fold_members[g.off], 1);
+    cr_assert_eq(f->fold_members[g.off + 1], 3);
+    cr_assert_eq(f->fold_members[g.off + 2], 5);
+    cr_assert_str_eq(t->nodes[f->fold_members[g.off + 1]].args, "s='line2'");
+    uint32_t gg = n[grp].next;
+    cr_assert_eq(n[gg].count, 2);
+    cr_assert_eq(n[gg].flags & TP_NODE_SHAPE_MIXED, 0);
+    cr_assert_eq(f->fold_groups[gg].len, 2);
+    cr_assert_eq(f->fold_members[f->fold_groups[gg].off], 7);
+    /* A node of one call is its own group. */
+    cr_assert_eq(f->fold_groups[0].len, 1);
+    cr_assert_eq(f->fold_members[f->fold_groups[0].off], 0);
+    tp_tree_free(f);
+    tp_tree_free(t);
+}

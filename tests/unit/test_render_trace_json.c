@@ -168,7 +168,8 @@ Test(render_trace_json, of_folded_tree_describes_groups)
     cr_assert_not_null(strstr(s, "\"thread\":0,\"start_ns\":1500000,\"end_ns\":1565000,\"count\":3,"
                                  "\"total_ms\":0.045,\"self_ms\":0.045,"
                                  "\"min_ms\":0.010,\"max_ms\":0.020,\"raised\":0,"
-                                 "\"args_mixed\":true,\"return_mixed\":false,\"children\":[]"));
+                                 "\"args_mixed\":true,\"return_mixed\":false,\"calls_mixed\":false,"
+                                 "\"children\":[]"));
     cr_assert_not_null(strstr(s, "\"count\":2,\"total_ms\":0.150,\"self_ms\":0.150,"
                                  "\"min_ms\":0.050,\"max_ms\":0.100,\"raised\":1,"
                                  "\"args_mixed\":true,\"return_mixed\":true,"));

@@ -317,6 +317,38 @@ Test(render_web, search_finds_names_args_values_and_exceptions_in_order)
     tp_tree_free(t);
 }
 
+/* Folded, f(x=0), f(x=1), f(x=2) are one group showing the first call's
+ * arguments; a search for the second's still finds the group, and says which
+ * of its calls matched. */
+Test(render_web, search_finds_calls_inside_folded_groups)
+{
+    tp_tree *t = sample(), *f;
+    cr_assert_eq(tp_tree_fold(t, NULL, &f), 0);
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_web_search(f, "x=1", 0, &b), 0);
+    json_t *j = parse(&b);
+    cr_assert_eq(INT(j, "total"), 1, "%s", tp_buf_cstr(&b));
+    json_t *m = AT(GET(j, "matches"), 0);
+    uint32_t grp = f->nodes[f->first_root].first_child;
+    cr_assert_eq(f->nodes[grp].count, 3);
+    cr_assert_eq(INT(m, "id"), grp);
+    cr_assert_eq(json_array_size(GET(m, "calls")), 1);
+    cr_assert_eq(json_integer_value(AT(GET(m, "calls"), 0)), 1, "the group's second call");
+    cr_assert_eq(INT(m, "calls_total"), 1);
+    json_decref(j);
+
+    tp_buf_reset(&b);
+    cr_assert_eq(tp_render_web_search(f, "x=", 0, &b), 0);
+    j = parse(&b);
+    m = AT(GET(j, "matches"), 0);
+    cr_assert_eq(INT(m, "calls_total"), 3);
+    cr_assert_eq(json_array_size(GET(m, "calls")), 3);
+    json_decref(j);
+    tp_buf_free(&b);
+    tp_tree_free(f);
+    tp_tree_free(t);
+}
+
 Test(render_web, stats_and_diff_json)
 {
     tp_tree *t = sample();

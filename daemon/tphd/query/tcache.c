@@ -42,7 +42,13 @@ static void entry_free(tp_tcache_entry *e)
 
 static size_t tree_cost(const tp_tree *t)
 {
-    return t ? t->nnodes * (sizeof(tp_node) + 48) + t->nfuncs * (sizeof(tp_func) + 64) : 0;
+    if (!t)
+        return 0;
+    size_t cost = t->nnodes * (sizeof(tp_node) + 48) + t->nfuncs * (sizeof(tp_func) + 64);
+    /* A folded tree keeps its calls: a group per node, a member per raw node. */
+    if (t->fold_groups)
+        cost += t->nnodes * sizeof(tp_fold_group) + t->fold_src->nnodes * sizeof(uint32_t);
+    return cost;
 }
 
 /* What identifies a trace's contents: finished traces never change. */
