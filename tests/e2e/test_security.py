@@ -127,8 +127,12 @@ def test_tphd_refuses_the_default_dir_another_user_precreated(tmp_path):
     # XDG_RUNTIME_DIR (and TRACEPATCH_SOCKET) unset: the default is
     # /tmp/tracepatch-<uid>. The whole scenario runs in a private /tmp so the
     # machine's /tmp stays untouched; a tphd that wrongly starts is killed.
+    # tphd is copied out first: a build tree under /tmp disappears under the mount.
     script = f"""
 set -e
+bin=$(mktemp -p /dev/shm tphd.XXXXXX)
+trap 'rm -f "$bin"' EXIT
+cp {TPHD} "$bin" && chmod 0755 "$bin"
 mount -t tmpfs tmpfs /tmp
 mkdir -m 0777 /tmp/tracepatch-{VICTIM}
 chown {ATTACKER}:{ATTACKER} /tmp/tracepatch-{VICTIM}
@@ -136,7 +140,7 @@ chmod 0777 /tmp/tracepatch-{VICTIM}
 mkdir -m 0700 /tmp/state && chown {VICTIM}:{VICTIM} /tmp/state
 set +e
 env -i PATH=/usr/bin:/bin XDG_STATE_HOME=/tmp/state HOME=/tmp/state \\
-    timeout -s KILL 20 setpriv --reuid={VICTIM} --regid={VICTIM} --clear-groups {TPHD} --no-http
+    timeout -s KILL 20 setpriv --reuid={VICTIM} --regid={VICTIM} --clear-groups "$bin" --no-http
 echo "rc=$?"
 ls -A /tmp/tracepatch-{VICTIM}
 """
