@@ -64,6 +64,36 @@ typedef struct tp_fent {
     int64_t t_susp; /* ticks since t0 of its last suspension */
 } tp_fent;
 
+/** The exception in flight, saved while a hook runs Python code of its own
+ *  (a repr, a getattr) and put back after: callbacks never raise. */
+typedef struct tp_exc_saved {
+#if TP_PY312
+    PyObject *exc;
+#else
+    PyObject *type, *value, *tb;
+#endif
+} tp_exc_saved;
+
+static inline void tp_exc_save(tp_exc_saved *e)
+{
+#if TP_PY312
+    e->exc = PyErr_GetRaisedException();
+#else
+    PyErr_Fetch(&e->type, &e->value, &e->tb);
+#endif
+}
+
+/** Drops any exception raised since tp_exc_save() and restores the saved one. */
+static inline void tp_exc_restore(tp_exc_saved *e)
+{
+    PyErr_Clear();
+#if TP_PY312
+    PyErr_SetRaisedException(e->exc);
+#else
+    PyErr_Restore(e->type, e->value, e->tb);
+#endif
+}
+
 /** Release what an entry holds. */
 static inline void tp_fent_clear(tp_fent *e)
 {

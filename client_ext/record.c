@@ -105,22 +105,14 @@ void tp_record_task_soon(tp_tls *tls, PyObject *const *locals)
         wanted |= !tls->active[i]->dead && tls->active[i]->stack.size;
     if (!wanted)
         return;
-        /* Runs Python (getattr, get_coro) inside a hook: save what is in flight,
-         * and record none of it. */
-#if TP_PY312
-    PyObject *saved = PyErr_GetRaisedException();
-#else
-    PyObject *st, *sv, *stb;
-    PyErr_Fetch(&st, &sv, &stb);
-#endif
+    /* Runs Python (getattr, get_coro) inside a hook: save what is in flight,
+     * and record none of it. */
+    tp_exc_saved saved;
+    tp_exc_save(&saved);
     tls->busy++;
     PyObject *coro = task_coro(locals[1]);
     tls->busy--;
-#if TP_PY312
-    PyErr_SetRaisedException(saved);
-#else
-    PyErr_Restore(st, sv, stb);
-#endif
+    tp_exc_restore(&saved);
     if (!coro)
         return;
     /* The address names the coroutine until its first start, which takes

@@ -24,12 +24,8 @@
 
 void tp_session_error(tp_session *s, const char *fmt, ...)
 {
-#if TP_PY312
-    PyObject *saved = PyErr_GetRaisedException();
-#else
-    PyObject *st, *sv, *stb;
-    PyErr_Fetch(&st, &sv, &stb);
-#endif
+    tp_exc_saved saved;
+    tp_exc_save(&saved);
     va_list ap;
     va_start(ap, fmt);
     PyObject *msg = PyUnicode_FromFormatV(fmt, ap);
@@ -37,12 +33,7 @@ void tp_session_error(tp_session *s, const char *fmt, ...)
     if (msg && s->errors)
         PyList_Append(s->errors, msg);
     Py_XDECREF(msg);
-    PyErr_Clear();
-#if TP_PY312
-    PyErr_SetRaisedException(saved);
-#else
-    PyErr_Restore(st, sv, stb);
-#endif
+    tp_exc_restore(&saved);
 }
 
 /* ---- the function table --------------------------------------------------- */
