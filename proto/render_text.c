@@ -507,9 +507,27 @@ static const glyphs unicode_glyphs = {"\u251c\u2500\u2500 ", "\u2514\u2500\u2500
                                       "    "};
 static const glyphs ascii_glyphs = {"|-- ", "`-- ", "|   ", "    "};
 
-static void put_cut(tp_buf *b, const char *prefix, size_t plen, const glyphs *g, uint32_t n)
+/* Levels of indentation a line shows at most: deeper lines show their last
+ * TP_TEXT_MAX_INDENT levels behind a "[+N] " marker (N levels left out), so
+ * a line's length, and the output, stays linear in the calls however deep
+ * the trace (a 200k-deep recursion would otherwise print ~80 GB). */
+#define TP_TEXT_MAX_INDENT 64
+
+static void put_prefix(tp_buf *b, const char *prefix, const size_t *plen, uint32_t d)
 {
-    tp_buf_append(b, prefix, plen);
+    if (d <= TP_TEXT_MAX_INDENT) {
+        tp_buf_append(b, prefix, plen[d]);
+        return;
+    }
+    uint32_t from = d - TP_TEXT_MAX_INDENT;
+    tp_buf_printf(b, "[+%" PRIu32 "] ", from);
+    tp_buf_append(b, prefix + plen[from], plen[d] - plen[from]);
+}
+
+static void put_cut(tp_buf *b, const char *prefix, const size_t *plen, uint32_t d, const glyphs *g,
+                    uint32_t n)
+{
+    put_prefix(b, prefix, plen, d);
     tp_buf_puts(b, g->last);
     tp_buf_printf(b, "[%" PRIu32 " nested calls...]\n", n);
 }
@@ -531,12 +549,12 @@ static int print_view(const view *w, const tp_render_opts *o, tp_buf *out)
     const vnode *v = w->v;
     plen[0] = 0;
     if (w->first_root == TP_NONE && w->root_cut)
-        put_cut(out, prefix, 0, g, w->root_cut);
+        put_cut(out, prefix, plen, 0, g, w->root_cut);
     uint32_t i = w->first_root;
     while (i != TP_NONE && !tp_buf_error(out)) {
         uint32_t d = v[i].depth;
         bool last = v[i].next == TP_NONE;
-        tp_buf_append(out, prefix, plen[d]);
+        put_prefix(out, prefix, plen, d);
         tp_buf_puts(out, last ? g->last : g->mid);
         put_node(out, w->s, &w->s->nodes[i], o);
         const char *ext = last ? g->space : g->cont;
@@ -549,7 +567,7 @@ static int print_view(const view *w, const tp_render_opts *o, tp_buf *out)
             continue;
         }
         if (v[i].cut)
-            put_cut(out, prefix, plen[d + 1], g, v[i].cut);
+            put_cut(out, prefix, plen, d + 1, g, v[i].cut);
         while (i != TP_NONE && v[i].next == TP_NONE)
             i = v[i].parent;
         if (i != TP_NONE)

@@ -587,3 +587,45 @@ Test(render, diff_of_identical_traces_says_so)
     tp_tree_free(a);
     tp_tree_free(b);
 }
+
+/* A 100k-deep chain prints one line per call whose indentation stops at 64
+ * levels ("[+N] " says how many are left out), so the text grows linearly
+ * with the calls, not with their square. */
+Test(render, very_deep_lines_show_their_last_64_levels)
+{
+    tp_tree *t;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "m", "r", "", 0), 0);
+    const uint32_t depth = 100000;
+    for (uint32_t i = 0; i < depth; i++)
+        cr_assert_eq(tp_tree_call(t, 0, i, false, NULL, 0), 0);
+    for (uint32_t i = 0; i < depth; i++)
+        cr_assert_eq(tp_tree_return(t, depth + i, NULL, 0), 0);
+    cr_assert_eq(tp_tree_finish(t, 2 * depth), 0);
+    tp_render_opts o;
+    tp_render_opts_init(&o);
+    o.header = false;
+    o.style = TP_STYLE_ASCII;
+    char *s = render(t, &o);
+    size_t lines = 0, longest = 0, len = 0;
+    for (const char *p = s; *p; p++, len++)
+        if (*p == '\n') {
+            lines++;
+            longest = len > longest ? len : longest;
+            len = 0;
+        }
+    cr_assert_eq(lines, depth);
+    /* The deepest line: marker, 64 levels of 4 columns, connector, the call. */
+    const char *last = strrchr(s, '[');
+    while (last > s && last[-1] != '\n')
+        last--;
+    char want[600];
+    int n = snprintf(want, sizeof(want), "[+%u] ", depth - 1 - 64);
+    for (int k = 0; k < 64; k++)
+        n += snprintf(want + n, sizeof(want) - (size_t)n, "    ");
+    snprintf(want + n, sizeof(want) - (size_t)n, "`-- m.r()  [1ns]\n");
+    cr_assert_str_eq(last, want);
+    cr_assert_leq(longest, strlen(want));
+    free(s);
+    tp_tree_free(t);
+}
