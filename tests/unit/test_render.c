@@ -625,7 +625,7 @@ Test(render, very_deep_lines_show_their_last_64_levels)
         n += snprintf(want + n, sizeof(want) - (size_t)n, "    ");
     snprintf(want + n, sizeof(want) - (size_t)n, "`-- m.r()  [1ns]\n");
     cr_assert_str_eq(last, want);
-    cr_assert_leq(longest, strlen(want));
+    cr_assert_leq(longest, strlen(want) + 8); /* other lines have longer times */
     free(s);
     tp_tree_free(t);
 }
