@@ -20,6 +20,9 @@
 typedef struct write_req {
     uv_write_t req;
     char *data;
+    tp_conn *conn;
+    tp_conn_sent_cb done; /* or NULL */
+    void *arg;
 } write_req;
 
 static void conn_free(tp_conn *c)
@@ -132,14 +135,18 @@ static void on_write(uv_write_t *req, int status)
 {
     write_req *w = (write_req *)req;
     free(w->data);
+    if (w->done) {
+        w->conn->reply_wait_ms = 0;
+        w->done(w->conn, w->arg, status);
+    }
     free(w);
 }
 
-void tp_conn_send(tp_conn *c, const tp_msg *m)
+static int conn_write(tp_conn *c, const tp_msg *m, tp_conn_sent_cb done, void *arg)
 {
     TP_ASSERT_LOOP(c->srv);
     if (c->closing)
-        return;
+        return -ESHUTDOWN;
     tp_buf b = TP_BUF_INIT;
     int r = tp_wire_encode(m, &b);
     size_t len = 0;
@@ -151,21 +158,34 @@ void tp_conn_send(tp_conn *c, const tp_msg *m)
         tp_server_log(c->srv, "client %llu: cannot encode a reply (%s)",
                       (unsigned long long)c->serial, tp_strerror(r < 0 ? r : -ENOMEM));
         tp_conn_close(c);
-        return;
+        return r < 0 ? r : -ENOMEM;
     }
-    w->data = data;
+    *w = (write_req){.data = data, .conn = c, .done = done, .arg = arg};
     uv_buf_t buf = uv_buf_init(data, (unsigned)len);
     if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, on_write) < 0) {
         free(data);
         free(w);
         tp_conn_close(c);
-        return;
+        return -EPIPE;
     }
+    if (done)
+        c->reply_wait_ms = tp_server_now_ms(c->srv);
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > MAX_WRITE_BACKLOG) {
         tp_server_log(c->srv, "client %llu: does not read its replies; closing",
                       (unsigned long long)c->serial);
         tp_conn_close(c);
     }
+    return 0;
+}
+
+void tp_conn_send(tp_conn *c, const tp_msg *m)
+{
+    conn_write(c, m, NULL, NULL);
+}
+
+int tp_conn_send_then(tp_conn *c, const tp_msg *m, tp_conn_sent_cb done, void *arg)
+{
+    return conn_write(c, m, done, arg);
 }
 
 void tp_conn_fail(tp_conn *c, int code, const char *message)

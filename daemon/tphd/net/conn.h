@@ -44,6 +44,9 @@ struct tp_conn {
     char *qasm_op, *qasm_args;
     tp_buf qasm_body;
     int refs; /* handle + ops + query: freed at 0 */
+    /* A large reply goes out a chunk at a time (tp_conn_send_then()): when
+     * the chunk in flight was queued, 0 when none is (loop thread). */
+    uint64_t reply_wait_ms;
     /* tp__connlog's rate limit (loop thread). */
     uint64_t log_ms;         /* when log_used was last reduced; 0 = never */
     uint32_t log_used;       /* lines of the burst used */
@@ -64,6 +67,20 @@ void tp_conn_close_now(tp_conn *c);
 void tp_conn_truncate_open(tp_conn *c);
 /** Encode and send m on c; on failure closes c. */
 void tp_conn_send(tp_conn *c, const tp_msg *m);
+
+/** Called when a frame from tp_conn_send_then() was written (status 0) or
+ *  dropped (status < 0: the connection closed). Loop thread. */
+typedef void (*tp_conn_sent_cb)(tp_conn *c, void *arg, int status);
+
+/** tp_conn_send(), then done(c, arg, status) once the frame left: a reply
+ *  too large to queue at once sends its next chunk from done, so it costs
+ *  one chunk of memory and only a peer that stops reading is closed (after
+ *  TP_CONN_REPLY_STALL_MS without progress). Returns 0 when the frame was
+ *  queued (done will run exactly once), or a negative code when it was not
+ *  (the connection is closing or closed; done does not run). */
+int tp_conn_send_then(tp_conn *c, const tp_msg *m, tp_conn_sent_cb done, void *arg);
+
+#define TP_CONN_REPLY_STALL_MS 30000 /* a reply chunk not taken for this long: closed */
 /** Send ERROR {code, message}, then close c gracefully. */
 void tp_conn_fail(tp_conn *c, int code, const char *message);
 /** Start or stop reading to match the connection's state; process buffered

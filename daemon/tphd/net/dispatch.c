@@ -111,6 +111,7 @@ typedef struct query_work {
     tp_buf body;
     tp_query_env env;
     tp_query_result res;
+    size_t reply_off; /* of res.body, sent so far (send_chunk) */
 } query_work;
 
 static void query_run(uv_work_t *req)
@@ -119,7 +120,7 @@ static void query_run(uv_work_t *req)
     tp_query_run(&q->env, q->op, q->args, &q->res);
 }
 
-/* Sends the answer, split over several REPLY frames when it is large. */
+/* Sends an error answer, or one that fits in a REPLY frame. */
 static void send_reply(tp_conn *c, uint32_t id, tp_query_result *res)
 {
     tp_msg m;
@@ -130,20 +131,13 @@ static void send_reply(tp_conn *c, uint32_t id, tp_query_result *res)
         m.ok = false;
         m.code = res->code;
         m.message = res->message;
-        tp_conn_send(c, &m);
-        return;
+    } else {
+        m.ok = true;
+        m.content_type = res->content_type;
+        m.body = res->body.len ? res->body.data : NULL;
+        m.body_len = res->body.len;
     }
-    m.ok = true;
-    m.content_type = res->content_type;
-    size_t off = 0, len = res->body.len;
-    do {
-        size_t n = len - off > REPLY_CHUNK ? REPLY_CHUNK : len - off;
-        m.body = n ? res->body.data + off : NULL;
-        m.body_len = n;
-        off += n;
-        m.more = off < len;
-        tp_conn_send(c, &m);
-    } while (off < len && !c->closing);
+    tp_conn_send(c, &m);
 }
 
 static void query_free(query_work *q)
@@ -155,6 +149,54 @@ static void query_free(query_work *q)
     free(q);
 }
 
+/* The connection is free for its next query once its answer has left. */
+static void reply_finished(query_work *q)
+{
+    tp_conn *c = q->conn;
+    query_free(q);
+    c->query_busy = false;
+    tp_conn_update(c);
+    tp_conn_unref(c);
+    tp_server_poke(c->srv);
+}
+
+/* A large answer, one REPLY_CHUNK at a time: the next chunk is encoded only
+ * once the previous one was written (flow control), so a client that reads
+ * slowly costs one chunk of memory, and only one that stops reading is closed
+ * (TP_CONN_REPLY_STALL_MS). */
+static void send_chunk(query_work *q);
+
+static void chunk_sent(tp_conn *c, void *arg, int status)
+{
+    query_work *q = arg;
+    if (status < 0 || c->closing)
+        reply_finished(q);
+    else
+        send_chunk(q);
+}
+
+static void send_chunk(query_work *q)
+{
+    tp_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = TP_MSG_REPLY;
+    m.id = q->id;
+    m.ok = true;
+    m.content_type = q->res.content_type;
+    size_t len = q->res.body.len, off = q->reply_off;
+    size_t n = len - off > REPLY_CHUNK ? REPLY_CHUNK : len - off;
+    m.body = q->res.body.data + off;
+    m.body_len = n;
+    q->reply_off = off + n;
+    m.more = q->reply_off < len;
+    if (!m.more) {
+        tp_conn_send(q->conn, &m);
+        reply_finished(q);
+    } else if (tp_conn_send_then(q->conn, &m, chunk_sent, q) < 0) {
+        reply_finished(q);
+    }
+}
+
 static void query_done(uv_work_t *req, int status)
 {
     query_work *q = req->data;
@@ -164,15 +206,15 @@ static void query_done(uv_work_t *req, int status)
         q->res.code = -ECANCELED;
         snprintf(q->res.message, sizeof(q->res.message), "the query was cancelled");
     }
-    send_reply(c, q->id, &q->res);
     if (q->res.created_rowid)
         tp_dispatch_finalize(s, q->res.created_rowid);
-    query_free(q);
-    c->query_busy = false;
     s->works--;
-    tp_conn_update(c);
-    tp_conn_unref(c);
-    tp_server_poke(s);
+    if (q->res.code >= 0 && q->res.body.len > REPLY_CHUNK && !c->closing) {
+        send_chunk(q); /* finishes as the client reads */
+        return;
+    }
+    send_reply(c, q->id, &q->res);
+    reply_finished(q);
 }
 
 static void qasm_reset(tp_conn *c)

@@ -112,6 +112,12 @@ static void on_sweep(uv_timer_t *t)
     }
     for (tp_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
+        if (!c->closing && c->reply_wait_ms && now - c->reply_wait_ms > TP_CONN_REPLY_STALL_MS) {
+            tp_server_log(s, "client %llu: took no reply bytes for %u s; closing",
+                          (unsigned long long)c->serial, TP_CONN_REPLY_STALL_MS / 1000);
+            tp_conn_close_now(c);
+            continue;
+        }
         if (c->closing || c->throttled || c->query_busy)
             continue;
         uint64_t since = !c->hello ? c->accept_ms : c->frame_start_ms;
