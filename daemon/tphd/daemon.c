@@ -60,6 +60,25 @@ static void log_start(const tphd *d, const tp_store_info *info)
     fprintf(stderr, ")\n");
 }
 
+/* After HTTP: the spans link to the report UI when there is one. */
+static int start_otlp(tphd *d)
+{
+    char err[256];
+    tp_query_env env;
+    tp_otlp_config oc = d->cfg->otlp;
+    tp_server_query_env(d->server, 0, &env);
+    oc.report_url = env.http_url;
+    int r = tp_otlp_start(&d->otlp, d->store, &oc, err, sizeof(err));
+    if (r < 0) {
+        fprintf(stderr, "tphd: cannot start the OTLP exporter: %s\n", err);
+        return r;
+    }
+    tp_server_set_otlp(d->server, d->otlp);
+    fprintf(stderr, "tphd: exporting traces to %s (%s)\n", tp_otlp_url(d->otlp),
+            oc.format == TP_OTLP_JSON ? "http/json" : "http/protobuf");
+    return 0;
+}
+
 static int start(tphd *d)
 {
     const tphd_config *c = d->cfg;
@@ -97,6 +116,11 @@ static int start(tphd *d)
         if (r < 0)
             return r;
     }
+    if (c->otlp.endpoint) {
+        r = start_otlp(d);
+        if (r < 0)
+            return r;
+    }
     uv_signal_init(&d->loop, &d->sigterm);
     uv_signal_init(&d->loop, &d->sigint);
     d->sigterm.data = d->sigint.data = d;
@@ -119,10 +143,16 @@ int tphd_run(const tphd_config *cfg)
     if (start(d) < 0) {
         /* Start-up failed before anything was accepted: nothing to flush
          * but the store, which tp_store_close() commits and closes. */
+        tp_otlp_stop(d->otlp);
         tp_store_close(d->store);
         return 1;
     }
     uv_run(&d->loop, UV_RUN_DEFAULT);
+    /* The exporter reads and marks through the store: it stops first. A
+     * request in flight is abandoned; its traces stay pending. */
+    tp_server_set_otlp(d->server, NULL);
+    tp_otlp_stop(d->otlp);
+    d->otlp = NULL;
     tp_tcache_clear();
     tp_store_close(d->store);
     d->store = NULL;

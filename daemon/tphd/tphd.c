@@ -51,6 +51,22 @@ static void usage(FILE *f)
             "  --max-queue SIZE      memory for batches waiting to be written (default 256M);\n"
             "                        clients beyond it are slowed down, never dropped by tphd\n"
             "  --frame-timeout SECS  close a client whose frame does not arrive in time (30)\n"
+            "  --otlp-endpoint URL   forward finished traces to this OTLP/HTTP receiver as\n"
+            "                        OpenTelemetry spans (e.g. http://127.0.0.1:4318; /v1/traces\n"
+            "                        is added unless the URL ends with it)\n"
+            "  --otlp-protocol P     http/protobuf (default) or http/json\n"
+            "  --otlp-header K=V     add this header to every export request (repeatable)\n"
+            "  --otlp-calls WHICH    all (default), slow (calls of at least --otlp-slow, with\n"
+            "                        their callers) or roots (top-level calls only)\n"
+            "  --otlp-slow DURATION  what slow means (default 1ms)\n"
+            "  --otlp-max-spans N    call spans per trace (default 1000); a bigger trace\n"
+            "                        exports its slowest subtrees and says so\n"
+            "  --otlp-label GLOB     export only traces whose label matches\n"
+            "  --otlp-min-duration D export only traces lasting at least D (e.g. 100ms)\n"
+            "  --otlp-service-name N service.name of the spans (default: the trace's label)\n"
+            "  --otlp-retries N      retries of a failed request, with backoff (default 4)\n"
+            "  --otlp-backoff SECS   delay before the first retry, doubled each time (0.5)\n"
+            "  --otlp-timeout SECS   give up on one request after this long (10)\n"
             "  --foreground          stay in the foreground (the default; tphd never forks)\n"
             "  -v, --verbose         log connections and protocol errors\n"
             "  -h, --help            show this help\n"
@@ -69,11 +85,114 @@ enum {
     OPT_MAX_QUEUE,
     OPT_FRAME_TIMEOUT,
     OPT_FOREGROUND,
+    OPT_OTLP_ENDPOINT,
+    OPT_OTLP_PROTOCOL,
+    OPT_OTLP_HEADER,
+    OPT_OTLP_CALLS,
+    OPT_OTLP_SLOW,
+    OPT_OTLP_MAX_SPANS,
+    OPT_OTLP_LABEL,
+    OPT_OTLP_MIN_DURATION,
+    OPT_OTLP_SERVICE,
+    OPT_OTLP_RETRIES,
+    OPT_OTLP_BACKOFF,
+    OPT_OTLP_TIMEOUT,
 };
 
 static int bad_value(const char *opt, const char *value, const char *hint)
 {
     fprintf(stderr, "tphd: invalid %s '%s' (%s)\nTry 'tphd --help'.\n", opt, value, hint);
+    return EXIT_USAGE;
+}
+
+/* One --otlp-* option into cfg->otlp. Returns 0, or EXIT_USAGE after the message. */
+static int parse_otlp(int opt, const char *v, tphd_config *cfg)
+{
+    tp_otlp_config *o = &cfg->otlp;
+    double d;
+    char *end;
+    unsigned long n;
+    switch (opt) {
+    case OPT_OTLP_ENDPOINT:
+        if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+            return bad_value("--otlp-endpoint", v, "use an http:// or https:// URL");
+        if (strpbrk(v, "?#"))
+            return bad_value("--otlp-endpoint", v,
+                             "no query or fragment; put credentials in --otlp-header");
+        o->endpoint = v;
+        return 0;
+    case OPT_OTLP_PROTOCOL:
+        if (strcmp(v, "http/protobuf") == 0)
+            o->format = TP_OTLP_PROTOBUF;
+        else if (strcmp(v, "http/json") == 0)
+            o->format = TP_OTLP_JSON;
+        else
+            return bad_value("--otlp-protocol", v, "http/protobuf or http/json");
+        return 0;
+    case OPT_OTLP_HEADER: {
+        const char *eq = strchr(v, '=');
+        if (!eq || eq == v || strpbrk(v, "\r\n") || (strchr(v, ':') && strchr(v, ':') < eq))
+            return bad_value("--otlp-header", v, "use KEY=VALUE");
+        if (o->nheaders == sizeof(cfg->otlp_headers) / sizeof(cfg->otlp_headers[0])) {
+            fprintf(stderr, "tphd: too many --otlp-header options\n");
+            return EXIT_USAGE;
+        }
+        cfg->otlp_headers[o->nheaders++] = v;
+        o->headers = cfg->otlp_headers;
+        return 0;
+    }
+    case OPT_OTLP_CALLS:
+        if (strcmp(v, "all") == 0)
+            o->opts.calls = TP_OTLP_CALLS_ALL;
+        else if (strcmp(v, "slow") == 0)
+            o->opts.calls = TP_OTLP_CALLS_SLOW;
+        else if (strcmp(v, "roots") == 0)
+            o->opts.calls = TP_OTLP_CALLS_ROOTS;
+        else
+            return bad_value("--otlp-calls", v, "all, slow or roots");
+        return 0;
+    case OPT_OTLP_SLOW:
+    case OPT_OTLP_MIN_DURATION:
+        if (tp_util_parse_duration(v, &d) < 0 || d < 0)
+            return bad_value(opt == OPT_OTLP_SLOW ? "--otlp-slow" : "--otlp-min-duration", v,
+                             "use e.g. 1ms, 250ms, 2s");
+        if (opt == OPT_OTLP_SLOW)
+            o->opts.slow_ns = (int64_t)(d * 1e9);
+        else
+            o->min_duration_ns = (int64_t)(d * 1e9);
+        return 0;
+    case OPT_OTLP_MAX_SPANS:
+    case OPT_OTLP_RETRIES:
+        errno = 0;
+        n = strtoul(v, &end, 10);
+        if (errno || end == v || *end || v[0] == '-' ||
+            (opt == OPT_OTLP_MAX_SPANS ? n < 1 || n > 1000000 : n > 100))
+            return bad_value(opt == OPT_OTLP_MAX_SPANS ? "--otlp-max-spans" : "--otlp-retries", v,
+                             opt == OPT_OTLP_MAX_SPANS ? "1 to 1000000" : "0 to 100");
+        if (opt == OPT_OTLP_MAX_SPANS)
+            o->opts.max_spans = (uint32_t)n;
+        else
+            o->retries = (unsigned)n;
+        return 0;
+    case OPT_OTLP_LABEL:
+        o->label_glob = v;
+        return 0;
+    case OPT_OTLP_SERVICE:
+        if (!*v)
+            return bad_value("--otlp-service-name", v, "not empty");
+        o->opts.service_name = v;
+        return 0;
+    case OPT_OTLP_BACKOFF:
+    case OPT_OTLP_TIMEOUT:
+        if (tp_util_parse_duration(v, &d) < 0 || d <= 0 || d > 3600)
+            return bad_value(opt == OPT_OTLP_BACKOFF ? "--otlp-backoff" : "--otlp-timeout", v,
+                             "use e.g. 0.5s, 10s");
+        if (opt == OPT_OTLP_BACKOFF)
+            o->backoff_s = d;
+        else
+            o->timeout_s = d;
+        return 0;
+    }
     return EXIT_USAGE;
 }
 
@@ -91,6 +210,18 @@ static int parse_args(int argc, char **argv, tphd_config *cfg)
         {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
         {"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
         {"foreground", no_argument, NULL, OPT_FOREGROUND},
+        {"otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT},
+        {"otlp-protocol", required_argument, NULL, OPT_OTLP_PROTOCOL},
+        {"otlp-header", required_argument, NULL, OPT_OTLP_HEADER},
+        {"otlp-calls", required_argument, NULL, OPT_OTLP_CALLS},
+        {"otlp-slow", required_argument, NULL, OPT_OTLP_SLOW},
+        {"otlp-max-spans", required_argument, NULL, OPT_OTLP_MAX_SPANS},
+        {"otlp-label", required_argument, NULL, OPT_OTLP_LABEL},
+        {"otlp-min-duration", required_argument, NULL, OPT_OTLP_MIN_DURATION},
+        {"otlp-service-name", required_argument, NULL, OPT_OTLP_SERVICE},
+        {"otlp-retries", required_argument, NULL, OPT_OTLP_RETRIES},
+        {"otlp-backoff", required_argument, NULL, OPT_OTLP_BACKOFF},
+        {"otlp-timeout", required_argument, NULL, OPT_OTLP_TIMEOUT},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -142,6 +273,10 @@ static int parse_args(int argc, char **argv, tphd_config *cfg)
             break;
         case OPT_FOREGROUND:
             break;
+        case OPT_OTLP_ENDPOINT ... OPT_OTLP_TIMEOUT:
+            if (parse_otlp(c, optarg, cfg) != 0)
+                return EXIT_USAGE;
+            break;
         case 'v':
             cfg->verbose = true;
             break;
@@ -159,6 +294,10 @@ static int parse_args(int argc, char **argv, tphd_config *cfg)
             fprintf(stderr, "tphd: unknown option '%s'\nTry 'tphd --help'.\n", argv[optind - 1]);
             return EXIT_USAGE;
         }
+    }
+    if (!cfg->otlp.endpoint && (cfg->otlp.nheaders || cfg->otlp.label_glob)) {
+        fprintf(stderr, "tphd: --otlp-* options need --otlp-endpoint\nTry 'tphd --help'.\n");
+        return EXIT_USAGE;
     }
     if (optind < argc) {
         fprintf(stderr, "tphd: unexpected argument '%s'\nTry 'tphd --help'.\n", argv[optind]);
@@ -226,7 +365,11 @@ static int resolve_paths(tphd_config *cfg, char *sock, size_t socksz, char *db, 
 
 int main(int argc, char **argv)
 {
-    tphd_config cfg = {.listen_fd = -1, .http = true};
+    tphd_config cfg = {
+        .listen_fd = -1,
+        .http = true,
+        .otlp = {.retries = 4, .opts = {.slow_ns = TP_OTLP_DEFAULT_SLOW_NS}},
+    };
     char sock[TP_PATHS_SOCKET_MAX], db[PATH_MAX];
     int r = parse_args(argc, argv, &cfg);
     if (r >= 0)

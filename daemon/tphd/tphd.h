@@ -5,7 +5,7 @@
  *
  * Threads
  * -------
- * tphd runs five kinds of threads. Each struct field shared between them
+ * tphd runs six kinds of threads. Each struct field shared between them
  * says, where it is declared, which thread owns it or which lock guards it;
  * a field with no such note belongs to the loop thread. Counters and flags
  * that cross threads are C11 <stdatomic.h> atomics, never volatile.
@@ -37,6 +37,11 @@
  *   runs on the loop. The pool shares the store's reader pool (rmu), the
  *   tree cache (query/tcache.c: cache_mu, then an entry's mu) and the HTTP
  *   tokens (tok_mu, through tp_http_link()).
+ * - exporter (otlp/otlp_export.c, one, with --otlp-endpoint): reads pending
+ *   traces through the store's readers, encodes and POSTs them with
+ *   libcurl, marks them through tp_store_call_sync(). It never touches the
+ *   loop; the finalizer wakes it (tp_otlp.mu, cond) and status reads its
+ *   counters under the same lock.
  *
  * Lock order, where two are held: a tree cache entry's mu may be held
  * while taking cache_mu (inserting it, counting its folded tree), never
@@ -50,6 +55,7 @@
 
 #include <uv.h>
 
+#include "otlp_export.h"
 #include "server.h"
 #include "store.h"
 
@@ -68,6 +74,8 @@ typedef struct tphd_config {
     size_t max_queue;       /* 0 = default */
     double frame_timeout_s; /* 0 = default */
     bool verbose;
+    tp_otlp_config otlp;          /* otlp.endpoint NULL: no export */
+    const char *otlp_headers[32]; /* --otlp-header values */
 } tphd_config;
 
 /** The running daemon: what the HTTP server needs to reach (loop, store,
@@ -77,7 +85,8 @@ typedef struct tphd {
     const tphd_config *cfg;
     tp_store *store;
     tp_server *server;
-    void *http; /* the HTTP server (tp_http *) when running */
+    void *http;    /* the HTTP server (tp_http *) when running */
+    tp_otlp *otlp; /* the exporter with --otlp-endpoint */
     uv_signal_t sigterm, sigint;
     bool stopping;
     int pending_stops; /* server and HTTP shutdowns still running */

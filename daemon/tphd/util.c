@@ -37,9 +37,9 @@ int tp_util_parse_duration(const char *s, double *ret_seconds)
         const char *unit;
         double mult;
     } units[] = {
-        {"", 1},       {"s", 1},         {"sec", 1},        {"m", 60},      {"min", 60},
-        {"h", 3600},   {"hr", 3600},     {"d", 86400},      {"day", 86400}, {"days", 86400},
-        {"w", 604800}, {"week", 604800}, {"weeks", 604800},
+        {"ms", 0.001},   {"", 1},       {"s", 1},         {"sec", 1},        {"m", 60},
+        {"min", 60},     {"h", 3600},   {"hr", 3600},     {"d", 86400},      {"day", 86400},
+        {"days", 86400}, {"w", 604800}, {"week", 604800}, {"weeks", 604800},
     };
     double v;
     const char *unit;

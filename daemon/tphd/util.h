@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/** Parse a duration such as "7d", "12h", "30m", "45s", "2w" or a bare number
+/** Parse a duration such as "7d", "12h", "30m", "45s", "250ms", "2w" or a bare number
  *  of seconds ("3600") into seconds. Fractions are allowed ("1.5h"). Returns 0
  *  and *ret_seconds, or -EINVAL for anything else (empty, negative, unknown
  *  unit, overflow). */

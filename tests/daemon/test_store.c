@@ -406,6 +406,43 @@ Test(store, size_limit_deletes_the_oldest_first)
     tp_store_close(s);
 }
 
+#define TRACE_A "aa000000000000000000000000000001"
+#define TRACE_B "bb000000000000000000000000000002"
+
+Test(store, schema_1_migrates_to_2_with_export_columns)
+{
+    tp_store_opts o = {.path = path};
+    tp_store *s = NULL;
+    tp_store_info info;
+    char err[256];
+    sqlite3 *db;
+    /* A schema-1 file: today's tables without what migration 2 adds. */
+    cr_assert_eq(tp_store_open(&o, &s, NULL, err, sizeof(err)), 0, "%s", err);
+    tp_store_close(s);
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db,
+                              "DROP INDEX traces_otlp_pending; DROP INDEX traces_otel_trace;"
+                              "ALTER TABLE traces DROP COLUMN otlp;"
+                              "ALTER TABLE traces DROP COLUMN otel_trace;"
+                              "INSERT INTO traces (id, client_id, uid, wall_start_ns, received_ns,"
+                              " status, finalized) VALUES ('" TRACE_A "', '" TRACE_A "', 1, 1, 1,"
+                              " 1, 1), ('" TRACE_B "', '" TRACE_B "', 1, 2, 2, 0, 0);"
+                              "PRAGMA user_version = 1;",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    cr_assert_eq(tp_store_open(&o, &s, &info, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(info.schema_from, 1);
+    cr_assert_eq(q_int(s, "PRAGMA user_version"), 2);
+    cr_assert_eq(q_int(s, "SELECT count(*) FROM traces WHERE otlp = 0"), 2,
+                 "nothing finished before is queued for export");
+    cr_assert_eq(q_int(s, "SELECT count(*) FROM traces WHERE otel_trace = '" TRACE_A "'"), 1,
+                 "a finalized trace is its own OpenTelemetry trace");
+    cr_assert_eq(q_int(s, "SELECT count(*) FROM traces WHERE otel_trace IS NULL"), 1,
+                 "an unfinalized one gets its id when it is finalized");
+    tp_store_close(s);
+}
+
 Test(store, a_newer_schema_is_refused)
 {
     sqlite3 *db;

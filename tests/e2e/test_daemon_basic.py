@@ -111,6 +111,7 @@ def test_list_and_get(tphd):
             "host": "testhost", "python": "3.11.7", "argv": ["prog.py", "--flag"],
             "client": "pytest/1", "start": 1_700_000_000.0, "duration_ms": 10.0, "calls": 4,
             "dropped": 0, "limit_reason": None, "status": "complete", "url": None,
+            "otel_trace_id": T1, "otlp": None,
         }
         g = c.qjson("get", {"id": "ab"})
         assert {k: g[k] for k in s} == s

@@ -38,6 +38,7 @@ typedef struct tp_server_opts {
 } tp_server_opts;
 
 typedef struct tp_server tp_server;
+struct tp_otlp;
 
 /** Create a server on loop. Nothing listens yet. Returns 0 or -ENOMEM. */
 int tp_server_new(uv_loop_t *loop, const tp_server_opts *opts, tp_server **ret);
@@ -66,6 +67,10 @@ void tp_server_set_trace_url(tp_server *s,
                              int (*fn)(void *ud, uint32_t uid, const char *trace_id, char *buf,
                                        size_t size),
                              void *ud);
+
+/** The OTLP exporter whose counters "status" reports (NULL: none). Main
+ *  thread, before serving and after the loop ended. */
+void tp_server_set_otlp(tp_server *s, struct tp_otlp *otlp);
 
 /** Fill the server-facts part of a query environment (store, version, uptime,
  *  pid, socket, clients, events, rate, http URL, trace_url hook) for a query

@@ -73,6 +73,7 @@ struct tp_server {
     /* Set before uv_run serves, then read-only; called from pool jobs. */
     int (*trace_url)(void *ud, uint32_t uid, const char *trace_id, char *buf, size_t size);
     void *trace_url_ud;
+    struct tp_otlp *otlp; /* set before serving, cleared after the loop ended */
     /* finalization: one worker at a time drains the pending list */
     TP_VEC(int64_t) fin_pending;
     bool fin_running, fin_startup_done;

@@ -135,6 +135,11 @@ static void own_counts(tp_server *s, uint32_t uid, tp_query_env *env)
     env->events_per_s = -1; /* the rate is kept for all users only */
 }
 
+void tp_server_set_otlp(tp_server *s, struct tp_otlp *otlp)
+{
+    s->otlp = otlp;
+}
+
 void tp_server_query_env(tp_server *s, uint32_t uid, tp_query_env *env)
 {
     tp_server_counters c;
@@ -154,6 +159,7 @@ void tp_server_query_env(tp_server *s, uint32_t uid, tp_query_env *env)
     env->http_url = s->http_url;
     env->trace_url = s->trace_url;
     env->trace_url_ud = s->trace_url_ud;
+    env->otlp = s->otlp;
     if (uid != 0)
         own_counts(s, uid, env);
 }

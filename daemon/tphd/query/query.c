@@ -9,6 +9,7 @@
 
 #include "finalize.h"
 #include "load.h"
+#include "otlp_export.h"
 #include "query_ops.h"
 #include "rebuild.h"
 #include "render.h"
@@ -23,14 +24,14 @@
 
 static int op_list(tp_qctx *q)
 {
-    const char *label, *text;
+    const char *label, *text, *otel;
     double since;
     bool limited_set =
         json_object_get(q->args, "limited") && !json_is_null(json_object_get(q->args, "limited"));
     bool limited = false;
     int64_t limit, offset;
     if (tp_qarg_str(q, "label", NULL, &label) < 0 || tp_qarg_str(q, "q", NULL, &text) < 0 ||
-        tp_qarg_num(q, "since", 0, &since) < 0 ||
+        tp_qarg_str(q, "otel_trace", NULL, &otel) < 0 || tp_qarg_num(q, "since", 0, &since) < 0 ||
         tp_qarg_bool(q, q->args, "limited", false, &limited) < 0 ||
         tp_qarg_int(q, "limit", 50, &limit) < 0 || tp_qarg_int(q, "offset", 0, &offset) < 0)
         return q->res->code;
@@ -48,6 +49,9 @@ static int op_list(tp_qctx *q)
         strcat(where,
                " AND (substr(id, 1, length(?6)) = lower(?6) OR instr(lower(label), lower(?6))"
                " OR instr(lower(argv), lower(?6)) OR instr(lower(host), lower(?6)))");
+    if (otel && *otel)
+        /* A prefix of the OpenTelemetry trace id, as Jaeger or Tempo show it. */
+        strcat(where, " AND substr(otel_trace, 1, length(?7)) = lower(?7)");
     if (limited_set)
         strcat(where, limited ? " AND limit_reason IS NOT NULL" : " AND limit_reason IS NULL");
     char sql[1024];
@@ -73,6 +77,8 @@ static int op_list(tp_qctx *q)
             sqlite3_bind_int64(both[i], 3, (int64_t)(since * 1e9));
         if (text && *text)
             sqlite3_bind_text(both[i], 6, text, -1, SQLITE_STATIC);
+        if (otel && *otel)
+            sqlite3_bind_text(both[i], 7, otel, -1, SQLITE_STATIC);
     }
     sqlite3_bind_int64(st, 4, limit < 0 ? -1 : limit);
     sqlite3_bind_int64(st, 5, offset < 0 ? 0 : offset);
@@ -198,6 +204,46 @@ static int op_clean(tp_qctx *q)
 
 /* ---- status ----------------------------------------------------------------------------- */
 
+/* The exporter's counters (since tphd started; root only) and the
+ * caller's traces still waiting, or null without --otlp-endpoint. */
+static json_t *otlp_status(tp_qctx *q)
+{
+    const tp_query_env *e = q->env;
+    tp_otlp_stats st;
+    int64_t pending = 0;
+    sqlite3_stmt *s = NULL;
+    if (!e->otlp)
+        return json_null();
+    tp_otlp_stats_get(e->otlp, &st);
+    if (sqlite3_prepare_v2(q->db,
+                           e->uid == 0 ? "SELECT count(*) FROM traces WHERE otlp = 1"
+                                       : "SELECT count(*) FROM traces WHERE otlp = 1 AND uid = ?1",
+                           -1, &s, NULL) == SQLITE_OK) {
+        if (e->uid != 0)
+            sqlite3_bind_int64(s, 1, e->uid);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            pending = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_finalize(s);
+    if (e->uid != 0)
+        /* The exporter's counters cover every user's traces: like the
+         * event counts, they are not for others to see how busy one is. */
+        return json_pack("{s:s, s:I, s:n, s:n, s:n, s:n, s:n, s:n, s:n, s:n, s:n, s:n, s:n}",
+                         "endpoint", tp_otlp_url(e->otlp), "pending", (json_int_t)pending,
+                         "exported_traces", "exported_spans", "lost_traces", "lost_spans",
+                         "skipped_traces", "requests", "failed_requests", "retries",
+                         "buffered_bytes", "max_buffered_bytes", "last_error");
+    return json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "endpoint",
+        tp_otlp_url(e->otlp), "pending", (json_int_t)pending, "exported_traces",
+        (json_int_t)st.exported_traces, "exported_spans", (json_int_t)st.exported_spans,
+        "lost_traces", (json_int_t)st.lost_traces, "lost_spans", (json_int_t)st.lost_spans,
+        "skipped_traces", (json_int_t)st.skipped_traces, "requests", (json_int_t)st.requests,
+        "failed_requests", (json_int_t)st.failed_requests, "retries", (json_int_t)st.retries,
+        "buffered_bytes", (json_int_t)st.buffered_bytes, "max_buffered_bytes",
+        (json_int_t)st.max_buffered_bytes, "last_error", st.last_error[0] ? st.last_error : NULL);
+}
+
 static int op_status(tp_qctx *q)
 {
     const tp_query_env *e = q->env;
@@ -229,6 +275,7 @@ static int op_status(tp_qctx *q)
                         e->events_per_s < 0 ? json_null() : json_real(e->events_per_s));
     json_object_set_new(o, "dropped", json_integer(dropped));
     json_object_set_new(o, "http", tp_qstr(e->http_url));
+    json_object_set_new(o, "otlp", otlp_status(q));
     return tp_qreply_json(q, o);
 }
 

@@ -13,6 +13,8 @@
 #include "store.h"
 #include "tree.h"
 
+struct tp_otlp;
+
 /** Everything a query may use: the store, who asks, and the server facts that
  *  "status" reports (a snapshot taken on the loop thread before the query). */
 typedef struct tp_query_env {
@@ -32,7 +34,8 @@ typedef struct tp_query_env {
      *  writes it into buf and returns 0, or returns a negative code. Any thread. */
     int (*trace_url)(void *ud, uint32_t uid, const char *trace_id, char *buf, size_t size);
     void *trace_url_ud;
-    const void *body; /* QUERY body (import: the file), may be NULL */
+    struct tp_otlp *otlp; /* the OTLP exporter (status, export format), or NULL */
+    const void *body;     /* QUERY body (import: the file), may be NULL */
     size_t body_len;
 } tp_query_env;
 

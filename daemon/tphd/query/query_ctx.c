@@ -199,6 +199,12 @@ int tp_qload(tp_qctx *q, const char *key, tp_tcache_entry **ret, int64_t *ret_ro
 
 /* ---- Summaries ------------------------------------------------------------------------ */
 
+static const char *otlp_state_name(int s)
+{
+    static const char *const names[] = {NULL, "pending", "exported", "lost", "skipped"};
+    return s > 0 && s < 5 ? names[s] : NULL;
+}
+
 static const char *status_name(int s)
 {
     return s == TP_TRACE_OPEN ? "open" : s == TP_TRACE_COMPLETE ? "complete" : "truncated";
@@ -244,6 +250,9 @@ json_t *tp_qsummary(const tp_qctx *q, sqlite3_stmt *st)
     json_object_set_new(o, "dropped", json_integer(sqlite3_column_int64(st, 11)));
     json_object_set_new(o, "limit_reason", tp_qstr(col_text(st, 12)));
     json_object_set_new(o, "status", json_string(status_name(status)));
+    json_object_set_new(o, "otel_trace_id", tp_qstr(col_text(st, 21)));
+    const char *otlp = otlp_state_name(sqlite3_column_int(st, 22));
+    json_object_set_new(o, "otlp", otlp ? json_string(otlp) : json_null());
     if (id && q->env->trace_url &&
         q->env->trace_url(q->env->trace_url_ud, q->env->uid, id, url, sizeof(url)) == 0)
         json_object_set_new(o, "url", json_string(url));

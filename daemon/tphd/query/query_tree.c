@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "finalize.h"
+#include "otlp_export.h"
 #include "query_ops.h"
 #include "rebuild.h"
 #include "render.h"
@@ -230,9 +231,32 @@ out:
     return r;
 }
 
+/* The request tphd's exporter would send for this trace (with its span
+ * selection when it runs), as OTLP/JSON: a file tools that read OTLP import. */
+static int export_otlp(tp_qctx *q, const tp_tree *t, int64_t rowid)
+{
+    tp_otlp_opts def = {.slow_ns = TP_OTLP_DEFAULT_SLOW_NS};
+    const tp_otlp_opts *o = q->env->otlp ? tp_otlp_span_opts(q->env->otlp) : &def;
+    tp_otlp_body b;
+    char err[256] = "";
+    tp_otlp_body_init(&b, TP_OTLP_JSON);
+    int r = tp_otlp_add_stored(&b, q->db, rowid, t, q->env->http_url, o, NULL, err, sizeof(err));
+    if (r == 0)
+        r = tp_otlp_body_finish(&b);
+    if (r < 0) {
+        tp_otlp_body_free(&b);
+        return tp_qfail(q, r, "cannot export: %s", err);
+    }
+    tp_buf_append(&q->res->body, b.buf.data, b.buf.len);
+    tp_buf_putc(&q->res->body, '\n');
+    tp_otlp_body_free(&b);
+    return rendered(q, tp_buf_error(&q->res->body), TP_CT_JSON);
+}
+
 int tp_query_export(tp_qctx *q)
 {
-    static const char *const formats[] = {"json", "csv", "chrome", "folded", "html", NULL};
+    static const char *const formats[] = {"json",      "csv",  "chrome", "folded",
+                                          "otlp-json", "html", NULL};
     const char *format;
     tp_tcache_entry *e = NULL;
     int64_t rowid;
@@ -251,6 +275,8 @@ int tp_query_export(tp_qctx *q)
         r = rendered(q, tp_render_chrome(t, out), TP_CT_JSON);
     else if (strcmp(format, "folded") == 0)
         r = rendered(q, tp_render_folded(t, out), TP_CT_TEXT);
+    else if (strcmp(format, "otlp-json") == 0)
+        r = export_otlp(q, t, rowid);
     else
         r = tp_query_export_html(q, t, rowid);
     tp_tcache_put(e);

@@ -1,10 +1,12 @@
 #include "finalize.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "otlp.h"
 #include "rebuild.h"
 #include "render.h"
 #include "tcache.h"
@@ -27,7 +29,32 @@ typedef struct fin_result {
     char *stats_json;
     char *folded;
     size_t folded_len;
+    char otel_trace[33]; /* "" when the trace has no usable id */
 } fin_result;
+
+/* The export hook (tp_finalize_set_export); one tphd has one exporter. The
+ * lock makes turning it off wait for a finalizer calling it. */
+static pthread_mutex_t export_mu = PTHREAD_MUTEX_INITIALIZER;
+static tp_finalize_export_fn export_fn;
+static void *export_ud;
+static atomic_bool export_on;
+
+void tp_finalize_set_export(tp_finalize_export_fn fn, void *ud)
+{
+    pthread_mutex_lock(&export_mu);
+    export_fn = fn;
+    export_ud = ud;
+    atomic_store(&export_on, fn != NULL);
+    pthread_mutex_unlock(&export_mu);
+}
+
+static void export_notify(void)
+{
+    pthread_mutex_lock(&export_mu);
+    if (export_fn)
+        export_fn(export_ud);
+    pthread_mutex_unlock(&export_mu);
+}
 
 static void result_clear(fin_result *r)
 {
@@ -72,6 +99,8 @@ static int compute(sqlite3 *db, int64_t rowid, fin_result *res)
         res->nfuncs = st->nfuncs;
         res->folded = folded.len ? tp_buf_steal(&folded, &res->folded_len) : NULL;
         res->state = TP_FINAL_DONE;
+        if (tp_otlp_trace_id_hex(t->meta.config_json, t->meta.trace_id, res->otel_trace) < 0)
+            res->otel_trace[0] = '\0';
         /* The report UI will want these trees next: they go to the cache. */
         tp_tcache_offer(db, rowid, t, f);
         t = f = NULL;
@@ -146,6 +175,11 @@ static int store_one(sqlite3 *db, const fin_result *res, sqlite3_stmt *ins, sqli
     else
         sqlite3_bind_null(upd, 2);
     sqlite3_bind_int(upd, 3, res->state);
+    if (res->otel_trace[0])
+        sqlite3_bind_text(upd, 4, res->otel_trace, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(upd, 4);
+    sqlite3_bind_int(upd, 5, res->state == TP_FINAL_DONE && atomic_load(&export_on));
     int rc = sqlite3_step(upd);
     sqlite3_reset(upd);
     return rc == SQLITE_DONE ? 0 : TP_ERR_DB;
@@ -163,8 +197,11 @@ static int store_fn(sqlite3 *db, tp_store_op *op, void *arg)
         sqlite3_prepare_v2(db,
                            "INSERT OR REPLACE INTO folded (trace, format, data) VALUES (?1, 1, ?2)",
                            -1, &fold, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "UPDATE traces SET stats = ?2, finalized = ?3 WHERE rowid = ?1", -1,
-                           &upd, NULL) != SQLITE_OK)
+        sqlite3_prepare_v2(db,
+                           "UPDATE traces SET stats = ?2, finalized = ?3, otel_trace = ?4,"
+                           " otlp = CASE WHEN ?5 AND otlp = 0 THEN 1 ELSE otlp END"
+                           " WHERE rowid = ?1",
+                           -1, &upd, NULL) != SQLITE_OK)
         goto out;
     for (size_t i = 0; i < b->n; i++) {
         r = store_one(db, &b->items[i], ins, fold, upd);
@@ -190,6 +227,8 @@ static int flush(tp_store *s, fin_batch *b)
         r = tp_store_call_sync(s, store_fn, b, msg, sizeof(msg));
         if (r < 0)
             fprintf(stderr, "tphd: %s\n", msg);
+        else if (atomic_load(&export_on))
+            export_notify();
     }
     for (size_t i = 0; i < b->n; i++)
         result_clear(&b->items[i]);

@@ -207,6 +207,15 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (trace, fid)) WITHOUT ROWID;"
     "CREATE TABLE folded ("
     "  trace INTEGER PRIMARY KEY, format INTEGER NOT NULL, data BLOB NOT NULL);",
+    /* 1 -> 2: OTLP export. otlp is the export state (otlp_export.h);
+     * otel_trace the OpenTelemetry trace id of the trace's spans, set when
+     * it begins or is finalized (a trace finalized before had no traceparent, so its
+     * own id is the one). Only pending rows are indexed for the exporter. */
+    "ALTER TABLE traces ADD COLUMN otlp INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE traces ADD COLUMN otel_trace TEXT;"
+    "UPDATE traces SET otel_trace = id WHERE finalized = 1;"
+    "CREATE INDEX traces_otlp_pending ON traces(otlp) WHERE otlp = 1;"
+    "CREATE INDEX traces_otel_trace ON traces(otel_trace);",
 };
 
 static int migrate(sqlite3 *db, int *ret_from, char *err, size_t errsz)

@@ -16,6 +16,8 @@
  *               layout with trace-local function ids, text BLOB)
  *   func_stats  per trace, per function: count, total, self, min, max, exceptions
  *   folded      per trace: the folded tree as tp_render_json() text (format 1)
+ * Schema 2 adds traces.otlp (OTLP export state) and traces.otel_trace (the
+ * OpenTelemetry trace id, 32 hex), see otlp_export.h and finalize.h.
  * Trace status: TP_TRACE_OPEN while it is being received, COMPLETE after its
  * END, TRUNCATED when its connection (or tphd) died first. */
 #ifndef TP_STORE_H
@@ -27,7 +29,7 @@
 
 #include <sqlite3.h>
 
-#define TP_STORE_SCHEMA 1
+#define TP_STORE_SCHEMA 2
 
 #define TP_TRACE_OPEN      0 /* receiving events */
 #define TP_TRACE_COMPLETE  1 /* END received and committed */

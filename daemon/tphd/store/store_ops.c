@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "otlp.h"
 #include "store_priv.h"
 #include "tp_err.h"
 #include "util.h"
@@ -24,8 +25,8 @@ int tp__store_stmts_prepare(sqlite3 *db, tp_store_stmts *st, char *err, size_t e
         {offsetof(tp_store_stmts, rollback_to), "ROLLBACK TO op"},
         {offsetof(tp_store_stmts, ins_trace),
          "INSERT INTO traces (id, client_id, label, uid, pid, pstart, host, argv, python,"
-         " client, config, source, wall_start_ns, received_ns)"
-         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"},
+         " client, config, source, wall_start_ns, received_ns, otel_trace)"
+         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"},
         {offsetof(tp_store_stmts, ins_func),
          "INSERT OR REPLACE INTO funcs (trace, fid, module, qualname, file, lineno)"
          " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
@@ -104,6 +105,10 @@ int tp__store_apply_begin(sqlite3 *db, tp_store_stmts *st, tp_store_op *op)
         bind_text(s, 12, b->source);
         sqlite3_bind_int64(s, 13, b->wall_start_ns);
         sqlite3_bind_int64(s, 14, tp_util_now_ns());
+        /* Searchable (tph logs --otel-trace) while the trace is still open. */
+        char otel[33];
+        if (tp_otlp_trace_id_hex(b->config_json, id, otel) == 0)
+            sqlite3_bind_text(s, 15, otel, 32, SQLITE_TRANSIENT);
         int rc = sqlite3_step(s);
         sqlite3_reset(s);
         sqlite3_clear_bindings(s);
