@@ -206,6 +206,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("daemon", "daemon", "auto",
             "where finished traces go (tphd when it listens, by default)",
             file=False),
+    Setting("otel_parent", "str", None,
+            "a W3C traceparent (the request's header) whose OpenTelemetry trace this one "
+            "joins when tphd exports it (default: the opentelemetry API's current span)",
+            file=False),
     Setting("cache", "bool", True, "save a finished trace as JSON when no daemon took it",
             env="TRACEPATCH_NO_CACHE", env_inverted=True, group="Saving"),
     Setting("cache_dir", "path", None, "where .tracepatch/traces/ goes (default: the working "

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Callable, Iterable, TypeVar, Union
 
-from . import _cache, _config, _settings
+from . import _cache, _config, _otel, _settings
 from ._node import build_roots
 from ._quiet import quiet
 
@@ -69,7 +69,8 @@ def _check_keywords(kw: dict) -> dict:
     return explicit
 
 
-_NONE_MEANS_UNSET = ("label", "ignore_modules", "include_modules", "sample", "cache", "cache_dir")
+_NONE_MEANS_UNSET = ("label", "ignore_modules", "include_modules", "sample", "cache", "cache_dir",
+                     "otel_parent")
 
 
 def _kw_default(name: str) -> Any:
@@ -97,6 +98,11 @@ class trace:
     file (cache). "off": never sent. "required": like "auto", but a trace
     that cannot be sent gives a TracepatchWarning and counts as dropped. A
     socket path: like "auto", with that daemon.
+
+    otel_parent comes from a request (its ``traceparent`` header), so a
+    malformed one is a TracepatchWarning and the trace is exported as its
+    own; the opentelemetry API is only consulted when the program has
+    imported it.
 
     Where settings come from, highest precedence first: the keywords given
     here, then ``TRACEPATCH_MAX_DEPTH`` / ``_MAX_CALLS`` / ``_MAX_TIME`` /
@@ -143,7 +149,8 @@ class trace:
                  sample: float | None = None, cache: bool | None = None,
                  cache_dir: str | os.PathLike[str] | None = None,
                  daemon: str | os.PathLike[str] = _kw_default("daemon"),
-                 threads: bool = _kw_default("threads")) -> None:
+                 threads: bool = _kw_default("threads"),
+                 otel_parent: str | None = None) -> None:
         self._setup(quiet(_check_keywords, {
             "label": label, "max_depth": max_depth, "max_calls": max_calls,
             "max_time": max_time, "max_repr": max_repr, "ignore_modules": ignore_modules,
@@ -151,6 +158,7 @@ class trace:
             "show_return": show_return, "show_asyncio": show_asyncio, "sample": sample,
             "cache": cache,
             "cache_dir": cache_dir, "daemon": daemon, "threads": threads,
+            "otel_parent": otel_parent,
         }))
 
     def _setup(self, explicit: dict) -> None:
@@ -166,6 +174,7 @@ class trace:
         self._cache_path = None
         self._pid = None  # the process that recorded (a forked child never sends it)
         self._extra_ignore: tuple = ()  # added by the runner (import machinery)
+        self._otel_parent: str | None = None  # the traceparent this trace joins (_otel.py)
 
     # ------------------------------------------------------------------
     # Recording
@@ -201,6 +210,8 @@ class trace:
         if settings.get("label") is None:
             settings["label"] = settings["default_label"]
         self._settings = settings
+        if enabled:
+            self._otel_parent = _otel.resolve(settings["otel_parent"], stacklevel + 1)
         sample = settings["sample"]
         if not enabled or (sample is not None and random.random() >= sample):
             self._state = _ACTIVE
@@ -214,7 +225,7 @@ class trace:
             ignore_modules=tuple(settings["ignore_modules"]) + self._extra_ignore,
             include_modules=tuple(settings["include_modules"]),
             threads=settings["threads"], show_asyncio=settings["show_asyncio"],
-            config_json=json.dumps(self._config_dict(settings)),
+            config_json=json.dumps(self._config_dict(settings, self._otel_parent)),
         )
         self._session = session
         self._recording = True
@@ -269,7 +280,8 @@ class trace:
         return False
 
     @staticmethod
-    def _config_dict(settings: dict) -> dict:
+    def _config_dict(settings: dict, otel_parent: str | None = None) -> dict:
+        extra = {"otel_parent": otel_parent} if otel_parent else {}
         return {
             "max_depth": settings["max_depth"], "max_calls": settings["max_calls"],
             "max_repr": settings["max_repr"], "max_time": settings["max_time"],
@@ -279,6 +291,7 @@ class trace:
             "show_asyncio": settings["show_asyncio"],
             "sample": settings["sample"], "threads": settings["threads"],
             "daemon": settings["daemon"],
+            **extra,
         }
 
     def __enter__(self) -> "trace":
@@ -314,6 +327,14 @@ class trace:
         if self._session is not None and self._state == _DONE:
             return self._session.trace_id
         return self._trace_id
+
+    @property
+    def otel_trace_id(self) -> str:
+        """The OpenTelemetry trace id tphd's OTLP exporter gives this trace's
+        spans: the joined traceparent's (``otel_parent``, or the current
+        span of the opentelemetry API), else the trace's own id."""
+        ids = _otel.parse(self._otel_parent)
+        return ids[0] if ids else self.trace_id
 
     @property
     def label(self) -> str | None:
