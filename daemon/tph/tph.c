@@ -50,11 +50,14 @@ static int cmd_help(tph_ctx *ctx, int argc, char **argv);
 
 static const tph_cmd commands[] = {
     {"logs", tph_cmd_logs,
-     "tph logs [--label GLOB] [--since DUR] [--limited] [--limit N] [--offset N]",
+     "tph logs [--label GLOB] [--since DUR] [--limited] [--otel-trace ID] [--limit N]"
+     " [--offset N]",
      "list stored traces, newest first",
      "  --label GLOB        only traces whose label matches (e.g. 'api-*')\n"
      "  --since DUR         only traces started within DUR: 30m, 1h, 7d, 2w, 1h30m\n"
      "  --limited           only traces that hit a limit (max_calls, max_depth, ...)\n"
+     "  --otel-trace ID     only traces whose spans have this OpenTelemetry trace id\n"
+     "                      (or a prefix of it), as Jaeger or Tempo show it\n"
      "  --limit N           show at most N traces (default 50)\n"
      "  --offset N          skip the N newest first\n" COMMON_HELP},
     {"tree", tph_cmd_tree, "tph tree [OPTIONS] ID|FILE", "print a trace's call tree",
@@ -66,10 +69,12 @@ static const tph_cmd commands[] = {
      "compare two traces (IDs, files, or one of each)",
      "  --color[=WHEN]      always, auto or never (default)\n" COMMON_HELP TARGET_NOTE},
     {"export", tph_cmd_export, "tph export ID|FILE [--format FORMAT] [-o OUT]",
-     "write a trace as JSON, CSV, an HTML report, Chrome trace events or folded stacks",
+     "write a trace as JSON, CSV, an HTML report, Chrome trace events, folded stacks or "
+     "OTLP/JSON",
      "  --format FORMAT     json (tracepatch's schema), csv, html (a self-contained\n"
      "                      report), chrome (Perfetto, chrome://tracing) or folded\n"
-     "                      (flamegraph.pl, speedscope); default: from OUT's extension\n"
+     "                      (flamegraph.pl, speedscope) or otlp-json (the OpenTelemetry\n"
+     "                      request tphd's exporter sends); default: from OUT's extension\n"
      "                      (.csv, .html, .folded), else json\n"
      "  -o, --output OUT    write to OUT (a new file is 0600); - is stdout\n" COMMON_HELP
          TARGET_NOTE},

@@ -283,6 +283,38 @@ static void put_line_num(tp_buf *out, const json_t *st, const char *name, const 
         tp_buf_printf(out, "%-13s%.0f\n", name, v);
 }
 
+/* The exporter's lines: where to, what went, what was lost and why ("off"
+ * when tphd exports nothing). */
+static void put_otlp(tp_buf *out, const json_t *o)
+{
+    double exported = 0, spans = 0, lost = 0, pending = 0, retries = 0;
+    const char *url = tph_json_str(o, "endpoint"), *err;
+
+    if (!o)
+        return; /* a tphd from before OTLP export */
+    if (!json_is_object(o) || !url) {
+        tp_buf_printf(out, "%-13s%s\n", "otlp:", "off");
+        return;
+    }
+    json_num(o, "exported_traces", &exported);
+    json_num(o, "exported_spans", &spans);
+    json_num(o, "lost_traces", &lost);
+    json_num(o, "pending", &pending);
+    json_num(o, "retries", &retries);
+    tp_buf_printf(out, "%-13s%s\n", "otlp:", url);
+    if (!json_is_number(json_object_get(o, "exported_traces"))) {
+        json_num(o, "pending", &pending);
+        tp_buf_printf(out, "%-13s%.0f of your traces pending (the exporter's counts: root only)\n",
+                      "", pending);
+        return;
+    }
+    tp_buf_printf(out,
+                  "%-13s%.0f traces (%.0f spans) exported, %.0f pending, %.0f lost, %.0f retries\n",
+                  "", exported, spans, pending, lost, retries);
+    if ((err = tph_json_str(o, "last_error")))
+        tp_buf_printf(out, "%-13slast error: %s\n", "", err);
+}
+
 int tph_fmt_status(const json_t *st, tp_buf *out)
 {
     const char *ver = tph_json_str(st, "version");
@@ -322,5 +354,6 @@ int tph_fmt_status(const json_t *st, tp_buf *out)
     put_line_num(out, st, "dropped:", "dropped");
     s = tph_json_str(st, "http");
     tp_buf_printf(out, "%-13s%s\n", "http:", s ? s : "off");
+    put_otlp(out, json_object_get(st, "otlp"));
     return tp_buf_error(out);
 }

@@ -59,10 +59,10 @@ static int no_operands(tph_ctx *ctx, int argc, char **argv)
 
 /* ---- logs ----------------------------------------------------------------- */
 
-enum { LOGS_LABEL = TPH_OPT_FIRST, LOGS_SINCE, LOGS_LIMITED, LOGS_LIMIT, LOGS_OFFSET };
+enum { LOGS_LABEL = TPH_OPT_FIRST, LOGS_SINCE, LOGS_LIMITED, LOGS_LIMIT, LOGS_OFFSET, LOGS_OTEL };
 
 typedef struct logs_opts {
-    const char *label;
+    const char *label, *otel_trace;
     int64_t since_s, limit, offset;
     bool since, limited;
 } logs_opts;
@@ -80,6 +80,12 @@ static int logs_opt(tph_ctx *ctx, int c, logs_opts *o)
         break;
     case LOGS_LIMITED:
         o->limited = true;
+        break;
+    case LOGS_OTEL:
+        if (!*optarg || strspn(optarg, "0123456789abcdefABCDEF") != strlen(optarg) ||
+            strlen(optarg) > 32)
+            return tph_usage(ctx->cmd, "invalid --otel-trace '%s' (up to 32 hex digits)", optarg);
+        o->otel_trace = optarg;
         break;
     case LOGS_LIMIT:
         if (tph_parse_uint(optarg, 10000, &o->limit) < 0 || o->limit == 0)
@@ -100,6 +106,7 @@ static int parse_logs(tph_ctx *ctx, int argc, char **argv, logs_opts *o)
         {"label", required_argument, NULL, LOGS_LABEL},
         {"since", required_argument, NULL, LOGS_SINCE},
         {"limited", no_argument, NULL, LOGS_LIMITED},
+        {"otel-trace", required_argument, NULL, LOGS_OTEL},
         {"limit", required_argument, NULL, LOGS_LIMIT},
         {"offset", required_argument, NULL, LOGS_OFFSET},
         {NULL, 0, NULL, 0},
@@ -128,6 +135,8 @@ static json_t *logs_args(const logs_opts *o)
         json_object_set_new(a, "since", json_integer((json_int_t)time(NULL) - o->since_s));
     if (o->limited)
         json_object_set_new(a, "limited", json_true());
+    if (o->otel_trace)
+        json_object_set_new(a, "otel_trace", json_string(o->otel_trace));
     json_object_set_new(a, "limit", json_integer(o->limit));
     if (o->offset)
         json_object_set_new(a, "offset", json_integer(o->offset));
@@ -154,7 +163,7 @@ int tph_cmd_logs(tph_ctx *ctx, int argc, char **argv)
     tph_reply_free(&rep);
     if (!j)
         return TPH_EXIT_FAIL;
-    r = tph_fmt_logs(j, o.offset, o.label || o.since || o.limited, &out);
+    r = tph_fmt_logs(j, o.offset, o.label || o.since || o.limited || o.otel_trace, &out);
     json_decref(j);
     if (r < 0)
         r = tph_fail("tphd's trace list has an unexpected shape");

@@ -15,6 +15,7 @@
 #include "load.h"
 #include "render.h"
 #include "tp_err.h"
+#include "otlp.h"
 #include "tree.h"
 
 /* The HTML report needs the web UI's assets, which tph has when the build
@@ -418,7 +419,8 @@ int tph_cmd_diff(tph_ctx *ctx, int argc, char **argv)
 
 enum { EXPORT_FORMAT = TPH_OPT_FIRST };
 
-static const char *const export_formats[] = {"json", "csv", "html", "chrome", "folded"};
+static const char *const export_formats[] = {"json",   "csv",    "html",
+                                             "chrome", "folded", "otlp-json"};
 
 static bool known_format(const char *f)
 {
@@ -455,7 +457,8 @@ static int parse_export(tph_ctx *ctx, int argc, char **argv, const char **ret_fo
         if (r == TPH_OWN && c == 'o')
             *ret_out = optarg;
         else if (r == TPH_OWN && !known_format(optarg))
-            return tph_usage(ctx->cmd, "invalid --format '%s' (json, csv, html, chrome or folded)",
+            return tph_usage(ctx->cmd,
+                             "invalid --format '%s' (json, csv, html, chrome, folded or otlp-json)",
                              optarg);
         else if (r == TPH_OWN)
             *ret_format = optarg;
@@ -479,6 +482,25 @@ static int render_html(const tp_tree *t, tp_buf *out)
 #endif
 }
 
+/* A file has no process facts: the resource names the label only. */
+static int render_otlp(const tp_tree *t, tp_buf *out)
+{
+    tp_otlp_trace tr = {.tree = t};
+    tp_otlp_body b;
+    int r;
+
+    tp_otlp_body_init(&b, TP_OTLP_JSON);
+    r = tp_otlp_body_add(&b, &tr, NULL, NULL);
+    if (r == 0)
+        r = tp_otlp_body_finish(&b);
+    if (r == 0) {
+        tp_buf_append(out, b.buf.data, b.buf.len);
+        tp_buf_putc(out, '\n');
+    }
+    tp_otlp_body_free(&b);
+    return r;
+}
+
 /* Render a loaded tree in one of the file formats proto/ knows. */
 static int render_export(const tp_tree *t, const char *format, tp_buf *out)
 {
@@ -490,6 +512,8 @@ static int render_export(const tp_tree *t, const char *format, tp_buf *out)
         return tp_render_chrome(t, out);
     if (strcmp(format, "html") == 0)
         return render_html(t, out);
+    if (strcmp(format, "otlp-json") == 0)
+        return render_otlp(t, out);
     return tp_render_folded(t, out);
 }
 

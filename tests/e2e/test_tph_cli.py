@@ -114,7 +114,7 @@ def test_help_unknown_command_is_usage_error(env):
     (["clean", "--older-than", "7x"], "clean", "invalid --older-than '7x' (use e.g. 12h, 7d, 2w)"),
     (["clean", "--older-than", "7d", "--all"], "clean", "--older-than and --all exclude each other"),
     (["export", "a.json", "--format", "xml"], "export",
-     "invalid --format 'xml' (json, csv, html, chrome or folded)"),
+     "invalid --format 'xml' (json, csv, html, chrome, folded or otlp-json)"),
     (["export", "a.json", "-o"], "export", "option '-o' needs an argument"),
     (["diff", "a.json"], "diff", "missing two traces to compare (IDs or files)"),
     (["diff", "a.json", "b.json", "c.json"], "diff", "unexpected argument 'c.json'"),

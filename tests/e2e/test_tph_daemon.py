@@ -93,7 +93,7 @@ def test_status(env, daemon):
                         line) for line in lines)
     assert "traces:      0" in lines
     assert "connections: 1" in lines
-    assert lines[-1] == "http:        off"
+    assert lines[-2:] == ["http:        off", "otlp:        off"]
 
 
 def test_status_json(env, daemon, files):

@@ -289,6 +289,29 @@ def test_status_without_http(tmp_path, env):
     assert r.stdout.endswith("http:        off\n")
 
 
+OTLP_KEYS = ["exported_traces", "exported_spans", "lost_traces", "lost_spans", "skipped_traces",
+             "requests", "failed_requests", "retries", "buffered_bytes", "max_buffered_bytes"]
+
+
+@pytest.mark.parametrize("otlp,lines", [
+    (None, "otlp:        off\n"),
+    ({"endpoint": "http://c:4318/v1/traces", "pending": 2, **dict.fromkeys(OTLP_KEYS, 0),
+      "exported_traces": 5, "exported_spans": 40, "lost_traces": 1, "retries": 3,
+      "last_error": "HTTP 503: busy"},
+     "otlp:        http://c:4318/v1/traces\n"
+     "             5 traces (40 spans) exported, 2 pending, 1 lost, 3 retries\n"
+     "             last error: HTTP 503: busy\n"),
+    ({"endpoint": "http://c:4318/v1/traces", "pending": 1, **dict.fromkeys(OTLP_KEYS),
+      "last_error": None},
+     "otlp:        http://c:4318/v1/traces\n"
+     "             1 of your traces pending (the exporter's counts: root only)\n"),
+])
+def test_status_otlp_lines(tmp_path, env, otlp, lines):
+    r, _ = run_fake(tmp_path, env, [body(dict(STATUS, otlp=otlp))], "status")
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout.endswith("http:        http://127.0.0.1:8421\n" + lines)
+
+
 def test_status_json(tmp_path, env):
     r, _ = run_fake(tmp_path, env, [body(STATUS)], "status", "--json")
     assert json.loads(r.stdout) == STATUS

@@ -49,7 +49,8 @@ def usage_line(cmd):
     lines = {
         None: "tph [--socket PATH] [--json] [--help] [--version] COMMAND [ARGS]",
         "tree": "tph tree [OPTIONS] ID|FILE",
-        "logs": "tph logs [--label GLOB] [--since DUR] [--limited] [--limit N] [--offset N]",
+        "logs": "tph logs [--label GLOB] [--since DUR] [--limited] [--otel-trace ID] [--limit N]"
+                " [--offset N]",
         "clean": "tph clean --older-than DUR | --all",
         "export": "tph export ID|FILE [--format FORMAT] [-o OUT]",
         "diff": "tph diff [--color[=WHEN]] A B",

@@ -215,6 +215,7 @@ static void api_list(api_req *a)
     copy_str(a, "q", "q", 256);
     copy_number(a, "since", "since");
     copy_bool(a, "limited", "limited");
+    copy_str(a, "otel_trace", "otel_trace", 32);
     copy_int(a, "limit", "limit", 1, 1000);
     copy_int(a, "offset", "offset", 0, 1LL << 40);
     run(a, "list", TP_HTTP_AS_BODY, NULL);
