@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages in deploy/packages.txt that are missing, and the
-# npm packages the browser tests use (tests/e2e/web). Idempotent: a machine
+# npm packages the browser tests and the OTLP cross-check use (tests/e2e/web,
+# tests/e2e/otlp-js). Idempotent: a machine
 # that has everything is left alone and nothing is downloaded.
 # Usage: deploy/deps.sh [--no-npm]
 set -euo pipefail
@@ -38,5 +39,14 @@ if [[ "${1:-}" != "--no-npm" && -f "$root/tests/e2e/web/package.json" ]]; then
         else
             npm install --prefix "$root/tests/e2e/web" --no-audit --no-fund --loglevel=error
         fi
+    fi
+fi
+
+# The OpenTelemetry JS SDK: the independent OTLP encoder tests/e2e/test_otlp.py
+# checks tphd's export against.
+if [[ "${1:-}" != "--no-npm" && -f "$root/tests/e2e/otlp-js/package.json" ]]; then
+    if [[ ! -d "$root/tests/e2e/otlp-js/node_modules/@opentelemetry/exporter-trace-otlp-proto" ]]; then
+        echo "deps: installing npm packages for the OTLP cross-check"
+        npm ci --prefix "$root/tests/e2e/otlp-js" --no-audit --no-fund --loglevel=error
     fi
 fi
