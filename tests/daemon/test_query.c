@@ -135,8 +135,9 @@ static char *import_as(uint32_t uid, const char *name, const char *label)
 Test(query, list_summary_has_exactly_the_contract_keys)
 {
     static const char *const keys[] = {
-        "id",    "label",       "uid",   "pid",     "host",         "python", "argv", "client",
-        "start", "duration_ms", "calls", "dropped", "limit_reason", "status", "url",
+        "id",           "label",  "uid",   "pid",           "host",  "python",
+        "argv",         "client", "start", "duration_ms",   "calls", "dropped",
+        "limit_reason", "status", "url",   "otel_trace_id", "otlp",
     };
     char *id = import_as(1000, "small.json", NULL);
     json_t *l = ok_json("list", NULL);
@@ -154,6 +155,7 @@ Test(query, list_summary_has_exactly_the_contract_keys)
     cr_assert_str_eq(json_string_value(json_object_get(s, "status")), "complete");
     cr_assert(json_is_null(json_object_get(s, "limit_reason")));
     cr_assert_float_eq(json_number_value(json_object_get(s, "start")), 1770906622.1, 1e-3);
+    cr_assert(json_is_null(json_object_get(s, "otlp")), "finished while export was off");
     json_decref(l);
     free(id);
 }
