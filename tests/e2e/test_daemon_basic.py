@@ -203,7 +203,7 @@ def test_status(tphd):
         assert {k: v for k, v in st.items() if k not in measured} == {
             "version": "2.0.0", "protocol": 1, "pid": tphd.proc.pid, "socket": tphd.sock,
             "db": tphd.db, "traces": 1, "clients": 1, "events_total": 8, "dropped": 0,
-            "http": None}
+            "http": None, "otlp": None}
         assert measured <= st.keys()
         assert st["db_bytes"] > 0 and st["uptime_s"] >= 0 and st["events_per_s"] >= 0
 
