@@ -68,13 +68,13 @@ static int start_otlp(tphd *d)
     tp_otlp_config oc = d->cfg->otlp;
     tp_server_query_env(d->server, 0, &env);
     oc.report_url = env.http_url;
-    int r = tp_otlp_start(&d->otlp, d->store, &oc, err, sizeof(err));
+    int r = tp_otlp_export_start(&d->otlp, d->store, &oc, err, sizeof(err));
     if (r < 0) {
         fprintf(stderr, "tphd: cannot start the OTLP exporter: %s\n", err);
         return r;
     }
     tp_server_set_otlp(d->server, d->otlp);
-    fprintf(stderr, "tphd: exporting traces to %s (%s)\n", tp_otlp_url(d->otlp),
+    fprintf(stderr, "tphd: exporting traces to %s (%s)\n", tp_otlp_export_url(d->otlp),
             oc.format == TP_OTLP_JSON ? "http/json" : "http/protobuf");
     return 0;
 }
@@ -143,7 +143,7 @@ int tphd_run(const tphd_config *cfg)
     if (start(d) < 0) {
         /* Start-up failed before anything was accepted: nothing to flush
          * but the store, which tp_store_close() commits and closes. */
-        tp_otlp_stop(d->otlp);
+        tp_otlp_export_stop(d->otlp);
         tp_store_close(d->store);
         return 1;
     }
@@ -151,7 +151,7 @@ int tphd_run(const tphd_config *cfg)
     /* The exporter reads and marks through the store: it stops first. A
      * request in flight is abandoned; its traces stay pending. */
     tp_server_set_otlp(d->server, NULL);
-    tp_otlp_stop(d->otlp);
+    tp_otlp_export_stop(d->otlp);
     d->otlp = NULL;
     tp_tcache_clear();
     tp_store_close(d->store);

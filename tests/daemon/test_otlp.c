@@ -541,18 +541,18 @@ Test(otlp, config_check_refuses_other_schemes_and_forged_headers)
     char err[200];
     const char *good[] = {"Authorization=Bearer a:b", "X-Scope-OrgID=team=a"};
     tp_otlp_config c = {.endpoint = "https://collector:4318", .headers = good, .nheaders = 2};
-    cr_assert_eq(tp_otlp_config_check(&c, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(tp_otlp_export_check(&c, err, sizeof(err)), 0, "%s", err);
     c.endpoint = "grpc://collector:4317";
-    cr_assert_eq(tp_otlp_config_check(&c, err, sizeof(err)), -EINVAL);
+    cr_assert_eq(tp_otlp_export_check(&c, err, sizeof(err)), -EINVAL);
     cr_assert_str_eq(err, "--otlp-endpoint must be an http:// or https:// URL");
     c.endpoint = "http://collector:4318/v1/traces?api_key=k";
-    cr_assert_eq(tp_otlp_config_check(&c, err, sizeof(err)), -EINVAL);
+    cr_assert_eq(tp_otlp_export_check(&c, err, sizeof(err)), -EINVAL);
     c.endpoint = "http://collector:4318";
     static const char *const bad[] = {"=value", "NoValue", "a:b=c", "A=b\r\nX-Evil: 1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         c.headers = &bad[i];
         c.nheaders = 1;
-        cr_assert_eq(tp_otlp_config_check(&c, err, sizeof(err)), -EINVAL, "%s", bad[i]);
+        cr_assert_eq(tp_otlp_export_check(&c, err, sizeof(err)), -EINVAL, "%s", bad[i]);
         cr_assert(strstr(err, "must be KEY=VALUE on one line") != NULL, "%s", err);
     }
 }
@@ -560,7 +560,7 @@ Test(otlp, config_check_refuses_other_schemes_and_forged_headers)
 Test(otlp, report_link_carries_no_token)
 {
     char buf[128];
-    cr_assert_eq(tp_otlp_report_link("http://127.0.0.1:7345", TID, buf, sizeof(buf)), 0);
+    cr_assert_eq(tp_otlp_export_report_link("http://127.0.0.1:7345", TID, buf, sizeof(buf)), 0);
     cr_assert_str_eq(buf, "http://127.0.0.1:7345/t/" TID);
-    cr_assert_eq(tp_otlp_report_link("http://127.0.0.1:7345", TID, buf, 40), -ENOSPC);
+    cr_assert_eq(tp_otlp_export_report_link("http://127.0.0.1:7345", TID, buf, 40), -ENOSPC);
 }

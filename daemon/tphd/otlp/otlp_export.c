@@ -40,7 +40,7 @@ struct tp_otlp {
     pthread_mutex_t mu;  /* guards wake, stats */
     pthread_cond_t cond; /* signalled on wake and stop */
     bool wake;           /* mu: the finalizer marked traces pending */
-    atomic_bool stop;    /* any thread: set once by tp_otlp_stop() */
+    atomic_bool stop;    /* any thread: set once by tp_otlp_export_stop() */
     tp_otlp_stats stats; /* mu */
     /* Exporter thread only: the log throttle. */
     int64_t last_log_ns;
@@ -52,15 +52,15 @@ struct tp_otlp {
 
 /* ---- Stored traces --------------------------------------------------------------------- */
 
-int tp_otlp_report_link(const char *base, const char *trace_id, char *buf, size_t size)
+int tp_otlp_export_report_link(const char *base, const char *trace_id, char *buf, size_t size)
 {
     int n = snprintf(buf, size, "%s/t/%s", base, trace_id);
     return n < 0 || (size_t)n >= size ? -ENOSPC : 0;
 }
 
-int tp_otlp_add_stored(tp_otlp_body *b, sqlite3 *db, int64_t rowid, const tp_tree *t,
-                       const char *report_base, const tp_otlp_opts *o, tp_otlp_counts *ret,
-                       char *err, size_t errsz)
+int tp_otlp_export_add_stored(tp_otlp_body *b, sqlite3 *db, int64_t rowid, const tp_tree *t,
+                              const char *report_base, const tp_otlp_opts *o, tp_otlp_counts *ret,
+                              char *err, size_t errsz)
 {
     sqlite3_stmt *st = NULL;
     tp_tree *own = NULL;
@@ -91,7 +91,7 @@ int tp_otlp_add_stored(tp_otlp_body *b, sqlite3 *db, int64_t rowid, const tp_tre
         .python = (const char *)sqlite3_column_text(st, 3),
         .truncated = sqlite3_column_int(st, 4) == TP_TRACE_TRUNCATED,
     };
-    if (report_base && id && tp_otlp_report_link(report_base, id, url, sizeof(url)) == 0)
+    if (report_base && id && tp_otlp_export_report_link(report_base, id, url, sizeof(url)) == 0)
         tr.url = url;
     r = tp_otlp_body_add(b, &tr, o, ret);
     if (r < 0)
@@ -104,7 +104,7 @@ out:
 
 /* ---- Configuration ----------------------------------------------------------------- */
 
-int tp_otlp_config_check(const tp_otlp_config *cfg, char *err, size_t errsz)
+int tp_otlp_export_check(const tp_otlp_config *cfg, char *err, size_t errsz)
 {
     const char *e = cfg->endpoint;
     if (!e || (strncmp(e, "http://", 7) != 0 && strncmp(e, "https://", 8) != 0) ||
@@ -187,7 +187,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-/* Lets tp_otlp_stop() end a request in flight at once. */
+/* Lets tp_otlp_export_stop() end a request in flight at once. */
 static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
 {
     (void)a, (void)b, (void)c, (void)d;
@@ -389,8 +389,8 @@ static int collect(tp_otlp *x, sqlite3 *db, batch *b, tp_otlp_body *body)
             continue;
         }
         tp_otlp_counts cnt = {0};
-        int r = tp_otlp_add_stored(body, db, rowid, NULL, x->cfg.report_url, &x->cfg.opts, &cnt,
-                                   err, sizeof(err));
+        int r = tp_otlp_export_add_stored(body, db, rowid, NULL, x->cfg.report_url, &x->cfg.opts,
+                                          &cnt, err, sizeof(err));
         if (r == TP_ERR_NOT_FOUND)
             continue; /* deleted meanwhile */
         if (r < 0) {
@@ -441,8 +441,8 @@ static bool run_once(tp_otlp *x, batch *b, tp_otlp_body *body)
     tp_store_reader_put(x->store, db);
     if (seen <= 0)
         return false;
-    if (mark(x, b->skipped, b->nskipped, TP_OTLP_SKIPPED) < 0 ||
-        mark(x, b->gone, b->ngone, TP_OTLP_LOST) < 0)
+    if (mark(x, b->skipped, b->nskipped, TP_OTLP_EXPORT_SKIPPED) < 0 ||
+        mark(x, b->gone, b->ngone, TP_OTLP_EXPORT_LOST) < 0)
         pause_for(x, IDLE_POLL_S); /* see below */
     if (b->n == 0 || atomic_load(&x->stop)) {
         account(x, b, false);
@@ -459,7 +459,7 @@ static bool run_once(tp_otlp *x, batch *b, tp_otlp_body *body)
     bool ok = r == SEND_OK;
     /* Unmarked, the batch would be picked (and sent) again at once: give
      * the database a moment to recover instead of spinning. */
-    if (mark(x, b->rowids, b->n, ok ? TP_OTLP_EXPORTED : TP_OTLP_LOST) < 0)
+    if (mark(x, b->rowids, b->n, ok ? TP_OTLP_EXPORT_EXPORTED : TP_OTLP_EXPORT_LOST) < 0)
         pause_for(x, IDLE_POLL_S);
     account(x, b, ok);
     pthread_mutex_lock(&x->mu);
@@ -531,11 +531,11 @@ static int setup_curl(tp_otlp *x)
     return 0;
 }
 
-int tp_otlp_start(tp_otlp **ret, tp_store *store, const tp_otlp_config *cfg, char *err,
-                  size_t errsz)
+int tp_otlp_export_start(tp_otlp **ret, tp_store *store, const tp_otlp_config *cfg, char *err,
+                         size_t errsz)
 {
     err[0] = '\0';
-    int r = tp_otlp_config_check(cfg, err, errsz);
+    int r = tp_otlp_export_check(cfg, err, errsz);
     if (r < 0)
         return r;
     tp_otlp *x = calloc(1, sizeof(*x));
@@ -581,7 +581,7 @@ int tp_otlp_start(tp_otlp **ret, tp_store *store, const tp_otlp_config *cfg, cha
     return 0;
 }
 
-void tp_otlp_stop(tp_otlp *x)
+void tp_otlp_export_stop(tp_otlp *x)
 {
     if (!x)
         return;
@@ -599,19 +599,19 @@ void tp_otlp_stop(tp_otlp *x)
     free(x);
 }
 
-void tp_otlp_stats_get(tp_otlp *x, tp_otlp_stats *ret)
+void tp_otlp_export_stats(tp_otlp *x, tp_otlp_stats *ret)
 {
     pthread_mutex_lock(&x->mu);
     *ret = x->stats;
     pthread_mutex_unlock(&x->mu);
 }
 
-const char *tp_otlp_url(const tp_otlp *x)
+const char *tp_otlp_export_url(const tp_otlp *x)
 {
     return x->shown;
 }
 
-const tp_otlp_opts *tp_otlp_span_opts(const tp_otlp *x)
+const tp_otlp_opts *tp_otlp_export_span_opts(const tp_otlp *x)
 {
     return &x->cfg.opts;
 }

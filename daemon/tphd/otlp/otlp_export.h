@@ -2,7 +2,7 @@
  * (POST <endpoint>/v1/traces) from a thread of its own.
  *
  * The queue is the database, not memory: the finalizer marks each trace it
- * finishes while export is on (traces.otlp = TP_OTLP_PENDING) and wakes the
+ * finishes while export is on (traces.otlp = TP_OTLP_EXPORT_PENDING) and wakes the
  * exporter, which reads pending traces oldest first, rebuilds each, encodes
  * up to a batch's worth into one request and sends it with libcurl. A 2xx
  * marks the batch's traces exported; a failure is retried with exponential
@@ -24,11 +24,11 @@
 #include "store.h"
 
 /* traces.otlp */
-#define TP_OTLP_NONE     0 /* finished while export was off */
-#define TP_OTLP_PENDING  1 /* waiting for the exporter */
-#define TP_OTLP_EXPORTED 2 /* the receiver answered 2xx */
-#define TP_OTLP_LOST     3 /* retries exhausted, or refused (4xx) */
-#define TP_OTLP_SKIPPED  4 /* did not match --otlp-label / --otlp-min-duration */
+#define TP_OTLP_EXPORT_NONE     0 /* finished while export was off */
+#define TP_OTLP_EXPORT_PENDING  1 /* waiting for the exporter */
+#define TP_OTLP_EXPORT_EXPORTED 2 /* the receiver answered 2xx */
+#define TP_OTLP_EXPORT_LOST     3 /* retries exhausted, or refused (4xx) */
+#define TP_OTLP_EXPORT_SKIPPED  4 /* did not match --otlp-label / --otlp-min-duration */
 
 /** What --otlp-* asked for. Strings are borrowed for the exporter's life. */
 typedef struct tp_otlp_config {
@@ -62,39 +62,39 @@ typedef struct tp_otlp tp_otlp;
 
 /** Check cfg (endpoint scheme, header syntax) and write the problem into
  *  err. Returns 0 or -EINVAL. */
-int tp_otlp_config_check(const tp_otlp_config *cfg, char *err, size_t errsz);
+int tp_otlp_export_check(const tp_otlp_config *cfg, char *err, size_t errsz);
 
 /** Start the exporter thread on store (pending traces from an earlier run
  *  are sent first) and register it with the finalizer. Main thread, before
  *  traces flow. Returns 0 or a code with a message in err. */
-int tp_otlp_start(tp_otlp **ret, tp_store *store, const tp_otlp_config *cfg, char *err,
-                  size_t errsz);
+int tp_otlp_export_start(tp_otlp **ret, tp_store *store, const tp_otlp_config *cfg, char *err,
+                         size_t errsz);
 
 /** Stop: unregister from the finalizer, abort a request in flight (its
  *  traces stay pending for the next start), join the thread, free. Before
  *  tp_store_close(). Accepts NULL. */
-void tp_otlp_stop(tp_otlp *x);
+void tp_otlp_export_stop(tp_otlp *x);
 
 /** A copy of the counters. Any thread. */
-void tp_otlp_stats_get(tp_otlp *x, tp_otlp_stats *ret);
+void tp_otlp_export_stats(tp_otlp *x, tp_otlp_stats *ret);
 
 /** The endpoint requests go to (the full URL), without the user:password@
  *  a URL may carry. */
-const char *tp_otlp_url(const tp_otlp *x);
+const char *tp_otlp_export_url(const tp_otlp *x);
 
 /** The span selection in use (for `tph export --format otlp-json`). */
-const tp_otlp_opts *tp_otlp_span_opts(const tp_otlp *x);
+const tp_otlp_opts *tp_otlp_export_span_opts(const tp_otlp *x);
 
 /** Append stored trace rowid to b, reading its facts through db (a reader
  *  connection); t is its raw finished tree, or NULL to rebuild it here.
  *  report_base as in tp_otlp_config. Returns 0, TP_ERR_NOT_FOUND, TP_ERR_DB
  *  or -ENOMEM (message in err). */
-int tp_otlp_add_stored(tp_otlp_body *b, sqlite3 *db, int64_t rowid, const tp_tree *t,
-                       const char *report_base, const tp_otlp_opts *o, tp_otlp_counts *ret,
-                       char *err, size_t errsz);
+int tp_otlp_export_add_stored(tp_otlp_body *b, sqlite3 *db, int64_t rowid, const tp_tree *t,
+                              const char *report_base, const tp_otlp_opts *o, tp_otlp_counts *ret,
+                              char *err, size_t errsz);
 
 /** The report page of a trace without a token ("BASE/t/ID"), for the
  *  tracepatch.url attribute. Returns 0 or -ENOSPC. */
-int tp_otlp_report_link(const char *base, const char *trace_id, char *buf, size_t size);
+int tp_otlp_export_report_link(const char *base, const char *trace_id, char *buf, size_t size);
 
 #endif

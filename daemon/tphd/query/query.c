@@ -214,7 +214,7 @@ static json_t *otlp_status(tp_qctx *q)
     sqlite3_stmt *s = NULL;
     if (!e->otlp)
         return json_null();
-    tp_otlp_stats_get(e->otlp, &st);
+    tp_otlp_export_stats(e->otlp, &st);
     if (sqlite3_prepare_v2(q->db,
                            e->uid == 0 ? "SELECT count(*) FROM traces WHERE otlp = 1"
                                        : "SELECT count(*) FROM traces WHERE otlp = 1 AND uid = ?1",
@@ -229,13 +229,13 @@ static json_t *otlp_status(tp_qctx *q)
         /* The exporter's counters cover every user's traces: like the
          * event counts, they are not for others to see how busy one is. */
         return json_pack("{s:s, s:I, s:n, s:n, s:n, s:n, s:n, s:n, s:n, s:n, s:n, s:n, s:n}",
-                         "endpoint", tp_otlp_url(e->otlp), "pending", (json_int_t)pending,
+                         "endpoint", tp_otlp_export_url(e->otlp), "pending", (json_int_t)pending,
                          "exported_traces", "exported_spans", "lost_traces", "lost_spans",
                          "skipped_traces", "requests", "failed_requests", "retries",
                          "buffered_bytes", "max_buffered_bytes", "last_error");
     return json_pack(
         "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "endpoint",
-        tp_otlp_url(e->otlp), "pending", (json_int_t)pending, "exported_traces",
+        tp_otlp_export_url(e->otlp), "pending", (json_int_t)pending, "exported_traces",
         (json_int_t)st.exported_traces, "exported_spans", (json_int_t)st.exported_spans,
         "lost_traces", (json_int_t)st.lost_traces, "lost_spans", (json_int_t)st.lost_spans,
         "skipped_traces", (json_int_t)st.skipped_traces, "requests", (json_int_t)st.requests,

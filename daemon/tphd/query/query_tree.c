@@ -236,11 +236,12 @@ out:
 static int export_otlp(tp_qctx *q, const tp_tree *t, int64_t rowid)
 {
     tp_otlp_opts def = {.slow_ns = TP_OTLP_DEFAULT_SLOW_NS};
-    const tp_otlp_opts *o = q->env->otlp ? tp_otlp_span_opts(q->env->otlp) : &def;
+    const tp_otlp_opts *o = q->env->otlp ? tp_otlp_export_span_opts(q->env->otlp) : &def;
     tp_otlp_body b;
     char err[256] = "";
     tp_otlp_body_init(&b, TP_OTLP_JSON);
-    int r = tp_otlp_add_stored(&b, q->db, rowid, t, q->env->http_url, o, NULL, err, sizeof(err));
+    int r =
+        tp_otlp_export_add_stored(&b, q->db, rowid, t, q->env->http_url, o, NULL, err, sizeof(err));
     if (r == 0)
         r = tp_otlp_body_finish(&b);
     if (r < 0) {
