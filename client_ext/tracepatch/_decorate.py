@@ -7,6 +7,13 @@ body runs in a private copy of the context (contextvars) where the trace is
 active, one step at a time, and the consumer's code stays outside it. One
 consequence: a ContextVar set inside a decorated generator is not seen by
 its consumer (and vice versa after the first item).
+
+A decorated function that calls itself (recursion, directly or through
+other code) is recorded by the trace its outermost call started: a
+per-function ContextVar holds the trace while it records, so a nested
+activation in the same thread and context just runs (one trace, one file,
+not one per level). Another thread or a context copied before the outer
+call began does not see it and gets its own trace.
 """
 
 from __future__ import annotations
@@ -38,14 +45,17 @@ def _decorate(func, explicit: dict, stacklevel: int):
     if not _config.env_enabled(stacklevel + 1):
         # Disabled when decorating: the function itself, zero overhead.
         return func
+    # Which trace of this function records in the current context, if any.
+    active = contextvars.ContextVar(f"tracepatch.active:{getattr(func, '__qualname__', '?')}",
+                                    default=None)
     if inspect.isasyncgenfunction(func):
-        wrapper = _wrap_async_gen(func, explicit)
+        wrapper = _wrap_async_gen(func, explicit, active)
     elif inspect.iscoroutinefunction(func):
-        wrapper = _wrap_coroutine(func, explicit)
+        wrapper = _wrap_coroutine(func, explicit, active)
     elif inspect.isgeneratorfunction(func):
-        wrapper = _wrap_gen(func, explicit)
+        wrapper = _wrap_gen(func, explicit, active)
     else:
-        wrapper = _wrap_sync(func, explicit)
+        wrapper = _wrap_sync(func, explicit, active)
     wrapper.last_trace = None
     return wrapper
 
@@ -56,38 +66,60 @@ def _new_trace(explicit: dict):
     return t
 
 
-def _wrap_sync(func, explicit):
+def _recording(active) -> bool:
+    """True when a trace of this function records in the current context."""
+    t = active.get()
+    return t is not None and t.active
+
+
+def _wrap_sync(func, explicit, active):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        if _recording(active):
+            return func(*args, **kwargs)
         t = _new_trace(explicit)
+        token = active.set(t)  # before _begin: the set is not recorded
         t._begin(stacklevel=3)
         try:
             return func(*args, **kwargs)
         finally:
             t._end()
+            active.reset(token)
             wrapper.last_trace = t
     return wrapper
 
 
-def _wrap_coroutine(func, explicit):
+def _wrap_coroutine(func, explicit, active):
     @functools.wraps(func)
     async def wrapper(*args, **kwargs):
+        if _recording(active):
+            return await func(*args, **kwargs)
         t = _new_trace(explicit)
+        token = active.set(t)
         t._begin(stacklevel=3)
         try:
             return await func(*args, **kwargs)
         finally:
             t._end()
+            try:
+                active.reset(token)
+            except ValueError:  # finished in another context (a task's callback)
+                active.set(None)
             wrapper.last_trace = t
     return wrapper
 
 
-def _wrap_gen(func, explicit):
+def _wrap_gen(func, explicit, active):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        if _recording(active):
+            # Nested in its own trace: the body runs where the outer
+            # generator's steps run, inside that trace's context.
+            return (yield from func(*args, **kwargs))
         gen = func(*args, **kwargs)
         t = _new_trace(explicit)
         ctx = contextvars.copy_context()
+        ctx.run(active.set, t)
         ctx.run(t._begin, 3)
         try:
             value, error = None, None
@@ -143,12 +175,17 @@ class _StepIn:
                 value, error = None, exc
 
 
-def _wrap_async_gen(func, explicit):
+def _wrap_async_gen(func, explicit, active):
     @functools.wraps(func)
     async def wrapper(*args, **kwargs):
+        if _recording(active):
+            async for item in func(*args, **kwargs):
+                yield item
+            return
         agen = func(*args, **kwargs)
         t = _new_trace(explicit)
         ctx = contextvars.copy_context()
+        ctx.run(active.set, t)
         ctx.run(t._begin, 3)
         try:
             value, error = None, None

@@ -116,7 +116,9 @@ class trace:
     a bad keyword raises TypeError or ValueError here, before any code runs.
 
     As a decorator, every call of the decorated function is its own trace
-    (saved like any other; the latest one is the wrapper's ``last_trace``).
+    (saved like any other; the latest one is the wrapper's ``last_trace``),
+    except a call nested in one of its own (recursion in the same thread
+    and context): that is recorded in the outer call's trace.
     Whether tracing is enabled is decided when decorating: with
     ``TRACEPATCH_ENABLED=0`` the function itself is returned, untouched.
 

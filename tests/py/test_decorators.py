@@ -255,3 +255,76 @@ def test_bad_uses():
         trace("label")
     with pytest.raises(TypeError, match="not classes"):
         trace(Service)
+
+
+@trace
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+@trace
+def countdown(n):
+    if n:
+        yield from countdown(n - 1)
+    yield n
+
+
+@trace(ignore_modules=["asyncio"])
+async def nest(n):
+    return n if n == 0 else await nest(n - 1) + 1
+
+
+def test_recursive_decorated_function_is_one_trace_and_one_file(tmp_path):
+    saved_before = sorted(p.name for p in (tmp_path / "work").rglob("*.json"))
+    assert saved_before == []
+    assert fib(4) == 3
+    t = fib.last_trace
+    assert outline(t.roots, strip=M) == "\n".join([
+        "fib(n=4) -> 3",
+        "  fib(n=3) -> 2",
+        "    fib(n=2) -> 1",
+        "      fib(n=1) -> 1",
+        "      fib(n=0) -> 0",
+        "    fib(n=1) -> 1",
+        "  fib(n=2) -> 1",
+        "    fib(n=1) -> 1",
+        "    fib(n=0) -> 0",
+    ])
+    assert t.call_count == 9
+    assert [p.name for p in (tmp_path / "work").rglob("*.json")] == [t.cache_path.name]
+    # The next top-level call is a trace of its own again.
+    assert fib(1) == 1 and fib.last_trace is not t
+    assert fib.last_trace.call_count == 1
+
+
+def test_recursive_generator_and_coroutine_are_one_trace(tmp_path):
+    assert list(countdown(2)) == [0, 1, 2]
+    t = countdown.last_trace
+    assert [n.full_name for n in t.roots[0].walk()] == [f"{M}.countdown"] * 3
+    assert t.call_count == 3
+    assert [p.name for p in (tmp_path / "work").rglob("*.json")] == [t.cache_path.name]
+    t.cache_path.unlink()
+    assert asyncio.run(nest(2)) == 2
+    t = nest.last_trace
+    assert outline(t.roots, strip=M) == (
+        "nest(n=2) -> 2 [gen 0]\n  nest(n=1) -> 1 [gen 0]\n    nest(n=0) -> 0 [gen 0]")
+    assert [p.name for p in (tmp_path / "work").rglob("*.json")] == [t.cache_path.name]
+
+
+@trace
+def spawner(depth):
+    import threading
+    if depth == 0:
+        th = threading.Thread(target=spawner, args=(1,))
+        th.start()
+        th.join()
+    return depth
+
+
+def test_recursion_through_another_thread_is_a_trace_of_its_own(tmp_path):
+    # The nesting is per thread (and context): the call made in the new
+    # thread is not inside the outer trace, so it records its own.
+    assert spawner(0) == 0
+    assert spawner.last_trace.roots[0].args == "depth=0"
+    files = sorted((tmp_path / "work").rglob("*.json"))
+    assert len(files) == 2
