@@ -1,12 +1,19 @@
 """``python -m tracepatch run``: trace a whole script or module run.
 
-The program runs as Python would run it (``__main__`` module, sys.argv,
-sys.path[0]); its stdin and stdout are left alone and its exit status is
-kept. The call tree goes to stderr, or to a file with ``-o``.
+The program runs as Python would run it: its ``__main__`` module has the
+attributes ``python script.py`` / ``python -m mod`` give it (``__builtins__``
+the builtins module, the loader and spec the interpreter sets), sys.argv and
+sys.path[0] are Python's, it has the same recursion room, its stdin and
+stdout are left alone and its exit status is kept (Ctrl-C ends it by SIGINT,
+as Python does). Its tracebacks show none of tracepatch's or runpy's
+frames. The call tree goes to stderr after any traceback, or to a file with
+``-o``; a forked child that runs to the end prints no second tree.
 """
 
 from __future__ import annotations
 
+import builtins
+import importlib.machinery
 import os
 import runpy
 import sys
@@ -36,13 +43,13 @@ def _script_main(path: str):
                         f"[Errno {exc.errno}] {exc.strerror}") from None
     abspath = os.path.abspath(path)
     code = compile(source, abspath, "exec", dont_inherit=True)
-    module = types.ModuleType("__main__")
+    module = _fresh_main()
     module.__file__ = abspath
     module.__cached__ = None
-    module.__loader__ = None
+    # What the interpreter gives a script: a source loader named __main__, no spec.
+    module.__loader__ = importlib.machinery.SourceFileLoader("__main__", abspath)
     module.__spec__ = None
     module.__package__ = None
-    module.__builtins__ = __builtins__
     sys.argv[0] = path
     sys.path[0] = os.path.dirname(os.path.realpath(path))
     return code, module
@@ -53,15 +60,36 @@ def _module_main(name: str):
     # runpy's own lookup, as ``python -m`` uses it: packages run their
     # __main__, and every error message is the interpreter's.
     mod_name, spec, code = runpy._get_module_details(name, _RunError)
-    module = types.ModuleType("__main__")
+    module = _fresh_main()
     module.__file__ = spec.origin
     module.__cached__ = spec.cached
     module.__loader__ = spec.loader
     module.__spec__ = spec
     module.__package__ = spec.parent
-    module.__builtins__ = __builtins__
     sys.argv[0] = spec.origin or name
     return code, module
+
+
+def _fresh_main() -> types.ModuleType:
+    """A __main__ module as the interpreter creates it at startup."""
+    module = types.ModuleType("__main__")
+    module.__annotations__ = {}
+    # The module, not this module's __builtins__ (a dict outside __main__).
+    module.__builtins__ = builtins
+    return module
+
+
+def _stack_depth() -> int:
+    """Python frames on the stack, the caller's included."""
+    depth, frame = 0, sys._getframe(1)
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    return depth
+
+
+# Frames Python itself runs under the program's code: none for a script,
+# runpy's _run_module_as_main and _run_code for ``python -m``.
+_PLAIN_DEPTH = {False: 0, True: 2}
 
 
 def _exit_status(exc: SystemExit) -> int:
@@ -75,12 +103,40 @@ def _exit_status(exc: SystemExit) -> int:
     return 1
 
 
-def _print_exception(exc: BaseException) -> None:
-    """The traceback Python would print, without tracepatch's own frames."""
+def _program_tb(exc: BaseException):
+    """The exception's traceback from the program's first frame on."""
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next
-    traceback.print_exception(type(exc), exc, tb)
+    return tb
+
+
+def _print_exception(exc: BaseException) -> None:
+    """The traceback Python would print, without tracepatch's own frames,
+    through sys.excepthook as Python prints it (the program may set its own).
+    The exception's own traceback is cut too: the default hook prints that
+    one, not its argument."""
+    tb = _program_tb(exc)
+    sys.excepthook(type(exc), exc.with_traceback(tb), tb)
+
+
+def _report_after_interrupt(exc: KeyboardInterrupt, report) -> None:
+    """Let the KeyboardInterrupt end the process as Python ends it (the
+    interpreter exits by SIGINT once it has finalized), but print the
+    program's own traceback, then the tree, instead of a traceback through
+    runpy and tracepatch."""
+    tb = _program_tb(exc)
+    previous = sys.excepthook
+
+    def hook(exc_type, value, _tb):
+        sys.excepthook = previous
+        if value is exc:
+            previous(exc_type, value.with_traceback(tb), tb)
+            report()
+        else:
+            previous(exc_type, value, _tb)
+
+    sys.excepthook = hook
 
 
 def run_program(target: str, is_module: bool, args: list, trace_options: dict,
@@ -102,6 +158,12 @@ def run_program(target: str, is_module: bool, args: list, trace_options: dict,
     if not trace_imports:
         t._extra_ignore = IMPORT_MACHINERY
     status, failure, interrupted = 0, None, None
+    pid = os.getpid()
+    # The frames below the program (runpy, the CLI, this function, exec)
+    # would cost it recursion room a plain run has: give them back.
+    extra = _stack_depth() + 1 - _PLAIN_DEPTH[is_module]
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + extra)
     t._begin(stacklevel=2)
     try:
         exec(code, module.__dict__)
@@ -113,6 +175,10 @@ def run_program(target: str, is_module: bool, args: list, trace_options: dict,
         failure = exc
     finally:
         t._end()
+        # The program may have set its own limit: keep it then.
+        if sys.getrecursionlimit() == limit + extra:
+            sys.setrecursionlimit(limit)
+    child = os.getpid() != pid
     if isinstance(failure, SystemExit):
         status = _exit_status(failure)
     elif failure is not None:
@@ -120,9 +186,17 @@ def run_program(target: str, is_module: bool, args: list, trace_options: dict,
         status = 1
     failure = None  # drop the traceback's frames before the tree is rendered
 
-    _report(t, tree_options, output, json_path)
+    if child:
+        # A forked child that ran to the end: Python would just exit; the
+        # parent prints the tree of the run (the child's trace is not sent).
+        if interrupted is not None:
+            raise interrupted
+        return status
     if interrupted is not None:
+        _report_after_interrupt(
+            interrupted, lambda: _report(t, tree_options, output, json_path))
         raise interrupted
+    _report(t, tree_options, output, json_path)
     return status
 
 

@@ -212,3 +212,119 @@ def test_help_texts():
         assert option in r.stdout
     r = run_python(["-m", "tracepatch", "--version"])
     assert r.stdout.startswith("tracepatch 2.")
+
+
+PROBE = textwrap.dedent("""\
+    import sys
+    import __main__
+
+    def depth(n=0):
+        try:
+            return depth(n + 1)
+        except RecursionError:
+            return n
+
+    print("builtins", type(__builtins__).__name__, __builtins__.len("abc"))
+    print("keys", sorted(vars(__main__)))
+    print("name", __name__, "file", __file__, "package", __package__, "doc", __doc__)
+    print("cached", getattr(__main__, "__cached__", "<unset>"))
+    print("loader", type(__loader__).__name__, getattr(__loader__, "name", None),
+          getattr(__loader__, "path", None))
+    spec = __spec__
+    print("spec", spec if spec is None else (spec.name, spec.origin, spec.parent,
+                                             type(spec.loader).__name__, spec.cached))
+    print("argv", sys.argv, "path0", sys.path[0])
+    print("same main", sys.modules["__main__"] is __main__)
+    print("room", depth(), file=sys.stderr)
+    """)
+
+
+def _room(stderr: str) -> int:
+    assert stderr.startswith("room "), stderr
+    return int(stderr.split()[1])
+
+
+def _compare_with_plain(target_args):
+    plain = run_python(target_args)
+    traced = run("-o", "tree.txt", *target_args)
+    assert plain.returncode == 0, plain.stderr
+    assert (traced.returncode, traced.stdout) == (plain.returncode, plain.stdout)
+    assert abs(_room(traced.stderr) - _room(plain.stderr)) <= 2
+    assert Path("tree.txt").read_text().startswith("Trace: ")
+    return plain.stdout
+
+
+def test_script_sees_the_main_module_argv_and_recursion_room_of_a_plain_run():
+    Path("probe.py").write_text(PROBE)
+    out = _compare_with_plain(["probe.py", "a", "--b"])
+    # What a plain run gives (the comparison above is the test; this pins it).
+    assert "builtins module 3\n" in out
+    assert "loader SourceFileLoader __main__ " in out and "spec None\n" in out
+
+
+def test_module_sees_the_main_module_argv_and_recursion_room_of_a_plain_run():
+    Path("pkg").mkdir()
+    Path("pkg/__init__.py").write_text("")
+    Path("pkg/__main__.py").write_text(PROBE)
+    Path("flat.py").write_text(PROBE)
+    out = _compare_with_plain(["-m", "pkg", "x"])
+    assert "spec ('pkg.__main__', " in out
+    _compare_with_plain(["-m", "flat", "y"])
+
+
+def test_exception_traceback_is_byte_for_byte_the_plain_one():
+    Path("bad.py").write_text("def f():\n    raise KeyError('k')\n\nf()\n")
+    plain = run_python(["bad.py"])
+    traced = run("-o", "tree.txt", "bad.py")
+    assert plain.returncode == traced.returncode == 1
+    assert traced.stderr == plain.stderr
+
+
+CTRL_C = textwrap.dedent("""\
+    import os, signal
+
+    def wait():
+        print("waiting", flush=True)
+        os.kill(os.getpid(), signal.SIGINT)
+        signal.pause()
+
+    wait()
+    """)
+
+
+def test_ctrl_c_gives_the_programs_traceback_then_the_tree_and_exits_by_sigint():
+    Path("intr.py").write_text(CTRL_C)
+    plain = run_python(["intr.py"])
+    traced = run("--no-header", "intr.py")
+    assert plain.returncode == traced.returncode == -2  # killed by SIGINT, like Python
+    assert traced.stdout == plain.stdout == "waiting\n"
+    assert plain.stderr.startswith("Traceback (most recent call last):\n")
+    assert traced.stderr.startswith(plain.stderr)
+    tree = traced.stderr[len(plain.stderr):]
+    lines = norm(tree).splitlines()
+    assert lines[0] == "└── __main__.<module>() !! KeyboardInterrupt  [T]"
+    assert lines[-1] == "    └── __main__.wait() !! KeyboardInterrupt  [T]"
+    assert "runpy" not in traced.stderr and "tracepatch" not in traced.stderr
+
+
+FORK = textwrap.dedent("""\
+    import os
+
+    def work(who):
+        return who
+
+    pid = os.fork()
+    if pid == 0:
+        work("child")
+    else:
+        os.waitpid(pid, 0)
+        work("parent")
+    """)
+
+
+def test_a_forked_child_that_runs_to_the_end_prints_no_second_tree():
+    Path("forks.py").write_text(FORK)
+    r = run("--no-header", "forks.py")
+    assert r.returncode == 0
+    assert norm(r.stderr).count("__main__.<module>()") == 1
+    assert "work(who='parent')" in r.stderr and "work(who='child')" not in r.stderr
