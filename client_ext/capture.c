@@ -287,10 +287,82 @@ static void drop_error(void)
         PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), PyExc_KeyboardInterrupt);
 }
 
-/* Anything else: through its __repr__ (Python code may run). */
+/* An attribute from an instance's __dict__ (borrowed), without running a
+ * property or __getattr__; NULL when absent. */
+static PyObject *field(PyObject *dict, const char *name)
+{
+    return dict ? PyDict_GetItemString(dict, name) : NULL;
+}
+
+/* Thread.__repr__ calls is_alive(), which may run _stop() (3.10-3.12), and
+ * Event.is_set(): capturing a thread argument would change what join()
+ * does and add calls to the trace. The same text is built from the fields
+ * instead; "stopped" is what the thread already knows (on 3.10-3.12 a
+ * finished thread nobody joined yet reads "started"). Returns a new
+ * reference, or NULL when o is not a thread with the standard __repr__ or
+ * a field is not what threading puts there (then repr() is used). */
+static PyObject *thread_repr(PyObject *o)
+{
+    static PyObject *repr_name; /* interned "__repr__", made once (under the GIL) */
+    if (!tp_module_g.thread_type ||
+        PyObject_TypeCheck(o, (PyTypeObject *)tp_module_g.thread_type) == 0)
+        return NULL;
+    if (!repr_name && !(repr_name = PyUnicode_InternFromString("__repr__"))) {
+        PyErr_Clear();
+        return NULL;
+    }
+    /* Borrowed; a lookup in the type's MRO, which runs no Python code. */
+    if (_PyType_Lookup(Py_TYPE(o), repr_name) != tp_module_g.thread_repr)
+        return NULL;
+    PyObject *res = NULL, *dict = PyObject_GenericGetDict(o, NULL);
+    if (!dict) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *name = field(dict, "_name"), *started = field(dict, "_started");
+    PyObject *daemonic = field(dict, "_daemonic"), *ident = field(dict, "_ident");
+    PyObject *edict = started ? PyObject_GenericGetDict(started, NULL) : NULL;
+    PyObject *flag = field(edict, "_flag");
+    if (!name || !PyUnicode_CheckExact(name) || !flag || !PyBool_Check(flag) || !daemonic ||
+        !PyBool_Check(daemonic) || !ident || (ident != Py_None && !PyLong_CheckExact(ident)))
+        goto done;
+    bool stopped = false;
+#if PY_VERSION_HEX >= 0x030D0000
+    /* 3.13: the handle knows; is_done() is a C method without side effects. */
+    PyObject *handle = field(dict, "_handle");
+    PyObject *d = handle ? PyObject_CallMethod(handle, "is_done", NULL) : NULL;
+    if (!d)
+        goto done;
+    stopped = d == Py_True;
+    Py_DECREF(d);
+#else
+    PyObject *is_stopped = field(dict, "_is_stopped");
+    if (!is_stopped || !PyBool_Check(is_stopped))
+        goto done;
+    stopped = is_stopped == Py_True;
+#endif
+    const char *status = stopped ? "stopped" : flag == Py_True ? "started" : "initial";
+    const char *dmn = daemonic == Py_True ? " daemon" : "";
+    if (ident == Py_None)
+        res = PyUnicode_FromFormat("<%s(%U, %s%s)>", _PyType_Name(Py_TYPE(o)), name, status, dmn);
+    else
+        res = PyUnicode_FromFormat("<%s(%U, %s%s %S)>", _PyType_Name(Py_TYPE(o)), name, status, dmn,
+                                   ident);
+done:
+    if (!res)
+        PyErr_Clear();
+    Py_XDECREF(edict);
+    Py_DECREF(dict);
+    return res;
+}
+
+/* Anything else: through its __repr__ (Python code may run), except for
+ * objects whose standard repr has side effects (thread_repr()). */
 static void render_other(rw *w, PyObject *o)
 {
-    PyObject *r = PyObject_Repr(o);
+    PyObject *r = thread_repr(o);
+    if (!r)
+        r = PyObject_Repr(o);
     if (!r) {
         drop_error();
         put_unprintable(w, o);

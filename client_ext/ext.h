@@ -242,6 +242,8 @@ typedef struct tp_global {
     bool thread_hook_on;
     PyObject *pending;           /* dict: Thread object id -> (thread, serials) */
     PyObject *thread_start_code; /* threading.Thread.start.__code__ */
+    PyObject *thread_type;       /* threading.Thread (capture.c's safe repr) */
+    PyObject *thread_repr;       /* threading.Thread.__repr__, to see it is not overridden */
     atomic_bool fork_frozen;     /* set in a forked child until its sessions are stopped */
 } tp_global;
 

@@ -206,8 +206,10 @@ int tp_threads_init(void)
     PyObject *cls = th ? PyObject_GetAttrString(th, "Thread") : NULL;
     PyObject *fn = cls ? PyObject_GetAttrString(cls, "start") : NULL;
     tp_module_g.thread_start_code = fn ? PyObject_GetAttrString(fn, "__code__") : NULL;
+    tp_module_g.thread_repr = cls ? PyObject_GetAttrString(cls, "__repr__") : NULL;
+    tp_module_g.thread_type = cls && tp_module_g.thread_repr ? Py_NewRef(cls) : NULL;
     Py_XDECREF(th);
     Py_XDECREF(cls);
     Py_XDECREF(fn);
-    return tp_module_g.thread_start_code ? 0 : -1;
+    return tp_module_g.thread_start_code && tp_module_g.thread_type ? 0 : -1;
 }

@@ -198,3 +198,58 @@ def test_repr_calls_are_not_recorded():
 
 if __name__ == "__main__":
     run_as_script(globals())
+
+
+def _join_workload():
+    import threading
+
+    def work():
+        return 1
+
+    def start_and_join(th):
+        th.start()
+        th.join()
+        return th
+
+    th = threading.Thread(target=work, name="w1", daemon=True)
+    return start_and_join(th)
+
+
+def _calls(show_args):
+    from tracepatch import trace
+    with trace(cache=False, show_args=show_args, show_return=show_args) as t:
+        _join_workload()
+    return [n.full_name for root in t.roots for n in root.walk()], t
+
+
+def test_thread_arguments_do_not_change_the_recorded_calls():
+    # repr(Thread) calls is_alive(), which may run _stop() and make join()
+    # take another path: the capture must not run it.
+    with_args, t = _calls(True)
+    without_args, _ = _calls(False)
+    assert with_args == without_args
+    assert with_args[0].endswith("_join_workload")
+
+
+def test_thread_repr_is_built_from_its_fields():
+    import threading
+    from tracepatch import trace
+
+    def take(th):
+        return None
+
+    initial = threading.Thread(target=lambda: None, name="idle")
+    done = threading.Thread(target=lambda: None, name="done", daemon=True)
+    done.start()
+    done.join()
+    main = threading.main_thread()
+    with trace(cache=False) as t:
+        take(initial)
+        take(done)
+        take(main)
+    args = [n.args for n in t.roots]
+    assert args[0] == "th=<Thread(idle, initial)>"
+    assert args[1] == f"th=<Thread(done, stopped daemon {done.ident})>"
+    assert args[2] == f"th=<_MainThread(MainThread, started {main.ident})>"
+    # The same text repr() gives, where repr() has no side effect to avoid.
+    assert args[:2] == [f"th={initial!r}", f"th={done!r}"]
