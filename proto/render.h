@@ -58,6 +58,17 @@ int tp_render_stats(const tp_tree *t, const tp_stats *s, bool color, tp_buf *out
  *  qualname, with "module" beside it. Raw tree in, raw tree out: files
  *  round-trip. pretty selects 2-space indentation. */
 int tp_render_json(const tp_tree *t, bool pretty, tp_buf *out);
+
+/** Where tp_render_json_stream() hands its text: n bytes at p (valid for
+ *  the call only). Returns 0, or a negative code that ends the rendering. */
+typedef int (*tp_render_sink)(void *ctx, const char *p, size_t n);
+
+/** tp_render_json()'s document, byte for byte, given to sink in pieces of
+ *  about chunk bytes (at least one node each; a piece never ends inside a
+ *  UTF-8 sequence), so a trace of any size is written in bounded memory.
+ *  Returns 0, the sink's code, or a negative code (-ENOMEM). */
+int tp_render_json_stream(const tp_tree *t, bool pretty, size_t chunk, tp_render_sink sink,
+                          void *ctx);
 /** CSV: tracepatch's columns plus "exception", one row per call, RFC 4180 quoting. */
 int tp_render_csv(const tp_tree *t, tp_buf *out);
 /** Chrome trace-event JSON ({"traceEvents":[...]}, "X" events in µs), opens in Perfetto. */

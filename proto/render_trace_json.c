@@ -31,7 +31,24 @@
 typedef struct doc {
     tp_json w;
     tp_buf tmp;
+    /* Streaming (tp_render_json_stream()); sink NULL: all in w's buffer. */
+    tp_render_sink sink;
+    void *ctx;
+    size_t chunk;
+    int sink_err; /* sticky: the first error of the sink */
 } doc;
+
+/* Hand what is written so far to the sink once it is a chunk's worth. Only
+ * called between values, where the text ends in ASCII punctuation. */
+static void flush(doc *d, bool last)
+{
+    tp_buf *b = d->w.b;
+    if (!d->sink || d->sink_err || tp_buf_error(b) || (!last && b->len < d->chunk))
+        return;
+    if (b->len)
+        d->sink_err = d->sink(d->ctx, b->data, b->len);
+    tp_buf_reset(b);
+}
 
 /* Milliseconds with microsecond precision: ns is truncated to whole µs. */
 static void kms_us(doc *d, const char *k, int64_t ns)
@@ -230,8 +247,9 @@ static void json_trace(doc *d, const tp_tree *t, int64_t wall_us)
     tp_json_key(&d->w, "trace");
     tp_json_arr(&d->w);
     uint32_t i = t->first_root;
-    while (i != TP_NONE) {
+    while (i != TP_NONE && !d->sink_err) {
         json_node(d, t, &t->nodes[i], wall_us);
+        flush(d, false);
         if (t->nodes[i].first_child != TP_NONE) {
             i = t->nodes[i].first_child;
             continue;
@@ -280,17 +298,37 @@ static void json_trace(doc *d, const tp_tree *t, int64_t wall_us)
  *                       total_ms, self_ms,
  *                       min_ms, max_ms, raised, args_mixed, return_mixed;
  *                       then children. */
+static int render(doc *d, const tp_tree *t, bool pretty, tp_buf *out);
+
 int tp_render_json(const tp_tree *t, bool pretty, tp_buf *out)
 {
     if (!t || !out)
         return -EINVAL;
+    doc d = {.tmp = TP_BUF_INIT};
+    return render(&d, t, pretty, out);
+}
+
+int tp_render_json_stream(const tp_tree *t, bool pretty, size_t chunk, tp_render_sink sink,
+                          void *ctx)
+{
+    if (!t || !sink)
+        return -EINVAL;
+    tp_buf out = TP_BUF_INIT;
+    doc d = {.tmp = TP_BUF_INIT, .sink = sink, .ctx = ctx, .chunk = chunk};
+    int r = render(&d, t, pretty, &out);
+    tp_buf_free(&out);
+    return r;
+}
+
+static int render(doc *d0, const tp_tree *t, bool pretty, tp_buf *out)
+{
     tp_stats *s = NULL;
     int r = tp_tree_stats(t, &s);
     if (r)
         return r;
     const tp_trace_meta *m = &t->meta;
     int64_t wall_us = m->wall_start_ns > 0 ? m->wall_start_ns / NS_PER_US : 0;
-    doc d = {.tmp = TP_BUF_INIT};
+    doc d = *d0;
     tp_json_init(&d.w, out, pretty);
     tp_json_obj(&d.w);
     tp_json_kstr(&d.w, "tracepatch_version", TP_VERSION);
@@ -313,6 +351,10 @@ int tp_render_json(const tp_tree *t, bool pretty, tp_buf *out)
         tp_json_obj_end(&d.w);
         tp_buf_putc(out, '\n');
         r = tp_json_error(&d.w);
+        if (!r) {
+            flush(&d, true);
+            r = d.sink_err;
+        }
     }
     tp_buf_free(&d.tmp);
     tp_stats_free(s);

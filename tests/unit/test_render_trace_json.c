@@ -1,6 +1,7 @@
 /* The tracepatch JSON trace file (proto/render_trace_json.c): golden,
  * escaping, config, round trip through the loader. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -458,5 +459,63 @@ Test(render_trace_json, stats_names_mean_what_node_names_mean)
     cr_assert_str_eq(json_string_value(json_object_get(st, "slowest_call_name")), "app.tail");
     json_decref(j);
     free(s);
+    tp_tree_free(t);
+}
+
+/* A sink that collects the pieces and the largest one after the first, and
+ * may fail. */
+typedef struct collect {
+    tp_buf all;
+    size_t pieces, largest;
+    size_t fail_at; /* 0: never */
+} collect;
+
+static int collect_sink(void *ctx, const char *p, size_t n)
+{
+    collect *c = ctx;
+    cr_assert_gt(n, 0);
+    if (c->fail_at && c->pieces + 1 == c->fail_at)
+        return -EIO;
+    /* The first piece also holds the header and the stats block. */
+    if (c->pieces++ && n > c->largest)
+        c->largest = n;
+    tp_buf_append(&c->all, p, n);
+    return 0;
+}
+
+Test(render_trace_json, stream_gives_the_same_bytes_in_bounded_pieces)
+{
+    tp_tree *t = random_tree(7, 2000, true);
+    for (int pretty = 0; pretty <= 1; pretty++) {
+        char *whole = json_of(t, pretty);
+        size_t chunks[] = {1, 4096, (size_t)1 << 30};
+        for (size_t k = 0; k < 3; k++) {
+            collect c = {.all = TP_BUF_INIT};
+            cr_assert_eq(tp_render_json_stream(t, pretty, chunks[k], collect_sink, &c), 0);
+            cr_assert_str_eq(tp_buf_cstr(&c.all), whole, "chunk %zu", chunks[k]);
+            if (chunks[k] == 4096) {
+                /* A piece is a chunk plus one node's text and the closing
+                 * of its ancestors (60 levels, indented: under 16 KiB). */
+                cr_assert_gt(c.pieces, 2);
+                cr_assert_lt(c.largest, 4096 + 16384, "largest piece %zu", c.largest);
+            }
+            if (chunks[k] == (size_t)1 << 30)
+                cr_assert_eq(c.pieces, 1);
+            tp_buf_free(&c.all);
+        }
+        free(whole);
+    }
+    tp_tree_free(t);
+}
+
+Test(render_trace_json, stream_stops_at_the_sinks_error)
+{
+    tp_tree *t = random_tree(3, 500, true);
+    collect c = {.all = TP_BUF_INIT, .fail_at = 2};
+    cr_assert_eq(tp_render_json_stream(t, true, 512, collect_sink, &c), -EIO);
+    cr_assert_eq(c.pieces, 1);
+    cr_assert_eq(tp_render_json_stream(NULL, true, 512, collect_sink, &c), -EINVAL);
+    cr_assert_eq(tp_render_json_stream(t, true, 512, NULL, NULL), -EINVAL);
+    tp_buf_free(&c.all);
     tp_tree_free(t);
 }
