@@ -305,7 +305,9 @@ PyObject *tp_output_tree(PyObject *self, PyObject *args, PyObject *kwds);
 PyObject *tp_output_summary(PyObject *self, PyObject *unused);
 /** Session.stats() -> dict */
 PyObject *tp_output_stats(PyObject *self, PyObject *unused);
-/** Session.to_json(pretty=True) -> str */
+/** Session.to_json(pretty=True, *, file=None, binary=False) -> str, or None
+ *  after writing it to file (its write(), given bytes when binary, in
+ *  pieces of 1 MiB) */
 PyObject *tp_output_json(PyObject *self, PyObject *args, PyObject *kwds);
 /** Session.to_csv() -> str */
 PyObject *tp_output_csv(PyObject *self, PyObject *unused);
@@ -330,7 +332,9 @@ PyObject *tp_output_raw_events(PyObject *self, PyObject *unused);
      "The call tree as text."},                                                                    \
         {"summary", tp_output_summary, METH_NOARGS, "summary()\n--\n\nThe statistics header."},    \
         {"stats", tp_output_stats, METH_NOARGS, "stats()\n--\n\nStatistics as a dict."},           \
-        {"to_json", TP_KW(tp_output_json), "to_json(pretty=True)\n--\n\ntracepatch JSON."},        \
+        {"to_json", TP_KW(tp_output_json),                                                         \
+         "to_json(pretty=True, *, file=None, binary=False)\n--\n\ntracepatch JSON, or written to " \
+         "file."},                                                                                 \
         {"to_csv", tp_output_csv, METH_NOARGS, "to_csv()\n--\n\nOne CSV row per call."},           \
         {"to_chrome", tp_output_chrome, METH_NOARGS, "to_chrome()\n--\n\nChrome trace JSON."},     \
         {"to_folded", tp_output_folded, METH_NOARGS, "to_folded()\n--\n\nFolded stacks."},         \

@@ -319,16 +319,58 @@ PyObject *tp_output_stats(PyObject *self, PyObject *unused)
     return res;
 }
 
+/* Pieces of a streamed JSON file: big enough that write() calls cost
+ * nothing next to rendering, small next to a trace of millions of calls. */
+#define JSON_CHUNK ((size_t)1 << 20)
+
+typedef struct json_file {
+    PyObject *write; /* the file's bound write method */
+    bool binary;     /* bytes (a file opened "wb") or str */
+} json_file;
+
+static int write_piece(void *ctx, const char *p, size_t n)
+{
+    json_file *f = ctx;
+    PyObject *piece = f->binary ? PyBytes_FromStringAndSize(p, (Py_ssize_t)n)
+                                : PyUnicode_DecodeUTF8(p, (Py_ssize_t)n, "replace");
+    PyObject *r = piece ? PyObject_CallOneArg(f->write, piece) : NULL;
+    Py_XDECREF(piece);
+    if (!r)
+        return -EIO; /* the exception stays set for the caller */
+    Py_DECREF(r);
+    return 0;
+}
+
 PyObject *tp_output_json(PyObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kw[] = {"pretty", NULL};
-    int pretty = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p:to_json", kw, &pretty))
+    static char *kw[] = {"pretty", "file", "binary", NULL};
+    int pretty = 1, binary = 0;
+    PyObject *file = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p$Op:to_json", kw, &pretty, &file, &binary))
         return NULL;
     if (tp_output_build(S(self)) < 0)
         return NULL;
-    tp_buf b = TP_BUF_INIT;
-    return buf_result(&b, tp_render_json(S(self)->tree, pretty, &b));
+    if (file == Py_None) {
+        tp_buf b = TP_BUF_INIT;
+        return buf_result(&b, tp_render_json(S(self)->tree, pretty, &b));
+    }
+    /* A file: the text goes out in pieces, never whole in memory. */
+    json_file f = {PyObject_GetAttrString(file, "write"), binary};
+    if (!f.write)
+        return NULL;
+    int r = tp_render_json_stream(S(self)->tree, pretty, JSON_CHUNK, write_piece, &f);
+    Py_DECREF(f.write);
+    if (r) {
+        if (!PyErr_Occurred()) {
+            if (r == -ENOMEM)
+                PyErr_NoMemory();
+            else
+                PyErr_Format(PyExc_RuntimeError, "tracepatch: rendering failed: %s",
+                             tp_strerror(r));
+        }
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 #define SIMPLE_OUTPUT(fn, render)                                                                  \

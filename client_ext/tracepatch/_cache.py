@@ -57,7 +57,7 @@ def open_private(path, mode: str = "w"):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0),
                  0o600)
     try:
-        return os.fdopen(fd, mode, encoding="utf-8")
+        return os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8")
     except BaseException:
         os.close(fd)
         raise
@@ -102,10 +102,9 @@ def save(t, cache_dir) -> Path | None:
         directory = traces_dir(cache_dir)
         _prepare(directory)
         path = directory / file_name(t.label, t._wall_start or time.time(), t.trace_id)
-        text = t.to_json()
         tmp = path.with_name(path.name + ".tmp")
         with open_private(tmp) as fh:
-            fh.write(text)
+            t.to_json(fh)  # streamed: a big trace is never whole in memory
         os.replace(tmp, path)
         return path
     except Exception as exc:  # noqa: BLE001 - any failure becomes a warning

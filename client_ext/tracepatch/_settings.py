@@ -216,6 +216,9 @@ SETTINGS: tuple[Setting, ...] = (
             "directory)", env="TRACEPATCH_OUTPUT_DIR", group="Saving"),
     Setting("auto_save", "bool", True, "save finished traces at all (with cache)",
             keyword=False, group="Saving"),
+    Setting("compact_json", "bool", False, "write trace files (the cache, to_json(path)) "
+            "without indentation: the same document, often half the size",
+            keyword=False, group="Saving"),
     Setting("tree_style", "choice", "unicode", "tree connectors", choices=("unicode", "ascii",
             "ansi"), keyword=False, group="Display"),
     Setting("color", "bool", False, "colour trees by duration (on a terminal only)",

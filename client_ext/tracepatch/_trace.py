@@ -516,11 +516,20 @@ class trace:
         wall = getattr(session, "wall_start_ns", 0)
         return wall / 1e9 if wall else (self._wall_start or 0.0)
 
-    def to_json(self, path: _Dest = None, *, pretty: bool = True) -> Any:
+    def to_json(self, path: _Dest = None, *, pretty: bool = True,
+                compact: bool | None = None) -> Any:
         """The trace in tracepatch's JSON schema: returned as text when path is
         None, otherwise written to path (a file name or an open text file) and
-        path is returned."""
-        return quiet(_emit, self._done_session().to_json(pretty=pretty), path)
+        path is returned. Written to a file, the text is never held whole in
+        memory: it goes out in pieces of 1 MiB, so a trace of millions of
+        calls costs little more than its tree.
+
+        compact=True (or pretty=False) leaves out the indentation and line
+        breaks (same document; a big trace shrinks by half or more). By
+        default the config file's compact_json decides (off unless set)."""
+        if compact is None:
+            compact = bool((self._settings or {}).get("compact_json", False))
+        return quiet(_emit_json, self._done_session(), pretty and not compact, path)
 
     def to_csv(self, path: _Dest = None) -> Any:
         """One row per call (CSV); text when path is None, else written to path."""
@@ -594,6 +603,17 @@ def _stdout_is_tty() -> bool:
         return sys.stdout is not None and sys.stdout.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _emit_json(session, pretty: bool, path):
+    if path is None:
+        return session.to_json(pretty=pretty)
+    if hasattr(path, "write"):
+        session.to_json(pretty=pretty, file=path)
+        return path
+    with _cache.open_private(path, "wb") as fh:
+        session.to_json(pretty=pretty, file=fh, binary=True)
+    return path
 
 
 def _emit(text: str, path):
