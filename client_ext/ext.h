@@ -319,6 +319,10 @@ PyObject *tp_output_html(PyObject *self, PyObject *unused);
 PyObject *tp_output_folded(PyObject *self, PyObject *unused);
 /** Session.nodes() -> list of tuples */
 PyObject *tp_output_nodes(PyObject *self, PyObject *unused);
+/** Session.node(i) -> one nodes() tuple plus active and self time (ns) */
+PyObject *tp_output_node(PyObject *self, PyObject *arg);
+/** Session.children(i) -> the indices of node i's children (-1: the roots) */
+PyObject *tp_output_children(PyObject *self, PyObject *arg);
 /** Session.events() -> list of tuples */
 PyObject *tp_output_events(PyObject *self, PyObject *unused);
 /** Session._raw_events() -> list of tuples (the log, for tests and debugging) */
@@ -341,6 +345,10 @@ PyObject *tp_output_raw_events(PyObject *self, PyObject *unused);
         {"to_html", tp_output_html, METH_NOARGS, "to_html()\n--\n\nThe self-contained report."},   \
         {"nodes", tp_output_nodes, METH_NOARGS,                                                    \
          "nodes()\n--\n\nThe raw tree, one tuple per call."},                                      \
+        {"node", tp_output_node, METH_O,                                                           \
+         "node(index, /)\n--\n\nOne call, with its active and self time."},                        \
+        {"children", tp_output_children, METH_O,                                                   \
+         "children(index, /)\n--\n\nIndices of a call's children (-1: the roots)."},               \
         {"events", tp_output_events, METH_NOARGS,                                                  \
          "events()\n--\n\nFlowTrace-style events, one per call."},                                 \
         {"_raw_events", tp_output_raw_events, METH_NOARGS,                                         \

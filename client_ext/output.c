@@ -402,6 +402,26 @@ static PyObject *opt_str(const char *s)
     return s ? PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace") : Py_NewRef(Py_None);
 }
 
+/* One node as nodes() and node() give it; with times, active and self
+ * time are added (node()). */
+static PyObject *node_tuple(const tp_tree *t, size_t i, bool times)
+{
+    const tp_node *n = &t->nodes[i];
+    const tp_func *f = &t->funcs[n->func];
+    long long parent = n->parent == TP_NONE ? -1LL : (long long)n->parent;
+    if (times)
+        return Py_BuildValue("(LNNNiNNNNLLIIILL)", parent, opt_str(f->module), opt_str(f->qualname),
+                             opt_str(f->file), (int)f->lineno, opt_str(n->args), opt_str(n->ret),
+                             opt_str(n->exc_type), opt_str(n->exc_msg), (long long)n->start_ns,
+                             (long long)n->end_ns, (unsigned)n->flags, (unsigned)n->suspends,
+                             (unsigned)n->thread, (long long)n->total_ns, (long long)n->self_ns);
+    return Py_BuildValue("(LNNNiNNNNLLIII)", parent, opt_str(f->module), opt_str(f->qualname),
+                         opt_str(f->file), (int)f->lineno, opt_str(n->args), opt_str(n->ret),
+                         opt_str(n->exc_type), opt_str(n->exc_msg), (long long)n->start_ns,
+                         (long long)n->end_ns, (unsigned)n->flags, (unsigned)n->suspends,
+                         (unsigned)n->thread);
+}
+
 PyObject *tp_output_nodes(PyObject *self, PyObject *unused)
 {
     if (tp_output_build(S(self)) < 0)
@@ -409,18 +429,60 @@ PyObject *tp_output_nodes(PyObject *self, PyObject *unused)
     const tp_tree *t = S(self)->tree;
     PyObject *list = PyList_New((Py_ssize_t)t->nnodes);
     for (size_t i = 0; list && i < t->nnodes; i++) {
-        const tp_node *n = &t->nodes[i];
-        const tp_func *f = &t->funcs[n->func];
-        PyObject *tup =
-            Py_BuildValue("(LNNNiNNNNLLIII)", n->parent == TP_NONE ? -1LL : (long long)n->parent,
-                          opt_str(f->module), opt_str(f->qualname), opt_str(f->file),
-                          (int)f->lineno, opt_str(n->args), opt_str(n->ret), opt_str(n->exc_type),
-                          opt_str(n->exc_msg), (long long)n->start_ns, (long long)n->end_ns,
-                          (unsigned)n->flags, (unsigned)n->suspends, (unsigned)n->thread);
+        PyObject *tup = node_tuple(t, i, false);
         if (!tup)
             Py_CLEAR(list);
         else
             PyList_SET_ITEM(list, (Py_ssize_t)i, tup);
+    }
+    return list;
+}
+
+/* Node index i from a Python int, checked against the tree (-1: allowed
+ * when roots is true, for "the roots"). */
+static int node_index(const tp_tree *t, PyObject *arg, bool roots, long long *ret)
+{
+    long long i = PyLong_AsLongLong(arg);
+    if (i == -1 && PyErr_Occurred())
+        return -1;
+    if (i < (roots ? -1 : 0) || (i >= 0 && (unsigned long long)i >= t->nnodes)) {
+        PyErr_Format(PyExc_IndexError, "no node %lld in a tree of %zu", i, t->nnodes);
+        return -1;
+    }
+    *ret = i;
+    return 0;
+}
+
+PyObject *tp_output_node(PyObject *self, PyObject *arg)
+{
+    if (tp_output_build(S(self)) < 0)
+        return NULL;
+    long long i;
+    if (node_index(S(self)->tree, arg, false, &i) < 0)
+        return NULL;
+    return node_tuple(S(self)->tree, (size_t)i, true);
+}
+
+PyObject *tp_output_children(PyObject *self, PyObject *arg)
+{
+    if (tp_output_build(S(self)) < 0)
+        return NULL;
+    const tp_tree *t = S(self)->tree;
+    long long i;
+    if (node_index(t, arg, true, &i) < 0)
+        return NULL;
+    uint32_t first = i < 0 ? t->first_root : t->nodes[i].first_child;
+    Py_ssize_t n = 0;
+    for (uint32_t c = first; c != TP_NONE; c = t->nodes[c].next)
+        n++;
+    PyObject *list = PyList_New(n);
+    Py_ssize_t k = 0;
+    for (uint32_t c = first; list && c != TP_NONE; c = t->nodes[c].next) {
+        PyObject *v = PyLong_FromUnsignedLong(c);
+        if (!v)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, k++, v);
     }
     return list;
 }

@@ -506,10 +506,11 @@ class trace:
 
     @property
     def roots(self) -> list:
-        """The top-level calls, as :class:`tracepatch.Node` trees."""
+        """The top-level calls, as :class:`tracepatch.Node` trees (a read-only
+        sequence; each node and its children are built when first reached)."""
         session = self._done_session()
         if self._roots is None:
-            self._roots = build_roots(session.nodes(), self._wall_start_seconds(session))
+            self._roots = build_roots(session, self._wall_start_seconds(session))
         return self._roots
 
     def _wall_start_seconds(self, session) -> float:

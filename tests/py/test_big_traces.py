@@ -93,3 +93,82 @@ def test_json_file_of_a_big_trace_is_written_in_bounded_memory(tmp_path):
         data = json.load(fh)
     assert data["call_count"] == 300_001
     assert len(data["trace"][0]["children"]) == 300_000
+
+
+def test_nodes_are_built_only_when_reached(monkeypatch):
+    from tracepatch import _node
+    with trace(cache=False, max_calls=300_000) as t:
+        work(200_000)
+    made = []
+    real = _node._make
+    monkeypatch.setattr(_node, "_make", lambda *a: made.append(a[2]) or real(*a))
+    first = t.roots[0].children[0]
+    assert (first.name, first.depth, first.is_generator) == ("<genexpr>", 1, True)
+    assert len(made) == 2
+    leaf_node = first.children[0]
+    assert (leaf_node.name, leaf_node.args, leaf_node.return_value) == ("leaf", "i=0", "1")
+    assert len(made) == 3
+    assert len(first.children) == 200_000 and len(made) == 3
+    assert first.children[-1].args == "i=199999" and len(made) == 4
+    assert first.children[-1] is first.children[199_999]
+    assert t.roots[0].children[0] is first  # built once
+    assert leaf_node.parent is first and first.parent is t.roots[0]
+
+
+def test_roots_compare_like_lists():
+    t = recorded(2)
+    roots = t.roots
+    assert len(roots) == 1 and roots == [roots[0]] and roots != []
+    assert roots[:] == [roots[0]] and list(roots) == [roots[0]]
+    assert [n.name for n in roots[0].walk()] == ["work", "<genexpr>", "leaf", "leaf"]
+
+
+def gen_with_pauses(pause):
+    import time
+    for i in range(3):
+        yield leaf(i)
+        time.sleep(pause)  # inside the generator: its own active time
+
+
+def consume(pause):
+    import time
+    out = []
+    for v in gen_with_pauses(0):
+        time.sleep(pause)  # the consumer's time: not the generator's
+        out.append(v)
+    return out
+
+
+def test_nodes_have_active_time_span_self_time_and_spawned():
+    with trace(cache=False) as t:
+        consume(0.02)
+    top = t.roots[0]
+    gen = top.children[0]
+    assert gen.name == "gen_with_pauses" and gen.is_generator and not gen.spawned
+    assert gen.span >= 0.04  # first resume to end: the consumer's sleeps included
+    assert gen.elapsed < 0.02 and gen.elapsed < gen.span  # active: its own steps only
+    assert abs(gen.span - (gen.end - gen.start)) < 1e-6
+    assert abs(gen.elapsed_ms - gen.elapsed * 1000) < 1e-9
+    assert 0 <= gen.self_time <= gen.elapsed
+    # Self time is the active time minus the children's active time.
+    assert abs(top.self_time - (top.elapsed - sum(c.elapsed for c in top.children))) < 1e-6
+    assert top.elapsed == top.span or abs(top.elapsed - top.span) < 1e-6
+    assert top.self_time >= 0.06
+
+
+def test_asyncio_task_node_is_spawned():
+    import asyncio
+
+    async def child():
+        return leaf(1)
+
+    async def main():
+        return await asyncio.create_task(child())
+
+    with trace(cache=False) as t:
+        asyncio.run(main())
+    nodes = [n for r in t.roots for n in r.walk()]
+    spawned = [n.name for n in nodes if n.spawned]
+    assert spawned == ["child"]
+    (task,) = [n for n in nodes if n.spawned]
+    assert task.parent.name == "main"
