@@ -40,6 +40,7 @@ enum {
     TP_LIMIT_CALLS,  /* max_calls reached: recording stopped */
     TP_LIMIT_TIME,   /* max_time elapsed: recording stopped */
     TP_LIMIT_MEMORY, /* an allocation failed: recording stopped */
+    TP_LIMIT_GAP,    /* 3.10/3.11: another profiler held the slot a while; recording goes on */
 };
 
 /* Session life cycle. */
@@ -149,6 +150,7 @@ typedef struct tp_session {
     int state;           /* TP_SESSION_* */
     bool recording;      /* active and no stopping limit hit */
     bool depth_hit;      /* some call was skipped for max_depth */
+    uint32_t gaps;       /* 3.10/3.11: times another profiler took the profile slot */
     int limit;           /* TP_LIMIT_* that stopped recording, or NONE */
     uint64_t serial;     /* process-unique, names the session in the context var */
     uint32_t call_count; /* recorded calls (= next sequence number) */
@@ -211,8 +213,12 @@ typedef struct tp_tls {
     bool profile_on;
     Py_tracefunc prev_profile;
     PyObject *prev_profile_obj;
-    /* 3.10/3.11: the short-lived trace function catching an exception. */
-    bool trace_on;
+    /* 3.10/3.11: trace_cb, for one event (an exception) or while watching. */
+    bool trace_on;   /* trace_cb is installed */
+    bool trace_once; /* catching an exception (the next event) */
+    /* 3.10/3.11: watching for another profiler to give the slot back. */
+    bool watch;
+    int64_t gap_start; /* clock ticks when the gap was seen, 0 when none */
     Py_tracefunc prev_trace;
     PyObject *prev_trace_obj;
 } tp_tls;

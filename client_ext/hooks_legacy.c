@@ -20,10 +20,22 @@
  * a frame catching an exception from a call is reported as CAUGHT. An
  * exception raised and handled by bytecode inside one frame, with no call
  * involved, produces no profile event at all: on these versions it is not
- * reported as CAUGHT. */
+ * reported as CAUGHT.
+ *
+ * Another profiler. A thread has one profile slot: cProfile's enable() or
+ * sys.setprofile(f) in the traced code replaces ours, and nothing tells us.
+ * So a call of a builtin that may install one (setprofile, enable) starts a
+ * watch: trace_cb stays installed and looks at the slot at each Python
+ * event. While another profiler holds it, nothing is recorded (a gap: the
+ * sessions report limit "profiler" and say when it began); once the slot is
+ * empty again, ours goes back in, the calls that ended meanwhile are closed,
+ * and recording resumes with the event at hand. The program's profiler
+ * sees every event it would have seen, and sys.getprofile() what it set. */
 #include "hooks.h"
 
 #if !TP_PY312
+
+#include <string.h>
 
 #include "codeinfo.h"
 #include "frame.h"
@@ -31,6 +43,7 @@
 
 static int profile_cb(PyObject *obj, PyFrameObject *f, int what, PyObject *arg);
 static int trace_cb(PyObject *obj, PyFrameObject *f, int what, PyObject *arg);
+static void watch_off(tp_tls *tls);
 
 int tp_hooks_init(PyObject *module)
 {
@@ -74,6 +87,8 @@ void tp_hooks_update(bool in_callback)
 
 void tp_hooks_thread_idle(tp_tls *tls)
 {
+    if (tls->watch)
+        watch_off(tls);
     if (!tls->profile_on)
         return;
     PyThreadState *ts = tls->tstate;
@@ -92,9 +107,9 @@ void tp_hooks_thread_idle(tp_tls *tls)
     Py_XDECREF(prev_obj);
 }
 
-/* ---- the one-event trace function ----------------------------------------- */
+/* ---- the trace function: one event, or watching ---------------------------- */
 
-static void trace_off(tp_tls *tls)
+static void trace_uninstall(tp_tls *tls)
 {
     if (!tls->trace_on)
         return;
@@ -111,10 +126,18 @@ static void trace_off(tp_tls *tls)
     Py_XDECREF(prev_obj);
 }
 
-static void trace_on(tp_tls *tls)
+/* The exception trace is done; the function stays while watching. */
+static void trace_off(tp_tls *tls)
+{
+    tls->trace_once = false;
+    if (!tls->watch)
+        trace_uninstall(tls);
+}
+
+static bool trace_install(tp_tls *tls)
 {
     if (tls->trace_on)
-        return;
+        return true;
     PyThreadState *ts = tls->tstate;
     Py_tracefunc prev = ts->c_tracefunc;
     PyObject *prev_obj = Py_XNewRef(ts->c_traceobj);
@@ -123,11 +146,111 @@ static void trace_on(tp_tls *tls)
     if (ts->c_tracefunc != trace_cb) {
         PyErr_Clear(); /* an audit hook refused: the exception stays unknown */
         Py_XDECREF(prev_obj);
-        return;
+        return false;
     }
     tls->prev_trace = prev;
     tls->prev_trace_obj = prev_obj;
     tls->trace_on = true;
+    return true;
+}
+
+static void trace_on(tp_tls *tls)
+{
+    if (trace_install(tls))
+        tls->trace_once = true;
+}
+
+static void watch_on(tp_tls *tls)
+{
+    if (!tls->watch && trace_install(tls))
+        tls->watch = true;
+}
+
+static void watch_off(tp_tls *tls)
+{
+    tls->watch = false;
+    tls->gap_start = 0;
+    if (!tls->trace_once)
+        trace_uninstall(tls);
+}
+
+/* A builtin that may put another profile function in our slot. */
+static bool installs_profiler(PyObject *fn)
+{
+    if (!fn || !PyCFunction_Check(fn))
+        return false;
+    const char *n = ((PyCFunctionObject *)fn)->m_ml->ml_name;
+    return (n[0] == 's' && strcmp(n, "setprofile") == 0) ||
+           (n[0] == 'e' && strcmp(n, "enable") == 0);
+}
+
+static void gap_begin(tp_tls *tls)
+{
+    tls->gap_start = tp_now();
+    for (size_t i = 0; i < tls->nactive; i++) {
+        tp_session *s = tls->active[i]->s;
+        if (tls->active[i]->dead)
+            continue;
+        s->gaps++;
+        double ms = (double)(tls->gap_start - s->t0) * s->ns_per_tick / 1e6;
+        tp_session_error(s,
+                         "another profiler replaced tracepatch's at %d.%03d ms "
+                         "(sys.setprofile, cProfile): the calls made while it ran are not "
+                         "recorded",
+                         (int)ms, (int)((ms - (int)ms) * 1000));
+    }
+}
+
+/* Whether frame key is frame or one of its callers (ctx: the frame). */
+static bool on_stack(void *key, void *ctx)
+{
+    PyFrameObject *f = ctx;
+    Py_XINCREF(f);
+    while (f) {
+        if ((void *)f == key) {
+            Py_DECREF(f);
+            return true;
+        }
+        PyFrameObject *up = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = up;
+    }
+    return false;
+}
+
+static void on_event(tp_tls *tls, PyFrameObject *f, int what, PyObject *arg);
+
+/* A Python event while watching: is the slot still taken, empty again, or
+ * was it ours all along (the builtin installed nothing)? */
+static void watch_event(tp_tls *tls, PyFrameObject *f, int what, PyObject *arg)
+{
+    PyThreadState *ts = tls->tstate;
+    if (ts->c_profilefunc == profile_cb && ts->c_profileobj == (PyObject *)tls) {
+        watch_off(tls);
+        return;
+    }
+    tp_scope_check(tls);
+    if (!tls->nactive) {
+        watch_off(tls); /* the sessions stopped during the gap */
+        return;
+    }
+    if (!tls->gap_start)
+        gap_begin(tls);
+    if (ts->c_profilefunc != NULL || what == PyTrace_LINE)
+        return;
+    /* The slot is empty: take it back. */
+    watch_off(tls);
+    tls->profile_on = false;
+    if (tp_hooks_attach_thread(tls) < 0) {
+        PyErr_Clear();
+        return;
+    }
+    /* A returning frame still runs; a calling one is not recorded yet. */
+    PyFrameObject *live = what == PyTrace_CALL ? PyFrame_GetBack(f) : (Py_XINCREF(f), f);
+    tp_record_end_gone(tls, on_stack, live);
+    Py_XDECREF(live);
+    if (what == PyTrace_CALL || what == PyTrace_RETURN)
+        on_event(tls, f, what, arg);
 }
 
 static int trace_cb(PyObject *obj, PyFrameObject *f, int what, PyObject *arg)
@@ -140,9 +263,18 @@ static int trace_cb(PyObject *obj, PyFrameObject *f, int what, PyObject *arg)
     }
     Py_tracefunc prev = tls->prev_trace;
     PyObject *prev_obj = Py_XNewRef(tls->prev_trace_obj);
+    bool once = tls->trace_once;
     trace_off(tls);
     int r = prev ? prev(prev_obj, f, what, arg) : 0;
     Py_XDECREF(prev_obj);
+    if (tls->watch) {
+        PyObject *wt, *wv, *wtb;
+        PyErr_Fetch(&wt, &wv, &wtb);
+        watch_event(tls, f, what, arg);
+        PyErr_Restore(wt, wv, wtb);
+    }
+    if (!once)
+        return r;
     PyObject *exc = NULL;
     if (what == PyTrace_EXCEPTION && arg && PyTuple_Check(arg) && PyTuple_GET_SIZE(arg) >= 2)
         exc = PyTuple_GET_ITEM(arg, 1);
@@ -182,6 +314,16 @@ static void on_call(tp_tls *tls, PyFrameObject *f)
 
 static void on_event(tp_tls *tls, PyFrameObject *f, int what, PyObject *arg)
 {
+    if (TP_UNLIKELY(tls->watch))
+        watch_off(tls); /* a profile event: the slot is still ours */
+    if (what == PyTrace_C_CALL) {
+        if (TP_UNLIKELY(installs_profiler(arg))) {
+            tp_scope_check(tls);
+            if (tls->nactive)
+                watch_on(tls);
+        }
+        return;
+    }
     if (what == PyTrace_C_EXCEPTION) {
         /* A builtin is raising (perhaps passing on what a waiting UNWIND
          * needs): the exception is on its way to this frame, where the trace
@@ -250,6 +392,7 @@ void tp_hooks_after_fork(void)
     tp_tls *tls = tp_scope_cur_tls;
     if (!tls)
         return;
+    tls->watch = false;
     trace_off(tls);
     tp_hooks_thread_idle(tls);
 }

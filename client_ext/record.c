@@ -551,3 +551,19 @@ void tp_record_exception(tp_tls *tls, void *key, PyObject *exc)
             Py_XSETREF(b->stack.items[b->stack.size - 1].exc, Py_NewRef(exc));
     }
 }
+
+void tp_record_end_gone(tp_tls *tls, bool (*live)(void *key, void *ctx), void *ctx)
+{
+    evctx e = {0, 0};
+    for (size_t i = 0; i < tls->nactive; i++) {
+        tp_binding *b = tls->active[i];
+        /* Calls end innermost first: the gone ones are the top of the stack. */
+        while (!b->dead && b->stack.size && !live(b->stack.items[b->stack.size - 1].key, ctx)) {
+            int64_t now = ev_now(&e);
+            if (!log_begin(b, 0, 0, now))
+                break;
+            tp_evlog_put(&b->s->log, TP_EV_RETURN, 0, 0, (uint64_t)(now - b->s->t0));
+            pop(b);
+        }
+    }
+}

@@ -55,4 +55,10 @@ bool tp_record_unwind_defer(tp_tls *tls, void *key);
 /** Write the waiting UNWINDs of this thread with exc (NULL: unknown). */
 void tp_record_unwind_resolve(tp_tls *tls, PyObject *exc);
 
+/** 3.10/3.11, after a gap (another profiler held the slot): the recorded
+ *  calls of this thread whose frames are not on the stack any more (live:
+ *  whether a frame key still runs) ended unseen; they end now, with no
+ *  return value. */
+void tp_record_end_gone(tp_tls *tls, bool (*live)(void *key, void *ctx), void *ctx);
+
 #endif

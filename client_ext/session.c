@@ -569,16 +569,20 @@ static const char *limit_name(int limit)
         return "max_time";
     case TP_LIMIT_MEMORY:
         return "memory";
+    case TP_LIMIT_GAP:
+        return "profiler";
     default:
         return NULL;
     }
 }
 
-/** The reported limit: one that stopped recording, else max_depth if calls
- *  were skipped for depth. */
+/** The reported limit: one that stopped recording, else a gap another
+ *  profiler left, else max_depth if calls were skipped for depth. */
 static int effective_limit(const tp_session *s)
 {
-    return s->limit ? s->limit : s->depth_hit ? TP_LIMIT_DEPTH : TP_LIMIT_NONE;
+    if (s->limit)
+        return s->limit;
+    return s->gaps ? TP_LIMIT_GAP : s->depth_hit ? TP_LIMIT_DEPTH : TP_LIMIT_NONE;
 }
 
 const char *tp_session_limit_reason(const tp_session *s)

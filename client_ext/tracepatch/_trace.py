@@ -247,7 +247,17 @@ class trace:
         self._wall_end = time.time()
         self._state = _DONE
         settings = self._settings
-        if not self._recording or self._session.call_count == 0:
+        if not self._recording:
+            return
+        if self._session.limit_reason == "profiler":
+            # 3.10/3.11: the program's own profiler took the slot a while.
+            # stacklevel: _finish, quiet, _end, __exit__/wrapper, user code.
+            gap = next((e for e in self._session.errors if e.startswith("another profiler")),
+                       "another profiler replaced tracepatch's")
+            warnings.warn(f"tracepatch: trace {self._trace_id[:8]} has a gap: {gap}; "
+                          f"recording resumed when it was removed",
+                          _config.TracepatchWarning, stacklevel=5)
+        if self._session.call_count == 0:
             return
         if self._pid != os.getpid():
             # Recorded before a fork: the process that started the trace
@@ -365,12 +375,16 @@ class trace:
 
     @property
     def was_limited(self) -> bool:
-        """True when a limit (max_depth, max_calls, max_time, memory) cut the trace."""
+        """True when a limit (max_depth, max_calls, max_time, memory) cut the
+        trace, or another profiler left a gap in it (limit_reason)."""
         return bool(self._session.was_limited) if self._session is not None else False
 
     @property
     def limit_reason(self) -> str | None:
-        """"max_depth", "max_calls", "max_time", "memory" or None."""
+        """"max_depth", "max_calls", "max_time", "memory", "profiler" (on
+        3.10/3.11, a profiler the program installed held the interpreter's
+        profile slot a while: the calls made meanwhile are missing; see
+        errors) or None."""
         return self._session.limit_reason if self._session is not None else None
 
     @property
