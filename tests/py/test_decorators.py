@@ -328,3 +328,22 @@ def test_recursion_through_another_thread_is_a_trace_of_its_own(tmp_path):
     assert spawner.last_trace.roots[0].args == "depth=0"
     files = sorted((tmp_path / "work").rglob("*.json"))
     assert len(files) == 2
+
+
+@trace(ignore_modules=["asyncio"])
+async def walk_down(n):
+    if n:
+        async for item in walk_down(n - 1):
+            yield item
+    yield n
+
+
+def test_recursive_async_generator_is_one_trace(tmp_path):
+    async def collect():
+        return [x async for x in walk_down(2)]
+
+    assert asyncio.run(collect()) == [0, 1, 2]
+    t = walk_down.last_trace
+    # (The event loop's first-iteration hook adds each to a WeakSet: recorded too.)
+    assert [n.args for n in t.roots[0].walk() if n.name == "walk_down"] == ["n=2", "n=1", "n=0"]
+    assert [p.name for p in (tmp_path / "work").rglob("*.json")] == [t.cache_path.name]
