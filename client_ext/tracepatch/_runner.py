@@ -87,9 +87,13 @@ def _stack_depth() -> int:
     return depth
 
 
-# Frames Python itself runs under the program's code: none for a script,
-# runpy's _run_module_as_main and _run_code for ``python -m``.
-_PLAIN_DEPTH = {False: 0, True: 2}
+# What a plain run spends of the recursion limit below the program's code,
+# counted like _stack_depth() counts here: for ``python -m``, runpy's
+# _run_module_as_main and _run_code. On 3.10/3.11 C calls count against the
+# limit too: this module's exec() costs one more level than a plain script's
+# start, and runpy's exec() one level a plain -m run has as well. (Measured
+# equal to plain runs on 3.10-3.13; tests/py/test_runner.py checks it.)
+_PLAIN_DEPTH = {False: 0, True: 2} if sys.version_info >= (3, 12) else {False: -2, True: 1}
 
 
 def _exit_status(exc: SystemExit) -> int:
@@ -161,7 +165,7 @@ def run_program(target: str, is_module: bool, args: list, trace_options: dict,
     pid = os.getpid()
     # The frames below the program (runpy, the CLI, this function, exec)
     # would cost it recursion room a plain run has: give them back.
-    extra = _stack_depth() + 1 - _PLAIN_DEPTH[is_module]
+    extra = _stack_depth() - _PLAIN_DEPTH[is_module]
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(limit + extra)
     t._begin(stacklevel=2)

@@ -249,7 +249,7 @@ def _compare_with_plain(target_args):
     traced = run("-o", "tree.txt", *target_args)
     assert plain.returncode == 0, plain.stderr
     assert (traced.returncode, traced.stdout) == (plain.returncode, plain.stdout)
-    assert abs(_room(traced.stderr) - _room(plain.stderr)) <= 2
+    assert _room(traced.stderr) == _room(plain.stderr)
     assert Path("tree.txt").read_text().startswith("Trace: ")
     return plain.stdout
 
