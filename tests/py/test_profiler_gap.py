@@ -116,3 +116,25 @@ def test_calls_that_end_during_the_gap_are_closed_not_left_open():
         assert root.children[0].return_value is None  # ended unseen
     else:
         assert names == [("enable", False), ("during", False), ("after", False)]
+
+
+def test_a_debugger_trace_function_keeps_every_event_through_the_gap():
+    lines = []
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_name in ("with_cprofile", "during", "after"):
+            lines.append((frame.f_code.co_name, event))
+        return tracer
+
+    profiler = cProfile.Profile()
+    sys.settrace(tracer)
+    try:
+        t, _ = _run(with_cprofile, profiler)
+        assert sys.gettrace() is tracer
+    finally:
+        sys.settrace(None)
+    # The debugger saw the calls the trace could not, line by line.
+    assert ("during", "call") in lines and ("during", "line") in lines
+    assert ("after", "call") in lines and ("after", "return") in lines
+    assert [n.name for n in t.roots[0].children] == (
+        ["before", "after"] if GAP else ["before", "during", "after"])
