@@ -234,11 +234,14 @@ static void watch_event(tp_tls *tls, PyFrameObject *f, int what, PyObject *arg)
         watch_off(tls); /* the sessions stopped during the gap */
         return;
     }
-    if (!tls->gap_start)
-        gap_begin(tls);
-    if (ts->c_profilefunc != NULL || what == PyTrace_LINE)
+    if (ts->c_profilefunc != NULL) {
+        /* Another profiler gets this event, not us: the gap starts. */
+        if (!tls->gap_start)
+            gap_begin(tls);
         return;
-    /* The slot is empty: take it back. */
+    }
+    /* The slot is empty (sys.setprofile(None), disable()): take it back.
+     * Emptied before any Python event was missed, it left no gap. */
     watch_off(tls);
     tls->profile_on = false;
     if (tp_hooks_attach_thread(tls) < 0) {
@@ -316,14 +319,6 @@ static void on_event(tp_tls *tls, PyFrameObject *f, int what, PyObject *arg)
 {
     if (TP_UNLIKELY(tls->watch))
         watch_off(tls); /* a profile event: the slot is still ours */
-    if (what == PyTrace_C_CALL) {
-        if (TP_UNLIKELY(installs_profiler(arg))) {
-            tp_scope_check(tls);
-            if (tls->nactive)
-                watch_on(tls);
-        }
-        return;
-    }
     if (what == PyTrace_C_EXCEPTION) {
         /* A builtin is raising (perhaps passing on what a waiting UNWIND
          * needs): the exception is on its way to this frame, where the trace
@@ -343,6 +338,10 @@ static void on_event(tp_tls *tls, PyFrameObject *f, int what, PyObject *arg)
     switch (what) {
     case PyTrace_CALL:
         on_call(tls, f);
+        break;
+    case PyTrace_C_CALL:
+        if (TP_UNLIKELY(installs_profiler(arg)))
+            watch_on(tls);
         break;
     case PyTrace_RETURN:
         if (!arg) {

@@ -138,3 +138,17 @@ def test_a_debugger_trace_function_keeps_every_event_through_the_gap():
     assert ("after", "call") in lines and ("after", "return") in lines
     assert [n.name for n in t.roots[0].children] == (
         ["before", "after"] if GAP else ["before", "during", "after"])
+
+
+def clears_profile():
+    before()
+    sys.setprofile(None)  # "no profiler, please": it removes tracepatch's on 3.10/3.11
+    during()
+    return after()
+
+
+def test_setprofile_none_inside_a_trace_misses_nothing_and_warns_nothing():
+    t, warned = _run(clears_profile)
+    assert [n.name for n in t.roots[0].children] == ["before", "during", "after"]
+    assert (t.was_limited, t.limit_reason, warned, t.errors) == (False, None, [], [])
+    assert sys.getprofile() is None
