@@ -1,0 +1,69 @@
+"""Django: a middleware that traces each request.
+
+    MIDDLEWARE = ["tracepatch.integrations.django.TracepatchMiddleware", ...]
+    TRACEPATCH = {"ignore_modules": ["django"], "save": False}
+
+Options come from ``settings.TRACEPATCH`` (a dict, read once when Django
+builds the middleware): ``ignore_modules``, ``save``, ``enabled``,
+``trace_header``, ``sample_rate``, ``capture_traceparent``, ``on_trace`` (see
+``tracepatch.integrations.wsgi``), and anything else goes to ``trace()``.
+The label is ``"METHOD /route"`` with the URL pattern that matches
+(``"GET /items/<int:pk>/"``), the path when none does. Response headers and
+thread separation are the WSGI middleware's. Put it first in MIDDLEWARE to
+trace the other middleware too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    from django.conf import settings
+    from django.urls import Resolver404, resolve
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("tracepatch.integrations.django requires Django "
+                      "(Debian: python3-django; pip: django)") from exc
+
+from ._common import Policy, response_headers
+
+__all__ = ["TracepatchMiddleware"]
+
+_OWN_KEYS = ("ignore_modules", "save", "enabled", "trace_header", "sample_rate",
+             "capture_traceparent", "on_trace")
+
+
+def _label(request) -> str:
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return f"{request.method} {request.path}"
+    route = getattr(match, "route", None)
+    if not route:
+        return f"{request.method} {request.path}"
+    prefix = request.path[: len(request.path) - len(request.path_info)]
+    return f"{request.method} {prefix}/{route.lstrip('^')}"
+
+
+class TracepatchMiddleware:
+    """Django middleware (new style): ``get_response`` runs inside a trace."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        cfg = dict(getattr(settings, "TRACEPATCH", {}) or {})
+        self.policy = Policy(**{k: cfg[k] for k in _OWN_KEYS if k in cfg},
+                             trace_kwargs={k: v for k, v in cfg.items() if k not in _OWN_KEYS})
+
+    def __call__(self, request):
+        policy = self.policy
+        header = None
+        if policy.trace_header is not None:
+            header = request.headers.get(policy.trace_header)
+        if not policy.wanted(header):
+            return self.get_response(request)
+        t = policy.new_trace(_label(request), request.headers.get("traceparent"))
+        with t:
+            response = self.get_response(request)
+        for name, value in response_headers(t, finished=True):
+            response[name] = value
+        policy.finished(t)
+        return response

@@ -1,0 +1,113 @@
+"""FastAPI and Starlette (any ASGI application): trace each request.
+
+    from tracepatch.integrations.fastapi import TracepatchMiddleware
+
+    app.add_middleware(TracepatchMiddleware, ignore_modules=["starlette", "fastapi"])
+
+Options are the WSGI middleware's (``label_fn``, ``ignore_modules``,
+``save``, ``enabled``, ``trace_header``, ``sample_rate``,
+``capture_traceparent``, ``on_trace``, trace()'s keywords); ``label_fn`` receives a
+Starlette ``Request``. The label is ``"METHOD /route"`` with the path
+template of the route that matches (``"GET /items/{item_id}"``).
+
+Each request's trace belongs to its own asyncio task and context, so
+concurrent requests are never recorded into each other's traces. A sync
+endpoint runs in a worker thread, which a trace records only with
+``threads=True``. The response's status and body pass through untouched;
+its start gets ``X-Tracepatch-ID: <id>``. The headers leave while the
+application still runs (a response may stream), before the trace ends, so
+no ``X-Tracepatch-Open`` header is added here: run ``tph open ID``.
+Lifespan and websocket connections pass through untraced.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+try:
+    from starlette.requests import Request
+    from starlette.routing import Match
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("tracepatch.integrations.fastapi requires Starlette "
+                      "(Debian: python3-starlette or python3-fastapi; pip: fastapi)") from exc
+
+from ._common import Policy, response_headers
+
+__all__ = ["TracepatchMiddleware"]
+
+
+def _routes_of(app: Any):
+    # add_middleware wraps the router in Starlette's own middleware: follow
+    # their .app links to the first object that has routes.
+    for _ in range(16):
+        routes = getattr(app, "routes", None)
+        if routes is not None:
+            return routes
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None
+
+
+def _route_label(app: Any, scope: dict) -> str:
+    method = scope.get("method", "GET")
+    path = scope.get("root_path", "") + scope.get("path", "/")
+    for route in _routes_of(app) or ():
+        try:
+            match, _ = route.matches(scope)
+        except Exception:  # noqa: BLE001 - a custom route must not break the request
+            continue
+        if match == Match.FULL:
+            template = getattr(route, "path", None)
+            if template:
+                return f"{method} {scope.get('root_path', '')}{template}"
+            break
+    return f"{method} {path}"
+
+
+def _header(scope: dict, name: str | None):
+    if name is None:
+        return None
+    want = name.lower().encode("latin-1")
+    for key, value in scope.get("headers", ()):
+        if key.lower() == want:
+            return value.decode("latin-1")
+    return None
+
+
+class TracepatchMiddleware:
+    """ASGI middleware that runs each HTTP request inside its own trace."""
+
+    def __init__(self, app: Any, label_fn: Callable[[Request], str] | None = None,
+                 ignore_modules: Iterable[str] | None = None, save: bool = False,
+                 enabled: bool = True, *, trace_header: str | bool | None = None,
+                 sample_rate: float | None = None, capture_traceparent: bool = True,
+                 on_trace: Callable[[Any], None] | None = None, **trace_kwargs: Any) -> None:
+        self.app = app
+        self.label_fn = label_fn
+        self.policy = Policy(ignore_modules=ignore_modules, save=save, enabled=enabled,
+                             trace_header=trace_header, sample_rate=sample_rate,
+                             capture_traceparent=capture_traceparent, on_trace=on_trace,
+                             trace_kwargs=trace_kwargs)
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        policy = self.policy
+        if scope.get("type") != "http" or not policy.wanted(_header(scope, policy.trace_header)):
+            await self.app(scope, receive, send)
+            return
+        if self.label_fn is not None:
+            label = self.label_fn(Request(scope))
+        else:
+            label = _route_label(self.app, scope)
+        t = policy.new_trace(label, _header(scope, "traceparent"))
+
+        async def send_with_id(message: dict) -> None:
+            if message.get("type") == "http.response.start":
+                extra = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                         for k, v in response_headers(t, finished=False)]
+                message = {**message, "headers": [*message.get("headers", ()), *extra]}
+            await send(message)
+
+        async with t:
+            await self.app(scope, receive, send_with_id)
+        policy.finished(t)

@@ -1,0 +1,244 @@
+"""The WSGI middleware and the Flask integration, through werkzeug's and
+Flask's own test clients, with requests running concurrently in threads."""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+flask = pytest.importorskip("flask")
+from werkzeug.test import Client  # noqa: E402 (Flask brings werkzeug)
+
+from tracepatch.integrations.flask import init_tracepatch  # noqa: E402
+from tracepatch.integrations.wsgi import TracepatchMiddleware  # noqa: E402
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def work(n):
+    return n * 2
+
+
+def make_flask(barrier=None):
+    app = flask.Flask("tp_flask_test")
+
+    @app.route("/work/<int:n>")
+    def view(n):
+        if barrier is not None:
+            barrier.wait(timeout=10)  # every request is in flight at once
+        return f"n={work(n)}"
+
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("boom")
+
+    @app.route("/stream")
+    def stream():
+        def body():
+            yield "a"
+            yield "b"
+        return flask.Response(body(), status=201, mimetype="text/plain")
+
+    return app
+
+
+def called(t, name="work"):
+    return sorted(n.args for r in t.roots for n in r.walk() if n.name == name)
+
+
+def test_flask_concurrent_requests_each_get_their_own_trace():
+    barrier = threading.Barrier(6)
+    traces = []
+    app = make_flask(barrier)
+    init_tracepatch(app, on_trace=traces.append, daemon="off")
+    client = app.test_client()
+
+    def get(i):
+        return client.get(f"/work/{i}")
+
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(get, range(6)))
+
+    assert [r.status_code for r in responses] == [200] * 6
+    assert [r.get_data(as_text=True) for r in responses] == [f"n={2 * i}" for i in range(6)]
+    assert len(traces) == 6
+    by_id = {t.trace_id: t for t in traces}
+    for i, r in enumerate(responses):
+        t = by_id[r.headers["X-Tracepatch-ID"]]
+        assert t.label == "GET /work/<int:n>"
+        assert called(t) == [f"n={i}"]
+        assert "X-Tracepatch-Open" not in r.headers  # no tphd took it
+
+
+def test_flask_response_status_and_body_are_unchanged():
+    plain = make_flask().test_client()
+    app = make_flask()
+    init_tracepatch(app, daemon="off")
+    traced = app.test_client()
+    for path in ("/work/3", "/boom", "/missing", "/stream"):
+        a, b = plain.get(path), traced.get(path)
+        assert (b.status_code, b.get_data()) == (a.status_code, a.get_data()), path
+        assert "X-Tracepatch-ID" in b.headers
+    assert traced.get("/stream").get_data() == b"ab"
+    assert traced.get("/missing").status_code == 404
+
+
+def test_flask_unmatched_url_is_labelled_with_its_path():
+    traces = []
+    app = make_flask()
+    init_tracepatch(app, on_trace=traces.append, daemon="off")
+    app.test_client().post("/nowhere/7")
+    assert [t.label for t in traces] == ["POST /nowhere/7"]
+
+
+def test_flask_disabled_is_a_pass_through():
+    traces = []
+    app = make_flask()
+    init_tracepatch(app, enabled=False, on_trace=traces.append)
+    r = app.test_client().get("/work/1")
+    assert r.get_data() == b"n=2" and "X-Tracepatch-ID" not in r.headers
+    assert traces == []
+
+
+def hello_app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"hi {work(int(environ['QUERY_STRING'] or 0))}".encode()]
+
+
+def test_wsgi_traces_every_request_by_default_with_method_and_path_label():
+    traces = []
+    client = Client(TracepatchMiddleware(hello_app, on_trace=traces.append, daemon="off"))
+    r = client.get("/x/y?4")
+    assert r.get_data() == b"hi 8"
+    assert [t.label for t in traces] == ["GET /x/y"]
+    assert r.headers["X-Tracepatch-ID"] == traces[0].trace_id
+    assert called(traces[0]) == ["n=4"]
+
+
+def test_wsgi_label_fn_names_the_trace():
+    traces = []
+    app = TracepatchMiddleware(hello_app, label_fn=lambda env: env["PATH_INFO"],
+                               on_trace=traces.append, daemon="off")
+    Client(app).get("/only/path")
+    assert [t.label for t in traces] == ["/only/path"]
+
+
+@pytest.mark.parametrize("value, traced", [(None, False), ("1", True), ("yes", True),
+                                           ("0", False), ("off", False), ("", False)])
+def test_wsgi_trace_header_decides_which_requests_are_traced(value, traced):
+    traces = []
+    client = Client(TracepatchMiddleware(hello_app, trace_header=True,
+                                         on_trace=traces.append, daemon="off"))
+    headers = {} if value is None else {"X-Debug-Trace": value}
+    r = client.get("/", headers=headers)
+    assert r.get_data() == b"hi 0"
+    assert len(traces) == (1 if traced else 0)
+    assert ("X-Tracepatch-ID" in r.headers) is traced
+
+
+def test_wsgi_trace_header_can_be_renamed():
+    traces = []
+    client = Client(TracepatchMiddleware(hello_app, trace_header="X-Trace-Me",
+                                         on_trace=traces.append, daemon="off"))
+    client.get("/", headers={"X-Debug-Trace": "1"})
+    client.get("/", headers={"X-Trace-Me": "1"})
+    assert len(traces) == 1
+
+
+@pytest.mark.parametrize("rate, expected", [(0.0, 0), (1.0, 5)])
+def test_wsgi_sample_rate_bounds(rate, expected):
+    traces = []
+    client = Client(TracepatchMiddleware(hello_app, sample_rate=rate,
+                                         on_trace=traces.append, daemon="off"))
+    for _ in range(5):
+        client.get("/")
+    assert len(traces) == expected
+
+
+def test_wsgi_header_traces_a_request_the_sampling_skipped():
+    traces = []
+    client = Client(TracepatchMiddleware(hello_app, trace_header=True, sample_rate=0.0,
+                                         on_trace=traces.append, daemon="off"))
+    client.get("/")
+    client.get("/", headers={"X-Debug-Trace": "1"})
+    assert len(traces) == 1
+
+
+def test_wsgi_bad_options_raise_at_construction():
+    with pytest.raises(ValueError):
+        TracepatchMiddleware(hello_app, sample_rate=1.5)
+    with pytest.raises(TypeError):
+        TracepatchMiddleware(hello_app, no_such_option=1)
+    with pytest.raises(TypeError):
+        TracepatchMiddleware(hello_app, on_trace=3)
+
+
+def test_wsgi_traceparent_is_stored_in_the_trace_config():
+    traces = []
+    client = Client(TracepatchMiddleware(hello_app, on_trace=traces.append, daemon="off"))
+    client.get("/", headers={"traceparent": TRACEPARENT})
+    client.get("/", headers={"traceparent": "00-" + "0" * 32 + "-00f067aa0ba902b7-01"})
+    client.get("/")
+    configs = [json.loads(t.to_json())["config"] for t in traces]
+    assert [c.get("traceparent") for c in configs] == [TRACEPARENT, None, None]
+
+
+def test_wsgi_capture_traceparent_off_stores_nothing():
+    traces = []
+    client = Client(TracepatchMiddleware(hello_app, capture_traceparent=False,
+                                         on_trace=traces.append, daemon="off"))
+    client.get("/", headers={"traceparent": TRACEPARENT})
+    assert "traceparent" not in json.loads(traces[0].to_json())["config"]
+
+
+def test_wsgi_save_writes_each_trace_to_the_cache(tmp_path):
+    traces = []
+    client = Client(TracepatchMiddleware(hello_app, save=True, cache_dir=tmp_path / "c",
+                                         on_trace=traces.append, daemon="off"))
+    client.get("/")
+    assert traces[0].cache_path is not None and traces[0].cache_path.exists()
+
+
+def test_wsgi_write_callable_and_lazy_start_response_pass_through():
+    def writer_app(environ, start_response):
+        write = start_response("202 Accepted", [("X-App", "1")])
+        write(b"early ")
+        return [b"late"]
+
+    def generator_app(environ, start_response):
+        start_response("203 Non-Authoritative Information", [])
+        yield b"gen"
+
+    for app, status, body in ((writer_app, 202, b"early late"),
+                              (generator_app, 203, b"gen")):
+        r = Client(TracepatchMiddleware(app, daemon="off")).get("/")
+        assert (r.status_code, r.get_data()) == (status, body)
+        assert len(r.headers["X-Tracepatch-ID"]) == 32
+
+
+def test_wsgi_application_error_propagates_and_headers_are_not_sent():
+    def failing(environ, start_response):
+        start_response("200 OK", [])
+        raise KeyError("nope")
+
+    seen = []
+
+    def start_response(status, headers, exc_info=None):
+        seen.append(status)
+
+    with pytest.raises(KeyError):
+        TracepatchMiddleware(failing, daemon="off")({"REQUEST_METHOD": "GET"}, start_response)
+    assert seen == []
+
+
+def test_wsgi_on_trace_error_becomes_a_warning_not_a_failed_response():
+    def bad(t):
+        raise RuntimeError("logger down")
+
+    client = Client(TracepatchMiddleware(hello_app, on_trace=bad, daemon="off"))
+    with pytest.warns(Warning, match="on_trace raised RuntimeError: logger down"):
+        r = client.get("/")
+    assert r.status_code == 200 and r.get_data() == b"hi 0"
