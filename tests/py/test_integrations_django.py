@@ -1,0 +1,120 @@
+"""The Django middleware through Django's own test client, with requests
+running concurrently in threads."""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+django = pytest.importorskip("django")
+from django.conf import settings  # noqa: E402
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+TRACES: list = []
+BARRIER: list = []  # [threading.Barrier] while a test wants overlap
+
+
+def work(n):
+    return n * 3
+
+
+def item_view(request, pk):
+    from django.http import HttpResponse
+
+    if BARRIER:
+        BARRIER[0].wait(timeout=10)
+    return HttpResponse(f"item {work(pk)}", status=200)
+
+
+def teapot_view(request):
+    from django.http import HttpResponse
+
+    return HttpResponse(b"short and stout", status=418, content_type="text/plain")
+
+
+class _Urls:
+    from django.urls import path
+
+    urlpatterns = [path("items/<int:pk>/", item_view), path("teapot", teapot_view)]
+
+
+if not settings.configured:
+    settings.configure(
+        DEBUG=False, ALLOWED_HOSTS=["testserver"], ROOT_URLCONF=_Urls,
+        MIDDLEWARE=["tracepatch.integrations.django.TracepatchMiddleware"],
+        SECRET_KEY="test", INSTALLED_APPS=[], DATABASES={},
+        TRACEPATCH={"on_trace": TRACES.append, "daemon": "off"})
+    django.setup()
+
+from django.test import Client  # noqa: E402
+from django.test.utils import override_settings  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    TRACES.clear()
+    BARRIER.clear()
+    yield
+    BARRIER.clear()
+
+
+def test_django_concurrent_requests_each_get_their_own_trace():
+    BARRIER.append(threading.Barrier(5))
+
+    def get(i):
+        return Client().get(f"/items/{i}/")
+
+    with ThreadPoolExecutor(5) as pool:
+        responses = list(pool.map(get, range(5)))
+
+    assert [r.content for r in responses] == [f"item {3 * i}".encode() for i in range(5)]
+    by_id = {t.trace_id: t for t in TRACES}
+    assert len(by_id) == 5
+    for i, r in enumerate(responses):
+        t = by_id[r["X-Tracepatch-ID"]]
+        assert t.label == "GET /items/<int:pk>/"
+        assert sorted(n.args for root in t.roots for n in root.walk()
+                      if n.name == "work") == [f"n={i}"]
+        assert not r.has_header("X-Tracepatch-Open")
+
+
+def test_django_response_status_and_body_are_unchanged():
+    r = Client().get("/teapot")
+    assert (r.status_code, r.content, r["Content-Type"]) == (418, b"short and stout",
+                                                             "text/plain")
+    assert [t.label for t in TRACES] == ["GET /teapot"]
+    r = Client().get("/nowhere")
+    assert r.status_code == 404
+    assert [t.label for t in TRACES] == ["GET /teapot", "GET /nowhere"]
+
+
+def test_django_trace_header_option_traces_only_requests_that_ask():
+    with override_settings(TRACEPATCH={"trace_header": True, "on_trace": TRACES.append,
+                                       "daemon": "off"}):
+        a = Client().get("/teapot")
+        b = Client().get("/teapot", HTTP_X_DEBUG_TRACE="1")
+    assert not a.has_header("X-Tracepatch-ID")
+    assert b["X-Tracepatch-ID"] == TRACES[0].trace_id
+    assert len(TRACES) == 1
+
+
+def test_django_enabled_false_is_a_pass_through():
+    with override_settings(TRACEPATCH={"enabled": False, "on_trace": TRACES.append}):
+        r = Client().get("/teapot")
+    assert r.status_code == 418 and not r.has_header("X-Tracepatch-ID")
+    assert TRACES == []
+
+
+def test_django_traceparent_is_stored_in_the_trace_config():
+    Client().get("/teapot", HTTP_TRACEPARENT=TRACEPARENT)
+    assert json.loads(TRACES[0].to_json())["config"]["traceparent"] == TRACEPARENT
+
+
+def test_django_trace_options_reach_trace():
+    with override_settings(TRACEPATCH={"max_calls": 1, "on_trace": TRACES.append,
+                                       "daemon": "off"}):
+        Client().get("/items/2/")
+    assert TRACES[0].call_count == 1 and TRACES[0].was_limited
