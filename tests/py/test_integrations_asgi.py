@@ -1,0 +1,164 @@
+"""The ASGI middleware with FastAPI and Starlette, through Starlette's
+TestClient and httpx's AsyncClient (concurrent requests as asyncio tasks)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+pytest.importorskip("starlette")
+fastapi = pytest.importorskip("fastapi")
+httpx = pytest.importorskip("httpx")
+from starlette.applications import Starlette  # noqa: E402
+from starlette.responses import PlainTextResponse, StreamingResponse  # noqa: E402
+from starlette.routing import Route  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+from tracepatch.integrations.fastapi import TracepatchMiddleware  # noqa: E402
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+async def work(n):
+    await asyncio.sleep(0)
+    return n + 100
+
+
+def make_fastapi(traces, gate=None, **options):
+    app = fastapi.FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int):
+        if gate is not None:
+            await gate()
+        return {"v": await work(item_id)}
+
+    @app.get("/teapot", status_code=418)
+    async def teapot():
+        return PlainTextResponse("short and stout", status_code=418)
+
+    @app.get("/stream")
+    async def stream():
+        async def body():
+            yield b"a"
+            yield b"b"
+        return StreamingResponse(body(), status_code=206)
+
+    options.setdefault("daemon", "off")
+    app.add_middleware(TracepatchMiddleware, on_trace=traces.append, **options)
+    return app
+
+
+def works(t):
+    return sorted(n.args for r in t.roots for n in r.walk() if n.name == "work")
+
+
+def test_fastapi_concurrent_requests_each_get_their_own_trace():
+    traces = []
+    arrived = []
+    release = asyncio.Event()
+
+    async def gate():
+        # Hold every request until all are in flight: their tasks interleave.
+        arrived.append(1)
+        if len(arrived) == 6:
+            release.set()
+        await asyncio.wait_for(release.wait(), 10)
+
+    app = make_fastapi(traces, gate)
+
+    async def main():
+        async with httpx.AsyncClient(app=app, base_url="http://test") as client:
+            return await asyncio.gather(*(client.get(f"/items/{i}") for i in range(6)))
+
+    responses = asyncio.run(main())
+    assert [r.json() for r in responses] == [{"v": 100 + i} for i in range(6)]
+    by_id = {t.trace_id: t for t in traces}
+    assert len(by_id) == 6
+    for i, r in enumerate(responses):
+        t = by_id[r.headers["x-tracepatch-id"]]
+        assert t.label == "GET /items/{item_id}"
+        assert works(t) == [f"n={i}"]
+        assert "x-tracepatch-open" not in r.headers
+
+
+def test_fastapi_response_status_and_body_are_unchanged():
+    traces = []
+    plain = TestClient(make_fastapi([], enabled=False))
+    traced = TestClient(make_fastapi(traces))
+    for path in ("/items/5", "/teapot", "/stream", "/missing"):
+        a, b = plain.get(path), traced.get(path)
+        assert (b.status_code, b.content) == (a.status_code, a.content), path
+        assert len(b.headers["x-tracepatch-id"]) == 32
+    assert traced.get("/stream").content == b"ab"
+    assert [t.label for t in traces][:4] == ["GET /items/{item_id}", "GET /teapot",
+                                             "GET /stream", "GET /missing"]
+
+
+def test_fastapi_enabled_false_adds_nothing():
+    traces = []
+    r = TestClient(make_fastapi(traces, enabled=False)).get("/items/1")
+    assert "x-tracepatch-id" not in r.headers and traces == []
+
+
+def test_fastapi_trace_header_traces_only_requests_that_ask():
+    traces = []
+    client = TestClient(make_fastapi(traces, trace_header=True))
+    a = client.get("/items/1")
+    b = client.get("/items/2", headers={"X-Debug-Trace": "1"})
+    assert "x-tracepatch-id" not in a.headers
+    assert [t.trace_id for t in traces] == [b.headers["x-tracepatch-id"]]
+    assert works(traces[0]) == ["n=2"]
+
+
+def test_fastapi_sample_rate_zero_traces_nothing():
+    traces = []
+    client = TestClient(make_fastapi(traces, sample_rate=0.0))
+    for i in range(3):
+        client.get(f"/items/{i}")
+    assert traces == []
+
+
+def test_fastapi_label_fn_receives_the_request():
+    traces = []
+    app = make_fastapi(traces, label_fn=lambda request: f"custom {request.url.path}")
+    TestClient(app).get("/items/9")
+    assert [t.label for t in traces] == ["custom /items/9"]
+
+
+def test_fastapi_traceparent_is_stored_in_the_trace_config():
+    traces = []
+    TestClient(make_fastapi(traces)).get("/teapot", headers={"traceparent": TRACEPARENT})
+    assert json.loads(traces[0].to_json())["config"]["traceparent"] == TRACEPARENT
+
+
+def test_starlette_app_with_the_middleware():
+    traces = []
+
+    async def hello(request):
+        return PlainTextResponse(f"hello {await work(1)}")
+
+    app = Starlette(routes=[Route("/hello/{who}", hello)])
+    app.add_middleware(TracepatchMiddleware, on_trace=traces.append, daemon="off")
+    r = TestClient(app).get("/hello/x")
+    assert (r.status_code, r.text) == (200, "hello 101")
+    assert [t.label for t in traces] == ["GET /hello/{who}"]
+    assert r.headers["x-tracepatch-id"] == traces[0].trace_id
+
+
+def test_asgi_lifespan_and_websocket_are_not_traced():
+    traces = []
+    app = make_fastapi(traces)
+
+    @app.websocket("/ws")
+    async def ws(websocket: fastapi.WebSocket):
+        await websocket.accept()
+        await websocket.send_text("hi")
+        await websocket.close()
+
+    with TestClient(app) as client:  # runs the lifespan
+        with client.websocket_connect("/ws") as conn:
+            assert conn.receive_text() == "hi"
+    assert traces == []
