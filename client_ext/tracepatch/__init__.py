@@ -31,3 +31,10 @@ __all__ = [
     "get_trace",
     "CallEvent",
 ]
+
+
+def load_ipython_extension(shell):
+    """``%load_ext tracepatch``: the ``%tracepatch`` / ``%%tracepatch`` magics."""
+    from ._ipython import load_ipython_extension as load
+
+    load(shell)
