@@ -1,0 +1,78 @@
+"""The integrations against a real tphd: a traced request's response names
+the stored trace (`tph open ID`, never the tokened report URL), and a failing
+test's report under the pytest plugin carries its report link."""
+
+import re
+import subprocess
+import textwrap
+
+import pytest
+
+from streamlib import MAIN_PYTHON, MAIN_PYTHONPATH, daemon_env, needs_binaries, \
+    needs_extension, run_script
+from tphlib import tph
+
+pytestmark = [needs_binaries, needs_extension]
+
+WSGI_APP = '''
+from werkzeug.test import Client
+from tracepatch.integrations.wsgi import TracepatchMiddleware
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(handle_request(7)).encode()]
+
+traces = []
+client = Client(TracepatchMiddleware(app, on_trace=traces.append))
+r = client.get("/orders/7")
+t = traces[0]
+dump({"headers": dict(r.headers), "body": r.get_data(as_text=True), "id": t.trace_id,
+      "url": t.url, "state": t.upload_state})
+'''
+
+
+@pytest.fixture
+def env(tmp_path):
+    with daemon_env(tmp_path, ["--http", "127.0.0.1:0"]) as (_, client_env):
+        yield client_env
+
+
+def test_wsgi_response_names_the_stored_trace_and_never_its_url(tmp_path, env):
+    pytest.importorskip("werkzeug")
+    r = run_script(tmp_path, WSGI_APP, env)
+    assert (r.returncode, r.stderr) == (0, "")
+    out = r.out
+    assert out["state"] == "acked" and out["url"]
+    headers = out["headers"]
+    assert headers["X-Tracepatch-ID"] == out["id"]
+    assert headers["X-Tracepatch-Open"] == f"tph open {out['id']}"
+    token = re.search(r"\?token=([0-9a-f]{32})$", out["url"])
+    assert token is not None, out["url"]
+    for value in headers.values():
+        assert "http://" not in value
+        assert token.group(1) not in value
+    shown = tph("tree", out["id"], env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "Trace: GET /orders/7" in shown.stdout
+
+
+def test_pytest_failure_report_carries_the_report_url(tmp_path, env):
+    work = tmp_path / "suite"
+    work.mkdir()
+    (work / "test_fails.py").write_text(textwrap.dedent('''
+        def helper(x):
+            return x * 2
+
+        def test_bad(tracepatch):
+            helper(21)
+            raise ValueError("nope")
+    '''))
+    run_env = dict(env, PYTHONPATH=MAIN_PYTHONPATH)
+    r = subprocess.run([MAIN_PYTHON, "-m", "pytest", "-p", "tracepatch.pytest_plugin",
+                        "-p", "no:cacheprovider", "-q", "test_fails.py"],
+                       cwd=work, env=run_env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    section = r.stdout[r.stdout.index("- tracepatch -"):]
+    assert "test_fails.helper(x=21) -> 42" in section
+    m = re.search(r"^report: (http://127\.0\.0\.1:\d+/\S+)$", section, re.M)
+    assert m is not None, section
