@@ -13,7 +13,8 @@ template of the route that matches (``"GET /items/{item_id}"``).
 Each request's trace belongs to its own asyncio task and context, so
 concurrent requests are never recorded into each other's traces. A sync
 endpoint runs in a worker thread, which a trace records only with
-``threads=True``. The response's status and body pass through untouched;
+``threads=True``; that records every thread started meanwhile, so under
+concurrent requests their traces can then share calls. The response's status and body pass through untouched;
 its start gets ``X-Tracepatch-ID: <id>``. The headers leave while the
 application still runs (a response may stream), before the trace ends, so
 no ``X-Tracepatch-Open`` header is added here: run ``tph open ID``.
