@@ -185,3 +185,23 @@ def test_asgi_lifespan_and_websocket_are_not_traced(kind):
         with client.websocket_connect("/ws") as conn:
             assert conn.receive_text() == "hi"
     assert traces == []
+
+
+def sync_work(n):
+    return n
+
+
+@pytest.mark.parametrize("threads, recorded", [(False, []), (True, ["n=4"])])
+def test_asgi_sync_endpoint_in_a_worker_thread_is_recorded_with_threads(threads, recorded):
+    traces = []
+
+    def endpoint(request):  # Starlette runs a sync endpoint in its thread pool
+        return PlainTextResponse(str(sync_work(int(request.path_params["n"]))))
+
+    app = Starlette(routes=[Route("/s/{n}", endpoint)])
+    app.add_middleware(TracepatchMiddleware, on_trace=traces.append, daemon="off",
+                       threads=threads)
+    r = TestClient(app).get("/s/4")
+    assert r.text == "4"
+    assert [sorted(n.args for root in t.roots for n in root.walk() if n.name == "sync_work")
+            for t in traces] == [recorded]
