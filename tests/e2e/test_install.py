@@ -40,7 +40,9 @@ def test_meson_install_puts_the_package_where_the_interpreter_imports_it(py, tmp
     pkg = inits[0].parent
     names = {p.name for p in pkg.iterdir()}
     assert {"__init__.py", "_trace.py", "_settings.py", "py.typed", "_tracepatch.pyi",
-            "_version.py"} <= names
+            "_version.py", "pytest_plugin.py", "_ipython.py"} <= names
+    assert {p.name for p in (pkg / "integrations").iterdir()} == {
+        "__init__.py", "_common.py", "django.py", "fastapi.py", "flask.py", "wsgi.py"}
     assert [n for n in names if n.startswith("_tracepatch.cpython-")], names
     # The directory under DESTDIR is one the interpreter searches (prefix /usr/local),
     # or its own site-packages.
@@ -67,7 +69,15 @@ def test_pip_install_works_offline_with_debian_meson_python(tmp_path):
     (wheel,) = tmp_path.glob("tracepatch-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"tracepatch/__init__.py", "tracepatch/py.typed", "tracepatch/_tracepatch.pyi",
-            "tracepatch/_version.py"} <= names
+            "tracepatch/_version.py", "tracepatch/pytest_plugin.py", "tracepatch/_ipython.py",
+            "tracepatch/integrations/__init__.py", "tracepatch/integrations/wsgi.py",
+            "tracepatch/integrations/flask.py", "tracepatch/integrations/django.py",
+            "tracepatch/integrations/fastapi.py",
+            "tracepatch/integrations/_common.py"} <= names
+    # pytest finds the plugin of an installed tracepatch through this entry point.
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "[pytest11]\ntracepatch = tracepatch.pytest_plugin\n" in text, text
     assert [n for n in names if n.startswith("tracepatch/_tracepatch.cpython-311")], names
     venv = tmp_path / "venv"
     run([py, "-m", "venv", venv], env=env)
