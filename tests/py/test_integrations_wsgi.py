@@ -242,3 +242,11 @@ def test_wsgi_on_trace_error_becomes_a_warning_not_a_failed_response():
     with pytest.warns(Warning, match="on_trace raised RuntimeError: logger down"):
         r = client.get("/")
     assert r.status_code == 200 and r.get_data() == b"hi 0"
+
+
+def test_wsgi_with_tracing_disabled_adds_no_header_and_reports_no_trace(monkeypatch):
+    monkeypatch.setenv("TRACEPATCH_ENABLED", "0")
+    traces = []
+    r = Client(TracepatchMiddleware(hello_app, on_trace=traces.append, daemon="off")).get("/")
+    assert r.get_data() == b"hi 0" and "X-Tracepatch-ID" not in r.headers
+    assert traces == []

@@ -122,9 +122,10 @@ class Policy:
 
 
     def finished(self, t: RequestTrace) -> None:
-        """Hand a finished trace to on_trace; its errors become a warning,
-        never a different response."""
-        if self.on_trace is None:
+        """Hand a finished trace to on_trace (not a no-op one: tracing
+        disabled by TRACEPATCH_ENABLED=0); its errors become a warning, never
+        a different response."""
+        if self.on_trace is None or not t.enabled:
             return
         try:
             self.on_trace(t)
