@@ -196,8 +196,44 @@ class TraceResult:
                 pytest.fail(f"{n.full_name} took {n.elapsed_ms:.2f}ms (total), exceeding "
                             f"limit of {max_ms}ms", pytrace=False)
 
+    def assert_self_time_under_ms(self, pattern: str, max_ms: float) -> None:
+        """Every call matching pattern spent at most max_ms in its own code
+        (its time minus its direct children's)."""
+        for n in self._nodes():
+            if self._matches(n, pattern):
+                own = max(0.0, n.elapsed - sum(c.elapsed for c in n.children)) * 1000.0
+                if own > max_ms:
+                    pytest.fail(f"{n.full_name} self-time was {own:.2f}ms, exceeding limit "
+                                f"of {max_ms}ms", pytrace=False)
+
+    def assert_no_exceptions(self) -> None:
+        """No call ended by an exception (one raised and handled inside a
+        call does not count: that call returned)."""
+        for n in self._nodes():
+            if n.exception is not None:
+                pytest.fail(f"{n.full_name} raised an exception: {n.exception}",
+                            pytrace=False)
+
+    def assert_call_order(self, patterns: list[str]) -> None:
+        """The first calls matching each pattern come in this order."""
+        nodes = list(self._nodes())
+        previous, previous_pattern = -1, ""
+        for pattern in patterns:
+            index = next((i for i, n in enumerate(nodes) if self._matches(n, pattern)), None)
+            if index is None:
+                pytest.fail(f"Expected a call matching '{pattern}', but none found",
+                            pytrace=False)
+            if index <= previous:
+                pytest.fail(f"Expected '{pattern}' to be called after '{previous_pattern}', "
+                            f"but it appeared earlier or at the same position", pytrace=False)
+            previous, previous_pattern = index, pattern
+
     def __repr__(self) -> str:
         return f"<TraceResult {self._label!r}>"
+
+
+# tracepatch 1.0.0's earlier name of the class.
+_TraceResult = TraceResult
 
 
 def _safe_filename(label: str) -> str:

@@ -289,3 +289,44 @@ def test_entry_point_is_declared_for_installs():
     root = Path(__file__).resolve().parents[2]
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     assert project["entry-points"]["pytest11"] == {"tracepatch": "tracepatch.pytest_plugin"}
+
+
+def test_1_0_0s_further_helpers_pass(app):
+    app.makepyfile(test_a='''
+import app
+from tracepatch.pytest_plugin import TraceResult, _TraceResult
+
+def test_it(tracepatch):
+    app.leaf(1)
+    app.branch(2)
+    app.deep(1)
+    assert _TraceResult is TraceResult and isinstance(tracepatch, TraceResult)
+    tracepatch.assert_call_order(["app.leaf", "app.branch", "app.deep"])
+    tracepatch.assert_self_time_under_ms("app.*", 10_000)
+''')
+    run(app).assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("body, message", [
+    ('app.leaf(1)\n    app.branch(1)\n    tracepatch.assert_call_order(["app.branch", "app.leaf"])',
+     "Expected 'app.leaf' to be called after 'app.branch', but it appeared earlier or at the "
+     "same position"),
+    ('app.leaf(1)\n    tracepatch.assert_call_order(["app.leaf", "app.deep"])',
+     "Expected a call matching 'app.deep', but none found"),
+    ('app.leaf(1)\n    tracepatch.assert_self_time_under_ms("app.leaf", -1)',
+     "app.leaf self-time was *ms, exceeding limit of -1ms"),
+    ('try:\n        app.leaf(None)\n    except TypeError:\n        pass\n'
+     '    tracepatch.assert_no_exceptions()',
+     "app.leaf raised an exception: TypeError: unsupported operand type(s) for +: "
+     "'NoneType' and 'int'"),
+])
+def test_1_0_0s_further_helpers_fail_with_its_messages(app, body, message):
+    app.makepyfile(test_a=f'''
+import app
+
+def test_it(tracepatch):
+    {body}
+''')
+    result = run(app)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"*{message}*"])
