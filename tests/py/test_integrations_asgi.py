@@ -205,3 +205,20 @@ def test_asgi_sync_endpoint_in_a_worker_thread_is_recorded_with_threads(threads,
     assert r.text == "4"
     assert [sorted(n.args for root in t.roots for n in root.walk() if n.name == "sync_work")
             for t in traces] == [recorded]
+
+
+def test_asgi_label_of_a_mounted_route_is_its_full_template():
+    from starlette.routing import Mount
+
+    traces = []
+
+    async def order(request):
+        return PlainTextResponse(request.path_params["oid"])
+
+    app = Starlette(routes=[Mount("/api", routes=[Mount("/v1", routes=[
+        Route("/orders/{oid}", order)])])])
+    app.add_middleware(TracepatchMiddleware, on_trace=traces.append, daemon="off")
+    client = TestClient(app)
+    assert client.get("/api/v1/orders/9").text == "9"
+    assert client.get("/api/v1/nothing").status_code == 404
+    assert [t.label for t in traces] == ["GET /api/v1/orders/{oid}", "GET /api/v1/nothing"]

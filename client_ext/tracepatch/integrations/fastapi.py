@@ -50,20 +50,31 @@ def _routes_of(app: Any):
     return None
 
 
-def _route_label(app: Any, scope: dict) -> str:
-    method = scope.get("method", "GET")
-    path = scope.get("root_path", "") + scope.get("path", "/")
-    for route in _routes_of(app) or ():
+def _template(routes, scope: dict, depth: int = 0) -> str | None:
+    """The path template of the route that fully matches scope, through
+    mounts (a Mount's child scope continues below its prefix); None when no
+    route matches."""
+    for route in routes or ():
         try:
-            match, _ = route.matches(scope)
+            match, child = route.matches(scope)
         except Exception:  # noqa: BLE001 - a custom route must not break the request
             continue
-        if match == Match.FULL:
-            template = getattr(route, "path", None)
-            if template:
-                return f"{method} {scope.get('root_path', '')}{template}"
-            break
-    return f"{method} {path}"
+        if match != Match.FULL:
+            continue
+        template = getattr(route, "path", None) or ""
+        inner = getattr(route, "routes", None)
+        if inner is not None and depth < 16:
+            rest = _template(inner, {**scope, **child}, depth + 1)
+            return None if rest is None else template + rest
+        return template or None
+    return None
+
+
+def _route_label(app: Any, scope: dict) -> str:
+    method = scope.get("method", "GET")
+    root = scope.get("root_path", "")
+    template = _template(_routes_of(app), scope)
+    return f"{method} {root}{template if template is not None else scope.get('path', '/')}"
 
 
 def _header(scope: dict, name: str | None):
