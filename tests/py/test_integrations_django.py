@@ -39,10 +39,17 @@ def teapot_view(request):
     return HttpResponse(b"short and stout", status=418, content_type="text/plain")
 
 
-class _Urls:
+class _ApiUrls:
     from django.urls import path
 
-    urlpatterns = [path("items/<int:pk>/", item_view), path("teapot", teapot_view)]
+    urlpatterns = [path("orders/<slug:ref>", lambda request, ref: teapot_view(request))]
+
+
+class _Urls:
+    from django.urls import include, path
+
+    urlpatterns = [path("items/<int:pk>/", item_view), path("teapot", teapot_view),
+                   path("api/v1/", include(_ApiUrls))]
 
 
 if not settings.configured:
@@ -103,6 +110,11 @@ def test_django_trace_header_option_traces_only_requests_that_ask():
     assert not a.has_header("X-Tracepatch-ID")
     assert b["X-Tracepatch-ID"] == TRACES[0].trace_id
     assert len(TRACES) == 1
+
+
+def test_django_label_of_an_included_route_is_its_full_pattern():
+    Client().post("/api/v1/orders/abc")
+    assert [t.label for t in TRACES] == ["POST /api/v1/orders/<slug:ref>"]
 
 
 def test_django_enabled_false_is_a_pass_through():
