@@ -206,7 +206,7 @@ def test_bad(tracepatch):
     # (the other files there are trace()'s own cache, saved without a tphd)
     assert sorted(p.name for p in saved.iterdir()
                   if p.name.startswith("test_a.py__")) == ["test_a.py__test_bad.json"]
-    result.stdout.fnmatch_lines([f"trace saved to: .tracepatch/traces/test_a.py__test_bad.json"])
+    result.stdout.fnmatch_lines(["trace saved to: .tracepatch/traces/test_a.py__test_bad.json"])
 
 
 def test_failing_test_report_shows_the_tail_of_its_call_tree(app):
