@@ -250,3 +250,17 @@ def test_wsgi_with_tracing_disabled_adds_no_header_and_reports_no_trace(monkeypa
     r = Client(TracepatchMiddleware(hello_app, on_trace=traces.append, daemon="off")).get("/")
     assert r.get_data() == b"hi 0" and "X-Tracepatch-ID" not in r.headers
     assert traces == []
+
+
+def test_flask_ignoring_flask_and_werkzeug_keeps_the_view_and_its_calls():
+    # 1.0.0's documented call: init_tracepatch(app, ignore_modules=["flask", "werkzeug"])
+    traces = []
+    app = make_flask()
+    init_tracepatch(app, ignore_modules=["flask", "werkzeug"], on_trace=traces.append,
+                    daemon="off")
+    app.test_client().get("/work/5")
+    modules = {n.module for r in traces[0].roots for n in r.walk()}
+    assert not any(m.split(".")[0] in ("flask", "werkzeug") for m in modules)
+    views = [r for r in traces[0].roots if r.name == "view"]
+    assert len(views) == 1 and views[0].args == "n=5"
+    assert [(c.name, c.args, c.return_value) for c in views[0].children] == [("work", "n=5", "10")]
