@@ -330,3 +330,24 @@ def test_it(tracepatch):
     result = run(app)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"*{message}*"])
+
+
+def test_flag_traces_methods_and_leaves_unittest_cases_working(app):
+    from conftest import qualname
+
+    root = "test_a." + qualname("TestThing.test_method")
+    app.makepyfile(test_a='''
+import unittest
+import app
+
+class TestThing:
+    def test_method(self, tracepatch):
+        app.leaf(3)
+        tracepatch.assert_called_once("app.leaf")
+        assert [r.full_name for r in tracepatch.roots] == [ROOT]
+
+class Legacy(unittest.TestCase):
+    def test_case(self):
+        self.assertEqual(app.leaf(1), 2)
+'''.replace("ROOT", repr(root)))
+    run(app, "--tracepatch").assert_outcomes(passed=2)
