@@ -264,3 +264,21 @@ def test_flask_ignoring_flask_and_werkzeug_keeps_the_view_and_its_calls():
     views = [r for r in traces[0].roots if r.name == "view"]
     assert len(views) == 1 and views[0].args == "n=5"
     assert [(c.name, c.args, c.return_value) for c in views[0].children] == [("work", "n=5", "10")]
+
+
+@pytest.mark.parametrize("value, kept", [
+    (TRACEPARENT, True),
+    ("  " + TRACEPARENT + " ", True),
+    ("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future", True),
+    (TRACEPARENT + "-extra", False),  # version 00 has exactly four fields
+    ("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", False),
+    ("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", False),  # uppercase
+    ("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", False),
+    ("00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01", False),  # short id
+    ("", False),
+    (None, False),
+])
+def test_traceparent_is_kept_only_when_valid(value, kept):
+    from tracepatch.integrations._common import parse_traceparent
+
+    assert parse_traceparent(value) == (value.strip() if kept else None)

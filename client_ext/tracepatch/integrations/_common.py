@@ -56,7 +56,12 @@ def parse_traceparent(value: str | None) -> str | None:
 class RequestTrace(trace):
     """trace() that also stores the request's W3C traceparent in the trace's
     config (key "traceparent"), so a trace can be matched with the
-    distributed trace the request belongs to."""
+    distributed trace the request belongs to.
+
+    trace() has no keyword for a parent span yet; when it gains one (the
+    OTLP export's), the traceparent should go there. Until then this relies
+    on _config_dict being where the trace's config is built, which
+    test_wsgi_traceparent_is_stored_in_the_trace_config checks."""
 
     def __init__(self, *, traceparent: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
