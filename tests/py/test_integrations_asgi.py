@@ -163,10 +163,11 @@ def test_asgi_label_fn_receives_the_request(kind):
 
 
 @pytest.mark.parametrize("kind", FRAMEWORKS)
-def test_asgi_traceparent_is_stored_in_the_trace_config(kind):
+def test_asgi_traceparent_header_is_the_traces_otel_parent(kind):
     traces = []
     TestClient(make_app(kind, traces)).get("/teapot", headers={"traceparent": TRACEPARENT})
-    assert json.loads(traces[0].to_json())["config"]["traceparent"] == TRACEPARENT
+    assert json.loads(traces[0].to_json())["config"]["otel_parent"] == TRACEPARENT
+    assert traces[0].otel_trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 @pytest.mark.parametrize("kind", FRAMEWORKS)

@@ -124,9 +124,10 @@ def test_django_enabled_false_is_a_pass_through():
     assert TRACES == []
 
 
-def test_django_traceparent_is_stored_in_the_trace_config():
+def test_django_traceparent_header_is_the_traces_otel_parent():
     Client().get("/teapot", HTTP_TRACEPARENT=TRACEPARENT)
-    assert json.loads(TRACES[0].to_json())["config"]["traceparent"] == TRACEPARENT
+    assert json.loads(TRACES[0].to_json())["config"]["otel_parent"] == TRACEPARENT
+    assert TRACES[0].otel_trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 def test_django_trace_options_reach_trace():

@@ -12,66 +12,36 @@ and, when the finished trace was handed to tphd before the headers left,
 never put in a header: it carries the HTTP token of the trace owner's tphd,
 and response headers reach browsers, proxies and their logs. The owner runs
 ``tph open ID`` on the machine to get the link.
+
+The request's W3C ``traceparent`` header becomes the trace's
+``otel_parent`` (``capture_traceparent=False`` ignores it), so tphd's OTLP
+export hangs the call tree under the caller's span.
 """
 
 from __future__ import annotations
 
 import random
-import re
 import warnings
 from typing import Any
 
+from .. import _otel
 from .._config import TracepatchWarning
 from .._trace import trace
 
-__all__ = ["ID_HEADER", "OPEN_HEADER", "DEFAULT_TRIGGER_HEADER", "Policy", "RequestTrace",
-           "parse_traceparent"]
+__all__ = ["ID_HEADER", "OPEN_HEADER", "DEFAULT_TRIGGER_HEADER", "Policy", "request_parent"]
 
 ID_HEADER = "X-Tracepatch-ID"
 OPEN_HEADER = "X-Tracepatch-Open"
 DEFAULT_TRIGGER_HEADER = "X-Debug-Trace"
 
 _NO_WORDS = frozenset({"", "0", "false", "no", "off"})
-# W3C Trace Context, version 00 layout (later versions may append fields).
-_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 
 
-def parse_traceparent(value: str | None) -> str | None:
-    """The header's value when it is a valid W3C traceparent, else None (an
-    invalid one is dropped, as the spec asks, rather than stored)."""
-    if not value:
-        return None
-    value = value.strip()
-    m = _TRACEPARENT.match(value)
-    if m is None:
-        return None
-    version, trace_id, parent_id, _flags, rest = m.groups()
-    if version == "ff" or (version == "00" and rest):
-        return None
-    if trace_id == "0" * 32 or parent_id == "0" * 16:
-        return None
-    return value
-
-
-class RequestTrace(trace):
-    """trace() that also stores the request's W3C traceparent in the trace's
-    config (key "traceparent"), so a trace can be matched with the
-    distributed trace the request belongs to.
-
-    trace() has no keyword for a parent span yet; when it gains one (the
-    OTLP export's), the traceparent should go there. Until then this relies
-    on _config_dict being where the trace's config is built, which
-    test_wsgi_traceparent_is_stored_in_the_trace_config checks."""
-
-    def __init__(self, *, traceparent: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._traceparent = traceparent
-
-    def _config_dict(self, settings: dict) -> dict:  # type: ignore[override]
-        config = trace._config_dict(settings)
-        if self._traceparent is not None:
-            config["traceparent"] = self._traceparent
-        return config
+def request_parent(value: str | None) -> str | None:
+    """The request's traceparent header when it is one trace(otel_parent=)
+    takes, else None: the header comes from outside, so a malformed one
+    costs the link to the caller's trace, never a warning per request."""
+    return value if value is not None and _otel.parse(value) is not None else None
 
 
 class Policy:
@@ -103,8 +73,11 @@ class Policy:
         if "label" in self.trace_kwargs:
             raise TypeError("the label comes from label_fn (or 'METHOD /route'), "
                             "not from label=")
+        if "otel_parent" in self.trace_kwargs:
+            raise TypeError("otel_parent comes from each request's traceparent header "
+                            "(capture_traceparent=True), not from the middleware's options")
         # Validate the trace options now, at startup, not on the first request.
-        RequestTrace(ignore_modules=self.ignore_modules, **self.trace_kwargs)
+        trace(ignore_modules=self.ignore_modules, **self.trace_kwargs)
 
     def wanted(self, header_value) -> bool:
         """Whether a request whose trigger header has header_value (None when
@@ -117,16 +90,16 @@ class Policy:
             return True
         return self.sample_rate is not None and random.random() < self.sample_rate
 
-    def new_trace(self, label: str, traceparent_value) -> RequestTrace:
-        parent = parse_traceparent(traceparent_value) if self.capture_traceparent else None
+    def new_trace(self, label: str, traceparent_value) -> trace:
         kwargs = dict(self.trace_kwargs)
         if self.save:
             kwargs.setdefault("cache", True)
-        return RequestTrace(label=label, ignore_modules=self.ignore_modules,
-                            traceparent=parent, **kwargs)
+        if self.capture_traceparent:
+            kwargs["otel_parent"] = request_parent(traceparent_value)
+        return trace(label=label, ignore_modules=self.ignore_modules, **kwargs)
 
 
-    def finished(self, t: RequestTrace) -> None:
+    def finished(self, t: trace) -> None:
         """Hand a finished trace to on_trace (not a no-op one: tracing
         disabled by TRACEPATCH_ENABLED=0); its errors become a warning, never
         a different response."""

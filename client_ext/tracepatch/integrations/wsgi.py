@@ -9,8 +9,9 @@ Every request is traced (tracepatch 1.0.0's behaviour) unless
 only requests carrying ``X-Debug-Trace: 1`` (or name another header), and
 ``sample_rate=0.01`` traces one request in a hundred; with both, either one
 suffices. The trace is labelled ``"METHOD /path"`` (``label_fn(environ)``
-overrides it) and stores the request's W3C ``traceparent`` header in its
-config under "traceparent" (``capture_traceparent=False`` turns that off).
+overrides it) and joins the OpenTelemetry trace of the request's W3C
+``traceparent`` header (``trace(otel_parent=...)``; ``capture_traceparent=False``
+ignores the header).
 
 The response keeps its status and body; a traced one gets
 ``X-Tracepatch-ID: <id>`` and, when the trace went to tphd,
