@@ -2,6 +2,7 @@
 the stored trace (`tph open ID`, never the tokened report URL), and a failing
 test's report under the pytest plugin carries its report link."""
 
+import json
 import re
 import subprocess
 import textwrap
@@ -14,7 +15,9 @@ from tphlib import tph
 
 pytestmark = [needs_binaries, needs_extension]
 
-WSGI_APP = '''
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+WSGI_APP = f"TRACEPARENT = {TRACEPARENT!r}\n" + '''
 from werkzeug.test import Client
 from tracepatch.integrations.wsgi import TracepatchMiddleware
 
@@ -24,7 +27,7 @@ def app(environ, start_response):
 
 traces = []
 client = Client(TracepatchMiddleware(app, on_trace=traces.append))
-r = client.get("/orders/7")
+r = client.get("/orders/7", headers={"traceparent": TRACEPARENT})
 t = traces[0]
 dump({"headers": dict(r.headers), "body": r.get_data(as_text=True), "id": t.trace_id,
       "url": t.url, "state": t.upload_state})
@@ -54,6 +57,10 @@ def test_wsgi_response_names_the_stored_trace_and_never_its_url(tmp_path, env):
     shown = tph("tree", out["id"], env=env)
     assert shown.returncode == 0, shown.stderr
     assert "Trace: GET /orders/7" in shown.stdout
+    # The request's traceparent joined the trace: tphd finds it by that OTel trace id.
+    found = tph("--json", "logs", "--otel-trace", "4bf92f35", env=env)
+    assert found.returncode == 0, found.stderr
+    assert [t["id"] for t in json.loads(found.stdout)["traces"]] == [out["id"]]
 
 
 def test_pytest_failure_report_carries_the_report_url(tmp_path, env):
