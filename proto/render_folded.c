@@ -9,7 +9,9 @@
 #include "render.h"
 #include "render_priv.h"
 #include "tp_err.h"
+#include "hmap.h"
 #include "tree_priv.h"
+#include "vec.h"
 
 #define NS_PER_US INT64_C(1000)
 
@@ -31,36 +33,28 @@ typedef struct fline {
 typedef struct folded_ctx {
     fstack *st;
     size_t nst;
-    uint32_t *hash; /* open addressing: stack id + 1, 0 = empty */
-    size_t hcap;
+    tp_hmap ids; /* (parent << 32 | func) -> stack id; a root's parent is TP_NONE */
     tp_buf text;
     fline *lines;
     size_t nlines;
 } folded_ctx;
 
-static uint64_t stack_hash(uint32_t parent, uint32_t func)
+/* Finds or adds the stack (parent, func) in *ret_id (at most nnodes of
+ * them). Returns 0 or -ENOMEM. */
+static int stack_id(folded_ctx *c, uint32_t parent, uint32_t func, uint32_t *ret_id)
 {
-    uint64_t x = ((uint64_t)parent << 32 | func) + 0x9e3779b97f4a7c15ULL;
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    return x;
-}
-
-/* Finds or adds the stack (parent, func); the table holds at most nnodes. */
-static uint32_t stack_id(folded_ctx *c, uint32_t parent, uint32_t func)
-{
-    size_t i = stack_hash(parent, func) & (c->hcap - 1);
-    while (c->hash[i]) {
-        fstack *s = &c->st[c->hash[i] - 1];
-        if (s->parent == parent && s->func == func)
-            return c->hash[i] - 1;
-        i = (i + 1) & (c->hcap - 1);
+    uint64_t key = (uint64_t)parent << 32 | func, id;
+    if (tp_hmap_get(&c->ids, key, &id)) {
+        *ret_id = (uint32_t)id;
+        return 0;
     }
-    uint32_t id = (uint32_t)c->nst++;
+    id = c->nst;
+    if (tp_hmap_put(&c->ids, key, id) < 0)
+        return -ENOMEM;
+    c->nst++;
     c->st[id] = (fstack){parent, func, parent == TP_NONE ? 0 : c->st[parent].depth + 1, 0};
-    c->hash[i] = id + 1;
-    return id;
+    *ret_id = (uint32_t)id;
+    return 0;
 }
 
 /* "module.qualname" for a frame: ';' would split the stack and control bytes
@@ -104,44 +98,38 @@ static int folded_collect(folded_ctx *c, const tp_tree *t)
     uint32_t *sid = malloc((t->nnodes ? t->nnodes : 1) * sizeof(*sid));
     if (!sid)
         return -ENOMEM;
+    int r = 0;
     uint32_t i = t->first_root;
-    while (i != TP_NONE) {
+    while (i != TP_NONE && !r) {
         const tp_node *n = &t->nodes[i];
-        sid[i] = stack_id(c, n->parent == TP_NONE ? TP_NONE : sid[n->parent], n->func);
-        c->st[sid[i]].self_ns = add_sat(c->st[sid[i]].self_ns, n->self_ns);
+        r = stack_id(c, n->parent == TP_NONE ? TP_NONE : sid[n->parent], n->func, &sid[i]);
+        if (!r)
+            c->st[sid[i]].self_ns = add_sat(c->st[sid[i]].self_ns, n->self_ns);
         i = tp_tree_priv_next(t, i);
     }
     free(sid);
-    return 0;
+    return r;
 }
 
 /* Spells out every stack with time of its own, root first. */
 static int folded_spell(folded_ctx *c, const tp_tree *t)
 {
-    uint32_t *chain = NULL;
-    size_t chain_cap = 0;
+    TP_VEC(uint32_t) chain = {0};
     int r = 0;
     for (size_t id = 0; id < c->nst; id++) {
         if (c->st[id].self_ns <= 0)
             continue;
         size_t len = (size_t)c->st[id].depth + 1;
-        if (len > chain_cap) {
-            uint32_t *ch = realloc(chain, len * sizeof(*ch));
-            if (!ch) {
-                r = -ENOMEM;
-                break;
-            }
-            chain = ch;
-            chain_cap = len;
-        }
+        if ((r = tp_vec_reserve(&chain, len)))
+            break;
         size_t k = len;
         for (uint32_t s = (uint32_t)id; s != TP_NONE; s = c->st[s].parent)
-            chain[--k] = c->st[s].func;
+            chain.items[--k] = c->st[s].func;
         c->lines[c->nlines++] = (fline){c->text.len, c->st[id].self_ns};
         for (k = 0; k < len; k++) {
             if (k)
                 tp_buf_putc(&c->text, ';');
-            folded_name(&c->text, t, chain[k]);
+            folded_name(&c->text, t, chain.items[k]);
         }
         tp_buf_putc(&c->text, '\0');
         if ((r = tp_buf_error(&c->text)))
@@ -151,7 +139,7 @@ static int folded_spell(folded_ctx *c, const tp_tree *t)
             break;
         }
     }
-    free(chain);
+    tp_vec_free(&chain);
     return r;
 }
 
@@ -167,12 +155,8 @@ int tp_render_folded(const tp_tree *t, tp_buf *out)
         return -EINVAL;
     folded_ctx c = {0};
     size_t n = t->nnodes ? t->nnodes : 1;
-    c.hcap = 16;
-    while (c.hcap < 2 * n)
-        c.hcap *= 2;
     c.st = malloc(n * sizeof(*c.st));
-    c.hash = calloc(c.hcap, sizeof(*c.hash));
-    int r = c.st && c.hash ? folded_collect(&c, t) : -ENOMEM;
+    int r = c.st ? folded_collect(&c, t) : -ENOMEM;
     if (!r) {
         c.lines = malloc((c.nst ? c.nst : 1) * sizeof(*c.lines));
         r = c.lines ? folded_spell(&c, t) : -ENOMEM;
@@ -196,7 +180,7 @@ int tp_render_folded(const tp_tree *t, tp_buf *out)
     r = tp_buf_error(out);
 cleanup:
     free(c.st);
-    free(c.hash);
+    tp_hmap_free(&c.ids);
     free(c.lines);
     tp_buf_free(&c.text);
     return r;
