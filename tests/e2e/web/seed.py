@@ -154,6 +154,88 @@ def big(conn, tid, t0, calls):
     conn.end(tid, t + 10, n)
 
 
+def ui(conn, tid, t0):
+    """The report's harder cases in one trace: a generator suspended twice
+    (active 3 us of a 1 ms span), an asyncio task spawned by its creator, a
+    call with a 400-character argument and a short return value, a
+    multi-line exception, 30 functions (more than one screen of a table,
+    two of them tied on calls), and handle x2000 with 4000 tiny children
+    beside one slow call, so a zoom into handle must merge what is too
+    small to draw."""
+    funcs = {
+        0: ("app", "main", "/srv/app.py", 1),
+        1: ("app.gen", "numbers", "/srv/gen.py", 3),
+        2: ("app.task", "worker", "/srv/task.py", 8),
+        3: ("app.io", "send", "/srv/io.py", 12),
+        4: ("app.io", "fail", "/srv/io.py", 20),
+        5: ("app.web", "handle", "/srv/web.py", 30),
+        6: ("app.web", "parse", "/srv/web.py", 40),
+        7: ("app.web", "store", "/srv/web.py", 50),
+        8: ("app.slow", "crunch", "/srv/slow.py", 60),
+    }
+    for k in range(30):
+        funcs[9 + k] = ("app.many", f"f{k:02d}", "/srv/many.py", 100 + k)
+    conn.funcs(funcs)
+    conn.begin(tid, label="ui-cases", t0=t0)
+    ev = w.Events()
+    t = 1000
+    ev.call(0, t, "")  # seq 0
+    t += 1000
+    ev.call(1, t, "n=2", gen=True)  # seq 1: active 1+1+1 us, span 1 ms
+    t += 1000
+    ev._rec(w.EV_YIELD, 0, 1, t)
+    t += 500_000
+    ev._rec(w.EV_RESUME, 0, 1, t)
+    t += 1000
+    ev._rec(w.EV_YIELD, 0, 1, t)
+    t += 497_000
+    ev._rec(w.EV_RESUME, 0, 1, t)
+    t += 1000
+    ev.ret(t, "None")
+    t += 1000
+    ev._rec(8, 0, 0, t)  # SPAWN: created by main (seq 0)
+    ev.call(2, t, "job=1", gen=True)  # seq 2: suspended once
+    t += 1000
+    ev._rec(w.EV_YIELD, 0, 2, t)
+    t += 2000
+    ev._rec(w.EV_RESUME, 0, 2, t)
+    t += 2000
+    ev.ret(t, "'done'")
+    t += 1000
+    ev.call(3, t, "payload='" + "x" * 400 + "tail-needle'")  # seq 3
+    t += 2000
+    ev.ret(t, "'sent-ok'")
+    t += 1000
+    ev.call(4, t, "")  # seq 4
+    t += 2000
+    ev.unwind(t, "ValueError", "line one\nline two\nline three")
+    seq = 5
+    for k in range(30):
+        for _ in range(2 if k in (3, 7) else 1):
+            t += 1000
+            ev.call(9 + k, t, f"k={k}")
+            t += 1000 + k * 100
+            ev.ret(t, "None")
+            seq += 1
+    for i in range(2000):
+        t += 100
+        ev.call(5, t, f"r={i}")
+        t += 100
+        ev.call(6, t, "").ret(t + 100, "None")
+        t += 200
+        ev.call(7, t, "").ret(t + 100, "None")
+        t += 200
+        ev.ret(t, "None")
+    t += 1000
+    ev.call(8, t, "")
+    t += 100_000_000
+    ev.ret(t, "42")
+    t += 1000
+    ev.ret(t, "0")
+    conn.events(tid, 0, ev)
+    conn.end(tid, t + 1000, ev.calls)
+
+
 def wait_acks(conn, ids, timeout=300):
     pending = set(ids)
     deadline = time.time() + timeout
@@ -193,6 +275,8 @@ def main():
                 xss(conn, tid, t0)
             elif name == "deep":
                 deep(conn, tid, t0)
+            elif name == "ui":
+                ui(conn, tid, t0)
             elif name == "big":
                 big(conn, tid, t0, a.calls)
             else:
