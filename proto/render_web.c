@@ -66,6 +66,9 @@ static void put_node_open(tp_json *w, const tp_tree *t, uint32_t id, uint32_t ma
     tp_json_kms(w, "start_ms", n->start_ns);
     tp_json_kms(w, "end_ms", n->end_ns);
     tp_json_kms(w, "total_ms", n->total_ns);
+    /* The span (first resume to end) differs from the active time only for
+     * generators and coroutines; the UI shows both. */
+    tp_json_kms(w, "span_ms", n->end_ns - n->start_ns);
     tp_json_kms(w, "self_ms", n->self_ns);
     tp_json_kms(w, "min_ms", n->min_ns);
     tp_json_kms(w, "max_ms", n->max_ns);
@@ -190,6 +193,38 @@ static void emit_nodes(tp_json *w, const tp_tree *t, const sel *s, uint32_t firs
     }
 }
 
+/* The hot path: from the root holding most time, down through the child
+ * holding most time, to a leaf. The report opens it first, and a wide node
+ * may hold its hottest child far past the first page, so it is found here
+ * rather than among the children a client has loaded. Written as "hot_path"
+ * (node ids) and "hot_pos" (each one's position among its siblings). */
+static void put_hot_path(tp_json *w, const tp_tree *t)
+{
+    tp_json_key(w, "hot_path");
+    tp_json_arr(w);
+    uint32_t first = t->first_root;
+    uint32_t path_len = 0;
+    uint32_t best_pos[64];
+    while (first != TP_NONE && path_len < 64) {
+        uint32_t best = first, pos = 0, k = 0;
+        for (uint32_t c = first; c != TP_NONE; c = t->nodes[c].next, k++) {
+            if (t->nodes[c].total_ns > t->nodes[best].total_ns) {
+                best = c;
+                pos = k;
+            }
+        }
+        tp_json_u64(w, best);
+        best_pos[path_len++] = pos;
+        first = t->nodes[best].first_child;
+    }
+    tp_json_arr_end(w);
+    tp_json_key(w, "hot_pos");
+    tp_json_arr(w);
+    for (uint32_t i = 0; i < path_len; i++)
+        tp_json_u64(w, best_pos[i]);
+    tp_json_arr_end(w);
+}
+
 int tp_render_web_tree(const tp_tree *t, const tp_web_tree_opts *o, tp_buf *out)
 {
     if (!t || !o || !out)
@@ -236,6 +271,8 @@ int tp_render_web_tree(const tp_tree *t, const tp_web_tree_opts *o, tp_buf *out)
     tp_json_arr(&w);
     emit_nodes(&w, t, &s, first, o->max_text);
     tp_json_arr_end(&w);
+    if (o->node == TP_NONE && o->offset == 0)
+        put_hot_path(&w, t);
     tp_json_obj_end(&w);
     r = tp_json_error(&w);
 cleanup:

@@ -501,3 +501,62 @@ Test(render_web, html_report_refuses_unusable_assets)
     tp_buf_free(&b);
     tp_tree_free(t);
 }
+
+Test(render_web, roots_listing_names_the_hot_path_through_the_heaviest_children)
+{
+    /* main's heaviest child is f(x=0) (2000 ns, tied with h: the first
+     * wins), and its only child g: the path ends there. */
+    tp_tree *t = sample();
+    tp_web_tree_opts o;
+    tp_web_tree_opts_init(&o);
+    json_t *j = render_tree(t, &o);
+    json_t *path = GET(j, "hot_path"), *pos = GET(j, "hot_pos");
+    cr_assert_eq(json_array_size(path), 3);
+    cr_assert_eq(json_integer_value(AT(path, 0)), 0);
+    cr_assert_eq(json_integer_value(AT(path, 1)), 1);
+    cr_assert_eq(json_integer_value(AT(path, 2)), 2);
+    cr_assert_eq(json_array_size(pos), 3);
+    for (size_t i = 0; i < 3; i++)
+        cr_assert_eq(json_integer_value(AT(pos, i)), 0);
+    json_decref(j);
+    /* A node's children listing has no hot path. */
+    o.node = 0;
+    j = render_tree(t, &o);
+    cr_assert_null(GET(j, "hot_path"));
+    json_decref(j);
+    tp_tree_free(t);
+}
+
+Test(render_web, generator_node_carries_active_time_span_and_task_flag)
+{
+    /* main spawns task() (seq 1), which runs 1 us, waits 998 us, runs 1 us. */
+    tp_tree *t = NULL;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "app", "main", "app.py", 1), 0);
+    cr_assert_eq(tp_tree_def_func(t, 1, "app", "task", "app.py", 5), 0);
+    cr_assert_eq(tp_tree_call(t, 0, 0, false, NULL, 0), 0);
+    cr_assert_eq(tp_tree_spawn(t, 0), 0);
+    cr_assert_eq(tp_tree_call(t, 1, 1000, true, NULL, 0), 0);
+    cr_assert_eq(tp_tree_yield(t, 1, 2000), 0);
+    cr_assert_eq(tp_tree_resume(t, 1, 1000000), 0);
+    cr_assert_eq(tp_tree_return(t, 1001000, NULL, 0), 0);
+    cr_assert_eq(tp_tree_return(t, 1002000, NULL, 0), 0);
+    cr_assert_eq(tp_tree_finish(t, 1002000), 0);
+    tp_web_tree_opts o;
+    tp_web_tree_opts_init(&o);
+    o.node = 0;
+    json_t *j = render_tree(t, &o);
+    json_t *task = AT(GET(j, "nodes"), 0);
+    cr_assert_str_eq(STR(task, "name"), "app.task");
+    cr_assert_eq(json_number_value(GET(task, "total_ms")), 0.002);
+    cr_assert_eq(json_number_value(GET(task, "span_ms")), 1.0);
+    json_t *flags = GET(task, "flags");
+    bool spawned = false, gen = false;
+    for (size_t i = 0; i < json_array_size(flags); i++) {
+        spawned |= strcmp(json_string_value(AT(flags, i)), "spawned") == 0;
+        gen |= strcmp(json_string_value(AT(flags, i)), "gen") == 0;
+    }
+    cr_assert(spawned && gen);
+    json_decref(j);
+    tp_tree_free(t);
+}
