@@ -31,6 +31,8 @@ describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
     d = await startDaemon();
     ids = seed(d, ['checkout-a', 'checkout-b', 'deep', 'ui']);
     b = await launch();
+    const page = await b.page();
+    await page.goto(`${d.url}/?token=${d.token}`); // the cookie for every page after
   });
 
   after(async () => {
@@ -45,6 +47,7 @@ describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
 
   async function open(path, size) {
     const page = await b.page();
+    page.setDefaultTimeout(10000);
     await page.setViewportSize(size || {width: 1440, height: 900});
     await page.emulateMedia({colorScheme: 'light'});
     await page.goto(d.url + path);
@@ -53,7 +56,7 @@ describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
 
   async function openTrace(id, size, query) {
     const page = await open('/t/' + id + (query || ''), size);
-    await page.waitForSelector('#tree .row');
+    await page.waitForSelector(query && query.includes('view=') ? '.tab.active' : '#tree .row');
     await settle(page);
     return page;
   }
@@ -133,7 +136,7 @@ describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
   });
 
   test('after "load more" the details show the selected call', async () => {
-    const page = await openTrace(ids.deep);
+    const page = await openTrace(ids.deep, null, '?node=0');
     await page.focus('#tree');
     await page.keyboard.press('End');
     await page.click('#tree .row.more');
@@ -196,13 +199,14 @@ describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
     await settle(page);
     const cover = await page.$eval('#flame-canvas', (c) => {
       const dpr = window.devicePixelRatio || 1;
-      const row = 3; // root "all", main, handle, its children
+      const row = 2; // main (faded, above the zoom), handle, its children
       const px = c.getContext('2d').getImageData(0, Math.floor((row * 20 + 10) * dpr), c.width, 1).data;
       let n = 0;
       for (let i = 3; i < px.length; i += 4) if (px[i]) n++;
       return n / c.width;
     });
-    assert.ok(cover > 0.8, 'the children row is drawn: ' + cover);
+    // parse and store take 40% of handle's time.
+    assert.ok(cover > 0.35 && cover < 0.45, 'the children row is drawn: ' + cover);
   });
 
   test('flame graph: the tooltip goes away on a zoom, and dark labels have 4.5:1 contrast', async () => {
@@ -293,7 +297,7 @@ describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
 
   test('the hot path is open by default', async () => {
     const page = await openTrace(ids.deep);
-    await page.waitForFunction(() => /deep\.chain\.needle/.test(document.querySelector('#tree .row.sel').textContent));
+    await page.waitForFunction(() => /deep\.chain\.needle/.test(document.querySelector('#tree .row.sel')?.textContent));
   });
 
   test('list: a label filter without a glob matches as a substring', async () => {
