@@ -60,12 +60,15 @@ async function diffView(app, src, a, b) {
 
   function pathCell(path) {
     const parts = String(path).split(' > ');
-    const td = el('td', {className: 'path mono', title: path});
-    parts.forEach((p, i) => {
-      if (i) td.appendChild(el('span', {className: 'sep', text: ' › '}));
-      td.appendChild(el('span', {className: i === parts.length - 1 ? 'leaf' : 'anc', text: p}));
+    // The callers shrink (cut from the start) so the function that changed,
+    // at the end, stays whole.
+    const anc = el('span', {className: 'anc-wrap'});
+    parts.slice(0, -1).forEach((p) => {
+      anc.appendChild(el('span', {className: 'anc', text: p}));
+      anc.appendChild(el('span', {className: 'sep', text: ' › '}));
     });
-    return td;
+    return el('td', {className: 'path mono', title: path},
+      el('span', {className: 'path-in'}, anc, el('span', {className: 'leaf', text: parts[parts.length - 1]})));
   }
 
   function renderRows() {
@@ -81,7 +84,9 @@ async function diffView(app, src, a, b) {
         pathCell(c.path),
         el('td', {className: 'num mono', text: fmtCount(c.count_a) + ' → ' + fmtCount(c.count_b)}),
         el('td', {className: 'num mono', text: fmtMs(c.total_a_ms) + ' → ' + fmtMs(c.total_b_ms)}),
-        el('td', {className: 'num mono ' + (dt > 0 ? 'worse' : dt < 0 ? 'better' : ''),
+        // Red and green say a shared call got slower or faster; an added or
+        // removed call is neither (its badge says what happened).
+        el('td', {className: 'num mono ' + (c.kind === 'added' || c.kind === 'removed' ? '' : dt > 0 ? 'worse' : dt < 0 ? 'better' : ''),
           text: (dt > 0 ? '+' : dt < 0 ? '−' : '') + fmtMs(Math.abs(dt)) + ' ' +
             (c.kind === 'added' ? 'new' : c.kind === 'removed' ? 'gone' : pct(c.total_a_ms, c.total_b_ms))})));
     }

@@ -109,7 +109,9 @@ function listView(app, src, nav) {
     if (state.busy || state.dead) return;
     state.busy = true;
     try {
-      const r = await src.list({label: state.label, q: state.q, limited: state.limited, limit: Math.min(state.want, 1000)});
+      // A label without a glob character matches anywhere in the label.
+      const label = state.label && !/[*?[]/.test(state.label) ? '*' + state.label + '*' : state.label;
+      const r = await src.list({label, q: state.q, limited: state.limited, limit: Math.min(state.want, 1000)});
       if (state.dead) return;
       const changed = r.total !== state.total || r.traces.length !== state.traces.length ||
         r.traces.some((t, i) => {

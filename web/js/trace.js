@@ -1,7 +1,19 @@
 // trace.js: one trace. A header with its facts and exports, then three tabs:
 // the call tree (with search), the flame graph and the hotspots.
 
-const TABS = [['tree', 'Call tree'], ['flame', 'Flame graph'], ['hot', 'Hotspots']];
+const TABS = [['tree', 'Call tree'], ['flame', 'Flame graph'], ['hot', 'Functions']];
+
+/** Set (or, for '' / null, remove) parameters of the page's URL, so the
+ *  view a user sees is the link they share. */
+function setUrlParams(src, params) {
+  if (src.mode !== 'server') return;
+  const u = new URL(location.href);
+  for (const [k, v] of Object.entries(params)) {
+    if (v === null || v === undefined || v === '') u.searchParams.delete(k);
+    else u.searchParams.set(k, String(v));
+  }
+  history.replaceState(history.state, '', u.pathname + u.search);
+}
 
 function traceHeader(summary, stats, src) {
   const facts = [
@@ -63,21 +75,32 @@ async function traceView(app, src, id, nav) {
     tabBtns[k] = el('button', {type: 'button', className: 'tab', id: 'tab-' + k, text: label, attrs: {role: 'tab'}, onclick: () => show(k)});
     return tabBtns[k];
   }));
-  const searchIn = el('input', {type: 'search', id: 'search', className: 'filter', placeholder: 'Search calls, arguments, values…  ( / )',
+  const searchIn = el('input', {type: 'search', id: 'search', className: 'filter', placeholder: 'Search calls and values ( / )',
     attrs: {'aria-label': 'Search in this trace'}});
   const hitInfo = el('span', {className: 'muted', id: 'hit-info'});
   const prev = el('button', {type: 'button', id: 'hit-prev', text: '↑', title: 'Previous match (N)', disabled: true});
   const next = el('button', {type: 'button', id: 'hit-next', text: '↓', title: 'Next match (n)', disabled: true});
   const collapse = el('button', {type: 'button', id: 'collapse-all', text: 'Collapse all'});
+  const expandAll = el('button', {type: 'button', id: 'expand-all', text: 'Expand all', title: 'Expand every call (up to 20,000 loaded)'});
+  const depthSel = el('select', {id: 'expand-depth', title: 'Expand to depth', attrs: {'aria-label': 'Expand to depth'}},
+    el('option', {value: '', text: 'Depth…'}), [1, 2, 3, 4, 5, 8, 12].map((k) => el('option', {value: String(k), text: 'to depth ' + k})));
+  const sortSel = el('select', {id: 'sort-kids', attrs: {'aria-label': 'Order of children'}},
+    el('option', {value: 'start', text: 'by start'}), el('option', {value: 'time', text: 'by time'}));
+  const hideIn = el('input', {type: 'text', id: 'hide-fast', className: 'filter narrow', placeholder: 'hide < ms',
+    attrs: {'aria-label': 'Hide calls faster than (ms)', inputmode: 'decimal'}});
+  const modIn = el('input', {type: 'search', id: 'module-filter', className: 'filter narrow', placeholder: 'module',
+    attrs: {'aria-label': 'Only calls of this module'}});
   const treeBar = el('div', {className: 'toolbar'}, searchIn, prev, next, hitInfo, el('span', {className: 'grow'}),
-    el('span', {className: 'muted small keys', text: '↑↓ move · ← → fold · Enter toggle · / search'}), collapse);
+    el('span', {className: 'muted small keys', text: '↑↓ move · ← → fold · / search'}));
+  const treeTools = el('div', {className: 'toolbar tools scroll-x'}, expandAll, collapse, depthSel, sortSel, hideIn, modIn);
   const body = el('div', {className: 'tab-body'});
   clear(app);
-  append(app, [head, tabs, treeBar, body]);
+  append(app, [head, tabs, treeBar, treeTools, body]);
 
   let flame = null, hot = null, current = null, treeReady = false, treeError = null;
   const tree = new TreeView(model, {
     onHit: (i, n) => { hitInfo.textContent = (i + 1) + ' of ' + fmtCount(n); },
+    onSelect: (nid) => { if (treeReady) setUrlParams(src, {node: nid}); },
     onFocusFlame: (nid) => { show('flame'); flame.show(nid); },
   });
 
@@ -87,11 +110,9 @@ async function traceView(app, src, id, nav) {
       tabBtns[key].classList.toggle('active', key === k);
       tabBtns[key].setAttribute('aria-selected', String(key === k));
     }
-    treeBar.hidden = k !== 'tree';
+    treeBar.hidden = treeTools.hidden = k !== 'tree';
     clear(body);
-    const u = new URL(location.href);
-    if (k === 'tree') u.searchParams.delete('view'); else u.searchParams.set('view', k);
-    if (src.mode === 'server') history.replaceState(history.state, '', u.pathname + u.search);
+    setUrlParams(src, {view: k === 'tree' ? null : k});
     if (k !== 'hot' && !treeReady) {
       body.appendChild(treeError ? errorBox(treeError, 'Cannot load the call tree')
         : el('p', {className: 'placeholder', id: 'tree-loading', text: 'Loading the call tree…'}));
@@ -100,17 +121,32 @@ async function traceView(app, src, id, nav) {
     if (k === 'tree') {
       body.appendChild(tree.root);
       tree.flatten();
+      // A selection made while the tree was not on the page (the hot path,
+      // a link) could not scroll it: bring it into view now.
+      tree.centerSel();
       tree.focus();
     } else if (k === 'flame') {
-      if (!flame) flame = new FlameView(model, {onSelect: (nid) => { show('tree'); tree.reveal(pathOf(nid)); }});
-      body.appendChild(flame.root);
-      flame.show();
+      if (!flame) {
+        const q = new URLSearchParams(location.search);
+        flame = new FlameView(model, {
+          onSelect: (nid) => { show('tree'); tree.reveal(pathOf(nid)); },
+          onState: (st) => setUrlParams(src, st),
+          mode: q.get('flame') || 'time', fn: q.get('fn') || '', colorBy: q.get('color') || 'module',
+          query: () => tree.query,
+        });
+        body.appendChild(flame.root);
+        const z = q.get('zoom');
+        flame.show(z !== null && z !== '' ? Number(z) : null);
+      } else {
+        body.appendChild(flame.root);
+        flame.show();
+      }
     } else {
       if (!hot) hot = el('div', null, el('p', {className: 'placeholder', text: 'Computing statistics…'}));
       body.appendChild(hot);
       const s = await getStats();
       if (current !== 'hot') return;
-      const view = hotspotsView(s, {onFind: (name) => {
+      const view = hotspotsView(s, {model, onFind: (name) => {
         show('tree');
         searchIn.value = name;
         if (tree.query === name && tree.hits.length) tree.gotoHit(0); else runSearch();
@@ -130,6 +166,7 @@ async function traceView(app, src, id, nav) {
     const q = searchIn.value.trim();
     if (q && q === tree.query) return; // already shown (typing ended after Enter)
     hitInfo.textContent = q ? 'searching…' : '';
+    setUrlParams(src, {q});
     try {
       const r = await tree.search(q);
       if (q !== searchIn.value.trim()) return;
@@ -160,6 +197,24 @@ async function traceView(app, src, id, nav) {
     tree.flatten();
     tree.select(0);
   });
+  expandAll.addEventListener('click', () => tree.expandAll());
+  depthSel.addEventListener('change', () => {
+    if (depthSel.value) tree.expandTo(Number(depthSel.value));
+  });
+  sortSel.addEventListener('change', () => {
+    tree.sortBy = sortSel.value;
+    tree.flatten();
+  });
+  const applyFilters = () => {
+    const v = parseFloat(hideIn.value);
+    tree.hideMs = isFinite(v) && v > 0 ? v : 0;
+    tree.module = modIn.value.trim();
+    tree.flatten();
+  };
+  for (const i of [hideIn, modIn]) {
+    i.addEventListener('keydown', (e) => { if (e.key === 'Enter') applyFilters(); });
+    i.addEventListener('change', applyFilters);
+  }
 
   if (!stats) {
     getStats().then((st) => {
@@ -169,10 +224,31 @@ async function traceView(app, src, id, nav) {
 
   const view = new URLSearchParams(location.search).get('view');
   show(TABS.some(([k]) => k === view) ? view : 'tree');
-  topP.then(() => {
-    treeReady = true;
+  topP.then(async () => {
     tree.autoExpand();
-    if (tree.rows.length) tree.select(0, false);
+    // What the link names comes back: a search, else a selected call,
+    // else the hot path.
+    const q = new URLSearchParams(location.search);
+    const wantQ = q.get('q'), wantNode = q.get('node');
+    let done = false;
+    try {
+      if (wantQ) {
+        searchIn.value = wantQ;
+        const r = await tree.search(wantQ);
+        prev.disabled = next.disabled = !r.total;
+        if (!r.total) hitInfo.textContent = 'no match';
+        done = r.total > 0;
+      } else if (wantNode !== null && wantNode !== '') {
+        await tree.reveal(await model.pathTo(Number(wantNode)));
+        done = true;
+      } else {
+        done = await tree.openHotPath();
+      }
+    } catch (e) {
+      done = false;
+    }
+    if (!done && tree.rows.length) tree.select(0, false);
+    treeReady = true;
   }, (e) => {
     treeError = e;
   }).then(() => {

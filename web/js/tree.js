@@ -94,6 +94,20 @@ class TraceModel {
   async loadTop() {
     const r = await this.src.tree(this.id, {depth: 4, max_nodes: 3000, limit: KIDS_PAGE});
     this.ingestLevel(null, r);
+    this.hotPath = r.hot_path ? {path: r.hot_path, pos: r.hot_pos} : null;
+  }
+
+  /** The chain of node ids from a root down to id, asking tphd for the
+   *  parents it has not sent yet. */
+  async pathTo(id) {
+    const out = [];
+    for (let cur = id, guard = 0; cur !== null && cur !== undefined && guard < 10000; guard++) {
+      let n = this.nodes.get(cur);
+      if (!n) n = await this.full(cur);
+      out.unshift(cur);
+      cur = n.parent;
+    }
+    return out;
   }
 
   ingestLevel(id, r) {
@@ -151,7 +165,8 @@ class TraceModel {
   /** The node with its full text (args, return value, exception). */
   async full(id) {
     const r = await this.src.tree(this.id, {node: id, depth: 0, full: true});
-    if (r.self) this.ingest(r.self);
+    if (!r.self) throw new ApiError(404, 'not_found', 'no node ' + id);
+    this.ingest(r.self);
     return this.nodes.get(id);
   }
 }
@@ -168,14 +183,27 @@ class TreeView {
     this.hitSet = new Set();
     this.hitIdx = -1;
     this.frame = 0;
+    // View options (the toolbar): children by 'start' or 'time', calls
+    // faster than hideMs hidden, only calls of modules starting with module
+    // (and their callers) shown.
+    this.sortBy = 'start';
+    this.hideMs = 0;
+    this.module = '';
 
     this.spacer = el('div', {className: 'tree-spacer'});
     this.scroller = el('div', {className: 'tree-scroll', id: 'tree', tabIndex: 0,
       attrs: {role: 'tree', 'aria-label': 'Call tree'}}, this.spacer);
     this.details = el('aside', {className: 'details', id: 'details', attrs: {'aria-live': 'polite'}});
+    // Under 900 px the details are a sheet over the tree, opened by a tap.
+    this.sheetClose = el('button', {type: 'button', id: 'details-close', className: 'sheet-close', text: '✕ Close',
+      onclick: () => this.root.classList.remove('sheet-open')});
     this.root = el('div', {className: 'tree-pane'}, this.scroller, this.details);
 
-    this.scroller.addEventListener('scroll', () => this.schedule());
+    this.scroller.addEventListener('scroll', () => {
+      this.schedule();
+      this.scrollLoad();
+    });
+    this.scrollLoad = debounce(() => this.loadOnScroll(), 120);
     this.scroller.addEventListener('keydown', (e) => this.onKey(e));
     this.scroller.addEventListener('click', (e) => this.onClick(e));
     this.resizeObs = new ResizeObserver(() => this.schedule());
@@ -207,9 +235,57 @@ class TreeView {
     this.flatten();
   }
 
+  /** Open the hot path (the child holding most time, recursively, as tphd
+   *  found it) and select its end. */
+  async openHotPath() {
+    const hp = this.model.hotPath;
+    if (!hp || hp.path.length < 2) return false;
+    await this.reveal(hp.path, hp.pos);
+    return true;
+  }
+
+  /** Expand every loaded node (after loading up to budget nodes). */
+  async expandAll(budget) {
+    try {
+      await this.model.loadDeep(null, budget || 20000);
+    } catch (e) {
+      toast('Cannot load calls: ' + e.message, true);
+    }
+    for (const [id, n] of this.model.nodes) if (n.children && this.model.loaded(id)) this.expanded.add(id);
+    this.flatten();
+  }
+
+  /** Expand the loaded nodes above depth (roots are depth 0), close the rest. */
+  expandTo(depth) {
+    this.expanded.clear();
+    for (const [id, n] of this.model.nodes) if (n.children && n.depth < depth && this.model.loaded(id)) this.expanded.add(id);
+    this.flatten();
+  }
+
+  /** Whether node id passes the view options. */
+  visible(id) {
+    const n = this.model.nodes.get(id);
+    if (this.hideMs && n.total_ms < this.hideMs) return false;
+    if (this.module) return this.moduleHit(id);
+    return true;
+  }
+
+  /** Whether id or a loaded call below it belongs to the module filter. */
+  moduleHit(id) {
+    if (!this.modMemo) this.modMemo = new Map();
+    if (this.modMemo.has(id)) return this.modMemo.get(id);
+    const n = this.model.nodes.get(id);
+    const m = this.module;
+    let hit = n.module === m || n.module.startsWith(m + '.') || n.name.startsWith(m);
+    if (!hit) for (const k of this.model.kids(id)) if (this.moduleHit(k)) { hit = true; break; }
+    this.modMemo.set(id, hit);
+    return hit;
+  }
+
   /** Rows of the expanded tree: nodes, and "more" rows for unloaded runs. */
   flatten() {
     const m = this.model;
+    this.modMemo = null;
     const rows = [];
     const stack = [];
     const pushLevel = (parent, depth) => {
@@ -219,7 +295,10 @@ class TreeView {
         if (r.gap) {
           stack.push({t: 'more', pid: parent, d: depth, start: r.gap[0], left: r.gap[1] - r.gap[0], last: k === runs.length - 1});
         } else {
-          for (let i = r.ids.length - 1; i >= 0; i--) stack.push({t: 'n', id: r.ids[i], d: depth});
+          let ids = r.ids;
+          if (this.hideMs || this.module) ids = ids.filter((id) => this.visible(id));
+          if (this.sortBy === 'time') ids = ids.slice().sort((a, b) => m.nodes.get(b).total_ms - m.nodes.get(a).total_ms);
+          for (let i = ids.length - 1; i >= 0; i--) stack.push({t: 'n', id: ids[i], d: depth});
         }
       }
     };
@@ -282,14 +361,15 @@ class TreeView {
     name.appendChild(el('span', {className: 'qn'}, highlight(n.qualname, q)));
     const parts = [el('span', {className: 'tw', text: tw}), name];
     if (n.args !== null && n.args !== undefined)
-      parts.push(el('span', {className: 'ar'}, '(', highlight(n.args, q), ')'));
+      parts.push(el('span', {className: 'ar', title: n.args.length > 60 ? oneLine(n.args).slice(0, 500) : ''}, '(', highlight(excerpt(oneLine(n.args), q), q), ')'));
     if (n.ret !== null && n.ret !== undefined)
-      parts.push(el('span', {className: 'rt'}, ' → ', highlight(n.ret, q)));
+      parts.push(el('span', {className: 'rt'}, ' → ', highlight(excerpt(oneLine(n.ret), q), q)));
     if (n.exc)
       parts.push(el('span', {className: n.exc.caught ? 'ex caught' : 'ex'},
-        n.exc.caught ? ' caught ' : ' !! ', highlight(n.exc.type + (n.exc.msg ? ': ' + n.exc.msg : ''), q)));
+        n.exc.caught ? ' caught ' : ' !! ', highlight(oneLine(n.exc.type + (n.exc.msg ? ': ' + n.exc.msg : '')), q)));
     if (n.count > 1) parts.push(el('span', {className: 'cnt', text: '×' + fmtCount(n.count), title: n.count + ' consecutive calls folded'}));
-    if (n.flags.includes('gen')) parts.push(badge('gen', 'info', 'generator or coroutine'));
+    if (n.flags.includes('spawned')) parts.push(el('span', {className: 'task', text: '(task)', title: 'an asyncio task, shown under the call that created it'}));
+    if (n.flags.includes('gen')) parts.push(badge('gen', 'info', 'generator or coroutine: the time is its active time; span ' + fmtMs(spanMs(n))));
     if (n.flags.includes('open')) parts.push(badge('open', 'warn', 'still running when the trace stopped'));
     const share = Math.min(100, (n.total_ms / m.traceMs) * 100);
     const bar = el('span', {className: 'bar', title: share.toFixed(1) + '% of the trace'}, el('i'));
@@ -332,6 +412,22 @@ class TreeView {
       toast('Cannot load calls: ' + e.message, true);
     }
     this.flatten();
+    // The selected "more" row became the first call it loaded: show that one.
+    const now = this.rows[this.sel];
+    if (now && now.t === 'n' && now.id !== this.detailId) this.showDetails(now.id);
+  }
+
+  /** Load more when the last rows come into view (scroll instead of a click). */
+  loadOnScroll() {
+    const top = this.scroller.scrollTop, h = this.scroller.clientHeight || 600;
+    const last = Math.min(this.rows.length, Math.ceil((top + h) / ROW_H) + 1);
+    for (let i = Math.max(0, last - 40); i < last; i++) {
+      const r = this.rows[i];
+      if (r && r.t === 'more' && r.last && !this.model.isPending(r.pid)) {
+        this.loadMoreRow(r);
+        return;
+      }
+    }
   }
 
   selectId(id, scroll) {
@@ -346,7 +442,10 @@ class TreeView {
     if (scroll !== false) this.scrollTo(this.sel);
     this.schedule();
     const r = this.rows[this.sel];
-    if (r && r.t === 'n') this.showDetails(r.id);
+    if (r && r.t === 'n') {
+      this.showDetails(r.id);
+      if (this.opts.onSelect) this.opts.onSelect(r.id);
+    }
   }
 
   scrollTo(i) {
@@ -367,6 +466,7 @@ class TreeView {
     const i = Number(rowNode.dataset.i);
     const r = this.rows[i];
     this.select(i, false);
+    if (r.t === 'n') this.root.classList.add('sheet-open');
     if (r.t === 'more') this.loadMoreRow(r);
     else if (e.target.classList.contains('tw') || e.detail === 2) this.toggle(r.id);
   }
@@ -428,23 +528,29 @@ class TreeView {
   fillDetails(n) {
     const d = clear(this.details);
     const loc = n.file ? n.file + (n.line ? ':' + n.line : '') : 'unknown location';
+    const gen = n.flags.includes('gen');
     const facts = [
       ['Calls', n.count > 1 ? fmtCount(n.count) + ' (folded)' : '1'],
-      ['Total', fmtMs(n.total_ms)],
-      ['Self', fmtMs(n.self_ms)],
+      // A generator's or coroutine's time is the time it ran; its span
+      // (first resume to end) also counts the time it waited.
+      gen ? ['Active', fmtMs(n.total_ms)] : ['Total', fmtMs(n.total_ms)],
     ];
+    if (gen) facts.push(['Span', fmtMs(spanMs(n))]);
+    facts.push(['Self', fmtMs(n.self_ms)]);
     if (n.count > 1) facts.push(['Min / avg / max', fmtMs(n.min_ms) + ' / ' + fmtMs(n.total_ms / n.count) + ' / ' + fmtMs(n.max_ms)]);
     facts.push(['Started at', '+' + fmtMs(n.start_ms)], ['Depth', String(n.depth)], ['Children', fmtCount(n.children)]);
     if (n.thread) facts.push(['Thread', String(n.thread)]);
     if (n.nexc) facts.push(['Raised', fmtCount(n.nexc) + ' of ' + fmtCount(n.count)]);
-    if (n.suspends) facts.push(['Suspended', fmtCount(n.suspends) + ' times']);
+    if (n.suspends) facts.push(['Suspended', plural(n.suspends, 'time')]);
+    if (n.flags.includes('spawned')) facts.push(['Kind', 'asyncio task (under its creator)']);
     append(d, [
+      this.sheetClose,
       el('h3', {className: 'mono', text: n.name}),
       el('div', {className: 'loc mono', text: loc, title: 'Source location'}),
       el('dl', {className: 'facts'}, facts.map(([k, v]) => [el('dt', {text: k}), el('dd', {text: v})])),
     ]);
     const block = (title, text, cls, note) => {
-      if (text === null || text === undefined) return;
+      if (text === null || text === undefined || text === '') return;
       append(d, [el('h4', {text: title}), el('pre', {className: 'text ' + (cls || ''), text}), note ? el('p', {className: 'muted small', text: note}) : null]);
     };
     const cutNote = n.cut ? 'Shortened; loading the full text…' : null;
@@ -505,6 +611,12 @@ class TreeView {
     const i = this.sel;
     const h = this.scroller.clientHeight || 600;
     this.scroller.scrollTop = Math.max(0, i * ROW_H - h / 3);
+  }
+
+  centerSel() {
+    const h = this.scroller.clientHeight || 600;
+    const top = this.sel * ROW_H;
+    if (top < this.scroller.scrollTop || top + ROW_H > this.scroller.scrollTop + h) this.scroller.scrollTop = Math.max(0, top - h / 3);
   }
 
   focus() {

@@ -44,12 +44,44 @@ function $(sel, root) {
   return (root || document).querySelector(sel);
 }
 
-/** Duration as tracepatch prints it: "0.05ms", "12.34ms", "1.23s". */
+/** Duration as tracepatch prints it everywhere (proto/render_text.c's
+ *  fmt_duration): 3 significant digits in the largest unit the value
+ *  reaches, "850ns", "1.23µs", "12.3ms", "123ms", "1.23s". ms is the API's
+ *  milliseconds (whole nanoseconds). */
 function fmtMs(ms) {
   if (ms === undefined || ms === null || !isFinite(ms)) return '–';
-  const cms = Math.round(Math.max(0, ms) * 100);
-  if (cms < 100000) return (cms / 100).toFixed(2) + 'ms';
-  return (Math.round(ms / 10) / 100).toFixed(2) + 's';
+  const ns = Math.max(0, Math.round(ms * 1e6));
+  if (ns < 1000) return ns + 'ns';
+  const units = [[1e3, 'µs'], [1e6, 'ms'], [1e9, 's']];
+  for (let u = 0; u < 3; u++) {
+    for (let dec = 2; dec >= 0; dec--) {
+      const v = Math.round(ns / (units[u][0] / 10 ** dec));
+      // A value that rounds to 1000 of a unit moves to the next one.
+      if (v >= 1000 && !(u === 2 && dec === 0)) continue;
+      return (v / 10 ** dec).toFixed(dec) + units[u][1];
+    }
+  }
+  return '–';
+}
+
+/** A call's span (first resume to end), which differs from its active
+ *  time for generators and coroutines. */
+function spanMs(n) {
+  return n.span_ms !== undefined ? n.span_ms : Math.max(0, n.end_ms - n.start_ms);
+}
+
+/** Text for one row: line breaks become visible "⏎ " marks. */
+function oneLine(s) {
+  return String(s).replace(/\r?\n/g, '⏎ ');
+}
+
+/** A long text cut to show the first match of query near its start, so a
+ *  search hit deep in a long argument is in view. */
+function excerpt(text, query) {
+  if (!query || text.length < 60) return text;
+  const i = text.toLowerCase().indexOf(query.toLowerCase());
+  if (i < 30) return text;
+  return '…' + text.slice(i - 12);
 }
 
 /** Colour class of a duration, as the terminal colours it. */
