@@ -65,8 +65,9 @@ describe('exported HTML report', {skip: skip || false, timeout: 300000}, () => {
     assert.equal(await page.$$eval('.exports', (e) => e.length), 0, 'no export links in a file');
     // Hotspots and the flame graph work from the inlined data too.
     await page.click('#tab-hot');
-    await page.waitForSelector('#hot-total tbody tr');
-    assert.match(await page.$eval('#hot-calls tbody tr', (r) => r.textContent), /^shop\.db\.query3/);
+    await page.waitForSelector('#fn-table tbody tr');
+    await page.click('#fn-table thead th:nth-child(2)'); // by calls
+    assert.match(await page.$eval('#fn-table tbody tr', (r) => r.textContent), /^shop\.db\.query3/);
     await page.click('#tab-flame');
     await page.waitForSelector('#flame-canvas');
     await page.click('#tab-tree');
