@@ -93,6 +93,7 @@ class FlameView {
     window.tpFlameRow = (r) => (this.rects[r] || []).filter((b) => !b.agg)
       .map((b) => (b.group ? b.group.name : b.id !== null ? this.model.nodes.get(b.id).name : b.label));
     window.tpFlameSandwich = () => this.sandwichNames;
+    window.tpFlameDrawn = () => this.drawnMode;
     this.syncTools();
   }
 
@@ -372,6 +373,7 @@ class FlameView {
       }
     });
     this.minContrast = minC;
+    this.drawnMode = this.mode;
     this.drawCrumb();
   }
 

@@ -38,6 +38,12 @@ describe(`a ${CALLS.toLocaleString('en-US')}-call trace`, {skip: skip || false, 
       .filter((e) => e.name.includes('/tree')).map((e) => [new URL(e.name).search, e.transferSize]));
     t.diagnostic('tree requests so far: ' + JSON.stringify(requested));
     assert.ok(requested.every(([q]) => /max_nodes=\d+/.test(q)), 'every tree request is budgeted');
+    // The report opens the hot path: the heaviest call, deep in the wide node.
+    await page.waitForSelector('#tree .row.sel');
+    t.diagnostic(`hot path open ${Date.now() - t0} ms after the click: ${await selectedRow(page)}`);
+    // From here on, from a link to the first call, as before the hot path.
+    await page.goto(`${d.url}/t/${id}?node=0`);
+    await page.waitForSelector('#tree .row.sel');
 
     const counts = async () => {
       await settle(page);
@@ -85,6 +91,22 @@ describe(`a ${CALLS.toLocaleString('en-US')}-call trace`, {skip: skip || false, 
     c = await counts();
     assert.ok(c.dom < 80, `still a window after revealing (${c.dom} of ${c.rows} rows)`);
     await screenshot(page, 'big');
+
+    // The merged flame graph and the full function table.
+    const t4 = Date.now();
+    await page.click('#tab-flame');
+    await page.waitForFunction(() => window.tpFlameDrawn && window.tpFlameDrawn() === 'time', null, {timeout: 120000});
+    t.diagnostic(`flame graph (time order) drawn ${Date.now() - t4} ms after the click`);
+    const t5 = Date.now();
+    await page.click('#flame-mode-merged');
+    await page.waitForFunction(() => window.tpFlameDrawn() === 'merged', null, {timeout: 120000});
+    t.diagnostic(`merged flame graph drawn ${Date.now() - t5} ms after the click`);
+    const t6 = Date.now();
+    await page.click('#tab-hot');
+    await page.waitForSelector('#fn-table tbody tr', {timeout: 120000});
+    t.diagnostic(`function table ${Date.now() - t6} ms after the click (${await page.$$eval('#fn-table tbody tr', (r) => r.length)} functions)`);
+    const mem = await page.evaluate(() => (performance.memory ? performance.memory.usedJSHeapSize : 0));
+    t.diagnostic(`page JS heap ${(mem / 1048576).toFixed(0)} MiB`);
 
     // Once more from the list: tphd has the trace in memory now.
     await page.click('#brand');
