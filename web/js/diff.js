@@ -22,9 +22,10 @@ async function diffView(app, src, a, b) {
   clear(app).appendChild(el('p', {className: 'placeholder', text: 'Comparing…'}));
   setCrumbs([['compare ' + shortId(a) + ' → ' + shortId(b), null]]);
   document.title = 'tracepatch: compare';
-  let ta, tb, d;
+  let ta, tb, d, sa, sb;
   try {
-    [ta, tb, d] = await Promise.all([src.trace(a), src.trace(b), src.diff(a, b)]);
+    [ta, tb, d, sa, sb] = await Promise.all([src.trace(a), src.trace(b), src.diff(a, b),
+      src.stats(a).catch(() => null), src.stats(b).catch(() => null)]);
   } catch (e) {
     clear(app).appendChild(errorBox(e, 'Cannot compare these traces'));
     return {destroy() {}};
@@ -100,9 +101,43 @@ async function diffView(app, src, a, b) {
     names.length ? el('ul', {className: 'fn-list mono'}, names.map((n) => el('li', {text: n}))) : el('p', {className: 'muted', text: 'none'}));
 
   clear(app);
-  append(app, [summary, filters, el('div', {className: 'table-wrap'}, table),
+  append(app, [summary, diffFunctions(sa, sb), filters, el('div', {className: 'table-wrap'}, table),
     el('div', {className: 'hot-grid two'},
       fnList('Functions only in B', d.functions_added || [], 'fn-added'),
       fnList('Functions only in A', d.functions_removed || [], 'fn-removed'))]);
   return {destroy() {}};
+}
+
+/** Per function: calls and self time before and after, the biggest change
+ *  in calls first (an N+1 query stands out), then in self time. When every
+ *  function has the same calls on both sides, only timings differ, which
+ *  is often noise: the table says so. */
+function diffFunctions(sa, sb) {
+  if (!sa || !sb || !sa.functions || !sb.functions) return null;
+  const by = new Map();
+  const get = (name) => by.get(name) || by.set(name, {name, ca: 0, cb: 0, sa: 0, sb: 0}).get(name);
+  for (const f of sa.functions) Object.assign(get(f.name), {ca: f.count, sa: f.self_ms});
+  for (const f of sb.functions) Object.assign(get(f.name), {cb: f.count, sb: f.self_ms});
+  const rows = Array.from(by.values()).sort((x, y) => Math.abs(y.cb - y.ca) - Math.abs(x.cb - x.ca) ||
+    Math.abs(y.sb - y.sa) - Math.abs(x.sb - x.sa) || (x.name < y.name ? -1 : 1));
+  const sameCalls = rows.every((r) => r.ca === r.cb);
+  const signed = (v, fmt) => (v > 0 ? '+' : v < 0 ? '−' : '') + fmt(Math.abs(v));
+  const tbody = el('tbody');
+  for (const r of rows.slice(0, 500)) {
+    const dc = r.cb - r.ca, ds = r.sb - r.sa;
+    tbody.appendChild(el('tr', null,
+      el('td', {className: 'fn mono', title: r.name, text: r.name}),
+      el('td', {className: 'num mono', text: fmtCount(r.ca) + ' → ' + fmtCount(r.cb)}),
+      el('td', {className: 'num mono ' + (dc > 0 ? 'worse' : dc < 0 ? 'better' : ''), text: dc ? signed(dc, fmtCount) : '0'}),
+      el('td', {className: 'num mono', text: fmtMs(r.sa) + ' → ' + fmtMs(r.sb)}),
+      el('td', {className: 'num mono ' + (ds > 0 ? 'worse' : ds < 0 ? 'better' : ''), text: ds ? signed(ds, fmtMs) : '0'})));
+  }
+  return el('section', {className: 'hot-table', id: 'diff-functions'},
+    el('h3', {text: 'By function'}),
+    sameCalls ? el('p', {className: 'muted', id: 'diff-noise',
+      text: 'Both traces made the same calls; only timings differ, which may be noise. Compare several runs before trusting a change.'}) : null,
+    el('div', {className: 'table-wrap'}, el('table', {className: 'data fns', id: 'diff-fns'},
+      el('thead', null, el('tr', null, el('th', {text: 'Function'}), el('th', {className: 'num', text: 'Calls A → B'}),
+        el('th', {className: 'num', text: 'Δ calls'}), el('th', {className: 'num', text: 'Self A → B'}), el('th', {className: 'num', text: 'Δ self'}))),
+      tbody)));
 }

@@ -29,7 +29,7 @@ describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
 
   before(async () => {
     d = await startDaemon();
-    ids = seed(d, ['checkout-a', 'checkout-b', 'deep', 'ui']);
+    ids = seed(d, ['checkout-a', 'checkout-b', 'deep', 'ui', 'checkout-slow']);
     b = await launch();
     const page = await b.page();
     await page.goto(`${d.url}/?token=${d.token}`); // the cookie for every page after
@@ -328,6 +328,22 @@ describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
     assert.ok(leaf.l[1] <= leaf.t[1] + 0.5 && leaf.l[0] >= leaf.t[0] - 0.5, JSON.stringify(leaf));
     const cls = await page.$eval('#diff-rows tr.k-added td:last-child', (td) => td.className);
     assert.doesNotMatch(cls, /worse/);
+  });
+
+  test('diff: per-function calls and self time, biggest change in calls first', async () => {
+    const page = await open(`/diff/${ids['checkout-a']}/${ids['checkout-b']}`);
+    await page.waitForSelector('#diff-fns tbody tr');
+    const rows = await page.$$eval('#diff-fns tbody tr', (trs) => trs.map((t) => Array.from(t.cells, (c) => c.textContent)));
+    assert.deepEqual(rows[0].slice(0, 3), ['shop.mail.send_receipt', '0 → 1', '+1']);
+    assert.deepEqual(rows[1].slice(0, 4), ['shop.pay.charge', '1 → 1', '0', '500µs → 2.00ms']);
+    assert.equal(rows.length, 5);
+    assert.equal(await page.$$eval('#diff-noise', (e) => e.length), 0, 'call counts differ: no noise hint');
+  });
+
+  test('diff: the same calls with other timings say it may be noise', async () => {
+    const page = await open(`/diff/${ids['checkout-a']}/${ids['checkout-slow']}`);
+    await page.waitForSelector('#diff-fns tbody tr');
+    assert.match(await page.textContent('#diff-noise'), /same calls/);
   });
 
   test('400 px: a tapped row shows its details as a sheet, nothing off-screen', async () => {

@@ -269,6 +269,8 @@ def main():
             t0 = now - (len(names) - k) * 60_000_000_000  # one minute apart, in order
             if name == "checkout-a":
                 checkout(conn, tid, "checkout", False, False, t0)
+            elif name == "checkout-slow":
+                checkout(conn, tid, "checkout", True, False, t0)
             elif name == "checkout-b":
                 checkout(conn, tid, "checkout", True, True, t0)
             elif name == "xss":
