@@ -1,7 +1,7 @@
 // trace.js: one trace. A header with its facts and exports, then three tabs:
 // the call tree (with search), the flame graph and the hotspots.
 
-const TABS = [['tree', 'Call tree'], ['flame', 'Flame graph'], ['hot', 'Functions']];
+const TABS = [['tree', 'Call tree'], ['flame', 'Flame graph'], ['timeline', 'Timeline'], ['hot', 'Functions']];
 
 /** Set (or, for '' / null, remove) parameters of the page's URL, so the
  *  view a user sees is the link they share. */
@@ -97,7 +97,7 @@ async function traceView(app, src, id, nav) {
   clear(app);
   append(app, [head, tabs, treeBar, treeTools, body]);
 
-  let flame = null, hot = null, current = null, treeReady = false, treeError = null;
+  let flame = null, timeline = null, hot = null, current = null, treeReady = false, treeError = null;
   const tree = new TreeView(model, {
     onHit: (i, n) => { hitInfo.textContent = (i + 1) + ' of ' + fmtCount(n); },
     onSelect: (nid) => { if (treeReady) setUrlParams(src, {node: nid}); },
@@ -141,6 +141,10 @@ async function traceView(app, src, id, nav) {
         body.appendChild(flame.root);
         flame.show();
       }
+    } else if (k === 'timeline') {
+      if (!timeline) timeline = new TimelineView(model);
+      body.appendChild(timeline.root);
+      timeline.show();
     } else {
       if (!hot) hot = el('div', null, el('p', {className: 'placeholder', text: 'Computing statistics…'}));
       body.appendChild(hot);
@@ -258,9 +262,11 @@ async function traceView(app, src, id, nav) {
     destroy() {
       tree.destroy();
       if (flame) flame.destroy();
+      if (timeline) timeline.destroy();
     },
     onTheme() {
       if (flame && current === 'flame') flame.draw();
+      if (timeline && current === 'timeline') timeline.draw();
     },
     onKey(e) {
       if (e.key === '/') {

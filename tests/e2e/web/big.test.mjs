@@ -101,6 +101,22 @@ describe(`a ${CALLS.toLocaleString('en-US')}-call trace`, {skip: skip || false, 
     await page.click('#flame-mode-merged');
     await page.waitForFunction(() => window.tpFlameDrawn() === 'merged', null, {timeout: 120000});
     t.diagnostic(`merged flame graph drawn ${Date.now() - t5} ms after the click`);
+    const t7 = Date.now();
+    await page.click('#tab-timeline');
+    await page.waitForFunction(() => window.tpTimelineLanes && window.tpTimelineLanes().length > 0, null, {timeout: 120000});
+    t.diagnostic(`timeline first paint ${Date.now() - t7} ms after the click`);
+    const frames = await page.evaluate(() => {
+      const c = document.querySelector('#timeline-canvas');
+      const r = c.getBoundingClientRect();
+      const out = [];
+      for (let k = 0; k < 10; k++) {
+        const t = performance.now();
+        c.dispatchEvent(new WheelEvent('wheel', {deltaY: -100, clientX: r.left + r.width / 3, clientY: r.top + 50, bubbles: true, cancelable: true}));
+        out.push(performance.now() - t);
+      }
+      return out;
+    });
+    t.diagnostic(`timeline zoom frame: ${Math.max(...frames).toFixed(1)} ms worst, ${(frames.reduce((a, x) => a + x, 0) / frames.length).toFixed(1)} ms mean`);
     const t6 = Date.now();
     await page.click('#tab-hot');
     await page.waitForSelector('#fn-table tbody tr', {timeout: 120000});

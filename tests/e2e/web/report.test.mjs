@@ -247,6 +247,34 @@ describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
     assert.deepEqual(sw, {callers: ['app.web.handle', 'app.main'], callees: []});
   });
 
+  test('timeline: a lane per thread and per asyncio task, wheel zoom, drag pan, shift+drag range', async () => {
+    const page = await openTrace(ids.ui, null, '?view=timeline');
+    await page.waitForSelector('#timeline-canvas');
+    await page.waitForFunction(() => window.tpTimelineLanes && window.tpTimelineLanes().length > 0);
+    assert.deepEqual(await page.evaluate(() => window.tpTimelineLanes()), ['task app.task.worker', 'thread 0']);
+    const full = await page.evaluate(() => window.tpTimelineView());
+    assert.equal(full.t0, 0);
+    const r = await page.$eval('#timeline-canvas', (c) => c.getBoundingClientRect().toJSON());
+    await page.mouse.move(r.x + r.width / 2, r.y + 40);
+    await page.mouse.wheel(0, -300);
+    await settle(page);
+    const zoomed = await page.evaluate(() => window.tpTimelineView());
+    assert.ok(zoomed.t1 - zoomed.t0 < full.t1 - full.t0, JSON.stringify([full, zoomed]));
+    await page.mouse.down();
+    await page.mouse.move(r.x + r.width / 2 + 200, r.y + 40, {steps: 4});
+    await page.mouse.up();
+    const panned = await page.evaluate(() => window.tpTimelineView());
+    assert.ok(panned.t0 < zoomed.t0, JSON.stringify([zoomed, panned]));
+    await page.keyboard.down('Shift');
+    await page.mouse.move(r.x + 100, r.y + 40);
+    await page.mouse.down();
+    await page.mouse.move(r.x + 300, r.y + 40, {steps: 4});
+    await page.mouse.up();
+    await page.keyboard.up('Shift');
+    assert.ok(await page.evaluate(() => window.tpTimelineRange()));
+    assert.match(await page.textContent('#tl-info'), /^Selected /);
+  });
+
   test('links that last: tab, selected call and search come back on reload', async () => {
     const page = await openTrace(ids['checkout-b']);
     await clickRow(page, /shop\.pay\.charge/);
@@ -365,7 +393,7 @@ describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
   });
 
   test('every view at 400, 1440 and 1920 px in both themes: nothing wider than its container', async () => {
-    const views = [['/t/' + ids.ui, '#tree .row'], ['/t/' + ids.ui + '?view=flame', '#flame-canvas'],
+    const views = [['/t/' + ids.ui, '#tree .row'], ['/t/' + ids.ui + '?view=flame', '#flame-canvas'], ['/t/' + ids.ui + '?view=timeline', '#timeline-canvas'],
       ['/t/' + ids.ui + '?view=hot', '#fn-table tbody tr'], ['/', '#trace-rows tr'],
       [`/diff/${ids['checkout-a']}/${ids['checkout-b']}`, '#diff-rows tr']];
     const bad = [];
@@ -408,7 +436,7 @@ describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
             return {bg: rgb(cs.getPropertyValue('--bg')), fg: rgb(cs.getPropertyValue('--fg')), muted: rgb(cs.getPropertyValue('--muted'))};
           });
           assert.ok(contrast(fg.fg, fg.bg) >= 4.5 && contrast(fg.muted, fg.bg) >= 4.5, `${scheme} text contrast`);
-          await screenshot(page, `${path === '/' ? 'list' : path.includes('diff') ? 'diff' : path.includes('flame') ? 'flame' : path.includes('hot') ? 'functions' : 'tree'}-${width}-${scheme}`);
+          await screenshot(page, `${path === '/' ? 'list' : path.includes('diff') ? 'diff' : path.includes('flame') ? 'flame' : path.includes('timeline') ? 'timeline' : path.includes('hot') ? 'functions' : 'tree'}-${width}-${scheme}`);
         }
       }
     }

@@ -1,0 +1,227 @@
+// timeline.js: calls at their real start and span on a canvas, one lane per
+// thread and one per asyncio task (a task's coroutine and what it calls),
+// nested by depth within a lane. The wheel zooms around the pointer, a
+// drag pans, shift+drag selects a range (its length and the calls that
+// started in it are shown), and a ruler gives the time. Calls narrower than
+// a pixel are merged into one block per run, so a wide trace draws as
+// blocks at low zoom. It draws the calls loaded so far (the flame graph's
+// budget), not the whole of a very large trace.
+
+const TL_ROW = 16;
+const TL_RULER = 22;
+const TL_LANE_HEAD = 18;
+const TL_BUDGET = 20000;
+
+class TimelineView {
+  constructor(model) {
+    this.model = model;
+    this.view = {t0: 0, t1: Math.max(model.traceMs, 1e-6)};
+    this.range = null;
+    this.canvas = el('canvas', {className: 'tl-canvas', id: 'timeline-canvas'});
+    this.info = el('span', {className: 'muted small', id: 'tl-info'});
+    this.reset = el('button', {type: 'button', id: 'tl-reset', text: 'Whole trace', onclick: () => {
+      this.view = {t0: 0, t1: Math.max(this.model.traceMs, 1e-6)};
+      this.range = null;
+      this.draw();
+    }});
+    this.wrap = el('div', {className: 'tl-wrap'}, this.canvas);
+    this.root = el('div', {className: 'flame-pane'},
+      el('div', {className: 'flame-bar'}, this.reset, this.info), this.wrap);
+    this.canvas.addEventListener('wheel', (e) => this.onWheel(e), {passive: false});
+    this.canvas.addEventListener('mousedown', (e) => this.onDown(e));
+    this.resizeObs = new ResizeObserver(() => this.draw());
+    this.resizeObs.observe(this.wrap);
+    window.tpTimelineLanes = () => (this.lanes || []).map((l) => l.name);
+    window.tpTimelineView = () => Object.assign({}, this.view);
+    window.tpTimelineRange = () => this.range && Object.assign({}, this.range);
+  }
+
+  destroy() {
+    this.resizeObs.disconnect();
+  }
+
+  async show() {
+    if (!this.loaded) {
+      this.loaded = true;
+      try {
+        await this.model.loadDeep(null, TL_BUDGET);
+      } catch (e) {
+        toast('Cannot load the timeline: ' + e.message, true);
+      }
+    }
+    this.buildLanes();
+    this.draw();
+  }
+
+  /** Lanes: per thread, and per spawned task, each a list of rows of
+   *  nodes sorted by start. */
+  buildLanes() {
+    const m = this.model;
+    const lanes = new Map();
+    const laneOf = (key, name) => lanes.get(key) || lanes.set(key, {name, rows: []}).get(key);
+    const walk = [];
+    for (const id of m.kids(null)) walk.push([id, null, 0]);
+    while (walk.length) {
+      const [id, lane, d] = walk.pop();
+      const n = m.nodes.get(id);
+      let l = lane, depth = d;
+      if (n.flags.includes('spawned')) {
+        l = laneOf('task:' + id, 'task ' + n.name);
+        depth = 0;
+      } else if (!l || n.thread !== l.thread) {
+        l = laneOf('thread:' + n.thread, 'thread ' + n.thread);
+        l.thread = n.thread;
+        if (lane) depth = 0;
+      }
+      (l.rows[depth] || (l.rows[depth] = [])).push(n);
+      for (const k of m.kids(id)) walk.push([k, l, depth + 1]);
+    }
+    this.lanes = Array.from(lanes.values()).sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const l of this.lanes) for (let r = 0; r < l.rows.length; r++) (l.rows[r] = l.rows[r] || []).sort((a, b) => a.start_ms - b.start_ms);
+  }
+
+  draw() {
+    const width = this.wrap.clientWidth;
+    if (!width || !this.lanes) return;
+    const dark = isDark();
+    let height = TL_RULER;
+    for (const l of this.lanes) height += TL_LANE_HEAD + Math.max(1, l.rows.length) * TL_ROW + 6;
+    const dpr = window.devicePixelRatio || 1;
+    this.canvas.width = Math.floor(width * dpr);
+    this.canvas.height = Math.floor(height * dpr);
+    this.canvas.style.width = width + 'px';
+    this.canvas.style.height = height + 'px';
+    const ctx = this.canvas.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    ctx.font = '11px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace';
+    ctx.textBaseline = 'middle';
+    const {t0, t1} = this.view;
+    const px = width / (t1 - t0);
+    const X = (ms) => (ms - t0) * px;
+    const fg = dark ? '#e2e6ec' : '#1c2128', muted = dark ? '#939cab' : '#5c6570';
+    // Ruler: about one tick per 100 px at a round step.
+    const raw = (t1 - t0) / Math.max(1, width / 100);
+    const p10 = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 5, 10].map((k) => k * p10).find((s) => s >= raw) || raw;
+    ctx.fillStyle = muted;
+    ctx.strokeStyle = dark ? '#323944' : '#d9dde3';
+    for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
+      const x = Math.round(X(t)) + 0.5;
+      ctx.beginPath();
+      ctx.moveTo(x, TL_RULER - 6);
+      ctx.lineTo(x, height);
+      ctx.stroke();
+      ctx.fillText(fmtMs(t), x + 3, 9);
+    }
+    let y = TL_RULER;
+    let drawn = 0;
+    for (const l of this.lanes) {
+      ctx.fillStyle = fg;
+      ctx.fillText(l.name, 4, y + TL_LANE_HEAD / 2);
+      y += TL_LANE_HEAD;
+      l.rows.forEach((row, r) => {
+        const ry = y + r * TL_ROW;
+        let aggX = -1, aggEnd = -1;
+        const flushAgg = () => {
+          if (aggX >= 0) {
+            ctx.fillStyle = dark ? 'rgb(78,84,94)' : 'rgb(196,201,209)';
+            ctx.fillRect(aggX, ry + 1, Math.max(1, aggEnd - aggX), TL_ROW - 2);
+          }
+          aggX = -1;
+        };
+        for (const n of row) {
+          if (n.end_ms < t0 || n.start_ms > t1) continue;
+          const x0 = X(n.start_ms), x1 = X(n.end_ms), w = x1 - x0;
+          if (w < 1) {
+            // Merge with the block being drawn when it touches it.
+            if (aggX >= 0 && x0 <= aggEnd + 1) aggEnd = Math.max(aggEnd, x1);
+            else {
+              flushAgg();
+              aggX = x0;
+              aggEnd = x1;
+            }
+            continue;
+          }
+          flushAgg();
+          drawn++;
+          const fill = n.exc && !n.exc.caught ? hslRgb(2, 70, dark ? 30 : 72) : hslRgb(FlameView.hue(n.module || n.name), 55, dark ? 28 : 74);
+          const gen = n.flags.includes('gen');
+          // A generator's span is drawn faded: it ran for only part of it.
+          ctx.globalAlpha = gen ? 0.55 : 1;
+          ctx.fillStyle = 'rgb(' + fill.join(',') + ')';
+          ctx.fillRect(Math.max(0, x0), ry + 1, Math.min(width, x1) - Math.max(0, x0), TL_ROW - 2);
+          ctx.globalAlpha = 1;
+          if (w > 30) {
+            const text = contrastRatio(FLAME_DARK_TEXT, fill) >= contrastRatio(FLAME_LIGHT_TEXT, fill) ? FLAME_DARK_TEXT : FLAME_LIGHT_TEXT;
+            ctx.fillStyle = 'rgb(' + text.join(',') + ')';
+            ctx.save();
+            ctx.beginPath();
+            ctx.rect(Math.max(0, x0) + 2, ry, Math.min(width, x1) - Math.max(0, x0) - 4, TL_ROW);
+            ctx.clip();
+            ctx.fillText(n.name + (gen ? ' (active ' + fmtMs(n.total_ms) + ')' : ''), Math.max(0, x0) + 3, ry + TL_ROW / 2);
+            ctx.restore();
+          }
+        }
+        flushAgg();
+      });
+      y += Math.max(1, l.rows.length) * TL_ROW + 6;
+    }
+    if (this.range) {
+      ctx.fillStyle = dark ? 'rgba(91,147,240,0.25)' : 'rgba(47,111,222,0.18)';
+      const a = X(this.range.t0), b2 = X(this.range.t1);
+      ctx.fillRect(a, 0, b2 - a, height);
+    }
+    this.drawn = drawn;
+    let calls = 0;
+    if (this.range) for (const n of this.model.nodes.values()) if (n.start_ms >= this.range.t0 && n.start_ms <= this.range.t1) calls += n.count;
+    this.info.textContent = (this.range
+      ? 'Selected ' + fmtMs(this.range.t1 - this.range.t0) + ' (+' + fmtMs(this.range.t0) + '): ' + plural(calls, 'call') + ' started in it. '
+      : '') + 'Showing ' + fmtMs(t1 - t0) + ' from +' + fmtMs(t0) + '. Wheel to zoom, drag to pan, shift+drag to select.';
+    this.reset.disabled = t0 <= 0 && t1 >= this.model.traceMs && !this.range;
+  }
+
+  timeAt(clientX) {
+    const r = this.canvas.getBoundingClientRect();
+    return this.view.t0 + ((clientX - r.left) / r.width) * (this.view.t1 - this.view.t0);
+  }
+
+  onWheel(e) {
+    if (!e.deltaY) return;
+    e.preventDefault();
+    const at = this.timeAt(e.clientX);
+    const total = Math.max(this.model.traceMs, 1e-6);
+    const span = Math.min(total, Math.max(1e-6, (this.view.t1 - this.view.t0) * (e.deltaY > 0 ? 1.25 : 0.8)));
+    const f = (at - this.view.t0) / (this.view.t1 - this.view.t0);
+    let t0 = Math.max(0, Math.min(total - span, at - f * span));
+    this.view = {t0, t1: t0 + span};
+    this.draw();
+  }
+
+  onDown(e) {
+    if (e.button !== 0) return;
+    e.preventDefault();
+    const start = this.timeAt(e.clientX), startX = e.clientX, v0 = Object.assign({}, this.view);
+    const total = Math.max(this.model.traceMs, 1e-6);
+    const select = e.shiftKey;
+    const move = (ev) => {
+      if (select) {
+        const t = this.timeAt(ev.clientX);
+        this.range = {t0: Math.max(0, Math.min(start, t)), t1: Math.min(total, Math.max(start, t))};
+      } else {
+        const r = this.canvas.getBoundingClientRect();
+        const dt = ((ev.clientX - startX) / r.width) * (v0.t1 - v0.t0);
+        const span = v0.t1 - v0.t0;
+        const t0 = Math.max(0, Math.min(total - span, v0.t0 - dt));
+        this.view = {t0, t1: t0 + span};
+      }
+      this.draw();
+    };
+    const up = () => {
+      window.removeEventListener('mousemove', move);
+      window.removeEventListener('mouseup', up);
+    };
+    window.addEventListener('mousemove', move);
+    window.addEventListener('mouseup', up);
+  }
+}
