@@ -368,6 +368,7 @@ class TreeView {
       parts.push(el('span', {className: n.exc.caught ? 'ex caught' : 'ex'},
         n.exc.caught ? ' caught ' : ' !! ', highlight(oneLine(n.exc.type + (n.exc.msg ? ': ' + n.exc.msg : '')), q)));
     if (n.count > 1) parts.push(el('span', {className: 'cnt', text: '×' + fmtCount(n.count), title: n.count + ' consecutive calls folded'}));
+    if (n.flags.includes('calls_mixed')) parts.push(badge('calls differ', 'warn', 'the folded calls did not all make the same calls'));
     if (n.flags.includes('spawned')) parts.push(el('span', {className: 'task', text: '(task)', title: 'an asyncio task, shown under the call that created it'}));
     if (n.flags.includes('gen')) parts.push(badge('gen', 'info', 'generator or coroutine: the time is its active time; span ' + fmtMs(spanMs(n))));
     if (n.flags.includes('open')) parts.push(badge('open', 'warn', 'still running when the trace stopped'));
