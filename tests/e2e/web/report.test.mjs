@@ -332,7 +332,7 @@ describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
     const page = await open('/');
     await page.waitForSelector('#trace-rows tr');
     await page.fill('#filter-label', 'check');
-    await page.waitForFunction(() => document.querySelectorAll('#trace-rows tr').length === 2);
+    await page.waitForFunction(() => document.querySelectorAll('#trace-rows tr').length === 3); // checkout-a, -b, -slow
   });
 
   test('search placeholder fits its box', async () => {
