@@ -8,7 +8,7 @@
 
 ``trace`` also decorates functions, methods, coroutines, generators and async
 generators (each call is one trace). ``start_tracing()`` / ``stop_tracing()`` /
-``print_tree()`` give FlowTrace's session API. ``python -m tracepatch run
+``print_tree()`` give FlowTrace's session API (all of it: ``tracepatch.flow``). ``python -m tracepatch run
 script.py`` traces a whole program. Settings: keywords > ``TRACEPATCH_*``
 environment variables > ``tracepatch.toml`` / ``[tool.tracepatch]`` > defaults.
 """
@@ -17,7 +17,7 @@ from ._version import __version__
 from ._config import TracepatchWarning
 from ._node import Node
 from ._trace import trace
-from ._flow import CallEvent, get_trace, get_trace_data, print_tree, start_tracing, stop_tracing
+from .flow import CallEvent, get_trace, get_trace_data, print_tree, start_tracing, stop_tracing
 
 __all__ = [
     "__version__",
