@@ -8,7 +8,8 @@
 
 ``trace`` also decorates functions, methods, coroutines, generators and async
 generators (each call is one trace). ``start_tracing()`` / ``stop_tracing()`` /
-``print_tree()`` give FlowTrace's session API (all of it: ``tracepatch.flow``). ``python -m tracepatch run
+``print_tree()`` give FlowTrace's session API (all of it: ``tracepatch.flow``);
+``tracefunc(fn, *args)`` records one function's statements and values. ``python -m tracepatch run
 script.py`` traces a whole program. Settings: keywords > ``TRACEPATCH_*``
 environment variables > ``tracepatch.toml`` / ``[tool.tracepatch]`` > defaults.
 """
@@ -18,6 +19,7 @@ from ._config import TracepatchWarning
 from ._node import Node
 from ._trace import trace
 from .flow import CallEvent, get_trace, get_trace_data, print_tree, start_tracing, stop_tracing
+from .tracefunc import tracefunc
 
 __all__ = [
     "__version__",
@@ -30,6 +32,7 @@ __all__ = [
     "get_trace_data",
     "get_trace",
     "CallEvent",
+    "tracefunc",
 ]
 
 

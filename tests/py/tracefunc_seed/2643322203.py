@@ -1,0 +1,4 @@
+def demo(n):
+    total = 0
+    for i in range(n): total += i
+    return total
