@@ -52,7 +52,8 @@ def _num(x: float) -> str:
 @dataclass(frozen=True)
 class Setting:
     """One setting. kind is one of int, seconds, fraction, bool, modules (or
-    names: any non-empty strings), str, path, choice, daemon; lo/hi bound an
+    names: any non-empty strings; functions: names or, as keywords, function
+    objects too), str, path, choice, daemon; lo/hi bound an
     int (both inclusive) and seconds (lo exclusive, hi inclusive)."""
 
     name: str
@@ -85,6 +86,10 @@ class Setting:
             return "a list of module names (non-empty strings)"
         if kind == "names":
             return "a list of non-empty strings"
+        if kind == "functions":
+            if source == KEYWORD:
+                return "a list of functions or 'module.qualname' names"
+            return "a list of 'module.qualname' names (non-empty strings)"
         if kind == "str":
             return "a string"
         if kind == "path":
@@ -118,6 +123,19 @@ class Setting:
             if not isinstance(value, bool):
                 raise bad(TypeError)
             return value
+        if kind == "functions":
+            iterable = isinstance(value, (list, tuple)) or (
+                source == KEYWORD and hasattr(value, "__iter__"))
+            if isinstance(value, (str, bytes)) or not iterable:
+                raise bad(TypeError)
+            items = tuple(value)
+            for item in items:
+                if isinstance(item, str):
+                    if not item:
+                        raise bad(ValueError, "an empty string")
+                elif source != KEYWORD or not callable(item):
+                    raise bad(TypeError, f"an item {_typed(item)}")
+            return items
         if kind in ("modules", "names"):
             # A keyword may be any iterable (a set, a generator); TOML has lists.
             iterable = isinstance(value, (list, tuple)) or (
@@ -199,6 +217,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("show_return", "bool", True, "capture return values"),
     Setting("show_asyncio", "bool", False,
             "also record asyncio's own code (the event loop, its callbacks and task steps)"),
+    Setting("lines", "functions", (),
+            "functions whose statements are recorded: line hits and variable values"),
+    Setting("line_samples", "int", 10,
+            "values kept per variable, line and call of a lines= function", 1, 100_000),
     Setting("sample", "fraction", None,
             "record only this fraction of traces (decided once per trace)", file=False),
     Setting("threads", "bool", False, "also record threads started while the trace runs",

@@ -70,7 +70,7 @@ def _check_keywords(kw: dict) -> dict:
 
 
 _NONE_MEANS_UNSET = ("label", "ignore_modules", "include_modules", "sample", "cache", "cache_dir",
-                     "otel_parent")
+                     "otel_parent", "lines")
 
 
 def _kw_default(name: str) -> Any:
@@ -148,6 +148,8 @@ class trace:
                  show_args: bool = _kw_default("show_args"),
                  show_return: bool = _kw_default("show_return"),
                  show_asyncio: bool = _kw_default("show_asyncio"),
+                 lines: Iterable[Any] | None = None,
+                 line_samples: int = _kw_default("line_samples"),
                  sample: float | None = None, cache: bool | None = None,
                  cache_dir: str | os.PathLike[str] | None = None,
                  daemon: str | os.PathLike[str] = _kw_default("daemon"),
@@ -157,7 +159,8 @@ class trace:
             "label": label, "max_depth": max_depth, "max_calls": max_calls,
             "max_time": max_time, "max_repr": max_repr, "ignore_modules": ignore_modules,
             "include_modules": include_modules, "show_args": show_args,
-            "show_return": show_return, "show_asyncio": show_asyncio, "sample": sample,
+            "show_return": show_return, "show_asyncio": show_asyncio, "lines": lines,
+            "line_samples": line_samples, "sample": sample,
             "cache": cache,
             "cache_dir": cache_dir, "daemon": daemon, "threads": threads,
             "otel_parent": otel_parent,
@@ -177,6 +180,7 @@ class trace:
         self._pid = None  # the process that recorded (a forked child never sends it)
         self._extra_ignore: tuple = ()  # added by the runner (import machinery)
         self._otel_parent: str | None = None  # the traceparent this trace joins (_otel.py)
+        self._lines = None  # _lines.LineRecorder when lines= names functions
 
     # ------------------------------------------------------------------
     # Recording
@@ -192,6 +196,8 @@ class trace:
             return
         try:
             session.start()
+            if self._lines is not None:
+                self._lines.start()
         except Exception as exc:  # noqa: BLE001 - tracing must not break the program
             self._session, self._recording = None, False
             quiet(warnings.warn, f"tracepatch: could not start tracing ({exc}); "
@@ -230,6 +236,10 @@ class trace:
             config_json=json.dumps(self._config_dict(settings, self._otel_parent)),
         )
         self._session = session
+        if settings["lines"]:
+            from ._lines import LineRecorder
+            self._lines = LineRecorder(session, settings["lines"], settings["max_repr"],
+                                       settings["line_samples"], settings["threads"])
         self._recording = True
         self._pid = os.getpid()
         self._state = _ACTIVE
@@ -241,6 +251,8 @@ class trace:
             return
         if self._session is not None:
             self._session.stop()
+        if self._lines is not None:
+            quiet(self._lines.stop)
         quiet(self._finish)
 
     def _finish(self) -> None:
@@ -301,6 +313,10 @@ class trace:
             "include_modules": list(settings["include_modules"]),
             "show_args": settings["show_args"], "show_return": settings["show_return"],
             "show_asyncio": settings["show_asyncio"],
+            "lines": [x if isinstance(x, str) else
+                      f"{getattr(x, '__module__', '')}.{getattr(x, '__qualname__', repr(x))}"
+                      for x in settings["lines"]],
+            "line_samples": settings["line_samples"],
             "sample": settings["sample"], "threads": settings["threads"],
             "daemon": settings["daemon"],
             **extra,
@@ -460,7 +476,8 @@ class trace:
              args: bool = True, returns: bool = True, self_time: bool = False,
              source: bool = False, depth: int | None = None,
              filter: str | Iterable[str] | None = None, fold: bool = True,
-             header: bool = True, fold_threshold: int = 0, units: str = "auto") -> str:
+             header: bool = True, fold_threshold: int = 0, units: str = "auto",
+             lines: bool = False) -> str:
         """The call tree as text.
 
         style: "unicode" (default, or the config file's tree_style), "ascii"
@@ -474,10 +491,16 @@ class trace:
         fold repeated sibling calls into one "[xN]" line. header: the
         statistics block above the tree. units: "auto" (850ns, 1.23µs,
         12.3ms, 1.23s: 3 significant digits) or "ms" (tracepatch 1.0.0's
-        fixed "0.01ms").
+        fixed "0.01ms"). lines: then, for each call of a lines= function,
+        its source lines with hit counts and values.
         """
-        return quiet(self._tree, style, color, args, returns, self_time, source, depth,
+        text = quiet(self._tree, style, color, args, returns, self_time, source, depth,
                      filter, fold, header, fold_threshold, units)
+        records = quiet(self._line_records) if lines else []
+        if records:
+            from ._lines import render_text
+            text += "\n\n" + render_text(records)
+        return text
 
     def _tree(self, style, color, args, returns, self_time, source, depth, filter, fold,
               header, fold_threshold, units="auto") -> str:
@@ -537,14 +560,27 @@ class trace:
         None, otherwise written to path (a file name or an open text file) and
         path is returned. Written to a file, the text is never held whole in
         memory: it goes out in pieces of 1 MiB, so a trace of millions of
-        calls costs little more than its tree.
+        calls costs little more than its tree (with lines= data, whose
+        records are spliced in, the text is built first).
 
         compact=True (or pretty=False) leaves out the indentation and line
         breaks (same document; a big trace shrinks by half or more). By
         default the config file's compact_json decides (off unless set)."""
         if compact is None:
             compact = bool((self._settings or {}).get("compact_json", False))
-        return quiet(_emit_json, self._done_session(), pretty and not compact, path)
+        pretty = pretty and not compact
+        records = quiet(self._line_records)
+        if records:
+            from ._lines import splice_json
+            text = splice_json(self._done_session().to_json(pretty=pretty), records, pretty)
+            return quiet(_emit, text, path)
+        return quiet(_emit_json, self._done_session(), pretty, path)
+
+    def _line_records(self) -> list:
+        """lines= data per recorded call ([] without lines=)."""
+        if self._lines is None or self._session is None or self._state != _DONE:
+            return []
+        return self._lines.records(self._session.nodes())
 
     def to_csv(self, path: _Dest = None) -> Any:
         """One row per call (CSV); text when path is None, else written to path."""

@@ -1,0 +1,323 @@
+"""trace(lines=[...]): the statements of chosen functions, hit by hit, inside a trace.
+
+For each recorded call of a chosen function: how often each of its lines ran
+and, for the names that line uses, the values they had once it ran (at most
+``line_samples`` per name, line and call, each cut to ``max_repr``).
+
+Cost: line events are asked for on the chosen code objects only. On 3.12+
+that is ``sys.monitoring.set_local_events`` (the rest of the program sends
+no line event at all); on 3.10 and 3.11 a trace function is installed for
+the thread and declines every frame but the chosen ones (each call still
+reaches it once: unselected code is slower there, see tests/bench).
+
+The samples are matched to the recorder's calls by call number: the call a
+frame of a chosen function belongs to is the last one recorded when its
+first line runs; a call the recorder did not keep (filters, depth) is
+dropped, as is any frame whose node turns out to be another function.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import re
+import sys
+import textwrap
+import threading
+import types
+from typing import Any
+
+_ADDRESS = re.compile(r" at 0x[0-9A-Fa-f]+")
+_COMP_NAMES = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"})
+_MISSING = object()
+
+
+def resolve(targets: tuple) -> list:
+    """The code objects of lines=: functions (methods, wrapped functions)
+    as they are, "module.qualname" looked up among the imported modules.
+    Returns (code, source_lines, first_line, names_by_line) per function;
+    a name that resolves to nothing is skipped."""
+    out = []
+    seen = set()
+    for target in targets:
+        func = _function(target)
+        if func is None or func.__code__ in seen:
+            continue
+        seen.add(func.__code__)
+        out.append(_describe(func.__code__))
+    return out
+
+
+def _function(target: Any):
+    if isinstance(target, str):
+        module, _, rest = target.partition(":") if ":" in target else (None, "", target)
+        obj = None
+        if module is None:
+            parts = target.split(".")
+            for i in range(len(parts) - 1, 0, -1):
+                mod = sys.modules.get(".".join(parts[:i]))
+                if mod is not None:
+                    obj, rest = mod, ".".join(parts[i:])
+                    break
+        else:
+            obj = sys.modules.get(module)
+        for part in rest.split(".") if obj is not None else ():
+            obj = getattr(obj, part, None)
+        target = obj
+    target = getattr(target, "__func__", target)
+    try:
+        target = inspect.unwrap(target)
+    except ValueError:
+        return None
+    return target if isinstance(target, types.FunctionType) else None
+
+
+def _describe(code: types.CodeType) -> tuple:
+    try:
+        lines, start = inspect.getsourcelines(code)
+    except (OSError, TypeError):
+        return (code, {}, {})
+    source = {start + i: text.rstrip("\n") for i, text in enumerate(lines)}
+    names: dict = {}
+    try:
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except SyntaxError:
+        tree = None
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, ast.Name):
+            line = node.lineno + start - 1
+            got = names.setdefault(line, [])
+            if node.id not in got:
+                got.append(node.id)
+    body = tree.body[0] if tree is not None and tree.body else None
+    if isinstance(body, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        for deco in body.decorator_list:  # run at the def, not in the call
+            for line in range(deco.lineno, deco.end_lineno + 1):
+                names.pop(line + start - 1, None)
+    return (code, source, names)
+
+
+class LineRecorder:
+    """Line events of the chosen functions while a session records."""
+
+    def __init__(self, session: Any, targets: tuple, max_repr: int, cap: int, threads: bool):
+        self.session = session
+        self.described = resolve(targets)
+        self.codes: dict = {}  # code -> (source, names)
+        for code, source, names in self.described:
+            for c in _with_comprehensions(code):
+                self.codes[c] = (code, source, names)
+        self.max_repr = max_repr
+        self.cap = cap
+        self.thread = None if threads else threading.get_ident()
+        self.frames: dict = {}  # frame -> [call number, pending line]
+        self.calls: dict = {}  # call number -> {"code": code, "lines": {line: [hits, {name: [..]}]}}
+        self.tool = None
+        self.prev_trace = None
+        self.busy = False
+
+    # -- life cycle -------------------------------------------------------
+    def start(self) -> None:
+        if not self.codes:
+            return
+        if sys.version_info >= (3, 12):
+            self._start_monitoring()
+        else:
+            self.prev_trace = sys.gettrace()
+            sys.settrace(self._global)
+
+    def stop(self) -> None:
+        if not self.codes:
+            return
+        if sys.version_info >= (3, 12):
+            self._stop_monitoring()
+        else:
+            if sys.gettrace() == self._global:
+                sys.settrace(self.prev_trace)
+        for frame, st in list(self.frames.items()):
+            self._finish(frame, st)
+        self.frames.clear()
+
+    def _start_monitoring(self) -> None:
+        mon = sys.monitoring
+        tool = next((t for t in (5, 4, 3, 2, 1) if mon.get_tool(t) is None), None)
+        if tool is None:
+            return
+        mon.use_tool_id(tool, "tracepatch.lines")
+        self.tool = tool
+        E = mon.events
+        mon.register_callback(tool, E.LINE, self._on_line)
+        mon.register_callback(tool, E.PY_RETURN, self._on_return)
+        mon.register_callback(tool, E.PY_YIELD, self._on_yield)
+        for code in self.codes:
+            mon.set_local_events(tool, code, E.LINE | E.PY_RETURN | E.PY_YIELD)
+
+    def _stop_monitoring(self) -> None:
+        if self.tool is None:
+            return
+        mon = sys.monitoring
+        for code in self.codes:
+            mon.set_local_events(self.tool, code, 0)
+        for ev in (mon.events.LINE, mon.events.PY_RETURN, mon.events.PY_YIELD):
+            mon.register_callback(self.tool, ev, None)
+        mon.free_tool_id(self.tool)
+        self.tool = None
+
+    # -- events (3.12+) ---------------------------------------------------
+    def _on_line(self, code, line):
+        if not self.busy:
+            self._line(sys._getframe(1), line)
+
+    def _on_return(self, code, offset, value):
+        if not self.busy:
+            self._leave(sys._getframe(1), True)
+
+    def _on_yield(self, code, offset, value):
+        if not self.busy:
+            self._leave(sys._getframe(1), False)
+
+    # -- events (3.10/3.11) -----------------------------------------------
+    def _global(self, frame, event, arg):
+        if event == "call" and frame.f_code in self.codes:
+            return self._local
+        return None
+
+    def _local(self, frame, event, arg):
+        if event == "line":
+            self._line(frame, frame.f_lineno)
+        elif event == "return":
+            self._leave(frame, not frame.f_code.co_flags & 0x2A0)
+        return self._local
+
+    # -- recording --------------------------------------------------------
+    def _line(self, frame, line: int) -> None:
+        if self.thread is not None and threading.get_ident() != self.thread:
+            return
+        self.busy = True
+        try:
+            st = self.frames.get(frame)
+            if st is None:
+                st = self.frames[frame] = [self._call_of(frame), 0]
+            if st[0] is None:
+                return
+            if st[1]:
+                self._take(frame, st)
+            call = self.calls.setdefault(st[0], {"code": self.codes[frame.f_code][0],
+                                                 "lines": {}})
+            entry = call["lines"].setdefault(line, [0, {}])
+            entry[0] += 1
+            st[1] = line
+        finally:
+            self.busy = False
+
+    def _call_of(self, frame) -> int | None:
+        if frame.f_code.co_name in _COMP_NAMES:
+            outer = self.frames.get(frame.f_back)
+            return outer[0] if outer else None
+        count = self.session.call_count
+        return count - 1 if count else None
+
+    def _leave(self, frame, done: bool) -> None:
+        st = self.frames.get(frame)
+        if st is None:
+            return
+        self.busy = True
+        try:
+            self._finish(frame, st)
+            if done:
+                del self.frames[frame]
+        finally:
+            self.busy = False
+
+    def _finish(self, frame, st) -> None:
+        if st[1] and st[0] is not None:
+            self._take(frame, st)
+        st[1] = 0
+
+    def _take(self, frame, st) -> None:
+        code, _source, names = self.codes[frame.f_code]
+        entry = self.calls[st[0]]["lines"][st[1]]
+        for name in names.get(st[1], ()):
+            value = _lookup(frame, name)
+            if value is _MISSING:
+                continue
+            got = entry[1].setdefault(name, [])
+            if len(got) < self.cap:
+                got.append(self._repr(value))
+
+    def _repr(self, value: Any) -> str:
+        from . import _tracepatch
+        return _ADDRESS.sub("", _tracepatch.safe_repr(value, self.max_repr))
+
+    # -- results ----------------------------------------------------------
+    def records(self, nodes: list) -> list:
+        """The calls with line data, checked against the recorder's nodes:
+        [{"call", "module", "qualname", "file", "lines": [{"line", "source",
+        "hits", "values"}]}], in call order."""
+        out = []
+        for seq in sorted(self.calls):
+            code = self.calls[seq]["code"]
+            if seq >= len(nodes):
+                continue
+            node = nodes[seq]
+            qualname = getattr(code, "co_qualname", code.co_name)
+            if node[3] != code.co_filename or not (node[2] == qualname or
+                                                   node[2].endswith("." + code.co_name) or
+                                                   node[2] == code.co_name):
+                continue
+            _c, source, _n = self.codes[code]
+            lines = [{"line": line, "source": source.get(line, ""), "hits": hits,
+                      "values": values}
+                     for line, (hits, values) in sorted(self.calls[seq]["lines"].items())]
+            out.append({"call": seq, "module": node[1], "qualname": node[2], "file": node[3],
+                        "args": node[5], "lines": lines})
+        return out
+
+
+def _with_comprehensions(code: types.CodeType):
+    yield code
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType) and c.co_name in _COMP_NAMES:
+            yield from _with_comprehensions(c)
+
+
+def _lookup(frame, name: str) -> Any:
+    spaces = [frame.f_locals]
+    if frame.f_code.co_name in _COMP_NAMES and frame.f_back is not None:
+        spaces.append(frame.f_back.f_locals)
+    spaces += (frame.f_globals, frame.f_builtins)
+    for space in spaces:
+        value = space.get(name, _MISSING)
+        if value is not _MISSING:
+            return value
+    return _MISSING
+
+
+def render_text(records: list) -> str:
+    """The lines section of t.tree(lines=True): each call, then its source
+    lines with hit counts and the values sampled."""
+    out = []
+    for rec in records:
+        name = f"{rec['module']}.{rec['qualname']}" if rec["module"] else rec["qualname"]
+        out.append(f"lines of {name}({rec['args'] or ''}) [call {rec['call']}]")
+        width = max((len(str(li["line"])) for li in rec["lines"]), default=1)
+        for li in rec["lines"]:
+            values = "  ".join(f"{k}={', '.join(v)}" for k, v in li["values"].items())
+            text = f"  {li['line']:>{width}} │ {li['hits']:>3}× │ {li['source'].strip()}"
+            out.append(f"{text}   # {values}" if values else text)
+    return "\n".join(out)
+
+
+def splice_json(text: str, records: list, pretty: bool) -> str:
+    """The trace file's JSON with a top-level "lines" key added (the text the
+    extension wrote is kept byte for byte before it)."""
+    body = text.rstrip()
+    if not body.endswith("}"):
+        return text
+    tail = text[len(body):]
+    if pretty:
+        value = json.dumps(records, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        return body[:-1].rstrip() + f',\n  "lines": {value}\n}}' + tail
+    value = json.dumps(records, separators=(",", ":"), ensure_ascii=False)
+    return body[:-1] + f',"lines":{value}}}' + tail
