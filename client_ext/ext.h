@@ -177,6 +177,10 @@ typedef struct tp_session {
     /* Tasks created in the trace whose coroutine has not started yet:
      * coroutine address -> sequence number of the call that created it. */
     tp_hmap spawnmap;
+    /* Their tasks: coroutine address (int) -> task, whose name becomes the
+     * text of the SPAWN record when the coroutine starts; NULL until the
+     * first task. */
+    PyObject *spawnnames;
     /* Suspended generators: frame key -> slab index. */
     tp_hmap suspmap;
     TP_VEC(tp_susp) susp;

@@ -77,8 +77,9 @@ static inline bool at_top(const tp_binding *b, void *key)
 
 /* The coroutine of the task whose first step callback cb is (a C Task's
  * TaskStepMethWrapper, or the bound __step of a Python Task), new reference,
- * or NULL when cb is another callback. Any exception is cleared. */
-static PyObject *task_coro(PyObject *cb)
+ * and the task (*ret_task, new reference), or NULL when cb is another
+ * callback. Any exception is cleared. */
+static PyObject *task_coro(PyObject *cb, PyObject **ret_task)
 {
     PyObject *task = NULL;
     const char *type = Py_TYPE(cb)->tp_name, *dot = strrchr(type, '.');
@@ -90,9 +91,10 @@ static PyObject *task_coro(PyObject *cb)
             task = Py_NewRef(PyMethod_GET_SELF(cb));
     }
     PyObject *coro = task ? PyObject_CallMethod(task, "get_coro", NULL) : NULL;
-    Py_XDECREF(task);
+    *ret_task = coro ? task : NULL;
     if (!coro)
-        PyErr_Clear();
+        Py_XDECREF(task);
+    PyErr_Clear();
     return coro;
 }
 
@@ -110,34 +112,65 @@ void tp_record_task_soon(tp_tls *tls, PyObject *const *locals)
     tp_exc_saved saved;
     tp_exc_save(&saved);
     tls->busy++;
-    PyObject *coro = task_coro(locals[1]);
-    tls->busy--;
-    tp_exc_restore(&saved);
-    if (!coro)
-        return;
+    PyObject *name = NULL; /* the task, named when its coroutine starts */
+    PyObject *coro = task_coro(locals[1], &name);
+    PyObject *key = coro ? PyLong_FromVoidPtr(coro) : NULL;
     /* The address names the coroutine until its first start, which takes
      * the entry; the task holds the coroutine until then. */
     uint64_t k = (uint64_t)(uintptr_t)coro;
-    Py_DECREF(coro);
-    for (size_t i = 0; i < tls->nactive; i++) {
+    Py_XDECREF(coro);
+    for (size_t i = 0; coro && i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
         tp_session *s = b->s;
         if (b->dead || !b->stack.size || tp_hmap_size(&s->spawnmap) >= MAX_PENDING_TASKS)
             continue;
         if (tp_hmap_put(&s->spawnmap, k, b->stack.items[b->stack.size - 1].seq) < 0)
             out_of_memory(s);
+        if (name && key && !s->spawnnames)
+            s->spawnnames = PyDict_New();
+        if (name && key && s->spawnnames && PyDict_SetItem(s->spawnnames, key, name) < 0)
+            PyErr_Clear(); /* the task keeps its place, only without a name */
     }
+    Py_XDECREF(key);
+    Py_XDECREF(name);
+    tls->busy--;
+    tp_exc_restore(&saved);
 }
 
 /* Whether the coroutine starting in frame key belongs to a task created in
- * the trace, and by which call (*ret). */
-static bool spawned_by(tp_session *s, void *key, uint32_t *ret)
+ * the trace, and by which call (*ret); *ret_name is then the task's name as
+ * UTF-8 bytes (new reference) or NULL. */
+static bool spawned_by(tp_tls *tls, tp_session *s, void *key, uint32_t *ret, PyObject **ret_name)
 {
     PyObject *coro = tp_frame_generator(key);
     uint64_t creator;
     if (!coro || !tp_hmap_del(&s->spawnmap, (uint64_t)(uintptr_t)coro, &creator))
         return false;
     *ret = (uint32_t)creator;
+    *ret_name = NULL;
+    if (s->spawnnames) {
+        /* Dictionary and get_name() calls can fail: keep what is in flight. */
+        tp_exc_saved saved;
+        tp_exc_save(&saved);
+        PyObject *k = PyLong_FromVoidPtr(coro);
+        PyObject *task = k ? PyDict_GetItemWithError(s->spawnnames, k) : NULL;
+        PyObject *name = NULL;
+        if (task) {
+            /* Read now, not when the task was scheduled: create_task names
+             * it after that on 3.10/3.11. */
+            Py_INCREF(task);
+            PyDict_DelItem(s->spawnnames, k);
+            tls->busy++;
+            name = PyObject_CallMethod(task, "get_name", NULL);
+            tls->busy--;
+            Py_DECREF(task);
+        }
+        if (name && PyUnicode_Check(name))
+            *ret_name = PyUnicode_AsEncodedString(name, "utf-8", "replace");
+        Py_XDECREF(name);
+        Py_XDECREF(k);
+        tp_exc_restore(&saved);
+    }
     return true;
 }
 
@@ -196,12 +229,23 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
         return;
     }
     size_t tlen = s->show_args ? tls->scratch.len : 0;
-    if (!log_begin(b, tlen, s->show_args, now))
-        return;
     bool gen = (ci->flags & TP_CI_GEN) != 0;
     uint32_t creator;
-    if (TP_UNLIKELY(gen && tp_hmap_size(&s->spawnmap)) && spawned_by(s, key, &creator))
-        tp_evlog_put(&s->log, TP_EV_SPAWN, 0, creator, (uint64_t)(now - s->t0));
+    PyObject *tname = NULL; /* bytes: the SPAWN record's text */
+    bool spawn =
+        TP_UNLIKELY(gen && tp_hmap_size(&s->spawnmap)) && spawned_by(tls, s, key, &creator, &tname);
+    size_t nlen = tname ? (size_t)PyBytes_GET_SIZE(tname) : 0;
+    if (!log_begin(b, tlen + nlen, s->show_args + (tname ? 1u : 0u), now)) {
+        Py_XDECREF(tname);
+        return;
+    }
+    if (spawn) {
+        tp_evlog_put(&s->log, TP_EV_SPAWN, tname ? TP_EVF_TEXT : 0, creator,
+                     (uint64_t)(now - s->t0));
+        if (tname)
+            tp_evlog_text(&s->log, PyBytes_AS_STRING(tname), nlen);
+        Py_XDECREF(tname);
+    }
     uint8_t fl = (s->show_args ? TP_EVF_TEXT : 0) | (gen ? TP_EVF_GEN : 0);
     tp_evlog_put(&s->log, TP_EV_CALL, fl, fid, (uint64_t)(now - s->t0));
     if (s->show_args)

@@ -552,6 +552,7 @@ static void session_dealloc(PyObject *self)
     Py_CLEAR(s->config_json);
     Py_CLEAR(s->errors);
     Py_CLEAR(s->token);
+    Py_CLEAR(s->spawnnames);
     tp->tp_free(self);
     Py_DECREF(tp);
 }

@@ -27,7 +27,8 @@
 #define TP_EV_THREAD 7 /* following events belong to thread index arg; text: thread name */
 #define TP_EV_SPAWN                                                                                \
     8 /* the next CALL on this thread is an asyncio task's coroutine created by call arg (its      \
-         call sequence number): it hangs under that call, not under the current one */
+         call sequence number): it hangs under that call, not under the current one; text (when    \
+         TP_EVF_TEXT): the task's name */
 #define TP_EV_MAX 8
 
 /* Flags. */

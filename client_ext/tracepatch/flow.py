@@ -130,7 +130,7 @@ def config(*, show_args: bool | None = None, show_result: bool | None = None,
 class ExecutionContext:
     """Where an event happened: the thread (threading.get_ident()), and under
     asyncio the task (numbered from 1 in each session), the task that created
-    it, and its name when known."""
+    it, and its name (asyncio's, taken when the task was created)."""
 
     thread_id: int
     task_id: int | None = None
@@ -464,25 +464,37 @@ def _is_coroutine(module: str, qualname: str) -> bool:
     return "asyncio" in sys.modules
 
 
-def _thread_ids(sess: _Session, session) -> dict:
+def _thread_ids(sess: _Session, raw: list) -> tuple:
     """The session's thread indices as threading idents (0 is the thread
-    that started it; others are found by name while they live)."""
+    that started it; others are found by name while they live), and the
+    names of the tasks spawned in the trace by the call number of their
+    coroutine (the text of a SPAWN record)."""
     ids = {0: sess.thread_id}
     names = {}
+    task_names = {}
     cur = 0
-    for ev in session._raw_events():
+    seq = 0
+    pending = None
+    for ev in raw:
         if ev[0] == _EV_THREAD:
             cur = ev[2]
             if len(ev) > 4 and cur not in names:
                 names[cur] = ev[4]
+        elif ev[0] == _EV_SPAWN:
+            pending = ev[4] if len(ev) > 4 else None
+        elif ev[0] == _EV_CALL:
+            if pending is not None:
+                task_names[seq] = pending
+                pending = None
+            seq += 1
     by_name = {th.name: th.ident for th in threading.enumerate()}
     for idx, name in names.items():
         if idx not in ids:
             ids[idx] = by_name.get(name, idx)
-    return ids
+    return ids, task_names
 
 
-def _contexts(sess: _Session, nodes: list, thread_ids: dict) -> list:
+def _contexts(sess: _Session, nodes: list, thread_ids: dict, task_names: dict) -> list:
     """Each node's ExecutionContext: a task spawned in the trace is a new
     task under its creator's; a call runs in its caller's task; a top-level
     call in the task the session started in."""
@@ -495,11 +507,11 @@ def _contexts(sess: _Session, nodes: list, thread_ids: dict) -> list:
         root_task = (next_task[0], None, sess.task[0])
         next_task[0] += 1
     tasks = []  # per node: (task id, parent task id, name) or None
-    for parent, module, qualname, *_rest in nodes:
+    for i, (parent, module, qualname, *_rest) in enumerate(nodes):
         flags, thread = _rest[-3], _rest[-1]
         if flags & _tracepatch.NODE_SPAWNED:
             creator = tasks[parent] if parent >= 0 else root_task
-            task = (next_task[0], creator[0] if creator else None, None)
+            task = (next_task[0], creator[0] if creator else None, task_names.get(i))
             next_task[0] += 1
         elif parent >= 0:
             task = tasks[parent]
@@ -556,8 +568,9 @@ def _events_of(sess: _Session) -> list:
         return []
     nodes = session.nodes()
     durations = [ev[6] for ev in session.events()]
-    thread_ids = _thread_ids(sess, session)
-    contexts = _contexts(sess, nodes, thread_ids)
+    raw = session._raw_events()
+    thread_ids, task_names = _thread_ids(sess, raw)
+    contexts = _contexts(sess, nodes, thread_ids, task_names)
     children: dict = {}
     for i, node in enumerate(nodes):
         if node[0] >= 0:
@@ -579,7 +592,7 @@ def _events_of(sess: _Session) -> list:
             exc_type=exc_type, exc_msg=exc_msg, caught=caught,
             exc_tb=_traceback(nodes, children, n, flags_of(n).tb_depth), context=contexts[n]))
 
-    for ev in session._raw_events():
+    for ev in raw:
         kind = ev[0]
         if kind == _EV_THREAD:
             cur = ev[2]

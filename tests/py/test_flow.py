@@ -329,18 +329,18 @@ async def child():
 
 
 async def parent():
-    return await asyncio.create_task(child())
+    return await asyncio.create_task(child(), name="kid")
 
 
 def test_task_context_names_the_creating_task():
     flowtrace.start_tracing()
     assert asyncio.run(parent()) == 11
     events = flowtrace.stop_tracing()
-    assert [(e.kind, e.func_name, e.context.task_id, e.context.task_parent_id)
-            for e in events] == [
-        ("call", "parent", 1, None), ("await", "parent", 1, None),
-        ("call", "child", 2, 1), ("return", "child", 2, 1),
-        ("resume", "parent", 1, None), ("return", "parent", 1, None)]
+    assert [(e.kind, e.func_name, e.context.task_id, e.context.task_parent_id,
+             e.context.task_name) for e in events] == [
+        ("call", "parent", 1, None, None), ("await", "parent", 1, None, None),
+        ("call", "child", 2, 1, "kid"), ("return", "child", 2, 1, "kid"),
+        ("resume", "parent", 1, None, None), ("return", "parent", 1, None, None)]
 
 
 # --- output -----------------------------------------------------------------
