@@ -532,6 +532,34 @@ Test(tree, random_generators_keep_self_time_within_thread_time)
     }
 }
 
+/* A SPAWN may carry the task's name (flag TEXT): the builder links the task
+ * as without it and the text stream stays in step for the records after. */
+Test(tree, feed_spawn_with_task_name_links_the_task_and_keeps_text_in_step)
+{
+    tp_tree *t = new_tree();
+    batch b = {0};
+    ev(&b, TP_EV_CALL, TP_EVF_GEN, 0, 0); /* 0: main */
+    ev(&b, TP_EV_YIELD, 0, 0, 5);
+    ev(&b, TP_EV_CALL, 0, 1, 10); /* 1: the loop's Handle._run */
+    ev(&b, TP_EV_SPAWN, TP_EVF_TEXT, 0, 11);
+    text(&b, "kid");
+    ev(&b, TP_EV_CALL, TP_EVF_GEN | TP_EVF_TEXT, 2, 11); /* 2: the task */
+    text(&b, "n=1");
+    ev(&b, TP_EV_RETURN, TP_EVF_TEXT, 0, 12);
+    text(&b, "11");
+    ev(&b, TP_EV_RETURN, 0, 0, 13);
+    ev(&b, TP_EV_RESUME, 0, 0, 14);
+    ev(&b, TP_EV_RETURN, 0, 0, 15);
+    cr_assert_eq(feed(t, &b), 0);
+    cr_assert_eq(tp_tree_finish(t, 15), 0);
+    cr_assert_eq(t->nnodes, 3);
+    cr_assert_eq(t->nodes[2].parent, 0);
+    cr_assert_eq(t->nodes[2].flags, TP_NODE_GEN | TP_NODE_SPAWNED);
+    cr_assert_str_eq(t->nodes[2].args, "n=1");
+    cr_assert_str_eq(t->nodes[2].ret, "11");
+    tp_tree_free(t);
+}
+
 /* asyncio: main creates two tasks (SPAWN before each coroutine's first CALL,
  * naming main), and the loop's machinery, which resumes them, is not their
  * parent: they hang under main, marked spawned, with their own active time. */
