@@ -128,7 +128,9 @@ def config(*, show_args: bool | None = None, show_result: bool | None = None,
 
 @dataclass
 class ExecutionContext:
-    """Where an event happened: the thread (threading.get_ident()), and under
+    """Where an event happened: the thread (threading.get_ident(); for a
+    thread of threads=True that has ended before stop_tracing(), the
+    recorder's index of it, as its ident is gone), and under
     asyncio the task (numbered from 1 in each session), the task that created
     it, and its name (asyncio's, taken when the task was created)."""
 
