@@ -35,7 +35,9 @@ static int cmd_help(tph_ctx *ctx, int argc, char **argv);
     "  --no-fold           show repeated calls one by one instead of [xN]\n"                       \
     "  --no-stats          leave out the statistics header\n"                                      \
     "  --units UNITS       auto (the default: 850ns, 1.23\u00b5s, 12.3ms, 1.23s) or ms\n"          \
-    "                      (tracepatch 1.0.0's fixed 0.01ms)\n"
+    "                      (tracepatch 1.0.0's fixed 0.01ms)\n"                                    \
+    "  --lines             then the line hits and values of trace(lines=...) functions\n"          \
+    "                      (trace files only; tphd does not keep them yet)\n"
 
 #define COMMON_HELP                                                                                \
     "  --json              machine-readable output\n"                                              \

@@ -51,22 +51,30 @@ static const char *display_name(const char *path)
 
 /* Load a trace file into a finished raw tree; reports errors as
  * "tph: FILE: line 3 column 5: ...". */
+static int load_text(const char *path, const char *text, size_t len, tp_tree **ret)
+{
+    char err[512] = "";
+    int r = tp_tree_from_json(text, len, ret, err, sizeof err);
+
+    if (r == -ENOMEM)
+        return tph_fail("%s: out of memory", display_name(path));
+    if (r < 0)
+        return tph_fail("%s: %s", display_name(path), err[0] ? err : tp_strerror(r));
+    return TPH_EXIT_OK;
+}
+
 static int load_file(const char *path, tp_tree **ret)
 {
-    char err[512] = "", *text = NULL;
+    char *text = NULL;
     size_t len = 0;
     int r;
 
     r = tph_read_file(path, &text, &len);
     if (r != TPH_EXIT_OK)
         return r;
-    r = tp_tree_from_json(text, len, ret, err, sizeof err);
+    r = load_text(path, text, len, ret);
     free(text);
-    if (r == -ENOMEM)
-        return tph_fail("%s: out of memory", display_name(path));
-    if (r < 0)
-        return tph_fail("%s: %s", display_name(path), err[0] ? err : tp_strerror(r));
-    return TPH_EXIT_OK;
+    return r;
 }
 
 /* Fetch a stored trace as tracepatch JSON and load it like a file. */
@@ -141,12 +149,14 @@ enum {
     TREE_NO_FOLD,
     TREE_NO_STATS,
     TREE_UNITS,
+    TREE_LINES,
 };
 
 typedef struct tree_opts {
     tp_render_opts r;
     const char **filters; /* NULL-terminated, argc + 1 slots */
     size_t nfilters;
+    bool lines; /* --lines: then each call's line hits and values (a file's "lines") */
 } tree_opts;
 
 static int tree_opt(tph_ctx *ctx, int c, tree_opts *o)
@@ -194,6 +204,9 @@ static int tree_opt(tph_ctx *ctx, int c, tree_opts *o)
     case TREE_NO_STATS:
         o->r.header = false;
         break;
+    case TREE_LINES:
+        o->lines = true;
+        break;
     case TREE_UNITS:
         if (strcmp(optarg, "auto") == 0)
             o->r.ms_units = false;
@@ -223,6 +236,7 @@ static int parse_tree(tph_ctx *ctx, int argc, char **argv, tree_opts *o)
         {"no-fold", no_argument, NULL, TREE_NO_FOLD},
         {"no-stats", no_argument, NULL, TREE_NO_STATS},
         {"units", required_argument, NULL, TREE_UNITS},
+        {"lines", no_argument, NULL, TREE_LINES},
         {NULL, 0, NULL, 0},
     };
     int c, r;
@@ -272,17 +286,106 @@ static int tree_json(const tp_tree *t, const tree_opts *o, tp_buf *out)
     return r;
 }
 
+/* One call's lines, as t.tree(lines=True) prints them (client_ext's
+ * _lines.render_text): "lines of mod.f(args) [call N]", then per line its
+ * number, hits and source, and the values sampled after "#". */
+static int render_call_lines(json_t *rec, tp_buf *out)
+{
+    const char *mod = json_string_value(json_object_get(rec, "module"));
+    const char *qual = json_string_value(json_object_get(rec, "qualname"));
+    const char *args = json_string_value(json_object_get(rec, "args"));
+    json_t *lines = json_object_get(rec, "lines"), *li;
+    size_t i, width = 1;
+    int r = 0;
+
+    r |= tp_buf_printf(out, "lines of %s%s%s(%s) [call %lld]\n", mod && *mod ? mod : "",
+                       mod && *mod ? "." : "", qual ? qual : "?", args ? args : "",
+                       (long long)json_integer_value(json_object_get(rec, "call")));
+    json_array_foreach(lines, i, li)
+    {
+        int n =
+            snprintf(NULL, 0, "%lld", (long long)json_integer_value(json_object_get(li, "line")));
+        if (n > 0 && (size_t)n > width)
+            width = (size_t)n;
+    }
+    json_array_foreach(lines, i, li)
+    {
+        const char *src = json_string_value(json_object_get(li, "source"));
+        size_t len;
+        const char *key;
+        json_t *vals, *v;
+        bool first = true;
+
+        src = src ? src : "";
+        while (*src == ' ' || *src == '\t')
+            src++;
+        len = strlen(src);
+        while (len && (src[len - 1] == ' ' || src[len - 1] == '\t' || src[len - 1] == '\r'))
+            len--;
+        r |= tp_buf_printf(out, "  %*lld │ %3lld× │ %.*s", (int)width,
+                           (long long)json_integer_value(json_object_get(li, "line")),
+                           (long long)json_integer_value(json_object_get(li, "hits")), (int)len,
+                           src);
+        json_object_foreach(json_object_get(li, "values"), key, vals)
+        {
+            size_t k;
+            r |= tp_buf_printf(out, first ? "   # %s=" : "  %s=", key);
+            first = false;
+            json_array_foreach(vals, k, v)
+            {
+                r |= tp_buf_printf(out, "%s%s", k ? ", " : "",
+                                   json_string_value(v) ? json_string_value(v) : "");
+            }
+        }
+        r |= tp_buf_puts(out, "\n");
+    }
+    return r ? -ENOMEM : 0;
+}
+
+/* The "lines" section of a trace file (trace(lines=...)), after a blank line;
+ * nothing when the file has none. */
+static int render_file_lines(const char *text, size_t len, tp_buf *out)
+{
+    json_t *doc = json_loadb(text, len, 0, NULL), *recs, *rec;
+    size_t i;
+    int r = 0;
+
+    recs = doc ? json_object_get(doc, "lines") : NULL;
+    if (json_is_array(recs) && json_array_size(recs)) {
+        r = tp_buf_puts(out, "\n") ? -ENOMEM : 0;
+        json_array_foreach(recs, i, rec)
+        {
+            if (!r && json_is_object(rec))
+                r = render_call_lines(rec, out);
+        }
+    }
+    json_decref(doc);
+    return r;
+}
+
 static int tree_file(const char *path, const tree_opts *o, bool json)
 {
     tp_buf out = TP_BUF_INIT;
     tp_tree *t = NULL;
     int r;
 
-    r = load_file(path, &t);
+    char *text = NULL;
+    size_t len = 0;
+
+    /* Read once: FILE may be "-" (standard input). */
+    r = tph_read_file(path, &text, &len);
     if (r != TPH_EXIT_OK)
         return r;
+    r = load_text(path, text, len, &t);
+    if (r != TPH_EXIT_OK) {
+        free(text);
+        return r;
+    }
     r = json ? tree_json(t, o, &out) : tp_render_text(t, &o->r, &out);
     tp_tree_free(t);
+    if (r == 0 && o->lines && !json)
+        r = render_file_lines(text, len, &out);
+    free(text);
     return print_buf(&out, r);
 }
 
@@ -301,6 +404,9 @@ int tph_cmd_tree(tph_ctx *ctx, int argc, char **argv)
         target = argv[optind];
         if (tph_is_file_arg(target))
             r = tree_file(target, &o, ctx->json);
+        else if (o.lines)
+            r = tph_fail("--lines works on trace files only: tphd does not keep line data "
+                         "yet (export the trace with t.to_json(path))");
         else
             r = query_print(ctx, "tree", tree_args(target, &o, ctx->json));
     }
