@@ -321,3 +321,18 @@ def splice_json(text: str, records: list, pretty: bool) -> str:
         return body[:-1].rstrip() + f',\n  "lines": {value}\n}}' + tail
     value = json.dumps(records, separators=(",", ":"), ensure_ascii=False)
     return body[:-1] + f',"lines":{value}}}' + tail
+
+
+_DATA_TAG = '<script type="application/json" id="tp-data">'
+
+
+def splice_html(text: str, records: list) -> str:
+    """The HTML report with "lines" added to its inlined data (the report's
+    Lines tab shows them), escaped so that no trace text ends the element."""
+    start = text.find(_DATA_TAG)
+    end = text.find("</script>", start) if start >= 0 else -1
+    if end < 0 or text[end - 1] != "}":
+        return text
+    value = json.dumps(records, ensure_ascii=False, separators=(",", ":"))
+    value = value.replace("</", "<\\/").replace("<!--", "<\\u0021--")
+    return text[:end - 1] + ',"lines":' + value + "}" + text[end:]

@@ -593,7 +593,12 @@ class trace:
     def to_html(self, path: _Dest = None) -> Any:
         """The self-contained HTML report (the tphd report page with this trace
         inlined; opens offline); text when path is None, else written to path."""
-        return quiet(_emit, self._done_session().to_html(), path)
+        text = self._done_session().to_html()
+        records = quiet(self._line_records)
+        if records:
+            from ._lines import splice_html
+            text = splice_html(text, records)
+        return quiet(_emit, text, path)
 
     def to_folded(self, path: _Dest = None) -> Any:
         """Folded stacks for flamegraph.pl / speedscope; text or written to path."""

@@ -128,3 +128,24 @@ def test_unknown_names_record_no_lines():
     t = run((work, 1), lines=["no_such_module.f", "test_lines.nothing"])
     assert "lines" not in json.loads(t.to_json())
     assert tracepatch  # the package is importable with the new settings
+
+
+def tagged():
+    tag = "</script><!--x"
+    return tag
+
+
+def test_html_report_inlines_the_lines_escaped():
+    with trace(lines=[tagged], cache=False, daemon="off") as t:
+        tagged()
+    html = t.to_html()
+    start = html.index('<script type="application/json" id="tp-data">') + len(
+        '<script type="application/json" id="tp-data">')
+    data = html[start:html.index("</script>", start)]
+    assert html.count("</script") == 2 and "<!--x" not in data
+    lines = json.loads(data)["lines"]
+    assert lines == json.loads(t.to_json())["lines"]
+    assert lines[0]["lines"][0]["values"] == {"tag": ["'</script><!--x'"]}
+    with trace(cache=False, daemon="off") as plain:
+        tagged()
+    assert ',"lines":[{' not in plain.to_html()

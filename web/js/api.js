@@ -48,6 +48,7 @@ const serverSource = {
   tree: (id, p) => getJSON('/api/traces/' + encodeURIComponent(id) + '/tree', p),
   search: (id, q, limit) => getJSON('/api/traces/' + encodeURIComponent(id) + '/search', {q, limit}),
   stats: (id) => getJSON('/api/traces/' + encodeURIComponent(id) + '/stats'),
+  lines: async () => null, // tphd keeps no line data yet
   diff: (a, b) => getJSON('/api/diff', {a, b}),
   status: () => getJSON('/api/status'),
   exportUrl: (id, format) => '/api/traces/' + encodeURIComponent(id) + '/export' + query({format}),
@@ -70,6 +71,7 @@ function fileSource(data) {
     list: async () => ({total: 1, traces: [data.trace]}),
     trace: async () => data.trace,
     stats: async () => data.stats,
+    lines: async () => data.lines || null,
     tree: async (_id, p) => {
       if (p && p.node !== undefined && p.node !== null) {
         const n = byId.get(Number(p.node));

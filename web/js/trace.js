@@ -1,5 +1,6 @@
 // trace.js: one trace. A header with its facts and exports, then three tabs:
-// the call tree (with search), the flame graph and the hotspots.
+// the call tree (with search), the flame graph and the hotspots, and the
+// lines of trace(lines=...) functions when the data has them.
 
 const TABS = [['tree', 'Call tree'], ['flame', 'Flame graph'], ['timeline', 'Timeline'], ['hot', 'Functions']];
 
@@ -69,9 +70,11 @@ async function traceView(app, src, id, nav) {
     ? Promise.resolve(summary.stats) : src.stats(id).catch(() => null));
   const stats = summary.stats && summary.stats.calls !== undefined ? summary.stats : null;
 
+  const lines = src.lines ? await src.lines(id).catch(() => null) : null;
+  const tabList = lines && lines.length ? TABS.concat([['lines', 'Lines']]) : TABS;
   const head = el('div', {id: 'head-slot'}, traceHeader(summary, stats, src));
   const tabBtns = {};
-  const tabs = el('div', {className: 'tabs', attrs: {role: 'tablist'}}, TABS.map(([k, label]) => {
+  const tabs = el('div', {className: 'tabs', attrs: {role: 'tablist'}}, tabList.map(([k, label]) => {
     tabBtns[k] = el('button', {type: 'button', className: 'tab', id: 'tab-' + k, text: label, attrs: {role: 'tab'}, onclick: () => show(k)});
     return tabBtns[k];
   }));
@@ -106,13 +109,17 @@ async function traceView(app, src, id, nav) {
 
   async function show(k) {
     current = k;
-    for (const [key] of TABS) {
+    for (const [key] of tabList) {
       tabBtns[key].classList.toggle('active', key === k);
       tabBtns[key].setAttribute('aria-selected', String(key === k));
     }
     treeBar.hidden = treeTools.hidden = k !== 'tree';
     clear(body);
     setUrlParams(src, {view: k === 'tree' ? null : k});
+    if (k === 'lines') {
+      body.appendChild(linesView(lines));
+      return;
+    }
     if (k !== 'hot' && !treeReady) {
       body.appendChild(treeError ? errorBox(treeError, 'Cannot load the call tree')
         : el('p', {className: 'placeholder', id: 'tree-loading', text: 'Loading the call tree…'}));
@@ -227,7 +234,7 @@ async function traceView(app, src, id, nav) {
   }
 
   const view = new URLSearchParams(location.search).get('view');
-  show(TABS.some(([k]) => k === view) ? view : 'tree');
+  show(tabList.some(([k]) => k === view) ? view : 'tree');
   topP.then(async () => {
     tree.autoExpand();
     // What the link names comes back: a search, else a selected call,

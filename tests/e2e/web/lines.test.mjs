@@ -1,0 +1,91 @@
+// The Lines tab of a report made with trace(lines=[...]) (t.to_html()): each
+// call of the chosen function, its lines with hits and values, as text, in a
+// file opened with the network cut off. A trace without lines= has no tab.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { BUILD, launch, skipReason } from './lib.mjs';
+
+const skip = skipReason();
+const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+const SCRIPT = `
+import sys
+import tracepatch
+
+def work(n):
+    total = 0
+    tag = "</script><b>x</b>"
+    for i in range(n):
+        total += i
+    return total
+
+with tracepatch.trace(lines=[work], cache=False, daemon="off") as t:
+    work(2)
+t.to_html(sys.argv[1])
+with tracepatch.trace(cache=False, daemon="off") as t:
+    work(2)
+t.to_html(sys.argv[2])
+`;
+
+describe('Lines tab', {skip: skip || false, timeout: 300000}, () => {
+  let b, dir, withLines, without;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-lines-'));
+    const script = path.join(dir, 'work.py');
+    fs.writeFileSync(script, SCRIPT);
+    withLines = path.join(dir, 'lines.html');
+    without = path.join(dir, 'plain.html');
+    const r = spawnSync(PYTHON, [script, withLines, without], {encoding: 'utf8', timeout: 120000,
+      env: {...process.env, PYTHONPATH: path.join(BUILD, 'client_ext') + ':/usr/lib/python3/dist-packages'}});
+    assert.equal(r.status, 0, r.stderr);
+    b = await launch();
+  });
+
+  after(async () => {
+    if (b) await b.close();
+    if (dir) fs.rmSync(dir, {recursive: true, force: true});
+  });
+
+  async function openOffline(file) {
+    const page = await b.context.newPage();
+    await page.route('**', (route) => (route.request().url().startsWith('file:') ? route.continue() : route.abort()));
+    await page.goto('file://' + file);
+    await page.waitForSelector('#tree .row');
+    return page;
+  }
+
+  test('shows each line of the call with its hits and values', async () => {
+    const html = fs.readFileSync(withLines, 'utf8');
+    assert.equal(html.split('</script').length - 1, 2, 'trace text does not end the data element');
+    const page = await openOffline(withLines);
+    await page.click('#tab-lines');
+    await page.waitForSelector('#lines .line-row');
+    assert.equal(await page.textContent('#lines h3'), '__main__.work(n=2) · call 0 · ' + path.join(dir, 'work.py'));
+    const rows = await page.$$eval('#lines .line-row', (trs) => trs.map((tr) =>
+      Array.from(tr.children).map((td) => td.textContent)));
+    assert.deepEqual(rows, [
+      ['6', '1×', '    total = 0', 'total=0'],
+      ['7', '1×', '    tag = "</script><b>x</b>"', "tag='</script><b>x</b>'"],
+      ['8', '3×', '    for i in range(n):', "i=0, 1, 1range=<class 'range'>, <class 'range'>, <class 'range'>n=2, 2, 2"],
+      ['9', '2×', '        total += i', 'total=0, 1i=0, 1'],
+      ['10', '1×', '    return total', 'total=1'],
+    ]);
+    assert.equal(await page.$$eval('#lines b', (e) => e.map((x) => x.textContent).join(' ')), 'total tag i range n total i total');
+    assert.deepEqual(b.problems.splice(0), []);
+    await page.close();
+  });
+
+  test('a trace without lines= has no Lines tab', async () => {
+    const page = await openOffline(without);
+    assert.equal(await page.$$eval('#tab-lines', (e) => e.length), 0);
+    assert.deepEqual(await page.$$eval('.tab', (e) => e.map((x) => x.textContent)), ['Call tree', 'Flame graph', 'Hotspots']);
+    await page.close();
+  });
+});
