@@ -4,11 +4,14 @@ For each recorded call of a chosen function: how often each of its lines ran
 and, for the names that line uses, the values they had once it ran (at most
 ``line_samples`` per name, line and call, each cut to ``max_repr``).
 
-Cost: line events are asked for on the chosen code objects only. On 3.12+
-that is ``sys.monitoring.set_local_events`` (the rest of the program sends
-no line event at all); on 3.10 and 3.11 a trace function is installed for
-the thread and declines every frame but the chosen ones (each call still
-reaches it once: unselected code is slower there, see tests/bench).
+Cost: only the chosen functions pay. On 3.12+ line events are enabled on
+their code objects alone (``sys.monitoring.set_local_events``). On 3.10
+and 3.11, where line events need a trace function that every call of the
+thread would reach, each chosen function runs, while the trace records, a
+copy of its code compiled with a call before each statement (and at each
+loop's next turn, as line events count a loop header); when that cannot be
+done (no source), a trace function declining every other frame is the
+fallback. tests/bench/bench_lines.py measures it.
 
 The samples are matched to the recorder's calls by call number: the call a
 frame of a chosen function belongs to is the last one recorded when its
@@ -98,16 +101,129 @@ def _describe(code: types.CodeType) -> tuple:
     return (code, source, names)
 
 
+_HOOK, _LEAVE = "__tracepatch_line__", "__tracepatch_leave__"
+_active: list = []  # recorders using instrumented code (3.10/3.11)
+
+
+def _line_hook(line: int) -> None:
+    frame = sys._getframe(1)
+    for rec in _active:
+        if frame.f_code in rec.codes:
+            rec._line(frame, line)
+
+
+def _leave_hook() -> None:
+    frame = sys._getframe(1)
+    for rec in _active:
+        if frame.f_code in rec.codes:
+            rec._leave(frame, True)
+
+
+def _hook_call(name: str, line: int, args: list) -> ast.stmt:
+    call = ast.Expr(ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=args, keywords=[]))
+    for node in ast.walk(call):
+        node.lineno = node.end_lineno = line
+        node.col_offset, node.end_col_offset = 0, 1
+    return call
+
+
+def _hooked(stmts: list) -> list:
+    """stmts with a line hook before each, loops also hooked at each turn."""
+    out = []
+    for stmt in stmts:
+        out.append(_hook_call(_HOOK, stmt.lineno, [ast.Constant(stmt.lineno)]))
+        out.append(stmt)
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(stmt, name, None)
+            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                setattr(stmt, name, _hooked(block))
+        for handler in getattr(stmt, "handlers", ()) or ():
+            handler.body = _hooked(handler.body)
+        for case in getattr(stmt, "cases", ()) or ():
+            case.body = _hooked(case.body)
+        if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
+            # The header runs again at each next turn (a continue included).
+            turn = _hook_call(_HOOK, stmt.lineno, [ast.Constant(stmt.lineno)])
+            stmt.body = _with_turns(stmt.body, stmt.lineno) + [turn]
+    return out
+
+
+def _with_turns(stmts: list, header: int) -> list:
+    """A loop body with the header's hook before each continue of this loop."""
+    out = []
+    for stmt in stmts:
+        if isinstance(stmt, ast.Continue):
+            out.append(_hook_call(_HOOK, header, [ast.Constant(header)]))
+        elif not isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.FunctionDef,
+                                   ast.AsyncFunctionDef, ast.ClassDef)):
+            for name in ("body", "orelse", "finalbody"):
+                block = getattr(stmt, name, None)
+                if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                    setattr(stmt, name, _with_turns(block, header))
+            for handler in getattr(stmt, "handlers", ()) or ():
+                handler.body = _with_turns(handler.body, header)
+        out.append(stmt)
+    return out
+
+
+def _instrument(func: types.FunctionType) -> types.CodeType | None:
+    """func's code with the line hooks compiled in, or None (no source...)."""
+    from .tracefunc import _compile
+    code = func.__code__
+    try:
+        lines, start = inspect.getsourcelines(code)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+        fdef = tree.body[0]
+        if not isinstance(fdef, (ast.FunctionDef, ast.AsyncFunctionDef)) or \
+                fdef.name != code.co_name:
+            return None
+        ast.increment_lineno(tree, start - 1)
+        fdef.decorator_list = []
+        body = fdef.body
+        doc = []
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            doc, body = body[:1], body[1:]
+        if not body:
+            return None
+        last = fdef.end_lineno or fdef.lineno
+        wrapped = ast.Try(body=_hooked(body), handlers=[], orelse=[],
+                          finalbody=[_hook_call(_LEAVE, last, [])])
+        wrapped.lineno, wrapped.end_lineno = body[0].lineno, last
+        wrapped.col_offset, wrapped.end_col_offset = 0, 1
+        fdef.body = doc + [wrapped]
+        new = _compile(fdef, func, code)
+    except (OSError, TypeError, ValueError, SyntaxError, LookupError):
+        return None
+    import builtins
+    if getattr(builtins, _HOOK, None) is not _line_hook:
+        # Looked up like any builtin by the instrumented code; left in place,
+        # so a generator resumed after the trace still finds them.
+        setattr(builtins, _HOOK, _line_hook)
+        setattr(builtins, _LEAVE, _leave_hook)
+    return new
+
+
 class LineRecorder:
     """Line events of the chosen functions while a session records."""
 
     def __init__(self, session: Any, targets: tuple, max_repr: int, cap: int, threads: bool):
         self.session = session
         self.described = resolve(targets)
-        self.codes: dict = {}  # code -> (source, names)
+        self.codes: dict = {}  # code that runs -> (the function's code, source, names)
+        self.swapped: list = []  # (function, its own code) while instrumented code runs
+        self.funcs = [f for f in (_function(t) for t in targets) if f is not None]
         for code, source, names in self.described:
             for c in _with_comprehensions(code):
                 self.codes[c] = (code, source, names)
+        # 3.10/3.11: compiled here, before the session starts (so that none of
+        # this work is recorded); start() only swaps the code objects.
+        self.prepared: list = []  # (function, instrumented code or None)
+        if sys.version_info < (3, 12):
+            self.prepared = [(f, _instrument(f) if f.__code__ in self.codes else None)
+                             for f in self.funcs]
         self.max_repr = max_repr
         self.cap = cap
         self.thread = None if threads else threading.get_ident()
@@ -123,7 +239,18 @@ class LineRecorder:
             return
         if sys.version_info >= (3, 12):
             self._start_monitoring()
-        else:
+            return
+        fallback = False
+        for func, new in self.prepared:
+            if new is None:
+                fallback = True
+                continue
+            self.codes[new] = self.codes[func.__code__]
+            self.swapped.append((func, func.__code__))
+            func.__code__ = new
+        if self.swapped:
+            _active.append(self)
+        if fallback:
             self.prev_trace = sys.gettrace()
             sys.settrace(self._global)
 
@@ -133,6 +260,10 @@ class LineRecorder:
         if sys.version_info >= (3, 12):
             self._stop_monitoring()
         else:
+            for func, code in self.swapped:
+                func.__code__ = code
+            if self in _active:
+                _active.remove(self)
             if sys.gettrace() == self._global:
                 sys.settrace(self.prev_trace)
         for frame, st in list(self.frames.items()):

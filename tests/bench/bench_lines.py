@@ -5,9 +5,9 @@
 The workload (a loop of LOOP calls to a two-argument function, none of them
 chosen) runs, best of REPEAT, untraced, in a trace() and in a
 trace(lines=[chosen]) where `chosen` runs once. Times are the thread's CPU
-time. On 3.12+ the two traced figures should match within noise (line
-events are enabled on `chosen`'s code only); on 3.10/3.11 the trace
-function sees every call once, which this shows. Prints figures; no test.
+time. The two traced figures should match within noise on every version:
+line events are enabled on `chosen`'s code only (3.12+), or `chosen` alone
+runs an instrumented copy of its code (3.10/3.11). Prints figures; no test.
 """
 
 import os

@@ -149,3 +149,33 @@ def test_html_report_inlines_the_lines_escaped():
     with trace(cache=False, daemon="off") as plain:
         tagged()
     assert ',"lines":[{' not in plain.to_html()
+
+
+def evens(n):
+    k = 0
+    for i in range(n):
+        if i % 2:
+            continue
+        k += i
+    return k
+
+
+def test_loop_turns_and_continue_count_as_line_events_do():
+    t = run((evens, 4), lines=[evens])
+    rec, = json.loads(t.to_json())["lines"]
+    assert [(li["source"].strip(), li["hits"]) for li in rec["lines"]] == [
+        ("k = 0", 1), ("for i in range(n):", 5), ("if i % 2:", 4), ("continue", 2),
+        ("k += i", 2), ("return k", 1)]
+
+
+def test_the_chosen_function_alone_is_hooked():
+    seen = {}
+
+    def probe(n):
+        seen["trace"] = sys.gettrace()
+        return n
+
+    code = work.__code__
+    run((probe, 1), (work, 1), lines=[work])
+    assert seen == {"trace": None}  # no trace function for the thread
+    assert work.__code__ is code  # 3.10/3.11 ran an instrumented copy only meanwhile
