@@ -85,7 +85,7 @@ describe('Lines tab', {skip: skip || false, timeout: 300000}, () => {
   test('a trace without lines= has no Lines tab', async () => {
     const page = await openOffline(without);
     assert.equal(await page.$$eval('#tab-lines', (e) => e.length), 0);
-    assert.deepEqual(await page.$$eval('.tab', (e) => e.map((x) => x.textContent)), ['Call tree', 'Flame graph', 'Hotspots']);
+    assert.deepEqual(await page.$$eval('.tab', (e) => e.map((x) => x.textContent)), ['Call tree', 'Flame graph', 'Timeline', 'Functions']);
     await page.close();
   });
 });
