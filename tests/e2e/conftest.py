@@ -1,0 +1,66 @@
+"""No test leaves a tphd behind, pass or fail.
+
+Every tphd a test starts is a child of this pytest process (tphlib.Daemon,
+tphd_wire.Daemon, the HTTP tests' WebDaemon, or a plain subprocess). After
+each test, the tphd children that appeared during it and still run are
+killed and reaped; daemons of module-scoped fixtures were started before the
+test and are left to their fixture's teardown.
+"""
+import os
+import signal
+import time
+
+import pytest
+
+
+def _tphd_children():
+    """pids of running (not zombie) tphd processes whose parent is us."""
+    me = os.getpid()
+    found = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+        comm = stat[stat.find("(") + 1:stat.rfind(")")]
+        state, ppid = stat[stat.rfind(")") + 2:].split()[:2]
+        if comm == "tphd" and int(ppid) == me and state != "Z":
+            found.add(int(name))
+    return found
+
+
+def kill_tphd(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+    deadline = time.monotonic() + 10
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # reaped by its Popen meanwhile
+                break
+            if done:
+                break
+            time.sleep(0.01)
+
+
+@pytest.fixture(autouse=True)
+def _no_tphd_left_running(request):
+    before = _tphd_children()
+    yield
+    left = _tphd_children() - before
+    if left:
+        kill_tphd(left)
+        request.node.add_report_section(
+            "teardown", "tphd", f"killed {len(left)} tphd left running: pids {sorted(left)}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    kill_tphd(_tphd_children())
