@@ -1,6 +1,8 @@
 /* The daemon's life: start-up in order (store, socket server, HTTP), the
  * signals that end it, and a shutdown that loses nothing acknowledged. */
 #include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +26,33 @@ static void stopped_one(void *ud)
         return;
     /* Everything that could touch the store is done; the loop ends once the
      * signal handles are closed. */
-    uv_close((uv_handle_t *)&d->sigterm, on_handle_closed);
-    uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
+    for (int i = 0; i < TPHD_NSIGNALS; i++)
+        uv_close((uv_handle_t *)&d->sigs[i], on_handle_closed);
 }
+
+/* Every signal whose default action would end tphd without a word is
+ * either a logged, clean stop or a logged no-op. SIGHUP stops: tphd logs to
+ * stderr (the journal under systemd) and has no configuration to re-read, and
+ * a terminal that hangs up should not leave a daemon running detached (use
+ * systemd or nohup for that). SIGQUIT also stops cleanly rather than dumping
+ * core. SIGPIPE and SIGXFSZ are ignored in main() so that writes fail with
+ * EPIPE and EFBIG instead. */
+static const struct {
+    int signum;
+    bool stops;
+} tphd_signals[TPHD_NSIGNALS] = {
+    {SIGTERM, true},  {SIGINT, true},   {SIGHUP, true},   {SIGQUIT, true},
+    {SIGUSR1, false}, {SIGUSR2, false}, {SIGALRM, false},
+};
 
 static void on_signal(uv_signal_t *sig, int signum)
 {
     tphd *d = sig->data;
+    if (!tphd_signals[sig - d->sigs].stops) {
+        fprintf(stderr, "tphd: %s: ignored (only SIGTERM, SIGINT, SIGHUP and SIGQUIT stop tphd)\n",
+                strsignal(signum));
+        return;
+    }
     if (d->stopping) {
         fprintf(stderr, "tphd: second %s: exiting at once\n", strsignal(signum));
         _exit(1);
@@ -79,11 +101,24 @@ static int start_otlp(tphd *d)
     return 0;
 }
 
+/* Installed before anything is opened or accepted: a signal that arrives
+ * while tphd starts is then handled (once the loop runs) instead of killing
+ * it with the default action. */
+static void install_signals(tphd *d)
+{
+    for (int i = 0; i < TPHD_NSIGNALS; i++) {
+        uv_signal_init(&d->loop, &d->sigs[i]);
+        d->sigs[i].data = d;
+        uv_signal_start(&d->sigs[i], on_signal, tphd_signals[i].signum);
+    }
+}
+
 static int start(tphd *d)
 {
     const tphd_config *c = d->cfg;
     char err[512];
     tp_store_info info;
+    install_signals(d);
     tp_server_opts so = {
         .socket_path = c->socket_path,
         .listen_fd = c->listen_fd,
@@ -121,11 +156,6 @@ static int start(tphd *d)
         if (r < 0)
             return r;
     }
-    uv_signal_init(&d->loop, &d->sigterm);
-    uv_signal_init(&d->loop, &d->sigint);
-    d->sigterm.data = d->sigint.data = d;
-    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
-    uv_signal_start(&d->sigint, on_signal, SIGINT);
     sd_notifyf(0, "READY=1\nSTATUS=Listening on %s; %lld traces stored",
                c->listen_fd >= 0 ? "the systemd socket" : c->socket_path, (long long)info.traces);
     return 0;

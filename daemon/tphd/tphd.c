@@ -375,6 +375,7 @@ int main(int argc, char **argv)
     if (r >= 0)
         return r;
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* past a file size limit, write() fails with EFBIG */
     /* Big blocks (a rebuilt tree's node array, a batch) come from mmap and go
      * back to the system when freed. glibc would otherwise raise this
      * threshold after the first such free and keep the memory in the heap,

@@ -78,6 +78,9 @@ typedef struct tphd_config {
     const char *otlp_headers[32]; /* --otlp-header values */
 } tphd_config;
 
+/** How many signals tphd handles (daemon.c lists them and what each does). */
+#define TPHD_NSIGNALS 7
+
 /** The running daemon: what the HTTP server needs to reach (loop, store,
  *  server) and its own handle. Loop thread only, except where noted. */
 typedef struct tphd {
@@ -85,9 +88,9 @@ typedef struct tphd {
     const tphd_config *cfg;
     tp_store *store;
     tp_server *server;
-    void *http;    /* the HTTP server (tp_http *) when running */
-    tp_otlp *otlp; /* the exporter with --otlp-endpoint */
-    uv_signal_t sigterm, sigint;
+    void *http;                      /* the HTTP server (tp_http *) when running */
+    tp_otlp *otlp;                   /* the exporter with --otlp-endpoint */
+    uv_signal_t sigs[TPHD_NSIGNALS]; /* handled signals, in tphd_signals order */
     bool stopping;
     int pending_stops; /* server and HTTP shutdowns still running */
     int exit_code;
