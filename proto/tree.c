@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hmap.h"
 #include "tp_err.h"
 #include "tree_priv.h"
 #include "vec.h"
@@ -44,7 +45,8 @@ typedef struct tree_priv {
     size_t funcs_cap;             /* of tp_tree.funcs */
     uint8_t *state;               /* ST_* per node; builder only */
     size_t state_cap;             /* of state */
-    TP_VEC(thread_state) threads; /* sorted by id */
+    TP_VEC(thread_state) threads; /* in order of first appearance */
+    tp_hmap thread_ids;           /* thread id -> index in threads (all but thread 0) */
     size_t cur;                   /* index of the current thread in threads */
     uint64_t stray;               /* ends with no open call, ignored */
     bool finished;
@@ -158,6 +160,7 @@ static void free_builder(tree_priv *p)
     for (size_t i = 0; i < p->threads.size; i++)
         tp_vec_free(&p->threads.items[i].stack);
     tp_vec_free(&p->threads);
+    tp_hmap_free(&p->thread_ids);
     free(p->state);
     p->state = NULL;
     p->state_cap = 0;
@@ -535,26 +538,25 @@ int tp_tree_thread(tp_tree *t, uint32_t thread)
         return TP_ERR_SEQUENCE;
     if (p->threads.items[p->cur].id == thread)
         return 0;
-    /* Binary search the sorted thread table; insert when new. */
-    size_t lo = 0, hi = p->threads.size;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (p->threads.items[mid].id < thread)
-            lo = mid + 1;
-        else
-            hi = mid;
+    /* Threads are found through a hash of their ids, not a sorted table:
+     * ids arrive in any order (a client may number 100k threads downwards),
+     * and a sorted insert moves the whole table each time, O(n^2). Thread 0
+     * (index 0) is not in the map: it exists from the start. */
+    uint64_t idx;
+    if (thread == 0) {
+        p->cur = 0;
+        return 0;
     }
-    if (lo < p->threads.size && p->threads.items[lo].id == thread) {
-        p->cur = lo;
+    if (tp_hmap_get(&p->thread_ids, thread, &idx)) {
+        p->cur = (size_t)idx;
         return 0;
     }
     if (tp_vec_grow1(&p->threads) < 0)
         return -ENOMEM;
-    memmove(&p->threads.items[lo + 1], &p->threads.items[lo],
-            (p->threads.size - lo) * sizeof(thread_state));
-    p->threads.items[lo] = (thread_state){.id = thread};
-    p->threads.size++;
-    p->cur = lo;
+    if (tp_hmap_put(&p->thread_ids, thread, p->threads.size) < 0)
+        return -ENOMEM;
+    p->threads.items[p->threads.size] = (thread_state){.id = thread};
+    p->cur = p->threads.size++;
     return 0;
 }
 
