@@ -17,7 +17,7 @@
 #define TRIES         3
 #define HANDSHAKE_NS  (250 * 1000000LL)
 #define STALL_NS      (1000 * 1000000LL) /* no byte written for this long: give up */
-#define ACK_NS        (2000 * 1000000LL) /* END sent -> ACK */
+#define ACK_NS        TP_SENDER_ACK_NS   /* END sent -> ACK */
 #define ERROR_PEEK_NS (100 * 1000000LL)  /* after a failed write: look for an ERROR */
 static const int BACKOFF_MS[TRIES] = {0, 50, 100};
 /* The largest reply frame accepted (WELCOME, ACK, ERROR are far smaller), so
@@ -199,6 +199,8 @@ static int flush_batch(tp_upload *u, tp_client *l, batch *b, tp_delivery *res)
         return r;
     }
     r = send_frame(l, &b->out, "EVENTS", res);
+    if (!r)
+        atomic_fetch_add_explicit(&u->sent, b->n, memory_order_relaxed);
     tp_buf_reset(&b->recs);
     tp_buf_reset(&b->text);
     tp_buf_reset(&b->out);
@@ -289,8 +291,10 @@ void tp_deliver(tp_upload *u, tp_delivery *res)
         r = send_events(u, &l, res);
     if (!r)
         r = send_frame(&l, &u->end, "END", res);
-    if (!r)
+    if (!r) {
+        atomic_store_explicit(&u->ended_ns, tp_client_now(), memory_order_relaxed);
         r = wait_ack(&l, res);
+    }
     tp__sender_link_release(&l);
     res->state = r ? TP_UPLOAD_FAILED : TP_UPLOAD_ACKED;
 }

@@ -441,21 +441,70 @@ int tp_sender_wait(tp_upload *u, int64_t timeout_ns)
     return st;
 }
 
+/* Records not yet written by the queue and the upload in flight. mu held. */
+static uint64_t records_left_locked(void)
+{
+    uint64_t left = 0;
+    for (tp_upload *u = g.head; u; u = u->next)
+        left += u->log.nrecords;
+    if (g.inflight) {
+        uint64_t sent = atomic_load_explicit(&g.inflight->sent, memory_order_relaxed);
+        left += g.inflight->log.nrecords > sent ? g.inflight->log.nrecords - sent : 0;
+    }
+    return left;
+}
+
+/* The exit deadline for a flush that scales (sender.h). A trace whose END
+ * is written gets its ACK wait on top, so a big trace tphd is committing is
+ * not cut at the last moment. mu held. */
+static int64_t scaled_deadline_locked(int64_t start)
+{
+    uint64_t left = records_left_locked();
+    int64_t per = TP_SENDER_EXIT_EVENT_NS;
+    int64_t at = start + TP_SENDER_EXIT_FLUSH_NS +
+                 (left > (uint64_t)(INT64_MAX / 4 / per) ? INT64_MAX / 4 : (int64_t)left * per);
+    int64_t ended =
+        g.inflight ? atomic_load_explicit(&g.inflight->ended_ns, memory_order_relaxed) : 0;
+    if (ended && !g.head && ended + TP_SENDER_ACK_NS > at)
+        at = ended + TP_SENDER_ACK_NS;
+    return at;
+}
+
 bool tp_sender_flush(int64_t timeout_ns)
 {
     bool ok;
     if (!g.setup)
         return true;
     Py_BEGIN_ALLOW_THREADS struct timespec ts;
-    deadline_ts(&ts, tp_client_now() + timeout_ns);
+    int64_t start = tp_client_now();
     pthread_mutex_lock(&g.mu);
-    while ((g.head || g.inflight) && pthread_cond_timedwait(&g.done, &g.mu, &ts) != ETIMEDOUT)
-        ;
+    int64_t deadline = timeout_ns >= 0 ? start + timeout_ns : scaled_deadline_locked(start);
+    while (g.head || g.inflight) {
+        /* Wake at least every 50 ms: the scaled deadline moves when END is
+         * written, which signals nothing. */
+        int64_t now = tp_client_now(), wake = now + 50 * 1000000LL;
+        if (now >= deadline)
+            break;
+        deadline_ts(&ts, wake < deadline ? wake : deadline);
+        pthread_cond_timedwait(&g.done, &g.mu, &ts);
+        if (timeout_ns < 0) {
+            int64_t d = scaled_deadline_locked(start);
+            /* Only the ACK allowance extends it; records sent never shrink it. */
+            if (d > deadline && g.inflight &&
+                atomic_load_explicit(&g.inflight->ended_ns, memory_order_relaxed))
+                deadline = d;
+        }
+    }
     ok = !g.head && !g.inflight;
     g.exiting = true;
     g.py_ok = false;
     atomic_store(&tp__sender_abandon, true);
     pthread_cond_broadcast(&g.work);
+    /* The abandoned upload settles (FAILED) at its next I/O step, within a
+     * few tens of ms: wait for that, so that the caller sees final states. */
+    deadline_ts(&ts, tp_client_now() + 200 * 1000000LL);
+    while (g.inflight && pthread_cond_timedwait(&g.done, &g.mu, &ts) != ETIMEDOUT)
+        ;
     pthread_mutex_unlock(&g.mu);
     Py_END_ALLOW_THREADS tp_sender_reap();
     return ok;

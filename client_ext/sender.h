@@ -19,8 +19,8 @@
  *
  * Fork: in a child the sender starts over (no thread, empty queue); uploads
  * the parent had queued stay the parent's (their state becomes NONE in the
- * child, so a trace is never sent twice). At interpreter exit at most
- * TP_SENDER_EXIT_FLUSH_NS is spent finishing the queue. */
+ * child, so a trace is never sent twice). At interpreter exit the queue is
+ * given a bound that scales with what is left (tp_sender_flush()). */
 #ifndef TP_SENDER_H
 #define TP_SENDER_H
 
@@ -37,7 +37,9 @@
 #define TP_UPLOAD_FAILED  3 /* given up; the events count as dropped ("failed") */
 
 #define TP_SENDER_QUEUE_MAX     64                 /* traces waiting for the sender */
-#define TP_SENDER_EXIT_FLUSH_NS (250 * 1000000LL)  /* at most this long at exit */
+#define TP_SENDER_EXIT_FLUSH_NS (250 * 1000000LL)  /* at exit: this long, plus... */
+#define TP_SENDER_EXIT_EVENT_NS 1000               /* ...this per record still to send... */
+#define TP_SENDER_ACK_NS        (2000 * 1000000LL) /* ...and END -> ACK at most this */
 #define TP_SENDER_RECENT_NS     (1000 * 1000000LL) /* acknowledged within this: reachable */
 
 typedef struct tp_upload tp_upload;
@@ -88,11 +90,14 @@ int tp_sender_wait(tp_upload *u, int64_t timeout_ns);
  *  Cheap when nothing finished. GIL held. */
 void tp_sender_reap(void);
 
-/** Interpreter exit: wait up to timeout_ns for queued uploads to finish,
- *  then refuse new ones and tell the thread to stop (uploads still under way
- *  are abandoned: they keep their session alive until the process ends).
- *  Returns true when everything was delivered (or nothing was queued). GIL
- *  held; released while waiting. */
+/** Interpreter exit: wait for queued uploads to finish, then refuse new ones
+ *  and tell the thread to stop (uploads still under way are abandoned: they
+ *  keep their session alive until the process ends, and settle FAILED).
+ *  With timeout_ns < 0 the wait scales with what is left:
+ *  TP_SENDER_EXIT_FLUSH_NS plus TP_SENDER_EXIT_EVENT_NS per record not yet
+ *  written, and once the last END is written up to TP_SENDER_ACK_NS for its
+ *  ACK; otherwise it is timeout_ns. Returns true when everything was
+ *  delivered (or nothing was queued). GIL held; released while waiting. */
 bool tp_sender_flush(int64_t timeout_ns);
 
 /** Install the fork handler (once per process). Returns 0 or -errno. */

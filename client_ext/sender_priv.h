@@ -21,6 +21,9 @@ struct tp_upload {
     tp_evlog log;      /* shallow copy of the stopped session's log */
     char trace_id[33]; /* the session's id when it was submitted */
     PyObject *owner;   /* strong reference to the session, released by reap */
+    /* Progress, written by the sender thread, read by the exit flush. */
+    _Atomic uint64_t sent;    /* records written to the socket */
+    _Atomic int64_t ended_ns; /* when END was written (tp_client_now()), 0 before */
     /* Results: written under mu while PENDING, immutable afterwards. */
     int state;
     bool quiet; /* settled by a fork: nothing to report */

@@ -368,8 +368,13 @@ PyObject *tp_upload_default_socket(PyObject *mod, PyObject *unused)
 
 PyObject *tp_upload_flush(PyObject *mod, PyObject *args)
 {
-    double timeout = (double)TP_SENDER_EXIT_FLUSH_NS / 1e9;
-    if (!PyArg_ParseTuple(args, "|d:_flush_uploads", &timeout))
+    PyObject *arg = Py_None;
+    if (!PyArg_ParseTuple(args, "|O:_flush_uploads", &arg))
+        return NULL;
+    if (arg == Py_None) /* the bound scales with what is left */
+        return PyBool_FromLong(tp_sender_flush(-1));
+    double timeout = PyFloat_AsDouble(arg);
+    if (timeout == -1.0 && PyErr_Occurred())
         return NULL;
     if (!isfinite(timeout) || timeout < 0)
         timeout = 0;

@@ -44,8 +44,8 @@ uint64_t tp_upload_dropped(tp_session *s);
     "default_socket()\n--\n\nThe tphd socket used when none is given: $TRACEPATCH_SOCKET, else "   \
     "the user's socket, else the system's."
 #define TP_UPLOAD_FLUSH_DOC                                                                        \
-    "_flush_uploads(timeout=0.25)\n--\n\nAt exit: finish queued uploads within timeout seconds, "  \
-    "then stop the sender (internal)."
+    "_flush_uploads(timeout=None)\n--\n\nAt exit: finish queued uploads within timeout seconds "   \
+    "(None: a bound that scales with what is left), then stop the sender (internal)."
 #define TP_UPLOAD_SENDER_INFO_DOC                                                                  \
     "_sender_info()\n--\n\n{'running': bool, 'pending': int} (for tests)."
 

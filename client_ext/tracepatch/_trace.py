@@ -280,6 +280,26 @@ class trace:
         if settings["cache"] and settings["auto_save"]:
             self._cache_path = _cache.save(self, settings["cache_dir"])
 
+    def _rescue_at_exit(self) -> None:
+        """The interpreter exits and the sender did not deliver this trace:
+        save it where a trace goes without a daemon, and say so on stderr."""
+        session = self._session
+        if session.upload_state == "acked":
+            return
+        reason = session.upload_error or "the interpreter exited before tphd acknowledged it"
+        settings = self._settings
+        where = "not saved: cache is off"
+        if settings["cache"] and settings["auto_save"]:
+            path = _cache.save(self, settings["cache_dir"])
+            if path is not None:
+                self._cache_path = path
+                where = f"saved to {path}"
+            else:
+                where = "and saving it failed (see the warning above)"
+        sys.stderr.write(f"tracepatch: trace {self._trace_id[:8]} ({self.label or 'no label'}, "
+                         f"{self.call_count} calls) was not delivered to tphd before the "
+                         f"interpreter exited ({reason}); {where}\n")
+
     def _upload(self, settings: dict) -> bool:
         """Hand the finished trace to tphd's background sender when a daemon
         listens (never waits for it); True when handed over."""
@@ -291,6 +311,7 @@ class trace:
         session = self._session
         try:
             if session.upload(path, required=required):
+                _note_handed_over(self)
                 _flush_at_process_exit()
                 return True
             reason = session.upload_error
@@ -628,26 +649,56 @@ class trace:
 
 
 _exit_hook_pid = None
+# Traces handed to the sender and maybe not acknowledged yet (this process's:
+# a forked child starts with the parent's list, whose states read "none").
+_handed_over: list[trace] = []
+
+
+def _note_handed_over(t: trace) -> None:
+    # Settled traces leave the list, so it holds at most the sender's queue.
+    _handed_over[:] = [h for h in _handed_over if h._session.upload_state == "pending"]
+    _handed_over.append(t)
+
+
+def _exit_flush() -> None:
+    """At exit: let the sender finish within a bound that scales with what is
+    left (the extension's _flush_uploads()), then save each trace it did not
+    deliver to the local fallback file and say so on stderr: a finished trace
+    is never lost in silence."""
+    pending = [t for t in _handed_over if t._session.upload_state == "pending"]
+    _handed_over.clear()
+    try:
+        _native._flush_uploads()
+    except Exception:  # noqa: BLE001 - an exit nicety must not break the program
+        pass
+    for t in pending:
+        try:
+            t._rescue_at_exit()
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def _flush_at_process_exit() -> None:
-    """Let a multiprocessing child finish its uploads when it ends.
+    """Register the exit flush (_exit_flush), once per process.
 
-    The extension registers its exit flush (at most 250 ms) with atexit, but
-    multiprocessing's forked children end with os._exit(), after running
-    only multiprocessing's own finalizers: register the flush there too,
-    once per such process."""
+    With atexit it runs before the extension's own flush, registered (with
+    atexit, by the first upload) before it. multiprocessing's forked
+    children end with os._exit(), after running only multiprocessing's own
+    finalizers: there it is registered as one of those."""
     global _exit_hook_pid
     pid = os.getpid()
     if _exit_hook_pid == pid:
         return
     _exit_hook_pid = pid
+    import atexit
+
+    atexit.register(_exit_flush)
     mp = sys.modules.get("multiprocessing")
     try:
         if mp is None or mp.parent_process() is None:
             return
         from multiprocessing import util
-        util.Finalize(None, _native._flush_uploads, exitpriority=-100)
+        util.Finalize(None, _exit_flush, exitpriority=-100)
     except Exception:  # noqa: BLE001 - an exit nicety must not break the program
         pass
 

@@ -138,14 +138,23 @@ def test_exit_with_a_stopped_daemon_is_bounded(tmp_path, stopped_daemon):
     body = '''
 with trace(label="at-exit") as t:
     handle_request(1)
-dump({"state": t.upload_state, "info": _tracepatch._sender_info()})
+dump({"state": t.upload_state, "info": _tracepatch._sender_info(), "id": t.trace_id})
 '''
     start = time.monotonic()
     r = run_script(tmp_path, body, env, timeout=30)
     elapsed = time.monotonic() - start
-    assert (r.returncode, r.stderr) == (0, "")
-    assert r.out == {"state": "pending", "info": {"running": True, "pending": 1}}
+    assert r.returncode == 0
+    assert r.out["state"] == "pending"
+    assert r.out["info"] == {"running": True, "pending": 1}
     assert elapsed < LOOSE_S
+    # Not delivered when the exit bound passed: saved, and said on stderr.
+    saved = list((tmp_path / "work" / ".tracepatch" / "traces").glob("*.json"))
+    assert len(saved) == 1
+    # The sender was connecting or waiting for WELCOME when it was stopped.
+    head = (f"tracepatch: trace {r.out['id'][:8]} (at-exit, 6 calls) was not delivered to tphd "
+            f"before the interpreter exited ({prefix(stopped_daemon.socket)}14 events dropped: ")
+    tail = f"the interpreter exited first); saved to {saved[0]}\n"
+    assert r.stderr in (head + tail, head + "no WELCOME from tphd: " + tail), r.stderr
 
 
 # ---- a scripted daemon: slow, silent or refusing ----------------------------------
