@@ -447,7 +447,10 @@ Test(store, a_newer_schema_is_refused)
 {
     sqlite3 *db;
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    /* A tphd database (its application id) that a newer tphd wrote. */
+    cr_assert_eq(sqlite3_exec(db, "PRAGMA application_id = 1414547524; PRAGMA user_version = 99",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
     sqlite3_close(db);
     tp_store_opts o = {.path = path};
     tp_store *s = NULL;

@@ -350,8 +350,15 @@ int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_
     r = open_conn(s->path, true, &s->db, err, errsz);
     if (r < 0)
         goto fail;
-    /* A file that is not a database fails here, with SQLite's message. */
+    /* A file that is not a database, not ours, or damaged fails here,
+     * unchanged. */
+    bool stamp = false;
+    r = tp_store_priv_check(s->db, s->path, &stamp, err, errsz);
+    if (r < 0)
+        goto fail;
     r = migrate(s->db, &info.schema_from, err, errsz);
+    if (r == 0 && stamp)
+        r = exec_sql(s->db, "PRAGMA application_id=" TP_STORE_APP_ID_STR, err, errsz);
     if (r < 0)
         goto fail;
     r = exec_sql(s->db,

@@ -8,6 +8,18 @@
 /* Larger pages keep a 64 KiB chunk to a few overflow pages. */
 #define TP_STORE_PAGE_SIZE_STR "16384"
 
+/* PRAGMA application_id of a tphd database ("TPHD"). */
+#define TP_STORE_APP_ID     0x54504844
+#define TP_STORE_APP_ID_STR "1414547524"
+
+/** Before anything changes db (opened on path): refuse a file that is not
+ *  tphd's (TP_ERR_VERSION) or that SQLite's quick_check finds damaged
+ *  (TP_ERR_DB, with what can still be read), leaving it untouched. Empty
+ *  files and tphd databases pass; *ret_stamp says the application id is
+ *  still to be written (new, or from before tphd wrote one). Returns 0 or a
+ *  code with a message in err (store_check.c). */
+int tp_store_priv_check(sqlite3 *db, const char *path, bool *ret_stamp, char *err, size_t errsz);
+
 /** The writer's prepared statements. */
 typedef struct tp_store_stmts {
     sqlite3_stmt *begin, *commit, *savepoint, *release, *rollback_to;
