@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -51,6 +52,11 @@ static void usage(FILE *f)
             "  --max-queue SIZE      memory for batches waiting to be written (default 256M);\n"
             "                        clients beyond it are slowed down, never dropped by tphd\n"
             "  --frame-timeout SECS  close a client whose frame does not arrive in time (30)\n"
+            "  --idle-timeout SECS   close a client that sends nothing for this long (600)\n"
+            "  --max-buffered SIZE   memory for partial frames of all clients (default 256M);\n"
+            "                        a frame beyond it is refused with ERROR ENOBUFS\n"
+            "  --max-connections N   clients at once (default: the descriptor limit, raised\n"
+            "                        to its hard limit, less 256); more are refused (EMFILE)\n"
             "  --otlp-endpoint URL   forward finished traces to this OTLP/HTTP receiver as\n"
             "                        OpenTelemetry spans (e.g. http://127.0.0.1:4318; /v1/traces\n"
             "                        is added unless the URL ends with it)\n"
@@ -84,6 +90,9 @@ enum {
     OPT_MAX_DB,
     OPT_MAX_QUEUE,
     OPT_FRAME_TIMEOUT,
+    OPT_IDLE_TIMEOUT,
+    OPT_MAX_BUFFERED,
+    OPT_MAX_CONNS,
     OPT_FOREGROUND,
     OPT_OTLP_ENDPOINT,
     OPT_OTLP_PROTOCOL,
@@ -209,6 +218,9 @@ static int parse_args(int argc, char **argv, tphd_config *cfg)
         {"max-db-size", required_argument, NULL, OPT_MAX_DB},
         {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
         {"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+        {"max-buffered", required_argument, NULL, OPT_MAX_BUFFERED},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
         {"foreground", no_argument, NULL, OPT_FOREGROUND},
         {"otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT},
         {"otlp-protocol", required_argument, NULL, OPT_OTLP_PROTOCOL},
@@ -271,6 +283,24 @@ static int parse_args(int argc, char **argv, tphd_config *cfg)
                 cfg->frame_timeout_s <= 0)
                 return bad_value("--frame-timeout", optarg, "use e.g. 30s");
             break;
+        case OPT_IDLE_TIMEOUT:
+            if (tp_util_parse_duration(optarg, &cfg->idle_timeout_s) < 0 ||
+                cfg->idle_timeout_s <= 0)
+                return bad_value("--idle-timeout", optarg, "use e.g. 600s, 10m");
+            break;
+        case OPT_MAX_BUFFERED:
+            if (tp_util_parse_size(optarg, &size) < 0 || size < (1u << 20) || size > SIZE_MAX / 2)
+                return bad_value("--max-buffered", optarg, "use e.g. 256M; at least 1M");
+            cfg->max_buffered = (size_t)size;
+            break;
+        case OPT_MAX_CONNS: {
+            char *end;
+            long long n = strtoll(optarg, &end, 10);
+            if (*optarg < '0' || *optarg > '9' || *end || n < 1 || n > (1ll << 30))
+                return bad_value("--max-connections", optarg, "a number of connections, e.g. 1000");
+            cfg->max_conns = n;
+            break;
+        }
         case OPT_FOREGROUND:
             break;
         case OPT_OTLP_ENDPOINT ... OPT_OTLP_TIMEOUT:
@@ -304,6 +334,20 @@ static int parse_args(int argc, char **argv, tphd_config *cfg)
         return EXIT_USAGE;
     }
     return -1;
+}
+
+/* Every client holds a descriptor: take the hard limit (systemd's default
+ * soft limit of 1024 would cap tphd near a thousand clients). */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max)
+        return;
+    rlim_t want = rl.rlim_max;
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        fprintf(stderr, "tphd: cannot raise the descriptor limit to %llu: %s\n",
+                (unsigned long long)want, strerror(errno));
 }
 
 /* Creates the parent directory of path (0700 for the parts created here). */
@@ -374,6 +418,7 @@ int main(int argc, char **argv)
     int r = parse_args(argc, argv, &cfg);
     if (r >= 0)
         return r;
+    raise_fd_limit();
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* past a file size limit, write() fails with EFBIG */
     /* Big blocks (a rebuilt tree's node array, a batch) come from mmap and go

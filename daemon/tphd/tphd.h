@@ -73,6 +73,9 @@ typedef struct tphd_config {
     uint64_t max_db_bytes;  /* 0 = no limit */
     size_t max_queue;       /* 0 = default */
     double frame_timeout_s; /* 0 = default */
+    double idle_timeout_s;  /* 0 = default */
+    size_t max_buffered;    /* 0 = default */
+    int64_t max_conns;      /* 0 = from the descriptor limit */
     bool verbose;
     tp_otlp_config otlp;          /* otlp.endpoint NULL: no export */
     const char *otlp_headers[32]; /* --otlp-header values */

@@ -31,6 +31,7 @@ static void conn_free(tp_conn *c)
     free(c->qasm_args);
     tp_buf_free(&c->qasm_body);
     tp_ingest_free(c->ingest);
+    c->srv->rbuf_bytes -= c->rcap;
     free(c->rbuf);
     free(c);
 }
@@ -91,12 +92,33 @@ static void unlink_conn(tp_conn *c)
     tp_server_publish(s);
 }
 
+/* A refused client's bytes are read and dropped after the ERROR, until it
+ * hangs up (or CLOSE_GRACE_MS passes, see on_sweep): closing with its data
+ * unread would reset the connection, and the client would get ECONNRESET
+ * instead of reading the ERROR that says why. One loop thread: one buffer. */
+static char drain_buf[64 * 1024];
+
+static void drain_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    *buf = uv_buf_init(drain_buf, sizeof(drain_buf));
+}
+
+static void drain_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    if (nread < 0 && !uv_is_closing((uv_handle_t *)stream))
+        uv_close((uv_handle_t *)stream, on_conn_closed);
+}
+
 static void on_shutdown_done(uv_shutdown_t *req, int status)
 {
     tp_conn *c = req->data;
     free(req);
-    if (!uv_is_closing((uv_handle_t *)&c->pipe))
-        uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+    if (uv_is_closing((uv_handle_t *)&c->pipe))
+        return;
+    if (c->drain && status == 0 &&
+        uv_read_start((uv_stream_t *)&c->pipe, drain_alloc, drain_read) == 0)
+        return;
+    uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
 }
 
 /* Close c: its open traces become truncated, pending replies are flushed
@@ -202,6 +224,7 @@ void tp_conn_fail(tp_conn *c, int code, const char *message)
     m.code = code;
     m.message = message;
     tp_conn_send(c, &m);
+    c->drain = true;
     tp_conn_close(c);
 }
 
@@ -221,12 +244,21 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         want = max > c->rlen ? max - c->rlen : 0;
     if (c->rcap - c->rlen < want) {
         size_t cap = c->rlen + want;
+        tp_server *s = c->srv;
+        /* One budget for what every client's partial frames hold: past it
+         * this connection is refused (on_read says so), not the server. */
+        if (cap > READ_CHUNK && s->rbuf_bytes - c->rcap + cap > s->opts.max_buffered) {
+            c->over_budget = true;
+            *buf = uv_buf_init(NULL, 0);
+            return;
+        }
         uint8_t *nb = realloc(c->rbuf, cap);
         if (!nb) {
             *buf = uv_buf_init(NULL, 0);
             return;
         }
         c->rbuf = nb;
+        s->rbuf_bytes += cap - c->rcap;
         c->rcap = cap;
     }
     *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
@@ -255,6 +287,7 @@ static void process(tp_conn *c)
         }
         const uint8_t *payload = c->rbuf + off + TP_WIRE_HEADER_SIZE;
         off += TP_WIRE_HEADER_SIZE + (size_t)plen;
+        c->last_frame_ms = tp_server_now_ms(c->srv);
         c->srv->on_frame(c, payload, plen);
         if (c->closing)
             return;
@@ -266,6 +299,7 @@ static void process(tp_conn *c)
     }
     if (c->rlen == 0 && c->rcap > 0 && (c->rcap > KEEP_BUFFER || !c->reading)) {
         /* Idle connections hold no buffer, so a thousand of them cost little. */
+        c->srv->rbuf_bytes -= c->rcap;
         free(c->rbuf);
         c->rbuf = NULL;
         c->rcap = 0;
@@ -278,6 +312,18 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     if (nread < 0) {
+        if (nread == UV_ENOBUFS && c->over_budget) {
+            tp_server *s = c->srv;
+            char msg[200];
+            snprintf(msg, sizeof(msg),
+                     "tphd is holding %zu MiB of partial frames from all clients (--max-buffered "
+                     "%zu MiB): this frame is refused, try again later",
+                     s->rbuf_bytes >> 20, s->opts.max_buffered >> 20);
+            tp__connlog(c, "client %llu (uid %u pid %lld): refused: %s",
+                        (unsigned long long)c->serial, c->peer.uid, (long long)c->peer.pid, msg);
+            tp_conn_fail(c, -ENOBUFS, msg);
+            return;
+        }
         if (nread == UV_ENOBUFS)
             tp_server_log(c->srv, "client %llu: out of memory for its receive buffer",
                           (unsigned long long)c->serial);
@@ -397,7 +443,7 @@ void tp_conn_accept(tp_server *s, uv_stream_t *listener)
         return;
     }
     peer_of(c);
-    c->accept_ms = tp_server_now_ms(s);
+    c->accept_ms = c->last_frame_ms = tp_server_now_ms(s);
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -405,6 +451,20 @@ void tp_conn_accept(tp_server *s, uv_stream_t *listener)
     s->nconns++;
     tp_server_count_conn(s, c->peer.uid, +1);
     tp_server_publish(s);
+    if (s->nconns > s->opts.max_conns) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "tphd serves at most %lld connections at once (its descriptor limit): try again "
+                 "later",
+                 (long long)s->opts.max_conns);
+        /* Once per 1000 refusals after the first few: a flood must not flood the log. */
+        if (++s->refused_conns <= 10 || s->refused_conns % 1000 == 0)
+            tp_server_log(s, "client %llu (uid %u pid %lld) refused (%llu so far): %s",
+                          (unsigned long long)c->serial, c->peer.uid, (long long)c->peer.pid,
+                          (unsigned long long)s->refused_conns, msg);
+        tp_conn_fail(c, -EMFILE, msg);
+        return;
+    }
     if (c->peer.uid == UINT32_MAX || tp_ingest_new(&c->peer, &c->ingest) < 0) {
         tp_conn_fail(c, c->peer.uid == UINT32_MAX ? TP_ERR_PERM : -ENOMEM,
                      "cannot identify the peer (SO_PEERCRED)");

@@ -36,6 +36,9 @@ struct tp_conn {
     uint8_t *rbuf; /* receive buffer: rlen bytes of unprocessed frames */
     size_t rlen, rcap;
     uint64_t frame_start_ms; /* when the pending partial frame began; 0 = none */
+    uint64_t last_frame_ms;  /* when its last whole frame arrived (or it was accepted) */
+    bool over_budget;        /* its receive buffer would pass the server's budget */
+    bool drain;              /* closing after an ERROR: read and drop until EOF */
     uint64_t accept_ms;
     size_t inflight; /* bytes of this connection's ops in the store queue */
     /* A QUERY body arriving in several frames (PROTOCOL.md 4.9). */

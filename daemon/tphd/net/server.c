@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,6 +23,18 @@
 
 static void check_shutdown(tp_server *s);
 
+/* Connections stop below the descriptor limit, so that accept() never
+ * meets EMFILE: libuv then closes pending connections unseen (no callback,
+ * no log line), and SQLite, HTTP and the log need descriptors too. */
+static int64_t default_max_conns(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 65536;
+    int64_t n = (int64_t)rl.rlim_cur - TP_SERVER_FD_RESERVE;
+    return n < 16 ? 16 : n;
+}
+
 int tp_server_new(uv_loop_t *loop, const tp_server_opts *opts, tp_server **ret)
 {
     tp_server *s = calloc(1, sizeof(*s));
@@ -34,6 +47,12 @@ int tp_server_new(uv_loop_t *loop, const tp_server_opts *opts, tp_server **ret)
         s->opts.max_queue = TP_SERVER_DEFAULT_MAX_QUEUE;
     if (s->opts.frame_timeout_s <= 0)
         s->opts.frame_timeout_s = TP_SERVER_DEFAULT_FRAME_TIMEOUT;
+    if (s->opts.idle_timeout_s <= 0)
+        s->opts.idle_timeout_s = TP_SERVER_DEFAULT_IDLE_TIMEOUT;
+    if (!s->opts.max_buffered)
+        s->opts.max_buffered = TP_SERVER_DEFAULT_MAX_BUFFERED;
+    if (s->opts.max_conns <= 0)
+        s->opts.max_conns = default_max_conns();
     if (s->opts.retention_interval_s <= 0)
         s->opts.retention_interval_s = 60;
     s->socket_path = opts->socket_path ? strdup(opts->socket_path) : NULL;
@@ -121,10 +140,23 @@ static void on_sweep(uv_timer_t *t)
         if (c->closing || c->throttled || c->query_busy)
             continue;
         uint64_t since = !c->hello ? c->accept_ms : c->frame_start_ms;
-        if (since && now - since > limit && !c->qasm_active) {
-            char msg[128];
+        char msg[160];
+        if (since && now - since > limit) {
             snprintf(msg, sizeof(msg), "%s within %.0f s",
                      c->hello ? "no complete frame" : "no HELLO", s->opts.frame_timeout_s);
+            tp_conn_fail(c, -ETIMEDOUT, msg);
+        } else if (c->qasm_active && now - c->last_frame_ms > limit) {
+            /* A query body in several frames (an import): each part must
+             * follow the last within the frame timeout too. */
+            snprintf(msg, sizeof(msg), "no part of the query body within %.0f s",
+                     s->opts.frame_timeout_s);
+            tp_conn_fail(c, -ETIMEDOUT, msg);
+        } else if (c->hello && !c->rlen && !c->inflight && !c->reply_wait_ms &&
+                   now - c->last_frame_ms > (uint64_t)(s->opts.idle_timeout_s * 1000)) {
+            snprintf(msg, sizeof(msg), "idle: no frame for %.0f s (--idle-timeout)",
+                     s->opts.idle_timeout_s);
+            tp__connlog(c, "client %llu (uid %u pid %lld): closed: %s",
+                        (unsigned long long)c->serial, c->peer.uid, (long long)c->peer.pid, msg);
             tp_conn_fail(c, -ETIMEDOUT, msg);
         }
     }

@@ -25,12 +25,18 @@
 #define TP_SERVER_DEFAULT_MAX_QUEUE     (256u << 20) /* bytes of queued batches, all clients */
 #define TP_SERVER_CONN_HIGH_WATER       (32u << 20)  /* bytes of queued batches, one client */
 #define TP_SERVER_DEFAULT_FRAME_TIMEOUT 30.0         /* seconds a frame may take to arrive */
+#define TP_SERVER_DEFAULT_IDLE_TIMEOUT  600.0        /* seconds without a frame after HELLO */
+#define TP_SERVER_DEFAULT_MAX_BUFFERED  (256u << 20) /* bytes of receive buffers, all clients */
+#define TP_SERVER_FD_RESERVE            256          /* descriptors kept for SQLite, HTTP, logs */
 
 typedef struct tp_server_opts {
     const char *socket_path;     /* bound unless listen_fd >= 0; reported by status */
     int listen_fd;               /* an already listening socket (systemd), or -1 */
     size_t max_queue;            /* 0 = TP_SERVER_DEFAULT_MAX_QUEUE */
     double frame_timeout_s;      /* 0 = TP_SERVER_DEFAULT_FRAME_TIMEOUT */
+    double idle_timeout_s;       /* 0 = TP_SERVER_DEFAULT_IDLE_TIMEOUT */
+    size_t max_buffered;         /* 0 = TP_SERVER_DEFAULT_MAX_BUFFERED */
+    int64_t max_conns;           /* 0 = RLIMIT_NOFILE less TP_SERVER_FD_RESERVE */
     double retention_s;          /* 0 = keep traces forever */
     uint64_t max_db_bytes;       /* 0 = no size limit */
     double retention_interval_s; /* 0 = 60 */
