@@ -26,7 +26,8 @@ typedef struct itrace {
     tp_store_trace st;
     char client_id[33];
     uint32_t next_seq;
-    tp_hmap local; /* client function id -> trace-local id */
+    uint64_t ncalls; /* CALL records received: the call count stored at END */
+    tp_hmap local;   /* client function id -> trace-local id */
     uint32_t nlocal;
     struct itrace *next;
 } itrace;
@@ -612,6 +613,7 @@ int tp_ingest_events(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *
         return r;
     }
     t->next_seq++;
+    t->ncalls += o->op.ncalls;
     *ret_op = &o->op;
     return 0;
 }
@@ -641,7 +643,9 @@ int tp_ingest_end(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret
     }
     char *p = (char *)o + OP_HEADER_SIZE;
     o->op.end_ns = m->end_ns;
-    o->op.call_count = m->call_count;
+    /* The calls stored are the CALL records that arrived, whatever END
+     * claims (PROTOCOL.md 4.6): a list must not show calls nobody sent. */
+    o->op.call_count = t->ncalls;
     o->op.dropped = m->dropped;
     o->op.limit_reason = put_str(&p, m->limit_reason);
     o->op.drop_reason = put_str(&p, m->drop_reason);
