@@ -136,7 +136,10 @@ static int start(tphd *d)
         fprintf(stderr, "tphd: %s\n", tp_strerror(r));
         return r;
     }
-    tp_store_opts sto = {.path = c->db_path, .done = tp_server_store_done, .done_ud = d->server};
+    tp_store_opts sto = {.path = c->db_path,
+                         .done = tp_server_store_done,
+                         .done_ud = d->server,
+                         .max_bytes = c->max_db_bytes};
     r = tp_store_open(&sto, &d->store, &info, err, sizeof(err));
     if (r < 0) {
         fprintf(stderr, "tphd: cannot open the database %s: %s\n", c->db_path, err);

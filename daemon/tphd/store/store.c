@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "store_priv.h"
@@ -48,6 +49,10 @@ struct tp_store {
     tp_store_done_cb done; /* read-only; called on the writer thread */
     void *done_ud;
     int64_t commit_interval_ns; /* read-only */
+    uint64_t max_bytes;         /* 0 = no size limit (tp_store_opts); read-only */
+    char *reserve_path;         /* <db>-reserve; read-only */
+    atomic_bool reserve;        /* atomic: the reserve file is in place */
+    bool fast_delete;           /* secure_delete=FAST since the disk was full; writer thread */
 
     pthread_t thread;    /* the writer; joined by tp_store_close() */
     bool thread_started; /* opener/closer thread only */
@@ -317,6 +322,7 @@ static void store_free(tp_store *s)
     if (s->lock_fd >= 0)
         close(s->lock_fd);
     free(s->path);
+    free(s->reserve_path);
     free(s);
 }
 
@@ -339,8 +345,12 @@ int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_
     s->done_ud = opts->done_ud;
     s->commit_interval_ns =
         opts->commit_interval_ns > 0 ? opts->commit_interval_ns : DEFAULT_COMMIT_INTERVAL_NS;
+    s->max_bytes = opts->max_bytes;
     s->path = strdup(opts->path);
-    if (!s->path) {
+    s->reserve_path = malloc(strlen(opts->path) + sizeof("-reserve"));
+    if (s->reserve_path)
+        sprintf(s->reserve_path, "%s-reserve", opts->path);
+    if (!s->path || !s->reserve_path) {
         snprintf(err, errsz, "out of memory");
         goto fail;
     }
@@ -368,6 +378,17 @@ int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_
                  err, errsz);
     if (r < 0)
         goto fail;
+    if (s->max_bytes) {
+        /* The WAL's share of the limit: truncated to an eighth of it after a
+         * checkpoint, checkpointed at an eighth. */
+        char sql[96];
+        int64_t wal = (int64_t)(s->max_bytes / 8);
+        snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit=%lld", (long long)wal);
+        r = exec_sql(s->db, sql, err, errsz);
+        if (r < 0)
+            goto fail;
+    }
+    tp_store_priv_keep_reserve(s);
     r = recover(s->db, &info, err, errsz);
     if (r < 0)
         goto fail;
@@ -377,6 +398,10 @@ int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_
     r = tp__store_ckpt_start(s->path, s->db, &s->ckpt, err, errsz);
     if (r < 0)
         goto fail;
+    if (s->max_bytes) {
+        int64_t pages = (int64_t)(s->max_bytes / 8 / 16384);
+        tp_store_ckpt_set_pages(s->ckpt, pages < 16 ? 16 : pages > 1024 ? 1024 : (int)pages);
+    }
     if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
         r = -EAGAIN;
         snprintf(err, errsz, "cannot start the writer thread");
@@ -482,11 +507,15 @@ static void fail_batch(tp_store *s, tp_store_op *list, int code, const char *msg
     }
 }
 
-static int apply(tp_store *s, tp_store_op *op)
+static void release_reserve_if_full(tp_store *s);
+
+static int apply(tp_store *s, tp_store_op *op, bool may_release)
 {
     int r;
     if (op->kind == TP_STORE_CALL && !op->fn)
         return op->result = 0; /* a barrier: nothing to run, just a place in the queue */
+    if (op->kind == TP_STORE_CALL && may_release)
+        release_reserve_if_full(s);
     if (sqlite3_step(s->st.savepoint) != SQLITE_DONE) {
         sqlite3_reset(s->st.savepoint);
         return tp_store_sqlite_err(s->db, sqlite3_errcode(s->db), "savepoint", op->errmsg,
@@ -530,6 +559,59 @@ static bool begin_txn(tp_store *s, char *msg, size_t msgsz)
         return true;
     snprintf(msg, msgsz, "cannot begin a transaction: %s", sqlite3_errmsg(s->db));
     return false;
+}
+
+void tp_store_priv_keep_reserve(tp_store *s)
+{
+    if (atomic_load(&s->reserve) || !s->reserve_path)
+        return;
+    struct statvfs vfs;
+    if (statvfs(s->reserve_path, &vfs) == 0 &&
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < 4 * (uint64_t)TP_STORE_RESERVE)
+        return; /* not while the disk is this full: the space is needed now */
+    int fd = open(s->reserve_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    bool ok = posix_fallocate(fd, 0, (off_t)TP_STORE_RESERVE) == 0;
+    close(fd);
+    if (ok)
+        atomic_store(&s->reserve, true);
+    else
+        unlink(s->reserve_path);
+}
+
+/* The disk is full: give up the reserve so that a commit that deletes can
+ * go through (its WAL frames need room). Writer thread. */
+static bool release_reserve(tp_store *s)
+{
+    if (!s->fast_delete) {
+        int rc = sqlite3_exec(s->db, "PRAGMA secure_delete=FAST", NULL, NULL, NULL);
+        s->fast_delete = rc == SQLITE_OK;
+    }
+    if (!atomic_exchange(&s->reserve, false))
+        return false;
+    unlink(s->reserve_path);
+    fprintf(stderr,
+            "tphd: the disk holding %s is full (ENOSPC): gave up the %zu MiB reserve kept "
+            "for deleting traces; delete traces (tph clean) or free space\n",
+            s->path, TP_STORE_RESERVE >> 20);
+    return true;
+}
+
+/* Calls (clean, retention, deletions) are what frees space: on a disk with
+ * less room than the reserve, they get the reserve first. And deletions
+ * stop overwriting what they free (SQLite as Debian builds it has
+ * secure_delete on): zeroing every freed page writes as much to the WAL as
+ * is deleted, which a full disk cannot take. Until tphd restarts, freed
+ * pages then keep their old bytes until reused, in a 0600 file. Writer
+ * thread. */
+static void release_reserve_if_full(tp_store *s)
+{
+    struct statvfs vfs;
+    if (statvfs(s->reserve_path, &vfs) != 0 ||
+        (uint64_t)vfs.f_bavail * vfs.f_frsize >= TP_STORE_RESERVE)
+        return;
+    release_reserve(s);
 }
 
 static int commit_txn(tp_store *s, char *msg, size_t msgsz)
@@ -601,9 +683,46 @@ static bool awaited(const tp_store_op *op)
 
 typedef struct txn_state {
     bool open, prompt;
+    bool adds; /* a trace op (BEGIN, EVENTS, END, ABORT) is in it */
     int64_t start;
     tp_store_op *done, **done_tail;
 } txn_state;
+
+/* After a commit, under --max-db-size: when the main file holds more than
+ * its share of the limit, delete the oldest traces now, not at the next
+ * retention tick (a fast client fills a small disk within a minute). */
+static void truncate_wal_if_big(tp_store *s)
+{
+    char wal[4200];
+    struct stat st;
+    snprintf(wal, sizeof(wal), "%s-wal", s->path);
+    /* The checkpointer's PASSIVE checkpoints never shrink the file; under a
+     * limit the writer truncates it itself (waiting for readers, briefly). */
+    if (stat(wal, &st) == 0 && (uint64_t)st.st_size > s->max_bytes / 8)
+        sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+}
+
+static void prune_now(tp_store *s)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t used = 0;
+    truncate_wal_if_big(s);
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT ((SELECT page_count FROM pragma_page_count()) - "
+                           "(SELECT freelist_count FROM pragma_freelist_count())) * "
+                           "(SELECT page_size FROM pragma_page_size())",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        used = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (used <= (int64_t)tp_store_priv_target(s->max_bytes))
+        return;
+    int64_t r = tp_store_priv_prune(s->db, tp_store_priv_target(s->max_bytes));
+    truncate_wal_if_big(s);
+    if (r < 0)
+        fprintf(stderr, "tphd: deleting the oldest traces for --max-db-size failed: %s\n",
+                tp_strerror((int)r));
+}
 
 static void finish_txn(tp_store *s, txn_state *t)
 {
@@ -611,10 +730,12 @@ static void finish_txn(tp_store *s, txn_state *t)
     int r = commit_txn(s, msg, sizeof(msg));
     if (r < 0)
         fail_batch(s, t->done, r, msg);
-    t->open = t->prompt = false;
+    t->open = t->prompt = t->adds = false;
     deliver(s, t->done);
     t->done = NULL;
     t->done_tail = &t->done;
+    if (r == 0 && s->max_bytes)
+        prune_now(s);
 }
 
 static void *writer_main(void *arg)
@@ -645,7 +766,10 @@ static void *writer_main(void *arg)
             t.open = true;
             t.start = tp_util_mono_ns();
         }
-        apply(s, op);
+        /* Only a transaction of calls alone may take the reserve: one that
+         * stores a trace must not use the room kept for deleting. */
+        apply(s, op, !t.adds);
+        t.adds |= op->kind != TP_STORE_CALL;
         t.prompt |= awaited(op);
         *t.done_tail = op;
         t.done_tail = &op->next;

@@ -133,7 +133,18 @@ typedef struct tp_store_opts {
     tp_store_done_cb done; /* may be NULL when every op is synchronous */
     void *done_ud;
     int64_t commit_interval_ns; /* 0 = 100 ms: the longest a busy transaction stays open */
+    /* 0 = no limit. Else the database and its WAL together stay under this:
+     * the WAL is checkpointed and truncated to an eighth of it, and after a
+     * commit that leaves more than half of it in use in the main file the
+     * writer deletes the oldest finished traces at once (see
+     * tp_store_retention). A reserve file of TP_STORE_RESERVE bytes beside
+     * the database is given up when a deletion meets a full disk. */
+    uint64_t max_bytes;
 } tp_store_opts;
+
+/** Bytes of the reserve file (<db>-reserve) kept so that deleting traces
+ *  and checkpointing still work on a full disk. */
+#define TP_STORE_RESERVE ((size_t)2 << 20)
 
 /** Facts from opening: for the start-up log line. */
 typedef struct tp_store_info {
@@ -192,7 +203,8 @@ int tp_store_delete_trace(sqlite3 *db, int64_t rowid);
 
 /** Retention: delete the oldest finished traces whose start is older than
  *  retention_s seconds (0 = no age limit), then, while the database is bigger
- *  than max_bytes (0 = no size limit), more of the oldest; then give free
+ *  than half of max_bytes in use (0 = no size limit; the rest is the WAL's and
+ *  headroom), more of the oldest; then give free
  *  pages back to the file system. Queued through the writer; blocks the caller
  *  like tp_store_call_sync(). Returns 0 or a code; *ret_deleted counts traces. */
 int tp_store_retention(tp_store *s, double retention_s, uint64_t max_bytes, int64_t *ret_deleted);

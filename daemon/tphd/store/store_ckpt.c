@@ -24,20 +24,28 @@ struct tp_store_ckpt {
     pthread_cond_t cond;
     bool want, stop;      /* under mu: the writer asks, the checkpointer takes */
     atomic_int wal_pages; /* atomic: the writer's WAL hook stores, the checkpointer reads */
+    int pages; /* writer-set before its first commit: WAL pages that call for a checkpoint */
 };
+
+void tp_store_ckpt_set_pages(tp_store_ckpt *c, int pages)
+{
+    c->pages = pages;
+}
 
 /* Runs in the writer thread after every commit. */
 static int on_wal(void *arg, sqlite3 *db, const char *name, int pages)
 {
     tp_store_ckpt *c = arg;
     atomic_store(&c->wal_pages, pages);
-    if (pages >= CKPT_INLINE_PAGES) {
+    /* Under a size limit the WAL is small and must stay so: help sooner. */
+    int inline_pages = c->pages == CKPT_PAGES ? CKPT_INLINE_PAGES : 4 * c->pages;
+    if (pages >= inline_pages) {
         /* The checkpointer cannot keep up (or readers pin the WAL): take a
          * turn here rather than let the WAL grow without bound. */
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         return SQLITE_OK;
     }
-    if (pages >= CKPT_PAGES) {
+    if (pages >= c->pages) {
         pthread_mutex_lock(&c->mu);
         c->want = true;
         pthread_cond_signal(&c->cond);
@@ -92,6 +100,7 @@ int tp__store_ckpt_start(const char *path, sqlite3 *writer, tp_store_ckpt **ret,
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cond, NULL);
     c->writer = writer;
+    c->pages = CKPT_PAGES;
     if (pthread_create(&c->thread, NULL, ckpt_main, c) != 0) {
         sqlite3_close(c->db);
         pthread_mutex_destroy(&c->mu);

@@ -330,13 +330,37 @@ dberr:
                                sizeof(op->errmsg));
 }
 
+int64_t tp_store_priv_prune(sqlite3 *db, uint64_t target)
+{
+    int64_t total = 0;
+    tp_store_op op;
+    for (int guard = 0; guard < 100000; guard++) {
+        retention_step rs = {.max_bytes = target};
+        memset(&op, 0, sizeof(op));
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+            return tp_store_sqlite_err(db, sqlite3_errcode(db), "pruning", NULL, 0);
+        int r = retention_fn(db, &op, &rs);
+        if (r == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            r = tp_store_sqlite_err(db, sqlite3_errcode(db), "pruning", NULL, 0);
+        if (r < 0) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return r;
+        }
+        total += rs.deleted;
+        if (rs.deleted == 0 && rs.freed <= 0)
+            break;
+    }
+    return total;
+}
+
 int tp_store_retention(tp_store *s, double retention_s, uint64_t max_bytes, int64_t *ret_deleted)
 {
     int64_t total = 0;
     /* Each step is its own short transaction, so ingest keeps flowing while a
      * large backlog is deleted. */
     for (int guard = 0; guard < 1000000; guard++) {
-        retention_step rs = {.retention_s = retention_s, .max_bytes = max_bytes};
+        retention_step rs = {.retention_s = retention_s,
+                             .max_bytes = max_bytes ? tp_store_priv_target(max_bytes) : 0};
         int r = tp_store_call_sync(s, retention_fn, &rs, NULL, 0);
         if (r < 0)
             return r;
@@ -344,6 +368,7 @@ int tp_store_retention(tp_store *s, double retention_s, uint64_t max_bytes, int6
         if (rs.deleted == 0 && rs.freed <= 0)
             break;
     }
+    tp_store_priv_keep_reserve(s);
     if (ret_deleted)
         *ret_deleted = total;
     return 0;

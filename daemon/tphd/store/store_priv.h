@@ -46,6 +46,28 @@ typedef struct tp_store_ckpt tp_store_ckpt;
  *  writer thread starts. Returns 0 or a code with a message. */
 int tp__store_ckpt_start(const char *path, sqlite3 *writer, tp_store_ckpt **ret, char *err,
                          size_t errsz);
+/** WAL pages that call for a checkpoint (default 1024, 16 MiB); set before
+ *  the writer's first commit. */
+void tp_store_ckpt_set_pages(tp_store_ckpt *c, int pages);
+
+/** Delete the oldest finished traces, a step at a time, while the main file
+ *  holds more than target bytes of pages in use; writer thread, outside a
+ *  transaction. Returns the traces deleted, or a negative code
+ *  (store_ops.c). */
+int64_t tp_store_priv_prune(sqlite3 *db, uint64_t target);
+
+/** Write the reserve file back when it was given up and the disk has room
+ *  again (store.c). Any thread. */
+void tp_store_priv_keep_reserve(tp_store *s);
+
+/** The size limit's target for the pages in use in the main file: half of
+ *  max_bytes. The rest is for the WAL (truncated past an eighth) and for
+ *  the commits that land between two prunings (a trace is stored first,
+ *  then the oldest go). */
+static inline uint64_t tp_store_priv_target(uint64_t max_bytes)
+{
+    return max_bytes / 2;
+}
 /** Stop it, after the writer thread has stopped. Accepts NULL. */
 void tp__store_ckpt_stop(tp_store_ckpt *c);
 

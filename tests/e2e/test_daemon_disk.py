@@ -1,0 +1,118 @@
+"""--max-db-size protects the disk: on a small filesystem (a 20 MiB tmpfs
+mounted here) the database and its WAL together stay near the limit while
+traces keep coming (older ones are pruned as commits pass it, not once a
+minute), and `tph clean` works even when something else filled the disk."""
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+import tphd_wire
+from tphd_wire import ACK, ERROR, TPHD, Daemon, Events, assert_clean_stop
+
+pytestmark = [
+    pytest.mark.skipif(not os.path.exists(TPHD), reason=f"{TPHD} not built"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root"),
+]
+
+MiB = 1 << 20
+
+
+@pytest.fixture(autouse=True)
+def _no_daemon_left_behind():
+    yield
+    tphd_wire.stop_all()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m,mode=0700", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
+    yield mnt
+    tphd_wire.stop_all()
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def daemon_on(small_disk, tmp_path, extra):
+    d = Daemon(TPHD, tmp_path, extra=extra)
+    d.db = str(small_disk / "traces.db")
+    return d.start()
+
+
+def send_trace(c, trace, ncalls=4000, pad=200):
+    """About ncalls * (pad + 40) bytes of stored text; returns the reply."""
+    c.funcs({0: ("m", "f", "m.py", 1)})
+    c.begin(trace)
+    ev = Events()
+    for i in range(ncalls):
+        ev.call(0, 10 * i + 1, f"x={i}," + "p" * pad).ret(10 * i + 5, str(i))
+    c.events(trace, 0, ev)
+    c.end(trace, 10 * ncalls + 10, ncalls)
+    return c.recv()
+
+
+def db_bytes(path):
+    return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+
+
+def test_database_and_wal_stay_under_the_limit_on_a_small_disk(small_disk, tmp_path):
+    d = daemon_on(small_disk, tmp_path, ["--max-db-size", "8M"])
+    peak = 0
+    with d.connect(timeout=30) as c:
+        for k in range(40):  # about 40 MiB of traces through an 8 MiB budget
+            msg = send_trace(c, f"{k:032x}")
+            assert msg is not None and msg[0] == ACK, (k, msg, d.read_log()[-2000:])
+            peak = max(peak, db_bytes(d.db))
+        # The newest are kept, the oldest went.
+        listed = [t["id"] for t in c.qjson("list", {"limit": 100})["traces"]]
+    assert listed[0] == f"{39:032x}"
+    assert len(listed) < 40
+    # Within the limit plus a quarter: the oldest go right after the commit
+    # that passes half of it, and a WAL that a running checkpoint kept from
+    # being truncated waits for the next commit. (Before: the disk filled.)
+    assert peak <= 10 * MiB, f"database and WAL reached {peak / MiB:.1f} MiB"
+    assert_clean_stop(d)
+
+
+def test_clean_works_on_a_full_disk_and_enospc_is_named(small_disk, tmp_path):
+    # With --max-db-size the WAL stays small, so what the traces hold is in
+    # the main file and deleting them needs little room: the reserve's.
+    d = daemon_on(small_disk, tmp_path, ["--max-db-size", "12M"])
+    with d.connect(timeout=30) as c:
+        for k in range(6):
+            assert send_trace(c, f"{k:032x}")[0] == ACK
+    # Let tphd finish with them (folding and statistics), then something
+    # else fills the disk.
+    time.sleep(1.0)
+    fd = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (MiB, 4096, 1):
+            try:
+                while os.write(fd, b"\0" * size):
+                    pass
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    assert os.statvfs(small_disk).f_bavail == 0
+    with d.connect(timeout=30) as c:
+        msg = send_trace(c, f"{99:032x}")
+        assert msg is not None and msg[0] == ERROR, msg
+        assert msg[1]["name"] == "ENOSPC", msg
+    env = dict(os.environ, TRACEPATCH_SOCKET=d.sock)
+    tph = os.path.join(os.path.dirname(os.path.dirname(TPHD)), "tph", "tph")
+    r = subprocess.run([tph, "--socket", d.sock, "clean", "--all"], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    with d.connect(timeout=30) as c:
+        assert c.qjson("list")["traces"] == []
+    os.unlink(small_disk / "filler")
+    with d.connect(timeout=30) as c:
+        assert send_trace(c, f"{100:032x}")[0] == ACK
+    assert_clean_stop(d)
