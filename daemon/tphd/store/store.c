@@ -363,7 +363,7 @@ int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_
     /* A file that is not a database, not ours, or damaged fails here,
      * unchanged. */
     bool stamp = false;
-    r = tp_store_priv_check(s->db, s->path, &stamp, err, errsz);
+    r = tp__store_check(s->db, s->path, &stamp, err, errsz);
     if (r < 0)
         goto fail;
     r = migrate(s->db, &info.schema_from, err, errsz);
@@ -388,7 +388,7 @@ int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_
         if (r < 0)
             goto fail;
     }
-    tp_store_priv_keep_reserve(s);
+    tp__store_keep_reserve(s);
     r = recover(s->db, &info, err, errsz);
     if (r < 0)
         goto fail;
@@ -400,7 +400,7 @@ int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_
         goto fail;
     if (s->max_bytes) {
         int64_t pages = (int64_t)(s->max_bytes / 8 / 16384);
-        tp_store_ckpt_set_pages(s->ckpt, pages < 16 ? 16 : pages > 1024 ? 1024 : (int)pages);
+        tp__store_ckpt_set_pages(s->ckpt, pages < 16 ? 16 : pages > 1024 ? 1024 : (int)pages);
     }
     if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
         r = -EAGAIN;
@@ -561,7 +561,7 @@ static bool begin_txn(tp_store *s, char *msg, size_t msgsz)
     return false;
 }
 
-void tp_store_priv_keep_reserve(tp_store *s)
+void tp__store_keep_reserve(tp_store *s)
 {
     if (atomic_load(&s->reserve) || !s->reserve_path)
         return;
@@ -715,9 +715,9 @@ static void prune_now(tp_store *s)
         sqlite3_step(st) == SQLITE_ROW)
         used = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    if (used <= (int64_t)tp_store_priv_target(s->max_bytes))
+    if (used <= (int64_t)tp__store_target(s->max_bytes))
         return;
-    int64_t r = tp_store_priv_prune(s->db, tp_store_priv_target(s->max_bytes));
+    int64_t r = tp__store_prune(s->db, tp__store_target(s->max_bytes));
     truncate_wal_if_big(s);
     if (r < 0)
         fprintf(stderr, "tphd: deleting the oldest traces for --max-db-size failed: %s\n",

@@ -95,7 +95,7 @@ static int sound(sqlite3 *db, const char *path, char *err, size_t errsz)
     return TP_ERR_DB;
 }
 
-int tp_store_priv_check(sqlite3 *db, const char *path, bool *ret_stamp, char *err, size_t errsz)
+int tp__store_check(sqlite3 *db, const char *path, bool *ret_stamp, char *err, size_t errsz)
 {
     int64_t app = 0, version = 0;
     char names[256];

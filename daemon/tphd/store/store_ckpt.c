@@ -27,7 +27,7 @@ struct tp_store_ckpt {
     int pages; /* writer-set before its first commit: WAL pages that call for a checkpoint */
 };
 
-void tp_store_ckpt_set_pages(tp_store_ckpt *c, int pages)
+void tp__store_ckpt_set_pages(tp_store_ckpt *c, int pages)
 {
     c->pages = pages;
 }

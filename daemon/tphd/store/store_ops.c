@@ -330,7 +330,7 @@ dberr:
                                sizeof(op->errmsg));
 }
 
-int64_t tp_store_priv_prune(sqlite3 *db, uint64_t target)
+int64_t tp__store_prune(sqlite3 *db, uint64_t target)
 {
     int64_t total = 0;
     tp_store_op op;
@@ -360,7 +360,7 @@ int tp_store_retention(tp_store *s, double retention_s, uint64_t max_bytes, int6
      * large backlog is deleted. */
     for (int guard = 0; guard < 1000000; guard++) {
         retention_step rs = {.retention_s = retention_s,
-                             .max_bytes = max_bytes ? tp_store_priv_target(max_bytes) : 0};
+                             .max_bytes = max_bytes ? tp__store_target(max_bytes) : 0};
         int r = tp_store_call_sync(s, retention_fn, &rs, NULL, 0);
         if (r < 0)
             return r;
@@ -368,7 +368,7 @@ int tp_store_retention(tp_store *s, double retention_s, uint64_t max_bytes, int6
         if (rs.deleted == 0 && rs.freed <= 0)
             break;
     }
-    tp_store_priv_keep_reserve(s);
+    tp__store_keep_reserve(s);
     if (ret_deleted)
         *ret_deleted = total;
     return 0;

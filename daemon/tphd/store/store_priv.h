@@ -18,7 +18,7 @@
  *  files and tphd databases pass; *ret_stamp says the application id is
  *  still to be written (new, or from before tphd wrote one). Returns 0 or a
  *  code with a message in err (store_check.c). */
-int tp_store_priv_check(sqlite3 *db, const char *path, bool *ret_stamp, char *err, size_t errsz);
+int tp__store_check(sqlite3 *db, const char *path, bool *ret_stamp, char *err, size_t errsz);
 
 /** The writer's prepared statements. */
 typedef struct tp_store_stmts {
@@ -48,23 +48,23 @@ int tp__store_ckpt_start(const char *path, sqlite3 *writer, tp_store_ckpt **ret,
                          size_t errsz);
 /** WAL pages that call for a checkpoint (default 1024, 16 MiB); set before
  *  the writer's first commit. */
-void tp_store_ckpt_set_pages(tp_store_ckpt *c, int pages);
+void tp__store_ckpt_set_pages(tp_store_ckpt *c, int pages);
 
 /** Delete the oldest finished traces, a step at a time, while the main file
  *  holds more than target bytes of pages in use; writer thread, outside a
  *  transaction. Returns the traces deleted, or a negative code
  *  (store_ops.c). */
-int64_t tp_store_priv_prune(sqlite3 *db, uint64_t target);
+int64_t tp__store_prune(sqlite3 *db, uint64_t target);
 
 /** Write the reserve file back when it was given up and the disk has room
  *  again (store.c). Any thread. */
-void tp_store_priv_keep_reserve(tp_store *s);
+void tp__store_keep_reserve(tp_store *s);
 
 /** The size limit's target for the pages in use in the main file: half of
  *  max_bytes. The rest is for the WAL (truncated past an eighth) and for
  *  the commits that land between two prunings (a trace is stored first,
  *  then the oldest go). */
-static inline uint64_t tp_store_priv_target(uint64_t max_bytes)
+static inline uint64_t tp__store_target(uint64_t max_bytes)
 {
     return max_bytes / 2;
 }
