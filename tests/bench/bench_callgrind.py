@@ -37,6 +37,7 @@ was_limited False) and VizTracer's buffer did not wrap.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -261,15 +262,16 @@ def find_build(py, builds):
         so = os.path.join(d, "client_ext", "tracepatch", "_tracepatch" + suffix)
         if not os.path.exists(so):
             continue
-        release = False
         opts = os.path.join(d, "meson-info", "intro-buildoptions.json")
         try:
             with open(opts) as f:
-                release = any(o["name"] == "buildtype" and o["value"] == "release"
-                              for o in json.load(f))
+                values = {o["name"]: o["value"] for o in json.load(f)}
         except (OSError, ValueError):
-            pass
-        found.append((not release, d))
+            continue
+        # Two interpreters may share a suffix (Debian's 3.11 and pyenv's).
+        if os.path.realpath(shutil.which(values.get("python", "")) or "") != os.path.realpath(py):
+            continue
+        found.append((values.get("buildtype") != "release", d))
     return sorted(found)[0][1] if found else None
 
 
