@@ -6,7 +6,7 @@ Run with a release build of the extension on PYTHONPATH:
     ninja -C build-rel
     PYTHONPATH=build-rel/client_ext python3.12 tests/bench/bench_ext.py [--json]
 
-Workloads: fib(25) (242,785 calls) and a loop of 300,000 calls to a
+Workloads: fib(25) (242,786 calls with run_fib) and a loop of 300,000 calls to a
 two-argument function. Times are the thread's CPU time (time.thread_time()),
 which a loaded machine disturbs far less than wall-clock time. For each, the best of REPEAT runs of: untraced,
 cProfile, tracepatch structure only (show_args=False, show_return=False) and
@@ -14,7 +14,8 @@ tracepatch with arguments and return values. Overhead per call is
 (time traced - time untraced) / calls; the ratio divides ours by cProfile's.
 Also: memory of the event log per recorded call (the session's own count and
 tracemalloc's), and the time of Session.tree() and to_json() on 200k calls.
-Nothing here is a test: it prints figures.
+Nothing here is a test: it prints figures, after asserting that each trace
+recorded every call of its workload (call_count exact, no limit hit).
 """
 
 import cProfile
@@ -50,7 +51,11 @@ def run_fib():
     fib(25)
 
 
-WORKLOADS = {"fib(25)": (run_fib, 242785), "loop 300k two(a, b)": (loop, LOOP)}
+# Python calls of each workload, its run_fib / loop function included:
+# fib(n) makes 2 * fib(n + 1) - 1 calls, so fib(25) is 242,785.
+WORKLOADS = {"fib(25)": (run_fib, 242_785 + 1), "loop 300k two(a, b)": (loop, LOOP + 1)}
+FIB24_CALLS = 150_049
+OUTPUT_CALLS = 200_000
 
 
 def timed(fn, setup=None, teardown=None):
@@ -119,14 +124,16 @@ def memory(fn, args):
 
 def outputs():
     """Session.tree() and to_json() on about 200k recorded calls."""
-    s = _tracepatch.Session(max_calls=200_000, max_depth=1000)
+    # fib(24) is 150,049 calls (2 * fib(25) - 1), the loop the rest of 200,000.
+    # max_calls is above the total so that no limit cuts the trace short.
+    s = _tracepatch.Session(max_calls=OUTPUT_CALLS + 1, max_depth=1000)
     s.start()
-    for _ in range(2):
-        fib(24)  # 2 x 75,025 calls
+    fib(24)
     f = two
-    for i in range(200_000 - 150_050):
+    for i in range(OUTPUT_CALLS - FIB24_CALLS):
         f(i, "xy")
     s.stop()
+    assert s.call_count == OUTPUT_CALLS and not s.was_limited, (s.call_count, s.limit_reason)
     t0 = time.perf_counter()
     tree_text = s.tree()  # the first output also builds the tree from the log
     t1 = time.perf_counter()
@@ -147,6 +154,11 @@ def main():
         t_struct, s1 = traced(fn, False)
         t_args, s2 = traced(fn, True)
         n = s1.call_count
+        # A figure is only worth printing for the calls it claims to cover
+        # (the workload's, and teardown(), which calls stop()).
+        for s in (s1, s2):
+            assert s.call_count == calls + 1 and not s.was_limited, (name, s.call_count, calls,
+                                                                     s.limit_reason)
         over_prof = (prof - base) / calls
         over_struct = (t_struct - base) / n
         over_args = (t_args - base) / s2.call_count
