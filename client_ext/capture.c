@@ -372,6 +372,111 @@ static void render_other(rw *w, PyObject *o)
     Py_DECREF(r);
 }
 
+/* ---- object's own __repr__ ------------------------------------------------
+ *
+ * "<module.Qualname object at 0x7f...>" is what most user classes show, and
+ * object_repr() builds it with PyUnicode_FromFormat(), whose %p goes through
+ * vfprintf: thousands of instructions per object. It is rendered here with
+ * the same rules (Objects/typeobject.c, object_repr, 3.10-3.13): a heap type
+ * shows its __module__ (when a str other than "builtins") and __qualname__,
+ * anything else its tp_name; the address as "0x" and lowercase hex. The
+ * name is cached per type and version tag: setting __module__, __qualname__
+ * or __name__ goes through type_setattro, which calls PyType_Modified, which
+ * invalidates the tag, and a tag is never given to two types. Only ASCII
+ * names are cached; others take the general path. */
+
+#define NAME_CACHE   64  /* entries, direct-mapped by type address */
+#define NAME_MAX_LEN 110 /* longer names are not cached */
+
+typedef struct name_ent {
+    PyTypeObject *type;
+    unsigned int tag;
+    uint8_t len;
+    char name[NAME_MAX_LEN];
+} name_ent;
+
+/* Written and read with the GIL held, by the thread capturing. */
+static name_ent name_cache[NAME_CACHE];
+
+/* Fill e with the name object_repr() shows for tp. False when it cannot be
+ * cached (not ASCII, too long, or an error, which is cleared). */
+static bool object_name(PyTypeObject *tp, name_ent *e)
+{
+    const char *mod = NULL, *qual = NULL;
+    Py_ssize_t nmod = 0, nqual = 0;
+    static PyObject *module_str; /* "__module__", interned once, kept */
+    if (!module_str && !(module_str = PyUnicode_InternFromString("__module__")))
+        return false;
+    if (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) {
+        PyObject *m = tp->tp_dict ? PyDict_GetItemWithError(tp->tp_dict, module_str) : NULL;
+        if (!m && PyErr_Occurred())
+            return false;
+        if (m && PyUnicode_Check(m) && PyUnicode_CompareWithASCIIString(m, "builtins") != 0) {
+            PyObject *q = ((PyHeapTypeObject *)tp)->ht_qualname;
+            if (!PyUnicode_IS_ASCII(m) || !q || !PyUnicode_Check(q) || !PyUnicode_IS_ASCII(q))
+                return false;
+            mod = (const char *)PyUnicode_DATA(m);
+            nmod = PyUnicode_GET_LENGTH(m);
+            qual = (const char *)PyUnicode_DATA(q);
+            nqual = PyUnicode_GET_LENGTH(q);
+        }
+    }
+    if (!mod) {
+        qual = tp->tp_name;
+        nqual = (Py_ssize_t)strlen(qual);
+        for (Py_ssize_t i = 0; i < nqual; i++)
+            if ((unsigned char)qual[i] >= 0x80)
+                return false;
+    }
+    if (nmod + 1 + nqual > NAME_MAX_LEN)
+        return false;
+    char *d = e->name;
+    if (mod) {
+        memcpy(d, mod, (size_t)nmod);
+        d += nmod;
+        *d++ = '.';
+    }
+    memcpy(d, qual, (size_t)nqual);
+    e->len = (uint8_t)(d + nqual - e->name);
+    return true;
+}
+
+/* Whether o's repr is object_repr() and was rendered here. */
+static bool render_default_object(rw *w, PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    name_ent *e = &name_cache[((uintptr_t)tp >> 4) % NAME_CACHE];
+    bool tagged = (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) && tp->tp_version_tag;
+    if (!tagged || e->type != tp || e->tag != tp->tp_version_tag) {
+        name_ent fresh;
+        if (!object_name(tp, &fresh)) {
+            PyErr_Clear();
+            return false;
+        }
+        if (!tagged) {
+            e = &fresh;
+        } else {
+            fresh.type = tp;
+            fresh.tag = tp->tp_version_tag;
+            memcpy(e, &fresh, offsetof(name_ent, name) + fresh.len);
+        }
+    }
+    put_ascii(w, "<", 1);
+    put_ascii(w, e->name, e->len);
+    char b[32], *end = b + sizeof(b), *p = end;
+    uintptr_t a = (uintptr_t)o;
+    do {
+        *--p = "0123456789abcdef"[a & 15];
+        a >>= 4;
+    } while (a);
+    *--p = 'x';
+    *--p = '0';
+    put_ascii(w, " object at ", 11);
+    put_ascii(w, p, (size_t)(end - p));
+    put_ascii(w, ">", 1);
+    return true;
+}
+
 /* A small int's value without a call: one digit of the internal form. */
 static inline bool small_int(PyObject *o, long long *ret)
 {
@@ -573,6 +678,8 @@ static void render(rw *w, PyObject *o)
         render_bytes(w, o);
     else if (PySet_CheckExact(o) || PyFrozenSet_CheckExact(o))
         render_set(w, o);
+    else if (Py_TYPE(o)->tp_repr == PyBaseObject_Type.tp_repr && render_default_object(w, o))
+        return;
     else
         render_other(w, o);
 }
