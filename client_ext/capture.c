@@ -2,6 +2,7 @@
 #include "capture.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 #include "codeinfo.h"
@@ -530,8 +531,82 @@ static void render_int(rw *w, PyObject *o)
     put_ascii(w, p, (size_t)(e - p));
 }
 
+/* repr() of the floats that have a short exact decimal, without dtoa.
+ *
+ * repr(x) is the shortest decimal that reads back as x, in fixed notation
+ * for 1e-4 <= |x| < 1e16. For |x| < 1e15, if an integer c < 10^15 and k <= 15
+ * give c / 10^k == x (one IEEE division of two exact values, so exactly the
+ * double that reading "c/10^k" gives), that decimal reads back as x; the
+ * first such k is the shortest, and it is the only one with so few digits
+ * (15-digit decimals lie more than an ulp apart), so it is repr()'s. c is
+ * x * 10^k rounded: that product is within 0.25 of c. Integral values
+ * below 2^53 are exact as integers. Anything else (more digits, other
+ * magnitudes, inf, nan) returns false and takes PyOS_double_to_string(). */
+static bool short_float(double x, char *out, size_t *ret_len)
+{
+    static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    double a = x < 0 ? -x : x;
+    if (x == 0) {
+        if (signbit(x)) {
+            memcpy(out, "-0.0", 4);
+            *ret_len = 4;
+        } else {
+            memcpy(out, "0.0", 3);
+            *ret_len = 3;
+        }
+        return true;
+    }
+    if (!(a >= 1e-4 && a < 1e15))
+        return false;
+    unsigned long long c;
+    int k;
+    if (a == (double)(unsigned long long)a) {
+        c = (unsigned long long)a;
+        k = 0;
+    } else {
+        for (k = 1;; k++) {
+            if (k > 15)
+                return false;
+            double m = nearbyint(a * p10[k]);
+            if (m >= 1e15)
+                return false;
+            if (m / p10[k] == a) {
+                c = (unsigned long long)m;
+                break;
+            }
+        }
+    }
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + c % 10);
+        c /= 10;
+    } while (c);
+    while (n <= k)
+        digits[n++] = '0'; /* 0.000123: the leading zeros */
+    char *d = out;
+    if (x < 0)
+        *d++ = '-';
+    for (int i = n - 1; i >= k; i--)
+        *d++ = digits[i];
+    *d++ = '.';
+    if (!k)
+        *d++ = '0';
+    for (int i = k - 1; i >= 0; i--)
+        *d++ = digits[i];
+    *ret_len = (size_t)(d - out);
+    return true;
+}
+
 static void render_float(rw *w, PyObject *o)
 {
+    char b[40];
+    size_t n;
+    if (short_float(PyFloat_AS_DOUBLE(o), b, &n)) {
+        put_ascii(w, b, n);
+        return;
+    }
     char *s = PyOS_double_to_string(PyFloat_AS_DOUBLE(o), 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
     if (!s) {
         PyErr_Clear();
