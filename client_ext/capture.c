@@ -599,11 +599,75 @@ static bool short_float(double x, char *out, size_t *ret_len)
     return true;
 }
 
+/* repr() of any other float in the fixed range 1e-4 <= |x| < 1e16, by exact
+ * integer arithmetic. x = m * 2^-s (s >= 1: integral values were taken
+ * above). For k = 1, 2, ... fractional digits, x * 10^k = N / 2^s with
+ * N = m * 10^k (128 bits: m < 2^53, 10^k <= 10^22, and s <= 66 in this
+ * range); the two k-digit decimals nearest x are floor(N / 2^s) and the
+ * next. A decimal reads back as x when it lies strictly inside x's rounding
+ * interval (half an ulp, 10^k in these units times 2, each side; a quarter
+ * below a power of two). The first k where one does gives the fewest
+ * digits, and of the two the nearer is repr()'s (dtoa's shortest, then
+ * nearest). A decimal on an interval's edge or halfway between the two is
+ * left to PyOS_double_to_string(), whose tie rules it would need. */
+static bool exact_float(double x, char *out, size_t *ret_len)
+{
+    double a = x < 0 ? -x : x;
+    if (!(a >= 1e-4 && a < 1e16))
+        return false;
+    int e2;
+    double fr = frexp(a, &e2);
+    uint64_t m = (uint64_t)ldexp(fr, 53);
+    int s = 53 - e2;
+    if (s < 1 || s > 100)
+        return false;
+    typedef unsigned __int128 u128;
+    u128 one = 1, mask = (one << s) - 1, p10 = 1;
+    for (int k = 1; k <= 22; k++) {
+        p10 *= 10;
+        u128 n = (u128)m * p10;
+        u128 c = n >> s, rem = n & mask;
+        u128 dl = rem * 4, dh = ((one << s) - rem) * 4;
+        u128 up = p10 * 2, lo = m == (1ull << 52) ? p10 : p10 * 2;
+        if (dl == lo || dh == up)
+            return false;
+        bool okl = dl < lo, okh = dh < up;
+        if (!okl && !okh)
+            continue;
+        if (okl && okh && dl == dh)
+            return false;
+        if (okh && (!okl || dh < dl))
+            c++;
+        if (c >= (u128)100000000000000000ull) /* more than 17 digits: not expected */
+            return false;
+        unsigned long long v = (unsigned long long)c;
+        char digits[24];
+        int nd = 0;
+        do {
+            digits[nd++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        while (nd <= k)
+            digits[nd++] = '0';
+        char *d = out;
+        if (x < 0)
+            *d++ = '-';
+        for (int i = nd - 1; i >= k; i--)
+            *d++ = digits[i];
+        *d++ = '.';
+        for (int i = k - 1; i >= 0; i--)
+            *d++ = digits[i];
+        *ret_len = (size_t)(d - out);
+        return true;
+    }
+    return false;
+}
+
 static void render_float(rw *w, PyObject *o)
 {
-    char b[40];
+    char b[48];
     size_t n;
-    if (short_float(PyFloat_AS_DOUBLE(o), b, &n)) {
+    if (short_float(PyFloat_AS_DOUBLE(o), b, &n) || exact_float(PyFloat_AS_DOUBLE(o), b, &n)) {
         put_ascii(w, b, n);
         return;
     }

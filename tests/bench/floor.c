@@ -8,8 +8,9 @@
  * this interpreter. 3.12+: empty C sys.monitoring callbacks (objects with a
  * vectorcall slot, as tracepatch's are) for the events tracepatch asks for.
  * 3.10/3.11: an empty PyEval_SetProfile function. Both count the calls they
- * see (a new frame, not a generator resuming), so the benchmark can check
- * that every tool saw the same calls. An increment is all the callback does.
+ * see (PY_START; a profile "call" event, which a generator's resume is too),
+ * so the benchmark can check that every tool saw the same calls. An increment
+ * is all the callback does.
  *
  * Built by bench_callgrind.py for each interpreter; not part of the package. */
 #define PY_SSIZE_T_CLEAN
@@ -92,8 +93,8 @@ static PyObject *callbacks(PyObject *self, PyObject *unused)
 #else
 static int profile_fn(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 {
-    /* A generator's resume is a call event too; only a fresh frame counts. */
-    if (what == PyTrace_CALL && PyFrame_GetLasti(frame) < 0)
+    /* A generator's resume is a call event too: this counts those as well. */
+    if (what == PyTrace_CALL)
         ncalls++;
     return 0;
 }

@@ -26,7 +26,7 @@ def test_edge_floats_match_repr():
 def test_random_floats_match_repr():
     r = random.Random(20261202)
     for _ in range(150_000):
-        k = r.randrange(8)
+        k = r.randrange(10)
         if k == 0:
             v = r.random()
         elif k == 1:
@@ -41,8 +41,12 @@ def test_random_floats_match_repr():
             v = float(r.randrange(-2**54, 2**54))
         elif k == 6:
             v = r.uniform(1e-5, 1e-3)
-        else:
+        elif k == 7:
             v = r.randrange(1, 1000) * 0.5 ** r.randrange(0, 40)
+        elif k == 8:  # anywhere in repr()'s fixed-notation range, log-uniform
+            v = 10 ** r.uniform(-4.1, 16.1)
+        else:  # the neighbours of a power of two (a narrower rounding interval below)
+            v = math.nextafter(2.0 ** r.randrange(-15, 55), r.choice((0.0, math.inf)))
         assert safe_repr(v, 100) == repr(v)
 
 
