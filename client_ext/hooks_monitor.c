@@ -98,7 +98,7 @@ static PyObject *cb_start(PyObject *self, PyObject *const *args, size_t nargsf, 
     }
     if (ci->flags & TP_CI_GEN)
         tp_record_forget(tls, key);
-    tp_record_start(tls, ci, key, tp_frame_locals(key));
+    tp_record_start(tls, ci, key, NULL);
     Py_RETURN_NONE;
 }
 

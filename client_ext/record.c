@@ -177,7 +177,7 @@ static bool spawned_by(tp_tls *tls, tp_session *s, void *key, uint32_t *ret, PyO
 /* ---- calls -------------------------------------------------------------- */
 
 static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
-                      PyObject *const *locals, evctx *e)
+                      PyObject *const **locals, evctx *e)
 {
     tp_session *s = b->s;
     if (b->dead)
@@ -209,7 +209,9 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
     if (s->show_args && e->text_repr != s->max_repr) {
         tp_buf_reset(&tls->scratch);
         tls->busy++;
-        int r = tp_capture_args(&tls->scratch, ci, locals, s->max_repr);
+        if (!*locals)
+            *locals = tp_frame_locals(key);
+        int r = tp_capture_args(&tls->scratch, ci, *locals, s->max_repr);
         tls->busy--;
         e->text_repr = r ? 0 : s->max_repr;
         if (r) {
@@ -259,6 +261,8 @@ void tp_record_start(tp_tls *tls, tp_codeinfo *ci, void *key, PyObject *const *l
     if (TP_UNLIKELY(ci->flags & (TP_CI_INTERNAL | TP_CI_THREAD_START | TP_CI_TASK_SOON))) {
         if (ci->flags & TP_CI_INTERNAL)
             return;
+        if (!locals)
+            locals = tp_frame_locals(key);
         if ((ci->flags & TP_CI_THREAD_START) && tp_module_g.nthreads_sessions && ci->nparams &&
             locals[0])
             tp_threads_start(tls, locals[0]);
@@ -267,7 +271,7 @@ void tp_record_start(tp_tls *tls, tp_codeinfo *ci, void *key, PyObject *const *l
     }
     evctx e = {0, 0};
     for (size_t i = 0; i < tls->nactive; i++)
-        start_one(tls, tls->active[i], ci, key, locals, &e);
+        start_one(tls, tls->active[i], ci, key, &locals, &e);
 }
 
 /* ---- ends ----------------------------------------------------------------- */
@@ -288,10 +292,9 @@ static void pop(tp_binding *b)
     tp_fent_clear(&b->stack.items[--b->stack.size]);
 }
 
-static void return_one(tp_tls *tls, tp_binding *b, void *key, PyObject *retval, evctx *e)
+/* b's top call, of frame key (the caller checked at_top()), returns. */
+static void return_one(tp_tls *tls, tp_binding *b, PyObject *retval, evctx *e)
 {
-    if (!at_top(b, key))
-        return;
     tp_session *s = b->s;
     int64_t now = ev_now(e);
     if (s->show_return && e->text_repr != s->max_repr) {
@@ -338,7 +341,7 @@ bool tp_record_return(tp_tls *tls, void *key, PyObject *retval)
         tp_binding *b = tls->active[i];
         if (at_top(b, key)) {
             any = true;
-            return_one(tls, b, key, retval, &e);
+            return_one(tls, b, retval, &e);
         }
     }
     return any;

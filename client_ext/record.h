@@ -15,7 +15,9 @@
  *  sessions in scope stop recording with limit "memory". */
 void tp_record_out_of_memory(tp_tls *tls);
 
-/** A call starts in the frame named key (locals: its fast locals). */
+/** A call starts in the frame named key (locals: its fast locals, or NULL
+ *  to have them read from key only when something needs them: structure-only
+ *  recording does not). */
 void tp_record_start(tp_tls *tls, tp_codeinfo *ci, void *key, PyObject *const *locals);
 /** The call of frame key returns retval. Returns whether some session had
  *  recorded it. */
