@@ -1,6 +1,11 @@
 """Instructions per call, counted by callgrind, for tracepatch and its peers.
 
-    python3 tests/bench/bench_callgrind.py [--json] [--builds DIR,DIR...] [--viztracer DIR]
+    python3 tests/bench/bench_callgrind.py [--json | --markdown] [--builds DIR,DIR...]
+        [--python PY,PY...] [--viztracer DIR]
+    python3 tests/bench/bench_callgrind.py --from RESULTS.json [--markdown]
+
+--markdown prints the README's performance table; --json the raw counts, which
+--from renders again (after the same checks).
 
 For every interpreter that has a built extension (a build*/ directory of this
 repository, release builds preferred: `meson setup build-rel-312
@@ -404,10 +409,47 @@ def table(res, pc):
     return "\n".join(lines)
 
 
+# The README's performance table: (row title, mode).
+README_ROWS = [
+    ("structure only", "structure"),
+    ("args + returns", "args"),
+    ("VizTracer, ignore_c_function", "viz"),
+    ("VizTracer, log_func_args + retval", "viz_args"),
+]
+
+
+def markdown(all_res):
+    """The README's table: per interpreter and workload, instructions per call
+    and the ratio to cProfile in the same run."""
+    out = ["| interpreter | mode | " + " | ".join(WORKLOADS) + " |",
+           "|---|---|" + "---|" * len(WORKLOADS)]
+    for res in all_res:
+        pc = res["per_call"]
+        py = "%s (%s)" % (res["python"], res["hook"])
+        out.append("| %s | floor / cProfile | %s |" % (py, " | ".join(
+            "%.0f / %.0f" % (pc[w]["floor"], pc[w]["cprofile"]) for w in WORKLOADS)))
+        for title, mode in README_ROWS:
+            if mode not in pc[WORKLOADS[0]]:
+                continue
+            out.append("| %s | %s | %s |" % (py, title, " | ".join(
+                "%.0f (%.2f×)" % (pc[w][mode], pc[w][mode] / pc[w]["cprofile"])
+                for w in WORKLOADS)))
+    return "\n".join(out)
+
+
 def main():
     argv = sys.argv[1:]
     if argv and argv[0] == "--worker":
         worker(argv[1], argv[2] if len(argv) > 2 else "")
+        return
+    if "--from" in argv:
+        # Render figures measured earlier (a --json output) again.
+        with open(argv[argv.index("--from") + 1]) as f:
+            all_res = json.load(f)
+        for res in all_res:
+            check(res)
+        print(markdown(all_res) if "--markdown" in argv else
+              "\n\n".join(table(r, r["per_call"]) for r in all_res))
         return
     as_json = "--json" in argv
     vizdir = argv[argv.index("--viztracer") + 1] if "--viztracer" in argv else ""
@@ -430,6 +472,9 @@ def main():
         all_res.append(res)
     if as_json:
         print(json.dumps(all_res, indent=2))
+        return
+    if "--markdown" in argv:
+        print(markdown(all_res))
         return
     print("Instructions per call over the untraced run (callgrind); in brackets, the ratio "
           "to cProfile in the same run.\n")
