@@ -32,13 +32,18 @@ typedef struct rw {
     PyObject *cont[MAX_NEST]; /* containers being rendered (cycle check) */
 } rw;
 
-/* Returns 0, or -ENOMEM when the room cannot be reserved. */
-static int rw_init(rw *w, tp_buf *out, uint32_t max_repr)
+/* The most bytes one bounded text takes in its buffer. */
+static inline size_t rw_room(uint32_t max_repr)
+{
+    return 4 * (size_t)(max_repr < TP_MIN_REPR ? TP_MIN_REPR : max_repr) + 8;
+}
+
+/* Start writing at the end of out, where rw_room(max_repr) bytes are
+ * reserved already. */
+static void rw_start(rw *w, tp_buf *out, uint32_t max_repr)
 {
     /* Not memset: cont[] is only read below ncont. */
     w->limit = max_repr < TP_MIN_REPR ? TP_MIN_REPR : max_repr;
-    if (tp_buf_reserve(out, 4 * w->limit + 8) < 0)
-        return -ENOMEM;
     w->out = out;
     w->p = out->data + out->len;
     w->nchars = 0;
@@ -46,6 +51,14 @@ static int rw_init(rw *w, tp_buf *out, uint32_t max_repr)
     w->full = false;
     w->ncont = 0;
     w->cut = w->p;
+}
+
+/* Returns 0, or -ENOMEM when the room cannot be reserved. */
+static int rw_init(rw *w, tp_buf *out, uint32_t max_repr)
+{
+    if (tp_buf_reserve(out, rw_room(max_repr)) < 0)
+        return -ENOMEM;
+    rw_start(w, out, max_repr);
     return 0;
 }
 
@@ -67,7 +80,13 @@ static inline void put_ascii(rw *w, const char *s, size_t n)
         w->full = true;
         return;
     }
-    memcpy(w->p, s, n);
+    if (n <= 8) {
+        /* Most pieces are a few bytes: a loop beats a call to memcpy. */
+        for (size_t i = 0; i < n; i++)
+            w->p[i] = s[i];
+    } else {
+        memcpy(w->p, s, n);
+    }
     w->p += n;
     w->nchars += n;
 }
@@ -847,12 +866,15 @@ static PyObject *param_value(const tp_param *p, PyObject *const *locals)
 
 int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals, uint32_t max_repr)
 {
-    int r = 0;
-    for (uint32_t i = 0; i < ci->nparams && !r; i++) {
+    /* One reservation for the whole text: each value is bounded, so the
+     * room is known before any is rendered. */
+    size_t room = 0, vroom = rw_room(max_repr);
+    for (uint32_t i = 0; i < ci->nparams; i++)
+        room += (size_t)ci->params[i].len + 6 + vroom;
+    if (tp_buf_reserve(out, room) < 0)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < ci->nparams; i++) {
         const tp_param *p = &ci->params[i];
-        r = tp_buf_reserve(out, (size_t)p->len + 6);
-        if (r)
-            break;
         char *d = out->data + out->len;
         if (i) {
             *d++ = ',';
@@ -867,19 +889,18 @@ int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals,
         out->len = (size_t)(d - out->data);
         PyObject *v = param_value(p, locals);
         if (!v) {
-            r = tp_buf_append(out, "<unbound>", 9);
+            memcpy(d, "<unbound>", 10);
+            out->len += 9;
             continue;
         }
         rw w;
-        r = rw_init(&w, out, max_repr);
-        if (r)
-            break;
+        rw_start(&w, out, max_repr);
         Py_INCREF(v);
         render(&w, v);
         rw_finish(&w);
         Py_DECREF(v);
     }
-    return r;
+    return 0;
 }
 
 int tp_capture_exc(tp_buf *type_out, tp_buf *msg_out, PyObject *exc, uint32_t max_repr)
