@@ -108,9 +108,9 @@ static PyObject *cb_resume(PyObject *self, PyObject *const *args, size_t nargsf,
     if (nargs < 1 || !PyCode_Check(args[0]))
         Py_RETURN_NONE;
     tp_tls *tls = in_scope();
-    if (!tls)
-        return local_result((PyCodeObject *)args[0]);
-    tp_record_resume(tls, tp_frame_current(tls->tstate));
+    /* A call some session recorded is wanted: no code-info lookup. */
+    if (tls && tp_record_resume(tls, tp_frame_current(tls->tstate)))
+        Py_RETURN_NONE;
     return local_result((PyCodeObject *)args[0]);
 }
 
@@ -139,8 +139,8 @@ static PyObject *cb_yield(PyObject *self, PyObject *const *args, size_t nargsf, 
     if (nargs < 1 || !PyCode_Check(args[0]))
         Py_RETURN_NONE;
     tp_tls *tls = in_scope();
-    if (tls)
-        tp_record_yield(tls, tp_frame_current(tls->tstate));
+    if (tls && tp_record_yield(tls, tp_frame_current(tls->tstate)))
+        Py_RETURN_NONE; /* a recorded call: its code is wanted */
     return local_result((PyCodeObject *)args[0]);
 }
 

@@ -513,13 +513,15 @@ static bool susp_take(tp_session *s, void *key, tp_fent *ret)
     return true;
 }
 
-void tp_record_yield(tp_tls *tls, void *key)
+bool tp_record_yield(tp_tls *tls, void *key)
 {
     evctx e = {0, 0};
+    bool any = false;
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
         if (!at_top(b, key))
             continue;
+        any = true;
         tp_session *s = b->s;
         tp_fent ent = b->stack.items[--b->stack.size];
         int64_t now = ev_now(&e);
@@ -543,6 +545,7 @@ void tp_record_yield(tp_tls *tls, void *key)
         if (log_begin(b, 0, 0, now))
             tp_evlog_put(&s->log, TP_EV_YIELD, 0, ent.seq, (uint64_t)(now - s->t0));
     }
+    return any;
 }
 
 bool tp_record_resume(tp_tls *tls, void *key)

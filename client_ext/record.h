@@ -25,8 +25,9 @@ bool tp_record_return(tp_tls *tls, void *key, PyObject *retval);
 /** The call of frame key ends by exception exc (NULL: not known; a
  *  generator is then taken as closed). */
 void tp_record_unwind(tp_tls *tls, void *key, PyObject *exc);
-/** The generator/coroutine call of frame key suspends. */
-void tp_record_yield(tp_tls *tls, void *key);
+/** The generator/coroutine call of frame key suspends. Returns whether some
+ *  session had recorded it. */
+bool tp_record_yield(tp_tls *tls, void *key);
 /** The suspended call of frame key resumes (also gen.throw()). Returns
  *  whether some session knew it. */
 bool tp_record_resume(tp_tls *tls, void *key);
