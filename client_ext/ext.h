@@ -194,6 +194,9 @@ typedef struct tp_session {
 
 /** Per-thread state: a Python object stored in the thread state's dict so that
  *  its deallocation, when the thread state is cleared, unlinks it. */
+/* Entries of a thread's code-info cache (a power of two). */
+#define TP_CI_CACHE 8
+
 typedef struct tp_tls {
     PyObject ob_base;              /* PyObject_HEAD */
     PyThreadState *tstate;         /* the thread's state (borrowed) */
@@ -209,10 +212,16 @@ typedef struct tp_tls {
     tp_buf scratch2;     /* return value text */
     tp_buf scratch3;     /* exception message text */
     bool unwind_pending; /* some binding of this thread has a deferred UNWIND */
-    /* Last code object met and its info: recursion and loops hit it. */
+    /* The last code object met and its info (recursion and loops hit it),
+     * then a few more met lately, direct-mapped by address (methods calling
+     * each other, where the last one alone misses on every call). */
     PyCodeObject *ci_code; /* compared only, never dereferenced */
     struct tp_codeinfo *ci_last;
-    uint64_t ci_frees; /* tp_codeinfo_frees when cached */
+    struct {
+        PyCodeObject *code; /* compared only, never dereferenced */
+        struct tp_codeinfo *ci;
+    } ci_cache[TP_CI_CACHE];
+    uint64_t ci_frees; /* tp_codeinfo_frees when the entries were cached */
     /* 3.10/3.11: the profile function this thread had before ours. */
     bool profile_on;
     Py_tracefunc prev_profile;

@@ -8,6 +8,8 @@
 #ifndef TP_SCOPE_H
 #define TP_SCOPE_H
 
+#include <string.h>
+
 #include "codeinfo.h"
 #include "ext.h"
 #include "frame.h"
@@ -39,12 +41,25 @@ static inline tp_codeinfo *tp_codeinfo_cached(tp_tls *tls, PyCodeObject *co, voi
 {
     if (TP_LIKELY(co == tls->ci_code && tls->ci_frees == tp_codeinfo_frees))
         return tls->ci_last;
-    tp_codeinfo *ci = tp_codeinfo_get(co, tp_frame_globals(key));
-    if (ci) {
-        tls->ci_code = co;
-        tls->ci_last = ci;
-        tls->ci_frees = tp_codeinfo_frees;
+    uintptr_t a = (uintptr_t)co;
+    size_t slot = (size_t)((a >> 4) ^ (a >> 10)) & (TP_CI_CACHE - 1);
+    tp_codeinfo *ci;
+    if (co == tls->ci_cache[slot].code && tls->ci_frees == tp_codeinfo_frees) {
+        ci = tls->ci_cache[slot].ci;
+    } else {
+        ci = tp_codeinfo_get(co, tp_frame_globals(key));
+        if (!ci)
+            return NULL;
+        if (tls->ci_frees != tp_codeinfo_frees) {
+            /* Some code info was freed: any entry may name a dead one. */
+            memset(tls->ci_cache, 0, sizeof(tls->ci_cache));
+            tls->ci_frees = tp_codeinfo_frees;
+        }
+        tls->ci_cache[slot].code = co;
+        tls->ci_cache[slot].ci = ci;
     }
+    tls->ci_code = co;
+    tls->ci_last = ci;
     return ci;
 }
 
