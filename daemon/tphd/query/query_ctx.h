@@ -64,7 +64,7 @@ int tp_qdberr(tp_qctx *q, const char *what);
 /** The columns tp_qsummary() reads, in its order, for "SELECT ... FROM traces". */
 #define TP_QSUMMARY_COLS                                                                           \
     "id, label, uid, pid, host, python, argv, wall_start_ns, end_ns, last_ns, calls,"              \
-    " dropped, limit_reason, status, config, stats, client, source, pstart, nevents, rowid,"     \
+    " dropped, limit_reason, status, config, stats, client, source, pstart, nevents, rowid,"       \
     " otel_trace, otlp"
 
 /** The trace summary (docs/QUERY.md) of the row st is on, selected with
