@@ -285,6 +285,7 @@ if ((ci && !fast)); then
         rm -rf "$work"
         # The JSON re-emitter (proto/json.c) on client config text.
         work=$(mktemp -d)
+        cp tests/fuzz/corpus-json/* "$work"/ 2>/dev/null
         step fuzz-json "$fz/tests/fuzz/fuzz_json" -max_total_time="${TP_FUZZ_JSON_SECONDS:-30}" \
             -max_len=4096 -rss_limit_mb=2048 "$work"
         rm -rf "$work"

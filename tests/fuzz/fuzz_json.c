@@ -45,9 +45,12 @@ static bool has_surrogate_escape(const uint8_t *s, size_t n)
 }
 
 /* jansson refuses numbers past int64 or double range; JSON does not. */
+/* What jansson refuses though JSON allows it: numbers past its range, and
+ * "\u0000" in an object key (JSON_ALLOW_NUL covers string values only). */
 static bool too_big_for_jansson(const json_error_t *e)
 {
-    return strstr(e->text, "too big") || strstr(e->text, "overflow");
+    return strstr(e->text, "too big") || strstr(e->text, "overflow") ||
+           strstr(e->text, "NUL byte in object key");
 }
 
 static bool is_utf8(const uint8_t *s, size_t n)
