@@ -5,7 +5,7 @@
 #   3. pytest under every interpreter found (Debian's python3, pyenv 3.10-3.13),
 #      each against the extension built for it
 #   4. end-to-end tests: real tphd, real tph, real extension, real Chromium
-#   5. under CI=true also: the C tests with ASan/UBSan, and the wire and JSON fuzzers
+#   5. under CI=true also: the C tests with ASan/UBSan, and the wire, JSON and OTLP fuzzers
 # It ends with one line "N passed, N failed" and exits non-zero if anything
 # failed. Idempotent: run it as often as you like.
 #
@@ -277,7 +277,7 @@ if ((ci && !fast)); then
                 -Dbench=false -Dextension=false -Ddaemon=false \
                 -Db_sanitize=address,undefined -Db_lundef=false
         fi
-        step fuzz-build ninja -C "$fz" tests/fuzz/fuzz_wire tests/fuzz/fuzz_json
+        step fuzz-build ninja -C "$fz" tests/fuzz/fuzz_wire tests/fuzz/fuzz_json tests/fuzz/fuzz_otlp
         work=$(mktemp -d)
         cp tests/fuzz/corpus/* "$work"/ 2>/dev/null
         step fuzz-wire "$fz/tests/fuzz/fuzz_wire" -max_total_time="${TP_FUZZ_SECONDS:-120}" \
@@ -288,6 +288,12 @@ if ((ci && !fast)); then
         cp tests/fuzz/corpus-json/* "$work"/ 2>/dev/null
         step fuzz-json "$fz/tests/fuzz/fuzz_json" -max_total_time="${TP_FUZZ_JSON_SECONDS:-30}" \
             -max_len=4096 -rss_limit_mb=2048 "$work"
+        rm -rf "$work"
+        # The OTLP encoder (daemon/tphd/otlp) on hostile trace text.
+        work=$(mktemp -d)
+        cp tests/fuzz/corpus_otlp/* "$work"/ 2>/dev/null
+        step fuzz-otlp "$fz/tests/fuzz/fuzz_otlp" -max_total_time="${TP_FUZZ_OTLP_SECONDS:-30}" \
+            -max_len=65536 -rss_limit_mb=2048 "$work"
         rm -rf "$work"
     fi
 fi
