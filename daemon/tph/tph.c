@@ -86,6 +86,10 @@ static const tph_cmd commands[] = {
      "  --older-than DUR    delete traces started more than DUR ago: 12h, 7d, 2w\n"
      "  --all               delete every trace you own\n" COMMON_HELP},
     {"status", tph_cmd_status, "tph status", "show what tphd is doing", COMMON_HELP},
+    {"frames", tph_cmd_frames, "tph frames [--since DUR] [NAME]",
+     "frame statistics per name: count, min/avg/max, p50/p95/p99, frames/s",
+     "  --since DUR         only frames that began less than DUR ago: 30m, 1h, 7d\n"
+     "  NAME                only this frame name\n" COMMON_HELP},
     {"import", tph_cmd_import, "tph import [--label LABEL] FILE",
      "store a tracepatch JSON file in tphd",
      "  --label LABEL       store it under this label instead of the file's\n" COMMON_HELP

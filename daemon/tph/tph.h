@@ -138,6 +138,8 @@ int tph_cmd_logs(tph_ctx *ctx, int argc, char **argv);
 int tph_cmd_open(tph_ctx *ctx, int argc, char **argv);
 int tph_cmd_clean(tph_ctx *ctx, int argc, char **argv);
 int tph_cmd_status(tph_ctx *ctx, int argc, char **argv);
+/** tph frames [NAME] [--since DUR] (tph_frames.c). */
+int tph_cmd_frames(tph_ctx *ctx, int argc, char **argv);
 int tph_cmd_import(tph_ctx *ctx, int argc, char **argv);
 int tph_cmd_tree(tph_ctx *ctx, int argc, char **argv);
 int tph_cmd_stats(tph_ctx *ctx, int argc, char **argv);

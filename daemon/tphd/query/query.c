@@ -472,11 +472,18 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
         int (*fn)(tp_qctx *q);
         bool reads; /* needs a reader connection */
     } ops[] = {
-        {"list", op_list, true},       {"get", op_get, true},
-        {"tree", tp_query_tree, true}, {"stats", tp_query_stats, true},
-        {"diff", tp_query_diff, true}, {"export", tp_query_export, true},
-        {"clean", op_clean, false},    {"status", op_status, true},
-        {"import", op_import, false},  {"search", tp_query_search, true},
+        {"list", op_list, true},
+        {"get", op_get, true},
+        {"tree", tp_query_tree, true},
+        {"stats", tp_query_stats, true},
+        {"diff", tp_query_diff, true},
+        {"export", tp_query_export, true},
+        {"clean", op_clean, false},
+        {"status", op_status, true},
+        {"import", op_import, false},
+        {"search", tp_query_search, true},
+        {"frames_add", tp_query_frames_add, false},
+        {"frames", tp_query_frames, true},
     };
     tp_qctx q = {.env = env, .res = res};
     json_error_t jerr;
@@ -513,7 +520,7 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
     }
     tp_qfail(&q, -EINVAL,
              "unknown query \"%.40s\" (list, get, tree, stats, diff, export, clean, status, "
-             "import, search)",
+             "import, search, frames, frames_add)",
              op ? op : "");
 out:
     if (q.db)

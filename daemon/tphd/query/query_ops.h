@@ -25,4 +25,10 @@ int tp_query_search(tp_qctx *q);
 /** export format "html": the self-contained report. */
 int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid);
 
+/* query_frames.c */
+/** frames_add {frames: [[name, start_ns, dur_ns], ...]}: store a client's frames. */
+int tp_query_frames_add(tp_qctx *q);
+/** frames {name, since}: per-name statistics (exact percentiles). */
+int tp_query_frames(tp_qctx *q);
+
 #endif

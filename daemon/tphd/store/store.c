@@ -221,6 +221,13 @@ static const char *const migrations[] = {
     "UPDATE traces SET otel_trace = id WHERE finalized = 1;"
     "CREATE INDEX traces_otlp_pending ON traces(otlp) WHERE otlp = 1;"
     "CREATE INDEX traces_otel_trace ON traces(otel_trace);",
+    /* 2 -> 3: frames (query_frames.c), one row per frame so that the
+     * percentiles of any window are exact. */
+    "CREATE TABLE frames ("
+    "  uid INTEGER NOT NULL, name TEXT NOT NULL,"
+    "  start_ns INTEGER NOT NULL," /* Unix ns when the frame began */
+    "  dur_ns INTEGER NOT NULL);"
+    "CREATE INDEX frames_name_start ON frames(name, start_ns);",
 };
 
 static int migrate(sqlite3 *db, int *ret_from, char *err, size_t errsz)

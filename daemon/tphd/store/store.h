@@ -18,6 +18,8 @@
  *   folded      per trace: the folded tree as tp_render_json() text (format 1)
  * Schema 2 adds traces.otlp (OTLP export state) and traces.otel_trace (the
  * OpenTelemetry trace id, 32 hex), see otlp_export.h and finalize.h.
+ * Schema 3 adds frames: one row per frame (uid, name, start, duration) that a
+ * client measured with tracepatch.frame(), see query_frames.c.
  * Trace status: TP_TRACE_OPEN while it is being received, COMPLETE after its
  * END, TRUNCATED when its connection (or tphd) died first. */
 #ifndef TP_STORE_H
@@ -29,7 +31,7 @@
 
 #include <sqlite3.h>
 
-#define TP_STORE_SCHEMA 2
+#define TP_STORE_SCHEMA 3
 
 #define TP_TRACE_OPEN      0 /* receiving events */
 #define TP_TRACE_COMPLETE  1 /* END received and committed */

@@ -1,0 +1,173 @@
+/* Frames (issue 13): frames_add stores the durations a client's frame()
+ * / frame_mark() measured; frames answers per-name statistics over a time
+ * window. Every frame is kept as one row, so the percentiles are exact (the
+ * nearest-rank value of the window's durations): a frame is a request or a
+ * tick, far fewer than calls, and an exact answer needs no error bound to
+ * explain. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "query_ops.h"
+#include "store.h"
+#include "tp_err.h"
+#include "util.h"
+
+/* Longest frame name kept; a longer one is an error, not cut. */
+#define FRAME_NAME_MAX 200
+
+typedef struct frames_job {
+    const json_t *frames; /* [[name, start_unix_ns, dur_ns], ...], checked */
+    uint32_t uid;
+} frames_job;
+
+static int frames_add_fn(sqlite3 *db, tp_store_op *op, void *arg)
+{
+    frames_job *j = arg;
+    sqlite3_stmt *st = NULL;
+    size_t i;
+    json_t *f;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO frames (uid, name, start_ns, dur_ns)"
+                           " VALUES (?1, ?2, ?3, ?4)",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    json_array_foreach(j->frames, i, f)
+    {
+        sqlite3_bind_int64(st, 1, j->uid);
+        sqlite3_bind_text(st, 2, json_string_value(json_array_get(f, 0)), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, json_integer_value(json_array_get(f, 1)));
+        sqlite3_bind_int64(st, 4, json_integer_value(json_array_get(f, 2)));
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            goto fail;
+    }
+    sqlite3_finalize(st);
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    return tp_store_sqlite_err(db, sqlite3_errcode(db), "storing frames", op->errmsg,
+                               sizeof(op->errmsg));
+}
+
+int tp_query_frames_add(tp_qctx *q)
+{
+    json_t *frames = json_object_get(q->args, "frames");
+    size_t i;
+    json_t *f;
+    char err[256];
+    if (!json_is_array(frames))
+        return tp_qfail(q, -EINVAL, "frames_add needs \"frames\": an array");
+    /* Check all before storing any, so a bad batch stores nothing. */
+    json_array_foreach(frames, i, f)
+    {
+        json_t *name = json_array_get(f, 0);
+        if (!json_is_array(f) || json_array_size(f) != 3 || !json_is_string(name) ||
+            json_string_length(name) == 0 || json_string_length(name) > FRAME_NAME_MAX ||
+            !json_is_integer(json_array_get(f, 1)) || !json_is_integer(json_array_get(f, 2)) ||
+            json_integer_value(json_array_get(f, 2)) < 0)
+            return tp_qfail(q, -EINVAL,
+                            "frames[%zu] is not [name (1-%d chars), start_ns, dur_ns >= 0]", i,
+                            FRAME_NAME_MAX);
+    }
+    frames_job j = {.frames = frames, .uid = q->env->uid};
+    int r = tp_store_call_sync(q->env->store, frames_add_fn, &j, err, sizeof(err));
+    if (r < 0)
+        return tp_qfail(q, r, "%s", err);
+    return tp_qreply_json(q, json_pack("{s:I}", "added", (json_int_t)json_array_size(frames)));
+}
+
+/* Nearest rank: the smallest duration with at least p% of the frames at or
+ * below it, so the answer is always one of the measured durations. */
+static double rank_ms(const int64_t *d, size_t n, size_t p)
+{
+    size_t k = (p * n + 99) / 100;
+    return (double)d[k ? k - 1 : 0] / 1e6;
+}
+
+static json_t *name_stats(const char *name, const int64_t *d, size_t n, int64_t first_ns,
+                          int64_t last_end_ns, double total_ns)
+{
+    double span_s = (double)(last_end_ns - first_ns) / 1e9;
+    return json_pack("{s:s,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:o,s:f}", "name", name, "count",
+                     (json_int_t)n, "min_ms", (double)d[0] / 1e6, "avg_ms", total_ns / n / 1e6,
+                     "max_ms", (double)d[n - 1] / 1e6, "p50_ms", rank_ms(d, n, 50), "p95_ms",
+                     rank_ms(d, n, 95), "p99_ms", rank_ms(d, n, 99), "frames_per_s",
+                     span_s > 0 ? json_real((double)n / span_s) : json_null(), "first",
+                     (double)first_ns / 1e9);
+}
+
+int tp_query_frames(tp_qctx *q)
+{
+    const char *name;
+    double since;
+    sqlite3_stmt *st = NULL;
+    int64_t *d = NULL;
+    size_t n = 0, cap = 0;
+    char cur[FRAME_NAME_MAX + 1] = "";
+    int64_t first_ns = 0, last_end_ns = 0;
+    double total_ns = 0;
+    int r = 0;
+    if (tp_qarg_str(q, "name", NULL, &name) < 0 || tp_qarg_num(q, "since", 0, &since) < 0)
+        return q->res->code;
+    json_t *out = json_array();
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT name, start_ns, dur_ns FROM frames"
+                           " WHERE (?1 = 0 OR uid = ?1) AND (?2 IS NULL OR name = ?2)"
+                           " AND start_ns >= ?3 ORDER BY name, dur_ns",
+                           -1, &st, NULL) != SQLITE_OK) {
+        r = tp_qdberr(q, "reading frames");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, q->env->uid);
+    if (name)
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (int64_t)(since * 1e9));
+    for (;;) {
+        int rc = sqlite3_step(st);
+        const char *nm = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+        if (n && (!nm || strcmp(nm, cur) != 0)) {
+            json_array_append_new(out, name_stats(cur, d, n, first_ns, last_end_ns, total_ns));
+            n = 0;
+        }
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_ROW) {
+            r = tp_qdberr(q, "reading frames");
+            goto out;
+        }
+        int64_t start = sqlite3_column_int64(st, 1), dur = sqlite3_column_int64(st, 2);
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 256;
+            int64_t *nd = realloc(d, ncap * sizeof(*d));
+            if (!nd) {
+                r = tp_qfail(q, -ENOMEM, "out of memory");
+                goto out;
+            }
+            d = nd;
+            cap = ncap;
+        }
+        if (n == 0) {
+            snprintf(cur, sizeof(cur), "%s", nm);
+            first_ns = start;
+            last_end_ns = start + dur;
+            total_ns = 0;
+        }
+        if (start < first_ns)
+            first_ns = start;
+        if (start + dur > last_end_ns)
+            last_end_ns = start + dur;
+        total_ns += (double)dur;
+        d[n++] = dur;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    free(d);
+    return tp_qreply_json(q, json_pack("{s:o}", "frames", out));
+out:
+    sqlite3_finalize(st);
+    free(d);
+    json_decref(out);
+    return r;
+}
