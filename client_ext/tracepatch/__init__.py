@@ -20,6 +20,7 @@ from ._node import Node
 from ._trace import trace
 from .flow import CallEvent, get_trace, get_trace_data, print_tree, start_tracing, stop_tracing
 from .tracefunc import tracefunc
+from .frames import frame, frame_mark, frame_mark_end, frame_mark_start, frames_flush
 
 __all__ = [
     "__version__",
@@ -33,6 +34,11 @@ __all__ = [
     "get_trace",
     "CallEvent",
     "tracefunc",
+    "frame",
+    "frame_mark",
+    "frame_mark_start",
+    "frame_mark_end",
+    "frames_flush",
 ]
 
 
