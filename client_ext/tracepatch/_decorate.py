@@ -82,6 +82,9 @@ def _wrap_sync(func, explicit, active):
         t._begin(stacklevel=3)
         try:
             return func(*args, **kwargs)
+        except BaseException:
+            t._raised = True  # keep="slow" keeps a trace that raised
+            raise
         finally:
             t._end()
             active.reset(token)
@@ -99,6 +102,9 @@ def _wrap_coroutine(func, explicit, active):
         t._begin(stacklevel=3)
         try:
             return await func(*args, **kwargs)
+        except BaseException:
+            t._raised = True
+            raise
         finally:
             t._end()
             try:

@@ -225,6 +225,12 @@ SETTINGS: tuple[Setting, ...] = (
             "record only this fraction of traces (decided once per trace)", file=False),
     Setting("threads", "bool", False, "also record threads started while the trace runs",
             file=False),
+    Setting("keep", "choice", "all",
+            "which finished traces are sent or saved: all, or slow (only those slower than "
+            "keep_slower_than or that raised; recorded without arguments and return values, "
+            "the rest dropped unsaved)", choices=("all", "slow")),
+    Setting("keep_slower_than", "seconds", 0.2,
+            "with keep=\"slow\": the duration a trace must exceed to be kept", 0, 1e9),
     Setting("daemon", "daemon", "auto",
             "where finished traces go (tphd when it listens, by default)",
             file=False),

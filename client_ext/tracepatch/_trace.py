@@ -154,6 +154,8 @@ class trace:
                  cache_dir: str | os.PathLike[str] | None = None,
                  daemon: str | os.PathLike[str] = _kw_default("daemon"),
                  threads: bool = _kw_default("threads"),
+                 keep: str = _kw_default("keep"),
+                 keep_slower_than: float = _kw_default("keep_slower_than"),
                  otel_parent: str | None = None) -> None:
         self._setup(quiet(_check_keywords, {
             "label": label, "max_depth": max_depth, "max_calls": max_calls,
@@ -163,7 +165,7 @@ class trace:
             "line_samples": line_samples, "sample": sample,
             "cache": cache,
             "cache_dir": cache_dir, "daemon": daemon, "threads": threads,
-            "otel_parent": otel_parent,
+            "otel_parent": otel_parent, "keep": keep, "keep_slower_than": keep_slower_than,
         }))
 
     def _setup(self, explicit: dict) -> None:
@@ -181,6 +183,8 @@ class trace:
         self._extra_ignore: tuple = ()  # added by the runner (import machinery)
         self._otel_parent: str | None = None  # the traceparent this trace joins (_otel.py)
         self._lines = None  # _lines.LineRecorder when lines= names functions
+        self._raised = False  # the traced scope ended with an exception (keep="slow")
+        self._discarded = False  # keep="slow" dropped it: neither sent nor saved
 
     # ------------------------------------------------------------------
     # Recording
@@ -225,11 +229,15 @@ class trace:
             self._state = _ACTIVE
             self._wall_start = time.time()
             return None
+        # keep="slow" records structure only: most of these traces are
+        # dropped, so they should cost the recording and no repr() calls.
+        tail = settings["keep"] == "slow"
         session = _session_type()(
             label=settings["label"], trace_id=self._trace_id,
             max_depth=settings["max_depth"], max_calls=settings["max_calls"],
             max_time=settings["max_time"], max_repr=settings["max_repr"],
-            show_args=settings["show_args"], show_return=settings["show_return"],
+            show_args=settings["show_args"] and not tail,
+            show_return=settings["show_return"] and not tail,
             ignore_modules=tuple(settings["ignore_modules"]) + self._extra_ignore,
             include_modules=tuple(settings["include_modules"]),
             threads=settings["threads"], show_asyncio=settings["show_asyncio"],
@@ -274,6 +282,10 @@ class trace:
         if self._pid != os.getpid():
             # Recorded before a fork: the process that started the trace
             # sends or saves it; a second copy from here would duplicate it.
+            return
+        if (settings["keep"] == "slow" and not self._raised
+                and self._session.duration_ns <= settings["keep_slower_than"] * 1e9):
+            self._discarded = True  # fast and fine: nothing is serialised
             return
         if self._upload(settings):
             return  # tphd has it: no local file (one is saved only without a daemon)
@@ -349,6 +361,7 @@ class trace:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> bool:
+        self._raised = exc_type is not None
         self._end()
         return False
 
@@ -358,6 +371,7 @@ class trace:
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> bool:
+        self._raised = exc_type is not None
         self._end()
         return False
 
@@ -409,6 +423,14 @@ class trace:
     def call_count(self) -> int:
         """Calls recorded (exact; equals max_calls when the trace was capped)."""
         return self._session.call_count if self._session is not None else 0
+
+    @property
+    def kept(self) -> bool | None:
+        """None until the trace ends; then False when keep="slow" dropped it
+        (fast and no exception), else True."""
+        if self._state != _DONE:
+            return None
+        return not self._discarded
 
     @property
     def was_limited(self) -> bool:

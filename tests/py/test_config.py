@@ -301,8 +301,8 @@ def test_starter_config_values_are_the_defaults():
     assert settings == {k: v for k, v in _config.DEFAULTS.items() if k in settings}
     # Every file setting that has a default is written out, the others as comments.
     assert sorted(settings) == ["auto_save", "cache", "color", "compact_json", "ignore_modules",
-                                "include_modules", "line_samples", "lines", "max_calls",
-                                "max_depth", "max_repr",
+                                "include_modules", "keep", "keep_slower_than", "line_samples",
+                                "lines", "max_calls", "max_depth", "max_repr",
                                 "max_time", "show_args", "show_asyncio", "show_return",
                                 "tree_style"]
     assert "# cache_dir = " in _config.STARTER_CONFIG
