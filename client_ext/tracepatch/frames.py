@@ -34,7 +34,8 @@ _live = False
 _started = False
 _lock = threading.Lock()
 # (name, start Unix ns, duration ns) waiting for the sender; list.append and
-# the swap in _take() are atomic under the GIL.
+# the swap in _take() are atomic under the GIL (free-threaded builds are not
+# handled here).
 _pending = []
 _wake = threading.Event()
 _sent = threading.Condition()
@@ -49,6 +50,9 @@ DEFAULT_MARK = "frame"
 _FLUSH_S = 0.2
 _PROBE_S = 2.0
 _BATCH = 2000
+# Frames kept while the daemon does not keep up; beyond, they are dropped
+# and counted, so a slow or stuck tphd cannot grow the process without bound.
+_MAX_PENDING = 100_000
 
 _now = time.time_ns
 _perf = time.perf_counter_ns
@@ -71,10 +75,18 @@ def _begin():
         atexit.register(frames_flush, 1.0)
 
 
+def _add(item):
+    if len(_pending) < _MAX_PENDING:
+        _pending.append(item)
+        if len(_pending) >= _BATCH:
+            _wake.set()
+    else:
+        with _sent:  # rare; the sender counts under the same lock
+            _counts["dropped"] += 1
+
+
 def _record(name, start_ns, t0):
-    _pending.append((name, start_ns, _perf() - t0))
-    if len(_pending) >= _BATCH:
-        _wake.set()
+    _add((name, start_ns, _perf() - t0))
 
 
 class _Frame:
@@ -131,7 +143,7 @@ def frame_mark(name: "str | None" = None) -> None:
     prev = _marks.get(name)
     _marks[name] = (start, t0)
     if prev is not None:
-        _pending.append((name, prev[0], t0 - prev[1]))
+        _add((name, prev[0], t0 - prev[1]))
 
 
 def frame_mark_start(name: str) -> None:
@@ -152,7 +164,7 @@ def frame_mark_end(name: str) -> None:
     t1 = _perf()
     began = _open.pop(str(name), None)
     if began is not None:
-        _pending.append((str(name), began[0], t1 - began[1]))
+        _add((str(name), began[0], t1 - began[1]))
 
 
 def frames_flush(timeout: float = 2.0) -> bool:

@@ -62,3 +62,23 @@ def test_the_senders_msgpack_matches_msgpack(value):
     assert frames._unpack(msgpack.packb(value, use_bin_type=True)) == (
         value, len(msgpack.packb(value, use_bin_type=True)))
     assert frames._unpack(packed)[0] == value
+
+
+def test_frames_beyond_the_pending_cap_are_dropped_and_counted(monkeypatch):
+    # A daemon that does not keep up must not grow the process without bound.
+    monkeypatch.setattr(frames, "_live", True)
+    monkeypatch.setattr(frames, "_started", True)
+    monkeypatch.setattr(frames, "_pending", [])
+    monkeypatch.setattr(frames, "_MAX_PENDING", 3)
+    monkeypatch.setattr(frames, "_counts", {"sent": 0, "dropped": 0, "cycles": 0})
+    monkeypatch.setattr(frames, "_marks", {})
+    monkeypatch.setattr(frames, "_open", {})
+    for _ in range(4):
+        with tracepatch.frame("a"):
+            pass
+    tracepatch.frame_mark("m")
+    tracepatch.frame_mark("m")
+    tracepatch.frame_mark_start("s")
+    tracepatch.frame_mark_end("s")
+    assert [f[0] for f in frames._pending] == ["a", "a", "a"]
+    assert frames._counts["dropped"] == 3
