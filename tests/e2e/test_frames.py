@@ -127,3 +127,13 @@ def test_frames_without_a_daemon_do_nothing_and_flush_says_so(tmp_path, daemon):
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        timeout=60, cwd=tmp_path)
     assert (r.returncode, r.stderr) == (0, "")
+
+
+def test_tph_clean_deletes_frames_like_traces(tmp_path, daemon):
+    now = time.time_ns()
+    with Conn(str(daemon.socket)) as c:
+        c.qjson("frames_add", {"frames": [["new", now, 1000], ["old", now - 7200 * 10**9, 1000]]})
+        assert c.qjson("clean", {"older_than": 3600}) == {"deleted": 0}
+        assert sorted(frames_json(tmp_path, daemon)) == ["new"]
+        assert c.qjson("clean", {"all": True}) == {"deleted": 0}
+    assert frames_json(tmp_path, daemon) == {}

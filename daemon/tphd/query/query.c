@@ -197,6 +197,9 @@ static int op_clean(tp_qctx *q)
             return tp_qfail(q, r, "%s", msg);
         total += cs.deleted;
     } while (cs.deleted == CLEAN_STEP);
+    /* Frames go with the traces of the same age (docs/QUERY.md). */
+    if (tp_query_frames_clean(q, all, cs.cutoff_ns) < 0)
+        return q->res->code;
     if (total > 0)
         tp_store_retention(q->env->store, 0, 0, NULL); /* gives the pages back */
     return tp_qreply_json(q, json_pack("{s:I}", "deleted", (json_int_t)total));

@@ -51,6 +51,41 @@ fail:
                                sizeof(op->errmsg));
 }
 
+typedef struct frames_clean_job {
+    uint32_t uid;
+    bool all;
+    int64_t cutoff_ns;
+} frames_clean_job;
+
+static int frames_clean_fn(sqlite3 *db, tp_store_op *op, void *arg)
+{
+    frames_clean_job *j = arg;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(
+            db, "DELETE FROM frames WHERE (?1 = 0 OR uid = ?1) AND (?2 OR start_ns < ?3)", -1, &st,
+            NULL) != SQLITE_OK)
+        goto fail;
+    sqlite3_bind_int64(st, 1, j->uid);
+    sqlite3_bind_int(st, 2, j->all);
+    sqlite3_bind_int64(st, 3, j->cutoff_ns);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        goto fail;
+    sqlite3_finalize(st);
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    return tp_store_sqlite_err(db, sqlite3_errcode(db), "cleaning frames", op->errmsg,
+                               sizeof(op->errmsg));
+}
+
+int tp_query_frames_clean(tp_qctx *q, bool all, int64_t cutoff_ns)
+{
+    frames_clean_job j = {.uid = q->env->uid, .all = all, .cutoff_ns = cutoff_ns};
+    char err[256];
+    int r = tp_store_call_sync(q->env->store, frames_clean_fn, &j, err, sizeof(err));
+    return r < 0 ? tp_qfail(q, r, "%s", err) : 0;
+}
+
 int tp_query_frames_add(tp_qctx *q)
 {
     json_t *frames = json_object_get(q->args, "frames");

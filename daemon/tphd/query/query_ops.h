@@ -30,5 +30,8 @@ int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid);
 int tp_query_frames_add(tp_qctx *q);
 /** frames {name, since}: per-name statistics (exact percentiles). */
 int tp_query_frames(tp_qctx *q);
+/** For clean: delete the peer's frames (all, or begun before cutoff_ns, Unix
+ *  ns). Returns 0 or q->res->code. */
+int tp_query_frames_clean(tp_qctx *q, bool all, int64_t cutoff_ns);
 
 #endif
