@@ -336,6 +336,7 @@ PyObject *tp_output_chrome(PyObject *self, PyObject *unused);
 PyObject *tp_output_html(PyObject *self, PyObject *unused);
 /** Session.to_folded() -> str */
 PyObject *tp_output_folded(PyObject *self, PyObject *unused);
+PyObject *tp_output_svg(PyObject *self, PyObject *unused);
 /** Session.nodes() -> list of tuples */
 PyObject *tp_output_nodes(PyObject *self, PyObject *unused);
 /** Session.node(i) -> one nodes() tuple plus active and self time (ns) */
@@ -361,6 +362,7 @@ PyObject *tp_output_raw_events(PyObject *self, PyObject *unused);
         {"to_csv", tp_output_csv, METH_NOARGS, "to_csv()\n--\n\nOne CSV row per call."},           \
         {"to_chrome", tp_output_chrome, METH_NOARGS, "to_chrome()\n--\n\nChrome trace JSON."},     \
         {"to_folded", tp_output_folded, METH_NOARGS, "to_folded()\n--\n\nFolded stacks."},         \
+        {"to_svg", tp_output_svg, METH_NOARGS, "to_svg()\n--\n\nAn SVG flame graph."},           \
         {"to_html", tp_output_html, METH_NOARGS, "to_html()\n--\n\nThe self-contained report."},   \
         {"nodes", tp_output_nodes, METH_NOARGS,                                                    \
          "nodes()\n--\n\nThe raw tree, one tuple per call."},                                      \

@@ -386,6 +386,13 @@ SIMPLE_OUTPUT(tp_output_csv, tp_render_csv)
 SIMPLE_OUTPUT(tp_output_chrome, tp_render_chrome)
 SIMPLE_OUTPUT(tp_output_folded, tp_render_folded)
 
+static int render_svg(const tp_tree *t, tp_buf *out)
+{
+    return tp_render_svg(t, NULL, out);
+}
+
+SIMPLE_OUTPUT(tp_output_svg, render_svg)
+
 /* The self-contained report: the web UI of tphd with this trace inlined, so
  * the file opens anywhere with no daemon and no network. */
 static int render_report(const tp_tree *t, tp_buf *out)

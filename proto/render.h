@@ -75,6 +75,11 @@ int tp_render_csv(const tp_tree *t, tp_buf *out);
 int tp_render_chrome(const tp_tree *t, tp_buf *out);
 /** Folded stacks ("a;b;c <self µs>" per unique stack) for flamegraph.pl and speedscope. */
 int tp_render_folded(const tp_tree *t, tp_buf *out);
+/** An SVG flame graph: a bar per call, width by active time, callers below
+ *  their callees, "module.qualname (time, share)" as each bar's tooltip; all
+ *  traced text XML-escaped. title heads it (NULL: the trace label, else
+ *  "Flame graph"). Bars narrower than 0.1 px are left out with their callees. */
+int tp_render_svg(const tp_tree *t, const char *title, tp_buf *out);
 /** The diff report `tph diff` prints. */
 int tp_render_diff(const tp_diff *d, bool color, tp_buf *out);
 
