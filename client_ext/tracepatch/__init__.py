@@ -18,6 +18,8 @@ from ._version import __version__
 from ._config import TracepatchWarning
 from ._node import Node
 from ._trace import trace
+from ._compat import (ConfigError, TraceSummary, TracepatchConfig, collapse_tree,
+                      fold_repeated_calls, load_config, render_summary_header, render_tree)
 from .flow import CallEvent, get_trace, get_trace_data, print_tree, start_tracing, stop_tracing
 from .tracefunc import tracefunc
 from .frames import frame, frame_mark, frame_mark_end, frame_mark_start, frames_flush
@@ -39,6 +41,15 @@ __all__ = [
     "frame_mark_start",
     "frame_mark_end",
     "frames_flush",
+    # tracepatch 1.0.0's helpers
+    "TraceSummary",
+    "TracepatchConfig",
+    "load_config",
+    "ConfigError",
+    "render_tree",
+    "fold_repeated_calls",
+    "render_summary_header",
+    "collapse_tree",
 ]
 
 

@@ -68,11 +68,17 @@ class Setting:
     keyword: bool = True  # accepted by trace(...)
     file: bool = True  # accepted in tracepatch.toml / [tool.tracepatch]
     group: str = "Tracing"
+    # A value outside lo..hi that is accepted and turns tracing off instead
+    # of reaching the session (max_calls=0, as in tracepatch 1.0.0).
+    off: Any = None
 
     def expected(self, source: str = KEYWORD) -> str:
         """What this setting accepts, in the words of source."""
         kind = self.kind
         if kind == "int":
+            if self.off is not None:
+                return (f"an integer from {_num(self.lo)} to {_num(self.hi)} "
+                        f"(or {self.off}: no tracing)")
             return f"an integer from {_num(self.lo)} to {_num(self.hi)}"
         if kind == "seconds":
             return f"a number of seconds > {_num(self.lo)} and <= {_num(self.hi)}"
@@ -111,7 +117,7 @@ class Setting:
             if isinstance(value, bool) or not numeric:
                 raise bad(TypeError)
             if kind == "int":
-                ok = self.lo <= value <= self.hi
+                ok = self.lo <= value <= self.hi or (self.off is not None and value == self.off)
             elif kind == "seconds":
                 ok = self.lo < value <= self.hi  # NaN fails both comparisons
             else:
@@ -205,7 +211,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_depth", "int", 30, "deepest call nesting recorded", 1, 1_000_000,
             env="TRACEPATCH_MAX_DEPTH"),
     Setting("max_calls", "int", 10000, "stop recording after this many calls", 1, _MAX_CALLS,
-            env="TRACEPATCH_MAX_CALLS"),
+            env="TRACEPATCH_MAX_CALLS", off=0),
     Setting("max_time", "seconds", 60.0, "stop recording after this many seconds", 0, 1e9,
             env="TRACEPATCH_MAX_TIME"),
     Setting("max_repr", "int", 120,

@@ -12,7 +12,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Callable, Iterable, TypeVar, Union
 
-from . import _cache, _config, _otel, _settings
+from . import _cache, _compat, _config, _otel, _settings
+from ._compat import TraceSummary
 from ._node import build_roots
 from ._quiet import quiet
 
@@ -174,6 +175,7 @@ class trace:
         self._state = _NEW
         self._session = None
         self._settings: dict | None = None
+        self._sources: dict = {}
         self._recording = False
         self._wall_start: float | None = None
         self._wall_end: float | None = None
@@ -214,18 +216,22 @@ class trace:
             raise RuntimeError(f"this trace() {what}; create a new trace() for each recording")
         enabled = _config.env_enabled(stacklevel + 1)
         if enabled:
-            settings, _ = _config.resolve(self._explicit, stacklevel=stacklevel + 1)
+            settings, self._sources = _config.resolve(self._explicit,
+                                                      stacklevel=stacklevel + 1)
             settings = {**_settings.ALL_DEFAULTS, **settings}
         else:
             # Disabled: no config file lookup either, this must stay cheap.
             settings = {**_settings.ALL_DEFAULTS, **self._explicit}
         if settings.get("label") is None:
-            settings["label"] = settings["default_label"]
+            # Only the config's default_label is a template: an explicit
+            # label is used as written.
+            settings["label"] = _compat.expand_label(settings["default_label"])
         self._settings = settings
         if enabled:
             self._otel_parent = _otel.resolve(settings["otel_parent"], stacklevel + 1)
         sample = settings["sample"]
-        if not enabled or (sample is not None and random.random() >= sample):
+        off = settings["max_calls"] == _settings.BY_NAME["max_calls"].off
+        if not enabled or off or (sample is not None and random.random() >= sample):
             self._state = _ACTIVE
             self._wall_start = time.time()
             return None
@@ -287,10 +293,20 @@ class trace:
                 and self._session.duration_ns <= settings["keep_slower_than"] * 1e9):
             self._discarded = True  # fast and fine: nothing is serialised
             return
-        if self._upload(settings):
-            return  # tphd has it: no local file (one is saved only without a daemon)
+        uploaded = self._upload(settings)
+        if uploaded and not self._cache_asked():
+            return  # tphd has it: no local file unless one was asked for
         if settings["cache"] and settings["auto_save"]:
             self._cache_path = _cache.save(self, settings["cache_dir"])
+
+    def _cache_asked(self) -> bool:
+        """True when a file was asked for explicitly (cache=True, or
+        auto_save = true in the config file): then it is written even when
+        tphd stored the trace, as tracepatch 1.0.0's file workflow expects."""
+        if self._explicit.get("cache") is True:
+            return True
+        return bool(self._sources.get("auto_save") in ("config", "env")
+                    and self._settings.get("auto_save"))
 
     def _rescue_at_exit(self) -> None:
         """The interpreter exits and the sender did not deliver this trace:
@@ -520,7 +536,9 @@ class trace:
              source: bool = False, depth: int | None = None,
              filter: str | Iterable[str] | None = None, fold: bool = True,
              header: bool = True, fold_threshold: int = 0, units: str = "auto",
-             lines: bool = False) -> str:
+             lines: bool = False,
+             show_args: bool | None = None, show_return: bool | None = None,
+             show_source: bool | None = None, show_self_time: bool | None = None) -> str:
         """The call tree as text.
 
         style: "unicode" (default, or the config file's tree_style), "ascii"
@@ -535,8 +553,14 @@ class trace:
         statistics block above the tree. units: "auto" (850ns, 1.23µs,
         12.3ms, 1.23s: 3 significant digits) or "ms" (tracepatch 1.0.0's
         fixed "0.01ms"). lines: then, for each call of a lines= function,
-        its source lines with hit counts and values.
+        its source lines with hit counts and values. show_args, show_return,
+        show_source and show_self_time are tracepatch 1.0.0's names for args,
+        returns, source and self_time (when given, they win).
         """
+        args = args if show_args is None else show_args
+        returns = returns if show_return is None else show_return
+        source = source if show_source is None else show_source
+        self_time = self_time if show_self_time is None else show_self_time
         text = quiet(self._tree, style, color, args, returns, self_time, source, depth,
                      filter, fold, header, fold_threshold, units)
         records = quiet(self._line_records) if lines else []
@@ -574,10 +598,50 @@ class trace:
         # Like tracepatch 1.0.0: no final newline, so print(t.tree()) adds none.
         return text[:-1] if text.endswith("\n") else text
 
-    def summary(self) -> str:
-        """The statistics block: calls, modules, duration, slowest, most called."""
-        text = self._done_session().summary()
-        return text[:-1] if text.endswith("\n") else text
+    def summary(self) -> TraceSummary:
+        """The statistics (tracepatch 1.0.0's TraceSummary: call_count,
+        max_depth_reached, unique_functions, unique_modules,
+        total_duration_ms, slowest_call_ms, slowest_call_name, most_called);
+        ``str()`` of it is the statistics block above the tree."""
+        session = self._done_session()
+        text = session.summary()
+        text = text[:-1] if text.endswith("\n") else text
+        summary = TraceSummary._from_stats(session.stats(), text)
+        # 1.0.0's total_duration_ms is the sum of the top-level calls' times.
+        summary.total_duration_ms = sum(r.elapsed for r in self.roots) * 1000
+        return summary
+
+    def explain(self, *, verbose: bool = False) -> str:
+        """What happened, in sentences, by fixed rules (the same trace gives
+        the same text): recursion, loops, the same call repeated with the same
+        arguments (N+1), slow calls, exceptions; verbose adds complexity
+        hints for recursive functions."""
+        return _compat.explain(self.roots, verbose=verbose)
+
+    def show(self) -> None:
+        """Display the trace: in a notebook (IPython with a rich front end)
+        the HTML report inline, elsewhere the tree printed to stdout."""
+        display = _notebook_display()
+        if display is not None:
+            display(self)
+        else:
+            print(self.tree())
+
+    def _repr_html_(self) -> str | None:
+        """Jupyter's rich display: the self-contained report (no external
+        URLs), in an iframe so its scripts and styles stay its own."""
+        if self._state != _DONE:
+            return None
+        import html as _html
+        page = self.to_html()
+        return ('<iframe style="width:100%;height:600px;border:0" sandbox="allow-scripts" '
+                f'srcdoc="{_html.escape(page, quote=True)}"></iframe>')
+
+    def to_flamegraph(self, path: _Dest = None) -> Any:
+        """An SVG flame graph (one bar per call, width by time, tooltips);
+        text when path is None, else written to path. The same renderer as
+        ``tph export --format flamegraph``."""
+        return quiet(_emit, self._done_session().to_svg(), path)
 
     @property
     def stats(self) -> dict:
@@ -723,6 +787,22 @@ def _flush_at_process_exit() -> None:
         util.Finalize(None, _exit_flush, exitpriority=-100)
     except Exception:  # noqa: BLE001 - an exit nicety must not break the program
         pass
+
+
+def _notebook_display():
+    """IPython.display.display when running under a rich (notebook) front
+    end, else None. Never imports IPython when it is not already loaded."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return None
+    try:
+        shell = ipython.get_ipython()
+    except Exception:  # noqa: BLE001
+        return None
+    if shell is None or type(shell).__name__ == "TerminalInteractiveShell":
+        return None
+    from IPython.display import display
+    return display
 
 
 def _stdout_is_tty() -> bool:

@@ -71,7 +71,7 @@ def test_validate_wrong_types_are_each_reported():
     path = Path("tracepatch.toml").resolve()
     path.write_text(textwrap.dedent("""\
         max_depth = "deep"
-        max_calls = 0
+        max_calls = -1
         ignore_modules = "logging"
         cache = 1
         max_time = -2.5
@@ -81,7 +81,8 @@ def test_validate_wrong_types_are_each_reported():
     assert r.returncode == 1
     assert r.stderr.splitlines() == [
         f"{path}: max_depth: expected an integer from 1 to 1000000, got str 'deep'",
-        f"{path}: max_calls: expected an integer from 1 to 4294967293, got 0",
+        f"{path}: max_calls: expected an integer from 1 to 4294967293 (or 0: no tracing), "
+        f"got -1",
         f"{path}: ignore_modules: expected a list of module names (non-empty strings), "
         f"got str 'logging'",
         f"{path}: cache: expected true or false, got int 1",
@@ -143,7 +144,8 @@ def test_validate_pyproject_section_keys_are_qualified():
     r = validate()
     assert r.returncode == 1
     assert r.stderr.splitlines() == [
-        f"{path}: tool.tracepatch.max_calls: expected an integer from 1 to 4294967293, "
+        f"{path}: tool.tracepatch.max_calls: expected an integer from 1 to 4294967293 "
+        f"(or 0: no tracing), "
         f"got str 'many'",
         f"INVALID: {path} (1 problem)",
     ]

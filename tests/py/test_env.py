@@ -89,8 +89,9 @@ def test_env_is_read_by_every_trace_not_at_import(monkeypatch):
     ("TRACEPATCH_MAX_DEPTH", "2000000",
      "tracepatch: TRACEPATCH_MAX_DEPTH='2000000' is not an integer from 1 to 1000000; "
      "using max_depth=30 instead"),
-    ("TRACEPATCH_MAX_CALLS", "0",
-     "tracepatch: TRACEPATCH_MAX_CALLS='0' is not an integer from 1 to 4294967293; "
+    ("TRACEPATCH_MAX_CALLS", "-1",
+     "tracepatch: TRACEPATCH_MAX_CALLS='-1' is not an integer from 1 to 4294967293 "
+     "(or 0: no tracing); "
      "using max_calls=10000 instead"),
     ("TRACEPATCH_MAX_REPR", "1.5",
      "tracepatch: TRACEPATCH_MAX_REPR='1.5' is not an integer from 4 to 1000000; "

@@ -33,7 +33,10 @@ def f1():
 def boundaries(s):
     """(accepted, rejected) values at both ends of a numeric setting's range."""
     if s.kind == "int":
-        return [s.lo, s.hi], [s.lo - 1, s.hi + 1]
+        # An "off" value just below the range (max_calls=0) is accepted by
+        # the schema but never reaches the session (test_max_calls_0_...).
+        below = s.lo - 2 if s.off == s.lo - 1 else s.lo - 1
+        return [s.lo, s.hi], [below, s.hi + 1]
     # seconds: lo is exclusive, hi inclusive
     return [math.ulp(float(s.lo)), float(s.hi)], [float(s.lo), math.nextafter(s.hi, math.inf)]
 
@@ -132,14 +135,14 @@ def test_out_of_range_pyproject_value_warns_and_traces():
 
 def test_bad_config_value_warning_names_the_environment_value_used_instead(monkeypatch):
     path = Path("tracepatch.toml").resolve()
-    path.write_text("max_calls = 0\n")
+    path.write_text("max_calls = -1\n")
     monkeypatch.setenv("TRACEPATCH_MAX_CALLS", "7")
     with pytest.warns(TracepatchWarning) as caught:
         with trace(cache=False) as t:
             f1()
     assert [str(w.message) for w in caught] == [
         f"tracepatch: config file {path} has invalid settings: max_calls: expected an "
-        f"integer from 1 to 4294967293, got 0; using max_calls=7 instead"]
+        f"integer from 1 to 4294967293 (or 0: no tracing), got -1; using max_calls=7 instead"]
     assert t.settings["max_calls"] == 7
 
 
@@ -175,12 +178,13 @@ def test_validate_checks_the_environment_too():
 
 def test_validate_counts_file_and_environment_problems_together():
     path = Path("tracepatch.toml").resolve()
-    path.write_text("max_calls = 0\n")
+    path.write_text("max_calls = -1\n")
     r = run_python(["-m", "tracepatch", "config", "--validate"],
                    env=child_env(TRACEPATCH_MAX_TIME="0"))
     assert r.returncode == 1
     assert r.stderr.splitlines() == [
-        f"{path}: max_calls: expected an integer from 1 to 4294967293, got 0",
+        f"{path}: max_calls: expected an integer from 1 to 4294967293 (or 0: no tracing), "
+        f"got -1",
         "environment: TRACEPATCH_MAX_TIME='0' is not a number of seconds > 0 and <= 1000000000",
         f"INVALID: {path} (2 problems)"]
 

@@ -78,7 +78,8 @@ def test_outputs_before_running_and_reuse():
     ({"max_depth": 1_000_001}, ValueError,
      "trace(): max_depth must be an integer from 1 to 1000000, got 1000001"),
     ({"max_calls": "many"}, TypeError,
-     "trace(): max_calls must be an integer from 1 to 4294967293, got str 'many'"),
+     "trace(): max_calls must be an integer from 1 to 4294967293 (or 0: no tracing), "
+     "got str 'many'"),
     ({"max_time": 0}, ValueError,
      "trace(): max_time must be a number of seconds > 0 and <= 1000000000, got 0"),
     ({"max_time": 2e9}, ValueError,
@@ -200,7 +201,7 @@ def test_summary_and_stats():
         total(3)
     assert t.stats["calls"] == 4
     assert t.stats["unique_functions"] == 2
-    summary = norm(t.summary())
+    summary = norm(str(t.summary()))
     assert "Recorded:     4 calls across 1 modules" in summary
     assert f"Most called: {M}.square [×3]" in summary
 
