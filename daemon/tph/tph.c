@@ -25,7 +25,7 @@ static int cmd_help(tph_ctx *ctx, int argc, char **argv);
     "  --color[=WHEN]      colour by duration: always (no WHEN), auto (when stdout is a\n"         \
     "                      terminal) or never (the default)\n"                                     \
     "  --self-time         add each call's self time: [1.20ms / self: 0.10ms]\n"                   \
-    "  --style STYLE       unicode (default) or ascii\n"                                           \
+    "  --style STYLE       unicode (default), ascii (7-bit) or ansi (unicode in colour)\n"         \
     "  --no-args           hide arguments\n"                                                       \
     "  --no-return         hide return values\n"                                                   \
     "  --show-source       add (file:line) to each call\n"                                         \
@@ -37,7 +37,11 @@ static int cmd_help(tph_ctx *ctx, int argc, char **argv);
     "  --units UNITS       auto (the default: 850ns, 1.23\u00b5s, 12.3ms, 1.23s) or ms\n"          \
     "                      (tracepatch 1.0.0's fixed 0.01ms)\n"                                    \
     "  --lines             then the line hits and values of trace(lines=...) functions\n"          \
-    "                      (trace files only; tphd does not keep them yet)\n"
+    "                      (trace files only; tphd does not keep them yet)\n"                      \
+    "  --fold-threshold N  fold runs of N or more repeated calls (default 2)\n"                    \
+    "  --collapse N        show levels 0..N, summarise what is below them\n"                       \
+    "  --format FORMAT     text (default), json (as --json) or html (the report)\n"                \
+    "  -o, --output FILE   write to FILE instead of stdout (0600 when new)\n"
 
 #define COMMON_HELP                                                                                \
     "  --json              machine-readable output\n"                                              \
@@ -71,13 +75,14 @@ static const tph_cmd commands[] = {
      "compare two traces (IDs, files, or one of each)",
      "  --color[=WHEN]      always, auto or never (default)\n" COMMON_HELP TARGET_NOTE},
     {"export", tph_cmd_export, "tph export ID|FILE [--format FORMAT] [-o OUT]",
-     "write a trace as JSON, CSV, an HTML report, Chrome trace events, folded stacks or "
-     "OTLP/JSON",
-     "  --format FORMAT     json (tracepatch's schema), csv, html (a self-contained\n"
-     "                      report), chrome (Perfetto, chrome://tracing) or folded\n"
-     "                      (flamegraph.pl, speedscope) or otlp-json (the OpenTelemetry\n"
-     "                      request tphd's exporter sends); default: from OUT's extension\n"
-     "                      (.csv, .html, .folded), else json\n"
+     "write a trace as CSV, JSON, an HTML report, Chrome trace events, folded stacks, an SVG "
+     "flame graph or OTLP/JSON",
+     "  --format FORMAT     csv, json (tracepatch's schema), html (a self-contained\n"
+     "                      report), chrome (Perfetto, chrome://tracing), folded\n"
+     "                      (flamegraph.pl, speedscope), flamegraph (SVG) or otlp-json\n"
+     "                      (the OpenTelemetry request tphd's exporter sends); default:\n"
+     "                      from OUT's extension (.json, .html, .chrome, .folded, .svg),\n"
+     "                      else csv (as tracepatch 1.0.0)\n"
      "  -o, --output OUT    write to OUT (a new file is 0600); - is stdout\n" COMMON_HELP
          TARGET_NOTE},
     {"open", tph_cmd_open, "tph open ID", "print the URL of a trace's report in tphd's web UI",

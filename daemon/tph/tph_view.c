@@ -150,13 +150,23 @@ enum {
     TREE_NO_STATS,
     TREE_UNITS,
     TREE_LINES,
+    TREE_FORMAT,
+    TREE_FOLD_THRESHOLD,
+    TREE_COLLAPSE,
 };
+
+#define TREE_TEXT 0
+#define TREE_JSON 1
+#define TREE_HTML 2
 
 typedef struct tree_opts {
     tp_render_opts r;
     const char **filters; /* NULL-terminated, argc + 1 slots */
     size_t nfilters;
-    bool lines; /* --lines: then each call's line hits and values (a file's "lines") */
+    bool lines;      /* --lines: then each call's line hits and values (a file's "lines") */
+    int format;      /* TREE_TEXT, TREE_JSON (also --json) or TREE_HTML */
+    const char *out; /* -o/--output, or NULL for stdout */
+    bool local;      /* an option tphd's tree query does not know: render here */
 } tree_opts;
 
 static int tree_opt(tph_ctx *ctx, int c, tree_opts *o)
@@ -177,8 +187,36 @@ static int tree_opt(tph_ctx *ctx, int c, tree_opts *o)
             o->r.style = TP_STYLE_UNICODE;
         else if (strcmp(optarg, "ascii") == 0)
             o->r.style = TP_STYLE_ASCII;
+        else if (strcmp(optarg, "ansi") == 0) /* tracepatch 1.0.0: unicode in colour */
+            o->r.style = TP_STYLE_UNICODE, o->r.color = true;
         else
-            return tph_usage(ctx->cmd, "invalid --style '%s' (unicode or ascii)", optarg);
+            return tph_usage(ctx->cmd, "invalid --style '%s' (unicode, ascii or ansi)", optarg);
+        break;
+    case TREE_FORMAT:
+        if (strcmp(optarg, "text") == 0)
+            o->format = TREE_TEXT;
+        else if (strcmp(optarg, "json") == 0)
+            o->format = TREE_JSON;
+        else if (strcmp(optarg, "html") == 0)
+            o->format = TREE_HTML, o->local = true;
+        else
+            return tph_usage(ctx->cmd, "invalid --format '%s' (text, json or html)", optarg);
+        break;
+    case 'o':
+        o->out = optarg;
+        break;
+    case TREE_FOLD_THRESHOLD:
+        if (tph_parse_uint(optarg, UINT32_MAX, &n) < 0 || n < 2)
+            return tph_usage(ctx->cmd, "invalid --fold-threshold '%s' (a number from 2)", optarg);
+        o->r.fold_threshold = (uint32_t)n;
+        o->local = true;
+        break;
+    case TREE_COLLAPSE:
+        /* 1.0.0's collapse_tree(max_depth=N): levels 0..N shown, below them
+         * one "[N nested calls...]" line per cut call. */
+        if (tph_parse_uint(optarg, INT32_MAX - 1, &n) < 0)
+            return tph_usage(ctx->cmd, "invalid --collapse '%s' (expected a depth)", optarg);
+        o->r.max_depth = (int)n + 1;
         break;
     case TREE_NO_ARGS:
         o->r.args = false;
@@ -237,11 +275,15 @@ static int parse_tree(tph_ctx *ctx, int argc, char **argv, tree_opts *o)
         {"no-stats", no_argument, NULL, TREE_NO_STATS},
         {"units", required_argument, NULL, TREE_UNITS},
         {"lines", no_argument, NULL, TREE_LINES},
+        {"format", required_argument, NULL, TREE_FORMAT},
+        {"output", required_argument, NULL, 'o'},
+        {"fold-threshold", required_argument, NULL, TREE_FOLD_THRESHOLD},
+        {"collapse", required_argument, NULL, TREE_COLLAPSE},
         {NULL, 0, NULL, 0},
     };
     int c, r;
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
         r = tph_common_opt(ctx, c, argv);
         if (r == TPH_OWN)
             r = tree_opt(ctx, c, o);
@@ -273,7 +315,7 @@ static json_t *tree_args(const char *id, const tree_opts *o, bool json)
  * folded unless --no-fold (what the text view shows), compact. */
 static int tree_json(const tp_tree *t, const tree_opts *o, tp_buf *out)
 {
-    tp_fold_opts fo = {.threshold = 2};
+    tp_fold_opts fo = {.threshold = o->r.fold_threshold ? o->r.fold_threshold : 2};
     tp_tree *folded = NULL;
     int r;
 
@@ -363,17 +405,30 @@ static int render_file_lines(const char *text, size_t len, tp_buf *out)
     return r;
 }
 
-static int tree_file(const char *path, const tree_opts *o, bool json)
+static int render_html(const tp_tree *t, tp_buf *out);
+static int write_out(const char *path, const char *data, size_t len);
+
+/* Print, or write to -o FILE (0600 when new). */
+static int tree_emit(const tree_opts *o, tp_buf *b, int r)
+{
+    if (!o->out)
+        return print_buf(b, r);
+    if (r == 0)
+        r = tp_buf_error(b);
+    r = r < 0 ? tph_fail("cannot render: %s", tp_strerror(r)) : write_out(o->out, b->data, b->len);
+    tp_buf_free(b);
+    return r;
+}
+
+/* A trace FILE's text tree, then (--lines) its "lines" section. */
+static int tree_file_lines(const char *path, const tree_opts *o)
 {
     tp_buf out = TP_BUF_INIT;
     tp_tree *t = NULL;
-    int r;
-
     char *text = NULL;
     size_t len = 0;
-
     /* Read once: FILE may be "-" (standard input). */
-    r = tph_read_file(path, &text, &len);
+    int r = tph_read_file(path, &text, &len);
     if (r != TPH_EXIT_OK)
         return r;
     r = load_text(path, text, len, &t);
@@ -381,12 +436,52 @@ static int tree_file(const char *path, const tree_opts *o, bool json)
         free(text);
         return r;
     }
-    r = json ? tree_json(t, o, &out) : tp_render_text(t, &o->r, &out);
+    r = tp_render_text(t, &o->r, &out);
     tp_tree_free(t);
-    if (r == 0 && o->lines && !json)
+    if (r == 0)
         r = render_file_lines(text, len, &out);
     free(text);
-    return print_buf(&out, r);
+    return tree_emit(o, &out, r);
+}
+
+static int tree_local(tph_ctx *ctx, const char *target, const tree_opts *o)
+{
+    tp_buf out = TP_BUF_INIT;
+    tp_tree *t = NULL;
+    int r;
+
+    if (o->format == TREE_HTML && !TPH_HAVE_HTML)
+        return tph_fail("this tph was built without the report UI: use `tph export %s --format "
+                        "html` with tphd",
+                        target);
+    r = load_any(ctx, target, &t);
+    if (r != TPH_EXIT_OK)
+        return r;
+    if (o->format == TREE_JSON)
+        r = tree_json(t, o, &out);
+    else if (o->format == TREE_HTML)
+        r = render_html(t, &out);
+    else
+        r = tp_render_text(t, &o->r, &out);
+    tp_tree_free(t);
+    return tree_emit(o, &out, r);
+}
+
+/* An ID whose options tphd's tree query takes: its answer, printed or
+ * written to -o. */
+static int tree_query(tph_ctx *ctx, const char *target, const tree_opts *o)
+{
+    tph_reply rep;
+    int r;
+
+    if (!o->out)
+        return query_print(ctx, "tree", tree_args(target, o, o->format == TREE_JSON));
+    r = tph_query_json(ctx, "tree", tree_args(target, o, o->format == TREE_JSON), NULL, 0, &rep);
+    if (r != TPH_EXIT_OK)
+        return r;
+    r = write_out(o->out, rep.body, rep.body_len);
+    tph_reply_free(&rep);
+    return r;
 }
 
 int tph_cmd_tree(tph_ctx *ctx, int argc, char **argv)
@@ -402,13 +497,17 @@ int tph_cmd_tree(tph_ctx *ctx, int argc, char **argv)
     r = parse_tree(ctx, argc, argv, &o);
     if (r == TPH_NEXT) {
         target = argv[optind];
-        if (tph_is_file_arg(target))
-            r = tree_file(target, &o, ctx->json);
-        else if (o.lines)
+        if (ctx->json)
+            o.format = TREE_JSON;
+        if (o.lines && !tph_is_file_arg(target))
             r = tph_fail("--lines works on trace files only: tphd does not keep line data "
                          "yet (export the trace with t.to_json(path))");
+        else if (o.lines && o.format != TREE_JSON && o.format != TREE_HTML)
+            r = tree_file_lines(target, &o);
+        else if (tph_is_file_arg(target) || o.local)
+            r = tree_local(ctx, target, &o);
         else
-            r = query_print(ctx, "tree", tree_args(target, &o, ctx->json));
+            r = tree_query(ctx, target, &o);
     }
     free(o.filters);
     return r;
@@ -525,8 +624,8 @@ int tph_cmd_diff(tph_ctx *ctx, int argc, char **argv)
 
 enum { EXPORT_FORMAT = TPH_OPT_FIRST };
 
-static const char *const export_formats[] = {"json",   "csv",    "html",
-                                             "chrome", "folded", "otlp-json"};
+static const char *const export_formats[] = {"json",   "csv",        "html",     "chrome",
+                                             "folded", "flamegraph", "otlp-json"};
 
 static bool known_format(const char *f)
 {
@@ -536,15 +635,18 @@ static bool known_format(const char *f)
     return false;
 }
 
-/* No --format: guess from the output's extension, else JSON. */
+/* No --format: from the output's extension, else CSV (tracepatch 1.0.0's
+ * default). */
 static const char *format_for(const char *out)
 {
     const char *dot = out ? strrchr(out, '.') : NULL;
 
-    if (dot &&
-        (strcmp(dot, ".csv") == 0 || strcmp(dot, ".html") == 0 || strcmp(dot, ".folded") == 0))
+    if (dot && (strcmp(dot, ".json") == 0 || strcmp(dot, ".html") == 0 ||
+                strcmp(dot, ".folded") == 0 || strcmp(dot, ".chrome") == 0))
         return dot + 1;
-    return "json";
+    if (dot && strcmp(dot, ".svg") == 0)
+        return "flamegraph";
+    return "csv";
 }
 
 static int parse_export(tph_ctx *ctx, int argc, char **argv, const char **ret_format,
@@ -564,7 +666,8 @@ static int parse_export(tph_ctx *ctx, int argc, char **argv, const char **ret_fo
             *ret_out = optarg;
         else if (r == TPH_OWN && !known_format(optarg))
             return tph_usage(ctx->cmd,
-                             "invalid --format '%s' (json, csv, html, chrome, folded or otlp-json)",
+                             "invalid --format '%s' (json, csv, html, chrome, folded, flamegraph "
+                             "or otlp-json)",
                              optarg);
         else if (r == TPH_OWN)
             *ret_format = optarg;
@@ -620,6 +723,8 @@ static int render_export(const tp_tree *t, const char *format, tp_buf *out)
         return render_html(t, out);
     if (strcmp(format, "otlp-json") == 0)
         return render_otlp(t, out);
+    if (strcmp(format, "flamegraph") == 0)
+        return tp_render_svg(t, NULL, out);
     return tp_render_folded(t, out);
 }
 
@@ -696,6 +801,21 @@ int tph_cmd_export(tph_ctx *ctx, int argc, char **argv)
     target = argv[optind];
     if (tph_is_file_arg(target))
         return export_file(target, format, out);
+    if (strcmp(format, "flamegraph") == 0) {
+        /* tphd exports the trace; the flame graph is drawn here. */
+        tp_buf b = TP_BUF_INIT;
+        tp_tree *t = NULL;
+        r = load_id(ctx, target, &t);
+        if (r != TPH_EXIT_OK)
+            return r;
+        r = tp_render_svg(t, NULL, &b);
+        tp_tree_free(t);
+        if (r == 0)
+            r = tp_buf_error(&b);
+        r = r < 0 ? tph_fail("cannot render: %s", tp_strerror(r)) : write_out(out, b.data, b.len);
+        tp_buf_free(&b);
+        return r;
+    }
     r = tph_query_json(ctx, "export", json_pack("{s:s, s:s}", "id", target, "format", format), NULL,
                        0, &rep);
     if (r != TPH_EXIT_OK)

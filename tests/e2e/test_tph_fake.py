@@ -229,7 +229,9 @@ def test_stats_and_diff_arguments(tmp_path, env):
                                                "format": "text"})])
 
 
-@pytest.mark.parametrize("args,fmt", [([], "json"), (["--format", "csv"], "csv"),
+# No --format and no known extension: CSV, as tracepatch 1.0.0.
+@pytest.mark.parametrize("args,fmt", [([], "csv"), (["--format", "csv"], "csv"),
+                                      (["-o", "OUT.json"], "json"),
                                       (["--format=chrome"], "chrome"),
                                       (["-o", "OUT.html"], "html"),
                                       (["-o", "OUT.folded"], "folded"),

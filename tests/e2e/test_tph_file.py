@@ -182,7 +182,7 @@ def test_tree_json_is_the_trace_document(env):
     assert doc["call_count"] == 3
     assert [c["name"] for c in doc["trace"][0]["children"]] == ["load_user", "validate"]
     # Nothing to fold here, so it is the exported document.
-    assert doc == json.loads(ok(tph("export", SMALL, env=env)))
+    assert doc == json.loads(ok(tph("export", SMALL, "--format", "json", env=env)))
     assert ok(tph("--json", "tree", SMALL, env=env)) == out
 
 
@@ -194,7 +194,7 @@ def test_tree_json_is_folded_like_the_text_unless_no_fold(env):
     raw = json.loads(ok(tph("tree", LOOP, "--json", "--no-fold", env=env)))
     assert [c["name"] for c in raw["trace"][0]["children"]] == ["transform"] * 3 + [
         "Checker.check"]
-    assert raw == json.loads(ok(tph("export", LOOP, env=env)))
+    assert raw == json.loads(ok(tph("export", LOOP, "--format", "json", env=env)))
 
 
 def test_exported_json_renders_the_same(env, tmp_path):
