@@ -1,6 +1,7 @@
-"""Command line: ``python -m tracepatch {run,config,init}``.
+"""Command line: ``python -m tracepatch {run,config,init,view,explain}``.
 
-(``tph run``, ``tph init`` and ``tph config`` hand over to these.)
+(``tph run``, ``tph init``, ``tph config``, ``tph view`` and ``tph explain``
+hand over to these.)
 """
 
 from __future__ import annotations
@@ -150,6 +151,10 @@ def _split_run_args(parser: argparse.ArgumentParser, argv: list) -> tuple[list, 
 def _cmd_run(parser: argparse.ArgumentParser, ours: list, rest: list) -> int:
     args = parser.parse_args(ours)
     if args.module is None and args.script is None:
+        if not ours:
+            # tracepatch 1.0.0: `tph run` alone runs the config's [test] setup.
+            from ._testrun import run_test_setup
+            return run_test_setup()
         parser.error("give a SCRIPT to run, or -m MODULE")
     if args.module is not None and args.script is not None:
         parser.error("give either a SCRIPT or -m MODULE, not both")
@@ -255,6 +260,62 @@ def _show(cfg, as_json: bool) -> int:
     return 0
 
 
+def _load_trace(target: str):
+    """A trace file's JSON ("-": standard input, as tph passes a stored trace)."""
+    try:
+        if target == "-":
+            return json.load(sys.stdin)
+        with open(target, encoding="utf-8") as fh:
+            return json.load(fh)
+    except OSError as exc:
+        print(f"tph: {target}: {exc.strerror or exc}", file=sys.stderr)
+    except ValueError as exc:
+        print(f"tph: {target}: not a tracepatch JSON file: {exc}", file=sys.stderr)
+    return None
+
+
+def _cmd_view(args) -> int:
+    """Metadata and summary of one trace, as tracepatch 1.0.0's `tph view`."""
+    data = _load_trace(args.target)
+    if data is None:
+        return 1
+    rule = "=" * 70
+    name = "<stdin>" if args.target == "-" else args.target
+    lines = [rule, "TRACE METADATA", rule, f"File: {name}",
+             f"Timestamp: {data.get('timestamp', 'unknown')}",
+             f"Label: {data.get('label') or '(no label)'}",
+             f"Trace ID: {data.get('trace_id') or '-'}",
+             f"Call count: {data.get('call_count', 0)}",
+             f"Was limited: {data.get('was_limited', False)}"]
+    if data.get("limit_reason"):
+        lines.append(f"Limit reason: {data['limit_reason']}")
+    for key, title in (("hostname", "Host"), ("python_version", "Python"),
+                       ("platform", "Platform"), ("working_directory", "Working directory")):
+        if data.get(key):
+            lines.append(f"{title}: {data[key]}")
+    config = data.get("config") or {}
+    if config:
+        lines += ["", "Configuration:", f"  max_depth: {config.get('max_depth')}",
+                  f"  max_calls: {config.get('max_calls')}",
+                  f"  max_repr: {config.get('max_repr')}"]
+        if config.get("ignore_modules"):
+            lines.append(f"  ignore_modules: {', '.join(config['ignore_modules'])}")
+    lines += ["", f"Root calls: {len(data.get('trace') or [])}"]
+    if args.json:
+        lines += ["", rule, "RAW JSON", rule, json.dumps(data, indent=2)]
+    print("\n".join(lines))
+    return 0
+
+
+def _cmd_explain(args) -> int:
+    data = _load_trace(args.target)
+    if data is None:
+        return 1
+    from ._compat import explain, nodes_from_json
+    print(explain(nodes_from_json(data), verbose=args.verbose))
+    return 0
+
+
 def _cmd_init(args) -> int:
     directory = Path(args.dir) if args.dir else Path.cwd()
     path = directory / "tracepatch.toml"
@@ -294,6 +355,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "init", help="write a starter tracepatch.toml",
         description="Write a commented tracepatch.toml with the default settings.")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.add_argument("-y", "--yes", action="store_true",
+                      help="accepted for tracepatch 1.0.0 (init never asks questions)")
+    view = sub.add_parser("view", help="a trace file's metadata and summary",
+                          description="Show a trace file's metadata (tracepatch 1.0.0's "
+                                      "`tph view`); - reads standard input.")
+    view.add_argument("target", metavar="FILE")
+    view.add_argument("--json", action="store_true", help="add the whole trace as JSON")
+    explain = sub.add_parser("explain", help="explain a trace file in sentences",
+                             description="What a trace shows, by fixed rules: recursion, "
+                                         "loops, repeated calls, slow calls, exceptions.")
+    explain.add_argument("target", metavar="FILE")
+    explain.add_argument("-v", "--verbose", action="store_true", help="add complexity hints")
     init.add_argument("--dir", metavar="DIR", help="where to write it (default: here)")
     return parser, run_parser
 
@@ -309,5 +382,9 @@ def main(argv: list | None = None) -> int:
         return _cmd_config(args)
     if args.command == "init":
         return _cmd_init(args)
+    if args.command == "view":
+        return _cmd_view(args)
+    if args.command == "explain":
+        return _cmd_explain(args)
     parser.print_help()
     return 2

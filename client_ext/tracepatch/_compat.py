@@ -564,3 +564,33 @@ def _read_test_table(found) -> dict:
         data = data.get(part, {}) if isinstance(data, dict) else {}
     test = data.get("test", {}) if isinstance(data, dict) else {}
     return test if isinstance(test, dict) else {}
+
+
+# ---------------------------------------------------------------------------
+# Trace files as nodes (tph view / tph explain)
+# ---------------------------------------------------------------------------
+
+def nodes_from_json(doc: dict) -> list:
+    """The "trace" list of a tracepatch JSON file (ours or 1.0.0's) as Nodes."""
+    roots: list = []
+    stack = [(d, None, roots) for d in reversed(doc.get("trace") or [])]
+    while stack:
+        d, parent, siblings = stack.pop()
+        node = Node()
+        for slot in Node.__slots__:
+            setattr(node, slot, None)
+        node.name = d.get("name") or ""
+        node.qualname = d.get("qualname") or node.name
+        node.module = d.get("module") or ""
+        node.args = d.get("args")
+        node.return_value = d.get("return_value")
+        node.exception = d.get("exception")
+        node.start, node.end = d.get("start") or 0.0, d.get("end") or 0.0
+        node.elapsed = (d.get("elapsed_ms") or 0.0) / 1000.0
+        node.file, node.lineno = d.get("file"), d.get("lineno")
+        node.parent = parent
+        node.depth = 0 if parent is None else parent.depth + 1
+        node.children = []
+        siblings.append(node)
+        stack.extend((c, node, node.children) for c in reversed(d.get("children") or []))
+    return roots

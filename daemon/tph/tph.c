@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "render.h"
@@ -19,6 +21,9 @@
 #include "tp_version.h"
 
 static int cmd_python(tph_ctx *ctx, int argc, char **argv);
+static int cmd_python_trace(tph_ctx *ctx, int argc, char **argv);
+static int cmd_setup(tph_ctx *ctx, int argc, char **argv);
+static int cmd_disable(tph_ctx *ctx, int argc, char **argv);
 static int cmd_help(tph_ctx *ctx, int argc, char **argv);
 
 #define TREE_HELP                                                                                  \
@@ -57,15 +62,24 @@ static int cmd_help(tph_ctx *ctx, int argc, char **argv);
 static const tph_cmd commands[] = {
     {"logs", tph_cmd_logs,
      "tph logs [--label GLOB] [--since DUR] [--limited] [--otel-trace ID] [--limit N]"
-     " [--offset N]",
-     "list stored traces, newest first",
+     " [--offset N] [--cache-dir DIR]",
+     "list stored traces and trace files, newest first",
      "  --label GLOB        only traces whose label matches (e.g. 'api-*')\n"
      "  --since DUR         only traces started within DUR: 30m, 1h, 7d, 2w, 1h30m\n"
      "  --limited           only traces that hit a limit (max_calls, max_depth, ...)\n"
      "  --otel-trace ID     only traces whose spans have this OpenTelemetry trace id\n"
      "                      (or a prefix of it), as Jaeger or Tempo show it\n"
      "  --limit N           show at most N traces (default 50)\n"
-     "  --offset N          skip the N newest first\n" COMMON_HELP},
+     "  --offset N          skip the N newest first (tphd's list)\n"
+     "  --cache-dir DIR     where .tracepatch/traces/ is (default: here)\n" COMMON_HELP
+     "\nLists tphd's traces, then the trace files under .tracepatch/traces/ (marked\n"
+     "\"file\"); either alone is enough.\n"},
+    {"view", cmd_python_trace, "tph view [--json] ID|FILE",
+     "show a trace's metadata and summary (python3 -m tracepatch view)",
+     "  --json              add the whole trace as JSON\n" TARGET_NOTE},
+    {"explain", cmd_python_trace, "tph explain [--verbose] ID|FILE",
+     "explain a trace in sentences (python3 -m tracepatch explain)",
+     "  --verbose           add complexity hints\n" TARGET_NOTE},
     {"tree", tph_cmd_tree, "tph tree [OPTIONS] ID|FILE", "print a trace's call tree",
      TREE_HELP COMMON_HELP TARGET_NOTE},
     {"stats", tph_cmd_stats, "tph stats [--color[=WHEN]] ID|FILE",
@@ -87,9 +101,16 @@ static const tph_cmd commands[] = {
          TARGET_NOTE},
     {"open", tph_cmd_open, "tph open ID", "print the URL of a trace's report in tphd's web UI",
      COMMON_HELP},
-    {"clean", tph_cmd_clean, "tph clean --older-than DUR | --all", "delete stored traces",
-     "  --older-than DUR    delete traces started more than DUR ago: 12h, 7d, 2w\n"
-     "  --all               delete every trace you own\n" COMMON_HELP},
+    {"clean", tph_cmd_clean,
+     "tph clean --older-than DUR | --traces | --all [--daemon] [--cache-dir DIR]",
+     "delete trace files and stored traces",
+     "  --older-than DUR    delete trace files and tphd's traces older than DUR: 12h,\n"
+     "                      7d, 2w\n"
+     "  --traces            delete the trace files in .tracepatch/traces/\n"
+     "  --all               delete the .tracepatch/ directory (as tracepatch 1.0.0);\n"
+     "                      with --daemon also every trace you own in tphd\n"
+     "  --daemon, -y, --yes with --all: delete tphd's traces too\n"
+     "  --cache-dir DIR     where .tracepatch/ is (default: here)\n" COMMON_HELP},
     {"status", tph_cmd_status, "tph status", "show what tphd is doing", COMMON_HELP},
     {"frames", tph_cmd_frames, "tph frames [--since DUR] [NAME]",
      "frame statistics per name: count, min/avg/max, p50/p95/p99, frames/s",
@@ -99,13 +120,20 @@ static const tph_cmd commands[] = {
      "store a tracepatch JSON file in tphd",
      "  --label LABEL       store it under this label instead of the file's\n" COMMON_HELP
      "\nPrints the new trace's ID.\n"},
-    {"run", cmd_python, "tph run SCRIPT.py [ARGS] | tph run -m MODULE [ARGS]",
-     "trace a Python program (python3 -m tracepatch run)",
+    {"run", cmd_python, "tph run SCRIPT.py [ARGS] | tph run -m MODULE [ARGS] | tph run",
+     "trace a Python program, or the config's [test] setup (python3 -m tracepatch run)",
      "Hands over to the tracepatch package: `python3 -m tracepatch run ...`, with the\n"
      "interpreter from $TRACEPATCH_PYTHON (default: python3 on PATH). --socket, when\n"
      "given before the command, is passed on as $TRACEPATCH_SOCKET.\n"},
-    {"init", cmd_python, "tph init [ARGS]", "create tracepatch.toml (python3 -m tracepatch init)",
+    {"init", cmd_python, "tph init [--yes] [--force] [ARGS]",
+     "create tracepatch.toml (python3 -m tracepatch init)",
      "Hands over to `python3 -m tracepatch init` ($TRACEPATCH_PYTHON overrides python3).\n"},
+    {"setup", cmd_setup, "tph setup", "tracepatch 1.0.0's name for `tph run` with no arguments",
+     "Runs the [[test.files]] / [[test.inputs]] / [test.custom] setup of the config.\n"},
+    {"disable", cmd_disable, "tph disable",
+     "tracepatch 1.0.0's setup cleanup (there is nothing to undo here)",
+     "tph keeps no setup state: `tph run` generates no files. `tph clean --traces`\n"
+     "deletes trace files.\n"},
     {"config", cmd_python, "tph config [--validate] [ARGS]",
      "show or validate the configuration (python3 -m tracepatch config)",
      "Hands over to `python3 -m tracepatch config` ($TRACEPATCH_PYTHON overrides\n"
@@ -252,6 +280,31 @@ static int connect_daemon(tph_ctx *ctx)
     return r;
 }
 
+int tph_daemon_probe(tph_ctx *ctx)
+{
+    char err[512] = "";
+    int r;
+
+    if (ctx->client)
+        return TPH_EXIT_OK;
+    r = tph_client_connect(socket_path(ctx), ctx->timeout_s, &ctx->client, err, sizeof err);
+    if (r == -ENOENT || r == -ECONNREFUSED || r == -ENOTSOCK)
+        return TPH_NO_DAEMON;
+    if (r == 0)
+        return TPH_EXIT_OK;
+    if (r == -ETIMEDOUT)
+        return tph_fail("tphd at %s did not answer within %g s", socket_path(ctx), ctx->timeout_s);
+    tp_buf b = TP_BUF_INIT;
+    r = tph_fail("cannot talk to tphd at %s: %s", socket_path(ctx), escaped(&b, err));
+    tp_buf_free(&b);
+    return r;
+}
+
+const char *tph_socket_path(tph_ctx *ctx)
+{
+    return socket_path(ctx);
+}
+
 int tph_query(tph_ctx *ctx, const char *op, const char *args_json, const void *body,
               size_t body_len, tph_reply *ret)
 {
@@ -306,6 +359,84 @@ static int cmd_python(tph_ctx *ctx, int argc, char **argv)
              strerror(errno));
     free(args);
     return TPH_EXIT_FAIL;
+}
+
+/* view and explain: a FILE goes to Python as it is; an ID is fetched from
+ * tphd as tracepatch JSON and given to Python on its standard input. */
+static int cmd_python_trace(tph_ctx *ctx, int argc, char **argv)
+{
+    const char *target = NULL;
+    int at = -1, status;
+    tph_reply rep;
+    pid_t pid;
+    int fds[2], r;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return cmd_python(ctx, argc, argv);
+        if (argv[i][0] != '-' || strcmp(argv[i], "-") == 0) {
+            target = argv[i];
+            at = i;
+        }
+    }
+    if (!target || tph_is_file_arg(target))
+        return cmd_python(ctx, argc, argv);
+    r = tph_query_json(ctx, "export", json_pack("{s:s, s:s}", "id", target, "format", "json"), NULL,
+                       0, &rep);
+    if (r != TPH_EXIT_OK)
+        return r;
+    if (pipe(fds) < 0) {
+        tph_reply_free(&rep);
+        return tph_fail("pipe: %s", strerror(errno));
+    }
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        dup2(fds[0], STDIN_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        argv[at] = (char *)"-";
+        _exit(cmd_python(ctx, argc, argv));
+    }
+    close(fds[0]);
+    if (pid < 0) {
+        close(fds[1]);
+        tph_reply_free(&rep);
+        return tph_fail("fork: %s", strerror(errno));
+    }
+    signal(SIGPIPE, SIG_IGN);
+    for (size_t off = 0; off < rep.body_len;) {
+        ssize_t w = write(fds[1], rep.body + off, rep.body_len - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    close(fds[1]);
+    tph_reply_free(&rep);
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return tph_fail("waitpid: %s", strerror(errno));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : TPH_EXIT_FAIL;
+}
+
+static int cmd_setup(tph_ctx *ctx, int argc, char **argv)
+{
+    char *run[] = {(char *)"run", NULL};
+
+    if (argc > 1)
+        return tph_usage(ctx->cmd, "unexpected argument '%s'", argv[1]);
+    return cmd_python(ctx, 1, run);
+}
+
+static int cmd_disable(tph_ctx *ctx, int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+        return tph_help(ctx->cmd);
+    if (argc > 1)
+        return tph_usage(ctx->cmd, "unexpected argument '%s'", argv[1]);
+    printf("nothing to disable: `tph run` leaves no setup behind "
+           "(`tph clean --traces` deletes trace files)\n");
+    return tph_print("", 0);
 }
 
 static int cmd_help(tph_ctx *ctx, int argc, char **argv)

@@ -120,6 +120,41 @@ int tph_query_json(tph_ctx *ctx, const char *op, json_t *args, const void *body,
  *  not JSON. */
 json_t *tph_reply_json(const tph_reply *rep, const char *op);
 
+/** tph_daemon_probe(): no daemon listens (nothing printed). */
+#define TPH_NO_DAEMON 3
+
+/** Connect to tphd if it listens. TPH_EXIT_OK when connected, TPH_NO_DAEMON
+ *  when nothing listens at the socket (quietly), else TPH_EXIT_FAIL after
+ *  printing why. For commands that also work without a daemon. */
+int tph_daemon_probe(tph_ctx *ctx);
+/** The socket path in use (--socket, $TRACEPATCH_SOCKET or the default). */
+const char *tph_socket_path(tph_ctx *ctx);
+
+/* ---- tph_local.c: trace files under .tracepatch/traces/ ------------------ */
+
+typedef struct tph_local_filter {
+    const char *label; /* fnmatch glob on the label, or NULL */
+    int64_t since_s;   /* only files modified within this many seconds (0: all) */
+    int64_t limit;     /* at most this many */
+    bool limited;      /* only traces that hit a limit */
+} tph_local_filter;
+
+/** "<cache_dir or .>/.tracepatch/traces" (or "<cache_dir>/traces" when
+ *  cache_dir is itself a .tracepatch directory), as the package saves. */
+int tph_local_dir(const char *cache_dir, char *ret, size_t size);
+/** The trace files there, newest first, filtered: a JSON array in *ret_json
+ *  (file, timestamp, label, trace_id, call_count, was_limited) and, when
+ *  text is not NULL, the lines `tph logs` prints. A missing directory is an
+ *  empty list. Returns 0 or a negative errno. */
+int tph_local_logs(const char *cache_dir, const tph_local_filter *f, json_t **ret_json,
+                   tp_buf *text, size_t *ret_count);
+/** Delete the .json trace files there (older than older_than_s seconds when
+ *  that is > 0). Returns 0 or a negative errno. */
+int tph_local_clean(const char *cache_dir, int64_t older_than_s, size_t *ret_removed);
+/** Delete the whole .tracepatch/ directory, as tracepatch 1.0.0's `clean
+ *  --all`. Returns 0 (also when there is none) or a negative errno. */
+int tph_local_remove_all(const char *cache_dir, bool *ret_existed);
+
 /* ---- tph_fmt.c: the daemon's JSON as text ------------------------------- */
 
 /** The string member o[key]; NULL when it is absent or not a string. */

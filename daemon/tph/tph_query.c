@@ -59,10 +59,19 @@ static int no_operands(tph_ctx *ctx, int argc, char **argv)
 
 /* ---- logs ----------------------------------------------------------------- */
 
-enum { LOGS_LABEL = TPH_OPT_FIRST, LOGS_SINCE, LOGS_LIMITED, LOGS_LIMIT, LOGS_OFFSET, LOGS_OTEL };
+enum {
+    LOGS_LABEL = TPH_OPT_FIRST,
+    LOGS_SINCE,
+    LOGS_LIMITED,
+    LOGS_LIMIT,
+    LOGS_OFFSET,
+    LOGS_OTEL,
+    LOGS_DIR
+};
 
 typedef struct logs_opts {
     const char *label, *otel_trace;
+    const char *cache_dir; /* --cache-dir: where .tracepatch/ is (default: here) */
     int64_t since_s, limit, offset;
     bool since, limited;
 } logs_opts;
@@ -95,6 +104,9 @@ static int logs_opt(tph_ctx *ctx, int c, logs_opts *o)
         if (tph_parse_uint(optarg, INT32_MAX, &o->offset) < 0)
             return tph_usage(ctx->cmd, "invalid --offset '%s' (expected a count)", optarg);
         break;
+    case LOGS_DIR:
+        o->cache_dir = optarg;
+        break;
     }
     return TPH_NEXT;
 }
@@ -109,6 +121,7 @@ static int parse_logs(tph_ctx *ctx, int argc, char **argv, logs_opts *o)
         {"otel-trace", required_argument, NULL, LOGS_OTEL},
         {"limit", required_argument, NULL, LOGS_LIMIT},
         {"offset", required_argument, NULL, LOGS_OFFSET},
+        {"cache-dir", required_argument, NULL, LOGS_DIR},
         {NULL, 0, NULL, 0},
     };
     int c, r;
@@ -143,33 +156,99 @@ static json_t *logs_args(const logs_opts *o)
     return a;
 }
 
+/* Ask tphd for its list. *ret_have is false when no daemon listens; a
+ * failed query is reported and its exit code returned. */
+static int daemon_list(tph_ctx *ctx, const logs_opts *o, tph_reply *ret, bool *ret_have)
+{
+    int r = tph_daemon_probe(ctx);
+
+    *ret_have = false;
+    if (r == TPH_NO_DAEMON)
+        return TPH_EXIT_OK;
+    if (r == TPH_EXIT_OK)
+        r = tph_query_json(ctx, "list", logs_args(o), NULL, 0, ret);
+    *ret_have = r == TPH_EXIT_OK;
+    return r;
+}
+
 int tph_cmd_logs(tph_ctx *ctx, int argc, char **argv)
 {
     logs_opts o = {.limit = 50};
-    tp_buf out = TP_BUF_INIT;
+    tph_local_filter lf;
+    tp_buf out = TP_BUF_INIT, files_text = TP_BUF_INIT;
+    json_t *j = NULL, *files = NULL;
+    size_t nfiles = 0;
     tph_reply rep;
-    json_t *j;
+    bool have;
+    char dir[4096];
     int r;
 
     r = parse_logs(ctx, argc, argv, &o);
     if (r != TPH_NEXT)
         return r;
-    r = tph_query_json(ctx, "list", logs_args(&o), NULL, 0, &rep);
+    /* Files have no OpenTelemetry trace id: --otel-trace lists none. */
+    lf =
+        (tph_local_filter){o.label, o.since ? o.since_s : 0, o.otel_trace ? 0 : o.limit, o.limited};
+    if (tph_local_dir(o.cache_dir, dir, sizeof dir) < 0)
+        return tph_usage(ctx->cmd, "--cache-dir is too long");
+    r = daemon_list(ctx, &o, &rep, &have);
     if (r != TPH_EXIT_OK)
         return r;
-    if (ctx->json)
-        return print_reply(&rep);
-    j = tph_reply_json(&rep, "list");
-    tph_reply_free(&rep);
-    if (!j)
-        return TPH_EXIT_FAIL;
-    r = tph_fmt_logs(j, o.offset, o.label || o.since || o.limited || o.otel_trace, &out);
-    json_decref(j);
-    if (r < 0)
-        r = tph_fail("tphd's trace list has an unexpected shape");
-    else
-        r = tph_print(out.data, out.len);
+    r = tph_local_logs(o.cache_dir, &lf, &files, ctx->json ? NULL : &files_text, &nfiles);
+    if (r < 0) {
+        if (have)
+            tph_reply_free(&rep);
+        return tph_fail("%s: %s", dir, strerror(-r));
+    }
+    if (ctx->json && (have && !nfiles)) {
+        json_decref(files);
+        return print_reply(&rep); /* tphd's answer as it is */
+    }
+    if (have) {
+        j = tph_reply_json(&rep, "list");
+        tph_reply_free(&rep);
+        if (!j) {
+            json_decref(files);
+            tp_buf_free(&files_text);
+            return TPH_EXIT_FAIL;
+        }
+    }
+    if (ctx->json) {
+        /* tphd's answer with the files added, or just the files. */
+        json_t *doc = j ? j : json_pack("{s:i, s:[]}", "total", 0, "traces");
+        char *text = NULL;
+        if (json_is_object(doc)) {
+            json_object_set_new(doc, "files", files);
+            text = json_dumps(doc, JSON_COMPACT);
+        } else {
+            json_decref(files);
+        }
+        json_decref(doc);
+        r = text ? tph_print(text, strlen(text))
+                 : tph_fail("tphd's trace list has an unexpected shape");
+        free(text);
+        return r;
+    }
+    json_decref(files);
+    if (j) {
+        r = tph_fmt_logs(j, o.offset, o.label || o.since || o.limited || o.otel_trace, &out);
+        json_decref(j);
+        if (r < 0) {
+            tp_buf_free(&files_text);
+            tp_buf_free(&out);
+            return tph_fail("tphd's trace list has an unexpected shape");
+        }
+    } else if (!nfiles) {
+        tp_buf_printf(&out, "no traces: no tphd at %s, and no trace files in %s/\n",
+                      tph_socket_path(ctx), dir);
+    }
+    if (nfiles) {
+        tp_buf_printf(&out, "%strace files in %s/ (%zu):\n", have ? "\n" : "", dir, nfiles);
+        tp_buf_append(&out, files_text.data, files_text.len);
+    }
+    r = tp_buf_error(&out) ? tph_fail("out of memory") : tph_print(out.data, out.len);
     tp_buf_free(&out);
+    tp_buf_free(&files_text);
     return r;
 }
 
@@ -218,53 +297,109 @@ int tph_cmd_status(tph_ctx *ctx, int argc, char **argv)
     return r;
 }
 
-enum { CLEAN_OLDER = TPH_OPT_FIRST, CLEAN_ALL };
+enum { CLEAN_OLDER = TPH_OPT_FIRST, CLEAN_ALL, CLEAN_TRACES, CLEAN_DAEMON, CLEAN_DIR };
 
-static int parse_clean(tph_ctx *ctx, int argc, char **argv, json_t *args)
+typedef struct clean_opts {
+    int64_t older_than_s; /* 0: not given */
+    bool all, traces, daemon;
+    const char *cache_dir;
+} clean_opts;
+
+static int parse_clean(tph_ctx *ctx, int argc, char **argv, clean_opts *o)
 {
     static const struct option opts[] = {
         TPH_COMMON_OPTS,
         {"older-than", required_argument, NULL, CLEAN_OLDER},
         {"all", no_argument, NULL, CLEAN_ALL},
+        {"traces", no_argument, NULL, CLEAN_TRACES},
+        {"daemon", no_argument, NULL, CLEAN_DAEMON},
+        {"yes", no_argument, NULL, CLEAN_DAEMON},
+        {"cache-dir", required_argument, NULL, CLEAN_DIR},
         {NULL, 0, NULL, 0},
     };
-    int64_t secs;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hy", opts, NULL)) != -1) {
         r = tph_common_opt(ctx, c, argv);
         if (r != TPH_OWN && r != TPH_NEXT)
             return r;
         if (c == CLEAN_OLDER) {
-            if (tph_parse_duration(optarg, &secs) < 0)
+            if (tph_parse_duration(optarg, &o->older_than_s) < 0 || o->older_than_s == 0)
                 return tph_usage(ctx->cmd, "invalid --older-than '%s' (use e.g. 12h, 7d, 2w)",
                                  optarg);
-            json_object_set_new(args, "older_than", json_integer(secs));
         } else if (c == CLEAN_ALL) {
-            json_object_set_new(args, "all", json_true());
+            o->all = true;
+        } else if (c == CLEAN_TRACES) {
+            o->traces = true;
+        } else if (c == CLEAN_DAEMON || c == 'y') {
+            o->daemon = true;
+        } else if (c == CLEAN_DIR) {
+            o->cache_dir = optarg;
         }
     }
-    if (json_object_size(args) == 0)
-        return tph_usage(ctx->cmd, "say which traces to delete: --older-than DUR or --all");
-    if (json_object_size(args) > 1)
-        return tph_usage(ctx->cmd, "--older-than and --all exclude each other");
+    if (!o->older_than_s && !o->all && !o->traces)
+        return tph_usage(ctx->cmd,
+                         "say which traces to delete: --older-than DUR, --traces or --all");
+    if ((o->older_than_s > 0) + o->all + o->traces > 1)
+        return tph_usage(ctx->cmd, "--older-than, --traces and --all exclude each other");
     return no_operands(ctx, argc, argv);
+}
+
+/* The local part: trace files (--traces, --older-than) or the whole
+ * .tracepatch/ directory (--all), as tracepatch 1.0.0 does. */
+static int clean_local(const clean_opts *o)
+{
+    char dir[4096];
+    size_t removed = 0;
+    bool existed;
+    int r;
+
+    if ((r = tph_local_dir(o->cache_dir, dir, sizeof dir)) < 0)
+        return tph_fail("--cache-dir is too long");
+    if (o->all) {
+        r = tph_local_remove_all(o->cache_dir, &existed);
+        if (r < 0)
+            return tph_fail("cannot remove %.*s: %s", (int)(strlen(dir) - 7), dir, strerror(-r));
+        if (existed)
+            printf("removed %.*s/\n", (int)(strlen(dir) - 7), dir);
+        return TPH_EXIT_OK;
+    }
+    r = tph_local_clean(o->cache_dir, o->older_than_s, &removed);
+    if (r < 0)
+        return tph_fail("%s: %s", dir, strerror(-r));
+    if (removed || o->traces)
+        printf("removed %zu trace file%s from %s/\n", removed, removed == 1 ? "" : "s", dir);
+    return TPH_EXIT_OK;
 }
 
 int tph_cmd_clean(tph_ctx *ctx, int argc, char **argv)
 {
-    json_t *args = json_object(), *j;
+    clean_opts o = {0};
+    json_t *args, *j;
     json_int_t n;
     tph_reply rep;
     int r;
 
-    if (!args)
-        return tph_fail("out of memory");
-    r = parse_clean(ctx, argc, argv, args);
-    if (r != TPH_NEXT) {
-        json_decref(args);
+    r = parse_clean(ctx, argc, argv, &o);
+    if (r != TPH_NEXT)
         return r;
+    r = clean_local(&o);
+    if (r != TPH_EXIT_OK)
+        return r;
+    /* tphd's traces: by age as before; all of them only when asked for by
+     * --daemon (or --yes), since a 1.0.0 user's `clean --all` means the
+     * local directory. --traces is about the files alone. */
+    if (o.traces || (o.all && !o.daemon)) {
+        if (o.all && tph_daemon_probe(ctx) == TPH_EXIT_OK)
+            fprintf(stderr, "tph: the traces stored in tphd were kept; "
+                            "`tph clean --all --daemon` deletes them too\n");
+        return tph_print("", 0);
     }
+    r = tph_daemon_probe(ctx);
+    if (r == TPH_NO_DAEMON && !o.daemon)
+        return tph_print("", 0); /* nothing to age out but files */
+    args = o.all ? json_pack("{s:b}", "all", 1)
+                 : json_pack("{s:I}", "older_than", (json_int_t)o.older_than_s);
     r = tph_query_json(ctx, "clean", args, NULL, 0, &rep);
     if (r != TPH_EXIT_OK)
         return r;

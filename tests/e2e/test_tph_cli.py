@@ -110,9 +110,9 @@ def test_help_unknown_command_is_usage_error(env):
     (["logs", "--limit", "0"], "logs", "invalid --limit '0' (expected 1 to 10000)"),
     (["logs", "--limit", "10001"], "logs", "invalid --limit '10001' (expected 1 to 10000)"),
     (["logs", "--offset", "-3"], "logs", "invalid --offset '-3' (expected a count)"),
-    (["clean"], "clean", "say which traces to delete: --older-than DUR or --all"),
+    (["clean"], "clean", "say which traces to delete: --older-than DUR, --traces or --all"),
     (["clean", "--older-than", "7x"], "clean", "invalid --older-than '7x' (use e.g. 12h, 7d, 2w)"),
-    (["clean", "--older-than", "7d", "--all"], "clean", "--older-than and --all exclude each other"),
+    (["clean", "--older-than", "7d", "--all"], "clean", "--older-than, --traces and --all exclude each other"),
     (["export", "a.json", "--format", "xml"], "export",
      "invalid --format 'xml' (json, csv, html, chrome, folded, flamegraph or otlp-json)"),
     (["export", "a.json", "-o"], "export", "option '-o' needs an argument"),
@@ -143,9 +143,10 @@ def test_bad_timeout_environment_is_usage_error(env):
 # ---- no daemon -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [["logs"], ["status"], ["tree", "3f2a"], ["stats", "3f2a"],
+# logs and clean also work on local trace files: see test_compat_cli.py.
+@pytest.mark.parametrize("args", [["status"], ["tree", "3f2a"], ["stats", "3f2a"],
                                   ["diff", "3f2a", "9b1c"], ["export", "3f2a"], ["open", "3f2a"],
-                                  ["clean", "--all"],
+                                  ["clean", "--all", "--daemon"],
                                   ["import", str(DATA / "small.json")] ])
 def test_no_daemon_is_one_line_and_exit_1(env, tmp_path, args):
     path = tmp_path / "run" / "tracepatch" / "tphd.sock"
@@ -157,10 +158,13 @@ def test_no_daemon_is_one_line_and_exit_1(env, tmp_path, args):
 
 def test_no_daemon_names_socket_option(env, tmp_path):
     path = tmp_path / "elsewhere.sock"
-    r = tph("--socket", path, "logs", env=env)
+    r = tph("--socket", path, "status", env=env)
+    assert (r.returncode, r.stderr) == (1, f"tph: no tphd at {path} {NO_DAEMON_HINT}\n")
+    r = tph("status", "--socket", path, env=env)
     assert (r.returncode, r.stderr) == (1, f"tph: no tphd at {path} {NO_DAEMON_HINT}\n")
     r = tph("logs", "--socket", path, env=env)
-    assert (r.returncode, r.stderr) == (1, f"tph: no tphd at {path} {NO_DAEMON_HINT}\n")
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout == f"no traces: no tphd at {path}, and no trace files in ./.tracepatch/traces/\n"
 
 
 def test_no_daemon_names_environment_socket(env, tmp_path):

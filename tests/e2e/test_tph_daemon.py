@@ -277,7 +277,7 @@ def test_import_large_file(env, tmp_path):
     big = tmp_path / "big.json"
     big.write_text(json.dumps(doc))
     tid = imported(env, big)
-    out = ok(tph("export", tid, env=env))  # the answer comes back in chunks too
+    out = ok(tph("export", tid, "--format", "json", env=env))  # the answer comes back in chunks too
     assert json.loads(out)["trace"][0]["children"][1]["args"] == "user=" + "u" * (17 << 20)
 
 
@@ -287,7 +287,13 @@ def test_clean_older_than_keeps_recent(env, daemon, files):
     doc = json.loads(ok(tph("logs", "--json", env=env)))
     assert sorted(t["id"] for t in doc["traces"]) == [LIVE1, LIVE2]
     assert ok(tph("clean", "--older-than", "1d", env=env)) == "deleted 0 traces\n"
-    assert json.loads(ok(tph("clean", "--all", "--json", env=env))) == {"deleted": 2}
+    # --all alone is the local .tracepatch/ (tracepatch 1.0.0); tphd's traces
+    # go only with --daemon.
+    r = tph("clean", "--all", env=env)
+    assert (r.returncode, r.stdout) == (0, "")
+    assert r.stderr == ("tph: the traces stored in tphd were kept; "
+                        "`tph clean --all --daemon` deletes them too\n")
+    assert json.loads(ok(tph("clean", "--all", "--daemon", "--json", env=env))) == {"deleted": 2}
     assert ok(tph("logs", env=env)).startswith("no traces yet")
 
 

@@ -320,7 +320,8 @@ def test_status_json(tmp_path, env):
 
 
 @pytest.mark.parametrize("args,sent,out", [
-    (["--all"], {"all": True}, "deleted 3 traces\n"),
+    (["--all", "--daemon"], {"all": True}, "deleted 3 traces\n"),
+    (["--all", "-y"], {"all": True}, "deleted 3 traces\n"),
     (["--older-than", "7d"], {"older_than": 604800}, "deleted 3 traces\n"),
     (["--older-than=12h"], {"older_than": 43200}, "deleted 3 traces\n"),
 ])
@@ -330,9 +331,10 @@ def test_clean(tmp_path, env, args, sent, out):
 
 
 def test_clean_one_and_json(tmp_path, env):
-    r, _ = run_fake(tmp_path, env, [body({"deleted": 1})], "clean", "--all")
+    r, _ = run_fake(tmp_path, env, [body({"deleted": 1})], "clean", "--all", "--yes")
     assert r.stdout == "deleted 1 trace\n"
-    r, _ = run_fake(tmp_path, env, [body({"deleted": 1})], "clean", "--all", "--json")
+    r, _ = run_fake(tmp_path, env, [body({"deleted": 1})], "clean", "--all", "--daemon",
+                    "--json")
     assert json.loads(r.stdout) == {"deleted": 1}
 
 

@@ -39,9 +39,9 @@ def base_env(tmp_path):
     return env
 
 
-def tph(*args, env, input=None, timeout=60, binary=False):
-    """Run tph; returns the CompletedProcess (text mode unless binary)."""
-    return subprocess.run([str(TPH), *map(str, args)], env=env, input=input,
+def tph(*args, env, input=None, timeout=60, binary=False, cwd=None):
+    """Run tph (in cwd); returns the CompletedProcess (text mode unless binary)."""
+    return subprocess.run([str(TPH), *map(str, args)], env=env, input=input, cwd=cwd,
                           capture_output=True, text=not binary, timeout=timeout)
 
 
@@ -50,8 +50,8 @@ def usage_line(cmd):
         None: "tph [--socket PATH] [--json] [--help] [--version] COMMAND [ARGS]",
         "tree": "tph tree [OPTIONS] ID|FILE",
         "logs": "tph logs [--label GLOB] [--since DUR] [--limited] [--otel-trace ID] [--limit N]"
-                " [--offset N]",
-        "clean": "tph clean --older-than DUR | --all",
+                " [--offset N] [--cache-dir DIR]",
+        "clean": "tph clean --older-than DUR | --traces | --all [--daemon] [--cache-dir DIR]",
         "export": "tph export ID|FILE [--format FORMAT] [-o OUT]",
         "diff": "tph diff [--color[=WHEN]] A B",
         "stats": "tph stats [--color[=WHEN]] ID|FILE",
