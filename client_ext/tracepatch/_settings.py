@@ -253,8 +253,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("compact_json", "bool", False, "write trace files (the cache, to_json(path)) "
             "without indentation: the same document, often half the size",
             keyword=False, group="Saving"),
-    Setting("tree_style", "choice", "unicode", "tree connectors", choices=("unicode", "ascii",
-            "ansi"), keyword=False, group="Display"),
+    Setting("tree_style", "choice", "unicode",
+            "tree connectors (\"ascii\" draws what tracepatch 1.0.0 draws for it, box "
+            "characters; \"7bit\" draws 7-bit ASCII)",
+            choices=("unicode", "ascii", "ansi", "7bit"), keyword=False, group="Display"),
     Setting("color", "bool", False, "colour trees by duration (on a terminal only)",
             env="TRACEPATCH_COLOR", keyword=False, group="Display"),
 )

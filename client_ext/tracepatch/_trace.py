@@ -574,13 +574,20 @@ class trace:
         session = self._done_session()
         settings = self._settings or {}
         if style is None:
-            style = settings.get("tree_style", "unicode")
+            # tracepatch 1.0.0's `tph init` writes tree_style = "ascii" and
+            # its "ascii" trees are drawn with box characters: the file's
+            # word means that; "7bit" asks for 7-bit connectors.
+            style = {"ascii": "unicode", "7bit": "ascii"}.get(
+                settings.get("tree_style", "unicode"), settings.get("tree_style", "unicode"))
+        elif style == "7bit":
+            style = "ascii"
         if isinstance(color, _Default):
             color = None if settings.get("color") else False
         if style == "ansi":
             style, color = "unicode", True
         elif style not in ("unicode", "ascii"):
-            raise ValueError(f"tree(): style must be 'unicode', 'ascii' or 'ansi', got {style!r}")
+            raise ValueError(f"tree(): style must be 'unicode', 'ascii', '7bit' or 'ansi', "
+                             f"got {style!r}")
         if color is None:
             color = _stdout_is_tty()
         if isinstance(filter, str):

@@ -87,7 +87,7 @@ def test_validate_wrong_types_are_each_reported():
         f"got str 'logging'",
         f"{path}: cache: expected true or false, got int 1",
         f"{path}: max_time: expected a number of seconds > 0 and <= 1000000000, got -2.5",
-        f"{path}: tree_style: expected one of 'unicode', 'ascii', 'ansi', got 'fancy'",
+        f"{path}: tree_style: expected one of 'unicode', 'ascii', 'ansi', '7bit', got 'fancy'",
         f"INVALID: {path} (6 problems)",
     ]
 

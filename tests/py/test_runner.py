@@ -197,8 +197,13 @@ def test_missing_script_and_module():
                         f"[Errno 2] No such file or directory\n")
     r = run("-m", "no_such_module_xyz")
     assert (r.returncode, r.stderr) == (1, "tracepatch run: No module named no_such_module_xyz\n")
-    r = run()
+    r = run("--no-cache")
     assert r.returncode == 2 and "give a SCRIPT to run, or -m MODULE" in r.stderr
+    # With no arguments at all, run is tracepatch 1.0.0's test setup run,
+    # which needs a config file (tests/e2e/test_compat_cli.py).
+    r = run()
+    assert r.returncode == 1
+    assert r.stderr.startswith("tph run: no tracepatch configuration file found")
 
 
 def test_help_texts():

@@ -270,11 +270,20 @@ def fails_safely():
 
 
 def test_config_tree_style_is_the_default_style():
-    Path("tracepatch.toml").write_text('tree_style = "ascii"\ncache = false\n')
+    Path("tracepatch.toml").write_text('tree_style = "7bit"\ncache = false\n')
     with trace() as t:
         square(1)
     assert norm(t.tree(header=False)) == f"`-- {M}.square(x=1) -> 1  [T]"
     assert norm(t.tree(header=False, style="unicode")) == f"└── {M}.square(x=1) -> 1  [T]"
+
+
+def test_config_tree_style_ascii_draws_what_1_0_0_draws():
+    # 1.0.0's `tph init` writes tree_style = "ascii"; its trees use box characters.
+    Path("tracepatch.toml").write_text('tree_style = "ascii"\ncache = false\n')
+    with trace() as t:
+        square(1)
+    assert norm(t.tree(header=False)) == f"└── {M}.square(x=1) -> 1  [T]"
+    assert norm(t.tree(header=False, style="7bit")) == f"`-- {M}.square(x=1) -> 1  [T]"
 
 
 def test_sample_zero_records_nothing_and_one_records():
