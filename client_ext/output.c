@@ -3,7 +3,9 @@
  * trace reads the same here, in tph and in tphd. */
 #include "ext.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "render.h"
 #include "render_web.h"
@@ -45,6 +47,21 @@ static int feed_log(tp_session *s, tp_tree *t)
     return 0;
 }
 
+/* Where the trace was recorded, as tracepatch 1.0.0's files say: host,
+ * Python version, sys.platform, working directory. Read when the tree is
+ * built (the trace has just ended), not on the hot path. */
+static int set_env(tp_tree *t)
+{
+    char host[256] = "", cwd[4096], ver[32];
+    if (gethostname(host, sizeof(host) - 1) < 0)
+        host[0] = '\0';
+    const char *dir = getcwd(cwd, sizeof(cwd));
+    /* The running interpreter's (the headers may be another patch level):
+     * Py_GetVersion() starts "3.12.1 (main, ...". */
+    snprintf(ver, sizeof(ver), "%.*s", (int)strcspn(Py_GetVersion(), " "), Py_GetVersion());
+    return tp_tree_set_env(t, host[0] ? host : NULL, ver, Py_GetPlatform(), dir);
+}
+
 static int set_meta(tp_session *s, tp_tree *t)
 {
     memcpy(t->meta.trace_id, s->trace_id, sizeof(t->meta.trace_id));
@@ -64,6 +81,8 @@ static int set_meta(tp_session *s, tp_tree *t)
         if (!c || tp_tree_set_config_json(t, c))
             return -ENOMEM;
     }
+    if (set_env(t) < 0)
+        return -ENOMEM;
     for (uint32_t i = 0; i < s->funcs.size; i++) {
         const tp_funcent *f = &s->funcs.items[i];
         const char *m = PyUnicode_AsUTF8(f->module), *q = PyUnicode_AsUTF8(f->qualname);

@@ -646,6 +646,7 @@ static void set_trace_id(tp_tree *t, const char *id)
 
 typedef struct doc_meta {
     const char *label, *trace_id, *timestamp, *limit_reason;
+    const char *env[4]; /* hostname, python_version, platform, working_directory */
     bool was_limited, has_start, has_duration, has_call_count, has_wall_ns, has_duration_ns;
     int64_t start_us, duration_us;
     uint64_t call_count, dropped, wall_ns, duration_ns; /* the _ns ones are ours, exact */
@@ -664,6 +665,10 @@ static int read_meta(loader *l, json_t *doc, doc_meta *m)
         r = get_opt_str(l, doc, "timestamp", &m->timestamp, NULL);
     if (!r)
         r = get_opt_str(l, doc, "limit_reason", &m->limit_reason, NULL);
+    static const char *const env_keys[4] = {"hostname", "python_version", "platform",
+                                            "working_directory"};
+    for (int k = 0; !r && k < 4; k++)
+        r = get_opt_str(l, doc, env_keys[k], &m->env[k], NULL);
     if (!r)
         r = get_opt_bool(l, doc, "was_limited", &m->was_limited);
     if (!r)
@@ -696,6 +701,8 @@ static int apply_meta(loader *l, const doc_meta *m)
         r = tp_tree_set_limit_reason(t, m->limit_reason  ? m->limit_reason
                                         : m->was_limited ? "unknown"
                                                          : NULL);
+    if (!r)
+        r = tp_tree_set_env(t, m->env[0], m->env[1], m->env[2], m->env[3]);
     if (!r && json_is_object(m->config)) {
         char *cfg = json_dumps(m->config, JSON_COMPACT | JSON_REAL_PRECISION(15));
         r = cfg ? tp_tree_set_config_json(t, cfg) : -ENOMEM;

@@ -275,6 +275,8 @@ static void json_trace(doc *d, const tp_tree *t, int64_t wall_us)
  *   tracepatch_version  "2.0.0"       schema_version  1
  *   timestamp           local ISO-8601 of the trace start, with µs
  *   label, trace_id     string or null
+ *   hostname, python_version, platform, working_directory
+ *                       strings, each only when known (1.0.0 writes all four)
  *   start +             Unix seconds, µs      wall_start_ns +  exact
  *   duration_ms         with µs               duration_ns +    exact
  *   call_count, was_limited, limit_reason, dropped +
@@ -336,6 +338,15 @@ static int render(doc *d0, const tp_tree *t, bool pretty, tp_buf *out)
     timestamp(&d, wall_us);
     tp_json_kstr(&d.w, "label", m->label);
     tp_json_kstr(&d.w, "trace_id", m->trace_id[0] ? m->trace_id : NULL);
+    /* 1.0.0's environment keys, where it puts them; only those known. */
+    if (m->hostname)
+        tp_json_kstr(&d.w, "hostname", m->hostname);
+    if (m->python_version)
+        tp_json_kstr(&d.w, "python_version", m->python_version);
+    if (m->platform)
+        tp_json_kstr(&d.w, "platform", m->platform);
+    if (m->working_directory)
+        tp_json_kstr(&d.w, "working_directory", m->working_directory);
     kseconds(&d, "start", wall_us);
     tp_json_ku64(&d.w, "wall_start_ns", (uint64_t)(m->wall_start_ns > 0 ? m->wall_start_ns : 0));
     kms_us(&d, "duration_ms", m->duration_ns);

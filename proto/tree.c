@@ -128,6 +128,19 @@ int tp_tree_set_config_json(tp_tree *t, const char *json)
     return set_string(t, &t->meta.config_json, json);
 }
 
+int tp_tree_set_env(tp_tree *t, const char *hostname, const char *python_version,
+                    const char *platform, const char *working_directory)
+{
+    int r = set_string(t, &t->meta.hostname, hostname);
+    if (!r)
+        r = set_string(t, &t->meta.python_version, python_version);
+    if (!r)
+        r = set_string(t, &t->meta.platform, platform);
+    if (!r)
+        r = set_string(t, &t->meta.working_directory, working_directory);
+    return r;
+}
+
 int tp_tree_set_limit_reason(tp_tree *t, const char *reason)
 {
     return set_string(t, &t->meta.limit_reason, reason);
@@ -253,6 +266,14 @@ int tp_tree_priv_copy_meta(tp_tree *dst, const tp_tree *src)
         r = set_string(dst, &m.limit_reason, src->meta.limit_reason);
     if (!r)
         r = set_string(dst, &m.config_json, src->meta.config_json);
+    if (!r)
+        r = set_string(dst, &m.hostname, src->meta.hostname);
+    if (!r)
+        r = set_string(dst, &m.python_version, src->meta.python_version);
+    if (!r)
+        r = set_string(dst, &m.platform, src->meta.platform);
+    if (!r)
+        r = set_string(dst, &m.working_directory, src->meta.working_directory);
     if (r)
         return r;
     dst->meta = m;

@@ -78,6 +78,12 @@ typedef struct tp_trace_meta {
     uint64_t dropped;         /* events lost (daemon upload, memory) */
     const char *limit_reason; /* "max_depth", "max_calls", "max_time", "memory" or NULL */
     const char *config_json;  /* the trace's config as a JSON object text, or NULL */
+    /* Where it was recorded (tracepatch 1.0.0's file keys); each NULL when
+     * unknown. Trace files carry them; the wire does not (yet). */
+    const char *hostname;
+    const char *python_version; /* "3.12.1" */
+    const char *platform;       /* sys.platform: "linux" */
+    const char *working_directory;
 } tp_trace_meta;
 
 /** A folded node's calls: fold_members[off, off + len) of its tree. */
@@ -114,6 +120,9 @@ const char *tp_tree_strdup(tp_tree *t, const char *s, size_t len);
 int tp_tree_set_label(tp_tree *t, const char *label);
 int tp_tree_set_config_json(tp_tree *t, const char *json);
 int tp_tree_set_limit_reason(tp_tree *t, const char *reason);
+/** Copy the recording environment into the tree (any may be NULL). */
+int tp_tree_set_env(tp_tree *t, const char *hostname, const char *python_version,
+                    const char *platform, const char *working_directory);
 
 /* ---- Building ---------------------------------------------------------- */
 

@@ -249,7 +249,8 @@ print(json.dumps({"state": t.upload_state, "error": t._session.upload_error}))
 
 @needs_root
 @pytest.mark.parametrize("daemon", ["path", "required"])
-def test_extension_refuses_to_upload_to_a_listener_of_another_user(fake_listener, daemon):
+def test_extension_refuses_to_upload_to_a_listener_of_another_user(fake_listener, daemon,
+                                                                   tmp_path):
     sock, log = fake_listener
     env = dict(os.environ)
     env.pop("TRACEPATCH_SOCKET", None)
@@ -257,8 +258,9 @@ def test_extension_refuses_to_upload_to_a_listener_of_another_user(fake_listener
         env["TRACEPATCH_SOCKET"] = sock
     code = EXT_CLIENT if daemon == "path" else EXT_CLIENT.replace("daemon=sys.argv[1]",
                                                                  'daemon="required"')
+    # In tmp_path: the refused trace is saved as a file in the working directory.
     p = subprocess.run([PY, "-c", code, sock], capture_output=True, text=True,
-                       env=env, timeout=60)
+                       env=env, timeout=60, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout.splitlines()[-1])
     assert out["state"] == "failed"
@@ -295,7 +297,8 @@ def test_tph_logs_escapes_labels_and_process_names(tmp_path):
     tphd_wire.simple_trace(c, "e" * 32, label=EVIL)
     assert c.recv()[0] == tphd_wire.ACK
     c.close()
-    p = run_tph(d.sock, "logs")
+    # In an empty directory: tph logs also lists .tracepatch/traces files.
+    p = run_tph(d.sock, "logs", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     out = p.stdout.decode()
     assert_no_raw_control(out)

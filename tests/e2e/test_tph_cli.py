@@ -150,7 +150,7 @@ def test_bad_timeout_environment_is_usage_error(env):
                                   ["import", str(DATA / "small.json")] ])
 def test_no_daemon_is_one_line_and_exit_1(env, tmp_path, args):
     path = tmp_path / "run" / "tracepatch" / "tphd.sock"
-    r = tph(*args, env=env)
+    r = tph(*args, env=env, cwd=tmp_path)  # clean --all also removes ./.tracepatch
     assert r.returncode == 1
     assert r.stdout == ""
     assert r.stderr == f"tph: no tphd at {path} {NO_DAEMON_HINT}\n"

@@ -318,3 +318,17 @@ def test_load_config_with_bad_values_warns_and_uses_defaults(tmp_path):
     with pytest.warns(tracepatch.TracepatchWarning, match="max_depth"):
         cfg, _ = load_config()
     assert cfg.max_depth == 30
+
+
+# --- JSON files -----------------------------------------------------------------
+
+def test_to_json_has_1_0_0_environment_keys():
+    import json
+    import platform
+    import sys
+    doc = json.loads(signup_trace().to_json())
+    assert (doc["hostname"], doc["python_version"], doc["platform"], doc["working_directory"]) \
+        == (socket.gethostname(), platform.python_version(), sys.platform, os.getcwd())
+    keys = list(doc)
+    assert keys[keys.index("trace_id") + 1:keys.index("trace_id") + 5] == [
+        "hostname", "python_version", "platform", "working_directory"]

@@ -517,5 +517,28 @@ Test(render_trace_json, stream_stops_at_the_sinks_error)
     cr_assert_eq(tp_render_json_stream(NULL, true, 512, collect_sink, &c), -EINVAL);
     cr_assert_eq(tp_render_json_stream(t, true, 512, NULL, NULL), -EINVAL);
     tp_buf_free(&c.all);
+/* tracepatch 1.0.0's environment keys sit after trace_id, are written only
+ * when known, and come back from a file. */
+Test(render_trace_json, environment_keys_follow_trace_id_and_round_trip)
+{
+    tp_tree *t = fx_readme_tree();
+    char *s = json_of(t, false);
+    cr_assert_null(strstr(s, "hostname"));
+    free(s);
+    cr_assert_eq(tp_tree_set_env(t, "box", "3.12.1", "linux", "/srv/app"), 0);
+    s = json_of(t, false);
+    cr_assert(strstr(s, "\"trace_id\":null,\"hostname\":\"box\",\"python_version\":\"3.12.1\","
+                        "\"platform\":\"linux\",\"working_directory\":\"/srv/app\",\"start\":"),
+              "%s", s);
+    tp_tree *back = load(s);
+    char *again = json_of(back, false);
+    cr_assert_str_eq(again, s);
+    free(again);
+    tp_tree_free(back);
+    free(s);
+    cr_assert_eq(tp_tree_set_env(t, NULL, "3.12.1", NULL, NULL), 0);
+    s = json_of(t, false);
+    cr_assert(strstr(s, "\"trace_id\":null,\"python_version\":\"3.12.1\",\"start\":"), "%s", s);
+    free(s);
     tp_tree_free(t);
 }
