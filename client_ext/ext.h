@@ -143,6 +143,10 @@ typedef struct tp_session {
     int64_t max_time_ticks; /* the same in clock ticks, set by start() */
     bool show_args, show_return, threads;
     bool show_asyncio;        /* record asyncio's own code (the event loop) too */
+    bool sampling;            /* sample_calls < 1: record each call with that chance */
+    uint64_t sample_below;    /* record a call when the next PRNG value is below this */
+    uint64_t sample_state;    /* xorshift64 state (never 0); under the GIL like the log */
+    uint64_t sample_skipped;  /* calls left out by sampling (exact) */
     char **ignore, **include; /* module prefixes, NULL-terminated arrays */
     size_t nignore, ninclude;
     bool configured;
@@ -362,7 +366,7 @@ PyObject *tp_output_raw_events(PyObject *self, PyObject *unused);
         {"to_csv", tp_output_csv, METH_NOARGS, "to_csv()\n--\n\nOne CSV row per call."},           \
         {"to_chrome", tp_output_chrome, METH_NOARGS, "to_chrome()\n--\n\nChrome trace JSON."},     \
         {"to_folded", tp_output_folded, METH_NOARGS, "to_folded()\n--\n\nFolded stacks."},         \
-        {"to_svg", tp_output_svg, METH_NOARGS, "to_svg()\n--\n\nAn SVG flame graph."},           \
+        {"to_svg", tp_output_svg, METH_NOARGS, "to_svg()\n--\n\nAn SVG flame graph."},             \
         {"to_html", tp_output_html, METH_NOARGS, "to_html()\n--\n\nThe self-contained report."},   \
         {"nodes", tp_output_nodes, METH_NOARGS,                                                    \
          "nodes()\n--\n\nThe raw tree, one tuple per call."},                                      \

@@ -201,6 +201,20 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
         tp_session_limit(s, TP_LIMIT_CALLS);
         return;
     }
+    if (TP_UNLIKELY(s->sampling)) {
+        /* Call sampling (tracepatch 1.0.0's sample=): one xorshift64 step
+         * per call; a call left out is counted, and its callees attach to
+         * the nearest recorded caller. */
+        uint64_t x = s->sample_state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s->sample_state = x;
+        if (x >= s->sample_below) {
+            s->sample_skipped++;
+            return;
+        }
+    }
     int64_t now = ev_now(e);
     if (now - s->t0 > s->max_time_ticks) {
         tp_session_limit(s, TP_LIMIT_TIME);

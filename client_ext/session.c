@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "clock.h"
 #include "frame.h"
 #include "codeinfo.h"
 #include "hooks.h"
@@ -227,20 +228,49 @@ static int parse_trace_id(tp_session *s, PyObject *o)
     return 0;
 }
 
+/* sample_calls: None (every call) or a fraction; each call is then recorded
+ * with that probability, decided by a xorshift64 seeded per session. */
+static int parse_sample(tp_session *s, PyObject *v)
+{
+    s->sampling = false;
+    s->sample_skipped = 0;
+    if (v == Py_None)
+        return 0;
+    if ((!PyFloat_Check(v) && !PyLong_Check(v)) || PyBool_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "sample_calls must be a number from 0 to 1, not %.100s",
+                     Py_TYPE(v)->tp_name);
+        return -1;
+    }
+    double p = PyFloat_AsDouble(v);
+    if (p == -1.0 && PyErr_Occurred())
+        return -1;
+    if (!(p >= 0.0 && p <= 1.0)) {
+        PyErr_Format(PyExc_ValueError, "sample_calls must be a number from 0 to 1, got %R", v);
+        return -1;
+    }
+    if (p >= 1.0)
+        return 0;
+    s->sampling = true;
+    s->sample_below = (uint64_t)(p * 18446744073709551616.0); /* p * 2^64, < 2^64 as p < 1 */
+    uint64_t seed = (uint64_t)tp_clock_mono_ns() ^ ((uint64_t)(uintptr_t)s << 17);
+    s->sample_state = seed ? seed : 0x9e3779b97f4a7c15ULL;
+    return 0;
+}
+
 static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
     tp_session *s = (tp_session *)self;
-    static char *kw[] = {"label",           "trace_id",    "max_depth",
-                         "max_calls",       "max_time",    "max_repr",
-                         "show_args",       "show_return", "ignore_modules",
-                         "include_modules", "threads",     "config_json",
-                         "show_asyncio",    NULL};
+    static char *kw[] = {"label",          "trace_id",        "max_depth", "max_calls",
+                         "max_time",       "max_repr",        "show_args", "show_return",
+                         "ignore_modules", "include_modules", "threads",   "config_json",
+                         "show_asyncio",   "sample_calls",    NULL};
     PyObject *label = Py_None, *trace_id = Py_None, *ignore = NULL, *include = NULL;
     PyObject *depth = NULL, *calls = NULL, *time = NULL, *repr = NULL, *config = Py_None;
     PyObject *sargs = Py_True, *sret = Py_True, *threads = Py_False, *sasync = Py_False;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOO:Session", kw, &label, &trace_id,
+    PyObject *sample = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOO:Session", kw, &label, &trace_id,
                                      &depth, &calls, &time, &repr, &sargs, &sret, &ignore, &include,
-                                     &threads, &config, &sasync))
+                                     &threads, &config, &sasync, &sample))
         return -1;
     if (s->state != TP_SESSION_NEW) {
         PyErr_SetString(PyExc_RuntimeError, "a started Session cannot be reconfigured");
@@ -283,6 +313,8 @@ static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
         }
     }
     s->max_time_ns = (int64_t)(secs * 1e9);
+    if (parse_sample(s, sample) < 0)
+        return -1;
     if (parse_bool(sargs, "show_args", &s->show_args) < 0 ||
         parse_bool(sret, "show_return", &s->show_return) < 0 ||
         parse_bool(threads, "threads", &s->threads) < 0 ||
@@ -652,6 +684,12 @@ static PyObject *get_dropped(PyObject *self, void *c)
     return PyLong_FromUnsignedLongLong(s->dropped + tp_upload_dropped(s));
 }
 
+static PyObject *get_sample_skipped(PyObject *self, void *c)
+{
+    tp_session *s = (tp_session *)self;
+    return PyLong_FromUnsignedLongLong(s->sample_skipped);
+}
+
 static PyObject *get_depth_skipped(PyObject *self, void *c)
 {
     tp_session *s = (tp_session *)self;
@@ -705,6 +743,7 @@ static PyGetSetDef session_getset[] = {
         "None, 'max_depth', 'max_calls', 'max_time' or 'memory'."),
     GET("dropped", get_dropped, "Events lost (memory, failed upload)."),
     GET("depth_skipped", get_depth_skipped, "Calls not recorded because of max_depth."),
+    GET("sample_skipped", get_sample_skipped, "Calls left out by sample_calls (exact)."),
     GET("wall_start_ns", get_wall_start, "Unix time of start(), in ns."),
     GET("duration_ns", get_duration, "start() to stop() (or to the limit), in ns."),
     GET("errors", get_errors, "Internal problems met while recording (never raised)."),
@@ -736,7 +775,7 @@ static PyType_Slot session_slots[] = {
     {Py_tp_doc, "Session(*, label=None, trace_id=None, max_depth=30, max_calls=10000, "
                 "max_time=60.0, max_repr=120, show_args=True, show_return=True, "
                 "ignore_modules=(), include_modules=(), threads=False, config_json=None, "
-                "show_asyncio=False)\n"
+                "show_asyncio=False, sample_calls=None)\n"
                 "--\n\nOne recording: start(), stop(), then its outputs."},
     {0, NULL},
 };

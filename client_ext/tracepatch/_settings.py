@@ -228,6 +228,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("line_samples", "int", 10,
             "values kept per variable, line and call of a lines= function", 1, 100_000),
     Setting("sample", "fraction", None,
+            "record each call with this probability (tracepatch 1.0.0's sampling; "
+            "sample_skipped counts the rest)", file=False),
+    Setting("sample_traces", "fraction", None,
             "record only this fraction of traces (decided once per trace)", file=False),
     Setting("threads", "bool", False, "also record threads started while the trace runs",
             file=False),

@@ -70,8 +70,8 @@ def _check_keywords(kw: dict) -> dict:
     return explicit
 
 
-_NONE_MEANS_UNSET = ("label", "ignore_modules", "include_modules", "sample", "cache", "cache_dir",
-                     "otel_parent", "lines")
+_NONE_MEANS_UNSET = ("label", "ignore_modules", "include_modules", "sample", "sample_traces",
+                     "cache", "cache_dir", "otel_parent", "lines")
 
 
 def _kw_default(name: str) -> Any:
@@ -151,7 +151,8 @@ class trace:
                  show_asyncio: bool = _kw_default("show_asyncio"),
                  lines: Iterable[Any] | None = None,
                  line_samples: int = _kw_default("line_samples"),
-                 sample: float | None = None, cache: bool | None = None,
+                 sample: float | None = None, sample_traces: float | None = None,
+                 cache: bool | None = None,
                  cache_dir: str | os.PathLike[str] | None = None,
                  daemon: str | os.PathLike[str] = _kw_default("daemon"),
                  threads: bool = _kw_default("threads"),
@@ -163,7 +164,7 @@ class trace:
             "max_time": max_time, "max_repr": max_repr, "ignore_modules": ignore_modules,
             "include_modules": include_modules, "show_args": show_args,
             "show_return": show_return, "show_asyncio": show_asyncio, "lines": lines,
-            "line_samples": line_samples, "sample": sample,
+            "line_samples": line_samples, "sample": sample, "sample_traces": sample_traces,
             "cache": cache,
             "cache_dir": cache_dir, "daemon": daemon, "threads": threads,
             "otel_parent": otel_parent, "keep": keep, "keep_slower_than": keep_slower_than,
@@ -229,7 +230,7 @@ class trace:
         self._settings = settings
         if enabled:
             self._otel_parent = _otel.resolve(settings["otel_parent"], stacklevel + 1)
-        sample = settings["sample"]
+        sample = settings["sample_traces"]
         off = settings["max_calls"] == _settings.BY_NAME["max_calls"].off
         if not enabled or off or (sample is not None and random.random() >= sample):
             self._state = _ACTIVE
@@ -247,6 +248,7 @@ class trace:
             ignore_modules=tuple(settings["ignore_modules"]) + self._extra_ignore,
             include_modules=tuple(settings["include_modules"]),
             threads=settings["threads"], show_asyncio=settings["show_asyncio"],
+            sample_calls=settings["sample"],
             config_json=json.dumps(self._config_dict(settings, self._otel_parent)),
         )
         self._session = session
@@ -366,7 +368,8 @@ class trace:
                       f"{getattr(x, '__module__', '')}.{getattr(x, '__qualname__', repr(x))}"
                       for x in settings["lines"]],
             "line_samples": settings["line_samples"],
-            "sample": settings["sample"], "threads": settings["threads"],
+            "sample": settings["sample"], "sample_traces": settings["sample_traces"],
+            "threads": settings["threads"],
             "daemon": settings["daemon"],
             **extra,
         }
@@ -428,7 +431,8 @@ class trace:
 
     @property
     def enabled(self) -> bool:
-        """False when this trace was a no-op (TRACEPATCH_ENABLED=0, or not sampled)."""
+        """False when this trace was a no-op (TRACEPATCH_ENABLED=0, max_calls=0, or
+        not picked by sample_traces)."""
         return self._recording
 
     @property
@@ -461,6 +465,11 @@ class trace:
         profile slot a while: the calls made meanwhile are missing; see
         errors) or None."""
         return self._session.limit_reason if self._session is not None else None
+
+    @property
+    def sample_skipped(self) -> int:
+        """Calls left out by sample= (call sampling; exact)."""
+        return self._session.sample_skipped if self._session is not None else 0
 
     @property
     def dropped(self) -> int:

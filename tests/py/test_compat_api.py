@@ -332,3 +332,37 @@ def test_to_json_has_1_0_0_environment_keys():
     keys = list(doc)
     assert keys[keys.index("trace_id") + 1:keys.index("trace_id") + 5] == [
         "hostname", "python_version", "platform", "working_directory"]
+
+
+# --- sample= samples calls (1.0.0), sample_traces= samples traces ----------------
+
+def tick():
+    return 1
+
+
+def test_sample_records_about_that_share_of_calls_and_counts_the_rest():
+    with trace(sample=0.1, cache=False) as t:
+        for _ in range(20000):
+            tick()
+    assert t.enabled
+    assert t.call_count + t.sample_skipped == 20000
+    assert 1600 <= t.call_count <= 2400  # 10% of 20000, far beyond 5 sigma (~42)
+    assert t.settings["sample"] == 0.1
+
+
+def test_sample_zero_and_one():
+    with trace(sample=0.0, cache=False) as t0:
+        square(1)
+    with trace(sample=1.0, cache=False) as t1:
+        square(1)
+    assert (t0.enabled, t0.call_count, t0.sample_skipped) == (True, 0, 1)
+    assert (t1.enabled, t1.call_count, t1.sample_skipped) == (True, 1, 0)
+
+
+def test_sampled_out_calls_attach_their_callees_to_the_recorded_caller():
+    with trace(sample=0.5, cache=False) as t:
+        for _ in range(200):
+            total(2)
+    assert t.call_count + t.sample_skipped == 200 * 4
+    for node in (n for r in t.roots for n in r.walk()):
+        assert node.parent is None or node.parent.end >= node.end

@@ -286,10 +286,10 @@ def test_config_tree_style_ascii_draws_what_1_0_0_draws():
     assert norm(t.tree(header=False, style="7bit")) == f"`-- {M}.square(x=1) -> 1  [T]"
 
 
-def test_sample_zero_records_nothing_and_one_records():
-    with trace(sample=0.0, cache=False) as t0:
+def test_sample_traces_zero_records_nothing_and_one_records():
+    with trace(sample_traces=0.0, cache=False) as t0:
         square(1)
-    with trace(sample=1.0, cache=False) as t1:
+    with trace(sample_traces=1.0, cache=False) as t1:
         square(1)
     assert (t0.enabled, t0.call_count) == (False, 0)
     assert (t1.enabled, t1.call_count) == (True, 1)
