@@ -247,7 +247,8 @@ SETTINGS: tuple[Setting, ...] = (
             "a W3C traceparent (the request's header) whose OpenTelemetry trace this one "
             "joins when tphd exports it (default: the opentelemetry API's current span)",
             file=False),
-    Setting("cache", "bool", True, "save a finished trace as JSON when no daemon took it",
+    Setting("cache", "bool", True, "save a finished trace as JSON when no daemon took it "
+            "(an explicit cache=True, or auto_save=true in the file, saves it beside tphd too)",
             env="TRACEPATCH_NO_CACHE", env_inverted=True, group="Saving"),
     Setting("cache_dir", "path", None, "where .tracepatch/traces/ goes (default: the working "
             "directory)", env="TRACEPATCH_OUTPUT_DIR", group="Saving"),
