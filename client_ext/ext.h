@@ -139,8 +139,9 @@ typedef struct tp_session {
     PyObject *config_json; /* str or NULL */
     char trace_id[33];
     uint32_t max_depth, max_calls, max_repr;
-    int64_t max_time_ns;    /* as configured */
-    int64_t max_time_ticks; /* the same in clock ticks, set by start() */
+    uint32_t max_repr_args, max_repr_return; /* max_repr unless given apart */
+    int64_t max_time_ns;                     /* as configured */
+    int64_t max_time_ticks;                  /* the same in clock ticks, set by start() */
     bool show_args, show_return, threads;
     bool show_asyncio;        /* record asyncio's own code (the event loop) too */
     bool sampling;            /* sample_calls < 1: record each call with that chance */

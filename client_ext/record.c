@@ -220,14 +220,14 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
         tp_session_limit(s, TP_LIMIT_TIME);
         return;
     }
-    if (s->show_args && e->text_repr != s->max_repr) {
+    if (s->show_args && e->text_repr != s->max_repr_args) {
         tp_buf_reset(&tls->scratch);
         tls->busy++;
         if (!*locals)
             *locals = tp_frame_locals(key);
-        int r = tp_capture_args(&tls->scratch, ci, *locals, s->max_repr);
+        int r = tp_capture_args(&tls->scratch, ci, *locals, s->max_repr_args);
         tls->busy--;
-        e->text_repr = r ? 0 : s->max_repr;
+        e->text_repr = r ? 0 : s->max_repr_args;
         if (r) {
             out_of_memory(s);
             return;
@@ -311,12 +311,12 @@ static void return_one(tp_tls *tls, tp_binding *b, PyObject *retval, evctx *e)
 {
     tp_session *s = b->s;
     int64_t now = ev_now(e);
-    if (s->show_return && e->text_repr != s->max_repr) {
+    if (s->show_return && e->text_repr != s->max_repr_return) {
         tp_buf_reset(&tls->scratch2);
         tls->busy++;
-        int r = tp_capture_repr(&tls->scratch2, retval, s->max_repr);
+        int r = tp_capture_repr(&tls->scratch2, retval, s->max_repr_return);
         tls->busy--;
-        e->text_repr = r ? 0 : s->max_repr;
+        e->text_repr = r ? 0 : s->max_repr_return;
         if (r) {
             out_of_memory(s);
             return;

@@ -260,17 +260,19 @@ static int parse_sample(tp_session *s, PyObject *v)
 static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
     tp_session *s = (tp_session *)self;
-    static char *kw[] = {"label",          "trace_id",        "max_depth", "max_calls",
-                         "max_time",       "max_repr",        "show_args", "show_return",
-                         "ignore_modules", "include_modules", "threads",   "config_json",
-                         "show_asyncio",   "sample_calls",    NULL};
+    static char *kw[] = {
+        "label",           "trace_id",    "max_depth",    "max_calls",      "max_time",
+        "max_repr",        "show_args",   "show_return",  "ignore_modules", "include_modules",
+        "threads",         "config_json", "show_asyncio", "sample_calls",   "max_repr_args",
+        "max_repr_return", NULL};
     PyObject *label = Py_None, *trace_id = Py_None, *ignore = NULL, *include = NULL;
     PyObject *depth = NULL, *calls = NULL, *time = NULL, *repr = NULL, *config = Py_None;
     PyObject *sargs = Py_True, *sret = Py_True, *threads = Py_False, *sasync = Py_False;
-    PyObject *sample = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOO:Session", kw, &label, &trace_id,
-                                     &depth, &calls, &time, &repr, &sargs, &sret, &ignore, &include,
-                                     &threads, &config, &sasync, &sample))
+    PyObject *sample = Py_None, *repr_args = Py_None, *repr_ret = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOO:Session", kw, &label,
+                                     &trace_id, &depth, &calls, &time, &repr, &sargs, &sret,
+                                     &ignore, &include, &threads, &config, &sasync, &sample,
+                                     &repr_args, &repr_ret))
         return -1;
     if (s->state != TP_SESSION_NEW) {
         PyErr_SetString(PyExc_RuntimeError, "a started Session cannot be reconfigured");
@@ -296,6 +298,18 @@ static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
         return -1;
     if (repr)
         s->max_repr = (uint32_t)v;
+    /* tracepatch 1.0.0's separate limits; None: max_repr. */
+    s->max_repr_args = s->max_repr_return = s->max_repr;
+    if (repr_args != Py_None &&
+        parse_int(repr_args, "max_repr_args", TP_MIN_REPR, MAX_REPR_LIMIT, &v) < 0)
+        return -1;
+    if (repr_args != Py_None)
+        s->max_repr_args = (uint32_t)v;
+    if (repr_ret != Py_None &&
+        parse_int(repr_ret, "max_repr_return", TP_MIN_REPR, MAX_REPR_LIMIT, &v) < 0)
+        return -1;
+    if (repr_ret != Py_None)
+        s->max_repr_return = (uint32_t)v;
     double secs = 60.0;
     if (time) {
         if ((!PyFloat_Check(time) && !PyLong_Check(time)) || PyBool_Check(time)) {
@@ -775,7 +789,8 @@ static PyType_Slot session_slots[] = {
     {Py_tp_doc, "Session(*, label=None, trace_id=None, max_depth=30, max_calls=10000, "
                 "max_time=60.0, max_repr=120, show_args=True, show_return=True, "
                 "ignore_modules=(), include_modules=(), threads=False, config_json=None, "
-                "show_asyncio=False, sample_calls=None)\n"
+                "show_asyncio=False, sample_calls=None, max_repr_args=None, "
+                "max_repr_return=None)\n"
                 "--\n\nOne recording: start(), stop(), then its outputs."},
     {0, NULL},
 };

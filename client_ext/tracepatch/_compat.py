@@ -466,7 +466,8 @@ class TracepatchConfig:
         if not isinstance(test, dict):
             raise ConfigError(f"test: expected a table, got {type(test).__name__}")
         base = cls.default()
-        values = {k: _list(v) for k, v in settings.items() if k in _CONFIG_FIELDS}
+        values = {k: _list(v) for k, v in settings.items()
+                  if k in _CONFIG_FIELDS or k in ("max_repr_args", "max_repr_return")}
         return _replace(base, test=dict(test), _given=frozenset(settings), **values)
 
     def _validate(self, raw_data: dict | None = None) -> list[str]:
@@ -505,7 +506,8 @@ class TracepatchConfig:
             "ignore_modules": list(self.ignore_modules),
             "include_modules": list(self.include_modules),
             "max_depth": self.max_depth, "max_calls": self.max_calls,
-            "max_repr": self.effective_max_repr_args(), "max_time": self.max_time,
+            "max_repr": self.max_repr, "max_repr_args": self.max_repr_args,
+            "max_repr_return": self.max_repr_return, "max_time": self.max_time,
             "cache_dir": self.cache_dir, "label": self.expand_label(),
         }
         if "cache" in self._given:
@@ -547,7 +549,7 @@ def load_config(path: str | os.PathLike | None = None,
     settings, sources = _config.resolve({}, stacklevel=2, config=cfg)
     test = _read_test_table(found) if cfg is not None and cfg.unreadable is None else {}
     given = frozenset(k for k, src in sources.items() if src in ("config", "env"))
-    values = {k: _list(settings[k]) for k in _CONFIG_FIELDS}
+    values = {k: _list(settings[k]) for k in _CONFIG_FIELDS + ("max_repr_args", "max_repr_return")}
     config = TracepatchConfig(**values, test=test, _given=given)
     return config, (found[0] if found is not None and cfg is not None else None)
 

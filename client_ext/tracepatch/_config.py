@@ -51,10 +51,7 @@ DEFAULTS = _settings.DEFAULTS
 
 # Keys accepted by tracepatch 1.0.0 that this version cannot honour: refusing
 # them says so instead of silently ignoring a setting the user relies on.
-_UNSUPPORTED = {
-    "max_repr_args": "not supported by tracepatch 2; use max_repr",
-    "max_repr_return": "not supported by tracepatch 2; use max_repr",
-}
+_UNSUPPORTED: dict[str, str] = {}
 
 _TRUE = _settings.TRUE_WORDS
 _FALSE = _settings.FALSE_WORDS

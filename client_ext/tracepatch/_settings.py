@@ -217,6 +217,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_repr", "int", 120,
             "longest repr() kept for an argument or return value (room for 1 character and '...')",
             4, 1_000_000, env="TRACEPATCH_MAX_REPR"),
+    Setting("max_repr_args", "int", None, "max_repr for arguments alone (tracepatch 1.0.0)",
+            4, 1_000_000),
+    Setting("max_repr_return", "int", None, "max_repr for return values alone (tracepatch 1.0.0)",
+            4, 1_000_000),
     Setting("ignore_modules", "modules", (), "module prefixes to leave out"),
     Setting("include_modules", "modules", (), "if set, the only module prefixes recorded"),
     Setting("show_args", "bool", True, "capture arguments"),
@@ -314,7 +318,7 @@ def starter_config() -> str:
             note += f" ({s.expected(FILE)})"
         lines.append(f"# {note}")
         if s.default is None:
-            example = {"str": '"my-app"', "path": '"/tmp/traces"'}[s.kind]
+            example = {"str": '"my-app"', "path": '"/tmp/traces"', "int": "80"}[s.kind]
             lines.append(f"# {s.name} = {example}")
         else:
             lines.append(f"{s.name} = {_toml_value(s.default)}")

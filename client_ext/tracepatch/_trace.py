@@ -70,8 +70,9 @@ def _check_keywords(kw: dict) -> dict:
     return explicit
 
 
-_NONE_MEANS_UNSET = ("label", "ignore_modules", "include_modules", "sample", "sample_traces",
-                     "cache", "cache_dir", "otel_parent", "lines")
+_NONE_MEANS_UNSET = ("label", "max_repr_args", "max_repr_return", "ignore_modules",
+                     "include_modules", "sample", "sample_traces", "cache", "cache_dir",
+                     "otel_parent", "lines")
 
 
 def _kw_default(name: str) -> Any:
@@ -144,6 +145,7 @@ class trace:
                  max_calls: int = _kw_default("max_calls"),
                  max_time: float = _kw_default("max_time"),
                  max_repr: int = _kw_default("max_repr"),
+                 max_repr_args: int | None = None, max_repr_return: int | None = None,
                  ignore_modules: Iterable[str] | None = None,
                  include_modules: Iterable[str] | None = None,
                  show_args: bool = _kw_default("show_args"),
@@ -161,7 +163,8 @@ class trace:
                  otel_parent: str | None = None) -> None:
         self._setup(quiet(_check_keywords, {
             "label": label, "max_depth": max_depth, "max_calls": max_calls,
-            "max_time": max_time, "max_repr": max_repr, "ignore_modules": ignore_modules,
+            "max_time": max_time, "max_repr": max_repr, "max_repr_args": max_repr_args,
+            "max_repr_return": max_repr_return, "ignore_modules": ignore_modules,
             "include_modules": include_modules, "show_args": show_args,
             "show_return": show_return, "show_asyncio": show_asyncio, "lines": lines,
             "line_samples": line_samples, "sample": sample, "sample_traces": sample_traces,
@@ -248,7 +251,8 @@ class trace:
             ignore_modules=tuple(settings["ignore_modules"]) + self._extra_ignore,
             include_modules=tuple(settings["include_modules"]),
             threads=settings["threads"], show_asyncio=settings["show_asyncio"],
-            sample_calls=settings["sample"],
+            sample_calls=settings["sample"], max_repr_args=settings["max_repr_args"],
+            max_repr_return=settings["max_repr_return"],
             config_json=json.dumps(self._config_dict(settings, self._otel_parent)),
         )
         self._session = session
@@ -360,6 +364,8 @@ class trace:
         return {
             "max_depth": settings["max_depth"], "max_calls": settings["max_calls"],
             "max_repr": settings["max_repr"], "max_time": settings["max_time"],
+            "max_repr_args": settings["max_repr_args"],
+            "max_repr_return": settings["max_repr_return"],
             "ignore_modules": list(settings["ignore_modules"]),
             "include_modules": list(settings["include_modules"]),
             "show_args": settings["show_args"], "show_return": settings["show_return"],

@@ -45,6 +45,8 @@ class Session:
         config_json: str | None = None,
         show_asyncio: bool = False,
         sample_calls: float | None = None,
+        max_repr_args: int | None = None,
+        max_repr_return: int | None = None,
     ) -> None: ...
     @property
     def label(self) -> str | None: ...

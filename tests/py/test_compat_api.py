@@ -366,3 +366,25 @@ def test_sampled_out_calls_attach_their_callees_to_the_recorded_caller():
     assert t.call_count + t.sample_skipped == 200 * 4
     for node in (n for r in t.roots for n in r.walk()):
         assert node.parent is None or node.parent.end >= node.end
+
+
+# --- max_repr_args / max_repr_return ------------------------------------------------
+
+def echo(text):
+    return text
+
+
+def test_max_repr_args_and_return_limit_each_side(tmp_path):
+    long = "x" * 50
+    with trace(max_repr_args=10, max_repr_return=20, cache=False) as t:
+        echo(long)
+    node = t.roots[0]
+    assert node.args == "text='xxxxxx..."  # the value's repr: 10 characters
+    assert node.return_value == "'xxxxxxxxxxxxxxxx..."  # 20
+    (tmp_path / "work" / "tracepatch.toml").write_text("max_repr_return = 8\n")
+    with trace(cache=False) as t:
+        echo(long)
+    assert t.roots[0].return_value == "'xxxx..." and len(t.roots[0].args) > 20
+    cfg, _ = load_config()
+    assert (cfg.max_repr_args, cfg.max_repr_return) == (None, 8)
+    assert cfg.to_trace_kwargs()["max_repr_return"] == 8

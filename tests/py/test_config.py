@@ -118,13 +118,16 @@ def test_validate_test_tables():
     ]
 
 
-def test_validate_unsupported_tracepatch1_key_says_why():
+def test_validate_accepts_tracepatch1_repr_limits_and_checks_them():
     path = Path("tracepatch.toml").resolve()
-    path.write_text("max_repr_args = 80\n")
+    path.write_text("max_repr_args = 80\nmax_repr_return = 40\n")
+    r = validate()
+    assert (r.returncode, r.stdout) == (0, f"OK: {path}\n")
+    path.write_text("max_repr_args = 2\n")
     r = validate()
     assert r.returncode == 1
     assert r.stderr.splitlines()[0] == (
-        f"{path}: max_repr_args: not supported by tracepatch 2; use max_repr")
+        f"{path}: max_repr_args: expected an integer from 4 to 1000000, got 2")
 
 
 def test_validate_broken_toml():
