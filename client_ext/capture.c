@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "codeinfo.h"
@@ -378,12 +379,56 @@ done:
 
 /* Anything else: through its __repr__ (Python code may run), except for
  * objects whose standard repr has side effects (thread_repr()). */
+/* Types whose __repr__ raised, for the 1.0.0-style note (capture.h). A
+ * fixed table under the GIL: a failing type is noted once until it is read,
+ * and past the table's size the rest go unnoted, never allocated for. */
+#define REPR_FAIL_MAX 32
+static struct {
+    char type[64];
+    char exc[64];
+} repr_fail[REPR_FAIL_MAX];
+static size_t repr_fail_n;
+
+static void note_repr_failure(PyObject *o)
+{
+    const char *type = _PyType_Name(Py_TYPE(o));
+    PyObject *et = PyErr_Occurred();
+    const char *exc = et && PyType_Check(et) ? _PyType_Name((PyTypeObject *)et) : "Exception";
+    for (size_t i = 0; i < repr_fail_n; i++)
+        if (strcmp(repr_fail[i].type, type) == 0)
+            return;
+    if (repr_fail_n == REPR_FAIL_MAX)
+        return;
+    snprintf(repr_fail[repr_fail_n].type, sizeof(repr_fail[0].type), "%s", type);
+    snprintf(repr_fail[repr_fail_n].exc, sizeof(repr_fail[0].exc), "%s", exc);
+    repr_fail_n++;
+}
+
+PyObject *tp_capture_repr_failures(PyObject *mod, PyObject *unused)
+{
+    PyObject *list = PyList_New(0);
+    for (size_t i = 0; list && i < repr_fail_n; i++) {
+        PyObject *item = Py_BuildValue("(ss)", repr_fail[i].type, repr_fail[i].exc);
+        if (!item || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_CLEAR(list);
+            break;
+        }
+        Py_DECREF(item);
+    }
+    if (list)
+        repr_fail_n = 0;
+    return list;
+}
+
+/* Anything else: through its __repr__ (Python code may run). */
 static void render_other(rw *w, PyObject *o)
 {
     PyObject *r = thread_repr(o);
     if (!r)
         r = PyObject_Repr(o);
     if (!r) {
+        note_repr_failure(o);
         drop_error();
         put_unprintable(w, o);
         return;

@@ -37,6 +37,12 @@ int tp_capture_args(tp_buf *out, const struct tp_codeinfo *ci, PyObject *const *
  *  msg_out. */
 int tp_capture_exc(tp_buf *type_out, tp_buf *msg_out, PyObject *exc, uint32_t max_repr);
 
+/** The types whose __repr__ raised since the last call, each once, as a list
+ *  of (type name, exception type name); the record is cleared. The
+ *  extension never prints: the Python layer turns these into tracepatch
+ *  1.0.0's "[tracepatch] repr failed: RuntimeError" notes. With the GIL. */
+PyObject *tp_capture_repr_failures(PyObject *mod, PyObject *unused);
+
 /** Whether exc ends an iteration (StopIteration, StopAsyncIteration): the
  *  protocol, not an error, so never reported as caught. */
 bool tp_capture_exc_is_iteration_end(PyObject *exc);

@@ -109,6 +109,9 @@ static PyMethodDef module_methods[] = {
      "the following fail (-1: off)."},
     {"_after_fork_child", after_fork_child, METH_NOARGS,
      "_after_fork_child()\n--\n\nCalled in a forked child: stop recording (internal)."},
+    {"_repr_failures", tp_capture_repr_failures, METH_NOARGS,
+     "_repr_failures()\n--\n\nTypes whose __repr__ raised since the last call: "
+     "[(type name, exception name)] (internal)."},
     {"default_socket", tp_upload_default_socket, METH_NOARGS, TP_UPLOAD_DEFAULT_SOCKET_DOC},
     {"_flush_uploads", tp_upload_flush, METH_VARARGS, TP_UPLOAD_FLUSH_DOC},
     {"_sender_info", tp_upload_sender_info, METH_NOARGS, TP_UPLOAD_SENDER_INFO_DOC},

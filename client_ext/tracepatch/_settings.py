@@ -225,6 +225,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("include_modules", "modules", (), "if set, the only module prefixes recorded"),
     Setting("show_args", "bool", True, "capture arguments"),
     Setting("show_return", "bool", True, "capture return values"),
+    Setting("repr_notes", "bool", True,
+            "say \"[tracepatch] repr failed: RuntimeError\" on stderr when a type's __repr__ "
+            "raises (once per type, when the trace ends; as tracepatch 1.0.0)"),
     Setting("show_asyncio", "bool", False,
             "also record asyncio's own code (the event loop, its callbacks and task steps)"),
     Setting("lines", "functions", (),

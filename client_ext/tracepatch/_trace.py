@@ -153,6 +153,7 @@ class trace:
                  show_asyncio: bool = _kw_default("show_asyncio"),
                  lines: Iterable[Any] | None = None,
                  line_samples: int = _kw_default("line_samples"),
+                 repr_notes: bool = _kw_default("repr_notes"),
                  sample: float | None = None, sample_traces: float | None = None,
                  cache: bool | None = None,
                  cache_dir: str | os.PathLike[str] | None = None,
@@ -168,6 +169,7 @@ class trace:
             "include_modules": include_modules, "show_args": show_args,
             "show_return": show_return, "show_asyncio": show_asyncio, "lines": lines,
             "line_samples": line_samples, "sample": sample, "sample_traces": sample_traces,
+            "repr_notes": repr_notes,
             "cache": cache,
             "cache_dir": cache_dir, "daemon": daemon, "threads": threads,
             "otel_parent": otel_parent, "keep": keep, "keep_slower_than": keep_slower_than,
@@ -281,6 +283,7 @@ class trace:
         settings = self._settings
         if not self._recording:
             return
+        _repr_notes(settings["repr_notes"])
         if self._session.limit_reason == "profiler":
             # 3.10/3.11: the program's own profiler took the slot a while.
             # stacklevel: _finish, quiet, _end, __exit__/wrapper, user code.
@@ -783,6 +786,25 @@ def _exit_flush() -> None:
         try:
             t._rescue_at_exit()
         except Exception:  # noqa: BLE001
+            pass
+
+
+_noted_types: set = set()
+
+
+def _repr_notes(show: bool) -> None:
+    """tracepatch 1.0.0's stderr note for a __repr__ that raised, once per
+    type in this process (the extension records, it never prints)."""
+    failures = _native._repr_failures()
+    if not show:
+        return
+    for type_name, exc_name in failures:
+        if type_name in _noted_types:
+            continue
+        _noted_types.add(type_name)
+        try:
+            print(f"[tracepatch] repr failed: {exc_name}", file=sys.stderr)
+        except Exception:  # noqa: BLE001 - a closed stderr must not break the program
             pass
 
 

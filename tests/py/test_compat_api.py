@@ -388,3 +388,44 @@ def test_max_repr_args_and_return_limit_each_side(tmp_path):
     cfg, _ = load_config()
     assert (cfg.max_repr_args, cfg.max_repr_return) == (None, 8)
     assert cfg.to_trace_kwargs()["max_repr_return"] == 8
+
+
+# --- a broken __repr__ ------------------------------------------------------------------
+
+class BadRepr:
+    def __repr__(self):
+        raise RuntimeError("no")
+
+
+class OtherBad:
+    def __repr__(self):
+        raise ValueError("no")
+
+
+def take(x):
+    return None
+
+
+def test_broken_repr_gives_1_0_0_note_once_per_type(capsys):
+    with trace(cache=False) as t:
+        take(BadRepr())
+        take(BadRepr())
+        take(OtherBad())
+    assert t.roots[0].args == "x=<unprintable BadRepr>"
+    assert capsys.readouterr().err == ("[tracepatch] repr failed: RuntimeError\n"
+                                       "[tracepatch] repr failed: ValueError\n")
+    with trace(cache=False) as t:
+        take(BadRepr())
+    assert capsys.readouterr().err == ""  # once per type
+
+
+class QuietBad:
+    def __repr__(self):
+        raise RuntimeError("no")
+
+
+def test_repr_notes_false_is_quiet(capsys):
+    with trace(cache=False, repr_notes=False) as t:
+        take(QuietBad())
+    assert t.roots[0].args == "x=<unprintable QuietBad>"
+    assert capsys.readouterr().err == ""

@@ -308,7 +308,8 @@ def test_starter_config_values_are_the_defaults():
     assert sorted(settings) == ["auto_save", "cache", "color", "compact_json", "ignore_modules",
                                 "include_modules", "keep", "keep_slower_than", "line_samples",
                                 "lines", "max_calls", "max_depth", "max_repr",
-                                "max_time", "show_args", "show_asyncio", "show_return",
-                                "tree_style"]
+                                "max_time", "repr_notes", "show_args", "show_asyncio",
+                                "show_return", "tree_style"]
     assert "# cache_dir = " in _config.STARTER_CONFIG
+    assert "# max_repr_args = 80" in _config.STARTER_CONFIG
     assert "# default_label = " in _config.STARTER_CONFIG
