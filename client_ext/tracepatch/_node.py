@@ -62,6 +62,12 @@ class Node:
             kids = self._children = NodeList(session, wall_start, self)
         return kids
 
+    @children.setter
+    def children(self, value) -> None:
+        # Nodes made in Python (the 1.0.0 tree helpers, nodes read from a
+        # file) carry a plain list instead of the session's lazy one.
+        self._children = value
+
     @property
     def elapsed_ms(self) -> float:
         return self.elapsed * 1000.0

@@ -517,6 +517,9 @@ Test(render_trace_json, stream_stops_at_the_sinks_error)
     cr_assert_eq(tp_render_json_stream(NULL, true, 512, collect_sink, &c), -EINVAL);
     cr_assert_eq(tp_render_json_stream(t, true, 512, NULL, NULL), -EINVAL);
     tp_buf_free(&c.all);
+    tp_tree_free(t);
+}
+
 /* tracepatch 1.0.0's environment keys sit after trace_id, are written only
  * when known, and come back from a file. */
 Test(render_trace_json, environment_keys_follow_trace_id_and_round_trip)
