@@ -107,8 +107,8 @@ def test_clean_works_on_a_full_disk_and_enospc_is_named(small_disk, tmp_path):
         assert msg[1]["name"] == "ENOSPC", msg
     env = dict(os.environ, TRACEPATCH_SOCKET=d.sock)
     tph = os.path.join(os.path.dirname(os.path.dirname(TPHD)), "tph", "tph")
-    r = subprocess.run([tph, "--socket", d.sock, "clean", "--all"], capture_output=True,
-                       text=True, env=env, timeout=60)
+    r = subprocess.run([tph, "--socket", d.sock, "clean", "--all", "--daemon"],
+                       capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 0, r.stderr
     with d.connect(timeout=30) as c:
         assert c.qjson("list")["traces"] == []
