@@ -16,6 +16,6 @@
  *  document nests deeper than the JSON parser allows (about 1020 nested
  *  calls); -EINVAL for a NULL text or ret. err may be NULL (errsz 0). *ret is
  *  written only on success. */
-int tp_tree_from_json(const char *text, size_t len, tp_tree **ret, char *err, size_t errsz);
+int tp_load_json(const char *text, size_t len, tp_tree **ret, char *err, size_t errsz);
 
 #endif

@@ -755,7 +755,7 @@ static int parse(const char *text, size_t len, json_t **ret, char *err, size_t e
     return code == json_error_stack_overflow ? TP_ERR_LIMIT : TP_ERR_JSON;
 }
 
-int tp_tree_from_json(const char *text, size_t len, tp_tree **ret, char *err, size_t errsz)
+int tp_load_json(const char *text, size_t len, tp_tree **ret, char *err, size_t errsz)
 {
     if (err && errsz)
         err[0] = '\0';

@@ -107,7 +107,7 @@ int tp_render_diff_json(const tp_diff *d, tp_buf *out);
 
 /** Duration with 3 significant digits in the largest unit it reaches:
  *  "850ns", "1.23\u00b5s", "12.3ms", "123ms", "1.23s". buf >= 32 bytes. */
-const char *tp_format_duration(int64_t ns, char *buf, size_t size);
+const char *tp_render_format_duration(int64_t ns, char *buf, size_t size);
 
 /** Append s[0..n) (client-supplied text: a label, a process name, a
  *  message) escaped for a terminal or a log line, with the same bytes the

@@ -26,7 +26,7 @@ static void event(tp_buf *out, const tp_tree *t, const tp_node *n, tp_buf *tmp)
     tp_json_init(&w, out, false);
     tp_json_obj(&w);
     tp_json_key(&w, "name");
-    tp_render_priv_json_name(&w, f);
+    tp__render_json_name(&w, f);
     tp_json_kstr(&w, "cat", f->module);
     tp_json_kstr(&w, "ph", "X");
     tp_json_key(&w, "ts");
@@ -45,7 +45,7 @@ static void event(tp_buf *out, const tp_tree *t, const tp_node *n, tp_buf *tmp)
     }
     if (n->flags & TP_NODE_EXC) {
         tp_json_key(&w, "exception");
-        tp_render_priv_json_exc(&w, n, tmp);
+        tp__render_json_exc(&w, n, tmp);
     } else if ((n->flags & TP_NODE_CAUGHT) && n->exc_type) {
         tp_json_kstr(&w, "caught", n->exc_type);
     }
@@ -95,7 +95,7 @@ int tp_render_chrome(const tp_tree *t, tp_buf *out)
         tp_buf_puts(out, first ? "\n" : ",\n");
         first = false;
         event(out, t, &t->nodes[i], &tmp);
-        i = tp_tree_priv_next(t, i);
+        i = tp__tree_next(t, i);
     }
     tp_buf_puts(out,
                 first ? "],\"displayTimeUnit\":\"ms\"}\n" : "\n],\"displayTimeUnit\":\"ms\"}\n");

@@ -81,7 +81,7 @@ static void csv_row(tp_buf *b, const tp_tree *t, const tp_node *n, int64_t wall_
     tp_buf_putc(b, ',');
     csv_cell(b, exc ? NULL : n->ret, NULL, NULL);
     tp_buf_putc(b, ',');
-    tp_render_priv_ms(b, n->total_ns, 4);
+    tp__render_ms(b, n->total_ns, 4);
     tp_buf_putc(b, ',');
     tp_json_put_u64(b, n->depth);
     tp_buf_putc(b, ',');
@@ -95,7 +95,7 @@ static void csv_row(tp_buf *b, const tp_tree *t, const tp_node *n, int64_t wall_
     tp_buf_putc(b, ',');
     csv_seconds(b, wall_us + n->end_ns / NS_PER_US);
     tp_buf_putc(b, ',');
-    tp_render_priv_ms(b, n->self_ns, 4);
+    tp__render_ms(b, n->self_ns, 4);
     tp_buf_putc(b, ',');
     csv_cell(b, f->file, NULL, NULL);
     tp_buf_putc(b, ',');
@@ -113,7 +113,7 @@ int tp_render_csv(const tp_tree *t, tp_buf *out)
     uint32_t i = t->first_root;
     while (i != TP_NONE && !tp_buf_error(out)) {
         csv_row(out, t, &t->nodes[i], wall_us);
-        i = tp_tree_priv_next(t, i);
+        i = tp__tree_next(t, i);
     }
     return tp_buf_error(out);
 }

@@ -105,7 +105,7 @@ static int folded_collect(folded_ctx *c, const tp_tree *t)
         r = stack_id(c, n->parent == TP_NONE ? TP_NONE : sid[n->parent], n->func, &sid[i]);
         if (!r)
             c->st[sid[i]].self_ns = add_sat(c->st[sid[i]].self_ns, n->self_ns);
-        i = tp_tree_priv_next(t, i);
+        i = tp__tree_next(t, i);
     }
     free(sid);
     return r;

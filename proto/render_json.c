@@ -17,7 +17,7 @@
 
 /* ---- Functions and text --------------------------------------------------- */
 
-void tp_render_priv_json_name(tp_json *w, const tp_func *f)
+void tp__render_json_name(tp_json *w, const tp_func *f)
 {
     size_t ml = strlen(f->module), ql = strlen(f->qualname);
     char stackbuf[256];
@@ -38,16 +38,16 @@ void tp_render_priv_json_name(tp_json *w, const tp_func *f)
         free(tmp);
 }
 
-void tp_render_priv_json_func(tp_json *w, const tp_func *f)
+void tp__render_json_func(tp_json *w, const tp_func *f)
 {
     tp_json_key(w, "name");
-    tp_render_priv_json_name(w, f);
+    tp__render_json_name(w, f);
     tp_json_kstr(w, "module", f->module);
     tp_json_kstr(w, "qualname", f->qualname);
     tp_json_kstr(w, "file", f->file);
 }
 
-void tp_render_priv_json_text(tp_json *w, const char *s, uint32_t max, bool *cut)
+void tp__render_json_text(tp_json *w, const char *s, uint32_t max, bool *cut)
 {
     if (!s) {
         tp_json_null(w);
@@ -63,7 +63,7 @@ void tp_render_priv_json_text(tp_json *w, const char *s, uint32_t max, bool *cut
     tp_json_strn(w, s, n);
 }
 
-void tp_render_priv_json_exc(tp_json *w, const tp_node *n, tp_buf *tmp)
+void tp__render_json_exc(tp_json *w, const tp_node *n, tp_buf *tmp)
 {
     tp_buf_reset(tmp);
     tp_buf_puts(tmp, n->exc_type ? n->exc_type : "");
@@ -95,13 +95,13 @@ static void put_slowest(tp_json *w, const tp_tree *t, const tp_stats *s, bool we
     const tp_node *n = &t->nodes[s->slowest];
     tp_json_obj(w);
     tp_json_key(w, "name");
-    tp_render_priv_json_name(w, &t->funcs[n->func]);
+    tp__render_json_name(w, &t->funcs[n->func]);
     tp_json_ku64(w, "node", s->slowest);
     tp_json_kms(w, "ms", n->total_ns);
     if (web) {
         bool cut = false;
         tp_json_key(w, "args");
-        tp_render_priv_json_text(w, n->args, 1000, &cut);
+        tp__render_json_text(w, n->args, 1000, &cut);
     }
     tp_json_obj_end(w);
 }
@@ -118,7 +118,7 @@ static void put_most_called(tp_json *w, const tp_tree *t, const tp_stats *s)
     }
     tp_json_obj(w);
     tp_json_key(w, "name");
-    tp_render_priv_json_name(w, &t->funcs[mc->func]);
+    tp__render_json_name(w, &t->funcs[mc->func]);
     tp_json_ku64(w, "count", mc->count);
     tp_json_obj_end(w);
 }
@@ -132,7 +132,7 @@ static void put_lists(tp_json *w, const tp_tree *t, const tp_stats *s, const sta
         const tp_func_stats *fs = &s->funcs[i];
         const tp_func *f = &t->funcs[fs->func];
         tp_json_obj(w);
-        tp_render_priv_json_func(w, f);
+        tp__render_json_func(w, f);
         tp_json_ki64(w, "lineno", f->lineno);
         tp_json_ku64(w, "count", fs->count);
         tp_json_kms(w, "total_ms", fs->total_ns);

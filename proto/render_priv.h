@@ -27,49 +27,49 @@
  *  ascii every other non-ASCII character becomes \uXXXX (or \UXXXXXXXX), so a
  *  traced string can neither move the cursor nor fake a line. Backslashes are
  *  kept as they are: Python reprs already escape their own. */
-void tp_render_priv_text(tp_buf *b, const char *s, size_t n, bool ascii);
+void tp__render_text(tp_buf *b, const char *s, size_t n, bool ascii);
 
-/** Columns that text produced by tp_render_priv_text() takes (its code
+/** Columns that text produced by tp__render_text() takes (its code
  *  points; wide characters count as one). */
-size_t tp_render_priv_width(const char *s, size_t n);
+size_t tp__render_width(const char *s, size_t n);
 
-/** Append "module.qualname" of func, escaped by tp_render_priv_text(). */
-void tp_render_priv_name(tp_buf *b, const tp_tree *t, uint32_t func, bool ascii);
+/** Append "module.qualname" of func, escaped by tp__render_text(). */
+void tp__render_name(tp_buf *b, const tp_tree *t, uint32_t func, bool ascii);
 
 /** Append ns as milliseconds with `decimals` (3, 4 or 6) fixed decimals,
  *  rounded half up, from integers only ("0.050"). Negative values print 0. */
-void tp_render_priv_ms(tp_buf *b, int64_t ns, int decimals);
+void tp__render_ms(tp_buf *b, int64_t ns, int decimals);
 
 #define TP_DUR_MS    0x01 /* tracepatch 1.0.0's fixed "0.05ms" instead of 3 significant digits */
 #define TP_DUR_ASCII 0x02 /* "us" for the microsecond (7-bit output) */
 
-/** ns as tp_format_duration() spells it ("850ns", "1.23\u00b5s", "12.3ms",
+/** ns as tp_render_format_duration() spells it ("850ns", "1.23\u00b5s", "12.3ms",
  *  "1.23s"), or in 1.0.0's style with TP_DUR_MS, straight into the buffer. */
-void tp_render_priv_duration(tp_buf *b, int64_t ns, unsigned how);
+void tp__render_duration(tp_buf *b, int64_t ns, unsigned how);
 
 /** The TP_DUR_* flags a text tree's options ask for. */
-unsigned tp_render_priv_dur_how(const tp_render_opts *o);
+unsigned tp__render_dur_how(const tp_render_opts *o);
 
 /** "module.qualname" of f (just the qualname without a module) as a JSON
  *  string value: the display name every JSON output but the trace file's
  *  nodes calls "name" (see render.h). */
-void tp_render_priv_json_name(tp_json *w, const tp_func *f);
+void tp__render_json_name(tp_json *w, const tp_func *f);
 
-/** "name" (tp_render_priv_json_name()), "module", "qualname" and "file" of f
+/** "name" (tp__render_json_name()), "module", "qualname" and "file" of f
  *  as the next members of w. */
-void tp_render_priv_json_func(tp_json *w, const tp_func *f);
+void tp__render_json_func(tp_json *w, const tp_func *f);
 
 /** "Type: message" (or "Type" without a message) of n's exception as a JSON
  *  string value, assembled in the caller's scratch buffer tmp. */
-void tp_render_priv_json_exc(tp_json *w, const tp_node *n, tp_buf *tmp);
+void tp__render_json_exc(tp_json *w, const tp_node *n, tp_buf *tmp);
 
 /** s as a JSON string value cut at max bytes (0: never) on a character
  *  boundary, setting *cut when it was; null for NULL. */
-void tp_render_priv_json_text(tp_json *w, const char *s, uint32_t max, bool *cut);
+void tp__render_json_text(tp_json *w, const char *s, uint32_t max, bool *cut);
 
 /** The stats header block with a choice of style and colour (the public
  *  tp_render_stats_header() is unicode without colour). */
-int tp_render_priv_header(const tp_tree *t, const tp_stats *s, bool ascii, bool color, unsigned how,
-                          tp_buf *out);
+int tp__render_header(const tp_tree *t, const tp_stats *s, bool ascii, bool color, unsigned how,
+                      tp_buf *out);
 
 #endif

@@ -1,7 +1,7 @@
 /* The text reports around the tree: the stats header above it (72 columns,
  * two halves, as tracepatch 1.0.0 prints it), `tph stats` (header, top
  * functions, per-module table) and `tph diff`. Untrusted text goes through
- * tp_render_priv_text(), as in the tree. */
+ * tp__render_text(), as in the tree. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -29,7 +29,7 @@ static void put_rule(tp_buf *b, bool ascii)
 static void put_columns(tp_buf *b, const tp_buf *left, const tp_buf *right)
 {
     tp_buf_append(b, left->data, left->len);
-    for (size_t w = tp_render_priv_width(left->data, left->len); w < HEADER_LEFT; w++)
+    for (size_t w = tp__render_width(left->data, left->len); w < HEADER_LEFT; w++)
         tp_buf_putc(b, ' ');
     tp_buf_puts(b, "| ");
     tp_buf_append(b, right->data, right->len);
@@ -44,8 +44,8 @@ static uint64_t func_count(const tp_stats *s, uint32_t func)
     return 0;
 }
 
-int tp_render_priv_header(const tp_tree *t, const tp_stats *s, bool ascii, bool color, unsigned how,
-                          tp_buf *out)
+int tp__render_header(const tp_tree *t, const tp_stats *s, bool ascii, bool color, unsigned how,
+                      tp_buf *out)
 {
     tp_buf l = TP_BUF_INIT, r = TP_BUF_INIT;
     const char *none = ascii ? "-" : "\u2014";
@@ -53,7 +53,7 @@ int tp_render_priv_header(const tp_tree *t, const tp_stats *s, bool ascii, bool 
         tp_buf_puts(out, "Trace: ");
         if (color)
             tp_buf_puts(out, SGR_BOLD);
-        tp_render_priv_text(out, t->meta.label, strlen(t->meta.label), ascii);
+        tp__render_text(out, t->meta.label, strlen(t->meta.label), ascii);
         if (color)
             tp_buf_puts(out, SGR_RESET);
         tp_buf_putc(out, '\n');
@@ -63,7 +63,7 @@ int tp_render_priv_header(const tp_tree *t, const tp_stats *s, bool ascii, bool 
     tp_buf_printf(&l, "Recorded:     %" PRIu64 " calls across %" PRIu32 " modules", s->calls,
                   s->modules);
     tp_buf_puts(&r, "Duration: ");
-    tp_render_priv_duration(&r, s->duration_ns, how);
+    tp__render_duration(&r, s->duration_ns, how);
     put_columns(out, &l, &r);
 
     tp_buf_reset(&l);
@@ -76,16 +76,16 @@ int tp_render_priv_header(const tp_tree *t, const tp_stats *s, bool ascii, bool 
     tp_buf_reset(&r);
     tp_buf_puts(&l, "Slowest:      ");
     if (s->slowest != TP_NONE && s->slowest < t->nnodes) {
-        tp_render_priv_name(&l, t, t->nodes[s->slowest].func, ascii);
+        tp__render_name(&l, t, t->nodes[s->slowest].func, ascii);
         tp_buf_puts(&l, " [");
-        tp_render_priv_duration(&l, t->nodes[s->slowest].total_ns, how);
+        tp__render_duration(&l, t->nodes[s->slowest].total_ns, how);
         tp_buf_putc(&l, ']');
     } else {
         tp_buf_puts(&l, none);
     }
     tp_buf_puts(&r, "Most called: ");
     if (s->most_called != TP_NONE) {
-        tp_render_priv_name(&r, t, s->most_called, ascii);
+        tp__render_name(&r, t, s->most_called, ascii);
         tp_buf_printf(&r, " [%s%" PRIu64 "]", ascii ? "x" : "\u00d7",
                       func_count(s, s->most_called));
     } else {
@@ -104,7 +104,7 @@ int tp_render_stats_header(const tp_tree *t, const tp_stats *s, tp_buf *out)
 {
     if (!t || !s || !out)
         return -EINVAL;
-    return tp_render_priv_header(t, s, false, false, 0, out);
+    return tp__render_header(t, s, false, false, 0, out);
 }
 
 /* ---- tph stats ------------------------------------------------------------ */
@@ -120,17 +120,17 @@ static void put_cell_name(tp_buf *b, const char *text, size_t len, size_t width,
     tp_buf_append(b, text, len);
     if (color)
         tp_buf_puts(b, SGR_RESET);
-    for (size_t w = tp_render_priv_width(text, len); w < width; w++)
+    for (size_t w = tp__render_width(text, len); w < width; w++)
         tp_buf_putc(b, ' ');
 }
 
 static void put_cell_duration(tp_buf *b, int64_t ns)
 {
     char d[32];
-    tp_format_duration(ns, d, sizeof(d));
+    tp_render_format_duration(ns, d, sizeof(d));
     /* Right-aligned in 10 columns; "\u00b5" is two bytes, one column. */
     size_t len = strlen(d);
-    for (size_t w = tp_render_priv_width(d, len); w < 10; w++)
+    for (size_t w = tp__render_width(d, len); w < 10; w++)
         tp_buf_putc(b, ' ');
     tp_buf_putc(b, ' ');
     tp_buf_append(b, d, len);
@@ -143,8 +143,8 @@ static int stats_names(const tp_tree *t, const tp_stats *s, size_t rows, tp_buf 
     size_t width = strlen("function");
     for (size_t i = 0; i < rows; i++) {
         off[i] = names->len;
-        tp_render_priv_name(names, t, s->funcs[i].func, false);
-        size_t w = tp_render_priv_width(names->data + off[i], names->len - off[i]);
+        tp__render_name(names, t, s->funcs[i].func, false);
+        size_t w = tp__render_width(names->data + off[i], names->len - off[i]);
         if (w > width)
             width = w;
         tp_buf_putc(names, '\0');
@@ -194,8 +194,8 @@ static int stats_modules(const tp_stats *s, bool color, tp_buf *out)
     size_t width = strlen("module");
     for (size_t i = 0; i < s->nmods; i++) {
         tp_buf_reset(&name);
-        tp_render_priv_text(&name, s->mods[i].module, strlen(s->mods[i].module), false);
-        size_t w = tp_render_priv_width(name.data, name.len);
+        tp__render_text(&name, s->mods[i].module, strlen(s->mods[i].module), false);
+        size_t w = tp__render_width(name.data, name.len);
         width = w > width ? w : width;
     }
     width = width > STATS_NAME_MAX ? STATS_NAME_MAX : width;
@@ -205,7 +205,7 @@ static int stats_modules(const tp_stats *s, bool color, tp_buf *out)
     for (size_t i = 0; i < s->nmods; i++) {
         const tp_module_stats *m = &s->mods[i];
         tp_buf_reset(&name);
-        tp_render_priv_text(&name, m->module, strlen(m->module), false);
+        tp__render_text(&name, m->module, strlen(m->module), false);
         tp_buf_puts(out, "  ");
         put_cell_name(out, tp_buf_cstr(&name), name.len, width, color);
         /* Share of calls in whole percent, rounded half up. */
@@ -223,7 +223,7 @@ int tp_render_stats(const tp_tree *t, const tp_stats *s, bool color, tp_buf *out
 {
     if (!t || !s || !out)
         return -EINVAL;
-    int r = tp_render_priv_header(t, s, false, color, 0, out);
+    int r = tp__render_header(t, s, false, color, 0, out);
     if (r)
         return r;
     if (!s->calls) {
@@ -257,21 +257,21 @@ static void put_diff_entry(tp_buf *b, const tp_diff_entry *e, bool color)
         tp_buf_puts(b, sgr[k]);
     tp_buf_putc(b, k ? mark[k] : '?');
     tp_buf_putc(b, ' ');
-    tp_render_priv_text(b, e->path ? e->path : "", strlen(e->path ? e->path : ""), false);
+    tp__render_text(b, e->path ? e->path : "", strlen(e->path ? e->path : ""), false);
     tp_buf_puts(b, "  ");
     if (k == TP_DIFF_REMOVED || k == TP_DIFF_ADDED) {
         bool a = k == TP_DIFF_REMOVED;
         tp_buf_printf(b, "[\u00d7%" PRIu64 ", ", a ? e->count_a : e->count_b);
-        tp_render_priv_duration(b, a ? e->total_a_ns : e->total_b_ns, 0);
+        tp__render_duration(b, a ? e->total_a_ns : e->total_b_ns, 0);
         tp_buf_putc(b, ']');
     } else {
         if (e->count_a != e->count_b)
             tp_buf_printf(b, "calls \u00d7%" PRIu64 " -> \u00d7%" PRIu64 ", ", e->count_a,
                           e->count_b);
         tp_buf_puts(b, "time ");
-        tp_render_priv_duration(b, e->total_a_ns, 0);
+        tp__render_duration(b, e->total_a_ns, 0);
         tp_buf_puts(b, " -> ");
-        tp_render_priv_duration(b, e->total_b_ns, 0);
+        tp__render_duration(b, e->total_b_ns, 0);
         put_change_pct(b, (double)e->total_a_ns, (double)e->total_b_ns);
     }
     if (color && k)
@@ -290,7 +290,7 @@ static void put_func_list(tp_buf *b, const char *title, char *const *names, size
         if (color)
             tp_buf_puts(b, mark == '+' ? "\x1b[32m" : "\x1b[31m");
         tp_buf_printf(b, "%c ", mark);
-        tp_render_priv_text(b, names[i], strlen(names[i]), false);
+        tp__render_text(b, names[i], strlen(names[i]), false);
         if (color)
             tp_buf_puts(b, SGR_RESET);
         tp_buf_putc(b, '\n');
@@ -309,9 +309,9 @@ int tp_render_diff(const tp_diff *d, bool color, tp_buf *out)
     tp_buf_printf(out, "Calls:     %" PRIu64 " -> %" PRIu64 " (%+" PRId64 ")\n", d->calls_a,
                   d->calls_b, dc);
     tp_buf_puts(out, "Duration:  ");
-    tp_render_priv_duration(out, d->duration_a_ns, 0);
+    tp__render_duration(out, d->duration_a_ns, 0);
     tp_buf_puts(out, " -> ");
-    tp_render_priv_duration(out, d->duration_b_ns, 0);
+    tp__render_duration(out, d->duration_b_ns, 0);
     put_change_pct(out, (double)d->duration_a_ns, (double)d->duration_b_ns);
     tp_buf_putc(out, '\n');
     if (!d->n && !d->nfuncs_added && !d->nfuncs_removed) {

@@ -25,7 +25,7 @@
 static void put_xml(tp_buf *b, tp_buf *tmp, const char *s, size_t n)
 {
     tp_buf_reset(tmp);
-    tp_render_priv_text(tmp, s, n, false);
+    tp__render_text(tmp, s, n, false);
     const char *p = tmp->data ? tmp->data : "";
     for (size_t i = 0; i < tmp->len; i++) {
         switch (p[i]) {
@@ -75,7 +75,7 @@ static void put_bar(tp_buf *b, tp_buf *tmp, tp_buf *name, const tp_tree *t, cons
     if (n->count > 1)
         tp_buf_printf(b, " [\u00d7%" PRIu32 "]", n->count);
     tp_buf_puts(b, " (");
-    tp_render_priv_duration(b, n->total_ns, 0);
+    tp__render_duration(b, n->total_ns, 0);
     tp_buf_printf(b, ", %.2f%%", total > 0 ? 100.0 * (double)n->total_ns / (double)total : 0.0);
     if (n->flags & TP_NODE_EXC) {
         tp_buf_puts(b, ", raised ");
@@ -117,7 +117,7 @@ int tp_render_svg(const tp_tree *t, const char *title, tp_buf *out)
     uint32_t rows = 1;
     for (uint32_t i = t->first_root; i != TP_NONE; i = t->nodes[i].next)
         total += t->nodes[i].total_ns > 0 ? t->nodes[i].total_ns : 0;
-    for (uint32_t i = t->first_root; i != TP_NONE; i = tp_tree_priv_next(t, i))
+    for (uint32_t i = t->first_root; i != TP_NONE; i = tp__tree_next(t, i))
         if (t->nodes[i].depth + 1 > rows && t->nodes[i].depth < SVG_MAX_DEPTH)
             rows = t->nodes[i].depth + 1;
     int height = SVG_TOP + (int)rows * SVG_ROW + SVG_MARGIN;
@@ -134,7 +134,7 @@ int tp_render_svg(const tp_tree *t, const char *title, tp_buf *out)
     const char *head = title ? title : t->meta.label ? t->meta.label : "Flame graph";
     put_xml(out, &tmp, head, strlen(head));
     tp_buf_puts(out, " (");
-    tp_render_priv_duration(out, total, 0);
+    tp__render_duration(out, total, 0);
     tp_buf_printf(out, ", %" PRIu64 " calls)</text>\n", t->meta.call_count);
 
     double root_x = SVG_MARGIN;
@@ -148,14 +148,14 @@ int tp_render_svg(const tp_tree *t, const char *title, tp_buf *out)
             next_x[n->parent] += w;
         next_x[i] = x;
         if (w < SVG_MIN_BAR || n->depth >= SVG_MAX_DEPTH) {
-            i = tp_tree_priv_after(t, i); /* its callees are narrower still */
+            i = tp__tree_after(t, i); /* its callees are narrower still */
             continue;
         }
         int y = SVG_TOP + (int)(rows - 1 - n->depth) * SVG_ROW;
         put_bar(out, &tmp, &name, t, n, x, w, y, total);
         if ((r = tp_buf_error(out)) || (r = tp_buf_error(&tmp)) || (r = tp_buf_error(&name)))
             goto cleanup;
-        i = tp_tree_priv_next(t, i);
+        i = tp__tree_next(t, i);
     }
     tp_buf_puts(out, "</svg>\n");
     r = tp_buf_error(out);

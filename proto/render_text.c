@@ -38,7 +38,7 @@
  * Colour (opts->color) only ever wraps whole tokens and resets after each:
  * names bold, exceptions bold red, the time bracket green (< 1 ms), yellow
  * (< 100 ms) or red. Without colour the output holds no escape byte at all:
- * untrusted text goes through tp_render_priv_text().
+ * untrusted text goes through tp__render_text().
  *
  * Every walk is iterative over the index links: deep traces must not
  * overflow the C stack. */
@@ -86,7 +86,7 @@ static void put_control(tp_buf *b, unsigned char c)
     }
 }
 
-void tp_render_priv_text(tp_buf *b, const char *s, size_t n, bool ascii)
+void tp__render_text(tp_buf *b, const char *s, size_t n, bool ascii)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
@@ -120,7 +120,7 @@ void tp_render_priv_text(tp_buf *b, const char *s, size_t n, bool ascii)
     }
 }
 
-size_t tp_render_priv_width(const char *s, size_t n)
+size_t tp__render_width(const char *s, size_t n)
 {
     size_t w = 0;
     for (size_t i = 0; i < n; i++)
@@ -131,15 +131,15 @@ size_t tp_render_priv_width(const char *s, size_t n)
 
 void tp_render_escape(tp_buf *b, const char *s, size_t n)
 {
-    tp_render_priv_text(b, s, n, false);
+    tp__render_text(b, s, n, false);
 }
 
 static void put_str(tp_buf *b, const char *s, bool ascii)
 {
-    tp_render_priv_text(b, s, strlen(s), ascii);
+    tp__render_text(b, s, strlen(s), ascii);
 }
 
-void tp_render_priv_name(tp_buf *b, const tp_tree *t, uint32_t func, bool ascii)
+void tp__render_name(tp_buf *b, const tp_tree *t, uint32_t func, bool ascii)
 {
     if (func >= t->nfuncs) {
         tp_buf_putc(b, '?');
@@ -153,7 +153,7 @@ void tp_render_priv_name(tp_buf *b, const tp_tree *t, uint32_t func, bool ascii)
     put_str(b, f->qualname, ascii);
 }
 
-void tp_render_priv_ms(tp_buf *b, int64_t ns, int decimals)
+void tp__render_ms(tp_buf *b, int64_t ns, int decimals)
 {
     if (ns < 0)
         ns = 0;
@@ -201,7 +201,7 @@ static int fmt_duration(char *buf, size_t size, int64_t ns, unsigned how)
     return 0; /* not reached: seconds take any value */
 }
 
-const char *tp_format_duration(int64_t ns, char *buf, size_t size)
+const char *tp_render_format_duration(int64_t ns, char *buf, size_t size)
 {
     if (buf && size)
         fmt_duration(buf, size, ns, 0);
@@ -220,7 +220,7 @@ void tp_render_opts_init(tp_render_opts *o)
     };
 }
 
-void tp_render_priv_duration(tp_buf *b, int64_t ns, unsigned how)
+void tp__render_duration(tp_buf *b, int64_t ns, unsigned how)
 {
     char d[32];
     int n = fmt_duration(d, sizeof(d), ns, how);
@@ -354,7 +354,7 @@ static int build_view(view *w, const tp_tree *s, const tp_render_opts *o)
                 view_link(w, i, va);
             }
         }
-        i = descend && n->first_child != TP_NONE ? n->first_child : tp_tree_priv_after(s, i);
+        i = descend && n->first_child != TP_NONE ? n->first_child : tp__tree_after(s, i);
     }
     free(ok);
     return 0;
@@ -419,7 +419,7 @@ static void put_markers(tp_buf *b, const tp_node *n, bool ascii)
         tp_buf_printf(b, "  [%s%" PRIu32 "]", ascii ? "x" : "\u00d7", n->count);
 }
 
-unsigned tp_render_priv_dur_how(const tp_render_opts *o)
+unsigned tp__render_dur_how(const tp_render_opts *o)
 {
     return (o->ms_units ? TP_DUR_MS : 0) | (o->style == TP_STYLE_ASCII ? TP_DUR_ASCII : 0);
 }
@@ -432,33 +432,33 @@ static void put_timing(tp_buf *b, const tp_node *n, const tp_render_opts *o)
 {
     bool folded = (n->flags & TP_NODE_FOLDED) != 0;
     bool gen = !folded && (n->flags & TP_NODE_GEN) && n->suspends;
-    unsigned how = tp_render_priv_dur_how(o);
+    unsigned how = tp__render_dur_how(o);
     tp_buf_puts(b, "  ");
     if (o->color)
         tp_buf_puts(b, duration_sgr(n->total_ns));
     tp_buf_putc(b, '[');
-    tp_render_priv_duration(b, n->total_ns, how);
+    tp__render_duration(b, n->total_ns, how);
     if (folded)
         tp_buf_puts(b, " total");
     if (gen)
         tp_buf_puts(b, " active");
     if (o->self_time) {
         tp_buf_puts(b, " / self: ");
-        tp_render_priv_duration(b, n->self_ns, how);
+        tp__render_duration(b, n->self_ns, how);
     }
     if (gen) {
         tp_buf_puts(b, ", ");
-        tp_render_priv_duration(b, n->end_ns - n->start_ns, how);
+        tp__render_duration(b, n->end_ns - n->start_ns, how);
         tp_buf_printf(b, " span, resumed %" PRIu32 "%s", n->suspends,
                       o->style == TP_STYLE_ASCII ? "x" : "\u00d7");
     }
     if (folded) {
         tp_buf_puts(b, ", avg ");
-        tp_render_priv_duration(b, n->count ? n->total_ns / n->count : 0, how);
+        tp__render_duration(b, n->count ? n->total_ns / n->count : 0, how);
         tp_buf_puts(b, ", min ");
-        tp_render_priv_duration(b, n->min_ns, how);
+        tp__render_duration(b, n->min_ns, how);
         tp_buf_puts(b, ", max ");
-        tp_render_priv_duration(b, n->max_ns, how);
+        tp__render_duration(b, n->max_ns, how);
     }
     if (n->flags & TP_NODE_OPEN)
         tp_buf_puts(b, ", unfinished");
@@ -473,7 +473,7 @@ static void put_node(tp_buf *b, const tp_tree *s, const tp_node *n, const tp_ren
     const tp_func *f = n->func < s->nfuncs ? &s->funcs[n->func] : NULL;
     if (o->color)
         tp_buf_puts(b, SGR_BOLD);
-    tp_render_priv_name(b, s, n->func, ascii);
+    tp__render_name(b, s, n->func, ascii);
     if (o->color)
         tp_buf_puts(b, SGR_RESET);
     tp_buf_putc(b, '(');
@@ -606,7 +606,7 @@ int tp_render_text(const tp_tree *t, const tp_render_opts *opts, tp_buf *out)
     if (o->header) {
         r = tp_tree_stats(t, &st);
         if (!r)
-            r = tp_render_priv_header(t, st, ascii, o->color, tp_render_priv_dur_how(o), out);
+            r = tp__render_header(t, st, ascii, o->color, tp__render_dur_how(o), out);
         if (r)
             goto cleanup;
         tp_buf_putc(out, '\n');

@@ -175,7 +175,7 @@ static void json_stats(doc *d, const tp_tree *t, const tp_stats *s)
     kms_us(d, "slowest_call_ms", slow ? slow->total_ns : 0);
     tp_json_key(&d->w, "slowest_call_name");
     if (slow)
-        tp_render_priv_json_name(&d->w, &t->funcs[slow->func]);
+        tp__render_json_name(&d->w, &t->funcs[slow->func]);
     else
         tp_json_str(&d->w, "");
     tp_json_obj_end(&d->w);
@@ -195,7 +195,7 @@ static void json_node(doc *d, const tp_tree *t, const tp_node *n, int64_t wall_u
     tp_json_kstr(&d->w, "return_value", exc ? NULL : n->ret);
     tp_json_key(&d->w, "exception");
     if (exc) {
-        tp_render_priv_json_exc(&d->w, n, &d->tmp);
+        tp__render_json_exc(&d->w, n, &d->tmp);
     } else {
         tp_json_null(&d->w);
     }

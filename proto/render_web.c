@@ -12,7 +12,7 @@
 #include "tp_err.h"
 #include "tree_priv.h"
 
-void tp_web_tree_opts_init(tp_web_tree_opts *o)
+void tp_render_web_tree_opts_init(tp_web_tree_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->node = TP_NONE;
@@ -53,7 +53,7 @@ static void put_node_open(tp_json *w, const tp_tree *t, uint32_t id, uint32_t ma
     bool cut = false;
     tp_json_obj(w);
     tp_json_ku64(w, "id", id);
-    tp_render_priv_json_func(w, f);
+    tp__render_json_func(w, f);
     tp_json_ki64(w, "line", f->lineno);
     tp_json_ku64(w, "depth", n->depth);
     tp_json_key(w, "parent");
@@ -73,16 +73,16 @@ static void put_node_open(tp_json *w, const tp_tree *t, uint32_t id, uint32_t ma
     tp_json_kms(w, "min_ms", n->min_ns);
     tp_json_kms(w, "max_ms", n->max_ns);
     tp_json_key(w, "args");
-    tp_render_priv_json_text(w, n->args, max_text, &cut);
+    tp__render_json_text(w, n->args, max_text, &cut);
     tp_json_key(w, "ret");
-    tp_render_priv_json_text(w, n->ret, max_text, &cut);
+    tp__render_json_text(w, n->ret, max_text, &cut);
     tp_json_key(w, "exc");
     if (n->exc_type && (n->flags & (TP_NODE_EXC | TP_NODE_CAUGHT))) {
         tp_json_obj(w);
         tp_json_key(w, "type");
-        tp_render_priv_json_text(w, n->exc_type, max_text, &cut);
+        tp__render_json_text(w, n->exc_type, max_text, &cut);
         tp_json_key(w, "msg");
-        tp_render_priv_json_text(w, n->exc_msg ? n->exc_msg : "", max_text, &cut);
+        tp__render_json_text(w, n->exc_msg ? n->exc_msg : "", max_text, &cut);
         tp_json_kbool(w, "caught", !(n->flags & TP_NODE_EXC));
         tp_json_obj_end(w);
     } else {
@@ -435,7 +435,7 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
             }
             total++;
         }
-        cur = tp_tree_priv_next(t, cur);
+        cur = tp__tree_next(t, cur);
     }
     tp_json_arr_end(&w);
     tp_json_ku64(&w, "total", total);
@@ -551,7 +551,7 @@ static int html_data(const tp_tree *t, const char *summary_json, tp_buf *data)
     tp_json_key(&w, "tree");
     tp_json_external(&w);
     tp_web_tree_opts o;
-    tp_web_tree_opts_init(&o);
+    tp_render_web_tree_opts_init(&o);
     o.depth = -1;
     o.limit = UINT32_MAX;
     o.max_nodes = UINT32_MAX;

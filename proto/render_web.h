@@ -32,7 +32,7 @@ typedef struct tp_web_tree_opts {
 } tp_web_tree_opts;
 
 /** Defaults: the roots, depth 1, offset 0, default limit and budget, text cut at 1000. */
-void tp_web_tree_opts_init(tp_web_tree_opts *o);
+void tp_render_web_tree_opts_init(tp_web_tree_opts *o);
 
 /** A subtree as JSON:
  *    {"node": N|null, "total": children of N (or roots), "offset": o,

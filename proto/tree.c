@@ -201,9 +201,9 @@ void tp_tree_free(tp_tree *t)
     free(t);
 }
 
-/* ---- Private helpers for fold.c / stats.c / diff.c ------------------------ */
+/* ---- Private helpers for tree_fold.c / tree_stats.c / tree_diff.c -------- */
 
-int tp_tree_priv_add_node(tp_tree *t, uint32_t *ret_idx)
+int tp__tree_add_node(tp_tree *t, uint32_t *ret_idx)
 {
     tree_priv *p = priv(t);
     if (t->nnodes >= (size_t)TP_NONE - 1)
@@ -234,7 +234,7 @@ static int reserve_funcs(tp_tree *t, size_t n)
     return tp_vec_reserve_array((void **)&t->funcs, sizeof(*t->funcs), &p->funcs_cap, n);
 }
 
-int tp_tree_priv_copy_funcs(tp_tree *dst, const tp_tree *src)
+int tp__tree_copy_funcs(tp_tree *dst, const tp_tree *src)
 {
     int r = reserve_funcs(dst, src->nfuncs);
     if (r)
@@ -258,7 +258,7 @@ int tp_tree_priv_copy_funcs(tp_tree *dst, const tp_tree *src)
     return 0;
 }
 
-int tp_tree_priv_copy_meta(tp_tree *dst, const tp_tree *src)
+int tp__tree_copy_meta(tp_tree *dst, const tp_tree *src)
 {
     tp_trace_meta m = src->meta;
     int r = set_string(dst, &m.label, src->meta.label);
@@ -280,19 +280,19 @@ int tp_tree_priv_copy_meta(tp_tree *dst, const tp_tree *src)
     return 0;
 }
 
-void tp_tree_priv_set_finished(tp_tree *t)
+void tp__tree_set_finished(tp_tree *t)
 {
     tree_priv *p = priv(t);
     free_builder(p);
     p->finished = true;
 }
 
-bool tp_tree_priv_is_finished(const tp_tree *t)
+bool tp__tree_is_finished(const tp_tree *t)
 {
     return priv(t)->finished;
 }
 
-uint64_t tp_tree_priv_stray(const tp_tree *t)
+uint64_t tp__tree_stray(const tp_tree *t)
 {
     return priv(t)->stray;
 }
@@ -395,11 +395,11 @@ int tp_tree_call(tp_tree *t, uint32_t func, uint64_t t_ns, bool is_gen, const ch
     int r = stack_reserve(th);
     if (r)
         return r;
-    const char *a = tp_tree_priv_dup(t, args, args_len, &r);
+    const char *a = tp__tree_dup(t, args, args_len, &r);
     if (r)
         return r;
     uint32_t idx;
-    r = tp_tree_priv_add_node(t, &idx);
+    r = tp__tree_add_node(t, &idx);
     if (r)
         return r;
     int64_t ts = advance(t, th, t_ns);
@@ -417,7 +417,7 @@ int tp_tree_call(tp_tree *t, uint32_t func, uint64_t t_ns, bool is_gen, const ch
         n->flags |= TP_NODE_SPAWNED;
         th->spawn = 0;
     }
-    tp_tree_priv_link(t, parent, idx);
+    tp__tree_link(t, parent, idx);
     p->state[idx] = ST_RUNNING;
     th->stack.items[th->stack.size++] = idx;
     return 0;
@@ -448,7 +448,7 @@ int tp_tree_return(tp_tree *t, uint64_t t_ns, const char *ret, size_t ret_len)
     int r = 0;
     const char *s = NULL;
     if (cur_thread(p)->stack.size) {
-        s = tp_tree_priv_dup(t, ret, ret_len, &r);
+        s = tp__tree_dup(t, ret, ret_len, &r);
         if (r)
             return r;
     }
@@ -750,6 +750,6 @@ int tp_tree_finish(tp_tree *t, uint64_t end_ns)
     t->meta.duration_ns = end;
     if (!t->meta.call_count)
         t->meta.call_count = t->nnodes;
-    tp_tree_priv_set_finished(t);
+    tp__tree_set_finished(t);
     return 0;
 }

@@ -151,7 +151,7 @@ static void fill_row(const json_t *s, row *r)
     snprintf(r->cell[COL_ID], sizeof r->cell[0], "%.8s", id ? id : "-");
     cell_start(s, r->cell[COL_START], sizeof r->cell[0]);
     if (json_num(s, "duration_ms", &v))
-        tp_format_duration((int64_t)(v * 1e6 + 0.5), r->cell[COL_DUR], sizeof r->cell[0]);
+        tp_render_format_duration((int64_t)(v * 1e6 + 0.5), r->cell[COL_DUR], sizeof r->cell[0]);
     else
         snprintf(r->cell[COL_DUR], sizeof r->cell[0], "-");
     if (json_num(s, "calls", &v))

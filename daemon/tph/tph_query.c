@@ -523,7 +523,7 @@ static int check_trace_file(const char *path, const char *text, size_t len)
     tp_tree *t = NULL;
     int r;
 
-    r = tp_tree_from_json(text, len, &t, err, sizeof err);
+    r = tp_load_json(text, len, &t, err, sizeof err);
     tp_tree_free(t);
     if (r == -ENOMEM)
         return tph_fail("out of memory");

@@ -1,5 +1,5 @@
 /* The commands that show one trace (or two) and also work on files: tree,
- * stats, diff, export. A FILE is loaded with tp_tree_from_json and rendered
+ * stats, diff, export. A FILE is loaded with tp_load_json and rendered
  * here with proto/; an ID is rendered by tphd with the same proto/ code, so
  * both look the same. */
 #include "tph.h"
@@ -54,7 +54,7 @@ static const char *display_name(const char *path)
 static int load_text(const char *path, const char *text, size_t len, tp_tree **ret)
 {
     char err[512] = "";
-    int r = tp_tree_from_json(text, len, ret, err, sizeof err);
+    int r = tp_load_json(text, len, ret, err, sizeof err);
 
     if (r == -ENOMEM)
         return tph_fail("%s: out of memory", display_name(path));
@@ -88,7 +88,7 @@ static int load_id(tph_ctx *ctx, const char *id, tp_tree **ret)
                        &rep);
     if (r != TPH_EXIT_OK)
         return r;
-    r = tp_tree_from_json(rep.body, rep.body_len, ret, err, sizeof err);
+    r = tp_load_json(rep.body, rep.body_len, ret, err, sizeof err);
     tph_reply_free(&rep);
     if (r < 0)
         return tph_fail("trace %s as tphd sent it: %s", id, err[0] ? err : tp_strerror(r));

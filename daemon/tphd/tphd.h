@@ -81,7 +81,7 @@ typedef struct tphd_config {
     const char *otlp_headers[32]; /* --otlp-header values */
 } tphd_config;
 
-/** How many signals tphd handles (daemon.c lists them and what each does). */
+/** How many signals tphd handles (tphd_run.c lists them and what each does). */
 #define TPHD_NSIGNALS 7
 
 /** The running daemon: what the HTTP server needs to reach (loop, store,

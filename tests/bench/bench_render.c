@@ -186,7 +186,7 @@ int main(int argc, char **argv)
         tp_tree *u;
         char err[256];
         double t1 = now();
-        int r = tp_tree_from_json(j.data, j.len, &u, err, sizeof(err));
+        int r = tp_load_json(j.data, j.len, &u, err, sizeof(err));
         double dt = now() - t1;
         if (r) {
             fprintf(stderr, "bench_render: load failed: %s\n", err);

@@ -23,7 +23,7 @@ static tp_tree *load_ok(const char *text)
 {
     tp_tree *t = NULL;
     char err[256] = "unset";
-    int r = tp_tree_from_json(text, strlen(text), &t, err, sizeof(err));
+    int r = tp_load_json(text, strlen(text), &t, err, sizeof(err));
     cr_assert_eq(r, 0, "load failed: %d (%s)", r, err);
     cr_assert_str_eq(err, "");
     return t;
@@ -33,7 +33,7 @@ static void load_fails(const char *text, int code, const char *msg)
 {
     tp_tree *t = (tp_tree *)0x1; /* must stay untouched */
     char err[256] = "unset";
-    int r = tp_tree_from_json(text, strlen(text), &t, err, sizeof(err));
+    int r = tp_load_json(text, strlen(text), &t, err, sizeof(err));
     cr_assert_eq(r, code, "got %d (%s) for %s", r, err, text);
     cr_assert_str_eq(err, msg, "got \"%s\" for %.200s", err, text);
     cr_assert_eq(t, (tp_tree *)0x1);
@@ -318,15 +318,15 @@ Test(load, wrong_types_and_values_are_named)
 Test(load, arguments_are_checked)
 {
     tp_tree *t;
-    cr_assert_eq(tp_tree_from_json(NULL, 0, &t, NULL, 0), -EINVAL);
-    cr_assert_eq(tp_tree_from_json("[]", 2, NULL, NULL, 0), -EINVAL);
+    cr_assert_eq(tp_load_json(NULL, 0, &t, NULL, 0), -EINVAL);
+    cr_assert_eq(tp_load_json("[]", 2, NULL, NULL, 0), -EINVAL);
     /* No room for a message is fine. */
-    cr_assert_eq(tp_tree_from_json("{", 1, &t, NULL, 0), TP_ERR_JSON);
+    cr_assert_eq(tp_load_json("{", 1, &t, NULL, 0), TP_ERR_JSON);
     char small[8];
-    cr_assert_eq(tp_tree_from_json("{\"trace\": [1]}", 14, &t, small, sizeof(small)), TP_ERR_JSON);
+    cr_assert_eq(tp_load_json("{\"trace\": [1]}", 14, &t, small, sizeof(small)), TP_ERR_JSON);
     cr_assert_str_eq(small, "trace[0");
     /* Only len bytes are read. */
-    cr_assert_eq(tp_tree_from_json("[]garbage", 2, &t, NULL, 0), 0);
+    cr_assert_eq(tp_load_json("[]garbage", 2, &t, NULL, 0), 0);
     cr_assert_eq(t->nnodes, 0);
     tp_tree_free(t);
 }
@@ -362,7 +362,7 @@ static void mutate_file(const char *name, unsigned seed)
         }
         tp_tree *t = NULL;
         char err[256] = "";
-        int r = tp_tree_from_json(doc, n, &t, err, sizeof(err));
+        int r = tp_load_json(doc, n, &t, err, sizeof(err));
         cr_assert(r == 0 || r == TP_ERR_JSON || r == TP_ERR_LIMIT, "%s #%d: %d", name, iter, r);
         if (r) {
             cr_assert_neq(err[0], '\0', "%s #%d: no message", name, iter);

@@ -66,7 +66,7 @@ Test(render, format_duration_has_three_significant_digits)
     };
     char buf[32];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        cr_assert_str_eq(tp_format_duration(cases[i].ns, buf, sizeof(buf)), cases[i].want,
+        cr_assert_str_eq(tp_render_format_duration(cases[i].ns, buf, sizeof(buf)), cases[i].want,
                          "ns=%lld", (long long)cases[i].ns);
 }
 

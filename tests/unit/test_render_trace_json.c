@@ -35,7 +35,7 @@ static tp_tree *load(const char *text)
 {
     tp_tree *t = NULL;
     char err[256];
-    int r = tp_tree_from_json(text, strlen(text), &t, err, sizeof(err));
+    int r = tp_load_json(text, strlen(text), &t, err, sizeof(err));
     cr_assert_eq(r, 0, "load failed: %d %s", r, err);
     return t;
 }

@@ -63,7 +63,7 @@ Test(render_web, roots_with_default_depth_list_no_kids)
 {
     tp_tree *t = sample();
     tp_web_tree_opts o;
-    tp_web_tree_opts_init(&o);
+    tp_render_web_tree_opts_init(&o);
     json_t *j = render_tree(t, &o);
     cr_assert(json_is_null(GET(j, "node")));
     cr_assert(json_is_null(GET(j, "self")));
@@ -87,7 +87,7 @@ Test(render_web, node_children_two_levels_carry_fields)
 {
     tp_tree *t = sample();
     tp_web_tree_opts o;
-    tp_web_tree_opts_init(&o);
+    tp_render_web_tree_opts_init(&o);
     o.node = 0;
     o.depth = 2;
     json_t *j = render_tree(t, &o);
@@ -127,7 +127,7 @@ Test(render_web, offset_and_limit_page_a_level)
 {
     tp_tree *t = sample();
     tp_web_tree_opts o;
-    tp_web_tree_opts_init(&o);
+    tp_render_web_tree_opts_init(&o);
     o.node = 0;
     o.offset = 1;
     o.limit = 2;
@@ -146,7 +146,7 @@ Test(render_web, budget_is_breadth_first_and_marks_has_more)
 {
     tp_tree *t = sample();
     tp_web_tree_opts o;
-    tp_web_tree_opts_init(&o);
+    tp_render_web_tree_opts_init(&o);
     o.depth = -1;
     o.max_nodes = 4; /* roots (2), then main's first two children */
     json_t *j = render_tree(t, &o);
@@ -172,7 +172,7 @@ Test(render_web, depth_zero_gives_the_node_alone)
 {
     tp_tree *t = sample();
     tp_web_tree_opts o;
-    tp_web_tree_opts_init(&o);
+    tp_render_web_tree_opts_init(&o);
     o.node = 1;
     o.depth = 0;
     json_t *j = render_tree(t, &o);
@@ -187,7 +187,7 @@ Test(render_web, unknown_node_is_einval)
 {
     tp_tree *t = sample();
     tp_web_tree_opts o;
-    tp_web_tree_opts_init(&o);
+    tp_render_web_tree_opts_init(&o);
     o.node = 7;
     tp_buf b = TP_BUF_INIT;
     cr_assert_eq(tp_render_web_tree(t, &o, &b), -EINVAL);
@@ -205,7 +205,7 @@ Test(render_web, long_text_is_cut_on_a_character_boundary)
     cr_assert_eq(tp_tree_return(t, 10, NULL, 0), 0);
     cr_assert_eq(tp_tree_finish(t, 10), 0);
     tp_web_tree_opts o;
-    tp_web_tree_opts_init(&o);
+    tp_render_web_tree_opts_init(&o);
     o.max_text = 6; /* "s='" + é + half of é */
     json_t *j = render_tree(t, &o);
     json_t *n = AT(GET(j, "nodes"), 0);
@@ -226,7 +226,7 @@ Test(render_web, folded_tree_reports_count_and_mixed_args)
     tp_tree *t = sample(), *f = NULL;
     cr_assert_eq(tp_tree_fold(t, NULL, &f), 0);
     tp_web_tree_opts o;
-    tp_web_tree_opts_init(&o);
+    tp_render_web_tree_opts_init(&o);
     o.depth = 2;
     json_t *j = render_tree(f, &o);
     json_t *kids = GET(AT(GET(j, "nodes"), 0), "kids");
@@ -256,7 +256,7 @@ Test(render_web, node_text_escaped_like_the_trace_file)
     cr_assert_eq(tp_tree_return(t, 10, "'\f\xe2\x82\xac'", 6), 0);
     cr_assert_eq(tp_tree_finish(t, 10), 0);
     tp_web_tree_opts o;
-    tp_web_tree_opts_init(&o);
+    tp_render_web_tree_opts_init(&o);
     tp_buf b = TP_BUF_INIT;
     cr_assert_eq(tp_render_web_tree(t, &o, &b), 0);
     const char *s = tp_buf_cstr(&b);
@@ -508,7 +508,7 @@ Test(render_web, roots_listing_names_the_hot_path_through_the_heaviest_children)
      * wins), and its only child g: the path ends there. */
     tp_tree *t = sample();
     tp_web_tree_opts o;
-    tp_web_tree_opts_init(&o);
+    tp_render_web_tree_opts_init(&o);
     json_t *j = render_tree(t, &o);
     json_t *path = GET(j, "hot_path"), *pos = GET(j, "hot_pos");
     cr_assert_eq(json_array_size(path), 3);
@@ -543,7 +543,7 @@ Test(render_web, generator_node_carries_active_time_span_and_task_flag)
     cr_assert_eq(tp_tree_return(t, 1002000, NULL, 0), 0);
     cr_assert_eq(tp_tree_finish(t, 1002000), 0);
     tp_web_tree_opts o;
-    tp_web_tree_opts_init(&o);
+    tp_render_web_tree_opts_init(&o);
     o.node = 0;
     json_t *j = render_tree(t, &o);
     json_t *task = AT(GET(j, "nodes"), 0);

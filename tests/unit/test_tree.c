@@ -99,7 +99,7 @@ Test(tree, stray_return_is_ignored_and_counted)
     cr_assert_eq(tp_tree_unwind(t, 31, "E", 1, "m", 1), 0);
     cr_assert_eq(tp_tree_caught(t, 32, "E", 1, "m", 1), 0);
     cr_assert_eq(tp_tree_finish(t, 40), 0);
-    cr_assert_eq(tp_tree_priv_stray(t), 4);
+    cr_assert_eq(tp__tree_stray(t), 4);
     cr_assert_eq(t->nnodes, 1);
     cr_assert_eq(t->nodes[0].total_ns, 10);
     cr_assert_eq(t->nodes[0].flags, 0);
@@ -155,7 +155,7 @@ Test(tree, exceptions_propagated_and_caught)
     cr_assert_str_eq(n[3].exc_msg, "i");
     cr_assert_str_eq(n[3].ret, "None");
     cr_assert_eq(n[3].parent, 0);
-    cr_assert_eq(tp_tree_priv_stray(t), 0);
+    cr_assert_eq(tp__tree_stray(t), 0);
     tp_tree_free(t);
 }
 

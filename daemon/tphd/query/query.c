@@ -429,7 +429,7 @@ static int op_import(tp_qctx *q)
     } else {
         return tp_qfail(q, TP_ERR_MISSING, "import needs the file: the QUERY body (or \"json\")");
     }
-    int r = tp_tree_from_json(text, len, &t, err, sizeof(err));
+    int r = tp_load_json(text, len, &t, err, sizeof(err));
     if (r < 0)
         return tp_qfail(q, r, "%s", err);
     if (label && tp_tree_set_label(t, label) < 0) {

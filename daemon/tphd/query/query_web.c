@@ -42,7 +42,7 @@ static int u32_arg(tp_qctx *q, const char *key, int64_t def, int64_t min, uint32
 int tp_query_tree_web(tp_qctx *q)
 {
     tp_web_tree_opts o;
-    tp_web_tree_opts_init(&o);
+    tp_render_web_tree_opts_init(&o);
     int64_t node, depth;
     if (tp_qarg_int(q, "node", -1, &node) < 0 || tp_qarg_int(q, "depth", o.depth, &depth) < 0 ||
         u32_arg(q, "offset", 0, 0, &o.offset) < 0 || u32_arg(q, "limit", 0, 0, &o.limit) < 0 ||

@@ -149,7 +149,7 @@ int tp_tree_stats(const tp_tree *t, tp_stats **ret)
 {
     if (!t || !ret)
         return -EINVAL;
-    if (!tp_tree_priv_is_finished(t))
+    if (!tp__tree_is_finished(t))
         return TP_ERR_SEQUENCE;
     int r = -ENOMEM;
     uint32_t *active = NULL;

@@ -100,21 +100,21 @@ static int new_group(fold_ctx *c, uint32_t parent, size_t off, size_t len)
 {
     tp_tree *d = c->dst;
     uint32_t idx;
-    int r = tp_tree_priv_add_node(d, &idx);
+    int r = tp__tree_add_node(d, &idx);
     if (!r)
         r = tp_vec_reserve(&c->groups, d->nnodes);
     if (r)
         return r;
     tp_node a = aggregate(c, off, len);
-    a.args = tp_tree_priv_dup(d, a.args, a.args ? strlen(a.args) : 0, &r);
-    a.ret = tp_tree_priv_dup(d, a.ret, a.ret ? strlen(a.ret) : 0, &r);
-    a.exc_type = tp_tree_priv_dup(d, a.exc_type, a.exc_type ? strlen(a.exc_type) : 0, &r);
-    a.exc_msg = tp_tree_priv_dup(d, a.exc_msg, a.exc_msg ? strlen(a.exc_msg) : 0, &r);
+    a.args = tp__tree_dup(d, a.args, a.args ? strlen(a.args) : 0, &r);
+    a.ret = tp__tree_dup(d, a.ret, a.ret ? strlen(a.ret) : 0, &r);
+    a.exc_type = tp__tree_dup(d, a.exc_type, a.exc_type ? strlen(a.exc_type) : 0, &r);
+    a.exc_msg = tp__tree_dup(d, a.exc_msg, a.exc_msg ? strlen(a.exc_msg) : 0, &r);
     if (r)
         return r;
     a.first_child = a.last_child = a.next = TP_NONE;
     d->nodes[idx] = a;
-    tp_tree_priv_link(d, parent, idx);
+    tp__tree_link(d, parent, idx);
     c->groups.items[idx] = (tp_fold_group){(uint32_t)off, (uint32_t)len};
     c->groups.size = d->nnodes;
     return 0;
@@ -176,7 +176,7 @@ int tp_tree_fold(const tp_tree *t, const tp_fold_opts *opts, tp_tree **ret)
 {
     if (!t || !ret)
         return -EINVAL;
-    if (!tp_tree_priv_is_finished(t))
+    if (!tp__tree_is_finished(t))
         return TP_ERR_SEQUENCE;
     fold_ctx c = {.src = t, .threshold = opts && opts->threshold ? opts->threshold : 2};
     if (c.threshold < 2)
@@ -185,7 +185,7 @@ int tp_tree_fold(const tp_tree *t, const tp_fold_opts *opts, tp_tree **ret)
     int r = tp_tree_new(&d);
     if (r)
         return r;
-    tp_tree_priv_set_finished(d);
+    tp__tree_set_finished(d);
     c.dst = d;
     c.members_cap = t->nnodes;
     c.members = malloc((t->nnodes ? t->nnodes : 1) * sizeof(*c.members));
@@ -193,9 +193,9 @@ int tp_tree_fold(const tp_tree *t, const tp_fold_opts *opts, tp_tree **ret)
         r = -ENOMEM;
         goto cleanup;
     }
-    r = tp_tree_priv_copy_funcs(d, t);
+    r = tp__tree_copy_funcs(d, t);
     if (!r)
-        r = tp_tree_priv_copy_meta(d, t);
+        r = tp__tree_copy_meta(d, t);
     if (!r)
         r = fold_all(&c);
     if (r)

@@ -133,7 +133,7 @@ static int add_tree(diff_ctx *c, const tp_tree *t, int side)
         p->count[side] += n->count;
         p->total[side] += n->total_ns;
         c->names.items[names[n->func]].calls[side] += n->count;
-        i = tp_tree_priv_next(t, i);
+        i = tp__tree_next(t, i);
     }
 cleanup:
     free(names);
@@ -296,7 +296,7 @@ int tp_tree_diff(const tp_tree *a, const tp_tree *b, const tp_diff_opts *opts, t
 {
     if (!a || !b || !ret)
         return -EINVAL;
-    if (!tp_tree_priv_is_finished(a) || !tp_tree_priv_is_finished(b))
+    if (!tp__tree_is_finished(a) || !tp__tree_is_finished(b))
         return TP_ERR_SEQUENCE;
     tp_diff_opts o = {.time_pct = 20.0, .time_abs_ns = 100000};
     if (opts)
