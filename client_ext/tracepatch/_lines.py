@@ -32,8 +32,8 @@ import types
 from typing import Any
 
 _ADDRESS = re.compile(r" at 0x[0-9A-Fa-f]+")
-_COMP_NAMES = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"})
-_MISSING = object()
+# One way to find a statement's names in a frame, shared with tracefunc.
+from .tracefunc import _COMP_NAMES, _MISSING, _lookup  # noqa: E402
 
 
 def resolve(targets: tuple) -> list:
@@ -411,18 +411,6 @@ def _with_comprehensions(code: types.CodeType):
     for c in code.co_consts:
         if isinstance(c, types.CodeType) and c.co_name in _COMP_NAMES:
             yield from _with_comprehensions(c)
-
-
-def _lookup(frame, name: str) -> Any:
-    spaces = [frame.f_locals]
-    if frame.f_code.co_name in _COMP_NAMES and frame.f_back is not None:
-        spaces.append(frame.f_back.f_locals)
-    spaces += (frame.f_globals, frame.f_builtins)
-    for space in spaces:
-        value = space.get(name, _MISSING)
-        if value is not _MISSING:
-            return value
-    return _MISSING
 
 
 def render_text(records: list) -> str:
