@@ -64,3 +64,12 @@ def _no_tphd_left_running(request):
 
 def pytest_sessionfinish(session, exitstatus):
     kill_tphd(_tphd_children())
+
+
+@pytest.fixture(autouse=True)
+def _own_working_directory(tmp_path_factory, monkeypatch):
+    """Each test, and every program it starts, works in an empty directory of
+    its own: a trace a child saves (./.tracepatch/traces, when no tphd took
+    it) never lands in the checkout, where `tph logs` and `tph clean`, which
+    read ./.tracepatch, would see it in later tests."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
