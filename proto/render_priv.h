@@ -47,6 +47,10 @@ void tp__render_ms(tp_buf *b, int64_t ns, int decimals);
  *  "1.23s"), or in 1.0.0's style with TP_DUR_MS, straight into the buffer. */
 void tp__render_duration(tp_buf *b, int64_t ns, unsigned how);
 
+/** Append n bytes of s escaped for HTML or XML text and attribute values
+ *  (& < > " ' as entities): the one markup escaper (render_web.c). */
+void tp__render_markup(tp_buf *b, const char *s, size_t n);
+
 /** The TP_DUR_* flags a text tree's options ask for. */
 unsigned tp__render_dur_how(const tp_render_opts *o);
 

@@ -26,28 +26,7 @@ static void put_xml(tp_buf *b, tp_buf *tmp, const char *s, size_t n)
 {
     tp_buf_reset(tmp);
     tp__render_text(tmp, s, n, false);
-    const char *p = tmp->data ? tmp->data : "";
-    for (size_t i = 0; i < tmp->len; i++) {
-        switch (p[i]) {
-        case '&':
-            tp_buf_puts(b, "&amp;");
-            break;
-        case '<':
-            tp_buf_puts(b, "&lt;");
-            break;
-        case '>':
-            tp_buf_puts(b, "&gt;");
-            break;
-        case '"':
-            tp_buf_puts(b, "&quot;");
-            break;
-        case '\'':
-            tp_buf_puts(b, "&#39;");
-            break;
-        default:
-            tp_buf_putc(b, p[i]);
-        }
-    }
+    tp__render_markup(b, tmp->data ? tmp->data : "", tmp->len);
 }
 
 /* A warm colour per function, stable across runs (from its name's bytes),

@@ -475,10 +475,10 @@ static void put_script_data(tp_buf *b, const char *s, size_t n)
     tp_buf_append(b, s + run, n - run);
 }
 
-static void put_html_text(tp_buf *b, const char *s)
+void tp__render_markup(tp_buf *b, const char *s, size_t n)
 {
-    for (; s && *s; s++) {
-        switch (*s) {
+    for (size_t i = 0; s && i < n; i++) {
+        switch (s[i]) {
         case '&':
             tp_buf_puts(b, "&amp;");
             break;
@@ -495,9 +495,15 @@ static void put_html_text(tp_buf *b, const char *s)
             tp_buf_puts(b, "&#39;");
             break;
         default:
-            tp_buf_putc(b, *s);
+            tp_buf_putc(b, s[i]);
         }
     }
+}
+
+static void put_html_text(tp_buf *b, const char *s)
+{
+    if (s)
+        tp__render_markup(b, s, strlen(s));
 }
 
 /* The summary the daemon's "get" answer would give, from the tree alone. */
