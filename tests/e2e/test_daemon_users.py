@@ -10,7 +10,8 @@ import tempfile
 import pytest
 
 import tphd_wire
-from tphd_wire import ACK, ERR, TPHD, Conn, Daemon, assert_clean_stop, simple_trace
+from tphd_wire import (ACK, ERR, TPHD, Conn, Daemon, as_user, assert_clean_stop,
+                       simple_trace)
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(TPHD), reason=f"{TPHD} not built"),
@@ -28,33 +29,6 @@ def _no_daemon_left_behind():
 USER_A, USER_B = 65534, 65533  # nobody, and another unprivileged uid
 TA = "a" * 32
 TB = "b" * 32
-
-
-def as_user(uid, fn):
-    """Runs fn(), returning JSON-able data, in a child process as uid."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            os.close(r)
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            out = fn()
-        except BaseException as e:  # noqa: BLE001 - reported to the parent
-            out = {"error": repr(e)}
-            code = 1
-        with os.fdopen(w, "w") as f:
-            json.dump(out, f)
-        os._exit(code)
-    os.close(w)
-    with os.fdopen(r) as f:
-        data = f.read()
-    _, status = os.waitpid(pid, 0)
-    result = json.loads(data)
-    assert os.WEXITSTATUS(status) == 0, result
-    return result
 
 
 @pytest.fixture

@@ -732,32 +732,6 @@ def test_otlp_json_of_a_file_has_the_spans_the_daemon_sends(tmp_path, receiver):
 # ---- other users ------------------------------------------------------------------------------
 
 
-def as_user(uid, fn):
-    """fn() (returning JSON-able data) in a forked child running as uid."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            os.close(r)
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            out = fn()
-        except BaseException as e:  # noqa: BLE001 - reported to the parent
-            out, code = {"error": repr(e)}, 1
-        with os.fdopen(w, "w") as f:
-            json.dump(out, f)
-        os._exit(code)
-    os.close(w)
-    with os.fdopen(r) as f:
-        data = f.read()
-    _, st = os.waitpid(pid, 0)
-    result = json.loads(data)
-    assert os.WEXITSTATUS(st) == 0, result
-    return result
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root: clients run as other users (os.setuid)")
 def test_other_users_see_their_pending_traces_not_the_exporters_counts():
     import tempfile
@@ -787,14 +761,14 @@ def test_other_users_see_their_pending_traces_not_the_exporters_counts():
                 if st["pending"] == want_pending or time.monotonic() > deadline:
                     return st
 
-        as_user(65534, upload)
-        mine = as_user(65534, lambda: otlp_status(1))
+        tphd_wire.as_user(65534, upload)
+        mine = tphd_wire.as_user(65534, lambda: otlp_status(1))
         assert mine == {"endpoint": rec.url + "/v1/traces", "pending": 1,
                         **dict.fromkeys(["exported_traces", "exported_spans", "lost_traces",
                                          "lost_spans", "skipped_traces", "requests",
                                          "failed_requests", "retries", "buffered_bytes",
                                          "max_buffered_bytes", "last_error"])}
-        assert as_user(65533, lambda: otlp_status(0))["pending"] == 0
+        assert tphd_wire.as_user(65533, lambda: otlp_status(0))["pending"] == 0
         with Conn(d.sock) as c:
             root = c.qjson("status")["otlp"]
         assert root["pending"] == 1 and root["exported_traces"] == 0

@@ -439,32 +439,6 @@ def test_hello_timeout_error_is_named_etimedout(tmp_path):
 USER_A, USER_B = 65534, 65533
 
 
-def in_child_as(uid, fn):
-    """fn()'s JSON-able result, run in a forked child as uid."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            os.close(r)
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            out = fn()
-        except BaseException as e:  # noqa: BLE001 - reported to the parent
-            out, code = {"error": repr(e)}, 1
-        with os.fdopen(w, "w") as f:
-            json.dump(out, f)
-        os._exit(code)
-    os.close(w)
-    with os.fdopen(r) as f:
-        data = f.read()
-    _, st = os.waitpid(pid, 0)
-    out = json.loads(data)
-    assert os.WEXITSTATUS(st) == 0, out
-    return out
-
-
 @needs_root
 def test_status_shows_a_user_only_their_own_clients_and_events():
     tmp = tempfile.mkdtemp(prefix="tphd-sec-status-")
@@ -484,8 +458,8 @@ def test_status_shows_a_user_only_their_own_clients_and_events():
                     return c.qjson("status")
             return run
 
-        a = in_child_as(USER_A, upload_then_status("a" * 32))
-        b = in_child_as(USER_B, upload_then_status("b" * 32))
+        a = tphd_wire.as_user(USER_A, upload_then_status("a" * 32))
+        b = tphd_wire.as_user(USER_B, upload_then_status("b" * 32))
         with d.connect() as c:
             root = c.qjson("status")
         for c in root_idle:

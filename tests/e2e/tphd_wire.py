@@ -313,3 +313,30 @@ def wait_for(pred, timeout=20, step=0.02):
         if v or time.time() > deadline:
             return v
         time.sleep(step)
+
+
+def as_user(uid, fn):
+    """fn()'s JSON-able result, run in a forked child as uid (root only):
+    another user, for the tests of who may see what."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            out = fn()
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            out, code = {"error": repr(e)}, 1
+        with os.fdopen(w, "w") as f:
+            json.dump(out, f)
+        os._exit(code)
+    os.close(w)
+    with os.fdopen(r) as f:
+        data = f.read()
+    _, st = os.waitpid(pid, 0)
+    out = json.loads(data)
+    assert os.WEXITSTATUS(st) == 0, out
+    return out
