@@ -39,11 +39,11 @@ static void restore_times(loader *l)
 {
     tp_tree *t = l->t;
     bool all_self = true;
-    for (size_t i = 0; i < l->ncalls; i++) {
-        const call_info *c = &l->calls[i].c;
-        if (l->calls[i].seq >= t->nnodes)
+    for (size_t i = 0; i < l->calls.size; i++) {
+        const call_info *c = &l->calls.items[i].c;
+        if (l->calls.items[i].seq >= t->nnodes)
             continue;
-        tp_node *n = &t->nodes[l->calls[i].seq];
+        tp_node *n = &t->nodes[l->calls.items[i].seq];
         if (c->spawned)
             n->flags |= TP_NODE_SPAWNED; /* its place is its file's nesting */
         int64_t span = n->end_ns - n->start_ns, active = -1;
@@ -81,12 +81,12 @@ int tp_load_priv_fail(loader *l, const char *fmt, ...)
     if (!l->err || !l->errsz)
         return TP_ERR_JSON;
     size_t off = 0;
-    for (size_t i = 0; i < l->sp && off < l->errsz; i++) {
+    for (size_t i = 0; i < l->stack.size && off < l->errsz; i++) {
         int n = snprintf(l->err + off, l->errsz - off, i ? ".children[%zu]" : "trace[%zu]",
-                         l->stack[i].index);
+                         l->stack.items[i].index);
         off += n > 0 ? (size_t)n : 0;
     }
-    if (l->sp && off < l->errsz) {
+    if (l->stack.size && off < l->errsz) {
         int n = snprintf(l->err + off, l->errsz - off, ": ");
         off += n > 0 ? (size_t)n : 0;
     }
@@ -182,71 +182,35 @@ static int get_opt_time(loader *l, json_t *o, const char *key, double scale, dou
 
 /* ---- Functions ---------------------------------------------------------------- */
 
-static uint64_t hash_bytes(uint64_t h, const char *s)
-{
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return (h ^ 0xff) * 1099511628211ULL; /* a separator, so ("ab","c") != ("a","bc") */
-}
-
-static uint64_t func_hash(const char *m, const char *q, const char *f, int32_t lineno)
-{
-    uint64_t h = 1469598103934665603ULL;
-    h = hash_bytes(hash_bytes(hash_bytes(h, m), q), f);
-    return (h ^ (uint32_t)lineno) * 1099511628211ULL;
-}
-
-static int grow_funcs(loader *l)
-{
-    size_t cap = l->fcap ? l->fcap * 2 : 64;
-    func_ent *n = malloc(cap * sizeof(*n));
-    if (!n)
-        return -ENOMEM;
-    for (size_t i = 0; i < cap; i++)
-        n[i].id = UINT32_MAX;
-    for (size_t i = 0; i < l->fcap; i++) {
-        func_ent *e = &l->funcs[i];
-        if (e->id == UINT32_MAX)
-            continue;
-        size_t k = func_hash(e->module, e->qualname, e->file, e->lineno) & (cap - 1);
-        while (n[k].id != UINT32_MAX)
-            k = (k + 1) & (cap - 1);
-        n[k] = *e;
-    }
-    free(l->funcs);
-    l->funcs = n;
-    l->fcap = cap;
-    return 0;
-}
-
 /* Interns a function by (module, qualname, file, lineno), describing it to
- * the tree the first time. */
+ * the tree the first time. The key is the four fields back to back, each
+ * string with its NUL, so ("ab", "c") and ("a", "bc") differ. */
 static int intern_func(loader *l, const char *m, const char *q, const char *f, int32_t lineno,
                        uint32_t *ret_id)
 {
-    if ((l->nfuncs + 1) * 2 > l->fcap) {
-        int r = grow_funcs(l);
-        if (r)
-            return r;
+    size_t lm = strlen(m) + 1, lq = strlen(q) + 1, lf = strlen(f) + 1;
+    size_t n = lm + lq + lf + sizeof(lineno);
+    if (tp_vec_reserve(&l->key, n) < 0)
+        return -ENOMEM;
+    char *k = l->key.items;
+    memcpy(k, m, lm);
+    memcpy(k + lm, q, lq);
+    memcpy(k + lm + lq, f, lf);
+    memcpy(k + lm + lq + lf, &lineno, sizeof(lineno));
+    uint64_t id;
+    if (tp_hmap_bytes_get(&l->funcs, k, n, &id)) {
+        *ret_id = (uint32_t)id;
+        return 0;
     }
-    size_t k = func_hash(m, q, f, lineno) & (l->fcap - 1);
-    for (; l->funcs[k].id != UINT32_MAX; k = (k + 1) & (l->fcap - 1)) {
-        func_ent *e = &l->funcs[k];
-        if (e->lineno == lineno && !strcmp(e->module, m) && !strcmp(e->qualname, q) &&
-            !strcmp(e->file, f)) {
-            *ret_id = e->id;
-            return 0;
-        }
-    }
-    uint32_t id = (uint32_t)l->nfuncs;
-    int r = tp_tree_def_func(l->t, id, m, q, f, lineno);
+    id = tp_hmap_bytes_size(&l->funcs);
+    int r = tp_tree_def_func(l->t, (uint32_t)id, m, q, f, lineno);
     if (r == TP_ERR_LIMIT)
         return tp_load_priv_fail(l, "too many distinct functions");
     if (r)
         return r;
-    l->funcs[k] = (func_ent){m, q, f, lineno, id};
-    l->nfuncs++;
-    *ret_id = id;
+    if (tp_hmap_bytes_put(&l->funcs, k, n, id) < 0)
+        return -ENOMEM;
+    *ret_id = (uint32_t)id;
     return 0;
 }
 
@@ -365,24 +329,21 @@ static int rel_ns(loader *l, const char *key, int64_t us, int64_t *ret_ns)
 
 static int new_segment(loader *l, uint32_t *ret)
 {
-    segment *s = tp_load_priv_grow(l->segs, &l->seg_cap, l->nseg + 1, sizeof(*s));
-    if (!s)
+    if (tp_vec_grow1(&l->segs) < 0)
         return -ENOMEM;
-    l->segs = s;
-    s[l->nseg] = (segment){NONE, NONE, NONE};
-    *ret = (uint32_t)l->nseg++;
+    l->segs.items[l->segs.size] = (segment){NONE, NONE, NONE};
+    *ret = (uint32_t)l->segs.size++;
     return 0;
 }
 
 static int add_event(loader *l, uint32_t seg, uint32_t what)
 {
-    event *e = tp_load_priv_grow(l->ev, &l->ev_cap, l->nev + 1, sizeof(*e));
-    if (!e)
+    if (tp_vec_grow1(&l->ev) < 0)
         return -ENOMEM;
-    l->ev = e;
-    uint32_t k = (uint32_t)l->nev++;
+    event *e = l->ev.items;
+    uint32_t k = (uint32_t)l->ev.size++;
     e[k] = (event){what, NONE};
-    segment *s = &l->segs[seg];
+    segment *s = &l->segs.items[seg];
     if (s->tail == NONE)
         s->head = k;
     else
@@ -395,19 +356,16 @@ static int add_event(loader *l, uint32_t seg, uint32_t what)
  * event in its segment. */
 static int enter(loader *l, json_t *o, size_t index)
 {
-    frame *f = tp_load_priv_grow(l->stack, &l->cap, l->sp + 1, sizeof(*f));
-    if (!f)
+    if (tp_vec_grow1(&l->stack) < 0)
         return -ENOMEM;
-    l->stack = f;
-    l->stack[l->sp++] = (frame){.index = index};
-    frame *p = l->sp > 1 ? &l->stack[l->sp - 2] : NULL;
-    if (l->ncalls >= MAX_CALLS)
+    l->stack.items[l->stack.size++] = (frame){.index = index};
+    frame *p = l->stack.size > 1 ? &l->stack.items[l->stack.size - 2] : NULL;
+    if (l->calls.size >= MAX_CALLS)
         return tp_load_priv_fail(l, "too many calls");
-    lcall *calls = tp_load_priv_grow(l->calls, &l->calls_cap, l->ncalls + 1, sizeof(*calls));
-    if (!calls)
+    if (tp_vec_grow1(&l->calls) < 0)
         return -ENOMEM;
-    l->calls = calls;
-    uint32_t x = (uint32_t)l->ncalls;
+    lcall *calls = l->calls.items;
+    uint32_t x = (uint32_t)l->calls.size;
     lcall *c = &calls[x];
     *c = (lcall){.parent = p ? p->call : NONE};
     int r = read_call(l, o, &c->c);
@@ -425,16 +383,16 @@ static int enter(loader *l, json_t *o, size_t index)
     if (r)
         return r;
     l->suspends_left -= c->c.suspends;
-    l->ncalls++;
+    l->calls.size++;
     /* A root or a generator starts a segment; other calls join their parent's. */
     if (!p || c->c.generator)
         r = new_segment(l, &c->seg);
     else
-        c->seg = l->calls[p->call].seg;
+        c->seg = l->calls.items[p->call].seg;
     if (!r)
         r = add_event(l, c->seg, x << 1);
-    l->stack[l->sp - 1].call = x;
-    l->stack[l->sp - 1].cursor_ns = c->start_ns;
+    l->stack.items[l->stack.size - 1].call = x;
+    l->stack.items[l->stack.size - 1].cursor_ns = c->start_ns;
     if (c->start_ns > l->max_ns)
         l->max_ns = c->start_ns;
     return r;
@@ -444,8 +402,8 @@ static int enter(loader *l, json_t *o, size_t index)
  * event unless it was still open when the trace stopped. */
 static int leave(loader *l)
 {
-    frame *f = &l->stack[l->sp - 1];
-    lcall *c = &l->calls[f->call];
+    frame *f = &l->stack.items[l->stack.size - 1];
+    lcall *c = &l->calls.items[f->call];
     int64_t end = f->cursor_ns;
     int r = 0;
     if (c->c.has_end_ns)
@@ -463,8 +421,9 @@ static int leave(loader *l)
     c->end_ns = c->c.unfinished ? f->cursor_ns : end;
     if (c->end_ns > l->max_ns)
         l->max_ns = c->end_ns;
-    l->sp--;
-    int64_t *cursor = l->sp ? &l->stack[l->sp - 1].cursor_ns : &l->root_cursor_ns;
+    l->stack.size--;
+    int64_t *cursor =
+        l->stack.size ? &l->stack.items[l->stack.size - 1].cursor_ns : &l->root_cursor_ns;
     if (c->end_ns > *cursor)
         *cursor = c->end_ns;
     return 0;
@@ -475,8 +434,8 @@ static int collect(loader *l, json_t *trace)
 {
     size_t next_root = 0;
     for (;;) {
-        frame *top = l->sp ? &l->stack[l->sp - 1] : NULL;
-        json_t *list = top ? l->calls[top->call].c.children : trace;
+        frame *top = l->stack.size ? &l->stack.items[l->stack.size - 1] : NULL;
+        json_t *list = top ? l->calls.items[top->call].c.children : trace;
         size_t *next = top ? &top->next_child : &next_root;
         size_t n = list ? json_array_size(list) : 0;
         int r;
@@ -497,10 +456,10 @@ static int collect(loader *l, json_t *trace)
  * edited by hand, or rounded, may say otherwise). */
 static void sanitize(loader *l)
 {
-    for (size_t x = 0; x < l->ncalls; x++) {
-        lcall *c = &l->calls[x];
+    for (size_t x = 0; x < l->calls.size; x++) {
+        lcall *c = &l->calls.items[x];
         if (c->parent != NONE) {
-            const lcall *p = &l->calls[c->parent];
+            const lcall *p = &l->calls.items[c->parent];
             if (c->start_ns < p->start_ns)
                 c->start_ns = p->start_ns;
             if (!p->c.unfinished && c->start_ns > p->end_ns)
@@ -509,21 +468,6 @@ static void sanitize(loader *l)
         if (c->end_ns < c->start_ns)
             c->end_ns = c->start_ns;
     }
-}
-
-/* Grows an array to hold need elements; returns the (maybe moved) array, or
- * NULL with the old one untouched. */
-void *tp_load_priv_grow(void *p, size_t *cap, size_t need, size_t elem)
-{
-    if (p && need <= *cap)
-        return p;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        c *= 2;
-    void *n = realloc(p, c * elem);
-    if (n)
-        *cap = c;
-    return n;
 }
 
 /* ---- The document ------------------------------------------------------------------ */
@@ -806,15 +750,16 @@ int tp_load_json(const char *text, size_t len, tp_tree **ret, char *err, size_t 
     l.t = NULL;
 cleanup:
     tp_tree_free(l.t);
-    free(l.stack);
-    free(l.funcs);
-    free(l.calls);
-    free(l.ev);
-    free(l.segs);
-    for (size_t i = 0; i < l.nth; i++)
-        free(l.th[i].s);
-    free(l.th);
-    free(l.th_hash);
+    tp_vec_free(&l.stack);
+    tp_hmap_bytes_free(&l.funcs);
+    tp_vec_free(&l.key);
+    tp_vec_free(&l.calls);
+    tp_vec_free(&l.ev);
+    tp_vec_free(&l.segs);
+    for (size_t i = 0; i < l.th.size; i++)
+        tp_vec_free(&l.th.items[i].s);
+    tp_vec_free(&l.th);
+    tp_hmap_free(&l.th_index);
     json_decref(doc);
     return r;
 }

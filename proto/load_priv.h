@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hmap.h"
 #include "tree.h"
+#include "vec.h"
 
 #define MAX_SECONDS  1e12                     /* |start|, |end| (about 31700 years) */
 #define MAX_MS       1e12                     /* elapsed_ms, duration_ms */
@@ -69,35 +71,22 @@ typedef struct segment {
 /* A thread's stack of running calls, mirroring the builder's. */
 typedef struct tstack {
     uint32_t id;
-    uint32_t *s;
-    size_t n, cap;
+    TP_VEC(uint32_t) s; /* call indexes, innermost last */
 } tstack;
-
-typedef struct func_ent {
-    const char *module, *qualname, *file; /* owned by the JSON document */
-    int32_t lineno;
-    uint32_t id;
-} func_ent;
 
 typedef struct loader {
     tp_tree *t;
     char *err;
     size_t errsz;
-    frame *stack; /* the walk */
-    size_t sp, cap;
-    lcall *calls;
-    size_t ncalls, calls_cap;
-    event *ev; /* in document order */
-    size_t nev, ev_cap;
-    segment *segs;
-    size_t nseg, seg_cap;
-    func_ent *funcs; /* open addressing; id == UINT32_MAX marks empty */
-    size_t fcap, nfuncs;
-    tstack *th;
-    size_t nth, th_cap;
-    uint32_t *th_hash; /* open addressing: index + 1 */
-    size_t th_hcap;
-    int64_t base_us; /* µs times in the file are relative to this */
+    TP_VEC(frame) stack; /* the walk */
+    TP_VEC(lcall) calls;
+    TP_VEC(event) ev; /* in document order */
+    TP_VEC(segment) segs;
+    tp_hmap_bytes funcs; /* (module, qualname, file, lineno) -> function id */
+    TP_VEC(char) key;    /* intern_func()'s scratch key */
+    TP_VEC(tstack) th;
+    tp_hmap th_index; /* thread id -> index in th */
+    int64_t base_us;  /* µs times in the file are relative to this */
     uint64_t suspends_left;
     int64_t max_ns;         /* latest time in the file */
     int64_t root_cursor_ns; /* where a root without start begins */
@@ -107,10 +96,6 @@ typedef struct loader {
 /** Write "<path>: <message>" into l->err, where path names the call being
  *  read (trace[i].children[j]...); returns TP_ERR_JSON. */
 __attribute__((format(printf, 2, 3))) int tp_load_priv_fail(loader *l, const char *fmt, ...);
-
-/** Grow an array to hold need elements; returns the (maybe moved) array, or
- *  NULL with the old one untouched. */
-void *tp_load_priv_grow(void *p, size_t *cap, size_t need, size_t elem);
 
 /** Build l->t from l->calls, l->segs and l->ev (filled by the walk over the
  *  document) by replaying every call's start and end in time order through

@@ -21,43 +21,18 @@
  * needs; the real run adds the rest of each generator's recorded count right
  * after its CALL, so suspends come out as recorded. */
 
-static uint64_t mix32(uint32_t v)
-{
-    uint64_t x = (uint64_t)v * 0x9e3779b97f4a7c15ULL;
-    return x ^ (x >> 29);
-}
-
 /* The mirror stack of thread id, created when new; returns its index. */
 static int thread_stack(loader *l, uint32_t id, size_t *ret)
 {
-    if ((l->nth + 1) * 2 > l->th_hcap) {
-        size_t cap = l->th_hcap ? l->th_hcap * 2 : 16;
-        uint32_t *h = calloc(cap, sizeof(*h));
-        if (!h)
-            return -ENOMEM;
-        for (size_t i = 0; i < l->nth; i++) {
-            size_t k = mix32(l->th[i].id) & (cap - 1);
-            while (h[k])
-                k = (k + 1) & (cap - 1);
-            h[k] = (uint32_t)i + 1;
-        }
-        free(l->th_hash);
-        l->th_hash = h;
-        l->th_hcap = cap;
+    uint64_t i;
+    if (tp_hmap_get(&l->th_index, id, &i)) {
+        *ret = (size_t)i;
+        return 0;
     }
-    size_t k = mix32(id) & (l->th_hcap - 1);
-    for (; l->th_hash[k]; k = (k + 1) & (l->th_hcap - 1))
-        if (l->th[l->th_hash[k] - 1].id == id) {
-            *ret = l->th_hash[k] - 1;
-            return 0;
-        }
-    tstack *t = tp_load_priv_grow(l->th, &l->th_cap, l->nth + 1, sizeof(*t));
-    if (!t)
+    if (tp_vec_grow1(&l->th) < 0 || tp_hmap_put(&l->th_index, id, l->th.size) < 0)
         return -ENOMEM;
-    l->th = t;
-    t[l->nth] = (tstack){.id = id};
-    l->th_hash[k] = (uint32_t)++l->nth;
-    *ret = l->nth - 1;
+    l->th.items[l->th.size] = (tstack){.id = id};
+    *ret = l->th.size++;
     return 0;
 }
 
@@ -72,26 +47,24 @@ static int builder(loader *l, int r)
 
 static int push_call(loader *l, size_t ti, uint32_t x)
 {
-    tstack *t = &l->th[ti];
-    uint32_t *s = tp_load_priv_grow(t->s, &t->cap, t->n + 1, sizeof(*s));
-    if (!s)
+    tstack *t = &l->th.items[ti];
+    if (tp_vec_grow1(&t->s) < 0)
         return -ENOMEM;
-    t->s = s;
-    s[t->n++] = x;
-    l->calls[x].state = C_RUNNING;
-    l->calls[x].thread = t->id;
+    t->s.items[t->s.size++] = x;
+    l->calls.items[x].state = C_RUNNING;
+    l->calls.items[x].thread = t->id;
     return 0;
 }
 
 /* Suspends the generator on top of stack ti. */
 static int do_yield(loader *l, size_t ti, int64_t now)
 {
-    tstack *t = &l->th[ti];
-    lcall *c = &l->calls[t->s[t->n - 1]];
+    tstack *t = &l->th.items[ti];
+    lcall *c = &l->calls.items[t->s.items[t->s.size - 1]];
     int r = 0;
     if (!l->dry && !(r = tp_tree_thread(l->t, t->id)))
         r = tp_tree_yield(l->t, c->seq, (uint64_t)now);
-    t->n--;
+    t->s.size--;
     c->state = C_SUSPENDED;
     c->yields++;
     return builder(l, r);
@@ -100,8 +73,8 @@ static int do_yield(loader *l, size_t ti, int64_t now)
 static int do_resume(loader *l, size_t ti, uint32_t x, int64_t now)
 {
     int r = 0;
-    if (!l->dry && !(r = tp_tree_thread(l->t, l->th[ti].id)))
-        r = tp_tree_resume(l->t, l->calls[x].seq, (uint64_t)now);
+    if (!l->dry && !(r = tp_tree_thread(l->t, l->th.items[ti].id)))
+        r = tp_tree_resume(l->t, l->calls.items[x].seq, (uint64_t)now);
     return r ? builder(l, r) : push_call(l, ti, x);
 }
 
@@ -109,8 +82,8 @@ static int do_resume(loader *l, size_t ti, uint32_t x, int64_t now)
  * not come yet (the file contradicts itself). */
 static int do_finish(loader *l, size_t ti, int64_t now)
 {
-    tstack *t = &l->th[ti];
-    lcall *c = &l->calls[t->s[t->n - 1]];
+    tstack *t = &l->th.items[ti];
+    lcall *c = &l->calls.items[t->s.items[t->s.size - 1]];
     int64_t end = !c->c.unfinished && c->end_ns < now ? c->end_ns : now;
     int r = 0;
     if (!l->dry && !(r = tp_tree_thread(l->t, t->id))) {
@@ -120,7 +93,7 @@ static int do_finish(loader *l, size_t ti, int64_t now)
         else
             r = tp_tree_return(l->t, (uint64_t)end, c->c.ret, c->c.ret_len);
     }
-    t->n--;
+    t->s.size--;
     c->state = C_DONE;
     return builder(l, r);
 }
@@ -130,8 +103,9 @@ static int do_finish(loader *l, size_t ti, int64_t now)
 static int pop_to(loader *l, size_t ti, uint32_t x, int64_t now)
 {
     int r = 0;
-    while (!r && l->th[ti].n && l->th[ti].s[l->th[ti].n - 1] != x) {
-        const lcall *c = &l->calls[l->th[ti].s[l->th[ti].n - 1]];
+    while (!r && l->th.items[ti].s.size &&
+           l->th.items[ti].s.items[l->th.items[ti].s.size - 1] != x) {
+        const lcall *c = &l->calls.items[l->th.items[ti].s.items[l->th.items[ti].s.size - 1]];
         bool due = !c->c.unfinished && c->end_ns <= now;
         r = !due && c->c.generator ? do_yield(l, ti, now) : do_finish(l, ti, now);
     }
@@ -140,7 +114,7 @@ static int pop_to(loader *l, size_t ti, uint32_t x, int64_t now)
 
 static bool is_descendant(const loader *l, uint32_t x, uint32_t y)
 {
-    for (uint32_t p = l->calls[x].parent; p != NONE; p = l->calls[p].parent)
+    for (uint32_t p = l->calls.items[x].parent; p != NONE; p = l->calls.items[p].parent)
         if (p == y)
             return true;
     return false;
@@ -154,9 +128,9 @@ static bool is_descendant(const loader *l, uint32_t x, uint32_t y)
 static int clear_for_resume(loader *l, size_t ti, uint32_t x, int64_t now)
 {
     int r = 0;
-    while (!r && l->th[ti].n) {
-        uint32_t y = l->th[ti].s[l->th[ti].n - 1];
-        const lcall *c = &l->calls[y];
+    while (!r && l->th.items[ti].s.size) {
+        uint32_t y = l->th.items[ti].s.items[l->th.items[ti].s.size - 1];
+        const lcall *c = &l->calls.items[y];
         if (!c->c.unfinished && c->end_ns <= now)
             r = do_finish(l, ti, now);
         else if (c->c.generator && c->yields < c->c.suspends && !is_descendant(l, x, y))
@@ -174,8 +148,8 @@ static int clear_for_resume(loader *l, size_t ti, uint32_t x, int64_t now)
 static int make_current(loader *l, uint32_t p, uint32_t thread, int64_t now, size_t *ret_ti)
 {
     int r;
-    if (p != NONE && l->calls[p].state == C_RUNNING) {
-        const lcall *c = &l->calls[p];
+    if (p != NONE && l->calls.items[p].state == C_RUNNING) {
+        const lcall *c = &l->calls.items[p];
         if ((r = thread_stack(l, c->thread, ret_ti)) || (r = pop_to(l, *ret_ti, p, now)))
             return r;
         if (!c->c.generator || c->thread == thread)
@@ -187,7 +161,7 @@ static int make_current(loader *l, uint32_t p, uint32_t thread, int64_t now, siz
         return r;
     if (p == NONE)
         return pop_to(l, *ret_ti, p, now);
-    if (l->calls[p].state == C_SUSPENDED) {
+    if (l->calls.items[p].state == C_SUSPENDED) {
         r = clear_for_resume(l, *ret_ti, p, now);
         return r ? r : do_resume(l, *ret_ti, p, now);
     }
@@ -196,7 +170,7 @@ static int make_current(loader *l, uint32_t p, uint32_t thread, int64_t now, siz
 
 static int on_call(loader *l, uint32_t x)
 {
-    lcall *c = &l->calls[x];
+    lcall *c = &l->calls.items[x];
     int64_t now = c->start_ns;
     size_t ti;
     int r = make_current(l, c->parent, c->c.thread, now, &ti);
@@ -204,7 +178,7 @@ static int on_call(loader *l, uint32_t x)
         return r ? r : push_call(l, ti, x);
     const call_info *i = &c->c;
     c->seq = (uint32_t)l->t->nnodes;
-    r = tp_tree_thread(l->t, l->th[ti].id);
+    r = tp_tree_thread(l->t, l->th.items[ti].id);
     if (!r)
         r = tp_tree_call(l->t, c->func, (uint64_t)now, i->generator, i->args, i->args_len);
     for (uint32_t k = 0; !r && k < c->pad; k++) {
@@ -219,7 +193,7 @@ static int on_call(loader *l, uint32_t x)
 
 static int on_end(loader *l, uint32_t x)
 {
-    lcall *c = &l->calls[x];
+    lcall *c = &l->calls.items[x];
     size_t ti;
     if (c->state != C_RUNNING && c->state != C_SUSPENDED)
         return 0; /* already ended, early */
@@ -236,9 +210,9 @@ static int on_end(loader *l, uint32_t x)
  * descendants; then document order. */
 static bool before(const loader *l, uint32_t s1, uint32_t s2)
 {
-    uint32_t k1 = l->segs[s1].cur, k2 = l->segs[s2].cur;
-    uint32_t w1 = l->ev[k1].what, w2 = l->ev[k2].what;
-    const lcall *c1 = &l->calls[w1 >> 1], *c2 = &l->calls[w2 >> 1];
+    uint32_t k1 = l->segs.items[s1].cur, k2 = l->segs.items[s2].cur;
+    uint32_t w1 = l->ev.items[k1].what, w2 = l->ev.items[k2].what;
+    const lcall *c1 = &l->calls.items[w1 >> 1], *c2 = &l->calls.items[w2 >> 1];
     int64_t t1 = w1 & 1 ? c1->end_ns : c1->start_ns, t2 = w2 & 1 ? c2->end_ns : c2->start_ns;
     if (t1 != t2)
         return t1 < t2;
@@ -270,25 +244,25 @@ static void sift_down(const loader *l, uint32_t *h, size_t n, size_t i)
 /* One run of the merge. */
 static int run(loader *l, uint32_t *heap)
 {
-    for (size_t x = 0; x < l->ncalls; x++) {
-        l->calls[x].state = C_NEW;
-        l->calls[x].yields = 0;
+    for (size_t x = 0; x < l->calls.size; x++) {
+        l->calls.items[x].state = C_NEW;
+        l->calls.items[x].yields = 0;
     }
-    for (size_t i = 0; i < l->nth; i++)
-        l->th[i].n = 0;
+    for (size_t i = 0; i < l->th.size; i++)
+        l->th.items[i].s.size = 0;
     size_t n = 0;
-    for (size_t s = 0; s < l->nseg; s++) {
-        l->segs[s].cur = l->segs[s].head;
-        if (l->segs[s].cur != NONE)
+    for (size_t s = 0; s < l->segs.size; s++) {
+        l->segs.items[s].cur = l->segs.items[s].head;
+        if (l->segs.items[s].cur != NONE)
             heap[n++] = (uint32_t)s;
     }
     for (size_t i = n / 2; i-- > 0;)
         sift_down(l, heap, n, i);
     int r = 0;
     while (n && !r) {
-        segment *s = &l->segs[heap[0]];
-        uint32_t what = l->ev[s->cur].what;
-        s->cur = l->ev[s->cur].next;
+        segment *s = &l->segs.items[heap[0]];
+        uint32_t what = l->ev.items[s->cur].what;
+        s->cur = l->ev.items[s->cur].next;
         if (s->cur == NONE)
             heap[0] = heap[--n];
         sift_down(l, heap, n, 0);
@@ -299,13 +273,13 @@ static int run(loader *l, uint32_t *heap)
 
 int tp_load_priv_replay(loader *l)
 {
-    uint32_t *heap = malloc((l->nseg ? l->nseg : 1) * sizeof(*heap));
+    uint32_t *heap = malloc((l->segs.size ? l->segs.size : 1) * sizeof(*heap));
     if (!heap)
         return -ENOMEM;
     l->dry = true;
     int r = run(l, heap);
-    for (size_t x = 0; !r && x < l->ncalls; x++) {
-        lcall *c = &l->calls[x];
+    for (size_t x = 0; !r && x < l->calls.size; x++) {
+        lcall *c = &l->calls.items[x];
         c->pad = c->c.suspends > c->yields ? c->c.suspends - c->yields : 0;
     }
     l->dry = false;

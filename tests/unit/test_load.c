@@ -212,6 +212,35 @@ Test(load, threads_and_open_calls)
     tp_tree_free(t);
 }
 
+/* Functions are one per (module, name, file, line), however the strings
+ * split; threads one per id, in any order and number. */
+Test(load, functions_and_threads_are_interned_exactly)
+{
+    tp_buf doc = TP_BUF_INIT;
+    tp_buf_puts(&doc, "{\"start\": 100, \"trace\": [");
+    const int nthreads = 300, nfunc = 1000;
+    for (int i = 0; i < 2 * nfunc; i++)
+        tp_buf_printf(&doc,
+                      "%s{\"name\": \"f%d\", \"module\": \"m\", \"file\": \"x.py\", "
+                      "\"line\": 1, \"start\": %d.0, \"end\": %d.0005, \"thread\": %d}",
+                      i ? "," : "", i % nfunc, 100 + i, 100 + i, nthreads - i % nthreads);
+    /* Same letters, split differently: ("ab", "c") is not ("a", "bc"). */
+    tp_buf_puts(&doc, ",{\"name\": \"c\", \"module\": \"ab\", \"start\": 5000.0},"
+                      "{\"name\": \"bc\", \"module\": \"a\", \"start\": 5001.0},"
+                      "{\"name\": \"c\", \"module\": \"ab\", \"start\": 5002.0}]}");
+    tp_tree *t = load_ok(tp_buf_cstr(&doc));
+    cr_assert_eq(t->nfuncs, nfunc + 2);
+    cr_assert_eq(t->nnodes, 2 * nfunc + 3);
+    for (int i = 0; i < nfunc; i++)
+        cr_assert_eq(t->nodes[i].func, t->nodes[i + nfunc].func, "call %d", i);
+    cr_assert_eq(t->nodes[2 * nfunc].func, t->nodes[2 * nfunc + 2].func);
+    cr_assert_neq(t->nodes[2 * nfunc].func, t->nodes[2 * nfunc + 1].func);
+    for (int i = 0; i < 2 * nfunc; i++)
+        cr_assert_eq(t->nodes[i].thread, (uint32_t)(nthreads - i % nthreads), "call %d", i);
+    tp_buf_free(&doc);
+    tp_tree_free(t);
+}
+
 /* Our deepest loadable file: about 1000 nested calls round-trip. */
 Test(load, thousand_deep_round_trip)
 {
