@@ -239,59 +239,8 @@ PyObject *tp_output_summary(PyObject *self, PyObject *unused)
     return buf_result(&b, r);
 }
 
-static PyObject *func_name(const tp_tree *t, uint32_t func)
-{
-    const tp_func *f = &t->funcs[func];
-    if (f->module[0])
-        return PyUnicode_FromFormat("%s.%s", f->module, f->qualname);
-    return PyUnicode_FromString(f->qualname);
-}
-
-static double ms(int64_t ns)
-{
-    return (double)ns / 1e6;
-}
-
-static PyObject *stats_funcs(const tp_tree *t, const tp_stats *st)
-{
-    PyObject *list = PyList_New((Py_ssize_t)st->nfuncs);
-    for (size_t i = 0; list && i < st->nfuncs; i++) {
-        const tp_func_stats *fs = &st->funcs[i];
-        const tp_func *f = &t->funcs[fs->func];
-        PyObject *name = func_name(t, fs->func);
-        PyObject *d =
-            name ? Py_BuildValue("{sOsssssssisKsdsdsdsdsK}", "name", name, "module", f->module,
-                                 "qualname", f->qualname, "file", f->file, "lineno", (int)f->lineno,
-                                 "count", (unsigned long long)fs->count, "total_ms",
-                                 ms(fs->total_ns), "self_ms", ms(fs->self_ns), "min_ms",
-                                 ms(fs->min_ns), "max_ms", ms(fs->max_ns), "exceptions",
-                                 (unsigned long long)fs->nexc)
-                 : NULL;
-        Py_XDECREF(name);
-        if (!d)
-            Py_CLEAR(list);
-        else
-            PyList_SET_ITEM(list, (Py_ssize_t)i, d);
-    }
-    return list;
-}
-
-static PyObject *stats_mods(const tp_stats *st)
-{
-    PyObject *list = PyList_New((Py_ssize_t)st->nmods);
-    for (size_t i = 0; list && i < st->nmods; i++) {
-        const tp_module_stats *m = &st->mods[i];
-        PyObject *d =
-            Py_BuildValue("{sssKsIsd}", "module", m->module, "calls", (unsigned long long)m->calls,
-                          "functions", m->functions, "self_ms", ms(m->self_ns));
-        if (!d)
-            Py_CLEAR(list);
-        else
-            PyList_SET_ITEM(list, (Py_ssize_t)i, d);
-    }
-    return list;
-}
-
+/* The statistics `tph stats --json` prints (tp_render_stats_json(), one
+ * renderer for every view), as a dict. */
 PyObject *tp_output_stats(PyObject *self, PyObject *unused)
 {
     if (tp_output_build(S(self)) < 0)
@@ -302,39 +251,16 @@ PyObject *tp_output_stats(PyObject *self, PyObject *unused)
     if (r)
         return r == -ENOMEM ? PyErr_NoMemory()
                             : PyErr_Format(PyExc_RuntimeError, "tracepatch: %s", tp_strerror(r));
-    PyObject *slowest = Py_NewRef(Py_None), *most = Py_NewRef(Py_None);
-    if (st->slowest != TP_NONE) {
-        const tp_node *n = &t->nodes[st->slowest];
-        PyObject *name = func_name(t, n->func);
-        Py_SETREF(slowest,
-                  name ? Py_BuildValue("{sOsd}", "name", name, "elapsed_ms", ms(n->total_ns))
-                       : NULL);
-        Py_XDECREF(name);
-    }
-    if (slowest && st->most_called != TP_NONE) {
-        uint64_t count = 0;
-        for (size_t i = 0; i < st->nfuncs; i++)
-            if (st->funcs[i].func == st->most_called)
-                count = st->funcs[i].count;
-        PyObject *name = func_name(t, st->most_called);
-        Py_SETREF(most,
-                  name ? Py_BuildValue("{sOsK}", "name", name, "count", (unsigned long long)count)
-                       : NULL);
-        Py_XDECREF(name);
-    }
-    PyObject *funcs = stats_funcs(t, st), *mods = stats_mods(st);
-    PyObject *res = NULL;
-    if (slowest && most && funcs && mods)
-        res = Py_BuildValue("{sKsIsIsIsKsdsOsOsOsO}", "calls", (unsigned long long)st->calls,
-                            "modules", st->modules, "max_depth", st->max_depth, "unique_functions",
-                            st->unique_functions, "exceptions", (unsigned long long)st->exceptions,
-                            "duration_ms", ms(st->duration_ns), "slowest", slowest, "most_called",
-                            most, "functions", funcs, "module_stats", mods);
-    Py_XDECREF(slowest);
-    Py_XDECREF(most);
-    Py_XDECREF(funcs);
-    Py_XDECREF(mods);
+    tp_buf b = TP_BUF_INIT;
+    r = tp_render_stats_json(t, st, true, &b);
     tp_stats_free(st);
+    PyObject *text = buf_result(&b, r);
+    if (!text)
+        return NULL;
+    PyObject *json = PyImport_ImportModule("json");
+    PyObject *res = json ? PyObject_CallMethod(json, "loads", "O", text) : NULL;
+    Py_XDECREF(json);
+    Py_DECREF(text);
     return res;
 }
 
@@ -511,6 +437,15 @@ PyObject *tp_output_children(PyObject *self, PyObject *arg)
             PyList_SET_ITEM(list, k++, v);
     }
     return list;
+}
+
+/* "module.qualname" of func (the qualname alone without a module). */
+static PyObject *func_name(const tp_tree *t, uint32_t func)
+{
+    const tp_func *f = &t->funcs[func];
+    if (f->module[0])
+        return PyUnicode_FromFormat("%s.%s", f->module, f->qualname);
+    return PyUnicode_FromString(f->qualname);
 }
 
 PyObject *tp_output_events(PyObject *self, PyObject *unused)

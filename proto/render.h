@@ -71,7 +71,8 @@ int tp_render_json_stream(const tp_tree *t, bool pretty, size_t chunk, tp_render
                           void *ctx);
 /** CSV: tracepatch's columns plus "exception", one row per call, RFC 4180 quoting. */
 int tp_render_csv(const tp_tree *t, tp_buf *out);
-/** Chrome trace-event JSON ({"traceEvents":[...]}, "X" events in µs), opens in Perfetto. */
+/** Chrome trace-event JSON ({"traceEvents":[...]}, "X" events in µs, "name" the qualname
+ *  and "cat" the module), opens in Perfetto. */
 int tp_render_chrome(const tp_tree *t, tp_buf *out);
 /** Folded stacks ("a;b;c <self µs>" per unique stack) for flamegraph.pl and speedscope. */
 int tp_render_folded(const tp_tree *t, tp_buf *out);
@@ -86,22 +87,24 @@ int tp_render_diff(const tp_diff *d, bool color, tp_buf *out);
 /** Statistics as one line of compact JSON (`tph stats --json`, tphd's
  *  "stats" query and the "stats" of a trace summary):
  *    {"calls","unique_functions","modules","max_depth","exceptions",
- *     "duration_ms","slowest": {"name","node","ms"} | null,
- *     "most_called": {"name","count"} | null}
- *  and with full also "functions": [{"name","module","qualname","file",
+ *     "duration_ms","slowest": {"name","module","node","ms"} | null,
+ *     "most_called": {"name","module","count"} | null}
+ *  and with full also "functions": [{"name","module","file",
  *  "lineno","count","total_ms","self_ms","min_ms","max_ms","exceptions"}]
  *  (s's order) and "by_module": [{"module","calls","functions","self_ms"}].
  *  Times are exact milliseconds without trailing zeros; strings are escaped
- *  by json.h's one rule. "name" is "module.qualname" here (and in the report
- *  UI's JSON and Chrome events), where a trace file's "name" is 1.0.0's
- *  qualname with "module" beside it (tp_render_json()). Appends to out;
- *  returns 0, -EINVAL or -ENOMEM. */
+ *  by json.h's one rule. "name" is the qualname with "module" beside it,
+ *  as in every JSON output (trace files, the report UI's JSON, Chrome
+ *  events); where one string names a function it is "module.qualname" under
+ *  another key ("function" in diffs). Appends to out; returns 0, -EINVAL
+ *  or -ENOMEM. */
 int tp_render_stats_json(const tp_tree *t, const tp_stats *s, bool full, tp_buf *out);
 /** A diff as one line of compact JSON (`tph diff --json`, tphd's "diff"):
  *    {"calls_a","calls_b","duration_a_ms","duration_b_ms",
- *     "changes": [{"kind": "removed"|"added"|"count"|"time","path","name",
+ *     "changes": [{"kind": "removed"|"added"|"count"|"time","path","function",
  *                  "count_a","count_b","total_a_ms","total_b_ms"}],
  *     "functions_added": [names], "functions_removed": [names]}
+ *  path, function and the two lists hold "module.qualname" strings.
  *  Times as in tp_render_stats_json(). Returns 0, -EINVAL or -ENOMEM. */
 int tp_render_diff_json(const tp_diff *d, tp_buf *out);
 

@@ -25,8 +25,7 @@ static void event(tp_buf *out, const tp_tree *t, const tp_node *n, tp_buf *tmp)
     tp_json w;
     tp_json_init(&w, out, false);
     tp_json_obj(&w);
-    tp_json_key(&w, "name");
-    tp__render_json_name(&w, f);
+    tp_json_kstr(&w, "name", f->qualname);
     tp_json_kstr(&w, "cat", f->module);
     tp_json_kstr(&w, "ph", "X");
     tp_json_key(&w, "ts");

@@ -40,10 +40,8 @@ void tp__render_json_name(tp_json *w, const tp_func *f)
 
 void tp__render_json_func(tp_json *w, const tp_func *f)
 {
-    tp_json_key(w, "name");
-    tp__render_json_name(w, f);
+    tp_json_kstr(w, "name", f->qualname);
     tp_json_kstr(w, "module", f->module);
-    tp_json_kstr(w, "qualname", f->qualname);
     tp_json_kstr(w, "file", f->file);
 }
 
@@ -94,8 +92,8 @@ static void put_slowest(tp_json *w, const tp_tree *t, const tp_stats *s, bool we
     }
     const tp_node *n = &t->nodes[s->slowest];
     tp_json_obj(w);
-    tp_json_key(w, "name");
-    tp__render_json_name(w, &t->funcs[n->func]);
+    tp_json_kstr(w, "name", t->funcs[n->func].qualname);
+    tp_json_kstr(w, "module", t->funcs[n->func].module);
     tp_json_ku64(w, "node", s->slowest);
     tp_json_kms(w, "ms", n->total_ns);
     if (web) {
@@ -117,8 +115,8 @@ static void put_most_called(tp_json *w, const tp_tree *t, const tp_stats *s)
         return;
     }
     tp_json_obj(w);
-    tp_json_key(w, "name");
-    tp__render_json_name(w, &t->funcs[mc->func]);
+    tp_json_kstr(w, "name", t->funcs[mc->func].qualname);
+    tp_json_kstr(w, "module", t->funcs[mc->func].module);
     tp_json_ku64(w, "count", mc->count);
     tp_json_obj_end(w);
 }
@@ -237,7 +235,7 @@ int tp_render_diff_json(const tp_diff *d, tp_buf *out)
         tp_json_obj(&w);
         tp_json_kstr(&w, "kind", diff_kind(e->kind));
         tp_json_kstr(&w, "path", e->path);
-        tp_json_kstr(&w, "name", e->name);
+        tp_json_kstr(&w, "function", e->name);
         tp_json_ku64(&w, "count_a", e->count_a);
         tp_json_ku64(&w, "count_b", e->count_b);
         tp_json_kms(&w, "total_a_ms", e->total_a_ns);

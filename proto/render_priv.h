@@ -55,12 +55,13 @@ void tp__render_markup(tp_buf *b, const char *s, size_t n);
 unsigned tp__render_dur_how(const tp_render_opts *o);
 
 /** "module.qualname" of f (just the qualname without a module) as a JSON
- *  string value: the display name every JSON output but the trace file's
- *  nodes calls "name" (see render.h). */
+ *  string value: the dotted full name, for the keys that hold one string
+ *  for a function (1.0.0's "slowest_call_name"; "name" is never this,
+ *  see render.h). */
 void tp__render_json_name(tp_json *w, const tp_func *f);
 
-/** "name" (tp__render_json_name()), "module", "qualname" and "file" of f
- *  as the next members of w. */
+/** "name" (the qualname), "module" and "file" of f as the next members of
+ *  w: how every JSON output names a function. */
 void tp__render_json_func(tp_json *w, const tp_func *f);
 
 /** "Type: message" (or "Type" without a message) of n's exception as a JSON

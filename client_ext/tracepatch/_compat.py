@@ -29,6 +29,12 @@ def _fqn(node: Any) -> str:
     return f"{node.module}.{name}" if node.module else name
 
 
+def _stat_fqn(rec: dict) -> str:
+    """``module.qualname`` of a function record in the C statistics, whose
+    ``name`` is the qualname with ``module`` beside it (docs/API.md)."""
+    return f"{rec['module']}.{rec['name']}" if rec.get("module") else rec["name"]
+
+
 def _elapsed_text(seconds: float) -> str:
     """1.0.0's units: whole microseconds below 1 ms, then ms with 2 decimals,
     then seconds with 3."""
@@ -109,16 +115,16 @@ class TraceSummary:
     def _from_stats(cls, stats: dict, text: str) -> "TraceSummary":
         """From Session.stats() (the C statistics every view shares)."""
         functions = stats.get("functions") or []
-        most = sorted(((f["name"], f["count"]) for f in functions), key=lambda kv: -kv[1])
+        most = sorted(((_stat_fqn(f), f["count"]) for f in functions), key=lambda kv: -kv[1])
         slowest = stats.get("slowest") or {}
         return cls(
             call_count=stats.get("calls", 0),
             max_depth_reached=stats.get("max_depth", 0),
-            unique_functions={f["name"] for f in functions},
+            unique_functions={_stat_fqn(f) for f in functions},
             unique_modules={f["module"] for f in functions if f["module"]},
             total_duration_ms=stats.get("duration_ms", 0.0),
-            slowest_call_ms=slowest.get("elapsed_ms", 0.0) if slowest else 0.0,
-            slowest_call_name=slowest.get("name", "") if slowest else "",
+            slowest_call_ms=slowest.get("ms", 0.0) if slowest else 0.0,
+            slowest_call_name=_stat_fqn(slowest) if slowest else "",
             most_called=most[:10],
             _text=text,
         )

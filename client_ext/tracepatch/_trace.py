@@ -670,7 +670,9 @@ class trace:
 
     @property
     def stats(self) -> dict:
-        """Statistics as a dict (calls, modules, max_depth, functions, ...)."""
+        """Statistics as a dict: what ``tph stats --json`` prints for the same
+        trace (calls, modules, max_depth, slowest, most_called, functions,
+        by_module; docs/QUERY.md)."""
         return self._done_session().stats()
 
     @property

@@ -33,7 +33,7 @@ def test_to_html_inlines_the_ui_and_the_trace_and_fetches_nothing(tmp_path):
     assert doc["trace"]["id"] == t.trace_id
     assert doc["trace"]["calls"] == 2
     nodes = doc["tree"]["nodes"]
-    assert [(n["name"], n["count"]) for n in nodes] == [("test_html.greet", 2)]
+    assert [(n["name"], n["module"], n["count"]) for n in nodes] == [("greet", "test_html", 2)]
     assert doc["tree"]["total"] == 1
     # The hostile argument is kept as data (the UI shows it with textContent).
     assert hostile in json.dumps(doc) or hostile.replace("/", "\\/") in json.dumps(doc)

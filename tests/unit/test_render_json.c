@@ -38,13 +38,14 @@ Test(render_json, stats_summary_exact)
     cr_assert(strstr(j, "\"max_depth\":1") != NULL, "%s", j);
     cr_assert(strstr(j, "\"exceptions\":1") != NULL, "%s", j);
     cr_assert(strstr(j, "\"duration_ms\":4") != NULL, "%s", j);
-    cr_assert(strstr(j, "\"most_called\":{\"name\":\"app.work\",\"count\":2}") != NULL, "%s", j);
+    cr_assert(strstr(j, "\"most_called\":{\"name\":\"work\",\"module\":\"app\",\"count\":2}") != NULL, "%s", j);
     cr_assert(strstr(j, "\"functions\"") == NULL, "summary only: %s", j);
     tp_buf_free(&b);
 
     cr_assert_eq(tp_render_stats_json(t, s, true, &b), 0);
     j = tp_buf_cstr(&b);
-    cr_assert(strstr(j, "\"name\":\"app.work\"") != NULL, "%s", j);
+    cr_assert(strstr(j, "\"name\":\"work\",\"module\":\"app\",\"file\":") != NULL, "%s", j);
+    cr_assert(strstr(j, "\"qualname\"") == NULL, "one key per fact: %s", j);
     cr_assert(strstr(j, "\"count\":2,\"total_ms\":3,\"self_ms\":3,\"min_ms\":1,\"max_ms\":2") !=
                   NULL,
               "%s", j);
@@ -64,7 +65,7 @@ Test(render_json, diff_reports_time_change)
     cr_assert_eq(tp_render_diff_json(d, &out), 0);
     const char *j = tp_buf_cstr(&out);
     cr_assert(strncmp(j, "{\"calls_a\":3,\"calls_b\":3,", 25) == 0, "%s", j);
-    cr_assert(strstr(j, "{\"kind\":\"time\",\"path\":\"app.main > app.work\",\"name\":\"app.work\","
+    cr_assert(strstr(j, "{\"kind\":\"time\",\"path\":\"app.main > app.work\",\"function\":\"app.work\","
                         "\"count_a\":2,\"count_b\":2,\"total_a_ms\":3,\"total_b_ms\":4}") != NULL,
               "%s", j);
     cr_assert(strstr(j, "\"functions_added\":[],\"functions_removed\":[]") != NULL, "%s", j);

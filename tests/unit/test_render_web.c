@@ -72,13 +72,16 @@ Test(render_web, roots_with_default_depth_list_no_kids)
     cr_assert_eq(json_array_size(nodes), 2);
     json_t *main = AT(nodes, 0);
     cr_assert_eq(INT(main, "id"), 0);
-    cr_assert_str_eq(STR(main, "name"), "app.main");
+    cr_assert_str_eq(STR(main, "name"), "main");
+    cr_assert_str_eq(STR(main, "module"), "app");
+    cr_assert_null(GET(main, "qualname"), "name is the qualname: no second key");
     cr_assert_eq(INT(main, "children"), 4);
     cr_assert(json_is_true(GET(main, "has_more")));
     cr_assert_null(GET(main, "kids"));
     cr_assert(json_is_null(GET(main, "parent")));
     cr_assert_eq(json_real_value(GET(main, "total_ms")), 0.01);
-    cr_assert_str_eq(STR(AT(nodes, 1), "name"), "k", "an unknown module leaves the qualname alone");
+    cr_assert_str_eq(STR(AT(nodes, 1), "name"), "k");
+    cr_assert_str_eq(STR(AT(nodes, 1), "module"), "");
     json_decref(j);
     tp_tree_free(t);
 }
@@ -112,7 +115,7 @@ Test(render_web, node_children_two_levels_carry_fields)
     cr_assert(json_is_false(GET(f0, "has_more")));
     cr_assert(json_is_false(GET(g, "has_more")));
     json_t *h = AT(kids, 3);
-    cr_assert_str_eq(STR(h, "qualname"), "Cls.h");
+    cr_assert_str_eq(STR(h, "name"), "Cls.h");
     json_t *exc = GET(h, "exc");
     cr_assert_str_eq(STR(exc, "type"), "ValueError");
     cr_assert_str_eq(STR(exc, "msg"), "bad \"x\"");
@@ -261,7 +264,7 @@ Test(render_web, node_text_escaped_like_the_trace_file)
     cr_assert_eq(tp_render_web_tree(t, &o, &b), 0);
     const char *s = tp_buf_cstr(&b);
     cr_assert_not_null(
-        strstr(s, "\"name\":\"m.f\\u0001\",\"module\":\"m\",\"qualname\":\"f\\u0001\""), "%s", s);
+        strstr(s, "\"name\":\"f\\u0001\",\"module\":\"m\",\"file\":"), "%s", s);
     cr_assert_not_null(strstr(s, "\"args\":\"s='\\b\xef\xbf\xbd'\",\"ret\":\"'\\f\xe2\x82\xac'\""),
                        "%s", s);
     tp_buf_free(&b);
@@ -360,13 +363,15 @@ Test(render_web, stats_and_diff_json)
     cr_assert_eq(INT(j, "calls"), 7);
     cr_assert_eq(INT(j, "exceptions"), 1);
     cr_assert_eq(INT(j, "max_depth"), 2);
-    cr_assert_str_eq(STR(GET(j, "slowest"), "name"), "app.main");
+    cr_assert_str_eq(STR(GET(j, "slowest"), "name"), "main");
+    cr_assert_str_eq(STR(GET(j, "slowest"), "module"), "app");
     cr_assert_eq(json_real_value(GET(GET(j, "slowest"), "ms")), 0.01);
-    cr_assert_str_eq(STR(GET(j, "most_called"), "name"), "app.f");
+    cr_assert_str_eq(STR(GET(j, "most_called"), "name"), "f");
+    cr_assert_str_eq(STR(GET(j, "most_called"), "module"), "app");
     cr_assert_eq(INT(GET(j, "most_called"), "count"), 3);
     cr_assert_eq(json_array_size(GET(j, "functions")), 2, "top 2");
     json_t *f = AT(GET(j, "functions"), 1);
-    cr_assert_str_eq(STR(f, "name"), "app.f");
+    cr_assert_str_eq(STR(f, "name"), "f");
     cr_assert_eq(json_real_value(GET(f, "total_ms")), 0.0045);
     cr_assert_eq(json_real_value(GET(f, "avg_ms")), 0.0015);
     cr_assert(json_array_size(GET(j, "by_module")) >= 2);
@@ -547,7 +552,7 @@ Test(render_web, generator_node_carries_active_time_span_and_task_flag)
     o.node = 0;
     json_t *j = render_tree(t, &o);
     json_t *task = AT(GET(j, "nodes"), 0);
-    cr_assert_str_eq(STR(task, "name"), "app.task");
+    cr_assert_str_eq(STR(task, "name"), "task");
     cr_assert_eq(json_number_value(GET(task, "total_ms")), 0.002);
     cr_assert_eq(json_number_value(GET(task, "span_ms")), 1.0);
     json_t *flags = GET(task, "flags");

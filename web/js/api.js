@@ -115,6 +115,52 @@ function fileSource(data) {
   };
 }
 
+/** The views name a function by its dotted full name ("module.qualname"),
+ *  while the API's "name" is the qualname with "module" beside it
+ *  (docs/API.md). This turns each function record a source returns into the
+ *  views' shape once, in place: name becomes the full name and qualname keeps
+ *  the qualname. A record that has a qualname is done already (the file
+ *  source hands out the same objects more than once). */
+function displayName(rec) {
+  if (!rec || typeof rec.name !== 'string' || rec.qualname !== undefined) return;
+  rec.qualname = rec.name;
+  if (rec.module) rec.name = rec.module + '.' + rec.name;
+}
+
+function displayNodes(list) {
+  const stack = (list || []).slice();
+  while (stack.length) {
+    const n = stack.pop();
+    displayName(n);
+    if (n && n.kids) for (const k of n.kids) stack.push(k);
+  }
+}
+
+function displayStats(st) {
+  if (!st) return st;
+  displayName(st.slowest);
+  displayName(st.most_called);
+  for (const f of st.functions || []) displayName(f);
+  return st;
+}
+
+/** source, with every result it returns in the views' naming. */
+function withDisplayNames(source) {
+  const then = (p, fix) => p.then((r) => {
+    if (r) fix(r);
+    return r;
+  });
+  return Object.assign({}, source, {
+    list: (...a) => then(source.list(...a), (r) => (r.traces || []).forEach((t) => displayStats(t.stats))),
+    trace: (...a) => then(source.trace(...a), (r) => displayStats(r.stats)),
+    stats: (...a) => then(source.stats(...a), displayStats),
+    tree: (...a) => then(source.tree(...a), (r) => {
+      displayNodes(r.self ? [r.self] : []);
+      displayNodes(r.nodes);
+    }),
+  });
+}
+
 /** The inlined data of an exported report, or null in the browser UI. */
 function inlineData() {
   const node = document.getElementById('tp-data');

@@ -92,7 +92,7 @@ function start() {
     clear($('#app')).appendChild(errorBox(data.error, 'Cannot show this report'));
     return;
   }
-  app.src = data ? fileSource(data) : serverSource;
+  app.src = withDisplayNames(data ? fileSource(data) : serverSource);
   document.body.classList.toggle('file-mode', !!data);
   if (data) {
     $('#brand').removeAttribute('href');
