@@ -119,8 +119,8 @@ def test_list_and_get(tphd):
         assert g["events"] == 8
         assert g["stats"] == {
             "calls": 4, "unique_functions": 2, "modules": 1, "max_depth": 1, "exceptions": 0,
-            "duration_ms": 10.0, "slowest": {"name": "app.main", "node": 0, "ms": 8.0},
-            "most_called": {"name": "app.helper", "count": 3},
+            "duration_ms": 10.0, "slowest": {"name": "main", "module": "app", "node": 0, "ms": 8.0},
+            "most_called": {"name": "helper", "module": "app", "count": 3},
         }
         assert c.qjson("get", {"id": T1, "what": "summary"})["id"] == T1
 
@@ -170,8 +170,9 @@ def test_stats(tphd):
     send_simple(tphd)
     with tphd.connect() as c:
         s = c.qjson("stats", {"id": T1, "format": "json"})
-        assert [(f["name"], f["count"], f["total_ms"], f["self_ms"]) for f in s["functions"]] == \
-            [("app.main", 1, 8.0, 6.5), ("app.helper", 3, 1.5, 1.5)]
+        assert [(f["module"], f["name"], f["count"], f["total_ms"], f["self_ms"])
+                for f in s["functions"]] == \
+            [("app", "main", 1, 8.0, 6.5), ("app", "helper", 3, 1.5, 1.5)]
         assert s["by_module"] == [{"module": "app", "calls": 4, "functions": 2, "self_ms": 8.0}]
         ok, ct, text = c.query("stats", {"id": T1})
         assert ok and "Functions by total time (2):" in text.decode()
@@ -188,9 +189,9 @@ def test_exports(tphd):
         assert folded.decode() == "app.main 6500\napp.main;app.helper 1500\n"
         ok, ct, chrome = c.query("export", {"id": T1, "format": "chrome"})
         events = [e for e in json.loads(chrome)["traceEvents"] if e["ph"] == "X"]
-        assert [(e["name"], e["ts"], e["dur"]) for e in events] == [
-            ("app.main", 1000.0, 8000.0), ("app.helper", 2000.0, 500.0),
-            ("app.helper", 3000.0, 500.0), ("app.helper", 4000.0, 500.0)]
+        assert [(e["cat"], e["name"], e["ts"], e["dur"]) for e in events] == [
+            ("app", "main", 1000.0, 8000.0), ("app", "helper", 2000.0, 500.0),
+            ("app", "helper", 3000.0, 500.0), ("app", "helper", 4000.0, 500.0)]
         assert c.query("export", {"id": T1, "format": "pdf"}) == \
             (False, -22, 'unknown format "pdf"')
 
@@ -513,7 +514,7 @@ def test_diff(tphd):
         d = c.qjson("diff", {"a": T1, "b": T2, "format": "json"})
         assert d == {"calls_a": 4, "calls_b": 5, "duration_a_ms": 10.0, "duration_b_ms": 10.0,
                      "changes": [{"kind": "count", "path": "app.main > app.helper",
-                                  "name": "app.helper", "count_a": 3, "count_b": 4,
+                                  "function": "app.helper", "count_a": 3, "count_b": 4,
                                   "total_a_ms": 1.5, "total_b_ms": 2.0}],
                      "functions_added": [], "functions_removed": []}
         ok, ct, text = c.query("diff", {"a": T1[:4], "b": T2[:4]})
@@ -534,9 +535,10 @@ def test_report_ui_queries(tphd):
             pytest.skip(msg)
         assert ok
         web = c.qjson("tree", {"id": T1, "format": "web"})
-        assert (web["total"], [n["name"] for n in web["nodes"]]) == (1, ["app.main"])
+        assert (web["total"], [(n["module"], n["name"]) for n in web["nodes"]]) == \
+            (1, [("app", "main")])
         kids = c.qjson("tree", {"id": T1, "format": "web", "node": 0})
-        assert [(n["name"], n["count"]) for n in kids["nodes"]] == [("app.helper", 3)]
+        assert [(n["name"], n["count"]) for n in kids["nodes"]] == [("helper", 3)]
         found = c.qjson("search", {"id": T1, "q": "helper"})
         assert found["total"] == 1
         ok, ct, html = c.query("export", {"id": T1, "format": "html"})

@@ -232,10 +232,10 @@ def test_stats_json(env):
     assert {k: stats[k] for k in ["calls", "unique_functions", "modules", "max_depth",
                                   "exceptions", "duration_ms", "slowest", "most_called"]} == {
         "calls": 6, "unique_functions": 4, "modules": 3, "max_depth": 2, "exceptions": 2,
-        "duration_ms": 2.0, "slowest": {"name": "app.main", "node": 0, "ms": 2.0},
-        "most_called": {"name": "app.transform", "count": 3}}
+        "duration_ms": 2.0, "slowest": {"name": "main", "module": "app", "node": 0, "ms": 2.0},
+        "most_called": {"name": "transform", "module": "app", "count": 3}}
     assert stats["functions"][1] == {
-        "name": "app.transform", "module": "app", "qualname": "transform", "file": "app.py",
+        "name": "transform", "module": "app", "file": "app.py",
         "lineno": 8, "count": 3, "total_ms": 0.6, "self_ms": 0.6, "min_ms": 0.1, "max_ms": 0.3,
         "exceptions": 0}
     assert [m["module"] for m in stats["by_module"]] == ["app", "app.rules", "logging"]
@@ -275,7 +275,7 @@ def test_diff_json(env):
     assert d["duration_a_ms"] == pytest.approx(0.05) and d["duration_b_ms"] == 5.0
     assert d["functions_added"] == ["__main__.audit"]
     assert d["functions_removed"] == []
-    assert [(c["kind"], c["name"], c["count_a"], c["count_b"]) for c in d["changes"]] == [
+    assert [(c["kind"], c["function"], c["count_a"], c["count_b"]) for c in d["changes"]] == [
         ("added", "__main__.audit", 0, 1),
         ("count", "__main__.validate", 1, 2),
         ("time", "__main__.handle_request", 1, 1),
@@ -311,9 +311,9 @@ def test_export_folded(env):
 
 def test_export_chrome(env):
     doc = json.loads(ok(tph("export", SMALL, "--format", "chrome", env=env)))
-    events = [(e["name"], e["ts"], e["dur"]) for e in doc["traceEvents"] if e["ph"] == "X"]
-    assert events == [("__main__.handle_request", 0, 50), ("__main__.load_user", 10, 10),
-                      ("__main__.validate", 30, 10)]
+    events = [(e["cat"], e["name"], e["ts"], e["dur"]) for e in doc["traceEvents"] if e["ph"] == "X"]
+    assert events == [("__main__", "handle_request", 0, 50), ("__main__", "load_user", 10, 10),
+                      ("__main__", "validate", 30, 10)]
 
 
 def test_export_format_from_output_name(env, tmp_path):
@@ -359,9 +359,9 @@ def test_export_html_of_file_is_the_ui_with_the_trace_inlined(env):
     assert doc["trace"]["id"] == "3f2a9c1b5d7e4f60a1b2c3d4e5f60718"
     assert doc["trace"]["label"] == "debug-request"
     root = doc["tree"]["nodes"][0]
-    assert (root["name"], root["args"], root["ret"]) == \
-        ("__main__.handle_request", "uid=42", "{'id': 42, 'name': 'Alice'}")
-    assert [k["name"] for k in root["kids"]] == ["__main__.load_user", "__main__.validate"]
+    assert (root["module"], root["name"], root["args"], root["ret"]) == \
+        ("__main__", "handle_request", "uid=42", "{'id': 42, 'name': 'Alice'}")
+    assert [k["name"] for k in root["kids"]] == ["load_user", "validate"]
     # The UI: the page's skeleton, its stylesheet and its script, inlined.
     assert '<main id="app"' in html and "<style>" in html
     assert ui.lstrip().startswith("<script>") and "function" in ui
