@@ -33,7 +33,7 @@ int tp_buf_reserve(tp_buf *b, size_t n)
     return 0;
 }
 
-int tp_buf_append(tp_buf *b, const void *p, size_t n)
+int tp__buf_append_grow(tp_buf *b, const void *p, size_t n)
 {
     int r = tp_buf_reserve(b, n);
     if (r)
@@ -43,16 +43,6 @@ int tp_buf_append(tp_buf *b, const void *p, size_t n)
     b->len += n;
     b->data[b->len] = '\0';
     return 0;
-}
-
-int tp_buf_puts(tp_buf *b, const char *s)
-{
-    return tp_buf_append(b, s, strlen(s));
-}
-
-int tp_buf_putc(tp_buf *b, char c)
-{
-    return tp_buf_append(b, &c, 1);
 }
 
 int tp_buf_vprintf(tp_buf *b, const char *fmt, va_list ap)

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct tp_buf {
     char *data; /* read-only: NUL-terminated when len > 0 or after tp_buf_cstr() */
@@ -25,12 +26,41 @@ typedef struct tp_buf {
 
 /** Make room for at least n more bytes. Returns 0 or -ENOMEM (sticky). */
 int tp_buf_reserve(tp_buf *b, size_t n);
-/** Append n bytes. Returns 0 or -ENOMEM (sticky). */
-int tp_buf_append(tp_buf *b, const void *p, size_t n);
+/** tp_buf_append() when the bytes do not fit yet (internal: grows). */
+int tp__buf_append_grow(tp_buf *b, const void *p, size_t n);
+
+/** Append n bytes. Returns 0 or -ENOMEM (sticky). Inline: renderers append
+ *  tens of millions of short pieces, and a call per piece cost as much as
+ *  the copying (a 200k-call JSON file is 390 MB of them). */
+static inline int tp_buf_append(tp_buf *b, const void *p, size_t n)
+{
+    /* cap - len > n: room for the bytes and the NUL; false while empty. */
+    if (!b->err && b->cap - b->len > n) {
+        if (n) /* p may be NULL then */
+            memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    return tp__buf_append_grow(b, p, n);
+}
+
 /** Append a NUL-terminated string. */
-int tp_buf_puts(tp_buf *b, const char *s);
+static inline int tp_buf_puts(tp_buf *b, const char *s)
+{
+    return tp_buf_append(b, s, strlen(s));
+}
+
 /** Append one byte. */
-int tp_buf_putc(tp_buf *b, char c);
+static inline int tp_buf_putc(tp_buf *b, char c)
+{
+    if (!b->err && b->cap - b->len > 1) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    return tp__buf_append_grow(b, &c, 1);
+}
 /** Append printf-formatted text. */
 int tp_buf_printf(tp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int tp_buf_vprintf(tp_buf *b, const char *fmt, va_list ap);

@@ -116,18 +116,21 @@ int tp_json_error(const tp_json *w)
     return tp_buf_error(w->b);
 }
 
+/* A newline and the deepest indentation, so that any line break is one
+ * append of a prefix of it. */
+#define SP16 "                "
+static const char nl_indent[] = "\n" SP16 SP16 SP16 SP16 SP16 SP16 SP16 SP16;
+_Static_assert(sizeof(nl_indent) == 2 + 2 * TP_JSON_INDENT_CAP, "one space pair per level");
+
+static size_t indent_len(const tp_json *w)
+{
+    return 1 + (size_t)(w->depth < TP_JSON_INDENT_CAP ? w->depth : TP_JSON_INDENT_CAP) * 2;
+}
+
 static void indent(tp_json *w)
 {
-    static const char spaces[] = "                                ";
-    if (!w->pretty)
-        return;
-    tp_buf_putc(w->b, '\n');
-    size_t n = (size_t)(w->depth < TP_JSON_INDENT_CAP ? w->depth : TP_JSON_INDENT_CAP) * 2;
-    while (n) {
-        size_t k = n < sizeof(spaces) - 1 ? n : sizeof(spaces) - 1;
-        tp_buf_append(w->b, spaces, k);
-        n -= k;
-    }
+    if (w->pretty)
+        tp_buf_append(w->b, nl_indent, indent_len(w));
 }
 
 /* Before any value: after a key nothing; in an array the separator and
@@ -185,38 +188,53 @@ void tp_json_arr_end(tp_json *w)
     pop(w, ']');
 }
 
+/* A key that needs no escaping (all keys the renderers write). */
+static bool plain_key(const char *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char u = (unsigned char)k[i];
+        if (u < 0x20 || u >= 0x80 || u == '"' || u == '\\')
+            return false;
+    }
+    return true;
+}
+
 void tp_json_key(tp_json *w, const char *k)
 {
-    /* Separator, quoted key and colon in one append when the key needs no
-     * escaping: a trace file has millions of keys. */
-    char tmp[64];
-    size_t n = 0;
-    if (!w->pretty) {
-        if (!w->first)
-            tmp[n++] = ',';
-        tmp[n++] = '"';
-        for (const char *c = k; *c && n < sizeof(tmp) - 2; c++) {
-            unsigned char u = (unsigned char)*c;
-            if (u < 0x20 || u >= 0x80 || u == '"' || u == '\\')
-                break;
-            tmp[n++] = *c;
+    size_t kn = strlen(k);
+    tp_buf *b = w->b;
+    if (plain_key(k, kn)) {
+        /* Separator, line break, quoted key and colon in one piece: a trace
+         * file has millions of keys. */
+        size_t ind = w->pretty ? indent_len(w) : 0;
+        size_t need = 1 + ind + kn + 4;
+        if (!tp_buf_reserve(b, need)) {
+            char *o = b->data + b->len;
+            if (!w->first)
+                *o++ = ',';
+            memcpy(o, nl_indent, ind);
+            o += ind;
+            *o++ = '"';
+            memcpy(o, k, kn);
+            o += kn;
+            *o++ = '"';
+            *o++ = ':';
+            if (w->pretty)
+                *o++ = ' ';
+            *o = '\0';
+            b->len = (size_t)(o - b->data);
         }
-        if (k[n - (w->first ? 1 : 2)] == '\0') {
-            tmp[n++] = '"';
-            tmp[n++] = ':';
-            tp_buf_append(w->b, tmp, n);
-            w->first = false;
-            w->after_key = true;
-            return;
-        }
+        w->first = false;
+        w->after_key = true;
+        return;
     }
     if (!w->first)
-        tp_buf_putc(w->b, ',');
+        tp_buf_putc(b, ',');
     w->first = false;
     indent(w);
-    tp_buf_putc(w->b, '"');
-    tp_json_escape(w->b, k, strlen(k));
-    tp_buf_append(w->b, w->pretty ? "\": " : "\":", w->pretty ? 3 : 2);
+    tp_buf_putc(b, '"');
+    tp_json_escape(b, k, kn);
+    tp_buf_append(b, w->pretty ? "\": " : "\":", w->pretty ? 3 : 2);
     w->after_key = true;
 }
 
