@@ -286,6 +286,101 @@ static int write_piece(void *ctx, const char *p, size_t n)
     return 0;
 }
 
+/* to_json() as a str, written piece by piece into the str itself while the
+ * text is ASCII (nearly always: arguments are repr()s), so a 390 MB document
+ * is not built in a buffer first and then decoded into a second copy. Past
+ * the first piece holding other bytes, the rest goes to a buffer and is
+ * decoded once at the end. */
+typedef struct json_str {
+    PyObject *str; /* a compact ASCII str being filled; NULL until the first piece */
+    size_t len;    /* bytes written into str */
+    size_t cap;    /* its length as allocated */
+    tp_buf rest;   /* from the first non-ASCII piece on */
+    bool utf8;     /* a non-ASCII piece was seen: everything goes to rest */
+} json_str;
+
+static bool is_ascii(const char *p, size_t n)
+{
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++)
+        acc |= (unsigned char)p[i];
+    return !(acc & UINT64_C(0x8080808080808080));
+}
+
+static int str_piece(void *ctx, const char *p, size_t n)
+{
+    json_str *j = ctx;
+    if (j->utf8 || !is_ascii(p, n)) {
+        j->utf8 = true;
+        return tp_buf_append(&j->rest, p, n);
+    }
+    if (j->len + n > j->cap) {
+        size_t cap = j->cap ? j->cap : 4 * JSON_CHUNK;
+        while (cap < j->len + n)
+            cap *= 2;
+        if (cap > PY_SSIZE_T_MAX)
+            return -ENOMEM;
+        /* Resizing a fresh str reallocates it in place when it can (large
+         * blocks are remapped, not copied). */
+        if (!j->str)
+            j->str = PyUnicode_New((Py_ssize_t)cap, 127);
+        else if (PyUnicode_Resize(&j->str, (Py_ssize_t)cap) < 0)
+            j->str = NULL; /* PyUnicode_Resize released it */
+        if (!j->str) {
+            PyErr_Clear();
+            return -ENOMEM;
+        }
+        j->cap = cap;
+    }
+    memcpy((char *)PyUnicode_DATA(j->str) + j->len, p, n);
+    j->len += n;
+    return 0;
+}
+
+static PyObject *json_text(const tp_tree *t, bool pretty)
+{
+    json_str j = {.rest = TP_BUF_INIT};
+    int r = tp_render_json_stream(t, pretty, JSON_CHUNK, str_piece, &j);
+    PyObject *res = NULL;
+    if (r) {
+        if (r == -ENOMEM)
+            PyErr_NoMemory();
+        else
+            PyErr_Format(PyExc_RuntimeError, "tracepatch: rendering failed: %s", tp_strerror(r));
+        goto out;
+    }
+    if (!j.str) {
+        res =
+            PyUnicode_DecodeUTF8(j.rest.data ? j.rest.data : "", (Py_ssize_t)j.rest.len, "replace");
+        goto out;
+    }
+    /* The text is a whole str now: shrink it to its length (sets the NUL). */
+    if (PyUnicode_Resize(&j.str, (Py_ssize_t)j.len) < 0) {
+        j.str = NULL;
+        goto out;
+    }
+    if (!j.utf8) {
+        res = j.str;
+        j.str = NULL;
+        goto out;
+    }
+    PyObject *tail = PyUnicode_DecodeUTF8(j.rest.data, (Py_ssize_t)j.rest.len, "replace");
+    if (tail) {
+        res = PyUnicode_Concat(j.str, tail);
+        Py_DECREF(tail);
+    }
+out:
+    Py_XDECREF(j.str);
+    tp_buf_free(&j.rest);
+    return res;
+}
+
 PyObject *tp_output_json(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kw[] = {"pretty", "file", "binary", NULL};
@@ -295,10 +390,8 @@ PyObject *tp_output_json(PyObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     if (tp_output_build(S(self)) < 0)
         return NULL;
-    if (file == Py_None) {
-        tp_buf b = TP_BUF_INIT;
-        return buf_result(&b, tp_render_json(S(self)->tree, pretty, &b));
-    }
+    if (file == Py_None)
+        return json_text(S(self)->tree, pretty);
     /* A file: the text goes out in pieces, never whole in memory. */
     json_file f = {PyObject_GetAttrString(file, "write"), binary};
     if (!f.write)

@@ -38,6 +38,28 @@ def test_json_written_to_a_file_is_the_text_byte_for_byte(tmp_path):
         assert buf.getvalue() == text
 
 
+def accent(s):
+    return s + "\u00e9"
+
+
+def test_json_text_is_the_file_when_non_ascii_comes_after_megabytes_of_ascii(tmp_path):
+    # to_json() fills its str piece by piece (1 MiB each) while the text is
+    # ASCII; a later argument with other characters switches to decoding.
+    with trace(cache=False, max_calls=20_000) as t:
+        work(8000)  # about 14 MB of pretty JSON, all ASCII
+        accent("caf")
+        accent("na\u00efve \U0001f600")
+    for compact in (False, True):
+        text = t.to_json(compact=compact)
+        path = tmp_path / f"t{compact}.json"
+        t.to_json(path, compact=compact)
+        assert path.read_bytes() == text.encode("utf-8")
+        assert not text.isascii()
+        calls = json.loads(text)["trace"]
+        assert [c["args"] for c in calls[-2:]] == ["s='caf'", "s='na\u00efve \U0001f600'"]
+        assert calls[-1]["return_value"] == "'na\u00efve \U0001f600\u00e9'"
+
+
 def test_compact_json_is_the_same_document_on_one_line():
     t = recorded()
     pretty, compact = t.to_json(), t.to_json(compact=True)
