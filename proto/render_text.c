@@ -168,20 +168,48 @@ void tp__render_ms(tp_buf *b, int64_t ns, int decimals)
  * to 1000 of a unit moves to the next one ("999.6\u00b5s" is "1.00ms").
  * TP_DUR_MS gives tracepatch 1.0.0's fixed hundredths of a millisecond
  * instead ("0.05ms", switching to "1.23s" at 1000 ms); TP_DUR_ASCII spells
- * the microsecond "us". Integers only. Returns the length written (buf >= 24). */
-static int fmt_duration(char *buf, size_t size, int64_t ns, unsigned how)
+ * the microsecond "us". Integers only. Returns the length written (buf holds DUR_MAX). */
+/* Room for any duration: 19 digits, a point, 2 decimals, "\u00b5s", NUL. */
+#define DUR_MAX 32
+
+/* "<whole>[.<frac with dec digits>]<unit>" at o; returns its length. No
+ * printf: a tree prints one to four durations per call. */
+static int put_dur(char *o, int64_t v, int64_t p, int dec, const char *unit)
+{
+    char d[24];
+    size_t i = sizeof(d), n = 0;
+    uint64_t whole = (uint64_t)(v / p);
+    do {
+        d[--i] = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole);
+    memcpy(o, d + i, sizeof(d) - i);
+    n = sizeof(d) - i;
+    if (dec) {
+        int64_t frac = v % p;
+        o[n++] = '.';
+        for (int k = dec; k > 0; k--, frac /= 10)
+            o[n + (size_t)k - 1] = (char)('0' + frac % 10);
+        n += (size_t)dec;
+    }
+    size_t ul = strlen(unit);
+    memcpy(o + n, unit, ul + 1);
+    return (int)(n + ul);
+}
+
+static int fmt_duration(char *buf, int64_t ns, unsigned how)
 {
     if (ns < 0)
         ns = 0;
     if (how & TP_DUR_MS) {
         int64_t cms = ns / 10000 + (ns % 10000 >= 5000);
         if (cms < 100000)
-            return snprintf(buf, size, "%" PRId64 ".%02" PRId64 "ms", cms / 100, cms % 100);
+            return put_dur(buf, cms, 100, 2, "ms");
         int64_t cs = ns / 10000000 + (ns % 10000000 >= 5000000);
-        return snprintf(buf, size, "%" PRId64 ".%02" PRId64 "s", cs / 100, cs % 100);
+        return put_dur(buf, cs, 100, 2, "s");
     }
     if (ns < 1000)
-        return snprintf(buf, size, "%" PRId64 "ns", ns);
+        return put_dur(buf, ns, 1, 0, "ns");
     static const int64_t units[] = {1000, 1000000, 1000000000};
     const char *names[] = {(how & TP_DUR_ASCII) ? "us" : "\u00b5s", "ms", "s"};
     /* The most decimals (2, 1, 0) that keep the rounded value under 1000,
@@ -193,9 +221,7 @@ static int fmt_duration(char *buf, size_t size, int64_t ns, unsigned how)
             int64_t v = ns / step + (ns % step >= step / 2 && step > 1);
             if (v >= 1000 && !(u == 2 && dec == 0))
                 continue;
-            if (!dec)
-                return snprintf(buf, size, "%" PRId64 "%s", v, names[u]);
-            return snprintf(buf, size, "%" PRId64 ".%0*" PRId64 "%s", v / p, dec, v % p, names[u]);
+            return put_dur(buf, v, p, dec, names[u]);
         }
     }
     return 0; /* not reached: seconds take any value */
@@ -203,8 +229,10 @@ static int fmt_duration(char *buf, size_t size, int64_t ns, unsigned how)
 
 const char *tp_render_format_duration(int64_t ns, char *buf, size_t size)
 {
+    char d[DUR_MAX];
+    fmt_duration(d, ns, 0);
     if (buf && size)
-        fmt_duration(buf, size, ns, 0);
+        snprintf(buf, size, "%s", d);
     return buf;
 }
 
@@ -222,8 +250,8 @@ void tp_render_opts_init(tp_render_opts *o)
 
 void tp__render_duration(tp_buf *b, int64_t ns, unsigned how)
 {
-    char d[32];
-    int n = fmt_duration(d, sizeof(d), ns, how);
+    char d[DUR_MAX];
+    int n = fmt_duration(d, ns, how);
     tp_buf_append(b, d, (size_t)n);
 }
 
