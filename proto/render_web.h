@@ -20,6 +20,7 @@
 
 #define TP_WEB_LIMIT_DEFAULT     1000 /* children listed per node when limit is 0 */
 #define TP_WEB_MAX_NODES_DEFAULT 5000 /* node budget of one answer when max_nodes is 0 */
+#define TP_WEB_MAX_BUCKETS       4000 /* time buckets of one timeline answer */
 
 /** Which part of a tree tp_render_web_tree() emits. */
 typedef struct tp_web_tree_opts {
@@ -65,6 +66,51 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
  *  UI reads either. functions are s's order (total time descending), at most
  *  top of them (0: all). */
 int tp_render_web_stats(const tp_tree *t, const tp_stats *s, uint32_t top, tp_buf *out);
+
+/* render_web_agg.c: summaries of the whole tree, so the UI never needs to
+ * load every call of a large trace to show one. */
+
+/** The function table of the calls that started in [t0_ns, t1_ns) (times
+ *  since the trace start), so a range selected in the timeline narrows it:
+ *    {"t0_ms","t1_ms","calls","unique_functions","functions":[{"name",
+ *     "module","qualname","file","lineno","count","total_ms","self_ms",
+ *     "min_ms","max_ms","avg_ms","exceptions"}]}
+ *  by total time descending, ties by function index. Works on a raw or a
+ *  folded tree (a folded node counts as its calls). -EINVAL when t1 < t0. */
+int tp_render_web_profile(const tp_tree *t, int64_t t0_ns, int64_t t1_ns, tp_buf *out);
+
+/** The timeline summarised per lane, row (depth in the lane) and time
+ *  bucket, so a low zoom of a 1M-call trace draws a few thousand blocks:
+ *    {"t0_ms","t1_ms","bucket_ms","buckets":N,
+ *     "lanes":[{"name","thread","rows":[[[bucket, busy_ms, func, started],
+ *     ...], ...]}], "funcs":[names]}
+ *  Lanes are as the UI draws them: one per thread ("thread N"), one per
+ *  asyncio task ("task <coroutine>"; past 63 tasks the rest share "tasks
+ *  (more)"), each call nested under its caller when they share a lane.
+ *  Only non-empty buckets are listed: busy_ms is the time calls of that row
+ *  covered in it, func (an index into funcs) the call that covered most of
+ *  it, started the calls of the row that began in it. Rows past 64 are
+ *  left out. The buckets are nbuckets (1..TP_WEB_MAX_BUCKETS) equal
+ *  whole-ns slices from t0_ns on, so t1_ms may pass t1_ns by under one
+ *  bucket. -EINVAL for an empty range or a bad count. */
+int tp_render_web_timeline(const tp_tree *t, int64_t t0_ns, int64_t t1_ns, uint32_t nbuckets,
+                           tp_buf *out);
+
+/** A flame graph merged over the whole tree. fn NULL: the merged ("left
+ *  heavy") view, every identical stack one group:
+ *    {"mode":"merged","count","total_ms","self_ms","nodes":[group],"cut"}
+ *  fn a "module.qualname": the sandwich view of that function, the calls
+ *  below its calls merged, and its callers merged upwards level by level
+ *  (a caller's time is that of its calls to fn):
+ *    {"mode":"sandwich","fn","count","total_ms","self_ms","callees":[group],
+ *     "callers":[group],"cut"}
+ *  A group is {"name","count","total_ms","self_ms","kids":[group]} (kids
+ *  absent when none), heaviest first. Groups under min_ns are left out;
+ *  at most max_nodes groups (0: TP_WEB_MAX_NODES_DEFAULT) are listed and
+ *  "cut" says the budget or the depth limit (256) left some out. A call of
+ *  fn inside another call of fn counts once, in the outer one. */
+int tp_render_web_flame(const tp_tree *t, const char *fn, int64_t min_ns, uint32_t max_nodes,
+                        tp_buf *out);
 
 /** A diff as JSON: tp_render_diff_json() (render.h). */
 int tp_render_web_diff(const tp_diff *d, tp_buf *out);

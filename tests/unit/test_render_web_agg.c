@@ -1,0 +1,201 @@
+/* The report UI's whole-trace summaries (render_web_agg.c): the function
+ * table of a time range, timeline buckets, merged and sandwich flame
+ * graphs. Answers are parsed back with jansson. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "render_web.h"
+#include "tree.h"
+
+/* main(0..10000) -> [f(1000..3000) -> g(1500..2000), f(4000..5000),
+ * f(6000..7500), Cls.h(8000..9000) raises], then a second root k(11000..12000). */
+static tp_tree *sample(void)
+{
+    tp_tree *t = NULL;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "app", "main", "app.py", 1), 0);
+    cr_assert_eq(tp_tree_def_func(t, 1, "app", "f", "app.py", 10), 0);
+    cr_assert_eq(tp_tree_def_func(t, 2, "lib", "g", "lib.py", 20), 0);
+    cr_assert_eq(tp_tree_def_func(t, 3, "lib", "Cls.h", "lib.py", 30), 0);
+    cr_assert_eq(tp_tree_def_func(t, 4, "", "k", "", 0), 0);
+    cr_assert_eq(tp_tree_call(t, 0, 0, false, "a", 1), 0);
+    cr_assert_eq(tp_tree_call(t, 1, 1000, false, "x=0", 3), 0);
+    cr_assert_eq(tp_tree_call(t, 2, 1500, false, NULL, 0), 0);
+    cr_assert_eq(tp_tree_return(t, 2000, "None", 4), 0);
+    cr_assert_eq(tp_tree_return(t, 3000, "0", 1), 0);
+    cr_assert_eq(tp_tree_call(t, 1, 4000, false, "x=1", 3), 0);
+    cr_assert_eq(tp_tree_return(t, 5000, "1", 1), 0);
+    cr_assert_eq(tp_tree_call(t, 1, 6000, false, "x=2", 3), 0);
+    cr_assert_eq(tp_tree_return(t, 7500, "2", 1), 0);
+    cr_assert_eq(tp_tree_call(t, 3, 8000, false, "", 0), 0);
+    cr_assert_eq(tp_tree_unwind(t, 9000, "ValueError", 10, "bad", 3), 0);
+    cr_assert_eq(tp_tree_return(t, 10000, NULL, 0), 0);
+    cr_assert_eq(tp_tree_call(t, 4, 11000, false, NULL, 0), 0);
+    cr_assert_eq(tp_tree_return(t, 12000, NULL, 0), 0);
+    cr_assert_eq(tp_tree_finish(t, 12000), 0);
+    return t;
+}
+
+/* The answer with its numbers as written, compact, for exact comparison. */
+static char *answer(tp_buf *b)
+{
+    json_error_t err;
+    json_t *j = json_loadb(b->data, b->len, JSON_DECODE_ANY, &err);
+    cr_assert_not_null(j, "invalid JSON (%s) in: %s", err.text, tp_buf_cstr(b));
+    json_decref(j);
+    return strndup(b->data, b->len);
+}
+
+Test(render_web_agg, profile_counts_calls_that_started_in_the_range)
+{
+    tp_tree *t = sample();
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_web_profile(t, 4000, 12000, &b), 0);
+    json_error_t err;
+    json_t *j = json_loadb(b.data, b.len, 0, &err);
+    cr_assert_not_null(j);
+    cr_assert_eq(json_integer_value(json_object_get(j, "calls")), 4);
+    json_t *fns = json_object_get(j, "functions");
+    cr_assert_eq(json_array_size(fns), 3);
+    const char *names[] = {"app.f", "lib.Cls.h", "k"};
+    const int counts[] = {2, 1, 1};
+    const double totals[] = {0.0025, 0.001, 0.001};
+    for (int i = 0; i < 3; i++) {
+        json_t *f = json_array_get(fns, i);
+        cr_assert_str_eq(json_string_value(json_object_get(f, "name")), names[i]);
+        cr_assert_eq(json_integer_value(json_object_get(f, "count")), counts[i]);
+        cr_assert_float_eq(json_number_value(json_object_get(f, "total_ms")), totals[i], 1e-12);
+    }
+    json_t *f = json_array_get(fns, 0);
+    cr_assert_float_eq(json_number_value(json_object_get(f, "min_ms")), 0.001, 1e-12);
+    cr_assert_float_eq(json_number_value(json_object_get(f, "max_ms")), 0.0015, 1e-12);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(fns, 1), "exceptions")), 1);
+    json_decref(j);
+    tp_buf_free(&b);
+    tp_tree_free(t);
+}
+
+Test(render_web_agg, profile_range_end_is_exclusive_and_an_inverted_range_fails)
+{
+    tp_tree *t = sample();
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_web_profile(t, 0, 4000, &b), 0);
+    json_error_t err;
+    json_t *j = json_loadb(b.data, b.len, 0, &err);
+    /* main, f(x=0), g: f(x=1) starts at 4000, in the next range. */
+    cr_assert_eq(json_integer_value(json_object_get(j, "calls")), 3);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(j, "functions"), 0), "name")),
+                     "app.main");
+    json_decref(j);
+    cr_assert_eq(tp_render_web_profile(t, 5, 4, &b), -EINVAL);
+    tp_buf_free(&b);
+    tp_tree_free(t);
+}
+
+Test(render_web_agg, timeline_buckets_sum_busy_time_per_row)
+{
+    tp_tree *t = sample();
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_web_timeline(t, 0, 12000, 4, &b), 0);
+    char *s = answer(&b);
+    /* Row 0: main covers 0..10000, k 11000..12000 (bucket 3 holds 1000 ns
+     * of each; main, first, names it). Row 1: the f calls and Cls.h
+     * (bucket 2: f 1500 ns, h 1000 ns, so f names it). Row 2: g. */
+    cr_assert_str_eq(s, "{\"t0_ms\":0,\"t1_ms\":0.012,\"bucket_ms\":0.003,\"buckets\":4,"
+                        "\"lanes\":[{\"name\":\"thread 0\",\"thread\":0,\"rows\":["
+                        "[[0,0.003,0,1],[1,0.003,0,0],[2,0.003,0,0],[3,0.002,0,1]],"
+                        "[[0,0.002,1,1],[1,0.001,1,1],[2,0.0025,1,2]],"
+                        "[[0,0.0005,2,1]]]}],"
+                        "\"funcs\":[\"app.main\",\"app.f\",\"lib.g\",\"lib.Cls.h\",\"k\"]}");
+    free(s);
+    cr_assert_eq(tp_render_web_timeline(t, 0, 12000, 0, &b), -EINVAL);
+    cr_assert_eq(tp_render_web_timeline(t, 0, 12000, TP_WEB_MAX_BUCKETS + 1, &b), -EINVAL);
+    cr_assert_eq(tp_render_web_timeline(t, 5, 5, 4, &b), -EINVAL);
+    tp_buf_free(&b);
+    tp_tree_free(t);
+}
+
+Test(render_web_agg, timeline_of_a_window_counts_only_what_lies_in_it)
+{
+    tp_tree *t = sample();
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_web_timeline(t, 4000, 6000, 2, &b), 0);
+    char *s = answer(&b);
+    /* main runs through both buckets but started before them; f(x=1)
+     * ends where bucket 1 begins, so it is not in it. */
+    cr_assert_str_eq(s, "{\"t0_ms\":0.004,\"t1_ms\":0.006,\"bucket_ms\":0.001,\"buckets\":2,"
+                        "\"lanes\":[{\"name\":\"thread 0\",\"thread\":0,\"rows\":["
+                        "[[0,0.001,0,0],[1,0.001,0,0]],[[0,0.001,1,1]]]}],"
+                        "\"funcs\":[\"app.main\",\"app.f\",\"lib.g\",\"lib.Cls.h\",\"k\"]}");
+    free(s);
+    tp_buf_free(&b);
+    tp_tree_free(t);
+}
+
+Test(render_web_agg, merged_flame_merges_identical_stacks_heaviest_first)
+{
+    tp_tree *t = sample();
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_web_flame(t, NULL, 0, 0, &b), 0);
+    char *s = answer(&b);
+    cr_assert_str_eq(
+        s, "{\"mode\":\"merged\",\"count\":2,\"total_ms\":0.011,\"self_ms\":0.0055,\"nodes\":["
+           "{\"name\":\"app.main\",\"count\":1,\"total_ms\":0.01,\"self_ms\":0.0045,\"kids\":["
+           "{\"name\":\"app.f\",\"count\":3,\"total_ms\":0.0045,\"self_ms\":0.004,\"kids\":["
+           "{\"name\":\"lib.g\",\"count\":1,\"total_ms\":0.0005,\"self_ms\":0.0005}]},"
+           "{\"name\":\"lib.Cls.h\",\"count\":1,\"total_ms\":0.001,\"self_ms\":0.001}]},"
+           "{\"name\":\"k\",\"count\":1,\"total_ms\":0.001,\"self_ms\":0.001}],\"cut\":false}");
+    free(s);
+    tp_buf_free(&b);
+    tp_tree_free(t);
+}
+
+Test(render_web_agg, merged_flame_leaves_out_small_groups_and_stops_at_the_budget)
+{
+    tp_tree *t = sample();
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_web_flame(t, NULL, 1500, 0, &b), 0);
+    char *s = answer(&b);
+    cr_assert_str_eq(
+        s, "{\"mode\":\"merged\",\"count\":2,\"total_ms\":0.011,\"self_ms\":0.0055,\"nodes\":["
+           "{\"name\":\"app.main\",\"count\":1,\"total_ms\":0.01,\"self_ms\":0.0045,\"kids\":["
+           "{\"name\":\"app.f\",\"count\":3,\"total_ms\":0.0045,\"self_ms\":0.004,\"kids\":[]}]}],"
+           "\"cut\":false}");
+    free(s);
+    tp_buf_free(&b);
+    cr_assert_eq(tp_render_web_flame(t, NULL, 0, 2, &b), 0);
+    s = answer(&b);
+    cr_assert(strstr(s, "\"cut\":true"), "%s", s);
+    cr_assert_null(strstr(s, "lib.Cls.h"), "%s", s);
+    free(s);
+    tp_buf_free(&b);
+    tp_tree_free(t);
+}
+
+Test(render_web_agg, sandwich_merges_callers_upwards_and_callees_downwards)
+{
+    tp_tree *t = sample();
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_web_flame(t, "app.f", 0, 0, &b), 0);
+    char *s = answer(&b);
+    cr_assert_str_eq(
+        s,
+        "{\"mode\":\"sandwich\",\"fn\":\"app.f\",\"count\":3,\"total_ms\":0.0045,\"self_ms\":0.004,"
+        "\"callees\":[{\"name\":\"lib.g\",\"count\":1,\"total_ms\":0.0005,\"self_ms\":0.0005}],"
+        "\"callers\":[{\"name\":\"app.main\",\"count\":3,\"total_ms\":0.0045,\"self_ms\":0.004}],"
+        "\"cut\":false}");
+    free(s);
+    tp_buf_free(&b);
+    cr_assert_eq(tp_render_web_flame(t, "nope", 0, 0, &b), 0);
+    s = answer(&b);
+    cr_assert_str_eq(
+        s, "{\"mode\":\"sandwich\",\"fn\":\"nope\",\"count\":0,\"total_ms\":0,\"self_ms\":0,"
+           "\"callees\":[],\"callers\":[],\"cut\":false}");
+    free(s);
+    tp_buf_free(&b);
+    tp_tree_free(t);
+}
