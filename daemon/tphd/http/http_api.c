@@ -162,7 +162,7 @@ static void copy_number(api_req *a, const char *name, const char *key)
         return;
     double v = strtod(buf, &end);
     if (!buf[0] || *end || !(v >= 0 && v < 1e12)) {
-        bad(a, "bad parameter %s (unix seconds)", name);
+        bad(a, "bad parameter %s (a number from 0)", name);
         return;
     }
     json_object_set_new(a->args, key, json_real(v));
@@ -292,6 +292,20 @@ static void api_trace(api_req *a, const char *p, size_t n)
         run(a, "stats", TP_HTTP_AS_BODY, NULL);
     } else if (IS("export")) {
         api_export(a, id);
+    } else if (IS("profile")) {
+        copy_number(a, "t0", "t0_ms");
+        copy_number(a, "t1", "t1_ms");
+        run(a, "profile", TP_HTTP_AS_BODY, NULL);
+    } else if (IS("timeline")) {
+        copy_number(a, "t0", "t0_ms");
+        copy_number(a, "t1", "t1_ms");
+        copy_int(a, "buckets", "buckets", 1, 4000);
+        run(a, "timeline", TP_HTTP_AS_BODY, NULL);
+    } else if (IS("flame")) {
+        copy_str(a, "fn", "fn", 1000);
+        copy_number(a, "min_ms", "min_ms");
+        copy_int(a, "max_nodes", "max_nodes", 1, 1000000);
+        run(a, "flame", TP_HTTP_AS_BODY, NULL);
     } else {
         tp_http_send_error(a->req, 404, "not_found", "no such API route");
     }

@@ -485,6 +485,9 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
         {"status", op_status, true},
         {"import", op_import, false},
         {"search", tp_query_search, true},
+        {"profile", tp_query_profile, true},
+        {"timeline", tp_query_timeline, true},
+        {"flame", tp_query_flame, true},
         {"frames_add", tp_query_frames_add, false},
         {"frames", tp_query_frames, true},
     };

@@ -16,6 +16,12 @@ int tp_query_stats(tp_qctx *q);
 int tp_query_diff(tp_qctx *q);
 /** export {id, format}. */
 int tp_query_export(tp_qctx *q);
+/** profile {id, t0_ms, t1_ms}: the function table of the calls that started in the range. */
+int tp_query_profile(tp_qctx *q);
+/** timeline {id, t0_ms, t1_ms, buckets}: calls per lane, row and time bucket. */
+int tp_query_timeline(tp_qctx *q);
+/** flame {id, fn, min_ms, max_nodes}: the merged flame graph, or fn's sandwich. */
+int tp_query_flame(tp_qctx *q);
 
 /* query_web.c (with the report UI built in; otherwise these answer -ENOTSUP) */
 /** tree with format "web": tp_render_web_tree of the folded tree. */

@@ -8,6 +8,7 @@
 #include "query_ops.h"
 #include "rebuild.h"
 #include "render.h"
+#include "render_web.h"
 #include "tp_err.h"
 
 #define MAX_FILTERS 64
@@ -280,6 +281,80 @@ int tp_query_export(tp_qctx *q)
         r = export_otlp(q, t, rowid);
     else
         r = tp_query_export_html(q, t, rowid);
+    tp_tcache_put(e);
+    return r;
+}
+
+/* A millisecond argument as whole ns since the trace start. */
+static int ms_arg(tp_qctx *q, const char *key, double def, int64_t *ret)
+{
+    double v;
+    if (tp_qarg_num(q, key, def, &v) < 0)
+        return q->res->code;
+    if (!(v >= 0 && v < 9e12))
+        return tp_qfail(q, -EINVAL, "argument \"%s\" must be milliseconds from 0", key);
+    *ret = (int64_t)(v * 1e6 + 0.5);
+    return 0;
+}
+
+int tp_query_profile(tp_qctx *q)
+{
+    int64_t t0, t1;
+    tp_tcache_entry *e = NULL;
+    if (ms_arg(q, "t0_ms", 0, &t0) < 0 || ms_arg(q, "t1_ms", 9e11, &t1) < 0)
+        return q->res->code;
+    if (t1 < t0)
+        return tp_qfail(q, -EINVAL, "argument \"t1_ms\" is before \"t0_ms\"");
+    if (tp_qload(q, "id", &e, NULL) < 0)
+        return q->res->code;
+    int r = rendered(q, tp_render_web_profile(tp_tcache_raw(e), t0, t1, &q->res->body), TP_CT_JSON);
+    tp_tcache_put(e);
+    return r;
+}
+
+int tp_query_timeline(tp_qctx *q)
+{
+    int64_t t0, t1 = 0, nb;
+    tp_tcache_entry *e = NULL;
+    if (ms_arg(q, "t0_ms", 0, &t0) < 0 || tp_qarg_int(q, "buckets", 1000, &nb) < 0)
+        return q->res->code;
+    if (nb < 1 || nb > TP_WEB_MAX_BUCKETS)
+        return tp_qfail(q, -EINVAL, "argument \"buckets\" must be from 1 to %d",
+                        TP_WEB_MAX_BUCKETS);
+    if (tp_qload(q, "id", &e, NULL) < 0)
+        return q->res->code;
+    const tp_tree *t = tp_tcache_raw(e);
+    /* The whole trace unless told otherwise. */
+    int64_t end = t->meta.duration_ns > t0 ? t->meta.duration_ns : t0 + 1;
+    int r = ms_arg(q, "t1_ms", (double)end / 1e6, &t1);
+    if (r == 0 && t1 <= t0)
+        r = tp_qfail(q, -EINVAL, "argument \"t1_ms\" must be after \"t0_ms\"");
+    if (r == 0)
+        r = rendered(q, tp_render_web_timeline(t, t0, t1, (uint32_t)nb, &q->res->body), TP_CT_JSON);
+    tp_tcache_put(e);
+    return r;
+}
+
+int tp_query_flame(tp_qctx *q)
+{
+    const char *fn;
+    int64_t min_ns, max_nodes;
+    tp_tcache_entry *e = NULL;
+    const tp_tree *f = NULL;
+    if (tp_qarg_str(q, "fn", NULL, &fn) < 0 || ms_arg(q, "min_ms", 0, &min_ns) < 0 ||
+        tp_qarg_int(q, "max_nodes", 0, &max_nodes) < 0)
+        return q->res->code;
+    if (max_nodes < 0 || max_nodes > 1000000)
+        return tp_qfail(q, -EINVAL, "argument \"max_nodes\" must be from 0 to 1000000");
+    if (tp_qload(q, "id", &e, NULL) < 0)
+        return q->res->code;
+    /* The folded tree merges to the same graph as the raw one, sooner. */
+    int r = tp_tcache_folded(e, &f);
+    if (r < 0)
+        r = tp_qfail(q, r, "cannot fold the tree: %s", tp_strerror(r));
+    else
+        r = rendered(q, tp_render_web_flame(f, fn, min_ns, (uint32_t)max_nodes, &q->res->body),
+                     TP_CT_JSON);
     tp_tcache_put(e);
     return r;
 }
