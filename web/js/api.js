@@ -50,6 +50,9 @@ const serverSource = {
   stats: (id) => getJSON('/api/traces/' + encodeURIComponent(id) + '/stats'),
   lines: async () => null, // tphd keeps no line data yet
   diff: (a, b) => getJSON('/api/diff', {a, b}),
+  profile: (id, t0, t1) => getJSON('/api/traces/' + encodeURIComponent(id) + '/profile', {t0, t1}),
+  timeline: (id, t0, t1, buckets) => getJSON('/api/traces/' + encodeURIComponent(id) + '/timeline', {t0, t1, buckets}),
+  flame: (id, p) => getJSON('/api/traces/' + encodeURIComponent(id) + '/flame', p),
   status: () => getJSON('/api/status'),
   exportUrl: (id, format) => '/api/traces/' + encodeURIComponent(id) + '/export' + query({format}),
 };
@@ -109,6 +112,28 @@ function fileSource(data) {
     },
     diff: async () => {
       throw new ApiError(400, 'unsupported', 'a saved report holds one trace');
+    },
+    // The function table of a range, from the folded nodes that started in
+    // it (tphd counts the raw calls; a folded group counts as its calls).
+    profile: async (_id, t0, t1) => {
+      const by = new Map();
+      let calls = 0;
+      for (const n of byId.values()) {
+        if (n.start_ms < t0 || n.start_ms >= t1) continue;
+        let f = by.get(n.name);
+        if (!f) by.set(n.name, (f = {name: n.name, module: n.module, qualname: n.qualname, file: n.file, lineno: n.line,
+          count: 0, total_ms: 0, self_ms: 0, min_ms: Infinity, max_ms: 0, exceptions: 0}));
+        f.count += n.count;
+        f.total_ms += n.total_ms;
+        f.self_ms += n.self_ms;
+        f.min_ms = Math.min(f.min_ms, n.min_ms);
+        f.max_ms = Math.max(f.max_ms, n.max_ms);
+        f.exceptions += n.flags.includes('exc') ? n.nexc || 1 : 0;
+        calls += n.count;
+      }
+      const functions = Array.from(by.values()).map((f) => Object.assign(f, {avg_ms: f.total_ms / f.count}))
+        .sort((a, b) => b.total_ms - a.total_ms);
+      return {t0_ms: t0, t1_ms: t1, calls, unique_functions: functions.length, functions};
     },
     status: async () => null,
     exportUrl: () => null,

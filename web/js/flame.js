@@ -189,7 +189,7 @@ class FlameView {
     const m = this.model;
     let start = [];
     if (this.focus === null) {
-      const roots = m.kids(null).map((id) => m.nodes.get(id));
+      const roots = m.kids(null).map((id) => m.nodes.get(id)).filter((n) => this.inRange(n));
       const sum = roots.reduce((a, n) => a + n.total_ms, 0) || 1;
       add(0, {x: 0, w: width, id: null, label: 'all (' + fmtMs(m.summary.duration_ms) + ')'});
       FlameView.place(roots.map((n) => ({n, ms: n.total_ms, count: n.count})), 0, width / sum, 1, add,
@@ -205,7 +205,7 @@ class FlameView {
       add(row, {x, w, id});
       const n = m.nodes.get(id);
       if (!m.loaded(id) || w < 2) continue;
-      const kids = m.kids(id).map((k) => m.nodes.get(k));
+      const kids = m.kids(id).map((k) => m.nodes.get(k)).filter((k) => this.inRange(k));
       const sum = kids.reduce((a, k) => a + k.total_ms, 0);
       // Children never draw wider than their parent (clock jitter).
       const scale = n.total_ms > 0 ? (w / n.total_ms) * Math.min(1, n.total_ms / Math.max(sum, 1e-12)) : w / Math.max(sum, 1e-12);
@@ -242,8 +242,19 @@ class FlameView {
 
   kidNodes(g) {
     const out = [];
-    for (const n of g.nodes) for (const k of this.model.kids(n.id)) out.push(this.model.nodes.get(k));
+    for (const n of g.nodes) {
+      for (const k of this.model.kids(n.id)) {
+        const kn = this.model.nodes.get(k);
+        if (this.inRange(kn)) out.push(kn);
+      }
+    }
     return out;
+  }
+
+  /** Whether node n ran in the range selected in the timeline (or there is none). */
+  inRange(n) {
+    const r = this.opts.range ? this.opts.range() : null;
+    return !r || (n.end_ms >= r.t0 && n.start_ms <= r.t1);
   }
 
   layout(width) {
@@ -255,13 +266,13 @@ class FlameView {
     if (this.mode === 'time') {
       this.layoutTime(width, rows, add);
     } else if (this.mode === 'merged') {
-      const roots = m.kids(null).map((id) => m.nodes.get(id));
+      const roots = m.kids(null).map((id) => m.nodes.get(id)).filter((n) => this.inRange(n));
       const sum = roots.reduce((a, n) => a + n.total_ms, 0) || 1;
       add(0, {x: 0, w: width, id: null, label: 'all (' + fmtMs(m.summary.duration_ms) + ')'});
       this.layoutMerged(this.mergeGroups(roots), 0, width / sum, 1, add, (g) => this.kidNodes(g), 1);
     } else {
       const nodes = [];
-      for (const n of m.nodes.values()) if (n.name === this.fn) nodes.push(n);
+      for (const n of m.nodes.values()) if (n.name === this.fn && this.inRange(n)) nodes.push(n);
       this.sandwichNames = {callers: [], callees: []};
       if (!nodes.length) return rows;
       // Callers: each call's parent chain, merged by name level by level.

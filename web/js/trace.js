@@ -97,10 +97,32 @@ async function traceView(app, src, id, nav) {
     el('span', {className: 'muted small keys', text: '↑↓ move · ← → fold · / search'}));
   const treeTools = el('div', {className: 'toolbar tools scroll-x'}, expandAll, collapse, depthSel, sortSel, hideIn, modIn);
   const body = el('div', {className: 'tab-body'});
-  clear(app);
-  append(app, [head, tabs, treeBar, treeTools, body]);
 
   let flame = null, timeline = null, hot = null, current = null, treeReady = false, treeError = null;
+  // The range selected in the timeline ({t0, t1} ms since the trace start),
+  // which the tree, the flame graph and the function table are narrowed to.
+  let range = null;
+  const rangeQ = /^(\d+(?:\.\d+)?),(\d+(?:\.\d+)?)$/.exec(new URLSearchParams(location.search).get('range') || '');
+  if (rangeQ && Number(rangeQ[2]) > Number(rangeQ[1])) range = {t0: Number(rangeQ[1]), t1: Number(rangeQ[2])};
+  const rangeNote = el('div', {className: 'toolbar range-note', id: 'range-note', hidden: true},
+    el('span', {id: 'range-text'}), el('button', {type: 'button', id: 'range-clear', text: 'Clear range', onclick: () => setRange(null)}));
+  clear(app);
+  append(app, [head, tabs, rangeNote, treeBar, treeTools, body]);
+  function setRange(r) {
+    range = r;
+    tree.range = r;
+    setUrlParams(src, {range: r ? +r.t0.toFixed(6) + ',' + +r.t1.toFixed(6) : null});
+    rangeNote.hidden = !r;
+    if (r) $('#range-text', rangeNote).textContent = 'Range ' + fmtMs(r.t0) + ' – ' + fmtMs(r.t1) + ' (' + fmtMs(r.t1 - r.t0) + ') selected in the timeline: the views show what ran in it.';
+    if (timeline && !!timeline.range !== !!r) {
+      timeline.range = r;
+      timeline.draw();
+    }
+    tree.flatten();
+    hot = null;
+    if (current === 'flame' && flame) flame.draw();
+    else if (current === 'hot') show('hot');
+  }
   const tree = new TreeView(model, {
     onHit: (i, n) => { hitInfo.textContent = (i + 1) + ' of ' + fmtCount(n); },
     onSelect: (nid) => { if (treeReady) setUrlParams(src, {node: nid}); },
@@ -140,6 +162,7 @@ async function traceView(app, src, id, nav) {
           onState: (st) => setUrlParams(src, st),
           mode: q.get('flame') || 'time', fn: q.get('fn') || '', colorBy: q.get('color') || 'module',
           query: () => tree.query,
+          range: () => range,
         });
         body.appendChild(flame.root);
         const z = q.get('zoom');
@@ -149,13 +172,14 @@ async function traceView(app, src, id, nav) {
         flame.show();
       }
     } else if (k === 'timeline') {
-      if (!timeline) timeline = new TimelineView(model);
+      if (!timeline) timeline = new TimelineView(model, {query: () => tree.query, range, src, onRange: (r) => setRange(r)});
       body.appendChild(timeline.root);
       timeline.show();
     } else {
       if (!hot) hot = el('div', null, el('p', {className: 'placeholder', text: 'Computing statistics…'}));
       body.appendChild(hot);
-      const s = await getStats();
+      const s = range ? await src.profile(id, range.t0, range.t1).then((p) => Object.assign(p, {
+        exceptions: p.functions.reduce((a, f) => a + f.exceptions, 0)})).catch(() => null) : await getStats();
       if (current !== 'hot') return;
       const view = hotspotsView(s, {model, onFind: (name) => {
         show('tree');
@@ -233,6 +257,7 @@ async function traceView(app, src, id, nav) {
     });
   }
 
+  if (range) setRange(range);
   const view = new URLSearchParams(location.search).get('view');
   show(tabList.some(([k]) => k === view) ? view : 'tree');
   topP.then(async () => {
@@ -276,6 +301,10 @@ async function traceView(app, src, id, nav) {
       if (timeline && current === 'timeline') timeline.draw();
     },
     onKey(e) {
+      if (current === 'timeline' && timeline && timeline.onKey(e)) {
+        e.preventDefault();
+        return true;
+      }
       if (e.key === '/') {
         e.preventDefault();
         show('tree');

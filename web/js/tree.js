@@ -189,6 +189,9 @@ class TreeView {
     this.sortBy = 'start';
     this.hideMs = 0;
     this.module = '';
+    // A range selected in the timeline ({t0, t1} ms): only calls that ran
+    // in it (and so their callers) are shown.
+    this.range = null;
 
     this.spacer = el('div', {className: 'tree-spacer'});
     this.scroller = el('div', {className: 'tree-scroll', id: 'tree', tabIndex: 0,
@@ -266,6 +269,7 @@ class TreeView {
   visible(id) {
     const n = this.model.nodes.get(id);
     if (this.hideMs && n.total_ms < this.hideMs) return false;
+    if (this.range && (n.end_ms < this.range.t0 || n.start_ms > this.range.t1)) return false;
     if (this.module) return this.moduleHit(id);
     return true;
   }
@@ -296,7 +300,7 @@ class TreeView {
           stack.push({t: 'more', pid: parent, d: depth, start: r.gap[0], left: r.gap[1] - r.gap[0], last: k === runs.length - 1});
         } else {
           let ids = r.ids;
-          if (this.hideMs || this.module) ids = ids.filter((id) => this.visible(id));
+          if (this.hideMs || this.module || this.range) ids = ids.filter((id) => this.visible(id));
           if (this.sortBy === 'time') ids = ids.slice().sort((a, b) => m.nodes.get(b).total_ms - m.nodes.get(a).total_ms);
           for (let i = ids.length - 1; i >= 0; i--) stack.push({t: 'n', id: ids[i], d: depth});
         }

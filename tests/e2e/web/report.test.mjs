@@ -275,6 +275,111 @@ describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
     assert.match(await page.textContent('#tl-info'), /^Selected /);
   });
 
+  test('timeline keys: W/S and Up/Down zoom, A/D and Left/Right pan, Escape clears the range', async () => {
+    const page = await openTrace(ids.ui, null, '?view=timeline');
+    await page.waitForFunction(() => window.tpTimelineLanes && window.tpTimelineLanes().length > 0);
+    const full = await page.evaluate(() => window.tpTimelineView());
+    const span = (v) => v.t1 - v.t0;
+    await page.focus('#timeline-canvas');
+    await page.keyboard.press('w');
+    let v = await page.evaluate(() => window.tpTimelineView());
+    assert.ok(Math.abs(span(v) - span(full) * 0.8) < 1e-9, JSON.stringify([full, v]));
+    assert.ok(Math.abs(v.t0 - span(full) * 0.1) < 1e-9, 'zoomed around the middle: ' + JSON.stringify(v));
+    await page.keyboard.press('d');
+    const right = await page.evaluate(() => window.tpTimelineView());
+    assert.ok(Math.abs(right.t0 - (v.t0 + span(v) * 0.1)) < 1e-9, JSON.stringify([v, right]));
+    await page.keyboard.press('ArrowLeft');
+    await page.keyboard.press('a');
+    const left = await page.evaluate(() => window.tpTimelineView());
+    assert.ok(Math.abs(left.t0 - (v.t0 - span(v) * 0.1)) < 1e-9, JSON.stringify([v, left]));
+    await page.keyboard.press('ArrowUp');
+    v = await page.evaluate(() => window.tpTimelineView());
+    assert.ok(Math.abs(span(v) - span(full) * 0.64) < 1e-9);
+    await page.keyboard.press('s');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    v = await page.evaluate(() => window.tpTimelineView());
+    assert.deepEqual(v, full, 'zooming out stops at the whole trace');
+    // A shift+drag selection is in the link; Escape clears it.
+    const r = await page.$eval('#timeline-canvas', (c) => c.getBoundingClientRect().toJSON());
+    await page.keyboard.down('Shift');
+    await page.mouse.move(r.x + 10, r.y + 40);
+    await page.mouse.down();
+    await page.mouse.move(r.x + 200, r.y + 40, {steps: 3});
+    await page.mouse.up();
+    await page.keyboard.up('Shift');
+    await page.waitForFunction(() => /^\d+(\.\d+)?,\d+(\.\d+)?$/.test(new URL(location.href).searchParams.get('range') || ''));
+    assert.equal(await page.isVisible('#range-note'), true);
+    await page.focus('#timeline-canvas');
+    await page.keyboard.press('Escape');
+    assert.equal(await page.evaluate(() => window.tpTimelineRange()), null);
+    assert.equal(new URL(page.url()).searchParams.get('range'), null);
+    assert.equal(await page.isVisible('#range-note'), false);
+  });
+
+  test('a range selected in the timeline narrows the tree, the flame graph and the function table', async () => {
+    // 0 to 2 ms holds main's first calls and the handle loop, not crunch
+    // (it starts at 2.33 ms).
+    const page = await openTrace(ids.ui, null, '?view=timeline&range=0,2');
+    await page.waitForFunction(() => window.tpTimelineRange && window.tpTimelineRange() !== null);
+    assert.deepEqual(await page.evaluate(() => window.tpTimelineRange()), {t0: 0, t1: 2});
+    assert.match(await page.textContent('#range-text'), /^Range 0ns – 2\.00ms \(2\.00ms\)/);
+    // The search is highlighted in the timeline.
+    await page.click('#tab-tree');
+    await page.waitForSelector('#tree .row');
+    await page.fill('#search', 'app.io.send');
+    await page.press('#search', 'Enter');
+    await page.waitForFunction(() => document.querySelector('#hit-info').textContent === '1 of 1');
+    const rows = await rowTexts(page);
+    assert.ok(rows.some((t) => /app\.io\.send/.test(t)));
+    assert.ok(!rows.some((t) => /app\.slow\.crunch/.test(t)), 'crunch ran after the range: ' + rows.join('\n'));
+    await page.click('#tab-timeline');
+    await page.waitForFunction(() => window.tpTimelineLit && window.tpTimelineLit() === 1);
+    await page.click('#tab-hot');
+    await page.waitForSelector('#fn-table tbody tr');
+    const names = await page.$$eval('#fn-table tbody tr', (r) => r.map((x) => x.dataset.name));
+    assert.ok(names.includes('app.web.handle') && names.includes('app.io.send'), names.join(' '));
+    assert.ok(!names.includes('app.slow.crunch'), 'only calls that started in the range: ' + names.join(' '));
+    await page.click('#tab-flame');
+    await page.waitForFunction(() => window.tpFlameDrawn && window.tpFlameDrawn() === 'time');
+    assert.ok(!(await page.evaluate(() => window.tpFlameRow(2))).includes('app.slow.crunch'));
+    // Clearing the range brings everything back.
+    await page.click('#range-clear');
+    await page.waitForFunction(() => window.tpFlameRow(2).includes('app.slow.crunch'));
+    assert.equal(new URL(page.url()).searchParams.get('range'), null);
+  });
+
+  test('whole-trace summaries: timeline buckets, merged flame, sandwich, the function table of a range', async () => {
+    const get = async (p) => {
+      const res = await fetch(d.url + p, {headers: {Cookie: `tp_token_${d.port}=${d.token}`}});
+      assert.equal(res.status, 200, p);
+      return res.json();
+    };
+    const id = ids.ui;
+    const sum = await get(`/api/traces/${id}`);
+    const all = await get(`/api/traces/${id}/profile`);
+    assert.equal(all.calls, sum.calls);
+    const early = await get(`/api/traces/${id}/profile?t0=0&t1=2`);
+    assert.equal(all.functions.find((f) => f.name === 'app.web.handle').count, 2000);
+    assert.ok(early.functions.find((f) => f.name === 'app.web.handle').count > 0);
+    assert.equal(early.functions.find((f) => f.name === 'app.slow.crunch'), undefined);
+    const tl = await get(`/api/traces/${id}/timeline?buckets=10`);
+    assert.equal(tl.buckets, 10);
+    assert.deepEqual(tl.lanes.map((l) => l.name), ['thread 0', 'task app.task.worker']);
+    assert.deepEqual(tl.lanes[0].rows[0].map((c) => c[0]), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'main is busy in every bucket');
+    const merged = await get(`/api/traces/${id}/flame`);
+    assert.equal(merged.mode, 'merged');
+    assert.equal(merged.nodes[0].name, 'app.main');
+    assert.equal(merged.nodes[0].kids[0].name, 'app.slow.crunch');
+    assert.equal(merged.nodes[0].kids.find((k) => k.name === 'app.web.handle').count, 2000);
+    const sw = await get(`/api/traces/${id}/flame?fn=app.web.parse`);
+    assert.equal(sw.count, 2000);
+    assert.deepEqual(sw.callers.map((c) => [c.name, c.count, c.kids.map((k) => k.name)]), [['app.web.handle', 2000, ['app.main']]]);
+    assert.deepEqual(sw.callees, []);
+    const badRes = await fetch(d.url + `/api/traces/${id}/timeline?buckets=0`, {headers: {Cookie: `tp_token_${d.port}=${d.token}`}});
+    assert.equal(badRes.status, 400);
+  });
+
   test('links that last: tab, selected call and search come back on reload', async () => {
     const page = await openTrace(ids['checkout-b']);
     await clickRow(page, /shop\.pay\.charge/);
