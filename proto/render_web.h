@@ -72,8 +72,8 @@ int tp_render_web_stats(const tp_tree *t, const tp_stats *s, uint32_t top, tp_bu
 
 /** The function table of the calls that started in [t0_ns, t1_ns) (times
  *  since the trace start), so a range selected in the timeline narrows it:
- *    {"t0_ms","t1_ms","calls","unique_functions","functions":[{"name",
- *     "module","qualname","file","lineno","count","total_ms","self_ms",
+ *    {"t0_ms","t1_ms","calls","unique_functions","functions":[{"name" (the
+ *     qualname),"module","file","lineno","count","total_ms","self_ms",
  *     "min_ms","max_ms","avg_ms","exceptions"}]}
  *  by total time descending, ties by function index. Works on a raw or a
  *  folded tree (a folded node counts as its calls). -EINVAL when t1 < t0. */
@@ -104,7 +104,7 @@ int tp_render_web_timeline(const tp_tree *t, int64_t t0_ns, int64_t t1_ns, uint3
  *  (a caller's time is that of its calls to fn):
  *    {"mode":"sandwich","fn","count","total_ms","self_ms","callees":[group],
  *     "callers":[group],"cut"}
- *  A group is {"name","count","total_ms","self_ms","kids":[group]} (kids
+ *  A group is {"function" (the dotted name),"count","total_ms","self_ms","kids":[group]} (kids
  *  absent when none), heaviest first. Groups under min_ns are left out;
  *  at most max_nodes groups (0: TP_WEB_MAX_NODES_DEFAULT) are listed and
  *  "cut" says the budget or the depth limit (256) left some out. A call of

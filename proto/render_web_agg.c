@@ -370,7 +370,9 @@ static void fl_level(fl_ctx *c, const fl_item *items, size_t n, int depth)
         }
         c->budget--;
         tp_json_obj(c->w);
-        tp_json_key(c->w, "name");
+        /* "function" is the dotted name, as in diffs ("name" means the
+         * qualname beside "module" in every JSON output). */
+        tp_json_key(c->w, "function");
         tp__render_json_name(c->w, &c->t->funcs[gr->func]);
         tp_json_ku64(c->w, "count", gr->count);
         tp_json_kms(c->w, "total_ms", gr->total);

@@ -60,7 +60,7 @@ Test(render_web_agg, profile_counts_calls_that_started_in_the_range)
     cr_assert_eq(json_integer_value(json_object_get(j, "calls")), 4);
     json_t *fns = json_object_get(j, "functions");
     cr_assert_eq(json_array_size(fns), 3);
-    const char *names[] = {"app.f", "lib.Cls.h", "k"};
+    const char *names[] = {"f", "Cls.h", "k"};
     const int counts[] = {2, 1, 1};
     const double totals[] = {0.0025, 0.001, 0.001};
     for (int i = 0; i < 3; i++) {
@@ -89,7 +89,7 @@ Test(render_web_agg, profile_range_end_is_exclusive_and_an_inverted_range_fails)
     cr_assert_eq(json_integer_value(json_object_get(j, "calls")), 3);
     cr_assert_str_eq(json_string_value(json_object_get(
                          json_array_get(json_object_get(j, "functions"), 0), "name")),
-                     "app.main");
+                     "main");
     json_decref(j);
     cr_assert_eq(tp_render_web_profile(t, 5, 4, &b), -EINVAL);
     tp_buf_free(&b);
@@ -144,11 +144,11 @@ Test(render_web_agg, merged_flame_merges_identical_stacks_heaviest_first)
     char *s = answer(&b);
     cr_assert_str_eq(
         s, "{\"mode\":\"merged\",\"count\":2,\"total_ms\":0.011,\"self_ms\":0.0055,\"nodes\":["
-           "{\"name\":\"app.main\",\"count\":1,\"total_ms\":0.01,\"self_ms\":0.0045,\"kids\":["
-           "{\"name\":\"app.f\",\"count\":3,\"total_ms\":0.0045,\"self_ms\":0.004,\"kids\":["
-           "{\"name\":\"lib.g\",\"count\":1,\"total_ms\":0.0005,\"self_ms\":0.0005}]},"
-           "{\"name\":\"lib.Cls.h\",\"count\":1,\"total_ms\":0.001,\"self_ms\":0.001}]},"
-           "{\"name\":\"k\",\"count\":1,\"total_ms\":0.001,\"self_ms\":0.001}],\"cut\":false}");
+           "{\"function\":\"app.main\",\"count\":1,\"total_ms\":0.01,\"self_ms\":0.0045,\"kids\":["
+           "{\"function\":\"app.f\",\"count\":3,\"total_ms\":0.0045,\"self_ms\":0.004,\"kids\":["
+           "{\"function\":\"lib.g\",\"count\":1,\"total_ms\":0.0005,\"self_ms\":0.0005}]},"
+           "{\"function\":\"lib.Cls.h\",\"count\":1,\"total_ms\":0.001,\"self_ms\":0.001}]},"
+           "{\"function\":\"k\",\"count\":1,\"total_ms\":0.001,\"self_ms\":0.001}],\"cut\":false}");
     free(s);
     tp_buf_free(&b);
     tp_tree_free(t);
@@ -161,10 +161,11 @@ Test(render_web_agg, merged_flame_leaves_out_small_groups_and_stops_at_the_budge
     cr_assert_eq(tp_render_web_flame(t, NULL, 1500, 0, &b), 0);
     char *s = answer(&b);
     cr_assert_str_eq(
-        s, "{\"mode\":\"merged\",\"count\":2,\"total_ms\":0.011,\"self_ms\":0.0055,\"nodes\":["
-           "{\"name\":\"app.main\",\"count\":1,\"total_ms\":0.01,\"self_ms\":0.0045,\"kids\":["
-           "{\"name\":\"app.f\",\"count\":3,\"total_ms\":0.0045,\"self_ms\":0.004,\"kids\":[]}]}],"
-           "\"cut\":false}");
+        s,
+        "{\"mode\":\"merged\",\"count\":2,\"total_ms\":0.011,\"self_ms\":0.0055,\"nodes\":["
+        "{\"function\":\"app.main\",\"count\":1,\"total_ms\":0.01,\"self_ms\":0.0045,\"kids\":["
+        "{\"function\":\"app.f\",\"count\":3,\"total_ms\":0.0045,\"self_ms\":0.004,\"kids\":[]}]}],"
+        "\"cut\":false}");
     free(s);
     tp_buf_free(&b);
     cr_assert_eq(tp_render_web_flame(t, NULL, 0, 2, &b), 0);
@@ -185,8 +186,9 @@ Test(render_web_agg, sandwich_merges_callers_upwards_and_callees_downwards)
     cr_assert_str_eq(
         s,
         "{\"mode\":\"sandwich\",\"fn\":\"app.f\",\"count\":3,\"total_ms\":0.0045,\"self_ms\":0.004,"
-        "\"callees\":[{\"name\":\"lib.g\",\"count\":1,\"total_ms\":0.0005,\"self_ms\":0.0005}],"
-        "\"callers\":[{\"name\":\"app.main\",\"count\":3,\"total_ms\":0.0045,\"self_ms\":0.004}],"
+        "\"callees\":[{\"function\":\"lib.g\",\"count\":1,\"total_ms\":0.0005,\"self_ms\":0.0005}],"
+        "\"callers\":[{\"function\":\"app.main\",\"count\":3,\"total_ms\":0.0045,\"self_ms\":0.004}"
+        "],"
         "\"cut\":false}");
     free(s);
     tp_buf_free(&b);

@@ -179,6 +179,7 @@ function withDisplayNames(source) {
     list: (...a) => then(source.list(...a), (r) => (r.traces || []).forEach((t) => displayStats(t.stats))),
     trace: (...a) => then(source.trace(...a), (r) => displayStats(r.stats)),
     stats: (...a) => then(source.stats(...a), displayStats),
+    profile: (...a) => then(source.profile(...a), displayStats),
     tree: (...a) => then(source.tree(...a), (r) => {
       displayNodes(r.self ? [r.self] : []);
       displayNodes(r.nodes);
