@@ -38,7 +38,9 @@ Test(render_json, stats_summary_exact)
     cr_assert(strstr(j, "\"max_depth\":1") != NULL, "%s", j);
     cr_assert(strstr(j, "\"exceptions\":1") != NULL, "%s", j);
     cr_assert(strstr(j, "\"duration_ms\":4") != NULL, "%s", j);
-    cr_assert(strstr(j, "\"most_called\":{\"name\":\"work\",\"module\":\"app\",\"count\":2}") != NULL, "%s", j);
+    cr_assert(strstr(j, "\"most_called\":{\"name\":\"work\",\"module\":\"app\",\"count\":2}") !=
+                  NULL,
+              "%s", j);
     cr_assert(strstr(j, "\"functions\"") == NULL, "summary only: %s", j);
     tp_buf_free(&b);
 
@@ -65,9 +67,10 @@ Test(render_json, diff_reports_time_change)
     cr_assert_eq(tp_render_diff_json(d, &out), 0);
     const char *j = tp_buf_cstr(&out);
     cr_assert(strncmp(j, "{\"calls_a\":3,\"calls_b\":3,", 25) == 0, "%s", j);
-    cr_assert(strstr(j, "{\"kind\":\"time\",\"path\":\"app.main > app.work\",\"function\":\"app.work\","
-                        "\"count_a\":2,\"count_b\":2,\"total_a_ms\":3,\"total_b_ms\":4}") != NULL,
-              "%s", j);
+    cr_assert(
+        strstr(j, "{\"kind\":\"time\",\"path\":\"app.main > app.work\",\"function\":\"app.work\","
+                  "\"count_a\":2,\"count_b\":2,\"total_a_ms\":3,\"total_b_ms\":4}") != NULL,
+        "%s", j);
     cr_assert(strstr(j, "\"functions_added\":[],\"functions_removed\":[]") != NULL, "%s", j);
     tp_buf_free(&out);
     tp_diff_free(d);

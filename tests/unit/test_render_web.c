@@ -263,8 +263,7 @@ Test(render_web, node_text_escaped_like_the_trace_file)
     tp_buf b = TP_BUF_INIT;
     cr_assert_eq(tp_render_web_tree(t, &o, &b), 0);
     const char *s = tp_buf_cstr(&b);
-    cr_assert_not_null(
-        strstr(s, "\"name\":\"f\\u0001\",\"module\":\"m\",\"file\":"), "%s", s);
+    cr_assert_not_null(strstr(s, "\"name\":\"f\\u0001\",\"module\":\"m\",\"file\":"), "%s", s);
     cr_assert_not_null(strstr(s, "\"args\":\"s='\\b\xef\xbf\xbd'\",\"ret\":\"'\\f\xe2\x82\xac'\""),
                        "%s", s);
     tp_buf_free(&b);
