@@ -66,6 +66,16 @@ def _new_trace(explicit: dict):
     return t
 
 
+def _begin_in_context(explicit: dict, active):
+    """A new trace begun in a copy of the current context, which each step of
+    a generator then runs in (so the trace is active only inside its steps)."""
+    t = _new_trace(explicit)
+    ctx = contextvars.copy_context()
+    ctx.run(active.set, t)
+    ctx.run(t._begin, 4)  # warnings point at the wrapper's caller
+    return t, ctx
+
+
 def _recording(active) -> bool:
     """True when a trace of this function records in the current context."""
     t = active.get()
@@ -123,10 +133,7 @@ def _wrap_gen(func, explicit, active):
             # generator's steps run, inside that trace's context.
             return (yield from func(*args, **kwargs))
         gen = func(*args, **kwargs)
-        t = _new_trace(explicit)
-        ctx = contextvars.copy_context()
-        ctx.run(active.set, t)
-        ctx.run(t._begin, 3)
+        t, ctx = _begin_in_context(explicit, active)
         try:
             value, error = None, None
             while True:
@@ -189,10 +196,7 @@ def _wrap_async_gen(func, explicit, active):
                 yield item
             return
         agen = func(*args, **kwargs)
-        t = _new_trace(explicit)
-        ctx = contextvars.copy_context()
-        ctx.run(active.set, t)
-        ctx.run(t._begin, 3)
+        t, ctx = _begin_in_context(explicit, active)
         try:
             value, error = None, None
             while True:

@@ -183,16 +183,7 @@ class _Instrumenter:
         self._set_line(parts, elt, elt)
 
     def _scope_names(self, n: ast.AST) -> list:
-        names: list = []
-        todo = list(reversed(list(ast.iter_child_nodes(n))))
-        while todo:
-            c = todo.pop()
-            if isinstance(c, _SCOPES):
-                continue
-            if isinstance(c, ast.Name) and c.id not in names:
-                names.append(c.id)
-            todo.extend(reversed(list(ast.iter_child_nodes(c))))
-        return names
+        return self._names(list(ast.iter_child_nodes(n)), [])
 
     def _new_line(self) -> int:
         line = self.next_line

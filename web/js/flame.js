@@ -331,17 +331,8 @@ class FlameView {
       .filter((b) => b.x + b.w >= 0 && b.x <= width)
       .sort((a, b) => a.x - b.x));
     this.rects = rows;
-    const dpr = window.devicePixelRatio || 1;
     const height = Math.max(rows.length, 1) * FLAME_ROW;
-    this.canvas.width = Math.floor(width * dpr);
-    this.canvas.height = Math.floor(height * dpr);
-    this.canvas.style.width = width + 'px';
-    this.canvas.style.height = height + 'px';
-    const ctx = this.canvas.getContext('2d');
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, width, height);
-    ctx.font = '12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace';
-    ctx.textBaseline = 'middle';
+    const ctx = canvasContext(this.canvas, width, height, '12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace');
     const dark = isDark();
     const m = this.model;
     const q = this.opts.query ? (this.opts.query() || '').toLowerCase() : '';

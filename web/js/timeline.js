@@ -217,16 +217,7 @@ class TimelineView {
     let height = TL_RULER;
     for (const l of this.lanes) height += TL_LANE_HEAD + Math.max(1, l.rows.length) * TL_ROW + 6;
     height = Math.max(height, TL_RULER + 40);
-    const dpr = window.devicePixelRatio || 1;
-    this.canvas.width = Math.floor(width * dpr);
-    this.canvas.height = Math.floor(height * dpr);
-    this.canvas.style.width = width + 'px';
-    this.canvas.style.height = height + 'px';
-    const ctx = this.canvas.getContext('2d');
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, width, height);
-    ctx.font = '11px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace';
-    ctx.textBaseline = 'middle';
+    const ctx = canvasContext(this.canvas, width, height, '11px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace');
     const {t0, t1} = this.view;
     const px = width / (t1 - t0);
     const X = (ms) => (ms - t0) * px;

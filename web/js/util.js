@@ -186,3 +186,20 @@ function traceBadges(t) {
   if (t.dropped) out.push(badge(fmtCount(t.dropped) + ' dropped', 'bad', 'Events lost on the way to tphd'));
   return out;
 }
+
+/** Size a canvas to width x height CSS pixels at the screen's pixel ratio
+ *  and return its 2d context, cleared, scaled to CSS pixels, with the given
+ *  font and vertically centred text. */
+function canvasContext(canvas, width, height, font) {
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.floor(width * dpr);
+  canvas.height = Math.floor(height * dpr);
+  canvas.style.width = width + 'px';
+  canvas.style.height = height + 'px';
+  const ctx = canvas.getContext('2d');
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  ctx.font = font;
+  ctx.textBaseline = 'middle';
+  return ctx;
+}
