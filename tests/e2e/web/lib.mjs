@@ -122,6 +122,9 @@ export async function launch() {
     viewport: {width: 1400, height: 900},
     acceptDownloads: true,
   });
+  // A loaded two-core machine can take longer than Playwright's 30 s to
+  // reach a state; every wait still asks for an exact state.
+  context.setDefaultTimeout(90000);
   const problems = [];
   const watch = (page) => {
     page.on('console', (m) => { if (m.type() === 'error') problems.push('console: ' + m.text()); });
