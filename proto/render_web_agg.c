@@ -374,6 +374,7 @@ static void fl_level(fl_ctx *c, const fl_item *items, size_t n, int depth)
          * qualname beside "module" in every JSON output). */
         tp_json_key(c->w, "function");
         tp__render_json_name(c->w, &c->t->funcs[gr->func]);
+        tp_json_kstr(c->w, "module", c->t->funcs[gr->func].module);
         tp_json_ku64(c->w, "count", gr->count);
         tp_json_kms(c->w, "total_ms", gr->total);
         tp_json_kms(c->w, "self_ms", gr->self);

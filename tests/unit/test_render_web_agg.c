@@ -144,11 +144,16 @@ Test(render_web_agg, merged_flame_merges_identical_stacks_heaviest_first)
     char *s = answer(&b);
     cr_assert_str_eq(
         s, "{\"mode\":\"merged\",\"count\":2,\"total_ms\":0.011,\"self_ms\":0.0055,\"nodes\":["
-           "{\"function\":\"app.main\",\"count\":1,\"total_ms\":0.01,\"self_ms\":0.0045,\"kids\":["
-           "{\"function\":\"app.f\",\"count\":3,\"total_ms\":0.0045,\"self_ms\":0.004,\"kids\":["
-           "{\"function\":\"lib.g\",\"count\":1,\"total_ms\":0.0005,\"self_ms\":0.0005}]},"
-           "{\"function\":\"lib.Cls.h\",\"count\":1,\"total_ms\":0.001,\"self_ms\":0.001}]},"
-           "{\"function\":\"k\",\"count\":1,\"total_ms\":0.001,\"self_ms\":0.001}],\"cut\":false}");
+           "{\"function\":\"app.main\",\"module\":\"app\",\"count\":1,\"total_ms\":0.01,\"self_"
+           "ms\":0.0045,\"kids\":["
+           "{\"function\":\"app.f\",\"module\":\"app\",\"count\":3,\"total_ms\":0.0045,\"self_ms\":"
+           "0.004,\"kids\":["
+           "{\"function\":\"lib.g\",\"module\":\"lib\",\"count\":1,\"total_ms\":0.0005,\"self_ms\":"
+           "0.0005}]},"
+           "{\"function\":\"lib.Cls.h\",\"module\":\"lib\",\"count\":1,\"total_ms\":0.001,\"self_"
+           "ms\":0.001}]},"
+           "{\"function\":\"k\",\"module\":\"\",\"count\":1,\"total_ms\":0.001,\"self_ms\":0.001}],"
+           "\"cut\":false}");
     free(s);
     tp_buf_free(&b);
     tp_tree_free(t);
@@ -161,11 +166,12 @@ Test(render_web_agg, merged_flame_leaves_out_small_groups_and_stops_at_the_budge
     cr_assert_eq(tp_render_web_flame(t, NULL, 1500, 0, &b), 0);
     char *s = answer(&b);
     cr_assert_str_eq(
-        s,
-        "{\"mode\":\"merged\",\"count\":2,\"total_ms\":0.011,\"self_ms\":0.0055,\"nodes\":["
-        "{\"function\":\"app.main\",\"count\":1,\"total_ms\":0.01,\"self_ms\":0.0045,\"kids\":["
-        "{\"function\":\"app.f\",\"count\":3,\"total_ms\":0.0045,\"self_ms\":0.004,\"kids\":[]}]}],"
-        "\"cut\":false}");
+        s, "{\"mode\":\"merged\",\"count\":2,\"total_ms\":0.011,\"self_ms\":0.0055,\"nodes\":["
+           "{\"function\":\"app.main\",\"module\":\"app\",\"count\":1,\"total_ms\":0.01,\"self_"
+           "ms\":0.0045,\"kids\":["
+           "{\"function\":\"app.f\",\"module\":\"app\",\"count\":3,\"total_ms\":0.0045,\"self_ms\":"
+           "0.004,\"kids\":[]}]}],"
+           "\"cut\":false}");
     free(s);
     tp_buf_free(&b);
     cr_assert_eq(tp_render_web_flame(t, NULL, 0, 2, &b), 0);
@@ -186,8 +192,10 @@ Test(render_web_agg, sandwich_merges_callers_upwards_and_callees_downwards)
     cr_assert_str_eq(
         s,
         "{\"mode\":\"sandwich\",\"fn\":\"app.f\",\"count\":3,\"total_ms\":0.0045,\"self_ms\":0.004,"
-        "\"callees\":[{\"function\":\"lib.g\",\"count\":1,\"total_ms\":0.0005,\"self_ms\":0.0005}],"
-        "\"callers\":[{\"function\":\"app.main\",\"count\":3,\"total_ms\":0.0045,\"self_ms\":0.004}"
+        "\"callees\":[{\"function\":\"lib.g\",\"module\":\"lib\",\"count\":1,\"total_ms\":0.0005,"
+        "\"self_ms\":0.0005}],"
+        "\"callers\":[{\"function\":\"app.main\",\"module\":\"app\",\"count\":3,\"total_ms\":0."
+        "0045,\"self_ms\":0.004}"
         "],"
         "\"cut\":false}");
     free(s);

@@ -100,8 +100,11 @@ async function diffView(app, src, a, b) {
     el('h3', {text: title + ' (' + names.length + ')'}),
     names.length ? el('ul', {className: 'fn-list mono'}, names.map((n) => el('li', {text: n}))) : el('p', {className: 'muted', text: 'none'}));
 
+  const trees = el('section', {className: 'hot-table', id: 'diff-trees'}, el('p', {className: 'placeholder', text: 'Loading both call trees…'}));
+  diffTrees(src, a, b, d).then((t) => trees.replaceWith(t), (e) => trees.replaceWith(errorBox(e, 'Cannot load the call trees')));
+
   clear(app);
-  append(app, [summary, diffFunctions(sa, sb), filters, el('div', {className: 'table-wrap'}, table),
+  append(app, [summary, diffFunctions(sa, sb), trees, filters, el('div', {className: 'table-wrap'}, table),
     el('div', {className: 'hot-grid two'},
       fnList('Functions only in B', d.functions_added || [], 'fn-added'),
       fnList('Functions only in A', d.functions_removed || [], 'fn-removed'))]);
@@ -139,5 +142,79 @@ function diffFunctions(sa, sb) {
     el('div', {className: 'table-wrap'}, el('table', {className: 'data fns', id: 'diff-fns'},
       el('thead', null, el('tr', null, el('th', {text: 'Function'}), el('th', {className: 'num', text: 'Calls A → B'}),
         el('th', {className: 'num', text: 'Δ calls'}), el('th', {className: 'num', text: 'Self A → B'}), el('th', {className: 'num', text: 'Δ self'}))),
+      tbody)));
+}
+
+const DIFF_TREE_BUDGET = 5000; // calls loaded per trace
+const DIFF_TREE_ROWS = 2000;   // aligned rows drawn at most
+
+/** Both call trees side by side, aligned by call path: one row per path
+ *  (calls of one function under the same callers merged), A's calls and
+ *  time on the left, B's on the right, marked with the diff's change of
+ *  that path; a path only one side has is blank on the other. */
+async function diffTrees(src, a, b, d) {
+  const ma = new TraceModel(src, a, {}), mb = new TraceModel(src, b, {});
+  await Promise.all([ma.loadDeep(null, DIFF_TREE_BUDGET), mb.loadDeep(null, DIFF_TREE_BUDGET)]);
+  const kindOf = new Map(d.changes.map((c) => [c.path, c.kind]));
+  const rows = [];
+  let cut = false;
+  const walk = (nodesA, nodesB, prefix, depth, inherited) => {
+    const groups = new Map();
+    const group = (n, side) => {
+      let g = groups.get(n.name);
+      if (!g) groups.set(n.name, (g = {name: n.name, a: [], b: []}));
+      g[side].push(n);
+    };
+    nodesA.forEach((n) => group(n, 'a'));
+    nodesB.forEach((n) => group(n, 'b'));
+    for (const g of groups.values()) {
+      if (rows.length >= DIFF_TREE_ROWS) {
+        cut = true;
+        return;
+      }
+      const path = prefix ? prefix + ' > ' + g.name : g.name;
+      const side = (ns) => ({calls: ns.reduce((x, n) => x + n.count, 0), ms: ns.reduce((x, n) => x + n.total_ms, 0)});
+      const kind = inherited || kindOf.get(path) || (!g.a.length ? 'added' : !g.b.length ? 'removed' : null);
+      const row = {depth, name: g.name, path, kind, a: g.a.length ? side(g.a) : null, b: g.b.length ? side(g.b) : null};
+      rows.push(row);
+      const kids = (m, ns) => ns.flatMap((n) => m.kids(n.id).map((k) => m.nodes.get(k)));
+      const before = rows.length;
+      walk(kids(ma, g.a), kids(mb, g.b), path, depth + 1, kind === 'added' || kind === 'removed' ? kind : null);
+      // A row stays in the "changed" view when it or a path below it changed.
+      row.changed = !!kind || rows.slice(before).some((r) => r.changed);
+    }
+  };
+  walk(ma.kids(null).map((k) => ma.nodes.get(k)), mb.kids(null).map((k) => mb.nodes.get(k)), '', 0, null);
+
+  const kinds = Object.fromEntries(DIFF_KINDS.map(([k, label, cls]) => [k, [label, cls]]));
+  const tbody = el('tbody', {id: 'diff-tree-rows'});
+  const only = el('input', {type: 'checkbox', id: 'diff-tree-changed', checked: rows.length > 200});
+  const nameCell = (r, s) => {
+    const td = el('td', {className: 'fn mono', title: r.path, text: s ? r.name : ''});
+    td.style.paddingLeft = 8 + r.depth * 14 + 'px';
+    return td;
+  };
+  const sideCells = (s) => [el('td', {className: 'num mono', text: s ? fmtCount(s.calls) : ''}),
+    el('td', {className: 'num mono', text: s ? fmtMs(s.ms) : ''})];
+  const render = () => {
+    clear(tbody);
+    for (const r of rows) {
+      if (only.checked && !r.changed) continue;
+      const [label, cls] = r.kind ? kinds[r.kind] || [r.kind, ''] : [null, null];
+      tbody.appendChild(el('tr', {className: r.kind ? 'k-' + r.kind : ''},
+        nameCell(r, r.a), ...sideCells(r.a), el('td', null, label ? badge(label, cls) : null), nameCell(r, r.b), ...sideCells(r.b)));
+    }
+  };
+  only.addEventListener('change', render);
+  render();
+  return el('section', {className: 'hot-table', id: 'diff-trees'},
+    el('h3', {text: 'Call trees side by side'}),
+    el('div', {className: 'toolbar'}, el('label', {className: 'check'}, only, ' only paths that changed'),
+      cut || ma.nodes.size >= DIFF_TREE_BUDGET || mb.nodes.size >= DIFF_TREE_BUDGET
+        ? el('span', {className: 'muted small', text: 'The first ' + fmtCount(DIFF_TREE_BUDGET) + ' calls of each trace.'}) : null),
+    el('div', {className: 'table-wrap'}, el('table', {className: 'data diff-tree'},
+      el('thead', null, el('tr', null, el('th', {text: 'A: call'}), el('th', {className: 'num', text: 'Calls'}),
+        el('th', {className: 'num', text: 'Time'}), el('th', {text: 'Change'}), el('th', {text: 'B: call'}),
+        el('th', {className: 'num', text: 'Calls'}), el('th', {className: 'num', text: 'Time'}))),
       tbody)));
 }

@@ -50,6 +50,7 @@ class FlameView {
     this.view = {x0: 0, x1: 1}; // wheel zoom: the visible fraction
     this.rects = [];   // per row: [{x, w, id|null, crumb, agg, label, n}] sorted by x
     this.loaded = new Set();
+    this.sandwichNames = {callers: [], callees: []};
     this.minContrast = Infinity;
     this.canvas = el('canvas', {className: 'flame-canvas', id: 'flame-canvas'});
     this.tip = el('div', {className: 'flame-tip', hidden: true});
@@ -62,8 +63,7 @@ class FlameView {
     this.fnIn.addEventListener('keydown', (e) => {
       if (e.key === 'Enter') {
         this.fn = this.fnIn.value.trim();
-        this.state();
-        this.draw();
+        this.show();
       }
     });
     this.colorSel = el('select', {id: 'flame-color', attrs: {'aria-label': 'Colour by'}},
@@ -92,6 +92,7 @@ class FlameView {
     window.tpFlameContrast = () => this.minContrast;
     window.tpFlameRow = (r) => (this.rects[r] || []).filter((b) => !b.agg)
       .map((b) => (b.group ? b.group.name : b.id !== null ? this.model.nodes.get(b.id).name : b.label));
+    window.tpFlameLabels = (r) => (this.rects[r] || []).filter((b) => !b.agg).map((b) => b.label);
     window.tpFlameSandwich = () => this.sandwichNames;
     window.tpFlameDrawn = () => this.drawnMode;
     this.syncTools();
@@ -134,7 +135,9 @@ class FlameView {
     // for the next move.
     this.tip.hidden = true;
     const key = this.mode !== 'time' || this.focus === null ? 'all' : this.focus;
-    if (!this.loaded.has(key)) {
+    if (this.mode !== 'time' && this.fromServer()) {
+      await this.fetchMerged();
+    } else if (!this.loaded.has(key)) {
       this.loaded.add(key);
       try {
         await this.model.loadDeep(key === 'all' ? null : this.focus, FLAME_BUDGET);
@@ -144,6 +147,43 @@ class FlameView {
     }
     this.state();
     this.draw();
+  }
+
+  /** Whether the merged and sandwich views come from tphd: the trace is
+   *  larger than what the page loads, and no timeline range narrows it
+   *  (tphd merges the whole trace; a range is merged from loaded calls). */
+  fromServer() {
+    const s = this.model.src;
+    return !!(s && s.flame && (this.model.summary.calls || 0) > FLAME_BUDGET && !(this.opts.range && this.opts.range()));
+  }
+
+  /** tphd's merged flame graph (or the sandwich of this.fn), kept until the
+   *  view or the function changes. */
+  async fetchMerged() {
+    const key = this.srvKey();
+    if (this.srvReady() || (this.mode === 'sandwich' && !this.fn)) return;
+    const seq = (this.srvSeq = (this.srvSeq || 0) + 1);
+    try {
+      const data = await this.model.src.flame(this.model.id, this.mode === 'merged' ? {} : {fn: this.fn});
+      if (seq === this.srvSeq) this.srv = {key, data};
+    } catch (e) {
+      toast('Cannot load the flame graph: ' + e.message, true);
+    }
+  }
+
+  srvKey() {
+    return this.mode === 'merged' ? 'merged' : 'sandwich:' + this.fn;
+  }
+
+  /** Whether tphd's answer for the current view is here. */
+  srvReady() {
+    return !!(this.srv && this.srv.key === this.srvKey());
+  }
+
+  /** tphd's groups as the merged layout's groups. */
+  static serverGroups(list) {
+    return (list || []).map((g) => ({name: g.function, module: g.module, ms: g.total_ms, self: g.self_ms, count: g.count,
+      nodes: [], node: null, kids: g.kids}));
   }
 
   static hue(s) {
@@ -230,12 +270,13 @@ class FlameView {
     return Array.from(by.values()).sort((a, b) => b.ms - a.ms || (a.name < b.name ? -1 : 1));
   }
 
-  /** Merged callee rows of groups, from row on (downwards, or upwards with up). */
+  /** Rows of merged groups from row on, downwards (step 1) or upwards
+   *  (step -1); kidsOf(g) gives the next level's groups. */
   layoutMerged(groups, x, scale, row, add, kidsOf, step) {
     FlameView.place(groups, x, scale, row, add, (g, gx, gw) => {
-      add(row, {x: gx, w: gw, id: g.node.id, group: g, label: g.name + (g.count > 1 ? ' ×' + fmtCount(g.count) : '')});
+      add(row, {x: gx, w: gw, id: g.node ? g.node.id : null, group: g, label: g.name + (g.count > 1 ? ' ×' + fmtCount(g.count) : '')});
       if (gw < 2 || row + step < 0) return;
-      const kids = this.mergeGroups(kidsOf(g));
+      const kids = kidsOf(g);
       if (kids.length) this.layoutMerged(kids, gx, scale, row + step, add, kidsOf, step);
     });
   }
@@ -265,11 +306,17 @@ class FlameView {
     const m = this.model;
     if (this.mode === 'time') {
       this.layoutTime(width, rows, add);
+    } else if (this.fromServer()) {
+      // Until tphd answers, a placeholder rather than a graph of the
+      // loaded calls only.
+      if (this.srvReady()) this.layoutServer(width, rows, add);
+      else if (this.mode === 'merged' || this.fn) add(0, {x: 0, w: width, id: null, label: 'Merging the whole trace…'});
+      return FlameView.trimRows(rows);
     } else if (this.mode === 'merged') {
       const roots = m.kids(null).map((id) => m.nodes.get(id)).filter((n) => this.inRange(n));
       const sum = roots.reduce((a, n) => a + n.total_ms, 0) || 1;
       add(0, {x: 0, w: width, id: null, label: 'all (' + fmtMs(m.summary.duration_ms) + ')'});
-      this.layoutMerged(this.mergeGroups(roots), 0, width / sum, 1, add, (g) => this.kidNodes(g), 1);
+      this.layoutMerged(this.mergeGroups(roots), 0, width / sum, 1, add, (g) => this.mergeGroups(this.kidNodes(g)), 1);
     } else {
       const nodes = [];
       for (const n of m.nodes.values()) if (n.name === this.fn && this.inRange(n)) nodes.push(n);
@@ -290,24 +337,58 @@ class FlameView {
         }
         return out;
       };
-      const me = {name: this.fn, ms: total, count: nodes.reduce((a, n) => a + n.count, 0), nodes, node: nodes[0]};
-      add(depth, {x: 0, w: width, id: nodes[0].id, group: me, label: this.fn + ' ×' + fmtCount(me.count), focus: true});
-      const up = this.mergeGroups(parentsOf(me));
-      if (up.length) this.layoutMerged(up, 0, scale, depth - 1, add, parentsOf, -1);
-      const down = this.mergeGroups(this.kidNodes(me));
-      if (down.length) this.layoutMerged(down, 0, scale, depth + 1, add, (g) => this.kidNodes(g), 1);
-      for (let r = depth - 1; r >= 0 && rows[r]; r--) {
-        const heavy = rows[r].filter((b) => !b.agg).sort((a, b) => b.w - a.w)[0];
-        if (heavy) this.sandwichNames.callers.push(heavy.group.name);
-      }
-      this.sandwichNames.callees = (rows[depth + 1] || []).filter((b) => !b.agg).map((b) => b.group.name);
-      // Rows above the callers that stayed empty are dropped.
-      let first = 0;
-      while (first < rows.length && !rows[first]) first++;
-      return rows.slice(first).map((r) => r || []);
+      const me = {name: this.fn, ms: total, self: nodes.reduce((a, n) => a + n.self_ms, 0),
+        count: nodes.reduce((a, n) => a + n.count, 0), nodes, node: nodes[0]};
+      const merged = (f) => (g) => this.mergeGroups(f(g));
+      this.layoutSandwich(me, width, scale, depth, rows, add, merged(parentsOf), merged((g) => this.kidNodes(g)));
+      return FlameView.trimRows(rows);
     }
     for (let r = 0; r < rows.length; r++) if (!rows[r]) rows[r] = [];
     return rows;
+  }
+
+  /** The sandwich of group me at row depth: its callers merged upwards, its
+   *  callees downwards; notes the heaviest names for the tests. */
+  layoutSandwich(me, width, scale, depth, rows, add, callersOf, calleesOf) {
+    add(depth, {x: 0, w: width, id: me.node ? me.node.id : null, group: me, label: me.name + ' ×' + fmtCount(me.count), focus: true});
+    const up = callersOf(me);
+    if (up.length) this.layoutMerged(up, 0, scale, depth - 1, add, callersOf, -1);
+    const down = calleesOf(me);
+    if (down.length) this.layoutMerged(down, 0, scale, depth + 1, add, calleesOf, 1);
+    for (let r = depth - 1; r >= 0 && rows[r]; r--) {
+      const heavy = rows[r].filter((b) => !b.agg).sort((a, b) => b.w - a.w)[0];
+      if (heavy) this.sandwichNames.callers.push(heavy.group.name);
+    }
+    this.sandwichNames.callees = (rows[depth + 1] || []).filter((b) => !b.agg).map((b) => b.group.name);
+  }
+
+  /** tphd's merged flame graph or sandwich (this.srv), laid out like the
+   *  page's own. */
+  layoutServer(width, rows, add) {
+    const d = this.srv.data;
+    const kidsOf = (g) => FlameView.serverGroups(g.kids);
+    if (d.mode === 'merged') {
+      add(0, {x: 0, w: width, id: null, label: 'all (' + fmtMs(this.model.summary.duration_ms) + ')'});
+      const groups = FlameView.serverGroups(d.nodes);
+      const sum = groups.reduce((a, g) => a + g.ms, 0) || 1;
+      this.layoutMerged(groups, 0, width / sum, 1, add, kidsOf, 1);
+      return;
+    }
+    this.sandwichNames = {callers: [], callees: []};
+    if (!d.count) return;
+    let depth = 0;
+    for (let lv = d.callers; lv && lv.length && depth < 40; depth++) lv = lv.flatMap((g) => g.kids || []);
+    const me = {name: d.fn, ms: d.total_ms, self: d.self_ms, count: d.count, nodes: [], node: null};
+    this.layoutSandwich(me, width, width / (d.total_ms || 1), depth, rows, add, (g) => FlameView.serverGroups(g === me ? d.callers : g.kids),
+      (g) => FlameView.serverGroups(g === me ? d.callees : g.kids));
+  }
+
+  /** rows with the empty ones above the first bar dropped (a sandwich's
+   *  callers may stop short of the depth reserved for them). */
+  static trimRows(rows) {
+    let first = 0;
+    while (first < rows.length && !rows[first]) first++;
+    return rows.slice(first).map((r) => r || []);
   }
 
   fillOf(n, b, dark) {
@@ -340,7 +421,9 @@ class FlameView {
     let minC = Infinity;
     rows.forEach((row, r) => {
       for (const b of row) {
-        const n = b.id === null || b.id === undefined ? null : m.nodes.get(b.id);
+        const node = b.id === null || b.id === undefined ? null : m.nodes.get(b.id);
+        // A group merged by tphd has no loaded call: its name and module stand in.
+        const n = node || (b.group && !b.group.node ? b.group : null);
         const fill = this.fillOf(n, b, dark);
         const y = r * FLAME_ROW;
         ctx.globalAlpha = b.crumb ? 0.5 : q && !b.agg && n && !matches(n) ? 0.35 : 1;
@@ -352,7 +435,7 @@ class FlameView {
           ctx.lineWidth = 2;
           ctx.strokeRect(b.x + 1, y + 1, Math.max(b.w - 2, 1), FLAME_ROW - 2);
         }
-        if (this.mode === 'time' && n && n.children && !m.loaded(n.id) && b.w > 6) {
+        if (this.mode === 'time' && node && node.children && !m.loaded(node.id) && b.w > 6) {
           ctx.fillStyle = dark ? '#f2f4f7' : '#111418';
           ctx.fillRect(b.x + b.w - 4, y + 4, 2, FLAME_ROW - 8);
         }
@@ -375,7 +458,7 @@ class FlameView {
       }
     });
     this.minContrast = minC;
-    this.drawnMode = this.mode;
+    this.drawnMode = this.mode !== 'time' && this.fromServer() && !this.srvReady() ? null : this.mode;
     this.drawCrumb();
   }
 
@@ -406,7 +489,7 @@ class FlameView {
 
   onMove(e) {
     const b = this.hit(e);
-    if (!b || (b.id === null && !b.agg)) {
+    if (!b || (b.id === null && !b.agg && !b.group)) {
       this.tip.hidden = true;
       return;
     }

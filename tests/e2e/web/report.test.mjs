@@ -93,6 +93,8 @@ describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
     const rows = await rowTexts(page);
     assert.match(rows.find((r) => /app\.task\.worker/.test(r)), /\(task\)/);
     await clickRow(page, /app\.task\.worker/);
+    // The details fill in once the call's full record arrives.
+    await page.waitForFunction(() => /Suspended/.test(document.querySelector('#details .facts')?.textContent || ''));
     assert.match(await page.textContent('#details .facts'), /Suspended1 time(?!s)/);
   });
 
@@ -139,8 +141,12 @@ describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
     const page = await openTrace(ids.deep, null, '?node=0');
     await page.focus('#tree');
     await page.keyboard.press('End');
-    await page.click('#tree .row.more');
-    await page.waitForFunction(() => document.querySelector('.tree-spacer').style.height === (1 + 1000 + 1) * 22 + 'px');
+    // Scrolling to the end may already load the next page; if it has not,
+    // click the "more" row (in the page, so the row cannot go in between).
+    const grown = () => document.querySelector('.tree-spacer').style.height === (1 + 1000 + 1) * 22 + 'px';
+    await page.waitForFunction(`(${grown})() || document.querySelector('#tree .row.more.sel')`);
+    await page.evaluate(`(${grown})() || document.querySelector('#tree .row.more.sel').click()`);
+    await page.waitForFunction(grown);
     await settle(page);
     const sel = await selectedRow(page);
     const name = await page.textContent('#details h3');
@@ -472,6 +478,26 @@ describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
     assert.deepEqual(rows[1].slice(0, 4), ['shop.pay.charge', '1 → 1', '0', '500µs → 2.00ms']);
     assert.equal(rows.length, 5);
     assert.equal(await page.$$eval('#diff-noise', (e) => e.length), 0, 'call counts differ: no noise hint');
+  });
+
+  test('diff: both call trees side by side, aligned by call path', async () => {
+    // Same timings; B makes one call more.
+    const page = await open(`/diff/${ids['checkout-slow']}/${ids['checkout-b']}`);
+    await page.waitForSelector('#diff-tree-rows tr');
+    const rows = () => page.$$eval('#diff-tree-rows tr', (trs) => trs.map((t) =>
+      [t.className, ...[0, 1, 3, 4, 5].map((i) => t.cells[i].textContent)]));
+    assert.deepEqual(await rows(), [
+      ['', 'shop.views.checkout', '1', '', 'shop.views.checkout', '1'],
+      ['', 'shop.cart.Cart.total', '1', '', 'shop.cart.Cart.total', '1'],
+      ['', 'shop.db.query', '3', '', 'shop.db.query', '3'],
+      ['', 'shop.pay.charge', '1', '', 'shop.pay.charge', '1'],
+      ['k-added', '', '', 'Added', 'shop.mail.send_receipt', '1'],
+    ]);
+    // Indented by depth on both sides.
+    const pad = await page.$$eval('#diff-tree-rows tr:nth-child(3) td.fn', (tds) => tds.map((td) => td.style.paddingLeft));
+    assert.deepEqual(pad, ['36px', '36px']);
+    await page.check('#diff-tree-changed');
+    assert.deepEqual((await rows()).map((r) => r[4]), ['shop.views.checkout', 'shop.mail.send_receipt']);
   });
 
   test('diff: the same calls with other timings say it may be noise', async () => {
