@@ -30,6 +30,9 @@
 #define TP_WIRE_MAX_ITEMS   65536u      /* elements in one array or pairs in one map */
 #define TP_WIRE_MAX_VALUES  (1u << 19)  /* msgpack values in one payload (bounds decoder memory) */
 #define TP_WIRE_MAX_FUNC_ID ((1u << 24) - 1) /* largest function id in FUNCS */
+/* Bytes of JSON text in one LINES message: half a frame, so that the frame
+ * always fits and tphd parses at most this much per trace. */
+#define TP_WIRE_MAX_LINES (8u << 20)
 
 /* Message types (the first element of the payload array). */
 #define TP_MSG_HELLO   1  /* client -> tphd: magic, version, caps, process facts */
@@ -40,6 +43,7 @@
 #define TP_MSG_END     6  /* client -> tphd: a trace ends */
 #define TP_MSG_ACK     7  /* tphd -> client: a trace is committed */
 #define TP_MSG_ERROR   8  /* either way: an error with a code and message */
+#define TP_MSG_LINES   9  /* client -> tphd: a trace's lines= data, before its END */
 #define TP_MSG_QUERY   16 /* tph -> tphd: list/get/tree/stats/diff/export/clean/status */
 #define TP_MSG_REPLY   17 /* tphd -> tph: the answer to one query */
 
@@ -94,6 +98,10 @@ typedef struct tp_msg {
     const char *drop_reason;
     /* ACK */
     const char *url; /* report URL, may be NULL */
+    /* LINES: the line data as UTF-8 JSON text (a file's "lines" value), not
+     * NUL-terminated; at most TP_WIRE_MAX_LINES bytes */
+    const void *lines_json;
+    size_t lines_len;
 
     /* ERROR (and REPLY failures) */
     int32_t code; /* a tp_err.h code */

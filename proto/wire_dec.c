@@ -84,6 +84,9 @@ static const field end_f[] = {F("trace", FK_TRACE, true, trace),
                               F("dropped", FK_U64, false, dropped),
                               F("drop", FK_STR, false, drop_reason),
                               {NULL, 0, 0, 0, 0}};
+static const field lines_f[] = {F("trace", FK_TRACE, true, trace),
+                                F2("json", FK_BIN, true, lines_json, lines_len),
+                                {NULL, 0, 0, 0, 0}};
 static const field ack_f[] = {
     F("trace", FK_TRACE, true, trace), F("url", FK_STR, false, url), {NULL, 0, 0, 0, 0}};
 static const field error_f[] = {F("code", FK_I32, true, code),
@@ -119,6 +122,8 @@ static const field *fields_for(int type)
         return events_f;
     case TP_MSG_END:
         return end_f;
+    case TP_MSG_LINES:
+        return lines_f;
     case TP_MSG_ACK:
         return ack_f;
     case TP_MSG_ERROR:
@@ -388,6 +393,14 @@ static int check_message(int type, const msgpack_object **slot, char *err, size_
         return tp_wire_check_events(ev->via.bin.ptr, n / sizeof(tp_event),
                                     tx ? tx->via.bin.ptr : NULL, tx ? tx->via.bin.size : 0, err,
                                     errsz);
+    } else if (type == TP_MSG_LINES) {
+        /* lines_f: [1] json. Its shape (a JSON array) is the receiver's to check. */
+        size_t n = slot[1]->via.bin.size;
+        if (n == 0)
+            return tp_err_set(err, errsz, TP_ERR_MALFORMED, "field 'json': empty");
+        if (n > TP_WIRE_MAX_LINES)
+            return tp_err_set(err, errsz, TP_ERR_LIMIT, "field 'json': %zu bytes exceeds %u", n,
+                              TP_WIRE_MAX_LINES);
     }
     return 0;
 }

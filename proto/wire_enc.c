@@ -228,6 +228,19 @@ static int enc_end(enc *e, const tp_msg *m)
     return 0;
 }
 
+static int enc_lines(enc *e, const tp_msg *m)
+{
+    CHECK(check_trace(m->trace, true));
+    if (!m->lines_json || m->lines_len == 0)
+        return -EINVAL;
+    if (m->lines_len > TP_WIRE_MAX_LINES)
+        return TP_ERR_LIMIT;
+    msgpack_pack_map(&e->pk, 2);
+    kv_str(e, "trace", m->trace);
+    kv_bin(e, "json", m->lines_json, m->lines_len);
+    return 0;
+}
+
 static int enc_ack(enc *e, const tp_msg *m)
 {
     CHECK(check_trace(m->trace, true));
@@ -320,6 +333,8 @@ static int enc_body(enc *e, const tp_msg *m)
         return enc_events(e, m);
     case TP_MSG_END:
         return enc_end(e, m);
+    case TP_MSG_LINES:
+        return enc_lines(e, m);
     case TP_MSG_ACK:
         return enc_ack(e, m);
     case TP_MSG_ERROR:

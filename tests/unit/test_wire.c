@@ -79,9 +79,11 @@ static void make_events(void)
 }
 
 static const uint8_t BODY[] = {0x00, 0xff, '{', '}', 0x00};
+static const char LINES[] = "[{\"call\":0,\"qualname\":\"f\",\"lines\":[{\"line\":2,\"source\":"
+                            "\"x = '\\u00e9'\",\"hits\":1,\"values\":{}}]}]";
 
 /* One fully populated message of kind i (0..NSAMPLES-1). */
-#define NSAMPLES 11
+#define NSAMPLES 12
 static tp_msg sample(int i)
 {
     make_events();
@@ -150,12 +152,17 @@ static tp_msg sample(int i)
                         .body = BODY,
                         .body_len = sizeof(BODY),
                         .more = true};
-    default:
+    case 10:
         return (tp_msg){.type = TP_MSG_REPLY,
                         .id = 79,
                         .ok = false,
                         .code = TP_ERR_AMBIGUOUS,
                         .message = "0123 matches 2 traces"};
+    default:
+        return (tp_msg){.type = TP_MSG_LINES,
+                        .trace = TRACE,
+                        .lines_json = LINES,
+                        .lines_len = sizeof(LINES) - 1};
     }
 }
 
@@ -236,6 +243,9 @@ static void assert_same(const tp_msg *got, const tp_msg *want)
     if (want->body_len)
         cr_assert_eq(memcmp(got->body, want->body, want->body_len), 0);
     cr_assert_eq(got->more, want->more);
+    cr_assert_eq(got->lines_len, want->lines_len);
+    if (want->lines_len)
+        cr_assert_eq(memcmp(got->lines_json, want->lines_json, want->lines_len), 0);
 }
 
 /* ---- Round trips ------------------------------------------------------------ */
@@ -537,6 +547,13 @@ static const struct bad_case BAD[] = {
     {10, "code", NULL, TP_ERR_MISSING, "field 'code': missing (required when not ok)"},
     {10, "code", "c3", TP_ERR_TYPE, "field 'code': expected int32"},
     {10, "msg", "c3", TP_ERR_TYPE, "field 'msg': expected str"},
+    /* LINES */
+    {11, "trace", NULL, TP_ERR_MISSING, "field 'trace': missing"},
+    {11, "trace", "a4 61 62 63 64", TP_ERR_MALFORMED,
+     "field 'trace': expected 32 lowercase hex characters"},
+    {11, "json", NULL, TP_ERR_MISSING, "field 'json': missing"},
+    {11, "json", "a2 5b 5d", TP_ERR_TYPE, "field 'json': expected bin"},
+    {11, "json", "c4 00", TP_ERR_MALFORMED, "field 'json': empty"},
 };
 
 Test(wire, decode_names_wrong_and_missing_fields)
@@ -823,7 +840,7 @@ Test(wire, decode_survives_mutated_frames)
 
 Test(wire, encode_refuses_what_receivers_would_reject)
 {
-    char *big = malloc(TP_WIRE_MAX_STRING + 2);
+    char *big = malloc(TP_WIRE_MAX_LINES + 2);
     memset(big, 'x', TP_WIRE_MAX_STRING + 1);
     big[TP_WIRE_MAX_STRING + 1] = '\0';
     tp_wire_func badf = {TP_WIRE_MAX_FUNC_ID + 1, "m", "q", NULL, 0};
@@ -834,7 +851,7 @@ Test(wire, encode_refuses_what_receivers_would_reject)
         int code;
     } cases[] = {
         {{.type = 0}, -EINVAL},
-        {{.type = 9}, -EINVAL},
+        {{.type = 10}, -EINVAL},
         {{.type = TP_MSG_HELLO, .pid = 1}, -EINVAL},
         {{.type = TP_MSG_HELLO, .client = "c", .hostname = big}, TP_ERR_LIMIT},
         {{.type = TP_MSG_HELLO, .client = "c", .argv = argv_big}, TP_ERR_LIMIT},
@@ -863,6 +880,14 @@ Test(wire, encode_refuses_what_receivers_would_reject)
           .text_len = (1u << 23) + 1},
          TP_ERR_FRAME_TOO_LARGE},
         {{.type = TP_MSG_END, .trace = "x"}, -EINVAL},
+        {{.type = TP_MSG_LINES, .lines_json = "[]", .lines_len = 2}, -EINVAL},
+        {{.type = TP_MSG_LINES, .trace = "0123", .lines_json = "[]", .lines_len = 2}, -EINVAL},
+        {{.type = TP_MSG_LINES, .trace = TRACE}, -EINVAL},
+        {{.type = TP_MSG_LINES,
+          .trace = TRACE,
+          .lines_json = big,
+          .lines_len = TP_WIRE_MAX_LINES + 1},
+         TP_ERR_LIMIT},
         {{.type = TP_MSG_ACK}, -EINVAL},
         {{.type = TP_MSG_ERROR, .message = big}, TP_ERR_LIMIT},
         {{.type = TP_MSG_ERROR, .trace = "nope"}, -EINVAL},
@@ -914,6 +939,51 @@ Test(wire, encode_fills_a_frame_to_the_limit_and_no_further)
     cr_assert_eq(b.len, 0);
     tp_buf_free(&b);
     free(body);
+}
+
+/* LINES of exactly TP_WIRE_MAX_LINES bytes travel (the frame has room to
+ * spare); one byte more is refused by the encoder and, sent by hand, by the
+ * decoder, before the receiver parses any JSON. */
+Test(wire, lines_at_the_limit_and_one_byte_over)
+{
+    uint8_t *json = malloc(TP_WIRE_MAX_LINES + 64);
+    memset(json, ' ', TP_WIRE_MAX_LINES + 1);
+    json[0] = '[';
+    json[TP_WIRE_MAX_LINES - 1] = ']';
+    tp_msg m = {
+        .type = TP_MSG_LINES, .trace = TRACE, .lines_json = json, .lines_len = TP_WIRE_MAX_LINES};
+    tp_buf b = encode(&m);
+    cr_assert_lt(payload_len(&b), TP_WIRE_MAX_FRAME);
+    tp_msg d;
+    char err[256] = "";
+    cr_assert_eq(tp_wire_decode(payload(&b), payload_len(&b), &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(d.lines_len, TP_WIRE_MAX_LINES);
+    cr_assert_str_eq(d.trace, TRACE);
+    tp_wire_msg_free(&d);
+    tp_buf_free(&b);
+
+    m.lines_len++;
+    cr_assert_eq(tp_wire_encode(&m, &b), TP_ERR_LIMIT);
+    cr_assert_eq(b.len, 0);
+
+    /* By hand: [9, {"trace": T, "json": bin32 of max + 1}]. */
+    size_t n = TP_WIRE_MAX_LINES + 1, off = 0;
+    uint8_t *p = malloc(64 + n);
+    memcpy(p, "\x92\x09\x82\xa5trace\xd9\x20", 11);
+    off = 11;
+    memcpy(p + off, TRACE, 32);
+    off += 32;
+    memcpy(p + off, "\xa4json\xc6", 6);
+    off += 6;
+    p[off++] = (uint8_t)(n >> 24), p[off++] = (uint8_t)(n >> 16), p[off++] = (uint8_t)(n >> 8),
+    p[off++] = (uint8_t)n;
+    memcpy(p + off, json, n);
+    off += n;
+    cr_assert_eq(tp_wire_decode(p, off, &d, err, sizeof(err)), TP_ERR_LIMIT);
+    cr_assert_str_eq(err, "field 'json': 8388609 bytes exceeds 8388608");
+    tp_buf_free(&b);
+    free(p);
+    free(json);
 }
 
 Test(wire, error_carries_code_name_and_default_message)
