@@ -308,3 +308,78 @@ Test(ingest, invalid_utf8_in_names_is_repaired)
     cr_assert_str_eq(ops[1]->funcs[0].qualname, "q?");
     free_ops(ops, 2);
 }
+
+static int lines(const char *id, const char *json, tp_store_op **op, bool *te, char *err)
+{
+    tp_msg m = {.type = TP_MSG_LINES, .trace = id, .lines_json = json, .lines_len = strlen(json)};
+    *op = NULL;
+    return tp_ingest_lines(g, &m, op, te, err, 256);
+}
+
+Test(ingest, lines_become_a_store_op_with_a_copy_of_the_text)
+{
+    char json[] = "[{\"call\": 0, \"lines\": []}, {}]";
+    tp_store_op *ops[3] = {begin(T1)};
+    bool te = true;
+    char err[256] = "";
+    cr_assert_eq(lines(T1, json, &ops[1], &te, err), 0, "%s", err);
+    cr_assert_eq(ops[1]->kind, TP_STORE_LINES);
+    memset(json, 'x', sizeof(json) - 1); /* the op keeps its own copy */
+    cr_assert_eq(ops[1]->lines_len, sizeof(json) - 1);
+    cr_assert_eq(memcmp(ops[1]->lines_json, "[{\"call\": 0, \"lines\": []}, {}]", sizeof(json) - 1),
+                 0);
+    tp_msg end = {.type = TP_MSG_END, .trace = T1, .end_ns = 2};
+    cr_assert_eq(tp_ingest_end(g, &end, &ops[2], &te, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(ops[2]->kind, TP_STORE_END);
+    free_ops(ops, 3);
+}
+
+Test(ingest, lines_that_are_not_an_array_of_objects_end_that_trace_only)
+{
+    static const struct {
+        const char *json, *msg;
+    } bad[] = {
+        {"[{\"call\": 0}", "LINES: the json is not valid JSON ("},
+        {"{\"call\": 0}", "LINES: the json is not an array"},
+        {"[{}, 3]", "LINES: item 1 of the json is not an object"},
+        {"[\"\xff\"]", "LINES: the json is not valid JSON ("},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        tp_store_op *ops[3] = {begin(T1), begin(T2)};
+        bool te = false;
+        char err[256];
+        cr_assert_eq(lines(T1, bad[i].json, &ops[2], &te, err), TP_ERR_JSON, "case %zu", i);
+        cr_assert(te, "a trace error, not the connection's");
+        cr_assert(strncmp(err, bad[i].msg, strlen(bad[i].msg)) == 0, "case %zu: %s", i, err);
+        cr_assert_eq(ops[2]->kind, TP_STORE_ABORT, "what was stored is kept, truncated");
+        cr_assert_eq(tp_ingest_open_count(g), 1, "the other trace goes on");
+        tp_store_op *op;
+        tp_msg end = {.type = TP_MSG_END, .trace = T1, .end_ns = 2};
+        cr_assert_eq(tp_ingest_end(g, &end, &op, &te, err, sizeof(err)), 0);
+        cr_assert_null(op, "the discarded trace's END is ignored");
+        tp_store_op *abort_all[1] = {NULL};
+        nsubmitted = 0;
+        cr_assert_eq(tp_ingest_abort_all(g, submit, abort_all), 0);
+        free_ops(ops, 3);
+        tp_ingest_op_free(abort_all[0]);
+    }
+}
+
+Test(ingest, a_second_lines_or_one_for_an_unknown_trace_is_a_sequence_error)
+{
+    tp_store_op *ops[3] = {begin(T1)};
+    bool te = false;
+    char err[256];
+    cr_assert_eq(lines(T1, "[]", &ops[1], &te, err), 0, "%s", err);
+    cr_assert_eq(lines(T1, "[]", &ops[2], &te, err), TP_ERR_SEQUENCE);
+    cr_assert(te);
+    cr_assert_str_eq(err, "LINES: a second one for trace 0123456789abcdef0123456789abcdef");
+    cr_assert_eq(ops[2]->kind, TP_STORE_ABORT);
+    tp_store_op *op;
+    cr_assert_eq(lines(T2, "[]", &op, &te, err), TP_ERR_SEQUENCE);
+    cr_assert(te);
+    cr_assert_null(op);
+    cr_assert_str_eq(err, "LINES for trace fedcba9876543210fedcba9876543210, which was not "
+                          "begun on this connection");
+    free_ops(ops, 3);
+}

@@ -15,7 +15,7 @@ import time
 
 import msgpack
 
-HELLO, WELCOME, FUNCS, BEGIN, EVENTS, END, ACK, ERROR = 1, 2, 3, 4, 5, 6, 7, 8
+HELLO, WELCOME, FUNCS, BEGIN, EVENTS, END, ACK, ERROR, LINES = 1, 2, 3, 4, 5, 6, 7, 8, 9
 QUERY, REPLY = 16, 17
 CAP_ACK, CAP_QUERY = 1, 2
 

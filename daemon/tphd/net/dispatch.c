@@ -84,6 +84,14 @@ static void on_upload(tp_conn *c, const tp_msg *m)
     case TP_MSG_EVENTS:
         r = tp_ingest_events(c->ingest, m, &op, &is_trace_error, err, sizeof(err));
         break;
+    case TP_MSG_LINES:
+        r = tp_ingest_lines(c->ingest, m, &op, &is_trace_error, err, sizeof(err));
+        /* A bad LINES is worth a line in the log even when not verbose: the
+         * client's line data is lost (trace_error logs under --verbose). */
+        if (r < 0 && is_trace_error && !c->srv->opts.verbose)
+            tp__connlog(c, "client %llu: trace %.32s: %s: %s", (unsigned long long)c->serial,
+                        m->trace ? m->trace : "?", tp_errname(r), err);
+        break;
     default:
         r = tp_ingest_end(c->ingest, m, &op, &is_trace_error, err, sizeof(err));
         break;
@@ -335,6 +343,7 @@ void tp_dispatch_frame(tp_conn *c, const uint8_t *payload, size_t len)
     case TP_MSG_FUNCS:
     case TP_MSG_BEGIN:
     case TP_MSG_EVENTS:
+    case TP_MSG_LINES:
     case TP_MSG_END:
         on_upload(c, &m);
         break;

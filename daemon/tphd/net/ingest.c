@@ -29,6 +29,7 @@ typedef struct itrace {
     uint64_t ncalls; /* CALL records received: the call count stored at END */
     tp_hmap local;   /* client function id -> trace-local id */
     uint32_t nlocal;
+    bool has_lines; /* a LINES came (PROTOCOL.md 4.6a: at most one) */
     struct itrace *next;
 } itrace;
 
@@ -652,6 +653,67 @@ int tp_ingest_end(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret
     *link = t->next;
     t->next = NULL;
     g->nopen--;
+    *ret_op = &o->op;
+    return 0;
+}
+
+/* The shape of a LINES text: a JSON array whose items are all objects (the
+ * keys inside are the readers' business: they take what they know). */
+static int check_lines(const void *text, size_t len, char *err, size_t errsz)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(text, len, 0, &jerr);
+    if (!j) {
+        snprintf(err, errsz, "LINES: the json is not valid JSON (%s, at byte %d)", jerr.text,
+                 jerr.position);
+        tp_util_utf8_fix(err, strlen(err));
+        return TP_ERR_JSON;
+    }
+    int r = 0;
+    if (!json_is_array(j)) {
+        snprintf(err, errsz, "LINES: the json is not an array");
+        r = TP_ERR_JSON;
+    }
+    for (size_t i = 0; r == 0 && i < json_array_size(j); i++) {
+        if (!json_is_object(json_array_get(j, i))) {
+            snprintf(err, errsz, "LINES: item %zu of the json is not an object", i);
+            r = TP_ERR_JSON;
+        }
+    }
+    json_decref(j);
+    return r;
+}
+
+int tp_ingest_lines(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret_trace_error,
+                    char *err, size_t errsz)
+{
+    itrace *t;
+    *ret_op = NULL;
+    *ret_trace_error = true;
+    int r = frame_trace(g, m, "LINES", NULL, &t, ret_trace_error, err, errsz);
+    if (r <= 0)
+        return r;
+    if (t->has_lines) {
+        snprintf(err, errsz, "LINES: a second one for trace %s", t->client_id);
+        *ret_op = discard(g, t);
+        return TP_ERR_SEQUENCE;
+    }
+    r = check_lines(m->lines_json, m->lines_len, err, errsz);
+    if (r < 0) {
+        *ret_op = discard(g, t);
+        return r;
+    }
+    ingest_op *o = op_alloc(TP_STORE_LINES, t, m->lines_len);
+    if (!o) {
+        *ret_trace_error = false;
+        snprintf(err, errsz, "out of memory");
+        return -ENOMEM;
+    }
+    char *p = (char *)o + OP_HEADER_SIZE;
+    memcpy(p, m->lines_json, m->lines_len);
+    o->op.lines_json = p;
+    o->op.lines_len = m->lines_len;
+    t->has_lines = true;
     *ret_op = &o->op;
     return 0;
 }

@@ -1,6 +1,6 @@
 /* The trace-upload side of one client connection: HELLO facts, the
  * connection's function table, the traces it has open, and the validation of
- * FUNCS/BEGIN/EVENTS/END into store ops. No I/O and no libuv: the server feeds
+ * FUNCS/BEGIN/EVENTS/LINES/END into store ops. No I/O and no libuv: the server feeds
  * decoded messages in and submits the ops that come out.
  *
  * Function ids are the client's (one table per connection). Each trace gets
@@ -63,6 +63,13 @@ int tp_ingest_events(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *
                      char *err, size_t errsz);
 int tp_ingest_end(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret_trace_error,
                   char *err, size_t errsz);
+/** LINES, like the three above: the text must parse as a JSON array of
+ *  objects (TP_ERR_JSON otherwise) and come at most once per trace
+ *  (TP_ERR_SEQUENCE); both are trace errors. The op carries a copy of the
+ *  text, stored as sent. Parsing costs jansson's memory for at most
+ *  TP_WIRE_MAX_LINES bytes, once, on the caller's thread. */
+int tp_ingest_lines(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret_trace_error,
+                    char *err, size_t errsz);
 
 /** The connection is gone: call submit(op, ud) with an ABORT op for every
  *  open trace (they become truncated). Returns 0 or -ENOMEM (the traces whose

@@ -228,6 +228,9 @@ static const char *const migrations[] = {
     "  start_ns INTEGER NOT NULL," /* Unix ns when the frame began */
     "  dur_ns INTEGER NOT NULL);"
     "CREATE INDEX frames_name_start ON frames(name, start_ns);",
+    /* 3 -> 4: line data of trace(lines=...) (PROTOCOL.md 4.6a), one JSON
+     * text per trace, read whole by the lines query. */
+    "CREATE TABLE trace_lines (trace INTEGER PRIMARY KEY, json TEXT NOT NULL);",
 };
 
 static int migrate(sqlite3 *db, int *ret_from, char *err, size_t errsz)
@@ -539,6 +542,9 @@ static int apply(tp_store *s, tp_store_op *op, bool may_release)
     case TP_STORE_END:
     case TP_STORE_ABORT:
         r = tp__store_apply_end(s->db, &s->st, op);
+        break;
+    case TP_STORE_LINES:
+        r = tp__store_apply_lines(s->db, &s->st, op);
         break;
     case TP_STORE_CALL:
         r = op->fn(s->db, op, op->arg);

@@ -20,6 +20,8 @@
  * OpenTelemetry trace id, 32 hex), see otlp_export.h and finalize.h.
  * Schema 3 adds frames: one row per frame (uid, name, start, duration) that a
  * client measured with tracepatch.frame(), see query_frames.c.
+ * Schema 4 adds trace_lines: per trace, the lines= data a LINES message (or
+ * an imported file's "lines" key) carried, as the JSON text it came in.
  * Trace status: TP_TRACE_OPEN while it is being received, COMPLETE after its
  * END, TRUNCATED when its connection (or tphd) died first. */
 #ifndef TP_STORE_H
@@ -31,7 +33,7 @@
 
 #include <sqlite3.h>
 
-#define TP_STORE_SCHEMA 3
+#define TP_STORE_SCHEMA 4
 
 #define TP_TRACE_OPEN      0 /* receiving events */
 #define TP_TRACE_COMPLETE  1 /* END received and committed */
@@ -48,6 +50,7 @@ enum {
     TP_STORE_EVENTS,    /* insert one chunk and the new functions it uses */
     TP_STORE_END,       /* mark a trace complete with END's facts */
     TP_STORE_ABORT,     /* mark an open trace truncated (its sender is gone) */
+    TP_STORE_LINES,     /* store a trace's lines= JSON text (trace_lines) */
     TP_STORE_CALL,      /* run fn(db, arg) inside the writer's transaction (fn NULL: nothing) */
 };
 
@@ -105,6 +108,9 @@ struct tp_store_op {
     uint64_t max_t_ns;          /* EVENTS: largest t_ns in this batch */
     const tp_store_func *funcs; /* EVENTS: functions first used by this batch */
     size_t nfuncs;
+
+    const char *lines_json; /* LINES: JSON text, not NUL-terminated */
+    size_t lines_len;
 
     uint64_t end_ns; /* END */
     uint64_t call_count;
