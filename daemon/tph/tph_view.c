@@ -328,6 +328,13 @@ static int tree_json(const tp_tree *t, const tree_opts *o, tp_buf *out)
     return r;
 }
 
+/* Client text (names, arguments, source, values) escaped for the terminal. */
+static void put_escaped(tp_buf *out, const char *s)
+{
+    s = s ? s : "";
+    tp_render_escape(out, s, strlen(s));
+}
+
 /* One call's lines, as t.tree(lines=True) prints them (client_ext's
  * _lines.render_text): "lines of mod.f(args) [call N]", then per line its
  * number, hits and source, and the values sampled after "#". */
@@ -340,8 +347,15 @@ static int render_call_lines(json_t *rec, tp_buf *out)
     size_t i, width = 1;
     int r = 0;
 
-    r |= tp_buf_printf(out, "lines of %s%s%s(%s) [call %lld]\n", mod && *mod ? mod : "",
-                       mod && *mod ? "." : "", qual ? qual : "?", args ? args : "",
+    r |= tp_buf_puts(out, "lines of ");
+    if (mod && *mod) {
+        put_escaped(out, mod);
+        r |= tp_buf_putc(out, '.');
+    }
+    put_escaped(out, qual ? qual : "?");
+    r |= tp_buf_putc(out, '(');
+    put_escaped(out, args);
+    r |= tp_buf_printf(out, ") [call %lld]\n",
                        (long long)json_integer_value(json_object_get(rec, "call")));
     json_array_foreach(lines, i, li)
     {
@@ -364,43 +378,54 @@ static int render_call_lines(json_t *rec, tp_buf *out)
         len = strlen(src);
         while (len && (src[len - 1] == ' ' || src[len - 1] == '\t' || src[len - 1] == '\r'))
             len--;
-        r |= tp_buf_printf(out, "  %*lld │ %3lld× │ %.*s", (int)width,
+        r |= tp_buf_printf(out, "  %*lld │ %3lld× │ ", (int)width,
                            (long long)json_integer_value(json_object_get(li, "line")),
-                           (long long)json_integer_value(json_object_get(li, "hits")), (int)len,
-                           src);
+                           (long long)json_integer_value(json_object_get(li, "hits")));
+        tp_render_escape(out, src, len);
         json_object_foreach(json_object_get(li, "values"), key, vals)
         {
             size_t k;
-            r |= tp_buf_printf(out, first ? "   # %s=" : "  %s=", key);
+            r |= tp_buf_puts(out, first ? "   # " : "  ");
+            put_escaped(out, key);
+            r |= tp_buf_putc(out, '=');
             first = false;
             json_array_foreach(vals, k, v)
             {
-                r |= tp_buf_printf(out, "%s%s", k ? ", " : "",
-                                   json_string_value(v) ? json_string_value(v) : "");
+                if (k)
+                    r |= tp_buf_puts(out, ", ");
+                put_escaped(out, json_string_value(v));
             }
         }
         r |= tp_buf_puts(out, "\n");
     }
-    return r ? -ENOMEM : 0;
+    return r || tp_buf_error(out) ? -ENOMEM : 0;
 }
 
-/* The "lines" section of a trace file (trace(lines=...)), after a blank line;
- * nothing when the file has none. */
-static int render_file_lines(const char *text, size_t len, tp_buf *out)
+/* The line section after a tree: a blank line, then each call's lines;
+ * nothing when recs is not an array or is empty. One renderer for a file's
+ * "lines" key and for tphd's lines query. */
+static int render_lines_section(json_t *recs, tp_buf *out)
 {
-    json_t *doc = json_loadb(text, len, 0, NULL), *recs, *rec;
+    json_t *rec;
     size_t i;
     int r = 0;
 
-    recs = doc ? json_object_get(doc, "lines") : NULL;
-    if (json_is_array(recs) && json_array_size(recs)) {
-        r = tp_buf_puts(out, "\n") ? -ENOMEM : 0;
-        json_array_foreach(recs, i, rec)
-        {
-            if (!r && json_is_object(rec))
-                r = render_call_lines(rec, out);
-        }
+    if (!json_is_array(recs) || json_array_size(recs) == 0)
+        return 0;
+    r = tp_buf_puts(out, "\n") ? -ENOMEM : 0;
+    json_array_foreach(recs, i, rec)
+    {
+        if (!r && json_is_object(rec))
+            r = render_call_lines(rec, out);
     }
+    return r;
+}
+
+/* The "lines" section of a trace file (trace(lines=...)). */
+static int render_file_lines(const char *text, size_t len, tp_buf *out)
+{
+    json_t *doc = json_loadb(text, len, 0, NULL);
+    int r = render_lines_section(doc ? json_object_get(doc, "lines") : NULL, out);
     json_decref(doc);
     return r;
 }
@@ -484,6 +509,36 @@ static int tree_query(tph_ctx *ctx, const char *target, const tree_opts *o)
     return r;
 }
 
+/* A stored trace's text tree (tphd's tree query), then (--lines) its line
+ * section from the lines query, rendered here as for a file. */
+static int tree_query_lines(tph_ctx *ctx, const char *target, const tree_opts *o)
+{
+    tp_buf out = TP_BUF_INIT;
+    tph_reply rep;
+    json_t *recs;
+    int r;
+
+    r = tph_query_json(ctx, "tree", tree_args(target, o, false), NULL, 0, &rep);
+    if (r != TPH_EXIT_OK)
+        return r;
+    tp_buf_append(&out, rep.body, rep.body_len);
+    tph_reply_free(&rep);
+    r = tph_query_json(ctx, "lines", json_pack("{s:s}", "id", target), NULL, 0, &rep);
+    if (r != TPH_EXIT_OK) {
+        tp_buf_free(&out);
+        return r;
+    }
+    recs = tph_reply_json(&rep, "lines");
+    tph_reply_free(&rep);
+    if (!recs) {
+        tp_buf_free(&out);
+        return TPH_EXIT_FAIL;
+    }
+    r = render_lines_section(recs, &out);
+    json_decref(recs);
+    return tree_emit(o, &out, r);
+}
+
 int tph_cmd_tree(tph_ctx *ctx, int argc, char **argv)
 {
     tree_opts o = {0};
@@ -499,11 +554,10 @@ int tph_cmd_tree(tph_ctx *ctx, int argc, char **argv)
         target = argv[optind];
         if (ctx->json)
             o.format = TREE_JSON;
-        if (o.lines && !tph_is_file_arg(target))
-            r = tph_fail("--lines works on trace files only: tphd does not keep line data "
-                         "yet (export the trace with t.to_json(path))");
-        else if (o.lines && o.format != TREE_JSON && o.format != TREE_HTML)
+        if (o.lines && o.format == TREE_TEXT && tph_is_file_arg(target))
             r = tree_file_lines(target, &o);
+        else if (o.lines && o.format == TREE_TEXT && !o.local)
+            r = tree_query_lines(ctx, target, &o);
         else if (tph_is_file_arg(target) || o.local)
             r = tree_local(ctx, target, &o);
         else

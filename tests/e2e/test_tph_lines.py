@@ -1,5 +1,5 @@
 """tph tree --lines FILE prints a trace file's lines= data as the extension's
-t.tree(lines=True) does; an ID says tphd keeps no line data yet."""
+t.tree(lines=True) does; with an ID it asks tphd (test_tphd_lines.py)."""
 
 import json
 
@@ -71,8 +71,8 @@ def test_tree_without_lines_flag_or_data_is_the_plain_tree(env, traced, tmp_path
     assert tph("tree", "--lines", str(bare), env=env).stdout == plain.stdout
 
 
-def test_tree_lines_of_a_stored_trace_is_refused(env):
+def test_tree_lines_of_an_id_asks_tphd(env, tmp_path):
     r = tph("tree", "--lines", "0123abcd", env=env)
-    assert r.returncode == 1
-    assert r.stderr == ("tph: --lines works on trace files only: tphd does not keep line data "
-                        "yet (export the trace with t.to_json(path))\n")
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr == (f"tph: no tphd at {tmp_path}/run/tracepatch/tphd.sock (start one with "
+                        "`tphd &` or `systemctl --user start tphd`)\n")

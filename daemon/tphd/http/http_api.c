@@ -306,6 +306,8 @@ static void api_trace(api_req *a, const char *p, size_t n)
         copy_number(a, "min_ms", "min_ms");
         copy_int(a, "max_nodes", "max_nodes", 1, 1000000);
         run(a, "flame", TP_HTTP_AS_BODY, NULL);
+    } else if (IS("lines")) {
+        run(a, "lines", TP_HTTP_AS_BODY, NULL);
     } else {
         tp_http_send_error(a->req, 404, "not_found", "no such API route");
     }

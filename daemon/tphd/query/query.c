@@ -291,6 +291,7 @@ typedef struct import_job {
     tp_buf rec, text;
     char id[33];
     int64_t rowid;
+    char *lines; /* the file's "lines" as JSON text, or NULL */
 } import_job;
 
 /* Stores the import's events in chunks of IMPORT_CHUNK records, each with
@@ -404,6 +405,18 @@ static int import_fn(sqlite3 *db, tp_store_op *op, void *arg)
     st = NULL;
     if (insert_chunks(db, j) < 0)
         goto fail;
+    if (j->lines) {
+        if (sqlite3_prepare_v2(db, "INSERT INTO trace_lines (trace, json) VALUES (?1, ?2)", -1, &st,
+                               NULL) != SQLITE_OK)
+            goto fail;
+        sqlite3_bind_int64(st, 1, j->rowid);
+        sqlite3_bind_text(st, 2, j->lines, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (rc != SQLITE_DONE)
+            goto fail;
+    }
     return 0;
 fail:
     sqlite3_finalize(st);
@@ -438,6 +451,11 @@ static int op_import(tp_qctx *q)
     }
     import_job j = {
         .t = t, .env = q->env, .source = source, .rec = TP_BUF_INIT, .text = TP_BUF_INIT};
+    r = tp_query_lines_of_file(text, len, &j.lines, err, sizeof(err));
+    if (r < 0) {
+        tp_qfail(q, r, "%s", err);
+        goto out;
+    }
     r = tp_util_random_id(j.id);
     if (r == 0)
         r = tp_rebuild_events(t, TP_NONE, &j.rec, &j.text);
@@ -459,6 +477,7 @@ static int op_import(tp_qctx *q)
         json_object_set_new(ans, "url", json_null());
     r = tp_qreply_json(q, ans);
 out:
+    free(j.lines);
     tp_buf_free(&j.rec);
     tp_buf_free(&j.text);
     tp_tree_free(t);
@@ -490,6 +509,7 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
         {"flame", tp_query_flame, true},
         {"frames_add", tp_query_frames_add, false},
         {"frames", tp_query_frames, true},
+        {"lines", tp_query_lines, true},
     };
     tp_qctx q = {.env = env, .res = res};
     json_error_t jerr;
@@ -526,7 +546,7 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
     }
     tp_qfail(&q, -EINVAL,
              "unknown query \"%.40s\" (list, get, tree, stats, diff, export, clean, status, "
-             "import, search, frames, frames_add)",
+             "import, search, frames, frames_add, lines)",
              op ? op : "");
 out:
     if (q.db)

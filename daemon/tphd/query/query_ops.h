@@ -31,6 +31,17 @@ int tp_query_search(tp_qctx *q);
 /** export format "html": the self-contained report. */
 int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid);
 
+/* query_lines.c */
+/** lines {id}: the trace's lines= data, the JSON array as it arrived ([] for none). */
+int tp_query_lines(tp_qctx *q);
+/** Add the trace's line data, if any, to doc (a trace file's JSON object,
+ *  whole) as its "lines" key. Returns 0 or q->res->code. */
+int tp_query_lines_splice(tp_qctx *q, int64_t rowid, tp_buf *doc);
+/** The "lines" key of a trace file's text as compact JSON in *ret (malloc'd;
+ *  NULL when the file has none or an empty one). Returns 0, TP_ERR_JSON
+ *  (not an array of objects) or -ENOMEM with a message. */
+int tp_query_lines_of_file(const char *text, size_t len, char **ret, char *err, size_t errsz);
+
 /* query_frames.c */
 /** frames_add {frames: [[name, start_ns, dur_ns], ...]}: store a client's frames. */
 int tp_query_frames_add(tp_qctx *q);

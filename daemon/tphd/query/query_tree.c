@@ -269,9 +269,11 @@ int tp_query_export(tp_qctx *q)
     const tp_tree *t = tp_tcache_raw(e);
     tp_buf *out = &q->res->body;
     int r;
-    if (strcmp(format, "json") == 0)
+    if (strcmp(format, "json") == 0) {
         r = rendered(q, tp_render_json(t, true, out), TP_CT_JSON);
-    else if (strcmp(format, "csv") == 0)
+        if (r == 0)
+            r = tp_query_lines_splice(q, rowid, out); /* the file's "lines" key */
+    } else if (strcmp(format, "csv") == 0)
         r = rendered(q, tp_render_csv(t, out), TP_CT_CSV);
     else if (strcmp(format, "chrome") == 0)
         r = rendered(q, tp_render_chrome(t, out), TP_CT_JSON);
