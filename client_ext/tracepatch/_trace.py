@@ -346,8 +346,9 @@ class trace:
         required = mode == "required"
         path = None if mode in _DAEMON_WORDS else mode
         session = self._session
+        lines = quiet(self._lines_json) if self._lines is not None else None
         try:
-            if session.upload(path, required=required):
+            if session.upload(path, required=required, lines=lines):
                 _note_handed_over(self)
                 _flush_at_process_exit()
                 return True
@@ -709,6 +710,16 @@ class trace:
             text = splice_json(self._done_session().to_json(pretty=pretty), records, pretty)
             return quiet(_emit, text, path)
         return quiet(_emit_json, self._done_session(), pretty, path)
+
+    def _lines_json(self) -> bytes | None:
+        """The lines= data as tphd takes it (PROTOCOL.md 4.6a): the JSON text
+        of the trace file's "lines" key, or None when there is none. A repr
+        with a lone surrogate cannot be UTF-8: it reads "?"."""
+        records = self._line_records()
+        if not records:
+            return None
+        return json.dumps(records, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8", "replace")
 
     def _line_records(self) -> list:
         """lines= data per recorded call ([] without lines=)."""

@@ -290,6 +290,8 @@ int tp_qget_json(tp_qctx *q, int64_t rowid, const tp_tree *t, json_t **ret)
     json_object_set_new(o, "source", tp_qstr(col_text(st, 17)));
     json_object_set_new(o, "pstart", json_integer(sqlite3_column_int64(st, 18)));
     json_object_set_new(o, "events", json_integer(sqlite3_column_int64(st, 19)));
+    /* Why events (or, "lines over 8 MiB", the lines= data) did not arrive. */
+    json_object_set_new(o, "drop_reason", tp_qstr(col_text(st, 23)));
     sqlite3_finalize(st);
     if (!stats) {
         /* Not finalized yet (just ended, or still open): compute it now. */

@@ -65,7 +65,7 @@ int tp_qdberr(tp_qctx *q, const char *what);
 #define TP_QSUMMARY_COLS                                                                           \
     "id, label, uid, pid, host, python, argv, wall_start_ns, end_ns, last_ns, calls,"              \
     " dropped, limit_reason, status, config, stats, client, source, pstart, nevents, rowid,"       \
-    " otel_trace, otlp"
+    " otel_trace, otlp, drop_reason"
 
 /** The trace summary (docs/QUERY.md) of the row st is on, selected with
  *  TP_QSUMMARY_COLS. Returns a new object (NULL when memory runs out). */
