@@ -1,7 +1,7 @@
 // lines.js: the Lines tab of a trace recorded with trace(lines=[...]): for
 // each call of a chosen function, its source lines that ran, how often, and
-// the values the names on each line had once it ran. Only a report file has
-// this data (tphd does not keep it yet).
+// the values the names on each line had once it ran. A report file inlines
+// the data; tphd answers it at /api/traces/ID/lines.
 
 /** The Lines view of records ([{call, module, qualname, args, file, lines:
  *  [{line, source, hits, values: {name: [repr...]}}]}]). */

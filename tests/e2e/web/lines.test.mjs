@@ -1,6 +1,7 @@
 // The Lines tab of a report made with trace(lines=[...]) (t.to_html()): each
 // call of the chosen function, its lines with hits and values, as text, in a
 // file opened with the network cut off. A trace without lines= has no tab.
+// The report tphd serves has the same tab, from /api/traces/ID/lines.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { BUILD, launch, skipReason } from './lib.mjs';
+import { BUILD, launch, seed, settle, skipReason, startDaemon } from './lib.mjs';
 
 const skip = skipReason();
 const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
@@ -87,5 +88,53 @@ describe('Lines tab', {skip: skip || false, timeout: 300000}, () => {
     assert.equal(await page.$$eval('#tab-lines', (e) => e.length), 0);
     assert.deepEqual(await page.$$eval('.tab', (e) => e.map((x) => x.textContent)), ['Call tree', 'Flame graph', 'Timeline', 'Functions']);
     await page.close();
+  });
+});
+
+describe('Lines tab of the served report', {skip: skip || false, timeout: 300000}, () => {
+  let d, b, ids;
+
+  before(async () => {
+    d = await startDaemon();
+    ids = seed(d, ['lines', 'checkout-a']);
+    b = await launch();
+    const page = await b.page();
+    await page.goto(`${d.url}/?token=${d.token}`); // the cookie for every page after
+  });
+
+  after(async () => {
+    if (b) await b.close();
+    if (d) await d.stop();
+  });
+
+  async function openTrace(id) {
+    const page = await b.page();
+    page.setDefaultTimeout(10000);
+    await page.goto(d.url + '/t/' + id);
+    await page.waitForSelector('#tree .row');
+    await settle(page);
+    return page;
+  }
+
+  test('shows the lines tphd stored, hostile text kept literal', async () => {
+    const page = await openTrace(ids.lines);
+    await page.click('#tab-lines');
+    await page.waitForSelector('#lines .line-row');
+    assert.equal(await page.textContent('#lines h3'),
+      "evil.handler(x='<script>alert(8)</script>') · call 0 · /tmp/evil.py");
+    const rows = await page.$$eval('#lines .line-row', (trs) => trs.map((tr) =>
+      Array.from(tr.children).map((td) => td.textContent)));
+    assert.deepEqual(rows, [
+      ['2', '1×', "    tag = '</script><img src=x onerror=alert(9)>'", "tag='</script><img src=x onerror=alert(9)>'"],
+      ['3', '2×', '    return tag', ''],
+    ]);
+    assert.equal(await page.$$eval('#lines img, #lines script', (e) => e.length), 0, 'no element from trace text');
+    assert.deepEqual(b.problems.splice(0), [], 'no console errors, page errors or dialogs');
+  });
+
+  test('a served trace without line data has no Lines tab', async () => {
+    const page = await openTrace(ids['checkout-a']);
+    assert.equal(await page.$$eval('#tab-lines', (e) => e.length), 0);
+    assert.deepEqual(b.problems.splice(0), []);
   });
 });

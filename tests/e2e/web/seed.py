@@ -79,6 +79,27 @@ def xss(conn, tid, t0):
     conn.end(tid, 10_000, ev.calls)
 
 
+LINES = [{
+    "call": 0, "module": "evil", "qualname": "handler", "file": "/tmp/evil.py",
+    "args": "x='<script>alert(8)</script>'",
+    "lines": [
+        {"line": 2, "source": "    tag = '</script><img src=x onerror=alert(9)>'", "hits": 1,
+         "values": {"tag": ["'</script><img src=x onerror=alert(9)>'"]}},
+        {"line": 3, "source": "    return tag", "hits": 2, "values": {}},
+    ]}]
+
+
+def lines(conn, tid, t0):
+    """evil.handler with lines= data (PROTOCOL.md 4.6a) whose text is hostile."""
+    conn.funcs({0: ("evil", "handler", "/tmp/evil.py", 1)})
+    conn.begin(tid, label="lines", t0=t0)
+    ev = w.Events()
+    ev.call(0, 1000, "x='<script>alert(8)</script>'").ret(9000, "None")
+    conn.events(tid, 0, ev)
+    conn.send(w.LINES, {"trace": tid, "json": json.dumps(LINES).encode()})
+    conn.end(tid, 10_000, ev.calls)
+
+
 def deep(conn, tid, t0):
     """main -> 1200 alternating a/b siblings (no folding), then a chain of 14
     nested calls ending in needle(secret='found-me-deep')."""
@@ -277,6 +298,8 @@ def main():
                 xss(conn, tid, t0)
             elif name == "deep":
                 deep(conn, tid, t0)
+            elif name == "lines":
+                lines(conn, tid, t0)
             elif name == "ui":
                 ui(conn, tid, t0)
             elif name == "big":
