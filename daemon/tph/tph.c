@@ -42,7 +42,7 @@ static int cmd_help(tph_ctx *ctx, int argc, char **argv);
     "  --units UNITS       auto (the default: 850ns, 1.23\u00b5s, 12.3ms, 1.23s) or ms\n"          \
     "                      (tracepatch 1.0.0's fixed 0.01ms)\n"                                    \
     "  --lines             then the line hits and values of trace(lines=...) functions\n"          \
-    "                      (trace files only; tphd does not keep them yet)\n"                      \
+    "                      (of a trace file, or of a stored trace from tphd)\n"                    \
     "  --fold-threshold N  fold runs of N or more repeated calls (default 2)\n"                    \
     "  --collapse N        show levels 0..N, summarise what is below them\n"                       \
     "  --format FORMAT     text (default), json (as --json) or html (the report)\n"                \
