@@ -529,7 +529,8 @@ static void put_meta_summary(tp_json *w, const tp_tree *t)
     tp_json_obj_end(w);
 }
 
-static int html_data(const tp_tree *t, const char *summary_json, tp_buf *data)
+static int html_data(const tp_tree *t, const char *summary_json, const char *lines_json,
+                     size_t lines_len, tp_buf *data)
 {
     tp_tree *folded = NULL;
     tp_stats *st = NULL;
@@ -565,6 +566,14 @@ static int html_data(const tp_tree *t, const char *summary_json, tp_buf *data)
     r = tp_render_web_tree(folded ? folded : t, &o, data);
     if (r)
         goto cleanup;
+    if (lines_len) {
+        /* The lines= data, as t.to_html() inlines it (the Lines tab): text
+         * from a client, so copied through the checking writer; a text that
+         * is not JSON leaves the key out. */
+        tp_json_key(&w, "lines");
+        if (tp_json_copy(&w, lines_json, lines_len, true) < 0)
+            tp_json_null(&w);
+    }
     tp_json_obj_end(&w);
     r = tp_json_error(&w);
 cleanup:
@@ -622,6 +631,12 @@ static void put_replacement(tp_buf *out, int tag, const tp_tree *t, const tp_web
 
 int tp_render_html(const tp_tree *t, const char *summary_json, const tp_web_assets *a, tp_buf *out)
 {
+    return tp_render_html_lines(t, summary_json, NULL, 0, a, out);
+}
+
+int tp_render_html_lines(const tp_tree *t, const char *summary_json, const char *lines_json,
+                         size_t lines_len, const tp_web_assets *a, tp_buf *out)
+{
     if (!t || !a || !out || !a->html || !a->js || !a->css)
         return -EINVAL;
     if (memmem(a->js, a->js_len, "</script", 8) || memmem(a->css, a->css_len, "</style", 7))
@@ -635,7 +650,7 @@ int tp_render_html(const tp_tree *t, const char *summary_json, const tp_web_asse
         from = pos[i] + strlen(report_tags[i]);
     }
     tp_buf data = TP_BUF_INIT;
-    int r = html_data(t, summary_json, &data);
+    int r = html_data(t, summary_json, lines_json, lines_len, &data);
     if (r)
         goto cleanup;
     from = a->html;

@@ -142,5 +142,11 @@ typedef struct tp_web_assets {
  *  Returns -EINVAL when the assets lack the tags this replaces. */
 int tp_render_html(const tp_tree *t, const char *summary_json, const tp_web_assets *assets,
                    tp_buf *out);
+/** tp_render_html() with the trace's lines= data (a JSON array text, as a
+ *  trace file's "lines" key; lines_len 0 for none) added to the inlined data
+ *  as "lines", which the report's Lines tab shows. The text is checked and
+ *  re-escaped (tp_json_copy); one that is not JSON becomes null. */
+int tp_render_html_lines(const tp_tree *t, const char *summary_json, const char *lines_json,
+                         size_t lines_len, const tp_web_assets *assets, tp_buf *out);
 
 #endif

@@ -21,7 +21,7 @@ RECORDS = [{
     "call": 1, "module": "app", "qualname": "helper", "file": "/src/app.py", "args": "x=0",
     "lines": [
         {"line": 21, "source": "    y = x * 2", "hits": 1, "values": {"x": ["0"], "y": ["0"]}},
-        {"line": 22, "source": "    return '\x1b[31m' + str(y)  # \u202e", "hits": 1,
+        {"line": 22, "source": "    return '\x1b[31m' + str(y)  # \u202e </script>", "hits": 1,
          "values": {}},
     ]}]
 
@@ -123,6 +123,14 @@ def test_export_carries_lines_and_import_keeps_them(tphd):
         new = c.qjson("import", body=data)["id"]
         assert new != tid
         assert c.qjson("lines", {"id": new}) == RECORDS
+        ok, ct, page = c.query("export", {"id": tid, "format": "html"})
+        assert ok, page
+        page = page.decode()
+        head = '<script type="application/json" id="tp-data">'
+        data = page[page.index(head) + len(head):]
+        data = data[:data.index("</script>")]
+        assert json.loads(data)["lines"] == RECORDS, "the report file has the Lines tab's data"
+        assert "<\\/script>" in data, "trace text cannot end the data element"
         bad = json.dumps(dict(doc, lines={"not": "a list"})).encode()
         ok, code, msg = c.query("import", body=bad)
         assert (ok, code, msg) == (False, ERR["JSON"],
@@ -140,7 +148,7 @@ def test_tph_tree_lines_of_an_id_prints_the_line_section(tphd, tmp_path):
     assert r.stdout == plain.stdout + "\n" + (
         "lines of app.helper(x=0) [call 1]\n"
         "  21 │   1× │ y = x * 2   # x=0  y=0\n"
-        "  22 │   1× │ return '\\x1b[31m' + str(y)  # \\u202e\n")
+        "  22 │   1× │ return '\\x1b[31m' + str(y)  # \\u202e </script>\n")
     # The same section as for the exported file, whose "lines" key it reads.
     f = tmp_path / "t.json"
     assert tph("export", tid, "-o", f, env=env).returncode == 0

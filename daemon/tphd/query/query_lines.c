@@ -9,8 +9,7 @@
 #include "query_ops.h"
 #include "tp_err.h"
 
-/* Appends the trace's stored text to out; *ret_found says whether it has any. */
-static int read_lines(tp_qctx *q, int64_t rowid, tp_buf *out, bool *ret_found)
+int tp_query_lines_read(tp_qctx *q, int64_t rowid, tp_buf *out, bool *ret_found)
 {
     sqlite3_stmt *st = NULL;
     int r = 0;
@@ -39,7 +38,7 @@ int tp_query_lines(tp_qctx *q)
     bool found;
     if (tp_qresolve_arg(q, "id", &rowid) < 0)
         return q->res->code;
-    if (read_lines(q, rowid, &q->res->body, &found) < 0)
+    if (tp_query_lines_read(q, rowid, &q->res->body, &found) < 0)
         return q->res->code;
     if (!found && tp_buf_puts(&q->res->body, "[]") < 0)
         return tp_qfail(q, -ENOMEM, "out of memory");
@@ -51,7 +50,7 @@ int tp_query_lines_splice(tp_qctx *q, int64_t rowid, tp_buf *doc)
 {
     tp_buf lines = TP_BUF_INIT;
     bool found;
-    int r = read_lines(q, rowid, &lines, &found);
+    int r = tp_query_lines_read(q, rowid, &lines, &found);
     if (r < 0 || !found)
         goto out;
     /* The document ends with its object's '}' (and maybe a newline): the

@@ -32,6 +32,9 @@ int tp_query_search(tp_qctx *q);
 int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid);
 
 /* query_lines.c */
+/** Append the trace's stored line data (JSON text) to out; *ret_found says
+ *  whether it has any. Returns 0 or q->res->code. */
+int tp_query_lines_read(tp_qctx *q, int64_t rowid, tp_buf *out, bool *ret_found);
 /** lines {id}: the trace's lines= data, the JSON array as it arrived ([] for none). */
 int tp_query_lines(tp_qctx *q);
 /** Add the trace's line data, if any, to doc (a trace file's JSON object,

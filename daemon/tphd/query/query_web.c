@@ -108,7 +108,16 @@ int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid)
     }
     json_decref(summary);
     q->res->code = 0; /* a missing summary is built from the tree instead */
-    int r = tp_render_html(t, text, &assets, &q->res->body);
+    tp_buf lines = TP_BUF_INIT;
+    bool found = false;
+    if (tp_query_lines_read(q, rowid, &lines, &found) < 0) {
+        free(text);
+        tp_buf_free(&lines);
+        return q->res->code;
+    }
+    int r = tp_render_html_lines(t, text, found ? lines.data : NULL, found ? lines.len : 0, &assets,
+                                 &q->res->body);
+    tp_buf_free(&lines);
     free(text);
     if (r < 0)
         return tp_qfail(q, r, "cannot build the HTML report: %s", tp_strerror(r));
