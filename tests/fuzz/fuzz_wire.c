@@ -79,7 +79,8 @@ static bool same_msg(const tp_msg *a, const tp_msg *b)
             return false;
     }
     return same_bytes(a->records, b->records, a->nrecords * sizeof(tp_event)) &&
-           same_bytes(a->text, b->text, a->text_len) && same_bytes(a->body, b->body, a->body_len);
+           same_bytes(a->text, b->text, a->text_len) && same_bytes(a->body, b->body, a->body_len) &&
+           a->lines_len == b->lines_len && same_bytes(a->lines_json, b->lines_json, a->lines_len);
 }
 
 static bool reply_type(int type)
@@ -89,7 +90,7 @@ static bool reply_type(int type)
 
 static bool known_type(int type)
 {
-    return (type >= TP_MSG_HELLO && type <= TP_MSG_ERROR) || type == TP_MSG_QUERY ||
+    return (type >= TP_MSG_HELLO && type <= TP_MSG_LINES) || type == TP_MSG_QUERY ||
            type == TP_MSG_REPLY;
 }
 

@@ -73,6 +73,10 @@ int main(int argc, char **argv)
     text(&tx, "Http404");
     text(&tx, "No User matches the given query.");
     static const uint8_t body[] = "{\"trace_id\": \"5f0c\", \"call_count\": 3}";
+    static const char lines[] =
+        "[{\"call\": 0, \"module\": \"app\", \"qualname\": \"f\", \"lines\": "
+        "[{\"line\": 2, \"source\": \"x = 1\", \"hits\": 1, \"values\": "
+        "{\"x\": [\"1\"]}}]}]";
 
     const tp_msg msgs[] = {
         {.type = TP_MSG_HELLO,
@@ -135,6 +139,7 @@ int main(int argc, char **argv)
          .ok = false,
          .code = TP_ERR_AMBIGUOUS,
          .message = "5f matches 2 traces"},
+        {.type = TP_MSG_LINES, .trace = TRACE, .lines_json = lines, .lines_len = sizeof(lines) - 1},
     };
     tp_buf session = TP_BUF_INIT;
     int rc = 0;
