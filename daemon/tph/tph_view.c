@@ -469,6 +469,23 @@ static int tree_file_lines(const char *path, const tree_opts *o)
     return tree_emit(o, &out, r);
 }
 
+/* A stored trace's line section (tphd's lines query), rendered as for a
+ * file, appended to out. */
+static int append_query_lines(tph_ctx *ctx, const char *target, tp_buf *out)
+{
+    tph_reply rep;
+    int r = tph_query_json(ctx, "lines", json_pack("{s:s}", "id", target), NULL, 0, &rep);
+    if (r != TPH_EXIT_OK)
+        return r;
+    json_t *recs = tph_reply_json(&rep, "lines");
+    tph_reply_free(&rep);
+    if (!recs)
+        return TPH_EXIT_FAIL;
+    r = render_lines_section(recs, out);
+    json_decref(recs);
+    return r < 0 ? tph_fail("cannot render: %s", tp_strerror(r)) : TPH_EXIT_OK;
+}
+
 static int tree_local(tph_ctx *ctx, const char *target, const tree_opts *o)
 {
     tp_buf out = TP_BUF_INIT;
@@ -489,6 +506,15 @@ static int tree_local(tph_ctx *ctx, const char *target, const tree_opts *o)
     else
         r = tp_render_text(t, &o->r, &out);
     tp_tree_free(t);
+    /* A stored trace rendered here (--fold-threshold, --collapse, ...)
+     * still gets its line section. */
+    if (r == 0 && o->lines && o->format == TREE_TEXT && !tph_is_file_arg(target)) {
+        int q = append_query_lines(ctx, target, &out);
+        if (q != TPH_EXIT_OK) {
+            tp_buf_free(&out);
+            return q;
+        }
+    }
     return tree_emit(o, &out, r);
 }
 
@@ -510,12 +536,11 @@ static int tree_query(tph_ctx *ctx, const char *target, const tree_opts *o)
 }
 
 /* A stored trace's text tree (tphd's tree query), then (--lines) its line
- * section from the lines query, rendered here as for a file. */
+ * section. */
 static int tree_query_lines(tph_ctx *ctx, const char *target, const tree_opts *o)
 {
     tp_buf out = TP_BUF_INIT;
     tph_reply rep;
-    json_t *recs;
     int r;
 
     r = tph_query_json(ctx, "tree", tree_args(target, o, false), NULL, 0, &rep);
@@ -523,20 +548,12 @@ static int tree_query_lines(tph_ctx *ctx, const char *target, const tree_opts *o
         return r;
     tp_buf_append(&out, rep.body, rep.body_len);
     tph_reply_free(&rep);
-    r = tph_query_json(ctx, "lines", json_pack("{s:s}", "id", target), NULL, 0, &rep);
+    r = append_query_lines(ctx, target, &out);
     if (r != TPH_EXIT_OK) {
         tp_buf_free(&out);
         return r;
     }
-    recs = tph_reply_json(&rep, "lines");
-    tph_reply_free(&rep);
-    if (!recs) {
-        tp_buf_free(&out);
-        return TPH_EXIT_FAIL;
-    }
-    r = render_lines_section(recs, &out);
-    json_decref(recs);
-    return tree_emit(o, &out, r);
+    return tree_emit(o, &out, 0);
 }
 
 int tph_cmd_tree(tph_ctx *ctx, int argc, char **argv)

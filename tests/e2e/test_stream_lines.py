@@ -54,6 +54,11 @@ def test_tph_tree_lines_of_the_stored_trace_is_the_line_section(tmp_path, daemon
         "  4 │   3× │ total += i   # total=0, 1, 3  i=0, 1, 2\n"
         "  5 │   1× │ return total   # total=3\n")
     assert out.stdout == f["tree"] + "\n", "tph prints what the trace object prints"
+    # Rendered by tph itself (an option tphd's tree query does not take):
+    # the same line section follows.
+    local = tph("tree", "--lines", "--fold-threshold", "5", f["trace_id"], env=env)
+    assert (local.returncode, local.stderr) == (0, "")
+    assert local.stdout.split("\n\n")[-1] == out.stdout.split("\n\n")[-1]
     got = json.loads(tph("--json", "logs", env=env).stdout)["traces"][0]
     assert got["id"] == f["trace_id"]
     assert json.loads(tph("export", f["trace_id"], "--format", "json", env=env).stdout)["lines"] == f["file_lines"]
