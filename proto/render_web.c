@@ -282,6 +282,45 @@ cleanup:
     return r;
 }
 
+/* ---- A folded group's calls ----------------------------------------------- */
+
+int tp_render_web_members(const tp_tree *t, uint32_t node, uint32_t offset, uint32_t limit,
+                          uint32_t max_text, tp_buf *out)
+{
+    if (!t || !out || node >= t->nnodes)
+        return -EINVAL;
+    /* In a tree that was not folded a call stands for itself. */
+    const uint32_t self = node;
+    const tp_tree *src = t;
+    const uint32_t *members = &self;
+    tp_fold_group g = {0, 1};
+    if (t->fold_groups) {
+        src = t->fold_src;
+        members = t->fold_members;
+        g = t->fold_groups[node];
+    }
+    if (!limit)
+        limit = TP_WEB_LIMIT_DEFAULT;
+    tp_json w;
+    tp_json_init(&w, out, false);
+    tp_json_obj(&w);
+    tp_json_ku64(&w, "node", node);
+    tp_json_ku64(&w, "total", g.len);
+    tp_json_ku64(&w, "offset", offset);
+    tp_json_key(&w, "calls");
+    tp_json_arr(&w);
+    for (uint64_t k = offset; k < g.len && k < (uint64_t)offset + limit; k++) {
+        uint32_t m = members[g.off + k];
+        if (m >= src->nnodes)
+            continue;
+        put_node_open(&w, src, m, max_text);
+        put_node_close(&w, false);
+    }
+    tp_json_arr_end(&w);
+    tp_json_obj_end(&w);
+    return tp_json_error(&w);
+}
+
 /* ---- Search ------------------------------------------------------------- */
 
 static bool contains_ci(const char *hay, size_t hn, const char *needle, size_t nn)

@@ -49,6 +49,16 @@ void tp_render_web_tree_opts_init(tp_web_tree_opts *o);
  *  -EINVAL. */
 int tp_render_web_tree(const tp_tree *t, const tp_web_tree_opts *o, tp_buf *out);
 
+/** The calls a node of folded tree t stands for (tree.h fold_members), in
+ *  order, from offset on, at most limit of them (0: TP_WEB_LIMIT_DEFAULT):
+ *    {"node": N, "total": calls in the group, "offset": o,
+ *     "calls": [node objects of the tree t was folded from, without kids]}
+ *  Their "id" and "parent" are indices of that (unfolded) tree. In a tree
+ *  that was not folded a node stands for itself. An unknown node gives
+ *  -EINVAL. */
+int tp_render_web_members(const tp_tree *t, uint32_t node, uint32_t offset, uint32_t limit,
+                          uint32_t max_text, tp_buf *out);
+
 /** Search: nodes whose "module.qualname", file, args, return value or
  *  exception contain query (ASCII case-insensitive), in tree order:
  *    {"query": q, "total": N, "truncated": bool,

@@ -397,6 +397,27 @@ def test_tree_roots_children_paging_and_full_text(web):
     assert len(budget["nodes"][0]["kids"]) == 9
 
 
+def test_members_unfold_a_folded_call_into_its_calls(web):
+    tid = web.ids["checkout-a"]
+    tree = web.json(f"/api/traces/{tid}/tree?depth=-1")
+    cart = tree["nodes"][0]["kids"][0]
+    group = cart["kids"][0]
+    assert (group["name"], group["count"], "folded" in group["flags"]) == ("query", 3, True)
+    body = web.json(f"/api/traces/{tid}/members?node={group['id']}")
+    assert (body["node"], body["total"], body["offset"]) == (group["id"], 3, 0)
+    assert [(c["name"], c["count"], c["args"], c["ret"]) for c in body["calls"]] == [
+        ("query", 1, f"sql='SELECT price FROM items WHERE id=?', params=({i},)", "[(9.99,)]")
+        for i in range(3)]
+    assert [c["total_ms"] for c in body["calls"]] == [0.1, 0.1, 0.1]
+    page = web.json(f"/api/traces/{tid}/members?node={group['id']}&offset=2&limit=5")
+    assert [c["args"][-4:] for c in page["calls"]] == ["(2,)"]
+    # A call that is not folded stands for itself.
+    one = web.json(f"/api/traces/{tid}/members?node={cart['id']}")
+    assert (one["total"], one["calls"][0]["args"]) == (1, "cart=<Cart 3 items>")
+    assert "node" in web.json(f"/api/traces/{tid}/members", status=400)["message"]
+    assert web.json(f"/api/traces/{tid}/members?node=99999999", status=404)["error"] == "not_found"
+
+
 @pytest.mark.parametrize("query,status,param", [("depth=x", 400, "depth"), ("depth=-2", 400, "depth"),
                                                 ("node=-1", 400, "node"), ("limit=0", 400, "limit"),
                                                 ("full=perhaps", 400, "full"),

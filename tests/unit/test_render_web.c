@@ -351,6 +351,52 @@ Test(render_web, search_finds_calls_inside_folded_groups)
     tp_tree_free(t);
 }
 
+Test(render_web, members_list_the_calls_of_a_folded_group_paged)
+{
+    tp_tree *t = sample(), *f;
+    cr_assert_eq(tp_tree_fold(t, NULL, &f), 0);
+    uint32_t grp = f->nodes[f->first_root].first_child;
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_web_members(f, grp, 0, 0, 1000, &b), 0);
+    json_t *j = parse(&b);
+    cr_assert_eq(INT(j, "node"), grp);
+    cr_assert_eq(INT(j, "total"), 3);
+    json_t *calls = GET(j, "calls");
+    cr_assert_eq(json_array_size(calls), 3, "%s", tp_buf_cstr(&b));
+    /* Each call as it was, with its id in the unfolded tree. */
+    const char *args[] = {"x=0", "x=1", "x=2"};
+    const char *rets[] = {"'<b>'", "1", "2"};
+    const int ids[] = {1, 3, 4}, kids[] = {1, 0, 0};
+    for (int k = 0; k < 3; k++) {
+        json_t *c = AT(calls, k);
+        cr_assert_eq(INT(c, "id"), ids[k]);
+        cr_assert_str_eq(STR(c, "args"), args[k]);
+        cr_assert_str_eq(STR(c, "ret"), rets[k]);
+        cr_assert_eq(INT(c, "count"), 1);
+        cr_assert_eq(INT(c, "children"), kids[k]);
+        cr_assert_eq(INT(c, "parent"), 0);
+    }
+    json_decref(j);
+    tp_buf_reset(&b);
+    cr_assert_eq(tp_render_web_members(f, grp, 1, 1, 1000, &b), 0);
+    j = parse(&b);
+    cr_assert_eq(INT(j, "offset"), 1);
+    cr_assert_eq(json_array_size(GET(j, "calls")), 1);
+    cr_assert_str_eq(STR(AT(GET(j, "calls"), 0), "args"), "x=1");
+    json_decref(j);
+    /* A tree that was not folded: a call stands for itself. */
+    tp_buf_reset(&b);
+    cr_assert_eq(tp_render_web_members(t, 3, 0, 0, 1000, &b), 0);
+    j = parse(&b);
+    cr_assert_eq(INT(j, "total"), 1);
+    cr_assert_eq(INT(AT(GET(j, "calls"), 0), "id"), 3);
+    json_decref(j);
+    cr_assert_eq(tp_render_web_members(f, (uint32_t)f->nnodes, 0, 0, 1000, &b), -EINVAL);
+    tp_buf_free(&b);
+    tp_tree_free(f);
+    tp_tree_free(t);
+}
+
 Test(render_web, stats_and_diff_json)
 {
     tp_tree *t = sample();

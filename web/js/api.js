@@ -47,6 +47,7 @@ const serverSource = {
   trace: (id) => getJSON('/api/traces/' + encodeURIComponent(id)),
   tree: (id, p) => getJSON('/api/traces/' + encodeURIComponent(id) + '/tree', p),
   search: (id, q, limit) => getJSON('/api/traces/' + encodeURIComponent(id) + '/search', {q, limit}),
+  members: (id, node, offset, limit) => getJSON('/api/traces/' + encodeURIComponent(id) + '/members', {node, offset, limit}),
   stats: (id) => getJSON('/api/traces/' + encodeURIComponent(id) + '/stats'),
   lines: (id) => getJSON('/api/traces/' + encodeURIComponent(id) + '/lines'),
   diff: (a, b) => getJSON('/api/diff', {a, b}),
@@ -180,6 +181,7 @@ function withDisplayNames(source) {
     trace: (...a) => then(source.trace(...a), (r) => displayStats(r.stats)),
     stats: (...a) => then(source.stats(...a), displayStats),
     profile: (...a) => then(source.profile(...a), displayStats),
+    members: source.members && ((...a) => then(source.members(...a), (r) => displayNodes(r.calls))),
     tree: (...a) => then(source.tree(...a), (r) => {
       displayNodes(r.self ? [r.self] : []);
       displayNodes(r.nodes);

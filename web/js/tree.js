@@ -5,6 +5,7 @@
 
 const ROW_H = 22;
 const KIDS_PAGE = 500;
+const GROUP_PAGE = 100; // calls of a folded node listed at a time
 
 /* The children of a node (or the roots) are loaded in pages, anywhere in the
  * list (search jumps into the middle of a 1M-wide node): a level keeps its
@@ -562,10 +563,45 @@ class TreeView {
     block('Arguments', n.args, 'args', n.flags.includes('args_mixed') ? 'The folded calls had different arguments; these are the first call\'s.' : cutNote);
     block('Return value', n.ret, 'ret', n.flags.includes('ret_mixed') ? 'The folded calls returned different values; this is the first\'s.' : null);
     if (n.exc) block(n.exc.caught ? 'Exception (caught inside)' : 'Exception', n.exc.type + (n.exc.msg ? ': ' + n.exc.msg : ''), 'exc');
+    if (n.count > 1 && this.model.src.members) d.appendChild(this.groupCalls(n));
     if (this.opts.onFocusFlame) {
       d.appendChild(el('button', {type: 'button', className: 'link', text: 'Show in flame graph',
         onclick: () => this.opts.onFocusFlame(n.id)}));
     }
+  }
+
+  /** A folded node unfolded into its calls, a page at a time: each call's
+   *  arguments, return value or exception and time; those the search
+   *  matches are marked. */
+  groupCalls(n) {
+    const list = el('ol', {className: 'group-calls mono', id: 'group-calls'});
+    const more = el('button', {type: 'button', className: 'link', id: 'group-more', hidden: true});
+    const q = (this.query || '').toLowerCase();
+    let offset = 0;
+    const page = async () => {
+      more.disabled = true;
+      try {
+        const r = await this.model.src.members(this.model.id, n.id, offset, GROUP_PAGE);
+        if (this.detailId !== n.id) return;
+        for (const c of r.calls) {
+          const outcome = c.exc ? (c.exc.caught ? ' (caught ' : ' !! ') + c.exc.type + (c.exc.msg ? ': ' + oneLine(c.exc.msg) : '') + (c.exc.caught ? ')' : '')
+            : c.ret !== null ? ' → ' + c.ret : '';
+          const text = '(' + (c.args || '') + ')' + outcome;
+          const hit = q && text.toLowerCase().includes(q);
+          list.appendChild(el('li', {className: hit ? 'hit' : ''},
+            el('span', {className: 'gc-text', text, title: text}), el('span', {className: 'gc-time', text: fmtMs(c.total_ms)})));
+        }
+        offset += r.calls.length;
+        more.hidden = offset >= r.total;
+        more.textContent = 'Show ' + fmtCount(Math.min(GROUP_PAGE, r.total - offset)) + ' more of ' + fmtCount(r.total - offset);
+      } catch (e) {
+        toast('Cannot load the calls: ' + e.message, true);
+      }
+      more.disabled = false;
+    };
+    more.addEventListener('click', page);
+    page();
+    return el('section', {className: 'group'}, el('h4', {text: 'The ' + fmtCount(n.count) + ' calls'}), list, more);
   }
 
   // ---- Search -----------------------------------------------------------

@@ -235,6 +235,23 @@ static void api_tree(api_req *a)
     run(a, "tree", TP_HTTP_AS_BODY, NULL);
 }
 
+/* A folded call's calls: the tree op with members. */
+static void api_members(api_req *a)
+{
+    bool full = false;
+    char node[4];
+    if (tp_http_param(a->req, "node", node, sizeof(node)) == -ENOENT)
+        bad(a, "parameter %s is required", "node");
+    json_object_set_new(a->args, "format", json_string("web"));
+    json_object_set_new(a->args, "members", json_true());
+    copy_int(a, "node", "node", 0, UINT32_MAX - 1);
+    copy_int(a, "offset", "offset", 0, UINT32_MAX - 1);
+    copy_int(a, "limit", "limit", 1, 100000);
+    if (bool_param(a, "full", &full) && full)
+        json_object_set_new(a->args, "max_text", json_integer(0));
+    run(a, "tree", TP_HTTP_AS_BODY, NULL);
+}
+
 static void api_search(api_req *a)
 {
     char q[4];
@@ -287,6 +304,8 @@ static void api_trace(api_req *a, const char *p, size_t n)
         api_tree(a);
     } else if (IS("search")) {
         api_search(a);
+    } else if (IS("members")) {
+        api_members(a);
     } else if (IS("stats")) {
         json_object_set_new(a->args, "format", json_string("json"));
         run(a, "stats", TP_HTTP_AS_BODY, NULL);

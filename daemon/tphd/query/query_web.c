@@ -44,7 +44,9 @@ int tp_query_tree_web(tp_qctx *q)
     tp_web_tree_opts o;
     tp_render_web_tree_opts_init(&o);
     int64_t node, depth;
+    bool members;
     if (tp_qarg_int(q, "node", -1, &node) < 0 || tp_qarg_int(q, "depth", o.depth, &depth) < 0 ||
+        tp_qarg_bool(q, q->args, "members", false, &members) < 0 ||
         u32_arg(q, "offset", 0, 0, &o.offset) < 0 || u32_arg(q, "limit", 0, 0, &o.limit) < 0 ||
         u32_arg(q, "max_nodes", 0, 0, &o.max_nodes) < 0 ||
         u32_arg(q, "max_text", o.max_text, 0, &o.max_text) < 0)
@@ -62,7 +64,14 @@ int tp_query_tree_web(tp_qctx *q)
         goto out;
     }
     o.node = node < 0 ? TP_NONE : (uint32_t)node;
-    r = tp_render_web_tree(f, &o, &q->res->body);
+    if (members && o.node == TP_NONE)
+        r = tp_qfail(q, TP_ERR_MISSING, "argument \"node\" (the folded call) is required");
+    else if (members)
+        r = tp_render_web_members(f, o.node, o.offset, o.limit, o.max_text, &q->res->body);
+    else
+        r = tp_render_web_tree(f, &o, &q->res->body);
+    if (r < 0 && q->res->code)
+        goto out;
     if (r < 0)
         tp_qfail(q, r, "cannot render the tree: %s", tp_strerror(r));
     else

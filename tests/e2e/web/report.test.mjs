@@ -480,6 +480,21 @@ describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
     assert.equal(await page.$$eval('#diff-noise', (e) => e.length), 0, 'call counts differ: no noise hint');
   });
 
+  test('a folded call unfolds into its calls in the details, a page at a time', async () => {
+    const page = await openTrace(ids['checkout-a']);
+    await clickRow(page, /shop\.db\.query/);
+    await page.waitForFunction(() => document.querySelectorAll('#group-calls li').length === 3);
+    const calls = await page.$$eval('#group-calls li', (lis) => lis.map((li) => [li.querySelector('.gc-text').textContent, li.querySelector('.gc-time').textContent]));
+    assert.deepEqual(calls, [0, 1, 2].map((i) => [`(sql='SELECT price FROM items WHERE id=?', params=(${i},)) → [(9.99,)]`, '100µs']));
+    assert.equal(await page.$eval('#group-more', (b) => b.hidden), true, 'no more to load');
+    // A search marks the calls it matches.
+    await page.fill('#search', 'params=(1,)');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('#hit-info').textContent === '1 of 1');
+    await page.waitForFunction(() => document.querySelectorAll('#group-calls li').length === 3);
+    assert.deepEqual(await page.$$eval('#group-calls li', (lis) => lis.map((li) => li.className)), ['', 'hit', '']);
+  });
+
   test('diff: both call trees side by side, aligned by call path', async () => {
     // Same timings; B makes one call more.
     const page = await open(`/diff/${ids['checkout-slow']}/${ids['checkout-b']}`);
