@@ -32,7 +32,7 @@ static int feed_log(tp_session *s, tp_tree *t)
                 (tp_event_text_entries(ev->kind) == 2 && !tp_evlog_next_text(&it, &s2, &l2)))
                 return TP_ERR_MALFORMED; /* cannot happen: reserve() keeps them in step */
         }
-        int r = tp_tree_event(t, ev->kind, ev->flags, ev->arg, ev->t_ns, s1, l1, s2, l2);
+        int r = tp_tree_event(t, ev->kind, ev->flags, ev->rsv, ev->arg, ev->t_ns, s1, l1, s2, l2);
         if (r == -ENOMEM)
             return r;
         if (r) {

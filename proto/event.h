@@ -29,7 +29,10 @@
     8 /* the next CALL on this thread is an asyncio task's coroutine created by call arg (its      \
          call sequence number): it hangs under that call, not under the current one; text (when    \
          TP_EVF_TEXT): the task's name */
-#define TP_EV_MAX 8
+#define TP_EV_MEMORY                                                                               \
+    9 /* the call that ended last on this thread (written right after its RETURN/UNWIND)           \
+         changed the traced memory by a signed delta: see tp_event_memory_delta() */
+#define TP_EV_MAX 9
 
 /* Flags. */
 #define TP_EVF_TEXT 0x01 /* the record owns text entries (count depends on kind) */
@@ -42,8 +45,9 @@
 typedef struct tp_event {
     uint8_t kind;  /* TP_EV_* */
     uint8_t flags; /* TP_EVF_* */
-    uint16_t rsv;  /* 0; receivers ignore it */
-    uint32_t arg;  /* function id, call sequence number or thread index */
+    uint16_t rsv;  /* 0; receivers ignore it, except in TP_EV_MEMORY (bits 32..47 of the delta) */
+    uint32_t arg;  /* function id, call sequence number, thread index, or bits 0..31 of a
+                      TP_EV_MEMORY delta */
     uint64_t t_ns; /* nanoseconds since the trace's start */
 } tp_event;
 
@@ -57,6 +61,33 @@ _Static_assert(sizeof(tp_event) == 16, "tp_event is a 16-byte wire record");
 static inline unsigned tp_event_text_entries(uint8_t kind)
 {
     return (kind == TP_EV_UNWIND || kind == TP_EV_CAUGHT) ? 2u : 1u;
+}
+
+/* A TP_EV_MEMORY delta is a 48-bit two's-complement byte count: arg holds
+ * its low 32 bits and rsv the high 16, so a call that allocates more than
+ * 2 GiB (arg alone) is still exact. Larger deltas are clamped to the range. */
+#define TP_EVENT_MEMORY_MAX (((int64_t)1 << 47) - 1)
+#define TP_EVENT_MEMORY_MIN (-((int64_t)1 << 47))
+
+/** The byte delta a TP_EV_MEMORY record (host byte order fields) carries. */
+static inline int64_t tp_event_memory_delta(uint16_t rsv, uint32_t arg)
+{
+    uint64_t u = (uint64_t)rsv << 32 | arg;
+    /* Sign-extend bit 47. */
+    return (int64_t)(u ^ ((uint64_t)1 << 47)) - ((int64_t)1 << 47);
+}
+
+/** Split a byte delta into a TP_EV_MEMORY record's rsv and arg (clamped to
+ *  48 bits). */
+static inline void tp_event_memory_split(int64_t delta, uint16_t *ret_rsv, uint32_t *ret_arg)
+{
+    if (delta > TP_EVENT_MEMORY_MAX)
+        delta = TP_EVENT_MEMORY_MAX;
+    if (delta < TP_EVENT_MEMORY_MIN)
+        delta = TP_EVENT_MEMORY_MIN;
+    uint64_t u = (uint64_t)delta;
+    *ret_rsv = (uint16_t)(u >> 32);
+    *ret_arg = (uint32_t)u;
 }
 
 #endif

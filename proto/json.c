@@ -286,6 +286,21 @@ void tp_json_fixed(tp_json *w, int64_t whole, int64_t frac, int digits)
     tp_json_put_fixed(w->b, whole, frac, digits);
 }
 
+void tp_json_kib(tp_json *w, int64_t bytes)
+{
+    value(w);
+    /* The magnitude as unsigned: -INT64_MIN does not fit an int64_t. */
+    uint64_t u = bytes < 0 ? 0 - (uint64_t)bytes : (uint64_t)bytes;
+    /* At most 1023 * 1000 + 512 < 1024000: the rounding never carries. */
+    uint64_t whole = u / 1024, frac = ((u % 1024) * 1000 + 512) / 1024;
+    if (bytes < 0 && (whole || frac))
+        tp_buf_append(w->b, "-", 1);
+    tp_json_put_u64(w->b, whole);
+    char d[4] = {'.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
+                 (char)('0' + frac % 10)};
+    tp_buf_append(w->b, d, sizeof(d));
+}
+
 void tp_json_ms(tp_json *w, int64_t ns)
 {
     value(w);

@@ -71,6 +71,9 @@ void tp_json_fixed(tp_json *w, int64_t whole, int64_t frac, int digits);
 /** ns as milliseconds, exact and without trailing zeros (1500 -> 0.0015,
  *  2000000 -> 2); negative values write 0. */
 void tp_json_ms(tp_json *w, int64_t ns);
+/** bytes as KiB (1024 bytes) with 3 decimals, rounded half up, signed:
+ *  1000000 -> 976.563, -512 -> -0.500, 0 -> 0.000. */
+void tp_json_kib(tp_json *w, int64_t bytes);
 /** A member: the key, then the value as the functions above write it. */
 void tp_json_kstr(tp_json *w, const char *k, const char *s);
 void tp_json_kbool(tp_json *w, const char *k, bool v);

@@ -46,6 +46,10 @@ static void restore_times(loader *l)
         tp_node *n = &t->nodes[l->calls.items[i].seq];
         if (c->spawned)
             n->flags |= TP_NODE_SPAWNED; /* its place is its file's nesting */
+        if (c->has_mem) {
+            n->flags |= TP_NODE_MEM;
+            n->mem_delta = c->mem_bytes;
+        }
         int64_t span = n->end_ns - n->start_ns, active = -1;
         if (c->has_active_ns)
             active = (int64_t)c->active_ns;
@@ -157,6 +161,32 @@ static int get_opt_uint(loader *l, json_t *o, const char *key, uint64_t max, uin
     *ret = (uint64_t)json_integer_value(v);
     if (present)
         *present = true;
+    return 0;
+}
+
+/* A call's memory delta: our exact memory_delta_bytes when present, else
+ * memory_delta_kb (tracepatch 1.0.0's key, KiB) rounded to whole bytes. */
+static int get_opt_mem(loader *l, json_t *o, call_info *c)
+{
+    json_t *v = json_object_get(o, "memory_delta_bytes");
+    if (v && !json_is_null(v)) {
+        json_int_t b = json_is_integer(v) ? json_integer_value(v) : 0;
+        if (!json_is_integer(v) || abs_d((double)b) > MAX_MEM_KB * 1024)
+            return tp_load_priv_fail(l, "'memory_delta_bytes' must be an integer from %.0f to %.0f",
+                                     -MAX_MEM_KB * 1024, MAX_MEM_KB * 1024);
+        c->mem_bytes = (int64_t)b;
+        c->has_mem = true;
+        return 0;
+    }
+    v = json_object_get(o, "memory_delta_kb");
+    if (!v || json_is_null(v))
+        return 0;
+    double d = json_is_number(v) ? json_number_value(v) : 0;
+    if (!json_is_number(v) || !isfinite(d) || abs_d(d) > MAX_MEM_KB)
+        return tp_load_priv_fail(l, "'memory_delta_kb' must be a number from %.0f to %.0f",
+                                 -MAX_MEM_KB, MAX_MEM_KB);
+    c->mem_bytes = round_i64(d * 1024);
+    c->has_mem = true;
     return 0;
 }
 
@@ -299,6 +329,8 @@ static int read_call(loader *l, json_t *o, call_info *c)
     if (!r)
         r = get_opt_uint(l, o, "thread", UINT32_MAX, &v, NULL);
     c->thread = (uint32_t)v;
+    if (!r)
+        r = get_opt_mem(l, o, c);
     if (r)
         return r;
     c->children = json_object_get(o, "children");

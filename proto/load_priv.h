@@ -17,6 +17,7 @@
 #define MAX_MS       1e12                     /* elapsed_ms, duration_ms */
 #define MAX_SUSPENDS (16u << 20)              /* yield/resume pairs replayed per document */
 #define MAX_SPAN_US  INT64_C(100000000000000) /* a call's time from the trace start: ~3 years */
+#define MAX_MEM_KB   1e14                     /* |memory_delta_kb|: 1e17 bytes, far inside int64 */
 
 typedef struct call_info {
     const char *module, *qualname, *file, *args, *ret, *exc_type, *exc_msg;
@@ -27,6 +28,8 @@ typedef struct call_info {
     uint64_t start_ns, end_ns; /* ours: exact, since the trace start */
     bool has_active_ns, has_self_ns;
     uint64_t active_ns, self_ns; /* ours: exact active and self time */
+    bool has_mem;                /* memory_delta_bytes or memory_delta_kb given (track_memory) */
+    int64_t mem_bytes;           /* the delta, in bytes */
     bool raised, caught, unfinished, generator, spawned;
     uint32_t suspends, thread;
     json_t *children; /* NULL when none */

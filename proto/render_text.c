@@ -495,6 +495,29 @@ static void put_timing(tp_buf *b, const tp_node *n, const tp_render_opts *o)
         tp_buf_puts(b, SGR_RESET);
 }
 
+/* track_memory: "  [+976.6 KB]", the traced memory the call left behind (a
+ * folded group: its calls' sum), in KB, MB or GB of 1024, one decimal. */
+static void put_memory(tp_buf *b, const tp_node *n)
+{
+    int64_t d = n->mem_delta;
+    uint64_t u = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
+    uint64_t unit = 1024;
+    const char *name = "KB";
+    if (u >= (uint64_t)1 << 30) {
+        unit = (uint64_t)1 << 30;
+        name = "GB";
+    } else if (u >= (uint64_t)1 << 20) {
+        unit = (uint64_t)1 << 20;
+        name = "MB";
+    }
+    uint64_t whole = u / unit, tenth = (u % unit * 10 + unit / 2) / unit;
+    if (tenth == 10) {
+        whole++;
+        tenth = 0;
+    }
+    tp_buf_printf(b, "  [%c%" PRIu64 ".%" PRIu64 " %s]", d < 0 ? '-' : '+', whole, tenth, name);
+}
+
 static void put_node(tp_buf *b, const tp_tree *s, const tp_node *n, const tp_render_opts *o)
 {
     bool ascii = o->style == TP_STYLE_ASCII;
@@ -515,6 +538,8 @@ static void put_node(tp_buf *b, const tp_tree *s, const tp_node *n, const tp_ren
     put_result(b, n, o, ascii);
     put_markers(b, n, ascii);
     put_timing(b, n, o);
+    if (n->flags & TP_NODE_MEM)
+        put_memory(b, n);
     if (o->source && f && f->file[0]) {
         tp_buf_puts(b, "  (");
         put_str(b, f->file, ascii);

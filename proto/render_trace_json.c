@@ -226,6 +226,13 @@ static void json_node(doc *d, const tp_tree *t, const tp_node *n, int64_t wall_u
     }
     if (n->flags & TP_NODE_SPAWNED)
         tp_json_kbool(&d->w, "spawned", true); /* an asyncio task under its creator */
+    if (n->flags & TP_NODE_MEM) {
+        /* track_memory: tracepatch 1.0.0's key, and the exact bytes beside
+         * it as start_ns is beside start. */
+        tp_json_key(&d->w, "memory_delta_kb");
+        tp_json_kib(&d->w, n->mem_delta);
+        tp_json_ki64(&d->w, "memory_delta_bytes", n->mem_delta);
+    }
     if (n->flags & TP_NODE_FOLDED) {
         /* A folded tree (tph tree --json, tphd): start/end span the group. */
         tp_json_ku64(&d->w, "count", n->count);
@@ -296,7 +303,9 @@ static void json_trace(doc *d, const tp_tree *t, int64_t wall_us)
  *                       exception_message, caught, unfinished, generator,
  *                       suspends, thread, start_ns, end_ns (since the trace
  *                       start), active_ns, self_ns (exact; elapsed_ms is the
- *                       active time); on a folded node instead + count,
+ *                       active time); with track_memory memory_delta_kb
+ *                       (signed KiB, 3 decimals) and + memory_delta_bytes
+ *                       (exact), only on measured calls; on a folded node instead + count,
  *                       total_ms, self_ms,
  *                       min_ms, max_ms, raised, args_mixed, return_mixed;
  *                       then children. */

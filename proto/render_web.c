@@ -90,6 +90,10 @@ static void put_node_open(tp_json *w, const tp_tree *t, uint32_t id, uint32_t ma
     }
     tp_json_ku64(w, "nexc", n->nexc);
     tp_json_ku64(w, "suspends", n->suspends);
+    if (n->flags & TP_NODE_MEM) { /* track_memory: only measured calls have it */
+        tp_json_key(w, "memory_delta_kb");
+        tp_json_kib(w, n->mem_delta);
+    }
     tp_json_key(w, "flags");
     tp_json_arr(w);
     for (size_t i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)

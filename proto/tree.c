@@ -36,6 +36,7 @@ typedef struct thread_state {
     TP_VEC(uint32_t) stack; /* open calls, innermost last */
     int64_t last_ns;        /* time of this thread's latest event (clamping, self time) */
     uint32_t spawn;         /* 1 + the creator of the next call (TP_EV_SPAWN), 0 when none */
+    uint32_t ended;         /* 1 + the call that ended last here (TP_EV_MEMORY), 0 when none */
 } thread_state;
 
 typedef struct tree_priv {
@@ -434,6 +435,7 @@ static uint32_t end_current(tp_tree *t, uint64_t t_ns)
         return TP_NONE;
     }
     uint32_t idx = th->stack.items[--th->stack.size];
+    th->ended = idx + 1;
     p->state[idx] = ST_CLOSED;
     t->nodes[idx].end_ns = ts;
     run_until(&t->nodes[idx], ts);
@@ -590,11 +592,32 @@ int tp_tree_spawn(tp_tree *t, uint32_t seq)
     return 0;
 }
 
+int tp_tree_memory(tp_tree *t, int64_t delta)
+{
+    tree_priv *p = priv(t);
+    if (p->finished)
+        return TP_ERR_SEQUENCE;
+    thread_state *th = cur_thread(p);
+    if (!th->ended) {
+        p->stray++;
+        return 0;
+    }
+    tp_node *n = &t->nodes[th->ended - 1];
+    n->flags |= TP_NODE_MEM;
+    n->mem_delta = delta;
+    return 0;
+}
+
 /* ---- Feeding wire batches ----------------------------------------------- */
 
 static uint32_t rd32(const uint8_t *b)
 {
     return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static uint16_t rd16(const uint8_t *b)
+{
+    return (uint16_t)(b[0] | b[1] << 8);
 }
 
 static uint64_t rd64(const uint8_t *b)
@@ -622,7 +645,7 @@ static int read_text(text_reader *r, const char **ret_s, size_t *ret_len)
     return 0;
 }
 
-int tp_tree_event(tp_tree *t, uint8_t kind, uint8_t flags, uint32_t arg, uint64_t ts,
+int tp_tree_event(tp_tree *t, uint8_t kind, uint8_t flags, uint16_t rsv, uint32_t arg, uint64_t ts,
                   const char *s1, size_t l1, const char *s2, size_t l2)
 {
     switch (kind) {
@@ -642,6 +665,8 @@ int tp_tree_event(tp_tree *t, uint8_t kind, uint8_t flags, uint32_t arg, uint64_
         return tp_tree_thread(t, arg); /* the thread's name is not kept */
     case TP_EV_SPAWN:
         return tp_tree_spawn(t, arg);
+    case TP_EV_MEMORY:
+        return tp_tree_memory(t, tp_event_memory_delta(rsv, arg));
     default:
         return TP_ERR_MALFORMED;
     }
@@ -666,7 +691,8 @@ int tp_tree_feed(tp_tree *t, const void *records, size_t n, const void *text, si
             if (r)
                 return r;
         }
-        int r = tp_tree_event(t, kind, flags, rd32(rec + 4), rd64(rec + 8), s1, l1, s2, l2);
+        int r = tp_tree_event(t, kind, flags, rd16(rec + 2), rd32(rec + 4), rd64(rec + 8), s1, l1,
+                              s2, l2);
         if (r)
             return r;
     }

@@ -29,6 +29,7 @@
 #define TP_NODE_SPAWNED    0x80 /* asyncio task coroutine, under the call creating the task */
 #define TP_NODE_SHAPE_MIXED                                                                        \
     0x100 /* folded: the calls made different calls (their direct children differ) */
+#define TP_NODE_MEM 0x200 /* mem_delta was measured (track_memory); folded: for some call */
 
 /** An interned function. Strings are owned by the tree. */
 typedef struct tp_func {
@@ -62,6 +63,9 @@ typedef struct tp_node {
                              at most its duration) */
     int64_t min_ns;       /* folded: shortest call; otherwise = total_ns */
     int64_t max_ns;       /* folded: longest call; otherwise = total_ns */
+    int64_t mem_delta;    /* with TP_NODE_MEM: traced memory at the end minus at the start, in
+                             bytes (a generator: summed over the intervals it ran); summed over
+                             the measured calls when folded; 0 otherwise */
     const char *args;     /* "uid=42, *args=(1,)"; NULL when not captured */
     const char *ret;      /* return value repr; NULL when not captured or raised */
     const char *exc_type; /* set with TP_NODE_EXC, or the handled one with TP_NODE_CAUGHT */
@@ -152,13 +156,18 @@ int tp_tree_thread(tp_tree *t, uint32_t thread);
  *  becomes seq's child (TP_NODE_SPAWNED) instead of the current call's. A seq
  *  that names no call is ignored (the call links as usual). */
 int tp_tree_spawn(tp_tree *t, uint32_t seq);
+/** The call that ended last on the current thread changed the traced memory
+ *  by delta bytes (TP_EV_MEMORY): it gets TP_NODE_MEM and mem_delta. Ignored
+ *  (counted as stray) when no call has ended on this thread yet. */
+int tp_tree_memory(tp_tree *t, int64_t delta);
 
 /** Apply one event (host byte order; text as the record owns it: s2 only for
- *  UNWIND/CAUGHT). The one dispatch of event kinds for every builder (the
- *  extension's log, tphd's stored chunks, wire batches). Returns what the
- *  matching call above returns, or TP_ERR_MALFORMED for an unknown kind. */
-int tp_tree_event(tp_tree *t, uint8_t kind, uint8_t flags, uint32_t arg, uint64_t t_ns,
-                  const char *s1, size_t l1, const char *s2, size_t l2);
+ *  UNWIND/CAUGHT; rsv matters only to TP_EV_MEMORY). The one dispatch of
+ *  event kinds for every builder (the extension's log, tphd's stored chunks,
+ *  wire batches). Returns what the matching call above returns, or
+ *  TP_ERR_MALFORMED for an unknown kind. */
+int tp_tree_event(tp_tree *t, uint8_t kind, uint8_t flags, uint16_t rsv, uint32_t arg,
+                  uint64_t t_ns, const char *s1, size_t l1, const char *s2, size_t l2);
 
 /** Feed a batch in wire layout (see event.h): n records and the text stream
  *  they own. The records need not be aligned. Validates as it goes: an unknown

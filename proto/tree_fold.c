@@ -50,6 +50,15 @@ static bool same_children(const fold_ctx *c, size_t off, size_t len)
     return true;
 }
 
+/* Client-supplied deltas: a sum that would overflow stops at the limit. */
+static int64_t add_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
 /* Sums a group of source nodes into one node (not yet linked, strings still
  * the source's). */
 static tp_node aggregate(const fold_ctx *c, size_t off, size_t len)
@@ -62,6 +71,7 @@ static tp_node aggregate(const fold_ctx *c, size_t off, size_t len)
     a.suspends = 0;
     a.nexc = 0;
     a.total_ns = a.self_ns = 0;
+    a.mem_delta = 0;
     a.flags &= ~(uint32_t)(TP_NODE_ARGS_MIXED | TP_NODE_RET_MIXED);
     a.end_ns = last->end_ns;
     for (size_t k = off; k < off + len; k++) {
@@ -72,12 +82,13 @@ static tp_node aggregate(const fold_ctx *c, size_t off, size_t len)
         a.nexc += (m->flags & TP_NODE_FOLDED) ? m->nexc : (m->flags & TP_NODE_EXC) ? 1 : 0;
         a.total_ns += m->total_ns;
         a.self_ns += m->self_ns;
+        a.mem_delta = add_sat(a.mem_delta, m->mem_delta); /* 0 when not measured */
         if (m->min_ns < a.min_ns)
             a.min_ns = m->min_ns;
         if (m->max_ns > a.max_ns)
             a.max_ns = m->max_ns;
         a.flags |= m->flags & (TP_NODE_EXC | TP_NODE_CAUGHT | TP_NODE_OPEN | TP_NODE_GEN |
-                               TP_NODE_ARGS_MIXED | TP_NODE_RET_MIXED);
+                               TP_NODE_ARGS_MIXED | TP_NODE_RET_MIXED | TP_NODE_MEM);
         if (!same_text(m->args, first->args))
             a.flags |= TP_NODE_ARGS_MIXED;
         if (!same_text(m->ret, first->ret))

@@ -279,3 +279,44 @@ Test(fold, group_keeps_every_call_and_says_when_calls_differ)
     tp_tree_free(f);
     tp_tree_free(t);
 }
+
+/* A group's memory delta is its measured calls' sum, and it is marked
+ * measured when any of them was; an unmeasured group stays unmarked. */
+Test(fold, memory_deltas_are_summed_and_marked)
+{
+    tp_tree *t = new_tree();
+    call(t, F_MAIN, 0, NULL);
+    call(t, F_F, 1, NULL);
+    ret(t, 2, NULL);
+    cr_assert_eq(tp_tree_memory(t, 1024), 0);
+    call(t, F_F, 3, NULL);
+    ret(t, 4, NULL); /* not measured */
+    call(t, F_F, 5, NULL);
+    ret(t, 6, NULL);
+    cr_assert_eq(tp_tree_memory(t, -24), 0);
+    call(t, F_G, 7, NULL);
+    ret(t, 8, NULL);
+    call(t, F_G, 9, NULL);
+    ret(t, 10, NULL);
+    call(t, F_H, 11, NULL);
+    ret(t, 12, NULL);
+    cr_assert_eq(tp_tree_memory(t, INT64_MAX), 0);
+    call(t, F_H, 13, NULL);
+    ret(t, 14, NULL);
+    cr_assert_eq(tp_tree_memory(t, INT64_MAX), 0);
+    ret(t, 20, NULL);
+    cr_assert_eq(tp_tree_finish(t, 20), 0);
+    tp_tree *f = fold(t, 2);
+    const tp_node *n = f->nodes;
+    uint32_t gf = n[f->first_root].first_child, gg = n[gf].next, gh = n[gg].next;
+    cr_assert_eq(n[gf].count, 3);
+    cr_assert(n[gf].flags & TP_NODE_MEM);
+    cr_assert_eq(n[gf].mem_delta, 1000);
+    cr_assert_eq(n[gg].count, 2);
+    cr_assert_not(n[gg].flags & TP_NODE_MEM);
+    cr_assert_eq(n[gg].mem_delta, 0);
+    cr_assert_eq(n[gh].mem_delta, INT64_MAX, "the sum saturates");
+    cr_assert_not(n[f->first_root].flags & TP_NODE_MEM);
+    tp_tree_free(f);
+    tp_tree_free(t);
+}

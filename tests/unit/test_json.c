@@ -284,3 +284,27 @@ Test(json, member_helpers_write_key_then_value)
     cr_assert_str_eq(tp_buf_cstr(&b), "{\"s\":null,\"b\":false,\"u\":3,\"i\":-3,\"ms\":2.5}");
     tp_buf_free(&b);
 }
+
+Test(json, kib_is_signed_with_three_rounded_decimals)
+{
+    static const struct {
+        int64_t bytes;
+        const char *want;
+    } cases[] = {{0, "0.000"},         {1, "0.001"},          {-1, "-0.001"},
+                 {-512, "-0.500"},     {1024, "1.000"},       {1000000, "976.563"},
+                 {1023999, "999.999"}, {1048575, "1023.999"}, {INT64_MIN, "9007199254740992.000"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tp_buf b = TP_BUF_INIT;
+        tp_json w;
+        tp_json_init(&w, &b, false);
+        tp_json_kib(&w, cases[i].bytes);
+        const char *want = cases[i].want;
+        char neg[64];
+        if (cases[i].bytes == INT64_MIN) {
+            snprintf(neg, sizeof(neg), "-%s", want);
+            want = neg;
+        }
+        cr_assert_str_eq(tp_buf_cstr(&b), want, "bytes=%lld", (long long)cases[i].bytes);
+        tp_buf_free(&b);
+    }
+}

@@ -414,3 +414,49 @@ Test(load, mutated_files_fail_cleanly)
     mutate_file("tracepatch-1.0.0.json", 12345);
     mutate_file("render_json.json", 777);
 }
+
+/* track_memory: memory_delta_bytes is exact, memory_delta_kb (1.0.0's key)
+ * is rounded to bytes; a call without either is not measured; the text
+ * tree shows the measured ones in KB, MB or GB. */
+Test(load, memory_delta_keys_mark_calls_measured)
+{
+    tp_tree *t =
+        load_ok("{\"start\": 100, \"duration_ms\": 50, \"trace\": ["
+                "{\"name\": \"a\", \"module\": \"m\", \"start\": 100, \"end\": 100.01, "
+                "\"memory_delta_kb\": 976.563, \"children\": ["
+                "{\"name\": \"b\", \"module\": \"m\", \"start\": 100.001, \"end\": 100.002, "
+                "\"memory_delta_kb\": -0.5}]},"
+                "{\"name\": \"c\", \"module\": \"m\", \"start\": 100.02, \"end\": 100.03, "
+                "\"memory_delta_kb\": 1.0, \"memory_delta_bytes\": -3221225472},"
+                "{\"name\": \"d\", \"module\": \"m\", \"start\": 100.03, \"end\": 100.04, "
+                "\"memory_delta_kb\": 2048.0},"
+                "{\"name\": \"e\", \"module\": \"m\", \"start\": 100.04, \"end\": 100.05, "
+                "\"memory_delta_kb\": null}"
+                "]}");
+    cr_assert_eq(t->nodes[0].flags, TP_NODE_MEM);
+    cr_assert_eq(t->nodes[0].mem_delta, 1000001); /* 976.563 KiB, rounded */
+    cr_assert_eq(t->nodes[1].mem_delta, -512);
+    cr_assert_eq(t->nodes[2].mem_delta, -3221225472LL);
+    cr_assert_eq(t->nodes[4].flags, 0);
+    char *s = tree_text(t, false);
+    cr_assert_str_eq(s, "├── m.a()  [10.00ms]  [+976.6 KB]\n"
+                        "│   └── m.b()  [1.00ms]  [-0.5 KB]\n"
+                        "├── m.c()  [10.00ms]  [-3.0 GB]\n"
+                        "├── m.d()  [10.00ms]  [+2.0 MB]\n"
+                        "└── m.e()  [10.00ms]\n");
+    free(s);
+    tp_tree_free(t);
+}
+
+Test(load, memory_delta_of_the_wrong_type_or_range_is_named)
+{
+    load_fails("[{\"name\": \"a\", \"memory_delta_kb\": \"1\"}]", TP_ERR_JSON,
+               "trace[0]: 'memory_delta_kb' must be a number from -100000000000000 to "
+               "100000000000000");
+    load_fails("[{\"name\": \"a\", \"memory_delta_kb\": 1e15}]", TP_ERR_JSON,
+               "trace[0]: 'memory_delta_kb' must be a number from -100000000000000 to "
+               "100000000000000");
+    load_fails("[{\"name\": \"a\", \"memory_delta_bytes\": 1.5}]", TP_ERR_JSON,
+               "trace[0]: 'memory_delta_bytes' must be an integer from -102400000000000000 to "
+               "102400000000000000");
+}

@@ -430,7 +430,7 @@ Test(mp, events_rejects_unknown_kinds_and_flags)
     cr_assert_str_eq(err, "ev[1]: unknown event kind 0");
     ev[16] = TP_EV_MAX + 1;
     cr_assert_eq(tp_wire_check_events(ev, n, tx, tl, err, sizeof(err)), TP_ERR_MALFORMED);
-    cr_assert_str_eq(err, "ev[1]: unknown event kind 9"); /* 8 is SPAWN */
+    cr_assert_str_eq(err, "ev[1]: unknown event kind 10"); /* 9 is MEMORY */
     ev[16] = TP_EV_CAUGHT;
     ev[32 + 1] = 0x84;
     cr_assert_eq(tp_wire_check_events(ev, n, tx, tl, err, sizeof(err)), TP_ERR_MALFORMED);

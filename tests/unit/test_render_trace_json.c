@@ -545,3 +545,41 @@ Test(render_trace_json, environment_keys_follow_trace_id_and_round_trip)
     free(s);
     tp_tree_free(t);
 }
+
+/* track_memory: measured calls carry memory_delta_kb and the exact bytes,
+ * unmeasured ones neither, and both come back through the loader. */
+Test(render_trace_json, memory_delta_round_trips_exactly)
+{
+    tp_tree *t;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "m", "f", "", 0), 0);
+    cr_assert_eq(tp_tree_call(t, 0, 1000, false, NULL, 0), 0);
+    cr_assert_eq(tp_tree_call(t, 0, 2000, false, NULL, 0), 0);
+    cr_assert_eq(tp_tree_return(t, 3000, NULL, 0), 0);
+    cr_assert_eq(tp_tree_memory(t, 1000000), 0);
+    cr_assert_eq(tp_tree_call(t, 0, 4000, false, NULL, 0), 0);
+    cr_assert_eq(tp_tree_return(t, 5000, NULL, 0), 0);
+    cr_assert_eq(tp_tree_return(t, 6000, NULL, 0), 0);
+    cr_assert_eq(tp_tree_memory(t, -7), 0);
+    cr_assert_eq(tp_tree_finish(t, 7000), 0);
+    char *a = json_of(t, false);
+    cr_assert_not_null(strstr(a, "\"end_ns\":6000,\"active_ns\":5000,\"self_ns\":3000,"
+                                 "\"memory_delta_kb\":-0.007,\"memory_delta_bytes\":-7,"),
+                       "got %s", a);
+    cr_assert_not_null(strstr(a, "\"self_ns\":1000,\"memory_delta_kb\":976.563,"
+                                 "\"memory_delta_bytes\":1000000,\"children\""));
+    /* The third call was not measured. */
+    const char *third = strstr(a, "\"start_ns\":4000");
+    cr_assert_not_null(third);
+    cr_assert_null(strstr(third, "memory_delta"));
+    tp_tree *u = load(a);
+    cr_assert_eq(u->nodes[0].mem_delta, -7);
+    cr_assert_eq(u->nodes[1].mem_delta, 1000000);
+    cr_assert_eq(u->nodes[2].flags & TP_NODE_MEM, 0);
+    char *b = json_of(u, false);
+    cr_assert_str_eq(b, a);
+    free(a);
+    free(b);
+    tp_tree_free(t);
+    tp_tree_free(u);
+}

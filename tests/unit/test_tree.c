@@ -608,3 +608,84 @@ Test(tree, spawned_task_hangs_under_its_creator)
     cr_assert_eq(n[0].self_ns, 20);
     tp_tree_free(t);
 }
+
+/* ---- track_memory ---------------------------------------------------------- */
+
+static void ev_mem(batch *b, int64_t delta, uint64_t ts)
+{
+    uint16_t rsv;
+    uint32_t arg;
+    tp_event_memory_split(delta, &rsv, &arg);
+    ev(b, TP_EV_MEMORY, 0, arg, ts);
+    uint8_t *r = b->rec + 1 + 16 * (b->n - 1);
+    r[2] = (uint8_t)rsv;
+    r[3] = (uint8_t)(rsv >> 8);
+}
+
+Test(tree, memory_delta_splits_into_48_bits_and_back)
+{
+    static const int64_t cases[] = {0,
+                                    1,
+                                    -1,
+                                    1000000,
+                                    -4096,
+                                    (int64_t)1 << 31,
+                                    -((int64_t)1 << 31) - 1,
+                                    ((int64_t)1 << 33) + 5,
+                                    TP_EVENT_MEMORY_MAX,
+                                    TP_EVENT_MEMORY_MIN};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint16_t rsv;
+        uint32_t arg;
+        tp_event_memory_split(cases[i], &rsv, &arg);
+        cr_assert_eq(tp_event_memory_delta(rsv, arg), cases[i], "case %zu", i);
+    }
+    uint16_t rsv;
+    uint32_t arg;
+    tp_event_memory_split(TP_EVENT_MEMORY_MAX + 1, &rsv, &arg);
+    cr_assert_eq(tp_event_memory_delta(rsv, arg), TP_EVENT_MEMORY_MAX);
+    tp_event_memory_split(INT64_MIN, &rsv, &arg);
+    cr_assert_eq(tp_event_memory_delta(rsv, arg), TP_EVENT_MEMORY_MIN);
+    tp_event_memory_split(-1, &rsv, &arg);
+    cr_assert_eq(rsv, 0xffff);
+    cr_assert_eq(arg, 0xffffffffu);
+}
+
+/* A MEMORY record goes to the call that ended last on its thread; one
+ * before any end is stray; calls without one stay unmeasured. */
+Test(tree, feed_memory_marks_the_call_that_ended_last_on_its_thread)
+{
+    tp_tree *t = new_tree();
+    batch b = {0};
+    ev_mem(&b, 7, 1); /* nothing ended yet: ignored */
+    ev(&b, TP_EV_CALL, 0, 0, 10);
+    ev(&b, TP_EV_CALL, 0, 1, 20);
+    ev(&b, TP_EV_RETURN, 0, 0, 30);
+    ev_mem(&b, 1000000, 30);
+    ev(&b, TP_EV_THREAD, 0, 3, 31);
+    ev(&b, TP_EV_CALL, 0, 2, 32);
+    ev(&b, TP_EV_UNWIND, TP_EVF_TEXT, 0, 33);
+    text(&b, "E");
+    text(&b, "");
+    ev_mem(&b, -((int64_t)5 << 32) - 3, 33); /* beyond the 32 bits of arg */
+    ev(&b, TP_EV_THREAD, 0, 0, 34);
+    ev(&b, TP_EV_CALL, 0, 2, 35); /* ends without a MEMORY record */
+    ev(&b, TP_EV_RETURN, 0, 0, 36);
+    ev(&b, TP_EV_RETURN, 0, 0, 40);
+    ev_mem(&b, 0, 40);
+    cr_assert_eq(feed(t, &b), 0);
+    cr_assert_eq(tp_tree_finish(t, 50), 0);
+    cr_assert_eq(t->nnodes, 4);
+    const tp_node *n = t->nodes;
+    cr_assert_eq(n[0].flags, TP_NODE_MEM);
+    cr_assert_eq(n[0].mem_delta, 0);
+    cr_assert_eq(n[1].flags, TP_NODE_MEM);
+    cr_assert_eq(n[1].mem_delta, 1000000);
+    cr_assert_eq(n[2].flags, TP_NODE_EXC | TP_NODE_MEM);
+    cr_assert_eq(n[2].mem_delta, -((int64_t)5 << 32) - 3);
+    cr_assert_eq(n[3].flags, 0);
+    cr_assert_eq(n[3].mem_delta, 0);
+    cr_assert_eq(tp__tree_stray(t), 1);
+    cr_assert_eq(n[0].end_ns, 40, "MEMORY's time moves nothing");
+    tp_tree_free(t);
+}

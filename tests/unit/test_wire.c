@@ -705,9 +705,16 @@ Test(wire, decode_validates_event_records)
     cr_assert_str_eq(err, "field 'ev': 17 bytes is not a whole number of 16-byte records");
 
     memcpy(ev, EV, sizeof(EV));
-    ev[3 * 16] = 9;
+    ev[3 * 16] = TP_EV_MAX + 1; /* 10: 9 is MEMORY */
     cr_assert_eq(decode_events(ev, sizeof(EV), TX, TX_LEN, err, sizeof(err)), TP_ERR_MALFORMED);
-    cr_assert_str_eq(err, "ev[3]: unknown event kind 9");
+    cr_assert_str_eq(err, "ev[3]: unknown event kind 10");
+
+    /* MEMORY (9) is known, and its rsv carries the delta's high bits. */
+    memcpy(ev, EV, sizeof(EV));
+    ev[2 * 16] = TP_EV_MEMORY;
+    ev[2 * 16 + 2] = 0xff;
+    ev[2 * 16 + 3] = 0xff;
+    cr_assert_eq(decode_events(ev, sizeof(EV), TX, TX_LEN, err, sizeof(err)), 0, "%s", err);
 
     memcpy(ev, EV, sizeof(EV));
     ev[7 * 16 + 1] = 0x10;

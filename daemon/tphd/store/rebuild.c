@@ -39,13 +39,14 @@ int tp_rebuild_feed(tp_tree *t, const void *records, size_t nrecords, const void
         tp_event e;
         memcpy(&e, rec + i * sizeof(e), sizeof(e));
         uint32_t arg = le32toh(e.arg);
+        uint16_t rsv = le16toh(e.rsv);
         uint64_t tns = le64toh(e.t_ns);
         const char *s[2] = {NULL, NULL};
         size_t l[2] = {0, 0};
         if ((e.flags & TP_EVF_TEXT) &&
             !take_text(tx, text_len, &tpos, tp_event_text_entries(e.kind), s, l))
             return TP_ERR_MALFORMED;
-        int r = tp_tree_event(t, e.kind, e.flags, arg, tns, s[0], l[0], s[1], l[1]);
+        int r = tp_tree_event(t, e.kind, e.flags, rsv, arg, tns, s[0], l[0], s[1], l[1]);
         /* Only running out of memory stops a rebuild; an event the builder
          * cannot place (validated at ingest, so rare) is skipped. */
         if (r == -ENOMEM)
@@ -259,14 +260,20 @@ typedef struct emitter {
     uint32_t thread;
 } emitter;
 
-static void emit(emitter *em, uint8_t kind, uint8_t flags, uint32_t arg, int64_t t_ns)
+static void emit_rsv(emitter *em, uint8_t kind, uint8_t flags, uint16_t rsv, uint32_t arg,
+                     int64_t t_ns)
 {
     tp_event e = {.kind = kind,
                   .flags = flags,
-                  .rsv = 0,
+                  .rsv = htole16(rsv),
                   .arg = htole32(arg),
                   .t_ns = htole64((uint64_t)(t_ns < 0 ? 0 : t_ns))};
     tp_buf_append(em->rec, &e, sizeof(e));
+}
+
+static void emit(emitter *em, uint8_t kind, uint8_t flags, uint32_t arg, int64_t t_ns)
+{
+    emit_rsv(em, kind, flags, 0, arg, t_ns);
 }
 
 static void emit_text(emitter *em, const char *s)
@@ -308,6 +315,14 @@ static void emit_close(const tp_tree *t, uint32_t n, bool last, emitter *em)
         emit(em, TP_EV_RETURN, nd->ret ? TP_EVF_TEXT : 0, 0, nd->end_ns);
         if (nd->ret)
             emit_text(em, nd->ret);
+    } else {
+        return; /* still open: nothing ended to measure */
+    }
+    if (nd->flags & TP_NODE_MEM) {
+        uint16_t rsv;
+        uint32_t arg;
+        tp_event_memory_split(nd->mem_delta, &rsv, &arg);
+        emit_rsv(em, TP_EV_MEMORY, 0, rsv, arg, nd->end_ns);
     }
 }
 
