@@ -99,6 +99,7 @@ static int build_params(tp_codeinfo *ci, PyCodeObject *co)
     ci->params = PyMem_RawCalloc((size_t)total, sizeof(tp_param));
     if (!ci->params)
         return -1;
+    tp_untrack_own(ci->params);
     int order[4] = {npos, va, nkw, vk};
     int first[4] = {0, npos + nkw, npos, npos + nkw + va};
     uint32_t k = 0;
@@ -123,6 +124,7 @@ static tp_codeinfo *build(PyCodeObject *co, PyObject *globals)
     tp_codeinfo *ci = PyMem_RawCalloc(1, sizeof(*ci));
     if (!ci)
         return NULL;
+    tp_untrack_own(ci);
     ci->gid = next_gid++;
     ci->module = module_name(globals);
 #if TP_PY311

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "evlog.h"
+#include "ext.h"
 
 long tp_evlog_fail_after = -1;
 
@@ -21,7 +22,9 @@ static void *log_alloc(size_t n)
             return NULL;
         tp_evlog_fail_after--;
     }
-    return PyMem_RawMalloc(n);
+    void *p = PyMem_RawMalloc(n);
+    tp_untrack_own(p);
+    return p;
 }
 
 static int add_block(tp_evlog *l)

@@ -82,6 +82,17 @@ static inline void tp_evlog_put(tp_evlog *l, uint8_t kind, uint8_t flags, uint32
     l->nrecords++;
 }
 
+/** Append a TP_EV_MEMORY record of delta bytes (clamped to 48 bits). Only
+ *  after a successful tp_evlog_reserve(). */
+static inline void tp_evlog_put_memory(tp_evlog *l, int64_t delta, uint64_t t_ns)
+{
+    uint16_t rsv;
+    uint32_t arg;
+    tp_event_memory_split(delta, &rsv, &arg);
+    tp_evlog_put(l, TP_EV_MEMORY, 0, arg, t_ns);
+    l->cur[l->n - 1].rsv = rsv;
+}
+
 /** Append one text entry (n bytes of UTF-8). Only after a successful
  *  tp_evlog_reserve() that counted it. */
 static inline void tp_evlog_text(tp_evlog *l, const char *s, size_t n)

@@ -52,6 +52,7 @@ enum { TP_SESSION_NEW = 0, TP_SESSION_ACTIVE, TP_SESSION_STOPPED };
 
 /* Shadow-stack entry flags. */
 #define TP_FENT_GEN 0x01 /* generator/coroutine frame: may suspend */
+#define TP_FENT_MEM 0x02 /* track_memory: mem holds a traced-memory reading */
 
 /** One recorded call open in a thread (or suspended, for a generator). */
 typedef struct tp_fent {
@@ -63,6 +64,9 @@ typedef struct tp_fent {
     PyObject *wref; /* 3.13+, generators: weak reference to the generator, to
                        notice one closed without any event; NULL otherwise */
     int64_t t_susp; /* ticks since t0 of its last suspension */
+    int64_t mem;    /* TP_FENT_MEM, running: the traced bytes at the start of the interval
+                       it runs in, less the delta of its earlier intervals (so the delta
+                       at its end is the reading then less mem); suspended: the delta so far */
 } tp_fent;
 
 /** The exception in flight, saved while a hook runs Python code of its own
@@ -117,6 +121,7 @@ typedef struct tp_binding {
     /* 3.10/3.11: an UNWIND waiting for its exception (see hooks_legacy.c). */
     bool unwind_pending;
     uint64_t unwind_t;
+    int64_t unwind_mem; /* the traced memory at unwind_t, -1 when not read */
     tp_fent unwind_ent;
 } tp_binding;
 
@@ -145,6 +150,9 @@ typedef struct tp_session {
     bool show_args, show_return, threads;
     bool show_asyncio;        /* record asyncio's own code (the event loop) too */
     bool sampling;            /* sample_calls < 1: record each call with that chance */
+    bool track_memory;        /* record each call's traced-memory delta (TP_EV_MEMORY) */
+    bool call_extras;         /* sampling or track_memory: one test on the call path */
+    PyObject *mem_probe;      /* strong: tracemalloc.get_traced_memory, with track_memory */
     uint64_t sample_below;    /* record a call when the next PRNG value is below this */
     uint64_t sample_state;    /* xorshift64 state (never 0); under the GIL like the log */
     uint64_t sample_skipped;  /* calls left out by sampling (exact) */
@@ -254,6 +262,8 @@ typedef struct tp_global {
     TP_VEC(tp_session *) active; /* started and not stopped; strong refs */
     size_t nrecording;           /* sessions recording: the hooks are on while > 0 */
     size_t nthreads_sessions;    /* recording sessions with threads=True */
+    size_t nmemory_sessions;     /* recording sessions with track_memory=True: while > 0,
+                                    the extension's own blocks are hidden from tracemalloc */
     /* 3.12+: sys.monitoring. */
     int tool_id;            /* -1 when not holding one */
     PyObject *monitoring;   /* sys.monitoring module */
@@ -277,6 +287,16 @@ extern tp_global tp_module_g;
  * plain load on the hot path instead of a __tls_get_addr call. */
 #define TP_TLS_MODEL __attribute__((tls_model("initial-exec")))
 extern _Thread_local tp_tls *tp_scope_cur_tls TP_TLS_MODEL;
+
+/** A block the extension allocated for itself (PyMem_Raw*): while a session
+ *  measures memory, tracemalloc stops counting it, so that the recorder's
+ *  own growth (a 64 KiB log block) is not charged to the call it happened
+ *  in. Otherwise tracemalloc keeps seeing what a trace costs. */
+static inline void tp_untrack_own(void *p)
+{
+    if (tp_module_g.nmemory_sessions && p)
+        PyTraceMalloc_Untrack(0, (uintptr_t)p); /* -2 when not tracing: nothing to do */
+}
 
 /* ---- module.c --------------------------------------------------------- */
 

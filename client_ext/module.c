@@ -77,6 +77,8 @@ static PyObject *after_fork_child(PyObject *mod, PyObject *unused)
         tp_module_g.nrecording--;
         if (s->threads)
             tp_module_g.nthreads_sessions--;
+        if (s->track_memory)
+            tp_module_g.nmemory_sessions--;
         tp_scope_unbind_all(s, false);
         tp_session_error(s, "the process forked; recording stopped in the child (pid %d)",
                          (int)getpid());

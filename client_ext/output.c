@@ -454,12 +454,19 @@ static PyObject *node_tuple(const tp_tree *t, size_t i, bool times)
     const tp_node *n = &t->nodes[i];
     const tp_func *f = &t->funcs[n->func];
     long long parent = n->parent == TP_NONE ? -1LL : (long long)n->parent;
-    if (times)
-        return Py_BuildValue("(LNNNiNNNNLLIIILL)", parent, opt_str(f->module), opt_str(f->qualname),
-                             opt_str(f->file), (int)f->lineno, opt_str(n->args), opt_str(n->ret),
-                             opt_str(n->exc_type), opt_str(n->exc_msg), (long long)n->start_ns,
-                             (long long)n->end_ns, (unsigned)n->flags, (unsigned)n->suspends,
-                             (unsigned)n->thread, (long long)n->total_ns, (long long)n->self_ns);
+    if (times) {
+        /* track_memory: the delta in bytes, None when not measured. */
+        PyObject *mem = (n->flags & TP_NODE_MEM) ? PyLong_FromLongLong((long long)n->mem_delta)
+                                                 : Py_NewRef(Py_None);
+        if (!mem)
+            return NULL;
+        return Py_BuildValue("(LNNNiNNNNLLIIILLN)", parent, opt_str(f->module),
+                             opt_str(f->qualname), opt_str(f->file), (int)f->lineno,
+                             opt_str(n->args), opt_str(n->ret), opt_str(n->exc_type),
+                             opt_str(n->exc_msg), (long long)n->start_ns, (long long)n->end_ns,
+                             (unsigned)n->flags, (unsigned)n->suspends, (unsigned)n->thread,
+                             (long long)n->total_ns, (long long)n->self_ns, mem);
+    }
     return Py_BuildValue("(LNNNiNNNNLLIII)", parent, opt_str(f->module), opt_str(f->qualname),
                          opt_str(f->file), (int)f->lineno, opt_str(n->args), opt_str(n->ret),
                          opt_str(n->exc_type), opt_str(n->exc_msg), (long long)n->start_ns,

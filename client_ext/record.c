@@ -23,13 +23,50 @@
 typedef struct evctx {
     int64_t now;
     uint32_t text_repr; /* max_repr of the text in the thread's scratch, 0 = none */
+    int64_t mem;        /* track_memory: the traced bytes, -1 unreadable, -2 not read yet */
 } evctx;
+
+#define EVCTX_INIT                                                                                 \
+    {                                                                                              \
+        0, 0, -2                                                                                   \
+    }
 
 static inline int64_t ev_now(evctx *e)
 {
     if (!e->now)
         e->now = tp_now();
     return e->now;
+}
+
+/* The memory tracemalloc traces now, read once per event for every session
+ * that measures (-1 when it cannot be read). get_traced_memory() is C code
+ * that runs nothing else and keeps the GIL; its result tuple is freed before
+ * the next reading, so reading changes nothing it reads. */
+static int64_t ev_mem(tp_tls *tls, tp_session *s, evctx *e)
+{
+    if (e->mem != -2)
+        return e->mem;
+    tp_exc_saved saved;
+    tp_exc_save(&saved);
+    tls->busy++;
+    PyObject *r = PyObject_Vectorcall(s->mem_probe, NULL, 0, NULL);
+    tls->busy--;
+    long long v = -1;
+    if (r && PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2)
+        v = PyLong_AsLongLong(PyTuple_GET_ITEM(r, 0));
+    Py_XDECREF(r);
+    tp_exc_restore(&saved); /* drops any error of ours */
+    e->mem = v < 0 ? -1 : (int64_t)v;
+    return e->mem;
+}
+
+/* The MEMORY record of entry ent ending now (its RETURN/UNWIND was just
+ * written), when it was measured and memory can be read. The reservation
+ * that covered the end covers this record too. */
+static inline void put_memory(tp_session *s, const tp_fent *ent, int64_t mem_now, uint64_t t)
+{
+    if ((ent->flags & TP_FENT_MEM) && mem_now >= 0)
+        tp_evlog_put_memory(&s->log, mem_now - ent->mem, t);
 }
 
 static void out_of_memory(tp_session *s)
@@ -201,18 +238,28 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
         tp_session_limit(s, TP_LIMIT_CALLS);
         return;
     }
-    if (TP_UNLIKELY(s->sampling)) {
-        /* Call sampling (tracepatch 1.0.0's sample=): one xorshift64 step
-         * per call; a call left out is counted, and its callees attach to
-         * the nearest recorded caller. */
-        uint64_t x = s->sample_state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s->sample_state = x;
-        if (x >= s->sample_below) {
-            s->sample_skipped++;
-            return;
+    /* Sampling and memory share one test: without them the call path pays
+     * nothing for either. */
+    uint32_t memfl = 0;
+    int64_t mem = 0;
+    if (TP_UNLIKELY(s->call_extras)) {
+        if (s->sampling) {
+            /* Call sampling (tracepatch 1.0.0's sample=): one xorshift64
+             * step per call; a call left out is counted, and its callees
+             * attach to the nearest recorded caller. */
+            uint64_t x = s->sample_state;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            s->sample_state = x;
+            if (x >= s->sample_below) {
+                s->sample_skipped++;
+                return;
+            }
+        }
+        if (s->track_memory) {
+            mem = ev_mem(tls, s, e);
+            memfl = mem >= 0 ? TP_FENT_MEM : 0;
         }
     }
     int64_t now = ev_now(e);
@@ -267,7 +314,7 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
     if (s->show_args)
         tp_evlog_text(&s->log, tls->scratch.data, tlen);
     b->stack.items[b->stack.size++] =
-        (tp_fent){key, s->call_count++, gen ? TP_FENT_GEN : 0, NULL, NULL, 0};
+        (tp_fent){key, s->call_count++, (gen ? TP_FENT_GEN : 0) | memfl, NULL, NULL, 0, mem};
 }
 
 void tp_record_start(tp_tls *tls, tp_codeinfo *ci, void *key, PyObject *const *locals)
@@ -283,7 +330,7 @@ void tp_record_start(tp_tls *tls, tp_codeinfo *ci, void *key, PyObject *const *l
         if ((ci->flags & TP_CI_TASK_SOON) && ci->nparams >= 2)
             tp_record_task_soon(tls, locals);
     }
-    evctx e = {0, 0};
+    evctx e = EVCTX_INIT;
     for (size_t i = 0; i < tls->nactive; i++)
         start_one(tls, tls->active[i], ci, key, &locals, &e);
 }
@@ -311,6 +358,9 @@ static void return_one(tp_tls *tls, tp_binding *b, PyObject *retval, evctx *e)
 {
     tp_session *s = b->s;
     int64_t now = ev_now(e);
+    /* Read before the return value's repr, which is the tracer's work. */
+    int64_t mem_now =
+        TP_UNLIKELY(b->stack.items[b->stack.size - 1].flags & TP_FENT_MEM) ? ev_mem(tls, s, e) : -1;
     if (s->show_return && e->text_repr != s->max_repr_return) {
         tp_buf_reset(&tls->scratch2);
         tls->busy++;
@@ -344,12 +394,14 @@ static void return_one(tp_tls *tls, tp_binding *b, PyObject *retval, evctx *e)
     tp_evlog_put(&s->log, TP_EV_RETURN, s->show_return ? TP_EVF_TEXT : 0, 0, t);
     if (s->show_return)
         tp_evlog_text(&s->log, tls->scratch2.data, rlen);
+    if (TP_UNLIKELY(mem_now >= 0))
+        put_memory(s, &b->stack.items[b->stack.size - 1], mem_now, t);
     pop(b);
 }
 
 bool tp_record_return(tp_tls *tls, void *key, PyObject *retval)
 {
-    evctx e = {0, 0};
+    evctx e = EVCTX_INIT;
     bool any = false;
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
@@ -364,13 +416,16 @@ bool tp_record_return(tp_tls *tls, void *key, PyObject *retval)
 /* Write the end of entry ent (already off the stack) by exception exc at
  * time now: an UNWIND, or for a generator closed (GeneratorExit, or an
  * exception nobody could see, which only close() swallows) a plain RETURN. */
-static void write_unwind(tp_tls *tls, tp_binding *b, const tp_fent *ent, PyObject *exc, int64_t now)
+static void write_unwind(tp_tls *tls, tp_binding *b, const tp_fent *ent, PyObject *exc, int64_t now,
+                         int64_t mem_now)
 {
     tp_session *s = b->s;
     bool gen = (ent->flags & TP_FENT_GEN) != 0;
     if (gen && (!exc || PyErr_GivenExceptionMatches(exc, PyExc_GeneratorExit))) {
-        if (log_begin(b, 0, 0, now))
+        if (log_begin(b, 0, 0, now)) {
             tp_evlog_put(&s->log, TP_EV_RETURN, 0, 0, (uint64_t)(now - s->t0));
+            put_memory(s, ent, mem_now, (uint64_t)(now - s->t0));
+        }
         return;
     }
     if (!exc)
@@ -392,24 +447,26 @@ static void write_unwind(tp_tls *tls, tp_binding *b, const tp_fent *ent, PyObjec
     tp_evlog_put(&s->log, TP_EV_UNWIND, TP_EVF_TEXT, 0, (uint64_t)(now - s->t0));
     tp_evlog_text(&s->log, tls->scratch.data, tls->scratch.len);
     tp_evlog_text(&s->log, tls->scratch3.data, tls->scratch3.len);
+    put_memory(s, ent, mem_now, (uint64_t)(now - s->t0));
 }
 
 void tp_record_unwind(tp_tls *tls, void *key, PyObject *exc)
 {
-    evctx e = {0, 0};
+    evctx e = EVCTX_INIT;
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
         if (!at_top(b, key))
             continue;
         tp_fent ent = b->stack.items[--b->stack.size];
-        write_unwind(tls, b, &ent, exc, ev_now(&e));
+        int64_t mem_now = (ent.flags & TP_FENT_MEM) ? ev_mem(tls, b->s, &e) : -1;
+        write_unwind(tls, b, &ent, exc, ev_now(&e), mem_now);
         tp_fent_clear(&ent);
     }
 }
 
 bool tp_record_unwind_defer(tp_tls *tls, void *key)
 {
-    evctx e = {0, 0};
+    evctx e = EVCTX_INIT;
     bool any = false;
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
@@ -419,6 +476,7 @@ bool tp_record_unwind_defer(tp_tls *tls, void *key)
             tp_record_unwind_resolve(tls, NULL);
         b->unwind_ent = b->stack.items[--b->stack.size];
         b->unwind_t = (uint64_t)ev_now(&e);
+        b->unwind_mem = (b->unwind_ent.flags & TP_FENT_MEM) ? ev_mem(tls, b->s, &e) : -1;
         b->unwind_pending = true;
         any = true;
     }
@@ -456,7 +514,7 @@ void tp_record_unwind_resolve(tp_tls *tls, PyObject *exc)
         if (e && (ent.flags & TP_FENT_GEN) && tp_capture_exc_is_iteration_end(e))
             e = NULL;
         if (!b->dead)
-            write_unwind(tls, b, &ent, e, (int64_t)b->unwind_t);
+            write_unwind(tls, b, &ent, e, (int64_t)b->unwind_t, b->unwind_mem);
         tp_fent_clear(&ent);
         Py_DECREF((PyObject *)b->s);
     }
@@ -509,6 +567,8 @@ bool tp_record_close_unseen(tp_session *s, const tp_fent *e)
     }
     tp_evlog_put(&s->log, TP_EV_RESUME, 0, e->seq, t);
     tp_evlog_put(&s->log, TP_EV_RETURN, 0, 0, t);
+    if (e->flags & TP_FENT_MEM)
+        tp_evlog_put_memory(&s->log, e->mem, t); /* suspended: mem is its delta */
     return true;
 }
 
@@ -529,7 +589,7 @@ static bool susp_take(tp_session *s, void *key, tp_fent *ret)
 
 bool tp_record_yield(tp_tls *tls, void *key)
 {
-    evctx e = {0, 0};
+    evctx e = EVCTX_INIT;
     bool any = false;
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
@@ -540,6 +600,14 @@ bool tp_record_yield(tp_tls *tls, void *key)
         tp_fent ent = b->stack.items[--b->stack.size];
         int64_t now = ev_now(&e);
         ent.t_susp = now - s->t0;
+        if (ent.flags & TP_FENT_MEM) {
+            /* Suspended, it keeps the delta of the intervals it ran. */
+            int64_t m = ev_mem(tls, s, &e);
+            if (m >= 0)
+                ent.mem = m - ent.mem;
+            else
+                ent.flags &= ~(uint32_t)TP_FENT_MEM;
+        }
 #if PY_VERSION_HEX >= 0x030D0000
         /* 3.13 closes a generator suspended outside a try block without
          * running it, so without any event: a weak reference lets stop()
@@ -564,7 +632,7 @@ bool tp_record_yield(tp_tls *tls, void *key)
 
 bool tp_record_resume(tp_tls *tls, void *key)
 {
-    evctx e = {0, 0};
+    evctx e = EVCTX_INIT;
     bool any = false;
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
@@ -579,6 +647,14 @@ bool tp_record_resume(tp_tls *tls, void *key)
             tp_fent_clear(&ent);
             out_of_memory(s);
             continue;
+        }
+        if (ent.flags & TP_FENT_MEM) {
+            /* What it allocates from here on adds to its earlier delta. */
+            int64_t m = ev_mem(tls, s, &e);
+            if (m >= 0)
+                ent.mem = m - ent.mem;
+            else
+                ent.flags &= ~(uint32_t)TP_FENT_MEM;
         }
         int64_t now = ev_now(&e);
         if (!log_begin(b, 0, 0, now)) {
@@ -618,7 +694,7 @@ void tp_record_exception(tp_tls *tls, void *key, PyObject *exc)
 
 void tp_record_end_gone(tp_tls *tls, bool (*live)(void *key, void *ctx), void *ctx)
 {
-    evctx e = {0, 0};
+    evctx e = EVCTX_INIT;
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
         /* Calls end innermost first: the gone ones are the top of the stack. */

@@ -260,19 +260,20 @@ static int parse_sample(tp_session *s, PyObject *v)
 static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
     tp_session *s = (tp_session *)self;
-    static char *kw[] = {
-        "label",           "trace_id",    "max_depth",    "max_calls",      "max_time",
-        "max_repr",        "show_args",   "show_return",  "ignore_modules", "include_modules",
-        "threads",         "config_json", "show_asyncio", "sample_calls",   "max_repr_args",
-        "max_repr_return", NULL};
+    static char *kw[] = {"label",           "trace_id",     "max_depth",
+                         "max_calls",       "max_time",     "max_repr",
+                         "show_args",       "show_return",  "ignore_modules",
+                         "include_modules", "threads",      "config_json",
+                         "show_asyncio",    "sample_calls", "max_repr_args",
+                         "max_repr_return", "track_memory", NULL};
     PyObject *label = Py_None, *trace_id = Py_None, *ignore = NULL, *include = NULL;
     PyObject *depth = NULL, *calls = NULL, *time = NULL, *repr = NULL, *config = Py_None;
     PyObject *sargs = Py_True, *sret = Py_True, *threads = Py_False, *sasync = Py_False;
-    PyObject *sample = Py_None, *repr_args = Py_None, *repr_ret = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOO:Session", kw, &label,
+    PyObject *sample = Py_None, *repr_args = Py_None, *repr_ret = Py_None, *mem = Py_False;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOOO:Session", kw, &label,
                                      &trace_id, &depth, &calls, &time, &repr, &sargs, &sret,
                                      &ignore, &include, &threads, &config, &sasync, &sample,
-                                     &repr_args, &repr_ret))
+                                     &repr_args, &repr_ret, &mem))
         return -1;
     if (s->state != TP_SESSION_NEW) {
         PyErr_SetString(PyExc_RuntimeError, "a started Session cannot be reconfigured");
@@ -332,8 +333,10 @@ static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
     if (parse_bool(sargs, "show_args", &s->show_args) < 0 ||
         parse_bool(sret, "show_return", &s->show_return) < 0 ||
         parse_bool(threads, "threads", &s->threads) < 0 ||
-        parse_bool(sasync, "show_asyncio", &s->show_asyncio) < 0)
+        parse_bool(sasync, "show_asyncio", &s->show_asyncio) < 0 ||
+        parse_bool(mem, "track_memory", &s->track_memory) < 0)
         return -1;
+    s->call_extras = s->sampling || s->track_memory;
     char **ign = NULL, **inc = NULL;
     size_t nign = 0, ninc = 0;
     if (ignore && parse_prefixes(ignore, "ignore_modules", &ign, &nign) < 0)
@@ -401,6 +404,8 @@ static void recording_off(tp_session *s)
     tp_module_g.nrecording--;
     if (s->threads)
         tp_module_g.nthreads_sessions--;
+    if (s->track_memory)
+        tp_module_g.nmemory_sessions--;
 }
 
 void tp_session_limit(tp_session *s, int reason)
@@ -507,6 +512,16 @@ static PyObject *session_start(PyObject *self, PyObject *unused)
     tp_tls *tls = tp_scope_tls_get(true);
     if (!tls)
         return NULL;
+    if (s->track_memory && !s->mem_probe) {
+        /* Read once per trace; the hooks call it with no lookup. The C
+         * module, so that importing it runs no Python code (tracemalloc.py
+         * has imported it when tracing was started). */
+        PyObject *m = PyImport_ImportModule("_tracemalloc");
+        s->mem_probe = m ? PyObject_GetAttrString(m, "get_traced_memory") : NULL;
+        Py_XDECREF(m);
+        if (!s->mem_probe)
+            return NULL;
+    }
     if (tp_evlog_init(&s->log) < 0)
         return PyErr_NoMemory();
     struct timespec wall;
@@ -524,6 +539,8 @@ static PyObject *session_start(PyObject *self, PyObject *unused)
     tp_module_g.nrecording++;
     if (s->threads)
         tp_module_g.nthreads_sessions++;
+    if (s->track_memory)
+        tp_module_g.nmemory_sessions++;
     /* The Python code run below (thread name, threading hooks) is ours, not
      * the program's: other sessions recording this thread must not see it. */
     tls->busy++;
@@ -599,6 +616,7 @@ static void session_dealloc(PyObject *self)
     Py_CLEAR(s->errors);
     Py_CLEAR(s->token);
     Py_CLEAR(s->spawnnames);
+    Py_CLEAR(s->mem_probe);
     tp->tp_free(self);
     Py_DECREF(tp);
 }
@@ -790,7 +808,7 @@ static PyType_Slot session_slots[] = {
                 "max_time=60.0, max_repr=120, show_args=True, show_return=True, "
                 "ignore_modules=(), include_modules=(), threads=False, config_json=None, "
                 "show_asyncio=False, sample_calls=None, max_repr_args=None, "
-                "max_repr_return=None)\n"
+                "max_repr_return=None, track_memory=False)\n"
                 "--\n\nOne recording: start(), stop(), then its outputs."},
     {0, NULL},
 };

@@ -596,6 +596,11 @@ def nodes_from_json(doc: dict) -> list:
         node.start, node.end = d.get("start") or 0.0, d.get("end") or 0.0
         node.elapsed = (d.get("elapsed_ms") or 0.0) / 1000.0
         node.file, node.lineno = d.get("file"), d.get("lineno")
+        mem_b, mem_kb = d.get("memory_delta_bytes"), d.get("memory_delta_kb")
+        if isinstance(mem_b, int) and not isinstance(mem_b, bool):
+            node.memory_delta_bytes = mem_b
+        elif isinstance(mem_kb, (int, float)) and not isinstance(mem_kb, bool):
+            node.memory_delta_bytes = round(mem_kb * 1024)
         node.parent = parent
         node.depth = 0 if parent is None else parent.depth + 1
         node.children = []

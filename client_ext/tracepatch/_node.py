@@ -42,6 +42,12 @@ class Node:
         spawned: True for an asyncio task's coroutine, placed under the call
             that created the task.
         suspends: how many times a generator/coroutine suspended.
+        memory_delta_kb: with ``trace(track_memory=True)``, the memory
+            tracemalloc traced at the call's end less at its start, in KiB
+            (1024 bytes; negative when it freed more than it allocated; a
+            generator's is summed over the intervals it ran); None when not
+            measured (track_memory off, or the call was still running).
+        memory_delta_bytes: the same in bytes (an int), or None.
         thread: index of the thread that made the call (0 = the tracing thread).
         depth: 0 for a root.
         parent: the calling Node, or None for a root.
@@ -51,7 +57,8 @@ class Node:
     __slots__ = ("name", "qualname", "module", "args", "return_value", "exception",
                  "exception_type", "caught", "caught_exception", "start", "end",
                  "elapsed", "span", "self_time", "file", "lineno", "unfinished",
-                 "is_generator", "spawned", "suspends", "thread", "depth", "parent",
+                 "is_generator", "spawned", "suspends", "memory_delta_bytes", "thread",
+                 "depth", "parent",
                  "index", "_children", "_src")
 
     @property
@@ -73,6 +80,11 @@ class Node:
         return self.elapsed * 1000.0
 
     @property
+    def memory_delta_kb(self) -> float | None:
+        b = self.memory_delta_bytes
+        return None if b is None else b / 1024.0
+
+    @property
     def full_name(self) -> str:
         """``module.qualname``, as the tree prints it."""
         return f"{self.module}.{self.qualname}" if self.module else self.qualname
@@ -86,7 +98,10 @@ class Node:
             stack.extend(reversed(node.children))
 
     def to_dict(self) -> dict[str, Any]:
-        """The node and its subtree in the JSON trace schema's shape."""
+        """The node and its subtree in the JSON trace schema's shape
+        (memory_delta_kb only on a measured call, as in trace files)."""
+        mem = getattr(self, "memory_delta_bytes", None)
+        extra = {} if mem is None else {"memory_delta_kb": round(mem / 1024.0, 3)}
         return {
             "name": self.name,
             "qualname": self.qualname,
@@ -99,6 +114,7 @@ class Node:
             "elapsed_ms": round(self.elapsed_ms, 4),
             "file": self.file,
             "lineno": self.lineno,
+            **extra,
             "children": [c.to_dict() for c in self.children],
         }
 
@@ -121,7 +137,7 @@ def _exc_text(exc_type: str | None, exc_msg: str | None) -> str | None:
 
 def _make(session, wall_start: float, index: int, parent: Node | None) -> Node:
     (_, module, qualname, file, lineno, args, ret, exc_type, exc_msg, start_ns, end_ns,
-     flags, suspends, thread, active_ns, self_ns) = session.node(index)
+     flags, suspends, thread, active_ns, self_ns, mem) = session.node(index)
     node = Node()
     node.index = index
     node.module = module
@@ -145,6 +161,7 @@ def _make(session, wall_start: float, index: int, parent: Node | None) -> Node:
     node.is_generator = bool(flags & NODE_GEN)
     node.spawned = bool(flags & NODE_SPAWNED)
     node.suspends = suspends
+    node.memory_delta_bytes = mem
     node.thread = thread
     node.parent = parent
     node.depth = 0 if parent is None else parent.depth + 1

@@ -230,6 +230,10 @@ SETTINGS: tuple[Setting, ...] = (
             "raises (once per type, when the trace ends; as tracepatch 1.0.0)"),
     Setting("show_asyncio", "bool", False,
             "also record asyncio's own code (the event loop, its callbacks and task steps)"),
+    Setting("track_memory", "bool", False,
+            "record each call's memory delta through tracemalloc (started for the trace "
+            "when it is not tracing): memory_delta_kb in files, [+12.5 KB] in trees",
+            env="TRACEPATCH_TRACK_MEMORY"),
     Setting("lines", "functions", (),
             "functions whose statements are recorded: line hits and variable values"),
     Setting("line_samples", "int", 10,

@@ -79,6 +79,19 @@ def _kw_default(name: str) -> Any:
     return _Default(_settings.default(name))
 
 
+
+def _start_tracemalloc() -> bool:
+    """Start tracemalloc for a track_memory trace unless it is tracing
+    already; True when started here (the trace then stops it). One frame per
+    traceback, the cheapest: only the totals are read. Memory allocated
+    before is not traced, so a call freeing it shows no negative delta for
+    it. Imported on first use: most programs never need it."""
+    import tracemalloc
+    if tracemalloc.is_tracing():
+        return False
+    tracemalloc.start()
+    return True
+
 class trace:
     """Record every Python call made inside one scope, as a call tree.
 
@@ -151,6 +164,7 @@ class trace:
                  show_args: bool = _kw_default("show_args"),
                  show_return: bool = _kw_default("show_return"),
                  show_asyncio: bool = _kw_default("show_asyncio"),
+                 track_memory: bool = _kw_default("track_memory"),
                  lines: Iterable[Any] | None = None,
                  line_samples: int = _kw_default("line_samples"),
                  repr_notes: bool = _kw_default("repr_notes"),
@@ -167,7 +181,8 @@ class trace:
             "max_time": max_time, "max_repr": max_repr, "max_repr_args": max_repr_args,
             "max_repr_return": max_repr_return, "ignore_modules": ignore_modules,
             "include_modules": include_modules, "show_args": show_args,
-            "show_return": show_return, "show_asyncio": show_asyncio, "lines": lines,
+            "show_return": show_return, "show_asyncio": show_asyncio,
+            "track_memory": track_memory, "lines": lines,
             "line_samples": line_samples, "sample": sample, "sample_traces": sample_traces,
             "repr_notes": repr_notes,
             "cache": cache,
@@ -193,6 +208,7 @@ class trace:
         self._lines = None  # _lines.LineRecorder when lines= names functions
         self._raised = False  # the traced scope ended with an exception (keep="slow")
         self._discarded = False  # keep="slow" dropped it: neither sent nor saved
+        self._tracemalloc_started = False  # track_memory started tracemalloc: stop it after
 
     # ------------------------------------------------------------------
     # Recording
@@ -207,10 +223,13 @@ class trace:
         if session is None:
             return
         try:
+            if self._settings["track_memory"]:
+                self._tracemalloc_started = quiet(_start_tracemalloc)
             session.start()
             if self._lines is not None:
                 self._lines.start()
         except Exception as exc:  # noqa: BLE001 - tracing must not break the program
+            self._stop_tracemalloc()
             self._session, self._recording = None, False
             quiet(warnings.warn, f"tracepatch: could not start tracing ({exc}); "
                   f"this trace records nothing", _config.TracepatchWarning,
@@ -255,6 +274,7 @@ class trace:
             threads=settings["threads"], show_asyncio=settings["show_asyncio"],
             sample_calls=settings["sample"], max_repr_args=settings["max_repr_args"],
             max_repr_return=settings["max_repr_return"],
+            track_memory=settings["track_memory"],
             config_json=json.dumps(self._config_dict(settings, self._otel_parent)),
         )
         self._session = session
@@ -273,9 +293,18 @@ class trace:
             return
         if self._session is not None:
             self._session.stop()
+        self._stop_tracemalloc()
         if self._lines is not None:
             quiet(self._lines.stop)
         quiet(self._finish)
+
+    def _stop_tracemalloc(self) -> None:
+        # Only when this trace started it: a program (or an enclosing
+        # trace) that traces memory itself keeps tracing.
+        if self._tracemalloc_started:
+            self._tracemalloc_started = False
+            import tracemalloc
+            tracemalloc.stop()
 
     def _finish(self) -> None:
         self._wall_end = time.time()
@@ -374,6 +403,7 @@ class trace:
             "include_modules": list(settings["include_modules"]),
             "show_args": settings["show_args"], "show_return": settings["show_return"],
             "show_asyncio": settings["show_asyncio"],
+            "track_memory": settings["track_memory"],
             "lines": [x if isinstance(x, str) else
                       f"{getattr(x, '__module__', '')}.{getattr(x, '__qualname__', repr(x))}"
                       for x in settings["lines"]],

@@ -12,6 +12,9 @@ which a loaded machine disturbs far less than wall-clock time. For each, the bes
 cProfile, tracepatch structure only (show_args=False, show_return=False) and
 tracepatch with arguments and return values. Overhead per call is
 (time traced - time untraced) / calls; the ratio divides ours by cProfile's.
+Also track_memory=True (structure only): tracemalloc alone (the workload
+untraced while tracemalloc traces) and tracepatch with track_memory, whose
+overhead per call is given over each of the two baselines.
 Also: memory of the event log per recorded call (the session's own count and
 tracemalloc's), and the time of Session.tree() and to_json() on 200k calls.
 Nothing here is a test: it prints figures, after asserting that each trace
@@ -74,25 +77,33 @@ def timed(fn, setup=None, teardown=None):
     return best
 
 
-def session(args):
+def session(args, mem=False):
     return _tracepatch.Session(max_calls=2_000_000, max_depth=1000, max_time=600.0,
-                               show_args=args, show_return=args)
+                               show_args=args, show_return=args, track_memory=mem)
 
 
-def traced(fn, args):
+def traced(fn, args, mem=False):
     sessions = []
 
     def setup():
-        s = session(args)
+        if mem:
+            tracemalloc.start()
+        s = session(args, mem)
         s.start()
         sessions.append(s)
         return s
 
     def teardown(s):
         s.stop()
+        if mem:
+            tracemalloc.stop()
 
     t = timed(fn, setup, teardown)
     return t, sessions[-1]
+
+
+def tracemalloc_alone(fn):
+    return timed(fn, lambda: tracemalloc.start(), lambda _: tracemalloc.stop())
 
 
 def profiled(fn):
@@ -153,10 +164,12 @@ def main():
         prof = profiled(fn)
         t_struct, s1 = traced(fn, False)
         t_args, s2 = traced(fn, True)
+        t_tm = tracemalloc_alone(fn)
+        t_mem, s4 = traced(fn, False, mem=True)
         n = s1.call_count
         # A figure is only worth printing for the calls it claims to cover
         # (the workload's, and teardown(), which calls stop()).
-        for s in (s1, s2):
+        for s in (s1, s2, s4):
             assert s.call_count == calls + 1 and not s.was_limited, (name, s.call_count, calls,
                                                                      s.limit_reason)
         over_prof = (prof - base) / calls
@@ -176,6 +189,10 @@ def main():
             "args_ns_per_call": over_args * 1e9,
             "structure_ratio": over_struct / over_prof,
             "args_ratio": over_args / over_prof,
+            "tracemalloc_s": t_tm,
+            "track_memory_s": t_mem,
+            "track_memory_ns_per_call": (t_mem - base) / n * 1e9,
+            "track_memory_over_tracemalloc_ns_per_call": (t_mem - t_tm) / n * 1e9,
             "structure_bytes_per_call": mem_struct,
             "structure_tracemalloc_bytes_per_call": tm_struct,
             "args_bytes_per_call": mem_args,
@@ -196,6 +213,10 @@ def main():
         print(f"    overhead/call: cProfile {r['cprofile_ns_per_call']:6.1f} ns | structure "
               f"{r['structure_ns_per_call']:6.1f} ns ({r['structure_ratio']:.2f}x) | args+returns "
               f"{r['args_ns_per_call']:6.1f} ns ({r['args_ratio']:.2f}x)")
+        print(f"    track_memory: tracemalloc alone {r['tracemalloc_s'] * 1e3:8.1f} ms | "
+              f"traced {r['track_memory_s'] * 1e3:8.1f} ms | overhead/call "
+              f"{r['track_memory_ns_per_call']:6.1f} ns "
+              f"({r['track_memory_over_tracemalloc_ns_per_call']:6.1f} ns over tracemalloc)")
         print(f"    memory/call: structure {r['structure_bytes_per_call']:.1f} B (tracemalloc "
               f"{r['structure_tracemalloc_bytes_per_call']:.1f} B) | args+returns "
               f"{r['args_bytes_per_call']:.1f} B (text {r['args_text_bytes_per_call']:.1f} B, "
