@@ -70,6 +70,13 @@ class Events:
         self._text(typ, msg)
         return self
 
+    def mem(self, t_ns, delta):
+        """MEMORY (9): the call that just ended changed the traced memory by
+        delta bytes (48 bits: arg the low 32, rsv the high 16)."""
+        u = delta & ((1 << 48) - 1)
+        self.rec += struct.pack("<BBHIQ", 9, 0, u >> 32, u & 0xFFFFFFFF, t_ns)
+        return self
+
     def thread(self, idx, t_ns, name="worker"):
         self._rec(EV_THREAD, EVF_TEXT, idx, t_ns)
         self._text(name)

@@ -548,6 +548,9 @@ class TreeView {
     if (n.thread) facts.push(['Thread', String(n.thread)]);
     if (n.nexc) facts.push(['Raised', fmtCount(n.nexc) + ' of ' + fmtCount(n.count)]);
     if (n.suspends) facts.push(['Suspended', plural(n.suspends, 'time')]);
+    // track_memory: traced memory at the end less at the start (a folded
+    // group's calls summed); absent when not measured.
+    if (typeof n.memory_delta_kb === 'number') facts.push(['Memory', fmtKb(n.memory_delta_kb) + (n.count > 1 ? ' (sum)' : '')]);
     if (n.flags.includes('spawned')) facts.push(['Kind', 'asyncio task (under its creator)']);
     append(d, [
       this.sheetClose,

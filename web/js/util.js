@@ -89,6 +89,14 @@ function heat(ms) {
   return ms < 1 ? 'fast' : ms < 100 ? 'slow' : 'hot';
 }
 
+/** A memory delta in KiB (track_memory) as the text tree shows it: signed,
+ *  one decimal, in KB, MB or GB of 1024 ("+976.6 KB", "-3.0 GB"). */
+function fmtKb(kb) {
+  const mag = Math.abs(kb);
+  const [v, unit] = mag >= 1024 * 1024 ? [mag / (1024 * 1024), 'GB'] : mag >= 1024 ? [mag / 1024, 'MB'] : [mag, 'KB'];
+  return (kb < 0 ? '-' : '+') + v.toFixed(1) + ' ' + unit;
+}
+
 function fmtCount(n) {
   if (n === undefined || n === null) return '–';
   return Number(n).toLocaleString('en-US');

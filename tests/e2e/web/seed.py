@@ -175,6 +175,25 @@ def big(conn, tid, t0, calls):
     conn.end(tid, t + 10, n)
 
 
+def memory(conn, tid, t0):
+    """A track_memory trace: main keeps 1000057 bytes from keeps(), frees()
+    gives back what it took, drops() frees 3 GiB (a delta beyond 32 bits),
+    plain() was not measured; main's own delta is their sum."""
+    conn.funcs({0: ("app", "main", "/srv/app.py", 1), 1: ("app", "keeps", "/srv/app.py", 5),
+                2: ("app", "frees", "/srv/app.py", 9), 3: ("app", "drops", "/srv/app.py", 13),
+                4: ("app", "plain", "/srv/app.py", 17)})
+    conn.begin(tid, label="memory", t0=t0, config={"track_memory": True})
+    ev = w.Events()
+    ev.call(0, 1000, "")
+    ev.call(1, 2000, "").ret(3000, "bytearray(...)").mem(3000, 1000057)
+    ev.call(2, 4000, "").ret(5000, "None").mem(5000, 0)
+    ev.call(3, 6000, "").ret(7000, "None").mem(7000, -3 * 2**30)
+    ev.call(4, 8000, "").ret(9000, "None")
+    ev.ret(10000, "0").mem(10000, 1000057 - 3 * 2**30)
+    conn.events(tid, 0, ev)
+    conn.end(tid, 11000, ev.calls)
+
+
 def ui(conn, tid, t0):
     """The report's harder cases in one trace: a generator suspended twice
     (active 3 us of a 1 ms span), an asyncio task spawned by its creator, a
@@ -302,6 +321,8 @@ def main():
                 lines(conn, tid, t0)
             elif name == "ui":
                 ui(conn, tid, t0)
+            elif name == "memory":
+                memory(conn, tid, t0)
             elif name == "big":
                 big(conn, tid, t0, a.calls)
             else:
