@@ -151,7 +151,6 @@ typedef struct tp_session {
     bool show_asyncio;        /* record asyncio's own code (the event loop) too */
     bool sampling;            /* sample_calls < 1: record each call with that chance */
     bool track_memory;        /* record each call's traced-memory delta (TP_EV_MEMORY) */
-    bool call_extras;         /* sampling or track_memory: one test on the call path */
     PyObject *mem_probe;      /* strong: tracemalloc.get_traced_memory, with track_memory */
     uint64_t sample_below;    /* record a call when the next PRNG value is below this */
     uint64_t sample_state;    /* xorshift64 state (never 0); under the GIL like the log */

@@ -23,13 +23,7 @@
 typedef struct evctx {
     int64_t now;
     uint32_t text_repr; /* max_repr of the text in the thread's scratch, 0 = none */
-    int64_t mem;        /* track_memory: the traced bytes, -1 unreadable, -2 not read yet */
 } evctx;
-
-#define EVCTX_INIT                                                                                 \
-    {                                                                                              \
-        0, 0, -2                                                                                   \
-    }
 
 static inline int64_t ev_now(evctx *e)
 {
@@ -38,14 +32,13 @@ static inline int64_t ev_now(evctx *e)
     return e->now;
 }
 
-/* The memory tracemalloc traces now, read once per event for every session
- * that measures (-1 when it cannot be read). get_traced_memory() is C code
- * that runs nothing else and keeps the GIL; its result tuple is freed before
- * the next reading, so reading changes nothing it reads. */
-static int64_t ev_mem(tp_tls *tls, tp_session *s, evctx *e)
+/* The memory tracemalloc traces now (-1 when it cannot be read). Out of
+ * line and cold: with track_memory off the call path only tests a flag.
+ * get_traced_memory() is C code that runs nothing else and never releases
+ * the GIL, so a hook may call it after writing to the log; its result tuple
+ * is freed before the next reading, so reading changes nothing it reads. */
+static __attribute__((noinline, cold)) int64_t traced_memory(tp_tls *tls, tp_session *s)
 {
-    if (e->mem != -2)
-        return e->mem;
     tp_exc_saved saved;
     tp_exc_save(&saved);
     tls->busy++;
@@ -56,17 +49,40 @@ static int64_t ev_mem(tp_tls *tls, tp_session *s, evctx *e)
         v = PyLong_AsLongLong(PyTuple_GET_ITEM(r, 0));
     Py_XDECREF(r);
     tp_exc_restore(&saved); /* drops any error of ours */
-    e->mem = v < 0 ? -1 : (int64_t)v;
-    return e->mem;
+    return v < 0 ? -1 : (int64_t)v;
 }
 
-/* The MEMORY record of entry ent ending now (its RETURN/UNWIND was just
- * written), when it was measured and memory can be read. The reservation
- * that covered the end covers this record too. */
-static inline void put_memory(tp_session *s, const tp_fent *ent, int64_t mem_now, uint64_t t)
+/* A measured call starts (its entry just pushed): note the memory now. */
+static __attribute__((noinline, cold)) void start_memory(tp_tls *tls, tp_session *s, tp_fent *ent)
 {
-    if ((ent->flags & TP_FENT_MEM) && mem_now >= 0)
+    int64_t m = traced_memory(tls, s);
+    if (m >= 0) {
+        ent->mem = m;
+        ent->flags |= TP_FENT_MEM;
+    }
+}
+
+/* Measured entry ent ended at t (its RETURN/UNWIND just written): its MEMORY
+ * record, with the memory read then (mem_now -2: read it now). The
+ * reservation that covered the end covers this record too. */
+static __attribute__((noinline, cold)) void
+end_memory(tp_tls *tls, tp_session *s, const tp_fent *ent, int64_t mem_now, uint64_t t)
+{
+    if (mem_now == -2)
+        mem_now = traced_memory(tls, s);
+    if (mem_now >= 0)
         tp_evlog_put_memory(&s->log, mem_now - ent->mem, t);
+}
+
+/* A generator suspends (ent's delta so far replaces its base) or resumes
+ * (the base moves back by the delta so far): see tp_fent.mem. */
+static void switch_memory(tp_tls *tls, tp_session *s, tp_fent *ent)
+{
+    int64_t m = traced_memory(tls, s);
+    if (m >= 0)
+        ent->mem = m - ent->mem;
+    else
+        ent->flags &= ~(uint32_t)TP_FENT_MEM;
 }
 
 static void out_of_memory(tp_session *s)
@@ -238,28 +254,18 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
         tp_session_limit(s, TP_LIMIT_CALLS);
         return;
     }
-    /* Sampling and memory share one test: without them the call path pays
-     * nothing for either. */
-    uint32_t memfl = 0;
-    int64_t mem = 0;
-    if (TP_UNLIKELY(s->call_extras)) {
-        if (s->sampling) {
-            /* Call sampling (tracepatch 1.0.0's sample=): one xorshift64
-             * step per call; a call left out is counted, and its callees
-             * attach to the nearest recorded caller. */
-            uint64_t x = s->sample_state;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            s->sample_state = x;
-            if (x >= s->sample_below) {
-                s->sample_skipped++;
-                return;
-            }
-        }
-        if (s->track_memory) {
-            mem = ev_mem(tls, s, e);
-            memfl = mem >= 0 ? TP_FENT_MEM : 0;
+    if (TP_UNLIKELY(s->sampling)) {
+        /* Call sampling (tracepatch 1.0.0's sample=): one xorshift64 step
+         * per call; a call left out is counted, and its callees attach to
+         * the nearest recorded caller. */
+        uint64_t x = s->sample_state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s->sample_state = x;
+        if (x >= s->sample_below) {
+            s->sample_skipped++;
+            return;
         }
     }
     int64_t now = ev_now(e);
@@ -314,7 +320,9 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
     if (s->show_args)
         tp_evlog_text(&s->log, tls->scratch.data, tlen);
     b->stack.items[b->stack.size++] =
-        (tp_fent){key, s->call_count++, (gen ? TP_FENT_GEN : 0) | memfl, NULL, NULL, 0, mem};
+        (tp_fent){key, s->call_count++, gen ? TP_FENT_GEN : 0, NULL, NULL, 0, 0};
+    if (TP_UNLIKELY(s->track_memory))
+        start_memory(tls, s, &b->stack.items[b->stack.size - 1]);
 }
 
 void tp_record_start(tp_tls *tls, tp_codeinfo *ci, void *key, PyObject *const *locals)
@@ -330,7 +338,7 @@ void tp_record_start(tp_tls *tls, tp_codeinfo *ci, void *key, PyObject *const *l
         if ((ci->flags & TP_CI_TASK_SOON) && ci->nparams >= 2)
             tp_record_task_soon(tls, locals);
     }
-    evctx e = EVCTX_INIT;
+    evctx e = {0, 0};
     for (size_t i = 0; i < tls->nactive; i++)
         start_one(tls, tls->active[i], ci, key, &locals, &e);
 }
@@ -358,9 +366,6 @@ static void return_one(tp_tls *tls, tp_binding *b, PyObject *retval, evctx *e)
 {
     tp_session *s = b->s;
     int64_t now = ev_now(e);
-    /* Read before the return value's repr, which is the tracer's work. */
-    int64_t mem_now =
-        TP_UNLIKELY(b->stack.items[b->stack.size - 1].flags & TP_FENT_MEM) ? ev_mem(tls, s, e) : -1;
     if (s->show_return && e->text_repr != s->max_repr_return) {
         tp_buf_reset(&tls->scratch2);
         tls->busy++;
@@ -394,14 +399,15 @@ static void return_one(tp_tls *tls, tp_binding *b, PyObject *retval, evctx *e)
     tp_evlog_put(&s->log, TP_EV_RETURN, s->show_return ? TP_EVF_TEXT : 0, 0, t);
     if (s->show_return)
         tp_evlog_text(&s->log, tls->scratch2.data, rlen);
-    if (TP_UNLIKELY(mem_now >= 0))
-        put_memory(s, &b->stack.items[b->stack.size - 1], mem_now, t);
+    /* The session's flag, in a register already, rather than the entry's. */
+    if (TP_UNLIKELY(s->track_memory) && (b->stack.items[b->stack.size - 1].flags & TP_FENT_MEM))
+        end_memory(tls, s, &b->stack.items[b->stack.size - 1], -2, t);
     pop(b);
 }
 
 bool tp_record_return(tp_tls *tls, void *key, PyObject *retval)
 {
-    evctx e = EVCTX_INIT;
+    evctx e = {0, 0};
     bool any = false;
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
@@ -424,7 +430,8 @@ static void write_unwind(tp_tls *tls, tp_binding *b, const tp_fent *ent, PyObjec
     if (gen && (!exc || PyErr_GivenExceptionMatches(exc, PyExc_GeneratorExit))) {
         if (log_begin(b, 0, 0, now)) {
             tp_evlog_put(&s->log, TP_EV_RETURN, 0, 0, (uint64_t)(now - s->t0));
-            put_memory(s, ent, mem_now, (uint64_t)(now - s->t0));
+            if (ent->flags & TP_FENT_MEM)
+                end_memory(tls, s, ent, mem_now, (uint64_t)(now - s->t0));
         }
         return;
     }
@@ -447,26 +454,26 @@ static void write_unwind(tp_tls *tls, tp_binding *b, const tp_fent *ent, PyObjec
     tp_evlog_put(&s->log, TP_EV_UNWIND, TP_EVF_TEXT, 0, (uint64_t)(now - s->t0));
     tp_evlog_text(&s->log, tls->scratch.data, tls->scratch.len);
     tp_evlog_text(&s->log, tls->scratch3.data, tls->scratch3.len);
-    put_memory(s, ent, mem_now, (uint64_t)(now - s->t0));
+    if (ent->flags & TP_FENT_MEM)
+        end_memory(tls, s, ent, mem_now, (uint64_t)(now - s->t0));
 }
 
 void tp_record_unwind(tp_tls *tls, void *key, PyObject *exc)
 {
-    evctx e = EVCTX_INIT;
+    evctx e = {0, 0};
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
         if (!at_top(b, key))
             continue;
         tp_fent ent = b->stack.items[--b->stack.size];
-        int64_t mem_now = (ent.flags & TP_FENT_MEM) ? ev_mem(tls, b->s, &e) : -1;
-        write_unwind(tls, b, &ent, exc, ev_now(&e), mem_now);
+        write_unwind(tls, b, &ent, exc, ev_now(&e), -2);
         tp_fent_clear(&ent);
     }
 }
 
 bool tp_record_unwind_defer(tp_tls *tls, void *key)
 {
-    evctx e = EVCTX_INIT;
+    evctx e = {0, 0};
     bool any = false;
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
@@ -476,7 +483,8 @@ bool tp_record_unwind_defer(tp_tls *tls, void *key)
             tp_record_unwind_resolve(tls, NULL);
         b->unwind_ent = b->stack.items[--b->stack.size];
         b->unwind_t = (uint64_t)ev_now(&e);
-        b->unwind_mem = (b->unwind_ent.flags & TP_FENT_MEM) ? ev_mem(tls, b->s, &e) : -1;
+        b->unwind_mem =
+            (b->unwind_ent.flags & TP_FENT_MEM) ? traced_memory(tls, b->s) : -1; /* its end */
         b->unwind_pending = true;
         any = true;
     }
@@ -589,7 +597,7 @@ static bool susp_take(tp_session *s, void *key, tp_fent *ret)
 
 bool tp_record_yield(tp_tls *tls, void *key)
 {
-    evctx e = EVCTX_INIT;
+    evctx e = {0, 0};
     bool any = false;
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
@@ -600,14 +608,8 @@ bool tp_record_yield(tp_tls *tls, void *key)
         tp_fent ent = b->stack.items[--b->stack.size];
         int64_t now = ev_now(&e);
         ent.t_susp = now - s->t0;
-        if (ent.flags & TP_FENT_MEM) {
-            /* Suspended, it keeps the delta of the intervals it ran. */
-            int64_t m = ev_mem(tls, s, &e);
-            if (m >= 0)
-                ent.mem = m - ent.mem;
-            else
-                ent.flags &= ~(uint32_t)TP_FENT_MEM;
-        }
+        if (ent.flags & TP_FENT_MEM)
+            switch_memory(tls, s, &ent); /* suspended, it keeps its delta so far */
 #if PY_VERSION_HEX >= 0x030D0000
         /* 3.13 closes a generator suspended outside a try block without
          * running it, so without any event: a weak reference lets stop()
@@ -632,7 +634,7 @@ bool tp_record_yield(tp_tls *tls, void *key)
 
 bool tp_record_resume(tp_tls *tls, void *key)
 {
-    evctx e = EVCTX_INIT;
+    evctx e = {0, 0};
     bool any = false;
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
@@ -648,14 +650,8 @@ bool tp_record_resume(tp_tls *tls, void *key)
             out_of_memory(s);
             continue;
         }
-        if (ent.flags & TP_FENT_MEM) {
-            /* What it allocates from here on adds to its earlier delta. */
-            int64_t m = ev_mem(tls, s, &e);
-            if (m >= 0)
-                ent.mem = m - ent.mem;
-            else
-                ent.flags &= ~(uint32_t)TP_FENT_MEM;
-        }
+        if (ent.flags & TP_FENT_MEM)
+            switch_memory(tls, s, &ent); /* what it allocates now adds to its delta */
         int64_t now = ev_now(&e);
         if (!log_begin(b, 0, 0, now)) {
             tp_fent_clear(&ent);
@@ -694,7 +690,7 @@ void tp_record_exception(tp_tls *tls, void *key, PyObject *exc)
 
 void tp_record_end_gone(tp_tls *tls, bool (*live)(void *key, void *ctx), void *ctx)
 {
-    evctx e = EVCTX_INIT;
+    evctx e = {0, 0};
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
         /* Calls end innermost first: the gone ones are the top of the stack. */

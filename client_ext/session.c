@@ -336,7 +336,6 @@ static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
         parse_bool(sasync, "show_asyncio", &s->show_asyncio) < 0 ||
         parse_bool(mem, "track_memory", &s->track_memory) < 0)
         return -1;
-    s->call_extras = s->sampling || s->track_memory;
     char **ign = NULL, **inc = NULL;
     size_t nign = 0, ninc = 0;
     if (ignore && parse_prefixes(ignore, "ignore_modules", &ign, &nign) < 0)
