@@ -608,7 +608,7 @@ bool tp_record_yield(tp_tls *tls, void *key)
         tp_fent ent = b->stack.items[--b->stack.size];
         int64_t now = ev_now(&e);
         ent.t_susp = now - s->t0;
-        if (ent.flags & TP_FENT_MEM)
+        if (TP_UNLIKELY(s->track_memory) && (ent.flags & TP_FENT_MEM))
             switch_memory(tls, s, &ent); /* suspended, it keeps its delta so far */
 #if PY_VERSION_HEX >= 0x030D0000
         /* 3.13 closes a generator suspended outside a try block without
@@ -650,7 +650,7 @@ bool tp_record_resume(tp_tls *tls, void *key)
             out_of_memory(s);
             continue;
         }
-        if (ent.flags & TP_FENT_MEM)
+        if (TP_UNLIKELY(s->track_memory) && (ent.flags & TP_FENT_MEM))
             switch_memory(tls, s, &ent); /* what it allocates now adds to its delta */
         int64_t now = ev_now(&e);
         if (!log_begin(b, 0, 0, now)) {
