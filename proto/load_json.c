@@ -699,6 +699,38 @@ static int apply_meta(loader *l, const doc_meta *m)
     return 0;
 }
 
+/* "threads": [{"thread", "name"}] (ours): the names the views show for the
+ * threads. Absent or null in a file with one thread. */
+static int apply_thread_names(loader *l, json_t *doc)
+{
+    json_t *th = json_is_object(doc) ? json_object_get(doc, "threads") : NULL;
+    if (!th || json_is_null(th))
+        return 0;
+    if (!json_is_array(th))
+        return tp_load_priv_fail(l, "'threads' must be an array");
+    size_t i;
+    json_t *o;
+    json_array_foreach(th, i, o)
+    {
+        if (!json_is_object(o))
+            return tp_load_priv_fail(l, "'threads' entries must be objects");
+        uint64_t id = 0;
+        bool has_id = false;
+        const char *name = NULL;
+        size_t len = 0;
+        int r = get_opt_uint(l, o, "thread", UINT32_MAX, &id, &has_id);
+        if (!r)
+            r = get_opt_str(l, o, "name", &name, &len);
+        if (!r && (!has_id || !name))
+            r = tp_load_priv_fail(l, "a 'threads' entry needs 'thread' and 'name'");
+        if (!r)
+            r = tp_tree_set_thread_name(l->t, (uint32_t)id, name, len);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
 /* Parses text, reporting syntax errors with jansson's line and column. */
 static int parse(const char *text, size_t len, json_t **ret, char *err, size_t errsz)
 {
@@ -778,6 +810,9 @@ int tp_load_json(const char *text, size_t len, tp_tree **ret, char *err, size_t 
     if (r)
         goto cleanup;
     restore_times(&l);
+    r = apply_thread_names(&l, doc);
+    if (r)
+        goto cleanup;
     *ret = l.t;
     l.t = NULL;
 cleanup:

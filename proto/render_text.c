@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hmap.h"
 #include "json.h"
 #include "render.h"
 #include "render_priv.h"
@@ -264,17 +265,34 @@ static const char *duration_sgr(int64_t ns)
 
 /* Per node of the tree being shown: its place in the view (the tree after
  * filters and the depth limit). parent is the nearest visible ancestor for
- * every visited node, shown or not. */
+ * every visited node, shown or not. Entries past the tree's nodes are the
+ * lines that stand for no call (vsyn): a thread's roots, a sequence's
+ * groups. */
 typedef struct vnode {
     uint32_t first, last, next, parent;
     uint32_t depth; /* in the view: roots are 0 */
+    uint32_t level; /* calls above this node's children: the depth limit counts calls, not the
+                       lines that only group them */
     uint32_t cut;   /* calls below this node hidden by the depth limit */
+    uint32_t grp;   /* the grouping line this node hangs under, TP_NONE when none */
     uint8_t shown;
 } vnode;
 
+/* A grouping line: the roots of one thread, or the groups of one folded
+ * sequence (head and its next head->seq - 1 siblings). */
+typedef struct vsyn {
+    uint32_t head;                 /* the first node it groups */
+    uint32_t parent;               /* the visible entry it hangs under, TP_NONE at the top */
+    const tp_thread_group *thread; /* NULL for a sequence */
+} vsyn;
+
 typedef struct view {
     const tp_tree *s;
-    vnode *v;
+    vnode *v; /* s->nnodes + the grouping lines */
+    vsyn *syn;
+    size_t nsyn, syn_cap;
+    tp_thread_group *groups;
+    size_t ngroups;
     uint32_t first_root, last_root;
     uint32_t root_cut; /* max_depth 0: every top-level call is cut */
     uint32_t maxdepth; /* deepest shown node */
@@ -325,13 +343,24 @@ static int filter_funcs(const tp_tree *s, const char *const *filters, uint8_t **
     return 0;
 }
 
+static bool is_syn(const view *w, uint32_t i)
+{
+    return i != TP_NONE && i >= w->s->nnodes;
+}
+
+/* Links i under parent. A grouping line is linked when its first line is,
+ * so one whose calls are all hidden never shows. */
 static void view_link(view *w, uint32_t i, uint32_t parent)
 {
     vnode *v = w->v;
+    if (is_syn(w, parent) && !v[parent].shown)
+        view_link(w, parent, w->syn[parent - w->s->nnodes].parent);
     v[i].shown = 1;
     v[i].first = v[i].last = v[i].next = TP_NONE;
     v[i].cut = 0;
     v[i].depth = parent == TP_NONE ? 0 : v[parent].depth + 1;
+    if (!is_syn(w, i))
+        v[i].level = (parent == TP_NONE ? 0 : v[parent].level) + 1;
     if (v[i].depth > w->maxdepth)
         w->maxdepth = v[i].depth;
     uint32_t *first = parent == TP_NONE ? &w->first_root : &v[parent].first;
@@ -349,33 +378,103 @@ static uint32_t add_sat(uint32_t a, uint32_t b)
     return a > UINT32_MAX - b ? UINT32_MAX : a + b;
 }
 
+/* A new grouping line under parent (not linked yet); its index in v. */
+static uint32_t add_syn(view *w, uint32_t head, uint32_t parent, const tp_thread_group *g)
+{
+    size_t k = w->nsyn++;
+    uint32_t idx = (uint32_t)(w->s->nnodes + k);
+    w->syn[k] = (vsyn){.head = head, .parent = parent, .thread = g};
+    w->v[idx] = (vnode){.first = TP_NONE,
+                        .last = TP_NONE,
+                        .next = TP_NONE,
+                        .parent = parent,
+                        .grp = TP_NONE,
+                        .level = parent == TP_NONE ? 0 : w->v[parent].level};
+    return idx;
+}
+
+/* The entry a node whose parent (or grouping line) is p hangs under. */
+static uint32_t visible(const view *w, uint32_t p)
+{
+    if (p == TP_NONE || is_syn(w, p) || w->v[p].shown)
+        return p;
+    return w->v[p].parent;
+}
+
+/* The lines that stand for no call: one per grouped thread, made before the
+ * walk (every root of the thread points at it), and at most one per folded
+ * sequence, made when the walk meets its first group. */
+static int plan_groups(view *w, const tp_tree *s)
+{
+    int r = tp_tree_thread_groups(s, &w->groups, &w->ngroups);
+    if (r)
+        return r;
+    size_t nseq = 0;
+    for (size_t i = 0; i < s->nnodes; i++)
+        nseq += s->nodes[i].seq >= 2;
+    w->syn_cap = w->ngroups + nseq;
+    w->v = malloc((s->nnodes + w->syn_cap ? s->nnodes + w->syn_cap : 1) * sizeof(vnode));
+    w->syn = malloc((w->syn_cap ? w->syn_cap : 1) * sizeof(vsyn));
+    if (!w->v || !w->syn)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->nnodes; i++)
+        w->v[i].grp = TP_NONE;
+    if (!w->ngroups)
+        return 0;
+    tp_hmap at = {0};
+    for (size_t k = 0; k < w->ngroups; k++) {
+        add_syn(w, w->groups[k].first_root, TP_NONE, &w->groups[k]);
+        if (tp_hmap_put(&at, w->groups[k].thread, s->nnodes + k) < 0) {
+            tp_hmap_free(&at);
+            return -ENOMEM;
+        }
+    }
+    for (uint32_t i = s->first_root; i != TP_NONE; i = s->nodes[i].next) {
+        uint64_t g;
+        if (s->nodes[i].thread && tp_hmap_get(&at, s->nodes[i].thread, &g))
+            w->v[i].grp = (uint32_t)g;
+    }
+    tp_hmap_free(&at);
+    return 0;
+}
+
 /* One pre-order walk: a visible node links under its nearest visible
  * ancestor, so a hidden node's visible descendants move up in order. */
 static int build_view(view *w, const tp_tree *s, const tp_render_opts *o)
 {
     uint8_t *ok = NULL;
-    int r = filter_funcs(s, o->filters, &ok);
-    if (r)
-        return r;
     *w = (view){.s = s, .first_root = TP_NONE, .last_root = TP_NONE};
-    w->v = malloc((s->nnodes ? s->nnodes : 1) * sizeof(vnode));
-    if (!w->v) {
+    int r = filter_funcs(s, o->filters, &ok);
+    if (!r)
+        r = plan_groups(w, s);
+    if (r) {
         free(ok);
-        return -ENOMEM;
+        return r;
     }
     vnode *v = w->v;
     uint32_t i = s->first_root;
     while (i != TP_NONE) {
         const tp_node *n = &s->nodes[i];
-        uint32_t p = n->parent;
-        uint32_t va = p == TP_NONE ? TP_NONE : v[p].shown ? p : v[p].parent;
+        uint32_t ep = v[i].grp != TP_NONE ? v[i].grp : n->parent;
+        if (n->seq >= 2 && w->nsyn < w->syn_cap) {
+            uint32_t g = add_syn(w, i, visible(w, ep), NULL);
+            uint32_t j = i;
+            for (uint32_t k = 0; k < n->seq && j != TP_NONE; k++, j = s->nodes[j].next)
+                v[j].grp = g;
+            ep = g;
+        }
+        uint32_t va = visible(w, ep);
         bool descend = true;
         v[i].shown = 0;
         v[i].parent = va;
         if (n->func < s->nfuncs && ok[n->func]) {
-            uint32_t d = va == TP_NONE ? 0 : v[va].depth + 1;
+            uint32_t d = va == TP_NONE ? 0 : v[va].level;
             if (o->max_depth >= 0 && d >= (uint32_t)o->max_depth) {
-                uint32_t *cut = va == TP_NONE ? &w->root_cut : &v[va].cut;
+                /* A cut shows under a call, never under a grouping line. */
+                uint32_t c = va;
+                while (is_syn(w, c))
+                    c = w->syn[c - s->nnodes].parent;
+                uint32_t *cut = c == TP_NONE ? &w->root_cut : &v[c].cut;
                 *cut = add_sat(*cut, n->count);
                 descend = false; /* everything below is deeper still */
             } else {
@@ -550,6 +649,97 @@ static void put_node(tp_buf *b, const tp_tree *s, const tp_node *n, const tp_ren
     tp_buf_putc(b, '\n');
 }
 
+/* "thread Thread-3 (worker)  [5 calls, 1.23ms]": a thread's top-level
+ * calls hang under it; the time is theirs, summed. */
+static void put_thread_line(tp_buf *b, const tp_thread_group *g, const tp_render_opts *o)
+{
+    bool ascii = o->style == TP_STYLE_ASCII;
+    if (o->color)
+        tp_buf_puts(b, SGR_BOLD);
+    tp_buf_puts(b, "thread ");
+    if (g->name)
+        put_str(b, g->name, ascii);
+    else
+        tp_buf_printf(b, "%" PRIu32, g->thread);
+    if (o->color)
+        tp_buf_puts(b, SGR_RESET);
+    tp_buf_printf(b, "  [%" PRIu64 " call%s, ", g->calls, g->calls == 1 ? "" : "s");
+    tp__render_duration(b, g->total_ns, tp__render_dur_how(o));
+    tp_buf_puts(b, "]\n");
+}
+
+/* "[app.parse, app.price]  [×N]  [1.50ms total, avg 0.50ms]": the groups of
+ * one folded sequence, head first; the time is all their calls', the
+ * average one repetition's. */
+static void put_seq_line(tp_buf *b, const tp_tree *s, uint32_t head, const tp_render_opts *o)
+{
+    bool ascii = o->style == TP_STYLE_ASCII;
+    const tp_node *h = &s->nodes[head];
+    int64_t total = 0, self = 0;
+    uint64_t nexc = 0;
+    uint32_t flags = 0;
+    tp_buf_putc(b, '[');
+    uint32_t j = head;
+    for (uint32_t k = 0; k < h->seq && j != TP_NONE; k++, j = s->nodes[j].next) {
+        const tp_node *n = &s->nodes[j];
+        if (k)
+            tp_buf_puts(b, ", ");
+        if (o->color)
+            tp_buf_puts(b, SGR_BOLD);
+        tp__render_name(b, s, n->func, ascii);
+        if (o->color)
+            tp_buf_puts(b, SGR_RESET);
+        total += n->total_ns;
+        self += n->self_ns;
+        nexc += n->nexc;
+        flags |= n->flags;
+    }
+    tp_buf_putc(b, ']');
+    if (o->returns && nexc) {
+        tp_buf_puts(b, " ");
+        if (o->color)
+            tp_buf_puts(b, SGR_EXC);
+        tp_buf_printf(b, "!! %" PRIu64 " raised", nexc);
+        if (o->color)
+            tp_buf_puts(b, SGR_RESET);
+    }
+    if (flags & TP_NODE_SHAPE_MIXED)
+        tp_buf_puts(b, "  (calls differ)");
+    tp_buf_printf(b, "  [%s%" PRIu32 "]", ascii ? "x" : "\u00d7", h->count);
+    unsigned how = tp__render_dur_how(o);
+    tp_buf_puts(b, "  ");
+    if (o->color)
+        tp_buf_puts(b, duration_sgr(total));
+    tp_buf_putc(b, '[');
+    tp__render_duration(b, total, how);
+    tp_buf_puts(b, " total");
+    if (o->self_time) {
+        tp_buf_puts(b, " / self: ");
+        tp__render_duration(b, self, how);
+    }
+    tp_buf_puts(b, ", avg ");
+    tp__render_duration(b, h->count ? total / h->count : 0, how);
+    if (flags & TP_NODE_OPEN)
+        tp_buf_puts(b, ", unfinished");
+    tp_buf_putc(b, ']');
+    if (o->color)
+        tp_buf_puts(b, SGR_RESET);
+    tp_buf_putc(b, '\n');
+}
+
+static void put_line(tp_buf *b, const view *w, uint32_t i, const tp_render_opts *o)
+{
+    if (!is_syn(w, i)) {
+        put_node(b, w->s, &w->s->nodes[i], o);
+        return;
+    }
+    const vsyn *g = &w->syn[i - w->s->nnodes];
+    if (g->thread)
+        put_thread_line(b, g->thread, o);
+    else
+        put_seq_line(b, w->s, g->head, o);
+}
+
 /* ---- The tree ----------------------------------------------------------- */
 
 typedef struct glyphs {
@@ -609,7 +799,7 @@ static int print_view(const view *w, const tp_render_opts *o, tp_buf *out)
         bool last = v[i].next == TP_NONE;
         put_prefix(out, prefix, plen, d);
         tp_buf_puts(out, last ? g->last : g->mid);
-        put_node(out, w->s, &w->s->nodes[i], o);
+        put_line(out, w, i, o);
         const char *ext = last ? g->space : g->cont;
         if (v[i].first != TP_NONE || v[i].cut) {
             memcpy(prefix + plen[d], ext, strlen(ext));
@@ -687,6 +877,8 @@ int tp_render_text(const tp_tree *t, const tp_render_opts *opts, tp_buf *out)
     r = tp_buf_error(out);
 cleanup:
     free(w.v);
+    free(w.syn);
+    free(w.groups);
     tp_stats_free(st);
     tp_tree_free(folded);
     return r;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -88,6 +89,29 @@ static int config(doc *d, const char *json)
         r = 0;
     }
     return r;
+}
+
+/* "threads": [{"thread", "name"}] in the order the threads were named, only
+ * when the roots are calls of more than one thread (the views then give each
+ * thread but thread 0 a line of its own), so a one-thread file is as before. */
+static int thread_names(doc *d, const tp_tree *t)
+{
+    tp_thread_group *g = NULL;
+    size_t ng = 0;
+    int r = tp_tree_thread_groups(t, &g, &ng);
+    free(g);
+    if (r || !ng || !t->nthreads)
+        return r;
+    tp_json_key(&d->w, "threads");
+    tp_json_arr(&d->w);
+    for (size_t i = 0; i < t->nthreads; i++) {
+        tp_json_obj(&d->w);
+        tp_json_ku64(&d->w, "thread", t->threads[i].thread);
+        tp_json_kstr(&d->w, "name", t->threads[i].name);
+        tp_json_obj_end(&d->w);
+    }
+    tp_json_arr_end(&d->w);
+    return 0;
 }
 
 /* Local ISO-8601 time with microseconds, as Python's datetime.isoformat(). */
@@ -244,6 +268,9 @@ static void json_node(doc *d, const tp_tree *t, const tp_node *n, int64_t wall_u
         tp_json_kbool(&d->w, "args_mixed", (n->flags & TP_NODE_ARGS_MIXED) != 0);
         tp_json_kbool(&d->w, "return_mixed", (n->flags & TP_NODE_RET_MIXED) != 0);
         tp_json_kbool(&d->w, "calls_mixed", (n->flags & TP_NODE_SHAPE_MIXED) != 0);
+        /* A repeated sequence: this group and the next seq - 1 siblings. */
+        if (n->seq)
+            tp_json_ku64(&d->w, "sequence", n->seq);
     }
     tp_json_key(&d->w, "children");
     tp_json_arr(&d->w);
@@ -287,6 +314,8 @@ static void json_trace(doc *d, const tp_tree *t, int64_t wall_us)
  *   start +             Unix seconds, µs      wall_start_ns +  exact
  *   duration_ms         with µs               duration_ns +    exact
  *   call_count, was_limited, limit_reason, dropped +
+ *   threads +           [{thread, name}] of the named threads, only when the
+ *                       roots are calls of more than one thread
  *   config              the trace's config object ({} when none or invalid)
  *   stats               calls, modules, max_depth, unique_functions,
  *                       exceptions +, duration_ms, slowest {name, module,
@@ -307,8 +336,9 @@ static void json_trace(doc *d, const tp_tree *t, int64_t wall_us)
  *                       (signed KiB, 3 decimals) and + memory_delta_bytes
  *                       (exact), only on measured calls; on a folded node instead + count,
  *                       total_ms, self_ms,
- *                       min_ms, max_ms, raised, args_mixed, return_mixed;
- *                       then children. */
+ *                       min_ms, max_ms, raised, args_mixed, return_mixed,
+ *                       calls_mixed, and sequence (L) on the first of the L
+ *                       groups of a folded repeated sequence; then children. */
 static int render(doc *d, const tp_tree *t, bool pretty, tp_buf *out);
 
 int tp_render_json(const tp_tree *t, bool pretty, tp_buf *out)
@@ -364,7 +394,9 @@ static int render(doc *d0, const tp_tree *t, bool pretty, tp_buf *out)
     tp_json_kbool(&d.w, "was_limited", m->limit_reason != NULL);
     tp_json_kstr(&d.w, "limit_reason", m->limit_reason);
     tp_json_ku64(&d.w, "dropped", m->dropped);
-    r = config(&d, m->config_json);
+    r = thread_names(&d, t);
+    if (!r)
+        r = config(&d, m->config_json);
     if (!r) {
         json_stats(&d, t, s);
         json_trace(&d, t, wall_us);

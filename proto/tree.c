@@ -50,6 +50,8 @@ typedef struct tree_priv {
     tp_hmap thread_ids;           /* thread id -> index in threads (all but thread 0) */
     size_t cur;                   /* index of the current thread in threads */
     uint64_t stray;               /* ends with no open call, ignored */
+    tp_hmap name_ids;             /* thread -> index in tp_tree.threads (kept after finishing) */
+    size_t names_cap;             /* of tp_tree.threads */
     bool finished;
 } tree_priv;
 
@@ -187,6 +189,7 @@ void tp_tree_free(tp_tree *t)
     tree_priv *p = priv(t);
     if (p) {
         free_builder(p);
+        tp_hmap_free(&p->name_ids);
         arena_block *b = p->arena;
         while (b) {
             arena_block *next = b->next;
@@ -199,6 +202,7 @@ void tp_tree_free(tp_tree *t)
     free(t->nodes);
     free(t->fold_members);
     free(t->fold_groups);
+    free(t->threads);
     free(t);
 }
 
@@ -275,6 +279,9 @@ int tp__tree_copy_meta(tp_tree *dst, const tp_tree *src)
         r = set_string(dst, &m.platform, src->meta.platform);
     if (!r)
         r = set_string(dst, &m.working_directory, src->meta.working_directory);
+    for (size_t i = 0; !r && i < src->nthreads; i++)
+        r = tp_tree_set_thread_name(dst, src->threads[i].thread, src->threads[i].name,
+                                    strlen(src->threads[i].name));
     if (r)
         return r;
     dst->meta = m;
@@ -296,6 +303,35 @@ bool tp__tree_is_finished(const tp_tree *t)
 uint64_t tp__tree_stray(const tp_tree *t)
 {
     return priv(t)->stray;
+}
+
+/* ---- Thread names --------------------------------------------------------- */
+
+int tp_tree_set_thread_name(tp_tree *t, uint32_t thread, const char *name, size_t len)
+{
+    tree_priv *p = priv(t);
+    const char *d = tp_tree_strdup(t, name ? name : "", name ? len : 0);
+    if (!d)
+        return -ENOMEM;
+    uint64_t idx;
+    if (tp_hmap_get(&p->name_ids, thread, &idx)) {
+        t->threads[idx].name = d;
+        return 0;
+    }
+    if (tp_vec_reserve_array((void **)&t->threads, sizeof(*t->threads), &p->names_cap,
+                             t->nthreads + 1) < 0 ||
+        tp_hmap_put(&p->name_ids, thread, t->nthreads) < 0)
+        return -ENOMEM;
+    t->threads[t->nthreads++] = (tp_thread_name){.thread = thread, .name = d};
+    return 0;
+}
+
+const char *tp_tree_thread_name(const tp_tree *t, uint32_t thread)
+{
+    uint64_t idx;
+    if (!t || !tp_hmap_get(&priv(t)->name_ids, thread, &idx))
+        return NULL;
+    return t->threads[idx].name;
 }
 
 /* ---- Functions ---------------------------------------------------------- */
@@ -661,8 +697,12 @@ int tp_tree_event(tp_tree *t, uint8_t kind, uint8_t flags, uint16_t rsv, uint32_
         return tp_tree_yield(t, arg, ts);
     case TP_EV_RESUME:
         return tp_tree_resume(t, arg, ts);
-    case TP_EV_THREAD:
-        return tp_tree_thread(t, arg); /* the thread's name is not kept */
+    case TP_EV_THREAD: {
+        int r = tp_tree_thread(t, arg);
+        if (!r && s1)
+            r = tp_tree_set_thread_name(t, arg, s1, l1);
+        return r;
+    }
     case TP_EV_SPAWN:
         return tp_tree_spawn(t, arg);
     case TP_EV_MEMORY:

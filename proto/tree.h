@@ -30,6 +30,8 @@
 #define TP_NODE_SHAPE_MIXED                                                                        \
     0x100 /* folded: the calls made different calls (their direct children differ) */
 #define TP_NODE_MEM 0x200 /* mem_delta was measured (track_memory); folded: for some call */
+#define TP_NODE_SEQ                                                                                \
+    0x400 /* folded: one of the seq_len sibling groups of a repeated sequence (see tp_node.seq) */
 
 /** An interned function. Strings are owned by the tree. */
 typedef struct tp_func {
@@ -53,6 +55,10 @@ typedef struct tp_node {
     uint32_t count;       /* 1, or N for a folded node */
     uint32_t suspends;    /* generator/coroutine suspensions (summed when folded) */
     uint32_t nexc;        /* folded: how many of the calls raised */
+    uint32_t seq;         /* folded: on the first group of a repeated sequence of L sibling
+                             functions, L (2..TP_FOLD_SEQ_MAX): it and its next L-1 siblings
+                             (all TP_NODE_SEQ) hold the calls of the sequence's positions,
+                             count repetitions each; 0 elsewhere */
     int64_t start_ns;     /* since the trace start; first call's start when folded */
     int64_t end_ns;       /* last call's end when folded; end_ns - start_ns is the span */
     int64_t total_ns;     /* active time: the sum of the intervals the call ran (for a
@@ -90,6 +96,12 @@ typedef struct tp_trace_meta {
     const char *working_directory;
 } tp_trace_meta;
 
+/** A thread's name as the trace recorded it (TP_EV_THREAD's text). */
+typedef struct tp_thread_name {
+    uint32_t thread;  /* the thread index nodes carry */
+    const char *name; /* owned by the tree; never NULL */
+} tp_thread_name;
+
 /** A folded node's calls: fold_members[off, off + len) of its tree. */
 typedef struct tp_fold_group {
     uint32_t off, len;
@@ -111,7 +123,9 @@ typedef struct tp_tree {
     const struct tp_tree *fold_src;
     uint32_t *fold_members;
     tp_fold_group *fold_groups;
-    void *priv; /* private: arena, builder state */
+    tp_thread_name *threads; /* read-only: named threads, in the order first named */
+    size_t nthreads;         /* read-only */
+    void *priv;              /* private: arena, builder state */
 } tp_tree;
 
 /** Create an empty tree. Free with tp_tree_free(). Returns 0 or -ENOMEM. */
@@ -127,6 +141,30 @@ int tp_tree_set_limit_reason(tp_tree *t, const char *reason);
 /** Copy the recording environment into the tree (any may be NULL). */
 int tp_tree_set_env(tp_tree *t, const char *hostname, const char *python_version,
                     const char *platform, const char *working_directory);
+
+/** Name thread (a copy of name[0..len) is kept; renaming replaces it). Works
+ *  on a finished tree too (loaders). Returns 0 or -ENOMEM. */
+int tp_tree_set_thread_name(tp_tree *t, uint32_t thread, const char *name, size_t len);
+/** The name of thread, or NULL when it has none. */
+const char *tp_tree_thread_name(const tp_tree *t, uint32_t thread);
+
+/** A thread whose top-level calls the views show under one line naming it. */
+typedef struct tp_thread_group {
+    uint32_t thread;     /* thread index */
+    const char *name;    /* tp_tree_thread_name(), NULL when unnamed */
+    uint32_t first_root; /* its first root */
+    uint32_t nroots;     /* its roots */
+    uint64_t calls;      /* calls under its roots, theirs included (a folded node counts as its
+                            calls) */
+    int64_t total_ns;    /* its roots' summed active time */
+} tp_thread_group;
+
+/** The per-thread roots every view draws: when the roots of t are calls of
+ *  more than one thread, one group per thread but thread 0 (the thread that
+ *  opened the trace), in the order of their first roots; with one thread,
+ *  none (*ret NULL, *ret_n 0), and the views are as without threads. Free
+ *  *ret with free(). Returns 0 or -ENOMEM. */
+int tp_tree_thread_groups(const tp_tree *t, tp_thread_group **ret, size_t *ret_n);
 
 /* ---- Building ---------------------------------------------------------- */
 
@@ -182,15 +220,25 @@ int tp_tree_finish(tp_tree *t, uint64_t end_ns);
 
 /* ---- Folding ----------------------------------------------------------- */
 
+#define TP_FOLD_SEQ_MAX 8 /* longest repeated sequence of sibling functions that folds */
+
 typedef struct tp_fold_opts {
-    uint32_t threshold; /* fold runs of at least this many same-function siblings; default 2 */
+    uint32_t threshold; /* fold runs of at least this many same-function siblings (or
+                           repetitions of a sequence); default 2 */
 } tp_fold_opts;
 
 /** Build a folded copy of a finished tree: consecutive sibling calls of the
  *  same function (at least threshold of them) become one TP_NODE_FOLDED node
  *  with count, min/avg/max and summed total/self; their children are
- *  concatenated in order and folded recursively. opts may be NULL. The result
- *  is a new tree (free it), with meta copied. */
+ *  concatenated in order and folded recursively. A run of at least threshold
+ *  repetitions of one sequence of 2..TP_FOLD_SEQ_MAX sibling functions
+ *  ("parse, price, parse, price, ...") folds too, into L consecutive
+ *  TP_NODE_SEQ groups, one per position of the sequence, each holding that
+ *  position's calls; the first carries seq = L, and the views draw the L as
+ *  one line "[parse, price] xN". At each sibling the fold covering the most
+ *  calls wins, the shorter sequence on a tie, so runs of one function fold as
+ *  before. Linear in the siblings. opts may be NULL. The result is a new tree
+ *  (free it), with meta copied. */
 int tp_tree_fold(const tp_tree *t, const tp_fold_opts *opts, tp_tree **ret);
 
 /* ---- Statistics (always on the raw tree) -------------------------------- */

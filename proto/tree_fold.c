@@ -1,4 +1,5 @@
-/* Folding: consecutive sibling calls of one function become one node.
+/* Folding: consecutive sibling calls of one function become one node, and
+ * repetitions of a sequence of sibling functions one group per position.
  *
  * Every node of the folded tree stands for a group of source nodes, and every
  * source node belongs to exactly one group. Groups are contiguous slices of a
@@ -24,6 +25,7 @@ typedef struct fold_ctx {
     size_t nmembers;
     size_t members_cap;
     TP_VEC(tp_fold_group) groups; /* per folded node: its slice of members */
+    TP_VEC(uint32_t) scratch;     /* a sequence's members while they are reordered */
 } fold_ctx;
 
 static bool same_text(const char *a, const char *b)
@@ -72,7 +74,8 @@ static tp_node aggregate(const fold_ctx *c, size_t off, size_t len)
     a.nexc = 0;
     a.total_ns = a.self_ns = 0;
     a.mem_delta = 0;
-    a.flags &= ~(uint32_t)(TP_NODE_ARGS_MIXED | TP_NODE_RET_MIXED);
+    a.flags &= ~(uint32_t)(TP_NODE_ARGS_MIXED | TP_NODE_RET_MIXED | TP_NODE_SEQ);
+    a.seq = 0;
     a.end_ns = last->end_ns;
     for (size_t k = off; k < off + len; k++) {
         const tp_node *m = &sn[c->members[k]];
@@ -131,27 +134,88 @@ static int new_group(fold_ctx *c, uint32_t parent, size_t off, size_t len)
     return 0;
 }
 
-/* Cuts members[off, end) into runs of one function on one thread: a run of
- * at least threshold becomes one group, shorter runs a group per node. */
+/* Whether members a and b are calls of one function on one thread. */
+static bool same_call(const fold_ctx *c, size_t a, size_t b)
+{
+    const tp_node *x = &c->src->nodes[c->members[a]], *y = &c->src->nodes[c->members[b]];
+    return x->func == y->func && x->thread == y->thread;
+}
+
+/* Folds the reps repetitions of a sequence of len calls at members[i...]:
+ * the slice is reordered position by position (each position's calls, in
+ * order, become one group) and the first group says how many follow. */
+static int new_sequence(fold_ctx *c, uint32_t parent, size_t i, size_t len, size_t reps)
+{
+    size_t n = len * reps;
+    int r = tp_vec_reserve(&c->scratch, n);
+    if (r)
+        return r;
+    for (size_t k = 0; k < len; k++)
+        for (size_t rep = 0; rep < reps; rep++)
+            c->scratch.items[k * reps + rep] = c->members[i + rep * len + k];
+    memcpy(c->members + i, c->scratch.items, n * sizeof(*c->members));
+    for (size_t k = 0; k < len; k++) {
+        if ((r = new_group(c, parent, i + k * reps, reps)))
+            return r;
+        tp_node *g = &c->dst->nodes[c->dst->nnodes - 1];
+        g->flags |= TP_NODE_SEQ;
+        if (!k)
+            g->seq = (uint32_t)len;
+    }
+    return 0;
+}
+
+/* Cuts members[off, end) into folds: at each call, the run of one function
+ * or the repetitions of a sequence of 2..TP_FOLD_SEQ_MAX calls that covers
+ * the most calls (the shorter sequence on a tie, so runs of one function
+ * fold as they always did) becomes groups when it repeats at least
+ * threshold times; otherwise the call is a group of its own.
+ *
+ * Linear: ext[L] remembers where the last scan for period L stopped, the
+ * first x with members[x] != members[x + L] (for L = 1, the end of the run
+ * of one function). Every start before it shares that end, so each period
+ * scans each call about once, whatever the threshold. */
 static int emit_runs(fold_ctx *c, uint32_t parent, size_t off, size_t end)
 {
-    const tp_node *sn = c->src->nodes;
+    size_t ext[TP_FOLD_SEQ_MAX + 1];
+    for (size_t L = 0; L <= TP_FOLD_SEQ_MAX; L++)
+        ext[L] = off;
     size_t i = off;
     while (i < end) {
-        const tp_node *a = &sn[c->members[i]];
-        size_t j = i + 1;
-        while (j < end && sn[c->members[j]].func == a->func &&
-               sn[c->members[j]].thread == a->thread)
-            j++;
+        if (ext[1] <= i) {
+            size_t j = i + 1;
+            while (j < end && same_call(c, j, i))
+                j++;
+            ext[1] = j; /* the end of the run of one function i is in */
+        }
+        size_t best = 1, cover = ext[1] - i, reps = cover;
+        for (size_t L = 2; L <= TP_FOLD_SEQ_MAX && i + L * c->threshold <= end; L++) {
+            if (ext[L] <= i) {
+                size_t e = i;
+                while (e + L < end && same_call(c, e, e + L))
+                    e++;
+                ext[L] = e;
+            }
+            size_t n = (ext[L] - i) / L + 1;
+            if (n >= c->threshold && n * L > cover) {
+                best = L;
+                cover = n * L;
+                reps = n;
+            }
+        }
         int r = 0;
-        if (j - i >= c->threshold)
-            r = new_group(c, parent, i, j - i);
-        else
-            for (size_t k = i; k < j && !r; k++)
-                r = new_group(c, parent, k, 1);
+        if (reps < c->threshold) {
+            r = new_group(c, parent, i, 1);
+            i++;
+        } else if (best == 1) {
+            r = new_group(c, parent, i, reps);
+            i += reps;
+        } else {
+            r = new_sequence(c, parent, i, best, reps);
+            i += cover;
+        }
         if (r)
             return r;
-        i = j;
     }
     return 0;
 }
@@ -222,6 +286,7 @@ int tp_tree_fold(const tp_tree *t, const tp_fold_opts *opts, tp_tree **ret)
 cleanup:
     free(c.members);
     tp_vec_free(&c.groups);
+    tp_vec_free(&c.scratch);
     tp_tree_free(d);
     return r;
 }

@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hmap.h"
 #include "tp_err.h"
 #include "tree.h"
 #include "tree_priv.h"
+#include "vec.h"
 
 /* Compares "module.qualname" of two functions as tp_tree_func_name() prints them,
  * without building the strings. */
@@ -200,4 +202,52 @@ void tp_stats_free(tp_stats *s)
     free(s->funcs);
     free(s->mods);
     free(s);
+}
+
+/* ---- Per-thread roots ---------------------------------------------------- */
+
+int tp_tree_thread_groups(const tp_tree *t, tp_thread_group **ret, size_t *ret_n)
+{
+    *ret = NULL;
+    *ret_n = 0;
+    if (!t || t->first_root == TP_NONE)
+        return 0;
+    uint32_t one = t->nodes[t->first_root].thread;
+    bool many = false;
+    for (uint32_t i = t->first_root; i != TP_NONE && !many; i = t->nodes[i].next)
+        many = t->nodes[i].thread != one;
+    if (!many)
+        return 0;
+    /* A thread's group is found through a map of thread -> group: a trace
+     * may have as many threads as roots. */
+    tp_hmap at = {0};
+    TP_VEC(tp_thread_group) g = TP_VEC_INIT;
+    int r = 0;
+    for (uint32_t i = t->first_root; i != TP_NONE; i = t->nodes[i].next) {
+        const tp_node *n = &t->nodes[i];
+        if (n->thread == 0)
+            continue;
+        uint64_t k;
+        if (!tp_hmap_get(&at, n->thread, &k)) {
+            if ((r = tp_vec_grow1(&g)) < 0 || (r = tp_hmap_put(&at, n->thread, g.size)) < 0)
+                goto fail;
+            k = g.size++;
+            g.items[k] = (tp_thread_group){
+                .thread = n->thread, .name = tp_tree_thread_name(t, n->thread), .first_root = i};
+        }
+        tp_thread_group *gr = &g.items[k];
+        gr->nroots++;
+        gr->total_ns += n->total_ns;
+        uint32_t end = tp__tree_after(t, i);
+        for (uint32_t j = i; j != end; j = tp__tree_next(t, j))
+            gr->calls += t->nodes[j].count;
+    }
+    tp_hmap_free(&at);
+    *ret = g.items;
+    *ret_n = g.size;
+    return 0;
+fail:
+    tp_hmap_free(&at);
+    tp_vec_free(&g);
+    return -ENOMEM;
 }

@@ -320,3 +320,208 @@ Test(fold, memory_deltas_are_summed_and_marked)
     tp_tree_free(f);
     tp_tree_free(t);
 }
+
+/* ---- Repeated sequences ---------------------------------------------------- */
+
+/* Calls funcs[0..n) in order under the current call, each lasting dur[k]. */
+static void calls(tp_tree *t, uint64_t *ts, const uint32_t *funcs, size_t n, const uint64_t *dur)
+{
+    for (size_t k = 0; k < n; k++) {
+        call(t, funcs[k], *ts += 1, NULL);
+        ret(t, *ts += dur ? dur[k] : 1, NULL);
+    }
+}
+
+/* The folded children of the first root as "func:count:seq" words. */
+static void check_kids(const tp_tree *f, const char *want)
+{
+    char got[512] = "";
+    size_t len = 0;
+    for (uint32_t i = f->nodes[f->first_root].first_child; i != TP_NONE; i = f->nodes[i].next)
+        len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%u:%u:%u", len ? " " : "",
+                                f->nodes[i].func, f->nodes[i].count, f->nodes[i].seq);
+    cr_assert_str_eq(got, want);
+}
+
+/* main: (f, g) four times, then h: [f, g] x4 is two groups, f's first. */
+Test(fold, sequence_of_two_folds_into_one_group_per_position)
+{
+    tp_tree *t = new_tree();
+    uint64_t ts = 0;
+    call(t, F_MAIN, ts, NULL);
+    for (int i = 0; i < 4; i++) {
+        uint32_t seq[] = {F_F, F_G};
+        uint64_t dur[] = {2 + (uint64_t)i, 10};
+        calls(t, &ts, seq, 2, dur);
+    }
+    calls(t, &ts, (uint32_t[]){F_H}, 1, NULL);
+    ret(t, ts += 1, NULL);
+    cr_assert_eq(tp_tree_finish(t, ts), 0);
+    tp_tree *f = fold(t, 0);
+    check_kids(f, "1:4:2 2:4:0 3:1:0");
+    const tp_node *nf = &f->nodes[f->nodes[f->first_root].first_child];
+    const tp_node *ng = &f->nodes[nf->next];
+    cr_assert_eq(nf->flags, TP_NODE_FOLDED | TP_NODE_SEQ);
+    cr_assert_eq(ng->flags, TP_NODE_FOLDED | TP_NODE_SEQ);
+    cr_assert_eq(f->nodes[ng->next].flags, 0);
+    cr_assert_eq(nf->total_ns, 2 + 3 + 4 + 5);
+    cr_assert_eq(nf->min_ns, 2);
+    cr_assert_eq(nf->max_ns, 5);
+    cr_assert_eq(ng->total_ns, 40);
+    /* Each group keeps its position's calls, in order: raw nodes 1,3,5,7
+     * (f) and 2,4,6,8 (g). */
+    uint32_t fi = f->nodes[f->first_root].first_child, gi = nf->next;
+    const tp_fold_group gf = f->fold_groups[fi], gg = f->fold_groups[gi];
+    cr_assert_eq(gf.len, 4);
+    cr_assert_eq(gg.len, 4);
+    for (uint32_t k = 0; k < 4; k++) {
+        cr_assert_eq(f->fold_members[gf.off + k], 1 + 2 * k);
+        cr_assert_eq(f->fold_members[gg.off + k], 2 + 2 * k);
+    }
+    tp_tree_free(f);
+    tp_tree_free(t);
+}
+
+/* Both sides of the threshold: 2 repetitions fold at 2, not at 3. */
+Test(fold, sequence_needs_threshold_repetitions)
+{
+    tp_tree *t = new_tree();
+    uint64_t ts = 0;
+    call(t, F_MAIN, ts, NULL);
+    calls(t, &ts, (uint32_t[]){F_F, F_G, F_F, F_G}, 4, NULL);
+    ret(t, ts += 1, NULL);
+    cr_assert_eq(tp_tree_finish(t, ts), 0);
+    tp_tree *f = fold(t, 2);
+    check_kids(f, "1:2:2 2:2:0");
+    tp_tree_free(f);
+    f = fold(t, 3);
+    check_kids(f, "1:1:0 2:1:0 1:1:0 2:1:0");
+    cr_assert_eq(f->nnodes, 5);
+    tp_tree_free(f);
+    tp_tree_free(t);
+}
+
+/* A run of one function folds as it always did (a sequence [f, f] covers
+ * no more); a sequence that covers more calls than a run wins. */
+Test(fold, run_of_one_function_wins_ties_and_longer_cover_wins)
+{
+    tp_tree *t = new_tree();
+    uint64_t ts = 0;
+    call(t, F_MAIN, ts, NULL);
+    calls(t, &ts, (uint32_t[]){F_F, F_F, F_F, F_F}, 4, NULL);
+    calls(t, &ts, (uint32_t[]){F_G, F_G, F_H, F_G, F_G, F_H, F_G}, 7, NULL);
+    ret(t, ts += 1, NULL);
+    cr_assert_eq(tp_tree_finish(t, ts), 0);
+    tp_tree *f = fold(t, 0);
+    /* f x4 (not [f, f] x2), then [g, g, h] x2 (three groups, not g x2
+     * first), then g. */
+    check_kids(f, "1:4:0 2:2:3 2:2:0 3:2:0 2:1:0");
+    tp_tree_free(f);
+    tp_tree_free(t);
+}
+
+/* Eight functions repeated fold; nine do not (TP_FOLD_SEQ_MAX). */
+Test(fold, sequence_of_eight_folds_and_of_nine_does_not)
+{
+    for (uint32_t len = 8; len <= 9; len++) {
+        tp_tree *t = new_tree();
+        for (uint32_t k = 0; k < 9; k++) {
+            char q[8];
+            snprintf(q, sizeof(q), "s%u", k);
+            cr_assert_eq(tp_tree_def_func(t, 10 + k, "m", q, "m.py", 1), 0);
+        }
+        uint64_t ts = 0;
+        call(t, F_MAIN, ts, NULL);
+        for (int rep = 0; rep < 3; rep++)
+            for (uint32_t k = 0; k < len; k++)
+                calls(t, &ts, (uint32_t[]){10 + k}, 1, NULL);
+        ret(t, ts += 1, NULL);
+        cr_assert_eq(tp_tree_finish(t, ts), 0);
+        tp_tree *f = fold(t, 0);
+        const tp_node *first = &f->nodes[f->nodes[f->first_root].first_child];
+        if (len == 8) {
+            cr_assert_eq(f->nnodes, 1 + 8);
+            cr_assert_eq(first->seq, 8);
+            cr_assert_eq(first->count, 3);
+        } else {
+            cr_assert_eq(f->nnodes, 1 + 27);
+            cr_assert_eq(first->seq, 0);
+            cr_assert_eq(first->count, 1);
+        }
+        tp_tree_free(f);
+        tp_tree_free(t);
+    }
+}
+
+/* Repetitions whose calls made different calls say so; the children of a
+ * position are all its calls' children, folded in turn. */
+Test(fold, sequence_repetitions_that_differ_are_marked)
+{
+    tp_tree *t = new_tree();
+    uint64_t ts = 0;
+    call(t, F_MAIN, ts, NULL);
+    for (int i = 0; i < 3; i++) {
+        call(t, F_F, ts += 1, NULL);
+        if (i == 1)
+            calls(t, &ts, (uint32_t[]){F_H}, 1, NULL);
+        ret(t, ts += 1, NULL);
+        calls(t, &ts, (uint32_t[]){F_G}, 1, NULL);
+    }
+    ret(t, ts += 1, NULL);
+    cr_assert_eq(tp_tree_finish(t, ts), 0);
+    tp_tree *f = fold(t, 0);
+    check_kids(f, "1:3:2 2:3:0");
+    const tp_node *nf = &f->nodes[f->nodes[f->first_root].first_child];
+    cr_assert_eq(nf->flags, TP_NODE_FOLDED | TP_NODE_SEQ | TP_NODE_SHAPE_MIXED);
+    cr_assert_eq(f->nodes[nf->next].flags, TP_NODE_FOLDED | TP_NODE_SEQ);
+    cr_assert_neq(nf->first_child, TP_NONE);
+    cr_assert_eq(f->nodes[nf->first_child].func, F_H);
+    tp_tree_free(f);
+    tp_tree_free(t);
+}
+
+/* 100k siblings: (f, g, h) 33333 times then f, and, at threshold 1000,
+ * blocks of 999 (f, g) pairs and an h that never reach it. Exact results;
+ * the scan is linear (a quadratic one would take minutes here). */
+Test(fold, hundred_thousand_siblings_fold_exactly)
+{
+    tp_tree *t = new_tree();
+    uint64_t ts = 0;
+    call(t, F_MAIN, ts, NULL);
+    for (int i = 0; i < 33333; i++)
+        calls(t, &ts, (uint32_t[]){F_F, F_G, F_H}, 3, NULL);
+    calls(t, &ts, (uint32_t[]){F_F}, 1, NULL);
+    ret(t, ts += 1, NULL);
+    cr_assert_eq(tp_tree_finish(t, ts), 0);
+    cr_assert_eq(t->nnodes, 100001);
+    tp_tree *f = fold(t, 0);
+    check_kids(f, "1:33333:3 2:33333:0 3:33333:0 1:1:0");
+    tp_tree_free(f);
+    tp_tree_free(t);
+
+    t = new_tree();
+    ts = 0;
+    call(t, F_MAIN, ts, NULL);
+    for (int b = 0; b < 50; b++) {
+        for (int i = 0; i < 999; i++)
+            calls(t, &ts, (uint32_t[]){F_F, F_G}, 2, NULL);
+        calls(t, &ts, (uint32_t[]){F_H}, 1, NULL);
+    }
+    ret(t, ts += 1, NULL);
+    cr_assert_eq(tp_tree_finish(t, ts), 0);
+    cr_assert_eq(t->nnodes, 1 + 50 * 1999);
+    f = fold(t, 1000);
+    cr_assert_eq(f->nnodes, t->nnodes);
+    for (size_t i = 0; i < f->nnodes; i++)
+        cr_assert_eq(f->nodes[i].count, 1);
+    tp_tree_free(f);
+    f = fold(t, 999);
+    size_t n = 0;
+    for (uint32_t i = f->nodes[f->first_root].first_child; i != TP_NONE; i = f->nodes[i].next)
+        n++;
+    cr_assert_eq(n, 150); /* [f, g] x999 and h, 50 times */
+    cr_assert_eq(f->nodes[f->nodes[f->first_root].first_child].seq, 2);
+    cr_assert_eq(f->nodes[f->nodes[f->first_root].first_child].count, 999);
+    tp_tree_free(f);
+    tp_tree_free(t);
+}

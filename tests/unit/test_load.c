@@ -200,10 +200,14 @@ Test(load, threads_and_open_calls)
         "{\"name\": \"c\", \"module\": \"m\", \"start\": 100.02, \"end\": 100.03, \"thread\": 1}"
         "]}");
     char *s = tree_text(t, false);
-    cr_assert_str_eq(s, "├── m.a()  [10.00ms]\n"
-                        "├── m.b()  [45.00ms, unfinished]\n"
-                        "│   └── m.g()  [44.00ms active, 44.00ms span, resumed 3×, unfinished]\n"
-                        "└── m.c()  [10.00ms]\n");
+    /* No thread 0 calls: each thread has its line. */
+    cr_assert_str_eq(s,
+                     "├── thread 1  [2 calls, 20.00ms]\n"
+                     "│   ├── m.a()  [10.00ms]\n"
+                     "│   └── m.c()  [10.00ms]\n"
+                     "└── thread 2  [2 calls, 45.00ms]\n"
+                     "    └── m.b()  [45.00ms, unfinished]\n"
+                     "        └── m.g()  [44.00ms active, 44.00ms span, resumed 3×, unfinished]\n");
     cr_assert_eq(t->nodes[1].thread, 2);
     cr_assert_eq(t->nodes[3].thread, 1);
     cr_assert_eq(t->nodes[2].suspends, 3);
@@ -459,4 +463,65 @@ Test(load, memory_delta_of_the_wrong_type_or_range_is_named)
     load_fails("[{\"name\": \"a\", \"memory_delta_bytes\": 1.5}]", TP_ERR_JSON,
                "trace[0]: 'memory_delta_bytes' must be an integer from -102400000000000000 to "
                "102400000000000000");
+}
+
+/* Thread names travel in "threads" when the roots are on several threads
+ * (and only then): loaded back, the tree names them and writes the same
+ * bytes. */
+Test(load, thread_names_round_trip)
+{
+    tp_tree *t = NULL;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "m", "a", "m.py", 1), 0);
+    const char *main_name = "MainThread", *w = "Thread-1 (w\"x)";
+    cr_assert_eq(tp_tree_event(t, TP_EV_THREAD, TP_EVF_TEXT, 0, 0, main_name, 10, NULL, 0), 0);
+    fx_call(t, 0, 0, NULL);
+    fx_ret(t, 10, NULL);
+    char *one = NULL;
+    {
+        tp_tree *single = NULL;
+        cr_assert_eq(tp_tree_new(&single), 0);
+        cr_assert_eq(tp_tree_def_func(single, 0, "m", "a", "m.py", 1), 0);
+        cr_assert_eq(tp_tree_event(single, TP_EV_THREAD, TP_EVF_TEXT, 0, 0, main_name, 10, NULL, 0),
+                     0);
+        fx_call(single, 0, 0, NULL);
+        fx_ret(single, 10, NULL);
+        cr_assert_eq(tp_tree_finish(single, 20 * US), 0);
+        tp_buf b = TP_BUF_INIT;
+        cr_assert_eq(tp_render_json(single, false, &b), 0);
+        one = tp_buf_steal(&b, NULL);
+        cr_assert_null(strstr(one, "\"threads\""));
+        tp_tree_free(single);
+    }
+    cr_assert_eq(tp_tree_event(t, TP_EV_THREAD, TP_EVF_TEXT, 1, 0, w, strlen(w), NULL, 0), 0);
+    fx_call(t, 0, 12, NULL);
+    fx_ret(t, 15, NULL);
+    cr_assert_eq(tp_tree_finish(t, 20 * US), 0);
+    tp_buf a = TP_BUF_INIT, b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_json(t, false, &a), 0);
+    const char *want = "\"threads\":[{\"thread\":0,\"name\":\"MainThread\"},"
+                       "{\"thread\":1,\"name\":\"Thread-1 (w\\\"x)\"}],\"config\"";
+    cr_assert_not_null(strstr(tp_buf_cstr(&a), want), "%s", tp_buf_cstr(&a));
+    tp_tree *u = load_ok(tp_buf_cstr(&a));
+    cr_assert_str_eq(tp_tree_thread_name(u, 1), w);
+    cr_assert_str_eq(tp_tree_thread_name(u, 0), main_name);
+    cr_assert_eq(tp_render_json(u, false, &b), 0);
+    cr_assert_str_eq(tp_buf_cstr(&b), tp_buf_cstr(&a));
+    char *s = tree_text(u, false);
+    cr_assert_str_eq(s, "├── m.a()  [0.01ms]\n"
+                        "└── thread Thread-1 (w\"x)  [1 call, 0.00ms]\n"
+                        "    └── m.a()  [0.00ms]\n");
+    free(s);
+    free(one);
+    tp_buf_free(&a);
+    tp_buf_free(&b);
+    tp_tree_free(u);
+    tp_tree_free(t);
+}
+
+Test(load, bad_threads_key_is_an_error)
+{
+    load_fails("{\"threads\": 3, \"trace\": []}", TP_ERR_JSON, "'threads' must be an array");
+    load_fails("{\"threads\": [{\"thread\": 1}], \"trace\": []}", TP_ERR_JSON,
+               "a 'threads' entry needs 'thread' and 'name'");
 }

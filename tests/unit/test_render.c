@@ -629,3 +629,160 @@ Test(render, very_deep_lines_show_their_last_64_levels)
     free(s);
     tp_tree_free(t);
 }
+
+/* ---- Threads and sequences -------------------------------------------------- */
+
+enum { R_MAIN, R_PARSE, R_PRICE, R_WORK };
+
+static tp_tree *named_funcs(void)
+{
+    tp_tree *t = NULL;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, R_MAIN, "app", "main", "app.py", 1), 0);
+    cr_assert_eq(tp_tree_def_func(t, R_PARSE, "app", "parse", "app.py", 5), 0);
+    cr_assert_eq(tp_tree_def_func(t, R_PRICE, "app", "price", "app.py", 9), 0);
+    cr_assert_eq(tp_tree_def_func(t, R_WORK, "app", "work", "app.py", 13), 0);
+    return t;
+}
+
+static void thread_ev(tp_tree *t, uint32_t id, const char *name)
+{
+    cr_assert_eq(tp_tree_event(t, TP_EV_THREAD, name ? TP_EVF_TEXT : 0, id, 0, name,
+                               name ? strlen(name) : 0, NULL, 0),
+                 0);
+}
+
+/* main on thread 0, work on two named threads: each named thread's calls
+ * hang under one line with their count and summed time; thread 0's stay. */
+Test(render, threads_get_a_root_line_each)
+{
+    tp_tree *t = named_funcs();
+    thread_ev(t, 0, "MainThread");
+    fx_call(t, R_MAIN, 0, NULL);
+    thread_ev(t, 1, "Thread-1 (worker)");
+    fx_call(t, R_WORK, 10, "n=1");
+    fx_call(t, R_PARSE, 20, NULL);
+    fx_ret(t, 30, NULL);
+    fx_ret(t, 110, "1");
+    thread_ev(t, 2, "Thread-2 (worker)");
+    fx_call(t, R_WORK, 15, "n=2");
+    fx_ret(t, 215, "2");
+    fx_call(t, R_WORK, 300, "n=3");
+    fx_ret(t, 400, "3");
+    thread_ev(t, 0, NULL);
+    fx_ret(t, 500, NULL);
+    cr_assert_eq(tp_tree_finish(t, 600 * US), 0);
+    cr_assert_str_eq(tp_tree_thread_name(t, 1), "Thread-1 (worker)");
+    cr_assert_null(tp_tree_thread_name(t, 7));
+    tp_render_opts o;
+    tp_render_opts_init(&o);
+    o.header = false;
+    check_text(t, &o,
+               "├── app.main()  [500µs]\n"
+               "├── thread Thread-1 (worker)  [2 calls, 100µs]\n"
+               "│   └── app.work(n=1) -> 1  [100µs]\n"
+               "│       └── app.parse()  [10.0µs]\n"
+               "└── thread Thread-2 (worker)  [2 calls, 300µs]\n"
+               "    └── app.work(...)  [×2]  [300µs total, avg 150µs, min 100µs, max 200µs]\n");
+    /* The depth limit counts calls, not the thread lines. */
+    o.max_depth = 1;
+    check_text(t, &o,
+               "├── app.main()  [500µs]\n"
+               "├── thread Thread-1 (worker)  [2 calls, 100µs]\n"
+               "│   └── app.work(n=1) -> 1  [100µs]\n"
+               "│       └── [1 nested calls...]\n"
+               "└── thread Thread-2 (worker)  [2 calls, 300µs]\n"
+               "    └── app.work(...)  [×2]  [300µs total, avg 150µs, min 100µs, max 200µs]\n");
+    /* A thread whose calls are all filtered out has no line. */
+    o.max_depth = -1;
+    const char *filters[] = {"!app.work", NULL};
+    o.filters = filters;
+    o.style = TP_STYLE_ASCII;
+    check_text(t, &o,
+               "|-- app.main()  [500us]\n"
+               "`-- thread Thread-1 (worker)  [2 calls, 100us]\n"
+               "    `-- app.parse()  [10.0us]\n");
+    tp_tree_free(t);
+}
+
+/* One thread, named or not: no thread line, the same bytes as ever. */
+Test(render, one_thread_has_no_thread_line)
+{
+    tp_tree *t = named_funcs();
+    thread_ev(t, 3, "Thread-9 (only)");
+    fx_call(t, R_MAIN, 0, NULL);
+    fx_ret(t, 5, NULL);
+    cr_assert_eq(tp_tree_finish(t, 5 * US), 0);
+    tp_render_opts o;
+    tp_render_opts_init(&o);
+    o.header = false;
+    check_text(t, &o, "└── app.main()  [5.00µs]\n");
+    tp_tree_free(t);
+}
+
+/* A thread's name is client text: escaped like every other. */
+Test(render, thread_name_is_escaped)
+{
+    tp_tree *t = named_funcs();
+    fx_call(t, R_MAIN, 0, NULL);
+    fx_ret(t, 5, NULL);
+    thread_ev(t, 1, "evil\x1b[2J\n");
+    fx_call(t, R_WORK, 1, NULL);
+    fx_ret(t, 2, NULL);
+    cr_assert_eq(tp_tree_finish(t, 5 * US), 0);
+    tp_render_opts o;
+    tp_render_opts_init(&o);
+    o.header = false;
+    check_text(t, &o,
+               "├── app.main()  [5.00µs]\n"
+               "└── thread evil\\x1b[2J\\n  [1 call, 1.00µs]\n"
+               "    └── app.work()  [1.00µs]\n");
+    tp_tree_free(t);
+}
+
+/* (parse, price) three times: one line for the sequence, its positions
+ * below it, each with all its calls. */
+Test(render, repeated_sequence_is_one_line)
+{
+    tp_tree *t = named_funcs();
+    fx_call(t, R_MAIN, 0, NULL);
+    uint64_t us = 0;
+    for (int i = 0; i < 3; i++) {
+        char a[8];
+        snprintf(a, sizeof(a), "i=%d", i);
+        fx_call(t, R_PARSE, us += 1, a);
+        if (i == 2) {
+            fx_call(t, R_WORK, us += 1, NULL);
+            fx_ret(t, us += 1, NULL);
+        }
+        fx_ret(t, us += 10, "1");
+        fx_call(t, R_PRICE, us += 1, NULL);
+        fx_ret(t, us += 20, "2.5");
+    }
+    fx_ret(t, us += 1, NULL);
+    cr_assert_eq(tp_tree_finish(t, us * US), 0);
+    tp_render_opts o;
+    tp_render_opts_init(&o);
+    o.header = false;
+    check_text(t, &o,
+               "└── app.main()  [99.0µs]\n"
+               "    └── [app.parse, app.price]  (calls differ)  [×3]  [92.0µs total, avg "
+               "30.7µs]\n"
+               "        ├── app.parse(...) -> 1  (calls differ)  [×3]  [32.0µs total, avg "
+               "10.7µs, min 10.0µs, max 12.0µs]\n"
+               "        │   └── app.work()  [1.00µs]\n"
+               "        └── app.price() -> 2.5  [×3]  [60.0µs total, avg 20.0µs, min 20.0µs, "
+               "max 20.0µs]\n");
+    o.style = TP_STYLE_ASCII;
+    o.self_time = true;
+    const char *filters[] = {"!app.parse", NULL};
+    o.filters = filters;
+    check_text(t, &o,
+               "`-- app.main()  [99.0us / self: 7.00us]\n"
+               "    `-- [app.parse, app.price]  (calls differ)  [x3]  [92.0us total / self: "
+               "91.0us, avg 30.7us]\n"
+               "        |-- app.work()  [1.00us / self: 1.00us]\n"
+               "        `-- app.price() -> 2.5  [x3]  [60.0us total / self: 60.0us, avg 20.0us, "
+               "min 20.0us, max 20.0us]\n");
+    tp_tree_free(t);
+}

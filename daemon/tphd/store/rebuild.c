@@ -288,7 +288,11 @@ static void emit_open(const tp_tree *t, uint32_t n, bool is_top, emitter *em)
 {
     const tp_node *nd = &t->nodes[n];
     if (is_top && nd->thread != em->thread) {
-        emit(em, TP_EV_THREAD, 0, nd->thread, nd->start_ns);
+        /* The thread's name travels with it, so the views can show it. */
+        const char *name = tp_tree_thread_name(t, nd->thread);
+        emit(em, TP_EV_THREAD, name ? TP_EVF_TEXT : 0, nd->thread, nd->start_ns);
+        if (name)
+            emit_text(em, name);
         em->thread = nd->thread;
     }
     uint8_t fl = (nd->args ? TP_EVF_TEXT : 0) | ((nd->flags & TP_NODE_GEN) ? TP_EVF_GEN : 0);
