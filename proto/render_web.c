@@ -35,6 +35,7 @@ static const struct {
     {TP_NODE_RET_MIXED, "ret_mixed"},
     {TP_NODE_SPAWNED, "spawned"},
     {TP_NODE_SHAPE_MIXED, "calls_mixed"},
+    {TP_NODE_SEQ, "seq"},
 };
 
 static uint32_t count_children(const tp_tree *t, uint32_t id)
@@ -102,6 +103,37 @@ static void put_node_open(tp_json *w, const tp_tree *t, uint32_t id, uint32_t ma
     tp_json_arr_end(w);
     tp_json_kbool(w, "cut", cut);
     tp_json_ku64(w, "children", count_children(t, id));
+    /* The first group of a folded sequence: it and its next seq - 1
+     * siblings are drawn under one "[a, b] xN" row. */
+    if (n->seq)
+        tp_json_ku64(w, "seq", n->seq);
+}
+
+/* "threads": the per-thread roots (tp_tree_thread_groups()), which the UI
+ * draws under one row each: [{"thread","name" (null when unnamed),
+ * "first_root","roots","calls","total_ms"}]; only when there are any. */
+static int put_thread_groups(tp_json *w, const tp_tree *t)
+{
+    tp_thread_group *g = NULL;
+    size_t ng = 0;
+    int r = tp_tree_thread_groups(t, &g, &ng);
+    if (r || !ng)
+        return r;
+    tp_json_key(w, "threads");
+    tp_json_arr(w);
+    for (size_t i = 0; i < ng; i++) {
+        tp_json_obj(w);
+        tp_json_ku64(w, "thread", g[i].thread);
+        tp_json_kstr(w, "name", g[i].name);
+        tp_json_ku64(w, "first_root", g[i].first_root);
+        tp_json_ku64(w, "roots", g[i].nroots);
+        tp_json_ku64(w, "calls", g[i].calls);
+        tp_json_kms(w, "total_ms", g[i].total_ns);
+        tp_json_obj_end(w);
+    }
+    tp_json_arr_end(w);
+    free(g);
+    return 0;
 }
 
 /* "has_more" and the end of a node object. */
@@ -277,8 +309,10 @@ int tp_render_web_tree(const tp_tree *t, const tp_web_tree_opts *o, tp_buf *out)
     tp_json_arr_end(&w);
     if (o->node == TP_NONE && o->offset == 0)
         put_hot_path(&w, t);
+    r = o->node == TP_NONE ? put_thread_groups(&w, t) : 0;
     tp_json_obj_end(&w);
-    r = tp_json_error(&w);
+    if (!r)
+        r = tp_json_error(&w);
 cleanup:
     free(s.inc);
     free(s.queue);

@@ -42,10 +42,14 @@ void tp_render_web_tree_opts_init(tp_web_tree_opts *o);
  * root), "thread","count","start_ms","end_ms","total_ms","self_ms","min_ms","max_ms", "args","ret"
  * (strings or null when not captured),"exc" (null or {"type",
  *  "msg","caught"}),"nexc","suspends","flags":[names],"cut":bool,
- *  "children": number of children,"has_more": bool,"kids":[...]} where
+ *  "children": number of children,"seq": L (only on the first group of a
+ *  folded sequence),"has_more": bool,"kids":[...]} where
  *  "kids" is present when some children are listed and has_more says that
- *  not all of them are. Lists are breadth-first budgeted: the levels nearest
- *  to node are complete before deeper ones start. An unknown node id gives
+ *  not all of them are. A roots listing (node TP_NONE) adds "threads":
+ *  [{"thread","name","first_root","roots","calls","total_ms"}] when
+ *  tp_tree_thread_groups() gives any. Lists are breadth-first budgeted: the
+ *  levels nearest to node are complete before deeper ones start. An unknown
+ *  node id gives
  *  -EINVAL. */
 int tp_render_web_tree(const tp_tree *t, const tp_web_tree_opts *o, tp_buf *out);
 

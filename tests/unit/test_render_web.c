@@ -2,6 +2,7 @@
  * self-contained HTML report. Answers are parsed back with jansson. */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -608,5 +609,100 @@ Test(render_web, generator_node_carries_active_time_span_and_task_flag)
     }
     cr_assert(spawned && gen);
     json_decref(j);
+    tp_tree_free(t);
+}
+
+/* main -> (f(x=i), g) three times on thread 0, then k on a thread named
+ * "Thread-1 (w)". */
+static tp_tree *seq_and_thread(void)
+{
+    tp_tree *t = NULL;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "app", "main", "app.py", 1), 0);
+    cr_assert_eq(tp_tree_def_func(t, 1, "app", "f", "app.py", 10), 0);
+    cr_assert_eq(tp_tree_def_func(t, 2, "lib", "g", "lib.py", 20), 0);
+    cr_assert_eq(tp_tree_def_func(t, 4, "", "k", "", 0), 0);
+    cr_assert_eq(tp_tree_call(t, 0, 0, false, NULL, 0), 0);
+    for (int i = 0; i < 3; i++) {
+        char a[8];
+        snprintf(a, sizeof(a), "x=%d", i);
+        cr_assert_eq(tp_tree_call(t, 1, 100 + 10 * (uint64_t)i, false, a, strlen(a)), 0);
+        cr_assert_eq(tp_tree_return(t, 102 + 10 * (uint64_t)i, NULL, 0), 0);
+        cr_assert_eq(tp_tree_call(t, 2, 104 + 10 * (uint64_t)i, false, NULL, 0), 0);
+        cr_assert_eq(tp_tree_return(t, 107 + 10 * (uint64_t)i, NULL, 0), 0);
+    }
+    cr_assert_eq(tp_tree_return(t, 200, NULL, 0), 0);
+    cr_assert_eq(tp_tree_event(t, TP_EV_THREAD, TP_EVF_TEXT, 1, 0, "Thread-1 (w)", 12, NULL, 0), 0);
+    cr_assert_eq(tp_tree_call(t, 4, 50, false, NULL, 0), 0);
+    cr_assert_eq(tp_tree_return(t, 90, NULL, 0), 0);
+    cr_assert_eq(tp_tree_finish(t, 300), 0);
+    return t;
+}
+
+/* The roots say which threads the UI draws under a row of their own; the
+ * first group of a folded sequence says how many groups the sequence has. */
+Test(render_web, roots_name_grouped_threads_and_sequences_carry_seq)
+{
+    tp_tree *t = seq_and_thread(), *f;
+    cr_assert_eq(tp_tree_fold(t, NULL, &f), 0);
+    tp_web_tree_opts o;
+    tp_render_web_tree_opts_init(&o);
+    o.depth = 2;
+    json_t *j = render_tree(f, &o);
+    json_t *th = GET(j, "threads");
+    cr_assert_eq(json_array_size(th), 1);
+    json_t *g = AT(th, 0);
+    cr_assert_eq(INT(g, "thread"), 1);
+    cr_assert_str_eq(STR(g, "name"), "Thread-1 (w)");
+    cr_assert_eq(INT(g, "roots"), 1);
+    cr_assert_eq(INT(g, "calls"), 1);
+    cr_assert_eq(json_real_value(GET(g, "total_ms")), 0.00004);
+    json_t *nodes = GET(j, "nodes");
+    cr_assert_eq(json_array_size(nodes), 2);
+    cr_assert_eq(INT(g, "first_root"), INT(AT(nodes, 1), "id"), "k, after main");
+    cr_assert_str_eq(STR(AT(nodes, 1), "name"), "k");
+    json_t *kids = GET(AT(nodes, 0), "kids");
+    cr_assert_eq(json_array_size(kids), 2);
+    cr_assert_eq(INT(AT(kids, 0), "seq"), 2);
+    cr_assert_eq(INT(AT(kids, 0), "count"), 3);
+    cr_assert_null(GET(AT(kids, 1), "seq"));
+    cr_assert_str_eq(json_string_value(AT(GET(AT(kids, 1), "flags"), 1)), "seq");
+    json_decref(j);
+
+    /* A child listing has no "threads"; a one-thread tree neither. */
+    o.node = (uint32_t)INT(AT(nodes, 0), "id");
+    j = render_tree(f, &o);
+    cr_assert_null(GET(j, "threads"));
+    json_decref(j);
+    tp_tree_free(f);
+    tp_tree_free(t);
+    t = sample();
+    tp_render_web_tree_opts_init(&o);
+    j = render_tree(t, &o);
+    cr_assert_null(GET(j, "threads"));
+    json_decref(j);
+    tp_tree_free(t);
+}
+
+/* A call inside a folded sequence is found through its position's group,
+ * which lists which of its calls matched. */
+Test(render_web, search_finds_calls_inside_folded_sequences)
+{
+    tp_tree *t = seq_and_thread(), *f;
+    cr_assert_eq(tp_tree_fold(t, NULL, &f), 0);
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_web_search(f, "x=2", 0, &b), 0);
+    json_t *j = parse(&b);
+    cr_assert_eq(INT(j, "total"), 1, "%s", tp_buf_cstr(&b));
+    json_t *m = AT(GET(j, "matches"), 0);
+    uint32_t main_id = f->first_root;
+    uint32_t grp = f->nodes[main_id].first_child;
+    cr_assert_eq(f->nodes[grp].seq, 2);
+    cr_assert_eq(INT(m, "id"), grp);
+    cr_assert_eq(json_integer_value(AT(GET(m, "path"), 0)), main_id);
+    cr_assert_eq(json_integer_value(AT(GET(m, "calls"), 0)), 2, "the third repetition");
+    json_decref(j);
+    tp_buf_free(&b);
+    tp_tree_free(f);
     tp_tree_free(t);
 }

@@ -112,6 +112,8 @@ class TraceModel {
   }
 
   ingestLevel(id, r) {
+    // The roots name the threads drawn under a row of their own.
+    if (id === null && r.threads) this.threadGroups = new Map(r.threads.map((g) => [g.thread, g]));
     if (r.self) this.ingest(r.self);
     const ids = r.nodes.map((o) => this.ingest(o).id);
     const h = this.level(id);
@@ -177,6 +179,7 @@ class TreeView {
     this.model = model;
     this.opts = opts || {};
     this.expanded = new Set();
+    this.collapsed = new Set(); // grouping rows (threads, sequences) closed by the user
     this.rows = [];
     this.sel = 0;
     this.query = '';
@@ -303,7 +306,8 @@ class TreeView {
           let ids = r.ids;
           if (this.hideMs || this.module || this.range) ids = ids.filter((id) => this.visible(id));
           if (this.sortBy === 'time') ids = ids.slice().sort((a, b) => m.nodes.get(b).total_ms - m.nodes.get(a).total_ms);
-          for (let i = ids.length - 1; i >= 0; i--) stack.push({t: 'n', id: ids[i], d: depth});
+          const out = this.groupRows(parent, ids, depth);
+          for (let i = out.length - 1; i >= 0; i--) stack.push(out[i]);
         }
       }
     };
@@ -322,6 +326,94 @@ class TreeView {
     if (this.sel >= rows.length) this.sel = Math.max(0, rows.length - 1);
     this.spacer.style.height = rows.length * ROW_H + 'px';
     this.schedule();
+  }
+
+  /** The rows of one run of a level: each id a row, but the roots of a
+   *  thread drawn under one row naming it (tphd's "threads"), and the
+   *  groups of a folded sequence (a node with seq = L and its next L - 1
+   *  siblings) under one "[a, b] ×N" row, one level deeper; a collapsed
+   *  grouping row hides them. */
+  groupRows(parent, ids, depth) {
+    const m = this.model;
+    const out = [];
+    const threads = parent === null && m.threadGroups ? m.threadGroups : null;
+    const byThread = new Map();
+    for (let i = 0; i < ids.length; i++) {
+      const n = m.nodes.get(ids[i]);
+      const g = threads && threads.get(n.thread);
+      if (g) {
+        let rows = byThread.get(g.thread);
+        if (!rows) {
+          const key = 't' + g.thread;
+          out.push({t: 'grp', kind: 'thread', key, g, d: depth});
+          byThread.set(g.thread, rows = []);
+          rows.hidden = this.collapsed.has(key);
+          out.push(rows);
+        }
+        if (!rows.hidden) rows.push(ids[i]);
+        continue;
+      }
+      let seq = [];
+      if (n.seq && this.sortBy === 'start') {
+        for (let k = i + 1; k < ids.length && seq.length < n.seq - 1; k++) {
+          const s = m.nodes.get(ids[k]);
+          if (s.seq || !s.flags.includes('seq')) break;
+          seq.push(ids[k]);
+        }
+      }
+      if (!seq.length) {
+        out.push({t: 'n', id: ids[i], d: depth});
+        continue;
+      }
+      const key = 's' + n.id;
+      out.push({t: 'grp', kind: 'seq', key, ids: [ids[i]].concat(seq), d: depth});
+      if (!this.collapsed.has(key)) for (const id of [ids[i]].concat(seq)) out.push({t: 'n', id, d: depth + 1});
+      i += seq.length;
+    }
+    // A thread's roots follow its row, at the next depth.
+    const flat = [];
+    for (const o of out) {
+      if (Array.isArray(o)) for (const id of o) flat.push({t: 'n', id, d: depth + 1});
+      else flat.push(o);
+    }
+    return flat;
+  }
+
+  toggleGroup(key) {
+    if (this.collapsed.has(key)) this.collapsed.delete(key);
+    else this.collapsed.add(key);
+    this.flatten();
+  }
+
+  /** A grouping row: a thread, or a folded sequence. */
+  groupEl(r, row) {
+    const m = this.model;
+    const tw = el('span', {className: 'tw', text: this.collapsed.has(r.key) ? '▸' : '▾'});
+    if (r.kind === 'thread') {
+      const g = r.g;
+      row.classList.add('grp', 'thread-row');
+      append(row, [tw, el('span', {className: 'nm'}, el('span', {className: 'qn', text: 'thread ' + (g.name === null ? String(g.thread) : oneLine(g.name))})),
+        el('span', {className: 'cnt', text: plural(g.calls, 'call'), title: 'calls on this thread'}),
+        el('span', {className: 'grow'}),
+        el('span', {className: 'tm ' + heat(g.total_ms), text: fmtMs(g.total_ms), title: 'its top-level calls, summed'})]);
+      return row;
+    }
+    const ns = r.ids.map((id) => m.nodes.get(id));
+    const total = ns.reduce((a, n) => a + n.total_ms, 0);
+    const reps = ns[0].count;
+    row.classList.add('grp', 'seq-row');
+    const names = el('span', {className: 'nm'}, '[');
+    ns.forEach((n, k) => {
+      if (k) names.appendChild(document.createTextNode(', '));
+      names.appendChild(el('span', {className: 'qn'}, highlight(n.name, this.query)));
+    });
+    names.appendChild(document.createTextNode(']'));
+    const parts = [tw, names, el('span', {className: 'cnt', text: '×' + fmtCount(reps), title: reps + ' repetitions of this sequence folded'})];
+    if (ns.some((n) => n.flags.includes('calls_mixed'))) parts.push(badge('calls differ', 'warn', 'the repetitions did not all make the same calls'));
+    parts.push(el('span', {className: 'grow'}),
+      el('span', {className: 'tm ' + heat(total), text: fmtMs(total), title: 'all repetitions; avg ' + fmtMs(total / reps)}));
+    append(row, parts);
+    return row;
   }
 
   schedule() {
@@ -344,6 +436,7 @@ class TreeView {
       attrs: {role: 'treeitem', 'aria-level': String(r.d + 1)}});
     row.style.top = i * ROW_H + 'px';
     row.style.paddingLeft = 6 + r.d * 16 + 'px';
+    if (r.t === 'grp') return this.groupEl(r, row);
     if (r.t === 'more') {
       row.classList.add('more');
       const calls = fmtCount(r.left) + ' ' + (r.left === 1 ? 'call' : 'calls');
@@ -474,6 +567,7 @@ class TreeView {
     this.select(i, false);
     if (r.t === 'n') this.root.classList.add('sheet-open');
     if (r.t === 'more') this.loadMoreRow(r);
+    else if (r.t === 'grp') this.toggleGroup(r.key);
     else if (e.target.classList.contains('tw') || e.detail === 2) this.toggle(r.id);
   }
 
@@ -506,6 +600,7 @@ class TreeView {
       case 'Enter':
       case ' ':
         if (r && r.t === 'more') this.loadMoreRow(r);
+        else if (r && r.t === 'grp') this.toggleGroup(r.key);
         else if (r) this.toggle(r.id);
         break;
       case 'n': this.nextHit(1); break;

@@ -102,21 +102,25 @@ def lines(conn, tid, t0):
 
 def deep(conn, tid, t0):
     """main -> 1200 alternating a/b siblings (no folding), then a chain of 14
-    nested calls ending in needle(secret='found-me-deep')."""
-    conn.funcs({
+    nested calls ending in needle(secret='found-me-deep'). Each sibling is a
+    function of its own (an a or a b defined at its own line, as closures
+    made in a loop are), so neither runs nor repeated sequences fold and
+    main stays 1201 children wide."""
+    funcs = {
         0: ("deep", "main", "/srv/deep.py", 1),
-        1: ("deep", "a", "/srv/deep.py", 10),
-        2: ("deep", "b", "/srv/deep.py", 20),
         3: ("deep.chain", "level", "/srv/chain.py", 5),
         4: ("deep.chain", "needle", "/srv/chain.py", 50),
-    })
+    }
+    for i in range(1200):
+        funcs[5 + i] = ("deep", "ab"[i % 2], "/srv/deep.py", 10 + i)
+    conn.funcs(funcs)
     conn.begin(tid, label="deep-and-wide", t0=t0)
     ev = w.Events()
     t = 1000
     ev.call(0, t, "")
     for i in range(1200):
         t += 100
-        ev.call(1 + i % 2, t, f"i={i}")
+        ev.call(5 + i, t, f"i={i}")
         t += 400
         ev.ret(t, str(i))
     for d in range(14):
@@ -276,6 +280,35 @@ def ui(conn, tid, t0):
     conn.end(tid, t + 1000, ev.calls)
 
 
+def threads(conn, tid, t0):
+    """main on thread 0 runs setup() and report(); a thread named
+    "Thread-1 (worker)" runs worker(), which repeats (parse, price) five
+    times: the report draws the worker under a row naming its thread and the
+    five repetitions as one "[parse, price] x5" row."""
+    conn.funcs({
+        0: ("app", "setup", "/srv/app.py", 1),
+        1: ("app", "worker", "/srv/app.py", 10),
+        2: ("app", "parse", "/srv/app.py", 20),
+        3: ("app", "price", "/srv/app.py", 30),
+        4: ("app", "report", "/srv/app.py", 40),
+    })
+    conn.begin(tid, label="threads", t0=t0)
+    ev = w.Events()
+    ev.call(0, 1000, "").ret(2000, "None")
+    ev.thread(1, 3000, "Thread-1 (worker)")
+    ev.call(1, 3000, "n=1")
+    t = 3000
+    for i in range(5):
+        ev.call(2, t + 100, f"line={i}").ret(t + 200, str(i))
+        ev.call(3, t + 300, f"x={i}").ret(t + 500, str(2 * i))
+        t += 500
+    ev.ret(t + 100, "1")
+    ev.thread(0, t + 200, "MainThread")
+    ev.call(4, t + 300, "").ret(t + 400, "None")
+    conn.events(tid, 0, ev)
+    conn.end(tid, t + 500, ev.calls)
+
+
 def wait_acks(conn, ids, timeout=300):
     pending = set(ids)
     deadline = time.time() + timeout
@@ -323,6 +356,8 @@ def main():
                 ui(conn, tid, t0)
             elif name == "memory":
                 memory(conn, tid, t0)
+            elif name == "threads":
+                threads(conn, tid, t0)
             elif name == "big":
                 big(conn, tid, t0, a.calls)
             else:

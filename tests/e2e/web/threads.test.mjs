@@ -1,0 +1,84 @@
+// Issue #9 in the report UI: a worker thread's calls under a row naming the
+// thread, and a repeated (parse, price) sequence under one "[parse, price]
+// ×5" row, both collapsible; search still finds a call inside the sequence.
+
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, test } from 'node:test';
+
+import { launch, screenshot, seed, selectedRow, settle, skipReason, startDaemon } from './lib.mjs';
+
+const skip = skipReason();
+
+describe('report UI: threads and sequences', {skip: skip || false, timeout: 300000}, () => {
+  let d, b, ids;
+
+  before(async () => {
+    d = await startDaemon();
+    ids = seed(d, ['threads']);
+    b = await launch();
+    const page = await b.page();
+    await page.goto(`${d.url}/?token=${d.token}`);
+  });
+
+  after(async () => {
+    if (b) await b.close();
+    if (d) await d.stop();
+  });
+
+  afterEach(() => {
+    assert.deepEqual(b.problems.splice(0), [], 'no console errors, page errors or dialogs');
+  });
+
+  async function openTree() {
+    const page = await b.page();
+    page.setDefaultTimeout(10000);
+    await page.goto(d.url + '/t/' + ids.threads + '?node=0');
+    await page.waitForSelector('#tree .row');
+    await settle(page);
+    return page;
+  }
+
+  // Each row's text without its times: name, args, value, count, badges.
+  async function shape(page) {
+    await settle(page);
+    return page.$$eval('#tree .row', (rows) => rows
+      .sort((a, c) => Number(a.dataset.i) - Number(c.dataset.i))
+      .map((r) => [...r.children].filter((c) => !c.matches('.tm, .sf, .bar')).map((c) => c.textContent).join('')));
+  }
+
+  test('a thread row holds its calls and a sequence row its positions', async () => {
+    const page = await openTree();
+    const levels = await page.$$eval('#tree .row', (rows) => rows
+      .sort((a, c) => Number(a.dataset.i) - Number(c.dataset.i))
+      .map((r) => r.getAttribute('aria-level')));
+    assert.deepEqual(await shape(page), [
+      'app.setup() → None',
+      '▾thread Thread-1 (worker)11 calls',
+      '▾app.worker(n=1) → 1',
+      '▾[app.parse, app.price]×5',
+      'app.parse(line=0) → 0×5',
+      'app.price(x=0) → 0×5',
+      'app.report() → None',
+    ]);
+    assert.deepEqual(levels, ['1', '1', '2', '3', '4', '4', '1']);
+    await screenshot(page, 'threads');
+
+    // Collapsing the sequence row hides its positions; the thread row its calls.
+    await page.click('#tree .row.seq-row');
+    assert.deepEqual((await shape(page)).slice(3), ['▸[app.parse, app.price]×5', 'app.report() → None']);
+    await page.click('#tree .row.thread-row');
+    assert.deepEqual(await shape(page), [
+      'app.setup() → None',
+      '▸thread Thread-1 (worker)11 calls',
+      'app.report() → None',
+    ]);
+  });
+
+  test('search finds a call inside the folded sequence', async () => {
+    const page = await openTree();
+    await page.fill('#search', 'x=3');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => /^1 of 1$/.test(document.querySelector('#hit-info').textContent));
+    assert.match(await selectedRow(page), /app\.price\(x=0\)/);
+  });
+});
