@@ -152,6 +152,40 @@ static tp_tree *build(const gen *g, double *secs)
     return t;
 }
 
+/* One call with n children, in the pattern pat (cycled) of funcs; the
+ * fold time of such a flat list is the sibling scan's cost. */
+static double fold_siblings(size_t n, const uint32_t *pat, size_t plen, size_t *ret_nodes)
+{
+    tp_tree *t = NULL, *f = NULL;
+    int r = tp_tree_new(&t);
+    for (uint32_t k = 0; !r && k < NFUNCS; k++)
+        r = tp_tree_def_func(t, k, fnames[k][0], fnames[k][1], "app/x.py", (int32_t)k * 10);
+    uint64_t ts = 0;
+    if (!r)
+        r = tp_tree_call(t, F_MAIN, ts++, false, NULL, 0);
+    for (size_t i = 0; !r && i < n; i++) {
+        r = tp_tree_call(t, pat[i % plen], ts++, false, NULL, 0);
+        if (!r)
+            r = tp_tree_return(t, ts++, NULL, 0);
+    }
+    if (!r)
+        r = tp_tree_return(t, ts++, NULL, 0);
+    if (!r)
+        r = tp_tree_finish(t, ts);
+    double t0 = now();
+    if (!r)
+        r = tp_tree_fold(t, NULL, &f);
+    double secs = now() - t0;
+    if (r) {
+        fprintf(stderr, "bench_tree: siblings: %s\n", tp_strerror(r));
+        exit(1);
+    }
+    *ret_nodes = f->nnodes;
+    tp_tree_free(f);
+    tp_tree_free(t);
+    return secs;
+}
+
 int main(int argc, char **argv)
 {
     gen g = {.max_calls = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000};
@@ -195,6 +229,17 @@ int main(int argc, char **argv)
            d->n);
     printf("memory: %zu bytes per node (%.1f MiB of nodes)\n", sizeof(tp_node),
            calls * sizeof(tp_node) / 1048576.0);
+    /* 1M siblings: a repeated sequence of 3 (folds to 4 nodes), and a
+     * pattern of period 9, longer than any sequence that folds (nothing
+     * folds: every start tries every period). */
+    static const uint32_t seq3[] = {F_LOAD, F_QUERY, F_CHECK};
+    static const uint32_t seq9[] = {F_LOAD,   F_QUERY,  F_CHECK,  F_COMPUTE, F_HELPER,
+                                    F_RENDER, F_FORMAT, F_HANDLE, F_FACT};
+    size_t nodes;
+    double ts3 = fold_siblings(1000000, seq3, 3, &nodes);
+    printf("fold 1M siblings, [3]xN:     %.3f s  -> %zu nodes\n", ts3, nodes);
+    double ts9 = fold_siblings(1000000, seq9, 9, &nodes);
+    printf("fold 1M siblings, period 9:  %.3f s  -> %zu nodes\n", ts9, nodes);
     tp_diff_free(d);
     tp_stats_free(s);
     tp_tree_free(f);
