@@ -370,10 +370,11 @@ class TreeView {
       if (!this.collapsed.has(key)) for (const id of [ids[i]].concat(seq)) out.push({t: 'n', id, d: depth + 1});
       i += seq.length;
     }
-    // A thread's roots follow its row, at the next depth.
+    // A thread's roots follow its row, at the next depth (its sequences
+    // grouped in turn).
     const flat = [];
     for (const o of out) {
-      if (Array.isArray(o)) for (const id of o) flat.push({t: 'n', id, d: depth + 1});
+      if (Array.isArray(o)) flat.push(...this.groupRows(undefined, o, depth + 1));
       else flat.push(o);
     }
     return flat;

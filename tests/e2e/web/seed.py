@@ -283,8 +283,9 @@ def ui(conn, tid, t0):
 def threads(conn, tid, t0):
     """main on thread 0 runs setup() and report(); a thread named
     "Thread-1 (worker)" runs worker(), which repeats (parse, price) five
-    times: the report draws the worker under a row naming its thread and the
-    five repetitions as one "[parse, price] x5" row."""
+    times, then (parse, price) twice itself: the report draws the thread's
+    calls under a row naming it and each run of repetitions as one
+    "[parse, price] xN" row."""
     conn.funcs({
         0: ("app", "setup", "/srv/app.py", 1),
         1: ("app", "worker", "/srv/app.py", 10),
@@ -303,6 +304,9 @@ def threads(conn, tid, t0):
         ev.call(3, t + 300, f"x={i}").ret(t + 500, str(2 * i))
         t += 500
     ev.ret(t + 100, "1")
+    for k in range(2):  # and twice more at the thread's top level
+        ev.call(2, t + 110 + 40 * k, "line=9").ret(t + 120 + 40 * k, "9")
+        ev.call(3, t + 130 + 40 * k, "x=9").ret(t + 140 + 40 * k, "18")
     ev.thread(0, t + 200, "MainThread")
     ev.call(4, t + 300, "").ret(t + 400, "None")
     conn.events(tid, 0, ev)

@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 
-import { launch, screenshot, seed, selectedRow, settle, skipReason, startDaemon } from './lib.mjs';
+import { spawnSync } from 'node:child_process';
+
+import { TPH, launch, screenshot, seed, selectedRow, settle, skipReason, startDaemon } from './lib.mjs';
 
 const skip = skipReason();
 
@@ -47,29 +49,37 @@ describe('report UI: threads and sequences', {skip: skip || false, timeout: 3000
   }
 
   test('a thread row holds its calls and a sequence row its positions', async () => {
+    // The same tree as tph prints it.
+    const r = spawnSync(TPH, ['--socket', d.socket, 'tree', ids.threads], {encoding: 'utf8'});
+    assert.equal(r.status, 0, r.stderr);
+    const tree = r.stdout.split('\n\n')[1].replace(/  \[[^\]×x]*\]$/gm, '').split('\n');
+    assert.deepEqual(tree.slice(0, 3), ['├── app.setup() -> None', '├── thread Thread-1 (worker)', '│   ├── app.worker(n=1) -> 1']);
     const page = await openTree();
     const levels = await page.$$eval('#tree .row', (rows) => rows
       .sort((a, c) => Number(a.dataset.i) - Number(c.dataset.i))
       .map((r) => r.getAttribute('aria-level')));
     assert.deepEqual(await shape(page), [
       'app.setup() → None',
-      '▾thread Thread-1 (worker)11 calls',
+      '▾thread Thread-1 (worker)15 calls',
       '▾app.worker(n=1) → 1',
       '▾[app.parse, app.price]×5',
       'app.parse(line=0) → 0×5',
       'app.price(x=0) → 0×5',
+      '▾[app.parse, app.price]×2',
+      'app.parse(line=9) → 9×2',
+      'app.price(x=9) → 18×2',
       'app.report() → None',
     ]);
-    assert.deepEqual(levels, ['1', '1', '2', '3', '4', '4', '1']);
+    assert.deepEqual(levels, ['1', '1', '2', '3', '4', '4', '2', '3', '3', '1']);
     await screenshot(page, 'threads');
 
     // Collapsing the sequence row hides its positions; the thread row its calls.
     await page.click('#tree .row.seq-row');
-    assert.deepEqual((await shape(page)).slice(3), ['▸[app.parse, app.price]×5', 'app.report() → None']);
+    assert.deepEqual((await shape(page)).slice(3, 5), ['▸[app.parse, app.price]×5', '▾[app.parse, app.price]×2']);
     await page.click('#tree .row.thread-row');
     assert.deepEqual(await shape(page), [
       'app.setup() → None',
-      '▸thread Thread-1 (worker)11 calls',
+      '▸thread Thread-1 (worker)15 calls',
       'app.report() → None',
     ]);
   });
