@@ -525,3 +525,35 @@ Test(fold, hundred_thousand_siblings_fold_exactly)
     tp_tree_free(f);
     tp_tree_free(t);
 }
+
+/* The groups of a sequence are calls like any folded node: statistics of
+ * the folded tree count each call once, as the raw tree's do. */
+Test(fold, statistics_of_a_folded_sequence_count_each_call_once)
+{
+    tp_tree *t = new_tree();
+    uint64_t ts = 0;
+    call(t, F_MAIN, ts, NULL);
+    for (int i = 0; i < 5; i++)
+        calls(t, &ts, (uint32_t[]){F_F, F_G, F_H}, 3, (uint64_t[]){1, 2, 3});
+    ret(t, ts += 1, NULL);
+    cr_assert_eq(tp_tree_finish(t, ts), 0);
+    tp_tree *f = fold(t, 0);
+    check_kids(f, "1:5:3 2:5:0 3:5:0");
+    tp_stats *a = NULL, *b = NULL;
+    cr_assert_eq(tp_tree_stats(t, &a), 0);
+    cr_assert_eq(tp_tree_stats(f, &b), 0);
+    cr_assert_eq(a->calls, 16);
+    cr_assert_eq(b->calls, 16);
+    cr_assert_eq(b->max_depth, 1);
+    cr_assert_eq(b->nfuncs, a->nfuncs);
+    for (size_t k = 0; k < a->nfuncs; k++) {
+        cr_assert_eq(b->funcs[k].func, a->funcs[k].func);
+        cr_assert_eq(b->funcs[k].count, a->funcs[k].count);
+        cr_assert_eq(b->funcs[k].total_ns, a->funcs[k].total_ns);
+        cr_assert_eq(b->funcs[k].self_ns, a->funcs[k].self_ns);
+    }
+    tp_stats_free(a);
+    tp_stats_free(b);
+    tp_tree_free(f);
+    tp_tree_free(t);
+}
