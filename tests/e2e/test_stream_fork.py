@@ -33,13 +33,14 @@ with trace(label="forky") as t:
         work([2, 3])  # the child's own part: its copy of the session stopped at the fork
 if pid == 0:
     t._session.wait_upload(0.5)
-    child = facts(t, url=t.url, tree=t.tree(), info=_tracepatch._sender_info())
+    child = facts(t, url=t.url, tree=t.tree(), flat=t.tree(fold=False),
+                  info=_tracepatch._sender_info())
     with open(OUT + ".child", "w") as fh:
         json.dump(child, fh)
     sys.exit(0)  # a normal exit: the child's atexit flush runs too
 _, status = os.waitpid(pid, 0)
 url = t.url
-dump({"parent": facts(t, url=url, tree=t.tree()), "status": status,
+dump({"parent": facts(t, url=url, tree=t.tree(), flat=t.tree(fold=False)), "status": status,
       "child": json.load(open(OUT + ".child"))})
 '''
     r = run_script(tmp_path, body, env)
@@ -48,10 +49,11 @@ dump({"parent": facts(t, url=url, tree=t.tree()), "status": status,
     assert r.out["status"] == 0
     assert (parent["state"], parent["cache"], parent["dropped"]) == ("acked", None, 0)
     # work, its list comprehension (3.11), 2 x (handle_request, load_user,
-    # validate x3, parse): nothing of the child's part.
+    # validate x3, parse): nothing of the child's part. The two requests fold
+    # into one [load_user, validate, ...] x2: the unfolded tree names each.
     assert parent["calls"] == 14 and parent["py"].startswith("3.11.")
-    assert "__main__.load_user(uid=1)" in parent["tree"]
-    assert "uid=2" not in parent["tree"]
+    assert "__main__.load_user(uid=1)" in parent["flat"]
+    assert "uid=2" not in parent["flat"]
     # The child: its copy of the trace stopped at the fork; it neither
     # uploads it nor saves it, and says why.
     assert child["pid"] != parent["pid"]
@@ -60,7 +62,7 @@ dump({"parent": facts(t, url=url, tree=t.tree()), "status": status,
     assert child["info"] == {"running": False, "pending": 0}
     assert child["errors"] == [
         f"the process forked; recording stopped in the child (pid {child['pid']})"]
-    assert "uid=2" not in child["tree"] and "load_user(uid=1)" in child["tree"]
+    assert "uid=2" not in child["flat"] and "load_user(uid=1)" in child["flat"]
     assert child["calls"] == 14
     assert child["trace_id"] == parent["trace_id"]
     [s] = logs(env)
