@@ -92,7 +92,7 @@ describe(`a ${CALLS.toLocaleString('en-US')}-call trace`, {skip: skip || false, 
     await page.focus('#tree');
     await page.keyboard.press('n');
     await page.waitForFunction(() => /^2 of 61/.test(document.querySelector('#hit-info').textContent), null, {timeout: 120000});
-    assert.match(await selectedRow(page), /batch\.util\.parse\(item=16000\)/);
+    assert.match(await selectedRow(page), /batch\.util\.(parse|validate|store)\(item=16000\)/);
     c = await counts();
     assert.ok(c.dom < 80, `still a window after revealing (${c.dom} of ${c.rows} rows)`);
     await screenshot(page, 'big');

@@ -141,7 +141,10 @@ def deep(conn, tid, t0):
 
 def big(conn, tid, t0, calls):
     """batch.main -> process(i) x N/61, each with 60 helper calls (parse,
-    validate, store in turn): folding keeps the helpers apart."""
+    validate or store): folding keeps the helpers apart. The helpers of all
+    items, in order, follow a square-free sequence (Thue-Morse's
+    differences: no block of calls repeats right after itself), so neither
+    a run of one helper nor a repeated sequence of them folds."""
     conn.funcs({
         0: ("batch", "main", "/srv/batch.py", 1),
         1: ("batch", "process_item", "/srv/batch.py", 20),
@@ -162,10 +165,12 @@ def big(conn, tid, t0, calls):
             if n >= calls:
                 break
             t += 50
-            ev.call(2 + j % 3, t, f"item={i}")
+            h = i * 60 + j
+            f = 2 + (bin(h + 1).count("1") & 1) - (bin(h).count("1") & 1) + 1
+            ev.call(f, t, f"item={i}")
             n += 1
             t += 200 + ((i * 7 + j) % 13) * 30
-            ev.ret(t, "True" if j % 3 == 1 else "None")
+            ev.ret(t, "True" if f == 3 else "None")
         t += 100
         ev.ret(t, "None")
         i += 1
