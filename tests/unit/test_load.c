@@ -474,7 +474,7 @@ Test(load, thread_names_round_trip)
     cr_assert_eq(tp_tree_new(&t), 0);
     cr_assert_eq(tp_tree_def_func(t, 0, "m", "a", "m.py", 1), 0);
     const char *main_name = "MainThread", *w = "Thread-1 (w\"x)";
-    cr_assert_eq(tp_tree_event(t, TP_EV_THREAD, TP_EVF_TEXT, 0, 0, main_name, 10, NULL, 0), 0);
+    cr_assert_eq(tp_tree_event(t, TP_EV_THREAD, TP_EVF_TEXT, 0, 0, 0, main_name, 10, NULL, 0), 0);
     fx_call(t, 0, 0, NULL);
     fx_ret(t, 10, NULL);
     char *one = NULL;
@@ -482,8 +482,8 @@ Test(load, thread_names_round_trip)
         tp_tree *single = NULL;
         cr_assert_eq(tp_tree_new(&single), 0);
         cr_assert_eq(tp_tree_def_func(single, 0, "m", "a", "m.py", 1), 0);
-        cr_assert_eq(tp_tree_event(single, TP_EV_THREAD, TP_EVF_TEXT, 0, 0, main_name, 10, NULL, 0),
-                     0);
+        cr_assert_eq(
+            tp_tree_event(single, TP_EV_THREAD, TP_EVF_TEXT, 0, 0, 0, main_name, 10, NULL, 0), 0);
         fx_call(single, 0, 0, NULL);
         fx_ret(single, 10, NULL);
         cr_assert_eq(tp_tree_finish(single, 20 * US), 0);
@@ -493,7 +493,7 @@ Test(load, thread_names_round_trip)
         cr_assert_null(strstr(one, "\"threads\""));
         tp_tree_free(single);
     }
-    cr_assert_eq(tp_tree_event(t, TP_EV_THREAD, TP_EVF_TEXT, 1, 0, w, strlen(w), NULL, 0), 0);
+    cr_assert_eq(tp_tree_event(t, TP_EV_THREAD, TP_EVF_TEXT, 0, 1, 0, w, strlen(w), NULL, 0), 0);
     fx_call(t, 0, 12, NULL);
     fx_ret(t, 15, NULL);
     cr_assert_eq(tp_tree_finish(t, 20 * US), 0);

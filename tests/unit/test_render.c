@@ -647,7 +647,7 @@ static tp_tree *named_funcs(void)
 
 static void thread_ev(tp_tree *t, uint32_t id, const char *name)
 {
-    cr_assert_eq(tp_tree_event(t, TP_EV_THREAD, name ? TP_EVF_TEXT : 0, id, 0, name,
+    cr_assert_eq(tp_tree_event(t, TP_EV_THREAD, name ? TP_EVF_TEXT : 0, 0, id, 0, name,
                                name ? strlen(name) : 0, NULL, 0),
                  0);
 }

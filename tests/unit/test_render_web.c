@@ -632,7 +632,8 @@ static tp_tree *seq_and_thread(void)
         cr_assert_eq(tp_tree_return(t, 107 + 10 * (uint64_t)i, NULL, 0), 0);
     }
     cr_assert_eq(tp_tree_return(t, 200, NULL, 0), 0);
-    cr_assert_eq(tp_tree_event(t, TP_EV_THREAD, TP_EVF_TEXT, 1, 0, "Thread-1 (w)", 12, NULL, 0), 0);
+    cr_assert_eq(tp_tree_event(t, TP_EV_THREAD, TP_EVF_TEXT, 0, 1, 0, "Thread-1 (w)", 12, NULL, 0),
+                 0);
     cr_assert_eq(tp_tree_call(t, 4, 50, false, NULL, 0), 0);
     cr_assert_eq(tp_tree_return(t, 90, NULL, 0), 0);
     cr_assert_eq(tp_tree_finish(t, 300), 0);
