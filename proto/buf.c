@@ -8,9 +8,19 @@
 
 #include "vec.h"
 
+/* A stream whose next n bytes do not fit: hand over what it holds. */
+static int drain_for(tp_buf *b, size_t n)
+{
+    if (b->len && b->cap - b->len <= n)
+        return tp_buf_flush(b);
+    return 0;
+}
+
 int tp_buf_reserve(tp_buf *b, size_t n)
 {
     if (b->err)
+        return b->err;
+    if (b->drain && drain_for(b, n) < 0)
         return b->err;
     /* One spare byte keeps the contents NUL-terminated at all times. */
     if (n > SIZE_MAX / 2 - b->len - 1) {
@@ -35,6 +45,20 @@ int tp_buf_reserve(tp_buf *b, size_t n)
 
 int tp__buf_append_grow(tp_buf *b, const void *p, size_t n)
 {
+    if (b->drain && !b->err) {
+        if (drain_for(b, n) < 0)
+            return b->err;
+        if (n >= b->piece) {
+            /* A piece on its own: no need to copy it first. */
+            int r = b->drain(b->drain_ctx, p, n);
+            if (r < 0) {
+                b->err = r;
+                return r;
+            }
+            b->drained += n;
+            return 0;
+        }
+    }
     int r = tp_buf_reserve(b, n);
     if (r)
         return r;
@@ -92,6 +116,7 @@ void tp_buf_reset(tp_buf *b)
 {
     b->len = 0;
     b->err = 0;
+    b->drained = 0;
     if (b->data)
         b->data[0] = '\0';
 }
@@ -101,9 +126,7 @@ void tp_buf_free(tp_buf *b)
     if (!b)
         return;
     free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-    b->err = 0;
+    *b = (tp_buf)TP_BUF_INIT;
 }
 
 char *tp_buf_steal(tp_buf *b, size_t *ret_len)
@@ -113,7 +136,41 @@ char *tp_buf_steal(tp_buf *b, size_t *ret_len)
     char *p = b->data;
     if (ret_len)
         *ret_len = b->len;
-    b->data = NULL;
-    b->len = b->cap = 0;
+    *b = (tp_buf)TP_BUF_INIT;
     return p;
+}
+
+int tp_buf_set_drain(tp_buf *b, size_t piece, tp_buf_drain_fn drain, void *ctx)
+{
+    if (b->len || b->err || b->drain || piece == 0 || piece > SIZE_MAX / 2 || !drain)
+        return -EINVAL;
+    /* Room for exactly one piece and the NUL: an append that does not fit
+     * drains the buffer in tp__buf_append_grow(), so the inline fast path
+     * needs no test of its own. */
+    char *p = realloc(b->data, piece + 1);
+    if (!p)
+        return -ENOMEM;
+    p[0] = '\0';
+    b->data = p;
+    b->cap = piece + 1;
+    b->drain = drain;
+    b->drain_ctx = ctx;
+    b->piece = piece;
+    b->drained = 0;
+    return 0;
+}
+
+int tp_buf_flush(tp_buf *b)
+{
+    if (b->err || !b->drain || !b->len)
+        return b->err;
+    int r = b->drain(b->drain_ctx, b->data, b->len);
+    if (r < 0) {
+        b->err = r;
+        return r;
+    }
+    b->drained += b->len;
+    b->len = 0;
+    b->data[0] = '\0';
+    return 0;
 }
