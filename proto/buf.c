@@ -49,13 +49,18 @@ int tp__buf_append_grow(tp_buf *b, const void *p, size_t n)
         if (drain_for(b, n) < 0)
             return b->err;
         if (n >= b->piece) {
-            /* A piece on its own: no need to copy it first. */
-            int r = b->drain(b->drain_ctx, p, n);
-            if (r < 0) {
-                b->err = r;
-                return r;
+            /* Whole pieces on their own: no need to copy them first. */
+            const char *s = p;
+            for (size_t off = 0; off < n;) {
+                size_t k = n - off < b->piece ? n - off : b->piece;
+                int r = b->drain(b->drain_ctx, s + off, k);
+                if (r < 0) {
+                    b->err = r;
+                    return r;
+                }
+                b->drained += k;
+                off += k;
             }
-            b->drained += n;
             return 0;
         }
     }

@@ -96,7 +96,8 @@ char *tp_buf_steal(tp_buf *b, size_t *ret_len);
 /** Make b (empty, no error) a stream: from now on, whenever an append or a
  *  reserve would take len past piece bytes (piece >= 1), drain(ctx, data,
  *  len) is called with what b holds, which is then forgotten; an append of
- *  piece bytes or more goes to drain directly, uncopied. A drain's negative
+ *  piece bytes or more goes to drain directly, uncopied, in calls of at most
+ *  piece bytes. A drain's negative
  *  code is b's sticky error. The bytes left under a piece at the end are
  *  the caller's: read them, or hand them over with tp_buf_flush(). b keeps
  *  at most about 2 * piece bytes. Returns 0, -EINVAL (b not empty or piece
