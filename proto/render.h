@@ -59,6 +59,12 @@ int tp_render_stats(const tp_tree *t, const tp_stats *s, bool color, tp_buf *out
  *  round-trip. pretty selects 2-space indentation. */
 int tp_render_json(const tp_tree *t, bool pretty, tp_buf *out);
 
+/** tp_render_json() with a last top-level key "lines" whose value is the
+ *  JSON text lines (a trace's lines= data, already checked; lines_len 0:
+ *  none, the same bytes as tp_render_json()). */
+int tp_render_json_lines(const tp_tree *t, bool pretty, const char *lines, size_t lines_len,
+                         tp_buf *out);
+
 /** Where tp_render_json_stream() hands its text: n bytes at p (valid for
  *  the call only). Returns 0, or a negative code that ends the rendering. */
 typedef int (*tp_render_sink)(void *ctx, const char *p, size_t n);

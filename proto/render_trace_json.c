@@ -37,6 +37,9 @@ typedef struct doc {
     void *ctx;
     size_t chunk;
     int sink_err; /* sticky: the first error of the sink */
+    /* A "lines" value (JSON text) written last, or NULL. */
+    const char *lines;
+    size_t lines_len;
 } doc;
 
 /* Hand what is written so far to the sink once it is a chunk's worth. Only
@@ -349,6 +352,15 @@ int tp_render_json(const tp_tree *t, bool pretty, tp_buf *out)
     return render(&d, t, pretty, out);
 }
 
+int tp_render_json_lines(const tp_tree *t, bool pretty, const char *lines, size_t lines_len,
+                         tp_buf *out)
+{
+    if (!t || !out)
+        return -EINVAL;
+    doc d = {.tmp = TP_BUF_INIT, .lines = lines_len ? lines : NULL, .lines_len = lines_len};
+    return render(&d, t, pretty, out);
+}
+
 int tp_render_json_stream(const tp_tree *t, bool pretty, size_t chunk, tp_render_sink sink,
                           void *ctx)
 {
@@ -400,6 +412,10 @@ static int render(doc *d0, const tp_tree *t, bool pretty, tp_buf *out)
     if (!r) {
         json_stats(&d, t, s);
         json_trace(&d, t, wall_us);
+        if (d.lines) {
+            tp_json_key(&d.w, "lines");
+            tp_json_raw(&d.w, d.lines, d.lines_len);
+        }
         tp_json_obj_end(&d.w);
         tp_buf_putc(out, '\n');
         r = tp_json_error(&d.w);

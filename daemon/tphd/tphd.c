@@ -55,6 +55,8 @@ static void usage(FILE *f)
             "  --idle-timeout SECS   close a client that sends nothing for this long (600)\n"
             "  --max-buffered SIZE   memory for partial frames of all clients (default 256M);\n"
             "                        a frame beyond it is refused with ERROR ENOBUFS\n"
+            "  --max-query-memory S  memory for the replies of the queries running at once\n"
+            "                        (default 256M; 4M each); more wait for their turn\n"
             "  --max-connections N   clients at once (default: the descriptor limit, raised\n"
             "                        to its hard limit, less 256); more are refused (EMFILE)\n"
             "  --otlp-endpoint URL   forward finished traces to this OTLP/HTTP receiver as\n"
@@ -92,6 +94,7 @@ enum {
     OPT_FRAME_TIMEOUT,
     OPT_IDLE_TIMEOUT,
     OPT_MAX_BUFFERED,
+    OPT_MAX_QUERY_MEM,
     OPT_MAX_CONNS,
     OPT_FOREGROUND,
     OPT_OTLP_ENDPOINT,
@@ -220,6 +223,7 @@ static int parse_args(int argc, char **argv, tphd_config *cfg)
         {"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"max-buffered", required_argument, NULL, OPT_MAX_BUFFERED},
+        {"max-query-memory", required_argument, NULL, OPT_MAX_QUERY_MEM},
         {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
         {"foreground", no_argument, NULL, OPT_FOREGROUND},
         {"otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT},
@@ -292,6 +296,12 @@ static int parse_args(int argc, char **argv, tphd_config *cfg)
             if (tp_util_parse_size(optarg, &size) < 0 || size < (1u << 20) || size > SIZE_MAX / 2)
                 return bad_value("--max-buffered", optarg, "use e.g. 256M; at least 1M");
             cfg->max_buffered = (size_t)size;
+            break;
+        case OPT_MAX_QUERY_MEM:
+            if (tp_util_parse_size(optarg, &size) < 0 || size < TP_SERVER_QUERY_RESERVE ||
+                size > SIZE_MAX / 2)
+                return bad_value("--max-query-memory", optarg, "use e.g. 256M; at least 4M");
+            cfg->max_query_mem = (size_t)size;
             break;
         case OPT_MAX_CONNS: {
             char *end;

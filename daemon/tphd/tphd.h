@@ -75,6 +75,7 @@ typedef struct tphd_config {
     double frame_timeout_s; /* 0 = default */
     double idle_timeout_s;  /* 0 = default */
     size_t max_buffered;    /* 0 = default */
+    size_t max_query_mem;   /* 0 = default */
     int64_t max_conns;      /* 0 = from the descriptor limit */
     bool verbose;
     tp_otlp_config otlp;          /* otlp.endpoint NULL: no export */

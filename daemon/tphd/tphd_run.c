@@ -126,6 +126,7 @@ static int start(tphd *d)
         .frame_timeout_s = c->frame_timeout_s,
         .idle_timeout_s = c->idle_timeout_s,
         .max_buffered = c->max_buffered,
+        .max_query_mem = c->max_query_mem,
         .max_conns = c->max_conns,
         .retention_s = c->retention_s,
         .max_db_bytes = c->max_db_bytes,

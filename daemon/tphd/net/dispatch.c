@@ -108,8 +108,28 @@ static void on_upload(tp_conn *c, const tp_msg *m)
 
 /* ---- Queries ------------------------------------------------------------------------- */
 
-#define REPLY_CHUNK    (8u << 20)   /* body bytes per REPLY frame */
-#define MAX_QUERY_BODY (256u << 20) /* a reassembled QUERY body (import) */
+/* An answer streams: its renderer writes into res.body, whose drain
+ * (stream_drain, on the worker thread) hands each REPLY_PIECE to the loop
+ * and waits while more than STREAM_AHEAD bytes of it are not written yet.
+ * So a query holds its buffer, STREAM_AHEAD and the piece being written,
+ * about TP_SERVER_QUERY_RESERVE, however big its answer; a client that
+ * stops reading stalls its worker until the connection is closed
+ * (TP_CONN_REPLY_STALL_MS), which fails the drain and ends the query. */
+#define REPLY_PIECE    (1u << 20)        /* body bytes per REPLY frame of a stream */
+#define STREAM_AHEAD   (2 * REPLY_PIECE) /* unwritten bytes before the worker waits */
+#define MAX_QUERY_BODY (256u << 20)      /* a reassembled QUERY body (import) */
+#define MAX_QUERY_WAIT 1024              /* queries waiting for --max-query-memory */
+
+_Static_assert(REPLY_PIECE + STREAM_AHEAD + REPLY_PIECE <= TP_SERVER_QUERY_RESERVE,
+               "a query's reservation covers its buffer, what is ahead and the piece in flight");
+
+/* One piece of a streamed answer, from the worker to the loop. */
+typedef struct piece {
+    struct piece *next;
+    const char *content_type; /* static */
+    size_t len;
+    char data[];
+} piece;
 
 typedef struct query_work {
     uv_work_t req;
@@ -118,17 +138,63 @@ typedef struct query_work {
     char *op, *args;
     tp_buf body;
     tp_query_env env;
-    tp_query_result res;
-    size_t reply_off; /* of res.body, sent so far (send_chunk) */
+    tp_query_result res;          /* the worker's until query_done */
+    struct query_work *wait_next; /* loop: in the server's query_wait list */
+    bool reserved;                /* loop: holds TP_SERVER_QUERY_RESERVE of query_mem */
+    bool async_ready;             /* loop: async and the lock below are initialised */
+    bool worker_done;             /* loop: query_done ran */
+    bool sending;                 /* loop: a piece is being written */
+    size_t sending_len;           /* loop: its bytes */
+    uv_async_t async;             /* the worker's pieces wait (uv_async_send from it) */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;   /* signalled as pieces are written, or at cancel */
+    piece *head, **tail; /* under mu: pieces not handed to the connection yet */
+    size_t ahead;        /* under mu: bytes of pieces not written yet */
+    bool cancelled;      /* under mu: the connection went away; the drain fails */
 } query_work;
+
+static int stream_drain(void *ctx, const char *p, size_t n)
+{
+    query_work *q = ctx;
+    piece *pc = malloc(sizeof(*pc) + n);
+    if (!pc)
+        return -ENOMEM;
+    pc->next = NULL;
+    pc->content_type = q->res.content_type;
+    pc->len = n;
+    memcpy(pc->data, p, n);
+    pthread_mutex_lock(&q->mu);
+    if (q->cancelled) {
+        pthread_mutex_unlock(&q->mu);
+        free(pc);
+        return -EPIPE;
+    }
+    *q->tail = pc;
+    q->tail = &pc->next;
+    q->ahead += n;
+    pthread_mutex_unlock(&q->mu);
+    uv_async_send(&q->async);
+    pthread_mutex_lock(&q->mu);
+    while (q->ahead > STREAM_AHEAD && !q->cancelled)
+        pthread_cond_wait(&q->cv, &q->mu);
+    int r = q->cancelled ? -EPIPE : 0;
+    pthread_mutex_unlock(&q->mu);
+    return r;
+}
 
 static void query_run(uv_work_t *req)
 {
     query_work *q = req->data;
     tp_query_run(&q->env, q->op, q->args, &q->res);
+    /* What is left must fit the last frame: a reserve past a piece can
+     * leave more than one behind. */
+    if (q->res.code == 0 && q->res.body.len > REPLY_PIECE && tp_buf_flush(&q->res.body) < 0) {
+        q->res.code = tp_buf_error(&q->res.body);
+        snprintf(q->res.message, sizeof(q->res.message), "the reply could not be sent");
+    }
 }
 
-/* Sends an error answer, or one that fits in a REPLY frame. */
+/* Sends an error answer, or the last part of an answer. */
 static void send_reply(tp_conn *c, uint32_t id, tp_query_result *res)
 {
     tp_msg m;
@@ -148,8 +214,18 @@ static void send_reply(tp_conn *c, uint32_t id, tp_query_result *res)
     tp_conn_send(c, &m);
 }
 
+static void free_pieces(piece *p)
+{
+    while (p) {
+        piece *next = p->next;
+        free(p);
+        p = next;
+    }
+}
+
 static void query_free(query_work *q)
 {
+    free_pieces(q->head);
     tp_query_result_free(&q->res);
     tp_buf_free(&q->body);
     free(q->op);
@@ -157,59 +233,130 @@ static void query_free(query_work *q)
     free(q);
 }
 
+static void on_async_closed(uv_handle_t *h)
+{
+    query_work *q = h->data;
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    query_free(q);
+}
+
+static void query_start(query_work *q);
+
+/* Waiting queries start, in order, as long as their share fits. */
+static void admit_waiting(tp_server *s)
+{
+    while (s->query_wait && s->query_mem + TP_SERVER_QUERY_RESERVE <= s->opts.max_query_mem) {
+        query_work *q = s->query_wait;
+        s->query_wait = q->wait_next;
+        if (!s->query_wait)
+            s->query_wait_tail = &s->query_wait;
+        s->nquery_wait--;
+        query_start(q);
+    }
+}
+
 /* The connection is free for its next query once its answer has left. */
 static void reply_finished(query_work *q)
 {
     tp_conn *c = q->conn;
-    query_free(q);
+    tp_server *s = c->srv;
+    if (q->reserved) {
+        s->query_mem -= TP_SERVER_QUERY_RESERVE;
+        q->reserved = false;
+    }
+    if (q->async_ready)
+        uv_close((uv_handle_t *)&q->async, on_async_closed);
+    else
+        query_free(q);
     c->query_busy = false;
     tp_conn_update(c);
     tp_conn_unref(c);
-    tp_server_poke(c->srv);
+    admit_waiting(s);
+    tp_server_poke(s);
 }
 
-/* A large answer, one REPLY_CHUNK at a time: the next chunk is encoded only
- * once the previous one was written (flow control), so a client that reads
- * slowly costs one chunk of memory, and only one that stops reading is closed
- * (TP_CONN_REPLY_STALL_MS). */
-static void send_chunk(query_work *q);
+/* The connection went away: the worker's next (or current) drain fails,
+ * and what it had produced is dropped. Loop thread. */
+static void stream_cancel(query_work *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->cancelled = true;
+    piece *p = q->head;
+    q->head = NULL;
+    q->tail = &q->head;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    free_pieces(p);
+}
 
-static void chunk_sent(tp_conn *c, void *arg, int status)
+static void stream_pump(query_work *q);
+
+static void piece_sent(tp_conn *c, void *arg, int status)
 {
     query_work *q = arg;
+    q->sending = false;
+    pthread_mutex_lock(&q->mu);
+    q->ahead -= q->sending_len;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
     if (status < 0 || c->closing)
-        reply_finished(q);
-    else
-        send_chunk(q);
+        stream_cancel(q);
+    stream_pump(q);
 }
 
-static void send_chunk(query_work *q)
+/* Writes the next piece, one at a time (flow control: the next leaves once
+ * the client took the last); once the worker is done and every piece has
+ * left, sends the end of the answer. Loop thread. */
+static void stream_pump(query_work *q)
 {
+    tp_conn *c = q->conn;
+    if (q->sending)
+        return;
+    if (c->closing)
+        stream_cancel(q);
+    pthread_mutex_lock(&q->mu);
+    piece *p = q->head;
+    if (p) {
+        q->head = p->next;
+        if (!q->head)
+            q->tail = &q->head;
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (!p) {
+        if (!q->worker_done)
+            return; /* the worker is still rendering */
+        if (!c->closing)
+            send_reply(c, q->id, &q->res);
+        reply_finished(q);
+        return;
+    }
     tp_msg m;
     memset(&m, 0, sizeof(m));
     m.type = TP_MSG_REPLY;
     m.id = q->id;
     m.ok = true;
-    m.content_type = q->res.content_type;
-    size_t len = q->res.body.len, off = q->reply_off;
-    size_t n = len - off > REPLY_CHUNK ? REPLY_CHUNK : len - off;
-    m.body = q->res.body.data + off;
-    m.body_len = n;
-    q->reply_off = off + n;
-    m.more = q->reply_off < len;
-    if (!m.more) {
-        tp_conn_send(q->conn, &m);
-        reply_finished(q);
-    } else if (tp_conn_send_then(q->conn, &m, chunk_sent, q) < 0) {
-        reply_finished(q);
-    }
+    m.content_type = p->content_type;
+    m.body = p->data;
+    m.body_len = p->len;
+    m.more = true;
+    q->sending = true;
+    q->sending_len = p->len;
+    int r = tp_conn_send_then(c, &m, piece_sent, q);
+    free(p); /* the frame holds its own copy */
+    if (r < 0)
+        piece_sent(c, q, r);
+}
+
+static void on_pieces(uv_async_t *a)
+{
+    stream_pump(a->data);
 }
 
 static void query_done(uv_work_t *req, int status)
 {
     query_work *q = req->data;
-    tp_conn *c = q->conn;
-    tp_server *s = c->srv;
+    tp_server *s = q->conn->srv;
     if (status < 0 && q->res.code == 0) {
         q->res.code = -ECANCELED;
         snprintf(q->res.message, sizeof(q->res.message), "the query was cancelled");
@@ -217,12 +364,35 @@ static void query_done(uv_work_t *req, int status)
     if (q->res.created_rowid)
         tp_dispatch_finalize(s, q->res.created_rowid);
     s->works--;
-    if (q->res.code >= 0 && q->res.body.len > REPLY_CHUNK && !c->closing) {
-        send_chunk(q); /* finishes as the client reads */
+    q->worker_done = true;
+    stream_pump(q); /* the pieces still queued, then the end */
+}
+
+/* Runs q now: its share of --max-query-memory is free. Loop thread. */
+static void query_start(query_work *q)
+{
+    tp_conn *c = q->conn;
+    tp_server *s = c->srv;
+    if (c->closing) {
+        reply_finished(q);
         return;
     }
-    send_reply(c, q->id, &q->res);
-    reply_finished(q);
+    s->query_mem += TP_SERVER_QUERY_RESERVE;
+    q->reserved = true;
+    tp_server_publish(s);
+    tp_server_query_env(s, c->peer.uid, &q->env);
+    q->env.pid = c->peer.pid;
+    q->env.pstart = c->peer.pstart;
+    q->env.body = q->body.data;
+    q->env.body_len = q->body.len;
+    if (uv_queue_work(s->loop, &q->req, query_run, query_done) < 0) {
+        q->res.code = -ENOMEM;
+        snprintf(q->res.message, sizeof(q->res.message), "cannot queue the query");
+        q->worker_done = true;
+        stream_pump(q);
+        return;
+    }
+    s->works++;
 }
 
 static void qasm_reset(tp_conn *c)
@@ -304,20 +474,40 @@ static void on_query(tp_conn *c, const tp_msg *m)
             return;
         }
     }
-    tp_server_publish(s);
-    tp_server_query_env(s, c->peer.uid, &q->env);
-    q->env.pid = c->peer.pid;
-    q->env.pstart = c->peer.pstart;
-    q->env.body = q->body.data;
-    q->env.body_len = q->body.len;
-    if (uv_queue_work(s->loop, &q->req, query_run, query_done) < 0) {
+    q->head = NULL;
+    q->tail = &q->head;
+    /* The drain first: a failed uv_async_init leaves no handle behind. */
+    if (tp_buf_set_drain(&q->res.body, REPLY_PIECE, stream_drain, q) < 0 ||
+        uv_async_init(s->loop, &q->async, on_pieces) < 0) {
         query_free(q);
-        tp_conn_fail(c, -ENOMEM, "cannot queue the query");
+        tp_conn_fail(c, -ENOMEM, "out of memory");
         return;
     }
+    q->async.data = q;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->async_ready = true;
     c->query_busy = true;
     c->refs++;
-    s->works++;
+    if (s->query_mem + TP_SERVER_QUERY_RESERVE <= s->opts.max_query_mem && !s->query_wait) {
+        query_start(q);
+        return;
+    }
+    if (s->nquery_wait >= MAX_QUERY_WAIT) {
+        q->res.code = TP_ERR_LIMIT;
+        snprintf(q->res.message, sizeof(q->res.message),
+                 "tphd's queries use all of --max-query-memory (%zu MiB) and %d more wait: try "
+                 "again later",
+                 s->opts.max_query_mem >> 20, MAX_QUERY_WAIT);
+        q->worker_done = true;
+        stream_pump(q);
+        return;
+    }
+    /* Its turn comes when a running query ends (admit_waiting). */
+    q->wait_next = NULL;
+    *s->query_wait_tail = q;
+    s->query_wait_tail = &q->wait_next;
+    s->nquery_wait++;
 }
 
 /* ---- Frames -------------------------------------------------------------------------- */

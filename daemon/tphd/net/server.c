@@ -51,6 +51,8 @@ int tp_server_new(uv_loop_t *loop, const tp_server_opts *opts, tp_server **ret)
         s->opts.idle_timeout_s = TP_SERVER_DEFAULT_IDLE_TIMEOUT;
     if (!s->opts.max_buffered)
         s->opts.max_buffered = TP_SERVER_DEFAULT_MAX_BUFFERED;
+    if (!s->opts.max_query_mem)
+        s->opts.max_query_mem = TP_SERVER_DEFAULT_MAX_QUERY_MEM;
     if (s->opts.max_conns <= 0)
         s->opts.max_conns = default_max_conns();
     if (s->opts.retention_interval_s <= 0)
@@ -64,6 +66,7 @@ int tp_server_new(uv_loop_t *loop, const tp_server_opts *opts, tp_server **ret)
     pthread_mutex_init(&s->done_mu, NULL);
     pthread_mutex_init(&s->snap_mu, NULL);
     s->done_tail = &s->done_head;
+    s->query_wait_tail = &s->query_wait;
     s->on_frame = tp_dispatch_frame;
     s->check_shutdown = check_shutdown;
     s->start_ms = uv_now(loop);
@@ -125,18 +128,28 @@ static void on_sweep(uv_timer_t *t)
         if (!uv_is_closing((uv_handle_t *)&c->pipe) && now - c->closing_ms > CLOSE_GRACE_MS)
             tp_conn_close_now(c);
     }
+    /* A stalled reply is closed during a shutdown too, and sooner: its
+     * query's worker waits for the client, and the shutdown for the worker. */
+    uint64_t stall = s->shutting_down ? CLOSE_GRACE_MS : TP_CONN_REPLY_STALL_MS;
+    for (tp_conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->closing && c->reply_wait_ms && now - c->reply_wait_ms > stall) {
+            tp_server_log(s, "client %llu: took no reply bytes for %llu s; closing",
+                          (unsigned long long)c->serial, (unsigned long long)stall / 1000);
+            /* Off the list of connections first (tp_conn_close), then the
+             * handle at once: its unwritten replies are dropped. */
+            tp_conn_close(c);
+            tp_conn_close_now(c);
+        }
+    }
     if (s->shutting_down) {
         check_shutdown(s);
         return;
     }
     for (tp_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
-        if (!c->closing && c->reply_wait_ms && now - c->reply_wait_ms > TP_CONN_REPLY_STALL_MS) {
-            tp_server_log(s, "client %llu: took no reply bytes for %u s; closing",
-                          (unsigned long long)c->serial, TP_CONN_REPLY_STALL_MS / 1000);
-            tp_conn_close_now(c);
+        if (c->closing)
             continue;
-        }
         if (c->closing || c->throttled || c->query_busy)
             continue;
         uint64_t since = !c->hello ? c->accept_ms : c->frame_start_ms;

@@ -27,7 +27,11 @@
 #define TP_SERVER_DEFAULT_FRAME_TIMEOUT 30.0         /* seconds a frame may take to arrive */
 #define TP_SERVER_DEFAULT_IDLE_TIMEOUT  600.0        /* seconds without a frame after HELLO */
 #define TP_SERVER_DEFAULT_MAX_BUFFERED  (256u << 20) /* bytes of receive buffers, all clients */
-#define TP_SERVER_FD_RESERVE            256          /* descriptors kept for SQLite, HTTP, logs */
+#define TP_SERVER_DEFAULT_MAX_QUERY_MEM (256u << 20) /* bytes of running queries' replies */
+/* What one running query's reply may hold (dispatch.c): the least
+ * --max-query-memory that lets one query run. */
+#define TP_SERVER_QUERY_RESERVE (4u << 20)
+#define TP_SERVER_FD_RESERVE    256 /* descriptors kept for SQLite, HTTP, logs */
 
 typedef struct tp_server_opts {
     const char *socket_path;     /* bound unless listen_fd >= 0; reported by status */
@@ -36,6 +40,7 @@ typedef struct tp_server_opts {
     double frame_timeout_s;      /* 0 = TP_SERVER_DEFAULT_FRAME_TIMEOUT */
     double idle_timeout_s;       /* 0 = TP_SERVER_DEFAULT_IDLE_TIMEOUT */
     size_t max_buffered;         /* 0 = TP_SERVER_DEFAULT_MAX_BUFFERED */
+    size_t max_query_mem;        /* 0 = TP_SERVER_DEFAULT_MAX_QUERY_MEM */
     int64_t max_conns;           /* 0 = RLIMIT_NOFILE less TP_SERVER_FD_RESERVE */
     double retention_s;          /* 0 = keep traces forever */
     uint64_t max_db_bytes;       /* 0 = no size limit */

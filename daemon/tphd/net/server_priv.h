@@ -60,6 +60,11 @@ struct tp_server {
     int64_t start_mono_ms;
     int64_t ops_inflight;
     int64_t works; /* uv_queue_work items running */
+    /* Socket queries (dispatch.c): what the running ones hold of
+     * --max-query-memory, and those waiting for their share, in order. */
+    size_t query_mem;
+    struct query_work *query_wait, **query_wait_tail;
+    size_t nquery_wait;
     /* events/s: committed events per second over the last TP_RATE_WINDOW s */
     uint64_t events_total, rate_buckets[TP_RATE_WINDOW], rate_current;
     unsigned rate_pos, rate_filled;

@@ -38,46 +38,12 @@ int tp_query_lines(tp_qctx *q)
     bool found;
     if (tp_qresolve_arg(q, "id", &rowid) < 0)
         return q->res->code;
+    q->res->content_type = TP_CT_JSON; /* before the first piece leaves */
     if (tp_query_lines_read(q, rowid, &q->res->body, &found) < 0)
         return q->res->code;
     if (!found && tp_buf_puts(&q->res->body, "[]") < 0)
         return tp_qfail(q, -ENOMEM, "out of memory");
-    q->res->content_type = TP_CT_JSON;
     return 0;
-}
-
-int tp_query_lines_splice(tp_qctx *q, int64_t rowid, tp_buf *doc)
-{
-    tp_buf lines = TP_BUF_INIT;
-    bool found;
-    int r = tp_query_lines_read(q, rowid, &lines, &found);
-    if (r < 0 || !found)
-        goto out;
-    /* The document ends with its object's '}' (and maybe a newline): the
-     * key goes before it, after the last value's own spacing. */
-    size_t close = doc->len, cut;
-    while (close > 0 && doc->data[close - 1] != '}')
-        close--;
-    if (close == 0)
-        goto out;
-    close--;
-    cut = close;
-    while (cut > 0 && (doc->data[cut - 1] == '\n' || doc->data[cut - 1] == ' '))
-        cut--;
-    tp_buf spliced = TP_BUF_INIT;
-    if (tp_buf_append(&spliced, doc->data, cut) < 0 ||
-        tp_buf_puts(&spliced, ",\n  \"lines\": ") < 0 ||
-        tp_buf_append(&spliced, lines.data, lines.len) < 0 || tp_buf_puts(&spliced, "\n") < 0 ||
-        tp_buf_append(&spliced, doc->data + close, doc->len - close) < 0) {
-        tp_buf_free(&spliced);
-        r = tp_qfail(q, -ENOMEM, "out of memory");
-        goto out;
-    }
-    tp_buf_free(doc);
-    *doc = spliced;
-out:
-    tp_buf_free(&lines);
-    return r;
 }
 
 int tp_query_lines_of_file(const char *text, size_t len, char **ret, char *err, size_t errsz)

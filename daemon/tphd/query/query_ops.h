@@ -37,9 +37,6 @@ int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid);
 int tp_query_lines_read(tp_qctx *q, int64_t rowid, tp_buf *out, bool *ret_found);
 /** lines {id}: the trace's lines= data, the JSON array as it arrived ([] for none). */
 int tp_query_lines(tp_qctx *q);
-/** Add the trace's line data, if any, to doc (a trace file's JSON object,
- *  whole) as its "lines" key. Returns 0 or q->res->code. */
-int tp_query_lines_splice(tp_qctx *q, int64_t rowid, tp_buf *doc);
 /** The "lines" key of a trace file's text as compact JSON in *ret (malloc'd;
  *  NULL when the file has none or an empty one). Returns 0, TP_ERR_JSON
  *  (not an array of objects) or -ENOMEM with a message. */

@@ -107,6 +107,14 @@ static int format_of(tp_qctx *q, const char *def, const char *const *allowed, co
     return tp_qfail(q, -EINVAL, "unknown format \"%.40s\"", f);
 }
 
+/* The reply body, its content type set first: a big answer leaves in
+ * pieces while it is rendered (dispatch.c), each saying what it is. */
+static tp_buf *out_as(tp_qctx *q, const char *ctype)
+{
+    q->res->content_type = ctype;
+    return &q->res->body;
+}
+
 static int rendered(tp_qctx *q, int r, const char *ctype)
 {
     if (r < 0)
@@ -147,7 +155,7 @@ int tp_query_tree(tp_qctx *q)
     }
     const tp_tree *show = sub ? sub : t;
     if (strcmp(format, "text") == 0) {
-        r = rendered(q, tp_render_text(show, &ro, &q->res->body), TP_CT_TEXT);
+        r = rendered(q, tp_render_text(show, &ro, out_as(q, TP_CT_TEXT)), TP_CT_TEXT);
     } else {
         /* JSON is the raw (sub)tree unless folding was asked for explicitly. */
         bool fold_json = json_is_true(json_object_get(q->args, "folded"));
@@ -157,7 +165,7 @@ int tp_query_tree(tp_qctx *q)
             r = tp_tree_fold(show, &fo, &folded);
         }
         if (r == 0)
-            r = tp_render_json(folded ? folded : show, false, &q->res->body);
+            r = tp_render_json(folded ? folded : show, false, out_as(q, TP_CT_JSON));
         tp_tree_free(folded);
         r = rendered(q, r, TP_CT_JSON);
     }
@@ -182,9 +190,9 @@ int tp_query_stats(tp_qctx *q)
     if (r < 0) {
         tp_qfail(q, r, "cannot compute statistics: %s", tp_strerror(r));
     } else if (strcmp(format, "text") == 0) {
-        r = rendered(q, tp_render_stats(t, s, color, &q->res->body), TP_CT_TEXT);
+        r = rendered(q, tp_render_stats(t, s, color, out_as(q, TP_CT_TEXT)), TP_CT_TEXT);
     } else {
-        r = rendered(q, tp_render_stats_json(t, s, true, &q->res->body), TP_CT_JSON);
+        r = rendered(q, tp_render_stats_json(t, s, true, out_as(q, TP_CT_JSON)), TP_CT_JSON);
     }
     tp_stats_free(s);
     tp_tcache_put(e);
@@ -221,9 +229,9 @@ int tp_query_diff(tp_qctx *q)
     if (r < 0) {
         tp_qfail(q, r, "cannot compare: %s", tp_strerror(r));
     } else if (strcmp(format, "text") == 0) {
-        r = rendered(q, tp_render_diff(d, color, &q->res->body), TP_CT_TEXT);
+        r = rendered(q, tp_render_diff(d, color, out_as(q, TP_CT_TEXT)), TP_CT_TEXT);
     } else {
-        r = rendered(q, tp_render_diff_json(d, &q->res->body), TP_CT_JSON);
+        r = rendered(q, tp_render_diff_json(d, out_as(q, TP_CT_JSON)), TP_CT_JSON);
     }
 out:
     tp_diff_free(d);
@@ -249,7 +257,7 @@ static int export_otlp(tp_qctx *q, const tp_tree *t, int64_t rowid)
         tp_otlp_body_free(&b);
         return tp_qfail(q, r, "cannot export: %s", err);
     }
-    tp_buf_append(&q->res->body, b.buf.data, b.buf.len);
+    tp_buf_append(out_as(q, TP_CT_JSON), b.buf.data, b.buf.len);
     tp_buf_putc(&q->res->body, '\n');
     tp_otlp_body_free(&b);
     return rendered(q, tp_buf_error(&q->res->body), TP_CT_JSON);
@@ -267,18 +275,28 @@ int tp_query_export(tp_qctx *q)
     if (tp_qload(q, "id", &e, &rowid) < 0)
         return q->res->code;
     const tp_tree *t = tp_tcache_raw(e);
-    tp_buf *out = &q->res->body;
     int r;
     if (strcmp(format, "json") == 0) {
-        r = rendered(q, tp_render_json(t, true, out), TP_CT_JSON);
-        if (r == 0)
-            r = tp_query_lines_splice(q, rowid, out); /* the file's "lines" key */
+        /* The file's "lines" key, written by the renderer itself: the
+         * answer streams, so nothing can be spliced in afterwards. */
+        tp_buf lines = TP_BUF_INIT;
+        bool found = false;
+        if (tp_query_lines_read(q, rowid, &lines, &found) < 0) {
+            tp_buf_free(&lines);
+            tp_tcache_put(e);
+            return q->res->code;
+        }
+        r = rendered(q,
+                     tp_render_json_lines(t, true, found ? lines.data : NULL, found ? lines.len : 0,
+                                          out_as(q, TP_CT_JSON)),
+                     TP_CT_JSON);
+        tp_buf_free(&lines);
     } else if (strcmp(format, "csv") == 0)
-        r = rendered(q, tp_render_csv(t, out), TP_CT_CSV);
+        r = rendered(q, tp_render_csv(t, out_as(q, TP_CT_CSV)), TP_CT_CSV);
     else if (strcmp(format, "chrome") == 0)
-        r = rendered(q, tp_render_chrome(t, out), TP_CT_JSON);
+        r = rendered(q, tp_render_chrome(t, out_as(q, TP_CT_JSON)), TP_CT_JSON);
     else if (strcmp(format, "folded") == 0)
-        r = rendered(q, tp_render_folded(t, out), TP_CT_TEXT);
+        r = rendered(q, tp_render_folded(t, out_as(q, TP_CT_TEXT)), TP_CT_TEXT);
     else if (strcmp(format, "otlp-json") == 0)
         r = export_otlp(q, t, rowid);
     else
@@ -309,7 +327,8 @@ int tp_query_profile(tp_qctx *q)
         return tp_qfail(q, -EINVAL, "argument \"t1_ms\" is before \"t0_ms\"");
     if (tp_qload(q, "id", &e, NULL) < 0)
         return q->res->code;
-    int r = rendered(q, tp_render_web_profile(tp_tcache_raw(e), t0, t1, &q->res->body), TP_CT_JSON);
+    int r = rendered(q, tp_render_web_profile(tp_tcache_raw(e), t0, t1, out_as(q, TP_CT_JSON)),
+                     TP_CT_JSON);
     tp_tcache_put(e);
     return r;
 }
@@ -332,7 +351,8 @@ int tp_query_timeline(tp_qctx *q)
     if (r == 0 && t1 <= t0)
         r = tp_qfail(q, -EINVAL, "argument \"t1_ms\" must be after \"t0_ms\"");
     if (r == 0)
-        r = rendered(q, tp_render_web_timeline(t, t0, t1, (uint32_t)nb, &q->res->body), TP_CT_JSON);
+        r = rendered(q, tp_render_web_timeline(t, t0, t1, (uint32_t)nb, out_as(q, TP_CT_JSON)),
+                     TP_CT_JSON);
     tp_tcache_put(e);
     return r;
 }
@@ -355,7 +375,8 @@ int tp_query_flame(tp_qctx *q)
     if (r < 0)
         r = tp_qfail(q, r, "cannot fold the tree: %s", tp_strerror(r));
     else
-        r = rendered(q, tp_render_web_flame(f, fn, min_ns, (uint32_t)max_nodes, &q->res->body),
+        r = rendered(q,
+                     tp_render_web_flame(f, fn, min_ns, (uint32_t)max_nodes, out_as(q, TP_CT_JSON)),
                      TP_CT_JSON);
     tp_tcache_put(e);
     return r;

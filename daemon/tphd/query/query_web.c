@@ -124,6 +124,7 @@ int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid)
         tp_buf_free(&lines);
         return q->res->code;
     }
+    q->res->content_type = TP_CT_HTML; /* before the first piece leaves */
     int r = tp_render_html_lines(t, text, found ? lines.data : NULL, found ? lines.len : 0, &assets,
                                  &q->res->body);
     tp_buf_free(&lines);
