@@ -118,7 +118,7 @@ static void on_upload(tp_conn *c, const tp_msg *m)
 #define REPLY_PIECE    (1u << 20)        /* body bytes per REPLY frame of a stream */
 #define STREAM_AHEAD   (2 * REPLY_PIECE) /* unwritten bytes before the worker waits */
 #define MAX_QUERY_BODY (256u << 20)      /* a reassembled QUERY body (import) */
-#define MAX_QUERY_WAIT 1024              /* queries waiting for --max-query-memory */
+#define MAX_QUERY_WAIT 64                /* queries waiting for --max-query-memory */
 
 _Static_assert(REPLY_PIECE + STREAM_AHEAD + REPLY_PIECE <= TP_SERVER_QUERY_RESERVE,
                "a query's reservation covers its buffer, what is ahead and the piece in flight");
@@ -487,23 +487,27 @@ static void on_query(tp_conn *c, const tp_msg *m)
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
     q->async_ready = true;
-    c->query_busy = true;
-    c->refs++;
-    if (s->query_mem + TP_SERVER_QUERY_RESERVE <= s->opts.max_query_mem && !s->query_wait) {
+    if (!s->query_wait && s->query_mem + TP_SERVER_QUERY_RESERVE <= s->opts.max_query_mem) {
+        c->query_busy = true;
+        c->refs++;
         query_start(q);
         return;
     }
     if (s->nquery_wait >= MAX_QUERY_WAIT) {
+        /* Answered here, not through reply_finished(): this runs inside the
+         * connection's frame loop, which must not be re-entered. */
         q->res.code = TP_ERR_LIMIT;
         snprintf(q->res.message, sizeof(q->res.message),
                  "tphd's queries use all of --max-query-memory (%zu MiB) and %d more wait: try "
                  "again later",
                  s->opts.max_query_mem >> 20, MAX_QUERY_WAIT);
-        q->worker_done = true;
-        stream_pump(q);
+        send_reply(c, q->id, &q->res);
+        uv_close((uv_handle_t *)&q->async, on_async_closed);
         return;
     }
     /* Its turn comes when a running query ends (admit_waiting). */
+    c->query_busy = true;
+    c->refs++;
     q->wait_next = NULL;
     *s->query_wait_tail = q;
     s->query_wait_tail = &q->wait_next;
