@@ -83,7 +83,9 @@ static int handshake(tp_upload *u, tp_client *l, bool *fatal, tp_delivery *res)
     }
     if (m.type == TP_MSG_ERROR) {
         say(res, "tphd refused the connection: %s", m.message);
-        *fatal = true;
+        res->refused = true;
+        /* At its connection limit a slot may free up in a moment. */
+        *fatal = m.code != -EMFILE;
         return m.code ? m.code : TP_ERR_SEQUENCE;
     }
     if (m.version != TP_WIRE_VERSION || !(m.caps & TP_CAP_ACK)) {
@@ -105,6 +107,7 @@ static int connect_tries(tp_upload *u, tp_client *l, tp_delivery *res)
             break;
         }
         tries++;
+        res->refused = false; /* only what the last try met counts */
         r = tp_client_open(l, u->path, &u->probe, MAX_REPLY, &tp__sender_abandon);
         u->probe.fd = -1; /* the link has it now (or it was no longer ours) */
         tp__sender_link_opened(l);

@@ -115,6 +115,11 @@ const char *tp_sender_upload_error(tp_upload *u)
     return tp_sender_upload_state(u) == TP_UPLOAD_PENDING ? NULL : u->error;
 }
 
+bool tp_sender_upload_refused(tp_upload *u)
+{
+    return tp_sender_upload_state(u) == TP_UPLOAD_FAILED && u->refused;
+}
+
 const char *tp_sender_upload_path(const tp_upload *u)
 {
     return u->path;
@@ -180,6 +185,7 @@ static void publish_locked(tp_upload *u, tp_delivery *res)
         snprintf(full, sizeof(full), "upload to tphd at %s failed, %llu events dropped: %s",
                  u->path, (unsigned long long)u->dropped, res->error);
         u->error = strdup(full);
+        u->refused = res->refused;
     }
     finish_locked(u);
 }

@@ -77,6 +77,10 @@ uint64_t tp_sender_upload_dropped(tp_upload *u);
 const char *tp_sender_upload_stored_id(tp_upload *u);
 const char *tp_sender_upload_url(tp_upload *u);
 const char *tp_sender_upload_error(tp_upload *u);
+/** True once FAILED because tphd refused the connection at the handshake
+ *  (its connection limit, a protocol version): nothing of the trace reached
+ *  it, so the caller keeps it as if no daemon ran. Any thread. */
+bool tp_sender_upload_refused(tp_upload *u);
 /** The socket path the upload goes to. */
 const char *tp_sender_upload_path(const tp_upload *u);
 

@@ -31,6 +31,7 @@ struct tp_upload {
     char stored_id[33];
     char *url;
     char *error;
+    bool refused; /* FAILED: tphd refused the connection, nothing of the trace reached it */
 };
 
 /** What one delivery found out. */
@@ -39,6 +40,7 @@ typedef struct tp_delivery {
     char stored_id[33]; /* ACKED: the id tphd stored the trace under */
     char *url;          /* ACKED: malloc'd report URL, or NULL */
     char error[384];    /* FAILED: why */
+    bool refused;       /* FAILED: tphd answered HELLO with ERROR (the trace never left) */
 } tp_delivery;
 
 /** Set when the interpreter exits without waiting any longer: the thread

@@ -782,6 +782,8 @@ static PyGetSetDef session_getset[] = {
     GET("event_count", get_event_count, "Records in the event log."),
     GET("upload_state", tp_upload_get_state, "'none', 'pending', 'acked' or 'failed'."),
     GET("upload_error", tp_upload_get_error, "Why the trace was not stored by tphd, or None."),
+    GET("upload_refused", tp_upload_get_refused,
+        "True when tphd refused the connection: the trace never reached it."),
     GET("upload_socket", tp_upload_get_socket, "The socket of the upload, or None."),
     GET("url", tp_upload_get_url, "The report URL tphd gave when it stored the trace, or None."),
     {NULL},

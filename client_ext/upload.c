@@ -373,6 +373,13 @@ PyObject *tp_upload_get_error(PyObject *self, void *closure)
     return str_or_none(s->upload ? tp_sender_upload_error(s->upload) : NULL);
 }
 
+PyObject *tp_upload_get_refused(PyObject *self, void *closure)
+{
+    tp_session *s = S(self);
+    tp_sender_reap();
+    return PyBool_FromLong(s->upload && tp_sender_upload_refused(s->upload));
+}
+
 PyObject *tp_upload_get_socket(PyObject *self, void *closure)
 {
     tp_session *s = S(self);

@@ -17,6 +17,9 @@ PyObject *tp_upload_wait(PyObject *self, PyObject *args, PyObject *kwds);
 PyObject *tp_upload_get_state(PyObject *self, void *closure);
 /** Session.upload_error: why the trace was not stored, or None. */
 PyObject *tp_upload_get_error(PyObject *self, void *closure);
+/** Session.upload_refused: True when tphd refused the connection (the
+ *  trace never reached it). */
+PyObject *tp_upload_get_refused(PyObject *self, void *closure);
 /** Session.upload_socket: the socket the upload went to, or None. */
 PyObject *tp_upload_get_socket(PyObject *self, void *closure);
 /** Session.url: the report URL tphd gave in its ACK, or None (never waits). */

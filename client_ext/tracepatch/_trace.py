@@ -202,6 +202,7 @@ class trace:
         self._wall_end: float | None = None
         self._roots = None
         self._cache_path = None
+        self._rescue_said = False  # _rescue_refused() spoke
         self._pid = None  # the process that recorded (a forked child never sends it)
         self._extra_ignore: tuple = ()  # added by the runner (import machinery)
         self._otel_parent: str | None = None  # the traceparent this trace joins (_otel.py)
@@ -365,6 +366,27 @@ class trace:
         sys.stderr.write(f"tracepatch: trace {self._trace_id[:8]} ({self.label or 'no label'}, "
                          f"{self.call_count} calls) was not delivered to tphd before the "
                          f"interpreter exited ({reason}); {where}\n")
+
+    def _rescue_refused(self) -> None:
+        """tphd refused the sender's connection (its connection limit, a
+        protocol version): the trace never reached it. Save it where a trace
+        goes without a daemon, once, and say so on stderr."""
+        session = self._session
+        if self._rescue_said or self._cache_path is not None or not session.upload_refused:
+            return
+        settings = self._settings
+        where = "not saved: cache is off"
+        if settings["cache"] and settings["auto_save"]:
+            path = _cache.save(self, settings["cache_dir"])
+            if path is None:
+                where = "and saving it failed (see the warning above)"
+            else:
+                self._cache_path = path
+                where = f"saved to {path}"
+        self._rescue_said = True
+        sys.stderr.write(f"tracepatch: trace {self._trace_id[:8]} ({self.label or 'no label'}, "
+                         f"{self.call_count} calls) was not stored by tphd "
+                         f"({session.upload_error}); {where}\n")
 
     def _upload(self, settings: dict) -> bool:
         """Hand the finished trace to tphd's background sender when a daemon
@@ -809,7 +831,14 @@ _handed_over: list[trace] = []
 
 
 def _note_handed_over(t: trace) -> None:
-    # Settled traces leave the list, so it holds at most the sender's queue.
+    # Settled traces leave the list, so it holds at most the sender's queue;
+    # one that tphd refused is saved as a file first.
+    for h in _handed_over:
+        if h._session.upload_state != "pending":
+            try:
+                h._rescue_refused()
+            except Exception:  # noqa: BLE001 - a rescue must not break the program
+                pass
     _handed_over[:] = [h for h in _handed_over if h._session.upload_state == "pending"]
     _handed_over.append(t)
 
@@ -819,15 +848,19 @@ def _exit_flush() -> None:
     left (the extension's _flush_uploads()), then save each trace it did not
     deliver to the local fallback file and say so on stderr: a finished trace
     is never lost in silence."""
-    pending = [t for t in _handed_over if t._session.upload_state == "pending"]
+    handed = list(_handed_over)
+    pending = [t for t in handed if t._session.upload_state == "pending"]
     _handed_over.clear()
     try:
         _native._flush_uploads()
     except Exception:  # noqa: BLE001 - an exit nicety must not break the program
         pass
-    for t in pending:
+    for t in handed:
         try:
-            t._rescue_at_exit()
+            if t in pending:
+                t._rescue_at_exit()
+            else:
+                t._rescue_refused()
         except Exception:  # noqa: BLE001
             pass
 

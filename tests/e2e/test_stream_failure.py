@@ -312,10 +312,16 @@ def test_version_refusal_is_not_retried(tmp_path, scripted):
     s = scripted(wrong_version)
     env = client_env(tmp_path, tmp_path / "fake.sock")
     r = run_script(tmp_path, ONE % "", env, timeout=30)
-    assert (r.returncode, r.stderr) == (0, "")
-    assert r.out["errors"] == [prefix(tmp_path / "fake.sock") + "14 events dropped: tphd "
-                               "refused the connection: client speaks protocol 1, tphd speaks 2"]
+    reason = (prefix(tmp_path / "fake.sock") + "14 events dropped: tphd refused the connection: "
+              "client speaks protocol 1, tphd speaks 2")
+    assert r.out["errors"] == [reason]
     assert s.conns == [[1]]
+    # Nothing of the trace reached tphd: saved at exit as without a daemon.
+    saved = list((tmp_path / "work" / ".tracepatch" / "traces").glob("*.json"))
+    assert len(saved) == 1 and json.loads(saved[0].read_text())["label"] == "lonely"
+    assert (r.returncode, r.stderr) == (0, f"tracepatch: trace {r.out['trace_id'][:8]} (lonely, "
+                                           f"6 calls) was not stored by tphd ({reason}); saved "
+                                           f"to {saved[0]}\n")
 
 
 
