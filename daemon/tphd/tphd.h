@@ -36,7 +36,13 @@
  *   under snap_mu) and never touches a connection; its after-work callback
  *   runs on the loop. The pool shares the store's reader pool (rmu), the
  *   tree cache (query/tcache.c: cache_mu, then an entry's mu) and the HTTP
- *   tokens (tok_mu, through tp_http_link()).
+ *   tokens (tok_mu, through tp_http_link()). A tph query streams its answer:
+ *   its body's drain queues pieces under the query's own mu, wakes the loop
+ *   through the query's uv_async_t and waits on its cond while the loop's
+ *   writes lag; the loop cancels it under the same mu when the connection
+ *   goes. A waiting query holds its tree cache entry: a client that stops
+ *   reading keeps that trace's other queries (and a pool thread) waiting
+ *   until it is closed.
  * - exporter (otlp/otlp_export.c, one, with --otlp-endpoint): reads pending
  *   traces through the store's readers, encodes and POSTs them with
  *   libcurl, marks them through tp_store_call_sync(). It never touches the
