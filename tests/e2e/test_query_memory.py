@@ -157,3 +157,47 @@ def test_queries_past_max_query_memory_wait_then_are_refused(tmp_path):
         assert json.loads(m["body"])["clients"] >= 1
         c.close()
     assert_clean_stop(d)
+
+
+def test_http_exports_stream_whole_and_identical_in_bounded_memory(tmp_path):
+    from test_http_api import WebDaemon
+
+    d = WebDaemon(tmp_path).start()
+    d.wait_http()
+    seed(d)
+    ok(tph(d, "export", TID, "--format", "json", "-o", str(tmp_path / "sock.json")))
+    want = (tmp_path / "sock.json").read_bytes()
+    assert len(want) > 64 * MiB
+    base = hwm(d)
+    n = 4
+    got = [None] * n
+
+    def download(k):
+        got[k] = d.request(f"/api/traces/{TID}/export?format=json", timeout=600)
+
+    threads = [threading.Thread(target=download, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    peak = hwm(d)
+    for r in got:
+        assert r.status == 200
+        assert r.getheader("Content-Type") == "application/json"
+        assert r.getheader("Content-Disposition") == f'attachment; filename="trace-{TID}.json"'
+        assert r.getheader("Content-Length") is None  # streamed (chunked)
+        assert r.body == want
+    # Each download holds about one share, whatever the size of its answer.
+    assert peak - base < n * RESERVE + SLACK, (base >> 20, peak >> 20)
+
+    # A client that hangs up in the middle cancels its job: the trace's next
+    # export (which waits for the first one's tree) still comes.
+    import socket
+    s = socket.create_connection(("127.0.0.1", d.port))
+    s.sendall(f"GET /api/traces/{TID}/export?format=json HTTP/1.1\r\nHost: 127.0.0.1:{d.port}\r\n"
+              f"Cookie: {d.cookie}\r\n\r\n".encode())
+    assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    s.close()
+    r = d.request(f"/api/traces/{TID}/export?format=csv", timeout=120)
+    assert r.status == 200 and r.body.count(b"\n") == CALLS + 1
+    assert_clean_stop(d)

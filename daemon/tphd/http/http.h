@@ -36,6 +36,10 @@ typedef struct tp_http_reply {
     int code;              /* 0, or a tp_err.h code / negated errno */
     char content_type[64]; /* code 0: the body's type ("application/json", "text/csv", ...) */
     tp_buf body;           /* code 0: the answer; otherwise the error message for the user */
+    /* Set by the backend while the op runs: where its content type is. The
+     * server makes body a stream (tp_buf_set_drain) whose pieces, drained
+     * on the backend's thread, read it. */
+    const char *const *live_type;
 } tp_http_reply;
 
 /** How the server reaches the daemon's queries (the ops of docs/QUERY.md). */

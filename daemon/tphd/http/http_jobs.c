@@ -1,9 +1,15 @@
 /* The HTTP API's queries as jobs on libuv's thread pool: the query runs
- * off the loop (job_work), its answer is sent back on the loop (job_done)
- * unless the request went away meanwhile. At most TP_HTTP_MAX_JOBS run at
- * once. A stopping server learns through its finish_if_idle hook that the
- * last job ended. */
+ * off the loop (job_work); its answer streams (as dispatch.c's do for tph):
+ * the reply body's drain hands each PIECE to the loop (job_async) and waits
+ * while more than AHEAD bytes of it are unsent, and the loop starts the
+ * response with the first piece and sends the next whenever h2o asks
+ * (proceed). An answer that fails after its first piece ends the response
+ * abruptly (H2O_SEND_STATE_ERROR): its status was sent already. A request
+ * that goes away cancels its job. At most TP_HTTP_MAX_JOBS run at once. A
+ * stopping server learns through its finish_if_idle hook that the last job
+ * ended. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +17,21 @@
 #include "http_priv.h"
 #include "tp_err.h"
 
+#define PIECE (1u << 20)  /* body bytes per h2o_send() of a stream */
+#define AHEAD (2 * PIECE) /* unsent bytes before the worker waits */
+
+typedef struct piece {
+    struct piece *next;
+    const char *content_type; /* static */
+    size_t len;
+    char data[];
+} piece;
+
+/* In the request's pool: h2o calls the generator as long as the request
+ * lives, the job may be gone by then. */
 typedef struct job_guard {
-    struct job *job; /* NULL once the job answered */
+    h2o_generator_t gen; /* first: proceed and stop get the guard */
+    struct job *job;     /* NULL once the job is done with the request */
 } job_guard;
 
 typedef struct job {
@@ -25,15 +44,87 @@ typedef struct job {
     char op[16];
     char *args;
     char filename[96];
-    tp_http_reply reply;
+    tp_http_reply reply; /* the worker's until job_done */
+    /* Loop thread. */
+    bool started;     /* the response began */
+    bool worker_done; /* job_done ran */
+    piece *sending;   /* given to h2o_send(), freed when h2o asks for more */
+    uv_async_t async; /* the worker's pieces wait (uv_async_send from it) */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;   /* signalled as pieces leave, or at cancel */
+    piece *head, **tail; /* under mu: pieces not sent yet */
+    size_t ahead;        /* under mu: bytes not sent yet */
+    bool cancelled;      /* under mu: the request went away; the drain fails */
 } job;
+
+static void free_pieces(piece *p)
+{
+    while (p) {
+        piece *next = p->next;
+        free(p);
+        p = next;
+    }
+}
+
+static int job_drain(void *ctx, const char *p, size_t n)
+{
+    job *j = ctx;
+    piece *pc = malloc(sizeof(*pc) + n);
+    if (!pc)
+        return -ENOMEM;
+    pc->next = NULL;
+    pc->content_type = j->reply.live_type && *j->reply.live_type ? *j->reply.live_type
+                                                                 : "application/octet-stream";
+    pc->len = n;
+    memcpy(pc->data, p, n);
+    pthread_mutex_lock(&j->mu);
+    if (j->cancelled) {
+        pthread_mutex_unlock(&j->mu);
+        free(pc);
+        return -EPIPE;
+    }
+    *j->tail = pc;
+    j->tail = &pc->next;
+    j->ahead += n;
+    pthread_mutex_unlock(&j->mu);
+    uv_async_send(&j->async);
+    pthread_mutex_lock(&j->mu);
+    while (j->ahead > AHEAD && !j->cancelled)
+        pthread_cond_wait(&j->cv, &j->mu);
+    int r = j->cancelled ? -EPIPE : 0;
+    pthread_mutex_unlock(&j->mu);
+    return r;
+}
+
+static void job_cancel(job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->cancelled = true;
+    piece *p = j->head;
+    j->head = NULL;
+    j->tail = &j->head;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    free_pieces(p);
+}
+
+static void job_finish(job *j);
 
 /* The request's memory is being released: the job must not answer it. */
 static void on_guard_dispose(void *p)
 {
     job_guard *g = p;
-    if (g->job)
-        g->job->req = NULL;
+    job *j = g->job;
+    if (!j)
+        return;
+    j->req = NULL;
+    g->job = NULL;
+    j->guard = NULL; /* freed with the pool */
+    job_cancel(j);
+    free(j->sending); /* h2o is done with it */
+    j->sending = NULL;
+    if (j->worker_done)
+        job_finish(j);
 }
 
 static void on_body_dispose(void *p)
@@ -45,6 +136,10 @@ static void job_work(uv_work_t *w)
 {
     job *j = w->data;
     j->h->backend.query(j->h->backend.ctx, j->uid, j->op, j->args, &j->reply);
+    /* What is left must be one piece at most: a reserve past a piece can
+     * leave more behind. */
+    if (j->reply.code == 0 && j->reply.body.len > PIECE && tp_buf_flush(&j->reply.body) < 0)
+        j->reply.code = tp_buf_error(&j->reply.body);
 }
 
 static int status_of(int code, const char **name)
@@ -83,44 +178,157 @@ static int status_of(int code, const char **name)
     }
 }
 
-static void job_done(uv_work_t *w, int status)
+static void on_async_closed(uv_handle_t *hd)
 {
-    job *j = w->data;
+    job *j = hd->data;
     tp_http *h = j->h;
-    h2o_req_t *req = j->req;
-    if (req) {
-        j->guard->job = NULL;
-        tp_http_reply *rp = &j->reply;
-        if (status != 0 && rp->code == 0)
-            rp->code = status;
-        if (rp->code == 0 && tp_buf_error(&rp->body))
-            rp->code = -ENOMEM;
-        if (rp->code) {
-            const char *name;
-            int st = status_of(rp->code, &name);
-            tp_http_send_error(req, st, name,
-                               rp->body.len && !tp_buf_error(&rp->body) ? tp_buf_cstr(&rp->body)
-                                                                        : tp_strerror(rp->code));
-        } else {
-            size_t len = 0;
-            char *body = tp_buf_steal(&rp->body, &len);
-            char **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_body_dispose);
-            *slot = body;
-            if (j->how == TP_HTTP_AS_DOWNLOAD) {
-                char cd[160];
-                snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"", j->filename);
-                tp_http_add_header(req, H2O_TOKEN_CONTENT_DISPOSITION, cd);
-            }
-            const char *ct = rp->content_type[0] ? rp->content_type : "application/octet-stream";
-            tp_http_send_ref(req, 200, "OK", h2o_strdup(&req->pool, ct, SIZE_MAX).base, "no-store",
-                             h2o_iovec_init(body ? body : "", len));
-        }
-    }
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free_pieces(j->head);
+    free(j->sending);
     tp_buf_free(&j->reply.body);
     free(j->args);
     free(j);
     h->njobs--;
     h->finish_if_idle(h);
+}
+
+static void job_finish(job *j)
+{
+    if (j->guard)
+        j->guard->job = NULL;
+    uv_close((uv_handle_t *)&j->async, on_async_closed);
+}
+
+/* A whole answer, or an error before anything was sent. */
+static void answer(job *j)
+{
+    h2o_req_t *req = j->req;
+    tp_http_reply *rp = &j->reply;
+    if (rp->code == 0 && tp_buf_error(&rp->body))
+        rp->code = tp_buf_error(&rp->body);
+    if (rp->code) {
+        const char *name;
+        int st = status_of(rp->code, &name);
+        tp_http_send_error(req, st, name,
+                           rp->body.len && !tp_buf_error(&rp->body) ? tp_buf_cstr(&rp->body)
+                                                                    : tp_strerror(rp->code));
+        return;
+    }
+    size_t len = 0;
+    char *body = tp_buf_steal(&rp->body, &len);
+    char **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_body_dispose);
+    *slot = body;
+    if (j->how == TP_HTTP_AS_DOWNLOAD) {
+        char cd[160];
+        snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"", j->filename);
+        tp_http_add_header(req, H2O_TOKEN_CONTENT_DISPOSITION, cd);
+    }
+    const char *ct = rp->content_type[0] ? rp->content_type : "application/octet-stream";
+    tp_http_send_ref(req, 200, "OK", h2o_strdup(&req->pool, ct, SIZE_MAX).base, "no-store",
+                     h2o_iovec_init(body ? body : "", len));
+}
+
+/* Sends the next piece when h2o is ready for it; once the worker is done
+ * and every piece has gone, the end. Loop thread. */
+static void job_pump(job *j)
+{
+    h2o_req_t *req = j->req;
+    if (j->sending)
+        return; /* h2o has not asked for more yet */
+    if (!req) {
+        if (j->worker_done)
+            job_finish(j);
+        return;
+    }
+    pthread_mutex_lock(&j->mu);
+    piece *p = j->head;
+    if (p) {
+        j->head = p->next;
+        if (!j->head)
+            j->tail = &j->head;
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (!p) {
+        if (!j->worker_done)
+            return;
+        if (!j->started) {
+            answer(j);
+        } else if (j->reply.code == 0 && !tp_buf_error(&j->reply.body)) {
+            h2o_iovec_t last = h2o_iovec_init(NULL, 0);
+            if (j->reply.body.len) {
+                last.base = h2o_mem_alloc_pool(&req->pool, j->reply.body.len);
+                memcpy(last.base, j->reply.body.data, j->reply.body.len);
+                last.len = j->reply.body.len;
+            }
+            h2o_send(req, &last, 1, H2O_SEND_STATE_FINAL);
+        } else {
+            h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
+        }
+        job_finish(j);
+        return;
+    }
+    if (!j->started) {
+        j->started = true;
+        if (j->how == TP_HTTP_AS_DOWNLOAD) {
+            char cd[160];
+            snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"", j->filename);
+            tp_http_add_header(req, H2O_TOKEN_CONTENT_DISPOSITION, cd);
+        }
+        tp_http_start_stream(req, h2o_strdup(&req->pool, p->content_type, SIZE_MAX).base,
+                             "no-store", &j->guard->gen);
+    }
+    j->sending = p;
+    h2o_iovec_t buf = h2o_iovec_init(p->data, p->len);
+    h2o_send(req, &buf, 1, H2O_SEND_STATE_IN_PROGRESS);
+}
+
+/* h2o sent the last piece and wants the next. */
+static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
+{
+    job *j = ((job_guard *)gen)->job;
+    if (!j)
+        return;
+    piece *p = j->sending;
+    j->sending = NULL;
+    if (p) {
+        pthread_mutex_lock(&j->mu);
+        j->ahead -= p->len;
+        pthread_cond_signal(&j->cv);
+        pthread_mutex_unlock(&j->mu);
+        free(p);
+    }
+    job_pump(j);
+}
+
+/* The client went away in the middle of the answer. */
+static void on_stop(h2o_generator_t *gen, h2o_req_t *req)
+{
+    job *j = ((job_guard *)gen)->job;
+    if (!j)
+        return;
+    j->req = NULL;
+    j->guard->job = NULL;
+    j->guard = NULL;
+    job_cancel(j);
+    free(j->sending);
+    j->sending = NULL;
+    if (j->worker_done)
+        job_finish(j);
+}
+
+static void on_job_pieces(uv_async_t *a)
+{
+    job_pump(a->data);
+}
+
+static void job_done(uv_work_t *w, int status)
+{
+    job *j = w->data;
+    if (status != 0 && j->reply.code == 0)
+        j->reply.code = status;
+    j->worker_done = true;
+    job_pump(j);
 }
 
 void tp_http_run_query(tp_http *h, h2o_req_t *req, uint32_t uid, const char *op, char *args,
@@ -132,11 +340,19 @@ void tp_http_run_query(tp_http *h, h2o_req_t *req, uint32_t uid, const char *op,
         return;
     }
     job *j = calloc(1, sizeof(*j));
-    if (!j) {
+    if (!j || tp_buf_set_drain(&j->reply.body, PIECE, job_drain, j) < 0 ||
+        uv_async_init(h->loop, &j->async, on_job_pieces) < 0) {
+        if (j)
+            tp_buf_free(&j->reply.body);
+        free(j);
         free(args);
         tp_http_send_error(req, 503, "no_memory", "out of memory");
         return;
     }
+    j->async.data = j;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    j->tail = &j->head;
     j->h = h;
     j->req = req;
     j->uid = uid;
@@ -146,15 +362,13 @@ void tp_http_run_query(tp_http *h, h2o_req_t *req, uint32_t uid, const char *op,
     snprintf(j->filename, sizeof(j->filename), "%s", filename ? filename : "download");
     snprintf(j->reply.content_type, sizeof(j->reply.content_type), "application/json");
     j->guard = h2o_mem_alloc_shared(&req->pool, sizeof(*j->guard), on_guard_dispose);
+    j->guard->gen = (h2o_generator_t){on_proceed, on_stop};
     j->guard->job = j;
     j->work.data = j;
+    h->njobs++; /* given back when the job's handle has closed */
     int r = uv_queue_work(h->loop, &j->work, job_work, job_done);
     if (r) {
-        j->guard->job = NULL;
-        free(j->args);
-        free(j);
         tp_http_send_error(req, 503, "unavailable", uv_strerror(r));
-        return;
+        job_finish(j);
     }
-    h->njobs++;
 }

@@ -77,6 +77,13 @@ void tp_http_add_header(h2o_req_t *req, const h2o_token_t *name, const char *val
 void tp_http_send_ref(h2o_req_t *req, int status, const char *reason, const char *ctype,
                       const char *cache, h2o_iovec_t body);
 
+/** Start a 200 response whose body follows in pieces: h2o_send() with
+ *  H2O_SEND_STATE_IN_PROGRESS, then FINAL (or ERROR); generator->proceed
+ *  asks for the next piece, generator->stop says the client went away.
+ *  The headers are those of tp_http_send(). */
+void tp_http_start_stream(h2o_req_t *req, const char *ctype, const char *cache,
+                          h2o_generator_t *generator);
+
 /** 401: a JSON error for the API, else the HTML page that says to run
  *  `tph open`. */
 void tp_http_send_unauthorized(h2o_req_t *req, bool api);

@@ -68,6 +68,26 @@ void tp_http_send_ref(h2o_req_t *req, int status, const char *reason, const char
     h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
 }
 
+void tp_http_start_stream(h2o_req_t *req, const char *ctype, const char *cache,
+                          h2o_generator_t *generator)
+{
+#ifndef NDEBUG
+    tp_http *h = H2O_STRUCT_FROM_MEMBER(tp_http, ctx, req->conn->ctx);
+    uv_thread_t self = uv_thread_self();
+    assert(uv_thread_equal(&h->loop_thread, &self));
+#endif
+    req->res.status = 200;
+    req->res.reason = "OK";
+    if (ctype)
+        tp_http_add_header(req, H2O_TOKEN_CONTENT_TYPE, ctype);
+    if (cache)
+        tp_http_add_header(req, H2O_TOKEN_CACHE_CONTROL, cache);
+    security_headers(req);
+    if (!req->res.mime_attr)
+        req->res.mime_attr = &compressible;
+    h2o_start_response(req, generator);
+}
+
 void tp_http_send(h2o_req_t *req, int status, const char *reason, const char *ctype,
                   const char *cache, const void *body, size_t len)
 {

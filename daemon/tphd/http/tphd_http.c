@@ -24,14 +24,19 @@ static void backend_query(void *ctx, uint32_t uid, const char *op, const char *a
     tp_query_result res;
     memset(&res, 0, sizeof(res));
     tp_server_query_env(d->server, uid, &env);
+    /* The answer goes into the server's buffer, which streams it. */
+    res.body = reply->body;
+    reply->body = (tp_buf)TP_BUF_INIT;
+    reply->live_type = &res.content_type;
     tp_query_run(&env, op, args_json, &res);
+    reply->live_type = NULL;
     reply->code = res.code;
-    tp_buf_free(&reply->body);
+    reply->body = res.body;
+    res.body = (tp_buf)TP_BUF_INIT;
     if (res.code == 0) {
         snprintf(reply->content_type, sizeof(reply->content_type), "%s", res.content_type);
-        reply->body = res.body;
-        res.body = (tp_buf)TP_BUF_INIT;
     } else {
+        tp_buf_reset(&reply->body);
         tp_buf_puts(&reply->body, res.message);
     }
     tp_query_result_free(&res);
