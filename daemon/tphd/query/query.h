@@ -50,7 +50,10 @@ typedef struct tp_query_result {
 
 /** Run op with its JSON arguments (NULL or "" = {}) and fill *res (which the
  *  caller zero-initialises and later frees with tp_query_result_free()).
- *  Thread-safe; blocks (worker threads only). */
+ *  The caller may make res->body a stream first (tp_buf_set_drain()): the
+ *  ops set res->content_type before they write, so each drained piece can
+ *  say what it is, and never read back what they wrote; body then holds
+ *  only the tail. Thread-safe; blocks (worker threads only). */
 void tp_query_run(const tp_query_env *env, const char *op, const char *args_json,
                   tp_query_result *res);
 
