@@ -50,6 +50,33 @@ Test(render_trace_json, pretty_golden)
     tp_tree_free(t);
 }
 
+/* tphd's json export: the trace file with its lines= data as the last key;
+ * without any, the same bytes as tp_render_json(). */
+Test(render_trace_json, lines_are_the_last_key)
+{
+    tp_tree *t = fx_readme_tree();
+    char *plain = json_of(t, true);
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_json_lines(t, true, NULL, 0, &b), 0);
+    cr_assert_str_eq(tp_buf_cstr(&b), plain);
+    tp_buf_reset(&b);
+    static const char lines[] = "[{\"call\":0,\"lines\":[]}]";
+    cr_assert_eq(tp_render_json_lines(t, true, lines, strlen(lines), &b), 0);
+    const char *s = tp_buf_cstr(&b);
+    size_t n = strlen(plain);
+    /* Everything up to the closing brace, then the key. */
+    cr_assert_eq(strncmp(s, plain, n - 3), 0);
+    cr_assert_str_eq(s + n - 3, ",\n  \"lines\": [{\"call\":0,\"lines\":[]}]\n}\n");
+    json_t *j = fx_parse_ok(s);
+    cr_assert_eq(
+        json_integer_value(json_object_get(json_array_get(json_object_get(j, "lines"), 0), "call")),
+        0);
+    json_decref(j);
+    tp_buf_free(&b);
+    free(plain);
+    tp_tree_free(t);
+}
+
 Test(render_trace_json, compact_has_no_whitespace_between_tokens)
 {
     tp_tree *t = fx_readme_tree();
