@@ -15,17 +15,11 @@
 #include <string.h>
 
 #include "http_priv.h"
+#include "qstream.h"
 #include "tp_err.h"
 
 #define PIECE (1u << 20)  /* body bytes per h2o_send() of a stream */
 #define AHEAD (2 * PIECE) /* unsent bytes before the worker waits */
-
-typedef struct piece {
-    struct piece *next;
-    const char *content_type; /* static */
-    size_t len;
-    char data[];
-} piece;
 
 /* In the request's pool: h2o calls the generator as long as the request
  * lives, the job may be gone by then. */
@@ -46,66 +40,24 @@ typedef struct job {
     char filename[96];
     tp_http_reply reply; /* the worker's until job_done */
     /* Loop thread. */
-    bool started;     /* the response began */
-    bool worker_done; /* job_done ran */
-    piece *sending;   /* given to h2o_send(), freed when h2o asks for more */
-    uv_async_t async; /* the worker's pieces wait (uv_async_send from it) */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;   /* signalled as pieces leave, or at cancel */
-    piece *head, **tail; /* under mu: pieces not sent yet */
-    size_t ahead;        /* under mu: bytes not sent yet */
-    bool cancelled;      /* under mu: the request went away; the drain fails */
+    bool started;              /* the response began */
+    bool worker_done;          /* job_done ran */
+    tp_qstream_piece *sending; /* given to h2o_send(), freed when h2o asks for more */
+    tp_qstream st;             /* the answer's pieces, worker to loop */
 } job;
-
-static void free_pieces(piece *p)
-{
-    while (p) {
-        piece *next = p->next;
-        free(p);
-        p = next;
-    }
-}
 
 static int job_drain(void *ctx, const char *p, size_t n)
 {
     job *j = ctx;
-    piece *pc = malloc(sizeof(*pc) + n);
-    if (!pc)
-        return -ENOMEM;
-    pc->next = NULL;
-    pc->content_type = j->reply.live_type && *j->reply.live_type ? *j->reply.live_type
-                                                                 : "application/octet-stream";
-    pc->len = n;
-    memcpy(pc->data, p, n);
-    pthread_mutex_lock(&j->mu);
-    if (j->cancelled) {
-        pthread_mutex_unlock(&j->mu);
-        free(pc);
-        return -EPIPE;
-    }
-    *j->tail = pc;
-    j->tail = &pc->next;
-    j->ahead += n;
-    pthread_mutex_unlock(&j->mu);
-    uv_async_send(&j->async);
-    pthread_mutex_lock(&j->mu);
-    while (j->ahead > AHEAD && !j->cancelled)
-        pthread_cond_wait(&j->cv, &j->mu);
-    int r = j->cancelled ? -EPIPE : 0;
-    pthread_mutex_unlock(&j->mu);
-    return r;
+    return tp_qstream_push(&j->st,
+                           j->reply.live_type && *j->reply.live_type ? *j->reply.live_type
+                                                                     : "application/octet-stream",
+                           p, n);
 }
 
 static void job_cancel(job *j)
 {
-    pthread_mutex_lock(&j->mu);
-    j->cancelled = true;
-    piece *p = j->head;
-    j->head = NULL;
-    j->tail = &j->head;
-    pthread_cond_broadcast(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-    free_pieces(p);
+    tp_qstream_cancel(&j->st);
 }
 
 static void job_finish(job *j);
@@ -182,9 +134,7 @@ static void on_async_closed(uv_handle_t *hd)
 {
     job *j = hd->data;
     tp_http *h = j->h;
-    pthread_mutex_destroy(&j->mu);
-    pthread_cond_destroy(&j->cv);
-    free_pieces(j->head);
+    tp_qstream_destroy(&j->st);
     free(j->sending);
     tp_buf_free(&j->reply.body);
     free(j->args);
@@ -197,7 +147,7 @@ static void job_finish(job *j)
 {
     if (j->guard)
         j->guard->job = NULL;
-    uv_close((uv_handle_t *)&j->async, on_async_closed);
+    tp_qstream_close(&j->st, on_async_closed);
 }
 
 /* A whole answer, or an error before anything was sent. */
@@ -241,14 +191,7 @@ static void job_pump(job *j)
             job_finish(j);
         return;
     }
-    pthread_mutex_lock(&j->mu);
-    piece *p = j->head;
-    if (p) {
-        j->head = p->next;
-        if (!j->head)
-            j->tail = &j->head;
-    }
-    pthread_mutex_unlock(&j->mu);
+    tp_qstream_piece *p = tp_qstream_pop(&j->st);
     if (!p) {
         if (!j->worker_done)
             return;
@@ -289,13 +232,10 @@ static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
     job *j = ((job_guard *)gen)->job;
     if (!j)
         return;
-    piece *p = j->sending;
+    tp_qstream_piece *p = j->sending;
     j->sending = NULL;
     if (p) {
-        pthread_mutex_lock(&j->mu);
-        j->ahead -= p->len;
-        pthread_cond_signal(&j->cv);
-        pthread_mutex_unlock(&j->mu);
+        tp_qstream_sent(&j->st, p->len);
         free(p);
     }
     job_pump(j);
@@ -341,7 +281,7 @@ void tp_http_run_query(tp_http *h, h2o_req_t *req, uint32_t uid, const char *op,
     }
     job *j = calloc(1, sizeof(*j));
     if (!j || tp_buf_set_drain(&j->reply.body, PIECE, job_drain, j) < 0 ||
-        uv_async_init(h->loop, &j->async, on_job_pieces) < 0) {
+        tp_qstream_init(&j->st, h->loop, AHEAD, on_job_pieces, j) < 0) {
         if (j)
             tp_buf_free(&j->reply.body);
         free(j);
@@ -349,10 +289,6 @@ void tp_http_run_query(tp_http *h, h2o_req_t *req, uint32_t uid, const char *op,
         tp_http_send_error(req, 503, "no_memory", "out of memory");
         return;
     }
-    j->async.data = j;
-    pthread_mutex_init(&j->mu, NULL);
-    pthread_cond_init(&j->cv, NULL);
-    j->tail = &j->head;
     j->h = h;
     j->req = req;
     j->uid = uid;

@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "qstream.h"
 #include "query.h"
 #include "finalize.h"
 #include "conn.h"
@@ -123,14 +124,6 @@ static void on_upload(tp_conn *c, const tp_msg *m)
 _Static_assert(REPLY_PIECE + STREAM_AHEAD + REPLY_PIECE <= TP_SERVER_QUERY_RESERVE,
                "a query's reservation covers its buffer, what is ahead and the piece in flight");
 
-/* One piece of a streamed answer, from the worker to the loop. */
-typedef struct piece {
-    struct piece *next;
-    const char *content_type; /* static */
-    size_t len;
-    char data[];
-} piece;
-
 typedef struct query_work {
     uv_work_t req;
     tp_conn *conn;
@@ -141,45 +134,17 @@ typedef struct query_work {
     tp_query_result res;          /* the worker's until query_done */
     struct query_work *wait_next; /* loop: in the server's query_wait list */
     bool reserved;                /* loop: holds TP_SERVER_QUERY_RESERVE of query_mem */
-    bool async_ready;             /* loop: async and the lock below are initialised */
+    bool async_ready;             /* loop: st is initialised */
     bool worker_done;             /* loop: query_done ran */
     bool sending;                 /* loop: a piece is being written */
     size_t sending_len;           /* loop: its bytes */
-    uv_async_t async;             /* the worker's pieces wait (uv_async_send from it) */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;   /* signalled as pieces are written, or at cancel */
-    piece *head, **tail; /* under mu: pieces not handed to the connection yet */
-    size_t ahead;        /* under mu: bytes of pieces not written yet */
-    bool cancelled;      /* under mu: the connection went away; the drain fails */
+    tp_qstream st;                /* the answer's pieces, worker to loop */
 } query_work;
 
 static int stream_drain(void *ctx, const char *p, size_t n)
 {
     query_work *q = ctx;
-    piece *pc = malloc(sizeof(*pc) + n);
-    if (!pc)
-        return -ENOMEM;
-    pc->next = NULL;
-    pc->content_type = q->res.content_type;
-    pc->len = n;
-    memcpy(pc->data, p, n);
-    pthread_mutex_lock(&q->mu);
-    if (q->cancelled) {
-        pthread_mutex_unlock(&q->mu);
-        free(pc);
-        return -EPIPE;
-    }
-    *q->tail = pc;
-    q->tail = &pc->next;
-    q->ahead += n;
-    pthread_mutex_unlock(&q->mu);
-    uv_async_send(&q->async);
-    pthread_mutex_lock(&q->mu);
-    while (q->ahead > STREAM_AHEAD && !q->cancelled)
-        pthread_cond_wait(&q->cv, &q->mu);
-    int r = q->cancelled ? -EPIPE : 0;
-    pthread_mutex_unlock(&q->mu);
-    return r;
+    return tp_qstream_push(&q->st, q->res.content_type, p, n);
 }
 
 static void query_run(uv_work_t *req)
@@ -214,18 +179,8 @@ static void send_reply(tp_conn *c, uint32_t id, tp_query_result *res)
     tp_conn_send(c, &m);
 }
 
-static void free_pieces(piece *p)
-{
-    while (p) {
-        piece *next = p->next;
-        free(p);
-        p = next;
-    }
-}
-
 static void query_free(query_work *q)
 {
-    free_pieces(q->head);
     tp_query_result_free(&q->res);
     tp_buf_free(&q->body);
     free(q->op);
@@ -236,8 +191,7 @@ static void query_free(query_work *q)
 static void on_async_closed(uv_handle_t *h)
 {
     query_work *q = h->data;
-    pthread_mutex_destroy(&q->mu);
-    pthread_cond_destroy(&q->cv);
+    tp_qstream_destroy(&q->st);
     query_free(q);
 }
 
@@ -266,7 +220,7 @@ static void reply_finished(query_work *q)
         q->reserved = false;
     }
     if (q->async_ready)
-        uv_close((uv_handle_t *)&q->async, on_async_closed);
+        tp_qstream_close(&q->st, on_async_closed);
     else
         query_free(q);
     c->query_busy = false;
@@ -280,14 +234,7 @@ static void reply_finished(query_work *q)
  * and what it had produced is dropped. Loop thread. */
 static void stream_cancel(query_work *q)
 {
-    pthread_mutex_lock(&q->mu);
-    q->cancelled = true;
-    piece *p = q->head;
-    q->head = NULL;
-    q->tail = &q->head;
-    pthread_cond_broadcast(&q->cv);
-    pthread_mutex_unlock(&q->mu);
-    free_pieces(p);
+    tp_qstream_cancel(&q->st);
 }
 
 static void stream_pump(query_work *q);
@@ -296,10 +243,7 @@ static void piece_sent(tp_conn *c, void *arg, int status)
 {
     query_work *q = arg;
     q->sending = false;
-    pthread_mutex_lock(&q->mu);
-    q->ahead -= q->sending_len;
-    pthread_cond_signal(&q->cv);
-    pthread_mutex_unlock(&q->mu);
+    tp_qstream_sent(&q->st, q->sending_len);
     if (status < 0 || c->closing)
         stream_cancel(q);
     stream_pump(q);
@@ -315,14 +259,7 @@ static void stream_pump(query_work *q)
         return;
     if (c->closing)
         stream_cancel(q);
-    pthread_mutex_lock(&q->mu);
-    piece *p = q->head;
-    if (p) {
-        q->head = p->next;
-        if (!q->head)
-            q->tail = &q->head;
-    }
-    pthread_mutex_unlock(&q->mu);
+    tp_qstream_piece *p = tp_qstream_pop(&q->st);
     if (!p) {
         if (!q->worker_done)
             return; /* the worker is still rendering */
@@ -474,18 +411,13 @@ static void on_query(tp_conn *c, const tp_msg *m)
             return;
         }
     }
-    q->head = NULL;
-    q->tail = &q->head;
-    /* The drain first: a failed uv_async_init leaves no handle behind. */
+    /* The drain first: a failed tp_qstream_init leaves no handle behind. */
     if (tp_buf_set_drain(&q->res.body, REPLY_PIECE, stream_drain, q) < 0 ||
-        uv_async_init(s->loop, &q->async, on_pieces) < 0) {
+        tp_qstream_init(&q->st, s->loop, STREAM_AHEAD, on_pieces, q) < 0) {
         query_free(q);
         tp_conn_fail(c, -ENOMEM, "out of memory");
         return;
     }
-    q->async.data = q;
-    pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
     q->async_ready = true;
     if (!s->query_wait && s->query_mem + TP_SERVER_QUERY_RESERVE <= s->opts.max_query_mem) {
         c->query_busy = true;
@@ -502,7 +434,7 @@ static void on_query(tp_conn *c, const tp_msg *m)
                  "again later",
                  s->opts.max_query_mem >> 20, MAX_QUERY_WAIT);
         send_reply(c, q->id, &q->res);
-        uv_close((uv_handle_t *)&q->async, on_async_closed);
+        tp_qstream_close(&q->st, on_async_closed);
         return;
     }
     /* Its turn comes when a running query ends (admit_waiting). */
