@@ -92,9 +92,10 @@ static tp_node aggregate(const fold_ctx *c, size_t off, size_t len)
             a.max_ns = m->max_ns;
         a.flags |= m->flags & (TP_NODE_EXC | TP_NODE_CAUGHT | TP_NODE_OPEN | TP_NODE_GEN |
                                TP_NODE_ARGS_MIXED | TP_NODE_RET_MIXED | TP_NODE_MEM);
-        if (!same_text(m->args, first->args))
+        /* (The first call is its own reference: most groups are one call.) */
+        if (m != first && !same_text(m->args, first->args))
             a.flags |= TP_NODE_ARGS_MIXED;
-        if (!same_text(m->ret, first->ret))
+        if (m != first && !same_text(m->ret, first->ret))
             a.flags |= TP_NODE_RET_MIXED;
         if (!a.exc_type && m->exc_type) {
             a.exc_type = m->exc_type;
