@@ -42,9 +42,9 @@ static void security_headers(h2o_req_t *req)
     add_header_str(req, "referrer-policy", "no-referrer");
 }
 
-/* Send body (not copied: it must outlive the request, e.g. pool memory). */
-void tp_http_send_ref(h2o_req_t *req, int status, const char *reason, const char *ctype,
-                      const char *cache, h2o_iovec_t body)
+/* Starts a response on the loop: status, headers, then the generator. */
+static void start(h2o_req_t *req, int status, const char *reason, const char *ctype,
+                  const char *cache, h2o_generator_t *generator)
 {
 #ifndef NDEBUG
     /* h2o requests are the loop's: an answer from a pool thread would race
@@ -53,31 +53,8 @@ void tp_http_send_ref(h2o_req_t *req, int status, const char *reason, const char
     uv_thread_t self = uv_thread_self();
     assert(uv_thread_equal(&h->loop_thread, &self));
 #endif
-    static h2o_generator_t generator = {NULL, NULL};
     req->res.status = status;
     req->res.reason = reason;
-    req->res.content_length = body.len;
-    if (ctype)
-        tp_http_add_header(req, H2O_TOKEN_CONTENT_TYPE, ctype);
-    if (cache)
-        tp_http_add_header(req, H2O_TOKEN_CACHE_CONTROL, cache);
-    security_headers(req);
-    if (!req->res.mime_attr)
-        req->res.mime_attr = &compressible;
-    h2o_start_response(req, &generator);
-    h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
-}
-
-void tp_http_start_stream(h2o_req_t *req, const char *ctype, const char *cache,
-                          h2o_generator_t *generator)
-{
-#ifndef NDEBUG
-    tp_http *h = H2O_STRUCT_FROM_MEMBER(tp_http, ctx, req->conn->ctx);
-    uv_thread_t self = uv_thread_self();
-    assert(uv_thread_equal(&h->loop_thread, &self));
-#endif
-    req->res.status = 200;
-    req->res.reason = "OK";
     if (ctype)
         tp_http_add_header(req, H2O_TOKEN_CONTENT_TYPE, ctype);
     if (cache)
@@ -86,6 +63,22 @@ void tp_http_start_stream(h2o_req_t *req, const char *ctype, const char *cache,
     if (!req->res.mime_attr)
         req->res.mime_attr = &compressible;
     h2o_start_response(req, generator);
+}
+
+/* Send body (not copied: it must outlive the request, e.g. pool memory). */
+void tp_http_send_ref(h2o_req_t *req, int status, const char *reason, const char *ctype,
+                      const char *cache, h2o_iovec_t body)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    req->res.content_length = body.len;
+    start(req, status, reason, ctype, cache, &generator);
+    h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
+}
+
+void tp_http_start_stream(h2o_req_t *req, const char *ctype, const char *cache,
+                          h2o_generator_t *generator)
+{
+    start(req, 200, "OK", ctype, cache, generator);
 }
 
 void tp_http_send(h2o_req_t *req, int status, const char *reason, const char *ctype,
