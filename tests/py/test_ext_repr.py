@@ -202,12 +202,16 @@ if __name__ == "__main__":
 
 def _join_workload():
     import threading
+    import time
 
     def work():
         return 1
 
     def start_and_join(th):
         th.start()
+        # Let the worker finish first (time.sleep is C: not recorded): then
+        # is_alive(), run by a repr of the thread, would _stop() it.
+        time.sleep(0.05)
         th.join()
         return th
 
@@ -227,8 +231,13 @@ def test_thread_arguments_do_not_change_the_recorded_calls():
     # take another path: the capture must not run it.
     with_args, t = _calls(True)
     without_args, _ = _calls(False)
-    assert with_args == without_args
     assert with_args[0].endswith("_join_workload")
+    # From join() on: whether start()'s Event.wait blocks is up to the
+    # scheduler, not to the capture.
+    # (3.10 names methods module.name: "threading.join".)
+    def from_join(calls):
+        return calls[next(k for k, c in enumerate(calls) if c.endswith(".join")):]
+    assert from_join(with_args) == from_join(without_args)
 
 
 def test_thread_repr_is_built_from_its_fields():
