@@ -3,11 +3,13 @@
 // headless Chromium (playwright-core) that records console errors, page
 // errors and dialogs so every test can assert there were none.
 
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after, afterEach, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
@@ -167,4 +169,27 @@ export async function rowTexts(page) {
 export async function selectedRow(page) {
   await settle(page);
   return page.$eval('#tree .row.sel', (r) => r.textContent);
+}
+
+/** Inside a describe(): a real tphd seeded with names and Chromium logged in
+ *  to it, both stopped after the tests, and no console errors, page errors
+ *  or dialogs allowed in any test. Returns {d, b, ids}, filled before the
+ *  first test runs. */
+export function reportFixture(names) {
+  const fx = {d: null, b: null, ids: null};
+  before(async () => {
+    fx.d = await startDaemon();
+    fx.ids = seed(fx.d, names);
+    fx.b = await launch();
+    const page = await fx.b.page();
+    await page.goto(`${fx.d.url}/?token=${fx.d.token}`);
+  });
+  after(async () => {
+    if (fx.b) await fx.b.close();
+    if (fx.d) await fx.d.stop();
+  });
+  afterEach(() => {
+    assert.deepEqual(fx.b.problems.splice(0), [], 'no console errors, page errors or dialogs');
+  });
+  return fx;
 }

@@ -3,31 +3,16 @@
 // 32 bits included); an unmeasured call has no Memory line.
 
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 
-import { launch, seed, settle, skipReason, startDaemon } from './lib.mjs';
+import { reportFixture, settle, skipReason } from './lib.mjs';
 
 const skip = skipReason();
 
 describe('report UI: memory deltas', {skip: skip || false, timeout: 300000}, () => {
+  const fx = reportFixture(['memory']);
   let d, b, ids;
-
-  before(async () => {
-    d = await startDaemon();
-    ids = seed(d, ['memory']);
-    b = await launch();
-    const page = await b.page();
-    await page.goto(`${d.url}/?token=${d.token}`);
-  });
-
-  after(async () => {
-    if (b) await b.close();
-    if (d) await d.stop();
-  });
-
-  afterEach(() => {
-    assert.deepEqual(b.problems.splice(0), [], 'no console errors, page errors or dialogs');
-  });
+  before(() => ({d, b, ids} = fx));
 
   async function factsOf(page, re) {
     const i = await page.$$eval('#tree .row', (rows, src) => {

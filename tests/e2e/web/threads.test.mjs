@@ -3,33 +3,18 @@
 // ×5" row, both collapsible; search still finds a call inside the sequence.
 
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 
 import { spawnSync } from 'node:child_process';
 
-import { TPH, launch, screenshot, seed, selectedRow, settle, skipReason, startDaemon } from './lib.mjs';
+import { TPH, reportFixture, screenshot, selectedRow, settle, skipReason } from './lib.mjs';
 
 const skip = skipReason();
 
 describe('report UI: threads and sequences', {skip: skip || false, timeout: 300000}, () => {
+  const fx = reportFixture(['threads']);
   let d, b, ids;
-
-  before(async () => {
-    d = await startDaemon();
-    ids = seed(d, ['threads']);
-    b = await launch();
-    const page = await b.page();
-    await page.goto(`${d.url}/?token=${d.token}`);
-  });
-
-  after(async () => {
-    if (b) await b.close();
-    if (d) await d.stop();
-  });
-
-  afterEach(() => {
-    assert.deepEqual(b.problems.splice(0), [], 'no console errors, page errors or dialogs');
-  });
+  before(() => ({d, b, ids} = fx));
 
   async function openTree() {
     const page = await b.page();
