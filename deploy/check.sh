@@ -170,6 +170,12 @@ meson test -C "$builddir" --no-rebuild --print-errorlogs --suite unit --suite da
 count_meson unit "$builddir"
 
 # ---------------------------------------------------------------- pytest per interpreter
+# The last lines of a pytest log, and the name of every test that failed
+# with the first lines of its assertion, so a CI log says what broke.
+pytest_tail() {
+    grep -E '^(FAILED|ERROR) ' "$1" | head -n 20 | cut -c1-300 | sed 's/^/      | /'
+    tail -n 3 "$1" | sed 's/^/      | /'
+}
 pyroot=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
 interpreters=(/usr/bin/python3)
 if ((!fast)); then
@@ -199,7 +205,7 @@ for py in "${interpreters[@]}"; do
         "$py" -m pytest -q -p no:cacheprovider --junitxml="$logdir/pytest-$ver.xml" tests/py \
         >"$logdir/pytest-$ver.log" 2>&1
     rc=$?
-    tail -n 3 "$logdir/pytest-$ver.log" | sed 's/^/      | /'
+    pytest_tail "$logdir/pytest-$ver.log"
     if ((rc == 5)); then
         echo "    pytest-$ver: no tests collected"
     elif ((rc != 0 && rc != 1)); then
@@ -221,7 +227,7 @@ if [[ -d tests/e2e ]]; then
         /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml="$logdir/e2e.xml" tests/e2e \
         >"$logdir/e2e.log" 2>&1
     rc=$?
-    tail -n 3 "$logdir/e2e.log" | sed 's/^/      | /'
+    pytest_tail "$logdir/e2e.log"
     if ((rc == 0 || rc == 1)); then
         count_junit e2e "$logdir/e2e.xml"
     elif ((rc != 5)); then
