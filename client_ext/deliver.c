@@ -212,21 +212,55 @@ static int flush_batch(tp_upload *u, tp_client *l, batch *b, tp_delivery *res)
     return r;
 }
 
-/* The log in EVENTS frames: the records as they are (they already have the
- * wire layout) and the text entries they own. */
-static int send_events(tp_upload *u, tp_client *l, tp_delivery *res)
+/* The next text entry of the view from *c, *off (relative chunk index and
+ * offset): false when the published text ends first. */
+static bool next_text(const tp_logview *v, size_t *c, size_t *off, const char **ret_s,
+                      size_t *ret_len)
 {
-    batch b = {TP_BUF_INIT, TP_BUF_INIT, TP_BUF_INIT, 0, 0};
-    tp_evlog_iter it;
-    const tp_event *ev;
+    while (*c < v->chunks.size) {
+        const tp_evchunk *ch = &v->chunks.items[*c];
+        if (ch->len - *off >= 4) {
+            const uint8_t *p = ch->data + *off;
+            size_t n = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+            if (n > ch->len - *off - 4)
+                return false;
+            *ret_s = (const char *)p + 4;
+            *ret_len = n;
+            *off += 4 + n;
+            return true;
+        }
+        if (*c + 1 == v->chunks.size)
+            return false; /* this chunk may still grow: stay on it */
+        ++*c;
+        *off = 0;
+    }
+    return false;
+}
+
+/* The records the view covers from u->pos on, in EVENTS frames: the records
+ * as they are (they already have the wire layout) with their times in ns,
+ * and the text entries they own. u->pos moves past what was sent. */
+static int send_events(tp_upload *u, tp_client *l, const tp_logview *v, tp_delivery *res)
+{
+    batch b = {TP_BUF_INIT, TP_BUF_INIT, TP_BUF_INIT, 0, u->seq};
+    size_t blk = 0, idx = u->pos.idx, c = 0, off = u->pos.off;
     int r = 0;
-    tp_evlog_iter_init(&it, &u->log);
-    while (!r && tp_evlog_next(&it, &ev)) {
-        unsigned nt = (ev->flags & TP_EVF_TEXT) ? tp_event_text_entries(ev->kind) : 0;
+    while (!r && blk < v->blocks.size) {
+        const tp_evblock *eb = &v->blocks.items[blk];
+        if (idx >= eb->n) {
+            if (blk + 1 == v->blocks.size)
+                break; /* this block may still grow: stay on it */
+            blk++;
+            idx = 0;
+            continue;
+        }
+        tp_event ev = eb->ev[idx];
+        ev.t_ns = tp_evlog_ns_at(u->ns_mult, ev.t_ns);
+        unsigned nt = (ev.flags & TP_EVF_TEXT) ? tp_event_text_entries(ev.kind) : 0;
         const char *s[2] = {NULL, NULL};
         size_t n[2] = {0, 0}, need = sizeof(tp_event);
         for (unsigned i = 0; i < nt; i++) {
-            if (!tp_evlog_next_text(&it, &s[i], &n[i])) {
+            if (!next_text(v, &c, &off, &s[i], &n[i])) {
                 say(res, "the event log's text ends early (record %u)", b.n);
                 r = TP_ERR_MALFORMED;
                 break;
@@ -239,13 +273,19 @@ static int send_events(tp_upload *u, tp_client *l, tp_delivery *res)
             r = flush_batch(u, l, &b, res);
         if (r)
             break;
-        tp_buf_append(&b.recs, ev, sizeof(*ev));
+        tp_buf_append(&b.recs, &ev, sizeof(ev));
         for (unsigned i = 0; i < nt; i++)
             put_text(&b.text, s[i], n[i]);
         b.n++;
+        idx++;
     }
     if (!r && b.n)
         r = flush_batch(u, l, &b, res);
+    u->seq = b.seq;
+    u->pos.block += blk;
+    u->pos.idx = idx;
+    u->pos.chunk += c;
+    u->pos.off = off;
     tp_buf_free(&b.recs);
     tp_buf_free(&b.text);
     tp_buf_free(&b.out);
@@ -284,20 +324,51 @@ static int wait_ack(tp_client *l, tp_delivery *res)
     }
 }
 
-void tp_deliver(tp_upload *u, tp_delivery *res)
+/* The delivery is over: close the link, say how it went. */
+static bool done(tp_upload *u, int r, tp_delivery *res)
 {
-    tp_client l = {.fd = -1};
-    int r = connect_tries(u, &l, res);
+    tp__sender_link_release(&u->link);
+    u->connected = false;
+    res->state = r ? TP_UPLOAD_FAILED : TP_UPLOAD_ACKED;
+    res->began = u->began;
+    return true;
+}
+
+bool tp_deliver_step(tp_upload *u, tp_delivery *res)
+{
+    int r = 0;
+    if (!u->connected) {
+        u->link = (tp_client){.fd = -1};
+        r = connect_tries(u, &u->link, res);
+        if (r)
+            return done(u, r, res);
+        u->connected = true;
+        r = send_frame(&u->link, &u->pre, "FUNCS/BEGIN", res);
+        if (r)
+            return done(u, r, res);
+        u->began = true;
+    }
+    tp_logview v;
+    memset(&v, 0, sizeof(v));
+    r = tp__sender_take(u, &v);
+    if (r)
+        say(res, "out of memory");
+    if (!r && v.funcs.len)
+        r = send_frame(&u->link, &v.funcs, "FUNCS", res);
     if (!r)
-        r = send_frame(&l, &u->pre, "FUNCS/BEGIN", res);
-    if (!r)
-        r = send_events(u, &l, res);
-    if (!r)
-        r = send_frame(&l, &u->end, "END", res);
+        r = send_events(u, &u->link, &v, res);
+    bool closing = v.closing;
+    tp_vec_free(&v.blocks);
+    tp_vec_free(&v.chunks);
+    tp_buf_free(&v.funcs);
+    if (r)
+        return done(u, r, res);
+    if (!closing)
+        return false;
+    r = send_frame(&u->link, &u->end, "END", res);
     if (!r) {
         atomic_store_explicit(&u->ended_ns, tp_client_now(), memory_order_relaxed);
-        r = wait_ack(&l, res);
+        r = wait_ack(&u->link, res);
     }
-    tp__sender_link_release(&l);
-    res->state = r ? TP_UPLOAD_FAILED : TP_UPLOAD_ACKED;
+    return done(u, r, res);
 }

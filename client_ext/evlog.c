@@ -148,15 +148,12 @@ bool tp_evlog_next_text(tp_evlog_iter *it, const char **ret_s, size_t *ret_len)
     return false;
 }
 
-void tp_evlog_scale_times(tp_evlog *l, double ratio)
+uint64_t tp_evlog_mult(double ratio)
 {
-    /* Fixed point: t * mult >> 32 with a 128-bit product, exact to a
-     * fraction of a nanosecond over any realistic trace. */
-    unsigned __int128 mult = (unsigned __int128)(ratio * 4294967296.0 + 0.5);
-    for (size_t b = 0; b < l->blocks.size; b++) {
-        size_t n = b + 1 == l->blocks.size ? l->n : l->blocks.items[b].n;
-        tp_event *ev = l->blocks.items[b].ev;
-        for (size_t i = 0; i < n; i++)
-            ev[i].t_ns = (uint64_t)(((unsigned __int128)ev[i].t_ns * mult) >> 32);
-    }
+    return ratio == 1.0 ? 0 : (uint64_t)(ratio * 4294967296.0 + 0.5);
+}
+
+void tp_evlog_set_scale(tp_evlog *l, double ratio)
+{
+    l->ns_mult = tp_evlog_mult(ratio);
 }

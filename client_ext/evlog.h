@@ -44,6 +44,7 @@ typedef struct tp_evlog {
     TP_VEC(tp_evchunk) chunks; /* all text chunks, the one being filled last */
     uint64_t nrecords;         /* records written */
     size_t bytes;              /* memory held by blocks, chunks and their tables */
+    uint64_t ns_mult;          /* ns per tick in 32.32 fixed point for readers; 0: times are ns */
 } tp_evlog;
 
 /** Test hook: when >= 0, that many more block/chunk allocations succeed and
@@ -115,8 +116,25 @@ static inline size_t tp_evlog_bytes(const tp_evlog *l)
     return l->bytes;
 }
 
-/** Multiply every record's time by ratio (ticks to ns), rounding. */
-void tp_evlog_scale_times(tp_evlog *l, double ratio);
+/** Readers see times as ticks times ratio (ns per tick) from now on; the
+ *  records are not rewritten, so a sender thread may be reading them. */
+void tp_evlog_set_scale(tp_evlog *l, double ratio);
+
+/** A time of the log in ns (t_ns of one of its records), as readers see it. */
+static inline uint64_t tp_evlog_ns_at(uint64_t ns_mult, uint64_t ticks)
+{
+    /* Fixed point: a 128-bit product, exact to a fraction of a nanosecond
+     * over any realistic trace. */
+    return ns_mult ? (uint64_t)(((unsigned __int128)ticks * ns_mult) >> 32) : ticks;
+}
+
+static inline uint64_t tp_evlog_ns(const tp_evlog *l, const tp_event *ev)
+{
+    return tp_evlog_ns_at(l->ns_mult, ev->t_ns);
+}
+
+/** The 32.32 fixed-point multiplier of ratio (0 for 1.0). */
+uint64_t tp_evlog_mult(double ratio);
 
 /** A reader over a log, in write order. Fields are private. */
 typedef struct tp_evlog_iter {

@@ -201,7 +201,16 @@ typedef struct tp_session {
     tp_tree *tree;
     /* Daemon upload (sender.h, upload.c). */
     long start_pid;           /* getpid() at start(): a forked child never uploads */
-    struct tp_upload *upload; /* strong; NULL until upload() */
+    struct tp_upload *upload; /* strong; NULL until upload() or the stream opens */
+    /* Streaming while recording (upload.c): the first hook event at or after
+     * stream_due (ticks, like t0; INT64_MAX: never) opens the stream, and
+     * each one after that publishes what was recorded since. */
+    int64_t stream_due;
+    int64_t stream_after_ns; /* the trace streams once it is this old */
+    char *stream_path;       /* the socket it streams to; NULL: it does not stream */
+    uint32_t funcs_sent;     /* functions described to the stream so far */
+    bool stream_closed;      /* upload() handed the stream its end frames (or tried) */
+    bool streamed;           /* the stream was opened (it may have failed since) */
 } tp_session;
 
 /** Per-thread state: a Python object stored in the thread state's dict so that

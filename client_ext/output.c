@@ -32,7 +32,8 @@ static int feed_log(tp_session *s, tp_tree *t)
                 (tp_event_text_entries(ev->kind) == 2 && !tp_evlog_next_text(&it, &s2, &l2)))
                 return TP_ERR_MALFORMED; /* cannot happen: reserve() keeps them in step */
         }
-        int r = tp_tree_event(t, ev->kind, ev->flags, ev->rsv, ev->arg, ev->t_ns, s1, l1, s2, l2);
+        int r = tp_tree_event(t, ev->kind, ev->flags, ev->rsv, ev->arg, tp_evlog_ns(&s->log, ev),
+                              s1, l1, s2, l2);
         if (r == -ENOMEM)
             return r;
         if (r) {
@@ -591,7 +592,7 @@ PyObject *tp_output_raw_events(PyObject *self, PyObject *unused)
         PyTuple_SET_ITEM(tup, 0, PyLong_FromLong(ev->kind));
         PyTuple_SET_ITEM(tup, 1, PyLong_FromLong(ev->flags));
         PyTuple_SET_ITEM(tup, 2, PyLong_FromUnsignedLong(ev->arg));
-        PyTuple_SET_ITEM(tup, 3, PyLong_FromUnsignedLongLong(ev->t_ns));
+        PyTuple_SET_ITEM(tup, 3, PyLong_FromUnsignedLongLong(tp_evlog_ns(&s->log, ev)));
         for (unsigned k = 0; k < nt; k++) {
             const char *p = "";
             size_t n = 0;

@@ -17,6 +17,7 @@
 
 #include "capture.h"
 #include "frame.h"
+#include "upload.h"
 
 /* State shared by the bindings of one event: the time, read once, and the
  * captured text, reused while sessions agree on max_repr. */
@@ -107,6 +108,8 @@ static inline __attribute__((always_inline)) bool log_begin(tp_binding *b, size_
                                                             unsigned ntext, int64_t now)
 {
     tp_session *s = b->s;
+    if (TP_UNLIKELY(now >= s->stream_due))
+        tp_upload_stream_tick(s, now);
     if (TP_UNLIKELY(tp_evlog_reserve(&s->log, text_bytes, ntext) < 0)) {
         out_of_memory(s);
         return false;

@@ -28,6 +28,8 @@ static struct {
     tp_upload *head, *tail; /* queue */
     size_t nqueued;
     tp_upload *inflight;
+    tp_upload *streams;          /* open streams (sender.h), linked by next */
+    size_t nclosing;             /* streams whose trace ended, not delivered yet */
     tp_upload *finished;         /* finished, not reaped yet */
     atomic_bool has_finished;    /* hint: finished != NULL */
     tp_client_fd graves[GRAVES]; /* sockets to close with the GIL held */
@@ -63,6 +65,9 @@ static void release_frames(tp_upload *u)
     tp_buf_free(&u->hello);
     tp_buf_free(&u->pre);
     tp_buf_free(&u->end);
+    tp_buf_free(&u->pub_funcs);
+    tp_vec_free(&u->pub_blocks);
+    tp_vec_free(&u->pub_chunks);
     tp_client_fd_close(&u->probe); /* GIL held, or the only thread of a child */
 }
 
@@ -181,9 +186,14 @@ static void publish_locked(tp_upload *u, tp_delivery *res)
         u->url = res->url;
         res->url = NULL;
     } else {
-        u->dropped = u->log.nrecords;
-        snprintf(full, sizeof(full), "upload to tphd at %s failed, %llu events dropped: %s",
-                 u->path, (unsigned long long)u->dropped, res->error);
+        u->dropped = u->nrecords;
+        if (u->stream && !u->closing)
+            /* The trace goes on recording: upload() sends it anew at its end. */
+            snprintf(full, sizeof(full), "streaming to tphd at %s stopped after %llu events: %s",
+                     u->path, (unsigned long long)u->dropped, res->error);
+        else
+            snprintf(full, sizeof(full), "upload to tphd at %s failed, %llu events dropped: %s",
+                     u->path, (unsigned long long)u->dropped, res->error);
         u->error = strdup(full);
         u->refused = res->refused;
     }
@@ -192,13 +202,26 @@ static void publish_locked(tp_upload *u, tp_delivery *res)
 
 /* Wait for a job, at most LINGER_NS once the queue is empty. mu held.
  * Returns false when the thread should end. */
+static bool stream_work_locked(void)
+{
+    for (tp_upload *u = g.streams; u; u = u->next)
+        if (u->work)
+            return true;
+    return false;
+}
+
 static bool await_job(void)
 {
     struct timespec ts;
     deadline_ts(&ts, tp_client_now() + LINGER_NS);
-    while (!g.head && !atomic_load(&tp__sender_abandon)) {
-        if (pthread_cond_timedwait(&g.work, &g.mu, &ts) == ETIMEDOUT && !g.head)
-            return false;
+    while (!g.head && !stream_work_locked() && !atomic_load(&tp__sender_abandon)) {
+        /* An open stream keeps the thread: its next batch is coming. */
+        if (pthread_cond_timedwait(&g.work, &g.mu, &ts) == ETIMEDOUT && !g.streams) {
+            if (!g.head)
+                return false;
+        } else if (g.streams) {
+            deadline_ts(&ts, tp_client_now() + LINGER_NS);
+        }
     }
     return !atomic_load(&tp__sender_abandon);
 }
@@ -241,22 +264,42 @@ static void *sender_main(void *unused)
     for (;;) {
         if (!await_job())
             break;
-        tp_upload *u = g.head;
-        g.head = u->next;
-        if (!g.head)
-            g.tail = NULL;
-        g.nqueued--;
-        u->next = NULL;
+        tp_upload *u = g.head, **link = NULL;
+        if (u) {
+            g.head = u->next;
+            if (!g.head)
+                g.tail = NULL;
+            g.nqueued--;
+            u->next = NULL;
+        } else {
+            for (link = &g.streams; !(*link)->work; link = &(*link)->next)
+                ;
+            u = *link;
+        }
         g.inflight = u;
         pthread_mutex_unlock(&g.mu);
 
         tp_delivery res;
         memset(&res, 0, sizeof(res));
-        tp_deliver(u, &res);
+        bool over;
+        do
+            over = tp_deliver_step(u, &res);
+        while (!over && !link); /* a queued upload is closing: it ends in one step */
 
         pthread_mutex_lock(&g.mu);
         g.inflight = NULL;
-        publish_locked(u, &res);
+        if (over) {
+            if (link) {
+                /* The list may have changed while unlocked: find u again. */
+                for (link = &g.streams; *link != u; link = &(*link)->next)
+                    ;
+                *link = u->next;
+                u->next = NULL;
+                if (u->closing)
+                    g.nclosing--;
+            }
+            publish_locked(u, &res);
+        }
         free(res.url);
     }
     g.running = false;
@@ -330,6 +373,15 @@ static void atfork_child(void)
     /* The parent's connection: tphd must see it close when the parent's
      * sender closes it, not when this child exits. */
     tp_client_fd_close(&g.live);
+    for (tp_upload *u = g.streams, *next; u; u = next) {
+        next = u->next;
+        /* Its socket: tphd must see the stream end with the parent. */
+        if (u->link.fd >= 0)
+            close(u->link.fd);
+        u->link.fd = -1;
+        if (u != g.inflight)
+            inherited(u);
+    }
     if (g.inflight)
         inherited(g.inflight);
     g.inflight = NULL;
@@ -337,8 +389,8 @@ static void atfork_child(void)
         next = u->next;
         inherited(u);
     }
-    g.head = g.tail = NULL;
-    g.nqueued = 0;
+    g.head = g.tail = g.streams = NULL;
+    g.nqueued = g.nclosing = 0;
     atomic_store_explicit(&g.has_finished, g.finished != NULL, memory_order_release);
 }
 
@@ -356,6 +408,76 @@ int tp_sender_setup(void)
 
 /* ---- the interpreter's side (GIL held) ---------------------------------------------- */
 
+/* Copy l's table entries from the last one published on into u's, with the
+ * counts they have now, and append the FUNCS frames. mu held. */
+static int publish_log_locked(tp_upload *u, const tp_evlog *l, tp_buf *funcs)
+{
+    size_t fb = u->pub_blocks.size ? u->pub_blocks.size - 1 : 0;
+    size_t fc = u->pub_chunks.size ? u->pub_chunks.size - 1 : 0;
+    if (tp_vec_reserve(&u->pub_blocks, l->blocks.size) < 0 ||
+        tp_vec_reserve(&u->pub_chunks, l->chunks.size) < 0)
+        return -ENOMEM;
+    for (size_t i = fb; i < l->blocks.size; i++) {
+        u->pub_blocks.items[i] = l->blocks.items[i];
+        if (i + 1 == l->blocks.size)
+            u->pub_blocks.items[i].n = l->n; /* the block being filled */
+    }
+    u->pub_blocks.size = l->blocks.size;
+    for (size_t i = fc; i < l->chunks.size; i++)
+        u->pub_chunks.items[i] = l->chunks.items[i];
+    u->pub_chunks.size = l->chunks.size;
+    if (funcs && funcs->len) {
+        tp_buf_append(&u->pub_funcs, funcs->data, funcs->len);
+        tp_buf_reset(funcs);
+        if (tp_buf_error(&u->pub_funcs))
+            return -ENOMEM;
+    }
+    u->nrecords = l->nrecords;
+    u->work = true;
+    return 0;
+}
+
+int tp__sender_take(tp_upload *u, tp_logview *v)
+{
+    int r = 0;
+    pthread_mutex_lock(&g.mu);
+    size_t nb = u->pub_blocks.size > u->pos.block ? u->pub_blocks.size - u->pos.block : 0;
+    size_t nc = u->pub_chunks.size > u->pos.chunk ? u->pub_chunks.size - u->pos.chunk : 0;
+    if (tp_vec_reserve(&v->blocks, nb) < 0 || tp_vec_reserve(&v->chunks, nc) < 0) {
+        r = -ENOMEM;
+    } else {
+        if (nb)
+            memcpy(v->blocks.items, u->pub_blocks.items + u->pos.block, nb * sizeof(tp_evblock));
+        if (nc)
+            memcpy(v->chunks.items, u->pub_chunks.items + u->pos.chunk, nc * sizeof(tp_evchunk));
+        v->blocks.size = nb;
+        v->chunks.size = nc;
+        tp_buf_free(&v->funcs);
+        v->funcs = u->pub_funcs;
+        u->pub_funcs = (tp_buf)TP_BUF_INIT;
+        v->closing = u->closing;
+        u->work = false;
+    }
+    pthread_mutex_unlock(&g.mu);
+    return r;
+}
+
+/* The interpreter's side of submit and stream_open: the thread runs, u is
+ * the sender's (a reference and the session's). mu held. */
+static int take_locked(tp_upload *u, tp_session *s, bool queue)
+{
+    int r = g.exiting ? -ESHUTDOWN : queue && g.nqueued >= TP_SENDER_QUEUE_MAX ? -EAGAIN : 0;
+    if (!r && !g.running)
+        r = start_thread_locked();
+    if (r)
+        return r;
+    u->owner = Py_NewRef((PyObject *)s);
+    memcpy(u->trace_id, s->trace_id, sizeof(u->trace_id));
+    u->state = TP_UPLOAD_PENDING;
+    atomic_fetch_add_explicit(&u->refs, 1, memory_order_acq_rel); /* the sender's */
+    return 0;
+}
+
 int tp_sender_submit(tp_upload *u, tp_session *s, const tp_client_fd *probe, tp_buf *hello,
                      tp_buf *pre, tp_buf *end)
 {
@@ -364,23 +486,20 @@ int tp_sender_submit(tp_upload *u, tp_session *s, const tp_client_fd *probe, tp_
     u->pre = *pre;
     u->end = *end;
     *hello = *pre = *end = (tp_buf)TP_BUF_INIT;
+    u->ns_mult = s->log.ns_mult;
     tp_sender_reap();
     int r = tp_sender_setup();
     if (r)
         goto fail;
     pthread_mutex_lock(&g.mu);
-    r = g.exiting ? -ESHUTDOWN : g.nqueued >= TP_SENDER_QUEUE_MAX ? -EAGAIN : 0;
-    if (!r && !g.running)
-        r = start_thread_locked();
+    r = publish_log_locked(u, &s->log, NULL);
+    if (!r)
+        r = take_locked(u, s, true);
     if (r) {
         pthread_mutex_unlock(&g.mu);
         goto fail;
     }
-    u->owner = Py_NewRef((PyObject *)s);
-    u->log = s->log;
-    memcpy(u->trace_id, s->trace_id, sizeof(u->trace_id));
-    u->state = TP_UPLOAD_PENDING;
-    atomic_fetch_add_explicit(&u->refs, 1, memory_order_acq_rel); /* the sender's */
+    u->closing = true;
     if (g.tail)
         g.tail->next = u;
     else
@@ -392,6 +511,67 @@ int tp_sender_submit(tp_upload *u, tp_session *s, const tp_client_fd *probe, tp_
     return 0;
 fail:
     release_frames(u);
+    return r;
+}
+
+int tp_sender_stream_open(tp_upload *u, tp_session *s, tp_buf *hello, tp_buf *pre, uint64_t ns_mult)
+{
+    u->hello = *hello;
+    u->pre = *pre;
+    *hello = *pre = (tp_buf)TP_BUF_INIT;
+    u->ns_mult = ns_mult;
+    tp_sender_reap();
+    int r = tp_sender_setup();
+    if (r)
+        goto fail;
+    pthread_mutex_lock(&g.mu);
+    r = take_locked(u, s, false);
+    if (r) {
+        pthread_mutex_unlock(&g.mu);
+        goto fail;
+    }
+    u->stream = true;
+    u->next = g.streams;
+    g.streams = u;
+    pthread_mutex_unlock(&g.mu);
+    return 0;
+fail:
+    release_frames(u);
+    return r;
+}
+
+int tp_sender_stream_publish(tp_upload *u, const tp_evlog *l, tp_buf *funcs)
+{
+    pthread_mutex_lock(&g.mu);
+    int r =
+        u->state != TP_UPLOAD_PENDING || u->closing ? -ECANCELED : publish_log_locked(u, l, funcs);
+    if (!r)
+        pthread_cond_signal(&g.work);
+    pthread_mutex_unlock(&g.mu);
+    return r;
+}
+
+int tp_sender_stream_close(tp_upload *u, const tp_evlog *l, tp_buf *funcs, tp_buf *end)
+{
+    pthread_mutex_lock(&g.mu);
+    int r =
+        u->state != TP_UPLOAD_PENDING || u->closing ? -ECANCELED : publish_log_locked(u, l, funcs);
+    if (!r) {
+        u->end = *end;
+        *end = (tp_buf)TP_BUF_INIT;
+        u->closing = true;
+        g.nclosing++;
+        pthread_cond_signal(&g.work);
+    }
+    pthread_mutex_unlock(&g.mu);
+    return r;
+}
+
+bool tp_sender_upload_is_stream(tp_upload *u)
+{
+    pthread_mutex_lock(&g.mu);
+    bool r = u->stream;
+    pthread_mutex_unlock(&g.mu);
     return r;
 }
 
@@ -452,10 +632,15 @@ static uint64_t records_left_locked(void)
 {
     uint64_t left = 0;
     for (tp_upload *u = g.head; u; u = u->next)
-        left += u->log.nrecords;
-    if (g.inflight) {
+        left += u->nrecords;
+    for (tp_upload *u = g.streams; u; u = u->next) {
+        uint64_t sent = atomic_load_explicit(&u->sent, memory_order_relaxed);
+        if (u->closing)
+            left += u->nrecords > sent ? u->nrecords - sent : 0;
+    }
+    if (g.inflight && !g.inflight->stream) {
         uint64_t sent = atomic_load_explicit(&g.inflight->sent, memory_order_relaxed);
-        left += g.inflight->log.nrecords > sent ? g.inflight->log.nrecords - sent : 0;
+        left += g.inflight->nrecords > sent ? g.inflight->nrecords - sent : 0;
     }
     return left;
 }
@@ -485,7 +670,9 @@ bool tp_sender_flush(int64_t timeout_ns)
     int64_t start = tp_client_now();
     pthread_mutex_lock(&g.mu);
     int64_t deadline = timeout_ns >= 0 ? start + timeout_ns : scaled_deadline_locked(start);
-    while (g.head || g.inflight) {
+    /* Open streams whose trace has not ended are not waited for: nothing
+     * more comes for them (tphd keeps what it got, as truncated). */
+    while (g.head || g.nclosing || (g.inflight && !g.inflight->stream)) {
         /* Wake at least every 50 ms: the scaled deadline moves when END is
          * written, which signals nothing. */
         int64_t now = tp_client_now(), wake = now + 50 * 1000000LL;
@@ -501,7 +688,7 @@ bool tp_sender_flush(int64_t timeout_ns)
                 deadline = d;
         }
     }
-    ok = !g.head && !g.inflight;
+    ok = !g.head && !g.nclosing && !(g.inflight && !g.inflight->stream);
     g.exiting = true;
     g.py_ok = false;
     atomic_store(&tp__sender_abandon, true);

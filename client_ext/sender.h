@@ -66,6 +66,25 @@ void tp_sender_upload_settle(tp_upload *u, int state, uint64_t dropped, const ch
 int tp_sender_submit(tp_upload *u, tp_session *s, const tp_client_fd *probe, tp_buf *hello,
                      tp_buf *pre, tp_buf *end);
 
+/** Streams: a trace that is still recording goes out as it is recorded.
+ *  tp_sender_stream_open() hands u (state NONE) over with HELLO and BEGIN
+ *  (hello, pre; reset to empty) and a reference to s; the sender connects
+ *  and sends BEGIN. Each tp_sender_stream_publish() makes what s's log and
+ *  funcs (FUNCS frames, reset to empty) hold now the sender's to send; the
+ *  blocks and chunks stay the session's, which never rewrites what it
+ *  published. tp_sender_stream_close() publishes the rest with the end
+ *  frames (LINES, END) once the trace stopped; the sender then finishes
+ *  the delivery as for a submitted upload. ns_mult converts the log's ticks
+ *  to ns on the wire. All return 0, or a negative errno (the stream is then
+ *  over: -ECANCELED when it had failed already, see the upload's state).
+ *  GIL held. */
+int tp_sender_stream_open(tp_upload *u, tp_session *s, tp_buf *hello, tp_buf *pre,
+                          uint64_t ns_mult);
+int tp_sender_stream_publish(tp_upload *u, const tp_evlog *l, tp_buf *funcs);
+int tp_sender_stream_close(tp_upload *u, const tp_evlog *l, tp_buf *funcs, tp_buf *end);
+/** True when u was opened as a stream. Any thread. */
+bool tp_sender_upload_is_stream(tp_upload *u);
+
 /** The upload's state (TP_UPLOAD_*). Any thread. */
 int tp_sender_upload_state(tp_upload *u);
 /** Results, meaningful once the state is ACKED or FAILED (they never change

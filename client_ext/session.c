@@ -260,20 +260,21 @@ static int parse_sample(tp_session *s, PyObject *v)
 static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
     tp_session *s = (tp_session *)self;
-    static char *kw[] = {"label",           "trace_id",     "max_depth",
-                         "max_calls",       "max_time",     "max_repr",
-                         "show_args",       "show_return",  "ignore_modules",
-                         "include_modules", "threads",      "config_json",
-                         "show_asyncio",    "sample_calls", "max_repr_args",
-                         "max_repr_return", "track_memory", NULL};
+    static char *kw[] = {"label",          "trace_id",        "max_depth",     "max_calls",
+                         "max_time",       "max_repr",        "show_args",     "show_return",
+                         "ignore_modules", "include_modules", "threads",       "config_json",
+                         "show_asyncio",   "sample_calls",    "max_repr_args", "max_repr_return",
+                         "track_memory",   "stream_socket",   "stream_after",  NULL};
     PyObject *label = Py_None, *trace_id = Py_None, *ignore = NULL, *include = NULL;
     PyObject *depth = NULL, *calls = NULL, *time = NULL, *repr = NULL, *config = Py_None;
     PyObject *sargs = Py_True, *sret = Py_True, *threads = Py_False, *sasync = Py_False;
     PyObject *sample = Py_None, *repr_args = Py_None, *repr_ret = Py_None, *mem = Py_False;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOOO:Session", kw, &label,
+    PyObject *ssock = Py_None;
+    double safter = 0.5;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOOOOd:Session", kw, &label,
                                      &trace_id, &depth, &calls, &time, &repr, &sargs, &sret,
                                      &ignore, &include, &threads, &config, &sasync, &sample,
-                                     &repr_args, &repr_ret, &mem))
+                                     &repr_args, &repr_ret, &mem, &ssock, &safter))
         return -1;
     if (s->state != TP_SESSION_NEW) {
         PyErr_SetString(PyExc_RuntimeError, "a started Session cannot be reconfigured");
@@ -328,6 +329,14 @@ static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
         }
     }
     s->max_time_ns = (int64_t)(secs * 1e9);
+    if (!isfinite(safter) || safter <= 0 || safter > MAX_TIME_LIMIT) {
+        PyErr_Format(PyExc_ValueError, "stream_after must be a positive number of seconds, got %g",
+                     safter);
+        return -1;
+    }
+    s->stream_after_ns = (int64_t)(safter * 1e9);
+    if (tp_upload_stream_socket(s, ssock) < 0)
+        return -1;
     if (parse_sample(s, sample) < 0)
         return -1;
     if (parse_bool(sargs, "show_args", &s->show_args) < 0 ||
@@ -420,11 +429,12 @@ void tp_session_limit(tp_session *s, int reason)
 /* The log's times from ticks to ns. */
 static void convert_times(tp_session *s)
 {
-    double r = tp_clock_ns_per_tick();
+    /* A trace that streamed keeps the ratio its batches went out with, so
+     * that its own tree and tphd's agree to the nanosecond. */
+    double r = tp_upload_streamed(s) ? s->ns_per_tick : tp_clock_ns_per_tick();
     s->ns_per_tick = r;
     s->end_ns = (int64_t)((double)s->end_t * r + 0.5);
-    if (r != 1.0)
-        tp_evlog_scale_times(&s->log, r);
+    tp_evlog_set_scale(&s->log, r);
 }
 
 /* Suspended generators that ended without an event (3.13 closes one
@@ -530,6 +540,8 @@ static PyObject *session_start(PyObject *self, PyObject *unused)
     s->ns_per_tick = tp_clock_ns_per_tick();
     s->max_time_ticks = (int64_t)((double)s->max_time_ns / s->ns_per_tick);
     s->t0 = tp_now();
+    s->stream_due =
+        s->stream_path ? s->t0 + (int64_t)((double)s->stream_after_ns / s->ns_per_tick) : INT64_MAX;
     s->serial = ++tp_module_g.next_serial;
     if (registry_add(s) < 0)
         return NULL;
@@ -606,6 +618,7 @@ static void session_dealloc(PyObject *self)
     /* An upload under way holds a reference to the session: only a
      * finished one (or none) is left here. */
     tp_sender_upload_unref(s->upload);
+    free(s->stream_path);
     tp_evlog_free(&s->log);
     tp_tree_free(s->tree);
     free_prefixes(s->ignore);
@@ -753,6 +766,11 @@ static PyObject *get_memory(PyObject *self, void *c)
     return PyLong_FromSize_t(tp_evlog_bytes(&s->log));
 }
 
+static PyObject *get_streamed(PyObject *self, void *c)
+{
+    return PyBool_FromLong(tp_upload_streamed((tp_session *)self));
+}
+
 static PyObject *get_event_count(PyObject *self, void *c)
 {
     tp_session *s = (tp_session *)self;
@@ -781,6 +799,7 @@ static PyGetSetDef session_getset[] = {
     GET("memory_bytes", get_memory, "Memory held by the event log."),
     GET("event_count", get_event_count, "Records in the event log."),
     GET("upload_state", tp_upload_get_state, "'none', 'pending', 'acked' or 'failed'."),
+    GET("streamed", get_streamed, "True once the trace streams to tphd while it records."),
     GET("upload_error", tp_upload_get_error, "Why the trace was not stored by tphd, or None."),
     GET("upload_refused", tp_upload_get_refused,
         "True when tphd refused the connection: the trace never reached it."),
@@ -809,7 +828,8 @@ static PyType_Slot session_slots[] = {
                 "max_time=60.0, max_repr=120, show_args=True, show_return=True, "
                 "ignore_modules=(), include_modules=(), threads=False, config_json=None, "
                 "show_asyncio=False, sample_calls=None, max_repr_args=None, "
-                "max_repr_return=None, track_memory=False)\n"
+                "max_repr_return=None, track_memory=False, stream_socket=None, "
+                "stream_after=0.5)\n"
                 "--\n\nOne recording: start(), stop(), then its outputs."},
     {0, NULL},
 };

@@ -79,16 +79,20 @@ static int frame_hello(tp_buf *out)
     return r;
 }
 
-/* FUNCS: every function the trace names, in frames of bounded size. Names
- * without UTF-8 (lone surrogates) read "?" as in the session's own tree. */
-static int frame_funcs(tp_session *s, tp_buf *out)
+/* FUNCS: the functions the trace names from id `from` on, in frames of
+ * bounded size. Names without UTF-8 (lone surrogates) read "?" as in the
+ * session's own tree. */
+static int frame_funcs(tp_session *s, uint32_t from, tp_buf *out)
 {
-    uint32_t chunk = s->funcs.size < FUNCS_PER_FRAME ? s->funcs.size : FUNCS_PER_FRAME;
-    tp_wire_func *f = PyMem_RawCalloc(chunk ? chunk : 1, sizeof(*f));
+    uint32_t left = s->funcs.size > from ? s->funcs.size - from : 0;
+    if (!left)
+        return 0;
+    uint32_t chunk = left < FUNCS_PER_FRAME ? left : FUNCS_PER_FRAME;
+    tp_wire_func *f = PyMem_RawCalloc(chunk, sizeof(*f));
     if (!f)
         return -ENOMEM;
     int r = 0;
-    for (uint32_t i = 0; !r && i < s->funcs.size;) {
+    for (uint32_t i = from; !r && i < s->funcs.size;) {
         size_t n = 0, bytes = 0;
         while (i < s->funcs.size && n < chunk && bytes < FUNCS_BYTES) {
             const tp_funcent *e = &s->funcs.items[i];
@@ -239,7 +243,7 @@ static int build_frames(tp_session *s, const char *lines, size_t lines_len, tp_b
     bool lines_dropped = false;
     int r = frame_hello(hello);
     if (!r)
-        r = frame_funcs(s, pre);
+        r = frame_funcs(s, 0, pre);
     if (!r)
         r = frame_begin(s, pre);
     if (!r)
@@ -279,6 +283,115 @@ static PyObject *hand_over(tp_session *s, tp_upload *u, tp_client_fd *probe, boo
     Py_RETURN_TRUE;
 }
 
+/* ---- streaming while recording ----------------------------------------------------- */
+
+/* How often a streaming trace publishes what it recorded: the bound on how
+ * late a call shows in tphd while the program keeps running. */
+#define STREAM_TICK_NS (50 * 1000000LL)
+
+int tp_upload_stream_socket(tp_session *s, PyObject *arg)
+{
+    free(s->stream_path);
+    s->stream_path = NULL;
+    if (arg == Py_None)
+        return 0;
+    char path[TP_PATHS_SOCKET_MAX];
+    if (socket_path(arg, path, sizeof(path)) < 0)
+        return -1;
+    if (!(s->stream_path = strdup(path))) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+bool tp_upload_streamed(tp_session *s)
+{
+    return s->streamed;
+}
+
+/* Open the stream: HELLO and BEGIN to the sender, which connects. */
+static int stream_open(tp_session *s)
+{
+    tp_upload *u;
+    int r = tp_sender_upload_new(&u, s->stream_path);
+    if (r)
+        return r;
+    tp_buf hello = TP_BUF_INIT, pre = TP_BUF_INIT;
+    r = frame_hello(&hello);
+    if (!r)
+        r = frame_begin(s, &pre);
+    if (!r) {
+        register_atexit();
+        r = tp_sender_stream_open(u, s, &hello, &pre, tp_evlog_mult(s->ns_per_tick));
+    }
+    tp_buf_free(&hello);
+    tp_buf_free(&pre);
+    if (r) {
+        tp_sender_upload_unref(u);
+        return r;
+    }
+    s->upload = u;
+    s->funcs_sent = 0;
+    s->streamed = true;
+    return 0;
+}
+
+/* Publish the log and the functions not described yet; end (the LINES and
+ * END frames) closes the stream. */
+static int stream_publish(tp_session *s, tp_buf *end)
+{
+    tp_buf funcs = TP_BUF_INIT;
+    int r = frame_funcs(s, s->funcs_sent, &funcs);
+    if (!r)
+        r = end ? tp_sender_stream_close(s->upload, &s->log, &funcs, end)
+                : tp_sender_stream_publish(s->upload, &s->log, &funcs);
+    if (!r)
+        s->funcs_sent = s->funcs.size;
+    tp_buf_free(&funcs);
+    return r;
+}
+
+void tp_upload_stream_tick(tp_session *s, int64_t now)
+{
+    s->stream_due = now + (int64_t)((double)STREAM_TICK_NS / s->ns_per_tick);
+    /* A hook event: whatever exception is being raised stays as it was. */
+#if TP_PY312
+    PyObject *exc = PyErr_GetRaisedException();
+#else
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+#endif
+    int r = 0;
+    if (!s->upload)
+        r = s->start_pid == (long)getpid() ? stream_open(s) : -ECANCELED;
+    if (!r)
+        r = stream_publish(s, NULL);
+    if (r)
+        s->stream_due = INT64_MAX; /* failed (upload() sends the trace anew) or forked */
+#if TP_PY312
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_Restore(et, ev, tb);
+#endif
+}
+
+/* upload() of a trace that streamed: the end frames close the stream. False
+ * when the stream is over already (it failed; upload() then starts anew). */
+static bool stream_close(tp_session *s, PyObject *lines)
+{
+    tp_buf end = TP_BUF_INIT;
+    bool lines_dropped = false;
+    int r = frame_lines(s, lines ? PyBytes_AS_STRING(lines) : NULL,
+                        lines ? (size_t)PyBytes_GET_SIZE(lines) : 0, &end, &lines_dropped);
+    if (!r)
+        r = frame_end(s, lines_dropped, &end);
+    if (!r)
+        r = stream_publish(s, &end);
+    tp_buf_free(&end);
+    return r == 0;
+}
+
 PyObject *tp_upload_upload(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kw[] = {"socket_path", "required", "lines", NULL};
@@ -301,6 +414,12 @@ PyObject *tp_upload_upload(PyObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     tp_sender_reap();
+    if (s->upload && tp_sender_upload_is_stream(s->upload) &&
+        tp_sender_upload_state(s->upload) == TP_UPLOAD_PENDING && !s->stream_closed) {
+        s->stream_closed = true;
+        if (stream_close(s, lines == Py_None ? NULL : lines))
+            Py_RETURN_TRUE;
+    }
     if (s->upload) {
         int st = tp_sender_upload_state(s->upload);
         if (st == TP_UPLOAD_PENDING || st == TP_UPLOAD_ACKED)

@@ -33,6 +33,17 @@ PyObject *tp_upload_sender_info(PyObject *mod, PyObject *unused);
 /** Events of s lost to uploads (0 unless its upload failed). */
 uint64_t tp_upload_dropped(tp_session *s);
 
+/** Session(stream_socket=...): the socket a long trace streams to (a str or
+ *  path-like; None: it does not stream). Returns 0, or -1 with an exception. */
+int tp_upload_stream_socket(tp_session *s, PyObject *arg);
+/** A hook event at or after s->stream_due (GIL held): open the stream the
+ *  first time, then publish what was recorded since the last tick, and set
+ *  the next due time. Never fails the event: a stream that cannot go on
+ *  stops ticking, and upload() sends the trace when it ends. */
+void tp_upload_stream_tick(tp_session *s, int64_t now);
+/** True once the trace's stream was opened (it may have failed since). */
+bool tp_upload_streamed(tp_session *s);
+
 /* Docstrings of the members above (session.c and module.c list them). */
 #define TP_UPLOAD_UPLOAD_DOC                                                                       \
     "upload(socket_path=None, *, required=False, lines=None)\n--\n\n"                              \

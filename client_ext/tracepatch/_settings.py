@@ -254,6 +254,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("daemon", "daemon", "auto",
             "where finished traces go (tphd when it listens, by default)",
             file=False),
+    Setting("stream_after", "seconds", 0.5,
+            "a trace still recording after this long streams to tphd while it runs "
+            "(tph logs shows it running, tph tree shows what it did so far)",
+            0, 1e9, env="TRACEPATCH_STREAM_AFTER"),
     Setting("otel_parent", "str", None,
             "a W3C traceparent (the request's header) whose OpenTelemetry trace this one "
             "joins when tphd exports it (default: the opentelemetry API's current span)",

@@ -175,6 +175,7 @@ class trace:
                  threads: bool = _kw_default("threads"),
                  keep: str = _kw_default("keep"),
                  keep_slower_than: float = _kw_default("keep_slower_than"),
+                 stream_after: float = _kw_default("stream_after"),
                  otel_parent: str | None = None) -> None:
         self._setup(quiet(_check_keywords, {
             "label": label, "max_depth": max_depth, "max_calls": max_calls,
@@ -188,6 +189,7 @@ class trace:
             "cache": cache,
             "cache_dir": cache_dir, "daemon": daemon, "threads": threads,
             "otel_parent": otel_parent, "keep": keep, "keep_slower_than": keep_slower_than,
+            "stream_after": stream_after,
         }))
 
     def _setup(self, explicit: dict) -> None:
@@ -277,6 +279,8 @@ class trace:
             max_repr_return=settings["max_repr_return"],
             track_memory=settings["track_memory"],
             config_json=json.dumps(self._config_dict(settings, self._otel_parent)),
+            stream_socket=self._stream_socket(settings, tail),
+            stream_after=settings["stream_after"],
         )
         self._session = session
         if settings["lines"]:
@@ -288,6 +292,17 @@ class trace:
         self._state = _ACTIVE
         self._wall_start = time.time()
         return session
+
+    @staticmethod
+    def _stream_socket(settings: dict, tail: bool) -> "str | None":
+        """Where a long trace streams while it records: the socket its
+        upload would go to, or None (daemon off, or keep="slow", which
+        decides only at the end whether the trace goes at all)."""
+        mode = settings["daemon"]
+        if tail or mode == "off":
+            return None
+        _session_type()
+        return _native.default_socket() if mode in _DAEMON_WORDS else mode
 
     def _end(self) -> None:
         if self._state != _ACTIVE:
@@ -322,7 +337,7 @@ class trace:
             warnings.warn(f"tracepatch: trace {self._trace_id[:8]} has a gap: {gap}; "
                           f"recording resumed when it was removed",
                           _config.TracepatchWarning, stacklevel=5)
-        if self._session.call_count == 0:
+        if self._session.call_count == 0 and not self._session.streamed:
             return
         if self._pid != os.getpid():
             # Recorded before a fork: the process that started the trace
@@ -369,10 +384,15 @@ class trace:
 
     def _rescue_refused(self) -> None:
         """tphd refused the sender's connection (its connection limit, a
-        protocol version): the trace never reached it. Save it where a trace
-        goes without a daemon, once, and say so on stderr."""
+        protocol version): the trace never reached it; or the trace's stream
+        broke off (tphd went away). Save it where a trace goes without a
+        daemon, once, and say so on stderr."""
         session = self._session
-        if self._rescue_said or self._cache_path is not None or not session.upload_refused:
+        # A stream that broke off left tphd part of the trace (truncated):
+        # the whole one goes to the file.
+        broke_off = session.streamed and session.upload_state == "failed"
+        if (self._rescue_said or self._cache_path is not None
+                or not (session.upload_refused or broke_off)):
             return
         settings = self._settings
         where = "not saved: cache is off"

@@ -4,6 +4,7 @@ tests/py/test_typing.py checks that every name here exists in the built
 module and that the module has no public name missing here.
 """
 
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal, final
 
@@ -48,6 +49,8 @@ class Session:
         max_repr_args: int | None = None,
         max_repr_return: int | None = None,
         track_memory: bool = False,
+        stream_socket: str | os.PathLike[str] | None = None,
+        stream_after: float = 0.5,
     ) -> None: ...
     @property
     def label(self) -> str | None: ...
@@ -81,6 +84,8 @@ class Session:
     def event_count(self) -> int: ...
     @property
     def upload_state(self) -> Literal["none", "pending", "acked", "failed"]: ...
+    @property
+    def streamed(self) -> bool: ...
     @property
     def upload_error(self) -> str | None: ...
     @property
