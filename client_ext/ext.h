@@ -202,10 +202,12 @@ typedef struct tp_session {
     /* Daemon upload (sender.h, upload.c). */
     long start_pid;           /* getpid() at start(): a forked child never uploads */
     struct tp_upload *upload; /* strong; NULL until upload() or the stream opens */
-    /* Streaming while recording (upload.c): the first hook event at or after
+    /* Streaming while recording (upload.c): the first call at or after
      * stream_due (ticks, like t0; INT64_MAX: never) opens the stream, and
-     * each one after that publishes what was recorded since. */
+     * each one after that publishes what was recorded before it. */
     int64_t stream_due;
+    int64_t time_due;        /* t0 + max_time: a call from then on hits the time limit */
+    int64_t due;             /* the sooner of the two: the hooks compare with this alone */
     int64_t stream_after_ns; /* the trace streams once it is this old */
     char *stream_path;       /* the socket it streams to; NULL: it does not stream */
     uint32_t funcs_sent;     /* functions described to the stream so far */

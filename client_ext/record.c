@@ -108,8 +108,6 @@ static inline __attribute__((always_inline)) bool log_begin(tp_binding *b, size_
                                                             unsigned ntext, int64_t now)
 {
     tp_session *s = b->s;
-    if (TP_UNLIKELY(now >= s->stream_due))
-        tp_upload_stream_tick(s, now);
     if (TP_UNLIKELY(tp_evlog_reserve(&s->log, text_bytes, ntext) < 0)) {
         out_of_memory(s);
         return false;
@@ -272,9 +270,14 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
         }
     }
     int64_t now = ev_now(e);
-    if (now - s->t0 > s->max_time_ticks) {
-        tp_session_limit(s, TP_LIMIT_TIME);
-        return;
+    if (TP_UNLIKELY(now >= s->due)) {
+        /* One compare for both: the time limit, and a stream's next tick
+         * (which publishes everything recorded before this call). */
+        if (now >= s->time_due) {
+            tp_session_limit(s, TP_LIMIT_TIME);
+            return;
+        }
+        tp_upload_stream_tick(s, now);
     }
     if (s->show_args && e->text_repr != s->max_repr_args) {
         tp_buf_reset(&tls->scratch);

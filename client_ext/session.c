@@ -542,6 +542,8 @@ static PyObject *session_start(PyObject *self, PyObject *unused)
     s->t0 = tp_now();
     s->stream_due =
         s->stream_path ? s->t0 + (int64_t)((double)s->stream_after_ns / s->ns_per_tick) : INT64_MAX;
+    s->time_due = s->t0 + s->max_time_ticks + 1; /* limited once older than max_time */
+    s->due = s->stream_due < s->time_due ? s->stream_due : s->time_due;
     s->serial = ++tp_module_g.next_serial;
     if (registry_add(s) < 0)
         return NULL;

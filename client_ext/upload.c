@@ -369,6 +369,7 @@ void tp_upload_stream_tick(tp_session *s, int64_t now)
         r = stream_publish(s, NULL);
     if (r)
         s->stream_due = INT64_MAX; /* failed (upload() sends the trace anew) or forked */
+    s->due = s->stream_due < s->time_due ? s->stream_due : s->time_due;
 #if TP_PY312
     PyErr_SetRaisedException(exc);
 #else

@@ -36,7 +36,7 @@ uint64_t tp_upload_dropped(tp_session *s);
 /** Session(stream_socket=...): the socket a long trace streams to (a str or
  *  path-like; None: it does not stream). Returns 0, or -1 with an exception. */
 int tp_upload_stream_socket(tp_session *s, PyObject *arg);
-/** A hook event at or after s->stream_due (GIL held): open the stream the
+/** A call at or after s->stream_due (GIL held): open the stream the
  *  first time, then publish what was recorded since the last tick, and set
  *  the next due time. Never fails the event: a stream that cannot go on
  *  stops ticking, and upload() sends the trace when it ends. */
