@@ -330,8 +330,10 @@ static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
     }
     s->max_time_ns = (int64_t)(secs * 1e9);
     if (!isfinite(safter) || safter <= 0 || safter > MAX_TIME_LIMIT) {
-        PyErr_Format(PyExc_ValueError, "stream_after must be a positive number of seconds, got %g",
-                     safter);
+        char msg[96];
+        PyOS_snprintf(msg, sizeof(msg), "stream_after must be a positive number of seconds, got %g",
+                      safter);
+        PyErr_SetString(PyExc_ValueError, msg);
         return -1;
     }
     s->stream_after_ns = (int64_t)(safter * 1e9);

@@ -14,8 +14,13 @@ import os
 import signal
 import time
 
+import pytest
+
 from streamlib import (
+    MAIN_PYTHON,
+    MAIN_PYTHONPATH,
     daemon_env,
+    find_py312,
     logs,
     needs_binaries,
     needs_extension,
@@ -58,8 +63,15 @@ def wait_for(pred, what, timeout=30):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def start(tmp_path, env, inside="pass"):
-    proc, out = run_script(tmp_path, BODY.replace("{inside}", inside), env, wait=False)
+PY312, PY312_PATH = find_py312()
+INTERPRETERS = [pytest.param((MAIN_PYTHON, MAIN_PYTHONPATH), id="main"),
+                pytest.param((PY312, PY312_PATH), id="py312", marks=pytest.mark.skipif(
+                    PY312 is None, reason=str(PY312_PATH)))]
+
+
+def start(tmp_path, env, inside="pass", interp=(None, None)):
+    proc, out = run_script(tmp_path, BODY.replace("{inside}", inside), env, wait=False,
+                           python=interp[0], pythonpath=interp[1])
     work = out.parent
     wait_for(lambda: (work / "published").exists() or proc.poll() is not None, "marker()")
     assert proc.poll() is None, proc.communicate()
@@ -71,9 +83,11 @@ def one_trace(env):
     return found[0] if len(found) == 1 else None
 
 
-def test_an_open_trace_is_in_tphd_while_it_records(tmp_path):
+@pytest.mark.parametrize("interp", INTERPRETERS)
+def test_an_open_trace_is_in_tphd_while_it_records(tmp_path, interp):
+    # 3.11's profile hook and 3.12's sys.monitoring callbacks tick alike.
     with daemon_env(tmp_path) as (_, env):
-        proc, out, work = start(tmp_path, env)
+        proc, out, work = start(tmp_path, env, interp=interp)
         s = wait_for(lambda: (t := one_trace(env)) and t["calls"] == PUBLISHED and t,
                      "the published calls")
         assert (s["label"], s["status"], s["pid"]) == ("live", "open", proc.pid)
