@@ -31,8 +31,10 @@
  * A node whose children fall past the depth limit gets one child line
  * "[N nested calls...]" (N counts calls, a folded group as its size). After
  * the tree: "(trace limited: <reason>; N calls recorded)" when a capture
- * limit stopped the trace and "(trace incomplete: N events dropped)" when
- * events were lost. An empty tree prints "No calls captured in this trace."
+ * limit stopped the trace, "(trace incomplete: N events dropped)" when
+ * events were lost, and "(trace still running: N calls so far)" for a trace
+ * tphd is still receiving (its calls that have not returned read
+ * "unfinished"). An empty tree prints "No calls captured in this trace."
  * and a tree the filters hide entirely "No calls match the filter criteria."
  *
  * Colour (opts->color) only ever wraps whole tokens and resets after each:
@@ -830,6 +832,8 @@ static void put_trailer(tp_buf *out, const tp_tree *t, bool ascii)
     }
     if (t->meta.dropped)
         tp_buf_printf(out, "(trace incomplete: %" PRIu64 " events dropped)\n", t->meta.dropped);
+    if (t->meta.running)
+        tp_buf_printf(out, "(trace still running: %" PRIu64 " calls so far)\n", t->meta.call_count);
 }
 
 int tp_render_text(const tp_tree *t, const tp_render_opts *opts, tp_buf *out)

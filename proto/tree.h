@@ -88,6 +88,7 @@ typedef struct tp_trace_meta {
     uint64_t dropped;         /* events lost (daemon upload, memory) */
     const char *limit_reason; /* "max_depth", "max_calls", "max_time", "memory" or NULL */
     const char *config_json;  /* the trace's config as a JSON object text, or NULL */
+    bool running;             /* still being recorded: the tree holds what arrived so far */
     /* Where it was recorded (tracepatch 1.0.0's file keys); each NULL when
      * unknown. Trace files carry them; the wire does not (yet). */
     const char *hostname;

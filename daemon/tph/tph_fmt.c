@@ -124,7 +124,8 @@ static void cell_process(const json_t *s, char *out, size_t size)
 }
 
 /* LIMITED (a limit stopped recording), DROPPED (events lost on the way),
- * TRUNCATED (the client went away mid-trace), OPEN (still being recorded). */
+ * TRUNCATED (the client went away mid-trace), RUNNING (still being
+ * recorded: its DURATION is its age so far). */
 static void cell_flags(const json_t *s, char *out, size_t size)
 {
     const char *reason = tph_json_str(s, "limit_reason");
@@ -137,7 +138,7 @@ static void cell_flags(const json_t *s, char *out, size_t size)
 
     json_num(s, "dropped", &dropped);
     snprintf(out, size, "%s%s%s%s", limited ? "LIMITED " : "", dropped > 0 ? "DROPPED " : "",
-             truncated ? "TRUNCATED " : "", open ? "OPEN " : "");
+             truncated ? "TRUNCATED " : "", open ? "RUNNING " : "");
     if (*out)
         out[strlen(out) - 1] = '\0';
 }
@@ -150,7 +151,9 @@ static void fill_row(const json_t *s, row *r)
 
     snprintf(r->cell[COL_ID], sizeof r->cell[0], "%.8s", id ? id : "-");
     cell_start(s, r->cell[COL_START], sizeof r->cell[0]);
-    if (json_num(s, "duration_ms", &v))
+    /* A running trace's age (tphd's clock) says more than the time of the
+     * last call that arrived. */
+    if (json_num(s, "age_ms", &v) || json_num(s, "duration_ms", &v))
         tp_render_format_duration((int64_t)(v * 1e6 + 0.5), r->cell[COL_DUR], sizeof r->cell[0]);
     else
         snprintf(r->cell[COL_DUR], sizeof r->cell[0], "-");

@@ -110,7 +110,7 @@ def test_list_and_get(tphd):
             "id": T1, "label": "t", "uid": os.getuid(), "pid": os.getpid(),
             "host": "testhost", "python": "3.11.7", "argv": ["prog.py", "--flag"],
             "client": "pytest/1", "start": 1_700_000_000.0, "duration_ms": 10.0, "calls": 4,
-            "dropped": 0, "limit_reason": None, "status": "complete", "url": None,
+            "dropped": 0, "limit_reason": None, "status": "complete", "age_ms": None, "url": None,
             "otel_trace_id": T1, "otlp": None,
         }
         g = c.qjson("get", {"id": "ab"})

@@ -138,7 +138,7 @@ def test_logs_table_of_live_traces(env, daemon):
     proc = f"{os.getpid()} server.py"
     lines = out.splitlines()
     assert len(lines) == 4
-    assert lines[1].startswith("abcd0000  ") and lines[1].endswith(f"still-open  {proc}  OPEN")
+    assert lines[1].startswith("abcd0000  ") and lines[1].endswith(f"still-open  {proc}  RUNNING")
     assert lines[2].endswith(f"1.00ms        1  live-two    {proc}  LIMITED DROPPED")
     assert lines[3].endswith(f"3.00ms        2  live-one    {proc}")
     # A client gone mid-trace leaves it truncated.

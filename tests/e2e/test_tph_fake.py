@@ -40,7 +40,7 @@ ID        START                DURATION  CALLS  LABEL                           
 3f2a9c1b  2026-02-12 14:30:22  50.0µs        3  debug-request                             4242 server.py
 9b1c0de2  2026-02-12 14:31:00  2.50s     10000  -                                         77              LIMITED DROPPED
 aaaabbbb  2026-02-12 14:31:40  12.3ms      120  xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...  9 -c            TRUNCATED
-01234567  2026-02-12 14:33:20  1.00ms        7  live                                      1 python3       OPEN
+01234567  2026-02-12 14:33:20  1.00ms        7  live                                      1 python3       RUNNING
 """
 
 

@@ -305,6 +305,11 @@ class Uploader:
         self.sock.sendall(frame(5, {"trace": trace_id, "seq": seq, "ev": b"".join(recs),
                                     "tx": bytes(text)}))
 
+    def raw(self, trace_id, seq, records, text=b""):
+        """One EVENTS batch of raw records: (kind, flags, arg, t_ns) tuples."""
+        recs = b"".join(struct.pack("<BBHIQ", k, f, 0, a, t) for k, f, a, t in records)
+        self.sock.sendall(frame(5, {"trace": trace_id, "seq": seq, "ev": recs, "tx": text}))
+
     def end(self, trace_id, end_ns, ncalls, limit=None, dropped=0, wait=True):
         body = {"trace": trace_id, "end": end_ns, "calls": ncalls}
         if limit:

@@ -250,6 +250,11 @@ json_t *tp_qsummary(const tp_qctx *q, sqlite3_stmt *st)
     json_object_set_new(o, "dropped", json_integer(sqlite3_column_int64(st, 11)));
     json_object_set_new(o, "limit_reason", tp_qstr(col_text(st, 12)));
     json_object_set_new(o, "status", json_string(status_name(status)));
+    /* An open trace's age by tphd's clock: how long it has been running. */
+    json_object_set_new(o, "age_ms",
+                        status == TP_TRACE_OPEN
+                            ? json_real((double)(tp_util_now_ns() - start) / 1e6)
+                            : json_null());
     json_object_set_new(o, "otel_trace_id", tp_qstr(col_text(st, 21)));
     const char *otlp = otlp_state_name(sqlite3_column_int(st, 22));
     json_object_set_new(o, "otlp", otlp ? json_string(otlp) : json_null());

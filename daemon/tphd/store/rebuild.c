@@ -83,6 +83,7 @@ static int load_meta(sqlite3 *db, int64_t rowid, tp_tree *t, uint64_t *ret_end, 
     *ret_end = end > 0 ? (uint64_t)end : 0;
     t->meta.call_count = (uint64_t)sqlite3_column_int64(st, 5);
     t->meta.dropped = (uint64_t)sqlite3_column_int64(st, 6);
+    t->meta.running = sqlite3_column_int(st, 9) == TP_TRACE_OPEN;
     if ((sqlite3_column_type(st, 1) != SQLITE_NULL &&
          tp_tree_set_label(t, (const char *)sqlite3_column_text(st, 1)) < 0) ||
         (sqlite3_column_type(st, 7) != SQLITE_NULL &&
