@@ -135,9 +135,9 @@ static char *import_as(uint32_t uid, const char *name, const char *label)
 Test(query, list_summary_has_exactly_the_contract_keys)
 {
     static const char *const keys[] = {
-        "id",           "label",  "uid",   "pid",           "host",  "python",
-        "argv",         "client", "start", "duration_ms",   "calls", "dropped",
-        "limit_reason", "status", "url",   "otel_trace_id", "otlp",
+        "id",           "label",  "uid",    "pid",         "host",          "python",
+        "argv",         "client", "start",  "duration_ms", "calls",         "dropped",
+        "limit_reason", "status", "age_ms", "url",         "otel_trace_id", "otlp",
     };
     char *id = import_as(1000, "small.json", NULL);
     json_t *l = ok_json("list", NULL);

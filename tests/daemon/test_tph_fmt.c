@@ -72,7 +72,7 @@ Test(tph_fmt, logs_table_columns_flags_and_clipping)
         "aaaabbbb  2026-02-12 14:31:40  12.3ms      120  xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...  "
         "9 -c            TRUNCATED\n"
         "01234567  2026-02-12 14:33:20  1.00ms        7  live                                      "
-        "1 python3       OPEN\n");
+        "1 python3       RUNNING\n");
     free(s);
 }
 
