@@ -2,6 +2,11 @@
 // the call tree (with search), the flame graph and the hotspots, and the
 // lines of trace(lines=...) functions when the data has them.
 
+// How often the page of an open trace (one tphd is still receiving) asks
+// for its summary; when calls arrived it redraws the view from its URL,
+// which holds the tab, the selected call and the search.
+const LIVE_POLL_MS = 500;
+
 const TABS = [['tree', 'Call tree'], ['flame', 'Flame graph'], ['timeline', 'Timeline'], ['hot', 'Functions']];
 
 /** Set (or, for '' / null, remove) parameters of the page's URL, so the
@@ -19,7 +24,9 @@ function setUrlParams(src, params) {
 function traceHeader(summary, stats, src) {
   const facts = [
     ['Started', fmtTime(summary.start), fmtAgo(summary.start)],
-    ['Duration', fmtMs(summary.duration_ms)],
+    summary.status === 'open' && typeof summary.age_ms === 'number'
+      ? ['Running for', fmtMs(summary.age_ms), 'Still being recorded: the page follows it']
+      : ['Duration', fmtMs(summary.duration_ms)],
     ['Calls', fmtCount(summary.calls)],
   ];
   if (stats) {
@@ -290,8 +297,26 @@ async function traceView(app, src, id, nav) {
   }).then(() => {
     if (current !== 'hot') show(current);
   });
+  let liveTimer = null, dead = false;
+  if (summary.status === 'open' && src.mode === 'server') {
+    const poll = async () => {
+      liveTimer = null;
+      const s = await src.trace(id).catch(() => null);
+      if (dead) return;
+      if (s && (s.calls !== summary.calls || s.status !== summary.status)) {
+        const y = window.scrollY;
+        await route();
+        window.scrollTo(0, y);
+        return;
+      }
+      liveTimer = setTimeout(poll, LIVE_POLL_MS);
+    };
+    liveTimer = setTimeout(poll, LIVE_POLL_MS);
+  }
   return {
     destroy() {
+      dead = true;
+      clearTimeout(liveTimer);
       tree.destroy();
       if (flame) flame.destroy();
       if (timeline) timeline.destroy();

@@ -20,7 +20,7 @@ export const BUILD = path.resolve(process.env.TRACEPATCH_BUILD || path.join(ROOT
 export const TPHD = path.join(BUILD, 'daemon', 'tphd', 'tphd');
 export const TPH = path.join(BUILD, 'daemon', 'tph', 'tph');
 export const ARTIFACTS = path.join(ROOT, 'tests', 'e2e', 'artifacts');
-const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+export const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 export const XSS_ARG = '<script>alert(1)</script>';
 export const XSS_ATTR = '\'"><img src=x onerror=alert(2)>';
