@@ -53,8 +53,12 @@ function traceHeader(summary, stats, src) {
     exportLinks.length ? el('div', {className: 'exports'}, el('span', {className: 'muted', text: 'Export'}), exportLinks) : null);
 }
 
+// Set while an open trace's page redraws itself: the old view stays on
+// screen until the new one is ready, instead of a "Loading" placeholder.
+let liveRedraw = false;
+
 async function traceView(app, src, id, nav) {
-  clear(app).appendChild(el('p', {className: 'placeholder', text: 'Loading trace…'}));
+  if (!liveRedraw) clear(app).appendChild(el('p', {className: 'placeholder', text: 'Loading trace…'}));
   setCrumbs([[shortId(id), null]]);
   // The first levels of the tree load while the summary arrives and the
   // header is drawn; statistics only when the hotspots ask for them.
@@ -305,7 +309,12 @@ async function traceView(app, src, id, nav) {
       if (dead) return;
       if (s && (s.calls !== summary.calls || s.status !== summary.status)) {
         const y = window.scrollY;
-        await route();
+        liveRedraw = true;
+        try {
+          await route();
+        } finally {
+          liveRedraw = false;
+        }
         window.scrollTo(0, y);
         return;
       }

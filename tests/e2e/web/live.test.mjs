@@ -87,7 +87,14 @@ describe('report UI: a trace that is still recording', {skip: skip || false, tim
     const page = await b.page();
     await page.goto(`${d.url}/t/${listed.id}?token=${d.token}`);
     await page.waitForSelector('#tree .row');
-    await page.evaluate(() => { window.tpSamePage = true; });
+    await page.evaluate(() => {
+      window.tpSamePage = true;
+      // A redraw keeps the old view until the new one is ready: the header
+      // is never gone (no "Loading" placeholder in between).
+      window.tpHeadGone = 0;
+      new MutationObserver(() => { if (!document.querySelector('#trace-head')) window.tpHeadGone++; })
+        .observe(document.querySelector('#app'), {childList: true, subtree: true});
+    });
     assert.equal(await calls(page), '4');
     assert.doesNotMatch(await page.$$eval('#tree .row', (r) => r.map((x) => x.textContent).join('\n')), /step\(i=3\)/);
     assert.match(await page.$eval('#trace-head', (h) => h.textContent), /recording/);
@@ -110,14 +117,12 @@ describe('report UI: a trace that is still recording', {skip: skip || false, tim
     fs.writeFileSync(path.join(dir, 'end'), '');
     await new Promise((resolve) => proc.on('exit', resolve));
     assert.equal(proc.exitCode, 0);
-    await page.waitForFunction(() => {
-      const h = document.querySelector('#trace-head'); // absent while the view redraws
-      return h && !/recording/.test(h.textContent);
-    });
+    await page.waitForFunction(() => !/recording/.test(document.querySelector('#trace-head').textContent));
     const final = (await api('/api/traces?limit=5')).traces[0];
     assert.equal(final.status, 'complete');
     assert.equal(await calls(page), String(final.calls));
     assert.equal(await page.evaluate(() => window.tpSamePage), true);
+    assert.equal(await page.evaluate(() => window.tpHeadGone), 0);
     assert.deepEqual(b.problems.splice(0), []);
   });
 });
