@@ -5,7 +5,7 @@
 // How often the page of an open trace (one tphd is still receiving) asks
 // for its summary; when calls arrived it redraws the view from its URL,
 // which holds the tab, the selected call and the search.
-const LIVE_POLL_MS = 200;
+const LIVE_POLL_MS = 100;
 
 const TABS = [['tree', 'Call tree'], ['flame', 'Flame graph'], ['timeline', 'Timeline'], ['hot', 'Functions']];
 
