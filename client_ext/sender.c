@@ -244,7 +244,8 @@ void tp__sender_link_release(tp_client *l)
     if (f.fd < 0)
         return;
     pthread_mutex_lock(&g.mu);
-    g.live.fd = -1;
+    if (g.live.fd == f.fd) /* a stream's link may have been opened after it */
+        g.live.fd = -1;
     if (g.ngraves < GRAVES) {
         g.graves[g.ngraves++] = f;
         atomic_store_explicit(&g.has_finished, true, memory_order_release);
