@@ -624,6 +624,7 @@ typedef struct doc_meta {
     const char *label, *trace_id, *timestamp, *limit_reason;
     const char *env[4]; /* hostname, python_version, platform, working_directory */
     bool was_limited, has_start, has_duration, has_call_count, has_wall_ns, has_duration_ns;
+    bool running;
     int64_t start_us, duration_us;
     uint64_t call_count, dropped, wall_ns, duration_ns; /* the _ns ones are ours, exact */
     json_t *config;
@@ -656,6 +657,8 @@ static int read_meta(loader *l, json_t *doc, doc_meta *m)
         r = get_opt_uint(l, doc, "call_count", UINT64_MAX >> 1, &m->call_count, &m->has_call_count);
     if (!r)
         r = get_opt_uint(l, doc, "dropped", UINT64_MAX >> 1, &m->dropped, NULL);
+    if (!r)
+        r = get_opt_bool(l, doc, "running", &m->running);
     if (!r)
         r = get_opt_uint(l, doc, "wall_start_ns", INT64_MAX, &m->wall_ns, &m->has_wall_ns);
     if (!r)
@@ -696,6 +699,7 @@ static int apply_meta(loader *l, const doc_meta *m)
     if (m->has_call_count)
         t->meta.call_count = m->call_count;
     t->meta.dropped = m->dropped;
+    t->meta.running = m->running;
     return 0;
 }
 

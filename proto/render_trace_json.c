@@ -317,6 +317,7 @@ static void json_trace(doc *d, const tp_tree *t, int64_t wall_us)
  *   start +             Unix seconds, µs      wall_start_ns +  exact
  *   duration_ms         with µs               duration_ns +    exact
  *   call_count, was_limited, limit_reason, dropped +
+ *   running +           true, only for a trace tphd was still receiving
  *   threads +           [{thread, name}] of the named threads, only when the
  *                       roots are calls of more than one thread
  *   config              the trace's config object ({} when none or invalid)
@@ -406,6 +407,8 @@ static int render(doc *d0, const tp_tree *t, bool pretty, tp_buf *out)
     tp_json_kbool(&d.w, "was_limited", m->limit_reason != NULL);
     tp_json_kstr(&d.w, "limit_reason", m->limit_reason);
     tp_json_ku64(&d.w, "dropped", m->dropped);
+    if (m->running)
+        tp_json_kbool(&d.w, "running", true);
     r = thread_names(&d, t);
     if (!r)
         r = config(&d, m->config_json);

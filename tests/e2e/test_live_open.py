@@ -67,6 +67,13 @@ def test_tree_of_an_open_trace_shows_what_arrived_and_follows(open_trace):
     assert "app.main()  [" in first and "unfinished]" in first
     assert "app.step()  [3.00µs]" in first
     assert first.endswith("(trace still running: 2 calls so far)\n")
+    # Its JSON says so too, and a file of it reads back the same.
+    doc = json.loads(ok(tph("export", "--format", "json", TID[:8], env=env)))
+    assert (doc["running"], doc["call_count"]) == (True, 2)
+    path = env["XDG_RUNTIME_DIR"] + "-open.json"
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    assert ok(tph("tree", path, env=env)).endswith("(trace still running: 2 calls so far)\n")
     # A second step() arrives: the next query has it.
     u.raw(TID, 1, [(CALL, 0, 1, 6000), (RETURN, 0, 0, 8000)])
     wait_calls(env, 3)
@@ -77,5 +84,6 @@ def test_tree_of_an_open_trace_shows_what_arrived_and_follows(open_trace):
     u.end(TID, 9000, 3)
     done = ok(tph("tree", TID[:8], env=env))
     assert "unfinished" not in done and "still running" not in done
+    assert "running" not in json.loads(ok(tph("export", "--format", "json", TID[:8], env=env)))
     s = json.loads(ok(tph("--json", "logs", env=env)))["traces"][0]
     assert (s["status"], s["age_ms"], s["duration_ms"]) == ("complete", None, 0.009)
