@@ -211,6 +211,10 @@ class trace:
         self._lines = None  # _lines.LineRecorder when lines= names functions
         self._raised = False  # the traced scope ended with an exception (keep="slow")
         self._discarded = False  # keep="slow" dropped it: neither sent nor saved
+        # keep="slow": set by frame(trace=True) before the trace ends, the
+        # frame's own verdict (slower than its threshold, or sampled)
+        # instead of comparing the trace's duration with keep_slower_than.
+        self._keep_slow: bool | None = None
         self._tracemalloc_started = False  # track_memory started tracemalloc: stop it after
 
     # ------------------------------------------------------------------
@@ -343,8 +347,11 @@ class trace:
             # Recorded before a fork: the process that started the trace
             # sends or saves it; a second copy from here would duplicate it.
             return
-        if (settings["keep"] == "slow" and not self._raised
-                and self._session.duration_ns <= settings["keep_slower_than"] * 1e9):
+        if self._keep_slow is not None:
+            slow = self._keep_slow
+        else:
+            slow = self._session.duration_ns > settings["keep_slower_than"] * 1e9
+        if settings["keep"] == "slow" and not self._raised and not slow:
             self._discarded = True  # fast and fine: nothing is serialised
             return
         uploaded = self._upload(settings)

@@ -12,14 +12,27 @@ turns it on when a daemon appears). With a daemon, each frame is appended to
 a list and a background thread sends the list in batches as one QUERY op
 ``frames_add`` (docs/QUERY.md), so the measured code never waits on a socket.
 
+``frame(name, trace=True, keep_slower_than=...)`` also records the call
+tree inside the frame, structure only (``trace(keep="slow")``), and keeps it
+(sends it to tphd, or saves it as trace() would) only when the frame was
+slower than the threshold, raised, or was sampled (``sample=``); the rest are
+dropped unserialised. The threshold is seconds, or ``"p99"``: slower than the
+running p99 of this frame name, the exact nearest-rank p99 of the last
+``_P99_WINDOW`` frames of that name measured in this process (see
+_Recent). The frame's record then carries the kept trace's id, so tphd's
+frame graph links the frame to its call tree.
+
 The sender speaks the wire protocol (proto/PROTOCOL.md) from Python with the
 small msgpack subset below. That is a stopgap: the C extension has a socket
 client, but no Python entry point for queries yet.
 """
 
 import atexit
+import bisect
+import collections
 import json
 import os
+import random
 import socket
 import struct
 import threading
@@ -33,7 +46,7 @@ _live = False
 # False until the first frame call looks for a daemon.
 _started = False
 _lock = threading.Lock()
-# (name, start Unix ns, duration ns) waiting for the sender; list.append and
+# (name, start Unix ns, duration ns[, kept trace id]) waiting for the sender; list.append and
 # the swap in _take() are atomic under the GIL (free-threaded builds are not
 # handled here).
 _pending = []
@@ -56,6 +69,15 @@ _MAX_PENDING = 100_000
 
 _now = time.time_ns
 _perf = time.perf_counter_ns
+
+# keep_slower_than="p99": the window of recent frames per name, the frames a
+# p99 needs before it is trusted (fewer: slowness keeps nothing, only
+# exceptions and sampling do), and how many names get a window (beyond, a
+# new name keeps on exceptions and sampling only), so memory stays bounded
+# at _P99_NAMES * _P99_WINDOW durations however many names a program makes.
+_P99_WINDOW = 1000
+_P99_MIN = 100
+_P99_NAMES = 256
 
 
 def _begin():
@@ -105,6 +127,131 @@ class _Frame:
         return False
 
 
+class _Recent:
+    """The last _P99_WINDOW durations of one frame name, in arrival order
+    (to forget the oldest) and sorted (to read a rank). Exact over the
+    window rather than a sketch (P-square, t-digest): the window is small,
+    so insort and removal are a bisect and a memmove of at most 8 KB, about
+    a microsecond, and a p99 of 1000 values is one of them, with no error
+    bound to explain. A window rather than all history: the threshold
+    follows the service when it gets slower or faster."""
+
+    __slots__ = ("order", "sorted", "lock")
+
+    def __init__(self):
+        self.order = collections.deque()
+        self.sorted = []
+        self.lock = threading.Lock()
+
+    def p99(self):
+        """Nearest-rank p99 of the window, None below _P99_MIN frames."""
+        n = len(self.sorted)
+        if n < _P99_MIN:
+            return None
+        return self.sorted[(99 * n + 99) // 100 - 1]
+
+    def add(self, dur):
+        with self.lock:
+            p99 = self.p99()
+            self.order.append(dur)
+            bisect.insort(self.sorted, dur)
+            if len(self.order) > _P99_WINDOW:
+                old = self.order.popleft()
+                del self.sorted[bisect.bisect_left(self.sorted, old)]
+            return p99
+
+
+_recent: "dict[str, _Recent]" = {}
+
+
+def _slower_than_p99(name, dur):
+    """Whether dur is slower than the p99 of the frames of name before it;
+    dur joins the window either way."""
+    r = _recent.get(name)
+    if r is None:
+        if len(_recent) >= _P99_NAMES:
+            return False
+        r = _recent.setdefault(name, _Recent())
+    p99 = r.add(dur)
+    return p99 is not None and dur > p99
+
+
+def running_p99(name: str) -> "float | None":
+    """The running p99 (seconds) that keep_slower_than="p99" compares a
+    frame of name with; None until _P99_MIN frames of it have ended."""
+    r = _recent.get(str(name))
+    p = r.p99() if r is not None else None
+    return None if p is None else p / 1e9
+
+
+class _TracedFrame:
+    """frame(trace=True): a frame with a keep="slow" trace inside."""
+
+    __slots__ = ("name", "start", "t0", "trace", "limit", "sampled")
+
+    def __init__(self, name, limit, sample, trace_kwargs):
+        from ._trace import trace
+
+        self.name = name
+        self.limit = limit  # ns, or None for "p99"
+        self.sampled = sample > 0 and random.random() < sample
+        kw = {"label": name, **trace_kwargs, "keep": "slow"}
+        if limit is not None:
+            kw["keep_slower_than"] = limit / 1e9
+        self.trace = trace(**kw)
+
+    def __enter__(self):
+        self.trace.__enter__()
+        self.start = _now()
+        self.t0 = _perf()
+        return self
+
+    def _verdict(self):
+        dur = _perf() - self.t0
+        if self.limit is None:
+            slow = _slower_than_p99(self.name, dur)
+        else:
+            slow = dur > self.limit
+        self.trace._keep_slow = slow or self.sampled
+        return dur
+
+    def _record(self, dur):
+        if _live:
+            t = self.trace
+            if t.kept:
+                _add((self.name, self.start, dur, t.trace_id))
+            else:
+                _add((self.name, self.start, dur))
+
+    def __exit__(self, *exc):
+        dur = self._verdict()
+        self.trace.__exit__(*exc)
+        self._record(dur)
+        return False
+
+    async def __aenter__(self):
+        await self.trace.__aenter__()
+        self.start = _now()
+        self.t0 = _perf()
+        return self
+
+    async def __aexit__(self, *exc):
+        dur = self._verdict()
+        await self.trace.__aexit__(*exc)
+        self._record(dur)
+        return False
+
+
+def _limit_ns(keep_slower_than):
+    if keep_slower_than == "p99":
+        return None
+    if isinstance(keep_slower_than, bool) or not isinstance(keep_slower_than, (int, float)) \
+            or not 0 <= keep_slower_than < 1e9:
+        raise ValueError(f"keep_slower_than must be seconds (0 or more) or \"p99\", "
+                         f"not {keep_slower_than!r}")
+    return int(keep_slower_than * 1e9)
+
+
 class _NoFrame:
     __slots__ = ()
 
@@ -118,8 +265,23 @@ class _NoFrame:
 _NOFRAME = _NoFrame()
 
 
-def frame(name: str) -> "_Frame | _NoFrame":
-    """A discontinuous frame named ``name``: ``with frame("request"): ...``."""
+def frame(name: str, *, trace: bool = False, keep_slower_than="p99", sample: float = 0.0,
+          **trace_kwargs) -> "_Frame | _NoFrame | _TracedFrame":
+    """A discontinuous frame named ``name``: ``with frame("request"): ...``.
+
+    trace=True also records the call tree inside it, structure only, and
+    keeps it only when the frame lasted longer than keep_slower_than
+    (seconds, or "p99": the running p99 of this name), raised, or was
+    sampled (probability ``sample``); other keywords go to trace().
+    ``with frame(..., trace=True) as f`` gives the trace as ``f.trace``
+    (``f.trace.kept`` once it ended). Works with ``async with`` too."""
+    if trace:
+        if not 0.0 <= float(sample) <= 1.0:
+            raise ValueError(f"sample must be between 0 and 1, not {sample!r}")
+        limit = _limit_ns(keep_slower_than)
+        if not _started:
+            _begin()
+        return _TracedFrame(str(name), limit, float(sample), trace_kwargs)
     if not _live:
         if _started:
             return _NOFRAME
@@ -165,6 +327,28 @@ def frame_mark_end(name: str) -> None:
     began = _open.pop(str(name), None)
     if began is not None:
         _add((str(name), began[0], t1 - began[1]))
+
+
+def _request_start():
+    """For the web middleware: the clock of a request's frame, (start Unix
+    ns, start perf ns), or None when no daemon takes frames (then the
+    middleware computes no frame name at all)."""
+    if not _live:
+        if _started:
+            return None
+        _begin()
+        if not _live:
+            return None
+    return (_now(), _perf())
+
+
+def _request_end(name, began, trace_id=None):
+    """End the request frame _request_start() began; trace_id names the
+    trace recorded inside it when tphd was given one (the graph links it)."""
+    if began is None or not _live:
+        return
+    dur = _perf() - began[1]
+    _add((name, began[0], dur) if trace_id is None else (name, began[0], dur, trace_id))
 
 
 def frames_flush(timeout: float = 2.0) -> bool:
@@ -312,6 +496,26 @@ def _unpack(b, i=0):
     raise ValueError(f"msgpack type 0x{c:02x} not handled")
 
 
+# tphd refuses a whole batch for one name it cannot store (empty, longer
+# than 200 UTF-8 bytes, a NUL or a lone surrogate JSON cannot carry), and
+# names may come from outside (a request path): the sender fixes them here,
+# off the measured thread, remembering the last few it fixed.
+_NAME_MAX = 200
+_names: dict = {}
+
+
+def _wire_name(name):
+    fixed = _names.get(name)
+    if fixed is not None:
+        return fixed
+    raw = name.replace("\0", "\ufffd").encode("utf-8", "replace")
+    fixed = raw[:_NAME_MAX].decode("utf-8", "ignore") or "?"
+    if len(_names) >= 4096:
+        _names.clear()
+    _names[name] = fixed
+    return fixed
+
+
 class _Conn:
     def __init__(self, sock):
         self.sock = sock
@@ -365,6 +569,7 @@ class _Conn:
     def frames_add(self, frames):
         """Send one batch; True when tphd stored it."""
         self.qid += 1
+        frames = [(_wire_name(f[0]),) + tuple(f[1:]) for f in frames]
         args = json.dumps({"frames": frames}, separators=(",", ":"))
         try:
             self._send(_QUERY, {"id": self.qid, "op": "frames_add", "args": args})
