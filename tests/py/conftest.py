@@ -134,3 +134,17 @@ def run_python(args, cwd=None, env=None, stdin=None, timeout=120):
     """Run ``python args...`` with this build importable; returns CompletedProcess."""
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env or child_env(),
                           input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def live_frames(monkeypatch):
+    """tracepatch.frames as if a tphd took frames, with no sender: what the
+    frame calls record stays in the returned list (name, start, dur[, id])."""
+    from tracepatch import frames
+
+    pending: list = []
+    monkeypatch.setattr(frames, "_live", True)
+    monkeypatch.setattr(frames, "_started", True)
+    monkeypatch.setattr(frames, "_pending", pending)
+    monkeypatch.setattr(frames, "_counts", {"sent": 0, "dropped": 0, "cycles": 0})
+    return pending

@@ -223,3 +223,19 @@ def test_asgi_label_of_a_mounted_route_is_its_full_template():
     assert client.get("/api/v1/orders/9").text == "9"
     assert client.get("/api/v1/nothing").status_code == 404
     assert [t.label for t in traces] == ["GET /api/v1/orders/{oid}", "GET /api/v1/nothing"]
+
+
+@pytest.mark.parametrize("kind", FRAMEWORKS)
+def test_asgi_marks_one_frame_per_request_named_by_its_route_path(kind, live_frames):
+    untraced = TestClient(make_app(kind, [], sample_rate=0.0))
+    for path in ("/items/5", "/teapot", "/missing"):
+        untraced.get(path)
+    TestClient(make_app(kind, [])).get("/items/6")  # traced: one frame too
+    assert [f[0] for f in live_frames] == ["GET /items/{item_id}", "GET /teapot",
+                                           "GET /missing", "GET /items/{item_id}"]
+
+
+@pytest.mark.parametrize("kind", FRAMEWORKS)
+def test_asgi_frames_false_marks_no_frame(kind, live_frames):
+    TestClient(make_app(kind, [], frames=False)).get("/items/5")
+    assert live_frames == []

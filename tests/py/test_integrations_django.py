@@ -135,3 +135,21 @@ def test_django_trace_options_reach_trace():
                                        "daemon": "off"}):
         Client().get("/items/2/")
     assert TRACES[0].call_count == 1 and TRACES[0].was_limited
+
+
+def test_django_marks_one_frame_per_request_named_by_its_route(live_frames):
+    with override_settings(TRACEPATCH={"sample_rate": 0.0, "daemon": "off"}):
+        Client().get("/items/4/")
+        Client().post("/api/v1/orders/abc")
+        Client().get("/nowhere")
+    Client().get("/items/5/")  # traced: still one frame
+    assert [f[0] for f in live_frames] == ["GET /items/<int:pk>/",
+                                           "POST /api/v1/orders/<slug:ref>", "GET /nowhere",
+                                           "GET /items/<int:pk>/"]
+    assert len(TRACES) == 1
+
+
+def test_django_frames_false_marks_no_frame(live_frames):
+    with override_settings(TRACEPATCH={"frames": False, "daemon": "off"}):
+        Client().get("/teapot")
+    assert live_frames == []

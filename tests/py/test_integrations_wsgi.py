@@ -286,3 +286,65 @@ def test_flask_ignoring_flask_and_werkzeug_keeps_the_view_and_its_calls():
     views = [r for r in traces[0].roots if r.name == "view"]
     assert len(views) == 1 and views[0].args == "n=5"
     assert [(c.name, c.args, c.return_value) for c in views[0].children] == [("work", "n=5", "10")]
+
+
+def frame_names(pending):
+    return [f[0] for f in pending]
+
+
+def test_flask_marks_one_frame_per_request_named_by_its_url_rule(live_frames):
+    app = make_flask()
+    init_tracepatch(app, sample_rate=0.0, daemon="off")  # frames, not traces
+    client = app.test_client()
+    for path in ("/work/1", "/work/22", "/boom", "/nowhere/7"):
+        client.get(path)
+    assert frame_names(live_frames) == ["GET /work/<int:n>", "GET /work/<int:n>", "GET /boom",
+                                        "GET /nowhere/7"]
+    assert all(f[2] > 0 for f in live_frames)
+
+
+def test_flask_a_traced_request_is_one_frame_too(live_frames):
+    app = make_flask()
+    init_tracepatch(app, daemon="off")
+    app.test_client().get("/work/3")
+    assert frame_names(live_frames) == ["GET /work/<int:n>"]
+
+
+def test_wsgi_frame_lasts_the_application_call_and_is_named_by_path(live_frames):
+    import time
+
+    def slow_app(environ, start_response):
+        time.sleep(0.03)
+        return hello_app(environ, start_response)
+
+    Client(TracepatchMiddleware(slow_app, sample_rate=0.0)).get("/x/y?2")
+    [(name, start, dur)] = live_frames
+    assert name == "GET /x/y" and dur >= 30_000_000
+
+
+def test_wsgi_frame_of_a_request_that_raises_is_kept(live_frames):
+    def bad_app(environ, start_response):
+        raise KeyError("x")
+
+    for rate in (0.0, 1.0):  # untraced, then traced
+        with pytest.raises(KeyError):
+            Client(TracepatchMiddleware(bad_app, sample_rate=rate, daemon="off")).get("/b")
+    assert frame_names(live_frames) == ["GET /b", "GET /b"]
+
+
+def test_wsgi_frames_false_or_disabled_marks_no_frame(live_frames):
+    Client(TracepatchMiddleware(hello_app, frames=False, daemon="off")).get("/a")
+    Client(TracepatchMiddleware(hello_app, enabled=False)).get("/b")
+    assert live_frames == []
+
+
+def test_wsgi_without_a_daemon_computes_no_frame_name(monkeypatch):
+    from tracepatch import frames
+
+    monkeypatch.setattr(frames, "_live", False)
+    monkeypatch.setattr(frames, "_started", True)
+    calls = []
+    app = TracepatchMiddleware(hello_app, sample_rate=0.0,
+                               label_fn=lambda env: calls.append(1) or "x")
+    assert Client(app).get("/").get_data() == b"hi 0"
+    assert calls == []

@@ -1,6 +1,11 @@
 """What every web integration shares: when to trace a request, the trace it
 opens, and the headers it adds to the response.
 
+Frames: every request, traced or not, is one frame (tracepatch.frame())
+named like the trace's label, ``"METHOD /route"``, whenever a tphd takes
+frames; ``frames=False`` turns that off. With no daemon listening it costs
+one flag check and no name is computed.
+
 Which requests are traced: tracepatch 1.0.0 traced every request, and its
 names keep that default. ``trace_header`` and ``sample_rate`` narrow it for
 services: with either set, a request is traced when it carries the header
@@ -25,6 +30,7 @@ import warnings
 from typing import Any
 
 from .. import _otel
+from .. import frames as _frames
 from .._config import TracepatchWarning
 from .._trace import trace
 
@@ -50,7 +56,7 @@ class Policy:
     def __init__(self, *, ignore_modules=None, save: bool = False, enabled: bool = True,
                  trace_header: str | bool | None = None, sample_rate: float | None = None,
                  capture_traceparent: bool = True, on_trace=None,
-                 trace_kwargs: dict | None = None) -> None:
+                 frames: bool = True, trace_kwargs: dict | None = None) -> None:
         if trace_header is True:
             trace_header = DEFAULT_TRIGGER_HEADER
         elif trace_header is False:
@@ -69,6 +75,7 @@ class Policy:
         if on_trace is not None and not callable(on_trace):
             raise TypeError(f"on_trace must be callable, not {on_trace!r}")
         self.on_trace = on_trace
+        self.frames = bool(frames)
         self.trace_kwargs = dict(trace_kwargs or {})
         if "label" in self.trace_kwargs:
             raise TypeError("the label comes from label_fn (or 'METHOD /route'), "
@@ -78,6 +85,11 @@ class Policy:
                             "(capture_traceparent=True), not from the middleware's options")
         # Validate the trace options now, at startup, not on the first request.
         trace(ignore_modules=self.ignore_modules, **self.trace_kwargs)
+
+    def frame_start(self):
+        """The clock of this request's frame (see frames.py), None when
+        frames are off or no daemon takes them: then no name is computed."""
+        return _frames._request_start() if self.frames else None
 
     def wanted(self, header_value) -> bool:
         """Whether a request whose trigger header has header_value (None when

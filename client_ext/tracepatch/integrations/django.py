@@ -5,11 +5,12 @@
 
 Options come from ``settings.TRACEPATCH`` (a dict, read once when Django
 builds the middleware): ``ignore_modules``, ``save``, ``enabled``,
-``trace_header``, ``sample_rate``, ``capture_traceparent``, ``on_trace`` (see
+``trace_header``, ``sample_rate``, ``capture_traceparent``, ``on_trace``, ``frames`` (see
 ``tracepatch.integrations.wsgi``), and anything else goes to ``trace()``.
 The label is ``"METHOD /route"`` with the URL pattern that matches
 (``"GET /items/<int:pk>/"``), the path when none does. Response headers and
-thread separation are the WSGI middleware's. Put it first in MIDDLEWARE to
+thread separation are the WSGI middleware's; so is the frame per request,
+named like the label. Put it first in MIDDLEWARE to
 trace the other middleware too.
 """
 
@@ -24,19 +25,21 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("tracepatch.integrations.django requires Django "
                       "(Debian: python3-django; pip: django)") from exc
 
+from .. import frames as _frames
 from ._common import Policy, response_headers
 
 __all__ = ["TracepatchMiddleware"]
 
 _OWN_KEYS = ("ignore_modules", "save", "enabled", "trace_header", "sample_rate",
-             "capture_traceparent", "on_trace")
+             "capture_traceparent", "on_trace", "frames")
 
 
-def _label(request) -> str:
-    try:
-        match = resolve(request.path_info)
-    except Resolver404:
-        return f"{request.method} {request.path}"
+def _label(request, match=None) -> str:
+    if match is None:
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return f"{request.method} {request.path}"
     route = getattr(match, "route", None)
     if not route:
         return f"{request.method} {request.path}"
@@ -55,14 +58,28 @@ class TracepatchMiddleware:
 
     def __call__(self, request):
         policy = self.policy
+        if not policy.enabled:
+            return self.get_response(request)
+        began = policy.frame_start()
         header = None
         if policy.trace_header is not None:
             header = request.headers.get(policy.trace_header)
         if not policy.wanted(header):
-            return self.get_response(request)
-        t = policy.new_trace(_label(request), request.headers.get("traceparent"))
-        with t:
-            response = self.get_response(request)
+            if began is None:
+                return self.get_response(request)
+            try:
+                return self.get_response(request)
+            finally:
+                # Django resolved the URL on the way: reuse its match.
+                _frames._request_end(_label(request, getattr(request, "resolver_match", None)),
+                                     began)
+        label = _label(request)
+        t = policy.new_trace(label, request.headers.get("traceparent"))
+        try:
+            with t:
+                response = self.get_response(request)
+        finally:
+            _frames._request_end(label, began)
         for name, value in response_headers(t, finished=True):
             response[name] = value
         policy.finished(t)

@@ -18,7 +18,9 @@ concurrent requests their traces can then share calls. The response's status and
 its start gets ``X-Tracepatch-ID: <id>``. The headers leave while the
 application still runs (a response may stream), before the trace ends, so
 no ``X-Tracepatch-Open`` header is added here: run ``tph open ID``.
-Lifespan and websocket connections pass through untraced.
+Lifespan and websocket connections pass through untraced. Each HTTP
+request is also one frame named like the label (``frames=False`` turns
+that off); it ends when the application returns, after its body is sent.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("tracepatch.integrations.fastapi requires Starlette "
                       "(Debian: python3-starlette or python3-fastapi; pip: fastapi)") from exc
 
+from .. import frames as _frames
 from ._common import Policy, response_headers
 
 __all__ = ["TracepatchMiddleware"]
@@ -94,23 +97,43 @@ class TracepatchMiddleware:
                  ignore_modules: Iterable[str] | None = None, save: bool = False,
                  enabled: bool = True, *, trace_header: str | bool | None = None,
                  sample_rate: float | None = None, capture_traceparent: bool = True,
-                 on_trace: Callable[[Any], None] | None = None, **trace_kwargs: Any) -> None:
+                 on_trace: Callable[[Any], None] | None = None, frames: bool = True,
+                 **trace_kwargs: Any) -> None:
         self.app = app
         self.label_fn = label_fn
         self.policy = Policy(ignore_modules=ignore_modules, save=save, enabled=enabled,
                              trace_header=trace_header, sample_rate=sample_rate,
                              capture_traceparent=capture_traceparent, on_trace=on_trace,
-                             trace_kwargs=trace_kwargs)
+                             frames=frames, trace_kwargs=trace_kwargs)
+
+    def _label(self, scope: dict) -> str:
+        if self.label_fn is not None:
+            return self.label_fn(Request(scope))
+        return _route_label(self.app, scope)
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         policy = self.policy
-        if scope.get("type") != "http" or not policy.wanted(_header(scope, policy.trace_header)):
+        if scope.get("type") != "http" or not policy.enabled:
             await self.app(scope, receive, send)
             return
-        if self.label_fn is not None:
-            label = self.label_fn(Request(scope))
-        else:
-            label = _route_label(self.app, scope)
+        began = policy.frame_start()
+        if not policy.wanted(_header(scope, policy.trace_header)):
+            if began is None:
+                await self.app(scope, receive, send)
+                return
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                _frames._request_end(self._label(scope), began)
+            return
+        label = self._label(scope)
+        try:
+            await self._traced(label, scope, receive, send)
+        finally:
+            _frames._request_end(label, began)
+
+    async def _traced(self, label: str, scope: dict, receive: Callable, send: Callable) -> None:
+        policy = self.policy
         t = policy.new_trace(label, _header(scope, "traceparent"))
 
         async def send_with_id(message: dict) -> None:

@@ -13,6 +13,11 @@ overrides it) and joins the OpenTelemetry trace of the request's W3C
 ``traceparent`` header (``trace(otel_parent=...)``; ``capture_traceparent=False``
 ignores the header).
 
+Each request is also one frame (``tracepatch.frame()``, issue 13) named
+like the label, ``"METHOD /path"`` (Flask: the URL rule), whenever a tphd
+takes frames; ``frames=False`` turns that off. The frame covers the
+application call, as the trace does.
+
 The response keeps its status and body; a traced one gets
 ``X-Tracepatch-ID: <id>`` and, when the trace went to tphd,
 ``X-Tracepatch-Open: tph open <id>`` (never the report URL: it carries a
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from .. import frames as _frames
 from ._common import Policy, response_headers
 
 __all__ = ["TracepatchMiddleware"]
@@ -52,7 +58,7 @@ class TracepatchMiddleware:
     "X-Debug-Trace", or a header name) and ``sample_rate`` (0..1) trace only
     some requests; ``capture_traceparent``; ``on_trace(t)`` is called with
     each finished trace (to log or keep it; what it raises becomes a
-    warning); any other keyword goes to ``trace()`` (``max_calls=``,
+    warning); ``frames`` False marks no frame per request; any other keyword goes to ``trace()`` (``max_calls=``,
     ``daemon=``...).
     """
 
@@ -60,13 +66,14 @@ class TracepatchMiddleware:
                  ignore_modules: Iterable[str] | None = None, save: bool = False,
                  enabled: bool = True, *, trace_header: str | bool | None = None,
                  sample_rate: float | None = None, capture_traceparent: bool = True,
-                 on_trace: Callable[[Any], None] | None = None, **trace_kwargs: Any) -> None:
+                 on_trace: Callable[[Any], None] | None = None, frames: bool = True,
+                 **trace_kwargs: Any) -> None:
         self.app = app
         self.label_fn = label_fn or _default_label
         self.policy = Policy(ignore_modules=ignore_modules, save=save, enabled=enabled,
                              trace_header=trace_header, sample_rate=sample_rate,
                              capture_traceparent=capture_traceparent, on_trace=on_trace,
-                             trace_kwargs=trace_kwargs)
+                             frames=frames, trace_kwargs=trace_kwargs)
 
     # 1.0.0 exposed these as attributes.
     @property
@@ -83,10 +90,23 @@ class TracepatchMiddleware:
 
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         policy = self.policy
-        if not policy.wanted(_header(environ, policy.trace_header)):
+        if not policy.enabled:
             return self.app(environ, start_response)
-        t = policy.new_trace(self.label_fn(environ), environ.get("HTTP_TRACEPARENT"))
-        result = _TracedCall(t, start_response).run(self.app, environ)
+        began = policy.frame_start()
+        if not policy.wanted(_header(environ, policy.trace_header)):
+            if began is None:
+                return self.app(environ, start_response)
+            try:
+                return self.app(environ, start_response)
+            finally:
+                # After the application: a router may have rewritten environ.
+                _frames._request_end(self.label_fn(environ), began)
+        label = self.label_fn(environ)
+        t = policy.new_trace(label, environ.get("HTTP_TRACEPARENT"))
+        try:
+            result = _TracedCall(t, start_response).run(self.app, environ)
+        finally:
+            _frames._request_end(label, began)
         policy.finished(t)
         return result
 
