@@ -83,3 +83,31 @@ def test_pytest_failure_report_carries_the_report_url(tmp_path, env):
     assert "test_fails.helper(x=21) -> 42" in section
     m = re.search(r"^report: (http://127\.0\.0\.1:\d+/\S+)$", section, re.M)
     assert m is not None, section
+
+
+FRAMES_APP = '''
+import flask, tracepatch
+from tracepatch.integrations.flask import init_tracepatch
+
+app = flask.Flask("tp_frames_e2e")
+
+@app.route("/items/<int:n>")
+def item(n):
+    return str(handle_request(n))
+
+init_tracepatch(app, sample_rate=0.0)  # every request a frame, none traced
+client = app.test_client()
+bodies = [client.get(p).get_data(as_text=True) for p in ("/items/1", "/items/2", "/nope")]
+dump({"bodies": bodies, "flushed": tracepatch.frames_flush(10.0)})
+'''
+
+
+def test_flask_requests_reach_tphd_as_frames_named_by_route(tmp_path, env):
+    pytest.importorskip("flask")
+    r = run_script(tmp_path, FRAMES_APP, env)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.out["flushed"] is True and r.out["bodies"][:2] != r.out["bodies"][2:]
+    shown = tph("--json", "frames", env=env)
+    assert shown.returncode == 0, shown.stderr
+    counts = {f["name"]: f["count"] for f in json.loads(shown.stdout)["frames"]}
+    assert counts == {"GET /items/<int:n>": 2, "GET /nope": 1}
