@@ -239,3 +239,13 @@ def test_asgi_marks_one_frame_per_request_named_by_its_route_path(kind, live_fra
 def test_asgi_frames_false_marks_no_frame(kind, live_frames):
     TestClient(make_app(kind, [], frames=False)).get("/items/5")
     assert live_frames == []
+
+
+@pytest.mark.parametrize("kind", FRAMEWORKS)
+def test_asgi_frame_carries_the_id_of_a_trace_tphd_took(kind, live_frames, monkeypatch):
+    from tracepatch import _trace
+
+    monkeypatch.setattr(_trace.trace, "upload_state", property(lambda t: "acked"))
+    traces = []
+    TestClient(make_app(kind, traces)).get("/items/6")
+    assert [(f[0], f[3]) for f in live_frames] == [("GET /items/{item_id}", traces[0].trace_id)]

@@ -153,3 +153,11 @@ def test_django_frames_false_marks_no_frame(live_frames):
     with override_settings(TRACEPATCH={"frames": False, "daemon": "off"}):
         Client().get("/teapot")
     assert live_frames == []
+
+
+def test_django_frame_carries_the_id_of_a_trace_tphd_took(live_frames, monkeypatch):
+    from tracepatch import _trace
+
+    monkeypatch.setattr(_trace.trace, "upload_state", property(lambda t: "acked"))
+    Client().get("/teapot")
+    assert [f[3] for f in live_frames] == [TRACES[0].trace_id]

@@ -348,3 +348,28 @@ def test_wsgi_without_a_daemon_computes_no_frame_name(monkeypatch):
                                label_fn=lambda env: calls.append(1) or "x")
     assert Client(app).get("/").get_data() == b"hi 0"
     assert calls == []
+
+
+def test_wsgi_frame_carries_the_id_of_a_trace_tphd_took(live_frames, monkeypatch):
+    from tracepatch import _trace
+
+    traces = []
+    client = Client(TracepatchMiddleware(hello_app, on_trace=traces.append, daemon="off"))
+    client.get("/off")  # daemon="off": tphd never had it, so no link
+    monkeypatch.setattr(_trace.trace, "upload_state", property(lambda t: "acked"))
+    client.get("/on")
+    Client(TracepatchMiddleware(hello_app, sample_rate=0.0)).get("/untraced")
+    assert [f[0] for f in live_frames] == ["GET /off", "GET /on", "GET /untraced"]
+    assert [len(f) for f in live_frames] == [3, 4, 3]
+    assert live_frames[1][3] == traces[1].trace_id
+
+
+def test_wsgi_frame_of_a_dropped_keep_slow_trace_carries_no_id(live_frames, monkeypatch):
+    from tracepatch import _trace
+
+    monkeypatch.setattr(_trace.trace, "upload_state", property(lambda t: "acked"))
+    traces = []
+    Client(TracepatchMiddleware(hello_app, on_trace=traces.append, keep="slow",
+                                keep_slower_than=60)).get("/fast")
+    assert traces[0].kept is False
+    assert [len(f) for f in live_frames] == [3]

@@ -3,7 +3,8 @@ opens, and the headers it adds to the response.
 
 Frames: every request, traced or not, is one frame (tracepatch.frame())
 named like the trace's label, ``"METHOD /route"``, whenever a tphd takes
-frames; ``frames=False`` turns that off. With no daemon listening it costs
+frames; ``frames=False`` turns that off. A traced request's frame carries
+the trace's id when tphd was given the trace (keep="slow" may drop it). With no daemon listening it costs
 one flag check and no name is computed.
 
 Which requests are traced: tracepatch 1.0.0 traced every request, and its
@@ -122,6 +123,14 @@ class Policy:
         except Exception as exc:  # noqa: BLE001 - the response is already made
             warnings.warn(f"tracepatch: on_trace raised {type(exc).__name__}: {exc}",
                           TracepatchWarning, stacklevel=2)
+
+
+def stored_id(t: trace | None) -> str | None:
+    """The id a request's frame carries: its trace's, when that trace was
+    kept and handed to tphd (the frame graph links it); else None."""
+    if t is None or not t.enabled or not t.kept:
+        return None
+    return t.trace_id if t.upload_state in ("pending", "acked") else None
 
 
 def response_headers(t: trace, finished: bool) -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
                       "(Debian: python3-django; pip: django)") from exc
 
 from .. import frames as _frames
-from ._common import Policy, response_headers
+from ._common import Policy, response_headers, stored_id
 
 __all__ = ["TracepatchMiddleware"]
 
@@ -79,7 +79,7 @@ class TracepatchMiddleware:
             with t:
                 response = self.get_response(request)
         finally:
-            _frames._request_end(label, began)
+            _frames._request_end(label, began, stored_id(t))
         for name, value in response_headers(t, finished=True):
             response[name] = value
         policy.finished(t)

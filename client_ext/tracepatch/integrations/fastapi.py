@@ -35,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
                       "(Debian: python3-starlette or python3-fastapi; pip: fastapi)") from exc
 
 from .. import frames as _frames
-from ._common import Policy, response_headers
+from ._common import Policy, response_headers, stored_id
 
 __all__ = ["TracepatchMiddleware"]
 
@@ -127,14 +127,14 @@ class TracepatchMiddleware:
                 _frames._request_end(self._label(scope), began)
             return
         label = self._label(scope)
-        try:
-            await self._traced(label, scope, receive, send)
-        finally:
-            _frames._request_end(label, began)
-
-    async def _traced(self, label: str, scope: dict, receive: Callable, send: Callable) -> None:
-        policy = self.policy
         t = policy.new_trace(label, _header(scope, "traceparent"))
+        try:
+            await self._traced(t, scope, receive, send)
+        finally:
+            _frames._request_end(label, began, stored_id(t))
+
+    async def _traced(self, t: Any, scope: dict, receive: Callable, send: Callable) -> None:
+        policy = self.policy
 
         async def send_with_id(message: dict) -> None:
             if message.get("type") == "http.response.start":

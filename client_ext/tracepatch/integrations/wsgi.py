@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from .. import frames as _frames
-from ._common import Policy, response_headers
+from ._common import Policy, response_headers, stored_id
 
 __all__ = ["TracepatchMiddleware"]
 
@@ -106,7 +106,7 @@ class TracepatchMiddleware:
         try:
             result = _TracedCall(t, start_response).run(self.app, environ)
         finally:
-            _frames._request_end(label, began)
+            _frames._request_end(label, began, stored_id(t))
         policy.finished(t)
         return result
 
