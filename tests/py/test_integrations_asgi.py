@@ -249,3 +249,25 @@ def test_asgi_frame_carries_the_id_of_a_trace_tphd_took(kind, live_frames, monke
     traces = []
     TestClient(make_app(kind, traces)).get("/items/6")
     assert [(f[0], f[3]) for f in live_frames] == [("GET /items/{item_id}", traces[0].trace_id)]
+
+
+@pytest.mark.parametrize("kind", FRAMEWORKS)
+def test_asgi_keep_p99_keeps_a_request_slower_than_its_routes_p99(kind, live_frames,
+                                                                 monkeypatch):
+    from tracepatch import frames
+
+    clock = [0]
+    monkeypatch.setattr(frames, "_perf", lambda: clock[0])
+    monkeypatch.setattr(frames, "_recent", {})
+    monkeypatch.setattr(frames, "_P99_MIN", 3)
+    lasts = [0]
+
+    async def gate():
+        clock[0] += lasts[0] * 1_000_000
+
+    traces = []
+    client = TestClient(make_app(kind, traces, gate, keep_slower_than="p99"))
+    for ms in (10, 10, 10, 10, 30, 10):
+        lasts[0] = ms
+        client.get("/items/1")
+    assert [t.kept for t in traces] == [False, False, False, False, True, False]

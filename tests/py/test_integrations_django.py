@@ -161,3 +161,29 @@ def test_django_frame_carries_the_id_of_a_trace_tphd_took(live_frames, monkeypat
     monkeypatch.setattr(_trace.trace, "upload_state", property(lambda t: "acked"))
     Client().get("/teapot")
     assert [f[3] for f in live_frames] == [TRACES[0].trace_id]
+
+
+def test_django_keep_p99_keeps_a_request_slower_than_its_routes_p99(live_frames, monkeypatch):
+    from tracepatch import frames
+
+    clock = [0]
+    monkeypatch.setattr(frames, "_perf", lambda: clock[0])
+    monkeypatch.setattr(frames, "_recent", {})
+    monkeypatch.setattr(frames, "_P99_MIN", 3)
+
+    class Lasts:  # the view waits on BARRIER[0]: there the request "lasts" ms
+        ms = 0
+
+        def wait(self, timeout):
+            clock[0] += self.ms * 1_000_000
+
+    lasts = Lasts()
+    BARRIER.append(lasts)
+    with override_settings(TRACEPATCH={"keep_slower_than": "p99", "on_trace": TRACES.append,
+                                       "daemon": "off"}):
+        for ms in (10, 10, 10, 10, 30, 10):
+            lasts.ms = ms
+            Client().get("/items/1/")
+    # No p99 before 3 frames; then 10 equals it, 30 is slower, 10 is not.
+    assert [t.kept for t in TRACES] == [False, False, False, False, True, False]
+    assert [f[2] // 1_000_000 for f in live_frames] == [10, 10, 10, 10, 30, 10]

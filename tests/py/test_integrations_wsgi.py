@@ -373,3 +373,49 @@ def test_wsgi_frame_of_a_dropped_keep_slow_trace_carries_no_id(live_frames, monk
                                 keep_slower_than=60)).get("/fast")
     assert traces[0].kept is False
     assert [len(f) for f in live_frames] == [3]
+
+
+def test_wsgi_keep_p99_keeps_exactly_the_requests_slower_than_their_routes_p99(
+        live_frames, monkeypatch):
+    from tracepatch import frames
+
+    # A fake clock: each request lasts the milliseconds its query string says.
+    clock = [0]
+    monkeypatch.setattr(frames, "_perf", lambda: clock[0])
+    monkeypatch.setattr(frames, "_recent", {})
+
+    def app(environ, start_response):
+        ms, _, fail = environ["QUERY_STRING"].partition("-")
+        clock[0] += int(ms) * 1_000_000
+        if fail:
+            raise KeyError("boom")
+        return hello_app({**environ, "QUERY_STRING": ""}, start_response)
+
+    traces = []
+    client = Client(TracepatchMiddleware(app, on_trace=traces.append, daemon="off",
+                                         keep_slower_than="p99"))
+    # 100 requests of 10 ms set the route's p99 (10 ms); before them there is none.
+    work = ["10"] * 100 + ["10", "11", "5-fail", "9", "50"]
+    for q in work:
+        try:
+            client.get("/r?" + q)
+        except KeyError:
+            pass
+    # on_trace sees the requests that returned (not "5-fail"): of those, only
+    # the 11 ms and 50 ms ones were slower than the p99 before them; the
+    # 10 ms one equals it. All 105 joined the window.
+    assert len(traces) == 104
+    assert [i for i, t in enumerate(traces) if t.kept] == [101, 103]
+    # Nearest rank 104 of 105 (5, 9, 10 x 101, 11, 50) is 11 ms.
+    assert (len(frames._recent["GET /r"].order), frames.running_p99("GET /r")) == (105, 0.011)
+    assert [f[2] for f in live_frames][-3:] == [5_000_000, 9_000_000, 50_000_000]
+
+
+def test_wsgi_keep_p99_untraced_requests_feed_the_window(live_frames, monkeypatch):
+    from tracepatch import frames
+
+    monkeypatch.setattr(frames, "_recent", {})
+    client = Client(TracepatchMiddleware(hello_app, sample_rate=0.0, keep_slower_than="p99"))
+    for _ in range(3):
+        client.get("/u")
+    assert len(frames._recent["GET /u"].order) == 3

@@ -4,7 +4,10 @@ opens, and the headers it adds to the response.
 Frames: every request, traced or not, is one frame (tracepatch.frame())
 named like the trace's label, ``"METHOD /route"``, whenever a tphd takes
 frames; ``frames=False`` turns that off. A traced request's frame carries
-the trace's id when tphd was given the trace (keep="slow" may drop it). With no daemon listening it costs
+the trace's id when tphd was given the trace (keep="slow" may drop it).
+``keep_slower_than="p99"`` keeps a request's trace only when the request
+was slower than the running p99 of its route (or raised; frames.py keeps
+the window), and untraced requests of the route feed that window too. With no daemon listening it costs
 one flag check and no name is computed.
 
 Which requests are traced: tracepatch 1.0.0 traced every request, and its
@@ -84,6 +87,13 @@ class Policy:
         if "otel_parent" in self.trace_kwargs:
             raise TypeError("otel_parent comes from each request's traceparent header "
                             "(capture_traceparent=True), not from the middleware's options")
+        # keep_slower_than="p99": keep a request's trace when it was slower
+        # than the running p99 of its route (frames.py's window of the last
+        # frames of that name), decided before the trace ends.
+        self.p99 = self.trace_kwargs.get("keep_slower_than") == "p99"
+        if self.p99:
+            del self.trace_kwargs["keep_slower_than"]
+            self.trace_kwargs.setdefault("keep", "slow")
         # Validate the trace options now, at startup, not on the first request.
         trace(ignore_modules=self.ignore_modules, **self.trace_kwargs)
 
@@ -91,6 +101,21 @@ class Policy:
         """The clock of this request's frame (see frames.py), None when
         frames are off or no daemon takes them: then no name is computed."""
         return _frames._request_start() if self.frames else None
+
+    def clock(self):
+        """perf ns at a request's start when keep_slower_than="p99" needs
+        its duration, else None."""
+        return _frames._perf() if self.p99 else None
+
+    def verdict(self, label: str, t0, t: trace | None = None) -> None:
+        """keep_slower_than="p99": the request of label that began at t0
+        joins its route's window; t (still recording) is kept when the
+        request was slower than the route's p99 before it."""
+        if t0 is None:
+            return
+        slow = _frames._slower_than_p99(label, _frames._perf() - t0)
+        if t is not None:
+            t._keep_slow = slow
 
     def wanted(self, header_value) -> bool:
         """Whether a request whose trigger header has header_value (None when

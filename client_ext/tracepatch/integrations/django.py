@@ -60,24 +60,28 @@ class TracepatchMiddleware:
         policy = self.policy
         if not policy.enabled:
             return self.get_response(request)
-        began = policy.frame_start()
+        began, t0 = policy.frame_start(), policy.clock()
         header = None
         if policy.trace_header is not None:
             header = request.headers.get(policy.trace_header)
         if not policy.wanted(header):
-            if began is None:
+            if began is None and t0 is None:
                 return self.get_response(request)
             try:
                 return self.get_response(request)
             finally:
                 # Django resolved the URL on the way: reuse its match.
-                _frames._request_end(_label(request, getattr(request, "resolver_match", None)),
-                                     began)
+                label = _label(request, getattr(request, "resolver_match", None))
+                policy.verdict(label, t0)
+                _frames._request_end(label, began)
         label = _label(request)
         t = policy.new_trace(label, request.headers.get("traceparent"))
         try:
             with t:
-                response = self.get_response(request)
+                try:
+                    response = self.get_response(request)
+                finally:
+                    policy.verdict(label, t0, t)
         finally:
             _frames._request_end(label, began, stored_id(t))
         for name, value in response_headers(t, finished=True):

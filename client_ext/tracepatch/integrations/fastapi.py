@@ -116,24 +116,27 @@ class TracepatchMiddleware:
         if scope.get("type") != "http" or not policy.enabled:
             await self.app(scope, receive, send)
             return
-        began = policy.frame_start()
+        began, t0 = policy.frame_start(), policy.clock()
         if not policy.wanted(_header(scope, policy.trace_header)):
-            if began is None:
+            if began is None and t0 is None:
                 await self.app(scope, receive, send)
                 return
             try:
                 await self.app(scope, receive, send)
             finally:
-                _frames._request_end(self._label(scope), began)
+                label = self._label(scope)
+                policy.verdict(label, t0)
+                _frames._request_end(label, began)
             return
         label = self._label(scope)
         t = policy.new_trace(label, _header(scope, "traceparent"))
         try:
-            await self._traced(t, scope, receive, send)
+            await self._traced(t, label, t0, scope, receive, send)
         finally:
             _frames._request_end(label, began, stored_id(t))
 
-    async def _traced(self, t: Any, scope: dict, receive: Callable, send: Callable) -> None:
+    async def _traced(self, t: Any, label: str, t0, scope: dict, receive: Callable,
+                      send: Callable) -> None:
         policy = self.policy
 
         async def send_with_id(message: dict) -> None:
@@ -144,5 +147,8 @@ class TracepatchMiddleware:
             await send(message)
 
         async with t:
-            await self.app(scope, receive, send_with_id)
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                policy.verdict(label, t0, t)
         policy.finished(t)

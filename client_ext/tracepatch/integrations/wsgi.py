@@ -92,19 +92,23 @@ class TracepatchMiddleware:
         policy = self.policy
         if not policy.enabled:
             return self.app(environ, start_response)
-        began = policy.frame_start()
+        began, t0 = policy.frame_start(), policy.clock()
         if not policy.wanted(_header(environ, policy.trace_header)):
-            if began is None:
+            if began is None and t0 is None:
                 return self.app(environ, start_response)
             try:
                 return self.app(environ, start_response)
             finally:
                 # After the application: a router may have rewritten environ.
-                _frames._request_end(self.label_fn(environ), began)
+                label = self.label_fn(environ)
+                policy.verdict(label, t0)
+                _frames._request_end(label, began)
         label = self.label_fn(environ)
         t = policy.new_trace(label, environ.get("HTTP_TRACEPARENT"))
         try:
-            result = _TracedCall(t, start_response).run(self.app, environ)
+            call = _TracedCall(t, start_response)
+            call.verdict = lambda: policy.verdict(label, t0, t)
+            result = call.run(self.app, environ)
         finally:
             _frames._request_end(label, began, stored_id(t))
         policy.finished(t)
@@ -125,6 +129,7 @@ class _TracedCall:
         self.held = None
         self.write = None
         self.tracing = False
+        self.verdict = lambda: None
 
     def _start(self, status, headers, exc_info=None):
         if self.tracing and self.write is None:
@@ -152,7 +157,10 @@ class _TracedCall:
         self.tracing = True
         try:
             with self.t:
-                result = app(environ, self._start)
+                try:
+                    result = app(environ, self._start)
+                finally:
+                    self.verdict()  # keep_slower_than="p99": before the end
         except BaseException:
             # The server answers the error itself: held headers never started.
             self.tracing, self.held = False, None
