@@ -498,8 +498,32 @@ Test(store, schema_2_migrates_to_3_with_an_empty_frames_table)
     sqlite3_close(db);
     cr_assert_eq(tp_store_open(&o, &s, &info, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(info.schema_from, 2);
-    cr_assert_eq(q_int(s, "PRAGMA user_version"), 4);
+    cr_assert_eq(q_int(s, "PRAGMA user_version"), TP_STORE_SCHEMA);
     cr_assert_eq(q_int(s, "SELECT count(*) FROM frames"), 0);
+    tp_store_close(s);
+}
+
+Test(store, schema_4_migrates_to_5_keeping_its_frames)
+{
+    tp_store_opts o = {.path = path};
+    tp_store *s = NULL;
+    tp_store_info info;
+    char err[256];
+    sqlite3 *db;
+    cr_assert_eq(tp_store_open(&o, &s, NULL, err, sizeof(err)), 0, "%s", err);
+    tp_store_close(s);
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db,
+                              "ALTER TABLE frames DROP COLUMN trace_id;"
+                              "INSERT INTO frames VALUES (1, 'req', 5, 7);"
+                              "PRAGMA user_version = 4;",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    cr_assert_eq(tp_store_open(&o, &s, &info, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(info.schema_from, 4);
+    cr_assert_eq(q_int(s, "PRAGMA user_version"), 5);
+    cr_assert_eq(q_int(s, "SELECT count(*) FROM frames WHERE dur_ns = 7 AND trace_id IS NULL"), 1);
     tp_store_close(s);
 }
 
@@ -514,7 +538,7 @@ Test(store, schema_3_migrates_to_4_keeping_its_traces)
     tp_store_close(s);
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     cr_assert_eq(sqlite3_exec(db,
-                              "DROP TABLE trace_lines;"
+                              "DROP TABLE trace_lines; ALTER TABLE frames DROP COLUMN trace_id;"
                               "INSERT INTO traces (id, client_id, uid, wall_start_ns, received_ns,"
                               " status, finalized) VALUES ('" TRACE_A "', '" TRACE_A "', 1, 1, 1,"
                               " 1, 1); PRAGMA user_version = 3;",
@@ -523,7 +547,7 @@ Test(store, schema_3_migrates_to_4_keeping_its_traces)
     sqlite3_close(db);
     cr_assert_eq(tp_store_open(&o, &s, &info, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(info.schema_from, 3);
-    cr_assert_eq(q_int(s, "PRAGMA user_version"), 4);
+    cr_assert_eq(q_int(s, "PRAGMA user_version"), TP_STORE_SCHEMA);
     cr_assert_eq(q_int(s, "SELECT count(*) FROM traces"), 1);
     cr_assert_eq(q_int(s, "SELECT count(*) FROM trace_lines"), 0);
     tp_store_close(s);

@@ -137,3 +137,14 @@ def test_tph_clean_deletes_frames_like_traces(tmp_path, daemon):
         assert sorted(frames_json(tmp_path, daemon)) == ["new"]
         assert c.qjson("clean", {"all": True}) == {"deleted": 0}
     assert frames_json(tmp_path, daemon) == {}
+
+
+def test_a_frame_may_carry_its_kept_traces_id(tmp_path, daemon):
+    now = time.time_ns()
+    tid = "0123456789abcdef" * 2
+    with Conn(str(daemon.socket)) as c:
+        assert c.qjson("frames_add", {"frames": [["r", now, 5, tid], ["r", now, 6, None]]}) == {
+            "added": 2}
+        ok, code, msg = c.query("frames_add", {"frames": [["r", now, 5, "nothex"]]})
+        assert (ok, code) == (False, -22)
+    assert frames_json(tmp_path, daemon)["r"]["count"] == 2

@@ -17,7 +17,7 @@
 #define FRAME_NAME_MAX 200
 
 typedef struct frames_job {
-    const json_t *frames; /* [[name, start_unix_ns, dur_ns], ...], checked */
+    const json_t *frames; /* [[name, start_unix_ns, dur_ns[, trace_id]], ...], checked */
     uint32_t uid;
 } frames_job;
 
@@ -28,8 +28,8 @@ static int frames_add_fn(sqlite3 *db, tp_store_op *op, void *arg)
     size_t i;
     json_t *f;
     if (sqlite3_prepare_v2(db,
-                           "INSERT INTO frames (uid, name, start_ns, dur_ns)"
-                           " VALUES (?1, ?2, ?3, ?4)",
+                           "INSERT INTO frames (uid, name, start_ns, dur_ns, trace_id)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5)",
                            -1, &st, NULL) != SQLITE_OK)
         goto fail;
     json_array_foreach(j->frames, i, f)
@@ -38,6 +38,11 @@ static int frames_add_fn(sqlite3 *db, tp_store_op *op, void *arg)
         sqlite3_bind_text(st, 2, json_string_value(json_array_get(f, 0)), -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, json_integer_value(json_array_get(f, 1)));
         sqlite3_bind_int64(st, 4, json_integer_value(json_array_get(f, 2)));
+        const char *tid = json_string_value(json_array_get(f, 3));
+        if (tid)
+            sqlite3_bind_text(st, 5, tid, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 5);
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE)
@@ -86,6 +91,18 @@ int tp_query_frames_clean(tp_qctx *q, bool all, int64_t cutoff_ns)
     return r < 0 ? tp_qfail(q, r, "%s", err) : 0;
 }
 
+/* A kept trace's id as clients make them: 32 lowercase hex digits. */
+static bool is_trace_id(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    if (!s || json_string_length(v) != 32)
+        return false;
+    for (size_t i = 0; i < 32; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
 int tp_query_frames_add(tp_qctx *q)
 {
     json_t *frames = json_object_get(q->args, "frames");
@@ -98,13 +115,16 @@ int tp_query_frames_add(tp_qctx *q)
     json_array_foreach(frames, i, f)
     {
         json_t *name = json_array_get(f, 0);
-        if (!json_is_array(f) || json_array_size(f) != 3 || !json_is_string(name) ||
-            json_string_length(name) == 0 || json_string_length(name) > FRAME_NAME_MAX ||
-            !json_is_integer(json_array_get(f, 1)) || !json_is_integer(json_array_get(f, 2)) ||
-            json_integer_value(json_array_get(f, 2)) < 0)
+        json_t *tid = json_array_get(f, 3);
+        if (!json_is_array(f) || json_array_size(f) < 3 || json_array_size(f) > 4 ||
+            (json_array_size(f) == 4 && !json_is_null(tid) && !is_trace_id(tid)) ||
+            !json_is_string(name) || json_string_length(name) == 0 ||
+            json_string_length(name) > FRAME_NAME_MAX || !json_is_integer(json_array_get(f, 1)) ||
+            !json_is_integer(json_array_get(f, 2)) || json_integer_value(json_array_get(f, 2)) < 0)
             return tp_qfail(q, -EINVAL,
-                            "frames[%zu] is not [name (1-%d chars), start_ns, dur_ns >= 0]", i,
-                            FRAME_NAME_MAX);
+                            "frames[%zu] is not [name (1-%d chars), start_ns, dur_ns >= 0"
+                            "[, trace id (32 hex) or null]]",
+                            i, FRAME_NAME_MAX);
     }
     frames_job j = {.frames = frames, .uid = q->env->uid};
     int r = tp_store_call_sync(q->env->store, frames_add_fn, &j, err, sizeof(err));

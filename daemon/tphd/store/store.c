@@ -231,6 +231,9 @@ static const char *const migrations[] = {
     /* 3 -> 4: line data of trace(lines=...) (PROTOCOL.md 4.6a), one JSON
      * text per trace, read whole by the lines query. */
     "CREATE TABLE trace_lines (trace INTEGER PRIMARY KEY, json TEXT NOT NULL);",
+    /* 4 -> 5: the id of the trace kept inside a frame (frame(trace=True)
+     * or the web middleware), NULL when none was, for the frame graph. */
+    "ALTER TABLE frames ADD COLUMN trace_id TEXT;",
 };
 
 static int migrate(sqlite3 *db, int *ret_from, char *err, size_t errsz)

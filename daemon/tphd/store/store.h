@@ -22,6 +22,7 @@
  * client measured with tracepatch.frame(), see query_frames.c.
  * Schema 4 adds trace_lines: per trace, the lines= data a LINES message (or
  * an imported file's "lines" key) carried, as the JSON text it came in.
+ * Schema 5 adds frames.trace_id: the trace kept inside a frame, if any.
  * Trace status: TP_TRACE_OPEN while it is being received, COMPLETE after its
  * END, TRUNCATED when its connection (or tphd) died first. */
 #ifndef TP_STORE_H
@@ -33,7 +34,7 @@
 
 #include <sqlite3.h>
 
-#define TP_STORE_SCHEMA 4
+#define TP_STORE_SCHEMA 5
 
 #define TP_TRACE_OPEN      0 /* receiving events */
 #define TP_TRACE_COMPLETE  1 /* END received and committed */
