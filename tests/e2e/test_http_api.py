@@ -624,3 +624,30 @@ def test_token_survives_a_restart(tmp_path):
     assert d2.token == first
     assert d2.json("/api/status")["http"] == f"http://127.0.0.1:{d.port}"
     assert d2.stop() == 0
+
+
+# ---- frames -------------------------------------------------------------------
+
+
+def test_frames_api_gives_exact_stats_per_name_and_filters(tmp_path):
+    d = WebDaemon(tmp_path).start()
+    try:
+        d.wait_http()
+        now = time.time_ns()
+        with tphd_wire.Conn(d.sock) as c:
+            frames = [["GET /items/<id>", now + i, (i + 1) * 1_000_000] for i in range(4)]
+            frames.append(["<b>tick</b>", now - 7200 * 10**9, 500_000])
+            assert c.qjson("frames_add", {"frames": frames}) == {"added": 5}
+        body = d.json("/api/frames")
+        got = {f["name"]: (f["count"], f["min_ms"], f["avg_ms"], f["p50_ms"], f["max_ms"])
+               for f in body["frames"]}
+        assert got == {"GET /items/<id>": (4, 1.0, 2.5, 2.0, 4.0),
+                       "<b>tick</b>": (1, 0.5, 0.5, 0.5, 0.5)}
+        one = d.json("/api/frames?name=GET%20%2Fitems%2F%3Cid%3E")["frames"]
+        assert [f["name"] for f in one] == ["GET /items/<id>"]
+        recent = d.json(f"/api/frames?since={time.time() - 3600:.0f}")["frames"]
+        assert [f["name"] for f in recent] == ["GET /items/<id>"]
+        assert "since" in d.json("/api/frames?since=soon", status=400)["message"]
+        assert d.request("/api/frames", cookie=False).status == 401
+    finally:
+        assert d.stop() == 0, d.read_log()
