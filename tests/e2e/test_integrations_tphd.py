@@ -111,3 +111,21 @@ def test_flask_requests_reach_tphd_as_frames_named_by_route(tmp_path, env):
     assert shown.returncode == 0, shown.stderr
     counts = {f["name"]: f["count"] for f in json.loads(shown.stdout)["frames"]}
     assert counts == {"GET /items/<int:n>": 2, "GET /nope": 1}
+
+
+def test_a_traced_requests_frame_with_its_trace_id_is_stored(tmp_path, env):
+    # The frame of a request tphd has the trace of carries that trace's id
+    # (frames_add's 4th element); tphd must take the batch, not refuse it.
+    pytest.importorskip("flask")
+    body = FRAMES_APP.replace("init_tracepatch(app, sample_rate=0.0)",
+                              "traces = []\ninit_tracepatch(app, on_trace=traces.append, "
+                              "keep=\"slow\", keep_slower_than=1e-6)").replace(
+        '"flushed":', '"states": [t.upload_state for t in traces], "flushed":')
+    r = run_script(tmp_path, body, env)
+    assert (r.returncode, r.stderr) == (0, "")
+    # Handed to tphd (the last may still await its ack): each frame has an id.
+    assert r.out["flushed"] is True
+    assert len(r.out["states"]) == 3 and set(r.out["states"]) <= {"pending", "acked"}
+    shown = tph("--json", "frames", env=env)
+    counts = {f["name"]: f["count"] for f in json.loads(shown.stdout)["frames"]}
+    assert counts == {"GET /items/<int:n>": 2, "GET /nope": 1}
