@@ -37,6 +37,7 @@ import socket
 import struct
 import threading
 import time
+from typing import Any
 
 __all__ = ["frame", "frame_mark", "frame_mark_start", "frame_mark_end", "frames_flush"]
 
@@ -265,8 +266,8 @@ class _NoFrame:
 _NOFRAME = _NoFrame()
 
 
-def frame(name: str, *, trace: bool = False, keep_slower_than="p99", sample: float = 0.0,
-          **trace_kwargs) -> "_Frame | _NoFrame | _TracedFrame":
+def frame(name: str, *, trace: bool = False, keep_slower_than: "float | str" = "p99",
+          sample: float = 0.0, **trace_kwargs: Any) -> "_Frame | _NoFrame | _TracedFrame":
     """A discontinuous frame named ``name``: ``with frame("request"): ...``.
 
     trace=True also records the call tree inside it, structure only, and
