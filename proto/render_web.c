@@ -112,7 +112,7 @@ static void put_node_open(tp_json *w, const tp_tree *t, uint32_t id, uint32_t ma
 /* "threads": the per-thread roots (tp_tree_thread_groups()), which the UI
  * draws under one row each: [{"thread","name" (null when unnamed),
  * "first_root","roots","calls","total_ms"}]; only when there are any. */
-static int put_thread_groups(tp_json *w, const tp_tree *t)
+static int put_thread_groups(tp_json *w, const tp_tree *t, const uint32_t *ids)
 {
     tp_thread_group *g = NULL;
     size_t ng = 0;
@@ -125,7 +125,7 @@ static int put_thread_groups(tp_json *w, const tp_tree *t)
         tp_json_obj(w);
         tp_json_ku64(w, "thread", g[i].thread);
         tp_json_kstr(w, "name", g[i].name);
-        tp_json_ku64(w, "first_root", g[i].first_root);
+        tp_json_ku64(w, "first_root", ids ? ids[g[i].first_root] : g[i].first_root);
         tp_json_ku64(w, "roots", g[i].nroots);
         tp_json_ku64(w, "calls", g[i].calls);
         tp_json_kms(w, "total_ms", g[i].total_ns);
@@ -309,7 +309,7 @@ int tp_render_web_tree(const tp_tree *t, const tp_web_tree_opts *o, tp_buf *out)
     tp_json_arr_end(&w);
     if (o->node == TP_NONE && o->offset == 0)
         put_hot_path(&w, t);
-    r = o->node == TP_NONE ? put_thread_groups(&w, t) : 0;
+    r = o->node == TP_NONE ? put_thread_groups(&w, t, NULL) : 0;
     tp_json_obj_end(&w);
     if (!r)
         r = tp_json_error(&w);
@@ -606,17 +606,28 @@ static void put_meta_summary(tp_json *w, const tp_tree *t)
     tp_json_obj_end(w);
 }
 
+/* The report's data: the JSON of the summary, the statistics, the thread
+ * groups and the lines= data into data, and the folded tree packed,
+ * deflated and in base64 into tree. */
 static int html_data(const tp_tree *t, const char *summary_json, const char *lines_json,
-                     size_t lines_len, tp_buf *data)
+                     size_t lines_len, tp_buf *data, tp_buf *tree)
 {
     tp_tree *folded = NULL;
     tp_stats *st = NULL;
+    uint32_t *ids = NULL;
+    tp_buf packed = TP_BUF_INIT;
     int r = t->folded ? 0 : tp_tree_fold(t, NULL, &folded);
     if (r)
         goto cleanup;
+    const tp_tree *ft = folded ? folded : t;
     r = tp_tree_stats(t, &st);
     if (r)
         goto cleanup;
+    if ((r = tp_render_web_pack(ft, &packed, &ids)))
+        goto cleanup;
+    if ((r = tp_render_web_deflate_b64(packed.data, packed.len, TP_WEB_PACK_LEVEL, tree)))
+        goto cleanup;
+    tp_buf_free(&packed);
     tp_json w;
     tp_json_init(&w, data, false);
     tp_json_obj(&w);
@@ -625,23 +636,13 @@ static int html_data(const tp_tree *t, const char *summary_json, const char *lin
         tp_json_raw(&w, summary_json, strlen(summary_json));
     else
         put_meta_summary(&w, t);
-    /* The stats and the tree are whole documents of their own writers,
-     * appended in place: a report inlines hundreds of megabytes. */
+    /* The stats are a whole document of their own writer, appended in place. */
     tp_json_key(&w, "stats");
     tp_json_external(&w);
     r = tp_render_web_stats(t, st, 500, data);
     if (r)
         goto cleanup;
-    tp_json_key(&w, "tree");
-    tp_json_external(&w);
-    tp_web_tree_opts o;
-    tp_render_web_tree_opts_init(&o);
-    o.depth = -1;
-    o.limit = UINT32_MAX;
-    o.max_nodes = UINT32_MAX;
-    o.max_text = 0;
-    r = tp_render_web_tree(folded ? folded : t, &o, data);
-    if (r)
+    if ((r = put_thread_groups(&w, ft, ids)))
         goto cleanup;
     if (lines_len) {
         /* The lines= data, as t.to_html() inlines it (the Lines tab): text
@@ -654,6 +655,8 @@ static int html_data(const tp_tree *t, const char *summary_json, const char *lin
     tp_json_obj_end(&w);
     r = tp_json_error(&w);
 cleanup:
+    tp_buf_free(&packed);
+    free(ids);
     tp_stats_free(st);
     tp_tree_free(folded);
     return r;
@@ -670,7 +673,7 @@ static const char *const report_tags[NTAGS] = {
 };
 
 static void put_replacement(tp_buf *out, int tag, const tp_tree *t, const tp_web_assets *a,
-                            const tp_buf *data)
+                            const tp_buf *data, const tp_buf *tree)
 {
     switch (tag) {
     case TAG_CHARSET:
@@ -700,6 +703,8 @@ static void put_replacement(tp_buf *out, int tag, const tp_tree *t, const tp_web
     default:
         tp_buf_puts(out, "<script type=\"application/json\" id=\"tp-data\">");
         put_script_data(out, data->data, data->len);
+        tp_buf_puts(out, "</script>\n<script type=\"application/octet-stream\" id=\"tp-tree\">");
+        tp_buf_append(out, tree->data, tree->len);
         tp_buf_puts(out, "</script>\n<script>");
         tp_buf_append(out, a->js, a->js_len);
         tp_buf_puts(out, "</script>");
@@ -726,19 +731,20 @@ int tp_render_html_lines(const tp_tree *t, const char *summary_json, const char 
             return -EINVAL;
         from = pos[i] + strlen(report_tags[i]);
     }
-    tp_buf data = TP_BUF_INIT;
-    int r = html_data(t, summary_json, lines_json, lines_len, &data);
+    tp_buf data = TP_BUF_INIT, tree = TP_BUF_INIT;
+    int r = html_data(t, summary_json, lines_json, lines_len, &data, &tree);
     if (r)
         goto cleanup;
     from = a->html;
     for (int i = 0; i < NTAGS; i++) {
         tp_buf_append(out, from, (size_t)(pos[i] - from));
-        put_replacement(out, i, t, a, &data);
+        put_replacement(out, i, t, a, &data, &tree);
         from = pos[i] + strlen(report_tags[i]);
     }
     tp_buf_append(out, from, (size_t)(end - from));
     r = tp_buf_error(out);
 cleanup:
     tp_buf_free(&data);
+    tp_buf_free(&tree);
     return r;
 }

@@ -144,16 +144,20 @@ typedef struct tp_web_assets {
 } tp_web_assets;
 
 /** The self-contained HTML report of a finished raw tree: index.html with
- *  style.css and app.js inlined and the data in
+ *  style.css and app.js inlined and the data in two elements the app reads
+ *  instead of fetching:
  *  <script type="application/json" id="tp-data"> (every "</" written "<\/"
- *  and "<!--" written "<\u0021--", so no trace text can end the element),
- *  which the app reads instead of fetching. The data is
- *    {"trace": summary, "stats": tp_render_web_stats(all),
- *     "tree": tp_render_web_tree(folded tree, depth -1, no budget, no cut)}
- *  where summary is summary_json when given (a JSON object, e.g. the daemon's
- *  "get" answer) or one built from t->meta. With both hashes given, a CSP
- *  meta tag allows exactly the inlined script and style and nothing else.
- *  Returns -EINVAL when the assets lack the tags this replaces. */
+ *  and "<!--" written "<\u0021--", so no trace text can end the element)
+ *  holds {"trace": summary, "stats": tp_render_web_stats(all), "threads":
+ *  [...] (as a roots listing's, first_root a packed id; only when the
+ *  roots are on several threads)}, where summary is summary_json when given
+ *  (a JSON object, e.g. the daemon's "get" answer) or one built from
+ *  t->meta; <script type="application/octet-stream" id="tp-tree"> holds
+ *  tp_render_web_pack() of the folded tree, deflated and in base64
+ *  (tp_render_web_deflate_b64()), which cannot hold "<". With both hashes
+ *  given, a CSP meta tag allows exactly the inlined script and style and
+ *  nothing else. Returns -EINVAL when the assets lack the tags this
+ *  replaces. */
 int tp_render_html(const tp_tree *t, const char *summary_json, const tp_web_assets *assets,
                    tp_buf *out);
 /** tp_render_html() with the trace's lines= data (a JSON array text, as a
@@ -162,5 +166,23 @@ int tp_render_html(const tp_tree *t, const char *summary_json, const tp_web_asse
  *  re-escaped (tp_json_copy); one that is not JSON becomes null. */
 int tp_render_html_lines(const tp_tree *t, const char *summary_json, const char *lines_json,
                          size_t lines_len, const tp_web_assets *assets, tp_buf *out);
+
+/* render_pack.c: the report's tree in a few bytes a call. */
+
+#define TP_WEB_PACK_MAGIC "TPK1" /* the first 4 bytes of a packed tree (its version) */
+#define TP_WEB_PACK_LEVEL 6      /* the deflate level of the report's packed tree */
+
+/** The packed tree (docs/API.md "The packed report tree"): t's nodes in
+ *  pre-order, a node's packed id its position, as columns of LEB128
+ *  varints after a deduplicated string table. Appends to out. With ret_ids,
+ *  *ret_ids (t->nnodes entries, the caller frees it) gets each node's
+ *  packed id (TP_NONE for a node no root reaches). Returns 0, -EINVAL or
+ *  -ENOMEM. */
+int tp_render_web_pack(const tp_tree *t, tp_buf *out, uint32_t **ret_ids);
+
+/** Append p[0..n) deflated (zlib format, RFC 1950, as the browser's
+ *  DecompressionStream("deflate") reads it) at level (0..9), in base64 with
+ *  padding and no line breaks. Returns 0, -EINVAL or -ENOMEM. */
+int tp_render_web_deflate_b64(const void *p, size_t n, int level, tp_buf *out);
 
 #endif

@@ -74,7 +74,7 @@ async function route() {
   app.view = view;
 }
 
-function start() {
+async function start() {
   applyTheme(storedTheme());
   $('#theme').addEventListener('click', () => {
     const t = THEMES[(THEMES.indexOf(document.documentElement.dataset.theme) + 1) % THEMES.length];
@@ -87,7 +87,7 @@ function start() {
   });
   if (window.matchMedia) matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => applyTheme(document.documentElement.dataset.theme));
 
-  const data = inlineData();
+  const data = await inlineData();
   if (data && data.error) {
     clear($('#app')).appendChild(errorBox(data.error, 'Cannot show this report'));
     return;

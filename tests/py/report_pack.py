@@ -1,0 +1,93 @@
+"""A reference reader of the HTML report's data, for tests: the JSON in
+tp-data and the packed tree in tp-tree (docs/API.md "The packed report
+tree"), written from the spec apart from the page's reader (web/js/packed.js)."""
+
+import base64
+import json
+import re
+import zlib
+
+FLAGS = ["exc", "caught", "open", "gen", "folded", "args_mixed", "ret_mixed",
+         "spawned", "calls_mixed", "seq", "mem"]
+
+
+def _reader(buf, pos=0):
+    state = {"p": pos}
+
+    def uv():
+        x, shift = 0, 0
+        while True:
+            b = buf[state["p"]]
+            state["p"] += 1
+            x |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return x
+
+    def sv():
+        u = uv()
+        return -(u + 1) // 2 if u & 1 else u // 2
+
+    return uv, sv, state
+
+
+def unpack(buf):
+    """The packed tree's roots as nested node dicts (the API's node fields,
+    with "kids" always present)."""
+    assert buf[:4] == b"TPK1"
+    uv, sv, st = _reader(buf, 4)
+    strs = [None]
+    for _ in range(uv()):
+        n = uv()
+        strs.append(buf[st["p"]:st["p"] + n].decode("utf-8", "replace"))
+        st["p"] += n
+    funcs = []
+    for _ in range(uv()):
+        m, q, f = uv(), uv(), uv()
+        funcs.append((strs[m], strs[q], strs[f], sv()))
+    n = uv()
+    cols = {}
+    for name, signed in [("up", 0), ("func", 0), ("depth", 1), ("thread", 0), ("count", 0),
+                         ("flags", 0), ("start", 1), ("span", 1), ("total", 1), ("self", 1),
+                         ("min", 1), ("max", 1), ("args", 0), ("ret", 0), ("exc_type", 0),
+                         ("exc_msg", 0), ("nexc", 0), ("suspends", 0), ("seq", 0), ("mem", 1)]:
+        cols[name] = [sv() if signed else uv() for _ in range(n)]
+    assert st["p"] == len(buf), "trailing bytes"
+    nodes, roots, path = [], [], []
+    for i in range(n):
+        level = len(path) - cols["up"][i]
+        del path[level:]
+        parent = path[-1] if path else None
+        siblings = nodes[parent]["kids"] if parent is not None else roots
+        ref = siblings[-1]["_end"] if siblings else (nodes[parent]["_start"] if parent is not None else 0)
+        start = ref + cols["start"][i]
+        end = start + cols["span"][i]
+        total = end - start + cols["total"][i]
+        mn = total - cols["min"][i]
+        mod, qual, file, line = funcs[cols["func"][i]]
+        bits = cols["flags"][i]
+        node = {
+            "id": i, "name": qual, "module": mod, "file": file, "line": line,
+            "depth": level + cols["depth"][i], "parent": parent, "thread": cols["thread"][i],
+            "count": cols["count"][i], "_start": start, "_end": end, "total_ns": total,
+            "self_ns": total - cols["self"][i], "min_ns": mn, "max_ns": mn + cols["max"][i],
+            "args": strs[cols["args"][i]], "ret": strs[cols["ret"][i]],
+            "exc": None if not cols["exc_type"][i] else {
+                "type": strs[cols["exc_type"][i]], "msg": strs[cols["exc_msg"][i]] or "",
+                "caught": not bits & 1},
+            "nexc": cols["nexc"][i], "suspends": cols["suspends"][i], "seq": cols["seq"][i],
+            "mem": cols["mem"][i], "flags": [f for k, f in enumerate(FLAGS) if bits >> k & 1],
+            "kids": [],
+        }
+        nodes.append(node)
+        siblings.append(node)
+        path.append(i)
+    return roots
+
+
+def report_data(html):
+    """(the tp-data JSON, the packed tree's roots) of an HTML report."""
+    data = re.search(r'<script type="application/json" id="tp-data">(.*?)</script>', html, re.S)
+    tree = re.search(r'<script type="application/octet-stream" id="tp-tree">([A-Za-z0-9+/=]*)</script>', html)
+    assert data is not None and tree is not None
+    return json.loads(data.group(1)), unpack(zlib.decompress(base64.b64decode(tree.group(1))))

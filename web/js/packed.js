@@ -1,0 +1,331 @@
+// packed.js: the call tree of an exported report, as proto/render_pack.c
+// packs it (docs/API.md "The packed report tree"): deflated columns of
+// varints, decoded once into typed arrays. The texts stay UTF-8 bytes until
+// a row shows them, and node objects exist only for what a view asked for,
+// so a 1M-call report opens in a fraction of the memory its JSON took. The
+// source answers with the shapes of tphd's JSON API (api.js serverSource).
+
+// Bit k of the flags column (render_pack.c pack_flags); 'mem' is not a flag
+// the API lists, it says memory_delta_kb was measured.
+const PACK_FLAGS = ['exc', 'caught', 'open', 'gen', 'folded', 'args_mixed', 'ret_mixed', 'spawned', 'calls_mixed', 'seq', 'mem'];
+const PACK_MEM = 1 << 10;
+// Everything is local, so a file lists more per answer than tphd does:
+// at least this many children of a node, and of nodes in all.
+const FILE_PAGE = 5000;
+const FILE_BUDGET = 20000;
+
+/** The bytes of a base64 text, inflated (zlib format). */
+async function inflateBase64(text) {
+  let bytes;
+  if (typeof Uint8Array.fromBase64 === 'function') {
+    bytes = Uint8Array.fromBase64(text.trim());
+  } else {
+    const bin = atob(text.trim());
+    bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  }
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('deflate'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** The packed tree in typed arrays (one entry per node, in pre-order). */
+function decodePack(buf) {
+  let p = 0;
+  const uv = () => {
+    let x = 0, m = 1, b;
+    do {
+      if (p >= buf.length) throw new Error('the packed tree ends early');
+      b = buf[p++];
+      x += (b & 127) * m;
+      m *= 128;
+    } while (b & 128);
+    return x;
+  };
+  const sv = () => {
+    const u = uv();
+    return u % 2 ? -(u + 1) / 2 : u / 2;
+  };
+  if (String.fromCharCode(buf[0], buf[1], buf[2], buf[3]) !== 'TPK1') throw new Error('not a packed tree (TPK1)');
+  p = 4;
+  const nstr = uv();
+  const soff = new Uint32Array(nstr + 1), slen = new Uint32Array(nstr + 1);
+  for (let k = 1; k <= nstr; k++) {
+    slen[k] = uv();
+    soff[k] = p;
+    p += slen[k];
+  }
+  const strEnd = p;
+  const utf8 = new TextDecoder();
+  const rawStr = (k) => utf8.decode(buf.subarray(soff[k], soff[k] + slen[k]));
+  const nfunc = uv();
+  const funcs = [];
+  for (let f = 0; f < nfunc; f++) {
+    const module = uv(), qualname = uv(), file = uv();
+    funcs.push({module: rawStr(module), qualname: rawStr(qualname), file: rawStr(file), line: sv()});
+  }
+  const n = uv();
+  const col = (T, signed) => {
+    const a = new T(n);
+    for (let i = 0; i < n; i++) a[i] = signed ? sv() : uv();
+    return a;
+  };
+  // A column that is all zero (no generators, no exceptions, ...) is kept as null.
+  const opt = (a) => (a.some((x) => x !== 0) ? a : null);
+
+  // The tree from the levels: each node's parent, previous sibling and
+  // position among its siblings.
+  const parent = new Int32Array(n), prev = new Int32Array(n), pos = new Uint32Array(n);
+  const depth = new Uint32Array(n);
+  const nkids = new Uint32Array(n + 1); // index n counts the roots
+  {
+    const at = []; // at[l]: the last node seen at level l on the current path
+    let level = -1;
+    for (let i = 0; i < n; i++) {
+      const up = uv();
+      const lv = level + 1 - up;
+      if (lv < 0) throw new Error('the packed tree is damaged');
+      // Climbing or staying, the last node at this level is the previous sibling.
+      prev[i] = up > 0 ? at[lv] : -1;
+      const par = lv ? at[lv - 1] : -1;
+      parent[i] = par;
+      depth[i] = lv;
+      pos[i] = nkids[par < 0 ? n : par]++;
+      at[lv] = i;
+      at.length = lv + 1;
+      level = lv;
+    }
+  }
+  const kidOff = new Uint32Array(n + 2);
+  for (let i = 0; i <= n; i++) kidOff[i + 1] = kidOff[i] + nkids[i];
+  const kids = new Uint32Array(n);
+  for (let i = 0; i < n; i++) kids[kidOff[parent[i] < 0 ? n : parent[i]] + pos[i]] = i;
+
+  const func = col(Uint32Array, false);
+  for (let i = 0; i < n; i++) depth[i] += sv();
+  const thread = opt(col(Uint32Array, false));
+  const count = col(Uint32Array, false);
+  const flags = col(Uint16Array, false);
+  const start = col(Float64Array, true);
+  const end = col(Float64Array, true);
+  for (let i = 0; i < n; i++) {
+    const ref = prev[i] >= 0 ? end[prev[i]] : parent[i] >= 0 ? start[parent[i]] : 0;
+    start[i] += ref;
+    end[i] += start[i];
+  }
+  const dTotal = opt(col(Float64Array, true));
+  const dSelf = opt(col(Float64Array, true));
+  const dMin = opt(col(Float64Array, true));
+  const dMax = opt(col(Float64Array, true));
+  const args = col(Uint32Array, false);
+  const ret = col(Uint32Array, false);
+  const excType = opt(col(Uint32Array, false));
+  const excMsg = opt(col(Uint32Array, false));
+  const nexc = opt(col(Uint32Array, false));
+  const suspends = opt(col(Uint32Array, false));
+  const seq = opt(col(Uint32Array, false));
+  const mem = opt(col(Float64Array, true));
+  if (p !== buf.length) throw new Error('the packed tree has ' + (buf.length - p) + ' bytes too many');
+  // Keep the string table only (the columns are decoded), as a copy so the
+  // inflated buffer can go.
+  const strings = buf.slice(0, strEnd);
+  return {n, nstr, soff, slen, strings, funcs, parent, pos, kidOff, kids, nroots: nkids[n],
+    func, depth, thread, count, flags, start, end, dTotal, dSelf, dMin, dMax,
+    args, ret, excType, excMsg, nexc, suspends, seq, mem, lower: null};
+}
+
+/** The report's source (api.js serverSource's shapes) over a decoded pack. */
+function fileSource(data) {
+  const pk = data.pack;
+  const utf8 = new TextDecoder();
+  const str = (k) => (k ? utf8.decode(pk.strings.subarray(pk.soff[k], pk.soff[k] + pk.slen[k])) : null);
+  const total = (i) => pk.end[i] - pk.start[i] + (pk.dTotal ? pk.dTotal[i] : 0);
+  const kidsOf = (id) => (id === null ? pk.kids.subarray(pk.kidOff[pk.n], pk.kidOff[pk.n + 1])
+    : pk.kids.subarray(pk.kidOff[id], pk.kidOff[id + 1]));
+  const nChildren = (i) => pk.kidOff[i + 1] - pk.kidOff[i];
+  const ms = (ns) => ns / 1e6;
+
+  /** Node i as the API's node object (render_web.c put_node_open), without kids. */
+  function nodeObj(i) {
+    const f = pk.funcs[pk.func[i]];
+    const tot = total(i), mn = tot - (pk.dMin ? pk.dMin[i] : 0);
+    const fl = pk.flags[i];
+    const o = {id: i, name: f.qualname, module: f.module, file: f.file, line: f.line,
+      depth: pk.depth[i], parent: pk.parent[i] < 0 ? null : pk.parent[i],
+      thread: pk.thread ? pk.thread[i] : 0, count: pk.count[i],
+      start_ms: ms(pk.start[i]), end_ms: ms(pk.end[i]), total_ms: ms(tot), span_ms: ms(pk.end[i] - pk.start[i]),
+      self_ms: ms(tot - (pk.dSelf ? pk.dSelf[i] : 0)), min_ms: ms(mn), max_ms: ms(mn + (pk.dMax ? pk.dMax[i] : 0)),
+      args: str(pk.args[i]), ret: str(pk.ret[i]), exc: null,
+      nexc: pk.nexc ? pk.nexc[i] : 0, suspends: pk.suspends ? pk.suspends[i] : 0};
+    const et = pk.excType ? pk.excType[i] : 0;
+    if (et) o.exc = {type: str(et), msg: str(pk.excMsg ? pk.excMsg[i] : 0) || '', caught: !(fl & 1)};
+    if (fl & PACK_MEM) o.memory_delta_kb = Math.round((pk.mem ? pk.mem[i] : 0) / 1.024) / 1000;
+    o.flags = PACK_FLAGS.filter((name, k) => k < 10 && fl & (1 << k));
+    o.cut = false;
+    o.children = nChildren(i);
+    if (pk.seq && pk.seq[i]) o.seq = pk.seq[i];
+    return o;
+  }
+
+  /** The hot path (render_web.c put_hot_path): the heaviest root, then its
+   *  heaviest child, down to a leaf; ties go to the first. */
+  function hotPath() {
+    const path = [], hpos = [];
+    for (let level = kidsOf(null); level.length && path.length < 64;) {
+      let best = 0;
+      for (let k = 1; k < level.length; k++) if (total(level[k]) > total(level[best])) best = k;
+      path.push(level[best]);
+      hpos.push(best);
+      level = kidsOf(level[best]);
+    }
+    return {path, hpos};
+  }
+
+  /** A subtree, breadth-first within a node budget (render_web.c
+   *  tp_render_web_tree). */
+  function subtree(p) {
+    const node = p && p.node !== undefined && p.node !== null ? Number(p.node) : null;
+    if (node !== null && !(Number.isInteger(node) && node >= 0 && node < pk.n)) throw new ApiError(404, 'not_found', 'no node ' + p.node);
+    const depth = p && p.depth !== undefined ? Number(p.depth) : 1;
+    const offset = Math.max(0, Number((p && p.offset) || 0));
+    const limit = Math.max(Number((p && p.limit) || 1000), FILE_PAGE);
+    const budget = Math.max(Number((p && p.max_nodes) || 5000), FILE_BUDGET);
+    const top = kidsOf(node);
+    const out = [];
+    const objs = new Map();
+    let listed = 0;
+    const queue = [];
+    const listLevel = (ids, from, level, into) => {
+      for (let k = from; k < ids.length && k < from + limit; k++) {
+        if (listed >= budget) return false;
+        const o = nodeObj(ids[k]);
+        o.has_more = o.children > 0;
+        objs.set(ids[k], o);
+        into.push(o);
+        queue.push([ids[k], level]);
+        listed++;
+      }
+      return true;
+    };
+    if (depth !== 0 && listLevel(top, offset, 1, out)) {
+      for (let q = 0; q < queue.length; q++) {
+        const [id, level] = queue[q];
+        if (depth > 0 && level >= depth) continue;
+        const ks = kidsOf(id);
+        if (!ks.length) continue;
+        const o = objs.get(id);
+        o.kids = [];
+        const ok = listLevel(ks, 0, level + 1, o.kids);
+        o.has_more = o.kids.length < ks.length;
+        if (!o.kids.length) delete o.kids;
+        if (!ok) break;
+      }
+    }
+    const r = {node, total: top.length, offset, self: null, nodes: out};
+    if (node !== null) r.self = Object.assign(nodeObj(node), {has_more: top.length > 0});
+    if (node === null && offset === 0) {
+      const hp = hotPath();
+      r.hot_path = hp.path;
+      r.hot_pos = hp.hpos;
+    }
+    if (node === null && data.threads) r.threads = data.threads;
+    return r;
+  }
+
+  /** ASCII lowercase UTF-8 bytes, as tphd's search compares them. */
+  const lowerBytes = (b) => {
+    const o = new Uint8Array(b.length);
+    for (let i = 0; i < b.length; i++) o[i] = b[i] >= 65 && b[i] <= 90 ? b[i] + 32 : b[i];
+    return o;
+  };
+  const asciiLower = (s) => s.replace(/[A-Z]+/g, (c) => c.toLowerCase());
+
+  /** Search (render_web.c tp_render_web_search): a function's dotted name
+   *  or file, or a call's args, return value or exception, contain the
+   *  query (ASCII case-insensitive), in tree order. */
+  function search(q, limit) {
+    limit = limit || 1000;
+    const needle = lowerBytes(new TextEncoder().encode(String(q)));
+    const m = needle.length;
+    const matches = [];
+    if (!m) return {query: q, total: 0, truncated: false, matches};
+    if (!pk.lower) pk.lower = lowerBytes(pk.strings);
+    const low = pk.lower;
+    const hit = new Uint8Array(pk.nstr + 1);
+    const n0 = needle[0];
+    for (let k = 1; k <= pk.nstr; k++) {
+      const e = pk.soff[k] + pk.slen[k] - m;
+      for (let i = pk.soff[k]; i <= e; i++) {
+        if (low[i] !== n0) continue;
+        let j = 1;
+        while (j < m && low[i + j] === needle[j]) j++;
+        if (j === m) {
+          hit[k] = 1;
+          break;
+        }
+      }
+    }
+    const qs = asciiLower(String(q));
+    const fm = pk.funcs.map((f) => asciiLower(f.module + '.' + f.qualname).includes(qs) || asciiLower(f.file).includes(qs));
+    let count = 0;
+    for (let i = 0; i < pk.n; i++) {
+      if (!(fm[pk.func[i]] || hit[pk.args[i]] || hit[pk.ret[i]] ||
+          (pk.excType && (hit[pk.excType[i]] || hit[pk.excMsg ? pk.excMsg[i] : 0])))) continue;
+      if (count < limit) {
+        const path = [], pos = [];
+        for (let c = i; c >= 0; c = pk.parent[c]) {
+          path.unshift(c);
+          pos.unshift(pk.pos[c]);
+        }
+        matches.push({id: i, path, pos});
+      }
+      count++;
+    }
+    return {query: q, total: count, truncated: count > limit, matches};
+  }
+
+  /** The function table of the calls that started in [t0, t1) ms (a
+   *  folded group counts as its calls). */
+  function profile(t0, t1) {
+    const by = new Map();
+    let calls = 0;
+    for (let i = 0; i < pk.n; i++) {
+      const s = ms(pk.start[i]);
+      if (s < t0 || s >= t1) continue;
+      const fi = pk.func[i];
+      let f = by.get(fi);
+      if (!f) {
+        const fn = pk.funcs[fi];
+        by.set(fi, (f = {name: fn.qualname, module: fn.module, file: fn.file, lineno: fn.line,
+          count: 0, total_ms: 0, self_ms: 0, min_ms: Infinity, max_ms: 0, exceptions: 0}));
+      }
+      const tot = total(i), mn = tot - (pk.dMin ? pk.dMin[i] : 0);
+      f.count += pk.count[i];
+      f.total_ms += ms(tot);
+      f.self_ms += ms(tot - (pk.dSelf ? pk.dSelf[i] : 0));
+      f.min_ms = Math.min(f.min_ms, ms(mn));
+      f.max_ms = Math.max(f.max_ms, ms(mn + (pk.dMax ? pk.dMax[i] : 0)));
+      f.exceptions += pk.flags[i] & 1 ? (pk.nexc && pk.nexc[i]) || 1 : 0;
+      calls += pk.count[i];
+    }
+    const functions = Array.from(by.values()).map((f) => Object.assign(f, {avg_ms: f.total_ms / f.count}))
+      .sort((a, b) => b.total_ms - a.total_ms);
+    return {t0_ms: t0, t1_ms: t1, calls, unique_functions: functions.length, functions};
+  }
+
+  return {
+    mode: 'file',
+    traceId: data.trace.id || '',
+    list: async () => ({total: 1, traces: [data.trace]}),
+    trace: async () => data.trace,
+    stats: async () => data.stats,
+    lines: async () => data.lines || null,
+    tree: async (_id, p) => subtree(p),
+    search: async (_id, q, limit) => search(q, limit),
+    diff: async () => {
+      throw new ApiError(400, 'unsupported', 'a saved report holds one trace');
+    },
+    profile: async (_id, t0, t1) => profile(t0, t1),
+    status: async () => null,
+    exportUrl: () => null,
+  };
+}
