@@ -3,9 +3,10 @@
 // many calls are expanded. Times are reported as diagnostics, never asserted.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 
-import { launch, screenshot, seed, selectedRow, settle, skipReason, startDaemon } from './lib.mjs';
+import { launch, rowTexts, screenshot, seed, selectedRow, settle, skipReason, startDaemon } from './lib.mjs';
 
 const skip = skipReason();
 const CALLS = Number(process.env.TP_BIG_CALLS || 1000000);
@@ -163,6 +164,52 @@ describe(`a ${CALLS.toLocaleString('en-US')}-call trace`, {skip: skip || false, 
     await page.click(`tr[data-id="${id}"] .trace-link`);
     await page.waitForSelector('#tree .row');
     t.diagnostic(`reopened: first rows of the tree ${Date.now() - t3} ms after the click`);
+    assert.deepEqual(b.problems.splice(0), []);
+  });
+
+  test('the export buttons download every format; the HTML opens from file://', async (t) => {
+    const page = await b.page();
+    await page.goto(`${d.url}/t/${id}?token=${d.token}`);
+    await page.waitForSelector('.exports a.btn');
+    const links = await page.$$eval('.exports a.btn', (as) => as.map((a) => a.textContent));
+    assert.deepEqual(links, ['HTML', 'JSON', 'CSV', 'Chrome', 'Folded']);
+    const sizes = {};
+    let html = null;
+    for (const label of links) {
+      const t0 = Date.now();
+      const [dl] = await Promise.all([page.waitForEvent('download', {timeout: 600000}),
+        page.click(`.exports a.btn:text-is("${label}")`)]);
+      const file = await dl.path();
+      assert.equal(await dl.failure(), null, label);
+      sizes[label] = fs.statSync(file).size;
+      assert.ok(sizes[label] > 0, label);
+      t.diagnostic(`${label} export: ${sizes[label].toLocaleString('en-US')} bytes (${(sizes[label] / CALLS).toFixed(2)} B/call) in ${Date.now() - t0} ms`);
+      if (label === 'HTML') {
+        html = file + '.html';
+        fs.copyFileSync(file, html);
+      }
+    }
+    assert.match(fs.readFileSync(html, 'latin1').slice(-200), /<\/html>\s*$/, 'the HTML download is whole');
+    const report = await b.context.newPage();
+    const t1 = Date.now();
+    await report.goto('file://' + html);
+    await report.waitForSelector('#tree .row');
+    t.diagnostic(`standalone HTML: first row ${Date.now() - t1} ms after opening it from file://`);
+    // The report opens the hot path, as the served one does.
+    await report.waitForSelector('#tree .row.sel');
+    const items = Math.ceil((CALLS - 1) / 61);
+    const rows = await rowTexts(report);
+    t.diagnostic('first rows: ' + JSON.stringify(rows.slice(0, 3)));
+    assert.match(rows[0], /^▾batch\.main\(argv=\['batch', '--all'\]\) → 0/);
+    assert.match(rows[1], new RegExp('^▾batch\\.process_item\\(item=0\\) → None\\s*×' + items.toLocaleString('en-US')));
+    assert.match(rows[2], /^batch\.util\.(parse|validate|store)\(item=0\) → None/);
+    // One page of the wide node's children is listed, the rest on demand.
+    const height = await report.evaluate(() => parseInt(document.querySelector('.tree-spacer').style.height, 10) / 22);
+    assert.equal(height, 2 + 5000 + 1, 'main, process_item, 5,000 children, a "more" row');
+    const mem = await report.evaluate(() => (performance.memory ? performance.memory.usedJSHeapSize : 0));
+    t.diagnostic(`standalone HTML: page JS heap ${(mem / 1048576).toFixed(0)} MiB`);
+    await report.close();
+    fs.rmSync(html, {force: true});
     assert.deepEqual(b.problems.splice(0), []);
   });
 });
