@@ -6,10 +6,14 @@ import io
 import json
 import os
 import re
+import sys
 
 import pytest
 
 from tphlib import BUILD, DATA, NO_DAEMON_HINT, base_env, needs_tph, tph
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
+from report_pack import report_data  # noqa: E402
 
 pytestmark = needs_tph
 
@@ -355,10 +359,11 @@ def test_export_html_of_file_is_the_ui_with_the_trace_inlined(env):
     assert "<title>tracepatch: debug-request</title>" in html
     data = html.split('<script type="application/json" id="tp-data">', 1)[1]
     data, ui = data.split("</script>", 1)
-    doc = json.loads(data)
+    ui = ui.split("</script>", 1)[1]  # after the packed tree
+    doc, roots = report_data(html)
     assert doc["trace"]["id"] == "3f2a9c1b5d7e4f60a1b2c3d4e5f60718"
     assert doc["trace"]["label"] == "debug-request"
-    root = doc["tree"]["nodes"][0]
+    root = roots[0]
     assert (root["module"], root["name"], root["args"], root["ret"]) == \
         ("__main__", "handle_request", "uid=42", "{'id': 42, 'name': 'Alice'}")
     assert [k["name"] for k in root["kids"]] == ["load_user", "validate"]
