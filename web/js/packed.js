@@ -143,6 +143,12 @@ function fileSource(data) {
     : pk.kids.subarray(pk.kidOff[id], pk.kidOff[id + 1]));
   const nChildren = (i) => pk.kidOff[i + 1] - pk.kidOff[i];
   const ms = (ns) => ns / 1e6;
+  // KiB with 3 decimals, the magnitude rounded half up (json.c tp_json_kib).
+  const kib = (b) => {
+    const u = Math.abs(b);
+    const v = (Math.floor(u / 1024) * 1000 + Math.floor(((u % 1024) * 1000 + 512) / 1024)) / 1000;
+    return b < 0 ? -v : v;
+  };
 
   /** Node i as the API's node object (render_web.c put_node_open), without kids. */
   function nodeObj(i) {
@@ -158,7 +164,7 @@ function fileSource(data) {
       nexc: pk.nexc ? pk.nexc[i] : 0, suspends: pk.suspends ? pk.suspends[i] : 0};
     const et = pk.excType ? pk.excType[i] : 0;
     if (et) o.exc = {type: str(et), msg: str(pk.excMsg ? pk.excMsg[i] : 0) || '', caught: !(fl & 1)};
-    if (fl & PACK_MEM) o.memory_delta_kb = Math.round((pk.mem ? pk.mem[i] : 0) / 1.024) / 1000;
+    if (fl & PACK_MEM) o.memory_delta_kb = kib(pk.mem ? pk.mem[i] : 0);
     o.flags = PACK_FLAGS.filter((name, k) => k < 10 && fl & (1 << k));
     o.cut = false;
     o.children = nChildren(i);
