@@ -178,6 +178,9 @@ describe('report UI', {skip: skip || false, timeout: 300000}, () => {
     await page.keyboard.type('FOUND-me');
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => document.querySelector('#hit-info').textContent === '1 of 1');
+    // The revealed row is drawn on the scroll that follows the selection:
+    // on a loaded machine after the hit count is shown.
+    await page.waitForSelector('#tree .row.sel');
     const sel = await selectedRow(page);
     assert.match(sel, /deep\.chain\.needle\(secret='found-me-deep'\) → 'needle'/);
     assert.equal(await page.$eval('#tree .row.sel mark', (m) => m.textContent), 'found-me');
