@@ -44,12 +44,14 @@
 #define TP_MSG_ACK     7  /* tphd -> client: a trace is committed */
 #define TP_MSG_ERROR   8  /* either way: an error with a code and message */
 #define TP_MSG_LINES   9  /* client -> tphd: a trace's lines= data, before its END */
+#define TP_MSG_STORED  10 /* tphd -> client: a trace's EVENTS batches up to seq are committed */
 #define TP_MSG_QUERY   16 /* tph -> tphd: list/get/tree/stats/diff/export/clean/status */
 #define TP_MSG_REPLY   17 /* tphd -> tph: the answer to one query */
 
 /* Capability bits (HELLO/WELCOME caps). */
-#define TP_CAP_ACK   0x01 /* the client wants ACK messages */
-#define TP_CAP_QUERY 0x02 /* the client will send queries */
+#define TP_CAP_ACK    0x01 /* the client wants ACK messages */
+#define TP_CAP_QUERY  0x02 /* the client will send queries */
+#define TP_CAP_STORED 0x04 /* the client wants STORED messages (it streams, PROTOCOL.md 4.7a) */
 
 /** A function descriptor as sent in FUNCS. Strings point into the decoded
  *  message (or the caller's memory when encoding). */
@@ -78,14 +80,14 @@ typedef struct tp_msg {
     tp_wire_func *funcs;
     size_t nfuncs;
 
-    /* BEGIN / EVENTS / END / ACK share trace (the client's id, 32 hex chars max) */
+    /* BEGIN / EVENTS / END / ACK / STORED share trace (the client's id, 32 hex chars max) */
     const char *trace;
     /* BEGIN */
     const char *label;
     int64_t wall_start_ns;
     const char *config_json;
     /* EVENTS: records in wire layout (16 bytes each, little-endian, maybe unaligned) */
-    uint32_t seq; /* batch number within the trace, from 0 */
+    uint32_t seq; /* batch number within the trace, from 0 (STORED: the last one committed) */
     const void *records;
     size_t nrecords;
     const void *text;
@@ -172,8 +174,8 @@ void tp_wire_msg_free(tp_msg *m);
  *  Records are sent as given: they must already be in wire layout. */
 int tp_wire_encode(const tp_msg *m, tp_buf *out);
 
-/** Decode a small reply frame payload (WELCOME, ACK, ERROR) with the cursor:
- *  fills type, version, caps, client, trace, url, code and message; strings
+/** Decode a small reply frame payload (WELCOME, ACK, STORED, ERROR) with the
+ *  cursor: fills type, version, caps, client, trace, url, seq, code and message; strings
  *  are copied NUL-terminated into the caller's storage [store, store+storesz)
  *  (TP_ERR_LIMIT when they do not fit). Runs tp_wire_check first and applies
  *  the same required-field rules as tp_wire_decode. Any other type gives 0

@@ -292,20 +292,35 @@ static bool key_is(const tp_mp_item *k, const char *name)
     return k->len == n && memcmp(k->ptr, name, n) == 0;
 }
 
-/* Apply one body field of a WELCOME/ACK/ERROR to m. *seen tracks duplicates. */
+/* Apply one body field of a WELCOME/ACK/STORED/ERROR/REPLY to m. *seen
+ * tracks duplicates. A REPLY's body points into the payload. */
+#define T(type) (1u << (type))
 static int reply_field(tp_msg *m, const tp_mp_item *k, const tp_mp_item *v, unsigned *seen,
                        unsigned *present, reply_store *s)
 {
-    static const char *const keys[] = {"v", "caps", "client", "pid", "trace", "url", "code", "msg"};
-    static const int owner[] = {TP_MSG_WELCOME,     TP_MSG_WELCOME, TP_MSG_WELCOME, TP_MSG_WELCOME,
-                                0 /* ACK, ERROR */, TP_MSG_ACK,     TP_MSG_ERROR,   TP_MSG_ERROR};
+    static const char *const keys[] = {"v",   "caps", "client", "pid", "trace", "url",  "code",
+                                       "msg", "seq",  "id",     "ok",  "ct",    "body", "more"};
+    static const unsigned owner[] = {
+        T(TP_MSG_WELCOME),
+        T(TP_MSG_WELCOME),
+        T(TP_MSG_WELCOME),
+        T(TP_MSG_WELCOME),
+        T(TP_MSG_ACK) | T(TP_MSG_STORED) | T(TP_MSG_ERROR),
+        T(TP_MSG_ACK),
+        T(TP_MSG_ERROR) | T(TP_MSG_REPLY),
+        T(TP_MSG_ERROR) | T(TP_MSG_REPLY),
+        T(TP_MSG_STORED),
+        T(TP_MSG_REPLY),
+        T(TP_MSG_REPLY),
+        T(TP_MSG_REPLY),
+        T(TP_MSG_REPLY),
+        T(TP_MSG_REPLY),
+    };
     unsigned f;
     for (f = 0; f < sizeof(keys) / sizeof(keys[0]); f++)
         if (key_is(k, keys[f]))
             break;
-    if (f == sizeof(keys) / sizeof(keys[0]))
-        return 0;
-    if (owner[f] ? owner[f] != m->type : m->type == TP_MSG_WELCOME)
+    if (f == sizeof(keys) / sizeof(keys[0]) || !(owner[f] & T(m->type)))
         return 0;
     if (*seen & (1u << f))
         return TP_ERR_MALFORMED;
@@ -316,9 +331,11 @@ static int reply_field(tp_msg *m, const tp_mp_item *k, const tp_mp_item *v, unsi
     switch (f) {
     case 0:
     case 1:
+    case 8:
+    case 9:
         if (v->kind != TP_MP_UINT || v->u > UINT32_MAX)
             return TP_ERR_TYPE;
-        *(f == 0 ? &m->version : &m->caps) = (uint32_t)v->u;
+        *(f == 0 ? &m->version : f == 1 ? &m->caps : f == 8 ? &m->seq : &m->id) = (uint32_t)v->u;
         return 0;
     case 2:
         return store_str(s, v, &m->client);
@@ -341,10 +358,25 @@ static int reply_field(tp_msg *m, const tp_mp_item *k, const tp_mp_item *v, unsi
             return TP_ERR_TYPE;
         m->code = (int32_t)v->i;
         return 0;
+    case 10:
+    case 13:
+        if (v->kind != TP_MP_BOOL)
+            return TP_ERR_TYPE;
+        *(f == 10 ? &m->ok : &m->more) = v->b;
+        return 0;
+    case 11:
+        return store_str(s, v, &m->content_type);
+    case 12:
+        if (v->kind != TP_MP_BIN)
+            return TP_ERR_TYPE;
+        m->body = v->ptr;
+        m->body_len = v->len;
+        return 0;
     default:
         return store_str(s, v, &m->message);
     }
 }
+#undef T
 
 int tp_wire_decode_reply(const uint8_t *payload, size_t len, tp_msg *ret, char *store,
                          size_t storesz)
@@ -370,6 +402,10 @@ int tp_wire_decode_reply(const uint8_t *payload, size_t len, tp_msg *ret, char *
         need = 1u << 0 | 1u << 2;
     else if (m.type == TP_MSG_ACK)
         need = 1u << 4;
+    else if (m.type == TP_MSG_STORED)
+        need = 1u << 4 | 1u << 8;
+    else if (m.type == TP_MSG_REPLY)
+        need = 1u << 9 | 1u << 10;
     else if (m.type == TP_MSG_ERROR)
         need = 1u << 6 | 1u << 7;
     else
@@ -391,6 +427,8 @@ int tp_wire_decode_reply(const uint8_t *payload, size_t len, tp_msg *ret, char *
     }
     if ((present & need) != need)
         return TP_ERR_MISSING;
+    if (m.type == TP_MSG_REPLY && !(present & (m.ok ? 1u << 11 : 1u << 6)))
+        return TP_ERR_MISSING; /* ct when ok, code when not */
 done:
     *ret = m;
     return 0;

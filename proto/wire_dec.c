@@ -89,6 +89,8 @@ static const field lines_f[] = {F("trace", FK_TRACE, true, trace),
                                 {NULL, 0, 0, 0, 0}};
 static const field ack_f[] = {
     F("trace", FK_TRACE, true, trace), F("url", FK_STR, false, url), {NULL, 0, 0, 0, 0}};
+static const field stored_f[] = {
+    F("trace", FK_TRACE, true, trace), F("seq", FK_U32, true, seq), {NULL, 0, 0, 0, 0}};
 static const field error_f[] = {F("code", FK_I32, true, code),
                                 F("msg", FK_STR, true, message),
                                 F("trace", FK_TRACE, false, trace),
@@ -126,6 +128,8 @@ static const field *fields_for(int type)
         return lines_f;
     case TP_MSG_ACK:
         return ack_f;
+    case TP_MSG_STORED:
+        return stored_f;
     case TP_MSG_ERROR:
         return error_f;
     case TP_MSG_QUERY:

@@ -252,6 +252,15 @@ static int enc_ack(enc *e, const tp_msg *m)
     return 0;
 }
 
+static int enc_stored(enc *e, const tp_msg *m)
+{
+    CHECK(check_trace(m->trace, true));
+    msgpack_pack_map(&e->pk, 2);
+    kv_str(e, "trace", m->trace);
+    kv_u64(e, "seq", m->seq);
+    return 0;
+}
+
 /* The code/name/msg triple of ERROR and failed REPLYs; msg defaults to the
  * code's description. */
 static void put_error(enc *e, const tp_msg *m)
@@ -337,6 +346,8 @@ static int enc_body(enc *e, const tp_msg *m)
         return enc_lines(e, m);
     case TP_MSG_ACK:
         return enc_ack(e, m);
+    case TP_MSG_STORED:
+        return enc_stored(e, m);
     case TP_MSG_ERROR:
         return enc_error(e, m);
     case TP_MSG_QUERY:

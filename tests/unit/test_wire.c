@@ -1082,3 +1082,74 @@ Test(wire, decode_python_msgpack_payloads)
     tp_wire_msg_free(&d);
     free(p);
 }
+
+/* ---- STORED, and REPLY through the extension's decoder ---------------------- */
+
+Test(wire, stored_round_trips_through_both_decoders)
+{
+    tp_msg m = {.type = TP_MSG_STORED, .trace = TRACE, .seq = 70000};
+    tp_buf b = encode(&m);
+    tp_msg d;
+    char err[256], store[512];
+    cr_assert_eq(tp_wire_decode(payload(&b), payload_len(&b), &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(d.type, TP_MSG_STORED);
+    cr_assert_str_eq(d.trace, TRACE);
+    cr_assert_eq(d.seq, 70000);
+    tp_wire_msg_free(&d);
+    cr_assert_eq(tp_wire_decode_reply(payload(&b), payload_len(&b), &d, store, sizeof(store)), 0);
+    cr_assert_eq(d.type, TP_MSG_STORED);
+    cr_assert_str_eq(d.trace, TRACE);
+    cr_assert_eq(d.seq, 70000);
+    tp_buf_free(&b);
+    /* Both fields are required. */
+    tp_msg no_seq = {.type = TP_MSG_STORED};
+    cr_assert_eq(tp_wire_encode(&no_seq, &b), -EINVAL);
+    tp_buf_free(&b);
+}
+
+Test(wire, golden_stored_frame)
+{
+    uint8_t want[64];
+    size_t n = hex("00 00 00 30 92 0a 82 a5 74 72 61 63 65 d9 20"
+                   " 30 31 32 33 34 35 36 37 38 39 61 62 63 64 65 66"
+                   " 30 31 32 33 34 35 36 37 38 39 61 62 63 64 65 66"
+                   " a3 73 65 71 07",
+                   want);
+    tp_msg m = {.type = TP_MSG_STORED, .trace = "0123456789abcdef0123456789abcdef", .seq = 7};
+    tp_buf b = encode(&m);
+    cr_assert_eq(b.len, n);
+    cr_assert_eq(memcmp(b.data, want, n), 0);
+    tp_buf_free(&b);
+}
+
+Test(wire, reply_decodes_without_msgpack_c)
+{
+    static const uint8_t body[] = {1, 2, 0, 3};
+    tp_msg m = {.type = TP_MSG_REPLY,
+                .id = 9,
+                .ok = true,
+                .content_type = "application/x",
+                .body = body,
+                .body_len = sizeof(body),
+                .more = true};
+    tp_buf b = encode(&m);
+    tp_msg d;
+    char store[512];
+    cr_assert_eq(tp_wire_decode_reply(payload(&b), payload_len(&b), &d, store, sizeof(store)), 0);
+    cr_assert_eq(d.type, TP_MSG_REPLY);
+    cr_assert_eq(d.id, 9);
+    cr_assert(d.ok && d.more);
+    cr_assert_str_eq(d.content_type, "application/x");
+    cr_assert_eq(d.body_len, sizeof(body));
+    cr_assert_eq(memcmp(d.body, body, sizeof(body)), 0);
+    tp_buf_free(&b);
+
+    tp_msg bad = {.type = TP_MSG_REPLY, .id = 3, .code = TP_ERR_NOT_FOUND, .message = "no such"};
+    b = encode(&bad);
+    cr_assert_eq(tp_wire_decode_reply(payload(&b), payload_len(&b), &d, store, sizeof(store)), 0);
+    cr_assert(!d.ok);
+    cr_assert_eq(d.code, TP_ERR_NOT_FOUND);
+    cr_assert_str_eq(d.message, "no such");
+    cr_assert_null(d.body);
+    tp_buf_free(&b);
+}
