@@ -43,7 +43,7 @@ static void on_hello(tp_conn *c, const tp_msg *m)
     memset(&w, 0, sizeof(w));
     w.type = TP_MSG_WELCOME;
     w.version = TP_WIRE_VERSION;
-    w.caps = m->caps & (TP_CAP_ACK | TP_CAP_QUERY);
+    w.caps = m->caps & (TP_CAP_ACK | TP_CAP_QUERY | TP_CAP_STORED);
     w.pid = getpid();
     w.hostname = host;
     w.client = "tphd/" TP_VERSION;
@@ -486,6 +486,7 @@ void tp_dispatch_frame(tp_conn *c, const uint8_t *payload, size_t len)
         break;
     case TP_MSG_WELCOME:
     case TP_MSG_ACK:
+    case TP_MSG_STORED:
     case TP_MSG_REPLY:
         snprintf(err, sizeof(err), "message type %d goes from tphd to clients, not back", m.type);
         tp_conn_fail(c, TP_ERR_SEQUENCE, err);
@@ -509,6 +510,16 @@ static void complete_op(tp_server *s, tp_store_op *op)
             s->events_total += op->nrecords;
             s->rate_current += op->nrecords;
             tp_server_count_events(s, c->peer.uid, op->nrecords);
+            if (c->caps & TP_CAP_STORED) {
+                /* The batch is committed: a streaming client may let go
+                 * of it (PROTOCOL.md 4.7a). */
+                tp_msg m;
+                memset(&m, 0, sizeof(m));
+                m.type = TP_MSG_STORED;
+                m.trace = op->id;
+                m.seq = op->seq;
+                tp_conn_send(c, &m);
+            }
         }
         break;
     case TP_STORE_END:

@@ -510,6 +510,7 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
         {"frames_add", tp_query_frames_add, false},
         {"frames", tp_query_frames, true},
         {"lines", tp_query_lines, true},
+        {"events", tp_query_events, true},
     };
     tp_qctx q = {.env = env, .res = res};
     json_error_t jerr;

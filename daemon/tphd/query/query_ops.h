@@ -42,6 +42,11 @@ int tp_query_lines(tp_qctx *q);
  *  (not an array of objects) or -ENOMEM with a message. */
 int tp_query_lines_of_file(const char *text, size_t len, char **ret, char *err, size_t errsz);
 
+/* query_events.c */
+/** events {id, records}: the trace's stored EVENTS batches in order, whole,
+ *  until they hold at least records records (-1: all of them). */
+int tp_query_events(tp_qctx *q);
+
 /* query_frames.c */
 /** frames_add {frames: [[name, start_ns, dur_ns], ...]}: store a client's frames. */
 int tp_query_frames_add(tp_qctx *q);

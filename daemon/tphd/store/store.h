@@ -124,8 +124,8 @@ struct tp_store_op {
     /* Results, set by the writer before completion. */
     int result;       /* 0 or a code (TP_ERR_DB, ...) */
     char errmsg[160]; /* "" or a message for the peer */
-    int64_t rowid;    /* BEGIN/END/ABORT: the trace's rowid */
-    char id[33];      /* BEGIN/END/ABORT: the stored trace id */
+    int64_t rowid;    /* BEGIN/EVENTS/END/ABORT: the trace's rowid */
+    char id[33];      /* BEGIN/EVENTS/END/ABORT: the stored trace id */
 
     tp_store_op *next; /* private: queue link */
     void *priv;        /* private */

@@ -190,6 +190,8 @@ int tp__store_apply_events(sqlite3 *db, tp_store_stmts *st, tp_store_op *op)
     r = step_done(db, st->upd_chunk, op, "counting events");
     if (r < 0)
         goto fail;
+    op->rowid = rowid;
+    memcpy(op->id, op->trace->id, sizeof(op->id)); /* for STORED */
     return 0;
 fail:
     if (!op->trace->err)
