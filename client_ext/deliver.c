@@ -252,6 +252,15 @@ static int send_events(tp_upload *u, tp_client *l, const tp_logview *v, tp_deliv
                 break; /* this block may still grow: stay on it */
             blk++;
             idx = 0;
+            if (u->stream && (b.n || b.seq)) {
+                /* A block start: freeable once the batch with the record
+                 * before it is stored. A mark that cannot be kept only
+                 * means that memory is not freed. */
+                tp_stored_mark mk = {{u->walked, u->pos.block + blk, u->pos.chunk + c, off},
+                                     b.n ? b.seq : b.seq - 1};
+                if (tp_vec_grow1(&u->marks) == 0)
+                    u->marks.items[u->marks.size++] = mk;
+            }
             continue;
         }
         tp_event ev = eb->ev[idx];
@@ -278,6 +287,7 @@ static int send_events(tp_upload *u, tp_client *l, const tp_logview *v, tp_deliv
             put_text(&b.text, s[i], n[i]);
         b.n++;
         idx++;
+        u->walked++;
     }
     if (!r && b.n)
         r = flush_batch(u, l, &b, res);
@@ -324,6 +334,42 @@ static int wait_ack(tp_client *l, tp_delivery *res)
     }
 }
 
+/* A stream: take the STORED messages tphd has sent so far, without
+ * waiting, and tell the session how far its log is stored. An ERROR (tphd
+ * ended the trace) ends the delivery. */
+static int read_stored(tp_upload *u, tp_client *l, tp_delivery *res)
+{
+    for (;;) {
+        tp_msg m;
+        int r = tp_client_read_reply(l, tp_client_now(), &m);
+        if (r == -ETIMEDOUT)
+            return 0;
+        if (r) {
+            say(res, "reading from tphd failed: %s", errtext(r));
+            return r;
+        }
+        if (m.type == TP_MSG_ERROR) {
+            say(res, "tphd refused the trace: %s", m.message);
+            return m.code ? m.code : TP_ERR_DB;
+        }
+        if (m.type != TP_MSG_STORED)
+            continue;
+        size_t i = u->marks_head;
+        while (i < u->marks.size && u->marks.items[i].seq <= m.seq)
+            i++;
+        if (i > u->marks_head) {
+            tp__sender_stored(u, &u->marks.items[i - 1].pos, m.trace);
+            u->marks_head = i;
+        }
+        if (u->marks_head > 64 && u->marks_head * 2 > u->marks.size) {
+            memmove(u->marks.items, u->marks.items + u->marks_head,
+                    (u->marks.size - u->marks_head) * sizeof(*u->marks.items));
+            u->marks.size -= u->marks_head;
+            u->marks_head = 0;
+        }
+    }
+}
+
 /* The delivery is over: close the link, say how it went. */
 static bool done(tp_upload *u, int r, tp_delivery *res)
 {
@@ -361,6 +407,8 @@ bool tp_deliver_step(tp_upload *u, tp_delivery *res)
     tp_vec_free(&v.blocks);
     tp_vec_free(&v.chunks);
     tp_buf_free(&v.funcs);
+    if (!r && u->stream)
+        r = read_stored(u, &u->link, res);
     if (r)
         return done(u, r, res);
     if (!closing)

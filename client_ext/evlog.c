@@ -157,3 +157,28 @@ void tp_evlog_set_scale(tp_evlog *l, double ratio)
 {
     l->ns_mult = tp_evlog_mult(ratio);
 }
+
+void tp_evlog_iter_init_at(tp_evlog_iter *it, const tp_evlog *l, const tp_evlog_pos *at)
+{
+    *it = (tp_evlog_iter){l, at->block, 0, at->chunk, at->off};
+}
+
+void tp_evlog_release(tp_evlog *l, const tp_evlog_pos *from, const tp_evlog_pos *to)
+{
+    /* The block being filled and the chunk being filled are never freed:
+     * a release point is always behind both. */
+    for (size_t i = from->block; i < to->block && i + 1 < l->blocks.size; i++) {
+        if (l->blocks.items[i].ev) {
+            PyMem_RawFree(l->blocks.items[i].ev);
+            l->blocks.items[i].ev = NULL;
+            l->bytes -= TP_EVLOG_BLOCK * sizeof(tp_event);
+        }
+    }
+    for (size_t i = from->chunk; i < to->chunk && i + 1 < l->chunks.size; i++) {
+        if (l->chunks.items[i].data) {
+            PyMem_RawFree(l->chunks.items[i].data);
+            l->chunks.items[i].data = NULL;
+            l->bytes -= l->chunks.items[i].cap;
+        }
+    }
+}

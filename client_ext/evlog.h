@@ -136,6 +136,19 @@ static inline uint64_t tp_evlog_ns(const tp_evlog *l, const tp_event *ev)
 /** The 32.32 fixed-point multiplier of ratio (0 for 1.0). */
 uint64_t tp_evlog_mult(double ratio);
 
+/** A place in a log: the first record of a block and the text entry that
+ *  record's text starts at (streaming, upload.c: everything before it was
+ *  stored by tphd and may be freed). */
+typedef struct tp_evlog_pos {
+    uint64_t records;  /* records before it */
+    size_t block;      /* its block (the record is that block's first) */
+    size_t chunk, off; /* its text position */
+} tp_evlog_pos;
+
+/** Free the blocks and the text chunks wholly before *to (from where *from,
+ *  the previous release, left off); their table entries stay, NULL. */
+void tp_evlog_release(tp_evlog *l, const tp_evlog_pos *from, const tp_evlog_pos *to);
+
 /** A reader over a log, in write order. Fields are private. */
 typedef struct tp_evlog_iter {
     const tp_evlog *l;
@@ -145,6 +158,8 @@ typedef struct tp_evlog_iter {
 
 /** Start reading l from its first record. */
 void tp_evlog_iter_init(tp_evlog_iter *it, const tp_evlog *l);
+/** Start reading l at *at (a tp_evlog_release() point). */
+void tp_evlog_iter_init_at(tp_evlog_iter *it, const tp_evlog *l, const tp_evlog_pos *at);
 /** The next record in *ret, or false at the end. */
 bool tp_evlog_next(tp_evlog_iter *it, const tp_event **ret);
 /** The next text entry; false when the text stream is exhausted (a log

@@ -212,6 +212,9 @@ typedef struct tp_session {
     char *stream_path;       /* the socket it streams to; NULL: it does not stream */
     uint32_t funcs_sent;     /* functions described to the stream so far */
     bool stream_closed;      /* upload() handed the stream its end frames (or tried) */
+    size_t stream_memory;    /* log bytes kept once tphd stored them; beyond, they are freed */
+    tp_evlog_pos released;   /* the log before this was freed (records 0: nothing was) */
+    char released_id[33];    /* the id tphd stores the released part under */
     bool streamed;           /* the stream was opened (it may have failed since) */
 } tp_session;
 

@@ -11,16 +11,19 @@
 #include "render_web.h"
 #include "assets.h"
 #include "tp_err.h"
+#include "upload.h"
 
 static tp_session *S(PyObject *o)
 {
     return (tp_session *)o;
 }
 
-static int feed_log(tp_session *s, tp_tree *t)
+/* The log's records from `from` on (its start, or where what was freed
+ * ends). */
+static int feed_log(tp_session *s, tp_tree *t, const tp_evlog_pos *from)
 {
     tp_evlog_iter it;
-    tp_evlog_iter_init(&it, &s->log);
+    tp_evlog_iter_init_at(&it, &s->log, from);
     const tp_event *ev;
     uint64_t bad = 0;
     int first_err = 0;
@@ -116,8 +119,31 @@ int tp_output_build(tp_session *s)
     int r = tp_tree_new(&t);
     if (!r)
         r = set_meta(s, t);
+    static const tp_evlog_pos start;
+    const tp_evlog_pos *from = &start;
+    if (!r && s->released.records) {
+        /* A streamed trace let go of what tphd stored: read it back. */
+        char why[256];
+        from = &s->released;
+        r = tp_upload_read_back(s, t, why, sizeof(why));
+        if (r && r != -ENOMEM) {
+            /* Only the rest is here: the tree shows that, and says so. */
+            tp_session_error(s,
+                             "the first %llu events, freed once tphd stored them, could not be "
+                             "read back from tphd at %s: %s",
+                             (unsigned long long)s->released.records,
+                             s->stream_path ? s->stream_path : "?", why);
+            tp_tree_free(t);
+            t = NULL;
+            r = tp_tree_new(&t);
+            if (!r)
+                r = set_meta(s, t);
+            if (!r)
+                t->meta.dropped += s->released.records;
+        }
+    }
     if (!r)
-        r = feed_log(s, t);
+        r = feed_log(s, t, from);
     if (!r)
         r = tp_tree_finish(t, (uint64_t)(s->end_ns > 0 ? s->end_ns : 0));
     if (r) {
@@ -582,7 +608,7 @@ PyObject *tp_output_raw_events(PyObject *self, PyObject *unused)
     if (!list || !s->log.blocks.size)
         return list;
     tp_evlog_iter it;
-    tp_evlog_iter_init(&it, &s->log);
+    tp_evlog_iter_init_at(&it, &s->log, &s->released); /* what is still here */
     const tp_event *ev;
     while (tp_evlog_next(&it, &ev)) {
         unsigned nt = ev->flags & TP_EVF_TEXT ? tp_event_text_entries(ev->kind) : 0;

@@ -68,6 +68,7 @@ static void release_frames(tp_upload *u)
     tp_buf_free(&u->pub_funcs);
     tp_vec_free(&u->pub_blocks);
     tp_vec_free(&u->pub_chunks);
+    tp_vec_free(&u->marks);
     tp_client_fd_close(&u->probe); /* GIL held, or the only thread of a child */
 }
 
@@ -550,6 +551,26 @@ int tp_sender_stream_publish(tp_upload *u, const tp_evlog *l, tp_buf *funcs)
         pthread_cond_signal(&g.work);
     pthread_mutex_unlock(&g.mu);
     return r;
+}
+
+bool tp_sender_stream_stored(tp_upload *u, tp_evlog_pos *ret, char id[33])
+{
+    pthread_mutex_lock(&g.mu);
+    bool any = u->stored.records > 0;
+    if (any) {
+        *ret = u->stored;
+        memcpy(id, u->stored_stream_id, 33);
+    }
+    pthread_mutex_unlock(&g.mu);
+    return any;
+}
+
+void tp__sender_stored(tp_upload *u, const tp_evlog_pos *pos, const char *id)
+{
+    pthread_mutex_lock(&g.mu);
+    u->stored = *pos;
+    snprintf(u->stored_stream_id, sizeof(u->stored_stream_id), "%s", id);
+    pthread_mutex_unlock(&g.mu);
 }
 
 int tp_sender_stream_close(tp_upload *u, const tp_evlog *l, tp_buf *funcs, tp_buf *end)

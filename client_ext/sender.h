@@ -82,6 +82,10 @@ int tp_sender_stream_open(tp_upload *u, tp_session *s, tp_buf *hello, tp_buf *pr
                           uint64_t ns_mult);
 int tp_sender_stream_publish(tp_upload *u, const tp_evlog *l, tp_buf *funcs);
 int tp_sender_stream_close(tp_upload *u, const tp_evlog *l, tp_buf *funcs, tp_buf *end);
+/** A stream's: true when tphd said it stored part of the trace; *ret is
+ *  then the place in the log before which it stored everything (a block
+ *  start), and id the id it stores the trace under. GIL held. */
+bool tp_sender_stream_stored(tp_upload *u, tp_evlog_pos *ret, char id[33]);
 /** True when u was opened as a stream. Any thread. */
 bool tp_sender_upload_is_stream(tp_upload *u);
 

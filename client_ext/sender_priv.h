@@ -16,6 +16,14 @@ typedef struct tp_logpos {
     size_t block, idx, chunk, off;
 } tp_logpos;
 
+/** Where a block the sender walked past begins, and the EVENTS batch that
+ *  holds the record before it: once tphd says that batch is stored
+ *  (STORED), everything before the place may be freed. */
+typedef struct tp_stored_mark {
+    tp_evlog_pos pos;
+    uint32_t seq;
+} tp_stored_mark;
+
 /** One trace handed to the sender (sender.h). Fields marked "mu" are
  *  guarded by the sender's mutex; the frames, probe and log are the sender
  *  thread's once submitted. */
@@ -43,7 +51,14 @@ struct tp_upload {
     tp_client link;
     bool connected, began; /* shaken hands; BEGIN written (a failure is final then) */
     tp_logpos pos;
-    uint32_t seq; /* next EVENTS batch */
+    uint32_t seq;                 /* next EVENTS batch */
+    uint64_t walked;              /* records sent so far */
+    TP_VEC(tp_stored_mark) marks; /* block starts not known stored yet, oldest first */
+    size_t marks_head;            /* marks before this one are done with */
+    /* A stream's: the place before which tphd stored everything (records
+     * 0: nothing yet) and the id it stores the trace under (mu). */
+    tp_evlog_pos stored;
+    char stored_stream_id[33];
     /* Progress, written by the sender thread, read by the exit flush. */
     _Atomic uint64_t sent;    /* records written to the socket */
     _Atomic int64_t ended_ns; /* when END was written (tp_client_now()), 0 before */
@@ -71,6 +86,9 @@ typedef struct tp_logview {
 /** Take what u published (mu inside): *v (zeroed or reused) gets copies.
  *  Returns 0 or -ENOMEM. The sender thread. */
 int tp__sender_take(tp_upload *u, tp_logview *v);
+
+/** tphd stored everything before *pos, under id (the sender thread). */
+void tp__sender_stored(tp_upload *u, const tp_evlog_pos *pos, const char *id);
 
 /** What one delivery found out. */
 typedef struct tp_delivery {

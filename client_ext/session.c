@@ -260,21 +260,24 @@ static int parse_sample(tp_session *s, PyObject *v)
 static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
     tp_session *s = (tp_session *)self;
-    static char *kw[] = {"label",          "trace_id",        "max_depth",     "max_calls",
-                         "max_time",       "max_repr",        "show_args",     "show_return",
-                         "ignore_modules", "include_modules", "threads",       "config_json",
-                         "show_asyncio",   "sample_calls",    "max_repr_args", "max_repr_return",
-                         "track_memory",   "stream_socket",   "stream_after",  NULL};
+    static char *kw[] = {"label",           "trace_id",      "max_depth",
+                         "max_calls",       "max_time",      "max_repr",
+                         "show_args",       "show_return",   "ignore_modules",
+                         "include_modules", "threads",       "config_json",
+                         "show_asyncio",    "sample_calls",  "max_repr_args",
+                         "max_repr_return", "track_memory",  "stream_socket",
+                         "stream_after",    "stream_memory", NULL};
     PyObject *label = Py_None, *trace_id = Py_None, *ignore = NULL, *include = NULL;
     PyObject *depth = NULL, *calls = NULL, *time = NULL, *repr = NULL, *config = Py_None;
     PyObject *sargs = Py_True, *sret = Py_True, *threads = Py_False, *sasync = Py_False;
     PyObject *sample = Py_None, *repr_args = Py_None, *repr_ret = Py_None, *mem = Py_False;
     PyObject *ssock = Py_None;
     double safter = 0.5;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOOOOd:Session", kw, &label,
+    long long smem = 4; /* MiB */
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOOOOdL:Session", kw, &label,
                                      &trace_id, &depth, &calls, &time, &repr, &sargs, &sret,
                                      &ignore, &include, &threads, &config, &sasync, &sample,
-                                     &repr_args, &repr_ret, &mem, &ssock, &safter))
+                                     &repr_args, &repr_ret, &mem, &ssock, &safter, &smem))
         return -1;
     if (s->state != TP_SESSION_NEW) {
         PyErr_SetString(PyExc_RuntimeError, "a started Session cannot be reconfigured");
@@ -337,6 +340,14 @@ static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     s->stream_after_ns = (int64_t)(safter * 1e9);
+    if (smem < 0 || smem > 1000000) {
+        PyErr_Format(PyExc_ValueError,
+                     "stream_memory must be a number of MiB from 0 to 1000000, "
+                     "got %lld",
+                     smem);
+        return -1;
+    }
+    s->stream_memory = (size_t)smem << 20;
     if (tp_upload_stream_socket(s, ssock) < 0)
         return -1;
     if (parse_sample(s, sample) < 0)
@@ -833,7 +844,7 @@ static PyType_Slot session_slots[] = {
                 "ignore_modules=(), include_modules=(), threads=False, config_json=None, "
                 "show_asyncio=False, sample_calls=None, max_repr_args=None, "
                 "max_repr_return=None, track_memory=False, stream_socket=None, "
-                "stream_after=0.5)\n"
+                "stream_after=0.5, stream_memory=4)\n"
                 "--\n\nOne recording: start(), stop(), then its outputs."},
     {0, NULL},
 };

@@ -38,8 +38,9 @@ static const char *utf8(PyObject *o, Py_ssize_t *ret_len)
     return s;
 }
 
-/* HELLO: who we are. argv comes from sys.argv (str items only). */
-static int frame_hello(tp_buf *out)
+/* HELLO: who we are, asking for caps. argv comes from sys.argv (str items
+ * only). */
+static int frame_hello(tp_buf *out, uint32_t caps)
 {
     char host[256] = "", py[32];
     const char *ver = Py_GetVersion();
@@ -61,7 +62,7 @@ static int frame_hello(tp_buf *out)
     tp_msg m;
     memset(&m, 0, sizeof(m));
     m.type = TP_MSG_HELLO;
-    m.caps = TP_CAP_ACK;
+    m.caps = caps;
     m.pid = (int64_t)getpid();
     m.client = "tracepatch/" TP_VERSION;
     m.python = py;
@@ -241,7 +242,7 @@ static int build_frames(tp_session *s, const char *lines, size_t lines_len, tp_b
                         tp_buf *pre, tp_buf *end)
 {
     bool lines_dropped = false;
-    int r = frame_hello(hello);
+    int r = frame_hello(hello, TP_CAP_ACK);
     if (!r)
         r = frame_funcs(s, 0, pre);
     if (!r)
@@ -318,7 +319,7 @@ static int stream_open(tp_session *s)
     if (r)
         return r;
     tp_buf hello = TP_BUF_INIT, pre = TP_BUF_INIT;
-    r = frame_hello(&hello);
+    r = frame_hello(&hello, TP_CAP_ACK | TP_CAP_STORED);
     if (!r)
         r = frame_begin(s, &pre);
     if (!r) {
@@ -352,6 +353,21 @@ static int stream_publish(tp_session *s, tp_buf *end)
     return r;
 }
 
+/* The log holds more than stream_memory: free what tphd has stored (whole
+ * blocks and text chunks, oldest first). Views of the trace read it back
+ * from tphd (output.c). */
+static void stream_release(tp_session *s)
+{
+    tp_evlog_pos at;
+    char id[33];
+    if (tp_evlog_bytes(&s->log) <= s->stream_memory ||
+        !tp_sender_stream_stored(s->upload, &at, id) || at.records <= s->released.records)
+        return;
+    tp_evlog_release(&s->log, &s->released, &at);
+    s->released = at;
+    memcpy(s->released_id, id, sizeof(s->released_id));
+}
+
 void tp_upload_stream_tick(tp_session *s, int64_t now)
 {
     s->stream_due = now + (int64_t)((double)STREAM_TICK_NS / s->ns_per_tick);
@@ -367,6 +383,8 @@ void tp_upload_stream_tick(tp_session *s, int64_t now)
         r = s->start_pid == (long)getpid() ? stream_open(s) : -ECANCELED;
     if (!r)
         r = stream_publish(s, NULL);
+    if (!r)
+        stream_release(s);
     if (r)
         s->stream_due = INT64_MAX; /* failed (upload() sends the trace anew) or forked */
     s->due = s->stream_due < s->time_due ? s->stream_due : s->time_due;
@@ -375,6 +393,141 @@ void tp_upload_stream_tick(tp_session *s, int64_t now)
 #else
     PyErr_Restore(et, ev, tb);
 #endif
+}
+
+/* ---- reading back what was released ---------------------------------------------- */
+
+#define READ_BACK_NS  (60 * 1000000000LL) /* the whole read-back of a big trace */
+#define READ_STALL_NS (10 * 1000000000LL) /* tphd silent this long: give up */
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The text bytes that the first n records of a batch own, or SIZE_MAX when
+ * the text ends first. */
+static size_t text_of(const uint8_t *rec, size_t n, const uint8_t *text, size_t tlen)
+{
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *e = rec + i * sizeof(tp_event);
+        if (!(e[1] & TP_EVF_TEXT))
+            continue;
+        for (unsigned k = tp_event_text_entries(e[0]); k; k--) {
+            if (tlen - off < 4 || le32(text + off) > tlen - off - 4)
+                return SIZE_MAX;
+            off += 4 + le32(text + off);
+        }
+    }
+    return off;
+}
+
+/* Feed the whole batches at the front of acc (the events op's body) to t,
+ * at most *left records more; what was used leaves acc. */
+static int feed_batches(tp_buf *acc, tp_tree *t, uint64_t *left)
+{
+    size_t used = 0;
+    int r = 0;
+    while (!r && *left && acc->len - used >= 8) {
+        const uint8_t *p = (const uint8_t *)acc->data + used;
+        uint64_t nrec = le32(p), tlen = le32(p + 4);
+        uint64_t size = 8 + nrec * sizeof(tp_event) + tlen;
+        if (acc->len - used < size)
+            break;
+        size_t n = nrec < *left ? (size_t)nrec : (size_t)*left;
+        size_t tl = text_of(p + 8, n, p + 8 + nrec * sizeof(tp_event), (size_t)tlen);
+        r = tl == SIZE_MAX ? TP_ERR_MALFORMED
+                           : tp_tree_feed(t, p + 8, n, p + 8 + nrec * sizeof(tp_event), tl);
+        *left -= n;
+        used += (size_t)size;
+    }
+    if (used) {
+        memmove(acc->data, (uint8_t *)acc->data + used, acc->len - used);
+        acc->len -= used;
+    }
+    return r;
+}
+
+/* The events op on a connection of our own (no GIL: only t and the
+ * frames are touched). */
+static int read_back(const char *path, const tp_buf *hello, const tp_buf *query, tp_tree *t,
+                     uint64_t records, char *why, size_t whysz)
+{
+    tp_client c = {.fd = -1};
+    tp_msg m;
+    bool sent;
+    int64_t deadline = tp_client_now() + READ_BACK_NS;
+    int r = tp_client_open(&c, path, NULL, 0, NULL);
+    if (!r)
+        r = tp_client_handshake(&c, hello->data, hello->len, READ_STALL_NS, &m, &sent);
+    if (!r && m.type == TP_MSG_ERROR) {
+        snprintf(why, whysz, "tphd refused the connection: %s", m.message);
+        r = m.code ? m.code : TP_ERR_SEQUENCE;
+    }
+    if (!r)
+        r = tp_client_write(&c, query->data, query->len, READ_STALL_NS);
+    tp_buf acc = TP_BUF_INIT;
+    uint64_t left = records;
+    bool more = !r;
+    while (!r && more) {
+        r = tp_client_read_reply(&c, deadline, &m);
+        if (r)
+            break;
+        if (m.type != TP_MSG_REPLY)
+            continue;
+        if (!m.ok) {
+            snprintf(why, whysz, "tphd: %s", m.message ? m.message : tp_strerror(m.code));
+            r = m.code ? m.code : TP_ERR_DB;
+            break;
+        }
+        more = m.more;
+        if (left && m.body_len && tp_buf_append(&acc, m.body, m.body_len) < 0)
+            r = -ENOMEM;
+        if (!r)
+            r = feed_batches(&acc, t, &left);
+    }
+    if (!r && left) {
+        snprintf(why, whysz, "tphd sent %llu records fewer than it stored",
+                 (unsigned long long)left);
+        r = TP_ERR_TRUNCATED;
+    }
+    if (r && !why[0])
+        snprintf(why, whysz, "%s", tp_strerror(r));
+    tp_buf_free(&acc);
+    tp_client_close(&c);
+    return r;
+}
+
+int tp_upload_read_back(tp_session *s, tp_tree *t, char *why, size_t whysz)
+{
+    why[0] = '\0';
+    if (!s->stream_path)
+        return -EINVAL;
+    tp_buf hello = TP_BUF_INIT, query = TP_BUF_INIT;
+    char args[96];
+    snprintf(args, sizeof(args), "{\"id\":\"%s\",\"records\":%llu}", s->released_id,
+             (unsigned long long)s->released.records);
+    tp_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = TP_MSG_QUERY;
+    m.id = 1;
+    m.op = "events";
+    m.args_json = args;
+    int r = frame_hello(&hello, TP_CAP_QUERY);
+    if (!r)
+        r = tp_wire_encode(&m, &query);
+    if (!r) {
+        const char *path = s->stream_path;
+        uint64_t records = s->released.records;
+        Py_BEGIN_ALLOW_THREADS r = read_back(path, &hello, &query, t, records, why, whysz);
+        Py_END_ALLOW_THREADS
+    } else {
+        snprintf(why, whysz, "%s", tp_strerror(r));
+    }
+    tp_buf_free(&hello);
+    tp_buf_free(&query);
+    return r;
 }
 
 /* upload() of a trace that streamed: the end frames close the stream. False
@@ -425,6 +578,10 @@ PyObject *tp_upload_upload(PyObject *self, PyObject *args, PyObject *kwds)
         int st = tp_sender_upload_state(s->upload);
         if (st == TP_UPLOAD_PENDING || st == TP_UPLOAD_ACKED)
             Py_RETURN_TRUE; /* once is enough */
+        if (s->released.records)
+            /* Its start is only in tphd now (a truncated trace there): it
+             * cannot be sent anew. The views still read it back. */
+            Py_RETURN_FALSE;
     }
     if (socket_path(arg, path, sizeof(path)) < 0)
         return NULL;

@@ -41,6 +41,11 @@ int tp_upload_stream_socket(tp_session *s, PyObject *arg);
  *  the next due time. Never fails the event: a stream that cannot go on
  *  stops ticking, and upload() sends the trace when it ends. */
 void tp_upload_stream_tick(tp_session *s, int64_t now);
+/** The part of a streamed trace's log that was freed once tphd stored it
+ *  (s->released), read back from tphd with the events query and fed to t
+ *  (GIL held; released while it waits). Returns 0, or an error with why
+ *  written; t may then hold part of it. */
+int tp_upload_read_back(tp_session *s, tp_tree *t, char *why, size_t whysz);
 /** True once the trace's stream was opened (it may have failed since). */
 bool tp_upload_streamed(tp_session *s);
 

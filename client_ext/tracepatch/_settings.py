@@ -258,6 +258,10 @@ SETTINGS: tuple[Setting, ...] = (
             "a trace still recording after this long streams to tphd while it runs "
             "(tph logs shows it running, tph tree shows what it did so far)",
             0, 1e9, env="TRACEPATCH_STREAM_AFTER"),
+    Setting("stream_memory", "int", 4,
+            "MiB of event log a streaming trace keeps in the process once tphd stored it; "
+            "beyond, what tphd stored is freed (t.tree() and the other views read it back "
+            "from tphd)", 0, 1_000_000, env="TRACEPATCH_STREAM_MEMORY"),
     Setting("otel_parent", "str", None,
             "a W3C traceparent (the request's header) whose OpenTelemetry trace this one "
             "joins when tphd exports it (default: the opentelemetry API's current span)",

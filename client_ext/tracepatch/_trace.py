@@ -176,6 +176,7 @@ class trace:
                  keep: str = _kw_default("keep"),
                  keep_slower_than: float = _kw_default("keep_slower_than"),
                  stream_after: float = _kw_default("stream_after"),
+                 stream_memory: int = _kw_default("stream_memory"),
                  otel_parent: str | None = None) -> None:
         self._setup(quiet(_check_keywords, {
             "label": label, "max_depth": max_depth, "max_calls": max_calls,
@@ -189,7 +190,7 @@ class trace:
             "cache": cache,
             "cache_dir": cache_dir, "daemon": daemon, "threads": threads,
             "otel_parent": otel_parent, "keep": keep, "keep_slower_than": keep_slower_than,
-            "stream_after": stream_after,
+            "stream_after": stream_after, "stream_memory": stream_memory,
         }))
 
     def _setup(self, explicit: dict) -> None:
@@ -285,6 +286,7 @@ class trace:
             config_json=json.dumps(self._config_dict(settings, self._otel_parent)),
             stream_socket=self._stream_socket(settings, tail),
             stream_after=settings["stream_after"],
+            stream_memory=settings["stream_memory"],
         )
         self._session = session
         if settings["lines"]:

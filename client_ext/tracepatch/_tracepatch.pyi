@@ -51,6 +51,7 @@ class Session:
         track_memory: bool = False,
         stream_socket: str | os.PathLike[str] | None = None,
         stream_after: float = 0.5,
+        stream_memory: int = 4,
     ) -> None: ...
     @property
     def label(self) -> str | None: ...

@@ -309,7 +309,8 @@ def test_starter_config_values_are_the_defaults():
                                 "include_modules", "keep", "keep_slower_than", "line_samples",
                                 "lines", "max_calls", "max_depth", "max_repr",
                                 "max_time", "repr_notes", "show_args", "show_asyncio",
-                                "show_return", "stream_after", "track_memory", "tree_style"]
+                                "show_return", "stream_after", "stream_memory", "track_memory",
+                                "tree_style"]
     assert "# cache_dir = " in _config.STARTER_CONFIG
     assert "# max_repr_args = 80" in _config.STARTER_CONFIG
     assert "# default_label = " in _config.STARTER_CONFIG
