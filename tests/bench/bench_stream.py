@@ -23,7 +23,9 @@ records (stream_after=0.05): one thread calls work(50) in a loop, noting its
 call count every 10 ms, while another thread polls tphd's `list` every 2 ms
 on its own connection; the latency of a sample is the time until tphd lists
 at least that many calls. Also the call rate against the same loop with
-daemon="off", end -> ACK of the live trace, and the process's RSS growth.
+daemon="off", end -> ACK of the live trace, the process's RSS growth and
+the trace's event log at its end (bounded by stream_memory plus what tphd
+has not stored yet).
 Prints p50/p99 (ms) and figures; nothing here is a test.
 """
 
@@ -119,6 +121,7 @@ def live(d, seconds, pace, label):
     with trace(label=label, stream_after=0.05, max_calls=10**9) as t:
         rounds = loop_for(seconds, samples, t._session, pace)
         rss1 = rss_mb()
+        log_mb = t._session.memory_bytes / 2**20
     end = time.perf_counter()
     t._session.wait_upload(60)
     to_ack = time.perf_counter() - end
@@ -144,6 +147,7 @@ def live(d, seconds, pace, label):
         "rounds": (rounds, rounds_off),
         "samples": len(lat), "call_to_visible": summary(lat) if lat else None,
         "end_to_ack_ms": round(to_ack * 1e3, 1), "rss_growth_mb": round(rss1 - rss0, 1),
+        "log_mb_at_end": round(log_mb, 1),
         "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
@@ -231,7 +235,8 @@ def main():
         print(f"  live trace, {lv['seconds']:g} s streaming, {lv['pace_ms']:g} ms sleep per 51 "
               f"calls: {lv['calls']:,} calls ({lv['calls_per_s_streaming']:,}/s; "
               f"{lv['calls_per_s_daemon_off']:,}/s with daemon off: {lv['rate_ratio']}x), "
-              f"{lv['state']}, end -> ACK {lv['end_to_ack_ms']} ms, RSS +{lv['rss_growth_mb']} MB")
+              f"{lv['state']}, end -> ACK {lv['end_to_ack_ms']} ms, RSS +{lv['rss_growth_mb']} MB, "
+              f"event log {lv['log_mb_at_end']} MB")
         c = lv["call_to_visible"]
         if c:
             print(f"    call -> visible in tph logs ({lv['samples']} samples): p50 "
