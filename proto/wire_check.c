@@ -295,8 +295,10 @@ static bool key_is(const tp_mp_item *k, const char *name)
 /* Apply one body field of a WELCOME/ACK/STORED/ERROR/REPLY to m. *seen
  * tracks duplicates. A REPLY's body points into the payload. */
 #define T(type) (1u << (type))
+static int reply_value(tp_msg *m, unsigned f, const tp_mp_item *v, reply_store *s);
+
 static int reply_field(tp_msg *m, const tp_mp_item *k, const tp_mp_item *v, unsigned *seen,
-                       unsigned *present, reply_store *s)
+                       unsigned *present, reply_store *s, tp_mp_item *deferred)
 {
     static const char *const keys[] = {"v",   "caps", "client", "pid", "trace", "url",  "code",
                                        "msg", "seq",  "id",     "ok",  "ct",    "body", "more"};
@@ -328,6 +330,17 @@ static int reply_field(tp_msg *m, const tp_mp_item *k, const tp_mp_item *v, unsi
     if (v->kind == TP_MP_NIL) /* nil is the same as absent */
         return 0;
     *present |= 1u << f;
+    if (m->type == TP_MSG_REPLY && f != 9 && f != 10) {
+        /* A success's ct/body/more or a failure's code/msg: which of them
+         * counts depends on ok, which may come later (as tp_wire_decode). */
+        deferred[f] = *v;
+        return 0;
+    }
+    return reply_value(m, f, v, s);
+}
+
+static int reply_value(tp_msg *m, unsigned f, const tp_mp_item *v, reply_store *s)
+{
     switch (f) {
     case 0:
     case 1:
@@ -386,6 +399,7 @@ int tp_wire_decode_reply(const uint8_t *payload, size_t len, tp_msg *ret, char *
     tp_mp_item it, key, val;
     reply_store s = {store, store ? storesz : 0, 0};
     unsigned seen = 0, present = 0, need = 0;
+    tp_mp_item deferred[14];
     int r = tp_wire_check(payload, len, NULL, 0);
     if (r)
         return r;
@@ -422,8 +436,18 @@ int tp_wire_decode_reply(const uint8_t *payload, size_t len, tp_msg *ret, char *
         } else {
             c = vc;
         }
-        if ((r = reply_field(&m, &key, &val, &seen, &present, &s)))
+        if ((r = reply_field(&m, &key, &val, &seen, &present, &s, deferred)))
             return r;
+    }
+    if (m.type == TP_MSG_REPLY && (present & 1u << 10)) {
+        /* ok decides: ct, body, more (11-13) belong to a success, code and
+         * msg (6, 7) to a failure; the others are ignored like unknown keys. */
+        unsigned counts = m.ok ? 1u << 11 | 1u << 12 | 1u << 13 : 1u << 6 | 1u << 7;
+        unsigned ignored = (1u << 6 | 1u << 7 | 1u << 11 | 1u << 12 | 1u << 13) & ~counts;
+        present &= ~ignored;
+        for (unsigned f = 0; f < 14; f++)
+            if ((present & counts & 1u << f) && (r = reply_value(&m, f, &deferred[f], &s)))
+                return r;
     }
     if ((present & need) != need)
         return TP_ERR_MISSING;

@@ -8,7 +8,7 @@
  *  - msgpack-c parses every payload tp_wire_check passes;
  *  - a decoded message re-encodes, and the re-encoded frame decodes to the
  *    same message (for the fields that survive a round trip);
- *  - for WELCOME, ACK and ERROR the extension's cursor decoder accepts
+ *  - for WELCOME, ACK, STORED, ERROR and REPLY the extension's cursor decoder accepts
  *    exactly what the msgpack-c decoder accepts.
  *
  * Build and run (see tests/fuzz/meson.build):
@@ -85,7 +85,8 @@ static bool same_msg(const tp_msg *a, const tp_msg *b)
 
 static bool reply_type(int type)
 {
-    return type == TP_MSG_WELCOME || type == TP_MSG_ACK || type == TP_MSG_ERROR;
+    return type == TP_MSG_WELCOME || type == TP_MSG_ACK || type == TP_MSG_STORED ||
+           type == TP_MSG_ERROR || type == TP_MSG_REPLY;
 }
 
 static bool known_type(int type)

@@ -140,6 +140,7 @@ int main(int argc, char **argv)
          .code = TP_ERR_AMBIGUOUS,
          .message = "5f matches 2 traces"},
         {.type = TP_MSG_LINES, .trace = TRACE, .lines_json = lines, .lines_len = sizeof(lines) - 1},
+        {.type = TP_MSG_STORED, .trace = TRACE, .seq = 41},
     };
     tp_buf session = TP_BUF_INIT;
     int rc = 0;
