@@ -71,6 +71,7 @@ def test_database_and_wal_stay_under_the_limit_on_a_small_disk(small_disk, tmp_p
             peak = max(peak, db_bytes(d.db))
         # The newest are kept, the oldest went.
         listed = [t["id"] for t in c.qjson("list", {"limit": 100})["traces"]]
+    print(f"database and WAL peak {peak / MiB:.2f} MiB for --max-db-size 8M")
     assert listed[0] == f"{39:032x}"
     assert len(listed) < 40
     # Within the limit plus a quarter: the oldest go right after the commit
