@@ -119,3 +119,38 @@ def test_idle_connection_after_hello_is_closed(tmp_path):
         assert busy.qjson("status") is not None
     assert "closed: idle: no frame for 2 s (--idle-timeout)\n" in d.read_log()
     assert_clean_stop(d)
+
+
+def test_http_connections_cannot_take_the_sockets_descriptors(tmp_path):
+    """HTTP clients get at most 128 connections, taken from the descriptors
+    kept below the socket's cap: 400 of them leave the socket's clients their
+    WELCOME (before: every descriptor went to HTTP and a socket client was
+    reset unseen, with no log line)."""
+    from test_http_api import WebDaemon
+
+    d = WebDaemon(tmp_path)
+    base = d.args
+    d.args = lambda: ["prlimit", "--nofile=300:300", "--"] + base()
+    d.start()
+    d.wait_http()
+    socks = [socket.create_connection(("127.0.0.1", d.port), timeout=10) for _ in range(400)]
+
+    def closed_by_tphd():
+        import select
+        ready, _, _ = select.select(socks, [], [], 0)
+        return [s for s in ready if s.recv(1, socket.MSG_PEEK) == b""]
+
+    assert tphd_wire.wait_for(lambda: len(closed_by_tphd()) == 400 - 128, timeout=30)
+    with d.connect(timeout=10) as c:
+        assert c.welcome is not None
+        assert c.qjson("status") is not None
+    for s in socks:
+        s.close()
+    # Once they are gone, HTTP serves again.
+    assert tphd_wire.wait_for(lambda: d.request("/api/status").status == 200, timeout=10)
+    log = d.read_log()
+    line = ("tphd: HTTP connection refused (1 so far): tphd serves at most 128 HTTP "
+            "connections at once\n")
+    assert line in log, log
+    assert log.count("HTTP connection refused") == 10 + (400 - 128) // 1000, log
+    assert_clean_stop(d)

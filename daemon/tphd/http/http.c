@@ -126,6 +126,16 @@ static void on_accept(uv_stream_t *listener, int status)
         uv_close((uv_handle_t *)&c->tcp, on_accept_close);
         return;
     }
+    if (h->nconns >= TP_HTTP_MAX_CONNS) {
+        /* Once per 1000 refusals after the first few, as the socket does. */
+        if (++h->refused <= 10 || h->refused % 1000 == 0)
+            fprintf(stderr,
+                    "tphd: HTTP connection refused (%llu so far): tphd serves at most %d HTTP "
+                    "connections at once\n",
+                    (unsigned long long)h->refused, TP_HTTP_MAX_CONNS);
+        uv_close((uv_handle_t *)&c->tcp, on_accept_close);
+        return;
+    }
     c->h = h;
     c->next = h->conns;
     if (c->next)

@@ -11,6 +11,10 @@
 #include "vec.h"
 
 #define TP_HTTP_MAX_JOBS 64 /* queries in flight; more get 503 */
+/* Connections open at once; more are closed as accepted, with a log line.
+ * Their descriptors come out of TP_SERVER_FD_RESERVE (net/server.h), so
+ * HTTP clients can never take the socket's (nor SQLite's) descriptors. */
+#define TP_HTTP_MAX_CONNS 128
 
 typedef struct http_conn {
     uv_tcp_t tcp; /* first: h2o's close callback gets this handle */
@@ -49,6 +53,7 @@ struct tp_http {
     TP_VEC(http_token) tokens; /* [0] is the owner's; under tok_mu (pool jobs make tokens) */
     http_conn *conns;
     size_t nconns, njobs;
+    uint64_t refused; /* connections closed past TP_HTTP_MAX_CONNS */
     bool started, listening, stopping, finishing;
     int closing; /* handles of ours still closing before the final release */
     void (*done)(void *);

@@ -31,7 +31,7 @@
 /* What one running query's reply may hold (dispatch.c): the least
  * --max-query-memory that lets one query run. */
 #define TP_SERVER_QUERY_RESERVE (4u << 20)
-#define TP_SERVER_FD_RESERVE    256 /* descriptors kept for SQLite, HTTP, logs */
+#define TP_SERVER_FD_RESERVE    256 /* descriptors kept for SQLite, logs and HTTP (at most 128) */
 
 typedef struct tp_server_opts {
     const char *socket_path;     /* bound unless listen_fd >= 0; reported by status */
