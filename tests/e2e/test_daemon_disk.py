@@ -118,6 +118,12 @@ def test_clean_works_on_a_full_disk_and_enospc_is_named(small_disk, tmp_path):
         msg = send_trace(c, f"{99:032x}")
         assert msg is not None and msg[0] == ERROR, msg
         assert msg[1]["name"] == "ENOSPC", msg
+    # The refused trace is ended (truncated) once its connection is gone;
+    # tph clean leaves a trace that is still open alone, so wait for that
+    # (cleaning at once left it listed, open, in a loaded run).
+    with d.connect(timeout=30) as c:
+        assert tphd_wire.wait_for(
+            lambda: all(t["age_ms"] is None for t in c.qjson("list")["traces"]), timeout=30)
     env = dict(os.environ, TRACEPATCH_SOCKET=d.sock)
     tph = os.path.join(os.path.dirname(os.path.dirname(TPHD)), "tph", "tph")
     r = subprocess.run([tph, "--socket", d.sock, "clean", "--all", "--daemon"],
