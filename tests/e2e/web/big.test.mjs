@@ -9,6 +9,53 @@ import { after, before, describe, test } from 'node:test';
 import { launch, rowTexts, screenshot, seed, selectedRow, settle, skipReason, startDaemon } from './lib.mjs';
 
 const skip = skipReason();
+
+/** Frames per second of the page while the user zooms and pans the
+ *  timeline with real input (CDP wheel and drag events, one every 16 ms for
+ *  about 2 s each): requestAnimationFrame callbacks counted in the page over
+ *  each gesture, with the longest gap between two of them. A figure, never
+ *  asserted. */
+async function timelineFps(page) {
+  const c = await page.$('#timeline-canvas');
+  const r = await c.boundingBox();
+  const x = r.x + r.width / 3, y = r.y + Math.min(50, r.height / 2);
+  const count = () => page.evaluate(() => {
+    window.tpFrames = [];
+    window.tpCounting = true;
+    const tick = (ts) => {
+      window.tpFrames.push(ts);
+      if (window.tpCounting) requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+  const stop = () => page.evaluate(() => {
+    window.tpCounting = false;
+    const f = window.tpFrames;
+    let worst = 0;
+    for (let i = 1; i < f.length; i++) worst = Math.max(worst, f[i] - f[i - 1]);
+    return {fps: ((f.length - 1) * 1000) / (f[f.length - 1] - f[0]), worst};
+  });
+  const out = [];
+  await page.mouse.move(x, y);
+  await count();
+  for (let k = 0; k < 120; k++) {
+    await page.mouse.wheel(0, k < 60 ? -100 : 100);
+    await new Promise((res) => setTimeout(res, 16));
+  }
+  const zoom = await stop();
+  out.push(`zoom ${zoom.fps.toFixed(1)} fps (longest frame ${zoom.worst.toFixed(1)} ms)`);
+  for (let k = 0; k < 12; k++) await page.mouse.wheel(0, -100);
+  await count();
+  await page.mouse.down();
+  for (let k = 0; k < 120; k++) {
+    await page.mouse.move(x + 200 * Math.sin(k / 10), y);
+    await new Promise((res) => setTimeout(res, 16));
+  }
+  await page.mouse.up();
+  const pan = await stop();
+  out.push(`pan ${pan.fps.toFixed(1)} fps (longest frame ${pan.worst.toFixed(1)} ms)`);
+  return out.join(', ');
+}
 const CALLS = Number(process.env.TP_BIG_CALLS || 1000000);
 
 describe(`a ${CALLS.toLocaleString('en-US')}-call trace`, {skip: skip || false, timeout: 600000}, () => {
@@ -150,6 +197,7 @@ describe(`a ${CALLS.toLocaleString('en-US')}-call trace`, {skip: skip || false, 
       return out;
     });
     t.diagnostic(`timeline zoom frame: ${Math.max(...frames).toFixed(1)} ms worst, ${(frames.reduce((a, x) => a + x, 0) / frames.length).toFixed(1)} ms mean`);
+    t.diagnostic('timeline ' + await timelineFps(page));
     const t6 = Date.now();
     await page.click('#tab-hot');
     await page.waitForSelector('#fn-table tbody tr', {timeout: 120000});
@@ -206,6 +254,9 @@ describe(`a ${CALLS.toLocaleString('en-US')}-call trace`, {skip: skip || false, 
     // One page of the wide node's children is listed, the rest on demand.
     const height = await report.evaluate(() => parseInt(document.querySelector('.tree-spacer').style.height, 10) / 22);
     assert.equal(height, 2 + 5000 + 1, 'main, process_item, 5,000 children, a "more" row');
+    await report.click('#tab-timeline');
+    await report.waitForFunction(() => window.tpTimelineLanes && window.tpTimelineLanes().length > 0, null, {timeout: 120000});
+    t.diagnostic('standalone HTML: timeline ' + await timelineFps(report));
     const mem = await report.evaluate(() => (performance.memory ? performance.memory.usedJSHeapSize : 0));
     t.diagnostic(`standalone HTML: page JS heap ${(mem / 1048576).toFixed(0)} MiB`);
     await report.close();
