@@ -149,9 +149,10 @@ class FlameView {
     this.draw();
   }
 
-  /** Whether the merged and sandwich views come from tphd: the trace is
-   *  larger than what the page loads, and no timeline range narrows it
-   *  (tphd merges the whole trace; a range is merged from loaded calls). */
+  /** Whether the merged and sandwich views come from the source (tphd, or
+   *  a saved report's whole packed tree): the trace is larger than what the
+   *  page loads, and no timeline range narrows it (the source merges the
+   *  whole trace; a range is merged from loaded calls). */
   fromServer() {
     const s = this.model.src;
     return !!(s && s.flame && (this.model.summary.calls || 0) > FLAME_BUDGET && !(this.opts.range && this.opts.range()));

@@ -93,6 +93,7 @@ async function start() {
     return;
   }
   app.src = withDisplayNames(data ? fileSource(data) : serverSource);
+  window.tpSource = () => app.src; // for the browser tests: the data behind the views
   document.body.classList.toggle('file-mode', !!data);
   if (data) {
     $('#brand').removeAttribute('href');

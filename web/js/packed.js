@@ -318,6 +318,86 @@ function fileSource(data) {
     return {t0_ms: t0, t1_ms: t1, calls, unique_functions: functions.length, functions};
   }
 
+  /** The merged ("left heavy") flame graph of the whole tree, or with p.fn
+   *  the sandwich of that function: render_web_agg.c tp_render_web_flame,
+   *  on the same folded tree, so a file draws what tphd serves. An item is
+   *  [node whose function groups it, count, total ns, self ns]. */
+  function flame(p) {
+    const fn = p && p.fn ? String(p.fn) : null;
+    const minNs = p && p.min_ms ? Math.round(Number(p.min_ms) * 1e6) : 0;
+    let budget = p && Number(p.max_nodes) > 0 ? Number(p.max_nodes) : 5000;
+    let cut = false;
+    const dotted = (fi) => (pk.funcs[fi].module ? pk.funcs[fi].module + '.' : '') + pk.funcs[fi].qualname;
+    const self = (i) => total(i) - (pk.dSelf ? pk.dSelf[i] : 0);
+    const item = (i) => [i, pk.count[i], total(i), self(i)];
+    const kidItems = (items) => {
+      const out = [];
+      for (const it of items) for (const k of kidsOf(it[0])) out.push(item(k));
+      return out;
+    };
+    const level = (items, depth, up) => {
+      const groups = [], slot = new Map();
+      for (const it of items) {
+        const f = pk.func[it[0]];
+        let g = slot.get(f);
+        if (!g) {
+          slot.set(f, (g = {f, count: 0, total: 0, self: 0, items: []}));
+          groups.push(g);
+        }
+        g.count += it[1];
+        g.total += it[2];
+        g.self += it[3];
+        g.items.push(it);
+      }
+      groups.sort((a, b) => (a.total !== b.total ? b.total - a.total : a.f - b.f));
+      const out = [];
+      for (const g of groups) {
+        if (g.total < minNs) break;
+        if (!budget) {
+          cut = true;
+          break;
+        }
+        budget--;
+        const o = {function: dotted(g.f), module: pk.funcs[g.f].module, count: g.count, total_ms: ms(g.total), self_ms: ms(g.self)};
+        const next = up ? g.items.filter((it) => pk.parent[it[0]] >= 0).map((it) => [pk.parent[it[0]], it[1], it[2], it[3]])
+          : kidItems(g.items);
+        if (next.length && depth + 1 < 256) o.kids = level(next, depth + 1, up);
+        else if (next.length) cut = true;
+        out.push(o);
+      }
+      return out;
+    };
+    const match = fn ? pk.funcs.map((f, k) => dotted(k) === fn) : null;
+    const occ = [];
+    let tot = 0, slf = 0, count = 0;
+    for (let i = 0; i < pk.n; i++) {
+      if (!fn) {
+        if (pk.parent[i] >= 0) continue;
+      } else {
+        if (!match[pk.func[i]]) continue;
+        // A recursive call inside another of fn's is counted in the outer one.
+        let inner = false;
+        for (let a = pk.parent[i]; a >= 0 && !inner; a = pk.parent[a]) inner = match[pk.func[a]];
+        if (inner) continue;
+      }
+      occ.push(item(i));
+      tot += total(i);
+      slf += self(i);
+      count += pk.count[i];
+    }
+    const r = {mode: fn ? 'sandwich' : 'merged'};
+    if (fn) r.fn = fn;
+    Object.assign(r, {count, total_ms: ms(tot), self_ms: ms(slf)});
+    if (!fn) {
+      r.nodes = level(occ, 0, false);
+    } else {
+      r.callees = level(kidItems(occ), 0, false);
+      r.callers = level(occ.filter((it) => pk.parent[it[0]] >= 0).map((it) => [pk.parent[it[0]], it[1], it[2], it[3]]), 0, true);
+    }
+    r.cut = cut;
+    return r;
+  }
+
   return {
     mode: 'file',
     traceId: data.trace.id || '',
@@ -331,6 +411,7 @@ function fileSource(data) {
       throw new ApiError(400, 'unsupported', 'a saved report holds one trace');
     },
     profile: async (_id, t0, t1) => profile(t0, t1),
+    flame: async (_id, p) => flame(p),
     status: async () => null,
     exportUrl: () => null,
   };

@@ -10,6 +10,27 @@ import { launch, rowTexts, screenshot, seed, selectedRow, settle, skipReason, st
 
 const skip = skipReason();
 
+/** The merged flame graph's labels of levels 1 to 3 (helpers sorted) as
+ *  seed.py makes the trace, and the wide node's label. */
+function expectedFlame() {
+  const items = Math.ceil((CALLS - 1) / 61);
+  const itemsLabel = 'batch.process_item ×' + items.toLocaleString('en-US');
+  // The helpers' calls, counted as seed.py makes them: all 983k of them,
+  // not the first 20,000 the page loads.
+  const helpers = [0, 0, 0];
+  const odd = (x) => {
+    let c = 0;
+    for (; x; x &= x - 1) c++;
+    return c & 1;
+  };
+  for (let n = 1, i = 0; n < CALLS; i++) {
+    n++;
+    for (let j = 0; j < 60 && n < CALLS; j++, n++) helpers[odd(i * 60 + j + 1) - odd(i * 60 + j) + 1]++;
+  }
+  const helperLabels = ['parse', 'validate', 'store'].map((f, k) => 'batch.util.' + f + ' ×' + helpers[k].toLocaleString('en-US')).sort();
+  return {itemsLabel, levels: [['batch.main'], [itemsLabel], helperLabels]};
+}
+
 /** Frames per second of the page while the user zooms and pans the
  *  timeline with real input (CDP wheel and drag events, one every 16 ms for
  *  about 2 s each): requestAnimationFrame callbacks counted in the page over
@@ -155,24 +176,9 @@ describe(`a ${CALLS.toLocaleString('en-US')}-call trace`, {skip: skip || false, 
     await page.waitForFunction(() => window.tpFlameDrawn() === 'merged', null, {timeout: 120000});
     t.diagnostic(`merged flame graph drawn ${Date.now() - t5} ms after the click`);
     // tphd merges the whole trace, not only the calls the page loaded.
-    const items = Math.ceil((CALLS - 1) / 61);
-    const itemsLabel = 'batch.process_item ×' + items.toLocaleString('en-US');
+    const {itemsLabel, levels} = expectedFlame();
     await page.waitForFunction((l) => window.tpFlameLabels(2).includes(l), itemsLabel, {timeout: 120000});
-    // The helpers' calls, counted as seed.py makes them: all 983k of them,
-    // not the first 20,000 the page loads.
-    const helpers = [0, 0, 0];
-    const odd = (x) => {
-      let c = 0;
-      for (; x; x &= x - 1) c++;
-      return c & 1;
-    };
-    for (let n = 1, i = 0; n < CALLS; i++) {
-      n++;
-      for (let j = 0; j < 60 && n < CALLS; j++, n++) helpers[odd(i * 60 + j + 1) - odd(i * 60 + j) + 1]++;
-    }
-    const helperLabels = ['parse', 'validate', 'store'].map((f, k) => 'batch.util.' + f + ' ×' + helpers[k].toLocaleString('en-US')).sort();
-    assert.deepEqual(await page.evaluate(() => [window.tpFlameLabels(1), window.tpFlameLabels(2), window.tpFlameLabels(3).sort()]),
-      [['batch.main'], [itemsLabel], helperLabels]);
+    assert.deepEqual(await page.evaluate(() => [window.tpFlameLabels(1), window.tpFlameLabels(2), window.tpFlameLabels(3).sort()]), levels);
     await page.click('#flame-mode-sandwich');
     await page.fill('#flame-fn', 'batch.process_item');
     await page.press('#flame-fn', 'Enter');
@@ -180,7 +186,7 @@ describe(`a ${CALLS.toLocaleString('en-US')}-call trace`, {skip: skip || false, 
     const sw = await page.evaluate(() => window.tpFlameSandwich());
     assert.deepEqual([sw.callers, [...sw.callees].sort()],
       [['batch.main'], ['batch.util.parse', 'batch.util.store', 'batch.util.validate']]);
-    assert.deepEqual(await page.evaluate(() => [window.tpFlameLabels(1), window.tpFlameLabels(2).sort()]), [[itemsLabel], helperLabels]);
+    assert.deepEqual(await page.evaluate(() => [window.tpFlameLabels(1), window.tpFlameLabels(2).sort()]), levels.slice(1));
     const t7 = Date.now();
     await page.click('#tab-timeline');
     await page.waitForFunction(() => window.tpTimelineLanes && window.tpTimelineLanes().length > 0, null, {timeout: 120000});
@@ -254,6 +260,15 @@ describe(`a ${CALLS.toLocaleString('en-US')}-call trace`, {skip: skip || false, 
     // One page of the wide node's children is listed, the rest on demand.
     const height = await report.evaluate(() => parseInt(document.querySelector('.tree-spacer').style.height, 10) / 22);
     assert.equal(height, 2 + 5000 + 1, 'main, process_item, 5,000 children, a "more" row');
+    // The file merges its whole packed tree, as tphd does (not the calls loaded).
+    const want = expectedFlame();
+    await report.click('#tab-flame');
+    await report.waitForFunction(() => window.tpFlameDrawn && window.tpFlameDrawn() === 'time', null, {timeout: 120000});
+    const tm = Date.now();
+    await report.click('#flame-mode-merged');
+    await report.waitForFunction((l) => window.tpFlameDrawn() === 'merged' && window.tpFlameLabels(2).includes(l), want.itemsLabel, {timeout: 120000});
+    t.diagnostic(`standalone HTML: merged flame graph drawn ${Date.now() - tm} ms after the click`);
+    assert.deepEqual(await report.evaluate(() => [window.tpFlameLabels(1), window.tpFlameLabels(2), window.tpFlameLabels(3).sort()]), want.levels);
     await report.click('#tab-timeline');
     await report.waitForFunction(() => window.tpTimelineLanes && window.tpTimelineLanes().length > 0, null, {timeout: 120000});
     t.diagnostic('standalone HTML: timeline ' + await timelineFps(report));

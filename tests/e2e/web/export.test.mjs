@@ -159,4 +159,32 @@ describe('exported HTML report', {skip: skip || false, timeout: 300000}, () => {
     await served.close();
     assert.deepEqual(b.problems.splice(0), []);
   });
+
+  test('the file merges the whole tree into the flame graph tphd serves: merged and every sandwich', async () => {
+    const flame = async (name, q) => {
+      const res = await fetch(`${d.url}/api/traces/${ids[name]}/flame${q ? '?fn=' + encodeURIComponent(q) : ''}`,
+        {headers: {Cookie: `tp_token_${d.port}=${d.token}`}});
+      assert.equal(res.status, 200);
+      return res.json();
+    };
+    for (const name of Object.keys(ids)) {
+      const {page} = await openOffline(files[name]);
+      const merged = await flame(name, null);
+      assert.deepEqual(await page.evaluate(() => window.tpSource().flame('', {})), merged, name);
+      const fns = new Set();
+      const walk = (gs) => (gs || []).forEach((g) => {
+        fns.add(g.function);
+        walk(g.kids);
+      });
+      walk(merged.nodes);
+      assert.ok(fns.size > 1, name + ': ' + [...fns]);
+      for (const fn of fns) {
+        const want = await flame(name, fn);
+        assert.equal(want.mode, 'sandwich');
+        assert.deepEqual(await page.evaluate((f) => window.tpSource().flame('', {fn: f}), fn), want, name + ' ' + fn);
+      }
+      await page.close();
+    }
+    assert.deepEqual(b.problems.splice(0), []);
+  });
 });
