@@ -93,6 +93,15 @@ try {
     console.log(`open ${run ? 'warm' : 'cold'}        first row ${first} ms, hot path selected ${hot} ms, ` +
       `JS heap ${(heap / 1048576).toFixed(0)} MiB (${(after / 1048576).toFixed(0)} after GC), search ${searchMs} ms (${hits})`);
     console.log(`  inflate ${marks[0]} ms, decode ${marks[1]} ms; renderers ${rss.map(([r, h]) => `RSS ${r} MiB (peak ${h} MiB)`).join(', ')}`);
+    // The merged flame graph, which the file merges from its whole tree.
+    await page.click('#tab-flame');
+    await page.waitForFunction(() => window.tpFlameDrawn && window.tpFlameDrawn() === 'time', null, {timeout: 300000});
+    const t4 = Date.now();
+    await page.click('#flame-mode-merged');
+    await page.waitForFunction(() => window.tpFlameDrawn() === 'merged' && window.tpFlameLabels(1).length > 0, null, {timeout: 300000});
+    const flameMs = Date.now() - t4;
+    const rss2 = renderers().map(memOf).filter(([r]) => r > 0);
+    console.log(`  merged flame graph ${flameMs} ms; renderers ${rss2.map(([r, h]) => `RSS ${r} MiB (peak ${h} MiB)`).join(', ')}`);
     await page.close();
   }
   if (!given) fs.rmSync(file, {force: true});

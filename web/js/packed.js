@@ -320,8 +320,11 @@ function fileSource(data) {
 
   /** The merged ("left heavy") flame graph of the whole tree, or with p.fn
    *  the sandwich of that function: render_web_agg.c tp_render_web_flame,
-   *  on the same folded tree, so a file draws what tphd serves. An item is
-   *  [node whose function groups it, count, total ns, self ns]. */
+   *  on the same folded tree, so a file draws what tphd serves. A level is
+   *  two columns: cur, the node whose function groups an item, and org, the
+   *  call whose count and time it carries (cur itself below a call, the
+   *  call of fn for its callers). Typed arrays, since a wide node makes a
+   *  level of a million items. */
   function flame(p) {
     const fn = p && p.fn ? String(p.fn) : null;
     const minNs = p && p.min_ms ? Math.round(Number(p.min_ms) * 1e6) : 0;
@@ -329,25 +332,49 @@ function fileSource(data) {
     let cut = false;
     const dotted = (fi) => (pk.funcs[fi].module ? pk.funcs[fi].module + '.' : '') + pk.funcs[fi].qualname;
     const self = (i) => total(i) - (pk.dSelf ? pk.dSelf[i] : 0);
-    const item = (i) => [i, pk.count[i], total(i), self(i)];
-    const kidItems = (items) => {
-      const out = [];
-      for (const it of items) for (const k of kidsOf(it[0])) out.push(item(k));
+    const slot = new Int32Array(pk.funcs.length).fill(-1);
+    /** The children of every cur, each its own org. */
+    const below = (cur, from, to) => {
+      let m = 0;
+      for (let k = from; k < to; k++) m += nChildren(cur[k]);
+      const out = new Int32Array(m);
+      for (let k = from, j = 0; k < to; k++) for (let c = pk.kidOff[cur[k]]; c < pk.kidOff[cur[k] + 1]; c++) out[j++] = pk.kids[c];
       return out;
     };
-    const level = (items, depth, up) => {
-      const groups = [], slot = new Map();
-      for (const it of items) {
-        const f = pk.func[it[0]];
-        let g = slot.get(f);
-        if (!g) {
-          slot.set(f, (g = {f, count: 0, total: 0, self: 0, items: []}));
-          groups.push(g);
+    /** The parent of every cur that has one, org kept. */
+    const above = (cur, org, from, to) => {
+      let m = 0;
+      for (let k = from; k < to; k++) m += pk.parent[cur[k]] >= 0;
+      const nc = new Int32Array(m), no = new Int32Array(m);
+      for (let k = from, j = 0; k < to; k++) {
+        if (pk.parent[cur[k]] < 0) continue;
+        nc[j] = pk.parent[cur[k]];
+        no[j++] = org[k];
+      }
+      return [nc, no];
+    };
+    const level = (cur, org, depth, up) => {
+      const n = cur.length, gOf = new Int32Array(n), groups = [];
+      for (let k = 0; k < n; k++) {
+        const f = pk.func[cur[k]], o = org[k];
+        if (slot[f] < 0) {
+          slot[f] = groups.length;
+          groups.push({f, count: 0, total: 0, self: 0, n: 0, off: 0});
         }
-        g.count += it[1];
-        g.total += it[2];
-        g.self += it[3];
-        g.items.push(it);
+        const g = groups[(gOf[k] = slot[f])];
+        g.count += pk.count[o];
+        g.total += total(o);
+        g.self += self(o);
+        g.n++;
+      }
+      for (const g of groups) slot[g.f] = -1;
+      // Each group's items together, in the order they came.
+      const gc = new Int32Array(n), go = new Int32Array(n), fill = new Int32Array(groups.length);
+      for (let g = 0, off = 0; g < groups.length; off += groups[g++].n) fill[g] = groups[g].off = off;
+      for (let k = 0; k < n; k++) {
+        const j = fill[gOf[k]]++;
+        gc[j] = cur[k];
+        go[j] = org[k];
       }
       groups.sort((a, b) => (a.total !== b.total ? b.total - a.total : a.f - b.f));
       const out = [];
@@ -359,10 +386,11 @@ function fileSource(data) {
         }
         budget--;
         const o = {function: dotted(g.f), module: pk.funcs[g.f].module, count: g.count, total_ms: ms(g.total), self_ms: ms(g.self)};
-        const next = up ? g.items.filter((it) => pk.parent[it[0]] >= 0).map((it) => [pk.parent[it[0]], it[1], it[2], it[3]])
-          : kidItems(g.items);
-        if (next.length && depth + 1 < 256) o.kids = level(next, depth + 1, up);
-        else if (next.length) cut = true;
+        let nc, no;
+        if (up) [nc, no] = above(gc, go, g.off, g.off + g.n);
+        else nc = no = below(gc, g.off, g.off + g.n);
+        if (nc.length && depth + 1 < 256) o.kids = level(nc, no, depth + 1, up);
+        else if (nc.length) cut = true;
         out.push(o);
       }
       return out;
@@ -380,19 +408,21 @@ function fileSource(data) {
         for (let a = pk.parent[i]; a >= 0 && !inner; a = pk.parent[a]) inner = match[pk.func[a]];
         if (inner) continue;
       }
-      occ.push(item(i));
+      occ.push(i);
       tot += total(i);
       slf += self(i);
       count += pk.count[i];
     }
+    const oc = Int32Array.from(occ);
     const r = {mode: fn ? 'sandwich' : 'merged'};
     if (fn) r.fn = fn;
     Object.assign(r, {count, total_ms: ms(tot), self_ms: ms(slf)});
     if (!fn) {
-      r.nodes = level(occ, 0, false);
+      r.nodes = level(oc, oc, 0, false);
     } else {
-      r.callees = level(kidItems(occ), 0, false);
-      r.callers = level(occ.filter((it) => pk.parent[it[0]] >= 0).map((it) => [pk.parent[it[0]], it[1], it[2], it[3]]), 0, true);
+      const kc = below(oc, 0, oc.length);
+      r.callees = level(kc, kc, 0, false);
+      r.callers = level(...above(oc, oc, 0, oc.length), 0, true);
     }
     r.cut = cut;
     return r;
