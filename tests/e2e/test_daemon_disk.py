@@ -81,6 +81,22 @@ def test_database_and_wal_stay_under_the_limit_on_a_small_disk(small_disk, tmp_p
     assert_clean_stop(d)
 
 
+def test_a_trace_bigger_than_the_prune_target_is_kept_once_acknowledged(small_disk, tmp_path):
+    # Pruning aims at half the limit; a trace of more than that used to be
+    # acknowledged and deleted by the very commit's prune: an ACK then
+    # meant nothing. The newest finished trace is never pruned; the one
+    # before it goes when the next arrives.
+    d = daemon_on(small_disk, tmp_path, ["--max-db-size", "8M"])
+    with d.connect(timeout=30) as c:
+        for k in range(3):
+            msg = send_trace(c, f"{k:032x}", ncalls=16000)  # about 3.7 MiB of text each
+            assert msg is not None and msg[0] == ACK, (k, msg, d.read_log()[-2000:])
+            listed = [t["id"] for t in c.qjson("list", {"limit": 100})["traces"]]
+            assert listed[0] == f"{k:032x}", (k, listed)
+            assert c.qjson("get", {"id": f"{k:032x}"})["calls"] == 16000
+    assert_clean_stop(d)
+
+
 def test_clean_works_on_a_full_disk_and_enospc_is_named(small_disk, tmp_path):
     # With --max-db-size the WAL stays small, so what the traces hold is in
     # the main file and deleting them needs little room: the reserve's.

@@ -311,9 +311,14 @@ static int retention_fn(sqlite3 *db, tp_store_op *op, void *arg)
         int64_t used =
             (pragma_int(db, "PRAGMA page_count") - pragma_int(db, "PRAGMA freelist_count")) * page;
         if (used > (int64_t)rs->max_bytes) {
-            /* Roughly enough traces to get under the limit, at least one. */
+            /* Roughly enough traces to get under the limit, at least one,
+             * but never the trace that ended last: its ACK went out with
+             * this commit, so the database holds at least the newest trace
+             * even when that one alone is over the target. */
             if (sqlite3_prepare_v2(db,
-                                   "SELECT rowid, bytes FROM traces WHERE status != 0"
+                                   "SELECT rowid, bytes FROM traces WHERE status != 0 AND rowid !="
+                                   " (SELECT rowid FROM traces WHERE status != 0"
+                                   "  ORDER BY ended_ns DESC, rowid DESC LIMIT 1)"
                                    " ORDER BY wall_start_ns, rowid LIMIT ?1",
                                    -1, &st, NULL) != SQLITE_OK)
                 goto dberr;
