@@ -553,10 +553,34 @@ unsigned tp__render_dur_how(const tp_render_opts *o)
     return (o->ms_units ? TP_DUR_MS : 0) | (o->style == TP_STYLE_ASCII ? TP_DUR_ASCII : 0);
 }
 
+/* track_memory: ", +976.6 KB" inside the timing bracket, as 1.0.0 writes it
+ * ("[12.3ms, +976.6 KB]"): the traced memory the call left behind (a folded
+ * group: its calls' sum), in KB, MB or GB of 1024, one decimal. */
+static void put_memory(tp_buf *b, const tp_node *n)
+{
+    int64_t d = n->mem_delta;
+    uint64_t u = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
+    uint64_t unit = 1024;
+    const char *name = "KB";
+    if (u >= (uint64_t)1 << 30) {
+        unit = (uint64_t)1 << 30;
+        name = "GB";
+    } else if (u >= (uint64_t)1 << 20) {
+        unit = (uint64_t)1 << 20;
+        name = "MB";
+    }
+    uint64_t whole = u / unit, tenth = (u % unit * 10 + unit / 2) / unit;
+    if (tenth == 10) {
+        whole++;
+        tenth = 0;
+    }
+    tp_buf_printf(b, ", %c%" PRIu64 ".%" PRIu64 " %s", d < 0 ? '-' : '+', whole, tenth, name);
+}
+
 /* "[1.23ms]", "[1.23ms / self: 0.10ms]"; a generator or coroutine that
  * suspended: "[0.21ms active, 80.1ms span, resumed 4×]" (its time is what it
  * ran, the span is first resume to end); a folded group: "[5.00ms total, avg
- * ..., min ..., max ...]". */
+ * ..., min ..., max ...]"; a measured call adds its memory: "[1.23ms, +976.6 KB]". */
 static void put_timing(tp_buf *b, const tp_node *n, const tp_render_opts *o)
 {
     bool folded = (n->flags & TP_NODE_FOLDED) != 0;
@@ -589,34 +613,13 @@ static void put_timing(tp_buf *b, const tp_node *n, const tp_render_opts *o)
         tp_buf_puts(b, ", max ");
         tp__render_duration(b, n->max_ns, how);
     }
+    if (n->flags & TP_NODE_MEM)
+        put_memory(b, n);
     if (n->flags & TP_NODE_OPEN)
         tp_buf_puts(b, ", unfinished");
     tp_buf_putc(b, ']');
     if (o->color)
         tp_buf_puts(b, SGR_RESET);
-}
-
-/* track_memory: "  [+976.6 KB]", the traced memory the call left behind (a
- * folded group: its calls' sum), in KB, MB or GB of 1024, one decimal. */
-static void put_memory(tp_buf *b, const tp_node *n)
-{
-    int64_t d = n->mem_delta;
-    uint64_t u = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
-    uint64_t unit = 1024;
-    const char *name = "KB";
-    if (u >= (uint64_t)1 << 30) {
-        unit = (uint64_t)1 << 30;
-        name = "GB";
-    } else if (u >= (uint64_t)1 << 20) {
-        unit = (uint64_t)1 << 20;
-        name = "MB";
-    }
-    uint64_t whole = u / unit, tenth = (u % unit * 10 + unit / 2) / unit;
-    if (tenth == 10) {
-        whole++;
-        tenth = 0;
-    }
-    tp_buf_printf(b, "  [%c%" PRIu64 ".%" PRIu64 " %s]", d < 0 ? '-' : '+', whole, tenth, name);
 }
 
 static void put_node(tp_buf *b, const tp_tree *s, const tp_node *n, const tp_render_opts *o)
@@ -639,8 +642,6 @@ static void put_node(tp_buf *b, const tp_tree *s, const tp_node *n, const tp_ren
     put_result(b, n, o, ascii);
     put_markers(b, n, ascii);
     put_timing(b, n, o);
-    if (n->flags & TP_NODE_MEM)
-        put_memory(b, n);
     if (o->source && f && f->file[0]) {
         tp_buf_puts(b, "  (");
         put_str(b, f->file, ascii);

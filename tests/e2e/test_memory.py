@@ -30,8 +30,8 @@ t.to_json(sys.argv[1])
 print(json.dumps({"id": t.trace_id, "tree": t.tree()}))
 '''
 
-KEEPS = re.compile(r"__main__\.keeps\(\) -> bytearray\(.*\]  \[\+976\.\d KB\]$", re.M)
-FREES = re.compile(r"__main__\.frees\(\) -> None  \[[^]]*\]  \[[+-]0\.[0-4] KB\]$", re.M)
+KEEPS = re.compile(r"__main__\.keeps\(\) -> bytearray\(.*  \[[^]]*, \+976\.\d KB\]$", re.M)
+FREES = re.compile(r"__main__\.frees\(\) -> None  \[[^],]*, [+-]0\.[0-4] KB\]$", re.M)
 
 
 def record(tmp_path, env, daemon="off"):

@@ -443,10 +443,10 @@ Test(load, memory_delta_keys_mark_calls_measured)
     cr_assert_eq(t->nodes[2].mem_delta, -3221225472LL);
     cr_assert_eq(t->nodes[4].flags, 0);
     char *s = tree_text(t, false);
-    cr_assert_str_eq(s, "├── m.a()  [10.00ms]  [+976.6 KB]\n"
-                        "│   └── m.b()  [1.00ms]  [-0.5 KB]\n"
-                        "├── m.c()  [10.00ms]  [-3.0 GB]\n"
-                        "├── m.d()  [10.00ms]  [+2.0 MB]\n"
+    cr_assert_str_eq(s, "├── m.a()  [10.00ms, +976.6 KB]\n"
+                        "│   └── m.b()  [1.00ms, -0.5 KB]\n"
+                        "├── m.c()  [10.00ms, -3.0 GB]\n"
+                        "├── m.d()  [10.00ms, +2.0 MB]\n"
                         "└── m.e()  [10.00ms]\n");
     free(s);
     tp_tree_free(t);
