@@ -337,6 +337,30 @@ def test_to_json_has_1_0_0_environment_keys():
         "hostname", "python_version", "platform", "working_directory"]
 
 
+# --- data-science.md, "Memory Tracking (Opt-In)" ------------------------------
+
+def load_huge_csv(path):
+    return bytearray(3 << 20)
+
+
+def transform(df):
+    return bytearray(1 << 20)
+
+
+def test_track_memory_deltas_appear_in_the_time_bracket_as_documented():
+    """1.0.0's `load_huge_csv(...)  [1.2s, +128.4 MB]`: the delta after the
+    time, in the same bracket, in t.tree() and in render_tree()."""
+    with trace(track_memory=True, ignore_modules=["pandas"], cache=False) as t:
+        big_df = load_huge_csv("data.csv")
+        processed = transform(big_df)  # noqa: F841
+    expect = (f"├── {M}.load_huge_csv(path='data.csv') -> BA  [T, +3.0 MB]\n"
+              f"└── {M}.transform(df=BA) -> BA  [T, +1.0 MB]")
+    bytes_repr = re.compile(r"bytearray\(b'[\\x0]*\.\.\.")  # cut at max_repr
+    tree = norm(t.tree()).split("\n\n", 1)[1]
+    assert bytes_repr.sub("BA", tree).rstrip("\n") == expect
+    assert bytes_repr.sub("BA", ms_norm(render_tree(t.roots))) == expect
+
+
 # --- sample= samples calls (1.0.0), sample_traces= samples traces ----------------
 
 def tick():
