@@ -181,6 +181,7 @@ typedef struct tp_session {
     uint32_t nthreads;   /* thread indices handed out */
     uint32_t closer;     /* 1 + the thread index that closes generators that ended
                             unseen (tp_record_close_unseen()), 0 before the first */
+    uint64_t closer_t;   /* time of the closer's last record */
     /* Functions seen: gid -> id or TP_FUNC_FILTERED. */
     tp_hmap funcmap;
     TP_VEC(tp_funcent) funcs;

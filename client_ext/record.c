@@ -572,9 +572,13 @@ bool tp_record_close_unseen(tp_session *s, const tp_fent *e)
         s->dropped++;
         return false;
     }
-    if (!s->closer)
-        s->closer = 1 + s->nthreads++;
     uint64_t t = (uint64_t)e->t_susp;
+    /* The builder keeps each thread's times in order, so a generator that
+     * last suspended before the one closed last takes a new thread index:
+     * on the old one its end would move forward to that one's. */
+    if (!s->closer || t < s->closer_t)
+        s->closer = 1 + s->nthreads++;
+    s->closer_t = t;
     if (s->log_thread != s->closer - 1) {
         s->log_thread = s->closer - 1;
         tp_evlog_put(&s->log, TP_EV_THREAD, 0, s->log_thread, t);

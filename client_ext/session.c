@@ -1,6 +1,7 @@
 /* The Session type: configuration, start/stop, state properties, and the
  * session's function table. Outputs are in output.c. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -454,29 +455,59 @@ static void convert_times(tp_session *s)
  * suspended outside a try block without running it, at close() or when it is
  * collected): each ends at its last suspension. The events go to a thread
  * index of their own, as the builder keeps each thread's times monotonic and
- * these are older than the threads' last events. */
+ * these are older than the threads' last events; they are written oldest
+ * first, so that one more index is needed at most. */
+typedef struct gone {
+    uint64_t t;
+    uint32_t idx;
+} gone;
+
+static int gone_cmp(const void *a, const void *b)
+{
+    const gone *x = a, *y = b;
+    return x->t < y->t ? -1 : x->t > y->t;
+}
+
+static bool generator_gone(const tp_fent *e)
+{
+    if (!e->wref)
+        return false;
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *g = NULL;
+    if (PyWeakref_GetRef(e->wref, &g) < 0) {
+        PyErr_Clear();
+        return false;
+    }
+    bool suspended = g && !tp_frame_generator_finished(g);
+    Py_XDECREF(g);
+    return !suspended;
+#else
+    return false; /* only 3.13+ takes these references */
+#endif
+}
+
 static void close_silent(tp_session *s)
 {
+    size_t n = 0;
+    gone *all = s->susp.size ? PyMem_Malloc(s->susp.size * sizeof(*all)) : NULL;
     for (uint32_t i = 0; i < s->susp.size; i++) {
         tp_fent *e = &s->susp.items[i].ent;
-        if (!e->wref)
+        if (!generator_gone(e))
             continue;
-#if PY_VERSION_HEX >= 0x030D0000
-        PyObject *g = NULL;
-        if (PyWeakref_GetRef(e->wref, &g) < 0) {
-            PyErr_Clear();
+        if (!all) { /* no memory to order them: closed as found */
+            if (!tp_record_close_unseen(s, e))
+                return;
             continue;
         }
-        bool suspended = g && !tp_frame_generator_finished(g);
-        Py_XDECREF(g);
-        if (suspended)
-            continue;
-#else
-        continue; /* only 3.13+ takes these references */
-#endif
-        if (!tp_record_close_unseen(s, e))
-            break;
+        all[n++] = (gone){(uint64_t)e->t_susp, i};
     }
+    if (!all)
+        return;
+    qsort(all, n, sizeof(*all), gone_cmp);
+    for (size_t k = 0; k < n; k++)
+        if (!tp_record_close_unseen(s, &s->susp.items[all[k].idx].ent))
+            break;
+    PyMem_Free(all);
 }
 
 /* End an active session (stop(), or a start() that failed half-way). */
