@@ -197,3 +197,25 @@ def test_asyncio_task_node_is_spawned():
     assert spawned == ["child"]
     (task,) = [n for n in nodes if n.spawned]
     assert task.parent.name == "main"
+
+
+def seven(k):
+    for i in range(k):
+        yield i
+
+
+def test_structure_only_log_holds_16_bytes_per_record_a_call_and_a_suspension_two_each():
+    # What a recorded call costs, structure only: a call is CALL + RETURN, each
+    # suspension of a generator is YIELD + RESUME, 16 B per record, stored in
+    # 64 KiB blocks beside one 64 KiB text chunk (tests/bench/bench_memory.py
+    # shows RSS while recording grows by exactly this).
+    with trace(daemon="off", show_args=False, show_return=False, max_calls=10**6) as t:
+        for _ in range(20_000):
+            sum(seven(7))
+    s = t._session
+    suspends = sum(n.suspends for n in t.roots)
+    assert (s.call_count, suspends) == (20_000, 20_000 * 7)
+    # One record more: the thread's first THREAD record.
+    assert s.event_count == 2 * s.call_count + 2 * suspends + 1
+    blocks = -(-s.event_count // 4096)
+    assert 16 * s.event_count < s.memory_bytes <= (blocks + 1) * 65536 + 64 * blocks
