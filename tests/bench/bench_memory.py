@@ -2,7 +2,8 @@
 call-only and generator-heavy workloads: what the event log holds (16 B per
 record: a call is CALL + RETURN, a generator's suspension is YIELD + RESUME)
 against the process's RSS growth while it records (measured inside the
-`with` block) and once the trace has ended (stop() and what exit builds).
+`with` block), once the trace has ended (cache off: no file written), and
+once t.tree() has built the call tree every output reads.
 
     PYTHONPATH=build/client_ext python3 tests/bench/bench_memory.py [--scale N]
 
@@ -59,11 +60,13 @@ work = {"fib": lambda: fib(scale), "loop": lambda: loop(scale), "gens": lambda: 
 work()  # imports and caches outside the measurement
 gc.collect()
 before = rss()
-with trace(daemon="off", show_args=False, show_return=False, max_calls=10**9,
+with trace(daemon="off", cache=False, show_args=False, show_return=False, max_calls=10**9,
            max_depth=10**6, max_time=3600) as t:
     work()
     recorded = rss()  # what recording held, before stop() and any tree
 after = rss()
+t.tree()  # the call tree the outputs read, built once and kept
+built = rss()
 s = t._session
 susp = 0
 if name in ("gens", "stdlib"):
@@ -73,7 +76,7 @@ if name in ("gens", "stdlib"):
         susp += n.suspends
         stack.extend(n.children)
 print(json.dumps({"calls": s.call_count, "records": s.event_count, "log": s.memory_bytes,
-                  "rss": recorded - before, "rss_after": after - before, "susp": susp}))
+                  "rss": recorded - before, "rss_after": after - before, "rss_tree": built - before, "susp": susp}))
 '''
 
 SCALES = {"fib": 27, "loop": 400_000, "gens": 800_000, "stdlib": 300}
@@ -98,12 +101,13 @@ def main():
         r["log_per_record"] = r["log"] / r["records"]
         r["rss_per_call"] = r["rss"] / r["calls"]
         r["rss_after_per_call"] = r["rss_after"] / r["calls"]
+        r["rss_tree_per_call"] = r["rss_tree"] / r["calls"]
         rows[name] = r
         if not a.json:
             print(f"{name:7} calls {r['calls']:>9,} suspensions {r['susp']:>9,} records "
                   f"{r['records']:>10,} | log {r['log_per_call']:6.1f} B/call "
                   f"{r['log_per_record']:5.2f} B/record | RSS +{r['rss_per_call']:6.1f} B/call recording, "
-                  f"+{r['rss_after_per_call']:6.1f} B/call after the trace ended")
+                  f"+{r['rss_after_per_call']:6.1f} ended, +{r['rss_tree_per_call']:6.1f} with its tree")
     if a.json:
         print(json.dumps(rows))
 
