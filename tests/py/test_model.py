@@ -147,3 +147,31 @@ def test_generators_that_end_unseen_out_of_order_end_at_their_own_suspension():
         # Each ends where it last suspended: before the other one started
         # (before 3.13 del closes them with an event, so they end there).
         assert first["end_ns"] < second["start_ns"]
+
+
+async def group_two():
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(fetch(1))
+        tg.create_task(fetch(2))
+
+
+async def future_one():
+    return await asyncio.ensure_future(fetch(3))
+
+
+async def group_then_future():
+    if sys.version_info >= (3, 11):
+        await group_two()
+    return await future_one()
+
+
+def test_taskgroup_and_ensure_future_tasks_hang_under_their_creator():
+    with trace(daemon="off", ignore_modules=["_weakrefset"]) as t:
+        assert asyncio.run(group_then_future()) == 6
+    group = ("  group_two() -> None\n    fetch(i=1) -> 2\n    fetch(i=2) -> 4\n"
+             if sys.version_info >= (3, 11) else "")
+    assert ("group_then_future() -> 6\n" + group +
+            "  future_one() -> 6\n    fetch(i=3) -> 6\n") in outline_of(t) + "\n"
+    nodes = list(walk(json.loads(t.to_json())["trace"]))
+    fetches = [n for n in nodes if n["name"] == "fetch"]
+    assert [n.get("spawned") for n in fetches] == [True] * len(fetches)
