@@ -45,6 +45,18 @@ static const struct {
     {SIGUSR1, false}, {SIGUSR2, false}, {SIGALRM, false},
 };
 
+/* Stops HTTP and the server; the loop ends once both are done. */
+static void begin_stop(tphd *d)
+{
+    d->stopping = true;
+    d->pending_stops = 1;
+    if (d->http) {
+        d->pending_stops++;
+        tphd_http_stop(d, stopped_one);
+    }
+    tp_server_shutdown(d->server, stopped_one, d);
+}
+
 static void on_signal(uv_signal_t *sig, int signum)
 {
     tphd *d = sig->data;
@@ -57,15 +69,9 @@ static void on_signal(uv_signal_t *sig, int signum)
         fprintf(stderr, "tphd: second %s: exiting at once\n", strsignal(signum));
         _exit(1);
     }
-    d->stopping = true;
     fprintf(stderr, "tphd: %s: stopping\n", strsignal(signum));
     sd_notify(0, "STOPPING=1\nSTATUS=Stopping: writing what is queued");
-    d->pending_stops = 1;
-    if (d->http) {
-        d->pending_stops++;
-        tphd_http_stop(d, stopped_one);
-    }
-    tp_server_shutdown(d->server, stopped_one, d);
+    begin_stop(d);
 }
 
 static void log_start(const tphd *d, const tp_store_info *info)
@@ -177,12 +183,17 @@ int tphd_run(const tphd_config *cfg)
     }
     d->cfg = cfg;
     uv_loop_init(&d->loop);
+    int rc = 0;
     if (start(d) < 0) {
-        /* Start-up failed before anything was accepted: nothing to flush
-         * but the store, which tp_store_close() commits and closes. */
-        tp_otlp_export_stop(d->otlp);
-        tp_store_close(d->store);
-        return 1;
+        /* Start-up failed (the socket may already listen and the finalizer
+         * read the store): stop as a signal would, so that no thread still
+         * uses the store when it is closed and the socket file goes. */
+        rc = 1;
+        if (!d->server) {
+            free(d);
+            return rc;
+        }
+        begin_stop(d);
     }
     uv_run(&d->loop, UV_RUN_DEFAULT);
     /* The exporter reads and marks through the store: it stops first. A
@@ -194,10 +205,11 @@ int tphd_run(const tphd_config *cfg)
     tp_store_close(d->store);
     d->store = NULL;
     tp_server_free(d->server);
-    int rc = uv_loop_close(&d->loop);
-    if (rc != 0)
-        fprintf(stderr, "tphd: loop closed with handles open (%s)\n", uv_strerror(rc));
-    fprintf(stderr, "tphd: stopped\n");
+    int lr = uv_loop_close(&d->loop);
+    if (lr != 0)
+        fprintf(stderr, "tphd: loop closed with handles open (%s)\n", uv_strerror(lr));
+    if (rc == 0)
+        fprintf(stderr, "tphd: stopped\n");
     free(d);
-    return 0;
+    return rc;
 }

@@ -558,6 +558,10 @@ def test_non_loopback_bind_is_refused(tmp_path):
     log = d.read_log()
     assert "not a loopback address" in log
     assert "add --http-allow-remote to insist" in log
+    # The socket was listening before HTTP failed: a refused start removes it
+    # (and stops the finalizer before the database closes: it crashed once).
+    assert not os.path.exists(d.sock)
+    assert "stopped" not in log
 
 
 def listen_addrs(port):
