@@ -140,6 +140,9 @@ def test_clean_works_on_a_full_disk_and_enospc_is_named(small_disk, tmp_path):
     with d.connect(timeout=30) as c:
         assert tphd_wire.wait_for(
             lambda: all(t["age_ms"] is None for t in c.qjson("list")["traces"]), timeout=30)
+        # Whether its BEGIN was stored or not, it is never listed as complete.
+        refused = [t for t in c.qjson("list")["traces"] if t["id"] == f"{99:032x}"]
+        assert [t["status"] for t in refused] in ([], ["truncated"]), refused
     env = dict(os.environ, TRACEPATCH_SOCKET=d.sock)
     tph = os.path.join(os.path.dirname(os.path.dirname(TPHD)), "tph", "tph")
     r = subprocess.run([tph, "--socket", d.sock, "clean", "--all", "--daemon"],

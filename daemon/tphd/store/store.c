@@ -740,12 +740,51 @@ static void prune_now(tp_store *s)
                 tp_strerror((int)r));
 }
 
+/* An END (or ABORT) that failed, in a failed commit or because a batch of
+ * its trace was lost before, leaves a row that a committed BEGIN made: mark
+ * it truncated in a transaction of its own, or it would stay "open" until
+ * tphd restarts. The update is small and may take the reserve (a full disk
+ * is the usual cause). Writer thread. */
+static void truncate_failed_ends(tp_store *s, const tp_store_op *list)
+{
+    bool any = false;
+    for (const tp_store_op *op = list; op && !any; op = op->next)
+        any = op->result < 0 && (op->kind == TP_STORE_END || op->kind == TP_STORE_ABORT) &&
+              op->trace && op->trace->rowid;
+    if (!any)
+        return;
+    char msg[160];
+    sqlite3_stmt *st = NULL;
+    release_reserve_if_full(s);
+    if (!begin_txn(s, msg, sizeof(msg)))
+        return;
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE traces SET status = 2, end_ns = last_ns, ended_ns = ?2,"
+                           " limit_reason = coalesce(limit_reason, 'not stored')"
+                           " WHERE rowid = ?1 AND status = 0",
+                           -1, &st, NULL) == SQLITE_OK) {
+        for (const tp_store_op *op = list; op; op = op->next) {
+            if (op->result < 0 && (op->kind == TP_STORE_END || op->kind == TP_STORE_ABORT) &&
+                op->trace && op->trace->rowid) {
+                sqlite3_bind_int64(st, 1, op->trace->rowid);
+                sqlite3_bind_int64(st, 2, tp_util_now_ns());
+                sqlite3_step(st);
+                sqlite3_reset(st);
+            }
+        }
+    }
+    sqlite3_finalize(st);
+    if (commit_txn(s, msg, sizeof(msg)) < 0)
+        fprintf(stderr, "tphd: marking traces that could not be stored truncated: %s\n", msg);
+}
+
 static void finish_txn(tp_store *s, txn_state *t)
 {
     char msg[160];
     int r = commit_txn(s, msg, sizeof(msg));
     if (r < 0)
         fail_batch(s, t->done, r, msg);
+    truncate_failed_ends(s, t->done);
     t->open = t->prompt = t->adds = false;
     deliver(s, t->done);
     t->done = NULL;
