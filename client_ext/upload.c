@@ -67,6 +67,10 @@ static int frame_hello(tp_buf *out, uint32_t caps)
     m.client = "tracepatch/" TP_VERSION;
     m.python = py;
     m.hostname = host[0] ? host : NULL;
+    /* Where the trace was recorded, as trace files say (output.c set_env). */
+    char cwd[4096];
+    m.platform = Py_GetPlatform();
+    m.cwd = getcwd(cwd, sizeof(cwd));
     m.argv = av;
     m.argc = n;
     int r = tp_wire_encode(&m, out);

@@ -72,8 +72,10 @@ typedef struct tp_msg {
     int64_t pid;
     const char *python; /* "3.12.1" */
     const char *hostname;
-    const char *client; /* "tracepatch/2.0.0" or "tph/2.0.0" or "tphd/2.0.0" */
-    const char **argv;  /* NULL-terminated */
+    const char *platform; /* HELLO: sys.platform, "linux" */
+    const char *cwd;      /* HELLO: the client's working directory */
+    const char *client;   /* "tracepatch/2.0.0" or "tph/2.0.0" or "tphd/2.0.0" */
+    const char **argv;    /* NULL-terminated */
     size_t argc;
 
     /* FUNCS */

@@ -50,7 +50,7 @@ typedef struct field {
     {                                                                                              \
         k, kind, req, offsetof(tp_msg, member), offsetof(tp_msg, member2)                          \
     }
-#define MAX_FIELDS 8
+#define MAX_FIELDS 16
 
 static const field hello_f[] = {F("magic", FK_MAGIC, true, type),
                                 F("v", FK_U32, true, version),
@@ -59,6 +59,8 @@ static const field hello_f[] = {F("magic", FK_MAGIC, true, type),
                                 F("client", FK_STR, true, client),
                                 F("py", FK_STR, false, python),
                                 F("host", FK_STR, false, hostname),
+                                F("platform", FK_STR, false, platform),
+                                F("cwd", FK_STR, false, cwd),
                                 F2("argv", FK_ARGV, false, argv, argc),
                                 {NULL, 0, 0, 0, 0}};
 static const field welcome_f[] = {F("v", FK_U32, true, version),
@@ -420,6 +422,8 @@ static int convert(int type, const msgpack_object_map *body, tp_msg *ret, char *
 
     while (fs[nf].key)
         nf++;
+    if (nf > MAX_FIELDS) /* a table grew past slot[]: a bug of ours, never a client's */
+        return tp_err_set(err, errsz, -EINVAL, "decoder: %zu fields, room for %d", nf, MAX_FIELDS);
     for (uint32_t i = 0; i < body->size; i++) {
         const msgpack_object_str *k = &body->ptr[i].key.via.str;
         for (size_t f = 0; f < nf; f++) {

@@ -110,12 +110,14 @@ static int enc_hello(enc *e, const tp_msg *m)
     CHECK(check_str(m->client, true));
     CHECK(check_str(m->python, false));
     CHECK(check_str(m->hostname, false));
+    CHECK(check_str(m->platform, false));
+    CHECK(check_str(m->cwd, false));
     if (argc > TP_WIRE_MAX_ITEMS)
         return TP_ERR_LIMIT;
     for (size_t i = 0; i < argc; i++)
         CHECK(check_str(m->argv[i], true));
 
-    msgpack_pack_map(&e->pk, 5 + !!m->python + !!m->hostname + !!argc);
+    msgpack_pack_map(&e->pk, 5 + !!m->python + !!m->hostname + !!m->platform + !!m->cwd + !!argc);
     kv_str(e, "magic", TP_WIRE_MAGIC);
     kv_u64(e, "v", m->version ? m->version : TP_WIRE_VERSION);
     kv_u64(e, "caps", m->caps);
@@ -125,6 +127,10 @@ static int enc_hello(enc *e, const tp_msg *m)
         kv_str(e, "py", m->python);
     if (m->hostname)
         kv_str(e, "host", m->hostname);
+    if (m->platform)
+        kv_str(e, "platform", m->platform);
+    if (m->cwd)
+        kv_str(e, "cwd", m->cwd);
     if (argc) {
         put_key(e, "argv");
         msgpack_pack_array(&e->pk, argc);

@@ -59,7 +59,8 @@ static uint32_t id_get(const tp_hmap *m, uint32_t key)
 struct tp_ingest {
     tp_ingest_peer peer;
     char *python, *host, *client, *argv_json;
-    tp_hmap fslot; /* client function id -> index in funcs */
+    char *platform, *cwd; /* HELLO's: where the client runs (trace files' environment) */
+    tp_hmap fslot;        /* client function id -> index in funcs */
     TP_VEC(func_desc *) funcs;
     size_t func_mem;
     itrace *open;
@@ -108,6 +109,8 @@ void tp_ingest_free(tp_ingest *g)
     tp_hmap_free(&g->fslot);
     free(g->python);
     free(g->host);
+    free(g->platform);
+    free(g->cwd);
     free(g->client);
     free(g->argv_json);
     tp_vec_free(&g->scratch);
@@ -159,9 +162,10 @@ done:
 
 int tp_ingest_hello(tp_ingest *g, const tp_msg *m, char *err, size_t errsz)
 {
-    char *python = NULL, *host = NULL, *client = NULL, *argv = NULL;
+    char *python = NULL, *host = NULL, *client = NULL, *argv = NULL, *plat = NULL, *cwd = NULL;
     if (dup_fixed(m->python, &python) < 0 || dup_fixed(m->hostname, &host) < 0 ||
-        dup_fixed(m->client, &client) < 0)
+        dup_fixed(m->client, &client) < 0 || dup_fixed(m->platform, &plat) < 0 ||
+        dup_fixed(m->cwd, &cwd) < 0)
         goto nomem;
     if (m->argv) {
         argv = argv_to_json(m);
@@ -172,12 +176,18 @@ int tp_ingest_hello(tp_ingest *g, const tp_msg *m, char *err, size_t errsz)
     free(g->host);
     free(g->client);
     free(g->argv_json);
+    free(g->platform);
+    free(g->cwd);
+    g->platform = plat;
+    g->cwd = cwd;
     g->python = python;
     g->host = host;
     g->client = client;
     g->argv_json = argv;
     return 0;
 nomem:
+    free(plat);
+    free(cwd);
     free(python);
     free(host);
     free(client);
@@ -407,7 +417,8 @@ int tp_ingest_begin(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *r
         goto nomem;
     memcpy(t->client_id, norm, sizeof(norm));
     size_t extra = str_size(m->label) + str_size(g->host) + str_size(g->argv_json) +
-                   str_size(g->python) + str_size(g->client) + str_size(m->config_json);
+                   str_size(g->python) + str_size(g->client) + str_size(m->config_json) +
+                   str_size(g->platform) + str_size(g->cwd);
     ingest_op *o = op_alloc(TP_STORE_BEGIN, t, extra);
     if (!o) {
         free(t);
@@ -420,6 +431,8 @@ int tp_ingest_begin(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *r
     b->host = put_str(&p, g->host);
     b->argv_json = put_str(&p, g->argv_json);
     b->python = put_str(&p, g->python);
+    b->platform = put_str(&p, g->platform);
+    b->cwd = put_str(&p, g->cwd);
     b->client = put_str(&p, g->client);
     b->config_json = put_str(&p, m->config_json);
     b->uid = g->peer.uid;

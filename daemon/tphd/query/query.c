@@ -350,9 +350,9 @@ static int import_fn(sqlite3 *db, tp_store_op *op, void *arg)
         db,
         "INSERT INTO traces (id, client_id, label, uid, pid, pstart, client, config, source,"
         " wall_start_ns, received_ns, ended_ns, end_ns, last_ns, calls, dropped, limit_reason,"
-        " status, nevents, nchunks, bytes)"
+        " status, nevents, nchunks, bytes, host, python, platform, cwd)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'tph import', ?7, ?8, ?9, ?10, ?10, ?11, ?11, ?12, ?13,"
-        " ?14, 1, ?15, ?16, ?17)",
+        " ?14, 1, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
         -1, &st, NULL);
     if (rc != SQLITE_OK)
         goto fail;
@@ -378,6 +378,12 @@ static int import_fn(sqlite3 *db, tp_store_op *op, void *arg)
     sqlite3_bind_int64(
         st, 16, (int64_t)((j->rec.len / sizeof(tp_event) + IMPORT_CHUNK - 1) / IMPORT_CHUNK));
     sqlite3_bind_int64(st, 17, (int64_t)(j->rec.len + j->text.len));
+    /* The file's environment keys (1.0.0's), kept as a streamed trace's. */
+    const char *env[] = {t->meta.hostname, t->meta.python_version, t->meta.platform,
+                         t->meta.working_directory};
+    for (int k = 0; k < 4; k++)
+        if (env[k])
+            sqlite3_bind_text(st, 18 + k, env[k], -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     st = NULL;

@@ -62,7 +62,8 @@ static int load_meta(sqlite3 *db, int64_t rowid, tp_tree *t, uint64_t *ret_end, 
     int r = 0;
     int rc = sqlite3_prepare_v2(db,
                                 "SELECT id, label, wall_start_ns, end_ns, last_ns, calls, dropped,"
-                                " limit_reason, config, status FROM traces WHERE rowid = ?1",
+                                " limit_reason, config, status, host, python, platform, cwd"
+                                " FROM traces WHERE rowid = ?1",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
         goto dberr;
@@ -89,7 +90,11 @@ static int load_meta(sqlite3 *db, int64_t rowid, tp_tree *t, uint64_t *ret_end, 
         (sqlite3_column_type(st, 7) != SQLITE_NULL &&
          tp_tree_set_limit_reason(t, (const char *)sqlite3_column_text(st, 7)) < 0) ||
         (sqlite3_column_type(st, 8) != SQLITE_NULL &&
-         tp_tree_set_config_json(t, (const char *)sqlite3_column_text(st, 8)) < 0)) {
+         tp_tree_set_config_json(t, (const char *)sqlite3_column_text(st, 8)) < 0) ||
+        tp_tree_set_env(t, (const char *)sqlite3_column_text(st, 10),
+                        (const char *)sqlite3_column_text(st, 11),
+                        (const char *)sqlite3_column_text(st, 12),
+                        (const char *)sqlite3_column_text(st, 13)) < 0) {
         snprintf(err, errsz, "out of memory");
         r = -ENOMEM;
     }

@@ -234,6 +234,10 @@ static const char *const migrations[] = {
     /* 4 -> 5: the id of the trace kept inside a frame (frame(trace=True)
      * or the web middleware), NULL when none was, for the frame graph. */
     "ALTER TABLE frames ADD COLUMN trace_id TEXT;",
+    /* 5 -> 6: where the client ran (HELLO's platform and cwd), so a stored
+     * trace's file has tracepatch 1.0.0's four environment keys. */
+    "ALTER TABLE traces ADD COLUMN platform TEXT;"
+    "ALTER TABLE traces ADD COLUMN cwd TEXT;",
 };
 
 static int migrate(sqlite3 *db, int *ret_from, char *err, size_t errsz)

@@ -34,7 +34,7 @@
 
 #include <sqlite3.h>
 
-#define TP_STORE_SCHEMA 5
+#define TP_STORE_SCHEMA 6
 
 #define TP_TRACE_OPEN      0 /* receiving events */
 #define TP_TRACE_COMPLETE  1 /* END received and committed */
@@ -79,6 +79,7 @@ typedef struct tp_store_begin {
     int64_t pid;
     uint64_t pstart; /* process start, clock ticks since boot */
     const char *host, *argv_json, *python, *client, *config_json, *source;
+    const char *platform, *cwd; /* the client's sys.platform and working directory */
     int64_t wall_start_ns;
 } tp_store_begin;
 

@@ -25,8 +25,8 @@ int tp__store_stmts_prepare(sqlite3 *db, tp_store_stmts *st, char *err, size_t e
         {offsetof(tp_store_stmts, rollback_to), "ROLLBACK TO op"},
         {offsetof(tp_store_stmts, ins_trace),
          "INSERT INTO traces (id, client_id, label, uid, pid, pstart, host, argv, python,"
-         " client, config, source, wall_start_ns, received_ns, otel_trace)"
-         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"},
+         " client, config, source, wall_start_ns, received_ns, otel_trace, platform, cwd)"
+         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"},
         {offsetof(tp_store_stmts, ins_func),
          "INSERT OR REPLACE INTO funcs (trace, fid, module, qualname, file, lineno)"
          " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
@@ -105,6 +105,8 @@ int tp__store_apply_begin(sqlite3 *db, tp_store_stmts *st, tp_store_op *op)
         bind_text(s, 10, b->client);
         bind_text(s, 11, b->config_json);
         bind_text(s, 12, b->source);
+        bind_text(s, 16, b->platform);
+        bind_text(s, 17, b->cwd);
         sqlite3_bind_int64(s, 13, b->wall_start_ns);
         sqlite3_bind_int64(s, 14, tp_util_now_ns());
         /* Searchable (tph logs --otel-trace) while the trace is still open. */
