@@ -587,8 +587,9 @@ def nodes_from_json(doc: dict) -> list:
         node = Node()
         for slot in Node.__slots__:
             setattr(node, slot, None)
-        node.name = d.get("name") or ""
-        node.qualname = d.get("qualname") or node.name
+        # JSON's "name" is the qualname; Node.name is its last part.
+        node.qualname = d.get("qualname") or d.get("name") or ""
+        node.name = node.qualname.rpartition(".")[2]
         node.module = d.get("module") or ""
         node.args = d.get("args")
         node.return_value = d.get("return_value")

@@ -103,7 +103,7 @@ class Node:
         mem = getattr(self, "memory_delta_bytes", None)
         extra = {} if mem is None else {"memory_delta_kb": round(mem / 1024.0, 3)}
         return {
-            "name": self.name,
+            "name": self.qualname,  # JSON's "name" is the qualname (docs/API.md)
             "qualname": self.qualname,
             "module": self.module,
             "args": self.args,

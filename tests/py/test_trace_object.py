@@ -350,3 +350,25 @@ def test_repr():
     with t:
         square(1)
     assert repr(t) == f"<tracepatch.trace {t.trace_id[:8]} label='r' finished calls=1>"
+
+
+class _Named:
+    def method(self):
+        return 1
+
+
+def test_name_means_the_qualname_in_every_json_shape():
+    # "name" in JSON is the qualname with "module" beside it (docs/API.md):
+    # Node.to_dict() has the trace file's shape, so it says the same, and a
+    # node read back from the file has the live node's attributes.
+    from tracepatch._compat import nodes_from_json
+    with trace(daemon="off") as t:
+        _Named().method()
+    live = t.roots[0]
+    filed = json.loads(t.to_json())["trace"][0]
+    assert (filed["name"], filed["qualname"]) == ("_Named.method", "_Named.method")
+    assert {k: live.to_dict()[k] for k in ("name", "qualname", "module")} == \
+        {k: filed[k] for k in ("name", "qualname", "module")}
+    back = nodes_from_json(json.loads(t.to_json()))[0]
+    assert (back.name, back.qualname, back.module) == \
+        (live.name, live.qualname, live.module) == ("method", "_Named.method", __name__)
