@@ -508,8 +508,12 @@ static void sanitize(loader *l)
  * Malformed nodes are skipped here; the replay reports them. */
 static int earliest_start(json_t *trace, int64_t *ret_us, bool *ret_found)
 {
-    json_t **stack = NULL;
-    size_t *idx = NULL, sp = 0, cap = 0;
+    /* The lists above the current one, and where each resumes. */
+    TP_VEC(struct {
+        json_t *list;
+        size_t i;
+    })
+    stack = TP_VEC_INIT;
     bool found = false;
     int64_t best = 0;
     json_t *list = trace;
@@ -527,34 +531,24 @@ static int earliest_start(json_t *trace, int64_t *ret_us, bool *ret_found)
             }
             json_t *ch = json_object_get(o, "children");
             if (json_is_array(ch) && json_array_size(ch)) {
-                if (sp == cap) {
-                    size_t nc = cap ? cap * 2 : 64;
-                    json_t **ns = realloc(stack, nc * sizeof(*ns));
-                    size_t *ni = ns ? realloc(idx, nc * sizeof(*ni)) : NULL;
-                    if (!ns || !ni) {
-                        free(ns ? ns : stack);
-                        free(idx);
-                        return -ENOMEM;
-                    }
-                    stack = ns;
-                    idx = ni;
-                    cap = nc;
+                if (tp_vec_grow1(&stack) < 0) {
+                    tp_vec_free(&stack);
+                    return -ENOMEM;
                 }
-                stack[sp] = list;
-                idx[sp++] = i;
+                stack.items[stack.size].list = list;
+                stack.items[stack.size++].i = i;
                 list = ch;
                 i = 0;
             }
             continue;
         }
-        if (!sp)
+        if (!stack.size)
             break;
-        sp--;
-        list = stack[sp];
-        i = idx[sp];
+        stack.size--;
+        list = stack.items[stack.size].list;
+        i = stack.items[stack.size].i;
     }
-    free(stack);
-    free(idx);
+    tp_vec_free(&stack);
     *ret_us = best;
     *ret_found = found;
     return 0;

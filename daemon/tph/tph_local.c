@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "render.h"
+#include "vec.h"
 
 #define TRACES_SUB ".tracepatch/traces"
 
@@ -55,8 +56,7 @@ int tph_local_dir(const char *cache_dir, char *ret, size_t size)
 static int list_files(const char *dir, local_file **ret, size_t *ret_n)
 {
     DIR *d = opendir(dir);
-    local_file *v = NULL;
-    size_t n = 0, cap = 0;
+    TP_VEC(local_file) v = TP_VEC_INIT;
     struct dirent *e;
 
     *ret = NULL;
@@ -74,27 +74,23 @@ static int list_files(const char *dir, local_file **ret, size_t *ret_n)
             free(path);
             continue;
         }
-        if (n == cap) {
-            local_file *nv = realloc(v, (cap ? cap * 2 : 16) * sizeof *v);
-            if (!nv) {
-                free(path);
-                goto oom;
-            }
-            v = nv;
-            cap = cap ? cap * 2 : 16;
+        if (tp_vec_grow1(&v) < 0) {
+            free(path);
+            goto oom;
         }
-        v[n++] = (local_file){path, st.st_mtime};
+        v.items[v.size++] = (local_file){path, st.st_mtime};
     }
     closedir(d);
-    qsort(v, n, sizeof *v, by_mtime_desc);
-    *ret = v;
-    *ret_n = n;
+    if (v.size)
+        qsort(v.items, v.size, sizeof *v.items, by_mtime_desc);
+    *ret = v.items;
+    *ret_n = v.size;
     return 0;
 oom:
     closedir(d);
-    for (size_t i = 0; i < n; i++)
-        free(v[i].path);
-    free(v);
+    for (size_t i = 0; i < v.size; i++)
+        free(v.items[i].path);
+    tp_vec_free(&v);
     return -ENOMEM;
 }
 

@@ -327,6 +327,6 @@ void tp_server_free(tp_server *s)
     pthread_mutex_destroy(&s->snap_mu);
     free(s->socket_path);
     free(s->http_url);
-    free(s->uid_counts);
+    tp_vec_free(&s->uid_counts);
     free(s);
 }

@@ -71,8 +71,7 @@ struct tp_server {
     uint64_t traces_acked, protocol_errors;
     /* Per uid, for a non-root "status": written on the loop thread, read
      * by query threads (tp_server_query_env); both under snap_mu. */
-    tp_uid_count *uid_counts;
-    size_t nuid_counts, uid_counts_cap;
+    TP_VEC(tp_uid_count) uid_counts;
     uint64_t sweeps;
     /* What other threads may read (tp_server_query_env), under snap_mu. */
     pthread_mutex_t snap_mu;

@@ -85,19 +85,13 @@ void tp_server_set_trace_url(tp_server *s,
  * a handful, so a linear scan. Under snap_mu. */
 static tp_uid_count *uid_entry(tp_server *s, uint32_t uid)
 {
-    for (size_t i = 0; i < s->nuid_counts; i++)
-        if (s->uid_counts[i].uid == uid)
-            return &s->uid_counts[i];
-    if (s->nuid_counts == s->uid_counts_cap) {
-        size_t cap = s->uid_counts_cap ? s->uid_counts_cap * 2 : 8;
-        tp_uid_count *a = realloc(s->uid_counts, cap * sizeof(*a));
-        if (!a)
-            return NULL;
-        s->uid_counts = a;
-        s->uid_counts_cap = cap;
-    }
-    s->uid_counts[s->nuid_counts] = (tp_uid_count){.uid = uid};
-    return &s->uid_counts[s->nuid_counts++];
+    for (size_t i = 0; i < s->uid_counts.size; i++)
+        if (s->uid_counts.items[i].uid == uid)
+            return &s->uid_counts.items[i];
+    if (tp_vec_grow1(&s->uid_counts) < 0)
+        return NULL;
+    s->uid_counts.items[s->uid_counts.size] = (tp_uid_count){.uid = uid};
+    return &s->uid_counts.items[s->uid_counts.size++];
 }
 
 void tp_server_count_events(tp_server *s, uint32_t uid, uint64_t n)
@@ -125,10 +119,10 @@ static void own_counts(tp_server *s, uint32_t uid, tp_query_env *env)
     env->clients = 0;
     env->events_total = 0;
     pthread_mutex_lock(&s->snap_mu);
-    for (size_t i = 0; i < s->nuid_counts; i++) {
-        if (s->uid_counts[i].uid == uid) {
-            env->clients = s->uid_counts[i].conns;
-            env->events_total = s->uid_counts[i].events;
+    for (size_t i = 0; i < s->uid_counts.size; i++) {
+        if (s->uid_counts.items[i].uid == uid) {
+            env->clients = s->uid_counts.items[i].conns;
+            env->events_total = s->uid_counts.items[i].events;
         }
     }
     pthread_mutex_unlock(&s->snap_mu);

@@ -12,6 +12,7 @@
 #include "store.h"
 #include "tp_err.h"
 #include "util.h"
+#include "vec.h"
 
 /* Longest frame name kept; a longer one is an error, not cut. */
 #define FRAME_NAME_MAX 200
@@ -158,8 +159,7 @@ int tp_query_frames(tp_qctx *q)
     const char *name;
     double since;
     sqlite3_stmt *st = NULL;
-    int64_t *d = NULL;
-    size_t n = 0, cap = 0;
+    TP_VEC(int64_t) d = TP_VEC_INIT; /* the durations of the current name, sorted */
     char cur[FRAME_NAME_MAX + 1] = "";
     int64_t first_ns = 0, last_end_ns = 0;
     double total_ns = 0;
@@ -182,9 +182,10 @@ int tp_query_frames(tp_qctx *q)
     for (;;) {
         int rc = sqlite3_step(st);
         const char *nm = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-        if (n && (!nm || strcmp(nm, cur) != 0)) {
-            json_array_append_new(out, name_stats(cur, d, n, first_ns, last_end_ns, total_ns));
-            n = 0;
+        if (d.size && (!nm || strcmp(nm, cur) != 0)) {
+            json_array_append_new(
+                out, name_stats(cur, d.items, d.size, first_ns, last_end_ns, total_ns));
+            d.size = 0;
         }
         if (rc == SQLITE_DONE)
             break;
@@ -193,17 +194,11 @@ int tp_query_frames(tp_qctx *q)
             goto out;
         }
         int64_t start = sqlite3_column_int64(st, 1), dur = sqlite3_column_int64(st, 2);
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 256;
-            int64_t *nd = realloc(d, ncap * sizeof(*d));
-            if (!nd) {
-                r = tp_qfail(q, -ENOMEM, "out of memory");
-                goto out;
-            }
-            d = nd;
-            cap = ncap;
+        if (tp_vec_grow1(&d) < 0) {
+            r = tp_qfail(q, -ENOMEM, "out of memory");
+            goto out;
         }
-        if (n == 0) {
+        if (d.size == 0) {
             snprintf(cur, sizeof(cur), "%s", nm);
             first_ns = start;
             last_end_ns = start + dur;
@@ -214,15 +209,15 @@ int tp_query_frames(tp_qctx *q)
         if (start + dur > last_end_ns)
             last_end_ns = start + dur;
         total_ns += (double)dur;
-        d[n++] = dur;
+        d.items[d.size++] = dur;
     }
     sqlite3_finalize(st);
     st = NULL;
-    free(d);
+    tp_vec_free(&d);
     return tp_qreply_json(q, json_pack("{s:o}", "frames", out));
 out:
     sqlite3_finalize(st);
-    free(d);
+    tp_vec_free(&d);
     json_decref(out);
     return r;
 }
