@@ -337,6 +337,11 @@ void tp_session_error(tp_session *s, const char *fmt, ...);
  *  bindings dead and lets the hooks go when no session needs them. */
 void tp_session_limit(tp_session *s, int reason);
 
+/** Stop recording s (no-op when it is not): its end time is now and the
+ *  module's counts of recording, threads= and track_memory= sessions drop.
+ *  The caller lets the bindings and hooks go. GIL held. */
+void tp_session_recording_off(tp_session *s);
+
 /** The session's id for the function of ci: an index into s->funcs, or
  *  TP_FUNC_FILTERED / TP_FUNC_ERROR. */
 uint32_t tp_session_func_slow(tp_session *s, struct tp_codeinfo *ci);

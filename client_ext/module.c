@@ -72,13 +72,7 @@ static PyObject *after_fork_child(PyObject *mod, PyObject *unused)
         if (!s->recording)
             continue;
         any = true;
-        s->recording = false;
-        s->end_t = tp_now() - s->t0;
-        tp_module_g.nrecording--;
-        if (s->threads)
-            tp_module_g.nthreads_sessions--;
-        if (s->track_memory)
-            tp_module_g.nmemory_sessions--;
+        tp_session_recording_off(s);
         tp_scope_unbind_all(s, false);
         tp_session_error(s, "the process forked; recording stopped in the child (pid %d)",
                          (int)getpid());

@@ -417,7 +417,7 @@ static void registry_remove(tp_session *s)
     }
 }
 
-static void recording_off(tp_session *s)
+void tp_session_recording_off(tp_session *s)
 {
     if (!s->recording)
         return;
@@ -434,7 +434,7 @@ void tp_session_limit(tp_session *s, int reason)
 {
     if (!s->recording)
         return;
-    recording_off(s);
+    tp_session_recording_off(s);
     s->limit = reason;
     tp_scope_unbind_all(s, false);
     tp_hooks_update(true);
@@ -513,7 +513,7 @@ static void close_silent(tp_session *s)
 /* End an active session (stop(), or a start() that failed half-way). */
 static void session_end(tp_session *s)
 {
-    recording_off(s);
+    tp_session_recording_off(s);
     s->state = TP_SESSION_STOPPED;
     close_silent(s);
     convert_times(s);
