@@ -129,7 +129,9 @@ class Setting:
             if not isinstance(value, bool):
                 raise bad(TypeError)
             return value
-        if kind == "functions":
+        if kind in ("functions", "modules", "names"):
+            # A keyword may be any iterable (a set, a generator); TOML has
+            # lists. Only a keyword's functions= may hold callables.
             iterable = isinstance(value, (list, tuple)) or (
                 source == KEYWORD and hasattr(value, "__iter__"))
             if isinstance(value, (str, bytes)) or not iterable:
@@ -139,21 +141,8 @@ class Setting:
                 if isinstance(item, str):
                     if not item:
                         raise bad(ValueError, "an empty string")
-                elif source != KEYWORD or not callable(item):
+                elif not (kind == "functions" and source == KEYWORD and callable(item)):
                     raise bad(TypeError, f"an item {_typed(item)}")
-            return items
-        if kind in ("modules", "names"):
-            # A keyword may be any iterable (a set, a generator); TOML has lists.
-            iterable = isinstance(value, (list, tuple)) or (
-                source == KEYWORD and hasattr(value, "__iter__"))
-            if isinstance(value, (str, bytes)) or not iterable:
-                raise bad(TypeError)
-            items = tuple(value)
-            for item in items:
-                if not isinstance(item, str):
-                    raise bad(TypeError, f"an item {_typed(item)}")
-                if not item:
-                    raise bad(ValueError, "an empty string")
             return items
         if kind == "str":
             if not isinstance(value, str):

@@ -81,6 +81,15 @@ _P99_MIN = 100
 _P99_NAMES = 256
 
 
+def _went_live() -> bool:
+    """Whether frames go to a daemon, looked for at the first frame call
+    (the functions that begin a frame start with ``if not _live and not
+    _went_live()``, so a live process pays one global read)."""
+    if not _started:
+        _begin()
+    return _live
+
+
 def _begin():
     """First frame call: look for a daemon once, then leave it to the thread."""
     global _started, _live
@@ -283,23 +292,15 @@ def frame(name: str, *, trace: bool = False, keep_slower_than: "float | str" = "
         if not _started:
             _begin()
         return _TracedFrame(str(name), limit, float(sample), trace_kwargs)
-    if not _live:
-        if _started:
-            return _NOFRAME
-        _begin()
-        if not _live:
-            return _NOFRAME
+    if not _live and not _went_live():
+        return _NOFRAME
     return _Frame(str(name))
 
 
 def frame_mark(name: "str | None" = None) -> None:
     """End the current continuous frame of ``name`` (default "frame"), start the next."""
-    if not _live:
-        if _started:
-            return
-        _begin()
-        if not _live:
-            return
+    if not _live and not _went_live():
+        return
     name = DEFAULT_MARK if name is None else str(name)
     t0 = _perf()
     start = _now()
@@ -311,12 +312,8 @@ def frame_mark(name: "str | None" = None) -> None:
 
 def frame_mark_start(name: str) -> None:
     """Begin a discontinuous frame ``name``; frame_mark_end(name) ends it."""
-    if not _live:
-        if _started:
-            return
-        _begin()
-        if not _live:
-            return
+    if not _live and not _went_live():
+        return
     _open[str(name)] = (_now(), _perf())
 
 
@@ -334,12 +331,8 @@ def _request_start():
     """For the web middleware: the clock of a request's frame, (start Unix
     ns, start perf ns), or None when no daemon takes frames (then the
     middleware computes no frame name at all)."""
-    if not _live:
-        if _started:
-            return None
-        _begin()
-        if not _live:
-            return None
+    if not _live and not _went_live():
+        return None
     return (_now(), _perf())
 
 
