@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+import tphd_wire
+
 
 def _tphd_children():
     """pids of running (not zombie) tphd processes whose parent is us."""
@@ -73,3 +75,23 @@ def _own_working_directory(tmp_path_factory, monkeypatch):
     it) never lands in the checkout, where `tph logs` and `tph clean`, which
     read ./.tracepatch, would see it in later tests."""
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(autouse=True)
+def _no_wire_daemon_left_behind():
+    """The tphd_wire daemons a test started are gone after it, pass or fail
+    (a module's daemon, started before the test, lives on)."""
+    before = list(tphd_wire._running)
+    yield
+    tphd_wire.stop_started_since(before)
+
+
+@pytest.fixture
+def tphd(tmp_path):
+    """A real tphd on a socket and database in tmp_path, stopped cleanly
+    (SIGTERM, exit 0, nothing on stderr) after the test."""
+    if not os.path.exists(tphd_wire.TPHD):
+        pytest.skip(f"{tphd_wire.TPHD} not built")
+    d = tphd_wire.Daemon(tphd_wire.TPHD, tmp_path).start()
+    yield d
+    tphd_wire.assert_clean_stop(d)

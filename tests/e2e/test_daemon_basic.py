@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-import tphd_wire
 from tphd_wire import (ACK, CAP_ACK, CAP_QUERY, ERR, ERROR, MS, QUERY, TPHD, Conn, Daemon,
                        assert_clean_stop,
                        Events, simple_trace, wait_for)
@@ -17,22 +16,9 @@ from tphd_wire import (ACK, CAP_ACK, CAP_QUERY, ERR, ERROR, MS, QUERY, TPHD, Con
 pytestmark = pytest.mark.skipif(not os.path.exists(TPHD), reason=f"{TPHD} not built")
 
 
-@pytest.fixture(autouse=True)
-def _no_daemon_left_behind():
-    yield
-    tphd_wire.stop_all()
-
-
 T1 = "ab" * 16
 T2 = "abcd" + "0" * 28
 T3 = "ffff" + "0" * 28
-
-
-@pytest.fixture
-def tphd(tmp_path):
-    d = Daemon(TPHD, tmp_path).start()
-    yield d
-    assert_clean_stop(d)
 
 
 def send_simple(d, trace=T1, label="t", t0=1_700_000_000 * 10**9):

@@ -20,12 +20,6 @@ pytestmark = pytest.mark.skipif(not os.path.exists(TPHD), reason=f"{TPHD} not bu
 MiB = 1 << 20
 
 
-@pytest.fixture(autouse=True)
-def _no_daemon_left_behind():
-    yield
-    tphd_wire.stop_all()
-
-
 def hold_partial_frame(c, size=16 * MiB, sent=8 * MiB):
     """Declare a frame of size bytes and send only the first sent of them.
     A refused client can send on: tphd reads and drops its bytes until it

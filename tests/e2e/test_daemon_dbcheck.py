@@ -9,18 +9,11 @@ import subprocess
 
 import pytest
 
-import tphd_wire
 from tphd_wire import ACK, TPHD, Daemon, assert_clean_stop, simple_trace
 
 pytestmark = pytest.mark.skipif(not os.path.exists(TPHD), reason=f"{TPHD} not built")
 
 APP_ID = 0x54504844  # "TPHD"
-
-
-@pytest.fixture(autouse=True)
-def _no_daemon_left_behind():
-    yield
-    tphd_wire.stop_all()
 
 
 def digest(path):

@@ -20,12 +20,6 @@ pytestmark = [
 MiB = 1 << 20
 
 
-@pytest.fixture(autouse=True)
-def _no_daemon_left_behind():
-    yield
-    tphd_wire.stop_all()
-
-
 @pytest.fixture
 def small_disk(tmp_path):
     mnt = tmp_path / "disk"

@@ -12,18 +12,11 @@ import time
 import msgpack
 import pytest
 
-import tphd_wire
 from tphd_wire import (ACK, ERR, ERROR, EVENTS, HELLO, MS, QUERY, TPHD, Conn, Daemon, Events, frame,
                        assert_clean_stop,
                        simple_trace, wait_for)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(TPHD), reason=f"{TPHD} not built")
-
-
-@pytest.fixture(autouse=True)
-def _no_daemon_left_behind():
-    yield
-    tphd_wire.stop_all()
 
 
 def tid(n, prefix="e"):

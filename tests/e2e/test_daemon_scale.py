@@ -19,12 +19,6 @@ STOP_BOUND_S = 5.0
 QUERY_BOUND_S = 5.0
 
 
-@pytest.fixture(autouse=True)
-def _no_daemon_left_behind():
-    yield
-    tphd_wire.stop_all()
-
-
 def send_descending_threads(c, trace, n=NTHREADS):
     """One call on each of n threads, numbered n..1 in the order they appear."""
     c.funcs({0: ("m", "f", "m.py", 1)})

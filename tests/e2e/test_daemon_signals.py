@@ -16,12 +16,6 @@ from tphd_wire import TPHD, Daemon, assert_clean_stop, simple_trace
 pytestmark = pytest.mark.skipif(not os.path.exists(TPHD), reason=f"{TPHD} not built")
 
 
-@pytest.fixture(autouse=True)
-def _no_daemon_left_behind():
-    yield
-    tphd_wire.stop_all()
-
-
 def tid(n):
     return f"5{n:031x}"
 

@@ -7,32 +7,18 @@ import os
 
 import pytest
 
-import tphd_wire
-from tphd_wire import ACK, ERR, ERROR, MS, TPHD, Daemon, Events, assert_clean_stop, simple_trace
+from tphd_wire import ACK, ERR, ERROR, MS, TPHD, Events, simple_trace
 
 pytestmark = pytest.mark.skipif(not os.path.exists(TPHD), reason=f"{TPHD} not built")
-
-
-@pytest.fixture(autouse=True)
-def _no_daemon_left_behind():
-    yield
-    tphd_wire.stop_all()
-
-
-@pytest.fixture
-def d(tmp_path):
-    d = Daemon(TPHD, tmp_path).start()
-    yield d
-    assert_clean_stop(d)
 
 
 def summary(c, trace):
     return c.qjson("get", {"id": trace, "what": "summary"})
 
 
-def test_end_claiming_more_calls_than_sent_stores_the_calls_received(d):
+def test_end_claiming_more_calls_than_sent_stores_the_calls_received(tphd):
     t = "a" * 32
-    with d.connect() as c:
+    with tphd.connect() as c:
         c.funcs({0: ("app", "main", "/src/app.py", 10)})
         c.begin(t)
         c.events(t, 0, Events().call(0, 1 * MS, "").ret(2 * MS, "1"))
@@ -43,9 +29,9 @@ def test_end_claiming_more_calls_than_sent_stores_the_calls_received(d):
         assert [x["calls"] for x in c.qjson("list")["traces"]] == [1]
 
 
-def test_unknown_function_ends_that_trace_and_the_connection_goes_on(d):
+def test_unknown_function_ends_that_trace_and_the_connection_goes_on(tphd):
     bad, good = "b" * 32, "c" * 32
-    with d.connect() as c:
+    with tphd.connect() as c:
         c.begin(bad)
         c.events(bad, 0, Events().call(7, 1 * MS))
         msg = c.recv()
@@ -59,12 +45,12 @@ def test_unknown_function_ends_that_trace_and_the_connection_goes_on(d):
         assert summary(c, good)["status"] == "complete"
 
 
-def test_reused_trace_id_is_stored_under_a_fresh_id(d):
+def test_reused_trace_id_is_stored_under_a_fresh_id(tphd):
     t = "d" * 32
-    with d.connect() as c:
+    with tphd.connect() as c:
         simple_trace(c, t)
         assert c.recv() == (ACK, {"trace": t})
-    with d.connect() as c:
+    with tphd.connect() as c:
         simple_trace(c, t, label="again")
         mtype, body = c.recv()
         assert mtype == ACK and body["trace"] != t and len(body["trace"]) == 32

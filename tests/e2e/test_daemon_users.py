@@ -9,7 +9,6 @@ import tempfile
 
 import pytest
 
-import tphd_wire
 from tphd_wire import (ACK, ERR, TPHD, Conn, Daemon, as_user, assert_clean_stop,
                        simple_trace)
 
@@ -18,12 +17,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0,
                        reason="needs root: clients run as other users through os.setuid"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _no_daemon_left_behind():
-    yield
-    tphd_wire.stop_all()
 
 
 USER_A, USER_B = 65534, 65533  # nobody, and another unprivileged uid

@@ -29,12 +29,6 @@ RESERVE = 4 * MiB  # TP_SERVER_QUERY_RESERVE: one running query's share
 SLACK = 32 * MiB
 
 
-@pytest.fixture(autouse=True)
-def _no_daemon_left_behind():
-    yield
-    tphd_wire.stop_all()
-
-
 def hwm(d):
     """tphd's peak resident memory so far (VmHWM), in bytes."""
     with open(f"/proc/{d.proc.pid}/status") as f:

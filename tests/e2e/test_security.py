@@ -28,18 +28,6 @@ PY = "/usr/bin/python3"  # the interpreter build/ made the extension for
 FORMATS = ["json", "csv", "html", "chrome", "folded"]
 
 
-@pytest.fixture(autouse=True)
-def _no_daemon_left_behind():
-    # Only the daemons this test started: the module's web daemon lives on.
-    before = list(tphd_wire._running)
-    yield
-    for d in [d for d in tphd_wire._running if d not in before]:
-        tphd_wire._running.remove(d)
-        if d.proc and d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
-
-
 def run_tph(sock, *args, env=None, timeout=60, **kw):
     e = dict(env or os.environ)
     e.pop("TRACEPATCH_SOCKET", None)

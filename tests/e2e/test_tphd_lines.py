@@ -8,8 +8,7 @@ import sqlite3
 
 import pytest
 
-import tphd_wire
-from tphd_wire import ACK, ERR, ERROR, LINES, MS, TPHD, Daemon, assert_clean_stop, simple_trace
+from tphd_wire import ACK, ERR, ERROR, LINES, MS, TPHD, simple_trace
 from tphlib import TPH, base_env, tph
 
 pytestmark = pytest.mark.skipif(not os.path.exists(TPHD), reason=f"{TPHD} not built")
@@ -24,19 +23,6 @@ RECORDS = [{
         {"line": 22, "source": "    return '\x1b[31m' + str(y)  # \u202e </script>", "hits": 1,
          "values": {}},
     ]}]
-
-
-@pytest.fixture(autouse=True)
-def _no_daemon_left_behind():
-    yield
-    tphd_wire.stop_all()
-
-
-@pytest.fixture
-def tphd(tmp_path):
-    d = Daemon(TPHD, tmp_path).start()
-    yield d
-    assert_clean_stop(d)
 
 
 def send_lines(conn, trace, data):

@@ -220,14 +220,19 @@ def simple_trace(conn, trace, label="t", t0=None, describe=True, end=True):
 _running = []
 
 
-def stop_all():
-    """Kills every tphd started here that is still running (after a failed
-    test, so none is left behind)."""
-    while _running:
-        d = _running.pop()
+def stop_started_since(before):
+    """Kills every tphd started here since _running was the list before and
+    still running (after a failed test, so none is left behind)."""
+    for d in [d for d in _running if d not in before]:
+        _running.remove(d)
         if d.proc and d.proc.poll() is None:
             d.proc.kill()
             d.proc.wait()
+
+
+def stop_all():
+    """Kills every tphd started here that is still running."""
+    stop_started_since([])
 
 
 class Daemon:
