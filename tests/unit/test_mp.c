@@ -5,25 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex_fixture.h"
 #include "tp_err.h"
 #include "wire.h"
-
-/* Parse "92 01 80" into out; returns the byte count. */
-static size_t hex(const char *s, uint8_t *out)
-{
-    size_t n = 0;
-    while (*s) {
-        if (*s == ' ') {
-            s++;
-            continue;
-        }
-        unsigned v;
-        cr_assert_eq(sscanf(s, "%2x", &v), 1);
-        out[n++] = (uint8_t)v;
-        s += 2;
-    }
-    return n;
-}
 
 static int check_hex(const char *h, char *err, size_t errsz)
 {

@@ -6,26 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex_fixture.h"
 #include "tp_err.h"
 #include "wire.h"
 
 static const char TRACE[] = "0123456789abcdef0123456789abcdef";
-
-static size_t hex(const char *s, uint8_t *out)
-{
-    size_t n = 0;
-    while (*s) {
-        if (*s == ' ') {
-            s++;
-            continue;
-        }
-        unsigned v;
-        cr_assert_eq(sscanf(s, "%2x", &v), 1);
-        out[n++] = (uint8_t)v;
-        s += 2;
-    }
-    return n;
-}
 
 static void put_le32(uint8_t *p, uint32_t v)
 {
