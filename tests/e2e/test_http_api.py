@@ -21,6 +21,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "web"))
 sys.path.insert(0, os.path.join(HERE, "..", "py"))
 import tphd_wire  # noqa: E402
+from tphd_wire import free_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.abspath(os.environ.get("TRACEPATCH_BUILD", os.path.join(ROOT, "build")))
@@ -42,14 +43,6 @@ def has_http():
 
 
 pytestmark = pytest.mark.skipif(not has_http(), reason=f"{TPHD} not built with HTTP")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class WebDaemon(tphd_wire.Daemon):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tphd_wire import free_port
 from tphlib import DATA, DEMO_APP, TPHD, Daemon, base_env, needs_tph, needs_tphd, tph
 
 pytestmark = [needs_tph, needs_tphd]
@@ -115,14 +116,6 @@ def receiver():
     r = Receiver()
     yield r
     r.close()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # ---- decoding both forms into one plain form ------------------------------------------

@@ -220,6 +220,15 @@ def simple_trace(conn, trace, label="t", t0=None, describe=True, end=True):
 _running = []
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def stop_started_since(before):
     """Kills every tphd started here since _running was the list before and
     still running (after a failed test, so none is left behind)."""
