@@ -262,7 +262,7 @@ PyObject *tp_output_summary(PyObject *self, PyObject *unused)
                             : PyErr_Format(PyExc_RuntimeError, "tracepatch: %s", tp_strerror(r));
     tp_buf b = TP_BUF_INIT;
     r = tp_render_stats_header(S(self)->tree, st, &b);
-    tp_stats_free(st);
+    tp_tree_stats_free(st);
     return buf_result(&b, r);
 }
 
@@ -280,7 +280,7 @@ PyObject *tp_output_stats(PyObject *self, PyObject *unused)
                             : PyErr_Format(PyExc_RuntimeError, "tracepatch: %s", tp_strerror(r));
     tp_buf b = TP_BUF_INIT;
     r = tp_render_stats_json(t, st, true, &b);
-    tp_stats_free(st);
+    tp_tree_stats_free(st);
     PyObject *text = buf_result(&b, r);
     if (!text)
         return NULL;

@@ -884,7 +884,7 @@ cleanup:
     free(w.v);
     free(w.syn);
     free(w.groups);
-    tp_stats_free(st);
+    tp_tree_stats_free(st);
     tp_tree_free(folded);
     return r;
 }

@@ -428,6 +428,6 @@ static int render(doc *d0, const tp_tree *t, bool pretty, tp_buf *out)
         }
     }
     tp_buf_free(&d.tmp);
-    tp_stats_free(s);
+    tp_tree_stats_free(s);
     return r;
 }

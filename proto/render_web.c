@@ -657,7 +657,7 @@ static int html_data(const tp_tree *t, const char *summary_json, const char *lin
 cleanup:
     tp_buf_free(&packed);
     free(ids);
-    tp_stats_free(st);
+    tp_tree_stats_free(st);
     tp_tree_free(folded);
     return r;
 }

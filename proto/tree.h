@@ -277,9 +277,9 @@ typedef struct tp_stats {
 
 /** Compute statistics of a finished raw tree (a folded tree is expanded by
  *  count for calls but its min/max are the folded ones). Free with
- *  tp_stats_free(). */
+ *  tp_tree_stats_free(). */
 int tp_tree_stats(const tp_tree *t, tp_stats **ret);
-void tp_stats_free(tp_stats *s);
+void tp_tree_stats_free(tp_stats *s);
 
 /* ---- Diff ---------------------------------------------------------------- */
 
@@ -315,7 +315,7 @@ typedef struct tp_diff {
 /** Compare two finished raw trees, aligned by call path (the chain of
  *  function names from the root). opts may be NULL. */
 int tp_tree_diff(const tp_tree *a, const tp_tree *b, const tp_diff_opts *opts, tp_diff **ret);
-void tp_diff_free(tp_diff *d);
+void tp_tree_diff_free(tp_diff *d);
 
 /** "module.qualname" of a function into buf; returns buf. Helper for renderers. */
 const char *tp_tree_func_name(const tp_tree *t, uint32_t func, char *buf, size_t size);

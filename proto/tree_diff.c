@@ -321,7 +321,7 @@ int tp_tree_diff(const tp_tree *a, const tp_tree *b, const tp_diff_opts *opts, t
     *ret = d;
     d = NULL;
 cleanup:
-    tp_diff_free(d);
+    tp_tree_diff_free(d);
     tp_buf_free(&c.text);
     tp_vec_free(&c.names);
     tp_hmap_bytes_free(&c.name_ids);
@@ -330,7 +330,7 @@ cleanup:
     return r;
 }
 
-void tp_diff_free(tp_diff *d)
+void tp_tree_diff_free(tp_diff *d)
 {
     if (!d)
         return;

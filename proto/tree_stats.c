@@ -191,11 +191,11 @@ int tp_tree_stats(const tp_tree *t, tp_stats **ret)
     s = NULL;
 cleanup:
     free(active);
-    tp_stats_free(s);
+    tp_tree_stats_free(s);
     return r;
 }
 
-void tp_stats_free(tp_stats *s)
+void tp_tree_stats_free(tp_stats *s)
 {
     if (!s)
         return;

@@ -628,7 +628,7 @@ static int stats_file(const char *path, bool color, bool json)
     r = tp_tree_stats(t, &s);
     if (r == 0)
         r = json ? tp_render_stats_json(t, s, true, &out) : tp_render_stats(t, s, color, &out);
-    tp_stats_free(s);
+    tp_tree_stats_free(s);
     tp_tree_free(t);
     return print_buf(&out, r);
 }
@@ -667,7 +667,7 @@ static int diff_local(tph_ctx *ctx, const char *a, const char *b, bool color)
             r = ctx->json ? tp_render_diff_json(d, &out) : tp_render_diff(d, color, &out);
         r = print_buf(&out, r);
     }
-    tp_diff_free(d);
+    tp_tree_diff_free(d);
     tp_tree_free(ta);
     tp_tree_free(tb);
     return r;

@@ -240,8 +240,8 @@ int main(int argc, char **argv)
     printf("fold 1M siblings, [3]xN:     %.3f s  -> %zu nodes\n", ts3, nodes);
     double ts9 = fold_siblings(1000000, seq9, 9, &nodes);
     printf("fold 1M siblings, period 9:  %.3f s  -> %zu nodes\n", ts9, nodes);
-    tp_diff_free(d);
-    tp_stats_free(s);
+    tp_tree_diff_free(d);
+    tp_tree_stats_free(s);
     tp_tree_free(f);
     tp_tree_free(t);
     tp_tree_free(t2);

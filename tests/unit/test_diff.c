@@ -111,7 +111,7 @@ Test(diff, exact_entries_with_low_thresholds)
     cr_assert_eq(d->calls_b, 8);
     cr_assert_eq(d->duration_a_ns, 10000);
     cr_assert_eq(d->duration_b_ns, 10600);
-    tp_diff_free(d);
+    tp_tree_diff_free(d);
     tp_tree_free(a);
     tp_tree_free(b);
 }
@@ -124,12 +124,12 @@ Test(diff, default_thresholds_hide_small_time_changes)
     cr_assert_eq(tp_tree_diff(a, b, NULL, &d), 0);
     cr_assert_eq(d->n, 3);
     cr_assert_eq(d->entries[2].kind, TP_DIFF_COUNT);
-    tp_diff_free(d);
+    tp_tree_diff_free(d);
     /* 20% of 1000 is 200: a 500 ns change passes the percent test only. */
     tp_diff_opts o = {.time_pct = 60, .time_abs_ns = 100};
     cr_assert_eq(tp_tree_diff(a, b, &o, &d), 0);
     cr_assert_eq(d->n, 3);
-    tp_diff_free(d);
+    tp_tree_diff_free(d);
     tp_tree_free(a);
     tp_tree_free(b);
 }
@@ -145,7 +145,7 @@ Test(diff, identical_trees_have_no_entries)
     cr_assert_eq(d->nfuncs_added, 0);
     cr_assert_eq(d->nfuncs_removed, 0);
     cr_assert_eq(d->calls_a, d->calls_b);
-    tp_diff_free(d);
+    tp_tree_diff_free(d);
     tp_tree_free(a);
     tp_tree_free(b);
 }
@@ -175,7 +175,7 @@ Test(diff, deep_removed_chain_reports_topmost_only)
     cr_assert_eq(d->n, 1);
     check_entry(&d->entries[0], TP_DIFF_REMOVED, "app.main > app.rec > app.rec", "app.rec", 1, 0);
     cr_assert_eq(d->nfuncs_removed, 0);
-    tp_diff_free(d);
+    tp_tree_diff_free(d);
     tp_tree_free(a);
     tp_tree_free(b);
 }

@@ -552,8 +552,8 @@ Test(fold, statistics_of_a_folded_sequence_count_each_call_once)
         cr_assert_eq(b->funcs[k].total_ns, a->funcs[k].total_ns);
         cr_assert_eq(b->funcs[k].self_ns, a->funcs[k].self_ns);
     }
-    tp_stats_free(a);
-    tp_stats_free(b);
+    tp_tree_stats_free(a);
+    tp_tree_stats_free(b);
     tp_tree_free(f);
     tp_tree_free(t);
 }

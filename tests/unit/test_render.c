@@ -498,7 +498,7 @@ Test(render, stats_header_alone)
     cr_assert_not_null(strstr(tree, "Duration: 50.0\u00b5s"));
     free(tree);
     tp_buf_free(&b);
-    tp_stats_free(s);
+    tp_tree_stats_free(s);
     tp_tree_free(t);
 }
 
@@ -514,7 +514,7 @@ Test(render, stats_report_golden)
     cr_assert_eq(tp_render_stats(t, s, true, &b), 0);
     cr_assert_not_null(strstr(tp_buf_cstr(&b), "\x1b[1mapp.handle\x1b[0m"));
     tp_buf_free(&b);
-    tp_stats_free(s);
+    tp_tree_stats_free(s);
     tp_tree_free(t);
 }
 
@@ -566,7 +566,7 @@ Test(render, diff_report_golden)
     cr_assert_eq(tp_render_diff(d, true, &out), 0);
     cr_assert_not_null(strstr(tp_buf_cstr(&out), "\x1b[31m- app.save\x1b[0m\n"));
     tp_buf_free(&out);
-    tp_diff_free(d);
+    tp_tree_diff_free(d);
     tp_tree_free(a);
     tp_tree_free(b);
 }
@@ -583,7 +583,7 @@ Test(render, diff_of_identical_traces_says_so)
                                         "\n"
                                         "No significant differences found.\n");
     tp_buf_free(&out);
-    tp_diff_free(d);
+    tp_tree_diff_free(d);
     tp_tree_free(a);
     tp_tree_free(b);
 }

@@ -54,7 +54,7 @@ Test(render_json, stats_summary_exact)
     cr_assert(strstr(j, "\"by_module\":[{\"module\":\"app\",\"calls\":3,\"functions\":2") != NULL,
               "%s", j);
     tp_buf_free(&b);
-    tp_stats_free(s);
+    tp_tree_stats_free(s);
     tp_tree_free(t);
 }
 
@@ -73,7 +73,7 @@ Test(render_json, diff_reports_time_change)
         "%s", j);
     cr_assert(strstr(j, "\"functions_added\":[],\"functions_removed\":[]") != NULL, "%s", j);
     tp_buf_free(&out);
-    tp_diff_free(d);
+    tp_tree_diff_free(d);
     tp_tree_free(a);
     tp_tree_free(b);
 }

@@ -434,9 +434,9 @@ Test(render_web, stats_and_diff_json)
     cr_assert_eq(json_array_size(GET(j, "changes")), 0);
     cr_assert_eq(json_array_size(GET(j, "functions_added")), 0);
     json_decref(j);
-    tp_diff_free(d);
+    tp_tree_diff_free(d);
     tp_tree_free(t2);
-    tp_stats_free(s);
+    tp_tree_stats_free(s);
     tp_buf_free(&b);
     tp_tree_free(t);
 }

@@ -107,7 +107,7 @@ Test(stats, raw_tree_exact_numbers)
     check(t, s);
     cr_assert_eq(s->slowest, 0);
     cr_assert_eq(s->duration_ns, 1200);
-    tp_stats_free(s);
+    tp_tree_stats_free(s);
     tp_tree_free(t);
 }
 
@@ -120,7 +120,7 @@ Test(stats, folded_tree_gives_the_same_counts)
     tp_stats *s = NULL;
     cr_assert_eq(tp_tree_stats(f, &s), 0);
     check(f, s);
-    tp_stats_free(s);
+    tp_tree_stats_free(s);
     tp_tree_free(f);
     tp_tree_free(t);
 }
@@ -131,7 +131,7 @@ Test(stats, duration_falls_back_to_roots_span)
     tp_stats *s = NULL;
     cr_assert_eq(tp_tree_stats(t, &s), 0);
     cr_assert_eq(s->duration_ns, 1000);
-    tp_stats_free(s);
+    tp_tree_stats_free(s);
     tp_tree_free(t);
 }
 
@@ -148,7 +148,7 @@ Test(stats, empty_tree_has_no_slowest)
     cr_assert_eq(s->nmods, 0);
     cr_assert_eq(s->slowest, TP_NONE);
     cr_assert_eq(s->most_called, TP_NONE);
-    tp_stats_free(s);
+    tp_tree_stats_free(s);
     tp_tree_free(t);
 }
 
@@ -174,6 +174,6 @@ Test(stats, ties_sort_by_name)
     cr_assert_str_eq(s->mods[0].module, "a");
     cr_assert_str_eq(s->mods[1].module, "a.b");
     cr_assert_str_eq(s->mods[2].module, "b");
-    tp_stats_free(s);
+    tp_tree_stats_free(s);
     tp_tree_free(t);
 }

@@ -30,13 +30,16 @@ static int op_list(tp_qctx *q)
         json_object_get(q->args, "limited") && !json_is_null(json_object_get(q->args, "limited"));
     bool limited = false;
     int64_t limit, offset;
-    if (tp_qarg_str(q, "label", NULL, &label) < 0 || tp_qarg_str(q, "q", NULL, &text) < 0 ||
-        tp_qarg_str(q, "otel_trace", NULL, &otel) < 0 || tp_qarg_num(q, "since", 0, &since) < 0 ||
-        tp_qarg_bool(q, q->args, "limited", false, &limited) < 0 ||
-        tp_qarg_int(q, "limit", 50, &limit) < 0 || tp_qarg_int(q, "offset", 0, &offset) < 0)
+    if (tp__query_arg_str(q, "label", NULL, &label) < 0 ||
+        tp__query_arg_str(q, "q", NULL, &text) < 0 ||
+        tp__query_arg_str(q, "otel_trace", NULL, &otel) < 0 ||
+        tp__query_arg_num(q, "since", 0, &since) < 0 ||
+        tp__query_arg_bool(q, q->args, "limited", false, &limited) < 0 ||
+        tp__query_arg_int(q, "limit", 50, &limit) < 0 ||
+        tp__query_arg_int(q, "offset", 0, &offset) < 0)
         return q->res->code;
     if (limit > 10000)
-        return tp_qfail(q, -EINVAL, "argument \"limit\" is at most 10000");
+        return tp__query_fail(q, -EINVAL, "argument \"limit\" is at most 10000");
     char where[512] = "WHERE 1";
     if (q->env->uid != 0)
         strcat(where, " AND uid = ?1");
@@ -88,15 +91,16 @@ static int op_list(tp_qctx *q)
         total = sqlite3_column_int64(cnt, 0);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(arr, tp_qsummary(q, st));
+        json_array_append_new(arr, tp__query_summary(q, st));
     sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_DONE)
         goto fail;
     sqlite3_finalize(cnt);
     sqlite3_finalize(st);
-    return tp_qreply_json(q, json_pack("{s:I, s:o}", "total", (json_int_t)total, "traces", arr));
+    return tp__query_reply_json(q,
+                                json_pack("{s:I, s:o}", "total", (json_int_t)total, "traces", arr));
 fail:
-    tp_qdberr(q, "listing traces");
+    tp__query_dberr(q, "listing traces");
     sqlite3_finalize(cnt);
     sqlite3_finalize(st);
     json_decref(arr);
@@ -107,30 +111,30 @@ static int op_get(tp_qctx *q)
 {
     const char *id, *what;
     int64_t rowid;
-    if (tp_qarg_str(q, "id", NULL, &id) < 0 || tp_qarg_str(q, "what", NULL, &what) < 0)
+    if (tp__query_arg_str(q, "id", NULL, &id) < 0 || tp__query_arg_str(q, "what", NULL, &what) < 0)
         return q->res->code;
     if (what && strcmp(what, "trace") == 0) {
         /* PROTOCOL.md: the trace itself, in tracepatch's JSON schema. */
         tp_tcache_entry *e = NULL;
-        if (tp_qload(q, "id", &e, NULL) < 0)
+        if (tp__query_load(q, "id", &e, NULL) < 0)
             return q->res->code;
         int r = tp_render_json(tp_tcache_raw(e), false, &q->res->body);
         tp_tcache_put(e);
         if (r < 0)
-            return tp_qfail(q, r, "cannot render: %s", tp_strerror(r));
+            return tp__query_fail(q, r, "cannot render: %s", tp_strerror(r));
         q->res->content_type = TP_CT_JSON;
         return 0;
     }
     if (what && strcmp(what, "summary") != 0)
-        return tp_qfail(q, -EINVAL, "argument \"what\" must be \"summary\" or \"trace\"");
+        return tp__query_fail(q, -EINVAL, "argument \"what\" must be \"summary\" or \"trace\"");
     if (!id)
-        return tp_qfail(q, TP_ERR_MISSING, "argument \"id\" (a trace ID) is required");
-    if (tp_qresolve(q, id, &rowid) < 0)
+        return tp__query_fail(q, TP_ERR_MISSING, "argument \"id\" (a trace ID) is required");
+    if (tp__query_resolve(q, id, &rowid) < 0)
         return q->res->code;
     json_t *o;
-    if (tp_qget_json(q, rowid, NULL, &o) < 0)
+    if (tp__query_get_json(q, rowid, NULL, &o) < 0)
         return q->res->code;
-    return tp_qreply_json(q, o);
+    return tp__query_reply_json(q, o);
 }
 
 /* ---- clean ------------------------------------------------------------------------------ */
@@ -181,11 +185,11 @@ static int op_clean(tp_qctx *q)
 {
     double older;
     bool all;
-    if (tp_qarg_num(q, "older_than", -1, &older) < 0 ||
-        tp_qarg_bool(q, q->args, "all", false, &all) < 0)
+    if (tp__query_arg_num(q, "older_than", -1, &older) < 0 ||
+        tp__query_arg_bool(q, q->args, "all", false, &all) < 0)
         return q->res->code;
     if (!all && older < 0)
-        return tp_qfail(q, TP_ERR_MISSING, "give \"older_than\" (seconds) or \"all\": true");
+        return tp__query_fail(q, TP_ERR_MISSING, "give \"older_than\" (seconds) or \"all\": true");
     clean_step cs = {.uid = q->env->uid,
                      .all = all,
                      .cutoff_ns = tp_util_now_ns() - (int64_t)(older > 0 ? older * 1e9 : 0)};
@@ -194,7 +198,7 @@ static int op_clean(tp_qctx *q)
     do {
         int r = tp_store_call_sync(q->env->store, clean_fn, &cs, msg, sizeof(msg));
         if (r < 0)
-            return tp_qfail(q, r, "%s", msg);
+            return tp__query_fail(q, r, "%s", msg);
         total += cs.deleted;
     } while (cs.deleted == CLEAN_STEP);
     /* Frames go with the traces of the same age (docs/QUERY.md). */
@@ -202,7 +206,7 @@ static int op_clean(tp_qctx *q)
         return q->res->code;
     if (total > 0)
         tp_store_retention(q->env->store, 0, 0, NULL); /* gives the pages back */
-    return tp_qreply_json(q, json_pack("{s:I}", "deleted", (json_int_t)total));
+    return tp__query_reply_json(q, json_pack("{s:I}", "deleted", (json_int_t)total));
 }
 
 /* ---- status ----------------------------------------------------------------------------- */
@@ -255,7 +259,7 @@ static int op_status(tp_qctx *q)
     const char *sql = e->uid == 0 ? "SELECT count(*), total(dropped) FROM traces"
                                   : "SELECT count(*), total(dropped) FROM traces WHERE uid = ?1";
     if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return tp_qdberr(q, "counting traces");
+        return tp__query_dberr(q, "counting traces");
     if (e->uid != 0)
         sqlite3_bind_int64(st, 1, e->uid);
     if (sqlite3_step(st) == SQLITE_ROW) {
@@ -268,8 +272,8 @@ static int op_status(tp_qctx *q)
     json_object_set_new(o, "protocol", json_integer(TP_WIRE_VERSION));
     json_object_set_new(o, "uptime_s", json_real(e->uptime_s));
     json_object_set_new(o, "pid", json_integer(e->daemon_pid));
-    json_object_set_new(o, "socket", tp_qstr(e->socket_path));
-    json_object_set_new(o, "db", tp_qstr(tp_store_path(e->store)));
+    json_object_set_new(o, "socket", tp__query_str(e->socket_path));
+    json_object_set_new(o, "db", tp__query_str(tp_store_path(e->store)));
     json_object_set_new(o, "db_bytes", json_integer(tp_store_db_bytes(e->store)));
     json_object_set_new(o, "traces", json_integer(traces));
     json_object_set_new(o, "clients", json_integer(e->clients));
@@ -277,9 +281,9 @@ static int op_status(tp_qctx *q)
     json_object_set_new(o, "events_per_s",
                         e->events_per_s < 0 ? json_null() : json_real(e->events_per_s));
     json_object_set_new(o, "dropped", json_integer(dropped));
-    json_object_set_new(o, "http", tp_qstr(e->http_url));
+    json_object_set_new(o, "http", tp__query_str(e->http_url));
     json_object_set_new(o, "otlp", otlp_status(q));
-    return tp_qreply_json(q, o);
+    return tp__query_reply_json(q, o);
 }
 
 /* ---- import ----------------------------------------------------------------------------- */
@@ -436,8 +440,9 @@ static int op_import(tp_qctx *q)
     size_t len;
     tp_tree *t = NULL;
     char err[256], url[512];
-    if (tp_qarg_str(q, "json", NULL, &text) < 0 || tp_qarg_str(q, "source", NULL, &source) < 0 ||
-        tp_qarg_str(q, "label", NULL, &label) < 0)
+    if (tp__query_arg_str(q, "json", NULL, &text) < 0 ||
+        tp__query_arg_str(q, "source", NULL, &source) < 0 ||
+        tp__query_arg_str(q, "label", NULL, &label) < 0)
         return q->res->code;
     if (text) {
         len = strlen(text);
@@ -446,32 +451,33 @@ static int op_import(tp_qctx *q)
         text = q->env->body;
         len = q->env->body_len;
     } else {
-        return tp_qfail(q, TP_ERR_MISSING, "import needs the file: the QUERY body (or \"json\")");
+        return tp__query_fail(q, TP_ERR_MISSING,
+                              "import needs the file: the QUERY body (or \"json\")");
     }
     int r = tp_load_json(text, len, &t, err, sizeof(err));
     if (r < 0)
-        return tp_qfail(q, r, "%s", err);
+        return tp__query_fail(q, r, "%s", err);
     if (label && tp_tree_set_label(t, label) < 0) {
         tp_tree_free(t);
-        return tp_qfail(q, -ENOMEM, "out of memory");
+        return tp__query_fail(q, -ENOMEM, "out of memory");
     }
     import_job j = {
         .t = t, .env = q->env, .source = source, .rec = TP_BUF_INIT, .text = TP_BUF_INIT};
     r = tp_query_lines_of_file(text, len, &j.lines, err, sizeof(err));
     if (r < 0) {
-        tp_qfail(q, r, "%s", err);
+        tp__query_fail(q, r, "%s", err);
         goto out;
     }
     r = tp_util_random_id(j.id);
     if (r == 0)
         r = tp_rebuild_events(t, TP_NONE, &j.rec, &j.text);
     if (r < 0) {
-        tp_qfail(q, r, "cannot convert the trace: %s", tp_strerror(r));
+        tp__query_fail(q, r, "cannot convert the trace: %s", tp_strerror(r));
         goto out;
     }
     r = tp_store_call_sync(q->env->store, import_fn, &j, err, sizeof(err));
     if (r < 0) {
-        tp_qfail(q, r, "%s", err);
+        tp__query_fail(q, r, "%s", err);
         goto out;
     }
     q->res->created_rowid = j.rowid;
@@ -481,7 +487,7 @@ static int op_import(tp_qctx *q)
         json_object_set_new(ans, "url", json_string(url));
     else if (ans)
         json_object_set_new(ans, "url", json_null());
-    r = tp_qreply_json(q, ans);
+    r = tp__query_reply_json(q, ans);
 out:
     free(j.lines);
     tp_buf_free(&j.rec);
@@ -526,8 +532,8 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
     res->content_type = TP_CT_JSON;
     q.args = json_loads(args_json && *args_json ? args_json : "{}", 0, &jerr);
     if (!q.args || !json_is_object(q.args)) {
-        tp_qfail(&q, TP_ERR_JSON, "the query arguments are not a JSON object%s%s",
-                 q.args ? "" : ": ", q.args ? "" : jerr.text);
+        tp__query_fail(&q, TP_ERR_JSON, "the query arguments are not a JSON object%s%s",
+                       q.args ? "" : ": ", q.args ? "" : jerr.text);
         goto out;
     }
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
@@ -539,22 +545,22 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
              * connection either came on. */
             int r = tp_store_barrier(env->store);
             if (r < 0) {
-                tp_qfail(&q, r, "the database failed: %s", tp_strerror(r));
+                tp__query_fail(&q, r, "the database failed: %s", tp_strerror(r));
                 goto out;
             }
             r = tp_store_reader_get(env->store, &q.db, err, sizeof(err));
             if (r < 0) {
-                tp_qfail(&q, r, "%s", err);
+                tp__query_fail(&q, r, "%s", err);
                 goto out;
             }
         }
         ops[i].fn(&q);
         goto out;
     }
-    tp_qfail(&q, -EINVAL,
-             "unknown query \"%.40s\" (list, get, tree, stats, diff, export, clean, status, "
-             "import, search, frames, frames_add, lines)",
-             op ? op : "");
+    tp__query_fail(&q, -EINVAL,
+                   "unknown query \"%.40s\" (list, get, tree, stats, diff, export, clean, status, "
+                   "import, search, frames, frames_add, lines)",
+                   op ? op : "");
 out:
     if (q.db)
         tp_store_reader_put(env->store, q.db);

@@ -18,7 +18,7 @@
 
 /* ---- Helpers ---------------------------------------------------------------------------- */
 
-int tp_qfail(tp_qctx *q, int code, const char *fmt, ...)
+int tp__query_fail(tp_qctx *q, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -28,7 +28,7 @@ int tp_qfail(tp_qctx *q, int code, const char *fmt, ...)
     return code;
 }
 
-json_t *tp_qstr(const char *s)
+json_t *tp__query_str(const char *s)
 {
     if (!s)
         return json_null();
@@ -45,7 +45,7 @@ json_t *tp_qstr(const char *s)
     return j ? j : json_null();
 }
 
-int tp_qarg_str(tp_qctx *q, const char *key, const char *def, const char **ret)
+int tp__query_arg_str(tp_qctx *q, const char *key, const char *def, const char **ret)
 {
     json_t *v = json_object_get(q->args, key);
     if (!v || json_is_null(v)) {
@@ -53,12 +53,12 @@ int tp_qarg_str(tp_qctx *q, const char *key, const char *def, const char **ret)
         return 0;
     }
     if (!json_is_string(v))
-        return tp_qfail(q, -EINVAL, "argument \"%s\" must be a string", key);
+        return tp__query_fail(q, -EINVAL, "argument \"%s\" must be a string", key);
     *ret = json_string_value(v);
     return 0;
 }
 
-int tp_qarg_bool(tp_qctx *q, const json_t *obj, const char *key, bool def, bool *ret)
+int tp__query_arg_bool(tp_qctx *q, const json_t *obj, const char *key, bool def, bool *ret)
 {
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v)) {
@@ -66,12 +66,12 @@ int tp_qarg_bool(tp_qctx *q, const json_t *obj, const char *key, bool def, bool 
         return 0;
     }
     if (!json_is_boolean(v))
-        return tp_qfail(q, -EINVAL, "argument \"%s\" must be true or false", key);
+        return tp__query_fail(q, -EINVAL, "argument \"%s\" must be true or false", key);
     *ret = json_is_true(v);
     return 0;
 }
 
-int tp_qarg_int(tp_qctx *q, const char *key, int64_t def, int64_t *ret)
+int tp__query_arg_int(tp_qctx *q, const char *key, int64_t def, int64_t *ret)
 {
     json_t *v = json_object_get(q->args, key);
     if (!v || json_is_null(v)) {
@@ -79,12 +79,12 @@ int tp_qarg_int(tp_qctx *q, const char *key, int64_t def, int64_t *ret)
         return 0;
     }
     if (!json_is_integer(v))
-        return tp_qfail(q, -EINVAL, "argument \"%s\" must be an integer", key);
+        return tp__query_fail(q, -EINVAL, "argument \"%s\" must be an integer", key);
     *ret = json_integer_value(v);
     return 0;
 }
 
-int tp_qarg_num(tp_qctx *q, const char *key, double def, double *ret)
+int tp__query_arg_num(tp_qctx *q, const char *key, double def, double *ret)
 {
     json_t *v = json_object_get(q->args, key);
     if (!v || json_is_null(v)) {
@@ -92,38 +92,39 @@ int tp_qarg_num(tp_qctx *q, const char *key, double def, double *ret)
         return 0;
     }
     if (!json_is_number(v))
-        return tp_qfail(q, -EINVAL, "argument \"%s\" must be a number", key);
+        return tp__query_fail(q, -EINVAL, "argument \"%s\" must be a number", key);
     *ret = json_number_value(v);
     return 0;
 }
 
-int tp_qreply_json(tp_qctx *q, json_t *j)
+int tp__query_reply_json(tp_qctx *q, json_t *j)
 {
     char *s = j ? tp_json_jansson_dumps(j) : NULL;
     json_decref(j);
     if (!s)
-        return tp_qfail(q, -ENOMEM, "out of memory");
+        return tp__query_fail(q, -ENOMEM, "out of memory");
     q->res->content_type = TP_CT_JSON;
     int r = tp_buf_puts(&q->res->body, s);
     free(s);
-    return r < 0 ? tp_qfail(q, r, "out of memory") : 0;
+    return r < 0 ? tp__query_fail(q, r, "out of memory") : 0;
 }
 
-int tp_qdberr(tp_qctx *q, const char *what)
+int tp__query_dberr(tp_qctx *q, const char *what)
 {
-    return tp_qfail(q, TP_ERR_DB, "%s: %s", what, sqlite3_errmsg(q->db));
+    return tp__query_fail(q, TP_ERR_DB, "%s: %s", what, sqlite3_errmsg(q->db));
 }
 
-int tp_qresolve(tp_qctx *q, const char *prefix, int64_t *ret_rowid)
+int tp__query_resolve(tp_qctx *q, const char *prefix, int64_t *ret_rowid)
 {
     char lo[33], hi[34];
     size_t n = prefix ? strlen(prefix) : 0;
     if (n == 0 || n > 32)
-        return tp_qfail(q, TP_ERR_NOT_FOUND, "\"%.40s\" is not a trace ID", prefix ? prefix : "");
+        return tp__query_fail(q, TP_ERR_NOT_FOUND, "\"%.40s\" is not a trace ID",
+                              prefix ? prefix : "");
     for (size_t i = 0; i < n; i++) {
         if (!isxdigit((unsigned char)prefix[i]))
-            return tp_qfail(q, TP_ERR_NOT_FOUND, "\"%.40s\" is not a trace ID (hex digits)",
-                            prefix);
+            return tp__query_fail(q, TP_ERR_NOT_FOUND, "\"%.40s\" is not a trace ID (hex digits)",
+                                  prefix);
         lo[i] = (char)tolower((unsigned char)prefix[i]);
     }
     lo[n] = '\0';
@@ -137,7 +138,7 @@ int tp_qresolve(tp_qctx *q, const char *prefix, int64_t *ret_rowid)
             : "SELECT rowid, id FROM traces WHERE id >= ?1 AND id < ?2 AND uid = ?3"
               " ORDER BY id LIMIT 6";
     if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return tp_qdberr(q, "resolving an ID");
+        return tp__query_dberr(q, "resolving an ID");
     sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
     if (q->env->uid != 0)
@@ -151,9 +152,9 @@ int tp_qresolve(tp_qctx *q, const char *prefix, int64_t *ret_rowid)
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return tp_qdberr(q, "resolving an ID");
+        return tp__query_dberr(q, "resolving an ID");
     if (found == 0)
-        return tp_qfail(q, TP_ERR_NOT_FOUND, "no trace matches ID \"%s\"", lo);
+        return tp__query_fail(q, TP_ERR_NOT_FOUND, "no trace matches ID \"%s\"", lo);
     if (found > 1) {
         char list[6 * 34] = "";
         for (int i = 0; i < found && i < 5; i++) {
@@ -162,35 +163,35 @@ int tp_qresolve(tp_qctx *q, const char *prefix, int64_t *ret_rowid)
         }
         char count[16];
         snprintf(count, sizeof(count), found > 5 ? "more than 5" : "%d", found);
-        return tp_qfail(q, TP_ERR_AMBIGUOUS, "ID \"%s\" matches %s traces: %s%s", lo, count, list,
-                        found > 5 ? ", ..." : "");
+        return tp__query_fail(q, TP_ERR_AMBIGUOUS, "ID \"%s\" matches %s traces: %s%s", lo, count,
+                              list, found > 5 ? ", ..." : "");
     }
     *ret_rowid = rowid;
     return 0;
 }
 
-int tp_qresolve_arg(tp_qctx *q, const char *key, int64_t *ret_rowid)
+int tp__query_resolve_arg(tp_qctx *q, const char *key, int64_t *ret_rowid)
 {
     const char *id;
-    int r = tp_qarg_str(q, key, NULL, &id);
+    int r = tp__query_arg_str(q, key, NULL, &id);
     if (r < 0)
         return r;
     if (!id)
-        return tp_qfail(q, TP_ERR_MISSING, "argument \"%s\" (a trace ID) is required", key);
-    return tp_qresolve(q, id, ret_rowid);
+        return tp__query_fail(q, TP_ERR_MISSING, "argument \"%s\" (a trace ID) is required", key);
+    return tp__query_resolve(q, id, ret_rowid);
 }
 
-int tp_qtrees(tp_qctx *q, int64_t rowid, tp_tcache_entry **ret)
+int tp__query_trees(tp_qctx *q, int64_t rowid, tp_tcache_entry **ret)
 {
     char err[256];
     int r = tp_tcache_get(q->db, rowid, ret, err, sizeof(err));
-    return r < 0 ? tp_qfail(q, r, "%s", err) : 0;
+    return r < 0 ? tp__query_fail(q, r, "%s", err) : 0;
 }
 
-int tp_qload(tp_qctx *q, const char *key, tp_tcache_entry **ret, int64_t *ret_rowid)
+int tp__query_load(tp_qctx *q, const char *key, tp_tcache_entry **ret, int64_t *ret_rowid)
 {
     int64_t rowid;
-    if (tp_qresolve_arg(q, key, &rowid) < 0 || tp_qtrees(q, rowid, ret) < 0)
+    if (tp__query_resolve_arg(q, key, &rowid) < 0 || tp__query_trees(q, rowid, ret) < 0)
         return q->res->code;
     if (ret_rowid)
         *ret_rowid = rowid;
@@ -227,7 +228,7 @@ static json_t *parsed_or_null(const char *text, json_t *fallback)
 
 /* A trace summary as docs/QUERY.md defines it: one key per fact, so list,
  * get, tph --json and the HTTP API cannot disagree about which one counts. */
-json_t *tp_qsummary(const tp_qctx *q, sqlite3_stmt *st)
+json_t *tp__query_summary(const tp_qctx *q, sqlite3_stmt *st)
 {
     int64_t end = sqlite3_column_type(st, 8) == SQLITE_NULL ? sqlite3_column_int64(st, 9)
                                                             : sqlite3_column_int64(st, 8);
@@ -236,26 +237,26 @@ json_t *tp_qsummary(const tp_qctx *q, sqlite3_stmt *st)
     const char *id = col_text(st, 0);
     json_t *o = json_object();
     char url[512];
-    json_object_set_new(o, "id", tp_qstr(id));
-    json_object_set_new(o, "label", tp_qstr(col_text(st, 1)));
+    json_object_set_new(o, "id", tp__query_str(id));
+    json_object_set_new(o, "label", tp__query_str(col_text(st, 1)));
     json_object_set_new(o, "uid", json_integer(sqlite3_column_int64(st, 2)));
     json_object_set_new(o, "pid", json_integer(sqlite3_column_int64(st, 3)));
-    json_object_set_new(o, "host", tp_qstr(col_text(st, 4)));
-    json_object_set_new(o, "python", tp_qstr(col_text(st, 5)));
+    json_object_set_new(o, "host", tp__query_str(col_text(st, 4)));
+    json_object_set_new(o, "python", tp__query_str(col_text(st, 5)));
     json_object_set_new(o, "argv", parsed_or_null(col_text(st, 6), json_array()));
-    json_object_set_new(o, "client", tp_qstr(col_text(st, 16)));
+    json_object_set_new(o, "client", tp__query_str(col_text(st, 16)));
     json_object_set_new(o, "start", json_real((double)start / 1e9));
     json_object_set_new(o, "duration_ms", json_real((double)end / 1e6));
     json_object_set_new(o, "calls", json_integer(sqlite3_column_int64(st, 10)));
     json_object_set_new(o, "dropped", json_integer(sqlite3_column_int64(st, 11)));
-    json_object_set_new(o, "limit_reason", tp_qstr(col_text(st, 12)));
+    json_object_set_new(o, "limit_reason", tp__query_str(col_text(st, 12)));
     json_object_set_new(o, "status", json_string(status_name(status)));
     /* An open trace's age by tphd's clock: how long it has been running. */
     json_object_set_new(o, "age_ms",
                         status == TP_TRACE_OPEN
                             ? json_real((double)(tp_util_now_ns() - start) / 1e6)
                             : json_null());
-    json_object_set_new(o, "otel_trace_id", tp_qstr(col_text(st, 21)));
+    json_object_set_new(o, "otel_trace_id", tp__query_str(col_text(st, 21)));
     const char *otlp = otlp_state_name(sqlite3_column_int(st, 22));
     json_object_set_new(o, "otlp", otlp ? json_string(otlp) : json_null());
     if (id && q->env->trace_url &&
@@ -278,25 +279,25 @@ static json_t *stats_object(const tp_tree *t, const tp_stats *s)
     return o;
 }
 
-int tp_qget_json(tp_qctx *q, int64_t rowid, const tp_tree *t, json_t **ret)
+int tp__query_get_json(tp_qctx *q, int64_t rowid, const tp_tree *t, json_t **ret)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(q->db, "SELECT " TP_QSUMMARY_COLS " FROM traces WHERE rowid = ?1", -1,
                            &st, NULL) != SQLITE_OK)
-        return tp_qdberr(q, "reading a trace");
+        return tp__query_dberr(q, "reading a trace");
     sqlite3_bind_int64(st, 1, rowid);
     if (sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_finalize(st);
-        return tp_qfail(q, TP_ERR_NOT_FOUND, "the trace was just deleted");
+        return tp__query_fail(q, TP_ERR_NOT_FOUND, "the trace was just deleted");
     }
-    json_t *o = tp_qsummary(q, st);
+    json_t *o = tp__query_summary(q, st);
     json_object_set_new(o, "config", parsed_or_null(col_text(st, 14), json_null()));
     json_t *stats = parsed_or_null(col_text(st, 15), NULL);
-    json_object_set_new(o, "source", tp_qstr(col_text(st, 17)));
+    json_object_set_new(o, "source", tp__query_str(col_text(st, 17)));
     json_object_set_new(o, "pstart", json_integer(sqlite3_column_int64(st, 18)));
     json_object_set_new(o, "events", json_integer(sqlite3_column_int64(st, 19)));
     /* Why events (or, "lines over 8 MiB", the lines= data) did not arrive. */
-    json_object_set_new(o, "drop_reason", tp_qstr(col_text(st, 23)));
+    json_object_set_new(o, "drop_reason", tp__query_str(col_text(st, 23)));
     sqlite3_finalize(st);
     if (!stats) {
         /* Not finalized yet (just ended, or still open): compute it now. */
@@ -309,7 +310,7 @@ int tp_qget_json(tp_qctx *q, int64_t rowid, const tp_tree *t, json_t **ret)
         if (r == 0)
             r = tp_tree_stats(t, &s);
         stats = r == 0 ? stats_object(t, s) : json_null();
-        tp_stats_free(s);
+        tp_tree_stats_free(s);
         tp_tcache_put(e);
     }
     json_object_set_new(o, "stats", stats ? stats : json_null());

@@ -26,42 +26,43 @@ typedef struct tp_qctx {
 } tp_qctx;
 
 /** Set res->code and res->message; returns code. */
-int tp_qfail(tp_qctx *q, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int tp__query_fail(tp_qctx *q, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /** Argument getters: 0 and the value (def when absent), or TP_ERR_TYPE via
- *  tp_qfail when present with the wrong type. */
-int tp_qarg_str(tp_qctx *q, const char *key, const char *def, const char **ret);
-int tp_qarg_bool(tp_qctx *q, const json_t *obj, const char *key, bool def, bool *ret);
-int tp_qarg_int(tp_qctx *q, const char *key, int64_t def, int64_t *ret);
-int tp_qarg_num(tp_qctx *q, const char *key, double def, double *ret);
+ *  tp__query_fail when present with the wrong type. */
+int tp__query_arg_str(tp_qctx *q, const char *key, const char *def, const char **ret);
+int tp__query_arg_bool(tp_qctx *q, const json_t *obj, const char *key, bool def, bool *ret);
+int tp__query_arg_int(tp_qctx *q, const char *key, int64_t def, int64_t *ret);
+int tp__query_arg_num(tp_qctx *q, const char *key, double def, double *ret);
 
 /** Resolve an ID prefix visible to the peer to a rowid: TP_ERR_NOT_FOUND,
- *  TP_ERR_AMBIGUOUS (listing up to 5 candidates) or TP_ERR_DB via tp_qfail. */
-int tp_qresolve(tp_qctx *q, const char *prefix, int64_t *ret_rowid);
+ *  TP_ERR_AMBIGUOUS (listing up to 5 candidates) or TP_ERR_DB via tp__query_fail. */
+int tp__query_resolve(tp_qctx *q, const char *prefix, int64_t *ret_rowid);
 
 /** Resolve args[key] (a required trace ID argument) to a rowid. */
-int tp_qresolve_arg(tp_qctx *q, const char *key, int64_t *ret_rowid);
+int tp__query_resolve_arg(tp_qctx *q, const char *key, int64_t *ret_rowid);
 
 /** The trace's trees (tcache.h): a locked cache entry to release with
  *  tp_tcache_put(). */
-int tp_qtrees(tp_qctx *q, int64_t rowid, tp_tcache_entry **ret);
+int tp__query_trees(tp_qctx *q, int64_t rowid, tp_tcache_entry **ret);
 
-/** tp_qresolve_arg() then tp_qtrees(); *ret_rowid may be NULL. */
-int tp_qload(tp_qctx *q, const char *key, tp_tcache_entry **ret, int64_t *ret_rowid);
+/** tp__query_resolve_arg() then tp__query_trees(); *ret_rowid may be NULL. */
+int tp__query_load(tp_qctx *q, const char *key, tp_tcache_entry **ret, int64_t *ret_rowid);
 
 /** What "get" answers for a trace: the summary plus config, stats and the
  *  other stored facts. Stats not stored yet are computed from t when given
  *  (a caller already holding the trace's cache entry must pass its tree:
  *  entries are not re-entrant), else from the cache. */
-int tp_qget_json(tp_qctx *q, int64_t rowid, const tp_tree *t, json_t **ret);
+int tp__query_get_json(tp_qctx *q, int64_t rowid, const tp_tree *t, json_t **ret);
 
 /** Dump j (stolen) compactly as the JSON body. */
-int tp_qreply_json(tp_qctx *q, json_t *j);
+int tp__query_reply_json(tp_qctx *q, json_t *j);
 
 /** Fail with what, and the reader connection's SQLite message: TP_ERR_DB. */
-int tp_qdberr(tp_qctx *q, const char *what);
+int tp__query_dberr(tp_qctx *q, const char *what);
 
-/** The columns tp_qsummary() reads, in its order, for "SELECT ... FROM traces". */
+/** The columns tp__query_summary() reads, in its order, for "SELECT ... FROM traces". */
 #define TP_QSUMMARY_COLS                                                                           \
     "id, label, uid, pid, host, python, argv, wall_start_ns, end_ns, last_ns, calls,"              \
     " dropped, limit_reason, status, config, stats, client, source, pstart, nevents, rowid,"       \
@@ -69,9 +70,9 @@ int tp_qdberr(tp_qctx *q, const char *what);
 
 /** The trace summary (docs/QUERY.md) of the row st is on, selected with
  *  TP_QSUMMARY_COLS. Returns a new object (NULL when memory runs out). */
-json_t *tp_qsummary(const tp_qctx *q, sqlite3_stmt *st);
+json_t *tp__query_summary(const tp_qctx *q, sqlite3_stmt *st);
 
 /** json_string that never fails on bad UTF-8 (NULL -> null). */
-json_t *tp_qstr(const char *s);
+json_t *tp__query_str(const char *s);
 
 #endif

@@ -89,7 +89,7 @@ int tp_query_frames_clean(tp_qctx *q, bool all, int64_t cutoff_ns)
     frames_clean_job j = {.uid = q->env->uid, .all = all, .cutoff_ns = cutoff_ns};
     char err[256];
     int r = tp_store_call_sync(q->env->store, frames_clean_fn, &j, err, sizeof(err));
-    return r < 0 ? tp_qfail(q, r, "%s", err) : 0;
+    return r < 0 ? tp__query_fail(q, r, "%s", err) : 0;
 }
 
 /* A kept trace's id as clients make them: 32 lowercase hex digits. */
@@ -111,7 +111,7 @@ int tp_query_frames_add(tp_qctx *q)
     json_t *f;
     char err[256];
     if (!json_is_array(frames))
-        return tp_qfail(q, -EINVAL, "frames_add needs \"frames\": an array");
+        return tp__query_fail(q, -EINVAL, "frames_add needs \"frames\": an array");
     /* Check all before storing any, so a bad batch stores nothing. */
     json_array_foreach(frames, i, f)
     {
@@ -122,16 +122,17 @@ int tp_query_frames_add(tp_qctx *q)
             !json_is_string(name) || json_string_length(name) == 0 ||
             json_string_length(name) > FRAME_NAME_MAX || !json_is_integer(json_array_get(f, 1)) ||
             !json_is_integer(json_array_get(f, 2)) || json_integer_value(json_array_get(f, 2)) < 0)
-            return tp_qfail(q, -EINVAL,
-                            "frames[%zu] is not [name (1-%d chars), start_ns, dur_ns >= 0"
-                            "[, trace id (32 hex) or null]]",
-                            i, FRAME_NAME_MAX);
+            return tp__query_fail(q, -EINVAL,
+                                  "frames[%zu] is not [name (1-%d chars), start_ns, dur_ns >= 0"
+                                  "[, trace id (32 hex) or null]]",
+                                  i, FRAME_NAME_MAX);
     }
     frames_job j = {.frames = frames, .uid = q->env->uid};
     int r = tp_store_call_sync(q->env->store, frames_add_fn, &j, err, sizeof(err));
     if (r < 0)
-        return tp_qfail(q, r, "%s", err);
-    return tp_qreply_json(q, json_pack("{s:I}", "added", (json_int_t)json_array_size(frames)));
+        return tp__query_fail(q, r, "%s", err);
+    return tp__query_reply_json(q,
+                                json_pack("{s:I}", "added", (json_int_t)json_array_size(frames)));
 }
 
 /* Nearest rank: the smallest duration with at least p% of the frames at or
@@ -164,7 +165,8 @@ int tp_query_frames(tp_qctx *q)
     int64_t first_ns = 0, last_end_ns = 0;
     double total_ns = 0;
     int r = 0;
-    if (tp_qarg_str(q, "name", NULL, &name) < 0 || tp_qarg_num(q, "since", 0, &since) < 0)
+    if (tp__query_arg_str(q, "name", NULL, &name) < 0 ||
+        tp__query_arg_num(q, "since", 0, &since) < 0)
         return q->res->code;
     json_t *out = json_array();
     if (sqlite3_prepare_v2(q->db,
@@ -172,7 +174,7 @@ int tp_query_frames(tp_qctx *q)
                            " WHERE (?1 = 0 OR uid = ?1) AND (?2 IS NULL OR name = ?2)"
                            " AND start_ns >= ?3 ORDER BY name, dur_ns",
                            -1, &st, NULL) != SQLITE_OK) {
-        r = tp_qdberr(q, "reading frames");
+        r = tp__query_dberr(q, "reading frames");
         goto out;
     }
     sqlite3_bind_int64(st, 1, q->env->uid);
@@ -190,12 +192,12 @@ int tp_query_frames(tp_qctx *q)
         if (rc == SQLITE_DONE)
             break;
         if (rc != SQLITE_ROW) {
-            r = tp_qdberr(q, "reading frames");
+            r = tp__query_dberr(q, "reading frames");
             goto out;
         }
         int64_t start = sqlite3_column_int64(st, 1), dur = sqlite3_column_int64(st, 2);
         if (tp_vec_grow1(&d) < 0) {
-            r = tp_qfail(q, -ENOMEM, "out of memory");
+            r = tp__query_fail(q, -ENOMEM, "out of memory");
             goto out;
         }
         if (d.size == 0) {
@@ -214,7 +216,7 @@ int tp_query_frames(tp_qctx *q)
     sqlite3_finalize(st);
     st = NULL;
     tp_vec_free(&d);
-    return tp_qreply_json(q, json_pack("{s:o}", "frames", out));
+    return tp__query_reply_json(q, json_pack("{s:o}", "frames", out));
 out:
     sqlite3_finalize(st);
     tp_vec_free(&d);

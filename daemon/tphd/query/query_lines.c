@@ -16,7 +16,7 @@ int tp_query_lines_read(tp_qctx *q, int64_t rowid, tp_buf *out, bool *ret_found)
     *ret_found = false;
     if (sqlite3_prepare_v2(q->db, "SELECT json FROM trace_lines WHERE trace = ?1", -1, &st, NULL) !=
         SQLITE_OK)
-        return tp_qdberr(q, "reading line data");
+        return tp__query_dberr(q, "reading line data");
     sqlite3_bind_int64(st, 1, rowid);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -24,9 +24,9 @@ int tp_query_lines_read(tp_qctx *q, int64_t rowid, tp_buf *out, bool *ret_found)
         size_t n = (size_t)sqlite3_column_bytes(st, 0);
         *ret_found = n > 0;
         if (n && tp_buf_append(out, text, n) < 0)
-            r = tp_qfail(q, -ENOMEM, "out of memory");
+            r = tp__query_fail(q, -ENOMEM, "out of memory");
     } else if (rc != SQLITE_DONE) {
-        r = tp_qdberr(q, "reading line data");
+        r = tp__query_dberr(q, "reading line data");
     }
     sqlite3_finalize(st);
     return r;
@@ -36,13 +36,13 @@ int tp_query_lines(tp_qctx *q)
 {
     int64_t rowid;
     bool found;
-    if (tp_qresolve_arg(q, "id", &rowid) < 0)
+    if (tp__query_resolve_arg(q, "id", &rowid) < 0)
         return q->res->code;
     q->res->content_type = TP_CT_JSON; /* before the first piece leaves */
     if (tp_query_lines_read(q, rowid, &q->res->body, &found) < 0)
         return q->res->code;
     if (!found && tp_buf_puts(&q->res->body, "[]") < 0)
-        return tp_qfail(q, -ENOMEM, "out of memory");
+        return tp__query_fail(q, -ENOMEM, "out of memory");
     return 0;
 }
 

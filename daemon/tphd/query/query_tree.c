@@ -34,14 +34,15 @@ static int read_filters(tp_qctx *q, const json_t *o, const char **filters)
         return 0;
     }
     if (!json_is_array(f) || json_array_size(f) >= MAX_FILTERS)
-        return tp_qfail(q, -EINVAL, "argument \"filter\" must be a list of at most %d patterns",
-                        MAX_FILTERS - 1);
+        return tp__query_fail(q, -EINVAL,
+                              "argument \"filter\" must be a list of at most %d patterns",
+                              MAX_FILTERS - 1);
     size_t i;
     json_t *v;
     json_array_foreach(f, i, v)
     {
         if (!json_is_string(v))
-            return tp_qfail(q, -EINVAL, "argument \"filter\" must hold strings");
+            return tp__query_fail(q, -EINVAL, "argument \"filter\" must hold strings");
         filters[i] = json_string_value(v);
     }
     filters[json_array_size(f)] = NULL;
@@ -56,7 +57,7 @@ static int read_render_opts(tp_qctx *q, tp_render_opts *ro, const char **filters
     int64_t depth, threshold;
     tp_render_opts_init(ro);
     if (given && !o && !json_is_null(given))
-        return tp_qfail(q, -EINVAL, "argument \"opts\" must be an object");
+        return tp__query_fail(q, -EINVAL, "argument \"opts\" must be an object");
     if (style && !json_is_null(style)) {
         const char *s = json_string_value(style);
         if (s && strcmp(s, "unicode") == 0)
@@ -64,7 +65,8 @@ static int read_render_opts(tp_qctx *q, tp_render_opts *ro, const char **filters
         else if (s && strcmp(s, "ascii") == 0)
             ro->style = TP_STYLE_ASCII;
         else
-            return tp_qfail(q, -EINVAL, "argument \"style\" must be \"unicode\" or \"ascii\"");
+            return tp__query_fail(q, -EINVAL,
+                                  "argument \"style\" must be \"unicode\" or \"ascii\"");
     }
     const json_t *units = json_object_get(o, "units");
     if (units && !json_is_null(units)) {
@@ -72,20 +74,21 @@ static int read_render_opts(tp_qctx *q, tp_render_opts *ro, const char **filters
         if (u && strcmp(u, "ms") == 0)
             ro->ms_units = true;
         else if (!u || strcmp(u, "auto") != 0)
-            return tp_qfail(q, -EINVAL, "argument \"units\" must be \"auto\" or \"ms\"");
+            return tp__query_fail(q, -EINVAL, "argument \"units\" must be \"auto\" or \"ms\"");
     }
-    if (tp_qarg_bool(q, o, "color", false, &ro->color) < 0 ||
-        tp_qarg_bool(q, o, "args", true, &ro->args) < 0 ||
-        tp_qarg_bool(q, o, "returns", true, &ro->returns) < 0 ||
-        tp_qarg_bool(q, o, "self_time", false, &ro->self_time) < 0 ||
-        tp_qarg_bool(q, o, "source", false, &ro->source) < 0 ||
-        tp_qarg_bool(q, o, "header", true, &ro->header) < 0 ||
-        tp_qarg_bool(q, q->args, "folded", true, &fold) < 0 ||
-        tp_qarg_int(q, "depth", -1, &depth) < 0 ||
-        tp_qarg_int(q, "fold_threshold", 0, &threshold) < 0 || read_filters(q, o, filters) < 0)
+    if (tp__query_arg_bool(q, o, "color", false, &ro->color) < 0 ||
+        tp__query_arg_bool(q, o, "args", true, &ro->args) < 0 ||
+        tp__query_arg_bool(q, o, "returns", true, &ro->returns) < 0 ||
+        tp__query_arg_bool(q, o, "self_time", false, &ro->self_time) < 0 ||
+        tp__query_arg_bool(q, o, "source", false, &ro->source) < 0 ||
+        tp__query_arg_bool(q, o, "header", true, &ro->header) < 0 ||
+        tp__query_arg_bool(q, q->args, "folded", true, &fold) < 0 ||
+        tp__query_arg_int(q, "depth", -1, &depth) < 0 ||
+        tp__query_arg_int(q, "fold_threshold", 0, &threshold) < 0 ||
+        read_filters(q, o, filters) < 0)
         return q->res->code;
     if (threshold < 0 || threshold > UINT32_MAX)
-        return tp_qfail(q, -EINVAL, "argument \"fold_threshold\" is out of range");
+        return tp__query_fail(q, -EINVAL, "argument \"fold_threshold\" is out of range");
     ro->fold = fold;
     ro->fold_threshold = (uint32_t)threshold;
     ro->max_depth = depth < 0 || depth > INT32_MAX ? -1 : (int)depth;
@@ -96,7 +99,7 @@ static int read_render_opts(tp_qctx *q, tp_render_opts *ro, const char **filters
 static int format_of(tp_qctx *q, const char *def, const char *const *allowed, const char **ret)
 {
     const char *f;
-    if (tp_qarg_str(q, "format", def, &f) < 0)
+    if (tp__query_arg_str(q, "format", def, &f) < 0)
         return q->res->code;
     for (size_t i = 0; allowed[i]; i++) {
         if (strcmp(f, allowed[i]) == 0) {
@@ -104,7 +107,7 @@ static int format_of(tp_qctx *q, const char *def, const char *const *allowed, co
             return 0;
         }
     }
-    return tp_qfail(q, -EINVAL, "unknown format \"%.40s\"", f);
+    return tp__query_fail(q, -EINVAL, "unknown format \"%.40s\"", f);
 }
 
 /* The reply body, its content type set first: a big answer leaves in
@@ -118,7 +121,7 @@ static tp_buf *out_as(tp_qctx *q, const char *ctype)
 static int rendered(tp_qctx *q, int r, const char *ctype)
 {
     if (r < 0)
-        return tp_qfail(q, r, "cannot render: %s", tp_strerror(r));
+        return tp__query_fail(q, r, "cannot render: %s", tp_strerror(r));
     q->res->content_type = ctype;
     return 0;
 }
@@ -135,21 +138,22 @@ int tp_query_tree(tp_qctx *q)
         return q->res->code;
     if (strcmp(format, "web") == 0)
         return tp_query_tree_web(q);
-    if (read_render_opts(q, &ro, filters) < 0 || tp_qarg_int(q, "node", -1, &node) < 0)
+    if (read_render_opts(q, &ro, filters) < 0 || tp__query_arg_int(q, "node", -1, &node) < 0)
         return q->res->code;
-    if (tp_qload(q, "id", &e, NULL) < 0)
+    if (tp__query_load(q, "id", &e, NULL) < 0)
         return q->res->code;
     const tp_tree *t = tp_tcache_raw(e);
     int r = 0;
     if (node >= 0) {
         if ((uint64_t)node >= t->nnodes) {
-            r = tp_qfail(q, TP_ERR_NOT_FOUND, "node %lld is not in trace %s (it has %zu calls)",
-                         (long long)node, t->meta.trace_id, t->nnodes);
+            r = tp__query_fail(q, TP_ERR_NOT_FOUND,
+                               "node %lld is not in trace %s (it has %zu calls)", (long long)node,
+                               t->meta.trace_id, t->nnodes);
             goto out;
         }
         r = tp_rebuild_subtree(t, (uint32_t)node, &sub);
         if (r < 0) {
-            tp_qfail(q, r, "cannot extract node %lld: %s", (long long)node, tp_strerror(r));
+            tp__query_fail(q, r, "cannot extract node %lld: %s", (long long)node, tp_strerror(r));
             goto out;
         }
     }
@@ -183,18 +187,19 @@ int tp_query_stats(tp_qctx *q)
     tp_tcache_entry *e = NULL;
     tp_stats *s = NULL;
     if (format_of(q, "text", formats, &format) < 0 ||
-        tp_qarg_bool(q, opts_obj(q), "color", false, &color) < 0 || tp_qload(q, "id", &e, NULL) < 0)
+        tp__query_arg_bool(q, opts_obj(q), "color", false, &color) < 0 ||
+        tp__query_load(q, "id", &e, NULL) < 0)
         return q->res->code;
     const tp_tree *t = tp_tcache_raw(e);
     int r = tp_tree_stats(t, &s);
     if (r < 0) {
-        tp_qfail(q, r, "cannot compute statistics: %s", tp_strerror(r));
+        tp__query_fail(q, r, "cannot compute statistics: %s", tp_strerror(r));
     } else if (strcmp(format, "text") == 0) {
         r = rendered(q, tp_render_stats(t, s, color, out_as(q, TP_CT_TEXT)), TP_CT_TEXT);
     } else {
         r = rendered(q, tp_render_stats_json(t, s, true, out_as(q, TP_CT_JSON)), TP_CT_JSON);
     }
-    tp_stats_free(s);
+    tp_tree_stats_free(s);
     tp_tcache_put(e);
     return r;
 }
@@ -209,32 +214,33 @@ int tp_query_diff(tp_qctx *q)
     tp_tcache_entry *ea = NULL, *eb = NULL;
     tp_diff *d = NULL;
     if (format_of(q, "text", formats, &format) < 0 ||
-        tp_qarg_bool(q, opts_obj(q), "color", false, &color) < 0 ||
-        tp_qarg_num(q, "time_pct", 20, &pct) < 0 || tp_qarg_num(q, "time_abs_ms", 0.1, &abs_ms) < 0)
+        tp__query_arg_bool(q, opts_obj(q), "color", false, &color) < 0 ||
+        tp__query_arg_num(q, "time_pct", 20, &pct) < 0 ||
+        tp__query_arg_num(q, "time_abs_ms", 0.1, &abs_ms) < 0)
         return q->res->code;
-    int r = tp_qresolve_arg(q, "a", &ra);
+    int r = tp__query_resolve_arg(q, "a", &ra);
     if (r == 0)
-        r = tp_qresolve_arg(q, "b", &rb);
+        r = tp__query_resolve_arg(q, "b", &rb);
     /* Entries are locked: take them in rowid order (two diffs of the same
      * pair in opposite order must not wait for each other), once each. */
     if (r == 0)
-        r = tp_qtrees(q, ra < rb ? ra : rb, ra < rb ? &ea : &eb);
+        r = tp__query_trees(q, ra < rb ? ra : rb, ra < rb ? &ea : &eb);
     if (r == 0 && ra != rb)
-        r = tp_qtrees(q, ra < rb ? rb : ra, ra < rb ? &eb : &ea);
+        r = tp__query_trees(q, ra < rb ? rb : ra, ra < rb ? &eb : &ea);
     if (r < 0)
         goto out;
     const tp_tree *a = tp_tcache_raw(ea ? ea : eb), *b = tp_tcache_raw(eb ? eb : ea);
     tp_diff_opts o = {.time_pct = pct, .time_abs_ns = (int64_t)(abs_ms * 1e6)};
     r = tp_tree_diff(a, b, &o, &d);
     if (r < 0) {
-        tp_qfail(q, r, "cannot compare: %s", tp_strerror(r));
+        tp__query_fail(q, r, "cannot compare: %s", tp_strerror(r));
     } else if (strcmp(format, "text") == 0) {
         r = rendered(q, tp_render_diff(d, color, out_as(q, TP_CT_TEXT)), TP_CT_TEXT);
     } else {
         r = rendered(q, tp_render_diff_json(d, out_as(q, TP_CT_JSON)), TP_CT_JSON);
     }
 out:
-    tp_diff_free(d);
+    tp_tree_diff_free(d);
     tp_tcache_put(ea);
     tp_tcache_put(eb);
     return r;
@@ -255,7 +261,7 @@ static int export_otlp(tp_qctx *q, const tp_tree *t, int64_t rowid)
         r = tp_otlp_body_finish(&b);
     if (r < 0) {
         tp_otlp_body_free(&b);
-        return tp_qfail(q, r, "cannot export: %s", err);
+        return tp__query_fail(q, r, "cannot export: %s", err);
     }
     tp_buf_append(out_as(q, TP_CT_JSON), b.buf.data, b.buf.len);
     tp_buf_putc(&q->res->body, '\n');
@@ -272,7 +278,7 @@ int tp_query_export(tp_qctx *q)
     int64_t rowid;
     if (format_of(q, "json", formats, &format) < 0)
         return q->res->code;
-    if (tp_qload(q, "id", &e, &rowid) < 0)
+    if (tp__query_load(q, "id", &e, &rowid) < 0)
         return q->res->code;
     const tp_tree *t = tp_tcache_raw(e);
     int r;
@@ -309,10 +315,10 @@ int tp_query_export(tp_qctx *q)
 static int ms_arg(tp_qctx *q, const char *key, double def, int64_t *ret)
 {
     double v;
-    if (tp_qarg_num(q, key, def, &v) < 0)
+    if (tp__query_arg_num(q, key, def, &v) < 0)
         return q->res->code;
     if (!(v >= 0 && v < 9e12))
-        return tp_qfail(q, -EINVAL, "argument \"%s\" must be milliseconds from 0", key);
+        return tp__query_fail(q, -EINVAL, "argument \"%s\" must be milliseconds from 0", key);
     *ret = (int64_t)(v * 1e6 + 0.5);
     return 0;
 }
@@ -324,8 +330,8 @@ int tp_query_profile(tp_qctx *q)
     if (ms_arg(q, "t0_ms", 0, &t0) < 0 || ms_arg(q, "t1_ms", 9e11, &t1) < 0)
         return q->res->code;
     if (t1 < t0)
-        return tp_qfail(q, -EINVAL, "argument \"t1_ms\" is before \"t0_ms\"");
-    if (tp_qload(q, "id", &e, NULL) < 0)
+        return tp__query_fail(q, -EINVAL, "argument \"t1_ms\" is before \"t0_ms\"");
+    if (tp__query_load(q, "id", &e, NULL) < 0)
         return q->res->code;
     int r = rendered(q, tp_render_web_profile(tp_tcache_raw(e), t0, t1, out_as(q, TP_CT_JSON)),
                      TP_CT_JSON);
@@ -337,19 +343,19 @@ int tp_query_timeline(tp_qctx *q)
 {
     int64_t t0, t1 = 0, nb;
     tp_tcache_entry *e = NULL;
-    if (ms_arg(q, "t0_ms", 0, &t0) < 0 || tp_qarg_int(q, "buckets", 1000, &nb) < 0)
+    if (ms_arg(q, "t0_ms", 0, &t0) < 0 || tp__query_arg_int(q, "buckets", 1000, &nb) < 0)
         return q->res->code;
     if (nb < 1 || nb > TP_WEB_MAX_BUCKETS)
-        return tp_qfail(q, -EINVAL, "argument \"buckets\" must be from 1 to %d",
-                        TP_WEB_MAX_BUCKETS);
-    if (tp_qload(q, "id", &e, NULL) < 0)
+        return tp__query_fail(q, -EINVAL, "argument \"buckets\" must be from 1 to %d",
+                              TP_WEB_MAX_BUCKETS);
+    if (tp__query_load(q, "id", &e, NULL) < 0)
         return q->res->code;
     const tp_tree *t = tp_tcache_raw(e);
     /* The whole trace unless told otherwise. */
     int64_t end = t->meta.duration_ns > t0 ? t->meta.duration_ns : t0 + 1;
     int r = ms_arg(q, "t1_ms", (double)end / 1e6, &t1);
     if (r == 0 && t1 <= t0)
-        r = tp_qfail(q, -EINVAL, "argument \"t1_ms\" must be after \"t0_ms\"");
+        r = tp__query_fail(q, -EINVAL, "argument \"t1_ms\" must be after \"t0_ms\"");
     if (r == 0)
         r = rendered(q, tp_render_web_timeline(t, t0, t1, (uint32_t)nb, out_as(q, TP_CT_JSON)),
                      TP_CT_JSON);
@@ -363,17 +369,17 @@ int tp_query_flame(tp_qctx *q)
     int64_t min_ns, max_nodes;
     tp_tcache_entry *e = NULL;
     const tp_tree *f = NULL;
-    if (tp_qarg_str(q, "fn", NULL, &fn) < 0 || ms_arg(q, "min_ms", 0, &min_ns) < 0 ||
-        tp_qarg_int(q, "max_nodes", 0, &max_nodes) < 0)
+    if (tp__query_arg_str(q, "fn", NULL, &fn) < 0 || ms_arg(q, "min_ms", 0, &min_ns) < 0 ||
+        tp__query_arg_int(q, "max_nodes", 0, &max_nodes) < 0)
         return q->res->code;
     if (max_nodes < 0 || max_nodes > 1000000)
-        return tp_qfail(q, -EINVAL, "argument \"max_nodes\" must be from 0 to 1000000");
-    if (tp_qload(q, "id", &e, NULL) < 0)
+        return tp__query_fail(q, -EINVAL, "argument \"max_nodes\" must be from 0 to 1000000");
+    if (tp__query_load(q, "id", &e, NULL) < 0)
         return q->res->code;
     /* The folded tree merges to the same graph as the raw one, sooner. */
     int r = tp_tcache_folded(e, &f);
     if (r < 0)
-        r = tp_qfail(q, r, "cannot fold the tree: %s", tp_strerror(r));
+        r = tp__query_fail(q, r, "cannot fold the tree: %s", tp_strerror(r));
     else
         r = rendered(q,
                      tp_render_web_flame(f, fn, min_ns, (uint32_t)max_nodes, out_as(q, TP_CT_JSON)),

@@ -115,7 +115,7 @@ static int compute(sqlite3 *db, int64_t rowid, fin_result *res)
     }
     tp_buf_free(&folded);
     tp_buf_free(&stats);
-    tp_stats_free(st);
+    tp_tree_stats_free(st);
     tp_tree_free(f);
     tp_tree_free(t);
     return 0;
