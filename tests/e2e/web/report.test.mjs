@@ -5,9 +5,9 @@
 // 400, 1440 and 1920 px in both themes with nothing wider than its box.
 
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 
-import { launch, rowTexts, screenshot, seed, selectedRow, settle, skipReason, startDaemon } from './lib.mjs';
+import { reportFixture, rowTexts, screenshot, selectedRow, settle, skipReason } from './lib.mjs';
 
 const skip = skipReason();
 
@@ -25,25 +25,9 @@ function contrast(a, b) {
 }
 
 describe('report UI: issue 14', {skip: skip || false, timeout: 600000}, () => {
+  const fx = reportFixture(['checkout-a', 'checkout-b', 'deep', 'ui', 'checkout-slow']);
   let d, b, ids;
-
-  before(async () => {
-    d = await startDaemon();
-    ids = seed(d, ['checkout-a', 'checkout-b', 'deep', 'ui', 'checkout-slow']);
-    b = await launch();
-    const page = await b.page();
-    await page.goto(`${d.url}/?token=${d.token}`); // the cookie for every page after
-  });
-
-  after(async () => {
-    if (b) await b.close();
-    if (d) await d.stop();
-  });
-
-  afterEach(() => {
-    const problems = b.problems.splice(0);
-    assert.deepEqual(problems, [], 'no console errors, page errors or dialogs');
-  });
+  before(() => ({d, b, ids} = fx));
 
   async function open(path, size) {
     const page = await b.page();
