@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { BUILD, launch, seed, settle, skipReason, startDaemon } from './lib.mjs';
+import { BUILD, launch, reportFixture, settle, skipReason } from './lib.mjs';
 
 const skip = skipReason();
 const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
@@ -92,20 +92,9 @@ describe('Lines tab', {skip: skip || false, timeout: 300000}, () => {
 });
 
 describe('Lines tab of the served report', {skip: skip || false, timeout: 300000}, () => {
+  const fx = reportFixture(['lines', 'checkout-a']);
   let d, b, ids;
-
-  before(async () => {
-    d = await startDaemon();
-    ids = seed(d, ['lines', 'checkout-a']);
-    b = await launch();
-    const page = await b.page();
-    await page.goto(`${d.url}/?token=${d.token}`); // the cookie for every page after
-  });
-
-  after(async () => {
-    if (b) await b.close();
-    if (d) await d.stop();
-  });
+  before(() => ({d, b, ids} = fx));
 
   async function openTrace(id) {
     const page = await b.page();
