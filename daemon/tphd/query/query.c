@@ -557,10 +557,11 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
         ops[i].fn(&q);
         goto out;
     }
-    tp__query_fail(&q, -EINVAL,
-                   "unknown query \"%.40s\" (list, get, tree, stats, diff, export, clean, status, "
-                   "import, search, frames, frames_add, lines)",
-                   op ? op : "");
+    /* The ops it knows, from the table, so the message never lists fewer. */
+    char names[256] = "";
+    for (size_t i = 0, n = 0; i < sizeof(ops) / sizeof(ops[0]) && n < sizeof(names); i++)
+        n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i ? ", " : "", ops[i].name);
+    tp__query_fail(&q, -EINVAL, "unknown query \"%.40s\" (%s)", op ? op : "", names);
 out:
     if (q.db)
         tp_store_reader_put(env->store, q.db);
