@@ -22,20 +22,21 @@ static void put_u32(uint8_t *p, uint32_t v)
 int tp_query_events(tp_qctx *q)
 {
     int64_t rowid, want;
-    if (tp_qresolve_arg(q, "id", &rowid) < 0)
+    if (tp__query_resolve_arg(q, "id", &rowid) < 0)
         return q->res->code;
-    if (tp_qarg_int(q, "records", -1, &want) < 0)
+    if (tp__query_arg_int(q, "records", -1, &want) < 0)
         return q->res->code;
     if (want < -1)
-        return tp_qfail(q, -EINVAL, "records must be a count of records (or -1 for all), got %lld",
-                        (long long)want);
+        return tp__query_fail(q, -EINVAL,
+                              "records must be a count of records (or -1 for all), got %lld",
+                              (long long)want);
     q->res->content_type = TP_CT_EVENTS; /* before the first piece leaves */
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(q->db,
                            "SELECT nrecords, records, text FROM chunks WHERE trace = ?1 "
                            "ORDER BY seq",
                            -1, &st, NULL) != SQLITE_OK)
-        return tp_qdberr(q, "reading events");
+        return tp__query_dberr(q, "reading events");
     sqlite3_bind_int64(st, 1, rowid);
     uint64_t left = want < 0 ? UINT64_MAX : (uint64_t)want;
     int r = 0, rc = SQLITE_DONE;
@@ -54,17 +55,19 @@ int tp_query_events(tp_qctx *q)
         if (tp_buf_append(&q->res->body, head, sizeof(head)) < 0 ||
             tp_buf_append(&q->res->body, rec, nrec * 16) < 0 ||
             (tlen && tp_buf_append(&q->res->body, text, tlen) < 0)) {
-            r = tp_qfail(q, tp_buf_error(&q->res->body) ? tp_buf_error(&q->res->body) : -ENOMEM,
-                         "sending events failed");
+            r = tp__query_fail(q,
+                               tp_buf_error(&q->res->body) ? tp_buf_error(&q->res->body) : -ENOMEM,
+                               "sending events failed");
             break;
         }
         left = nrec >= left ? 0 : left - nrec;
     }
     if (!r && left && want >= 0 && rc != SQLITE_DONE)
-        r = tp_qdberr(q, "reading events");
+        r = tp__query_dberr(q, "reading events");
     else if (!r && left && want >= 0)
-        r = tp_qfail(q, TP_ERR_NOT_FOUND, "the trace has %lld fewer records stored than asked for",
-                     (long long)left);
+        r = tp__query_fail(q, TP_ERR_NOT_FOUND,
+                           "the trace has %lld fewer records stored than asked for",
+                           (long long)left);
     sqlite3_finalize(st);
     return r;
 }
