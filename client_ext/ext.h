@@ -328,6 +328,8 @@ PyObject *tp_module_after_fork_child(void);
 
 /** The Session type spec (module.c creates the type). */
 extern PyType_Spec tp_session_spec;
+/* Adds LIMITS: {name: (default, lo, hi)} of Session's numeric options. */
+int tp_session_add_limits(PyObject *m);
 
 /** Record an internal problem in s->errors (never raises; keeps any exception
  *  in flight). fmt as PyUnicode_FromFormat. */

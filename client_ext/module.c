@@ -180,7 +180,7 @@ static int module_exec(PyObject *m)
     if (add_int(m, "NODE_EXC", TP_NODE_EXC) < 0 || add_int(m, "NODE_CAUGHT", TP_NODE_CAUGHT) < 0 ||
         add_int(m, "NODE_OPEN", TP_NODE_OPEN) < 0 || add_int(m, "NODE_GEN", TP_NODE_GEN) < 0 ||
         add_int(m, "NODE_SPAWNED", TP_NODE_SPAWNED) < 0 ||
-        add_int(m, "MIN_REPR", TP_MIN_REPR) < 0 ||
+        add_int(m, "MIN_REPR", TP_MIN_REPR) < 0 || tp_session_add_limits(m) < 0 ||
         PyModule_AddStringConstant(m, "HOOK", TP_PY312 ? "sys.monitoring" : "profile") < 0)
         return -1;
     return global_setup(m, st);

@@ -14,13 +14,53 @@
 #include "sender.h"
 #include "upload.h"
 
-/* Bounds of the numeric options. The settings schema (tracepatch/_settings.py)
- * is their source: keep these equal to its ranges, or a value the Python side
- * accepts raises here (tests/py/test_settings.py passes every boundary). */
-#define MAX_DEPTH_LIMIT 1000000
-#define MAX_CALLS_LIMIT (UINT32_MAX - 2) /* call numbers must stay below TP_NONE */
-#define MAX_REPR_LIMIT  1000000
-#define MAX_TIME_LIMIT  1e9 /* seconds */
+/* The numeric settings' defaults and ranges, once: Session parses with them
+ * and the settings schema (tracepatch/_settings.py) reads them from the
+ * module's LIMITS, so a value the Python side accepts never raises here
+ * (tests/py/test_settings.py passes every boundary). Seconds have an
+ * exclusive lower bound; a NAN default is None (the setting follows another). */
+enum { L_DEPTH, L_CALLS, L_TIME, L_REPR, L_REPR_ARGS, L_REPR_RETURN, L_STREAM_AFTER, L_STREAM_MEM };
+static const struct {
+    const char *name;
+    double def, lo, hi;
+} limits[] = {
+    [L_DEPTH] = {"max_depth", 30, 1, 1000000},
+    /* call numbers must stay below TP_NONE */
+    [L_CALLS] = {"max_calls", 10000, 1, (double)(UINT32_MAX - 2)},
+    [L_TIME] = {"max_time", 60, 0, 1e9},
+    [L_REPR] = {"max_repr", 120, TP_MIN_REPR, 1000000},
+    [L_REPR_ARGS] = {"max_repr_args", NAN, TP_MIN_REPR, 1000000},
+    [L_REPR_RETURN] = {"max_repr_return", NAN, TP_MIN_REPR, 1000000},
+    [L_STREAM_AFTER] = {"stream_after", 0.5, 0, 1e9},
+    [L_STREAM_MEM] = {"stream_memory", 4, 0, 1000000}, /* MiB */
+};
+
+int tp_session_add_limits(PyObject *m)
+{
+    PyObject *d = PyDict_New();
+    if (!d)
+        return -1;
+    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        bool secs = i == L_TIME || i == L_STREAM_AFTER;
+        PyObject *t;
+        if (secs)
+            t = Py_BuildValue("(ddd)", limits[i].def, limits[i].lo, limits[i].hi);
+        else if (isnan(limits[i].def))
+            t = Py_BuildValue("(OLL)", Py_None, (long long)limits[i].lo, (long long)limits[i].hi);
+        else
+            t = Py_BuildValue("(LLL)", (long long)limits[i].def, (long long)limits[i].lo,
+                              (long long)limits[i].hi);
+        if (!t || PyDict_SetItemString(d, limits[i].name, t) < 0) {
+            Py_XDECREF(t);
+            Py_DECREF(d);
+            return -1;
+        }
+        Py_DECREF(t);
+    }
+    int r = PyModule_AddObjectRef(m, "LIMITS", d);
+    Py_DECREF(d);
+    return r;
+}
 
 /* ---- errors ------------------------------------------------------------- */
 
@@ -173,6 +213,32 @@ static int parse_int(PyObject *o, const char *what, long long lo, long long hi, 
     return 0;
 }
 
+static int parse_limited(PyObject *o, int which, long long *ret)
+{
+    return parse_int(o, limits[which].name, (long long)limits[which].lo,
+                     (long long)limits[which].hi, ret);
+}
+
+/* A positive number of seconds up to its limit (an int, a float). */
+static int parse_seconds(PyObject *o, int which, double *ret)
+{
+    const char *what = limits[which].name;
+    if ((!PyFloat_Check(o) && !PyLong_Check(o)) || PyBool_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a number of seconds, not %.100s", what,
+                     Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    double secs = PyFloat_AsDouble(o);
+    if (secs == -1.0 && PyErr_Occurred())
+        return -1;
+    if (!isfinite(secs) || secs <= limits[which].lo || secs > limits[which].hi) {
+        PyErr_Format(PyExc_ValueError, "%s must be a positive number of seconds, got %R", what, o);
+        return -1;
+    }
+    *ret = secs;
+    return 0;
+}
+
 static int parse_bool(PyObject *o, const char *what, bool *ret)
 {
     if (!PyBool_Check(o)) {
@@ -272,10 +338,8 @@ static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
     PyObject *depth = NULL, *calls = NULL, *time = NULL, *repr = NULL, *config = Py_None;
     PyObject *sargs = Py_True, *sret = Py_True, *threads = Py_False, *sasync = Py_False;
     PyObject *sample = Py_None, *repr_args = Py_None, *repr_ret = Py_None, *mem = Py_False;
-    PyObject *ssock = Py_None;
-    double safter = 0.5;
-    long long smem = 4; /* MiB */
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOOOOdL:Session", kw, &label,
+    PyObject *ssock = Py_None, *safter = NULL, *smem = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OOOOOOOOOOOOOOOOOOOO:Session", kw, &label,
                                      &trace_id, &depth, &calls, &time, &repr, &sargs, &sret,
                                      &ignore, &include, &threads, &config, &sasync, &sample,
                                      &repr_args, &repr_ret, &mem, &ssock, &safter, &smem))
@@ -289,66 +353,41 @@ static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
         parse_str_or_none(config, "config_json", &s->config_json) < 0 ||
         parse_trace_id(s, trace_id) < 0)
         return -1;
-    s->max_depth = 30;
-    if (depth && parse_int(depth, "max_depth", 1, MAX_DEPTH_LIMIT, &v) < 0)
+    /* An option not given takes its default from the limits table. */
+    v = (long long)limits[L_DEPTH].def;
+    if (depth && parse_limited(depth, L_DEPTH, &v) < 0)
         return -1;
-    if (depth)
-        s->max_depth = (uint32_t)v;
-    s->max_calls = 10000;
-    if (calls && parse_int(calls, "max_calls", 1, MAX_CALLS_LIMIT, &v) < 0)
+    s->max_depth = (uint32_t)v;
+    v = (long long)limits[L_CALLS].def;
+    if (calls && parse_limited(calls, L_CALLS, &v) < 0)
         return -1;
-    if (calls)
-        s->max_calls = (uint32_t)v;
-    s->max_repr = 120;
-    if (repr && parse_int(repr, "max_repr", TP_MIN_REPR, MAX_REPR_LIMIT, &v) < 0)
+    s->max_calls = (uint32_t)v;
+    v = (long long)limits[L_REPR].def;
+    if (repr && parse_limited(repr, L_REPR, &v) < 0)
         return -1;
-    if (repr)
-        s->max_repr = (uint32_t)v;
+    s->max_repr = (uint32_t)v;
     /* tracepatch 1.0.0's separate limits; None: max_repr. */
     s->max_repr_args = s->max_repr_return = s->max_repr;
-    if (repr_args != Py_None &&
-        parse_int(repr_args, "max_repr_args", TP_MIN_REPR, MAX_REPR_LIMIT, &v) < 0)
+    if (repr_args != Py_None && parse_limited(repr_args, L_REPR_ARGS, &v) < 0)
         return -1;
     if (repr_args != Py_None)
         s->max_repr_args = (uint32_t)v;
-    if (repr_ret != Py_None &&
-        parse_int(repr_ret, "max_repr_return", TP_MIN_REPR, MAX_REPR_LIMIT, &v) < 0)
+    if (repr_ret != Py_None && parse_limited(repr_ret, L_REPR_RETURN, &v) < 0)
         return -1;
     if (repr_ret != Py_None)
         s->max_repr_return = (uint32_t)v;
-    double secs = 60.0;
-    if (time) {
-        if ((!PyFloat_Check(time) && !PyLong_Check(time)) || PyBool_Check(time)) {
-            PyErr_Format(PyExc_TypeError, "max_time must be a number of seconds, not %.100s",
-                         Py_TYPE(time)->tp_name);
-            return -1;
-        }
-        secs = PyFloat_AsDouble(time);
-        if (secs == -1.0 && PyErr_Occurred())
-            return -1;
-        if (!isfinite(secs) || secs <= 0 || secs > MAX_TIME_LIMIT) {
-            PyErr_Format(PyExc_ValueError, "max_time must be a positive number of seconds, got %R",
-                         time);
-            return -1;
-        }
-    }
+    double secs = limits[L_TIME].def;
+    if (time && parse_seconds(time, L_TIME, &secs) < 0)
+        return -1;
     s->max_time_ns = (int64_t)(secs * 1e9);
-    if (!isfinite(safter) || safter <= 0 || safter > MAX_TIME_LIMIT) {
-        char msg[96];
-        PyOS_snprintf(msg, sizeof(msg), "stream_after must be a positive number of seconds, got %g",
-                      safter);
-        PyErr_SetString(PyExc_ValueError, msg);
+    secs = limits[L_STREAM_AFTER].def;
+    if (safter && parse_seconds(safter, L_STREAM_AFTER, &secs) < 0)
         return -1;
-    }
-    s->stream_after_ns = (int64_t)(safter * 1e9);
-    if (smem < 0 || smem > 1000000) {
-        PyErr_Format(PyExc_ValueError,
-                     "stream_memory must be a number of MiB from 0 to 1000000, "
-                     "got %lld",
-                     smem);
+    s->stream_after_ns = (int64_t)(secs * 1e9);
+    v = (long long)limits[L_STREAM_MEM].def;
+    if (smem && parse_limited(smem, L_STREAM_MEM, &v) < 0)
         return -1;
-    }
-    s->stream_memory = (size_t)smem << 20;
+    s->stream_memory = (size_t)v << 20; /* MiB */
     if (tp_upload_stream_socket(s, ssock) < 0)
         return -1;
     if (parse_sample(s, sample) < 0)

@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from . import _tracepatch
+
 __all__ = ["Setting", "Invalid", "SETTINGS", "BY_NAME", "DEFAULTS", "ALL_DEFAULTS", "TRUE_WORDS",
            "FALSE_WORDS", "settings_markdown", "starter_config"]
 
@@ -191,25 +193,30 @@ class Setting:
             raise Invalid(exc.error, exc.expected, repr(text)) from None
 
 
-_MAX_CALLS = 2**32 - 3  # call numbers stay below the extension's "none" marker
+# The numeric settings' defaults and ranges are the extension's (its
+# Session parses with the same table): name -> (default, lo, hi).
+_LIMITS = _tracepatch.LIMITS
+
+
+def _limited(name: str, kind: str, doc: str, **kw: Any) -> Setting:
+    default, lo, hi = _LIMITS[name]
+    return Setting(name, kind, default, doc, lo, hi, **kw)
+
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("label", "str", None, "a name for the trace (headers, file names)", file=False),
     Setting("default_label", "str", None, "the label of traces that give none",
             env="TRACEPATCH_LABEL", keyword=False),
-    Setting("max_depth", "int", 30, "deepest call nesting recorded", 1, 1_000_000,
-            env="TRACEPATCH_MAX_DEPTH"),
-    Setting("max_calls", "int", 10000, "stop recording after this many calls", 1, _MAX_CALLS,
-            env="TRACEPATCH_MAX_CALLS", off=0),
-    Setting("max_time", "seconds", 60.0, "stop recording after this many seconds", 0, 1e9,
-            env="TRACEPATCH_MAX_TIME"),
-    Setting("max_repr", "int", 120,
-            "longest repr() kept for an argument or return value (room for 1 character and '...')",
-            4, 1_000_000, env="TRACEPATCH_MAX_REPR"),
-    Setting("max_repr_args", "int", None, "max_repr for arguments alone (tracepatch 1.0.0)",
-            4, 1_000_000),
-    Setting("max_repr_return", "int", None, "max_repr for return values alone (tracepatch 1.0.0)",
-            4, 1_000_000),
+    _limited("max_depth", "int", "deepest call nesting recorded", env="TRACEPATCH_MAX_DEPTH"),
+    _limited("max_calls", "int", "stop recording after this many calls",
+             env="TRACEPATCH_MAX_CALLS", off=0),
+    _limited("max_time", "seconds", "stop recording after this many seconds",
+             env="TRACEPATCH_MAX_TIME"),
+    _limited("max_repr", "int",
+             "longest repr() kept for an argument or return value (room for 1 character and '...')",
+             env="TRACEPATCH_MAX_REPR"),
+    _limited("max_repr_args", "int", "max_repr for arguments alone (tracepatch 1.0.0)"),
+    _limited("max_repr_return", "int", "max_repr for return values alone (tracepatch 1.0.0)"),
     Setting("ignore_modules", "modules", (), "module prefixes to leave out"),
     Setting("include_modules", "modules", (), "if set, the only module prefixes recorded"),
     Setting("show_args", "bool", True, "capture arguments"),
@@ -243,14 +250,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("daemon", "daemon", "auto",
             "where finished traces go (tphd when it listens, by default)",
             file=False),
-    Setting("stream_after", "seconds", 0.5,
-            "a trace still recording after this long streams to tphd while it runs "
-            "(tph logs shows it running, tph tree shows what it did so far)",
-            0, 1e9, env="TRACEPATCH_STREAM_AFTER"),
-    Setting("stream_memory", "int", 4,
-            "MiB of event log a streaming trace keeps in the process once tphd stored it; "
-            "beyond, what tphd stored is freed (t.tree() and the other views read it back "
-            "from tphd)", 0, 1_000_000, env="TRACEPATCH_STREAM_MEMORY"),
+    _limited("stream_after", "seconds",
+             "a trace still recording after this long streams to tphd while it runs "
+             "(tph logs shows it running, tph tree shows what it did so far)",
+             env="TRACEPATCH_STREAM_AFTER"),
+    _limited("stream_memory", "int",
+             "MiB of event log a streaming trace keeps in the process once tphd stored it; "
+             "beyond, what tphd stored is freed (t.tree() and the other views read it back "
+             "from tphd)", env="TRACEPATCH_STREAM_MEMORY"),
     Setting("otel_parent", "str", None,
             "a W3C traceparent (the request's header) whose OpenTelemetry trace this one "
             "joins when tphd exports it (default: the opentelemetry API's current span)",

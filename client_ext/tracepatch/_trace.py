@@ -12,23 +12,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Callable, Iterable, TypeVar, Union
 
-from . import _cache, _compat, _config, _otel, _settings
+from . import _cache, _compat, _config, _otel, _settings, _tracepatch
 from ._compat import TraceSummary
 from ._node import build_roots
 from ._quiet import quiet
-
-_native = None
-
-
-def _session_type():
-    """The C Session type, imported on first use so that importing tracepatch
-    (e.g. for ``python -m tracepatch config``) works even without it."""
-    global _native
-    if _native is None:
-        from . import _tracepatch
-        _native = _tracepatch
-    return _native.Session
-
 
 class _Default:
     """Marks a keyword the caller did not pass; shows as its value in help()."""
@@ -271,7 +258,7 @@ class trace:
         # keep="slow" records structure only: most of these traces are
         # dropped, so they should cost the recording and no repr() calls.
         tail = settings["keep"] == "slow"
-        session = _session_type()(
+        session = _tracepatch.Session(
             label=settings["label"], trace_id=self._trace_id,
             max_depth=settings["max_depth"], max_calls=settings["max_calls"],
             max_time=settings["max_time"], max_repr=settings["max_repr"],
@@ -307,8 +294,7 @@ class trace:
         mode = settings["daemon"]
         if tail or mode == "off":
             return None
-        _session_type()
-        return _native.default_socket() if mode in _DAEMON_WORDS else mode
+        return _tracepatch.default_socket() if mode in _DAEMON_WORDS else mode
 
     def _end(self) -> None:
         if self._state != _ACTIVE:
@@ -624,7 +610,7 @@ class trace:
         # started and stopped at once. This runs in a fresh context (quiet)
         # where no Python code executes between the two: it records nothing.
         settings = self._settings
-        session = _session_type()(
+        session = _tracepatch.Session(
             label=settings["label"], trace_id=self._trace_id,
             config_json=json.dumps(self._config_dict(settings)))
         session.start()
@@ -881,7 +867,7 @@ def _exit_flush() -> None:
     pending = [t for t in handed if t._session.upload_state == "pending"]
     _handed_over.clear()
     try:
-        _native._flush_uploads()
+        _tracepatch._flush_uploads()
     except Exception:  # noqa: BLE001 - an exit nicety must not break the program
         pass
     for t in handed:
@@ -900,7 +886,7 @@ _noted_types: set = set()
 def _repr_notes(show: bool) -> None:
     """tracepatch 1.0.0's stderr note for a __repr__ that raised, once per
     type in this process (the extension records, it never prints)."""
-    failures = _native._repr_failures()
+    failures = _tracepatch._repr_failures()
     if not show:
         return
     for type_name, exc_name in failures:

@@ -16,6 +16,9 @@ NODE_GEN: int
 NODE_SPAWNED: int
 # Smallest max_repr: room for one character and "...".
 MIN_REPR: int
+# Session's numeric options: name -> (default or None, lowest, highest);
+# seconds (max_time, stream_after) are floats whose lowest is exclusive.
+LIMITS: dict[str, tuple[Any, Any, Any]]
 # The hook this build uses: "sys.monitoring" (3.12+) or "profile".
 HOOK: str
 

@@ -56,6 +56,38 @@ def test_c_session_accepts_every_schema_boundary_and_nothing_beyond(setting):
             _tracepatch.Session(**{setting.name: value})
 
 
+def test_the_session_s_numeric_options_are_exactly_the_schema_s():
+    # One table (the extension's LIMITS) gives both their defaults and ranges.
+    assert sorted(_tracepatch.LIMITS) == sorted(s.name for s in SESSION_NUMERIC)
+    for s in SESSION_NUMERIC:
+        assert _tracepatch.LIMITS[s.name] == (s.default, s.lo, s.hi)
+
+
+def echo(x):
+    return x
+
+
+def deep(n):
+    return 0 if n == 0 else deep(n - 1) + 1
+
+
+def test_a_session_given_nothing_uses_the_schema_s_defaults():
+    # Recursion past the default max_depth with an argument repr past the
+    # default max_repr: a bare Session records what the schema's defaults do.
+    def run(**kw):
+        s = _tracepatch.Session(**kw)
+        s.start()
+        deep(45)
+        echo("x" * 500)
+        s.stop()
+        return s.depth_skipped, [n[1:6] for n in s.nodes()]
+    given = {s.name: s.default for s in SESSION_NUMERIC if s.default is not None}
+    bare = run()
+    assert bare == run(**given)
+    assert bare[0] == 46 - given["max_depth"]
+    assert len(bare[1][-1][4]) < 500  # echo's argument, cut to max_repr
+
+
 @pytest.mark.parametrize("setting", NUMERIC, ids=lambda s: s.name)
 def test_trace_runs_with_every_schema_boundary(setting):
     for value in boundaries(setting)[0]:
