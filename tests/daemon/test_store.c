@@ -446,34 +446,45 @@ Test(store, size_limit_deletes_the_oldest_first)
 #define TRACE_A "aa000000000000000000000000000001"
 #define TRACE_B "bb000000000000000000000000000002"
 
-Test(store, schema_1_migrates_to_2_with_export_columns)
+/* Rewrites a new database into an older schema's shape with sql (which also
+ * sets user_version), then opens it: the migrations ran from `from` to
+ * today's schema. Returns the open store. */
+static tp_store *open_downgraded(const char *sql, int from)
 {
     tp_store_opts o = {.path = path};
     tp_store *s = NULL;
     tp_store_info info;
     char err[256];
     sqlite3 *db;
-    /* A schema-1 file: today's tables without what migrations 2 to 4 add. */
     cr_assert_eq(tp_store_open(&o, &s, NULL, err, sizeof(err)), 0, "%s", err);
     tp_store_close(s);
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(
-        sqlite3_exec(db,
-                     "DROP TABLE frames; DROP TABLE trace_lines;"
-                     "DROP INDEX traces_otlp_pending; DROP INDEX traces_otel_trace;"
-                     "ALTER TABLE traces DROP COLUMN otlp;"
-                     "ALTER TABLE traces DROP COLUMN otel_trace;"
-                     "INSERT INTO traces (id, client_id, uid, wall_start_ns, received_ns,"
-                     " status, finalized) VALUES ('" TRACE_A "', '" TRACE_A "', 1, 1, 1,"
-                     " 1, 1), ('" TRACE_B "', '" TRACE_B "', 1, 2, 2, 0, 0);"
-                     "ALTER TABLE traces DROP COLUMN platform; ALTER TABLE traces DROP COLUMN cwd;"
-                     "PRAGMA user_version = 1;",
-                     NULL, NULL, NULL),
-        SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
     cr_assert_eq(tp_store_open(&o, &s, &info, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(info.schema_from, 1);
+    cr_assert_eq(info.schema_from, from);
     cr_assert_eq(q_int(s, "PRAGMA user_version"), TP_STORE_SCHEMA);
+    return s;
+}
+
+/* What migration 6 adds, and one finished trace. */
+#define DROP_ENV "ALTER TABLE traces DROP COLUMN platform; ALTER TABLE traces DROP COLUMN cwd;"
+#define INSERT_A                                                                                   \
+    "INSERT INTO traces (id, client_id, uid, wall_start_ns, received_ns, status, finalized)"       \
+    " VALUES ('" TRACE_A "', '" TRACE_A "', 1, 1, 1, 1, 1);"
+
+Test(store, schema_1_migrates_to_2_with_export_columns)
+{
+    /* A schema-1 file: today's tables without what migrations 2 to 6 add. */
+    tp_store *s =
+        open_downgraded("DROP TABLE frames; DROP TABLE trace_lines;"
+                        "DROP INDEX traces_otlp_pending; DROP INDEX traces_otel_trace;"
+                        "ALTER TABLE traces DROP COLUMN otlp;"
+                        "ALTER TABLE traces DROP COLUMN otel_trace;" INSERT_A
+                        "INSERT INTO traces (id, client_id, uid, wall_start_ns,"
+                        " received_ns, status, finalized) VALUES ('" TRACE_B "', '" TRACE_B
+                        "', 1, 2, 2, 0, 0);" DROP_ENV "PRAGMA user_version = 1;",
+                        1);
     cr_assert_eq(q_int(s, "SELECT count(*) FROM traces WHERE otlp = 0"), 2,
                  "nothing finished before is queued for export");
     cr_assert_eq(q_int(s, "SELECT count(*) FROM traces WHERE otel_trace = '" TRACE_A "'"), 1,
@@ -485,104 +496,37 @@ Test(store, schema_1_migrates_to_2_with_export_columns)
 
 Test(store, schema_2_migrates_to_3_with_an_empty_frames_table)
 {
-    tp_store_opts o = {.path = path};
-    tp_store *s = NULL;
-    tp_store_info info;
-    char err[256];
-    sqlite3 *db;
-    cr_assert_eq(tp_store_open(&o, &s, NULL, err, sizeof(err)), 0, "%s", err);
-    tp_store_close(s);
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(
-        sqlite3_exec(db,
-                     "ALTER TABLE traces DROP COLUMN platform; ALTER TABLE traces DROP COLUMN cwd;"
-                     "DROP TABLE frames; DROP TABLE trace_lines; PRAGMA user_version = 2;",
-                     NULL, NULL, NULL),
-        SQLITE_OK, "%s", sqlite3_errmsg(db));
-    sqlite3_close(db);
-    cr_assert_eq(tp_store_open(&o, &s, &info, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(info.schema_from, 2);
-    cr_assert_eq(q_int(s, "PRAGMA user_version"), TP_STORE_SCHEMA);
+    tp_store *s = open_downgraded(
+        DROP_ENV "DROP TABLE frames; DROP TABLE trace_lines; PRAGMA user_version = 2;", 2);
     cr_assert_eq(q_int(s, "SELECT count(*) FROM frames"), 0);
+    tp_store_close(s);
+}
+
+Test(store, schema_3_migrates_to_4_keeping_its_traces)
+{
+    tp_store *s = open_downgraded(
+        "DROP TABLE trace_lines; ALTER TABLE frames DROP COLUMN trace_id;" DROP_ENV INSERT_A
+        "PRAGMA user_version = 3;",
+        3);
+    cr_assert_eq(q_int(s, "SELECT count(*) FROM traces"), 1);
+    cr_assert_eq(q_int(s, "SELECT count(*) FROM trace_lines"), 0);
     tp_store_close(s);
 }
 
 Test(store, schema_4_migrates_to_5_keeping_its_frames)
 {
-    tp_store_opts o = {.path = path};
-    tp_store *s = NULL;
-    tp_store_info info;
-    char err[256];
-    sqlite3 *db;
-    cr_assert_eq(tp_store_open(&o, &s, NULL, err, sizeof(err)), 0, "%s", err);
-    tp_store_close(s);
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(
-        sqlite3_exec(db,
-                     "ALTER TABLE frames DROP COLUMN trace_id;"
-                     "INSERT INTO frames VALUES (1, 'req', 5, 7);"
-                     "ALTER TABLE traces DROP COLUMN platform; ALTER TABLE traces DROP COLUMN cwd;"
-                     "PRAGMA user_version = 4;",
-                     NULL, NULL, NULL),
-        SQLITE_OK, "%s", sqlite3_errmsg(db));
-    sqlite3_close(db);
-    cr_assert_eq(tp_store_open(&o, &s, &info, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(info.schema_from, 4);
-    cr_assert_eq(q_int(s, "PRAGMA user_version"), TP_STORE_SCHEMA);
+    tp_store *s = open_downgraded("ALTER TABLE frames DROP COLUMN trace_id;"
+                                  "INSERT INTO frames VALUES (1, 'req', 5, 7);" DROP_ENV
+                                  "PRAGMA user_version = 4;",
+                                  4);
     cr_assert_eq(q_int(s, "SELECT count(*) FROM frames WHERE dur_ns = 7 AND trace_id IS NULL"), 1);
     tp_store_close(s);
 }
 
 Test(store, schema_5_migrates_to_6_with_the_environment_columns)
 {
-    tp_store_opts o = {.path = path};
-    tp_store *s = NULL;
-    tp_store_info info;
-    char err[256];
-    sqlite3 *db;
-    cr_assert_eq(tp_store_open(&o, &s, NULL, err, sizeof(err)), 0, "%s", err);
-    tp_store_close(s);
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db,
-                              "ALTER TABLE traces DROP COLUMN platform; ALTER TABLE traces DROP "
-                              "COLUMN cwd; INSERT INTO traces (id, client_id, uid, wall_start_ns,"
-                              " received_ns, status, finalized) VALUES ('" TRACE_A "', '" TRACE_A
-                              "', 1, 1, 1, 1, 1); PRAGMA user_version = 5;",
-                              NULL, NULL, NULL),
-                 SQLITE_OK, "%s", sqlite3_errmsg(db));
-    sqlite3_close(db);
-    cr_assert_eq(tp_store_open(&o, &s, &info, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(info.schema_from, 5);
-    cr_assert_eq(q_int(s, "PRAGMA user_version"), 6);
+    tp_store *s = open_downgraded(DROP_ENV INSERT_A "PRAGMA user_version = 5;", 5);
     cr_assert_eq(q_int(s, "SELECT count(*) FROM traces WHERE platform IS NULL AND cwd IS NULL"), 1);
-    tp_store_close(s);
-}
-
-Test(store, schema_3_migrates_to_4_keeping_its_traces)
-{
-    tp_store_opts o = {.path = path};
-    tp_store *s = NULL;
-    tp_store_info info;
-    char err[256];
-    sqlite3 *db;
-    cr_assert_eq(tp_store_open(&o, &s, NULL, err, sizeof(err)), 0, "%s", err);
-    tp_store_close(s);
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(
-        sqlite3_exec(db,
-                     "DROP TABLE trace_lines; ALTER TABLE frames DROP COLUMN trace_id;"
-                     "ALTER TABLE traces DROP COLUMN platform; ALTER TABLE traces DROP COLUMN cwd;"
-                     "INSERT INTO traces (id, client_id, uid, wall_start_ns, received_ns,"
-                     " status, finalized) VALUES ('" TRACE_A "', '" TRACE_A "', 1, 1, 1,"
-                     " 1, 1); PRAGMA user_version = 3;",
-                     NULL, NULL, NULL),
-        SQLITE_OK, "%s", sqlite3_errmsg(db));
-    sqlite3_close(db);
-    cr_assert_eq(tp_store_open(&o, &s, &info, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(info.schema_from, 3);
-    cr_assert_eq(q_int(s, "PRAGMA user_version"), TP_STORE_SCHEMA);
-    cr_assert_eq(q_int(s, "SELECT count(*) FROM traces"), 1);
-    cr_assert_eq(q_int(s, "SELECT count(*) FROM trace_lines"), 0);
     tp_store_close(s);
 }
 
