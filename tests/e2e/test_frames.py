@@ -148,3 +148,25 @@ def test_a_frame_may_carry_its_kept_traces_id(tmp_path, daemon):
         ok, code, msg = c.query("frames_add", {"frames": [["r", now, 5, "nothex"]]})
         assert (ok, code) == (False, -22)
     assert frames_json(tmp_path, daemon)["r"]["count"] == 2
+
+
+def test_frame_points_are_the_newest_frames_of_a_name_oldest_first(tmp_path, daemon):
+    base = 1_800_000_000 * 10**9
+    tid = "fe" * 16
+    frames = [["req", base + i * 10**9, (i + 1) * 1_000_000, tid if i == 7 else None]
+              for i in range(10)] + [["other", base, 5, None]]
+    with Conn(str(daemon.socket)) as c:
+        assert c.qjson("frames_add", {"frames": frames}) == {"added": 11}
+        pts = c.qjson("frame_points", {"name": "req", "limit": 4})
+        assert pts == {"name": "req", "total": 10, "points": [
+            [1_800_000_006.0, 7.0, None], [1_800_000_007.0, 8.0, tid],
+            [1_800_000_008.0, 9.0, None], [1_800_000_009.0, 10.0, None]]}
+        since = c.qjson("frame_points", {"name": "req", "since": 1_800_000_008})
+        assert (since["total"], [p[1] for p in since["points"]]) == (2, [9.0, 10.0])
+        assert c.qjson("frame_points", {"name": "none"}) == {"name": "none", "total": 0,
+                                                             "points": []}
+        for args, msg in (({}, 'frame_points needs "name"'),
+                          ({"name": "req", "limit": 0}, "limit must be from 1 to 100000"),
+                          ({"name": "req", "limit": 100001}, "limit must be from 1 to 100000")):
+            ok, code, text = c.query("frame_points", args)
+            assert (ok, code) == (False, -22) and text.startswith(msg), text

@@ -648,5 +648,10 @@ def test_frames_api_gives_exact_stats_per_name_and_filters(tmp_path):
         assert [f["name"] for f in recent] == ["GET /items/<id>"]
         assert "since" in d.json("/api/frames?since=soon", status=400)["message"]
         assert d.request("/api/frames", cookie=False).status == 401
+        pts = d.json("/api/frames/points?name=GET%20%2Fitems%2F%3Cid%3E&limit=2")
+        assert (pts["total"], [p[1] for p in pts["points"]]) == (4, [3.0, 4.0])
+        assert "limit" in d.json("/api/frames/points?name=x&limit=0", status=400)["message"]
+        assert "name" in d.json("/api/frames/points", status=400)["message"]
+        assert d.request("/api/frames/points?name=x", cookie=False).status == 401
     finally:
         assert d.stop() == 0, d.read_log()

@@ -349,6 +349,12 @@ void tp_http_api(tp_http *h, h2o_req_t *req, uint32_t uid, const char *path, siz
         api_list(&a);
     } else if (n > 8 && memcmp(p, "/traces/", 8) == 0) {
         api_trace(&a, p + 8, n - 8);
+    } else if (IS("/frames/points")) {
+        /* One frame name's newest frames, for the frame-time graph. */
+        copy_str(&a, "name", "name", 200);
+        copy_number(&a, "since", "since");
+        copy_int(&a, "limit", "limit", 1, 100000);
+        run(&a, "frame_points", TP_HTTP_AS_BODY, NULL);
     } else if (IS("/frames")) {
         /* The frame names and their exact statistics (docs/QUERY.md frames). */
         copy_str(&a, "name", "name", 200);

@@ -521,6 +521,7 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
         {"flame", tp_query_flame, true},
         {"frames_add", tp_query_frames_add, false},
         {"frames", tp_query_frames, true},
+        {"frame_points", tp_query_frame_points, true},
         {"lines", tp_query_lines, true},
         {"events", tp_query_events, true},
     };

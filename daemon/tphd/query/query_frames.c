@@ -223,3 +223,68 @@ out:
     json_decref(out);
     return r;
 }
+
+/* The graph's points: at most FRAME_POINTS_MAX, so one answer stays a few
+ * MB whatever a client stored; total says how many matched. */
+#define FRAME_POINTS_DEFAULT 5000
+#define FRAME_POINTS_MAX     100000
+
+int tp_query_frame_points(tp_qctx *q)
+{
+    const char *name;
+    double since;
+    int64_t limit;
+    sqlite3_stmt *st = NULL;
+    if (tp__query_arg_str(q, "name", NULL, &name) < 0 ||
+        tp__query_arg_num(q, "since", 0, &since) < 0 ||
+        tp__query_arg_int(q, "limit", FRAME_POINTS_DEFAULT, &limit) < 0)
+        return q->res->code;
+    if (!name)
+        return tp__query_fail(q, -EINVAL, "frame_points needs \"name\": a frame name");
+    if (limit < 1 || limit > FRAME_POINTS_MAX)
+        return tp__query_fail(q, -EINVAL, "limit must be from 1 to %d, got %lld", FRAME_POINTS_MAX,
+                              (long long)limit);
+    int64_t since_ns = (int64_t)(since * 1e9), total = 0;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT count(*) FROM frames WHERE (?1 = 0 OR uid = ?1) AND name = ?2"
+                           " AND start_ns >= ?3",
+                           -1, &st, NULL) != SQLITE_OK)
+        return tp__query_dberr(q, "reading frames");
+    sqlite3_bind_int64(st, 1, q->env->uid);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, since_ns);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        total = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    /* The newest limit frames, oldest first. */
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT start_ns, dur_ns, trace_id FROM (SELECT start_ns, dur_ns,"
+                           " trace_id FROM frames WHERE (?1 = 0 OR uid = ?1) AND name = ?2"
+                           " AND start_ns >= ?3 ORDER BY start_ns DESC LIMIT ?4)"
+                           " ORDER BY start_ns",
+                           -1, &st, NULL) != SQLITE_OK)
+        return tp__query_dberr(q, "reading frames");
+    sqlite3_bind_int64(st, 1, q->env->uid);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, since_ns);
+    sqlite3_bind_int64(st, 4, limit);
+    json_t *points = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *tid = (const char *)sqlite3_column_text(st, 2);
+        json_t *p = json_pack("[f,f,s?]", (double)sqlite3_column_int64(st, 0) / 1e9,
+                              (double)sqlite3_column_int64(st, 1) / 1e6, tid);
+        if (!p || json_array_append_new(points, p) < 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(points);
+        return rc == SQLITE_NOMEM ? tp__query_fail(q, -ENOMEM, "out of memory")
+                                  : tp__query_dberr(q, "reading frames");
+    }
+    return tp__query_reply_json(
+        q, json_pack("{s:s,s:I,s:o}", "name", name, "total", (json_int_t)total, "points", points));
+}

@@ -52,6 +52,9 @@ int tp_query_events(tp_qctx *q);
 int tp_query_frames_add(tp_qctx *q);
 /** frames {name, since}: per-name statistics (exact percentiles). */
 int tp_query_frames(tp_qctx *q);
+/** frame_points {name, since, limit}: the newest frames of one name, one
+ *  point each (start, duration, kept trace), for the frame-time graph. */
+int tp_query_frame_points(tp_qctx *q);
 /** For clean: delete the peer's frames (all, or begun before cutoff_ns, Unix
  *  ns). Returns 0 or q->res->code. */
 int tp_query_frames_clean(tp_qctx *q, bool all, int64_t cutoff_ns);
