@@ -57,6 +57,8 @@ const serverSource = {
   timeline: (id, t0, t1, buckets) => getJSON('/api/traces/' + encodeURIComponent(id) + '/timeline', {t0, t1, buckets}),
   flame: (id, p) => getJSON('/api/traces/' + encodeURIComponent(id) + '/flame', p),
   status: () => getJSON('/api/status'),
+  frames: (p) => getJSON('/api/frames', p),
+  framePoints: (name, limit) => getJSON('/api/frames/points', {name, limit}),
   exportUrl: (id, format) => '/api/traces/' + encodeURIComponent(id) + '/export' + query({format}),
 };
 

@@ -42,7 +42,9 @@ function listView(app, src, nav) {
     el('div', {className: 'toolbar'},
       labelIn, textIn,
       el('label', {className: 'check'}, limitedIn, ' limited only'),
-      el('span', {className: 'grow'}), count, compareBtn),
+      el('span', {className: 'grow'}), count,
+      el('a', {href: '/frames', id: 'frames-link', className: 'btn', dataset: {nav: '1'}, text: 'Frames', title: 'Frame-time graphs per frame name'}),
+      compareBtn),
     el('div', {className: 'table-wrap'}, table, empty),
     el('div', {className: 'center'}, moreBtn),
   ]);

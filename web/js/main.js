@@ -1,5 +1,6 @@
 // main.js: theme, navigation and start-up. Against tphd the page is a small
-// single-page app (/ the list, /t/ID a trace, /diff/A/B a comparison); in an
+// single-page app (/ the list, /t/ID a trace, /diff/A/B a comparison,
+// /frames the frame-time graphs); in an
 // exported report it shows its one trace from the inlined data.
 
 const THEMES = ['auto', 'light', 'dark'];
@@ -61,6 +62,7 @@ async function route() {
   let view;
   if (app.src.mode === 'file') view = await traceView(root, app.src, app.src.traceId, navigate);
   else if (parts[0] === 't' && parts[1]) view = await traceView(root, app.src, parts[1], navigate);
+  else if (parts[0] === 'frames') view = framesView(root, app.src, navigate);
   else if (parts[0] === 'diff' && parts[1] && parts[2]) view = await diffView(root, app.src, parts[1], parts[2]);
   else if (parts[0] === 'diff') {
     const q = new URLSearchParams(location.search);

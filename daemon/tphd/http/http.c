@@ -33,12 +33,12 @@ static bool has_prefix(const char *p, size_t n, const char *prefix)
     return n >= pl && memcmp(p, prefix, pl) == 0;
 }
 
-/* The pages of the single-page app: the list, a trace, a diff. */
+/* The pages of the single-page app: the list, a trace, a diff, the frames. */
 static bool is_page(const char *p, size_t n)
 {
     return (n == 1 && p[0] == '/') || (n == 11 && memcmp(p, "/index.html", 11) == 0) ||
            (has_prefix(p, n, "/t/") && n > 3) || (n == 5 && memcmp(p, "/diff", 5) == 0) ||
-           has_prefix(p, n, "/diff/");
+           has_prefix(p, n, "/diff/") || (n == 7 && memcmp(p, "/frames", 7) == 0);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
