@@ -112,9 +112,11 @@ static const tph_cmd commands[] = {
      "  --daemon, -y, --yes with --all: delete tphd's traces too\n"
      "  --cache-dir DIR     where .tracepatch/ is (default: here)\n" COMMON_HELP},
     {"status", tph_cmd_status, "tph status", "show what tphd is doing", COMMON_HELP},
-    {"frames", tph_cmd_frames, "tph frames [--since DUR] [NAME]",
-     "frame statistics per name: count, min/avg/max, p50/p95/p99, frames/s",
+    {"frames", tph_cmd_frames, "tph frames [--since DUR] [--window DUR] [NAME]",
+     "frame statistics per name: count, min/avg/max, p50/p95/p99 (exact), frames/s",
      "  --since DUR         only frames that began less than DUR ago: 30m, 1h, 7d\n"
+     "  --window DUR        one row per name and window of this length (1m, 10m,\n"
+     "                      1h), windows aligned to the epoch, oldest first\n"
      "  NAME                only this frame name\n" COMMON_HELP},
     {"import", tph_cmd_import, "tph import [--label LABEL] FILE",
      "store a tracepatch JSON file in tphd",

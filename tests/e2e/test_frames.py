@@ -105,12 +105,12 @@ def test_tph_frames_prints_a_row_per_name_and_since_leaves_old_ones_out(tmp_path
     r = tph("--socket", daemon.socket, "frames", env=base_env(tmp_path))
     assert (r.returncode, r.stderr) == (0, "")
     assert r.stdout.splitlines() == [
-        "NAME                        COUNT        MIN        AVG        P50        P95        P99"
-        "        MAX  FRAMES/S",
-        "old                             1    1.000ms    1.000ms    1.000ms    1.000ms    1.000ms"
-        "    1.000ms   1000.00",
-        "render                          2    2.000ms    3.000ms    2.000ms    4.000ms    4.000ms"
-        "    4.000ms    500.00",
+        "NAME                        COUNT       MIN       AVG       P50       P95       P99"
+        "       MAX  FRAMES/S",
+        "old                             1    1.00ms    1.00ms    1.00ms    1.00ms    1.00ms"
+        "    1.00ms   1000.00",
+        "render                          2    2.00ms    3.00ms    2.00ms    4.00ms    4.00ms"
+        "    4.00ms    500.00",
     ]
     r = tph("--socket", daemon.socket, "frames", "--since", "1h", env=base_env(tmp_path))
     assert [l.split()[0] for l in r.stdout.splitlines()] == ["NAME", "render"]
@@ -170,3 +170,40 @@ def test_frame_points_are_the_newest_frames_of_a_name_oldest_first(tmp_path, dae
                           ({"name": "req", "limit": 100001}, "limit must be from 1 to 100000")):
             ok, code, text = c.query("frame_points", args)
             assert (ok, code) == (False, -22) and text.startswith(msg), text
+
+
+def test_tph_frames_shows_real_units_and_escapes_names(tmp_path, daemon):
+    now = time.time_ns()
+    hostile = "evil\x1b]0;pwned\x07\x1b[2J\nfake"
+    with Conn(str(daemon.socket)) as c:
+        c.qjson("frames_add", {"frames": [[hostile, now, 850], ["us", now, 12_340]]})
+    r = tph("--socket", daemon.socket, "frames", env=base_env(tmp_path))
+    assert (r.returncode, r.stderr) == (0, "")
+    rows = r.stdout.splitlines()
+    assert len(rows) == 3 and "\x1b" not in r.stdout and "\x07" not in r.stdout
+    assert rows[1].split()[:3] == ["evil\\x1b]0;pwned\\x07\\x1b[2J\\nfake", "1", "850ns"]
+    assert rows[2].split()[:3] == ["us", "1", "12.3\u00b5s"]
+
+
+def test_tph_frames_window_gives_a_row_per_name_and_window(tmp_path, daemon):
+    minute = 60 * 10**9
+    base = (time.time_ns() // (10 * minute) - 1) * 10 * minute  # a 10-minute boundary
+    frames = ([["api", base + i * 10**9, (i + 1) * 10**6] for i in range(3)]
+              + [["api", base + 10 * minute + 5, 9 * 10**6], ["job", base + 1, 10**6]])
+    with Conn(str(daemon.socket)) as c:
+        c.qjson("frames_add", {"frames": frames})
+        got = c.qjson("frames", {"window": 600})["frames"]
+    assert [(f["name"], f["window_start"], f["window_s"], f["count"], f["max_ms"]) for f in got] == [
+        ("api", base / 1e9, 600.0, 3, 3.0), ("api", base / 1e9 + 600, 600.0, 1, 9.0),
+        ("job", base / 1e9, 600.0, 1, 1.0)]
+    r = tph("--socket", daemon.socket, "frames", "--window", "10m", "api", env=base_env(tmp_path))
+    assert (r.returncode, r.stderr) == (0, "")
+    when = [time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(base / 1e9 + k)) for k in (0, 600)]
+    assert [l.split()[:5] for l in r.stdout.splitlines()[1:]] == [
+        ["api", *when[0].split(), "3", "1.00ms"], ["api", *when[1].split(), "1", "9.00ms"]]
+    assert r.stdout.splitlines()[0].split()[:3] == ["NAME", "WINDOW", "COUNT"]
+    bad = tph("--socket", daemon.socket, "frames", "--window", "0", env=base_env(tmp_path))
+    assert bad.returncode == 2 and "invalid --window '0'" in bad.stderr
+    with Conn(str(daemon.socket)) as c:
+        ok, code, msg = c.query("frames", {"window": -1})
+        assert (ok, code) == (False, -22) and msg.startswith("window must be from 0.001")

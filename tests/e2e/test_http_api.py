@@ -647,6 +647,9 @@ def test_frames_api_gives_exact_stats_per_name_and_filters(tmp_path):
         recent = d.json(f"/api/frames?since={time.time() - 3600:.0f}")["frames"]
         assert [f["name"] for f in recent] == ["GET /items/<id>"]
         assert "since" in d.json("/api/frames?since=soon", status=400)["message"]
+        windows = d.json("/api/frames?window=3600")["frames"]
+        assert sorted((f["name"], f["count"], f["window_s"]) for f in windows) == [
+            ("<b>tick</b>", 1, 3600.0), ("GET /items/<id>", 4, 3600.0)]
         assert d.request("/api/frames", cookie=False).status == 401
         pts = d.json("/api/frames/points?name=GET%20%2Fitems%2F%3Cid%3E&limit=2")
         assert (pts["total"], [p[1] for p in pts["points"]]) == (4, [3.0, 4.0])

@@ -359,6 +359,7 @@ void tp_http_api(tp_http *h, h2o_req_t *req, uint32_t uid, const char *path, siz
         /* The frame names and their exact statistics (docs/QUERY.md frames). */
         copy_str(&a, "name", "name", 200);
         copy_number(&a, "since", "since");
+        copy_number(&a, "window", "window");
         run(&a, "frames", TP_HTTP_AS_BODY, NULL);
     } else if (IS("/diff")) {
         id_param(&a, "a");

@@ -144,35 +144,48 @@ static double rank_ms(const int64_t *d, size_t n, size_t p)
 }
 
 static json_t *name_stats(const char *name, const int64_t *d, size_t n, int64_t first_ns,
-                          int64_t last_end_ns, double total_ns)
+                          int64_t last_end_ns, double total_ns, int64_t window_ns, int64_t w)
 {
     double span_s = (double)(last_end_ns - first_ns) / 1e9;
-    return json_pack("{s:s,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:o,s:f}", "name", name, "count",
-                     (json_int_t)n, "min_ms", (double)d[0] / 1e6, "avg_ms", total_ns / n / 1e6,
-                     "max_ms", (double)d[n - 1] / 1e6, "p50_ms", rank_ms(d, n, 50), "p95_ms",
-                     rank_ms(d, n, 95), "p99_ms", rank_ms(d, n, 99), "frames_per_s",
-                     span_s > 0 ? json_real((double)n / span_s) : json_null(), "first",
-                     (double)first_ns / 1e9);
+    json_t *o = json_pack("{s:s,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:o,s:f}", "name", name, "count",
+                          (json_int_t)n, "min_ms", (double)d[0] / 1e6, "avg_ms", total_ns / n / 1e6,
+                          "max_ms", (double)d[n - 1] / 1e6, "p50_ms", rank_ms(d, n, 50), "p95_ms",
+                          rank_ms(d, n, 95), "p99_ms", rank_ms(d, n, 99), "frames_per_s",
+                          span_s > 0 ? json_real((double)n / span_s) : json_null(), "first",
+                          (double)first_ns / 1e9);
+    /* With windows: where this one begins (Unix seconds), and its length. */
+    if (o && window_ns > 0) {
+        json_object_set_new(o, "window_start", json_real((double)w * (double)window_ns / 1e9));
+        json_object_set_new(o, "window_s", json_real((double)window_ns / 1e9));
+    }
+    return o;
 }
 
 int tp_query_frames(tp_qctx *q)
 {
     const char *name;
-    double since;
+    double since, window;
     sqlite3_stmt *st = NULL;
-    TP_VEC(int64_t) d = TP_VEC_INIT; /* the durations of the current name, sorted */
+    TP_VEC(int64_t) d = TP_VEC_INIT; /* the durations of the current group, sorted */
     char cur[FRAME_NAME_MAX + 1] = "";
-    int64_t first_ns = 0, last_end_ns = 0;
+    int64_t first_ns = 0, last_end_ns = 0, cur_w = 0;
     double total_ns = 0;
     int r = 0;
     if (tp__query_arg_str(q, "name", NULL, &name) < 0 ||
-        tp__query_arg_num(q, "since", 0, &since) < 0)
+        tp__query_arg_num(q, "since", 0, &since) < 0 ||
+        tp__query_arg_num(q, "window", 0, &window) < 0)
         return q->res->code;
+    /* A window of at least a millisecond and at most a year; 0: none. */
+    if (window != 0 && !(window >= 0.001 && window <= 366 * 86400.0))
+        return tp__query_fail(
+            q, -EINVAL, "window must be from 0.001 to 31622400 seconds (0: none), got %g", window);
+    int64_t window_ns = (int64_t)(window * 1e9);
     json_t *out = json_array();
     if (sqlite3_prepare_v2(q->db,
-                           "SELECT name, start_ns, dur_ns FROM frames"
+                           "SELECT name, start_ns, dur_ns, CASE WHEN ?4 > 0 THEN start_ns / ?4"
+                           " ELSE 0 END AS w FROM frames"
                            " WHERE (?1 = 0 OR uid = ?1) AND (?2 IS NULL OR name = ?2)"
-                           " AND start_ns >= ?3 ORDER BY name, dur_ns",
+                           " AND start_ns >= ?3 ORDER BY name, w, dur_ns",
                            -1, &st, NULL) != SQLITE_OK) {
         r = tp__query_dberr(q, "reading frames");
         goto out;
@@ -181,12 +194,14 @@ int tp_query_frames(tp_qctx *q)
     if (name)
         sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, (int64_t)(since * 1e9));
+    sqlite3_bind_int64(st, 4, window_ns);
     for (;;) {
         int rc = sqlite3_step(st);
         const char *nm = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-        if (d.size && (!nm || strcmp(nm, cur) != 0)) {
-            json_array_append_new(
-                out, name_stats(cur, d.items, d.size, first_ns, last_end_ns, total_ns));
+        int64_t w = rc == SQLITE_ROW ? sqlite3_column_int64(st, 3) : 0;
+        if (d.size && (!nm || strcmp(nm, cur) != 0 || w != cur_w)) {
+            json_array_append_new(out, name_stats(cur, d.items, d.size, first_ns, last_end_ns,
+                                                  total_ns, window_ns, cur_w));
             d.size = 0;
         }
         if (rc == SQLITE_DONE)
@@ -202,6 +217,7 @@ int tp_query_frames(tp_qctx *q)
         }
         if (d.size == 0) {
             snprintf(cur, sizeof(cur), "%s", nm);
+            cur_w = w;
             first_ns = start;
             last_end_ns = start + dur;
             total_ns = 0;
