@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import norm, outline
+from conftest import norm, outline, qualname
 from tracepatch import Node, trace
 
 M = __name__
@@ -366,9 +366,10 @@ def test_name_means_the_qualname_in_every_json_shape():
         _Named().method()
     live = t.roots[0]
     filed = json.loads(t.to_json())["trace"][0]
-    assert (filed["name"], filed["qualname"]) == ("_Named.method", "_Named.method")
+    q = qualname("_Named.method")  # 3.10's code objects know only "method"
+    assert (filed["name"], filed["qualname"]) == (q, q)
     assert {k: live.to_dict()[k] for k in ("name", "qualname", "module")} == \
         {k: filed[k] for k in ("name", "qualname", "module")}
     back = nodes_from_json(json.loads(t.to_json()))[0]
     assert (back.name, back.qualname, back.module) == \
-        (live.name, live.qualname, live.module) == ("method", "_Named.method", __name__)
+        (live.name, live.qualname, live.module) == ("method", q, __name__)
