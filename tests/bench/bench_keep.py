@@ -1,6 +1,7 @@
 """Per-request cost of trace(keep="slow") when the request is fast (the
 trace is recorded, then dropped unserialised), against an untraced request,
-cProfile around the request, and a kept trace (recorded and serialised).
+cProfile around the request, and a kept trace (recorded and serialised);
+also as frame("request", trace=True), one frame a request with its trace inside.
 "Session only" is the recording without trace()'s
 Python setup (settings, config file search). Also the cost of tracepatch.frame() / frame_mark() with no daemon.
 
@@ -46,6 +47,14 @@ def discarded():
         handle(20)
 
 
+def frame_discarded():
+    # The same, as a service writes it: one frame a request, its call tree
+    # kept only when slow (here never: 1 s).
+    with tracepatch.frame("request", trace=True, keep_slower_than=1.0, daemon="off",
+                          cache=False):
+        handle(20)
+
+
 def session_only():
     # The recording alone: what keep="slow" pays beyond trace()'s setup.
     s = _tracepatch.Session(show_args=False, show_return=False)
@@ -83,7 +92,8 @@ def main():
     print(f"calls per request: {t.call_count}")
     base = best(untraced)
     print(f"untraced request          {base:8.2f} µs")
-    for name, fn in (("keep=slow, discarded", discarded), ("Session only", session_only),
+    for name, fn in (("keep=slow, discarded", discarded),
+                     ("frame(trace=True), disc.", frame_discarded), ("Session only", session_only),
                      ("cProfile", profiled),
                      ("kept + to_json()", kept_json)):
         us = best(fn)
