@@ -205,6 +205,11 @@ def _mentions_us(path: str) -> bool:
 
 
 def _regular_file(path: str):
+    # Most candidates do not exist: os.access says so without the
+    # FileNotFoundError os.stat would raise (an exception costs more than
+    # the system call, and this runs for every trace).
+    if not os.access(path, os.F_OK):
+        return None
     try:
         st = os.stat(path)
     except (OSError, ValueError):
@@ -224,18 +229,34 @@ def find_config_file(start: str | os.PathLike | None = None) -> tuple[Path, str 
         directory = os.path.abspath(start) if start is not None else os.getcwd()
     except OSError:  # the working directory was removed
         return None
-    while True:
-        candidate = os.path.join(directory, "tracepatch.toml")
-        if _regular_file(candidate) is not None:
-            return Path(candidate), None
-        candidate = os.path.join(directory, "pyproject.toml")
-        st = _regular_file(candidate)
-        if st is not None and _has_tool_section(candidate, st):
-            return Path(candidate), "tool.tracepatch"
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            return None
-        directory = parent
+    for toml, pyproject in _candidates(directory):
+        if _regular_file(toml) is not None:
+            return Path(toml), None
+        st = _regular_file(pyproject)
+        if st is not None and _has_tool_section(pyproject, st):
+            return Path(pyproject), "tool.tracepatch"
+    return None
+
+
+_candidate_paths: dict = {}
+
+
+def _candidates(directory: str) -> tuple:
+    """The (tracepatch.toml, pyproject.toml) paths of directory and each of
+    its parents, nearest first: only string work, kept per directory."""
+    paths = _candidate_paths.get(directory)
+    if paths is None:
+        out, d = [], directory
+        while True:
+            out.append((os.path.join(d, "tracepatch.toml"), os.path.join(d, "pyproject.toml")))
+            parent = os.path.dirname(d)
+            if parent == d:
+                break
+            d = parent
+        if len(_candidate_paths) >= 64:
+            _candidate_paths.clear()
+        paths = _candidate_paths[directory] = tuple(out)
+    return paths
 
 
 def read_config_file(path: Path, section: str | None) -> ConfigFile:
@@ -333,16 +354,30 @@ def env_enabled(stacklevel: int = 2) -> bool:
     return True
 
 
+_ENV_SETTINGS = tuple(s for s in _settings.SETTINGS if s.env is not None)
+_ENV_KEYS = tuple(os.fsencode(s.env) for s in _ENV_SETTINGS)
+
+
+def _env_values() -> tuple:
+    """The TRACEPATCH_* variables' values (None when unset), in
+    _ENV_SETTINGS' order. os.environ.get() raises and catches a KeyError
+    for each unset variable, which costs more than the rest of the lookup;
+    os.environ keeps its bytes in _data on POSIX (all this module runs on),
+    read directly when it is there."""
+    data = getattr(os.environ, "_data", None)
+    if not isinstance(data, dict):
+        return tuple(os.environ.get(s.env) for s in _ENV_SETTINGS)
+    return tuple(None if raw is None else os.fsdecode(raw)
+                 for raw in map(data.get, _ENV_KEYS))
+
+
 def env_settings() -> tuple[dict, list[tuple[str, str, _settings.Invalid]]]:
     """Settings given by TRACEPATCH_* variables: (valid values by setting
     name, [(variable, setting name, problem)]). An empty variable (or one of
     blanks) counts as unset."""
     values: dict[str, Any] = {}
     problems: list[tuple[str, str, _settings.Invalid]] = []
-    for setting in _settings.SETTINGS:
-        if setting.env is None:
-            continue
-        raw = os.environ.get(setting.env)
+    for setting, raw in zip(_ENV_SETTINGS, _env_values()):
         if raw is None or not raw.strip():
             continue
         try:

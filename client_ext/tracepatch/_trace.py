@@ -17,6 +17,14 @@ from ._compat import TraceSummary
 from ._node import build_roots
 from ._quiet import quiet
 
+# The settings _config_dict() reads: they key the config JSON cache.
+_CONFIG_KEYS = ("max_depth", "max_calls", "max_repr", "max_time", "max_repr_args",
+                "max_repr_return", "ignore_modules", "include_modules", "show_args",
+                "show_return", "show_asyncio", "track_memory", "lines", "line_samples",
+                "sample", "sample_traces", "threads", "daemon")
+_config_json_cache: dict = {}
+
+
 class _Default:
     """Marks a keyword the caller did not pass; shows as its value in help()."""
 
@@ -270,7 +278,7 @@ class trace:
             sample_calls=settings["sample"], max_repr_args=settings["max_repr_args"],
             max_repr_return=settings["max_repr_return"],
             track_memory=settings["track_memory"],
-            config_json=json.dumps(self._config_dict(settings, self._otel_parent)),
+            config_json=self._config_json(settings, self._otel_parent),
             stream_socket=self._stream_socket(settings, tail),
             stream_after=settings["stream_after"],
             stream_memory=settings["stream_memory"],
@@ -427,6 +435,22 @@ class trace:
                           f"({self.label or 'no label'}) was not sent to tphd: {reason}",
                           _config.TracepatchWarning, stacklevel=6)
         return False
+
+    @staticmethod
+    def _config_json(settings: dict, otel_parent: str | None = None) -> str:
+        """json.dumps(_config_dict(...)), kept for the last few distinct
+        settings: encoding it is a fifth of a discarded keep="slow" trace's
+        cost, and a service opens its traces with the same settings."""
+        try:
+            key = (tuple(settings[k] for k in _CONFIG_KEYS), otel_parent)
+            hit = _config_json_cache.get(key)
+        except TypeError:  # an unhashable value (a lines= entry): no cache
+            return json.dumps(trace._config_dict(settings, otel_parent))
+        if hit is None:
+            if len(_config_json_cache) >= 32:
+                _config_json_cache.clear()
+            hit = _config_json_cache[key] = json.dumps(trace._config_dict(settings, otel_parent))
+        return hit
 
     @staticmethod
     def _config_dict(settings: dict, otel_parent: str | None = None) -> dict:
@@ -612,7 +636,7 @@ class trace:
         settings = self._settings
         session = _tracepatch.Session(
             label=settings["label"], trace_id=self._trace_id,
-            config_json=json.dumps(self._config_dict(settings)))
+            config_json=self._config_json(settings))
         session.start()
         session.stop()
         return session

@@ -373,3 +373,32 @@ def test_name_means_the_qualname_in_every_json_shape():
     back = nodes_from_json(json.loads(t.to_json()))[0]
     assert (back.name, back.qualname, back.module) == \
         (live.name, live.qualname, live.module) == ("method", q, __name__)
+
+
+def test_each_trace_file_says_its_own_settings_when_traces_alternate():
+    # The config JSON is kept per distinct settings: traces that alternate
+    # between two settings each carry their own.
+    def config(**kw):
+        with trace(daemon="off", cache=False, **kw) as t:
+            _Named().method()
+        return json.loads(t.to_json())["config"]
+    a, b = config(max_depth=5, ignore_modules=["x"]), config(max_depth=7, lines=[_Named.method])
+    assert (a["max_depth"], a["ignore_modules"], a["lines"]) == (5, ["x"], [])
+    assert (b["max_depth"], b["ignore_modules"], b["lines"]) == (
+        7, [], [f"{__name__}._Named.method"])
+    assert config(max_depth=5, ignore_modules=["x"]) == a
+    assert config(max_depth=7, lines=[_Named.method]) == b
+    assert config(max_depth=5, ignore_modules=["x"], show_args=False)["show_args"] is False
+
+
+def test_an_environment_change_applies_to_the_next_trace(monkeypatch):
+    def depth():
+        with trace(daemon="off", cache=False) as t:
+            _Named().method()
+        return json.loads(t.to_json())["config"]["max_depth"]
+    monkeypatch.setenv("TRACEPATCH_MAX_DEPTH", "11")
+    assert depth() == 11
+    monkeypatch.setenv("TRACEPATCH_MAX_DEPTH", "12")
+    assert depth() == 12
+    monkeypatch.delenv("TRACEPATCH_MAX_DEPTH")
+    assert depth() == 30
