@@ -11,6 +11,7 @@
 #include "render_priv.h"
 #include "render_web.h"
 #include "tp_err.h"
+#include "tree_priv.h"
 #include "vec.h"
 
 /* ---- The function table of a range ------------------------------------ */
@@ -428,6 +429,7 @@ int tp_render_web_flame(const tp_tree *t, const char *fn, int64_t min_ns, uint32
     int r = -ENOMEM;
     fl_items occ = TP_VEC_INIT;
     bool *match = NULL;
+    uint8_t *inner = NULL;
     char name[512];
     fl_ctx c = {
         .t = t, .min_ns = min_ns, .budget = max_nodes ? max_nodes : TP_WEB_MAX_NODES_DEFAULT};
@@ -442,6 +444,17 @@ int tp_render_web_flame(const tp_tree *t, const char *fn, int64_t min_ns, uint32
             goto out;
         for (uint32_t f = 0; f < t->nfuncs; f++)
             match[f] = strcmp(tp_tree_func_name(t, f, name, sizeof(name)), fn) == 0;
+        /* A recursive call inside another of fn's is already counted in the
+         * outer one. Whether a call has such an ancestor is decided in one
+         * pre-order pass (a parent before its children): looking up each
+         * call's ancestors costs depth^2 on a deep trace. */
+        inner = calloc(t->nnodes ? t->nnodes : 1, 1);
+        if (!inner)
+            goto out;
+        for (uint32_t i = t->first_root; i != TP_NONE; i = tp__tree_next(t, i)) {
+            uint32_t p = t->nodes[i].parent;
+            inner[i] = p != TP_NONE && (match[t->nodes[p].func] || inner[p]);
+        }
     }
     int64_t total = 0, self = 0;
     uint64_t count = 0;
@@ -451,14 +464,7 @@ int tp_render_web_flame(const tp_tree *t, const char *fn, int64_t min_ns, uint32
             if (n->parent != TP_NONE)
                 continue;
         } else {
-            if (!match[n->func])
-                continue;
-            /* A recursive call inside another of fn's is already counted
-             * in the outer one. */
-            bool inner = false;
-            for (uint32_t p = n->parent; p != TP_NONE && !inner; p = t->nodes[p].parent)
-                inner = match[t->nodes[p].func];
-            if (inner)
+            if (!match[n->func] || inner[i])
                 continue;
         }
         if (tp_vec_grow1(&occ) < 0)
@@ -516,6 +522,7 @@ int tp_render_web_flame(const tp_tree *t, const char *fn, int64_t min_ns, uint32
 out:
     tp_vec_free(&occ);
     free(match);
+    free(inner);
     free(c.slot);
     return r;
 }

@@ -209,3 +209,48 @@ Test(render_web_agg, sandwich_merges_callers_upwards_and_callees_downwards)
     tp_buf_free(&b);
     tp_tree_free(t);
 }
+
+/* A chain of depth n of a() calls, each with one leaf call of b(). */
+static tp_tree *comb(uint32_t n)
+{
+    tp_tree *t = NULL;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "", "a", "", 0), 0);
+    cr_assert_eq(tp_tree_def_func(t, 1, "", "b", "", 0), 0);
+    uint64_t ts = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        cr_assert_eq(tp_tree_call(t, 0, ts++, false, NULL, 0), 0);
+        cr_assert_eq(tp_tree_call(t, 1, ts++, false, NULL, 0), 0);
+        cr_assert_eq(tp_tree_return(t, ts++, NULL, 0), 0);
+    }
+    for (uint32_t k = 0; k < n; k++)
+        cr_assert_eq(tp_tree_return(t, ts++, NULL, 0), 0);
+    cr_assert_eq(tp_tree_finish(t, ts), 0);
+    return t;
+}
+
+/* Every b() has an ancestor chain as deep as the trace: looking up each
+ * call's ancestors for an outer b() cost n^2 / 2 steps (2*10^10 at the larger
+ * size, minutes); one pass over the tree costs n. */
+Test(render_web_agg, sandwich_of_a_deep_comb_is_linear_in_calls)
+{
+    static const uint32_t sizes[] = {25000, 200000};
+    for (size_t k = 0; k < 2; k++) {
+        tp_tree *t = comb(sizes[k]);
+        tp_buf b = TP_BUF_INIT;
+        cr_assert_eq(tp_render_web_flame(t, "b", 0, 1, &b), 0);
+        json_error_t err;
+        json_t *j = json_loadb(b.data, b.len, 0, &err);
+        cr_assert_not_null(j, "%s", err.text);
+        cr_assert_eq(json_integer_value(json_object_get(j, "count")), sizes[k]);
+        json_t *callers = json_object_get(j, "callers");
+        cr_assert_eq(json_array_size(callers), 1);
+        cr_assert_eq(json_integer_value(json_object_get(json_array_get(callers, 0), "count")),
+                     sizes[k]);
+        cr_assert_eq(json_array_size(json_object_get(j, "callees")), 0);
+        cr_assert(json_is_true(json_object_get(j, "cut")));
+        json_decref(j);
+        tp_buf_free(&b);
+        tp_tree_free(t);
+    }
+}
