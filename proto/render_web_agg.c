@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hmap.h"
 #include "json.h"
 #include "render_priv.h"
 #include "render_web.h"
@@ -120,32 +121,53 @@ typedef struct tl_lane {
     tl_cell *rows[TL_MAX_ROWS]; /* nbuckets cells each, allocated on first use */
 } tl_lane;
 
-typedef TP_VEC(tl_lane) tl_lanes;
+/* The lanes in order of first use, and how a call finds its own. */
+typedef struct tl_lanes {
+    TP_VEC(tl_lane) v;
+    tp_hmap threads; /* thread -> its lane: a trace may have as many threads as calls */
+    size_t ntasks;   /* task lanes, the shared one included */
+    uint32_t more;   /* the lane the tasks past TL_MAX_TASKS share, TP_NONE before it exists */
+} tl_lanes;
 
-static int lane_of(tl_lanes *lanes, bool task, uint32_t key, uint32_t thread, uint32_t *ret)
+static int new_lane(tl_lanes *lanes, bool task, uint32_t key, uint32_t thread, uint32_t *ret)
 {
-    size_t ntasks = 0;
-    for (uint32_t i = 0; i < lanes->size; i++) {
-        const tl_lane *l = &lanes->items[i];
-        ntasks += l->task;
-        /* Each task is its own lane (its key is unique) until there are
-         * too many to draw, when the rest share one. */
-        if (l->task == task && (l->key == key || (task && l->key == TL_MORE))) {
-            *ret = i;
-            return 0;
-        }
-    }
-    if (task && ntasks >= TL_MAX_TASKS)
-        key = TL_MORE;
-    if (tp_vec_grow1(lanes) < 0)
+    if (tp_vec_grow1(&lanes->v) < 0)
         return -ENOMEM;
-    tl_lane *l = &lanes->items[lanes->size];
+    tl_lane *l = &lanes->v.items[lanes->v.size];
     memset(l, 0, sizeof(*l));
     l->key = key;
     l->task = task;
     l->thread = thread;
-    *ret = (uint32_t)lanes->size++;
+    *ret = (uint32_t)lanes->v.size++;
     return 0;
+}
+
+/* Each task is its own lane (its key, a node, is unique) until there are too
+ * many to draw, when the rest share one; each thread has one. */
+static int lane_of(tl_lanes *lanes, bool task, uint32_t key, uint32_t thread, uint32_t *ret)
+{
+    if (task) {
+        if (lanes->more != TP_NONE) {
+            *ret = lanes->more;
+            return 0;
+        }
+        bool more = lanes->ntasks >= TL_MAX_TASKS;
+        int r = new_lane(lanes, true, more ? TL_MORE : key, thread, ret);
+        if (r < 0)
+            return r;
+        lanes->ntasks++;
+        if (more)
+            lanes->more = *ret;
+        return 0;
+    }
+    uint64_t found;
+    if (tp_hmap_get(&lanes->threads, key, &found)) {
+        *ret = (uint32_t)found;
+        return 0;
+    }
+    if (tp_hmap_put(&lanes->threads, key, lanes->v.size) < 0)
+        return -ENOMEM;
+    return new_lane(lanes, false, key, thread, ret);
 }
 
 /* Add node n of lane l, row d, to the buckets it covers in [t0, t0 + nb * w). */
@@ -190,7 +212,7 @@ int tp_render_web_timeline(const tp_tree *t, int64_t t0_ns, int64_t t1_ns, uint3
     if (w < 1)
         w = 1;
     int r = -ENOMEM;
-    tl_lanes lanes = TP_VEC_INIT;
+    tl_lanes lanes = {.more = TP_NONE};
     uint32_t *lane = malloc((t->nnodes ? t->nnodes : 1) * sizeof(*lane));
     uint32_t *row = malloc((t->nnodes ? t->nnodes : 1) * sizeof(*row));
     char name[512];
@@ -208,7 +230,7 @@ int tp_render_web_timeline(const tp_tree *t, int64_t t0_ns, int64_t t1_ns, uint3
             if (lane_of(&lanes, true, i, n->thread, &l) < 0)
                 goto out;
             d = 0;
-        } else if (p == TP_NONE || p >= i || lanes.items[lane[p]].thread != n->thread) {
+        } else if (p == TP_NONE || p >= i || lanes.v.items[lane[p]].thread != n->thread) {
             if (lane_of(&lanes, false, n->thread, n->thread, &l) < 0)
                 goto out;
             d = 0;
@@ -218,7 +240,7 @@ int tp_render_web_timeline(const tp_tree *t, int64_t t0_ns, int64_t t1_ns, uint3
         }
         lane[i] = l;
         row[i] = d;
-        if (tl_add(&lanes.items[l], d, n, t0_ns, w, nbuckets) < 0)
+        if (tl_add(&lanes.v.items[l], d, n, t0_ns, w, nbuckets) < 0)
             goto out;
     }
 
@@ -231,8 +253,8 @@ int tp_render_web_timeline(const tp_tree *t, int64_t t0_ns, int64_t t1_ns, uint3
     tp_json_ku64(&jw, "buckets", nbuckets);
     tp_json_key(&jw, "lanes");
     tp_json_arr(&jw);
-    for (size_t k = 0; k < lanes.size; k++) {
-        const tl_lane *l = &lanes.items[k];
+    for (size_t k = 0; k < lanes.v.size; k++) {
+        const tl_lane *l = &lanes.v.items[k];
         tp_json_obj(&jw);
         if (l->task && l->key == TL_MORE) {
             tp_json_kstr(&jw, "name", "tasks (more)");
@@ -279,10 +301,11 @@ int tp_render_web_timeline(const tp_tree *t, int64_t t0_ns, int64_t t1_ns, uint3
     tp_json_obj_end(&jw);
     r = tp_json_error(&jw);
 out:
-    for (size_t k = 0; k < lanes.size; k++)
+    for (size_t k = 0; k < lanes.v.size; k++)
         for (uint32_t d = 0; d < TL_MAX_ROWS; d++)
-            free(lanes.items[k].rows[d]);
-    tp_vec_free(&lanes);
+            free(lanes.v.items[k].rows[d]);
+    tp_vec_free(&lanes.v);
+    tp_hmap_free(&lanes.threads);
     free(lane);
     free(row);
     return r;

@@ -254,3 +254,79 @@ Test(render_web_agg, sandwich_of_a_deep_comb_is_linear_in_calls)
         tp_tree_free(t);
     }
 }
+
+/* One call on each of n threads: every root opens a lane. Finding a
+ * thread's lane by scanning the lanes cost n^2 / 2 lane reads (10^10, 500 bytes
+ * apart, at the larger size); a map of thread to lane costs n. */
+Test(render_web_agg, timeline_of_many_threads_is_linear_in_threads)
+{
+    static const uint32_t sizes[] = {20000, 160000};
+    for (size_t k = 0; k < 2; k++) {
+        uint32_t n = sizes[k];
+        tp_tree *t = NULL;
+        cr_assert_eq(tp_tree_new(&t), 0);
+        cr_assert_eq(tp_tree_def_func(t, 0, "", "f", "", 0), 0);
+        for (uint32_t th = 1; th <= n; th++) {
+            cr_assert_eq(tp_tree_thread(t, th), 0);
+            cr_assert_eq(tp_tree_call(t, 0, 2 * th, false, NULL, 0), 0);
+            cr_assert_eq(tp_tree_return(t, 2 * th + 1, NULL, 0), 0);
+        }
+        /* And a second call on the first thread, which reuses its lane. */
+        cr_assert_eq(tp_tree_thread(t, 1), 0);
+        cr_assert_eq(tp_tree_call(t, 0, 2 * n + 2, false, NULL, 0), 0);
+        cr_assert_eq(tp_tree_return(t, 2 * n + 3, NULL, 0), 0);
+        cr_assert_eq(tp_tree_finish(t, 2 * n + 4), 0);
+        tp_buf b = TP_BUF_INIT;
+        cr_assert_eq(tp_render_web_timeline(t, 0, 2 * n + 4, 1, &b), 0);
+        json_error_t err;
+        json_t *j = json_loadb(b.data, b.len, 0, &err);
+        cr_assert_not_null(j, "%s", err.text);
+        json_t *lanes = json_object_get(j, "lanes");
+        cr_assert_eq(json_array_size(lanes), n);
+        for (uint32_t i = 0; i < n; i++) {
+            json_t *l = json_array_get(lanes, i);
+            cr_assert_eq(json_integer_value(json_object_get(l, "thread")), i + 1);
+            json_t *cell = json_array_get(json_array_get(json_object_get(l, "rows"), 0), 0);
+            cr_assert_eq(json_integer_value(json_array_get(cell, 3)), i == 0 ? 2 : 1);
+        }
+        json_decref(j);
+        tp_buf_free(&b);
+        tp_tree_free(t);
+    }
+}
+
+/* The first 63 asyncio tasks get a lane each; the rest share one. */
+Test(render_web_agg, timeline_gives_63_tasks_a_lane_each_and_the_rest_one)
+{
+    tp_tree *t = NULL;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "", "main", "", 0), 0);
+    cr_assert_eq(tp_tree_def_func(t, 1, "", "job", "", 0), 0);
+    cr_assert_eq(tp_tree_call(t, 0, 0, false, NULL, 0), 0);
+    for (uint32_t k = 0; k < 70; k++) {
+        cr_assert_eq(tp_tree_spawn(t, 0), 0);
+        cr_assert_eq(tp_tree_call(t, 1, 1 + 2 * k, true, NULL, 0), 0);
+        cr_assert_eq(tp_tree_return(t, 2 + 2 * k, NULL, 0), 0);
+    }
+    cr_assert_eq(tp_tree_return(t, 200, NULL, 0), 0);
+    cr_assert_eq(tp_tree_finish(t, 200), 0);
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_web_timeline(t, 0, 200, 1, &b), 0);
+    json_error_t err;
+    json_t *j = json_loadb(b.data, b.len, 0, &err);
+    cr_assert_not_null(j, "%s", err.text);
+    json_t *lanes = json_object_get(j, "lanes");
+    cr_assert_eq(json_array_size(lanes), 65);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(lanes, 0), "name")),
+                     "thread 0");
+    for (size_t i = 1; i < 64; i++)
+        cr_assert_str_eq(json_string_value(json_object_get(json_array_get(lanes, i), "name")),
+                         "task job");
+    json_t *more = json_array_get(lanes, 64);
+    cr_assert_str_eq(json_string_value(json_object_get(more, "name")), "tasks (more)");
+    json_t *cell = json_array_get(json_array_get(json_object_get(more, "rows"), 0), 0);
+    cr_assert_eq(json_integer_value(json_array_get(cell, 3)), 7);
+    json_decref(j);
+    tp_buf_free(&b);
+    tp_tree_free(t);
+}
