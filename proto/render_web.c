@@ -361,26 +361,52 @@ int tp_render_web_members(const tp_tree *t, uint32_t node, uint32_t offset, uint
 
 /* ---- Search ------------------------------------------------------------- */
 
-static bool contains_ci(const char *hay, size_t hn, const char *needle, size_t nn)
+/* The text searched for, lowercased, with its Knuth-Morris-Pratt table:
+ * border[j] is the length of the longest proper prefix of s[0..j] that also
+ * ends it, where a search resumes after a mismatch at j + 1. */
+typedef struct needle {
+    const char *s;
+    size_t n;
+    size_t *border;
+} needle;
+
+static void needle_borders(needle *nd)
 {
-    if (!hay || nn == 0 || hn < nn)
+    size_t k = 0;
+    nd->border[0] = 0;
+    for (size_t j = 1; j < nd->n; j++) {
+        while (k && nd->s[j] != nd->s[k])
+            k = nd->border[k - 1];
+        if (nd->s[j] == nd->s[k])
+            k++;
+        nd->border[j] = k;
+    }
+}
+
+/* Whether hay holds the needle, ignoring ASCII case. Never steps back over
+ * hay: comparing the needle afresh at each offset costs hn * nd->n, and both
+ * are a client's to choose. */
+static bool contains_ci(const char *hay, size_t hn, const needle *nd)
+{
+    if (!hay || nd->n == 0 || hn < nd->n)
         return false;
-    for (size_t i = 0; i + nn <= hn; i++) {
-        size_t j = 0;
-        while (j < nn && tolower((unsigned char)hay[i + j]) == (unsigned char)needle[j])
-            j++;
-        if (j == nn)
+    size_t j = 0;
+    for (size_t i = 0; i < hn; i++) {
+        char c = (char)tolower((unsigned char)hay[i]);
+        while (j && c != nd->s[j])
+            j = nd->border[j - 1];
+        if (c == nd->s[j] && ++j == nd->n)
             return true;
     }
     return false;
 }
 
-static bool contains_str(const char *hay, const char *needle, size_t nn)
+static bool contains_str(const char *hay, const needle *nd)
 {
-    return hay && contains_ci(hay, strlen(hay), needle, nn);
+    return hay && contains_ci(hay, strlen(hay), nd);
 }
 
-static bool func_matches(const tp_func *f, const char *q, size_t qn)
+static bool func_matches(const tp_func *f, const needle *nd)
 {
     size_t ml = strlen(f->module), ql = strlen(f->qualname);
     char *name = malloc(ml + ql + 2);
@@ -389,7 +415,7 @@ static bool func_matches(const tp_func *f, const char *q, size_t qn)
     memcpy(name, f->module, ml);
     name[ml] = '.';
     memcpy(name + ml + 1, f->qualname, ql + 1);
-    bool m = contains_ci(name, ml + ql + 1, q, qn) || contains_str(f->file, q, qn);
+    bool m = contains_ci(name, ml + ql + 1, nd) || contains_str(f->file, nd);
     free(name);
     return m;
 }
@@ -414,22 +440,22 @@ static uint32_t *sibling_positions(const tp_tree *t)
 /* Most calls of one folded group a match lists ("calls"). */
 #define MAX_GROUP_HITS 100
 
-static bool text_hit(const tp_node *n, const char *q, size_t qn)
+static bool text_hit(const tp_node *n, const needle *nd)
 {
-    return contains_str(n->args, q, qn) || contains_str(n->ret, q, qn) ||
-           contains_str(n->exc_type, q, qn) || contains_str(n->exc_msg, q, qn);
+    return contains_str(n->args, nd) || contains_str(n->ret, nd) || contains_str(n->exc_type, nd) ||
+           contains_str(n->exc_msg, nd);
 }
 
 /* A folded group's calls whose text matches, as positions in the group
  * (at most MAX_GROUP_HITS listed; *ret_n counts all). */
-static void group_hits(const tp_tree *t, uint32_t id, const char *q, size_t qn, uint32_t *hits,
+static void group_hits(const tp_tree *t, uint32_t id, const needle *nd, uint32_t *hits,
                        uint32_t *ret_n)
 {
     const tp_fold_group g = t->fold_groups[id];
     uint32_t n = 0;
     for (uint32_t k = 0; k < g.len; k++) {
         uint32_t m = t->fold_members[g.off + k];
-        if (m < t->fold_src->nnodes && text_hit(&t->fold_src->nodes[m], q, qn)) {
+        if (m < t->fold_src->nnodes && text_hit(&t->fold_src->nodes[m], nd)) {
             if (n < MAX_GROUP_HITS)
                 hits[n] = k;
             n++;
@@ -474,15 +500,18 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
     int r = -ENOMEM;
     size_t qn = strlen(query);
     char *q = malloc(qn + 1);
+    needle nd = {q, qn, malloc((qn ? qn : 1) * sizeof(size_t))};
     bool *fm = calloc(t->nfuncs ? t->nfuncs : 1, sizeof(*fm));
     uint32_t *stack = malloc((t->nnodes ? t->nnodes : 1) * sizeof(*stack));
     uint32_t *pos = NULL;
-    if (!q || !fm || !stack)
+    if (!q || !nd.border || !fm || !stack)
         goto cleanup;
     for (size_t i = 0; i <= qn; i++)
         q[i] = (char)tolower((unsigned char)query[i]);
+    if (qn)
+        needle_borders(&nd);
     for (size_t f = 0; f < t->nfuncs && qn; f++)
-        fm[f] = func_matches(&t->funcs[f], q, qn);
+        fm[f] = func_matches(&t->funcs[f], &nd);
     if (!limit)
         limit = 1000;
 
@@ -503,8 +532,8 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
         bool group = (n->flags & TP_NODE_FOLDED) && t->fold_src;
         uint32_t nhits = 0;
         if (group)
-            group_hits(t, cur, q, qn, hits, &nhits);
-        if (fm[n->func] || (group ? nhits > 0 : text_hit(n, q, qn))) {
+            group_hits(t, cur, &nd, hits, &nhits);
+        if (fm[n->func] || (group ? nhits > 0 : text_hit(n, &nd))) {
             if (total < limit) {
                 if (!pos && !(pos = sibling_positions(t)))
                     goto cleanup;
@@ -521,6 +550,7 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
     r = tp_json_error(&w);
 cleanup:
     free(q);
+    free(nd.border);
     free(fm);
     free(stack);
     free(pos);

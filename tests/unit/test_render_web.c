@@ -726,3 +726,44 @@ Test(render_web, search_finds_calls_inside_folded_sequences)
     tp_tree_free(f);
     tp_tree_free(t);
 }
+
+/* Searching text of n bytes for a query of n / 2 that almost matches at
+ * every offset: comparing the query afresh at each offset cost n^2 / 4 byte
+ * comparisons (7*10^10 at the larger size, minutes); a search that never
+ * steps back over the text costs n. */
+Test(render_web, search_of_long_text_is_linear_in_its_length)
+{
+    static const size_t sizes[] = {64 * 1024, 512 * 1024};
+    for (size_t k = 0; k < 2; k++) {
+        size_t n = sizes[k], qn = n / 2;
+        char *text = malloc(n + 1), *query = malloc(qn + 2);
+        cr_assert(text && query);
+        memset(text, 'a', n);
+        text[n] = 'B';
+        memset(query, 'A', qn);
+        query[qn + 1] = '\0';
+        tp_tree *t = NULL;
+        cr_assert_eq(tp_tree_new(&t), 0);
+        cr_assert_eq(tp_tree_def_func(t, 0, "", "f", "", 0), 0);
+        cr_assert_eq(tp_tree_call(t, 0, 0, false, text, n + 1), 0);
+        cr_assert_eq(tp_tree_return(t, 1, NULL, 0), 0);
+        cr_assert_eq(tp_tree_finish(t, 1), 0);
+        tp_buf b = TP_BUF_INIT;
+        query[qn] = 'c';
+        cr_assert_eq(tp_render_web_search(t, query, 0, &b), 0);
+        json_t *j = parse(&b);
+        cr_assert_eq(INT(j, "total"), 0);
+        json_decref(j);
+        tp_buf_reset(&b);
+        query[qn] = 'b'; /* "aaa...ab" in any case ends the text */
+        cr_assert_eq(tp_render_web_search(t, query, 0, &b), 0);
+        j = parse(&b);
+        cr_assert_eq(INT(j, "total"), 1);
+        cr_assert_eq(INT(AT(GET(j, "matches"), 0), "id"), 0);
+        json_decref(j);
+        tp_buf_free(&b);
+        tp_tree_free(t);
+        free(text);
+        free(query);
+    }
+}
