@@ -521,7 +521,8 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
     tp_json_kstr(&w, "query", query);
     tp_json_key(&w, "matches");
     tp_json_arr(&w);
-    uint64_t total = 0;
+    uint64_t total = 0, listed = 0, ids = 0;
+    bool full = false; /* a path passed TP_WEB_MAX_PATH_IDS: no more are listed */
     /* Pre-order walk: first child, else next sibling, else an ancestor's next. */
     uint32_t cur = qn ? t->first_root : TP_NONE;
     uint32_t hits[MAX_GROUP_HITS];
@@ -534,10 +535,13 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
         if (group)
             group_hits(t, cur, &nd, hits, &nhits);
         if (fm[n->func] || (group ? nhits > 0 : text_hit(n, &nd))) {
-            if (total < limit) {
+            full = full || ids + n->depth + 1 > TP_WEB_MAX_PATH_IDS;
+            if (listed < limit && !full) {
                 if (!pos && !(pos = sibling_positions(t)))
                     goto cleanup;
                 put_path(&w, t, cur, stack, pos, group ? hits : NULL, nhits);
+                ids += n->depth + 1;
+                listed++;
             }
             total++;
         }
@@ -545,7 +549,7 @@ int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp
     }
     tp_json_arr_end(&w);
     tp_json_ku64(&w, "total", total);
-    tp_json_kbool(&w, "truncated", total > limit);
+    tp_json_kbool(&w, "truncated", total > listed);
     tp_json_obj_end(&w);
     r = tp_json_error(&w);
 cleanup:

@@ -18,9 +18,10 @@
 #include "buf.h"
 #include "tree.h"
 
-#define TP_WEB_LIMIT_DEFAULT     1000 /* children listed per node when limit is 0 */
-#define TP_WEB_MAX_NODES_DEFAULT 5000 /* node budget of one answer when max_nodes is 0 */
-#define TP_WEB_MAX_BUCKETS       4000 /* time buckets of one timeline answer */
+#define TP_WEB_LIMIT_DEFAULT     1000    /* children listed per node when limit is 0 */
+#define TP_WEB_MAX_NODES_DEFAULT 5000    /* node budget of one answer when max_nodes is 0 */
+#define TP_WEB_MAX_BUCKETS       4000    /* time buckets of one timeline answer */
+#define TP_WEB_MAX_PATH_IDS      1000000 /* path ids of one search answer, all matches together */
 
 /** Which part of a tree tp_render_web_tree() emits. */
 typedef struct tp_web_tree_opts {
@@ -69,8 +70,11 @@ int tp_render_web_members(const tp_tree *t, uint32_t node, uint32_t offset, uint
  *     "matches": [{"id": n, "path": [root id, ..., n], "pos": [...]}]}
  *  where pos[k] is path[k]'s position among its siblings (so a client can
  *  fetch the page of a very wide node that holds it).
- *  with at most limit matches listed (0: 1000) and total counting all. An
- *  empty query matches nothing. */
+ *  with at most limit matches listed (0: 1000) and total counting all.
+ *  The paths of the listed matches hold at most TP_WEB_MAX_PATH_IDS ids in
+ *  all (a match whose path would pass it ends the list, "truncated": true):
+ *  on a deep trace every match's path is as long as the trace, and limit
+ *  times depth is a client's to choose. An empty query matches nothing. */
 int tp_render_web_search(const tp_tree *t, const char *query, uint32_t limit, tp_buf *out);
 
 /** Statistics of a raw tree as the UI's hotspots use them: those of

@@ -767,3 +767,42 @@ Test(render_web, search_of_long_text_is_linear_in_its_length)
         free(query);
     }
 }
+
+/* A chain of n calls of f(): every call matches "f" and its path is as long
+ * as its depth, so limit matches cost limit * n path ids. The answer stops
+ * listing before TP_WEB_MAX_PATH_IDS ids: the first k calls, the largest k
+ * with k * (k + 1) / 2 ids, whatever the limit. */
+Test(render_web, search_paths_of_a_deep_chain_are_bounded)
+{
+    const uint32_t n = 3000;
+    tp_tree *t = NULL;
+    cr_assert_eq(tp_tree_new(&t), 0);
+    cr_assert_eq(tp_tree_def_func(t, 0, "m", "f", "m.py", 1), 0);
+    for (uint32_t k = 0; k < n; k++)
+        cr_assert_eq(tp_tree_call(t, 0, k, false, NULL, 0), 0);
+    for (uint32_t k = 0; k < n; k++)
+        cr_assert_eq(tp_tree_return(t, n + k, NULL, 0), 0);
+    cr_assert_eq(tp_tree_finish(t, 2 * n), 0);
+    uint64_t k = 0;
+    while ((k + 1) * (k + 2) / 2 <= TP_WEB_MAX_PATH_IDS)
+        k++;
+    cr_assert_eq(k, 1413);
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_web_search(t, "f", UINT32_MAX, &b), 0);
+    json_t *j = parse(&b);
+    json_t *m = GET(j, "matches");
+    cr_assert_eq(INT(j, "total"), n);
+    cr_assert_eq(json_array_size(m), k);
+    cr_assert(json_is_true(GET(j, "truncated")));
+    cr_assert_eq(json_array_size(GET(AT(m, k - 1), "path")), k);
+    json_decref(j);
+    /* Under the bound, limit alone decides. */
+    tp_buf_reset(&b);
+    cr_assert_eq(tp_render_web_search(t, "f", 10, &b), 0);
+    j = parse(&b);
+    cr_assert_eq(json_array_size(GET(j, "matches")), 10);
+    cr_assert(json_is_true(GET(j, "truncated")));
+    json_decref(j);
+    tp_buf_free(&b);
+    tp_tree_free(t);
+}

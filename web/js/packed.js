@@ -396,17 +396,24 @@ function fileSource(data) {
       return out;
     };
     const match = fn ? pk.funcs.map((f, k) => dotted(k) === fn) : null;
+    // A recursive call inside another of fn's is counted in the outer one.
+    // Nodes are in pre-order (a parent before its children), so one pass
+    // marks them: walking each call's ancestors cost depth^2 on a deep
+    // trace (render_web_agg.c does the same).
+    const inner = fn ? new Uint8Array(pk.n) : null;
+    if (fn) {
+      for (let i = 0; i < pk.n; i++) {
+        const p = pk.parent[i];
+        inner[i] = p >= 0 && (match[pk.func[p]] || inner[p]) ? 1 : 0;
+      }
+    }
     const occ = [];
     let tot = 0, slf = 0, count = 0;
     for (let i = 0; i < pk.n; i++) {
       if (!fn) {
         if (pk.parent[i] >= 0) continue;
-      } else {
-        if (!match[pk.func[i]]) continue;
-        // A recursive call inside another of fn's is counted in the outer one.
-        let inner = false;
-        for (let a = pk.parent[i]; a >= 0 && !inner; a = pk.parent[a]) inner = match[pk.func[a]];
-        if (inner) continue;
+      } else if (!match[pk.func[i]] || inner[i]) {
+        continue;
       }
       occ.push(i);
       tot += total(i);
