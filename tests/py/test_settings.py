@@ -63,6 +63,14 @@ def test_the_session_s_numeric_options_are_exactly_the_schema_s():
         assert _tracepatch.LIMITS[s.name] == (s.default, s.lo, s.hi)
 
 
+def test_the_session_s_signature_shows_the_limits_defaults():
+    # Session's text signature (its docstring, which help() and inspect
+    # read) spells the defaults out: they are LIMITS'.
+    params = inspect.signature(_tracepatch.Session).parameters
+    for name, (default, _lo, _hi) in _tracepatch.LIMITS.items():
+        assert params[name].default == default, name
+
+
 def echo(x):
     return x
 
