@@ -340,7 +340,7 @@ def env_enabled(stacklevel: int = 2) -> bool:
 
     stacklevel counts frames from this function (1) up to the user's code,
     for the warning about an unrecognised value."""
-    raw = os.environ.get("TRACEPATCH_ENABLED")
+    raw = _getenv("TRACEPATCH_ENABLED")
     if raw is None:
         return True
     value = raw.strip().lower()
@@ -355,20 +355,30 @@ def env_enabled(stacklevel: int = 2) -> bool:
 
 
 _ENV_SETTINGS = tuple(s for s in _settings.SETTINGS if s.env is not None)
+
+
+def _getenv(name: str) -> str | None:
+    """os.environ.get(name), for what every trace reads. os.environ.get()
+    raises and catches a KeyError for an unset variable, which costs more
+    than the rest of the lookup; os.environ keeps its bytes in _data on POSIX
+    (all this module runs on), read directly when it is there."""
+    data = getattr(os.environ, "_data", None)
+    if not isinstance(data, dict):
+        return os.environ.get(name)
+    raw = data.get(os.fsencode(name))
+    return None if raw is None else os.fsdecode(raw)
+
+
 _ENV_KEYS = tuple(os.fsencode(s.env) for s in _ENV_SETTINGS)
 
 
 def _env_values() -> tuple:
-    """The TRACEPATCH_* variables' values (None when unset), in
-    _ENV_SETTINGS' order. os.environ.get() raises and catches a KeyError
-    for each unset variable, which costs more than the rest of the lookup;
-    os.environ keeps its bytes in _data on POSIX (all this module runs on),
-    read directly when it is there."""
+    """The TRACEPATCH_* settings' variables (None when unset), in
+    _ENV_SETTINGS' order, read as _getenv() does."""
     data = getattr(os.environ, "_data", None)
     if not isinstance(data, dict):
         return tuple(os.environ.get(s.env) for s in _ENV_SETTINGS)
-    return tuple(None if raw is None else os.fsdecode(raw)
-                 for raw in map(data.get, _ENV_KEYS))
+    return tuple(None if raw is None else os.fsdecode(raw) for raw in map(data.get, _ENV_KEYS))
 
 
 def env_settings() -> tuple[dict, list[tuple[str, str, _settings.Invalid]]]:
