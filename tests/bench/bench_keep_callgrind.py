@@ -27,29 +27,11 @@ MODES = ("untraced", "session", "discarded", "frame")
 
 
 def child(mode, n):
-    os.environ["TRACEPATCH_SOCKET"] = "/nonexistent/tphd.sock"  # no daemon: nothing is sent
     sys.path.insert(0, HERE)
-    import tracepatch
-    from bench_keep import handle
-    from tracepatch import _tracepatch, trace
+    import bench_keep as k  # sets TRACEPATCH_SOCKET where no daemon listens
 
-    def session():
-        s = _tracepatch.Session(show_args=False, show_return=False)
-        s.start()
-        handle(20)
-        s.stop()
-
-    def discarded():
-        with trace(keep="slow", keep_slower_than=1.0, daemon="off", cache=False):
-            handle(20)
-
-    def frame():
-        with tracepatch.frame("request", trace=True, keep_slower_than=1.0, daemon="off",
-                              cache=False):
-            handle(20)
-
-    fn = {"untraced": lambda: handle(20), "session": session, "discarded": discarded,
-          "frame": frame}[mode]
+    fn = {"untraced": k.untraced, "session": k.session_only, "discarded": k.discarded,
+          "frame": k.frame_discarded}[mode]
     for _ in range(50):
         fn()
     for _ in range(n):

@@ -260,34 +260,25 @@ int tp_query_frame_points(tp_qctx *q)
     if (limit < 1 || limit > FRAME_POINTS_MAX)
         return tp__query_fail(q, -EINVAL, "limit must be from 1 to %d, got %lld", FRAME_POINTS_MAX,
                               (long long)limit);
-    int64_t since_ns = (int64_t)(since * 1e9), total = 0;
+    int64_t total = 0;
+    /* The newest limit frames, oldest first, each with the count of all
+     * that matched (a window function: it counts before the LIMIT). */
     if (sqlite3_prepare_v2(q->db,
-                           "SELECT count(*) FROM frames WHERE (?1 = 0 OR uid = ?1) AND name = ?2"
-                           " AND start_ns >= ?3",
+                           "SELECT start_ns, dur_ns, trace_id, total FROM (SELECT start_ns, dur_ns,"
+                           " trace_id, count(*) OVER () AS total FROM frames"
+                           " WHERE (?1 = 0 OR uid = ?1) AND name = ?2 AND start_ns >= ?3"
+                           " ORDER BY start_ns DESC LIMIT ?4) ORDER BY start_ns",
                            -1, &st, NULL) != SQLITE_OK)
         return tp__query_dberr(q, "reading frames");
     sqlite3_bind_int64(st, 1, q->env->uid);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, since_ns);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        total = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    /* The newest limit frames, oldest first. */
-    if (sqlite3_prepare_v2(q->db,
-                           "SELECT start_ns, dur_ns, trace_id FROM (SELECT start_ns, dur_ns,"
-                           " trace_id FROM frames WHERE (?1 = 0 OR uid = ?1) AND name = ?2"
-                           " AND start_ns >= ?3 ORDER BY start_ns DESC LIMIT ?4)"
-                           " ORDER BY start_ns",
-                           -1, &st, NULL) != SQLITE_OK)
-        return tp__query_dberr(q, "reading frames");
-    sqlite3_bind_int64(st, 1, q->env->uid);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, since_ns);
+    sqlite3_bind_int64(st, 3, (int64_t)(since * 1e9));
     sqlite3_bind_int64(st, 4, limit);
     json_t *points = json_array();
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *tid = (const char *)sqlite3_column_text(st, 2);
+        total = sqlite3_column_int64(st, 3);
         json_t *p = json_pack("[f,f,s?]", (double)sqlite3_column_int64(st, 0) / 1e9,
                               (double)sqlite3_column_int64(st, 1) / 1e6, tid);
         if (!p || json_array_append_new(points, p) < 0) {
