@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { BUILD, PYTHON, launch, rowTexts, screenshot, settle, skipReason, startDaemon } from './lib.mjs';
+import { PYTHON, launch, programEnv, rowTexts, screenshot, settle, skipReason, startDaemon } from './lib.mjs';
 
 const skip = skipReason();
 
@@ -41,9 +41,7 @@ describe('report UI: frames', {skip: skip || false, timeout: 300000}, () => {
     b = await launch();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-frames-'));
     fs.writeFileSync(path.join(dir, 'app.py'), PROGRAM);
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRACEPATCH_')));
-    env.TRACEPATCH_SOCKET = d.socket;
-    env.PYTHONPATH = path.join(BUILD, 'client_ext') + ':/usr/lib/python3/dist-packages';
+    const env = programEnv(d);
     const r = spawnSync(PYTHON, [path.join(dir, 'app.py')], {cwd: dir, env, encoding: 'utf8', timeout: 120000});
     assert.equal(r.status, 0, r.stderr);
   });

@@ -104,6 +104,16 @@ export async function startDaemon() {
   };
 }
 
+/** The environment of a traced Python program that talks to daemon: this
+ *  build's extension, Debian's packages, and no TRACEPATCH_* of the caller's
+ *  but the daemon's socket. */
+export function programEnv(daemon) {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRACEPATCH_')));
+  env.TRACEPATCH_SOCKET = daemon.socket;
+  env.PYTHONPATH = path.join(BUILD, 'client_ext') + ':/usr/lib/python3/dist-packages';
+  return env;
+}
+
 /** Send traces (seed.py names) to the daemon; returns {name: id}. */
 export function seed(daemon, names, extra = []) {
   const r = spawnSync(PYTHON, [path.join(here, 'seed.py'), daemon.socket, ...names, ...extra],

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { BUILD, PYTHON, launch, settle, skipReason, startDaemon } from './lib.mjs';
+import { PYTHON, launch, programEnv, settle, skipReason, startDaemon } from './lib.mjs';
 
 const skip = skipReason();
 
@@ -58,9 +58,7 @@ describe('report UI: a trace that is still recording', {skip: skip || false, tim
     b = await launch();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-live-'));
     fs.writeFileSync(path.join(dir, 'app.py'), PROGRAM);
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRACEPATCH_')));
-    env.TRACEPATCH_SOCKET = d.socket;
-    env.PYTHONPATH = path.join(BUILD, 'client_ext') + ':/usr/lib/python3/dist-packages';
+    const env = programEnv(d);
     proc = spawn(PYTHON, [path.join(dir, 'app.py'), dir], {cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe']});
     proc.stderr.on('data', (c) => process.stderr.write(c));
   });
