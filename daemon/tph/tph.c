@@ -425,6 +425,8 @@ static int cmd_setup(tph_ctx *ctx, int argc, char **argv)
 {
     char *run[] = {(char *)"run", NULL};
 
+    if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+        return tph_help(ctx->cmd);
     if (argc > 1)
         return tph_usage(ctx->cmd, "unexpected argument '%s'", argv[1]);
     return cmd_python(ctx, 1, run);

@@ -314,3 +314,12 @@ def test_python_missing_interpreter_fails(env):
     assert r.returncode == 1
     assert r.stderr == ("tph: cannot run /nonexistent/python9: No such file or directory "
                         "(set TRACEPATCH_PYTHON to a Python with tracepatch installed)\n")
+
+
+@pytest.mark.parametrize("cmd", ["setup", "disable"])
+def test_the_1_0_aliases_take_help_too(env, cmd):
+    a = tph(cmd, "--help", env=env)
+    assert (a.returncode, a.stderr) == (0, "")
+    assert a.stdout == tph("help", cmd, env=env).stdout
+    assert a.stdout.startswith(f"usage: tph {cmd}\n\n")
+    assert tph(cmd, "-h", env=env).stdout == a.stdout
