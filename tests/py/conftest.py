@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -130,10 +131,18 @@ def child_env(**extra) -> dict:
     return env
 
 
+def _default_sigint():
+    # A program started from a shell without job control (nohup, a
+    # background job of a script) inherits SIGINT ignored, and Python then
+    # never raises KeyboardInterrupt: children start as from a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_python(args, cwd=None, env=None, stdin=None, timeout=120):
     """Run ``python args...`` with this build importable; returns CompletedProcess."""
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env or child_env(),
-                          input=stdin, capture_output=True, text=True, timeout=timeout)
+                          input=stdin, capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=_default_sigint)
 
 
 @pytest.fixture
