@@ -340,7 +340,7 @@ def env_enabled(stacklevel: int = 2) -> bool:
 
     stacklevel counts frames from this function (1) up to the user's code,
     for the warning about an unrecognised value."""
-    raw = _getenv("TRACEPATCH_ENABLED")
+    raw, = _getenv(_ENABLED_KEY)
     if raw is None:
         return True
     value = raw.strip().lower()
@@ -357,28 +357,20 @@ def env_enabled(stacklevel: int = 2) -> bool:
 _ENV_SETTINGS = tuple(s for s in _settings.SETTINGS if s.env is not None)
 
 
-def _getenv(name: str) -> str | None:
-    """os.environ.get(name), for what every trace reads. os.environ.get()
-    raises and catches a KeyError for an unset variable, which costs more
-    than the rest of the lookup; os.environ keeps its bytes in _data on POSIX
-    (all this module runs on), read directly when it is there."""
+def _getenv(keys: tuple) -> tuple:
+    """os.environ.get() of each variable named in keys (bytes), for what
+    every trace reads. os.environ.get() raises and catches a KeyError for an
+    unset variable, which costs more than the rest of the lookup; os.environ
+    keeps its bytes in _data on POSIX (all this module runs on), read
+    directly when it is there."""
     data = getattr(os.environ, "_data", None)
     if not isinstance(data, dict):
-        return os.environ.get(name)
-    raw = data.get(os.fsencode(name))
-    return None if raw is None else os.fsdecode(raw)
+        return tuple(os.environ.get(os.fsdecode(k)) for k in keys)
+    return tuple(None if raw is None else os.fsdecode(raw) for raw in map(data.get, keys))
 
 
+_ENABLED_KEY = (b"TRACEPATCH_ENABLED",)
 _ENV_KEYS = tuple(os.fsencode(s.env) for s in _ENV_SETTINGS)
-
-
-def _env_values() -> tuple:
-    """The TRACEPATCH_* settings' variables (None when unset), in
-    _ENV_SETTINGS' order, read as _getenv() does."""
-    data = getattr(os.environ, "_data", None)
-    if not isinstance(data, dict):
-        return tuple(os.environ.get(s.env) for s in _ENV_SETTINGS)
-    return tuple(None if raw is None else os.fsdecode(raw) for raw in map(data.get, _ENV_KEYS))
 
 
 def env_settings() -> tuple[dict, list[tuple[str, str, _settings.Invalid]]]:
@@ -387,7 +379,7 @@ def env_settings() -> tuple[dict, list[tuple[str, str, _settings.Invalid]]]:
     blanks) counts as unset."""
     values: dict[str, Any] = {}
     problems: list[tuple[str, str, _settings.Invalid]] = []
-    for setting, raw in zip(_ENV_SETTINGS, _env_values()):
+    for setting, raw in zip(_ENV_SETTINGS, _getenv(_ENV_KEYS)):
         if raw is None or not raw.strip():
             continue
         try:

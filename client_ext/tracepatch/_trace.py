@@ -17,7 +17,8 @@ from ._compat import TraceSummary
 from ._node import build_roots
 from ._quiet import quiet
 
-# The settings _config_dict() reads: they key the config JSON cache.
+# The settings a trace's config JSON holds (_config_dict()), which also key
+# its cache (_config_json()).
 _CONFIG_KEYS = ("max_depth", "max_calls", "max_repr", "max_time", "max_repr_args",
                 "max_repr_return", "ignore_modules", "include_modules", "show_args",
                 "show_return", "show_asyncio", "track_memory", "lines", "line_samples",
@@ -454,26 +455,16 @@ class trace:
 
     @staticmethod
     def _config_dict(settings: dict, otel_parent: str | None = None) -> dict:
-        extra = {"otel_parent": otel_parent} if otel_parent else {}
-        return {
-            "max_depth": settings["max_depth"], "max_calls": settings["max_calls"],
-            "max_repr": settings["max_repr"], "max_time": settings["max_time"],
-            "max_repr_args": settings["max_repr_args"],
-            "max_repr_return": settings["max_repr_return"],
-            "ignore_modules": list(settings["ignore_modules"]),
-            "include_modules": list(settings["include_modules"]),
-            "show_args": settings["show_args"], "show_return": settings["show_return"],
-            "show_asyncio": settings["show_asyncio"],
-            "track_memory": settings["track_memory"],
-            "lines": [x if isinstance(x, str) else
+        """The settings a trace file's "config" shows: _CONFIG_KEYS, in order."""
+        d = {k: settings[k] for k in _CONFIG_KEYS}
+        d["ignore_modules"] = list(d["ignore_modules"])
+        d["include_modules"] = list(d["include_modules"])
+        d["lines"] = [x if isinstance(x, str) else
                       f"{getattr(x, '__module__', '')}.{getattr(x, '__qualname__', repr(x))}"
-                      for x in settings["lines"]],
-            "line_samples": settings["line_samples"],
-            "sample": settings["sample"], "sample_traces": settings["sample_traces"],
-            "threads": settings["threads"],
-            "daemon": settings["daemon"],
-            **extra,
-        }
+                      for x in d["lines"]]
+        if otel_parent:
+            d["otel_parent"] = otel_parent
+        return d
 
     def __enter__(self) -> "trace":
         self._begin()
