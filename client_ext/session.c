@@ -782,18 +782,6 @@ static PyObject *get_active(PyObject *self, void *c)
     return PyBool_FromLong(s->state == TP_SESSION_ACTIVE);
 }
 
-static PyObject *get_recording(PyObject *self, void *c)
-{
-    tp_session *s = (tp_session *)self;
-    return PyBool_FromLong(s->recording);
-}
-
-static PyObject *get_call_count(PyObject *self, void *c)
-{
-    tp_session *s = (tp_session *)self;
-    return PyLong_FromUnsignedLong(s->call_count);
-}
-
 static PyObject *get_was_limited(PyObject *self, void *c)
 {
     tp_session *s = (tp_session *)self;
@@ -811,24 +799,6 @@ static PyObject *get_dropped(PyObject *self, void *c)
 {
     tp_session *s = (tp_session *)self;
     return PyLong_FromUnsignedLongLong(s->dropped + tp_upload_dropped(s));
-}
-
-static PyObject *get_sample_skipped(PyObject *self, void *c)
-{
-    tp_session *s = (tp_session *)self;
-    return PyLong_FromUnsignedLongLong(s->sample_skipped);
-}
-
-static PyObject *get_depth_skipped(PyObject *self, void *c)
-{
-    tp_session *s = (tp_session *)self;
-    return PyLong_FromUnsignedLongLong(s->depth_skipped);
-}
-
-static PyObject *get_wall_start(PyObject *self, void *c)
-{
-    tp_session *s = (tp_session *)self;
-    return PyLong_FromLongLong(s->wall_start_ns);
 }
 
 static PyObject *get_duration(PyObject *self, void *c)
@@ -856,11 +826,33 @@ static PyObject *get_streamed(PyObject *self, void *c)
     return PyBool_FromLong(tp_upload_streamed((tp_session *)self));
 }
 
-static PyObject *get_event_count(PyObject *self, void *c)
-{
-    tp_session *s = (tp_session *)self;
-    return PyLong_FromUnsignedLongLong(s->log.nrecords);
-}
+#if PY_VERSION_HEX < 0x030C0000
+#include <structmember.h>
+#define Py_T_BOOL      T_BOOL
+#define Py_T_UINT      T_UINT
+#define Py_T_LONGLONG  T_LONGLONG
+#define Py_T_ULONGLONG T_ULONGLONG
+#define Py_READONLY    READONLY
+#endif
+
+/* Plain fields read as they are; what needs work has a getter below. */
+#define MEMBER(name, type, field, doc)                                                             \
+    {                                                                                              \
+        name, type, offsetof(tp_session, field), Py_READONLY, doc                                  \
+    }
+static PyMemberDef session_members[] = {
+    MEMBER("recording", Py_T_BOOL, recording,
+           "True while calls are being recorded (active, no limit hit)."),
+    MEMBER("call_count", Py_T_UINT, call_count,
+           "Calls recorded (exact; equals max_calls when capped)."),
+    MEMBER("depth_skipped", Py_T_ULONGLONG, depth_skipped,
+           "Calls not recorded because of max_depth."),
+    MEMBER("sample_skipped", Py_T_ULONGLONG, sample_skipped,
+           "Calls left out by sample_calls (exact)."),
+    MEMBER("wall_start_ns", Py_T_LONGLONG, wall_start_ns, "Unix time of start(), in ns."),
+    MEMBER("event_count", Py_T_ULONGLONG, log.nrecords, "Records in the event log."),
+    {NULL},
+};
 
 #define GET(name, fn, doc)                                                                         \
     {                                                                                              \
@@ -870,19 +862,13 @@ static PyGetSetDef session_getset[] = {
     GET("label", get_label, "The trace's label, or None."),
     GET("trace_id", get_trace_id, "32 lowercase hex characters."),
     GET("active", get_active, "True between start() and stop()."),
-    GET("recording", get_recording, "True while calls are being recorded (active, no limit hit)."),
-    GET("call_count", get_call_count, "Calls recorded (exact; equals max_calls when capped)."),
     GET("was_limited", get_was_limited, "True when a limit dropped calls."),
     GET("limit_reason", get_limit_reason,
         "None, 'max_depth', 'max_calls', 'max_time' or 'memory'."),
     GET("dropped", get_dropped, "Events lost (memory, failed upload)."),
-    GET("depth_skipped", get_depth_skipped, "Calls not recorded because of max_depth."),
-    GET("sample_skipped", get_sample_skipped, "Calls left out by sample_calls (exact)."),
-    GET("wall_start_ns", get_wall_start, "Unix time of start(), in ns."),
     GET("duration_ns", get_duration, "start() to stop() (or to the limit), in ns."),
     GET("errors", get_errors, "Internal problems met while recording (never raised)."),
     GET("memory_bytes", get_memory, "Memory held by the event log."),
-    GET("event_count", get_event_count, "Records in the event log."),
     GET("upload_state", tp_upload_get_state, "'none', 'pending', 'acked' or 'failed'."),
     GET("streamed", get_streamed, "True once the trace streams to tphd while it records."),
     GET("upload_error", tp_upload_get_error, "Why the trace was not stored by tphd, or None."),
@@ -907,6 +893,7 @@ static PyType_Slot session_slots[] = {
     {Py_tp_new, session_new},
     {Py_tp_init, session_init},
     {Py_tp_dealloc, session_dealloc},
+    {Py_tp_members, session_members},
     {Py_tp_getset, session_getset},
     {Py_tp_methods, session_methods},
     {Py_tp_doc, "Session(*, label=None, trace_id=None, max_depth=30, max_calls=10000, "
