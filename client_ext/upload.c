@@ -3,8 +3,12 @@
  * released, and only when asked to). */
 #include "upload.h"
 
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -315,6 +319,108 @@ bool tp_upload_streamed(tp_session *s)
     return s->streamed;
 }
 
+/* ---- publishing while the program is idle ----------------------------------------- */
+
+/* A tick is due at the first call after stream_due, so calls recorded
+ * before the program goes idle (a sleep, a blocking read, a long C call)
+ * would wait for its next call. Once a stream is open, a thread of the
+ * extension's own looks every IDLE_LOOK_NS: a stream overdue by more than
+ * that, it ticks itself, with the GIL, as a call would (a hook never leaves
+ * the log half-written where the GIL can change hands). It ends once no
+ * session may stream for IDLE_QUIT_S, so a program whose uploads are done
+ * runs with one thread again; it takes nothing the sender needs, so when
+ * the interpreter finalises and stops it at the GIL, nothing waits for it. */
+#define IDLE_LOOK_NS (50 * 1000000LL)
+#define IDLE_QUIT_S  1
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    bool wanted; /* a stream opened since the thread last looked (mu) */
+    long pid;    /* the process the thread runs in; 0: none runs (mu) */
+} idle = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0};
+
+/* Tick every recording session's stream that no call ticked for a while.
+ * True when a session may still stream. */
+static bool idle_tick_all(void)
+{
+    int64_t now = tp_now();
+    bool any = false;
+    for (size_t i = 0; i < tp_module_g.active.size; i++) {
+        tp_session *s = tp_module_g.active.items[i];
+        if (!s->recording || s->stream_due == INT64_MAX || s->start_pid != (long)getpid())
+            continue;
+        any = true;
+        if (now - s->stream_due >= (int64_t)((double)IDLE_LOOK_NS / s->ns_per_tick))
+            tp_upload_stream_tick(s, now);
+    }
+    return any;
+}
+
+static void *idle_main(void *arg)
+{
+    PyGILState_STATE gs = PyGILState_Ensure();
+    const struct timespec pause = {0, IDLE_LOOK_NS};
+    bool quit = false;
+    while (!quit) {
+        bool any = idle_tick_all();
+        Py_BEGIN_ALLOW_THREADS;
+        pthread_mutex_lock(&idle.mu);
+        if (!any && !idle.wanted) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += IDLE_QUIT_S;
+            while (!idle.wanted &&
+                   pthread_cond_timedwait(&idle.wake, &idle.mu, &until) != ETIMEDOUT)
+                ;
+            if (!idle.wanted) {
+                quit = true;
+                idle.pid = 0; /* the next stream starts a new thread */
+            }
+        }
+        idle.wanted = false;
+        pthread_mutex_unlock(&idle.mu);
+        if (!quit)
+            nanosleep(&pause, NULL);
+        Py_END_ALLOW_THREADS;
+    }
+    PyGILState_Release(gs);
+    return NULL;
+}
+
+/* A stream opened (GIL held): make sure the idle thread looks at it. */
+static void idle_watch(void)
+{
+    long pid = (long)getpid();
+    if (idle.pid && idle.pid != pid) {
+        /* A forked child (one thread): the parent's thread is not here, and
+         * its lock and condition may have been copied mid-use. */
+        pthread_mutex_init(&idle.mu, NULL);
+        pthread_cond_init(&idle.wake, NULL);
+        idle.pid = 0;
+    }
+    pthread_mutex_lock(&idle.mu);
+    idle.wanted = true;
+    if (!idle.pid) {
+        pthread_attr_t attr;
+        sigset_t all, old;
+        pthread_t t;
+        if (!pthread_attr_init(&attr)) {
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            pthread_attr_setstacksize(&attr, 256 * 1024);
+            sigfillset(&all);
+            pthread_sigmask(SIG_SETMASK, &all, &old);
+            if (!pthread_create(&t, &attr, idle_main, NULL))
+                idle.pid = pid; /* else calls alone tick the stream */
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            pthread_attr_destroy(&attr);
+        }
+    } else {
+        pthread_cond_signal(&idle.wake);
+    }
+    pthread_mutex_unlock(&idle.mu);
+}
+
 /* Open the stream: HELLO and BEGIN to the sender, which connects. */
 static int stream_open(tp_session *s)
 {
@@ -339,6 +445,7 @@ static int stream_open(tp_session *s)
     s->upload = u;
     s->funcs_sent = 0;
     s->streamed = true;
+    idle_watch();
     return 0;
 }
 

@@ -354,6 +354,12 @@ class trace:
         uploaded = self._upload(settings)
         if uploaded and not self._cache_asked():
             return  # tphd has it: no local file unless one was asked for
+        if not uploaded and self._session.streamed:
+            # The stream broke off while recording (tphd went away) and tphd
+            # cannot take the whole trace now: it holds part of it, as
+            # truncated, so the file is said, not silent.
+            self._rescue_refused(broke_off=True)
+            return
         if settings["cache"] and settings["auto_save"]:
             self._cache_path = _cache.save(self, settings["cache_dir"])
 
@@ -386,7 +392,7 @@ class trace:
                          f"{self.call_count} calls) was not delivered to tphd before the "
                          f"interpreter exited ({reason}); {where}\n")
 
-    def _rescue_refused(self) -> None:
+    def _rescue_refused(self, broke_off: bool | None = None) -> None:
         """tphd refused the sender's connection (its connection limit, a
         protocol version): the trace never reached it; or the trace's stream
         broke off (tphd went away). Save it where a trace goes without a
@@ -394,7 +400,8 @@ class trace:
         session = self._session
         # A stream that broke off left tphd part of the trace (truncated):
         # the whole one goes to the file.
-        broke_off = session.streamed and session.upload_state == "failed"
+        if broke_off is None:
+            broke_off = session.streamed and session.upload_state == "failed"
         if (self._rescue_said or self._cache_path is not None
                 or not (session.upload_refused or broke_off)):
             return

@@ -225,6 +225,35 @@ dump({"before": before, "during": during, "after": after, "info": _tracepatch._s
     assert sorted(s["label"] for s in logs(env)) == ["again", "idle"]
 
 
+def test_threads_end_after_a_streamed_trace(tmp_path, env):
+    # A trace that streamed (the idle thread publishes while the program
+    # waits) leaves the program with one thread again once it is stored.
+    body = '''
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+with trace(label="streamed", stream_after=0.05) as t:
+    handle_request(1)
+    time.sleep(0.1)
+    handle_request(2)  # this call opens the stream
+    during = threads()
+    time.sleep(0.3)  # the idle thread publishes meanwhile
+url = t.url
+deadline = time.monotonic() + 10
+while threads() > 1 and time.monotonic() < deadline:
+    time.sleep(0.01)
+dump({"streamed": t._session.streamed, "during": during, "after": threads(),
+      "state": t.upload_state})
+'''
+    r = run_script(tmp_path, body, env)
+    assert (r.returncode, r.stderr) == (0, "")
+    # main, the sender and the idle thread; then main alone
+    assert (r.out["streamed"], r.out["during"], r.out["after"]) == (True, 3, 1)
+    assert r.out["state"] == "acked"
+    [s] = logs(env)
+    assert (s["label"], s["status"], s["calls"]) == ("streamed", "complete", 13)
+
+
 def test_last_trace_of_a_program_is_delivered_at_exit(tmp_path, env):
     # Nothing waits for the upload: the interpreter's exit flush does. (The
     # trace is big enough, 100,001 events, to be still under way when the

@@ -7,7 +7,9 @@ an open stream does not hold up the other traces of the process.
 The script below publishes deterministically: the trace is older than
 stream_after when marker() is called, so marker's CALL publishes everything
 recorded before it (run and ten requests: 61 calls) and marker then waits,
-making no calls (only C functions), until the test lets it go on."""
+making no calls (only C functions), until the test lets it go on. With no
+call to tick the stream, the extension's idle thread publishes marker's own
+CALL within about 100 ms: tphd then holds 62 calls, marker still running."""
 
 import json
 import os
@@ -34,9 +36,9 @@ BODY = '''
 HERE = os.path.dirname(OUT)
 PUBLISHED, GO = os.path.join(HERE, "published"), os.path.join(HERE, "go")
 def marker():
-    # Only C functions while waiting (os.access, time.sleep): no call is
-    # recorded, so what tphd lists stays what marker's CALL published.
-    open(PUBLISHED, "w").close()
+    # Only C functions while waiting (os.open, os.access, time.sleep): no
+    # call is recorded, so what tphd lists stays marker's CALL and before.
+    os.close(os.open(PUBLISHED, os.O_CREAT | os.O_WRONLY))
     while not os.access(GO, os.F_OK):
         time.sleep(0.01)
     {inside}
@@ -53,7 +55,7 @@ dump(dict(facts(t, url=t.url), streamed=t._session.streamed, tree=t.tree(),
           events=t._session.event_count, state_at_dump=t.upload_state))
 '''
 
-PUBLISHED = 1 + 10 * 6  # run() and ten requests of six calls
+PUBLISHED = 1 + 10 * 6 + 1  # run(), ten requests of six calls, marker()
 
 
 def wait_for(pred, what, timeout=30):
@@ -92,11 +94,13 @@ def test_an_open_trace_is_in_tphd_while_it_records(tmp_path, interp):
     with daemon_env(tmp_path) as (_, env):
         proc, out, work = start(tmp_path, env, interp=interp)
         s = wait_for(lambda: (t := one_trace(env)) and t["calls"] == PUBLISHED and t,
-                     "the published calls")
+                     "the published calls", timeout=5)
         assert (s["label"], s["status"], s["pid"]) == ("live", "open", proc.pid)
         so_far = tree(env, s["id"], "--no-fold")
         assert so_far.count("__main__.handle_request(uid=") == 10, so_far
-        assert "__main__.marker" not in so_far
+        [m] = [line for line in so_far.splitlines() if "__main__.marker" in line]
+        assert "unfinished" in m, so_far
+        assert logs(env)[0]["calls"] == PUBLISHED  # nothing else while it waits
         (work / "go").touch()
         _, err = proc.communicate(timeout=60)
         assert (proc.returncode, err) == (0, "")
@@ -104,7 +108,7 @@ def test_an_open_trace_is_in_tphd_while_it_records(tmp_path, interp):
         assert (f["streamed"], f["state"], f["dropped"], f["errors"], f["cache"]) == \
             (True, "acked", 0, [], None)
         [s] = logs(env)
-        assert f["calls"] > PUBLISHED  # marker() and what it called
+        assert f["calls"] == PUBLISHED  # marker() was the last call
         assert (s["id"], s["status"], s["calls"]) == (f["trace_id"], "complete", f["calls"])
         # The stream's times are the trace's own, to the nanosecond.
         assert tree(env, s["id"]) == f["tree"] + "\n"
