@@ -459,6 +459,8 @@ def test_status_shows_a_user_only_their_own_clients_and_events():
     assert (b["clients"], b["events_total"], b["events_per_s"], b["traces"]) == (1, 8, None, 1)
     assert (root["clients"], root["events_total"], root["traces"]) == (4, 16, 2)
     assert root["events_per_s"] >= 0
+    # the shared database's size is its owner's (here root's) to see
+    assert (a["db_bytes"], b["db_bytes"]) == (None, None) and root["db_bytes"] > 0
 
 
 # ---- spec: --http on any loopback address serves requests for it -------------

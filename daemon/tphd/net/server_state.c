@@ -154,6 +154,7 @@ void tp_server_query_env(tp_server *s, uint32_t uid, tp_query_env *env)
     env->trace_url = s->trace_url;
     env->trace_url_ud = s->trace_url_ud;
     env->otlp = s->otlp;
+    env->whole_db = uid == 0 || uid == (uint32_t)geteuid();
     if (uid != 0)
         own_counts(s, uid, env);
 }

@@ -274,7 +274,10 @@ static int op_status(tp_qctx *q)
     json_object_set_new(o, "pid", json_integer(e->daemon_pid));
     json_object_set_new(o, "socket", tp__query_str(e->socket_path));
     json_object_set_new(o, "db", tp__query_str(tp_store_path(e->store)));
-    json_object_set_new(o, "db_bytes", json_integer(tp_store_db_bytes(e->store)));
+    /* The size of a database other users write to tells how much they
+     * trace: only its owner and root see it. */
+    json_object_set_new(o, "db_bytes",
+                        e->whole_db ? json_integer(tp_store_db_bytes(e->store)) : json_null());
     json_object_set_new(o, "traces", json_integer(traces));
     json_object_set_new(o, "clients", json_integer(e->clients));
     json_object_set_new(o, "events_total", json_integer((json_int_t)e->events_total));

@@ -29,6 +29,7 @@ typedef struct tp_query_env {
     int64_t clients;       /* connected clients (a non-root uid: its own) */
     uint64_t events_total; /* events committed since start (a non-root uid: its own) */
     double events_per_s;   /* over the last 10 s; < 0: not shown (non-root) */
+    bool whole_db;         /* root, or tphd's own uid: may see the database's size */
     const char *http_url;  /* "http://127.0.0.1:PORT" or NULL */
     /** The report URL of a trace for uid, when tphd serves HTTP (else NULL):
      *  writes it into buf and returns 0, or returns a negative code. Any thread. */
