@@ -1,5 +1,15 @@
 /* Folded stacks ("a;b;c <self µs>" per unique stack) for flamegraph.pl and
- * speedscope. */
+ * speedscope, in the byte order of the lines (what `sort` gives), written
+ * as they are spelled: memory is the unique stacks and one path, however
+ * long the output (a chain 20,000 calls deep spells 800 MB of it).
+ *
+ * Stacks are unique by their printed names (two functions may print alike:
+ * same name, other file), so equal lines are one stack. The line order is a
+ * walk of the stacks: under one parent, each child stack gives two items,
+ * its own line (its name then the line's end) and its subtree (its name
+ * then ';'), and the items sort by those keys, which no name can make a
+ * prefix of one another (names hold no ';' and no NUL): exactly the order
+ * of the lines they start. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -15,47 +25,35 @@
 
 #define NS_PER_US INT64_C(1000)
 
-#define FOLDED_MAX_TEXT ((size_t)256 * 1024 * 1024) /* all stack lines together */
-
-/* A unique stack: the stack of its parent plus one function. */
+/* A unique stack: the stack of its parent plus one printed name. */
 typedef struct fstack {
     uint32_t parent; /* stack id, TP_NONE at a root */
-    uint32_t func;
-    uint32_t depth;
+    uint32_t name;   /* into names */
     int64_t self_ns;
+    uint32_t first_item, nitems; /* its children's items, in items */
 } fstack;
 
-typedef struct fline {
-    size_t off; /* into the text buffer, NUL-terminated */
-    int64_t self_ns;
-} fline;
+/* An item under a stack: a child's own line (own) or its subtree. */
+typedef struct fitem {
+    uint32_t stack;
+    bool subtree;
+} fitem;
+
+typedef struct fname {
+    size_t off, len; /* into text */
+} fname;
 
 typedef struct folded_ctx {
+    const tp_tree *t;
     fstack *st;
     size_t nst;
-    tp_hmap ids; /* (parent << 32 | func) -> stack id; a root's parent is TP_NONE */
-    tp_buf text;
-    fline *lines;
-    size_t nlines;
+    tp_hmap ids; /* (parent << 32 | name) -> stack id; a root's parent is TP_NONE */
+    tp_buf text; /* the printed names */
+    fname *names;
+    uint32_t *name_of; /* function -> name */
+    fitem *items;
+    uint32_t roots_first, roots_n; /* the roots' items (at the end of items) */
 } folded_ctx;
-
-/* Finds or adds the stack (parent, func) in *ret_id (at most nnodes of
- * them). Returns 0 or -ENOMEM. */
-static int stack_id(folded_ctx *c, uint32_t parent, uint32_t func, uint32_t *ret_id)
-{
-    uint64_t key = (uint64_t)parent << 32 | func, id;
-    if (tp_hmap_get(&c->ids, key, &id)) {
-        *ret_id = (uint32_t)id;
-        return 0;
-    }
-    id = c->nst;
-    if (tp_hmap_put(&c->ids, key, id) < 0)
-        return -ENOMEM;
-    c->nst++;
-    c->st[id] = (fstack){parent, func, parent == TP_NONE ? 0 : c->st[parent].depth + 1, 0};
-    *ret_id = (uint32_t)id;
-    return 0;
-}
 
 /* "module.qualname" for a frame: ';' would split the stack and control bytes
  * would break the line, so they become ':' and '?'. */
@@ -93,8 +91,58 @@ static int64_t add_sat(int64_t a, int64_t b)
     return b > 0 && a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
-static int folded_collect(folded_ctx *c, const tp_tree *t)
+/* Each function's printed name, one entry per distinct text. */
+static int folded_names(folded_ctx *c)
 {
+    const tp_tree *t = c->t;
+    tp_hmap_bytes seen = {0}; /* a printed text -> its name */
+    c->name_of = malloc((t->nfuncs ? t->nfuncs : 1) * sizeof(*c->name_of));
+    c->names = malloc((t->nfuncs ? t->nfuncs : 1) * sizeof(*c->names));
+    if (!c->name_of || !c->names)
+        return -ENOMEM;
+    uint32_t n = 0;
+    int r = 0;
+    for (size_t f = 0; f < t->nfuncs && !r; f++) {
+        size_t off = c->text.len;
+        folded_name(&c->text, t, (uint32_t)f);
+        if ((r = tp_buf_error(&c->text)))
+            break;
+        size_t len = c->text.len - off;
+        uint64_t id;
+        if (tp_hmap_bytes_get(&seen, c->text.data + off, len, &id)) {
+            c->text.len = off; /* printed alike: one name */
+        } else {
+            id = n;
+            c->names[n++] = (fname){off, len};
+            r = tp_hmap_bytes_put(&seen, c->text.data + off, len, id);
+        }
+        c->name_of[f] = (uint32_t)id;
+    }
+    tp_hmap_bytes_free(&seen);
+    return r;
+}
+
+/* Finds or adds the stack (parent, name) in *ret_id (at most nnodes of
+ * them). Returns 0 or -ENOMEM. */
+static int stack_id(folded_ctx *c, uint32_t parent, uint32_t name, uint32_t *ret_id)
+{
+    uint64_t key = (uint64_t)parent << 32 | name, id;
+    if (tp_hmap_get(&c->ids, key, &id)) {
+        *ret_id = (uint32_t)id;
+        return 0;
+    }
+    id = c->nst;
+    if (tp_hmap_put(&c->ids, key, id) < 0)
+        return -ENOMEM;
+    c->nst++;
+    c->st[id] = (fstack){parent, name, 0, 0, 0};
+    *ret_id = (uint32_t)id;
+    return 0;
+}
+
+static int folded_collect(folded_ctx *c)
+{
+    const tp_tree *t = c->t;
     uint32_t *sid = malloc((t->nnodes ? t->nnodes : 1) * sizeof(*sid));
     if (!sid)
         return -ENOMEM;
@@ -102,7 +150,8 @@ static int folded_collect(folded_ctx *c, const tp_tree *t)
     uint32_t i = t->first_root;
     while (i != TP_NONE && !r) {
         const tp_node *n = &t->nodes[i];
-        r = stack_id(c, n->parent == TP_NONE ? TP_NONE : sid[n->parent], n->func, &sid[i]);
+        r = stack_id(c, n->parent == TP_NONE ? TP_NONE : sid[n->parent], c->name_of[n->func],
+                     &sid[i]);
         if (!r)
             c->st[sid[i]].self_ns = add_sat(c->st[sid[i]].self_ns, n->self_ns);
         i = tp__tree_next(t, i);
@@ -111,77 +160,128 @@ static int folded_collect(folded_ctx *c, const tp_tree *t)
     return r;
 }
 
-/* Spells out every stack with time of its own, root first. */
-static int folded_spell(folded_ctx *c, const tp_tree *t)
+static bool printed(const fstack *s)
 {
-    TP_VEC(uint32_t) chain = {0};
-    int r = 0;
-    for (size_t id = 0; id < c->nst; id++) {
-        if (c->st[id].self_ns <= 0)
-            continue;
-        size_t len = (size_t)c->st[id].depth + 1;
-        if ((r = tp_vec_reserve(&chain, len)))
-            break;
-        size_t k = len;
-        for (uint32_t s = (uint32_t)id; s != TP_NONE; s = c->st[s].parent)
-            chain.items[--k] = c->st[s].func;
-        c->lines[c->nlines++] = (fline){c->text.len, c->st[id].self_ns};
-        for (k = 0; k < len; k++) {
-            if (k)
-                tp_buf_putc(&c->text, ';');
-            folded_name(&c->text, t, chain.items[k]);
-        }
-        tp_buf_putc(&c->text, '\0');
-        if ((r = tp_buf_error(&c->text)))
-            break;
-        if (c->text.len > FOLDED_MAX_TEXT) {
-            r = TP_ERR_LIMIT;
-            break;
-        }
-    }
-    tp_vec_free(&chain);
-    return r;
+    return add_sat(s->self_ns, NS_PER_US / 2) / NS_PER_US > 0;
 }
 
-static int cmp_fline(const void *pa, const void *pb, void *text)
+/* The key an item sorts by: its name, then NUL (own line) or ';'. */
+static int cmp_item(const void *pa, const void *pb, void *arg)
 {
-    const fline *a = pa, *b = pb;
-    return strcmp((const char *)text + a->off, (const char *)text + b->off);
+    const folded_ctx *c = arg;
+    const fitem *a = pa, *b = pb;
+    const fname *na = &c->names[c->st[a->stack].name], *nb = &c->names[c->st[b->stack].name];
+    size_t n = na->len < nb->len ? na->len : nb->len;
+    int d = memcmp(c->text.data + na->off, c->text.data + nb->off, n);
+    if (d)
+        return d;
+    unsigned char ea =
+        na->len > n ? (unsigned char)c->text.data[na->off + n] : (a->subtree ? ';' : '\0');
+    unsigned char eb =
+        nb->len > n ? (unsigned char)c->text.data[nb->off + n] : (b->subtree ? ';' : '\0');
+    return (int)ea - (int)eb;
+}
+
+/* Two items per stack (own line, subtree), grouped by parent and sorted. */
+static int folded_items(folded_ctx *c)
+{
+    uint32_t *count = calloc(c->nst + 1, sizeof(*count)); /* [nst]: the roots */
+    c->items = malloc((2 * c->nst + 1) * sizeof(*c->items));
+    if (!count || !c->items) {
+        free(count);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < c->nst; i++)
+        count[c->st[i].parent == TP_NONE ? c->nst : c->st[i].parent] += 2;
+    uint32_t at = 0;
+    for (size_t p = 0; p <= c->nst; p++) {
+        uint32_t k = count[p];
+        count[p] = at;
+        if (p < c->nst)
+            c->st[p] = (fstack){c->st[p].parent, c->st[p].name, c->st[p].self_ns, at, k};
+        else
+            c->roots_first = at, c->roots_n = k;
+        at += k;
+    }
+    for (size_t i = 0; i < c->nst; i++) {
+        uint32_t p = c->st[i].parent == TP_NONE ? (uint32_t)c->nst : c->st[i].parent;
+        c->items[count[p]++] = (fitem){(uint32_t)i, false};
+        c->items[count[p]++] = (fitem){(uint32_t)i, true};
+    }
+    free(count);
+    for (size_t p = 0; p < c->nst; p++)
+        if (c->st[p].nitems > 2)
+            qsort_r(c->items + c->st[p].first_item, c->st[p].nitems, sizeof(*c->items), cmp_item,
+                    c);
+    if (c->roots_n > 2)
+        qsort_r(c->items + c->roots_first, c->roots_n, sizeof(*c->items), cmp_item, c);
+    return 0;
+}
+
+/* Walks the items depth first, spelling each printed stack's line. */
+static int folded_walk(folded_ctx *c, tp_buf *out)
+{
+    typedef struct {
+        uint32_t next, end; /* items left at this level */
+        size_t path_len;    /* path's length before this level's name */
+    } level;
+    TP_VEC(level) todo = TP_VEC_INIT;
+    tp_buf path = TP_BUF_INIT;
+    int r = tp_vec_reserve(&todo, 1);
+    if (r)
+        return r;
+    todo.items[todo.size++] = (level){c->roots_first, c->roots_first + c->roots_n, 0};
+    while (todo.size && !r) {
+        level *lv = &todo.items[todo.size - 1];
+        if (lv->next == lv->end) {
+            todo.size--;
+            continue;
+        }
+        const fitem *it = &c->items[lv->next++];
+        const fstack *s = &c->st[it->stack];
+        const fname *nm = &c->names[s->name];
+        path.len = lv->path_len;
+        if (path.len)
+            tp_buf_putc(&path, ';');
+        tp_buf_append(&path, c->text.data + nm->off, nm->len);
+        if ((r = tp_buf_error(&path)))
+            break;
+        if (!it->subtree) {
+            if (printed(s)) {
+                tp_buf_append(out, path.data, path.len);
+                tp_buf_printf(out, " %" PRId64 "\n",
+                              add_sat(s->self_ns, NS_PER_US / 2) / NS_PER_US);
+                r = tp_buf_error(out);
+            }
+        } else if (s->nitems) {
+            size_t len = path.len;
+            if (!(r = tp_vec_reserve(&todo, todo.size + 1)))
+                todo.items[todo.size++] = (level){s->first_item, s->first_item + s->nitems, len};
+        }
+    }
+    tp_vec_free(&todo);
+    tp_buf_free(&path);
+    return r;
 }
 
 int tp_render_folded(const tp_tree *t, tp_buf *out)
 {
     if (!t || !out)
         return -EINVAL;
-    folded_ctx c = {0};
-    size_t n = t->nnodes ? t->nnodes : 1;
-    c.st = malloc(n * sizeof(*c.st));
-    int r = c.st ? folded_collect(&c, t) : -ENOMEM;
-    if (!r) {
-        c.lines = malloc((c.nst ? c.nst : 1) * sizeof(*c.lines));
-        r = c.lines ? folded_spell(&c, t) : -ENOMEM;
-    }
-    if (r)
-        goto cleanup;
-    /* Two functions may print alike (same name, other file): sort the lines
-     * and merge equal ones before rounding to microseconds. */
-    qsort_r(c.lines, c.nlines, sizeof(*c.lines), cmp_fline, c.text.data);
-    for (size_t i = 0; i < c.nlines;) {
-        const char *s = c.text.data + c.lines[i].off;
-        int64_t self = 0;
-        size_t j = i;
-        for (; j < c.nlines && !strcmp(s, c.text.data + c.lines[j].off); j++)
-            self = add_sat(self, c.lines[j].self_ns);
-        int64_t us = add_sat(self, NS_PER_US / 2) / NS_PER_US;
-        if (us > 0)
-            tp_buf_printf(out, "%s %" PRId64 "\n", s, us);
-        i = j;
-    }
-    r = tp_buf_error(out);
-cleanup:
+    folded_ctx c = {.t = t};
+    c.st = malloc((t->nnodes ? t->nnodes : 1) * sizeof(*c.st));
+    int r = c.st ? folded_names(&c) : -ENOMEM;
+    if (!r)
+        r = folded_collect(&c);
+    if (!r)
+        r = folded_items(&c);
+    if (!r)
+        r = folded_walk(&c, out);
     free(c.st);
     tp_hmap_free(&c.ids);
-    free(c.lines);
+    free(c.names);
+    free(c.name_of);
+    free(c.items);
     tp_buf_free(&c.text);
     return r;
 }
