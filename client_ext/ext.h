@@ -54,6 +54,10 @@ enum { TP_SESSION_NEW = 0, TP_SESSION_ACTIVE, TP_SESSION_STOPPED };
 #define TP_FENT_GEN 0x01 /* generator/coroutine frame: may suspend */
 #define TP_FENT_MEM 0x02 /* track_memory: mem holds a traced-memory reading */
 
+/* What the hooks' quick paths (record.h) may write for a session. */
+#define TP_QUICK_CALL   0x01 /* a call's start: no args, no sampling, no memory */
+#define TP_QUICK_RETURN 0x02 /* a return: no return value, no memory */
+
 /** One recorded call open in a thread (or suspended, for a generator). */
 typedef struct tp_fent {
     void *key;      /* frame identity: _PyInterpreterFrame* (3.11+) or PyFrameObject* (3.10) */
@@ -152,6 +156,7 @@ typedef struct tp_session {
     bool sampling;            /* sample_calls < 1: record each call with that chance */
     bool track_memory;        /* record each call's traced-memory delta (TP_EV_MEMORY) */
     PyObject *mem_probe;      /* strong: tracemalloc.get_traced_memory, with track_memory */
+    uint8_t quick;            /* TP_QUICK_* the hooks' quick paths (record.h) may write for it */
     uint64_t sample_below;    /* record a call when the next PRNG value is below this */
     uint64_t sample_state;    /* xorshift64 state (never 0); under the GIL like the log */
     uint64_t sample_skipped;  /* calls left out by sampling (exact) */
@@ -239,6 +244,10 @@ typedef struct tp_tls {
     tp_buf scratch2;     /* return value text */
     tp_buf scratch3;     /* exception message text */
     bool unwind_pending; /* some binding of this thread has a deferred UNWIND */
+    uint8_t quick;       /* TP_QUICK_* of the binding in scope when it is the only one, else 0 */
+    /* The frame a followed thread's bootstrap just recorded the start of: the
+     * hook may see that START again next (tp_hooks_bootstrap_call()). */
+    void *boot_key;
     /* The last code object met and its info (recursion and loops hit it),
      * then a few more met lately, direct-mapped by address (methods calling
      * each other, where the last one alone misses on every call). */

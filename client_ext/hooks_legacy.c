@@ -384,6 +384,7 @@ static int profile_cb(PyObject *obj, PyFrameObject *f, int what, PyObject *arg)
 void tp_hooks_bootstrap_call(tp_tls *tls, PyFrameObject *frame)
 {
     on_event(tls, frame, PyTrace_CALL, NULL);
+    tls->boot_key = frame; /* the hook may see this frame's start too */
 }
 
 void tp_hooks_after_fork(void)

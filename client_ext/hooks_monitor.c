@@ -77,7 +77,9 @@ static inline tp_tls *in_scope(void)
     return tls->nactive ? tls : NULL;
 }
 
-static PyObject *cb_start(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
+/* Each callback tries its quick path (record.h) first, inline; the rest
+ * of the work is out of line. */
+static PyObject *start_slow(PyObject *const *args, size_t nargsf)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs < 1 || !PyCode_Check(args[0]))
@@ -102,6 +104,17 @@ static PyObject *cb_start(PyObject *self, PyObject *const *args, size_t nargsf, 
     Py_RETURN_NONE;
 }
 
+static PyObject *cb_start(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
+{
+    tp_tls *tls = tp_scope_cur_tls;
+    if (TP_LIKELY(tls && (tls->quick & TP_QUICK_CALL) && PyVectorcall_NARGS(nargsf) >= 1)) {
+        tp_codeinfo *ci = tp_codeinfo_cache_hit(tls, args[0]);
+        if (ci && tp_record_start_quick(tls, ci, tp_frame_current(tls->tstate)))
+            Py_RETURN_NONE;
+    }
+    return start_slow(args, nargsf);
+}
+
 static PyObject *cb_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
@@ -122,7 +135,7 @@ static PyObject *cb_throw(PyObject *self, PyObject *const *args, size_t nargsf, 
     Py_RETURN_NONE; /* not a local event: DISABLE is not allowed */
 }
 
-static PyObject *cb_return(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
+static PyObject *return_slow(PyObject *const *args, size_t nargsf)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs < 3 || !PyCode_Check(args[0]))
@@ -131,6 +144,16 @@ static PyObject *cb_return(PyObject *self, PyObject *const *args, size_t nargsf,
     if (tls && tp_record_return(tls, tp_frame_current(tls->tstate), args[2]))
         Py_RETURN_NONE; /* a recorded call: its code is wanted */
     return local_result((PyCodeObject *)args[0]);
+}
+
+static PyObject *cb_return(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
+{
+    /* A recorded call returns: its code is wanted, whatever args[0] is. */
+    tp_tls *tls = tp_scope_cur_tls;
+    if (TP_LIKELY(tls && (tls->quick & TP_QUICK_RETURN) && PyVectorcall_NARGS(nargsf) >= 3) &&
+        tp_record_return_quick(tls, tp_frame_current(tls->tstate)))
+        Py_RETURN_NONE;
+    return return_slow(args, nargsf);
 }
 
 static PyObject *cb_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
@@ -360,6 +383,7 @@ void tp_hooks_bootstrap_call(tp_tls *tls, PyFrameObject *frame)
         tp_record_start(tls, ci, key, tp_frame_locals(key));
     else
         tp_record_out_of_memory(tls);
+    tls->boot_key = key; /* the hook's own START of this frame follows */
 }
 
 void tp_hooks_after_fork(void)

@@ -230,7 +230,7 @@ static bool spawned_by(tp_tls *tls, tp_session *s, void *key, uint32_t *ret, PyO
 
 /* ---- calls -------------------------------------------------------------- */
 
-static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
+static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key, void *boot,
                       PyObject *const **locals, evctx *e)
 {
     tp_session *s = b->s;
@@ -238,7 +238,7 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key,
         return;
     /* A frame cannot start twice while open: the second START is the same
      * event seen twice (a followed thread's bootstrap, then the hook). */
-    if (TP_UNLIKELY(b->stack.size && b->stack.items[b->stack.size - 1].key == key))
+    if (TP_UNLIKELY(boot == key) && b->stack.size && b->stack.items[b->stack.size - 1].key == key)
         return;
     uint32_t fid = ci->last_serial == s->serial ? ci->last_id : tp_session_func_slow(s, ci);
     if (fid >= TP_FUNC_FILTERED) {
@@ -344,9 +344,12 @@ void tp_record_start(tp_tls *tls, tp_codeinfo *ci, void *key, PyObject *const *l
         if ((ci->flags & TP_CI_TASK_SOON) && ci->nparams >= 2)
             tp_record_task_soon(tls, locals);
     }
+    /* Only the START right after the bootstrap's can be its duplicate. */
+    void *boot = tls->boot_key;
+    tls->boot_key = NULL;
     evctx e = {0, 0};
     for (size_t i = 0; i < tls->nactive; i++)
-        start_one(tls, tls->active[i], ci, key, &locals, &e);
+        start_one(tls, tls->active[i], ci, key, boot, &locals, &e);
 }
 
 /* ---- ends ----------------------------------------------------------------- */

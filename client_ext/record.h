@@ -22,6 +22,73 @@ void tp_record_start(tp_tls *tls, tp_codeinfo *ci, void *key, PyObject *const *l
 /** The call of frame key returns retval. Returns whether some session had
  *  recorded it. */
 bool tp_record_return(tp_tls *tls, void *key, PyObject *retval);
+/* ---- quick paths -------------------------------------------------------
+ * The common case written inline in the hooks: one binding in scope, of a
+ * session recording structure only, nothing unusual about the call. Each
+ * returns false, having changed nothing, whenever anything is unusual; the
+ * hook then takes the general path above, which decides everything again. */
+
+/** The binding a quick path may serve for what (TP_QUICK_*): scope
+ *  current, one binding in scope, not stopped, no bootstrap START pending;
+ *  else NULL. */
+static inline tp_binding *tp_record_quick_binding(tp_tls *tls, uint8_t what)
+{
+    PyThreadState *ts = tls->tstate;
+    if (TP_UNLIKELY(!(tls->quick & what) || tls->busy || tls->boot_key ||
+                    tls->gen != tp_module_g.gen || ts->context != tls->ctx ||
+                    ts->context_ver != tls->ctx_ver))
+        return NULL;
+    tp_binding *b = tls->active[0];
+    return TP_LIKELY(!b->dead) ? b : NULL;
+}
+
+/** Log room for one record with no text, on b's thread. */
+static inline bool tp_record_quick_log(tp_binding *b)
+{
+    tp_session *s = b->s;
+    return s->log.n + TP_EVLOG_MAX_PUT <= TP_EVLOG_BLOCK && s->log_thread == b->thread;
+}
+
+/** tp_record_start() of a call of a plain function (not a generator, not
+ *  one of the watched ones), when quick. */
+static inline bool tp_record_start_quick(tp_tls *tls, tp_codeinfo *ci, void *key)
+{
+    tp_binding *b = tp_record_quick_binding(tls, TP_QUICK_CALL);
+    if (!b || (ci->flags & (TP_CI_GEN | TP_CI_INTERNAL | TP_CI_THREAD_START | TP_CI_TASK_SOON)))
+        return false;
+    tp_session *s = b->s;
+    size_t n = b->stack.size;
+    if (TP_UNLIKELY(ci->last_serial != s->serial || ci->last_id >= TP_FUNC_FILTERED ||
+                    n >= s->max_depth || s->call_count >= s->max_calls || !tp_record_quick_log(b) ||
+                    tp_vec_grow1(&b->stack) < 0))
+        return false;
+    int64_t now = tp_now();
+    if (TP_UNLIKELY(now >= s->due))
+        return false;
+    tp_evlog_put(&s->log, TP_EV_CALL, 0, ci->last_id, (uint64_t)(now - s->t0));
+    b->stack.items[n] = (tp_fent){key, s->call_count++, 0, NULL, NULL, 0, 0};
+    b->stack.size = n + 1;
+    return true;
+}
+
+/** tp_record_return() of a call with nothing caught, when quick. */
+static inline bool tp_record_return_quick(tp_tls *tls, void *key)
+{
+    tp_binding *b = tp_record_quick_binding(tls, TP_QUICK_RETURN);
+    if (!b)
+        return false;
+    tp_session *s = b->s;
+    size_t n = b->stack.size;
+    if (TP_UNLIKELY(!n || !tp_record_quick_log(b)))
+        return false;
+    tp_fent *top = &b->stack.items[n - 1];
+    if (TP_UNLIKELY(top->key != key || top->exc || top->wref))
+        return false;
+    tp_evlog_put(&s->log, TP_EV_RETURN, 0, 0, (uint64_t)(tp_now() - s->t0));
+    b->stack.size = n - 1;
+    return true;
+}
+
 /** The call of frame key ends by exception exc (NULL: not known; a
  *  generator is then taken as closed). */
 void tp_record_unwind(tp_tls *tls, void *key, PyObject *exc);

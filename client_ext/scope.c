@@ -122,6 +122,7 @@ void tp_scope_refresh(tp_tls *tls)
     Py_XDECREF(val);
     tls->active = act;
     tls->nactive = nact;
+    tls->quick = nact == 1 ? act[0]->s->quick : 0;
     tls->nlive = nlive;
     tls->gen = tp_module_g.gen;
     tls->ctx = tls->tstate->context;

@@ -34,6 +34,23 @@ static inline void tp_scope_check(tp_tls *tls)
         tp_scope_refresh(tls);
 }
 
+/** The code info of co when the thread's cache holds it, else NULL. Only
+ *  code objects are cached, so co is then one: no type check is needed. */
+static inline tp_codeinfo *tp_codeinfo_cache_hit(tp_tls *tls, PyObject *co)
+{
+    if (TP_UNLIKELY(tls->ci_frees != tp_codeinfo_frees))
+        return NULL;
+    if (TP_LIKELY((PyCodeObject *)co == tls->ci_code))
+        return tls->ci_last;
+    uintptr_t a = (uintptr_t)co;
+    size_t slot = (size_t)((a >> 4) ^ (a >> 10)) & (TP_CI_CACHE - 1);
+    if ((PyCodeObject *)co != tls->ci_cache[slot].code)
+        return NULL;
+    tls->ci_code = (PyCodeObject *)co;
+    tls->ci_last = tls->ci_cache[slot].ci;
+    return tls->ci_last;
+}
+
 /** The code info of co for a frame named key: the thread's last one when it
  *  is the same code object (and no code info was freed since), else
  *  tp_codeinfo_get(). NULL on failure. */
