@@ -499,6 +499,26 @@ void tp_dispatch_frame(tp_conn *c, const uint8_t *payload, size_t len)
 
 /* ---- Store completions ------------------------------------------------------------- */
 
+/* A batch the store could not take (ENOSPC: the disk, or the database at
+ * --max-db-size): the trace is ended truncated; said once, with its id,
+ * and in the log. Later batches of it fail the same way and are silent. */
+static void refused_batch(tp_conn *c, tp_store_op *op)
+{
+    tp_store_op *abort_op = NULL;
+    if (!c->ingest || !tp_ingest_refused(c->ingest, op, &abort_op))
+        return;
+    char msg[256];
+    snprintf(msg, sizeof(msg), "trace %s was not stored in full: %s", tp_ingest_op_client_id(op),
+             op->errmsg[0] ? op->errmsg : tp_strerror(op->result));
+    tp__connlog(c, "client %llu: %s: %s", (unsigned long long)c->serial, tp_errname(op->result),
+                msg);
+    trace_error(c, tp_ingest_op_client_id(op), op->result, msg);
+    if (abort_op)
+        tp_conn_submit(c, abort_op); /* frees the trace; the store has ended it */
+    if (op->rowid)
+        tp_dispatch_finalize(c->srv, op->rowid); /* statistics of what was kept */
+}
+
 static void complete_op(tp_server *s, tp_store_op *op)
 {
     tp_conn *c = op->owner;
@@ -520,7 +540,13 @@ static void complete_op(tp_server *s, tp_store_op *op)
                 m.seq = op->seq;
                 tp_conn_send(c, &m);
             }
+        } else {
+            refused_batch(c, op);
         }
+        break;
+    case TP_STORE_LINES:
+        if (op->result < 0)
+            refused_batch(c, op);
         break;
     case TP_STORE_END:
         if (op->result == 0) {

@@ -760,6 +760,19 @@ void tp_ingest_op_free(tp_store_op *op)
     free(o);
 }
 
+int tp_ingest_refused(tp_ingest *g, const tp_store_op *op, tp_store_op **ret_op)
+{
+    const ingest_op *o = (const ingest_op *)op;
+    *ret_op = NULL;
+    for (itrace *t = g->open; t; t = t->next) {
+        if (t == o->trace) {
+            *ret_op = discard(g, t);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 const char *tp_ingest_op_client_id(const tp_store_op *op)
 {
     const ingest_op *o = (const ingest_op *)op;

@@ -80,6 +80,12 @@ int tp_ingest_abort_all(tp_ingest *g, void (*submit)(tp_store_op *op, void *ud),
  *  submitted; an END/ABORT op also frees its trace. Accepts NULL. */
 void tp_ingest_op_free(tp_store_op *op);
 
+/** The store refused a batch (EVENTS or LINES) of op's trace, which it
+ *  ended as truncated: when the trace is still open here, discard it (its
+ *  later frames and its END are ignored; *ret_op gets an ABORT op to
+ *  submit, or NULL) and return 1 so the caller reports it once; else 0. */
+int tp_ingest_refused(tp_ingest *g, const tp_store_op *op, tp_store_op **ret_op);
+
 /** The client's id of the trace an op belongs to ("" for none). */
 const char *tp_ingest_op_client_id(const tp_store_op *op);
 

@@ -404,6 +404,14 @@ int tp_store_open(const tp_store_opts *opts, tp_store **ret, tp_store_info *ret_
         r = exec_sql(s->db, sql, err, errsz);
         if (r < 0)
             goto fail;
+        /* Pruning makes room for what arrives in the same transaction: a
+         * deletion that zeroed every freed page (secure_delete, on as Debian
+         * builds SQLite) would write as much to the WAL as it frees. Freed
+         * pages keep their old bytes until reused, in a 0600 file. */
+        r = exec_sql(s->db, "PRAGMA secure_delete=FAST", err, errsz);
+        if (r < 0)
+            goto fail;
+        s->fast_delete = true;
     }
     tp__store_keep_reserve(s);
     r = recover(s->db, &info, err, errsz);
@@ -526,11 +534,72 @@ static void fail_batch(tp_store *s, tp_store_op *list, int code, const char *msg
 
 static void release_reserve_if_full(tp_store *s);
 
+/* Pages in use in the main file as the writer sees it (its open
+ * transaction included), in bytes. Writer thread. */
+static int64_t used_bytes(tp_store *s)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t used = 0;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT ((SELECT page_count FROM pragma_page_count()) - "
+                           "(SELECT freelist_count FROM pragma_freelist_count())) * "
+                           "(SELECT page_size FROM pragma_page_size())",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        used = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return used;
+}
+
+/* Under --max-db-size, traces still being received count too (pruning
+ * deletes finished ones only): a batch that would take the pages in use
+ * past the open traces' ceiling, TP_STORE_OPEN_CEILING of the limit, is
+ * refused with -ENOSPC and its trace is ended, truncated, keeping what was
+ * stored (it is then a finished trace, pruned like any other). Writer
+ * thread, inside the transaction. */
+static int refuse_over_limit(tp_store *s, tp_store_op *op)
+{
+    if (!s->max_bytes || !op->trace || !op->trace->rowid || op->trace->err ||
+        (op->kind != TP_STORE_EVENTS && op->kind != TP_STORE_LINES))
+        return 0;
+    /* What the batch will take, with room for SQLite's own pages. */
+    uint64_t need = op->nrecords * 16 + op->text_len + op->lines_len + 4096;
+    uint64_t ceiling = TP_STORE_OPEN_CEILING(s->max_bytes);
+    /* Finished traces go first (not the newest: its ACK is out). */
+    for (int i = 0; i < 64 && (uint64_t)used_bytes(s) + need > ceiling; i++) {
+        if (tp__store_prune_in_txn(s->db, need < ceiling ? ceiling - need : 0) <= 0)
+            break;
+    }
+    if ((uint64_t)used_bytes(s) + need <= ceiling)
+        return 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE traces SET status = 2, end_ns = last_ns, ended_ns = ?2,"
+                           " limit_reason = coalesce(limit_reason, 'max-db-size')"
+                           " WHERE rowid = ?1 AND status = 0",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, op->trace->rowid);
+        sqlite3_bind_int64(st, 2, tp_util_now_ns());
+        sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    op->trace->err = -ENOSPC;
+    op->rowid = op->trace->rowid; /* for the caller: the trace to finalize */
+    memcpy(op->id, op->trace->id, sizeof(op->id));
+    snprintf(op->errmsg, sizeof(op->errmsg),
+             "the database is at its size limit (--max-db-size %llu MiB): the trace was ended,"
+             " truncated, with what was stored before",
+             (unsigned long long)(s->max_bytes >> 20));
+    return op->result = -ENOSPC;
+}
+
 static int apply(tp_store *s, tp_store_op *op, bool may_release)
 {
     int r;
     if (op->kind == TP_STORE_CALL && !op->fn)
         return op->result = 0; /* a barrier: nothing to run, just a place in the queue */
+    if (refuse_over_limit(s, op) < 0)
+        return op->result;
     if (op->kind == TP_STORE_CALL && may_release)
         release_reserve_if_full(s);
     if (sqlite3_step(s->st.savepoint) != SQLITE_DONE) {
@@ -724,18 +793,8 @@ static void truncate_wal_if_big(tp_store *s)
 
 static void prune_now(tp_store *s)
 {
-    sqlite3_stmt *st = NULL;
-    int64_t used = 0;
     truncate_wal_if_big(s);
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT ((SELECT page_count FROM pragma_page_count()) - "
-                           "(SELECT freelist_count FROM pragma_freelist_count())) * "
-                           "(SELECT page_size FROM pragma_page_size())",
-                           -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        used = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    if (used <= (int64_t)tp__store_target(s->max_bytes))
+    if (used_bytes(s) <= (int64_t)tp__store_target(s->max_bytes))
         return;
     int64_t r = tp__store_prune(s->db, tp__store_target(s->max_bytes));
     truncate_wal_if_big(s);

@@ -152,6 +152,13 @@ typedef struct tp_store_opts {
     uint64_t max_bytes;
 } tp_store_opts;
 
+/** Under a size limit, the pages in use in the main file that a batch of a
+ *  trace still being received may take it to: the oldest finished traces
+ *  (not the newest) are deleted to make room, and past it the batch is
+ *  refused with -ENOSPC and its trace ended truncated. The WAL (truncated
+ *  past an eighth) comes on top. */
+#define TP_STORE_OPEN_CEILING(max_bytes) (max_bytes)
+
 /** Bytes of the reserve file (<db>-reserve) kept so that deleting traces
  *  and checkpointing still work on a full disk. */
 #define TP_STORE_RESERVE ((size_t)2 << 20)

@@ -317,12 +317,17 @@ static int retention_fn(sqlite3 *db, tp_store_op *op, void *arg)
              * but never the trace that ended last: its ACK went out with
              * this commit, so the database holds at least the newest trace
              * even when that one alone is over the target. */
-            if (sqlite3_prepare_v2(db,
-                                   "SELECT rowid, bytes FROM traces WHERE status != 0 AND rowid !="
-                                   " (SELECT rowid FROM traces WHERE status != 0"
-                                   "  ORDER BY ended_ns DESC, rowid DESC LIMIT 1)"
-                                   " ORDER BY wall_start_ns, rowid LIMIT ?1",
-                                   -1, &st, NULL) != SQLITE_OK)
+            /* Traces tphd ended itself (refused at the limit, their client
+             * gone) had no ACK: they are not kept that way. */
+            if (sqlite3_prepare_v2(
+                    db,
+                    "SELECT rowid, bytes FROM traces WHERE status != 0 AND rowid IS NOT"
+                    " (SELECT rowid FROM traces WHERE status != 0 AND"
+                    "  coalesce(limit_reason, '') NOT IN"
+                    "  ('max-db-size', 'disconnected', 'not stored')"
+                    "  ORDER BY ended_ns DESC, rowid DESC LIMIT 1)"
+                    " ORDER BY wall_start_ns, rowid LIMIT ?1",
+                    -1, &st, NULL) != SQLITE_OK)
                 goto dberr;
             sqlite3_bind_int(st, 1, RETENTION_STEP);
             int64_t excess = used - (int64_t)rs->max_bytes, got = 0;
@@ -353,6 +358,15 @@ dberr:
     sqlite3_finalize(st);
     return tp_store_sqlite_err(db, sqlite3_errcode(db), "retention", op->errmsg,
                                sizeof(op->errmsg));
+}
+
+int64_t tp__store_prune_in_txn(sqlite3 *db, uint64_t target)
+{
+    retention_step rs = {.max_bytes = target};
+    tp_store_op op;
+    memset(&op, 0, sizeof(op));
+    int r = retention_fn(db, &op, &rs);
+    return r < 0 ? r : rs.deleted;
 }
 
 int64_t tp__store_prune(sqlite3 *db, uint64_t target)

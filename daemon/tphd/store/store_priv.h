@@ -58,6 +58,11 @@ void tp__store_ckpt_set_pages(tp_store_ckpt *c, int pages);
  *  (store_ops.c). */
 int64_t tp__store_prune(sqlite3 *db, uint64_t target);
 
+/** One step of that inside the writer's open transaction: up to a step's
+ *  worth of the oldest finished traces (never the one that ended last).
+ *  Returns the traces deleted or a negative code. */
+int64_t tp__store_prune_in_txn(sqlite3 *db, uint64_t target);
+
 /** Write the reserve file back when it was given up and the disk has room
  *  again (store.c). Any thread. */
 void tp__store_keep_reserve(tp_store *s);
