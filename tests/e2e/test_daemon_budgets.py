@@ -148,3 +148,41 @@ def test_http_connections_cannot_take_the_sockets_descriptors(tmp_path):
     assert line in log, log
     assert log.count("HTTP connection refused") == 10 + (400 - 128) // 1000, log
     assert_clean_stop(d)
+
+
+def test_refused_connections_cannot_hold_the_descriptors(tmp_path):
+    """Under a descriptor limit of 300 (44 connections), 600 clients that
+    connect past the cap and then neither read nor hang up: each is refused
+    with its ERROR, but at most 64 refused connections at a time wait for
+    their client to hang up; past that tphd closes them at once. So tphd
+    keeps descriptors for its own files and the next client still reads why
+    it was refused (before: the refused ones held every descriptor for 5 s
+    and later clients were reset unseen, with no log line)."""
+    import select
+
+    d = Daemon(TPHD, tmp_path)
+    base = d.args
+    d.args = lambda: ["prlimit", "--nofile=300:300", "--"] + base()
+    d.start()
+    held = [d.connect(timeout=10) for _ in range(44)]
+    flood = []
+    for _ in range(600):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(d.sock)
+        flood.append(s)
+    # Every refused client has its ERROR, or its connection closed.
+    assert tphd_wire.wait_for(
+        lambda: len(select.select(flood, [], [], 0)[0]) == len(flood), timeout=60)
+    fds = len(os.listdir(f"/proc/{d.proc.pid}/fd"))
+    assert fds <= 44 + 64 + 40, fds  # served, refused and waiting, tphd's own
+    with d.connect(hello=False, timeout=10) as extra:
+        msg = extra.recv()
+        assert msg is not None and msg[0] == ERROR, msg
+        assert msg[1]["name"] == "EMFILE", msg
+    log = d.read_log()
+    assert "refused connections are waiting for their clients to hang up; closed at once" in log, log
+    for s in flood:
+        s.close()
+    for c in held:
+        c.close()
+    assert_clean_stop(d)

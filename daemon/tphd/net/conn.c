@@ -56,6 +56,7 @@ static void on_conn_closed(uv_handle_t *h)
         s->closing = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    s->nclosing--;
     c->prev = c->next = NULL;
     tp_conn_unref(c);
     tp_server_poke(s);
@@ -143,6 +144,7 @@ void tp_conn_close(tp_conn *c)
     if (c->next)
         c->next->prev = c;
     c->srv->closing = c;
+    c->srv->nclosing++;
     uv_shutdown_t *req = malloc(sizeof(*req));
     if (req) {
         req->data = c;
@@ -439,6 +441,7 @@ void tp_conn_accept(tp_server *s, uv_stream_t *listener)
         if (c->next)
             c->next->prev = c;
         s->closing = c;
+        s->nclosing++;
         uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
         return;
     }
@@ -463,6 +466,19 @@ void tp_conn_accept(tp_server *s, uv_stream_t *listener)
                           (unsigned long long)c->serial, c->peer.uid, (long long)c->peer.pid,
                           (unsigned long long)s->refused_conns, msg);
         tp_conn_fail(c, -EMFILE, msg);
+        /* The ERROR is written already (libuv writes at once to an empty
+         * socket). A refused client keeps its descriptor until it hangs up;
+         * past TP_SERVER_MAX_DRAINING of those, closing at once keeps
+         * tphd's reserve for its files, HTTP and the next client's ERROR. */
+        if (s->nclosing > TP_SERVER_MAX_DRAINING) {
+            if (++s->closed_at_once <= 10 || s->closed_at_once % 1000 == 0)
+                tp_server_log(s,
+                              "client %llu: %lld refused connections are waiting for their "
+                              "clients to hang up; closed at once (%llu so far)",
+                              (unsigned long long)c->serial, (long long)s->nclosing - 1,
+                              (unsigned long long)s->closed_at_once);
+            tp_conn_close_now(c);
+        }
         return;
     }
     if (c->peer.uid == UINT32_MAX || tp_ingest_new(&c->peer, &c->ingest) < 0) {

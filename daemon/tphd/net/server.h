@@ -32,6 +32,7 @@
  * --max-query-memory that lets one query run. */
 #define TP_SERVER_QUERY_RESERVE (4u << 20)
 #define TP_SERVER_FD_RESERVE    256 /* descriptors kept for SQLite, logs and HTTP (at most 128) */
+#define TP_SERVER_MAX_DRAINING  64  /* refused connections waiting for their client to hang up */
 
 typedef struct tp_server_opts {
     const char *socket_path;     /* bound unless listen_fd >= 0; reported by status */

@@ -53,8 +53,10 @@ struct tp_server {
     tp_conn *closing; /* closed, handle not closed yet */
     tp_conn *throttled;
     int64_t nconns;
+    int64_t nclosing;  /* on the closing list: descriptors still open */
     size_t rbuf_bytes; /* receive buffers of all connections (rcap), against max_buffered */
     uint64_t refused_conns;
+    uint64_t closed_at_once; /* refused past TP_SERVER_MAX_DRAINING */
     uint64_t next_serial;
     uint64_t start_ms;
     int64_t start_mono_ms;
