@@ -88,8 +88,9 @@ typedef struct tphd_config {
     const char *otlp_headers[32]; /* --otlp-header values */
 } tphd_config;
 
-/** How many signals tphd handles (tphd_run.c lists them and what each does). */
-#define TPHD_NSIGNALS 7
+/** How many signals tphd may handle: its list and SIGRTMIN..SIGRTMAX
+ *  (tphd_run.c lists them and what each does). */
+#define TPHD_NSIGNALS 48
 
 /** The running daemon: what the HTTP server needs to reach (loop, store,
  *  server) and its own handle. Loop thread only, except where noted. */
@@ -101,6 +102,7 @@ typedef struct tphd {
     void *http;                      /* the HTTP server (tp_http *) when running */
     tp_otlp *otlp;                   /* the exporter with --otlp-endpoint */
     uv_signal_t sigs[TPHD_NSIGNALS]; /* handled signals, in tphd_signals order */
+    int nsigs;                       /* how many of sigs are in use */
     bool stopping;
     int pending_stops; /* server and HTTP shutdowns still running */
     int exit_code;

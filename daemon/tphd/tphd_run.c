@@ -26,7 +26,7 @@ static void stopped_one(void *ud)
         return;
     /* Everything that could touch the store is done; the loop ends once the
      * signal handles are closed. */
-    for (int i = 0; i < TPHD_NSIGNALS; i++)
+    for (int i = 0; i < d->nsigs; i++)
         uv_close((uv_handle_t *)&d->sigs[i], on_handle_closed);
 }
 
@@ -35,15 +35,37 @@ static void stopped_one(void *ud)
  * stderr (the journal under systemd) and has no configuration to re-read, and
  * a terminal that hangs up should not leave a daemon running detached (use
  * systemd or nohup for that). SIGQUIT also stops cleanly rather than dumping
- * core. SIGPIPE and SIGXFSZ are ignored in main() so that writes fail with
- * EPIPE and EFBIG instead. */
+ * core. SIGPWR (the power is failing) and SIGXCPU (past the soft CPU limit;
+ * SIGKILL follows at the hard one) stop too: both say the end is near, and
+ * a clean stop loses nothing. Signals nothing in tphd uses (the timers, I/O
+ * readiness, the real-time ones) change nothing. SIGPIPE and SIGXFSZ are
+ * ignored in main() so that writes fail with EPIPE and EFBIG instead (a log
+ * line per SIGXFSZ would be a write past the limit, and so another one).
+ * The faults (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS)
+ * keep their default: a handler run later on the loop would return to the
+ * instruction that faulted. */
 static const struct {
     int signum;
     bool stops;
-} tphd_signals[TPHD_NSIGNALS] = {
-    {SIGTERM, true},  {SIGINT, true},   {SIGHUP, true},   {SIGQUIT, true},
-    {SIGUSR1, false}, {SIGUSR2, false}, {SIGALRM, false},
+} tphd_signals[] = {
+    {SIGTERM, true},    {SIGINT, true},     {SIGHUP, true},   {SIGQUIT, true},
+    {SIGPWR, true},     {SIGXCPU, true},    {SIGUSR1, false}, {SIGUSR2, false},
+    {SIGALRM, false},   {SIGVTALRM, false}, {SIGPROF, false}, {SIGIO, false},
+#ifdef SIGSTKFLT
+    {SIGSTKFLT, false},
+#endif
 };
+
+#define NFIXED (sizeof(tphd_signals) / sizeof(tphd_signals[0]))
+_Static_assert(NFIXED + 32 <= TPHD_NSIGNALS, "TPHD_NSIGNALS holds the list and SIGRTMIN..SIGRTMAX");
+
+static bool signal_stops(int signum)
+{
+    for (size_t i = 0; i < NFIXED; i++)
+        if (tphd_signals[i].signum == signum)
+            return tphd_signals[i].stops;
+    return false; /* SIGRTMIN..SIGRTMAX */
+}
 
 /* Stops HTTP and the server; the loop ends once both are done. */
 static void begin_stop(tphd *d)
@@ -60,8 +82,11 @@ static void begin_stop(tphd *d)
 static void on_signal(uv_signal_t *sig, int signum)
 {
     tphd *d = sig->data;
-    if (!tphd_signals[sig - d->sigs].stops) {
-        fprintf(stderr, "tphd: %s: ignored (only SIGTERM, SIGINT, SIGHUP and SIGQUIT stop tphd)\n",
+    (void)sig;
+    if (!signal_stops(signum)) {
+        fprintf(stderr,
+                "tphd: %s: ignored (only SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPWR and SIGXCPU stop "
+                "tphd)\n",
                 strsignal(signum));
         return;
     }
@@ -110,13 +135,21 @@ static int start_otlp(tphd *d)
 /* Installed before anything is opened or accepted: a signal that arrives
  * while tphd starts is then handled (once the loop runs) instead of killing
  * it with the default action. */
+static void install_one(tphd *d, int signum)
+{
+    uv_signal_t *h = &d->sigs[d->nsigs++];
+    uv_signal_init(&d->loop, h);
+    h->data = d;
+    uv_signal_start(h, on_signal, signum);
+}
+
 static void install_signals(tphd *d)
 {
-    for (int i = 0; i < TPHD_NSIGNALS; i++) {
-        uv_signal_init(&d->loop, &d->sigs[i]);
-        d->sigs[i].data = d;
-        uv_signal_start(&d->sigs[i], on_signal, tphd_signals[i].signum);
-    }
+    for (size_t i = 0; i < NFIXED; i++)
+        install_one(d, tphd_signals[i].signum);
+    /* SIGRTMIN is a function in glibc (it keeps the first few for threads). */
+    for (int signum = SIGRTMIN; signum <= SIGRTMAX && d->nsigs < TPHD_NSIGNALS; signum++)
+        install_one(d, signum);
 }
 
 static int start(tphd *d)

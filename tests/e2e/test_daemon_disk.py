@@ -128,6 +128,12 @@ def test_clean_works_on_a_full_disk_and_enospc_is_named(small_disk, tmp_path):
         msg = send_trace(c, f"{99:032x}")
         assert msg is not None and msg[0] == ERROR, msg
         assert msg[1]["name"] == "ENOSPC", msg
+        # The message and the log lines name it too, as tp_err names every
+        # errno (before: "commit failed: database or disk is full" alone).
+        assert msg[1]["msg"].endswith(" (ENOSPC)"), msg
+    log = d.read_log().splitlines()
+    client = [l for l in log if l.startswith("tphd: client ") and "database or disk is full" in l]
+    assert client and all(l.endswith(" (ENOSPC)") for l in client), log[-20:]
     # The refused trace is ended (truncated) once its connection is gone;
     # tph clean leaves a trace that is still open alone, so wait for that
     # (cleaning at once left it listed, open, in a loaded run).

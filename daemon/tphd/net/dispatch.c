@@ -499,6 +499,19 @@ void tp_dispatch_frame(tp_conn *c, const uint8_t *payload, size_t len)
 
 /* ---- Store completions ------------------------------------------------------------- */
 
+/* What the store said about a failed op, with an errno named as tp_err
+ * names it ("database or disk is full (ENOSPC)"): SQLite's message alone
+ * does not say which errno a log reader or a client should look for. */
+static const char *op_error(const tp_store_op *op, char *buf, size_t size)
+{
+    const char *text = op->errmsg[0] ? op->errmsg : tp_strerror(op->result);
+    if (op->result < 0 && op->result > TP_ERR_BASE)
+        snprintf(buf, size, "%s (%s)", text, tp_errname(op->result));
+    else
+        snprintf(buf, size, "%s", text);
+    return buf;
+}
+
 /* A batch the store could not take (ENOSPC: the disk, or the database at
  * --max-db-size): the trace is ended truncated; said once, with its id,
  * and in the log. Later batches of it fail the same way and are silent. */
@@ -507,9 +520,9 @@ static void refused_batch(tp_conn *c, tp_store_op *op)
     tp_store_op *abort_op = NULL;
     if (!c->ingest || !tp_ingest_refused(c->ingest, op, &abort_op))
         return;
-    char msg[256];
+    char msg[256], why[200];
     snprintf(msg, sizeof(msg), "trace %s was not stored in full: %s", tp_ingest_op_client_id(op),
-             op->errmsg[0] ? op->errmsg : tp_strerror(op->result));
+             op_error(op, why, sizeof(why)));
     tp__connlog(c, "client %llu: %s: %s", (unsigned long long)c->serial, tp_errname(op->result),
                 msg);
     trace_error(c, tp_ingest_op_client_id(op), op->result, msg);
@@ -521,6 +534,7 @@ static void refused_batch(tp_conn *c, tp_store_op *op)
 
 static void complete_op(tp_server *s, tp_store_op *op)
 {
+    char why[200];
     tp_conn *c = op->owner;
     c->inflight -= op->bytes;
     s->ops_inflight--;
@@ -567,7 +581,7 @@ static void complete_op(tp_server *s, tp_store_op *op)
         } else {
             char msg[256];
             snprintf(msg, sizeof(msg), "trace %s was not stored: %s", tp_ingest_op_client_id(op),
-                     op->errmsg[0] ? op->errmsg : tp_strerror(op->result));
+                     op_error(op, why, sizeof(why)));
             tp__connlog(c, "client %llu: %s", (unsigned long long)c->serial, msg);
             trace_error(c, tp_ingest_op_client_id(op), op->result, msg);
         }
@@ -578,7 +592,8 @@ static void complete_op(tp_server *s, tp_store_op *op)
         break;
     case TP_STORE_BEGIN:
         if (op->result < 0)
-            tp__connlog(c, "client %llu: %s", (unsigned long long)c->serial, op->errmsg);
+            tp__connlog(c, "client %llu: %s", (unsigned long long)c->serial,
+                        op_error(op, why, sizeof(why)));
         break;
     default:
         break;
