@@ -394,6 +394,7 @@ PyObject *tp_output_folded(PyObject *self, PyObject *unused);
 PyObject *tp_output_svg(PyObject *self, PyObject *unused);
 /** Session.nodes() -> list of tuples */
 PyObject *tp_output_nodes(PyObject *self, PyObject *unused);
+PyObject *tp_output_functions(PyObject *self, PyObject *unused);
 /** Session.node(i) -> one nodes() tuple plus active and self time (ns) */
 PyObject *tp_output_node(PyObject *self, PyObject *arg);
 /** Session.children(i) -> the indices of node i's children (-1: the roots) */
@@ -412,8 +413,8 @@ PyObject *tp_output_raw_events(PyObject *self, PyObject *unused);
         {"summary", tp_output_summary, METH_NOARGS, "summary()\n--\n\nThe statistics header."},    \
         {"stats", tp_output_stats, METH_NOARGS, "stats()\n--\n\nStatistics as a dict."},           \
         {"to_json", TP_KW(tp_output_json),                                                         \
-         "to_json(pretty=True, *, file=None, binary=False)\n--\n\ntracepatch JSON, or written to " \
-         "file."},                                                                                 \
+         "to_json(pretty=True, *, file=None, binary=False, sections=())\n--\n\ntracepatch JSON, "  \
+         "or written to file; sections: (key, JSON bytes) pairs written as the last keys."},       \
         {"to_csv", tp_output_csv, METH_NOARGS, "to_csv()\n--\n\nOne CSV row per call."},           \
         {"to_chrome", tp_output_chrome, METH_NOARGS, "to_chrome()\n--\n\nChrome trace JSON."},     \
         {"to_folded", tp_output_folded, METH_NOARGS, "to_folded()\n--\n\nFolded stacks."},         \
@@ -421,6 +422,8 @@ PyObject *tp_output_raw_events(PyObject *self, PyObject *unused);
         {"to_html", tp_output_html, METH_NOARGS, "to_html()\n--\n\nThe self-contained report."},   \
         {"nodes", tp_output_nodes, METH_NOARGS,                                                    \
          "nodes()\n--\n\nThe raw tree, one tuple per call."},                                      \
+        {"functions", tp_output_functions, METH_NOARGS,                                            \
+         "functions()\n--\n\nThe function table: (module, qualname, file, line) per id."},         \
         {"node", tp_output_node, METH_O,                                                           \
          "node(index, /)\n--\n\nOne call, with its active and self time."},                        \
         {"children", tp_output_children, METH_O,                                                   \

@@ -370,10 +370,10 @@ static int str_piece(void *ctx, const char *p, size_t n)
     return 0;
 }
 
-static PyObject *json_text(const tp_tree *t, bool pretty)
+static PyObject *json_text(const tp_tree *t, bool pretty, const tp_render_section *sec, size_t nsec)
 {
     json_str j = {.rest = TP_BUF_INIT};
-    int r = tp_render_json_stream(t, pretty, JSON_CHUNK, str_piece, &j);
+    int r = tp_render_json_stream(t, pretty, sec, nsec, JSON_CHUNK, str_piece, &j);
     PyObject *res = NULL;
     if (r) {
         if (r == -ENOMEM)
@@ -408,22 +408,55 @@ out:
     return res;
 }
 
+/* The trace file's last keys ("lines", "source"): to_json()'s sections, a
+ * tuple of (key, JSON text as bytes) pairs the caller made; at most
+ * MAX_SECTIONS. The entries borrow from the tuple. */
+#define MAX_SECTIONS 4
+static int sections_of(PyObject *seq, tp_render_section *sec, size_t *ret_n)
+{
+    if (!PyTuple_Check(seq) || PyTuple_GET_SIZE(seq) > MAX_SECTIONS) {
+        PyErr_SetString(PyExc_TypeError, "sections must be a tuple of at most 4 (str, bytes)");
+        return -1;
+    }
+    size_t n = (size_t)PyTuple_GET_SIZE(seq);
+    for (size_t i = 0; i < n; i++) {
+        PyObject *it = PyTuple_GET_ITEM(seq, (Py_ssize_t)i); /* borrowed */
+        if (!PyTuple_Check(it) || PyTuple_GET_SIZE(it) != 2 ||
+            !PyUnicode_Check(PyTuple_GET_ITEM(it, 0)) || !PyBytes_Check(PyTuple_GET_ITEM(it, 1))) {
+            PyErr_SetString(PyExc_TypeError, "a section must be a (str, bytes) pair");
+            return -1;
+        }
+        const char *key = PyUnicode_AsUTF8(PyTuple_GET_ITEM(it, 0));
+        if (!key)
+            return -1;
+        PyObject *v = PyTuple_GET_ITEM(it, 1);
+        sec[i] = (tp_render_section){key, PyBytes_AS_STRING(v), (size_t)PyBytes_GET_SIZE(v)};
+    }
+    *ret_n = n;
+    return 0;
+}
+
 PyObject *tp_output_json(PyObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kw[] = {"pretty", "file", "binary", NULL};
+    static char *kw[] = {"pretty", "file", "binary", "sections", NULL};
     int pretty = 1, binary = 0;
-    PyObject *file = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p$Op:to_json", kw, &pretty, &file, &binary))
+    PyObject *file = Py_None, *sections = NULL; /* borrowed */
+    tp_render_section sec[MAX_SECTIONS];
+    size_t nsec = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p$OpO:to_json", kw, &pretty, &file, &binary,
+                                     &sections))
+        return NULL;
+    if (sections && sections_of(sections, sec, &nsec) < 0)
         return NULL;
     if (tp_output_build(S(self)) < 0)
         return NULL;
     if (file == Py_None)
-        return json_text(S(self)->tree, pretty);
+        return json_text(S(self)->tree, pretty, sec, nsec);
     /* A file: the text goes out in pieces, never whole in memory. */
     json_file f = {PyObject_GetAttrString(file, "write"), binary};
     if (!f.write)
         return NULL;
-    int r = tp_render_json_stream(S(self)->tree, pretty, JSON_CHUNK, write_piece, &f);
+    int r = tp_render_json_stream(S(self)->tree, pretty, sec, nsec, JSON_CHUNK, write_piece, &f);
     Py_DECREF(f.write);
     if (r) {
         if (!PyErr_Occurred()) {
@@ -509,6 +542,23 @@ PyObject *tp_output_nodes(PyObject *self, PyObject *unused)
     PyObject *list = PyList_New((Py_ssize_t)t->nnodes);
     for (size_t i = 0; list && i < t->nnodes; i++) {
         PyObject *tup = node_tuple(t, i, false);
+        if (!tup)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, tup);
+    }
+    return list;
+}
+
+/* The session's function table, as interned (once per code object), in id
+ * order: what the trace file's "source" key is captured from. */
+PyObject *tp_output_functions(PyObject *self, PyObject *unused)
+{
+    tp_session *s = S(self);
+    PyObject *list = PyList_New((Py_ssize_t)s->funcs.size);
+    for (uint32_t i = 0; list && i < s->funcs.size; i++) {
+        const tp_funcent *f = &s->funcs.items[i];
+        PyObject *tup = Py_BuildValue("(OOOi)", f->module, f->qualname, f->file, (int)f->lineno);
         if (!tup)
             Py_CLEAR(list);
         else

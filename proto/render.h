@@ -59,11 +59,21 @@ int tp_render_stats(const tp_tree *t, const tp_stats *s, bool color, tp_buf *out
  *  round-trip. pretty selects 2-space indentation. */
 int tp_render_json(const tp_tree *t, bool pretty, tp_buf *out);
 
-/** tp_render_json() with a last top-level key "lines" whose value is the
- *  JSON text lines (a trace's lines= data, already checked; lines_len 0:
- *  none, the same bytes as tp_render_json()). */
-int tp_render_json_lines(const tp_tree *t, bool pretty, const char *lines, size_t lines_len,
-                         tp_buf *out);
+/** A top-level key of a trace file written after "trace": key, and its value
+ *  as JSON text already checked (len bytes at json, not NUL-terminated). The
+ *  sections tracepatch writes are "lines" (lines= data) and "source" (the
+ *  functions' source text, docs/API.md), in that order. */
+typedef struct tp_render_section {
+    const char *key;
+    const char *json;
+    size_t len;
+} tp_render_section;
+
+/** tp_render_json() with the n sections as its last top-level keys, in
+ *  order (a section with len 0 is left out; none: the same bytes as
+ *  tp_render_json()). The caller keeps sec. */
+int tp_render_json_sections(const tp_tree *t, bool pretty, const tp_render_section *sec, size_t n,
+                            tp_buf *out);
 
 /** Where tp_render_json_stream() hands its text: n bytes at p (valid for
  *  the call only). Returns 0, or a negative code that ends the rendering. */
@@ -73,8 +83,8 @@ typedef int (*tp_render_sink)(void *ctx, const char *p, size_t n);
  *  about chunk bytes (at least one node each; a piece never ends inside a
  *  UTF-8 sequence), so a trace of any size is written in bounded memory.
  *  Returns 0, the sink's code, or a negative code (-ENOMEM). */
-int tp_render_json_stream(const tp_tree *t, bool pretty, size_t chunk, tp_render_sink sink,
-                          void *ctx);
+int tp_render_json_stream(const tp_tree *t, bool pretty, const tp_render_section *sec, size_t nsec,
+                          size_t chunk, tp_render_sink sink, void *ctx);
 /** CSV: tracepatch's columns plus "exception", one row per call, RFC 4180 quoting. */
 int tp_render_csv(const tp_tree *t, tp_buf *out);
 /** Chrome trace-event JSON ({"traceEvents":[...]}, "X" events in µs, "name" the qualname

@@ -37,9 +37,9 @@ typedef struct doc {
     void *ctx;
     size_t chunk;
     int sink_err; /* sticky: the first error of the sink */
-    /* A "lines" value (JSON text) written last, or NULL. */
-    const char *lines;
-    size_t lines_len;
+    /* Top-level keys written last (tp_render_section), nsec of them. */
+    const tp_render_section *sec;
+    size_t nsec;
 } doc;
 
 /* Hand what is written so far to the sink once it is a chunk's worth. Only
@@ -353,22 +353,23 @@ int tp_render_json(const tp_tree *t, bool pretty, tp_buf *out)
     return render(&d, t, pretty, out);
 }
 
-int tp_render_json_lines(const tp_tree *t, bool pretty, const char *lines, size_t lines_len,
-                         tp_buf *out)
+int tp_render_json_sections(const tp_tree *t, bool pretty, const tp_render_section *sec, size_t n,
+                            tp_buf *out)
 {
-    if (!t || !out)
+    if (!t || !out || (n && !sec))
         return -EINVAL;
-    doc d = {.tmp = TP_BUF_INIT, .lines = lines_len ? lines : NULL, .lines_len = lines_len};
+    doc d = {.tmp = TP_BUF_INIT, .sec = sec, .nsec = n};
     return render(&d, t, pretty, out);
 }
 
-int tp_render_json_stream(const tp_tree *t, bool pretty, size_t chunk, tp_render_sink sink,
-                          void *ctx)
+int tp_render_json_stream(const tp_tree *t, bool pretty, const tp_render_section *sec, size_t nsec,
+                          size_t chunk, tp_render_sink sink, void *ctx)
 {
-    if (!t || !sink)
+    if (!t || !sink || (nsec && !sec))
         return -EINVAL;
     tp_buf out = TP_BUF_INIT;
-    doc d = {.tmp = TP_BUF_INIT, .sink = sink, .ctx = ctx, .chunk = chunk};
+    doc d = {
+        .tmp = TP_BUF_INIT, .sink = sink, .ctx = ctx, .chunk = chunk, .sec = sec, .nsec = nsec};
     int r = render(&d, t, pretty, &out);
     tp_buf_free(&out);
     return r;
@@ -415,9 +416,12 @@ static int render(doc *d0, const tp_tree *t, bool pretty, tp_buf *out)
     if (!r) {
         json_stats(&d, t, s);
         json_trace(&d, t, wall_us);
-        if (d.lines) {
-            tp_json_key(&d.w, "lines");
-            tp_json_raw(&d.w, d.lines, d.lines_len);
+        for (size_t i = 0; i < d.nsec; i++) {
+            if (!d.sec[i].len)
+                continue;
+            tp_json_key(&d.w, d.sec[i].key);
+            tp_json_raw(&d.w, d.sec[i].json, d.sec[i].len);
+            flush(&d, false);
         }
         tp_json_obj_end(&d.w);
         tp_buf_putc(out, '\n');

@@ -428,30 +428,19 @@ def render_text(records: list) -> str:
     return "\n".join(out)
 
 
-def splice_json(text: str, records: list, pretty: bool) -> str:
-    """The trace file's JSON with a top-level "lines" key added (the text the
-    extension wrote is kept byte for byte before it)."""
-    body = text.rstrip()
-    if not body.endswith("}"):
-        return text
-    tail = text[len(body):]
-    if pretty:
-        value = json.dumps(records, indent=2, ensure_ascii=False).replace("\n", "\n  ")
-        return body[:-1].rstrip() + f',\n  "lines": {value}\n}}' + tail
-    value = json.dumps(records, separators=(",", ":"), ensure_ascii=False)
-    return body[:-1] + f',"lines":{value}}}' + tail
-
-
 _DATA_TAG = '<script type="application/json" id="tp-data">'
 
 
-def splice_html(text: str, records: list) -> str:
-    """The HTML report with "lines" added to its inlined data (the report's
-    Lines tab shows them), escaped so that no trace text ends the element."""
+def splice_html(text: str, sections: tuple) -> str:
+    """The HTML report with the sections ((key, JSON bytes): "lines", the
+    Lines tab's data, and "source", the source view's) added to its inlined
+    data, escaped so that no trace text ends the element."""
     start = text.find(_DATA_TAG)
     end = text.find("</script>", start) if start >= 0 else -1
-    if end < 0 or text[end - 1] != "}":
+    if end < 0 or text[end - 1] != "}" or not sections:
         return text
-    value = json.dumps(records, ensure_ascii=False, separators=(",", ":"))
-    value = value.replace("</", "<\\/").replace("<!--", "<\\u0021--")
-    return text[:end - 1] + ',"lines":' + value + "}" + text[end:]
+    added = ""
+    for key, value in sections:  # (key, JSON bytes): _trace._sections()
+        value = value.decode("utf-8", "replace")
+        added += f',"{key}":' + value.replace("</", "<\\/").replace("<!--", "<\\u0021--")
+    return text[:end - 1] + added + "}" + text[end:]

@@ -206,6 +206,7 @@ class trace:
         self._extra_ignore: tuple = ()  # added by the runner (import machinery)
         self._otel_parent: str | None = None  # the traceparent this trace joins (_otel.py)
         self._lines = None  # _lines.LineRecorder when lines= names functions
+        self._source: bytes | None = None  # the "source" key's JSON, once taken (_source.py)
         self._raised = False  # the traced scope ended with an exception (keep="slow")
         self._discarded = False  # keep="slow" dropped it: neither sent nor saved
         # keep="slow": set by frame(trace=True) before the trace ends, the
@@ -784,8 +785,9 @@ class trace:
         None, otherwise written to path (a file name or an open text file) and
         path is returned. Written to a file, the text is never held whole in
         memory: it goes out in pieces of 1 MiB, so a trace of millions of
-        calls costs little more than its tree (with lines= data, whose
-        records are spliced in, the text is built first).
+        calls costs little more than its tree. The last keys are "lines"
+        (lines= data) and "source" (the traced functions' source text, taken
+        from this process's files once; docs/API.md).
 
         compact=True (or pretty=False) leaves out the indentation and line
         breaks (same document; a big trace shrinks by half or more). By
@@ -793,12 +795,29 @@ class trace:
         if compact is None:
             compact = bool((self._settings or {}).get("compact_json", False))
         pretty = pretty and not compact
-        records = quiet(self._line_records)
-        if records:
-            from ._lines import splice_json
-            text = splice_json(self._done_session().to_json(pretty=pretty), records, pretty)
-            return quiet(_emit, text, path)
-        return quiet(_emit_json, self._done_session(), pretty, path)
+        return quiet(_emit_json, self._done_session(), pretty, path, self._sections())
+
+    def _sections(self) -> tuple:
+        """The trace file's last keys as (key, JSON bytes): "lines" (lines=
+        data) and "source" (its functions' source text), those it has."""
+        out = []
+        lines = quiet(self._lines_json) if self._lines is not None else None
+        if lines:
+            out.append(("lines", lines))
+        source = quiet(self._source_json)
+        if source:
+            out.append(("source", source))
+        return tuple(out)
+
+    def _source_json(self) -> bytes | None:
+        """The "source" key's JSON text (docs/API.md), taken from this
+        process's files the first time the trace is written out, then kept
+        (the file may change, or be read elsewhere, later)."""
+        if self._source is None and self._session is not None and self._state == _DONE:
+            from . import _source
+            value = _source.capture(self._session.functions())
+            self._source = _source.to_bytes(value) if value else b""
+        return self._source or None
 
     def _lines_json(self) -> bytes | None:
         """The lines= data as tphd takes it (PROTOCOL.md 4.6a): the JSON text
@@ -828,10 +847,10 @@ class trace:
         """The self-contained HTML report (the tphd report page with this trace
         inlined; opens offline); text when path is None, else written to path."""
         text = self._done_session().to_html()
-        records = quiet(self._line_records)
-        if records:
+        sections = self._sections()
+        if sections:
             from ._lines import splice_html
-            text = splice_html(text, records)
+            text = splice_html(text, sections)
         return quiet(_emit, text, path)
 
     def to_folded(self, path: _Dest = None) -> Any:
@@ -971,14 +990,14 @@ def _stdout_is_tty() -> bool:
         return False
 
 
-def _emit_json(session, pretty: bool, path):
+def _emit_json(session, pretty: bool, path, sections: tuple = ()):
     if path is None:
-        return session.to_json(pretty=pretty)
+        return session.to_json(pretty=pretty, sections=sections)
     if hasattr(path, "write"):
-        session.to_json(pretty=pretty, file=path)
+        session.to_json(pretty=pretty, file=path, sections=sections)
         return path
     with _cache.open_private(path, "wb") as fh:
-        session.to_json(pretty=pretty, file=fh, binary=True)
+        session.to_json(pretty=pretty, file=fh, binary=True, sections=sections)
     return path
 
 

@@ -57,11 +57,12 @@ Test(render_trace_json, lines_are_the_last_key)
     tp_tree *t = fx_readme_tree();
     char *plain = json_of(t, true);
     tp_buf b = TP_BUF_INIT;
-    cr_assert_eq(tp_render_json_lines(t, true, NULL, 0, &b), 0);
+    cr_assert_eq(tp_render_json_sections(t, true, NULL, 0, &b), 0);
     cr_assert_str_eq(tp_buf_cstr(&b), plain);
     tp_buf_reset(&b);
     static const char lines[] = "[{\"call\":0,\"lines\":[]}]";
-    cr_assert_eq(tp_render_json_lines(t, true, lines, strlen(lines), &b), 0);
+    tp_render_section sec[] = {{"lines", lines, strlen(lines)}};
+    cr_assert_eq(tp_render_json_sections(t, true, sec, 1, &b), 0);
     const char *s = tp_buf_cstr(&b);
     size_t n = strlen(plain);
     /* Everything up to the closing brace, then the key. */
@@ -510,6 +511,31 @@ static int collect_sink(void *ctx, const char *p, size_t n)
     return 0;
 }
 
+/* The "lines" and "source" sections go last, in the order given; an empty
+ * one is left out; streamed, the same bytes. */
+Test(render_trace_json, sections_are_the_last_keys_in_order_streamed_alike)
+{
+    tp_tree *t = fx_readme_tree();
+    char *plain = json_of(t, false);
+    static const char lines[] = "[{\"call\":0}]", source[] = "{\"functions\":[]}";
+    tp_render_section sec[] = {
+        {"lines", lines, strlen(lines)}, {"empty", "", 0}, {"source", source, strlen(source)}};
+    tp_buf b = TP_BUF_INIT;
+    cr_assert_eq(tp_render_json_sections(t, false, sec, 3, &b), 0);
+    size_t n = strlen(plain);
+    cr_assert_eq(strncmp(tp_buf_cstr(&b), plain, n - 2), 0);
+    cr_assert_str_eq(tp_buf_cstr(&b) + n - 2,
+                     ",\"lines\":[{\"call\":0}],\"source\":{\"functions\":[]}}\n");
+    collect c = {.all = TP_BUF_INIT};
+    cr_assert_eq(tp_render_json_stream(t, false, sec, 3, 1, collect_sink, &c), 0);
+    cr_assert_str_eq(tp_buf_cstr(&c.all), tp_buf_cstr(&b));
+    cr_assert_eq(tp_render_json_sections(t, false, NULL, 1, &b), -EINVAL);
+    tp_buf_free(&c.all);
+    tp_buf_free(&b);
+    free(plain);
+    tp_tree_free(t);
+}
+
 Test(render_trace_json, stream_gives_the_same_bytes_in_bounded_pieces)
 {
     tp_tree *t = random_tree(7, 2000, true);
@@ -518,7 +544,7 @@ Test(render_trace_json, stream_gives_the_same_bytes_in_bounded_pieces)
         size_t chunks[] = {1, 4096, (size_t)1 << 30};
         for (size_t k = 0; k < 3; k++) {
             collect c = {.all = TP_BUF_INIT};
-            cr_assert_eq(tp_render_json_stream(t, pretty, chunks[k], collect_sink, &c), 0);
+            cr_assert_eq(tp_render_json_stream(t, pretty, NULL, 0, chunks[k], collect_sink, &c), 0);
             cr_assert_str_eq(tp_buf_cstr(&c.all), whole, "chunk %zu", chunks[k]);
             if (chunks[k] == 4096) {
                 /* A piece is a chunk plus one node's text and the closing
@@ -539,10 +565,10 @@ Test(render_trace_json, stream_stops_at_the_sinks_error)
 {
     tp_tree *t = random_tree(3, 500, true);
     collect c = {.all = TP_BUF_INIT, .fail_at = 2};
-    cr_assert_eq(tp_render_json_stream(t, true, 512, collect_sink, &c), -EIO);
+    cr_assert_eq(tp_render_json_stream(t, true, NULL, 0, 512, collect_sink, &c), -EIO);
     cr_assert_eq(c.pieces, 1);
-    cr_assert_eq(tp_render_json_stream(NULL, true, 512, collect_sink, &c), -EINVAL);
-    cr_assert_eq(tp_render_json_stream(t, true, 512, NULL, NULL), -EINVAL);
+    cr_assert_eq(tp_render_json_stream(NULL, true, NULL, 0, 512, collect_sink, &c), -EINVAL);
+    cr_assert_eq(tp_render_json_stream(t, true, NULL, 0, 512, NULL, NULL), -EINVAL);
     tp_buf_free(&c.all);
     tp_tree_free(t);
 }

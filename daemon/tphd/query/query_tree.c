@@ -292,9 +292,8 @@ int tp_query_export(tp_qctx *q)
             tp_tcache_put(e);
             return q->res->code;
         }
-        r = rendered(q,
-                     tp_render_json_lines(t, true, found ? lines.data : NULL, found ? lines.len : 0,
-                                          out_as(q, TP_CT_JSON)),
+        tp_render_section sec[] = {{"lines", lines.data, found ? lines.len : 0}};
+        r = rendered(q, tp_render_json_sections(t, true, sec, 1, out_as(q, TP_CT_JSON)),
                      TP_CT_JSON);
         tp_buf_free(&lines);
     } else if (strcmp(format, "csv") == 0)
