@@ -11,6 +11,7 @@
 #include "codeinfo.h"
 #include "hooks.h"
 #include "record.h"
+#include "render.h"
 #include "upload.h"
 
 tp_global tp_module_g = {.tool_id = -1};
@@ -87,6 +88,26 @@ PyObject *tp_module_after_fork_child(void)
     return after_fork_child(NULL, NULL);
 }
 
+/* escape(text): the one escaper of client text for terminals (render.h). */
+static PyObject *escape(PyObject *mod, PyObject *arg)
+{
+    if (!PyUnicode_Check(arg))
+        return PyErr_Format(PyExc_TypeError, "escape() takes a str, not %.100s",
+                            Py_TYPE(arg)->tp_name);
+    /* Lone surrogates (JSON allows them) become invalid UTF-8, shown \xNN. */
+    PyObject *bytes = PyUnicode_AsEncodedString(arg, "utf-8", "surrogatepass");
+    if (!bytes)
+        return NULL;
+    tp_buf b = TP_BUF_INIT;
+    tp_render_escape(&b, PyBytes_AS_STRING(bytes), (size_t)PyBytes_GET_SIZE(bytes));
+    Py_DECREF(bytes);
+    PyObject *r = tp_buf_error(&b)
+                      ? PyErr_NoMemory()
+                      : PyUnicode_DecodeUTF8(b.data ? b.data : "", (Py_ssize_t)b.len, "strict");
+    tp_buf_free(&b);
+    return r;
+}
+
 static PyObject *fail_allocations(PyObject *mod, PyObject *arg)
 {
     long n = PyLong_AsLong(arg);
@@ -108,6 +129,10 @@ static PyMethodDef module_methods[] = {
     {"_repr_failures", tp_capture_repr_failures, METH_NOARGS,
      "_repr_failures()\n--\n\nTypes whose __repr__ raised since the last call: "
      "[(type name, exception name)] (internal)."},
+    {"escape", escape, METH_O,
+     "escape(text)\n--\n\n"
+     "text escaped for a terminal as tph and the text tree escape client text: control\n"
+     "characters, line separators and bidi overrides become visible escapes."},
     {"default_socket", tp_upload_default_socket, METH_NOARGS, TP_UPLOAD_DEFAULT_SOCKET_DOC},
     {"_flush_uploads", tp_upload_flush, METH_VARARGS, TP_UPLOAD_FLUSH_DOC},
     {"_sender_info", tp_upload_sender_info, METH_NOARGS, TP_UPLOAD_SENDER_INFO_DOC},

@@ -274,13 +274,28 @@ def _load_trace(target: str):
     return None
 
 
+def _escaped(value):
+    """value (a trace file's JSON) with every string escaped for a terminal:
+    the file's text is the traced program's, so none of it may drive the
+    terminal or start a line of its own (keys are the format's)."""
+    from ._tracepatch import escape
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    return value
+
+
 def _cmd_view(args) -> int:
     """Metadata and summary of one trace, as tracepatch 1.0.0's `tph view`."""
-    data = _load_trace(args.target)
-    if data is None:
+    raw = _load_trace(args.target)
+    if raw is None:
         return 1
+    data = _escaped(raw) if isinstance(raw, dict) else {}
     rule = "=" * 70
-    name = "<stdin>" if args.target == "-" else args.target
+    name = "<stdin>" if args.target == "-" else _escaped(args.target)
     lines = [rule, "TRACE METADATA", rule, f"File: {name}",
              f"Timestamp: {data.get('timestamp', 'unknown')}",
              f"Label: {data.get('label') or '(no label)'}",
@@ -302,7 +317,8 @@ def _cmd_view(args) -> int:
             lines.append(f"  ignore_modules: {', '.join(config['ignore_modules'])}")
     lines += ["", f"Root calls: {len(data.get('trace') or [])}"]
     if args.json:
-        lines += ["", rule, "RAW JSON", rule, json.dumps(data, indent=2)]
+        # json.dumps escapes control and non-ASCII characters itself
+        lines += ["", rule, "RAW JSON", rule, json.dumps(raw, indent=2)]
     print("\n".join(lines))
     return 0
 
@@ -312,7 +328,7 @@ def _cmd_explain(args) -> int:
     if data is None:
         return 1
     from ._compat import explain, nodes_from_json
-    print(explain(nodes_from_json(data), verbose=args.verbose))
+    print(explain(nodes_from_json(_escaped(data)), verbose=args.verbose))
     return 0
 
 

@@ -299,6 +299,33 @@ def test_tph_logs_escapes_labels_and_process_names(tmp_path):
     assert d.stop() == 0
 
 
+def test_tph_view_and_explain_escape_client_text(tmp_path):
+    # Label, host, python, platform and cwd (view); function names,
+    # arguments and exceptions (explain): the traced program's text.
+    d = tphd_wire.Daemon(TPHD, tmp_path).start()
+    c = d.connect(hello=False)
+    c.send(tphd_wire.HELLO, {"magic": "TPH1", "v": 1, "caps": 3, "pid": 4242, "client": "evil/1",
+                             "py": "3.11" + EVIL, "host": "h" + EVIL, "argv": ["x"],
+                             "platform": "p" + EVIL, "cwd": "/c" + EVIL})
+    assert c.recv()[0] == tphd_wire.WELCOME
+    c.funcs({0: ("app" + EVIL, "main" + EVIL, "/src/app.py", 10)})
+    c.begin("f" * 32, label=EVIL)
+    ev = tphd_wire.Events()
+    ev.call(0, 1000, "x=" + EVIL).unwind(2000, "ValueError", EVIL)
+    c.events("f" * 32, 0, ev)
+    c.end("f" * 32, 3000, 1)
+    assert c.recv()[0] == tphd_wire.ACK
+    c.close()
+    for cmd in ("view", "explain"):
+        p = run_tph(d.sock, cmd, "f" * 8)
+        assert p.returncode == 0, p.stderr
+        out = p.stdout.decode()
+        assert_no_raw_control(out)
+        assert EVIL_SHOWN in out, out
+        assert not any(ln.startswith("tphd: stopped") for ln in out.splitlines())  # forged
+    assert d.stop() == 0
+
+
 def test_tph_escapes_messages_from_the_daemon(tmp_path):
     import tphlib
 
