@@ -28,15 +28,14 @@ bool tp_record_return(tp_tls *tls, void *key, PyObject *retval);
  * returns false, having changed nothing, whenever anything is unusual; the
  * hook then takes the general path above, which decides everything again. */
 
-/** The binding a quick path may serve for what (TP_QUICK_*): scope
- *  current, one binding in scope, not stopped, no bootstrap START pending;
- *  else NULL. */
-static inline tp_binding *tp_record_quick_binding(tp_tls *tls, uint8_t what)
+/** The binding a quick path may serve: scope current, one binding in
+ *  scope, not stopped, no bootstrap START pending; else NULL. The hook has
+ *  checked tls->quick for its event already. */
+static inline tp_binding *tp_record_quick_binding(tp_tls *tls)
 {
     PyThreadState *ts = tls->tstate;
-    if (TP_UNLIKELY(!(tls->quick & what) || tls->busy || tls->boot_key ||
-                    tls->gen != tp_module_g.gen || ts->context != tls->ctx ||
-                    ts->context_ver != tls->ctx_ver))
+    if (TP_UNLIKELY(tls->busy || tls->boot_key || tls->gen != tp_module_g.gen ||
+                    ts->context != tls->ctx || ts->context_ver != tls->ctx_ver))
         return NULL;
     tp_binding *b = tls->active[0];
     return TP_LIKELY(!b->dead) ? b : NULL;
@@ -50,10 +49,10 @@ static inline bool tp_record_quick_log(tp_binding *b)
 }
 
 /** tp_record_start() of a call of a plain function (not a generator, not
- *  one of the watched ones), when quick. */
+ *  one of the watched ones); the hook calls it when tls->quick has TP_QUICK_CALL. */
 static inline bool tp_record_start_quick(tp_tls *tls, tp_codeinfo *ci, void *key)
 {
-    tp_binding *b = tp_record_quick_binding(tls, TP_QUICK_CALL);
+    tp_binding *b = tp_record_quick_binding(tls);
     if (!b || (ci->flags & (TP_CI_GEN | TP_CI_INTERNAL | TP_CI_THREAD_START | TP_CI_TASK_SOON)))
         return false;
     tp_session *s = b->s;
@@ -71,10 +70,11 @@ static inline bool tp_record_start_quick(tp_tls *tls, tp_codeinfo *ci, void *key
     return true;
 }
 
-/** tp_record_return() of a call with nothing caught, when quick. */
+/** tp_record_return() of a call with nothing caught; the hook calls it when
+ *  tls->quick has TP_QUICK_RETURN. */
 static inline bool tp_record_return_quick(tp_tls *tls, void *key)
 {
-    tp_binding *b = tp_record_quick_binding(tls, TP_QUICK_RETURN);
+    tp_binding *b = tp_record_quick_binding(tls);
     if (!b)
         return false;
     tp_session *s = b->s;

@@ -309,8 +309,7 @@ static void *sender_main(void *unused)
     return NULL;
 }
 
-/* mu held. The thread ignores every signal: they belong to the program. */
-static int start_thread_locked(void)
+int tp_sender_spawn(void *(*fn)(void *))
 {
     pthread_attr_t attr;
     sigset_t all, old;
@@ -322,11 +321,18 @@ static int start_thread_locked(void)
     pthread_attr_setstacksize(&attr, 256 * 1024);
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    r = pthread_create(&t, &attr, sender_main, NULL);
+    r = pthread_create(&t, &attr, fn, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
+    return -r;
+}
+
+/* mu held. */
+static int start_thread_locked(void)
+{
+    int r = tp_sender_spawn(sender_main);
     if (r)
-        return -r;
+        return r;
     g.running = true;
     return 0;
 }

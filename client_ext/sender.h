@@ -66,6 +66,10 @@ void tp_sender_upload_settle(tp_upload *u, int state, uint64_t dropped, const ch
 int tp_sender_submit(tp_upload *u, tp_session *s, const tp_client_fd *probe, tp_buf *hello,
                      tp_buf *pre, tp_buf *end);
 
+/** Start fn in a detached background thread of the extension's (256 KiB
+ *  of stack) that ignores every signal: they belong to the program.
+ *  Returns 0 or a negative errno. */
+int tp_sender_spawn(void *(*fn)(void *));
 /** Streams: a trace that is still recording goes out as it is recorded.
  *  tp_sender_stream_open() hands u (state NONE) over with HELLO and BEGIN
  *  (hello, pre; reset to empty) and a reference to s; the sender connects

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -402,19 +401,8 @@ static void idle_watch(void)
     pthread_mutex_lock(&idle.mu);
     idle.wanted = true;
     if (!idle.pid) {
-        pthread_attr_t attr;
-        sigset_t all, old;
-        pthread_t t;
-        if (!pthread_attr_init(&attr)) {
-            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-            pthread_attr_setstacksize(&attr, 256 * 1024);
-            sigfillset(&all);
-            pthread_sigmask(SIG_SETMASK, &all, &old);
-            if (!pthread_create(&t, &attr, idle_main, NULL))
-                idle.pid = pid; /* else calls alone tick the stream */
-            pthread_sigmask(SIG_SETMASK, &old, NULL);
-            pthread_attr_destroy(&attr);
-        }
+        if (!tp_sender_spawn(idle_main))
+            idle.pid = pid; /* else calls alone tick the stream */
     } else {
         pthread_cond_signal(&idle.wake);
     }
