@@ -366,6 +366,55 @@ def test_tphd_log_escapes_client_errors_and_rate_limits_them(tmp_path):
     assert len(log) < 20000
 
 
+def _client_lines(lines):
+    """(lines reporting a client's ERROR, messages counted as suppressed)."""
+    reported = [l for l in lines if " reports MALFORMED: " in l]
+    dropped = 0
+    for l in lines:
+        if l.endswith(" messages suppressed"):  # one connection's
+            dropped += int(l.split(": ")[-1].split()[0])
+        elif " messages about clients suppressed (all clients together: " in l:
+            dropped += int(l.split()[1])
+    return reported, dropped
+
+
+def test_tphd_log_budget_holds_for_clients_that_reconnect(tmp_path):
+    # Each connection stays inside its own burst: only the budget of all
+    # clients together keeps a reconnect loop from writing a line per ERROR.
+    d = tphd_wire.Daemon(TPHD, tmp_path).start()
+    conns, each = 400, 5
+    t0 = time.monotonic()
+    for _ in range(conns):
+        with d.connect() as c:
+            c.send_raw(b"".join(tphd_wire.frame(tphd_wire.ERROR, {"code": -4002, "msg": "loop"})
+                                for _ in range(each)))
+            assert c.qjson("status")["pid"] == d.proc.pid  # every ERROR was read
+    elapsed = time.monotonic() - t0
+    assert d.stop() == 0
+    lines = open(d.log, "rb").read().decode().splitlines()
+    assert lines[-1] == "tphd: stopped"
+    reported, dropped = _client_lines(lines)
+    assert len(reported) + dropped == conns * each  # every line is written or counted
+    assert 100 <= len(reported) <= 100 + 10 * (int(elapsed) + 2), (len(reported), elapsed)
+
+
+def test_tphd_log_cuts_long_client_text(tmp_path):
+    d = tphd_wire.Daemon(TPHD, tmp_path).start()
+    msg = "\u00e9" * 50_000 + EVIL  # 100,000 bytes of two-byte characters, then controls
+    with d.connect() as c:
+        c.send_raw(tphd_wire.frame(tphd_wire.ERROR, {"code": -4002, "msg": msg}))
+        assert c.qjson("status")["pid"] == d.proc.pid
+    assert d.stop() == 0
+    raw = open(d.log, "rb").read()
+    assert_no_raw_control(raw)
+    line, = [l for l in raw.decode().splitlines() if " reports MALFORMED: " in l]
+    head = line[len("tphd: "):line.index(": \u00e9") + 2]  # "client N reports MALFORMED: "
+    whole = len(head.encode()) + len(msg.encode())
+    kept = 1024 - (1024 - len(head)) % 2  # whole characters only
+    shown = "\u00e9" * ((kept - len(head)) // 2)
+    assert line == f"tphd: {head}{shown}... ({whole - kept} more bytes)"
+
+
 # ---- 4: trace files are private ---------------------------------------------
 
 WRITER = r"""

@@ -50,10 +50,7 @@ struct tp_conn {
     /* A large reply goes out a chunk at a time (tp_conn_send_then()): when
      * the chunk in flight was queued, 0 when none is (loop thread). */
     uint64_t reply_wait_ms;
-    /* tp__connlog's rate limit (loop thread). */
-    uint64_t log_ms;         /* when log_used was last reduced; 0 = never */
-    uint32_t log_used;       /* lines of the burst used */
-    uint64_t log_suppressed; /* lines dropped since the last one written */
+    tp_log_budget log; /* tp__connlog's rate limit for this connection */
 };
 
 /** Accept the pending connection on listener, stamp its peer (SO_PEERCRED)
@@ -95,10 +92,16 @@ void tp_conn_submit(tp_conn *c, tp_store_op *op);
 
 /* connlog.c */
 /** A log line about c, rate-limited per connection (a burst, then one a
- *  second); dropped lines are counted and reported as "N messages
- *  suppressed" before c's next line and when c closes. Loop thread. */
+ *  second) and for all connections together (a client that reconnects in
+ *  a loop gets a fresh connection's budget each time); dropped lines are
+ *  counted and reported as "N messages suppressed" before c's next line and
+ *  when c closes, and the ones all-clients budget dropped by
+ *  tp__clientlog_flush(). Loop thread. */
 void tp__connlog(tp_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Report c's suppressed lines now, if any (at close). */
 void tp__connlog_flush(tp_conn *c);
+/** Report the lines the all-clients budget dropped, if any (each sweep,
+ *  and at shutdown, so that every dropped line is counted in the log). */
+void tp__clientlog_flush(tp_server *s);
 
 #endif

@@ -142,6 +142,7 @@ static void on_sweep(uv_timer_t *t)
             tp_conn_close_now(c);
         }
     }
+    tp__clientlog_flush(s);
     if (s->shutting_down) {
         check_shutdown(s);
         return;
@@ -287,6 +288,7 @@ static void check_shutdown(tp_server *s)
     if (s->nconns > 0 || s->ops_inflight > 0 || s->closing)
         return; /* the aborts just submitted complete first; handles close */
     s->shutdown_done = true;
+    tp__clientlog_flush(s); /* the closes above may have dropped lines too */
     uv_close((uv_handle_t *)&s->async, on_closed_noop);
     uv_close((uv_handle_t *)&s->fin_async, on_closed_noop);
     uv_close((uv_handle_t *)&s->sweep, on_closed_noop);

@@ -24,6 +24,14 @@
 
 typedef struct tp_conn tp_conn; /* conn.h */
 
+/* A budget of log lines (connlog.c): a burst, then one line per refill
+ * period; what it refuses is counted for a "suppressed" line. */
+typedef struct tp_log_budget {
+    uint64_t ms;         /* when used was last reduced; 0 = never */
+    uint32_t used;       /* lines of the burst used */
+    uint64_t suppressed; /* lines dropped since the last summary */
+} tp_log_budget;
+
 /* One uid's open connections and events committed since start. */
 typedef struct tp_uid_count {
     uint32_t uid;
@@ -57,6 +65,7 @@ struct tp_server {
     size_t rbuf_bytes; /* receive buffers of all connections (rcap), against max_buffered */
     uint64_t refused_conns;
     uint64_t closed_at_once; /* refused past TP_SERVER_MAX_DRAINING */
+    tp_log_budget client_log; /* lines all clients together may cause (connlog.c) */
     uint64_t next_serial;
     uint64_t start_ms;
     int64_t start_mono_ms;

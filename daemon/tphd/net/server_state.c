@@ -16,12 +16,25 @@
 #include "tp_version.h"
 #include "util.h"
 
+/* Bytes of a log line's text kept before it is cut: a client's message can
+ * be as long as a frame (16 MiB), and one line of it is not worth a log. */
+#define LOG_LINE_MAX 1024
+
 void tp_server_vlog(const tp_server *s, const char *fmt, va_list ap)
 {
     tp_buf raw = TP_BUF_INIT, line = TP_BUF_INIT;
     tp_buf_vprintf(&raw, fmt, ap);
+    size_t n = raw.len;
+    if (n > LOG_LINE_MAX) {
+        /* Cut at a character's start, so the cut leaves no broken UTF-8. */
+        n = LOG_LINE_MAX;
+        while (n > 0 && ((unsigned char)raw.data[n] & 0xC0) == 0x80)
+            n--;
+    }
     tp_buf_puts(&line, "tphd: ");
-    tp_render_escape(&line, raw.data ? raw.data : "", raw.len);
+    tp_render_escape(&line, raw.data ? raw.data : "", n);
+    if (n < raw.len)
+        tp_buf_printf(&line, "... (%zu more bytes)", raw.len - n);
     tp_buf_putc(&line, '\n');
     /* One write per line: lines of two threads never interleave. */
     if (!tp_buf_error(&line))
