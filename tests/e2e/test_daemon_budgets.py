@@ -89,12 +89,11 @@ def test_chunked_import_obeys_the_frame_timeout(tmp_path):
         # The first part of an import's body, then nothing.
         c.send(QUERY, {"id": 1, "op": "import", "args": "{}", "body": b"{\"trace\": [",
                        "more": True})
-        t0 = time.monotonic()
+        # Exempt from the frame timeout, the import would hold the
+        # connection past the socket's 10 s (recv raises) with no ERROR.
         msg = c.recv()
-        took = time.monotonic() - t0
     assert msg is not None and msg[0] == ERROR, msg
     assert (msg[1]["name"], msg[1]["msg"]) == ("ETIMEDOUT", "no part of the query body within 1 s")
-    assert took < 5
     assert_clean_stop(d)
 
 
