@@ -36,7 +36,7 @@ typedef struct rw {
 /* The most bytes one bounded text takes in its buffer. */
 static inline size_t rw_room(uint32_t max_repr)
 {
-    return 4 * (size_t)(max_repr < TP_MIN_REPR ? TP_MIN_REPR : max_repr) + 8;
+    return tp_capture_repr_room(max_repr);
 }
 
 /* Start writing at the end of out, where rw_room(max_repr) bytes are
@@ -897,27 +897,11 @@ int tp_capture_repr(tp_buf *out, PyObject *o, uint32_t max_repr)
     return 0;
 }
 
-static PyObject *param_value(const tp_param *p, PyObject *const *locals)
+/* tp_capture_args() into out, where tp_capture_args_room() bytes are
+ * reserved already. */
+static void write_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals,
+                       uint32_t max_repr)
 {
-    PyObject *v = locals[p->slot];
-    if (!v && p->cell_slot >= 0) {
-        PyObject *cell = locals[p->cell_slot];
-        v = cell && PyCell_Check(cell) ? PyCell_GET(cell) : NULL;
-    } else if (v && p->cell && PyCell_Check(v)) {
-        v = PyCell_GET(v);
-    }
-    return v;
-}
-
-int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals, uint32_t max_repr)
-{
-    /* One reservation for the whole text: each value is bounded, so the
-     * room is known before any is rendered. */
-    size_t room = 0, vroom = rw_room(max_repr);
-    for (uint32_t i = 0; i < ci->nparams; i++)
-        room += (size_t)ci->params[i].len + 6 + vroom;
-    if (tp_buf_reserve(out, room) < 0)
-        return -ENOMEM;
     for (uint32_t i = 0; i < ci->nparams; i++) {
         const tp_param *p = &ci->params[i];
         char *d = out->data + out->len;
@@ -932,7 +916,7 @@ int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals,
         *d++ = '=';
         *d = '\0';
         out->len = (size_t)(d - out->data);
-        PyObject *v = param_value(p, locals);
+        PyObject *v = tp_capture_param(p, locals);
         if (!v) {
             memcpy(d, "<unbound>", 10);
             out->len += 9;
@@ -945,7 +929,43 @@ int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals,
         rw_finish(&w);
         Py_DECREF(v);
     }
+}
+
+int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals, uint32_t max_repr)
+{
+    /* One reservation for the whole text. */
+    if (tp_buf_reserve(out, tp_capture_args_room(ci, max_repr)) < 0)
+        return -ENOMEM;
+    write_args(out, ci, locals, max_repr);
     return 0;
+}
+
+/* A tp_buf over dst's room bytes, which is never grown (the writers stay
+ * inside the room they were given). */
+static tp_buf view_of(char *dst, size_t room)
+{
+    tp_buf b = TP_BUF_INIT;
+    b.data = dst;
+    b.cap = room + 1;
+    return b;
+}
+
+size_t tp_capture_args_into(char *dst, const tp_codeinfo *ci, PyObject *const *locals,
+                            uint32_t max_repr)
+{
+    tp_buf b = view_of(dst, tp_capture_args_room(ci, max_repr));
+    write_args(&b, ci, locals, max_repr);
+    return b.len;
+}
+
+size_t tp_capture_repr_into(char *dst, PyObject *o, uint32_t max_repr)
+{
+    tp_buf b = view_of(dst, rw_room(max_repr));
+    rw w;
+    rw_start(&w, &b, max_repr);
+    render(&w, o);
+    rw_finish(&w);
+    return b.len;
 }
 
 int tp_capture_exc(tp_buf *type_out, tp_buf *msg_out, PyObject *exc, uint32_t max_repr)
