@@ -2,7 +2,7 @@
 
 A report may be read on another machine, or after the code changed, so the
 text is taken in the traced process, when the trace is first written out
-(to_json, to_html), from the function table the
+(to_json, to_html) or uploaded to tphd, from the function table the
 recorder interned (one entry per code object, docs/API.md "source"). Nothing
 of it runs while the trace records.
 

@@ -155,7 +155,7 @@ function fileSource(data) {
     const f = pk.funcs[pk.func[i]];
     const tot = total(i), mn = tot - (pk.dMin ? pk.dMin[i] : 0);
     const fl = pk.flags[i];
-    const o = {id: i, name: f.qualname, module: f.module, file: f.file, line: f.line,
+    const o = {id: i, name: f.qualname, module: f.module, file: f.file, line: f.line, func: pk.func[i],
       depth: pk.depth[i], parent: pk.parent[i] < 0 ? null : pk.parent[i],
       thread: pk.thread ? pk.thread[i] : 0, count: pk.count[i],
       start_ms: ms(pk.start[i]), end_ms: ms(pk.end[i]), total_ms: ms(tot), span_ms: ms(pk.end[i] - pk.start[i]),
