@@ -442,6 +442,11 @@ function fileSource(data) {
     trace: async () => data.trace,
     stats: async () => data.stats,
     lines: async () => data.lines || null,
+    source: async (_id, func) => {
+      const f = pk.funcs[func];
+      if (!f) throw new ApiError(404, 'not_found', 'trace has no function ' + func);
+      return sourceOf(data.source, func, f);
+    },
     tree: async (_id, p) => subtree(p),
     search: async (_id, q, limit) => search(q, limit),
     diff: async () => {
