@@ -430,8 +430,11 @@ class trace:
         path = None if mode in _DAEMON_WORDS else mode
         session = self._session
         lines = quiet(self._lines_json) if self._lines is not None else None
+        # The source is taken here, once the recording ended (never while it
+        # records), and goes before the trace's END (PROTOCOL.md 4.6b).
+        source = quiet(self._source_json)
         try:
-            if session.upload(path, required=required, lines=lines):
+            if session.upload(path, required=required, lines=lines, source=source):
                 _note_handed_over(self)
                 _flush_at_process_exit()
                 return True
@@ -811,8 +814,9 @@ class trace:
 
     def _source_json(self) -> bytes | None:
         """The "source" key's JSON text (docs/API.md), taken from this
-        process's files the first time the trace is written out, then kept
-        (the file may change, or be read elsewhere, later)."""
+        process's files the first time the trace is written out or uploaded
+        to tphd, then kept (the file may change, or be read elsewhere,
+        later)."""
         if self._source is None and self._session is not None and self._state == _DONE:
             from . import _source
             value = _source.capture(self._session.functions())
