@@ -40,6 +40,11 @@ class _Default:
 
 _NEW, _ACTIVE, _DONE = 0, 1, 2
 
+# This process's id, kept up to date at fork (as the extension's own state
+# is): os.getpid() is a system call, and a trace asks twice.
+_this_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _this_pid.__setitem__(0, os.getpid()))
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 # Where an output goes: None (return the text), a file name or an open text file.
 _Dest = Union[str, "os.PathLike[str]", IO[str], None]
@@ -317,7 +322,7 @@ class trace:
             if not callable(func) and not isinstance(func, (staticmethod, classmethod)):
                 raise TypeError(f"trace() takes keyword arguments only, got {func!r}")
             return decorate(func, {}, stacklevel=3)
-        return super().__new__(cls)
+        return object.__new__(cls)
 
     if TYPE_CHECKING:
         __init__ = _keywords
@@ -433,7 +438,7 @@ class trace:
             self._lines = LineRecorder(session, settings["lines"], settings["max_repr"],
                                        settings["line_samples"], settings["threads"])
         self._recording = True
-        self._pid = os.getpid()
+        self._pid = _this_pid[0]
         self._state = _ACTIVE
         self._wall_start = time.time()
         return session
@@ -456,7 +461,32 @@ class trace:
         self._stop_tracemalloc()
         if self._lines is not None:
             quiet(self._lines.stop)
-        quiet(self._finish)
+        if not self._drop_fast():
+            quiet(self._finish)
+
+    def _drop_fast(self) -> bool:
+        """_finish() for a keep="slow" trace that is dropped (fast, no
+        exception, no gap to warn about), without the fresh context
+        _finish() runs in: nothing here runs code of the standard library.
+        False, having changed nothing, for any other trace."""
+        session, settings = self._session, self._settings
+        if session is None or settings["keep"] != "slow" or self._raised:
+            return False
+        slow = self._keep_slow
+        if slow is None:
+            slow = session.duration_ns > settings["keep_slower_than"] * 1e9
+        if slow or session.limit_reason == "profiler":
+            return False
+        self._wall_end = time.time()
+        self._state = _DONE
+        failures = _tracepatch._repr_failures()
+        if failures:
+            quiet(_repr_notes, settings["repr_notes"], failures)
+        # As _finish(): a trace with no calls, or recorded before a fork,
+        # is neither kept nor said to be dropped.
+        if (session.call_count != 0 or session.streamed) and self._pid == _this_pid[0]:
+            self._discarded = True
+        return True
 
     def _stop_tracemalloc(self) -> None:
         # Only when this trace started it: a program (or an enclosing
@@ -483,7 +513,7 @@ class trace:
                           _config.TracepatchWarning, stacklevel=5)
         if self._session.call_count == 0 and not self._session.streamed:
             return
-        if self._pid != os.getpid():
+        if self._pid != _this_pid[0]:
             # Recorded before a fork: the process that started the trace
             # sends or saves it; a second copy from here would duplicate it.
             return
@@ -1066,10 +1096,12 @@ def _exit_flush() -> None:
 _noted_types: set = set()
 
 
-def _repr_notes(show: bool) -> None:
+def _repr_notes(show: bool, failures: "list | None" = None) -> None:
     """tracepatch 1.0.0's stderr note for a __repr__ that raised, once per
-    type in this process (the extension records, it never prints)."""
-    failures = _tracepatch._repr_failures()
+    type in this process (the extension records, it never prints);
+    failures: _tracepatch._repr_failures(), when already taken."""
+    if failures is None:
+        failures = _tracepatch._repr_failures()
     if not show:
         return
     for type_name, exc_name in failures:
