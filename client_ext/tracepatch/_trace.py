@@ -188,7 +188,12 @@ def _cached_plan(key: tuple) -> "_Plan | None":
     candidates it looked at unchanged on disk (_config.sources_stamp(): one
     call into C, a stat() for each)."""
     plan = _plans.get(key)
-    if plan is None or _config.sources_stamp(plan.paths) != plan.stamp:
+    if plan is None:
+        return None
+    # _config.sources_stamp(plan.paths), inline: this runs for every trace.
+    data = getattr(os.environ, "_data", None)
+    if type(data) is not dict or _tracepatch._sources_stamp(
+            data, _config._ALL_ENV_KEYS, plan.paths) != plan.stamp:
         return None
     return plan
 
@@ -385,7 +390,8 @@ class trace:
         # (Not with the opentelemetry API loaded: its current span is asked.)
         plan = _cached_plan(self._key) if self._key is not None else None
         if plan is not None and "opentelemetry.trace" not in sys.modules:
-            session = self._prepare(stacklevel + 1, plan)
+            # Then no otel_parent either (_explicit_key()): none to look up.
+            session = self._prepare(stacklevel + 1, plan, otel=False)
         else:
             session = quiet(self._prepare, stacklevel + 2)
         if session is None:
@@ -403,7 +409,7 @@ class trace:
                   f"this trace records nothing", _config.TracepatchWarning,
                   stacklevel=stacklevel + 1)
 
-    def _prepare(self, stacklevel: int, plan: "_Plan | None" = None):
+    def _prepare(self, stacklevel: int, plan: "_Plan | None" = None, otel: bool = True):
         if self._state != _NEW:
             what = "is already recording" if self._state == _ACTIVE else "has already recorded"
             raise RuntimeError(f"this trace() {what}; create a new trace() for each recording")
@@ -416,7 +422,7 @@ class trace:
             # default_label is a template: an explicit label is used as written.
             settings = {**settings, "label": _compat.expand_label(settings["default_label"])}
         self._settings = settings
-        if plan.enabled:
+        if plan.enabled and otel:
             self._otel_parent = _otel.resolve(settings["otel_parent"], stacklevel + 1)
         sample = settings["sample_traces"]
         if plan.off or (sample is not None and random.random() >= sample):
@@ -458,7 +464,8 @@ class trace:
             return
         if self._session is not None:
             self._session.stop()
-        self._stop_tracemalloc()
+        if self._tracemalloc_started:
+            self._stop_tracemalloc()
         if self._lines is not None:
             quiet(self._lines.stop)
         if not self._drop_fast():
