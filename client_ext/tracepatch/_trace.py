@@ -124,6 +124,12 @@ def _check_new(kw: dict) -> tuple:
     _explicit_key() of them), kept in _checked when their values are plain."""
     for key in kw:
         if key not in _KEYWORDS:
+            # Python's own message for trace's signature (3.13's has "Did
+            # you mean ...?"), under trace's name.
+            try:
+                _keywords(None, **kw)
+            except TypeError as exc:
+                raise TypeError(str(exc).replace("_keywords()", "trace.__init__()")) from None
             raise TypeError(f"trace.__init__() got an unexpected keyword argument '{key}'")
     explicit = quiet(_check_keywords, kw)
     checked = (explicit, _explicit_key(explicit))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tracepatch import TracepatchWarning, trace
+from tracepatch import _trace
 
 KW = dict(keep="slow", keep_slower_than=1.0, daemon="off", cache=False)
 
@@ -123,7 +124,13 @@ def test_the_same_keywords_of_another_type_are_checked_again():
 def test_an_unknown_keyword_is_a_type_error_naming_it():
     with pytest.raises(TypeError) as caught:
         trace(max_dept=3)
-    assert str(caught.value) == "trace.__init__() got an unexpected keyword argument 'max_dept'"
+    # What Python itself says of a function of trace's signature (3.13 adds
+    # "Did you mean 'max_depth'?" to both).
+    with pytest.raises(TypeError) as own:
+        _trace._keywords(None, max_dept=3)
+    assert str(caught.value).startswith(
+        "trace.__init__() got an unexpected keyword argument 'max_dept'")
+    assert str(caught.value) == str(own.value).replace("_keywords()", "trace.__init__()")
 
 
 def test_cached_settings_give_the_same_trace_settings_and_sources(monkeypatch):
