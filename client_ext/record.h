@@ -29,16 +29,23 @@ bool tp_record_return(tp_tls *tls, void *key, PyObject *retval);
  * hook then takes the general path above, which decides everything again. */
 
 /** The binding a quick path may serve: scope current, one binding in
- *  scope, not stopped, no bootstrap START pending; else NULL. The hook has
- *  checked tls->quick for its event already. */
-static inline tp_binding *tp_record_quick_binding(tp_tls *tls)
+ *  scope, not stopped, no bootstrap START pending (with_boot: a yield or a
+ *  resume, which no START can duplicate, leaves that unchecked); else
+ *  NULL. The hook has checked tls->quick for its event already. */
+static inline __attribute__((always_inline)) tp_binding *tp_record_quick_binding_as(tp_tls *tls,
+                                                                                    bool with_boot)
 {
     PyThreadState *ts = tls->tstate;
-    if (TP_UNLIKELY(tls->busy || tls->boot_key || tls->gen != tp_module_g.gen ||
+    if (TP_UNLIKELY(tls->busy || (with_boot && tls->boot_key) || tls->gen != tp_module_g.gen ||
                     ts->context != tls->ctx || ts->context_ver != tls->ctx_ver))
         return NULL;
     tp_binding *b = tls->active[0];
     return TP_LIKELY(!b->dead) ? b : NULL;
+}
+
+static inline tp_binding *tp_record_quick_binding(tp_tls *tls)
+{
+    return tp_record_quick_binding_as(tls, true);
 }
 
 /** Log room for one record with no text, on b's thread. */
@@ -102,7 +109,7 @@ static inline bool tp_record_parked(const tp_session *s, void *key)
  *  calls it when tls->quick has TP_QUICK_SUSPEND. */
 static inline bool tp_record_yield_quick(tp_tls *tls, void *key)
 {
-    tp_binding *b = tp_record_quick_binding(tls);
+    tp_binding *b = tp_record_quick_binding_as(tls, false);
     if (!b)
         return false;
     tp_session *s = b->s;
@@ -140,7 +147,7 @@ static inline bool tp_record_yield_quick(tp_tls *tls, void *key)
  *  when tls->quick has TP_QUICK_SUSPEND. */
 static inline bool tp_record_resume_quick(tp_tls *tls, void *key)
 {
-    tp_binding *b = tp_record_quick_binding(tls);
+    tp_binding *b = tp_record_quick_binding_as(tls, false);
     if (!b)
         return false;
     tp_session *s = b->s;
