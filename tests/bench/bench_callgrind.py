@@ -494,7 +494,8 @@ def markdown(all_res):
         if wls is EVENT_WORKLOADS:
             if not all(w in r["per_call"] for r in all_res for w in wls):
                 break  # measured before these workloads existed
-            out += ["", "Per yield/resume event (see EVENTS):", "",
+            out += ["", "Suspension workloads, per sys.monitoring event (a start, return, yield "
+                    "or resume):", "",
                     "| interpreter | mode | " + " | ".join(wls) + " |",
                     "|---|---|" + "---|" * len(wls)]
         for res in all_res:
