@@ -4,8 +4,10 @@ resumes out of suspension order, a second session arriving meanwhile, a log
 block filling up, an exception carried across suspensions. Each runs in
 structure-only mode and with arguments, which the hooks serve differently."""
 
-from test_ext_common import (EXC_TYPE, FLAGS, PARENT, PY312, QUALNAME, SUSPENDS, T, check_times,
-                             record, run_as_script, shape, skip)
+import threading
+
+from test_ext_common import (EXC_TYPE, FLAGS, PARENT, PY312, QUALNAME, SUSPENDS, THREAD, T,
+                             check_times, record, run_as_script, shape, skip)
 
 CAUGHT, GEN = T.NODE_CAUGHT, T.NODE_GEN
 MODES = ({"show_args": False, "show_return": False}, {})
@@ -92,6 +94,34 @@ def test_a_generator_suspending_across_log_blocks():
         assert shape(s, FIELDS) == [(-1, "drain", 0, 0), (0, "values", GEN, 5000)]
         kinds = [e[0] for e in s._raw_events()]
         assert (kinds.count(5), kinds.count(6)) == (5000, 5000)  # YIELD, RESUME
+        check_times(s)
+
+
+def across_threads():
+    g = values(6)
+    next(g)
+    next(g)
+
+    def other():
+        for _ in range(3):
+            next(g)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    return list(g)
+
+
+def test_a_generator_resumed_in_another_thread():
+    # It suspends on one thread's records and resumes on the other's.
+    for kw in MODES:
+        s, out = record(across_threads, threads=True, **kw)
+        assert out == [5]
+        nodes = s.nodes()
+        gens = [(n[PARENT], n[FLAGS], n[SUSPENDS], n[THREAD]) for n in nodes
+                if n[QUALNAME] == "values"]
+        assert gens == [(0, GEN, 6, 0)]
+        assert [n[THREAD] for n in nodes if n[QUALNAME] == "across_threads.<locals>.other"] == [1]
         check_times(s)
 
 
