@@ -29,9 +29,9 @@ bool tp_record_return(tp_tls *tls, void *key, PyObject *retval);
  * hook then takes the general path above, which decides everything again. */
 
 /** The binding a quick path may serve: scope current, one binding in
- *  scope, not stopped, no bootstrap START pending (with_boot: a yield or a
- *  resume, which no START can duplicate, leaves that unchecked); else
- *  NULL. The hook has checked tls->quick for its event already. */
+ *  scope, not stopped, and with with_boot no bootstrap START pending (a
+ *  yield or a resume passes false: the general path of neither looks at
+ *  it); else NULL. The hook has checked tls->quick for its event already. */
 static inline __attribute__((always_inline)) tp_binding *tp_record_quick_binding_as(tp_tls *tls,
                                                                                     bool with_boot)
 {
