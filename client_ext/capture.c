@@ -512,8 +512,8 @@ static bool render_default_object(rw *w, PyObject *o)
     PyTypeObject *tp = Py_TYPE(o);
     name_ent *e = &name_cache[((uintptr_t)tp >> 4) % NAME_CACHE];
     bool tagged = (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) && tp->tp_version_tag;
+    name_ent fresh; /* e may point here until the end: not scoped to the if */
     if (!tagged || e->type != tp || e->tag != tp->tp_version_tag) {
-        name_ent fresh;
         if (!object_name(tp, &fresh)) {
             PyErr_Clear();
             return false;

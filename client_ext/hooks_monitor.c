@@ -115,7 +115,7 @@ static PyObject *cb_start(PyObject *self, PyObject *const *args, size_t nargsf, 
     return start_slow(args, nargsf);
 }
 
-static PyObject *cb_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
+static PyObject *resume_slow(PyObject *const *args, size_t nargsf)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs < 1 || !PyCode_Check(args[0]))
@@ -125,6 +125,16 @@ static PyObject *cb_resume(PyObject *self, PyObject *const *args, size_t nargsf,
     if (tls && tp_record_resume(tls, tp_frame_current(tls->tstate)))
         Py_RETURN_NONE;
     return local_result((PyCodeObject *)args[0]);
+}
+
+static PyObject *cb_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
+{
+    /* A call suspended in the park resumes: its code is wanted. */
+    tp_tls *tls = tp_scope_cur_tls;
+    if (TP_LIKELY(tls && (tls->quick & TP_QUICK_SUSPEND) && PyVectorcall_NARGS(nargsf) >= 1) &&
+        tp_record_resume_quick(tls, tp_frame_current(tls->tstate)))
+        Py_RETURN_NONE;
+    return resume_slow(args, nargsf);
 }
 
 static PyObject *cb_throw(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
@@ -156,7 +166,7 @@ static PyObject *cb_return(PyObject *self, PyObject *const *args, size_t nargsf,
     return return_slow(args, nargsf);
 }
 
-static PyObject *cb_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
+static PyObject *yield_slow(PyObject *const *args, size_t nargsf)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs < 1 || !PyCode_Check(args[0]))
@@ -165,6 +175,16 @@ static PyObject *cb_yield(PyObject *self, PyObject *const *args, size_t nargsf, 
     if (tls && tp_record_yield(tls, tp_frame_current(tls->tstate)))
         Py_RETURN_NONE; /* a recorded call: its code is wanted */
     return local_result((PyCodeObject *)args[0]);
+}
+
+static PyObject *cb_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
+{
+    /* A recorded call suspends: its code is wanted. */
+    tp_tls *tls = tp_scope_cur_tls;
+    if (TP_LIKELY(tls && (tls->quick & TP_QUICK_SUSPEND) && PyVectorcall_NARGS(nargsf) >= 1) &&
+        tp_record_yield_quick(tls, tp_frame_current(tls->tstate)))
+        Py_RETURN_NONE;
+    return yield_slow(args, nargsf);
 }
 
 static PyObject *cb_unwind(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)

@@ -571,6 +571,27 @@ void tp_record_unwind_resolve(tp_tls *tls, PyObject *exc)
 
 /* ---- suspension ----------------------------------------------------------- */
 
+/* Take key out of the park of s: true and *ret its slab index when it was
+ * there. The others keep their order. */
+static bool park_del(tp_session *s, void *key, uint64_t *ret)
+{
+    for (uint32_t i = s->npark; i-- > 0;) {
+        if (s->park[i].key != key)
+            continue;
+        *ret = s->park[i].idx;
+        for (s->npark--; i < s->npark; i++)
+            s->park[i] = s->park[i + 1];
+        return true;
+    }
+    return false;
+}
+
+/* Whether s has a suspended call, in the park or in suspmap. */
+static inline bool susp_any(const tp_session *s)
+{
+    return s->npark || tp_hmap_size(&s->suspmap);
+}
+
 static bool susp_put(tp_session *s, void *key, const tp_fent *ent)
 {
     uint32_t idx;
@@ -585,7 +606,7 @@ static bool susp_put(tp_session *s, void *key, const tp_fent *ent)
         memset(&s->susp.items[idx], 0, sizeof(s->susp.items[idx]));
     }
     uint64_t old;
-    if (tp_hmap_get(&s->suspmap, (uint64_t)(uintptr_t)key, &old)) {
+    if (park_del(s, key, &old) || tp_hmap_get(&s->suspmap, (uint64_t)(uintptr_t)key, &old)) {
         /* Stale: its frame is reused, so its generator died unseen. */
         tp_record_close_unseen(s, &s->susp.items[old].ent);
         tp_fent_clear(&s->susp.items[old].ent);
@@ -629,7 +650,7 @@ bool tp_record_close_unseen(tp_session *s, const tp_fent *e)
 static bool susp_take(tp_session *s, void *key, tp_fent *ret)
 {
     uint64_t val;
-    if (!tp_hmap_del(&s->suspmap, (uint64_t)(uintptr_t)key, &val))
+    if (!park_del(s, key, &val) && !tp_hmap_del(&s->suspmap, (uint64_t)(uintptr_t)key, &val))
         return false;
     uint32_t idx = (uint32_t)val;
     *ret = s->susp.items[idx].ent;
@@ -684,7 +705,7 @@ bool tp_record_resume(tp_tls *tls, void *key)
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
         tp_session *s = b->s;
-        if (b->dead || !tp_hmap_size(&s->suspmap))
+        if (b->dead || !susp_any(s))
             continue;
         tp_fent ent;
         if (!susp_take(s, key, &ent))
@@ -713,7 +734,7 @@ void tp_record_forget(tp_tls *tls, void *key)
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_session *s = tls->active[i]->s;
         tp_fent ent;
-        if (tp_hmap_size(&s->suspmap) && susp_take(s, key, &ent)) {
+        if (susp_any(s) && susp_take(s, key, &ent)) {
             /* A new generator starts in this frame: the one suspended
              * there is gone. */
             tp_record_close_unseen(s, &ent);

@@ -29,16 +29,23 @@ bool tp_record_return(tp_tls *tls, void *key, PyObject *retval);
  * hook then takes the general path above, which decides everything again. */
 
 /** The binding a quick path may serve: scope current, one binding in
- *  scope, not stopped, no bootstrap START pending; else NULL. The hook has
- *  checked tls->quick for its event already. */
-static inline tp_binding *tp_record_quick_binding(tp_tls *tls)
+ *  scope, not stopped, and with with_boot no bootstrap START pending (a
+ *  yield or a resume passes false: the general path of neither looks at
+ *  it); else NULL. The hook has checked tls->quick for its event already. */
+static inline __attribute__((always_inline)) tp_binding *tp_record_quick_binding_as(tp_tls *tls,
+                                                                                    bool with_boot)
 {
     PyThreadState *ts = tls->tstate;
-    if (TP_UNLIKELY(tls->busy || tls->boot_key || tls->gen != tp_module_g.gen ||
+    if (TP_UNLIKELY(tls->busy || (with_boot && tls->boot_key) || tls->gen != tp_module_g.gen ||
                     ts->context != tls->ctx || ts->context_ver != tls->ctx_ver))
         return NULL;
     tp_binding *b = tls->active[0];
     return TP_LIKELY(!b->dead) ? b : NULL;
+}
+
+static inline tp_binding *tp_record_quick_binding(tp_tls *tls)
+{
+    return tp_record_quick_binding_as(tls, true);
 }
 
 /** Log room for one record with no text, on b's thread. */
@@ -86,6 +93,87 @@ static inline bool tp_record_return_quick(tp_tls *tls, void *key)
         return false;
     tp_evlog_put(&s->log, TP_EV_RETURN, 0, 0, (uint64_t)(tp_now() - s->t0));
     b->stack.size = n - 1;
+    return true;
+}
+
+/** Whether frame key is in the park of s (ext.h). */
+static inline bool tp_record_parked(const tp_session *s, void *key)
+{
+    for (uint32_t i = 0; i < s->npark; i++)
+        if (s->park[i].key == key)
+            return true;
+    return false;
+}
+
+/** tp_record_yield() of the binding's top call, into the park; the hook
+ *  calls it when tls->quick has TP_QUICK_SUSPEND. */
+static inline bool tp_record_yield_quick(tp_tls *tls, void *key)
+{
+    tp_binding *b = tp_record_quick_binding_as(tls, false);
+    if (!b)
+        return false;
+    tp_session *s = b->s;
+    size_t n = b->stack.size;
+    uint32_t idx = s->susp_free, np = s->npark;
+    if (TP_UNLIKELY(!n || idx == UINT32_MAX || np >= TP_PARK || !tp_record_quick_log(b)))
+        return false;
+    tp_fent *top = &b->stack.items[n - 1];
+    if (TP_UNLIKELY(top->key != key))
+        return false;
+#if PY_VERSION_HEX >= 0x030D0000
+    if (TP_UNLIKELY(!top->wref))
+        return false; /* its first yield: the general path takes the reference */
+#endif
+    /* A suspension already under this key is stale: the general path
+     * closes it. */
+    if (TP_UNLIKELY(tp_record_parked(s, key) ||
+                    (tp_hmap_size(&s->suspmap) &&
+                     tp_hmap_get(&s->suspmap, (uint64_t)(uintptr_t)key, NULL))))
+        return false;
+    int64_t t = tp_now() - s->t0;
+    tp_susp *sp = &s->susp.items[idx];
+    s->susp_free = sp->next_free;
+    sp->ent = *top;
+    sp->ent.t_susp = t;
+    s->park[np].key = key;
+    s->park[np].idx = idx;
+    s->npark = np + 1;
+    b->stack.size = n - 1;
+    tp_evlog_put(&s->log, TP_EV_YIELD, 0, sp->ent.seq, (uint64_t)t);
+    return true;
+}
+
+/** tp_record_resume() of a call suspended in the park; the hook calls it
+ *  when tls->quick has TP_QUICK_SUSPEND. */
+static inline bool tp_record_resume_quick(tp_tls *tls, void *key)
+{
+    tp_binding *b = tp_record_quick_binding_as(tls, false);
+    if (!b)
+        return false;
+    tp_session *s = b->s;
+    uint32_t np = s->npark;
+    if (TP_UNLIKELY(!np || !tp_record_quick_log(b)))
+        return false;
+    uint32_t i = np - 1; /* the last suspended, most often */
+    while (s->park[i].key != key) {
+        if (!i)
+            return false;
+        i--;
+    }
+    if (TP_UNLIKELY(tp_vec_grow1(&b->stack) < 0))
+        return false;
+    uint32_t idx = s->park[i].idx;
+    for (; i + 1 < np; i++)
+        s->park[i] = s->park[i + 1];
+    s->npark = np - 1;
+    tp_susp *sp = &s->susp.items[idx];
+    tp_fent *ent = &b->stack.items[b->stack.size++];
+    *ent = sp->ent;
+    sp->ent.exc = NULL;
+    sp->ent.wref = NULL;
+    sp->next_free = s->susp_free;
+    s->susp_free = idx;
+    tp_evlog_put(&s->log, TP_EV_RESUME, 0, ent->seq, (uint64_t)(tp_now() - s->t0));
     return true;
 }
 
