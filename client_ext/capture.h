@@ -39,6 +39,12 @@ int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals,
  * that is then copied: the caller reserves the *_room() bytes there first,
  * and the *_into() functions write at most that and return the length. */
 
+/** The most room one text rendered in place may reserve in the log: past
+ *  it (a large max_repr), the unused part of each reservation would waste
+ *  too much of a text chunk (TP_EVLOG_CHUNK), and the scratch path is
+ *  taken. */
+#define TP_CAPTURE_IN_PLACE_MAX (4096u)
+
 /** Whether tp_capture_repr() of o runs no Python code. */
 static inline bool tp_capture_pure(PyObject *o)
 {

@@ -161,7 +161,7 @@ static PyObject *cb_return(PyObject *self, PyObject *const *args, size_t nargsf,
     /* A recorded call returns: its code is wanted, whatever args[0] is. */
     tp_tls *tls = tp_scope_cur_tls;
     if (TP_LIKELY(tls && (tls->quick & TP_QUICK_RETURN) && PyVectorcall_NARGS(nargsf) >= 3) &&
-        tp_record_return_quick(tls, tp_frame_current(tls->tstate)))
+        tp_record_return_quick(tls, tp_frame_current(tls->tstate), args[2]))
         Py_RETURN_NONE;
     return return_slow(args, nargsf);
 }

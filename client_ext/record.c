@@ -119,15 +119,10 @@ static inline __attribute__((always_inline)) bool log_begin(tp_binding *b, size_
     return true;
 }
 
-/* The most room one text rendered in place may reserve in the log: past
- * it (a large max_repr), the unused part of each reservation would waste
- * too much of a text chunk, and the scratch path is taken. */
-#define MAX_IN_PLACE (TP_EVLOG_CHUNK / 16)
-
 static inline bool args_in_place(const tp_codeinfo *ci, PyObject *const *locals,
                                  uint32_t max_repr)
 {
-    return tp_capture_args_room(ci, max_repr) <= MAX_IN_PLACE && tp_capture_args_pure(ci, locals);
+    return tp_capture_args_room(ci, max_repr) <= TP_CAPTURE_IN_PLACE_MAX && tp_capture_args_pure(ci, locals);
 }
 
 static inline bool at_top(const tp_binding *b, void *key)
@@ -401,7 +396,7 @@ static void return_one(tp_tls *tls, tp_binding *b, PyObject *retval, evctx *e)
     int64_t now = ev_now(e);
     /* As for the arguments (start_one). */
     bool in_place = s->show_return && tls->nactive == 1 && tp_capture_pure(retval) &&
-                    tp_capture_repr_room(s->max_repr_return) <= MAX_IN_PLACE;
+                    tp_capture_repr_room(s->max_repr_return) <= TP_CAPTURE_IN_PLACE_MAX;
     if (!in_place && s->show_return && e->text_repr != s->max_repr_return) {
         tp_buf_reset(&tls->scratch2);
         tls->busy++;

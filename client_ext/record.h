@@ -5,6 +5,7 @@
 #ifndef TP_RECORD_H
 #define TP_RECORD_H
 
+#include "capture.h"
 #include "codeinfo.h"
 #include "ext.h"
 #include "frame.h"
@@ -56,7 +57,10 @@ static inline bool tp_record_quick_log(tp_binding *b)
 }
 
 /** tp_record_start() of a call of a plain function (not a generator, not
- *  one of the watched ones); the hook calls it when tls->quick has TP_QUICK_CALL. */
+ *  one of the watched ones); the hook calls it when tls->quick has
+ *  TP_QUICK_CALL. With show_args, only when the arguments are of the types
+ *  rendered in C without Python code (capture.h): their text then goes
+ *  straight into the log. */
 static inline bool tp_record_start_quick(tp_tls *tls, tp_codeinfo *ci, void *key)
 {
     tp_binding *b = tp_record_quick_binding(tls);
@@ -68,18 +72,32 @@ static inline bool tp_record_start_quick(tp_tls *tls, tp_codeinfo *ci, void *key
                     n >= s->max_depth || s->call_count >= s->max_calls || !tp_record_quick_log(b) ||
                     tp_vec_grow1(&b->stack) < 0))
         return false;
+    PyObject *const *locals = NULL;
+    if (s->show_args) {
+        size_t room = tp_capture_args_room(ci, s->max_repr_args);
+        locals = tp_frame_locals(key);
+        if (room > TP_CAPTURE_IN_PLACE_MAX || !tp_capture_args_pure(ci, locals) ||
+            tp_evlog_reserve(&s->log, room, 1) < 0)
+            return false;
+    }
     int64_t now = tp_now();
     if (TP_UNLIKELY(now >= s->due))
         return false;
-    tp_evlog_put(&s->log, TP_EV_CALL, 0, ci->last_id, (uint64_t)(now - s->t0));
+    tp_evlog_put(&s->log, TP_EV_CALL, locals ? TP_EVF_TEXT : 0, ci->last_id,
+                 (uint64_t)(now - s->t0));
+    if (locals)
+        tp_evlog_text_end(&s->log, tp_capture_args_into(tp_evlog_text_begin(&s->log), ci, locals,
+                                                        s->max_repr_args));
     b->stack.items[n] = (tp_fent){key, s->call_count++, 0, NULL, NULL, 0, 0};
     b->stack.size = n + 1;
     return true;
 }
 
 /** tp_record_return() of a call with nothing caught; the hook calls it when
- *  tls->quick has TP_QUICK_RETURN. */
-static inline bool tp_record_return_quick(tp_tls *tls, void *key)
+ *  tls->quick has TP_QUICK_RETURN. With show_return, only when retval is
+ *  of a type rendered in C without Python code (its text goes straight into
+ *  the log). */
+static inline bool tp_record_return_quick(tp_tls *tls, void *key, PyObject *retval)
 {
     tp_binding *b = tp_record_quick_binding(tls);
     if (!b)
@@ -91,7 +109,17 @@ static inline bool tp_record_return_quick(tp_tls *tls, void *key)
     tp_fent *top = &b->stack.items[n - 1];
     if (TP_UNLIKELY(top->key != key || top->exc || top->wref))
         return false;
-    tp_evlog_put(&s->log, TP_EV_RETURN, 0, 0, (uint64_t)(tp_now() - s->t0));
+    if (s->show_return) {
+        size_t room = tp_capture_repr_room(s->max_repr_return);
+        if (room > TP_CAPTURE_IN_PLACE_MAX || !tp_capture_pure(retval) ||
+            tp_evlog_reserve(&s->log, room, 1) < 0)
+            return false;
+        tp_evlog_put(&s->log, TP_EV_RETURN, TP_EVF_TEXT, 0, (uint64_t)(tp_now() - s->t0));
+        tp_evlog_text_end(&s->log, tp_capture_repr_into(tp_evlog_text_begin(&s->log), retval,
+                                                        s->max_repr_return));
+    } else {
+        tp_evlog_put(&s->log, TP_EV_RETURN, 0, 0, (uint64_t)(tp_now() - s->t0));
+    }
     b->stack.size = n - 1;
     return true;
 }
