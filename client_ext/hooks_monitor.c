@@ -111,6 +111,10 @@ static PyObject *cb_start(PyObject *self, PyObject *const *args, size_t nargsf, 
         tp_codeinfo *ci = tp_codeinfo_cache_hit(tls, args[0]);
         if (ci && tp_record_start_quick(tls, ci, tp_frame_current(tls->tstate)))
             Py_RETURN_NONE;
+    } else if (tls && (tls->quick & TP_QUICK_CALL_ARGS) && PyVectorcall_NARGS(nargsf) >= 1) {
+        tp_codeinfo *ci = tp_codeinfo_cache_hit(tls, args[0]);
+        if (ci && tp_record_start_quick_args(tls, ci, tp_frame_current(tls->tstate)))
+            Py_RETURN_NONE;
     }
     return start_slow(args, nargsf);
 }
@@ -160,9 +164,13 @@ static PyObject *cb_return(PyObject *self, PyObject *const *args, size_t nargsf,
 {
     /* A recorded call returns: its code is wanted, whatever args[0] is. */
     tp_tls *tls = tp_scope_cur_tls;
-    if (TP_LIKELY(tls && (tls->quick & TP_QUICK_RETURN) && PyVectorcall_NARGS(nargsf) >= 3) &&
-        tp_record_return_quick(tls, tp_frame_current(tls->tstate), args[2]))
-        Py_RETURN_NONE;
+    if (TP_LIKELY(tls && (tls->quick & TP_QUICK_RETURN) && PyVectorcall_NARGS(nargsf) >= 3)) {
+        if (tp_record_return_quick(tls, tp_frame_current(tls->tstate)))
+            Py_RETURN_NONE;
+    } else if (tls && (tls->quick & TP_QUICK_RETURN_VALUE) && PyVectorcall_NARGS(nargsf) >= 3) {
+        if (tp_record_return_quick_value(tls, tp_frame_current(tls->tstate), args[2]))
+            Py_RETURN_NONE;
+    }
     return return_slow(args, nargsf);
 }
 

@@ -56,71 +56,110 @@ static inline bool tp_record_quick_log(tp_binding *b)
     return s->log.n + TP_EVLOG_MAX_PUT <= TP_EVLOG_BLOCK && s->log_thread == b->thread;
 }
 
+/** The checks every quick start makes: b may record a call of ci now,
+ *  and its stack has room for it. */
+static inline __attribute__((always_inline)) bool tp__record_quick_start_ok(tp_binding *b, tp_codeinfo *ci)
+{
+    tp_session *s = b->s;
+    return !(ci->flags & (TP_CI_GEN | TP_CI_INTERNAL | TP_CI_THREAD_START | TP_CI_TASK_SOON)) &&
+           TP_LIKELY(ci->last_serial == s->serial && ci->last_id < TP_FUNC_FILTERED &&
+                     b->stack.size < s->max_depth && s->call_count < s->max_calls &&
+                     tp_record_quick_log(b) && tp_vec_grow1(&b->stack) >= 0);
+}
+
 /** tp_record_start() of a call of a plain function (not a generator, not
- *  one of the watched ones); the hook calls it when tls->quick has
- *  TP_QUICK_CALL. With show_args, only when the arguments are of the types
- *  rendered in C without Python code (capture.h): their text then goes
- *  straight into the log. */
+ *  one of the watched ones) by a session recording structure only; the
+ *  hook calls it when tls->quick has TP_QUICK_CALL. */
 static inline bool tp_record_start_quick(tp_tls *tls, tp_codeinfo *ci, void *key)
 {
     tp_binding *b = tp_record_quick_binding(tls);
-    if (!b || (ci->flags & (TP_CI_GEN | TP_CI_INTERNAL | TP_CI_THREAD_START | TP_CI_TASK_SOON)))
+    if (!b || !tp__record_quick_start_ok(b, ci))
         return false;
     tp_session *s = b->s;
-    size_t n = b->stack.size;
-    if (TP_UNLIKELY(ci->last_serial != s->serial || ci->last_id >= TP_FUNC_FILTERED ||
-                    n >= s->max_depth || s->call_count >= s->max_calls || !tp_record_quick_log(b) ||
-                    tp_vec_grow1(&b->stack) < 0))
-        return false;
-    PyObject *const *locals = NULL;
-    if (s->show_args) {
-        size_t room = tp_capture_args_room(ci, s->max_repr_args);
-        locals = tp_frame_locals(key);
-        if (room > TP_CAPTURE_IN_PLACE_MAX || !tp_capture_args_pure(ci, locals) ||
-            tp_evlog_reserve(&s->log, room, 1) < 0)
-            return false;
-    }
     int64_t now = tp_now();
     if (TP_UNLIKELY(now >= s->due))
         return false;
-    tp_evlog_put(&s->log, TP_EV_CALL, locals ? TP_EVF_TEXT : 0, ci->last_id,
-                 (uint64_t)(now - s->t0));
-    if (locals)
-        tp_evlog_text_end(&s->log, tp_capture_args_into(tp_evlog_text_begin(&s->log), ci, locals,
-                                                        s->max_repr_args));
+    size_t n = b->stack.size;
+    tp_evlog_put(&s->log, TP_EV_CALL, 0, ci->last_id, (uint64_t)(now - s->t0));
     b->stack.items[n] = (tp_fent){key, s->call_count++, 0, NULL, NULL, 0, 0};
     b->stack.size = n + 1;
     return true;
 }
 
-/** tp_record_return() of a call with nothing caught; the hook calls it when
- *  tls->quick has TP_QUICK_RETURN. With show_return, only when retval is
- *  of a type rendered in C without Python code (its text goes straight into
- *  the log). */
-static inline bool tp_record_return_quick(tp_tls *tls, void *key, PyObject *retval)
+/** The same for a session showing arguments (TP_QUICK_CALL_ARGS), when they
+ *  are of the types rendered in C without Python code (capture.h): their
+ *  text goes straight into the log. */
+static inline bool tp_record_start_quick_args(tp_tls *tls, tp_codeinfo *ci, void *key)
+{
+    tp_binding *b = tp_record_quick_binding(tls);
+    if (!b || !tp__record_quick_start_ok(b, ci))
+        return false;
+    tp_session *s = b->s;
+    size_t room = tp_capture_args_room(ci, s->max_repr_args);
+    PyObject *const *locals = tp_frame_locals(key);
+    if (room > TP_CAPTURE_IN_PLACE_MAX || !tp_capture_args_pure(ci, locals) ||
+        tp_evlog_reserve(&s->log, room, 1) < 0)
+        return false;
+    int64_t now = tp_now();
+    if (TP_UNLIKELY(now >= s->due))
+        return false;
+    size_t n = b->stack.size;
+    tp_evlog_put(&s->log, TP_EV_CALL, TP_EVF_TEXT, ci->last_id, (uint64_t)(now - s->t0));
+    tp_evlog_text_end(&s->log, tp_capture_args_into(tp_evlog_text_begin(&s->log), ci, locals,
+                                                    s->max_repr_args));
+    b->stack.items[n] = (tp_fent){key, s->call_count++, 0, NULL, NULL, 0, 0};
+    b->stack.size = n + 1;
+    return true;
+}
+
+/** b's top call if a quick return may end it (frame key, nothing caught,
+ *  no weak reference), else NULL. */
+static inline __attribute__((always_inline)) tp_binding *tp__record_quick_return_binding(tp_tls *tls,
+                                                                            void *key)
 {
     tp_binding *b = tp_record_quick_binding(tls);
     if (!b)
-        return false;
-    tp_session *s = b->s;
+        return NULL;
     size_t n = b->stack.size;
     if (TP_UNLIKELY(!n || !tp_record_quick_log(b)))
-        return false;
+        return NULL;
     tp_fent *top = &b->stack.items[n - 1];
     if (TP_UNLIKELY(top->key != key || top->exc || top->wref))
+        return NULL;
+    return b;
+}
+
+/** tp_record_return() of a call with nothing caught, by a session that
+ *  does not show return values; the hook calls it when tls->quick has
+ *  TP_QUICK_RETURN. */
+static inline bool tp_record_return_quick(tp_tls *tls, void *key)
+{
+    tp_binding *b = tp__record_quick_return_binding(tls, key);
+    if (!b)
         return false;
-    if (s->show_return) {
-        size_t room = tp_capture_repr_room(s->max_repr_return);
-        if (room > TP_CAPTURE_IN_PLACE_MAX || !tp_capture_pure(retval) ||
-            tp_evlog_reserve(&s->log, room, 1) < 0)
-            return false;
-        tp_evlog_put(&s->log, TP_EV_RETURN, TP_EVF_TEXT, 0, (uint64_t)(tp_now() - s->t0));
-        tp_evlog_text_end(&s->log, tp_capture_repr_into(tp_evlog_text_begin(&s->log), retval,
-                                                        s->max_repr_return));
-    } else {
-        tp_evlog_put(&s->log, TP_EV_RETURN, 0, 0, (uint64_t)(tp_now() - s->t0));
-    }
-    b->stack.size = n - 1;
+    tp_session *s = b->s;
+    tp_evlog_put(&s->log, TP_EV_RETURN, 0, 0, (uint64_t)(tp_now() - s->t0));
+    b->stack.size--;
+    return true;
+}
+
+/** The same for a session showing return values (TP_QUICK_RETURN_VALUE),
+ *  when retval is of a type rendered in C without Python code (its text
+ *  goes straight into the log). */
+static inline bool tp_record_return_quick_value(tp_tls *tls, void *key, PyObject *retval)
+{
+    tp_binding *b = tp__record_quick_return_binding(tls, key);
+    if (!b)
+        return false;
+    tp_session *s = b->s;
+    size_t room = tp_capture_repr_room(s->max_repr_return);
+    if (room > TP_CAPTURE_IN_PLACE_MAX || !tp_capture_pure(retval) ||
+        tp_evlog_reserve(&s->log, room, 1) < 0)
+        return false;
+    tp_evlog_put(&s->log, TP_EV_RETURN, TP_EVF_TEXT, 0, (uint64_t)(tp_now() - s->t0));
+    tp_evlog_text_end(&s->log, tp_capture_repr_into(tp_evlog_text_begin(&s->log), retval,
+                                                    s->max_repr_return));
+    b->stack.size--;
     return true;
 }
 
