@@ -183,7 +183,7 @@ static void put_column(packer *p, const tp_tree *t, int col, const uint32_t *ord
     }
 }
 
-int tp_render_web_pack(const tp_tree *t, tp_buf *out, uint32_t **ret_ids)
+int tp_render_web_pack(const tp_tree *t, size_t max_members, tp_buf *out, uint32_t **ret_ids)
 {
     if (!t || !out)
         return -EINVAL;

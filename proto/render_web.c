@@ -657,7 +657,7 @@ static int html_data(const tp_tree *t, const char *summary_json, const char *lin
     r = tp_tree_stats(t, &st);
     if (r)
         goto cleanup;
-    if ((r = tp_render_web_pack(ft, &packed, &ids)))
+    if ((r = tp_render_web_pack(ft, TP_WEB_PACK_MAX_MEMBERS, &packed, &ids)))
         goto cleanup;
     if ((r = tp_render_web_deflate_b64(packed.data, packed.len, TP_WEB_PACK_LEVEL, tree)))
         goto cleanup;

@@ -506,7 +506,7 @@ Test(render_web, html_report_inlines_everything_and_escapes_script_ends)
     tp_tree *folded = NULL;
     cr_assert_eq(tp_tree_fold(t, NULL, &folded), 0);
     tp_buf pk = TP_BUF_INIT, z = TP_BUF_INIT;
-    cr_assert_eq(tp_render_web_pack(folded, &pk, NULL), 0);
+    cr_assert_eq(tp_render_web_pack(folded, TP_WEB_PACK_MAX_MEMBERS, &pk, NULL), 0);
     cr_assert_eq(tp_render_web_deflate_b64(pk.data, pk.len, TP_WEB_PACK_LEVEL, &z), 0);
     cr_assert_eq((size_t)(te - tb), z.len);
     cr_assert_eq(memcmp(tb, z.data, z.len), 0);
