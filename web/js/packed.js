@@ -45,7 +45,7 @@ function decodePack(buf) {
     const u = uv();
     return u % 2 ? -(u + 1) / 2 : u / 2;
   };
-  if (String.fromCharCode(buf[0], buf[1], buf[2], buf[3]) !== 'TPK1') throw new Error('not a packed tree (TPK1)');
+  if (String.fromCharCode(buf[0], buf[1], buf[2], buf[3]) !== 'TPK2') throw new Error('not a packed tree (TPK2)');
   p = 4;
   const nstr = uv();
   const soff = new Uint32Array(nstr + 1), slen = new Uint32Array(nstr + 1);
@@ -124,13 +124,69 @@ function decodePack(buf) {
   const suspends = opt(col(Uint32Array, false));
   const seq = opt(col(Uint32Array, false));
   const mem = opt(col(Float64Array, true));
+  // The raw call each node stands for first, and its raw parent + 1 (0: a
+  // root), each from the node before / the previous sibling or parent.
+  const call = new Uint32Array(n), rp = new Uint32Array(n);
+  for (let i = 0, last = -1; i < n; i++) last = call[i] = last + 1 + sv();
+  for (let i = 0; i < n; i++) {
+    const ref = prev[i] >= 0 ? rp[prev[i]] : parent[i] >= 0 ? call[parent[i]] + 1 : 0;
+    rp[i] = ref + sv();
+  }
+  // The calls of the folded groups the file holds (render_pack.c
+  // put_members): group g is node gNode[g], its calls gOff[g] to gOff[g + 1].
+  const maxMembers = uv();
+  const ng = uv();
+  const gNode = new Uint32Array(ng), gOff = new Uint32Array(ng + 1);
+  for (let g = 0, node = 0; g < ng; g++) {
+    node += uv();
+    if (node >= n || (g && node <= gNode[g - 1])) throw new Error('the packed tree is damaged');
+    gNode[g] = node;
+    gOff[g + 1] = gOff[g] + uv();
+  }
+  const nm = gOff[ng];
+  const mcol = (T, signed) => {
+    const a = new T(nm);
+    for (let k = 0; k < nm; k++) a[k] = signed ? sv() : uv();
+    return a;
+  };
+  // A call's number and raw parent are written from the call before it in
+  // its group, the first's from its node; its depth from its node's.
+  const fromPrev = (a, first) => {
+    for (let g = 0; g < ng; g++) {
+      for (let k = gOff[g]; k < gOff[g + 1]; k++) a[k] += k === gOff[g] ? first[gNode[g]] : a[k - 1];
+    }
+    return a;
+  };
+  const mCall = fromPrev(mcol(Float64Array, true), call);
+  const mRp = fromPrev(mcol(Float64Array, true), rp);
+  const mKids = mcol(Uint32Array, false);
+  const mDepth = mcol(Float64Array, true);
+  for (let g = 0; g < ng; g++) for (let k = gOff[g]; k < gOff[g + 1]; k++) mDepth[k] += depth[gNode[g]];
+  const mThread = opt(mcol(Uint32Array, false));
+  const mCount = mcol(Uint32Array, false);
+  const mFlags = mcol(Uint16Array, false);
+  const mStart = mcol(Float64Array, true);
+  const mEnd = mcol(Float64Array, true);
+  for (let g = 0; g < ng; g++) {
+    for (let k = gOff[g]; k < gOff[g + 1]; k++) {
+      mStart[k] += k === gOff[g] ? start[gNode[g]] : mEnd[k - 1];
+      mEnd[k] += mStart[k];
+    }
+  }
+  const members = {maxMembers, ng, gNode, gOff, call: mCall, rp: mRp, kids: mKids, depth: mDepth, thread: mThread,
+    count: mCount, flags: mFlags, start: mStart, end: mEnd,
+    dTotal: opt(mcol(Float64Array, true)), dSelf: opt(mcol(Float64Array, true)),
+    dMin: opt(mcol(Float64Array, true)), dMax: opt(mcol(Float64Array, true)),
+    args: mcol(Uint32Array, false), ret: mcol(Uint32Array, false),
+    excType: opt(mcol(Uint32Array, false)), excMsg: opt(mcol(Uint32Array, false)),
+    nexc: opt(mcol(Uint32Array, false)), suspends: opt(mcol(Uint32Array, false)), mem: opt(mcol(Float64Array, true))};
   if (p !== buf.length) throw new Error('the packed tree has ' + (buf.length - p) + ' bytes too many');
   // Keep the string table only (the columns are decoded), as a copy so the
   // inflated buffer can go.
   const strings = buf.slice(0, strEnd);
   return {n, nstr, soff, slen, strings, funcs, parent, pos, kidOff, kids, nroots: nkids[n],
     func, depth, thread, count, flags, start, end, dTotal, dSelf, dMin, dMax,
-    args, ret, excType, excMsg, nexc, suspends, seq, mem, lower: null};
+    args, ret, excType, excMsg, nexc, suspends, seq, mem, call, rp, members, lower: null};
 }
 
 /** The report's source (api.js serverSource's shapes) over a decoded pack. */
@@ -170,6 +226,76 @@ function fileSource(data) {
     o.children = nChildren(i);
     if (pk.seq && pk.seq[i]) o.seq = pk.seq[i];
     return o;
+  }
+
+  const mb = pk.members;
+  /** The group of node i among the packed ones, or -1 (binary search). */
+  function groupOf(i) {
+    let lo = 0, hi = mb.ng - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (mb.gNode[mid] === i) return mid;
+      if (mb.gNode[mid] < i) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  /** Call k of the packed groups (of node i) as the API's node object of
+   *  the unfolded tree (render_web.c tp_render_web_members). */
+  function memberObj(i, k) {
+    const f = pk.funcs[pk.func[i]];
+    const span = mb.end[k] - mb.start[k];
+    const tot = span + (mb.dTotal ? mb.dTotal[k] : 0), mn = tot - (mb.dMin ? mb.dMin[k] : 0);
+    const fl = mb.flags[k];
+    const o = {id: mb.call[k], name: f.qualname, module: f.module, file: f.file, line: f.line,
+      depth: mb.depth[k], parent: mb.rp[k] ? mb.rp[k] - 1 : null,
+      thread: mb.thread ? mb.thread[k] : 0, count: mb.count[k],
+      start_ms: ms(mb.start[k]), end_ms: ms(mb.end[k]), total_ms: ms(tot), span_ms: ms(span),
+      self_ms: ms(tot - (mb.dSelf ? mb.dSelf[k] : 0)), min_ms: ms(mn), max_ms: ms(mn + (mb.dMax ? mb.dMax[k] : 0)),
+      args: str(mb.args[k]), ret: str(mb.ret[k]), exc: null,
+      nexc: mb.nexc ? mb.nexc[k] : 0, suspends: mb.suspends ? mb.suspends[k] : 0};
+    const et = mb.excType ? mb.excType[k] : 0;
+    if (et) o.exc = {type: str(et), msg: str(mb.excMsg ? mb.excMsg[k] : 0) || '', caught: !(fl & 1)};
+    if (fl & PACK_MEM) o.memory_delta_kb = kib(mb.mem ? mb.mem[k] : 0);
+    o.flags = PACK_FLAGS.filter((name, b) => b < 10 && fl & (1 << b));
+    o.cut = false;
+    o.children = mb.kids[k];
+    o.has_more = false;
+    return o;
+  }
+
+  /** The calls a folded node stands for (tphd's /members): its packed
+   *  calls, a node of one call itself, and for a group the file left out
+   *  (over TP_WEB_PACK_MAX_MEMBERS) no calls and "left_out". */
+  function members(p) {
+    if (p.node === undefined || p.node === null || p.node === '') throw new ApiError(400, 'bad_request', 'argument "node" is required');
+    const i = Number(p.node);
+    if (!(Number.isInteger(i) && i >= 0 && i < pk.n)) throw new ApiError(404, 'not_found', 'no node ' + p.node);
+    const offset = Math.max(0, Number(p.offset || 0));
+    const limit = Math.min(Number(p.limit) > 0 ? Number(p.limit) : 1000, 100000);
+    const g = groupOf(i);
+    const r = {node: i, total: 1, offset, calls: []};
+    if (g >= 0) {
+      r.total = mb.gOff[g + 1] - mb.gOff[g];
+      for (let k = offset; k < r.total && k < offset + limit; k++) r.calls.push(memberObj(i, mb.gOff[g] + k));
+    } else if (pk.flags[i] & (1 << 4)) {
+      r.total = pk.count[i];
+      r.left_out = true;
+      r.max_members = mb.maxMembers;
+    } else if (offset < 1 && limit > 0) {
+      // A node of one call: the call, with its raw number, parent and children.
+      const o = nodeObj(i);
+      o.id = pk.call[i];
+      o.parent = pk.rp[i] ? pk.rp[i] - 1 : null;
+      let kids = 0;
+      for (const c of kidsOf(i)) kids += pk.count[c];
+      o.children = kids;
+      delete o.seq;
+      o.has_more = false;
+      r.calls.push(o);
+    }
+    return r;
   }
 
   /** The hot path (render_web.c put_hot_path): the heaviest root, then its
@@ -273,16 +399,31 @@ function fileSource(data) {
     const qs = asciiLower(String(q));
     const fm = pk.funcs.map((f) => asciiLower(f.module + '.' + f.qualname).includes(qs) || asciiLower(f.file).includes(qs));
     let count = 0;
-    for (let i = 0; i < pk.n; i++) {
-      if (!(fm[pk.func[i]] || hit[pk.args[i]] || hit[pk.ret[i]] ||
-          (pk.excType && (hit[pk.excType[i]] || hit[pk.excMsg ? pk.excMsg[i] : 0])))) continue;
+    const textHit = (a, k) => hit[a.args[k]] || hit[a.ret[k]] || (a.excType && (hit[a.excType[k]] || hit[a.excMsg ? a.excMsg[k] : 0]));
+    for (let i = 0, g = 0; i < pk.n; i++) {
+      // A folded group the file holds is searched call by call, as tphd
+      // does: the text of any of them finds it ("calls": the first 100).
+      while (g < mb.ng && mb.gNode[g] < i) g++;
+      const group = g < mb.ng && mb.gNode[g] === i;
+      let calls = null, nhits = 0;
+      if (group) {
+        calls = [];
+        for (let k = mb.gOff[g]; k < mb.gOff[g + 1]; k++) {
+          if (!textHit(mb, k)) continue;
+          if (nhits < 100) calls.push(k - mb.gOff[g]);
+          nhits++;
+        }
+      }
+      if (!(fm[pk.func[i]] || (group ? nhits > 0 : textHit(pk, i)))) continue;
       if (count < limit) {
         const path = [], pos = [];
         for (let c = i; c >= 0; c = pk.parent[c]) {
           path.unshift(c);
           pos.unshift(pk.pos[c]);
         }
-        matches.push({id: i, path, pos});
+        const m = {id: i, path, pos};
+        if (group) Object.assign(m, {calls, calls_total: nhits});
+        matches.push(m);
       }
       count++;
     }
@@ -443,6 +584,7 @@ function fileSource(data) {
     stats: async () => data.stats,
     lines: async () => data.lines || null,
     tree: async (_id, p) => subtree(p),
+    members: async (_id, node, offset, limit) => members({node, offset, limit}),
     search: async (_id, q, limit) => search(q, limit),
     diff: async () => {
       throw new ApiError(400, 'unsupported', 'a saved report holds one trace');
