@@ -52,10 +52,10 @@ Test(render_pack, tiny_tree_packs_to_exact_bytes)
         60,   0,    0,       /* zigzag total - self: f ran 30 ns in its calls */
         0,    0,    0,       /* zigzag total - min */
         0,    0,    0,       /* zigzag max - min */
-        5,    6,    6,       /* args: a=1, x, x (one string) */
-        7,    8,    0,       /* ret: None, 1, none (raised) */
-        0,    0,    9,       /* exception type */
-        0,    0,    10,      /* exception message */
+        1,    1,    7,       /* args: a=1 and x new (strings 5, 6), then x again (6 + 1) */
+        1,    1,    0,       /* ret: None, 1 new, none (raised) */
+        0,    0,    1,       /* exception type: new */
+        0,    0,    1,       /* exception message: new */
         0,    0,    0,       /* nexc */
         0,    0,    0,       /* suspends */
         0,    0,    0,       /* seq */
@@ -149,8 +149,8 @@ static const uint8_t grouped_nodes[] = {
     60,   8, 0,          /* zigzag total - self */
     0,    40, 0,         /* zigzag total - min (min 10) */
     0,    0, 0,          /* zigzag max - min */
-    6,    7, 0,          /* args: a=1, the first call's x=1, not captured */
-    8,    9, 8,          /* ret */
+    1,    1, 0,          /* args: a=1 and the first call's x=1 new, not captured */
+    1,    1, 9,          /* ret: None and 1 new, None again (8 + 1) */
     0,    0, 0,          /* exception type */
     0,    0, 0,          /* exception message */
     0,    0, 0,          /* nexc */
@@ -188,8 +188,8 @@ Test(render_pack, folded_group_packs_its_calls_after_the_columns)
         0,  8, 0,    /* zigzag total - self: h ran 4 of g 2's 10 */
         0,  0, 0,    /* zigzag total - min */
         0,  0, 0,    /* zigzag max - min */
-        7,  10, 11,  /* args: x=1, x=2, x=3 */
-        9,  12, 13,  /* ret: 1, 2, 3 */
+        8,  1, 1,    /* args: x=1 again (7 + 1), x=2 and x=3 new */
+        10, 1, 1,    /* ret: 1 again (9 + 1), 2 and 3 new */
         0,  0, 0,    /* exception type */
         0,  0, 0,    /* exception message */
         0,  0, 0,    /* nexc */

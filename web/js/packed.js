@@ -459,6 +459,139 @@ function fileSource(data) {
     return {t0_ms: t0, t1_ms: t1, calls, unique_functions: functions.length, functions};
   }
 
+  /** The raw calls (render_web_agg.c reads tphd's raw tree), indexed by
+   *  call number: every one-call node, and every call of a group the file
+   *  holds; a group the bound left out stands in as its node (one call
+   *  from its first start to its last end). With each call's lane and row
+   *  as tp_render_web_timeline assigns them, which no window changes.
+   *  Built once, on the first timeline. */
+  let raw = null;
+  function rawCalls() {
+    if (raw) return raw;
+    let nr = 0;
+    for (let i = 0; i < pk.n; i++) nr = Math.max(nr, pk.call[i] + 1);
+    for (let k = 0; k < mb.call.length; k++) nr = Math.max(nr, mb.call[k] + 1);
+    const func = new Int32Array(nr).fill(-1), thread = new Uint32Array(nr), rp = new Float64Array(nr);
+    const start = new Float64Array(nr), end = new Float64Array(nr), spawned = new Uint8Array(nr);
+    const SPAWNED = 1 << 7;
+    for (let i = 0, g = 0; i < pk.n; i++) {
+      while (g < mb.ng && mb.gNode[g] < i) g++;
+      if (g < mb.ng && mb.gNode[g] === i) {
+        for (let k = mb.gOff[g]; k < mb.gOff[g + 1]; k++) {
+          const c = mb.call[k];
+          func[c] = pk.func[i];
+          thread[c] = mb.thread ? mb.thread[k] : 0;
+          rp[c] = mb.rp[k];
+          start[c] = mb.start[k];
+          end[c] = mb.end[k];
+          spawned[c] = mb.flags[k] & SPAWNED ? 1 : 0;
+        }
+        continue;
+      }
+      const c = pk.call[i];
+      func[c] = pk.func[i];
+      thread[c] = pk.thread ? pk.thread[i] : 0;
+      rp[c] = pk.rp[i];
+      start[c] = pk.start[i];
+      end[c] = pk.end[i];
+      spawned[c] = pk.flags[i] & SPAWNED ? 1 : 0;
+    }
+    // Lanes in order of first use: one per thread, one per task's
+    // coroutine (63 at most, then one more they share), a call in its
+    // parent's lane a row below, unless it is a task or changes thread.
+    const lane = new Int32Array(nr).fill(-1), row = new Int32Array(nr);
+    const lanes = [], threadLane = new Map();
+    let ntasks = 0, more = -1;
+    const dotted = (f) => (pk.funcs[f].module ? pk.funcs[f].module + '.' : '') + pk.funcs[f].qualname;
+    for (let i = 0; i < nr; i++) {
+      if (func[i] < 0) continue;
+      const p = rp[i] - 1;
+      let l, d = 0;
+      if (spawned[i]) {
+        if (more >= 0) {
+          l = more;
+        } else {
+          l = lanes.length;
+          if (ntasks >= 63) {
+            more = l;
+            lanes.push({name: 'tasks (more)', thread: thread[i]});
+          } else {
+            lanes.push({name: 'task ' + dotted(func[i]), thread: thread[i]});
+          }
+          ntasks++;
+        }
+      } else if (p < 0 || p >= i || lane[p] < 0 || lanes[lane[p]].thread !== thread[i]) {
+        l = threadLane.get(thread[i]);
+        if (l === undefined) {
+          threadLane.set(thread[i], (l = lanes.length));
+          lanes.push({name: 'thread ' + thread[i], thread: thread[i]});
+        }
+      } else {
+        l = lane[p];
+        d = row[p] + 1;
+      }
+      lane[i] = l;
+      row[i] = d;
+    }
+    raw = {nr, func, start, end, lane, row, lanes};
+    return raw;
+  }
+
+  /** Calls per lane, row and time bucket of [t0, t1) ms: tphd's /timeline
+   *  (render_web_agg.c tp_render_web_timeline) over the same calls. */
+  function timeline(t0ms, t1ms, buckets) {
+    const nsOf = (v, what) => {
+      const x = Number(v);
+      if (!(x >= 0 && x < 9e12)) throw new ApiError(400, 'bad_request', 'argument "' + what + '" must be milliseconds from 0');
+      return Math.floor(x * 1e6 + 0.5);
+    };
+    const nb = buckets === undefined || buckets === null || buckets === '' ? 1000 : Number(buckets);
+    if (!(Number.isInteger(nb) && nb >= 1 && nb <= 4000)) throw new ApiError(400, 'bad_request', 'argument "buckets" must be from 1 to 4000');
+    const t0 = t0ms === undefined || t0ms === null ? 0 : nsOf(t0ms, 't0_ms');
+    const dur = Math.round(Number(data.trace.duration_ms || 0) * 1e6);
+    const t1 = t1ms === undefined || t1ms === null ? nsOf((dur > t0 ? dur : t0 + 1) / 1e6, 't1_ms') : nsOf(t1ms, 't1_ms');
+    if (t1 <= t0) throw new ApiError(400, 'bad_request', 'argument "t1_ms" must be after "t0_ms"');
+    const w = Math.max(1, Math.ceil((t1 - t0) / nb)), tEnd = t0 + w * nb;
+    const rc = rawCalls();
+    // Per lane, its rows' cells: busy ns, the longest overlap and its
+    // function, the calls started.
+    const rows = rc.lanes.map(() => []);
+    for (let i = 0; i < rc.nr; i++) {
+      if (rc.func[i] < 0) continue;
+      const d = rc.row[i];
+      const s = rc.start[i], e = Math.max(rc.end[i], s);
+      if (e < t0 || s >= tEnd || d >= 64) continue;
+      const lr = rows[rc.lane[i]];
+      let cells = lr[d];
+      if (!cells) {
+        cells = lr[d] = {busy: new Float64Array(nb), best: new Float64Array(nb), func: new Int32Array(nb).fill(-1), started: new Uint32Array(nb)};
+      }
+      const cs = Math.max(s, t0), ce = Math.min(e, tEnd);
+      const b0 = Math.floor((cs - t0) / w), b1 = Math.min(Math.floor((ce - t0) / w), nb - 1);
+      for (let b = b0; b <= b1; b++) {
+        const bs = t0 + b * w, be = bs + w;
+        const ov = Math.max(0, Math.min(ce, be) - Math.max(cs, bs));
+        cells.busy[b] += ov;
+        if (cells.func[b] < 0 || ov > cells.best[b]) {
+          cells.best[b] = ov;
+          cells.func[b] = rc.func[i];
+        }
+        if (b === b0 && s >= t0) cells.started[b]++;
+      }
+    }
+    const lanes = rc.lanes.map((l, k) => ({name: l.name, thread: l.thread, rows: Array.from(rows[k], (cells) => {
+      const out = [];
+      if (!cells) return out;
+      for (let b = 0; b < nb; b++) {
+        if (!cells.busy[b] && !cells.started[b]) continue;
+        out.push([b, ms(cells.busy[b]), cells.func[b], cells.started[b]]);
+      }
+      return out;
+    })}));
+    const funcs = pk.funcs.map((f) => (f.module ? f.module + '.' : '') + f.qualname);
+    return {t0_ms: ms(t0), t1_ms: ms(tEnd), bucket_ms: ms(w), buckets: nb, lanes, funcs};
+  }
+
   /** The merged ("left heavy") flame graph of the whole tree, or with p.fn
    *  the sandwich of that function: render_web_agg.c tp_render_web_flame,
    *  on the same folded tree, so a file draws what tphd serves. A level is
@@ -590,6 +723,7 @@ function fileSource(data) {
       throw new ApiError(400, 'unsupported', 'a saved report holds one trace');
     },
     profile: async (_id, t0, t1) => profile(t0, t1),
+    timeline: async (_id, t0, t1, buckets) => timeline(t0, t1, buckets),
     flame: async (_id, p) => flame(p),
     status: async () => null,
     exportUrl: () => null,
