@@ -69,6 +69,18 @@ static uint32_t intern(packer *p, const char *s)
     return ++p->nstr;
 }
 
+/* A string column's value: 0 for NULL, 1 for a string new to the table
+ * (the table is in the order first used, so a reader knows which), k + 1
+ * for the earlier string k. A column of unique texts (arguments that differ
+ * call by call) is then a run of 1s instead of growing indices that deflate
+ * does not compress. */
+static uint64_t str_ref(packer *p, const char *s)
+{
+    uint32_t before = p->nstr;
+    uint32_t k = intern(p, s);
+    return !k ? 0 : k > before ? 1 : (uint64_t)k + 1;
+}
+
 static uint64_t pack_bits(uint32_t flags)
 {
     uint64_t bits = 0;
@@ -193,16 +205,16 @@ static void put_field(packer *p, int col, const item *it)
         put_sv(b, nd->max_ns - nd->min_ns);
         break;
     case COL_ARGS:
-        put_uv(b, intern(p, nd->args));
+        put_uv(b, str_ref(p, nd->args));
         break;
     case COL_RET:
-        put_uv(b, intern(p, nd->ret));
+        put_uv(b, str_ref(p, nd->ret));
         break;
     case COL_EXC_TYPE:
-        put_uv(b, intern(p, exc_type(nd)));
+        put_uv(b, str_ref(p, exc_type(nd)));
         break;
     case COL_EXC_MSG:
-        put_uv(b, exc_type(nd) ? intern(p, nd->exc_msg) : 0);
+        put_uv(b, exc_type(nd) ? str_ref(p, nd->exc_msg) : 0);
         break;
     case COL_NEXC:
         put_uv(b, nd->nexc);

@@ -44,17 +44,28 @@ def unpack(buf):
         strs.append(buf[st["p"]:st["p"] + n].decode("utf-8", "replace"))
         st["p"] += n
     funcs = []
+    seen = [0]
     for _ in range(uv()):
         m, q, f = uv(), uv(), uv()
+        seen[0] = max(seen[0], m, q, f)
         funcs.append((strs[m], strs[q], strs[f], sv()))
+
+    def sref():
+        # 0 none, 1 the next string not used yet, k + 1 the earlier string k.
+        v = uv()
+        if v == 1:
+            seen[0] += 1
+            return seen[0]
+        return v - 1 if v else 0
     n = uv()
+    strcols = {"args", "ret", "exc_type", "exc_msg"}
     cols = {}
     for name, signed in [("up", 0), ("func", 0), ("depth", 1), ("thread", 0), ("count", 0),
                          ("flags", 0), ("start", 1), ("span", 1), ("total", 1), ("self", 1),
                          ("min", 1), ("max", 1), ("args", 0), ("ret", 0), ("exc_type", 0),
                          ("exc_msg", 0), ("nexc", 0), ("suspends", 0), ("seq", 0), ("mem", 1),
                          ("call", 1), ("rparent", 1)]:
-        cols[name] = [sv() if signed else uv() for _ in range(n)]
+        cols[name] = [sref() if name in strcols else sv() if signed else uv() for _ in range(n)]
     max_members = uv()
     groups = []
     node = 0
@@ -67,7 +78,7 @@ def unpack(buf):
                          ("count", 0), ("flags", 0), ("start", 1), ("span", 1), ("total", 1),
                          ("self", 1), ("min", 1), ("max", 1), ("args", 0), ("ret", 0),
                          ("exc_type", 0), ("exc_msg", 0), ("nexc", 0), ("suspends", 0), ("mem", 1)]:
-        mcols[name] = [sv() if signed else uv() for _ in range(nm)]
+        mcols[name] = [sref() if name in strcols else sv() if signed else uv() for _ in range(nm)]
     assert st["p"] == len(buf), "trailing bytes"
     nodes, roots, path = [], [], []
     prev_call = -1

@@ -57,10 +57,20 @@ function decodePack(buf) {
   const strEnd = p;
   const utf8 = new TextDecoder();
   const rawStr = (k) => utf8.decode(buf.subarray(soff[k], soff[k] + slen[k]));
+  // A string column's value: 0 none, 1 the next string not used yet (the
+  // table is in the order first used), k + 1 the earlier string k.
+  let seen = 0;
+  const sref = () => {
+    const v = uv();
+    const k = v === 0 ? 0 : v === 1 ? ++seen : v - 1;
+    if (k > nstr || k > seen) throw new Error('the packed tree is damaged');
+    return k;
+  };
   const nfunc = uv();
   const funcs = [];
   for (let f = 0; f < nfunc; f++) {
     const module = uv(), qualname = uv(), file = uv();
+    seen = Math.max(seen, module, qualname, file);
     funcs.push({module: rawStr(module), qualname: rawStr(qualname), file: rawStr(file), line: sv()});
   }
   const n = uv();
@@ -116,10 +126,15 @@ function decodePack(buf) {
   const dSelf = opt(col(Float64Array, true));
   const dMin = opt(col(Float64Array, true));
   const dMax = opt(col(Float64Array, true));
-  const args = col(Uint32Array, false);
-  const ret = col(Uint32Array, false);
-  const excType = opt(col(Uint32Array, false));
-  const excMsg = opt(col(Uint32Array, false));
+  const scol = (len) => {
+    const a = new Uint32Array(len);
+    for (let i = 0; i < len; i++) a[i] = sref();
+    return a;
+  };
+  const args = scol(n);
+  const ret = scol(n);
+  const excType = opt(scol(n));
+  const excMsg = opt(scol(n));
   const nexc = opt(col(Uint32Array, false));
   const suspends = opt(col(Uint32Array, false));
   const seq = opt(col(Uint32Array, false));
@@ -177,8 +192,7 @@ function decodePack(buf) {
     count: mCount, flags: mFlags, start: mStart, end: mEnd,
     dTotal: opt(mcol(Float64Array, true)), dSelf: opt(mcol(Float64Array, true)),
     dMin: opt(mcol(Float64Array, true)), dMax: opt(mcol(Float64Array, true)),
-    args: mcol(Uint32Array, false), ret: mcol(Uint32Array, false),
-    excType: opt(mcol(Uint32Array, false)), excMsg: opt(mcol(Uint32Array, false)),
+    args: scol(nm), ret: scol(nm), excType: opt(scol(nm)), excMsg: opt(scol(nm)),
     nexc: opt(mcol(Uint32Array, false)), suspends: opt(mcol(Uint32Array, false)), mem: opt(mcol(Float64Array, true))};
   if (p !== buf.length) throw new Error('the packed tree has ' + (buf.length - p) + ' bytes too many');
   // Keep the string table only (the columns are decoded), as a copy so the
