@@ -444,33 +444,53 @@ function fileSource(data) {
     return {query: q, total: count, truncated: count > limit, matches};
   }
 
-  /** The function table of the calls that started in [t0, t1) ms (a
-   *  folded group counts as its calls). */
-  function profile(t0, t1) {
-    const by = new Map();
+  /** The function table of the calls that started in [t0, t1) ms: tphd's
+   *  /profile (render_web_agg.c tp_render_web_profile, on the raw calls):
+   *  a group the file holds counts call by call, one it left out as its
+   *  node. Sums in ns, as tphd's. */
+  function profile(t0ms, t1ms) {
+    const nsOf = (v, def) => (v === undefined || v === null || v === '' ? def : Math.floor(Number(v) * 1e6 + 0.5));
+    const t0 = nsOf(t0ms, 0), t1 = nsOf(t1ms, 9e17);
+    if (!(t0 >= 0 && t1 >= t0)) throw new ApiError(400, 'bad_request', 'argument "t1_ms" is before "t0_ms"');
+    const nf = pk.funcs.length;
+    const count = new Float64Array(nf), tot = new Float64Array(nf), slf = new Float64Array(nf);
+    const mn = new Float64Array(nf), mx = new Float64Array(nf), exc = new Float64Array(nf);
     let calls = 0;
-    for (let i = 0; i < pk.n; i++) {
-      const s = ms(pk.start[i]);
-      if (s < t0 || s >= t1) continue;
-      const fi = pk.func[i];
-      let f = by.get(fi);
-      if (!f) {
-        const fn = pk.funcs[fi];
-        by.set(fi, (f = {name: fn.qualname, module: fn.module, file: fn.file, lineno: fn.line,
-          count: 0, total_ms: 0, self_ms: 0, min_ms: Infinity, max_ms: 0, exceptions: 0}));
+    const add = (f, s, cnt, total, self, min, max, fl, nexc) => {
+      if (s < t0 || s >= t1) return;
+      if (!count[f] || min < mn[f]) mn[f] = min;
+      if (max > mx[f]) mx[f] = max;
+      count[f] += cnt;
+      tot[f] += total;
+      slf[f] += self;
+      exc[f] += fl & 1 ? nexc || 1 : 0;
+      calls += cnt;
+    };
+    for (let i = 0, g = 0; i < pk.n; i++) {
+      while (g < mb.ng && mb.gNode[g] < i) g++;
+      const f = pk.func[i];
+      if (g < mb.ng && mb.gNode[g] === i) {
+        for (let k = mb.gOff[g]; k < mb.gOff[g + 1]; k++) {
+          const t = mb.end[k] - mb.start[k] + (mb.dTotal ? mb.dTotal[k] : 0), m = t - (mb.dMin ? mb.dMin[k] : 0);
+          add(f, mb.start[k], mb.count[k], t, t - (mb.dSelf ? mb.dSelf[k] : 0), m, m + (mb.dMax ? mb.dMax[k] : 0),
+            mb.flags[k], mb.nexc ? mb.nexc[k] : 0);
+        }
+        continue;
       }
-      const tot = total(i), mn = tot - (pk.dMin ? pk.dMin[i] : 0);
-      f.count += pk.count[i];
-      f.total_ms += ms(tot);
-      f.self_ms += ms(tot - (pk.dSelf ? pk.dSelf[i] : 0));
-      f.min_ms = Math.min(f.min_ms, ms(mn));
-      f.max_ms = Math.max(f.max_ms, ms(mn + (pk.dMax ? pk.dMax[i] : 0)));
-      f.exceptions += pk.flags[i] & 1 ? (pk.nexc && pk.nexc[i]) || 1 : 0;
-      calls += pk.count[i];
+      const t = total(i), m = t - (pk.dMin ? pk.dMin[i] : 0);
+      add(f, pk.start[i], pk.count[i], t, t - (pk.dSelf ? pk.dSelf[i] : 0), m, m + (pk.dMax ? pk.dMax[i] : 0),
+        pk.flags[i], pk.nexc ? pk.nexc[i] : 0);
     }
-    const functions = Array.from(by.values()).map((f) => Object.assign(f, {avg_ms: f.total_ms / f.count}))
-      .sort((a, b) => b.total_ms - a.total_ms);
-    return {t0_ms: t0, t1_ms: t1, calls, unique_functions: functions.length, functions};
+    const order = [];
+    for (let f = 0; f < nf; f++) if (count[f]) order.push(f);
+    order.sort((a, b) => (tot[a] !== tot[b] ? tot[b] - tot[a] : a - b));
+    const functions = order.map((f) => {
+      const fn = pk.funcs[f];
+      return {name: fn.qualname, module: fn.module, file: fn.file, lineno: fn.line, count: count[f],
+        total_ms: ms(tot[f]), self_ms: ms(slf[f]), min_ms: ms(mn[f]), max_ms: ms(mx[f]),
+        avg_ms: ms(Math.trunc(tot[f] / count[f])), exceptions: exc[f]};
+    });
+    return {t0_ms: ms(t0), t1_ms: ms(t1), calls, unique_functions: functions.length, functions};
   }
 
   /** The raw calls (render_web_agg.c reads tphd's raw tree), indexed by

@@ -13,7 +13,7 @@ import { ARTIFACTS, XSS_ARG, launch, rowTexts, screenshot, seed, selectedRow, se
 const skip = skipReason();
 
 describe('exported HTML report', {skip: skip || false, timeout: 300000}, () => {
-  let d, b, ids;
+  let d, b, ids, large;
   const files = {};
 
   before(async () => {
@@ -21,8 +21,12 @@ describe('exported HTML report', {skip: skip || false, timeout: 300000}, () => {
     ids = seed(d, ['checkout-b', 'xss', 'deep', 'ui', 'memory', 'threads']);
     // process_item x33 (each item=N), its 1,999 helpers (seed.py big).
     Object.assign(ids, seed(d, ['big'], ['--calls', '2000']));
+    // More calls than the views load (20,000): the timeline and the merged
+    // flame graph come from summaries of the whole trace, tphd's or the file's.
+    large = seed(d, ['big'], ['--calls', '30000', '--suffix=-large']).big;
     fs.mkdirSync(ARTIFACTS, {recursive: true});
-    for (const name of Object.keys(ids)) {
+    for (const name of [...Object.keys(ids), 'large']) {
+      if (name === 'large') ids.large = large;
       const res = await fetch(`${d.url}/api/traces/${ids[name]}/export?format=html`,
         {headers: {Cookie: `tp_token_${d.port}=${d.token}`}});
       assert.equal(res.status, 200);
@@ -31,6 +35,7 @@ describe('exported HTML report', {skip: skip || false, timeout: 300000}, () => {
       files[name] = path.join(ARTIFACTS, `report-${name}.html`);
       fs.writeFileSync(files[name], Buffer.from(await res.arrayBuffer()));
     }
+    delete ids.large;
     b = await launch();
   });
 
@@ -237,6 +242,55 @@ describe('exported HTML report', {skip: skip || false, timeout: 300000}, () => {
     await page.waitForFunction(() => /^1 of 61$/.test(document.querySelector('#hit-info').textContent));
     assert.match(await selectedRow(page), /batch\.process_item\(item=0\)/);
     await page.close();
+    assert.deepEqual(b.problems.splice(0), []);
+  });
+
+  test('the file computes tphd\'s timeline buckets and range function tables from its whole tree, and draws the timeline and merged flame graph tphd draws', async () => {
+    for (const name of [...Object.keys(ids), 'large']) {
+      const id = name === 'large' ? large : ids[name];
+      const {page} = await openOffline(files[name]);
+      const dur = (await api(id)).duration_ms;
+      assert.ok(dur > 0, name);
+      for (const [t0, t1] of [[0, dur], [dur / 3, dur / 2], [dur / 7, dur * 2]]) {
+        for (const nb of [1, 7, 1000, 4000]) {
+          const q = `t0=${+t0.toFixed(6)}&t1=${+t1.toFixed(6)}&buckets=${nb}`;
+          const want = await api(`${id}/timeline?${q}`);
+          const got = await page.evaluate(([a, z, n]) => window.tpSource().timeline('', a, z, n), [+t0.toFixed(6), +t1.toFixed(6), nb]);
+          assert.deepEqual(got, want, name + ' ' + q);
+        }
+        // The function table of the range, as tphd's (in the views' names).
+        const want = await api(`${id}/profile?t0=${+t0.toFixed(6)}&t1=${+t1.toFixed(6)}`);
+        for (const f of want.functions) Object.assign(f, {qualname: f.name, name: f.module ? f.module + '.' + f.name : f.name});
+        const got = await page.evaluate(([a, z]) => window.tpSource().profile('', a, z), [+t0.toFixed(6), +t1.toFixed(6)]);
+        assert.deepEqual(got, want, name + ' profile ' + t0 + ' ' + t1);
+      }
+      await page.close();
+    }
+    // In the views: the large trace's timeline is drawn from the source's
+    // buckets on both sides, and its merged flame graph from the source's
+    // groups; the file's are tphd's.
+    const seen = async (page) => {
+      await page.click('#tab-timeline');
+      await page.waitForFunction(() => window.tpTimelineSummarised && window.tpTimelineSummarised());
+      const tl = await page.evaluate(() => [window.tpTimelineLanes(), window.tpTimelineBuckets()]);
+      await page.click('#tab-flame');
+      await page.waitForFunction(() => window.tpFlameDrawn && window.tpFlameDrawn() === 'time');
+      await page.click('#flame-mode-merged');
+      await page.waitForFunction(() => window.tpFlameDrawn() === 'merged' && window.tpFlameLabels(2).length > 0);
+      return {tl, flame: await page.evaluate(() => [1, 2, 3, 4].map((r) => window.tpFlameLabels(r)))};
+    };
+    const {page} = await openOffline(files.large);
+    const fromFile = await seen(page);
+    await page.close();
+    const served = await b.context.newPage();
+    await served.goto(`${d.url}/t/${large}?token=${d.token}`);
+    await served.waitForSelector('#tree .row.sel');
+    const fromServer = await seen(served);
+    await served.close();
+    assert.ok(fromFile.tl[1].lanes[0].rows.length === 3, 'main, process_item, the helpers');
+    assert.deepEqual(fromFile.tl[0], ['thread 0']);
+    assert.deepEqual(fromFile, fromServer);
+    assert.match(fromFile.flame[1][0], /^batch\.process_item ×492/);
     assert.deepEqual(b.problems.splice(0), []);
   });
 
