@@ -128,9 +128,9 @@ enum {
 /* The member columns, in order: a call of a group has no up, func or seq
  * (they are its node's) but its raw child count. */
 static const int member_cols[] = {
-    COL_CALL,  COL_RPARENT, COL_KIDS, COL_DEPTH, COL_THREAD,   COL_COUNT,   COL_FLAGS,
-    COL_START, COL_SPAN,    COL_TOTAL, COL_SELF, COL_MIN,      COL_MAX,     COL_ARGS,
-    COL_RET,   COL_EXC_TYPE, COL_EXC_MSG, COL_NEXC, COL_SUSPENDS, COL_MEM,
+    COL_CALL,  COL_RPARENT,  COL_KIDS,    COL_DEPTH, COL_THREAD,   COL_COUNT, COL_FLAGS,
+    COL_START, COL_SPAN,     COL_TOTAL,   COL_SELF,  COL_MIN,      COL_MAX,   COL_ARGS,
+    COL_RET,   COL_EXC_TYPE, COL_EXC_MSG, COL_NEXC,  COL_SUSPENDS, COL_MEM,
 };
 
 /* Where the raw calls are: the tree t was folded from, or t itself. */
@@ -249,7 +249,8 @@ static void put_node_columns(packer *p, const tp_tree *t, const raw_view *rv, co
         for (size_t k = 0; k < n; k++) {
             const uint32_t id = order[k];
             const tp_node *nd = &t->nodes[id];
-            if (col == COL_UP) { /* 0: first child of the previous node, 1: its sibling, 2+: climbs */
+            if (col ==
+                COL_UP) { /* 0: first child of the previous node, 1: its sibling, 2+: climbs */
                 put_uv(&p->cols, (uint64_t)(prev_level + 1 - level[id]));
                 prev_level = level[id];
                 continue;

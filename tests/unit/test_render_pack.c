@@ -31,39 +31,39 @@ static tp_tree *tiny(void)
 Test(render_pack, tiny_tree_packs_to_exact_bytes)
 {
     static const uint8_t want[] = {
-        'T',  'P',  'K', '2', 10, /* strings, in the order first used: the functions', then args,
-                                     ret, exceptions */
-        1,    'm',  1,   'f', 4,   'm', '.', 'p', 'y', 1,   'g', 3,   'a', '=',
-        '1',  1,    'x', 4,   'N', 'o', 'n', 'e', 1,   '1', 10,  'V', 'a', 'l',
-        'u',  'e',  'E', 'r', 'r', 'o', 'r', 3,   'b', 'a', 'd', 2, /* functions: module, qualname,
-                                                                       file, zigzag line */
-        1,    2,    3,   2,                                         /* m.f, m.py:1 */
-        1,    4,    3,   10,                                        /* m.g, m.py:5 */
-        3,                   /* nodes, then one column each, in pre-order f, g, g */
-        0,    0,    1,       /* up: a root, f's first child, its sibling */
-        0,    1,    1,       /* func */
-        0,    0,    0,       /* zigzag depth - level */
-        0,    0,    0,       /* thread */
-        1,    1,    1,       /* count */
-        0,    0,    1,       /* flags: bit 0 exc */
-        0,    20,   20,      /* zigzag start: from 0, from f's start 0, from the first g's end 30 */
-        0xc8, 0x01, 40,  20, /* zigzag span: 100, 20, 10 */
-        0,    0,    0,       /* zigzag total - span */
-        60,   0,    0,       /* zigzag total - self: f ran 30 ns in its calls */
-        0,    0,    0,       /* zigzag total - min */
-        0,    0,    0,       /* zigzag max - min */
-        1,    1,    7,       /* args: a=1 and x new (strings 5, 6), then x again (6 + 1) */
-        1,    1,    0,       /* ret: None, 1 new, none (raised) */
-        0,    0,    1,       /* exception type: new */
-        0,    0,    1,       /* exception message: new */
-        0,    0,    0,       /* nexc */
-        0,    0,    0,       /* suspends */
-        0,    0,    0,       /* seq */
-        0,    0,    0,       /* zigzag memory delta */
-        0,    0,    0,       /* zigzag call: each the call after the one before */
-        0,    0,    0,       /* zigzag raw parent + 1 - f's call + 1, then the sibling's */
-        0xc0, 0x84, 0x3d,    /* the bound on the groups' calls: 1,000,000 */
-        0,                   /* no folded groups */
+        'T',  'P',  'K',  '2', 10, /* strings, in the order first used: the functions', then args,
+                                      ret, exceptions */
+        1,    'm',  1,    'f', 4,   'm', '.', 'p', 'y', 1,   'g', 3,   'a', '=',
+        '1',  1,    'x',  4,   'N', 'o', 'n', 'e', 1,   '1', 10,  'V', 'a', 'l',
+        'u',  'e',  'E',  'r', 'r', 'o', 'r', 3,   'b', 'a', 'd', 2, /* functions: module, qualname,
+                                                                        file, zigzag line */
+        1,    2,    3,    2,                                         /* m.f, m.py:1 */
+        1,    4,    3,    10,                                        /* m.g, m.py:5 */
+        3,              /* nodes, then one column each, in pre-order f, g, g */
+        0,    0,    1,  /* up: a root, f's first child, its sibling */
+        0,    1,    1,  /* func */
+        0,    0,    0,  /* zigzag depth - level */
+        0,    0,    0,  /* thread */
+        1,    1,    1,  /* count */
+        0,    0,    1,  /* flags: bit 0 exc */
+        0,    20,   20, /* zigzag start: from 0, from f's start 0, from the first g's end 30 */
+        0xc8, 0x01, 40,   20, /* zigzag span: 100, 20, 10 */
+        0,    0,    0,        /* zigzag total - span */
+        60,   0,    0,        /* zigzag total - self: f ran 30 ns in its calls */
+        0,    0,    0,        /* zigzag total - min */
+        0,    0,    0,        /* zigzag max - min */
+        1,    1,    7,        /* args: a=1 and x new (strings 5, 6), then x again (6 + 1) */
+        1,    1,    0,        /* ret: None, 1 new, none (raised) */
+        0,    0,    1,        /* exception type: new */
+        0,    0,    1,        /* exception message: new */
+        0,    0,    0,        /* nexc */
+        0,    0,    0,        /* suspends */
+        0,    0,    0,        /* seq */
+        0,    0,    0,        /* zigzag memory delta */
+        0,    0,    0,        /* zigzag call: each the call after the one before */
+        0,    0,    0,        /* zigzag raw parent + 1 - f's call + 1, then the sibling's */
+        0xc0, 0x84, 0x3d,     /* the bound on the groups' calls: 1,000,000 */
+        0,                    /* no folded groups */
     };
     tp_tree *t = tiny();
     tp_buf b = TP_BUF_INIT;
@@ -125,43 +125,43 @@ static tp_tree *grouped(tp_tree **ret_raw)
 
 /* The bytes of grouped()'s pack up to the end of the node columns, without
  * the string table's count and the strings the group's calls add. */
-static const uint8_t grouped_head[] = {
-    'T', 'P', 'K', '2',
-};
+static const uint8_t grouped_head[] = {'T', 'P', 'K', '2'};
+/* 9 strings: the functions', then the nodes' */
 static const uint8_t grouped_strings[] = {
-    1, 'm', 1, 'f', 4, 'm', '.', 'p', 'y', 1, 'g', 1, 'h', 3, 'a', '=', '1', 3, 'x', '=', '1', 4, 'N',
-    'o', 'n', 'e', 1, '1', /* 9 strings: the functions', then the nodes' */
+    1,   'm', 1,   'f', 4,   'm', '.', 'p', 'y', 1,   'g', 1,   'h', 3,
+    'a', '=', '1', 3,   'x', '=', '1', 4,   'N', 'o', 'n', 'e', 1,   '1',
 };
 static const uint8_t grouped_nodes[] = {
-    3,    1, 2, 3, 2,    /* functions: m.f m.py:1 */
-    1,    4, 3, 10,      /* m.g m.py:5 */
-    1,    5, 3, 18,      /* m.h m.py:9 */
-    3,                   /* nodes: f, g x3, h */
-    0,    0, 0,          /* up */
-    0,    1, 2,          /* func */
-    0,    0, 0,          /* depth */
-    0,    0, 0,          /* thread */
-    1,    3, 1,          /* count */
-    0,    0xf0, 0x02, 0, /* flags: folded, args_mixed, ret_mixed, calls_mixed (368) */
-    0,    20, 44,        /* zigzag start: 0, 10 from f's, 22 from the group's */
-    0xc8, 0x01, 100, 8,  /* zigzag span: 100, 50 (first start to last end), 4 */
-    0,    39, 0,         /* zigzag total - span: the group's calls ran 30 of its 50 */
-    60,   8, 0,          /* zigzag total - self */
-    0,    40, 0,         /* zigzag total - min (min 10) */
-    0,    0, 0,          /* zigzag max - min */
-    1,    1, 0,          /* args: a=1 and the first call's x=1 new, not captured */
-    1,    1, 9,          /* ret: None and 1 new, None again (8 + 1) */
-    0,    0, 0,          /* exception type */
-    0,    0, 0,          /* exception message */
-    0,    0, 0,          /* nexc */
-    0,    0, 0,          /* suspends */
-    0,    0, 0,          /* seq */
-    0,    0, 0,          /* memory */
-    0,    0, 2,          /* zigzag call: 0, 1, then h is 3 (one past 1 + 1) */
-    0,    0, 2,          /* zigzag raw parent: none, f (as f's call + 1), h's is g 2 (one past g 1) */
+    3,    1,    2,    3,  2, /* functions: m.f m.py:1 */
+    1,    4,    3,    10,    /* m.g m.py:5 */
+    1,    5,    3,    18,    /* m.h m.py:9 */
+    3,                       /* nodes: f, g x3, h */
+    0,    0,    0,           /* up */
+    0,    1,    2,           /* func */
+    0,    0,    0,           /* depth */
+    0,    0,    0,           /* thread */
+    1,    3,    1,           /* count */
+    0,    0xf0, 0x02, 0,     /* flags: folded, args_mixed, ret_mixed, calls_mixed (368) */
+    0,    20,   44,          /* zigzag start: 0, 10 from f's, 22 from the group's */
+    0xc8, 0x01, 100,  8,     /* zigzag span: 100, 50 (first start to last end), 4 */
+    0,    39,   0,           /* zigzag total - span: the group's calls ran 30 of its 50 */
+    60,   8,    0,           /* zigzag total - self */
+    0,    40,   0,           /* zigzag total - min (min 10) */
+    0,    0,    0,           /* zigzag max - min */
+    1,    1,    0,           /* args: a=1 and the first call's x=1 new, not captured */
+    1,    1,    9,           /* ret: None and 1 new, None again (8 + 1) */
+    0,    0,    0,           /* exception type */
+    0,    0,    0,           /* exception message */
+    0,    0,    0,           /* nexc */
+    0,    0,    0,           /* suspends */
+    0,    0,    0,           /* seq */
+    0,    0,    0,           /* memory */
+    0,    0,    2,           /* zigzag call: 0, 1, then h is 3 (one past 1 + 1) */
+    0,    0,    2,           /* zigzag raw parent: none, f (f's call + 1), g 2 (one past g 1) */
 };
 
-static void assert_bytes(const tp_buf *b, size_t at, const uint8_t *want, size_t n, const char *what)
+static void assert_bytes(const tp_buf *b, size_t at, const uint8_t *want, size_t n,
+                         const char *what)
 {
     cr_assert_geq(b->len, at + n, "%s: %zu bytes", what, b->len);
     for (size_t i = 0; i < n; i++)
@@ -172,29 +172,29 @@ static void assert_bytes(const tp_buf *b, size_t at, const uint8_t *want, size_t
 Test(render_pack, folded_group_packs_its_calls_after_the_columns)
 {
     static const uint8_t want_members[] = {
-        3,  /* the bound: 3 calls of groups */
-        1,  /* one group */
-        1, 3,        /* node 1, its 3 calls */
-        0,  2, 4,    /* zigzag call: 1 (as the node's), 2, 4 */
-        0,  0, 0,    /* zigzag raw parent + 1: f, each as the one before */
-        0,  1, 0,    /* raw children */
-        0,  0, 0,    /* depth - the node's */
-        0,  0, 0,    /* thread */
-        1,  1, 1,    /* count */
-        0,  0, 0,    /* flags */
-        0,  20, 20,  /* zigzag start: the node's, then 10 after the previous call's end */
-        20, 20, 20,  /* zigzag span */
-        0,  0, 0,    /* zigzag total - span */
-        0,  8, 0,    /* zigzag total - self: h ran 4 of g 2's 10 */
-        0,  0, 0,    /* zigzag total - min */
-        0,  0, 0,    /* zigzag max - min */
-        8,  1, 1,    /* args: x=1 again (7 + 1), x=2 and x=3 new */
-        10, 1, 1,    /* ret: 1 again (9 + 1), 2 and 3 new */
-        0,  0, 0,    /* exception type */
-        0,  0, 0,    /* exception message */
-        0,  0, 0,    /* nexc */
-        0,  0, 0,    /* suspends */
-        0,  0, 0,    /* memory */
+        3,          /* the bound: 3 calls of groups */
+        1,          /* one group */
+        1,  3,      /* node 1, its 3 calls */
+        0,  2,  4,  /* zigzag call: 1 (as the node's), 2, 4 */
+        0,  0,  0,  /* zigzag raw parent + 1: f, each as the one before */
+        0,  1,  0,  /* raw children */
+        0,  0,  0,  /* depth - the node's */
+        0,  0,  0,  /* thread */
+        1,  1,  1,  /* count */
+        0,  0,  0,  /* flags */
+        0,  20, 20, /* zigzag start: the node's, then 10 after the previous call's end */
+        20, 20, 20, /* zigzag span */
+        0,  0,  0,  /* zigzag total - span */
+        0,  8,  0,  /* zigzag total - self: h ran 4 of g 2's 10 */
+        0,  0,  0,  /* zigzag total - min */
+        0,  0,  0,  /* zigzag max - min */
+        8,  1,  1,  /* args: x=1 again (7 + 1), x=2 and x=3 new */
+        10, 1,  1,  /* ret: 1 again (9 + 1), 2 and 3 new */
+        0,  0,  0,  /* exception type */
+        0,  0,  0,  /* exception message */
+        0,  0,  0,  /* nexc */
+        0,  0,  0,  /* suspends */
+        0,  0,  0,  /* memory */
     };
     static const uint8_t more_strings[] = {3, 'x', '=', '2', 3, 'x', '=', '3', 1, '2', 1, '3'};
     tp_tree *raw = NULL, *f = grouped(&raw);
