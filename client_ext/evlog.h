@@ -110,6 +110,28 @@ static inline void tp_evlog_text(tp_evlog *l, const char *s, size_t n)
     c->len += 4 + n;
 }
 
+/** Where the next text entry's bytes go, for a writer that renders them in
+ *  place; tp_evlog_text_end() then closes the entry. Only after a
+ *  successful tp_evlog_reserve() that counted the most it may write. */
+static inline char *tp_evlog_text_begin(tp_evlog *l)
+{
+    tp_evchunk *c = &l->chunks.items[l->chunks.size - 1];
+    return (char *)c->data + c->len + 4;
+}
+
+/** Close the text entry tp_evlog_text_begin() started, n bytes long. */
+static inline void tp_evlog_text_end(tp_evlog *l, size_t n)
+{
+    tp_evchunk *c = &l->chunks.items[l->chunks.size - 1];
+    uint8_t *p = c->data + c->len;
+    uint32_t v = (uint32_t)n;
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+    c->len += 4 + n;
+}
+
 /** Memory held by the log, in bytes. */
 static inline size_t tp_evlog_bytes(const tp_evlog *l)
 {

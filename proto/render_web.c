@@ -56,6 +56,8 @@ static void put_node_open(tp_json *w, const tp_tree *t, uint32_t id, uint32_t ma
     tp_json_ku64(w, "id", id);
     tp__render_json_func(w, f);
     tp_json_ki64(w, "line", f->lineno);
+    /* The function's id in the trace's table: the source query takes it. */
+    tp_json_ku64(w, "func", n->func);
     tp_json_ku64(w, "depth", n->depth);
     tp_json_key(w, "parent");
     if (n->parent == TP_NONE)
@@ -643,8 +645,8 @@ static void put_meta_summary(tp_json *w, const tp_tree *t)
 /* The report's data: the JSON of the summary, the statistics, the thread
  * groups and the lines= data into data, and the folded tree packed,
  * deflated and in base64 into tree. */
-static int html_data(const tp_tree *t, const char *summary_json, const char *lines_json,
-                     size_t lines_len, tp_buf *data, tp_buf *tree)
+static int html_data(const tp_tree *t, const char *summary_json, const tp_render_section *sec,
+                     size_t nsec, tp_buf *data, tp_buf *tree)
 {
     tp_tree *folded = NULL;
     tp_stats *st = NULL;
@@ -678,12 +680,14 @@ static int html_data(const tp_tree *t, const char *summary_json, const char *lin
         goto cleanup;
     if ((r = put_thread_groups(&w, ft, ids)))
         goto cleanup;
-    if (lines_len) {
-        /* The lines= data, as t.to_html() inlines it (the Lines tab): text
+    for (size_t i = 0; i < nsec; i++) {
+        /* The lines= data and the source, as t.to_html() inlines them: text
          * from a client, so copied through the checking writer; a text that
-         * is not JSON leaves the key out. */
-        tp_json_key(&w, "lines");
-        if (tp_json_copy(&w, lines_json, lines_len, true) < 0)
+         * is not JSON becomes null. */
+        if (!sec[i].len)
+            continue;
+        tp_json_key(&w, sec[i].key);
+        if (tp_json_copy(&w, sec[i].json, sec[i].len, true) < 0)
             tp_json_null(&w);
     }
     tp_json_obj_end(&w);
@@ -747,11 +751,12 @@ static void put_replacement(tp_buf *out, int tag, const tp_tree *t, const tp_web
 
 int tp_render_html(const tp_tree *t, const char *summary_json, const tp_web_assets *a, tp_buf *out)
 {
-    return tp_render_html_lines(t, summary_json, NULL, 0, a, out);
+    return tp_render_html_sections(t, summary_json, NULL, 0, a, out);
 }
 
-int tp_render_html_lines(const tp_tree *t, const char *summary_json, const char *lines_json,
-                         size_t lines_len, const tp_web_assets *a, tp_buf *out)
+int tp_render_html_sections(const tp_tree *t, const char *summary_json,
+                            const tp_render_section *sec, size_t nsec, const tp_web_assets *a,
+                            tp_buf *out)
 {
     if (!t || !a || !out || !a->html || !a->js || !a->css)
         return -EINVAL;
@@ -766,7 +771,7 @@ int tp_render_html_lines(const tp_tree *t, const char *summary_json, const char 
         from = pos[i] + strlen(report_tags[i]);
     }
     tp_buf data = TP_BUF_INIT, tree = TP_BUF_INIT;
-    int r = html_data(t, summary_json, lines_json, lines_len, &data, &tree);
+    int r = html_data(t, summary_json, sec, nsec, &data, &tree);
     if (r)
         goto cleanup;
     from = a->html;

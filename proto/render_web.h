@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "render.h"
 #include "tree.h"
 
 #define TP_WEB_LIMIT_DEFAULT     1000    /* children listed per node when limit is 0 */
@@ -164,12 +165,14 @@ typedef struct tp_web_assets {
  *  replaces. */
 int tp_render_html(const tp_tree *t, const char *summary_json, const tp_web_assets *assets,
                    tp_buf *out);
-/** tp_render_html() with the trace's lines= data (a JSON array text, as a
- *  trace file's "lines" key; lines_len 0 for none) added to the inlined data
- *  as "lines", which the report's Lines tab shows. The text is checked and
- *  re-escaped (tp_json_copy); one that is not JSON becomes null. */
-int tp_render_html_lines(const tp_tree *t, const char *summary_json, const char *lines_json,
-                         size_t lines_len, const tp_web_assets *assets, tp_buf *out);
+/** tp_render_html() with a trace file's last keys (sec, n of them: "lines",
+ *  the lines= data the Lines tab shows, and "source", the functions' source
+ *  text the source view shows; one with len 0 is left out) added to the
+ *  inlined data under their keys. Each text is checked and re-escaped
+ *  (tp_json_copy); one that is not JSON becomes null. */
+int tp_render_html_sections(const tp_tree *t, const char *summary_json,
+                            const tp_render_section *sec, size_t n, const tp_web_assets *assets,
+                            tp_buf *out);
 
 /* render_pack.c: the report's tree in a few bytes a call. */
 

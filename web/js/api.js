@@ -52,6 +52,7 @@ const serverSource = {
   members: (id, node, offset, limit) => getJSON('/api/traces/' + encodeURIComponent(id) + '/members', {node, offset, limit}),
   stats: (id) => getJSON('/api/traces/' + encodeURIComponent(id) + '/stats'),
   lines: (id) => getJSON('/api/traces/' + encodeURIComponent(id) + '/lines'),
+  source: (id, func) => getJSON('/api/traces/' + encodeURIComponent(id) + '/source', {func}),
   diff: (a, b) => getJSON('/api/diff', {a, b}),
   profile: (id, t0, t1) => getJSON('/api/traces/' + encodeURIComponent(id) + '/profile', {t0, t1}),
   timeline: (id, t0, t1, buckets) => getJSON('/api/traces/' + encodeURIComponent(id) + '/timeline', {t0, t1, buckets}),

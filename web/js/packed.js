@@ -225,7 +225,7 @@ function fileSource(data) {
     const f = pk.funcs[pk.func[i]];
     const tot = total(i), mn = tot - (pk.dMin ? pk.dMin[i] : 0);
     const fl = pk.flags[i];
-    const o = {id: i, name: f.qualname, module: f.module, file: f.file, line: f.line,
+    const o = {id: i, name: f.qualname, module: f.module, file: f.file, line: f.line, func: pk.func[i],
       depth: pk.depth[i], parent: pk.parent[i] < 0 ? null : pk.parent[i],
       thread: pk.thread ? pk.thread[i] : 0, count: pk.count[i],
       start_ms: ms(pk.start[i]), end_ms: ms(pk.end[i]), total_ms: ms(tot), span_ms: ms(pk.end[i] - pk.start[i]),
@@ -750,6 +750,11 @@ function fileSource(data) {
     trace: async () => data.trace,
     stats: async () => data.stats,
     lines: async () => data.lines || null,
+    source: async (_id, func) => {
+      const f = pk.funcs[func];
+      if (!f) throw new ApiError(404, 'not_found', 'trace has no function ' + func);
+      return sourceOf(data.source, func, f);
+    },
     tree: async (_id, p) => subtree(p),
     members: async (_id, node, offset, limit) => members({node, offset, limit}),
     search: async (_id, q, limit) => search(q, limit),

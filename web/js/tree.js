@@ -651,7 +651,7 @@ class TreeView {
     append(d, [
       this.sheetClose,
       el('h3', {className: 'mono', text: n.name}),
-      el('div', {className: 'loc mono', text: loc, title: 'Source location'}),
+      this.locLine(n, loc),
       el('dl', {className: 'facts'}, facts.map(([k, v]) => [el('dt', {text: k}), el('dd', {text: v})])),
     ]);
     const block = (title, text, cls, note) => {
@@ -667,6 +667,34 @@ class TreeView {
       d.appendChild(el('button', {type: 'button', className: 'link', text: 'Show in flame graph',
         onclick: () => this.opts.onFocusFlame(n.id)}));
     }
+  }
+
+  /** The call's file:line; a button that opens (and closes) its source
+   *  below it when the trace can have some (opts.onSource). */
+  locLine(n, loc) {
+    if (!this.opts.onSource || n.func === undefined || !n.file) {
+      return el('div', {className: 'loc mono', text: loc, title: 'Source location'});
+    }
+    const box = el('div', {className: 'source-box'});
+    const btn = el('button', {type: 'button', className: 'link loc mono', id: 'source-link', text: loc,
+      title: 'Show the source', attrs: {'aria-expanded': 'false'}});
+    btn.addEventListener('click', async () => {
+      if (box.firstChild) {
+        clear(box);
+        btn.setAttribute('aria-expanded', 'false');
+        return;
+      }
+      btn.setAttribute('aria-expanded', 'true');
+      box.appendChild(el('p', {className: 'muted small', text: 'Loading the source…'}));
+      let view;
+      try {
+        view = await this.opts.onSource(n);
+      } catch (e) {
+        view = errorBox(e, 'Cannot load the source');
+      }
+      if (this.detailId === n.id && btn.getAttribute('aria-expanded') === 'true') clear(box).appendChild(view);
+    });
+    return el('div', null, btn, box);
   }
 
   /** A folded node unfolded into its calls, a page at a time: each call's
