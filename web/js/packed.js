@@ -262,7 +262,7 @@ function fileSource(data) {
     const span = mb.end[k] - mb.start[k];
     const tot = span + (mb.dTotal ? mb.dTotal[k] : 0), mn = tot - (mb.dMin ? mb.dMin[k] : 0);
     const fl = mb.flags[k];
-    const o = {id: mb.call[k], name: f.qualname, module: f.module, file: f.file, line: f.line,
+    const o = {id: mb.call[k], name: f.qualname, module: f.module, file: f.file, line: f.line, func: pk.func[i],
       depth: mb.depth[k], parent: mb.rp[k] ? mb.rp[k] - 1 : null,
       thread: mb.thread ? mb.thread[k] : 0, count: mb.count[k],
       start_ms: ms(mb.start[k]), end_ms: ms(mb.end[k]), total_ms: ms(tot), span_ms: ms(span),
