@@ -166,17 +166,18 @@ function decodePack(buf) {
   };
   // A call's number and raw parent are written from the call before it in
   // its group, the first's from its node; its depth from its node's.
-  const fromPrev = (a, first) => {
+  const fromPrev = (first) => {
+    const a = new Uint32Array(nm);
     for (let g = 0; g < ng; g++) {
-      for (let k = gOff[g]; k < gOff[g + 1]; k++) a[k] += k === gOff[g] ? first[gNode[g]] : a[k - 1];
+      for (let k = gOff[g], v = first[gNode[g]]; k < gOff[g + 1]; k++) a[k] = v += sv();
     }
     return a;
   };
-  const mCall = fromPrev(mcol(Float64Array, true), call);
-  const mRp = fromPrev(mcol(Float64Array, true), rp);
+  const mCall = fromPrev(call);
+  const mRp = fromPrev(rp);
   const mKids = mcol(Uint32Array, false);
-  const mDepth = mcol(Float64Array, true);
-  for (let g = 0; g < ng; g++) for (let k = gOff[g]; k < gOff[g + 1]; k++) mDepth[k] += depth[gNode[g]];
+  const mDepth = new Uint32Array(nm);
+  for (let g = 0; g < ng; g++) for (let k = gOff[g]; k < gOff[g + 1]; k++) mDepth[k] = depth[gNode[g]] + sv();
   const mThread = opt(mcol(Uint32Array, false));
   const mCount = mcol(Uint32Array, false);
   const mFlags = mcol(Uint16Array, false);
@@ -505,7 +506,7 @@ function fileSource(data) {
     let nr = 0;
     for (let i = 0; i < pk.n; i++) nr = Math.max(nr, pk.call[i] + 1);
     for (let k = 0; k < mb.call.length; k++) nr = Math.max(nr, mb.call[k] + 1);
-    const func = new Int32Array(nr).fill(-1), thread = new Uint32Array(nr), rp = new Float64Array(nr);
+    const func = new Int32Array(nr).fill(-1), thread = new Uint32Array(nr), rp = new Uint32Array(nr);
     const start = new Float64Array(nr), end = new Float64Array(nr), spawned = new Uint8Array(nr);
     const SPAWNED = 1 << 7;
     for (let i = 0, g = 0; i < pk.n; i++) {
