@@ -294,6 +294,59 @@ describe('exported HTML report', {skip: skip || false, timeout: 300000}, () => {
     assert.deepEqual(b.problems.splice(0), []);
   });
 
+  /** test_render_pack.c's grouped() tree packed with a bound of 3 group
+   *  calls (the group of g x3 held) or 2 (left out): f(a=1) calls g(x=1),
+   *  g(x=2) (which calls h) and g(x=3). */
+  function groupedPack(held) {
+    const s = (t) => [t.length, ...Array.from(t, (c) => c.charCodeAt(0))];
+    const strings = [...s('m'), ...s('f'), ...s('m.py'), ...s('g'), ...s('h'), ...s('a=1'), ...s('x=1'), ...s('None'), ...s('1')];
+    const more = held ? [...s('x=2'), ...s('x=3'), ...s('2'), ...s('3')] : [];
+    const nodes = [3, 1, 2, 3, 2, 1, 4, 3, 10, 1, 5, 3, 18, 3, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 1, 3, 1,
+      0, 0xf0, 0x02, 0, 0, 20, 44, 0xc8, 0x01, 100, 8, 0, 39, 0, 60, 8, 0, 0, 40, 0, 0, 0, 0,
+      1, 1, 0, 1, 1, 9, ...Array(18).fill(0), 0, 0, 2, 0, 0, 2];
+    const members = held ? [3, 1, 1, 3, 0, 2, 4, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0,
+      0, 20, 20, 20, 20, 20, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 8, 1, 1, 10, 1, 1,
+      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] : [2, 0];
+    return ['T', 'P', 'K', '2'].map((c) => c.charCodeAt(0)).concat([held ? 13 : 9], strings, more, nodes, members);
+  }
+
+  test('a file answers for a group it holds, and says when the bound left one out', async () => {
+    const {page} = await openOffline(files['checkout-b']);
+    const ask = (bytes) => page.evaluate(async (b) => {
+      const src = window.tpPackSource(b, {trace: {id: 'x', duration_ms: 0.0001}, stats: {}});
+      const err = await src.members('', 9, 0, 10).catch((e) => e.status);
+      return {g: await src.members('', 1, 0, 10), h: await src.members('', 2, 0, 10), err,
+        x2: await src.search('', 'x=2'), x1: await src.search('', 'x=1'),
+        tl: await src.timeline('', 0, 0.0001, 10), prof: await src.profile('', 0.00003, 0.0001)};
+    }, bytes);
+    const held = await ask(groupedPack(true));
+    assert.deepEqual(held.g.calls.map((c) => [c.id, c.parent, c.args, c.ret, c.children, c.start_ms, c.total_ms]),
+      [[1, 0, 'x=1', '1', 0, 0.00001, 0.00001], [2, 0, 'x=2', '2', 1, 0.00003, 0.00001], [4, 0, 'x=3', '3', 0, 0.00005, 0.00001]]);
+    assert.equal(held.g.total, 3);
+    assert.deepEqual(held.h.calls.map((c) => [c.id, c.parent, c.children]), [[3, 2, 0]], 'h: one call, under g 2');
+    assert.equal(held.err, 404);
+    assert.deepEqual(held.x2, {query: 'x=2', total: 1, truncated: false, matches: [{id: 1, path: [0, 1], pos: [0, 0], calls: [1], calls_total: 1}]});
+    // Three rows: f, the g calls one by one, h; bucket k is [10k, 10k + 10)
+    // ns, and one a call only touches at its end is not listed.
+    assert.deepEqual(held.tl.lanes, [{name: 'thread 0', thread: 0, rows: [
+      [[0, 0.00001, 0, 1], [1, 0.00001, 0, 0], [2, 0.00001, 0, 0], [3, 0.00001, 0, 0], [4, 0.00001, 0, 0], [5, 0.00001, 0, 0],
+        [6, 0.00001, 0, 0], [7, 0.00001, 0, 0], [8, 0.00001, 0, 0], [9, 0.00001, 0, 0]],
+      [[1, 0.00001, 1, 1], [3, 0.00001, 1, 1], [5, 0.00001, 1, 1]],
+      [[3, 0.000004, 2, 1]]]}]);
+    assert.deepEqual(held.prof.functions.map((f) => [f.name, f.count]), [['g', 2], ['h', 1]], 'the calls from 30 ns on');
+
+    const out = await ask(groupedPack(false));
+    assert.deepEqual(out.g, {node: 1, total: 3, offset: 0, calls: [], left_out: true, max_members: 2});
+    assert.deepEqual(out.h.calls.map((c) => [c.id, c.parent]), [[3, 2]], 'a one-call node keeps its raw parent');
+    assert.deepEqual(out.x2.total, 0, 'a left-out group is found by its node\'s text only');
+    assert.deepEqual(out.x1.matches, [{id: 1, path: [0, 1], pos: [0, 0]}]);
+    assert.deepEqual(out.tl.lanes[0].rows[1], [[1, 0.00001, 1, 1], [2, 0.00001, 1, 0], [3, 0.00001, 1, 0], [4, 0.00001, 1, 0],
+      [5, 0.00001, 1, 0]], 'the group as one call from 10 to 60 ns');
+    assert.deepEqual(out.prof.functions.map((f) => [f.name, f.count]), [['h', 1]], 'the group counted at its first start');
+    await page.close();
+    assert.deepEqual(b.problems.splice(0), []);
+  });
+
   test('the file merges the whole tree into the flame graph tphd serves: merged and every sandwich', async () => {
     const flame = async (name, q) => {
       const res = await fetch(`${d.url}/api/traces/${ids[name]}/flame${q ? '?fn=' + encodeURIComponent(q) : ''}`,
