@@ -326,7 +326,8 @@ static int put_members(packer *p, const tp_tree *t, const raw_view *rv, const ui
     return 0;
 }
 
-int tp_render_web_pack(const tp_tree *t, size_t max_members, tp_buf *out, uint32_t **ret_ids)
+int tp_render_web_pack(const tp_tree *t, size_t max_members, tp_buf *out, uint32_t **ret_ids,
+                       size_t *ret_members_at)
 {
     if (!t || !out)
         return -EINVAL;
@@ -379,16 +380,28 @@ int tp_render_web_pack(const tp_tree *t, size_t max_members, tp_buf *out, uint32
     }
     put_uv(&p.cols, n);
     put_node_columns(&p, t, &rv, order, n, level, ref, rpref);
+    /* The strings are numbered in the order first used and the nodes'
+     * columns come first, so the groups' calls only add to the table: those
+     * strings go with the calls, which a page decodes only when asked. */
+    const size_t node_end = p.cols.len, node_strs = p.strs.len;
+    const uint32_t node_nstr = p.nstr;
     if ((r = put_members(&p, t, &rv, order, n, max_members)))
         goto cleanup;
     if ((r = p.err) || (r = tp_buf_error(&p.strs)) || (r = tp_buf_error(&p.cols)))
         goto cleanup;
+    const size_t base = out->len;
     tp_buf_append(out, TP_WEB_PACK_MAGIC, 4);
-    put_uv(out, p.nstr);
-    tp_buf_append(out, p.strs.data, p.strs.len);
-    tp_buf_append(out, p.cols.data, p.cols.len);
+    put_uv(out, node_nstr);
+    tp_buf_append(out, p.strs.data, node_strs);
+    tp_buf_append(out, p.cols.data, node_end);
+    const size_t members_at = out->len - base;
+    put_uv(out, p.nstr - node_nstr);
+    tp_buf_append(out, p.strs.data + node_strs, p.strs.len - node_strs);
+    tp_buf_append(out, p.cols.data + node_end, p.cols.len - node_end);
     if ((r = tp_buf_error(out)))
         goto cleanup;
+    if (ret_members_at)
+        *ret_members_at = members_at;
     if (ret_ids) {
         *ret_ids = ids;
         ids = NULL;

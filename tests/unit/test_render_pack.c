@@ -62,13 +62,14 @@ Test(render_pack, tiny_tree_packs_to_exact_bytes)
         0,    0,    0,        /* zigzag memory delta */
         0,    0,    0,        /* zigzag call: each the call after the one before */
         0,    0,    0,        /* zigzag raw parent + 1 - f's call + 1, then the sibling's */
+        0,                    /* no more strings for the groups' calls */
         0xc0, 0x84, 0x3d,     /* the bound on the groups' calls: 1,000,000 */
         0,                    /* no folded groups */
     };
     tp_tree *t = tiny();
     tp_buf b = TP_BUF_INIT;
     uint32_t *ids = NULL;
-    cr_assert_eq(tp_render_web_pack(t, TP_WEB_PACK_MAX_MEMBERS, &b, &ids), 0);
+    cr_assert_eq(tp_render_web_pack(t, TP_WEB_PACK_MAX_MEMBERS, &b, &ids, NULL), 0);
     cr_assert_eq(b.len, sizeof(want), "%zu bytes", b.len);
     for (size_t i = 0; i < sizeof(want); i++)
         cr_assert_eq((uint8_t)b.data[i], want[i], "byte %zu: %u, want %u", i, (uint8_t)b.data[i],
@@ -87,13 +88,13 @@ Test(render_pack, empty_tree_packs_to_a_header)
     cr_assert_eq(tp_tree_new(&t), 0);
     cr_assert_eq(tp_tree_finish(t, 0), 0);
     tp_buf b = TP_BUF_INIT;
-    cr_assert_eq(tp_render_web_pack(t, TP_WEB_PACK_MAX_MEMBERS, &b, NULL), 0);
-    static const uint8_t want[] = {'T', 'P', 'K', '2', 0, 0, 0, 0xc0, 0x84, 0x3d, 0};
+    cr_assert_eq(tp_render_web_pack(t, TP_WEB_PACK_MAX_MEMBERS, &b, NULL, NULL), 0);
+    static const uint8_t want[] = {'T', 'P', 'K', '2', 0, 0, 0, 0, 0xc0, 0x84, 0x3d, 0};
     cr_assert_eq(b.len, sizeof(want));
     cr_assert_eq(memcmp(b.data, want, sizeof(want)), 0);
     tp_buf_free(&b);
     tp_tree_free(t);
-    cr_assert_eq(tp_render_web_pack(NULL, TP_WEB_PACK_MAX_MEMBERS, &b, NULL), -EINVAL);
+    cr_assert_eq(tp_render_web_pack(NULL, TP_WEB_PACK_MAX_MEMBERS, &b, NULL, NULL), -EINVAL);
 }
 
 /* f(a=1) over [0, 100] calling g(x=1) -> 1 over [10, 20], g(x=2) -> 2 over
@@ -199,17 +200,20 @@ Test(render_pack, folded_group_packs_its_calls_after_the_columns)
     static const uint8_t more_strings[] = {3, 'x', '=', '2', 3, 'x', '=', '3', 1, '2', 1, '3'};
     tp_tree *raw = NULL, *f = grouped(&raw);
     tp_buf b = TP_BUF_INIT;
-    cr_assert_eq(tp_render_web_pack(f, 3, &b, NULL), 0);
+    size_t members_at = 0;
+    cr_assert_eq(tp_render_web_pack(f, 3, &b, NULL, &members_at), 0);
     size_t at = 0;
     assert_bytes(&b, at, grouped_head, sizeof(grouped_head), "magic");
     at += sizeof(grouped_head);
-    cr_assert_eq((uint8_t)b.data[at++], 13, "13 strings");
+    cr_assert_eq((uint8_t)b.data[at++], 9, "the nodes' 9 strings");
     assert_bytes(&b, at, grouped_strings, sizeof(grouped_strings), "strings");
     at += sizeof(grouped_strings);
-    assert_bytes(&b, at, more_strings, sizeof(more_strings), "the calls' strings");
-    at += sizeof(more_strings);
     assert_bytes(&b, at, grouped_nodes, sizeof(grouped_nodes), "nodes");
     at += sizeof(grouped_nodes);
+    cr_assert_eq(members_at, at, "the calls begin at %zu, want %zu", members_at, at);
+    cr_assert_eq((uint8_t)b.data[at++], 4, "the calls' 4 strings");
+    assert_bytes(&b, at, more_strings, sizeof(more_strings), "the calls' strings");
+    at += sizeof(more_strings);
     assert_bytes(&b, at, want_members, sizeof(want_members), "members");
     at += sizeof(want_members);
     cr_assert_eq(b.len, at, "%zu bytes, want %zu", b.len, at);
@@ -222,14 +226,21 @@ Test(render_pack, group_past_the_bound_is_left_out_whole)
 {
     tp_tree *raw = NULL, *f = grouped(&raw);
     tp_buf b = TP_BUF_INIT;
-    cr_assert_eq(tp_render_web_pack(f, 2, &b, NULL), 0);
+    /* Appended after what out held: the offset counts from there. */
+    tp_buf_puts(&b, "xyz");
+    size_t members_at = 0;
+    cr_assert_eq(tp_render_web_pack(f, 2, &b, NULL, &members_at), 0);
+    cr_assert_eq(memcmp(b.data, "xyz", 3), 0);
+    memmove(b.data, b.data + 3, b.len - 3);
+    b.len -= 3;
     size_t at = sizeof(grouped_head);
     cr_assert_eq((uint8_t)b.data[at++], 9, "only the nodes' 9 strings");
     assert_bytes(&b, at, grouped_strings, sizeof(grouped_strings), "strings");
     at += sizeof(grouped_strings);
     assert_bytes(&b, at, grouped_nodes, sizeof(grouped_nodes), "nodes");
     at += sizeof(grouped_nodes);
-    static const uint8_t want_members[] = {2, 0}; /* the bound, no group */
+    cr_assert_eq(members_at, at);
+    static const uint8_t want_members[] = {0, 2, 0}; /* no more strings, the bound, no group */
     assert_bytes(&b, at, want_members, sizeof(want_members), "members");
     cr_assert_eq(b.len, at + sizeof(want_members));
     tp_buf_free(&b);

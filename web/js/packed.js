@@ -28,33 +28,47 @@ async function inflateBase64(text) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-/** The packed tree in typed arrays (one entry per node, in pre-order). */
-function decodePack(buf) {
-  let p = 0;
-  const uv = () => {
-    let x = 0, m = 1, b;
+/** LEB128 varints from buf at p (the reader's p moves on): uv() an
+ *  unsigned one, sv() a zigzag signed one. */
+function packReader(buf, p) {
+  const r = {p};
+  r.uv = () => {
+    let x = 0, m = 1, b, q = r.p;
     do {
-      if (p >= buf.length) throw new Error('the packed tree ends early');
-      b = buf[p++];
+      if (q >= buf.length) throw new Error('the packed tree ends early');
+      b = buf[q++];
       x += (b & 127) * m;
       m *= 128;
     } while (b & 128);
+    r.p = q;
     return x;
   };
-  const sv = () => {
-    const u = uv();
+  r.sv = () => {
+    const u = r.uv();
     return u % 2 ? -(u + 1) / 2 : u / 2;
   };
+  return r;
+}
+
+/** The packed tree in typed arrays (one entry per node, in pre-order).
+ *  The calls of the folded groups (render_pack.c put_members) follow the
+ *  nodes in buf, or with more (a report, whose tp-members element holds
+ *  them apart) come from await more(); either way they are decoded only
+ *  when first asked for (pk.loadMembers()), so a page opens on the nodes
+ *  alone. */
+function decodePack(buf, more) {
+  const rd = packReader(buf, 0);
+  const uv = rd.uv, sv = rd.sv;
   if (String.fromCharCode(buf[0], buf[1], buf[2], buf[3]) !== 'TPK2') throw new Error('not a packed tree (TPK2)');
-  p = 4;
+  rd.p = 4;
   const nstr = uv();
   const soff = new Uint32Array(nstr + 1), slen = new Uint32Array(nstr + 1);
   for (let k = 1; k <= nstr; k++) {
     slen[k] = uv();
-    soff[k] = p;
-    p += slen[k];
+    soff[k] = rd.p;
+    rd.p += slen[k];
   }
-  const strEnd = p;
+  const strEnd = rd.p;
   const utf8 = new TextDecoder();
   const rawStr = (k) => utf8.decode(buf.subarray(soff[k], soff[k] + slen[k]));
   // A string column's value: 0 none, 1 the next string not used yet (the
@@ -65,6 +79,11 @@ function decodePack(buf) {
     const k = v === 0 ? 0 : v === 1 ? ++seen : v - 1;
     if (k > nstr || k > seen) throw new Error('the packed tree is damaged');
     return k;
+  };
+  const scol = (len) => {
+    const a = new Uint32Array(len);
+    for (let i = 0; i < len; i++) a[i] = sref();
+    return a;
   };
   const nfunc = uv();
   const funcs = [];
@@ -126,11 +145,6 @@ function decodePack(buf) {
   const dSelf = opt(col(Float64Array, true));
   const dMin = opt(col(Float64Array, true));
   const dMax = opt(col(Float64Array, true));
-  const scol = (len) => {
-    const a = new Uint32Array(len);
-    for (let i = 0; i < len; i++) a[i] = sref();
-    return a;
-  };
   const args = scol(n);
   const ret = scol(n);
   const excType = opt(scol(n));
@@ -147,8 +161,61 @@ function decodePack(buf) {
     const ref = prev[i] >= 0 ? rp[prev[i]] : parent[i] >= 0 ? call[parent[i]] + 1 : 0;
     rp[i] = ref + sv();
   }
-  // The calls of the folded groups the file holds (render_pack.c
-  // put_members): group g is node gNode[g], its calls gOff[g] to gOff[g + 1].
+  // Keep the string table only (the columns are decoded), as a copy so the
+  // inflated buffer can go; and the groups' calls as bytes until asked for.
+  const strings = buf.slice(0, strEnd);
+  const nodeSeen = seen;
+  let rest = null, members = null;
+  if (!more) rest = buf.slice(rd.p);
+  else if (rd.p !== buf.length) throw new Error('the packed tree has ' + (buf.length - rd.p) + ' bytes too many');
+  const pk = {n, nstr, soff, slen, strings, funcs, parent, pos, kidOff, kids, nroots: nkids[n],
+    func, depth, thread, count, flags, start, end, dTotal, dSelf, dMin, dMax,
+    args, ret, excType, excMsg, nexc, suspends, seq, mem, call, rp, lower: null};
+  /** The groups' calls, decoded once (a promise; the same one each time). */
+  pk.loadMembers = () => members || (members = (async () => {
+    // After the next paint (the details of the hot path's node ask for its
+    // calls as the page opens), or 100 ms in a page that does not paint.
+    await new Promise((resolve) => {
+      requestAnimationFrame(() => setTimeout(resolve, 0));
+      setTimeout(resolve, 100);
+    });
+    const bytes = rest || (await more());
+    rest = null;
+    return decodeMembers(pk, bytes, nodeSeen);
+  })());
+  return pk;
+}
+
+/** The calls of the folded groups the file holds (render_pack.c
+ *  put_members), from their bytes: the strings only they use (added to
+ *  pk's table), then group g is node gNode[g], its calls gOff[g] to
+ *  gOff[g + 1]. seen: the strings the nodes' columns used. */
+function decodeMembers(pk, buf, seen) {
+  const rd = packReader(buf, 0);
+  const uv = rd.uv, sv = rd.sv;
+  const n = pk.n;
+  const nmore = uv();
+  const nstr = pk.nstr + nmore;
+  const soff = new Uint32Array(nstr + 1), slen = new Uint32Array(nstr + 1);
+  soff.set(pk.soff);
+  slen.set(pk.slen);
+  const from = rd.p, base = pk.strings.length;
+  for (let k = pk.nstr + 1; k <= nstr; k++) {
+    slen[k] = uv();
+    soff[k] = base + rd.p - from;
+    rd.p += slen[k];
+  }
+  if (rd.p > buf.length) throw new Error('the packed tree ends early');
+  const strings = new Uint8Array(base + rd.p - from);
+  strings.set(pk.strings);
+  strings.set(buf.subarray(from, rd.p), base);
+  const opt = (a) => (a.some((x) => x !== 0) ? a : null);
+  const sref = () => {
+    const v = uv();
+    const k = v === 0 ? 0 : v === 1 ? ++seen : v - 1;
+    if (k > nstr || k > seen) throw new Error('the packed tree is damaged');
+    return k;
+  };
   const maxMembers = uv();
   const ng = uv();
   const gNode = new Uint32Array(ng), gOff = new Uint32Array(ng + 1);
@@ -164,6 +231,11 @@ function decodePack(buf) {
     for (let k = 0; k < nm; k++) a[k] = signed ? sv() : uv();
     return a;
   };
+  const scol = () => {
+    const a = new Uint32Array(nm);
+    for (let k = 0; k < nm; k++) a[k] = sref();
+    return a;
+  };
   // A call's number and raw parent are written from the call before it in
   // its group, the first's from its node; its depth from its node's.
   const fromPrev = (first) => {
@@ -173,11 +245,11 @@ function decodePack(buf) {
     }
     return a;
   };
-  const mCall = fromPrev(call);
-  const mRp = fromPrev(rp);
+  const mCall = fromPrev(pk.call);
+  const mRp = fromPrev(pk.rp);
   const mKids = mcol(Uint32Array, false);
   const mDepth = new Uint32Array(nm);
-  for (let g = 0; g < ng; g++) for (let k = gOff[g]; k < gOff[g + 1]; k++) mDepth[k] = depth[gNode[g]] + sv();
+  for (let g = 0; g < ng; g++) for (let k = gOff[g]; k < gOff[g + 1]; k++) mDepth[k] = pk.depth[gNode[g]] + sv();
   const mThread = opt(mcol(Uint32Array, false));
   const mCount = mcol(Uint32Array, false);
   const mFlags = mcol(Uint16Array, false);
@@ -185,7 +257,7 @@ function decodePack(buf) {
   const mEnd = mcol(Float64Array, true);
   for (let g = 0; g < ng; g++) {
     for (let k = gOff[g]; k < gOff[g + 1]; k++) {
-      mStart[k] += k === gOff[g] ? start[gNode[g]] : mEnd[k - 1];
+      mStart[k] += k === gOff[g] ? pk.start[gNode[g]] : mEnd[k - 1];
       mEnd[k] += mStart[k];
     }
   }
@@ -193,15 +265,11 @@ function decodePack(buf) {
     count: mCount, flags: mFlags, start: mStart, end: mEnd,
     dTotal: opt(mcol(Float64Array, true)), dSelf: opt(mcol(Float64Array, true)),
     dMin: opt(mcol(Float64Array, true)), dMax: opt(mcol(Float64Array, true)),
-    args: scol(nm), ret: scol(nm), excType: opt(scol(nm)), excMsg: opt(scol(nm)),
+    args: scol(), ret: scol(), excType: opt(scol()), excMsg: opt(scol()),
     nexc: opt(mcol(Uint32Array, false)), suspends: opt(mcol(Uint32Array, false)), mem: opt(mcol(Float64Array, true))};
-  if (p !== buf.length) throw new Error('the packed tree has ' + (buf.length - p) + ' bytes too many');
-  // Keep the string table only (the columns are decoded), as a copy so the
-  // inflated buffer can go.
-  const strings = buf.slice(0, strEnd);
-  return {n, nstr, soff, slen, strings, funcs, parent, pos, kidOff, kids, nroots: nkids[n],
-    func, depth, thread, count, flags, start, end, dTotal, dSelf, dMin, dMax,
-    args, ret, excType, excMsg, nexc, suspends, seq, mem, call, rp, members, lower: null};
+  if (rd.p !== buf.length) throw new Error('the packed tree has ' + (buf.length - rd.p) + ' bytes too many');
+  Object.assign(pk, {nstr, soff, slen, strings, lower: null});
+  return members;
 }
 
 /** The report's source (api.js serverSource's shapes) over a decoded pack. */
@@ -243,7 +311,13 @@ function fileSource(data) {
     return o;
   }
 
-  const mb = pk.members;
+  // The groups' calls, once a request needs them (members, search, the
+  // timeline and the profile; the tree and the flame graph do not).
+  let mb = null;
+  const withMembers = (f) => async (...a) => {
+    if (!mb) mb = await pk.loadMembers();
+    return f(...a);
+  };
   /** The group of node i among the packed ones, or -1 (binary search). */
   function groupOf(i) {
     let lo = 0, hi = mb.ng - 1;
@@ -757,13 +831,13 @@ function fileSource(data) {
       return sourceOf(data.source, func, f);
     },
     tree: async (_id, p) => subtree(p),
-    members: async (_id, node, offset, limit) => members({node, offset, limit}),
-    search: async (_id, q, limit) => search(q, limit),
+    members: withMembers((_id, node, offset, limit) => members({node, offset, limit})),
+    search: withMembers((_id, q, limit) => search(q, limit)),
     diff: async () => {
       throw new ApiError(400, 'unsupported', 'a saved report holds one trace');
     },
-    profile: async (_id, t0, t1) => profile(t0, t1),
-    timeline: async (_id, t0, t1, buckets) => timeline(t0, t1, buckets),
+    profile: withMembers((_id, t0, t1) => profile(t0, t1)),
+    timeline: withMembers((_id, t0, t1, buckets) => timeline(t0, t1, buckets)),
     flame: async (_id, p) => flame(p),
     status: async () => null,
     exportUrl: () => null,
