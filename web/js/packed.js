@@ -832,6 +832,10 @@ function fileSource(data) {
     },
     tree: async (_id, p) => subtree(p),
     members: withMembers((_id, node, offset, limit) => members({node, offset, limit})),
+    /** Whether the groups' calls are decoded already: until then a folded
+     *  node's details offer them on a click (decoding them all costs the
+     *  page memory, tree.js groupCalls). */
+    membersLoaded: () => mb !== null,
     search: withMembers((_id, q, limit) => search(q, limit)),
     diff: async () => {
       throw new ApiError(400, 'unsupported', 'a saved report holds one trace');

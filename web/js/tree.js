@@ -732,7 +732,14 @@ class TreeView {
       more.disabled = false;
     };
     more.addEventListener('click', page);
-    page();
+    const src = this.model.src;
+    if (src.membersLoaded && !src.membersLoaded()) {
+      // A report file: its groups' calls are decoded when first asked for.
+      more.hidden = false;
+      more.textContent = 'Show the ' + fmtCount(n.count) + ' calls';
+    } else {
+      page();
+    }
     return el('section', {className: 'group'}, el('h4', {text: 'The ' + fmtCount(n.count) + ' calls'}), list, more);
   }
 
