@@ -710,6 +710,11 @@ class TreeView {
       try {
         const r = await this.model.src.members(this.model.id, n.id, offset, GROUP_PAGE);
         if (this.detailId !== n.id) return;
+        if (r.left_out) {
+          list.replaceWith(el('p', {className: 'muted small', id: 'group-left-out',
+            text: 'This file does not hold these calls: a saved report holds the calls of folded groups up to ' +
+              fmtCount(r.max_members) + ' in all (tphd lists them all).'}));
+        }
         for (const c of r.calls) {
           const outcome = c.exc ? (c.exc.caught ? ' (caught ' : ' !! ') + c.exc.type + (c.exc.msg ? ': ' + oneLine(c.exc.msg) : '') + (c.exc.caught ? ')' : '')
             : c.ret !== null ? ' → ' + c.ret : '';
@@ -727,7 +732,14 @@ class TreeView {
       more.disabled = false;
     };
     more.addEventListener('click', page);
-    page();
+    const src = this.model.src;
+    if (src.membersLoaded && !src.membersLoaded()) {
+      // A report file: its groups' calls are decoded when first asked for.
+      more.hidden = false;
+      more.textContent = 'Show the ' + fmtCount(n.count) + ' calls';
+    } else {
+      page();
+    }
     return el('section', {className: 'group'}, el('h4', {text: 'The ' + fmtCount(n.count) + ' calls'}), list, more);
   }
 
