@@ -281,7 +281,7 @@ def test_daemon_that_never_acknowledges(tmp_path, scripted):
     assert (f["state"], f["dropped"]) == ("failed", 14)
     assert f["errors"] == [prefix(tmp_path / "fake.sock") + "14 events dropped: no ACK from "
                            "tphd within 2000 ms (it may still store the trace)"]
-    assert s.conns == [[1, 3, 4, 5, 6]]  # HELLO FUNCS BEGIN EVENTS END, once
+    assert s.conns == [[1, 3, 4, 5, 11, 6]]  # HELLO FUNCS BEGIN EVENTS SOURCE END, once
     # t.url gives up after 2 s, about when the sender's own ACK bound ends.
     assert f["url"] is None and f["state_after_url"] in ("pending", "failed")
     assert f["wait_s"] < LOOSE_S
