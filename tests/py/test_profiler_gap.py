@@ -1,8 +1,9 @@
 """A profiler the traced code installs (cProfile, sys.setprofile) on
 3.10/3.11 takes the interpreter's one profile slot from the trace: the
 trace says so (limit_reason "profiler", a warning, the gap in errors) and
-records again once that profiler is removed. On 3.12+ both run side by side
-(sys.monitoring), with no gap."""
+records again once that profiler is removed. On 3.12+ (sys.monitoring)
+and with the eval-frame hook on 3.10/3.11 (TRACEPATCH_HOOK=eval_frame)
+both run side by side, with no gap."""
 
 import cProfile
 import pstats
@@ -10,11 +11,11 @@ import sys
 import warnings
 
 from conftest import outline
-from tracepatch import trace
+from tracepatch import _tracepatch, trace
 from tracepatch._config import TracepatchWarning
 
 M = __name__
-GAP = sys.version_info < (3, 12)
+GAP = _tracepatch.HOOK == "profile"
 
 
 def before():
