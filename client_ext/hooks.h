@@ -47,7 +47,8 @@ void tp_hooks_check(struct tp_session *s);
 /* ---- hooks_eval.c: the PEP 523 eval-frame hook (3.10/3.11) --------------
  * hooks_legacy.c calls these; the profile function is the fallback. */
 
-/** Whether the eval-frame hook is chosen (TRACEPATCH_HOOK, interpreter). */
+/** Whether the eval-frame hook is chosen: unless TRACEPATCH_HOOK=profile,
+ *  on 3.10 and 3.11.4+. */
 bool tp_hooks_eval_wanted(void);
 /** Why it is not chosen (a static string), or NULL when it is. */
 const char *tp_hooks_eval_refused(void);

@@ -45,8 +45,7 @@
  * (CPython gh-104405, fixed in 3.11.4), so those calls would be missing:
  * there the profile function stays. The version is read at run time, since
  * one build serves every 3.11. TRACEPATCH_HOOK=profile chooses the profile
- * function everywhere; TRACEPATCH_HOOK=eval_frame the hook where it is safe.
- * The default is the profile function (see README, "Performance"). */
+ * function everywhere (read once, when the extension loads). */
 #include "hooks.h"
 
 #if !TP_PY312
@@ -83,8 +82,8 @@ static void eval_choose(void)
     if (eval_choice >= 0)
         return;
     const char *env = getenv("TRACEPATCH_HOOK");
-    eval_choice = env && strcmp(env, "eval_frame") == 0;
-    eval_reason = eval_choice ? NULL : "TRACEPATCH_HOOK is not eval_frame";
+    eval_choice = !(env && strcmp(env, "profile") == 0);
+    eval_reason = eval_choice ? NULL : "TRACEPATCH_HOOK=profile";
 #if TP_PY311
     if (eval_choice && Py_Version < 0x030B0400) {
         eval_choice = 0;
