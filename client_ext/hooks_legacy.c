@@ -1,4 +1,8 @@
-/* 3.10/3.11: a C profile function (PyEval_SetProfile), per thread.
+/* 3.10/3.11: a C profile function (PyEval_SetProfile), per thread: the
+ * recorder on 3.11.0-3.11.3 and with TRACEPATCH_HOOK=profile, and the
+ * fallback of the eval-frame hook (hooks_eval.c) for a thread that starts
+ * recording while another tool holds the eval-frame slot. The hook entry
+ * points below choose between the two.
  *
  * The profile function a thread had before (cProfile, another profiler) is
  * kept and called first for every event, then given back when the thread has

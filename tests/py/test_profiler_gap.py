@@ -1,8 +1,9 @@
 """A profiler the traced code installs (cProfile, sys.setprofile) on
-3.10/3.11 takes the interpreter's one profile slot from the trace: the
+3.10/3.11, when the trace records with the profile function
+(TRACEPATCH_HOOK=profile, 3.11.0-3.11.3), takes the one profile slot: the
 trace says so (limit_reason "profiler", a warning, the gap in errors) and
 records again once that profiler is removed. On 3.12+ (sys.monitoring)
-and with the eval-frame hook on 3.10/3.11 (TRACEPATCH_HOOK=eval_frame)
+and with the eval-frame hook on 3.10/3.11 (the default on 3.10 and 3.11.4+)
 both run side by side, with no gap."""
 
 import cProfile
