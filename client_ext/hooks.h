@@ -47,6 +47,9 @@ void tp_hooks_check(struct tp_session *s);
 /* ---- hooks_eval.c: the PEP 523 eval-frame hook (3.10/3.11) --------------
  * hooks_legacy.c calls these; the profile function is the fallback. */
 
+/** hooks_legacy.c: the thread of tls (any thread, the GIL held) records
+ *  with the profile function. Returns 0 or -1 with an exception set. */
+int tp_hooks_profile_attach(tp_tls *tls);
 /** Whether the eval-frame hook is chosen: unless TRACEPATCH_HOOK=profile,
  *  on 3.10 and 3.11.4+. */
 bool tp_hooks_eval_wanted(void);

@@ -64,12 +64,21 @@ int tp_hooks_attach_thread(tp_tls *tls)
      * function already, or another tool holds the slot. */
     if (!tls->profile_on && tp_hooks_eval_wanted() && tp_hooks_eval_attach(tls) == 0)
         return 0;
+    return tp_hooks_profile_attach(tls);
+}
+
+int tp_hooks_profile_attach(tp_tls *tls)
+{
+    PyThreadState *ts = tls->tstate;
+    if (ts->c_profilefunc == profile_cb && ts->c_profileobj == (PyObject *)tls)
+        return 0;
     Py_tracefunc prev = ts->c_profilefunc;
     PyObject *prev_obj = Py_XNewRef(ts->c_profileobj);
-    /* Keep a reference to tls across the swap: PyEval_SetProfile releases
-     * the previous object first. */
+    /* Keep a reference to tls across the swap: setting the profile
+     * function releases the previous object first. The thread may be
+     * another one (hooks_eval.c moves them all at once). */
     Py_INCREF(tls);
-    PyEval_SetProfile(profile_cb, (PyObject *)tls);
+    (void)_PyEval_SetProfile(ts, profile_cb, (PyObject *)tls);
     Py_DECREF(tls);
     if (ts->c_profilefunc != profile_cb) {
         Py_XDECREF(prev_obj);

@@ -272,3 +272,34 @@ def test_a_followed_thread_records_the_same_with_either_hook():
     # end) holds the target's calls. 3.10 names it without its class.
     assert [r[:2] for r in rows] == [[0, "work"], [1, "body"], [1, "leaf"], [1, "leaf"]]
     assert rows[1][2].endswith("run") and rows[2][2] == rows[3][2] == "body"
+
+
+DEEP = """
+import json, sys
+from tracepatch import _tracepatch as T
+sys.setrecursionlimit(200_000)
+
+def down(n):
+    return 0 if n == 0 else down(n - 1) + 1
+
+s = T.Session(trace_id="0" * 32, max_depth=1_000_000, max_calls=1_000_000)
+s.start()
+before = T._hook_in_use()
+out = down(%d)
+after = T._hook_in_use()
+s.stop()
+nodes = s.nodes()
+print(json.dumps({"hooks": [before, after], "out": out, "calls": s.call_count,
+                  "chain": all(n[0] == i - 1 for i, n in enumerate(nodes)),
+                  "returns": sum(n[6] is not None for n in nodes), "errors": s.errors}))
+"""
+
+
+@pytest.mark.skipif(not EVAL_OK, reason="the eval-frame hook is not used on 3.11 < 3.11.4")
+def test_a_recursion_too_deep_for_the_hook_continues_with_the_profile_function():
+    # With the hook, every Python call is a C call: 100,000 frames overflow
+    # 3.11's C stack (3.10's own overflows near 20,000 without any hook).
+    n = 100_000 if sys.version_info >= (3, 11) else 15_000
+    out = json.loads(run(DEEP % n, "eval_frame"))
+    assert out == {"hooks": ["eval_frame", "profile"], "out": n, "calls": n + 1,
+                   "chain": True, "returns": n + 1, "errors": []}
