@@ -303,3 +303,37 @@ def test_a_recursion_too_deep_for_the_hook_continues_with_the_profile_function()
     out = json.loads(run(DEEP % n, "eval_frame"))
     assert out == {"hooks": ["eval_frame", "profile"], "out": n, "calls": n + 1,
                    "chain": True, "returns": n + 1, "errors": []}
+
+
+PDB_SCRIPT = """
+import json
+from tracepatch import _tracepatch as T
+
+def leaf(x):
+    y = x + 1
+    return y
+
+def work():
+    return leaf(1) + leaf(2)
+
+s = T.Session(trace_id="0" * 32, show_args=True, show_return=True)
+s.start()
+r = work()
+s.stop()
+print("TREE", json.dumps([(n[0], n[2], n[5], n[6]) for n in s.nodes()]))
+"""
+
+
+@pytest.mark.skipif(not EVAL_OK, reason="the eval-frame hook is not used on 3.11 < 3.11.4")
+def test_pdb_breaks_and_steps_in_traced_code_and_its_own_calls_are_not_recorded(tmp_path):
+    script = tmp_path / "prog.py"
+    script.write_text(PDB_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=PACKAGE_PARENT)
+    p = subprocess.run([sys.executable, "-m", "pdb", str(script)], env=env, text=True,
+                       input="b leaf\nc\np x\nn\np y\nc\np x\nc\nq\n", capture_output=True,
+                       timeout=120)
+    out = p.stdout
+    # pdb stopped at both calls and stepped a line in the first.
+    assert "(Pdb) 1\n" in out and "(Pdb) 2\n" in out and out.count("-> y = x + 1") == 2
+    tree = json.loads(next(line for line in out.splitlines() if "TREE " in line).split("TREE ")[1])
+    assert tree == [[-1, "work", "", "5"], [0, "leaf", "x=1", "2"], [0, "leaf", "x=2", "3"]]
