@@ -1,8 +1,8 @@
-/* The interpreter hooks: on 3.10/3.11 PyEval_SetProfile (hooks_legacy.c)
- * or, when chosen, the PEP 523 eval-frame hook (hooks_eval.c) with the
- * profile function as its fallback; sys.monitoring with C callbacks on
- * 3.12+ (hooks_monitor.c). All feed record.h. Every function here is called with the GIL held and never leaves
- * an exception set unless it says so. */
+/* The interpreter hooks: on 3.10/3.11 the PEP 523 eval-frame hook
+ * (hooks_eval.c) where it is safe, with PyEval_SetProfile (hooks_legacy.c)
+ * as the fallback; sys.monitoring with C callbacks on 3.12+
+ * (hooks_monitor.c). All feed record.h. Every function here is called with
+ * the GIL held and never leaves an exception set unless it says so. */
 #ifndef TP_HOOKS_H
 #define TP_HOOKS_H
 
@@ -53,8 +53,6 @@ int tp_hooks_profile_attach(tp_tls *tls);
 /** Whether the eval-frame hook is chosen: unless TRACEPATCH_HOOK=profile,
  *  on 3.10 and 3.11.4+. */
 bool tp_hooks_eval_wanted(void);
-/** Why it is not chosen (a static string), or NULL when it is. */
-const char *tp_hooks_eval_refused(void);
 /** The thread of tls records through the eval-frame hook, installing it
  *  when the slot holds CPython's evaluator. Returns 0, or -1 (no exception
  *  set) when another tool holds the slot. */

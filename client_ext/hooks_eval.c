@@ -72,8 +72,7 @@ typedef PyObject evgen;
 
 /* Whether the eval-frame hook may be used (decided once, by eval_choose()). */
 static int eval_choice = -1;
-static const char *eval_reason;  /* why not, when not */
-static bool installed;           /* eval_cb is (or was, until replaced) in the slot */
+static bool installed; /* eval_cb is (or was, until replaced) in the slot */
 
 static PyObject *eval_cb(PyThreadState *ts, evframe *f, int throwflag);
 
@@ -83,12 +82,10 @@ static void eval_choose(void)
         return;
     const char *env = getenv("TRACEPATCH_HOOK");
     eval_choice = !(env && strcmp(env, "profile") == 0);
-    eval_reason = eval_choice ? NULL : "TRACEPATCH_HOOK=profile";
 #if TP_PY311
-    if (eval_choice && Py_Version < 0x030B0400) {
+    /* 3.11.0-3.11.3 skip the hook for a specialised Python __getitem__. */
+    if (Py_Version < 0x030B0400)
         eval_choice = 0;
-        eval_reason = "3.11 before 3.11.4 skips the hook for a Python __getitem__";
-    }
 #endif
 }
 
@@ -475,12 +472,6 @@ PyObject *tp_hooks_in_use(PyObject *self, PyObject *unused)
     if (tls && tls->profile_on)
         return PyUnicode_FromString("profile");
     Py_RETURN_NONE;
-}
-
-const char *tp_hooks_eval_refused(void)
-{
-    eval_choose();
-    return eval_reason;
 }
 
 #endif /* !TP_PY312 */
