@@ -375,13 +375,16 @@ static PyObject *eval_cb(PyThreadState *ts, evframe *f, int throwflag)
 
 int tp_hooks_eval_attach(tp_tls *tls)
 {
-    if (tls->eval_on)
-        return 0;
+    /* The slot says, not tls->eval_on: the hook may have been removed (the
+     * last session stopped in another thread) while this thread ran no
+     * frame that would have noticed. */
     PyInterpreterState *interp = tls->tstate->interp;
     _PyFrameEvalFunction cur = _PyInterpreterState_GetEvalFrameFunc(interp);
     if (cur != eval_cb) {
-        if (cur != _PyEval_EvalFrameDefault)
+        if (cur != _PyEval_EvalFrameDefault) {
+            tp_hooks_eval_idle(tls);
             return -1; /* another tool's: the caller uses the profile function */
+        }
         _PyInterpreterState_SetEvalFrameFunc(interp, eval_cb);
         installed = true;
     }

@@ -337,3 +337,30 @@ def test_pdb_breaks_and_steps_in_traced_code_and_its_own_calls_are_not_recorded(
     assert "(Pdb) 1\n" in out and "(Pdb) 2\n" in out and out.count("-> y = x + 1") == 2
     tree = json.loads(next(line for line in out.splitlines() if "TREE " in line).split("TREE ")[1])
     assert tree == [[-1, "work", "", "5"], [0, "leaf", "x=1", "2"], [0, "leaf", "x=2", "3"]]
+
+
+STOPPED_ELSEWHERE = """
+import _thread, json
+from tracepatch import _tracepatch as T
+
+def leaf():
+    return 1
+
+s1 = T.Session(trace_id="0" * 32)
+stopped = _thread.allocate_lock()
+stopped.acquire()
+
+def stop_elsewhere():
+    s1.stop()
+    stopped.release()
+
+# Between the two sessions this thread runs no Python frame (the thread's
+# start and the lock are C calls), so nothing tells it that s1 stopped and
+# the hook was removed.
+s1.start(); _thread.start_new_thread(stop_elsewhere, ()); stopped.acquire(); s2 = T.Session(trace_id="0" * 32); s2.start(); leaf(); s2.stop()  # noqa: E501,E702
+print(json.dumps([n[2] for n in s2.nodes()]))
+"""
+
+
+def test_a_session_started_after_another_thread_stopped_the_last_one_records():
+    assert run(STOPPED_ELSEWHERE, "") == '["leaf"]\n'
