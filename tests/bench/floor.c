@@ -8,10 +8,10 @@
  * empty C sys.monitoring callbacks (objects with a vectorcall slot, as
  * tracepatch's are) for the events tracepatch asks for. 3.10/3.11: an empty
  * PyEval_SetProfile function (tracepatch records with the cheaper PEP 523
- * eval-frame hook there, whose floor floor523.c measures). Both count the calls they
- * see (PY_START; a profile "call" event, which a generator's resume is too),
- * so the benchmark can check that every tool saw the same calls. An increment
- * is all the callback does.
+ * eval-frame hook there, whose floor floor523.c measures). Both count the
+ * calls they see (PY_START; a profile "call" event, which a generator's
+ * resume is too), so the benchmark can check that every tool saw the same
+ * calls. An increment is all the callback does.
  *
  * Built by bench_callgrind.py for each interpreter; not part of the package. */
 #define PY_SSIZE_T_CLEAN
