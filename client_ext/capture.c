@@ -36,7 +36,7 @@ typedef struct rw {
 /* The most bytes one bounded text takes in its buffer. */
 static inline size_t rw_room(uint32_t max_repr)
 {
-    return 4 * (size_t)(max_repr < TP_MIN_REPR ? TP_MIN_REPR : max_repr) + 8;
+    return tp_capture_repr_room(max_repr);
 }
 
 /* Start writing at the end of out, where rw_room(max_repr) bytes are
@@ -512,8 +512,8 @@ static bool render_default_object(rw *w, PyObject *o)
     PyTypeObject *tp = Py_TYPE(o);
     name_ent *e = &name_cache[((uintptr_t)tp >> 4) % NAME_CACHE];
     bool tagged = (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) && tp->tp_version_tag;
+    name_ent fresh; /* e may point here until the end: not scoped to the if */
     if (!tagged || e->type != tp || e->tag != tp->tp_version_tag) {
-        name_ent fresh;
         if (!object_name(tp, &fresh)) {
             PyErr_Clear();
             return false;
@@ -595,143 +595,159 @@ static void render_int(rw *w, PyObject *o)
     put_ascii(w, p, (size_t)(e - p));
 }
 
-/* repr() of the floats that have a short exact decimal, without dtoa.
- *
- * repr(x) is the shortest decimal that reads back as x, in fixed notation
- * for 1e-4 <= |x| < 1e16. For |x| < 1e15, if an integer c < 10^15 and k <= 15
- * give c / 10^k == x (one IEEE division of two exact values, so exactly the
- * double that reading "c/10^k" gives), that decimal reads back as x; the
- * first such k is the shortest, and it is the only one with so few digits
- * (15-digit decimals lie more than an ulp apart), so it is repr()'s. c is
- * x * 10^k rounded: that product is within 0.25 of c. Integral values
- * below 2^53 are exact as integers. Anything else (more digits, other
- * magnitudes, inf, nan) returns false and takes PyOS_double_to_string(). */
-static bool short_float(double x, char *out, size_t *ret_len)
+/* Digits of c with k of them after the point (at least one before it: the
+ * zeros 0.000123 needs are added), signed as x; returns the length. */
+static size_t put_fixed(char *out, double x, uint64_t c, int k)
 {
-    static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
-    double a = x < 0 ? -x : x;
-    if (x == 0) {
-        if (signbit(x)) {
-            memcpy(out, "-0.0", 4);
-            *ret_len = 4;
-        } else {
-            memcpy(out, "0.0", 3);
-            *ret_len = 3;
-        }
-        return true;
+    char digits[24], *e = digits + sizeof(digits), *p = e;
+    while (c >= 100) {
+        unsigned d = (unsigned)(c % 100) * 2;
+        c /= 100;
+        *--p = digit_pairs[d + 1];
+        *--p = digit_pairs[d];
     }
-    if (!(a >= 1e-4 && a < 1e15))
-        return false;
-    unsigned long long c;
-    int k;
-    if (a == (double)(unsigned long long)a) {
-        c = (unsigned long long)a;
-        k = 0;
+    if (c >= 10) {
+        *--p = digit_pairs[c * 2 + 1];
+        *--p = digit_pairs[c * 2];
     } else {
-        for (k = 1;; k++) {
-            if (k > 15)
-                return false;
-            double m = nearbyint(a * p10[k]);
-            if (m >= 1e15)
-                return false;
-            if (m / p10[k] == a) {
-                c = (unsigned long long)m;
-                break;
-            }
-        }
+        *--p = (char)('0' + c);
     }
-    char digits[24];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + c % 10);
-        c /= 10;
-    } while (c);
-    while (n <= k)
-        digits[n++] = '0'; /* 0.000123: the leading zeros */
+    while (e - p <= k)
+        *--p = '0';
+    int n = (int)(e - p);
     char *d = out;
     if (x < 0)
         *d++ = '-';
-    for (int i = n - 1; i >= k; i--)
-        *d++ = digits[i];
+    memcpy(d, p, (size_t)(n - k));
+    d += n - k;
     *d++ = '.';
-    if (!k)
+    if (!k) {
         *d++ = '0';
-    for (int i = k - 1; i >= 0; i--)
-        *d++ = digits[i];
-    *ret_len = (size_t)(d - out);
-    return true;
+    } else {
+        memcpy(d, p + n - k, (size_t)k);
+        d += k;
+    }
+    return (size_t)(d - out);
 }
 
-/* repr() of any other float in the fixed range 1e-4 <= |x| < 1e16, by exact
- * integer arithmetic. x = m * 2^-s (s >= 1: integral values were taken
- * above). For k = 1, 2, ... fractional digits, x * 10^k = N / 2^s with
- * N = m * 10^k (128 bits: m < 2^53, 10^k <= 10^22, and s <= 66 in this
- * range); the two k-digit decimals nearest x are floor(N / 2^s) and the
- * next. A decimal reads back as x when it lies strictly inside x's rounding
- * interval (half an ulp, 10^k in these units times 2, each side; a quarter
- * below a power of two). The first k where one does gives the fewest
- * digits, and of the two the nearer is repr()'s (dtoa's shortest, then
- * nearest). A decimal on an interval's edge or halfway between the two is
- * left to PyOS_double_to_string(), whose tie rules it would need. */
-static bool exact_float(double x, char *out, size_t *ret_len)
+/* repr() of a float in the fixed-notation range 1e-4 <= |x| < 1e16 (its
+ * other forms, inf and nan return false and take PyOS_double_to_string()).
+ *
+ * repr(x) is the shortest decimal that reads back as x, and of those the
+ * nearest to x. Integral values below 2^53 (all doubles from 2^53 to 1e16
+ * are integral) are their integer. Otherwise x = m / 2^s exactly (m < 2^53,
+ * 1 <= s <= 66 here), and in units of 10^-K, with K = 17 - floor(log10 x)
+ * (about 18 significant digits), x is N = m 10^K / 2^s and the decimals
+ * that read back as x are the integers strictly inside (N - h, N + h):
+ * h = 10^K / 2^(s+1) is half an ulp in those units (a quarter below a power
+ * of two, where the ulp below is half as wide), 11 to 222 units wide. With
+ * everything times 2^(s+2), the bounds are exact 128-bit integers
+ * (4m 10^K < 2^125). The fewest digits: strip one trailing digit while
+ * some multiple of 10^(j+1) is still inside; of the multiples of 10^j
+ * inside, the nearest to N. A bound that is itself an integer, or a tie for
+ * nearest, is left to PyOS_double_to_string(), whose rules for them it
+ * would need; a wrong guess of log10 only ever leads there too. */
+static bool fixed_float(double x, char *out, size_t *ret_len)
 {
     double a = x < 0 ? -x : x;
+    if (x == 0) {
+        memcpy(out, "-0.0", 4);
+        *ret_len = signbit(x) ? 4 : 3;
+        if (!signbit(x))
+            memcpy(out, "0.0", 3);
+        return true;
+    }
     if (!(a >= 1e-4 && a < 1e16))
         return false;
+    if (a < 9007199254740992.0 && a == (double)(uint64_t)a) {
+        *ret_len = put_fixed(out, x, (uint64_t)a, 0);
+        return true;
+    }
+    static const double p10d[] = {1e-4, 1e-3, 1e-2, 1e-1, 1e0,  1e1,  1e2,  1e3,  1e4,  1e5, 1e6,
+                                  1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16};
+    int e10 = -4;
+    while (e10 < 15 && a >= p10d[e10 + 5])
+        e10++;
+    int K = 17 - e10; /* 2 .. 21 */
     int e2;
     double fr = frexp(a, &e2);
     uint64_t m = (uint64_t)ldexp(fr, 53);
     int s = 53 - e2;
-    if (s < 1 || s > 100)
+    if (s < 1 || s > 66)
         return false;
     typedef unsigned __int128 u128;
-    u128 one = 1, mask = (one << s) - 1, p10 = 1;
-    for (int k = 1; k <= 22; k++) {
-        p10 *= 10;
-        u128 n = (u128)m * p10;
-        u128 c = n >> s, rem = n & mask;
-        u128 dl = rem * 4, dh = ((one << s) - rem) * 4;
-        u128 up = p10 * 2, lo = m == (1ull << 52) ? p10 : p10 * 2;
-        if (dl == lo || dh == up)
-            return false;
-        bool okl = dl < lo, okh = dh < up;
-        if (!okl && !okh)
-            continue;
-        if (okl && okh && dl == dh)
-            return false;
-        if (okh && (!okl || dh < dl))
-            c++;
-        if (c >= (u128)100000000000000000ull) /* more than 17 digits: not expected */
-            return false;
-        unsigned long long v = (unsigned long long)c;
-        char digits[24];
-        int nd = 0;
-        do {
-            digits[nd++] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v);
-        while (nd <= k)
-            digits[nd++] = '0';
-        char *d = out;
-        if (x < 0)
-            *d++ = '-';
-        for (int i = nd - 1; i >= k; i--)
-            *d++ = digits[i];
-        *d++ = '.';
-        for (int i = k - 1; i >= 0; i--)
-            *d++ = digits[i];
-        *ret_len = (size_t)(d - out);
-        return true;
+    static const u128 P10[22] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull,
+                                 10000000ull, 100000000ull, 1000000000ull, 10000000000ull,
+                                 100000000000ull, 1000000000000ull, 10000000000000ull,
+                                 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+                                 100000000000000000ull, 1000000000000000000ull,
+                                 10000000000000000000ull, (u128)10000000000000000000ull * 10,
+                                 (u128)10000000000000000000ull * 100};
+    u128 pk = P10[K];
+    int sh = s + 2;
+    u128 mask = ((u128)1 << sh) - 1;
+    u128 c4 = (u128)m * pk * 4;
+    u128 hi4 = c4 + 2 * pk, lo4 = c4 - (m == (1ull << 52) ? 1 : 2) * pk;
+    if (!(lo4 & mask) || !(hi4 & mask))
+        return false;
+    if ((hi4 >> sh) >> 63)
+        return false; /* past 64 bits: a wrong log10 guess */
+    uint64_t cl = (uint64_t)(lo4 >> sh) + 1, fh = (uint64_t)(hi4 >> sh);
+    if (cl > fh)
+        return false;
+    uint64_t n0 = (uint64_t)(c4 >> sh), r0 = (uint64_t)(c4 & mask);
+    /* Whether some multiple of 10^(j+n) is inside only gets less likely as
+     * n grows: strip 8 digits while that holds, then 4, 2 and 1 once. */
+    int j = 0;
+    uint64_t pj = 1;
+#define STRIP(P, N)                                                                                \
+    if ((cl + (P)-1) / (P) <= fh / (P)) {                                                          \
+        cl = (cl + (P)-1) / (P);                                                                   \
+        fh /= (P);                                                                                 \
+        pj *= (P);                                                                                 \
+        j += (N);                                                                                  \
     }
-    return false;
+    for (int i = 0; i < 2; i++)
+        STRIP(100000000u, 8)
+    STRIP(10000u, 4)
+    STRIP(100u, 2)
+    STRIP(10u, 1)
+#undef STRIP
+    uint64_t q = cl;
+    if (cl < fh) {
+        /* N / 10^j rounded: up when twice its remainder passes 10^j. */
+        uint64_t t = n0 / pj, rem = n0 % pj;
+        uint64_t twice = 2 * rem;
+        bool up;
+        if (twice > pj) {
+            up = true;
+        } else if (pj - twice >= 2) {
+            up = false;
+        } else if (pj == twice) {
+            if (!r0)
+                return false; /* exactly halfway */
+            up = true;
+        } else { /* 10^j = 2 rem + 1: the fraction of N decides */
+            u128 half = (u128)1 << (sh - 1);
+            if ((u128)r0 == half)
+                return false;
+            up = (u128)r0 > half;
+        }
+        q = t + up;
+        if (q < cl)
+            q = cl;
+        if (q > fh)
+            q = fh;
+    }
+    *ret_len = put_fixed(out, x, q, K - j);
+    return true;
 }
 
 static void render_float(rw *w, PyObject *o)
 {
     char b[48];
     size_t n;
-    if (short_float(PyFloat_AS_DOUBLE(o), b, &n) || exact_float(PyFloat_AS_DOUBLE(o), b, &n)) {
+    if (fixed_float(PyFloat_AS_DOUBLE(o), b, &n)) {
         put_ascii(w, b, n);
         return;
     }
@@ -897,27 +913,11 @@ int tp_capture_repr(tp_buf *out, PyObject *o, uint32_t max_repr)
     return 0;
 }
 
-static PyObject *param_value(const tp_param *p, PyObject *const *locals)
+/* tp_capture_args() into out, where tp_capture_args_room() bytes are
+ * reserved already. */
+static void write_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals,
+                       uint32_t max_repr)
 {
-    PyObject *v = locals[p->slot];
-    if (!v && p->cell_slot >= 0) {
-        PyObject *cell = locals[p->cell_slot];
-        v = cell && PyCell_Check(cell) ? PyCell_GET(cell) : NULL;
-    } else if (v && p->cell && PyCell_Check(v)) {
-        v = PyCell_GET(v);
-    }
-    return v;
-}
-
-int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals, uint32_t max_repr)
-{
-    /* One reservation for the whole text: each value is bounded, so the
-     * room is known before any is rendered. */
-    size_t room = 0, vroom = rw_room(max_repr);
-    for (uint32_t i = 0; i < ci->nparams; i++)
-        room += (size_t)ci->params[i].len + 6 + vroom;
-    if (tp_buf_reserve(out, room) < 0)
-        return -ENOMEM;
     for (uint32_t i = 0; i < ci->nparams; i++) {
         const tp_param *p = &ci->params[i];
         char *d = out->data + out->len;
@@ -932,7 +932,7 @@ int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals,
         *d++ = '=';
         *d = '\0';
         out->len = (size_t)(d - out->data);
-        PyObject *v = param_value(p, locals);
+        PyObject *v = tp_capture_param(p, locals);
         if (!v) {
             memcpy(d, "<unbound>", 10);
             out->len += 9;
@@ -945,7 +945,43 @@ int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals,
         rw_finish(&w);
         Py_DECREF(v);
     }
+}
+
+int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals, uint32_t max_repr)
+{
+    /* One reservation for the whole text. */
+    if (tp_buf_reserve(out, tp_capture_args_room(ci, max_repr)) < 0)
+        return -ENOMEM;
+    write_args(out, ci, locals, max_repr);
     return 0;
+}
+
+/* A tp_buf over dst's room bytes, which is never grown (the writers stay
+ * inside the room they were given). */
+static tp_buf view_of(char *dst, size_t room)
+{
+    tp_buf b = TP_BUF_INIT;
+    b.data = dst;
+    b.cap = room + 1;
+    return b;
+}
+
+size_t tp_capture_args_into(char *dst, const tp_codeinfo *ci, PyObject *const *locals,
+                            uint32_t max_repr)
+{
+    tp_buf b = view_of(dst, tp_capture_args_room(ci, max_repr));
+    write_args(&b, ci, locals, max_repr);
+    return b.len;
+}
+
+size_t tp_capture_repr_into(char *dst, PyObject *o, uint32_t max_repr)
+{
+    tp_buf b = view_of(dst, rw_room(max_repr));
+    rw w;
+    rw_start(&w, &b, max_repr);
+    render(&w, o);
+    rw_finish(&w);
+    return b.len;
 }
 
 int tp_capture_exc(tp_buf *type_out, tp_buf *msg_out, PyObject *exc, uint32_t max_repr)

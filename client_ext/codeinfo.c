@@ -113,6 +113,7 @@ static int build_params(tp_codeinfo *ci, PyCodeObject *co)
             p->stars = g == 1 ? 1 : g == 3 ? 2 : 0;
             p->cell = tp_frame_arg_is_cell(co, p->slot);
             p->cell_slot = tp_frame_arg_cell_slot(co, p->slot);
+            ci->names_room += (size_t)p->len + 6;
         }
     }
     ci->nparams = k;

@@ -40,7 +40,8 @@ typedef struct tp_codeinfo {
     int32_t lineno;
     PyObject *names; /* strong: tuple keeping the parameter names alive */
     uint32_t nparams;
-    tp_param *params; /* display order: positional, *args, keyword-only, **kwargs */
+    tp_param *params;  /* display order: positional, *args, keyword-only, **kwargs */
+    size_t names_room; /* the names' share of the arguments' text: each len + 6 */
     /* Cache of the last session lookup (one session active is the common case). */
     uint64_t last_serial;
     uint32_t last_id;

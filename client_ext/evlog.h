@@ -94,9 +94,17 @@ static inline void tp_evlog_put_memory(tp_evlog *l, int64_t delta, uint64_t t_ns
     l->cur[l->n - 1].rsv = rsv;
 }
 
-/** Append one text entry (n bytes of UTF-8). Only after a successful
- *  tp_evlog_reserve() that counted it. */
-static inline void tp_evlog_text(tp_evlog *l, const char *s, size_t n)
+/** Where the next text entry's bytes go, for a writer that renders them in
+ *  place; tp_evlog_text_end() then closes the entry. Only after a
+ *  successful tp_evlog_reserve() that counted the most it may write. */
+static inline char *tp_evlog_text_begin(tp_evlog *l)
+{
+    tp_evchunk *c = &l->chunks.items[l->chunks.size - 1];
+    return (char *)c->data + c->len + 4;
+}
+
+/** Close the text entry tp_evlog_text_begin() started, n bytes long. */
+static inline void tp_evlog_text_end(tp_evlog *l, size_t n)
 {
     tp_evchunk *c = &l->chunks.items[l->chunks.size - 1];
     uint8_t *p = c->data + c->len;
@@ -105,9 +113,16 @@ static inline void tp_evlog_text(tp_evlog *l, const char *s, size_t n)
     p[1] = (uint8_t)(v >> 8);
     p[2] = (uint8_t)(v >> 16);
     p[3] = (uint8_t)(v >> 24);
-    if (n)
-        __builtin_memcpy(p + 4, s, n);
     c->len += 4 + n;
+}
+
+/** Append one text entry (n bytes of UTF-8). Only after a successful
+ *  tp_evlog_reserve() that counted it. */
+static inline void tp_evlog_text(tp_evlog *l, const char *s, size_t n)
+{
+    if (n)
+        __builtin_memcpy(tp_evlog_text_begin(l), s, n);
+    tp_evlog_text_end(l, n);
 }
 
 /** Memory held by the log, in bytes. */

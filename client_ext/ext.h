@@ -55,8 +55,14 @@ enum { TP_SESSION_NEW = 0, TP_SESSION_ACTIVE, TP_SESSION_STOPPED };
 #define TP_FENT_MEM 0x02 /* track_memory: mem holds a traced-memory reading */
 
 /* What the hooks' quick paths (record.h) may write for a session. */
-#define TP_QUICK_CALL   0x01 /* a call's start: no args, no sampling, no memory */
-#define TP_QUICK_RETURN 0x02 /* a return: no return value, no memory */
+#define TP_QUICK_CALL    0x01 /* a call's start: no args, no sampling, no memory */
+#define TP_QUICK_RETURN  0x02 /* a return: no return value, no memory */
+#define TP_QUICK_SUSPEND 0x04 /* a generator's yield or resume: no memory */
+#define TP_QUICK_CALL_ARGS    0x08 /* a call's start with args: no sampling, no memory */
+#define TP_QUICK_RETURN_VALUE 0x10 /* a return with its value: no memory */
+
+/* Suspended generators a session indexes in its park, beside suspmap. */
+#define TP_PARK 8
 
 /** One recorded call open in a thread (or suspended, for a generator). */
 typedef struct tp_fent {
@@ -199,8 +205,19 @@ typedef struct tp_session {
      * text of the SPAWN record when the coroutine starts; NULL until the
      * first task. */
     PyObject *spawnnames;
-    /* Suspended generators: frame key -> slab index. */
+    /* Suspended generators: frame key -> slab index, in the park or in
+     * suspmap, never in both. The quick paths (record.h) suspend into the
+     * park and resume from it, where a generator yielding to a loop, or a
+     * chain of them awaiting each other, is found in a compare or a few
+     * instead of a hash map insertion and deletion per suspension; the rest
+     * use suspmap. In order of suspension: a chain of generators suspends
+     * innermost first and resumes outermost first, so from the end. */
     tp_hmap suspmap;
+    struct {
+        void *key;
+        uint32_t idx;
+    } park[TP_PARK];
+    uint32_t npark;
     TP_VEC(tp_susp) susp;
     uint32_t susp_free; /* slab free list head, UINT32_MAX = none */
     /* Built on first use after stop(). */

@@ -111,11 +111,15 @@ static PyObject *cb_start(PyObject *self, PyObject *const *args, size_t nargsf, 
         tp_codeinfo *ci = tp_codeinfo_cache_hit(tls, args[0]);
         if (ci && tp_record_start_quick(tls, ci, tp_frame_current(tls->tstate)))
             Py_RETURN_NONE;
+    } else if (tls && (tls->quick & TP_QUICK_CALL_ARGS) && PyVectorcall_NARGS(nargsf) >= 1) {
+        tp_codeinfo *ci = tp_codeinfo_cache_hit(tls, args[0]);
+        if (ci && tp_record_start_quick_args(tls, ci, tp_frame_current(tls->tstate)))
+            Py_RETURN_NONE;
     }
     return start_slow(args, nargsf);
 }
 
-static PyObject *cb_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
+static PyObject *resume_slow(PyObject *const *args, size_t nargsf)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs < 1 || !PyCode_Check(args[0]))
@@ -125,6 +129,16 @@ static PyObject *cb_resume(PyObject *self, PyObject *const *args, size_t nargsf,
     if (tls && tp_record_resume(tls, tp_frame_current(tls->tstate)))
         Py_RETURN_NONE;
     return local_result((PyCodeObject *)args[0]);
+}
+
+static PyObject *cb_resume(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
+{
+    /* A call suspended in the park resumes: its code is wanted. */
+    tp_tls *tls = tp_scope_cur_tls;
+    if (TP_LIKELY(tls && (tls->quick & TP_QUICK_SUSPEND) && PyVectorcall_NARGS(nargsf) >= 1) &&
+        tp_record_resume_quick(tls, tp_frame_current(tls->tstate)))
+        Py_RETURN_NONE;
+    return resume_slow(args, nargsf);
 }
 
 static PyObject *cb_throw(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
@@ -150,13 +164,17 @@ static PyObject *cb_return(PyObject *self, PyObject *const *args, size_t nargsf,
 {
     /* A recorded call returns: its code is wanted, whatever args[0] is. */
     tp_tls *tls = tp_scope_cur_tls;
-    if (TP_LIKELY(tls && (tls->quick & TP_QUICK_RETURN) && PyVectorcall_NARGS(nargsf) >= 3) &&
-        tp_record_return_quick(tls, tp_frame_current(tls->tstate)))
-        Py_RETURN_NONE;
+    if (TP_LIKELY(tls && (tls->quick & TP_QUICK_RETURN) && PyVectorcall_NARGS(nargsf) >= 3)) {
+        if (tp_record_return_quick(tls, tp_frame_current(tls->tstate)))
+            Py_RETURN_NONE;
+    } else if (tls && (tls->quick & TP_QUICK_RETURN_VALUE) && PyVectorcall_NARGS(nargsf) >= 3) {
+        if (tp_record_return_quick_value(tls, tp_frame_current(tls->tstate), args[2]))
+            Py_RETURN_NONE;
+    }
     return return_slow(args, nargsf);
 }
 
-static PyObject *cb_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
+static PyObject *yield_slow(PyObject *const *args, size_t nargsf)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs < 1 || !PyCode_Check(args[0]))
@@ -165,6 +183,16 @@ static PyObject *cb_yield(PyObject *self, PyObject *const *args, size_t nargsf, 
     if (tls && tp_record_yield(tls, tp_frame_current(tls->tstate)))
         Py_RETURN_NONE; /* a recorded call: its code is wanted */
     return local_result((PyCodeObject *)args[0]);
+}
+
+static PyObject *cb_yield(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)
+{
+    /* A recorded call suspends: its code is wanted. */
+    tp_tls *tls = tp_scope_cur_tls;
+    if (TP_LIKELY(tls && (tls->quick & TP_QUICK_SUSPEND) && PyVectorcall_NARGS(nargsf) >= 1) &&
+        tp_record_yield_quick(tls, tp_frame_current(tls->tstate)))
+        Py_RETURN_NONE;
+    return yield_slow(args, nargsf);
 }
 
 static PyObject *cb_unwind(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw)

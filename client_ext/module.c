@@ -2,9 +2,11 @@
  * module functions, and the process-wide hook state. */
 #include "ext.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "capture.h"
@@ -117,6 +119,78 @@ static PyObject *fail_allocations(PyObject *mod, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* _sources_stamp(env, keys, paths): the working directory, the values of
+ * env's keys (os.environ's dict of bytes) and what stat() says of each path,
+ * as bytes that compare equal only while none of them changed (a file
+ * created, removed, replaced, written or chmod-ed). trace() checks its
+ * cached settings with it in one call (a Python lookup of each variable and
+ * an os.stat() of each config file candidate cost more than recording a
+ * small request). None when a path is not a str stat() can take, or the
+ * working directory is gone. */
+static PyObject *sources_stamp(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyDict_Check(args[0]) || !PyTuple_Check(args[1]) ||
+        !PyTuple_Check(args[2]))
+        return PyErr_Format(PyExc_TypeError, "_sources_stamp(env, keys, paths) takes a dict "
+                                             "and two tuples");
+    PyObject *env = args[0], *keys = args[1], *paths = args[2];
+    if (PyTuple_GET_SIZE(keys) > 256 || PyTuple_GET_SIZE(paths) > 4096)
+        return PyErr_Format(PyExc_ValueError, "_sources_stamp(): too many keys or paths");
+    tp_buf b = TP_BUF_INIT;
+    PyObject *out = NULL;
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd))
+        goto none;
+    tp_buf_append(&b, cwd, strlen(cwd) + 1); /* with its NUL: the end of the directory */
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(keys); i++) {
+        PyObject *value = PyDict_GetItemWithError(env, PyTuple_GET_ITEM(keys, i)); /* borrowed */
+        if (!value && PyErr_Occurred())
+            goto done;
+        int64_t len = value && PyBytes_Check(value) ? (int64_t)PyBytes_GET_SIZE(value) : -1;
+        tp_buf_append(&b, &len, sizeof len);
+        if (len > 0)
+            tp_buf_append(&b, PyBytes_AS_STRING(value), (size_t)len);
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(paths); i++) {
+        PyObject *item = PyTuple_GET_ITEM(paths, i); /* borrowed */
+        Py_ssize_t len;
+        const char *path = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &len) : NULL;
+        if (!path || (size_t)len != strlen(path)) {
+            /* A lone surrogate, a NUL: the caller does not cache. */
+            if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_UnicodeError))
+                goto done;
+            PyErr_Clear();
+            goto none;
+        }
+        struct stat st;
+        int64_t f[8] = {0};
+        if (stat(path, &st) != 0) {
+            f[0] = -(int64_t)errno; /* absent (or unreadable) is a state too */
+        } else {
+            f[0] = (int64_t)st.st_mode;
+            f[1] = (int64_t)st.st_dev;
+            f[2] = (int64_t)st.st_ino;
+            f[3] = (int64_t)st.st_size;
+            f[4] = (int64_t)st.st_mtim.tv_sec;
+            f[5] = (int64_t)st.st_mtim.tv_nsec;
+            f[6] = (int64_t)st.st_ctim.tv_sec;
+            f[7] = (int64_t)st.st_ctim.tv_nsec;
+        }
+        tp_buf_append(&b, f, sizeof f);
+    }
+    if (tp_buf_error(&b)) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    out = PyBytes_FromStringAndSize(b.data, (Py_ssize_t)b.len);
+    goto done;
+none:
+    out = Py_NewRef(Py_None);
+done:
+    tp_buf_free(&b);
+    return out;
+}
+
 static PyMethodDef module_methods[] = {
     {"safe_repr", (PyCFunction)(void (*)(void))safe_repr, METH_VARARGS | METH_KEYWORDS,
      "safe_repr(obj, max_repr=120)\n--\n\n"
@@ -129,6 +203,10 @@ static PyMethodDef module_methods[] = {
     {"_repr_failures", tp_capture_repr_failures, METH_NOARGS,
      "_repr_failures()\n--\n\nTypes whose __repr__ raised since the last call: "
      "[(type name, exception name)] (internal)."},
+    {"_sources_stamp", (PyCFunction)(void (*)(void))sources_stamp, METH_FASTCALL,
+     "_sources_stamp(env, keys, paths)\n--\n\nThe working directory, env[key] of each key "
+     "and stat() of each path as bytes,\nequal only while none changed; None when that "
+     "cannot be told (internal)."},
     {"escape", escape, METH_O,
      "escape(text)\n--\n\n"
      "text escaped for a terminal as tph and the text tree escape client text: control\n"

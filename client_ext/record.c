@@ -119,6 +119,12 @@ static inline __attribute__((always_inline)) bool log_begin(tp_binding *b, size_
     return true;
 }
 
+static inline bool args_in_place(const tp_codeinfo *ci, PyObject *const *locals,
+                                 uint32_t max_repr)
+{
+    return tp_capture_args_room(ci, max_repr) <= TP_CAPTURE_IN_PLACE_MAX && tp_capture_args_pure(ci, locals);
+}
+
 static inline bool at_top(const tp_binding *b, void *key)
 {
     return !b->dead && b->stack.size && b->stack.items[b->stack.size - 1].key == key;
@@ -279,11 +285,19 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key, vo
         }
         tp_upload_stream_tick(s, now);
     }
-    if (s->show_args && e->text_repr != s->max_repr_args) {
+    /* The arguments' text: rendered straight into the log when only this
+     * session wants it and rendering runs no Python code (in_place), else
+     * into the thread's scratch first, shared by the sessions that agree on
+     * max_repr (Python code may release the GIL, and another thread write
+     * to the log, while it runs). */
+    bool in_place = false;
+    if (s->show_args && e->text_repr != s->max_repr_args && !*locals)
+        *locals = tp_frame_locals(key);
+    if (s->show_args && tls->nactive == 1 && args_in_place(ci, *locals, s->max_repr_args)) {
+        in_place = true;
+    } else if (s->show_args && e->text_repr != s->max_repr_args) {
         tp_buf_reset(&tls->scratch);
         tls->busy++;
-        if (!*locals)
-            *locals = tp_frame_locals(key);
         int r = tp_capture_args(&tls->scratch, ci, *locals, s->max_repr_args);
         tls->busy--;
         e->text_repr = r ? 0 : s->max_repr_args;
@@ -303,7 +317,9 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key, vo
         out_of_memory(s);
         return;
     }
-    size_t tlen = s->show_args ? tls->scratch.len : 0;
+    size_t tlen = in_place ? tp_capture_args_room(ci, s->max_repr_args)
+                  : s->show_args ? tls->scratch.len
+                                 : 0;
     bool gen = (ci->flags & TP_CI_GEN) != 0;
     uint32_t creator;
     PyObject *tname = NULL; /* bytes: the SPAWN record's text */
@@ -323,7 +339,10 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key, vo
     }
     uint8_t fl = (s->show_args ? TP_EVF_TEXT : 0) | (gen ? TP_EVF_GEN : 0);
     tp_evlog_put(&s->log, TP_EV_CALL, fl, fid, (uint64_t)(now - s->t0));
-    if (s->show_args)
+    if (in_place)
+        tp_evlog_text_end(&s->log, tp_capture_args_into(tp_evlog_text_begin(&s->log), ci, *locals,
+                                                        s->max_repr_args));
+    else if (s->show_args)
         tp_evlog_text(&s->log, tls->scratch.data, tlen);
     b->stack.items[b->stack.size++] =
         (tp_fent){key, s->call_count++, gen ? TP_FENT_GEN : 0, NULL, NULL, 0, 0};
@@ -375,7 +394,10 @@ static void return_one(tp_tls *tls, tp_binding *b, PyObject *retval, evctx *e)
 {
     tp_session *s = b->s;
     int64_t now = ev_now(e);
-    if (s->show_return && e->text_repr != s->max_repr_return) {
+    /* As for the arguments (start_one). */
+    bool in_place = s->show_return && tls->nactive == 1 && tp_capture_pure(retval) &&
+                    tp_capture_repr_room(s->max_repr_return) <= TP_CAPTURE_IN_PLACE_MAX;
+    if (!in_place && s->show_return && e->text_repr != s->max_repr_return) {
         tp_buf_reset(&tls->scratch2);
         tls->busy++;
         int r = tp_capture_repr(&tls->scratch2, retval, s->max_repr_return);
@@ -393,7 +415,9 @@ static void return_one(tp_tls *tls, tp_binding *b, PyObject *retval, evctx *e)
     }
     if (b->dead)
         return;
-    size_t rlen = s->show_return ? tls->scratch2.len : 0;
+    size_t rlen = in_place            ? tp_capture_repr_room(s->max_repr_return)
+                  : s->show_return ? tls->scratch2.len
+                                   : 0;
     size_t clen = caught ? tls->scratch.len + tls->scratch3.len : 0;
     if (!log_begin(b, rlen + clen, (caught ? 2u : 0u) + s->show_return, now)) {
         pop(b);
@@ -406,7 +430,10 @@ static void return_one(tp_tls *tls, tp_binding *b, PyObject *retval, evctx *e)
         tp_evlog_text(&s->log, tls->scratch3.data, tls->scratch3.len);
     }
     tp_evlog_put(&s->log, TP_EV_RETURN, s->show_return ? TP_EVF_TEXT : 0, 0, t);
-    if (s->show_return)
+    if (in_place)
+        tp_evlog_text_end(&s->log, tp_capture_repr_into(tp_evlog_text_begin(&s->log), retval,
+                                                        s->max_repr_return));
+    else if (s->show_return)
         tp_evlog_text(&s->log, tls->scratch2.data, rlen);
     /* The session's flag, in a register already, rather than the entry's. */
     if (TP_UNLIKELY(s->track_memory) && (b->stack.items[b->stack.size - 1].flags & TP_FENT_MEM))
@@ -539,6 +566,27 @@ void tp_record_unwind_resolve(tp_tls *tls, PyObject *exc)
 
 /* ---- suspension ----------------------------------------------------------- */
 
+/* Take key out of the park of s: true and *ret its slab index when it was
+ * there. The others keep their order. */
+static bool park_del(tp_session *s, void *key, uint64_t *ret)
+{
+    for (uint32_t i = s->npark; i-- > 0;) {
+        if (s->park[i].key != key)
+            continue;
+        *ret = s->park[i].idx;
+        for (s->npark--; i < s->npark; i++)
+            s->park[i] = s->park[i + 1];
+        return true;
+    }
+    return false;
+}
+
+/* Whether s has a suspended call, in the park or in suspmap. */
+static inline bool susp_any(const tp_session *s)
+{
+    return s->npark || tp_hmap_size(&s->suspmap);
+}
+
 static bool susp_put(tp_session *s, void *key, const tp_fent *ent)
 {
     uint32_t idx;
@@ -553,7 +601,7 @@ static bool susp_put(tp_session *s, void *key, const tp_fent *ent)
         memset(&s->susp.items[idx], 0, sizeof(s->susp.items[idx]));
     }
     uint64_t old;
-    if (tp_hmap_get(&s->suspmap, (uint64_t)(uintptr_t)key, &old)) {
+    if (park_del(s, key, &old) || tp_hmap_get(&s->suspmap, (uint64_t)(uintptr_t)key, &old)) {
         /* Stale: its frame is reused, so its generator died unseen. */
         tp_record_close_unseen(s, &s->susp.items[old].ent);
         tp_fent_clear(&s->susp.items[old].ent);
@@ -597,7 +645,7 @@ bool tp_record_close_unseen(tp_session *s, const tp_fent *e)
 static bool susp_take(tp_session *s, void *key, tp_fent *ret)
 {
     uint64_t val;
-    if (!tp_hmap_del(&s->suspmap, (uint64_t)(uintptr_t)key, &val))
+    if (!park_del(s, key, &val) && !tp_hmap_del(&s->suspmap, (uint64_t)(uintptr_t)key, &val))
         return false;
     uint32_t idx = (uint32_t)val;
     *ret = s->susp.items[idx].ent;
@@ -652,7 +700,7 @@ bool tp_record_resume(tp_tls *tls, void *key)
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_binding *b = tls->active[i];
         tp_session *s = b->s;
-        if (b->dead || !tp_hmap_size(&s->suspmap))
+        if (b->dead || !susp_any(s))
             continue;
         tp_fent ent;
         if (!susp_take(s, key, &ent))
@@ -681,7 +729,7 @@ void tp_record_forget(tp_tls *tls, void *key)
     for (size_t i = 0; i < tls->nactive; i++) {
         tp_session *s = tls->active[i]->s;
         tp_fent ent;
-        if (tp_hmap_size(&s->suspmap) && susp_take(s, key, &ent)) {
+        if (susp_any(s) && susp_take(s, key, &ent)) {
             /* A new generator starts in this frame: the one suspended
              * there is gone. */
             tp_record_close_unseen(s, &ent);

@@ -398,8 +398,10 @@ static int session_init(PyObject *self, PyObject *args, PyObject *kwds)
         parse_bool(sasync, "show_asyncio", &s->show_asyncio) < 0 ||
         parse_bool(mem, "track_memory", &s->track_memory) < 0)
         return -1;
-    s->quick = (!s->show_args && !s->sampling && !s->track_memory ? TP_QUICK_CALL : 0) |
-               (!s->show_return && !s->track_memory ? TP_QUICK_RETURN : 0);
+    bool plain = !s->sampling && !s->track_memory;
+    s->quick = (plain ? (s->show_args ? TP_QUICK_CALL_ARGS : TP_QUICK_CALL) : 0) |
+               (!s->track_memory ? (s->show_return ? TP_QUICK_RETURN_VALUE : TP_QUICK_RETURN) : 0) |
+               (!s->track_memory ? TP_QUICK_SUSPEND : 0);
     char **ign = NULL, **inc = NULL;
     size_t nign = 0, ninc = 0;
     if (ignore && parse_prefixes(ignore, "ignore_modules", &ign, &nign) < 0)

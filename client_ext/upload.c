@@ -163,6 +163,51 @@ static int frame_lines(tp_session *s, const char *json, size_t len, tp_buf *out,
     return tp_wire_encode(&m, out);
 }
 
+/* SOURCE before END, when the trace has source text (the JSON text of the
+ * trace file's "source" key). Text over the wire's limit is not sent: the
+ * trace goes without it (PROTOCOL.md 4.6b). */
+static int frame_source(tp_session *s, const char *json, size_t len, tp_buf *out)
+{
+    if (!json || len == 0 || len > TP_WIRE_MAX_SOURCE)
+        return 0;
+    tp_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = TP_MSG_SOURCE;
+    m.trace = s->trace_id;
+    m.source_json = json;
+    m.source_len = len;
+    return tp_wire_encode(&m, out);
+}
+
+/* The JSON texts that go before END: lines= data and source, each a bytes
+ * object or NULL. */
+typedef struct end_texts {
+    PyObject *lines, *source; /* borrowed */
+} end_texts;
+
+static const char *bytes_of(PyObject *b, size_t *ret_len)
+{
+    *ret_len = b ? (size_t)PyBytes_GET_SIZE(b) : 0;
+    return b ? PyBytes_AS_STRING(b) : NULL;
+}
+
+static int frame_end(tp_session *s, bool lines_dropped, tp_buf *out);
+
+/* LINES, SOURCE, END into out. */
+static int end_frames(tp_session *s, const end_texts *tx, tp_buf *out)
+{
+    bool lines_dropped = false;
+    size_t n;
+    const char *p = bytes_of(tx->lines, &n);
+    int r = frame_lines(s, p, n, out, &lines_dropped);
+    p = bytes_of(tx->source, &n);
+    if (!r)
+        r = frame_source(s, p, n, out);
+    if (!r)
+        r = frame_end(s, lines_dropped, out);
+    return r;
+}
+
 static int frame_end(tp_session *s, bool lines_dropped, tp_buf *out)
 {
     tp_msg m;
@@ -245,29 +290,25 @@ static PyObject *not_sent(tp_session *s, tp_upload *u, int state, const char *fm
     Py_RETURN_FALSE;
 }
 
-static int build_frames(tp_session *s, const char *lines, size_t lines_len, tp_buf *hello,
-                        tp_buf *pre, tp_buf *end)
+static int build_frames(tp_session *s, const end_texts *tx, tp_buf *hello, tp_buf *pre,
+                        tp_buf *end)
 {
-    bool lines_dropped = false;
     int r = frame_hello(hello, TP_CAP_ACK);
     if (!r)
         r = frame_funcs(s, 0, pre);
     if (!r)
         r = frame_begin(s, pre);
     if (!r)
-        r = frame_lines(s, lines, lines_len, end, &lines_dropped);
-    if (!r)
-        r = frame_end(s, lines_dropped, end);
+        r = end_frames(s, tx, end);
     return r;
 }
 
 static PyObject *hand_over(tp_session *s, tp_upload *u, tp_client_fd *probe, bool required,
-                           PyObject *lines)
+                           const end_texts *tx)
 {
     const char *path = tp_sender_upload_path(u);
     tp_buf hello = TP_BUF_INIT, pre = TP_BUF_INIT, end = TP_BUF_INIT;
-    int r = build_frames(s, lines ? PyBytes_AS_STRING(lines) : NULL,
-                         lines ? (size_t)PyBytes_GET_SIZE(lines) : 0, &hello, &pre, &end);
+    int r = build_frames(s, tx, &hello, &pre, &end);
     if (r) {
         tp_buf_free(&hello);
         tp_buf_free(&pre);
@@ -631,14 +672,10 @@ int tp_upload_read_back(tp_session *s, tp_tree *t, char *why, size_t whysz)
 
 /* upload() of a trace that streamed: the end frames close the stream. False
  * when the stream is over already (it failed; upload() then starts anew). */
-static bool stream_close(tp_session *s, PyObject *lines)
+static bool stream_close(tp_session *s, const end_texts *tx)
 {
     tp_buf end = TP_BUF_INIT;
-    bool lines_dropped = false;
-    int r = frame_lines(s, lines ? PyBytes_AS_STRING(lines) : NULL,
-                        lines ? (size_t)PyBytes_GET_SIZE(lines) : 0, &end, &lines_dropped);
-    if (!r)
-        r = frame_end(s, lines_dropped, &end);
+    int r = end_frames(s, tx, &end);
     if (!r)
         r = stream_publish(s, &end);
     tp_buf_free(&end);
@@ -647,18 +684,22 @@ static bool stream_close(tp_session *s, PyObject *lines)
 
 PyObject *tp_upload_upload(PyObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kw[] = {"socket_path", "required", "lines", NULL};
+    static char *kw[] = {"socket_path", "required", "lines", "source", NULL};
     tp_session *s = S(self);
-    PyObject *arg = Py_None, *lines = Py_None; /* borrowed */
+    PyObject *arg = Py_None, *lines = Py_None, *source = Py_None; /* borrowed */
     int required = 0;
     char path[TP_PATHS_SOCKET_MAX];
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$pO:upload", kw, &arg, &required, &lines))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$pOO:upload", kw, &arg, &required, &lines,
+                                     &source))
         return NULL;
-    if (lines != Py_None && !PyBytes_Check(lines)) {
-        PyErr_Format(PyExc_TypeError, "lines must be bytes (JSON text) or None, got %.100s",
-                     Py_TYPE(lines)->tp_name);
+    if ((lines != Py_None && !PyBytes_Check(lines)) ||
+        (source != Py_None && !PyBytes_Check(source))) {
+        PyObject *bad = lines != Py_None && !PyBytes_Check(lines) ? lines : source;
+        PyErr_Format(PyExc_TypeError, "%s must be bytes (JSON text) or None, got %.100s",
+                     bad == lines ? "lines" : "source", Py_TYPE(bad)->tp_name);
         return NULL;
     }
+    end_texts tx = {lines == Py_None ? NULL : lines, source == Py_None ? NULL : source};
     if (s->state != TP_SESSION_STOPPED) {
         PyErr_SetString(PyExc_RuntimeError,
                         s->state == TP_SESSION_ACTIVE
@@ -670,7 +711,7 @@ PyObject *tp_upload_upload(PyObject *self, PyObject *args, PyObject *kwds)
     if (s->upload && tp_sender_upload_is_stream(s->upload) &&
         tp_sender_upload_state(s->upload) == TP_UPLOAD_PENDING && !s->stream_closed) {
         s->stream_closed = true;
-        if (stream_close(s, lines == Py_None ? NULL : lines))
+        if (stream_close(s, &tx))
             Py_RETURN_TRUE;
     }
     if (s->upload) {
@@ -702,7 +743,7 @@ PyObject *tp_upload_upload(PyObject *self, PyObject *args, PyObject *kwds)
     if (r && r != -EAGAIN)
         return not_sent(s, u, required ? TP_UPLOAD_FAILED : TP_UPLOAD_NONE,
                         "no tphd listening at %s (%s)", path, tp_strerror(r));
-    return hand_over(s, u, &probe, required, lines == Py_None ? NULL : lines);
+    return hand_over(s, u, &probe, required, &tx);
 }
 
 /* ---- results ----------------------------------------------------------------------------- */

@@ -9,7 +9,7 @@
 
 #include "ext.h"
 
-/** Session.upload(socket_path=None, *, required=False, lines=None) -> bool. */
+/** Session.upload(socket_path=None, *, required=False, lines=None, source=None) -> bool. */
 PyObject *tp_upload_upload(PyObject *self, PyObject *args, PyObject *kwds);
 /** Session.wait_upload(timeout=2.0) -> bool: True once stored. */
 PyObject *tp_upload_wait(PyObject *self, PyObject *args, PyObject *kwds);
@@ -51,13 +51,14 @@ bool tp_upload_streamed(tp_session *s);
 
 /* Docstrings of the members above (session.c and module.c list them). */
 #define TP_UPLOAD_UPLOAD_DOC                                                                       \
-    "upload(socket_path=None, *, required=False, lines=None)\n--\n\n"                              \
+    "upload(socket_path=None, *, required=False, lines=None, source=None)\n--\n\n"                 \
     "Hand the stopped trace to the background sender for the tphd at socket_path "                 \
     "(default: $TRACEPATCH_SOCKET, else the user's or the system's socket). Returns True when "    \
     "a daemon listens there and the trace was queued, False otherwise (upload_error says why; "    \
     "with required=True that counts the events as dropped). lines: the trace's lines= data as "    \
     "JSON text (bytes), sent before the trace's end; over 8 MiB it is left out and the trace's "   \
-    "drop reason says so."
+    "drop reason says so. source: the trace file's \"source\" value as JSON text (bytes), sent "  \
+    "the same way; over 8 MiB it is left out."
 #define TP_UPLOAD_WAIT_DOC                                                                         \
     "wait_upload(timeout=2.0)\n--\n\nWait up to timeout seconds for a pending upload; True when "  \
     "tphd stored the trace."

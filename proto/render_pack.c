@@ -69,6 +69,18 @@ static uint32_t intern(packer *p, const char *s)
     return ++p->nstr;
 }
 
+/* A string column's value: 0 for NULL, 1 for a string new to the table
+ * (the table is in the order first used, so a reader knows which), k + 1
+ * for the earlier string k. A column of unique texts (arguments that differ
+ * call by call) is then a run of 1s instead of growing indices that deflate
+ * does not compress. */
+static uint64_t str_ref(packer *p, const char *s)
+{
+    uint32_t before = p->nstr;
+    uint32_t k = intern(p, s);
+    return !k ? 0 : k > before ? 1 : (uint64_t)k + 1;
+}
+
 static uint64_t pack_bits(uint32_t flags)
 {
     uint64_t bits = 0;
@@ -84,7 +96,8 @@ static const char *exc_type(const tp_node *n)
     return n->exc_type && (n->flags & (TP_NODE_EXC | TP_NODE_CAUGHT)) ? n->exc_type : NULL;
 }
 
-/* One column: field f of every node, in pre-order. */
+/* The columns: one field of every node in pre-order, then (the member
+ * columns) of every call of the packed groups. */
 enum {
     COL_UP,
     COL_FUNC,
@@ -106,84 +119,215 @@ enum {
     COL_SUSPENDS,
     COL_SEQ,
     COL_MEM,
-    NCOLS
+    COL_CALL,    /* the raw call number (the first call of a group) */
+    COL_RPARENT, /* the raw parent's call number + 1 (0: a root) */
+    NCOLS,
+    COL_KIDS, /* members only: the raw call's child count */
 };
 
-static void put_column(packer *p, const tp_tree *t, int col, const uint32_t *order, size_t n,
-                       const uint32_t *level, const int64_t *ref)
+/* The member columns, in order: a call of a group has no up, func or seq
+ * (they are its node's) but its raw child count. */
+static const int member_cols[] = {
+    COL_CALL,  COL_RPARENT,  COL_KIDS,    COL_DEPTH, COL_THREAD,   COL_COUNT, COL_FLAGS,
+    COL_START, COL_SPAN,     COL_TOTAL,   COL_SELF,  COL_MIN,      COL_MAX,   COL_ARGS,
+    COL_RET,   COL_EXC_TYPE, COL_EXC_MSG, COL_NEXC,  COL_SUSPENDS, COL_MEM,
+};
+
+/* Where the raw calls are: the tree t was folded from, or t itself. */
+typedef struct raw_view {
+    const tp_tree *src;
+    const uint32_t *members;
+    const tp_fold_group *groups;
+} raw_view;
+
+/* The raw call node id stands for first. */
+static uint32_t first_call(const raw_view *rv, uint32_t id)
+{
+    return rv->groups ? rv->members[rv->groups[id].off] : id;
+}
+
+/* A raw call's parent's call number + 1, 0 for a root. */
+static int64_t raw_parent1(const raw_view *rv, uint32_t call)
+{
+    uint32_t p = call < rv->src->nnodes ? rv->src->nodes[call].parent : TP_NONE;
+    return p == TP_NONE ? 0 : (int64_t)p + 1;
+}
+
+/* One item of a column: the node or call whose fields are written, and
+ * what its deltas are taken from. */
+typedef struct item {
+    const tp_node *nd;
+    int64_t level;     /* a node's level (what depth is written from) */
+    int64_t ref_start; /* what start is written from */
+    int64_t ref_call;  /* what the call number is written from */
+    int64_t ref_rp;    /* what the raw parent + 1 is written from */
+    int64_t call, rp;  /* the call number and raw parent + 1 */
+    uint64_t kids;     /* a call's raw child count */
+} item;
+
+static void put_field(packer *p, int col, const item *it)
 {
     tp_buf *b = &p->cols;
-    int64_t prev_level = -1;
-    for (size_t k = 0; k < n; k++) {
-        const uint32_t id = order[k];
-        const tp_node *nd = &t->nodes[id];
-        const int64_t span = nd->end_ns - nd->start_ns;
-        switch (col) {
-        case COL_UP: /* 0: first child of the previous node, 1: its sibling, 2+: climbs */
-            put_uv(b, (uint64_t)(prev_level + 1 - level[id]));
-            prev_level = level[id];
-            break;
-        case COL_FUNC:
-            put_uv(b, nd->func);
-            break;
-        case COL_DEPTH:
-            put_sv(b, (int64_t)nd->depth - level[id]);
-            break;
-        case COL_THREAD:
-            put_uv(b, nd->thread);
-            break;
-        case COL_COUNT:
-            put_uv(b, nd->count);
-            break;
-        case COL_FLAGS:
-            put_uv(b, pack_bits(nd->flags));
-            break;
-        case COL_START:
-            put_sv(b, nd->start_ns - ref[id]);
-            break;
-        case COL_SPAN:
-            put_sv(b, span);
-            break;
-        case COL_TOTAL:
-            put_sv(b, nd->total_ns - span);
-            break;
-        case COL_SELF:
-            put_sv(b, nd->total_ns - nd->self_ns);
-            break;
-        case COL_MIN:
-            put_sv(b, nd->total_ns - nd->min_ns);
-            break;
-        case COL_MAX:
-            put_sv(b, nd->max_ns - nd->min_ns);
-            break;
-        case COL_ARGS:
-            put_uv(b, intern(p, nd->args));
-            break;
-        case COL_RET:
-            put_uv(b, intern(p, nd->ret));
-            break;
-        case COL_EXC_TYPE:
-            put_uv(b, intern(p, exc_type(nd)));
-            break;
-        case COL_EXC_MSG:
-            put_uv(b, exc_type(nd) ? intern(p, nd->exc_msg) : 0);
-            break;
-        case COL_NEXC:
-            put_uv(b, nd->nexc);
-            break;
-        case COL_SUSPENDS:
-            put_uv(b, nd->suspends);
-            break;
-        case COL_SEQ:
-            put_uv(b, nd->seq);
-            break;
-        default:
-            put_sv(b, nd->flags & TP_NODE_MEM ? nd->mem_delta : 0);
+    const tp_node *nd = it->nd;
+    const int64_t span = nd->end_ns - nd->start_ns;
+    switch (col) {
+    case COL_FUNC:
+        put_uv(b, nd->func);
+        break;
+    case COL_DEPTH:
+        put_sv(b, (int64_t)nd->depth - it->level);
+        break;
+    case COL_THREAD:
+        put_uv(b, nd->thread);
+        break;
+    case COL_COUNT:
+        put_uv(b, nd->count);
+        break;
+    case COL_FLAGS:
+        put_uv(b, pack_bits(nd->flags));
+        break;
+    case COL_START:
+        put_sv(b, nd->start_ns - it->ref_start);
+        break;
+    case COL_SPAN:
+        put_sv(b, span);
+        break;
+    case COL_TOTAL:
+        put_sv(b, nd->total_ns - span);
+        break;
+    case COL_SELF:
+        put_sv(b, nd->total_ns - nd->self_ns);
+        break;
+    case COL_MIN:
+        put_sv(b, nd->total_ns - nd->min_ns);
+        break;
+    case COL_MAX:
+        put_sv(b, nd->max_ns - nd->min_ns);
+        break;
+    case COL_ARGS:
+        put_uv(b, str_ref(p, nd->args));
+        break;
+    case COL_RET:
+        put_uv(b, str_ref(p, nd->ret));
+        break;
+    case COL_EXC_TYPE:
+        put_uv(b, str_ref(p, exc_type(nd)));
+        break;
+    case COL_EXC_MSG:
+        put_uv(b, exc_type(nd) ? str_ref(p, nd->exc_msg) : 0);
+        break;
+    case COL_NEXC:
+        put_uv(b, nd->nexc);
+        break;
+    case COL_SUSPENDS:
+        put_uv(b, nd->suspends);
+        break;
+    case COL_SEQ:
+        put_uv(b, nd->seq);
+        break;
+    case COL_MEM:
+        put_sv(b, nd->flags & TP_NODE_MEM ? nd->mem_delta : 0);
+        break;
+    case COL_CALL:
+        put_sv(b, it->call - it->ref_call);
+        break;
+    case COL_RPARENT:
+        put_sv(b, it->rp - it->ref_rp);
+        break;
+    default: /* COL_KIDS */
+        put_uv(b, it->kids);
+    }
+}
+
+/* The node columns: node order[k] of t for each k < n. */
+static void put_node_columns(packer *p, const tp_tree *t, const raw_view *rv, const uint32_t *order,
+                             size_t n, const uint32_t *level, const int64_t *ref,
+                             const int64_t *rpref)
+{
+    for (int col = 0; col < NCOLS; col++) {
+        int64_t prev_level = -1, prev_call = -1;
+        for (size_t k = 0; k < n; k++) {
+            const uint32_t id = order[k];
+            const tp_node *nd = &t->nodes[id];
+            if (col ==
+                COL_UP) { /* 0: first child of the previous node, 1: its sibling, 2+: climbs */
+                put_uv(&p->cols, (uint64_t)(prev_level + 1 - level[id]));
+                prev_level = level[id];
+                continue;
+            }
+            item it = {.nd = nd, .level = level[id], .ref_start = ref[id]};
+            it.call = first_call(rv, id);
+            it.ref_call = prev_call + 1;
+            prev_call = it.call;
+            if (col == COL_RPARENT) {
+                it.rp = raw_parent1(rv, (uint32_t)it.call);
+                it.ref_rp = rpref[id];
+            }
+            put_field(p, col, &it);
         }
     }
 }
 
-int tp_render_web_pack(const tp_tree *t, tp_buf *out, uint32_t **ret_ids)
+/* The groups section: the bound, the groups that fit (node, calls) and
+ * the member columns of their calls. */
+static int put_members(packer *p, const tp_tree *t, const raw_view *rv, const uint32_t *order,
+                       size_t n, size_t max_members)
+{
+    tp_buf *b = &p->cols;
+    put_uv(b, max_members);
+    uint32_t *gs = malloc((n ? n : 1) * sizeof(*gs));
+    if (!gs)
+        return -ENOMEM;
+    size_t ng = 0, used = 0;
+    for (size_t k = 0; k < n && rv->groups; k++) {
+        const tp_node *nd = &t->nodes[order[k]];
+        const tp_fold_group g = rv->groups[order[k]];
+        if (!(nd->flags & TP_NODE_FOLDED) || g.len > max_members - used)
+            continue;
+        used += g.len;
+        gs[ng++] = (uint32_t)k;
+    }
+    put_uv(b, ng);
+    for (size_t j = 0; j < ng; j++) {
+        put_uv(b, gs[j] - (j ? gs[j - 1] : 0));
+        put_uv(b, rv->groups[order[gs[j]]].len);
+    }
+    for (size_t c = 0; c < sizeof(member_cols) / sizeof(member_cols[0]); c++) {
+        for (size_t j = 0; j < ng; j++) {
+            const uint32_t id = order[gs[j]];
+            const tp_node *node = &t->nodes[id];
+            const tp_fold_group g = rv->groups[id];
+            item it = {.level = node->depth,
+                       .ref_start = node->start_ns,
+                       .ref_call = first_call(rv, id),
+                       .ref_rp = raw_parent1(rv, first_call(rv, id))};
+            for (uint32_t m = 0; m < g.len; m++) {
+                uint32_t call = rv->members[g.off + m];
+                if (call >= rv->src->nnodes) {
+                    free(gs);
+                    return -EINVAL;
+                }
+                const tp_node *nd = &rv->src->nodes[call];
+                it.nd = nd;
+                it.call = call;
+                it.rp = raw_parent1(rv, call);
+                it.kids = 0;
+                if (member_cols[c] == COL_KIDS)
+                    for (uint32_t ch = nd->first_child; ch != TP_NONE; ch = rv->src->nodes[ch].next)
+                        it.kids++;
+                put_field(p, member_cols[c], &it);
+                it.ref_start = nd->end_ns;
+                it.ref_call = call;
+                it.ref_rp = it.rp;
+            }
+        }
+    }
+    free(gs);
+    return 0;
+}
+
+int tp_render_web_pack(const tp_tree *t, size_t max_members, tp_buf *out, uint32_t **ret_ids,
+                       size_t *ret_members_at)
 {
     if (!t || !out)
         return -EINVAL;
@@ -194,25 +338,36 @@ int tp_render_web_pack(const tp_tree *t, tp_buf *out, uint32_t **ret_ids)
     uint32_t *level = malloc((nn ? nn : 1) * sizeof(*level));
     uint32_t *ids = malloc((nn ? nn : 1) * sizeof(*ids));
     int64_t *ref = malloc((nn ? nn : 1) * sizeof(*ref));
-    if (!order || !level || !ids || !ref)
+    int64_t *rpref = malloc((nn ? nn : 1) * sizeof(*rpref));
+    if (!order || !level || !ids || !ref || !rpref)
         goto cleanup;
-    /* Pre-order, with each node's level and the time its start is written
-     * from: its previous sibling's end, else its parent's start (0 for the
-     * first root). */
+    /* The raw calls: a folded tree's source, else the tree itself (each
+     * node its own call). */
+    raw_view rv = {t, NULL, NULL};
+    if (t->fold_src && t->fold_groups && t->fold_members)
+        rv = (raw_view){t->fold_src, t->fold_members, t->fold_groups};
+    /* Pre-order, with each node's level, the time its start is written
+     * from (its previous sibling's end, else its parent's start, 0 for the
+     * first root) and the raw parent its raw parent is written from (its
+     * previous sibling's, else its parent's first call). */
     size_t n = 0;
     for (size_t i = 0; i < nn; i++)
         ids[i] = TP_NONE;
     if (t->first_root != TP_NONE)
-        ref[t->first_root] = 0;
+        ref[t->first_root] = rpref[t->first_root] = 0;
     for (uint32_t cur = t->first_root; cur != TP_NONE && n < nn; cur = tp__tree_next(t, cur)) {
         const tp_node *nd = &t->nodes[cur];
         order[n] = cur;
         ids[cur] = (uint32_t)n++;
         level[cur] = nd->parent == TP_NONE ? 0 : level[nd->parent] + 1;
-        if (nd->first_child != TP_NONE)
+        if (nd->first_child != TP_NONE) {
             ref[nd->first_child] = nd->start_ns;
-        if (nd->next != TP_NONE)
+            rpref[nd->first_child] = (int64_t)first_call(&rv, cur) + 1;
+        }
+        if (nd->next != TP_NONE) {
             ref[nd->next] = nd->end_ns;
+            rpref[nd->next] = raw_parent1(&rv, first_call(&rv, cur));
+        }
     }
 
     put_uv(&p.cols, t->nfuncs);
@@ -224,16 +379,29 @@ int tp_render_web_pack(const tp_tree *t, tp_buf *out, uint32_t **ret_ids)
         put_sv(&p.cols, fn->lineno);
     }
     put_uv(&p.cols, n);
-    for (int col = 0; col < NCOLS; col++)
-        put_column(&p, t, col, order, n, level, ref);
+    put_node_columns(&p, t, &rv, order, n, level, ref, rpref);
+    /* The strings are numbered in the order first used and the nodes'
+     * columns come first, so the groups' calls only add to the table: those
+     * strings go with the calls, which a page decodes only when asked. */
+    const size_t node_end = p.cols.len, node_strs = p.strs.len;
+    const uint32_t node_nstr = p.nstr;
+    if ((r = put_members(&p, t, &rv, order, n, max_members)))
+        goto cleanup;
     if ((r = p.err) || (r = tp_buf_error(&p.strs)) || (r = tp_buf_error(&p.cols)))
         goto cleanup;
+    const size_t base = out->len;
     tp_buf_append(out, TP_WEB_PACK_MAGIC, 4);
-    put_uv(out, p.nstr);
-    tp_buf_append(out, p.strs.data, p.strs.len);
-    tp_buf_append(out, p.cols.data, p.cols.len);
+    put_uv(out, node_nstr);
+    tp_buf_append(out, p.strs.data, node_strs);
+    tp_buf_append(out, p.cols.data, node_end);
+    const size_t members_at = out->len - base;
+    put_uv(out, p.nstr - node_nstr);
+    tp_buf_append(out, p.strs.data + node_strs, p.strs.len - node_strs);
+    tp_buf_append(out, p.cols.data + node_end, p.cols.len - node_end);
     if ((r = tp_buf_error(out)))
         goto cleanup;
+    if (ret_members_at)
+        *ret_members_at = members_at;
     if (ret_ids) {
         *ret_ids = ids;
         ids = NULL;
@@ -246,6 +414,7 @@ cleanup:
     free(level);
     free(ids);
     free(ref);
+    free(rpref);
     return r;
 }
 

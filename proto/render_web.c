@@ -56,6 +56,8 @@ static void put_node_open(tp_json *w, const tp_tree *t, uint32_t id, uint32_t ma
     tp_json_ku64(w, "id", id);
     tp__render_json_func(w, f);
     tp_json_ki64(w, "line", f->lineno);
+    /* The function's id in the trace's table: the source query takes it. */
+    tp_json_ku64(w, "func", n->func);
     tp_json_ku64(w, "depth", n->depth);
     tp_json_key(w, "parent");
     if (n->parent == TP_NONE)
@@ -642,9 +644,10 @@ static void put_meta_summary(tp_json *w, const tp_tree *t)
 
 /* The report's data: the JSON of the summary, the statistics, the thread
  * groups and the lines= data into data, and the folded tree packed,
- * deflated and in base64 into tree. */
-static int html_data(const tp_tree *t, const char *summary_json, const char *lines_json,
-                     size_t lines_len, tp_buf *data, tp_buf *tree)
+ * deflated and in base64 into tree (up to the groups' calls) and members
+ * (the calls), so a page opens without inflating the calls. */
+static int html_data(const tp_tree *t, const char *summary_json, const tp_render_section *sec,
+                     size_t nsec, tp_buf *data, tp_buf *tree, tp_buf *members)
 {
     tp_tree *folded = NULL;
     tp_stats *st = NULL;
@@ -657,9 +660,12 @@ static int html_data(const tp_tree *t, const char *summary_json, const char *lin
     r = tp_tree_stats(t, &st);
     if (r)
         goto cleanup;
-    if ((r = tp_render_web_pack(ft, &packed, &ids)))
+    size_t at = 0;
+    if ((r = tp_render_web_pack(ft, TP_WEB_PACK_MAX_MEMBERS, &packed, &ids, &at)))
         goto cleanup;
-    if ((r = tp_render_web_deflate_b64(packed.data, packed.len, TP_WEB_PACK_LEVEL, tree)))
+    if ((r = tp_render_web_deflate_b64(packed.data, at, TP_WEB_PACK_LEVEL, tree)) ||
+        (r = tp_render_web_deflate_b64(packed.data + at, packed.len - at, TP_WEB_PACK_LEVEL,
+                                       members)))
         goto cleanup;
     tp_buf_free(&packed);
     tp_json w;
@@ -678,12 +684,14 @@ static int html_data(const tp_tree *t, const char *summary_json, const char *lin
         goto cleanup;
     if ((r = put_thread_groups(&w, ft, ids)))
         goto cleanup;
-    if (lines_len) {
-        /* The lines= data, as t.to_html() inlines it (the Lines tab): text
+    for (size_t i = 0; i < nsec; i++) {
+        /* The lines= data and the source, as t.to_html() inlines them: text
          * from a client, so copied through the checking writer; a text that
-         * is not JSON leaves the key out. */
-        tp_json_key(&w, "lines");
-        if (tp_json_copy(&w, lines_json, lines_len, true) < 0)
+         * is not JSON becomes null. */
+        if (!sec[i].len)
+            continue;
+        tp_json_key(&w, sec[i].key);
+        if (tp_json_copy(&w, sec[i].json, sec[i].len, true) < 0)
             tp_json_null(&w);
     }
     tp_json_obj_end(&w);
@@ -707,7 +715,7 @@ static const char *const report_tags[NTAGS] = {
 };
 
 static void put_replacement(tp_buf *out, int tag, const tp_tree *t, const tp_web_assets *a,
-                            const tp_buf *data, const tp_buf *tree)
+                            const tp_buf *data, const tp_buf *tree, const tp_buf *members)
 {
     switch (tag) {
     case TAG_CHARSET:
@@ -739,6 +747,8 @@ static void put_replacement(tp_buf *out, int tag, const tp_tree *t, const tp_web
         put_script_data(out, data->data, data->len);
         tp_buf_puts(out, "</script>\n<script type=\"application/octet-stream\" id=\"tp-tree\">");
         tp_buf_append(out, tree->data, tree->len);
+        tp_buf_puts(out, "</script>\n<script type=\"application/octet-stream\" id=\"tp-members\">");
+        tp_buf_append(out, members->data, members->len);
         tp_buf_puts(out, "</script>\n<script>");
         tp_buf_append(out, a->js, a->js_len);
         tp_buf_puts(out, "</script>");
@@ -747,11 +757,12 @@ static void put_replacement(tp_buf *out, int tag, const tp_tree *t, const tp_web
 
 int tp_render_html(const tp_tree *t, const char *summary_json, const tp_web_assets *a, tp_buf *out)
 {
-    return tp_render_html_lines(t, summary_json, NULL, 0, a, out);
+    return tp_render_html_sections(t, summary_json, NULL, 0, a, out);
 }
 
-int tp_render_html_lines(const tp_tree *t, const char *summary_json, const char *lines_json,
-                         size_t lines_len, const tp_web_assets *a, tp_buf *out)
+int tp_render_html_sections(const tp_tree *t, const char *summary_json,
+                            const tp_render_section *sec, size_t nsec, const tp_web_assets *a,
+                            tp_buf *out)
 {
     if (!t || !a || !out || !a->html || !a->js || !a->css)
         return -EINVAL;
@@ -765,14 +776,14 @@ int tp_render_html_lines(const tp_tree *t, const char *summary_json, const char 
             return -EINVAL;
         from = pos[i] + strlen(report_tags[i]);
     }
-    tp_buf data = TP_BUF_INIT, tree = TP_BUF_INIT;
-    int r = html_data(t, summary_json, lines_json, lines_len, &data, &tree);
+    tp_buf data = TP_BUF_INIT, tree = TP_BUF_INIT, members = TP_BUF_INIT;
+    int r = html_data(t, summary_json, sec, nsec, &data, &tree, &members);
     if (r)
         goto cleanup;
     from = a->html;
     for (int i = 0; i < NTAGS; i++) {
         tp_buf_append(out, from, (size_t)(pos[i] - from));
-        put_replacement(out, i, t, a, &data, &tree);
+        put_replacement(out, i, t, a, &data, &tree, &members);
         from = pos[i] + strlen(report_tags[i]);
     }
     tp_buf_append(out, from, (size_t)(end - from));
@@ -780,5 +791,6 @@ int tp_render_html_lines(const tp_tree *t, const char *summary_json, const char 
 cleanup:
     tp_buf_free(&data);
     tp_buf_free(&tree);
+    tp_buf_free(&members);
     return r;
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "render.h"
 #include "tree.h"
 
 #define TP_WEB_LIMIT_DEFAULT     1000    /* children listed per node when limit is 0 */
@@ -157,32 +158,45 @@ typedef struct tp_web_assets {
  *  roots are on several threads)}, where summary is summary_json when given
  *  (a JSON object, e.g. the daemon's "get" answer) or one built from
  *  t->meta; <script type="application/octet-stream" id="tp-tree"> holds
- *  tp_render_web_pack() of the folded tree, deflated and in base64
- *  (tp_render_web_deflate_b64()), which cannot hold "<". With both hashes
+ *  tp_render_web_pack() of the folded tree up to the groups' calls, and
+ *  <script type="application/octet-stream" id="tp-members"> the calls,
+ *  each deflated and in base64 (tp_render_web_deflate_b64()), which
+ *  cannot hold "<". With both hashes
  *  given, a CSP meta tag allows exactly the inlined script and style and
  *  nothing else. Returns -EINVAL when the assets lack the tags this
  *  replaces. */
 int tp_render_html(const tp_tree *t, const char *summary_json, const tp_web_assets *assets,
                    tp_buf *out);
-/** tp_render_html() with the trace's lines= data (a JSON array text, as a
- *  trace file's "lines" key; lines_len 0 for none) added to the inlined data
- *  as "lines", which the report's Lines tab shows. The text is checked and
- *  re-escaped (tp_json_copy); one that is not JSON becomes null. */
-int tp_render_html_lines(const tp_tree *t, const char *summary_json, const char *lines_json,
-                         size_t lines_len, const tp_web_assets *assets, tp_buf *out);
+/** tp_render_html() with a trace file's last keys (sec, n of them: "lines",
+ *  the lines= data the Lines tab shows, and "source", the functions' source
+ *  text the source view shows; one with len 0 is left out) added to the
+ *  inlined data under their keys. Each text is checked and re-escaped
+ *  (tp_json_copy); one that is not JSON becomes null. */
+int tp_render_html_sections(const tp_tree *t, const char *summary_json,
+                            const tp_render_section *sec, size_t n, const tp_web_assets *assets,
+                            tp_buf *out);
 
 /* render_pack.c: the report's tree in a few bytes a call. */
 
-#define TP_WEB_PACK_MAGIC "TPK1" /* the first 4 bytes of a packed tree (its version) */
+#define TP_WEB_PACK_MAGIC "TPK2" /* the first 4 bytes of a packed tree (its version) */
 #define TP_WEB_PACK_LEVEL 6      /* the deflate level of the report's packed tree */
+/* Most calls of folded groups a report's packed tree holds, in all: a
+ * group is packed whole or not at all, in tree order while it fits. */
+#define TP_WEB_PACK_MAX_MEMBERS 1000000
 
 /** The packed tree (docs/API.md "The packed report tree"): t's nodes in
  *  pre-order, a node's packed id its position, as columns of LEB128
- *  varints after a deduplicated string table. Appends to out. With ret_ids,
+ *  varints after a deduplicated string table, then the calls each folded
+ *  group stands for (of t->fold_src), groups whole while their calls
+ *  together stay within max_members (TP_WEB_PACK_MAX_MEMBERS for a
+ *  report); a group past that is left out. Appends to out. With ret_ids,
  *  *ret_ids (t->nnodes entries, the caller frees it) gets each node's
- *  packed id (TP_NONE for a node no root reaches). Returns 0, -EINVAL or
- *  -ENOMEM. */
-int tp_render_web_pack(const tp_tree *t, tp_buf *out, uint32_t **ret_ids);
+ *  packed id (TP_NONE for a node no root reaches). With ret_members_at,
+ *  *ret_members_at gets where the groups' calls begin in what was
+ *  appended (the report deflates the two parts apart, so a page opens
+ *  without inflating the calls). Returns 0, -EINVAL or -ENOMEM. */
+int tp_render_web_pack(const tp_tree *t, size_t max_members, tp_buf *out, uint32_t **ret_ids,
+                       size_t *ret_members_at);
 
 /** Append p[0..n) deflated (zlib format, RFC 1950, as the browser's
  *  DecompressionStream("deflate") reads it) at level (0..9), in base64 with

@@ -33,6 +33,10 @@
 /* Bytes of JSON text in one LINES message: half a frame, so that the frame
  * always fits and tphd parses at most this much per trace. */
 #define TP_WIRE_MAX_LINES (8u << 20)
+/* Bytes of JSON text in one SOURCE message, for the same reason: the client
+ * keeps at most 1 MiB of source text per trace, which JSON's escapes and
+ * the functions' names can make several times larger. */
+#define TP_WIRE_MAX_SOURCE (8u << 20)
 
 /* Message types (the first element of the payload array). */
 #define TP_MSG_HELLO   1  /* client -> tphd: magic, version, caps, process facts */
@@ -45,6 +49,7 @@
 #define TP_MSG_ERROR   8  /* either way: an error with a code and message */
 #define TP_MSG_LINES   9  /* client -> tphd: a trace's lines= data, before its END */
 #define TP_MSG_STORED  10 /* tphd -> client: a trace's EVENTS batches up to seq are committed */
+#define TP_MSG_SOURCE  11 /* client -> tphd: a trace's functions' source text, before its END */
 #define TP_MSG_QUERY   16 /* tph -> tphd: list/get/tree/stats/diff/export/clean/status */
 #define TP_MSG_REPLY   17 /* tphd -> tph: the answer to one query */
 
@@ -106,6 +111,10 @@ typedef struct tp_msg {
      * NUL-terminated; at most TP_WIRE_MAX_LINES bytes */
     const void *lines_json;
     size_t lines_len;
+    /* SOURCE: the source text as UTF-8 JSON text (a file's "source" value),
+     * not NUL-terminated; at most TP_WIRE_MAX_SOURCE bytes */
+    const void *source_json;
+    size_t source_len;
 
     /* ERROR (and REPLY failures) */
     int32_t code; /* a tp_err.h code */

@@ -89,6 +89,9 @@ static const field end_f[] = {F("trace", FK_TRACE, true, trace),
 static const field lines_f[] = {F("trace", FK_TRACE, true, trace),
                                 F2("json", FK_BIN, true, lines_json, lines_len),
                                 {NULL, 0, 0, 0, 0}};
+static const field source_f[] = {F("trace", FK_TRACE, true, trace),
+                                 F2("json", FK_BIN, true, source_json, source_len),
+                                 {NULL, 0, 0, 0, 0}};
 static const field ack_f[] = {
     F("trace", FK_TRACE, true, trace), F("url", FK_STR, false, url), {NULL, 0, 0, 0, 0}};
 static const field stored_f[] = {
@@ -128,6 +131,8 @@ static const field *fields_for(int type)
         return end_f;
     case TP_MSG_LINES:
         return lines_f;
+    case TP_MSG_SOURCE:
+        return source_f;
     case TP_MSG_ACK:
         return ack_f;
     case TP_MSG_STORED:
@@ -399,14 +404,16 @@ static int check_message(int type, const msgpack_object **slot, char *err, size_
         return tp_wire_check_events(ev->via.bin.ptr, n / sizeof(tp_event),
                                     tx ? tx->via.bin.ptr : NULL, tx ? tx->via.bin.size : 0, err,
                                     errsz);
-    } else if (type == TP_MSG_LINES) {
-        /* lines_f: [1] json. Its shape (a JSON array) is the receiver's to check. */
+    } else if (type == TP_MSG_LINES || type == TP_MSG_SOURCE) {
+        /* lines_f, source_f: [1] json. Its shape (a JSON array, an object)
+         * is the receiver's to check. */
         size_t n = slot[1]->via.bin.size;
+        unsigned max = type == TP_MSG_LINES ? TP_WIRE_MAX_LINES : TP_WIRE_MAX_SOURCE;
         if (n == 0)
             return tp_err_set(err, errsz, TP_ERR_MALFORMED, "field 'json': empty");
-        if (n > TP_WIRE_MAX_LINES)
+        if (n > max)
             return tp_err_set(err, errsz, TP_ERR_LIMIT, "field 'json': %zu bytes exceeds %u", n,
-                              TP_WIRE_MAX_LINES);
+                              max);
     }
     return 0;
 }

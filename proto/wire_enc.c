@@ -247,6 +247,19 @@ static int enc_lines(enc *e, const tp_msg *m)
     return 0;
 }
 
+static int enc_source(enc *e, const tp_msg *m)
+{
+    CHECK(check_trace(m->trace, true));
+    if (!m->source_json || m->source_len == 0)
+        return -EINVAL;
+    if (m->source_len > TP_WIRE_MAX_SOURCE)
+        return TP_ERR_LIMIT;
+    msgpack_pack_map(&e->pk, 2);
+    kv_str(e, "trace", m->trace);
+    kv_bin(e, "json", m->source_json, m->source_len);
+    return 0;
+}
+
 static int enc_ack(enc *e, const tp_msg *m)
 {
     CHECK(check_trace(m->trace, true));
@@ -350,6 +363,8 @@ static int enc_body(enc *e, const tp_msg *m)
         return enc_end(e, m);
     case TP_MSG_LINES:
         return enc_lines(e, m);
+    case TP_MSG_SOURCE:
+        return enc_source(e, m);
     case TP_MSG_ACK:
         return enc_ack(e, m);
     case TP_MSG_STORED:

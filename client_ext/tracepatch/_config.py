@@ -24,7 +24,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from . import _settings
+from . import _settings, _tracepatch
 
 try:  # Python 3.11+
     import tomllib as _toml
@@ -229,13 +229,51 @@ def find_config_file(start: str | os.PathLike | None = None) -> tuple[Path, str 
         directory = os.path.abspath(start) if start is not None else os.getcwd()
     except OSError:  # the working directory was removed
         return None
+    return _search(directory)[0]
+
+
+def _search(directory: str) -> tuple:
+    """(find_config_file()'s answer for directory, the paths it looked at,
+    in order): the answer stays the same while none of them changes."""
+    looked = []
     for toml, pyproject in _candidates(directory):
+        looked.append(toml)
         if _regular_file(toml) is not None:
-            return Path(toml), None
+            return (Path(toml), None), tuple(looked)
+        looked.append(pyproject)
         st = _regular_file(pyproject)
         if st is not None and _has_tool_section(pyproject, st):
-            return Path(pyproject), "tool.tracepatch"
-    return None
+            return (Path(pyproject), "tool.tracepatch"), tuple(looked)
+    return None, tuple(looked)
+
+
+def sources_stamp(paths: tuple = ()) -> bytes | None:
+    """What a trace's settings are read from, as bytes equal only while it
+    stays the same: the working directory, every TRACEPATCH_* variable
+    they read (TRACEPATCH_ENABLED too) and the stat() of each of paths (in
+    C: _tracepatch._sources_stamp). None when that cannot be told."""
+    data = getattr(os.environ, "_data", None)
+    if type(data) is not dict:
+        return None
+    return _tracepatch._sources_stamp(data, _ALL_ENV_KEYS, paths)
+
+
+def search_watched(directory: str, before: bytes) -> tuple | None:
+    """For a cache of what the config file says: (find_config_file(directory)'s
+    answer, the paths it depends on, their sources_stamp()), or None when
+    that cannot be told (the working directory or the environment is no
+    longer what before, an earlier sources_stamp(), says; a path stat()
+    cannot take; a file that changed while it was searched). While
+    sources_stamp(paths) gives the same bytes, the answer and the file's
+    settings are the same: read_config_file() keys its own cache on less
+    (path, mtime, size)."""
+    found, looked = _search(directory)
+    stamp = sources_stamp(looked)
+    # Searched again after the stamp: an answer that is the same both times
+    # was true when the stamp was taken, and the file is read after it.
+    if stamp is None or not stamp.startswith(before) or _search(directory) != (found, looked):
+        return None
+    return found, looked, stamp
 
 
 _candidate_paths: dict = {}
@@ -371,6 +409,14 @@ def _getenv(keys: tuple) -> tuple:
 
 _ENABLED_KEY = (b"TRACEPATCH_ENABLED",)
 _ENV_KEYS = tuple(os.fsencode(s.env) for s in _ENV_SETTINGS)
+_ALL_ENV_KEYS = _ENABLED_KEY + _ENV_KEYS
+
+
+def env_enabled_clean() -> bool:
+    """True when TRACEPATCH_ENABLED is unset or one of the words
+    env_enabled() knows (it then never warns)."""
+    raw, = _getenv(_ENABLED_KEY)
+    return raw is None or raw.strip().lower() in _FALSE + _TRUE or not raw.strip()
 
 
 def env_settings() -> tuple[dict, list[tuple[str, str, _settings.Invalid]]]:
@@ -414,6 +460,14 @@ def resolve(explicit: dict, stacklevel: int = 2, start: str | None = None,
     source, naming the value used instead; stacklevel counts frames from
     this function (1) up to the user's code, so the warning points there.
     """
+    settings, sources, _ = resolve_checked(explicit, stacklevel + 1, start, config)
+    return settings, sources
+
+
+def resolve_checked(explicit: dict, stacklevel: int = 2, start: str | None = None,
+                    config: ConfigFile | None = _SEARCH) -> tuple[dict, dict, bool]:
+    """resolve(), and whether it was clean: nothing to warn about, so the
+    same sources give the same answer without a word (trace() caches it)."""
     settings = dict(DEFAULTS)
     sources = dict.fromkeys(DEFAULTS, "default")
     cfg = load_config_file(start) if config is _SEARCH else config
@@ -434,7 +488,7 @@ def resolve(explicit: dict, stacklevel: int = 2, start: str | None = None,
     for var, key, exc in env_problems:
         warnings.warn(f"tracepatch: {env_problem_text(var, exc)}; using {key}={settings[key]!r} "
                       f"instead", TracepatchWarning, stacklevel=stacklevel)
-    return settings, sources
+    return settings, sources, (cfg is None or cfg.ok) and not env_problems
 
 
 # What ``python -m tracepatch init`` writes: generated from the schema.

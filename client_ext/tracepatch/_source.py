@@ -2,7 +2,7 @@
 
 A report may be read on another machine, or after the code changed, so the
 text is taken in the traced process, when the trace is first written out
-(to_json, to_html), from the function table the
+(to_json, to_html) or uploaded to tphd, from the function table the
 recorder interned (one entry per code object, docs/API.md "source"). Nothing
 of it runs while the trace records.
 
@@ -44,9 +44,12 @@ _BLOCKS = ("def ", "async def ", "class ", "@")
 NO_SOURCE = "no source"
 OVER_BUDGET = "over the trace's source budget"
 
-# (file, first line) -> (text, lines left out) or None (no source). One code
-# object starts at one line of one file, so this is once per code object.
-_cache: dict[tuple[str, int, bool], tuple[str, int] | None] = {}
+# (file, first line) -> (text, lines left out, its UTF-8 bytes) or None (no
+# source). One code object starts at one line of one file, so this is once
+# per code object.
+_cache: dict[tuple[str, int, bool], tuple[str, int, int] | None] = {}
+# One encoder for every trace (json.dumps with options makes one per call).
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _cache_lock = threading.Lock()
 
 
@@ -92,12 +95,13 @@ def _logical_end(lines: list) -> int:
     return len(lines)
 
 
-def _text(file: str, first: int, module: bool) -> tuple[str, int] | None:
+def _text(file: str, first: int, module: bool) -> tuple[str, int, int] | None:
     key = (file, first, module)
     with _cache_lock:
         if key in _cache:
             return _cache[key]
-    got = _block(file, first, module)
+    block = _block(file, first, module)
+    got = None if block is None else (*block, len(block[0].encode("utf-8", "replace")))
     with _cache_lock:
         if len(_cache) >= _MAX_CACHED:
             _cache.clear()
@@ -118,10 +122,10 @@ def capture(functions: list) -> dict[str, Any] | None:
         got = _text(file, line, qualname == "<module>")
         if got is None:
             entry["missing"] = NO_SOURCE
-        elif len(got[0].encode("utf-8", "replace")) > budget:
+        elif got[2] > budget:
             entry["missing"] = OVER_BUDGET
         else:
-            budget -= len(got[0].encode("utf-8", "replace"))
+            budget -= got[2]
             entry["text"] = got[0]
             if got[1]:
                 entry["truncated"] = got[1]
@@ -133,5 +137,4 @@ def capture(functions: list) -> dict[str, Any] | None:
 def to_bytes(source: dict[str, Any]) -> bytes:
     """The value as tphd takes it (PROTOCOL.md 4.6b): compact UTF-8 JSON; a
     lone surrogate reads "?"."""
-    return json.dumps(source, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8", "replace")
+    return _encoder.encode(source).encode("utf-8", "replace")

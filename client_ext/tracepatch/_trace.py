@@ -9,8 +9,8 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Callable, Iterable, TypeVar, Union
+from types import MappingProxyType, TracebackType
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, TypeVar, Union
 
 from . import _cache, _compat, _config, _otel, _settings, _tracepatch
 from ._compat import TraceSummary
@@ -39,6 +39,11 @@ class _Default:
 
 
 _NEW, _ACTIVE, _DONE = 0, 1, 2
+
+# This process's id, kept up to date at fork (as the extension's own state
+# is): os.getpid() is a system call, and a trace asks twice.
+_this_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _this_pid.__setitem__(0, os.getpid()))
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 # Where an output goes: None (return the text), a file name or an open text file.
@@ -75,6 +80,85 @@ def _kw_default(name: str) -> Any:
     return _Default(_settings.default(name))
 
 
+def _keywords(self: Any, func: Callable[..., Any] | None = None, /, *,
+              label: str | None = None,
+              max_depth: int = _kw_default("max_depth"),
+              max_calls: int = _kw_default("max_calls"),
+              max_time: float = _kw_default("max_time"),
+              max_repr: int = _kw_default("max_repr"),
+              max_repr_args: int | None = None, max_repr_return: int | None = None,
+              ignore_modules: Iterable[str] | None = None,
+              include_modules: Iterable[str] | None = None,
+              show_args: bool = _kw_default("show_args"),
+              show_return: bool = _kw_default("show_return"),
+              show_asyncio: bool = _kw_default("show_asyncio"),
+              track_memory: bool = _kw_default("track_memory"),
+              lines: Iterable[Any] | None = None,
+              line_samples: int = _kw_default("line_samples"),
+              repr_notes: bool = _kw_default("repr_notes"),
+              sample: float | None = None, sample_traces: float | None = None,
+              cache: bool | None = None,
+              cache_dir: str | os.PathLike[str] | None = None,
+              daemon: str | os.PathLike[str] = _kw_default("daemon"),
+              threads: bool = _kw_default("threads"),
+              keep: str = _kw_default("keep"),
+              keep_slower_than: float = _kw_default("keep_slower_than"),
+              stream_after: float = _kw_default("stream_after"),
+              stream_memory: int = _kw_default("stream_memory"),
+              otel_parent: str | None = None) -> None:
+    """trace.__init__ as help(), inspect.signature() and type checkers see
+    it: every keyword. The one that runs takes **kw (see there)."""
+
+
+_KEYWORDS = frozenset(s.name for s in _settings.SETTINGS if s.keyword)
+# Types a keyword's value may have for _checked to hold it: the same
+# (type, value) is then the same setting. A float 0.0 is left out, as
+# -0.0 equals it and shows otherwise in the trace's config.
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+# trace()'s keywords as given (items, types) -> (explicit settings, plan key).
+_checked: dict = {}
+
+
+def _check_new(kw: dict) -> tuple:
+    """_check_keywords() of keywords not seen before: (explicit settings,
+    _explicit_key() of them), kept in _checked when their values are plain."""
+    for key in kw:
+        if key not in _KEYWORDS:
+            # Python's own message for trace's signature (3.13's has "Did
+            # you mean ...?"), under trace's name.
+            try:
+                _keywords(None, **kw)
+            except TypeError as exc:
+                raise TypeError(str(exc).replace("_keywords()", "trace.__init__()")) from None
+            raise TypeError(f"trace.__init__() got an unexpected keyword argument '{key}'")
+    explicit = quiet(_check_keywords, kw)
+    checked = (explicit, _explicit_key(explicit))
+    types = tuple(map(type, kw.values()))
+    if _PLAIN.issuperset(types) and 0.0 not in [v for v in kw.values() if type(v) is float]:
+        if len(_checked) >= 256:
+            _checked.clear()
+        _checked[(tuple(kw.items()), types)] = checked
+    return checked
+
+
+def _explicit_key(explicit: dict) -> "tuple | None":
+    """The key of a trace's cached settings (_Plan) for these explicit
+    settings, or None when they are not cached: values of other types than
+    plain ones and tuples of module names (functions of lines=), an
+    otel_parent (one per request, and it can warn), a zero sample (-0.0
+    equals 0.0)."""
+    if "otel_parent" in explicit or explicit.get("sample") == 0 \
+            or explicit.get("sample_traces") == 0:
+        return None
+    for value in explicit.values():
+        if type(value) is tuple:
+            if not all(type(v) is str for v in value):
+                return None
+        elif type(value) not in _PLAIN:
+            return None
+    return tuple(explicit.items())
+
+
 
 def _start_tracemalloc() -> bool:
     """Start tracemalloc for a track_memory trace unless it is tracing
@@ -87,6 +171,108 @@ def _start_tracemalloc() -> bool:
         return False
     tracemalloc.start()
     return True
+
+class _Plan:
+    """What a trace's explicit settings resolve to in one place (working
+    directory, environment, config files), and what its Session is given:
+    worked out once (_make_plan) and shared by the traces that follow while
+    those sources stay the same (_cached_plan). A service opening a
+    trace(keep="slow") per request otherwise spent more on this than on
+    recording the request. Never changed once made."""
+
+    __slots__ = ("paths", "stamp", "enabled", "settings", "sources",
+                 "label_template", "off", "tail", "session_kwargs", "config_json")
+
+
+# _explicit_key() -> _Plan, the latest one for each explicit settings.
+_plans: dict = {}
+
+
+def _cached_plan(key: tuple) -> "_Plan | None":
+    """The cached plan for key while its sources are as they were: the same
+    working directory, the same TRACEPATCH_* variables, and the config file
+    candidates it looked at unchanged on disk (_config.sources_stamp(): one
+    call into C, a stat() for each)."""
+    plan = _plans.get(key)
+    if plan is None:
+        return None
+    # _config.sources_stamp(plan.paths), inline: this runs for every trace.
+    data = getattr(os.environ, "_data", None)
+    if type(data) is not dict or _tracepatch._sources_stamp(
+            data, _config._ALL_ENV_KEYS, plan.paths) != plan.stamp:
+        return None
+    return plan
+
+
+def _make_plan(explicit: dict, key: "tuple | None", stacklevel: int) -> _Plan:
+    """Resolve explicit against the environment and the config file (the
+    order of precedence in _config.py), and keep the result in _plans when
+    nothing needed a warning (a cached plan must say the same as a fresh one,
+    warnings included). stacklevel counts frames from here (1) up to the
+    user's code."""
+    plan = _Plan()
+    plan.paths, plan.stamp = (), None
+    # The sources are stamped before they are read: one that changes
+    # meanwhile leaves a plan that no longer matches them, never the reverse.
+    cwd = None
+    if key is not None:
+        try:
+            cwd = os.getcwd()
+        except OSError:  # the working directory was removed
+            pass
+        else:
+            plan.stamp = _config.sources_stamp()
+    cacheable = (plan.stamp is not None and plan.stamp.startswith(os.fsencode(cwd) + b"\0")
+                 and _config.env_enabled_clean())
+    plan.enabled = enabled = _config.env_enabled(stacklevel + 1)
+    if enabled:
+        config: Any = _config._SEARCH
+        if cacheable:
+            watched = _config.search_watched(cwd, plan.stamp)
+            if watched is None:
+                cacheable = False
+            else:
+                found, plan.paths, plan.stamp = watched
+                config = _config.read_config_file(*found) if found is not None else None
+        settings, plan.sources, clean = _config.resolve_checked(explicit, stacklevel + 1,
+                                                                config=config)
+        cacheable = cacheable and clean
+        settings = {**_settings.ALL_DEFAULTS, **settings}
+    else:
+        # Disabled: no config file lookup either, this must stay cheap.
+        settings = {**_settings.ALL_DEFAULTS, **explicit}
+        plan.sources = {}
+    plan.label_template = False
+    if settings.get("label") is None:
+        default_label = settings["default_label"]
+        if default_label is not None and "{" in default_label:
+            plan.label_template = True
+        settings["label"] = _compat.expand_label(default_label)
+    plan.settings = settings
+    plan.off = not enabled or settings["max_calls"] == _settings.BY_NAME["max_calls"].off
+    # keep="slow" records structure only: most of these traces are
+    # dropped, so they should cost the recording and no repr() calls.
+    plan.tail = tail = settings["keep"] == "slow"
+    plan.session_kwargs = {
+        "max_depth": settings["max_depth"], "max_calls": settings["max_calls"],
+        "max_time": settings["max_time"], "max_repr": settings["max_repr"],
+        "show_args": settings["show_args"] and not tail,
+        "show_return": settings["show_return"] and not tail,
+        "ignore_modules": tuple(settings["ignore_modules"]),
+        "include_modules": tuple(settings["include_modules"]),
+        "threads": settings["threads"], "show_asyncio": settings["show_asyncio"],
+        "sample_calls": settings["sample"], "max_repr_args": settings["max_repr_args"],
+        "max_repr_return": settings["max_repr_return"],
+        "track_memory": settings["track_memory"],
+        "stream_after": settings["stream_after"], "stream_memory": settings["stream_memory"],
+    }
+    plan.config_json = None if plan.off else trace._config_json(settings)
+    if cacheable:
+        if len(_plans) >= 64:
+            _plans.clear()
+        _plans[key] = plan
+    return plan
+
 
 class trace:
     """Record every Python call made inside one scope, as a call tree.
@@ -147,73 +333,54 @@ class trace:
             if not callable(func) and not isinstance(func, (staticmethod, classmethod)):
                 raise TypeError(f"trace() takes keyword arguments only, got {func!r}")
             return decorate(func, {}, stacklevel=3)
-        return super().__new__(cls)
+        return object.__new__(cls)
 
-    def __init__(self, func: Callable[..., Any] | None = None, /, *, label: str | None = None,
-                 max_depth: int = _kw_default("max_depth"),
-                 max_calls: int = _kw_default("max_calls"),
-                 max_time: float = _kw_default("max_time"),
-                 max_repr: int = _kw_default("max_repr"),
-                 max_repr_args: int | None = None, max_repr_return: int | None = None,
-                 ignore_modules: Iterable[str] | None = None,
-                 include_modules: Iterable[str] | None = None,
-                 show_args: bool = _kw_default("show_args"),
-                 show_return: bool = _kw_default("show_return"),
-                 show_asyncio: bool = _kw_default("show_asyncio"),
-                 track_memory: bool = _kw_default("track_memory"),
-                 lines: Iterable[Any] | None = None,
-                 line_samples: int = _kw_default("line_samples"),
-                 repr_notes: bool = _kw_default("repr_notes"),
-                 sample: float | None = None, sample_traces: float | None = None,
-                 cache: bool | None = None,
-                 cache_dir: str | os.PathLike[str] | None = None,
-                 daemon: str | os.PathLike[str] = _kw_default("daemon"),
-                 threads: bool = _kw_default("threads"),
-                 keep: str = _kw_default("keep"),
-                 keep_slower_than: float = _kw_default("keep_slower_than"),
-                 stream_after: float = _kw_default("stream_after"),
-                 stream_memory: int = _kw_default("stream_memory"),
-                 otel_parent: str | None = None) -> None:
-        self._setup(quiet(_check_keywords, {
-            "label": label, "max_depth": max_depth, "max_calls": max_calls,
-            "max_time": max_time, "max_repr": max_repr, "max_repr_args": max_repr_args,
-            "max_repr_return": max_repr_return, "ignore_modules": ignore_modules,
-            "include_modules": include_modules, "show_args": show_args,
-            "show_return": show_return, "show_asyncio": show_asyncio,
-            "track_memory": track_memory, "lines": lines,
-            "line_samples": line_samples, "sample": sample, "sample_traces": sample_traces,
-            "repr_notes": repr_notes,
-            "cache": cache,
-            "cache_dir": cache_dir, "daemon": daemon, "threads": threads,
-            "otel_parent": otel_parent, "keep": keep, "keep_slower_than": keep_slower_than,
-            "stream_after": stream_after, "stream_memory": stream_memory,
-        }))
+    if TYPE_CHECKING:
+        __init__ = _keywords
+    else:
+        def __init__(self, func: Callable[..., Any] | None = None, /, **kw: Any) -> None:
+            # The keywords are _keywords()'s (its signature is trace's). Taken
+            # as **kw so that a trace() costs the keywords given, not all of
+            # them: a service opens one per request with the same few.
+            try:
+                checked = _checked.get((tuple(kw.items()), tuple(map(type, kw.values()))))
+            except TypeError:  # an unhashable value (a list of modules)
+                checked = None
+            if checked is None:
+                checked = _check_new(kw)
+            self._explicit, self._key = checked
+            self._trace_id = os.urandom(16).hex()
 
     def _setup(self, explicit: dict) -> None:
+        """A trace of settings already checked (_decorate.py)."""
         self._explicit = explicit
+        self._key = _explicit_key(explicit)
         self._trace_id = os.urandom(16).hex()
-        self._state = _NEW
-        self._session = None
-        self._settings: dict | None = None
-        self._sources: dict = {}
-        self._recording = False
-        self._wall_start: float | None = None
-        self._wall_end: float | None = None
-        self._roots = None
-        self._cache_path = None
-        self._rescue_said = False  # _rescue_refused() spoke
-        self._pid = None  # the process that recorded (a forked child never sends it)
-        self._extra_ignore: tuple = ()  # added by the runner (import machinery)
-        self._otel_parent: str | None = None  # the traceparent this trace joins (_otel.py)
-        self._lines = None  # _lines.LineRecorder when lines= names functions
-        self._source: bytes | None = None  # the "source" key's JSON, once taken (_source.py)
-        self._raised = False  # the traced scope ended with an exception (keep="slow")
-        self._discarded = False  # keep="slow" dropped it: neither sent nor saved
-        # keep="slow": set by frame(trace=True) before the trace ends, the
-        # frame's own verdict (slower than its threshold, or sampled)
-        # instead of comparing the trace's duration with keep_slower_than.
-        self._keep_slow: bool | None = None
-        self._tracemalloc_started = False  # track_memory started tracemalloc: stop it after
+
+    # What a trace starts with: class attributes, set on the instance when
+    # they change (a trace per request creates only what it uses).
+    _state = _NEW
+    _session = None
+    _settings: "dict | None" = None  # shared with other traces (_Plan): never changed
+    _sources: Any = MappingProxyType({})
+    _recording = False
+    _wall_start: "float | None" = None
+    _wall_end: "float | None" = None
+    _roots = None
+    _cache_path = None
+    _rescue_said = False  # _rescue_refused() spoke
+    _pid = None  # the process that recorded (a forked child never sends it)
+    _extra_ignore: tuple = ()  # added by the runner (import machinery)
+    _otel_parent: "str | None" = None  # the traceparent this trace joins (_otel.py)
+    _lines = None  # _lines.LineRecorder when lines= names functions
+    _source: "bytes | None" = None  # the "source" key's JSON, once taken (_source.py)
+    _raised = False  # the traced scope ended with an exception (keep="slow")
+    _discarded = False  # keep="slow" dropped it: neither sent nor saved
+    # keep="slow": set by frame(trace=True) before the trace ends, the
+    # frame's own verdict (slower than its threshold, or sampled)
+    # instead of comparing the trace's duration with keep_slower_than.
+    _keep_slow: "bool | None" = None
+    _tracemalloc_started = False  # track_memory started tracemalloc: stop it after
 
     # ------------------------------------------------------------------
     # Recording
@@ -223,8 +390,16 @@ class trace:
         """Start recording. stacklevel counts frames from here (1) up to the
         user's code, for warnings about the settings."""
         # Everything but start() runs quietly: an enclosing trace must not
-        # record tracepatch reading its config (see _quiet.py).
-        session = quiet(self._prepare, stacklevel + 2)
+        # record tracepatch reading its config (see _quiet.py). Settings
+        # found cached run no code of the standard library (tracepatch's
+        # own frames are never recorded): no fresh context is needed.
+        # (Not with the opentelemetry API loaded: its current span is asked.)
+        plan = _cached_plan(self._key) if self._key is not None else None
+        if plan is not None and "opentelemetry.trace" not in sys.modules:
+            # Then no otel_parent either (_explicit_key()): none to look up.
+            session = self._prepare(stacklevel + 1, plan, otel=False)
+        else:
+            session = quiet(self._prepare, stacklevel + 2)
         if session is None:
             return
         try:
@@ -240,58 +415,42 @@ class trace:
                   f"this trace records nothing", _config.TracepatchWarning,
                   stacklevel=stacklevel + 1)
 
-    def _prepare(self, stacklevel: int):
+    def _prepare(self, stacklevel: int, plan: "_Plan | None" = None, otel: bool = True):
         if self._state != _NEW:
             what = "is already recording" if self._state == _ACTIVE else "has already recorded"
             raise RuntimeError(f"this trace() {what}; create a new trace() for each recording")
-        enabled = _config.env_enabled(stacklevel + 1)
-        if enabled:
-            settings, self._sources = _config.resolve(self._explicit,
-                                                      stacklevel=stacklevel + 1)
-            settings = {**_settings.ALL_DEFAULTS, **settings}
-        else:
-            # Disabled: no config file lookup either, this must stay cheap.
-            settings = {**_settings.ALL_DEFAULTS, **self._explicit}
-        if settings.get("label") is None:
-            # Only the config's default_label is a template: an explicit
-            # label is used as written.
-            settings["label"] = _compat.expand_label(settings["default_label"])
+        if plan is None:
+            plan = _make_plan(self._explicit, self._key, stacklevel + 1)
+        settings = plan.settings
+        self._sources = plan.sources
+        if plan.label_template:
+            # Expanded per trace ({timestamp}); only the config's
+            # default_label is a template: an explicit label is used as written.
+            settings = {**settings, "label": _compat.expand_label(settings["default_label"])}
         self._settings = settings
-        if enabled:
+        if plan.enabled and otel:
             self._otel_parent = _otel.resolve(settings["otel_parent"], stacklevel + 1)
         sample = settings["sample_traces"]
-        off = settings["max_calls"] == _settings.BY_NAME["max_calls"].off
-        if not enabled or off or (sample is not None and random.random() >= sample):
+        if plan.off or (sample is not None and random.random() >= sample):
             self._state = _ACTIVE
             self._wall_start = time.time()
             return None
-        # keep="slow" records structure only: most of these traces are
-        # dropped, so they should cost the recording and no repr() calls.
-        tail = settings["keep"] == "slow"
+        kwargs = plan.session_kwargs
+        if self._extra_ignore:
+            kwargs = {**kwargs, "ignore_modules": kwargs["ignore_modules"] + self._extra_ignore}
+        config_json = plan.config_json
+        if self._otel_parent is not None:
+            config_json = self._config_json(settings, self._otel_parent)
         session = _tracepatch.Session(
-            label=settings["label"], trace_id=self._trace_id,
-            max_depth=settings["max_depth"], max_calls=settings["max_calls"],
-            max_time=settings["max_time"], max_repr=settings["max_repr"],
-            show_args=settings["show_args"] and not tail,
-            show_return=settings["show_return"] and not tail,
-            ignore_modules=tuple(settings["ignore_modules"]) + self._extra_ignore,
-            include_modules=tuple(settings["include_modules"]),
-            threads=settings["threads"], show_asyncio=settings["show_asyncio"],
-            sample_calls=settings["sample"], max_repr_args=settings["max_repr_args"],
-            max_repr_return=settings["max_repr_return"],
-            track_memory=settings["track_memory"],
-            config_json=self._config_json(settings, self._otel_parent),
-            stream_socket=self._stream_socket(settings, tail),
-            stream_after=settings["stream_after"],
-            stream_memory=settings["stream_memory"],
-        )
+            label=settings["label"], trace_id=self._trace_id, config_json=config_json,
+            stream_socket=self._stream_socket(settings, plan.tail), **kwargs)
         self._session = session
         if settings["lines"]:
             from ._lines import LineRecorder
             self._lines = LineRecorder(session, settings["lines"], settings["max_repr"],
                                        settings["line_samples"], settings["threads"])
         self._recording = True
-        self._pid = os.getpid()
+        self._pid = _this_pid[0]
         self._state = _ACTIVE
         self._wall_start = time.time()
         return session
@@ -311,10 +470,36 @@ class trace:
             return
         if self._session is not None:
             self._session.stop()
-        self._stop_tracemalloc()
+        if self._tracemalloc_started:
+            self._stop_tracemalloc()
         if self._lines is not None:
             quiet(self._lines.stop)
-        quiet(self._finish)
+        if not self._drop_fast():
+            quiet(self._finish)
+
+    def _drop_fast(self) -> bool:
+        """_finish() for a keep="slow" trace that is dropped (fast, no
+        exception, no gap to warn about), without the fresh context
+        _finish() runs in: nothing here runs code of the standard library.
+        False, having changed nothing, for any other trace."""
+        session, settings = self._session, self._settings
+        if session is None or settings["keep"] != "slow" or self._raised:
+            return False
+        slow = self._keep_slow
+        if slow is None:
+            slow = session.duration_ns > settings["keep_slower_than"] * 1e9
+        if slow or session.limit_reason == "profiler":
+            return False
+        self._wall_end = time.time()
+        self._state = _DONE
+        failures = _tracepatch._repr_failures()
+        if failures:
+            quiet(_repr_notes, settings["repr_notes"], failures)
+        # As _finish(): a trace with no calls, or recorded before a fork,
+        # is neither kept nor said to be dropped.
+        if (session.call_count != 0 or session.streamed) and self._pid == _this_pid[0]:
+            self._discarded = True
+        return True
 
     def _stop_tracemalloc(self) -> None:
         # Only when this trace started it: a program (or an enclosing
@@ -341,7 +526,7 @@ class trace:
                           _config.TracepatchWarning, stacklevel=5)
         if self._session.call_count == 0 and not self._session.streamed:
             return
-        if self._pid != os.getpid():
+        if self._pid != _this_pid[0]:
             # Recorded before a fork: the process that started the trace
             # sends or saves it; a second copy from here would duplicate it.
             return
@@ -430,8 +615,11 @@ class trace:
         path = None if mode in _DAEMON_WORDS else mode
         session = self._session
         lines = quiet(self._lines_json) if self._lines is not None else None
+        # The source is taken here, once the recording ended (never while it
+        # records), and goes before the trace's END (PROTOCOL.md 4.6b).
+        source = quiet(self._source_json)
         try:
-            if session.upload(path, required=required, lines=lines):
+            if session.upload(path, required=required, lines=lines, source=source):
                 _note_handed_over(self)
                 _flush_at_process_exit()
                 return True
@@ -811,8 +999,9 @@ class trace:
 
     def _source_json(self) -> bytes | None:
         """The "source" key's JSON text (docs/API.md), taken from this
-        process's files the first time the trace is written out, then kept
-        (the file may change, or be read elsewhere, later)."""
+        process's files the first time the trace is written out or uploaded
+        to tphd, then kept (the file may change, or be read elsewhere,
+        later)."""
         if self._source is None and self._session is not None and self._state == _DONE:
             from . import _source
             value = _source.capture(self._session.functions())
@@ -924,10 +1113,12 @@ def _exit_flush() -> None:
 _noted_types: set = set()
 
 
-def _repr_notes(show: bool) -> None:
+def _repr_notes(show: bool, failures: "list | None" = None) -> None:
     """tracepatch 1.0.0's stderr note for a __repr__ that raised, once per
-    type in this process (the extension records, it never prints)."""
-    failures = _tracepatch._repr_failures()
+    type in this process (the extension records, it never prints);
+    failures: _tracepatch._repr_failures(), when already taken."""
+    if failures is None:
+        failures = _tracepatch._repr_failures()
     if not show:
         return
     for type_name, exc_name in failures:
@@ -1014,7 +1205,7 @@ def _emit(text: str, path):
 
 def _public_signature():
     import inspect
-    sig = inspect.signature(trace.__init__)
+    sig = inspect.signature(_keywords)
     return sig.replace(parameters=list(sig.parameters.values())[1:])
 
 

@@ -39,6 +39,8 @@ import threading
 import time
 from typing import Any
 
+from . import _trace
+
 __all__ = ["frame", "frame_mark", "frame_mark_start", "frame_mark_end", "frames_flush"]
 
 # True while a daemon is connected: the only thing a frame call checks
@@ -200,15 +202,13 @@ class _TracedFrame:
     __slots__ = ("name", "start", "t0", "trace", "limit", "sampled")
 
     def __init__(self, name, limit, sample, trace_kwargs):
-        from ._trace import trace
-
         self.name = name
         self.limit = limit  # ns, or None for "p99"
         self.sampled = sample > 0 and random.random() < sample
         kw = {"label": name, **trace_kwargs, "keep": "slow"}
         if limit is not None:
             kw["keep_slower_than"] = limit / 1e9
-        self.trace = trace(**kw)
+        self.trace = _trace.trace(**kw)
 
     def __enter__(self):
         self.trace.__enter__()

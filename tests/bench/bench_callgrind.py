@@ -13,7 +13,11 @@ repository, release builds preferred: `meson setup build-rel-312
 -Dbench=false --buildtype=release`), one process runs under
 `valgrind --tool=callgrind` and measures, on five small workloads (fib, a loop
 calling a two-argument function, an object-heavy workload, email parsing, the
-pure-Python json encoder), these modes one after another:
+pure-Python json encoder) and, per yield/resume event, on two suspension
+workloads (gen: a generator yielding GEN_N values to a for loop; await: a
+coroutine driven by send() awaiting a generator-based coroutine that yields
+AWAIT_N times, so both suspend and resume at every step), these modes one
+after another:
 
   untraced    the workload alone
   floor       the cheapest hook of its kind (floor.c: empty C sys.monitoring
@@ -40,7 +44,10 @@ same number of calls (tracepatch's call_count in both modes, the floor's and
 cProfile's counts, which on 3.10/3.11 or with generators may only be larger;
 fib and loop also against their closed forms), no tracepatch limit was hit
 and VizTracer's buffer did not wrap. Per call means per call tracepatch
-recorded.
+recorded. For gen and await, per event means per sys.monitoring event the
+workload raises (each call's start and return, each yield and resume),
+known in closed form and checked against tracepatch's YIELD and RESUME
+records.
 """
 
 import json
@@ -51,6 +58,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -59,6 +67,7 @@ INTERPRETERS = ["/usr/bin/python3"] + [
 ]
 MODES = ["untraced", "floor", "cprofile", "structure", "args", "viz", "viz_args"]
 WORKLOADS = ["fib", "loop", "OO", "email", "json"]
+EVENT_WORKLOADS = ["gen", "await"]  # figures per yield/resume event
 
 # ---------------------------------------------------------------- workloads
 FIB_N = 15
@@ -158,8 +167,51 @@ def run_json():
     return "".join(enc.iterencode(JSON_DATA))
 
 
-RUN = {"fib": run_fib, "loop": run_loop, "OO": run_oo, "email": run_email, "json": run_json}
+GEN_N = 2000
+AWAIT_N = 1000
+
+
+def counter(n):
+    for i in range(n):
+        yield i
+
+
+def run_gen():
+    total = 0
+    for v in counter(GEN_N):
+        total += v
+    return total
+
+
+@types.coroutine
+def ticks(n):
+    for i in range(n):
+        yield i
+
+
+async def waiter(n):
+    return await ticks(n)
+
+
+def run_await():
+    c = waiter(AWAIT_N)
+    try:
+        while True:
+            c.send(None)
+    except StopIteration:
+        pass
+
+
+RUN = {"fib": run_fib, "loop": run_loop, "OO": run_oo, "email": run_email, "json": run_json,
+       "gen": run_gen, "await": run_await}
 CLOSED_FORM = {"fib": fib_calls(FIB_N) + 1, "loop": LOOP_N + 1}  # + the run_* function
+# The suspension workloads: calls recorded (run_* included), suspensions
+# (YIELD records, each matched by a RESUME; await: waiter and ticks at each
+# step) and sys.monitoring events (a start and a return per call, a yield
+# and a resume per suspension).
+GEN_CALLS = {"gen": 2, "await": 3}
+SUSPENSIONS = {"gen": GEN_N, "await": 2 * AWAIT_N}
+EVENTS = {w: 2 * GEN_CALLS[w] + 2 * SUSPENSIONS[w] for w in EVENT_WORKLOADS}
 
 
 # ------------------------------------------------------- inside valgrind
@@ -205,7 +257,7 @@ def worker(outdir, vizdir):
     results = {"python": "%d.%d.%d" % sys.version_info[:3], "hook": _tracepatch.HOOK,
                "viztracer": snaptrace is not None, "workloads": {}}
     gc.disable()
-    for wl in WORKLOADS:
+    for wl in WORKLOADS + EVENT_WORKLOADS:
         fn = RUN[wl]
         counts = {}
         for mode in MODES:
@@ -238,6 +290,10 @@ def worker(outdir, vizdir):
                     s.stop()
                     counts[mode] = s.call_count
                     counts[mode + "_limited"] = s.was_limited
+                    if wl in EVENT_WORKLOADS:
+                        kinds = [e[0] for e in s._raw_events()]
+                        counts[mode + "_yields"] = kinds.count(5)  # TP_EV_YIELD
+                        counts[mode + "_resumes"] = kinds.count(6)  # TP_EV_RESUME
                 else:
                     entries = 1_000_000
                     t = snaptrace.Tracer(entries)
@@ -345,6 +401,8 @@ def check(res):
         where = "%s %s" % (res["python"], wl)
         if wl in CLOSED_FORM:
             assert n == CLOSED_FORM[wl], "%s: %d calls, not %d" % (where, n, CLOSED_FORM[wl])
+        if wl in GEN_CALLS:
+            assert n == GEN_CALLS[wl], "%s: %d calls, not %d" % (where, n, GEN_CALLS[wl])
         # A profile function's "call" and cProfile's count include every resume
         # of a generator; PY_START does not.
         if monitoring or wl in CLOSED_FORM:
@@ -360,6 +418,11 @@ def check(res):
             assert c[mode] == n, "%s: tracepatch %s recorded %d calls, not %d" % (
                 where, mode, c[mode], n)
             assert not c[mode + "_limited"], "%s: tracepatch %s hit a limit" % (where, mode)
+            if wl in EVENT_WORKLOADS:
+                k = SUSPENSIONS[wl]
+                assert c[mode + "_yields"] == k and c[mode + "_resumes"] == k, (
+                    "%s: tracepatch %s recorded %d yields and %d resumes, not %d" % (
+                        where, mode, c[mode + "_yields"], c[mode + "_resumes"], k))
         for mode in ("viz", "viz_args"):
             if mode in c:
                 assert c[mode] >= n and not c[mode + "_limited"], (
@@ -370,11 +433,12 @@ def check(res):
 
 
 def per_call(res):
-    """{workload: {mode: instructions per call over untraced}}."""
+    """{workload: {mode: instructions per call (per event for EVENT_WORKLOADS)
+    over untraced}}."""
     ir = res["instructions"]
     out = {}
     for wl, c in res["workloads"].items():
-        n = c["structure"]
+        n = EVENTS[wl] if wl in EVENT_WORKLOADS else c["structure"]
         base = ir["%s:untraced" % wl]
         out[wl] = {"calls": n}
         for mode in MODES[1:]:
@@ -395,15 +459,18 @@ ROWS = [
 
 
 def table(res, pc):
+    wls = [w for w in WORKLOADS + EVENT_WORKLOADS if w in pc]
     lines = ["| %s (%s, %s) | %s |" % (res["python"], res["hook"], res["build"],
-                                       " | ".join("%s (%d calls)" % (w, pc[w]["calls"])
-                                                  for w in WORKLOADS)),
-             "|---|" + "---|" * len(WORKLOADS)]
+                                       " | ".join("%s (%d %s)" % (
+                                           w, pc[w]["calls"],
+                                           "events" if w in EVENT_WORKLOADS else "calls")
+                                           for w in wls)),
+             "|---|" + "---|" * len(wls)]
     for mode, title, ratio in ROWS:
         if mode not in pc[WORKLOADS[0]]:
             continue
         cells = []
-        for w in WORKLOADS:
+        for w in wls:
             v = pc[w][mode]
             cp = pc[w]["cprofile"]
             cells.append("%.0f (%.2f×)" % (v, v / cp) if ratio else "%.0f" % v)
@@ -425,17 +492,25 @@ def markdown(all_res):
     and the ratio to cProfile in the same run."""
     out = ["| interpreter | mode | " + " | ".join(WORKLOADS) + " |",
            "|---|---|" + "---|" * len(WORKLOADS)]
-    for res in all_res:
-        pc = res["per_call"]
-        py = "%s (%s)" % (res["python"], res["hook"])
-        out.append("| %s | floor / cProfile | %s |" % (py, " | ".join(
-            "%.0f / %.0f" % (pc[w]["floor"], pc[w]["cprofile"]) for w in WORKLOADS)))
-        for title, mode in README_ROWS:
-            if mode not in pc[WORKLOADS[0]]:
-                continue
-            out.append("| %s | %s | %s |" % (py, title, " | ".join(
-                "%.0f (%.2f×)" % (pc[w][mode], pc[w][mode] / pc[w]["cprofile"])
-                for w in WORKLOADS)))
+    for wls in (WORKLOADS, EVENT_WORKLOADS):
+        if wls is EVENT_WORKLOADS:
+            if not all(w in r["per_call"] for r in all_res for w in wls):
+                break  # measured before these workloads existed
+            out += ["", "Suspension workloads, per sys.monitoring event (a start, return, yield "
+                    "or resume):", "",
+                    "| interpreter | mode | " + " | ".join(wls) + " |",
+                    "|---|---|" + "---|" * len(wls)]
+        for res in all_res:
+            pc = res["per_call"]
+            py = "%s (%s)" % (res["python"], res["hook"])
+            out.append("| %s | floor / cProfile | %s |" % (py, " | ".join(
+                "%.0f / %.0f" % (pc[w]["floor"], pc[w]["cprofile"]) for w in wls)))
+            for title, mode in README_ROWS:
+                if mode not in pc[WORKLOADS[0]]:
+                    continue
+                out.append("| %s | %s | %s |" % (py, title, " | ".join(
+                    "%.0f (%.2f×)" % (pc[w][mode], pc[w][mode] / pc[w]["cprofile"])
+                    for w in wls)))
     return "\n".join(out)
 
 

@@ -363,6 +363,34 @@ Test(store, lines_are_stored_with_their_trace_as_sent)
     tp_store_close(s);
 }
 
+Test(store, source_is_stored_with_its_trace_as_sent)
+{
+    tp_store *s = open_store(NULL);
+    tp_store_trace tr = {0};
+    tp_store_op ops[5];
+    op_begin(&ops[0], &tr, "0000000000000000000000000000000f", 5);
+    op_events(&ops[1], &tr, 0);
+    op_lines(&ops[2], &tr, "[]");
+    op_lines(&ops[3], &tr, "{\"functions\": []}");
+    ops[3].kind = TP_STORE_SOURCE;
+    op_end(&ops[4], &tr, TP_STORE_END);
+    for (int i = 0; i < 5; i++)
+        tp_store_submit(s, &ops[i]);
+    wait_done(5);
+    cr_assert_eq(ops[3].result, 0, "%s", ops[3].errmsg);
+    char *j = q_text(s, "SELECT json FROM trace_source");
+    cr_assert_str_eq(j, "{\"functions\": []}");
+    free(j);
+    j = q_text(s, "SELECT json FROM trace_lines");
+    cr_assert_str_eq(j, "[]");
+    free(j);
+    cr_assert_eq(q_int(s, "SELECT count(*) FROM trace_source JOIN traces ON traces.rowid = trace"),
+                 1);
+    cr_assert_eq(tp_store_call_sync(s, delete_fn, &tr.rowid, NULL, 0), 0);
+    cr_assert_eq(q_int(s, "SELECT count(*) FROM trace_source"), 0);
+    tp_store_close(s);
+}
+
 Test(store, delete_removes_every_row_of_a_trace)
 {
     tp_store *s = open_store(NULL);
@@ -467,8 +495,10 @@ static tp_store *open_downgraded(const char *sql, int from)
     return s;
 }
 
-/* What migration 6 adds, and one finished trace. */
-#define DROP_ENV "ALTER TABLE traces DROP COLUMN platform; ALTER TABLE traces DROP COLUMN cwd;"
+/* What migrations 6 and 7 add, and one finished trace. */
+#define DROP_SOURCE "DROP TABLE trace_source;"
+#define DROP_ENV                                                                                   \
+    DROP_SOURCE "ALTER TABLE traces DROP COLUMN platform; ALTER TABLE traces DROP COLUMN cwd;"
 #define INSERT_A                                                                                   \
     "INSERT INTO traces (id, client_id, uid, wall_start_ns, received_ns, status, finalized)"       \
     " VALUES ('" TRACE_A "', '" TRACE_A "', 1, 1, 1, 1, 1);"
@@ -527,6 +557,14 @@ Test(store, schema_5_migrates_to_6_with_the_environment_columns)
 {
     tp_store *s = open_downgraded(DROP_ENV INSERT_A "PRAGMA user_version = 5;", 5);
     cr_assert_eq(q_int(s, "SELECT count(*) FROM traces WHERE platform IS NULL AND cwd IS NULL"), 1);
+    tp_store_close(s);
+}
+
+Test(store, schema_6_migrates_to_7_with_an_empty_source_table)
+{
+    tp_store *s = open_downgraded(DROP_SOURCE INSERT_A "PRAGMA user_version = 6;", 6);
+    cr_assert_eq(q_int(s, "SELECT count(*) FROM traces"), 1);
+    cr_assert_eq(q_int(s, "SELECT count(*) FROM trace_source"), 0);
     tp_store_close(s);
 }
 

@@ -57,7 +57,7 @@ def test_status_has_exactly_the_documented_keys(tphd):
 
 def test_every_documented_op_runs_and_another_is_refused_naming_them_all(tphd):
     ops = table_first_column(section("Ops"))
-    assert len(ops) == 18
+    assert len(ops) == 19
     with stored(tphd) as c:
         for op in ops:
             ok, code, message = c.query(op, {})

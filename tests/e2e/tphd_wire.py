@@ -16,6 +16,7 @@ import time
 import msgpack
 
 HELLO, WELCOME, FUNCS, BEGIN, EVENTS, END, ACK, ERROR, LINES = 1, 2, 3, 4, 5, 6, 7, 8, 9
+SOURCE = 11
 QUERY, REPLY = 16, 17
 CAP_ACK, CAP_QUERY = 1, 2
 

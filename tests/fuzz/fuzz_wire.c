@@ -80,7 +80,9 @@ static bool same_msg(const tp_msg *a, const tp_msg *b)
     }
     return same_bytes(a->records, b->records, a->nrecords * sizeof(tp_event)) &&
            same_bytes(a->text, b->text, a->text_len) && same_bytes(a->body, b->body, a->body_len) &&
-           a->lines_len == b->lines_len && same_bytes(a->lines_json, b->lines_json, a->lines_len);
+           a->lines_len == b->lines_len && same_bytes(a->lines_json, b->lines_json, a->lines_len) &&
+           a->source_len == b->source_len &&
+           same_bytes(a->source_json, b->source_json, a->source_len);
 }
 
 static bool reply_type(int type)
@@ -91,7 +93,8 @@ static bool reply_type(int type)
 
 static bool known_type(int type)
 {
-    return (type >= TP_MSG_HELLO && type <= TP_MSG_LINES) || type == TP_MSG_QUERY ||
+    return (type >= TP_MSG_HELLO && type <= TP_MSG_LINES) || type == TP_MSG_SOURCE ||
+           type == TP_MSG_QUERY ||
            type == TP_MSG_REPLY;
 }
 

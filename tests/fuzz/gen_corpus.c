@@ -77,6 +77,11 @@ int main(int argc, char **argv)
         "[{\"call\": 0, \"module\": \"app\", \"qualname\": \"f\", \"lines\": "
         "[{\"line\": 2, \"source\": \"x = 1\", \"hits\": 1, \"values\": "
         "{\"x\": [\"1\"]}}]}]";
+    static const char source[] =
+        "{\"max_function\": 65536, \"max_trace\": 1048576, \"left_out\": 0, \"functions\": "
+        "[{\"module\": \"app\", \"qualname\": \"f\", \"file\": \"app.py\", \"line\": 1, "
+        "\"text\": \"def f():\\n    x = 1\\n\"}, {\"module\": \"m\", \"qualname\": \"g\", "
+        "\"file\": \"<string>\", \"line\": 1, \"missing\": \"no source\"}]}";
 
     const tp_msg msgs[] = {
         {.type = TP_MSG_HELLO,
@@ -141,6 +146,10 @@ int main(int argc, char **argv)
          .message = "5f matches 2 traces"},
         {.type = TP_MSG_LINES, .trace = TRACE, .lines_json = lines, .lines_len = sizeof(lines) - 1},
         {.type = TP_MSG_STORED, .trace = TRACE, .seq = 41},
+        {.type = TP_MSG_SOURCE,
+         .trace = TRACE,
+         .source_json = source,
+         .source_len = sizeof(source) - 1},
     };
     tp_buf session = TP_BUF_INIT;
     int rc = 0;

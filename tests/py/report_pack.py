@@ -33,8 +33,10 @@ def _reader(buf, pos=0):
 
 def unpack(buf):
     """The packed tree's roots as nested node dicts (the API's node fields,
-    with "kids" always present)."""
-    assert buf[:4] == b"TPK1"
+    with "kids" always present, "call" and "rparent" the raw call number and
+    its parent's, and "calls" the raw calls of a group the file holds: dicts
+    of "call", "parent", "kids", "depth", "args", "ret", "start", "end")."""
+    assert buf[:4] == b"TPK2"
     uv, sv, st = _reader(buf, 4)
     strs = [None]
     for _ in range(uv()):
@@ -42,18 +44,44 @@ def unpack(buf):
         strs.append(buf[st["p"]:st["p"] + n].decode("utf-8", "replace"))
         st["p"] += n
     funcs = []
+    seen = [0]
     for _ in range(uv()):
         m, q, f = uv(), uv(), uv()
+        seen[0] = max(seen[0], m, q, f)
         funcs.append((strs[m], strs[q], strs[f], sv()))
+
+    def sref():
+        # 0 none, 1 the next string not used yet, k + 1 the earlier string k.
+        v = uv()
+        if v == 1:
+            seen[0] += 1
+            return seen[0]
+        return v - 1 if v else 0
     n = uv()
+    strcols = {"args", "ret", "exc_type", "exc_msg"}
     cols = {}
     for name, signed in [("up", 0), ("func", 0), ("depth", 1), ("thread", 0), ("count", 0),
                          ("flags", 0), ("start", 1), ("span", 1), ("total", 1), ("self", 1),
                          ("min", 1), ("max", 1), ("args", 0), ("ret", 0), ("exc_type", 0),
-                         ("exc_msg", 0), ("nexc", 0), ("suspends", 0), ("seq", 0), ("mem", 1)]:
-        cols[name] = [sv() if signed else uv() for _ in range(n)]
+                         ("exc_msg", 0), ("nexc", 0), ("suspends", 0), ("seq", 0), ("mem", 1),
+                         ("call", 1), ("rparent", 1)]:
+        cols[name] = [sref() if name in strcols else sv() if signed else uv() for _ in range(n)]
+    max_members = uv()
+    groups = []
+    node = 0
+    for _ in range(uv()):
+        node += uv()
+        groups.append((node, uv()))
+    nm = sum(g[1] for g in groups)
+    mcols = {}
+    for name, signed in [("call", 1), ("rparent", 1), ("kids", 0), ("depth", 1), ("thread", 0),
+                         ("count", 0), ("flags", 0), ("start", 1), ("span", 1), ("total", 1),
+                         ("self", 1), ("min", 1), ("max", 1), ("args", 0), ("ret", 0),
+                         ("exc_type", 0), ("exc_msg", 0), ("nexc", 0), ("suspends", 0), ("mem", 1)]:
+        mcols[name] = [sref() if name in strcols else sv() if signed else uv() for _ in range(nm)]
     assert st["p"] == len(buf), "trailing bytes"
     nodes, roots, path = [], [], []
+    prev_call = -1
     for i in range(n):
         level = len(path) - cols["up"][i]
         del path[level:]
@@ -79,9 +107,30 @@ def unpack(buf):
             "mem": cols["mem"][i], "flags": [f for k, f in enumerate(FLAGS) if bits >> k & 1],
             "kids": [],
         }
+        node["call"] = prev_call = prev_call + 1 + cols["call"][i]
+        ref = (siblings[-1]["_rp"] if siblings else nodes[parent]["call"] + 1 if parent is not None else 0)
+        node["_rp"] = ref + cols["rparent"][i]
+        node["rparent"] = node["_rp"] - 1 if node["_rp"] else None
         nodes.append(node)
         siblings.append(node)
         path.append(i)
+    k = 0
+    for g, ncalls in groups:
+        nd, calls = nodes[g], []
+        call, rp, end = nd["call"], nd["_rp"], nd["_start"]
+        for _ in range(ncalls):
+            call += mcols["call"][k]
+            rp += mcols["rparent"][k]
+            start = end + mcols["start"][k]
+            end = start + mcols["span"][k]
+            calls.append({"call": call, "parent": rp - 1 if rp else None, "kids": mcols["kids"][k],
+                          "depth": nd["depth"] + mcols["depth"][k], "args": strs[mcols["args"][k]],
+                          "ret": strs[mcols["ret"][k]], "start": start, "end": end})
+            k += 1
+        nd["calls"] = calls
+    roots_info = {"max_members": max_members}
+    for r in roots:
+        r.setdefault("_pack", roots_info)
     return roots
 
 

@@ -3,7 +3,7 @@
 import sys
 import time
 
-from test_ext_common import T, record, run_as_script, session, ARGS, RET
+from test_ext_common import T, record, run_as_script, session, ARGS, QUALNAME, RET
 
 safe_repr = T.safe_repr
 
@@ -20,6 +20,55 @@ SAMPLES = [
 def test_builtin_values_match_repr():
     for v in SAMPLES:
         assert safe_repr(v, 1000) == repr(v), v
+
+
+PURE = [v for v in SAMPLES if type(v) in (type(None), bool, int, float, str)] + [
+    "x" * 200, "é" * 300, "日本" * 100 + "'", 10**40, -(2**100), 12345678901, 2.5e-300,
+    "\U0001f600" * 200]
+
+
+def echo(a, b=None, *rest, k=None, **kw):
+    return a
+
+
+def pair(a, b, *, k):
+    return b
+
+
+def calls_of_echo(max_repr, nested):
+    """Each PURE value passed to pair() and echo(), recorded by one session
+    (the text goes straight into its log) or by two nested ones (the text
+    goes through the thread's scratch, shared by both): the echo nodes'
+    (args, return) of the inner session."""
+    def run():
+        for v in PURE:
+            pair(v, None, k=v)
+            echo(v, v, v, k=v, z=v)
+    outer = session(show_args=True, show_return=True, max_repr=max_repr)
+    inner = session(show_args=True, show_return=True, max_repr=max_repr)
+    if nested:
+        outer.start()
+    inner.start()
+    run()
+    inner.stop()
+    if nested:
+        outer.stop()
+    return [(n[ARGS], n[RET]) for n in inner.nodes() if n[QUALNAME] in ("pair", "echo")]
+
+
+def test_arguments_rendered_in_the_log_match_the_shared_scratch():
+    for max_repr in (4, 10, 120, 1000):
+        alone, shared = calls_of_echo(max_repr, False), calls_of_echo(max_repr, True)
+        assert len(alone) == 2 * len(PURE)
+        assert alone == shared, max_repr
+        for v, (args, ret) in zip(PURE, alone[::2]):
+            assert args == "a=" + safe_repr(v, max_repr) + ", b=None, k=" + safe_repr(v, max_repr)
+            assert ret == "None"
+        for v, (args, ret) in zip(PURE, alone[1::2]):
+            assert ret == safe_repr(v, max_repr)
+            r = safe_repr(v, max_repr)
+            assert args == f"a={r}, b={r}, *rest=" + safe_repr((v,), max_repr) + \
+                f", k={r}, **kw=" + safe_repr({"z": v}, max_repr)
 
 
 def test_default_limit_is_120():

@@ -37,6 +37,10 @@ def test_to_html_inlines_the_ui_and_the_trace_and_fetches_nothing(tmp_path):
     assert [(n["name"], n["module"], n["count"]) for n in roots] == [("greet", "test_html", 2)]
     # The hostile argument is kept as data (the UI shows it with textContent).
     assert roots[0]["args"] == "name=" + repr(hostile)
+    # The file holds the calls the group stands for (its /members).
+    assert [(c["call"], c["parent"], c["args"], c["ret"]) for c in roots[0]["calls"]] == [
+        (0, None, "name=" + repr(hostile), repr("hello " + hostile)), (1, None, "name='bob'", "'hello bob'")]
+    assert roots[0]["_pack"]["max_members"] == 1000000
 
     out = tmp_path / "r.html"
     assert t.to_html(out) == out

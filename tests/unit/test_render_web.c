@@ -491,25 +491,38 @@ Test(render_web, html_report_inlines_everything_and_escapes_script_ends)
     /* The stats' slowest call shows its args, escaped. */
     cr_assert_not_null(strstr(html, "x='<\\/script><script>alert(1)<\\/script>'"));
     cr_assert_not_null(strstr(html, "<\\u0021--<script>"));
-    /* Exactly three "</script": the data's, the tree's and the app's. */
+    /* Exactly four "</script": the data's, the tree's, the calls' and the app's. */
     int n = 0;
     for (const char *p = html; (p = strstr(p, "</script")); p++)
         n++;
-    cr_assert_eq(n, 3);
-    /* The tree element holds the folded tree's pack, deflated, in base64. */
-    const char *open = "<script type=\"application/octet-stream\" id=\"tp-tree\">";
-    const char *tb = strstr(html, open);
-    cr_assert_not_null(tb);
-    tb += strlen(open);
-    const char *te = strstr(tb, "</script>");
-    cr_assert_not_null(te);
+    cr_assert_eq(n, 4);
+    /* The tree element holds the folded tree's pack up to the groups'
+     * calls, the calls element the rest, each deflated, in base64. */
     tp_tree *folded = NULL;
     cr_assert_eq(tp_tree_fold(t, NULL, &folded), 0);
     tp_buf pk = TP_BUF_INIT, z = TP_BUF_INIT;
-    cr_assert_eq(tp_render_web_pack(folded, &pk, NULL), 0);
-    cr_assert_eq(tp_render_web_deflate_b64(pk.data, pk.len, TP_WEB_PACK_LEVEL, &z), 0);
-    cr_assert_eq((size_t)(te - tb), z.len);
-    cr_assert_eq(memcmp(tb, z.data, z.len), 0);
+    size_t members_at = 0;
+    cr_assert_eq(tp_render_web_pack(folded, TP_WEB_PACK_MAX_MEMBERS, &pk, NULL, &members_at), 0);
+    cr_assert(members_at > 0 && members_at < pk.len);
+    static const char *const elems[] = {"tp-tree", "tp-members"};
+    for (int e = 0; e < 2; e++) {
+        char open[96];
+        snprintf(open, sizeof open, "<script type=\"application/octet-stream\" id=\"%s\">", elems[e]);
+        const char *tb = strstr(html, open);
+        cr_assert_not_null(tb, "%s", open);
+        tb += strlen(open);
+        const char *te = strstr(tb, "</script>");
+        cr_assert_not_null(te);
+        tp_buf_reset(&z);
+        if (e == 0)
+            cr_assert_eq(tp_render_web_deflate_b64(pk.data, members_at, TP_WEB_PACK_LEVEL, &z), 0);
+        else
+            cr_assert_eq(tp_render_web_deflate_b64(pk.data + members_at, pk.len - members_at,
+                                                   TP_WEB_PACK_LEVEL, &z),
+                         0);
+        cr_assert_eq((size_t)(te - tb), z.len, "%s", elems[e]);
+        cr_assert_eq(memcmp(tb, z.data, z.len), 0, "%s", elems[e]);
+    }
     cr_assert_not_null(memmem(pk.data, pk.len, arg, strlen(arg)), "the args as they were");
     tp_buf_free(&pk);
     tp_buf_free(&z);

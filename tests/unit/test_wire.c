@@ -66,9 +66,12 @@ static void make_events(void)
 static const uint8_t BODY[] = {0x00, 0xff, '{', '}', 0x00};
 static const char LINES[] = "[{\"call\":0,\"qualname\":\"f\",\"lines\":[{\"line\":2,\"source\":"
                             "\"x = '\\u00e9'\",\"hits\":1,\"values\":{}}]}]";
+static const char SOURCE[] = "{\"max_function\":65536,\"max_trace\":1048576,\"left_out\":0,"
+                             "\"functions\":[{\"module\":\"m\",\"qualname\":\"f\",\"file\":"
+                             "\"/a.py\",\"line\":1,\"text\":\"def f():\\n    pass\\n\"}]}";
 
 /* One fully populated message of kind i (0..NSAMPLES-1). */
-#define NSAMPLES 12
+#define NSAMPLES 13
 static tp_msg sample(int i)
 {
     make_events();
@@ -143,11 +146,16 @@ static tp_msg sample(int i)
                         .ok = false,
                         .code = TP_ERR_AMBIGUOUS,
                         .message = "0123 matches 2 traces"};
-    default:
+    case 11:
         return (tp_msg){.type = TP_MSG_LINES,
                         .trace = TRACE,
                         .lines_json = LINES,
                         .lines_len = sizeof(LINES) - 1};
+    default:
+        return (tp_msg){.type = TP_MSG_SOURCE,
+                        .trace = TRACE,
+                        .source_json = SOURCE,
+                        .source_len = sizeof(SOURCE) - 1};
     }
 }
 
@@ -231,6 +239,9 @@ static void assert_same(const tp_msg *got, const tp_msg *want)
     cr_assert_eq(got->lines_len, want->lines_len);
     if (want->lines_len)
         cr_assert_eq(memcmp(got->lines_json, want->lines_json, want->lines_len), 0);
+    cr_assert_eq(got->source_len, want->source_len);
+    if (want->source_len)
+        cr_assert_eq(memcmp(got->source_json, want->source_json, want->source_len), 0);
 }
 
 /* ---- Round trips ------------------------------------------------------------ */
@@ -539,6 +550,13 @@ static const struct bad_case BAD[] = {
     {11, "json", NULL, TP_ERR_MISSING, "field 'json': missing"},
     {11, "json", "a2 5b 5d", TP_ERR_TYPE, "field 'json': expected bin"},
     {11, "json", "c4 00", TP_ERR_MALFORMED, "field 'json': empty"},
+    /* SOURCE */
+    {12, "trace", NULL, TP_ERR_MISSING, "field 'trace': missing"},
+    {12, "trace", "a4 61 62 63 64", TP_ERR_MALFORMED,
+     "field 'trace': expected 32 lowercase hex characters"},
+    {12, "json", NULL, TP_ERR_MISSING, "field 'json': missing"},
+    {12, "json", "a2 7b 7d", TP_ERR_TYPE, "field 'json': expected bin"},
+    {12, "json", "c4 00", TP_ERR_MALFORMED, "field 'json': empty"},
 };
 
 Test(wire, decode_names_wrong_and_missing_fields)
@@ -832,7 +850,7 @@ Test(wire, decode_survives_mutated_frames)
 
 Test(wire, encode_refuses_what_receivers_would_reject)
 {
-    char *big = malloc(TP_WIRE_MAX_LINES + 2);
+    char *big = malloc(TP_WIRE_MAX_LINES + TP_WIRE_MAX_SOURCE + 2);
     memset(big, 'x', TP_WIRE_MAX_STRING + 1);
     big[TP_WIRE_MAX_STRING + 1] = '\0';
     tp_wire_func badf = {TP_WIRE_MAX_FUNC_ID + 1, "m", "q", NULL, 0};
@@ -879,6 +897,13 @@ Test(wire, encode_refuses_what_receivers_would_reject)
           .trace = TRACE,
           .lines_json = big,
           .lines_len = TP_WIRE_MAX_LINES + 1},
+         TP_ERR_LIMIT},
+        {{.type = TP_MSG_SOURCE, .source_json = "{}", .source_len = 2}, -EINVAL},
+        {{.type = TP_MSG_SOURCE, .trace = TRACE}, -EINVAL},
+        {{.type = TP_MSG_SOURCE,
+          .trace = TRACE,
+          .source_json = big,
+          .source_len = TP_WIRE_MAX_SOURCE + 1},
          TP_ERR_LIMIT},
         {{.type = TP_MSG_ACK}, -EINVAL},
         {{.type = TP_MSG_ERROR, .message = big}, TP_ERR_LIMIT},
@@ -962,6 +987,53 @@ Test(wire, lines_at_the_limit_and_one_byte_over)
     size_t n = TP_WIRE_MAX_LINES + 1, off = 0;
     uint8_t *p = malloc(64 + n);
     memcpy(p, "\x92\x09\x82\xa5trace\xd9\x20", 11);
+    off = 11;
+    memcpy(p + off, TRACE, 32);
+    off += 32;
+    memcpy(p + off, "\xa4json\xc6", 6);
+    off += 6;
+    p[off++] = (uint8_t)(n >> 24), p[off++] = (uint8_t)(n >> 16), p[off++] = (uint8_t)(n >> 8),
+    p[off++] = (uint8_t)n;
+    memcpy(p + off, json, n);
+    off += n;
+    cr_assert_eq(tp_wire_decode(p, off, &d, err, sizeof(err)), TP_ERR_LIMIT);
+    cr_assert_str_eq(err, "field 'json': 8388609 bytes exceeds 8388608");
+    tp_buf_free(&b);
+    free(p);
+    free(json);
+}
+
+/* SOURCE of exactly TP_WIRE_MAX_SOURCE bytes travels; one byte more is
+ * refused by the encoder and, sent by hand, by the decoder. */
+Test(wire, source_at_the_limit_and_one_byte_over)
+{
+    uint8_t *json = malloc(TP_WIRE_MAX_SOURCE + 64);
+    memset(json, ' ', TP_WIRE_MAX_SOURCE + 1);
+    json[0] = '{';
+    json[TP_WIRE_MAX_SOURCE - 1] = '}';
+    tp_msg m = {.type = TP_MSG_SOURCE,
+                .trace = TRACE,
+                .source_json = json,
+                .source_len = TP_WIRE_MAX_SOURCE};
+    tp_buf b = encode(&m);
+    cr_assert_lt(payload_len(&b), TP_WIRE_MAX_FRAME);
+    tp_msg d;
+    char err[256] = "";
+    cr_assert_eq(tp_wire_decode(payload(&b), payload_len(&b), &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(d.type, TP_MSG_SOURCE);
+    cr_assert_eq(d.source_len, TP_WIRE_MAX_SOURCE);
+    cr_assert_eq(d.lines_len, 0);
+    tp_wire_msg_free(&d);
+    tp_buf_free(&b);
+
+    m.source_len++;
+    cr_assert_eq(tp_wire_encode(&m, &b), TP_ERR_LIMIT);
+    cr_assert_eq(b.len, 0);
+
+    /* By hand: [11, {"trace": T, "json": bin32 of max + 1}]. */
+    size_t n = TP_WIRE_MAX_SOURCE + 1, off = 0;
+    uint8_t *p = malloc(64 + n);
+    memcpy(p, "\x92\x0b\x82\xa5trace\xd9\x20", 11);
     off = 11;
     memcpy(p + off, TRACE, 32);
     off += 32;

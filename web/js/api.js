@@ -52,6 +52,7 @@ const serverSource = {
   members: (id, node, offset, limit) => getJSON('/api/traces/' + encodeURIComponent(id) + '/members', {node, offset, limit}),
   stats: (id) => getJSON('/api/traces/' + encodeURIComponent(id) + '/stats'),
   lines: (id) => getJSON('/api/traces/' + encodeURIComponent(id) + '/lines'),
+  source: (id, func) => getJSON('/api/traces/' + encodeURIComponent(id) + '/source', {func}),
   diff: (a, b) => getJSON('/api/diff', {a, b}),
   profile: (id, t0, t1) => getJSON('/api/traces/' + encodeURIComponent(id) + '/profile', {t0, t1}),
   timeline: (id, t0, t1, buckets) => getJSON('/api/traces/' + encodeURIComponent(id) + '/timeline', {t0, t1, buckets}),
@@ -122,7 +123,15 @@ async function inlineData() {
     const t0 = performance.now();
     const bytes = await inflateBase64(tree ? tree.textContent : '');
     const t1 = performance.now();
-    data.pack = decodePack(bytes);
+    // The groups' calls are inflated and decoded only when a view asks
+    // for them (packed.js decodePack).
+    const calls = document.getElementById('tp-members');
+    data.pack = decodePack(bytes, async () => {
+      if (!calls) throw new Error('the report has no tp-members element');
+      const text = calls.textContent;
+      calls.remove();
+      return inflateBase64(text);
+    });
     performance.measure('tp-inflate', {start: t0, end: t1});
     performance.measure('tp-decode', {start: t1, end: performance.now()});
     // The base64 text is decoded: let the page drop it.

@@ -96,6 +96,8 @@ async function start() {
   }
   app.src = withDisplayNames(data ? fileSource(data) : serverSource);
   window.tpSource = () => app.src; // for the browser tests: the data behind the views
+  // For the browser tests: a saved report's source over packed bytes given.
+  window.tpPackSource = (bytes, d) => fileSource(Object.assign({}, d, {pack: decodePack(Uint8Array.from(bytes))}));
   document.body.classList.toggle('file-mode', !!data);
   if (data) {
     $('#brand').removeAttribute('href');

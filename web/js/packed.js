@@ -28,39 +28,68 @@ async function inflateBase64(text) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-/** The packed tree in typed arrays (one entry per node, in pre-order). */
-function decodePack(buf) {
-  let p = 0;
-  const uv = () => {
-    let x = 0, m = 1, b;
+/** LEB128 varints from buf at p (the reader's p moves on): uv() an
+ *  unsigned one, sv() a zigzag signed one. */
+function packReader(buf, p) {
+  const r = {p};
+  r.uv = () => {
+    let x = 0, m = 1, b, q = r.p;
     do {
-      if (p >= buf.length) throw new Error('the packed tree ends early');
-      b = buf[p++];
+      if (q >= buf.length) throw new Error('the packed tree ends early');
+      b = buf[q++];
       x += (b & 127) * m;
       m *= 128;
     } while (b & 128);
+    r.p = q;
     return x;
   };
-  const sv = () => {
-    const u = uv();
+  r.sv = () => {
+    const u = r.uv();
     return u % 2 ? -(u + 1) / 2 : u / 2;
   };
-  if (String.fromCharCode(buf[0], buf[1], buf[2], buf[3]) !== 'TPK1') throw new Error('not a packed tree (TPK1)');
-  p = 4;
+  return r;
+}
+
+/** The packed tree in typed arrays (one entry per node, in pre-order).
+ *  The calls of the folded groups (render_pack.c put_members) follow the
+ *  nodes in buf, or with more (a report, whose tp-members element holds
+ *  them apart) come from await more(); either way they are decoded only
+ *  when first asked for (pk.loadMembers()), so a page opens on the nodes
+ *  alone. */
+function decodePack(buf, more) {
+  const rd = packReader(buf, 0);
+  const uv = rd.uv, sv = rd.sv;
+  if (String.fromCharCode(buf[0], buf[1], buf[2], buf[3]) !== 'TPK2') throw new Error('not a packed tree (TPK2)');
+  rd.p = 4;
   const nstr = uv();
   const soff = new Uint32Array(nstr + 1), slen = new Uint32Array(nstr + 1);
   for (let k = 1; k <= nstr; k++) {
     slen[k] = uv();
-    soff[k] = p;
-    p += slen[k];
+    soff[k] = rd.p;
+    rd.p += slen[k];
   }
-  const strEnd = p;
+  const strEnd = rd.p;
   const utf8 = new TextDecoder();
   const rawStr = (k) => utf8.decode(buf.subarray(soff[k], soff[k] + slen[k]));
+  // A string column's value: 0 none, 1 the next string not used yet (the
+  // table is in the order first used), k + 1 the earlier string k.
+  let seen = 0;
+  const sref = () => {
+    const v = uv();
+    const k = v === 0 ? 0 : v === 1 ? ++seen : v - 1;
+    if (k > nstr || k > seen) throw new Error('the packed tree is damaged');
+    return k;
+  };
+  const scol = (len) => {
+    const a = new Uint32Array(len);
+    for (let i = 0; i < len; i++) a[i] = sref();
+    return a;
+  };
   const nfunc = uv();
   const funcs = [];
   for (let f = 0; f < nfunc; f++) {
     const module = uv(), qualname = uv(), file = uv();
+    seen = Math.max(seen, module, qualname, file);
     funcs.push({module: rawStr(module), qualname: rawStr(qualname), file: rawStr(file), line: sv()});
   }
   const n = uv();
@@ -116,21 +145,131 @@ function decodePack(buf) {
   const dSelf = opt(col(Float64Array, true));
   const dMin = opt(col(Float64Array, true));
   const dMax = opt(col(Float64Array, true));
-  const args = col(Uint32Array, false);
-  const ret = col(Uint32Array, false);
-  const excType = opt(col(Uint32Array, false));
-  const excMsg = opt(col(Uint32Array, false));
+  const args = scol(n);
+  const ret = scol(n);
+  const excType = opt(scol(n));
+  const excMsg = opt(scol(n));
   const nexc = opt(col(Uint32Array, false));
   const suspends = opt(col(Uint32Array, false));
   const seq = opt(col(Uint32Array, false));
   const mem = opt(col(Float64Array, true));
-  if (p !== buf.length) throw new Error('the packed tree has ' + (buf.length - p) + ' bytes too many');
+  // The raw call each node stands for first, and its raw parent + 1 (0: a
+  // root), each from the node before / the previous sibling or parent.
+  const call = new Uint32Array(n), rp = new Uint32Array(n);
+  for (let i = 0, last = -1; i < n; i++) last = call[i] = last + 1 + sv();
+  for (let i = 0; i < n; i++) {
+    const ref = prev[i] >= 0 ? rp[prev[i]] : parent[i] >= 0 ? call[parent[i]] + 1 : 0;
+    rp[i] = ref + sv();
+  }
   // Keep the string table only (the columns are decoded), as a copy so the
-  // inflated buffer can go.
+  // inflated buffer can go; and the groups' calls as bytes until asked for.
   const strings = buf.slice(0, strEnd);
-  return {n, nstr, soff, slen, strings, funcs, parent, pos, kidOff, kids, nroots: nkids[n],
+  const nodeSeen = seen;
+  let rest = null, members = null;
+  if (!more) rest = buf.slice(rd.p);
+  else if (rd.p !== buf.length) throw new Error('the packed tree has ' + (buf.length - rd.p) + ' bytes too many');
+  const pk = {n, nstr, soff, slen, strings, funcs, parent, pos, kidOff, kids, nroots: nkids[n],
     func, depth, thread, count, flags, start, end, dTotal, dSelf, dMin, dMax,
-    args, ret, excType, excMsg, nexc, suspends, seq, mem, lower: null};
+    args, ret, excType, excMsg, nexc, suspends, seq, mem, call, rp, lower: null};
+  /** The groups' calls, decoded once (a promise; the same one each time). */
+  pk.loadMembers = () => members || (members = (async () => {
+    // After the next paint (the details of the hot path's node ask for its
+    // calls as the page opens), or 100 ms in a page that does not paint.
+    await new Promise((resolve) => {
+      requestAnimationFrame(() => setTimeout(resolve, 0));
+      setTimeout(resolve, 100);
+    });
+    const bytes = rest || (await more());
+    rest = null;
+    return decodeMembers(pk, bytes, nodeSeen);
+  })());
+  return pk;
+}
+
+/** The calls of the folded groups the file holds (render_pack.c
+ *  put_members), from their bytes: the strings only they use (added to
+ *  pk's table), then group g is node gNode[g], its calls gOff[g] to
+ *  gOff[g + 1]. seen: the strings the nodes' columns used. */
+function decodeMembers(pk, buf, seen) {
+  const rd = packReader(buf, 0);
+  const uv = rd.uv, sv = rd.sv;
+  const n = pk.n;
+  const nmore = uv();
+  const nstr = pk.nstr + nmore;
+  const soff = new Uint32Array(nstr + 1), slen = new Uint32Array(nstr + 1);
+  soff.set(pk.soff);
+  slen.set(pk.slen);
+  const from = rd.p, base = pk.strings.length;
+  for (let k = pk.nstr + 1; k <= nstr; k++) {
+    slen[k] = uv();
+    soff[k] = base + rd.p - from;
+    rd.p += slen[k];
+  }
+  if (rd.p > buf.length) throw new Error('the packed tree ends early');
+  const strings = new Uint8Array(base + rd.p - from);
+  strings.set(pk.strings);
+  strings.set(buf.subarray(from, rd.p), base);
+  const opt = (a) => (a.some((x) => x !== 0) ? a : null);
+  const sref = () => {
+    const v = uv();
+    const k = v === 0 ? 0 : v === 1 ? ++seen : v - 1;
+    if (k > nstr || k > seen) throw new Error('the packed tree is damaged');
+    return k;
+  };
+  const maxMembers = uv();
+  const ng = uv();
+  const gNode = new Uint32Array(ng), gOff = new Uint32Array(ng + 1);
+  for (let g = 0, node = 0; g < ng; g++) {
+    node += uv();
+    if (node >= n || (g && node <= gNode[g - 1])) throw new Error('the packed tree is damaged');
+    gNode[g] = node;
+    gOff[g + 1] = gOff[g] + uv();
+  }
+  const nm = gOff[ng];
+  const mcol = (T, signed) => {
+    const a = new T(nm);
+    for (let k = 0; k < nm; k++) a[k] = signed ? sv() : uv();
+    return a;
+  };
+  const scol = () => {
+    const a = new Uint32Array(nm);
+    for (let k = 0; k < nm; k++) a[k] = sref();
+    return a;
+  };
+  // A call's number and raw parent are written from the call before it in
+  // its group, the first's from its node; its depth from its node's.
+  const fromPrev = (first) => {
+    const a = new Uint32Array(nm);
+    for (let g = 0; g < ng; g++) {
+      for (let k = gOff[g], v = first[gNode[g]]; k < gOff[g + 1]; k++) a[k] = v += sv();
+    }
+    return a;
+  };
+  const mCall = fromPrev(pk.call);
+  const mRp = fromPrev(pk.rp);
+  const mKids = mcol(Uint32Array, false);
+  const mDepth = new Uint32Array(nm);
+  for (let g = 0; g < ng; g++) for (let k = gOff[g]; k < gOff[g + 1]; k++) mDepth[k] = pk.depth[gNode[g]] + sv();
+  const mThread = opt(mcol(Uint32Array, false));
+  const mCount = mcol(Uint32Array, false);
+  const mFlags = mcol(Uint16Array, false);
+  const mStart = mcol(Float64Array, true);
+  const mEnd = mcol(Float64Array, true);
+  for (let g = 0; g < ng; g++) {
+    for (let k = gOff[g]; k < gOff[g + 1]; k++) {
+      mStart[k] += k === gOff[g] ? pk.start[gNode[g]] : mEnd[k - 1];
+      mEnd[k] += mStart[k];
+    }
+  }
+  const members = {maxMembers, ng, gNode, gOff, call: mCall, rp: mRp, kids: mKids, depth: mDepth, thread: mThread,
+    count: mCount, flags: mFlags, start: mStart, end: mEnd,
+    dTotal: opt(mcol(Float64Array, true)), dSelf: opt(mcol(Float64Array, true)),
+    dMin: opt(mcol(Float64Array, true)), dMax: opt(mcol(Float64Array, true)),
+    args: scol(), ret: scol(), excType: opt(scol()), excMsg: opt(scol()),
+    nexc: opt(mcol(Uint32Array, false)), suspends: opt(mcol(Uint32Array, false)), mem: opt(mcol(Float64Array, true))};
+  if (rd.p !== buf.length) throw new Error('the packed tree has ' + (buf.length - rd.p) + ' bytes too many');
+  Object.assign(pk, {nstr, soff, slen, strings, lower: null});
+  return members;
 }
 
 /** The report's source (api.js serverSource's shapes) over a decoded pack. */
@@ -155,7 +294,7 @@ function fileSource(data) {
     const f = pk.funcs[pk.func[i]];
     const tot = total(i), mn = tot - (pk.dMin ? pk.dMin[i] : 0);
     const fl = pk.flags[i];
-    const o = {id: i, name: f.qualname, module: f.module, file: f.file, line: f.line,
+    const o = {id: i, name: f.qualname, module: f.module, file: f.file, line: f.line, func: pk.func[i],
       depth: pk.depth[i], parent: pk.parent[i] < 0 ? null : pk.parent[i],
       thread: pk.thread ? pk.thread[i] : 0, count: pk.count[i],
       start_ms: ms(pk.start[i]), end_ms: ms(pk.end[i]), total_ms: ms(tot), span_ms: ms(pk.end[i] - pk.start[i]),
@@ -170,6 +309,82 @@ function fileSource(data) {
     o.children = nChildren(i);
     if (pk.seq && pk.seq[i]) o.seq = pk.seq[i];
     return o;
+  }
+
+  // The groups' calls, once a request needs them (members, search, the
+  // timeline and the profile; the tree and the flame graph do not).
+  let mb = null;
+  const withMembers = (f) => async (...a) => {
+    if (!mb) mb = await pk.loadMembers();
+    return f(...a);
+  };
+  /** The group of node i among the packed ones, or -1 (binary search). */
+  function groupOf(i) {
+    let lo = 0, hi = mb.ng - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (mb.gNode[mid] === i) return mid;
+      if (mb.gNode[mid] < i) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  /** Call k of the packed groups (of node i) as the API's node object of
+   *  the unfolded tree (render_web.c tp_render_web_members). */
+  function memberObj(i, k) {
+    const f = pk.funcs[pk.func[i]];
+    const span = mb.end[k] - mb.start[k];
+    const tot = span + (mb.dTotal ? mb.dTotal[k] : 0), mn = tot - (mb.dMin ? mb.dMin[k] : 0);
+    const fl = mb.flags[k];
+    const o = {id: mb.call[k], name: f.qualname, module: f.module, file: f.file, line: f.line, func: pk.func[i],
+      depth: mb.depth[k], parent: mb.rp[k] ? mb.rp[k] - 1 : null,
+      thread: mb.thread ? mb.thread[k] : 0, count: mb.count[k],
+      start_ms: ms(mb.start[k]), end_ms: ms(mb.end[k]), total_ms: ms(tot), span_ms: ms(span),
+      self_ms: ms(tot - (mb.dSelf ? mb.dSelf[k] : 0)), min_ms: ms(mn), max_ms: ms(mn + (mb.dMax ? mb.dMax[k] : 0)),
+      args: str(mb.args[k]), ret: str(mb.ret[k]), exc: null,
+      nexc: mb.nexc ? mb.nexc[k] : 0, suspends: mb.suspends ? mb.suspends[k] : 0};
+    const et = mb.excType ? mb.excType[k] : 0;
+    if (et) o.exc = {type: str(et), msg: str(mb.excMsg ? mb.excMsg[k] : 0) || '', caught: !(fl & 1)};
+    if (fl & PACK_MEM) o.memory_delta_kb = kib(mb.mem ? mb.mem[k] : 0);
+    o.flags = PACK_FLAGS.filter((name, b) => b < 10 && fl & (1 << b));
+    o.cut = false;
+    o.children = mb.kids[k];
+    o.has_more = false;
+    return o;
+  }
+
+  /** The calls a folded node stands for (tphd's /members): its packed
+   *  calls, a node of one call itself, and for a group the file left out
+   *  (over TP_WEB_PACK_MAX_MEMBERS) no calls and "left_out". */
+  function members(p) {
+    if (p.node === undefined || p.node === null || p.node === '') throw new ApiError(400, 'bad_request', 'argument "node" is required');
+    const i = Number(p.node);
+    if (!(Number.isInteger(i) && i >= 0 && i < pk.n)) throw new ApiError(404, 'not_found', 'no node ' + p.node);
+    const offset = Math.max(0, Number(p.offset || 0));
+    const limit = Math.min(Number(p.limit) > 0 ? Number(p.limit) : 1000, 100000);
+    const g = groupOf(i);
+    const r = {node: i, total: 1, offset, calls: []};
+    if (g >= 0) {
+      r.total = mb.gOff[g + 1] - mb.gOff[g];
+      for (let k = offset; k < r.total && k < offset + limit; k++) r.calls.push(memberObj(i, mb.gOff[g] + k));
+    } else if (pk.flags[i] & (1 << 4)) {
+      r.total = pk.count[i];
+      r.left_out = true;
+      r.max_members = mb.maxMembers;
+    } else if (offset < 1 && limit > 0) {
+      // A node of one call: the call, with its raw number, parent and children.
+      const o = nodeObj(i);
+      o.id = pk.call[i];
+      o.parent = pk.rp[i] ? pk.rp[i] - 1 : null;
+      let kids = 0;
+      for (const c of kidsOf(i)) kids += pk.count[c];
+      o.children = kids;
+      delete o.seq;
+      o.has_more = false;
+      r.calls.push(o);
+    }
+    return r;
   }
 
   /** The hot path (render_web.c put_hot_path): the heaviest root, then its
@@ -273,49 +488,217 @@ function fileSource(data) {
     const qs = asciiLower(String(q));
     const fm = pk.funcs.map((f) => asciiLower(f.module + '.' + f.qualname).includes(qs) || asciiLower(f.file).includes(qs));
     let count = 0;
-    for (let i = 0; i < pk.n; i++) {
-      if (!(fm[pk.func[i]] || hit[pk.args[i]] || hit[pk.ret[i]] ||
-          (pk.excType && (hit[pk.excType[i]] || hit[pk.excMsg ? pk.excMsg[i] : 0])))) continue;
+    const textHit = (a, k) => hit[a.args[k]] || hit[a.ret[k]] || (a.excType && (hit[a.excType[k]] || hit[a.excMsg ? a.excMsg[k] : 0]));
+    for (let i = 0, g = 0; i < pk.n; i++) {
+      // A folded group the file holds is searched call by call, as tphd
+      // does: the text of any of them finds it ("calls": the first 100).
+      while (g < mb.ng && mb.gNode[g] < i) g++;
+      const group = g < mb.ng && mb.gNode[g] === i;
+      let calls = null, nhits = 0;
+      if (group) {
+        calls = [];
+        for (let k = mb.gOff[g]; k < mb.gOff[g + 1]; k++) {
+          if (!textHit(mb, k)) continue;
+          if (nhits < 100) calls.push(k - mb.gOff[g]);
+          nhits++;
+        }
+      }
+      if (!(fm[pk.func[i]] || (group ? nhits > 0 : textHit(pk, i)))) continue;
       if (count < limit) {
         const path = [], pos = [];
         for (let c = i; c >= 0; c = pk.parent[c]) {
           path.unshift(c);
           pos.unshift(pk.pos[c]);
         }
-        matches.push({id: i, path, pos});
+        const m = {id: i, path, pos};
+        if (group) Object.assign(m, {calls, calls_total: nhits});
+        matches.push(m);
       }
       count++;
     }
     return {query: q, total: count, truncated: count > limit, matches};
   }
 
-  /** The function table of the calls that started in [t0, t1) ms (a
-   *  folded group counts as its calls). */
-  function profile(t0, t1) {
-    const by = new Map();
+  /** The function table of the calls that started in [t0, t1) ms: tphd's
+   *  /profile (render_web_agg.c tp_render_web_profile, on the raw calls):
+   *  a group the file holds counts call by call, one it left out as its
+   *  node. Sums in ns, as tphd's. */
+  function profile(t0ms, t1ms) {
+    const nsOf = (v, def) => (v === undefined || v === null || v === '' ? def : Math.floor(Number(v) * 1e6 + 0.5));
+    const t0 = nsOf(t0ms, 0), t1 = nsOf(t1ms, 9e17);
+    if (!(t0 >= 0 && t1 >= t0)) throw new ApiError(400, 'bad_request', 'argument "t1_ms" is before "t0_ms"');
+    const nf = pk.funcs.length;
+    const count = new Float64Array(nf), tot = new Float64Array(nf), slf = new Float64Array(nf);
+    const mn = new Float64Array(nf), mx = new Float64Array(nf), exc = new Float64Array(nf);
     let calls = 0;
-    for (let i = 0; i < pk.n; i++) {
-      const s = ms(pk.start[i]);
-      if (s < t0 || s >= t1) continue;
-      const fi = pk.func[i];
-      let f = by.get(fi);
-      if (!f) {
-        const fn = pk.funcs[fi];
-        by.set(fi, (f = {name: fn.qualname, module: fn.module, file: fn.file, lineno: fn.line,
-          count: 0, total_ms: 0, self_ms: 0, min_ms: Infinity, max_ms: 0, exceptions: 0}));
+    const add = (f, s, cnt, total, self, min, max, fl, nexc) => {
+      if (s < t0 || s >= t1) return;
+      if (!count[f] || min < mn[f]) mn[f] = min;
+      if (max > mx[f]) mx[f] = max;
+      count[f] += cnt;
+      tot[f] += total;
+      slf[f] += self;
+      exc[f] += fl & 1 ? nexc || 1 : 0;
+      calls += cnt;
+    };
+    for (let i = 0, g = 0; i < pk.n; i++) {
+      while (g < mb.ng && mb.gNode[g] < i) g++;
+      const f = pk.func[i];
+      if (g < mb.ng && mb.gNode[g] === i) {
+        for (let k = mb.gOff[g]; k < mb.gOff[g + 1]; k++) {
+          const t = mb.end[k] - mb.start[k] + (mb.dTotal ? mb.dTotal[k] : 0), m = t - (mb.dMin ? mb.dMin[k] : 0);
+          add(f, mb.start[k], mb.count[k], t, t - (mb.dSelf ? mb.dSelf[k] : 0), m, m + (mb.dMax ? mb.dMax[k] : 0),
+            mb.flags[k], mb.nexc ? mb.nexc[k] : 0);
+        }
+        continue;
       }
-      const tot = total(i), mn = tot - (pk.dMin ? pk.dMin[i] : 0);
-      f.count += pk.count[i];
-      f.total_ms += ms(tot);
-      f.self_ms += ms(tot - (pk.dSelf ? pk.dSelf[i] : 0));
-      f.min_ms = Math.min(f.min_ms, ms(mn));
-      f.max_ms = Math.max(f.max_ms, ms(mn + (pk.dMax ? pk.dMax[i] : 0)));
-      f.exceptions += pk.flags[i] & 1 ? (pk.nexc && pk.nexc[i]) || 1 : 0;
-      calls += pk.count[i];
+      const t = total(i), m = t - (pk.dMin ? pk.dMin[i] : 0);
+      add(f, pk.start[i], pk.count[i], t, t - (pk.dSelf ? pk.dSelf[i] : 0), m, m + (pk.dMax ? pk.dMax[i] : 0),
+        pk.flags[i], pk.nexc ? pk.nexc[i] : 0);
     }
-    const functions = Array.from(by.values()).map((f) => Object.assign(f, {avg_ms: f.total_ms / f.count}))
-      .sort((a, b) => b.total_ms - a.total_ms);
-    return {t0_ms: t0, t1_ms: t1, calls, unique_functions: functions.length, functions};
+    const order = [];
+    for (let f = 0; f < nf; f++) if (count[f]) order.push(f);
+    order.sort((a, b) => (tot[a] !== tot[b] ? tot[b] - tot[a] : a - b));
+    const functions = order.map((f) => {
+      const fn = pk.funcs[f];
+      return {name: fn.qualname, module: fn.module, file: fn.file, lineno: fn.line, count: count[f],
+        total_ms: ms(tot[f]), self_ms: ms(slf[f]), min_ms: ms(mn[f]), max_ms: ms(mx[f]),
+        avg_ms: ms(Math.trunc(tot[f] / count[f])), exceptions: exc[f]};
+    });
+    return {t0_ms: ms(t0), t1_ms: ms(t1), calls, unique_functions: functions.length, functions};
+  }
+
+  /** The raw calls (render_web_agg.c reads tphd's raw tree), indexed by
+   *  call number: every one-call node, and every call of a group the file
+   *  holds; a group the bound left out stands in as its node (one call
+   *  from its first start to its last end). With each call's lane and row
+   *  as tp_render_web_timeline assigns them, which no window changes.
+   *  Built once, on the first timeline. */
+  let raw = null;
+  function rawCalls() {
+    if (raw) return raw;
+    let nr = 0;
+    for (let i = 0; i < pk.n; i++) nr = Math.max(nr, pk.call[i] + 1);
+    for (let k = 0; k < mb.call.length; k++) nr = Math.max(nr, mb.call[k] + 1);
+    const func = new Int32Array(nr).fill(-1), thread = new Uint32Array(nr), rp = new Uint32Array(nr);
+    const start = new Float64Array(nr), end = new Float64Array(nr), spawned = new Uint8Array(nr);
+    const SPAWNED = 1 << 7;
+    for (let i = 0, g = 0; i < pk.n; i++) {
+      while (g < mb.ng && mb.gNode[g] < i) g++;
+      if (g < mb.ng && mb.gNode[g] === i) {
+        for (let k = mb.gOff[g]; k < mb.gOff[g + 1]; k++) {
+          const c = mb.call[k];
+          func[c] = pk.func[i];
+          thread[c] = mb.thread ? mb.thread[k] : 0;
+          rp[c] = mb.rp[k];
+          start[c] = mb.start[k];
+          end[c] = mb.end[k];
+          spawned[c] = mb.flags[k] & SPAWNED ? 1 : 0;
+        }
+        continue;
+      }
+      const c = pk.call[i];
+      func[c] = pk.func[i];
+      thread[c] = pk.thread ? pk.thread[i] : 0;
+      rp[c] = pk.rp[i];
+      start[c] = pk.start[i];
+      end[c] = pk.end[i];
+      spawned[c] = pk.flags[i] & SPAWNED ? 1 : 0;
+    }
+    // Lanes in order of first use: one per thread, one per task's
+    // coroutine (63 at most, then one more they share), a call in its
+    // parent's lane a row below, unless it is a task or changes thread.
+    const lane = new Int32Array(nr).fill(-1), row = new Int32Array(nr);
+    const lanes = [], threadLane = new Map();
+    let ntasks = 0, more = -1;
+    const dotted = (f) => (pk.funcs[f].module ? pk.funcs[f].module + '.' : '') + pk.funcs[f].qualname;
+    for (let i = 0; i < nr; i++) {
+      if (func[i] < 0) continue;
+      const p = rp[i] - 1;
+      let l, d = 0;
+      if (spawned[i]) {
+        if (more >= 0) {
+          l = more;
+        } else {
+          l = lanes.length;
+          if (ntasks >= 63) {
+            more = l;
+            lanes.push({name: 'tasks (more)', thread: thread[i]});
+          } else {
+            lanes.push({name: 'task ' + dotted(func[i]), thread: thread[i]});
+          }
+          ntasks++;
+        }
+      } else if (p < 0 || p >= i || lane[p] < 0 || lanes[lane[p]].thread !== thread[i]) {
+        l = threadLane.get(thread[i]);
+        if (l === undefined) {
+          threadLane.set(thread[i], (l = lanes.length));
+          lanes.push({name: 'thread ' + thread[i], thread: thread[i]});
+        }
+      } else {
+        l = lane[p];
+        d = row[p] + 1;
+      }
+      lane[i] = l;
+      row[i] = d;
+    }
+    raw = {nr, func, start, end, lane, row, lanes};
+    return raw;
+  }
+
+  /** Calls per lane, row and time bucket of [t0, t1) ms: tphd's /timeline
+   *  (render_web_agg.c tp_render_web_timeline) over the same calls. */
+  function timeline(t0ms, t1ms, buckets) {
+    const nsOf = (v, what) => {
+      const x = Number(v);
+      if (!(x >= 0 && x < 9e12)) throw new ApiError(400, 'bad_request', 'argument "' + what + '" must be milliseconds from 0');
+      return Math.floor(x * 1e6 + 0.5);
+    };
+    const nb = buckets === undefined || buckets === null || buckets === '' ? 1000 : Number(buckets);
+    if (!(Number.isInteger(nb) && nb >= 1 && nb <= 4000)) throw new ApiError(400, 'bad_request', 'argument "buckets" must be from 1 to 4000');
+    const t0 = t0ms === undefined || t0ms === null ? 0 : nsOf(t0ms, 't0_ms');
+    const dur = Math.round(Number(data.trace.duration_ms || 0) * 1e6);
+    const t1 = t1ms === undefined || t1ms === null ? nsOf((dur > t0 ? dur : t0 + 1) / 1e6, 't1_ms') : nsOf(t1ms, 't1_ms');
+    if (t1 <= t0) throw new ApiError(400, 'bad_request', 'argument "t1_ms" must be after "t0_ms"');
+    const w = Math.max(1, Math.ceil((t1 - t0) / nb)), tEnd = t0 + w * nb;
+    const rc = rawCalls();
+    // Per lane, its rows' cells: busy ns, the longest overlap and its
+    // function, the calls started.
+    const rows = rc.lanes.map(() => []);
+    for (let i = 0; i < rc.nr; i++) {
+      if (rc.func[i] < 0) continue;
+      const d = rc.row[i];
+      const s = rc.start[i], e = Math.max(rc.end[i], s);
+      if (e < t0 || s >= tEnd || d >= 64) continue;
+      const lr = rows[rc.lane[i]];
+      let cells = lr[d];
+      if (!cells) {
+        cells = lr[d] = {busy: new Float64Array(nb), best: new Float64Array(nb), func: new Int32Array(nb).fill(-1), started: new Uint32Array(nb)};
+      }
+      const cs = Math.max(s, t0), ce = Math.min(e, tEnd);
+      const b0 = Math.floor((cs - t0) / w), b1 = Math.min(Math.floor((ce - t0) / w), nb - 1);
+      for (let b = b0; b <= b1; b++) {
+        const bs = t0 + b * w, be = bs + w;
+        const ov = Math.max(0, Math.min(ce, be) - Math.max(cs, bs));
+        cells.busy[b] += ov;
+        if (cells.func[b] < 0 || ov > cells.best[b]) {
+          cells.best[b] = ov;
+          cells.func[b] = rc.func[i];
+        }
+        if (b === b0 && s >= t0) cells.started[b]++;
+      }
+    }
+    const lanes = rc.lanes.map((l, k) => ({name: l.name, thread: l.thread, rows: Array.from(rows[k], (cells) => {
+      const out = [];
+      if (!cells) return out;
+      for (let b = 0; b < nb; b++) {
+        if (!cells.busy[b] && !cells.started[b]) continue;
+        out.push([b, ms(cells.busy[b]), cells.func[b], cells.started[b]]);
+      }
+      return out;
+    })}));
+    const funcs = pk.funcs.map((f) => (f.module ? f.module + '.' : '') + f.qualname);
+    return {t0_ms: ms(t0), t1_ms: ms(tEnd), bucket_ms: ms(w), buckets: nb, lanes, funcs};
   }
 
   /** The merged ("left heavy") flame graph of the whole tree, or with p.fn
@@ -442,12 +825,23 @@ function fileSource(data) {
     trace: async () => data.trace,
     stats: async () => data.stats,
     lines: async () => data.lines || null,
+    source: async (_id, func) => {
+      const f = pk.funcs[func];
+      if (!f) throw new ApiError(404, 'not_found', 'trace has no function ' + func);
+      return sourceOf(data.source, func, f);
+    },
     tree: async (_id, p) => subtree(p),
-    search: async (_id, q, limit) => search(q, limit),
+    members: withMembers((_id, node, offset, limit) => members({node, offset, limit})),
+    /** Whether the groups' calls are decoded already: until then a folded
+     *  node's details offer them on a click (decoding them all costs the
+     *  page memory, tree.js groupCalls). */
+    membersLoaded: () => mb !== null,
+    search: withMembers((_id, q, limit) => search(q, limit)),
     diff: async () => {
       throw new ApiError(400, 'unsupported', 'a saved report holds one trace');
     },
-    profile: async (_id, t0, t1) => profile(t0, t1),
+    profile: withMembers((_id, t0, t1) => profile(t0, t1)),
+    timeline: withMembers((_id, t0, t1, buckets) => timeline(t0, t1, buckets)),
     flame: async (_id, p) => flame(p),
     status: async () => null,
     exportUrl: () => null,

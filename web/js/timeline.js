@@ -4,8 +4,9 @@
 // drag pans, shift+drag selects a range (its length and the calls that
 // started in it are shown), and a ruler gives the time. Calls narrower than
 // a pixel are merged into one block per run, so a wide trace draws as
-// blocks at low zoom. It draws the calls loaded so far (the flame graph's
-// budget), not the whole of a very large trace.
+// blocks at low zoom. A trace of more calls than it loads (TL_BUDGET) is
+// drawn from summaries of the whole trace by time bucket: tphd's /timeline,
+// or in a saved report the same buckets computed from its packed tree.
 //
 // Keys as in Perfetto: W/S zoom in/out around the pointer (or the middle),
 // A/D pan left/right, and the arrows do the same (Up/Down zoom, Left/Right
@@ -52,6 +53,7 @@ class TimelineView {
     window.tpTimelineRange = () => this.range && Object.assign({}, this.range);
     window.tpTimelineLit = () => this.lit;
     window.tpTimelineSummarised = () => !!(this.summarised && this.buckets);
+    window.tpTimelineBuckets = () => this.buckets || null;
   }
 
   destroy() {
@@ -107,8 +109,8 @@ class TimelineView {
 
   async show() {
     const s = this.opts.src;
-    // A trace larger than the budget is drawn from tphd's summaries by
-    // time bucket (fetched again for each view), not from loaded calls.
+    // A trace larger than the budget is drawn from the source's summaries
+    // by time bucket (fetched again for each view), not from loaded calls.
     this.summarised = !!(s && s.timeline && (this.model.summary.calls || 0) > TL_BUDGET);
     if (this.summarised) {
       await this.fetchBuckets();

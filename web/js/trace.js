@@ -138,6 +138,7 @@ async function traceView(app, src, id, nav) {
     onHit: (i, n) => { hitInfo.textContent = (i + 1) + ' of ' + fmtCount(n); },
     onSelect: (nid) => { if (treeReady) setUrlParams(src, {node: nid}); },
     onFocusFlame: (nid) => { show('flame'); flame.show(nid); },
+    onSource: src.source ? async (n) => sourceView(await src.source(id, n.func), n.line, lines) : null,
   });
 
   async function show(k) {

@@ -651,7 +651,7 @@ class TreeView {
     append(d, [
       this.sheetClose,
       el('h3', {className: 'mono', text: n.name}),
-      el('div', {className: 'loc mono', text: loc, title: 'Source location'}),
+      this.locLine(n, loc),
       el('dl', {className: 'facts'}, facts.map(([k, v]) => [el('dt', {text: k}), el('dd', {text: v})])),
     ]);
     const block = (title, text, cls, note) => {
@@ -669,6 +669,34 @@ class TreeView {
     }
   }
 
+  /** The call's file:line; a button that opens (and closes) its source
+   *  below it when the trace can have some (opts.onSource). */
+  locLine(n, loc) {
+    if (!this.opts.onSource || n.func === undefined || !n.file) {
+      return el('div', {className: 'loc mono', text: loc, title: 'Source location'});
+    }
+    const box = el('div', {className: 'source-box'});
+    const btn = el('button', {type: 'button', className: 'link loc mono', id: 'source-link', text: loc,
+      title: 'Show the source', attrs: {'aria-expanded': 'false'}});
+    btn.addEventListener('click', async () => {
+      if (box.firstChild) {
+        clear(box);
+        btn.setAttribute('aria-expanded', 'false');
+        return;
+      }
+      btn.setAttribute('aria-expanded', 'true');
+      box.appendChild(el('p', {className: 'muted small', text: 'Loading the source…'}));
+      let view;
+      try {
+        view = await this.opts.onSource(n);
+      } catch (e) {
+        view = errorBox(e, 'Cannot load the source');
+      }
+      if (this.detailId === n.id && btn.getAttribute('aria-expanded') === 'true') clear(box).appendChild(view);
+    });
+    return el('div', null, btn, box);
+  }
+
   /** A folded node unfolded into its calls, a page at a time: each call's
    *  arguments, return value or exception and time; those the search
    *  matches are marked. */
@@ -682,6 +710,11 @@ class TreeView {
       try {
         const r = await this.model.src.members(this.model.id, n.id, offset, GROUP_PAGE);
         if (this.detailId !== n.id) return;
+        if (r.left_out) {
+          list.replaceWith(el('p', {className: 'muted small', id: 'group-left-out',
+            text: 'This file does not hold these calls: a saved report holds the calls of folded groups up to ' +
+              fmtCount(r.max_members) + ' in all (tphd lists them all).'}));
+        }
         for (const c of r.calls) {
           const outcome = c.exc ? (c.exc.caught ? ' (caught ' : ' !! ') + c.exc.type + (c.exc.msg ? ': ' + oneLine(c.exc.msg) : '') + (c.exc.caught ? ')' : '')
             : c.ret !== null ? ' → ' + c.ret : '';
@@ -699,7 +732,14 @@ class TreeView {
       more.disabled = false;
     };
     more.addEventListener('click', page);
-    page();
+    const src = this.model.src;
+    if (src.membersLoaded && !src.membersLoaded()) {
+      // A report file: its groups' calls are decoded when first asked for.
+      more.hidden = false;
+      more.textContent = 'Show the ' + fmtCount(n.count) + ' calls';
+    } else {
+      page();
+    }
     return el('section', {className: 'group'}, el('h4', {text: 'The ' + fmtCount(n.count) + ' calls'}), list, more);
   }
 

@@ -327,6 +327,9 @@ static void api_trace(api_req *a, const char *p, size_t n)
         run(a, "flame", TP_HTTP_AS_BODY, NULL);
     } else if (IS("lines")) {
         run(a, "lines", TP_HTTP_AS_BODY, NULL);
+    } else if (IS("source")) {
+        copy_int(a, "func", "func", 0, (1 << 24) - 1);
+        run(a, "source", TP_HTTP_AS_BODY, NULL);
     } else {
         tp_http_send_error(a->req, 404, "not_found", "no such API route");
     }

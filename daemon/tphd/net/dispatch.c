@@ -86,9 +86,12 @@ static void on_upload(tp_conn *c, const tp_msg *m)
         r = tp_ingest_events(c->ingest, m, &op, &is_trace_error, err, sizeof(err));
         break;
     case TP_MSG_LINES:
-        r = tp_ingest_lines(c->ingest, m, &op, &is_trace_error, err, sizeof(err));
-        /* A bad LINES is worth a line in the log even when not verbose: the
-         * client's line data is lost (trace_error logs under --verbose). */
+    case TP_MSG_SOURCE:
+        r = m->type == TP_MSG_LINES
+                ? tp_ingest_lines(c->ingest, m, &op, &is_trace_error, err, sizeof(err))
+                : tp_ingest_source(c->ingest, m, &op, &is_trace_error, err, sizeof(err));
+        /* A bad LINES or SOURCE is worth a line in the log even when not
+         * verbose: the client's line data or source is lost (trace_error logs under --verbose). */
         if (r < 0 && is_trace_error && !c->srv->opts.verbose)
             tp__connlog(c, "client %llu: trace %.32s: %s: %s", (unsigned long long)c->serial,
                         m->trace ? m->trace : "?", tp_errname(r), err);
@@ -470,6 +473,7 @@ void tp_dispatch_frame(tp_conn *c, const uint8_t *payload, size_t len)
     case TP_MSG_BEGIN:
     case TP_MSG_EVENTS:
     case TP_MSG_LINES:
+    case TP_MSG_SOURCE:
     case TP_MSG_END:
         on_upload(c, &m);
         break;
@@ -559,6 +563,7 @@ static void complete_op(tp_server *s, tp_store_op *op)
         }
         break;
     case TP_STORE_LINES:
+    case TP_STORE_SOURCE:
         if (op->result < 0)
             refused_batch(c, op);
         break;

@@ -10,6 +10,7 @@
 
 #include "hmap.h"
 #include "json_jansson.h"
+#include "query.h"
 #include "vec.h"
 #include "tp_err.h"
 #include "util.h"
@@ -29,7 +30,8 @@ typedef struct itrace {
     uint64_t ncalls; /* CALL records received: the call count stored at END */
     tp_hmap local;   /* client function id -> trace-local id */
     uint32_t nlocal;
-    bool has_lines; /* a LINES came (PROTOCOL.md 4.6a: at most one) */
+    bool has_lines;  /* a LINES came (PROTOCOL.md 4.6a: at most one) */
+    bool has_source; /* a SOURCE came (4.6b: at most one) */
     struct itrace *next;
 } itrace;
 
@@ -697,38 +699,79 @@ static int check_lines(const void *text, size_t len, char *err, size_t errsz)
     return r;
 }
 
-int tp_ingest_lines(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret_trace_error,
-                    char *err, size_t errsz)
+/* The shape of a SOURCE text (PROTOCOL.md 4.6b, tp_query_source_bad). */
+static int check_source(const void *text, size_t len, char *err, size_t errsz)
 {
+    json_error_t jerr;
+    json_t *j = json_loadb(text, len, 0, &jerr);
+    if (!j) {
+        snprintf(err, errsz, "SOURCE: the json is not valid JSON (%s, at byte %d)", jerr.text,
+                 jerr.position);
+        tp_util_utf8_fix(err, strlen(err));
+        return TP_ERR_JSON;
+    }
+    size_t bad;
+    const char *why = tp_query_source_bad(j, &bad);
+    json_decref(j);
+    if (!why)
+        return 0;
+    if (bad == SIZE_MAX)
+        snprintf(err, errsz, "SOURCE: the json %s", why);
+    else
+        snprintf(err, errsz, "SOURCE: function %zu of the json %s", bad, why);
+    return TP_ERR_JSON;
+}
+
+/* LINES and SOURCE: one checked JSON text per trace, for its table. */
+static int ingest_json(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret_trace_error,
+                       char *err, size_t errsz)
+{
+    bool lines = m->type == TP_MSG_LINES;
+    const char *what = lines ? "LINES" : "SOURCE";
+    const void *json = lines ? m->lines_json : m->source_json;
+    size_t len = lines ? m->lines_len : m->source_len;
     itrace *t;
     *ret_op = NULL;
     *ret_trace_error = true;
-    int r = frame_trace(g, m, "LINES", NULL, &t, ret_trace_error, err, errsz);
+    int r = frame_trace(g, m, what, NULL, &t, ret_trace_error, err, errsz);
     if (r <= 0)
         return r;
-    if (t->has_lines) {
-        snprintf(err, errsz, "LINES: a second one for trace %s", t->client_id);
+    bool *had = lines ? &t->has_lines : &t->has_source;
+    if (*had) {
+        snprintf(err, errsz, "%s: a second one for trace %s", what, t->client_id);
         *ret_op = discard(g, t);
         return TP_ERR_SEQUENCE;
     }
-    r = check_lines(m->lines_json, m->lines_len, err, errsz);
+    r = lines ? check_lines(json, len, err, errsz) : check_source(json, len, err, errsz);
     if (r < 0) {
         *ret_op = discard(g, t);
         return r;
     }
-    ingest_op *o = op_alloc(TP_STORE_LINES, t, m->lines_len);
+    ingest_op *o = op_alloc(lines ? TP_STORE_LINES : TP_STORE_SOURCE, t, len);
     if (!o) {
         *ret_trace_error = false;
         snprintf(err, errsz, "out of memory");
         return -ENOMEM;
     }
     char *p = (char *)o + OP_HEADER_SIZE;
-    memcpy(p, m->lines_json, m->lines_len);
+    memcpy(p, json, len);
     o->op.lines_json = p;
-    o->op.lines_len = m->lines_len;
-    t->has_lines = true;
+    o->op.lines_len = len;
+    *had = true;
     *ret_op = &o->op;
     return 0;
+}
+
+int tp_ingest_lines(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret_trace_error,
+                    char *err, size_t errsz)
+{
+    return ingest_json(g, m, ret_op, ret_trace_error, err, errsz);
+}
+
+int tp_ingest_source(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret_trace_error,
+                     char *err, size_t errsz)
+{
+    return ingest_json(g, m, ret_op, ret_trace_error, err, errsz);
 }
 
 int tp_ingest_abort_all(tp_ingest *g, void (*submit)(tp_store_op *op, void *ud), void *ud)

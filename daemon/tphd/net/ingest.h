@@ -70,6 +70,13 @@ int tp_ingest_end(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret
  *  TP_WIRE_MAX_LINES bytes, once, on the caller's thread. */
 int tp_ingest_lines(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret_trace_error,
                     char *err, size_t errsz);
+/** SOURCE, like LINES: the text must be PROTOCOL.md 4.6b's object (its
+ *  "functions" an array of entries with str module, qualname, file, an
+ *  integer line, and a str text, an integer truncated when present;
+ *  TP_ERR_JSON otherwise) and come at most once per trace (TP_ERR_SEQUENCE).
+ *  Parsing costs jansson's memory for at most TP_WIRE_MAX_SOURCE bytes. */
+int tp_ingest_source(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret_trace_error,
+                     char *err, size_t errsz);
 
 /** The connection is gone: call submit(op, ud) with an ABORT op for every
  *  open trace (they become truncated). Returns 0 or -ENOMEM (the traces whose

@@ -298,7 +298,8 @@ typedef struct import_job {
     tp_buf rec, text;
     char id[33];
     int64_t rowid;
-    char *lines; /* the file's "lines" as JSON text, or NULL */
+    char *lines;       /* the file's "lines" as JSON text, or NULL */
+    char *source_json; /* the file's "source" as JSON text, or NULL */
 } import_job;
 
 /* Stores the import's events in chunks of IMPORT_CHUNK records, each with
@@ -418,12 +419,16 @@ static int import_fn(sqlite3 *db, tp_store_op *op, void *arg)
     st = NULL;
     if (insert_chunks(db, j) < 0)
         goto fail;
-    if (j->lines) {
-        if (sqlite3_prepare_v2(db, "INSERT INTO trace_lines (trace, json) VALUES (?1, ?2)", -1, &st,
-                               NULL) != SQLITE_OK)
+    static const char *const ins[] = {"INSERT INTO trace_lines (trace, json) VALUES (?1, ?2)",
+                                       "INSERT INTO trace_source (trace, json) VALUES (?1, ?2)"};
+    const char *texts[] = {j->lines, j->source_json};
+    for (int k = 0; k < 2; k++) {
+        if (!texts[k])
+            continue;
+        if (sqlite3_prepare_v2(db, ins[k], -1, &st, NULL) != SQLITE_OK)
             goto fail;
         sqlite3_bind_int64(st, 1, j->rowid);
-        sqlite3_bind_text(st, 2, j->lines, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, texts[k], -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         sqlite3_finalize(st);
         st = NULL;
@@ -466,7 +471,7 @@ static int op_import(tp_qctx *q)
     }
     import_job j = {
         .t = t, .env = q->env, .source = source, .rec = TP_BUF_INIT, .text = TP_BUF_INIT};
-    r = tp_query_lines_of_file(text, len, &j.lines, err, sizeof(err));
+    r = tp_query_sections_of_file(text, len, &j.lines, &j.source_json, err, sizeof(err));
     if (r < 0) {
         tp__query_fail(q, r, "%s", err);
         goto out;
@@ -493,6 +498,7 @@ static int op_import(tp_qctx *q)
     r = tp__query_reply_json(q, ans);
 out:
     free(j.lines);
+    free(j.source_json);
     tp_buf_free(&j.rec);
     tp_buf_free(&j.text);
     tp_tree_free(t);
@@ -526,6 +532,7 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
         {"frames", tp_query_frames, true},
         {"frame_points", tp_query_frame_points, true},
         {"lines", tp_query_lines, true},
+        {"source", tp_query_source, true},
         {"events", tp_query_events, true},
     };
     tp_qctx q = {.env = env, .res = res};

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "buf.h"
 #include "store.h"
 #include "tree.h"
@@ -60,5 +62,16 @@ void tp_query_run(const tp_query_env *env, const char *op, const char *args_json
 
 /** Release the body. */
 void tp_query_result_free(tp_query_result *res);
+
+/** Bytes of one function's text the source query answers at most (the
+ *  client keeps 64 KiB; a text sent larger is cut at a line's end). */
+#define TP_QUERY_SOURCE_MAX 65536u
+
+/** What is wrong with a "source" value (PROTOCOL.md 4.6b: an object whose
+ *  "functions" is an array of objects, each with str module, qualname,
+ *  file, an integer line, and a str text or missing, an integer truncated
+ *  when present), or NULL when nothing is. *ret_index is the bad entry, or
+ *  SIZE_MAX when the value itself is wrong. Any thread. */
+const char *tp_query_source_bad(const json_t *source, size_t *ret_index);
 
 #endif

@@ -37,10 +37,22 @@ int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid);
 int tp_query_lines_read(tp_qctx *q, int64_t rowid, tp_buf *out, bool *ret_found);
 /** lines {id}: the trace's lines= data, the JSON array as it arrived ([] for none). */
 int tp_query_lines(tp_qctx *q);
-/** The "lines" key of a trace file's text as compact JSON in *ret (malloc'd;
- *  NULL when the file has none or an empty one). Returns 0, TP_ERR_JSON
- *  (not an array of objects) or -ENOMEM with a message. */
-int tp_query_lines_of_file(const char *text, size_t len, char **ret, char *err, size_t errsz);
+/** Append the trace's stored source text (JSON, a file's "source") to out;
+ *  *ret_found says whether it has any. Returns 0 or q->res->code. */
+int tp_query_source_read(tp_qctx *q, int64_t rowid, tp_buf *out, bool *ret_found);
+/** source {id, func}: function func of the trace (its id in the trace's
+ *  function table, a node's "func") with its source: {"func", "module",
+ *  "qualname", "file", "line", "text" (null when none; at most
+ *  TP_QUERY_SOURCE_MAX bytes, whole lines), "truncated" (lines left out),
+ *  "missing" (why there is no text, or null)}. */
+int tp_query_source(tp_qctx *q);
+/** The "lines" and "source" keys of a trace file's text as compact JSON in
+ *  *ret_lines and *ret_source (malloc'd; NULL when the file has none, or
+ *  an empty "lines"). Returns 0, TP_ERR_JSON (not an array of objects; not
+ *  PROTOCOL.md 4.6b's shape), TP_ERR_LIMIT (a source over
+ *  TP_WIRE_MAX_SOURCE) or -ENOMEM, with a message, and then neither. */
+int tp_query_sections_of_file(const char *text, size_t len, char **ret_lines, char **ret_source,
+                              char *err, size_t errsz);
 
 /* query_events.c */
 /** events {id, records}: the trace's stored EVENTS batches in order, whole,

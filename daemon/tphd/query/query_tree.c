@@ -283,19 +283,24 @@ int tp_query_export(tp_qctx *q)
     const tp_tree *t = tp_tcache_raw(e);
     int r;
     if (strcmp(format, "json") == 0) {
-        /* The file's "lines" key, written by the renderer itself: the
-         * answer streams, so nothing can be spliced in afterwards. */
-        tp_buf lines = TP_BUF_INIT;
-        bool found = false;
-        if (tp_query_lines_read(q, rowid, &lines, &found) < 0) {
+        /* The file's "lines" and "source" keys, written by the renderer
+         * itself: the answer streams, so nothing can be spliced in
+         * afterwards. */
+        tp_buf lines = TP_BUF_INIT, source = TP_BUF_INIT;
+        bool has_lines = false, has_source = false;
+        if (tp_query_lines_read(q, rowid, &lines, &has_lines) < 0 ||
+            tp_query_source_read(q, rowid, &source, &has_source) < 0) {
             tp_buf_free(&lines);
+            tp_buf_free(&source);
             tp_tcache_put(e);
             return q->res->code;
         }
-        tp_render_section sec[] = {{"lines", lines.data, found ? lines.len : 0}};
-        r = rendered(q, tp_render_json_sections(t, true, sec, 1, out_as(q, TP_CT_JSON)),
+        tp_render_section sec[] = {{"lines", lines.data, has_lines ? lines.len : 0},
+                                   {"source", source.data, has_source ? source.len : 0}};
+        r = rendered(q, tp_render_json_sections(t, true, sec, 2, out_as(q, TP_CT_JSON)),
                      TP_CT_JSON);
         tp_buf_free(&lines);
+        tp_buf_free(&source);
     } else if (strcmp(format, "csv") == 0)
         r = rendered(q, tp_render_csv(t, out_as(q, TP_CT_CSV)), TP_CT_CSV);
     else if (strcmp(format, "chrome") == 0)

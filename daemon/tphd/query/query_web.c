@@ -118,17 +118,21 @@ int tp_query_export_html(tp_qctx *q, const tp_tree *t, int64_t rowid)
     }
     json_decref(summary);
     q->res->code = 0; /* a missing summary is built from the tree instead */
-    tp_buf lines = TP_BUF_INIT;
-    bool found = false;
-    if (tp_query_lines_read(q, rowid, &lines, &found) < 0) {
+    tp_buf lines = TP_BUF_INIT, source = TP_BUF_INIT;
+    bool has_lines = false, has_source = false;
+    if (tp_query_lines_read(q, rowid, &lines, &has_lines) < 0 ||
+        tp_query_source_read(q, rowid, &source, &has_source) < 0) {
         free(text);
         tp_buf_free(&lines);
+        tp_buf_free(&source);
         return q->res->code;
     }
     q->res->content_type = TP_CT_HTML; /* before the first piece leaves */
-    int r = tp_render_html_lines(t, text, found ? lines.data : NULL, found ? lines.len : 0, &assets,
-                                 &q->res->body);
+    tp_render_section sec[] = {{"lines", lines.data, has_lines ? lines.len : 0},
+                               {"source", source.data, has_source ? source.len : 0}};
+    int r = tp_render_html_sections(t, text, sec, 2, &assets, &q->res->body);
     tp_buf_free(&lines);
+    tp_buf_free(&source);
     free(text);
     if (r < 0)
         return tp__query_fail(q, r, "cannot build the HTML report: %s", tp_strerror(r));

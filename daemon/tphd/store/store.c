@@ -238,6 +238,9 @@ static const char *const migrations[] = {
      * trace's file has tracepatch 1.0.0's four environment keys. */
     "ALTER TABLE traces ADD COLUMN platform TEXT;"
     "ALTER TABLE traces ADD COLUMN cwd TEXT;",
+    /* 6 -> 7: the source text of a trace's functions (PROTOCOL.md 4.6b),
+     * one JSON text per trace, as the file's "source" key. */
+    "CREATE TABLE trace_source (trace INTEGER PRIMARY KEY, json TEXT NOT NULL);",
 };
 
 static int migrate(sqlite3 *db, int *ret_from, char *err, size_t errsz)
@@ -560,7 +563,8 @@ static int64_t used_bytes(tp_store *s)
 static int refuse_over_limit(tp_store *s, tp_store_op *op)
 {
     if (!s->max_bytes || !op->trace || !op->trace->rowid || op->trace->err ||
-        (op->kind != TP_STORE_EVENTS && op->kind != TP_STORE_LINES))
+        (op->kind != TP_STORE_EVENTS && op->kind != TP_STORE_LINES &&
+         op->kind != TP_STORE_SOURCE))
         return 0;
     /* What the batch will take, with room for SQLite's own pages. */
     uint64_t need = op->nrecords * 16 + op->text_len + op->lines_len + 4096;
@@ -620,6 +624,7 @@ static int apply(tp_store *s, tp_store_op *op, bool may_release)
         r = tp__store_apply_end(s->db, &s->st, op);
         break;
     case TP_STORE_LINES:
+    case TP_STORE_SOURCE:
         r = tp__store_apply_lines(s->db, &s->st, op);
         break;
     case TP_STORE_CALL:

@@ -23,6 +23,9 @@
  * Schema 4 adds trace_lines: per trace, the lines= data a LINES message (or
  * an imported file's "lines" key) carried, as the JSON text it came in.
  * Schema 5 adds frames.trace_id: the trace kept inside a frame, if any.
+ * Schema 6 adds traces.platform and traces.cwd (HELLO's).
+ * Schema 7 adds trace_source: per trace, the functions' source text a
+ * SOURCE message (or an imported file's "source" key) carried, as sent.
  * Trace status: TP_TRACE_OPEN while it is being received, COMPLETE after its
  * END, TRUNCATED when its connection (or tphd) died first. */
 #ifndef TP_STORE_H
@@ -34,7 +37,7 @@
 
 #include <sqlite3.h>
 
-#define TP_STORE_SCHEMA 6
+#define TP_STORE_SCHEMA 7
 
 #define TP_TRACE_OPEN      0 /* receiving events */
 #define TP_TRACE_COMPLETE  1 /* END received and committed */
@@ -52,6 +55,7 @@ enum {
     TP_STORE_END,       /* mark a trace complete with END's facts */
     TP_STORE_ABORT,     /* mark an open trace truncated (its sender is gone) */
     TP_STORE_LINES,     /* store a trace's lines= JSON text (trace_lines) */
+    TP_STORE_SOURCE,    /* store a trace's source JSON text (trace_source), in lines_json */
     TP_STORE_CALL,      /* run fn(db, arg) inside the writer's transaction (fn NULL: nothing) */
 };
 
@@ -111,7 +115,7 @@ struct tp_store_op {
     const tp_store_func *funcs; /* EVENTS: functions first used by this batch */
     size_t nfuncs;
 
-    const char *lines_json; /* LINES: JSON text, not NUL-terminated */
+    const char *lines_json; /* LINES, SOURCE: JSON text, not NUL-terminated */
     size_t lines_len;
 
     uint64_t end_ns; /* END */

@@ -43,6 +43,8 @@ int tp__store_stmts_prepare(sqlite3 *db, tp_store_stmts *st, char *err, size_t e
          " limit_reason = coalesce(limit_reason, 'disconnected') WHERE rowid = ?1 AND status = 0"},
         {offsetof(tp_store_stmts, ins_lines),
          "INSERT OR REPLACE INTO trace_lines (trace, json) VALUES (?1, ?2)"},
+        {offsetof(tp_store_stmts, ins_source),
+         "INSERT OR REPLACE INTO trace_source (trace, json) VALUES (?1, ?2)"},
     };
     memset(st, 0, sizeof(*st));
     for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
@@ -206,10 +208,12 @@ int tp__store_apply_lines(sqlite3 *db, tp_store_stmts *st, tp_store_op *op)
     int r = trace_usable(op);
     if (r < 0)
         return r;
-    sqlite3_bind_int64(st->ins_lines, 1, op->trace->rowid);
-    sqlite3_bind_text64(st->ins_lines, 2, op->lines_json, op->lines_len, SQLITE_STATIC,
-                        SQLITE_UTF8);
-    r = step_done(db, st->ins_lines, op, "storing line data");
+    /* LINES and SOURCE: one JSON text per trace, each in its table. */
+    bool lines = op->kind == TP_STORE_LINES;
+    sqlite3_stmt *s = lines ? st->ins_lines : st->ins_source;
+    sqlite3_bind_int64(s, 1, op->trace->rowid);
+    sqlite3_bind_text64(s, 2, op->lines_json, op->lines_len, SQLITE_STATIC, SQLITE_UTF8);
+    r = step_done(db, s, op, lines ? "storing line data" : "storing source text");
     if (r < 0 && !op->trace->err)
         op->trace->err = r;
     return r;
@@ -251,7 +255,8 @@ int tp_store_delete_trace(sqlite3 *db, int64_t rowid)
     static const char *const tables[] = {
         "DELETE FROM chunks WHERE trace = ?1",      "DELETE FROM funcs WHERE trace = ?1",
         "DELETE FROM func_stats WHERE trace = ?1",  "DELETE FROM folded WHERE trace = ?1",
-        "DELETE FROM trace_lines WHERE trace = ?1", "DELETE FROM traces WHERE rowid = ?1",
+        "DELETE FROM trace_lines WHERE trace = ?1", "DELETE FROM trace_source WHERE trace = ?1",
+        "DELETE FROM traces WHERE rowid = ?1",
     };
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         sqlite3_stmt *st = NULL;

@@ -23,7 +23,8 @@ int tp__store_check(sqlite3 *db, const char *path, bool *ret_stamp, char *err, s
 /** The writer's prepared statements. */
 typedef struct tp_store_stmts {
     sqlite3_stmt *begin, *commit, *savepoint, *release, *rollback_to;
-    sqlite3_stmt *ins_trace, *ins_func, *ins_chunk, *upd_chunk, *end, *abort, *ins_lines;
+    sqlite3_stmt *ins_trace, *ins_func, *ins_chunk, *upd_chunk, *end, *abort, *ins_lines,
+        *ins_source;
 } tp_store_stmts;
 
 /** Prepare every statement on db. Returns 0 or TP_ERR_DB with a message. */
@@ -35,7 +36,7 @@ void tp__store_stmts_finalize(tp_store_stmts *st);
  *  or a code and fills op->result fields (rowid, id) and op->errmsg. */
 int tp__store_apply_begin(sqlite3 *db, tp_store_stmts *st, tp_store_op *op);
 int tp__store_apply_events(sqlite3 *db, tp_store_stmts *st, tp_store_op *op);
-/** LINES: the trace's row in trace_lines. */
+/** LINES and SOURCE: the trace's row in trace_lines, trace_source. */
 int tp__store_apply_lines(sqlite3 *db, tp_store_stmts *st, tp_store_op *op);
 /** END and ABORT. */
 int tp__store_apply_end(sqlite3 *db, tp_store_stmts *st, tp_store_op *op);

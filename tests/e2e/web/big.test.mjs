@@ -260,6 +260,12 @@ describe(`a ${CALLS.toLocaleString('en-US')}-call trace`, {skip: skip || false, 
     // One page of the wide node's children is listed, the rest on demand.
     const height = await report.evaluate(() => parseInt(document.querySelector('.tree-spacer').style.height, 10) / 22);
     assert.equal(height, 2 + 5000 + 1, 'main, process_item, 5,000 children, a "more" row');
+    // Search finds what tphd finds: the group through its call of item 16000
+    // (the file holds the group's calls), then that item's 60 helpers.
+    await report.fill('#search', 'item=16000');
+    await report.press('#search', 'Enter');
+    await report.waitForFunction(() => /^1 of 61/.test(document.querySelector('#hit-info').textContent), null, {timeout: 120000});
+    assert.match(await selectedRow(report), /batch\.process_item\(/);
     // The file merges its whole packed tree, as tphd does (not the calls loaded).
     const want = expectedFlame();
     await report.click('#tab-flame');
@@ -271,6 +277,8 @@ describe(`a ${CALLS.toLocaleString('en-US')}-call trace`, {skip: skip || false, 
     assert.deepEqual(await report.evaluate(() => [window.tpFlameLabels(1), window.tpFlameLabels(2), window.tpFlameLabels(3).sort()]), want.levels);
     await report.click('#tab-timeline');
     await report.waitForFunction(() => window.tpTimelineLanes && window.tpTimelineLanes().length > 0, null, {timeout: 120000});
+    // Drawn from the buckets of the whole trace, as the served timeline is.
+    await report.waitForFunction(() => window.tpTimelineSummarised(), null, {timeout: 120000});
     t.diagnostic('standalone HTML: timeline ' + await timelineFps(report));
     const mem = await report.evaluate(() => (performance.memory ? performance.memory.usedJSHeapSize : 0));
     t.diagnostic(`standalone HTML: page JS heap ${(mem / 1048576).toFixed(0)} MiB`);
