@@ -216,13 +216,43 @@ static __attribute__((noinline)) void begin_slow(tp_tls *tls, PyCodeObject *co, 
     tp_record_start(tls, ci, f, frame_locals(f));
 }
 
+/* The quick paths that capture text, and those of generators, out of line:
+ * inlined, they would cost structure-only calls their registers. */
+static __attribute__((noinline)) bool start_quick_args(tp_tls *tls, tp_codeinfo *ci, evframe *f)
+{
+    return tp_record_start_quick_args(tls, ci, f);
+}
+
+static __attribute__((noinline)) bool return_quick_value(tp_tls *tls, evframe *f, PyObject *res)
+{
+    return tp_record_return_quick_value(tls, f, res);
+}
+
+static __attribute__((noinline)) bool resume_quick(tp_tls *tls, evframe *f, evgen *g)
+{
+    return !gen_first_start(f, g) && tp_record_resume_quick(tls, f);
+}
+
+static __attribute__((noinline)) bool yield_quick(tp_tls *tls, evframe *f, evgen *g)
+{
+    return gen_suspended(f, g) && tp_record_yield_quick(tls, f);
+}
+
 static inline void begin(tp_tls *tls, PyThreadState *ts, PyCodeObject *co, evframe *f, evgen *g,
                          int throwflag)
 {
-    if (TP_LIKELY(!g && (tls->quick & TP_QUICK_CALL))) {
-        tp_codeinfo *ci = tp_codeinfo_cache_hit(tls, (PyObject *)co);
-        if (ci && tp_record_start_quick(tls, ci, f))
-            return;
+    /* The quick paths (record.h) run no Python code, so an exception in
+     * flight (gen.throw()) may stay where it is. */
+    uint8_t quick = tls->quick;
+    if (TP_LIKELY(!g)) {
+        if (quick & (TP_QUICK_CALL | TP_QUICK_CALL_ARGS)) {
+            tp_codeinfo *ci = tp_codeinfo_cache_hit(tls, (PyObject *)co);
+            if (ci && ((quick & TP_QUICK_CALL) ? tp_record_start_quick(tls, ci, f)
+                                               : start_quick_args(tls, ci, f)))
+                return;
+        }
+    } else if ((quick & TP_QUICK_SUSPEND) && resume_quick(tls, f, g)) {
+        return;
     }
     hide_begin(ts);
     if (TP_UNLIKELY(ts->curexc_type != NULL)) {
@@ -277,8 +307,15 @@ static __attribute__((noinline)) void end_slow(tp_tls *tls, evframe *f, evgen *g
 static inline void end(tp_tls *tls, PyThreadState *ts, evframe *f, evgen *g, void *running,
                        PyObject *res)
 {
-    if (TP_LIKELY(res && !g && (tls->quick & TP_QUICK_RETURN)) && tp_record_return_quick(tls, f))
+    uint8_t quick = tls->quick;
+    if (TP_LIKELY(res && !g)) {
+        if ((quick & TP_QUICK_RETURN)
+                ? tp_record_return_quick(tls, f)
+                : (quick & TP_QUICK_RETURN_VALUE) && return_quick_value(tls, f, res))
+            return;
+    } else if (res && (quick & TP_QUICK_SUSPEND) && yield_quick(tls, f, g)) {
         return;
+    }
     hide_begin(ts);
     if (!res)
         end_exc(tls, f, g, running);
