@@ -494,7 +494,7 @@ def test_html_looking_trace_text_is_plain_json_text(web):
                            "caught": False}
     r = web.request(f"/api/traces/{tid}/export?format=html")
     html = r.body.decode()
-    assert html.count("</script") == 3
+    assert html.count("</script") == 4  # tp-data, tp-tree, tp-members and the app: none forged
     assert "<title>tracepatch: &lt;script&gt;alert(&#39;label&#39;)&lt;/script&gt;</title>" in html
     assert "alert(5)" not in html, "call text is in the packed tree only"
     from report_pack import report_data

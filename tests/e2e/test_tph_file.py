@@ -359,7 +359,7 @@ def test_export_html_of_file_is_the_ui_with_the_trace_inlined(env):
     assert "<title>tracepatch: debug-request</title>" in html
     data = html.split('<script type="application/json" id="tp-data">', 1)[1]
     data, ui = data.split("</script>", 1)
-    ui = ui.split("</script>", 1)[1]  # after the packed tree
+    ui = ui.split("</script>", 2)[2]  # after the packed tree and the groups' calls
     doc, roots = report_data(html)
     assert doc["trace"]["id"] == "3f2a9c1b5d7e4f60a1b2c3d4e5f60718"
     assert doc["trace"]["label"] == "debug-request"

@@ -1,6 +1,6 @@
 """A reference reader of the HTML report's data, for tests: the JSON in
-tp-data and the packed tree in tp-tree (docs/API.md "The packed report
-tree"), written from the spec apart from the page's reader (web/js/packed.js)."""
+tp-data and the packed tree in tp-tree and tp-members (docs/API.md "The
+packed report tree"), written from the spec apart from the page's reader (web/js/packed.js)."""
 
 import base64
 import json
@@ -66,6 +66,10 @@ def unpack(buf):
                          ("exc_msg", 0), ("nexc", 0), ("suspends", 0), ("seq", 0), ("mem", 1),
                          ("call", 1), ("rparent", 1)]:
         cols[name] = [sref() if name in strcols else sv() if signed else uv() for _ in range(n)]
+    for _ in range(uv()):  # the strings only the groups' calls use
+        m = uv()
+        strs.append(buf[st["p"]:st["p"] + m].decode("utf-8", "replace"))
+        st["p"] += m
     max_members = uv()
     groups = []
     node = 0
@@ -135,8 +139,12 @@ def unpack(buf):
 
 
 def report_data(html):
-    """(the tp-data JSON, the packed tree's roots) of an HTML report."""
+    """(the tp-data JSON, the packed tree's roots) of an HTML report: the
+    tp-tree element's bytes, then the tp-members element's (the groups'
+    calls), one packed stream."""
     data = re.search(r'<script type="application/json" id="tp-data">(.*?)</script>', html, re.S)
-    tree = re.search(r'<script type="application/octet-stream" id="tp-tree">([A-Za-z0-9+/=]*)</script>', html)
-    assert data is not None and tree is not None
-    return json.loads(data.group(1)), unpack(zlib.decompress(base64.b64decode(tree.group(1))))
+    parts = [re.search(r'<script type="application/octet-stream" id="%s">([A-Za-z0-9+/=]*)</script>'
+                       % name, html) for name in ("tp-tree", "tp-members")]
+    assert data is not None and None not in parts
+    buf = b"".join(zlib.decompress(base64.b64decode(p.group(1))) for p in parts)
+    return json.loads(data.group(1)), unpack(buf)
