@@ -275,6 +275,11 @@ typedef struct tp_tls {
         struct tp_codeinfo *ci;
     } ci_cache[TP_CI_CACHE];
     uint64_t ci_frees; /* tp_codeinfo_frees when the entries were cached */
+    /* 3.10/3.11: the thread records through the eval-frame hook (hooks_eval.c). */
+    bool eval_on;
+    /* ... and the frame its bootstrap recorded the start of, whose end the
+     * hook sees although it saw no start (threads=True). */
+    void *boot_eval;
     /* 3.10/3.11: the profile function this thread had before ours. */
     bool profile_on;
     Py_tracefunc prev_profile;

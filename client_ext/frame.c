@@ -1,4 +1,5 @@
-/* Frame access through CPython internals (see frame.h). This is the only file
+/* Frame access through CPython internals (see frame.h). This file and
+ * hooks_eval.c (whose hook is handed interpreter frames) are the only ones
  * built with Py_BUILD_CORE: the interpreter frame layout and the generator
  * state are not public API on any supported version, and reading arguments
  * through public calls (PyFrame_GetLocals) would build a dict per call. */
@@ -16,7 +17,7 @@
 
 void *tp_frame_key(PyFrameObject *f)
 {
-#if TP_PY312
+#if TP_PY311
     return f->f_frame;
 #else
     return f;
@@ -50,7 +51,7 @@ PyObject **tp_frame_locals(void *key)
 PyObject *tp_frame_generator(void *key)
 {
 #if TP_PY311
-    _PyInterpreterFrame *f = ((PyFrameObject *)key)->f_frame;
+    _PyInterpreterFrame *f = key;
     if (f->owner != FRAME_OWNED_BY_GENERATOR)
         return NULL;
     return (PyObject *)_PyFrame_GetGenerator(f);
@@ -70,12 +71,12 @@ bool tp_frame_generator_finished(PyObject *gen)
 #elif TP_PY311
 PyObject *tp_frame_globals(void *key)
 {
-    return ((PyFrameObject *)key)->f_frame->f_globals;
+    return ((_PyInterpreterFrame *)key)->f_globals;
 }
 
 PyObject **tp_frame_locals(void *key)
 {
-    return ((PyFrameObject *)key)->f_frame->localsplus;
+    return ((_PyInterpreterFrame *)key)->localsplus;
 }
 
 PyCodeObject *tp_frame_code(PyFrameObject *f)

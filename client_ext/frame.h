@@ -1,10 +1,13 @@
-/* Version-specific access to the running frame. Only frame.c includes
- * CPython's internal headers; everything else goes through these calls.
+/* Version-specific access to the running frame. Only frame.c (and
+ * hooks_eval.c, whose hook is handed interpreter frames) include CPython's
+ * internal headers; everything else goes through these calls.
  *
  * Frame identity ("key"): on 3.11+ the address of the _PyInterpreterFrame,
  * stable for the life of a call and, for a generator, embedded in the
  * generator object so that it names the same call across suspensions; on
- * 3.10 the PyFrameObject, which plays the same role. */
+ * 3.10 the PyFrameObject, which plays the same role. Both 3.10/3.11 hooks
+ * (the profile function and the frame-evaluation hook) name a call the
+ * same way, so a thread may record with either. */
 #ifndef TP_FRAME_H
 #define TP_FRAME_H
 
@@ -25,7 +28,7 @@ static inline void *tp_frame_current(PyThreadState *ts)
 }
 #endif
 
-/** The key of a frame object (3.12+: its interpreter frame; else itself). */
+/** The key of a frame object (3.11+: its interpreter frame; 3.10: itself). */
 void *tp_frame_key(PyFrameObject *f);
 
 /** Borrowed globals of the frame named by key, or NULL. */

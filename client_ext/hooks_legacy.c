@@ -1,4 +1,8 @@
-/* 3.10/3.11: a C profile function (PyEval_SetProfile), per thread.
+/* 3.10/3.11: a C profile function (PyEval_SetProfile), per thread: the
+ * recorder on 3.11.0-3.11.3 and with TRACEPATCH_HOOK=profile, and the
+ * fallback of the eval-frame hook (hooks_eval.c) for a thread that starts
+ * recording while another tool holds the eval-frame slot. The hook entry
+ * points below choose between the two.
  *
  * The profile function a thread had before (cProfile, another profiler) is
  * kept and called first for every event, then given back when the thread has
@@ -56,12 +60,25 @@ int tp_hooks_attach_thread(tp_tls *tls)
     PyThreadState *ts = tls->tstate;
     if (ts->c_profilefunc == profile_cb && ts->c_profileobj == (PyObject *)tls)
         return 0;
+    /* The eval-frame hook unless this thread records with the profile
+     * function already, or another tool holds the slot. */
+    if (!tls->profile_on && tp_hooks_eval_wanted() && tp_hooks_eval_attach(tls) == 0)
+        return 0;
+    return tp_hooks_profile_attach(tls);
+}
+
+int tp_hooks_profile_attach(tp_tls *tls)
+{
+    PyThreadState *ts = tls->tstate;
+    if (ts->c_profilefunc == profile_cb && ts->c_profileobj == (PyObject *)tls)
+        return 0;
     Py_tracefunc prev = ts->c_profilefunc;
     PyObject *prev_obj = Py_XNewRef(ts->c_profileobj);
-    /* Keep a reference to tls across the swap: PyEval_SetProfile releases
-     * the previous object first. */
+    /* Keep a reference to tls across the swap: setting the profile
+     * function releases the previous object first. The thread may be
+     * another one (hooks_eval.c moves them all at once). */
     Py_INCREF(tls);
-    PyEval_SetProfile(profile_cb, (PyObject *)tls);
+    (void)_PyEval_SetProfile(ts, profile_cb, (PyObject *)tls);
     Py_DECREF(tls);
     if (ts->c_profilefunc != profile_cb) {
         Py_XDECREF(prev_obj);
@@ -82,11 +99,21 @@ int tp_hooks_start(tp_tls *tls)
 
 void tp_hooks_update(bool in_callback)
 {
-    (void)in_callback; /* each thread drops its own hook (tp_hooks_thread_idle) */
+    /* Each thread drops its own profile function (tp_hooks_thread_idle);
+     * the eval-frame hook is one pointer, swapped from anywhere. */
+    (void)in_callback;
+    tp_hooks_eval_update();
+}
+
+void tp_hooks_check(tp_session *s)
+{
+    tp_hooks_eval_check(s);
 }
 
 void tp_hooks_thread_idle(tp_tls *tls)
 {
+    if (tls->eval_on)
+        tp_hooks_eval_idle(tls);
     if (tls->watch)
         watch_off(tls);
     if (!tls->profile_on)
@@ -207,7 +234,7 @@ static bool on_stack(void *key, void *ctx)
     PyFrameObject *f = ctx;
     Py_XINCREF(f);
     while (f) {
-        if ((void *)f == key) {
+        if (tp_frame_key(f) == key) {
             Py_DECREF(f);
             return true;
         }
@@ -290,7 +317,7 @@ static int trace_cb(PyObject *obj, PyFrameObject *f, int what, PyObject *arg)
     if (exc) {
         tp_scope_check(tls);
         if (tls->nactive)
-            tp_record_exception(tls, f, exc);
+            tp_record_exception(tls, tp_frame_key(f), exc);
     }
     PyErr_Restore(saved_t, saved_v, saved_tb);
     return r;
@@ -300,19 +327,20 @@ static int trace_cb(PyObject *obj, PyFrameObject *f, int what, PyObject *arg)
 
 static void on_call(tp_tls *tls, PyFrameObject *f)
 {
-    tp_codeinfo *ci = tp_codeinfo_cached(tls, tp_frame_code(f), f);
+    void *key = tp_frame_key(f);
+    tp_codeinfo *ci = tp_codeinfo_cached(tls, tp_frame_code(f), key);
     if (!ci) {
         tp_record_out_of_memory(tls);
         return;
     }
     if (ci->flags & TP_CI_GEN) {
         if (!tp_frame_first_start(f)) {
-            tp_record_resume(tls, f);
+            tp_record_resume(tls, key);
             return;
         }
-        tp_record_forget(tls, f);
+        tp_record_forget(tls, key);
     }
-    tp_record_start(tls, ci, f, tp_frame_locals(f));
+    tp_record_start(tls, ci, key, tp_frame_locals(key));
 }
 
 static void on_event(tp_tls *tls, PyFrameObject *f, int what, PyObject *arg)
@@ -346,12 +374,12 @@ static void on_event(tp_tls *tls, PyFrameObject *f, int what, PyObject *arg)
     case PyTrace_RETURN:
         if (!arg) {
             /* Ended by an exception we cannot see yet. */
-            tp_record_unwind_defer(tls, f);
+            tp_record_unwind_defer(tls, tp_frame_key(f));
             trace_on(tls);
         } else if (tp_frame_suspending(f)) {
-            tp_record_yield(tls, f);
+            tp_record_yield(tls, tp_frame_key(f));
         } else {
-            tp_record_return(tls, f, arg);
+            tp_record_return(tls, tp_frame_key(f), arg);
         }
         break;
     default:
@@ -383,12 +411,17 @@ static int profile_cb(PyObject *obj, PyFrameObject *f, int what, PyObject *arg)
 
 void tp_hooks_bootstrap_call(tp_tls *tls, PyFrameObject *frame)
 {
+    if (tls->eval_on) {
+        tp_hooks_eval_bootstrap_call(tls, frame);
+        return;
+    }
     on_event(tls, frame, PyTrace_CALL, NULL);
-    tls->boot_key = frame; /* the hook may see this frame's start too */
+    tls->boot_key = tp_frame_key(frame); /* the hook may see this frame's start too */
 }
 
 void tp_hooks_after_fork(void)
 {
+    tp_hooks_eval_after_fork();
     tp_tls *tls = tp_scope_cur_tls;
     if (!tls)
         return;

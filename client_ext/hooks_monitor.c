@@ -414,6 +414,34 @@ void tp_hooks_bootstrap_call(tp_tls *tls, PyFrameObject *frame)
     tls->boot_key = key; /* the hook's own START of this frame follows */
 }
 
+const char *tp_hooks_name(void)
+{
+    return "sys.monitoring";
+}
+
+void tp_hooks_check(tp_session *s)
+{
+    (void)s; /* nothing takes the tool id from us */
+}
+
+PyObject *tp_hooks_foreign(PyObject *self, PyObject *on)
+{
+    (void)self;
+    (void)on;
+    PyErr_SetString(PyExc_RuntimeError, "3.12+ records with sys.monitoring");
+    return NULL;
+}
+
+PyObject *tp_hooks_in_use(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    tp_tls *tls = tp_scope_cur_tls;
+    if (tls && tls->nlive && tp_module_g.tool_id >= 0)
+        return PyUnicode_FromString("sys.monitoring");
+    Py_RETURN_NONE;
+}
+
 void tp_hooks_after_fork(void)
 {
     if (tp_module_g.tool_id >= 0) {

@@ -214,6 +214,12 @@ static PyMethodDef module_methods[] = {
     {"default_socket", tp_upload_default_socket, METH_NOARGS, TP_UPLOAD_DEFAULT_SOCKET_DOC},
     {"_flush_uploads", tp_upload_flush, METH_VARARGS, TP_UPLOAD_FLUSH_DOC},
     {"_sender_info", tp_upload_sender_info, METH_NOARGS, TP_UPLOAD_SENDER_INFO_DOC},
+    {"_foreign_eval_hook", tp_hooks_foreign, METH_O,
+     "_foreign_eval_hook(on)\n--\n\nTest hook: put another tool's pass-through "
+     "eval-frame hook in the slot (on) or take it out."},
+    {"_hook_in_use", tp_hooks_in_use, METH_NOARGS,
+     "_hook_in_use()\n--\n\nThe hook the calling thread records with: 'eval_frame', "
+     "'profile', 'sys.monitoring' or None (internal)."},
     {NULL},
 };
 
@@ -284,7 +290,7 @@ static int module_exec(PyObject *m)
         add_int(m, "NODE_OPEN", TP_NODE_OPEN) < 0 || add_int(m, "NODE_GEN", TP_NODE_GEN) < 0 ||
         add_int(m, "NODE_SPAWNED", TP_NODE_SPAWNED) < 0 ||
         add_int(m, "MIN_REPR", TP_MIN_REPR) < 0 || tp_session_add_limits(m) < 0 ||
-        PyModule_AddStringConstant(m, "HOOK", TP_PY312 ? "sys.monitoring" : "profile") < 0)
+        PyModule_AddStringConstant(m, "HOOK", tp_hooks_name()) < 0)
         return -1;
     return global_setup(m, st);
 }

@@ -556,6 +556,8 @@ static void close_silent(tp_session *s)
 /* End an active session (stop(), or a start() that failed half-way). */
 static void session_end(tp_session *s)
 {
+    if (s->recording)
+        tp_hooks_check(s);
     tp_session_recording_off(s);
     s->state = TP_SESSION_STOPPED;
     close_silent(s);

@@ -19,7 +19,10 @@ MIN_REPR: int
 # Session's numeric options: name -> (default or None, lowest, highest);
 # seconds (max_time, stream_after) are floats whose lowest is exclusive.
 LIMITS: dict[str, tuple[Any, Any, Any]]
-# The hook this build uses: "sys.monitoring" (3.12+) or "profile".
+# The hook this build uses: "sys.monitoring" (3.12+); on 3.10 and 3.11.4+
+# "eval_frame" (the PEP 523 hook), else or with TRACEPATCH_HOOK=profile
+# "profile" (the fallback too, for a thread, when another tool holds the
+# eval-frame slot).
 HOOK: str
 
 # One call: (parent index or -1, module, qualname, file, lineno, args,
@@ -151,3 +154,5 @@ def _flush_uploads(timeout: float | None = None, /) -> bool: ...
 def _sender_info() -> dict[str, Any]: ...
 def _sources_stamp(env: dict[bytes, bytes], keys: tuple[bytes, ...], paths: tuple[str, ...],
                    /) -> bytes | None: ...
+def _foreign_eval_hook(on: bool, /) -> None: ...
+def _hook_in_use() -> str | None: ...

@@ -20,8 +20,10 @@ AWAIT_N times, so both suspend and resume at every step), these modes one
 after another:
 
   untraced    the workload alone
-  floor       the cheapest hook possible (floor.c: empty C sys.monitoring
-              callbacks on 3.12+, an empty PyEval_SetProfile function before)
+  floor       the cheapest hook of its kind (floor.c: empty C sys.monitoring
+              callbacks on 3.12+, an empty PyEval_SetProfile function before;
+              3.10/3.11 record with the eval-frame hook, whose own floor
+              bench_floor523.py measures)
   cprofile    cProfile.Profile
   structure   tracepatch, show_args=False, show_return=False
   args        tracepatch, show_args=True, show_return=True

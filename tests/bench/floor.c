@@ -4,13 +4,14 @@
  * counters, call, dump them under label), so a dump holds exactly the
  * instructions of that one call and nothing of the process around it.
  *
- * start()/stop() install the floor: the cheapest hook a tracer can have on
- * this interpreter. 3.12+: empty C sys.monitoring callbacks (objects with a
- * vectorcall slot, as tracepatch's are) for the events tracepatch asks for.
- * 3.10/3.11: an empty PyEval_SetProfile function. Both count the calls they
- * see (PY_START; a profile "call" event, which a generator's resume is too),
- * so the benchmark can check that every tool saw the same calls. An increment
- * is all the callback does.
+ * start()/stop() install the floor: the cheapest hook of its kind. 3.12+:
+ * empty C sys.monitoring callbacks (objects with a vectorcall slot, as
+ * tracepatch's are) for the events tracepatch asks for. 3.10/3.11: an empty
+ * PyEval_SetProfile function (tracepatch records with the cheaper PEP 523
+ * eval-frame hook there, whose floor floor523.c measures). Both count the
+ * calls they see (PY_START; a profile "call" event, which a generator's
+ * resume is too), so the benchmark can check that every tool saw the same
+ * calls. An increment is all the callback does.
  *
  * Built by bench_callgrind.py for each interpreter; not part of the package. */
 #define PY_SSIZE_T_CLEAN

@@ -1,8 +1,10 @@
 """A profiler the traced code installs (cProfile, sys.setprofile) on
-3.10/3.11 takes the interpreter's one profile slot from the trace: the
+3.10/3.11, when the trace records with the profile function
+(TRACEPATCH_HOOK=profile, 3.11.0-3.11.3), takes the one profile slot: the
 trace says so (limit_reason "profiler", a warning, the gap in errors) and
-records again once that profiler is removed. On 3.12+ both run side by side
-(sys.monitoring), with no gap."""
+records again once that profiler is removed. On 3.12+ (sys.monitoring)
+and with the eval-frame hook on 3.10/3.11 (the default on 3.10 and 3.11.4+)
+both run side by side, with no gap."""
 
 import cProfile
 import pstats
@@ -10,11 +12,11 @@ import sys
 import warnings
 
 from conftest import outline
-from tracepatch import trace
+from tracepatch import _tracepatch, trace
 from tracepatch._config import TracepatchWarning
 
 M = __name__
-GAP = sys.version_info < (3, 12)
+GAP = _tracepatch.HOOK == "profile"
 
 
 def before():
