@@ -289,23 +289,30 @@ function fileSource(data) {
     return b < 0 ? -v : v;
   };
 
+  /** Row k of the columns c (the nodes', pk, or the groups' calls', mb) as
+   *  the API's node object, of function f (func its id), total time tot:
+   *  the fields both have. */
+  function callObj(c, k, f, func, id, parent, tot) {
+    const mn = tot - (c.dMin ? c.dMin[k] : 0);
+    const fl = c.flags[k];
+    const o = {id, name: f.qualname, module: f.module, file: f.file, line: f.line, func,
+      depth: c.depth[k], parent, thread: c.thread ? c.thread[k] : 0, count: c.count[k],
+      start_ms: ms(c.start[k]), end_ms: ms(c.end[k]), total_ms: ms(tot), span_ms: ms(c.end[k] - c.start[k]),
+      self_ms: ms(tot - (c.dSelf ? c.dSelf[k] : 0)), min_ms: ms(mn), max_ms: ms(mn + (c.dMax ? c.dMax[k] : 0)),
+      args: str(c.args[k]), ret: str(c.ret[k]), exc: null,
+      nexc: c.nexc ? c.nexc[k] : 0, suspends: c.suspends ? c.suspends[k] : 0};
+    const et = c.excType ? c.excType[k] : 0;
+    if (et) o.exc = {type: str(et), msg: str(c.excMsg ? c.excMsg[k] : 0) || '', caught: !(fl & 1)};
+    if (fl & PACK_MEM) o.memory_delta_kb = kib(c.mem ? c.mem[k] : 0);
+    o.flags = PACK_FLAGS.filter((name, b) => b < 10 && fl & (1 << b));
+    o.cut = false;
+    return o;
+  }
+
   /** Node i as the API's node object (render_web.c put_node_open), without kids. */
   function nodeObj(i) {
-    const f = pk.funcs[pk.func[i]];
-    const tot = total(i), mn = tot - (pk.dMin ? pk.dMin[i] : 0);
-    const fl = pk.flags[i];
-    const o = {id: i, name: f.qualname, module: f.module, file: f.file, line: f.line, func: pk.func[i],
-      depth: pk.depth[i], parent: pk.parent[i] < 0 ? null : pk.parent[i],
-      thread: pk.thread ? pk.thread[i] : 0, count: pk.count[i],
-      start_ms: ms(pk.start[i]), end_ms: ms(pk.end[i]), total_ms: ms(tot), span_ms: ms(pk.end[i] - pk.start[i]),
-      self_ms: ms(tot - (pk.dSelf ? pk.dSelf[i] : 0)), min_ms: ms(mn), max_ms: ms(mn + (pk.dMax ? pk.dMax[i] : 0)),
-      args: str(pk.args[i]), ret: str(pk.ret[i]), exc: null,
-      nexc: pk.nexc ? pk.nexc[i] : 0, suspends: pk.suspends ? pk.suspends[i] : 0};
-    const et = pk.excType ? pk.excType[i] : 0;
-    if (et) o.exc = {type: str(et), msg: str(pk.excMsg ? pk.excMsg[i] : 0) || '', caught: !(fl & 1)};
-    if (fl & PACK_MEM) o.memory_delta_kb = kib(pk.mem ? pk.mem[i] : 0);
-    o.flags = PACK_FLAGS.filter((name, k) => k < 10 && fl & (1 << k));
-    o.cut = false;
+    const o = callObj(pk, i, pk.funcs[pk.func[i]], pk.func[i], i, pk.parent[i] < 0 ? null : pk.parent[i],
+      total(i));
     o.children = nChildren(i);
     if (pk.seq && pk.seq[i]) o.seq = pk.seq[i];
     return o;
@@ -333,22 +340,8 @@ function fileSource(data) {
   /** Call k of the packed groups (of node i) as the API's node object of
    *  the unfolded tree (render_web.c tp_render_web_members). */
   function memberObj(i, k) {
-    const f = pk.funcs[pk.func[i]];
-    const span = mb.end[k] - mb.start[k];
-    const tot = span + (mb.dTotal ? mb.dTotal[k] : 0), mn = tot - (mb.dMin ? mb.dMin[k] : 0);
-    const fl = mb.flags[k];
-    const o = {id: mb.call[k], name: f.qualname, module: f.module, file: f.file, line: f.line, func: pk.func[i],
-      depth: mb.depth[k], parent: mb.rp[k] ? mb.rp[k] - 1 : null,
-      thread: mb.thread ? mb.thread[k] : 0, count: mb.count[k],
-      start_ms: ms(mb.start[k]), end_ms: ms(mb.end[k]), total_ms: ms(tot), span_ms: ms(span),
-      self_ms: ms(tot - (mb.dSelf ? mb.dSelf[k] : 0)), min_ms: ms(mn), max_ms: ms(mn + (mb.dMax ? mb.dMax[k] : 0)),
-      args: str(mb.args[k]), ret: str(mb.ret[k]), exc: null,
-      nexc: mb.nexc ? mb.nexc[k] : 0, suspends: mb.suspends ? mb.suspends[k] : 0};
-    const et = mb.excType ? mb.excType[k] : 0;
-    if (et) o.exc = {type: str(et), msg: str(mb.excMsg ? mb.excMsg[k] : 0) || '', caught: !(fl & 1)};
-    if (fl & PACK_MEM) o.memory_delta_kb = kib(mb.mem ? mb.mem[k] : 0);
-    o.flags = PACK_FLAGS.filter((name, b) => b < 10 && fl & (1 << b));
-    o.cut = false;
+    const tot = mb.end[k] - mb.start[k] + (mb.dTotal ? mb.dTotal[k] : 0);
+    const o = callObj(mb, k, pk.funcs[pk.func[i]], pk.func[i], mb.call[k], mb.rp[k] ? mb.rp[k] - 1 : null, tot);
     o.children = mb.kids[k];
     o.has_more = false;
     return o;
