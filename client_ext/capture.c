@@ -676,14 +676,14 @@ static bool fixed_float(double x, char *out, size_t *ret_len)
     if (s < 1 || s > 66)
         return false;
     typedef unsigned __int128 u128;
-    static const u128 P10[22] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull,
-                                 10000000ull, 100000000ull, 1000000000ull, 10000000000ull,
-                                 100000000000ull, 1000000000000ull, 10000000000000ull,
-                                 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
-                                 100000000000000000ull, 1000000000000000000ull,
-                                 10000000000000000000ull, (u128)10000000000000000000ull * 10,
-                                 (u128)10000000000000000000ull * 100};
-    u128 pk = P10[K];
+    // clang-format off
+    static const uint64_t P10[20] = {
+        1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
+        1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
+        100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+        1000000000000000000ull, 10000000000000000000ull};
+    // clang-format on
+    u128 pk = K < 20 ? (u128)P10[K] : (u128)P10[19] * (K == 20 ? 10u : 100u);
     int sh = s + 2;
     u128 mask = ((u128)1 << sh) - 1;
     u128 c4 = (u128)m * pk * 4;

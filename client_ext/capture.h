@@ -29,8 +29,7 @@ int tp_capture_repr(tp_buf *out, PyObject *o, uint32_t max_repr);
 
 /** Append "a=1, b='x', *args=(2,), k=3, **kwargs={'z': 1}" for the arguments
  *  in locals (the frame's fast locals at its start), each value bounded. */
-int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals,
-                    uint32_t max_repr);
+int tp_capture_args(tp_buf *out, const tp_codeinfo *ci, PyObject *const *locals, uint32_t max_repr);
 
 /* Rendering in place. When every value to render is of a type rendered in
  * C without running Python code (None, bool, int, float, str: see

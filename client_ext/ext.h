@@ -55,9 +55,9 @@ enum { TP_SESSION_NEW = 0, TP_SESSION_ACTIVE, TP_SESSION_STOPPED };
 #define TP_FENT_MEM 0x02 /* track_memory: mem holds a traced-memory reading */
 
 /* What the hooks' quick paths (record.h) may write for a session. */
-#define TP_QUICK_CALL    0x01 /* a call's start: no args, no sampling, no memory */
-#define TP_QUICK_RETURN  0x02 /* a return: no return value, no memory */
-#define TP_QUICK_SUSPEND 0x04 /* a generator's yield or resume: no memory */
+#define TP_QUICK_CALL         0x01 /* a call's start: no args, no sampling, no memory */
+#define TP_QUICK_RETURN       0x02 /* a return: no return value, no memory */
+#define TP_QUICK_SUSPEND      0x04 /* a generator's yield or resume: no memory */
 #define TP_QUICK_CALL_ARGS    0x08 /* a call's start with args: no sampling, no memory */
 #define TP_QUICK_RETURN_VALUE 0x10 /* a return with its value: no memory */
 

@@ -129,8 +129,7 @@ static PyObject *fail_allocations(PyObject *mod, PyObject *arg)
  * working directory is gone. */
 static PyObject *sources_stamp(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3 || !PyDict_Check(args[0]) || !PyTuple_Check(args[1]) ||
-        !PyTuple_Check(args[2]))
+    if (nargs != 3 || !PyDict_Check(args[0]) || !PyTuple_Check(args[1]) || !PyTuple_Check(args[2]))
         return PyErr_Format(PyExc_TypeError, "_sources_stamp(env, keys, paths) takes a dict "
                                              "and two tuples");
     PyObject *env = args[0], *keys = args[1], *paths = args[2];

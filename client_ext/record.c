@@ -119,10 +119,10 @@ static inline __attribute__((always_inline)) bool log_begin(tp_binding *b, size_
     return true;
 }
 
-static inline bool args_in_place(const tp_codeinfo *ci, PyObject *const *locals,
-                                 uint32_t max_repr)
+static inline bool args_in_place(const tp_codeinfo *ci, PyObject *const *locals, uint32_t max_repr)
 {
-    return tp_capture_args_room(ci, max_repr) <= TP_CAPTURE_IN_PLACE_MAX && tp_capture_args_pure(ci, locals);
+    return tp_capture_args_room(ci, max_repr) <= TP_CAPTURE_IN_PLACE_MAX &&
+           tp_capture_args_pure(ci, locals);
 }
 
 static inline bool at_top(const tp_binding *b, void *key)
@@ -317,7 +317,7 @@ static void start_one(tp_tls *tls, tp_binding *b, tp_codeinfo *ci, void *key, vo
         out_of_memory(s);
         return;
     }
-    size_t tlen = in_place ? tp_capture_args_room(ci, s->max_repr_args)
+    size_t tlen = in_place       ? tp_capture_args_room(ci, s->max_repr_args)
                   : s->show_args ? tls->scratch.len
                                  : 0;
     bool gen = (ci->flags & TP_CI_GEN) != 0;
@@ -415,7 +415,7 @@ static void return_one(tp_tls *tls, tp_binding *b, PyObject *retval, evctx *e)
     }
     if (b->dead)
         return;
-    size_t rlen = in_place            ? tp_capture_repr_room(s->max_repr_return)
+    size_t rlen = in_place         ? tp_capture_repr_room(s->max_repr_return)
                   : s->show_return ? tls->scratch2.len
                                    : 0;
     size_t clen = caught ? tls->scratch.len + tls->scratch3.len : 0;

@@ -58,7 +58,8 @@ static inline bool tp_record_quick_log(tp_binding *b)
 
 /** The checks every quick start makes: b may record a call of ci now,
  *  and its stack has room for it. */
-static inline __attribute__((always_inline)) bool tp__record_quick_start_ok(tp_binding *b, tp_codeinfo *ci)
+static inline __attribute__((always_inline)) bool tp__record_quick_start_ok(tp_binding *b,
+                                                                            tp_codeinfo *ci)
 {
     tp_session *s = b->s;
     return !(ci->flags & (TP_CI_GEN | TP_CI_INTERNAL | TP_CI_THREAD_START | TP_CI_TASK_SOON)) &&
@@ -105,8 +106,8 @@ static inline bool tp_record_start_quick_args(tp_tls *tls, tp_codeinfo *ci, void
         return false;
     size_t n = b->stack.size;
     tp_evlog_put(&s->log, TP_EV_CALL, TP_EVF_TEXT, ci->last_id, (uint64_t)(now - s->t0));
-    tp_evlog_text_end(&s->log, tp_capture_args_into(tp_evlog_text_begin(&s->log), ci, locals,
-                                                    s->max_repr_args));
+    tp_evlog_text_end(
+        &s->log, tp_capture_args_into(tp_evlog_text_begin(&s->log), ci, locals, s->max_repr_args));
     b->stack.items[n] = (tp_fent){key, s->call_count++, 0, NULL, NULL, 0, 0};
     b->stack.size = n + 1;
     return true;
@@ -114,8 +115,8 @@ static inline bool tp_record_start_quick_args(tp_tls *tls, tp_codeinfo *ci, void
 
 /** b's top call if a quick return may end it (frame key, nothing caught,
  *  no weak reference), else NULL. */
-static inline __attribute__((always_inline)) tp_binding *tp__record_quick_return_binding(tp_tls *tls,
-                                                                            void *key)
+static inline __attribute__((always_inline)) tp_binding *
+tp__record_quick_return_binding(tp_tls *tls, void *key)
 {
     tp_binding *b = tp_record_quick_binding(tls);
     if (!b)
@@ -157,8 +158,8 @@ static inline bool tp_record_return_quick_value(tp_tls *tls, void *key, PyObject
         tp_evlog_reserve(&s->log, room, 1) < 0)
         return false;
     tp_evlog_put(&s->log, TP_EV_RETURN, TP_EVF_TEXT, 0, (uint64_t)(tp_now() - s->t0));
-    tp_evlog_text_end(&s->log, tp_capture_repr_into(tp_evlog_text_begin(&s->log), retval,
-                                                    s->max_repr_return));
+    tp_evlog_text_end(
+        &s->log, tp_capture_repr_into(tp_evlog_text_begin(&s->log), retval, s->max_repr_return));
     b->stack.size--;
     return true;
 }

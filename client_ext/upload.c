@@ -290,8 +290,7 @@ static PyObject *not_sent(tp_session *s, tp_upload *u, int state, const char *fm
     Py_RETURN_FALSE;
 }
 
-static int build_frames(tp_session *s, const end_texts *tx, tp_buf *hello, tp_buf *pre,
-                        tp_buf *end)
+static int build_frames(tp_session *s, const end_texts *tx, tp_buf *hello, tp_buf *pre, tp_buf *end)
 {
     int r = frame_hello(hello, TP_CAP_ACK);
     if (!r)

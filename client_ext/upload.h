@@ -57,7 +57,7 @@ bool tp_upload_streamed(tp_session *s);
     "a daemon listens there and the trace was queued, False otherwise (upload_error says why; "    \
     "with required=True that counts the events as dropped). lines: the trace's lines= data as "    \
     "JSON text (bytes), sent before the trace's end; over 8 MiB it is left out and the trace's "   \
-    "drop reason says so. source: the trace file's \"source\" value as JSON text (bytes), sent "  \
+    "drop reason says so. source: the trace file's \"source\" value as JSON text (bytes), sent "   \
     "the same way; over 8 MiB it is left out."
 #define TP_UPLOAD_WAIT_DOC                                                                         \
     "wait_upload(timeout=2.0)\n--\n\nWait up to timeout seconds for a pending upload; True when "  \

@@ -94,8 +94,7 @@ static bool reply_type(int type)
 static bool known_type(int type)
 {
     return (type >= TP_MSG_HELLO && type <= TP_MSG_LINES) || type == TP_MSG_SOURCE ||
-           type == TP_MSG_QUERY ||
-           type == TP_MSG_REPLY;
+           type == TP_MSG_QUERY || type == TP_MSG_REPLY;
 }
 
 static void round_trip(const tp_msg *m)

@@ -507,7 +507,8 @@ Test(render_web, html_report_inlines_everything_and_escapes_script_ends)
     static const char *const elems[] = {"tp-tree", "tp-members"};
     for (int e = 0; e < 2; e++) {
         char open[96];
-        snprintf(open, sizeof open, "<script type=\"application/octet-stream\" id=\"%s\">", elems[e]);
+        snprintf(open, sizeof open, "<script type=\"application/octet-stream\" id=\"%s\">",
+                 elems[e]);
         const char *tb = strstr(html, open);
         cr_assert_not_null(tb, "%s", open);
         tb += strlen(open);

@@ -11,7 +11,7 @@
 
 #include "conn.h"
 
-#define LOG_BURST     10u  /* lines a connection may cause at once */
+#define LOG_BURST     10u   /* lines a connection may cause at once */
 #define LOG_REFILL_MS 1000u /* after the burst, one more line per this long */
 #define ALL_BURST     100u  /* lines all connections together may cause at once */
 #define ALL_REFILL_MS 100u  /* after that, ten lines a second from all of them */

@@ -64,7 +64,7 @@ struct tp_server {
     int64_t nclosing;  /* on the closing list: descriptors still open */
     size_t rbuf_bytes; /* receive buffers of all connections (rcap), against max_buffered */
     uint64_t refused_conns;
-    uint64_t closed_at_once; /* refused past TP_SERVER_MAX_DRAINING */
+    uint64_t closed_at_once;  /* refused past TP_SERVER_MAX_DRAINING */
     tp_log_budget client_log; /* lines all clients together may cause (connlog.c) */
     uint64_t next_serial;
     uint64_t start_ms;

@@ -420,7 +420,7 @@ static int import_fn(sqlite3 *db, tp_store_op *op, void *arg)
     if (insert_chunks(db, j) < 0)
         goto fail;
     static const char *const ins[] = {"INSERT INTO trace_lines (trace, json) VALUES (?1, ?2)",
-                                       "INSERT INTO trace_source (trace, json) VALUES (?1, ?2)"};
+                                      "INSERT INTO trace_source (trace, json) VALUES (?1, ?2)"};
     const char *texts[] = {j->lines, j->source_json};
     for (int k = 0; k < 2; k++) {
         if (!texts[k])

@@ -132,7 +132,8 @@ static int func_row(tp_qctx *q, int64_t rowid, int64_t fid, json_t **ret)
 
 static bool same_str(const json_t *a, const json_t *b)
 {
-    return json_is_string(a) && json_is_string(b) && json_string_length(a) == json_string_length(b) &&
+    return json_is_string(a) && json_is_string(b) &&
+           json_string_length(a) == json_string_length(b) &&
            memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
 }
 
@@ -223,7 +224,8 @@ static int file_lines(const json_t *lines, char **ret, char *err, size_t errsz)
     for (size_t i = 0; ok && i < json_array_size(lines); i++)
         ok = json_is_object(json_array_get(lines, i));
     if (!ok)
-        return tp_err_set(err, errsz, TP_ERR_JSON, "the file's \"lines\" is not an array of objects");
+        return tp_err_set(err, errsz, TP_ERR_JSON,
+                          "the file's \"lines\" is not an array of objects");
     if (json_array_size(lines) == 0)
         return 0;
     *ret = tp_json_jansson_dumps(lines);

@@ -563,8 +563,7 @@ static int64_t used_bytes(tp_store *s)
 static int refuse_over_limit(tp_store *s, tp_store_op *op)
 {
     if (!s->max_bytes || !op->trace || !op->trace->rowid || op->trace->err ||
-        (op->kind != TP_STORE_EVENTS && op->kind != TP_STORE_LINES &&
-         op->kind != TP_STORE_SOURCE))
+        (op->kind != TP_STORE_EVENTS && op->kind != TP_STORE_LINES && op->kind != TP_STORE_SOURCE))
         return 0;
     /* What the batch will take, with room for SQLite's own pages. */
     uint64_t need = op->nrecords * 16 + op->text_len + op->lines_len + 4096;

@@ -64,7 +64,7 @@ describe('Lines tab', {skip: skip || false, timeout: 300000}, () => {
 
   test('shows each line of the call with its hits and values', async () => {
     const html = fs.readFileSync(withLines, 'utf8');
-    assert.equal(html.split('</script').length - 1, 3, 'trace text does not end the data element');
+    assert.equal(html.split('</script').length - 1, 4, 'trace text does not end the data element (data, tree, calls, app)');
     const page = await openOffline(withLines);
     await page.click('#tab-lines');
     await page.waitForSelector('#lines .line-row');
