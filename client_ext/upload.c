@@ -142,53 +142,38 @@ static int frame_begin(tp_session *s, tp_buf *out)
 /* Why lines= data did not go: PROTOCOL.md 4.6a names it in END's drop. */
 #define LINES_DROPPED "lines over 8 MiB"
 
-/* LINES before END, when there is line data (the JSON text of the trace
- * file's "lines" key). Data over the wire's limit is not sent: the trace
- * goes without it and its END says so (*ret_dropped). */
-static int frame_lines(tp_session *s, const char *json, size_t len, tp_buf *out, bool *ret_dropped)
-{
-    *ret_dropped = false;
-    if (!json || len == 0)
-        return 0;
-    if (len > TP_WIRE_MAX_LINES) {
-        *ret_dropped = true;
-        return 0;
-    }
-    tp_msg m;
-    memset(&m, 0, sizeof(m));
-    m.type = TP_MSG_LINES;
-    m.trace = s->trace_id;
-    m.lines_json = json;
-    m.lines_len = len;
-    return tp_wire_encode(&m, out);
-}
-
-/* SOURCE before END, when the trace has source text (the JSON text of the
- * trace file's "source" key). Text over the wire's limit is not sent: the
- * trace goes without it (PROTOCOL.md 4.6b). */
-static int frame_source(tp_session *s, const char *json, size_t len, tp_buf *out)
-{
-    if (!json || len == 0 || len > TP_WIRE_MAX_SOURCE)
-        return 0;
-    tp_msg m;
-    memset(&m, 0, sizeof(m));
-    m.type = TP_MSG_SOURCE;
-    m.trace = s->trace_id;
-    m.source_json = json;
-    m.source_len = len;
-    return tp_wire_encode(&m, out);
-}
-
 /* The JSON texts that go before END: lines= data and source, each a bytes
  * object or NULL. */
 typedef struct end_texts {
     PyObject *lines, *source; /* borrowed */
 } end_texts;
 
-static const char *bytes_of(PyObject *b, size_t *ret_len)
+/* LINES or SOURCE before END, when there is such text (bytes: the JSON of
+ * the trace file's "lines" or "source" key). Text over the wire's limit is
+ * not sent: the trace goes without it, and *ret_dropped says so (END names
+ * lost lines, PROTOCOL.md 4.6a; lost source goes unnamed, 4.6b). */
+static int frame_text(tp_session *s, int type, PyObject *bytes, tp_buf *out, bool *ret_dropped)
 {
-    *ret_len = b ? (size_t)PyBytes_GET_SIZE(b) : 0;
-    return b ? PyBytes_AS_STRING(b) : NULL;
+    *ret_dropped = false;
+    size_t len = bytes ? (size_t)PyBytes_GET_SIZE(bytes) : 0;
+    if (len == 0)
+        return 0;
+    if (len > (type == TP_MSG_LINES ? TP_WIRE_MAX_LINES : TP_WIRE_MAX_SOURCE)) {
+        *ret_dropped = true;
+        return 0;
+    }
+    tp_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = type;
+    m.trace = s->trace_id;
+    if (type == TP_MSG_LINES) {
+        m.lines_json = PyBytes_AS_STRING(bytes);
+        m.lines_len = len;
+    } else {
+        m.source_json = PyBytes_AS_STRING(bytes);
+        m.source_len = len;
+    }
+    return tp_wire_encode(&m, out);
 }
 
 static int frame_end(tp_session *s, bool lines_dropped, tp_buf *out);
@@ -196,13 +181,10 @@ static int frame_end(tp_session *s, bool lines_dropped, tp_buf *out);
 /* LINES, SOURCE, END into out. */
 static int end_frames(tp_session *s, const end_texts *tx, tp_buf *out)
 {
-    bool lines_dropped = false;
-    size_t n;
-    const char *p = bytes_of(tx->lines, &n);
-    int r = frame_lines(s, p, n, out, &lines_dropped);
-    p = bytes_of(tx->source, &n);
+    bool lines_dropped, source_dropped;
+    int r = frame_text(s, TP_MSG_LINES, tx->lines, out, &lines_dropped);
     if (!r)
-        r = frame_source(s, p, n, out);
+        r = frame_text(s, TP_MSG_SOURCE, tx->source, out, &source_dropped);
     if (!r)
         r = frame_end(s, lines_dropped, out);
     return r;

@@ -368,26 +368,32 @@ def read_dumps(outdir):
     return got
 
 
+def run_worker(py, script, tmp, env, *args):
+    """Run script's --worker under callgrind (counting only between the
+    worker's own dumps) with its results in tmp: the counts.json it wrote,
+    with "instructions", each dump's total by label (read_dumps)."""
+    env = dict(env, PYTHONHASHSEED="0")
+    env.pop("PYTHONSTARTUP", None)
+    cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+           "--callgrind-out-file=" + os.path.join(tmp, "cg.out"),
+           py, os.path.abspath(script), "--worker", tmp, *args]
+    p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0:
+        raise SystemExit("%s under callgrind failed (%d):\n%s" % (py, p.returncode,
+                                                                    p.stderr[-3000:]))
+    with open(os.path.join(tmp, "counts.json")) as f:
+        res = json.load(f)
+    res["instructions"] = read_dumps(tmp)
+    return res
+
+
 def measure_interpreter(py, build, vizdir):
     with tempfile.TemporaryDirectory(prefix="tpcg-") as tmp:
         build_floor(py, tmp)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([os.path.join(build, "client_ext"), tmp])
-        env["PYTHONHASHSEED"] = "0"
         env["TRACEPATCH_ENABLED"] = "1"
-        env.pop("PYTHONSTARTUP", None)
-        cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-               "--callgrind-out-file=" + os.path.join(tmp, "cg.out"),
-               py, os.path.abspath(__file__), "--worker", tmp,
-               vizdir or ""]
-        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True)
-        if p.returncode != 0:
-            raise SystemExit("%s under callgrind failed (%d):\n%s" % (py, p.returncode,
-                                                                        p.stderr[-3000:]))
-        with open(os.path.join(tmp, "counts.json")) as f:
-            res = json.load(f)
-        res["instructions"] = read_dumps(tmp)
+        res = run_worker(py, __file__, tmp, env, vizdir or "")
         res["build"] = os.path.relpath(build, ROOT)
         return res
 

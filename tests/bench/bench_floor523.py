@@ -120,19 +120,7 @@ def self_cost(outdir, label, symbol):
 def measure(py):
     with tempfile.TemporaryDirectory(prefix="tpcg523-") as tmp:
         build(py, tmp)
-        env = dict(os.environ, PYTHONPATH=tmp, PYTHONHASHSEED="0")
-        env.pop("PYTHONSTARTUP", None)
-        cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-               "--callgrind-out-file=" + os.path.join(tmp, "cg.out"),
-               py, os.path.abspath(__file__), "--worker", tmp]
-        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True)
-        if p.returncode != 0:
-            raise SystemExit("%s under callgrind failed (%d):\n%s" % (py, p.returncode,
-                                                                        p.stderr[-3000:]))
-        with open(os.path.join(tmp, "counts.json")) as f:
-            res = json.load(f)
-        res["instructions"] = bc.read_dumps(tmp)
+        res = bc.run_worker(py, __file__, tmp, dict(os.environ, PYTHONPATH=tmp))
         res["hook_self"] = {wl: self_cost(tmp, "%s:hook523" % wl, "hook_pass")
                             for wl in ("fib", "loop")}
         return res

@@ -313,7 +313,7 @@ static int lines(const char *id, const char *json, tp_store_op **op, bool *te, c
 {
     tp_msg m = {.type = TP_MSG_LINES, .trace = id, .lines_json = json, .lines_len = strlen(json)};
     *op = NULL;
-    return tp_ingest_lines(g, &m, op, te, err, 256);
+    return tp_ingest_text(g, &m, op, te, err, 256);
 }
 
 Test(ingest, lines_become_a_store_op_with_a_copy_of_the_text)

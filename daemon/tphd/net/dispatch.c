@@ -87,9 +87,7 @@ static void on_upload(tp_conn *c, const tp_msg *m)
         break;
     case TP_MSG_LINES:
     case TP_MSG_SOURCE:
-        r = m->type == TP_MSG_LINES
-                ? tp_ingest_lines(c->ingest, m, &op, &is_trace_error, err, sizeof(err))
-                : tp_ingest_source(c->ingest, m, &op, &is_trace_error, err, sizeof(err));
+        r = tp_ingest_text(c->ingest, m, &op, &is_trace_error, err, sizeof(err));
         /* A bad LINES or SOURCE is worth a line in the log even when not
          * verbose: the client's line data or source is lost (trace_error logs under --verbose). */
         if (r < 0 && is_trace_error && !c->srv->opts.verbose)

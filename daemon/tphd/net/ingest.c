@@ -722,9 +722,8 @@ static int check_source(const void *text, size_t len, char *err, size_t errsz)
     return TP_ERR_JSON;
 }
 
-/* LINES and SOURCE: one checked JSON text per trace, for its table. */
-static int ingest_json(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret_trace_error,
-                       char *err, size_t errsz)
+int tp_ingest_text(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret_trace_error,
+                   char *err, size_t errsz)
 {
     bool lines = m->type == TP_MSG_LINES;
     const char *what = lines ? "LINES" : "SOURCE";
@@ -760,18 +759,6 @@ static int ingest_json(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool
     *had = true;
     *ret_op = &o->op;
     return 0;
-}
-
-int tp_ingest_lines(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret_trace_error,
-                    char *err, size_t errsz)
-{
-    return ingest_json(g, m, ret_op, ret_trace_error, err, errsz);
-}
-
-int tp_ingest_source(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret_trace_error,
-                     char *err, size_t errsz)
-{
-    return ingest_json(g, m, ret_op, ret_trace_error, err, errsz);
 }
 
 int tp_ingest_abort_all(tp_ingest *g, void (*submit)(tp_store_op *op, void *ud), void *ud)

@@ -63,20 +63,16 @@ int tp_ingest_events(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *
                      char *err, size_t errsz);
 int tp_ingest_end(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret_trace_error,
                   char *err, size_t errsz);
-/** LINES, like the three above: the text must parse as a JSON array of
- *  objects (TP_ERR_JSON otherwise) and come at most once per trace
- *  (TP_ERR_SEQUENCE); both are trace errors. The op carries a copy of the
- *  text, stored as sent. Parsing costs jansson's memory for at most
- *  TP_WIRE_MAX_LINES bytes, once, on the caller's thread. */
-int tp_ingest_lines(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret_trace_error,
-                    char *err, size_t errsz);
-/** SOURCE, like LINES: the text must be PROTOCOL.md 4.6b's object (its
- *  "functions" an array of entries with str module, qualname, file, an
- *  integer line, and a str text, an integer truncated when present;
- *  TP_ERR_JSON otherwise) and come at most once per trace (TP_ERR_SEQUENCE).
- *  Parsing costs jansson's memory for at most TP_WIRE_MAX_SOURCE bytes. */
-int tp_ingest_source(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret_trace_error,
-                     char *err, size_t errsz);
+/** LINES or SOURCE, like the three above: one JSON text per trace, each
+ *  kind at most once (TP_ERR_SEQUENCE). LINES must parse as a JSON array of
+ *  objects; SOURCE as PROTOCOL.md 4.6b's object (its "functions" an array
+ *  of entries with str module, qualname, file, an integer line, and a str
+ *  text, an integer truncated when present); TP_ERR_JSON otherwise. Both
+ *  are trace errors. The op carries a copy of the text, stored as sent.
+ *  Parsing costs jansson's memory for at most TP_WIRE_MAX_LINES or
+ *  TP_WIRE_MAX_SOURCE bytes, once, on the caller's thread. */
+int tp_ingest_text(tp_ingest *g, const tp_msg *m, tp_store_op **ret_op, bool *ret_trace_error,
+                   char *err, size_t errsz);
 
 /** The connection is gone: call submit(op, ud) with an ABORT op for every
  *  open trace (they become truncated). Returns 0 or -ENOMEM (the traces whose
