@@ -132,7 +132,10 @@ def test_clean_works_on_a_full_disk_and_enospc_is_named(small_disk, tmp_path):
         # errno (before: "commit failed: database or disk is full" alone).
         assert msg[1]["msg"].endswith(" (ENOSPC)"), msg
     log = d.read_log().splitlines()
-    client = [l for l in log if l.startswith("tphd: client ") and "database or disk is full" in l]
+    # Every line about the client names it, whatever SQLite's own message
+    # was: a loaded CI run logged the failed BEGIN without "database or
+    # disk is full", and the test then found no line to check.
+    client = [l for l in log if l.startswith("tphd: client ")]
     assert client and all(l.endswith(" (ENOSPC)") for l in client), log[-20:]
     # The refused trace is ended (truncated) once its connection is gone;
     # tph clean leaves a trace that is still open alone, so wait for that
